@@ -1,0 +1,39 @@
+"""assay: run regression and performance tests where they must run, and report exactly
+what broke and what got slower.
+
+A test author imports this package and nothing deeper::
+
+    import assay
+
+    class Hello(assay.Test):
+        command = "echo hello"
+
+        def sanity(self, out):
+            out.expect(r"hello")
+"""
+
+from assay._version import __version__
+from assay.errors import SanityError
+from assay.spec.hooks import STAGES, after, before, metric
+from assay.spec.output import Output
+from assay.spec.params import parameter, variable, variant_filter
+from assay.spec.refs import Ref, ref
+from assay.spec.test import CaseInfo, DependencyInfo, Test
+
+__all__ = [
+    "STAGES",
+    "CaseInfo",
+    "DependencyInfo",
+    "Output",
+    "Ref",
+    "SanityError",
+    "Test",
+    "__version__",
+    "after",
+    "before",
+    "metric",
+    "parameter",
+    "ref",
+    "variable",
+    "variant_filter",
+]

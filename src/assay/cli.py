@@ -1,0 +1,257 @@
+"""Command-line parsing only: every command calls into the modules that do the work.
+
+Exit codes: 0 everything passed, 1 some case failed or a test file could not be
+loaded, 2 a usage or configuration error, 3 a bug in assay itself, 128+N when
+interrupted by signal N (130 for Ctrl-C, 143 for SIGTERM).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+from assay._version import __version__
+from assay.errors import AssayError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_INTERNAL = 3
+
+
+def _selection_options(func: F) -> F:
+    options = [
+        click.argument("paths", nargs=-1, type=click.Path()),
+        click.option(
+            "-c",
+            "--config",
+            metavar="FILE",
+            help="Config file (default: ./assay.toml, else the embedded default).",
+        ),
+        click.option(
+            "--system",
+            metavar="NAME",
+            help="Use this system of the config instead of matching the hostname.",
+        ),
+        click.option(
+            "-n",
+            "--name",
+            "names",
+            multiple=True,
+            metavar="REGEX",
+            help="Only variants whose name matches (repeat for alternatives).",
+        ),
+        click.option(
+            "-x",
+            "--exclude",
+            "exclude",
+            multiple=True,
+            metavar="REGEX",
+            help="Leave out variants whose name matches.",
+        ),
+        click.option(
+            "-t",
+            "--tag",
+            "tags",
+            multiple=True,
+            metavar="TAG",
+            help="Only tests with this tag (repeat: all must hold).",
+        ),
+        click.option(
+            "-T",
+            "--exclude-tag",
+            "exclude_tags",
+            multiple=True,
+            metavar="TAG",
+            help="Leave out tests with this tag.",
+        ),
+        click.option(
+            "-P",
+            "--param",
+            "params",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="Only variants with this parameter value.",
+        ),
+        click.option(
+            "-p",
+            "--partition",
+            "partitions",
+            multiple=True,
+            metavar="PATTERN",
+            help="Only these partitions (NAME or SYSTEM:NAME, globs allowed).",
+        ),
+        click.option(
+            "-e",
+            "--env",
+            "environments",
+            multiple=True,
+            metavar="PATTERN",
+            help="Only these environments (globs allowed).",
+        ),
+        click.option(
+            "--case",
+            "ids",
+            multiple=True,
+            metavar="ID",
+            help="Only the case with this id (or prefix), as shown by list and failure summaries.",
+        ),
+        click.option(
+            "-S",
+            "--setting",
+            "settings",
+            multiple=True,
+            metavar="[TEST.]NAME=VALUE",
+            help="Set a variable or field, e.g. -S n=100 or -S Stream.threads=4.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _request(**kw: Any) -> Any:
+    from assay.run.session import Request
+    from assay.select import Selection
+
+    selection = Selection(
+        names=kw.pop("names"),
+        exclude=kw.pop("exclude"),
+        tags=kw.pop("tags"),
+        exclude_tags=kw.pop("exclude_tags"),
+        params=kw.pop("params"),
+        partitions=kw.pop("partitions"),
+        environments=kw.pop("environments"),
+        ids=kw.pop("ids"),
+    )
+    return Request(selection=selection, **kw)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="assay")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors (for reporting bugs).")
+def cli(debug: bool) -> None:
+    """Run regression and performance tests where they must run, and report what broke."""
+
+
+@cli.command()
+@_selection_options
+@click.option(
+    "--max-retries",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Run a failed case again up to N times.",
+)
+@click.option("--serial", is_flag=True, help="Run one case at a time.")
+@click.option("--keep-stage", is_flag=True, help="Keep the stage dirs of passed cases too.")
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(1),
+    help="Run at most N cases at once per partition (overrides the config).",
+)
+@click.option(
+    "--max-local",
+    type=click.IntRange(1),
+    help="Run at most N builds at once on this machine [default: CPU count].",
+)
+@click.option(
+    "--prefix",
+    metavar="DIR",
+    help="Where sessions (outputs, stage dirs, reports) go [default: .assay].",
+)
+@click.option("--report", metavar="FILE", help="Also write the JSON run report to FILE.")
+@click.option("--junit", metavar="FILE", help="Write a JUnit XML report to FILE.")
+@click.option("--plain", is_flag=True, help="One line per event instead of the live display.")
+@click.option(
+    "--grace",
+    type=click.FloatRange(0),
+    default=2.0,
+    show_default=True,
+    help="Seconds between SIGTERM and SIGKILL when stopping a case.",
+)
+def run(**kw: Any) -> int:
+    """Run the tests in PATHS (files or directories) and report the results."""
+    from assay.run import session
+    from assay.run.runner import RunOptions
+
+    kw["options"] = RunOptions(
+        max_retries=kw.pop("max_retries"),
+        serial=kw.pop("serial"),
+        keep_stage=kw.pop("keep_stage"),
+    )
+    return session.run(_request(**kw))
+
+
+@cli.command(name="list")
+@_selection_options
+@click.option("-v", "--verbose", is_flag=True, help="Show file, tags, parameters and dependencies.")
+@click.option("--json", "as_json", is_flag=True, help="Print the cases as JSON.")
+def list_cases(verbose: bool, as_json: bool, **kw: Any) -> int:
+    """List the cases PATHS would run, without running them."""
+    from assay import listing
+    from assay.run import session
+
+    prepared = session.prepare(_request(**kw))
+    return listing.show(prepared, verbose=verbose, as_json=as_json)
+
+
+@cli.command(name="config")
+@click.option(
+    "-c",
+    "--config",
+    metavar="FILE",
+    help="Config file (default: ./assay.toml, else the embedded default).",
+)
+@click.option(
+    "--system", metavar="NAME", help="Show this system instead of the one matching this host."
+)
+def show_config(config: str | None, system: str | None) -> int:
+    """Check the configuration and show the system this host would use."""
+    from assay.config import describe, load_config
+
+    loaded = load_config(config)
+    name, _ = loaded.system(system)
+    data = describe(loaded)
+    data["selected_system"] = name
+    click.echo(json.dumps(data, indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``assay`` command."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        code = cli.main(args=args, prog_name="assay", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        return 130
+    except AssayError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"assay: error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        traceback.print_exc()
+        click.echo(
+            "assay: internal error: this is a bug in assay; please report it with the traceback "
+            "above",
+            err=True,
+        )
+        return EXIT_INTERNAL
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

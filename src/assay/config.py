@@ -1,0 +1,376 @@
+"""Systems, partitions and environments: the TOML configuration and its validation.
+
+Which file: ``--config FILE``, else ``$ASSAY_CONFIG``, else ``./assay.toml``, else
+the embedded default (one local system, one partition with ``max_jobs`` = CPU
+count, one environment using the compilers on ``PATH``).
+
+Every problem is reported as ``FILE: key.path: what is wrong; the fix``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import socket
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from assay.durations import parse_duration
+from assay.errors import ConfigError, did_you_mean
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+Duration = str | int | float
+
+SCHEDULERS = ("direct",)
+LAUNCHERS = ("none", "mpirun", "mpiexec", "srun")
+TRANSPORTS = ("local",)
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    pass
+
+
+class Environment(_Strict, kw_only=True, frozen=True):
+    """A programming environment: compilers, flags, variables, modules."""
+
+    description: str = ""
+    cc: str = "cc"
+    cxx: str = "c++"
+    fc: str = "gfortran"
+    cflags: str = ""
+    cxxflags: str = ""
+    fflags: str = ""
+    ldflags: str = ""
+    variables: dict[str, str] = {}
+    modules: list[str] = []
+    prerun: list[str] = []
+
+    def exports(self) -> dict[str, str]:
+        """The variables this environment sets in build and run scripts."""
+        out = {"CC": self.cc, "CXX": self.cxx, "FC": self.fc}
+        for name, value in (
+            ("CFLAGS", self.cflags),
+            ("CXXFLAGS", self.cxxflags),
+            ("FFLAGS", self.fflags),
+            ("LDFLAGS", self.ldflags),
+        ):
+            if value:
+                out[name] = value
+        out.update(self.variables)
+        return out
+
+
+class Resources(_Strict, kw_only=True, frozen=True):
+    """What one node of a partition offers."""
+
+    nodes: PositiveInt = 1
+    cpus_per_node: PositiveInt | None = None
+    gpus_per_node: NonNegativeInt = 0
+
+
+class Partition(_Strict, kw_only=True, frozen=True):
+    """A set of resources reached one way: transport x scheduler x launcher."""
+
+    description: str = ""
+    transport: Literal["local"] = "local"
+    scheduler: Literal["direct"] = "direct"
+    launcher: Literal["none", "mpirun", "mpiexec", "srun"] = "none"
+    max_jobs: PositiveInt | None = None
+    environments: list[str] = msgspec.field(default_factory=lambda: ["builtin"])
+    time_limit: Duration | None = None
+    variables: dict[str, str] = {}
+    prerun: list[str] = []
+    resources: Resources = Resources()
+
+
+class System(_Strict, kw_only=True, frozen=True):
+    """A configured place: which hosts it is, its partitions, where results go."""
+
+    description: str = ""
+    hostnames: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    prefix: str | None = None
+    partitions: dict[str, Partition]
+
+
+class _File(_Strict, kw_only=True, frozen=True):
+    systems: dict[str, System]
+    environments: dict[str, Environment] = {}
+
+
+@dataclass(frozen=True)
+class PartitionRef:
+    """A partition of the selected system, with its resolved settings."""
+
+    system: str
+    name: str
+    config: Partition
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.system}:{self.name}"
+
+    @property
+    def max_jobs(self) -> int:
+        return self.config.max_jobs or os.cpu_count() or 1
+
+    @property
+    def time_limit(self) -> float | None:
+        limit = self.config.time_limit
+        return None if limit is None else parse_duration(limit)
+
+    @property
+    def cpus_per_node(self) -> int:
+        return self.config.resources.cpus_per_node or os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration and where it came from."""
+
+    source: str
+    systems: Mapping[str, System]
+    environments: Mapping[str, Environment]
+
+    def system(self, name: str | None = None, hostname: str | None = None) -> tuple[str, System]:
+        """The system named ``name``, else the first whose hostnames match this host."""
+        if name is not None:
+            if name not in self.systems:
+                raise ConfigError(
+                    f"{self.source}: no system named {name!r}{did_you_mean(name, self.systems)}; "
+                    f"systems: {', '.join(self.systems)}"
+                )
+            return name, self.systems[name]
+        host = hostname or socket.gethostname()
+        for sys_name, system in self.systems.items():
+            if any(fnmatch.fnmatchcase(host, pattern) for pattern in system.hostnames):
+                return sys_name, system
+        raise ConfigError(
+            f"{self.source}: no system's hostnames match this host {host!r}",
+            hint='add a pattern to a system\'s hostnames ("*" matches any host) '
+            "or choose one with --system",
+        )
+
+    def partitions(self, system: str, max_jobs: int | None = None) -> list[PartitionRef]:
+        """The partitions of ``system``; ``max_jobs`` overrides every partition's limit."""
+        parts = self.systems[system].partitions.items()
+        if max_jobs is not None:
+            return [
+                PartitionRef(system, n, msgspec.structs.replace(p, max_jobs=max_jobs))
+                for n, p in parts
+            ]
+        return [PartitionRef(system, n, p) for n, p in parts]
+
+
+DEFAULT_SOURCE = "<embedded default config>"
+BUILTIN_ENVIRONMENT = Environment(description="compilers on PATH")
+
+
+def default_config() -> Config:
+    """One local system, one partition on this machine, one environment from ``PATH``."""
+    partition = Partition(description="this machine")
+    system = System(description="this machine", partitions={"default": partition})
+    return Config(
+        source=DEFAULT_SOURCE,
+        systems={"local": system},
+        environments={"builtin": BUILTIN_ENVIRONMENT},
+    )
+
+
+def find_config_file(explicit: str | None, cwd: Path | None = None) -> Path | None:
+    """The config file to use, or ``None`` for the embedded default."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"--config {explicit}: no such file")
+        return path
+    env = os.environ.get("ASSAY_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"ASSAY_CONFIG={env}: no such file", hint="unset it or fix the path")
+        return path
+    local = (cwd or Path.cwd()) / "assay.toml"
+    return local if local.is_file() else None
+
+
+def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
+    """Find, read and validate the configuration."""
+    path = find_config_file(explicit, cwd)
+    if path is None:
+        return default_config()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str) -> Config:
+    """Parse and validate TOML config text; ``source`` names it in messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        parsed = msgspec.convert(data, _File)
+    except msgspec.ValidationError as exc:
+        path, message = explain(exc, data, _File)
+        raise ConfigError(f"{source}: {path or '(top level)'}: {message}") from None
+    environments = {"builtin": BUILTIN_ENVIRONMENT, **parsed.environments}
+    _check_semantics(parsed, environments, source)
+    return Config(source=source, systems=parsed.systems, environments=environments)
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _check_semantics(parsed: _File, environments: Mapping[str, Environment], source: str) -> None:
+    def fail(path: str, message: str) -> typing.NoReturn:
+        raise ConfigError(f"{source}: {path}: {message}")
+
+    if not parsed.systems:
+        fail("systems", "no systems defined; add at least one [systems.NAME] table")
+    for name in parsed.environments:
+        if not _NAME.fullmatch(name):
+            fail(f"environments.{name}", "names use letters, digits, '.', '_' and '-' only")
+    for sys_name, system in parsed.systems.items():
+        where = f"systems.{_key(sys_name)}"
+        if not _NAME.fullmatch(sys_name):
+            fail(where, "system names use letters, digits, '.', '_' and '-' only")
+        if not system.partitions:
+            fail(f"{where}.partitions", "no partitions; add a [systems.NAME.partitions.NAME] table")
+        for part_name, part in system.partitions.items():
+            pwhere = f"{where}.partitions.{_key(part_name)}"
+            if not _NAME.fullmatch(part_name):
+                fail(pwhere, "partition names use letters, digits, '.', '_' and '-' only")
+            if part.time_limit is not None:
+                try:
+                    parse_duration(part.time_limit)
+                except ValueError as exc:
+                    fail(f"{pwhere}.time_limit", str(exc))
+            if not part.environments:
+                fail(f"{pwhere}.environments", "list at least one environment")
+            for env in part.environments:
+                if env not in environments:
+                    fail(
+                        f"{pwhere}.environments",
+                        f"environment {env!r} is not defined{did_you_mean(env, environments)}"
+                        f"; defined: {', '.join(environments)} (add an [environments.{env}] table)",
+                    )
+
+
+# --- turning msgspec's errors into ones that name the key ------------------------------------
+
+_MSG = re.compile(r"^(?P<what>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.S)
+_SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+|\.\.\.)\]")
+
+
+def _key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else '"' + name.replace('"', '\\"') + '"'
+
+
+def explain(exc: msgspec.ValidationError, data: Any, typ: Any) -> tuple[str, str]:
+    """Return (``key.path``, message) for a validation error, with dict keys filled in."""
+    match = _MSG.match(str(exc))
+    assert match is not None
+    what, raw_path = match.group("what"), match.group("path") or "$"
+    keys: list[str] = []
+    for seg in _SEGMENT.finditer(raw_path[1:]):
+        field_name, index = seg.groups()
+        if field_name is not None:
+            keys.append(field_name)
+            data = data.get(field_name) if isinstance(data, dict) else None
+            typ = _field_type(typ, field_name)
+        elif index == "...":
+            value_type = _dict_value_type(typ)
+            bad = _first_bad_key(data, value_type)
+            keys.append(_key(bad) if bad is not None else "?")
+            data = data.get(bad) if isinstance(data, dict) and bad is not None else None
+            typ = value_type
+        else:
+            keys.append(f"[{index}]")
+            data = data[int(index)] if isinstance(data, list) and int(index) < len(data) else None
+            typ = _list_item_type(typ)
+    path = ".".join(keys).replace(".[", "[")
+    return path, _reword(what, typ)
+
+
+def _strip_optional(typ: Any) -> Any:
+    args = typing.get_args(typ)
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            return _strip_optional(non_none[0])
+    if typing.get_origin(typ) is Annotated:
+        return _strip_optional(args[0])
+    return typ
+
+
+def _field_type(typ: Any, name: str) -> Any:
+    typ = _strip_optional(typ)
+    if isinstance(typ, type) and issubclass(typ, msgspec.Struct):
+        hints = typing.get_type_hints(typ, include_extras=True)
+        return hints.get(name)
+    return None
+
+
+def _dict_value_type(typ: Any) -> Any:
+    typ = _strip_optional(typ)
+    if typing.get_origin(typ) is dict:
+        return typing.get_args(typ)[1]
+    return None
+
+
+def _list_item_type(typ: Any) -> Any:
+    typ = _strip_optional(typ)
+    if typing.get_origin(typ) is list:
+        return typing.get_args(typ)[0]
+    return None
+
+
+def _first_bad_key(data: Any, value_type: Any) -> str | None:
+    if not isinstance(data, dict) or value_type is None:
+        return None
+    for key, value in data.items():
+        try:
+            msgspec.convert(value, value_type)
+        except msgspec.ValidationError:
+            return str(key)
+    return None
+
+
+def _reword(what: str, typ: Any) -> str:
+    enum = re.match(r"Invalid enum value (.*)", what)
+    base = _strip_optional(typ)
+    if enum and typing.get_origin(base) is Literal:
+        allowed = ", ".join(repr(a) for a in typing.get_args(base))
+        return f"{enum.group(1)} is not allowed; allowed values: {allowed}"
+    unknown = re.match(r"Object contains unknown field `(.*)`", what)
+    if unknown and isinstance(base, type) and issubclass(base, msgspec.Struct):
+        fields = list(base.__struct_fields__)
+        name = unknown.group(1)
+        return (
+            f"unknown key {name!r}{did_you_mean(name, fields)}; allowed keys: {', '.join(fields)}"
+        )
+    missing = re.match(r"Object missing required field `(.*)`", what)
+    if missing:
+        return f"missing required key {missing.group(1)!r}"
+    return what.replace("`", "'").replace("'object'", "a table").replace("'array'", "a list")
+
+
+def describe(config: Config) -> dict[str, Any]:
+    """The configuration as plain data (for ``assay config``)."""
+    return {
+        "source": config.source,
+        "systems": msgspec.to_builtins(dict(config.systems)),
+        "environments": msgspec.to_builtins(dict(config.environments)),
+    }

@@ -1,0 +1,89 @@
+"""Durations as users write them: ``90``, ``"90s"``, ``"5m"``, ``"1h30m"``, ``"01:30:00"``."""
+
+from __future__ import annotations
+
+import re
+
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|d|h|m|s)")
+_CLOCK = re.compile(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)")
+
+
+def parse_duration(value: object) -> float:
+    """Return seconds for a duration, or raise ``ValueError`` with the accepted forms.
+
+    Accepted: a number of seconds (int or float), a string of number+unit parts
+    (``d``, ``h``, ``m``, ``s``, ``ms``; e.g. ``"1h30m"``, ``"2.5s"``), or a Slurm-style
+    clock ``[D-]HH:MM:SS`` / ``MM:SS``.
+    """
+    if isinstance(value, bool):
+        raise ValueError(
+            f"{value!r} is not a duration; write e.g. 90, '90s', '5m', '1h30m' or '01:30:00'"
+        )
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        seconds = _parse_text(value.strip())
+    else:
+        raise ValueError(
+            f"{value!r} is not a duration; write e.g. 90, '90s', '5m', '1h30m' or '01:30:00'"
+        )
+    if seconds <= 0 or seconds != seconds:
+        raise ValueError(f"duration {value!r} must be positive")
+    return seconds
+
+
+def _parse_text(text: str) -> float:
+    if not text:
+        raise ValueError("empty duration; write e.g. '90s', '5m', '1h30m' or '01:30:00'")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    clock = _CLOCK.fullmatch(text)
+    if clock:
+        days, hours, minutes, seconds = clock.groups()
+        return int(days or 0) * 86400 + int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
+    pos = 0
+    total = 0.0
+    compact = text.replace(" ", "")
+    for match in _PART.finditer(compact):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos != len(compact) or pos == 0:
+        raise ValueError(
+            f"{text!r} is not a duration; write e.g. '90s', '5m', '1h30m', '2.5s' or '01:30:00'"
+        )
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Format seconds compactly for messages: ``10s``, ``1.5s``, ``5m``, ``1h30m``, ``250ms``."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        text = f"{seconds:.1f}".rstrip("0").rstrip(".")
+        return f"{text}s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = []
+    if hours:
+        parts.append(f"{hours}h")
+    if minutes:
+        parts.append(f"{minutes}m")
+    if secs:
+        parts.append(f"{secs}s")
+    return "".join(parts)
+
+
+def slurm_time(seconds: float) -> str:
+    """Format seconds as Slurm's ``D-HH:MM:SS`` (rounded up to whole seconds)."""
+    whole = int(-(-seconds // 1))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    prefix = f"{days}-" if days else ""
+    return f"{prefix}{hours:02d}:{minutes:02d}:{secs:02d}"

@@ -1,0 +1,54 @@
+"""Errors that are the user's to fix, and how they are worded.
+
+Every user error carries one message that names the thing, the place and the
+fix. The CLI prints it without a traceback (unless ``--debug``) and exits 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class AssayError(Exception):
+    """An error the user can fix: bad input, bad config, bad option."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class ConfigError(AssayError):
+    """The configuration file is malformed or refers to things that do not exist."""
+
+
+class UsageError(AssayError):
+    """A command-line option or argument is wrong."""
+
+
+class DefinitionError(AssayError):
+    """A test class or suite entry is malformed (reported per test, never fatal to others)."""
+
+
+class SanityError(Exception):
+    """Raised by sanity and metric helpers when the output is not what the test expects.
+
+    It is an expected failure of a case, not a bug: the case fails at its stage
+    with this message and no traceback.
+    """
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
+    import difflib
+
+    names = list(choices)
+    close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,53 @@
+"""Small file helpers: tails of outputs, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def tail(path: str | Path, lines: int = 20, max_bytes: int = 64 * 1024) -> str | None:
+    """The last ``lines`` lines of a text file (reading at most ``max_bytes``), or None."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return None
+    text = data.decode(errors="replace")
+    if size > max_bytes:
+        text = text.split("\n", 1)[-1]  # the first line is probably cut
+    kept = text.rstrip("\n").split("\n")[-lines:]
+    return "\n".join(kept) if any(kept) else ""
+
+
+def write_atomic(path: str | Path, data: str) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a report is for reading
+        with os.fdopen(fd, "w") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def point_link(link: Path, target: str) -> None:
+    """Make ``link`` a symlink to ``target``, replacing any old link atomically."""
+    tmp = link.with_name(f".{link.name}.{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)

@@ -1,0 +1,193 @@
+"""Find test files and import them, one file's failure never stopping the others."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import sys
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from assay.errors import UsageError
+from assay.spec.test import Test
+
+_SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "venv", ".venv", "build", "dist"}
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """A file that failed to import, or a test class that is malformed."""
+
+    file: str
+    line: int | None
+    message: str
+    test: str | None = None
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+@dataclass
+class Loaded:
+    """The tests found in a set of paths, and what could not be loaded."""
+
+    tests: list[type[Test]] = field(default_factory=list)
+    problems: list[LoadProblem] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    def by_name(self) -> dict[str, type[Test]]:
+        return {t.__name__: t for t in self.tests}
+
+
+def find_files(paths: Sequence[str]) -> list[Path]:
+    """Test files under ``paths``: given files as they are, ``*.py`` files found in directories.
+
+    In directories, hidden and tool directories are skipped, and so are Python
+    files that never mention ``assay`` (helpers, setup scripts): importing them
+    could have side effects and cannot define tests.
+    """
+    files: list[Path] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise UsageError(f"{raw}: no such file or directory")
+        if path.is_file():
+            candidates: Iterable[Path] = [path]
+        else:
+            candidates = sorted(_walk(path))
+        for candidate in candidates:
+            resolved = candidate.resolve()
+            if resolved not in seen:
+                seen.add(resolved)
+                files.append(candidate)
+    return files
+
+
+def _walk(root: Path) -> Iterable[Path]:
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or entry.name in _SKIP_DIRS:
+            continue
+        if entry.is_dir():
+            yield from _walk(entry)
+        elif entry.suffix == ".py" and entry.name != "__init__.py" and _mentions_assay(entry):
+            yield entry
+
+
+def _mentions_assay(path: Path) -> bool:
+    try:
+        return b"assay" in path.read_bytes()
+    except OSError:
+        return True  # let the import report the problem
+
+
+def load(paths: Sequence[str]) -> Loaded:
+    """Import every test file under ``paths`` and collect its test classes."""
+    loaded = Loaded()
+    loaded.files = find_files(paths)
+    defined_at: dict[str, str] = {}
+    for path in loaded.files:
+        if path.suffix != ".py":
+            loaded.problems.append(
+                LoadProblem(str(path), None, "not a test file; give .py test files or directories")
+            )
+            continue
+        module = _import(path, loaded.problems)
+        if module is None:
+            continue
+        for cls in _test_classes(module):
+            definition = cls._assay
+            if definition.errors:
+                details = "\n".join(f"  - {e}" for e in definition.errors)
+                loaded.problems.append(
+                    LoadProblem(
+                        str(path),
+                        definition.line,
+                        f"test {cls.__name__} is malformed:\n{details}",
+                        cls.__name__,
+                    )
+                )
+                continue
+            if cls.__name__ in defined_at:
+                loaded.problems.append(
+                    LoadProblem(
+                        str(path),
+                        definition.line,
+                        f"test name {cls.__name__!r} is already defined at "
+                        f"{defined_at[cls.__name__]}; test names must be unique, rename one",
+                        cls.__name__,
+                    )
+                )
+                continue
+            defined_at[cls.__name__] = f"{path}:{definition.line}"
+            loaded.tests.append(cls)
+    return loaded
+
+
+def _module_name(path: Path) -> str:
+    digest = hashlib.blake2b(str(path.resolve()).encode(), digest_size=4).hexdigest()
+    stem = re.sub(r"\W", "_", path.stem)
+    return f"assay_tests_{stem}_{digest}"
+
+
+def _import(path: Path, problems: list[LoadProblem]) -> ModuleType | None:
+    name = _module_name(path)
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        problems.append(LoadProblem(str(path), None, "cannot be imported as a Python file"))
+        return None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)  # lets a test file import helpers that sit beside it
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:
+        del sys.modules[name]
+        problems.append(_import_problem(path, exc))
+        return None
+    finally:
+        try:
+            sys.path.remove(folder)
+        except ValueError:
+            pass
+    return module
+
+
+def _import_problem(path: Path, exc: BaseException) -> LoadProblem:
+    if isinstance(exc, SyntaxError) and exc.filename and Path(exc.filename) == path:
+        return LoadProblem(str(path), exc.lineno, f"SyntaxError: {exc.msg}")
+    line = None
+    resolved = path.resolve()
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if Path(frame.filename).resolve() == resolved:
+            line = frame.lineno
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SystemExit):
+        message = f"calls sys.exit({exc.code!r}) at import time; test files must not exit"
+    return LoadProblem(str(path), line, f"failed to import: {message}")
+
+
+def _test_classes(module: ModuleType) -> list[type[Test]]:
+    found = []
+    for value in vars(module).values():
+        if (
+            isinstance(value, type)
+            and issubclass(value, Test)
+            and value is not Test
+            and value.__module__ == module.__name__
+            and not value._assay.abstract
+        ):
+            found.append(value)
+    found.sort(key=lambda c: c._assay.line or 0)
+    return found

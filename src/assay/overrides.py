@@ -1,0 +1,90 @@
+"""``-S name=value`` and ``-S Test.name=value``: typed overrides of variables and fields."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from assay.durations import parse_duration
+from assay.errors import UsageError, did_you_mean
+from assay.spec.params import convert_text
+from assay.spec.test import Test
+
+
+def _count(text: str) -> int:
+    value = convert_text(text, int)
+    if value < 1:
+        raise ValueError(f"{text!r} must be 1 or more")
+    return int(value)
+
+
+def _duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+# Built-in fields that -S may set, and how their text is read.
+FIELD_PARSERS: dict[str, Any] = {
+    "tasks": _count,
+    "tasks_per_node": _count,
+    "cpus_per_task": _count,
+    "nodes": _count,
+    "gpus_per_node": lambda t: convert_text(t, int),
+    "exclusive": lambda t: convert_text(t, bool),
+    "time_limit": _duration,
+    "build_time_limit": _duration,
+}
+
+
+def resolve(tests: Sequence[type[Test]], pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per test name, the overridden values (converted and validated)."""
+    per_test: dict[str, dict[str, Any]] = {t.__name__: {} for t in tests}
+    by_name = {t.__name__: t for t in tests}
+    generic: list[tuple[str, str, str]] = []
+    specific: list[tuple[str, str, str, str]] = []
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-S {pair}: expected NAME=VALUE or TEST.NAME=VALUE")
+        test_name, dot, name = key.rpartition(".")
+        if dot:
+            specific.append((pair, test_name, name, text))
+        else:
+            generic.append((pair, name, text))
+
+    for pair, name, text in generic:
+        users = [t for t in tests if name in t._assay.variables]
+        if not users and name not in FIELD_PARSERS:
+            known = sorted({v for t in tests for v in t._assay.variables} | set(FIELD_PARSERS))
+            raise UsageError(
+                f"-S {pair}: no loaded test has a variable {name!r}{did_you_mean(name, known)}",
+                hint=f"variables and fields you can set: {', '.join(known)}",
+            )
+        for test in tests if name in FIELD_PARSERS else users:
+            per_test[test.__name__][name] = _convert(pair, test, name, text)
+
+    for pair, test_name, name, text in specific:  # applied last: they win
+        if test_name not in by_name:
+            raise UsageError(
+                f"-S {pair}: no loaded test named {test_name!r}{did_you_mean(test_name, by_name)}"
+            )
+        test = by_name[test_name]
+        if name not in test._assay.variables and name not in FIELD_PARSERS:
+            known = sorted(set(test._assay.variables) | set(FIELD_PARSERS))
+            raise UsageError(
+                f"-S {pair}: {test_name} has no variable {name!r}{did_you_mean(name, known)}",
+                hint=f"it has: {', '.join(known)}",
+            )
+        per_test[test_name][name] = _convert(pair, test, name, text)
+    return per_test
+
+
+def _convert(pair: str, test: type[Test], name: str, text: str) -> Any:
+    var = test._assay.variables.get(name)
+    try:
+        if var is not None:
+            return var.parse(text)
+        return FIELD_PARSERS[name](text)
+    except ValueError as exc:
+        kind = var.type.__name__ if var is not None else name
+        raise UsageError(f"-S {pair}: {test.__name__}.{name} expects {kind}: {exc}") from None

@@ -1,0 +1,302 @@
+"""From selected tests to cases: expansion over partitions and environments,
+dependencies, and the order cases are started in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from assay.config import Config, Environment, PartitionRef
+from assay.load import LoadProblem
+from assay.select import Selection
+from assay.spec.refs import pattern_matches
+from assay.spec.test import Test
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """A test with one value chosen for each parameter."""
+
+    test: type[Test]
+    values: tuple[Any, ...]
+    labels: tuple[str, ...]
+    name: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(zip(self.test._assay.space.names, self.values, strict=True))
+
+    @property
+    def param_labels(self) -> dict[str, str]:
+        return dict(zip(self.test._assay.space.names, self.labels, strict=True))
+
+
+def variants(test: type[Test]) -> Iterator[Variant]:
+    """The variants of ``test``, generated lazily (no test instances are made)."""
+    space = test._assay.space
+    names = space.names
+    base = test.__name__
+    for values in space:
+        labels = space.labels(values)
+        if names:
+            inner = ",".join(f"{n}={v}" for n, v in zip(names, labels, strict=True))
+            name = f"{base}[{inner}]"
+        else:
+            name = base
+        yield Variant(test, values, labels, name)
+
+
+def case_id(name: str) -> str:
+    """A stable short hash of a case name."""
+    return hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
+
+
+@dataclass(eq=False, slots=True)
+class Case:
+    """Variant x partition x environment: the unit that is scheduled, run and reported."""
+
+    variant: Variant
+    partition: PartitionRef
+    environment: str
+    env_config: Environment
+    overrides: Mapping[str, Any]
+    name: str
+    id: str
+    deps: list[Case] = field(default_factory=list)
+    dependents: list[Case] = field(default_factory=list)
+    skip: str | None = None
+    selected: bool = True
+
+    @property
+    def test(self) -> type[Test]:
+        return self.variant.test
+
+    def field(self, name: str) -> Any:
+        """A built-in field's value for this case, with ``-S`` overrides applied."""
+        return self.overrides.get(name, getattr(self.variant.test, name))
+
+
+@dataclass
+class Plan:
+    """The cases of one run, dependencies before dependents."""
+
+    system: str
+    cases: list[Case]
+    problems: list[LoadProblem] = field(default_factory=list)
+
+    @property
+    def selected(self) -> list[Case]:
+        return [c for c in self.cases if c.selected]
+
+
+def make_plan(
+    tests: Sequence[type[Test]],
+    config: Config,
+    system: str,
+    selection: Selection,
+    overrides: Mapping[str, Mapping[str, Any]],
+    max_jobs: int | None = None,
+) -> Plan:
+    """Expand the selected tests into cases on ``system`` and wire their dependencies."""
+    by_name = {t.__name__: t for t in tests}
+    partitions = config.partitions(system, max_jobs)
+    problems: list[LoadProblem] = []
+    ordered_tests, cyclic = _order_tests(tests, by_name, problems)
+
+    # Expand every test whose cases may be needed: selected ones and their dependencies.
+    cases_of: dict[str, list[Case]] = {}
+
+    def expand(test: type[Test], selected: bool) -> list[Case]:
+        out: list[Case] = []
+        test_overrides = overrides.get(test.__name__, {})
+        for variant in variants(test):
+            if selected and not selection.variant_ok(variant.name, variant.param_labels):
+                continue
+            for part in partitions:
+                if not _matches_any(_as_list(test.systems), part) or (
+                    selected and not selection.partition_ok(part.system, part.name)
+                ):
+                    continue
+                for env_name in part.config.environments:
+                    if not _env_matches(_as_list(test.environments), env_name) or (
+                        selected and not selection.environment_ok(env_name)
+                    ):
+                        continue
+                    name = f"{variant.name} @{part.full_name}+{env_name}"
+                    cid = case_id(name)
+                    if selected and not selection.id_ok(cid):
+                        continue
+                    case = Case(
+                        variant,
+                        part,
+                        env_name,
+                        config.environments[env_name],
+                        test_overrides,
+                        name,
+                        cid,
+                        selected=selected,
+                    )
+                    case.skip = _resource_problem(case)
+                    out.append(case)
+        return out
+
+    for test in ordered_tests:
+        if test.__name__ in cyclic or not selection.test_ok(test):
+            continue
+        cases_of[test.__name__] = expand(test, True)
+
+    # Pull in the dependencies that the selection left out; they run, marked unselected.
+    pending = [t for t in ordered_tests if cases_of.get(t.__name__)]
+    needed: set[str] = set()
+    while pending:
+        test = pending.pop()
+        for dep in _dep_names(test):
+            if dep in by_name and dep not in needed and dep not in cyclic:
+                needed.add(dep)
+                pending.append(by_name[dep])
+    for test in ordered_tests:
+        if test.__name__ in needed:
+            have = {c.id for c in cases_of.get(test.__name__, [])}
+            extra = [c for c in expand(test, False) if c.id not in have]
+            cases_of[test.__name__] = cases_of.get(test.__name__, []) + extra
+
+    kept: list[Case] = []
+    for test in ordered_tests:
+        for case in cases_of.get(test.__name__, []):
+            missing = _wire(case, by_name, cases_of)
+            if missing:
+                problems.append(missing)
+                continue
+            kept.append(case)
+    # Unselected dependencies nobody ended up needing are dropped.
+    used = {id(d) for c in kept for d in c.deps}
+    cases = [c for c in kept if c.selected or id(c) in used]
+    return Plan(system=system, cases=cases, problems=_dedupe(problems))
+
+
+def _dedupe(problems: list[LoadProblem]) -> list[LoadProblem]:
+    seen: set[str] = set()
+    out = []
+    for p in problems:
+        if str(p) not in seen:
+            seen.add(str(p))
+            out.append(p)
+    return out
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _matches_any(patterns: list[str], part: PartitionRef) -> bool:
+    return any(pattern_matches(p, part.system, part.name) for p in patterns)
+
+
+def _env_matches(patterns: list[str], env: str) -> bool:
+    import fnmatch
+
+    return any(fnmatch.fnmatchcase(env, p) for p in patterns)
+
+
+def _dep_names(test: type[Test]) -> list[str]:
+    deps = test.depends_on
+    items = [deps] if isinstance(deps, str | type) else list(deps)
+    return [d if isinstance(d, str) else d.__name__ for d in items]
+
+
+def _order_tests(
+    tests: Sequence[type[Test]], by_name: Mapping[str, type[Test]], problems: list[LoadProblem]
+) -> tuple[list[type[Test]], set[str]]:
+    """Tests with dependencies after what they depend on; names caught in a cycle apart."""
+    order: list[type[Test]] = []
+    state: dict[str, int] = {}  # 1 = visiting, 2 = done
+    cyclic: set[str] = set()
+
+    def visit(test: type[Test], path: list[str]) -> None:
+        name = test.__name__
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = [*path[path.index(name) :], name]
+            cyclic.update(cycle)
+            first = by_name[cycle[0]]._assay
+            problems.append(
+                LoadProblem(
+                    first.file or "?",
+                    first.line,
+                    f"dependency cycle: {' -> '.join(cycle)}; remove one depends_on",
+                    cycle[0],
+                )
+            )
+            return
+        state[name] = 1
+        for dep in _dep_names(test):
+            if dep in by_name:
+                visit(by_name[dep], [*path, name])
+        state[name] = 2
+        order.append(test)
+
+    for test in tests:
+        visit(test, [])
+    return order, cyclic
+
+
+def _wire(
+    case: Case, by_name: Mapping[str, type[Test]], cases_of: Mapping[str, list[Case]]
+) -> LoadProblem | None:
+    """Attach ``case`` to the cases it depends on; a problem if a dependency is unknown."""
+    definition = case.test._assay
+    for dep in _dep_names(case.test):
+        if dep not in by_name:
+            from assay.errors import did_you_mean
+
+            return LoadProblem(
+                definition.file or "?",
+                definition.line,
+                f"test {case.test.__name__} depends on {dep!r}, which is not a loaded test"
+                f"{did_you_mean(dep, by_name)}; load its file too or fix the name",
+                case.test.__name__,
+            )
+        candidates = cases_of.get(dep, [])
+        same = [
+            c
+            for c in candidates
+            if c.partition == case.partition and c.environment == case.environment
+        ]
+        same = same or [c for c in candidates if c.partition == case.partition]
+        if not same:
+            case.skip = case.skip or (
+                f"dependency {dep} has no case on {case.partition.full_name}+{case.environment}"
+            )
+        for dep_case in same:
+            case.deps.append(dep_case)
+            dep_case.dependents.append(case)
+    return None
+
+
+def nodes_needed(case: Case) -> int:
+    """How many nodes a case asks for."""
+    nodes = case.field("nodes")
+    if nodes:
+        return int(nodes)
+    per_node = case.field("tasks_per_node")
+    tasks = case.field("tasks") or 1
+    return math.ceil(tasks / per_node) if per_node else 1
+
+
+def _resource_problem(case: Case) -> str | None:
+    res = case.partition.config.resources
+    nodes = nodes_needed(case)
+    if nodes > res.nodes:
+        return f"needs {nodes} nodes; partition {case.partition.full_name} has {res.nodes}"
+    gpus = case.field("gpus_per_node") or 0
+    if gpus > res.gpus_per_node:
+        return (
+            f"needs {gpus} GPUs per node; partition {case.partition.full_name} has "
+            f"{res.gpus_per_node}"
+        )
+    return None

@@ -1,0 +1,1 @@
+"""What runs produce: results, the JSON report, JUnit XML."""

@@ -1,0 +1,115 @@
+"""What a run produces: one :class:`CaseResult` per case, gathered in a :class:`Session`."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Status(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    ABORTED = "aborted"
+
+
+@dataclass
+class Failure:
+    """Why a case failed: the stage, one line of reason, and optional detail."""
+
+    stage: str
+    reason: str
+    details: str | None = None
+
+
+@dataclass
+class MetricResult:
+    """A measured figure of merit and how it compares with its reference."""
+
+    name: str
+    value: float | None
+    unit: str | None
+    reference: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    low_bound: float | None = None
+    high_bound: float | None = None
+    verdict: str = "no reference"  # "pass", "fail", "no reference", "error"
+    message: str | None = None
+
+
+@dataclass
+class CaseResult:
+    """The outcome of one case (after retries)."""
+
+    name: str
+    id: str
+    test: str
+    variant: str
+    params: dict[str, str]
+    system: str
+    partition: str
+    environment: str
+    status: Status
+    tags: list[str] = field(default_factory=list)
+    file: str | None = None
+    line: int | None = None
+    failure: Failure | None = None
+    skip_reason: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    metrics: list[MetricResult] = field(default_factory=list)
+    attempts: int = 0
+    earlier_failures: list[Failure] = field(default_factory=list)
+    exit_code: int | None = None
+    job_id: str | None = None
+    stage_dir: str | None = None
+    output_dir: str | None = None
+    started: float | None = None  # wall clock (epoch seconds)
+    finished: float | None = None
+    selected: bool = True
+    dependencies: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return sum(self.timings.values())
+
+
+@dataclass
+class Problem:
+    """A test file or test that could not be loaded or planned."""
+
+    location: str
+    message: str
+    test: str | None = None
+
+
+@dataclass
+class Session:
+    """One invocation of ``assay run``."""
+
+    id: str
+    started: float
+    command: list[str]
+    cwd: str
+    system: str
+    config: str
+    hostname: str
+    user: str
+    version: str
+    results: list[CaseResult] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    finished: float | None = None
+    interrupted: str | None = None  # the signal's name, if the run was interrupted
+    options: dict[str, Any] = field(default_factory=dict)
+    directory: str | None = None
+
+    def count(self, status: Status) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def ok(self) -> bool:
+        """Every case passed (or was skipped on purpose) and nothing failed to load."""
+        return not self.problems and not any(
+            r.status in (Status.FAILED, Status.ABORTED) for r in self.results
+        )

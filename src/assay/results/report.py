@@ -1,0 +1,86 @@
+"""The JSON run report: one document per session, with a versioned schema.
+
+The schema is ``report.schema.json`` next to this file (JSON Schema 2020-12)
+and is documented in docs/report.md. A change that removes or renames a field
+bumps :data:`SCHEMA`; adding optional fields does not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from assay.files import write_atomic
+from assay.results.model import CaseResult, Session, Status
+
+SCHEMA = "assay-report/1"
+
+
+def iso(ts: float | None) -> str | None:
+    """Seconds since the epoch as an ISO 8601 UTC timestamp."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def case_to_dict(result: CaseResult) -> dict[str, Any]:
+    data = dataclasses.asdict(result)
+    data["status"] = str(result.status)
+    data["started"] = iso(result.started)
+    data["finished"] = iso(result.finished)
+    data["duration"] = round(result.duration, 6)
+    data["timings"] = {k: round(v, 6) for k, v in result.timings.items()}
+    return data
+
+
+def to_dict(session: Session) -> dict[str, Any]:
+    """The report document for ``session``."""
+    results = session.results
+    return {
+        "schema": SCHEMA,
+        "assay_version": session.version,
+        "session": {
+            "id": session.id,
+            "started": iso(session.started),
+            "finished": iso(session.finished),
+            "duration": round((session.finished or session.started) - session.started, 6),
+            "command": session.command,
+            "cwd": session.cwd,
+            "hostname": session.hostname,
+            "user": session.user,
+            "system": session.system,
+            "config": session.config,
+            "interrupted": session.interrupted,
+            "directory": session.directory,
+            "options": session.options,
+        },
+        "summary": {
+            "total": len(results),
+            "passed": session.count(Status.PASSED),
+            "failed": session.count(Status.FAILED),
+            "skipped": session.count(Status.SKIPPED),
+            "aborted": session.count(Status.ABORTED),
+            "problems": len(session.problems),
+            "ok": session.ok,
+        },
+        "problems": [dataclasses.asdict(p) for p in session.problems],
+        "cases": [case_to_dict(r) for r in results],
+    }
+
+
+def write(session: Session, path: str | Path) -> Path:
+    """Write the report atomically; return its path."""
+    path = Path(path)
+    write_atomic(path, json.dumps(to_dict(session), indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema every report validates against."""
+    text = resources.files("assay.results").joinpath("report.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded

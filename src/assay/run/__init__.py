@@ -1,0 +1,1 @@
+"""Running cases: the pipeline of stages, the runner, the session."""

@@ -1,0 +1,450 @@
+"""The six stages every case goes through, their hooks, and their timings.
+
+setup -> build -> run -> sanity -> performance -> cleanup. The first stage that
+fails ends the case (cleanup still runs); its name and a one-line reason are
+the case's failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import shutil
+import signal
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assay import launchers
+from assay.durations import format_duration, parse_duration
+from assay.errors import SanityError
+from assay.plan import Case, nodes_needed
+from assay.results.model import CaseResult, Failure, MetricResult, Status
+from assay.run import scripts
+from assay.schedulers.base import JobOutcome, JobResources, JobSpec, JobState, Scheduler
+from assay.spec.definition import check_fields
+from assay.spec.hooks import STAGES
+from assay.spec.output import Output
+from assay.spec.refs import choose
+from assay.spec.test import CaseInfo, DependencyInfo, Test, bind
+from assay.transports.local import LocalTransport
+
+
+class StageFailed(Exception):
+    """Ends a case at the current stage with a one-line reason."""
+
+    def __init__(self, reason: str, details: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details
+
+
+@dataclass
+class RunContext:
+    """What every case of a session shares."""
+
+    stage_root: Path
+    output_root: Path
+    schedulers: Mapping[str, Scheduler]
+    local: LocalTransport
+    local_slots: asyncio.Semaphore
+    keep_stage: bool = False
+    dependency_info: Callable[[Case], list[DependencyInfo]] = lambda case: []
+    grace: float = 2.0
+
+
+def case_dirname(case: Case) -> str:
+    return f"{case.test.__name__}-{case.id}"
+
+
+@dataclass
+class Execution:
+    """One attempt at one case."""
+
+    case: Case
+    ctx: RunContext
+    attempt: int = 1
+    test: Test | None = None
+    result: CaseResult = field(init=False)
+    out: Output | None = None
+    outcome: JobOutcome | None = None
+
+    def __post_init__(self) -> None:
+        case = self.case
+        definition = case.test._assay
+        self.stage_dir = self.ctx.stage_root / case_dirname(case)
+        self.output_dir = self.ctx.output_root / case_dirname(case)
+        self.result = new_result(case, Status.PASSED)
+        self.result.file = definition.file
+        self.result.line = definition.line
+        self.result.attempts = self.attempt
+
+    async def execute(self) -> CaseResult:
+        result = self.result
+        result.started = time.time()
+        stages: dict[str, Callable[[], Any]] = {
+            "setup": self.setup,
+            "build": self.build,
+            "run": self.run,
+            "sanity": self.sanity,
+            "performance": self.performance,
+        }
+        try:
+            for stage, action in stages.items():
+                if not await self._stage(stage, action):
+                    break
+        finally:
+            # Cleanup runs whatever happened, even when the case is being cancelled.
+            await self._stage("cleanup", self.cleanup)
+            result.finished = time.time()
+        return result
+
+    async def _stage(self, stage: str, action: Callable[[], Any]) -> bool:
+        """Run one stage with its hooks; record its time; return whether it succeeded."""
+        start = time.perf_counter()
+        try:
+            if stage != "setup":  # setup hooks run once the instance exists
+                self._hooks("before", stage)
+            ran = action()
+            if asyncio.iscoroutine(ran):
+                ran = await ran
+            self._hooks("after", stage)
+        except asyncio.CancelledError:
+            self._fail(stage, "interrupted")
+            raise
+        except StageFailed as exc:
+            self._fail(stage, exc.reason, exc.details)
+        except SanityError as exc:
+            self._fail(stage, str(exc))
+        except Exception as exc:  # a bug in the test's own code: say where
+            self._fail(stage, *describe_exception(exc))
+        finally:
+            if self._timed(stage):
+                self.result.timings[stage] = time.perf_counter() - start
+        return self.result.failure is None
+
+    def _timed(self, stage: str) -> bool:
+        """Whether a stage did work worth timing (a test without build commands skips build)."""
+        return stage != "build" or bool(self.test is not None and self.test.build)
+
+    def _fail(self, stage: str, reason: str, details: str | None = None) -> None:
+        if self.result.failure is None:
+            self.result.status = Status.FAILED
+            self.result.failure = Failure(stage, reason, details)
+
+    def _hooks(self, when: str, stage: str) -> None:
+        if self.test is None:
+            return
+        for hook in self.case.test._assay.hooks[(when, stage)]:  # type: ignore[index]
+            hook(self.test)
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        case = self.case
+        for path in (self.stage_dir, self.output_dir):
+            if path.exists():
+                shutil.rmtree(path)
+            path.mkdir(parents=True)
+        info = CaseInfo(
+            name=case.name,
+            id=case.id,
+            variant=case.variant.name,
+            system=case.partition.system,
+            partition=case.partition.name,
+            environment=case.environment,
+            stage_dir=self.stage_dir,
+            output_dir=self.output_dir,
+            attempt=self.attempt,
+            env_config=case.env_config,
+            dependencies=self.ctx.dependency_info(case),
+        )
+        self.test = test = bind(case.test, case.variant.params, case.overrides, info)
+        self._hooks("before", "setup")
+        if _may_change_fields(case.test):
+            problems = check_fields(test, case.test._assay.metrics)
+            if problems:
+                raise StageFailed("invalid test attributes: " + "; ".join(problems))
+        self._stage_sources(test)
+
+    def _stage_sources(self, test: Test) -> None:
+        base = Path(self.case.test._assay.file or ".").parent
+        for source in test.sources or ():
+            src = Path(test.format(source, quote=False))
+            src = src if src.is_absolute() else base / src
+            if src.is_dir():
+                shutil.copytree(src, self.stage_dir, symlinks=True, dirs_exist_ok=True)
+            elif src.is_file():
+                shutil.copy2(src, self.stage_dir / src.name)
+            else:
+                raise StageFailed(f"sources: {source!r} not found (looked for {src})")
+
+    async def build(self) -> None:
+        test = self._test
+        if not test.build:
+            return
+        limit = _limit(test.build_time_limit)
+        script = self.stage_dir / scripts.BUILD_SCRIPT
+        script.write_text(
+            scripts.build_script(
+                self.case.name,
+                self.stage_dir,
+                self.case.env_config,
+                self.case.partition.config,
+                _env(test),
+                [test.format(cmd) for cmd in test.build],
+            )
+        )
+        async with self.ctx.local_slots:
+            proc = self.ctx.local.spawn(
+                ["/bin/bash", str(script)],
+                cwd=self.stage_dir,
+                stdout=self.stage_dir / scripts.BUILD_OUT,
+                stderr=self.stage_dir / scripts.BUILD_ERR,
+            )
+            try:
+                async with asyncio.timeout(limit):
+                    status = await proc.wait()
+            except TimeoutError:
+                await proc.terminate(self.ctx.grace)
+                raise StageFailed(
+                    f"build time limit {format_duration(limit or 0)} exceeded"
+                ) from None
+            except asyncio.CancelledError:
+                await proc.terminate(self.ctx.grace)
+                raise
+            proc.signal_group(signal.SIGKILL)
+        if status != 0:
+            raise StageFailed(f"build failed: {describe_status(status)}")
+
+    async def run(self) -> None:
+        test, case = self._test, self.case
+        if not test.command:
+            raise StageFailed('no command to run; set command = "..." in the test or a hook')
+        resources = JobResources(
+            nodes=nodes_needed(case),
+            tasks=test.tasks,
+            tasks_per_node=test.tasks_per_node,
+            cpus_per_task=test.cpus_per_task,
+            gpus_per_node=test.gpus_per_node,
+            exclusive=test.exclusive,
+        )
+        limit = _limit(test.time_limit) or case.partition.time_limit
+        spec = JobSpec(
+            name=f"assay-{case.id}",
+            script=self.stage_dir / scripts.RUN_SCRIPT,
+            workdir=self.stage_dir,
+            stdout=self.stage_dir / scripts.RUN_OUT,
+            stderr=self.stage_dir / scripts.RUN_ERR,
+            time_limit=limit,
+            resources=resources,
+        )
+        scheduler = self.ctx.schedulers[case.partition.full_name]
+        command = launchers.launch(
+            case.partition.config.launcher, test.format(test.command), resources
+        )
+        spec.script.write_text(
+            scripts.run_script(
+                case.name,
+                scheduler.header(spec),
+                self.stage_dir,
+                case.env_config,
+                case.partition.config,
+                _env(test),
+                [test.format(c) for c in test.prerun],
+                command,
+                [test.format(c) for c in test.postrun],
+            )
+        )
+        self.outcome = outcome = await scheduler.run(spec)
+        self.result.job_id = outcome.job_id
+        self.result.exit_code = outcome.exit_code
+        if outcome.state == JobState.TIMEOUT:
+            raise StageFailed(f"time limit {format_duration(limit or 0)} exceeded")
+        if outcome.state not in (JobState.COMPLETED, JobState.FAILED):
+            raise StageFailed(
+                f"job ended {outcome.state.value}"
+                + (f": {outcome.reason}" if outcome.reason else "")
+            )
+        status = outcome.exit_code if outcome.signal is None else -outcome.signal
+        self.out = Output(self.stage_dir, spec.stdout, spec.stderr, status)
+
+    def sanity(self) -> None:
+        test, out = self._test, self._out
+        accepted = test.exit_codes
+        if accepted is not None:
+            codes = {accepted} if isinstance(accepted, int) else set(accepted)
+            if out.exit_code not in codes:
+                want = " or ".join(str(c) for c in sorted(codes))
+                raise StageFailed(f"{describe_status(out.exit_code)} (expected exit code {want})")
+        test.sanity(out)
+
+    def performance(self) -> None:
+        test, out, case = self._test, self._out, self.case
+        metrics = case.test._assay.metrics
+        if not metrics:
+            return
+        references = choose(test.references, case.partition.system, case.partition.name)
+        misses = []
+        for name, spec in metrics.items():
+            ref = references.get(name)
+            unit = spec.unit or (ref.unit if ref else None)
+            entry = MetricResult(name=name, value=None, unit=unit)
+            self.result.metrics.append(entry)
+            try:
+                value = getattr(test, name)(out)
+            except SanityError as exc:
+                entry.verdict, entry.message = "error", str(exc)
+                misses.append(f"{name}: {exc}")
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
+                entry.verdict = "error"
+                entry.message = f"returned {value!r}, not a finite number"
+                misses.append(f"{name} {entry.message}")
+                continue
+            entry.value = float(value)
+            if ref is None:
+                continue
+            entry.reference, entry.lower, entry.upper = ref.value, ref.lower, ref.upper
+            entry.low_bound, entry.high_bound = ref.bounds()
+            problem = ref.check(entry.value)
+            entry.verdict = "fail" if problem else "pass"
+            entry.message = problem
+            if problem:
+                misses.append(f"{name} = {problem}")
+        if misses:
+            raise StageFailed("; ".join(misses))
+
+    def cleanup(self) -> None:
+        if not self.stage_dir.exists():
+            return
+        problems = self._collect_outputs()
+        passed = self.result.failure is None and not problems
+        remove = passed and not self.ctx.keep_stage and not self.case.dependents
+        if not remove:
+            self.result.stage_dir = str(self.stage_dir)
+        self.result.output_dir = str(self.output_dir)
+        if remove:
+            shutil.rmtree(self.stage_dir, ignore_errors=True)
+        if problems:
+            raise StageFailed("; ".join(problems))
+
+    def _collect_outputs(self) -> list[str]:
+        """Move (or link, when the stage dir stays) the scripts, outputs and kept files."""
+        keep = self.result.failure is not None or self.ctx.keep_stage or bool(self.case.dependents)
+        names = [n for n in scripts.OWN_FILES if (self.stage_dir / n).exists()]
+        problems = []
+        for pattern in self.test.keep_files if self.test else ():
+            matched = sorted(self.stage_dir.glob(pattern))
+            if not matched:
+                problems.append(f"keep_files: {pattern!r} matched no file in the stage dir")
+            names += [str(m.relative_to(self.stage_dir)) for m in matched if m.is_file()]
+        for name in names:
+            src, dst = self.stage_dir / name, self.output_dir / name
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if keep:
+                _link_or_copy(src, dst)
+            else:
+                os.replace(src, dst)
+        return problems
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @property
+    def _test(self) -> Test:
+        assert self.test is not None
+        return self.test
+
+    @property
+    def _out(self) -> Output:
+        assert self.out is not None
+        return self.out
+
+
+def _may_change_fields(test: type[Test]) -> bool:
+    """Fields were checked when the class was defined; only code can have changed them since."""
+    hooks = test._assay.hooks
+    return bool(hooks[("before", "setup")]) or test.__init__ is not object.__init__
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        if dst.exists():
+            dst.unlink()
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _limit(value: Any) -> float | None:
+    return None if value is None else parse_duration(value)
+
+
+def _env(test: Test) -> dict[str, str]:
+    return {k: test.format(str(v), quote=False) for k, v in test.env.items()}
+
+
+def describe_status(status: int | None) -> str:
+    """``exit code 3`` or ``killed by signal 9 (SIGKILL)``."""
+    if status is None:
+        return "no exit code"
+    if status >= 0:
+        return f"exit code {status}"
+    try:
+        name = signal.Signals(-status).name
+    except ValueError:
+        name = "unknown"
+    return f"killed by signal {-status} ({name})"
+
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
+
+
+def describe_exception(exc: BaseException) -> tuple[str, str]:
+    """A one-line reason naming the test's own file and line, and the traceback below it."""
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(_PACKAGE_DIR)
+    ]
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    reason = f"{type(exc).__name__}: {exc}{where}"
+    details = "".join(traceback.format_list(frames)) + f"{type(exc).__name__}: {exc}"
+    return reason, details
+
+
+def new_result(case: Case, status: Status, reason: str | None = None) -> CaseResult:
+    """A result for ``case`` that carries its identity (and a skip reason, if any)."""
+    return CaseResult(
+        name=case.name,
+        id=case.id,
+        test=case.test.__name__,
+        variant=case.variant.name,
+        params=case.variant.param_labels,
+        system=case.partition.system,
+        partition=case.partition.name,
+        environment=case.environment,
+        status=status,
+        tags=sorted(_tags(case.test)),
+        file=case.test._assay.file,
+        line=case.test._assay.line,
+        skip_reason=reason if status == Status.SKIPPED else None,
+        selected=case.selected,
+        dependencies=[d.name for d in case.deps],
+    )
+
+
+def _tags(test: type[Test]) -> set[str]:
+    tags = test.tags
+    return {tags} if isinstance(tags, str) else set(tags)
+
+
+__all__ = ["STAGES", "Execution", "RunContext", "StageFailed", "new_result"]

@@ -1,0 +1,68 @@
+"""The build and run scripts of a case: plain bash, every value quoted, runnable by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from assay import shell
+from assay.config import Environment, Partition
+
+BUILD_SCRIPT = "assay-build.sh"
+BUILD_OUT = "assay-build.out"
+BUILD_ERR = "assay-build.err"
+RUN_SCRIPT = "assay-run.sh"
+RUN_OUT = "assay-run.out"
+RUN_ERR = "assay-run.err"
+OWN_FILES = (BUILD_SCRIPT, BUILD_OUT, BUILD_ERR, RUN_SCRIPT, RUN_OUT, RUN_ERR)
+
+
+def _environment_lines(
+    stage_dir: Path,
+    env_config: Environment,
+    partition: Partition,
+    test_env: Mapping[str, str],
+    prerun: Iterable[str],
+) -> list[str]:
+    lines = [f"cd {shell.quote(stage_dir)} || exit 97"]
+    variables = {**env_config.exports(), **partition.variables, **test_env}
+    lines += [shell.export(name, value) for name, value in variables.items()]
+    lines += list(env_config.prerun) + list(partition.prerun) + list(prerun)
+    return lines
+
+
+def build_script(
+    title: str,
+    stage_dir: Path,
+    env_config: Environment,
+    partition: Partition,
+    test_env: Mapping[str, str],
+    commands: Iterable[str],
+) -> str:
+    """A script that runs the build commands in order and stops at the first failure."""
+    lines = ["#!/bin/bash", f"# assay build: {title}", "set -e"]
+    lines += _environment_lines(stage_dir, env_config, partition, test_env, ())
+    lines += list(commands)
+    return "\n".join(lines) + "\n"
+
+
+def run_script(
+    title: str,
+    header: Iterable[str],
+    stage_dir: Path,
+    env_config: Environment,
+    partition: Partition,
+    test_env: Mapping[str, str],
+    prerun: Iterable[str],
+    command: str,
+    postrun: Iterable[str],
+) -> str:
+    """A script that runs the (launched) command; its exit code is the command's."""
+    lines = ["#!/bin/bash", *header, f"# assay run: {title}"]
+    lines += _environment_lines(stage_dir, env_config, partition, test_env, prerun)
+    post = list(postrun)
+    if post:
+        lines += [command, "assay_status=$?", *post, "exit $assay_status"]
+    else:
+        lines.append(command)
+    return "\n".join(lines) + "\n"

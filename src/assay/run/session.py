@@ -1,0 +1,186 @@
+"""One session: load, select and plan, run with interrupt handling, record, report."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assay import overrides as overrides_mod
+from assay._version import __version__
+from assay.config import Config, load_config
+from assay.errors import UsageError
+from assay.files import point_link
+from assay.load import LoadProblem, load
+from assay.plan import Plan, make_plan
+from assay.results import junit, report
+from assay.results.model import Problem, Session
+from assay.run.pipeline import RunContext
+from assay.run.runner import Runner, RunOptions
+from assay.schedulers.base import Scheduler
+from assay.schedulers.direct import DirectScheduler
+from assay.select import Selection
+from assay.transports.local import LocalTransport
+from assay.ui import LiveDisplay, PlainDisplay, RerunHint, make_display
+
+
+@dataclass
+class Request:
+    """Everything a ``run`` or ``list`` invocation asked for."""
+
+    paths: Sequence[str]
+    config: str | None = None
+    system: str | None = None
+    prefix: str | None = None
+    selection: Selection = field(default_factory=Selection)
+    settings: Sequence[str] = ()
+    options: RunOptions = field(default_factory=RunOptions)
+    max_jobs: int | None = None
+    max_local: int | None = None
+    report: str | None = None
+    junit: str | None = None
+    plain: bool = False
+    grace: float = 2.0
+
+
+@dataclass
+class Prepared:
+    """What ``run`` and ``list`` share: the config, the loaded tests and the plan."""
+
+    config: Config
+    system: str
+    plan: Plan
+    problems: list[LoadProblem]
+    tests_loaded: int
+
+
+def prepare(request: Request) -> Prepared:
+    """Load the config and the tests, apply the selection and ``-S``, and plan the cases."""
+    if not request.paths:
+        raise UsageError("give test files or directories, e.g. `assay run tests/`")
+    config = load_config(request.config)
+    system, _ = config.system(request.system)
+    loaded = load(request.paths)
+    settings = overrides_mod.resolve(loaded.tests, request.settings)
+    request.selection.params_known(loaded.tests)
+    plan = make_plan(
+        loaded.tests, config, system, request.selection, settings, max_jobs=request.max_jobs
+    )
+    return Prepared(config, system, plan, loaded.problems + plan.problems, len(loaded.tests))
+
+
+def _session_dir(request: Request, config: Config, system: str) -> tuple[str, Path]:
+    prefix = Path(request.prefix or config.systems[system].prefix or ".assay")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    session_id = f"{stamp}-{secrets.token_hex(2)}"
+    directory = (prefix / "runs" / session_id).absolute()
+    directory.mkdir(parents=True)
+    return session_id, directory
+
+
+def run(request: Request) -> int:
+    """Run a session and return the process exit code."""
+    prepared = prepare(request)
+    if not prepared.plan.cases and not prepared.problems:
+        raise UsageError(
+            f"no cases match the selection ({prepared.tests_loaded} test(s) loaded from "
+            f"{', '.join(request.paths)})",
+            hint="check -n/-t/-p/-e/-P/--case, or run `assay list` to see the cases",
+        )
+    display = make_display(request.plain)
+    session = asyncio.run(_run(request, prepared, display))
+    return 128 + _SIGNALS[session.interrupted] if session.interrupted else (0 if session.ok else 1)
+
+
+_SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM}
+
+
+async def _run(
+    request: Request, prepared: Prepared, display: PlainDisplay | LiveDisplay
+) -> Session:
+    config, system, plan = prepared.config, prepared.system, prepared.plan
+    session_id, directory = _session_dir(request, config, system)
+    session = Session(
+        id=session_id,
+        started=time.time(),
+        command=["assay", *sys.argv[1:]],
+        cwd=os.getcwd(),
+        system=system,
+        config=config.source,
+        hostname=socket.gethostname(),
+        user=_user(),
+        version=__version__,
+        directory=str(directory),
+        options={
+            "max_retries": request.options.max_retries,
+            "serial": request.options.serial,
+            "keep_stage": request.options.keep_stage,
+            "settings": list(request.settings),
+        },
+        problems=[Problem(p.location, p.message, p.test) for p in prepared.problems],
+    )
+    transport = LocalTransport()
+    schedulers: dict[str, Scheduler] = {}
+    for case in plan.cases:
+        part = case.partition
+        if part.full_name not in schedulers:
+            schedulers[part.full_name] = DirectScheduler(transport, request.grace)
+    ctx = RunContext(
+        stage_root=directory / "stage",
+        output_root=directory / "output",
+        schedulers=schedulers,
+        local=transport,
+        local_slots=asyncio.Semaphore(request.max_local or os.cpu_count() or 1),
+        keep_stage=request.options.keep_stage,
+        grace=request.grace,
+    )
+    runner = Runner(plan.cases, ctx, request.options, display)
+    partitions = sorted({c.partition.full_name for c in plan.cases})
+    display.start(
+        len(plan.cases),
+        f"assay {__version__} · system {system} · {len(plan.cases)} case(s) on "
+        f"{', '.join(partitions) or 'no partition'} · {directory}",
+    )
+    task = asyncio.create_task(runner.run())
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if session.interrupted is None:
+            session.interrupted = sig.name
+            task.cancel()
+        else:  # a second signal: no more grace for anything still running
+            for proc in list(transport.live):
+                proc.signal_group(signal.SIGKILL)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        session.results = await task
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    session.finished = time.time()
+    path = report.write(session, directory / "report.json")
+    point_link(directory.parent.parent / "latest", os.path.join("runs", session_id))
+    if request.report:
+        report.write(session, request.report)
+    if request.junit:
+        junit.write(session, request.junit)
+    hint = RerunHint(request.config, request.system, request.settings, request.prefix)
+    display.finish(session, hint, path)
+    return session
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

@@ -1,0 +1,74 @@
+"""What every scheduler offers: run a job script to its end, and stop everything on shutdown."""
+
+from __future__ import annotations
+
+import abc
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+
+class JobState(enum.StrEnum):
+    """How a job ended."""
+
+    COMPLETED = "COMPLETED"  # exit code 0
+    FAILED = "FAILED"  # nonzero exit code or killed by a signal
+    TIMEOUT = "TIMEOUT"
+    CANCELLED = "CANCELLED"
+    NODE_FAIL = "NODE_FAIL"
+    OUT_OF_MEMORY = "OUT_OF_MEMORY"
+
+
+@dataclass(frozen=True)
+class JobResources:
+    """What a job asks for."""
+
+    nodes: int = 1
+    tasks: int = 1
+    tasks_per_node: int | None = None
+    cpus_per_task: int | None = None
+    gpus_per_node: int | None = None
+    exclusive: bool = False
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job: a script to run in a directory, with its outputs going to files."""
+
+    name: str
+    script: Path
+    workdir: Path
+    stdout: Path
+    stderr: Path
+    time_limit: float | None = None
+    resources: JobResources = JobResources()
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How a job ended: state, exit code (or the signal that killed it), and why."""
+
+    state: JobState
+    exit_code: int | None = None
+    signal: int | None = None
+    reason: str | None = None
+    job_id: str | None = None
+
+
+class Scheduler(abc.ABC):
+    """Runs job scripts on a partition's resources."""
+
+    name: ClassVar[str]
+
+    def header(self, spec: JobSpec) -> list[str]:
+        """Lines for the top of the job script (e.g. ``#SBATCH`` directives)."""
+        return []
+
+    @abc.abstractmethod
+    async def run(self, spec: JobSpec) -> JobOutcome:
+        """Run ``spec`` to its end. Cancelling the call stops the job."""
+
+    @abc.abstractmethod
+    async def shutdown(self) -> None:
+        """Stop every job still running (used on interrupt and on errors)."""

@@ -1,0 +1,1 @@
+"""How tests are described: the Test class, parameters, output helpers, references."""

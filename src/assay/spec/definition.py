@@ -1,0 +1,320 @@
+"""Reading a Test subclass once, when it is defined: its parameters, variables,
+metrics, hooks, and everything wrong with it.
+
+A malformed class never raises at import time (that would take the rest of its
+file down with it); its problems are recorded and the loader reports them as
+one error per class, with file and line.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from assay.durations import parse_duration
+from assay.spec.hooks import STAGES, MetricSpec, When
+from assay.spec.params import _MISSING, Parameter, ParameterSpace, Variable, _VariableDescriptor
+from assay.spec.refs import Ref, as_ref
+
+
+@dataclass
+class Definition:
+    """Everything assay knows about one test class."""
+
+    name: str
+    file: str | None
+    line: int | None
+    space: ParameterSpace
+    variables: dict[str, Variable]
+    metrics: dict[str, MetricSpec]
+    hooks: dict[tuple[When, str], list[Callable[..., Any]]]
+    errors: list[str] = field(default_factory=list)
+    abstract: bool = False
+
+    @property
+    def location(self) -> str:
+        if self.file is None:
+            return self.name
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+# --- field checks --------------------------------------------------------------------------
+# Each returns None when the value is acceptable, else what is wrong (without the field name).
+
+
+def _is_str_list(value: Any, *, allow_str: bool = True) -> bool:
+    if isinstance(value, str):
+        return allow_str
+    return isinstance(value, Iterable) and all(isinstance(v, str) for v in value)
+
+
+def _check_strs(value: Any) -> str | None:
+    return None if _is_str_list(value) else f"must be a string or a list of strings, got {value!r}"
+
+
+def _check_opt_strs(value: Any) -> str | None:
+    return None if value is None else _check_strs(value)
+
+
+def _check_tags(value: Any) -> str | None:
+    if isinstance(value, str):
+        return f"must be a set of strings, e.g. {{{value!r}}}, got the string {value!r}"
+    return None if _is_str_list(value) else f"must be a set of strings, got {value!r}"
+
+
+def _check_opt_str(value: Any) -> str | None:
+    return None if value is None or isinstance(value, str) else f"must be a string, got {value!r}"
+
+
+def _check_env(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"must be a dict of variable names to values, got {value!r}"
+    for key, val in value.items():
+        if not isinstance(key, str) or not key.replace("_", "a").isalnum() or key[:1].isdigit():
+            return f"has an invalid variable name {key!r} (letters, digits and _ only)"
+        if not isinstance(val, str | int | float) or isinstance(val, bool):
+            return f"value of {key!r} must be a string or number, got {val!r}"
+    return None
+
+
+def _check_exit_codes(value: Any) -> str | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return None
+    if isinstance(value, Iterable) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return None
+    return f"must be an exit code, a set of exit codes, or None to accept any; got {value!r}"
+
+
+def _check_count(minimum: int, optional: bool) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value is None and optional:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+            return None
+        return f"must be an integer >= {minimum}{' or None' if optional else ''}, got {value!r}"
+
+    return check
+
+
+def _check_bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else f"must be True or False, got {value!r}"
+
+
+def _check_duration(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_duration(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _check_depends(value: Any) -> str | None:
+    from assay.spec.test import Test
+
+    items = [value] if isinstance(value, (str, type)) else value
+    if not isinstance(items, Iterable):
+        return f"must be a list of test names or classes, got {value!r}"
+    for item in items:
+        if isinstance(item, str) or (isinstance(item, type) and issubclass(item, Test)):
+            continue
+        return f"must name tests (strings) or Test classes, got {item!r}"
+    return None
+
+
+def _check_exclude(value: Any) -> str | None:
+    if isinstance(value, Iterable) and all(isinstance(v, Mapping) for v in value):
+        return None
+    return f"must be a list of dicts of parameter values, got {value!r}"
+
+
+FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "tags": _check_tags,
+    "systems": _check_strs,
+    "environments": _check_strs,
+    "sources": _check_opt_strs,
+    "build": _check_opt_strs,
+    "command": _check_opt_str,
+    "prerun": _check_strs,
+    "postrun": _check_strs,
+    "env": _check_env,
+    "keep_files": _check_strs,
+    "exit_codes": _check_exit_codes,
+    "tasks": _check_count(1, False),
+    "tasks_per_node": _check_count(1, True),
+    "cpus_per_task": _check_count(1, True),
+    "nodes": _check_count(1, True),
+    "gpus_per_node": _check_count(0, True),
+    "exclusive": _check_bool,
+    "time_limit": _check_duration,
+    "build_time_limit": _check_duration,
+    "depends_on": _check_depends,
+    "exclude": _check_exclude,
+    "maintainers": _check_strs,
+    "references": lambda v: None,  # checked against the metrics below
+}
+"""The built-in fields of a test and how each is checked."""
+
+
+def check_fields(obj: Any, metrics: Mapping[str, MetricSpec]) -> list[str]:
+    """Problems with the built-in fields of a test class or instance."""
+    errors = []
+    for name, check in FIELD_CHECKS.items():
+        problem = check(getattr(obj, name))
+        if problem:
+            errors.append(f"{name} {problem}")
+    errors.extend(check_references(obj.references, metrics))
+    return errors
+
+
+def check_references(refs: Any, metrics: Mapping[str, MetricSpec]) -> list[str]:
+    if not isinstance(refs, Mapping):
+        return [
+            "references must be a dict of 'system:partition' patterns to {metric: assay.ref(...)}"
+        ]
+    errors = []
+    for key, table in refs.items():
+        if not isinstance(key, str):
+            errors.append(f"references key {key!r} must be a 'system:partition' pattern string")
+            continue
+        if not isinstance(table, Mapping):
+            errors.append(f"references[{key!r}] must be a dict of metric names to assay.ref(...)")
+            continue
+        for metric_name, value in table.items():
+            where = f"references[{key!r}][{metric_name!r}]"
+            if metric_name not in metrics:
+                known = ", ".join(sorted(metrics)) or "none"
+                hint = difflib.get_close_matches(str(metric_name), list(metrics), n=1)
+                suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+                errors.append(
+                    f"{where} names no @assay.metric method{suggestion}; metrics defined: {known}"
+                )
+                continue
+            try:
+                reference = as_ref(value)
+            except TypeError as exc:
+                errors.append(f"{where}: {exc}")
+                continue
+            errors.extend(f"{where}: {p}" for p in reference.problems())
+            unit = metrics[metric_name].unit
+            if reference.unit and unit and reference.unit != unit:
+                errors.append(f"{where} has unit {reference.unit!r} but the metric is in {unit!r}")
+    return errors
+
+
+# --- reading a class ------------------------------------------------------------------------
+
+
+def _resolved(cls: type) -> dict[str, Any]:
+    """Every attribute name defined along the MRO, mapped to the value ``cls`` sees."""
+    names: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            names[name] = value
+    return names
+
+
+def define(cls: type, file: str | None, line: int | None) -> Definition:
+    """Build the :class:`Definition` of a test class (never raises for user mistakes)."""
+    attrs = _resolved(cls)
+    errors: list[str] = []
+
+    # A parameter's name is the attribute it is bound to; a subclass may rebind.
+    params = [p for name, p in attrs.items() if isinstance(p, Parameter) and p.name == name]
+    # Variables: a subclass may give one a new plain default; it stays a variable.
+    variables: dict[str, Variable] = {}
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            if isinstance(value, _VariableDescriptor):
+                variables[name] = value.var
+            elif name in variables:
+                var = variables[name]
+                variables[name] = Variable(var.type, value, var.help, var.choices, name)
+    metrics: dict[str, MetricSpec] = {}
+    hooks: dict[tuple[When, str], list[Callable[..., Any]]] = {
+        (w, s): [] for w in ("before", "after") for s in STAGES
+    }
+    filters: list[Callable[..., bool]] = []
+    for name, value in attrs.items():
+        func = value.__func__ if isinstance(value, staticmethod | classmethod) else value
+        spec = getattr(func, "__assay_metric__", None)
+        if isinstance(spec, MetricSpec):
+            metrics[name] = spec
+        for when_stage in getattr(func, "__assay_hooks__", ()):
+            hooks[when_stage].append(value)
+        if getattr(func, "__assay_variant_filter__", False):
+            filters.append(func)
+
+    excludes = getattr(cls, "exclude", ())
+    space = ParameterSpace(
+        params, list(excludes) if isinstance(excludes, Iterable) else [], filters
+    )
+    errors.extend(space.problems())
+    for name, var in variables.items():
+        if var.default is _MISSING:
+            errors.append(
+                f"variable {name!r} has no default; give one: assay.variable(type, default)"
+            )
+        elif var.default is not None and not _fits(var.default, var.type):
+            errors.append(
+                f"variable {name!r} is declared {var.type.__name__} but its default is "
+                f"{var.default!r}"
+            )
+    errors.extend(check_fields(cls, metrics))
+    abstract = bool(vars(cls).get("abstract", False))
+    if not abstract:
+        has_setup_hooks = any(hooks[("before", s)] or hooks[("after", s)] for s in ("setup",))
+        if getattr(cls, "command", None) is None and not has_setup_hooks:
+            errors.append(
+                'command is not set; give the command to run, e.g. command = "./app --input x" '
+                "(or mark a base class abstract = True)"
+            )
+    errors.extend(_typos(cls, set(variables) | {p.name for p in params} | set(metrics)))
+    return Definition(
+        name=cls.__name__,
+        file=file,
+        line=line,
+        space=space,
+        variables=variables,
+        metrics=metrics,
+        hooks=hooks,
+        errors=errors,
+        abstract=abstract,
+    )
+
+
+def _fits(value: Any, typ: type) -> bool:
+    if typ is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if typ is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, typ)
+
+
+_KNOWN_OTHER = {"sanity", "abstract", "description"}
+
+
+def _typos(cls: type, declared: set[str]) -> list[str]:
+    """Attributes that look like misspelt built-in fields (``comand``, ``tag``...)."""
+    known = list(FIELD_CHECKS) + sorted(_KNOWN_OTHER)
+    errors = []
+    for name, value in vars(cls).items():
+        if name.startswith("_") or name in FIELD_CHECKS or name in _KNOWN_OTHER:
+            continue
+        if name in declared or callable(value) or isinstance(value, property | staticmethod):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        if close:
+            errors.append(
+                f"unknown attribute {name!r} (did you mean {close[0]!r}?); built-in fields are "
+                f"listed in docs/test-api.md"
+            )
+    return errors
+
+
+__all__ = ["FIELD_CHECKS", "Definition", "Ref", "check_fields", "define"]

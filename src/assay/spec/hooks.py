@@ -1,0 +1,64 @@
+"""Decorators that mark methods of a test: metrics and stage hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+STAGES = ("setup", "build", "run", "sanity", "performance", "cleanup")
+"""The pipeline every case goes through, in order."""
+
+When = Literal["before", "after"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What ``@assay.metric`` records about a method."""
+
+    unit: str | None
+
+
+def metric(unit: str | None = None) -> Callable[[F], F]:
+    """Mark a method ``f(self, out) -> number`` as a figure of merit with a unit.
+
+    The method's name is the metric's name; references are keyed by it.
+    """
+    if callable(unit):
+        raise TypeError("write @assay.metric() or @assay.metric('unit'), with parentheses")
+
+    def mark(func: F) -> F:
+        func.__assay_metric__ = MetricSpec(unit)  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def _hook(when: When, stage: str) -> Callable[[F], F]:
+    if stage not in STAGES:
+        from assay.errors import did_you_mean
+
+        raise ValueError(
+            f"@assay.{when}({stage!r}): unknown stage{did_you_mean(stage, STAGES)}; "
+            f"stages are {', '.join(STAGES)}"
+        )
+
+    def mark(func: F) -> F:
+        hooks = list(getattr(func, "__assay_hooks__", ()))
+        hooks.append((when, stage))
+        func.__assay_hooks__ = tuple(hooks)  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def before(stage: str) -> Callable[[F], F]:
+    """Run the decorated method ``f(self)`` just before ``stage``."""
+    return _hook("before", stage)
+
+
+def after(stage: str) -> Callable[[F], F]:
+    """Run the decorated method ``f(self)`` just after ``stage`` succeeded."""
+    return _hook("after", stage)

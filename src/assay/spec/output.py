@@ -1,0 +1,206 @@
+"""What sanity and metric functions receive: the captured output of one case.
+
+Plain Python, evaluated after the run: ``out.stdout``, ``out.file(path)``,
+``out.expect(regex)``, ``out.extract(regex, float)``. Every failure raises
+:class:`~assay.errors.SanityError` with a message that quotes the pattern and
+names the file it looked in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+from assay.errors import SanityError
+
+T = TypeVar("T")
+
+Pattern = str | re.Pattern[str]
+
+
+def _compile(pattern: Pattern, flags: int) -> re.Pattern[str]:
+    if isinstance(pattern, re.Pattern):
+        return pattern
+    try:
+        return re.compile(pattern, flags | re.MULTILINE)
+    except re.error as exc:
+        raise SanityError(f"invalid regular expression {pattern!r}: {exc}") from None
+
+
+def _show(pattern: Pattern) -> str:
+    text = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
+    return f"r{text!r}" if "\\" in text else repr(text)
+
+
+class Output:
+    """The output of one run of a case, read lazily from its files.
+
+    ``where`` arguments name what to search: ``"stdout"`` (default), ``"stderr"``,
+    or a path relative to the stage directory.
+    """
+
+    def __init__(
+        self,
+        stage_dir: Path,
+        stdout_path: Path,
+        stderr_path: Path,
+        exit_code: int | None,
+    ) -> None:
+        self.stage_dir = stage_dir
+        self.exit_code = exit_code
+        self._paths = {"stdout": stdout_path, "stderr": stderr_path}
+        self._cache: dict[str, str] = {}
+
+    @property
+    def stdout(self) -> str:
+        """Everything the run wrote to standard output."""
+        return self._text("stdout")
+
+    @property
+    def stderr(self) -> str:
+        """Everything the run wrote to standard error."""
+        return self._text("stderr")
+
+    def path(self, relpath: str) -> Path:
+        """The absolute path of a file in the stage directory (it need not exist)."""
+        return self.stage_dir / relpath
+
+    def file(self, relpath: str) -> str:
+        """The text of a file the run produced, relative to the stage directory."""
+        return self._text(relpath)
+
+    def exists(self, relpath: str) -> bool:
+        """Whether the run produced ``relpath`` (relative to the stage directory)."""
+        return (self.stage_dir / relpath).exists()
+
+    def _where(self, where: str) -> tuple[str, Path]:
+        if where in self._paths:
+            return where, self._paths[where]
+        return where, self.stage_dir / where
+
+    def _text(self, where: str) -> str:
+        cached = self._cache.get(where)
+        if cached is not None:
+            return cached
+        label, path = self._where(where)
+        try:
+            text = path.read_text(errors="replace")
+        except FileNotFoundError:
+            raise SanityError(f"file {label!r} was not produced (looked for {path})") from None
+        except IsADirectoryError:
+            raise SanityError(f"{label!r} is a directory, not a file ({path})") from None
+        self._cache[where] = text
+        return text
+
+    def _describe(self, where: str) -> str:
+        label, path = self._where(where)
+        return f"{label} ({path})"
+
+    def expect(self, pattern: Pattern, where: str = "stdout", *, flags: int = 0) -> re.Match[str]:
+        """Require ``pattern`` to occur in ``where``; return the first match."""
+        regex = _compile(pattern, flags)
+        match = regex.search(self._text(where))
+        if match is None:
+            raise SanityError(f"pattern {_show(pattern)} not found in {self._describe(where)}")
+        return match
+
+    def expect_not(self, pattern: Pattern, where: str = "stdout", *, flags: int = 0) -> None:
+        """Require ``pattern`` not to occur in ``where``."""
+        regex = _compile(pattern, flags)
+        text = self._text(where)
+        match = regex.search(text)
+        if match is not None:
+            line = text.count("\n", 0, match.start()) + 1
+            raise SanityError(
+                f"pattern {_show(pattern)} found in {self._describe(where)} at line {line}: "
+                f"{match.group(0)[:200]!r}"
+            )
+
+    def count(self, pattern: Pattern, where: str = "stdout", *, flags: int = 0) -> int:
+        """How many times ``pattern`` occurs in ``where``."""
+        return sum(1 for _ in _compile(pattern, flags).finditer(self._text(where)))
+
+    @overload
+    def extract(
+        self,
+        pattern: Pattern,
+        type: None = None,
+        *,
+        group: int | str = 1,
+        where: str = "stdout",
+        flags: int = 0,
+    ) -> str: ...
+
+    @overload
+    def extract(
+        self,
+        pattern: Pattern,
+        type: Callable[[str], T],
+        *,
+        group: int | str = 1,
+        where: str = "stdout",
+        flags: int = 0,
+    ) -> T: ...
+
+    def extract(
+        self,
+        pattern: Pattern,
+        type: Callable[[str], Any] | None = None,
+        *,
+        group: int | str = 1,
+        where: str = "stdout",
+        flags: int = 0,
+    ) -> Any:
+        """``group`` of the first match of ``pattern`` in ``where``, converted by ``type``."""
+        match = self.expect(pattern, where, flags=flags)
+        return self._convert(match, pattern, group, type, where)
+
+    def extract_all(
+        self,
+        pattern: Pattern,
+        type: Callable[[str], Any] | None = None,
+        *,
+        group: int | str = 1,
+        where: str = "stdout",
+        flags: int = 0,
+    ) -> list[Any]:
+        """Return ``group`` of every match of ``pattern`` in ``where`` (at least one), converted."""
+        regex = _compile(pattern, flags)
+        matches = list(regex.finditer(self._text(where)))
+        if not matches:
+            raise SanityError(f"pattern {_show(pattern)} not found in {self._describe(where)}")
+        return [self._convert(m, pattern, group, type, where) for m in matches]
+
+    def _convert(
+        self,
+        match: re.Match[str],
+        pattern: Pattern,
+        group: int | str,
+        type_: Callable[[str], Any] | None,
+        where: str,
+    ) -> Any:
+        try:
+            raw = match.group(group)
+        except IndexError:  # also what an unknown group name raises
+            raise SanityError(
+                f"pattern {_show(pattern)} has no group {group!r} "
+                f"(searched {self._describe(where)})"
+            ) from None
+        if raw is None:
+            raise SanityError(
+                f"group {group!r} of pattern {_show(pattern)} did not take part in the match in "
+                f"{self._describe(where)}"
+            )
+        if type_ is None:
+            return raw
+        try:
+            return type_(raw)
+        except (TypeError, ValueError) as exc:
+            name = getattr(type_, "__name__", repr(type_))
+            line = match.string.count("\n", 0, match.start()) + 1
+            raise SanityError(
+                f"pattern {_show(pattern)} matched {raw!r} in {self._describe(where)} at line "
+                f"{line}, which is not a valid {name}: {exc}"
+            ) from None

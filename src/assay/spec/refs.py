@@ -1,0 +1,123 @@
+"""Performance references: a value with relative tolerances, chosen by ``system:partition``."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference value for one metric.
+
+    ``lower`` and ``upper`` are relative tolerances: ``lower=-0.2`` accepts values
+    down to 20% below ``value``; ``upper=0.1`` accepts up to 10% above. ``None``
+    leaves that side unbounded.
+    """
+
+    value: float
+    lower: float | None = None
+    upper: float | None = None
+    unit: str | None = None
+
+    def problems(self) -> list[str]:
+        out = []
+        if isinstance(self.value, bool) or not isinstance(self.value, int | float):
+            out.append(f"reference value must be a number, got {self.value!r}")
+            return out
+        if not math.isfinite(self.value):
+            out.append(f"reference value must be finite, got {self.value!r}")
+        if self.lower is not None and not (-1.0 <= self.lower <= 0.0) and self.value >= 0:
+            out.append(
+                f"lower tolerance {self.lower!r} must be between -1 and 0 (e.g. -0.2 for 20% below)"
+            )
+        if self.upper is not None and self.upper < 0:
+            out.append(f"upper tolerance {self.upper!r} must be 0 or more (e.g. 0.1 for 10% above)")
+        return out
+
+    def bounds(self) -> tuple[float | None, float | None]:
+        """The lowest and highest accepted values (``None`` = unbounded)."""
+        scale = abs(self.value)
+        low = None if self.lower is None else self.value + self.lower * scale
+        high = None if self.upper is None else self.value + self.upper * scale
+        return low, high
+
+    def check(self, measured: float) -> str | None:
+        """Return ``None`` if ``measured`` is within bounds, else why not (one line)."""
+        low, high = self.bounds()
+        unit = f" {self.unit}" if self.unit else ""
+        if low is not None and measured < low:
+            return (
+                f"{_num(measured)}{unit} is below the reference {_num(self.value)}{unit} "
+                f"{_pct(self.lower)} (lowest accepted {_num(low)}{unit})"
+            )
+        if high is not None and measured > high:
+            return (
+                f"{_num(measured)}{unit} is above the reference {_num(self.value)}{unit} "
+                f"{_pct(self.upper)} (highest accepted {_num(high)}{unit})"
+            )
+        return None
+
+
+def _num(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{x * 100:+.4g}%"
+
+
+def ref(
+    value: float,
+    lower: float | None = None,
+    upper: float | None = None,
+    unit: str | None = None,
+) -> Ref:
+    """A performance reference: ``assay.ref(20_000, lower=-0.2, unit="MB/s")``."""
+    return Ref(value, lower, upper, unit)
+
+
+def _specificity(pattern: str) -> tuple[int, int]:
+    literal = sum(1 for ch in pattern if ch not in "*?[]")
+    return (0 if any(ch in pattern for ch in "*?[") else 1, literal)
+
+
+def pattern_matches(pattern: str, system: str, partition: str) -> bool:
+    """Whether a ``system:partition`` pattern (or a bare ``system`` pattern) matches."""
+    if ":" not in pattern:
+        return fnmatch.fnmatchcase(system, pattern)
+    return fnmatch.fnmatchcase(f"{system}:{partition}", pattern)
+
+
+def choose(
+    references: Mapping[str, Mapping[str, Any]], system: str, partition: str
+) -> dict[str, Ref]:
+    """The reference for each metric on ``system:partition``.
+
+    Keys are ``system:partition`` patterns; the most specific matching key that
+    names a metric wins (exact names beat wildcards, longer beats shorter).
+    """
+    matching = [k for k in references if pattern_matches(k, system, partition)]
+    matching.sort(key=_specificity)
+    chosen: dict[str, Ref] = {}
+    for key in matching:  # least specific first, so more specific keys overwrite
+        for metric, value in references[key].items():
+            chosen[metric] = value if isinstance(value, Ref) else as_ref(value)
+    return chosen
+
+
+def as_ref(value: Any) -> Ref:
+    """Accept a :class:`Ref`, a number, or a tuple ``(value, lower, upper[, unit])``."""
+    if isinstance(value, Ref):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Ref(float(value))
+    if isinstance(value, tuple | list) and 1 <= len(value) <= 4:
+        return Ref(*value)
+    raise TypeError(
+        f"reference {value!r} is not a reference; write assay.ref(value, lower=..., upper=..., "
+        f"unit=...)"
+    )

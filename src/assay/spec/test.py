@@ -1,0 +1,252 @@
+"""The ``Test`` base class: what a test author subclasses."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from assay.spec.definition import Definition, define
+from assay.spec.output import Output
+from assay.spec.refs import Ref
+
+if TYPE_CHECKING:
+    from assay.config import Environment
+
+
+@dataclass(frozen=True)
+class DependencyInfo:
+    """What a dependent test may read about a case it depends on."""
+
+    test: str
+    name: str
+    params: Mapping[str, Any]
+    stage_dir: Path
+    output_dir: Path
+    metrics: Mapping[str, float]
+
+
+@dataclass
+class CaseInfo:
+    """Where and as what a test instance runs; available as ``self.case``."""
+
+    name: str
+    id: str
+    variant: str
+    system: str
+    partition: str
+    environment: str
+    stage_dir: Path
+    output_dir: Path
+    attempt: int = 1
+    env_config: Environment | None = None
+    dependencies: list[DependencyInfo] = field(default_factory=list)
+
+
+_FIELD_NAME = re.compile(r"\{\{(\w+)\}\}|\{(\w+)\}")
+
+
+class Test:
+    """Base class of every assay test.
+
+    Subclasses set class attributes (``command``, ``build``, ``tags``...), declare
+    parameters with :func:`assay.parameter` and variables with
+    :func:`assay.variable`, and may define ``sanity(self, out)``, metric methods
+    (``@assay.metric``) and stage hooks (``@assay.before`` / ``@assay.after``).
+    See docs/test-api.md for every field.
+    """
+
+    _assay: ClassVar[Definition]
+
+    # -- what the test is -------------------------------------------------------------------
+    tags: Any = frozenset()
+    maintainers: Any = ()
+    systems: Any = ("*",)
+    environments: Any = ("*",)
+    # -- what it does -----------------------------------------------------------------------
+    sources: Any = None
+    build: Any = None
+    command: Any = None
+    prerun: Any = ()
+    postrun: Any = ()
+    env: Any = {}  # copied per instance before use
+    keep_files: Any = ()
+    exit_codes: Any = 0
+    # -- what it needs ----------------------------------------------------------------------
+    tasks: Any = 1
+    tasks_per_node: Any = None
+    cpus_per_task: Any = None
+    nodes: Any = None
+    gpus_per_node: Any = None
+    exclusive: Any = False
+    time_limit: Any = None
+    build_time_limit: Any = None
+    # -- how it is judged and ordered -------------------------------------------------------
+    references: Any = {}
+    depends_on: Any = ()
+    exclude: Any = ()
+
+    abstract: ClassVar[bool] = True
+
+    # Set on each instance by the pipeline.
+    case: CaseInfo
+    params: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        file, line = _definition_site(cls)
+        cls._assay = define(cls, file, line)
+
+    def sanity(self, out: Output) -> None:
+        """Check the output; raise (``out.expect`` does) if it is wrong. Default: nothing more
+        than the exit code check."""
+
+    # -- helpers for hooks and methods -------------------------------------------------------
+
+    def format(self, text: str, *, quote: bool = True) -> str:
+        """Replace ``{name}`` for every parameter, variable and resource field in ``text``.
+
+        With ``quote`` (the default, for shell commands) values are shell-quoted;
+        lists become several quoted words. Unknown ``{...}`` (e.g. ``${HOME}``) is
+        left alone; ``{{name}}`` is a literal ``{name}``.
+        """
+        values = self._format_values()
+
+        def replace(match: re.Match[str]) -> str:
+            literal, name = match.groups()
+            if literal is not None:
+                return "{" + literal + "}" if literal in values else match.group(0)
+            if name not in values:
+                return match.group(0)
+            value = values[name]
+            if not quote:
+                if isinstance(value, list | tuple):
+                    return " ".join(str(v) for v in value)
+                return str(value)
+            if isinstance(value, list | tuple):
+                return " ".join(shlex.quote(str(v)) for v in value)
+            return shlex.quote(str(value))
+
+        return _FIELD_NAME.sub(replace, text)
+
+    def _format_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "tasks": self.tasks,
+            "nodes": self.nodes,
+            "cpus_per_task": self.cpus_per_task,
+            "tasks_per_node": self.tasks_per_node,
+        }
+        case = getattr(self, "case", None)
+        if case is not None:
+            values.update(
+                system=case.system,
+                partition=case.partition,
+                environment=case.environment,
+                stage_dir=str(case.stage_dir),
+            )
+        for name in self._assay.variables:
+            values[name] = getattr(self, name)
+        values.update(self.params)
+        return values
+
+    def dependencies(self, test: str | type[Test]) -> list[DependencyInfo]:
+        """The cases of ``test`` this case depends on (all its variants on this partition)."""
+        name = test if isinstance(test, str) else test.__name__
+        found = [d for d in self.case.dependencies if d.test == name]
+        if not found:
+            known = sorted({d.test for d in self.case.dependencies}) or ["none"]
+            raise LookupError(
+                f"{type(self).__name__} has no dependency {name!r}; "
+                f"it depends on {', '.join(known)}"
+            )
+        return found
+
+    def dependency(self, test: str | type[Test], **params: Any) -> DependencyInfo:
+        """The one case of ``test`` (narrowed by parameter values) this case depends on."""
+        found = [
+            d
+            for d in self.dependencies(test)
+            if all(d.params.get(k) == v for k, v in params.items())
+        ]
+        if len(found) != 1:
+            names = ", ".join(d.name for d in found) or "none"
+            raise LookupError(
+                f"dependency({test!r}, {params}) matches {len(found)} cases ({names}); "
+                f"pass parameter values to pick one"
+            )
+        return found[0]
+
+    @property
+    def stage_dir(self) -> Path:
+        """The directory this case builds and runs in."""
+        return self.case.stage_dir
+
+    def __repr__(self) -> str:
+        case = getattr(self, "case", None)
+        return f"<{case.name if case else type(self).__name__}>"
+
+
+def _definition_site(cls: type) -> tuple[str | None, int | None]:
+    """File and line of the ``class`` statement (cheaply: from the defining frame)."""
+    module = sys.modules.get(cls.__module__)
+    file = getattr(module, "__file__", None)
+    frame: FrameType | None = sys._getframe(2)  # <- __init_subclass__ <- the class statement
+    while frame is not None and frame.f_code.co_filename != file:
+        frame = frame.f_back
+    if frame is None:
+        return file, None
+    return file, frame.f_lineno
+
+
+def bind(
+    cls: type[Test],
+    params: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    case: CaseInfo,
+) -> Test:
+    """Create the instance that runs one case: private copies of mutable fields, parameters
+    and variables set as attributes, then the class's own ``__init__``."""
+    obj = cls.__new__(cls)
+    obj.tags = set(_as_list(cls.tags))
+    obj.systems = _as_list(cls.systems)
+    obj.environments = _as_list(cls.environments)
+    obj.sources = None if cls.sources is None else _as_list(cls.sources)
+    obj.build = None if cls.build is None else _as_list(cls.build)
+    obj.prerun = _as_list(cls.prerun)
+    obj.postrun = _as_list(cls.postrun)
+    obj.keep_files = _as_list(cls.keep_files)
+    obj.maintainers = _as_list(cls.maintainers)
+    obj.env = dict(cls.env)
+    obj.references = {k: dict(v) for k, v in dict(cls.references).items()}
+    obj.depends_on = (
+        list(cls.depends_on) if not isinstance(cls.depends_on, str) else [cls.depends_on]
+    )
+    obj.params = dict(params)
+    for name, value in cls._assay.variables.items():
+        setattr(obj, name, variables.get(name, value.default))
+    for name, value in variables.items():  # built-in fields overridden with -S
+        if name not in cls._assay.variables:
+            setattr(obj, name, value)
+    for name, value in params.items():
+        setattr(obj, name, value)
+    obj.case = case
+    init = cls.__init__
+    if init is not object.__init__:
+        init(obj)
+    return obj
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+__all__ = ["CaseInfo", "DependencyInfo", "Ref", "Test", "bind"]

@@ -1,0 +1,123 @@
+"""Processes on this machine: each in its own process group, awaited through a pidfd.
+
+A finished process is noticed by the event loop the moment it exits (the pidfd
+becomes readable); nothing polls. Each process leads its own session, so a
+time limit or an interrupt stops the whole tree it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+_HAVE_PIDFD = hasattr(os, "pidfd_open")
+
+
+class LocalProcess:
+    """A child process that leads its own process group."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+        self._done: asyncio.Future[int] = loop.create_future()
+        self._pidfd = -1
+        if _HAVE_PIDFD:
+            try:
+                self._pidfd = os.pidfd_open(self.pid)
+            except OSError:
+                self._pidfd = -1
+        if self._pidfd >= 0:
+            loop.add_reader(self._pidfd, self._on_exit)
+        else:  # no pidfd (old kernel, not Linux): a thread waits instead
+            loop.run_in_executor(None, self._wait_blocking, loop)
+
+    def _on_exit(self) -> None:
+        loop = self._done.get_loop()
+        loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._pidfd = -1
+        code = self._popen.wait()
+        if not self._done.done():
+            self._done.set_result(code)
+
+    def _wait_blocking(self, loop: asyncio.AbstractEventLoop) -> None:
+        code = self._popen.wait()
+        loop.call_soon_threadsafe(self._finish, code)
+
+    def _finish(self, code: int) -> None:
+        if not self._done.done():
+            self._done.set_result(code)
+
+    @property
+    def returncode(self) -> int | None:
+        return self._done.result() if self._done.done() else None
+
+    async def wait(self) -> int:
+        """The exit status: ``>= 0`` an exit code, ``< 0`` the signal that killed it."""
+        return await asyncio.shield(self._done)
+
+    def signal_group(self, sig: int) -> None:
+        """Send ``sig`` to every process in the group (quietly if none is left)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+
+    async def terminate(self, grace: float) -> int:
+        """SIGTERM the group, SIGKILL it after ``grace`` seconds; return the exit status."""
+        self.signal_group(signal.SIGTERM)
+        try:
+            async with asyncio.timeout(grace):
+                await self.wait()
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:  # asked to hurry: no more grace
+            self.signal_group(signal.SIGKILL)
+            raise
+        self.signal_group(signal.SIGKILL)  # stragglers that ignored SIGTERM
+        return await self.wait()
+
+
+class LocalTransport:
+    """Runs processes on this machine and remembers the live ones, so none outlives a run."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.live: set[LocalProcess] = set()
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path,
+        stdout: Path,
+        stderr: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> LocalProcess:
+        """Start ``argv`` in ``cwd`` with its output going straight to files."""
+        loop = asyncio.get_running_loop()
+        with open(stdout, "wb") as out, open(stderr, "wb") as err:
+            popen = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=None if env is None else dict(env),
+                start_new_session=True,
+                close_fds=True,
+            )
+        proc = LocalProcess(popen, loop)
+        self.live.add(proc)
+        proc._done.add_done_callback(lambda _: self.live.discard(proc))
+        return proc
+
+    async def shutdown(self, grace: float) -> None:
+        """Terminate every live process group, killing what remains after ``grace``."""
+        procs = list(self.live)
+        if procs:
+            await asyncio.gather(*(p.terminate(grace) for p in procs), return_exceptions=True)

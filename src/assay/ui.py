@@ -1,0 +1,257 @@
+"""The terminal: a live display on a TTY, one line per event otherwise, and the summary.
+
+Both displays implement the runner's :class:`~assay.run.runner.Events`. rich is
+imported only for the live display, so plain output starts fast.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from assay.durations import format_duration
+from assay.files import tail
+from assay.results.model import CaseResult, Session, Status
+
+if TYPE_CHECKING:
+    from assay.plan import Case
+
+TAIL_LINES = 10
+
+_MARK = {
+    Status.PASSED: ("OK", "green"),
+    Status.FAILED: ("FAIL", "red"),
+    Status.SKIPPED: ("SKIP", "yellow"),
+    Status.ABORTED: ("ABORT", "magenta"),
+}
+
+
+@dataclass(frozen=True)
+class RerunHint:
+    """What the rerun command of a failed case must repeat from this invocation."""
+
+    config: str | None = None
+    system: str | None = None
+    settings: Sequence[str] = ()
+    prefix: str | None = None
+
+    def command(self, result: CaseResult) -> str:
+        words = ["assay", "run", _relative(result.file) if result.file else "."]
+        if self.config:
+            words += ["--config", self.config]
+        if self.system:
+            words += ["--system", self.system]
+        if self.prefix:
+            words += ["--prefix", self.prefix]
+        for setting in self.settings:
+            words += ["-S", setting]
+        words += ["--case", result.id]
+        return shlex.join(words)
+
+
+def _relative(path: str) -> str:
+    """``path`` relative to the current directory when it lies below it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
+def _metric_text(result: CaseResult) -> str:
+    parts = []
+    for m in result.metrics:
+        if m.value is not None:
+            unit = f" {m.unit}" if m.unit else ""
+            parts.append(f"{m.name}={m.value:.4g}{unit}")
+    return "  " + " ".join(parts) if parts else ""
+
+
+def event_line(result: CaseResult) -> tuple[str, str]:
+    """One line for a finished case, and its style."""
+    mark, style = _MARK[result.status]
+    head = f"[{mark:>5}] {result.name}"
+    if result.status == Status.PASSED:
+        return f"{head} ({format_duration(result.duration)}){_metric_text(result)}", style
+    if result.status == Status.SKIPPED:
+        return f"{head}: {result.skip_reason}", style
+    failure = result.failure
+    reason = f"{failure.stage}: {failure.reason.splitlines()[0]}" if failure else ""
+    return f"{head} ({format_duration(result.duration)}) {reason}", style
+
+
+def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> list[tuple[str, str]]:
+    """The final summary as (text, style) lines."""
+    lines: list[tuple[str, str]] = []
+    bad = [r for r in session.results if r.status in (Status.FAILED, Status.ABORTED)]
+    if bad:
+        lines.append(("", ""))
+        lines.append((f"{len(bad)} case(s) did not pass:", "bold red"))
+    for result in bad:
+        failure = result.failure
+        lines.append(("", ""))
+        lines.append((f"{_MARK[result.status][0]} {result.name}  [{result.id}]", "bold red"))
+        if failure:
+            lines.append((f"  stage:     {failure.stage}", ""))
+            reason, *more = failure.reason.splitlines()
+            lines.append((f"  reason:    {reason}", ""))
+            lines += [(f"             {m}", "") for m in more]
+        if result.attempts > 1:
+            lines.append((f"  attempts:  {result.attempts}", ""))
+        stage = "build" if failure and failure.stage == "build" else "run"
+        base = result.output_dir or result.stage_dir
+        if base:
+            for stream in ("out", "err"):
+                text = tail(Path(base) / f"assay-{stage}.{stream}", TAIL_LINES)
+                if text:
+                    name = "stdout" if stream == "out" else "stderr"
+                    lines.append((f"  {name} (last lines of {stage}):", "dim"))
+                    lines += [(f"    | {line}", "dim") for line in text.splitlines()]
+        if failure and failure.details and failure.stage not in ("build",):
+            lines.append(("  details:", "dim"))
+            lines += [(f"    {line}", "dim") for line in failure.details.splitlines()]
+        if result.stage_dir:
+            lines.append((f"  stage dir: {_relative(result.stage_dir)}", ""))
+        lines.append((f"  rerun:     {hint.command(result)}", "cyan"))
+    if session.problems:
+        lines.append(("", ""))
+        lines.append((f"{len(session.problems)} problem(s) loading tests:", "bold red"))
+        for problem in session.problems:
+            first, *more = problem.message.splitlines()
+            lines.append((f"  {problem.location}: {first}", "red"))
+            lines += [(f"  {m}", "red") for m in more]
+    lines.append(("", ""))
+    counts = (
+        f"{session.count(Status.PASSED)} passed, {session.count(Status.FAILED)} failed, "
+        f"{session.count(Status.SKIPPED)} skipped"
+    )
+    if session.count(Status.ABORTED):
+        counts += f", {session.count(Status.ABORTED)} aborted"
+    elapsed = (session.finished or time.time()) - session.started
+    verdict = "bold green" if session.ok else "bold red"
+    interrupted = f" (interrupted by {session.interrupted})" if session.interrupted else ""
+    lines.append((f"{counts} in {format_duration(elapsed)}{interrupted}", verdict))
+    if report is not None:
+        lines.append((f"report: {_relative(str(report))}", "dim"))
+    return lines
+
+
+class PlainDisplay:
+    """One line per event, for logs and pipes (and ``--plain``)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def start(self, total: int, header: str) -> None:
+        self._write(header)
+
+    def case_started(self, case: Case, attempt: int) -> None:
+        again = f" (attempt {attempt})" if attempt > 1 else ""
+        self._write(f"[  RUN] {case.name}{again}")
+
+    def case_retrying(self, result: CaseResult, attempt: int) -> None:
+        failure = result.failure
+        reason = f"{failure.stage}: {failure.reason}" if failure else ""
+        self._write(f"[RETRY] {result.name} failed ({reason}); attempt {attempt}")
+
+    def case_finished(self, result: CaseResult) -> None:
+        self._write(event_line(result)[0])
+
+    def finish(self, session: Session, hint: RerunHint, report: Path | None) -> None:
+        for text, _ in summary_lines(session, hint, report):
+            self._write(text)
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+class LiveDisplay:
+    """A live progress display on a terminal: done/total, counts, running cases, time left."""
+
+    def __init__(self, max_rows: int = 8) -> None:
+        from rich.console import Console
+
+        self.console = Console(highlight=False)
+        self.max_rows = max_rows
+        self.total = 0
+        self.done = 0
+        self.counts = dict.fromkeys(Status, 0)
+        self.running: dict[str, float] = {}
+        self.started = time.monotonic()
+        self.live: Any = None
+
+    def start(self, total: int, header: str) -> None:
+        from rich.live import Live
+
+        self.total = total
+        self.started = time.monotonic()
+        self.console.print(header, style="bold")
+        self.live = Live(
+            console=self.console, refresh_per_second=8, transient=True, get_renderable=self._render
+        )
+        self.live.start()
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        now = time.monotonic()
+        elapsed = now - self.started
+        line = Text()
+        line.append(f" {self.done}/{self.total} ", style="bold")
+        line.append(f"passed {self.counts[Status.PASSED]} ", style="green")
+        line.append(f"failed {self.counts[Status.FAILED]} ", style="red")
+        if self.counts[Status.SKIPPED]:
+            line.append(f"skipped {self.counts[Status.SKIPPED]} ", style="yellow")
+        line.append(f"elapsed {format_duration(elapsed) if elapsed >= 1 else '0s'}")
+        if self.done and self.done < self.total:
+            left = elapsed / self.done * (self.total - self.done)
+            line.append(f"  ~{format_duration(max(left, 1))} left", style="dim")
+        bar = ProgressBar(total=max(self.total, 1), completed=self.done, width=40)
+        table = Table.grid(padding=(0, 2))
+        rows = sorted(self.running.items(), key=lambda kv: kv[1])
+        for name, since in rows[: self.max_rows]:
+            table.add_row(Text(format_duration(now - since), style="dim"), Text(name))
+        if len(rows) > self.max_rows:
+            table.add_row(Text(""), Text(f"... and {len(rows) - self.max_rows} more", style="dim"))
+        return Group(bar, line, table)
+
+    def case_started(self, case: Case, attempt: int) -> None:
+        self.running[case.name] = time.monotonic()
+
+    def case_retrying(self, result: CaseResult, attempt: int) -> None:
+        failure = result.failure
+        reason = f"{failure.stage}: {failure.reason}" if failure else ""
+        self.console.print(
+            f"[RETRY] {result.name} failed ({reason}); attempt {attempt}",
+            style="yellow",
+            markup=False,
+        )
+
+    def case_finished(self, result: CaseResult) -> None:
+        self.running.pop(result.name, None)
+        self.done += 1
+        self.counts[result.status] += 1
+        if result.status != Status.PASSED:
+            text, style = event_line(result)
+            self.console.print(text, style=style, markup=False)
+
+    def finish(self, session: Session, hint: RerunHint, report: Path | None) -> None:
+        if self.live is not None:
+            self.live.stop()
+        for text, style in summary_lines(session, hint, report):
+            self.console.print(text, style=style or None, markup=False)
+
+
+def make_display(plain: bool) -> PlainDisplay | LiveDisplay:
+    """A live display on a terminal, else (or with ``plain``) line-per-event output."""
+    if plain or not sys.stdout.isatty():
+        return PlainDisplay()
+    return LiveDisplay()
