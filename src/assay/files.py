@@ -7,6 +7,14 @@ import tempfile
 from pathlib import Path
 
 
+def display_path(path: str | Path) -> str:
+    """``path`` relative to the current directory when it lies below it, else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 def tail(path: str | Path, lines: int = 20, max_bytes: int = 64 * 1024) -> str | None:
     """The last ``lines`` lines of a text file (reading at most ``max_bytes``), or None."""
     try:

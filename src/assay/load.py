@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 from assay.errors import UsageError
+from assay.files import display_path
 from assay.spec.test import Test
 
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "venv", ".venv", "build", "dist"}
@@ -29,7 +30,8 @@ class LoadProblem:
 
     @property
     def location(self) -> str:
-        return f"{self.file}:{self.line}" if self.line else self.file
+        file = display_path(self.file)
+        return f"{file}:{self.line}" if self.line else file
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
@@ -100,7 +102,7 @@ def load(paths: Sequence[str]) -> Loaded:
                 LoadProblem(str(path), None, "not a test file; give .py test files or directories")
             )
             continue
-        module = _import(path, loaded.problems)
+        module = _import(path.absolute(), loaded.problems)
         if module is None:
             continue
         for cls in _test_classes(module):
@@ -109,7 +111,7 @@ def load(paths: Sequence[str]) -> Loaded:
                 details = "\n".join(f"  - {e}" for e in definition.errors)
                 loaded.problems.append(
                     LoadProblem(
-                        str(path),
+                        definition.file or str(path),
                         definition.line,
                         f"test {cls.__name__} is malformed:\n{details}",
                         cls.__name__,

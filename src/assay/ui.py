@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from assay.durations import format_duration
-from assay.files import tail
+from assay.files import display_path, tail
 from assay.results.model import CaseResult, Session, Status
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class RerunHint:
     prefix: str | None = None
 
     def command(self, result: CaseResult) -> str:
-        words = ["assay", "run", _relative(result.file) if result.file else "."]
+        words = ["assay", "run", display_path(result.file) if result.file else "."]
         if self.config:
             words += ["--config", self.config]
         if self.system:
@@ -52,14 +52,6 @@ class RerunHint:
             words += ["-S", setting]
         words += ["--case", result.id]
         return shlex.join(words)
-
-
-def _relative(path: str) -> str:
-    """``path`` relative to the current directory when it lies below it."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return path
 
 
 def _metric_text(result: CaseResult) -> str:
@@ -87,10 +79,10 @@ def event_line(result: CaseResult) -> tuple[str, str]:
 def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> list[tuple[str, str]]:
     """The final summary as (text, style) lines."""
     lines: list[tuple[str, str]] = []
-    bad = [r for r in session.results if r.status in (Status.FAILED, Status.ABORTED)]
+    bad = [r for r in session.results if r.status == Status.FAILED]
     if bad:
         lines.append(("", ""))
-        lines.append((f"{len(bad)} case(s) did not pass:", "bold red"))
+        lines.append((f"{len(bad)} case(s) failed:", "bold red"))
     for result in bad:
         failure = result.failure
         lines.append(("", ""))
@@ -115,8 +107,15 @@ def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> lis
             lines.append(("  details:", "dim"))
             lines += [(f"    {line}", "dim") for line in failure.details.splitlines()]
         if result.stage_dir:
-            lines.append((f"  stage dir: {_relative(result.stage_dir)}", ""))
+            lines.append((f"  stage dir: {display_path(result.stage_dir)}", ""))
         lines.append((f"  rerun:     {hint.command(result)}", "cyan"))
+    aborted = [r for r in session.results if r.status == Status.ABORTED]
+    if aborted:
+        lines.append(("", ""))
+        lines.append((f"{len(aborted)} case(s) aborted (run them again with --case):", "magenta"))
+        for result in aborted:
+            stage = result.failure.stage if result.failure else "setup"
+            lines.append((f"  [{result.id}] {result.name}  (during {stage})", "magenta"))
     if session.problems:
         lines.append(("", ""))
         lines.append((f"{len(session.problems)} problem(s) loading tests:", "bold red"))
@@ -136,7 +135,7 @@ def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> lis
     interrupted = f" (interrupted by {session.interrupted})" if session.interrupted else ""
     lines.append((f"{counts} in {format_duration(elapsed)}{interrupted}", verdict))
     if report is not None:
-        lines.append((f"report: {_relative(str(report))}", "dim"))
+        lines.append((f"report: {display_path(str(report))}", "dim"))
     return lines
 
 

@@ -7,12 +7,13 @@ bumps :data:`SCHEMA`; adding optional fields does not.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from assay.files import write_atomic
 from assay.results.model import CaseResult, Session, Status
@@ -28,8 +29,7 @@ def iso(ts: float | None) -> str | None:
 
 
 def case_to_dict(result: CaseResult) -> dict[str, Any]:
-    data = dataclasses.asdict(result)
-    data["status"] = str(result.status)
+    data: dict[str, Any] = msgspec.to_builtins(result)
     data["started"] = iso(result.started)
     data["finished"] = iso(result.finished)
     data["duration"] = round(result.duration, 6)
@@ -67,7 +67,7 @@ def to_dict(session: Session) -> dict[str, Any]:
             "problems": len(session.problems),
             "ok": session.ok,
         },
-        "problems": [dataclasses.asdict(p) for p in session.problems],
+        "problems": msgspec.to_builtins(session.problems),
         "cases": [case_to_dict(r) for r in results],
     }
 
@@ -75,7 +75,8 @@ def to_dict(session: Session) -> dict[str, Any]:
 def write(session: Session, path: str | Path) -> Path:
     """Write the report atomically; return its path."""
     path = Path(path)
-    write_atomic(path, json.dumps(to_dict(session), indent=2, allow_nan=False) + "\n")
+    text = msgspec.json.format(msgspec.json.encode(to_dict(session)), indent=2)
+    write_atomic(path, text.decode() + "\n")
     return path
 
 

@@ -146,10 +146,9 @@ class Execution:
 
     def setup(self) -> None:
         case = self.case
-        for path in (self.stage_dir, self.output_dir):
-            if path.exists():
-                shutil.rmtree(path)
-            path.mkdir(parents=True)
+        _fresh_dir(self.stage_dir)
+        if self.attempt > 1:  # the output dir is made at cleanup; a retry starts clean
+            shutil.rmtree(self.output_dir, ignore_errors=True)
         info = CaseInfo(
             name=case.name,
             id=case.id,
@@ -326,35 +325,41 @@ class Execution:
     def cleanup(self) -> None:
         if not self.stage_dir.exists():
             return
-        problems = self._collect_outputs()
+        entries = set(os.listdir(self.stage_dir))
+        names, problems = self._kept_files(entries)
         passed = self.result.failure is None and not problems
         remove = passed and not self.ctx.keep_stage and not self.case.dependents
+        if remove and entries <= set(names):
+            # Everything in the stage dir is to be kept: the dir becomes the output dir.
+            os.rename(self.stage_dir, self.output_dir)
+        else:
+            self.output_dir.mkdir(exist_ok=True)
+            for name in names:
+                src, dst = self.stage_dir / name, self.output_dir / name
+                if "/" in name:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                if remove:
+                    os.replace(src, dst)
+                else:
+                    _link_or_copy(src, dst)
+            if remove:
+                shutil.rmtree(self.stage_dir, ignore_errors=True)
         if not remove:
             self.result.stage_dir = str(self.stage_dir)
         self.result.output_dir = str(self.output_dir)
-        if remove:
-            shutil.rmtree(self.stage_dir, ignore_errors=True)
         if problems:
             raise StageFailed("; ".join(problems))
 
-    def _collect_outputs(self) -> list[str]:
-        """Move (or link, when the stage dir stays) the scripts, outputs and kept files."""
-        keep = self.result.failure is not None or self.ctx.keep_stage or bool(self.case.dependents)
-        names = [n for n in scripts.OWN_FILES if (self.stage_dir / n).exists()]
+    def _kept_files(self, entries: set[str]) -> tuple[list[str], list[str]]:
+        """The stage-relative files that go to the output dir, and keep_files that matched none."""
+        names = [n for n in scripts.OWN_FILES if n in entries]
         problems = []
         for pattern in self.test.keep_files if self.test else ():
             matched = sorted(self.stage_dir.glob(pattern))
             if not matched:
                 problems.append(f"keep_files: {pattern!r} matched no file in the stage dir")
             names += [str(m.relative_to(self.stage_dir)) for m in matched if m.is_file()]
-        for name in names:
-            src, dst = self.stage_dir / name, self.output_dir / name
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            if keep:
-                _link_or_copy(src, dst)
-            else:
-                os.replace(src, dst)
-        return problems
+        return names, problems
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -367,6 +372,14 @@ class Execution:
     def _out(self) -> Output:
         assert self.out is not None
         return self.out
+
+
+def _fresh_dir(path: Path) -> None:
+    try:
+        path.mkdir()
+    except FileExistsError:  # left over from an earlier attempt
+        shutil.rmtree(path)
+        path.mkdir()
 
 
 def _may_change_fields(test: type[Test]) -> bool:

@@ -133,6 +133,8 @@ async def _run(
         part = case.partition
         if part.full_name not in schedulers:
             schedulers[part.full_name] = DirectScheduler(transport, request.grace)
+    (directory / "stage").mkdir()
+    (directory / "output").mkdir()
     ctx = RunContext(
         stage_root=directory / "stage",
         output_root=directory / "output",
