@@ -1,0 +1,87 @@
+"""Shared fixtures: run the real ``assay`` command in a scratch directory and read its report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class CliResult:
+    """What one ``assay`` invocation did."""
+
+    args: tuple[str, ...]
+    code: int
+    stdout: str
+    stderr: str
+    cwd: Path
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """The JSON report of the latest session under ``cwd/.assay``."""
+        return json.loads((self.cwd / ".assay" / "latest" / "report.json").read_text())
+
+    def case(self, prefix: str) -> dict[str, Any]:
+        """The one case of the report whose name starts with ``prefix``."""
+        found = [c for c in self.report["cases"] if c["name"].startswith(prefix)]
+        assert len(found) == 1, f"{len(found)} cases start with {prefix!r}: {found}"
+        return found[0]
+
+    def __str__(self) -> str:
+        return (
+            f"assay {' '.join(self.args)} -> {self.code}\n--- stdout\n{self.stdout}"
+            f"--- stderr\n{self.stderr}"
+        )
+
+
+def run_assay(
+    *args: str, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
+) -> CliResult:
+    """Run ``python -m assay ARGS`` in ``cwd`` (a real process, as a user would)."""
+    full_env = {k: v for k, v in os.environ.items() if k != "ASSAY_CONFIG"}
+    full_env.update({"COLUMNS": "200", **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, "-m", "assay", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+    )
+    return CliResult(tuple(args), proc.returncode, proc.stdout, proc.stderr, cwd)
+
+
+@pytest.fixture
+def assay_cli(tmp_path: Path) -> Callable[..., CliResult]:
+    """``assay_cli("run", "tests/")`` runs assay in a fresh directory (``tmp_path``)."""
+
+    def run(*args: str, **kw: Any) -> CliResult:
+        kw.setdefault("cwd", tmp_path)
+        return run_assay(*args, **kw)
+
+    return run
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str], Path]:
+    """``write("test_x.py", source)`` writes a dedented file under ``tmp_path``."""
+
+    def write_file(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    return write_file

@@ -1,0 +1,276 @@
+"""The runner against real processes: concurrency limits, serial policy, dependencies,
+retries, stage dirs and outputs, interruption."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# Each case appends "start end" (monotonic ns from bash's EPOCHREALTIME) to a shared log,
+# so the test can compute how many ran at once.
+OVERLAP = """
+import assay
+
+class Span(assay.Test):
+    i = assay.parameter(range(6))
+    log = assay.variable(str, "")
+    command = "s=$EPOCHREALTIME; sleep 0.3; echo $s $EPOCHREALTIME >> {log}"
+"""
+
+
+def _max_overlap(log: Path) -> int:
+    spans = [tuple(map(float, line.split())) for line in log.read_text().splitlines()]
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    current = peak = 0
+    for _, step in events:
+        current += step
+        peak = max(peak, current)
+    return peak
+
+
+def test_max_jobs_limits_concurrency(assay_cli, write, tmp_path):
+    write("test_span.py", OVERLAP)
+    log = tmp_path / "spans.log"
+    result = assay_cli("run", "test_span.py", "--max-jobs", "2", "-S", f"log={log}", "--plain")
+    assert result.code == 0, result
+    assert len(log.read_text().splitlines()) == 6
+    assert _max_overlap(log) == 2
+
+
+def test_serial_policy_runs_one_case_at_a_time(assay_cli, write, tmp_path):
+    write("test_span.py", OVERLAP)
+    log = tmp_path / "spans.log"
+    result = assay_cli("run", "test_span.py", "--serial", "-S", f"log={log}", "--plain")
+    assert result.code == 0, result
+    assert _max_overlap(log) == 1
+
+
+def test_cases_run_concurrently_by_default(assay_cli, write, tmp_path):
+    write("test_span.py", OVERLAP)
+    log = tmp_path / "spans.log"
+    result = assay_cli("run", "test_span.py", "--max-jobs", "6", "-S", f"log={log}", "--plain")
+    assert result.code == 0, result
+    assert _max_overlap(log) >= 3
+
+
+def test_dependency_runs_first_and_shares_its_stage_dir(assay_cli, write):
+    write(
+        "test_deps.py",
+        """
+        import assay
+
+        class Produce(assay.Test):
+            command = "echo 12345 > value.txt"
+
+        class Consume(assay.Test):
+            depends_on = ["Produce"]
+            command = "cat {source}"
+            source = assay.variable(str, "")
+
+            @assay.before("run")
+            def locate(self):
+                self.source = str(self.dependency("Produce").stage_dir / "value.txt")
+
+            def sanity(self, out):
+                out.expect("12345")
+
+        class Broken(assay.Test):
+            command = "exit 1"
+
+        class AfterBroken(assay.Test):
+            depends_on = ["Broken"]
+            command = "true"
+        """,
+    )
+    result = assay_cli("run", "test_deps.py", "-n", "Consume|AfterBroken", "--plain")
+    assert result.code == 1, result
+    produce, consume = result.case("Produce"), result.case("Consume")
+    assert produce["status"] == "passed" and not produce["selected"]  # pulled in
+    assert consume["status"] == "passed"
+    assert consume["dependencies"] == [produce["name"]]
+    assert produce["finished"] <= consume["started"]
+    # The dependency's stage dir lived until its dependent was done, then went away.
+    stage = Path(result.report["session"]["directory"]) / "stage" / f"Produce-{produce['id']}"
+    assert not stage.exists()
+    skipped = result.case("AfterBroken")
+    assert skipped["status"] == "skipped"
+    assert skipped["skip_reason"] == "dependency failed: Broken @local:default+builtin"
+
+
+def test_retries_rerun_a_failed_case_and_record_earlier_failures(assay_cli, write, tmp_path):
+    counter = tmp_path / "attempts"
+    write(
+        "test_flaky.py",
+        f"""
+        import assay
+
+        class Flaky(assay.Test):
+            # Fails on the first two attempts, passes on the third.
+            command = "echo x >> {counter}; test $(wc -l < {counter}) -ge 3"
+        """,
+    )
+    once = assay_cli("run", "test_flaky.py", "--max-retries", "1", "--plain")
+    assert once.code == 1
+    assert once.case("Flaky")["attempts"] == 2
+    counter.unlink()
+    result = assay_cli("run", "test_flaky.py", "--max-retries", "2", "--plain")
+    assert result.code == 0, result
+    case = result.case("Flaky")
+    assert case["attempts"] == 3
+    assert [f["stage"] for f in case["earlier_failures"]] == ["sanity", "sanity"]
+    assert "[RETRY] Flaky @local:default+builtin failed (sanity: exit code 1" in result.stdout
+
+
+def test_stage_dirs_removed_on_pass_kept_on_failure_outputs_kept_for_all(assay_cli, write):
+    write(
+        "test_stage.py",
+        """
+        import assay
+
+        class Good(assay.Test):
+            command = "echo data > result.txt; echo big > scratch.bin"
+            keep_files = ["result.txt"]
+
+        class Bad(assay.Test):
+            command = "echo data > result.txt; exit 1"
+        """,
+    )
+    result = assay_cli("run", "test_stage.py", "--plain")
+    good, bad = result.case("Good"), result.case("Bad")
+    assert good["stage_dir"] is None
+    assert sorted(os.listdir(good["output_dir"])) == [
+        "assay-run.err",
+        "assay-run.out",
+        "assay-run.sh",
+        "result.txt",
+    ]
+    assert Path(bad["stage_dir"], "result.txt").read_text() == "data\n"
+    assert Path(bad["output_dir"], "assay-run.sh").exists()
+    kept = assay_cli("run", "test_stage.py", "-n", "Good", "--keep-stage", "--plain")
+    stage = Path(kept.case("Good")["stage_dir"])
+    assert (stage / "scratch.bin").exists() and (stage / "result.txt").exists()
+
+
+def test_hooks_run_around_stages_in_order_and_can_change_the_command(assay_cli, write):
+    write(
+        "test_hooks.py",
+        """
+        import assay
+
+        class Base(assay.Test):
+            abstract = True
+            command = "echo base"
+
+            @assay.before("setup")
+            def first(self):
+                self.env["ORDER"] = "base"
+
+        class Hooked(Base):
+            @assay.after("setup")
+            def second(self):
+                self.env["ORDER"] += ",derived"
+                self.command = "echo $ORDER ran-{who}"
+
+            who = assay.parameter(["me"])
+
+            def sanity(self, out):
+                out.expect(r"^base,derived ran-me$")
+        """,
+    )
+    result = assay_cli("run", "test_hooks.py", "--plain")
+    assert result.code == 0, result
+
+
+def test_stage_timings_are_recorded_for_every_stage_that_ran(assay_cli, write):
+    write(
+        "test_timed.py",
+        """
+        import assay
+
+        class Timed(assay.Test):
+            build = "sleep 0.2"
+            command = "sleep 0.3"
+        """,
+    )
+    result = assay_cli("run", "test_timed.py", "--plain")
+    timings = result.case("Timed")["timings"]
+    assert list(timings) == ["setup", "build", "run", "sanity", "performance", "cleanup"]
+    assert 0.2 <= timings["build"] < 2 and 0.3 <= timings["run"] < 2
+
+
+def _pgid_alive(pgids: set[int]) -> list[str]:
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp in pgids and state != "Z":  # zombies are dead, only not yet reaped
+            alive.append(f"{entry.name} {stat[:80]}")
+    return alive
+
+
+def _interrupt(tmp_path: Path, write, sig: signal.Signals) -> tuple[int, str, set[int]]:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    write(
+        "test_sleep.py",
+        f"""
+        import assay
+
+        class Quick(assay.Test):
+            command = "echo quick"
+
+        class Sleeper(assay.Test):
+            i = assay.parameter(range(8))
+            # The job script's shell leads the case's process group; record it.
+            command = "echo $$ > {pids}/{{i}}; sleep 30 & sleep 30; wait"
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assay", "run", "test_sleep.py", "--plain", "--max-jobs", "9"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while len(list(pids.iterdir())) < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # let the sleepers start
+    pgids = {int(p.read_text()) for p in pids.iterdir()}
+    assert len(pgids) == 8
+    assert len(_pgid_alive(pgids)) >= 16  # 8 shells and their sleeps
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=30)
+    return proc.returncode, out, pgids
+
+
+def test_sigterm_stops_every_process_group_and_keeps_the_report(tmp_path, write):
+    code, out, pgids = _interrupt(tmp_path, write, signal.SIGTERM)
+    assert code == 143, out
+    assert _pgid_alive(pgids) == []
+    from tests.conftest import CliResult
+
+    report = CliResult((), code, out, "", tmp_path).report
+    assert report["session"]["interrupted"] == "SIGTERM"
+    statuses = {c["name"].split(" ")[0]: c["status"] for c in report["cases"]}
+    assert statuses.pop("Quick") == "passed"
+    assert set(statuses.values()) == {"aborted"} and len(statuses) == 8
+    for case in report["cases"][1:]:
+        assert case["failure"] == {"stage": "run", "reason": "interrupted", "details": None}
+    assert "8 aborted" in out and "(interrupted by SIGTERM)" in out
+
+
+def test_ctrl_c_exits_130_and_leaves_nothing_running(tmp_path, write):
+    code, out, pgids = _interrupt(tmp_path, write, signal.SIGINT)
+    assert code == 130, out
+    assert _pgid_alive(pgids) == []
