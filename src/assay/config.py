@@ -25,6 +25,7 @@ import msgspec
 
 from assay.durations import parse_duration
 from assay.errors import ConfigError, did_you_mean
+from assay.files import display_path
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
@@ -211,7 +212,7 @@ def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_config(text, str(path))
+    return parse_config(text, display_path(path))
 
 
 def parse_config(text: str, source: str) -> Config:
@@ -364,7 +365,26 @@ def _reword(what: str, typ: Any) -> str:
     missing = re.match(r"Object missing required field `(.*)`", what)
     if missing:
         return f"missing required key {missing.group(1)!r}"
-    return what.replace("`", "'").replace("'object'", "a table").replace("'array'", "a list")
+    return _TYPE_WORDS.sub(lambda m: _kind(m.group(1)), what).replace("Expected", "expected")
+
+
+_TYPE_WORDS = re.compile(r"`([a-z |]+)`")
+_KINDS = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "object": "a table",
+    "array": "a list",
+}
+
+
+def _kind(names: str) -> str:
+    """msgspec's type names as words: ``int | null`` -> ``an integer``."""
+    parts = {p.strip() for p in names.split("|")} - {"null"}
+    if parts == {"int", "float", "str"}:
+        return 'a duration such as "90s" or 90'
+    return " or ".join(_KINDS.get(p, p) for p in sorted(parts)) or "nothing"
 
 
 def describe(config: Config) -> dict[str, Any]:

@@ -128,7 +128,7 @@ def test_malformed_config_is_a_usage_error_without_traceback(assay_cli, write):
     assert result.code == 2
     _assert_no_traceback(result)
     assert "assay.toml: systems.here.partitions.cpu.max_jobs:" in result.stderr
-    assert "got 'str'" in result.stderr
+    assert "expected an integer, got a string" in result.stderr
 
 
 def test_unknown_config_key_suggests_the_right_one(assay_cli, write):
