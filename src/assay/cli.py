@@ -148,6 +148,9 @@ def cli(debug: bool) -> None:
     help="Run a failed case again up to N times.",
 )
 @click.option("--serial", is_flag=True, help="Run one case at a time.")
+@click.option(
+    "--failed", is_flag=True, help="Only the cases that failed or were aborted last time."
+)
 @click.option("--keep-stage", is_flag=True, help="Keep the stage dirs of passed cases too.")
 @click.option(
     "--max-jobs",

@@ -40,8 +40,7 @@ def variants(test: type[Test]) -> Iterator[Variant]:
     space = test._assay.space
     names = space.names
     base = test.__name__
-    for values in space:
-        labels = space.labels(values)
+    for values, labels in space.labeled():
         if names:
             inner = ",".join(f"{n}={v}" for n, v in zip(names, labels, strict=True))
             name = f"{base}[{inner}]"
@@ -113,6 +112,8 @@ def make_plan(
     def expand(test: type[Test], selected: bool) -> list[Case]:
         out: list[Case] = []
         test_overrides = overrides.get(test.__name__, {})
+        # Resources are the same for every variant of a test: check once per partition.
+        skip_on: dict[str, str | None] = {}
         for variant in variants(test):
             if selected and not selection.variant_ok(variant.name, variant.param_labels):
                 continue
@@ -140,7 +141,9 @@ def make_plan(
                         cid,
                         selected=selected,
                     )
-                    case.skip = _resource_problem(case)
+                    if part.full_name not in skip_on:
+                        skip_on[part.full_name] = _resource_problem(case)
+                    case.skip = skip_on[part.full_name]
                     out.append(case)
         return out
 

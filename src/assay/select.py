@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from assay.errors import UsageError
@@ -100,6 +102,23 @@ class Selection:
 
     def id_ok(self, case_id: str) -> bool:
         return not self.ids or any(case_id.startswith(i.lower()) for i in self.ids)
+
+
+def last_failed(prefix: Path) -> list[str]:
+    """Ids of the cases that failed or were aborted in the newest session under ``prefix``."""
+    report = prefix / "latest" / "report.json"
+    try:
+        data = json.loads(report.read_text())
+        ids = [c["id"] for c in data["cases"] if c["status"] in ("failed", "aborted")]
+    except FileNotFoundError:
+        raise UsageError(
+            f"--failed: no earlier session under {prefix} ({report} is missing)"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"--failed: cannot read {report}: {exc}") from None
+    if not ids:
+        raise UsageError(f"--failed: nothing failed in the last session ({report})")
+    return ids
 
 
 def _as_tuple(value: Any) -> tuple[str, ...]:

@@ -274,3 +274,28 @@ def test_ctrl_c_exits_130_and_leaves_nothing_running(tmp_path, write):
     code, out, pgids = _interrupt(tmp_path, write, signal.SIGINT)
     assert code == 130, out
     assert _pgid_alive(pgids) == []
+
+
+def test_failed_reruns_only_what_failed_last_time(assay_cli, write):
+    write(
+        "test_mix.py",
+        """
+        import assay
+
+        class Ok(assay.Test):
+            command = "true"
+
+        class Ko(assay.Test):
+            i = assay.parameter([1, 2])
+            command = "exit {i}"
+            exit_codes = 2
+        """,
+    )
+    first = assay_cli("run", "test_mix.py", "--plain")
+    assert first.code == 1
+    again = assay_cli("run", "test_mix.py", "--failed", "--plain")
+    assert [c["name"] for c in again.report["cases"]] == ["Ko[i=1] @local:default+builtin"]
+    empty = assay_cli("run", "test_mix.py", "-n", "Ok", "--plain")
+    assert empty.code == 0
+    nothing = assay_cli("run", "test_mix.py", "--failed")
+    assert nothing.code == 2 and "nothing failed in the last session" in nothing.stderr

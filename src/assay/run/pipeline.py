@@ -53,7 +53,6 @@ class RunContext:
     local: LocalTransport
     local_slots: asyncio.Semaphore
     keep_stage: bool = False
-    dependency_info: Callable[[Case], list[DependencyInfo]] = lambda case: []
     grace: float = 2.0
 
 
@@ -68,6 +67,7 @@ class Execution:
     case: Case
     ctx: RunContext
     attempt: int = 1
+    dependencies: list[DependencyInfo] = field(default_factory=list)
     test: Test | None = None
     result: CaseResult = field(init=False)
     out: Output | None = None
@@ -160,7 +160,7 @@ class Execution:
             output_dir=self.output_dir,
             attempt=self.attempt,
             env_config=case.env_config,
-            dependencies=self.ctx.dependency_info(case),
+            dependencies=self.dependencies,
         )
         self.test = test = bind(case.test, case.variant.params, case.overrides, info)
         self._hooks("before", "setup")

@@ -59,7 +59,6 @@ class Runner:
         }
         self._serial = asyncio.Semaphore(1)
         self._running: dict[int, Execution] = {}
-        ctx.dependency_info = self._dependency_info
 
     async def run(self) -> list[CaseResult]:
         """Run every case; on cancellation, stop jobs and return what was obtained."""
@@ -109,7 +108,7 @@ class Runner:
         while True:
             async with self._slot(case):
                 self.events.case_started(case, attempt)
-                execution = Execution(case, self.ctx, attempt)
+                execution = Execution(case, self.ctx, attempt, self._dependency_info(case))
                 self._running[id(case)] = execution
                 result = await execution.execute()
                 del self._running[id(case)]

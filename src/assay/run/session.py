@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import getpass
 import os
 import secrets
@@ -27,7 +28,7 @@ from assay.run.pipeline import RunContext
 from assay.run.runner import Runner, RunOptions
 from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
-from assay.select import Selection
+from assay.select import Selection, last_failed
 from assay.transports.local import LocalTransport
 from assay.ui import LiveDisplay, PlainDisplay, RerunHint, make_display
 
@@ -40,6 +41,7 @@ class Request:
     config: str | None = None
     system: str | None = None
     prefix: str | None = None
+    failed: bool = False
     selection: Selection = field(default_factory=Selection)
     settings: Sequence[str] = ()
     options: RunOptions = field(default_factory=RunOptions)
@@ -68,17 +70,23 @@ def prepare(request: Request) -> Prepared:
         raise UsageError("give test files or directories, e.g. `assay run tests/`")
     config = load_config(request.config)
     system, _ = config.system(request.system)
+    selection = request.selection
+    if request.failed:
+        ids = last_failed(_prefix(request, config, system))
+        selection = dataclasses.replace(selection, ids=(*selection.ids, *ids))
     loaded = load(request.paths)
     settings = overrides_mod.resolve(loaded.tests, request.settings)
-    request.selection.params_known(loaded.tests)
-    plan = make_plan(
-        loaded.tests, config, system, request.selection, settings, max_jobs=request.max_jobs
-    )
+    selection.params_known(loaded.tests)
+    plan = make_plan(loaded.tests, config, system, selection, settings, max_jobs=request.max_jobs)
     return Prepared(config, system, plan, loaded.problems + plan.problems, len(loaded.tests))
 
 
+def _prefix(request: Request, config: Config, system: str) -> Path:
+    return Path(request.prefix or config.systems[system].prefix or ".assay")
+
+
 def _session_dir(request: Request, config: Config, system: str) -> tuple[str, Path]:
-    prefix = Path(request.prefix or config.systems[system].prefix or ".assay")
+    prefix = _prefix(request, config, system)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     session_id = f"{stamp}-{secrets.token_hex(2)}"
     directory = (prefix / "runs" / session_id).absolute()

@@ -262,15 +262,28 @@ class ParameterSpace:
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         """Yield value tuples in declaration order of the parameters."""
+        for values, _ in self.labeled():
+            yield values
+
+    def labeled(self) -> Iterator[tuple[tuple[Any, ...], tuple[str, ...]]]:
+        """Yield (values, labels) in declaration order; each label is computed once."""
         if not self.params:
-            yield ()
+            yield (), ()
             return
         position = self._position
-        for combo in itertools.product(*(tuple(a.rows()) for a in self.axes)):
-            flat = [v for row in combo for v in row]
+        axes = [
+            [
+                (row, tuple(p.label(v) for p, v in zip(a.params, row, strict=True)))
+                for row in a.rows()
+            ]
+            for a in self.axes
+        ]
+        for combo in itertools.product(*axes):
+            flat = [v for row, _ in combo for v in row]
             values = tuple(flat[i] for i in position)
             if self._keep(values):
-                yield values
+                flat_labels = [t for _, labels in combo for t in labels]
+                yield values, tuple(flat_labels[i] for i in position)
 
     def _keep(self, values: tuple[Any, ...]) -> bool:
         if not self.excludes and not self.filters:
