@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
 import sys
 import traceback
@@ -151,6 +152,7 @@ def _import(path: Path, problems: list[LoadProblem]) -> ModuleType | None:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     folder = str(path.resolve().parent)
+    before = set(sys.modules)
     sys.path.insert(0, folder)  # lets a test file import helpers that sit beside it
     try:
         spec.loader.exec_module(module)
@@ -163,7 +165,19 @@ def _import(path: Path, problems: list[LoadProblem]) -> ModuleType | None:
             sys.path.remove(folder)
         except ValueError:
             pass
+        _forget_helpers(before, folder)
     return module
+
+
+def _forget_helpers(before: set[str], folder: str) -> None:
+    """Unregister helper modules imported from ``folder``, so that a helper of the same name
+    beside another test file is that file's own, not this one's (the test module keeps its
+    reference to the helper it imported)."""
+    prefix = folder + os.sep
+    for mod_name in set(sys.modules) - before:
+        file = getattr(sys.modules[mod_name], "__file__", None) or ""
+        if file.startswith(prefix) and not mod_name.startswith("assay_tests_"):
+            del sys.modules[mod_name]
 
 
 def _import_problem(path: Path, exc: BaseException) -> LoadProblem:
@@ -181,8 +195,10 @@ def _import_problem(path: Path, exc: BaseException) -> LoadProblem:
 
 
 def _test_classes(module: ModuleType) -> list[type[Test]]:
-    found = []
+    found: list[type[Test]] = []
     for value in vars(module).values():
+        if value in found:  # an alias (Alias = Original) is the same test
+            continue
         if (
             isinstance(value, type)
             and issubclass(value, Test)

@@ -75,8 +75,13 @@ class Case:
         return self.variant.test
 
     def field(self, name: str) -> Any:
-        """A built-in field's value for this case, with ``-S`` overrides applied."""
-        return self.overrides.get(name, getattr(self.variant.test, name))
+        """A built-in field's value for this case: ``-S`` beats a parameter beats the class."""
+        if name in self.overrides:
+            return self.overrides[name]
+        params = self.variant.test._assay.space.names
+        if name in params:
+            return self.variant.values[params.index(name)]
+        return getattr(self.variant.test, name)
 
 
 @dataclass
@@ -112,8 +117,9 @@ def make_plan(
     def expand(test: type[Test], selected: bool) -> list[Case]:
         out: list[Case] = []
         test_overrides = overrides.get(test.__name__, {})
-        # Resources are the same for every variant of a test: check once per partition.
+        # Unless a resource is a parameter, every variant needs the same: check once per partition.
         skip_on: dict[str, str | None] = {}
+        per_variant = any(f in test._assay.space.names for f in _RESOURCE_FIELDS)
         for variant in variants(test):
             if selected and not selection.variant_ok(variant.name, variant.param_labels):
                 continue
@@ -141,9 +147,12 @@ def make_plan(
                         cid,
                         selected=selected,
                     )
-                    if part.full_name not in skip_on:
-                        skip_on[part.full_name] = _resource_problem(case)
-                    case.skip = skip_on[part.full_name]
+                    if per_variant:
+                        case.skip = _resource_problem(case)
+                    else:
+                        if part.full_name not in skip_on:
+                            skip_on[part.full_name] = _resource_problem(case)
+                        case.skip = skip_on[part.full_name]
                     out.append(case)
         return out
 
@@ -175,9 +184,17 @@ def make_plan(
                 problems.append(missing)
                 continue
             kept.append(case)
-    # Unselected dependencies nobody ended up needing are dropped.
-    used = {id(d) for c in kept for d in c.deps}
-    cases = [c for c in kept if c.selected or id(c) in used]
+    # Keep what the selection asked for and, transitively, what that depends on.
+    needed_ids: set[int] = set()
+    stack = [c for c in kept if c.selected]
+    while stack:
+        case = stack.pop()
+        if id(case) not in needed_ids:
+            needed_ids.add(id(case))
+            stack.extend(case.deps)
+    cases = [c for c in kept if id(c) in needed_ids]
+    for case in cases:
+        case.dependents = [d for d in case.dependents if id(d) in needed_ids]
     return Plan(system=system, cases=cases, problems=_dedupe(problems))
 
 
@@ -289,6 +306,9 @@ def nodes_needed(case: Case) -> int:
     per_node = case.field("tasks_per_node")
     tasks = case.field("tasks") or 1
     return math.ceil(tasks / per_node) if per_node else 1
+
+
+_RESOURCE_FIELDS = ("nodes", "tasks", "tasks_per_node", "gpus_per_node")
 
 
 def _resource_problem(case: Case) -> str | None:

@@ -165,9 +165,14 @@ def check_fields(obj: Any, metrics: Mapping[str, MetricSpec]) -> list[str]:
     """Problems with the built-in fields of a test class or instance."""
     errors = []
     for name, check in FIELD_CHECKS.items():
-        problem = check(getattr(obj, name))
-        if problem:
-            errors.append(f"{name} {problem}")
+        value = getattr(obj, name)
+        # A field may be a parameter (nodes = assay.parameter([1, 2, 4])): check each value.
+        values = value.values if isinstance(value, Parameter) else (value,)
+        for one in values:
+            problem = check(one)
+            if problem:
+                errors.append(f"{name} {problem}")
+                break
     errors.extend(check_references(obj.references, metrics))
     return errors
 

@@ -30,8 +30,11 @@ def _compile(pattern: Pattern, flags: int) -> re.Pattern[str]:
 
 
 def _show(pattern: Pattern) -> str:
+    """The pattern as the user wrote it: ``r'\\d+'`` stays ``r'\\d+'``, not ``r'\\\\d+'``."""
     text = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
-    return f"r{text!r}" if "\\" in text else repr(text)
+    if "\\" in text and "'" not in text and "\n" not in text and not text.endswith("\\"):
+        return f"r'{text}'"
+    return repr(text)
 
 
 class Output:

@@ -151,7 +151,11 @@ def _to_bool(text: str) -> bool:
 
 def _to_int(text: str) -> int:
     try:
-        return int(text.strip(), 0)
+        return int(text.strip())  # base 10, leading zeros allowed ("08")
+    except ValueError:
+        pass
+    try:
+        return int(text.strip(), 0)  # 0x1f, 0o17, 0b101
     except ValueError:
         raise ValueError(f"{text!r} is not an integer") from None
 

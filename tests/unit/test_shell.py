@@ -1,0 +1,148 @@
+"""Quoting for the shell, checked by running the quoted text through a real bash."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from assay.shell import env_value, export, join, quote
+
+HOME = "/home/tester"
+
+
+def bash(script: str, cwd: Path) -> str:
+    """Run ``script`` with bash in ``cwd`` with a known HOME; return stdout."""
+    proc = subprocess.run(
+        ["bash", "-c", script],
+        cwd=cwd,
+        env={"HOME": HOME, "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OTHER": "o v"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return proc.stdout
+
+
+def through_export(value: object, cwd: Path) -> str:
+    return bash(f'{export("X", value)}\nprintf %s "$X"', cwd)
+
+
+def through_assignment(value: object, cwd: Path) -> str:
+    return bash(f'X={env_value(value)}; printf %s "$X"', cwd)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("$HOME", HOME),
+        ("${HOME}", HOME),
+        ("${HOME}/bin:$OTHER", f"{HOME}/bin:o v"),
+        ("$HOME/x", f"{HOME}/x"),
+        ("pre-${HOME}-post", f"pre-{HOME}-post"),
+        ("$UNSET_VARIABLE_XYZ", ""),
+        ("$$", "$"),
+        ("$$HOME", "$HOME"),
+        ("cost: 5$$", "cost: 5$"),
+        ("a$$$HOME", f"a${HOME}"),
+        ("\\$HOME", "\\" + HOME),  # the backslash is literal; it escapes nothing
+    ],
+)
+def test_env_value_keeps_variable_references_live(
+    value: str, expected: str, tmp_path: Path
+) -> None:
+    assert through_assignment(value, tmp_path) == expected
+    assert through_export(value, tmp_path) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        "two words",
+        'say "hi"',
+        "it's",
+        "back\\slash",
+        "trailing\\",
+        "`whoami`",
+        "$(whoami)",
+        "${HOME:-x}",
+        "${#HOME}",
+        "$1 $? $! $@ $*",
+        "a $ b",
+        "ends with $",
+        "*",
+        "?",
+        "[a-z]*",
+        "~",
+        "~/x",
+        "a;b|c&d",
+        "<in >out",
+        "line1\nline2",
+        "tab\there",
+        "{a,b}",
+        "!history",
+        "",
+    ],
+)
+def test_env_value_passes_everything_else_through_literally(value: str, tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")  # something for a stray glob to match
+    assert through_assignment(value, tmp_path) == value
+    assert through_export(value, tmp_path) == value
+
+
+def test_env_value_numbers_are_their_text(tmp_path: Path) -> None:
+    assert through_export(42, tmp_path) == "42"
+    assert through_export(2.5, tmp_path) == "2.5"
+
+
+def test_command_substitution_is_never_executed(tmp_path: Path) -> None:
+    target = tmp_path / "pwned"
+    value = f"$(touch {target})`touch {target}`"
+    out = through_export(value, tmp_path)
+    assert out == value
+    assert not target.exists()
+    out = through_assignment(f"${{HOME}}/$(touch {target})", tmp_path)
+    assert out == f"{HOME}/$(touch {target})"
+    assert not target.exists()
+
+
+def test_env_value_is_one_double_quoted_word() -> None:
+    assert env_value("a b") == '"a b"'
+    assert env_value('"') == '"\\""'
+    assert env_value("`") == '"\\`"'
+    assert env_value("\\") == '"\\\\"'
+    assert env_value("$(x)") == '"\\$(x)"'
+    assert env_value("$$") == '"\\$"'
+    assert env_value("$HOME") == '"$HOME"'
+    assert env_value("${HOME}") == '"${HOME}"'
+
+
+def test_export_line_format() -> None:
+    assert export("PATH_2", "x") == 'export PATH_2="x"'
+    assert export("_x", "$HOME") == 'export _x="$HOME"'
+
+
+@pytest.mark.parametrize("name", ["", "1X", "A-B", "A B", "X=Y", "$X", "A;rm", "é"])
+def test_export_rejects_bad_names(name: str) -> None:
+    with pytest.raises(ValueError, match="not a valid environment variable name") as info:
+        export(name, "v")
+    assert repr(name) in str(info.value)
+
+
+@pytest.mark.parametrize("word", ["plain", "two words", "it's", "$(whoami)", "*", "", "a\nb"])
+def test_quote_is_one_literal_word(word: str, tmp_path: Path) -> None:
+    assert bash(f"printf %s {quote(word)}", tmp_path) == word
+
+
+def test_quote_accepts_non_strings() -> None:
+    assert quote(3) == "3"
+
+
+def test_join_keeps_word_boundaries(tmp_path: Path) -> None:
+    words = ["a b", "it's", "$(whoami)", "", "*"]
+    out = bash(f"printf '<%s>' {join(words)}", tmp_path)
+    assert out == "<a b><it's><$(whoami)><><*>"
