@@ -199,7 +199,7 @@ def test_stage_timings_are_recorded_for_every_stage_that_ran(assay_cli, write):
     result = assay_cli("run", "test_timed.py", "--plain")
     timings = result.case("Timed")["timings"]
     assert list(timings) == ["setup", "build", "run", "sanity", "performance", "cleanup"]
-    assert 0.2 <= timings["build"] < 2 and 0.3 <= timings["run"] < 2
+    assert 0.2 <= timings["build"] < 20 and 0.3 <= timings["run"] < 20
 
 
 def _pgid_alive(pgids: set[int]) -> list[str]:
