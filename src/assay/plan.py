@@ -25,6 +25,20 @@ class Variant:
     values: tuple[Any, ...]
     labels: tuple[str, ...]
     name: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def field(self, name: str) -> Any:
+        """A built-in field for this variant: a parameter, else ``@variant_fields``, else the
+        class (tags add up)."""
+        test = self.test
+        names = test._assay.space.names
+        if name in names:
+            return self.values[names.index(name)]
+        if name == "tags":
+            return set(_as_list(test.tags)) | set(self.fields.get("tags", ()))
+        if name in self.fields:
+            return self.fields[name]
+        return getattr(test, name)
 
     @property
     def params(self) -> dict[str, Any]:
@@ -37,7 +51,8 @@ class Variant:
 
 def variants(test: type[Test]) -> Iterator[Variant]:
     """The variants of ``test``, generated lazily (no test instances are made)."""
-    space = test._assay.space
+    definition = test._assay
+    space = definition.space
     names = space.names
     base = test.__name__
     for values, labels in space.labeled():
@@ -46,7 +61,7 @@ def variants(test: type[Test]) -> Iterator[Variant]:
             name = f"{base}[{inner}]"
         else:
             name = base
-        yield Variant(test, values, labels, name)
+        yield Variant(test, values, labels, name, definition.fields_for(values))
 
 
 def case_id(name: str) -> str:
@@ -75,13 +90,11 @@ class Case:
         return self.variant.test
 
     def field(self, name: str) -> Any:
-        """A built-in field's value for this case: ``-S`` beats a parameter beats the class."""
+        """A built-in field's value for this case: ``-S`` beats a parameter beats
+        ``@variant_fields`` beats the class."""
         if name in self.overrides:
             return self.overrides[name]
-        params = self.variant.test._assay.space.names
-        if name in params:
-            return self.variant.values[params.index(name)]
-        return getattr(self.variant.test, name)
+        return self.variant.field(name)
 
 
 @dataclass
@@ -119,45 +132,73 @@ def make_plan(
         test_overrides = overrides.get(test.__name__, {})
         # Unless a resource is a parameter, every variant needs the same: check once per partition.
         skip_on: dict[str, str | None] = {}
-        per_variant = any(f in test._assay.space.names for f in _RESOURCE_FIELDS)
-        for variant in variants(test):
-            if selected and not selection.variant_ok(variant.name, variant.param_labels):
+        definition = test._assay
+        per_variant = definition.variant_fields is not None or any(
+            f in definition.space.names for f in _RESOURCE_FIELDS
+        )
+        try:
+            for variant in variants(test):
+                out.extend(expand_variant(variant, selected, per_variant, test_overrides, skip_on))
+        except ValueError as exc:  # a @variant_fields function returned something wrong
+            problems.append(
+                LoadProblem(definition.file or "?", definition.line, str(exc), test.__name__)
+            )
+            return []
+        return out
+
+    def expand_variant(
+        variant: Variant,
+        selected: bool,
+        per_variant: bool,
+        test_overrides: Mapping[str, Any],
+        skip_on: dict[str, str | None],
+    ) -> list[Case]:
+        out: list[Case] = []
+        if selected:
+            if not selection.variant_ok(variant.name, variant.param_labels):
+                return out
+            if per_variant and not selection.tags_ok(variant.field("tags")):
+                return out
+        systems = _as_list(variant.field("systems"))
+        environments = _as_list(variant.field("environments"))
+        for part in partitions:
+            if not _matches_any(systems, part) or (
+                selected and not selection.partition_ok(part.system, part.name)
+            ):
                 continue
-            for part in partitions:
-                if not _matches_any(_as_list(test.systems), part) or (
-                    selected and not selection.partition_ok(part.system, part.name)
+            for env_name in part.config.environments:
+                if not _env_matches(environments, env_name) or (
+                    selected and not selection.environment_ok(env_name)
                 ):
                     continue
-                for env_name in part.config.environments:
-                    if not _env_matches(_as_list(test.environments), env_name) or (
-                        selected and not selection.environment_ok(env_name)
-                    ):
-                        continue
-                    name = f"{variant.name} @{part.full_name}+{env_name}"
-                    cid = case_id(name)
-                    if selected and not selection.id_ok(cid):
-                        continue
-                    case = Case(
-                        variant,
-                        part,
-                        env_name,
-                        config.environments[env_name],
-                        test_overrides,
-                        name,
-                        cid,
-                        selected=selected,
-                    )
-                    if per_variant:
-                        case.skip = _resource_problem(case)
-                    else:
-                        if part.full_name not in skip_on:
-                            skip_on[part.full_name] = _resource_problem(case)
-                        case.skip = skip_on[part.full_name]
-                    out.append(case)
+                name = f"{variant.name} @{part.full_name}+{env_name}"
+                cid = case_id(name)
+                if selected and not selection.id_ok(cid):
+                    continue
+                case = Case(
+                    variant,
+                    part,
+                    env_name,
+                    config.environments[env_name],
+                    test_overrides,
+                    name,
+                    cid,
+                    selected=selected,
+                )
+                if per_variant:
+                    case.skip = _resource_problem(case)
+                else:
+                    if part.full_name not in skip_on:
+                        skip_on[part.full_name] = _resource_problem(case)
+                    case.skip = skip_on[part.full_name]
+                out.append(case)
         return out
 
     for test in ordered_tests:
-        if test.__name__ in cyclic or not selection.test_ok(test):
+        if test.__name__ in cyclic:
+            continue
+        # Tags are checked per variant when @variant_fields may add some.
+        if test._assay.variant_fields is None and not selection.test_ok(test):
             continue
         cases_of[test.__name__] = expand(test, True)
 

@@ -64,7 +64,9 @@ class Selection:
 
     def test_ok(self, test: type[Test]) -> bool:
         """Class-level checks (cheap, done once per test)."""
-        tags = set(_as_tuple(test.tags))
+        return self.tags_ok(set(_as_tuple(test.tags)))
+
+    def tags_ok(self, tags: set[str]) -> bool:
         if any(t not in tags for t in self.tags):
             return False
         return not any(t in tags for t in self.exclude_tags)

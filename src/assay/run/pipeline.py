@@ -162,7 +162,9 @@ class Execution:
             env_config=case.env_config,
             dependencies=self.dependencies,
         )
-        self.test = test = bind(case.test, case.variant.params, case.overrides, info)
+        self.test = test = bind(
+            case.test, case.variant.params, case.overrides, info, case.variant.fields
+        )
         self._hooks("before", "setup")
         if _may_change_fields(case.test):
             problems = check_fields(test, case.test._assay.metrics)

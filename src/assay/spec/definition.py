@@ -32,6 +32,31 @@ class Definition:
     hooks: dict[tuple[When, str], list[Callable[..., Any]]]
     errors: list[str] = field(default_factory=list)
     abstract: bool = False
+    variant_fields: Callable[..., Mapping[str, Any]] | None = None
+
+    def fields_for(self, values: tuple[Any, ...]) -> Mapping[str, Any]:
+        """The per-variant field values of ``@assay.variant_fields`` (checked), or ``{}``.
+
+        Raises ``ValueError`` naming the variant and field when a value is wrong.
+        """
+        func = self.variant_fields
+        if func is None:
+            return {}
+        named = dict(zip(self.space.names, values, strict=True))
+        args = _arg_names(func)
+        result = func(**{a: named[a] for a in args})
+        if not isinstance(result, Mapping):
+            raise ValueError(f"@variant_fields {func.__name__} returned {result!r}, not a dict")
+        for key, value in result.items():
+            if key not in VARIANT_FIELDS:
+                raise ValueError(
+                    f"@variant_fields {func.__name__} returned field {key!r}, which cannot vary "
+                    f"per variant; allowed: {', '.join(sorted(VARIANT_FIELDS))}"
+                )
+            problem = FIELD_CHECKS[key](value)
+            if problem:
+                raise ValueError(f"@variant_fields {func.__name__}: {key} {problem}")
+        return result
 
     @property
     def location(self) -> str:
@@ -160,6 +185,24 @@ FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
 }
 """The built-in fields of a test and how each is checked."""
 
+VARIANT_FIELDS = frozenset(
+    {
+        "tags",
+        "systems",
+        "environments",
+        "time_limit",
+        "build_time_limit",
+        "tasks",
+        "tasks_per_node",
+        "cpus_per_task",
+        "nodes",
+        "gpus_per_node",
+        "exclusive",
+        "exit_codes",
+    }
+)
+"""Fields that ``@assay.variant_fields`` may set per variant."""
+
 
 def check_fields(obj: Any, metrics: Mapping[str, MetricSpec]) -> list[str]:
     """Problems with the built-in fields of a test class or instance."""
@@ -245,6 +288,7 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
         (w, s): [] for w in ("before", "after") for s in STAGES
     }
     filters: list[Callable[..., bool]] = []
+    field_funcs: list[Callable[..., Mapping[str, Any]]] = []
     for name, value in attrs.items():
         func = value.__func__ if isinstance(value, staticmethod | classmethod) else value
         spec = getattr(func, "__assay_metric__", None)
@@ -254,6 +298,8 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
             hooks[when_stage].append(value)
         if getattr(func, "__assay_variant_filter__", False):
             filters.append(func)
+        if getattr(func, "__assay_variant_fields__", False):
+            field_funcs.append(func)
 
     excludes = getattr(cls, "exclude", ())
     space = ParameterSpace(
@@ -280,6 +326,16 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
                 "(or mark a base class abstract = True)"
             )
     errors.extend(_typos(cls, set(variables) | {p.name for p in params} | set(metrics)))
+    if len(field_funcs) > 1:
+        names = ", ".join(f.__name__ for f in field_funcs)
+        errors.append(f"only one @assay.variant_fields function is allowed; found {names}")
+    for func in field_funcs:
+        unknown = [a for a in _arg_names(func) if a not in space.names]
+        if unknown:
+            errors.append(
+                f"@assay.variant_fields {func.__name__} takes {unknown}, which are not "
+                f"parameters; parameters are {list(space.names)}"
+            )
     return Definition(
         name=cls.__name__,
         file=file,
@@ -290,7 +346,14 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
         hooks=hooks,
         errors=errors,
         abstract=abstract,
+        variant_fields=field_funcs[0] if field_funcs else None,
     )
+
+
+def _arg_names(func: Callable[..., Any]) -> tuple[str, ...]:
+    from assay.spec.params import _filter_arg_names
+
+    return _filter_arg_names(func)
 
 
 def _fits(value: Any, typ: type) -> bool:

@@ -316,6 +316,22 @@ def _filter_arg_names(func: Callable[..., bool]) -> tuple[str, ...]:
     )
 
 
+def variant_fields(func: Callable[..., Mapping[str, Any]]) -> Callable[..., Mapping[str, Any]]:
+    """Mark a function in a test class that gives per-variant values of built-in fields.
+
+    It takes parameters by name and returns a dict of fields, evaluated when cases
+    are planned (no test instance exists yet), so selection and placement use it::
+
+        @assay.variant_fields
+        def by_size(size):
+            return {"tags": {"long"}, "time_limit": "2h"} if size > 1000 else {}
+
+    Tags add to the class's tags; other fields replace the class's value.
+    """
+    func.__assay_variant_fields__ = True  # type: ignore[attr-defined]
+    return staticmethod(func)
+
+
 def variant_filter(func: Callable[..., bool]) -> Callable[..., bool]:
     """Mark a function in a test class that keeps (True) or drops (False) a combination.
 

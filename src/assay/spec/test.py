@@ -208,13 +208,19 @@ def bind(
     params: Mapping[str, Any],
     variables: Mapping[str, Any],
     case: CaseInfo,
+    fields: Mapping[str, Any] | None = None,
 ) -> Test:
-    """Create the instance that runs one case: private copies of mutable fields, parameters
-    and variables set as attributes, then the class's own ``__init__``."""
+    """Create the instance that runs one case: private copies of mutable fields, the
+    variant's own fields, parameters and variables set as attributes, then the class's own
+    ``__init__``."""
     obj = cls.__new__(cls)
-    obj.tags = set(_as_list(cls.tags))
-    obj.systems = _as_list(cls.systems)
-    obj.environments = _as_list(cls.environments)
+    fields = fields or {}
+    for name, value in fields.items():
+        if name != "tags":
+            setattr(obj, name, value)
+    obj.tags = set(_as_list(cls.tags)) | set(_as_list(fields.get("tags")))
+    obj.systems = _as_list(fields.get("systems", cls.systems))
+    obj.environments = _as_list(fields.get("environments", cls.environments))
     obj.sources = None if cls.sources is None else _as_list(cls.sources)
     obj.build = None if cls.build is None else _as_list(cls.build)
     obj.prerun = _as_list(cls.prerun)
