@@ -13,8 +13,6 @@ import fnmatch
 import os
 import re
 import socket
-import tomllib
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ import msgspec
 from assay.durations import parse_duration
 from assay.errors import ConfigError, did_you_mean
 from assay.files import display_path
+from assay.validation import Invalid, convert, key, load_toml
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
@@ -218,14 +217,9 @@ def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
 def parse_config(text: str, source: str) -> Config:
     """Parse and validate TOML config text; ``source`` names it in messages."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    try:
-        parsed = msgspec.convert(data, _File)
-    except msgspec.ValidationError as exc:
-        path, message = explain(exc, data, _File)
-        raise ConfigError(f"{source}: {path or '(top level)'}: {message}") from None
+        parsed = convert(load_toml(text), _File)
+    except Invalid as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     environments = {"builtin": BUILTIN_ENVIRONMENT, **parsed.environments}
     _check_semantics(parsed, environments, source)
     return Config(source=source, systems=parsed.systems, environments=environments)
@@ -244,13 +238,13 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
         if not _NAME.fullmatch(name):
             fail(f"environments.{name}", "names use letters, digits, '.', '_' and '-' only")
     for sys_name, system in parsed.systems.items():
-        where = f"systems.{_key(sys_name)}"
+        where = f"systems.{key(sys_name)}"
         if not _NAME.fullmatch(sys_name):
             fail(where, "system names use letters, digits, '.', '_' and '-' only")
         if not system.partitions:
             fail(f"{where}.partitions", "no partitions; add a [systems.NAME.partitions.NAME] table")
         for part_name, part in system.partitions.items():
-            pwhere = f"{where}.partitions.{_key(part_name)}"
+            pwhere = f"{where}.partitions.{key(part_name)}"
             if not _NAME.fullmatch(part_name):
                 fail(pwhere, "partition names use letters, digits, '.', '_' and '-' only")
             if part.time_limit is not None:
@@ -267,124 +261,6 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
                         f"environment {env!r} is not defined{did_you_mean(env, environments)}"
                         f"; defined: {', '.join(environments)} (add an [environments.{env}] table)",
                     )
-
-
-# --- turning msgspec's errors into ones that name the key ------------------------------------
-
-_MSG = re.compile(r"^(?P<what>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.S)
-_SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+|\.\.\.)\]")
-
-
-def _key(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else '"' + name.replace('"', '\\"') + '"'
-
-
-def explain(exc: msgspec.ValidationError, data: Any, typ: Any) -> tuple[str, str]:
-    """Return (``key.path``, message) for a validation error, with dict keys filled in."""
-    match = _MSG.match(str(exc))
-    assert match is not None
-    what, raw_path = match.group("what"), match.group("path") or "$"
-    keys: list[str] = []
-    for seg in _SEGMENT.finditer(raw_path[1:]):
-        field_name, index = seg.groups()
-        if field_name is not None:
-            keys.append(field_name)
-            data = data.get(field_name) if isinstance(data, dict) else None
-            typ = _field_type(typ, field_name)
-        elif index == "...":
-            value_type = _dict_value_type(typ)
-            bad = _first_bad_key(data, value_type)
-            keys.append(_key(bad) if bad is not None else "?")
-            data = data.get(bad) if isinstance(data, dict) and bad is not None else None
-            typ = value_type
-        else:
-            keys.append(f"[{index}]")
-            data = data[int(index)] if isinstance(data, list) and int(index) < len(data) else None
-            typ = _list_item_type(typ)
-    path = ".".join(keys).replace(".[", "[")
-    return path, _reword(what, typ)
-
-
-def _strip_optional(typ: Any) -> Any:
-    args = typing.get_args(typ)
-    if typing.get_origin(typ) in (typing.Union, types.UnionType):
-        non_none = [a for a in args if a is not type(None)]
-        if len(non_none) == 1:
-            return _strip_optional(non_none[0])
-    if typing.get_origin(typ) is Annotated:
-        return _strip_optional(args[0])
-    return typ
-
-
-def _field_type(typ: Any, name: str) -> Any:
-    typ = _strip_optional(typ)
-    if isinstance(typ, type) and issubclass(typ, msgspec.Struct):
-        hints = typing.get_type_hints(typ, include_extras=True)
-        return hints.get(name)
-    return None
-
-
-def _dict_value_type(typ: Any) -> Any:
-    typ = _strip_optional(typ)
-    if typing.get_origin(typ) is dict:
-        return typing.get_args(typ)[1]
-    return None
-
-
-def _list_item_type(typ: Any) -> Any:
-    typ = _strip_optional(typ)
-    if typing.get_origin(typ) is list:
-        return typing.get_args(typ)[0]
-    return None
-
-
-def _first_bad_key(data: Any, value_type: Any) -> str | None:
-    if not isinstance(data, dict) or value_type is None:
-        return None
-    for key, value in data.items():
-        try:
-            msgspec.convert(value, value_type)
-        except msgspec.ValidationError:
-            return str(key)
-    return None
-
-
-def _reword(what: str, typ: Any) -> str:
-    enum = re.match(r"Invalid enum value (.*)", what)
-    base = _strip_optional(typ)
-    if enum and typing.get_origin(base) is Literal:
-        allowed = ", ".join(repr(a) for a in typing.get_args(base))
-        return f"{enum.group(1)} is not allowed; allowed values: {allowed}"
-    unknown = re.match(r"Object contains unknown field `(.*)`", what)
-    if unknown and isinstance(base, type) and issubclass(base, msgspec.Struct):
-        fields = list(base.__struct_fields__)
-        name = unknown.group(1)
-        return (
-            f"unknown key {name!r}{did_you_mean(name, fields)}; allowed keys: {', '.join(fields)}"
-        )
-    missing = re.match(r"Object missing required field `(.*)`", what)
-    if missing:
-        return f"missing required key {missing.group(1)!r}"
-    return _TYPE_WORDS.sub(lambda m: _kind(m.group(1)), what).replace("Expected", "expected")
-
-
-_TYPE_WORDS = re.compile(r"`([a-z |]+)`")
-_KINDS = {
-    "str": "a string",
-    "int": "an integer",
-    "float": "a number",
-    "bool": "true or false",
-    "object": "a table",
-    "array": "a list",
-}
-
-
-def _kind(names: str) -> str:
-    """msgspec's type names as words: ``int | null`` -> ``an integer``."""
-    parts = {p.strip() for p in names.split("|")} - {"null"}
-    if parts == {"int", "float", "str"}:
-        return 'a duration such as "90s" or 90'
-    return " or ".join(_KINDS.get(p, p) for p in sorted(parts)) or "nothing"
 
 
 def describe(config: Config) -> dict[str, Any]:
