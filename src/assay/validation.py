@@ -42,7 +42,8 @@ def convert(data: Any, typ: type[T]) -> T:
     try:
         return msgspec.convert(data, typ)
     except msgspec.ValidationError as exc:
-        raise Invalid(*explain(exc, data, typ)) from None
+        path, message = explain(exc, data, typ)
+        raise Invalid(path or "(top level)", message) from None
 
 
 _MSG = re.compile(r"^(?P<what>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.S)
