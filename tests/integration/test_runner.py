@@ -299,3 +299,70 @@ def test_failed_reruns_only_what_failed_last_time(assay_cli, write):
     assert empty.code == 0
     nothing = assay_cli("run", "test_mix.py", "--failed")
     assert nothing.code == 2 and "nothing failed in the last session" in nothing.stderr
+
+
+def test_artifacts_are_unpacked_once_per_session_and_exported(assay_cli, write, tmp_path):
+    import tarfile
+
+    (tmp_path / "tree/bin").mkdir(parents=True)
+    tool = tmp_path / "tree/bin/tool"
+    tool.write_text('#!/bin/sh\necho tool v1 "$@"\n')
+    tool.chmod(0o755)
+    with tarfile.open(tmp_path / "base.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "tree", arcname=".")
+    tool.write_text('#!/bin/sh\necho tool v2 "$@"\n')
+    with tarfile.open(tmp_path / "delta.tar.gz", "w:gz") as tar:
+        tar.add(tool, arcname="bin/tool")
+    write(
+        "test_art.py",
+        """
+        import assay
+
+        class UsesBuild(assay.Test):
+            i = assay.parameter(range(4))
+            artifacts = {"build": ["base.tar.gz", "delta.tar.gz"]}
+            command = "$ASSAY_BUILD/bin/tool {i}"
+
+            def sanity(self, out):
+                out.expect(rf"^tool v2 {self.i}$")
+                assert (self.case.artifacts["build"] / "bin" / "tool").exists()
+
+        class FromDependency(assay.Test):
+            depends_on = ["Pack"]
+            artifacts = {"data": "dep:Pack/data.tar"}
+            command = "cat $ASSAY_DATA/hello.txt"
+
+            def sanity(self, out):
+                out.expect("^packed$")
+
+        class Pack(assay.Test):
+            command = "echo packed > hello.txt && tar cf data.tar hello.txt"
+        """,
+    )
+    result = assay_cli("run", "test_art.py", "--plain")
+    assert result.code == 0, result
+    unpacked = list((Path(result.report["session"]["directory"]) / "artifacts").iterdir())
+    assert sorted(p.name.split("-")[0] for p in unpacked) == ["build", "data"]  # once each
+
+
+def test_missing_artifact_is_reported_when_the_test_is_loaded(assay_cli, write):
+    write(
+        "test_missing.py",
+        """
+        import assay
+
+        class NoBuild(assay.Test):
+            artifacts = {"build": "nowhere/solver.tar.gz"}
+            command = "true"
+
+        class Fine(assay.Test):
+            command = "true"
+        """,
+    )
+    result = assay_cli("run", "test_missing.py", "--plain")
+    assert result.code == 1
+    assert result.case("Fine")["status"] == "passed"
+    (problem,) = result.report["problems"]
+    assert problem["location"].endswith("test_missing.py:3")
+    assert "artifact 'build':" in problem["message"]
+    assert "nowhere/solver.tar.gz does not exist" in problem["message"]

@@ -25,6 +25,7 @@ from assay.errors import SanityError
 from assay.plan import Case, nodes_needed
 from assay.results.model import CaseResult, Failure, MetricResult, Status
 from assay.run import scripts
+from assay.run.artifacts import ArtifactError, SessionArtifacts, resolve_layers
 from assay.schedulers.base import JobOutcome, JobResources, JobSpec, JobState, Scheduler
 from assay.spec.definition import check_fields
 from assay.spec.hooks import STAGES
@@ -52,6 +53,7 @@ class RunContext:
     schedulers: Mapping[str, Scheduler]
     local: LocalTransport
     local_slots: asyncio.Semaphore
+    artifacts: SessionArtifacts
     keep_stage: bool = False
     grace: float = 2.0
 
@@ -144,7 +146,7 @@ class Execution:
 
     # -- stages ---------------------------------------------------------------------------
 
-    def setup(self) -> None:
+    async def setup(self) -> None:
         case = self.case
         _fresh_dir(self.stage_dir)
         if self.attempt > 1:  # the output dir is made at cleanup; a retry starts clean
@@ -171,6 +173,22 @@ class Execution:
             if problems:
                 raise StageFailed("invalid test attributes: " + "; ".join(problems))
         self._stage_sources(test)
+        await self._artifacts(test, info)
+
+    async def _artifacts(self, test: Test, info: CaseInfo) -> None:
+        """Unpack (once per session) the artifacts the test names; export $ASSAY_<NAME>."""
+        if not test.artifacts:
+            return
+        base = Path(self.case.test._assay.file or ".").parent
+        exported = {}
+        for name, layers in test.artifacts.items():
+            try:
+                paths = resolve_layers(name, layers, base, info.dependencies)
+                info.artifacts[name] = await self.ctx.artifacts.get(name, paths)
+            except ArtifactError as exc:
+                raise StageFailed(str(exc)) from None
+            exported[f"ASSAY_{name.upper()}"] = str(info.artifacts[name])
+        test.env = {**exported, **test.env}
 
     def _stage_sources(self, test: Test) -> None:
         base = Path(self.case.test._assay.file or ".").parent

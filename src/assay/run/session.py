@@ -24,6 +24,7 @@ from assay.load import LoadProblem, load
 from assay.plan import Plan, make_plan
 from assay.results import junit, report
 from assay.results.model import Problem, Session
+from assay.run.artifacts import SessionArtifacts
 from assay.run.pipeline import RunContext
 from assay.run.runner import Runner, RunOptions
 from assay.schedulers.base import Scheduler
@@ -149,6 +150,7 @@ async def _run(
         schedulers=schedulers,
         local=transport,
         local_slots=asyncio.Semaphore(request.max_local or os.cpu_count() or 1),
+        artifacts=SessionArtifacts(directory / "artifacts"),
         keep_stage=request.options.keep_stage,
         grace=request.grace,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from assay.durations import parse_duration
@@ -139,6 +140,17 @@ def _check_duration(value: Any) -> str | None:
     return None
 
 
+def _check_artifacts(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"must be a dict of names to archive or directory paths, got {value!r}"
+    for name, layers in value.items():
+        if not isinstance(name, str) or not name.replace("_", "a").isalnum() or name[:1].isdigit():
+            return f"has an invalid name {name!r} (letters, digits and _; it becomes $ASSAY_NAME)"
+        if not _is_str_list(layers) or not layers:
+            return f"{name!r} must be a path or a list of paths (base first, overlays after)"
+    return None
+
+
 def _check_depends(value: Any) -> str | None:
     from assay.spec.test import Test
 
@@ -164,6 +176,7 @@ FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "environments": _check_strs,
     "sources": _check_opt_strs,
     "build": _check_opt_strs,
+    "artifacts": _check_artifacts,
     "command": _check_opt_str,
     "prerun": _check_strs,
     "postrun": _check_strs,
@@ -326,6 +339,8 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
                 "(or mark a base class abstract = True)"
             )
     errors.extend(_typos(cls, set(variables) | {p.name for p in params} | set(metrics)))
+    if not abstract and file is not None:
+        errors.extend(_artifact_problems(getattr(cls, "artifacts", {}), Path(file).parent))
     if len(field_funcs) > 1:
         names = ", ".join(f.__name__ for f in field_funcs)
         errors.append(f"only one @assay.variant_fields function is allowed; found {names}")
@@ -348,6 +363,24 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
         abstract=abstract,
         variant_fields=field_funcs[0] if field_funcs else None,
     )
+
+
+def _artifact_problems(artifacts: Any, base: Path) -> list[str]:
+    """Missing or unusable layer paths, found when the test is loaded rather than run."""
+    from assay.run.artifacts import DEP_PREFIX, check_layers, layer_list
+
+    if _check_artifacts(artifacts):
+        return []  # already reported as a field problem
+    problems = []
+    for name, layers in artifacts.items():
+        paths = [
+            Path(p) if Path(p).is_absolute() else base / p
+            for p in layer_list(layers)
+            if not p.startswith(DEP_PREFIX)  # produced by a dependency at run time
+        ]
+        if paths:
+            problems.extend(check_layers(name, paths))
+    return problems
 
 
 def _arg_names(func: Callable[..., Any]) -> tuple[str, ...]:

@@ -46,6 +46,7 @@ class CaseInfo:
     attempt: int = 1
     env_config: Environment | None = None
     dependencies: list[DependencyInfo] = field(default_factory=list)
+    artifacts: dict[str, Path] = field(default_factory=dict)
 
 
 _FIELD_NAME = re.compile(r"\{\{(\w+)\}\}|\{(\w+)\}")
@@ -71,6 +72,7 @@ class Test:
     # -- what it does -----------------------------------------------------------------------
     sources: Any = None
     build: Any = None
+    artifacts: Any = {}  # name -> layers (archives or dirs); exported as $ASSAY_<NAME>
     command: Any = None
     prerun: Any = ()
     postrun: Any = ()
@@ -228,6 +230,7 @@ def bind(
     obj.keep_files = _as_list(cls.keep_files)
     obj.maintainers = _as_list(cls.maintainers)
     obj.env = dict(cls.env)
+    obj.artifacts = dict(cls.artifacts)
     obj.references = {k: dict(v) for k, v in dict(cls.references).items()}
     obj.depends_on = (
         list(cls.depends_on) if not isinstance(cls.depends_on, str) else [cls.depends_on]
