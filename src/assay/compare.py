@@ -1,7 +1,7 @@
 """Compare actual outputs with expected ones: text with numeric tolerances, CSV, JSON, binary.
 
 This module uses only the Python standard library and imports nothing from assay, so that a
-job can run it where the outputs are, with any Python 3 >= 3.8, even in isolated mode::
+job can run it where the outputs are, with any Python >= 3.7, even in isolated mode::
 
     python3 -m assay.compare SPEC.json [-o VERDICT.json]
     python3 -I /any/dir/compare.py SPEC.json [-o VERDICT.json]
@@ -28,7 +28,9 @@ files absent from ``expected`` (such files are listed under ``extra``).
 ``rtol``, ``atol`` (default 0): number tolerances. ``ignore``: regexes removed (``re.sub``)
 from every line on both sides before comparing. ``fields``: ``[{"pattern": REGEX, "rtol":
 .., "atol": .., "skip": bool}]``; the numbers inside group 1 of each match get these
-tolerances. ``max_differences`` (default 20): difference records listed per file (counts
+tolerances (a group that reads as a number is one number token even inside a word, as in
+``energy=1.5eV`` with ``energy=([0-9.]+)``; ``skip`` leaves those values out).
+``max_differences`` (default 20): difference records listed per file (counts
 are always complete). ``command``: a shell command run once with ``{expected}`` and
 ``{actual}`` set to the two roots (``{file}`` is empty); ``command_timeout`` (default 600 s)
 limits every command.
@@ -44,6 +46,11 @@ ones; the rule's fields are tried first), and: for CSV ``columns`` (``{NAME_GLOB
 ``command``: the user's own comparison, run with ``{expected}``, ``{actual}`` (the two
 files) and ``{file}`` (the relative name). Unset tolerances of fields, columns and keys fall
 back to the file's. Unknown keys anywhere are spec errors (they are usually typos).
+
+Commands run with ``/bin/sh -c`` in the actual directory (a file's: its directory), with
+stdout and stderr to a temp file; the placeholders are replaced by ``shlex.quote``d values
+and other braces are left alone (``awk '{print $1}'`` is fine). Exit 0 means equal;
+otherwise the file-level message holds the last 20 lines of output.
 
 Semantics
 ---------
@@ -296,7 +303,8 @@ class _Result:
         if self.brief or self.message:
             parts.append(self.brief or str(self.message).split("\n")[0])
         if not parts and self.differences:
-            parts.append(self.differences[0]["message"])
+            more = self.found - 1
+            parts.append(self.differences[0]["message"] + (f" (and {more} more)" if more else ""))
         return f"{self.file}: {'; '.join(parts) or 'differs'}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -536,6 +544,10 @@ class _CsvRows:
     he: list[str]
     ha: list[str]
     delimiter: str
+    same_header: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.same_header = self.he == self.ha
 
     def columns(self, width: int) -> list[_Column]:
         if self.opt.header:
@@ -548,7 +560,7 @@ class _CsvRows:
     def compare(self, line: int, row_e: list[str], row_a: list[str], note: str = "") -> None:
         res = self.res
         res.lines += 1
-        if row_e == row_a and self.he == self.ha:
+        if row_e == row_a and self.same_header:
             return
         bad = 0
         for ie, name, ia, tol in self.columns(max(len(row_e), len(row_a))):
@@ -730,9 +742,9 @@ def _compare_binary(expected: str, actual: str, res: _Result, opt: _Options) -> 
             if not be:
                 return
             offset += len(be)
-        offset += _first_difference(be, ba)
+    at = _first_difference(be, ba)  # in this chunk
+    offset += at
     sizes = os.path.getsize(expected), os.path.getsize(actual)
-    at = offset - (offset // _CHUNK) * _CHUNK
 
     def byte(chunk: bytes) -> str:
         return f"0x{chunk[at]:02x}" if at < len(chunk) else "end of file"
@@ -792,7 +804,10 @@ def _run_command(
         try:
             code: int | None = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # the shell and whatever it started
+            except ProcessLookupError:
+                pass
             proc.wait()
             code = None
         size = out.seek(0, os.SEEK_END)
@@ -1020,7 +1035,9 @@ def _prepare(spec: Any) -> tuple[_Plan | None, list[str]]:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         check.problem(f"max_differences: {limit!r} must be an integer >= 0")
         limit = MAX_DIFFERENCES
-    timeout = check.number(spec, "command_timeout", "", COMMAND_TIMEOUT) or COMMAND_TIMEOUT
+    timeout = check.number(spec, "command_timeout", "", COMMAND_TIMEOUT)
+    if not timeout:
+        check.problem("command_timeout: must be more than 0 seconds (default 600)")
     default = check.options(spec, "", None)
     for key in ("format", "columns", "key", "keys", "delimiter", "header"):
         if key in spec:
@@ -1187,7 +1204,7 @@ def _verdict(
     else:
         parts = [r.summary() for r in results if not r.ok]
         parts += [f"{m}: missing" for m in missing] + [f"{x}: extra file" for x in extra]
-        summary = "; ".join(parts[:5]) or f"equal: {len(results)} compared"
+        summary = "; ".join(parts[:5]) or f"equal: {len(results)} files compared"
         summary += f"; and {len(parts) - 5} more" if len(parts) > 5 else ""
     return {
         "version": VERSION,
@@ -1222,9 +1239,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = json.dumps(verdict, indent=1, allow_nan=False) + "\n"
     if args.output:
         tmp = f"{args.output}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, args.output)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, args.output)
+        except OSError as exc:
+            print(f"-o: cannot write the verdict: {exc}", file=sys.stderr)
+            return 2
         print(verdict["summary"])
     else:
         sys.stdout.write(text)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import socket
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,9 +21,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from assay.durations import parse_duration
-from assay.errors import ConfigError, did_you_mean
+from assay.errors import ConfigError, did_you_mean, toml_key
 from assay.files import display_path
-from assay.validation import Invalid, convert, key, load_toml
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
@@ -149,7 +147,7 @@ class Config:
                     f"systems: {', '.join(self.systems)}"
                 )
             return name, self.systems[name]
-        host = hostname or socket.gethostname()
+        host = hostname or os.uname().nodename
         for sys_name, system in self.systems.items():
             if any(fnmatch.fnmatchcase(host, pattern) for pattern in system.hostnames):
                 return sys_name, system
@@ -216,6 +214,8 @@ def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
 
 def parse_config(text: str, source: str) -> Config:
     """Parse and validate TOML config text; ``source`` names it in messages."""
+    from assay.validation import Invalid, convert, load_toml  # only for a config file
+
     try:
         parsed = convert(load_toml(text), _File)
     except Invalid as exc:
@@ -238,13 +238,13 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
         if not _NAME.fullmatch(name):
             fail(f"environments.{name}", "names use letters, digits, '.', '_' and '-' only")
     for sys_name, system in parsed.systems.items():
-        where = f"systems.{key(sys_name)}"
+        where = f"systems.{toml_key(sys_name)}"
         if not _NAME.fullmatch(sys_name):
             fail(where, "system names use letters, digits, '.', '_' and '-' only")
         if not system.partitions:
             fail(f"{where}.partitions", "no partitions; add a [systems.NAME.partitions.NAME] table")
         for part_name, part in system.partitions.items():
-            pwhere = f"{where}.partitions.{key(part_name)}"
+            pwhere = f"{where}.partitions.{toml_key(part_name)}"
             if not _NAME.fullmatch(part_name):
                 fail(pwhere, "partition names use letters, digits, '.', '_' and '-' only")
             if part.time_limit is not None:

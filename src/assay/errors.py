@@ -52,3 +52,12 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     names = list(choices)
     close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def toml_key(name: str) -> str:
+    """A TOML key as written in a dotted path (quoted when it needs quotes)."""
+    import re
+
+    if re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        return name
+    return '"' + name.replace('"', '\\"') + '"'

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
-from assay.errors import did_you_mean
+from assay.errors import did_you_mean, toml_key
 
 T = TypeVar("T")
 
@@ -50,11 +50,6 @@ _MSG = re.compile(r"^(?P<what>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.S)
 _SEGMENT = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+|\.\.\.)\]")
 
 
-def key(name: str) -> str:
-    """A TOML key as written in a dotted path (quoted when it needs quotes)."""
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else '"' + name.replace('"', '\\"') + '"'
-
-
 def explain(exc: msgspec.ValidationError, data: Any, typ: Any) -> tuple[str, str]:
     """Return (``key.path``, message) for a validation error, with dict keys filled in."""
     match = _MSG.match(str(exc))
@@ -70,7 +65,7 @@ def explain(exc: msgspec.ValidationError, data: Any, typ: Any) -> tuple[str, str
         elif index == "...":
             value_type = _dict_value_type(typ)
             bad = _first_bad_key(data, value_type)
-            keys.append(key(bad) if bad is not None else "?")
+            keys.append(toml_key(bad) if bad is not None else "?")
             data = data.get(bad) if isinstance(data, dict) and bad is not None else None
             typ = value_type
         else:

@@ -14,10 +14,13 @@ import hashlib
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from assay.archives import Limits, copy_tree, is_archive, unpack
 from assay.errors import AssayError
 from assay.spec.test import DependencyInfo
+
+if TYPE_CHECKING:
+    from assay.archives import Limits
 
 
 class ArtifactError(AssayError):
@@ -64,7 +67,7 @@ def check_layers(name: str, layers: Sequence[Path]) -> list[str]:
     for layer in layers:
         if not layer.exists():
             problems.append(f"artifact {name!r}: {layer} does not exist")
-        elif layer.is_file() and not is_archive(layer):
+        elif layer.is_file() and not _is_archive(layer):
             problems.append(
                 f"artifact {name!r}: {layer} is neither a directory nor an archive "
                 "(.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz, .tar.zst, .zip)"
@@ -77,7 +80,7 @@ class SessionArtifacts:
 
     def __init__(self, root: Path, limits: Limits | None = None) -> None:
         self.root = root
-        self.limits = limits or Limits()
+        self.limits = limits
         self._pending: dict[str, asyncio.Task[Path]] = {}
 
     async def get(self, name: str, layers: Sequence[Path]) -> Path:
@@ -96,6 +99,8 @@ class SessionArtifacts:
         return await asyncio.shield(task)
 
     def _build(self, name: str, layers: tuple[Path, ...], key: str) -> Path:
+        from assay.archives import Limits, copy_tree, unpack  # tarfile, zipfile: only when used
+
         target = self.root / f"{name}-{key}"
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
@@ -105,12 +110,18 @@ class SessionArtifacts:
                 if layer.is_dir():
                     copy_tree(layer, partial)
                 else:
-                    unpack(layer, partial, self.limits)
+                    unpack(layer, partial, self.limits or Limits())
         except AssayError as exc:
             shutil.rmtree(partial, ignore_errors=True)
             raise ArtifactError(f"artifact {name!r}: {exc}") from None
         partial.rename(target)
         return target
+
+
+def _is_archive(path: Path) -> bool:
+    from assay.archives import is_archive
+
+    return is_archive(path)
 
 
 def _key(layers: Sequence[Path]) -> str:

@@ -6,9 +6,7 @@ import asyncio
 import dataclasses
 import getpass
 import os
-import secrets
 import signal
-import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -22,7 +20,7 @@ from assay.errors import UsageError
 from assay.files import point_link
 from assay.load import LoadProblem, load
 from assay.plan import Plan, make_plan
-from assay.results import junit, report
+from assay.results import report
 from assay.results.model import Problem, Session
 from assay.run.artifacts import SessionArtifacts
 from assay.run.pipeline import RunContext
@@ -89,7 +87,7 @@ def _prefix(request: Request, config: Config, system: str) -> Path:
 def _session_dir(request: Request, config: Config, system: str) -> tuple[str, Path]:
     prefix = _prefix(request, config, system)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    session_id = f"{stamp}-{secrets.token_hex(2)}"
+    session_id = f"{stamp}-{os.urandom(2).hex()}"
     directory = (prefix / "runs" / session_id).absolute()
     directory.mkdir(parents=True)
     return session_id, directory
@@ -124,7 +122,7 @@ async def _run(
         cwd=os.getcwd(),
         system=system,
         config=config.source,
-        hostname=socket.gethostname(),
+        hostname=os.uname().nodename,
         user=_user(),
         version=__version__,
         directory=str(directory),
@@ -185,6 +183,8 @@ async def _run(
     if request.report:
         report.write(session, request.report)
     if request.junit:
+        from assay.results import junit  # only when asked for: xml.etree is slow to import
+
         junit.write(session, request.junit)
     hint = RerunHint(request.config, request.system, request.settings, request.prefix)
     display.finish(session, hint, path)

@@ -1,0 +1,204 @@
+"""Figure 5: assay next to ReFrame on the same workloads, measured in one run.
+
+    .venv/bin/python bench/reframe_compare.py [--repeat N] [--venv DIR]
+
+Installs ``reframe-hpc`` into a throwaway venv (or into --venv DIR, kept for next time),
+writes equivalent tests for both tools, and times whole processes (interpreter start
+included) for: 200 run-only ``echo hello`` cases with 8 slots (ReFrame
+``--exec-policy=async``, partition ``max_jobs`` 8), the same serially (``--exec-policy=serial``
+and ``assay run --serial``), and listing 5,000 variants of one test (``-l``, ``assay list``).
+ReFrame writes only into temp dirs: ``--prefix``, ``--report-file``, HOME and TMPDIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from _common import (
+    CHILD_ENV,
+    PYTHON,
+    assay_argv,
+    fmt_s,
+    fmt_spread,
+    fresh_dir,
+    machine,
+    median,
+    print_table,
+    repeat,
+    timed,
+    workdir,
+    write_assay_test,
+)
+
+REFRAME_TEST = """\
+import reframe as rfm
+import reframe.utility.sanity as sn
+from reframe.core.builtins import parameter, sanity_function
+
+
+@rfm.simple_test
+class {name}(rfm.RunOnlyRegressionTest):
+    i = parameter(range({count}))
+    valid_systems = ["*"]
+    valid_prog_environs = ["*"]
+    executable = "echo"
+    executable_opts = ["hello"]
+
+    @sanity_function
+    def validate(self):
+        return sn.assert_found(r"hello", self.stdout)
+"""
+
+# One local system, one partition (local scheduler and launcher, 8 jobs), ReFrame's own
+# "builtin" environment; log to stdout only, no perflog files.
+REFRAME_CONFIG = """\
+site_configuration = {
+    "systems": [{
+        "name": "bench",
+        "descr": "assay benchmark",
+        "hostnames": [".*"],
+        "modules_system": "nomod",
+        "partitions": [{
+            "name": "default",
+            "scheduler": "local",
+            "launcher": "local",
+            "environs": ["builtin"],
+            "max_jobs": %d,
+        }],
+    }],
+    "logging": [{
+        "handlers": [{"type": "stream", "name": "stdout", "level": "info",
+                      "format": "%%(message)s"}],
+        "handlers_perflog": [],
+    }],
+}
+"""
+
+
+def install_reframe(venv: Path, version: str) -> Path | None:
+    """``venv/bin/reframe`` at ``version``, installing it if needed; None if that fails."""
+    reframe = venv / "bin" / "reframe"
+    if reframe.exists():
+        found = subprocess.run([str(reframe), "-V"], capture_output=True, text=True, check=False)
+        if found.stdout.strip() == version:
+            return reframe
+    print(f"installing reframe-hpc=={version} into {venv} ...")
+    start = time.perf_counter()
+    try:
+        subprocess.run([PYTHON, "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"reframe-hpc=={version}"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        detail = (getattr(exc, "stderr", None) or str(exc)).strip().splitlines() or ["?"]
+        print(f"ReFrame: could not install reframe-hpc=={version}, skipping it: {detail[-1]}")
+        return None
+    print(f"  installed in {time.perf_counter() - start:.1f} s (not part of any figure)")
+    return reframe
+
+
+def reframe_env(root: Path) -> dict[str, str]:
+    """Keep ReFrame out of the real home and /tmp, and away from the caller's RFM_* settings."""
+    env = {k: v for k, v in CHILD_ENV.items() if not k.startswith("RFM_")}
+    for name in ("home", "tmp"):
+        (root / name).mkdir(exist_ok=True)
+    env.update(HOME=str(root / "home"), TMPDIR=str(root / "tmp"))
+    return env
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions (default 3)")
+    parser.add_argument("--venv", type=Path, help="venv for ReFrame, kept (default: a temp dir)")
+    parser.add_argument("--reframe-version", default="4.10.4")
+    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument("--jobs", type=int, default=8)
+    parser.add_argument("--variants", type=int, default=5000)
+    args = parser.parse_args()
+    n, c, j, v = max(1, args.repeat), args.cases, args.jobs, args.variants
+    print(f"assay vs ReFrame {args.reframe_version}: {machine()}, {n} repetition(s), medians")
+    with workdir("assay-bench-rfm-") as root:
+        venv = args.venv.absolute() if args.venv else root / "venv"
+        reframe = install_reframe(venv, args.reframe_version)
+        for name, count in (("run", c), ("list", v)):
+            write_assay_test(root / f"assay-{name}", "Trivial", count, "echo hello", "hello")
+            checks = root / f"reframe-{name}"
+            checks.mkdir()
+            (checks / "trivial.py").write_text(REFRAME_TEST.format(name="Trivial", count=count))
+        config = root / "config.py"
+        config.write_text(REFRAME_CONFIG % j)
+        env = reframe_env(root)
+
+        def assay_run(extra: Sequence[str]) -> Callable[[], float]:
+            def measure() -> float:
+                cwd = fresh_dir(root, "assay-cwd")
+                argv = [*assay_argv(), "run", str(root / "assay-run"), "--max-jobs", str(j)]
+                seconds = timed([*argv, "--plain", *extra], cwd).seconds
+                report = json.loads((cwd / ".assay/latest/report.json").read_text())
+                assert report["summary"]["passed"] == c, report["summary"]
+                return seconds
+
+            return measure
+
+        def assay_list() -> float:
+            out = timed([*assay_argv(), "list", str(root / "assay-list")], fresh_dir(root, "cwd"))
+            assert out.stdout.strip().splitlines()[-1].startswith(f"{v} case(s)"), out.stdout[-300:]
+            return out.seconds
+
+        def rfm(checks: str, action: Sequence[str], expect: str) -> Callable[[], float]:
+            def measure() -> float:
+                assert reframe is not None
+                cwd = fresh_dir(root, "reframe-cwd")
+                argv = [str(reframe), "-C", str(config), "-c", str(root / checks), *action]
+                argv += ["--prefix", str(cwd / "prefix"), "--report-file", str(cwd / "r.json")]
+                out = timed([*argv, "--nocolor"], cwd, env=env)
+                assert expect in out.stdout, out.stdout[-1000:]
+                return out.seconds
+
+            return measure
+
+        ran = f"Ran {c}/{c} test case(s) from {c} check(s) (0 failure(s)"
+        workloads: list[tuple[str, Callable[[], float], Callable[[], float]]] = [
+            (f"run {c} echo cases, {j} slots (async)", assay_run([]),
+             rfm("reframe-run", ["-r", "--exec-policy=async"], ran)),
+            (f"run {c} echo cases, serial", assay_run(["--serial"]),
+             rfm("reframe-run", ["-r", "--exec-policy=serial"], ran)),
+            (f"list {v} variants", assay_list,
+             rfm("reframe-list", ["-l"], f"Found {v} check(s)")),
+        ]  # fmt: skip
+        if reframe is not None:  # warm-up: page cache and bytecode of ReFrame and the checks
+            rfm("reframe-run", ["-l"], f"Found {c} check(s)")()
+        rows, spreads = [], []
+        for label, assay_measure, rfm_measure in workloads:
+            print(f"{label} ...", file=sys.stderr)
+            assay_times = repeat(n, assay_measure)
+            rfm_times = repeat(n, rfm_measure, warmup=False) if reframe else []
+            spreads.append(f"  {label}:\n    assay   {fmt_spread(assay_times)}")
+            if rfm_times:
+                ratio = f"{median(rfm_times) / median(assay_times):.1f}x"
+                rows.append([label, fmt_s(median(assay_times)), fmt_s(median(rfm_times)), ratio])
+                spreads.append(f"    ReFrame {fmt_spread(rfm_times)}")
+            else:
+                rows.append([label, fmt_s(median(assay_times)), "not installed", "-"])
+    print()
+    print_table(["workload", "assay", "ReFrame", "ReFrame/assay"], rows)
+    print()
+    print("Each number: one whole process (`assay run|list` or `reframe -r|-l`) from spawn to")
+    print("exit, interpreter start included; both on the same Python interpreter.")
+    print("Spread:")
+    print("\n".join(spreads))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
