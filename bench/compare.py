@@ -1,0 +1,222 @@
+"""Benchmark of the comparison engine (``assay.compare``): big-file throughput and per-case cost.
+
+``python bench/compare.py [--size-mb 200] [--repeat 3] [--cases 500]`` measures, in one run:
+
+1. two SIZE MB numeric text files differing in 3 values, compared by ``compare.py SPEC``
+   run by path (as a remote job runs it; interpreter start included), against the baseline
+   ``cmp -l`` (which reads both files whole, unlike plain ``cmp`` that stops at the first
+   difference) plus a Python process reading both files line by line in lockstep with the
+   same 1 MiB buffers (the floor of compare.py's own loop). Goal: ratio <= 3.0.
+2. the peak RSS of that compare process (``os.wait4``, the child alone). Goal: < 64 MB.
+3. the median wall time of ``compare()`` in-process over CASES small cases (a 40-line
+   text log, a 20-row CSV and a small JSON each; every fourth case has numbers that differ
+   within tolerance, so the slow path runs too). Goal: <= 5 ms.
+
+Every figure is the median of REPEAT runs after one discarded warm-up. Files are generated
+in a temp dir that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import CHILD_ENV, PYTHON, fmt_s, machine, median, print_table, repeat, workdir
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE = ROOT / "src" / "assay" / "compare.py"
+sys.path.insert(0, str(ROOT / "src"))
+from assay.compare import compare  # noqa: E402
+
+# The floor of the line-by-line work: both files in lockstep, 1 MiB buffers like compare.py,
+# in a function (fast locals) like compare.py's loop.
+READ_BOTH = """
+import sys
+from itertools import zip_longest
+
+def read(expected, actual):
+    n = 0
+    with open(expected, "rb", buffering=1 << 20) as fe, open(actual, "rb", buffering=1 << 20) as fa:
+        for n, _pair in enumerate(zip_longest(fe, fa), 1):
+            pass
+    return n
+
+print(read(sys.argv[1], sys.argv[2]))
+"""
+
+
+def run_measured(argv: list[str], cwd: Path, ok_codes: tuple[int, ...]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one child process, waited for with wait4.
+
+    Its stdout goes to a file: GNU cmp with stdout on /dev/null acts like ``cmp -s`` and
+    stops at the first difference.
+    """
+    os.sync()
+    with open(cwd / "stdout.txt", "wb") as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, env=CHILD_ENV, stdin=subprocess.DEVNULL, stdout=out)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in ok_codes:
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}")
+    return seconds, usage.ru_maxrss * 1024
+
+
+def make_big_pair(folder: Path, size_mb: int) -> tuple[Path, Path]:
+    """Two numeric text files of about ``size_mb`` MB that differ in 3 values."""
+    rng = random.Random(7)
+    block_lines = [
+        f"{i:8d} {rng.uniform(-1e3, 1e3):.15e} {rng.uniform(0, 1):.12f} {rng.randint(0, 10**6)}\n"
+        for i in range(12_000)
+    ]
+    block = "".join(block_lines).encode()
+    blocks = max(1, size_mb * 1024 * 1024 // len(block))
+    changed = {blocks // 10: 5, blocks // 2: 6000, blocks - 1: 11_999}  # block -> line
+    expected, actual = folder / "expected.txt", folder / "actual.txt"
+    with open(expected, "wb") as fe, open(actual, "wb") as fa:
+        for b in range(blocks):
+            fe.write(block)
+            if b in changed:
+                lines = list(block_lines)
+                old = lines[changed[b]].split()[1]
+                new = f"{float(old) * 1.001:.15e}"  # one value, rel error 1e-3, same width
+                lines[changed[b]] = lines[changed[b]].replace(old, new.rjust(len(old)), 1)
+                fa.write("".join(lines).encode())
+            else:
+                fa.write(block)
+    return expected, actual
+
+
+def big_files(size_mb: int, n: int) -> None:
+    with workdir("assay-bench-compare-") as tmp:
+        expected, actual = make_big_pair(tmp, size_mb)
+        spec = tmp / "spec.json"
+        spec.write_text(
+            json.dumps({"version": 1, "expected": str(expected), "actual": str(actual)})
+        )
+        copy = tmp / "compare.py"  # run alone by path, as a job does
+        copy.write_bytes(MODULE.read_bytes())
+        reader = tmp / "read_both.py"
+        reader.write_text(READ_BOTH)
+        runs = {"compare": [], "cmp": [], "read": [], "rss": []}
+
+        def one() -> float:
+            seconds, rss = run_measured(
+                [PYTHON, "-I", str(copy), str(spec), "-o", str(tmp / "verdict.json")], tmp, (1,)
+            )
+            runs["compare"].append(seconds)
+            runs["rss"].append(rss)
+            runs["cmp"].append(
+                run_measured(["cmp", "-l", str(expected), str(actual)], tmp, (1,))[0]
+            )
+            runs["read"].append(
+                run_measured([PYTHON, "-I", str(reader), str(expected), str(actual)], tmp, (0,))[0]
+            )
+            return seconds
+
+        one()  # warm-up: page cache, bytecode
+        for values in runs.values():
+            values.clear()
+        repeat(n, one, warmup=False)
+        verdict = json.loads((tmp / "verdict.json").read_text())
+        size = expected.stat().st_size
+    got = verdict["files"][0]["differing_values"]
+    assert got == 3 and not verdict["ok"], verdict["summary"]
+    compare_s, cmp_s, read_s = (median(runs[k]) for k in ("compare", "cmp", "read"))
+    ratio = median(
+        [c / (m + r) for c, m, r in zip(runs["compare"], runs["cmp"], runs["read"], strict=True)]
+    )
+    rss = max(runs["rss"])
+    print(f"Big text files: 2 x {size / 1e6:.0f} MB, 3 values differ; {machine()}")
+    print_table(
+        ["figure", "measured", "baseline", "ratio", "goal", "met"],
+        [
+            [
+                "compare.py vs cmp -l + Python read",
+                fmt_s(compare_s),
+                f"{fmt_s(cmp_s)} + {fmt_s(read_s)}",
+                f"{ratio:.2f}",
+                "ratio <= 3.0",
+                "yes" if ratio <= 3.0 else "NO",
+            ],
+            [
+                "peak RSS of compare.py",
+                f"{rss / 2**20:.1f} MB",
+                "-",
+                "-",
+                "< 64 MB",
+                "yes" if rss < 64 * 2**20 else "NO",
+            ],
+        ],
+    )
+    print(f"compare.py throughput: {2 * size / 1e6 / compare_s:.0f} MB/s (both files read)")
+    print(f"verdict: {verdict['summary']}")
+
+
+def make_case(folder: Path, i: int, rng: random.Random) -> dict[str, object]:
+    expected, actual = folder / "expected", folder / "actual"
+    expected.mkdir(parents=True)
+    actual.mkdir(parents=True)
+    wobble = 1 + 1e-9 if i % 4 == 0 else 1.0
+    values = [rng.uniform(0, 100) for _ in range(40)]
+    for side, factor in ((expected, 1.0), (actual, wobble)):
+        log = [f"step {k} energy = {v * factor:.12e} converged\n" for k, v in enumerate(values)]
+        (side / "log.txt").write_text("".join(log))
+        rows = [f"{k},{v * factor:.10f},label{k}\n" for k, v in enumerate(values[:20])]
+        (side / "result.csv").write_text("id,pressure,name\n" + "".join(rows))
+        doc = {"results": {"energy": values[0] * factor, "items": [{"t": v} for v in values[:5]]}}
+        (side / "data.json").write_text(json.dumps(doc))
+    return {
+        "version": 1,
+        "expected": str(expected),
+        "actual": str(actual),
+        "rtol": 1e-6,
+        "ignore": ["^# generated at .*"],
+        "rules": [{"match": "*.csv", "columns": {"pressure": {"rtol": 1e-6}}}],
+    }
+
+
+def small_cases(count: int, n: int) -> None:
+    rng = random.Random(11)
+    with workdir("assay-bench-compare-") as tmp:
+        specs = [make_case(tmp / f"case-{i}", i, rng) for i in range(count)]
+
+        def one_pass() -> float:
+            times = []
+            for spec in specs:
+                start = time.perf_counter()
+                verdict = compare(spec)
+                times.append(time.perf_counter() - start)
+                assert verdict["ok"], verdict["summary"]
+            return median(times)
+
+        medians = repeat(n, one_pass)
+    value = median(medians)
+    print()
+    print(f"Small cases: {count} cases x 3 files (text, CSV, JSON), compare() in-process")
+    print_table(
+        ["figure", "measured", "goal", "met"],
+        [["median per-case compare()", fmt_s(value), "<= 5 ms", "yes" if value <= 0.005 else "NO"]],
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mb", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cases", type=int, default=500)
+    args = parser.parse_args()
+    big_files(args.size_mb, args.repeat)
+    small_cases(args.cases, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
