@@ -26,8 +26,11 @@ class DirectScheduler(Scheduler):
             stderr=spec.stderr,
         )
         try:
-            async with asyncio.timeout(spec.time_limit):
+            if spec.time_limit is None:
                 status = await proc.wait()
+            else:
+                async with asyncio.timeout(spec.time_limit):
+                    status = await proc.wait()
         except TimeoutError:
             status = await proc.terminate(self.grace)
             return JobOutcome(JobState.TIMEOUT, *_split(status), job_id=str(proc.pid))

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 _HAVE_PIDFD = hasattr(os, "pidfd_open")
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
 class LocalProcess:
@@ -100,17 +101,24 @@ class LocalTransport:
     ) -> LocalProcess:
         """Start ``argv`` in ``cwd`` with its output going straight to files."""
         loop = asyncio.get_running_loop()
-        with open(stdout, "wb") as out, open(stderr, "wb") as err:
-            popen = subprocess.Popen(
-                list(argv),
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                env=None if env is None else dict(env),
-                start_new_session=True,
-                close_fds=True,
-            )
+        out = os.open(stdout, _CREATE, 0o644)
+        try:
+            err = os.open(stderr, _CREATE, 0o644)
+            try:
+                popen = subprocess.Popen(
+                    list(argv),
+                    cwd=cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    env=None if env is None else dict(env),
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            finally:
+                os.close(err)
+        finally:
+            os.close(out)
         proc = LocalProcess(popen, loop)
         self.live.add(proc)
         proc._done.add_done_callback(lambda _: self.live.discard(proc))

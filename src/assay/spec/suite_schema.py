@@ -1,0 +1,160 @@
+"""The suite file format: typed tables that ``assay.spec.suite`` compiles into Test classes.
+
+Documented in docs/suites.md. Every table forbids unknown keys, so a typo is an error that
+names the key and suggests the right one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+Duration = str | int | float
+
+
+class _Table(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    pass
+
+
+class Numeric(_Table, kw_only=True, frozen=True):
+    rtol: float = 0.0
+    atol: float = 0.0
+
+
+class Field(_Table, kw_only=True, frozen=True):
+    pattern: str
+    rtol: float | None = None
+    atol: float | None = None
+    skip: bool = False
+
+
+class Compare(_Table, kw_only=True, frozen=True):
+    """``[suite.compare]``: how actual outputs are held against ``expected/``."""
+
+    files: list[str] = []
+    rtol: float | None = None
+    atol: float | None = None
+    numeric: Numeric | None = None  # the same as rtol/atol, as a table
+    ignore: list[str] = []
+    fields: list[Field] = []
+    rules: list[dict[str, Any]] = []  # passed to the comparison engine, which checks them
+    complete: list[str] = []
+    command: str | None = None
+    command_timeout: float | None = None
+    max_differences: PositiveInt = 20
+
+    def engine_spec(self) -> dict[str, Any]:
+        """The keys of a comparison-engine spec (without ``expected`` and ``actual``)."""
+        spec: dict[str, Any] = {"max_differences": self.max_differences}
+        rtol = self.rtol if self.rtol is not None else (self.numeric.rtol if self.numeric else 0)
+        atol = self.atol if self.atol is not None else (self.numeric.atol if self.numeric else 0)
+        spec["rtol"], spec["atol"] = rtol, atol
+        if self.files:
+            spec["files"] = list(self.files)
+        if self.ignore:
+            spec["ignore"] = list(self.ignore)
+        if self.fields:
+            spec["fields"] = [
+                {k: v for k, v in msgspec.structs.asdict(f).items() if v is not None}
+                for f in self.fields
+            ]
+        if self.rules:
+            spec["rules"] = [dict(r) for r in self.rules]
+        if self.complete:
+            spec["complete"] = list(self.complete)
+        if self.command:
+            spec["command"] = self.command
+        if self.command_timeout is not None:
+            spec["command_timeout"] = self.command_timeout
+        return spec
+
+
+class Metric(_Table, kw_only=True, frozen=True):
+    """``[suite.metrics.NAME]``: a figure of merit read from the output."""
+
+    regex: str
+    file: str = "stdout"
+    unit: str | None = None
+    group: PositiveInt = 1
+
+
+class Reference(_Table, kw_only=True, frozen=True):
+    value: float
+    lower: float | None = None
+    upper: float | None = None
+    unit: str | None = None
+
+
+class Group(_Table, kw_only=True, frozen=True):
+    """``[[suite.groups]]``: settings for the reference cases whose names match."""
+
+    cases: list[str]
+    tags: list[str] = []
+    time_limit: Duration | None = None
+    partitions: list[str] | None = None
+
+
+class Scaling(_Table, kw_only=True, frozen=True):
+    """``[suite.scaling]``: the same cases at several node or task counts."""
+
+    nodes: list[PositiveInt] | None = None
+    tasks: list[PositiveInt] | None = None
+    cases: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    command: str | None = None
+    tags: list[str] = msgspec.field(default_factory=lambda: ["scaling"])
+    time_limit: Duration | None = None
+
+
+class Body(_Table, kw_only=True, frozen=True):
+    """``[suite]``."""
+
+    name: str | None = None
+    description: str = ""
+    build: str | None = None
+    overlays: list[str] = []
+    cases: str | list[str] | None = None
+    expected: str = "expected"
+    command: str
+    time_limit: Duration | None = None
+    tags: list[str] = []
+    env: dict[str, str] = {}
+    variables: dict[str, str | int | float | bool] = {}
+    partitions: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    environments: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    tag_partitions: dict[str, list[str]] = {}
+    tasks: PositiveInt = 1
+    nodes: PositiveInt | None = None
+    tasks_per_node: PositiveInt | None = None
+    cpus_per_task: PositiveInt | None = None
+    exclusive: bool = False
+    exit_codes: list[int] = msgspec.field(default_factory=lambda: [0])
+    depends_on: list[str] = []
+    prerun: list[str] = []
+    postrun: list[str] = []
+    keep_files: list[str] = []
+    compare: Compare | None = None
+    metrics: dict[str, Metric] = {}
+    references: dict[str, dict[str, Reference]] = {}
+    groups: list[Group] = []
+    sweep: list[dict[str, Any]] = []
+    scaling: Scaling | None = None
+
+
+class File(_Table, kw_only=True, frozen=True):
+    suite: Body
+
+
+SWEEP_KEYS = {
+    "name": "the sweep's name (the test is SUITE-NAME)",
+    "template": "a Jinja2 template rendered into each point's stage dir",
+    "output": "the rendered file's name (default: the template's name without .j2)",
+    "inputs": "a directory whose files every point gets",
+    "exclude": "points to leave out, as tables of values",
+    "command": "the command (default: the suite's)",
+    "expected": "per-point expected outputs, e.g. 'sweeps/{mesh}-{solver}'",
+    "tags": "tags of the sweep's cases",
+    "time_limit": "the run-stage time limit",
+}
+"""Keys of a ``[[suite.sweep]]`` table that are not parameters."""
