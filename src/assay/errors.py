@@ -41,8 +41,13 @@ class SanityError(Exception):
     """Raised by sanity and metric helpers when the output is not what the test expects.
 
     It is an expected failure of a case, not a bug: the case fails at its stage
-    with this message and no traceback.
+    with this message (one line) and no traceback; ``details`` (several lines, e.g.
+    the differences a comparison found) go to the report and the summary.
     """
+
+    def __init__(self, message: str, details: str | None = None) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

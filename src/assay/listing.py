@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def _case_data(case: Case) -> dict[str, Any]:
     definition = case.test._assay
-    tags = case.test.tags
+    tags = case.field("tags")
     return {
         "name": case.name,
         "id": case.id,
@@ -23,7 +23,7 @@ def _case_data(case: Case) -> dict[str, Any]:
         "system": case.partition.system,
         "partition": case.partition.name,
         "environment": case.environment,
-        "tags": sorted([tags] if isinstance(tags, str) else tags),
+        "tags": sorted(tags),
         "file": definition.file,
         "line": definition.line,
         "selected": case.selected,

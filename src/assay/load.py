@@ -17,6 +17,8 @@ from assay.errors import UsageError
 from assay.files import display_path
 from assay.spec.test import Test
 
+SUITE_SUFFIX = ".suite.toml"
+
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "venv", ".venv", "build", "dist"}
 
 
@@ -81,8 +83,14 @@ def _walk(root: Path) -> Iterable[Path]:
             continue
         if entry.is_dir():
             yield from _walk(entry)
-        elif entry.suffix == ".py" and entry.name != "__init__.py" and _mentions_assay(entry):
+        elif _is_test_file(entry):
             yield entry
+
+
+def _is_test_file(path: Path) -> bool:
+    if path.name.endswith(SUITE_SUFFIX):
+        return True
+    return path.suffix == ".py" and path.name != "__init__.py" and _mentions_assay(path)
 
 
 def _mentions_assay(path: Path) -> bool:
@@ -98,15 +106,24 @@ def load(paths: Sequence[str]) -> Loaded:
     loaded.files = find_files(paths)
     defined_at: dict[str, str] = {}
     for path in loaded.files:
-        if path.suffix != ".py":
+        if path.name.endswith(SUITE_SUFFIX):
+            classes = _suite_classes(path.absolute(), loaded.problems)
+        elif path.suffix == ".py":
+            module = _import(path.absolute(), loaded.problems)
+            if module is None:
+                continue
+            classes = _test_classes(module)
+        else:
             loaded.problems.append(
-                LoadProblem(str(path), None, "not a test file; give .py test files or directories")
+                LoadProblem(
+                    str(path),
+                    None,
+                    f"not a test file; give .py test files, {SUITE_SUFFIX} suite files or "
+                    "directories",
+                )
             )
             continue
-        module = _import(path.absolute(), loaded.problems)
-        if module is None:
-            continue
-        for cls in _test_classes(module):
+        for cls in classes:
             definition = cls._assay
             if definition.errors:
                 details = "\n".join(f"  - {e}" for e in definition.errors)
@@ -192,6 +209,16 @@ def _import_problem(path: Path, exc: BaseException) -> LoadProblem:
     if isinstance(exc, SystemExit):
         message = f"calls sys.exit({exc.code!r}) at import time; test files must not exit"
     return LoadProblem(str(path), line, f"failed to import: {message}")
+
+
+def _suite_classes(path: Path, problems: list[LoadProblem]) -> list[type[Test]]:
+    from assay.spec.suite import compile_suite
+
+    classes, suite_problems = compile_suite(path)
+    for p in suite_problems:
+        where = f"{p.key}: " if p.key else ""
+        problems.append(LoadProblem(str(p.file), p.line, f"{where}{p.message}"))
+    return classes
 
 
 def _test_classes(module: ModuleType) -> list[type[Test]]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from assay.durations import format_duration
 from assay.files import display_path, tail
+from assay.results import scaling
 from assay.results.model import CaseResult, Session, Status
 
 if TYPE_CHECKING:
@@ -109,6 +110,11 @@ def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> lis
         if result.stage_dir:
             lines.append((f"  stage dir: {display_path(result.stage_dir)}", ""))
         lines.append((f"  rerun:     {hint.command(result)}", "cyan"))
+    for table in scaling.tables(session.results):
+        lines.append(("", ""))
+        lines += [
+            (text, "bold" if i == 0 else "") for i, text in enumerate(scaling.format_table(table))
+        ]
     aborted = [r for r in session.results if r.status == Status.ABORTED]
     if aborted:
         lines.append(("", ""))

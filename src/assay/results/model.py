@@ -69,6 +69,8 @@ class CaseResult:
     finished: float | None = None
     selected: bool = True
     dependencies: list[str] = field(default_factory=list)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
+    scaling: str | None = None  # the parameter whose values make this case's scaling series
 
     @property
     def duration(self) -> float:

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from assay.files import write_atomic
+from assay.results import scaling
 from assay.results.model import CaseResult, Session, Status
 
 SCHEMA = "assay-report/1"
@@ -68,6 +69,7 @@ def to_dict(session: Session) -> dict[str, Any]:
         },
         "problems": msgspec.to_builtins(session.problems),
         "cases": [case_to_dict(r) for r in results],
+        "scaling": scaling.tables(results),
     }
 
 

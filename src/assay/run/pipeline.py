@@ -121,7 +121,7 @@ class Execution:
         except StageFailed as exc:
             self._fail(stage, exc.reason, exc.details)
         except SanityError as exc:
-            self._fail(stage, str(exc))
+            self._fail(stage, str(exc), exc.details)
         except Exception as exc:  # a bug in the test's own code: say where
             self._fail(stage, *describe_exception(exc))
         finally:
@@ -290,7 +290,13 @@ class Execution:
                 + (f": {outcome.reason}" if outcome.reason else "")
             )
         status = outcome.exit_code if outcome.signal is None else -outcome.signal
-        self.out = Output(self.stage_dir, spec.stdout, spec.stderr, status)
+        self.out = Output(
+            self.stage_dir,
+            spec.stdout,
+            spec.stderr,
+            status,
+            Path(case.test._assay.file).parent if case.test._assay.file else None,
+        )
 
     def sanity(self) -> None:
         test, out = self._test, self._out
@@ -345,6 +351,8 @@ class Execution:
     def cleanup(self) -> None:
         if not self.stage_dir.exists():
             return
+        if self.out is not None and self.out.comparisons:
+            self.result.comparisons = self.out.comparisons
         entries = set(os.listdir(self.stage_dir))
         names, problems = self._kept_files(entries)
         passed = self.result.failure is None and not problems
@@ -373,6 +381,8 @@ class Execution:
     def _kept_files(self, entries: set[str]) -> tuple[list[str], list[str]]:
         """The stage-relative files that go to the output dir, and keep_files that matched none."""
         names = [n for n in scripts.OWN_FILES if n in entries]
+        if self.out is not None:  # compared outputs are kept: reports and `assay bless` use them
+            names += [n for n in self.out.compared_files() if n not in names]
         problems = []
         for pattern in self.test.keep_files if self.test else ():
             matched = sorted(self.stage_dir.glob(pattern))
@@ -466,18 +476,14 @@ def new_result(case: Case, status: Status, reason: str | None = None) -> CaseRes
         partition=case.partition.name,
         environment=case.environment,
         status=status,
-        tags=sorted(_tags(case.test)),
+        tags=sorted(case.field("tags")),
+        scaling=case.test.scaling,
         file=case.test._assay.file,
         line=case.test._assay.line,
         skip_reason=reason if status == Status.SKIPPED else None,
         selected=case.selected,
         dependencies=[d.name for d in case.deps],
     )
-
-
-def _tags(test: type[Test]) -> set[str]:
-    tags = test.tags
-    return {tags} if isinstance(tags, str) else set(tags)
 
 
 __all__ = ["STAGES", "Execution", "RunContext", "StageFailed", "new_result"]

@@ -194,6 +194,7 @@ FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "depends_on": _check_depends,
     "exclude": _check_exclude,
     "maintainers": _check_strs,
+    "scaling": _check_opt_str,
     "references": lambda v: None,  # checked against the metrics below
 }
 """The built-in fields of a test and how each is checked."""
@@ -285,8 +286,16 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
     attrs = _resolved(cls)
     errors: list[str] = []
 
-    # A parameter's name is the attribute it is bound to; a subclass may rebind.
-    params = [p for name, p in attrs.items() if isinstance(p, Parameter) and p.name == name]
+    # Parameters in the order their classes declare them (a subclass appends its own, and
+    # rebinding an inherited parameter keeps its place); a plain value drops one.
+    order: dict[str, Parameter] = {}
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            if isinstance(value, Parameter) and value.name == name:
+                order[name] = value
+            elif name in order:
+                del order[name]
+    params = list(order.values())
     # Variables: a subclass may give one a new plain default; it stays a variable.
     variables: dict[str, Variable] = {}
     for klass in reversed(cls.__mro__):

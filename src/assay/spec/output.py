@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from assay.errors import SanityError
+from assay.results.differences import describe_differences
 
 T = TypeVar("T")
 
@@ -50,11 +51,70 @@ class Output:
         stdout_path: Path,
         stderr_path: Path,
         exit_code: int | None,
+        source_dir: Path | None = None,
     ) -> None:
         self.stage_dir = stage_dir
         self.exit_code = exit_code
+        self.source_dir = source_dir or stage_dir
         self._paths = {"stdout": stdout_path, "stderr": stderr_path}
         self._cache: dict[str, str] = {}
+        self.comparisons: list[dict[str, Any]] = []
+        """The verdict of every :meth:`compare` call, in order (they go to the report)."""
+
+    def compare(
+        self,
+        expected: str | Path,
+        *,
+        files: list[str] | None = None,
+        rtol: float = 0.0,
+        atol: float = 0.0,
+        ignore: list[str] | None = None,
+        **spec: Any,
+    ) -> dict[str, Any]:
+        """Compare the stage dir's outputs with the files in ``expected``.
+
+        ``expected`` is a directory (or file) relative to the test's own directory;
+        ``files`` are globs within it (default: every file). ``rtol``/``atol`` are number
+        tolerances, ``ignore`` regexes removed from lines; any other key of the comparison
+        engine's spec is accepted (``fields``, ``rules``, ``complete``, ``command``,
+        ``max_differences``; see docs/suites.md). Returns the verdict; raises
+        :class:`SanityError` with a one-line summary and the differences as details when
+        the outputs differ.
+        """
+        from assay import compare as engine
+
+        root = Path(expected)
+        root = root if root.is_absolute() else self.source_dir / root
+        full: dict[str, Any] = {
+            "version": engine.VERSION,
+            "expected": str(root),
+            "actual": str(self.stage_dir),
+            "rtol": rtol,
+            "atol": atol,
+            **spec,
+        }
+        if files is not None:
+            full["files"] = list(files)
+        if ignore:
+            full["ignore"] = list(ignore)
+        verdict = engine.compare(full)
+        verdict["expected"], verdict["actual"] = str(root), str(self.stage_dir)
+        self.comparisons.append(verdict)
+        if verdict["errors"]:
+            raise SanityError("comparison: " + "; ".join(verdict["errors"]))
+        if not verdict["ok"]:
+            raise SanityError(verdict["summary"], describe_differences(verdict))
+        return verdict
+
+    def compared_files(self) -> list[str]:
+        """Stage-relative paths of the actual files the comparisons looked at."""
+        names: list[str] = []
+        for verdict in self.comparisons:
+            for entry in verdict["files"]:
+                name = entry["file"]
+                if name != "(command)" and (self.stage_dir / name).is_file():
+                    names.append(name)
+        return names
 
     @property
     def stdout(self) -> str:

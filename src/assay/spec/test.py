@@ -92,6 +92,7 @@ class Test:
     references: Any = {}
     depends_on: Any = ()
     exclude: Any = ()
+    scaling: Any = None  # the parameter ("nodes", "tasks") whose values form a scaling series
 
     abstract: ClassVar[bool] = True
 
@@ -194,7 +195,11 @@ class Test:
 
 
 def _definition_site(cls: type) -> tuple[str | None, int | None]:
-    """File and line of the ``class`` statement (cheaply: from the defining frame)."""
+    """File and line of the ``class`` statement (cheaply: from the defining frame), or the
+    ``__assay_site__`` a generated class (a compiled suite) names."""
+    site = vars(cls).get("__assay_site__")
+    if site is not None:
+        return site[0], site[1]
     module = sys.modules.get(cls.__module__)
     file = getattr(module, "__file__", None)
     frame: FrameType | None = sys._getframe(2)  # <- __init_subclass__ <- the class statement

@@ -1,0 +1,84 @@
+"""Scaling tables: the same case at several node or task counts, with speedup and efficiency.
+
+A series is every case of one test that differs only in its scaling parameter (the test's
+``scaling`` field, e.g. ``"nodes"``), on one partition and environment. Time is the run
+stage's time. Speedup is relative to the smallest size; parallel efficiency is speedup
+divided by the size ratio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from assay.results.model import CaseResult, Status
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def tables(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
+    """One table per scaling series found in ``results`` (plain data for the report)."""
+    series: dict[tuple[str, str, str, str, str], list[tuple[float, CaseResult]]] = {}
+    for result in results:
+        param = result.scaling
+        if not param or param not in result.params:
+            continue
+        size = _number(result.params[param])
+        if size is None or size <= 0:
+            continue
+        rest = ",".join(f"{k}={v}" for k, v in result.params.items() if k != param)
+        key = (result.test, rest, param, result.partition, result.environment)
+        series.setdefault(key, []).append((size, result))
+    out = []
+    for (test, rest, param, partition, environment), members in series.items():
+        members.sort(key=lambda m: m[0])
+        base_size, base = members[0]
+        base_time = base.timings.get("run") if base.status == Status.PASSED else None
+        rows = []
+        for size, result in members:
+            time = result.timings.get("run") if result.status == Status.PASSED else None
+            speedup = base_time / time if base_time and time else None
+            efficiency = speedup / (size / base_size) if speedup else None
+            rows.append(
+                {
+                    "size": int(size) if size.is_integer() else size,
+                    "case": result.name,
+                    "status": str(result.status),
+                    "time": time,
+                    "speedup": speedup,
+                    "efficiency": efficiency,
+                }
+            )
+        out.append(
+            {
+                "test": test,
+                "series": rest,
+                "parameter": param,
+                "system": members[0][1].system,
+                "partition": partition,
+                "environment": environment,
+                "rows": rows,
+            }
+        )
+    return out
+
+
+def format_table(table: dict[str, Any]) -> list[str]:
+    """A scaling table as aligned text lines."""
+    title = f"{table['test']}[{table['series']}] @{table['system']}:{table['partition']}"
+    title += f"+{table['environment']}"
+    lines = [
+        f"scaling of {title}",
+        f"  {table['parameter']:>8}  {'time':>10}  {'speedup':>8}  {'efficiency':>10}",
+    ]
+    for row in table["rows"]:
+        time = f"{row['time']:.3f} s" if row["time"] is not None else row["status"]
+        speedup = f"{row['speedup']:.2f}x" if row["speedup"] is not None else "-"
+        eff = f"{row['efficiency'] * 100:.0f}%" if row["efficiency"] is not None else "-"
+        lines.append(f"  {row['size']:>8}  {time:>10}  {speedup:>8}  {eff:>10}")
+    return lines
