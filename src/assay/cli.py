@@ -203,6 +203,39 @@ def list_cases(verbose: bool, as_json: bool, **kw: Any) -> int:
     return listing.show(prepared, verbose=verbose, as_json=as_json)
 
 
+@cli.command()
+@click.option(
+    "-n",
+    "--name",
+    "names",
+    multiple=True,
+    metavar="REGEX",
+    help="Only variants whose name matches.",
+)
+@click.option(
+    "--case", "ids", multiple=True, metavar="ID", help="Only the case with this id (or prefix)."
+)
+@click.option(
+    "--passed",
+    "include_passed",
+    is_flag=True,
+    help="Also bless cases that passed (take their actual values).",
+)
+@click.option(
+    "--prefix", metavar="DIR", default=".assay", show_default=True, help="Where sessions are."
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def bless(
+    names: tuple[str, ...], ids: tuple[str, ...], include_passed: bool, prefix: str, yes: bool
+) -> int:
+    """Accept the actual outputs of the last session's differing cases as the new expected."""
+    from pathlib import Path
+
+    from assay import bless as bless_mod
+
+    return bless_mod.run(Path(prefix), names, ids, include_passed, yes)
+
+
 @cli.command(name="config")
 @click.option(
     "-c",

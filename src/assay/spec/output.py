@@ -110,8 +110,8 @@ class Output:
         """Stage-relative paths of the actual files the comparisons looked at."""
         names: list[str] = []
         for verdict in self.comparisons:
-            for entry in verdict["files"]:
-                name = entry["file"]
+            candidates = [e["file"] for e in verdict["files"]] + list(verdict["extra"])
+            for name in candidates:
                 if name != "(command)" and (self.stage_dir / name).is_file():
                     names.append(name)
         return names
