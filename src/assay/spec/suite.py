@@ -343,14 +343,16 @@ def _case_settings(comp: _Compiler, body: schema.Body) -> dict[str, Any]:
 
     def settings(case: CaseDir) -> dict[str, Any]:
         fields: dict[str, Any] = {}
-        tags = set()
-        for group in groups:
-            if any(fnmatch.fnmatchcase(case.name, g) for g in group.cases):
-                tags.update(group.tags)
-                if group.time_limit is not None:
-                    fields["time_limit"] = group.time_limit
-                if group.partitions is not None:
-                    fields["systems"] = list(group.partitions)
+        # The first group whose patterns match the case sets its extra tags and settings.
+        group = next(
+            (g for g in groups if any(fnmatch.fnmatchcase(case.name, p) for p in g.cases)), None
+        )
+        tags: set[str] = set(group.tags) if group else set()
+        if group is not None:
+            if group.time_limit is not None:
+                fields["time_limit"] = group.time_limit
+            if group.partitions is not None:
+                fields["systems"] = list(group.partitions)
         if tags:
             fields["tags"] = tags
         mapped = [p for t in sorted(base_tags | tags) for p in tag_parts.get(t, [])]
