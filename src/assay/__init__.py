@@ -16,7 +16,7 @@ from assay._version import __version__
 from assay.errors import SanityError
 from assay.spec.hooks import STAGES, after, before, metric
 from assay.spec.output import Output
-from assay.spec.params import parameter, variable, variant_filter
+from assay.spec.params import parameter, variable, variant_fields, variant_filter
 from assay.spec.refs import Ref, ref
 from assay.spec.test import CaseInfo, DependencyInfo, Test
 
@@ -35,5 +35,6 @@ __all__ = [
     "parameter",
     "ref",
     "variable",
+    "variant_fields",
     "variant_filter",
 ]

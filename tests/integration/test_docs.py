@@ -14,6 +14,8 @@ import pytest
 
 from assay.config import parse_config
 from assay.results.report import schema
+from assay.spec import suite_schema
+from assay.validation import convert, load_toml
 from tests.conftest import ROOT, run_assay
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -54,9 +56,13 @@ def test_python_example_runs_and_passes(where, doc, line, code, tmp_path):
 
 
 @pytest.mark.parametrize(("where", "doc", "line", "code"), _params("toml"))
-def test_toml_example_is_a_valid_config(where, doc, line, code):
-    config = parse_config(code, where)
-    assert config.systems
+def test_toml_example_is_a_valid_config_or_suite(where, doc, line, code):
+    if code.lstrip().startswith(("[suite]", "# A bring")):
+        body = convert(load_toml(code), suite_schema.File).suite
+        assert body.command
+    else:
+        config = parse_config(code, where)
+        assert config.systems
 
 
 def test_json_report_example_validates():

@@ -146,6 +146,15 @@ BAD_SUITES = {
         '[suite]\ncommand = "true"\n[[suite.sweep]]\ntemplate = "broken.j2"\nn = [1]\n',
         "suite.sweep[0].template: broken.j2:2: template error:",
     ),
+    "bad regex in compare": (
+        '[suite]\ncommand = "true"\ncases = "cases/*"\n[suite.compare]\nignore = ["("]\n',
+        "suite.compare: ignore[0]: bad regex '(': missing ), unterminated subpattern",
+    ),
+    "typo in a compare rule": (
+        '[suite]\ncommand = "true"\ncases = "cases/*"\n[suite.compare]\n'
+        'rules = [{match = "*.txt", fromat = "text"}]\n',
+        "suite.compare: rules[0].fromat: unknown key",
+    ),
     "template uses an unknown name": (
         '[suite]\ncommand = "true"\n[[suite.sweep]]\ntemplate = "unknown.j2"\nn = [1]\n',
         "unknown.j2 uses mesh, which the sweep does not define",

@@ -382,14 +382,14 @@ class Execution:
         """The stage-relative files that go to the output dir, and keep_files that matched none."""
         names = [n for n in scripts.OWN_FILES if n in entries]
         if self.out is not None:  # compared outputs are kept: reports and `assay bless` use them
-            names += [n for n in self.out.compared_files() if n not in names]
+            names += self.out.compared_files()
         problems = []
         for pattern in self.test.keep_files if self.test else ():
             matched = sorted(self.stage_dir.glob(pattern))
             if not matched:
                 problems.append(f"keep_files: {pattern!r} matched no file in the stage dir")
             names += [str(m.relative_to(self.stage_dir)) for m in matched if m.is_file()]
-        return names, problems
+        return list(dict.fromkeys(names)), problems  # each file once, in order
 
     # -- helpers --------------------------------------------------------------------------
 

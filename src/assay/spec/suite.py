@@ -303,10 +303,15 @@ def _compare_spec(
     from assay import compare as engine
 
     spec = body.compare.engine_spec()
-    probe = {"version": engine.VERSION, "expected": ".", "actual": ".", **spec}
-    probe.pop("files", None)  # globs are checked against each case below
-    for problem in engine.validate_spec(probe):
-        comp.problem("suite.compare", problem)
+    # The engine checks keys and regexes against a real case (globs: per case, below).
+    sample = next(
+        (c.path / body.expected for c in cases if (c.path / body.expected).is_dir()), None
+    )
+    if sample is not None:
+        probe = {"version": engine.VERSION, "expected": str(sample), "actual": str(sample), **spec}
+        probe.pop("files", None)
+        for problem in engine.validate_spec(probe):
+            comp.problem("suite.compare", problem)
     literal = [f for f in body.compare.files if not any(ch in f for ch in "*?[")]
     for case in cases:
         expected = case.path / body.expected
