@@ -50,7 +50,8 @@ def run_assay(
 ) -> CliResult:
     """Run ``python -m assay ARGS`` in ``cwd`` (a real process, as a user would)."""
     full_env = {k: v for k, v in os.environ.items() if k != "ASSAY_CONFIG"}
-    full_env.update({"COLUMNS": "200", **(env or {})})
+    # Each test gets its own artifact store unless it says otherwise.
+    full_env.update({"COLUMNS": "200", "ASSAY_STORE": str(cwd / ".store"), **(env or {})})
     proc = subprocess.run(
         [sys.executable, "-m", "assay", *args],
         cwd=cwd,

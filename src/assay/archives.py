@@ -10,6 +10,7 @@ Extraction itself then runs with tarfile's ``data`` filter as a second line of d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 import shutil
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from assay.errors import AssayError
 
@@ -263,3 +264,120 @@ def _copy_limited(src: IO[bytes], dst: IO[bytes], archive: Path, allowance: int)
 def copy_tree(src: Path, target: Path) -> None:
     """Copy a directory's contents into ``target`` (merging, symlinks kept as links)."""
     shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
+
+
+# --- streaming members (for importing into the store) -----------------------------------------
+
+
+class Readable(Protocol):
+    def read(self, n: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Member:
+    """One checked member of an archive, read in order."""
+
+    name: str  # normalised, relative, safe
+    type: str  # "file", "dir", "symlink", "hardlink"
+    mode: int
+    size: int
+    link: str | None  # symlink target, or the (safe) name a hard link points to
+    stream: Readable | None  # the file's content, for "file" members; read it before the next
+
+
+def iter_members(archive: Path, limits: Limits = Limits()) -> Iterator[Member]:
+    """Every member of ``archive``, checked like :func:`unpack` checks them, in one streaming
+    pass (a ``.tar.zst`` is decompressed on the fly). Raises :class:`ArchiveError`."""
+    what = kind(archive)
+    if what is None:
+        raise ArchiveError(
+            f"{archive}: not an archive assay can unpack; use one of {', '.join(SUFFIXES)}"
+        )
+    if not archive.is_file():
+        raise ArchiveError(f"{archive}: no such archive")
+    budget = _Budget(archive, limits)
+    try:
+        if what == "zip":
+            yield from _zip_members(archive, budget)
+        else:
+            yield from _tar_members(archive, budget)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
+        raise ArchiveError(f"{archive}: corrupt or truncated archive: {exc}") from None
+
+
+def _tar_members(archive: Path, budget: _Budget) -> Iterator[Member]:
+    with contextlib.ExitStack() as stack:
+        if archive.name.lower().endswith((".tar.zst", ".tzst")):
+            import zstandard
+
+            raw = stack.enter_context(open(archive, "rb"))
+            reader = stack.enter_context(zstandard.ZstdDecompressor().stream_reader(raw))
+            tar = stack.enter_context(tarfile.open(fileobj=reader, mode="r|"))
+        else:
+            tar = stack.enter_context(tarfile.open(archive, "r|*"))
+        for info in tar:
+            name = _safe_name(archive, info.name)
+            if not name:
+                continue
+            budget.add(info.size if info.isreg() else 0)
+            if info.isreg():
+                yield Member(
+                    name, "file", info.mode & 0o7777, info.size, None, tar.extractfile(info)
+                )
+            elif info.isdir():
+                yield Member(name, "dir", info.mode & 0o7777, 0, None, None)
+            elif info.issym():
+                _check_link(archive, name, info.linkname, hard=False)
+                yield Member(name, "symlink", 0o777, 0, info.linkname, None)
+            elif info.islnk():
+                target = _safe_name(archive, info.linkname)
+                _check_link(archive, name, target, hard=True)
+                yield Member(name, "hardlink", info.mode & 0o7777, 0, target, None)
+            else:
+                raise ArchiveError(
+                    f"{archive}: member {info.name!r} is a device or FIFO; refusing to unpack"
+                )
+
+
+def _zip_members(archive: Path, budget: _Budget) -> Iterator[Member]:
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            name = _safe_name(archive, info.filename)
+            if not name:
+                continue
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                target = zf.read(info).decode()
+                _check_link(archive, name, target, hard=False)
+                budget.add(0)
+                yield Member(name, "symlink", 0o777, 0, target, None)
+            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
+                raise ArchiveError(
+                    f"{archive}: member {info.filename!r} is a device or FIFO; refusing to unpack"
+                )
+            elif info.is_dir():
+                budget.add(0)
+                yield Member(name, "dir", (mode & 0o7777) or 0o755, 0, None, None)
+            else:
+                budget.add(info.file_size)
+                with zf.open(info) as stream:
+                    limited = _Limited(stream, archive, info.file_size)
+                    yield Member(
+                        name, "file", (mode & 0o7777) or 0o644, info.file_size, None, limited
+                    )
+
+
+class _Limited:
+    """A zip member's stream that refuses to deliver more than its declared size."""
+
+    def __init__(self, stream: IO[bytes], archive: Path, size: int) -> None:
+        self.stream, self.archive, self.left = stream, archive, size
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.stream.read(n)
+        self.left -= len(data)
+        if self.left < 0:
+            raise ArchiveError(
+                f"{self.archive}: a member is larger than its declared size; refusing to unpack"
+            )
+        return data

@@ -167,6 +167,9 @@ def cli(debug: bool) -> None:
     metavar="DIR",
     help="Where sessions (outputs, stage dirs, reports) go [default: .assay].",
 )
+@click.option(
+    "--store", metavar="DIR", help="The artifact store to use [default: see docs/store.md]."
+)
 @click.option("--report", metavar="FILE", help="Also write the JSON run report to FILE.")
 @click.option("--junit", metavar="FILE", help="Write a JUnit XML report to FILE.")
 @click.option("--plain", is_flag=True, help="One line per event instead of the live display.")

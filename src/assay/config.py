@@ -96,6 +96,7 @@ class System(_Strict, kw_only=True, frozen=True):
     description: str = ""
     hostnames: list[str] = msgspec.field(default_factory=lambda: ["*"])
     prefix: str | None = None
+    store: str | None = None
     partitions: dict[str, Partition]
 
 

@@ -341,8 +341,14 @@ def test_artifacts_are_unpacked_once_per_session_and_exported(assay_cli, write, 
     )
     result = assay_cli("run", "test_art.py", "--plain")
     assert result.code == 0, result
-    unpacked = list((Path(result.report["session"]["directory"]) / "artifacts").iterdir())
-    assert sorted(p.name.split("-")[0] for p in unpacked) == ["build", "data"]  # once each
+    store = result.cwd / ".store"
+    # The two layers became named versions, stacked into one checkout; the dependency's
+    # archive was imported unnamed: two checkouts in all, whatever the number of cases.
+    assert sorted(p.name for p in (store / "names").iterdir() if p.is_dir()) == ["base", "delta"]
+    assert len(list((store / "checkouts").iterdir())) == 2
+    again = assay_cli("run", "test_art.py", "-n", "UsesBuild", "--plain")
+    assert again.code == 0
+    assert len(list((store / "checkouts").iterdir())) == 2  # reused, not made again
 
 
 def test_missing_artifact_is_reported_when_the_test_is_loaded(assay_cli, write):

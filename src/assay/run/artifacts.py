@@ -1,73 +1,78 @@
-"""Artifacts of a session: builds and reference data unpacked once, shared by every case.
+"""What a session takes from the artifact store: builds, reference data and test sources.
 
-A test names its artifacts as layers (``{"build": ["solver.tar.gz", "delta.tar.gz"]}``):
-the first layer is the base, the others are unpacked on top, in order. The same layers
-requested by a hundred cases are unpacked once per session, in a worker thread so the
-event loop keeps driving the other cases. A single directory layer is used where it is,
-without a copy.
+* **Artifacts** (``artifacts = {"build": [base, overlay, ...]}``): each layer is a path
+  (directory or archive, put into the store under its own name so the next run recognises
+  it), ``store:NAME[@V|#TAG]``, or ``dep:TEST/path`` (a file a dependency produced). The
+  layers are stacked into one tree and checked out once ever; every case of every session
+  shares that read-only directory (``$ASSAY_<NAME>``).
+* **Sources** (a test's ``sources``, a suite case's inputs): imported once per session (the
+  stat cache makes an unchanged directory cost one ``stat`` per file) and staged into each
+  case's stage dir by hard links; paths the test declares ``writable`` get private copies.
+
+Imports and checkouts run in worker threads, at most once per session for the same input,
+so the event loop keeps driving the other cases.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import shutil
-from collections.abc import Sequence
+import fnmatch
+import os
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from assay.errors import AssayError
 from assay.spec.test import DependencyInfo
 
 if TYPE_CHECKING:
-    from assay.archives import Limits
+    from assay.store import Store
+    from assay.store.stage import Staged
+    from assay.store.trees import Tree
+
+T = TypeVar("T")
 
 
 class ArtifactError(AssayError):
-    """An artifact layer is missing or cannot be unpacked."""
+    """An artifact layer is missing, unknown to the store, or cannot be imported."""
 
 
 DEP_PREFIX = "dep:"
+STORE_PREFIX = "store:"
+_ARCHIVE_SUFFIX = re.compile(r"\.(tar(\.(gz|bz2|xz|zst))?|tgz|tbz2|txz|tzst|zip)$", re.I)
 
 
 def layer_list(layers: str | Sequence[str]) -> list[str]:
     return [layers] if isinstance(layers, str) else list(layers)
 
 
-def resolve_layers(
-    name: str,
-    layers: str | Sequence[str],
-    base: Path,
-    dependencies: Sequence[DependencyInfo] = (),
-) -> tuple[Path, ...]:
-    """Absolute layer paths. Relative paths are relative to ``base`` (the test's directory);
-    ``dep:TEST/path`` is a file that the dependency TEST produced in its stage dir."""
-    out = []
-    for text in layer_list(layers):
-        if text.startswith(DEP_PREFIX):
-            test, _, rel = text[len(DEP_PREFIX) :].partition("/")
-            found = [d for d in dependencies if d.test == test]
-            if len(found) != 1:
-                raise ArtifactError(
-                    f"artifact {name!r}: {text!r} needs exactly one case of {test!r} among this "
-                    f"case's dependencies, found {len(found)}; add {test!r} to depends_on"
-                )
-            out.append(found[0].stage_dir / rel)
-        else:
-            path = Path(text)
-            out.append(path if path.is_absolute() else base / path)
-    return tuple(out)
+def layer_path(text: str, base: Path, dependencies: Sequence[DependencyInfo] = ()) -> Path:
+    """The file or directory a path layer (or ``dep:`` layer) names."""
+    if text.startswith(DEP_PREFIX):
+        test, _, rel = text[len(DEP_PREFIX) :].partition("/")
+        found = [d for d in dependencies if d.test == test]
+        if len(found) != 1:
+            raise ArtifactError(
+                f"{text!r} needs exactly one case of {test!r} among this case's dependencies, "
+                f"found {len(found)}; add {test!r} to depends_on"
+            )
+        return found[0].stage_dir / rel
+    path = Path(text)
+    return path if path.is_absolute() else base / path
 
 
 def check_layers(name: str, layers: Sequence[Path]) -> list[str]:
-    """What is wrong with a layer list before anything runs (missing paths, odd files)."""
+    """What is wrong with path layers before anything runs (missing paths, odd files)."""
+    from assay.archives import is_archive
+
     problems = []
     if not layers:
         problems.append(f"artifact {name!r} has no layers; give a directory or an archive")
     for layer in layers:
         if not layer.exists():
             problems.append(f"artifact {name!r}: {layer} does not exist")
-        elif layer.is_file() and not _is_archive(layer):
+        elif layer.is_file() and not is_archive(layer):
             problems.append(
                 f"artifact {name!r}: {layer} is neither a directory nor an archive "
                 "(.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz, .tar.zst, .zip)"
@@ -75,59 +80,119 @@ def check_layers(name: str, layers: Sequence[Path]) -> list[str]:
     return problems
 
 
-class SessionArtifacts:
-    """Materialises layer lists under ``root``, once each per session."""
+def auto_name(path: Path) -> str:
+    """The store name a path gets when a run puts it there: its name without archive
+    suffixes, in the characters names allow."""
+    stem = _ARCHIVE_SUFFIX.sub("", path.name) or "artifact"
+    clean = re.sub(r"[^A-Za-z0-9._+-]", "-", stem).lstrip("._+-")
+    return clean or "artifact"
 
-    def __init__(self, root: Path, limits: Limits | None = None) -> None:
-        self.root = root
-        self.limits = limits
-        self._pending: dict[str, asyncio.Task[Path]] = {}
 
-    async def get(self, name: str, layers: Sequence[Path]) -> Path:
-        """The directory holding ``layers`` stacked in order."""
-        problems = check_layers(name, layers)
-        if problems:
-            raise ArtifactError("; ".join(problems))
-        if len(layers) == 1 and layers[0].is_dir():
-            return layers[0]
-        key = _key(layers)
-        task = self._pending.get(key)
+class SessionStore:
+    """The store as one session uses it: each import and checkout happens once."""
+
+    def __init__(self, open_store: Callable[[], Store]) -> None:
+        self._open = open_store
+        self._store: Store | None = None
+        self._tasks: dict[tuple[str, ...], asyncio.Task[Any]] = {}
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = self._open()
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    async def _once(self, key: tuple[str, ...], work: Callable[[], T]) -> T:
+        task = self._tasks.get(key)
         if task is None:
-            task = asyncio.create_task(asyncio.to_thread(self._build, name, tuple(layers), key))
-            self._pending[key] = task
-        # Shielded: one case being cancelled must not cancel the unpacking others await.
-        return await asyncio.shield(task)
+            task = asyncio.create_task(asyncio.to_thread(work))
+            self._tasks[key] = task
+        # Shielded: one case being cancelled must not cancel what the others await.
+        result = await asyncio.shield(task)
+        return cast(T, result)
 
-    def _build(self, name: str, layers: tuple[Path, ...], key: str) -> Path:
-        from assay.archives import Limits, copy_tree, unpack  # tarfile, zipfile: only when used
+    async def artifact(
+        self, name: str, layers: Sequence[str], base: Path, deps: Sequence[DependencyInfo]
+    ) -> Path:
+        """The read-only directory of an artifact's stacked layers."""
+        trees = [await self._layer_tree(name, text, base, deps) for text in layers]
+        key = ("checkout", *trees)
+        return await self._once(key, lambda: self._checkout(trees))
 
-        target = self.root / f"{name}-{key}"
-        partial = target.with_name(target.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
+    def _checkout(self, trees: list[str]) -> Path:
+        from assay.store.trees import overlay, put_tree
+
+        store = self.store
+        if len(trees) == 1:
+            return store.checkout(trees[0])
+        merged = put_tree(store.objects, overlay([store.tree(t) for t in trees]))
+        return store.checkout(merged)
+
+    async def _layer_tree(
+        self, name: str, text: str, base: Path, deps: Sequence[DependencyInfo]
+    ) -> str:
+        from assay.store import StoreError
+
         try:
-            for layer in layers:
-                if layer.is_dir():
-                    copy_tree(layer, partial)
-                else:
-                    unpack(layer, partial, self.limits or Limits())
-        except AssayError as exc:
-            shutil.rmtree(partial, ignore_errors=True)
+            if text.startswith(STORE_PREFIX):
+                ref = text[len(STORE_PREFIX) :]
+                return await self._once(("ref", ref), lambda: self.store.resolve(ref).tree)
+            path = layer_path(text, base, deps)
+            problems = check_layers(name, [path])
+            if problems:
+                raise ArtifactError("; ".join(problems))
+            if text.startswith(DEP_PREFIX):  # produced by this run: imported, not named
+                return await self._once(
+                    ("import", str(path)), lambda: self.store.import_path(path).tree
+                )
+            return await self._once(
+                ("put", str(path)), lambda: self.store.put(auto_name(path), path).version.tree
+            )
+        except StoreError as exc:
             raise ArtifactError(f"artifact {name!r}: {exc}") from None
-        partial.rename(target)
-        return target
+
+    async def source_tree(self, path: Path, exclude: Sequence[str] = ()) -> Tree:
+        """The tree of a source directory or file (imported once per session)."""
+        from assay.store.importer import single_file_tree
+        from assay.store.trees import Tree
+
+        def work() -> Tree:
+            store = self.store
+            if path.is_dir():
+                return store.tree(store.import_path(path).tree)
+            store._ready()
+            return single_file_tree(store.objects, path)[0]
+
+        tree = await self._once(("source", str(path)), work)
+        if not exclude:
+            return tree
+        return Tree(tuple(e for e in tree.entries if not _excluded(e.path, exclude)))
+
+    async def stage(self, tree: Tree, target: Path, writable: Sequence[str]) -> Staged:
+        """Hard-link ``tree`` into ``target`` (in a thread when it is big)."""
+        if len(tree.entries) < 64:
+            return self.store.stage(tree, target, writable)
+        return await asyncio.to_thread(self.store.stage, tree, target, writable)
 
 
-def _is_archive(path: Path) -> bool:
-    from assay.archives import is_archive
+def _excluded(path: str, patterns: Sequence[str]) -> bool:
+    return any(
+        fnmatch.fnmatchcase(path, p) or path.startswith(p.rstrip("/") + "/") for p in patterns
+    )
 
-    return is_archive(path)
 
-
-def _key(layers: Sequence[Path]) -> str:
-    """Same files (by path, size and modification time) -> same key."""
-    digest = hashlib.blake2b(digest_size=6)
-    for layer in layers:
-        info = layer.stat()
-        digest.update(f"{layer.resolve()}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
-    return digest.hexdigest()
+def modified_inputs(linked: Sequence[tuple[str, Path]]) -> list[str]:
+    """Staged read-only inputs whose store object changed (written through a hard link,
+    which only root can do): they must not be used again."""
+    bad = []
+    for rel, blob in linked:
+        try:
+            if os.stat(blob).st_mtime_ns != 0:
+                bad.append(rel)
+        except FileNotFoundError:
+            continue
+    return bad

@@ -25,7 +25,7 @@ from assay.errors import SanityError
 from assay.plan import Case, nodes_needed
 from assay.results.model import CaseResult, Failure, MetricResult, Status
 from assay.run import scripts
-from assay.run.artifacts import ArtifactError, SessionArtifacts, resolve_layers
+from assay.run.artifacts import ArtifactError, SessionStore, layer_list, modified_inputs
 from assay.schedulers.base import JobOutcome, JobResources, JobSpec, JobState, Scheduler
 from assay.spec.definition import check_fields
 from assay.spec.hooks import STAGES
@@ -53,7 +53,7 @@ class RunContext:
     schedulers: Mapping[str, Scheduler]
     local: LocalTransport
     local_slots: asyncio.Semaphore
-    artifacts: SessionArtifacts
+    store: SessionStore
     keep_stage: bool = False
     grace: float = 2.0
 
@@ -71,6 +71,7 @@ class Execution:
     attempt: int = 1
     dependencies: list[DependencyInfo] = field(default_factory=list)
     test: Test | None = None
+    linked: list[tuple[str, Path]] = field(default_factory=list)  # staged read-only inputs
     result: CaseResult = field(init=False)
     out: Output | None = None
     outcome: JobOutcome | None = None
@@ -172,7 +173,7 @@ class Execution:
             problems = check_fields(test, case.test._assay.metrics)
             if problems:
                 raise StageFailed("invalid test attributes: " + "; ".join(problems))
-        self._stage_sources(test)
+        await self._stage_sources(test)
         await self._artifacts(test, info)
 
     async def _artifacts(self, test: Test, info: CaseInfo) -> None:
@@ -183,24 +184,31 @@ class Execution:
         exported = {}
         for name, layers in test.artifacts.items():
             try:
-                paths = resolve_layers(name, layers, base, info.dependencies)
-                info.artifacts[name] = await self.ctx.artifacts.get(name, paths)
+                info.artifacts[name] = await self.ctx.store.artifact(
+                    name, layer_list(layers), base, info.dependencies
+                )
             except ArtifactError as exc:
                 raise StageFailed(str(exc)) from None
             exported[f"ASSAY_{name.upper()}"] = str(info.artifacts[name])
         test.env = {**exported, **test.env}
 
-    def _stage_sources(self, test: Test) -> None:
+    async def _stage_sources(self, test: Test) -> None:
+        """Hard-link the test's sources from the store (a directory's contents, or a file);
+        ``writable`` paths get private copies."""
+        from assay.store import StoreError
+
         base = Path(self.case.test._assay.file or ".").parent
         for source in test.sources or ():
             src = Path(test.format(source, quote=False))
             src = src if src.is_absolute() else base / src
-            if src.is_dir():
-                shutil.copytree(src, self.stage_dir, symlinks=True, dirs_exist_ok=True)
-            elif src.is_file():
-                shutil.copy2(src, self.stage_dir / src.name)
-            else:
+            if not src.exists():
                 raise StageFailed(f"sources: {source!r} not found (looked for {src})")
+            try:
+                tree = await self.ctx.store.source_tree(src, test.exclude_sources)
+                staged = await self.ctx.store.stage(tree, self.stage_dir, test.writable)
+            except StoreError as exc:
+                raise StageFailed(f"sources: {source!r}: {exc}") from None
+            self.linked.extend(staged.linked_paths)
 
     async def build(self) -> None:
         test = self._test
@@ -351,6 +359,7 @@ class Execution:
     def cleanup(self) -> None:
         if not self.stage_dir.exists():
             return
+        self._check_inputs_untouched()
         if self.out is not None and self.out.comparisons:
             self.result.comparisons = self.out.comparisons
         entries = set(os.listdir(self.stage_dir))
@@ -377,6 +386,28 @@ class Execution:
         self.result.output_dir = str(self.output_dir)
         if problems:
             raise StageFailed("; ".join(problems))
+
+    def _check_inputs_untouched(self) -> None:
+        """Root can write through a read-only hard link into the store: catch it, keep the
+        damaged objects from being used again, and say which test did it."""
+        if not self.linked or os.geteuid() != 0:
+            return
+        touched = modified_inputs(self.linked)
+        if not touched:
+            return
+        from assay.store.objects import quarantine
+
+        for rel, blob in self.linked:
+            if rel in touched:
+                quarantine(blob)
+        names = ", ".join(touched[:5]) + (
+            f" and {len(touched) - 5} more" if len(touched) > 5 else ""
+        )
+        self._fail(
+            "cleanup",
+            f"the test wrote to read-only inputs ({names}); declare them in writable = [...] "
+            "so that the case gets private copies",
+        )
 
     def _kept_files(self, entries: set[str]) -> tuple[list[str], list[str]]:
         """The stage-relative files that go to the output dir, and keep_files that matched none."""

@@ -22,12 +22,13 @@ from assay.load import LoadProblem, load
 from assay.plan import Plan, make_plan
 from assay.results import report
 from assay.results.model import Problem, Session
-from assay.run.artifacts import SessionArtifacts
+from assay.run.artifacts import SessionStore
 from assay.run.pipeline import RunContext
 from assay.run.runner import Runner, RunOptions
 from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
 from assay.select import Selection, last_failed
+from assay.store import Store, default_root
 from assay.transports.local import LocalTransport
 from assay.ui import LiveDisplay, PlainDisplay, RerunHint, make_display
 
@@ -40,6 +41,7 @@ class Request:
     config: str | None = None
     system: str | None = None
     prefix: str | None = None
+    store: str | None = None
     failed: bool = False
     selection: Selection = field(default_factory=Selection)
     settings: Sequence[str] = ()
@@ -78,6 +80,11 @@ def prepare(request: Request) -> Prepared:
     selection.params_known(loaded.tests)
     plan = make_plan(loaded.tests, config, system, selection, settings, max_jobs=request.max_jobs)
     return Prepared(config, system, plan, loaded.problems + plan.problems, len(loaded.tests))
+
+
+def _store_root(request: Request, config: Config, system: str) -> Path:
+    configured = request.store or config.systems[system].store
+    return Path(configured) if configured else default_root()
 
 
 def _prefix(request: Request, config: Config, system: str) -> Path:
@@ -148,7 +155,7 @@ async def _run(
         schedulers=schedulers,
         local=transport,
         local_slots=asyncio.Semaphore(request.max_local or os.cpu_count() or 1),
-        artifacts=SessionArtifacts(directory / "artifacts"),
+        store=SessionStore(lambda: Store(_store_root(request, config, system))),
         keep_stage=request.options.keep_stage,
         grace=request.grace,
     )
@@ -177,6 +184,7 @@ async def _run(
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        ctx.store.close()
     session.finished = time.time()
     path = report.write(session, directory / "report.json")
     point_link(directory.parent.parent / "latest", os.path.join("runs", session_id))

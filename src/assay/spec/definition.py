@@ -175,6 +175,8 @@ FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "systems": _check_strs,
     "environments": _check_strs,
     "sources": _check_opt_strs,
+    "exclude_sources": _check_strs,
+    "writable": _check_strs,
     "build": _check_opt_strs,
     "artifacts": _check_artifacts,
     "command": _check_opt_str,
@@ -376,7 +378,7 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
 
 def _artifact_problems(artifacts: Any, base: Path) -> list[str]:
     """Missing or unusable layer paths, found when the test is loaded rather than run."""
-    from assay.run.artifacts import DEP_PREFIX, check_layers, layer_list
+    from assay.run.artifacts import DEP_PREFIX, STORE_PREFIX, check_layers, layer_list
 
     if _check_artifacts(artifacts):
         return []  # already reported as a field problem
@@ -385,7 +387,7 @@ def _artifact_problems(artifacts: Any, base: Path) -> list[str]:
         paths = [
             Path(p) if Path(p).is_absolute() else base / p
             for p in layer_list(layers)
-            if not p.startswith(DEP_PREFIX)  # produced by a dependency at run time
+            if not p.startswith((DEP_PREFIX, STORE_PREFIX))  # resolved when the case runs
         ]
         if paths:
             problems.extend(check_layers(name, paths))

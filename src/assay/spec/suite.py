@@ -25,7 +25,7 @@ from typing import Any
 from assay.durations import parse_duration
 from assay.errors import toml_key
 from assay.spec import suite_schema as schema
-from assay.spec.hooks import after, metric
+from assay.spec.hooks import after, before, metric
 from assay.spec.output import Output
 from assay.spec.params import parameter, variable, variant_fields
 from assay.spec.refs import ref
@@ -69,15 +69,20 @@ class SuiteTest(Test):
     inputs: Path | None = None
     expected_pattern: str | None = None
 
-    @after("setup")
-    def _stage_suite_inputs(self) -> None:
-        from assay.files import copy_entries
-
+    @before("setup")
+    def _suite_inputs(self) -> None:
+        """A case's inputs are its directory without the expected outputs."""
+        sources = []
         case = self.params.get("case")
         if isinstance(case, CaseDir):
-            copy_entries(case.path, self.stage_dir, exclude={self.expected_name})
+            sources.append(str(case.path))
+            self.exclude_sources = [*self.exclude_sources, self.expected_name]
         if self.inputs is not None:
-            copy_entries(self.inputs, self.stage_dir)
+            sources.append(str(self.inputs))
+        self.sources = sources + list(self.sources or [])
+
+    @after("setup")
+    def _render_template(self) -> None:
         if self.template is not None:
             _render(self, self.template, self.stage_dir / (self.template_output or ""))
 

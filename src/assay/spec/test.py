@@ -71,6 +71,8 @@ class Test:
     environments: Any = ("*",)
     # -- what it does -----------------------------------------------------------------------
     sources: Any = None
+    exclude_sources: Any = ()  # globs (relative to each source) left out of the stage dir
+    writable: Any = ()  # globs of staged inputs that get private, writable copies
     build: Any = None
     artifacts: Any = {}  # name -> layers (archives or dirs); exported as $ASSAY_<NAME>
     command: Any = None
@@ -229,6 +231,8 @@ def bind(
     obj.systems = _as_list(fields.get("systems", cls.systems))
     obj.environments = _as_list(fields.get("environments", cls.environments))
     obj.sources = None if cls.sources is None else _as_list(cls.sources)
+    obj.exclude_sources = _as_list(cls.exclude_sources)
+    obj.writable = _as_list(cls.writable)
     obj.build = None if cls.build is None else _as_list(cls.build)
     obj.prerun = _as_list(cls.prerun)
     obj.postrun = _as_list(cls.postrun)

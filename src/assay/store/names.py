@@ -1,0 +1,172 @@
+"""Names, immutable numbered versions, tags, and how references resolve.
+
+``names/NAME/v3.json`` is version 3 of NAME: its tree hash and provenance. A version file
+is written once, atomically, under the name's lock, as the last step of a put: an
+interrupted put leaves no half-visible version. Tags live in ``names/NAME/tags.json``.
+
+References: ``NAME`` (newest), ``NAME@3``, ``NAME#release-1.4``, ``tree:HASHPREFIX``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import time
+from pathlib import Path
+
+import msgspec
+
+from assay.errors import did_you_mean
+from assay.files import write_atomic
+from assay.store.objects import StoreError, locked
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+REF = re.compile(r"(?P<name>[^@#]+)(?:@(?P<version>\d+)|#(?P<tag>.+))?")
+
+
+class Version(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One immutable version of a name, and where it came from."""
+
+    name: str
+    version: int
+    tree: str
+    created: float
+    user: str = ""
+    host: str = ""
+    source: str | None = None
+    source_kind: str | None = None  # directory, archive, layers, transfer
+    archive_hash: str | None = None
+    git_commit: str | None = None
+    message: str | None = None
+    files: int = 0
+    bytes: int = 0
+    new_bytes: int = 0
+    layers: list[str] | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def check_name(name: str) -> None:
+    if not NAME.fullmatch(name):
+        raise StoreError(
+            f"{name!r} is not a valid name: use letters, digits, '.', '_', '+' and '-', "
+            "starting with a letter or digit"
+        )
+
+
+class Refs:
+    """The names of a store."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "names"
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and NAME.fullmatch(p.name))
+
+    def versions(self, name: str) -> list[Version]:
+        folder = self.root / name
+        if not folder.is_dir():
+            return []
+        out = []
+        for path in folder.glob("v*.json"):
+            try:
+                out.append(msgspec.json.decode(path.read_bytes(), type=Version))
+            except (OSError, msgspec.DecodeError) as exc:
+                raise StoreError(f"{path}: unreadable version record: {exc}") from None
+        return sorted(out, key=lambda v: v.version)
+
+    def tags(self, name: str) -> dict[str, int]:
+        path = self.root / name / "tags.json"
+        if not path.exists():
+            return {}
+        return msgspec.json.decode(path.read_bytes(), type=dict[str, int])
+
+    def add(self, name: str, tree: str, provenance: dict[str, object]) -> tuple[Version, bool]:
+        """A new version of ``name`` for ``tree``, unless the newest already is that tree.
+
+        Returns (version, created).
+        """
+        check_name(name)
+        folder = self.root / name
+        with locked(self.root / f".{name}.lock", exclusive=True):
+            existing = self.versions(name)
+            if existing and existing[-1].tree == tree:
+                return existing[-1], False
+            number = existing[-1].version + 1 if existing else 1
+            version = msgspec.convert(
+                {
+                    "name": name,
+                    "version": number,
+                    "tree": tree,
+                    "created": time.time(),
+                    "user": _user(),
+                    "host": os.uname().nodename,
+                    **{k: v for k, v in provenance.items() if v is not None},
+                },
+                Version,
+            )
+            folder.mkdir(parents=True, exist_ok=True)
+            write_atomic(folder / f"v{number}.json", msgspec.json.encode(version).decode())
+        return version, True
+
+    def tag(self, name: str, version: int, tag: str) -> None:
+        if not TAG.fullmatch(tag):
+            raise StoreError(f"{tag!r} is not a valid tag (letters, digits, '.', '_', '+', '-')")
+        with locked(self.root / f".{name}.lock", exclusive=True):
+            tags = self.tags(name)
+            tags[tag] = version
+            write_atomic(self.root / name / "tags.json", msgspec.json.encode(tags).decode())
+
+    def remove(self, version: Version) -> None:
+        """Delete a version record (garbage collection); its tags go with it."""
+        with locked(self.root / f".{version.name}.lock", exclusive=True):
+            (self.root / version.name / f"v{version.version}.json").unlink(missing_ok=True)
+            tags = {t: v for t, v in self.tags(version.name).items() if v != version.version}
+            if (self.root / version.name / "tags.json").exists():
+                write_atomic(
+                    self.root / version.name / "tags.json", msgspec.json.encode(tags).decode()
+                )
+
+    def resolve(self, ref: str) -> Version:
+        """The version a reference names, or an error saying what exists."""
+        match = REF.fullmatch(ref.strip())
+        if not match:
+            raise StoreError(f"{ref!r} is not a reference; write NAME, NAME@3 or NAME#tag")
+        name = match.group("name")
+        versions = self.versions(name)
+        if not versions:
+            known = self.names()
+            raise StoreError(
+                f"no artifact named {name!r} in the store{did_you_mean(name, known)}"
+                + (f"; names: {', '.join(known)}" if known else "; the store is empty")
+            )
+        if match.group("version"):
+            number = int(match.group("version"))
+            for v in versions:
+                if v.version == number:
+                    return v
+            have = ", ".join(str(v.version) for v in versions)
+            raise StoreError(f"{name} has no version {number}; versions: {have}")
+        if match.group("tag"):
+            tag = match.group("tag")
+            tags = self.tags(name)
+            if tag not in tags:
+                raise StoreError(
+                    f"{name} has no tag {tag!r}{did_you_mean(tag, tags)}; tags: "
+                    f"{', '.join(sorted(tags)) or 'none'}"
+                )
+            return self.resolve(f"{name}@{tags[tag]}")
+        return versions[-1]
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

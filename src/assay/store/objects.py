@@ -1,0 +1,284 @@
+"""Content-addressed objects: blobs (whole files), chunks (pieces of large files), trees.
+
+Every object is stored once, under the BLAKE3 hash of its content, written atomically
+(a temporary file linked into place, so two writers of the same object never clash) and
+made read-only with its modification time set to the epoch: a file changed through a
+hard link (possible for root, who ignores permissions) shows a new mtime and is caught
+before it is used again.
+
+A hard link shares its inode's mode, so executable files are stored apart (``xblobs``,
+mode 0555) from the others (``blobs``, 0444): the same content in both is rare.
+
+Files of ``CHUNK_THRESHOLD`` bytes or more are split into content-defined chunks
+(FastCDC), so a new version of a 2 GiB file that changed in one region stores only the
+chunks around that region. Staging such a file hard-links a copy assembled once, on
+first use, in ``assembled/`` (a cache that garbage collection may drop).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import blake3
+
+from assay.archives import Readable
+from assay.errors import AssayError
+
+HASH_NAME = "blake3"
+CHUNK_THRESHOLD = 8 * 2**20
+CHUNK_MIN, CHUNK_AVG, CHUNK_MAX = 256 * 2**10, 1 * 2**20, 4 * 2**20
+_BUF = 1 << 20
+READ_ONLY = 0o444
+READ_EXEC = 0o555
+EPOCH = 0  # mtime of every stored object
+KINDS = ("blobs", "xblobs", "chunks", "trees")
+
+
+def blob_kind(executable: bool) -> str:
+    return "xblobs" if executable else "blobs"
+
+
+class StoreError(AssayError):
+    """The store is unreadable, inconsistent, or an object is missing or corrupt."""
+
+
+class Corrupt(StoreError):
+    """An object's content no longer matches its hash."""
+
+
+def hash_bytes(data: bytes | memoryview) -> str:
+    return blake3.blake3(data).hexdigest()
+
+
+def hash_file(path: Path) -> str:
+    """The BLAKE3 hash of a file's content, streamed (multi-threaded for big files)."""
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_BUF * 4):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    hash: str
+    size: int
+
+
+class ObjectStore:
+    """The object half of a store: blobs, chunks and trees under ``root/objects``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.objects = root / "objects"
+        self.tmp = root / "tmp"
+        self.assembled_root = root / "assembled"
+
+    def ensure(self) -> None:
+        for kind in KINDS:
+            (self.objects / kind).mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.assembled_root.mkdir(parents=True, exist_ok=True)
+
+    # -- paths and presence ------------------------------------------------------------------
+
+    def path(self, kind: str, digest: str) -> Path:
+        return self.objects / kind / digest[:2] / digest[2:]
+
+    def has(self, kind: str, digest: str) -> bool:
+        return self.path(kind, digest).exists()
+
+    def iter_digests(self, kind: str) -> Iterator[str]:
+        base = self.objects / kind
+        if not base.is_dir():
+            return
+        for sub in base.iterdir():
+            if len(sub.name) == 2 and sub.is_dir():
+                for entry in sub.iterdir():
+                    yield sub.name + entry.name
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _publish(self, tmp: Path, kind: str, digest: str) -> bool:
+        """Move a finished temporary file into place; False if the object already existed."""
+        os.chmod(tmp, READ_EXEC if kind == "xblobs" else READ_ONLY)
+        os.utime(tmp, ns=(EPOCH, EPOCH))
+        final = self.path(kind, digest)
+        final.parent.mkdir(exist_ok=True)
+        try:
+            os.link(tmp, final)  # atomic "create if absent": a concurrent writer may win
+            created = True
+        except FileExistsError:
+            created = False
+        tmp.unlink()
+        return created
+
+    def _tmp_file(self) -> tuple[Path, BinaryIO]:
+        import tempfile
+
+        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="obj-")
+        return Path(name), os.fdopen(fd, "wb")
+
+    def put_bytes(self, kind: str, data: bytes | memoryview) -> tuple[str, int]:
+        """Store ``data``; return (hash, bytes newly stored)."""
+        digest = hash_bytes(data)
+        if self.has(kind, digest):
+            return digest, 0
+        tmp, fh = self._tmp_file()
+        with fh:
+            fh.write(data)
+        return digest, len(data) if self._publish(tmp, kind, digest) else 0
+
+    def put_stream(self, source: Readable, executable: bool = False) -> tuple[str, int, int]:
+        """Store a stream as one blob, hashing while copying; (hash, size, newly stored)."""
+        hasher = blake3.blake3()
+        tmp, fh = self._tmp_file()
+        size = 0
+        try:
+            with fh:
+                while chunk := source.read(_BUF):
+                    hasher.update(chunk)
+                    fh.write(chunk)
+                    size += len(chunk)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        digest = hasher.hexdigest()
+        return digest, size, size if self._publish(tmp, blob_kind(executable), digest) else 0
+
+    def put_file(
+        self, path: Path, size: int, executable: bool = False
+    ) -> tuple[str, list[Chunk] | None, int]:
+        """Store a file: whole below the threshold, else as chunks.
+
+        Returns (content hash, chunks or None, bytes newly stored).
+        """
+        if size < CHUNK_THRESHOLD:
+            with open(path, "rb") as fh:
+                digest, _, new = self.put_stream(fh, executable)
+            return digest, None, new
+        return self._put_chunked(path)
+
+    def _put_chunked(self, path: Path) -> tuple[str, list[Chunk], int]:
+        from fastcdc.fastcdc_cy import fastcdc_cy
+
+        whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        chunks: list[Chunk] = []
+        new = 0
+        for piece in fastcdc_cy(str(path), CHUNK_MIN, CHUNK_AVG, CHUNK_MAX, fat=True, hf=None):
+            data = piece.data
+            whole.update(data)
+            digest, added = self.put_bytes("chunks", data)
+            chunks.append(Chunk(digest, piece.length))
+            new += added
+        return whole.hexdigest(), chunks, new
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def blob_path(
+        self, digest: str, size: int, chunks: list[Chunk] | None, executable: bool
+    ) -> Path:
+        """A read-only file with this content and executable bit, to hard-link or copy."""
+        if chunks is None:
+            path = self.path(blob_kind(executable), digest)
+        else:
+            path = self.assemble(digest, chunks, executable)
+        self.check_untouched(path, size, digest)
+        return path
+
+    def check_untouched(self, path: Path, size: int, digest: str) -> None:
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            raise StoreError(
+                f"store object {digest[:16]} is missing ({path}); run `assay store verify`"
+            ) from None
+        if info.st_mtime_ns != EPOCH or info.st_size != size:
+            raise Corrupt(
+                f"store object {digest[:16]} was modified after it was stored ({path}), "
+                "probably written through a hard link by a test running as root; declare "
+                "such files writable in the test, then run `assay store verify --repair`"
+            )
+
+    def assemble(self, digest: str, chunks: list[Chunk], executable: bool = False) -> Path:
+        """The whole file of a chunked blob, assembled once into the assembly cache."""
+        final = self.assembled_root / blob_kind(executable) / digest[:2] / digest[2:]
+        if final.exists():
+            return final
+        hasher = blake3.blake3()
+        tmp, fh = self._tmp_file()
+        try:
+            with fh:
+                for chunk in chunks:
+                    with open(self.path("chunks", chunk.hash), "rb") as src:
+                        data = src.read()
+                    hasher.update(data)
+                    fh.write(data)
+        except FileNotFoundError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"a chunk of {digest[:16]} is missing: {exc.filename}") from None
+        if hasher.hexdigest() != digest:
+            tmp.unlink(missing_ok=True)
+            raise Corrupt(f"the chunks of {digest[:16]} do not add up to its content")
+        os.chmod(tmp, READ_EXEC if executable else READ_ONLY)
+        os.utime(tmp, ns=(EPOCH, EPOCH))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, final)
+        tmp.unlink()
+        return final
+
+    def read_tree_bytes(self, digest: str) -> bytes:
+        try:
+            return self.path("trees", digest).read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"tree {digest[:16]} is not in the store") from None
+
+    def verify_object(self, kind: str, digest: str) -> bool:
+        """Whether a stored object still hashes to its name."""
+        path = self.path(kind, digest)
+        return path.exists() and hash_file(path) == digest
+
+
+def quarantine(path: Path) -> None:
+    """Move a damaged object aside (under the store's ``quarantine/``), so it is stored again
+    from its source the next time it is needed."""
+    objects_dir = next((p for p in path.parents if p.name in ("objects", "assembled")), None)
+    if objects_dir is None:
+        return
+    target = objects_dir.parent / "quarantine" / f"{path.parent.name}{path.name}-{os.getpid()}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.replace(path, target)
+
+
+# --- locks ------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def locked(path: Path, exclusive: bool) -> Iterator[None]:
+    """An advisory lock on ``path``: shared for puts and stagings, exclusive for gc."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def is_cross_device(exc: OSError) -> bool:
+    return exc.errno in (errno.EXDEV, errno.EMLINK, errno.EPERM)
+
+
+def is_executable(mode: int) -> bool:
+    return bool(mode & stat.S_IXUSR)
