@@ -239,6 +239,128 @@ def bless(
     return bless_mod.run(Path(prefix), names, ids, include_passed, yes)
 
 
+@cli.group()
+@click.option(
+    "--store",
+    "root",
+    metavar="DIR",
+    help="The store [default: $ASSAY_STORE, else ./.assay/store beside an assay.toml, "
+    "else the user data dir].",
+)
+@click.pass_context
+def store(ctx: click.Context, root: str | None) -> None:
+    """Put, list, fetch and clean up builds and reference data in the artifact store."""
+    from pathlib import Path
+
+    from assay.store import Store, default_root
+
+    ctx.obj = Store(Path(root) if root else default_root())
+
+
+@store.command(name="put")
+@click.argument("name")
+@click.argument("path", type=click.Path(exists=True))
+@click.option(
+    "--overlay",
+    "overlays",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Lay this archive or directory over PATH (repeatable, in order).",
+)
+@click.option("-m", "--message", help="A note kept with the version.")
+@click.option("--tag", "tags", multiple=True, help="Tag the new version.")
+@click.pass_context
+def store_put(
+    ctx: click.Context,
+    name: str,
+    path: str,
+    overlays: tuple[str, ...],
+    message: str | None,
+    tags: tuple[str, ...],
+) -> int:
+    """Store a directory or archive as a new version of NAME (nothing if unchanged)."""
+    from pathlib import Path
+
+    from assay.store import commands
+
+    return commands.put(ctx.obj, name, Path(path), [Path(o) for o in overlays], message, tags)
+
+
+@store.command(name="ls")
+@click.argument("names", nargs=-1)
+@click.pass_context
+def store_ls(ctx: click.Context, names: tuple[str, ...]) -> int:
+    """List names with their versions, sizes, unique bytes and tags."""
+    from assay.store import commands
+
+    return commands.ls(ctx.obj, names)
+
+
+@store.command(name="show")
+@click.argument("ref")
+@click.option(
+    "--diff", "against", metavar="REF", help="Compare with another version: @2, #tag or NAME@N."
+)
+@click.option("--files", is_flag=True, help="List every file.")
+@click.pass_context
+def store_show(ctx: click.Context, ref: str, against: str | None, files: bool) -> int:
+    """Show a version (NAME, NAME@N, NAME#tag): provenance, and what changed."""
+    from assay.store import commands
+
+    return commands.show(ctx.obj, ref, against, files)
+
+
+@store.command(name="get")
+@click.argument("ref")
+@click.argument("directory", type=click.Path())
+@click.pass_context
+def store_get(ctx: click.Context, ref: str, directory: str) -> int:
+    """Write a version's files into DIRECTORY (ordinary, writable copies)."""
+    from pathlib import Path
+
+    from assay.store import commands
+
+    return commands.get(ctx.obj, ref, Path(directory))
+
+
+@store.command(name="tag")
+@click.argument("ref")
+@click.argument("tag")
+@click.pass_context
+def store_tag(ctx: click.Context, ref: str, tag: str) -> int:
+    """Give a version a name: assay store tag solver-build@3 release-1.4."""
+    from assay.store import commands
+
+    return commands.tag(ctx.obj, ref, tag)
+
+
+@store.command(name="gc")
+@click.option(
+    "--keep",
+    type=click.IntRange(0),
+    default=5,
+    show_default=True,
+    help="Versions kept per name (tagged ones are always kept).",
+)
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.pass_context
+def store_gc(ctx: click.Context, keep: int, dry_run: bool) -> int:
+    """Remove old versions and every object no kept version uses."""
+    from assay.store import commands
+
+    return commands.gc(ctx.obj, keep, dry_run)
+
+
+@store.command(name="verify")
+@click.option("--repair", is_flag=True, help="Remove corrupt objects (put their versions again).")
+@click.pass_context
+def store_verify(ctx: click.Context, repair: bool) -> int:
+    """Re-hash every object; report corrupt objects and damaged versions."""
+    from assay.store import commands
+
+    return commands.verify(ctx.obj, repair)
+
+
 @cli.command(name="config")
 @click.option(
     "-c",

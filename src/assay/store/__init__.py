@@ -142,6 +142,7 @@ class Store:
             files=merged.files if merged else base.files,
             bytes=merged.size if merged else base.bytes,
             new_bytes=sum(i.new_bytes for i in layers),
+            new_files=sum(i.new_files for i in layers),
             read_bytes=sum(i.read_bytes for i in layers),
             archive_hash=base.archive_hash,
             cached=all(i.cached for i in layers),

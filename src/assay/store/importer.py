@@ -35,6 +35,7 @@ class Imported:
     files: int = 0
     bytes: int = 0
     new_bytes: int = 0
+    new_files: int = 0  # files whose content the store did not have
     read_bytes: int = 0  # bytes actually read (the stat cache saves the rest)
     archive_hash: str | None = None
     cached: bool = False  # an unchanged archive: nothing was read
@@ -169,6 +170,7 @@ def _file_entry(
         digest, chunk_list, new = objects.put_file(path, size, executable)
         chunks = None if chunk_list is None else [(c.hash, c.size) for c in chunk_list]
         result.new_bytes += new
+        result.new_files += new > 0
         result.read_bytes += size
         learned.append((info, digest, chunks))
     return Entry(rel, "file", mode=mode, size=size, hash=digest, chunks=chunks)
@@ -191,7 +193,7 @@ def import_archive(
     known = cache.archive(info)
     if known is not None and objects.has("trees", known[0]):
         tree, digest, files, size = known
-        return Imported(tree, files, size, 0, 0, digest, cached=True)
+        return Imported(tree, files, size, archive_hash=digest, cached=True)
     result = Imported(tree="", archive_hash=hash_file(archive), read_bytes=info.st_size)
     entries: dict[str, Entry] = {}
     for member in iter_members(archive, limits or Limits()):
@@ -238,6 +240,7 @@ def _archive_file(objects: ObjectStore, name: str, member: object, result: Impor
         digest, size, new = objects.put_stream(member.stream, executable)
         result.bytes += size
         result.new_bytes += new
+        result.new_files += new > 0
         return Entry(name, "file", mode=member.mode, size=size, hash=digest)
     # Chunking needs the whole file: spool it next to the store's objects first.
     fd, tmp_name = tempfile.mkstemp(dir=objects.tmp, prefix="spool-")
@@ -253,6 +256,7 @@ def _archive_file(objects: ObjectStore, name: str, member: object, result: Impor
             tmp.unlink()
     result.bytes += size
     result.new_bytes += new
+    result.new_files += new > 0
     chunks = None if chunk_list is None else [(c.hash, c.size) for c in chunk_list]
     return Entry(name, "file", mode=member.mode, size=size, hash=digest, chunks=chunks)
 
@@ -272,4 +276,4 @@ def single_file_tree(objects: ObjectStore, path: Path) -> tuple[Tree, Imported]:
         chunks=chunks,
     )
     tree = make_tree([entry])
-    return tree, Imported(put_tree(objects, tree), 1, info.st_size, new, info.st_size)
+    return tree, Imported(put_tree(objects, tree), 1, info.st_size, new, int(new > 0), info.st_size)

@@ -1,0 +1,199 @@
+"""What ``assay store ...`` prints: each function does one command and returns an exit code."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from assay.store import Store, StoreError
+from assay.store.names import Version
+from assay.store.objects import blob_kind
+from assay.store.trees import Tree, diff
+
+
+def size(n: float) -> str:
+    """1.2 MB, 340 kB, 12 B (decimal units, as disk tools print them)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def put(
+    store: Store,
+    name: str,
+    path: Path,
+    overlays: Sequence[Path],
+    message: str | None,
+    tags: Sequence[str],
+) -> int:
+    result = store.put(name, path, message, overlays)
+    version, imported = result.version, result.imported
+    for tag in tags:
+        store.refs.tag(version.name, version.version, tag)
+    if not result.created:
+        click.echo(f"{version.ref}  (unchanged: the same tree as the newest version)")
+    else:
+        click.echo(
+            f"{version.ref}  ({imported.new_files:,} of {imported.files:,} files new, "
+            f"{size(imported.new_bytes)} stored, {size(imported.read_bytes)} read)"
+        )
+    return 0
+
+
+def ls(store: Store, names: Sequence[str]) -> int:
+    chosen = list(names) or store.refs.names()
+    if not chosen:
+        click.echo(f"the store at {store.root} is empty")
+        return 0
+    owners = _owners(store)
+    rows = [("NAME", "VERSIONS", "NEWEST", "CREATED", "FILES", "SIZE", "UNIQUE", "TAGS")]
+    for name in chosen:
+        versions = store.refs.versions(name)
+        if not versions:
+            store.resolve(name)  # raises with the names that do exist
+        newest = versions[-1]
+        tags = ", ".join(f"{t}@{v}" for t, v in sorted(store.refs.tags(name).items()))
+        unique = sum(sz for (kind, digest), (who, sz) in owners.items() if who == {name})
+        rows.append(
+            (
+                name,
+                str(len(versions)),
+                f"@{newest.version}",
+                _when(newest.created),
+                f"{newest.files:,}",
+                size(newest.bytes),
+                size(unique),
+                tags,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _owners(store: Store) -> dict[tuple[str, str], tuple[set[str], int]]:
+    """For every stored object, which names reach it and its size (for UNIQUE)."""
+    owners: dict[tuple[str, str], tuple[set[str], int]] = {}
+    for name in store.refs.names():
+        for version in store.refs.versions(name):
+            try:
+                tree = store.tree(version.tree)
+            except StoreError:  # a damaged store still lists; `verify` says what is wrong
+                continue
+            for entry in tree.entries:
+                if entry.type != "file" or entry.hash is None:
+                    continue
+                pieces = (
+                    [(blob_kind(entry.executable), entry.hash, entry.size)]
+                    if entry.chunks is None
+                    else [("chunks", h, n) for h, n in entry.chunks]
+                )
+                for kind, digest, n in pieces:
+                    who, _ = owners.setdefault((kind, digest), (set(), n))
+                    who.add(name)
+    return owners
+
+
+def show(store: Store, ref: str, against: str | None, files: bool) -> int:
+    version = store.resolve(ref)
+    _describe(version)
+    tree = store.tree(version.tree)
+    if against is not None:
+        other_ref = f"{version.name}{against}" if against.startswith(("@", "#")) else against
+        other = store.resolve(other_ref)
+        _print_diff(other, version, store.tree(other.tree), tree)
+    elif files:
+        for entry in tree.entries:
+            kind = {"dir": "d", "symlink": "l"}.get(entry.type, "-")
+            extra = f" -> {entry.target}" if entry.type == "symlink" else ""
+            click.echo(f"{kind} {entry.mode:04o} {size(entry.size):>9}  {entry.path}{extra}")
+    return 0
+
+
+def _describe(version: Version) -> None:
+    click.echo(f"{version.ref}")
+    click.echo(f"  tree:     {version.tree}")
+    click.echo(f"  created:  {_when(version.created)} by {version.user}@{version.host}")
+    click.echo(
+        f"  files:    {version.files:,} ({size(version.bytes)}; "
+        f"{size(version.new_bytes)} new when stored)"
+    )
+    if version.source:
+        click.echo(f"  source:   {version.source} ({version.source_kind})")
+    for label, value in (
+        ("archive", version.archive_hash),
+        ("commit", version.git_commit),
+        ("message", version.message),
+    ):
+        if value:
+            click.echo(f"  {label + ':':<9} {value}")
+
+
+def _print_diff(old: Version, new: Version, a: Tree, b: Tree) -> None:
+    changes = diff(a, b)
+    click.echo(f"changes from {old.ref} to {new.ref}:")
+    if changes.empty:
+        click.echo("  none: the same tree")
+        return
+    for entry in changes.added:
+        click.echo(f"  + {entry.path}  ({size(entry.size)})")
+    for entry in changes.removed:
+        click.echo(f"  - {entry.path}")
+    for before, after in changes.changed:
+        note = "mode" if before.hash == after.hash else f"{size(before.size)} -> {size(after.size)}"
+        click.echo(f"  ~ {after.path}  ({note})")
+    click.echo(
+        f"  {len(changes.added)} added, {len(changes.removed)} removed, "
+        f"{len(changes.changed)} changed; {size(changes.changed_bytes())} of new content"
+    )
+
+
+def get(store: Store, ref: str, target: Path) -> int:
+    if target.exists() and any(target.iterdir()):
+        raise click.UsageError(f"{target} is not empty; give a new or empty directory")
+    version = store.get(ref, target)
+    click.echo(f"{version.ref} -> {target} ({version.files:,} files, {size(version.bytes)})")
+    return 0
+
+
+def tag(store: Store, ref: str, name: str) -> int:
+    version = store.resolve(ref)
+    store.refs.tag(version.name, version.version, name)
+    click.echo(f"{version.name}#{name} -> {version.ref}")
+    return 0
+
+
+def gc(store: Store, keep: int, dry_run: bool) -> int:
+    report = store.gc(keep, dry_run)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{verb} {len(report.versions)} version(s), {report.objects:,} object(s) and "
+        f"{report.checkouts} checkout(s), freeing up to {size(report.bytes)}"
+    )
+    for version in report.versions:
+        click.echo(f"  {version.ref}  ({_when(version.created)})")
+    return 0
+
+
+def verify(store: Store, repair: bool) -> int:
+    report = store.verify(repair)
+    click.echo(f"checked {report.checked:,} object(s) in {store.root}")
+    for item in report.corrupt:
+        click.echo(f"  corrupt: {item}" + ("  (removed)" if repair else ""))
+    for item in report.missing:
+        click.echo(f"  missing: {item}")
+    for ref in report.damaged_versions:
+        click.echo(f"  damaged version: {ref}  (put it again from its source)")
+    if report.corrupt and not repair:
+        click.echo("run `assay store verify --repair` to remove the corrupt objects")
+    return 0 if not (report.corrupt or report.missing or report.damaged_versions) else 1

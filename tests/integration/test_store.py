@@ -1,0 +1,173 @@
+"""The store from the command line and from runs, with real concurrent processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import run_assay
+
+
+def _build(root: Path, n: int = 50, tag: str = "") -> Path:
+    (root / "bin").mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (root / f"f{i:03d}.txt").write_text(f"file {i} {tag}\n" * 100)
+    tool = root / "bin" / "tool"
+    tool.write_text("#!/bin/sh\necho tool $1\n")
+    tool.chmod(0o755)
+    return root
+
+
+def test_cli_put_ls_show_diff_get_tag_gc_verify(tmp_path):
+    src = _build(tmp_path / "src")
+
+    def store(*args: str) -> str:
+        result = run_assay("store", "--store", "st", *args, cwd=tmp_path)
+        assert result.code == 0, result
+        return result.stdout
+
+    assert "demo@1  (51 of 51 files new" in store("put", "demo", "src", "-m", "first")
+    assert "unchanged" in store("put", "demo", "src")
+    (src / "f007.txt").write_text("changed\n")
+    assert "demo@2  (1 of 51 files new, 8 B stored, 8 B read)" in store("put", "demo", "src")
+    listing = store("ls")
+    assert listing.splitlines()[1].split()[:3] == ["demo", "2", "@2"]
+    diff = store("show", "demo", "--diff", "@1")
+    assert "~ f007.txt" in diff and "1 changed" in diff
+    assert "demo#v1 -> demo@1" in store("tag", "demo@1", "v1")
+    store("get", "demo#v1", "out")
+    assert (tmp_path / "out/f007.txt").read_text().startswith("file 7")
+    assert os.access(tmp_path / "out/bin/tool", os.X_OK)
+    assert "would remove 1 version(s)" not in store("gc", "--keep", "1", "--dry-run")  # tagged
+    assert "checked" in store("verify")
+    missing = run_assay("store", "--store", "st", "show", "dmeo", cwd=tmp_path)
+    assert missing.code == 2 and "did you mean 'demo'" in missing.stderr
+
+
+def test_concurrent_puts_and_stagings_from_real_processes(tmp_path):
+    """Four processes put different trees under one name and stage them at once."""
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\nfrom assay.store import Store\n"
+        "store = Store(Path(sys.argv[1]))\n"
+        "for round_ in range(3):\n"
+        "    src = Path(sys.argv[2]) / f'round{round_}'\n"
+        "    v = store.put('shared', src).version\n"
+        "    store.stage(v.tree, Path(sys.argv[2]) / f'stage{round_}')\n"
+        "print('ok')\n"
+    )
+    for w in range(4):
+        for r in range(3):
+            _build(tmp_path / f"w{w}" / f"round{r}", n=30, tag=f"{w}-{r}")
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path / "store"), str(tmp_path / f"w{w}")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(4)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    from assay.store import Store
+
+    store = Store(tmp_path / "store")
+    versions = store.refs.versions("shared")
+    assert [v.version for v in versions] == list(range(1, 13))  # numbered without clashes
+    assert len({v.tree for v in versions}) == 12
+    report = store.verify()
+    assert report.corrupt == [] and report.damaged_versions == []
+    for w in range(4):
+        for r in range(3):
+            text = (tmp_path / f"w{w}/stage{r}/f003.txt").read_text()
+            assert text == f"file 3 {w}-{r}\n" * 100
+
+
+def test_a_put_killed_midway_leaves_no_version_and_can_be_retried(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(300):
+        (src / f"blob{i:03d}.bin").write_bytes(os.urandom(256 * 1024))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assay", "store", "--store", "st", "put", "big", "src"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    objects = tmp_path / "st" / "objects" / "blobs"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if objects.is_dir() and sum(1 for _ in objects.rglob("*")) > 20:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert not (tmp_path / "st" / "names" / "big").exists() or not list(
+        (tmp_path / "st" / "names" / "big").glob("v*.json")
+    )
+    retry = run_assay("store", "--store", "st", "put", "big", "src", cwd=tmp_path)
+    assert retry.code == 0 and "big@1" in retry.stdout
+    verify = run_assay("store", "--store", "st", "verify", cwd=tmp_path)
+    assert verify.code == 0, verify
+
+
+def test_runs_stage_sources_by_hard_links_and_catch_writes_to_inputs(tmp_path, write):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "input.txt").write_text("1 2 3\n")
+    (data / "config.ini").write_text("x = 1\n")
+    write(
+        "test_inputs.py",
+        """
+        import os
+        import assay
+
+        class Reads(assay.Test):
+            sources = "data/"
+            i = assay.parameter([1, 2])
+            command = "cat input.txt"
+
+            def sanity(self, out):
+                out.expect("1 2 3")
+                assert os.stat(self.stage_dir / "input.txt").st_nlink >= 2  # a link, not a copy
+
+        class EditsDeclared(assay.Test):
+            sources = "data/"
+            writable = ["config.ini"]
+            command = "echo 'y = 2' >> config.ini && cat config.ini"
+
+            def sanity(self, out):
+                out.expect("y = 2")
+        """,
+    )
+    first = run_assay("run", "test_inputs.py", "--plain", cwd=tmp_path)
+    assert first.code == 0, first
+    assert (data / "config.ini").read_text() == "x = 1\n"  # the source is untouched
+    if os.geteuid() != 0:
+        return  # only root can write through a read-only link; the rest checks root
+    write(
+        "test_sneaky.py",
+        """
+        import assay
+
+        class Sneaky(assay.Test):
+            sources = "data/"
+            command = "echo sneaky >> input.txt"
+        """,
+    )
+    sneaky = run_assay("run", "test_sneaky.py", "--plain", cwd=tmp_path)
+    case = sneaky.case("Sneaky")
+    assert case["failure"]["stage"] == "cleanup"
+    assert (
+        "wrote to read-only inputs (input.txt); declare them in writable"
+        in (case["failure"]["reason"])
+    )
+    # The damaged object was set aside: the next run stages the true content again.
+    again = run_assay("run", "test_inputs.py", "-n", "Reads", "--plain", cwd=tmp_path)
+    assert again.code == 0, again

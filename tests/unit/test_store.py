@@ -1,0 +1,182 @@
+"""The artifact store against real files: content addressing, incremental versions, chunks,
+references, staging by links, damage detection, garbage collection and verification."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from assay.store import Store, StoreError
+from assay.store.objects import CHUNK_THRESHOLD, Corrupt
+
+
+def _tree(root: Path, files: dict[str, str | bytes], exe: tuple[str, ...] = ()) -> Path:
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        if rel in exe:
+            path.chmod(0o755)
+    return root
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "store")
+
+
+@pytest.fixture
+def build(tmp_path: Path) -> Path:
+    files = {f"lib/part{i}.txt": f"part {i}\n" * 200 for i in range(20)}
+    files["bin/solver"] = "#!/bin/sh\necho solved\n"
+    root = _tree(tmp_path / "build", files, exe=("bin/solver",))
+    (root / "bin" / "latest").symlink_to("solver")
+    return root
+
+
+def test_put_twice_makes_one_version_and_reads_nothing_the_second_time(store, build):
+    first = store.put("solver", build)
+    assert first.created and first.version.ref == "solver@1"
+    assert first.imported.files == 21 and first.imported.new_bytes == first.imported.bytes
+    again = store.put("solver", build)
+    assert not again.created and again.version.ref == "solver@1"
+    assert again.imported.read_bytes == 0 and again.imported.new_bytes == 0
+
+
+def test_a_changed_file_is_the_only_new_content(store, build):
+    store.put("solver", build)
+    (build / "lib/part3.txt").write_text("changed\n")
+    second = store.put("solver", build)
+    assert second.version.ref == "solver@2"
+    assert second.imported.new_bytes == len("changed\n")
+    assert second.imported.read_bytes == len("changed\n")  # the stat cache skipped the rest
+    assert second.imported.new_files == 1
+
+
+def test_the_same_content_as_directory_or_archive_is_the_same_tree(store, build, tmp_path):
+    archive = tmp_path / "build.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(build, arcname=".")
+    from_dir = store.put("a", build).version.tree
+    imported = store.put("b", archive)
+    assert imported.version.tree == from_dir
+    assert imported.imported.new_bytes == 0  # every file was already stored
+    cached = store.import_path(archive)
+    assert cached.cached and cached.read_bytes == 0
+
+
+def test_a_large_file_stores_only_the_chunks_around_a_change(store, tmp_path):
+    data = bytearray(os.urandom(3 * CHUNK_THRESHOLD // 2))  # 12 MiB: chunked
+    root = _tree(tmp_path / "big", {"data.bin": bytes(data)})
+    first = store.put("big", root)
+    assert first.imported.new_bytes == len(data)
+    middle = len(data) // 2
+    data[middle : middle + 100_000] = os.urandom(100_000)
+    (root / "data.bin").write_bytes(bytes(data))
+    second = store.put("big", root)
+    assert 100_000 <= second.imported.new_bytes <= 4 * 2**20 + 100_000
+    assert second.imported.new_bytes < len(data) // 2
+    out = tmp_path / "out"
+    store.get("big@2", out)
+    assert (out / "data.bin").read_bytes() == bytes(data)
+
+
+def test_references_versions_tags_and_their_errors(store, build):
+    store.put("solver", build)
+    (build / "lib/part1.txt").write_text("v2\n")
+    store.put("solver", build)
+    store.refs.tag("solver", 1, "release-1.4")
+    assert store.resolve("solver").version == 2
+    assert store.resolve("solver@1").version == 1
+    assert store.resolve("solver#release-1.4").version == 1
+    with pytest.raises(StoreError, match=r"no artifact named 'solvr'.*did you mean 'solver'"):
+        store.resolve("solvr")
+    with pytest.raises(StoreError, match="solver has no version 7; versions: 1, 2"):
+        store.resolve("solver@7")
+    with pytest.raises(StoreError, match=r"no tag 'release-1\.5'.*tags: release-1\.4"):
+        store.resolve("solver#release-1.5")
+    with pytest.raises(StoreError, match="not a valid name"):
+        store.put("../evil", build)
+
+
+def test_staging_links_read_only_objects_and_copies_writable_paths(store, build, tmp_path):
+    tree = store.put("solver", build).version.tree
+    target = tmp_path / "stage"
+    staged = store.stage(tree, target, writable=["lib/part0.txt"])
+    assert staged.linked == 20 and staged.copied + staged.reflinked == 1
+    linked = target / "lib/part5.txt"
+    assert linked.stat().st_nlink >= 2  # a hard link into the store
+    assert stat.S_IMODE(linked.stat().st_mode) == 0o444
+    assert os.access(target / "bin/solver", os.X_OK)
+    assert os.readlink(target / "bin/latest") == "solver"
+    private = target / "lib/part0.txt"
+    assert private.stat().st_nlink == 1 and private.stat().st_mode & stat.S_IWUSR
+    private.write_text("mine\n")
+    again = tmp_path / "stage2"
+    store.stage(tree, again)
+    assert (again / "lib/part0.txt").read_text() == "part 0\n" * 200
+
+
+def test_an_object_written_through_a_link_is_caught_before_reuse(store, build, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("only root can write through a read-only link")
+    tree = store.put("solver", build).version.tree
+    target = tmp_path / "stage"
+    store.stage(tree, target)
+    with open(target / "lib/part2.txt", "a") as fh:  # root ignores the 0444 mode
+        fh.write("tampered\n")
+    with pytest.raises(Corrupt, match="was modified after it was stored"):
+        store.stage(tree, tmp_path / "stage2")
+    report = store.verify()
+    assert len(report.corrupt) == 1 and report.damaged_versions == ["solver@1 (lib/part2.txt)"]
+    store.verify(repair=True)
+    (build / "lib/part2.txt").write_text("part 2\n" * 200)  # touch: the stat cache re-reads it
+    store.put("solver", build)
+    store.stage(store.resolve("solver").tree, tmp_path / "stage3")
+    assert store.verify().corrupt == []
+
+
+def test_checkout_is_made_once_and_shared(store, build):
+    tree = store.put("solver", build).version.tree
+    first = store.checkout(tree)
+    assert first == store.checkout(tree)
+    assert (first / "bin/solver").read_text().startswith("#!/bin/sh")
+
+
+def test_gc_keeps_the_newest_and_tagged_versions_and_what_they_share(store, build):
+    for i in range(4):
+        (build / "lib/changing.txt").write_text(f"version {i}\n")
+        store.put("solver", build)
+    store.refs.tag("solver", 1, "keep-me")
+    dry = store.gc(keep=1, dry_run=True)
+    assert [v.version for v in dry.versions] == [2, 3]
+    assert dry.objects == 4  # two blobs and the two trees only versions 2 and 3 used
+    assert len(store.refs.versions("solver")) == 4
+    report = store.gc(keep=1)
+    assert [v.version for v in report.versions] == [2, 3]
+    assert [v.version for v in store.refs.versions("solver")] == [1, 4]
+    assert store.verify().damaged_versions == []
+    out = Path(store.root).parent / "v1"
+    store.get("solver#keep-me", out)
+    assert (out / "lib/changing.txt").read_text() == "version 0\n"
+
+
+def test_an_unreadable_source_leaves_no_version(store, build):
+    if os.geteuid() == 0:
+        (build / "fifo").unlink(missing_ok=True)
+        os.mkfifo(build / "fifo")  # root reads anything; a FIFO is refused by anyone
+    else:
+        (build / "lib/part4.txt").chmod(0)
+    with pytest.raises((StoreError, PermissionError)):
+        store.put("solver", build)
+    assert store.refs.versions("solver") == []
+    (build / "fifo").unlink(missing_ok=True)
+    (build / "lib/part4.txt").chmod(0o644)
+    assert store.put("solver", build).version.ref == "solver@1"
