@@ -185,7 +185,7 @@ def _excluded(path: str, patterns: Sequence[str]) -> bool:
     )
 
 
-def modified_inputs(linked: Sequence[tuple[str, Path]]) -> list[str]:
+def modified_inputs(linked: Sequence[tuple[str, str]]) -> list[str]:
     """Staged read-only inputs whose store object changed (written through a hard link,
     which only root can do): they must not be used again."""
     bad = []

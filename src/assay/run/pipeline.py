@@ -71,7 +71,7 @@ class Execution:
     attempt: int = 1
     dependencies: list[DependencyInfo] = field(default_factory=list)
     test: Test | None = None
-    linked: list[tuple[str, Path]] = field(default_factory=list)  # staged read-only inputs
+    linked: list[tuple[str, str]] = field(default_factory=list)  # staged read-only inputs
     result: CaseResult = field(init=False)
     out: Output | None = None
     outcome: JobOutcome | None = None
@@ -399,7 +399,7 @@ class Execution:
 
         for rel, blob in self.linked:
             if rel in touched:
-                quarantine(blob)
+                quarantine(Path(blob))
         names = ", ".join(touched[:5]) + (
             f" and {len(touched) - 5} more" if len(touched) > 5 else ""
         )

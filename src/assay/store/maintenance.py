@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from typing import TYPE_CHECKING
 
 from assay.store.objects import KINDS, StoreError, blob_kind, hash_file
@@ -82,7 +83,22 @@ def collect(store: Store, keep: int, dry_run: bool) -> GcReport:
             store.refs.remove(version)
         for leftover in store.objects.tmp.iterdir():  # from interrupted puts
             leftover.unlink(missing_ok=True)
+        _drop_abandoned_transfers(store)
     return report
+
+
+ABANDONED_AFTER = 24 * 3600.0
+
+
+def _drop_abandoned_transfers(store: Store) -> None:
+    """Partial uploads untouched for a day belong to transfers that will not resume."""
+    incoming = store.root / "incoming"
+    if not incoming.is_dir():
+        return
+    cutoff = time.time() - ABANDONED_AFTER
+    for partial in incoming.iterdir():
+        if partial.is_file() and partial.stat().st_mtime < cutoff:
+            partial.unlink(missing_ok=True)
 
 
 def verify(store: Store, repair: bool) -> VerifyReport:

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assay.store.objects import ObjectStore
-from assay.store.trees import Tree
+from assay.store.trees import Entry, Tree
 
 _FICLONE = 0x40049409  # ioctl: share the source's blocks copy-on-write (btrfs, xfs, ...)
+_NO_LINK = (errno.EXDEV, errno.EMLINK, errno.EPERM)
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Staged:
     reflinked: int = 0
     links: int = 0
     dirs: int = 0
-    linked_paths: list[tuple[str, Path]] = field(default_factory=list)  # (staged path, object)
+    linked_paths: list[tuple[str, str]] = field(default_factory=list)  # (staged path, object)
 
 
 def _writable(path: str, patterns: Sequence[str]) -> bool:
@@ -50,55 +51,69 @@ def stage_tree(
     """Materialise ``tree`` under ``target`` (which may exist and hold other files)."""
     result = Staged()
     target.mkdir(parents=True, exist_ok=True)
+    root = str(target) + os.sep
     for entry in tree.entries:
-        dest = target / entry.path
+        dest = root + entry.path
         if entry.type == "dir":
-            dest.mkdir(exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(dest)
             result.dirs += 1
-            continue
-        if entry.type == "symlink":
-            _replace(dest)
-            os.symlink(entry.target or "", dest)
+        elif entry.type == "symlink":
+            _retry_after_replace(os.symlink, entry.target or "", dest)
             result.links += 1
-            continue
-        assert entry.hash is not None
-        source = objects.blob_path(entry.hash, entry.size, entry.chunk_list(), entry.executable)
-        _replace(dest)
-        if copy_all or _writable(entry.path, writable):
-            if _reflink(source, dest):
-                result.reflinked += 1
-            else:
-                shutil.copyfile(source, dest)
-                result.copied += 1
-            os.chmod(dest, entry.mode | 0o200)  # a private copy: the test may write it
-            continue
-        try:
-            os.link(source, dest)
-            result.linked += 1
-            result.linked_paths.append((entry.path, source))
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.EMLINK, errno.EPERM):
-                raise
-            shutil.copyfile(source, dest)  # another filesystem, or too many links
-            os.chmod(dest, entry.mode & ~0o222)
-            result.copied += 1
+        else:
+            _stage_file(objects, entry, dest, copy_all or _writable(entry.path, writable), result)
     return result
 
 
-def _replace(dest: Path) -> None:
+def _stage_file(objects: ObjectStore, entry: Entry, dest: str, private: bool, out: Staged) -> None:
+    assert entry.hash is not None
+    source = objects.blob_path(entry.hash, entry.size, entry.chunk_list(), entry.executable)
+    if private:
+        _replace(dest)
+        if _reflink(source, dest):
+            out.reflinked += 1
+        else:
+            shutil.copyfile(source, dest)
+            out.copied += 1
+        os.chmod(dest, entry.mode | 0o200)  # a private copy: the test may write it
+        return
+    try:
+        _retry_after_replace(os.link, source, dest)
+        out.linked += 1
+        out.linked_paths.append((entry.path, source))
+    except OSError as exc:
+        if exc.errno not in _NO_LINK:
+            raise
+        _replace(dest)
+        shutil.copyfile(source, dest)  # another filesystem, or too many links
+        os.chmod(dest, entry.mode & ~0o222)
+        out.copied += 1
+
+
+def _retry_after_replace(make: object, source: object, dest: str) -> None:
+    """``make(source, dest)``; if ``dest`` exists (a stage dir reused), replace it first."""
+    try:
+        make(source, dest)  # type: ignore[operator]
+    except FileExistsError:
+        _replace(dest)
+        make(source, dest)  # type: ignore[operator]
+
+
+def _replace(dest: str) -> None:
     with contextlib.suppress(FileNotFoundError):
-        if dest.is_dir() and not dest.is_symlink():
+        if os.path.isdir(dest) and not os.path.islink(dest):
             shutil.rmtree(dest)
         else:
-            dest.unlink()
+            os.unlink(dest)
 
 
-def _reflink(source: Path, dest: Path) -> bool:
+def _reflink(source: str, dest: str) -> bool:
     try:
         with open(source, "rb") as src, open(dest, "wb") as dst:
             fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
         return True
     except OSError:
         with contextlib.suppress(FileNotFoundError):
-            dest.unlink()
+            os.unlink(dest)
         return False
