@@ -171,3 +171,54 @@ def test_runs_stage_sources_by_hard_links_and_catch_writes_to_inputs(tmp_path, w
     # The damaged object was set aside: the next run stages the true content again.
     again = run_assay("run", "test_inputs.py", "-n", "Reads", "--plain", cwd=tmp_path)
     assert again.code == 0, again
+
+
+def _count_objects(store: Path) -> int:
+    return sum(1 for p in (store / "objects").rglob("*") if p.is_file())
+
+
+def test_a_suite_uses_a_stored_build_by_tag_and_a_rerun_stores_nothing(tmp_path):
+    build = _build(tmp_path / "build-tree", n=5)
+    (tmp_path / "cases/c1/expected").mkdir(parents=True)
+    (tmp_path / "cases/c1/expected/out.txt").write_text("tool c1\n")
+    st = ["store", "--store", "st"]
+    assert run_assay(*st, "put", "mybuild", str(build), "--tag", "good", cwd=tmp_path).code == 0
+    (build / "bin/tool").write_text("#!/bin/sh\necho broken $1\n")
+    assert "mybuild@2" in run_assay(*st, "put", "mybuild", str(build), cwd=tmp_path).stdout
+    (tmp_path / "s.suite.toml").write_text(
+        '[suite]\nbuild = "store:mybuild#good"\ncases = "cases/*"\n'
+        'command = "$ASSAY_BUILD/bin/tool {case} > out.txt"\n'
+        '[suite.compare]\nfiles = ["out.txt"]\n'
+    )
+    env = {"ASSAY_STORE": str(tmp_path / "st")}
+    first = run_assay("run", ".", "--plain", cwd=tmp_path, env=env)
+    assert first.code == 0, first  # the tagged version, not the broken newest one
+    newest = (tmp_path / "s.suite.toml").read_text().replace("#good", "")
+    (tmp_path / "s.suite.toml").write_text(newest)
+    broken = run_assay("run", ".", "--plain", cwd=tmp_path, env=env)
+    assert broken.code == 1 and "broken" in broken.case("s[case=c1]")["failure"]["details"]
+    before = _count_objects(tmp_path / "st")
+    again = run_assay("run", ".", "--plain", cwd=tmp_path, env=env)
+    assert again.code == 1
+    assert _count_objects(tmp_path / "st") == before  # nothing stored the second time
+
+
+def test_a_run_puts_a_build_archive_into_the_store_once(tmp_path):
+    import tarfile
+
+    build = _build(tmp_path / "tree", n=5)
+    with tarfile.open(tmp_path / "app-1.0.tar.gz", "w:gz") as tar:
+        tar.add(build, arcname=".")
+    (tmp_path / "cases/c1").mkdir(parents=True)
+    (tmp_path / "s.suite.toml").write_text(
+        '[suite]\nbuild = "app-1.0.tar.gz"\ncases = "cases/*"\n'
+        'command = "$ASSAY_BUILD/bin/tool ok"\n'
+    )
+    env = {"ASSAY_STORE": str(tmp_path / "st")}
+    assert run_assay("run", ".", "--plain", cwd=tmp_path, env=env).code == 0
+    listing = run_assay("store", "--store", "st", "ls", cwd=tmp_path)
+    assert listing.stdout.splitlines()[1].split()[:3] == ["app-1.0", "1", "@1"]
+    before = _count_objects(tmp_path / "st")
+    assert run_assay("run", ".", "--plain", cwd=tmp_path, env=env).code == 0
+    assert _count_objects(tmp_path / "st") == before
+    assert len(run_assay("store", "--store", "st", "ls", cwd=tmp_path).stdout.splitlines()) == 2

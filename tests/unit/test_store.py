@@ -183,3 +183,29 @@ def test_an_unreadable_source_leaves_no_version(store, build):
     (build / "fifo").unlink(missing_ok=True)
     (build / "lib/part4.txt").chmod(0o644)
     assert store.put("solver", build).version.ref == "solver@1"
+
+
+def test_tree_references_find_the_version_holding_a_tree(store, build):
+    version = store.put("solver", build).version
+    assert store.resolve(f"tree:{version.tree[:10]}").ref == "solver@1"
+    with pytest.raises(StoreError, match="at least 6 hex digits"):
+        store.resolve("tree:ab")
+    with pytest.raises(StoreError, match="no version has a tree starting with 000000"):
+        store.resolve("tree:000000")
+
+
+def test_bit_rot_is_caught_by_the_sampled_check_on_first_use(store, build, tmp_path):
+    from assay.store.objects import VERIFY_SAMPLE
+
+    tree = store.tree(store.put("solver", build).version.tree)
+    entry = next(e for e in tree.entries if e.type == "file" and not e.executable)
+    path = store.objects.path("blobs", entry.hash)
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[0] ^= 1  # same size, and the mtime is put back: only the hash can tell
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(0, 0))
+    fresh = Store(store.root)
+    fresh.objects._sample = int(entry.hash[:4], 16) % VERIFY_SAMPLE  # this object is sampled
+    with pytest.raises(Corrupt, match="no longer matches its hash"):
+        fresh.stage(tree, tmp_path / "stage")

@@ -554,9 +554,9 @@ def _make_class(comp: _Compiler, name: str, ns: dict[str, Any]) -> type[Test]:
 
 
 def _check_layer(comp: _Compiler, key: str, layer: str) -> None:
-    from assay.run.artifacts import DEP_PREFIX, check_layers
+    from assay.run.artifacts import DEP_PREFIX, STORE_PREFIX, check_layers
 
-    if layer.startswith(DEP_PREFIX):
+    if layer.startswith((DEP_PREFIX, STORE_PREFIX)):  # resolved when the cases run
         return
     path = Path(layer) if Path(layer).is_absolute() else comp.base / layer
     for problem in check_layers("build", [path]):

@@ -24,6 +24,7 @@ from assay.store.objects import StoreError, locked
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 REF = re.compile(r"(?P<name>[^@#]+)(?:@(?P<version>\d+)|#(?P<tag>.+))?")
+TREE_PREFIX = "tree:"
 
 
 class Version(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -115,6 +116,20 @@ class Refs:
             write_atomic(folder / f"v{number}.json", msgspec.json.encode(version).decode())
         return version, True
 
+    def _by_tree(self, prefix: str) -> Version:
+        """The newest version (of any name) whose tree hash starts with ``prefix``."""
+        if len(prefix) < 6 or not re.fullmatch(r"[0-9a-f]+", prefix):
+            raise StoreError(f"tree:{prefix}: give at least 6 hex digits of a tree hash")
+        found = [
+            v for name in self.names() for v in self.versions(name) if v.tree.startswith(prefix)
+        ]
+        trees = {v.tree for v in found}
+        if len(trees) > 1:
+            raise StoreError(f"tree:{prefix} is ambiguous: {len(trees)} trees start with it")
+        if not found:
+            raise StoreError(f"no version has a tree starting with {prefix}")
+        return max(found, key=lambda v: v.created)
+
     def tag(self, name: str, version: int, tag: str) -> None:
         if not TAG.fullmatch(tag):
             raise StoreError(f"{tag!r} is not a valid tag (letters, digits, '.', '_', '+', '-')")
@@ -135,6 +150,8 @@ class Refs:
 
     def resolve(self, ref: str) -> Version:
         """The version a reference names, or an error saying what exists."""
+        if ref.startswith(TREE_PREFIX):
+            return self._by_tree(ref[len(TREE_PREFIX) :].strip().lower())
         match = REF.fullmatch(ref.strip())
         if not match:
             raise StoreError(f"{ref!r} is not a reference; write NAME, NAME@3 or NAME#tag")
