@@ -28,7 +28,7 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 Duration = str | int | float
 
-SCHEDULERS = ("direct",)
+SCHEDULERS = ("direct", "slurm")
 LAUNCHERS = ("none", "mpirun", "mpiexec", "srun")
 TRANSPORTS = ("local",)
 
@@ -75,12 +75,34 @@ class Resources(_Strict, kw_only=True, frozen=True):
     gpus_per_node: NonNegativeInt = 0
 
 
+class Slurm(_Strict, kw_only=True, frozen=True):
+    """How a partition's jobs go to Slurm."""
+
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    gres: str | None = None
+    reservation: str | None = None
+    options: list[str] = []  # more sbatch options, e.g. ["--mem=4G"]
+    command_options: list[str] = []  # for every Slurm command, e.g. ["-M", "cluster2"]
+    poll_min: Annotated[float, msgspec.Meta(gt=0)] = 0.5
+    poll_max: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    max_pending: Duration | None = None
+    requeue: bool = False
+    pack: bool = True
+    pack_time: Duration = "30m"
+    pack_case_limit: Duration = "5m"
+    max_queued: PositiveInt = 1000
+    build: Literal["local", "job"] = "local"
+
+
 class Partition(_Strict, kw_only=True, frozen=True):
     """A set of resources reached one way: transport x scheduler x launcher."""
 
     description: str = ""
     transport: Literal["local"] = "local"
-    scheduler: Literal["direct"] = "direct"
+    scheduler: Literal["direct", "slurm"] = "direct"
     launcher: Literal["none", "mpirun", "mpiexec", "srun"] = "none"
     max_jobs: PositiveInt | None = None
     environments: list[str] = msgspec.field(default_factory=lambda: ["builtin"])
@@ -88,6 +110,7 @@ class Partition(_Strict, kw_only=True, frozen=True):
     variables: dict[str, str] = {}
     prerun: list[str] = []
     resources: Resources = Resources()
+    slurm: Slurm = Slurm()
 
 
 class System(_Strict, kw_only=True, frozen=True):
@@ -248,11 +271,23 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
             pwhere = f"{where}.partitions.{toml_key(part_name)}"
             if not _NAME.fullmatch(part_name):
                 fail(pwhere, "partition names use letters, digits, '.', '_' and '-' only")
-            if part.time_limit is not None:
+            durations = [("time_limit", part.time_limit)]
+            durations += [
+                (f"slurm.{k}", getattr(part.slurm, k))
+                for k in ("max_pending", "pack_time", "pack_case_limit")
+            ]
+            for key_name, value in durations:
+                if value is None:
+                    continue
                 try:
-                    parse_duration(part.time_limit)
+                    parse_duration(value)
                 except ValueError as exc:
-                    fail(f"{pwhere}.time_limit", str(exc))
+                    fail(f"{pwhere}.{key_name}", str(exc))
+            if part.slurm.poll_min > part.slurm.poll_max:
+                fail(f"{pwhere}.slurm.poll_min", "must not be larger than poll_max")
+            for value in [part.slurm.partition, part.slurm.account, *part.slurm.options]:
+                if value is not None and ("\n" in value or "\r" in value):
+                    fail(f"{pwhere}.slurm", f"{value!r}: values must be on one line")
             if not part.environments:
                 fail(f"{pwhere}.environments", "list at least one environment")
             for env in part.environments:

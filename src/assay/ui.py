@@ -166,6 +166,16 @@ class PlainDisplay:
     def case_finished(self, result: CaseResult) -> None:
         self._write(event_line(result)[0])
 
+    def job_state(self, partition: str, job: str, state: str, reason: str | None) -> None:
+        """Scheduler jobs move through states; a log shows only the ones worth a line."""
+        if state == "RUNNING":
+            return
+        if state == "PENDING" and reason in (None, "None", "Priority", "Resources"):
+            return
+        if state in ("PENDING", "REQUEUED") or state not in ("COMPLETED", "FAILED"):
+            note = f" ({reason})" if reason else ""
+            self._write(f"[ JOB ] {job} on {partition}: {state}{note}")
+
     def finish(self, session: Session, hint: RerunHint, report: Path | None) -> None:
         for text, _ in summary_lines(session, hint, report):
             self._write(text)
@@ -189,6 +199,7 @@ class LiveDisplay:
         self.running: dict[str, float] = {}
         self.started = time.monotonic()
         self.live: Any = None
+        self.jobs: dict[str, dict[str, tuple[str, str | None]]] = {}  # partition -> job -> state
 
     def start(self, total: int, header: str) -> None:
         from rich.live import Live
@@ -220,16 +231,38 @@ class LiveDisplay:
             left = elapsed / self.done * (self.total - self.done)
             line.append(f"  ~{format_duration(max(left, 1))} left", style="dim")
         bar = ProgressBar(total=max(self.total, 1), completed=self.done, width=40)
+        queues = [self._queue_line(p, jobs) for p, jobs in sorted(dict(self.jobs).items())]
         table = Table.grid(padding=(0, 2))
         rows = sorted(self.running.items(), key=lambda kv: kv[1])
         for name, since in rows[: self.max_rows]:
             table.add_row(Text(format_duration(now - since), style="dim"), Text(name))
         if len(rows) > self.max_rows:
             table.add_row(Text(""), Text(f"... and {len(rows) - self.max_rows} more", style="dim"))
-        return Group(bar, line, table)
+        return Group(bar, line, *queues, table)
+
+    @staticmethod
+    def _queue_line(partition: str, jobs: dict[str, tuple[str, str | None]]) -> Any:
+        from collections import Counter
+
+        from rich.text import Text
+
+        states = list(dict(jobs).values())
+        pending = [r for s, r in states if s == "PENDING"]
+        running = sum(1 for s, _ in states if s == "RUNNING")
+        done = len(states) - len(pending) - running
+        line = Text(f" {partition}: ", style="bold")
+        line.append(f"pending {len(pending)}")
+        reasons = Counter(r for r in pending if r and r != "None")
+        if reasons:
+            line.append(f" ({reasons.most_common(1)[0][0]})", style="yellow")
+        line.append(f"  running {running}  done {done}")
+        return line
 
     def case_started(self, case: Case, attempt: int) -> None:
         self.running[case.name] = time.monotonic()
+
+    def job_state(self, partition: str, job: str, state: str, reason: str | None) -> None:
+        self.jobs.setdefault(partition, {})[job] = (state, reason)
 
     def case_retrying(self, result: CaseResult, attempt: int) -> None:
         failure = result.failure

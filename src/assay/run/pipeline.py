@@ -285,6 +285,7 @@ class Execution:
                 [test.format(c) for c in test.prerun],
                 command,
                 [test.format(c) for c in test.postrun],
+                scheduler.footer(spec),
             )
         )
         self.outcome = outcome = await scheduler.run(spec)
@@ -490,7 +491,9 @@ def describe_exception(exc: BaseException) -> tuple[str, str]:
         if not f.filename.startswith(_PACKAGE_DIR)
     ]
     where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-    reason = f"{type(exc).__name__}: {exc}{where}"
+    first = (str(exc).splitlines() or [""])[0]
+    more = " ..." if len(str(exc).splitlines()) > 1 else ""
+    reason = f"{type(exc).__name__}: {first}{more}{where}"
     details = "".join(traceback.format_list(frames)) + f"{type(exc).__name__}: {exc}"
     return reason, details
 

@@ -41,6 +41,10 @@ class RunOptions:
     keep_stage: bool = False
 
 
+def _max_jobs(cases: list[Case], partition: str) -> int:
+    return next(c.partition.max_jobs for c in cases if c.partition.full_name == partition)
+
+
 class Runner:
     """Runs the cases of a plan and collects one result per case."""
 
@@ -55,7 +59,8 @@ class Runner:
         self._done = {id(c): asyncio.Event() for c in cases}
         self._waiting_dependents = {id(c): len(c.dependents) for c in cases}
         self._slots = {
-            c.partition.full_name: asyncio.Semaphore(c.partition.max_jobs) for c in cases
+            name: asyncio.Semaphore(scheduler.case_slots(_max_jobs(cases, name)))
+            for name, scheduler in ctx.schedulers.items()
         }
         self._serial = asyncio.Semaphore(1)
         self._running: dict[int, Execution] = {}

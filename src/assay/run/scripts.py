@@ -56,13 +56,14 @@ def run_script(
     prerun: Iterable[str],
     command: str,
     postrun: Iterable[str],
+    footer: Iterable[str] = (),
 ) -> str:
     """A script that runs the (launched) command; its exit code is the command's."""
     lines = ["#!/bin/bash", *header, f"# assay run: {title}"]
     lines += _environment_lines(stage_dir, env_config, partition, test_env, prerun)
-    post = list(postrun)
-    if post:
-        lines += [command, "assay_status=$?", *post, "exit $assay_status"]
+    after = [*postrun, *footer]
+    if after:
+        lines += [command, "assay_status=$?", *after, "exit $assay_status"]
     else:
         lines.append(command)
     return "\n".join(lines) + "\n"

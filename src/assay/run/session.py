@@ -15,7 +15,7 @@ from pathlib import Path
 
 from assay import overrides as overrides_mod
 from assay._version import __version__
-from assay.config import Config, load_config
+from assay.config import Config, PartitionRef, load_config
 from assay.errors import UsageError
 from assay.files import point_link
 from assay.load import LoadProblem, load
@@ -146,7 +146,7 @@ async def _run(
     for case in plan.cases:
         part = case.partition
         if part.full_name not in schedulers:
-            schedulers[part.full_name] = DirectScheduler(transport, request.grace)
+            schedulers[part.full_name] = make_scheduler(part, transport, request.grace, display)
     (directory / "stage").mkdir()
     (directory / "output").mkdir()
     ctx = RunContext(
@@ -197,6 +197,27 @@ async def _run(
     hint = RerunHint(request.config, request.system, request.settings, request.prefix)
     display.finish(session, hint, path)
     return session
+
+
+def make_scheduler(
+    part: PartitionRef,
+    transport: LocalTransport,
+    grace: float,
+    display: PlainDisplay | LiveDisplay,
+) -> Scheduler:
+    """The scheduler a partition's config names."""
+    if part.config.scheduler == "slurm":
+        from assay.schedulers.slurm import SlurmScheduler
+
+        return SlurmScheduler(
+            part,
+            transport,
+            grace,
+            on_state=lambda spec, state, reason: display.job_state(
+                part.full_name, spec.name, state, reason
+            ),
+        )
+    return DirectScheduler(transport, grace)
 
 
 def _user() -> str:

@@ -65,6 +65,15 @@ class Scheduler(abc.ABC):
         """Lines for the top of the job script (e.g. ``#SBATCH`` directives)."""
         return []
 
+    def footer(self, spec: JobSpec) -> list[str]:
+        """Lines run after the command with its exit code in ``$assay_status`` (e.g. to
+        record it where the submitting side can read it)."""
+        return []
+
+    def case_slots(self, max_jobs: int) -> int:
+        """How many cases of a partition may be in flight at once (queued or running)."""
+        return max_jobs
+
     @abc.abstractmethod
     async def run(self, spec: JobSpec) -> JobOutcome:
         """Run ``spec`` to its end. Cancelling the call stops the job."""

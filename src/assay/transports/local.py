@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 _HAVE_PIDFD = hasattr(os, "pidfd_open")
@@ -82,6 +83,13 @@ class LocalProcess:
         return await self.wait()
 
 
+@dataclass(frozen=True)
+class CommandResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
 class LocalTransport:
     """Runs processes on this machine and remembers the live ones, so none outlives a run."""
 
@@ -123,6 +131,38 @@ class LocalTransport:
         self.live.add(proc)
         proc._done.add_done_callback(lambda _: self.live.discard(proc))
         return proc
+
+    async def run(
+        self, argv: Sequence[str], timeout: float = 60.0, env: Mapping[str, str] | None = None
+    ) -> CommandResult:
+        """Run a short command (a scheduler query) and capture its output; never raises for
+        a failing command: the result says how it ended."""
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=None if env is None else dict(env),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return CommandResult(127, "", f"{argv[0]}: {exc.strerror}")
+        try:
+            async with asyncio.timeout(timeout):
+                out, err = await proc.communicate()
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            return CommandResult(124, "", f"{argv[0]}: no answer within {timeout:.0f}s")
+        except asyncio.CancelledError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise
+        return CommandResult(
+            proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+        )
 
     async def shutdown(self, grace: float) -> None:
         """Terminate every live process group, killing what remains after ``grace``."""
