@@ -149,6 +149,11 @@ def cli(debug: bool) -> None:
 )
 @click.option("--serial", is_flag=True, help="Run one case at a time.")
 @click.option(
+    "--no-pack",
+    is_flag=True,
+    help="Give every case a batch job of its own (no packing of short cases).",
+)
+@click.option(
     "--failed", is_flag=True, help="Only the cases that failed or were aborted last time."
 )
 @click.option("--keep-stage", is_flag=True, help="Keep the stage dirs of passed cases too.")

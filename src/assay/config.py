@@ -95,6 +95,7 @@ class Slurm(_Strict, kw_only=True, frozen=True):
     pack_case_limit: Duration = "5m"
     max_queued: PositiveInt = 1000
     build: Literal["local", "job"] = "local"
+    python: str = "python3"  # runs the pack runner and comparisons inside jobs
 
 
 class Partition(_Strict, kw_only=True, frozen=True):

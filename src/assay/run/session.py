@@ -43,6 +43,7 @@ class Request:
     prefix: str | None = None
     store: str | None = None
     failed: bool = False
+    no_pack: bool = False
     selection: Selection = field(default_factory=Selection)
     settings: Sequence[str] = ()
     options: RunOptions = field(default_factory=RunOptions)
@@ -146,7 +147,9 @@ async def _run(
     for case in plan.cases:
         part = case.partition
         if part.full_name not in schedulers:
-            schedulers[part.full_name] = make_scheduler(part, transport, request.grace, display)
+            schedulers[part.full_name] = make_scheduler(
+                part, transport, request.grace, display, directory / "jobs", not request.no_pack
+            )
     (directory / "stage").mkdir()
     (directory / "output").mkdir()
     ctx = RunContext(
@@ -204,6 +207,8 @@ def make_scheduler(
     transport: LocalTransport,
     grace: float,
     display: PlainDisplay | LiveDisplay,
+    workdir: Path,
+    pack: bool,
 ) -> Scheduler:
     """The scheduler a partition's config names."""
     if part.config.scheduler == "slurm":
@@ -216,6 +221,8 @@ def make_scheduler(
             on_state=lambda spec, state, reason: display.job_state(
                 part.full_name, spec.name, state, reason
             ),
+            workdir=workdir / part.full_name.replace(":", "-"),
+            pack=pack,
         )
     return DirectScheduler(transport, grace)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from assay.config import PartitionRef, Slurm
 from assay.durations import format_duration, parse_duration, slurm_time
 from assay.schedulers.base import JobOutcome, JobSpec, JobState, Scheduler
+from assay.schedulers.packing import Packer, packable
 from assay.transports.local import CommandResult, LocalTransport
 
 STATUS_SUFFIX = ".status"
@@ -76,6 +77,8 @@ class SlurmScheduler(Scheduler):
         grace: float = 2.0,
         on_state: StateListener | None = None,
         on_submit: Callable[[JobSpec, str], None] | None = None,
+        workdir: Path | None = None,
+        pack: bool = True,
     ) -> None:
         self.partition = partition
         self.settings: Slurm = partition.config.slurm
@@ -90,6 +93,20 @@ class SlurmScheduler(Scheduler):
         self.queries = 0  # scheduler commands run (for benchmarks and tests)
         self.interval = self.settings.poll_min
         self.query_errors = 0
+        self.pack_case_limit = parse_duration(self.settings.pack_case_limit)
+        self.packer: Packer | None = None
+        if pack and self.settings.pack and workdir is not None:
+            res = partition.config.resources
+            self.packer = Packer(
+                workdir / "packs",
+                self._run_single,
+                pack_time=parse_duration(self.settings.pack_time),
+                cpus_per_node=partition.cpus_per_node,
+                nodes=res.nodes,
+                python=self.settings.python,
+                grace=grace,
+                header=self.header,
+            )
 
     # -- the job script -------------------------------------------------------------------
 
@@ -138,6 +155,11 @@ class SlurmScheduler(Scheduler):
     # -- running --------------------------------------------------------------------------
 
     async def run(self, spec: JobSpec) -> JobOutcome:
+        if self.packer is not None and packable(spec, self.pack_case_limit, True):
+            return await self.packer.run(spec)
+        return await self._run_single(spec)
+
+    async def _run_single(self, spec: JobSpec) -> JobOutcome:
         async with self._slots:
             job = await self._submit(spec)
             try:

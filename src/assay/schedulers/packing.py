@@ -1,0 +1,223 @@
+"""Packing many short cases into one batch job.
+
+Cases whose declared time limit is at most the partition's ``pack_case_limit`` and that
+need one node are not submitted one by one: run stages that arrive within a short window
+are grouped by their resources, split into packs whose estimated duration fits
+``pack_time`` (and spread over the partition's nodes), and each pack becomes one job. In
+the job, ``packrun.py`` runs the cases with the allocation's concurrency and writes one
+status file per case, so each case is then checked, reported, retried and recorded on its
+own, exactly like a case that had a job of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import shlex
+import shutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from assay.schedulers.base import JobOutcome, JobResources, JobSpec, JobState
+
+WINDOW = 0.25  # seconds of quiet before a pack is formed
+MAX_WINDOW = 2.0  # never wait longer than this for more cases
+PACK_MARGIN = 60.0  # seconds added to a pack's time limit for starting and stopping
+STATUS_SUFFIX = ".status"
+
+
+@dataclass
+class _Member:
+    spec: JobSpec
+    future: asyncio.Future[JobOutcome]
+    compare: tuple[Path, Path] | None = None  # (spec, verdict) of an in-job comparison
+
+
+class Packer:
+    """Collects packable run stages and submits them as pack jobs."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        submit: Callable[[JobSpec], Awaitable[JobOutcome]],
+        *,
+        pack_time: float,
+        cpus_per_node: int,
+        nodes: int,
+        python: str,
+        grace: float,
+        header: Callable[[JobSpec], list[str]],
+    ) -> None:
+        self.workdir = workdir
+        self._submit = submit
+        self.pack_time = pack_time
+        self.cpus_per_node = max(1, cpus_per_node)
+        self.nodes = max(1, nodes)
+        self.python = python
+        self.grace = grace
+        self._header = header
+        self._pending: list[_Member] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()
+        self._count = 0
+        self.packs = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, spec: JobSpec, compare: tuple[Path, Path] | None = None) -> JobOutcome:
+        member = _Member(spec, asyncio.get_running_loop().create_future(), compare)
+        self._pending.append(member)
+        self._arrived.set()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="packer")
+        return await asyncio.shield(member.future)
+
+    async def _flush(self) -> None:
+        """Wait for a quiet moment (or the longest wait), then pack what has arrived."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout(WINDOW):
+                    await self._arrived.wait()
+            except TimeoutError:
+                break
+            if loop.time() - started > MAX_WINDOW:
+                break
+        members, self._pending = self._pending, []
+        groups: dict[tuple[int, int, int], list[_Member]] = {}
+        for m in members:
+            r = m.spec.resources
+            groups.setdefault((r.tasks, r.cpus_per_task or 1, r.gpus_per_node or 0), []).append(m)
+        for group in groups.values():
+            for pack in self._split(group):
+                task = asyncio.create_task(self._run_pack(pack))
+                self._tasks.add(task)  # keep a reference until it is done
+                task.add_done_callback(self._tasks.discard)
+        if self._pending:  # arrivals while packing: another round
+            self._flusher = asyncio.create_task(self._flush(), name="packer")
+
+    def _split(self, members: list[_Member]) -> list[list[_Member]]:
+        per_case = self._cpus(members[0].spec.resources)
+        slots = max(1, self.cpus_per_node // per_case)
+        total = sum(m.spec.time_limit or 0.0 for m in members)
+        by_time = math.ceil(total / slots / self.pack_time) if total else 1
+        by_nodes = min(self.nodes, math.ceil(len(members) / 8))
+        count = max(1, by_time, by_nodes)
+        return [members[i::count] for i in range(count) if members[i::count]]
+
+    @staticmethod
+    def _cpus(r: JobResources) -> int:
+        return max(1, r.tasks) * max(1, r.cpus_per_task or 1)
+
+    async def _run_pack(self, members: list[_Member]) -> None:
+        self._count += 1
+        self.packs += 1
+        name = f"pack-{self._count:04d}"
+        folder = self.workdir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        per_case = self._cpus(members[0].spec.resources)
+        cpus = min(self.cpus_per_node, per_case * len(members))
+        slots = max(1, cpus // per_case)
+        for m in members:
+            Path(str(m.spec.stdout) + STATUS_SUFFIX).unlink(missing_ok=True)
+        manifest = {
+            "slots": slots,
+            "grace": self.grace,
+            "cases": [
+                {
+                    "id": m.spec.name,
+                    "script": str(m.spec.script),
+                    "workdir": str(m.spec.workdir),
+                    "stdout": str(m.spec.stdout),
+                    "stderr": str(m.spec.stderr),
+                    "status": str(m.spec.stdout) + STATUS_SUFFIX,
+                    "time_limit": m.spec.time_limit,
+                    "compare": None
+                    if m.compare is None
+                    else {"spec": str(m.compare[0]), "verdict": str(m.compare[1])},
+                }
+                for m in members
+            ],
+        }
+        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        here = Path(__file__).resolve().parent
+        shutil.copy2(here / "packrun.py", folder / "packrun.py")
+        shutil.copy2(here.parent / "compare.py", folder / "compare.py")
+        limits = [m.spec.time_limit or 0.0 for m in members]
+        estimate = sum(limits) / slots + max(limits) + PACK_MARGIN
+        spec = JobSpec(
+            name=f"assay-{name}",
+            script=folder / "pack.sh",
+            workdir=folder,
+            stdout=folder / "pack.out",
+            stderr=folder / "pack.err",
+            time_limit=estimate,
+            resources=JobResources(nodes=1, tasks=1, cpus_per_task=cpus),
+        )
+        lines = [
+            "#!/bin/bash",
+            *self._header(spec),
+            f"# assay pack of {len(members)} case(s), {slots} at a time",
+            f"exec {shlex.quote(self.python)} -I {shlex.quote(str(folder / 'packrun.py'))} "
+            f"{shlex.quote(str(folder / 'manifest.json'))}",
+        ]
+        spec.script.write_text("\n".join(lines) + "\n")
+        try:
+            outcome = await self._submit(spec)
+        except BaseException as exc:  # cancelled, or sbatch refused: every member learns it
+            for m in members:
+                if not m.future.done():
+                    if isinstance(exc, asyncio.CancelledError):
+                        m.future.cancel()
+                    else:
+                        m.future.set_exception(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        for m in members:
+            if not m.future.done():
+                m.future.set_result(member_outcome(m.spec, outcome))
+
+
+def member_outcome(spec: JobSpec, pack: JobOutcome) -> JobOutcome:
+    """How one packed case ended: its status file, or what happened to its pack."""
+    status_file = Path(str(spec.stdout) + STATUS_SUFFIX)
+    try:
+        status = json.loads(status_file.read_text())
+    except (OSError, ValueError):
+        status = None
+    job_id = f"{pack.job_id}+{spec.name}" if pack.job_id else None
+    if status is None or "state" not in status:
+        if pack.state == JobState.TIMEOUT:
+            reason = "its pack ran out of time before this case finished"
+            return JobOutcome(JobState.CANCELLED, reason=reason, job_id=job_id)
+        kind = pack.state if pack.state != JobState.COMPLETED else JobState.NODE_FAIL
+        why = pack.reason or f"its pack ended {pack.state.value} without running this case"
+        return JobOutcome(kind, reason=why, job_id=job_id)
+    state = status["state"]
+    if state == "TIMEOUT":
+        return JobOutcome(JobState.TIMEOUT, job_id=job_id)
+    if state == "CANCELLED":
+        reason = status.get("reason") or "its pack was stopped"
+        if pack.state == JobState.NODE_FAIL:
+            return JobOutcome(JobState.NODE_FAIL, reason=pack.reason, job_id=job_id)
+        return JobOutcome(JobState.CANCELLED, reason=reason, job_id=job_id)
+    signal_ = status.get("signal")
+    code = status.get("exit_code")
+    ended = JobState.COMPLETED if code == 0 and signal_ is None else JobState.FAILED
+    return JobOutcome(ended, code, signal_, job_id=job_id)
+
+
+def packable(spec: JobSpec, case_limit: float, enabled: bool) -> bool:
+    """Short, single-node, shareable: goes into a pack."""
+    r = spec.resources
+    return (
+        enabled
+        and spec.time_limit is not None
+        and spec.time_limit <= case_limit
+        and r.nodes == 1
+        and not r.exclusive
+    )

@@ -1,0 +1,161 @@
+"""Run a pack of short cases inside one batch job, and say how each one ended.
+
+This file uses only the Python standard library and imports nothing from assay: a job
+script runs it where the allocation is (``python3 -I packrun.py MANIFEST.json``), with no
+assay installed there. For every case it runs the case's own job script, in its own
+process group, with its stdout and stderr going to the case's files and its time limit
+enforced, then writes a status file (JSON: state, exit code or signal, start, end, host)
+next to the case's stdout. When a case's manifest entry names a comparison spec, it runs
+the comparison there, where the outputs are, and writes the verdict file (only the
+verdict comes back, never the outputs). SIGTERM (scancel, the pack's own time limit) stops
+every running case and marks each unfinished case ``CANCELLED``.
+
+Manifest::
+
+    {"slots": 4, "grace": 2.0, "cases": [{"id": "...", "script": "...", "workdir": "...",
+      "stdout": "...", "stderr": "...", "status": "...", "time_limit": 60.0,
+      "compare": {"spec": "...", "verdict": "..."} or null}]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+_stop = threading.Event()
+
+
+def _write_json(path: str, data: dict[str, Any]) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+
+
+def _kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _compare(case: dict[str, Any]) -> None:
+    spec_file, verdict = case["compare"]["spec"], case["compare"]["verdict"]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        import compare as engine  # type: ignore[import-not-found]  # shipped beside this file
+
+        with open(spec_file, encoding="utf-8") as fh:
+            result = engine.compare(json.load(fh))
+    except Exception as exc:  # the verdict says what went wrong; the pack goes on
+        result = {
+            "version": 1,
+            "ok": False,
+            "summary": f"comparison failed: {exc}",
+            "files": [],
+            "missing": [],
+            "extra": [],
+            "errors": [str(exc)],
+        }
+    _write_json(verdict, result)
+
+
+def run_case(case: dict[str, Any], grace: float) -> None:
+    start = time.time()
+    status: dict[str, Any] = {"id": case["id"], "start": start, "host": socket.gethostname()}
+    if _stop.is_set():
+        status.update(state="CANCELLED", reason="the pack was stopped before this case ran")
+        _write_json(case["status"], status)
+        return
+    with open(case["stdout"], "wb") as out, open(case["stderr"], "wb") as err:
+        proc = subprocess.Popen(
+            ["/bin/bash", case["script"]],
+            cwd=case["workdir"],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
+    limit = case.get("time_limit")
+    deadline = None if limit is None else time.monotonic() + float(limit)
+    state = None
+    while True:
+        try:
+            code = proc.wait(timeout=0.05)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if _stop.is_set():
+            _kill_group(proc, grace)
+            code, state = proc.returncode, "CANCELLED"
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            _kill_group(proc, grace)
+            code, state = proc.returncode, "TIMEOUT"
+            break
+    try:  # whatever the case left behind in its group goes with it
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if state is None:
+        state = "COMPLETED" if code == 0 else "FAILED"
+    status.update(state=state, end=time.time())
+    if code is not None and code < 0:
+        status["signal"] = -code
+    elif code is not None and code > 128 and state == "FAILED":
+        status["signal"] = code - 128  # the script's shell reports a signal as 128+N
+    else:
+        status["exit_code"] = code
+    if state == "COMPLETED" and case.get("compare"):
+        _compare(case)
+    _write_json(case["status"], status)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python3 packrun.py MANIFEST.json", file=sys.stderr)
+        return 2
+    with open(argv[0], encoding="utf-8") as fh:
+        manifest = json.load(fh)
+    cases = list(manifest["cases"])
+    slots = max(1, int(manifest.get("slots", 1)))
+    grace = float(manifest.get("grace", 2.0))
+    signal.signal(signal.SIGTERM, lambda *_: _stop.set())
+    signal.signal(signal.SIGINT, lambda *_: _stop.set())
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not cases:
+                    return
+                case = cases.pop(0)
+            run_case(case, grace)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(slots)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(timeout=0.2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
