@@ -1,0 +1,232 @@
+"""Against the real Slurm cluster: results, time limits, cancellation, node failure, multi-node
+jobs, packing, pending limits and flaky scheduler commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import run_assay
+from tests.slurm.conftest import squeue_ids, write_config
+
+BASICS = """
+import assay
+
+class Passes(assay.Test):
+    systems = ["*:debug"]
+    command = "echo node $SLURMD_NODENAME"
+
+    def sanity(self, out):
+        out.expect(r"node c[12]")
+
+class ExitsThree(assay.Test):
+    systems = ["*:debug"]
+    command = "bash -c 'exit 3'"
+
+class WrongOutput(assay.Test):
+    systems = ["*:debug"]
+    command = "echo 41"
+
+    def sanity(self, out):
+        out.expect(r"^42$")
+"""
+
+
+def _basics(slurm_dir: Path, *args: str) -> None:
+    (slurm_dir / "test_basics.py").write_text(BASICS)
+    result = run_assay("run", "test_basics.py", "--plain", *args, cwd=slurm_dir)
+    assert result.code == 1, result
+    assert result.case("Passes")["status"] == "passed"
+    assert result.case("Passes")["job_id"]
+    exits = result.case("ExitsThree")
+    assert exits["failure"]["reason"] == "exit code 3 (expected exit code 0)"
+    assert exits["exit_code"] == 3
+    wrong = result.case("WrongOutput")
+    assert wrong["failure"]["stage"] == "sanity"
+    assert "pattern '^42$' not found in stdout" in wrong["failure"]["reason"]
+
+
+def test_pass_nonzero_exit_and_sanity_failure_as_own_jobs(slurm_dir):
+    _basics(slurm_dir, "--no-pack")
+
+
+def test_pass_nonzero_exit_and_sanity_failure_packed(slurm_dir):
+    (slurm_dir / "t.py").write_text("")
+    text = BASICS.replace('systems = ["*:debug"]', 'systems = ["*:debug"]\n    time_limit = "1m"')
+    (slurm_dir / "test_basics.py").write_text(text)
+    result = run_assay("run", "test_basics.py", "--plain", cwd=slurm_dir)
+    assert result.code == 1, result
+    jobs = {c["name"]: c["job_id"] for c in result.report["cases"]}
+    assert len({j.split("+")[0] for j in jobs.values()}) == 1  # one pack job for all three
+    assert result.case("ExitsThree")["failure"]["reason"] == "exit code 3 (expected exit code 0)"
+
+
+def test_a_pack_of_50_short_cases_with_3_failing(slurm_dir):
+    (slurm_dir / "test_pack.py").write_text(
+        "import assay\n\nclass Short(assay.Test):\n"
+        '    systems = ["*:debug"]\n    time_limit = "1m"\n    i = assay.parameter(range(50))\n'
+        '    command = "echo case {i}; test {i} -ne 7 -a {i} -ne 21 -a {i} -ne 33"\n'
+    )
+    result = run_assay("run", "test_pack.py", "--plain", cwd=slurm_dir)
+    assert result.code == 1, result
+    failed = sorted(c["params"]["i"] for c in result.report["cases"] if c["status"] == "failed")
+    assert failed == ["21", "33", "7"]
+    assert result.report["summary"]["passed"] == 47
+    packs = {c["job_id"].split("+")[0] for c in result.report["cases"]}
+    assert 1 <= len(packs) <= 4  # packed, not 50 jobs
+    case7 = result.case("Short[i=7]")
+    assert case7["exit_code"] == 1
+    assert (Path(case7["output_dir"]) / "assay-run.out").read_text() == "case 7\n"
+
+
+def test_time_limit_of_a_packed_case_is_enforced_in_the_pack(slurm_dir):
+    (slurm_dir / "test_slow.py").write_text(
+        "import assay\n\nclass Slow(assay.Test):\n"
+        '    systems = ["*:debug"]\n    time_limit = "2s"\n    command = "sleep 60"\n\n'
+        "class Quick(assay.Test):\n"
+        '    systems = ["*:debug"]\n    time_limit = "1m"\n    command = "true"\n'
+    )
+    result = run_assay("run", "test_slow.py", "--plain", cwd=slurm_dir)
+    slow = result.case("Slow")
+    assert slow["failure"] == {"stage": "run", "reason": "time limit 2s exceeded", "details": None}
+    assert result.case("Quick")["status"] == "passed"
+
+
+def test_slurm_time_limit_of_an_own_job(slurm_dir):
+    (slurm_dir / "test_slow.py").write_text(
+        "import assay\n\nclass Slow(assay.Test):\n"
+        '    systems = ["*:debug"]\n    time_limit = "10s"\n    command = "sleep 300"\n'
+    )
+    result = run_assay("run", "test_slow.py", "--plain", "--no-pack", cwd=slurm_dir, timeout=240)
+    slow = result.case("Slow")
+    assert slow["failure"]["stage"] == "run"
+    assert slow["failure"]["reason"] == "time limit 10s exceeded"
+
+
+def test_two_node_job_runs_on_both_nodes(slurm_dir):
+    (slurm_dir / "test_nodes.py").write_text(
+        "import assay\n\nclass TwoNodes(assay.Test):\n"
+        '    systems = ["*:debug"]\n    nodes = 2\n    tasks = 2\n    tasks_per_node = 1\n'
+        "    command = \"bash -c 'echo on $SLURMD_NODENAME'\"\n\n"
+        "    def sanity(self, out):\n"
+        "        nodes = sorted(out.extract_all(r'on (c\\d)'))\n"
+        "        assert nodes == ['c1', 'c2'], nodes\n"
+    )
+    result = run_assay("run", "test_nodes.py", "--plain", cwd=slurm_dir)
+    assert result.code == 0, result
+
+
+def _start(slurm_dir: Path, test: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "assay", "run", test, "--plain", *args],
+        cwd=slurm_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "ASSAY_STORE": str(slurm_dir / ".store")},
+    )
+
+
+def _wait_running(count: int, before: set[str], timeout: float = 60) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run(
+            ["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True
+        ).stdout.split()
+        ours = [j for j in out if j not in before]
+        if len(ours) >= count:
+            return ours
+        time.sleep(0.2)
+    raise AssertionError(f"{count} job(s) did not start running within {timeout}s")
+
+
+def test_sigterm_cancels_every_job_it_submitted(slurm_dir):
+    (slurm_dir / "test_sleep.py").write_text(
+        "import assay\n\nclass Sleeps(assay.Test):\n"
+        '    systems = ["*:debug"]\n    i = assay.parameter(range(4))\n'
+        '    command = "sleep 300"\n'
+    )
+    before = squeue_ids()
+    proc = _start(slurm_dir, "test_sleep.py", "--no-pack")
+    jobs = _wait_running(4, before)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 143, out
+    deadline = time.monotonic() + 30
+    while set(jobs) & squeue_ids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not set(jobs) & squeue_ids()
+    report = json.loads((slurm_dir / ".assay/latest/report.json").read_text())
+    assert {c["status"] for c in report["cases"]} == {"aborted"}
+
+
+def test_a_node_taken_down_is_a_node_failure_and_the_retry_passes(slurm_dir):
+    (slurm_dir / "test_long.py").write_text(
+        "import assay\n\nclass Long(assay.Test):\n"
+        '    systems = ["*:debug"]\n    command = "sleep 8; echo done"\n\n'
+        "    def sanity(self, out):\n        out.expect('done')\n"
+    )
+    before = squeue_ids()
+    proc = _start(slurm_dir, "test_long.py", "--no-pack", "--max-retries", "1")
+    (job,) = _wait_running(1, before)
+    node = subprocess.run(
+        ["squeue", "-h", "-j", job, "-o", "%N"], capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        subprocess.run(
+            ["scontrol", "update", f"nodename={node}", "state=down", "reason=assay-test"],
+            check=True,
+        )
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], check=False)
+    assert proc.returncode == 0, out
+    report = json.loads((slurm_dir / ".assay/latest/report.json").read_text())
+    (case,) = report["cases"]
+    assert case["attempts"] == 2
+    (earlier,) = case["earlier_failures"]
+    assert earlier["stage"] == "run"
+    assert earlier["reason"].startswith("job ended NODE_FAIL: node failure")
+
+
+def test_max_pending_cancels_a_job_that_waits_too_long(slurm_dir):
+    write_config(slurm_dir, 'options = ["--begin=now+3600"], max_pending = "3s"')
+    (slurm_dir / "test_wait.py").write_text(
+        "import assay\n\nclass Waits(assay.Test):\n"
+        '    systems = ["*:debug"]\n    command = "true"\n'
+    )
+    result = run_assay("run", "test_wait.py", "--plain", "--no-pack", cwd=slurm_dir)
+    reason = result.case("Waits")["failure"]["reason"]
+    assert reason.startswith("job ended CANCELLED: pending for more than 3s (BeginTime)")
+    assert "[ JOB ]" in result.stdout and "PENDING (BeginTime)" in result.stdout
+
+
+def test_flaky_scheduler_commands_do_not_abort_the_run(slurm_dir, tmp_path):
+    """A fault a real cluster cannot show on demand: squeue failing, injected by a wrapper
+    earlier on PATH that fails its first three calls and then runs the real squeue."""
+    bin_dir = tmp_path / "flaky-bin"
+    bin_dir.mkdir()
+    real = subprocess.run(["which", "squeue"], capture_output=True, text=True).stdout.strip()
+    counter = tmp_path / "calls"
+    wrapper = bin_dir / "squeue"
+    wrapper.write_text(
+        "#!/bin/bash\n"
+        f"n=$(cat {counter} 2>/dev/null || echo 0); echo $((n + 1)) > {counter}\n"
+        'if [ "$n" -lt 3 ]; then echo "squeue: error: slurm_receive_msg: Socket timed out" >&2;'
+        " exit 1; fi\n"
+        f'exec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    (slurm_dir / "test_ok.py").write_text(
+        "import assay\n\nclass Ok(assay.Test):\n"
+        '    systems = ["*:debug"]\n    command = "echo fine"\n'
+    )
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    result = run_assay("run", "test_ok.py", "--plain", "--no-pack", cwd=slurm_dir, env=env)
+    assert result.code == 0, result
+    assert int(counter.read_text()) > 3  # it failed three times, then answered
