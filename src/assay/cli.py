@@ -156,6 +156,12 @@ def cli(debug: bool) -> None:
 @click.option(
     "--failed", is_flag=True, help="Only the cases that failed or were aborted last time."
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Finish the newest session: keep its results, follow its jobs still queued or "
+    "running, run the rest. Without PATHS: with the arguments it was started with.",
+)
 @click.option("--keep-stage", is_flag=True, help="Keep the stage dirs of passed cases too.")
 @click.option(
     "--max-jobs",
@@ -190,6 +196,11 @@ def run(**kw: Any) -> int:
     from assay.run import session
     from assay.run.runner import RunOptions
 
+    if kw["resume"] and not kw["paths"]:
+        from pathlib import Path
+
+        original = session.resume_arguments(Path(kw["prefix"] or ".assay"))
+        return main(["run", "--resume", *original[1:]])
     kw["options"] = RunOptions(
         max_retries=kw.pop("max_retries"),
         serial=kw.pop("serial"),

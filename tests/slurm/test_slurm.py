@@ -230,3 +230,50 @@ def test_flaky_scheduler_commands_do_not_abort_the_run(slurm_dir, tmp_path):
     result = run_assay("run", "test_ok.py", "--plain", "--no-pack", cwd=slurm_dir, env=env)
     assert result.code == 0, result
     assert int(counter.read_text()) > 3  # it failed three times, then answered
+
+
+def _count_jobs_named(prefix: str) -> int:
+    out = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-o", "%j"], capture_output=True, text=True
+    ).stdout
+    return sum(1 for name in out.split() if name.startswith(prefix))
+
+
+def test_resume_after_the_runner_was_killed_follows_its_jobs(slurm_dir):
+    (slurm_dir / "test_resume.py").write_text(
+        "import assay\n\nclass Quick(assay.Test):\n"
+        '    systems = ["*:debug"]\n    command = "echo quick"\n\n'
+        "class Slow(assay.Test):\n"
+        '    systems = ["*:debug"]\n    i = assay.parameter(range(3))\n'
+        '    command = "sleep 6; echo slow {i}"\n\n'
+        "    def sanity(self, out):\n        out.expect(rf'slow {self.i}')\n\n"
+        "class PackedSlow(assay.Test):\n"
+        '    systems = ["*:debug"]\n    time_limit = "1m"\n    i = assay.parameter(range(3))\n'
+        '    command = "sleep 6; echo packed {i}"\n'
+    )
+    before = squeue_ids()
+    proc = _start(slurm_dir, "test_resume.py")
+    _wait_running(2, before)  # the Slow jobs and a pack are running
+    deadline = time.monotonic() + 30
+    journal = None
+    while time.monotonic() < deadline:  # Quick has finished and been recorded
+        sessions = list((slurm_dir / ".assay" / "runs").glob("*/journal.jsonl"))
+        if sessions and '"result"' in sessions[0].read_text():
+            journal = sessions[0]
+            break
+        time.sleep(0.1)
+    assert journal is not None
+    proc.send_signal(signal.SIGKILL)  # the runner dies; its jobs go on
+    proc.wait(timeout=10)
+    submitted = {line for line in journal.read_text().splitlines() if '"t":"job"' in line}
+    assert len(submitted) == 7  # Quick, 3 Slow, 3 packed
+    jobs_before = _count_jobs_named("assay-")
+    resumed = run_assay("run", "--resume", "--plain", cwd=slurm_dir, timeout=120)
+    assert resumed.code == 0, resumed
+    assert _count_jobs_named("assay-") == jobs_before  # nothing was submitted again
+    report = resumed.report
+    assert report["summary"]["passed"] == 7
+    assert report["session"]["directory"] == str(journal.parent)
+    assert (Path(resumed.case("Slow[i=2]")["output_dir"]) / "assay-run.out").read_text() == (
+        "slow 2\n"
+    )

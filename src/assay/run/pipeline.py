@@ -70,6 +70,7 @@ class Execution:
     ctx: RunContext
     attempt: int = 1
     dependencies: list[DependencyInfo] = field(default_factory=list)
+    attach: tuple[str, bool] | None = None  # (job id, packed) to follow again on --resume
     test: Test | None = None
     linked: list[tuple[str, str]] = field(default_factory=list)  # staged read-only inputs
     result: CaseResult = field(init=False)
@@ -149,7 +150,10 @@ class Execution:
 
     async def setup(self) -> None:
         case = self.case
-        _fresh_dir(self.stage_dir)
+        if self.attach is not None and not (self.stage_dir / scripts.RUN_SCRIPT).exists():
+            self.attach = None  # nothing to follow: run it from the start
+        if self.attach is None:
+            _fresh_dir(self.stage_dir)
         if self.attempt > 1:  # the output dir is made at cleanup; a retry starts clean
             shutil.rmtree(self.output_dir, ignore_errors=True)
         info = CaseInfo(
@@ -173,7 +177,8 @@ class Execution:
             problems = check_fields(test, case.test._assay.metrics)
             if problems:
                 raise StageFailed("invalid test attributes: " + "; ".join(problems))
-        await self._stage_sources(test)
+        if self.attach is None:  # a resumed case's stage dir already holds its inputs
+            await self._stage_sources(test)
         await self._artifacts(test, info)
 
     async def _artifacts(self, test: Test, info: CaseInfo) -> None:
@@ -212,7 +217,7 @@ class Execution:
 
     async def build(self) -> None:
         test = self._test
-        if not test.build:
+        if not test.build or self.attach is not None:
             return
         limit = _limit(test.build_time_limit)
         script = self.stage_dir / scripts.BUILD_SCRIPT
@@ -271,24 +276,31 @@ class Execution:
             resources=resources,
         )
         scheduler = self.ctx.schedulers[case.partition.full_name]
-        command = launchers.launch(
-            case.partition.config.launcher, test.format(test.command), resources
-        )
-        spec.script.write_text(
-            scripts.run_script(
-                case.name,
-                scheduler.header(spec),
-                self.stage_dir,
-                case.env_config,
-                case.partition.config,
-                _env(test),
-                [test.format(c) for c in test.prerun],
-                command,
-                [test.format(c) for c in test.postrun],
-                scheduler.footer(spec),
+        outcome = None
+        if self.attach is not None:  # resumed: follow the job an earlier runner submitted
+            outcome = await scheduler.attach(spec, *self.attach)
+            if outcome.state == JobState.LOST:
+                outcome = None
+        if outcome is None:
+            command = launchers.launch(
+                case.partition.config.launcher, test.format(test.command), resources
             )
-        )
-        self.outcome = outcome = await scheduler.run(spec)
+            spec.script.write_text(
+                scripts.run_script(
+                    case.name,
+                    scheduler.header(spec),
+                    self.stage_dir,
+                    case.env_config,
+                    case.partition.config,
+                    _env(test),
+                    [test.format(c) for c in test.prerun],
+                    command,
+                    [test.format(c) for c in test.postrun],
+                    scheduler.footer(spec),
+                )
+            )
+            outcome = await scheduler.run(spec)
+        self.outcome = outcome
         self.result.job_id = outcome.job_id
         self.result.exit_code = outcome.exit_code
         if outcome.state == JobState.TIMEOUT:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from assay.plan import Case
+from assay.results.journal import Journal, Recovered
 from assay.results.model import CaseResult, Failure, Status
 from assay.run.pipeline import Execution, RunContext, case_dirname, new_result
 from assay.spec.test import DependencyInfo
@@ -49,7 +50,13 @@ class Runner:
     """Runs the cases of a plan and collects one result per case."""
 
     def __init__(
-        self, cases: list[Case], ctx: RunContext, options: RunOptions, events: Events
+        self,
+        cases: list[Case],
+        ctx: RunContext,
+        options: RunOptions,
+        events: Events,
+        journal: Journal | None = None,
+        recovered: Recovered | None = None,
     ) -> None:
         self.cases = cases
         self.ctx = ctx
@@ -64,6 +71,8 @@ class Runner:
         }
         self._serial = asyncio.Semaphore(1)
         self._running: dict[int, Execution] = {}
+        self.journal = journal
+        self.recovered = recovered or Recovered()
 
     async def run(self) -> list[CaseResult]:
         """Run every case; on cancellation, stop jobs and return what was obtained."""
@@ -85,6 +94,10 @@ class Runner:
         return [self.results[id(c)] for c in self.cases]
 
     async def _drive(self, case: Case) -> None:
+        earlier = self.recovered.results.get(case.id)
+        if earlier is not None:  # finished before the runner was stopped: keep it
+            self._finish(case, earlier, record=False)
+            return
         try:
             for dep in case.deps:
                 await self._done[id(dep)].wait()
@@ -113,7 +126,8 @@ class Runner:
         while True:
             async with self._slot(case):
                 self.events.case_started(case, attempt)
-                execution = Execution(case, self.ctx, attempt, self._dependency_info(case))
+                attach = self.recovered.jobs.get(case.id) if attempt == 1 else None
+                execution = Execution(case, self.ctx, attempt, self._dependency_info(case), attach)
                 self._running[id(case)] = execution
                 result = await execution.execute()
                 del self._running[id(case)]
@@ -135,9 +149,11 @@ class Runner:
             else:
                 yield
 
-    def _finish(self, case: Case, result: CaseResult) -> None:
+    def _finish(self, case: Case, result: CaseResult, record: bool = True) -> None:
         self.results[id(case)] = result
         self._done[id(case)].set()
+        if record and self.journal is not None:
+            self.journal.result(result)
         self.events.case_finished(result)
         # A passed dependency keeps its stage dir until its last dependent is done.
         for dep in case.deps:

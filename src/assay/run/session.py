@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import getpass
+import json
 import os
 import signal
 import sys
@@ -17,10 +18,11 @@ from assay import overrides as overrides_mod
 from assay._version import __version__
 from assay.config import Config, PartitionRef, load_config
 from assay.errors import UsageError
-from assay.files import point_link
+from assay.files import point_link, write_atomic
 from assay.load import LoadProblem, load
 from assay.plan import Plan, make_plan
 from assay.results import report
+from assay.results.journal import Journal, recover
 from assay.results.model import Problem, Session
 from assay.run.artifacts import SessionStore
 from assay.run.pipeline import RunContext
@@ -44,6 +46,7 @@ class Request:
     store: str | None = None
     failed: bool = False
     no_pack: bool = False
+    resume: bool = False
     selection: Selection = field(default_factory=Selection)
     settings: Sequence[str] = ()
     options: RunOptions = field(default_factory=RunOptions)
@@ -88,6 +91,30 @@ def _store_root(request: Request, config: Config, system: str) -> Path:
     return Path(configured) if configured else default_root()
 
 
+COMMAND_FILE = "command.json"
+
+
+def resumable_session(prefix: Path) -> Path:
+    """The newest session under ``prefix``, to finish with ``--resume``."""
+    latest = prefix / "latest"
+    if not latest.exists():
+        raise UsageError(
+            f"--resume: no session to resume under {prefix}",
+            hint="--resume finishes the newest session; give --prefix if it is elsewhere",
+        )
+    return latest.resolve()
+
+
+def resume_arguments(prefix: Path) -> list[str]:
+    """The arguments the newest session was started with (``assay run --resume`` alone)."""
+    path = resumable_session(prefix) / COMMAND_FILE
+    try:
+        argv = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--resume: cannot read {path}: {exc}") from None
+    return [a for a in argv if a not in ("--resume",)]
+
+
 def _prefix(request: Request, config: Config, system: str) -> Path:
     return Path(request.prefix or config.systems[system].prefix or ".assay")
 
@@ -122,7 +149,17 @@ async def _run(
     request: Request, prepared: Prepared, display: PlainDisplay | LiveDisplay
 ) -> Session:
     config, system, plan = prepared.config, prepared.system, prepared.plan
-    session_id, directory = _session_dir(request, config, system)
+    recovered = None
+    if request.resume:
+        directory = resumable_session(_prefix(request, config, system))
+        session_id = directory.name
+        recovered = recover(directory)
+    else:
+        session_id, directory = _session_dir(request, config, system)
+        write_atomic(directory / COMMAND_FILE, json.dumps(sys.argv[1:]))
+        # "latest" points here from the start, so a killed runner's session can be resumed.
+        point_link(directory.parent.parent / "latest", os.path.join("runs", session_id))
+    journal = Journal(directory)
     session = Session(
         id=session_id,
         started=time.time(),
@@ -148,10 +185,16 @@ async def _run(
         part = case.partition
         if part.full_name not in schedulers:
             schedulers[part.full_name] = make_scheduler(
-                part, transport, request.grace, display, directory / "jobs", not request.no_pack
+                part,
+                transport,
+                request.grace,
+                display,
+                directory / "jobs",
+                not request.no_pack,
+                journal,
             )
-    (directory / "stage").mkdir()
-    (directory / "output").mkdir()
+    (directory / "stage").mkdir(exist_ok=True)
+    (directory / "output").mkdir(exist_ok=True)
     ctx = RunContext(
         stage_root=directory / "stage",
         output_root=directory / "output",
@@ -162,7 +205,7 @@ async def _run(
         keep_stage=request.options.keep_stage,
         grace=request.grace,
     )
-    runner = Runner(plan.cases, ctx, request.options, display)
+    runner = Runner(plan.cases, ctx, request.options, display, journal, recovered)
     partitions = sorted({c.partition.full_name for c in plan.cases})
     display.start(
         len(plan.cases),
@@ -188,9 +231,9 @@ async def _run(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         ctx.store.close()
+        journal.close()
     session.finished = time.time()
     path = report.write(session, directory / "report.json")
-    point_link(directory.parent.parent / "latest", os.path.join("runs", session_id))
     if request.report:
         report.write(session, request.report)
     if request.junit:
@@ -209,6 +252,7 @@ def make_scheduler(
     display: PlainDisplay | LiveDisplay,
     workdir: Path,
     pack: bool,
+    journal: Journal,
 ) -> Scheduler:
     """The scheduler a partition's config names."""
     if part.config.scheduler == "slurm":
@@ -223,6 +267,9 @@ def make_scheduler(
             ),
             workdir=workdir / part.full_name.replace(":", "-"),
             pack=pack,
+            on_submit=lambda spec, job_id, packed: journal.job(
+                spec.name.removeprefix("assay-"), job_id, packed
+            ),
         )
     return DirectScheduler(transport, grace)
 

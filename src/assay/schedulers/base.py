@@ -18,6 +18,7 @@ class JobState(enum.StrEnum):
     CANCELLED = "CANCELLED"
     NODE_FAIL = "NODE_FAIL"
     OUT_OF_MEMORY = "OUT_OF_MEMORY"
+    LOST = "LOST"  # the scheduler no longer knows the job (it must be run again)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,10 @@ class Scheduler(abc.ABC):
     @abc.abstractmethod
     async def run(self, spec: JobSpec) -> JobOutcome:
         """Run ``spec`` to its end. Cancelling the call stops the job."""
+
+    async def attach(self, spec: JobSpec, job_id: str, packed: bool) -> JobOutcome:
+        """Follow a job an earlier runner submitted (``--resume``); LOST if it cannot."""
+        return JobOutcome(JobState.LOST, reason=f"{self.name} jobs cannot be followed again")
 
     @abc.abstractmethod
     async def shutdown(self) -> None:

@@ -41,7 +41,7 @@ class Packer:
     def __init__(
         self,
         workdir: Path,
-        submit: Callable[[JobSpec], Awaitable[JobOutcome]],
+        submit: Callable[[JobSpec, list[JobSpec]], Awaitable[JobOutcome]],
         *,
         pack_time: float,
         cpus_per_node: int,
@@ -166,7 +166,7 @@ class Packer:
         ]
         spec.script.write_text("\n".join(lines) + "\n")
         try:
-            outcome = await self._submit(spec)
+            outcome = await self._submit(spec, [m.spec for m in members])
         except BaseException as exc:  # cancelled, or sbatch refused: every member learns it
             for m in members:
                 if not m.future.done():

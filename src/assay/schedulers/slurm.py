@@ -23,7 +23,7 @@ from pathlib import Path
 from assay.config import PartitionRef, Slurm
 from assay.durations import format_duration, parse_duration, slurm_time
 from assay.schedulers.base import JobOutcome, JobSpec, JobState, Scheduler
-from assay.schedulers.packing import Packer, packable
+from assay.schedulers.packing import Packer, member_outcome, packable
 from assay.transports.local import CommandResult, LocalTransport
 
 STATUS_SUFFIX = ".status"
@@ -63,6 +63,7 @@ class _Job:
     reason: str | None = None
     pending_since: float = field(default_factory=time.monotonic)
     unseen: int = 0  # polls in a row where squeue did not list it
+    lost_ok: bool = False  # followed again on resume: unknown means "run it again"
 
 
 class SlurmScheduler(Scheduler):
@@ -76,7 +77,7 @@ class SlurmScheduler(Scheduler):
         transport: LocalTransport,
         grace: float = 2.0,
         on_state: StateListener | None = None,
-        on_submit: Callable[[JobSpec, str], None] | None = None,
+        on_submit: Callable[[JobSpec, str, bool], None] | None = None,
         workdir: Path | None = None,
         pack: bool = True,
     ) -> None:
@@ -159,9 +160,13 @@ class SlurmScheduler(Scheduler):
             return await self.packer.run(spec)
         return await self._run_single(spec)
 
-    async def _run_single(self, spec: JobSpec) -> JobOutcome:
+    async def _run_single(self, spec: JobSpec, members: list[JobSpec] | None = None) -> JobOutcome:
+        """Submit one job (a case's, or a pack's for ``members``) and wait for its end."""
         async with self._slots:
             job = await self._submit(spec)
+            if self.on_submit:
+                for member in members if members is not None else [spec]:
+                    self.on_submit(member, job.id, members is not None)
             try:
                 return await asyncio.shield(job.future)
             except asyncio.CancelledError:
@@ -184,8 +189,6 @@ class SlurmScheduler(Scheduler):
         loop = asyncio.get_running_loop()
         job = _Job(job_id, spec, loop.create_future(), time.time())
         self._jobs[job_id] = job
-        if self.on_submit:
-            self.on_submit(spec, job_id)
         self._notify(job, "PENDING", None)
         self.interval = self.settings.poll_min
         self._wake.set()
@@ -193,19 +196,36 @@ class SlurmScheduler(Scheduler):
             self._poller = asyncio.create_task(self._poll_loop(), name=f"poll {self.partition}")
         return job
 
-    async def attach(self, spec: JobSpec, job_id: str) -> JobOutcome:
-        """Follow a job submitted by an earlier runner (``--resume``)."""
-        loop = asyncio.get_running_loop()
-        job = _Job(job_id, spec, loop.create_future(), time.time(), state="UNKNOWN")
-        self._jobs[job_id] = job
-        self._wake.set()
-        if self._poller is None or self._poller.done():
-            self._poller = asyncio.create_task(self._poll_loop(), name=f"poll {self.partition}")
+    async def attach(self, spec: JobSpec, job_id: str, packed: bool) -> JobOutcome:
+        """Follow a job submitted by an earlier runner (``--resume``): a case's own job, or
+        the pack it was in (followed once, however many of its cases wait for it)."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            loop = asyncio.get_running_loop()
+            watched = spec
+            if packed:  # the pack job itself: its own status file does not exist
+                folder = spec.workdir
+                watched = JobSpec(
+                    f"assay-pack-{job_id}",
+                    folder / "pack.sh",
+                    folder,
+                    folder / "pack.out",
+                    folder / "pack.err",
+                )
+            job = _Job(job_id, watched, loop.create_future(), time.time(), state="UNKNOWN")
+            job.lost_ok = True
+            self._jobs[job_id] = job
+            self._wake.set()
+            if self._poller is None or self._poller.done():
+                self._poller = asyncio.create_task(self._poll_loop(), name=f"poll {self.partition}")
         try:
-            return await asyncio.shield(job.future)
+            outcome = await asyncio.shield(job.future)
         except asyncio.CancelledError:
             await self._cancel([job.id])
             raise
+        if packed and outcome.state != JobState.LOST:
+            return member_outcome(spec, outcome)
+        return outcome
 
     async def _command(self, argv: Sequence[str]) -> CommandResult:
         self.queries += 1
@@ -308,14 +328,9 @@ class SlurmScheduler(Scheduler):
                     ended = True
                 continue
             if job.unseen >= 5:  # neither squeue nor accounting has heard of it for a while
-                self._resolve(
-                    job,
-                    JobOutcome(
-                        JobState.NODE_FAIL,
-                        reason="Slurm no longer knows this job (not in squeue or sacct)",
-                        job_id=job.id,
-                    ),
-                )
+                why = "Slurm no longer knows this job (not in squeue or sacct)"
+                state = JobState.LOST if job.lost_ok else JobState.NODE_FAIL
+                self._resolve(job, JobOutcome(state, reason=why, job_id=job.id))
                 ended = True
         return ended
 

@@ -1,0 +1,100 @@
+"""The session journal: what a runner did, written as it happens, so nothing is lost.
+
+``journal.jsonl`` in the session directory gets one line per event, flushed at once: a
+batch job submitted for a case (job id, packed or not), and a case's final result. If the
+runner dies (even by SIGKILL, which it cannot catch) ``assay run --resume`` reads it back:
+finished cases keep their results and jobs still known to the scheduler are followed
+again instead of being submitted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import msgspec
+
+from assay.results.model import CaseResult, Status
+
+NAME = "journal.jsonl"
+
+
+class _Job(msgspec.Struct):
+    t: str
+    case: str
+    job: str
+    packed: bool = False
+
+
+class _Result(msgspec.Struct):
+    t: str
+    case: str
+    result: CaseResult
+
+
+@dataclass
+class Recovered:
+    """What an earlier runner of a session left behind."""
+
+    results: dict[str, CaseResult] = field(default_factory=dict)  # case id -> final result
+    jobs: dict[str, tuple[str, bool]] = field(default_factory=dict)  # case id -> (job, packed)
+
+
+class Journal:
+    """Appends events to a session's journal."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / NAME
+        self._fh: IO[bytes] | None = None
+        self._encoder = msgspec.json.Encoder()
+
+    def _write(self, event: object) -> None:
+        if self._fh is None:
+            self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the session
+        # One write per event, flushed: a killed runner loses nothing it wrote (only a crash
+        # of the machine itself could, and a sync per case would cost more than it saves).
+        self._fh.write(self._encoder.encode(event) + b"\n")
+        self._fh.flush()
+
+    def job(self, case_id: str, job_id: str, packed: bool = False) -> None:
+        self._write(_Job("job", case_id, job_id, packed))
+
+    def result(self, result: CaseResult) -> None:
+        if result.status == Status.ABORTED:  # run again on resume; its job was cancelled
+            self._write(_Job("forget", result.id, ""))
+        else:
+            self._write(_Result("result", result.id, result))
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def recover(directory: Path) -> Recovered:
+    """Read a session's journal (a torn last line, from a crash mid-write, is ignored)."""
+    found = Recovered()
+    for line in _lines(directory / NAME):
+        try:
+            kind = msgspec.json.decode(line, type=dict)["t"]
+            if kind == "job":
+                job = msgspec.json.decode(line, type=_Job)
+                found.jobs[job.case] = (job.job, job.packed)
+            elif kind == "forget":
+                found.jobs.pop(msgspec.json.decode(line, type=_Job).case, None)
+            elif kind == "result":
+                done = msgspec.json.decode(line, type=_Result)
+                found.results[done.case] = done.result
+        except (msgspec.DecodeError, KeyError, TypeError):
+            continue
+    return found
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    try:
+        with open(path, "rb") as fh:
+            yield from (line for line in fh if line.strip())
+    except FileNotFoundError:
+        return
