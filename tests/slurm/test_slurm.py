@@ -185,6 +185,7 @@ def test_a_node_taken_down_is_a_node_failure_and_the_retry_passes(slurm_dir):
         out, _ = proc.communicate(timeout=120)
     finally:
         subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], check=False)
+        _wait_node_idle(node)
     assert proc.returncode == 0, out
     report = json.loads((slurm_dir / ".assay/latest/report.json").read_text())
     (case,) = report["cases"]
@@ -192,6 +193,19 @@ def test_a_node_taken_down_is_a_node_failure_and_the_retry_passes(slurm_dir):
     (earlier,) = case["earlier_failures"]
     assert earlier["stage"] == "run"
     assert earlier["reason"].startswith("job ended NODE_FAIL: node failure")
+
+
+def _wait_node_idle(node: str, timeout: float = 60) -> None:
+    """The other Slurm tests need the node back: wait until it takes jobs again."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = subprocess.run(
+            ["sinfo", "-h", "-n", node, "-o", "%T"], capture_output=True, text=True
+        ).stdout.split()
+        if state and all(s == "idle" for s in state):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"node {node} did not come back within {timeout}s")
 
 
 def test_max_pending_cancels_a_job_that_waits_too_long(slurm_dir):
@@ -232,13 +246,6 @@ def test_flaky_scheduler_commands_do_not_abort_the_run(slurm_dir, tmp_path):
     assert int(counter.read_text()) > 3  # it failed three times, then answered
 
 
-def _count_jobs_named(prefix: str) -> int:
-    out = subprocess.run(
-        ["squeue", "-h", "-t", "all", "-o", "%j"], capture_output=True, text=True
-    ).stdout
-    return sum(1 for name in out.split() if name.startswith(prefix))
-
-
 def test_resume_after_the_runner_was_killed_follows_its_jobs(slurm_dir):
     (slurm_dir / "test_resume.py").write_text(
         "import assay\n\nclass Quick(assay.Test):\n"
@@ -265,13 +272,17 @@ def test_resume_after_the_runner_was_killed_follows_its_jobs(slurm_dir):
     assert journal is not None
     proc.send_signal(signal.SIGKILL)  # the runner dies; its jobs go on
     proc.wait(timeout=10)
-    submitted = {line for line in journal.read_text().splitlines() if '"t":"job"' in line}
+    submitted = {}
+    for line in journal.read_text().splitlines():
+        event = json.loads(line)
+        if event["t"] == "job":
+            submitted[event["case"]] = event["job"]
     assert len(submitted) == 7  # Quick, 3 Slow, 3 packed
-    jobs_before = _count_jobs_named("assay-")
     resumed = run_assay("run", "--resume", "--plain", cwd=slurm_dir, timeout=120)
     assert resumed.code == 0, resumed
-    assert _count_jobs_named("assay-") == jobs_before  # nothing was submitted again
     report = resumed.report
+    for case in report["cases"]:  # every case ended in the job the first runner submitted
+        assert case["job_id"].split("+")[0] == submitted[case["id"]], case["name"]
     assert report["summary"]["passed"] == 7
     assert report["session"]["directory"] == str(journal.parent)
     assert (Path(resumed.case("Slow[i=2]")["output_dir"]) / "assay-run.out").read_text() == (
