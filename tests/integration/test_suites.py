@@ -31,7 +31,7 @@ def test_the_example_passes_with_its_sweep_and_scaling_table(example):
     assert sum(n.startswith("solver[case=") for n in names) == 21
     assert sum(n.startswith("solver-mesh[") for n in names) == 5  # 3 x 2 minus one excluded
     (table,) = result.report["scaling"]
-    assert table["test"] == "solver-scaling" and table["parameter"] == "tasks"
+    assert table["test"] == "solver-scaling" and table["parameter"] == "cpus_per_task"
     assert [row["size"] for row in table["rows"]] == [1, 2]
     assert table["rows"][0]["speedup"] == 1.0 and table["rows"][1]["speedup"] > 0
     assert "scaling of solver-scaling[case=scaling-cg]" in result.stdout

@@ -288,3 +288,32 @@ def test_resume_after_the_runner_was_killed_follows_its_jobs(slurm_dir):
     assert (Path(resumed.case("Slow[i=2]")["output_dir"]) / "assay-run.out").read_text() == (
         "slow 2\n"
     )
+
+
+def test_the_byo_example_runs_unchanged_on_slurm_comparing_inside_the_jobs(slurm_dir):
+    import shutil
+
+    from tests.conftest import ROOT
+
+    example = slurm_dir / "byo"
+    shutil.copytree(ROOT / "examples" / "byo-solver", example)
+    result = run_assay(
+        "run", "byo", "-p", "debug", "--keep-stage", "--plain", cwd=slurm_dir, timeout=300
+    )
+    assert result.code == 0, result
+    cases = result.report["cases"]
+    assert {c["partition"] for c in cases} == {"debug"}
+    assert sum(c["name"].startswith("solver[case=") for c in cases) == 21
+    case = result.case("solver[case=cg-n50-a1]")
+    assert case["job_id"]  # it ran as (part of) a Slurm job
+    stage = Path(case["stage_dir"])
+    # The job compared its outputs where they were and wrote the verdict; assay only read
+    # it (a comparison made by assay itself writes no verdict file).
+    verdict = json.loads((stage / "assay-verdict.json").read_text())
+    assert verdict["ok"] is True and {f["file"] for f in verdict["files"]} == {
+        "result.csv",
+        "log.txt",
+    }
+    assert case["comparisons"][0]["ok"] is True
+    (table,) = result.report["scaling"]
+    assert table["parameter"] == "cpus_per_task" and len(table["rows"]) == 2

@@ -8,6 +8,8 @@ the case's failure.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import math
 import os
 import shutil
@@ -29,7 +31,7 @@ from assay.run.artifacts import ArtifactError, SessionStore, layer_list, modifie
 from assay.schedulers.base import JobOutcome, JobResources, JobSpec, JobState, Scheduler
 from assay.spec.definition import check_fields
 from assay.spec.hooks import STAGES
-from assay.spec.output import Output
+from assay.spec.output import Output, spec_key
 from assay.spec.refs import choose
 from assay.spec.test import CaseInfo, DependencyInfo, Test, bind
 from assay.transports.local import LocalTransport
@@ -276,6 +278,9 @@ class Execution:
             resources=resources,
         )
         scheduler = self.ctx.schedulers[case.partition.full_name]
+        in_job = self._job_comparison(scheduler)
+        if in_job is not None:
+            spec = dataclasses.replace(spec, compare=in_job[1])
         outcome = None
         if self.attach is not None:  # resumed: follow the job an earlier runner submitted
             outcome = await scheduler.attach(spec, *self.attach)
@@ -318,6 +323,25 @@ class Execution:
             status,
             Path(case.test._assay.file).parent if case.test._assay.file else None,
         )
+        if in_job is not None:
+            self.out.precomputed[spec_key(in_job[0])] = in_job[1][1]
+
+    def _job_comparison(
+        self, scheduler: Scheduler
+    ) -> tuple[dict[str, Any], tuple[Path, Path]] | None:
+        """Principle 4: where the scheduler runs jobs elsewhere, compare outputs there. The
+        spec goes to the stage dir; the job writes the verdict beside it."""
+        ask = getattr(self._test, "job_comparison", None)
+        if not scheduler.compares_in_job or ask is None:
+            return None
+        spec = ask()
+        if spec is None:
+            return None
+        spec_file = self.stage_dir / "assay-compare.json"
+        verdict_file = self.stage_dir / "assay-verdict.json"
+        spec_file.write_text(json.dumps(spec))
+        verdict_file.unlink(missing_ok=True)
+        return spec, (spec_file, verdict_file)
 
     def sanity(self) -> None:
         test, out = self._test, self._out

@@ -44,6 +44,8 @@ class JobSpec:
     stderr: Path
     time_limit: float | None = None
     resources: JobResources = JobResources()
+    # A comparison to run inside the job, where the outputs are: (spec file, verdict file).
+    compare: tuple[Path, Path] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class Scheduler(abc.ABC):
     """Runs job scripts on a partition's resources."""
 
     name: ClassVar[str]
+    compares_in_job: ClassVar[bool] = False
+    """Whether comparisons of outputs run inside the job (remote or batch schedulers)."""
 
     def header(self, spec: JobSpec) -> list[str]:
         """Lines for the top of the job script (e.g. ``#SBATCH`` directives)."""

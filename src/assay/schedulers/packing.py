@@ -65,8 +65,8 @@ class Packer:
         self.packs = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def run(self, spec: JobSpec, compare: tuple[Path, Path] | None = None) -> JobOutcome:
-        member = _Member(spec, asyncio.get_running_loop().create_future(), compare)
+    async def run(self, spec: JobSpec) -> JobOutcome:
+        member = _Member(spec, asyncio.get_running_loop().create_future(), spec.compare)
         self._pending.append(member)
         self._arrived.set()
         if self._flusher is None or self._flusher.done():

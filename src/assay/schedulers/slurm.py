@@ -70,6 +70,7 @@ class SlurmScheduler(Scheduler):
     """Runs job scripts as Slurm batch jobs on one Slurm partition."""
 
     name = "slurm"
+    compares_in_job = True
 
     def __init__(
         self,
@@ -87,6 +88,7 @@ class SlurmScheduler(Scheduler):
         self.grace = grace
         self.on_state = on_state
         self.on_submit = on_submit
+        self.workdir = workdir
         self._jobs: dict[str, _Job] = {}
         self._slots = asyncio.Semaphore(partition.max_jobs)
         self._wake = asyncio.Event()
@@ -145,10 +147,31 @@ class SlurmScheduler(Scheduler):
 
     def footer(self, spec: JobSpec) -> list[str]:
         status = shlex.quote(str(spec.stdout) + STATUS_SUFFIX)
-        return [
+        lines = []
+        if spec.compare is not None and self.workdir is not None:
+            engine = self._ship_compare()
+            spec_file, verdict = (shlex.quote(str(p)) for p in spec.compare)
+            python = shlex.quote(self.settings.python)
+            lines.append(
+                f'[ "$assay_status" -eq 0 ] && {python} -I {shlex.quote(str(engine))} '
+                f"{spec_file} -o {verdict} >/dev/null 2>&1"
+            )
+        lines.append(
             f'printf \'{{"exit_code": %d, "host": "%s"}}\\n\' "$assay_status" "$(hostname)"'
             f" > {status}"
-        ]
+        )
+        return lines
+
+    def _ship_compare(self) -> Path:
+        """The comparison engine, copied once where jobs can run it without assay."""
+        assert self.workdir is not None
+        target = self.workdir / "compare.py"
+        if not target.exists():
+            import shutil
+
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(Path(__file__).resolve().parent.parent / "compare.py", target)
+        return target
 
     def case_slots(self, max_jobs: int) -> int:
         return self.settings.max_queued

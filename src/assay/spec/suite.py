@@ -100,6 +100,15 @@ class SuiteTest(Test):
         if self.compare_spec is not None and expected is not None:
             out.compare(expected, **self.compare_spec)
 
+    def job_comparison(self) -> dict[str, Any] | None:
+        """The comparison ``sanity`` will make, for a scheduler that runs it in the job."""
+        from assay.spec.output import comparison_spec
+
+        expected = self.expected_dir()
+        if self.compare_spec is None or expected is None:
+            return None
+        return comparison_spec(expected, self.stage_dir, **self.compare_spec)
+
 
 def _render(test: Test, template: Path, target: Path) -> None:
     import jinja2
@@ -514,11 +523,21 @@ def _scaling_class(
     scaling: schema.Scaling,
 ) -> type[Test] | None:
     key = "suite.scaling"
-    if (scaling.nodes is None) == (scaling.tasks is None):
-        comp.problem(key, "give exactly one of nodes = [...] or tasks = [...]")
+    given = {
+        name: sizes
+        for name, sizes in (
+            ("nodes", scaling.nodes),
+            ("tasks", scaling.tasks),
+            ("cpus_per_task", scaling.cpus_per_task),
+        )
+        if sizes is not None
+    }
+    if len(given) != 1:
+        comp.problem(
+            key, "give exactly one of nodes = [...], tasks = [...] or cpus_per_task = [...]"
+        )
         return None
-    size_name = "nodes" if scaling.nodes is not None else "tasks"
-    sizes = scaling.nodes or scaling.tasks or []
+    ((size_name, sizes),) = given.items()
     chosen = [c for c in cases if any(fnmatch.fnmatchcase(c.name, g) for g in scaling.cases)]
     if not chosen:
         comp.problem(f"{key}.cases", f"{scaling.cases} matches none of the suite's cases")
@@ -533,6 +552,8 @@ def _scaling_class(
     ns[size_name] = parameter(sizes)
     if scaling.command is not None:
         ns["command"] = scaling.command
+    if scaling.env:
+        ns["env"] = {**common["env"], **scaling.env}
     if scaling.time_limit is not None:
         _check_duration(comp, f"{key}.time_limit", scaling.time_limit)
         ns["time_limit"] = scaling.time_limit

@@ -97,12 +97,14 @@ class Group(_Table, kw_only=True, frozen=True):
 
 
 class Scaling(_Table, kw_only=True, frozen=True):
-    """``[suite.scaling]``: the same cases at several node or task counts."""
+    """``[suite.scaling]``: the same cases at several node, task or thread counts."""
 
     nodes: list[PositiveInt] | None = None
     tasks: list[PositiveInt] | None = None
+    cpus_per_task: list[PositiveInt] | None = None
     cases: list[str] = msgspec.field(default_factory=lambda: ["*"])
     command: str | None = None
+    env: dict[str, str] = {}
     tags: list[str] = msgspec.field(default_factory=lambda: ["scaling"])
     time_limit: Duration | None = None
 
