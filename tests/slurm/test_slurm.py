@@ -317,3 +317,28 @@ def test_the_byo_example_runs_unchanged_on_slurm_comparing_inside_the_jobs(slurm
     assert case["comparisons"][0]["ok"] is True
     (table,) = result.report["scaling"]
     assert table["parameter"] == "cpus_per_task" and len(table["rows"]) == 2
+
+
+def test_builds_run_here_or_as_jobs_as_the_partition_says(slurm_dir):
+    (slurm_dir / "test_build.py").write_text(
+        "import assay\n\nclass Built(assay.Test):\n"
+        '    systems = ["*:debug"]\n'
+        '    build = "echo built in job ${SLURM_JOB_ID:-none} > where.txt"\n'
+        '    command = "cat where.txt"\n'
+    )
+    local = run_assay("run", "test_build.py", "--plain", cwd=slurm_dir)
+    assert local.code == 0, local
+    out = Path(local.case("Built")["output_dir"]) / "assay-run.out"
+    assert out.read_text() == "built in job none\n"  # built on this machine
+    write_config(slurm_dir, 'build = "job"')
+    job = run_assay("run", "test_build.py", "--plain", cwd=slurm_dir)
+    assert job.code == 0, job
+    text = (Path(job.case("Built")["output_dir"]) / "assay-run.out").read_text()
+    assert text.startswith("built in job ") and text.split()[-1].isdigit()
+    broken = slurm_dir / "test_broken_build.py"
+    broken.write_text(
+        "import assay\n\nclass Broken(assay.Test):\n"
+        '    systems = ["*:debug"]\n    build = "exit 4"\n    command = "true"\n'
+    )
+    failed = run_assay("run", "test_broken_build.py", "--plain", cwd=slurm_dir)
+    assert failed.case("Broken")["failure"]["reason"] == "build failed: exit code 4"

@@ -56,6 +56,7 @@ class RunContext:
     local: LocalTransport
     local_slots: asyncio.Semaphore
     store: SessionStore
+    local_builds: Scheduler
     keep_stage: bool = False
     grace: float = 2.0
 
@@ -222,36 +223,41 @@ class Execution:
         if not test.build or self.attach is not None:
             return
         limit = _limit(test.build_time_limit)
-        script = self.stage_dir / scripts.BUILD_SCRIPT
-        script.write_text(
+        spec = JobSpec(
+            name=f"assay-build-{self.case.id}",
+            script=self.stage_dir / scripts.BUILD_SCRIPT,
+            workdir=self.stage_dir,
+            stdout=self.stage_dir / scripts.BUILD_OUT,
+            stderr=self.stage_dir / scripts.BUILD_ERR,
+            time_limit=limit,
+        )
+        # Builds run on this machine unless the partition sends them to its scheduler.
+        partition = self.case.partition.config
+        as_job = partition.scheduler != "direct" and partition.slurm.build == "job"
+        scheduler = self.ctx.schedulers[self.case.partition.full_name] if as_job else None
+        spec.script.write_text(
             scripts.build_script(
                 self.case.name,
                 self.stage_dir,
                 self.case.env_config,
-                self.case.partition.config,
+                partition,
                 _env(test),
                 [test.format(cmd) for cmd in test.build],
+                scheduler.header(spec) if scheduler else (),
+                scheduler.footer(spec) if scheduler else (),
             )
         )
-        async with self.ctx.local_slots:
-            proc = self.ctx.local.spawn(
-                ["/bin/bash", str(script)],
-                cwd=self.stage_dir,
-                stdout=self.stage_dir / scripts.BUILD_OUT,
-                stderr=self.stage_dir / scripts.BUILD_ERR,
-            )
-            try:
-                async with asyncio.timeout(limit):
-                    status = await proc.wait()
-            except TimeoutError:
-                await proc.terminate(self.ctx.grace)
-                raise StageFailed(
-                    f"build time limit {format_duration(limit or 0)} exceeded"
-                ) from None
-            except asyncio.CancelledError:
-                await proc.terminate(self.ctx.grace)
-                raise
-            proc.signal_group(signal.SIGKILL)
+        if scheduler is not None:
+            outcome = await scheduler.run(spec)
+        else:
+            async with self.ctx.local_slots:
+                outcome = await self.ctx.local_builds.run(spec)
+        if outcome.state == JobState.TIMEOUT:
+            raise StageFailed(f"build time limit {format_duration(limit or 0)} exceeded")
+        if outcome.state not in (JobState.COMPLETED, JobState.FAILED):
+            why = f": {outcome.reason}" if outcome.reason else ""
+            raise StageFailed(f"build job ended {outcome.state.value}{why}")
+        status = outcome.exit_code if outcome.signal is None else -outcome.signal
         if status != 0:
             raise StageFailed(f"build failed: {describe_status(status)}")
 

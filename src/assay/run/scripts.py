@@ -38,11 +38,16 @@ def build_script(
     partition: Partition,
     test_env: Mapping[str, str],
     commands: Iterable[str],
+    header: Iterable[str] = (),
+    footer: Iterable[str] = (),
 ) -> str:
     """A script that runs the build commands in order and stops at the first failure."""
-    lines = ["#!/bin/bash", f"# assay build: {title}", "set -e"]
-    lines += _environment_lines(stage_dir, env_config, partition, test_env, ())
-    lines += list(commands)
+    lines = ["#!/bin/bash", *header, f"# assay build: {title}"]
+    body = _environment_lines(stage_dir, env_config, partition, test_env, ()) + list(commands)
+    after = list(footer)
+    if not after:
+        return "\n".join([*lines, "set -e", *body]) + "\n"
+    lines += ["(", "set -e", *body, ")", "assay_status=$?", *after, "exit $assay_status"]
     return "\n".join(lines) + "\n"
 
 

@@ -202,6 +202,7 @@ async def _run(
         local=transport,
         local_slots=asyncio.Semaphore(request.max_local or os.cpu_count() or 1),
         store=SessionStore(lambda: Store(_store_root(request, config, system))),
+        local_builds=DirectScheduler(transport, request.grace),
         keep_stage=request.options.keep_stage,
         grace=request.grace,
     )
