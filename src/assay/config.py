@@ -91,6 +91,7 @@ class Slurm(_Strict, kw_only=True, frozen=True):
     max_pending: Duration | None = None
     requeue: bool = False
     pack: bool = True
+    arrays: bool = True
     pack_time: Duration = "30m"
     pack_case_limit: Duration = "5m"
     max_queued: PositiveInt = 1000

@@ -1,15 +1,19 @@
 """The real Slurm cluster that scripts/slurm-ci brings up (scripts/test-all does it).
 
-Slurm tests run one after another on one xdist worker (``xdist_group``): some of them take
-a node down or fill the queue, which would disturb each other. Without a cluster they are
-skipped, unless ``ASSAY_REQUIRE_SLURM=1`` (CI) makes that an error.
+Slurm tests run one at a time, whichever process runs them: some take a node down or fill
+the queue, which would disturb each other. A lock file serialises them (scripts/test-all
+also runs with ``--dist loadfile``, which keeps them on one worker anyway). Without a
+cluster they are skipped, unless ``ASSAY_REQUIRE_SLURM=1`` (CI) makes that an error.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,10 +60,17 @@ def cluster() -> None:
 
 
 @pytest.fixture
-def slurm_dir(tmp_path: Path, cluster: None) -> Path:
-    """A project directory whose assay.toml has the cluster's partitions."""
+def slurm_dir(tmp_path: Path, cluster: None) -> Iterator[Path]:
+    """A project directory whose assay.toml has the cluster's partitions; the cluster is
+    this test's alone while it runs."""
     (tmp_path / "assay.toml").write_text(CONFIG.format(extra=""))
-    return tmp_path
+    lock = Path(tempfile.gettempdir()) / "assay-slurm-tests.lock"
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield tmp_path
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def write_config(directory: Path, extra: str) -> None:
@@ -72,8 +83,5 @@ def squeue_ids() -> set[str]:
     return set(out.split())
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/slurm/" in str(item.fspath):
-            item.add_marker(pytest.mark.slurm)
-            item.add_marker(pytest.mark.xdist_group("slurm"))
+MARKS = [pytest.mark.slurm]
+"""Every Slurm test module sets ``pytestmark = MARKS``."""

@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 from tests.conftest import run_assay
-from tests.slurm.conftest import squeue_ids, write_config
+from tests.slurm.conftest import MARKS, squeue_ids, write_config
+
+pytestmark = MARKS
 
 BASICS = """
 import assay
@@ -342,3 +344,24 @@ def test_builds_run_here_or_as_jobs_as_the_partition_says(slurm_dir):
     )
     failed = run_assay("run", "test_broken_build.py", "--plain", cwd=slurm_dir)
     assert failed.case("Broken")["failure"]["reason"] == "build failed: exit code 4"
+
+
+def test_alike_cases_share_an_array_job_and_end_one_by_one(slurm_dir):
+    (slurm_dir / "test_arrays.py").write_text(
+        "import assay\n\nclass Alike(assay.Test):\n"
+        '    systems = ["*:debug"]\n    i = assay.parameter(range(4))\n'
+        '    command = "sleep {i}; echo task {i}"\n\n'
+        "class Wider(assay.Test):\n"
+        '    systems = ["*:debug"]\n    tasks = 2\n    command = "echo wide"\n'
+    )
+    result = run_assay("run", "test_arrays.py", "--plain", cwd=slurm_dir)
+    assert result.code == 0, result
+    alike = sorted(
+        (c for c in result.report["cases"] if c["test"] == "Alike"), key=lambda c: c["params"]["i"]
+    )
+    masters = {c["job_id"].split("_")[0] for c in alike}
+    assert len(masters) == 1  # one array job
+    assert [c["job_id"].split("_")[1] for c in alike] == ["0", "1", "2", "3"]
+    assert "_" not in result.case("Wider")["job_id"]  # other resources: a job of its own
+    finished = [c["finished"] for c in alike]
+    assert finished[0] < finished[3]  # each task was noticed when it ended, not at the end

@@ -17,25 +17,16 @@ import math
 import shlex
 import shutil
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from assay.schedulers.base import JobOutcome, JobResources, JobSpec, JobState
+from assay.schedulers.batching import Collector, Waiting, fail_all
 
-WINDOW = 0.25  # seconds of quiet before a pack is formed
-MAX_WINDOW = 2.0  # never wait longer than this for more cases
 PACK_MARGIN = 60.0  # seconds added to a pack's time limit for starting and stopping
 STATUS_SUFFIX = ".status"
 
 
-@dataclass
-class _Member:
-    spec: JobSpec
-    future: asyncio.Future[JobOutcome]
-    compare: tuple[Path, Path] | None = None  # (spec, verdict) of an in-job comparison
-
-
-class Packer:
+class Packer(Collector):
     """Collects packable run stages and submits them as pack jobs."""
 
     def __init__(
@@ -50,56 +41,26 @@ class Packer:
         grace: float,
         header: Callable[[JobSpec], list[str]],
     ) -> None:
+        super().__init__("packer")
         self.workdir = workdir
-        self._submit = submit
+        self._submit_job = submit
         self.pack_time = pack_time
         self.cpus_per_node = max(1, cpus_per_node)
         self.nodes = max(1, nodes)
         self.python = python
         self.grace = grace
         self._header = header
-        self._pending: list[_Member] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._arrived = asyncio.Event()
         self._count = 0
         self.packs = 0
-        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def run(self, spec: JobSpec) -> JobOutcome:
-        member = _Member(spec, asyncio.get_running_loop().create_future(), spec.compare)
-        self._pending.append(member)
-        self._arrived.set()
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="packer")
-        return await asyncio.shield(member.future)
-
-    async def _flush(self) -> None:
-        """Wait for a quiet moment (or the longest wait), then pack what has arrived."""
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        while True:
-            self._arrived.clear()
-            try:
-                async with asyncio.timeout(WINDOW):
-                    await self._arrived.wait()
-            except TimeoutError:
-                break
-            if loop.time() - started > MAX_WINDOW:
-                break
-        members, self._pending = self._pending, []
-        groups: dict[tuple[int, int, int], list[_Member]] = {}
-        for m in members:
+    def dispatch(self, batch: list[Waiting]) -> list[list[Waiting]]:
+        groups: dict[tuple[int, int, int], list[Waiting]] = {}
+        for m in batch:
             r = m.spec.resources
             groups.setdefault((r.tasks, r.cpus_per_task or 1, r.gpus_per_node or 0), []).append(m)
-        for group in groups.values():
-            for pack in self._split(group):
-                task = asyncio.create_task(self._run_pack(pack))
-                self._tasks.add(task)  # keep a reference until it is done
-                task.add_done_callback(self._tasks.discard)
-        if self._pending:  # arrivals while packing: another round
-            self._flusher = asyncio.create_task(self._flush(), name="packer")
+        return [pack for group in groups.values() for pack in self._split(group)]
 
-    def _split(self, members: list[_Member]) -> list[list[_Member]]:
+    def _split(self, members: list[Waiting]) -> list[list[Waiting]]:
         per_case = self._cpus(members[0].spec.resources)
         slots = max(1, self.cpus_per_node // per_case)
         total = sum(m.spec.time_limit or 0.0 for m in members)
@@ -112,7 +73,7 @@ class Packer:
     def _cpus(r: JobResources) -> int:
         return max(1, r.tasks) * max(1, r.cpus_per_task or 1)
 
-    async def _run_pack(self, members: list[_Member]) -> None:
+    async def submit(self, members: list[Waiting]) -> None:
         self._count += 1
         self.packs += 1
         name = f"pack-{self._count:04d}"
@@ -136,8 +97,8 @@ class Packer:
                     "status": str(m.spec.stdout) + STATUS_SUFFIX,
                     "time_limit": m.spec.time_limit,
                     "compare": None
-                    if m.compare is None
-                    else {"spec": str(m.compare[0]), "verdict": str(m.compare[1])},
+                    if m.spec.compare is None
+                    else {"spec": str(m.spec.compare[0]), "verdict": str(m.spec.compare[1])},
                 }
                 for m in members
             ],
@@ -166,14 +127,9 @@ class Packer:
         ]
         spec.script.write_text("\n".join(lines) + "\n")
         try:
-            outcome = await self._submit(spec, [m.spec for m in members])
+            outcome = await self._submit_job(spec, [m.spec for m in members])
         except BaseException as exc:  # cancelled, or sbatch refused: every member learns it
-            for m in members:
-                if not m.future.done():
-                    if isinstance(exc, asyncio.CancelledError):
-                        m.future.cancel()
-                    else:
-                        m.future.set_exception(exc)
+            fail_all(members, exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return

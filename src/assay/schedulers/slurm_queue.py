@@ -1,0 +1,269 @@
+"""Following Slurm jobs: one poller per partition, one ``squeue`` per poll.
+
+Every poll asks ``squeue`` about all jobs in flight in one command, at an interval that
+starts at ``poll_min``, grows by half after each poll where nothing ended, is capped at
+``poll_max`` and drops back to ``poll_min`` when a job is submitted or ends. A failing
+query is retried with the same backoff and never aborts the run. The job script records
+the command's exit code in a status file next to its output, so the end of a job needs no
+``sacct``; ``sacct`` is asked only about jobs that left ``squeue``. A pending reason never
+cancels a job, unless the partition sets ``max_pending``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assay.config import Slurm
+from assay.durations import format_duration, parse_duration
+from assay.schedulers.base import JobOutcome, JobSpec, JobState
+from assay.transports.local import CommandResult
+
+STATUS_SUFFIX = ".status"
+
+# Slurm's job states, as squeue and sacct print them, and what they mean here.
+_TERMINAL = {
+    "COMPLETED": JobState.COMPLETED,
+    "FAILED": JobState.FAILED,
+    "TIMEOUT": JobState.TIMEOUT,
+    "DEADLINE": JobState.TIMEOUT,
+    "CANCELLED": JobState.CANCELLED,
+    "PREEMPTED": JobState.CANCELLED,
+    "REVOKED": JobState.CANCELLED,
+    "NODE_FAIL": JobState.NODE_FAIL,
+    "BOOT_FAIL": JobState.NODE_FAIL,
+    "OUT_OF_MEMORY": JobState.OUT_OF_MEMORY,
+    "SPECIAL_EXIT": JobState.FAILED,
+}
+_PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "CONFIGURING"}
+_RUNNING = {"RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING", "RESIZING", "STAGE_OUT"}
+
+StateListener = Callable[[JobSpec, str, str | None], None]
+
+
+def _state_word(text: str) -> str:
+    """``CANCELLED by 0`` -> ``CANCELLED``; ``COMPLETED+`` -> ``COMPLETED``."""
+    return text.split()[0].rstrip("+") if text.strip() else "UNKNOWN"
+
+
+@dataclass
+class Job:
+    id: str
+    spec: JobSpec
+    future: asyncio.Future[JobOutcome]
+    submitted: float
+    state: str = "PENDING"
+    reason: str | None = None
+    pending_since: float = field(default_factory=time.monotonic)
+    unseen: int = 0  # polls in a row where squeue did not list it
+    lost_ok: bool = False  # followed again on resume: unknown means "run it again"
+
+
+class SlurmQueue:
+    """The jobs of one partition in flight, and the poller that follows them."""
+
+    def __init__(
+        self,
+        settings: Slurm,
+        command: Callable[[Sequence[str]], Awaitable[CommandResult]],
+        cancel: Callable[[Sequence[str]], Coroutine[Any, Any, None]],
+        label: str,
+        on_state: StateListener | None = None,
+    ) -> None:
+        self.settings = settings
+        self._command = command
+        self._cancel = cancel
+        self.label = label
+        self.on_state = on_state
+        self.jobs: dict[str, Job] = {}
+        self.interval = settings.poll_min
+        self.query_errors = 0
+        self._wake = asyncio.Event()
+        self._poller: asyncio.Task[None] | None = None
+
+    def track(self, job: Job) -> None:
+        """Follow ``job`` from now on (and poll soon)."""
+        self.jobs[job.id] = job
+        self.start_polling()
+
+    def start_polling(self) -> None:
+        self.interval = self.settings.poll_min
+        self._wake.set()
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.create_task(self._poll_loop(), name=self.label)
+
+    async def _poll_loop(self) -> None:
+        while self._active():
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
+            if not self._active():
+                break
+            changed = await self._poll()
+            s = self.settings
+            self.interval = s.poll_min if changed else min(self.interval * 1.5, s.poll_max)
+
+    def _active(self) -> bool:
+        return any(not j.future.done() for j in self.jobs.values())
+
+    async def _poll(self) -> bool:
+        """One query about every job in flight; True if any job ended."""
+        active = {i: j for i, j in self.jobs.items() if not j.future.done()}
+        argv = [
+            "squeue",
+            *self.settings.command_options,
+            "-h",
+            "-r",
+            "-t",
+            "all",
+            "-o",
+            "%i|%T|%r|%N",
+            "-j",
+            ",".join(active),
+        ]
+        result = await self._command(argv)
+        if result.code != 0 and "Invalid job id" not in result.stderr:
+            self.query_errors += 1
+            return False  # transient: the loop backs off and asks again
+        seen: dict[str, tuple[str, str, str]] = {}
+        for line in result.stdout.splitlines():
+            parts = line.split("|")
+            if len(parts) >= 4:
+                seen[parts[0]] = (_state_word(parts[1]), parts[2], parts[3])
+        ended = False
+        missing = []
+        for job_id, job in active.items():
+            if job_id not in seen:
+                job.unseen += 1
+                missing.append(job_id)
+                continue
+            job.unseen = 0
+            state, reason, nodes = seen[job_id]
+            ended |= self._update(job, state, reason, nodes)
+        if missing:
+            ended |= await self._ask_accounting([active[i] for i in missing])
+        ended |= self._check_pending_limits(active)
+        return ended
+
+    def _update(self, job: Job, state: str, reason: str | None, nodes: str) -> bool:
+        if state in _TERMINAL:
+            self._finish(job, state, reason, nodes)
+            return True
+        if state != job.state or reason != job.reason:
+            if state in _PENDING and job.state not in _PENDING:
+                job.pending_since = time.monotonic()  # requeued: pending again
+            job.state, job.reason = state, reason
+            self.notify(job, state, reason if state in _PENDING else None)
+        return False
+
+    async def _ask_accounting(self, jobs: list[Job]) -> bool:
+        """Jobs squeue no longer lists: ask sacct (or scontrol) how they ended."""
+        ids = ",".join(j.id for j in jobs)
+        result = await self._command(
+            [
+                "sacct",
+                *self.settings.command_options,
+                "-X",
+                "-n",
+                "-P",
+                "-o",
+                "JobID,State,ExitCode,NodeList",
+                "-j",
+                ids,
+            ]
+        )
+        ended = False
+        known: dict[str, tuple[str, str]] = {}
+        if result.code == 0:
+            for line in result.stdout.splitlines():
+                parts = line.split("|")
+                if len(parts) >= 4:
+                    known[parts[0]] = (_state_word(parts[1]), parts[3])
+        for job in jobs:
+            if job.id in known:
+                state, nodes = known[job.id]
+                if state in _TERMINAL:
+                    self._finish(job, state, None, nodes)
+                    ended = True
+                continue
+            if job.unseen >= 5:  # neither squeue nor accounting has heard of it for a while
+                why = "Slurm no longer knows this job (not in squeue or sacct)"
+                state = JobState.LOST if job.lost_ok else JobState.NODE_FAIL
+                self.resolve(job, JobOutcome(state, reason=why, job_id=job.id))
+                ended = True
+        return ended
+
+    def _check_pending_limits(self, active: dict[str, Job]) -> bool:
+        limit = self.settings.max_pending
+        if limit is None:
+            return False
+        seconds = parse_duration(limit)
+        now = time.monotonic()
+        late = [
+            j
+            for j in active.values()
+            if j.state in _PENDING and not j.future.done() and now - j.pending_since > seconds
+        ]
+        for job in late:
+            self.resolve(
+                job,
+                JobOutcome(
+                    JobState.CANCELLED,
+                    reason=f"pending for more than {format_duration(seconds)} "
+                    f"({job.reason or 'no reason given'}); max_pending of the partition",
+                    job_id=job.id,
+                ),
+            )
+        if late:
+            asyncio.get_running_loop().create_task(self._cancel([j.id for j in late]))
+        return bool(late)
+
+    def _finish(self, job: Job, state: str, reason: str | None, nodes: str) -> None:
+        kind = _TERMINAL[state]
+        exit_code: int | None = None
+        signal_: int | None = None
+        status_file = Path(str(job.spec.stdout) + STATUS_SUFFIX)
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            recorded = json.loads(status_file.read_text())
+            exit_code = int(recorded["exit_code"])
+        if kind in (JobState.COMPLETED, JobState.FAILED) and exit_code is None:
+            exit_code = 0 if kind == JobState.COMPLETED else None
+        if exit_code is not None and exit_code > 128 and kind == JobState.FAILED:
+            signal_, exit_code = exit_code - 128, None  # bash reports a signal as 128+N
+        if kind in (JobState.COMPLETED, JobState.FAILED):
+            kind = JobState.COMPLETED if exit_code == 0 else JobState.FAILED
+        words = {
+            JobState.NODE_FAIL: f"node failure ({nodes or 'node unknown'})",
+            JobState.OUT_OF_MEMORY: "out of memory",
+            JobState.CANCELLED: f"{state.lower()} by Slurm"
+            + (f" ({reason})" if reason and reason != "None" else ""),
+        }
+        self.resolve(
+            job, JobOutcome(kind, exit_code, signal_, reason=words.get(kind), job_id=job.id)
+        )
+
+    def resolve(self, job: Job, outcome: JobOutcome) -> None:
+        if not job.future.done():
+            job.future.set_result(outcome)
+            job.state = outcome.state.value
+            self.notify(job, outcome.state.value, outcome.reason)
+
+    def notify(self, job: Job, state: str, reason: str | None) -> None:
+        if self.on_state:
+            self.on_state(job.spec, state, reason)
+
+    async def stop(self) -> list[Job]:
+        """Stop polling; the jobs still in flight (for the caller to cancel)."""
+        active = [j for j in self.jobs.values() if not j.future.done()]
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        return active
