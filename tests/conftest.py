@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 import textwrap
@@ -86,3 +87,37 @@ def write(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write_file
+
+
+def run_on_terminal(*args: str, cwd: Path, timeout: float = 60) -> tuple[int, str]:
+    """Run ``python -m assay ARGS`` on a pseudo-terminal (the live display); its exit code
+    and everything it drew."""
+    leader, follower = pty.openpty()
+    env = {
+        **os.environ,
+        "COLUMNS": "120",
+        "LINES": "40",
+        "TERM": "xterm-256color",
+        "ASSAY_STORE": str(cwd / ".store"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assay", *args],
+        cwd=cwd,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    code = proc.wait(timeout=timeout)
+    os.close(leader)
+    return code, b"".join(chunks).decode(errors="replace")

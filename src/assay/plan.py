@@ -14,7 +14,7 @@ from assay.config import Config, Environment, PartitionRef
 from assay.load import LoadProblem
 from assay.select import Selection
 from assay.spec.refs import pattern_matches
-from assay.spec.test import Test
+from assay.spec.test import Test, effective_tasks
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +337,12 @@ def _wire(
             case.deps.append(dep_case)
             dep_case.dependents.append(case)
     return None
+
+
+def tasks_needed(case: Case) -> int:
+    """How many tasks a case starts: ``tasks`` if set, else one per node (or
+    ``tasks_per_node`` per node), so ``nodes = 2`` alone runs a task on each node."""
+    return effective_tasks(case.field("tasks"), case.field("nodes"), case.field("tasks_per_node"))
 
 
 def nodes_needed(case: Case) -> int:

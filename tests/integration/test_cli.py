@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
-import sys
 
-from tests.conftest import ROOT, run_assay
+from tests.conftest import ROOT, run_assay, run_on_terminal
 
 
 def test_shipped_examples_pass(tmp_path):
@@ -75,29 +71,7 @@ def test_live_display_on_a_terminal(tmp_path):
         "    i = assay.parameter(range(4))\n    command = 'sleep 0.5'\n\n"
         "class Bad(assay.Test):\n    command = 'exit 2'\n"
     )
-    leader, follower = pty.openpty()
-    env = {**os.environ, "COLUMNS": "120", "LINES": "40", "TERM": "xterm-256color"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "assay", "run", "test_live.py"],
-        cwd=tmp_path,
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    code = proc.wait(timeout=60)
-    os.close(leader)
-    screen = b"".join(chunks).decode(errors="replace")
+    code, screen = run_on_terminal("run", "test_live.py", cwd=tmp_path)
     assert code == 1
     assert "\x1b[" in screen  # styled output: a terminal display, not plain lines
     assert "/5 " in screen and "elapsed" in screen  # the progress line: done/total

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.conftest import run_assay
+from tests.conftest import run_assay, run_on_terminal
 from tests.slurm.conftest import MARKS, squeue_ids, write_config
 
 pytestmark = MARKS
@@ -219,6 +220,8 @@ def test_max_pending_cancels_a_job_that_waits_too_long(slurm_dir):
     result = run_assay("run", "test_wait.py", "--plain", "--no-pack", cwd=slurm_dir)
     reason = result.case("Waits")["failure"]["reason"]
     assert reason.startswith("job ended CANCELLED: pending for more than 3s (BeginTime)")
+    job = result.case("Waits")["job_id"]
+    assert job not in squeue_ids()  # scancelled before the run ended, not left queued
     assert "[ JOB ]" in result.stdout and "PENDING (BeginTime)" in result.stdout
 
 
@@ -365,3 +368,41 @@ def test_alike_cases_share_an_array_job_and_end_one_by_one(slurm_dir):
     assert "_" not in result.case("Wider")["job_id"]  # other resources: a job of its own
     finished = [c["finished"] for c in alike]
     assert finished[0] < finished[3]  # each task was noticed when it ended, not at the end
+
+
+def test_a_node_count_series_runs_real_multi_node_jobs_and_reports_its_scaling(slurm_dir):
+    (slurm_dir / "test_scale.py").write_text(
+        "import assay\n\nclass Scales(assay.Test):\n"
+        '    systems = ["*:debug"]\n    scaling = "nodes"\n'
+        "    nodes = assay.parameter([1, 2])\n    tasks_per_node = 1\n"
+        "    command = \"bash -c 'sleep 0.3; echo on $SLURMD_NODENAME of $SLURM_JOB_NUM_NODES'\"\n"
+    )
+    result = run_assay("run", "test_scale.py", "--plain", cwd=slurm_dir)
+    assert result.code == 0, result
+    for size in (1, 2):
+        case = result.case(f"Scales[nodes={size}]")
+        lines = (Path(case["output_dir"]) / "assay-run.out").read_text().splitlines()
+        assert len(lines) == size and all(line.endswith(f"of {size}") for line in lines)
+        assert len({line.split()[1] for line in lines}) == size  # one task on each node
+        # The run time is measured on the node; waiting for the job is counted apart.
+        assert case["timings"]["run"] >= 0.3 and "queued" in case["timings"]
+    (table,) = result.report["scaling"]
+    assert table["parameter"] == "nodes" and table["partition"] == "debug"
+    assert [row["size"] for row in table["rows"]] == [1, 2]
+    assert table["rows"][0]["speedup"] == 1.0 and table["rows"][1]["efficiency"] is not None
+    assert "scaling of Scales @ci:debug+builtin" in result.stdout
+
+
+def test_the_live_display_shows_each_partitions_queue(slurm_dir):
+    write_config(slurm_dir, 'options = ["--begin=now+3"]')
+    (slurm_dir / "test_queue.py").write_text(
+        "import assay\n\nclass Queued(assay.Test):\n"
+        '    systems = ["*:debug"]\n    i = assay.parameter(range(3))\n'
+        '    command = "sleep 3"\n'  # longer than poll_max: the poller sees them running
+    )
+    code, screen = run_on_terminal("run", "test_queue.py", "--no-pack", cwd=slurm_dir)
+    assert code == 0, screen
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)  # the text, without its styles
+    assert "ci:debug: pending 3 (BeginTime)  running 0  done 0" in screen
+    assert "running 3  done 0" in screen  # then all three ran at once
+    assert "3 passed, 0 failed, 0 skipped" in screen

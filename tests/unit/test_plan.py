@@ -7,9 +7,11 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pytest
+
 import assay
 from assay.config import Config, default_config, parse_config
-from assay.plan import Case, Plan, case_id, make_plan, nodes_needed, variants
+from assay.plan import Case, Plan, case_id, make_plan, nodes_needed, tasks_needed, variants
 from assay.select import Selection
 
 CLUSTER = """
@@ -233,6 +235,27 @@ def test_nodes_computed_from_tasks_per_node() -> None:
     assert cases[-1].skip is None
 
 
+@pytest.mark.parametrize(
+    ("fields", "tasks"),
+    [
+        ({}, 1),
+        ({"nodes": 2}, 2),
+        ({"nodes": 2, "tasks_per_node": 3}, 6),
+        ({"tasks_per_node": 3}, 3),
+        ({"nodes": 2, "tasks": 5}, 5),
+    ],
+)
+def test_unset_tasks_means_one_per_node_or_tasks_per_node_per_node(
+    fields: dict[str, int], tasks: int
+) -> None:
+    Spread = type("Spread", (assay.Test,), {"command": "echo {tasks}", **fields})
+    case = plan([Spread], cluster()).cases[0]
+    assert tasks_needed(case) == tasks
+    instance = Spread.__new__(Spread)
+    instance.params = {}
+    assert instance.format("{tasks}") == str(tasks)  # what a command's {tasks} becomes
+
+
 def test_tasks_without_tasks_per_node_need_one_node() -> None:
     class Wide(assay.Test):
         command = "true"
@@ -261,7 +284,7 @@ def test_overrides_apply_to_resources() -> None:
     p = plan([Big], cluster(), overrides={"Big": {"nodes": 1}})
     assert all(c.skip is None for c in p.cases)
     assert p.cases[0].field("nodes") == 1
-    assert p.cases[0].field("tasks") == 1
+    assert p.cases[0].field("tasks") is None and tasks_needed(p.cases[0]) == 1
     p = plan([Hello], cluster(), overrides={"Hello": {"nodes": 3}})
     assert p.cases[0].skip == "needs 3 nodes; partition cluster:cpu has 2"
 

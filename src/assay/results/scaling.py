@@ -70,7 +70,8 @@ def tables(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
 
 def format_table(table: dict[str, Any]) -> list[str]:
     """A scaling table as aligned text lines."""
-    title = f"{table['test']}[{table['series']}] @{table['system']}:{table['partition']}"
+    series = f"[{table['series']}]" if table["series"] else ""
+    title = f"{table['test']}{series} @{table['system']}:{table['partition']}"
     title += f"+{table['environment']}"
     lines = [
         f"scaling of {title}",

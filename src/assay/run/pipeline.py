@@ -24,7 +24,7 @@ from typing import Any
 from assay import launchers
 from assay.durations import format_duration, parse_duration
 from assay.errors import SanityError
-from assay.plan import Case, nodes_needed
+from assay.plan import Case, nodes_needed, tasks_needed
 from assay.results.model import CaseResult, Failure, MetricResult, Status
 from assay.run import scripts
 from assay.run.artifacts import ArtifactError, SessionStore, layer_list, modified_inputs
@@ -131,8 +131,18 @@ class Execution:
             self._fail(stage, *describe_exception(exc))
         finally:
             if self._timed(stage):
-                self.result.timings[stage] = time.perf_counter() - start
+                self._record_time(stage, time.perf_counter() - start)
         return self.result.failure is None
+
+    def _record_time(self, stage: str, seconds: float) -> None:
+        """A stage's time; for a run measured inside a batch job, the time the command ran
+        there, and the rest of the stage (queue wait, noticing the end) as ``queued``."""
+        ran = self.outcome.elapsed if stage == "run" and self.outcome else None
+        if ran is None:
+            self.result.timings[stage] = seconds
+            return
+        self.result.timings["queued"] = max(0.0, seconds - ran)
+        self.result.timings["run"] = ran
 
     def _timed(self, stage: str) -> bool:
         """Whether a stage did work worth timing (a test without build commands skips build)."""
@@ -267,7 +277,7 @@ class Execution:
             raise StageFailed('no command to run; set command = "..." in the test or a hook')
         resources = JobResources(
             nodes=nodes_needed(case),
-            tasks=test.tasks,
+            tasks=tasks_needed(case),
             tasks_per_node=test.tasks_per_node,
             cpus_per_task=test.cpus_per_task,
             gpus_per_node=test.gpus_per_node,

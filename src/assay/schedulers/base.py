@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+STATUS_SUFFIX = ".status"
+"""Appended to a job's stdout path: the file where the job records how it ended."""
+
 
 class JobState(enum.StrEnum):
     """How a job ended."""
@@ -57,6 +60,8 @@ class JobOutcome:
     signal: int | None = None
     reason: str | None = None
     job_id: str | None = None
+    elapsed: float | None = None
+    """Seconds the script ran, measured where it ran (not counting time in a queue)."""
 
 
 class Scheduler(abc.ABC):
@@ -67,7 +72,8 @@ class Scheduler(abc.ABC):
     """Whether comparisons of outputs run inside the job (remote or batch schedulers)."""
 
     def header(self, spec: JobSpec) -> list[str]:
-        """Lines for the top of the job script (e.g. ``#SBATCH`` directives)."""
+        """Lines for the top of the job script: directives (e.g. ``#SBATCH``), then any
+        commands that must run first."""
         return []
 
     def footer(self, spec: JobSpec) -> list[str]:

@@ -19,11 +19,10 @@ import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from assay.schedulers.base import JobOutcome, JobResources, JobSpec, JobState
+from assay.schedulers.base import STATUS_SUFFIX, JobOutcome, JobResources, JobSpec, JobState
 from assay.schedulers.batching import Collector, Waiting, fail_all
 
 PACK_MARGIN = 60.0  # seconds added to a pack's time limit for starting and stopping
-STATUS_SUFFIX = ".status"
 
 
 class Packer(Collector):
@@ -164,7 +163,10 @@ def member_outcome(spec: JobSpec, pack: JobOutcome) -> JobOutcome:
     signal_ = status.get("signal")
     code = status.get("exit_code")
     ended = JobState.COMPLETED if code == 0 and signal_ is None else JobState.FAILED
-    return JobOutcome(ended, code, signal_, job_id=job_id)
+    elapsed = None
+    if isinstance(status.get("start"), int | float) and isinstance(status.get("end"), int | float):
+        elapsed = max(0.0, status["end"] - status["start"])
+    return JobOutcome(ended, code, signal_, job_id=job_id, elapsed=elapsed)
 
 
 def packable(spec: JobSpec, case_limit: float, enabled: bool) -> bool:

@@ -21,10 +21,10 @@ from typing import Any
 from assay.config import PartitionRef, Slurm
 from assay.durations import parse_duration, slurm_time
 from assay.schedulers.arrays import Arrays
-from assay.schedulers.base import JobOutcome, JobSpec, JobState, Scheduler
+from assay.schedulers.base import STATUS_SUFFIX, JobOutcome, JobSpec, JobState, Scheduler
 from assay.schedulers.batching import Waiting
 from assay.schedulers.packing import Packer, member_outcome, packable
-from assay.schedulers.slurm_queue import STATUS_SUFFIX, Job, SlurmQueue, StateListener
+from assay.schedulers.slurm_queue import Job, SlurmQueue, StateListener
 from assay.transports.local import CommandResult, LocalTransport
 
 
@@ -68,7 +68,7 @@ class SlurmScheduler(Scheduler):
                 nodes=res.nodes,
                 python=self.settings.python,
                 grace=grace,
-                header=self.header,
+                header=self.directives,
             )
         self.arrays: Arrays | None = None
         if self.settings.arrays and workdir is not None:
@@ -76,13 +76,14 @@ class SlurmScheduler(Scheduler):
                 workdir / "arrays",
                 self._run_single,
                 self._run_array,
-                self.header,
+                self.directives,
                 partition.max_jobs,
             )
 
     # -- the job script -------------------------------------------------------------------
 
-    def header(self, spec: JobSpec) -> list[str]:
+    def directives(self, spec: JobSpec) -> list[str]:
+        """The ``#SBATCH`` lines of a job (packs and arrays add their own after these)."""
         s, r = self.settings, spec.resources
         options: list[tuple[str, object]] = [
             ("job-name", spec.name),
@@ -114,6 +115,11 @@ class SlurmScheduler(Scheduler):
         lines += [f"#SBATCH {shlex.quote(o)}" for o in s.options]
         return lines
 
+    def header(self, spec: JobSpec) -> list[str]:
+        # After every #SBATCH line (sbatch stops reading them at the first command): the
+        # footer turns this into the run time measured on the node, free of queue time.
+        return [*self.directives(spec), "assay_started=$EPOCHREALTIME"]
+
     def footer(self, spec: JobSpec) -> list[str]:
         status = shlex.quote(str(spec.stdout) + STATUS_SUFFIX)
         lines = []
@@ -126,8 +132,8 @@ class SlurmScheduler(Scheduler):
                 f"{spec_file} -o {verdict} >/dev/null 2>&1"
             )
         lines.append(
-            f'printf \'{{"exit_code": %d, "host": "%s"}}\\n\' "$assay_status" "$(hostname)"'
-            f" > {status}"
+            f'printf \'{{"exit_code": %d, "host": "%s", "started": "%s", "ended": "%s"}}\\n\' '
+            f'"$assay_status" "$(hostname)" "$assay_started" "$EPOCHREALTIME" > {status}'
         )
         return lines
 

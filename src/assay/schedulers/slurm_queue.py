@@ -22,10 +22,8 @@ from typing import Any
 
 from assay.config import Slurm
 from assay.durations import format_duration, parse_duration
-from assay.schedulers.base import JobOutcome, JobSpec, JobState
+from assay.schedulers.base import STATUS_SUFFIX, JobOutcome, JobSpec, JobState
 from assay.transports.local import CommandResult
-
-STATUS_SUFFIX = ".status"
 
 # Slurm's job states, as squeue and sacct print them, and what they mean here.
 _TERMINAL = {
@@ -86,6 +84,7 @@ class SlurmQueue:
         self.query_errors = 0
         self._wake = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
+        self._cancels: set[asyncio.Task[None]] = set()  # scancels still under way
 
     def track(self, job: Job) -> None:
         """Follow ``job`` from now on (and poll soon)."""
@@ -180,6 +179,7 @@ class SlurmQueue:
             ]
         )
         ended = False
+        lost = []
         known: dict[str, tuple[str, str]] = {}
         if result.code == 0:
             for line in result.stdout.splitlines():
@@ -197,7 +197,10 @@ class SlurmQueue:
                 why = "Slurm no longer knows this job (not in squeue or sacct)"
                 state = JobState.LOST if job.lost_ok else JobState.NODE_FAIL
                 self.resolve(job, JobOutcome(state, reason=why, job_id=job.id))
+                lost.append(job.id)
                 ended = True
+        if lost:  # in case it is only hidden from us: never leave a job behind
+            self._cancel_soon(lost)
         return ended
 
     def _check_pending_limits(self, active: dict[str, Job]) -> bool:
@@ -222,17 +225,26 @@ class SlurmQueue:
                 ),
             )
         if late:
-            asyncio.get_running_loop().create_task(self._cancel([j.id for j in late]))
+            self._cancel_soon([j.id for j in late])
         return bool(late)
+
+    def _cancel_soon(self, ids: list[str]) -> None:
+        """scancel in the background; stop() waits for it, so that a run whose last job
+        this was does not end (and close the loop) before the job is gone."""
+        task = asyncio.get_running_loop().create_task(self._cancel(ids))
+        self._cancels.add(task)
+        task.add_done_callback(self._cancels.discard)
 
     def _finish(self, job: Job, state: str, reason: str | None, nodes: str) -> None:
         kind = _TERMINAL[state]
         exit_code: int | None = None
         signal_: int | None = None
+        elapsed: float | None = None
         status_file = Path(str(job.spec.stdout) + STATUS_SUFFIX)
-        with contextlib.suppress(OSError, ValueError, KeyError):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             recorded = json.loads(status_file.read_text())
             exit_code = int(recorded["exit_code"])
+            elapsed = _elapsed(recorded.get("started"), recorded.get("ended"))
         if kind in (JobState.COMPLETED, JobState.FAILED) and exit_code is None:
             exit_code = 0 if kind == JobState.COMPLETED else None
         if exit_code is not None and exit_code > 128 and kind == JobState.FAILED:
@@ -245,9 +257,8 @@ class SlurmQueue:
             JobState.CANCELLED: f"{state.lower()} by Slurm"
             + (f" ({reason})" if reason and reason != "None" else ""),
         }
-        self.resolve(
-            job, JobOutcome(kind, exit_code, signal_, reason=words.get(kind), job_id=job.id)
-        )
+        outcome = JobOutcome(kind, exit_code, signal_, words.get(kind), job.id, elapsed)
+        self.resolve(job, outcome)
 
     def resolve(self, job: Job, outcome: JobOutcome) -> None:
         if not job.future.done():
@@ -266,4 +277,15 @@ class SlurmQueue:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
+        if self._cancels:
+            await asyncio.gather(*self._cancels, return_exceptions=True)
         return active
+
+
+def _elapsed(started: object, ended: object) -> float | None:
+    """Seconds between two ``$EPOCHREALTIME`` readings (a comma where the locale says so)."""
+    try:
+        seconds = float(str(ended).replace(",", ".")) - float(str(started).replace(",", "."))
+    except ValueError:
+        return None  # bash older than 5.0 has no $EPOCHREALTIME
+    return seconds if seconds >= 0 else None

@@ -185,7 +185,7 @@ FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "env": _check_env,
     "keep_files": _check_strs,
     "exit_codes": _check_exit_codes,
-    "tasks": _check_count(1, False),
+    "tasks": _check_count(1, True),
     "tasks_per_node": _check_count(1, True),
     "cpus_per_task": _check_count(1, True),
     "nodes": _check_count(1, True),

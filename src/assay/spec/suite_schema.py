@@ -126,7 +126,7 @@ class Body(_Table, kw_only=True, frozen=True):
     partitions: list[str] = msgspec.field(default_factory=lambda: ["*"])
     environments: list[str] = msgspec.field(default_factory=lambda: ["*"])
     tag_partitions: dict[str, list[str]] = {}
-    tasks: PositiveInt = 1
+    tasks: PositiveInt | None = None
     nodes: PositiveInt | None = None
     tasks_per_node: PositiveInt | None = None
     cpus_per_task: PositiveInt | None = None

@@ -82,7 +82,7 @@ class Test:
     keep_files: Any = ()
     exit_codes: Any = 0
     # -- what it needs ----------------------------------------------------------------------
-    tasks: Any = 1
+    tasks: Any = None  # None: one per node, or tasks_per_node per node
     tasks_per_node: Any = None
     cpus_per_task: Any = None
     nodes: Any = None
@@ -141,7 +141,7 @@ class Test:
 
     def _format_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {
-            "tasks": self.tasks,
+            "tasks": effective_tasks(self.tasks, self.nodes, self.tasks_per_node),
             "nodes": self.nodes,
             "cpus_per_task": self.cpus_per_task,
             "tasks_per_node": self.tasks_per_node,
@@ -194,6 +194,14 @@ class Test:
     def __repr__(self) -> str:
         case = getattr(self, "case", None)
         return f"<{case.name if case else type(self).__name__}>"
+
+
+def effective_tasks(tasks: Any, nodes: Any, tasks_per_node: Any) -> int:
+    """The task count a case runs with: ``tasks`` if set, else ``tasks_per_node`` (default
+    one) on each of ``nodes`` (default one)."""
+    if tasks:
+        return int(tasks)
+    return int(nodes or 1) * int(tasks_per_node or 1)
 
 
 def _definition_site(cls: type) -> tuple[str | None, int | None]:
