@@ -1,0 +1,120 @@
+"""How Slurm's job states map to outcomes, for states a real cluster cannot be made to show
+on demand (out of memory without memory enforcement, preemption, a requeue). The squeue and
+sacct answers are scripted (``scripted_slurm``); everything else is the real poller."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from assay.config import Slurm
+from assay.schedulers.base import JobOutcome, JobSpec, JobState
+from assay.schedulers.slurm_queue import Job, SlurmQueue
+from assay.transports.local import CommandResult
+
+
+def scripted_slurm(squeue: list[str], sacct: str = "") -> tuple[list[list[str]], object]:
+    """A fake for squeue/sacct: squeue answers one scripted line per poll (the last one
+    repeats), sacct always answers ``sacct``."""
+    calls: list[list[str]] = []
+
+    async def command(argv: Sequence[str]) -> CommandResult:
+        calls.append(list(argv))
+        if argv[0] == "squeue":
+            polls = sum(1 for c in calls if c[0] == "squeue")
+            return CommandResult(0, squeue[min(polls, len(squeue)) - 1], "")
+        return CommandResult(0, sacct, "")
+
+    return command
+
+
+Followed = tuple[JobOutcome, list[tuple[str, str | None]], list[str]]
+
+
+async def _follow(tmp_path: Path, squeue: list[str], sacct: str = "") -> Followed:
+    """Follow job 42 with the real poller; its outcome, the states seen, the jobs cancelled."""
+    command = scripted_slurm(squeue, sacct)
+    states: list[tuple[str, str | None]] = []
+    cancelled: list[str] = []
+
+    async def cancel(ids: Sequence[str]) -> None:
+        cancelled.extend(ids)
+
+    queue = SlurmQueue(
+        Slurm(poll_min=0.01, poll_max=0.02),
+        command,  # type: ignore[arg-type]
+        cancel,
+        "test poller",
+        on_state=lambda spec, state, reason: states.append((state, reason)),
+    )
+    spec = JobSpec(
+        name="assay-x",
+        script=tmp_path / "s",
+        workdir=tmp_path,
+        stdout=tmp_path / "out",
+        stderr=tmp_path / "err",
+    )
+    job = Job("42", spec, asyncio.get_running_loop().create_future(), time.monotonic())
+    queue.track(job)
+    outcome = await asyncio.wait_for(job.future, 5)
+    await queue.stop()
+    return outcome, states, cancelled
+
+
+@pytest.mark.parametrize(
+    ("line", "state", "reason"),
+    [
+        ("42|OUT_OF_MEMORY|None|c1", JobState.OUT_OF_MEMORY, "out of memory"),
+        ("42|PREEMPTED|None|c1", JobState.CANCELLED, "preempted by Slurm"),
+        ("42|NODE_FAIL|None|c2", JobState.NODE_FAIL, "node failure (c2)"),
+        ("42|BOOT_FAIL|None|c2", JobState.NODE_FAIL, "node failure (c2)"),
+        ("42|DEADLINE|None|c1", JobState.TIMEOUT, None),
+        ("42|TIMEOUT|None|c1", JobState.TIMEOUT, None),
+    ],
+)
+def test_terminal_states(tmp_path: Path, line: str, state: JobState, reason: str | None) -> None:
+    outcome, _, _ = asyncio.run(_follow(tmp_path, ["42|RUNNING|None|c1", line]))
+    assert outcome.state == state and outcome.reason == reason and outcome.job_id == "42"
+
+
+def test_a_requeued_job_is_followed_until_it_ends(tmp_path: Path) -> None:
+    answers = [
+        "42|RUNNING|None|c1",
+        "42|REQUEUED|None|",
+        "42|PENDING|BeginTime|",
+        "42|RUNNING|None|c2",
+        "42|COMPLETED|None|c2",
+    ]
+    (tmp_path / "out.status").write_text('{"exit_code": 0}')
+    outcome, states, _ = asyncio.run(_follow(tmp_path, answers))
+    assert outcome.state == JobState.COMPLETED and outcome.exit_code == 0
+    assert [s for s, _ in states] == ["RUNNING", "REQUEUED", "PENDING", "RUNNING", "COMPLETED"]
+
+
+def test_a_pending_reason_never_ends_a_job(tmp_path: Path) -> None:
+    answers = ["42|PENDING|ReqNodeNotAvail, UnavailableNodes:c1|"] * 20 + [
+        "42|RUNNING|None|c2",
+        "42|FAILED|NonZeroExitCode|c2",
+    ]
+    (tmp_path / "out.status").write_text('{"exit_code": 3}')
+    outcome, states, cancelled = asyncio.run(_follow(tmp_path, answers))
+    assert outcome.state == JobState.FAILED and outcome.exit_code == 3
+    assert cancelled == []
+    assert states[0] == ("PENDING", "ReqNodeNotAvail, UnavailableNodes:c1")
+
+
+def test_a_job_gone_from_squeue_ends_as_accounting_says(tmp_path: Path) -> None:
+    answers = ["42|RUNNING|None|c1", ""]
+    outcome, _, _ = asyncio.run(_follow(tmp_path, answers, "42|CANCELLED by 0|0:15|c1"))
+    assert outcome.state == JobState.CANCELLED and outcome.reason == "cancelled by Slurm"
+
+
+def test_a_job_slurm_forgot_is_a_node_failure_and_is_cancelled_to_be_sure(tmp_path: Path) -> None:
+    outcome, _, cancelled = asyncio.run(_follow(tmp_path, ["42|RUNNING|None|c1", ""]))
+    assert outcome.state == JobState.NODE_FAIL
+    assert outcome.reason == "Slurm no longer knows this job (not in squeue or sacct)"
+    assert cancelled == ["42"]
