@@ -1,16 +1,15 @@
-"""Small file helpers: tails of outputs, atomic writes."""
+"""Small file helpers: tails of outputs, atomic writes, links and copies."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 
 def copy_entries(src: Path, dst: Path, exclude: set[str] | frozenset[str] = frozenset()) -> None:
     """Copy every entry of ``src`` (files, directories, symlinks as links) into ``dst``."""
-    import shutil
-
     for entry in sorted(src.iterdir()):
         if entry.name in exclude:
             continue
@@ -73,3 +72,22 @@ def point_link(link: Path, target: str) -> None:
     tmp.unlink(missing_ok=True)
     os.symlink(target, tmp)
     os.replace(tmp, link)
+
+
+def fresh_dir(path: Path) -> None:
+    """An empty directory at ``path`` (whatever an earlier attempt left there goes)."""
+    try:
+        path.mkdir()
+    except FileExistsError:  # left over from an earlier attempt
+        shutil.rmtree(path)
+        path.mkdir()
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """``dst`` as a hard link to ``src``, or a copy where linking is not possible."""
+    try:
+        if dst.exists():
+            dst.unlink()
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

@@ -13,9 +13,7 @@ import json
 import math
 import os
 import shutil
-import signal
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +22,12 @@ from typing import Any
 from assay import launchers
 from assay.durations import format_duration, parse_duration
 from assay.errors import SanityError
+from assay.files import fresh_dir, link_or_copy
 from assay.plan import Case, nodes_needed, tasks_needed
 from assay.results.model import CaseResult, Failure, MetricResult, Status
 from assay.run import scripts
 from assay.run.artifacts import ArtifactError, SessionStore, layer_list, modified_inputs
+from assay.run.describe import describe_exception, describe_status, new_result
 from assay.schedulers.base import JobOutcome, JobResources, JobSpec, JobState, Scheduler
 from assay.spec.definition import check_fields
 from assay.spec.hooks import STAGES
@@ -166,7 +166,7 @@ class Execution:
         if self.attach is not None and not (self.stage_dir / scripts.RUN_SCRIPT).exists():
             self.attach = None  # nothing to follow: run it from the start
         if self.attach is None:
-            _fresh_dir(self.stage_dir)
+            fresh_dir(self.stage_dir)
         if self.attempt > 1:  # the output dir is made at cleanup; a retry starts clean
             shutil.rmtree(self.output_dir, ignore_errors=True)
         info = CaseInfo(
@@ -431,7 +431,7 @@ class Execution:
                 if remove:
                     os.replace(src, dst)
                 else:
-                    _link_or_copy(src, dst)
+                    link_or_copy(src, dst)
             if remove:
                 shutil.rmtree(self.stage_dir, ignore_errors=True)
         if not remove:
@@ -488,27 +488,10 @@ class Execution:
         return self.out
 
 
-def _fresh_dir(path: Path) -> None:
-    try:
-        path.mkdir()
-    except FileExistsError:  # left over from an earlier attempt
-        shutil.rmtree(path)
-        path.mkdir()
-
-
 def _may_change_fields(test: type[Test]) -> bool:
     """Fields were checked when the class was defined; only code can have changed them since."""
     hooks = test._assay.hooks
     return bool(hooks[("before", "setup")]) or test.__init__ is not object.__init__
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        if dst.exists():
-            dst.unlink()
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def _limit(value: Any) -> float | None:
@@ -519,57 +502,4 @@ def _env(test: Test) -> dict[str, str]:
     return {k: test.format(str(v), quote=False) for k, v in test.env.items()}
 
 
-def describe_status(status: int | None) -> str:
-    """``exit code 3`` or ``killed by signal 9 (SIGKILL)``."""
-    if status is None:
-        return "no exit code"
-    if status >= 0:
-        return f"exit code {status}"
-    try:
-        name = signal.Signals(-status).name
-    except ValueError:
-        name = "unknown"
-    return f"killed by signal {-status} ({name})"
-
-
-_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
-
-
-def describe_exception(exc: BaseException) -> tuple[str, str]:
-    """A one-line reason naming the test's own file and line, and the traceback below it."""
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if not f.filename.startswith(_PACKAGE_DIR)
-    ]
-    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-    first = (str(exc).splitlines() or [""])[0]
-    more = " ..." if len(str(exc).splitlines()) > 1 else ""
-    reason = f"{type(exc).__name__}: {first}{more}{where}"
-    details = "".join(traceback.format_list(frames)) + f"{type(exc).__name__}: {exc}"
-    return reason, details
-
-
-def new_result(case: Case, status: Status, reason: str | None = None) -> CaseResult:
-    """A result for ``case`` that carries its identity (and a skip reason, if any)."""
-    return CaseResult(
-        name=case.name,
-        id=case.id,
-        test=case.test.__name__,
-        variant=case.variant.name,
-        params=case.variant.param_labels,
-        system=case.partition.system,
-        partition=case.partition.name,
-        environment=case.environment,
-        status=status,
-        tags=sorted(case.field("tags")),
-        scaling=case.test.scaling,
-        file=case.test._assay.file,
-        line=case.test._assay.line,
-        skip_reason=reason if status == Status.SKIPPED else None,
-        selected=case.selected,
-        dependencies=[d.name for d in case.deps],
-    )
-
-
-__all__ = ["STAGES", "Execution", "RunContext", "StageFailed", "new_result"]
+__all__ = ["STAGES", "Execution", "RunContext", "StageFailed"]

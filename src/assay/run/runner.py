@@ -19,7 +19,8 @@ from typing import Protocol
 from assay.plan import Case
 from assay.results.journal import Journal, Recovered
 from assay.results.model import CaseResult, Failure, Status
-from assay.run.pipeline import Execution, RunContext, case_dirname, new_result
+from assay.run.describe import new_result
+from assay.run.pipeline import Execution, RunContext, case_dirname
 from assay.spec.test import DependencyInfo
 
 

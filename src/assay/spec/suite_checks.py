@@ -1,0 +1,108 @@
+"""What the suite compiler shares: where problems are and how they are said, the checks of
+single values, and making a test class from a namespace."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assay.durations import parse_duration
+from assay.spec.suite_test import SuiteTest
+from assay.spec.test import Test
+
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class SuiteProblem:
+    """Something wrong in a suite file: where (file, line, key) and what."""
+
+    file: Path
+    line: int | None
+    key: str
+    message: str
+
+
+@dataclass
+class Compiler:
+    path: Path
+    text: str
+    problems: list[SuiteProblem] = field(default_factory=list)
+
+    @property
+    def base(self) -> Path:
+        return self.path.parent
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(SuiteProblem(self.path, line_of(self.text, key), key, message))
+
+
+def make_class(comp: Compiler, name: str, ns: dict[str, Any]) -> type[Test]:
+    ns["__module__"] = f"assay_suite_{re.sub(r'[^A-Za-z0-9_]', '_', comp.path.stem)}"
+    ns["__assay_site__"] = (str(comp.path), line_of(comp.text, "suite") or 1)
+    cls: type[Test] = type(name, (SuiteTest,), ns)
+    for error in cls._assay.errors:
+        core = error.split(": ", 1)[-1]
+        if not any(core in p.message for p in comp.problems):  # not already said, by key
+            comp.problem("suite", f"{name}: {error}")
+    return cls
+
+
+def check_layer(comp: Compiler, key: str, layer: str) -> None:
+    from assay.run.artifacts import DEP_PREFIX, STORE_PREFIX, check_layers
+
+    if layer.startswith((DEP_PREFIX, STORE_PREFIX)):  # resolved when the cases run
+        return
+    path = Path(layer) if Path(layer).is_absolute() else comp.base / layer
+    for problem in check_layers("build", [path]):
+        comp.problem(key, problem.removeprefix("artifact 'build': "))
+
+
+def check_duration(comp: Compiler, key: str, value: Any) -> None:
+    try:
+        parse_duration(value)
+    except ValueError as exc:
+        comp.problem(key, str(exc))
+
+
+def bad_regex(comp: Compiler, key: str, pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        comp.problem(key, f"not a valid regular expression: {exc}")
+        return True
+    return False
+
+
+def toml_error_line(message: str) -> int | None:
+    match = re.search(r"\(at line (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+def line_of(text: str, key: str) -> int | None:
+    """The line of ``key`` (a dotted path such as ``suite.compare.files``) in TOML text:
+    the key's own line when found under its table's header, else the table's header."""
+    parts = [p.strip('"') for p in re.split(r"\.(?![^\[]*\])", re.sub(r"\[\d+\]", "", key)) if p]
+    if not parts:
+        return None
+    lines = text.splitlines()
+    best: int | None = None
+    for depth in range(len(parts), 0, -1):
+        table = ".".join(parts[:depth])
+        header = re.compile(rf"^\s*\[\[?\s*{re.escape(table)}\s*\]\]?\s*(#.*)?$")
+        for number, line in enumerate(lines, 1):
+            if header.match(line):
+                best = number
+                rest = parts[depth:]
+                if rest:
+                    leaf = re.compile(rf"^\s*{re.escape(rest[0])}\s*=")
+                    for offset, later in enumerate(lines[number:], number + 1):
+                        if later.lstrip().startswith("["):
+                            break
+                        if leaf.match(later):
+                            return offset
+                return best
+    return best

@@ -1,0 +1,95 @@
+"""The base class of every compiled suite test: staging a case, rendering its template,
+comparing its outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assay.spec.hooks import after, before
+from assay.spec.output import Output
+from assay.spec.test import Test
+
+
+@dataclass(frozen=True)
+class CaseDir:
+    """A reference case: a directory of inputs holding its expected outputs."""
+
+    name: str
+    path: Path
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SuiteTest(Test):
+    """What every compiled suite test shares: staging the case, rendering, comparing."""
+
+    abstract = True
+    suite_file: Path = Path()
+    expected_name: str = "expected"
+    compare_spec: dict[str, Any] | None = None
+    template: Path | None = None
+    template_output: str | None = None
+    inputs: Path | None = None
+    expected_pattern: str | None = None
+
+    @before("setup")
+    def _suite_inputs(self) -> None:
+        """A case's inputs are its directory without the expected outputs."""
+        sources = []
+        case = self.params.get("case")
+        if isinstance(case, CaseDir):
+            sources.append(str(case.path))
+            self.exclude_sources = [*self.exclude_sources, self.expected_name]
+        if self.inputs is not None:
+            sources.append(str(self.inputs))
+        self.sources = sources + list(self.sources or [])
+
+    @after("setup")
+    def _render_template(self) -> None:
+        if self.template is not None:
+            _render(self, self.template, self.stage_dir / (self.template_output or ""))
+
+    def expected_dir(self) -> Path | None:
+        """Where this case's expected outputs are, if it has any."""
+        case = self.params.get("case")
+        if isinstance(case, CaseDir):
+            return case.path / self.expected_name
+        if self.expected_pattern is not None:
+            return self.suite_file.parent / self.format(self.expected_pattern, quote=False)
+        return None
+
+    def sanity(self, out: Output) -> None:
+        expected = self.expected_dir()
+        if self.compare_spec is not None and expected is not None:
+            out.compare(expected, **self.compare_spec)
+
+    def job_comparison(self) -> dict[str, Any] | None:
+        """The comparison ``sanity`` will make, for a scheduler that runs it in the job."""
+        from assay.spec.output import comparison_spec
+
+        expected = self.expected_dir()
+        if self.compare_spec is None or expected is None:
+            return None
+        return comparison_spec(expected, self.stage_dir, **self.compare_spec)
+
+
+def _render(test: Test, template: Path, target: Path) -> None:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template.parent),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # inputs of scientific codes, not HTML  # noqa: S701
+    )
+    values = test._format_values()
+    try:
+        text = env.get_template(template.name).render(**values)
+    except jinja2.TemplateError as exc:
+        from assay.errors import SanityError
+
+        raise SanityError(f"template {template.name}: {exc}") from None
+    target.write_text(text)

@@ -1,0 +1,195 @@
+"""The derived tests of a suite: ``NAME-SWEEP`` (a parameter sweep, optionally from a
+template) and ``NAME-scaling`` (chosen cases at several sizes)."""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from assay.errors import toml_key
+from assay.spec import suite_schema as schema
+from assay.spec.params import parameter
+from assay.spec.suite_checks import IDENT, NAME, Compiler, check_duration, make_class
+from assay.spec.suite_test import CaseDir
+from assay.spec.test import Test
+
+
+def sweep_class(
+    comp: Compiler,
+    body: schema.Body,
+    suite: str,
+    common: dict[str, Any],
+    compare: dict[str, Any] | None,
+    index: int,
+    sweep: Mapping[str, Any],
+) -> type[Test] | None:
+    key = f"suite.sweep[{index}]"
+    name = str(sweep.get("name", "sweep" if len(body.sweep) == 1 else f"sweep{index + 1}"))
+    if not NAME.fullmatch(name):
+        comp.problem(f"{key}.name", f"{name!r} is not a usable name")
+        return None
+    ns: dict[str, Any] = {**common, "compare_spec": compare}
+    params: dict[str, list[Any]] = {}
+    for k, v in sweep.items():
+        if k in schema.SWEEP_KEYS:
+            continue
+        if not IDENT.fullmatch(k) or k in vars(Test) or k in ns:
+            comp.problem(
+                f"{key}.{toml_key(k)}",
+                f"{k!r} is not a sweep setting and cannot be a parameter name; settings are "
+                f"{', '.join(schema.SWEEP_KEYS)}",
+            )
+            continue
+        if not isinstance(v, list) or not v:
+            comp.problem(
+                f"{key}.{k}", f"a sweep parameter needs a non-empty list of values, got {v!r}"
+            )
+            continue
+        params[k] = v
+    if not params:
+        comp.problem(key, "a sweep needs at least one parameter (a key with a list of values)")
+        return None
+    for k, v in params.items():
+        ns[k] = parameter(v)
+    exclude = sweep.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(e, dict) for e in exclude):
+        comp.problem(f"{key}.exclude", "exclude is a list of tables of parameter values")
+    else:
+        ns["exclude"] = exclude
+    for setting in ("command", "time_limit"):
+        if setting in sweep:
+            ns[setting] = sweep[setting]
+    if "time_limit" in sweep:
+        check_duration(comp, f"{key}.time_limit", sweep["time_limit"])
+    if "tags" in sweep:
+        ns["tags"] = set(common["tags"]) | set(sweep["tags"])
+    if "inputs" in sweep:
+        inputs = comp.base / str(sweep["inputs"])
+        if not inputs.is_dir():
+            comp.problem(f"{key}.inputs", f"{inputs} is not a directory")
+        ns["inputs"] = inputs
+    names = set(params) | {n for n, v in ns.items() if hasattr(v, "var")}
+    if "template" in sweep:
+        template = comp.base / str(sweep["template"])
+        output = str(sweep.get("output", _strip_template_suffix(template.name)))
+        if _check_template(comp, f"{key}.template", template, names):
+            ns["template"], ns["template_output"] = template, output
+    if "expected" in sweep:
+        ns["expected_pattern"] = str(sweep["expected"])
+        _check_sweep_expected(comp, key, str(sweep["expected"]), params, exclude)
+    return make_class(comp, f"{suite}-{name}", ns)
+
+
+def _strip_template_suffix(name: str) -> str:
+    for suffix in (".j2", ".jinja2", ".jinja"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+_TEMPLATE_NAMES = {
+    "case",
+    "tasks",
+    "nodes",
+    "cpus_per_task",
+    "tasks_per_node",
+    "system",
+    "partition",
+    "environment",
+    "stage_dir",
+}
+
+
+def _check_template(comp: Compiler, key: str, template: Path, names: set[str]) -> bool:
+    import jinja2
+    import jinja2.meta
+
+    if not template.is_file():
+        comp.problem(key, f"{template} does not exist")
+        return False
+    env = jinja2.Environment(autoescape=False)  # noqa: S701 - not HTML
+    try:
+        ast = env.parse(template.read_text())
+    except jinja2.TemplateSyntaxError as exc:
+        comp.problem(key, f"{template.name}:{exc.lineno}: template error: {exc.message}")
+        return False
+    unknown = sorted(jinja2.meta.find_undeclared_variables(ast) - names - _TEMPLATE_NAMES)
+    if unknown:
+        comp.problem(
+            key,
+            f"{template.name} uses {', '.join(unknown)}, which the sweep does not define "
+            f"(parameters and suite variables: {', '.join(sorted(names)) or 'none'})",
+        )
+        return False
+    return True
+
+
+def _check_sweep_expected(
+    comp: Compiler, key: str, pattern: str, params: dict[str, list[Any]], exclude: Any
+) -> None:
+    names = list(params)
+    excluded = [e for e in exclude if isinstance(e, dict)] if isinstance(exclude, list) else []
+    for values in itertools.product(*params.values()):
+        point = dict(zip(names, values, strict=True))
+        if any(all(point.get(k) == v for k, v in e.items()) for e in excluded):
+            continue
+        try:
+            rel = pattern.format(**point)
+        except (KeyError, IndexError, ValueError) as exc:
+            comp.problem(f"{key}.expected", f"{pattern!r} cannot be filled in: {exc}")
+            return
+        if not (comp.base / rel).is_dir():
+            comp.problem(
+                f"{key}.expected",
+                f"no expected outputs for point {point}: {comp.base / rel} is not a directory",
+            )
+
+
+def scaling_class(
+    comp: Compiler,
+    body: schema.Body,
+    suite: str,
+    common: dict[str, Any],
+    compare: dict[str, Any] | None,
+    cases: list[CaseDir],
+    scaling: schema.Scaling,
+) -> type[Test] | None:
+    key = "suite.scaling"
+    given = {
+        name: sizes
+        for name, sizes in (
+            ("nodes", scaling.nodes),
+            ("tasks", scaling.tasks),
+            ("cpus_per_task", scaling.cpus_per_task),
+        )
+        if sizes is not None
+    }
+    if len(given) != 1:
+        comp.problem(
+            key, "give exactly one of nodes = [...], tasks = [...] or cpus_per_task = [...]"
+        )
+        return None
+    ((size_name, sizes),) = given.items()
+    chosen = [c for c in cases if any(fnmatch.fnmatchcase(c.name, g) for g in scaling.cases)]
+    if not chosen:
+        comp.problem(f"{key}.cases", f"{scaling.cases} matches none of the suite's cases")
+        return None
+    ns: dict[str, Any] = {k: v for k, v in common.items() if k != size_name}
+    ns.update(
+        compare_spec=compare,
+        case=parameter(chosen, fmt=str),
+        scaling=size_name,
+        tags=set(common["tags"]) | set(scaling.tags),
+    )
+    ns[size_name] = parameter(sizes)
+    if scaling.command is not None:
+        ns["command"] = scaling.command
+    if scaling.env:
+        ns["env"] = {**common["env"], **scaling.env}
+    if scaling.time_limit is not None:
+        check_duration(comp, f"{key}.time_limit", scaling.time_limit)
+        ns["time_limit"] = scaling.time_limit
+    return make_class(comp, f"{suite}-scaling", ns)
