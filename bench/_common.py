@@ -155,3 +155,8 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 def machine() -> str:
     return f"{os.cpu_count()} CPU(s), Python {sys.version.split()[0]}, {sys.platform}"
+
+
+def met(ok: bool) -> str:
+    """The "met" column of a result table."""
+    return "yes" if ok else "NO"

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CHILD_ENV, PYTHON, fmt_s, machine, median, print_table, repeat, workdir
+from _common import CHILD_ENV, PYTHON, fmt_s, machine, median, met, print_table, repeat, workdir
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "src" / "assay" / "compare.py"
@@ -145,7 +145,7 @@ def big_files(size_mb: int, n: int) -> None:
                 f"{fmt_s(cmp_s)} + {fmt_s(read_s)}",
                 f"{ratio:.2f}",
                 "ratio <= 3.0",
-                "yes" if ratio <= 3.0 else "NO",
+                met(ratio <= 3.0),
             ],
             [
                 "peak RSS of compare.py",
@@ -153,7 +153,7 @@ def big_files(size_mb: int, n: int) -> None:
                 "-",
                 "-",
                 "< 64 MB",
-                "yes" if rss < 64 * 2**20 else "NO",
+                met(rss < 64 * 2**20),
             ],
         ],
     )
@@ -204,7 +204,7 @@ def small_cases(count: int, n: int) -> None:
     print(f"Small cases: {count} cases x 3 files (text, CSV, JSON), compare() in-process")
     print_table(
         ["figure", "measured", "goal", "met"],
-        [["median per-case compare()", fmt_s(value), "<= 5 ms", "yes" if value <= 0.005 else "NO"]],
+        [["median per-case compare()", fmt_s(value), "<= 5 ms", met(value <= 0.005)]],
     )
 
 

@@ -25,7 +25,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from _common import CHILD_ENV, assay_argv, fmt_s, machine, median, print_table, workdir
+from _common import CHILD_ENV, assay_argv, fmt_s, machine, median, met, print_table, workdir
 
 CONFIG = """
 [systems.ci]
@@ -164,7 +164,7 @@ def main() -> int:
                 f"one job each {fmt_s(t_single)}",
                 f"{t_pack / t_single:.3f}",
                 "<= 0.25",
-                _met(t_pack / t_single <= 0.25),
+                met(t_pack / t_single <= 0.25),
             ]
         )
         rows.append(
@@ -174,7 +174,7 @@ def main() -> int:
                 f"floor {fmt_s(t_floor)}",
                 f"{t_pack / t_floor:.3f}",
                 "<= 0.5",
-                _met(t_pack / t_floor <= 0.5),
+                met(t_pack / t_floor <= 0.5),
             ]
         )
         busiest, span = busiest_minute(log)
@@ -186,7 +186,7 @@ def main() -> int:
                 f"60 / poll_min = {allowed:.0f} (with {args.cases} jobs)",
                 f"{busiest / allowed:.2f}",
                 "<= 1.0",
-                _met(busiest <= allowed),
+                met(busiest <= allowed),
             ]
         )
         timed = base / "notice"
@@ -207,16 +207,12 @@ def main() -> int:
                 "poll interval 1.0 s",
                 "-",
                 "<= 2.0 s",
-                _met(worst <= 2.0),
+                met(worst <= 2.0),
             ]
         )
         print(f"  (query log: {span:.0f} s of calls; Slurm's end times have 1 s resolution)")
     print_table(["figure", "measured", "baseline", "ratio", "goal", "met"], rows)
     return 0
-
-
-def _met(ok: bool) -> str:
-    return "yes" if ok else "NO"
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import fmt_s, machine, print_table, workdir
+from _common import fmt_s, machine, met, print_table, workdir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
@@ -99,7 +99,7 @@ def main() -> int:
                 f"changed {changed_bytes / MiB:.1f} MiB",
                 f"{ratio1:.3f}",
                 "<= 1.05",
-                _met(ratio1 <= 1.05),
+                met(ratio1 <= 1.05),
             ]
         )
         rows.append(
@@ -109,7 +109,7 @@ def main() -> int:
                 f"v1 {fmt_s(first_time)}",
                 f"{ratio2:.3f}",
                 "<= 0.3",
-                _met(ratio2 <= 0.3),
+                met(ratio2 <= 0.3),
             ]
         )
 
@@ -140,7 +140,7 @@ def main() -> int:
                 f"cp {fmt_s(cp_total)} (from {args.cp_samples} runs)",
                 f"{ratio3:.4f}",
                 "<= 0.05",
-                _met(ratio3 <= 0.05),
+                met(ratio3 <= 0.05),
             ]
         )
         space = du(stages)
@@ -153,7 +153,7 @@ def main() -> int:
                 f"one copy {one / MiB:.1f} MiB",
                 f"{ratio4:.3f}",
                 "<= 1.05",
-                _met(ratio4 <= 1.05),
+                met(ratio4 <= 1.05),
             ]
         )
         for folder in (stages, copies):
@@ -179,7 +179,7 @@ def main() -> int:
                 "changed 1.00 MiB",
                 f"{ratio5:.2f}",
                 "<= 4",
-                _met(ratio5 <= 4),
+                met(ratio5 <= 4),
             ]
         )
 
@@ -198,15 +198,11 @@ def main() -> int:
                 f"library {mb / lib_time:.0f} MB/s",
                 f"{ratio6:.2f}",
                 "<= 2.0",
-                _met(ratio6 <= 2.0),
+                met(ratio6 <= 2.0),
             ]
         )
     print_table(["figure", "measured", "baseline", "ratio", "goal", "met"], rows)
     return 0
-
-
-def _met(ok: bool) -> str:
-    return "yes" if ok else "NO"
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from _common import (
     fresh_dir,
     machine,
     median,
+    met,
     print_table,
     timed,
     workdir,
@@ -93,7 +94,7 @@ def main() -> None:
             fmt_s(per_case),
             f"without compare {fmt_s(median(without[1]))}",
             "<= 5 ms",
-            "yes" if per_case <= 0.005 else "NO",
+            met(per_case <= 0.005),
         ]
     )
     rows.append(
