@@ -149,8 +149,6 @@ def test_runs_stage_sources_by_hard_links_and_catch_writes_to_inputs(tmp_path, w
     first = run_assay("run", "test_inputs.py", "--plain", cwd=tmp_path)
     assert first.code == 0, first
     assert (data / "config.ini").read_text() == "x = 1\n"  # the source is untouched
-    if os.geteuid() != 0:
-        return  # only root can write through a read-only link; the rest checks root
     write(
         "test_sneaky.py",
         """
@@ -163,6 +161,26 @@ def test_runs_stage_sources_by_hard_links_and_catch_writes_to_inputs(tmp_path, w
     )
     sneaky = run_assay("run", "test_sneaky.py", "--plain", cwd=tmp_path)
     case = sneaky.case("Sneaky")
+    assert case["failure"]["reason"] == "exit code 1 (expected exit code 0)"  # even as root
+    assert (
+        "input.txt: Permission denied" in (Path(case["output_dir"]) / "assay-run.err").read_text()
+    )
+    verify = run_assay("store", "verify", cwd=tmp_path)
+    assert verify.code == 0, verify  # the store is as it was
+    if os.geteuid() != 0:
+        return  # the rest is root's: changing a file's mode needs to own it
+    write(
+        "test_deliberate.py",
+        """
+        import assay
+
+        class Deliberate(assay.Test):
+            sources = "data/"
+            command = "chmod u+w input.txt && echo sneaky >> input.txt"
+        """,
+    )
+    deliberate = run_assay("run", "test_deliberate.py", "--plain", cwd=tmp_path)
+    case = deliberate.case("Deliberate")
     assert case["failure"]["stage"] == "cleanup"
     assert (
         "wrote to read-only inputs (input.txt); declare them in writable"

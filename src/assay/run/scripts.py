@@ -16,6 +16,17 @@ RUN_OUT = "assay-run.out"
 RUN_ERR = "assay-run.err"
 OWN_FILES = (BUILD_SCRIPT, BUILD_OUT, BUILD_ERR, RUN_SCRIPT, RUN_OUT, RUN_ERR)
 
+# Root ignores file modes, so a test run as root could write through a read-only hard link
+# into the artifact store. Run as root, a script starts itself again without the two
+# capabilities that override modes: writes to read-only inputs then fail as they do for
+# anyone else. ASSAY_ROOT_CAPS=keep opts out (for a test that needs them).
+ROOT_GUARD = [
+    'if [ "$EUID" = 0 ] && [ -z "${ASSAY_ROOT_CAPS:-}" ] && command -v setpriv >/dev/null; then',
+    "  export ASSAY_ROOT_CAPS=dropped",
+    '  exec setpriv --bounding-set=-dac_override,-fowner -- /bin/bash "$0" "$@"',
+    "fi",
+]
+
 
 def _environment_lines(
     stage_dir: Path,
@@ -42,7 +53,7 @@ def build_script(
     footer: Iterable[str] = (),
 ) -> str:
     """A script that runs the build commands in order and stops at the first failure."""
-    lines = ["#!/bin/bash", *header, f"# assay build: {title}"]
+    lines = ["#!/bin/bash", *header, f"# assay build: {title}", *ROOT_GUARD]
     body = _environment_lines(stage_dir, env_config, partition, test_env, ()) + list(commands)
     after = list(footer)
     if not after:
@@ -64,7 +75,7 @@ def run_script(
     footer: Iterable[str] = (),
 ) -> str:
     """A script that runs the (launched) command; its exit code is the command's."""
-    lines = ["#!/bin/bash", *header, f"# assay run: {title}"]
+    lines = ["#!/bin/bash", *header, f"# assay run: {title}", *ROOT_GUARD]
     lines += _environment_lines(stage_dir, env_config, partition, test_env, prerun)
     after = [*postrun, *footer]
     if after:
