@@ -191,6 +191,27 @@ def test_runs_stage_sources_by_hard_links_and_catch_writes_to_inputs(tmp_path, w
     assert again.code == 0, again
 
 
+def test_a_test_cannot_write_into_a_stored_build_it_uses(tmp_path, write):
+    (tmp_path / "b/bin").mkdir(parents=True)
+    (tmp_path / "b/bin/tool").write_text("#!/bin/sh\necho tool\n")
+    write(
+        "test_writes.py",
+        """
+        import assay
+
+        class Writes(assay.Test):
+            artifacts = {"build": "b/"}
+            command = "echo x >> $ASSAY_BUILD/bin/tool"
+        """,
+    )
+    result = run_assay("run", "test_writes.py", "--plain", cwd=tmp_path)
+    case = result.case("Writes")
+    assert case["failure"]["reason"] == "exit code 1 (expected exit code 0)"  # even as root
+    assert "bin/tool: Permission denied" in (Path(case["output_dir"]) / "assay-run.err").read_text()
+    verify = run_assay("store", "verify", cwd=tmp_path)
+    assert verify.code == 0, verify
+
+
 def _count_objects(store: Path) -> int:
     return sum(1 for p in (store / "objects").rglob("*") if p.is_file())
 

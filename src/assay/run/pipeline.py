@@ -255,6 +255,7 @@ class Execution:
                 [test.format(cmd) for cmd in test.build],
                 scheduler.header(spec) if scheduler else (),
                 scheduler.footer(spec) if scheduler else (),
+                protect_inputs=self._has_store_links(),
             )
         )
         if scheduler is not None:
@@ -318,6 +319,7 @@ class Execution:
                     command,
                     [test.format(c) for c in test.postrun],
                     scheduler.footer(spec),
+                    protect_inputs=self._has_store_links(),
                 )
             )
             outcome = await scheduler.run(spec)
@@ -341,6 +343,10 @@ class Execution:
         )
         if in_job is not None:
             self.out.precomputed[spec_key(in_job[0])] = in_job[1][1]
+
+    def _has_store_links(self) -> bool:
+        """Whether the case sees files of the store through links (sources, artifacts)."""
+        return bool(self.linked or self._test.artifacts)
 
     def _job_comparison(
         self, scheduler: Scheduler

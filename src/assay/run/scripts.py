@@ -17,9 +17,10 @@ RUN_ERR = "assay-run.err"
 OWN_FILES = (BUILD_SCRIPT, BUILD_OUT, BUILD_ERR, RUN_SCRIPT, RUN_OUT, RUN_ERR)
 
 # Root ignores file modes, so a test run as root could write through a read-only hard link
-# into the artifact store. Run as root, a script starts itself again without the two
-# capabilities that override modes: writes to read-only inputs then fail as they do for
-# anyone else. ASSAY_ROOT_CAPS=keep opts out (for a test that needs them).
+# into the artifact store. Run as root, the script of a case with such links starts itself
+# again without the two capabilities that override modes: writes to read-only inputs then
+# fail as they do for anyone else. ASSAY_ROOT_CAPS=keep opts out (for a test that needs
+# them). Cases without links skip it: it costs a process start.
 ROOT_GUARD = [
     'if [ "$EUID" = 0 ] && [ -z "${ASSAY_ROOT_CAPS:-}" ] && command -v setpriv >/dev/null; then',
     "  export ASSAY_ROOT_CAPS=dropped",
@@ -51,9 +52,12 @@ def build_script(
     commands: Iterable[str],
     header: Iterable[str] = (),
     footer: Iterable[str] = (),
+    protect_inputs: bool = False,
 ) -> str:
-    """A script that runs the build commands in order and stops at the first failure."""
-    lines = ["#!/bin/bash", *header, f"# assay build: {title}", *ROOT_GUARD]
+    """A script that runs the build commands in order and stops at the first failure;
+    ``protect_inputs`` when the stage dir holds read-only links into the store."""
+    lines = ["#!/bin/bash", *header, f"# assay build: {title}"]
+    lines += ROOT_GUARD if protect_inputs else []
     body = _environment_lines(stage_dir, env_config, partition, test_env, ()) + list(commands)
     after = list(footer)
     if not after:
@@ -73,9 +77,12 @@ def run_script(
     command: str,
     postrun: Iterable[str],
     footer: Iterable[str] = (),
+    protect_inputs: bool = False,
 ) -> str:
-    """A script that runs the (launched) command; its exit code is the command's."""
-    lines = ["#!/bin/bash", *header, f"# assay run: {title}", *ROOT_GUARD]
+    """A script that runs the (launched) command; its exit code is the command's;
+    ``protect_inputs`` when the stage dir holds read-only links into the store."""
+    lines = ["#!/bin/bash", *header, f"# assay run: {title}"]
+    lines += ROOT_GUARD if protect_inputs else []
     lines += _environment_lines(stage_dir, env_config, partition, test_env, prerun)
     after = [*postrun, *footer]
     if after:
