@@ -406,3 +406,37 @@ def test_the_live_display_shows_each_partitions_queue(slurm_dir):
     assert "ci:debug: pending 3 (BeginTime)  running 0  done 0" in screen
     assert "running 3  done 0" in screen  # then all three ran at once
     assert "3 passed, 0 failed, 0 skipped" in screen
+
+
+def test_a_job_sbatch_refuses_fails_its_case_naming_the_settings(slurm_dir):
+    write_config(slurm_dir, 'options = ["--partition=nope"]')
+    (slurm_dir / "test_ok.py").write_text(
+        "import assay\n\nclass Ok(assay.Test):\n"
+        '    systems = ["*:debug"]\n    i = assay.parameter([1, 2])\n    command = "true"\n'
+    )
+    result = run_assay("run", "test_ok.py", "--plain", "--no-pack", cwd=slurm_dir)
+    assert result.code == 1, result
+    for case in result.report["cases"]:  # each case says why; neither stops the other
+        assert case["failure"]["reason"] == (
+            "sbatch refused the job: sbatch: error: invalid partition specified: nope "
+            "(the partition's settings are [systems.ci.partitions.debug.slurm] in the config)"
+        )
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_packed_cases_with_srun_run_side_by_side(slurm_dir):
+    """Each packed case's srun makes a job step; steps must not wait for each other."""
+    (slurm_dir / "test_side.py").write_text(
+        "import assay\n\nclass Side(assay.Test):\n"
+        '    systems = ["*:debug"]\n    time_limit = "1m"\n    i = assay.parameter([1, 2])\n'
+        "    command = \"bash -c 'echo $EPOCHREALTIME; sleep 2; echo $EPOCHREALTIME'\"\n"
+    )
+    result = run_assay("run", "test_side.py", "--plain", cwd=slurm_dir)
+    assert result.code == 0, result
+    assert len({c["job_id"].split("+")[0] for c in result.report["cases"]}) == 1  # one pack
+    spans = []
+    for case in result.report["cases"]:
+        text = (Path(case["output_dir"]) / "assay-run.out").read_text()
+        start, end = (float(x.replace(",", ".")) for x in text.split())
+        spans.append((start, end))
+    assert max(s for s, _ in spans) < min(e for _, e in spans)  # they overlapped

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
+
+import pytest
 
 from assay.config import Partition, PartitionRef, Slurm
 from assay.schedulers.base import STATUS_SUFFIX, JobResources, JobSpec
-from assay.schedulers.slurm import SlurmScheduler
-from assay.transports.local import LocalTransport
+from assay.schedulers.slurm import SlurmScheduler, SubmitError
+from assay.transports.local import CommandResult, LocalTransport
 
 
 def _scheduler(**slurm: object) -> SlurmScheduler:
@@ -66,3 +70,40 @@ def test_the_footer_records_exit_code_host_and_run_time(tmp_path: Path) -> None:
     status = json.loads(Path(str(spec.stdout) + STATUS_SUFFIX).read_text())
     assert status["exit_code"] == 1 and status["host"]
     assert float(status["ended"]) - float(status["started"]) >= 0.2
+
+
+def test_submission_retries_a_busy_controller_then_gives_up_with_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    """A controller that never answers cannot be made on demand without stopping the shared
+    test cluster: ``unreachable_sbatch`` fakes its answer."""
+    scheduler = _scheduler(poll_min=0.01, poll_max=0.02)
+    scheduler.submit_patience = 0.1
+    calls = []
+
+    async def unreachable_sbatch(argv: Sequence[str]) -> CommandResult:
+        calls.append(argv)
+        return CommandResult(1, "", "sbatch: error: Batch job submission failed: Socket timed out")
+
+    scheduler._command = unreachable_sbatch  # type: ignore[method-assign]
+    expected = "could not reach the Slurm controller for 100ms: sbatch: error"
+    with pytest.raises(SubmitError, match=expected):
+        asyncio.run(scheduler._submit(_spec(tmp_path)))
+    assert len(calls) > 2  # it tried again before giving up
+
+
+def test_a_refused_submission_is_not_retried(tmp_path: Path) -> None:
+    scheduler = _scheduler()
+    calls = []
+
+    async def refusing_sbatch(argv: Sequence[str]) -> CommandResult:
+        calls.append(argv)
+        return CommandResult(1, "", "sbatch: error: invalid partition specified: nope")
+
+    scheduler._command = refusing_sbatch  # type: ignore[method-assign]
+    with pytest.raises(
+        SubmitError,
+        match=r"refused the job: sbatch: error: inv.* \[systems.ci.partitions.debug.slurm\]",
+    ):
+        asyncio.run(scheduler._submit(_spec(tmp_path)))
+    assert len(calls) == 1

@@ -28,7 +28,14 @@ from assay.results.model import CaseResult, Failure, MetricResult, Status
 from assay.run import scripts
 from assay.run.artifacts import ArtifactError, SessionStore, layer_list, modified_inputs
 from assay.run.describe import describe_exception, describe_status, new_result
-from assay.schedulers.base import JobOutcome, JobResources, JobSpec, JobState, Scheduler
+from assay.schedulers.base import (
+    JobOutcome,
+    JobResources,
+    JobSpec,
+    JobState,
+    Scheduler,
+    SchedulerError,
+)
 from assay.spec.definition import check_fields
 from assay.spec.hooks import STAGES
 from assay.spec.output import Output, spec_key
@@ -125,6 +132,8 @@ class Execution:
             raise
         except StageFailed as exc:
             self._fail(stage, exc.reason, exc.details)
+        except SchedulerError as exc:
+            self._fail(stage, str(exc))
         except SanityError as exc:
             self._fail(stage, str(exc), exc.details)
         except Exception as exc:  # a bug in the test's own code: say where

@@ -51,6 +51,11 @@ class JobSpec:
     compare: tuple[Path, Path] | None = None
 
 
+class SchedulerError(Exception):
+    """A job could not be run, for a reason the message gives (with where to fix it); the
+    case fails with it as its reason."""
+
+
 @dataclass(frozen=True)
 class JobOutcome:
     """How a job ended: state, exit code (or the signal that killed it), and why."""

@@ -10,6 +10,11 @@ the comparison there, where the outputs are, and writes the verdict file (only t
 verdict comes back, never the outputs). SIGTERM (scancel, the pack's own time limit) stops
 every running case and marks each unfinished case ``CANCELLED``.
 
+Cases run with ``SLURM_OVERLAP=1``: an ``srun`` in a case creates a job step, and Slurm
+gives a step every CPU and all memory of the node unless told otherwise, so the steps of
+cases running side by side would wait for each other (and a step left behind by a killed
+case would hold the rest of the pack). This runner decides how many cases run at once.
+
 Manifest::
 
     {"slots": 4, "grace": 2.0, "cases": [{"id": "...", "script": "...", "workdir": "...",
@@ -87,6 +92,7 @@ def run_case(case: dict[str, Any], grace: float) -> None:
         proc = subprocess.Popen(
             ["/bin/bash", case["script"]],
             cwd=case["workdir"],
+            env={**os.environ, "SLURM_OVERLAP": "1"},
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,

@@ -19,9 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from assay.config import PartitionRef, Slurm
-from assay.durations import parse_duration, slurm_time
+from assay.durations import format_duration, parse_duration, slurm_time
 from assay.schedulers.arrays import Arrays
-from assay.schedulers.base import STATUS_SUFFIX, JobOutcome, JobSpec, JobState, Scheduler
+from assay.schedulers.base import (
+    STATUS_SUFFIX,
+    JobOutcome,
+    JobSpec,
+    JobState,
+    Scheduler,
+    SchedulerError,
+)
 from assay.schedulers.batching import Waiting
 from assay.schedulers.packing import Packer, member_outcome, packable
 from assay.schedulers.slurm_queue import Job, SlurmQueue, StateListener
@@ -33,6 +40,8 @@ class SlurmScheduler(Scheduler):
 
     name = "slurm"
     compares_in_job = True
+    submit_patience = 600.0
+    """Seconds a submission keeps being retried while the controller does not answer."""
 
     def __init__(
         self,
@@ -46,6 +55,7 @@ class SlurmScheduler(Scheduler):
     ) -> None:
         self.partition = partition
         self.settings: Slurm = partition.config.slurm
+        self._table = f"systems.{partition.system}.partitions.{partition.name}.slurm"
         self.transport = transport
         self.grace = grace
         self.on_state = on_state
@@ -196,12 +206,21 @@ class SlurmScheduler(Scheduler):
         Path(str(spec.stdout) + STATUS_SUFFIX).unlink(missing_ok=True)
         argv = ["sbatch", "--parsable", *self.settings.command_options, str(spec.script)]
         delay = self.settings.poll_min
+        give_up = time.monotonic() + self.submit_patience
         while True:
             result = await self._command(argv)
             if result.code == 0 and result.stdout.strip():
                 break
             if not _transient(result):
-                raise SubmitError(f"sbatch refused the job of {spec.name}: {_first_line(result)}")
+                raise SubmitError(
+                    f"sbatch refused the job: {_first_line(result)} (the partition's settings "
+                    f"are [{self._table}] in the config)"
+                )
+            if time.monotonic() >= give_up:
+                raise SubmitError(
+                    f"sbatch could not reach the Slurm controller for "
+                    f"{format_duration(self.submit_patience)}: {_first_line(result)}"
+                )
             await asyncio.sleep(delay)  # the controller is busy or restarting: try again
             delay = min(delay * 2, self.settings.poll_max)
         job_id = result.stdout.strip().split(";")[0]
@@ -247,8 +266,6 @@ class SlurmScheduler(Scheduler):
         self.queries += 1
         return await self.transport.run(argv, timeout=max(60.0, self.settings.poll_max * 3))
 
-    # -- the poller -----------------------------------------------------------------------
-
     # -- stopping -------------------------------------------------------------------------
 
     async def _cancel(self, ids: Sequence[str]) -> None:
@@ -262,7 +279,7 @@ class SlurmScheduler(Scheduler):
             self.queue.resolve(job, JobOutcome(JobState.CANCELLED, reason="cancelled by assay"))
 
 
-class SubmitError(Exception):
+class SubmitError(SchedulerError):
     """sbatch refused a job for a reason that trying again will not fix."""
 
 
