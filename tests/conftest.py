@@ -46,13 +46,18 @@ class CliResult:
         )
 
 
+def _assay_env(cwd: Path, extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment without a config override, with a store of the test's own
+    (unless ``extra`` says otherwise)."""
+    env = {k: v for k, v in os.environ.items() if k != "ASSAY_CONFIG"}
+    return {**env, "ASSAY_STORE": str(cwd / ".store"), **extra}
+
+
 def run_assay(
     *args: str, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
 ) -> CliResult:
     """Run ``python -m assay ARGS`` in ``cwd`` (a real process, as a user would)."""
-    full_env = {k: v for k, v in os.environ.items() if k != "ASSAY_CONFIG"}
-    # Each test gets its own artifact store unless it says otherwise.
-    full_env.update({"COLUMNS": "200", "ASSAY_STORE": str(cwd / ".store"), **(env or {})})
+    full_env = _assay_env(cwd, {"COLUMNS": "200", **(env or {})})
     proc = subprocess.run(
         [sys.executable, "-m", "assay", *args],
         cwd=cwd,
@@ -93,13 +98,7 @@ def run_on_terminal(*args: str, cwd: Path, timeout: float = 60) -> tuple[int, st
     """Run ``python -m assay ARGS`` on a pseudo-terminal (the live display); its exit code
     and everything it drew."""
     leader, follower = pty.openpty()
-    env = {
-        **os.environ,
-        "COLUMNS": "120",
-        "LINES": "40",
-        "TERM": "xterm-256color",
-        "ASSAY_STORE": str(cwd / ".store"),
-    }
+    env = _assay_env(cwd, {"COLUMNS": "120", "LINES": "40", "TERM": "xterm-256color"})
     proc = subprocess.Popen(
         [sys.executable, "-m", "assay", *args],
         cwd=cwd,

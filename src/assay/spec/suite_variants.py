@@ -26,6 +26,7 @@ def sweep_class(
     index: int,
     sweep: Mapping[str, Any],
 ) -> type[Test] | None:
+    """The ``NAME-SWEEP`` test of the ``index``-th ``[[suite.sweep]]`` (None if it is wrong)."""
     key = f"suite.sweep[{index}]"
     name = str(sweep.get("name", "sweep" if len(body.sweep) == 1 else f"sweep{index + 1}"))
     if not NAME.fullmatch(name):
@@ -157,6 +158,7 @@ def scaling_class(
     cases: list[CaseDir],
     scaling: schema.Scaling,
 ) -> type[Test] | None:
+    """The ``NAME-scaling`` test of ``[suite.scaling]`` (None if it is wrong)."""
     key = "suite.scaling"
     given = {
         name: sizes
