@@ -5,7 +5,6 @@ dependencies, and the order cases are started in.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +13,7 @@ from assay.config import Config, Environment, PartitionRef
 from assay.load import LoadProblem
 from assay.select import Selection
 from assay.spec.refs import pattern_matches
-from assay.spec.test import Test, effective_tasks
+from assay.spec.test import Test, effective_nodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,20 +338,9 @@ def _wire(
     return None
 
 
-def tasks_needed(case: Case) -> int:
-    """How many tasks a case starts: ``tasks`` if set, else one per node (or
-    ``tasks_per_node`` per node), so ``nodes = 2`` alone runs a task on each node."""
-    return effective_tasks(case.field("tasks"), case.field("nodes"), case.field("tasks_per_node"))
-
-
 def nodes_needed(case: Case) -> int:
-    """How many nodes a case asks for."""
-    nodes = case.field("nodes")
-    if nodes:
-        return int(nodes)
-    per_node = case.field("tasks_per_node")
-    tasks = case.field("tasks") or 1
-    return math.ceil(tasks / per_node) if per_node else 1
+    """How many nodes a case asks for (as planned; hooks may change it when it runs)."""
+    return effective_nodes(case.field("nodes"), case.field("tasks"), case.field("tasks_per_node"))
 
 
 _RESOURCE_FIELDS = ("nodes", "tasks", "tasks_per_node", "gpus_per_node")

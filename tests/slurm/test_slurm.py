@@ -440,3 +440,18 @@ def test_packed_cases_with_srun_run_side_by_side(slurm_dir):
         start, end = (float(x.replace(",", ".")) for x in text.split())
         spans.append((start, end))
     assert max(s for s, _ in spans) < min(e for _, e in spans)  # they overlapped
+
+
+def test_a_hook_that_widens_a_case_gets_the_nodes_and_tasks_it_asked_for(slurm_dir):
+    (slurm_dir / "test_grows.py").write_text(
+        "import assay\n\nclass Grows(assay.Test):\n"
+        '    systems = ["*:debug"]\n'
+        "    command = \"bash -c 'echo on $SLURMD_NODENAME'\"\n\n"
+        '    @assay.before("run")\n'
+        "    def widen(self):\n"
+        "        self.nodes = 2\n"
+    )
+    result = run_assay("run", "test_grows.py", "--plain", cwd=slurm_dir)
+    assert result.code == 0, result
+    lines = (Path(result.case("Grows")["output_dir"]) / "assay-run.out").read_text().split("\n")
+    assert sorted(line for line in lines if line) == ["on c1", "on c2"]

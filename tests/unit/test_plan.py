@@ -11,8 +11,9 @@ import pytest
 
 import assay
 from assay.config import Config, default_config, parse_config
-from assay.plan import Case, Plan, case_id, make_plan, nodes_needed, tasks_needed, variants
+from assay.plan import Case, Plan, case_id, make_plan, nodes_needed, variants
 from assay.select import Selection
+from assay.spec.test import effective_tasks
 
 CLUSTER = """
 [environments.gnu]
@@ -235,6 +236,10 @@ def test_nodes_computed_from_tasks_per_node() -> None:
     assert cases[-1].skip is None
 
 
+def _tasks(case: Case) -> int:
+    return effective_tasks(case.field("tasks"), case.field("nodes"), case.field("tasks_per_node"))
+
+
 @pytest.mark.parametrize(
     ("fields", "tasks"),
     [
@@ -250,7 +255,7 @@ def test_unset_tasks_means_one_per_node_or_tasks_per_node_per_node(
 ) -> None:
     Spread = type("Spread", (assay.Test,), {"command": "echo {tasks}", **fields})
     case = plan([Spread], cluster()).cases[0]
-    assert tasks_needed(case) == tasks
+    assert _tasks(case) == tasks
     instance = Spread.__new__(Spread)
     instance.params = {}
     assert instance.format("{tasks}") == str(tasks)  # what a command's {tasks} becomes
@@ -284,7 +289,9 @@ def test_overrides_apply_to_resources() -> None:
     p = plan([Big], cluster(), overrides={"Big": {"nodes": 1}})
     assert all(c.skip is None for c in p.cases)
     assert p.cases[0].field("nodes") == 1
-    assert p.cases[0].field("tasks") is None and tasks_needed(p.cases[0]) == 1
+    case = p.cases[0]
+    assert case.field("tasks") is None
+    assert _tasks(case) == 1
     p = plan([Hello], cluster(), overrides={"Hello": {"nodes": 3}})
     assert p.cases[0].skip == "needs 3 nodes; partition cluster:cpu has 2"
 

@@ -23,7 +23,7 @@ from assay import launchers
 from assay.durations import format_duration, parse_duration
 from assay.errors import SanityError
 from assay.files import fresh_dir, link_or_copy
-from assay.plan import Case, nodes_needed, tasks_needed
+from assay.plan import Case
 from assay.results.model import CaseResult, Failure, MetricResult, Status
 from assay.run import scripts
 from assay.run.artifacts import ArtifactError, SessionStore, layer_list, modified_inputs
@@ -40,7 +40,14 @@ from assay.spec.definition import check_fields
 from assay.spec.hooks import STAGES
 from assay.spec.output import Output, spec_key
 from assay.spec.refs import choose
-from assay.spec.test import CaseInfo, DependencyInfo, Test, bind
+from assay.spec.test import (
+    CaseInfo,
+    DependencyInfo,
+    Test,
+    bind,
+    effective_nodes,
+    effective_tasks,
+)
 from assay.transports.local import LocalTransport
 
 
@@ -286,8 +293,9 @@ class Execution:
         if not test.command:
             raise StageFailed('no command to run; set command = "..." in the test or a hook')
         resources = JobResources(
-            nodes=nodes_needed(case),
-            tasks=tasks_needed(case),
+            # The instance's fields: -S, parameters and hooks have all had their say.
+            nodes=effective_nodes(test.nodes, test.tasks, test.tasks_per_node),
+            tasks=effective_tasks(test.tasks, test.nodes, test.tasks_per_node),
             tasks_per_node=test.tasks_per_node,
             cpus_per_task=test.cpus_per_task,
             gpus_per_node=test.gpus_per_node,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import sys
@@ -202,6 +203,16 @@ def effective_tasks(tasks: Any, nodes: Any, tasks_per_node: Any) -> int:
     if tasks:
         return int(tasks)
     return int(nodes or 1) * int(tasks_per_node or 1)
+
+
+def effective_nodes(nodes: Any, tasks: Any, tasks_per_node: Any) -> int:
+    """The node count a case runs on: ``nodes`` if set, else as many as ``tasks`` need at
+    ``tasks_per_node`` each, else one."""
+    if nodes:
+        return int(nodes)
+    if tasks_per_node:
+        return math.ceil(int(tasks or 1) / int(tasks_per_node))
+    return 1
 
 
 def _definition_site(cls: type) -> tuple[str | None, int | None]:
