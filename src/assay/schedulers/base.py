@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 STATUS_SUFFIX = ".status"
 """Appended to a job's stdout path: the file where the job records how it ended."""
+
+
+def recorded_elapsed(status: Mapping[str, object]) -> float | None:
+    """Seconds between a status file's ``started`` and ``ended``: numbers (the pack runner)
+    or ``$EPOCHREALTIME`` text, with a comma where the locale says so (a job script)."""
+    try:
+        started, ended = (float(str(status[k]).replace(",", ".")) for k in ("started", "ended"))
+    except (KeyError, ValueError):
+        return None  # not recorded, or bash older than 5.0 (no $EPOCHREALTIME)
+    return ended - started if ended >= started else None
 
 
 class JobState(enum.StrEnum):

@@ -19,7 +19,14 @@ import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from assay.schedulers.base import STATUS_SUFFIX, JobOutcome, JobResources, JobSpec, JobState
+from assay.schedulers.base import (
+    STATUS_SUFFIX,
+    JobOutcome,
+    JobResources,
+    JobSpec,
+    JobState,
+    recorded_elapsed,
+)
 from assay.schedulers.batching import Collector, Waiting, fail_all
 
 PACK_MARGIN = 60.0  # seconds added to a pack's time limit for starting and stopping
@@ -95,9 +102,6 @@ class Packer(Collector):
                     "stderr": str(m.spec.stderr),
                     "status": str(m.spec.stdout) + STATUS_SUFFIX,
                     "time_limit": m.spec.time_limit,
-                    "compare": None
-                    if m.spec.compare is None
-                    else {"spec": str(m.spec.compare[0]), "verdict": str(m.spec.compare[1])},
                 }
                 for m in members
             ],
@@ -105,7 +109,6 @@ class Packer(Collector):
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
         here = Path(__file__).resolve().parent
         shutil.copy2(here / "packrun.py", folder / "packrun.py")
-        shutil.copy2(here.parent / "compare.py", folder / "compare.py")
         limits = [m.spec.time_limit or 0.0 for m in members]
         estimate = sum(limits) / slots + max(limits) + PACK_MARGIN
         spec = JobSpec(
@@ -163,10 +166,7 @@ def member_outcome(spec: JobSpec, pack: JobOutcome) -> JobOutcome:
     signal_ = status.get("signal")
     code = status.get("exit_code")
     ended = JobState.COMPLETED if code == 0 and signal_ is None else JobState.FAILED
-    elapsed = None
-    if isinstance(status.get("start"), int | float) and isinstance(status.get("end"), int | float):
-        elapsed = max(0.0, status["end"] - status["start"])
-    return JobOutcome(ended, code, signal_, job_id=job_id, elapsed=elapsed)
+    return JobOutcome(ended, code, signal_, job_id=job_id, elapsed=recorded_elapsed(status))
 
 
 def packable(spec: JobSpec, case_limit: float, enabled: bool) -> bool:

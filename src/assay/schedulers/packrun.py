@@ -4,11 +4,10 @@ This file uses only the Python standard library and imports nothing from assay: 
 script runs it where the allocation is (``python3 -I packrun.py MANIFEST.json``), with no
 assay installed there. For every case it runs the case's own job script, in its own
 process group, with its stdout and stderr going to the case's files and its time limit
-enforced, then writes a status file (JSON: state, exit code or signal, start, end, host)
-next to the case's stdout. When a case's manifest entry names a comparison spec, it runs
-the comparison there, where the outputs are, and writes the verdict file (only the
-verdict comes back, never the outputs). SIGTERM (scancel, the pack's own time limit) stops
-every running case and marks each unfinished case ``CANCELLED``.
+enforced, then writes a status file (JSON: state, exit code or signal, started, ended,
+host) next to the case's stdout. (A case's script compares its outputs itself, as it does
+in a job of its own.) SIGTERM (scancel, the pack's own time limit) stops every running case
+and marks each unfinished case ``CANCELLED``.
 
 Cases run with ``SLURM_OVERLAP=1``: an ``srun`` in a case creates a job step, and Slurm
 gives a step every CPU and all memory of the node unless told otherwise, so the steps of
@@ -18,8 +17,7 @@ case would hold the rest of the pack). This runner decides how many cases run at
 Manifest::
 
     {"slots": 4, "grace": 2.0, "cases": [{"id": "...", "script": "...", "workdir": "...",
-      "stdout": "...", "stderr": "...", "status": "...", "time_limit": 60.0,
-      "compare": {"spec": "...", "verdict": "..."} or null}]}
+      "stdout": "...", "stderr": "...", "status": "...", "time_limit": 60.0}]}
 """
 
 from __future__ import annotations
@@ -60,30 +58,9 @@ def _kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
     proc.wait()
 
 
-def _compare(case: dict[str, Any]) -> None:
-    spec_file, verdict = case["compare"]["spec"], case["compare"]["verdict"]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    try:
-        import compare as engine  # type: ignore[import-not-found]  # shipped beside this file
-
-        with open(spec_file, encoding="utf-8") as fh:
-            result = engine.compare(json.load(fh))
-    except Exception as exc:  # the verdict says what went wrong; the pack goes on
-        result = {
-            "version": 1,
-            "ok": False,
-            "summary": f"comparison failed: {exc}",
-            "files": [],
-            "missing": [],
-            "extra": [],
-            "errors": [str(exc)],
-        }
-    _write_json(verdict, result)
-
-
 def run_case(case: dict[str, Any], grace: float) -> None:
     start = time.time()
-    status: dict[str, Any] = {"id": case["id"], "start": start, "host": socket.gethostname()}
+    status: dict[str, Any] = {"id": case["id"], "started": start, "host": socket.gethostname()}
     if _stop.is_set():
         status.update(state="CANCELLED", reason="the pack was stopped before this case ran")
         _write_json(case["status"], status)
@@ -121,15 +98,13 @@ def run_case(case: dict[str, Any], grace: float) -> None:
         pass
     if state is None:
         state = "COMPLETED" if code == 0 else "FAILED"
-    status.update(state=state, end=time.time())
+    status.update(state=state, ended=time.time())
     if code is not None and code < 0:
         status["signal"] = -code
     elif code is not None and code > 128 and state == "FAILED":
         status["signal"] = code - 128  # the script's shell reports a signal as 128+N
     else:
         status["exit_code"] = code
-    if state == "COMPLETED" and case.get("compare"):
-        _compare(case)
     _write_json(case["status"], status)
 
 

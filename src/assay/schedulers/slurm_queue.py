@@ -22,7 +22,7 @@ from typing import Any
 
 from assay.config import Slurm
 from assay.durations import format_duration, parse_duration
-from assay.schedulers.base import STATUS_SUFFIX, JobOutcome, JobSpec, JobState
+from assay.schedulers.base import STATUS_SUFFIX, JobOutcome, JobSpec, JobState, recorded_elapsed
 from assay.transports.local import CommandResult
 
 # Slurm's job states, as squeue and sacct print them, and what they mean here.
@@ -244,7 +244,7 @@ class SlurmQueue:
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             recorded = json.loads(status_file.read_text())
             exit_code = int(recorded["exit_code"])
-            elapsed = _elapsed(recorded.get("started"), recorded.get("ended"))
+            elapsed = recorded_elapsed(recorded)
         if kind in (JobState.COMPLETED, JobState.FAILED) and exit_code is None:
             exit_code = 0 if kind == JobState.COMPLETED else None
         if exit_code is not None and exit_code > 128 and kind == JobState.FAILED:
@@ -280,12 +280,3 @@ class SlurmQueue:
         if self._cancels:
             await asyncio.gather(*self._cancels, return_exceptions=True)
         return active
-
-
-def _elapsed(started: object, ended: object) -> float | None:
-    """Seconds between two ``$EPOCHREALTIME`` readings (a comma where the locale says so)."""
-    try:
-        seconds = float(str(ended).replace(",", ".")) - float(str(started).replace(",", "."))
-    except ValueError:
-        return None  # bash older than 5.0 has no $EPOCHREALTIME
-    return seconds if seconds >= 0 else None
