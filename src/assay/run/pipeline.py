@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import math
 import os
 import shutil
 import time
@@ -24,10 +23,11 @@ from assay.durations import format_duration, parse_duration
 from assay.errors import SanityError
 from assay.files import fresh_dir, link_or_copy
 from assay.plan import Case
-from assay.results.model import CaseResult, Failure, MetricResult, Status
+from assay.results.model import CaseResult, Failure, Status
 from assay.run import scripts
 from assay.run.artifacts import ArtifactError, SessionStore, layer_list, modified_inputs
 from assay.run.describe import describe_exception, describe_status, new_result
+from assay.run.metrics import measure
 from assay.schedulers.base import (
     JobOutcome,
     JobResources,
@@ -393,42 +393,12 @@ class Execution:
         test.sanity(out)
 
     def performance(self) -> None:
-        test, out, case = self._test, self._out, self.case
+        test, case = self._test, self.case
         metrics = case.test._assay.metrics
         if not metrics:
             return
         references = choose(test.references, case.partition.system, case.partition.name)
-        misses = []
-        for name, spec in metrics.items():
-            ref = references.get(name)
-            unit = spec.unit or (ref.unit if ref else None)
-            entry = MetricResult(name=name, value=None, unit=unit)
-            self.result.metrics.append(entry)
-            try:
-                value = getattr(test, name)(out)
-            except SanityError as exc:
-                entry.verdict, entry.message = "error", str(exc)
-                misses.append(f"{name}: {exc}")
-                continue
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-            ):
-                entry.verdict = "error"
-                entry.message = f"returned {value!r}, not a finite number"
-                misses.append(f"{name} {entry.message}")
-                continue
-            entry.value = float(value)
-            if ref is None:
-                continue
-            entry.reference, entry.lower, entry.upper = ref.value, ref.lower, ref.upper
-            entry.low_bound, entry.high_bound = ref.bounds()
-            problem = ref.check(entry.value)
-            entry.verdict = "fail" if problem else "pass"
-            entry.message = problem
-            if problem:
-                misses.append(f"{name} = {problem}")
+        misses = measure(test, self._out, metrics, references, self.result.metrics)
         if misses:
             raise StageFailed("; ".join(misses))
 

@@ -1,0 +1,57 @@
+"""The performance stage's measuring: each metric read from the output and checked against
+the reference of the partition it ran on."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from assay.errors import SanityError
+from assay.results.model import MetricResult
+from assay.spec.hooks import MetricSpec
+from assay.spec.output import Output
+from assay.spec.refs import Ref
+from assay.spec.test import Test
+
+
+def measure(
+    test: Test,
+    out: Output,
+    metrics: Mapping[str, MetricSpec],
+    references: Mapping[str, Ref],
+    into: list[MetricResult],
+) -> list[str]:
+    """Append a result for every metric to ``into`` (each one before it is read, so a metric
+    whose code raises still shows); return the misses and errors, one line each."""
+    misses = []
+    for name, spec in metrics.items():
+        ref = references.get(name)
+        unit = spec.unit or (ref.unit if ref else None)
+        entry = MetricResult(name=name, value=None, unit=unit)
+        into.append(entry)
+        try:
+            value = getattr(test, name)(out)
+        except SanityError as exc:
+            entry.verdict, entry.message = "error", str(exc)
+            misses.append(f"{name}: {exc}")
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            entry.verdict = "error"
+            entry.message = f"returned {value!r}, not a finite number"
+            misses.append(f"{name} {entry.message}")
+            continue
+        entry.value = float(value)
+        if ref is None:
+            continue
+        entry.reference, entry.lower, entry.upper = ref.value, ref.lower, ref.upper
+        entry.low_bound, entry.high_bound = ref.bounds()
+        problem = ref.check(entry.value)
+        entry.verdict = "fail" if problem else "pass"
+        entry.message = problem
+        if problem:
+            misses.append(f"{name} = {problem}")
+    return misses
