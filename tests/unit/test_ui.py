@@ -1,0 +1,217 @@
+"""The terminal output: event lines, the final summary, the plain display and the live
+display's rendering (rich renders to a string console here, as it would on a terminal)."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from assay.results.model import CaseResult, Failure, MetricResult, Problem, Session, Status
+from assay.ui import LiveDisplay, PlainDisplay, RerunHint, event_line, summary_lines
+
+
+def result(name: str, status: Status, **kw: object) -> CaseResult:
+    base: dict[str, object] = {
+        "name": name,
+        "id": f"id-{name}",
+        "test": name.split("[")[0],
+        "variant": name,
+        "params": {},
+        "system": "sys",
+        "partition": "part",
+        "environment": "env",
+        "status": status,
+        "timings": {"run": 1.5},
+    }
+    base.update(kw)
+    return CaseResult(**base)  # type: ignore[arg-type]
+
+
+def session(*results: CaseResult, problems: list[Problem] | None = None) -> Session:
+    return Session(
+        id="s1",
+        started=time.time() - 3,
+        finished=time.time(),
+        command=["assay", "run"],
+        cwd="/",
+        system="sys",
+        config="built-in",
+        hostname="h",
+        user="u",
+        version="0",
+        results=list(results),
+        problems=problems or [],
+    )
+
+
+def text(lines: list[tuple[str, str]]) -> str:
+    return "\n".join(t for t, _ in lines)
+
+
+# --- one line per event ----------------------------------------------------------------------
+
+
+def test_event_line_of_each_status() -> None:
+    metric = MetricResult("triad", 12345.678, "MB/s")
+    ok = event_line(result("Ok", Status.PASSED, metrics=[metric]))
+    assert ok == ("[   OK] Ok (1.5s)  triad=1.235e+04 MB/s", "green")
+    failure = Failure("sanity", "pattern 'x' not found\nsecond line")
+    bad = event_line(result("Bad", Status.FAILED, failure=failure))
+    assert bad == ("[ FAIL] Bad (1.5s) sanity: pattern 'x' not found", "red")
+    skip = event_line(result("Skip", Status.SKIPPED, skip_reason="dependency failed: A"))
+    assert skip == ("[ SKIP] Skip: dependency failed: A", "yellow")
+    assert event_line(result("Ab", Status.ABORTED))[0].startswith("[ABORT] Ab")
+
+
+# --- the summary -----------------------------------------------------------------------------
+
+
+def test_summary_of_a_failure_has_reason_output_tail_stage_dir_and_rerun(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "assay-run.out").write_text("".join(f"line {i}\n" for i in range(30)))
+    (out / "assay-run.err").write_text("boom\n")
+    failed = result(
+        "Bad[x=1]",
+        Status.FAILED,
+        failure=Failure("sanity", "expected 3, got 4\nsee the diff", details="diff line"),
+        output_dir=str(out),
+        stage_dir=str(tmp_path / "stage"),
+        attempts=2,
+        file=str(tmp_path / "t.py"),
+    )
+    hint = RerunHint(config="my config.toml", settings=("n=2",))
+    summary = text(summary_lines(session(failed, result("Ok", Status.PASSED)), hint, None))
+    assert "1 case(s) failed:" in summary
+    assert "FAIL Bad[x=1]  [id-Bad[x=1]]" in summary
+    assert "  stage:     sanity" in summary
+    assert "  reason:    expected 3, got 4\n             see the diff" in summary
+    assert "  attempts:  2" in summary
+    assert "    | line 29" in summary and "    | line 19" not in summary  # the last 10 lines
+    assert "    | boom" in summary
+    assert "    diff line" in summary
+    # The rerun command quotes what the shell would split.
+    assert "--config 'my config.toml' -S n=2 --case 'id-Bad[x=1]'" in summary
+    assert summary.splitlines()[-1].startswith("1 passed, 1 failed, 0 skipped in ")
+
+
+def test_summary_lists_aborted_cases_and_load_problems() -> None:
+    aborted = result("Slow", Status.ABORTED, failure=Failure("run", "interrupted"))
+    problem = Problem("tests/t.py:3", "command is not set\nhint line")
+    s = session(aborted, problems=[problem])
+    s.interrupted = "SIGINT"
+    summary = text(summary_lines(s, RerunHint(), Path("report.json")))
+    assert "1 case(s) aborted (run them again with --case):" in summary
+    assert "  [id-Slow] Slow  (during run)" in summary
+    assert "1 problem(s) loading tests:" in summary
+    assert "  tests/t.py:3: command is not set\n  hint line" in summary
+    assert "1 aborted in " in summary and "(interrupted by SIGINT)" in summary
+    assert summary.splitlines()[-1] == "report: report.json"
+
+
+def test_summary_verdict_style_says_whether_the_session_passed() -> None:
+    good = summary_lines(session(result("Ok", Status.PASSED)), RerunHint(), None)
+    assert good[-1][1] == "bold green"
+    bad = summary_lines(
+        session(result("Bad", Status.FAILED, failure=Failure("run", "exit 1"))), RerunHint(), None
+    )
+    assert bad[-1][1] == "bold red"
+
+
+def test_summary_shows_a_scaling_table() -> None:
+    rows = [
+        result(f"S[nodes={n}]", Status.PASSED, params={"nodes": str(n)}, timings={"run": t})
+        for n, t in ((1, 8.0), (2, 4.0), (4, 4.0))
+    ]
+    for r in rows:
+        r.test, r.scaling = "S", "nodes"
+    summary = text(summary_lines(session(*rows), RerunHint(), None))
+    assert "scaling of S @sys:part+env" in summary
+    rows_text = [line.split() for line in summary.splitlines() if line.startswith("    ")][1:]
+    assert rows_text == [
+        ["1", "8.000", "s", "1.00x", "100%"],
+        ["2", "4.000", "s", "2.00x", "100%"],
+        ["4", "4.000", "s", "2.00x", "50%"],
+    ]
+
+
+# --- the plain display -----------------------------------------------------------------------
+
+
+def test_plain_display_writes_one_line_per_event_and_skips_routine_job_states() -> None:
+    stream = io.StringIO()
+    display = PlainDisplay(stream)
+    display.start(2, "header")
+    bad = result("Bad", Status.FAILED, failure=Failure("run", "exit code 2"))
+    display.case_retrying(bad, 2)
+    display.job_state("debug", "17", "PENDING", "Priority")  # routine: no line
+    display.job_state("debug", "17", "RUNNING", None)  # routine: no line
+    display.job_state("debug", "18", "PENDING", "ReqNodeNotAvail")
+    display.job_state("debug", "19", "REQUEUED", None)
+    display.case_finished(bad)
+    lines = stream.getvalue().splitlines()
+    assert lines == [
+        "header",
+        "[RETRY] Bad failed (run: exit code 2); attempt 2",
+        "[ JOB ] 18 on debug: PENDING (ReqNodeNotAvail)",
+        "[ JOB ] 19 on debug: REQUEUED",
+        "[ FAIL] Bad (1.5s) run: exit code 2",
+    ]
+
+
+# --- the live display ------------------------------------------------------------------------
+
+
+def live(width: int = 100) -> tuple[LiveDisplay, io.StringIO]:
+    display = LiveDisplay(max_rows=2)
+    buffer = io.StringIO()
+    display.console = Console(file=buffer, width=width, force_terminal=False, highlight=False)
+    return display, buffer
+
+
+def render(display: LiveDisplay) -> str:
+    out = io.StringIO()
+    Console(file=out, width=100, force_terminal=False).print(display._render())
+    return out.getvalue()
+
+
+def test_live_display_counts_running_cases_and_time_left() -> None:
+    display, _ = live()
+    display.total = 4
+    display.started = time.monotonic() - 10
+    for name in ("A", "B", "C"):
+        display.running[name] = time.monotonic() - 5
+    display.case_finished(result("Done", Status.PASSED))
+    screen = render(display)
+    assert " 1/4 passed 1 failed 0 " in screen
+    assert "left" in screen  # one of four done after 10 s: about 30 s to go
+    assert "... and 1 more" in screen  # three running, two rows shown
+    display.job_state("debug", "1", "PENDING", "Resources")
+    display.job_state("debug", "2", "RUNNING", None)
+    display.job_state("debug", "3", "COMPLETED", None)
+    assert "debug: pending 1 (Resources)  running 1  done 1" in render(display)
+
+
+def test_live_display_prints_failures_as_they_happen_and_the_summary_at_the_end() -> None:
+    display, buffer = live()
+    display.case_finished(result("Ok", Status.PASSED))
+    display.case_finished(result("Bad", Status.FAILED, failure=Failure("run", "exit code 1")))
+    printed = buffer.getvalue()
+    assert "Ok" not in printed  # passed cases are counted, not printed
+    assert "[ FAIL] Bad" in printed
+    display.finish(
+        session(result("Bad", Status.FAILED, failure=Failure("run", "exit code 1"))),
+        RerunHint(),
+        None,
+    )
+    assert "1 case(s) failed:" in buffer.getvalue()
+
+
+def test_live_display_prints_test_text_without_interpreting_markup() -> None:
+    display, buffer = live()
+    reason = "expected [bold]x[/bold] got [red]y"
+    display.case_finished(result("Bad", Status.FAILED, failure=Failure("sanity", reason)))
+    assert reason in buffer.getvalue()
