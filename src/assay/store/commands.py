@@ -35,10 +35,8 @@ def put(
     message: str | None,
     tags: Sequence[str],
 ) -> int:
-    result = store.put(name, path, message, overlays)
+    result = store.put(name, path, message, overlays, tags)
     version, imported = result.version, result.imported
-    for tag in tags:
-        store.refs.tag(version.name, version.version, tag)
     if not result.created:
         click.echo(f"{version.ref}  (unchanged: the same tree as the newest version)")
     else:
@@ -167,8 +165,7 @@ def get(store: Store, ref: str, target: Path) -> int:
 
 
 def tag(store: Store, ref: str, name: str) -> int:
-    version = store.resolve(ref)
-    store.refs.tag(version.name, version.version, name)
+    version = store.tag(ref, name)
     click.echo(f"{version.name}#{name} -> {version.ref}")
     return 0
 
@@ -182,18 +179,71 @@ def gc(store: Store, keep: int, dry_run: bool) -> int:
     )
     for version in report.versions:
         click.echo(f"  {version.ref}  ({_when(version.created)})")
+    if report.leases:
+        click.echo(
+            f"kept {report.leased_trees} tree(s) that {report.leases} running session(s) or "
+            "transfer(s) use"
+        )
+    if report.expired_leases:
+        click.echo(
+            f"{'would expire' if dry_run else 'expired'} {report.expired_leases} lease(s) of "
+            "processes that are gone"
+        )
     return 0
 
 
-def verify(store: Store, repair: bool) -> int:
+SHOWN_PATHS = 20  # damaged paths listed per version or checkout unless --full
+
+
+def verify(store: Store, repair: bool, full: bool = False) -> int:
+    """Exit 0 when nothing is damaged, 1 when something is (after ``--repair`` too: a
+    repaired version still lacks its objects until it is put again)."""
     report = store.verify(repair)
-    click.echo(f"checked {report.checked:,} object(s) in {store.root}")
+    click.echo(
+        f"checked {report.checked:,} object(s) and {report.checked_checkouts:,} checkout(s) "
+        f"in {store.root}"
+    )
     for item in report.corrupt:
         click.echo(f"  corrupt: {item}" + ("  (removed)" if repair else ""))
     for item in report.missing:
         click.echo(f"  missing: {item}")
-    for ref in report.damaged_versions:
-        click.echo(f"  damaged version: {ref}  (put it again from its source)")
-    if report.corrupt and not repair:
-        click.echo("run `assay store verify --repair` to remove the corrupt objects")
-    return 0 if not (report.corrupt or report.missing or report.damaged_versions) else 1
+    for record in report.records:
+        click.echo(f"  unreadable: {record}")
+    for ref, paths in report.versions.items():
+        if len(paths) == 1 and paths[0].startswith("("):  # the tree itself: every path
+            click.echo(f"  damaged version: {ref}: {paths[0][1:-1]}  (put it again)")
+            continue
+        click.echo(f"  damaged version: {ref}: {_count(paths, 'path')}  (put it again)")
+        _list(paths, full)
+    for tree, problems in report.checkouts.items():
+        note = "  (dropped: the next run checks it out again)" if repair else ""
+        click.echo(f"  damaged checkout: checkouts/{tree}: {_count(problems, 'problem')}{note}")
+        _list(problems, full)
+    if report.clean:
+        click.echo("no damage found")
+        return 0
+    click.echo(
+        f"found {len(report.corrupt)} corrupt object(s), {len(report.missing)} missing "
+        f"object(s), {len(report.versions)} damaged version(s), {len(report.checkouts)} "
+        f"damaged checkout(s), {len(report.records)} unreadable record(s)"
+    )
+    if not repair and (report.corrupt or report.checkouts):
+        click.echo(
+            "run `assay store verify --repair` to remove the damaged objects and checkouts, "
+            "then put the damaged versions again from their sources"
+        )
+    elif report.versions:
+        click.echo("put the damaged versions again from their sources to restore them")
+    return 1
+
+
+def _count(items: Sequence[str], noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def _list(items: Sequence[str], full: bool) -> None:
+    shown = items if full else items[:SHOWN_PATHS]
+    for item in shown:
+        click.echo(f"      {item}")
+    if len(shown) < len(items):
+        click.echo(f"      ... and {len(items) - len(shown)} more (--full lists them all)")

@@ -24,7 +24,7 @@ import msgspec
 
 from assay.archives import Limits, iter_members
 from assay.store.objects import CHUNK_THRESHOLD, ObjectStore, StoreError, blob_kind, hash_file
-from assay.store.trees import Entry, Tree, make_tree, put_tree
+from assay.store.trees import Entry, Tree, load_tree, make_tree, put_tree
 
 
 @dataclass
@@ -184,6 +184,21 @@ def _present(
     return all(objects.has("chunks", c) for c, _ in chunks)
 
 
+def _complete(objects: ObjectStore, digest: str) -> bool:
+    """Whether a tree and every object it needs are stored (one ``stat`` per file): an
+    archive known to the stat cache is not read again only then, so that a put restores
+    what ``verify --repair`` removed."""
+    try:
+        tree = load_tree(objects, digest)
+    except StoreError:
+        return False
+    return all(
+        _present(objects, e.hash, e.chunks, e.executable)
+        for e in tree.entries
+        if e.type == "file" and e.hash is not None
+    )
+
+
 def import_archive(
     objects: ObjectStore, cache: StatCache, archive: Path, limits: Limits | None = None
 ) -> Imported:
@@ -191,7 +206,7 @@ def import_archive(
     same archive file was imported before)."""
     info = archive.stat()
     known = cache.archive(info)
-    if known is not None and objects.has("trees", known[0]):
+    if known is not None and _complete(objects, known[0]):
         tree, digest, files, size = known
         return Imported(tree, files, size, archive_hash=digest, cached=True)
     result = Imported(tree="", archive_hash=hash_file(archive), read_bytes=info.st_size)
