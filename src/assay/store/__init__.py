@@ -128,9 +128,7 @@ class Store:
 
     def close(self) -> None:
         """Release the lease (if any) and the stat cache."""
-        if self._lease is not None:
-            self._lease.release()
-            self._lease = None
+        self.release_lease()
         if self._cache is not None:
             self._cache.close()
             self._cache = None
@@ -152,16 +150,22 @@ class Store:
     def lease(self) -> Lease | None:
         return self._lease
 
+    def release_lease(self) -> None:
+        """End the lease: what only it pinned is garbage for the next gc."""
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+
     def _pin(self, lines: list[str]) -> None:
         """Pin under the shared lock (the caller's critical section: re-entrant)."""
-        if self._lease is None:
+        lease = self._lease
+        if lease is None:
             return
-        if not self._lease.held:  # a forked child: the lease is its parent's
-            self.take_lease(self._lease.owner.purpose)
-        assert self._lease is not None
-        if self._lease.missing(lines):
+        if lease.owner.pid != os.getpid():  # a forked child: that lease is its parent's
+            lease = self._lease = Lease(self.root, lease.owner.purpose)
+        if lease.missing(lines):
             with self._lock():
-                self._lease.pin(lines)
+                lease.pin(lines)
 
     def pin_trees(self, trees: Sequence[str]) -> None:
         self._pin([tree_pin(t) for t in trees])
