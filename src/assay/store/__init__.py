@@ -23,6 +23,7 @@ from pathlib import Path
 
 from assay.archives import Limits, is_archive
 from assay.store import checkouts
+from assay.store.failures import check_writable, store_errors
 from assay.store.importer import (
     Imported,
     StatCache,
@@ -112,17 +113,17 @@ class Store:
 
     # -- plumbing ----------------------------------------------------------------------------
 
+    @store_errors
     def _ready(self) -> None:
-        try:
-            self.objects.ensure()
-        except OSError as exc:
-            raise StoreError(f"cannot use the store at {self.root}: {exc.strerror}") from None
+        self.objects.ensure()
 
     @property
     def cache(self) -> StatCache:
         with self._cache_lock:
             if self._cache is None:
                 self._ready()
+                (self.root / "cache").mkdir(exist_ok=True)
+                check_writable(self.root / "cache")
                 self._cache = StatCache(self.root / "cache" / "stat.sqlite")
             return self._cache
 
@@ -138,6 +139,7 @@ class Store:
 
     # -- leases ------------------------------------------------------------------------------
 
+    @store_errors
     def take_lease(self, purpose: str) -> Lease:
         """Pin, from now until ``close``, every tree this store imports, resolves, merges or
         checks out (and every object ``pin_objects`` names), so that gc leaves them alone."""
@@ -175,6 +177,7 @@ class Store:
 
     # -- putting -----------------------------------------------------------------------------
 
+    @store_errors
     def import_path(self, source: Path) -> Imported:
         """Bring a directory or an archive into the store as an (unnamed) tree."""
         self._ready()
@@ -195,6 +198,7 @@ class Store:
             ".tar.xz, .tar.zst, .zip)"
         )
 
+    @store_errors
     def import_file(self, path: Path) -> Tree:
         """A one-file tree for a single file (a test's ``sources = "input.dat"``)."""
         self._ready()
@@ -203,6 +207,7 @@ class Store:
             self.pin_trees([imported.tree])
             return tree
 
+    @store_errors
     def merge(self, trees: Sequence[str]) -> str:
         """The tree of ``trees`` stacked in order (a later one's paths win)."""
         self._ready()
@@ -211,6 +216,7 @@ class Store:
             self.pin_trees([merged])
             return merged
 
+    @store_errors
     def put(
         self,
         name: str,
@@ -279,6 +285,7 @@ class Store:
         self.pin_trees([tree, *(trees if overlays else [])])
         return PutResult(version, created, imported)
 
+    @store_errors
     def tag(self, ref: str, tag: str) -> Version:
         """Tag the version ``ref`` names (under the shared lock: gc cannot drop it between
         the lookup and the tag)."""
@@ -290,6 +297,7 @@ class Store:
 
     # -- reading -----------------------------------------------------------------------------
 
+    @store_errors
     def resolve(self, ref: str) -> Version:
         """The version ``ref`` names; with a lease, its tree is pinned as it is found."""
         if self._lease is None:
@@ -303,6 +311,7 @@ class Store:
     def tree(self, digest: str) -> Tree:
         return load_tree(self.objects, digest)
 
+    @store_errors
     def stage(self, tree: str | Tree, target: Path, writable: Sequence[str] = ()) -> Staged:
         """Materialise a tree into ``target`` by hard links (writable paths: private copies)."""
         self._ready()
@@ -311,6 +320,7 @@ class Store:
                 self.objects, self.tree(tree) if isinstance(tree, str) else tree, target, writable
             )
 
+    @store_errors
     def checkout(self, tree: str) -> Path:
         """A read-only directory holding ``tree``, made once ever and shared by every run.
 
@@ -335,6 +345,7 @@ class Store:
             checkouts.publish(partial, final, replace=damaged)
         return final
 
+    @store_errors
     def get(self, ref: str, target: Path) -> Version:
         """Materialise a version into ``target`` as ordinary, writable files."""
         self._ready()
@@ -345,6 +356,7 @@ class Store:
 
     # -- maintenance -------------------------------------------------------------------------
 
+    @store_errors
     def gc(self, keep: int, dry_run: bool = False) -> GcReport:
         """Drop versions beyond the newest ``keep`` of each name (tagged ones stay), then every
         object that neither a kept version nor a live lease reaches."""
@@ -354,6 +366,7 @@ class Store:
         with self._lock(exclusive=True):
             return collect(self, keep, dry_run)
 
+    @store_errors
     def verify(self, repair: bool = False) -> VerifyReport:
         """Re-hash every object and check every checkout; with ``repair``, remove the corrupt
         objects and every checkout that is damaged or uses one."""

@@ -54,12 +54,20 @@ def ls(store: Store, names: Sequence[str]) -> int:
         return 0
     owners = _owners(store)
     rows = [("NAME", "VERSIONS", "NEWEST", "CREATED", "FILES", "SIZE", "UNIQUE", "TAGS")]
+    damage: list[str] = []
     for name in chosen:
-        versions = store.refs.versions(name)
+        versions, problems = store.refs.scan(name)
+        damage.extend(problems)
         if not versions:
+            if problems:
+                continue
             store.resolve(name)  # raises with the names that do exist
         newest = versions[-1]
-        tags = ", ".join(f"{t}@{v}" for t, v in sorted(store.refs.tags(name).items()))
+        try:
+            tags = ", ".join(f"{t}@{v}" for t, v in sorted(store.refs.tags(name).items()))
+        except StoreError as exc:
+            damage.append(str(exc))
+            tags = "?"
         unique = sum(sz for (kind, digest), (who, sz) in owners.items() if who == {name})
         rows.append(
             (
@@ -76,6 +84,10 @@ def ls(store: Store, names: Sequence[str]) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    for problem in damage:
+        click.echo(f"assay: warning: {problem}", err=True)
+    if damage:
+        click.echo("assay: warning: run `assay store verify` for the whole picture", err=True)
     return 0
 
 
@@ -83,7 +95,7 @@ def _owners(store: Store) -> dict[tuple[str, str], tuple[set[str], int]]:
     """For every stored object, which names reach it and its size (for UNIQUE)."""
     owners: dict[tuple[str, str], tuple[set[str], int]] = {}
     for name in store.refs.names():
-        for version in store.refs.versions(name):
+        for version in store.refs.scan(name)[0]:
             try:
                 tree = store.tree(version.tree)
             except StoreError:  # a damaged store still lists; `verify` says what is wrong

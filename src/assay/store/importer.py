@@ -48,6 +48,17 @@ class StatCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by a session's worker threads, used under a lock.
         self.lock = threading.Lock()
+        try:
+            self._open(path)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # cannot open, locked: not damage
+                raise
+            # A damaged cache is only a cache: start a new one (the next put reads files).
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            self._open(path)
+
+    def _open(self, path: Path) -> None:
         self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")

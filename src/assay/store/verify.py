@@ -161,6 +161,8 @@ def _check_checkouts(store: Store, bad_files: set[str], report: VerifyReport) ->
             )
         except OSError as exc:
             problems = [f"cannot be read: {exc.filename}: {exc.strerror}"]
+        if problems and not checkout.is_dir():
+            continue  # dropped meanwhile by a run that rebuilt it: not a checkout any more
         if problems:
             report.checkouts[digest] = problems
             damaged.append(checkout)
