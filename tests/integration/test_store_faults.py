@@ -72,7 +72,7 @@ def test_gc_during_a_run_removes_nothing_the_run_uses(tmp_path, write):
         _data(tmp_path / f"data-{name}", name)
     _data(tmp_path / "base", "base")
     (tmp_path / "base/bin").mkdir()
-    (tmp_path / "base/bin/tool").write_text("#!/bin/sh\ncat \"$(dirname \"$0\")/../f03.txt\"\n")
+    (tmp_path / "base/bin/tool").write_text('#!/bin/sh\ncat "$(dirname "$0")/../f03.txt"\n')
     (tmp_path / "base/bin/tool").chmod(0o755)
     _data(tmp_path / "top", "top", n=2)
     write(
@@ -464,3 +464,16 @@ def test_a_store_the_user_may_not_write_gives_a_message(open_dir):
     for args in (("put", "b", "src"), ("gc", "--keep", "0"), ("tag", "a", "t")):
         result = as_nobody(*args)
         assert result.code == 2 and "Permission denied" in result.stderr, result
+
+
+def test_odd_targets_and_emptied_names_give_messages(tmp_path):
+    _data(tmp_path / "src", "x", n=3)
+    assert _store("put", "demo", "src", cwd=tmp_path).code == 0
+    (tmp_path / "afile").write_text("x\n")
+    into_file = _store("get", "demo", "afile", cwd=tmp_path)
+    assert into_file.code == 2 and "afile is not a directory" in into_file.stderr
+    (tmp_path / "st/names/demo/v1.json").unlink()
+    emptied = _store("show", "demo", cwd=tmp_path)
+    assert emptied.code == 2 and "'demo' has no version left" in emptied.stderr
+    not_a_store = _store("put", "x", "src", cwd=tmp_path, store="afile")
+    assert not_a_store.code == 2 and "Not a directory" in not_a_store.stderr

@@ -85,7 +85,7 @@ def test_a_lease_is_judged_by_pid_and_start_time_and_a_foreign_one_by_age(tmp_pa
     gone = _write_lease(root, msgspec.structs.replace(me, pid=child.pid), [], "gone")
     rebooted = _write_lease(root, msgspec.structs.replace(me, boot="another-boot"), [], "boot")
     elsewhere = msgspec.structs.replace(me, host="elsewhere.example", pid=1)
-    fresh = _write_lease(root, elsewhere, ["tree " + "b" * 64], "fresh")
+    _write_lease(root, elsewhere, ["tree " + "b" * 64], "fresh")
     stale = _write_lease(root, elsewhere, ["tree " + "c" * 64], "stale")
     old = time.time() - FOREIGN_EXPIRY - 60
     os.utime(stale, (old, old))

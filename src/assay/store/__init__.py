@@ -94,9 +94,7 @@ class VerifyReport:
 
     @property
     def clean(self) -> bool:
-        return not (
-            self.corrupt or self.missing or self.versions or self.checkouts or self.records
-        )
+        return not (self.corrupt or self.missing or self.versions or self.checkouts or self.records)
 
 
 class Store:

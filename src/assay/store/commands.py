@@ -169,6 +169,8 @@ def _print_diff(old: Version, new: Version, a: Tree, b: Tree) -> None:
 
 
 def get(store: Store, ref: str, target: Path) -> int:
+    if target.exists() and not target.is_dir():
+        raise click.UsageError(f"{target} is not a directory; give a new or empty directory")
     if target.exists() and any(target.iterdir()):
         raise click.UsageError(f"{target} is not empty; give a new or empty directory")
     version = store.get(ref, target)

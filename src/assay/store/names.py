@@ -190,6 +190,11 @@ class Refs:
         versions = self.versions(name)
         if not versions:
             known = self.names()
+            if name in known:  # its folder is there, its records are not
+                raise StoreError(
+                    f"{name!r} has no version left in the store ({self.root / name} holds "
+                    "no version record); put it again"
+                )
             raise StoreError(
                 f"no artifact named {name!r} in the store{did_you_mean(name, known)}"
                 + (f"; names: {', '.join(known)}" if known else "; the store is empty")

@@ -267,8 +267,7 @@ class ObjectStore:
             raise StoreError(f"tree {digest[:16]} is not in the store") from None
         except OSError as exc:
             raise StoreError(
-                f"tree {digest[:16]} cannot be read ({self.path('trees', digest)}: "
-                f"{exc.strerror})"
+                f"tree {digest[:16]} cannot be read ({self.path('trees', digest)}: {exc.strerror})"
             ) from None
 
     def verify_object(self, kind: str, digest: str) -> bool:

@@ -73,8 +73,8 @@ def verify(store: Store, repair: bool) -> VerifyReport:
     _check_versions(store, bad_ids, report)
     damaged_checkouts = _check_checkouts(store, set(bad_files), report)
     if repair:
-        for path in bad_files:
-            Path(path).unlink(missing_ok=True)
+        for name in bad_files:
+            Path(name).unlink(missing_ok=True)
         for folder in damaged_checkouts:
             checkouts.drop(folder)
             report.dropped_checkouts += 1
@@ -176,4 +176,3 @@ def remove_leftovers(store: Store) -> None:
         for checkout in folder.iterdir():
             if checkouts.is_leftover(checkout.name):
                 shutil.rmtree(checkout, ignore_errors=True)
-
