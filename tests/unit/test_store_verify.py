@@ -228,3 +228,32 @@ def test_gc_refuses_to_collect_while_a_kept_tree_is_damaged(store, build):
     with pytest.raises(StoreError, match="verify --repair"):
         store.gc(keep=1)
     assert sorted(p for p in (store.root / "objects").rglob("*") if p.is_file()) == before
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_a_file_that_changes_while_it_is_stored_is_not_recorded(store, build, monkeypatch, single):
+    """Fault injected (a real writer cannot be timed to land mid-read): the file is
+    rewritten while the store reads it. The version must not hold a mix, and the stat cache
+    must not remember the old stat for the content read."""
+    from assay.store.objects import ObjectStore
+
+    real = ObjectStore.put_file
+
+    def put_file_while_a_writer_changes_it(self, path, size, executable=False):
+        result = real(self, path, size, executable)
+        if path.name == "f2.txt":
+            path.write_text("rewritten meanwhile\n")
+        return result
+
+    monkeypatch.setattr(ObjectStore, "put_file", put_file_while_a_writer_changes_it)
+    with pytest.raises(StoreError, match=r"f2\.txt changed while it was being stored"):
+        if single:
+            store.import_file(build / "f2.txt")
+        else:
+            store.put("a", build)
+    assert store.refs.versions("a") == []
+    monkeypatch.setattr(ObjectStore, "put_file", real)
+    version = store.put("a", build).version
+    out = build.parent / "out"
+    store.get(version.ref, out)
+    assert (out / "f2.txt").read_text() == "rewritten meanwhile\n"

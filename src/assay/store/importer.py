@@ -179,12 +179,24 @@ def _file_entry(
         digest, chunks = known
     else:
         digest, chunk_list, new = objects.put_file(path, size, executable)
+        _unchanged_since(path, info)
         chunks = None if chunk_list is None else [(c.hash, c.size) for c in chunk_list]
         result.new_bytes += new
         result.new_files += new > 0
         result.read_bytes += size
         learned.append((info, digest, chunks))
     return Entry(rel, "file", mode=mode, size=size, hash=digest, chunks=chunks)
+
+
+def _unchanged_since(path: Path, before: os.stat_result) -> None:
+    """Refuse a file written to while it was read: what was stored may be a mix of old and
+    new content, and the stat cache would tie it to the old stat. (Size and modification
+    time only: the change time also moves when another link to the file comes or goes.)"""
+    after = os.stat(path)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise StoreError(
+            f"{path} changed while it was being stored; put it again once nothing writes it"
+        )
 
 
 def _present(
@@ -292,6 +304,7 @@ def single_file_tree(objects: ObjectStore, path: Path) -> tuple[Tree, Imported]:
     info = path.stat()
     executable = bool(info.st_mode & 0o111)
     digest, chunk_list, new = objects.put_file(path, info.st_size, executable)
+    _unchanged_since(path, info)
     chunks = None if chunk_list is None else [(c.hash, c.size) for c in chunk_list]
     entry = Entry(
         path.name,
