@@ -33,13 +33,13 @@ def is_leftover(name: str) -> bool:
     return PARTIAL in name or name.startswith(TRASH)
 
 
-def object_file(objects: ObjectStore, entry: Entry) -> Path:
-    """The file a checkout's file should be a link to."""
+def object_file(objects: ObjectStore, entry: Entry) -> str:
+    """The file a checkout's file should be a link to (a plain string: this runs once per
+    file of every checkout a run reuses)."""
     assert entry.hash is not None
     kind = blob_kind(entry.executable)
-    if entry.chunks is None:
-        return objects.path(kind, entry.hash)
-    return objects.assembled_root / kind / entry.hash[:2] / entry.hash[2:]
+    folder = objects.objects if entry.chunks is None else objects.assembled_root
+    return f"{folder}/{kind}/{entry.hash[:2]}/{entry.hash[2:]}"
 
 
 def problems(
@@ -104,7 +104,7 @@ def _check(
     except FileNotFoundError:
         linked = None
     if linked is not None and (linked.st_dev, linked.st_ino) == (info.st_dev, info.st_ino):
-        if str(source) in bad:
+        if source in bad:
             return "links a corrupt object"
         if not deep and info.st_mtime_ns != EPOCH:
             return "its object was modified after it was stored"
