@@ -268,3 +268,14 @@ def test_the_store_lock_is_shared_by_threads_and_reentrant(tmp_path, exclusive_f
             assert not thread.is_alive()  # shares the lock
     thread.join(timeout=10)
     assert order == ["inner", "other"]
+
+
+def test_a_lease_removed_under_a_live_holder_is_written_again_on_refresh(tmp_path):
+    session = Store(tmp_path / "st")
+    lease = session.take_lease("test")
+    tree = session.import_path(_files(tmp_path / "src", "a")).tree
+    lease.path.unlink()  # deleted by hand, or taken for expired
+    lease.refresh()
+    assert read_pins(tmp_path / "st").trees == {tree}
+    assert Store(tmp_path / "st").gc(keep=0).objects == 0
+    session.close()

@@ -162,8 +162,33 @@ class Lease:
 
     def _refresh(self) -> None:
         while not self._stop.wait(REFRESH):
-            with contextlib.suppress(OSError):
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Show gc the holder still lives; write the lease again if it was removed (taken
+        for expired, or deleted by hand) so that later gcs honour it again."""
+        from assay.store.locking import store_lock
+
+        lost = False
+        with contextlib.suppress(OSError), self._lock:
+            if self._fd < 0 or not os.fstat(self._fd).st_nlink:
+                lost = self._fd >= 0
+            else:
                 os.utime(self.path)
+                return
+        if not lost:
+            return
+        # The store lock first, then the lease's own, as pin() takes them.
+        with (
+            contextlib.suppress(OSError, StoreError),
+            store_lock(self.path.parent.parent),
+            self._lock,
+        ):
+            if self._fd >= 0 and not os.fstat(self._fd).st_nlink:
+                os.close(self._fd)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                pins = "".join(f"{i}\n" for i in sorted(self.pinned)).encode()
+                self._write(msgspec.json.encode(self.owner) + b"\n" + pins)
 
     def release(self) -> None:
         """End the lease: what it pinned is garbage again unless something else keeps it."""
