@@ -196,7 +196,7 @@ def test_no_window_between_making_a_tree_and_pinning_it_with_gc_looping(tmp_path
     work.mkdir()
     try:
         importer = subprocess.run(
-            [sys.executable, "-c", _IMPORTER, str(root), str(work), "60"],
+            [sys.executable, "-c", _IMPORTER, str(root), str(work), "150"],
             capture_output=True,
             text=True,
             timeout=120,
