@@ -84,7 +84,7 @@ def test_gc_during_a_run_removes_nothing_the_run_uses(tmp_path, write):
             sources = "data-a/"
             i = assay.parameter(list(range(5)))
             artifacts = {"build": ["base/", "top/"]}
-            command = "sleep 0.3; cat f07.txt; $ASSAY_BUILD/bin/tool; cat $ASSAY_BUILD/f01.txt"
+            command = "sleep 0.5; cat f07.txt; $ASSAY_BUILD/bin/tool; cat $ASSAY_BUILD/f01.txt"
 
             def sanity(self, out):
                 out.expect("^a 7$")
@@ -94,7 +94,7 @@ def test_gc_during_a_run_removes_nothing_the_run_uses(tmp_path, write):
         class ReadsB(assay.Test):
             sources = ["data-b/", "data-a/f00.txt"]
             i = assay.parameter(list(range(5)))
-            command = "sleep 0.3; cat f29.txt f00.txt"
+            command = "sleep 0.5; cat f29.txt f00.txt"
 
             def sanity(self, out):
                 out.expect("^b 29$")

@@ -72,7 +72,10 @@ def problems(
                     dirs.remove(name)
                 continue
             seen.add(rel)
-            problem = _check(objects, entry, path, bad, deep)
+            try:
+                problem = _check(objects, entry, path, bad, deep)
+            except FileNotFoundError:  # the checkout is being dropped by another process
+                problem = "missing"
             if problem:
                 found.append(f"{rel}: {problem}")
     found.extend(f"{rel}: missing" for rel in sorted(set(expected) - seen))
