@@ -368,13 +368,19 @@ def store_gc(ctx: click.Context, keep: int, dry_run: bool) -> int:
 
 
 @store.command(name="verify")
-@click.option("--repair", is_flag=True, help="Remove corrupt objects (put their versions again).")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Remove corrupt objects and damaged checkouts (then put the damaged versions again).",
+)
+@click.option("--full", is_flag=True, help="List every damaged path (default: the first 20).")
 @click.pass_context
-def store_verify(ctx: click.Context, repair: bool) -> int:
-    """Re-hash every object; report corrupt objects and damaged versions."""
+def store_verify(ctx: click.Context, repair: bool, full: bool) -> int:
+    """Re-hash every object, check every checkout; report all damage and the versions it
+    breaks. Exit 0: no damage; 1: damage found; 2: the store cannot be used."""
     from assay.store import commands
 
-    return commands.verify(ctx.obj, repair)
+    return commands.verify(ctx.obj, repair, full)
 
 
 @cli.command(name="config")

@@ -138,7 +138,7 @@ def test_an_object_written_through_a_link_is_caught_before_reuse(store, build, t
     with pytest.raises(Corrupt, match="was modified after it was stored"):
         store.stage(tree, tmp_path / "stage2")
     report = store.verify()
-    assert len(report.corrupt) == 1 and report.damaged_versions == ["solver@1 (lib/part2.txt)"]
+    assert len(report.corrupt) == 1 and report.versions == {"solver@1": ["lib/part2.txt"]}
     store.verify(repair=True)
     (build / "lib/part2.txt").write_text("part 2\n" * 200)  # touch: the stat cache re-reads it
     store.put("solver", build)

@@ -19,6 +19,7 @@ import asyncio
 import fnmatch
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -94,13 +95,19 @@ class SessionStore:
     def __init__(self, open_store: Callable[[], Store]) -> None:
         self._open = open_store
         self._store: Store | None = None
+        self._opening = threading.Lock()  # worker threads may ask for it at once
         self._tasks: dict[tuple[str, ...], asyncio.Task[Any]] = {}
 
     @property
     def store(self) -> Store:
-        if self._store is None:
-            self._store = self._open()
-        return self._store
+        with self._opening:
+            if self._store is None:
+                store = self._open()
+                # Everything the session imports, resolves or checks out is pinned until
+                # close(): gc in another process leaves it alone.
+                store.take_lease("assay run")
+                self._store = store
+            return self._store
 
     def close(self) -> None:
         if self._store is not None:
@@ -124,13 +131,8 @@ class SessionStore:
         return await self._once(key, lambda: self._checkout(trees))
 
     def _checkout(self, trees: list[str]) -> Path:
-        from assay.store.trees import overlay, put_tree
-
         store = self.store
-        if len(trees) == 1:
-            return store.checkout(trees[0])
-        merged = put_tree(store.objects, overlay([store.tree(t) for t in trees]))
-        return store.checkout(merged)
+        return store.checkout(trees[0] if len(trees) == 1 else store.merge(trees))
 
     async def _layer_tree(
         self, name: str, text: str, base: Path, deps: Sequence[DependencyInfo]
@@ -157,15 +159,13 @@ class SessionStore:
 
     async def source_tree(self, path: Path, exclude: Sequence[str] = ()) -> Tree:
         """The tree of a source directory or file (imported once per session)."""
-        from assay.store.importer import single_file_tree
         from assay.store.trees import Tree
 
         def work() -> Tree:
             store = self.store
             if path.is_dir():
                 return store.tree(store.import_path(path).tree)
-            store._ready()
-            return single_file_tree(store.objects, path)[0]
+            return store.import_file(path)
 
         tree = await self._once(("source", str(path)), work)
         if not exclude:

@@ -3,6 +3,11 @@
 ``Store(root)`` is the one entry point: put directories and archives under names, resolve
 references, check trees out (once ever) or stage them into case directories by hard links,
 collect garbage and verify. See docs/store.md.
+
+Every operation that writes objects or reads them runs under the store's shared lock (gc
+and repair take it exclusively). A store that holds a lease (``take_lease``) pins every
+tree it imports, resolves, merges or checks out, in the same hold of the lock: gc keeps
+those trees, everything they reach and their checkouts until the lease ends.
 """
 
 from __future__ import annotations
@@ -17,9 +22,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assay.archives import Limits, is_archive
-from assay.store.importer import Imported, StatCache, import_archive, import_directory
+from assay.store import checkouts
+from assay.store.failures import check_writable, store_errors
+from assay.store.importer import (
+    Imported,
+    StatCache,
+    import_archive,
+    import_directory,
+    single_file_tree,
+)
+from assay.store.leases import Lease, object_pin, tree_pin
+from assay.store.locking import store_lock
 from assay.store.names import Refs, Version, check_name
-from assay.store.objects import Corrupt, ObjectStore, StoreError, locked
+from assay.store.objects import Corrupt, ObjectStore, StoreError
 from assay.store.stage import Staged, stage_tree
 from assay.store.trees import Tree, load_tree, overlay, put_tree
 
@@ -55,14 +70,31 @@ class GcReport:
     objects: int = 0
     bytes: int = 0
     checkouts: int = 0
+    leases: int = 0  # live leases honoured
+    leased_trees: int = 0  # trees kept only because a live lease pins them
+    expired_leases: int = 0  # leases whose process is gone, removed
 
 
 @dataclass
 class VerifyReport:
+    """What ``verify`` found: every damaged object, every version and checkout it breaks."""
+
     checked: int = 0
-    corrupt: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    damaged_versions: list[str] = field(default_factory=list)
+    checked_checkouts: int = 0
+    corrupt: list[str] = field(default_factory=list)  # "kind/digest" (or "assembled/...")
+    missing: list[str] = field(default_factory=list)  # objects versions need that are gone
+    versions: dict[str, list[str]] = field(default_factory=dict)  # ref -> damaged paths
+    checkouts: dict[str, list[str]] = field(default_factory=dict)  # tree -> problems
+    records: list[str] = field(default_factory=list)  # unreadable version and tag files
+    dropped_checkouts: int = 0  # by --repair
+
+    @property
+    def damaged_versions(self) -> list[str]:
+        return list(self.versions)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.corrupt or self.missing or self.versions or self.checkouts or self.records)
 
 
 class Store:
@@ -75,62 +107,147 @@ class Store:
         self.limits = limits or Limits()
         self._cache: StatCache | None = None
         self._cache_lock = threading.Lock()
+        self._lease: Lease | None = None
 
     # -- plumbing ----------------------------------------------------------------------------
 
+    @store_errors
     def _ready(self) -> None:
-        try:
-            self.objects.ensure()
-        except OSError as exc:
-            raise StoreError(f"cannot use the store at {self.root}: {exc.strerror}") from None
+        self.objects.ensure()
 
     @property
     def cache(self) -> StatCache:
         with self._cache_lock:
             if self._cache is None:
                 self._ready()
+                (self.root / "cache").mkdir(exist_ok=True)
+                check_writable(self.root / "cache")
                 self._cache = StatCache(self.root / "cache" / "stat.sqlite")
             return self._cache
 
     def close(self) -> None:
+        """Release the lease (if any) and the stat cache."""
+        self.release_lease()
         if self._cache is not None:
             self._cache.close()
             self._cache = None
 
     def _lock(self, exclusive: bool = False) -> AbstractContextManager[None]:
-        return locked(self.root / "lock", exclusive)
+        return store_lock(self.root, exclusive)
+
+    # -- leases ------------------------------------------------------------------------------
+
+    @store_errors
+    def take_lease(self, purpose: str) -> Lease:
+        """Pin, from now until ``close``, every tree this store imports, resolves, merges or
+        checks out (and every object ``pin_objects`` names), so that gc leaves them alone."""
+        if self._lease is None or not self._lease.held:
+            self._ready()
+            self._lease = Lease(self.root, purpose)
+        return self._lease
+
+    @property
+    def lease(self) -> Lease | None:
+        return self._lease
+
+    def release_lease(self) -> None:
+        """End the lease: what only it pinned is garbage for the next gc."""
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
+
+    def _pin(self, lines: list[str]) -> None:
+        """Pin under the shared lock (the caller's critical section: re-entrant)."""
+        lease = self._lease
+        if lease is None:
+            return
+        if lease.owner.pid != os.getpid():  # a forked child: that lease is its parent's
+            lease = self._lease = Lease(self.root, lease.owner.purpose)
+        if lease.missing(lines):
+            with self._lock():
+                lease.pin(lines)
+
+    def pin_trees(self, trees: Sequence[str]) -> None:
+        self._pin([tree_pin(t) for t in trees])
+
+    def pin_objects(self, objects: Sequence[tuple[str, str]]) -> None:
+        self._pin([object_pin(k, d) for k, d in objects])
 
     # -- putting -----------------------------------------------------------------------------
 
+    @store_errors
     def import_path(self, source: Path) -> Imported:
         """Bring a directory or an archive into the store as an (unnamed) tree."""
         self._ready()
         with self._lock():
-            if source.is_dir():
-                return import_directory(self.objects, self.cache, source)
-            if source.is_file() and is_archive(source):
-                return import_archive(self.objects, self.cache, source, self.limits)
-            if not source.exists():
-                raise StoreError(f"{source}: no such file or directory")
-            raise StoreError(
-                f"{source}: not a directory or an archive (.tar, .tar.gz, .tgz, .tar.bz2, "
-                ".tar.xz, .tar.zst, .zip)"
-            )
+            imported = self._import(source)
+            self.pin_trees([imported.tree])
+            return imported
 
+    def _import(self, source: Path) -> Imported:
+        if source.is_dir():
+            return import_directory(self.objects, self.cache, source)
+        if source.is_file() and is_archive(source):
+            return import_archive(self.objects, self.cache, source, self.limits)
+        if not source.exists():
+            raise StoreError(f"{source}: no such file or directory")
+        raise StoreError(
+            f"{source}: not a directory or an archive (.tar, .tar.gz, .tgz, .tar.bz2, "
+            ".tar.xz, .tar.zst, .zip)"
+        )
+
+    @store_errors
+    def import_file(self, path: Path) -> Tree:
+        """A one-file tree for a single file (a test's ``sources = "input.dat"``)."""
+        self._ready()
+        with self._lock():
+            tree, imported = single_file_tree(self.objects, path)
+            self.pin_trees([imported.tree])
+            return tree
+
+    @store_errors
+    def merge(self, trees: Sequence[str]) -> str:
+        """The tree of ``trees`` stacked in order (a later one's paths win)."""
+        self._ready()
+        with self._lock():
+            merged = put_tree(self.objects, overlay([self.tree(t) for t in trees]))
+            self.pin_trees([merged])
+            return merged
+
+    @store_errors
     def put(
         self,
         name: str,
         source: Path,
         message: str | None = None,
         overlays: Sequence[Path] = (),
+        tags: Sequence[str] = (),
     ) -> PutResult:
-        """A new version of ``name`` from ``source`` (plus overlays), unless unchanged."""
+        """A new version of ``name`` from ``source`` (plus overlays), unless unchanged.
+
+        Everything from the first object stored to the version record (and its tags) happens
+        in one hold of the shared lock: gc never sees the new objects without their version.
+        """
         check_name(name)
-        base = self.import_path(source)
+        git_commit = _git_commit(source)
+        self._ready()
+        with self._lock():
+            return self._put(name, source, message, overlays, tags, git_commit)
+
+    def _put(
+        self,
+        name: str,
+        source: Path,
+        message: str | None,
+        overlays: Sequence[Path],
+        tags: Sequence[str],
+        git_commit: str | None,
+    ) -> PutResult:
+        base = self._import(source)
         layers = [base]
         trees = [base.tree]
         for extra in overlays:
-            layers.append(self.import_path(extra))
+            layers.append(self._import(extra))
             trees.append(layers[-1].tree)
         if overlays:
             merged = overlay([self.tree(t) for t in trees])
@@ -153,7 +270,7 @@ class Store:
             if overlays
             else ("directory" if source.is_dir() else "archive"),
             "archive_hash": base.archive_hash,
-            "git_commit": _git_commit(source),
+            "git_commit": git_commit,
             "message": message,
             "files": imported.files,
             "bytes": imported.bytes,
@@ -161,16 +278,38 @@ class Store:
             "layers": trees if overlays else None,
         }
         version, created = self.refs.add(name, tree, provenance)
+        for tag in tags:
+            self.refs.tag(version.name, version.version, tag)
+        self.pin_trees([tree, *(trees if overlays else [])])
         return PutResult(version, created, imported)
+
+    @store_errors
+    def tag(self, ref: str, tag: str) -> Version:
+        """Tag the version ``ref`` names (under the shared lock: gc cannot drop it between
+        the lookup and the tag)."""
+        self._ready()
+        with self._lock():
+            version = self.refs.resolve(ref)
+            self.refs.tag(version.name, version.version, tag)
+            return version
 
     # -- reading -----------------------------------------------------------------------------
 
+    @store_errors
     def resolve(self, ref: str) -> Version:
-        return self.refs.resolve(ref)
+        """The version ``ref`` names; with a lease, its tree is pinned as it is found."""
+        if self._lease is None:
+            return self.refs.resolve(ref)
+        self._ready()
+        with self._lock():
+            version = self.refs.resolve(ref)
+            self.pin_trees([version.tree])
+            return version
 
     def tree(self, digest: str) -> Tree:
         return load_tree(self.objects, digest)
 
+    @store_errors
     def stage(self, tree: str | Tree, target: Path, writable: Sequence[str] = ()) -> Staged:
         """Materialise a tree into ``target`` by hard links (writable paths: private copies)."""
         self._ready()
@@ -179,44 +318,57 @@ class Store:
                 self.objects, self.tree(tree) if isinstance(tree, str) else tree, target, writable
             )
 
+    @store_errors
     def checkout(self, tree: str) -> Path:
-        """A read-only directory holding ``tree``, made once ever and shared by every run."""
+        """A read-only directory holding ``tree``, made once ever and shared by every run.
+
+        An existing checkout is checked against its tree first (one ``stat`` per file; files
+        that are not their object's inode are re-hashed) and rebuilt if it differs."""
         self._ready()
         final = self.root / "checkouts" / tree
-        if final.is_dir():
-            return final
-        partial = final.with_name(f"{tree}.partial-{os.getpid()}")
-        shutil.rmtree(partial, ignore_errors=True)
         with self._lock():
-            stage_tree(self.objects, self.tree(tree), partial)
-        try:
-            partial.rename(final)
-        except OSError:  # another process finished first
-            shutil.rmtree(partial, ignore_errors=True)
+            self.pin_trees([tree])
+            loaded = self.tree(tree)
+            damaged = final.is_dir() and bool(checkouts.problems(self.objects, loaded, final))
+            if final.is_dir() and not damaged:
+                return final
+            partial = checkouts.partial_name(final)
+            try:
+                stage_tree(self.objects, loaded, partial)
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
+            if damaged and not checkouts.problems(self.objects, loaded, final):
+                damaged = False  # another process rebuilt it meanwhile
+            checkouts.publish(partial, final, replace=damaged)
         return final
 
+    @store_errors
     def get(self, ref: str, target: Path) -> Version:
         """Materialise a version into ``target`` as ordinary, writable files."""
-        version = self.resolve(ref)
         self._ready()
         with self._lock():
+            version = self.refs.resolve(ref)
             stage_tree(self.objects, self.tree(version.tree), target, copy_all=True)
         return version
 
     # -- maintenance -------------------------------------------------------------------------
 
+    @store_errors
     def gc(self, keep: int, dry_run: bool = False) -> GcReport:
         """Drop versions beyond the newest ``keep`` of each name (tagged ones stay), then every
-        object no kept version reaches."""
+        object that neither a kept version nor a live lease reaches."""
         from assay.store.maintenance import collect
 
         self._ready()
         with self._lock(exclusive=True):
             return collect(self, keep, dry_run)
 
+    @store_errors
     def verify(self, repair: bool = False) -> VerifyReport:
-        """Re-hash every object; with ``repair``, remove the corrupt ones."""
-        from assay.store.maintenance import verify
+        """Re-hash every object and check every checkout; with ``repair``, remove the corrupt
+        objects and every checkout that is damaged or uses one."""
+        from assay.store.verify import verify
 
         self._ready()
         with self._lock(exclusive=repair):

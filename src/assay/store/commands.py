@@ -35,10 +35,8 @@ def put(
     message: str | None,
     tags: Sequence[str],
 ) -> int:
-    result = store.put(name, path, message, overlays)
+    result = store.put(name, path, message, overlays, tags)
     version, imported = result.version, result.imported
-    for tag in tags:
-        store.refs.tag(version.name, version.version, tag)
     if not result.created:
         click.echo(f"{version.ref}  (unchanged: the same tree as the newest version)")
     else:
@@ -56,12 +54,20 @@ def ls(store: Store, names: Sequence[str]) -> int:
         return 0
     owners = _owners(store)
     rows = [("NAME", "VERSIONS", "NEWEST", "CREATED", "FILES", "SIZE", "UNIQUE", "TAGS")]
+    damage: list[str] = []
     for name in chosen:
-        versions = store.refs.versions(name)
+        versions, problems = store.refs.scan(name)
+        damage.extend(problems)
         if not versions:
+            if problems:
+                continue
             store.resolve(name)  # raises with the names that do exist
         newest = versions[-1]
-        tags = ", ".join(f"{t}@{v}" for t, v in sorted(store.refs.tags(name).items()))
+        try:
+            tags = ", ".join(f"{t}@{v}" for t, v in sorted(store.refs.tags(name).items()))
+        except StoreError as exc:
+            damage.append(str(exc))
+            tags = "?"
         unique = sum(sz for (kind, digest), (who, sz) in owners.items() if who == {name})
         rows.append(
             (
@@ -78,6 +84,10 @@ def ls(store: Store, names: Sequence[str]) -> int:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    for problem in damage:
+        click.echo(f"assay: warning: {problem}", err=True)
+    if damage:
+        click.echo("assay: warning: run `assay store verify` for the whole picture", err=True)
     return 0
 
 
@@ -85,7 +95,7 @@ def _owners(store: Store) -> dict[tuple[str, str], tuple[set[str], int]]:
     """For every stored object, which names reach it and its size (for UNIQUE)."""
     owners: dict[tuple[str, str], tuple[set[str], int]] = {}
     for name in store.refs.names():
-        for version in store.refs.versions(name):
+        for version in store.refs.scan(name)[0]:
             try:
                 tree = store.tree(version.tree)
             except StoreError:  # a damaged store still lists; `verify` says what is wrong
@@ -159,6 +169,8 @@ def _print_diff(old: Version, new: Version, a: Tree, b: Tree) -> None:
 
 
 def get(store: Store, ref: str, target: Path) -> int:
+    if target.exists() and not target.is_dir():
+        raise click.UsageError(f"{target} is not a directory; give a new or empty directory")
     if target.exists() and any(target.iterdir()):
         raise click.UsageError(f"{target} is not empty; give a new or empty directory")
     version = store.get(ref, target)
@@ -167,8 +179,7 @@ def get(store: Store, ref: str, target: Path) -> int:
 
 
 def tag(store: Store, ref: str, name: str) -> int:
-    version = store.resolve(ref)
-    store.refs.tag(version.name, version.version, name)
+    version = store.tag(ref, name)
     click.echo(f"{version.name}#{name} -> {version.ref}")
     return 0
 
@@ -182,18 +193,71 @@ def gc(store: Store, keep: int, dry_run: bool) -> int:
     )
     for version in report.versions:
         click.echo(f"  {version.ref}  ({_when(version.created)})")
+    if report.leases:
+        click.echo(
+            f"kept {report.leased_trees} tree(s) that {report.leases} running session(s) or "
+            "transfer(s) use"
+        )
+    if report.expired_leases:
+        click.echo(
+            f"{'would expire' if dry_run else 'expired'} {report.expired_leases} lease(s) of "
+            "processes that are gone"
+        )
     return 0
 
 
-def verify(store: Store, repair: bool) -> int:
+SHOWN_PATHS = 20  # damaged paths listed per version or checkout unless --full
+
+
+def verify(store: Store, repair: bool, full: bool = False) -> int:
+    """Exit 0 when nothing is damaged, 1 when something is (after ``--repair`` too: a
+    repaired version still lacks its objects until it is put again)."""
     report = store.verify(repair)
-    click.echo(f"checked {report.checked:,} object(s) in {store.root}")
+    click.echo(
+        f"checked {report.checked:,} object(s) and {report.checked_checkouts:,} checkout(s) "
+        f"in {store.root}"
+    )
     for item in report.corrupt:
         click.echo(f"  corrupt: {item}" + ("  (removed)" if repair else ""))
     for item in report.missing:
         click.echo(f"  missing: {item}")
-    for ref in report.damaged_versions:
-        click.echo(f"  damaged version: {ref}  (put it again from its source)")
-    if report.corrupt and not repair:
-        click.echo("run `assay store verify --repair` to remove the corrupt objects")
-    return 0 if not (report.corrupt or report.missing or report.damaged_versions) else 1
+    for record in report.records:
+        click.echo(f"  unreadable: {record}")
+    for ref, paths in report.versions.items():
+        if len(paths) == 1 and paths[0].startswith("("):  # the tree itself: every path
+            click.echo(f"  damaged version: {ref}: {paths[0][1:-1]}  (put it again)")
+            continue
+        click.echo(f"  damaged version: {ref}: {_count(paths, 'path')}  (put it again)")
+        _list(paths, full)
+    for tree, problems in report.checkouts.items():
+        note = "  (dropped: the next run checks it out again)" if repair else ""
+        click.echo(f"  damaged checkout: checkouts/{tree}: {_count(problems, 'problem')}{note}")
+        _list(problems, full)
+    if report.clean:
+        click.echo("no damage found")
+        return 0
+    click.echo(
+        f"found {len(report.corrupt)} corrupt object(s), {len(report.missing)} missing "
+        f"object(s), {len(report.versions)} damaged version(s), {len(report.checkouts)} "
+        f"damaged checkout(s), {len(report.records)} unreadable record(s)"
+    )
+    if not repair and (report.corrupt or report.checkouts):
+        click.echo(
+            "run `assay store verify --repair` to remove the damaged objects and checkouts, "
+            "then put the damaged versions again from their sources"
+        )
+    elif report.versions:
+        click.echo("put the damaged versions again from their sources to restore them")
+    return 1
+
+
+def _count(items: Sequence[str], noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def _list(items: Sequence[str], full: bool) -> None:
+    shown = items if full else items[:SHOWN_PATHS]
+    for item in shown:
+        click.echo(f"      {item}")
+    if len(shown) < len(items):
+        click.echo(f"      ... and {len(items) - len(shown)} more (--full lists them all)")

@@ -24,7 +24,7 @@ import msgspec
 
 from assay.archives import Limits, iter_members
 from assay.store.objects import CHUNK_THRESHOLD, ObjectStore, StoreError, blob_kind, hash_file
-from assay.store.trees import Entry, Tree, make_tree, put_tree
+from assay.store.trees import Entry, Tree, load_tree, make_tree, put_tree
 
 
 @dataclass
@@ -48,6 +48,17 @@ class StatCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by a session's worker threads, used under a lock.
         self.lock = threading.Lock()
+        try:
+            self._open(path)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # cannot open, locked: not damage
+                raise
+            # A damaged cache is only a cache: start a new one (the next put reads files).
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            self._open(path)
+
+    def _open(self, path: Path) -> None:
         self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -168,12 +179,24 @@ def _file_entry(
         digest, chunks = known
     else:
         digest, chunk_list, new = objects.put_file(path, size, executable)
+        _unchanged_since(path, info)
         chunks = None if chunk_list is None else [(c.hash, c.size) for c in chunk_list]
         result.new_bytes += new
         result.new_files += new > 0
         result.read_bytes += size
         learned.append((info, digest, chunks))
     return Entry(rel, "file", mode=mode, size=size, hash=digest, chunks=chunks)
+
+
+def _unchanged_since(path: Path, before: os.stat_result) -> None:
+    """Refuse a file written to while it was read: what was stored may be a mix of old and
+    new content, and the stat cache would tie it to the old stat. (Size and modification
+    time only: the change time also moves when another link to the file comes or goes.)"""
+    after = os.stat(path)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise StoreError(
+            f"{path} changed while it was being stored; put it again once nothing writes it"
+        )
 
 
 def _present(
@@ -184,6 +207,21 @@ def _present(
     return all(objects.has("chunks", c) for c, _ in chunks)
 
 
+def _complete(objects: ObjectStore, digest: str) -> bool:
+    """Whether a tree and every object it needs are stored (one ``stat`` per file): an
+    archive known to the stat cache is not read again only then, so that a put restores
+    what ``verify --repair`` removed."""
+    try:
+        tree = load_tree(objects, digest)
+    except StoreError:
+        return False
+    return all(
+        _present(objects, e.hash, e.chunks, e.executable)
+        for e in tree.entries
+        if e.type == "file" and e.hash is not None
+    )
+
+
 def import_archive(
     objects: ObjectStore, cache: StatCache, archive: Path, limits: Limits | None = None
 ) -> Imported:
@@ -191,7 +229,7 @@ def import_archive(
     same archive file was imported before)."""
     info = archive.stat()
     known = cache.archive(info)
-    if known is not None and objects.has("trees", known[0]):
+    if known is not None and _complete(objects, known[0]):
         tree, digest, files, size = known
         return Imported(tree, files, size, archive_hash=digest, cached=True)
     result = Imported(tree="", archive_hash=hash_file(archive), read_bytes=info.st_size)
@@ -266,6 +304,7 @@ def single_file_tree(objects: ObjectStore, path: Path) -> tuple[Tree, Imported]:
     info = path.stat()
     executable = bool(info.st_mode & 0o111)
     digest, chunk_list, new = objects.put_file(path, info.st_size, executable)
+    _unchanged_since(path, info)
     chunks = None if chunk_list is None else [(c.hash, c.size) for c in chunk_list]
     entry = Entry(
         path.name,

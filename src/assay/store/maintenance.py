@@ -1,4 +1,14 @@
-"""Garbage collection and verification of a store (both run under the exclusive lock)."""
+"""Garbage collection (under the exclusive lock).
+
+gc keeps the newest ``keep`` versions of every name, every tagged version, and everything a
+live lease pins; it removes every other version, then every object, assembled file and
+checkout that nothing kept reaches. It refuses to remove anything while it cannot tell what
+a kept version or a lease uses (an unreadable record, tag file, lease or tree): a damaged
+store is repaired first (``assay store verify --repair``), never collected blind.
+
+The order makes an interrupted gc harmless: version records go first (the decision), then
+the objects only they used; a checkout is renamed aside before it is deleted.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +16,39 @@ import shutil
 import time
 from typing import TYPE_CHECKING
 
-from assay.store.objects import KINDS, StoreError, blob_kind, hash_file
-from assay.store.trees import load_tree
+from assay.store import checkouts
+from assay.store.leases import read_pins
+from assay.store.objects import KINDS, StoreError, blob_kind
 
 if TYPE_CHECKING:
-    from assay.store import GcReport, Store, VerifyReport
+    from assay.store import GcReport, Store
+
+ABANDONED_AFTER = 24 * 3600.0
 
 
-def _reachable(store: Store, trees: set[str]) -> dict[str, set[str]]:
-    """Every object the given trees reach, by kind."""
-    live: dict[str, set[str]] = {kind: set() for kind in KINDS}
+def _reachable(store: Store, trees: set[str], why: dict[str, str]) -> dict[str, set[str]]:
+    """Every object the given trees reach, by kind (assembled files as ``assembled-KIND``)."""
+    live: dict[str, set[str]] = {kind: set() for kind in (*KINDS, "assembled-blobs")}
+    live["assembled-xblobs"] = set()
     live["trees"] |= trees
-    for digest in trees:
+    for digest in sorted(trees):
+        if not store.objects.has("trees", digest):
+            continue  # already lost: it names nothing gc could keep for it
         try:
-            tree = load_tree(store.objects, digest)
-        except StoreError:
-            continue
+            tree = store.tree(digest)  # re-hashed: a damaged tree names the wrong objects
+        except StoreError as exc:
+            raise StoreError(
+                f"gc removed nothing: it cannot tell which objects {why[digest]} uses: {exc}"
+            ) from None
         for entry in tree.entries:
             if entry.type != "file" or entry.hash is None:
                 continue
+            kind = blob_kind(entry.executable)
             if entry.chunks is None:
-                live[blob_kind(entry.executable)].add(entry.hash)
+                live[kind].add(entry.hash)
             else:
                 live["chunks"].update(h for h, _ in entry.chunks)
-                live["assembled-" + blob_kind(entry.executable)] = live.get(
-                    "assembled-" + blob_kind(entry.executable), set()
-                ) | {entry.hash}
+                live["assembled-" + kind].add(entry.hash)
     return live
 
 
@@ -39,19 +56,34 @@ def collect(store: Store, keep: int, dry_run: bool) -> GcReport:
     from assay.store import GcReport
 
     report = GcReport()
-    kept_trees: set[str] = set()
+    pins = read_pins(store.root)
+    kept: set[str] = set()
+    why: dict[str, str] = {}
     for name in store.refs.names():
-        versions = store.refs.versions(name)
+        versions, problems = store.refs.scan(name)
+        if problems:
+            raise StoreError(f"gc removed nothing: {problems[0]}")
         tagged = set(store.refs.tags(name).values())
-        keep_numbers = {v.version for v in versions[-keep:]} if keep > 0 else set()
+        newest = {v.version for v in versions[-keep:]} if keep > 0 else set()
         for version in versions:
-            if version.version in keep_numbers or version.version in tagged:
-                kept_trees.add(version.tree)
-                if version.layers:
-                    kept_trees.update(version.layers)
+            if version.version in newest or version.version in tagged:
+                for tree in [version.tree, *(version.layers or [])]:
+                    kept.add(tree)
+                    why.setdefault(tree, version.ref)
             else:
                 report.versions.append(version)
-    live = _reachable(store, kept_trees)
+    leased = pins.trees - kept
+    for tree in leased:
+        why[tree] = f"the tree {tree[:16]} a running session uses"
+    live = _reachable(store, kept | leased, why)
+    for kind, digest in pins.objects:
+        if kind in KINDS:
+            live[kind].add(digest)
+    report.leases, report.leased_trees = pins.live, len(leased)
+    report.expired_leases = len(pins.expired)
+    if not dry_run:
+        for version in report.versions:  # the decision first: a killed gc leaves garbage only
+            store.refs.remove(version)
     for kind in KINDS:
         for digest in list(store.objects.iter_digests(kind)):
             if digest in live[kind]:
@@ -61,79 +93,56 @@ def collect(store: Store, keep: int, dry_run: bool) -> GcReport:
             report.bytes += path.stat().st_size
             if not dry_run:
                 path.unlink()
+    _collect_assembled(store, live, report, dry_run)
+    _collect_checkouts(store, kept | pins.trees, report, dry_run)
+    if not dry_run:
+        for leftover in store.objects.tmp.iterdir():  # from interrupted puts
+            leftover.unlink(missing_ok=True)
+        _drop_abandoned_transfers(store, pins.objects)
+        for lease in pins.expired:
+            lease.unlink(missing_ok=True)
+    return report
+
+
+def _collect_assembled(
+    store: Store, live: dict[str, set[str]], report: GcReport, dry_run: bool
+) -> None:
     for kind in ("blobs", "xblobs"):
         folder = store.objects.assembled_root / kind
         if not folder.is_dir():
             continue
         for sub in folder.iterdir():
             for path in sub.iterdir():
-                if sub.name + path.name not in live.get(f"assembled-{kind}", set()):
+                if sub.name + path.name not in live[f"assembled-{kind}"]:
                     report.bytes += path.stat().st_size
                     if not dry_run:
                         path.unlink()
-    checkouts = store.root / "checkouts"
-    if checkouts.is_dir():
-        for folder in checkouts.iterdir():
-            if folder.name not in kept_trees:
-                report.checkouts += 1
-                if not dry_run:
-                    shutil.rmtree(folder, ignore_errors=True)
-    if not dry_run:
-        for version in report.versions:
-            store.refs.remove(version)
-        for leftover in store.objects.tmp.iterdir():  # from interrupted puts
-            leftover.unlink(missing_ok=True)
-        _drop_abandoned_transfers(store)
-    return report
 
 
-ABANDONED_AFTER = 24 * 3600.0
+def _collect_checkouts(store: Store, used: set[str], report: GcReport, dry_run: bool) -> None:
+    folder = store.root / "checkouts"
+    if not folder.is_dir():
+        return
+    for checkout in folder.iterdir():
+        if checkouts.is_leftover(checkout.name):  # no one builds or drops under our lock
+            if not dry_run:
+                shutil.rmtree(checkout, ignore_errors=True)
+        elif checkout.name not in used:
+            report.checkouts += 1
+            if not dry_run:
+                checkouts.drop(checkout)
 
 
-def _drop_abandoned_transfers(store: Store) -> None:
-    """Partial uploads untouched for a day belong to transfers that will not resume."""
+def _drop_abandoned_transfers(store: Store, pinned: set[tuple[str, str]]) -> None:
+    """Partial uploads untouched for a day belong to transfers that will not resume (unless
+    a live transfer's lease names their object)."""
     incoming = store.root / "incoming"
     if not incoming.is_dir():
         return
     cutoff = time.time() - ABANDONED_AFTER
     for partial in incoming.iterdir():
+        kind, _, digest = partial.name.partition("-")
+        if (kind, digest) in pinned:
+            continue
         if partial.is_file() and partial.stat().st_mtime < cutoff:
             partial.unlink(missing_ok=True)
-
-
-def verify(store: Store, repair: bool) -> VerifyReport:
-    from assay.store import VerifyReport
-
-    report = VerifyReport()
-    bad: set[str] = set()
-    for kind in KINDS:
-        for digest in store.objects.iter_digests(kind):
-            path = store.objects.path(kind, digest)
-            report.checked += 1
-            info = path.stat()
-            if hash_file(path) != digest or info.st_mtime_ns != 0:
-                report.corrupt.append(f"{kind}/{digest}")
-                bad.add(digest)
-                if repair:
-                    path.unlink()
-    for name in store.refs.names():
-        for version in store.refs.versions(name):
-            try:
-                tree = load_tree(store.objects, version.tree)
-            except StoreError:
-                report.missing.append(f"tree {version.tree}")
-                report.damaged_versions.append(version.ref)
-                continue
-            for entry in tree.entries:
-                if entry.type != "file" or entry.hash is None:
-                    continue
-                needed = (
-                    [(blob_kind(entry.executable), entry.hash)]
-                    if entry.chunks is None
-                    else [("chunks", h) for h, _ in entry.chunks]
-                )
-                broken = [d for k, d in needed if d in bad or not store.objects.has(k, d)]
-                if broken:
-                    report.damaged_versions.append(f"{version.ref} ({entry.path})")
-                    break
-    return report

@@ -71,22 +71,53 @@ class Refs:
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and NAME.fullmatch(p.name))
 
     def versions(self, name: str) -> list[Version]:
+        """Every version of ``name``, oldest first (an unreadable record is an error)."""
+        versions, problems = self.scan(name)
+        if problems:
+            raise StoreError(problems[0])
+        return versions
+
+    def scan(self, name: str) -> tuple[list[Version], list[str]]:
+        """The readable versions of ``name``, and what is wrong with the others."""
         folder = self.root / name
         if not folder.is_dir():
-            return []
-        out = []
-        for path in folder.glob("v*.json"):
+            return [], []
+        out, problems = [], []
+        for path in sorted(folder.glob("v*.json")):
+            problem = None
             try:
-                out.append(msgspec.json.decode(path.read_bytes(), type=Version))
-            except (OSError, msgspec.DecodeError) as exc:
-                raise StoreError(f"{path}: unreadable version record: {exc}") from None
-        return sorted(out, key=lambda v: v.version)
+                version = msgspec.json.decode(path.read_bytes(), type=Version)
+            except OSError as exc:
+                problem = exc.strerror or str(exc)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                problem = str(exc)
+            else:
+                if path.name != f"v{version.version}.json" or version.name != name:
+                    problem = f"it holds the record of {version.ref}"
+                else:
+                    out.append(version)
+            if problem:
+                problems.append(
+                    f"{path}: unreadable version record ({problem}); restore it from a "
+                    "backup, or delete it to drop that version"
+                )
+        return sorted(out, key=lambda v: v.version), problems
 
     def tags(self, name: str) -> dict[str, int]:
         path = self.root / name / "tags.json"
-        if not path.exists():
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
             return {}
-        return msgspec.json.decode(path.read_bytes(), type=dict[str, int])
+        except OSError as exc:
+            raise StoreError(f"{path}: unreadable tags ({exc.strerror})") from None
+        try:
+            return msgspec.json.decode(data, type=dict[str, int])
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise StoreError(
+                f"{path}: unreadable tags ({exc}); restore it from a backup, or delete it "
+                "to drop the tags of that name"
+            ) from None
 
     def add(self, name: str, tree: str, provenance: dict[str, object]) -> tuple[Version, bool]:
         """A new version of ``name`` for ``tree``, unless the newest already is that tree.
@@ -159,6 +190,11 @@ class Refs:
         versions = self.versions(name)
         if not versions:
             known = self.names()
+            if name in known:  # its folder is there, its records are not
+                raise StoreError(
+                    f"{name!r} has no version left in the store ({self.root / name} holds "
+                    "no version record); put it again"
+                )
             raise StoreError(
                 f"no artifact named {name!r} in the store{did_you_mean(name, known)}"
                 + (f"; names: {', '.join(known)}" if known else "; the store is empty")

@@ -265,6 +265,10 @@ class ObjectStore:
             return self.path("trees", digest).read_bytes()
         except FileNotFoundError:
             raise StoreError(f"tree {digest[:16]} is not in the store") from None
+        except OSError as exc:
+            raise StoreError(
+                f"tree {digest[:16]} cannot be read ({self.path('trees', digest)}: {exc.strerror})"
+            ) from None
 
     def verify_object(self, kind: str, digest: str) -> bool:
         """Whether a stored object still hashes to its name."""

@@ -29,6 +29,7 @@ from typing import BinaryIO, Protocol
 import msgspec
 
 from assay.store import Store
+from assay.store.locking import store_lock
 from assay.store.names import Version, check_name
 from assay.store.objects import KINDS, Corrupt, StoreError, blob_kind, hash_file, locked
 from assay.store.trees import Tree, load_tree
@@ -123,7 +124,13 @@ def _ids(pairs: list[tuple[str, str]]) -> set[ObjectId]:
 
 
 class LocalEndpoint:
-    """An ``Endpoint`` over a store on this machine (also what a remote side runs)."""
+    """An ``Endpoint`` over a store on this machine (also what a remote side runs).
+
+    It holds a lease on the store (the store's own, or one of its own, ended by ``close``)
+    that pins every object a sender asks about or sends: gc, running between one object
+    and the next, neither removes what has arrived before the version that uses it is
+    recorded, nor the unfinished upload of an object still to come.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -133,6 +140,13 @@ class LocalEndpoint:
             (self.incoming / ".locks").mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot use the store at {store.root}: {exc.strerror}") from None
+        self._own_lease = store.lease is None
+        store.take_lease("transfer")
+
+    def close(self) -> None:
+        """End the lease this endpoint took (the store's own lease is the store's to end)."""
+        if self._own_lease:
+            self.store.release_lease()
 
     def _partial_path(self, kind: str, digest: str) -> Path:
         check_object(kind, digest)
@@ -144,12 +158,12 @@ class LocalEndpoint:
         return locked(self.incoming / ".locks" / digest[:2], exclusive=True)
 
     def missing(self, objects: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        out = []
-        for kind, digest in objects:
+        ids = [(str(kind), str(digest)) for kind, digest in objects]
+        for kind, digest in ids:
             check_object(kind, digest)
-            if not self.store.objects.has(kind, digest):
-                out.append((kind, digest))
-        return out
+        with store_lock(self.store.root):  # what is here now stays until the version is
+            self.store.pin_objects(ids)
+            return [(k, d) for k, d in ids if not self.store.objects.has(k, d)]
 
     def partial(self, kind: str, digest: str) -> int:
         try:
@@ -163,6 +177,7 @@ class LocalEndpoint:
             raise TransferError(
                 f"refused {len(data)} bytes of {kind}/{digest} in one piece (at most {MAX_PIECE})"
             )
+        self.store.pin_objects([(kind, digest)])  # its unfinished upload is in use
         with self._lock(digest):
             flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT if offset == 0 else 0)
             try:
@@ -188,7 +203,8 @@ class LocalEndpoint:
 
     def finish(self, kind: str, digest: str) -> None:
         path = self._partial_path(kind, digest)
-        with self._lock(digest), locked(self.store.root / "lock", exclusive=False):
+        with self._lock(digest), store_lock(self.store.root):
+            self.store.pin_objects([(kind, digest)])
             if self.store.objects.has(kind, digest):  # another push published it first
                 path.unlink(missing_ok=True)
                 return
@@ -215,7 +231,7 @@ class LocalEndpoint:
             raise TransferError(f"not a version record: {exc}") from None
         check_name(record.name)
         check_object("trees", record.tree)
-        with locked(self.store.root / "lock", exclusive=False):  # no gc in between
+        with store_lock(self.store.root):  # no gc in between
             lacking = self._lacking(record.tree)
             if lacking:
                 raise TransferError(
@@ -301,7 +317,7 @@ def push_tree(
     report = TransferReport(
         tree=tree, objects_needed=len(objects), bytes_needed=sum(sizes[o] for o in objects)
     )
-    with locked(source.root / "lock", exclusive=False):  # no gc of the source meanwhile
+    with store_lock(source.root):  # no gc of the source meanwhile
         lacking = _ids(dest.missing(objects))
         for obj in objects:
             if obj in lacking:

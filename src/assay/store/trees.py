@@ -12,7 +12,7 @@ from typing import Literal
 
 import msgspec
 
-from assay.store.objects import Chunk, ObjectStore, hash_bytes
+from assay.store.objects import Chunk, Corrupt, ObjectStore, hash_bytes
 
 TREE_VERSION = 1
 
@@ -80,7 +80,21 @@ def tree_hash(tree: Tree) -> str:
 
 
 def load_tree(objects: ObjectStore, digest: str) -> Tree:
-    return _DECODER.decode(objects.read_tree_bytes(digest))
+    """The tree stored under ``digest``, re-hashed first (trees are small, and a damaged one
+    would stage the wrong files)."""
+    data = objects.read_tree_bytes(digest)
+    if hash_bytes(data) != digest:
+        raise Corrupt(
+            f"tree {digest[:16]} is damaged: its content no longer matches its hash; run "
+            "`assay store verify --repair` and put its versions again"
+        )
+    try:
+        return _DECODER.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise Corrupt(
+            f"tree {digest[:16]} is damaged ({exc}); run `assay store verify --repair` and "
+            "put its versions again"
+        ) from None
 
 
 def overlay(layers: Sequence[Tree]) -> Tree:

@@ -1,0 +1,178 @@
+"""``verify``: re-hash every object and assembled file, check every version and checkout.
+
+It reports every damaged object, every version it breaks (with all the paths that break),
+every checkout that differs from its tree, and every unreadable version or tag record, and
+raises for none of them. ``repair`` (under the exclusive lock) removes the damaged objects
+and assembled files, so that the next put stores them again, and drops every checkout that
+is damaged or uses a damaged object, so that the next run checks it out afresh.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from assay.store import checkouts
+from assay.store.objects import EPOCH, KINDS, StoreError, blob_kind, hash_file
+from assay.store.trees import Tree
+
+if TYPE_CHECKING:
+    from assay.store import Store, VerifyReport
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def _files(base: Path) -> Iterator[tuple[str, Path]]:
+    """(digest, path) of every object file under ``base/xx/``."""
+    if not base.is_dir():
+        return
+    try:
+        subs = sorted(base.iterdir())
+        for sub in subs:
+            if len(sub.name) == 2 and sub.is_dir():
+                for path in sorted(sub.iterdir()):
+                    yield sub.name + path.name, path
+    except OSError as exc:
+        raise StoreError(
+            f"cannot read {exc.filename}: {exc.strerror}; run verify as a user who may read "
+            "the whole store"
+        ) from None
+
+
+def _damaged(path: Path, digest: str) -> bool:
+    try:
+        info = path.stat()
+        return info.st_mtime_ns != EPOCH or hash_file(path) != digest
+    except FileNotFoundError:
+        return False  # set aside meanwhile (a run's quarantine): not here to be damaged
+    except OSError:
+        return True  # unreadable: no run can use it either
+
+
+def verify(store: Store, repair: bool) -> VerifyReport:
+    from assay.store import VerifyReport
+
+    report = VerifyReport()
+    bad_ids: set[tuple[str, str]] = set()
+    bad_files: dict[str, str] = {}  # object file -> what the report calls it
+    for kind in KINDS:
+        for digest, path in _files(store.objects.objects / kind):
+            report.checked += 1
+            if _damaged(path, digest):
+                bad_ids.add((kind, digest))
+                bad_files[str(path)] = f"{kind}/{digest}"
+    for kind in ("blobs", "xblobs"):
+        for digest, path in _files(store.objects.assembled_root / kind):
+            report.checked += 1
+            if _damaged(path, digest):
+                bad_files[str(path)] = f"assembled/{kind}/{digest}"
+    report.corrupt = list(bad_files.values())
+    _check_versions(store, bad_ids, report)
+    damaged_checkouts = _check_checkouts(store, set(bad_files), report)
+    if repair:
+        for name in bad_files:
+            Path(name).unlink(missing_ok=True)
+        for folder in damaged_checkouts:
+            checkouts.drop(folder)
+            report.dropped_checkouts += 1
+        remove_leftovers(store)
+    return report
+
+
+def _check_versions(store: Store, bad: set[tuple[str, str]], report: VerifyReport) -> None:
+    missing: dict[str, None] = {}
+    by_tree: dict[str, list[str]] = {}
+    for name in store.refs.names():
+        versions, problems = store.refs.scan(name)
+        report.records.extend(problems)
+        try:
+            store.refs.tags(name)
+        except StoreError as exc:
+            report.records.append(str(exc))
+        for version in versions:
+            if version.tree not in by_tree:
+                by_tree[version.tree] = _tree_damage(store, version.tree, bad, missing)
+            if by_tree[version.tree]:
+                report.versions[version.ref] = by_tree[version.tree]
+    report.missing = list(missing)
+
+
+def _tree_damage(
+    store: Store, digest: str, bad: set[tuple[str, str]], missing: dict[str, None]
+) -> list[str]:
+    """The paths of a tree that cannot be staged as stored (one line if the tree itself is
+    damaged or missing)."""
+    if ("trees", digest) in bad:
+        return [f"(tree {digest[:16]} is damaged: every file)"]
+    if not store.objects.has("trees", digest):
+        missing[f"trees/{digest}"] = None
+        return [f"(tree {digest[:16]} is missing: every file)"]
+    try:
+        tree = store.tree(digest)
+    except StoreError as exc:
+        return [f"({exc})"]
+    paths = []
+    for entry in tree.entries:
+        if entry.type != "file" or entry.hash is None:
+            continue
+        needed = (
+            [(blob_kind(entry.executable), entry.hash)]
+            if entry.chunks is None
+            else [("chunks", h) for h, _ in entry.chunks]
+        )
+        broken = False
+        for kind, digest_ in needed:
+            if (kind, digest_) in bad:
+                broken = True
+            elif not store.objects.has(kind, digest_):
+                missing[f"{kind}/{digest_}"] = None
+                broken = True
+        if broken:
+            paths.append(entry.path)
+    return paths
+
+
+def _check_checkouts(store: Store, bad_files: set[str], report: VerifyReport) -> list[Path]:
+    """Check every checkout against its tree; the damaged ones."""
+    folder = store.root / "checkouts"
+    if not folder.is_dir():
+        return []
+    damaged = []
+    trees: dict[str, Tree | str] = {}
+    for checkout in sorted(folder.iterdir()):
+        if checkouts.is_leftover(checkout.name) or not _DIGEST.fullmatch(checkout.name):
+            continue  # being built or dropped by a live process (gc removes leftovers)
+        report.checked_checkouts += 1
+        digest = checkout.name
+        if digest not in trees:
+            try:
+                trees[digest] = store.tree(digest)
+            except StoreError as exc:
+                trees[digest] = str(exc)
+        tree = trees[digest]
+        try:
+            problems = (
+                [f"its tree cannot be used: {tree}"]
+                if isinstance(tree, str)
+                else checkouts.problems(store.objects, tree, checkout, bad_files, deep=True)
+            )
+        except OSError as exc:
+            problems = [f"cannot be read: {exc.filename}: {exc.strerror}"]
+        if problems and not checkout.is_dir():
+            continue  # dropped meanwhile by a run that rebuilt it: not a checkout any more
+        if problems:
+            report.checkouts[digest] = problems
+            damaged.append(checkout)
+    return damaged
+
+
+def remove_leftovers(store: Store) -> None:
+    """Checkouts half-built or half-dropped by killed processes (exclusive lock only)."""
+    folder = store.root / "checkouts"
+    if folder.is_dir():
+        for checkout in folder.iterdir():
+            if checkouts.is_leftover(checkout.name):
+                shutil.rmtree(checkout, ignore_errors=True)
