@@ -140,8 +140,8 @@ def test_malicious_tar_is_refused_and_writes_nothing(tmp_path, case):
         unpack(archive, target)
     assert message in str(err.value) and "refusing to unpack" in str(err.value)
     assert str(archive) in str(err.value)
-    assert list(target.iterdir()) == []  # not even the harmless first member
-    assert sorted(p.name for p in (tmp_path / "box").iterdir()) == ["target"]
+    # Not even the harmless first member, nor the target directory unpack made.
+    assert list((tmp_path / "box").iterdir()) == []
     assert not Path("/tmp/assay-evil-abs").exists()
 
 
@@ -180,7 +180,7 @@ def test_malicious_zip_is_refused(tmp_path, name, message):
         zf.writestr(name, "x")
     with pytest.raises(ArchiveError, match=message):
         unpack(archive, tmp_path / "target")
-    assert list((tmp_path / "target").iterdir()) == []
+    assert not (tmp_path / "target").exists()
 
 
 def test_zip_symlink_escaping_is_refused(tmp_path):

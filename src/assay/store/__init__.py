@@ -8,7 +8,6 @@ collect garbage and verify. See docs/store.md.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -21,7 +20,9 @@ from assay.store.importer import Imported, StatCache, import_archive, import_dir
 from assay.store.names import Refs, Version, check_name
 from assay.store.objects import Corrupt, ObjectStore, StoreError, locked
 from assay.store.stage import Staged, stage_tree
-from assay.store.trees import Tree, load_tree, overlay, put_tree
+from assay.store.trees import Tree, check_tree, load_tree, overlay, put_tree
+from assay.treecheck import UnsafeEntry
+from assay.treewrite import remove_path
 
 __all__ = ["Corrupt", "PutResult", "Store", "StoreError", "default_root"]
 
@@ -75,6 +76,7 @@ class Store:
         self.limits = limits or Limits()
         self._cache: StatCache | None = None
         self._cache_lock = threading.Lock()
+        self._checked: set[str] = set()  # trees found safe to write out
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -134,6 +136,7 @@ class Store:
             trees.append(layers[-1].tree)
         if overlays:
             merged = overlay([self.tree(t) for t in trees])
+            self._check(merged, None, f"{name} (with its overlays)")
             tree = put_tree(self.objects, merged)
         else:
             tree, merged = base.tree, None
@@ -174,34 +177,73 @@ class Store:
     def stage(self, tree: str | Tree, target: Path, writable: Sequence[str] = ()) -> Staged:
         """Materialise a tree into ``target`` by hard links (writable paths: private copies)."""
         self._ready()
+        digest = tree if isinstance(tree, str) else None
+        loaded = self.tree(tree) if isinstance(tree, str) else tree
+        self._check(loaded, digest)
         with self._lock():
-            return stage_tree(
-                self.objects, self.tree(tree) if isinstance(tree, str) else tree, target, writable
-            )
+            return stage_tree(self.objects, loaded, target, writable)
 
     def checkout(self, tree: str) -> Path:
         """A read-only directory holding ``tree``, made once ever and shared by every run."""
         self._ready()
+        loaded = self.tree(tree)
+        self._check(loaded, tree)  # a checkout an older assay made is not handed out either
         final = self.root / "checkouts" / tree
         if final.is_dir():
             return final
         partial = final.with_name(f"{tree}.partial-{os.getpid()}")
-        shutil.rmtree(partial, ignore_errors=True)
-        with self._lock():
-            stage_tree(self.objects, self.tree(tree), partial)
+        remove_path(partial)
         try:
-            partial.rename(final)
-        except OSError:  # another process finished first
-            shutil.rmtree(partial, ignore_errors=True)
+            with self._lock():
+                stage_tree(self.objects, loaded, partial)
+            try:
+                partial.rename(final)
+            except OSError:  # another process finished first
+                remove_path(partial)
+        except BaseException:
+            remove_path(partial)
+            raise
         return final
 
     def get(self, ref: str, target: Path) -> Version:
-        """Materialise a version into ``target`` as ordinary, writable files."""
+        """Materialise a version into ``target`` as ordinary, writable files. If that fails,
+        what it wrote is removed again (``target`` too, if it made it)."""
         version = self.resolve(ref)
         self._ready()
-        with self._lock():
-            stage_tree(self.objects, self.tree(version.tree), target, copy_all=True)
+        tree = self.tree(version.tree)
+        self._check(tree, version.tree, version.ref)
+        made = not target.exists()
+        try:
+            with self._lock():
+                stage_tree(self.objects, tree, target, copy_all=True)
+        except BaseException:
+            if made:
+                remove_path(target)
+            raise
         return version
+
+    def _check(self, tree: Tree, digest: str | None, ref: str | None = None) -> None:
+        """Refuse to materialise a tree that would write outside its target (trees stored by
+        an older assay may hold such entries); each stored tree is checked once."""
+        if digest is not None and digest in self._checked:
+            return
+        try:
+            check_tree(tree)
+        except UnsafeEntry as exc:
+            if ref is None and digest is not None:
+                ref = self._version_of(digest)
+            what = ref or (f"tree {digest[:16]}" if digest else "a tree")
+            raise StoreError(
+                f"{what}: {exc}; refusing to write it out (put it again from a safe source)"
+            ) from None
+        if digest is not None:
+            self._checked.add(digest)
+
+    def _version_of(self, digest: str) -> str | None:
+        try:
+            return self.refs.resolve(f"tree:{digest}").ref
+        except StoreError:
+            return None
 
     # -- maintenance -------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from typing import Literal
 
 import msgspec
 
+from assay import treecheck
 from assay.store.objects import Chunk, ObjectStore, hash_bytes
 
 TREE_VERSION = 1
@@ -81,6 +82,14 @@ def tree_hash(tree: Tree) -> str:
 
 def load_tree(objects: ObjectStore, digest: str) -> Tree:
     return _DECODER.decode(objects.read_tree_bytes(digest))
+
+
+def check_tree(tree: Tree, where: str = "the tree") -> None:
+    """Refuse (:class:`UnsafeEntry`) a tree that cannot be written out safely: see
+    :mod:`assay.treecheck`. Absolute symlinks are allowed (a directory the user put may
+    hold them; an archive's never do); a relative one may not climb above the root."""
+    checked = ((e.path, e.type, e.target) for e in tree.entries)
+    treecheck.check_tree(checked, allow_absolute_links=True, where=where)
 
 
 def overlay(layers: Sequence[Tree]) -> Tree:
