@@ -149,9 +149,7 @@ def _checked(archive: Path, what: str, limits: Limits, model: TreeModel) -> Iter
         budget.add(raw.size if raw.kind == "file" else 0)
         try:
             name = clean_name(raw.name)
-            link = raw.link
-            if raw.kind == "hardlink":
-                link = clean_name(raw.link or "")
+            link = _hardlink_name(raw) if raw.kind == "hardlink" else raw.link
             model.add(name, raw.kind, link)
         except UnsafeEntry as exc:
             raise _refused(archive, exc) from None
@@ -160,6 +158,13 @@ def _checked(archive: Path, what: str, limits: Limits, model: TreeModel) -> Iter
         else:
             mode = (raw.mode & 0o755) or 0o755
         yield Member(name, raw.kind, mode, raw.size, link, raw.stream)
+
+
+def _hardlink_name(raw: Raw) -> str:
+    try:
+        return clean_name(raw.link or "")
+    except UnsafeEntry as exc:
+        raise UnsafeEntry(raw.name, f"is a hard link to {raw.link!r}, which {exc.reason}") from None
 
 
 def _links(archive: Path, model: TreeModel, tolerated: frozenset[str] = frozenset()) -> None:
@@ -321,9 +326,9 @@ def _write(archive: Path, what: str, target: Path, plan: list[Member]) -> Unpack
 def _same(raw: Raw, planned: Member) -> bool:
     try:
         name = clean_name(raw.name)
+        link = _hardlink_name(raw) if raw.kind == "hardlink" else raw.link
     except UnsafeEntry:
         return False
-    link = clean_name(raw.link or "") if raw.kind == "hardlink" else raw.link
     return (name, raw.kind, raw.size, link) == (
         planned.name,
         planned.type,

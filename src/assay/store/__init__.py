@@ -76,7 +76,8 @@ class Store:
         self.limits = limits or Limits()
         self._cache: StatCache | None = None
         self._cache_lock = threading.Lock()
-        self._checked: set[str] = set()  # trees found safe to write out
+        self._checked: set[str] = set()  # stored trees found safe to write out
+        self._recent: list[Tree] = []  # tree objects found safe, the latest few
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -227,6 +228,8 @@ class Store:
         an older assay may hold such entries); each stored tree is checked once."""
         if digest is not None and digest in self._checked:
             return
+        if digest is None and any(tree is seen for seen in self._recent):
+            return  # the same tree object staged again (a test's sources, case after case)
         try:
             check_tree(tree)
         except UnsafeEntry as exc:
@@ -238,6 +241,8 @@ class Store:
             ) from None
         if digest is not None:
             self._checked.add(digest)
+        else:
+            self._recent = [tree, *self._recent[:7]]
 
     def _version_of(self, digest: str) -> str | None:
         try:
