@@ -198,6 +198,8 @@ def _reading(archive: Path) -> Iterator[None]:
         raise ArchiveError(f"{archive}: {exc}; refusing to unpack") from None
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise ArchiveError(f"{archive}: corrupt or truncated archive: {exc}") from None
+    except RecursionError:
+        raise
     except (NotImplementedError, RuntimeError) as exc:  # zip: unknown compression, password
         raise ArchiveError(f"{archive}: cannot read it: {exc}") from None
     except OSError as exc:

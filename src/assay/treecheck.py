@@ -5,7 +5,7 @@ but ``b`` is the target's parent on disk, and ``b/FILE`` then lands outside. So 
 list is replayed into a model of the tree it makes, and judged there:
 
 * **names**: relative, no ``..`` component, no NUL, valid UTF-8, each component at most
-  255 bytes (``NAME_MAX``) and the whole at most 4,095 (``PATH_MAX``);
+  255 bytes (``NAME_MAX``), the whole at most 4,095 (``PATH_MAX``) and 256 levels deep;
 * **parents**: no entry lies below a symlink or a file (of the list, or already there);
 * **the same name twice**: a later entry of the same kind replaces the earlier one
   (directories merge); a directory may not become a file or link, nor the reverse;
@@ -28,6 +28,7 @@ from assay.errors import AssayError
 
 NAME_MAX = 255
 PATH_MAX = 4095  # bytes, without the terminating NUL
+MAX_DEPTH = 256  # directory levels; deeper trees break recursive tools (shutil.rmtree)
 MAX_LINK_DEPTH = 40  # as Linux
 DIR, FILE, SYMLINK, HARDLINK = "dir", "file", "symlink", "hardlink"
 _KINDS = {DIR: "directory", FILE: "file", SYMLINK: "symlink", HARDLINK: "hard link"}
@@ -67,6 +68,10 @@ def clean_name(raw: str) -> str:
     if len(encoded) > PATH_MAX:
         raise UnsafeEntry(
             raw, f"has a path of {len(encoded):,} bytes; file systems allow at most {PATH_MAX:,}"
+        )
+    if len(parts) > MAX_DEPTH:
+        raise UnsafeEntry(
+            raw, f"is {len(parts):,} levels deep; assay unpacks at most {MAX_DEPTH} levels"
         )
     return "/".join(parts)
 

@@ -92,19 +92,37 @@ class TreeWriter:
         if not rel:
             return self.root_fd
         fd = self._fds.get(rel)
-        if fd is None:
-            head, _, name = rel.rpartition("/")
-            _check_component(rel, name)
-            parent = self.dir_fd(head)
-            fd = self._open_dir(parent, name, rel, create=True)
-            self._fds[rel] = fd
-            if len(self._fds) > _KEEP:
-                _, old = self._fds.popitem(last=False)
-                os.close(old)
-        else:
+        if fd is not None:
             self._fds.move_to_end(rel)
+        else:
+            # From the nearest directory already open, one component at a time.
+            missing = []
+            head = rel
+            parent = self.root_fd
+            while head:
+                head, _, name = head.rpartition("/")
+                _check_component(rel, name)
+                missing.append(name)
+                known = self._fds.get(head) if head else self.root_fd
+                if known is not None:
+                    parent = known
+                    break
+            path = head
+            for name in reversed(missing):
+                path = f"{path}/{name}" if path else name
+                fd = self._open_dir(parent, name, path, create=True)
+                self._keep(path, fd)
+                parent = fd
+        assert fd is not None
         self._last = (rel, fd)
         return fd
+
+    def _keep(self, path: str, fd: int) -> None:
+        self._fds[path] = fd
+        if len(self._fds) > _KEEP:
+            # The oldest goes; never the one just opened, the next opening's parent.
+            _, old = self._fds.popitem(last=False)
+            os.close(old)
 
     def _open_dir(self, parent: int, name: str, rel: str, *, create: bool) -> int:
         try:
