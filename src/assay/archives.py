@@ -1,30 +1,49 @@
 """Unpack build trees and reference data from archives, refusing anything unsafe.
 
 Formats: ``.tar``, ``.tar.gz``/``.tgz``, ``.tar.bz2``/``.tbz2``, ``.tar.xz``/``.txz``,
-``.tar.zst``/``.tzst`` and ``.zip``. Every member is checked *before* anything is
-written: no absolute names, no ``..``, no link that points outside the target,
-no device files or FIFOs, and limits on the total size and the number of members
-(a zip bomb or a tar of a billion empty files is refused, not half-written).
-Extraction itself then runs with tarfile's ``data`` filter as a second line of defence.
+``.tar.zst``/``.tzst`` and ``.zip``. Every member is checked *before* anything is written,
+against a model of the whole tree the archive makes (:mod:`assay.treecheck`): no absolute
+names, no ``..``, nothing below a symlink or a file, no symlink that leads out of the
+target at any step of its resolution, hard links only to earlier files, no device files or
+FIFOs, limits on the total size and the number of members (a zip bomb or a tar of a
+billion empty files is refused, not half-written). Writing then never follows a link
+(:mod:`assay.treewrite`), and happens in bounded memory.
+
+Modes: setuid, setgid and sticky bits and group/other write bits are dropped; a file the
+owner cannot execute is executable by no one; the owner can read and write every file.
+Names are POSIX names: a backslash is an ordinary character, except in a zip made on
+Windows (its "made by" field says MS-DOS, NTFS or VFAT), where it is the separator.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import posixpath
 import shutil
-import stat
 import tarfile
-import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
 
+from assay.archive_formats import Raw, Readable, Refused, members
 from assay.errors import AssayError
+from assay.treecheck import DIR, FILE, SYMLINK, TreeModel, UnsafeEntry, clean_name
+from assay.treewrite import TreeWriter, WriteRefused, remove_path
+
+__all__ = [
+    "SUFFIXES",
+    "ArchiveError",
+    "Limits",
+    "Member",
+    "Readable",
+    "Unpacked",
+    "is_archive",
+    "iter_members",
+    "kind",
+    "unpack",
+]
 
 TAR_SUFFIXES = {
     ".tar": "",
@@ -72,57 +91,127 @@ def is_archive(path: Path) -> bool:
     return kind(path) is not None
 
 
-def unpack(archive: Path, target: Path, limits: Limits = Limits()) -> Unpacked:
-    """Unpack ``archive`` into the directory ``target`` (created if needed; existing files are
-    overwritten, as an overlay does). Raises :class:`ArchiveError` before writing anything if
-    a member is unsafe or a limit is exceeded."""
-    if not archive.is_file():
-        raise ArchiveError(f"{archive}: no such archive")
+def file_mode(mode: int) -> int:
+    """The permission bits a file from an archive gets (as tarfile's ``data`` filter): no
+    setuid/setgid/sticky, no group/other write, executable only if the owner may."""
+    mode &= 0o755
+    if not mode & 0o100:
+        mode &= ~0o111
+    return mode
+
+
+# --- members, checked -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    """One checked member of an archive, read in order."""
+
+    name: str  # normalised, relative, safe
+    type: str  # "file", "dir", "symlink", "hardlink"
+    mode: int  # for files: see file_mode
+    size: int
+    link: str | None  # symlink target, or the (normalised) name a hard link points to
+    stream: Readable | None  # the file's content, for "file" members; read it before the next
+
+
+def iter_members(archive: Path, limits: Limits = Limits()) -> Iterator[Member]:
+    """Every member of ``archive``, checked like :func:`unpack` checks them, in one streaming
+    pass. The checks that need the whole list (where symlinks lead) run after the last
+    member: consume the iterator to the end before trusting what it gave. Raises
+    :class:`ArchiveError`."""
+    what = _kind(archive)
+    model = TreeModel(where="the tree")
+    with _reading(archive):
+        for member in _checked(archive, what, limits, model):
+            if member.name:
+                stream = None if member.stream is None else _Guarded(archive, member.stream)
+                yield Member(
+                    member.name, member.type, member.mode, member.size, member.link, stream
+                )
+        _links(archive, model)
+
+
+class _Guarded:
+    """A member's content as the caller reads it: the format's errors as ArchiveError."""
+
+    def __init__(self, archive: Path, stream: Readable) -> None:
+        self.archive, self.stream = archive, stream
+
+    def read(self, n: int = -1, /) -> bytes:
+        with _reading(self.archive):
+            return self.stream.read(n)
+
+
+def _checked(archive: Path, what: str, limits: Limits, model: TreeModel) -> Iterator[Member]:
+    budget = _Budget(archive, limits)
+    for raw in members(archive, what):
+        budget.add(raw.size if raw.kind == "file" else 0)
+        try:
+            name = clean_name(raw.name)
+            link = _hardlink_name(raw) if raw.kind == "hardlink" else raw.link
+            model.add(name, raw.kind, link)
+        except UnsafeEntry as exc:
+            raise _refused(archive, exc) from None
+        if raw.kind in ("file", "hardlink"):
+            mode = file_mode(raw.mode) if raw.mode else 0o644  # 0: a zip without Unix modes
+        else:
+            mode = (raw.mode & 0o755) or 0o755
+        yield Member(name, raw.kind, mode, raw.size, link, raw.stream)
+
+
+def _hardlink_name(raw: Raw) -> str:
+    try:
+        return clean_name(raw.link or "")
+    except UnsafeEntry as exc:
+        raise UnsafeEntry(raw.name, f"is a hard link to {raw.link!r}, which {exc.reason}") from None
+
+
+def _links(archive: Path, model: TreeModel, tolerated: frozenset[str] = frozenset()) -> None:
+    try:
+        model.check_links(only=lambda name, node: not node.old or name not in tolerated)
+    except UnsafeEntry as exc:
+        raise _refused(archive, exc) from None
+
+
+def _refused(archive: Path, exc: UnsafeEntry) -> ArchiveError:
+    return ArchiveError(f"{archive}: member {exc}; refusing to unpack")
+
+
+def _kind(archive: Path) -> str:
     what = kind(archive)
     if what is None:
         raise ArchiveError(
             f"{archive}: not an archive assay can unpack; use one of {', '.join(SUFFIXES)}"
         )
-    target.mkdir(parents=True, exist_ok=True)
+    if not archive.is_file():
+        raise ArchiveError(f"{archive}: no such archive")
+    return what
+
+
+@contextmanager
+def _reading(archive: Path) -> Iterator[None]:
+    """Errors of the format readers as :class:`ArchiveError`."""
     try:
-        if what == "zip":
-            return _unpack_zip(archive, target, limits)
-        return _unpack_tar(archive, target, limits)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
+        yield
+    except Refused as exc:
+        raise ArchiveError(f"{archive}: {exc}; refusing to unpack") from None
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise ArchiveError(f"{archive}: corrupt or truncated archive: {exc}") from None
+    except RecursionError:
+        raise
+    except (NotImplementedError, RuntimeError) as exc:  # zip: unknown compression, password
+        raise ArchiveError(f"{archive}: cannot read it: {exc}") from None
     except OSError as exc:
-        if isinstance(exc, ArchiveError):
+        if isinstance(exc, AssayError):
             raise
-        raise ArchiveError(f"{archive}: cannot unpack: {exc}") from None
-
-
-# --- checks shared by both formats ------------------------------------------------------------
-
-
-def _safe_name(archive: Path, name: str) -> str:
-    """The member's normalised relative name, or an error naming what is wrong with it."""
-    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        raise ArchiveError(f"{archive}: member {name!r} has an absolute path; refusing to unpack")
-    parts = name.replace("\\", "/").split("/")
-    if ".." in parts:
-        raise ArchiveError(f"{archive}: member {name!r} climbs out with '..'; refusing to unpack")
-    clean = posixpath.normpath(name.replace("\\", "/"))
-    return "" if clean == "." else clean
-
-
-def _check_link(archive: Path, name: str, link: str, *, hard: bool) -> None:
-    """A link must stay inside the target: relative, and not climbing above the root."""
-    kind_ = "hard link" if hard else "symlink"
-    if link.startswith("/"):
-        raise ArchiveError(
-            f"{archive}: {kind_} {name!r} points to the absolute path {link!r}; refusing to unpack"
-        )
-    base = "" if hard else posixpath.dirname(name)
-    resolved = posixpath.normpath(posixpath.join(base, link))
-    if resolved == ".." or resolved.startswith("../"):
-        raise ArchiveError(
-            f"{archive}: {kind_} {name!r} points outside the target ({link!r}); refusing to unpack"
-        )
+        if exc.filename is None:  # the decompressors' "invalid data" errors
+            raise ArchiveError(f"{archive}: corrupt or truncated archive: {exc}") from None
+        raise
+    except Exception as exc:
+        if type(exc).__module__.startswith(("lzma", "_lzma", "zstandard")):
+            raise ArchiveError(f"{archive}: corrupt or truncated archive: {exc}") from None
+        raise
 
 
 class _Budget:
@@ -157,227 +246,112 @@ def _size(n: int) -> str:
     return f"{value:.1f} {unit}"
 
 
-# --- tar -------------------------------------------------------------------------------------
+# --- unpacking ---------------------------------------------------------------------------------
 
 
-@contextmanager
-def _open_tar(archive: Path) -> Iterator[tarfile.TarFile]:
-    name = archive.name.lower()
-    if not name.endswith((".tar.zst", ".tzst")):
-        with tarfile.open(archive, "r:*") as tar:  # gzip, bzip2, xz or none: detected
-            yield tar
-        return
-    import zstandard
-
-    # tarfile needs to seek for a two-pass check; decompress to a temporary file first.
-    with tempfile.TemporaryFile() as plain:
-        with open(archive, "rb") as raw:
-            zstandard.ZstdDecompressor().copy_stream(raw, plain)
-        plain.seek(0)
-        with tarfile.open(fileobj=plain, mode="r:") as tar:
-            yield tar
-
-
-def _unpack_tar(archive: Path, target: Path, limits: Limits) -> Unpacked:
-    with _open_tar(archive) as tar:
-        members = tar.getmembers()
-        budget = _Budget(archive, limits)
-        files = 0
-        for member in members:
-            name = _safe_name(archive, member.name)
-            budget.add(member.size if member.isreg() else 0)
-            if member.issym():
-                _check_link(archive, name, member.linkname, hard=False)
-            elif member.islnk():
-                _check_link(archive, name, _safe_name(archive, member.linkname), hard=True)
-            elif member.ischr() or member.isblk() or member.isfifo() or member.isdev():
-                raise ArchiveError(
-                    f"{archive}: member {member.name!r} is a device or FIFO; refusing to unpack"
-                )
-            files += member.isreg()
-        # The data filter re-checks every member against the real target as it extracts.
-        tar.extractall(target, members=members, filter="data")
-    return Unpacked(files, budget.bytes)
+def unpack(archive: Path, target: Path, limits: Limits = Limits()) -> Unpacked:
+    """Unpack ``archive`` into the directory ``target`` (created if needed; what it already
+    holds is overlaid: a member replaces an entry of the same name). Raises
+    :class:`ArchiveError` before writing anything if a member is unsafe, alone or together
+    with what ``target`` already holds, or a limit is exceeded. If writing fails midway,
+    what this call created is removed again (``target`` too, if it made it)."""
+    what = _kind(archive)
+    made = not target.exists()
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        model = TreeModel(where="the target")
+        tolerated = frozenset() if made else _existing(target, model)
+        with _reading(archive):
+            plan = [_plain(m) for m in _checked(archive, what, limits, model)]
+        _links(archive, model, tolerated)
+        return _write(archive, what, target, plan)
+    except BaseException:
+        if made:
+            remove_path(target)
+        raise
 
 
-# --- zip -------------------------------------------------------------------------------------
+def _plain(member: Member) -> Member:
+    """A member without its stream: the plan of what to write, kept for the second pass."""
+    return Member(member.name, member.type, member.mode, member.size, member.link, None)
 
 
-def _unpack_zip(archive: Path, target: Path, limits: Limits) -> Unpacked:
-    with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        budget = _Budget(archive, limits)
-        plan: list[tuple[zipfile.ZipInfo, str, int]] = []
-        for info in infos:
-            name = _safe_name(archive, info.filename)
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                _check_link(archive, name, zf.read(info).decode(), hard=False)
-            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
-                raise ArchiveError(
-                    f"{archive}: member {info.filename!r} is a device or FIFO; refusing to unpack"
-                )
-            budget.add(info.file_size)
-            plan.append((info, name, mode))
-        written = 0
-        files = 0
-        root = target.resolve()
-        for info, name, mode in plan:
-            if not name:
-                continue
-            dest = target / name
-            if not dest.resolve().is_relative_to(root):  # a symlink unpacked earlier
-                raise ArchiveError(
-                    f"{archive}: member {info.filename!r} would be written outside the target "
-                    f"through a link; refusing to unpack"
-                )
-            if info.is_dir():
-                dest.mkdir(parents=True, exist_ok=True)
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if dest.is_symlink() or dest.exists():
-                dest.unlink()
-            if stat.S_ISLNK(mode):
-                os.symlink(zf.read(info).decode(), dest)
-                continue
-            with zf.open(info) as src, open(dest, "wb") as out:
-                written += _copy_limited(src, out, archive, limits.max_bytes - written)
-            if mode & 0o777:
-                os.chmod(dest, mode & 0o777)
-            files += 1
+def _existing(target: Path, model: TreeModel) -> frozenset[str]:
+    """Put what ``target`` already holds into the model (never following a link); the
+    links there that already leave it (not this archive's doing, and not refused)."""
+    stack = [(target, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                rel = prefix + entry.name
+                if entry.is_symlink():
+                    model.add_existing(rel, SYMLINK, os.readlink(entry.path))
+                elif entry.is_dir(follow_symlinks=False):
+                    model.add_existing(rel, DIR)
+                    stack.append((Path(entry.path), rel + "/"))
+                else:
+                    model.add_existing(rel, FILE)
+    return frozenset(model.escaping_links())
+
+
+def _write(archive: Path, what: str, target: Path, plan: list[Member]) -> Unpacked:
+    """The second pass: the archive is read again and each member written as planned (a
+    member that differs from the first pass means the file changed in between)."""
+    files = written = 0
+    with TreeWriter(target) as out:
+        try:
+            with _reading(archive):
+                index = 0
+                for raw in members(archive, what):
+                    if index >= len(plan) or not _same(raw, plan[index]):
+                        raise ArchiveError(f"{archive}: changed while being unpacked; try again")
+                    member = plan[index]
+                    index += 1
+                    if member.name:
+                        written += _write_member(out, member, raw)
+                        files += member.type == "file"
+                if index != len(plan):
+                    raise ArchiveError(f"{archive}: changed while being unpacked; try again")
+        except WriteRefused as exc:
+            out.undo()
+            raise ArchiveError(f"{archive}: member {exc}; refusing to unpack") from None
+        except OSError as exc:
+            out.undo()
+            raise ArchiveError(f"{archive}: cannot unpack into {target}: {exc}") from None
+        except BaseException:
+            out.undo()
+            raise
     return Unpacked(files, written)
 
 
-def _copy_limited(src: IO[bytes], dst: IO[bytes], archive: Path, allowance: int) -> int:
-    """Copy, counting real bytes: a zip's declared sizes may lie."""
-    copied = 0
-    while chunk := src.read(1 << 20):
-        copied += len(chunk)
-        if copied > allowance:
-            raise ArchiveError(
-                f"{archive}: unpacks to more than its declared size allows; refusing to unpack"
-            )
-        dst.write(chunk)
-    return copied
+def _same(raw: Raw, planned: Member) -> bool:
+    try:
+        name = clean_name(raw.name)
+        link = _hardlink_name(raw) if raw.kind == "hardlink" else raw.link
+    except UnsafeEntry:
+        return False
+    return (name, raw.kind, raw.size, link) == (
+        planned.name,
+        planned.type,
+        planned.size,
+        planned.link,
+    )
+
+
+def _write_member(out: TreeWriter, member: Member, raw: Raw) -> int:
+    if member.type == "dir":
+        out.make_dir(member.name)
+    elif member.type == "symlink":
+        out.symlink(member.link or "", member.name)
+    elif member.type == "hardlink":
+        out.hard_link(member.link or "", member.name)
+    else:
+        assert raw.stream is not None
+        return out.write_file(member.name, raw.stream, member.mode | 0o600)
+    return 0
 
 
 def copy_tree(src: Path, target: Path) -> None:
     """Copy a directory's contents into ``target`` (merging, symlinks kept as links)."""
     shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
-
-
-# --- streaming members (for importing into the store) -----------------------------------------
-
-
-class Readable(Protocol):
-    def read(self, n: int = -1, /) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class Member:
-    """One checked member of an archive, read in order."""
-
-    name: str  # normalised, relative, safe
-    type: str  # "file", "dir", "symlink", "hardlink"
-    mode: int
-    size: int
-    link: str | None  # symlink target, or the (safe) name a hard link points to
-    stream: Readable | None  # the file's content, for "file" members; read it before the next
-
-
-def iter_members(archive: Path, limits: Limits = Limits()) -> Iterator[Member]:
-    """Every member of ``archive``, checked like :func:`unpack` checks them, in one streaming
-    pass (a ``.tar.zst`` is decompressed on the fly). Raises :class:`ArchiveError`."""
-    what = kind(archive)
-    if what is None:
-        raise ArchiveError(
-            f"{archive}: not an archive assay can unpack; use one of {', '.join(SUFFIXES)}"
-        )
-    if not archive.is_file():
-        raise ArchiveError(f"{archive}: no such archive")
-    budget = _Budget(archive, limits)
-    try:
-        if what == "zip":
-            yield from _zip_members(archive, budget)
-        else:
-            yield from _tar_members(archive, budget)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
-        raise ArchiveError(f"{archive}: corrupt or truncated archive: {exc}") from None
-
-
-def _tar_members(archive: Path, budget: _Budget) -> Iterator[Member]:
-    with contextlib.ExitStack() as stack:
-        if archive.name.lower().endswith((".tar.zst", ".tzst")):
-            import zstandard
-
-            raw = stack.enter_context(open(archive, "rb"))
-            reader = stack.enter_context(zstandard.ZstdDecompressor().stream_reader(raw))
-            tar = stack.enter_context(tarfile.open(fileobj=reader, mode="r|"))
-        else:
-            tar = stack.enter_context(tarfile.open(archive, "r|*"))
-        for info in tar:
-            name = _safe_name(archive, info.name)
-            if not name:
-                continue
-            budget.add(info.size if info.isreg() else 0)
-            if info.isreg():
-                yield Member(
-                    name, "file", info.mode & 0o7777, info.size, None, tar.extractfile(info)
-                )
-            elif info.isdir():
-                yield Member(name, "dir", info.mode & 0o7777, 0, None, None)
-            elif info.issym():
-                _check_link(archive, name, info.linkname, hard=False)
-                yield Member(name, "symlink", 0o777, 0, info.linkname, None)
-            elif info.islnk():
-                target = _safe_name(archive, info.linkname)
-                _check_link(archive, name, target, hard=True)
-                yield Member(name, "hardlink", info.mode & 0o7777, 0, target, None)
-            else:
-                raise ArchiveError(
-                    f"{archive}: member {info.name!r} is a device or FIFO; refusing to unpack"
-                )
-
-
-def _zip_members(archive: Path, budget: _Budget) -> Iterator[Member]:
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            name = _safe_name(archive, info.filename)
-            if not name:
-                continue
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                target = zf.read(info).decode()
-                _check_link(archive, name, target, hard=False)
-                budget.add(0)
-                yield Member(name, "symlink", 0o777, 0, target, None)
-            elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
-                raise ArchiveError(
-                    f"{archive}: member {info.filename!r} is a device or FIFO; refusing to unpack"
-                )
-            elif info.is_dir():
-                budget.add(0)
-                yield Member(name, "dir", (mode & 0o7777) or 0o755, 0, None, None)
-            else:
-                budget.add(info.file_size)
-                with zf.open(info) as stream:
-                    limited = _Limited(stream, archive, info.file_size)
-                    yield Member(
-                        name, "file", (mode & 0o7777) or 0o644, info.file_size, None, limited
-                    )
-
-
-class _Limited:
-    """A zip member's stream that refuses to deliver more than its declared size."""
-
-    def __init__(self, stream: IO[bytes], archive: Path, size: int) -> None:
-        self.stream, self.archive, self.left = stream, archive, size
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.stream.read(n)
-        self.left -= len(data)
-        if self.left < 0:
-            raise ArchiveError(
-                f"{self.archive}: a member is larger than its declared size; refusing to unpack"
-            )
-        return data

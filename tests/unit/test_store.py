@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from assay.archives import ArchiveError
 from assay.store import Store, StoreError
 from assay.store.objects import CHUNK_THRESHOLD, Corrupt
 
@@ -209,3 +210,142 @@ def test_bit_rot_is_caught_by_the_sampled_check_on_first_use(store, build, tmp_p
     fresh.objects._sample = int(entry.hash[:4], 16) % VERIFY_SAMPLE  # this object is sampled
     with pytest.raises(Corrupt, match="no longer matches its hash"):
         fresh.stage(tree, tmp_path / "stage")
+
+
+# --- trees that cannot be written out safely --------------------------------------------------
+
+
+def _tar(path: Path, members: list[tuple[str, str, bytes | str]]) -> Path:
+    """(name, kind, content or link target) members, kind "file", "dir" or "symlink"."""
+    import io
+
+    with tarfile.open(path, "w") as tar:
+        for name, kind, what in members:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                assert isinstance(what, bytes)
+                info.size = len(what)
+                tar.addfile(info, io.BytesIO(what))
+            else:
+                info.type = tarfile.DIRTYPE if kind == "dir" else tarfile.SYMTYPE
+                info.linkname = str(what)
+                tar.addfile(info)
+    return path
+
+
+def test_a_file_that_is_also_a_parent_is_refused_at_put(store, tmp_path):
+    archive = _tar(tmp_path / "d.tar", [("d", "file", b"file\n"), ("d/x.txt", "file", b"x\n")])
+    with pytest.raises(ArchiveError, match=r"member 'd/x\.txt' lies below 'd', which is a file"):
+        store.put("d", archive)
+    assert store.refs.versions("d") == []
+
+
+def test_a_name_too_long_for_the_file_system_is_refused_at_put(store, tmp_path):
+    name = "n" * 300
+    archive = _tar(tmp_path / "long.tar", [(name, "file", b"x\n")])
+    with pytest.raises(ArchiveError, match=f"member '{name}' has a name component of 300 bytes"):
+        store.put("long", archive)
+
+
+def test_a_backslash_name_is_kept_through_put_and_get(store, tmp_path):
+    archive = _tar(tmp_path / "b.tar", [("back\\slash", "file", b"x\n")])
+    tree = store.tree(store.put("b", archive).version.tree)
+    assert [e.path for e in tree.entries] == ["back\\slash"]
+    store.get("b", tmp_path / "out")
+    assert os.listdir(tmp_path / "out") == ["back\\slash"]
+
+
+def test_special_mode_bits_never_reach_a_copy(store, tmp_path):
+    """Not from an archive (dropped at put), nor from a tree an older assay stored."""
+    archive = tmp_path / "m.tar"
+    with tarfile.open(archive, "w") as tar:
+        import io
+
+        info = tarfile.TarInfo("suid")
+        info.size, info.mode = 2, 0o6777
+        tar.addfile(info, io.BytesIO(b"x\n"))
+    tree = store.tree(store.put("m", archive).version.tree)
+    assert [e.mode for e in tree.entries] == [0o755]
+    store._ready()
+    digest, _ = store.objects.put_bytes("xblobs", b"x\n")
+    from assay.store.trees import Entry, make_tree, put_tree
+
+    old = put_tree(store.objects, make_tree([Entry("suid", "file", 0o6777, 2, digest)]))
+    store.refs.add("old", old, {})
+    store.get("old", tmp_path / "out")
+    assert stat.S_IMODE((tmp_path / "out" / "suid").stat().st_mode) == 0o755
+
+
+def test_a_directory_with_a_relative_link_leaving_it_is_refused(store, tmp_path):
+    root = _tree(tmp_path / "src", {"a.txt": "a\n"})
+    (root / "up").symlink_to("../../somewhere")
+    with pytest.raises(StoreError, match=r"src: symlink 'up' points outside the directory"):
+        store.put("src", root)
+    (root / "up").unlink()
+    (root / "python").symlink_to("/usr/bin/python3")  # absolute: the same everywhere, kept
+    (root / "here").symlink_to("a.txt")
+    store.put("src", root)
+    store.get("src", tmp_path / "out")
+    assert os.readlink(tmp_path / "out" / "python") == "/usr/bin/python3"
+    assert os.readlink(tmp_path / "out" / "here") == "a.txt"
+
+
+def test_layers_that_chain_out_together_are_refused_at_put(store, tmp_path):
+    base = _tar(tmp_path / "base.tar", [("a", "symlink", ".")])
+    delta = _tar(tmp_path / "delta.tar", [("b", "symlink", "a/..")])
+    with pytest.raises(StoreError, match=r"'b' points outside the tree \('a/\.\.'\)"):
+        store.put("layered", base, overlays=[delta])
+    assert store.refs.versions("layered") == []
+
+
+def test_a_checkout_or_get_failing_midway_leaves_nothing(store, build, tmp_path):
+    version = store.put("solver", build).version
+    tree = store.tree(version.tree)
+    victim = next(e for e in tree.entries if e.path == "lib/part7.txt")
+    blob = store.objects.path("blobs", victim.hash)
+    blob.chmod(0o644)
+    blob.unlink()  # an object lost from the store: staging fails at that file
+    with pytest.raises(StoreError, match="is missing"):
+        store.checkout(version.tree)
+    checkouts = store.root / "checkouts"
+    assert list(checkouts.iterdir()) == []  # no .partial-* left
+    with pytest.raises(StoreError, match="is missing"):
+        store.get("solver", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "existing" / "mine.txt").write_text("mine\n")
+    with pytest.raises(StoreError, match="is missing"):
+        store.get("solver", tmp_path / "existing")
+    assert os.listdir(tmp_path / "existing") == ["mine.txt"]
+
+
+def test_chunks_from_a_stream_are_those_of_the_whole_file(store, tmp_path):
+    """put_chunked_stream reads a window at a time; the cut points must be FastCDC's over
+    the whole file, or a file put as a directory and as an archive would not share chunks."""
+    import random
+
+    from fastcdc.fastcdc_cy import fastcdc_cy
+
+    from assay.store.objects import CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, hash_bytes
+
+    store._ready()
+    rng = random.Random(8)
+    data = rng.randbytes(20 * 2**20) + bytes(9 * 2**20) + rng.randbytes(3 * 2**20 + 12345)
+    whole = [
+        (hash_bytes(c.data), c.length)
+        for c in fastcdc_cy(data, CHUNK_MIN, CHUNK_AVG, CHUNK_MAX, fat=True, hf=None)
+    ]
+
+    class Dribble:  # short reads of odd sizes, as a decompressor gives them
+        def __init__(self) -> None:
+            self.at = 0
+
+        def read(self, n: int = -1, /) -> bytes:
+            size = min(n, rng.randrange(1, 3_000_000))
+            piece = data[self.at : self.at + size]
+            self.at += len(piece)
+            return piece
+
+    digest, chunks, _ = store.objects.put_chunked_stream(Dribble())
+    assert [(c.hash, c.size) for c in chunks] == whole
+    assert digest == hash_bytes(data)

@@ -126,9 +126,14 @@ class SessionStore:
         self, name: str, layers: Sequence[str], base: Path, deps: Sequence[DependencyInfo]
     ) -> Path:
         """The read-only directory of an artifact's stacked layers."""
+        from assay.store import StoreError
+
         trees = [await self._layer_tree(name, text, base, deps) for text in layers]
         key = ("checkout", *trees)
-        return await self._once(key, lambda: self._checkout(trees))
+        try:
+            return await self._once(key, lambda: self._checkout(trees))
+        except StoreError as exc:
+            raise ArtifactError(f"artifact {name!r}: {exc}") from None
 
     def _checkout(self, trees: list[str]) -> Path:
         store = self.store
@@ -137,6 +142,7 @@ class SessionStore:
     async def _layer_tree(
         self, name: str, text: str, base: Path, deps: Sequence[DependencyInfo]
     ) -> str:
+        from assay.archives import ArchiveError
         from assay.store import StoreError
 
         try:
@@ -154,7 +160,7 @@ class SessionStore:
             return await self._once(
                 ("put", str(path)), lambda: self.store.put(auto_name(path), path).version.tree
             )
-        except StoreError as exc:
+        except (StoreError, ArchiveError) as exc:
             raise ArtifactError(f"artifact {name!r}: {exc}") from None
 
     async def source_tree(self, path: Path, exclude: Sequence[str] = ()) -> Tree:

@@ -13,7 +13,6 @@ those trees, everything they reach and their checkouts until the lease ends.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -36,7 +35,9 @@ from assay.store.locking import store_lock
 from assay.store.names import Refs, Version, check_name
 from assay.store.objects import Corrupt, ObjectStore, StoreError
 from assay.store.stage import Staged, stage_tree
-from assay.store.trees import Tree, load_tree, overlay, put_tree
+from assay.store.trees import Tree, check_tree, load_tree, overlay, put_tree
+from assay.treecheck import UnsafeEntry
+from assay.treewrite import remove_path
 
 __all__ = ["Corrupt", "PutResult", "Store", "StoreError", "default_root"]
 
@@ -108,6 +109,8 @@ class Store:
         self._cache: StatCache | None = None
         self._cache_lock = threading.Lock()
         self._lease: Lease | None = None
+        self._checked: set[str] = set()  # stored trees found safe to write out
+        self._recent: list[Tree] = []  # tree objects found safe, the latest few
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -251,6 +254,7 @@ class Store:
             trees.append(layers[-1].tree)
         if overlays:
             merged = overlay([self.tree(t) for t in trees])
+            self._check(merged, None, f"{name} (with its overlays)")
             tree = put_tree(self.objects, merged)
         else:
             tree, merged = base.tree, None
@@ -313,10 +317,11 @@ class Store:
     def stage(self, tree: str | Tree, target: Path, writable: Sequence[str] = ()) -> Staged:
         """Materialise a tree into ``target`` by hard links (writable paths: private copies)."""
         self._ready()
+        digest = tree if isinstance(tree, str) else None
         with self._lock():
-            return stage_tree(
-                self.objects, self.tree(tree) if isinstance(tree, str) else tree, target, writable
-            )
+            loaded = self.tree(tree) if isinstance(tree, str) else tree
+            self._check(loaded, digest)
+            return stage_tree(self.objects, loaded, target, writable)
 
     @store_errors
     def checkout(self, tree: str) -> Path:
@@ -329,6 +334,7 @@ class Store:
         with self._lock():
             self.pin_trees([tree])
             loaded = self.tree(tree)
+            self._check(loaded, tree)  # a checkout an older assay made is not handed out either
             damaged = final.is_dir() and bool(checkouts.problems(self.objects, loaded, final))
             if final.is_dir() and not damaged:
                 return final
@@ -336,7 +342,7 @@ class Store:
             try:
                 stage_tree(self.objects, loaded, partial)
             except BaseException:
-                shutil.rmtree(partial, ignore_errors=True)
+                remove_path(partial)
                 raise
             if damaged and not checkouts.problems(self.objects, loaded, final):
                 damaged = False  # another process rebuilt it meanwhile
@@ -345,12 +351,48 @@ class Store:
 
     @store_errors
     def get(self, ref: str, target: Path) -> Version:
-        """Materialise a version into ``target`` as ordinary, writable files."""
+        """Materialise a version into ``target`` as ordinary, writable files. If that fails,
+        what it wrote is removed again (``target`` too, if it made it)."""
         self._ready()
-        with self._lock():
-            version = self.refs.resolve(ref)
-            stage_tree(self.objects, self.tree(version.tree), target, copy_all=True)
+        made = not target.exists()
+        try:
+            with self._lock():
+                version = self.refs.resolve(ref)
+                tree = self.tree(version.tree)
+                self._check(tree, version.tree, version.ref)
+                stage_tree(self.objects, tree, target, copy_all=True)
+        except BaseException:
+            if made:
+                remove_path(target)
+            raise
         return version
+
+    def _check(self, tree: Tree, digest: str | None, ref: str | None = None) -> None:
+        """Refuse to materialise a tree that would write outside its target (trees stored by
+        an older assay may hold such entries); each stored tree is checked once."""
+        if digest is not None and digest in self._checked:
+            return
+        if digest is None and any(tree is seen for seen in self._recent):
+            return  # the same tree object staged again (a test's sources, case after case)
+        try:
+            check_tree(tree)
+        except UnsafeEntry as exc:
+            if ref is None and digest is not None:
+                ref = self._version_of(digest)
+            what = ref or (f"tree {digest[:16]}" if digest else "a tree")
+            raise StoreError(
+                f"{what}: {exc}; refusing to write it out (put it again from a safe source)"
+            ) from None
+        if digest is not None:
+            self._checked.add(digest)
+        else:
+            self._recent = [tree, *self._recent[:7]]
+
+    def _version_of(self, digest: str) -> str | None:
+        try:
+            return self.refs.resolve(f"tree:{digest}").ref
+        except StoreError:
+            return None
 
     # -- maintenance -------------------------------------------------------------------------
 

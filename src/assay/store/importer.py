@@ -10,11 +10,9 @@ the incremental delta is computed, not hand-made.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import stat
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,9 +20,10 @@ from pathlib import Path
 
 import msgspec
 
-from assay.archives import Limits, iter_members
+from assay.archives import Limits, Member, Readable, file_mode, iter_members
 from assay.store.objects import CHUNK_THRESHOLD, ObjectStore, StoreError, blob_kind, hash_file
-from assay.store.trees import Entry, Tree, load_tree, make_tree, put_tree
+from assay.store.trees import Entry, Tree, check_tree, load_tree, make_tree, put_tree
+from assay.treecheck import UnsafeEntry
 
 
 @dataclass
@@ -133,7 +132,7 @@ def import_directory(objects: ObjectStore, cache: StatCache, root: Path) -> Impo
     learned: list[tuple[os.stat_result, str, list[tuple[str, int]] | None]] = []
     for rel, entry, info in _walk(root):
         if stat.S_ISDIR(info.st_mode):
-            entries.append(Entry(rel, "dir", mode=stat.S_IMODE(info.st_mode)))
+            entries.append(Entry(rel, "dir", mode=stat.S_IMODE(info.st_mode) & 0o755))
         elif stat.S_ISLNK(info.st_mode):
             entries.append(Entry(rel, "symlink", mode=0o777, target=os.readlink(entry)))
         elif stat.S_ISREG(info.st_mode):
@@ -142,6 +141,13 @@ def import_directory(objects: ObjectStore, cache: StatCache, root: Path) -> Impo
             raise StoreError(f"{entry}: not a regular file, directory or symlink; leave it out")
     cache.remember_files(learned)
     tree = make_tree(entries)
+    try:
+        check_tree(tree, "the directory")
+    except UnsafeEntry as exc:
+        raise StoreError(
+            f"{root}: symlink {exc}; a relative link must stay inside the directory to mean "
+            "the same once staged elsewhere (make it absolute, or copy what it points to)"
+        ) from None
     result.tree = put_tree(objects, tree)
     return result
 
@@ -169,7 +175,7 @@ def _file_entry(
     result: Imported,
     learned: list[tuple[os.stat_result, str, list[tuple[str, int]] | None]],
 ) -> Entry:
-    mode = stat.S_IMODE(info.st_mode)
+    mode = file_mode(stat.S_IMODE(info.st_mode))  # as for archives: the same tree either way
     executable = bool(mode & 0o111)
     size = info.st_size
     result.files += 1
@@ -226,7 +232,8 @@ def import_archive(
     objects: ObjectStore, cache: StatCache, archive: Path, limits: Limits | None = None
 ) -> Imported:
     """Bring an archive's content into the store, streaming it once (or not at all when the
-    same archive file was imported before)."""
+    same archive file was imported before). Its members are checked as unpacking checks
+    them; the tree is stored only once the last member has passed."""
     info = archive.stat()
     known = cache.archive(info)
     if known is not None and _complete(objects, known[0]):
@@ -240,63 +247,56 @@ def import_archive(
         elif member.type == "symlink":
             entries[member.name] = Entry(member.name, "symlink", mode=0o777, target=member.link)
         elif member.type == "hardlink":
-            target = entries.get(member.link or "")
-            if target is None or target.type != "file":
-                raise StoreError(
-                    f"{archive}: hard link {member.name!r} points to {member.link!r}, which is "
-                    "not an earlier file of the archive"
-                )
+            # iter_members let it through: an earlier file of the archive, by its name.
+            source = entries[member.link or ""]
             entries[member.name] = Entry(
                 member.name,
                 "file",
-                mode=target.mode,
-                size=target.size,
-                hash=target.hash,
-                chunks=target.chunks,
+                mode=source.mode,
+                size=source.size,
+                hash=source.hash,
+                chunks=source.chunks,
             )
-            result.files += 1
-            result.bytes += target.size
         else:
-            entries[member.name] = _archive_file(objects, member.name, member, result)
+            entries[member.name] = _archive_file(objects, member, result)
     for name in list(entries):  # parents that the archive did not list
         parent = os.path.dirname(name)
         while parent and parent not in entries:
             entries[parent] = Entry(parent, "dir", mode=0o755)
             parent = os.path.dirname(parent)
-    result.tree = put_tree(objects, make_tree(entries.values()))
+    made = make_tree(entries.values())
+    result.files, result.bytes = made.files, made.size
+    result.tree = put_tree(objects, made)
     cache.remember_archive(info, result)
     return result
 
 
-def _archive_file(objects: ObjectStore, name: str, member: object, result: Imported) -> Entry:
-    from assay.archives import Member
-
-    assert isinstance(member, Member) and member.stream is not None
+def _archive_file(objects: ObjectStore, member: Member, result: Imported) -> Entry:
+    """A file member, streamed into the store: one blob, or chunks as they come (never the
+    whole file in memory or in a spool file)."""
+    assert member.stream is not None
     executable = bool(member.mode & 0o111)
-    result.files += 1
+    chunks = None
     if member.size < CHUNK_THRESHOLD:
         digest, size, new = objects.put_stream(member.stream, executable)
-        result.bytes += size
-        result.new_bytes += new
-        result.new_files += new > 0
-        return Entry(name, "file", mode=member.mode, size=size, hash=digest)
-    # Chunking needs the whole file: spool it next to the store's objects first.
-    fd, tmp_name = tempfile.mkstemp(dir=objects.tmp, prefix="spool-")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            while data := member.stream.read(1 << 20):
-                fh.write(data)
-        size = tmp.stat().st_size
-        digest, chunk_list, new = objects.put_file(tmp, size, executable)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    result.bytes += size
+    else:
+        counted = _Counted(member.stream)
+        digest, chunk_list, new = objects.put_chunked_stream(counted)
+        size = counted.bytes
+        chunks = [(c.hash, c.size) for c in chunk_list]
     result.new_bytes += new
     result.new_files += new > 0
-    chunks = None if chunk_list is None else [(c.hash, c.size) for c in chunk_list]
-    return Entry(name, "file", mode=member.mode, size=size, hash=digest, chunks=chunks)
+    return Entry(member.name, "file", mode=member.mode, size=size, hash=digest, chunks=chunks)
+
+
+class _Counted:
+    def __init__(self, stream: Readable) -> None:
+        self.stream, self.bytes = stream, 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        data = self.stream.read(n)
+        self.bytes += len(data)
+        return data
 
 
 def single_file_tree(objects: ObjectStore, path: Path) -> tuple[Tree, Imported]:

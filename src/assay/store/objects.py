@@ -37,6 +37,7 @@ HASH_NAME = "blake3"
 CHUNK_THRESHOLD = 8 * 2**20
 CHUNK_MIN, CHUNK_AVG, CHUNK_MAX = 256 * 2**10, 1 * 2**20, 4 * 2**20
 _BUF = 1 << 20
+_WINDOW = 8 * 2**20  # bytes chunked at a time (twice CHUNK_MAX)
 READ_ONLY = 0o444
 READ_EXEC = 0o555
 EPOCH = 0  # mtime of every stored object
@@ -182,17 +183,48 @@ class ObjectStore:
         return self._put_chunked(path)
 
     def _put_chunked(self, path: Path) -> tuple[str, list[Chunk], int]:
+        with open(path, "rb") as fh:
+            return self.put_chunked_stream(fh)
+
+    def put_chunked_stream(self, source: Readable) -> tuple[str, list[Chunk], int]:
+        """Store a stream as content-defined chunks, reading it piece by piece (memory stays
+        at a few chunks, whatever the size); (content hash, chunks, bytes newly stored).
+
+        The cut points are those FastCDC finds in the whole file: a chunk's end depends only
+        on the ``CHUNK_MAX`` bytes from its start, so a window is cut up to the last chunk
+        that has that much after its start, and the rest carried into the next window."""
         from fastcdc.fastcdc_cy import fastcdc_cy
 
         whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
         chunks: list[Chunk] = []
         new = 0
-        for piece in fastcdc_cy(str(path), CHUNK_MIN, CHUNK_AVG, CHUNK_MAX, fat=True, hf=None):
-            data = piece.data
-            whole.update(data)
-            digest, added = self.put_bytes("chunks", data)
-            chunks.append(Chunk(digest, piece.length))
-            new += added
+        lookahead = max(64 * 1024, CHUNK_MAX)  # what fastcdc looks at from a chunk's start
+        pending = b""
+        eof = False
+        while not eof or pending:
+            parts = [pending]
+            have = len(pending)
+            while not eof and have < _WINDOW:
+                data = source.read(_WINDOW - have)
+                if not data:
+                    eof = True
+                else:
+                    parts.append(data)
+                    have += len(data)
+            window = b"".join(parts)
+            if not window:
+                break
+            done = 0
+            for piece in fastcdc_cy(window, CHUNK_MIN, CHUNK_AVG, CHUNK_MAX, fat=True, hf=None):
+                if not eof and len(window) - piece.offset < lookahead:
+                    break  # this chunk's end may depend on bytes not read yet
+                data = piece.data
+                whole.update(data)
+                digest, added = self.put_bytes("chunks", data)
+                chunks.append(Chunk(digest, piece.length))
+                new += added
+                done = piece.offset + piece.length
+            pending = window[done:]
         return whole.hexdigest(), chunks, new
 
     # -- reading -----------------------------------------------------------------------------

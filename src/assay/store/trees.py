@@ -12,6 +12,7 @@ from typing import Literal
 
 import msgspec
 
+from assay import treecheck
 from assay.store.objects import Chunk, Corrupt, ObjectStore, hash_bytes
 
 TREE_VERSION = 1
@@ -95,6 +96,14 @@ def load_tree(objects: ObjectStore, digest: str) -> Tree:
             f"tree {digest[:16]} is damaged ({exc}); run `assay store verify --repair` and "
             "put its versions again"
         ) from None
+
+
+def check_tree(tree: Tree, where: str = "the tree") -> None:
+    """Refuse (:class:`UnsafeEntry`) a tree that cannot be written out safely: see
+    :mod:`assay.treecheck`. Absolute symlinks are allowed (a directory the user put may
+    hold them; an archive's never do); a relative one may not climb above the root."""
+    checked = ((e.path, e.type, e.target) for e in tree.entries)
+    treecheck.check_tree(checked, allow_absolute_links=True, where=where)
 
 
 def overlay(layers: Sequence[Tree]) -> Tree:

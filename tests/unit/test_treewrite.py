@@ -1,0 +1,136 @@
+"""The writer behind unpacking and staging, on its own: whatever the checks before it let
+through (or whatever appears on disk meanwhile), it never writes through a link."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from assay.store import Store, StoreError
+from assay.store.trees import Entry, make_tree
+from assay.treewrite import TreeWriter, WriteRefused, remove_path
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("keep\n")
+    return folder
+
+
+def _contents(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in folder.iterdir()}
+
+
+def test_a_symlink_on_the_way_is_never_followed(tmp_path, outside):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(outside)
+    (root / "file").write_text("f\n")
+    with TreeWriter(root) as out:
+        for rel in ("link/x.txt", "link/deeper/x.txt", "file/x.txt"):
+            with pytest.raises(WriteRefused, match="refusing to follow it"):
+                out.write_file(rel, _bytes(b"x"), 0o644)
+        with pytest.raises(WriteRefused, match="not a plain relative path"):
+            out.write_file("../escape.txt", _bytes(b"x"), 0o644)
+        with pytest.raises(WriteRefused):
+            out.symlink("/etc", "sub/../../escape")
+    assert _contents(outside) == {"keep.txt": "keep\n"}
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_an_entry_in_the_way_is_replaced_not_written_through(tmp_path, outside):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "hard").hardlink_to(outside / "keep.txt")  # a hard link to a file outside
+    (root / "soft").symlink_to(outside / "keep.txt")
+    (root / "dir").mkdir()
+    (root / "dir" / "out").symlink_to(outside)  # removing dir/ must not empty outside/
+    with TreeWriter(root) as out:
+        out.write_file("hard", _bytes(b"new\n"), 0o644)
+        out.write_file("soft", _bytes(b"new\n"), 0o644)
+        out.write_file("dir", _bytes(b"new\n"), 0o644)
+    assert _contents(outside) == {"keep.txt": "keep\n"}
+    assert all((root / n).read_text() == "new\n" for n in ("hard", "soft", "dir"))
+    assert not (root / "soft").is_symlink()
+
+
+def test_a_directory_replaces_a_link_in_its_place(tmp_path, outside):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "d").symlink_to(outside)
+    with TreeWriter(root) as out:
+        out.make_dir("d")
+        out.write_file("d/x.txt", _bytes(b"x"), 0o644)
+    assert not (root / "d").is_symlink() and (root / "d" / "x.txt").exists()
+    assert _contents(outside) == {"keep.txt": "keep\n"}
+
+
+def test_undo_removes_what_the_writer_created_and_keeps_the_rest(tmp_path):
+    root = tmp_path / "root"
+    (root / "old").mkdir(parents=True)
+    with TreeWriter(root) as out:
+        out.write_file("old/new.txt", _bytes(b"x"), 0o644)  # inside a directory it found
+        out.write_file("a/b/c.txt", _bytes(b"x"), 0o644)
+        out.symlink("a", "l")
+        out.undo()
+    assert sorted(os.listdir(root)) == ["old"]
+
+
+def test_many_directories_stay_within_the_descriptor_cache(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    with TreeWriter(root) as out:
+        for i in range(300):
+            out.write_file(f"d{i % 150}/e{i}/f.txt", _bytes(b"x"), 0o644)
+        assert len(out._fds) <= 64
+    assert sum(1 for _ in root.rglob("f.txt")) == 300
+
+
+def test_remove_path_never_follows_links_and_has_no_depth_limit(tmp_path, outside):
+    victim = tmp_path / "victim"
+    deep = victim.joinpath(*["d"] * 1200)  # deeper than Python's recursion limit
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        os.mkdir("victim", dir_fd=fd)
+        current = os.open("victim", os.O_RDONLY, dir_fd=fd)
+        for _ in range(1200):
+            os.mkdir("d", dir_fd=current)
+            following = os.open("d", os.O_RDONLY, dir_fd=current)
+            os.close(current)
+            current = following
+        os.symlink(str(outside), "out", dir_fd=current)
+        os.close(current)
+    finally:
+        os.close(fd)
+    del deep
+    remove_path(victim)
+    assert not victim.exists()
+    assert _contents(outside) == {"keep.txt": "keep\n"}
+
+
+def test_staging_refuses_a_link_the_target_already_had_on_the_way(tmp_path, outside):
+    """A tree that is safe on its own, staged into a directory holding a link where the tree
+    has a directory's child: the writer refuses, names the path, and leaves outside alone."""
+    store = Store(tmp_path / "store")
+    store._ready()
+    digest, _ = store.objects.put_bytes("blobs", b"x\n")
+    tree = make_tree([Entry("lib/x.txt", "file", mode=0o644, size=2, hash=digest)])
+    target = tmp_path / "stage"
+    target.mkdir()
+    (target / "lib").symlink_to(outside)
+    with pytest.raises(StoreError, match=r"'lib/x\.txt' lies below 'lib', which is a symlink"):
+        store.stage(tree, target)
+    assert _contents(outside) == {"keep.txt": "keep\n"}
+
+
+class _bytes:  # reads like a literal at the call sites
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self, n: int = -1, /) -> bytes:
+        data, self.data = self.data, b""
+        return data
