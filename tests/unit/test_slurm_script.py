@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shlex
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,9 +40,22 @@ def test_directives_map_the_resources_and_quote_every_value(tmp_path: Path) -> N
     assert "#SBATCH --nodes=2" in lines and "#SBATCH --ntasks=4" in lines
     assert "#SBATCH --ntasks-per-node=2" in lines and "#SBATCH --exclusive" in lines
     assert "#SBATCH --time=00:01:30" in lines  # Slurm's own format, rounded up to seconds
-    assert f"#SBATCH --chdir={shlex.quote(str(tmp_path / 'stage dir'))}" in lines
-    assert "#SBATCH --account='proj; rm -rf /'" in lines
-    assert "#SBATCH '--comment=a b'" in lines
+    assert '#SBATCH --account="proj; rm -rf /"' in lines
+    assert '#SBATCH "--comment=a b"' in lines
+
+
+def test_paths_and_the_job_name_go_to_sbatch_as_arguments_not_directives(
+    tmp_path: Path,
+) -> None:
+    """Paths hold whatever the file system allows, which no directive can carry exactly."""
+    scheduler = _scheduler()
+    spec = _spec(tmp_path)
+    assert not any("chdir" in line or "output" in line for line in scheduler.directives(spec))
+    assert scheduler.job_options(spec) == [
+        f"--chdir={tmp_path / 'stage dir'}",
+        f"--output={tmp_path / 'stage dir' / 'out'}",
+        f"--error={tmp_path / 'stage dir' / 'err'}",
+    ]
 
 
 def test_the_header_runs_nothing_before_the_last_directive(tmp_path: Path) -> None:

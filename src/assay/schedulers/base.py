@@ -60,6 +60,9 @@ class JobSpec:
     resources: JobResources = JobResources()
     # A comparison to run inside the job, where the outputs are: (spec file, verdict file).
     compare: tuple[Path, Path] | None = None
+    # The file names of stdout and stderr are the scheduler's file name patterns on
+    # purpose (a job array's ``task-%a.out``); every other character of a path is literal.
+    output_pattern: bool = False
 
 
 class SchedulerError(Exception):
