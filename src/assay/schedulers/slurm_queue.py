@@ -123,7 +123,7 @@ class SlurmQueue:
             "-t",
             "all",
             "-o",
-            "%i|%T|%r|%N",
+            "%i|%T|%N|%r",  # the reason last: it is text, whatever it holds stays in it
             "-j",
             ",".join(active),
         ]
@@ -133,9 +133,10 @@ class SlurmQueue:
             return False  # transient: the loop backs off and asks again
         seen: dict[str, tuple[str, str, str]] = {}
         for line in result.stdout.splitlines():
-            parts = line.split("|")
-            if len(parts) >= 4:
-                seen[parts[0]] = (_state_word(parts[1]), parts[2], parts[3])
+            parts = line.split("|", 3)
+            # A job's first line is its answer: a reason holding a newline cannot add one.
+            if len(parts) == 4 and parts[0] in active and parts[0] not in seen:
+                seen[parts[0]] = (_state_word(parts[1]), parts[3], parts[2])
         ended = False
         missing = []
         for job_id, job in active.items():
