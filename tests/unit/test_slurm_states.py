@@ -16,7 +16,6 @@ from assay.schedulers.base import JobOutcome, JobSpec, JobState
 from assay.schedulers.slurm_queue import Job, SlurmQueue
 from assay.transports.local import CommandResult
 
-
 _FIELDS = {"%i": 0, "%T": 1, "%r": 2, "%N": 3}
 
 
