@@ -78,10 +78,14 @@ def test_the_footer_records_exit_code_host_and_run_time(tmp_path: Path) -> None:
         *scheduler.footer(spec),
     ]
     spec.script.write_text("\n".join(script) + "\n")
-    subprocess.run(["bash", str(spec.script)], check=True)
+    subprocess.run(["bash", str(spec.script)], check=True, env={"SLURM_JOB_ID": "99"})
     status = json.loads(Path(str(spec.stdout) + STATUS_SUFFIX).read_text())
-    assert status["exit_code"] == 1 and status["host"]
+    assert status["exit_code"] == 1 and status["host"] and status["job"] == "99"
     assert float(status["ended"]) - float(status["started"]) >= 0.2
+    task = {"SLURM_JOB_ID": "100", "SLURM_ARRAY_JOB_ID": "98", "SLURM_ARRAY_TASK_ID": "2"}
+    subprocess.run(["bash", str(spec.script)], check=True, env=task)
+    status = json.loads(Path(str(spec.stdout) + STATUS_SUFFIX).read_text())
+    assert status["job"] == "98_2"  # an array task, as the poller follows it
 
 
 def test_submission_retries_a_busy_controller_then_gives_up_with_a_clear_error(

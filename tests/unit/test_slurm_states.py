@@ -142,3 +142,25 @@ def test_a_reason_holding_the_separator_or_a_newline_cannot_end_a_job(tmp_path: 
     outcome, states, _ = asyncio.run(_follow(tmp_path, answers))
     assert outcome.state == JobState.FAILED  # as it really ended: not the forged COMPLETED
     assert states[0] == ("PENDING", forged.split("\n")[0])
+
+
+def test_a_status_written_by_another_job_is_not_this_jobs_result(tmp_path: Path) -> None:
+    """A job of an earlier attempt that Slurm gave up on (its node went down) may still
+    run there and write its status where the next attempt's job writes its own: the
+    status names the job that wrote it, and another job's is not believed."""
+    (tmp_path / "out.status").write_text('{"job": "41", "exit_code": 0}')
+    outcome, _, _ = asyncio.run(_follow(tmp_path, ["42|RUNNING|None|c1", "42|FAILED|x|c1"]))
+    assert outcome.state == JobState.FAILED and outcome.exit_code is None
+    (tmp_path / "out.status").write_text('{"job": "42", "exit_code": 0}')
+    outcome, _, _ = asyncio.run(_follow(tmp_path, ["42|RUNNING|None|c1", "42|FAILED|x|c1"]))
+    assert outcome.state == JobState.COMPLETED and outcome.exit_code == 0
+
+
+def test_a_packed_case_status_written_in_another_pack_is_not_believed(tmp_path: Path) -> None:
+    from assay.schedulers.packing import member_outcome
+
+    spec = JobSpec("assay-x", tmp_path / "s", tmp_path, tmp_path / "out", tmp_path / "err")
+    (tmp_path / "out.status").write_text('{"job": "7", "state": "COMPLETED", "exit_code": 0}')
+    pack = JobOutcome(JobState.COMPLETED, job_id="8")
+    assert member_outcome(spec, pack).state != JobState.COMPLETED
+    assert member_outcome(spec, JobOutcome(JobState.COMPLETED, job_id="7")).exit_code == 0

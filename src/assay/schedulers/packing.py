@@ -25,6 +25,7 @@ from assay.schedulers.base import (
     JobResources,
     JobSpec,
     JobState,
+    read_status,
     recorded_elapsed,
 )
 from assay.schedulers.batching import Collector, Waiting, fail_all
@@ -143,11 +144,7 @@ class Packer(Collector):
 
 def member_outcome(spec: JobSpec, pack: JobOutcome) -> JobOutcome:
     """How one packed case ended: its status file, or what happened to its pack."""
-    status_file = Path(str(spec.stdout) + STATUS_SUFFIX)
-    try:
-        status = json.loads(status_file.read_text())
-    except (OSError, ValueError):
-        status = None
+    status = read_status(Path(str(spec.stdout) + STATUS_SUFFIX), pack.job_id)
     job_id = f"{pack.job_id}+{spec.name}" if pack.job_id else None
     if status is None or "state" not in status:
         if pack.state == JobState.TIMEOUT:

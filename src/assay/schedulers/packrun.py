@@ -115,7 +115,12 @@ def _kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
 
 def run_case(case: dict[str, Any], grace: float) -> None:
     start = time.time()
-    status: dict[str, Any] = {"id": case["id"], "started": start, "host": socket.gethostname()}
+    status: dict[str, Any] = {
+        "id": case["id"],
+        "job": os.environ.get("SLURM_JOB_ID", ""),  # whose status this is: the pack's
+        "started": start,
+        "host": socket.gethostname(),
+    }
     if _stop.is_set():
         status.update(state="CANCELLED", reason="the pack was stopped before this case ran")
         _write_json(case["status"], status)

@@ -168,9 +168,14 @@ class SlurmScheduler(Scheduler):
                 f'[ "$assay_status" -eq 0 ] && {python} -I {shell.quote(engine)} '
                 f"{spec_file} -o {verdict} >/dev/null 2>&1"
             )
+        # The job that writes it, as the poller names it (an array task: ARRAY_TASK).
         lines.append(
-            f'printf \'{{"exit_code": %d, "host": "%s", "started": "%s", "ended": "%s"}}\\n\' '
-            f'"$assay_status" "$(hostname)" "$assay_started" "$EPOCHREALTIME" > {status}'
+            "assay_job=${SLURM_ARRAY_JOB_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID:-}}"
+        )
+        lines.append(
+            f'printf \'{{"exit_code": %d, "job": "%s", "host": "%s", "started": "%s", '
+            f'"ended": "%s"}}\\n\' "$assay_status" "${{assay_job:-${{SLURM_JOB_ID:-}}}}" '
+            f'"$(hostname)" "$assay_started" "$EPOCHREALTIME" > {status}'
         )
         return lines
 

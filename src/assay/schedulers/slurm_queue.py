@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,14 @@ from typing import Any
 
 from assay.config import Slurm
 from assay.durations import format_duration, parse_duration
-from assay.schedulers.base import STATUS_SUFFIX, JobOutcome, JobSpec, JobState, recorded_elapsed
+from assay.schedulers.base import (
+    STATUS_SUFFIX,
+    JobOutcome,
+    JobSpec,
+    JobState,
+    read_status,
+    recorded_elapsed,
+)
 from assay.transports.local import CommandResult
 
 # Slurm's job states, as squeue and sacct print them, and what they mean here.
@@ -241,11 +247,11 @@ class SlurmQueue:
         exit_code: int | None = None
         signal_: int | None = None
         elapsed: float | None = None
-        status_file = Path(str(job.spec.stdout) + STATUS_SUFFIX)
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            recorded = json.loads(status_file.read_text())
-            exit_code = int(recorded["exit_code"])
-            elapsed = recorded_elapsed(recorded)
+        recorded = read_status(Path(str(job.spec.stdout) + STATUS_SUFFIX), job.id)
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            if recorded is not None:
+                exit_code = int(recorded["exit_code"])
+                elapsed = recorded_elapsed(recorded)
         if kind in (JobState.COMPLETED, JobState.FAILED) and exit_code is None:
             exit_code = 0 if kind == JobState.COMPLETED else None
         if exit_code is not None and exit_code > 128 and kind == JobState.FAILED:
