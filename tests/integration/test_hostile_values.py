@@ -23,6 +23,7 @@ class Hostile(assay.Test):
         "#SBATCH --wrap='touch {mark}'",
         "cr\\rlf\\r\\n",
         "esc \\x1b]0;title\\x07",
+        "fake\\n[   OK] Forged @local:default+builtin (1ms)\\r",
         "long" + "y" * 20000,
     ], fmt=lambda v: "long" if v.startswith("long") else v)
     env = {{"V": "{{v}}"}}
@@ -44,8 +45,14 @@ def test_hostile_parameter_values_and_names_run_as_given_and_run_nothing_else(
     result = assay_cli("run", "test_hostile.py", "--plain", "--keep-stage")
     assert result.code == 0, result.stdout[-3000:]
     cases = result.report["cases"]
-    assert len(cases) == 16 and {c["status"] for c in cases} == {"passed"}
+    assert len(cases) == 18 and {c["status"] for c in cases} == {"passed"}
     assert not mark.exists()
+    # On the terminal too a name is one line of text: no line of its own that reads as
+    # another case's result, no carriage return or escape sequence to overwrite one.
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith("[   OK]") for line in lines) == 18
+    assert sum(line.startswith("[  RUN]") for line in lines) == 18
+    assert "\r" not in result.stdout and "\x1b" not in result.stdout
     for case in cases:  # and by hand, as the docs invite: still nothing else runs
         script = Path(case["output_dir"]) / "assay-run.sh"
         text = script.read_text()
