@@ -315,9 +315,10 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
 
     if not parsed.systems:
         fail("systems", "no systems defined; add at least one [systems.NAME] table")
-    for name in parsed.environments:
+    for name, environment in parsed.environments.items():
         if not _NAME.fullmatch(name):
             fail(f"environments.{name}", "names use letters, digits, '.', '_' and '-' only")
+        _check_variables(environment.variables, f"environments.{name}.variables", fail)
     for sys_name, system in parsed.systems.items():
         where = f"systems.{toml_key(sys_name)}"
         if not _NAME.fullmatch(sys_name):
@@ -344,6 +345,7 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
                 fail(f"{pwhere}.slurm.poll_min", "must not be larger than poll_max")
             for key, problem in slurm_problems(part.slurm):
                 fail(f"{pwhere}.slurm.{key}", problem)
+            _check_variables(part.variables, f"{pwhere}.variables", fail)
             if not part.environments:
                 fail(f"{pwhere}.environments", "list at least one environment")
             for env in part.environments:
@@ -353,6 +355,22 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
                         f"environment {env!r} is not defined{did_you_mean(env, environments)}"
                         f"; defined: {', '.join(environments)} (add an [environments.{env}] table)",
                     )
+
+
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_variables(
+    variables: Mapping[str, str], where: str, fail: typing.Callable[[str, str], typing.NoReturn]
+) -> None:
+    """Names every script can export (the values may hold anything)."""
+    for name in variables:
+        if not _VARIABLE.fullmatch(name):
+            fail(
+                where,
+                f"{name!r} is not a variable name: letters, digits and _, "
+                "not starting with a digit",
+            )
 
 
 def describe(config: Config) -> dict[str, Any]:

@@ -593,3 +593,18 @@ def test_slurm_options_may_hold_anything_printable() -> None:
     slurm = config.systems["c"].partitions["p"].slurm
     assert slurm.account == "x --wrap=touch /tmp/m"
     assert slurm.options[0] == '--comment=it\'s "q" #c \\ $(id)'
+
+
+@pytest.mark.parametrize("name", ["A-B", "1X", "X Y", "X=Y", "$(id)", "A\nB", ""])
+def test_a_variable_name_no_script_can_export_is_refused_naming_the_key(name: str) -> None:
+    key = '"' + name.replace("\n", "\\n") + '"'
+    partition = config_error(
+        f'[systems.s]\nhostnames = ["*"]\n[systems.s.partitions.p]\nvariables = {{ {key} = "v" }}\n'
+    )
+    assert partition.startswith("x.toml: systems.s.partitions.p.variables: ")
+    assert repr(name) in partition and "letters, digits and _" in partition
+    environment = config_error(
+        '[systems.s]\nhostnames = ["*"]\n[systems.s.partitions.p]\n'
+        f'[environments.gnu]\nvariables = {{ {key} = "v" }}\n'
+    )
+    assert environment.startswith("x.toml: environments.gnu.variables: ")
