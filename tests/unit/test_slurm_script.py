@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -224,4 +225,5 @@ def test_a_submission_stopped_half_way_is_cancelled_by_its_name_on_shutdown(
 
     asyncio.run(interrupted())
     (tag,) = [a for a in calls[0] if a.startswith("--job-name=")]
-    assert calls[-1] == ["scancel", f"--name={tag.removeprefix('--job-name=')}"]
+    name = tag.removeprefix("--job-name=")
+    assert calls[-1] == ["scancel", f"--user={os.getuid()}", f"--name={name}"]

@@ -365,7 +365,14 @@ class SlurmScheduler(Scheduler):
         active = await self.queue.stop()
         await self._cancel([j.id for j in active])
         for tag in self._unsure:  # a job whose sbatch was stopped may exist all the same
-            await self._command(["scancel", *self.settings.command_options, f"--name={tag}"])
+            await self._command(
+                [
+                    "scancel",
+                    *self.settings.command_options,
+                    f"--user={os.getuid()}",
+                    f"--name={tag}",
+                ]
+            )
         for job in active:
             self.queue.resolve(job, JobOutcome(JobState.CANCELLED, reason="cancelled by assay"))
 
