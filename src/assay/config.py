@@ -253,6 +253,61 @@ def parse_config(text: str, source: str) -> Config:
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
+# sbatch options that assay gives every job itself (the command line wins over a
+# directive, so these would be ignored), or that would run something else than the job
+# script; each with its short form.
+_OWN_OPTIONS: dict[str, str] = {
+    "job-name": "J",
+    "output": "o",
+    "error": "e",
+    "chdir": "D",
+    "array": "a",
+}
+
+
+def slurm_problems(slurm: Slurm) -> list[tuple[str, str]]:
+    """(key, what is wrong) for Slurm settings that would not reach sbatch as written:
+    a control character (no ``#SBATCH`` line can hold a newline, and a value's newline
+    would start a line of its own), an option list entry that is not one option, or an
+    option that assay sets itself."""
+    from assay.shell import CONTROL
+
+    values: list[tuple[str, str | None]] = [
+        (key, getattr(slurm, key))
+        for key in ("partition", "account", "qos", "constraint", "gres", "reservation", "python")
+    ]
+    values += [(f"options[{i}]", o) for i, o in enumerate(slurm.options)]
+    values += [(f"command_options[{i}]", o) for i, o in enumerate(slurm.command_options)]
+    problems = []
+    for key, value in values:
+        bad = None if value is None else CONTROL.search(value)
+        if bad is not None:
+            problems.append(
+                (key, f"{value!r} holds the control character {bad.group(0)!r}; remove it")
+            )
+    for i, option in enumerate(slurm.options):
+        why = _option_problem(option)
+        if why:
+            problems.append((f"options[{i}]", why))
+    return problems
+
+
+def _option_problem(option: str) -> str | None:
+    if not option.startswith("-"):
+        return f'{option!r} is not an sbatch option: each entry is one option, such as "--mem=4G"'
+    if option.startswith("--"):
+        name = option[2:].split("=", 1)[0]
+        # sbatch takes any unambiguous start of a long option's name
+        own = [o for o in (*_OWN_OPTIONS, "wrap") if len(name) >= 2 and o.startswith(name)]
+    else:
+        letter = option[1:2]
+        own = [o for o, short in _OWN_OPTIONS.items() if short == letter]
+    if not own:
+        return None
+    if own[0] == "wrap":
+        return f"{option!r}: --wrap would replace the case's job script; remove it"
+    return f"{option!r}: assay sets --{own[0]} itself for every job; remove it"
+
 
 def _check_semantics(parsed: _File, environments: Mapping[str, Environment], source: str) -> None:
     def fail(path: str, message: str) -> typing.NoReturn:
@@ -260,9 +315,10 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
 
     if not parsed.systems:
         fail("systems", "no systems defined; add at least one [systems.NAME] table")
-    for name in parsed.environments:
+    for name, environment in parsed.environments.items():
         if not _NAME.fullmatch(name):
             fail(f"environments.{name}", "names use letters, digits, '.', '_' and '-' only")
+        _check_variables(environment.variables, f"environments.{name}.variables", fail)
     for sys_name, system in parsed.systems.items():
         where = f"systems.{toml_key(sys_name)}"
         if not _NAME.fullmatch(sys_name):
@@ -287,9 +343,9 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
                     fail(f"{pwhere}.{key_name}", str(exc))
             if part.slurm.poll_min > part.slurm.poll_max:
                 fail(f"{pwhere}.slurm.poll_min", "must not be larger than poll_max")
-            for value in [part.slurm.partition, part.slurm.account, *part.slurm.options]:
-                if value is not None and ("\n" in value or "\r" in value):
-                    fail(f"{pwhere}.slurm", f"{value!r}: values must be on one line")
+            for key, problem in slurm_problems(part.slurm):
+                fail(f"{pwhere}.slurm.{key}", problem)
+            _check_variables(part.variables, f"{pwhere}.variables", fail)
             if not part.environments:
                 fail(f"{pwhere}.environments", "list at least one environment")
             for env in part.environments:
@@ -299,6 +355,22 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
                         f"environment {env!r} is not defined{did_you_mean(env, environments)}"
                         f"; defined: {', '.join(environments)} (add an [environments.{env}] table)",
                     )
+
+
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _check_variables(
+    variables: Mapping[str, str], where: str, fail: typing.Callable[[str, str], typing.NoReturn]
+) -> None:
+    """Names every script can export (the values may hold anything)."""
+    for name in variables:
+        if not _VARIABLE.fullmatch(name):
+            fail(
+                where,
+                f"{name!r} is not a variable name: letters, digits and _, "
+                "not starting with a digit",
+            )
 
 
 def describe(config: Config) -> dict[str, Any]:

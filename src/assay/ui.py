@@ -6,7 +6,7 @@ imported only for the live display, so plain output starts fast.
 
 from __future__ import annotations
 
-import shlex
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from assay import shell
 from assay.durations import format_duration
 from assay.files import display_path, tail
 from assay.results import scaling
@@ -23,6 +24,17 @@ if TYPE_CHECKING:
     from assay.plan import Case
 
 TAIL_LINES = 10
+
+# Control characters (a tab aside) in what reaches the terminal: a name's newline could
+# print a line that reads as another case's result, a carriage return overwrite a FAIL,
+# an escape sequence restyle or clear the screen.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def shown(text: str) -> str:
+    """``text`` as one line for the terminal, control characters written ``\\xHH``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
 
 _MARK = {
     Status.PASSED: ("OK", "green"),
@@ -52,7 +64,7 @@ class RerunHint:
         for setting in self.settings:
             words += ["-S", setting]
         words += ["--case", result.id]
-        return shlex.join(words)
+        return shell.join(words)
 
 
 def _metric_text(result: CaseResult) -> str:
@@ -181,7 +193,7 @@ class PlainDisplay:
             self._write(text)
 
     def _write(self, text: str) -> None:
-        self.stream.write(text + "\n")
+        self.stream.write(shown(text) + "\n")
         self.stream.flush()
 
 
@@ -206,7 +218,7 @@ class LiveDisplay:
 
         self.total = total
         self.started = time.monotonic()
-        self.console.print(header, style="bold")
+        self.console.print(shown(header), style="bold", markup=False)
         self.live = Live(
             console=self.console, refresh_per_second=8, transient=True, get_renderable=self._render
         )
@@ -235,7 +247,7 @@ class LiveDisplay:
         table = Table.grid(padding=(0, 2))
         rows = sorted(self.running.items(), key=lambda kv: kv[1])
         for name, since in rows[: self.max_rows]:
-            table.add_row(Text(format_duration(now - since), style="dim"), Text(name))
+            table.add_row(Text(format_duration(now - since), style="dim"), Text(shown(name)))
         if len(rows) > self.max_rows:
             table.add_row(Text(""), Text(f"... and {len(rows) - self.max_rows} more", style="dim"))
         return Group(bar, line, *queues, table)
@@ -250,11 +262,11 @@ class LiveDisplay:
         pending = [r for s, r in states if s == "PENDING"]
         running = sum(1 for s, _ in states if s == "RUNNING")
         done = len(states) - len(pending) - running
-        line = Text(f" {partition}: ", style="bold")
+        line = Text(f" {shown(partition)}: ", style="bold")
         line.append(f"pending {len(pending)}")
         reasons = Counter(r for r in pending if r and r != "None")
         if reasons:
-            line.append(f" ({reasons.most_common(1)[0][0]})", style="yellow")
+            line.append(f" ({shown(reasons.most_common(1)[0][0])})", style="yellow")
         line.append(f"  running {running}  done {done}")
         return line
 
@@ -268,7 +280,7 @@ class LiveDisplay:
         failure = result.failure
         reason = f"{failure.stage}: {failure.reason}" if failure else ""
         self.console.print(
-            f"[RETRY] {result.name} failed ({reason}); attempt {attempt}",
+            shown(f"[RETRY] {result.name} failed ({reason}); attempt {attempt}"),
             style="yellow",
             markup=False,
         )
@@ -279,13 +291,13 @@ class LiveDisplay:
         self.counts[result.status] += 1
         if result.status != Status.PASSED:
             text, style = event_line(result)
-            self.console.print(text, style=style, markup=False)
+            self.console.print(shown(text), style=style, markup=False)
 
     def finish(self, session: Session, hint: RerunHint, report: Path | None) -> None:
         if self.live is not None:
             self.live.stop()
         for text, style in summary_lines(session, hint, report):
-            self.console.print(text, style=style or None, markup=False)
+            self.console.print(shown(text), style=style or None, markup=False)
 
 
 def make_display(plain: bool) -> PlainDisplay | LiveDisplay:

@@ -169,46 +169,109 @@ def test_sigterm_cancels_every_job_it_submitted(slurm_dir):
 
 
 def test_a_node_taken_down_is_a_node_failure_and_the_retry_passes(slurm_dir):
+    """Each wait is on something observable, never on time: the run's own job (from its
+    journal: another job that starts meanwhile is not taken for it), its script running
+    on the node (a node taken down during the launch is another story), and at the end
+    the node running a job again."""
     (slurm_dir / "test_long.py").write_text(
         "import assay\n\nclass Long(assay.Test):\n"
-        '    systems = ["*:debug"]\n    command = "sleep 8; echo done"\n\n'
+        '    systems = ["*:debug"]\n    command = "echo started; sleep 8; echo done"\n\n'
         "    def sanity(self, out):\n        out.expect('done')\n"
     )
-    before = squeue_ids()
     proc = _start(slurm_dir, "test_long.py", "--no-pack", "--max-retries", "1")
-    (job,) = _wait_running(1, before)
-    node = subprocess.run(
-        ["squeue", "-h", "-j", job, "-o", "%N"], capture_output=True, text=True
-    ).stdout.strip()
+    node = None
     try:
+        job = _until(lambda: _journal_job(slurm_dir), "the run to submit its job")
+        _until(lambda: _script_started(slurm_dir), f"job {job}'s script to start")
+        node = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%N"], capture_output=True, text=True
+        ).stdout.strip()
         subprocess.run(
             ["scontrol", "update", f"nodename={node}", "state=down", "reason=assay-test"],
             check=True,
         )
         out, _ = proc.communicate(timeout=120)
     finally:
-        subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], check=False)
-        _wait_node_idle(node)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if node:
+            _bring_back(node)
     assert proc.returncode == 0, out
     report = json.loads((slurm_dir / ".assay/latest/report.json").read_text())
     (case,) = report["cases"]
     assert case["attempts"] == 2
     (earlier,) = case["earlier_failures"]
     assert earlier["stage"] == "run"
-    assert earlier["reason"].startswith("job ended NODE_FAIL: node failure")
+    assert earlier["reason"] == f"job ended NODE_FAIL: node failure ({node})"
 
 
-def _wait_node_idle(node: str, timeout: float = 60) -> None:
-    """The other Slurm tests need the node back: wait until it takes jobs again."""
+def _until(probe, what: str, timeout: float = 60):
+    """Poll ``probe`` until it returns something true; that value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"waited {timeout}s for {what}")
+
+
+def _journal_job(slurm_dir: Path) -> str | None:
+    """The id of the first job the run's journal records."""
+    for journal in (slurm_dir / ".assay" / "runs").glob("*/journal.jsonl"):
+        for line in journal.read_text().splitlines():
+            event = json.loads(line)
+            if event["t"] == "job":
+                return str(event["job"])
+    return None
+
+
+def _script_started(slurm_dir: Path) -> bool:
+    outputs = (slurm_dir / ".assay" / "runs").glob("*/stage/Long-*/assay-run.out")
+    return any(out.read_text().startswith("started") for out in outputs)
+
+
+def _bring_back(node: str, timeout: float = 180) -> None:
+    """The other Slurm tests need the node: resume it if it is still down, then wait until
+    it runs a job again. (Its state alone can mislead: after a node was set down the
+    controller may hold it completing until its slurmd next reports, up to a ping period,
+    SlurmdTimeout / 3, later; a job pinned to it completes only once it is usable.)"""
+    subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], capture_output=True)
+    probe = subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            "-w",
+            node,
+            "-p",
+            "debug",
+            "-t",
+            "1",
+            "-o",
+            "/dev/null",
+            "--wrap",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+    def probe_done() -> bool:
         state = subprocess.run(
-            ["sinfo", "-h", "-n", node, "-o", "%T"], capture_output=True, text=True
-        ).stdout.split()
-        if state and all(s == "idle" for s in state):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"node {node} did not come back within {timeout}s")
+            ["squeue", "-h", "-t", "all", "-j", probe, "-o", "%T"], capture_output=True, text=True
+        ).stdout.strip()
+        if state and state not in ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "COMPLETED"):
+            raise AssertionError(f"the probe job on {node} ended {state}")
+        return state == "COMPLETED"
+
+    try:
+        _until(probe_done, f"node {node} to run a job again", timeout)
+    except AssertionError:
+        subprocess.run(["scancel", probe], capture_output=True)
+        shown = subprocess.run(["scontrol", "show", "node", node], capture_output=True, text=True)
+        raise AssertionError(f"node {node} is not back:\n{shown.stdout}") from None
 
 
 def test_max_pending_cancels_a_job_that_waits_too_long(slurm_dir):

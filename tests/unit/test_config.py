@@ -527,3 +527,84 @@ def test_load_config_reads_the_local_file(tmp_path: Path, monkeypatch: pytest.Mo
     config = load_config(None, tmp_path)
     assert config.source == str(tmp_path / "assay.toml")
     assert "cluster" in config.systems
+
+
+# --- Slurm settings that reach job scripts and sbatch ------------------------------------
+
+
+def _slurm_config(setting: str) -> str:
+    return (
+        '[systems.c]\nhostnames = ["*"]\n[systems.c.partitions.p]\nscheduler = "slurm"\n'
+        f"[systems.c.partitions.p.slurm]\n{setting}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "key"),
+    [
+        ('partition = "debug\\n#SBATCH --wrap=x"', "partition"),
+        ('account = "a\\ntouch /tmp/x"', "account"),
+        ('qos = "normal\\rhigh"', "qos"),
+        ('constraint = "a\\u001b[2Jb"', "constraint"),
+        ('gres = "gpu:1\\n"', "gres"),
+        ('reservation = "r\\u0000"', "reservation"),
+        ('python = "python3\\nid"', "python"),
+        ('options = ["--mem=4G", "--comment=a\\nb"]', "options[1]"),
+        ('command_options = ["-M", "c\\nd"]', "command_options[1]"),
+    ],
+)
+def test_a_slurm_setting_with_a_control_character_is_refused_naming_it(
+    setting: str, key: str
+) -> None:
+    message = config_error(_slurm_config(setting))
+    assert message.startswith(f"x.toml: systems.c.partitions.p.slurm.{key}: ")
+    assert "control character" in message and "remove it" in message
+
+
+@pytest.mark.parametrize(
+    ("option", "why"),
+    [
+        ("mem=4G", "is not an sbatch option"),
+        ("--output=/tmp/x", "assay sets --output itself"),
+        ("-o /tmp/x", "assay sets --output itself"),
+        ("--job-name=mine", "assay sets --job-name itself"),
+        ("-J mine", "assay sets --job-name itself"),
+        ("--chdir=/", "assay sets --chdir itself"),
+        ("--err=x", "assay sets --error itself"),
+        ("--array=1-3", "assay sets --array itself"),
+        ("--wrap=touch /tmp/x", "--wrap would replace the case's job script"),
+    ],
+)
+def test_slurm_options_that_assay_sets_or_that_replace_the_script_are_refused(
+    option: str, why: str
+) -> None:
+    message = config_error(_slurm_config(f'options = ["--mem=1G", "{option}"]'))
+    assert message.startswith("x.toml: systems.c.partitions.p.slurm.options[1]: ")
+    assert why in message
+
+
+def test_slurm_options_may_hold_anything_printable() -> None:
+    config = parse(
+        _slurm_config(
+            'account = "x --wrap=touch /tmp/m"\n'
+            'options = ["--comment=it\'s \\"q\\" #c \\\\ $(id)", "--mem=4G", "-t 5"]'
+        )
+    )
+    slurm = config.systems["c"].partitions["p"].slurm
+    assert slurm.account == "x --wrap=touch /tmp/m"
+    assert slurm.options[0] == '--comment=it\'s "q" #c \\ $(id)'
+
+
+@pytest.mark.parametrize("name", ["A-B", "1X", "X Y", "X=Y", "$(id)", "A\nB", ""])
+def test_a_variable_name_no_script_can_export_is_refused_naming_the_key(name: str) -> None:
+    key = '"' + name.replace("\n", "\\n") + '"'
+    partition = config_error(
+        f'[systems.s]\nhostnames = ["*"]\n[systems.s.partitions.p]\nvariables = {{ {key} = "v" }}\n'
+    )
+    assert partition.startswith("x.toml: systems.s.partitions.p.variables: ")
+    assert repr(name) in partition and "letters, digits and _" in partition
+    environment = config_error(
+        '[systems.s]\nhostnames = ["*"]\n[systems.s.partitions.p]\n'
+        f'[environments.gnu]\nvariables = {{ {key} = "v" }}\n'
+    )
+    assert environment.startswith("x.toml: environments.gnu.variables: ")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.shell import env_value, export, join, quote
+from assay.shell import UnsafeValue, comment, env_value, export, join, quote
 
 HOME = "/home/tester"
 
@@ -20,11 +20,10 @@ def bash(script: str, cwd: Path) -> str:
         cwd=cwd,
         env={"HOME": HOME, "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OTHER": "o v"},
         capture_output=True,
-        text=True,
         timeout=30,
         check=True,
     )
-    return proc.stdout
+    return proc.stdout.decode()  # not text=True: that would turn a "\r" into "\n"
 
 
 def through_export(value: object, cwd: Path) -> str:
@@ -146,3 +145,64 @@ def test_join_keeps_word_boundaries(tmp_path: Path) -> None:
     words = ["a b", "it's", "$(whoami)", "", "*"]
     out = bash(f"printf '<%s>' {join(words)}", tmp_path)
     assert out == "<a b><it's><$(whoami)><><*>"
+
+
+HOSTILE = [
+    "a\nb",
+    "x\ntouch PWNED\n#",
+    "cr\rhere",
+    "dos\r\nline",
+    "esc \x1b[31mred\x1b[0m",
+    "del\x7f",
+    "tab\there",
+    "\x01\x02\x1f",
+    "'\n'",
+    "\\\n\\",
+    "$(touch PWNED)\n`touch PWNED`",
+    "#SBATCH --wrap=touch\n#SBATCH --x",
+    "\n1",  # a hex digit right after an escape stays a character of its own
+    "é\nü",
+]
+
+
+@pytest.mark.parametrize("word", HOSTILE)
+def test_a_quoted_word_with_control_characters_stays_on_one_line(word: str, tmp_path: Path) -> None:
+    quoted = quote(word)
+    assert "\n" not in quoted and "\r" not in quoted and "\x1b" not in quoted
+    assert bash(f"printf %s {quoted}", tmp_path) == word
+    assert bash(f"printf '<%s>' {join([word, 'x y'])}", tmp_path) == f"<{word}><x y>"
+    assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("value", [*HOSTILE, "$HOME\n$$\n${HOME}"])
+def test_an_env_value_with_control_characters_stays_on_one_line(value: str, tmp_path: Path) -> None:
+    line = export("X", value)
+    assert "\n" not in line and "\r" not in line
+    expected = value.replace("${HOME}", HOME).replace("$HOME", HOME).replace("$$", "$")
+    assert through_export(value, tmp_path) == expected
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_bytes_that_are_not_utf8_pass_through_as_bytes(tmp_path: Path) -> None:
+    raw = b"a\xffb\n\xfe"
+    word = raw.decode("utf-8", "surrogateescape")  # how Python holds such a path
+    quoted = quote(word)
+    assert quoted.isprintable()
+    out = subprocess.run(
+        ["bash", "-c", f"printf %s {quoted}"], capture_output=True, check=True
+    ).stdout
+    assert out == raw
+
+
+def test_nul_is_refused_not_truncated() -> None:
+    with pytest.raises(UnsafeValue, match="NUL"):
+        quote("a\0b")
+    with pytest.raises(UnsafeValue, match="NUL"):
+        export("X", "a\0b")
+
+
+def test_a_comment_shows_control_characters_and_stays_one_line(tmp_path: Path) -> None:
+    text = comment("T[v=x\ntouch PWNED\n#]\r\0\x1b")
+    assert text == "T[v=x\\x0atouch PWNED\\x0a#]\\x0d\\x00\\x1b"
+    bash(f"# {text}\necho ok", tmp_path)
+    assert not (tmp_path / "PWNED").exists()

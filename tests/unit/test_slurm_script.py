@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shlex
+import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,9 +41,22 @@ def test_directives_map_the_resources_and_quote_every_value(tmp_path: Path) -> N
     assert "#SBATCH --nodes=2" in lines and "#SBATCH --ntasks=4" in lines
     assert "#SBATCH --ntasks-per-node=2" in lines and "#SBATCH --exclusive" in lines
     assert "#SBATCH --time=00:01:30" in lines  # Slurm's own format, rounded up to seconds
-    assert f"#SBATCH --chdir={shlex.quote(str(tmp_path / 'stage dir'))}" in lines
-    assert "#SBATCH --account='proj; rm -rf /'" in lines
-    assert "#SBATCH '--comment=a b'" in lines
+    assert '#SBATCH --account="proj; rm -rf /"' in lines
+    assert '#SBATCH "--comment=a b"' in lines
+
+
+def test_paths_and_the_job_name_go_to_sbatch_as_arguments_not_directives(
+    tmp_path: Path,
+) -> None:
+    """Paths hold whatever the file system allows, which no directive can carry exactly."""
+    scheduler = _scheduler()
+    spec = _spec(tmp_path)
+    assert not any("chdir" in line or "output" in line for line in scheduler.directives(spec))
+    assert scheduler.job_options(spec) == [
+        f"--chdir={tmp_path / 'stage dir'}",
+        f"--output={tmp_path / 'stage dir' / 'out'}",
+        f"--error={tmp_path / 'stage dir' / 'err'}",
+    ]
 
 
 def test_the_header_runs_nothing_before_the_last_directive(tmp_path: Path) -> None:
@@ -66,10 +79,14 @@ def test_the_footer_records_exit_code_host_and_run_time(tmp_path: Path) -> None:
         *scheduler.footer(spec),
     ]
     spec.script.write_text("\n".join(script) + "\n")
-    subprocess.run(["bash", str(spec.script)], check=True)
+    subprocess.run(["bash", str(spec.script)], check=True, env={"SLURM_JOB_ID": "99"})
     status = json.loads(Path(str(spec.stdout) + STATUS_SUFFIX).read_text())
-    assert status["exit_code"] == 1 and status["host"]
+    assert status["exit_code"] == 1 and status["host"] and status["job"] == "99"
     assert float(status["ended"]) - float(status["started"]) >= 0.2
+    task = {"SLURM_JOB_ID": "100", "SLURM_ARRAY_JOB_ID": "98", "SLURM_ARRAY_TASK_ID": "2"}
+    subprocess.run(["bash", str(spec.script)], check=True, env=task)
+    status = json.loads(Path(str(spec.stdout) + STATUS_SUFFIX).read_text())
+    assert status["job"] == "98_2"  # an array task, as the poller follows it
 
 
 def test_submission_retries_a_busy_controller_then_gives_up_with_a_clear_error(
@@ -107,3 +124,106 @@ def test_a_refused_submission_is_not_retried(tmp_path: Path) -> None:
     ):
         asyncio.run(scheduler._submit(_spec(tmp_path)))
     assert len(calls) == 1
+
+
+# --- an sbatch that fails after the controller may have made the job ----------------------
+
+
+class ScriptedSlurm:
+    """Answers scheduler commands from scripts (a fake for faults a real controller cannot
+    show on demand): ``sbatch`` answers pop from ``sbatch``; ``squeue`` lookups from
+    ``squeue`` (the last one repeats; ``{tag}`` in an answer is the submission's job
+    name); every call is recorded, ``scancel``'s ids too."""
+
+    def __init__(self, sbatch: list[CommandResult], squeue: list[CommandResult]) -> None:
+        self.sbatch, self.squeue = sbatch, squeue
+        self.calls: list[list[str]] = []
+        self.cancelled: list[str] = []
+
+    async def __call__(self, argv: Sequence[str]) -> CommandResult:
+        self.calls.append(list(argv))
+        if argv[0] == "sbatch":
+            return self.sbatch.pop(0)
+        if argv[0] == "scancel":
+            self.cancelled.extend(argv[1:])
+            return CommandResult(0, "", "")
+        answer = self.squeue.pop(0) if len(self.squeue) > 1 else self.squeue[0]
+        return CommandResult(answer.code, answer.stdout.replace("{tag}", self.tag()), "")
+
+    def named(self, command: str) -> list[list[str]]:
+        return [c for c in self.calls if c[0] == command]
+
+    def tag(self) -> str:
+        (name,) = [a for a in self.named("sbatch")[0] if a.startswith("--job-name=")]
+        return name.removeprefix("--job-name=")
+
+
+LOST = CommandResult(124, "", "sbatch: no answer within 60s")
+TIMED_OUT = CommandResult(1, "", "sbatch: error: Batch job submission failed: Socket timed out")
+UNREACHABLE = CommandResult(1, "", "squeue: error: Unable to contact slurm controller")
+
+
+def _submit(tmp_path: Path, slurm: ScriptedSlurm) -> tuple[SlurmScheduler, str]:
+    scheduler = _scheduler(poll_min=0.001, poll_max=0.002)
+    scheduler._command = slurm  # type: ignore[method-assign]
+    job = asyncio.run(scheduler._submit(_spec(tmp_path), track=False))
+    return scheduler, str(job)
+
+
+def test_a_job_made_before_sbatch_lost_its_answer_is_followed_not_submitted_again(
+    tmp_path: Path,
+) -> None:
+    slurm = ScriptedSlurm([LOST], [UNREACHABLE, CommandResult(0, "4242|{tag}\n", "")])
+    scheduler, job = _submit(tmp_path, slurm)
+    assert job == "4242" and scheduler.adopted == 1
+    assert len(slurm.named("sbatch")) == 1
+    lookup = slurm.named("squeue")[-1]
+    assert f"--name={slurm.tag()}" in lookup and "all" in lookup  # finished jobs too
+    assert slurm.tag().startswith("assay-1234abcd.")
+
+
+def test_a_job_not_made_is_submitted_again_once_squeue_says_so(tmp_path: Path) -> None:
+    slurm = ScriptedSlurm(
+        [TIMED_OUT, CommandResult(0, "77\n", "")],
+        [UNREACHABLE, CommandResult(0, "5|someone-else\n6|x|{tag}\n7|{tag}x\n", "")],
+    )
+    scheduler, job = _submit(tmp_path, slurm)
+    assert job == "77" and scheduler.adopted == 0
+    assert len(slurm.named("sbatch")) == 2  # again only after a lookup that answered
+    assert len(slurm.named("squeue")) == 2
+    assert slurm.named("sbatch")[0] == slurm.named("sbatch")[1]  # the same submission
+
+
+def test_a_job_made_twice_is_kept_once(tmp_path: Path) -> None:
+    slurm = ScriptedSlurm([TIMED_OUT], [CommandResult(0, "31|{tag}\n30|{tag}\n30|{tag}\n", "")])
+    _, job = _submit(tmp_path, slurm)
+    assert job == "30" and slurm.cancelled == ["31"]
+
+
+def test_a_submission_stopped_half_way_is_cancelled_by_its_name_on_shutdown(
+    tmp_path: Path,
+) -> None:
+    calls: list[list[str]] = []
+    scheduler = _scheduler()
+
+    async def controller_that_never_answers(argv: Sequence[str]) -> CommandResult:
+        calls.append(list(argv))
+        if argv[0] == "sbatch":
+            await asyncio.sleep(3600)
+        return CommandResult(0, "", "")
+
+    scheduler._command = controller_that_never_answers  # type: ignore[method-assign]
+
+    async def interrupted() -> None:
+        task = asyncio.create_task(scheduler._submit(_spec(tmp_path)))
+        while not calls:
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await scheduler.shutdown()
+
+    asyncio.run(interrupted())
+    (tag,) = [a for a in calls[0] if a.startswith("--job-name=")]
+    name = tag.removeprefix("--job-name=")
+    assert calls[-1] == ["scancel", f"--user={os.getuid()}", f"--name={name}"]

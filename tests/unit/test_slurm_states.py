@@ -16,17 +16,31 @@ from assay.schedulers.base import JobOutcome, JobSpec, JobState
 from assay.schedulers.slurm_queue import Job, SlurmQueue
 from assay.transports.local import CommandResult
 
+_FIELDS = {"%i": 0, "%T": 1, "%r": 2, "%N": 3}
 
-def scripted_slurm(squeue: list[str], sacct: str = "") -> tuple[list[list[str]], object]:
-    """A fake for squeue/sacct: squeue answers one scripted line per poll (the last one
-    repeats), sacct always answers ``sacct``."""
+
+def _render(record: str, fmt: str) -> str:
+    """A job written ``id|state|reason|nodes``, as squeue prints it for ``-o fmt`` (the
+    reason may hold anything, the other fields cannot)."""
+    job_id, state, rest = record.split("|", 2)
+    reason, nodes = rest.rsplit("|", 1)
+    fields = [job_id, state, reason, nodes]
+    return "|".join(fields[_FIELDS[f]] for f in fmt.split("|"))
+
+
+def scripted_slurm(squeue: list[str], sacct: str = "") -> object:
+    """A fake for squeue/sacct: squeue answers one scripted poll per call (the last one
+    repeats; each job written ``id|state|reason|nodes``, printed in the format the poller
+    asks for; one job per poll), sacct always answers ``sacct``."""
     calls: list[list[str]] = []
 
     async def command(argv: Sequence[str]) -> CommandResult:
         calls.append(list(argv))
         if argv[0] == "squeue":
             polls = sum(1 for c in calls if c[0] == "squeue")
-            return CommandResult(0, squeue[min(polls, len(squeue)) - 1], "")
+            answer = squeue[min(polls, len(squeue)) - 1]
+            fmt = argv[argv.index("-o") + 1]
+            return CommandResult(0, _render(answer, fmt) + "\n" if answer else "", "")
         return CommandResult(0, sacct, "")
 
     return command
@@ -118,3 +132,35 @@ def test_a_job_slurm_forgot_is_a_node_failure_and_is_cancelled_to_be_sure(tmp_pa
     assert outcome.state == JobState.NODE_FAIL
     assert outcome.reason == "Slurm no longer knows this job (not in squeue or sacct)"
     assert cancelled == ["42"]
+
+
+def test_a_reason_holding_the_separator_or_a_newline_cannot_end_a_job(tmp_path: Path) -> None:
+    """squeue prints a reason as it is: what it holds must not move the fields or make a
+    line of its own that reads as another answer about the job."""
+    forged = "held|by admin\n42|COMPLETED|c9|None"
+    answers = [f"42|PENDING|{forged}|"] * 3 + ["42|RUNNING|None|c1", "42|FAILED|x|c1"]
+    outcome, states, _ = asyncio.run(_follow(tmp_path, answers))
+    assert outcome.state == JobState.FAILED  # as it really ended: not the forged COMPLETED
+    assert states[0] == ("PENDING", forged.split("\n")[0])
+
+
+def test_a_status_written_by_another_job_is_not_this_jobs_result(tmp_path: Path) -> None:
+    """A job of an earlier attempt that Slurm gave up on (its node went down) may still
+    run there and write its status where the next attempt's job writes its own: the
+    status names the job that wrote it, and another job's is not believed."""
+    (tmp_path / "out.status").write_text('{"job": "41", "exit_code": 0}')
+    outcome, _, _ = asyncio.run(_follow(tmp_path, ["42|RUNNING|None|c1", "42|FAILED|x|c1"]))
+    assert outcome.state == JobState.FAILED and outcome.exit_code is None
+    (tmp_path / "out.status").write_text('{"job": "42", "exit_code": 0}')
+    outcome, _, _ = asyncio.run(_follow(tmp_path, ["42|RUNNING|None|c1", "42|FAILED|x|c1"]))
+    assert outcome.state == JobState.COMPLETED and outcome.exit_code == 0
+
+
+def test_a_packed_case_status_written_in_another_pack_is_not_believed(tmp_path: Path) -> None:
+    from assay.schedulers.packing import member_outcome
+
+    spec = JobSpec("assay-x", tmp_path / "s", tmp_path, tmp_path / "out", tmp_path / "err")
+    (tmp_path / "out.status").write_text('{"job": "7", "state": "COMPLETED", "exit_code": 0}')
+    pack = JobOutcome(JobState.COMPLETED, job_id="8")
+    assert member_outcome(spec, pack).state != JobState.COMPLETED
+    assert member_outcome(spec, JobOutcome(JobState.COMPLETED, job_id="7")).exit_code == 0

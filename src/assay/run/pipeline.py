@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +37,7 @@ from assay.schedulers.base import (
     Scheduler,
     SchedulerError,
 )
+from assay.shell import UnsafeValue
 from assay.spec.definition import check_fields
 from assay.spec.hooks import STAGES
 from assay.spec.output import Output, spec_key
@@ -75,8 +77,13 @@ class RunContext:
     grace: float = 2.0
 
 
+_UNSAFE_NAME = re.compile(r"[^\w.-]")
+
+
 def case_dirname(case: Case) -> str:
-    return f"{case.test.__name__}-{case.id}"
+    # One path component whatever the test's name holds (a class made with type() may
+    # have a "/" in it); the name only helps a reader, the id keeps it unique.
+    return f"{_UNSAFE_NAME.sub('_', case.test.__name__)}-{case.id}"
 
 
 @dataclass
@@ -143,6 +150,8 @@ class Execution:
             self._fail(stage, str(exc))
         except SanityError as exc:
             self._fail(stage, str(exc), exc.details)
+        except UnsafeValue as exc:  # a value no script can hold
+            self._fail(stage, f"cannot write the {stage} script: {exc}")
         except Exception as exc:  # a bug in the test's own code: say where
             self._fail(stage, *describe_exception(exc))
         finally:

@@ -1,4 +1,11 @@
-"""The build and run scripts of a case: plain bash, every value quoted, runnable by hand."""
+"""The build and run scripts of a case: plain bash, every value quoted, runnable by hand.
+
+Every value is quoted onto its own line (a newline in a value is written ``$'\\x0a'``),
+the case's name goes into a comment with its control characters shown as escapes, and
+the scheduler's header comes first: whatever a value holds, the script has the lines it
+was written with, and its directives come before its first command (checked as it is
+written, :func:`assay.schedulers.jobscript.compose`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ from pathlib import Path
 
 from assay import shell
 from assay.config import Environment, Partition
+from assay.schedulers.jobscript import compose
 
 BUILD_SCRIPT = "assay-build.sh"
 BUILD_OUT = "assay-build.out"
@@ -56,14 +64,14 @@ def build_script(
 ) -> str:
     """A script that runs the build commands in order and stops at the first failure;
     ``protect_inputs`` when the stage dir holds read-only links into the store."""
-    lines = ["#!/bin/bash", *header, f"# assay build: {title}"]
+    lines = ["#!/bin/bash", *header, f"# assay build: {shell.comment(title)}"]
     lines += ROOT_GUARD if protect_inputs else []
     body = _environment_lines(stage_dir, env_config, partition, test_env, ()) + list(commands)
     after = list(footer)
     if not after:
-        return "\n".join([*lines, "set -e", *body]) + "\n"
+        return compose([*lines, "set -e", *body])
     lines += ["(", "set -e", *body, ")", "assay_status=$?", *after, "exit $assay_status"]
-    return "\n".join(lines) + "\n"
+    return compose(lines)
 
 
 def run_script(
@@ -81,7 +89,7 @@ def run_script(
 ) -> str:
     """A script that runs the (launched) command; its exit code is the command's;
     ``protect_inputs`` when the stage dir holds read-only links into the store."""
-    lines = ["#!/bin/bash", *header, f"# assay run: {title}"]
+    lines = ["#!/bin/bash", *header, f"# assay run: {shell.comment(title)}"]
     lines += ROOT_GUARD if protect_inputs else []
     lines += _environment_lines(stage_dir, env_config, partition, test_env, prerun)
     after = [*postrun, *footer]
@@ -89,4 +97,4 @@ def run_script(
         lines += [command, "assay_status=$?", *after, "exit $assay_status"]
     else:
         lines.append(command)
-    return "\n".join(lines) + "\n"
+    return compose(lines)

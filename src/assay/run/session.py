@@ -192,6 +192,7 @@ async def _run(
                 directory / "jobs",
                 not request.no_pack,
                 journal,
+                session_id,
             )
     (directory / "stage").mkdir(exist_ok=True)
     (directory / "output").mkdir(exist_ok=True)
@@ -254,6 +255,7 @@ def make_scheduler(
     workdir: Path,
     pack: bool,
     journal: Journal,
+    session: str = "",
 ) -> Scheduler:
     """The scheduler a partition's config names."""
     if part.config.scheduler == "slurm":
@@ -268,6 +270,7 @@ def make_scheduler(
             ),
             workdir=workdir / part.full_name.replace(":", "-"),
             pack=pack,
+            session=session,
             on_submit=lambda spec, job_id, packed: journal.job(
                 spec.name.removeprefix("assay-"), job_id, packed
             ),

@@ -9,12 +9,13 @@ from running more tasks at once than the partition's ``max_jobs``.
 from __future__ import annotations
 
 import asyncio
-import shlex
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from assay import shell
 from assay.schedulers.base import JobOutcome, JobResources, JobSpec
 from assay.schedulers.batching import Collector, Waiting, fail_all
+from assay.schedulers.jobscript import compose
 
 SubmitArray = Callable[[JobSpec, list[Waiting]], Awaitable[None]]
 
@@ -47,17 +48,10 @@ class Arrays(Collector):
         return list(groups.values())
 
     async def submit(self, group: list[Waiting]) -> None:
-        if len(group) == 1:
-            (only,) = group
-            try:
-                outcome = await self._run_single(only.spec)
-            except BaseException as exc:
-                fail_all(group, exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                return
-            if not only.future.done():
-                only.future.set_result(outcome)
+        # Under a directory with a backslash Slurm expands no file name pattern, so the
+        # tasks could not have an output file each (%a): such cases go one by one.
+        if len(group) == 1 or "\\" in str(self.workdir):
+            await asyncio.gather(*(self._single(w) for w in group))
             return
         self._count += 1
         self.arrays += 1
@@ -72,30 +66,47 @@ class Arrays(Collector):
             stderr=folder / "task-%a.err",
             time_limit=first.time_limit,
             resources=first.resources,
+            output_pattern=True,
         )
-        branches = []
-        for index, waiting in enumerate(group):
-            s = waiting.spec
-            branches.append(
-                f"    {index}) exec /bin/bash {shlex.quote(str(s.script))} "
-                f"> {shlex.quote(str(s.stdout))} 2> {shlex.quote(str(s.stderr))} ;;"
-            )
-        throttle = f"%{self.max_parallel}" if self.max_parallel < len(group) else ""
-        lines = [
-            "#!/bin/bash",
-            *self._header(spec),
-            f"#SBATCH --array=0-{len(group) - 1}{throttle}",
-            f"# assay array of {len(group)} case(s): task N runs case N's own job script",
-            'case "$SLURM_ARRAY_TASK_ID" in',
-            *branches,
-            "esac",
-            'echo "assay: no case for array task $SLURM_ARRAY_TASK_ID" >&2',
-            "exit 98",
-        ]
-        spec.script.write_text("\n".join(lines) + "\n")
         try:
+            spec.script.write_text(self._script(spec, group))
             await self._submit_array(spec, group)
         except BaseException as exc:
             fail_all(group, exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise
+
+    def _script(self, spec: JobSpec, group: list[Waiting]) -> str:
+        branches = []
+        for index, waiting in enumerate(group):
+            s = waiting.spec
+            branches.append(
+                f"    {index}) exec /bin/bash {shell.quote(s.script)} "
+                f"> {shell.quote(s.stdout)} 2> {shell.quote(s.stderr)} ;;"
+            )
+        throttle = f"%{self.max_parallel}" if self.max_parallel < len(group) else ""
+        return compose(
+            [
+                "#!/bin/bash",
+                *self._header(spec),
+                f"#SBATCH --array=0-{len(group) - 1}{throttle}",
+                f"# assay array of {len(group)} case(s): task N runs case N's own job script",
+                'case "$SLURM_ARRAY_TASK_ID" in',
+                *branches,
+                "esac",
+                'echo "assay: no case for array task $SLURM_ARRAY_TASK_ID" >&2',
+                "exit 98",
+            ]
+        )
+
+    async def _single(self, waiting: Waiting) -> None:
+        """A case that shares its array with no other: a job of its own."""
+        try:
+            outcome = await self._run_single(waiting.spec)
+        except BaseException as exc:
+            fail_all([waiting], exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
+        if not waiting.future.done():
+            waiting.future.set_result(outcome)

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import abc
 import enum
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 STATUS_SUFFIX = ".status"
 """Appended to a job's stdout path: the file where the job records how it ended."""
+
+
+def read_status(path: Path, job_id: str | None) -> dict[str, Any] | None:
+    """A job's status file, unless it is missing, unreadable, or written by another job
+    than ``job_id`` (a job Slurm gave up on, still running on a node that went away,
+    writes where the next attempt's job writes its own)."""
+    try:
+        status = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(status, dict):
+        return None
+    writer = status.get("job")
+    if writer and job_id and str(writer) != job_id:
+        return None
+    return status
 
 
 def recorded_elapsed(status: Mapping[str, object]) -> float | None:
@@ -60,6 +77,9 @@ class JobSpec:
     resources: JobResources = JobResources()
     # A comparison to run inside the job, where the outputs are: (spec file, verdict file).
     compare: tuple[Path, Path] | None = None
+    # The file names of stdout and stderr are the scheduler's file name patterns on
+    # purpose (a job array's ``task-%a.out``); every other character of a path is literal.
+    output_pattern: bool = False
 
 
 class SchedulerError(Exception):

@@ -14,20 +14,22 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import shlex
 import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from assay import shell
 from assay.schedulers.base import (
     STATUS_SUFFIX,
     JobOutcome,
     JobResources,
     JobSpec,
     JobState,
+    read_status,
     recorded_elapsed,
 )
 from assay.schedulers.batching import Collector, Waiting, fail_all
+from assay.schedulers.jobscript import compose
 
 PACK_MARGIN = 60.0  # seconds added to a pack's time limit for starting and stopping
 
@@ -120,15 +122,15 @@ class Packer(Collector):
             time_limit=estimate,
             resources=JobResources(nodes=1, tasks=1, cpus_per_task=cpus),
         )
-        lines = [
-            "#!/bin/bash",
-            *self._header(spec),
-            f"# assay pack of {len(members)} case(s), {slots} at a time",
-            f"exec {shlex.quote(self.python)} -I {shlex.quote(str(folder / 'packrun.py'))} "
-            f"{shlex.quote(str(folder / 'manifest.json'))}",
-        ]
-        spec.script.write_text("\n".join(lines) + "\n")
+        runner = [self.python, "-I", folder / "packrun.py", folder / "manifest.json"]
         try:
+            lines = [
+                "#!/bin/bash",
+                *self._header(spec),
+                f"# assay pack of {len(members)} case(s), {slots} at a time",
+                f"exec {shell.join(runner)}",
+            ]
+            spec.script.write_text(compose(lines))
             outcome = await self._submit_job(spec, [m.spec for m in members])
         except BaseException as exc:  # cancelled, or sbatch refused: every member learns it
             fail_all(members, exc)
@@ -142,11 +144,7 @@ class Packer(Collector):
 
 def member_outcome(spec: JobSpec, pack: JobOutcome) -> JobOutcome:
     """How one packed case ended: its status file, or what happened to its pack."""
-    status_file = Path(str(spec.stdout) + STATUS_SUFFIX)
-    try:
-        status = json.loads(status_file.read_text())
-    except (OSError, ValueError):
-        status = None
+    status = read_status(Path(str(spec.stdout) + STATUS_SUFFIX), pack.job_id)
     job_id = f"{pack.job_id}+{spec.name}" if pack.job_id else None
     if status is None or "state" not in status:
         if pack.state == JobState.TIMEOUT:

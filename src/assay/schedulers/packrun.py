@@ -14,6 +14,13 @@ gives a step every CPU and all memory of the node unless told otherwise, so the 
 cases running side by side would wait for each other (and a step left behind by a killed
 case would hold the rest of the pack). This runner decides how many cases run at once.
 
+When a case ends (or is killed), what it started must end with it, even what left its
+process group (``setsid``, a daemon) and the tasks of its ``srun`` steps, which slurmstepd
+starts outside the case's process tree. Every case runs with a variable of its own
+(``ASSAY_PACK_CASE``), which all those processes inherit: the runner finds them by it on
+this node (a pack has one node), cancels the job steps they belong to (``scancel
+JOB.STEP``) and kills the rest.
+
 Manifest::
 
     {"slots": 4, "grace": 2.0, "cases": [{"id": "...", "script": "...", "workdir": "...",
@@ -33,6 +40,54 @@ import time
 from typing import Any
 
 _stop = threading.Event()
+CASE_VARIABLE = "ASSAY_PACK_CASE"
+"""Set for each case to a value of its own; every process the case starts inherits it."""
+
+
+def _leftovers(token: str) -> tuple[list[int], set[str]]:
+    """The processes on this node that carry the case's ``token``, and the job steps of
+    this job they run in."""
+    mark = f"{CASE_VARIABLE}={token}".encode()
+    job = os.environ.get("SLURM_JOB_ID", "").encode()
+    pids, steps = [], set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                variables = fh.read().split(b"\0")
+        except OSError:  # gone already, or not ours to read
+            continue
+        if mark not in variables:
+            continue
+        pids.append(int(entry))
+        values = dict(v.split(b"=", 1) for v in variables if b"=" in v)
+        step = values.get(b"SLURM_STEP_ID", b"")
+        if job and values.get(b"SLURM_JOB_ID") == job and step.isdigit():
+            steps.add(step.decode())
+    return pids, steps
+
+
+def end_leftovers(token: str) -> None:
+    """Cancel the job steps a case left running and kill every other process it left."""
+    pids, steps = _leftovers(token)
+    job = os.environ.get("SLURM_JOB_ID")
+    if steps and job:
+        try:
+            subprocess.run(
+                ["scancel", *(f"{job}.{step}" for step in sorted(steps))],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            pass  # no scancel here: killing its tasks below ends each step too
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def _write_json(path: str, data: dict[str, Any]) -> None:
@@ -60,16 +115,22 @@ def _kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
 
 def run_case(case: dict[str, Any], grace: float) -> None:
     start = time.time()
-    status: dict[str, Any] = {"id": case["id"], "started": start, "host": socket.gethostname()}
+    status: dict[str, Any] = {
+        "id": case["id"],
+        "job": os.environ.get("SLURM_JOB_ID", ""),  # whose status this is: the pack's
+        "started": start,
+        "host": socket.gethostname(),
+    }
     if _stop.is_set():
         status.update(state="CANCELLED", reason="the pack was stopped before this case ran")
         _write_json(case["status"], status)
         return
+    token = f"{os.getpid()}.{case['id']}"
     with open(case["stdout"], "wb") as out, open(case["stderr"], "wb") as err:
         proc = subprocess.Popen(
             ["/bin/bash", case["script"]],
             cwd=case["workdir"],
-            env={**os.environ, "SLURM_OVERLAP": "1"},
+            env={**os.environ, "SLURM_OVERLAP": "1", CASE_VARIABLE: token},
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -96,6 +157,7 @@ def run_case(case: dict[str, Any], grace: float) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    end_leftovers(token)  # and what left the group, and its srun steps
     if state is None:
         state = "COMPLETED" if code == 0 else "FAILED"
     status.update(state=state, ended=time.time())

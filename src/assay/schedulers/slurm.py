@@ -7,17 +7,26 @@ query is retried with the same backoff and never aborts the run. The job script 
 command's exit code in a status file next to its output, so the end of a job needs no
 ``sacct`` query; ``sacct`` (or ``scontrol``) is asked only about jobs that left ``squeue``.
 A pending reason never cancels a job, unless the partition sets ``max_pending``.
+
+The job script holds, as ``#SBATCH`` lines, only the partition's settings (checked when
+the config is read) and the job's resources; the job's name, directory and output files go
+to sbatch as arguments, where no parser but sbatch's option reader sees them. Every job is
+named with a tag that is unique to one submission (the job's name, the session and a
+random part): when sbatch fails in a way that leaves unknown whether the job was made (no
+answer in time, a lost connection), the tag is looked up before trying again, and a job
+found is followed instead of submitting a second one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import shlex
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from assay import shell
 from assay.config import PartitionRef, Slurm
 from assay.durations import format_duration, parse_duration, slurm_time
 from assay.schedulers.arrays import Arrays
@@ -30,6 +39,7 @@ from assay.schedulers.base import (
     SchedulerError,
 )
 from assay.schedulers.batching import Waiting
+from assay.schedulers.jobscript import ScriptError, directive, sbatch_word
 from assay.schedulers.packing import Packer, member_outcome, packable
 from assay.schedulers.slurm_queue import Job, SlurmQueue, StateListener
 from assay.transports.local import CommandResult, LocalTransport
@@ -52,8 +62,10 @@ class SlurmScheduler(Scheduler):
         on_submit: Callable[[JobSpec, str, bool], None] | None = None,
         workdir: Path | None = None,
         pack: bool = True,
+        session: str = "",
     ) -> None:
         self.partition = partition
+        self.session = session
         self.settings: Slurm = partition.config.slurm
         self._table = f"systems.{partition.system}.partitions.{partition.name}.slurm"
         self.transport = transport
@@ -63,6 +75,8 @@ class SlurmScheduler(Scheduler):
         self.workdir = workdir
         self._slots = asyncio.Semaphore(partition.max_jobs)
         self.queries = 0  # scheduler commands run (for benchmarks and tests)
+        self.adopted = 0  # jobs found after an unclear sbatch failure, not submitted again
+        self._unsure: list[str] = []  # tags of submissions stopped half way
         self.queue = SlurmQueue(
             self.settings, self._command, self._cancel, f"poll {partition.full_name}", on_state
         )
@@ -93,16 +107,11 @@ class SlurmScheduler(Scheduler):
     # -- the job script -------------------------------------------------------------------
 
     def directives(self, spec: JobSpec) -> list[str]:
-        """The ``#SBATCH`` lines of a job (packs and arrays add their own after these)."""
+        """The ``#SBATCH`` lines of a job: the partition's settings and the job's resources
+        (packs and arrays add their own after these). Its name, directory and output files
+        are sbatch arguments instead (:meth:`job_options`)."""
         s, r = self.settings, spec.resources
-        options: list[tuple[str, object]] = [
-            ("job-name", spec.name),
-            ("output", spec.stdout),
-            ("error", spec.stderr),
-            ("chdir", spec.workdir),
-            ("nodes", r.nodes),
-            ("ntasks", r.tasks),
-        ]
+        lines = [directive("nodes", r.nodes), directive("ntasks", r.tasks)]
         for key, value in (
             ("partition", s.partition),
             ("account", s.account),
@@ -110,40 +119,63 @@ class SlurmScheduler(Scheduler):
             ("constraint", s.constraint),
             ("gres", s.gres),
             ("reservation", s.reservation),
+        ):
+            if value is not None:
+                lines.append(directive(key, value, what=f"[{self._table}] {key}"))
+        for key, number in (
             ("ntasks-per-node", r.tasks_per_node),
             ("cpus-per-task", r.cpus_per_task),
             ("gpus-per-node", r.gpus_per_node or None),
         ):
-            if value is not None:
-                options.append((key, value))
+            if number is not None:
+                lines.append(directive(key, number))
         if spec.time_limit is not None:
-            options.append(("time", slurm_time(spec.time_limit)))
-        lines = [f"#SBATCH --{k}={shlex.quote(str(v))}" for k, v in options]
+            lines.append(directive("time", slurm_time(spec.time_limit)))
         if r.exclusive:
-            lines.append("#SBATCH --exclusive")
-        lines.append("#SBATCH --requeue" if s.requeue else "#SBATCH --no-requeue")
-        lines += [f"#SBATCH {shlex.quote(o)}" for o in s.options]
+            lines.append(directive("exclusive"))
+        lines.append(directive("requeue" if s.requeue else "no-requeue"))
+        what = f"[{self._table}] options"
+        lines += [f"#SBATCH {sbatch_word(o, what)}" for o in s.options]
         return lines
+
+    def job_options(self, spec: JobSpec) -> list[str]:
+        """sbatch arguments for what the job script does not hold: the job's directory and
+        output files (paths hold whatever the file system allows)."""
+        return [
+            f"--chdir={spec.workdir}",
+            f"--output={slurm_filename(spec.stdout, spec.output_pattern)}",
+            f"--error={slurm_filename(spec.stderr, spec.output_pattern)}",
+        ]
 
     def header(self, spec: JobSpec) -> list[str]:
         # After every #SBATCH line (sbatch stops reading them at the first command): the
         # footer turns this into the run time measured on the node, free of queue time.
-        return [*self.directives(spec), "assay_started=$EPOCHREALTIME"]
+        submitted = shell.join(["sbatch", *self.job_options(spec), spec.script])
+        return [
+            *self.directives(spec),
+            f"# submitted as: {submitted} (with a --job-name of its own)",
+            "assay_started=$EPOCHREALTIME",
+        ]
 
     def footer(self, spec: JobSpec) -> list[str]:
-        status = shlex.quote(str(spec.stdout) + STATUS_SUFFIX)
+        status = shell.quote(str(spec.stdout) + STATUS_SUFFIX)
         lines = []
         if spec.compare is not None and self.workdir is not None:
             engine = self._ship_compare()
-            spec_file, verdict = (shlex.quote(str(p)) for p in spec.compare)
-            python = shlex.quote(self.settings.python)
+            spec_file, verdict = (shell.quote(p) for p in spec.compare)
+            python = shell.quote(self.settings.python)
             lines.append(
-                f'[ "$assay_status" -eq 0 ] && {python} -I {shlex.quote(str(engine))} '
+                f'[ "$assay_status" -eq 0 ] && {python} -I {shell.quote(engine)} '
                 f"{spec_file} -o {verdict} >/dev/null 2>&1"
             )
+        # The job that writes it, as the poller names it (an array task: ARRAY_TASK).
         lines.append(
-            f'printf \'{{"exit_code": %d, "host": "%s", "started": "%s", "ended": "%s"}}\\n\' '
-            f'"$assay_status" "$(hostname)" "$assay_started" "$EPOCHREALTIME" > {status}'
+            "assay_job=${SLURM_ARRAY_JOB_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID:-}}"
+        )
+        lines.append(
+            f'printf \'{{"exit_code": %d, "job": "%s", "host": "%s", "started": "%s", '
+            f'"ended": "%s"}}\\n\' "$assay_status" "${{assay_job:-${{SLURM_JOB_ID:-}}}}" '
+            f'"$(hostname)" "$assay_started" "$EPOCHREALTIME" > {status}'
         )
         return lines
 
@@ -204,26 +236,21 @@ class SlurmScheduler(Scheduler):
 
     async def _submit(self, spec: JobSpec, track: bool = True) -> Any:
         Path(str(spec.stdout) + STATUS_SUFFIX).unlink(missing_ok=True)
-        argv = ["sbatch", "--parsable", *self.settings.command_options, str(spec.script)]
-        delay = self.settings.poll_min
-        give_up = time.monotonic() + self.submit_patience
-        while True:
-            result = await self._command(argv)
-            if result.code == 0 and result.stdout.strip():
-                break
-            if not _transient(result):
-                raise SubmitError(
-                    f"sbatch refused the job: {_first_line(result)} (the partition's settings "
-                    f"are [{self._table}] in the config)"
-                )
-            if time.monotonic() >= give_up:
-                raise SubmitError(
-                    f"sbatch could not reach the Slurm controller for "
-                    f"{format_duration(self.submit_patience)}: {_first_line(result)}"
-                )
-            await asyncio.sleep(delay)  # the controller is busy or restarting: try again
-            delay = min(delay * 2, self.settings.poll_max)
-        job_id = result.stdout.strip().split(";")[0]
+        tag = self.tag(spec)
+        argv = [
+            "sbatch",
+            "--parsable",
+            *self.settings.command_options,
+            f"--job-name={tag}",
+            *self.job_options(spec),
+            str(spec.script),
+        ]
+        try:
+            job_id = await self._sbatch(argv, tag)
+        except asyncio.CancelledError:
+            # sbatch was stopped half way: the job may exist, and nobody would cancel it.
+            self._unsure.append(tag)
+            raise
         if not track:  # an array: its tasks are followed, not the array itself
             return job_id
         loop = asyncio.get_running_loop()
@@ -232,6 +259,68 @@ class SlurmScheduler(Scheduler):
         self.queue.notify(job, "PENDING", None)
         self.queue.start_polling()
         return job
+
+    def tag(self, spec: JobSpec) -> str:
+        """The job name of one submission: the job's own name, the session, and a random
+        part (no two submissions share it, not even retries of one case)."""
+        return ".".join(p for p in (spec.name, self.session, os.urandom(4).hex()) if p)
+
+    async def _sbatch(self, argv: list[str], tag: str) -> str:
+        """Submit once: the job's id. An answer that leaves unknown whether the job was
+        made (a timeout, a lost connection) is followed by a look for the job's ``tag``
+        before sbatch runs again, so that one case never becomes two jobs."""
+        delay = self.settings.poll_min
+        give_up = time.monotonic() + self.submit_patience
+        while True:
+            result = await self._command(argv)
+            job_id = result.stdout.strip().split(";")[0] if result.code == 0 else ""
+            if job_id:
+                return job_id
+            if result.code != 0 and not _transient(result):
+                raise SubmitError(
+                    f"sbatch refused the job: {_first_line(result)} (the partition's settings "
+                    f"are [{self._table}] in the config)"
+                )
+            while True:  # did the job get made? ask until the controller answers
+                if time.monotonic() >= give_up:
+                    raise SubmitError(
+                        f"sbatch could not reach the Slurm controller for "
+                        f"{format_duration(self.submit_patience)}: {_first_line(result)}"
+                    )
+                await asyncio.sleep(delay)  # the controller is busy or restarting
+                delay = min(delay * 2, self.settings.poll_max)
+                found = await self.find_tagged(tag)
+                if found is not None:
+                    break
+            if found:
+                self.adopted += 1
+                await self._cancel(found[1:])  # made more than once: keep one
+                return found[0]
+
+    async def find_tagged(self, tag: str) -> list[str] | None:
+        """The ids of this user's jobs named ``tag`` (oldest first), or None when squeue
+        does not answer. A job array is its array job's id."""
+        result = await self._command(
+            [
+                "squeue",
+                *self.settings.command_options,
+                f"--user={os.getuid()}",
+                "-h",
+                "-t",
+                "all",
+                f"--name={tag}",
+                "-o",
+                "%F|%j",  # the job name last: whatever it holds cannot move the id
+            ]
+        )
+        if result.code != 0:
+            return None
+        ids = []
+        for line in result.stdout.splitlines():
+            job_id, bar, name = line.partition("|")
+            if bar and name == tag and job_id.isdigit() and job_id not in ids:
+                ids.append(job_id)
+        return sorted(ids, key=int)
 
     async def attach(self, spec: JobSpec, job_id: str, packed: bool) -> JobOutcome:
         """Follow a job submitted by an earlier runner (``--resume``): a case's own job, or
@@ -275,12 +364,37 @@ class SlurmScheduler(Scheduler):
     async def shutdown(self) -> None:
         active = await self.queue.stop()
         await self._cancel([j.id for j in active])
+        for tag in self._unsure:  # a job whose sbatch was stopped may exist all the same
+            await self._command(
+                [
+                    "scancel",
+                    *self.settings.command_options,
+                    f"--user={os.getuid()}",
+                    f"--name={tag}",
+                ]
+            )
         for job in active:
             self.queue.resolve(job, JobOutcome(JobState.CANCELLED, reason="cancelled by assay"))
 
 
 class SubmitError(SchedulerError):
     """sbatch refused a job for a reason that trying again will not fix."""
+
+
+def slurm_filename(path: Path, pattern: bool = False) -> str:
+    """``path`` as sbatch's ``--output`` takes it. Slurm expands ``%`` patterns (``%j``,
+    ``%x``...) in it, so a ``%`` of the path is written ``%%``, unless the path holds a
+    backslash: that turns every pattern off, and ``\\\\`` stands for one backslash (Slurm
+    22.05, src/slurmd/common/fname.c). With ``pattern`` the file name is a pattern on
+    purpose; its directory is still literal."""
+    text = str(path)
+    if "\\" in text:
+        if pattern:
+            raise ScriptError(f"{path}: a file name pattern cannot be used under a backslash")
+        return text.replace("\\", "\\\\")
+    if pattern:
+        return os.path.join(str(path.parent).replace("%", "%%"), path.name)
+    return text.replace("%", "%%")
 
 
 _TRANSIENT_WORDS = (

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,14 @@ from typing import Any
 
 from assay.config import Slurm
 from assay.durations import format_duration, parse_duration
-from assay.schedulers.base import STATUS_SUFFIX, JobOutcome, JobSpec, JobState, recorded_elapsed
+from assay.schedulers.base import (
+    STATUS_SUFFIX,
+    JobOutcome,
+    JobSpec,
+    JobState,
+    read_status,
+    recorded_elapsed,
+)
 from assay.transports.local import CommandResult
 
 # Slurm's job states, as squeue and sacct print them, and what they mean here.
@@ -123,7 +129,7 @@ class SlurmQueue:
             "-t",
             "all",
             "-o",
-            "%i|%T|%r|%N",
+            "%i|%T|%N|%r",  # the reason last: it is text, whatever it holds stays in it
             "-j",
             ",".join(active),
         ]
@@ -133,9 +139,10 @@ class SlurmQueue:
             return False  # transient: the loop backs off and asks again
         seen: dict[str, tuple[str, str, str]] = {}
         for line in result.stdout.splitlines():
-            parts = line.split("|")
-            if len(parts) >= 4:
-                seen[parts[0]] = (_state_word(parts[1]), parts[2], parts[3])
+            parts = line.split("|", 3)
+            # A job's first line is its answer: a reason holding a newline cannot add one.
+            if len(parts) == 4 and parts[0] in active and parts[0] not in seen:
+                seen[parts[0]] = (_state_word(parts[1]), parts[3], parts[2])
         ended = False
         missing = []
         for job_id, job in active.items():
@@ -240,11 +247,11 @@ class SlurmQueue:
         exit_code: int | None = None
         signal_: int | None = None
         elapsed: float | None = None
-        status_file = Path(str(job.spec.stdout) + STATUS_SUFFIX)
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            recorded = json.loads(status_file.read_text())
-            exit_code = int(recorded["exit_code"])
-            elapsed = recorded_elapsed(recorded)
+        recorded = read_status(Path(str(job.spec.stdout) + STATUS_SUFFIX), job.id)
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            if recorded is not None:
+                exit_code = int(recorded["exit_code"])
+                elapsed = recorded_elapsed(recorded)
         if kind in (JobState.COMPLETED, JobState.FAILED) and exit_code is None:
             exit_code = 0 if kind == JobState.COMPLETED else None
         if exit_code is not None and exit_code > 128 and kind == JobState.FAILED:

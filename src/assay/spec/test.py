@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from assay import shell
 from assay.spec.definition import Definition, define
 from assay.spec.output import Output
 from assay.spec.refs import Ref
@@ -134,9 +134,10 @@ class Test:
                 if isinstance(value, list | tuple):
                     return " ".join(str(v) for v in value)
                 return str(value)
-            if isinstance(value, list | tuple):
-                return " ".join(shlex.quote(str(v)) for v in value)
-            return shlex.quote(str(value))
+            try:
+                return shell.join(value) if isinstance(value, list | tuple) else shell.quote(value)
+            except shell.UnsafeValue as exc:
+                raise shell.UnsafeValue(f"{{{name}}} = {value!r}: {exc}") from None
 
         return _FIELD_NAME.sub(replace, text)
 
