@@ -180,6 +180,7 @@ async def _run(
         problems=[Problem(p.location, p.message, p.test) for p in prepared.problems],
     )
     transport = LocalTransport()
+    transport.contain()
     schedulers: dict[str, Scheduler] = {}
     for case in plan.cases:
         part = case.partition
@@ -231,6 +232,7 @@ async def _run(
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        await transport.release()
         ctx.store.close()
         journal.close()
     session.finished = time.time()
