@@ -183,8 +183,9 @@ class Execution:
             self.attach = None  # nothing to follow: run it from the start
         if self.attach is None:
             fresh_dir(self.stage_dir)
-        if self.attempt > 1:  # the output dir is made at cleanup; a retry starts clean
-            shutil.rmtree(self.output_dir, ignore_errors=True)
+        # The output dir is made at cleanup: one left by an earlier attempt, or by a runner
+        # that was interrupted (this is --resume), is stale.
+        shutil.rmtree(self.output_dir, ignore_errors=True)
         info = CaseInfo(
             name=case.name,
             id=case.id,
