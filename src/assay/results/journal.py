@@ -1,10 +1,11 @@
 """The session journal: what a runner did, written as it happens, so nothing is lost.
 
 ``journal.jsonl`` in the session directory gets one line per event, flushed at once: a
-batch job submitted for a case (job id, packed or not), and a case's final result. If the
-runner dies (even by SIGKILL, which it cannot catch) ``assay run --resume`` reads it back:
-finished cases keep their results and jobs still known to the scheduler are followed
-again instead of being submitted twice.
+batch job submitted for a case (job id, packed or not), a local job process started (pid,
+start time, containment token), and a case's final result. If the runner dies (even by
+SIGKILL, which it cannot catch) ``assay run --resume`` reads it back: finished cases keep
+their results, local processes the dead runner left are ended before anything starts, and
+jobs still known to the scheduler are followed again instead of being submitted twice.
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ class _Job(msgspec.Struct):
     packed: bool = False
 
 
+class _Process(msgspec.Struct):
+    t: str
+    pid: int  # also its process group: a job process leads its own
+    start: int  # /proc/PID/stat field 22: with the pid, names this one process for good
+    token: str  # the ASSAY_CASE_TOKEN everything it started inherited
+
+
 class _Result(msgspec.Struct):
     t: str
     case: str
@@ -40,6 +48,7 @@ class Recovered:
 
     results: dict[str, CaseResult] = field(default_factory=dict)  # case id -> final result
     jobs: dict[str, tuple[str, bool]] = field(default_factory=dict)  # case id -> (job, packed)
+    processes: list[tuple[int, int, str]] = field(default_factory=list)  # (pid, start, token)
 
 
 class Journal:
@@ -60,6 +69,11 @@ class Journal:
 
     def job(self, case_id: str, job_id: str, packed: bool = False) -> None:
         self._write(_Job("job", case_id, job_id, packed))
+
+    def process(self, pid: int, start: int, token: str) -> None:
+        """A local job process started: if the runner is killed, ``--resume`` ends it (and
+        what it started) before running anything again."""
+        self._write(_Process("proc", pid, start, token))
 
     def result(self, result: CaseResult) -> None:
         if result.status == Status.ABORTED:  # run again on resume; its job was cancelled
@@ -84,6 +98,9 @@ def recover(directory: Path) -> Recovered:
                 found.jobs[job.case] = (job.job, job.packed)
             elif kind == "forget":
                 found.jobs.pop(msgspec.json.decode(line, type=_Job).case, None)
+            elif kind == "proc":
+                proc = msgspec.json.decode(line, type=_Process)
+                found.processes.append((proc.pid, proc.start, proc.token))
             elif kind == "result":
                 done = msgspec.json.decode(line, type=_Result)
                 found.results[done.case] = done.result

@@ -31,6 +31,7 @@ from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
 from assay.select import Selection, last_failed
 from assay.store import Store, default_root
+from assay.transports.contain import end_left_behind
 from assay.transports.local import LocalTransport
 from assay.ui import LiveDisplay, PlainDisplay, RerunHint, make_display
 
@@ -181,6 +182,9 @@ async def _run(
     )
     transport = LocalTransport()
     transport.contain()
+    transport.on_spawn = journal.process
+    if recovered is not None:  # a killed runner's cases may still run: end them first
+        await end_left_behind(recovered.processes)
     schedulers: dict[str, Scheduler] = {}
     for case in plan.cases:
         part = case.partition

@@ -248,3 +248,43 @@ class Containment:
                     pending.discard(pid)  # a parent that lives on will reap it
             if pending:
                 await asyncio.sleep(0.01)
+
+
+async def end_left_behind(
+    processes: Iterable[tuple[int, int, str]], timeout: float = 10.0
+) -> list[int]:
+    """End what the job processes of a killed runner left running (``--resume``): each
+    recorded process group whose leader is still the same process (same pid *and* start
+    time: a reused pid is never touched), and every process carrying one of their tokens
+    (what left the group). Waits until they are dead; returns the pids killed."""
+    records = list(processes)
+    tokens = {token for _, _, token in records}
+    me = os.getpid()
+    killed: set[int] = set()
+    for _ in range(_MAX_ROUNDS):
+        new: set[int] = set()
+        for pid, start, _token in records:
+            proc = procfs.stat(pid)
+            if proc is not None and proc.start == start and not proc.zombie:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+                new.add(pid)
+        for pid in procfs.pids():
+            if pid != me and procfs.environ_value(pid, TOKEN) in tokens:
+                proc = procfs.stat(pid)
+                if proc is not None and not proc.zombie:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+                    new.add(pid)
+        if not new - killed:
+            break
+        killed |= new
+    # Not our children: wait until the kernel says they are dead (zombies, or gone).
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        alive = [p for p in killed if (s := procfs.stat(p)) is not None and not s.zombie]
+        if not alive:
+            break
+        await asyncio.sleep(0.02)
+    return sorted(killed)

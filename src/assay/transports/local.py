@@ -14,10 +14,11 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from assay.transports import procfs
 from assay.transports.contain import TOKEN, Containment
 
 _HAVE_PIDFD = hasattr(os, "pidfd_open")
@@ -106,6 +107,8 @@ class LocalTransport:
     def __init__(self) -> None:
         self.live: set[LocalProcess] = set()
         self.containment = Containment()
+        # Told (pid, start time, token) of each job process started: the session journals it.
+        self.on_spawn: Callable[[int, int, str], None] | None = None
 
     def contain(self) -> None:
         """From now on, find and kill what job processes leave outside their group (call in
@@ -149,6 +152,8 @@ class LocalTransport:
             os.close(out)
         # Registered before the loop runs anything else: its zombie is its own to reap.
         self.containment.register(popen.pid, token)
+        if self.on_spawn is not None:  # not reaped yet: its stat is there even if it exited
+            self.on_spawn(popen.pid, procfs.start_time(popen.pid) or 0, token)
         proc = LocalProcess(popen, loop, token)
         self.live.add(proc)
         proc._done.add_done_callback(lambda _: self._ended(proc))
