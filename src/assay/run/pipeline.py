@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assay import launchers
+from assay import guard, launchers
 from assay.durations import format_duration, parse_duration
 from assay.errors import SanityError
 from assay.files import fresh_dir, link_or_copy
@@ -134,17 +134,29 @@ class Execution:
             if asyncio.iscoroutine(ran):
                 ran = await ran
             self._hooks("after", stage)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            if not _really_cancelled():  # test code raised it: its own failure
+                self._fail(stage, *describe_exception(exc, self.case.test._assay))
+                return False
             self._fail(stage, "interrupted")
             raise
+        except guard.Interrupted:  # a signal reached hanging test code; the run stops
+            self._fail(stage, "interrupted")
+            await _cancelled()
         except StageFailed as exc:
             self._fail(stage, exc.reason, exc.details)
         except SchedulerError as exc:
             self._fail(stage, str(exc))
         except SanityError as exc:
             self._fail(stage, str(exc), exc.details)
+        except guard.Misused as exc:
+            self._fail(stage, str(exc))
         except Exception as exc:  # a bug in the test's own code: say where
-            self._fail(stage, *describe_exception(exc))
+            self._fail(stage, *describe_exception(exc, self.case.test._assay))
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt... from test code
+            if isinstance(exc, GeneratorExit) and not guard.raised_by_test_code(exc.__traceback__):
+                raise  # this coroutine is being closed
+            self._fail(stage, *describe_exception(exc, self.case.test._assay))
         finally:
             if self._timed(stage):
                 self._record_time(stage, time.perf_counter() - start)
@@ -173,7 +185,7 @@ class Execution:
         if self.test is None:
             return
         for hook in self.case.test._assay.hooks[(when, stage)]:  # type: ignore[index]
-            hook(self.test)
+            guard.call(f"hook {hook.__name__}", hook, self.test)
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -199,12 +211,14 @@ class Execution:
             env_config=case.env_config,
             dependencies=self.dependencies,
         )
-        self.test = test = bind(
-            case.test, case.variant.params, case.overrides, info, case.variant.fields
-        )
+        with guard.running():  # the class's own __init__ runs here
+            self.test = test = bind(
+                case.test, case.variant.params, case.overrides, info, case.variant.fields
+            )
         self._hooks("before", "setup")
         if _may_change_fields(case.test):
-            problems = check_fields(test, case.test._assay.metrics)
+            with guard.running():
+                problems = check_fields(test, case.test._assay.metrics)
             if problems:
                 raise StageFailed("invalid test attributes: " + "; ".join(problems))
         if self.attach is None:  # a resumed case's stage dir already holds its inputs
@@ -374,7 +388,7 @@ class Execution:
         ask = getattr(self._test, "job_comparison", None)
         if not scheduler.compares_in_job or ask is None:
             return None
-        spec = ask()
+        spec = guard.call("job_comparison", ask)
         if spec is None:
             return None
         spec_file = self.stage_dir / "assay-compare.json"
@@ -391,7 +405,7 @@ class Execution:
             if out.exit_code not in codes:
                 want = " or ".join(str(c) for c in sorted(codes))
                 raise StageFailed(f"{describe_status(out.exit_code)} (expected exit code {want})")
-        test.sanity(out)
+        guard.call("sanity", test.sanity, out)
 
     def performance(self) -> None:
         test, case = self._test, self.case
@@ -480,6 +494,19 @@ class Execution:
     def _out(self) -> Output:
         assert self.out is not None
         return self.out
+
+
+def _really_cancelled() -> bool:
+    """Whether the running task was asked to stop (not test code raising CancelledError)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
+async def _cancelled() -> None:
+    """After a signal reached test code: the event loop delivers that signal next, and the
+    run cancels this case; should nothing do so, stop it anyway."""
+    await asyncio.sleep(5)
+    raise asyncio.CancelledError
 
 
 def _may_change_fields(test: type[Test]) -> bool:

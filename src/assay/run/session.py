@@ -143,7 +143,8 @@ def run(request: Request) -> int:
     return 128 + _SIGNALS[session.interrupted] if session.interrupted else (0 if session.ok else 1)
 
 
-_SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM}
+# What interrupts a run (SIGHUP: the terminal was closed); each ends it with 128 + its number.
+_SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP}
 
 
 async def _run(
@@ -229,12 +230,12 @@ async def _run(
             for proc in list(transport.live):
                 proc.signal_group(signal.SIGKILL)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in _SIGNALS.values():
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         session.results = await task
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _SIGNALS.values():
             loop.remove_signal_handler(sig)
         await transport.release()
         ctx.store.close()
