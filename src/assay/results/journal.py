@@ -1,6 +1,7 @@
 """The session journal: what a runner did, written as it happens, so nothing is lost.
 
-``journal.jsonl`` in the session directory gets one line per event, flushed at once: a
+``journal.jsonl`` in the session directory gets one line per event, flushed at once (and
+made durable before a case's verdict is shown, see :class:`Journal`): a
 batch job submitted for a case (job id, packed or not), a local job process started (pid,
 start time, containment token), and a case's final result. If the runner dies (even by
 SIGKILL, which it cannot catch) ``assay run --resume`` reads it back: finished cases keep
@@ -10,7 +11,10 @@ jobs still known to the scheduler are followed again instead of being submitted 
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -52,20 +56,52 @@ class Recovered:
 
 
 class Journal:
-    """Appends events to a session's journal."""
+    """Appends events to a session's journal.
+
+    Each event is written and flushed at once, so a killed runner loses nothing it wrote.
+    Against a crash of the machine itself (a power cut), :meth:`sync` makes what was
+    written durable: the runner awaits it before it shows a finished case's verdict. Cases
+    that finish together share one ``fdatasync`` (group commit), which runs in a thread of
+    the journal's own, so the event loop never waits on the disk.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / NAME
         self._fh: IO[bytes] | None = None
         self._encoder = msgspec.json.Encoder()
+        self._written = 0  # events written so far
+        self._synced = 0  # of which known to be on disk
+        self._inflight: tuple[asyncio.Future[None], int] | None = None  # a sync, and up to
+        self._executor: ThreadPoolExecutor | None = None
 
     def _write(self, event: object) -> None:
         if self._fh is None:
             self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the session
-        # One write per event, flushed: a killed runner loses nothing it wrote (only a crash
-        # of the machine itself could, and a sync per case would cost more than it saves).
+            _sync_dir(self.path.parent)  # the new file's name must survive a crash too
         self._fh.write(self._encoder.encode(event) + b"\n")
         self._fh.flush()
+        self._written += 1
+
+    async def sync(self) -> None:
+        """Return once every event written so far is on disk."""
+        target = self._written
+        while self._synced < target and self._fh is not None:
+            inflight = self._inflight
+            if inflight is None or inflight[0].done():
+                if inflight is not None:  # finished, maybe before it covered our event
+                    self._synced = max(self._synced, inflight[1])
+                    if self._synced >= target:
+                        break
+                inflight = (self._start_sync(self._fh.fileno()), self._written)
+                self._inflight = inflight
+            future, upto = inflight
+            await asyncio.shield(future)
+            self._synced = max(self._synced, upto)
+
+    def _start_sync(self, fd: int) -> asyncio.Future[None]:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="assay-journal")
+        return asyncio.get_running_loop().run_in_executor(self._executor, _datasync, fd)
 
     def job(self, case_id: str, job_id: str, packed: bool = False) -> None:
         self._write(_Job("job", case_id, job_id, packed))
@@ -82,9 +118,31 @@ class Journal:
             self._write(_Result("result", result.id, result))
 
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         if self._fh is not None:
+            _datasync(self._fh.fileno())
             self._fh.close()
             self._fh = None
+
+
+def _datasync(fd: int) -> None:
+    try:
+        os.fdatasync(fd)
+    except OSError:  # a disk that cannot sync: the runner goes on; it is only less durable
+        pass
+
+
+def _sync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        _datasync(fd)
+    finally:
+        os.close(fd)
 
 
 def recover(directory: Path) -> Recovered:
