@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import io
 import os
 import signal
 import sys
@@ -34,7 +35,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TextIO, cast
 
 if TYPE_CHECKING:
     from assay.spec.definition import Definition
@@ -58,9 +59,39 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
+class Printed(io.TextIOBase):
+    """Where a case's test code prints (stdout and stderr, interleaved): a file in the
+    case's directory, opened at the first write (most tests print nothing)."""
+
+    def __init__(self, where: Callable[[], Path]) -> None:
+        super().__init__()
+        self._where = where
+        self._file: IO[str] | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self._file is None:
+            self._file = open(self._where(), "a", encoding="utf-8", errors="replace")  # noqa: SIM115
+        return self._file.write(text)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        super().close()
+
+
 @contextmanager
-def running() -> Iterator[None]:
-    """Around one call of test code: signals interrupt it, cwd and ``sys.path`` are kept."""
+def running(printed: Printed | None = None) -> Iterator[None]:
+    """Around one call of test code: signals interrupt it, cwd and ``sys.path`` are kept,
+    and what it prints goes to ``printed`` (when given) instead of the terminal, where it
+    would tear through the live display."""
     try:
         cwd: str | None = os.getcwd()
     except OSError:  # the directory assay started in is gone: nothing to keep
@@ -68,9 +99,15 @@ def running() -> Iterator[None]:
     path = list(sys.path)
     main = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, _interrupt) for sig in SIGNALS} if main else {}
+    streams = (sys.stdout, sys.stderr)
+    if printed is not None:
+        sys.stdout = sys.stderr = cast(TextIO, printed)
     try:
         yield
     finally:
+        if printed is not None:
+            sys.stdout, sys.stderr = streams
+            printed.flush()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if cwd is not None:
@@ -83,9 +120,9 @@ def running() -> Iterator[None]:
             sys.path[:] = path
 
 
-def call(what: str, func: Callable[..., Any], *args: Any) -> Any:
+def call(what: str, func: Callable[..., Any], *args: Any, printed: Printed | None = None) -> Any:
     """Call test code ``func(*args)`` under :func:`running`; ``what`` names it in messages."""
-    with running():
+    with running(printed):
         result = func(*args)
     problem = _never_ran(what, result)
     if problem:

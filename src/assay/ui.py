@@ -18,6 +18,7 @@ from assay.durations import format_duration
 from assay.files import display_path, tail
 from assay.results import scaling
 from assay.results.model import CaseResult, Session, Status
+from assay.run.scripts import PYTHON_OUT
 
 if TYPE_CHECKING:
     from assay.plan import Case
@@ -104,6 +105,10 @@ def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> lis
                     name = "stdout" if stream == "out" else "stderr"
                     lines.append((f"  {name} (last lines of {stage}):", "dim"))
                     lines += [(f"    | {line}", "dim") for line in text.splitlines()]
+            text = tail(Path(base) / PYTHON_OUT, TAIL_LINES)
+            if text:
+                lines.append(("  printed by its Python code (last lines):", "dim"))
+                lines += [(f"    | {line}", "dim") for line in text.splitlines()]
         if failure and failure.details and failure.stage not in ("build",):
             lines.append(("  details:", "dim"))
             lines += [(f"    {line}", "dim") for line in failure.details.splitlines()]
@@ -191,7 +196,8 @@ class LiveDisplay:
     def __init__(self, max_rows: int = 8) -> None:
         from rich.console import Console
 
-        self.console = Console(highlight=False)
+        # The terminal itself: while test code runs, sys.stdout is its own file.
+        self.console = Console(file=sys.stdout, highlight=False)
         self.max_rows = max_rows
         self.total = 0
         self.done = 0

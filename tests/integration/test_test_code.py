@@ -442,3 +442,41 @@ def test_a_setup_hook_that_fails_in_the_standard_library_names_the_hook_line(ass
     assert failure["stage"] == "setup"
     assert failure["reason"].startswith("JSONDecodeError: Expecting property name"), failure
     assert failure["reason"].endswith(f" at {path}:9"), failure
+
+
+LOUD = """
+import sys
+import assay
+
+class Loud(assay.Test):
+    command = "echo hi"
+
+    def sanity(self, out):
+        for n in range(20000):
+            print("loud line", n)
+        print("to stderr", file=sys.stderr)
+        assert False, "loud and wrong"
+
+class Quiet(assay.Test):
+    command = "echo hi"
+"""
+
+
+def test_what_test_code_prints_goes_to_its_output_dir_not_the_live_display(tmp_path):
+    """print() in a sanity went through the live display, which redrew itself for every
+    line (20,000 lines took most of a minute). It is kept with the case instead."""
+    from tests.conftest import run_on_terminal
+
+    (tmp_path / "test_loud.py").write_text(LOUD)
+    code, screen = run_on_terminal("run", "test_loud.py", cwd=tmp_path, timeout=120)
+    assert code == 1, screen[-3000:]
+    assert "loud line 5000" not in screen  # not on the terminal
+    case = CliResult((), code, "", "", tmp_path).case("Loud")
+    printed = (Path(case["output_dir"]) / "assay-python.out").read_text().splitlines()
+    assert printed[0] == "loud line 0" and printed[19999] == "loud line 19999"
+    assert printed[20000] == "to stderr"
+    # The summary of the failed case shows the last of it.
+    assert "printed by its Python code (last lines):" in screen
+    assert "| to stderr" in screen
+    quiet = CliResult((), code, "", "", tmp_path).case("Quiet")
+    assert not (Path(quiet["output_dir"]) / "assay-python.out").exists()

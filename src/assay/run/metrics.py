@@ -21,6 +21,7 @@ def measure(
     metrics: Mapping[str, MetricSpec],
     references: Mapping[str, Ref],
     into: list[MetricResult],
+    printed: guard.Printed | None = None,
 ) -> list[str]:
     """Append a result for every metric to ``into`` (each one before it is read, so a metric
     whose code raises still shows); return the misses and errors, one line each."""
@@ -31,7 +32,7 @@ def measure(
         entry = MetricResult(name=name, value=None, unit=unit)
         into.append(entry)
         try:
-            value = guard.call(f"metric {name}", getattr(test, name), out)
+            value = guard.call(f"metric {name}", getattr(test, name), out, printed=printed)
         except SanityError as exc:
             entry.verdict, entry.message = "error", str(exc)
             misses.append(f"{name}: {exc}")

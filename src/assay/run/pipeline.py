@@ -100,6 +100,7 @@ class Execution:
         self.stage_dir = self.ctx.stage_root / case_dirname(case)
         self.output_dir = self.ctx.output_root / case_dirname(case)
         self.result = new_result(case, Status.PASSED)
+        self.printed = guard.Printed(self._printed_path)
         self.result.file = definition.file
         self.result.line = definition.line
         self.result.attempts = self.attempt
@@ -122,7 +123,16 @@ class Execution:
             # Cleanup runs whatever happened, even when the case is being cancelled.
             await self._stage("cleanup", self.cleanup)
             result.finished = time.time()
+            self.printed.close()
         return result
+
+    def _printed_path(self) -> Path:
+        """Where the test's Python code prints: its stage dir, or once cleanup has moved
+        what is kept, its output dir."""
+        if self.stage_dir.is_dir():
+            return self.stage_dir / scripts.PYTHON_OUT
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        return self.output_dir / scripts.PYTHON_OUT
 
     async def _stage(self, stage: str, action: Callable[[], Any]) -> bool:
         """Run one stage with its hooks; record its time; return whether it succeeded."""
@@ -185,7 +195,7 @@ class Execution:
         if self.test is None:
             return
         for hook in self.case.test._assay.hooks[(when, stage)]:  # type: ignore[index]
-            guard.call(f"hook {hook.__name__}", hook, self.test)
+            guard.call(f"hook {hook.__name__}", hook, self.test, printed=self.printed)
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -211,13 +221,13 @@ class Execution:
             env_config=case.env_config,
             dependencies=self.dependencies,
         )
-        with guard.running():  # the class's own __init__ runs here
+        with guard.running(self.printed):  # the class's own __init__ runs here
             self.test = test = bind(
                 case.test, case.variant.params, case.overrides, info, case.variant.fields
             )
         self._hooks("before", "setup")
         if _may_change_fields(case.test):
-            with guard.running():
+            with guard.running(self.printed):
                 problems = check_fields(test, case.test._assay.metrics)
             if problems:
                 raise StageFailed("invalid test attributes: " + "; ".join(problems))
@@ -388,7 +398,7 @@ class Execution:
         ask = getattr(self._test, "job_comparison", None)
         if not scheduler.compares_in_job or ask is None:
             return None
-        spec = guard.call("job_comparison", ask)
+        spec = guard.call("job_comparison", ask, printed=self.printed)
         if spec is None:
             return None
         spec_file = self.stage_dir / "assay-compare.json"
@@ -405,7 +415,7 @@ class Execution:
             if out.exit_code not in codes:
                 want = " or ".join(str(c) for c in sorted(codes))
                 raise StageFailed(f"{describe_status(out.exit_code)} (expected exit code {want})")
-        guard.call("sanity", test.sanity, out)
+        guard.call("sanity", test.sanity, out, printed=self.printed)
 
     def performance(self) -> None:
         test, case = self._test, self.case
@@ -413,7 +423,7 @@ class Execution:
         if not metrics:
             return
         references = choose(test.references, case.partition.system, case.partition.name)
-        misses = measure(test, self._out, metrics, references, self.result.metrics)
+        misses = measure(test, self._out, metrics, references, self.result.metrics, self.printed)
         if misses:
             raise StageFailed("; ".join(misses))
 
