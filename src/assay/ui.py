@@ -6,10 +6,12 @@ imported only for the live display, so plain output starts fast.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -150,6 +152,25 @@ def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> lis
     return lines
 
 
+def output_lost() -> None:
+    """The terminal or pipe assay writes to is gone (the terminal was closed, the reader of
+    ``assay run | head`` exited): what would go there goes to /dev/null from now on, so the
+    run finishes, writes its report and exits with its own code. Standard error too when it
+    is the same terminal or pipe."""
+    try:
+        out = os.fstat(1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            if os.path.samestat(os.fstat(2), out):
+                os.dup2(devnull, 2)
+        os.dup2(devnull, 1)
+    finally:
+        os.close(devnull)
+
+
 class PlainDisplay:
     """One line per event, for logs and pipes (and ``--plain``)."""
 
@@ -186,8 +207,11 @@ class PlainDisplay:
             self._write(text)
 
     def _write(self, text: str) -> None:
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        try:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+        except OSError:  # nobody reads any more (EPIPE, EIO): finish the run regardless
+            output_lost()
 
 
 class LiveDisplay:
@@ -212,11 +236,16 @@ class LiveDisplay:
 
         self.total = total
         self.started = time.monotonic()
-        self.console.print(header, style="bold")
+        self._print(header, style="bold")
         self.live = Live(
             console=self.console, refresh_per_second=8, transient=True, get_renderable=self._render
         )
-        self.live.start()
+        with _unless_lost():
+            self.live.start()
+
+    def _print(self, text: str, style: str | None = None) -> None:
+        with _unless_lost():
+            self.console.print(text, style=style, markup=False)
 
     def _render(self) -> Any:
         from rich.console import Group
@@ -273,11 +302,7 @@ class LiveDisplay:
     def case_retrying(self, result: CaseResult, attempt: int) -> None:
         failure = result.failure
         reason = f"{failure.stage}: {failure.reason}" if failure else ""
-        self.console.print(
-            f"[RETRY] {result.name} failed ({reason}); attempt {attempt}",
-            style="yellow",
-            markup=False,
-        )
+        self._print(f"[RETRY] {result.name} failed ({reason}); attempt {attempt}", "yellow")
 
     def case_finished(self, result: CaseResult) -> None:
         self.running.pop(result.name, None)
@@ -285,13 +310,22 @@ class LiveDisplay:
         self.counts[result.status] += 1
         if result.status != Status.PASSED:
             text, style = event_line(result)
-            self.console.print(text, style=style, markup=False)
+            self._print(text, style)
 
     def finish(self, session: Session, hint: RerunHint, report: Path | None) -> None:
         if self.live is not None:
-            self.live.stop()
+            with _unless_lost():
+                self.live.stop()
         for text, style in summary_lines(session, hint, report):
-            self.console.print(text, style=style or None, markup=False)
+            self._print(text, style or None)
+
+
+@contextlib.contextmanager
+def _unless_lost() -> Iterator[None]:
+    try:
+        yield
+    except OSError:  # the terminal is gone (EIO) or the pipe closed (EPIPE)
+        output_lost()
 
 
 def make_display(plain: bool) -> PlainDisplay | LiveDisplay:
