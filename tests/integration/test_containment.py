@@ -209,3 +209,43 @@ def test_orphans_that_die_while_their_case_runs_are_reaped(tmp_path, write):
     )
     result = run_assay("run", "test_orphans.py", "--plain", cwd=tmp_path)
     assert result.code == 0, result
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(signal.SIGINT, signal.SIGINT), (signal.SIGTERM, signal.SIGTERM)],
+    ids=["SIGINT-twice", "SIGTERM-twice"],
+)
+def test_a_second_signal_kills_at_once_what_ignores_the_first(tmp_path, marker, first, second):
+    """A case that ignores SIGTERM holds the run for the whole --grace after the first
+    signal; the second one kills it (and what it left outside its group) at once."""
+    started = tmp_path / "started"
+    (tmp_path / "test_stubborn.py").write_text(
+        "import assay\n"
+        "class Stubborn(assay.Test):\n"
+        f"    command = \"trap '' TERM; setsid sleep {marker} > /dev/null 2>&1 & "
+        f'touch {started}; sleep {marker}"\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assay", "run", "test_stubborn.py", "--plain", "--grace", "600"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for(marker, 2)
+        while not started.exists():
+            time.sleep(0.05)
+        proc.send_signal(first)
+        time.sleep(0.5)  # the runner is in its grace period now
+        assert proc.poll() is None
+        assert len(_marked(marker)) == 2  # SIGTERM was ignored
+        proc.send_signal(second)
+        out, _ = proc.communicate(timeout=30)  # not the 600 s of grace
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + first, out
+    assert _marked(marker) == []
+    report = CliResult((), proc.returncode, out, "", tmp_path).report
+    assert report["cases"][0]["status"] == "aborted"

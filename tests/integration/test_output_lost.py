@@ -67,3 +67,57 @@ def test_closing_the_terminal_interrupts_the_run_and_keeps_the_report(tmp_path):
     report = CliResult((), proc.returncode, "", "", tmp_path).report
     assert report["session"]["interrupted"] == "SIGHUP"
     assert {c["status"] for c in report["cases"]} == {"aborted"}
+
+
+SLOW_DISK = """
+import os
+import time
+
+_real = os.fdatasync
+
+
+def _slow_fdatasync(fd):
+    time.sleep(1.5)
+    _real(fd)
+
+
+os.fdatasync = _slow_fdatasync
+"""
+
+
+def test_signals_while_results_are_synced_to_a_slow_disk_keep_the_report(tmp_path):
+    """Fault injection (a disk whose syncs take 1.5 s): Ctrl-C while a finished case's result
+    is being synced, and again while the journal is closed at the end; the report is still
+    written, with the finished case's result."""
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(SLOW_DISK)
+    (tmp_path / "test_quick.py").write_text(
+        "import assay\nclass Quick(assay.Test):\n    command = 'echo hi'\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assay", "run", "test_quick.py", "--plain"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(inject)},
+    )
+    try:
+        journal = None
+        deadline = time.monotonic() + 30
+        while journal is None or '"result"' not in journal.read_text():
+            assert time.monotonic() < deadline
+            found = list(tmp_path.glob(".assay/runs/*/journal.jsonl"))
+            journal = found[0] if found else None
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)  # the result is written, not yet synced
+        time.sleep(0.8)
+        proc.send_signal(signal.SIGINT)  # the runner is closing its journal by now
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out
+    report = CliResult((), proc.returncode, out, "", tmp_path).report
+    assert [c["status"] for c in report["cases"]] == ["passed"]

@@ -77,7 +77,6 @@ class Journal:
     def _write(self, event: object) -> None:
         if self._fh is None:
             self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the session
-            _sync_dir(self.path.parent)  # the new file's name must survive a crash too
         self._fh.write(self._encoder.encode(event) + b"\n")
         self._fh.flush()
         self._written += 1
@@ -99,8 +98,9 @@ class Journal:
             self._synced = max(self._synced, upto)
 
     def _start_sync(self, fd: int) -> asyncio.Future[None]:
-        if self._executor is None:
+        if self._executor is None:  # the first sync: the new file's name must last too
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="assay-journal")
+            self._executor.submit(_sync_dir, self.path.parent)
         return asyncio.get_running_loop().run_in_executor(self._executor, _datasync, fd)
 
     def job(self, case_id: str, job_id: str, packed: bool = False) -> None:
@@ -122,7 +122,10 @@ class Journal:
             self._executor.shutdown(wait=True)
             self._executor = None
         if self._fh is not None:
-            _datasync(self._fh.fileno())
+            if self._synced < self._written:
+                _datasync(self._fh.fileno())
+                if self._synced == 0:
+                    _sync_dir(self.path.parent)
             self._fh.close()
             self._fh = None
 

@@ -232,24 +232,26 @@ async def _run(
 
     for sig in _SIGNALS.values():
         loop.add_signal_handler(sig, on_signal, sig)
-    try:
-        session.results = await task
+    try:  # the handlers stay until the report is written: a late Ctrl-C must not lose it
+        try:
+            session.results = await task
+        finally:
+            await transport.release()
+            ctx.store.close()
+            journal.close()
+        session.finished = time.time()
+        path = report.write(session, directory / "report.json")
+        if request.report:
+            report.write(session, request.report)
+        if request.junit:
+            from assay.results import junit  # only when asked for: xml.etree is slow to import
+
+            junit.write(session, request.junit)
+        hint = RerunHint(request.config, request.system, request.settings, request.prefix)
+        display.finish(session, hint, path)
     finally:
         for sig in _SIGNALS.values():
             loop.remove_signal_handler(sig)
-        await transport.release()
-        ctx.store.close()
-        journal.close()
-    session.finished = time.time()
-    path = report.write(session, directory / "report.json")
-    if request.report:
-        report.write(session, request.report)
-    if request.junit:
-        from assay.results import junit  # only when asked for: xml.etree is slow to import
-
-        junit.write(session, request.junit)
-    hint = RerunHint(request.config, request.system, request.settings, request.prefix)
-    display.finish(session, hint, path)
     return session
 
 
