@@ -73,8 +73,12 @@ def start_time(pid: int) -> int | None:
 
 
 def pids(above: int = 0) -> list[int]:
-    """Every process id greater than ``above``."""
-    numbers = (int(name) for name in os.listdir(PROC) if name.isdigit())
+    """Every process id greater than ``above`` (none without a ``/proc``: not Linux)."""
+    try:
+        names = os.listdir(PROC)
+    except OSError:
+        return []
+    numbers = (int(name) for name in names if name.isdigit())
     return [pid for pid in numbers if pid > above]
 
 
