@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -18,6 +19,11 @@ def test_stat_reads_group_session_and_a_start_time_that_names_the_process():
         ["sleep", "30"], start_new_session=True, env={**os.environ, "PROBE_VAR": "x=1"}
     )
     try:
+        # Popen returns once the exec began; its environment shows once the exec is done.
+        deadline = time.monotonic() + 10
+        while procfs.environ_value(proc.pid, "PROBE_VAR") is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         found = procfs.stat(proc.pid)
         assert found is not None
         assert (found.pid, found.ppid, found.pgrp, found.sid) == (

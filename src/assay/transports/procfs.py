@@ -95,6 +95,11 @@ def environ_value(pid: int, name: str) -> str | None:
     """The value of ``name`` in the environment ``pid`` was started with (``None``: not set,
     or not readable: another user's process, a zombie, a process that is gone)."""
     data = _read(f"{PROC}/{pid}/environ", 1 << 22)
+    for _ in range(5):  # a process in the middle of an exec shows none for a moment
+        if data or stat(pid) is None:
+            break
+        os.sched_yield()
+        data = _read(f"{PROC}/{pid}/environ", 1 << 22)
     if not data:
         return None
     prefix = name.encode() + b"="
