@@ -249,3 +249,32 @@ def test_a_second_signal_kills_at_once_what_ignores_the_first(tmp_path, marker, 
     assert _marked(marker) == []
     report = CliResult((), proc.returncode, out, "", tmp_path).report
     assert report["cases"][0]["status"] == "aborted"
+
+
+def test_a_case_that_ends_leaves_alone_what_a_still_running_case_started(tmp_path, marker, write):
+    """Each case's leftovers are told apart by their token: Quick ending (and its sweep)
+    must not kill the process Long started outside its group while Long still runs."""
+    (tmp_path / "daemonize.py").write_text(DAEMONIZE)
+    write(
+        "test_pair.py",
+        f"""
+        import assay
+
+        class Long(assay.Test):
+            # The daemon is orphaned, so adopted by the runner, while Long still runs.
+            command = (
+                "{sys.executable} {tmp_path}/daemonize.py {marker}; sleep 1.5; "
+                "pgrep -f 'sleep {marker}' > /dev/null && echo still-alive"
+            )
+
+            def sanity(self, out):
+                out.expect("still-alive")
+
+        class Quick(assay.Test):
+            i = assay.parameter(range(4))
+            command = "sleep 0.{{i}}"
+        """,
+    )
+    result = run_assay("run", "test_pair.py", "--plain", "--max-jobs", "5", cwd=tmp_path)
+    assert result.code == 0, result
+    assert _marked(marker) == []

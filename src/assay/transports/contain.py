@@ -183,8 +183,16 @@ class Containment:
         return after - 1 if last is not None and last >= after else 0
 
     def _snapshot(self, above: int) -> dict[int, procfs.ProcStat]:
+        """The processes that may be adopted, or below one. A live job process is neither
+        (what it starts has it as parent until it exits): not even read."""
         found = {}
+        uid = os.geteuid()
         for pid in procfs.pids(above):
+            if pid in self.roots:
+                continue
+            # Not root: another user's process is none of ours (nor could it be killed).
+            if uid != 0 and procfs.owner(pid) != uid:
+                continue
             proc = procfs.stat(pid)
             if proc is not None:
                 found[pid] = proc

@@ -48,7 +48,16 @@ def _read(path: str, limit: int = 4096) -> bytes | None:
 
 def stat(pid: int) -> ProcStat | None:
     """The process ``pid`` as ``/proc`` shows it now, or ``None`` if there is none."""
-    data = _read(f"{PROC}/{pid}/stat")
+    try:  # one read: the kernel hands a stat file out whole
+        fd = os.open(f"{PROC}/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     if not data:
         return None
     # The command name (field 2) is in parentheses and may itself contain ") ".
@@ -70,6 +79,14 @@ def start_time(pid: int) -> int | None:
     """When ``pid`` started (field 22 of its stat), or ``None`` if it is gone."""
     found = stat(pid)
     return None if found is None else found.start
+
+
+def owner(pid: int) -> int | None:
+    """The user id that owns process ``pid`` (cheaper to learn than its stat)."""
+    try:
+        return os.stat(f"{PROC}/{pid}").st_uid
+    except OSError:
+        return None
 
 
 def pids(above: int = 0) -> list[int]:

@@ -1,0 +1,40 @@
+"""Containment's own rules, on real processes: which processes a sweep reads and kills."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from assay.transports import contain
+from assay.transports.contain import Containment
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+
+
+def test_a_snapshot_skips_live_job_processes_and_other_users_processes(monkeypatch):
+    watcher = Containment()
+    job = subprocess.Popen(["sleep", "30"])
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        watcher.register(job.pid, watcher.issue())
+        seen = watcher._snapshot(min(job.pid, other.pid) - 1)
+        assert other.pid in seen and job.pid not in seen
+        # Seen by a user that owns neither (as root: as if it were someone else).
+        someone = os.geteuid() + 4242
+        monkeypatch.setattr(contain.os, "geteuid", lambda: someone)
+        assert other.pid not in watcher._snapshot(min(job.pid, other.pid) - 1)
+    finally:
+        for proc in (job, other):
+            proc.kill()
+            proc.wait()
+
+
+def test_a_long_job_or_a_wrapped_counter_means_every_process_is_looked_at(monkeypatch):
+    watcher = Containment()
+    monkeypatch.setattr(contain.procfs, "last_pid", lambda: 5000)
+    assert watcher._floor(4000, 0.1) == 3999  # short, and pids went on upwards since
+    assert watcher._floor(4000, 30.0) == 0  # long: they may have wrapped around
+    assert watcher._floor(6000, 0.1) == 0  # the counter is below it: they wrapped
+    assert watcher._floor(None, 0.0) == 0
