@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -38,3 +39,24 @@ def test_a_long_job_or_a_wrapped_counter_means_every_process_is_looked_at(monkey
     assert watcher._floor(4000, 30.0) == 0  # long: they may have wrapped around
     assert watcher._floor(6000, 0.1) == 0  # the counter is below it: they wrapped
     assert watcher._floor(None, 0.0) == 0
+
+
+def test_resume_ends_a_recorded_group_only_while_its_leader_is_the_recorded_process():
+    import asyncio
+
+    from assay.transports import procfs
+    from assay.transports.contain import end_left_behind
+
+    before = procfs.started_by_now() - 1  # as recorded for an earlier process of this pid
+    time.sleep(0.05)
+    proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    recorded = procfs.started_by_now()
+    try:
+        # A record made before this process started names another process: untouched.
+        assert asyncio.run(end_left_behind([(proc.pid, before, "0" * 32)], timeout=1)) == []
+        assert proc.poll() is None
+        assert asyncio.run(end_left_behind([(proc.pid, recorded, "0" * 32)])) == [proc.pid]
+        assert proc.wait(timeout=5) == -9
+    finally:
+        proc.kill()
+        proc.wait()

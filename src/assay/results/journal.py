@@ -36,7 +36,9 @@ class _Job(msgspec.Struct):
 class _Process(msgspec.Struct):
     t: str
     pid: int  # also its process group: a job process leads its own
-    start: int  # /proc/PID/stat field 22: with the pid, names this one process for good
+    # Field 22 of /proc/PID/stat (clock ticks after boot) is at most this, and not by much:
+    # with the pid, it names this one process for good.
+    start: int
     token: str  # the ASSAY_CASE_TOKEN everything it started inherited
 
 
@@ -52,7 +54,8 @@ class Recovered:
 
     results: dict[str, CaseResult] = field(default_factory=dict)  # case id -> final result
     jobs: dict[str, tuple[str, bool]] = field(default_factory=dict)  # case id -> (job, packed)
-    processes: list[tuple[int, int, str]] = field(default_factory=list)  # (pid, start, token)
+    # (pid, latest start time, token) of each local job process
+    processes: list[tuple[int, int, str]] = field(default_factory=list)
 
 
 class Journal:

@@ -49,6 +49,7 @@ _MAX_ROUNDS = 100  # kill rounds per sweep: a fork bomb gets no more chances tha
 # A job that ran this long has its leftovers looked for among all processes: pids could
 # have wrapped around meanwhile. For a shorter one, only those with later pids (cheap).
 _SHORT = 1.0
+_FEW = 256  # this few pids handed out since a job started: look each up, list nothing
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -187,7 +188,12 @@ class Containment:
         (what it starts has it as parent until it exits): not even read."""
         found = {}
         uid = os.geteuid()
-        for pid in procfs.pids(above):
+        last = procfs.last_pid() if above else None
+        if last is not None and 0 <= last - above <= _FEW:
+            candidates: Iterable[int] = range(above + 1, last + 1)  # no listing of /proc
+        else:
+            candidates = procfs.pids(above)
+        for pid in candidates:
             if pid in self.roots:
                 continue
             # Not root: another user's process is none of ours (nor could it be killed).
@@ -258,13 +264,24 @@ class Containment:
                 await asyncio.sleep(0.01)
 
 
+# How long before its recorded bound a job process may have started (the time Popen took
+# to return; seconds). A pid reused later starts after the bound, so it never matches.
+_SPAWN_SLACK = 5
+
+
+def _same_process(proc: procfs.ProcStat, latest_start: int) -> bool:
+    earliest = latest_start - _SPAWN_SLACK * procfs._TICKS
+    return earliest <= proc.start <= latest_start
+
+
 async def end_left_behind(
     processes: Iterable[tuple[int, int, str]], timeout: float = 10.0
 ) -> list[int]:
     """End what the job processes of a killed runner left running (``--resume``): each
-    recorded process group whose leader is still the same process (same pid *and* start
-    time: a reused pid is never touched), and every process carrying one of their tokens
-    (what left the group). Waits until they are dead; returns the pids killed."""
+    recorded process group whose leader is still the same process (same pid, and a start
+    time just before the recorded bound: a pid reused since started later, and is never
+    touched), and every process carrying one of their tokens (what left the group). Waits
+    until they are dead; returns the pids killed."""
     records = list(processes)
     tokens = {token for _, _, token in records}
     me = os.getpid()
@@ -273,7 +290,7 @@ async def end_left_behind(
         new: set[int] = set()
         for pid, start, _token in records:
             proc = procfs.stat(pid)
-            if proc is not None and proc.start == start and not proc.zombie:
+            if proc is not None and _same_process(proc, start) and not proc.zombie:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGKILL)
                 new.add(pid)

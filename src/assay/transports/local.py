@@ -107,7 +107,8 @@ class LocalTransport:
     def __init__(self) -> None:
         self.live: set[LocalProcess] = set()
         self.containment = Containment()
-        # Told (pid, start time, token) of each job process started: the session journals it.
+        # Told (pid, latest start time, token) of each job process started: the session
+        # journals it.
         self.on_spawn: Callable[[int, int, str], None] | None = None
 
     def contain(self) -> None:
@@ -152,8 +153,8 @@ class LocalTransport:
             os.close(out)
         # Registered before the loop runs anything else: its zombie is its own to reap.
         self.containment.register(popen.pid, token)
-        if self.on_spawn is not None:  # not reaped yet: its stat is there even if it exited
-            self.on_spawn(popen.pid, procfs.start_time(popen.pid) or 0, token)
+        if self.on_spawn is not None:
+            self.on_spawn(popen.pid, procfs.started_by_now(), token)
         proc = LocalProcess(popen, loop, token)
         self.live.add(proc)
         proc._done.add_done_callback(lambda _: self._ended(proc))

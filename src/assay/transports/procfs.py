@@ -5,6 +5,7 @@ gone or unreadable: processes come and go while they are looked at."""
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 PROC = "/proc"
@@ -73,6 +74,17 @@ def stat(pid: int) -> ProcStat | None:
         )
     except (IndexError, ValueError):
         return None
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def started_by_now() -> int:
+    """An upper bound on the start time (field 22) of a process that exists now: the
+    boot-time clock the kernel stamps processes with, in the same clock ticks. Reading a
+    fresh child's own stat instead would wait for its exec to finish."""
+    clock = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+    return time.clock_gettime_ns(clock) * _TICKS // 1_000_000_000 + 1
 
 
 def start_time(pid: int) -> int | None:
