@@ -59,6 +59,33 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
+_inside = 0  # calls of test code under way (on the main thread)
+_forward: Callable[[int], None] | None = None  # a run's own reaction to the signals
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    if _forward is not None:
+        _forward(signum)
+    if _inside:
+        raise Interrupted(signum)
+
+
+@contextmanager
+def signals_to(forward: Callable[[int], None]) -> Iterator[None]:
+    """For a run: SIGINT, SIGTERM and SIGHUP go to ``forward`` (called in the signal
+    handler: it must only schedule work), and also interrupt test code running at the
+    time. Installed once, so that each call of test code costs no handler swaps."""
+    global _forward
+    previous = {sig: signal.signal(sig, _on_signal) for sig in SIGNALS}
+    _forward = forward
+    try:
+        yield
+    finally:
+        _forward = None
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class Printed(io.TextIOBase):
     """Where a case's test code prints (stdout and stderr, interleaved): a file in the
     case's directory, opened at the first write (most tests print nothing)."""
@@ -97,14 +124,21 @@ def running(printed: Printed | None = None) -> Iterator[None]:
     except OSError:  # the directory assay started in is gone: nothing to keep
         cwd = None
     path = list(sys.path)
+    global _inside
     main = threading.current_thread() is threading.main_thread()
-    previous = {sig: signal.signal(sig, _interrupt) for sig in SIGNALS} if main else {}
+    # Outside a run (loading test files) there is no handler of ours yet: swap one in.
+    swap = main and _forward is None
+    previous = {sig: signal.signal(sig, _interrupt) for sig in SIGNALS} if swap else {}
     streams = (sys.stdout, sys.stderr)
     if printed is not None:
         sys.stdout = sys.stderr = cast(TextIO, printed)
+    if main:
+        _inside += 1
     try:
         yield
     finally:
+        if main:
+            _inside -= 1
         if printed is not None:
             sys.stdout, sys.stderr = streams
             printed.flush()

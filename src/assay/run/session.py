@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assay import guard
 from assay import overrides as overrides_mod
 from assay._version import __version__
 from assay.config import Config, PartitionRef, load_config
@@ -230,9 +231,12 @@ async def _run(
             for proc in list(transport.live):
                 proc.signal_group(signal.SIGKILL)
 
-    for sig in _SIGNALS.values():
-        loop.add_signal_handler(sig, on_signal, sig)
-    try:  # the handlers stay until the report is written: a late Ctrl-C must not lose it
+    # The handlers stay until the report is written (a late Ctrl-C must not lose it); they
+    # also interrupt test code that hangs on the event loop's thread.
+    def forward(signum: int) -> None:
+        loop.call_soon_threadsafe(on_signal, signal.Signals(signum))
+
+    with guard.signals_to(forward):
         try:
             session.results = await task
         finally:
@@ -249,9 +253,6 @@ async def _run(
             junit.write(session, request.junit)
         hint = RerunHint(request.config, request.system, request.settings, request.prefix)
         display.finish(session, hint, path)
-    finally:
-        for sig in _SIGNALS.values():
-            loop.remove_signal_handler(sig)
     return session
 
 

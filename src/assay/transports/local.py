@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assay.transports import procfs
 from assay.transports.contain import TOKEN, Containment
@@ -132,7 +133,11 @@ class LocalTransport:
         """Start ``argv`` in ``cwd`` with its output going straight to files."""
         loop = asyncio.get_running_loop()
         token = self.containment.issue()
-        environment = {**(os.environ if env is None else env), TOKEN: token}
+        environment: Mapping[Any, Any]
+        if env is None:  # this process's own, as bytes: nothing to decode and encode again
+            environment = {**os.environb, TOKEN.encode(): token.encode()}
+        else:
+            environment = {**env, TOKEN: token}
         out = os.open(stdout, _CREATE, 0o644)
         try:
             err = os.open(stderr, _CREATE, 0o644)
