@@ -171,8 +171,11 @@ class Containment:
             proc = procfs.stat(info.si_pid)
             if proc is None or not proc.zombie or not self._adopted(proc):
                 return
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(proc.pid, os.WNOHANG)
+            try:
+                if os.waitpid(proc.pid, os.WNOHANG)[0] == 0:
+                    return  # not reapable after all: never spin on it
+            except ChildProcessError:
+                return
 
     def _floor(self, after: int | None, lived: float) -> int:
         """The pid above which a job's leftovers are: the job's own, as long as pids cannot
