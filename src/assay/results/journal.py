@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ import msgspec
 from assay.results.model import CaseResult, Status
 
 NAME = "journal.jsonl"
-_FAST = 0.002  # seconds: a sync that took longer moves the next ones to a thread
 
 
 class _Job(msgspec.Struct):
@@ -65,11 +63,9 @@ class Journal:
 
     Each event is written and flushed at once, so a killed runner loses nothing it wrote.
     Against a crash of the machine itself (a power cut), :meth:`sync` makes what was
-    written durable: the runner awaits it before it shows a finished case's verdict. On a
-    disk that syncs fast (well under a millisecond) that is one ``fdatasync`` right away;
-    once a sync has taken longer (a loaded disk, NFS), syncs run in a thread of the
-    journal's own, so the event loop does not wait on the disk, and cases that finish
-    meanwhile share the next one (group commit).
+    written durable: the runner awaits it before it shows a finished case's verdict. Cases
+    that finish together share one ``fdatasync`` (group commit), which runs in a thread of
+    the journal's own, so the event loop never waits on the disk.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -80,7 +76,6 @@ class Journal:
         self._synced = 0  # of which known to be on disk
         self._inflight: tuple[asyncio.Future[None], int] | None = None  # a sync, and up to
         self._executor: ThreadPoolExecutor | None = None
-        self._slow = False  # a sync took long: sync in the journal's thread from now on
 
     def _write(self, event: object) -> None:
         if self._fh is None:
@@ -92,16 +87,6 @@ class Journal:
     async def sync(self) -> None:
         """Return once every event written so far is on disk."""
         target = self._written
-        if self._synced < target and self._fh is not None and not self._slow:
-            # A disk that syncs fast is synced right here: cheaper than a thread's round
-            # trip. The first sync that takes long sends the rest to the thread.
-            began = time.perf_counter()
-            if self._synced == 0:
-                _sync_dir(self.path.parent)
-            _datasync(self._fh.fileno())
-            self._synced = target
-            self._slow = time.perf_counter() - began > _FAST
-            return
         while self._synced < target and self._fh is not None:
             inflight = self._inflight
             if inflight is None or inflight[0].done():
@@ -116,8 +101,9 @@ class Journal:
             self._synced = max(self._synced, upto)
 
     def _start_sync(self, fd: int) -> asyncio.Future[None]:
-        if self._executor is None:
+        if self._executor is None:  # the first sync: the new file's name must last too
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="assay-journal")
+            self._executor.submit(_sync_dir, self.path.parent)
         return asyncio.get_running_loop().run_in_executor(self._executor, _datasync, fd)
 
     def job(self, case_id: str, job_id: str, packed: bool = False) -> None:
