@@ -82,7 +82,7 @@ def test_cases_finishing_together_share_syncs_and_every_one_returns(tmp_path, sl
     _run_with_deadline(main, 30)
     journal.close()
     assert sorted(returned) == list(range(200))
-    assert 0 < len(slow_disk) < 200 + 1  # grouped: fewer syncs than cases (+1 at close)
+    assert 0 < len(slow_disk) < 100  # grouped: far fewer syncs than cases
     assert len(recover(tmp_path).results) == 200
 
 
