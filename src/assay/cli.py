@@ -2,7 +2,7 @@
 
 Exit codes: 0 everything passed, 1 some case failed or a test file could not be
 loaded, 2 a usage or configuration error, 3 a bug in assay itself, 128+N when
-interrupted by signal N (130 for Ctrl-C, 143 for SIGTERM).
+interrupted by signal N (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import click
 
 from assay._version import __version__
 from assay.errors import AssayError
+from assay.guard import Interrupted
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -425,6 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except Interrupted as exc:  # a signal while a test file was imported
+        return 128 + exc.signum
     except Exception:
         traceback.print_exc()
         click.echo(

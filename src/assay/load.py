@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from assay import guard
 from assay.errors import UsageError
 from assay.files import display_path
 from assay.spec.test import Test
@@ -172,8 +173,12 @@ def _import(path: Path, problems: list[LoadProblem]) -> ModuleType | None:
     before = set(sys.modules)
     sys.path.insert(0, folder)  # lets a test file import helpers that sit beside it
     try:
-        spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:
+        with guard.running():
+            spec.loader.exec_module(module)
+    except guard.Interrupted:
+        del sys.modules[name]
+        raise
+    except BaseException as exc:  # test code: SystemExit, KeyboardInterrupt... included
         del sys.modules[name]
         problems.append(_import_problem(path, exc))
         return None
@@ -205,9 +210,10 @@ def _import_problem(path: Path, exc: BaseException) -> LoadProblem:
     for frame in traceback.extract_tb(exc.__traceback__):
         if Path(frame.filename).resolve() == resolved:
             line = frame.lineno
-    message = f"{type(exc).__name__}: {exc}"
+    message = guard.exception_text(exc)
     if isinstance(exc, SystemExit):
-        message = f"calls sys.exit({exc.code!r}) at import time; test files must not exit"
+        code = guard.safe_repr(exc.code)
+        message = f"calls sys.exit({code}) at import time; test files must not exit"
     return LoadProblem(str(path), line, f"failed to import: {message}")
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from assay import guard
 from assay.config import Config, Environment, PartitionRef
 from assay.load import LoadProblem
 from assay.select import Selection
@@ -136,11 +137,23 @@ def make_plan(
             f in definition.space.names for f in _RESOURCE_FIELDS
         )
         try:
-            for variant in variants(test):
-                out.extend(expand_variant(variant, selected, per_variant, test_overrides, skip_on))
+            with guard.running():  # parameter fmt and @variant_fields functions run here
+                for variant in variants(test):
+                    out.extend(
+                        expand_variant(variant, selected, per_variant, test_overrides, skip_on)
+                    )
         except ValueError as exc:  # a @variant_fields function returned something wrong
             problems.append(
                 LoadProblem(definition.file or "?", definition.line, str(exc), test.__name__)
+            )
+            return []
+        except guard.Interrupted:
+            raise
+        except BaseException as exc:  # test code raised: the test's problem, not the run's
+            reason, _ = guard.describe_exception(exc, definition)
+            message = f"cannot make its variants: {reason}"
+            problems.append(
+                LoadProblem(definition.file or "?", definition.line, message, test.__name__)
             )
             return []
         return out

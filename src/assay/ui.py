@@ -6,10 +6,12 @@ imported only for the live display, so plain output starts fast.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -19,6 +21,7 @@ from assay.durations import format_duration
 from assay.files import display_path, tail
 from assay.results import scaling
 from assay.results.model import CaseResult, Session, Status
+from assay.run.scripts import PYTHON_OUT
 
 if TYPE_CHECKING:
     from assay.plan import Case
@@ -116,6 +119,10 @@ def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> lis
                     name = "stdout" if stream == "out" else "stderr"
                     lines.append((f"  {name} (last lines of {stage}):", "dim"))
                     lines += [(f"    | {line}", "dim") for line in text.splitlines()]
+            text = tail(Path(base) / PYTHON_OUT, TAIL_LINES)
+            if text:
+                lines.append(("  printed by its Python code (last lines):", "dim"))
+                lines += [(f"    | {line}", "dim") for line in text.splitlines()]
         if failure and failure.details and failure.stage not in ("build",):
             lines.append(("  details:", "dim"))
             lines += [(f"    {line}", "dim") for line in failure.details.splitlines()]
@@ -157,6 +164,25 @@ def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> lis
     return lines
 
 
+def output_lost() -> None:
+    """The terminal or pipe assay writes to is gone (the terminal was closed, the reader of
+    ``assay run | head`` exited): what would go there goes to /dev/null from now on, so the
+    run finishes, writes its report and exits with its own code. Standard error too when it
+    is the same terminal or pipe."""
+    try:
+        out = os.fstat(1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            if os.path.samestat(os.fstat(2), out):
+                os.dup2(devnull, 2)
+        os.dup2(devnull, 1)
+    finally:
+        os.close(devnull)
+
+
 class PlainDisplay:
     """One line per event, for logs and pipes (and ``--plain``)."""
 
@@ -193,8 +219,11 @@ class PlainDisplay:
             self._write(text)
 
     def _write(self, text: str) -> None:
-        self.stream.write(shown(text) + "\n")
-        self.stream.flush()
+        try:
+            self.stream.write(shown(text) + "\n")
+            self.stream.flush()
+        except OSError:  # nobody reads any more (EPIPE, EIO): finish the run regardless
+            output_lost()
 
 
 class LiveDisplay:
@@ -203,7 +232,8 @@ class LiveDisplay:
     def __init__(self, max_rows: int = 8) -> None:
         from rich.console import Console
 
-        self.console = Console(highlight=False)
+        # The terminal itself: while test code runs, sys.stdout is its own file.
+        self.console = Console(file=sys.stdout, highlight=False)
         self.max_rows = max_rows
         self.total = 0
         self.done = 0
@@ -218,11 +248,16 @@ class LiveDisplay:
 
         self.total = total
         self.started = time.monotonic()
-        self.console.print(shown(header), style="bold", markup=False)
+        self._print(header, style="bold")
         self.live = Live(
             console=self.console, refresh_per_second=8, transient=True, get_renderable=self._render
         )
-        self.live.start()
+        with _unless_lost():
+            self.live.start()
+
+    def _print(self, text: str, style: str | None = None) -> None:
+        with _unless_lost():
+            self.console.print(shown(text), style=style, markup=False)
 
     def _render(self) -> Any:
         from rich.console import Group
@@ -279,11 +314,7 @@ class LiveDisplay:
     def case_retrying(self, result: CaseResult, attempt: int) -> None:
         failure = result.failure
         reason = f"{failure.stage}: {failure.reason}" if failure else ""
-        self.console.print(
-            shown(f"[RETRY] {result.name} failed ({reason}); attempt {attempt}"),
-            style="yellow",
-            markup=False,
-        )
+        self._print(f"[RETRY] {result.name} failed ({reason}); attempt {attempt}", "yellow")
 
     def case_finished(self, result: CaseResult) -> None:
         self.running.pop(result.name, None)
@@ -291,13 +322,22 @@ class LiveDisplay:
         self.counts[result.status] += 1
         if result.status != Status.PASSED:
             text, style = event_line(result)
-            self.console.print(shown(text), style=style, markup=False)
+            self._print(text, style)
 
     def finish(self, session: Session, hint: RerunHint, report: Path | None) -> None:
         if self.live is not None:
-            self.live.stop()
+            with _unless_lost():
+                self.live.stop()
         for text, style in summary_lines(session, hint, report):
-            self.console.print(shown(text), style=style or None, markup=False)
+            self._print(text, style or None)
+
+
+@contextlib.contextmanager
+def _unless_lost() -> Iterator[None]:
+    try:
+        yield
+    except OSError:  # the terminal is gone (EIO) or the pipe closed (EPIPE)
+        output_lost()
 
 
 def make_display(plain: bool) -> PlainDisplay | LiveDisplay:

@@ -261,6 +261,19 @@ def test_fmt_that_raises_is_reported() -> None:
     assert "ZeroDivisionError" in problem
 
 
+def test_fmt_that_exits_is_reported_not_raised() -> None:
+    import sys
+
+    def fmt(value: int) -> str:
+        if value == 0:
+            sys.exit(4)
+        return str(value)
+
+    p = param("n", [1, 0], fmt=fmt)
+    (problem,) = p.problems()
+    assert problem == "parameter 'n': fmt(0) raised SystemExit: 4"
+
+
 def test_empty_parameter_is_reported() -> None:
     p = param("n", [])
     assert p.problems() == ["parameter 'n' has no values; give at least one"]

@@ -1,15 +1,20 @@
 """The session journal: what a runner did, written as it happens, so nothing is lost.
 
-``journal.jsonl`` in the session directory gets one line per event, flushed at once: a
-batch job submitted for a case (job id, packed or not), and a case's final result. If the
-runner dies (even by SIGKILL, which it cannot catch) ``assay run --resume`` reads it back:
-finished cases keep their results and jobs still known to the scheduler are followed
-again instead of being submitted twice.
+``journal.jsonl`` in the session directory gets one line per event, flushed at once (and
+made durable before a case's verdict is shown, see :class:`Journal`): a
+batch job submitted for a case (job id, packed or not), a local job process started (pid,
+start time, containment token), and a case's final result. If the runner dies (even by
+SIGKILL, which it cannot catch) ``assay run --resume`` reads it back: finished cases keep
+their results, local processes the dead runner left are ended before anything starts, and
+jobs still known to the scheduler are followed again instead of being submitted twice.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -28,6 +33,15 @@ class _Job(msgspec.Struct):
     packed: bool = False
 
 
+class _Process(msgspec.Struct):
+    t: str
+    pid: int  # also its process group: a job process leads its own
+    # Field 22 of /proc/PID/stat (clock ticks after boot) is at most this, and not by much:
+    # with the pid, it names this one process for good.
+    start: int
+    token: str  # the ASSAY_CASE_TOKEN everything it started inherited
+
+
 class _Result(msgspec.Struct):
     t: str
     case: str
@@ -40,26 +54,65 @@ class Recovered:
 
     results: dict[str, CaseResult] = field(default_factory=dict)  # case id -> final result
     jobs: dict[str, tuple[str, bool]] = field(default_factory=dict)  # case id -> (job, packed)
+    # (pid, latest start time, token) of each local job process
+    processes: list[tuple[int, int, str]] = field(default_factory=list)
 
 
 class Journal:
-    """Appends events to a session's journal."""
+    """Appends events to a session's journal.
+
+    Each event is written and flushed at once, so a killed runner loses nothing it wrote.
+    Against a crash of the machine itself (a power cut), :meth:`sync` makes what was
+    written durable: the runner awaits it before it shows a finished case's verdict. Cases
+    that finish together share one ``fdatasync`` (group commit), which runs in a thread of
+    the journal's own, so the event loop never waits on the disk.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / NAME
         self._fh: IO[bytes] | None = None
         self._encoder = msgspec.json.Encoder()
+        self._written = 0  # events written so far
+        self._synced = 0  # of which known to be on disk
+        self._inflight: tuple[asyncio.Future[None], int] | None = None  # a sync, and up to
+        self._executor: ThreadPoolExecutor | None = None
 
     def _write(self, event: object) -> None:
         if self._fh is None:
             self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the session
-        # One write per event, flushed: a killed runner loses nothing it wrote (only a crash
-        # of the machine itself could, and a sync per case would cost more than it saves).
         self._fh.write(self._encoder.encode(event) + b"\n")
         self._fh.flush()
+        self._written += 1
+
+    async def sync(self) -> None:
+        """Return once every event written so far is on disk."""
+        target = self._written
+        while self._synced < target and self._fh is not None:
+            inflight = self._inflight
+            if inflight is None or inflight[0].done():
+                if inflight is not None:  # finished, maybe before it covered our event
+                    self._synced = max(self._synced, inflight[1])
+                    if self._synced >= target:
+                        break
+                inflight = (self._start_sync(self._fh.fileno()), self._written)
+                self._inflight = inflight
+            future, upto = inflight
+            await asyncio.shield(future)
+            self._synced = max(self._synced, upto)
+
+    def _start_sync(self, fd: int) -> asyncio.Future[None]:
+        if self._executor is None:  # the first sync: the new file's name must last too
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="assay-journal")
+            self._executor.submit(_sync_dir, self.path.parent)
+        return asyncio.get_running_loop().run_in_executor(self._executor, _datasync, fd)
 
     def job(self, case_id: str, job_id: str, packed: bool = False) -> None:
         self._write(_Job("job", case_id, job_id, packed))
+
+    def process(self, pid: int, start: int, token: str) -> None:
+        """A local job process started: if the runner is killed, ``--resume`` ends it (and
+        what it started) before running anything again."""
+        self._write(_Process("proc", pid, start, token))
 
     def result(self, result: CaseResult) -> None:
         if result.status == Status.ABORTED:  # run again on resume; its job was cancelled
@@ -68,9 +121,34 @@ class Journal:
             self._write(_Result("result", result.id, result))
 
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         if self._fh is not None:
+            if self._synced < self._written:
+                _datasync(self._fh.fileno())
+                if self._synced == 0:
+                    _sync_dir(self.path.parent)
             self._fh.close()
             self._fh = None
+
+
+def _datasync(fd: int) -> None:
+    try:
+        os.fdatasync(fd)
+    except OSError:  # a disk that cannot sync: the runner goes on; it is only less durable
+        pass
+
+
+def _sync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        _datasync(fd)
+    finally:
+        os.close(fd)
 
 
 def recover(directory: Path) -> Recovered:
@@ -84,6 +162,9 @@ def recover(directory: Path) -> Recovered:
                 found.jobs[job.case] = (job.job, job.packed)
             elif kind == "forget":
                 found.jobs.pop(msgspec.json.decode(line, type=_Job).case, None)
+            elif kind == "proc":
+                proc = msgspec.json.decode(line, type=_Process)
+                found.processes.append((proc.pid, proc.start, proc.token))
             elif kind == "result":
                 done = msgspec.json.decode(line, type=_Result)
                 found.results[done.case] = done.result

@@ -3,13 +3,13 @@ the identity every result of a case carries."""
 
 from __future__ import annotations
 
-import os
 import signal
-import traceback
-from pathlib import Path
 
+from assay.guard import describe_exception
 from assay.plan import Case
 from assay.results.model import CaseResult, Status
+
+__all__ = ["describe_exception", "describe_status", "new_result"]
 
 
 def describe_status(status: int | None) -> str:
@@ -23,24 +23,6 @@ def describe_status(status: int | None) -> str:
     except ValueError:
         name = "unknown"
     return f"killed by signal {-status} ({name})"
-
-
-_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
-
-
-def describe_exception(exc: BaseException) -> tuple[str, str]:
-    """A one-line reason naming the test's own file and line, and the traceback below it."""
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if not f.filename.startswith(_PACKAGE_DIR)
-    ]
-    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-    first = (str(exc).splitlines() or [""])[0]
-    more = " ..." if len(str(exc).splitlines()) > 1 else ""
-    reason = f"{type(exc).__name__}: {first}{more}{where}"
-    details = "".join(traceback.format_list(frames)) + f"{type(exc).__name__}: {exc}"
-    return reason, details
 
 
 def new_result(case: Case, status: Status, reason: str | None = None) -> CaseResult:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from assay import guard
 from assay.errors import SanityError
 from assay.results.model import MetricResult
 from assay.spec.hooks import MetricSpec
@@ -20,6 +21,7 @@ def measure(
     metrics: Mapping[str, MetricSpec],
     references: Mapping[str, Ref],
     into: list[MetricResult],
+    printed: guard.Printed | None = None,
 ) -> list[str]:
     """Append a result for every metric to ``into`` (each one before it is read, so a metric
     whose code raises still shows); return the misses and errors, one line each."""
@@ -30,7 +32,7 @@ def measure(
         entry = MetricResult(name=name, value=None, unit=unit)
         into.append(entry)
         try:
-            value = getattr(test, name)(out)
+            value = guard.call(f"metric {name}", getattr(test, name), out, printed=printed)
         except SanityError as exc:
             entry.verdict, entry.message = "error", str(exc)
             misses.append(f"{name}: {exc}")
@@ -41,7 +43,7 @@ def measure(
             or not math.isfinite(value)
         ):
             entry.verdict = "error"
-            entry.message = f"returned {value!r}, not a finite number"
+            entry.message = f"returned {guard.safe_repr(value)}, not a finite number"
             misses.append(f"{name} {entry.message}")
             continue
         entry.value = float(value)

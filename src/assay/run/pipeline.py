@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assay import launchers
+from assay import guard, launchers
 from assay.durations import format_duration, parse_duration
 from assay.errors import SanityError
 from assay.files import fresh_dir, link_or_copy
@@ -107,6 +107,7 @@ class Execution:
         self.stage_dir = self.ctx.stage_root / case_dirname(case)
         self.output_dir = self.ctx.output_root / case_dirname(case)
         self.result = new_result(case, Status.PASSED)
+        self.printed = guard.Printed(self._printed_path)
         self.result.file = definition.file
         self.result.line = definition.line
         self.result.attempts = self.attempt
@@ -129,7 +130,16 @@ class Execution:
             # Cleanup runs whatever happened, even when the case is being cancelled.
             await self._stage("cleanup", self.cleanup)
             result.finished = time.time()
+            self.printed.close()
         return result
+
+    def _printed_path(self) -> Path:
+        """Where the test's Python code prints: its stage dir, or once cleanup has moved
+        what is kept, its output dir."""
+        if self.stage_dir.is_dir():
+            return self.stage_dir / scripts.PYTHON_OUT
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        return self.output_dir / scripts.PYTHON_OUT
 
     async def _stage(self, stage: str, action: Callable[[], Any]) -> bool:
         """Run one stage with its hooks; record its time; return whether it succeeded."""
@@ -141,9 +151,15 @@ class Execution:
             if asyncio.iscoroutine(ran):
                 ran = await ran
             self._hooks("after", stage)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            if not _really_cancelled():  # test code raised it: its own failure
+                self._fail(stage, *describe_exception(exc, self.case.test._assay))
+                return False
             self._fail(stage, "interrupted")
             raise
+        except guard.Interrupted:  # a signal reached hanging test code; the run stops
+            self._fail(stage, "interrupted")
+            await _cancelled()
         except StageFailed as exc:
             self._fail(stage, exc.reason, exc.details)
         except SchedulerError as exc:
@@ -152,8 +168,14 @@ class Execution:
             self._fail(stage, str(exc), exc.details)
         except UnsafeValue as exc:  # a value no script can hold
             self._fail(stage, f"cannot write the {stage} script: {exc}")
+        except guard.Misused as exc:
+            self._fail(stage, str(exc))
         except Exception as exc:  # a bug in the test's own code: say where
-            self._fail(stage, *describe_exception(exc))
+            self._fail(stage, *describe_exception(exc, self.case.test._assay))
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt... from test code
+            if isinstance(exc, GeneratorExit) and not guard.raised_by_test_code(exc.__traceback__):
+                raise  # this coroutine is being closed
+            self._fail(stage, *describe_exception(exc, self.case.test._assay))
         finally:
             if self._timed(stage):
                 self._record_time(stage, time.perf_counter() - start)
@@ -182,7 +204,7 @@ class Execution:
         if self.test is None:
             return
         for hook in self.case.test._assay.hooks[(when, stage)]:  # type: ignore[index]
-            hook(self.test)
+            guard.call(f"hook {hook.__name__}", hook, self.test, printed=self.printed)
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -192,8 +214,9 @@ class Execution:
             self.attach = None  # nothing to follow: run it from the start
         if self.attach is None:
             fresh_dir(self.stage_dir)
-        if self.attempt > 1:  # the output dir is made at cleanup; a retry starts clean
-            shutil.rmtree(self.output_dir, ignore_errors=True)
+        # The output dir is made at cleanup: one left by an earlier attempt, or by a runner
+        # that was interrupted (this is --resume), is stale.
+        shutil.rmtree(self.output_dir, ignore_errors=True)
         info = CaseInfo(
             name=case.name,
             id=case.id,
@@ -207,12 +230,14 @@ class Execution:
             env_config=case.env_config,
             dependencies=self.dependencies,
         )
-        self.test = test = bind(
-            case.test, case.variant.params, case.overrides, info, case.variant.fields
-        )
+        with guard.running(self.printed):  # the class's own __init__ runs here
+            self.test = test = bind(
+                case.test, case.variant.params, case.overrides, info, case.variant.fields
+            )
         self._hooks("before", "setup")
         if _may_change_fields(case.test):
-            problems = check_fields(test, case.test._assay.metrics)
+            with guard.running(self.printed):
+                problems = check_fields(test, case.test._assay.metrics)
             if problems:
                 raise StageFailed("invalid test attributes: " + "; ".join(problems))
         if self.attach is None:  # a resumed case's stage dir already holds its inputs
@@ -382,7 +407,7 @@ class Execution:
         ask = getattr(self._test, "job_comparison", None)
         if not scheduler.compares_in_job or ask is None:
             return None
-        spec = ask()
+        spec = guard.call("job_comparison", ask, printed=self.printed)
         if spec is None:
             return None
         spec_file = self.stage_dir / "assay-compare.json"
@@ -399,7 +424,7 @@ class Execution:
             if out.exit_code not in codes:
                 want = " or ".join(str(c) for c in sorted(codes))
                 raise StageFailed(f"{describe_status(out.exit_code)} (expected exit code {want})")
-        test.sanity(out)
+        guard.call("sanity", test.sanity, out, printed=self.printed)
 
     def performance(self) -> None:
         test, case = self._test, self.case
@@ -407,7 +432,7 @@ class Execution:
         if not metrics:
             return
         references = choose(test.references, case.partition.system, case.partition.name)
-        misses = measure(test, self._out, metrics, references, self.result.metrics)
+        misses = measure(test, self._out, metrics, references, self.result.metrics, self.printed)
         if misses:
             raise StageFailed("; ".join(misses))
 
@@ -488,6 +513,19 @@ class Execution:
     def _out(self) -> Output:
         assert self.out is not None
         return self.out
+
+
+def _really_cancelled() -> bool:
+    """Whether the running task was asked to stop (not test code raising CancelledError)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
+async def _cancelled() -> None:
+    """After a signal reached test code: the event loop delivers that signal next, and the
+    run cancels this case; should nothing do so, stop it anyway."""
+    await asyncio.sleep(5)
+    raise asyncio.CancelledError
 
 
 def _may_change_fields(test: type[Test]) -> bool:

@@ -98,6 +98,7 @@ class Runner:
         earlier = self.recovered.results.get(case.id)
         if earlier is not None:  # finished before the runner was stopped: keep it
             self._finish(case, earlier, record=False)
+            self.events.case_finished(earlier)
             return
         try:
             for dep in case.deps:
@@ -118,8 +119,19 @@ class Runner:
                 if result.failure is None:  # interrupted between stages
                     result.failure = Failure("cleanup", "interrupted")
                 self._finish(case, result)
+                await self._announce(result)
             raise
         self._finish(case, result)
+        await self._announce(result)
+
+    async def _announce(self, result: CaseResult) -> None:
+        """Show a finished case's verdict once its result is on disk (a power cut after the
+        user saw it must not lose it)."""
+        try:
+            if self.journal is not None:
+                await self.journal.sync()
+        finally:
+            self.events.case_finished(result)
 
     async def _attempts(self, case: Case) -> CaseResult:
         earlier: list[Failure] = []
@@ -155,7 +167,6 @@ class Runner:
         self._done[id(case)].set()
         if record and self.journal is not None:
             self.journal.result(result)
-        self.events.case_finished(result)
         # A passed dependency keeps its stage dir until its last dependent is done.
         for dep in case.deps:
             self._waiting_dependents[id(dep)] -= 1

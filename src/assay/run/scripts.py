@@ -22,7 +22,8 @@ BUILD_ERR = "assay-build.err"
 RUN_SCRIPT = "assay-run.sh"
 RUN_OUT = "assay-run.out"
 RUN_ERR = "assay-run.err"
-OWN_FILES = (BUILD_SCRIPT, BUILD_OUT, BUILD_ERR, RUN_SCRIPT, RUN_OUT, RUN_ERR)
+PYTHON_OUT = "assay-python.out"  # what the test's Python code printed (hooks, sanity...)
+OWN_FILES = (BUILD_SCRIPT, BUILD_OUT, BUILD_ERR, RUN_SCRIPT, RUN_OUT, RUN_ERR, PYTHON_OUT)
 
 # Root ignores file modes, so a test run as root could write through a read-only hard link
 # into the artifact store. Run as root, the script of a case with such links starts itself

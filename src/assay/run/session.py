@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assay import guard
 from assay import overrides as overrides_mod
 from assay._version import __version__
 from assay.config import Config, PartitionRef, load_config
@@ -31,6 +32,7 @@ from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
 from assay.select import Selection, last_failed
 from assay.store import Store, default_root
+from assay.transports.contain import end_left_behind
 from assay.transports.local import LocalTransport
 from assay.ui import LiveDisplay, PlainDisplay, RerunHint, make_display
 
@@ -142,7 +144,8 @@ def run(request: Request) -> int:
     return 128 + _SIGNALS[session.interrupted] if session.interrupted else (0 if session.ok else 1)
 
 
-_SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM}
+# What interrupts a run (SIGHUP: the terminal was closed); each ends it with 128 + its number.
+_SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP}
 
 
 async def _run(
@@ -180,6 +183,10 @@ async def _run(
         problems=[Problem(p.location, p.message, p.test) for p in prepared.problems],
     )
     transport = LocalTransport()
+    transport.contain()
+    transport.on_spawn = journal.process
+    if recovered is not None:  # a killed runner's cases may still run: end them first
+        await end_left_behind(recovered.processes)
     schedulers: dict[str, Scheduler] = {}
     for case in plan.cases:
         part = case.partition
@@ -225,25 +232,28 @@ async def _run(
             for proc in list(transport.live):
                 proc.signal_group(signal.SIGKILL)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig)
-    try:
-        session.results = await task
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        ctx.store.close()
-        journal.close()
-    session.finished = time.time()
-    path = report.write(session, directory / "report.json")
-    if request.report:
-        report.write(session, request.report)
-    if request.junit:
-        from assay.results import junit  # only when asked for: xml.etree is slow to import
+    # The handlers stay until the report is written (a late Ctrl-C must not lose it); they
+    # also interrupt test code that hangs on the event loop's thread.
+    def forward(signum: int) -> None:
+        loop.call_soon_threadsafe(on_signal, signal.Signals(signum))
 
-        junit.write(session, request.junit)
-    hint = RerunHint(request.config, request.system, request.settings, request.prefix)
-    display.finish(session, hint, path)
+    with guard.signals_to(forward):
+        try:
+            session.results = await task
+        finally:
+            await transport.release()
+            ctx.store.close()
+            journal.close()
+        session.finished = time.time()
+        path = report.write(session, directory / "report.json")
+        if request.report:
+            report.write(session, request.report)
+        if request.junit:
+            from assay.results import junit  # only when asked for: xml.etree is slow to import
+
+            junit.write(session, request.junit)
+        hint = RerunHint(request.config, request.system, request.settings, request.prefix)
+        display.finish(session, hint, path)
     return session
 
 

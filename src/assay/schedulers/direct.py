@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 from assay.schedulers.base import JobOutcome, JobSpec, JobState, Scheduler
 from assay.transports.local import LocalTransport
@@ -37,8 +36,9 @@ class DirectScheduler(Scheduler):
         except asyncio.CancelledError:
             await proc.terminate(self.grace)
             raise
-        # Whatever the job left running in its group goes with it.
-        proc.signal_group(signal.SIGKILL)
+        finally:
+            # Whatever the job left running, in its group or out of it, goes with it.
+            self.transport.end(proc)
         code, sig = _split(status)
         state = JobState.COMPLETED if status == 0 else JobState.FAILED
         return JobOutcome(state, code, sig, job_id=str(proc.pid))

@@ -34,6 +34,7 @@ class Definition:
     errors: list[str] = field(default_factory=list)
     abstract: bool = False
     variant_fields: Callable[..., Mapping[str, Any]] | None = None
+    key: str | None = None  # a compiled suite's test: the key of the suite file that made it
 
     def fields_for(self, values: tuple[Any, ...]) -> Mapping[str, Any]:
         """The per-variant field values of ``@assay.variant_fields`` (checked), or ``{}``.
@@ -61,9 +62,11 @@ class Definition:
 
     @property
     def location(self) -> str:
+        """``file:line`` of the class statement (or of the suite file's key, then named)."""
         if self.file is None:
             return self.name
-        return f"{self.file}:{self.line}" if self.line else self.file
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where} ({self.key})" if self.key else where
 
 
 # --- field checks --------------------------------------------------------------------------
@@ -318,12 +321,15 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
         spec = getattr(func, "__assay_metric__", None)
         if isinstance(spec, MetricSpec):
             metrics[name] = spec
+            errors.extend(_never_runs(f"metric {name}", func))
         for when_stage in getattr(func, "__assay_hooks__", ()):
             hooks[when_stage].append(value)
+            errors.extend(_never_runs(f"hook {name}", func))
         if getattr(func, "__assay_variant_filter__", False):
             filters.append(func)
         if getattr(func, "__assay_variant_fields__", False):
             field_funcs.append(func)
+    errors.extend(_never_runs("sanity", attrs.get("sanity")))
 
     excludes = getattr(cls, "exclude", ())
     space = ParameterSpace(
@@ -374,6 +380,15 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
         abstract=abstract,
         variant_fields=field_funcs[0] if field_funcs else None,
     )
+
+
+def _never_runs(what: str, func: Any) -> list[str]:
+    """A sanity, hook or metric whose body would never run when called (``async def``,
+    generator): it would pass without checking anything."""
+    from assay.guard import misdefined
+
+    problem = misdefined(what, func) if callable(func) else None
+    return [problem] if problem else []
 
 
 def _artifact_problems(artifacts: Any, base: Path) -> list[str]:

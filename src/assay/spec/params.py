@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from assay.guard import Interrupted, exception_text, safe_repr
+
 T = TypeVar("T")
 
 _MISSING: Any = object()
@@ -63,8 +65,11 @@ class Parameter:
         for value in self.values:
             try:
                 text = self.label(value)
-            except Exception as exc:  # a user's fmt function may fail
-                out.append(f"parameter {self.name!r}: fmt({value!r}) raised {exc!r}")
+            except Interrupted:
+                raise
+            except BaseException as exc:  # a user's fmt function may fail, even sys.exit()
+                shown = safe_repr(value)
+                out.append(f"parameter {self.name!r}: fmt({shown}) raised {exception_text(exc)}")
                 continue
             if text in labels:
                 out.append(

@@ -87,7 +87,7 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
             "case": parameter(cases, fmt=str),
         }
         ns.update(_case_settings(comp, body))
-        classes.append(make_class(comp, name, ns))
+        classes.append(make_class(comp, name, ns, "suite.cases"))
     for index, sweep in enumerate(body.sweep):
         cls = sweep_class(comp, body, name, common, compare, index, sweep)
         if cls is not None:

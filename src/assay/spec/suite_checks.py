@@ -40,9 +40,12 @@ class Compiler:
         self.problems.append(SuiteProblem(self.path, line_of(self.text, key), key, message))
 
 
-def make_class(comp: Compiler, name: str, ns: dict[str, Any]) -> type[Test]:
+def make_class(comp: Compiler, name: str, ns: dict[str, Any], key: str) -> type[Test]:
+    """The test class of a suite file's ``key`` (``suite.cases``, ``suite.sweep[0]``...),
+    defined at that key's line."""
     ns["__module__"] = f"assay_suite_{re.sub(r'[^A-Za-z0-9_]', '_', comp.path.stem)}"
-    ns["__assay_site__"] = (str(comp.path), line_of(comp.text, "suite") or 1)
+    line = line_of(comp.text, key) or line_of(comp.text, "suite") or 1
+    ns["__assay_site__"] = (str(comp.path), line, key)
     cls: type[Test] = type(name, (SuiteTest,), ns)
     for error in cls._assay.errors:
         core = error.split(": ", 1)[-1]
@@ -83,9 +86,12 @@ def toml_error_line(message: str) -> int | None:
 
 
 def line_of(text: str, key: str) -> int | None:
-    """The line of ``key`` (a dotted path such as ``suite.compare.files``) in TOML text:
-    the key's own line when found under its table's header, else the table's header."""
-    parts = [p.strip('"') for p in re.split(r"\.(?![^\[]*\])", re.sub(r"\[\d+\]", "", key)) if p]
+    """The line of ``key`` (a dotted path such as ``suite.compare.files``, or
+    ``suite.sweep[1].template`` for the second ``[[suite.sweep]]``) in TOML text: the key's
+    own line when found under its table's header, else the table's header."""
+    split = [p for p in re.split(r"\.(?![^\[]*\])", key) if p]
+    parts = [re.sub(r"\[\d+\]", "", p).strip('"') for p in split]
+    indexes = [int(m.group(1)) if (m := re.search(r"\[(\d+)\]$", p)) else 0 for p in split]
     if not parts:
         return None
     lines = text.splitlines()
@@ -93,16 +99,18 @@ def line_of(text: str, key: str) -> int | None:
     for depth in range(len(parts), 0, -1):
         table = ".".join(parts[:depth])
         header = re.compile(rf"^\s*\[\[?\s*{re.escape(table)}\s*\]\]?\s*(#.*)?$")
-        for number, line in enumerate(lines, 1):
-            if header.match(line):
-                best = number
-                rest = parts[depth:]
-                if rest:
-                    leaf = re.compile(rf"^\s*{re.escape(rest[0])}\s*=")
-                    for offset, later in enumerate(lines[number:], number + 1):
-                        if later.lstrip().startswith("["):
-                            break
-                        if leaf.match(later):
-                            return offset
-                return best
+        found = [number for number, line in enumerate(lines, 1) if header.match(line)]
+        if not found:
+            continue
+        number = found[min(indexes[depth - 1], len(found) - 1)]  # the n-th [[table]]
+        best = number
+        rest = parts[depth:]
+        if rest:
+            leaf = re.compile(rf"^\s*{re.escape(rest[0])}\s*=")
+            for offset, later in enumerate(lines[number:], number + 1):
+                if later.lstrip().startswith("["):
+                    break
+                if leaf.match(later):
+                    return offset
+        return best
     return best

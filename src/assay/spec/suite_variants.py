@@ -81,7 +81,7 @@ def sweep_class(
     if "expected" in sweep:
         ns["expected_pattern"] = str(sweep["expected"])
         _check_sweep_expected(comp, key, str(sweep["expected"]), params, exclude)
-    return make_class(comp, f"{suite}-{name}", ns)
+    return make_class(comp, f"{suite}-{name}", ns, key)
 
 
 def _strip_template_suffix(name: str) -> str:
@@ -194,4 +194,4 @@ def scaling_class(
     if scaling.time_limit is not None:
         check_duration(comp, f"{key}.time_limit", scaling.time_limit)
         ns["time_limit"] = scaling.time_limit
-    return make_class(comp, f"{suite}-scaling", ns)
+    return make_class(comp, f"{suite}-scaling", ns, key)

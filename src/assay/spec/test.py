@@ -107,6 +107,9 @@ class Test:
         super().__init_subclass__(**kwargs)
         file, line = _definition_site(cls)
         cls._assay = define(cls, file, line)
+        site = vars(cls).get("__assay_site__")
+        if site is not None and len(site) > 2:
+            cls._assay.key = site[2]
 
     def sanity(self, out: Output) -> None:
         """Check the output; raise (``out.expect`` does) if it is wrong. Default: nothing more

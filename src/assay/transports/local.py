@@ -2,7 +2,8 @@
 
 A finished process is noticed by the event loop the moment it exits (the pidfd
 becomes readable); nothing polls. Each process leads its own session, so a
-time limit or an interrupt stops the whole tree it started.
+time limit or an interrupt stops the whole group it started; what left the group is
+found through the containment of :mod:`assay.transports.contain` and killed too.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from assay.transports import procfs
+from assay.transports.contain import TOKEN, Containment
 
 _HAVE_PIDFD = hasattr(os, "pidfd_open")
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
@@ -23,9 +29,13 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 class LocalProcess:
     """A child process that leads its own process group."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop, token: str = ""
+    ) -> None:
         self._popen = popen
         self.pid = popen.pid
+        self.token = token  # ASSAY_CASE_TOKEN: marks everything this process starts
+        self.started = time.monotonic()
         self._done: asyncio.Future[int] = loop.create_future()
         self._pidfd = -1
         if _HAVE_PIDFD:
@@ -97,6 +107,19 @@ class LocalTransport:
 
     def __init__(self) -> None:
         self.live: set[LocalProcess] = set()
+        self.containment = Containment()
+        # Told (pid, latest start time, token) of each job process started: the session
+        # journals it.
+        self.on_spawn: Callable[[int, int, str], None] | None = None
+
+    def contain(self) -> None:
+        """From now on, find and kill what job processes leave outside their group (call in
+        the running event loop; :meth:`release` ends it)."""
+        self.containment.start()
+
+    async def release(self) -> None:
+        """Kill whatever is left below the runner and stop containing."""
+        await self.containment.stop()
 
     def spawn(
         self,
@@ -109,6 +132,12 @@ class LocalTransport:
     ) -> LocalProcess:
         """Start ``argv`` in ``cwd`` with its output going straight to files."""
         loop = asyncio.get_running_loop()
+        token = self.containment.issue()
+        environment: Mapping[Any, Any]
+        if env is None:  # this process's own, as bytes: nothing to decode and encode again
+            environment = {**os.environb, TOKEN.encode(): token.encode()}
+        else:
+            environment = {**env, TOKEN: token}
         out = os.open(stdout, _CREATE, 0o644)
         try:
             err = os.open(stderr, _CREATE, 0o644)
@@ -119,7 +148,7 @@ class LocalTransport:
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=err,
-                    env=None if env is None else dict(env),
+                    env=environment,
                     start_new_session=True,
                     close_fds=True,
                 )
@@ -127,10 +156,24 @@ class LocalTransport:
                 os.close(err)
         finally:
             os.close(out)
-        proc = LocalProcess(popen, loop)
+        # Registered before the loop runs anything else: its zombie is its own to reap.
+        self.containment.register(popen.pid, token)
+        if self.on_spawn is not None:
+            self.on_spawn(popen.pid, procfs.started_by_now(), token)
+        proc = LocalProcess(popen, loop, token)
         self.live.add(proc)
-        proc._done.add_done_callback(lambda _: self.live.discard(proc))
+        proc._done.add_done_callback(lambda _: self._ended(proc))
         return proc
+
+    def _ended(self, proc: LocalProcess) -> None:
+        self.live.discard(proc)
+        self.containment.unregister(proc.pid, proc.token)
+
+    def end(self, proc: LocalProcess) -> None:
+        """After ``proc`` exited: kill what is left of its group, and what it started that
+        left the group (adopted by the runner once ``proc`` was gone)."""
+        proc.signal_group(signal.SIGKILL)
+        self.containment.sweep(proc.pid, time.monotonic() - proc.started)
 
     async def run(
         self, argv: Sequence[str], timeout: float = 60.0, env: Mapping[str, str] | None = None
@@ -144,7 +187,9 @@ class LocalTransport:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=None if env is None else dict(env),
-                start_new_session=True,
+                # A group of its own, but in the runner's session: not a job process, so
+                # containment leaves it (and its exit status) to asyncio.
+                process_group=0,
             )
         except OSError as exc:
             return CommandResult(127, "", f"{argv[0]}: {exc.strerror}")
@@ -165,7 +210,9 @@ class LocalTransport:
         )
 
     async def shutdown(self, grace: float) -> None:
-        """Terminate every live process group, killing what remains after ``grace``."""
+        """Terminate every live process group, killing what remains after ``grace``; then
+        kill everything the job processes left."""
         procs = list(self.live)
         if procs:
             await asyncio.gather(*(p.terminate(grace) for p in procs), return_exceptions=True)
+        self.containment.sweep()

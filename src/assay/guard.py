@@ -1,0 +1,277 @@
+"""Test code runs inside assay's own process: this keeps it from taking the runner down.
+
+Whatever test code raises (``BaseException`` included: ``SystemExit``, ``KeyboardInterrupt``,
+``GeneratorExit``, its own classes) fails its own case or file; the callers catch it. What
+this module adds is around each call of test code (:func:`running`):
+
+* a real SIGINT, SIGTERM or SIGHUP that arrives while test code runs raises
+  :class:`Interrupted` inside it, so that a test that hangs (``while True``, a long
+  ``time.sleep``) cannot make the runner deaf to Ctrl-C; the event loop still sees the
+  signal afterwards and interrupts the run as usual. A ``KeyboardInterrupt`` that test code
+  raises itself is only that test's failure;
+* the working directory and ``sys.path`` are put back as they were: a test that changes
+  them must not move assay's own paths or imports (``sys.modules`` is left alone: a module
+  imported stays imported, as in any Python program);
+* :func:`call` refuses a result that means the code never ran: a coroutine (an ``async
+  def`` that was not awaited) or a generator.
+
+Not stoppable from inside the process: ``os._exit()``, ``os.kill(os.getpid(), SIGKILL)``,
+a crash of the interpreter. The journal keeps what finished; ``assay run --resume`` runs
+the rest.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import io
+import os
+import signal
+import sys
+import sysconfig
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import IO, TYPE_CHECKING, Any, TextIO, cast
+
+if TYPE_CHECKING:
+    from assay.spec.definition import Definition
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(BaseException):
+    """A real SIGINT, SIGTERM or SIGHUP arrived while test code ran."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class Misused(Exception):
+    """Test code returned something that shows its body never ran (a coroutine...)."""
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+_inside = 0  # calls of test code under way (on the main thread)
+_forward: Callable[[int], None] | None = None  # a run's own reaction to the signals
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    if _forward is not None:
+        _forward(signum)
+    if _inside:
+        raise Interrupted(signum)
+
+
+@contextmanager
+def signals_to(forward: Callable[[int], None]) -> Iterator[None]:
+    """For a run: SIGINT, SIGTERM and SIGHUP go to ``forward`` (called in the signal
+    handler: it must only schedule work), and also interrupt test code running at the
+    time. Installed once, so that each call of test code costs no handler swaps."""
+    global _forward
+    previous = {sig: signal.signal(sig, _on_signal) for sig in SIGNALS}
+    _forward = forward
+    try:
+        yield
+    finally:
+        _forward = None
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class Printed(io.TextIOBase):
+    """Where a case's test code prints (stdout and stderr, interleaved): a file in the
+    case's directory, opened at the first write (most tests print nothing)."""
+
+    def __init__(self, where: Callable[[], Path]) -> None:
+        super().__init__()
+        self._where = where
+        self._file: IO[str] | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self._file is None:
+            self._file = open(self._where(), "a", encoding="utf-8", errors="replace")  # noqa: SIM115
+        return self._file.write(text)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        super().close()
+
+
+@contextmanager
+def running(printed: Printed | None = None) -> Iterator[None]:
+    """Around one call of test code: signals interrupt it, cwd and ``sys.path`` are kept,
+    and what it prints goes to ``printed`` (when given) instead of the terminal, where it
+    would tear through the live display."""
+    try:
+        cwd: str | None = os.getcwd()
+    except OSError:  # the directory assay started in is gone: nothing to keep
+        cwd = None
+    path = list(sys.path)
+    global _inside
+    main = threading.current_thread() is threading.main_thread()
+    # Outside a run (loading test files) there is no handler of ours yet: swap one in.
+    swap = main and _forward is None
+    previous = {sig: signal.signal(sig, _interrupt) for sig in SIGNALS} if swap else {}
+    streams = (sys.stdout, sys.stderr)
+    if printed is not None:
+        sys.stdout = sys.stderr = cast(TextIO, printed)
+    if main:
+        _inside += 1
+    try:
+        yield
+    finally:
+        if main:
+            _inside -= 1
+        if printed is not None:
+            sys.stdout, sys.stderr = streams
+            printed.flush()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if cwd is not None:
+            try:
+                if os.getcwd() != cwd:
+                    os.chdir(cwd)
+            except OSError:
+                os.chdir(cwd)
+        if sys.path != path:
+            sys.path[:] = path
+
+
+def call(what: str, func: Callable[..., Any], *args: Any, printed: Printed | None = None) -> Any:
+    """Call test code ``func(*args)`` under :func:`running`; ``what`` names it in messages."""
+    with running(printed):
+        result = func(*args)
+    problem = _never_ran(what, result)
+    if problem:
+        raise Misused(problem)
+    return result
+
+
+def _never_ran(what: str, result: Any) -> str | None:
+    if inspect.iscoroutine(result):
+        result.close()  # no "never awaited" warning on the user's terminal
+        return (
+            f"{what} returned a coroutine (an async def?), so its body never ran; "
+            "assay calls it without awaiting: make it a plain def"
+        )
+    if inspect.isgenerator(result) or inspect.isasyncgen(result):
+        return (
+            f"{what} returned a generator (a yield in its body?), so its body never ran; "
+            "remove the yield"
+        )
+    return None
+
+
+def misdefined(what: str, func: Any) -> str | None:
+    """Why ``func`` (a sanity, hook or metric method) can never run as assay calls it."""
+    func = getattr(func, "__func__", func)
+    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+        return f"{what} is an async def; assay calls it without awaiting: make it a plain def"
+    if inspect.isgeneratorfunction(func):
+        return f"{what} is a generator (it contains yield), so its body would never run"
+    return None
+
+
+# -- words for what test code raised ------------------------------------------------------
+
+
+def safe_str(value: object) -> str:
+    """``str(value)``, or a placeholder when its ``__str__`` itself raises."""
+    try:
+        return str(value)
+    except BaseException:  # test code's __str__ may raise anything
+        return f"<unprintable {type(value).__name__} object>"
+
+
+def safe_repr(value: object) -> str:
+    """``repr(value)``, or a placeholder when its ``__repr__`` itself raises."""
+    try:
+        return repr(value)
+    except BaseException:  # test code's __repr__ may raise anything
+        return f"<unprintable {type(value).__name__} object>"
+
+
+def exception_text(exc: BaseException) -> str:
+    """``Type: message`` (``Type`` alone when there is no message), never raising."""
+    message = safe_str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+_PACKAGE = str(Path(__file__).resolve().parent) + os.sep
+_PATHS = sysconfig.get_paths()
+_STDLIB = tuple({str(Path(_PATHS[k]).resolve()) + os.sep for k in ("stdlib", "platstdlib")})
+_INSTALLED = tuple({str(Path(_PATHS[k]).resolve()) + os.sep for k in ("purelib", "platlib")})
+
+
+def assay_code(filename: str) -> bool:
+    """Whether ``filename`` is one of assay's own modules."""
+    return filename.startswith(_PACKAGE)
+
+
+def own_code(filename: str) -> bool:
+    """Whether ``filename`` is assay's own code or the standard library's (not a package
+    installed beside it: a test's helper library is the test's code)."""
+    if filename.startswith((_PACKAGE, "<frozen ")):
+        return True
+    return filename.startswith(_STDLIB) and not filename.startswith(_INSTALLED)
+
+
+def raised_by_test_code(tb: TracebackType | None) -> bool:
+    """Whether any frame of the traceback is outside assay and the standard library (a
+    GeneratorExit that closes a coroutine passes through assay's frames only)."""
+    while tb is not None:
+        if not own_code(tb.tb_frame.f_code.co_filename):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def describe_exception(exc: BaseException, definition: Definition | None = None) -> tuple[str, str]:
+    """A one-line reason that ends with where it happened in the user's files, and the
+    traceback below it.
+
+    Where: the deepest frame in the test's own file; else the deepest frame of code that is
+    neither assay's nor the standard library's (a helper module beside the test, a library
+    it calls); else the test's definition (its class statement, or its suite file and key):
+    an exception raised inside assay on the test's behalf, in a worker thread say, is still
+    the test's to look into.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    own_file = _resolved(definition.file) if definition and definition.file else None
+    mine = [f for f in frames if own_file is not None and _resolved(f.filename) == own_file]
+    users = [f for f in frames if not own_code(f.filename)]
+    if mine or users:
+        frame = (mine or users)[-1]
+        where = f" at {frame.filename}:{frame.lineno}"
+        shown = [f for f in frames if not assay_code(f.filename)]
+    else:
+        where = f" at {definition.location}" if definition is not None else ""
+        shown = frames  # nothing of the user's: all of it, for whoever looks into it
+    text = exception_text(exc)
+    lines = text.splitlines() or [""]
+    more = " ..." if len(lines) > 1 else ""
+    reason = f"{lines[0]}{more}{where}"
+    details = "".join(traceback.format_list(shown)) + text
+    return reason, details
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(path: str) -> str:
+    return os.path.realpath(path)

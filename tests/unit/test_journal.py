@@ -1,0 +1,164 @@
+"""The session journal: events read back after a crash, and durable before a verdict shows."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import stat
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from assay.results import journal as journal_mod
+from assay.results.journal import Journal, recover
+from assay.results.model import CaseResult, Status
+
+
+def _result(i: int, status: Status = Status.PASSED) -> CaseResult:
+    return CaseResult(
+        name=f"T[i={i}] @local:default+builtin",
+        id=f"{i:08x}",
+        test="T",
+        variant=f"T[i={i}]",
+        params={"i": str(i)},
+        system="local",
+        partition="default",
+        environment="builtin",
+        status=status,
+    )
+
+
+@pytest.fixture
+def slow_disk(monkeypatch):
+    """fdatasync that takes a while (a loaded disk, NFS): syncs overlap the runner's work.
+    Counts the calls."""
+    calls = []
+    real = os.fdatasync
+
+    def slow(fd: int) -> None:
+        time.sleep(0.002)
+        real(fd)
+        calls.append(fd)
+
+    monkeypatch.setattr(journal_mod.os, "fdatasync", slow)
+    return calls
+
+
+def _run_with_deadline(coro_factory, seconds: float) -> None:
+    """Run an event loop in a thread of its own, so that a loop that spins (never yields)
+    fails the test instead of hanging it."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro_factory())
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the journal's syncs did not finish within {seconds}s"
+    if errors:
+        raise errors[0]
+
+
+def test_cases_finishing_together_share_syncs_and_every_one_returns(tmp_path, slow_disk):
+    journal = Journal(tmp_path)
+    returned = []
+
+    async def case(i: int) -> None:
+        await asyncio.sleep(random.random() * 0.05)
+        journal.result(_result(i))
+        await journal.sync()
+        returned.append(i)
+
+    async def main() -> None:
+        await asyncio.gather(*(case(i) for i in range(200)))
+
+    _run_with_deadline(main, 30)
+    journal.close()
+    assert sorted(returned) == list(range(200))
+    assert 0 < len(slow_disk) < 100  # grouped: far fewer syncs than cases
+    assert len(recover(tmp_path).results) == 200
+
+
+def test_a_sync_returns_only_after_a_sync_that_began_after_its_write(tmp_path, monkeypatch):
+    journal = Journal(tmp_path)
+    log: list[str] = []
+    real = os.fdatasync
+
+    def logged(fd: int) -> None:
+        size = os.fstat(fd).st_size
+        time.sleep(0.01)
+        real(fd)
+        log.append(f"synced {size}")
+
+    monkeypatch.setattr(journal_mod.os, "fdatasync", logged)
+
+    async def main() -> None:
+        journal.result(_result(1))
+        first = asyncio.create_task(journal.sync())
+        await asyncio.sleep(0.002)  # the first sync is under way
+        journal.result(_result(2))
+        size = (tmp_path / journal_mod.NAME).stat().st_size
+        await journal.sync()
+        log.append(f"returned {size}")
+        await first
+
+    _run_with_deadline(main, 10)
+    journal.close()
+    returned = next(e for e in log if e.startswith("returned"))
+    size = int(returned.split()[1])
+    before = log[: log.index(returned)]
+    assert any(int(e.split()[1]) >= size for e in before if e.startswith("synced")), log
+
+
+def test_recover_reads_results_jobs_and_processes_and_ignores_a_torn_line(tmp_path: Path):
+    journal = Journal(tmp_path)
+    journal.job("00000001", "123", packed=True)
+    journal.process(4242, 987654, "ab" * 16)
+    journal.result(_result(1))
+    journal.result(_result(2, Status.ABORTED))
+    journal.close()
+    with open(tmp_path / journal_mod.NAME, "ab") as fh:
+        fh.write(b'{"t": "result", "case": "0000')  # the runner died mid-write
+    found = recover(tmp_path)
+    assert set(found.results) == {"00000001"}
+    assert found.jobs == {"00000001": ("123", True)}
+    assert found.processes == [(4242, 987654, "ab" * 16)]
+
+
+def test_the_runner_shows_a_verdict_only_once_its_result_is_on_disk(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from assay.run.runner import Runner, RunOptions
+
+    log: list[str] = []
+    real = os.fdatasync
+
+    def logged(fd: int) -> None:
+        time.sleep(0.01)
+        real(fd)
+        log.append("dir on disk" if stat.S_ISDIR(os.fstat(fd).st_mode) else "on disk")
+
+    monkeypatch.setattr(journal_mod.os, "fdatasync", logged)
+
+    class Events:
+        def case_finished(self, result: CaseResult) -> None:
+            log.append(f"shown {result.id}")
+
+    async def main() -> None:
+        journal = Journal(tmp_path)
+        ctx = SimpleNamespace(schedulers={})
+        runner = Runner([], ctx, RunOptions(), Events(), journal)  # type: ignore[arg-type]
+        result = _result(7)
+        journal.result(result)
+        await runner._announce(result)
+        journal.close()
+
+    _run_with_deadline(main, 10)
+    assert log[:3] == ["dir on disk", "on disk", "shown 00000007"], log
