@@ -2,11 +2,12 @@
 
 ``python bench/compare.py [--size-mb 200] [--repeat 3] [--cases 500]`` measures, in one run:
 
-1. two SIZE MB numeric text files differing in 3 values, compared by ``compare.py SPEC``
-   run by path (as a remote job runs it; interpreter start included), against the baseline
+1. two SIZE MB numeric text files differing in 3 values, compared by ``compare.pyz SPEC``
+   (the engine's one-file bundle) run by path (as a remote job runs it; interpreter start
+   included), against the baseline
    ``cmp -l`` (which reads both files whole, unlike plain ``cmp`` that stops at the first
    difference) plus a Python process reading both files line by line in lockstep with the
-   same 1 MiB buffers (the floor of compare.py's own loop). Goal: ratio <= 3.0.
+   same 1 MiB buffers (a floor of the engine's own loop). Goal: ratio <= 3.0.
 2. the peak RSS of that compare process (``os.wait4``, the child alone). Goal: < 64 MB.
 3. the median wall time of ``compare()`` in-process over CASES small cases (a 40-line
    text log, a 20-row CSV and a small JSON each; every fourth case has numbers that differ
@@ -31,12 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CHILD_ENV, PYTHON, fmt_s, machine, median, met, print_table, repeat, workdir
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULE = ROOT / "src" / "assay" / "compare.py"
 sys.path.insert(0, str(ROOT / "src"))
 from assay.compare import compare  # noqa: E402
+from assay.compare.bundle import write_bundle  # noqa: E402
 
-# The floor of the line-by-line work: both files in lockstep, 1 MiB buffers like compare.py,
-# in a function (fast locals) like compare.py's loop.
+# A floor of the line-by-line work: both files in lockstep, 1 MiB buffers, in a function
+# (fast locals).
 READ_BOTH = """
 import sys
 from itertools import zip_longest
@@ -102,8 +103,7 @@ def big_files(size_mb: int, n: int) -> None:
         spec.write_text(
             json.dumps({"version": 1, "expected": str(expected), "actual": str(actual)})
         )
-        copy = tmp / "compare.py"  # run alone by path, as a job does
-        copy.write_bytes(MODULE.read_bytes())
+        copy = Path(write_bundle(str(tmp / "compare.pyz")))  # run alone by path, as a job does
         reader = tmp / "read_both.py"
         reader.write_text(READ_BOTH)
         runs = {"compare": [], "cmp": [], "read": [], "rss": []}
@@ -140,7 +140,7 @@ def big_files(size_mb: int, n: int) -> None:
         ["figure", "measured", "baseline", "ratio", "goal", "met"],
         [
             [
-                "compare.py vs cmp -l + Python read",
+                "compare.pyz vs cmp -l + Python read",
                 fmt_s(compare_s),
                 f"{fmt_s(cmp_s)} + {fmt_s(read_s)}",
                 f"{ratio:.2f}",
@@ -148,7 +148,7 @@ def big_files(size_mb: int, n: int) -> None:
                 met(ratio <= 3.0),
             ],
             [
-                "peak RSS of compare.py",
+                "peak RSS of compare.pyz",
                 f"{rss / 2**20:.1f} MB",
                 "-",
                 "-",
@@ -157,7 +157,7 @@ def big_files(size_mb: int, n: int) -> None:
             ],
         ],
     )
-    print(f"compare.py throughput: {2 * size / 1e6 / compare_s:.0f} MB/s (both files read)")
+    print(f"compare.pyz throughput: {2 * size / 1e6 / compare_s:.0f} MB/s (both files read)")
     print(f"verdict: {verdict['summary']}")
 
 

@@ -150,7 +150,7 @@ def test_extra_lines_at_the_end(case):
 
 
 def test_only_differing_lines_are_decoded(case, monkeypatch):
-    import assay.compare as engine
+    import assay.compare.text as engine
 
     decoded = []
     original = engine._decode
