@@ -273,3 +273,49 @@ def test_files_below_a_symlinked_directory_are_compared(tmp_path: Path):
     verdict = compare_files(str(tmp_path / "expected"), str(tmp_path / "actual"))
     assert [f["file"] for f in verdict["files"]] == ["linked/a.txt", "top.txt"]
     assert not verdict["ok"]
+
+
+# ------------------------------------------------------- found by the property tests
+
+
+def test_a_difference_is_not_rounded_to_28_digits(case: Case):
+    # |1.0 - (-1e-28)| is a little over 1: Decimal's default context once made it 1.
+    assert not text("x -1e-28\n", "x 1.0\n", case, atol=1.0)["ok"]
+    assert text("x -1e-28\n", "x 0.9999999999999999999999999999\n", case, atol=1.0)["ok"]
+
+
+def test_csv_with_a_blank_first_line_still_compares_its_rows(case: Case):
+    # The blank line once read as an empty header: both files "empty", so equal.
+    result = one(case({"r.csv": "\na,b\n1,2\n"}, {"r.csv": "\na,b\n1,3\n"}))
+    assert [d["column"] for d in result["differences"]] == ["b"]
+
+
+def test_a_cr_at_the_end_of_a_streamed_piece_is_still_part_of_the_line_end(case: Case):
+    body = "x " * 131_071 + "a"  # 262,143 characters: the CR ends the first 256 KiB piece
+    assert len(body) + 1 == 1 << 18
+    result = text(f"{body}\r\n", f"{body[:-1]}b\r\n", case, ignore=["[ab]$"])
+    assert result["ok"], result["differences"]
+
+
+def test_long_lines_differing_only_in_their_line_ends_are_not_differing_lines(case: Case):
+    body = "1.5 " * 50_000
+    result = text(f"{body}\n", f"{body}\r\n", case)
+    assert result["ok"] and result["values"] == 0 and result["max_abs_error"] is None
+
+
+def test_a_long_line_of_glued_fortran_numbers_is_cut_between_them(case: Case):
+    # No blank in 400,000 characters: the stream is cut after a - that follows a digit.
+    values = [f"{(-1) ** i * (i + 1) * 1.5:.8E}" for i in range(25_000)]
+    changed = list(values)
+    changed[12_345] = changed[12_345].replace("E", "1E", 1)
+    result = text("".join(values) + "\n", "".join(changed) + "\n", case, rtol=1e-6)
+    (diff,) = result["differences"]
+    # Positive numbers glue into one word with the number before them (1.5E+00-3.0E+00 is
+    # two tokens, 1.5E+004.5E+00 one), so count the tokens the whole line has.
+    from assay.compare.numeric import TOKEN
+
+    whole = TOKEN.findall("".join(values))
+    assert result["values"] == len(whole)
+    assert diff["column"] == next(
+        i for i, t in enumerate(TOKEN.findall("".join(changed)), 1) if t != whole[i - 1]
+    )

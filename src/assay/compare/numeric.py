@@ -184,7 +184,7 @@ def _err_of_decimal(d: Decimal, shift: int) -> Err:
     """The error ``|d| * 10**shift``."""
     if not d:
         return ZERO
-    mantissa, _, exp = f"{abs(d):.16e}".partition("e")
+    mantissa, _, exp = f"{d.copy_abs():.16e}".partition("e")
     power = int(exp) + shift
     if -308 < power < 308:
         return float(f"{mantissa}e{power}")
@@ -258,14 +258,14 @@ def _exact(pe: _Parsed, pa: _Parsed, tol: Tol) -> Errors:
     lowest = min(max(x.exp - shift, -_FAR) for x in (pe, pa) if x.digits)
     prec = min(max(34, 3 - lowest, len(pe.digits) + 40), _MAX_PREC)
     ctx = Context(prec=prec, Emax=MAX_EMAX, Emin=MIN_EMIN)
-    diff = abs(ctx.subtract(da, de))
+    diff = ctx.subtract(da, de).copy_abs()  # (abs() would round to 28 digits)
     abs_err = _err_of_decimal(diff, shift)
     rel_err = None
     ok = False
     if pe.digits:
-        ratio = Context(prec=20, Emax=MAX_EMAX, Emin=MIN_EMIN).divide(diff, abs(de))
+        ratio = Context(prec=20, Emax=MAX_EMAX, Emin=MIN_EMIN).divide(diff, de.copy_abs())
         rel_err = _err_of_decimal(ratio, 0)
-        ok = diff <= ctx.multiply(tol.rtol_d, abs(de))
+        ok = diff <= ctx.multiply(tol.rtol_d, de.copy_abs())
     if not ok and tol.atol:
         ok = _at_most(diff, shift, tol.atol_d, ctx)
     return ok, abs_err, rel_err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,17 +31,23 @@ def brief(text: str) -> str:
 
 
 class Preview:
-    """The start of a text seen in pieces, and its length: what ``cut`` shows of it whole."""
+    """The start of a text seen in pieces, its length (what ``cut`` shows of it whole) and
+    its digest (to tell two such texts apart)."""
 
     def __init__(self) -> None:
         self.head = ""
         self.length = 0
+        self.digest = hashlib.blake2b()
 
     def add(self, piece: str) -> str:
         if len(self.head) < SHOW + 1:
             self.head += piece[: SHOW + 1 - len(self.head)]
         self.length += len(piece)
+        self.digest.update(piece.encode("utf-8", "surrogatepass"))
         return piece
+
+    def same(self, other: Preview) -> bool:
+        return self.length == other.length and self.digest.digest() == other.digest.digest()
 
     def add_all(self, text: str) -> Preview:
         self.add(text)

@@ -40,8 +40,9 @@ def compare_csv(expected: str, actual: str, res: Result, opt: Options) -> None:
         ra = _rows(csv.reader(_stripped(fa, opt), delimiter=delimiter))
         he: list[str] = []
         ha: list[str] = []
-        if opt.header:
-            he, ha = next(re_, (1, []))[1], next(ra, (1, []))[1]
+        if opt.header:  # the first row that is not blank
+            he = next((cells for _, cells in re_ if cells), [])
+            ha = next((cells for _, cells in ra if cells), [])
             if not he or not ha:
                 if he or ha:
                     res.fail(f"{'actual' if he else 'expected'} is empty, the other is not")

@@ -91,14 +91,19 @@ class Reader:
         self.fh.seek(offset)
         self.buf, self.pos, self.base, self.eof = b"", 0, offset, False
 
-    def texts(self, preview: Preview) -> Iterator[str]:
+    def texts(self) -> Iterator[str]:
         """The current line, decoded in pieces, without its line end."""
         decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-        done = False
+        done, held = False, ""
         while not done:
             raw, done = self.piece(4 * PIECE)
-            text = decoder.decode(raw, final=done)
-            yield preview.add(text.rstrip("\r\n") if done else text)
+            text = held + decoder.decode(raw, final=done)
+            if done:
+                text = text.rstrip("\r\n")
+            else:  # a CR that may end the line stays with the piece that shows whether it does
+                kept = text.rstrip("\r")
+                text, held = kept, text[len(kept) :]
+            yield text
 
 
 def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
@@ -171,8 +176,8 @@ def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> None:
         reader.seek(start)
     check = LineCheck(n, res, opt)
     previews = Preview(), Preview()
-    te = stream_tokens(e.texts(previews[0]), opt)
-    ta = stream_tokens(a.texts(previews[1]), opt)
+    te = stream_tokens(e.texts(), opt, previews[0].add)
+    ta = stream_tokens(a.texts(), opt, previews[1].add)
     count_e, count_a = _pairwise(te, ta, check)
     check.finish(count_e, count_a, *previews)
 
@@ -268,11 +273,13 @@ class LineCheck:
         if self.skips:
             count -= sum(1 for t in tokens if len(t) > 2 and self.tols[t[2]].skip)
         self.values += count
-        if self.max_abs is None:  # equal numbers still say that the largest error is 0
+        if self.max_abs is None or self.max_rel is None:  # equal numbers: errors of 0
             for i, t in enumerate(tokens, self.index + 1):
                 if t[0] and not (len(t) > 2 and self.tols[t[2]].skip):
-                    self.max_abs = self.max_rel = ZERO
-                    self.at_abs = self.at_rel = i
+                    if self.max_abs is None:
+                        self.max_abs, self.at_abs = ZERO, i
+                    if self.max_rel is None:
+                        self.max_rel, self.at_rel = ZERO, i
                     break
         self.index += len(tokens)
 
@@ -301,6 +308,8 @@ class LineCheck:
             msg += f"{shown[0].brief()} vs {shown[1].brief()}"
             res.add(msg, line=self.n, expected=shown[0].cut(), actual=shown[1].cut())
             return
+        if isinstance(pe, Preview) and isinstance(pa, Preview) and not self.bad and pe.same(pa):
+            return  # the same text once ignore patterns are removed: not a differing line
         res.values += self.values
         if self.max_abs is not None:
             res.numeric(self.max_abs, None, self.where(self.at_abs))
@@ -327,8 +336,8 @@ def _rest(pairs: int, e: Reader, a: Reader, res: Result) -> None:
         res.note(msg)
     if a.fill(1):
         preview = Preview()
-        for _ in a.texts(preview):
-            pass
+        for piece in a.texts():
+            preview.add(piece)
         extra = 1 + _count_lines(a)
         msg = f"extra line {pairs + 1} in actual: {preview.brief()}"
         if extra > 1:

@@ -20,13 +20,17 @@ from typing import TYPE_CHECKING, Any
 from .numeric import NUMBER_CELL, TOKEN
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
     from .options import Options
 
 PIECE = 1 << 16  # characters of a long line handled at a time
 _CONTEXT = 1 << 12  # characters before a piece that patterns see (look-behinds, ^)
-_SAFE = re.compile(r"[^\w.+\-]")  # a character no token runs through
+# Where a line can be cut without changing its tokens: after a character that no token runs
+# through (a blank, a comma, a parenthesis...), or after a + or - that follows a word or
+# number character other than an exponent letter (as in Fortran's glued 1.0E+00-2.0E+00).
+# Matched on the reversed text, to find the last such place first.
+_SAFE_REVERSED = re.compile(r"[^\w.+\-]|[+\-](?=\.|(?![eEdD])\w)")
 
 
 def line_tokens(line: str, opt: Options) -> list[Any]:
@@ -39,11 +43,14 @@ def line_tokens(line: str, opt: Options) -> list[Any]:
     return out
 
 
-def stream_tokens(pieces: Iterable[str], opt: Options) -> Iterator[list[Any]]:
-    """The tokens of a line given in pieces (line end stripped), a list at a time."""
+def stream_tokens(
+    pieces: Iterable[str], opt: Options, watch: Callable[[str], str]
+) -> Iterator[list[Any]]:
+    """The tokens of a line given in pieces (line end stripped), a list at a time;
+    ``watch`` sees the text once the ignore patterns are removed."""
     for regex in opt.ignore:
         pieces = _stream_sub(regex, pieces)
-    segments = _safe_cuts(pieces)
+    segments = _safe_cuts(watch(p) for p in pieces)
     if opt.fields:
         yield from field_tokens(segments, opt)
     else:
@@ -78,15 +85,15 @@ def _stream_sub(regex: re.Pattern[str], pieces: Iterable[str]) -> Iterator[str]:
 
 def _safe_cuts(pieces: Iterable[str]) -> Iterator[str]:
     """The same text in segments of about ``PIECE`` characters, each ending where no token
-    continues (after a blank or a character such as ``,`` or ``(``); a run of more than
-    four pieces without one (a word that long) is cut anyway."""
+    continues (see _SAFE_REVERSED); a run of more than four pieces without such a place
+    (a word that long) is cut anyway."""
     carry = ""
     for piece in pieces:
         text = carry + piece
         if len(text) < PIECE:
             carry = text
             continue
-        m = _SAFE.search(text[::-1])
+        m = _SAFE_REVERSED.search(text[::-1])
         cut = len(text) - m.start() if m else 0
         if not cut:
             if len(text) < 4 * PIECE:
