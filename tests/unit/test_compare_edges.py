@@ -319,3 +319,30 @@ def test_a_long_line_of_glued_fortran_numbers_is_cut_between_them(case: Case):
     assert diff["column"] == next(
         i for i, t in enumerate(TOKEN.findall("".join(changed)), 1) if t != whole[i - 1]
     )
+
+
+# ------------------------------------------------------------------- held as they were
+
+
+def test_a_missing_final_newline_and_empty_files(case: Case):
+    assert text("a 1\nb 2", "a 1\nb 2.0\n", case)["ok"]
+    assert text("", "", case)["ok"]
+    assert text("", "x\n", case)["message"] == "extra line 1 in actual: 'x'"
+    assert text("x\n", "", case)["message"] == "actual ends after line 0; expected has 1 more line"
+    assert one(case({"r.csv": ""}, {"r.csv": ""}))["ok"]
+    assert one(case({"r.csv": ""}, {"r.csv": "a\n1\n"}))["message"] == (
+        "expected is empty, the other is not"
+    )
+
+
+def test_csv_headers_of_many_columns_pair_by_name(case: Case):
+    names = [f"c{i}" for i in range(20_000)]
+    expected = ",".join(names) + "\n" + ",".join("1" for _ in names) + "\n"
+    renamed = ["x" if n == "c7777" else n for n in names]
+    actual = ",".join(renamed) + "\n" + ",".join("1" for _ in names) + "\n"
+    result = one(case({"r.csv": expected}, {"r.csv": actual}))
+    assert [d["message"] for d in result["differences"]] == [
+        "line 1: missing column 'c7777' (column 7778 of expected)",
+        "line 1: extra column 'x' (column 7778 of actual)",
+    ]
+    assert result["values"] == 19_999
