@@ -105,29 +105,30 @@ def key_pattern(pattern: str) -> re.Pattern[str]:
 def files_under(root: str) -> list[str]:
     """The relative paths (with ``/``) of the files below ``root``, sorted.
 
-    Links to directories are followed (their files are compared like any other), except a
-    link back to a directory above it, which would repeat forever."""
+    Links are followed, links to directories included, but each directory is walked once:
+    reached again through another link (or a link back up), it is not listed again."""
     found: list[str] = []
-    stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [(root, "", frozenset())]
+    seen: set[tuple[int, int]] = set()
+    stack = [(root, "")]
     while stack:
-        folder, rel, above = stack.pop()
+        folder, rel = stack.pop()
         try:
             st = os.stat(folder)
             with os.scandir(folder) as listing:
-                entries = list(listing)
+                entries = sorted(listing, key=lambda e: e.name, reverse=True)
         except OSError:
             continue  # unreadable: its files are missing, as they would be for a reader
-        here = (st.st_dev, st.st_ino)
-        if here in above:
+        if (st.st_dev, st.st_ino) in seen:
             continue
-        for entry in entries:
+        seen.add((st.st_dev, st.st_ino))
+        for entry in entries:  # (reversed: the stack walks them in name order)
             name = f"{rel}/{entry.name}" if rel else entry.name
             try:
                 folder_like = entry.is_dir()  # follows links
             except OSError:
                 folder_like = False
             if folder_like:
-                stack.append((entry.path, name, above | {here}))
+                stack.append((entry.path, name))
             else:
                 found.append(name)
     return sorted(found)
