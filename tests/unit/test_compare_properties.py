@@ -124,13 +124,15 @@ rule_extras = st.fixed_dictionaries(
 
 def run(expected: bytes, actual: bytes, fmt: str | None, **spec: Any) -> dict[str, Any]:
     """Compare two files named ``out.dat`` (the format from the rule, else sniffed)."""
-    rules = [{"match": "*", "format": fmt, **spec.pop("rule", {})}] if fmt else []
+    rule = spec.pop("rule", {})
+    if fmt:
+        spec["rules"] = [{"match": "*", "format": fmt, **rule}]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for side, data in (("expected", expected), ("actual", actual)):
             (root / side).mkdir()
             (root / side / "out.dat").write_bytes(data)
-        verdict = compare_files(str(root / "expected"), str(root / "actual"), rules=rules, **spec)
+        verdict = compare_files(str(root / "expected"), str(root / "actual"), **spec)
     json.dumps(verdict, allow_nan=False)  # always strict JSON
     return verdict
 
@@ -322,3 +324,37 @@ def test_long_lines_give_the_verdict_of_short_ones(a, b, tol, extra):
 
 def test_options_from_a_checker_are_options():
     assert isinstance(Checker().options({}, "", None), Options)
+
+
+# ------------------------------------------------------------------------------ specs
+
+spec_keys = st.sampled_from(
+    [
+        *("version", "files", "complete", "rules", "command_timeout", "max_differences"),
+        *("rtol", "atol", "ignore", "fields", "match", "format", "columns", "key", "keys"),
+        *("delimiter", "header", "skip", "pattern", "nope"),
+    ]
+)
+spec_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(10**400), 10**400),
+        st.floats(),
+        st.text(max_size=8),
+        st.sampled_from(["*", "[z-a]", "(", "**/x", "a.txt", "csv", "\0", "-1", "1e400"]),
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(spec_keys | st.text(max_size=3), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@SETTINGS
+@given(st.dictionaries(spec_keys, spec_values, max_size=6), contents)
+def test_a_random_spec_gives_a_verdict(spec, data):
+    spec.pop("version", None)
+    verdict = run(data, data, None, **spec)
+    assert verdict["errors"] or verdict["ok"], verdict["summary"]
