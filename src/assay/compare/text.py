@@ -96,7 +96,7 @@ class Reader:
         decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
         done, held = False, ""
         while not done:
-            raw, done = self.piece(4 * PIECE)
+            raw, done = self.piece(PIECE)
             text = held + decoder.decode(raw, final=done)
             if done:
                 text = text.rstrip("\r\n")
