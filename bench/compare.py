@@ -1,14 +1,18 @@
 """Benchmark of the comparison engine (``assay.compare``): big-file throughput and per-case cost.
 
-``python bench/compare.py [--size-mb 200] [--repeat 3] [--cases 500]`` measures, in one run:
+``python bench/compare.py [--size-mb 200] [--line-mb 64] [--repeat 3] [--cases 500]``
+measures, in one run:
 
-1. two SIZE MB numeric text files differing in 3 values, compared by ``compare.py SPEC``
-   run by path (as a remote job runs it; interpreter start included), against the baseline
+1. two SIZE MB numeric text files differing in 3 values, compared by ``compare.pyz SPEC``
+   (the engine's one-file bundle) run by path (as a remote job runs it; interpreter start
+   included), against the baseline
    ``cmp -l`` (which reads both files whole, unlike plain ``cmp`` that stops at the first
    difference) plus a Python process reading both files line by line in lockstep with the
-   same 1 MiB buffers (the floor of compare.py's own loop). Goal: ratio <= 3.0.
+   same 1 MiB buffers (a floor of the engine's own loop). Goal: ratio <= 3.0.
 2. the peak RSS of that compare process (``os.wait4``, the child alone). Goal: < 64 MB.
-3. the median wall time of ``compare()`` in-process over CASES small cases (a 40-line
+3. one line of about LINE_MB MB of numbers on each side, differing in 3 values, compared by
+   the bundle: wall time and peak RSS. Goal: peak RSS < 64 MB whatever the line length.
+4. the median wall time of ``compare()`` in-process over CASES small cases (a 40-line
    text log, a 20-row CSV and a small JSON each; every fourth case has numbers that differ
    within tolerance, so the slow path runs too). Goal: <= 5 ms.
 
@@ -31,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CHILD_ENV, PYTHON, fmt_s, machine, median, met, print_table, repeat, workdir
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULE = ROOT / "src" / "assay" / "compare.py"
 sys.path.insert(0, str(ROOT / "src"))
 from assay.compare import compare  # noqa: E402
+from assay.compare.bundle import write_bundle  # noqa: E402
 
-# The floor of the line-by-line work: both files in lockstep, 1 MiB buffers like compare.py,
-# in a function (fast locals) like compare.py's loop.
+# A floor of the line-by-line work: both files in lockstep, 1 MiB buffers, in a function
+# (fast locals).
 READ_BOTH = """
 import sys
 from itertools import zip_longest
@@ -102,8 +106,7 @@ def big_files(size_mb: int, n: int) -> None:
         spec.write_text(
             json.dumps({"version": 1, "expected": str(expected), "actual": str(actual)})
         )
-        copy = tmp / "compare.py"  # run alone by path, as a job does
-        copy.write_bytes(MODULE.read_bytes())
+        copy = Path(write_bundle(str(tmp / "compare.pyz")))  # run alone by path, as a job does
         reader = tmp / "read_both.py"
         reader.write_text(READ_BOTH)
         runs = {"compare": [], "cmp": [], "read": [], "rss": []}
@@ -140,7 +143,7 @@ def big_files(size_mb: int, n: int) -> None:
         ["figure", "measured", "baseline", "ratio", "goal", "met"],
         [
             [
-                "compare.py vs cmp -l + Python read",
+                "compare.pyz vs cmp -l + Python read",
                 fmt_s(compare_s),
                 f"{fmt_s(cmp_s)} + {fmt_s(read_s)}",
                 f"{ratio:.2f}",
@@ -148,7 +151,7 @@ def big_files(size_mb: int, n: int) -> None:
                 met(ratio <= 3.0),
             ],
             [
-                "peak RSS of compare.py",
+                "peak RSS of compare.pyz",
                 f"{rss / 2**20:.1f} MB",
                 "-",
                 "-",
@@ -157,8 +160,53 @@ def big_files(size_mb: int, n: int) -> None:
             ],
         ],
     )
-    print(f"compare.py throughput: {2 * size / 1e6 / compare_s:.0f} MB/s (both files read)")
+    print(f"compare.pyz throughput: {2 * size / 1e6 / compare_s:.0f} MB/s (both files read)")
     print(f"verdict: {verdict['summary']}")
+
+
+def make_long_line_pair(folder: Path, size_mb: int) -> tuple[Path, Path, int]:
+    """Two files of one line of about ``size_mb`` MB of numbers, 3 of them different."""
+    count = size_mb * 1_000_000 // 13
+    changed = {10: "9.5", count // 2: "1e300", count - 1: "-0.25"}  # 1-based token index
+    expected, actual = folder / "long_e.txt", folder / "long_a.txt"
+    with open(expected, "w") as fe, open(actual, "w") as fa:
+        for start in range(0, count, 100_000):
+            cells = [
+                f"{i * 1.000001:.6e}" for i in range(start + 1, min(start + 100_001, count + 1))
+            ]
+            end = " " if start + 100_000 < count else "\n"
+            fe.write(" ".join(cells) + end)
+            for index, value in changed.items():
+                if start < index <= start + len(cells):
+                    cells[index - start - 1] = value
+            fa.write(" ".join(cells) + end)
+    return expected, actual, count
+
+
+def long_line(size_mb: int, n: int) -> None:
+    with workdir("assay-bench-compare-") as tmp:
+        expected, actual, count = make_long_line_pair(tmp, size_mb)
+        spec = tmp / "spec.json"
+        spec.write_text(
+            json.dumps({"version": 1, "expected": str(expected), "actual": str(actual)})
+        )
+        bundle = Path(write_bundle(str(tmp / "compare.pyz")))
+        argv = [PYTHON, "-I", str(bundle), str(spec), "-o", str(tmp / "verdict.json")]
+        runs = [run_measured(argv, tmp, (1,)) for _ in range(n)]
+        verdict = json.loads((tmp / "verdict.json").read_text())
+        size = expected.stat().st_size
+    result = verdict["files"][0]
+    assert result["differing_values"] == 3 and result["values"] == count, verdict["summary"]
+    seconds, rss = median([r[0] for r in runs]), max(r[1] for r in runs)
+    print()
+    print(f"One long line: 2 x {size / 1e6:.0f} MB on one line, 3 values differ")
+    print_table(
+        ["figure", "measured", "goal", "met"],
+        [
+            ["wall time of compare.pyz", fmt_s(seconds), "-", "-"],
+            ["peak RSS of compare.pyz", f"{rss / 2**20:.1f} MB", "< 64 MB", met(rss < 64 * 2**20)],
+        ],
+    )
 
 
 def make_case(folder: Path, i: int, rng: random.Random) -> dict[str, object]:
@@ -212,9 +260,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mb", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--line-mb", type=int, default=64)
     parser.add_argument("--cases", type=int, default=500)
     args = parser.parse_args()
     big_files(args.size_mb, args.repeat)
+    long_line(args.line_mb, args.repeat)
     small_cases(args.cases, args.repeat)
 
 

@@ -231,10 +231,14 @@ def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
     path = find_config_file(explicit, cwd)
     if path is None:
         return default_config()
+    from assay.validation import Invalid, read_utf8
+
     try:
-        text = path.read_text()
+        text = read_utf8(path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except Invalid as exc:
+        raise ConfigError(f"{display_path(path)}: {exc.message}") from None
     return parse_config(text, display_path(path))
 
 

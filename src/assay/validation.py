@@ -11,6 +11,7 @@ import re
 import tomllib
 import types
 import typing
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
@@ -27,6 +28,20 @@ class Invalid(Exception):
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
         self.message = message
+
+
+def read_utf8(path: Path) -> str:
+    """The text of a file that must be UTF-8 (TOML, templates): ``OSError`` when it cannot be
+    read, :class:`Invalid` naming the line of the first byte that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise Invalid(
+            "",
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save the file as UTF-8",
+        ) from None
 
 
 def load_toml(text: str) -> dict[str, Any]:

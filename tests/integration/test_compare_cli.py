@@ -1,19 +1,20 @@
-"""The comparison engine as a job runs it: a lone file under ``python3 -I``, or ``-m``."""
+"""The comparison engine as a job runs it: one file (the bundle) under ``python3 -I``, or ``-m``."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
-import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
 
-MODULE = ROOT / "src" / "assay" / "compare.py"
+PACKAGE = ROOT / "src" / "assay" / "compare"
 
 
 def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -25,11 +26,13 @@ def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def lone(tmp_path: Path) -> Path:
-    """compare.py copied alone into an otherwise empty directory."""
+    """The engine's bundle, written by ``--bundle`` alone into an otherwise empty directory."""
     folder = tmp_path / "shipped"
     folder.mkdir()
-    shutil.copy(MODULE, folder / "compare.py")
-    return folder / "compare.py"
+    made = run([sys.executable, "-m", "assay.compare", "--bundle", "compare.pyz"], folder)
+    assert made.returncode == 0, made.stderr
+    assert [p.name for p in folder.iterdir()] == ["compare.pyz"]
+    return folder / "compare.pyz"
 
 
 def write_case(root: Path, actual_value: str) -> Path:
@@ -135,34 +138,8 @@ def test_memory_stays_flat_on_big_files(tmp_path, lone):
         )
     )
     verdict_path = tmp_path / "verdict.json"
-    # ru_maxrss counts a child from its fork, when it still shares this (big) pytest process's
-    # memory; a small wrapper process forks the compare instead and reports its peak.
-    wrapper = (
-        "import os, subprocess, sys\n"
-        "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
-        "_, status, usage = os.wait4(p.pid, 0)\n"
-        "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)\n"
-    )
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-I",
-            "-c",
-            wrapper,
-            sys.executable,
-            "-I",
-            str(lone),
-            str(spec),
-            "-o",
-            str(verdict_path),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    code, peak_kb = int(out[0]), int(out[1])
+    code, peak_mb = peak_run([sys.executable, "-I", str(lone), str(spec), "-o", str(verdict_path)])
     assert code == 1
-    peak_mb = peak_kb / 1024  # Linux: kilobytes
     assert peak_mb < 64, f"peak RSS {peak_mb:.1f} MB"
     verdict = json.loads(verdict_path.read_text())
     result = verdict["files"][0]
@@ -174,3 +151,113 @@ def test_memory_stays_flat_on_big_files(tmp_path, lone):
     assert [d["line"] for d in result["differences"]] == [11, 500_002, 1_299_999]
     assert result["max_rel_error"] == pytest.approx(0.1)
     assert len(verdict_path.read_text()) < 10_000  # the verdict does not grow with the files
+
+
+def peak_run(argv: list[str]) -> tuple[int, float]:
+    """Exit code and peak RSS (MB) of one process.
+
+    ru_maxrss counts a child from its fork, when it still shares this (big) pytest process's
+    memory; a small wrapper process forks the command instead and reports its peak.
+    """
+    wrapper = (
+        "import os, subprocess, sys\n"
+        "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+        "_, status, usage = os.wait4(p.pid, 0)\n"
+        "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", wrapper, *argv], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return int(out[0]), int(out[1]) / 1024  # Linux: kilobytes
+
+
+def number(i: int) -> str:
+    return f"{i * 1.000001:.6e}"
+
+
+@pytest.mark.slow
+def test_one_huge_line_streams_in_bounded_memory(tmp_path, lone):
+    tokens = 5_000_000  # about 65 MB on one line
+    changed = {10: "9.5", 2_500_000: "1e300", tokens - 1: "-0.25"}  # 1-based token index
+    for side in ("expected", "actual"):
+        with open(tmp_path / f"{side}.txt", "w") as fh:
+            for start in range(0, tokens, 100_000):
+                cells = [number(i) for i in range(start + 1, start + 100_001)]
+                if side == "actual":
+                    for index, value in changed.items():
+                        if start < index <= start + 100_000:
+                            cells[index - start - 1] = value
+                fh.write(" ".join(cells) + (" " if start + 100_000 < tokens else "\n"))
+            fh.write("second line 1.5\n")
+    size = (tmp_path / "expected.txt").stat().st_size
+    assert size > 60_000_000
+    spec = tmp_path / "spec.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "expected": str(tmp_path / "expected.txt"),
+                "actual": str(tmp_path / "actual.txt"),
+                "rtol": 1e-9,
+            }
+        )
+    )
+    verdict_path = tmp_path / "verdict.json"
+    code, peak_mb = peak_run([sys.executable, "-I", str(lone), str(spec), "-o", str(verdict_path)])
+    assert code == 1
+    assert peak_mb < 40, f"peak RSS {peak_mb:.1f} MB for a {size / 1e6:.0f} MB line"
+    result = json.loads(verdict_path.read_text())["files"][0]
+    assert (result["lines"], result["differing_lines"], result["differing_values"]) == (2, 1, 3)
+    assert result["values"] == tokens
+    assert [(d["line"], d["column"]) for d in result["differences"]] == [
+        (1, index) for index in changed
+    ]
+    assert [d["actual"] for d in result["differences"]] == list(changed.values())
+    assert [d["expected"] for d in result["differences"]] == [number(i) for i in changed]
+
+
+def interpreters() -> dict[tuple[int, int], str]:
+    """One interpreter per Python version >= 3.7 on this machine (pyenv's, the system's)."""
+    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3")))
+    candidates += [*sorted(glob.glob("/usr/bin/python3.*[0-9]")), sys.executable]
+    found: dict[tuple[int, int], str] = {}
+    for path in candidates:
+        probe = subprocess.run(
+            [path, "-I", "-c", "import sys; print(*sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0:
+            major, minor = map(int, probe.stdout.split())
+            if (major, minor) >= (3, 7):
+                found.setdefault((major, minor), path)
+    return found
+
+
+def test_the_bundle_runs_on_every_python_from_3_7(lone, tmp_path):
+    found = interpreters()
+    assert (sys.version_info.major, sys.version_info.minor) in found
+    spec = write_case(tmp_path / "c", "1.1")
+    for version, python in sorted(found.items()):
+        proc = run([python, "-I", "-S", str(lone), str(spec)], tmp_path)
+        assert proc.returncode == 1, (version, proc.stderr)
+        verdict = json.loads(proc.stdout)
+        rel = [f["max_rel_error"] for f in verdict["files"]]
+        assert rel == [pytest.approx(0.1), pytest.approx(0.1)], version
+        again = tmp_path / f"again-{version}.pyz"  # the bundle writes itself
+        assert run([python, "-I", str(lone), "--bundle", str(again)], tmp_path).returncode == 0
+        assert again.read_bytes() == lone.read_bytes(), version
+
+
+def test_the_bundle_holds_the_engine_and_nothing_else_and_is_reproducible(lone, tmp_path):
+    with zipfile.ZipFile(lone) as zf:
+        names = sorted(zf.namelist())
+    modules = sorted(f"assay_compare/{p.name}" for p in PACKAGE.glob("*.py"))
+    assert names == sorted(["__main__.py", *(m for m in modules if not m.endswith("__main__.py"))])
+    again = tmp_path / "again.pyz"
+    assert (
+        run([sys.executable, "-m", "assay.compare", "--bundle", str(again)], tmp_path).returncode
+        == 0
+    )
+    assert again.read_bytes() == lone.read_bytes()

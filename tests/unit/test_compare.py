@@ -3,54 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from assay.compare import compare, compare_files, validate_spec
-
-
-def put(root: Path, rel: str, content: str | bytes) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content)
-    return path
-
-
-@pytest.fixture
-def case(tmp_path: Path):
-    """``case(expected={...}, actual={...}, **spec)`` writes both trees and compares them.
-
-    The first call uses ``tmp_path/expected`` and ``tmp_path/actual``, later ones fresh dirs.
-    """
-    calls = []
-
-    def run(expected: dict[str, Any], actual: dict[str, Any], **spec: Any) -> dict[str, Any]:
-        root = tmp_path / f"call{len(calls)}" if calls else tmp_path
-        calls.append(root)
-        for side, files in (("expected", expected), ("actual", actual)):
-            (root / side).mkdir(parents=True)
-            for rel, content in files.items():
-                put(root / side, rel, content)
-        verdict = compare_files(str(root / "expected"), str(root / "actual"), **spec)
-        json.dumps(verdict, allow_nan=False)  # the verdict is always strict JSON
-        return verdict
-
-    return run
-
-
-def one(verdict: dict[str, Any]) -> dict[str, Any]:
-    assert len(verdict["files"]) == 1, verdict
-    return verdict["files"][0]
-
-
-def text(expected: str, actual: str, case, **spec: Any) -> dict[str, Any]:
-    return one(case({"out.txt": expected}, {"out.txt": actual}, **spec))
-
+from tests.unit.compare_cases import one, put, text
 
 # ---------------------------------------------------------------------- numbers in text
 
@@ -193,7 +150,7 @@ def test_extra_lines_at_the_end(case):
 
 
 def test_only_differing_lines_are_decoded(case, monkeypatch):
-    import assay.compare as engine
+    import assay.compare.text as engine
 
     decoded = []
     original = engine._decode

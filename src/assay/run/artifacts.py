@@ -71,9 +71,16 @@ def check_layers(name: str, layers: Sequence[Path]) -> list[str]:
     if not layers:
         problems.append(f"artifact {name!r} has no layers; give a directory or an archive")
     for layer in layers:
-        if not layer.exists():
+        try:
+            layer.stat()
+        except (FileNotFoundError, NotADirectoryError):
             problems.append(f"artifact {name!r}: {layer} does not exist")
-        elif layer.is_file() and not is_archive(layer):
+            continue
+        except (OSError, ValueError) as exc:  # a name too long, no access, a NUL...
+            reason = getattr(exc, "strerror", None) or str(exc)
+            problems.append(f"artifact {name!r}: {layer} cannot be looked at: {reason}")
+            continue
+        if layer.is_file() and not is_archive(layer):
             problems.append(
                 f"artifact {name!r}: {layer} is neither a directory nor an archive "
                 "(.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz, .tar.zst, .zip)"

@@ -180,14 +180,15 @@ class SlurmScheduler(Scheduler):
         return lines
 
     def _ship_compare(self) -> Path:
-        """The comparison engine, copied once where jobs can run it without assay."""
+        """The comparison engine as one file, written once where jobs can run it without
+        assay (``python3 -I compare.pyz``)."""
         assert self.workdir is not None
-        target = self.workdir / "compare.py"
+        target = self.workdir / "compare.pyz"
         if not target.exists():
-            import shutil
+            from assay.compare.bundle import write_bundle
 
             self.workdir.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(Path(__file__).resolve().parent.parent / "compare.py", target)
+            write_bundle(str(target))
         return target
 
     def case_slots(self, max_jobs: int) -> int:

@@ -33,6 +33,8 @@ from assay.spec.suite_checks import (
     bad_regex,
     check_duration,
     check_layer,
+    exists,
+    is_dir,
     line_of,
     make_class,
     toml_error_line,
@@ -51,12 +53,14 @@ def compile_suite(path: Path) -> tuple[list[type[Test]], list[SuiteProblem]]:
 
     A suite with problems yields no classes: running half a suite would hide them.
     """
-    from assay.validation import Invalid, convert, load_toml
+    from assay.validation import Invalid, convert, load_toml, read_utf8
 
     try:
-        text = path.read_text()
+        text = read_utf8(path)
     except OSError as exc:
         return [], [SuiteProblem(path, None, "", f"cannot read: {exc.strerror}")]
+    except Invalid as exc:
+        return [], [SuiteProblem(path, None, "", exc.message)]
     comp = Compiler(path, text)
     try:
         body = convert(load_toml(text), schema.File).suite
@@ -74,6 +78,14 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
     if not NAME.fullmatch(name):
         comp.problem(
             "suite.name", f"{name!r} is not a usable test name (letters, digits, '_', '.', '-')"
+        )
+        return []
+    expected = Path(body.expected)
+    if expected.is_absolute() or ".." in expected.parts or not body.expected.strip():
+        comp.problem(
+            "suite.expected",
+            f"{body.expected!r} is not a sub-directory of a case; give a relative path "
+            'inside each case directory, such as "expected"',
         )
         return []
     common = _common_namespace(comp, body)
@@ -185,11 +197,15 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
     patterns = [body.cases] if isinstance(body.cases, str) else list(body.cases)
     found: dict[str, CaseDir] = {}
     for pattern in patterns:
-        if Path(pattern).is_absolute():
-            matches = sorted(Path(p) for p in _abs_glob(pattern))
-        else:
-            matches = sorted(comp.base.glob(pattern))
-        dirs = [m for m in matches if m.is_dir()]
+        try:
+            if Path(pattern).is_absolute():
+                matches = sorted(Path(p) for p in _abs_glob(pattern))
+            else:
+                matches = sorted(comp.base.glob(pattern))
+        except (OSError, ValueError) as exc:  # "", a name too long...
+            comp.problem("suite.cases", f"{pattern!r} is not a usable glob: {exc}")
+            continue
+        dirs = [m for m in matches if is_dir(m)]
         if not dirs:
             comp.problem("suite.cases", f"{pattern!r} matches no directory under {comp.base}")
         for d in dirs:
@@ -216,9 +232,7 @@ def _compare_spec(comp: Compiler, body: schema.Body, cases: list[CaseDir]) -> di
 
     spec = body.compare.engine_spec()
     # The engine checks keys and regexes against a real case (globs: per case, below).
-    sample = next(
-        (c.path / body.expected for c in cases if (c.path / body.expected).is_dir()), None
-    )
+    sample = next((c.path / body.expected for c in cases if is_dir(c.path / body.expected)), None)
     if sample is not None:
         probe = {"version": engine.VERSION, "expected": str(sample), "actual": str(sample), **spec}
         probe.pop("files", None)
@@ -227,7 +241,7 @@ def _compare_spec(comp: Compiler, body: schema.Body, cases: list[CaseDir]) -> di
     literal = [f for f in body.compare.files if not any(ch in f for ch in "*?[")]
     for case in cases:
         expected = case.path / body.expected
-        if not expected.is_dir():
+        if not is_dir(expected):
             comp.problem(
                 "suite.cases",
                 f"case {case.name!r} has no {body.expected}/ directory ({expected}); "
@@ -236,7 +250,7 @@ def _compare_spec(comp: Compiler, body: schema.Body, cases: list[CaseDir]) -> di
             )
             continue
         for name in literal:
-            if not (expected / name).exists():
+            if not exists(expected / name):
                 comp.problem(
                     "suite.compare.files",
                     f"{name!r} is missing from case {case.name!r} ({expected}); add it to the "

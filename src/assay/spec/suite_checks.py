@@ -16,6 +16,30 @@ NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def is_dir(path: Path) -> bool:
+    """``path.is_dir()``, False where the name cannot even be looked at (too long, no access)."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the name cannot even be looked at."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def exists(path: Path) -> bool:
+    """``path.exists()``, False where the name cannot even be looked at."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 @dataclass(frozen=True)
 class SuiteProblem:
     """Something wrong in a suite file: where (file, line, key) and what."""

@@ -148,6 +148,20 @@ class File(_Table, kw_only=True, frozen=True):
     suite: Body
 
 
+class SweepSettings(_Table, kw_only=True, frozen=True):
+    """The settings of a ``[[suite.sweep]]`` table (its other keys are parameters)."""
+
+    name: str | None = None
+    template: str | None = None
+    output: str | None = None
+    inputs: str | None = None
+    exclude: list[dict[str, Any]] = []
+    command: str | None = None
+    expected: str | None = None
+    tags: list[str] = []
+    time_limit: Duration | None = None
+
+
 SWEEP_KEYS = {
     "name": "the sweep's name (the test is SUITE-NAME)",
     "template": "a Jinja2 template rendered into each point's stage dir",

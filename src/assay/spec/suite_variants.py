@@ -12,7 +12,15 @@ from typing import Any
 from assay.errors import toml_key
 from assay.spec import suite_schema as schema
 from assay.spec.params import parameter
-from assay.spec.suite_checks import IDENT, NAME, Compiler, check_duration, make_class
+from assay.spec.suite_checks import (
+    IDENT,
+    NAME,
+    Compiler,
+    check_duration,
+    is_dir,
+    is_file,
+    make_class,
+)
 from assay.spec.suite_test import CaseDir
 from assay.spec.test import Test
 
@@ -27,8 +35,17 @@ def sweep_class(
     sweep: Mapping[str, Any],
 ) -> type[Test] | None:
     """The ``NAME-SWEEP`` test of the ``index``-th ``[[suite.sweep]]`` (None if it is wrong)."""
+    from assay.validation import Invalid, convert
+
     key = f"suite.sweep[{index}]"
-    name = str(sweep.get("name", "sweep" if len(body.sweep) == 1 else f"sweep{index + 1}"))
+    try:
+        settings = convert(
+            {k: v for k, v in sweep.items() if k in schema.SWEEP_KEYS}, schema.SweepSettings
+        )
+    except Invalid as exc:
+        comp.problem(f"{key}.{exc.path}", exc.message)
+        return None
+    name = settings.name or ("sweep" if len(body.sweep) == 1 else f"sweep{index + 1}")
     if not NAME.fullmatch(name):
         comp.problem(f"{key}.name", f"{name!r} is not a usable name")
         return None
@@ -55,32 +72,30 @@ def sweep_class(
         return None
     for k, v in params.items():
         ns[k] = parameter(v)
-    exclude = sweep.get("exclude", [])
-    if not isinstance(exclude, list) or not all(isinstance(e, dict) for e in exclude):
-        comp.problem(f"{key}.exclude", "exclude is a list of tables of parameter values")
-    else:
-        ns["exclude"] = exclude
-    for setting in ("command", "time_limit"):
-        if setting in sweep:
-            ns[setting] = sweep[setting]
-    if "time_limit" in sweep:
-        check_duration(comp, f"{key}.time_limit", sweep["time_limit"])
-    if "tags" in sweep:
-        ns["tags"] = set(common["tags"]) | set(sweep["tags"])
-    if "inputs" in sweep:
-        inputs = comp.base / str(sweep["inputs"])
-        if not inputs.is_dir():
+    ns["exclude"] = settings.exclude
+    if settings.command is not None:
+        ns["command"] = settings.command
+    if settings.time_limit is not None:
+        ns["time_limit"] = settings.time_limit
+        check_duration(comp, f"{key}.time_limit", settings.time_limit)
+    if settings.tags:
+        ns["tags"] = set(common["tags"]) | set(settings.tags)
+    if settings.inputs is not None:
+        inputs = comp.base / settings.inputs
+        if not is_dir(inputs):
             comp.problem(f"{key}.inputs", f"{inputs} is not a directory")
         ns["inputs"] = inputs
     names = set(params) | {n for n, v in ns.items() if hasattr(v, "var")}
-    if "template" in sweep:
-        template = comp.base / str(sweep["template"])
-        output = str(sweep.get("output", _strip_template_suffix(template.name)))
+    if settings.template is not None:
+        template = comp.base / settings.template
+        output = settings.output
+        if output is None:
+            output = _strip_template_suffix(template.name)
         if _check_template(comp, f"{key}.template", template, names):
             ns["template"], ns["template_output"] = template, output
-    if "expected" in sweep:
-        ns["expected_pattern"] = str(sweep["expected"])
-        _check_sweep_expected(comp, key, str(sweep["expected"]), params, exclude)
+    if settings.expected is not None:
+        ns["expected_pattern"] = settings.expected
+        _check_sweep_expected(comp, key, settings.expected, params, settings.exclude)
     return make_class(comp, f"{suite}-{name}", ns, key)
 
 
@@ -108,12 +123,20 @@ def _check_template(comp: Compiler, key: str, template: Path, names: set[str]) -
     import jinja2
     import jinja2.meta
 
-    if not template.is_file():
+    if not is_file(template):
         comp.problem(key, f"{template} does not exist")
         return False
+    from assay.validation import Invalid, read_utf8
+
     env = jinja2.Environment(autoescape=False)  # noqa: S701 - not HTML
     try:
-        ast = env.parse(template.read_text())
+        ast = env.parse(read_utf8(template))
+    except OSError as exc:
+        comp.problem(key, f"{template}: cannot read: {exc.strerror}")
+        return False
+    except Invalid as exc:
+        comp.problem(key, f"{template.name}: {exc.message}")
+        return False
     except jinja2.TemplateSyntaxError as exc:
         comp.problem(key, f"{template.name}:{exc.lineno}: template error: {exc.message}")
         return False
@@ -142,7 +165,7 @@ def _check_sweep_expected(
         except (KeyError, IndexError, ValueError) as exc:
             comp.problem(f"{key}.expected", f"{pattern!r} cannot be filled in: {exc}")
             return
-        if not (comp.base / rel).is_dir():
+        if not is_dir(comp.base / rel):
             comp.problem(
                 f"{key}.expected",
                 f"no expected outputs for point {point}: {comp.base / rel} is not a directory",

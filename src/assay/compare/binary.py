@@ -1,0 +1,89 @@
+"""Binary files (byte for byte), telling text from binary, and refusing what is no file."""
+
+from __future__ import annotations
+
+import codecs
+import os
+import stat
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .options import Options
+    from .result import Result
+
+_CHUNK = 1 << 20
+_SNIFF = 8192
+_KINDS = (
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
+
+
+def not_a_file(path: str) -> str | None:
+    """What ``path`` is when it is no regular file (reading a FIFO would wait forever)."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "special file")
+
+
+def compare_binary(expected: str, actual: str, res: Result, opt: Options) -> None:
+    offset = 0
+    with open(expected, "rb", buffering=0) as fe, open(actual, "rb", buffering=0) as fa:
+        while True:
+            be, ba = fe.read(_CHUNK), fa.read(_CHUNK)
+            if be != ba:
+                break
+            if not be:
+                return
+            offset += len(be)
+    at = first_difference(be, ba)  # in this chunk
+    offset += at
+    sizes = os.path.getsize(expected), os.path.getsize(actual)
+
+    def byte(chunk: bytes) -> str:
+        return f"0x{chunk[at]:02x}" if at < len(chunk) else "end of file"
+
+    msg = f"first difference at byte {offset} (expected {byte(be)}, actual {byte(ba)})"
+    msg += f"; sizes {sizes[0]} and {sizes[1]} bytes"
+    res.add(msg, expected=byte(be), actual=byte(ba), offset=offset)
+    res.note(msg)
+
+
+def first_difference(a: bytes, b: bytes) -> int:
+    """The first index where ``a`` and ``b`` differ (the shorter one's length if none)."""
+    n = min(len(a), len(b))
+    lo, step = 0, 16
+    while True:  # equal windows of growing size, then bisect the first unequal one
+        hi = min(lo + step, n)
+        if a[lo:hi] != b[lo:hi]:
+            break
+        if hi == n:
+            return n
+        lo, step = hi, 2 * step
+    while hi - lo > 16:  # slices: a few memcmp calls instead of a Python loop
+        mid = (lo + hi) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    for i in range(lo, hi):
+        if a[i] != b[i]:
+            return i
+    return hi
+
+
+def sniff(path: str) -> str:
+    """Binary when the first 8 KiB hold a NUL byte or are not UTF-8, else "text"."""
+    with open(path, "rb") as fh:
+        head = fh.read(_SNIFF)
+    if b"\0" in head:
+        return "binary"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "binary"
+    return "text"

@@ -1,0 +1,192 @@
+"""What the comparison of one file found, and the verdict of a whole comparison."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .numeric import err_json, err_sci
+
+if TYPE_CHECKING:
+    from .numeric import Err
+
+VERSION = 1
+SHOW = 200  # characters of a value kept in a difference record
+BRIEF = 60  # characters of a value quoted in a one-line message
+
+
+class Shown(str):
+    """A text already cut for showing (its length is that of the whole)."""
+
+
+def cut(text: str | None, limit: int = SHOW) -> str | None:
+    if text is None or len(text) <= limit or isinstance(text, Shown):
+        return text
+    return Shown(f"{text[:limit]}... ({len(text)} characters)")
+
+
+def brief(text: str) -> str:
+    return repr(cut(text, BRIEF))
+
+
+class Preview:
+    """The start of a text seen in pieces, its length (what ``cut`` shows of it whole) and
+    its digest (to tell two such texts apart)."""
+
+    def __init__(self) -> None:
+        self.head = ""
+        self.length = 0
+        self.digest = hashlib.blake2b()
+
+    def add(self, piece: str) -> str:
+        if len(self.head) < SHOW + 1:
+            self.head += piece[: SHOW + 1 - len(self.head)]
+        self.length += len(piece)
+        self.digest.update(piece.encode("utf-8", "surrogatepass"))
+        return piece
+
+    def same(self, other: Preview) -> bool:
+        return self.length == other.length and self.digest.digest() == other.digest.digest()
+
+    def add_all(self, text: str) -> Preview:
+        self.add(text)
+        return self
+
+    def cut(self, limit: int = SHOW) -> str:
+        if self.length <= limit:
+            return self.head
+        return Shown(f"{self.head[:limit]}... ({self.length} characters)")
+
+    def brief(self) -> str:
+        return repr(self.cut(BRIEF))
+
+
+@dataclass
+class Result:
+    """What the comparison of one file found; ``counts`` says which counters apply."""
+
+    file: str
+    format: str
+    limit: int
+    counts: str = "lines"  # "lines", "values" (JSON) or "" (binary, command)
+    lines: int = 0
+    differing_lines: int = 0
+    values: int = 0
+    differing_values: int = 0
+    max_abs: Err | None = None
+    max_rel: Err | None = None
+    where_abs: str | None = None
+    where_rel: str | None = None
+    differences: list[dict[str, Any]] = field(default_factory=list)
+    found: int = 0  # every difference, listed or not
+    truncated: bool = False
+    message: str | None = None
+    brief: str | None = None  # the summary's words, when not the message's first line
+
+    @property
+    def ok(self) -> bool:
+        return self.found == 0
+
+    def numeric(self, abs_err: Err, rel_err: Err | None, where: str) -> None:
+        """Count a pair of numbers compared: the largest errors and where they are."""
+        if self.max_abs is None or abs_err > self.max_abs:
+            self.max_abs, self.where_abs = abs_err, where
+        if rel_err is not None and (self.max_rel is None or rel_err > self.max_rel):
+            self.max_rel, self.where_rel = rel_err, where
+
+    def add(
+        self,
+        message: str,
+        line: int | None = None,
+        column: int | str | None = None,
+        expected: str | None = None,
+        actual: str | None = None,
+        errors: tuple[Err, Err | None] | None = None,
+        **extra: Any,
+    ) -> None:
+        self.found += 1
+        if len(self.differences) >= self.limit:
+            self.truncated = True
+            return
+        abs_err, rel_err = errors or (None, None)
+        self.differences.append(
+            {
+                "file": self.file,
+                "line": line,
+                "column": cut(column) if isinstance(column, str) else column,
+                "expected": cut(expected),
+                "actual": cut(actual),
+                "abs_error": err_json(abs_err),
+                "rel_error": err_json(rel_err),
+                "message": message,
+                **extra,
+            }
+        )
+
+    def note(self, message: str) -> None:
+        self.message = message if self.message is None else f"{self.message}; {message}"
+
+    def fail(self, message: str, brief: str | None = None) -> None:
+        self.found += 1
+        self.note(message)
+        self.brief = brief
+
+    def summary(self) -> str:
+        parts = []
+        n = self.differing_values
+        if n:
+            text = f"{n} value{'s differ' if n > 1 else ' differs'}"
+            if self.max_rel and self.where_rel:
+                text += f" (max rel error {err_sci(self.max_rel)} at {self.where_rel})"
+            elif self.max_abs and self.where_abs:
+                text += f" (max abs error {err_sci(self.max_abs)} at {self.where_abs})"
+            parts.append(text)
+        if self.brief or self.message:
+            parts.append(self.brief or str(self.message).split("\n")[0])
+        if not parts and self.differences:
+            more = self.found - 1
+            parts.append(self.differences[0]["message"] + (f" (and {more} more)" if more else ""))
+        return f"{self.file}: {'; '.join(parts) or 'differs'}"
+
+    def to_dict(self) -> dict[str, Any]:
+        lines, values = self.counts == "lines", self.counts in ("lines", "values")
+        return {
+            "file": self.file,
+            "format": self.format,
+            "ok": self.ok,
+            "lines": self.lines if lines else None,
+            "differing_lines": self.differing_lines if lines else None,
+            "values": self.values if values else None,
+            "differing_values": self.differing_values if values else None,
+            "max_abs_error": err_json(self.max_abs),
+            "max_rel_error": err_json(self.max_rel),
+            "where_max": cut(self.where_rel),
+            "where_max_abs": cut(self.where_abs),
+            "differences": self.differences,
+            "truncated": self.truncated,
+            "message": self.message,
+        }
+
+
+def verdict(
+    results: list[Result], missing: list[str], extra: list[str], errors: list[str]
+) -> dict[str, Any]:
+    """The verdict of a comparison (see the package docstring)."""
+    if errors:
+        summary = "spec error: " + "; ".join(errors[:3])
+        summary += f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+    else:
+        parts = [r.summary() for r in results if not r.ok]
+        parts += [f"{m}: missing" for m in missing] + [f"{x}: extra file" for x in extra]
+        summary = "; ".join(parts[:5]) or f"equal: {len(results)} files compared"
+        summary += f"; and {len(parts) - 5} more" if len(parts) > 5 else ""
+    return {
+        "version": VERSION,
+        "ok": not (errors or missing or extra) and all(r.ok for r in results),
+        "summary": summary,
+        "files": [r.to_dict() for r in results],
+        "missing": missing,
+        "extra": extra,
+        "errors": errors,
+    }

@@ -1,0 +1,294 @@
+"""Reading a spec: every problem as one line naming the key and the fix, or the ``Plan``."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import os
+import posixpath
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .numeric import Tol
+from .options import FORMATS, Options, Plan, files_under, glob, key_pattern, parents, relative
+from .result import VERSION
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+MAX_DIFFERENCES = 20
+COMMAND_TIMEOUT = 600.0
+_TOL_KEYS = ("rtol", "atol", "skip")
+_OPTION_KEYS = ("rtol", "atol", "ignore", "fields")
+_TOP_KEYS = (
+    *("version", "actual", "expected", "files", "complete", "rules"),
+    *("command", "command_timeout", "max_differences", *_OPTION_KEYS),
+)
+_RULE_KEYS = (
+    *("match", "format", "command", "columns", "key", "keys", "delimiter", "header"),
+    *_OPTION_KEYS,
+)
+
+
+class Checker:
+    """Reads a spec, collecting every problem as one line naming the key and the fix."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+
+    def known(self, obj: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+        for key in obj:
+            if key not in allowed:
+                self.problem(f"{where}{key}: unknown key; known keys: {', '.join(allowed)}")
+
+    def number(self, obj: Mapping[str, Any], key: str, where: str, default: float) -> float:
+        value = obj.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.problem(f'{where}{key}: {_show(value)} is not a number; write e.g. "{key}": 1e-6')
+            return default
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond the float range
+            number = math.inf
+        if not (math.isfinite(number) and number >= 0):
+            self.problem(f"{where}{key}: {_show(value)} must be a finite number >= 0")
+            return default
+        return number
+
+    def strings(self, obj: Mapping[str, Any], key: str, where: str) -> list[str]:
+        value = obj.get(key)
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        self.problem(f'{where}{key}: must be a list of strings, e.g. "{key}": ["x"]')
+        return []
+
+    def regex(self, pattern: str, where: str) -> re.Pattern[str] | None:
+        try:
+            return re.compile(pattern)
+        except (re.error, ValueError, OverflowError, RecursionError) as exc:
+            self.problem(
+                f"{where}: bad regex {pattern!r}: {exc}; fix the pattern "
+                "(escape literal ( ) [ ] . * + ? with a backslash)"
+            )
+            return None
+
+    def glob(self, pattern: str, where: str, make: Callable[[str], re.Pattern[str]]) -> Any:
+        """``make(pattern)``, or None and a problem when it is no valid glob."""
+        try:
+            return make(pattern)
+        except (re.error, ValueError, OverflowError, RecursionError) as exc:
+            self.problem(f"{where}: bad glob {pattern!r}: {exc}; fix the [...] class")
+            return None
+
+    def tol(self, obj: Any, where: str, base: Tol, allowed: Sequence[str] = _TOL_KEYS) -> Tol:
+        if not isinstance(obj, Mapping):
+            self.problem(f'{where}: must be an object like {{"rtol": 1e-6}}, not {_show(obj)}')
+            return base
+        self.known(obj, allowed, f"{where}.")
+        skip = obj.get("skip", False)
+        if not isinstance(skip, bool):
+            self.problem(f"{where}.skip: must be true or false")
+        rtol = self.number(obj, "rtol", f"{where}.", base.rtol)
+        return Tol(rtol, self.number(obj, "atol", f"{where}.", base.atol), skip is True)
+
+    def tolerances(
+        self, obj: Mapping[str, Any], key: str, where: str, base: Tol, make: Callable[[str], Any]
+    ) -> tuple[tuple[Any, Tol], ...]:
+        table = obj.get(key) or {}
+        if not isinstance(table, Mapping):
+            self.problem(f'{where}{key}: must be an object like {{"name": {{"rtol": 1e-6}}}}')
+            return ()
+        out = []
+        for k, v in table.items():
+            at = f"{where}{key}[{_show(k)}]"
+            pattern = self.glob(k, at, make) if isinstance(k, str) else None
+            if not isinstance(k, str):
+                self.problem(f"{at}: the name must be a string")
+            tol = self.tol(v, at, base)
+            if pattern is not None:
+                out.append((pattern, tol))
+        return tuple(out)
+
+    def options(self, obj: Mapping[str, Any], where: str, top: Options | None) -> Options:
+        """The options of the top level (``top`` None) or of a rule (inheriting ``top``)."""
+        rule = top is not None  # the top level's "command" is the root command, not a rule's
+        top = top or Options()
+        tol = Tol(
+            self.number(obj, "rtol", where, top.tol.rtol),
+            self.number(obj, "atol", where, top.tol.atol),
+        )
+        ignore = []
+        for i, text in enumerate(self.strings(obj, "ignore", where)):
+            regex = self.regex(text, f"{where}ignore[{i}]")
+            if regex is not None:
+                ignore.append(regex)
+        fields = []
+        raw = obj.get("fields") or []
+        if not isinstance(raw, list):
+            self.problem(f'{where}fields: must be a list like [{{"pattern": "e=(\\\\S+)"}}]')
+            raw = []
+        for i, spec in enumerate(raw):
+            at = f"{where}fields[{i}]"
+            pattern = spec.get("pattern") if isinstance(spec, Mapping) else None
+            regex = self.regex(pattern, f"{at}.pattern") if isinstance(pattern, str) else None
+            if not isinstance(pattern, str):
+                self.problem(f'{at}.pattern: required, a regex like "energy\\\\s*=\\\\s*(\\\\S+)"')
+            elif regex is not None and regex.groups < 1:
+                self.problem(f"{at}.pattern: {pattern!r} has no group; put ( ) around the number")
+            elif regex is not None:
+                fields.append((regex, self.tol(spec, at, tol, ("pattern", *_TOL_KEYS))))
+        fmt = obj.get("format")
+        if fmt is not None and fmt not in FORMATS:
+            self.problem(f"{where}format: {_show(fmt)} is not one of {', '.join(FORMATS)}")
+        command = obj.get("command")
+        if not rule:
+            command = None
+        elif command is not None and not isinstance(command, str):
+            self.problem(f'{where}command: must be a string like "h5diff {{expected}} {{actual}}"')
+        delimiter = obj.get("delimiter")
+        if delimiter is not None and not (
+            isinstance(delimiter, str) and len(delimiter) == 1 and delimiter not in '"\r\n'
+        ):
+            self.problem(f'{where}delimiter: must be one character, e.g. ";" or "\\t"')
+        header = obj.get("header", True)
+        if not isinstance(header, bool):
+            self.problem(f"{where}header: must be true or false")
+        return Options(
+            format=fmt if fmt in FORMATS else None,
+            tol=tol,
+            ignore=top.ignore + tuple(ignore),
+            fields=tuple(fields) + top.fields,
+            columns=self.tolerances(obj, "columns", where, tol, _name_glob),
+            key=tuple(self.strings(obj, "key", where)),
+            keys=self.tolerances(obj, "keys", where, tol, key_pattern),
+            delimiter=delimiter if isinstance(delimiter, str) else None,
+            header=header is not False,
+            command=command if isinstance(command, str) else None,
+        )
+
+
+def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
+    """The plan of a spec, or None and every problem found (files looked up included)."""
+    check = Checker()
+    if not isinstance(spec, Mapping):
+        return None, [f'spec: must be a JSON object like {{"version": 1, ...}}, not {_show(spec)}']
+    check.known(spec, _TOP_KEYS, "")
+    if spec.get("version") != VERSION:
+        check.problem(f'version: {_show(spec.get("version"))} is not supported; write "version": 1')
+    roots = {}
+    for key in ("expected", "actual"):
+        value = spec.get(key)
+        if not isinstance(value, str) or not value:
+            check.problem(f"{key}: required, the path of the {key} directory or file")
+        elif "\0" in value:
+            check.problem(f"{key}: {_show(value)} holds a NUL character; no path can")
+        roots[key] = os.path.abspath(value) if isinstance(value, str) else ""
+    limit = spec.get("max_differences", MAX_DIFFERENCES)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        check.problem(f"max_differences: {_show(limit)} must be an integer >= 0")
+        limit = MAX_DIFFERENCES
+    timeout = check.number(spec, "command_timeout", "", COMMAND_TIMEOUT)
+    if not timeout:
+        check.problem("command_timeout: must be more than 0 seconds (default 600)")
+    default = check.options(spec, "", None)
+    for key in ("format", "columns", "key", "keys", "delimiter", "header"):
+        if key in spec:
+            check.problem(f'{key}: belongs in a rule, e.g. "rules": [{{"match": "*.csv", ...}}]')
+    rules = []
+    raw_rules = spec.get("rules") or []
+    if not isinstance(raw_rules, list):
+        check.problem('rules: must be a list like [{"match": "*.csv", "rtol": 1e-6}]')
+        raw_rules = []
+    for i, rule in enumerate(raw_rules):
+        where = f"rules[{i}]."
+        if not isinstance(rule, Mapping) or not isinstance(rule.get("match"), str):
+            check.problem(f'{where}match: required, a glob like "*.csv"')
+            continue
+        check.known(rule, _RULE_KEYS, where)
+        match = relative(rule["match"])
+        regex = check.glob(match, f"{where}match", glob)
+        options = check.options(rule, where, default)
+        if regex is not None:
+            rules.append((regex, "/" in match, options))
+    command = spec.get("command")
+    if command is not None and not isinstance(command, str):
+        check.problem('command: must be a string like "h5diff -r {expected} {actual}"')
+    files = check.strings(spec, "files", "")
+    complete = check.strings(spec, "complete", "")
+    if check.problems:
+        return None, check.problems
+    expected, actual = roots["expected"], roots["actual"]
+    single = os.path.isfile(expected)
+    selected: list[str] = []
+    everything: set[str] = set()
+    if not os.path.exists(expected):
+        check.problem(f"expected: {expected} does not exist; point it at the expected outputs")
+    elif single:
+        if files or complete:
+            check.problem("files, complete: only for an expected directory; remove them")
+        selected = [os.path.basename(expected)]
+    else:
+        listing = files_under(expected)
+        everything = set(listing)
+        if not listing and not command:
+            check.problem(f"expected: {expected} holds no files; add the expected outputs")
+        chosen: set[str] = set()
+        for pattern in files:
+            regex = check.glob(relative(pattern), "files", glob)
+            if regex is None:
+                continue
+            hits = {
+                f
+                for f in listing
+                if regex.fullmatch(f) or any(regex.fullmatch(d) for d in parents(f))
+            }
+            if not hits:
+                fix = "fix the name or add the file"
+                check.problem(f"files: {pattern!r} matches nothing in {expected}; {fix}")
+            chosen |= hits
+        if files:
+            selected = sorted(chosen)
+        elif "files" in spec or not command:
+            selected = listing
+        for folder in complete:
+            if not os.path.isdir(os.path.join(expected, folder)):
+                check.problem(f"complete: {folder!r} is not a directory in {expected}")
+    if check.problems:
+        return None, check.problems
+    plan = Plan(
+        expected,
+        actual,
+        single,
+        selected,
+        everything,
+        [posixpath.normpath(c) for c in complete],
+        default,
+        rules,
+        command,
+        timeout,
+        limit,
+    )
+    return plan, []
+
+
+def _name_glob(pattern: str) -> re.Pattern[str]:
+    """A column-name glob (``fnmatch``), which also matches the name written as it is."""
+    return re.compile(f"{re.escape(pattern)}|{fnmatch.translate(pattern)}")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def validate_spec(spec: Any) -> list[str]:
+    """Every problem of ``spec`` (bad keys, bad regexes, globs matching nothing), or []."""
+    return prepare(spec)[1]

@@ -1,0 +1,358 @@
+"""Text files: line by line, each differing line as numbers, words and characters.
+
+Both files are read in blocks; where blocks are equal, their whole lines are skipped without
+decoding (the probe doubles up to 1 MiB while they stay equal). A line pair that differs is
+decoded (UTF-8; a bad byte stays distinct: surrogateescape), stripped of ``ignore`` matches
+and split into tokens. A line longer than 64 KiB is compared as a stream of pieces, so memory
+stays bounded whatever the line length.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import TYPE_CHECKING, Any
+
+from .binary import first_difference
+from .numeric import ZERO, errors, exceeds
+from .result import BRIEF, Preview, brief, cut
+from .tokens import PIECE, line_tokens, stream_tokens
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import BinaryIO
+
+    from .numeric import Err
+    from .options import Options
+    from .result import Result
+
+CHUNK = 1 << 20  # bytes read at a time
+_PROBE = 4096  # bytes compared first after a difference
+_BOM = b"\xef\xbb\xbf"
+
+
+class Reader:
+    """One file's bytes, buffered, handed out as blocks, lines and pieces of lines."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.buf = b""
+        self.pos = 0
+        self.base = 0  # the file offset of buf[0]
+        self.eof = False
+        if self.fill(3) >= 3 and self.buf.startswith(_BOM):
+            self.pos = 3  # a byte order mark is not content
+
+    def fill(self, want: int) -> int:
+        """Make ``want`` bytes available after ``pos`` (fewer at the end); how many are."""
+        have = len(self.buf) - self.pos
+        if have >= want or self.eof:
+            return have
+        parts = [self.buf[self.pos :]]
+        while have < want:
+            chunk = self.fh.read(max(CHUNK, want - have))
+            if not chunk:
+                self.eof = True
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        self.base += self.pos
+        self.buf, self.pos = b"".join(parts), 0
+        return have
+
+    def line(self, limit: int) -> bytes | None:
+        """The next line (with its end) if it is at most ``limit`` bytes, else None."""
+        have = self.fill(limit + 1)
+        end = self.buf.find(b"\n", self.pos, self.pos + min(have, limit + 1))
+        if end >= 0:
+            end += 1
+        elif have <= limit and self.eof:
+            end = self.pos + have
+        else:
+            return None
+        line = self.buf[self.pos : end]
+        self.pos = end
+        return line
+
+    def piece(self, limit: int) -> tuple[bytes, bool]:
+        """Up to ``limit`` bytes of the current line, and whether they end it."""
+        have = self.fill(limit)
+        end = self.buf.find(b"\n", self.pos, self.pos + min(have, limit))
+        done = end >= 0 or (have <= limit and self.eof)
+        end = end + 1 if end >= 0 else self.pos + min(have, limit)
+        piece = self.buf[self.pos : end]
+        self.pos = end
+        return piece, done
+
+    @property
+    def offset(self) -> int:
+        return self.base + self.pos
+
+    def seek(self, offset: int) -> None:
+        self.fh.seek(offset)
+        self.buf, self.pos, self.base, self.eof = b"", 0, offset, False
+
+    def texts(self) -> Iterator[str]:
+        """The current line, decoded in pieces, without its line end."""
+        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        done, held = False, ""
+        while not done:
+            raw, done = self.piece(PIECE)
+            text = held + decoder.decode(raw, final=done)
+            if done:
+                text = text.rstrip("\r\n")
+            else:  # a CR that may end the line stays with the piece that shows whether it does
+                kept = text.rstrip("\r")
+                text, held = kept, text[len(kept) :]
+            yield text
+
+
+def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
+    with open(expected, "rb", buffering=0) as fe, open(actual, "rb", buffering=0) as fa:
+        e, a = Reader(fe), Reader(fa)
+        pairs, probe = 0, _PROBE
+        while True:
+            have = min(e.fill(probe), a.fill(probe), probe)
+            if not have:
+                break
+            be, ba = e.buf[e.pos : e.pos + have], a.buf[a.pos : a.pos + have]
+            if be == ba:
+                whole = be.rfind(b"\n") + 1
+                if whole:  # equal whole lines: skip them
+                    pairs += be.count(b"\n", 0, whole)
+                    e.pos += whole
+                    a.pos += whole
+                    probe = min(2 * probe, CHUNK)
+                    continue
+            else:
+                whole = be.rfind(b"\n", 0, first_difference(be, ba)) + 1
+                pairs += be.count(b"\n", 0, whole)
+                e.pos += whole
+                a.pos += whole
+                probe = _PROBE
+            pairs += 1
+            _line_pair(pairs, e, a, res, opt)
+        res.lines = pairs
+        _rest(pairs, e, a, res)
+
+
+def _line_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> None:
+    le, la = e.line(PIECE), a.line(PIECE)
+    if le is not None and la is not None:
+        if le != la:
+            _short_pair(n, le, la, res, opt)
+        return
+    if le is not None:
+        e.pos -= len(le)
+    if la is not None:
+        a.pos -= len(la)
+    _long_pair(n, e, a, res, opt)
+
+
+def _decode(line: bytes) -> str:
+    return line.decode("utf-8", "surrogateescape").rstrip("\r\n")
+
+
+def _short_pair(n: int, le: bytes, la: bytes, res: Result, opt: Options) -> None:
+    ex, ac = opt.strip(_decode(le)), opt.strip(_decode(la))
+    if ex == ac:
+        return
+    te, ta = line_tokens(ex, opt), line_tokens(ac, opt)
+    check = LineCheck(n, res, opt)
+    if len(te) == len(ta):
+        check.feed(te, ta)
+    check.finish(len(te), len(ta), ex, ac)
+
+
+def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> None:
+    """A pair of lines of which one is longer than PIECE: equal bytes first, else tokens."""
+    starts = e.offset, a.offset
+    while True:
+        (pe, done), (pa, _) = e.piece(4 * PIECE), a.piece(4 * PIECE)
+        if pe != pa:
+            break
+        if done:  # the same bytes to the end of both lines
+            return
+    for reader, start in zip((e, a), starts):
+        reader.seek(start)
+    check = LineCheck(n, res, opt)
+    previews = Preview(), Preview()
+    te = stream_tokens(e.texts(), opt, previews[0].add)
+    ta = stream_tokens(a.texts(), opt, previews[1].add)
+    count_e, count_a = _pairwise(te, ta, check)
+    check.finish(count_e, count_a, *previews)
+
+
+def _pairwise(
+    te: Iterator[list[Any]], ta: Iterator[list[Any]], check: LineCheck
+) -> tuple[int, int]:
+    """Feed both token streams to ``check`` in equally long runs; both token counts."""
+    xe: list[Any] = []
+    xa: list[Any] = []
+    ne = na = 0
+    while True:
+        while ne == len(xe):
+            more = next(te, None)
+            if more is None:
+                break
+            xe, ne = more, 0
+        while na == len(xa):
+            more = next(ta, None)
+            if more is None:
+                break
+            xa, na = more, 0
+        if ne == len(xe) or na == len(xa):  # a line ended
+            break
+        k = min(len(xe) - ne, len(xa) - na)
+        check.feed(xe[ne : ne + k], xa[na : na + k])
+        ne, na = ne + k, na + k
+    rest_e = len(xe) - ne + sum(len(x) for x in te)
+    rest_a = len(xa) - na + sum(len(x) for x in ta)
+    return check.index + rest_e, check.index + rest_a
+
+
+class LineCheck:
+    """The tokens of one line pair, compared in order; what they show is added to the
+    result at the end, unless the token counts differ: then the line is one difference."""
+
+    def __init__(self, n: int, res: Result, opt: Options) -> None:
+        self.n, self.res = n, res
+        self.tols = opt.token_tols
+        self.skips = any(t.skip for t in self.tols)
+        self.index = 0  # tokens fed so far
+        self.values = 0
+        self.bad = 0
+        self.records: list[dict[str, Any]] = []
+        self.unlisted = 0
+        # The largest errors (None: no number compared yet) and the tokens they are at.
+        self.max_abs: Err | None = None
+        self.max_rel: Err | None = None
+        self.at_abs = self.at_rel = 0
+
+    def feed(self, te: list[Any], ta: list[Any]) -> None:
+        """Compare equally long runs of tokens of both lines."""
+        if te == ta:
+            self._equal(te)
+            return
+        tols, first = self.tols, self.index + 1
+        for i, (x, y) in enumerate(zip(te, ta), first):
+            tol = tols[x[2]] if len(x) > 2 else tols[0]
+            if tol.skip:
+                continue
+            self.values += 1
+            if x[0] and y[0]:
+                abs_err: Err
+                rel_err: Err | None
+                if x[0] == y[0]:
+                    abs_err, rel_err, ok = ZERO, ZERO, True
+                else:
+                    ok, abs_err, rel_err = errors(x[0], y[0], tol)
+                if self.max_abs is None or abs_err > self.max_abs:
+                    self.max_abs, self.at_abs = abs_err, i
+                if rel_err is not None and (self.max_rel is None or rel_err > self.max_rel):
+                    self.max_rel, self.at_rel = rel_err, i
+                if ok:
+                    continue
+                self.bad += 1
+                if self._listed():
+                    msg = f"{self.where(i)}: expected {cut(x[0], BRIEF)}, "
+                    msg += f"got {cut(y[0], BRIEF)} ({exceeds(abs_err, rel_err, tol)})"
+                    self._record(msg, i, x[0], y[0], (abs_err, rel_err))
+            elif x[:2] != y[:2]:
+                self.bad += 1
+                if self._listed():
+                    es, as_ = x[0] or x[1], y[0] or y[1]
+                    msg = f"{self.where(i)}: expected {brief(es)}, got {brief(as_)}"
+                    self._record(msg, i, es, as_, None)
+        self.index += len(te)
+
+    def where(self, i: int) -> str:
+        return f"line {self.n}, token {i}"
+
+    def _equal(self, tokens: list[Any]) -> None:
+        count = len(tokens)
+        if self.skips:
+            count -= sum(1 for t in tokens if len(t) > 2 and self.tols[t[2]].skip)
+        self.values += count
+        if self.max_abs is None or self.max_rel is None:  # equal numbers: errors of 0
+            for i, t in enumerate(tokens, self.index + 1):
+                if t[0] and not (len(t) > 2 and self.tols[t[2]].skip):
+                    if self.max_abs is None:
+                        self.max_abs, self.at_abs = ZERO, i
+                    if self.max_rel is None:
+                        self.max_rel, self.at_rel = ZERO, i
+                    break
+        self.index += len(tokens)
+
+    def _listed(self) -> bool:
+        """Whether a new difference is listed (else only counted)."""
+        if len(self.records) <= self.res.limit - len(self.res.differences):
+            return True
+        self.unlisted += 1
+        return False
+
+    def _record(
+        self, msg: str, i: int, ex: str, ac: str, errs: tuple[Err, Err | None] | None
+    ) -> None:
+        self.records.append(
+            {"message": msg, "column": i, "expected": ex, "actual": ac, "errors": errs}
+        )
+
+    def finish(self, count_e: int, count_a: int, pe: Preview | str, pa: Preview | str) -> None:
+        res = self.res
+        if count_e != count_a:
+            res.values += 1
+            res.differing_values += 1
+            res.differing_lines += 1
+            shown = [p if isinstance(p, Preview) else Preview().add_all(p) for p in (pe, pa)]
+            msg = f"line {self.n}: expected {count_e} tokens, got {count_a}: "
+            msg += f"{shown[0].brief()} vs {shown[1].brief()}"
+            res.add(msg, line=self.n, expected=shown[0].cut(), actual=shown[1].cut())
+            return
+        if isinstance(pe, Preview) and isinstance(pa, Preview) and not self.bad and pe.same(pa):
+            return  # the same text once ignore patterns are removed: not a differing line
+        res.values += self.values
+        if self.max_abs is not None:
+            res.numeric(self.max_abs, None, self.where(self.at_abs))
+        if self.max_rel is not None:
+            res.numeric(ZERO, self.max_rel, self.where(self.at_rel))
+        for record in self.records:
+            res.add(line=self.n, **record)
+        if self.unlisted:
+            res.found += self.unlisted
+            res.truncated = True
+        if self.bad:
+            res.differing_lines += 1
+            res.differing_values += self.bad
+
+
+def _rest(pairs: int, e: Reader, a: Reader, res: Result) -> None:
+    """The lines of one file after the other ended: one difference each way."""
+    if e.fill(1):
+        missing = _count_lines(e)
+        msg = f"actual ends after line {pairs}; expected has {missing} more line"
+        msg += "s" * (missing > 1)
+        res.differing_lines += missing
+        res.add(msg, line=pairs + 1)
+        res.note(msg)
+    if a.fill(1):
+        preview = Preview()
+        for piece in a.texts():
+            preview.add(piece)
+        extra = 1 + _count_lines(a)
+        msg = f"extra line {pairs + 1} in actual: {preview.brief()}"
+        if extra > 1:
+            msg += f" (and {extra - 1} more)"
+        res.differing_lines += extra
+        res.add(msg, line=pairs + 1, actual=preview.cut())
+        res.note(msg)
+
+
+def _count_lines(reader: Reader) -> int:
+    """The lines from here to the end (a last one without a line end counts)."""
+    count, last = 0, b"\n"
+    while reader.fill(1):
+        block = reader.buf[reader.pos :]
+        count += block.count(b"\n")
+        last = block[-1:]
+        reader.pos = len(reader.buf)
+    return count + (last != b"\n")

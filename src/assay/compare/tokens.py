@@ -1,0 +1,159 @@
+"""A line as tokens: numbers, words and other characters, each with its tolerances.
+
+A short line is split whole. A long one arrives in pieces and is split as a stream, so that
+memory stays bounded whatever its length: ``ignore`` and ``fields`` patterns see each piece
+with the one before it (for look-behinds and ``^``) and the one after it, so a match may
+reach up to one piece past where it starts (a longer match is cut there); tokens are split
+only where no token can continue, so they come out exactly as from the whole line.
+
+A token is ``(number, other)`` (exactly one of them non-empty, as ``TOKEN.findall`` gives
+them), or ``(number, other, index)`` when fields are set: ``index`` points into
+``Options.token_tols`` (0 the default tolerances, 1.. each field's).
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from typing import TYPE_CHECKING, Any
+
+from .numeric import NUMBER_CELL, TOKEN
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from .options import Options
+
+PIECE = 1 << 16  # characters of a long line handled at a time
+_CONTEXT = 1 << 12  # characters before a piece that patterns see (look-behinds, ^)
+# Where a line can be cut without changing its tokens: after a character that no token runs
+# through (a blank, a comma, a parenthesis...), or after a + or - that follows a word or
+# number character other than an exponent letter (as in Fortran's glued 1.0E+00-2.0E+00).
+# Matched on the reversed text, to find the last such place first.
+_SAFE_REVERSED = re.compile(r"[^\w.+\-]|[+\-](?=\.|(?![eEdD])\w)")
+
+
+def line_tokens(line: str, opt: Options) -> list[Any]:
+    """The tokens of a whole line (``ignore`` already applied)."""
+    if not opt.fields:
+        return TOKEN.findall(line)
+    out: list[Any] = []
+    for part in field_tokens([line], opt):
+        out.extend(part)
+    return out
+
+
+def stream_tokens(
+    pieces: Iterable[str], opt: Options, watch: Callable[[str], str]
+) -> Iterator[list[Any]]:
+    """The tokens of a line given in pieces (line end stripped), a list at a time;
+    ``watch`` sees the text once the ignore patterns are removed."""
+    for regex in opt.ignore:
+        pieces = _stream_sub(regex, pieces)
+    segments = _safe_cuts(watch(p) for p in pieces)
+    if opt.fields:
+        yield from field_tokens(segments, opt)
+    else:
+        for segment in segments:
+            yield TOKEN.findall(segment)
+
+
+def _stream_sub(regex: re.Pattern[str], pieces: Iterable[str]) -> Iterator[str]:
+    """``regex.sub("", line)`` over a line given in pieces."""
+    it = (p for p in pieces if p)
+    cur = next(it, None)
+    before = ""  # the input before cur (its tail)
+    skip = 0  # characters at the start of cur that a match from the piece before took
+    while cur is not None:
+        nxt = next(it, None)
+        buf = before + cur + (nxt or "")
+        end = len(before) + len(cur)
+        pos = len(before) + skip
+        out = []
+        for m in regex.finditer(buf, pos):
+            if m.start() >= end:
+                break
+            out.append(buf[pos : m.start()])
+            pos = max(pos, m.end())
+        if pos < end:
+            out.append(buf[pos:end])
+        yield "".join(out)
+        skip = max(0, pos - end)
+        before = (before + cur)[-_CONTEXT:]
+        cur = nxt
+
+
+def _safe_cuts(pieces: Iterable[str]) -> Iterator[str]:
+    """The same text in segments of about ``PIECE`` characters, each ending where no token
+    continues (see _SAFE_REVERSED); a run of more than four pieces without such a place
+    (a word that long) is cut anyway."""
+    carry = ""
+    for piece in pieces:
+        text = carry + piece
+        if len(text) < PIECE:
+            carry = text
+            continue
+        m = _SAFE_REVERSED.search(text[::-1])
+        cut = len(text) - m.start() if m else 0
+        if not cut:
+            if len(text) < 4 * PIECE:
+                carry = text
+                continue
+            cut = len(text)
+        yield text[:cut]
+        carry = text[cut:]
+    if carry:
+        yield carry
+
+
+def field_tokens(segments: Iterable[str], opt: Options) -> Iterator[list[Any]]:
+    """Tokens where the numbers in group 1 of a field pattern get that field's tolerances.
+
+    As on a whole line: group-1 spans in order of their start (an earlier field first on a
+    tie), a span overlapping an earlier one dropped; a span that reads as a number is one
+    number token even inside a word; the text around spans gets the default tolerances."""
+    it = (s for s in segments if s)
+    cur = next(it, None)
+    before = ""
+    base = 0  # where cur starts in the line
+    pos = 0  # where the tokens given so far end in the line
+    resume = [0] * len(opt.fields)  # where each pattern searches on from
+    pending: list[tuple[int, int, int]] = []  # spans found, (start, field, end)
+    while cur is not None:
+        nxt = next(it, None)
+        buf = before + cur + (nxt or "")
+        off = base - len(before)  # where buf starts in the line
+        end = base + len(cur)
+        for k, (regex, _) in enumerate(opt.fields):
+            for m in regex.finditer(buf, max(resume[k], base) - off):
+                if m.start() + off >= end:
+                    break
+                resume[k] = m.end() + off
+                start, stop = m.span(1)
+                if stop > start:
+                    heapq.heappush(pending, (start + off, k, stop + off))
+        out: list[Any] = []
+        # Spans starting in cur are final: later pieces only find spans starting after it.
+        while pending and pending[0][0] < end:
+            start, k, stop = heapq.heappop(pending)
+            if start < pos:  # overlaps an earlier span
+                continue
+            _scan(buf, pos - off, start - off, 0, out)
+            piece = buf[start - off : stop - off]
+            if NUMBER_CELL.fullmatch(piece):
+                out.append((piece.strip(), "", k + 1))
+            else:
+                _scan(buf, start - off, stop - off, k + 1, out)
+            pos = stop
+        if pos < end:
+            _scan(buf, pos - off, end - off, 0, out)
+            pos = end
+        yield out
+        before = (before + cur)[-_CONTEXT:]
+        base = end
+        cur = nxt
+
+
+def _scan(buf: str, start: int, end: int, index: int, out: list[Any]) -> None:
+    for number, other in TOKEN.findall(buf, start, end):
+        out.append((number, other, index))
