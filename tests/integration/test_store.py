@@ -261,3 +261,38 @@ def test_a_run_puts_a_build_archive_into_the_store_once(tmp_path):
     assert run_assay("run", ".", "--plain", cwd=tmp_path, env=env).code == 0
     assert _count_objects(tmp_path / "st") == before
     assert len(run_assay("store", "--store", "st", "ls", cwd=tmp_path).stdout.splitlines()) == 2
+
+
+def test_many_processes_opening_and_writing_the_stat_cache_at_once_all_succeed(
+    tmp_path: Path,
+) -> None:
+    """Processes that open a store's stat cache while others write it: SQLite answers some
+    steps of opening (switching to WAL, recovering the WAL index) "database is locked" at once,
+    without waiting for the busy timeout; each must retry, not fail the put."""
+    go = tmp_path / "go"
+    script = tmp_path / "opener.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from assay.store.importer import StatCache\n"
+        "while not os.path.exists(sys.argv[2]): time.sleep(0.001)\n"
+        "for i in range(40):\n"
+        "    cache = StatCache(Path(sys.argv[1]))\n"
+        "    cache.remember_files([(os.stat(sys.argv[2]), f'{i:064x}', None)])\n"
+        "    cache.close()\n"
+    )
+    cache = tmp_path / "cache" / "stat.sqlite"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(cache), str(go)], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(8)
+    ]
+    time.sleep(0.5)  # all eight waiting for the start signal
+    go.touch()
+    failures = []
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            failures.append(err.strip().splitlines()[-1])
+    assert failures == []

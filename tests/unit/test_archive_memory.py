@@ -1,7 +1,9 @@
 """Archives that expand enormously unpack, and go into the store, in bounded memory.
 
-Each unpack or put runs in a subprocess that reports its own peak resident memory
-(``ru_maxrss``): a bound on memory, far below what the archive expands to, not a timing."""
+Each unpack or put runs in a subprocess that reports its own peak resident memory (``VmHWM``
+of its address space; not ``ru_maxrss``, which on Linux a child inherits from the big pytest
+process it was spawned from): a bound on memory, far below what the archive expands to, not a
+timing."""
 
 from __future__ import annotations
 
@@ -68,7 +70,7 @@ def bombs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 _CHILD = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 what, archive, where = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 if what == "unpack":
@@ -77,7 +79,8 @@ if what == "unpack":
 else:
     from assay.store import Store
     done = Store(where).put("zeros", archive).imported.bytes
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+with open("/proc/self/status") as status:
+    peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
 print(json.dumps({"bytes": done, "peak": peak}))
 """
 

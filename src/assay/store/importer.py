@@ -11,9 +11,11 @@ the incremental delta is computed, not hand-made.
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,16 +61,30 @@ class StatCache:
 
     def _open(self, path: Path) -> None:
         self.db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS files (dev INT, ino INT, size INT, mtime INT, ctime INT,"
-            " hash TEXT, chunks TEXT, PRIMARY KEY (dev, ino))"
-        )
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS archives (dev INT, ino INT, size INT, mtime INT,"
-            " ctime INT, tree TEXT, hash TEXT, files INT, bytes INT, PRIMARY KEY (dev, ino))"
-        )
+        # Several processes opening a new cache at once race to switch it to WAL, and SQLite
+        # answers "database is locked" at once (without waiting for the busy timeout) to the
+        # losers: try again for a while. WAL mode persists, so a cache switched once is not
+        # switched again.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.execute(
+                    "CREATE TABLE IF NOT EXISTS files (dev INT, ino INT, size INT, mtime INT,"
+                    " ctime INT, hash TEXT, chunks TEXT, PRIMARY KEY (dev, ino))"
+                )
+                self.db.execute(
+                    "CREATE TABLE IF NOT EXISTS archives (dev INT, ino INT, size INT, mtime INT,"
+                    " ctime INT, tree TEXT, hash TEXT, files INT, bytes INT,"
+                    " PRIMARY KEY (dev, ino))"
+                )
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01 + random.random() * 0.05)  # noqa: S311 - jitter, no secret
 
     def close(self) -> None:
         with self.lock:
