@@ -40,6 +40,17 @@ class MetricResult:
 
 
 @dataclass
+class ArtifactUse:
+    """One layer of an artifact a case used: the store version (``name@N``) when the layer
+    is a named version, and the tree it had."""
+
+    artifact: str
+    layer: int
+    ref: str | None
+    tree: str
+
+
+@dataclass
 class CaseResult:
     """The outcome of one case (after retries)."""
 
@@ -71,6 +82,8 @@ class CaseResult:
     dependencies: list[str] = field(default_factory=list)
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     scaling: str | None = None  # the parameter whose values make this case's scaling series
+    nodes: int | None = None  # nodes the run asked for (as planned until the run stage)
+    artifacts: list[ArtifactUse] = field(default_factory=list)
 
     @property
     def duration(self) -> float:

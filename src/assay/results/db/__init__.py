@@ -1,0 +1,532 @@
+"""The results database: every session, case, metric, store version and comparison verdict.
+
+An SQLite file in the prefix by default (``.assay/results.sqlite``), or a PostgreSQL
+database a team shares (``results = "postgresql://..."`` in a system of the config); the
+same schema and the same code for both (see :mod:`assay.results.db.backends`).
+
+Query API (plain data, for history, comparisons and change-point detection)::
+
+    db = ResultsDB.open(".assay/results.sqlite")       # or a postgresql:// URL
+    key = CaseKey("Stream", {"threads": "4"}, "cluster:cpu", "gnu", nodes=1)
+    db.metric_series(key, "triad")  # -> [MetricPoint(session, time, commit, value, unit, rep)]
+    db.case_series(key)             # -> [CasePoint(session, time, status, duration, rep)]
+
+Both are ordered oldest first (by the session's start, then repetition); ``limit=N`` keeps
+the newest N. ``CaseKey.of(result)`` is the key of a :class:`CaseResult`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assay.results.db import records
+from assay.results.db.backends import Backend, DatabaseError, Writer, connect, redact
+from assay.results.db.records import chunks, series_of
+from assay.results.db.schema import SCHEMA_VERSION, upgrade, version_of
+from assay.results.model import CaseResult
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CaseKey",
+    "CasePoint",
+    "DatabaseError",
+    "Expected",
+    "MetricPoint",
+    "ResultsDB",
+    "SessionRecord",
+    "redact",
+]
+
+
+@dataclass(frozen=True)
+class CaseKey:
+    """A case across sessions: test, parameter values, ``system:partition``, environment and
+    node count. Two sessions' results belong to the same series when their keys are equal."""
+
+    test: str
+    params: Mapping[str, str]
+    partition: str  # "system:partition"
+    environment: str
+    nodes: int | None = None
+
+    @classmethod
+    def of(cls, result: CaseResult) -> CaseKey:
+        return cls(
+            result.test,
+            dict(result.params),
+            f"{result.system}:{result.partition}",
+            result.environment,
+            result.nodes,
+        )
+
+    @property
+    def series(self) -> str:
+        system, _, partition = self.partition.partition(":")
+        return series_of(self.test, self.params, system, partition, self.environment, self.nodes)
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One recorded value of a metric."""
+
+    session: str
+    time: float  # when the case started (else its session), seconds since the epoch
+    commit: str | None  # git commit of the tests' repository, when it was one
+    value: float
+    unit: str | None
+    rep: int = 0  # the repetition within its session (--repeat)
+
+
+@dataclass(frozen=True)
+class CasePoint:
+    """One recorded verdict of a case."""
+
+    session: str
+    time: float
+    status: str  # passed, failed, skipped, aborted
+    duration: float | None  # seconds, every stage (and any batch queue wait) included
+    rep: int = 0
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What history says a case takes: the median of its recent passes."""
+
+    work: float  # seconds it keeps a slot busy (batch queue wait left out)
+    run: float | None  # seconds of its run stage (what a pack plans with)
+    samples: int
+
+
+@dataclass
+class SessionRecord:
+    """A session as the database keeps it."""
+
+    id: str
+    started: float
+    finished: float | None = None
+    user: str | None = None
+    host: str | None = None
+    command: list[str] = field(default_factory=list)
+    cwd: str | None = None
+    system: str | None = None
+    config: str | None = None
+    config_hash: str | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    version: str | None = None
+    directory: str | None = None
+    interrupted: str | None = None
+    complete: bool = False
+    eta_first: float | None = None
+    eta_made: float | None = None
+    cases_hash: str | None = None
+
+
+_SESSION_COLUMNS = (
+    "id, started, finished, user_name, host, command, cwd, system, config, config_hash,"
+    " git_commit, git_dirty, assay_version, directory, interrupted, complete, eta_first,"
+    " eta_made, cases_hash"
+)
+
+
+def _session_row(s: SessionRecord) -> tuple[Any, ...]:
+    dirty = None if s.git_dirty is None else int(s.git_dirty)
+    return (
+        s.id,
+        s.started,
+        s.finished,
+        s.user,
+        s.host,
+        json.dumps(s.command),
+        s.cwd,
+        s.system,
+        s.config,
+        s.config_hash,
+        s.git_commit,
+        dirty,
+        s.version,
+        s.directory,
+        s.interrupted,
+        int(s.complete),
+        s.eta_first,
+        s.eta_made,
+        s.cases_hash,
+    )
+
+
+def _session_of(row: Sequence[Any]) -> SessionRecord:
+    return SessionRecord(
+        id=row[0],
+        started=row[1],
+        finished=row[2],
+        user=row[3],
+        host=row[4],
+        command=json.loads(row[5]) if row[5] else [],
+        cwd=row[6],
+        system=row[7],
+        config=row[8],
+        config_hash=row[9],
+        git_commit=row[10],
+        git_dirty=None if row[11] is None else bool(row[11]),
+        version=row[12],
+        directory=row[13],
+        interrupted=row[14],
+        complete=bool(row[15]),
+        eta_first=row[16],
+        eta_made=row[17],
+        cases_hash=row[18],
+    )
+
+
+def cases_hash(case_ids: Iterable[str]) -> str:
+    """Which cases a session ran, as one value: sessions that ran the same cases share it."""
+    text = "\n".join(sorted(set(case_ids)))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+class ResultsDB:
+    """One open results database (SQLite file or PostgreSQL), at the current schema."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    @classmethod
+    def open(cls, target: str | Path) -> ResultsDB:
+        """Open (creating or upgrading in place) the database at ``target``: a file path or a
+        ``postgresql://`` URL. A database made by a newer assay is refused."""
+        backend = connect(target)
+        try:
+            upgrade(backend)
+        except BaseException:
+            backend.close()
+            raise
+        return cls(backend)
+
+    @property
+    def where(self) -> str:
+        return self.backend.where
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> ResultsDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def version(self) -> int:
+        return version_of(self.backend)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def begin_session(self, session: SessionRecord) -> None:
+        """Record a session (again: its fields are replaced)."""
+        updates = ", ".join(
+            f"{c.strip()} = excluded.{c.strip()}" for c in _SESSION_COLUMNS.split(",")[1:]
+        )
+        sql = (
+            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ({', '.join('?' * 19)})"  # noqa: S608
+            f" ON CONFLICT (id) DO UPDATE SET {updates}"
+        )
+        row = _session_row(session)
+        self.backend.write(lambda w: w.execute(sql, row))
+
+    def record(self, session_id: str, at: float, results: Sequence[tuple[CaseResult, int]]) -> None:
+        """Write finished cases ((result, repetition) pairs) of a session in one transaction;
+        ``at`` is the session's start."""
+        items = [records.case_rows(session_id, at, r, rep) for r, rep in results]
+        self.backend.write(lambda w: records.write_cases(w, items))
+
+    def write_rows(self, items: Sequence[records.CaseRows]) -> None:
+        """Write rows made beforehand with :func:`records.case_rows`."""
+        self.backend.write(lambda w: records.write_cases(w, items))
+
+    def end_session(
+        self,
+        session_id: str,
+        finished: float | None,
+        interrupted: str | None = None,
+        eta_first: float | None = None,
+        eta_made: float | None = None,
+    ) -> None:
+        """Mark a session complete: when it ended, why if interrupted, and which cases ran."""
+
+        def work(w: Writer) -> None:
+            ids = [
+                r[0]
+                for r in w.query("SELECT case_id FROM cases WHERE session_id = ?", (session_id,))
+            ]
+            w.execute(
+                "UPDATE sessions SET finished = ?, interrupted = ?, eta_first = ?, eta_made = ?,"
+                " cases_hash = ?, complete = 1 WHERE id = ?",
+                (finished, interrupted, eta_first, eta_made, cases_hash(ids), session_id),
+            )
+
+        self.backend.write(work)
+
+    # -- the query API ---------------------------------------------------------------------
+
+    def metric_series(
+        self, key: CaseKey, metric: str, *, limit: int | None = None
+    ) -> list[MetricPoint]:
+        """Every recorded value of ``metric`` for the case ``key``, oldest first (the newest
+        ``limit`` only, if given). Values that could not be measured are left out."""
+        sql = (
+            "SELECT m.session_id, COALESCE(c.started, m.at), s.git_commit, m.value, m.unit, m.rep"
+            " FROM metrics m"
+            " JOIN cases c ON c.session_id = m.session_id AND c.case_id = m.case_id"
+            " AND c.rep = m.rep"
+            " LEFT JOIN sessions s ON s.id = m.session_id"
+            " WHERE m.series = ? AND m.name = ? AND m.value IS NOT NULL"
+            " ORDER BY m.at DESC, m.rep DESC"
+        )
+        params: list[Any] = [key.series, metric]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        rows = self.backend.query(sql, params)
+        return [MetricPoint(*row) for row in reversed(rows)]
+
+    def case_series(self, key: CaseKey, *, limit: int | None = None) -> list[CasePoint]:
+        """Every recorded verdict and duration of the case ``key``, oldest first."""
+        return [
+            CasePoint(r.session, r.time, r.status, r.duration, r.rep)
+            for r in self.runs(key.series, limit)
+        ]
+
+    def metric_names(self, key: CaseKey) -> list[str]:
+        """The metrics ever recorded for ``key``."""
+        rows = self.backend.query(
+            "SELECT DISTINCT name FROM metrics WHERE series = ? ORDER BY name", (key.series,)
+        )
+        return [r[0] for r in rows]
+
+    # -- reads for scheduling, --failed, history and compare -------------------------------
+
+    def expected(self, series: Sequence[str]) -> dict[str, Expected]:
+        """For each series with recorded passes: the median of its recent ones."""
+        out: dict[str, Expected] = {}
+        names = sorted(set(series))
+        for part in chunks(names):
+            rows = self.backend.query(
+                f"SELECT series, recent FROM series WHERE series IN ({', '.join('?' * len(part))})",  # noqa: S608
+                part,
+            )
+            for name, recent in rows:
+                entries = json.loads(recent)
+                if not entries:
+                    continue
+                runs = [e[2] for e in entries if e[2] is not None]
+                out[name] = Expected(
+                    statistics.median(e[1] for e in entries),
+                    statistics.median(runs) if runs else None,
+                    len(entries),
+                )
+        return out
+
+    def failed_case_ids(self) -> list[str]:
+        """Ids of the cases whose last verdict was a failure (or an abort), in name order."""
+        rows = self.backend.query(
+            "SELECT case_id FROM series WHERE last_status IN ('failed', 'aborted') ORDER BY name"
+        )
+        return list(dict.fromkeys(r[0] for r in rows))
+
+    def known_sessions(self, ids: Sequence[str]) -> dict[str, bool]:
+        """Which of ``ids`` are recorded, and whether each is complete."""
+        found: dict[str, bool] = {}
+        for part in chunks(list(ids)):
+            rows = self.backend.query(
+                f"SELECT id, complete FROM sessions WHERE id IN ({', '.join('?' * len(part))})",  # noqa: S608
+                part,
+            )
+            found.update((r[0], bool(r[1])) for r in rows)
+        return found
+
+    def session(self, session_id: str) -> SessionRecord | None:
+        rows = self.backend.query(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?",  # noqa: S608
+            (session_id,),
+        )
+        return _session_of(rows[0]) if rows else None
+
+    def sessions(self, limit: int = 20, complete_only: bool = False) -> list[SessionRecord]:
+        """The newest sessions, newest first."""
+        where = " WHERE complete = 1" if complete_only else ""
+        rows = self.backend.query(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions{where} ORDER BY started DESC, id DESC"  # noqa: S608
+            " LIMIT ?",
+            (limit,),
+        )
+        return [_session_of(r) for r in rows]
+
+    def find_sessions(self, prefix: str) -> list[str]:
+        """Ids of the sessions whose id starts with ``prefix`` (at most a few)."""
+        rows = self.backend.query(
+            "SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT 10",
+            (prefix, prefix + "\U0010ffff"),
+        )
+        return [r[0] for r in rows]
+
+    def previous_with_cases(self, session: SessionRecord) -> SessionRecord | None:
+        """The newest complete session before ``session`` that ran the same cases, else the
+        newest before it that shares any case with it."""
+        rows = self.backend.query(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions"  # noqa: S608
+            " WHERE cases_hash = ? AND complete = 1 AND id <> ? AND started <= ?"
+            " ORDER BY started DESC, id DESC LIMIT 1",
+            (session.cases_hash, session.id, session.started),
+        )
+        if rows:
+            return _session_of(rows[0])
+        rows = self.backend.query(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions s"  # noqa: S608
+            " WHERE s.complete = 1 AND s.id <> ? AND s.started <= ? AND EXISTS ("
+            "   SELECT 1 FROM cases a JOIN cases b ON b.case_id = a.case_id"
+            "   WHERE a.session_id = ? AND b.session_id = s.id)"
+            " ORDER BY s.started DESC, s.id DESC LIMIT 1",
+            (session.id, session.started, session.id),
+        )
+        return _session_of(rows[0]) if rows else None
+
+    def catalogue(self) -> list[SeriesInfo]:
+        """Every case ever recorded (one entry per series), in name order."""
+        rows = self.backend.query(
+            "SELECT series, case_id, name, test, params, system, part, env, nodes, last_at,"
+            " last_status FROM series ORDER BY name, series"
+        )
+        return [
+            SeriesInfo(
+                r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8], r[9], r[10]
+            )
+            for r in rows
+        ]
+
+    def runs(self, series: str, limit: int | None = None) -> list[Run]:
+        """A series' recorded runs, oldest first (the newest ``limit``)."""
+        sql = (
+            f"SELECT {_RUN_COLUMNS}, s.git_commit FROM cases c"  # noqa: S608
+            " LEFT JOIN sessions s ON s.id = c.session_id"
+            " WHERE c.series = ? ORDER BY c.at DESC, c.rep DESC"
+        )
+        params: list[Any] = [series]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [Run(*row) for row in reversed(self.backend.query(sql, params))]
+
+    def run_metrics(self, series: str, runs: Sequence[Run]) -> dict[str, list[MetricValue]]:
+        """The metrics of the given runs of a series, by name, oldest first."""
+        if not runs:
+            return {}
+        rows = self.backend.query(
+            "SELECT name, session_id, rep, value, unit, verdict FROM metrics"
+            " WHERE series = ? AND at >= ? ORDER BY at, rep",
+            (series, min(r.at for r in runs)),
+        )
+        wanted = {(r.session, r.rep) for r in runs}
+        out: dict[str, list[MetricValue]] = {}
+        for name, session, rep, value, unit, verdict in rows:
+            if (session, rep) in wanted:
+                out.setdefault(name, []).append(MetricValue(session, rep, value, unit, verdict))
+        return out
+
+    def session_cases(self, session_id: str) -> list[Run]:
+        """The cases of one session, in name order."""
+        rows = self.backend.query(
+            f"SELECT {_RUN_COLUMNS}, NULL FROM cases c"  # noqa: S608
+            " WHERE c.session_id = ? ORDER BY c.name, c.rep",
+            (session_id,),
+        )
+        return [Run(*row) for row in rows]
+
+    def session_metrics(self, session_id: str) -> list[MetricRow]:
+        """Every metric value of a session."""
+        rows = self.backend.query(
+            "SELECT case_id, rep, name, value, unit FROM metrics WHERE session_id = ?"
+            " ORDER BY case_id, rep, name",
+            (session_id,),
+        )
+        return [MetricRow(*r) for r in rows]
+
+    def artifacts_of(self, session_id: str, case_id: str) -> list[tuple[str, int, str | None, str]]:
+        """(artifact, layer, name@N or None, tree) a case of a session used."""
+        rows = self.backend.query(
+            "SELECT artifact, layer, ref, tree FROM artifacts WHERE session_id = ? AND case_id = ?"
+            " ORDER BY artifact, layer",
+            (session_id, case_id),
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def comparisons_of(self, session_id: str, case_id: str) -> list[dict[str, Any]]:
+        rows = self.backend.query(
+            "SELECT detail FROM comparisons WHERE session_id = ? AND case_id = ? ORDER BY idx",
+            (session_id, case_id),
+        )
+        return [json.loads(r[0]) for r in rows]
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """One case as the catalogue knows it."""
+
+    series: str
+    case_id: str
+    name: str
+    test: str
+    params: dict[str, str]
+    system: str
+    partition: str
+    environment: str
+    nodes: int | None
+    last_at: float | None
+    last_status: str | None
+
+
+_RUN_COLUMNS = (
+    "c.session_id, c.at, COALESCE(c.started, c.at), c.status, c.duration, c.rep,"
+    " c.failure_stage, c.failure_reason, c.case_id, c.name, c.series"
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One recorded run of a case."""
+
+    session: str
+    at: float  # its session's start: the order of history
+    time: float  # when the case started (else at)
+    status: str
+    duration: float | None
+    rep: int
+    failure_stage: str | None
+    failure_reason: str | None
+    case_id: str
+    name: str
+    series: str
+    commit: str | None
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    case_id: str
+    rep: int
+    name: str
+    value: float | None
+    unit: str | None
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    session: str
+    rep: int
+    value: float | None
+    unit: str | None
+    verdict: str | None
