@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -159,9 +159,26 @@ def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> lis
     verdict = "bold green" if session.ok else "bold red"
     interrupted = f" (interrupted by {session.interrupted})" if session.interrupted else ""
     lines.append((f"{counts} in {format_duration(elapsed)}{interrupted}", verdict))
+    if session.estimate is not None and session.finished is not None:
+        lines.append((estimate_line(session.estimate, elapsed), "dim"))
     if report is not None:
         lines.append((f"report: {display_path(str(report))}", "dim"))
     return lines
+
+
+def estimate_line(estimate: tuple[float, float], took: float) -> str:
+    """How far the first time-left estimate was off."""
+    made, left = estimate
+    expected = made + left
+    when = "at the start" if made < 1 else f"after {format_duration(made)}"
+    if expected <= 0:
+        return f"first estimate {when}: done at once; took {format_duration(took)}"
+    off = (took - expected) / expected
+    word = "longer" if off >= 0 else "shorter"
+    return (
+        f"first estimate {when}: {format_duration(expected)} in all; took "
+        f"{format_duration(took)} ({abs(off):.0%} {word})"
+    )
 
 
 def output_lost() -> None:
@@ -242,6 +259,8 @@ class LiveDisplay:
         self.started = time.monotonic()
         self.live: Any = None
         self.jobs: dict[str, dict[str, tuple[str, str | None]]] = {}  # partition -> job -> state
+        # Seconds left from recorded durations (the runner's estimate), if there is one.
+        self.time_left: Callable[[], float | None] | None = None
 
     def start(self, total: int, header: str) -> None:
         from rich.live import Live
@@ -274,8 +293,10 @@ class LiveDisplay:
         if self.counts[Status.SKIPPED]:
             line.append(f"skipped {self.counts[Status.SKIPPED]} ", style="yellow")
         line.append(f"elapsed {format_duration(elapsed) if elapsed >= 1 else '0s'}")
-        if self.done and self.done < self.total:
+        left = self.time_left() if self.time_left is not None else None
+        if left is None and self.done:
             left = elapsed / self.done * (self.total - self.done)
+        if left is not None and self.done < self.total:
             line.append(f"  ~{format_duration(max(left, 1))} left", style="dim")
         bar = ProgressBar(total=max(self.total, 1), completed=self.done, width=40)
         queues = [self._queue_line(p, jobs) for p, jobs in sorted(dict(self.jobs).items())]

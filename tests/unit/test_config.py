@@ -242,7 +242,7 @@ def test_unknown_key_in_system() -> None:
     )
     assert message.startswith("x.toml: systems.cluster: ")
     assert "unknown key 'partitons' (did you mean 'partitions'?)" in message
-    assert "allowed keys: description, hostnames, prefix, store, partitions" in message
+    assert "allowed keys: description, hostnames, prefix, store, results, partitions" in message
 
 
 def test_unknown_key_in_environment() -> None:

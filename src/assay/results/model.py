@@ -118,6 +118,8 @@ class Session:
     interrupted: str | None = None  # the signal's name, if the run was interrupted
     options: dict[str, Any] = field(default_factory=dict)
     directory: str | None = None
+    # The first time-left estimate: seconds after the start it was made, and what it said.
+    estimate: tuple[float, float] | None = None
 
     def count(self, status: Status) -> int:
         return sum(1 for r in self.results if r.status == status)

@@ -57,6 +57,7 @@ def to_dict(session: Session) -> dict[str, Any]:
             "interrupted": session.interrupted,
             "directory": session.directory,
             "options": session.options,
+            "estimate": _estimate(session),
         },
         "summary": {
             "total": len(results),
@@ -70,6 +71,21 @@ def to_dict(session: Session) -> dict[str, Any]:
         "problems": msgspec.to_builtins(session.problems),
         "cases": [case_to_dict(r) for r in results],
         "scaling": scaling.tables(results),
+    }
+
+
+def _estimate(session: Session) -> dict[str, Any] | None:
+    if session.estimate is None:
+        return None
+    made, left = session.estimate
+    actual = (session.finished or session.started) - session.started
+    total = made + left
+    return {
+        "made": round(made, 3),
+        "left": round(left, 3),
+        "total": round(total, 3),
+        "actual": round(actual, 3),
+        "error": round((actual - total) / total, 4) if total > 0 else None,
     }
 
 

@@ -131,14 +131,16 @@ class SessionStore:
 
     async def artifact(
         self, name: str, layers: Sequence[str], base: Path, deps: Sequence[DependencyInfo]
-    ) -> Path:
-        """The read-only directory of an artifact's stacked layers."""
+    ) -> tuple[Path, list[tuple[str | None, str]]]:
+        """The read-only directory of an artifact's stacked layers, and each layer's
+        (store version ``name@N`` when it has one, tree)."""
         from assay.store import StoreError
 
-        trees = [await self._layer_tree(name, text, base, deps) for text in layers]
+        used = [await self._layer_tree(name, text, base, deps) for text in layers]
+        trees = [tree for _, tree in used]
         key = ("checkout", *trees)
         try:
-            return await self._once(key, lambda: self._checkout(trees))
+            return await self._once(key, lambda: self._checkout(trees)), used
         except StoreError as exc:
             raise ArtifactError(f"artifact {name!r}: {exc}") from None
 
@@ -148,25 +150,28 @@ class SessionStore:
 
     async def _layer_tree(
         self, name: str, text: str, base: Path, deps: Sequence[DependencyInfo]
-    ) -> str:
+    ) -> tuple[str | None, str]:
         from assay.archives import ArchiveError
         from assay.store import StoreError
 
         try:
             if text.startswith(STORE_PREFIX):
                 ref = text[len(STORE_PREFIX) :]
-                return await self._once(("ref", ref), lambda: self.store.resolve(ref).tree)
+                version = await self._once(("ref", ref), lambda: self.store.resolve(ref))
+                return f"{version.name}@{version.version}", version.tree
             path = layer_path(text, base, deps)
             problems = check_layers(name, [path])
             if problems:
                 raise ArtifactError("; ".join(problems))
             if text.startswith(DEP_PREFIX):  # produced by this run: imported, not named
-                return await self._once(
+                tree = await self._once(
                     ("import", str(path)), lambda: self.store.import_path(path).tree
                 )
-            return await self._once(
-                ("put", str(path)), lambda: self.store.put(auto_name(path), path).version.tree
+                return None, tree
+            put = await self._once(
+                ("put", str(path)), lambda: self.store.put(auto_name(path), path).version
             )
+            return f"{put.name}@{put.version}", put.tree
         except (StoreError, ArchiveError) as exc:
             raise ArtifactError(f"artifact {name!r}: {exc}") from None
 

@@ -24,7 +24,7 @@ from assay.durations import format_duration, parse_duration
 from assay.errors import SanityError
 from assay.files import fresh_dir, link_or_copy
 from assay.plan import Case
-from assay.results.model import CaseResult, Failure, Status
+from assay.results.model import ArtifactUse, CaseResult, Failure, Status
 from assay.run import scripts
 from assay.run.artifacts import ArtifactError, SessionStore, layer_list, modified_inputs
 from assay.run.describe import describe_exception, describe_status, new_result
@@ -75,6 +75,8 @@ class RunContext:
     local_builds: Scheduler
     keep_stage: bool = False
     grace: float = 2.0
+    # Recorded run-stage seconds by case id (results database), for packing.
+    expected_run: Mapping[str, float] = field(default_factory=dict)
 
 
 _UNSAFE_NAME = re.compile(r"[^\w.-]")
@@ -252,11 +254,14 @@ class Execution:
         exported = {}
         for name, layers in test.artifacts.items():
             try:
-                info.artifacts[name] = await self.ctx.store.artifact(
+                info.artifacts[name], used = await self.ctx.store.artifact(
                     name, layer_list(layers), base, info.dependencies
                 )
             except ArtifactError as exc:
                 raise StageFailed(str(exc)) from None
+            self.result.artifacts += [
+                ArtifactUse(name, i, ref, tree) for i, (ref, tree) in enumerate(used)
+            ]
             exported[f"ASSAY_{name.upper()}"] = str(info.artifacts[name])
         test.env = {**exported, **test.env}
 
@@ -344,7 +349,9 @@ class Execution:
             stderr=self.stage_dir / scripts.RUN_ERR,
             time_limit=limit,
             resources=resources,
+            expected=self.ctx.expected_run.get(case.id),
         )
+        self.result.nodes = resources.nodes
         scheduler = self.ctx.schedulers[case.partition.full_name]
         in_job = self._job_comparison(scheduler)
         if in_job is not None:

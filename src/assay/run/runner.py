@@ -2,8 +2,9 @@
 
 Every case is one asyncio task. A task waits for its dependencies, takes a
 slot on its partition (and the global slot under the serial policy), and runs
-the pipeline; nothing polls. Cancelling :meth:`Runner.run` stops every job,
-marks unfinished cases aborted and returns what was obtained.
+the pipeline; nothing polls. Slots go to the waiting case with the longest
+expected work first (see :mod:`assay.run.priority`). Cancelling :meth:`Runner.run`
+stops every job, marks unfinished cases aborted and returns what was obtained.
 """
 
 from __future__ import annotations
@@ -20,8 +21,16 @@ from assay.plan import Case
 from assay.results.journal import Journal, Recovered
 from assay.results.model import CaseResult, Failure, Status
 from assay.run.describe import new_result
+from assay.run.eta import Estimator
 from assay.run.pipeline import Execution, RunContext, case_dirname
+from assay.run.priority import PrioritySlots
 from assay.spec.test import DependencyInfo
+
+
+class Recording(Protocol):
+    """Where finished cases are recorded besides the journal (the results database)."""
+
+    def case_finished(self, result: CaseResult) -> None: ...
 
 
 class Events(Protocol):
@@ -58,7 +67,12 @@ class Runner:
         events: Events,
         journal: Journal | None = None,
         recovered: Recovered | None = None,
+        priority: dict[str, float] | None = None,
+        recorded: dict[str, float] | None = None,
+        recorder: Recording | None = None,
     ) -> None:
+        """``priority``: by case id, higher starts first (see :mod:`assay.run.priority`);
+        ``recorded``: expected seconds by case id from history, for the time-left estimate."""
         self.cases = cases
         self.ctx = ctx
         self.options = options
@@ -66,18 +80,29 @@ class Runner:
         self.results: dict[int, CaseResult] = {}
         self._done = {id(c): asyncio.Event() for c in cases}
         self._waiting_dependents = {id(c): len(c.dependents) for c in cases}
-        self._slots = {
-            name: asyncio.Semaphore(scheduler.case_slots(_max_jobs(cases, name)))
+        self.slot_counts = {
+            name: scheduler.case_slots(_max_jobs(cases, name))
             for name, scheduler in ctx.schedulers.items()
         }
-        self._serial = asyncio.Semaphore(1)
+        self._slots = {name: PrioritySlots(n) for name, n in self.slot_counts.items()}
+        self._serial = PrioritySlots(1)
+        self.priority = priority or {}
         self._running: dict[int, Execution] = {}
         self.journal = journal
+        self.recorder = recorder
         self.recovered = recovered or Recovered()
+        if options.serial:
+            pools = [(c.id, "serial") for c in cases]
+            counts = {"serial": 1}
+        else:
+            pools = [(c.id, c.partition.full_name) for c in cases]
+            counts = self.slot_counts
+        self.eta = Estimator(pools, recorded or {}, counts, self.priority)
 
     async def run(self) -> list[CaseResult]:
         """Run every case; on cancellation, stop jobs and return what was obtained."""
         tasks = [asyncio.create_task(self._drive(c), name=c.name) for c in self.cases]
+        self.eta.note_first()
         try:
             await asyncio.gather(*tasks)
         except asyncio.CancelledError:
@@ -138,6 +163,7 @@ class Runner:
         attempt = 1
         while True:
             async with self._slot(case):
+                self.eta.case_started(case.id)
                 self.events.case_started(case, attempt)
                 attach = self.recovered.jobs.get(case.id) if attempt == 1 else None
                 execution = Execution(case, self.ctx, attempt, self._dependency_info(case), attach)
@@ -155,9 +181,10 @@ class Runner:
 
     @contextlib.asynccontextmanager
     async def _slot(self, case: Case) -> AsyncIterator[None]:
-        async with self._slots[case.partition.full_name]:
+        priority = self.priority.get(case.id, 0.0)
+        async with _held(self._slots[case.partition.full_name], priority):
             if self.options.serial:
-                async with self._serial:
+                async with _held(self._serial, priority):
                     yield
             else:
                 yield
@@ -165,8 +192,11 @@ class Runner:
     def _finish(self, case: Case, result: CaseResult, record: bool = True) -> None:
         self.results[id(case)] = result
         self._done[id(case)].set()
+        self.eta.case_finished(case.id)
         if record and self.journal is not None:
             self.journal.result(result)
+        if self.recorder is not None:  # also a resumed session's earlier results: idempotent
+            self.recorder.case_finished(result)
         # A passed dependency keeps its stage dir until its last dependent is done.
         for dep in case.deps:
             self._waiting_dependents[id(dep)] -= 1
@@ -195,3 +225,12 @@ class Runner:
                 )
             )
         return out
+
+
+@contextlib.asynccontextmanager
+async def _held(slots: PrioritySlots, priority: float) -> AsyncIterator[None]:
+    await slots.acquire(priority)
+    try:
+        yield
+    finally:
+        slots.release()

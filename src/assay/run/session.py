@@ -25,8 +25,10 @@ from assay.plan import Plan, make_plan
 from assay.results import report
 from assay.results.journal import Journal, recover
 from assay.results.model import Problem, Session
+from assay.results.recorder import Recorder, config_hash, database_target
 from assay.run.artifacts import SessionStore
 from assay.run.pipeline import RunContext
+from assay.run.priority import Expectations, case_series
 from assay.run.runner import Runner, RunOptions
 from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
@@ -79,13 +81,38 @@ def prepare(request: Request) -> Prepared:
     system, _ = config.system(request.system)
     selection = request.selection
     if request.failed:
-        ids = last_failed(_prefix(request, config, system))
+        ids = failed_ids(_prefix(request, config, system), config, system)
         selection = dataclasses.replace(selection, ids=(*selection.ids, *ids))
     loaded = load(request.paths)
     settings = overrides_mod.resolve(loaded.tests, request.settings)
     selection.params_known(loaded.tests)
     plan = make_plan(loaded.tests, config, system, selection, settings, max_jobs=request.max_jobs)
     return Prepared(config, system, plan, loaded.problems + plan.problems, len(loaded.tests))
+
+
+def failed_ids(prefix: Path, config: Config, system: str) -> list[str]:
+    """``--failed``: the cases whose last verdict in the results database is a failure (or
+    an abort); without a database, those of the newest session under ``prefix``."""
+    from assay.results.db import DatabaseError
+    from assay.results.recorder import open_database, warn_on_stderr
+
+    target = database_target(config, system, prefix)
+    if target is None:
+        return last_failed(prefix)
+    try:
+        with open_database(target, prefix) as db:
+            ids = db.failed_case_ids()
+            recorded = bool(db.sessions(1))
+    except DatabaseError as exc:
+        warn_on_stderr(f"{exc.message}; --failed reads the newest session under {prefix} instead")
+        return last_failed(prefix)
+    if not recorded:
+        raise UsageError(f"--failed: no earlier session recorded (in {db.where} or under {prefix})")
+    if not ids:
+        raise UsageError(
+            f"--failed: no case's last verdict is a failure (results database {db.where})"
+        )
+    return ids
 
 
 def _store_root(request: Request, config: Config, system: str) -> Path:
@@ -163,6 +190,9 @@ async def _run(
         # "latest" points here from the start, so a killed runner's session can be resumed.
         point_link(directory.parent.parent / "latest", os.path.join("runs", session_id))
     journal = Journal(directory)
+    prefix = _prefix(request, config, system)
+    recorder = Recorder.open(database_target(config, system, prefix), prefix)
+    expect = Expectations.plan(plan.cases, recorder.expected([case_series(c) for c in plan.cases]))
     session = Session(
         id=session_id,
         started=time.time(),
@@ -182,6 +212,7 @@ async def _run(
         },
         problems=[Problem(p.location, p.message, p.test) for p in prepared.problems],
     )
+    recorder.start(session, config_hash(config), Path(request.paths[0]).absolute())
     transport = LocalTransport()
     transport.contain()
     transport.on_spawn = journal.process
@@ -213,8 +244,21 @@ async def _run(
         local_builds=DirectScheduler(transport, request.grace),
         keep_stage=request.options.keep_stage,
         grace=request.grace,
+        expected_run=expect.run,
     )
-    runner = Runner(plan.cases, ctx, request.options, display, journal, recovered)
+    runner = Runner(
+        plan.cases,
+        ctx,
+        request.options,
+        display,
+        journal,
+        recovered,
+        priority=expect.priority,
+        recorded=expect.recorded,
+        recorder=recorder,
+    )
+    if isinstance(display, LiveDisplay):
+        display.time_left = runner.eta.left
     partitions = sorted({c.partition.full_name for c in plan.cases})
     display.start(
         len(plan.cases),
@@ -245,7 +289,10 @@ async def _run(
             ctx.store.close()
             journal.close()
         session.finished = time.time()
+        first = runner.eta.first
+        session.estimate = None if first is None else (first.made, first.left)
         path = report.write(session, directory / "report.json")
+        recorder.finish(session, *(reversed(session.estimate) if session.estimate else ()))
         if request.report:
             report.write(session, request.report)
         if request.junit:

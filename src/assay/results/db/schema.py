@@ -144,6 +144,13 @@ _V2 = [
         recent TEXT NOT NULL DEFAULT '[]'
     )""",
     "CREATE INDEX series_case ON series (case_id)",
+    # Session directories that could not be imported (a damaged report): not tried again
+    # unless asked (`assay history --import`).
+    """CREATE TABLE import_failures (
+        id TEXT PRIMARY KEY,
+        directory TEXT NOT NULL,
+        reason TEXT NOT NULL
+    )""",
     "ALTER TABLE cases ADD COLUMN run_time DOUBLE PRECISION",
     "ALTER TABLE sessions ADD COLUMN eta_first DOUBLE PRECISION",
     "ALTER TABLE sessions ADD COLUMN eta_made DOUBLE PRECISION",
