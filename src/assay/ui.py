@@ -170,7 +170,7 @@ def estimate_line(estimate: tuple[float, float], took: float) -> str:
     """How far the first time-left estimate was off."""
     made, left = estimate
     expected = made + left
-    when = "at the start" if made < 1 else f"after {format_duration(made)}"
+    when = "at the start" if made < 0.01 else f"after {format_duration(made)}"
     if expected <= 0:
         return f"first estimate {when}: done at once; took {format_duration(took)}"
     off = (took - expected) / expected

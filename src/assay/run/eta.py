@@ -73,7 +73,7 @@ class Estimator:
 
     def note_first(self) -> None:
         """Keep the first estimate there is (at the start, if history covers the run)."""
-        if self.first is None:
+        if self.first is None and self.done < self.total:
             now = self.clock()
             left = self.left(now)
             if left is not None:

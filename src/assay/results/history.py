@@ -1,0 +1,213 @@
+"""``assay history``: per case, its last verdicts and durations and each metric's values."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assay.durations import format_duration
+from assay.errors import UsageError
+from assay.results.db import MetricValue, ResultsDB, Run, SeriesInfo
+from assay.results.report import iso
+from assay.select import Selection
+
+MARKS = {"passed": ("✓", "green"), "failed": ("✗", "red"), "skipped": ("-", "yellow")}
+MARKS["aborted"] = ("!", "magenta")
+
+
+@dataclass
+class CaseHistory:
+    """One case's recent record."""
+
+    info: SeriesInfo
+    runs: list[Run]
+    metrics: dict[str, list[MetricValue]]
+
+
+def open_results(config: str | None, system: str | None, prefix: str | None) -> ResultsDB:
+    """The results database of the selected system (importing session directories it
+    lacks), or a clear error when recording is off."""
+    from assay.config import load_config
+    from assay.results.recorder import database_target, open_database
+
+    loaded = load_config(config)
+    name, chosen = loaded.system(system)
+    where = Path(prefix or chosen.prefix or ".assay")
+    target = database_target(loaded, name, where)
+    if target is None:
+        raise UsageError(
+            f'{loaded.source}: system {name!r} has results = "none": nothing is recorded',
+            hint="remove that setting (or point it at a database) to keep history",
+        )
+    return open_database(target, where)
+
+
+def select(db: ResultsDB, selection: Selection) -> list[SeriesInfo]:
+    """The recorded cases the selection matches, in name order."""
+    out = []
+    for info in db.catalogue():
+        variant = info.name.split(" @", 1)[0]
+        if not selection.variant_ok(variant, info.params):
+            continue
+        if not selection.partition_ok(info.system, info.partition):
+            continue
+        if not selection.environment_ok(info.environment) or not selection.id_ok(info.case_id):
+            continue
+        out.append(info)
+    return out
+
+
+def gather(db: ResultsDB, selection: Selection, last: int) -> list[CaseHistory]:
+    """The last ``last`` runs (and their metrics) of every selected case."""
+    out = []
+    for info in select(db, selection):
+        runs = db.runs(info.series, last)
+        out.append(CaseHistory(info, runs, db.run_metrics(info.series, runs)))
+    return out
+
+
+def to_json(histories: Sequence[CaseHistory]) -> dict[str, Any]:
+    """The history as plain data (``--json``)."""
+    cases = []
+    for h in histories:
+        info = h.info
+        cases.append(
+            {
+                "id": info.case_id,
+                "name": info.name,
+                "test": info.test,
+                "params": info.params,
+                "system": info.system,
+                "partition": info.partition,
+                "environment": info.environment,
+                "nodes": info.nodes,
+                "last_verdict": info.last_status,
+                "runs": [
+                    {
+                        "session": r.session,
+                        "time": iso(r.time),
+                        "commit": r.commit,
+                        "status": r.status,
+                        "duration": r.duration,
+                        "failure": None
+                        if r.failure_stage is None
+                        else {"stage": r.failure_stage, "reason": r.failure_reason},
+                        "rep": r.rep,
+                    }
+                    for r in h.runs
+                ],
+                "metrics": {
+                    name: [
+                        {
+                            "session": v.session,
+                            "rep": v.rep,
+                            "value": v.value,
+                            "unit": v.unit,
+                            "verdict": v.verdict,
+                        }
+                        for v in values
+                    ]
+                    for name, values in sorted(h.metrics.items())
+                },
+            }
+        )
+    return {"cases": cases}
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else format_duration(value)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def show(histories: Sequence[CaseHistory], last: int, as_json: bool) -> int:
+    """Print the history: a table, or JSON."""
+    import click
+
+    if as_json:
+        click.echo(json.dumps(to_json(histories), indent=1))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from assay.ui import shown
+
+    console = Console(highlight=False)
+    if not histories:
+        console.print("no recorded case matches", style="yellow")
+        return 0
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("case", overflow="fold")
+    table.add_column("id")
+    table.add_column(f"last {last} (oldest first)", overflow="fold")
+    table.add_column("last", justify="right")
+    table.add_column("median", justify="right")
+    for h in histories:
+        marks = Text()
+        for r in h.runs:
+            mark, style = MARKS.get(r.status, ("?", ""))
+            marks.append(mark, style=style)
+        durations = [r.duration for r in h.runs if r.duration is not None]
+        passed = [r.duration for r in h.runs if r.status == "passed" and r.duration is not None]
+        table.add_row(
+            Text(shown(h.info.name), style="bold"),
+            h.info.case_id,
+            marks,
+            _seconds(durations[-1] if durations else None),
+            _seconds(_median(passed)),
+        )
+        for name, values in sorted(h.metrics.items()):
+            numbers = [v.value for v in values if v.value is not None]
+            unit = next((v.unit for v in values if v.unit), None)
+            label = f"  {name}" + (f" [{unit}]" if unit else "")
+            table.add_row(
+                Text(shown(label), style="dim"),
+                "",
+                " ".join(_number(v.value) for v in values),
+                _number(numbers[-1] if numbers else None),
+                _number(_median(numbers)),
+            )
+    console.print(table)
+    return 0
+
+
+def run(
+    selection: Selection,
+    last: int,
+    as_json: bool,
+    reimport: bool,
+    config: str | None,
+    system: str | None,
+    prefix: str | None,
+) -> int:
+    """``assay history``."""
+    with open_results(config, system, prefix) as db:
+        if reimport:
+            return _reimport(db, config, system, prefix)
+        return show(gather(db, selection, last), last, as_json)
+
+
+def _reimport(db: ResultsDB, config: str | None, system: str | None, prefix: str | None) -> int:
+    import click
+
+    from assay.config import load_config
+    from assay.results.db.importer import import_sessions
+
+    _, chosen = load_config(config).system(system)
+    where = Path(prefix or chosen.prefix or ".assay")
+    found = import_sessions(db, where, force=True)
+    click.echo(f"imported {len(found.imported)} session(s) from {where / 'runs'} into {db.where}")
+    for path, problem in found.problems:
+        click.echo(f"  not imported: {path}: {problem}", err=True)
+    return 1 if found.problems else 0
