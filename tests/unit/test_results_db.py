@@ -164,9 +164,9 @@ def test_expected_is_the_median_of_the_newest_passes_without_queue_wait(db):
 
 
 def test_failed_case_ids_are_those_whose_last_verdict_failed(db):
-    a = dict(case_id="aaaa0000", params={"threads": "1"})
-    b = dict(case_id="bbbb0000", params={"threads": "2"})
-    c = dict(case_id="cccc0000", params={"threads": "3"})
+    a = {"case_id": "aaaa0000", "params": {"threads": "1"}}
+    b = {"case_id": "bbbb0000", "params": {"threads": "2"}}
+    c = {"case_id": "cccc0000", "params": {"threads": "3"}}
     session(db, "s0", T0, result(status=Status.FAILED, **a), result(status=Status.FAILED, **b))
     # A later session reruns a alone (it passes) and skips c: neither hides b's failure.
     session(db, "s1", T0 + 1, result(**a), result(status=Status.SKIPPED, **c))
@@ -184,8 +184,8 @@ def test_an_older_session_recorded_late_does_not_override_the_last_verdict(db):
 
 
 def test_previous_session_with_the_same_cases(db):
-    a = dict(case_id="aaaa0000", params={"threads": "1"})
-    b = dict(case_id="bbbb0000", params={"threads": "2"})
+    a = {"case_id": "aaaa0000", "params": {"threads": "1"}}
+    b = {"case_id": "bbbb0000", "params": {"threads": "2"}}
     session(db, "s0", T0, result(**a), result(**b))
     session(db, "s1", T0 + 1, result(**a))  # a rerun of one case
     session(db, "s2", T0 + 2, result(**a), result(**b))
@@ -307,8 +307,9 @@ def _v1_rows(series: str) -> list[str]:
             f" '0000aaaa', 0, '{series}', {at}, 'Stream[threads=4] @sys:part+gnu', 'Stream',"
             f" 'Stream[threads=4]', '{params}', 'sys', 'part', 'gnu', 1, '{status}', 1, {run},"
             f" '{{\"run\":{run}}}')",
-            f"INSERT INTO metrics (session_id, case_id, rep, name, series, at, value, unit, verdict)"
-            f" VALUES ('old{i}', '0000aaaa', 0, 'triad', '{series}', {at}, {10 + i}, 'GB/s', 'pass')",
+            "INSERT INTO metrics (session_id, case_id, rep, name, series, at, value, unit,"
+            f" verdict) VALUES ('old{i}', '0000aaaa', 0, 'triad', '{series}', {at}, {10 + i},"
+            " 'GB/s', 'pass')",
         ]
     return rows
 

@@ -196,8 +196,8 @@ time_limit = "2m"
 
 def test_a_planned_case_and_its_result_name_the_same_series(tmp_path):
     from assay.results.db.records import result_series
-    from assay.run.describe import new_result
     from assay.results.model import Status
+    from assay.run.describe import new_result
 
     plan = _plan(tmp_path, SUITE)
     for case in plan.cases:
