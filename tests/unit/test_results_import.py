@@ -317,3 +317,18 @@ def test_recorder_is_cheap_on_the_event_loop(results_target, tmp_path):
     with ResultsDB.open(results_target) as reader:
         assert len(reader.session_cases(session.id)) == 300
         assert CaseKey.of(result()) == KEY
+
+
+def test_an_import_never_overwrites_what_a_live_session_recorded(db, tmp_path):
+    from assay.results.db import SessionRecord
+
+    prefix = tmp_path / ".assay"
+    sid = "20250101-100000-aaaa"
+    db.begin_session(SessionRecord(id=sid, started=T0, git_commit="abc", config_hash="cfg"))
+    db.record(sid, T0, [(result(), 0)])
+    db.end_session(sid, T0 + 5)
+    write_report(prefix, sid, T0 + 0.5, result())  # a report lacks commit and config hash
+    import_sessions(db, prefix, force=True)
+    back = db.session(sid)
+    assert (back.git_commit, back.config_hash, back.started) == ("abc", "cfg", T0)
+    assert back.host == "host"  # what the database lacked is filled in

@@ -227,11 +227,17 @@ class ResultsDB:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def begin_session(self, session: SessionRecord) -> None:
-        """Record a session (again: its fields are replaced)."""
-        updates = ", ".join(
-            f"{c.strip()} = excluded.{c.strip()}" for c in _SESSION_COLUMNS.split(",")[1:]
-        )
+    def begin_session(self, session: SessionRecord, keep_existing: bool = False) -> None:
+        """Record a session. Recorded again, its fields are replaced by those given (unless
+        ``keep_existing``: then only the ones it lacks are filled in, as an import does, so
+        that what a live session recorded, such as its commit, is never lost)."""
+        columns = [c.strip() for c in _SESSION_COLUMNS.split(",")[1:]]
+        if keep_existing:
+            updates = ", ".join(
+                f"{c} = COALESCE(sessions.{c}, excluded.{c})" for c in columns if c != "complete"
+            )
+        else:
+            updates = ", ".join(f"{c} = COALESCE(excluded.{c}, sessions.{c})" for c in columns)
         sql = (
             f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ({', '.join('?' * 19)})"  # noqa: S608
             f" ON CONFLICT (id) DO UPDATE SET {updates}"

@@ -85,7 +85,7 @@ def import_one(db: ResultsDB, path: Path) -> None:
         session, results, ended = _from_report(path)
     else:
         session, results, ended = _from_journal(path)
-    db.begin_session(session)
+    db.begin_session(session, keep_existing=True)
     db.record(session.id, session.started, [(r, 0) for r in results])
     if ended:
         db.end_session(session.id, session.finished, session.interrupted)
