@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import statistics
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +70,14 @@ def gather(db: ResultsDB, selection: Selection, last: int) -> list[CaseHistory]:
     return out
 
 
+def _json_text(data: dict[str, Any]) -> str:
+    """Indented JSON, written by msgspec's C encoder (the json module's indenting encoder is
+    pure Python: most of the time of a large history)."""
+    import msgspec
+
+    return msgspec.json.format(msgspec.json.encode(data), indent=1).decode()
+
+
 def to_json(histories: Sequence[CaseHistory]) -> dict[str, Any]:
     """The history as plain data (``--json``)."""
     cases = []
@@ -131,54 +139,47 @@ def _number(value: float | None) -> str:
 
 
 def show(histories: Sequence[CaseHistory], last: int, as_json: bool) -> int:
-    """Print the history: a table, or JSON."""
+    """Print the history: a table (styled on a terminal), or JSON."""
     import click
 
     if as_json:
-        click.echo(json.dumps(to_json(histories), indent=1))
+        click.echo(_json_text(to_json(histories)))
         return 0
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
+    from assay.results import table
     from assay.ui import shown
 
-    console = Console(highlight=False)
     if not histories:
-        console.print("no recorded case matches", style="yellow")
+        click.echo("no recorded case matches")
         return 0
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("case", overflow="fold")
-    table.add_column("id")
-    table.add_column(f"last {last} (oldest first)", overflow="fold")
-    table.add_column("last", justify="right")
-    table.add_column("median", justify="right")
+    rows: list[list[table.Cell]] = []
     for h in histories:
-        marks = Text()
-        for r in h.runs:
-            mark, style = MARKS.get(r.status, ("?", ""))
-            marks.append(mark, style=style)
+        marks = [MARKS.get(r.status, ("?", "")) for r in h.runs]
         durations = [r.duration for r in h.runs if r.duration is not None]
         passed = [r.duration for r in h.runs if r.status == "passed" and r.duration is not None]
-        table.add_row(
-            Text(shown(h.info.name), style="bold"),
-            h.info.case_id,
-            marks,
-            _seconds(durations[-1] if durations else None),
-            _seconds(_median(passed)),
+        rows.append(
+            [
+                table.cell(shown(h.info.name), "bold"),
+                table.cell(h.info.case_id),
+                marks,
+                table.cell(_seconds(durations[-1] if durations else None)),
+                table.cell(_seconds(_median(passed))),
+            ]
         )
         for name, values in sorted(h.metrics.items()):
             numbers = [v.value for v in values if v.value is not None]
             unit = next((v.unit for v in values if v.unit), None)
             label = f"  {name}" + (f" [{unit}]" if unit else "")
-            table.add_row(
-                Text(shown(label), style="dim"),
-                "",
-                " ".join(_number(v.value) for v in values),
-                _number(numbers[-1] if numbers else None),
-                _number(_median(numbers)),
+            rows.append(
+                [
+                    table.cell(shown(label), "dim"),
+                    table.cell(""),
+                    table.cell(" ".join(_number(v.value) for v in values)),
+                    table.cell(_number(numbers[-1] if numbers else None)),
+                    table.cell(_number(_median(numbers))),
+                ]
             )
-    console.print(table)
+    header = ["case", "id", f"last {last} (oldest first)", "last", "median"]
+    table.write(table.render(header, rows, frozenset({3, 4}), styled=sys.stdout.isatty()))
     return 0
 
 

@@ -8,7 +8,6 @@ sessions' samples and returns a short verdict for the table (or None).
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -189,6 +188,14 @@ def compare(
     return out
 
 
+def _json_text(data: dict[str, Any]) -> str:
+    """Indented JSON, written by msgspec's C encoder (the json module's indenting encoder is
+    pure Python: most of the time of a large history)."""
+    import msgspec
+
+    return msgspec.json.format(msgspec.json.encode(data), indent=1).decode()
+
+
 def to_json(c: Comparison) -> dict[str, Any]:
     def session(s: SessionRecord) -> dict[str, Any]:
         return {
@@ -243,7 +250,7 @@ def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
     import click
 
     if as_json:
-        click.echo(json.dumps(to_json(c), indent=1))
+        click.echo(_json_text(to_json(c)))
         return 0
     from rich.console import Console
     from rich.table import Table

@@ -432,16 +432,21 @@ class ResultsDB:
         """The metrics of the given runs of a series, by name, oldest first."""
         if not runs:
             return {}
-        rows = self.backend.query(
-            "SELECT name, session_id, rep, value, unit, verdict FROM metrics"
-            " WHERE series = ? AND at >= ? ORDER BY at, rep",
-            (series, min(r.at for r in runs)),
-        )
-        wanted = {(r.session, r.rep) for r in runs}
+        found: dict[tuple[str, int], list[tuple[str, float | None, str | None, str | None]]] = {}
+        for case_id in sorted({r.case_id for r in runs}):
+            sessions = sorted({r.session for r in runs if r.case_id == case_id})
+            for part in chunks(sessions):
+                rows = self.backend.query(
+                    "SELECT session_id, rep, name, value, unit, verdict FROM metrics"  # noqa: S608
+                    f" WHERE session_id IN ({', '.join('?' * len(part))}) AND case_id = ?",
+                    [*part, case_id],
+                )
+                for session, rep, name, value, unit, verdict in rows:
+                    found.setdefault((session, rep), []).append((name, value, unit, verdict))
         out: dict[str, list[MetricValue]] = {}
-        for name, session, rep, value, unit, verdict in rows:
-            if (session, rep) in wanted:
-                out.setdefault(name, []).append(MetricValue(session, rep, value, unit, verdict))
+        for r in runs:  # oldest first
+            for name, value, unit, verdict in sorted(found.get((r.session, r.rep), [])):
+                out.setdefault(name, []).append(MetricValue(r.session, r.rep, value, unit, verdict))
         return out
 
     def session_cases(self, session_id: str) -> list[Run]:

@@ -144,6 +144,11 @@ _V2 = [
         recent TEXT NOT NULL DEFAULT '[]'
     )""",
     "CREATE INDEX series_case ON series (case_id)",
+    # History reads the newest N runs of a series: ordered by the index, repetitions too.
+    "DROP INDEX cases_series",
+    "CREATE INDEX cases_series_at ON cases (series, at, rep)",
+    "DROP INDEX metrics_series",
+    "CREATE INDEX metrics_series_at ON metrics (series, name, at, rep)",
     # Session directories that could not be imported (a damaged report): not tried again
     # unless asked (`assay history --import`).
     """CREATE TABLE import_failures (
