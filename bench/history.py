@@ -66,24 +66,27 @@ def bench_recording(root: Path, cases: int, jobs: int, n: int) -> None:
     _config(off, "none")
     argv = [*assay_argv(), "run", str(tests), "--max-jobs", str(jobs), "--plain"]
 
-    def one(where: Path) -> tuple[float, float]:
+    def one(where: Path) -> tuple[float, float, float]:
         t = timed(argv, where)
         report = json.loads((where / ".assay/latest/report.json").read_text())
         assert report["summary"]["passed"] == cases, report["summary"]
-        return t.seconds, report["session"]["duration"]
+        return t.seconds, report["session"]["duration"], t.cpu
 
     one(on)  # warm-up: caches, and the database exists from here on
     one(off)
     walls: dict[str, list[float]] = {"on": [], "off": []}
     sessions: dict[str, list[float]] = {"on": [], "off": []}
+    cpus: dict[str, list[float]] = {"on": [], "off": []}
     for i in range(n):
         order = [("on", on), ("off", off)] if i % 2 == 0 else [("off", off), ("on", on)]
         for name, where in order:
-            wall, session = one(where)
+            wall, session, cpu = one(where)
             walls[name].append(wall)
             sessions[name].append(session)
+            cpus[name].append(cpu)
     ratio = median([a / b for a, b in zip(walls["on"], walls["off"], strict=True)])
     inner = median([a / b for a, b in zip(sessions["on"], sessions["off"], strict=True)])
+    cpu_ratio = median([a / b for a, b in zip(cpus["on"], cpus["off"], strict=True)])
     from assay.results.db import ResultsDB
 
     with ResultsDB.open(on / ".assay/results.sqlite") as db:
@@ -106,6 +109,14 @@ def bench_recording(root: Path, cases: int, jobs: int, n: int) -> None:
                 fmt_s(median(sessions["on"])),
                 fmt_s(median(sessions["off"])),
                 f"{inner:.3f}",
+                "",
+                "",
+            ],
+            [
+                "CPU time, assay and its jobs",
+                fmt_s(median(cpus["on"])),
+                fmt_s(median(cpus["off"])),
+                f"{cpu_ratio:.3f}",
                 "",
                 "",
             ],
@@ -132,34 +143,93 @@ def build_database(target: str, sessions: int, cases: int) -> None:
     digest = cases_hash(ids)
     with ResultsDB.open(target) as db:
 
-        def session_rows(s: int) -> tuple[tuple[object, ...], list[tuple[object, ...]], list[tuple[object, ...]]]:
+        def session_rows(
+            s: int,
+        ) -> tuple[tuple[object, ...], list[tuple[object, ...]], list[tuple[object, ...]]]:
             at = start + s * 3600
             sid = time.strftime("%Y%m%d-%H%M%S", time.localtime(at)) + f"-{s:04x}"
-            head = (sid, at, at + 60, "bench", "host", '["assay","run"]', "/w", "local",
-                    "assay.toml", "cfg", f"{s:040x}", 0, "0.1.0", None, None, 1, None, None,
-                    digest)  # fmt: skip
+            head = (
+                sid,
+                at,
+                at + 60,
+                "bench",
+                "host",
+                '["assay","run"]',
+                "/w",
+                "local",
+                "assay.toml",
+                "cfg",
+                f"{s:040x}",
+                0,
+                "0.1.0",
+                None,
+                None,
+                1,
+                None,
+                None,
+                digest,
+            )
             rows, metrics = [], []
             for i in range(cases):
                 failed = rng.random() < 0.02
                 status = "failed" if failed else "passed"
                 run = 0.5 + (i % 7) * 0.1 + rng.random() * 0.01
                 rows.append(
-                    (sid, ids[i], 0, series[i], at, names[i], "Bench", f"Bench[i={i}]", params[i],
-                     "local", "default", "builtin", 1, status, "run" if failed else None,
-                     "exit code 1" if failed else None, 1, at, at + run, run + 0.01, None,
-                     f'{{"run":{run:.4f},"setup":0.01}}', run)  # fmt: skip
+                    (
+                        sid,
+                        ids[i],
+                        0,
+                        series[i],
+                        at,
+                        names[i],
+                        "Bench",
+                        f"Bench[i={i}]",
+                        params[i],
+                        "local",
+                        "default",
+                        "builtin",
+                        1,
+                        status,
+                        "run" if failed else None,
+                        "exit code 1" if failed else None,
+                        1,
+                        at,
+                        at + run,
+                        run + 0.01,
+                        None,
+                        f'{{"run":{run:.4f},"setup":0.01}}',
+                        run,
+                    )
                 )
                 metrics.append(
-                    (sid, ids[i], 0, "rate", series[i], at, 100.0 + rng.gauss(0, 2), "op/s",
-                     None, None, None, None, None, "no reference")  # fmt: skip
+                    (
+                        sid,
+                        ids[i],
+                        0,
+                        "rate",
+                        series[i],
+                        at,
+                        100.0 + rng.gauss(0, 2),
+                        "op/s",
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        "no reference",
+                    )
                 )
             return head, rows, metrics
 
         # Indexes are made once at the end (cheaper than keeping them up to date row by row).
-        indexes = db.backend.query(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-            " AND tbl_name IN ('cases', 'metrics', 'sessions')"
-        ) if db.backend.dialect == "sqlite" else []
+        indexes = (
+            db.backend.query(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+                " AND tbl_name IN ('cases', 'metrics', 'sessions')"
+            )
+            if db.backend.dialect == "sqlite"
+            else []
+        )
         if indexes:
             db.backend.db.execute("PRAGMA synchronous=OFF")  # type: ignore[attr-defined]
             for name, _ in indexes:
@@ -235,7 +305,15 @@ def bench_reading(root: Path, sessions: int, cases: int, n: int, postgres: str |
             else:
                 assert len(data["metrics"]) == cases
         times = repeat(n, lambda args=args: timed([*assay, *args], where).seconds)
-        rows.append([label, fmt_s(median(times)), f"{median(times) / 1.0:.2f}", "<= 1 s", met(median(times) <= 1.0)])
+        rows.append(
+            [
+                label,
+                fmt_s(median(times)),
+                f"{median(times) / 1.0:.2f}",
+                "<= 1 s",
+                met(median(times) <= 1.0),
+            ]
+        )
     rows.append(["python -c pass (for scale)", fmt_s(floor), "", "", ""])
     print_table(["process, spawn to exit", "median", "of goal", "goal", "met"], rows)
 

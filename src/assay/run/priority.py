@@ -56,13 +56,19 @@ class Expectations:
     priority: dict[str, float] = field(default_factory=dict)  # higher starts first
 
     @classmethod
-    def plan(cls, cases: Sequence[Case], history: Mapping[str, Expected]) -> Expectations:
+    def plan(
+        cls,
+        cases: Sequence[Case],
+        history: Mapping[str, Expected],
+        series: Sequence[str] | None = None,
+    ) -> Expectations:
         """Expectations for ``cases`` (dependencies before dependents, as a plan lists
-        them) from ``history`` (by series)."""
+        them) from ``history`` (by series; ``series``: each case's, if known already)."""
         out = cls()
         own: dict[int, float] = {}
-        for case in cases:
-            found = history.get(case_series(case)) if history else None
+        names = series if series is not None else [case_series(c) for c in cases]
+        for case, name in zip(cases, names, strict=True):
+            found = history.get(name) if history else None
             if case.skip:
                 own[id(case)] = 0.0
                 out.recorded[case.id] = 0.0
