@@ -180,6 +180,10 @@ def test_compare_by_default_takes_the_last_session_with_the_same_cases(assay_cli
     assert data["a"]["id"] == base
     assert data["b"]["id"] == last.report["session"]["id"]
     assert {m["change"] for m in data["metrics"]} == {1.0}
+    table = assay_cli("compare")
+    # Names are printed as they are (brackets are no markup), control characters escaped.
+    assert "Stream[threads=1] @local:default+builtin  triad [GB/s]" in table.stdout
+    assert "+100.0%" in table.stdout
 
 
 def test_compare_says_which_session_it_cannot_find(assay_cli, write):

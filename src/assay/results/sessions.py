@@ -253,9 +253,9 @@ def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
         click.echo(_json_text(to_json(c)))
         return 0
     from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
+    from assay.results import table
     from assay.ui import shown
 
     console = Console(highlight=False)
@@ -282,30 +282,22 @@ def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
             say(f"  [{s.case_id}] {s.name}{reason}")
     if c.metrics:
         say("")
-        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-        for name, justify in (
-            ("case", "left"),
-            ("metric", "left"),
-            ("A", "right"),
-            ("B", "right"),
-            ("change", "right"),
-            ("significance", "left"),
-        ):
-            table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-        shown_metrics = c.metrics if top is None else c.metrics[:top]
-        for m in shown_metrics:
+        rows: list[list[table.Cell]] = []
+        for m in c.metrics if top is None else c.metrics[:top]:
             change = m.change
-            text = "-" if change is None else f"{change:+.1%}"
             unit = f" [{m.unit}]" if m.unit else ""
-            table.add_row(
-                shown(m.case),
-                shown(m.metric + unit),
-                f"{m.before:.4g}",
-                f"{m.after:.4g}",
-                text,
-                shown(m.significance or ""),
+            rows.append(
+                [
+                    table.cell(shown(m.case)),
+                    table.cell(shown(m.metric + unit)),
+                    table.cell(f"{m.before:.4g}"),
+                    table.cell(f"{m.after:.4g}"),
+                    table.cell("-" if change is None else f"{change:+.1%}"),
+                    table.cell(shown(m.significance or "")),
+                ]
             )
-        console.print(table)
+        header = ["case", "metric", "A", "B", "change", "significance"]
+        table.write(table.render(header, rows, frozenset({2, 3, 4}), styled=console.is_terminal))
         if top is not None and len(c.metrics) > top:
             say(f"... and {len(c.metrics) - top} more metric(s) (--all shows them)", "dim")
     say("")
