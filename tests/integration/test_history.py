@@ -83,7 +83,7 @@ def test_runs_are_recorded_and_history_shows_verdicts_durations_and_metrics(
     table = assay_cli("history", "-n", "Stream", "--case", data["cases"][0]["id"])
     assert table.code == 0, table
     assert "Stream[threads=2]" in table.stdout and "✓✓✗" in table.stdout
-    assert "triad [GB/s]" in table.stdout and "10 11" in table.stdout
+    assert "triad [GB/s]" in table.stdout and "10 11 -" in table.stdout
     # The same through the query API the other modules use.
     with ResultsDB.open(results_target) as db:
         key = CaseKey("Stream", {"threads": "1"}, "local:default", "builtin", 1)

@@ -169,11 +169,14 @@ def show(histories: Sequence[CaseHistory], last: int, as_json: bool) -> int:
             numbers = [v.value for v in values if v.value is not None]
             unit = next((v.unit for v in values if v.unit), None)
             label = f"  {name}" + (f" [{unit}]" if unit else "")
+            by_run = {(v.session, v.rep): v.value for v in values}
+            # One value per run, "-" where a run measured none (it failed before).
+            aligned = " ".join(_number(by_run.get((r.session, r.rep))) for r in h.runs)
             rows.append(
                 [
                     table.cell(shown(label), "dim"),
                     table.cell(""),
-                    table.cell(" ".join(_number(v.value) for v in values)),
+                    table.cell(aligned),
                     table.cell(_number(numbers[-1] if numbers else None)),
                     table.cell(_number(_median(numbers))),
                 ]

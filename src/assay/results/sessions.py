@@ -261,7 +261,7 @@ def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
     console = Console(highlight=False)
 
     def say(text: str, style: str | None = None) -> None:
-        console.print(Text(shown(text), style=style or ""))
+        console.print(Text(shown(text), style=style or ""), soft_wrap=True)
 
     say(f"A: {_describe(c.a)}", "bold")
     say(f"B: {_describe(c.b)}", "bold")
