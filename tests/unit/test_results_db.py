@@ -408,6 +408,7 @@ def test_a_server_that_cannot_be_reached_is_named_without_its_password():
         ("postgresql://u@h/db", "postgresql://u@h/db"),
         ("postgres://u:p%40ss@h:5/db?x=1", "postgres://u:***@h:5/db?x=1"),
         ("postgresql://h/db", "postgresql://h/db"),
+        ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),  # an unescaped @ in it
     ],
 )
 def test_passwords_are_redacted(url, shown):

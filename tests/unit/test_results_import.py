@@ -332,3 +332,28 @@ def test_an_import_never_overwrites_what_a_live_session_recorded(db, tmp_path):
     back = db.session(sid)
     assert (back.git_commit, back.config_hash, back.started) == ("abc", "cfg", T0)
     assert back.host == "host"  # what the database lacked is filled in
+
+
+def test_a_fifo_in_a_session_directory_does_not_block_the_import(tmp_path):
+    """A FIFO where command.json should be would block a read forever."""
+    import os
+    import subprocess
+    import sys
+
+    prefix = tmp_path / ".assay"
+    directory = write_journal(prefix, "20300103-100000-cccc", result())
+    (directory / "command.json").unlink()
+    os.mkfifo(directory / "command.json")
+    code = (
+        "import sys; from pathlib import Path; from assay.results.db import ResultsDB;"
+        "from assay.results.db.importer import import_sessions;"
+        "db = ResultsDB.open(sys.argv[1]); print(import_sessions(db, Path(sys.argv[2])).imported)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "r.sqlite"), str(prefix)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['20300103-100000-cccc']"

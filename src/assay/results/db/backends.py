@@ -162,7 +162,9 @@ class SqliteBackend(Backend):
 
 # -- PostgreSQL -----------------------------------------------------------------------------
 
-_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
+# user:password@ in a URL; the password up to the last "@", so that one written with an
+# unescaped "@" in it is hidden whole (hiding too much is harmless).
+_PASSWORD = re.compile(r"(://[^:/@]*:).*@")
 
 
 def redact(url: str) -> str:

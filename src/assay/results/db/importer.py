@@ -122,12 +122,13 @@ def _from_report(path: Path) -> tuple[SessionRecord, list[CaseResult], bool]:
 def _from_journal(path: Path) -> tuple[SessionRecord, list[CaseResult], bool]:
     """A session that never wrote its report (killed): what its journal kept."""
     recovered = recover(path)
-    try:
-        command = json.loads((path / COMMAND).read_text())
-        if not isinstance(command, list):
-            command = []
-    except (OSError, ValueError):
-        command = []
+    command: list[Any] = []
+    if (path / COMMAND).is_file():  # a FIFO or a device there would block or never end
+        try:
+            found = json.loads((path / COMMAND).read_text())
+            command = found if isinstance(found, list) else []
+        except (OSError, ValueError):
+            pass
     session = SessionRecord(
         id=path.name,
         started=_started_from_name(path),
