@@ -118,6 +118,8 @@ class Recorder:
         self._executor: ThreadPoolExecutor | None = None
         self._session_id = ""
         self._at = 0.0
+        self._resumed = False  # cases may be recorded already: replace, never duplicate
+        self._written: set[tuple[str, int]] = set()
 
     @classmethod
     def open(
@@ -168,6 +170,7 @@ class Recorder:
         earlier = self.db.session(session.id)  # --resume: the session keeps its first start
         if earlier is not None:
             self._at = earlier.started
+            self._resumed = True
         commit, dirty = git_state(tests) if tests is not None else (None, None)
         self.db.begin_session(
             SessionRecord(
@@ -208,7 +211,12 @@ class Recorder:
         self._last_flush = time.monotonic()
         if batch and not self._failed:
             assert self.db is not None
-            self.db.record(self._session_id, self._at, batch)
+            keys = [(r.id, rep) for r, rep in batch]
+            if self._resumed or not self._written.isdisjoint(keys) or len(set(keys)) < len(keys):
+                self.db.record(self._session_id, self._at, batch)
+            else:
+                self.db.record_new(self._session_id, self._at, batch)
+            self._written.update(keys)
 
     def finish(
         self, session: Session, eta_first: float | None = None, eta_made: float | None = None

@@ -251,6 +251,14 @@ class ResultsDB:
         items = [records.case_rows(session_id, at, r, rep) for r, rep in results]
         self.backend.write(lambda w: records.write_cases(w, items))
 
+    def record_new(
+        self, session_id: str, at: float, results: Sequence[tuple[CaseResult, int]]
+    ) -> None:
+        """:meth:`record` for cases known not to be recorded yet (a live session's first
+        write of each): nothing to replace, so nothing is looked for."""
+        items = [records.case_rows(session_id, at, r, rep) for r, rep in results]
+        self.backend.write(lambda w: records.write_cases(w, items, replace=False))
+
     def write_rows(self, items: Sequence[records.CaseRows]) -> None:
         """Write rows made beforehand with :func:`records.case_rows`."""
         self.backend.write(lambda w: records.write_cases(w, items))

@@ -8,10 +8,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from assay.results.db.backends import Writer
 from assay.results.model import CaseResult, Status
 
 RECENT = 5  # durations kept per case for scheduling
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(list[list[Any]]).decode
 VERDICTS = (Status.PASSED.value, Status.FAILED.value, Status.ABORTED.value)
 _CHUNK = 400  # values per IN (...): under SQLite's and PostgreSQL's parameter limits
 
@@ -118,7 +122,7 @@ def case_rows(session_id: str, at: float, result: CaseResult, rep: int = 0) -> C
         result.finished,
         duration,
         result.timings.get("queued"),
-        json.dumps(timings, separators=(",", ":")),
+        _encode(timings).decode(),
         result.timings.get("run"),
     )
     metrics = [
@@ -184,16 +188,18 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-def write_cases(writer: Writer, items: Sequence[CaseRows]) -> None:
-    """Write (or write again: a resumed or re-imported session) the rows of finished cases."""
+def write_cases(writer: Writer, items: Sequence[CaseRows], replace: bool = True) -> None:
+    """Write the rows of finished cases; ``replace``: they may have been written before (a
+    resumed or re-imported session, a retried write), so their old rows go first."""
     if not items:
         return
-    keys = [item.key for item in items]
-    for table in ("metrics", "artifacts", "comparisons", "cases"):
-        writer.executemany(
-            f"DELETE FROM {table} WHERE session_id = ? AND case_id = ? AND rep = ?",  # noqa: S608 - table names are ours
-            keys,
-        )
+    if replace:
+        keys = [item.key for item in items]
+        for table in ("metrics", "artifacts", "comparisons", "cases"):
+            writer.executemany(
+                f"DELETE FROM {table} WHERE session_id = ? AND case_id = ? AND rep = ?",  # noqa: S608 - table names are ours
+                keys,
+            )
     writer.executemany(
         f"INSERT INTO cases ({CASE_COLUMNS}) VALUES ({_marks(23)})",  # noqa: S608
         [item.case for item in items],
@@ -252,11 +258,11 @@ def merge_series(writer: Writer, updates: Sequence[SeriesUpdate]) -> None:
             row[1:9] = [u.case_id, u.name, u.test, u.params, u.system, u.part, u.env, u.nodes]
         if u.status in VERDICTS and newest:
             row[9], row[10], row[11] = u.at, u.session_id, u.status
-        recent = [e for e in json.loads(row[12]) if (e[3], e[4]) != (u.session_id, u.rep)]
+        recent = [e for e in _decode(row[12]) if (e[3], e[4]) != (u.session_id, u.rep)]
         if u.status == Status.PASSED.value and u.work is not None:
             recent.append([u.at, round(u.work, 6), u.run and round(u.run, 6), u.session_id, u.rep])
         recent.sort(key=lambda e: (e[0], e[4]), reverse=True)
-        row[12] = json.dumps(recent[:RECENT], separators=(",", ":"))
+        row[12] = _encode(recent[:RECENT]).decode()
     writer.executemany(
         f"INSERT INTO series ({_SERIES_COLUMNS}) VALUES ({_marks(13)})"  # noqa: S608
         " ON CONFLICT (series) DO UPDATE SET case_id = excluded.case_id,"
