@@ -434,3 +434,20 @@ def test_database_in_a_directory_that_cannot_be_made(tmp_path):
     blocker.write_text("")
     with pytest.raises(DatabaseError, match="cannot open"):
         ResultsDB.open(Path(blocker) / "sub" / "results.sqlite")
+
+
+def test_the_series_hash_is_pinned():
+    """Recorded history is found again only while the hash of a case's key never changes."""
+    import hashlib
+
+    from assay.results.db.records import series_of
+
+    params = {"b": 'q"\n\u00fc\u2028', "a": "1"}
+    text = json.dumps(
+        ["Stream", sorted(params.items()), "sys:part", "gnu", 2],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    expected = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    assert series_of("Stream", params, "sys", "part", "gnu", 2) == expected
+    assert KEY.series == "c7127093dc1cfd2f47b2658cf89f16d3"

@@ -143,7 +143,6 @@ _V2 = [
         last_status TEXT,
         recent TEXT NOT NULL DEFAULT '[]'
     )""",
-    "CREATE INDEX series_case ON series (case_id)",
     # History reads the newest N runs of a series: ordered by the index, repetitions too.
     "DROP INDEX cases_series",
     "CREATE INDEX cases_series_at ON cases (series, at, rep)",
