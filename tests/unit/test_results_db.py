@@ -451,3 +451,9 @@ def test_the_series_hash_is_pinned():
     expected = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
     assert series_of("Stream", params, "sys", "part", "gnu", 2) == expected
     assert KEY.series == "c7127093dc1cfd2f47b2658cf89f16d3"
+
+
+def test_case_keys_are_equal_and_hashable_by_value():
+    again = CaseKey("Stream", {"threads": "4"}, "sys:part", "gnu", 1)
+    assert again == KEY and {KEY: 1}[again] == 1
+    assert CaseKey("Stream", {"threads": "4"}, "sys:part", "gnu", 2) != KEY

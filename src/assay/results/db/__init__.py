@@ -20,15 +20,29 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from assay.results.db import records
 from assay.results.db.backends import Backend, DatabaseError, Writer, connect, redact
-from assay.results.db.records import chunks, series_of
+from assay.results.db.records import chunks
 from assay.results.db.schema import SCHEMA_VERSION, upgrade, version_of
+from assay.results.db.types import (
+    RUN_COLUMNS,
+    SESSION_COLUMNS,
+    CaseKey,
+    CasePoint,
+    Expected,
+    MetricPoint,
+    MetricRow,
+    MetricValue,
+    Run,
+    SeriesInfo,
+    SessionRecord,
+    session_of,
+    session_row,
+)
 from assay.results.model import CaseResult
 
 __all__ = [
@@ -38,150 +52,14 @@ __all__ = [
     "DatabaseError",
     "Expected",
     "MetricPoint",
+    "MetricRow",
+    "MetricValue",
     "ResultsDB",
+    "Run",
+    "SeriesInfo",
     "SessionRecord",
     "redact",
 ]
-
-
-@dataclass(frozen=True)
-class CaseKey:
-    """A case across sessions: test, parameter values, ``system:partition``, environment and
-    node count. Two sessions' results belong to the same series when their keys are equal."""
-
-    test: str
-    params: Mapping[str, str]
-    partition: str  # "system:partition"
-    environment: str
-    nodes: int | None = None
-
-    @classmethod
-    def of(cls, result: CaseResult) -> CaseKey:
-        return cls(
-            result.test,
-            dict(result.params),
-            f"{result.system}:{result.partition}",
-            result.environment,
-            result.nodes,
-        )
-
-    @property
-    def series(self) -> str:
-        system, _, partition = self.partition.partition(":")
-        return series_of(self.test, self.params, system, partition, self.environment, self.nodes)
-
-
-@dataclass(frozen=True)
-class MetricPoint:
-    """One recorded value of a metric."""
-
-    session: str
-    time: float  # when the case started (else its session), seconds since the epoch
-    commit: str | None  # git commit of the tests' repository, when it was one
-    value: float
-    unit: str | None
-    rep: int = 0  # the repetition within its session (--repeat)
-
-
-@dataclass(frozen=True)
-class CasePoint:
-    """One recorded verdict of a case."""
-
-    session: str
-    time: float
-    status: str  # passed, failed, skipped, aborted
-    duration: float | None  # seconds, every stage (and any batch queue wait) included
-    rep: int = 0
-
-
-@dataclass(frozen=True)
-class Expected:
-    """What history says a case takes: the median of its recent passes."""
-
-    work: float  # seconds it keeps a slot busy (batch queue wait left out)
-    run: float | None  # seconds of its run stage (what a pack plans with)
-    samples: int
-
-
-@dataclass
-class SessionRecord:
-    """A session as the database keeps it."""
-
-    id: str
-    started: float
-    finished: float | None = None
-    user: str | None = None
-    host: str | None = None
-    command: list[str] = field(default_factory=list)
-    cwd: str | None = None
-    system: str | None = None
-    config: str | None = None
-    config_hash: str | None = None
-    git_commit: str | None = None
-    git_dirty: bool | None = None
-    version: str | None = None
-    directory: str | None = None
-    interrupted: str | None = None
-    complete: bool = False
-    eta_first: float | None = None
-    eta_made: float | None = None
-    cases_hash: str | None = None
-
-
-_SESSION_COLUMNS = (
-    "id, started, finished, user_name, host, command, cwd, system, config, config_hash,"
-    " git_commit, git_dirty, assay_version, directory, interrupted, complete, eta_first,"
-    " eta_made, cases_hash"
-)
-
-
-def _session_row(s: SessionRecord) -> tuple[Any, ...]:
-    dirty = None if s.git_dirty is None else int(s.git_dirty)
-    return (
-        s.id,
-        s.started,
-        s.finished,
-        s.user,
-        s.host,
-        json.dumps(s.command),
-        s.cwd,
-        s.system,
-        s.config,
-        s.config_hash,
-        s.git_commit,
-        dirty,
-        s.version,
-        s.directory,
-        s.interrupted,
-        int(s.complete),
-        s.eta_first,
-        s.eta_made,
-        s.cases_hash,
-    )
-
-
-def _session_of(row: Sequence[Any]) -> SessionRecord:
-    return SessionRecord(
-        id=row[0],
-        started=row[1],
-        finished=row[2],
-        user=row[3],
-        host=row[4],
-        command=json.loads(row[5]) if row[5] else [],
-        cwd=row[6],
-        system=row[7],
-        config=row[8],
-        config_hash=row[9],
-        git_commit=row[10],
-        git_dirty=None if row[11] is None else bool(row[11]),
-        version=row[12],
-        directory=row[13],
-        interrupted=row[14],
-        complete=bool(row[15]),
-        eta_first=row[16],
-        eta_made=row[17],
-        cases_hash=row[18],
-    )
 
 
 def cases_hash(case_ids: Iterable[str]) -> str:
@@ -231,7 +109,7 @@ class ResultsDB:
         """Record a session. Recorded again, its fields are replaced by those given (unless
         ``keep_existing``: then only the ones it lacks are filled in, as an import does, so
         that what a live session recorded, such as its commit, is never lost)."""
-        columns = [c.strip() for c in _SESSION_COLUMNS.split(",")[1:]]
+        columns = [c.strip() for c in SESSION_COLUMNS.split(",")[1:]]
         if keep_existing:
             updates = ", ".join(
                 f"{c} = COALESCE(sessions.{c}, excluded.{c})" for c in columns if c != "complete"
@@ -239,10 +117,10 @@ class ResultsDB:
         else:
             updates = ", ".join(f"{c} = COALESCE(excluded.{c}, sessions.{c})" for c in columns)
         sql = (
-            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES ({', '.join('?' * 19)})"  # noqa: S608
+            f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({', '.join('?' * 19)})"  # noqa: S608
             f" ON CONFLICT (id) DO UPDATE SET {updates}"
         )
-        row = _session_row(session)
+        row = session_row(session)
         self.backend.write(lambda w: w.execute(sql, row))
 
     def record(self, session_id: str, at: float, results: Sequence[tuple[CaseResult, int]]) -> None:
@@ -366,20 +244,20 @@ class ResultsDB:
 
     def session(self, session_id: str) -> SessionRecord | None:
         rows = self.backend.query(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ?",  # noqa: S608
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?",  # noqa: S608
             (session_id,),
         )
-        return _session_of(rows[0]) if rows else None
+        return session_of(rows[0]) if rows else None
 
     def sessions(self, limit: int = 20, complete_only: bool = False) -> list[SessionRecord]:
         """The newest sessions, newest first."""
         where = " WHERE complete = 1" if complete_only else ""
         rows = self.backend.query(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions{where} ORDER BY started DESC, id DESC"  # noqa: S608
+            f"SELECT {SESSION_COLUMNS} FROM sessions{where} ORDER BY started DESC, id DESC"  # noqa: S608
             " LIMIT ?",
             (limit,),
         )
-        return [_session_of(r) for r in rows]
+        return [session_of(r) for r in rows]
 
     def find_sessions(self, prefix: str) -> list[str]:
         """Ids of the sessions whose id starts with ``prefix`` (at most a few)."""
@@ -393,22 +271,22 @@ class ResultsDB:
         """The newest complete session before ``session`` that ran the same cases, else the
         newest before it that shares any case with it."""
         rows = self.backend.query(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions"  # noqa: S608
+            f"SELECT {SESSION_COLUMNS} FROM sessions"  # noqa: S608
             " WHERE cases_hash = ? AND complete = 1 AND id <> ? AND started <= ?"
             " ORDER BY started DESC, id DESC LIMIT 1",
             (session.cases_hash, session.id, session.started),
         )
         if rows:
-            return _session_of(rows[0])
+            return session_of(rows[0])
         rows = self.backend.query(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions s"  # noqa: S608
+            f"SELECT {SESSION_COLUMNS} FROM sessions s"  # noqa: S608
             " WHERE s.complete = 1 AND s.id <> ? AND s.started <= ? AND EXISTS ("
             "   SELECT 1 FROM cases a JOIN cases b ON b.case_id = a.case_id"
             "   WHERE a.session_id = ? AND b.session_id = s.id)"
             " ORDER BY s.started DESC, s.id DESC LIMIT 1",
             (session.id, session.started, session.id),
         )
-        return _session_of(rows[0]) if rows else None
+        return session_of(rows[0]) if rows else None
 
     def catalogue(self) -> list[SeriesInfo]:
         """Every case ever recorded (one entry per series), in name order."""
@@ -426,7 +304,7 @@ class ResultsDB:
     def runs(self, series: str, limit: int | None = None) -> list[Run]:
         """A series' recorded runs, oldest first (the newest ``limit``)."""
         sql = (
-            f"SELECT {_RUN_COLUMNS}, s.git_commit FROM cases c"  # noqa: S608
+            f"SELECT {RUN_COLUMNS}, s.git_commit FROM cases c"  # noqa: S608
             " LEFT JOIN sessions s ON s.id = c.session_id"
             " WHERE c.series = ? ORDER BY c.at DESC, c.rep DESC"
         )
@@ -460,7 +338,7 @@ class ResultsDB:
     def session_cases(self, session_id: str) -> list[Run]:
         """The cases of one session, in name order."""
         rows = self.backend.query(
-            f"SELECT {_RUN_COLUMNS}, NULL FROM cases c"  # noqa: S608
+            f"SELECT {RUN_COLUMNS}, NULL FROM cases c"  # noqa: S608
             " WHERE c.session_id = ? ORDER BY c.name, c.rep",
             (session_id,),
         )
@@ -490,62 +368,3 @@ class ResultsDB:
             (session_id, case_id),
         )
         return [json.loads(r[0]) for r in rows]
-
-
-@dataclass(frozen=True)
-class SeriesInfo:
-    """One case as the catalogue knows it."""
-
-    series: str
-    case_id: str
-    name: str
-    test: str
-    params: dict[str, str]
-    system: str
-    partition: str
-    environment: str
-    nodes: int | None
-    last_at: float | None
-    last_status: str | None
-
-
-_RUN_COLUMNS = (
-    "c.session_id, c.at, COALESCE(c.started, c.at), c.status, c.duration, c.rep,"
-    " c.failure_stage, c.failure_reason, c.case_id, c.name, c.series"
-)
-
-
-@dataclass(frozen=True)
-class Run:
-    """One recorded run of a case."""
-
-    session: str
-    at: float  # its session's start: the order of history
-    time: float  # when the case started (else at)
-    status: str
-    duration: float | None
-    rep: int
-    failure_stage: str | None
-    failure_reason: str | None
-    case_id: str
-    name: str
-    series: str
-    commit: str | None
-
-
-@dataclass(frozen=True)
-class MetricRow:
-    case_id: str
-    rep: int
-    name: str
-    value: float | None
-    unit: str | None
-
-
-@dataclass(frozen=True)
-class MetricValue:
-    session: str
-    rep: int
-    value: float | None
-    unit: str | None
-    verdict: str | None
