@@ -63,10 +63,16 @@ def select(db: ResultsDB, selection: Selection) -> list[SeriesInfo]:
 
 def gather(db: ResultsDB, selection: Selection, last: int) -> list[CaseHistory]:
     """The last ``last`` runs (and their metrics) of every selected case."""
+    chosen = select(db, selection)
+    runs = db.recent_runs([info.series for info in chosen], last)
+    values = db.run_metrics([r for found in runs.values() for r in found])
     out = []
-    for info in select(db, selection):
-        runs = db.runs(info.series, last)
-        out.append(CaseHistory(info, runs, db.run_metrics(info.series, runs)))
+    for info in chosen:
+        metrics: dict[str, list[MetricValue]] = {}
+        for run in runs[info.series]:  # oldest first
+            for value in values.get((run.session, run.case_id, run.rep), []):
+                metrics.setdefault(value.name, []).append(value)
+        out.append(CaseHistory(info, runs[info.series], metrics))
     return out
 
 

@@ -314,26 +314,56 @@ class ResultsDB:
             params.append(int(limit))
         return [Run(*row) for row in reversed(self.backend.query(sql, params))]
 
-    def run_metrics(self, series: str, runs: Sequence[Run]) -> dict[str, list[MetricValue]]:
-        """The metrics of the given runs of a series, by name, oldest first."""
-        if not runs:
-            return {}
-        found: dict[tuple[str, int], list[tuple[str, float | None, str | None, str | None]]] = {}
-        for case_id in sorted({r.case_id for r in runs}):
-            sessions = sorted({r.session for r in runs if r.case_id == case_id})
-            for part in chunks(sessions):
-                rows = self.backend.query(
-                    "SELECT session_id, rep, name, value, unit, verdict FROM metrics"  # noqa: S608
-                    f" WHERE session_id IN ({', '.join('?' * len(part))}) AND case_id = ?",
-                    [*part, case_id],
-                )
-                for session, rep, name, value, unit, verdict in rows:
-                    found.setdefault((session, rep), []).append((name, value, unit, verdict))
-        out: dict[str, list[MetricValue]] = {}
-        for r in runs:  # oldest first
-            for name, value, unit, verdict in sorted(found.get((r.session, r.rep), [])):
-                out.setdefault(name, []).append(MetricValue(r.session, r.rep, value, unit, verdict))
+    def recent_runs(self, series: Sequence[str], limit: int) -> dict[str, list[Run]]:
+        """The newest ``limit`` runs of each series, oldest first. PostgreSQL answers all
+        series in one query (a round trip each would cost more than the work); SQLite,
+        in-process, one index range each."""
+        if self.backend.dialect != "postgresql":
+            return {name: self.runs(name, limit) for name in series}
+        rows = self.backend.query(
+            f"SELECT {RUN_COLUMNS}, s.git_commit FROM unnest(?::text[]) AS k(series)"  # noqa: S608
+            " CROSS JOIN LATERAL (SELECT * FROM cases c WHERE c.series = k.series"
+            " ORDER BY c.at DESC, c.rep DESC LIMIT ?) c"
+            " LEFT JOIN sessions s ON s.id = c.session_id",
+            (list(series), int(limit)),
+        )
+        out: dict[str, list[Run]] = {name: [] for name in series}
+        for row in rows:
+            run = Run(*row)
+            out[run.series].append(run)
+        for runs in out.values():
+            runs.sort(key=lambda r: (r.at, r.rep))
         return out
+
+    def run_metrics(self, runs: Sequence[Run]) -> dict[tuple[str, str, int], list[MetricValue]]:
+        """The metrics of the given runs, by (session, case id, repetition), in name order."""
+        found: dict[tuple[str, str, int], list[MetricValue]] = {}
+        pairs = sorted({(r.session, r.case_id) for r in runs})
+        if self.backend.dialect == "postgresql":
+            rows = self.backend.query(
+                "SELECT m.session_id, m.case_id, m.rep, m.name, m.value, m.unit, m.verdict"
+                " FROM unnest(?::text[], ?::text[]) AS k(session_id, case_id)"
+                " JOIN metrics m ON m.session_id = k.session_id AND m.case_id = k.case_id",
+                ([p[0] for p in pairs], [p[1] for p in pairs]),
+            )
+        else:
+            rows = []
+            by_case: dict[str, list[str]] = {}
+            for session, case_id in pairs:
+                by_case.setdefault(case_id, []).append(session)
+            for case_id, sessions in by_case.items():
+                for part in chunks(sessions):
+                    rows += self.backend.query(
+                        "SELECT session_id, case_id, rep, name, value, unit, verdict"  # noqa: S608
+                        f" FROM metrics WHERE session_id IN ({', '.join('?' * len(part))})"
+                        " AND case_id = ?",
+                        [*part, case_id],
+                    )
+        for session, case_id, rep, name, value, unit, verdict in sorted(rows, key=lambda r: r[3]):
+            found.setdefault((session, case_id, rep), []).append(
+                MetricValue(session, rep, value, unit, verdict, name)
+            )
+        return found
 
     def session_cases(self, session_id: str) -> list[Run]:
         """The cases of one session, in name order."""

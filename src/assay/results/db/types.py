@@ -206,8 +206,11 @@ class MetricRow:
 
 @dataclass(frozen=True)
 class MetricValue:
+    """One metric value of one run."""
+
     session: str
     rep: int
     value: float | None
     unit: str | None
     verdict: str | None
+    name: str = ""
