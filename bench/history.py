@@ -328,7 +328,9 @@ def main() -> int:
     parser.add_argument("--skip-record", action="store_true")
     parser.add_argument("--skip-query", action="store_true")
     parser.add_argument("--postgres", metavar="URL", help="read from this (empty) database")
-    parser.add_argument("--tmpdir", type=Path)
+    parser.add_argument(
+        "--tmpdir", type=Path, help="where the temp dirs go (/dev/shm leaves the disk out)"
+    )
     args = parser.parse_args()
     print(f"bench/history.py on {machine()}")
     with workdir(parent=args.tmpdir) as root:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -60,6 +59,12 @@ __all__ = [
     "SessionRecord",
     "redact",
 ]
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def cases_hash(case_ids: Iterable[str]) -> str:
@@ -218,8 +223,8 @@ class ResultsDB:
                     continue
                 runs = [e[2] for e in entries if e[2] is not None]
                 out[name] = Expected(
-                    statistics.median(e[1] for e in entries),
-                    statistics.median(runs) if runs else None,
+                    _median([e[1] for e in entries]),
+                    _median(runs) if runs else None,
                     len(entries),
                 )
         return out

@@ -198,25 +198,41 @@ def write_cases(writer: Writer, items: Sequence[CaseRows], replace: bool = True)
                 f"DELETE FROM {table} WHERE session_id = ? AND case_id = ? AND rep = ?",  # noqa: S608 - table names are ours
                 keys,
             )
-    writer.executemany(
-        f"INSERT INTO cases ({CASE_COLUMNS}) VALUES ({_marks(23)})",  # noqa: S608
-        [item.case for item in items],
-    )
-    writer.executemany(
-        f"INSERT INTO metrics ({METRIC_COLUMNS}) VALUES ({_marks(14)})",  # noqa: S608
-        [m for item in items for m in item.metrics],
-    )
-    writer.executemany(
-        "INSERT INTO artifacts (session_id, case_id, rep, artifact, layer, ref, tree)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+    insert(writer, "cases", CASE_COLUMNS, [item.case for item in items])
+    insert(writer, "metrics", METRIC_COLUMNS, [m for item in items for m in item.metrics])
+    insert(
+        writer,
+        "artifacts",
+        "session_id, case_id, rep, artifact, layer, ref, tree",
         [a for item in items for a in item.artifacts],
     )
-    writer.executemany(
-        "INSERT INTO comparisons (session_id, case_id, rep, idx, ok, summary, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+    insert(
+        writer,
+        "comparisons",
+        "session_id, case_id, rep, idx, ok, summary, detail",
         [c for item in items for c in item.comparisons],
     )
     merge_series(writer, [item.series for item in items])
+
+
+_PARAMETERS = 30000  # per statement: under SQLite's 32766 and PostgreSQL's 65535
+
+
+def insert(
+    writer: Writer, table: str, columns: str, rows: Sequence[Sequence[Any]], suffix: str = ""
+) -> None:
+    """Insert rows with one multi-row ``VALUES`` per few thousand parameters: one statement
+    step instead of one per row (each step hands the GIL to the event loop and back)."""
+    if not rows:
+        return
+    width = len(rows[0])
+    one = f"({_marks(width)})"
+    for part in chunks(rows, max(1, _PARAMETERS // width)):
+        values = ", ".join([one] * len(part))
+        writer.execute(
+            f"INSERT INTO {table} ({columns}) VALUES {values}{suffix}",  # noqa: S608 - ours
+            [v for row in part for v in row],
+        )
 
 
 def chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -261,13 +277,15 @@ def merge_series(writer: Writer, updates: Sequence[SeriesUpdate]) -> None:
             recent.append([u.at, round(u.work, 6), u.run and round(u.run, 6), u.session_id, u.rep])
         recent.sort(key=lambda e: (e[0], e[4]), reverse=True)
         row[12] = _encode(recent[:RECENT]).decode()
-    writer.executemany(
-        f"INSERT INTO series ({_SERIES_COLUMNS}) VALUES ({_marks(13)})"  # noqa: S608
+    insert(
+        writer,
+        "series",
+        _SERIES_COLUMNS,
+        [tuple(current[name]) for name in names],
         " ON CONFLICT (series) DO UPDATE SET case_id = excluded.case_id,"
         " name = excluded.name, test = excluded.test, params = excluded.params,"
         " system = excluded.system, part = excluded.part, env = excluded.env,"
         " nodes = excluded.nodes, last_at = excluded.last_at,"
         " last_session = excluded.last_session, last_status = excluded.last_status,"
         " recent = excluded.recent",
-        [tuple(current[name]) for name in names],
     )
