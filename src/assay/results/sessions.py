@@ -2,8 +2,9 @@
 
 New failures, fixed cases, cases that appeared or disappeared, and each metric's change.
 How significant a change is against the noise in its history is not decided here: pass a
-``significance`` function (see :data:`Significance`), which gets each change with the two
-sessions' samples and returns a short verdict for the table (or None).
+``significance`` function (see :data:`Significance`), which gets each change (with both
+sessions' samples, the sessions, and the series to read its history with
+``ResultsDB.metric_series_of``) and returns a short verdict for the table (or None).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class MetricChange:
     after: float
     before_samples: list[float]
     after_samples: list[float]
+    sessions: tuple[str, str] = ("", "")  # (A, B)
     significance: str | None = None
 
     @property
@@ -179,6 +181,7 @@ def compare(
                 statistics.median(y.metrics[name]),
                 x.metrics[name],
                 y.metrics[name],
+                (a.id, b.id),
             )
             if significance is not None:
                 change.significance = significance(change)
@@ -317,11 +320,12 @@ def run(
     config: str | None,
     system: str | None,
     prefix: str | None,
-    significance: Significance | None = None,
+    significance: Callable[[ResultsDB], Significance] | None = None,
 ) -> int:
-    """``assay compare``."""
+    """``assay compare``; ``significance`` makes the judge of changes for the open database."""
     from assay.results.history import open_results
 
     with open_results(config, system, prefix) as db:
         a, b = choose(db, first, second)
-        return show(compare(db, a, b, significance), as_json, None if show_all else 50)
+        judge = significance(db) if significance is not None else None
+        return show(compare(db, a, b, judge), as_json, None if show_all else 50)

@@ -10,6 +10,7 @@ Query API (plain data, for history, comparisons and change-point detection)::
     key = CaseKey("Stream", {"threads": "4"}, "cluster:cpu", "gnu", nodes=1)
     db.metric_series(key, "triad")  # -> [MetricPoint(session, time, commit, value, unit, rep)]
     db.case_series(key)             # -> [CasePoint(session, time, status, duration, rep)]
+    db.metric_series_of(key.series, "triad")   # the same, by the series' name
 
 Both are ordered oldest first (by the session's start, then repetition); ``limit=N`` keeps
 the newest N. ``CaseKey.of(result)`` is the key of a :class:`CaseResult`.
@@ -176,6 +177,12 @@ class ResultsDB:
     ) -> list[MetricPoint]:
         """Every recorded value of ``metric`` for the case ``key``, oldest first (the newest
         ``limit`` only, if given). Values that could not be measured are left out."""
+        return self.metric_series_of(key.series, metric, limit=limit)
+
+    def metric_series_of(
+        self, series: str, metric: str, *, limit: int | None = None
+    ) -> list[MetricPoint]:
+        """:meth:`metric_series` by the series' name (``CaseKey.series``)."""
         sql = (
             "SELECT m.session_id, COALESCE(c.started, m.at), s.git_commit, m.value, m.unit, m.rep"
             " FROM metrics m"
@@ -185,7 +192,7 @@ class ResultsDB:
             " WHERE m.series = ? AND m.name = ? AND m.value IS NOT NULL"
             " ORDER BY m.at DESC, m.rep DESC"
         )
-        params: list[Any] = [key.series, metric]
+        params: list[Any] = [series, metric]
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
