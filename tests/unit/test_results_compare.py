@@ -65,3 +65,10 @@ def test_sessions_are_found_by_a_start_of_their_id(db):
     # One given: against the newest.
     a, b = choose(db, "20300101-000000-aaaa", None)
     assert (a.id, b.id) == ("20300101-000000-aaaa", "20300101-000000-abcd")
+
+
+def test_a_start_of_an_id_is_no_pattern(db):
+    session(db, "20300101-000000-aaaa", T0, result())
+    for text in ("2030010_", "20300101%", "%"):
+        with pytest.raises(UsageError, match="no recorded session"):
+            resolve(db, text)

@@ -457,3 +457,12 @@ def test_case_keys_are_equal_and_hashable_by_value():
     again = CaseKey("Stream", {"threads": "4"}, "sys:part", "gnu", 1)
     assert again == KEY and {KEY: 1}[again] == 1
     assert CaseKey("Stream", {"threads": "4"}, "sys:part", "gnu", 2) != KEY
+
+
+def test_a_password_quoted_alone_in_a_server_message_is_hidden():
+    from assay.results.db.backends import _pg_message
+
+    url = "postgresql://me:s%40cret@db/r"
+    message = _pg_message(ValueError('bad value "s@cret" and s%40cret in ' + url), url)
+    assert "cret" not in message
+    assert "postgresql://me:***@db/r" in message

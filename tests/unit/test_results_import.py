@@ -359,3 +359,23 @@ def test_a_fifo_in_a_session_directory_does_not_block_the_import(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['20300103-100000-cccc']"
+
+
+def test_git_state_ignores_variables_that_point_git_elsewhere(tmp_path, monkeypatch):
+    import os
+    import subprocess
+
+    env = {**os.environ, "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b"}
+    env |= {"GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@b"}
+    heads = []
+    for name in ("tests", "other"):
+        repo = tmp_path / name
+        repo.mkdir()
+        for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", name]):
+            subprocess.run(["git", "-C", str(repo), *args], check=True, env=env)
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, env=env
+        )
+        heads.append(head.stdout.strip())
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / "other" / ".git"))
+    assert git_state(tmp_path / "tests") == (heads[0], False)

@@ -81,7 +81,11 @@ def git_state(path: Path) -> tuple[str | None, bool | None]:
     """The commit checked out where ``path`` lies, and whether tracked files differ from it
     (None, None outside a git repository or without git)."""
     where = path if path.is_dir() else path.parent
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    # The repository is the one the tests are in: variables that point git elsewhere (set
+    # when assay runs from a git hook, say) are left out.
+    redirect = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
+    env = {k: v for k, v in os.environ.items() if k not in redirect}
+    env |= {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
     def git(*args: str) -> subprocess.CompletedProcess[str] | None:
         try:

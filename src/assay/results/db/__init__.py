@@ -273,9 +273,10 @@ class ResultsDB:
 
     def find_sessions(self, prefix: str) -> list[str]:
         """Ids of the sessions whose id starts with ``prefix`` (at most a few)."""
+        # substr, not a range or LIKE: no collation, no wildcard, the same in both databases
         rows = self.backend.query(
-            "SELECT id FROM sessions WHERE id >= ? AND id < ? ORDER BY id LIMIT 10",
-            (prefix, prefix + "\U0010ffff"),
+            "SELECT id FROM sessions WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 10",
+            (len(prefix), prefix),
         )
         return [r[0] for r in rows]
 

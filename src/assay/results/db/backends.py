@@ -214,6 +214,7 @@ class PostgresBackend(Backend):
             ) from None
         self._psycopg = psycopg
         self._lock = threading.Lock()
+        self._url = url
         try:
             self.conn = psycopg.connect(url, autocommit=True, connect_timeout=int(WAIT / 4))
         except psycopg.Error as exc:
@@ -234,7 +235,7 @@ class PostgresBackend(Backend):
                 time.sleep(0.005 + random.random() * 0.05)  # noqa: S311 - jitter, no secret
             except self._psycopg.Error as exc:
                 raise DatabaseError(
-                    f"results database {self.where}: {_pg_message(exc, None)}"
+                    f"results database {self.where}: {_pg_message(exc, self._url)}"
                 ) from None
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -255,7 +256,22 @@ class PostgresBackend(Backend):
 
 def _pg_message(exc: Exception, url: str | None) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return redact(text) if url is None else redact(text.replace(url, redact(url)))
+    if url is not None:
+        text = text.replace(url, redact(url))
+        for secret in _passwords(url):  # a message may quote the password alone
+            text = text.replace(secret, "***")
+    return redact(text)
+
+
+def _passwords(url: str) -> list[str]:
+    """The password of a URL as written and as decoded (longest first), if it has one."""
+    from urllib.parse import unquote
+
+    found = re.match(r"[^:]+://[^:/@]*:(.*)@", url)
+    if not found or not found.group(1):
+        return []
+    raw = found.group(1)
+    return sorted({raw, unquote(raw)}, key=len, reverse=True)
 
 
 def connect(target: str | Path) -> Backend:
