@@ -7,13 +7,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assay.durations import format_duration
 from assay.errors import UsageError
 from assay.results.db import MetricValue, ResultsDB, Run, SeriesInfo
 from assay.results.report import iso
 from assay.select import Selection
+
+if TYPE_CHECKING:
+    from assay.config import Config
 
 MARKS = {"passed": ("✓", "green"), "failed": ("✗", "red"), "skipped": ("-", "yellow")}
 MARKS["aborted"] = ("!", "magenta")
@@ -44,6 +47,32 @@ def open_results(config: str | None, system: str | None, prefix: str | None) -> 
             hint="remove that setting (or point it at a database) to keep history",
         )
     return open_database(target, where)
+
+
+def failed_ids(prefix: Path, config: Config, system: str) -> list[str]:
+    """``--failed``: the cases whose last verdict in the results database is a failure (or
+    an abort); without a database, those of the newest session under ``prefix``."""
+    from assay.results.db import DatabaseError
+    from assay.results.recorder import database_target, open_database, warn_on_stderr
+    from assay.select import last_failed
+
+    target = database_target(config, system, prefix)
+    if target is None:
+        return last_failed(prefix)
+    try:
+        with open_database(target, prefix) as db:
+            ids = db.failed_case_ids()
+            recorded = bool(db.sessions(1))
+    except DatabaseError as exc:
+        warn_on_stderr(f"{exc.message}; --failed reads the newest session under {prefix} instead")
+        return last_failed(prefix)
+    if not recorded:
+        raise UsageError(f"--failed: no earlier session recorded (in {db.where} or under {prefix})")
+    if not ids:
+        raise UsageError(
+            f"--failed: no case's last verdict is a failure (results database {db.where})"
+        )
+    return ids
 
 
 def select(db: ResultsDB, selection: Selection) -> list[SeriesInfo]:

@@ -32,7 +32,7 @@ from assay.run.priority import Expectations, case_series
 from assay.run.runner import Runner, RunOptions
 from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
-from assay.select import Selection, last_failed
+from assay.select import Selection
 from assay.store import Store, default_root
 from assay.transports.contain import end_left_behind
 from assay.transports.local import LocalTransport
@@ -81,6 +81,8 @@ def prepare(request: Request) -> Prepared:
     system, _ = config.system(request.system)
     selection = request.selection
     if request.failed:
+        from assay.results.history import failed_ids
+
         ids = failed_ids(_prefix(request, config, system), config, system)
         selection = dataclasses.replace(selection, ids=(*selection.ids, *ids))
     loaded = load(request.paths)
@@ -88,31 +90,6 @@ def prepare(request: Request) -> Prepared:
     selection.params_known(loaded.tests)
     plan = make_plan(loaded.tests, config, system, selection, settings, max_jobs=request.max_jobs)
     return Prepared(config, system, plan, loaded.problems + plan.problems, len(loaded.tests))
-
-
-def failed_ids(prefix: Path, config: Config, system: str) -> list[str]:
-    """``--failed``: the cases whose last verdict in the results database is a failure (or
-    an abort); without a database, those of the newest session under ``prefix``."""
-    from assay.results.db import DatabaseError
-    from assay.results.recorder import open_database, warn_on_stderr
-
-    target = database_target(config, system, prefix)
-    if target is None:
-        return last_failed(prefix)
-    try:
-        with open_database(target, prefix) as db:
-            ids = db.failed_case_ids()
-            recorded = bool(db.sessions(1))
-    except DatabaseError as exc:
-        warn_on_stderr(f"{exc.message}; --failed reads the newest session under {prefix} instead")
-        return last_failed(prefix)
-    if not recorded:
-        raise UsageError(f"--failed: no earlier session recorded (in {db.where} or under {prefix})")
-    if not ids:
-        raise UsageError(
-            f"--failed: no case's last verdict is a failure (results database {db.where})"
-        )
-    return ids
 
 
 def _store_root(request: Request, config: Config, system: str) -> Path:
@@ -192,7 +169,8 @@ async def _run(
     journal = Journal(directory)
     prefix = _prefix(request, config, system)
     recorder = Recorder.open(database_target(config, system, prefix), prefix)
-    expect = Expectations.plan(plan.cases, recorder.expected([case_series(c) for c in plan.cases]))
+    series = [case_series(c) for c in plan.cases]
+    expect = Expectations.plan(plan.cases, recorder.expected(series), series)
     session = Session(
         id=session_id,
         started=time.time(),
