@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assay.archive_formats import Raw, Readable, Refused, members
+from assay.archive_names import SUFFIXES, is_archive, kind
 from assay.errors import AssayError
 from assay.treecheck import DIR, FILE, SYMLINK, TreeModel, UnsafeEntry, clean_name
 from assay.treewrite import TreeWriter, WriteRefused, remove_path
@@ -44,19 +45,6 @@ __all__ = [
     "kind",
     "unpack",
 ]
-
-TAR_SUFFIXES = {
-    ".tar": "",
-    ".tar.gz": "gz",
-    ".tgz": "gz",
-    ".tar.bz2": "bz2",
-    ".tbz2": "bz2",
-    ".tar.xz": "xz",
-    ".txz": "xz",
-    ".tar.zst": "zst",
-    ".tzst": "zst",
-}
-SUFFIXES = (*TAR_SUFFIXES, ".zip")
 
 
 class ArchiveError(AssayError):
@@ -75,20 +63,6 @@ class Limits:
 class Unpacked:
     files: int
     bytes: int
-
-
-def kind(path: Path) -> str | None:
-    """``"tar"``, ``"zip"`` or None, from the file name."""
-    name = path.name.lower()
-    if name.endswith(".zip"):
-        return "zip"
-    if any(name.endswith(s) for s in TAR_SUFFIXES):
-        return "tar"
-    return None
-
-
-def is_archive(path: Path) -> bool:
-    return kind(path) is not None
 
 
 def file_mode(mode: int) -> int:

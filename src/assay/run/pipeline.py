@@ -26,7 +26,7 @@ from assay.files import fresh_dir, link_or_copy
 from assay.plan import Case
 from assay.results.model import CaseResult, Failure, Status
 from assay.run import scripts
-from assay.run.artifacts import ArtifactError, SessionStore, layer_list, modified_inputs
+from assay.run.artifacts import ArtifactError, SessionStore, modified_inputs
 from assay.run.describe import describe_exception, describe_status, new_result
 from assay.run.metrics import measure
 from assay.schedulers.base import (
@@ -38,6 +38,7 @@ from assay.schedulers.base import (
     SchedulerError,
 )
 from assay.shell import UnsafeValue
+from assay.spec.artifact_refs import layer_list
 from assay.spec.definition import check_fields
 from assay.spec.hooks import STAGES
 from assay.spec.output import Output, spec_key
