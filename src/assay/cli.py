@@ -116,8 +116,8 @@ def _selection_options(func: F) -> F:
 
 
 def _request(**kw: Any) -> Any:
-    from assay.run.session import Request
     from assay.select import Selection
+    from assay.session import Request
 
     selection = Selection(
         names=kw.pop("names"),
@@ -194,8 +194,9 @@ def cli(debug: bool) -> None:
 )
 def run(**kw: Any) -> int:
     """Run the tests in PATHS (files or directories) and report the results."""
-    from assay.run import session
+    from assay import session
     from assay.run.runner import RunOptions
+    from assay.ui import RerunHint, make_display
 
     if kw["resume"] and not kw["paths"]:
         from pathlib import Path
@@ -207,7 +208,10 @@ def run(**kw: Any) -> int:
         serial=kw.pop("serial"),
         keep_stage=kw.pop("keep_stage"),
     )
-    return session.run(_request(**kw))
+    display = make_display(kw.pop("plain"))
+    request = _request(**kw)
+    hint = RerunHint(request.config, request.system, request.settings, request.prefix)
+    return session.run(request, display, hint)
 
 
 @cli.command(name="list")
@@ -216,8 +220,7 @@ def run(**kw: Any) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the cases as JSON.")
 def list_cases(verbose: bool, as_json: bool, **kw: Any) -> int:
     """List the cases PATHS would run, without running them."""
-    from assay import listing
-    from assay.run import session
+    from assay import listing, session
 
     prepared = session.prepare(_request(**kw))
     return listing.show(prepared, verbose=verbose, as_json=as_json)

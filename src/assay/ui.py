@@ -1,7 +1,8 @@
 """The terminal: a live display on a TTY, one line per event otherwise, and the summary.
 
-Both displays implement the runner's :class:`~assay.run.runner.Events`. rich is
-imported only for the live display, so plain output starts fast.
+Both displays implement the session's :class:`~assay.session.Display` (the runner's
+events among them); only the CLI imports this module. rich is imported only for the live
+display, so plain output starts fast.
 """
 
 from __future__ import annotations
