@@ -45,14 +45,14 @@ def tail(path: str | Path, lines: int = 20, max_bytes: int = 64 * 1024) -> str |
     return "\n".join(kept) if any(kept) else ""
 
 
-def write_atomic(path: str | Path, data: str) -> None:
+def write_atomic(path: str | Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a report is for reading
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:

@@ -37,6 +37,7 @@ from assay.run.pipeline import RunContext
 from assay.run.runner import Events, Runner, RunOptions
 from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
+from assay.schedulers.jobfiles import JobFiles
 from assay.select import Selection, last_failed
 from assay.store import Store, default_root
 from assay.transports.contain import end_left_behind
@@ -259,6 +260,7 @@ def _context(
     store."""
     config, system = prepared.config, prepared.system
     schedulers: dict[str, Scheduler] = {}
+    job_files = JobFiles(directory / "jobs")  # shared by the partitions: written once
     for case in prepared.plan.cases:
         part = case.partition
         if part.full_name not in schedulers:
@@ -271,6 +273,7 @@ def _context(
                 not request.no_pack,
                 journal,
                 session_id,
+                job_files,
             )
     (directory / "stage").mkdir(exist_ok=True)
     (directory / "output").mkdir(exist_ok=True)
@@ -330,6 +333,7 @@ def make_scheduler(
     pack: bool,
     journal: Journal,
     session: str = "",
+    job_files: JobFiles | None = None,
 ) -> Scheduler:
     """The scheduler a partition's config names."""
     if part.config.scheduler == "slurm":
@@ -348,6 +352,7 @@ def make_scheduler(
             on_submit=lambda spec, job_id, packed: journal.job(
                 spec.name.removeprefix("assay-"), job_id, packed
             ),
+            job_files=job_files,
         )
     return DirectScheduler(transport, grace)
 
