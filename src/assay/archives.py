@@ -18,7 +18,6 @@ Windows (its "made by" field says MS-DOS, NTFS or VFAT), where it is the separat
 from __future__ import annotations
 
 import os
-import shutil
 import tarfile
 import zipfile
 import zlib
@@ -324,8 +323,3 @@ def _write_member(out: TreeWriter, member: Member, raw: Raw) -> int:
         assert raw.stream is not None
         return out.write_file(member.name, raw.stream, member.mode | 0o600)
     return 0
-
-
-def copy_tree(src: Path, target: Path) -> None:
-    """Copy a directory's contents into ``target`` (merging, symlinks kept as links)."""
-    shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)

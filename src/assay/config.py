@@ -28,10 +28,6 @@ PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 Duration = str | int | float
 
-SCHEDULERS = ("direct", "slurm")
-LAUNCHERS = ("none", "mpirun", "mpiexec", "srun")
-TRANSPORTS = ("local",)
-
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     pass

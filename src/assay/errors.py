@@ -33,10 +33,6 @@ class UsageError(AssayError):
     """A command-line option or argument is wrong."""
 
 
-class DefinitionError(AssayError):
-    """A test class or suite entry is malformed (reported per test, never fatal to others)."""
-
-
 class SanityError(Exception):
     """Raised by sanity and metric helpers when the output is not what the test expects.
 

@@ -8,18 +8,6 @@ import tempfile
 from pathlib import Path
 
 
-def copy_entries(src: Path, dst: Path, exclude: set[str] | frozenset[str] = frozenset()) -> None:
-    """Copy every entry of ``src`` (files, directories, symlinks as links) into ``dst``."""
-    for entry in sorted(src.iterdir()):
-        if entry.name in exclude:
-            continue
-        target = dst / entry.name
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.copytree(entry, target, symlinks=True, dirs_exist_ok=True)
-        else:
-            shutil.copy2(entry, target, follow_symlinks=False)
-
-
 def display_path(path: str | Path) -> str:
     """``path`` relative to the current directory when it lies below it, else as given."""
     try:

@@ -79,7 +79,6 @@ class SlurmScheduler(Scheduler):
             job_files = JobFiles(workdir)
         self.job_files = job_files
         self._slots = asyncio.Semaphore(partition.max_jobs)
-        self.queries = 0  # scheduler commands run (for benchmarks and tests)
         self.adopted = 0  # jobs found after an unclear sbatch failure, not submitted again
         self._unsure: list[str] = []  # tags of submissions stopped half way
         self.queue = SlurmQueue(
@@ -347,7 +346,6 @@ class SlurmScheduler(Scheduler):
         return outcome
 
     async def _command(self, argv: Sequence[str]) -> CommandResult:
-        self.queries += 1
         return await self.transport.run(argv, timeout=max(60.0, self.settings.poll_max * 3))
 
     # -- stopping -------------------------------------------------------------------------

@@ -18,11 +18,9 @@ first use, in ``assembled/`` (a cache that garbage collection may drop).
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import random
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +31,6 @@ import blake3
 from assay.archives import Readable
 from assay.errors import AssayError
 
-HASH_NAME = "blake3"
 CHUNK_THRESHOLD = 8 * 2**20
 CHUNK_MIN, CHUNK_AVG, CHUNK_MAX = 256 * 2**10, 1 * 2**20, 4 * 2**20
 _BUF = 1 << 20
@@ -334,11 +331,3 @@ def locked(path: Path, exclusive: bool) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
-
-
-def is_cross_device(exc: OSError) -> bool:
-    return exc.errno in (errno.EXDEV, errno.EMLINK, errno.EPERM)
-
-
-def is_executable(mode: int) -> bool:
-    return bool(mode & stat.S_IXUSR)
