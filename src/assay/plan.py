@@ -4,6 +4,7 @@ dependencies, and the order cases are started in.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 
 from assay import guard
 from assay.config import Config, Environment, PartitionRef
+from assay.errors import did_you_mean
 from assay.load import LoadProblem
 from assay.select import Selection
 from assay.spec.refs import pattern_matches
@@ -270,8 +272,6 @@ def _matches_any(patterns: list[str], part: PartitionRef) -> bool:
 
 
 def _env_matches(patterns: list[str], env: str) -> bool:
-    import fnmatch
-
     return any(fnmatch.fnmatchcase(env, p) for p in patterns)
 
 
@@ -325,8 +325,6 @@ def _wire(
     definition = case.test._assay
     for dep in _dep_names(case.test):
         if dep not in by_name:
-            from assay.errors import did_you_mean
-
             return LoadProblem(
                 definition.file or "?",
                 definition.line,

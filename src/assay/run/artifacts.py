@@ -25,14 +25,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from assay.archives import ArchiveError
 from assay.errors import AssayError
 from assay.spec.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
 from assay.spec.test import DependencyInfo
+from assay.store.objects import StoreError
+from assay.store.trees import Tree
 
 if TYPE_CHECKING:
     from assay.store import Store
     from assay.store.stage import Staged
-    from assay.store.trees import Tree
 
 T = TypeVar("T")
 
@@ -104,8 +106,6 @@ class SessionStore:
         self, name: str, layers: Sequence[str], base: Path, deps: Sequence[DependencyInfo]
     ) -> Path:
         """The read-only directory of an artifact's stacked layers."""
-        from assay.store import StoreError
-
         trees = [await self._layer_tree(name, text, base, deps) for text in layers]
         key = ("checkout", *trees)
         try:
@@ -120,9 +120,6 @@ class SessionStore:
     async def _layer_tree(
         self, name: str, text: str, base: Path, deps: Sequence[DependencyInfo]
     ) -> str:
-        from assay.archives import ArchiveError
-        from assay.store import StoreError
-
         try:
             if text.startswith(STORE_PREFIX):
                 ref = text[len(STORE_PREFIX) :]
@@ -143,7 +140,6 @@ class SessionStore:
 
     async def source_tree(self, path: Path, exclude: Sequence[str] = ()) -> Tree:
         """The tree of a source directory or file (imported once per session)."""
-        from assay.store.trees import Tree
 
         def work() -> Tree:
             store = self.store

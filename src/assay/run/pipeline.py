@@ -51,6 +51,7 @@ from assay.spec.test import (
     effective_nodes,
     effective_tasks,
 )
+from assay.store.objects import StoreError, quarantine
 from assay.transports.local import LocalTransport
 
 
@@ -264,8 +265,6 @@ class Execution:
     async def _stage_sources(self, test: Test) -> None:
         """Hard-link the test's sources from the store (a directory's contents, or a file);
         ``writable`` paths get private copies."""
-        from assay.store import StoreError
-
         base = Path(self.case.test._assay.file or ".").parent
         for source in test.sources or ():
             src = Path(test.format(source, quote=False))
@@ -476,8 +475,6 @@ class Execution:
         touched = modified_inputs(self.linked)
         if not touched:
             return
-        from assay.store.objects import quarantine
-
         for rel, blob in self.linked:
             if rel in touched:
                 quarantine(Path(blob))

@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import os
 import random
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,8 +135,6 @@ class ObjectStore:
         return self._publish(path, kind, digest)
 
     def _tmp_file(self) -> tuple[Path, BinaryIO]:
-        import tempfile
-
         fd, name = tempfile.mkstemp(dir=self.tmp, prefix="obj-")
         return Path(name), os.fdopen(fd, "wb")
 
@@ -190,6 +189,7 @@ class ObjectStore:
         The cut points are those FastCDC finds in the whole file: a chunk's end depends only
         on the ``CHUNK_MAX`` bytes from its start, so a window is cut up to the last chunk
         that has that much after its start, and the rest carried into the next window."""
+        # lazy: start-up time (fastcdc: 9 ms; only files over CHUNK_THRESHOLD are chunked)
         from fastcdc.fastcdc_cy import fastcdc_cy
 
         whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
