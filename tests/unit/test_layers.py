@@ -1,4 +1,4 @@
-"""The layers of docs/DESIGN's data flow, checked on the import graph of src/assay.
+"""The layers of the design's data flow (DESIGN.md), checked on the import graph of src/assay.
 
 Every import counts, wherever it is written (module level, inside a function, under
 ``TYPE_CHECKING``), and a layer may not reach a forbidden one through others either: the
