@@ -23,14 +23,12 @@ import msgspec
 from assay.durations import parse_duration
 from assay.errors import ConfigError, did_you_mean, toml_key
 from assay.files import display_path
+from assay.shell import CONTROL
+from assay.validation import Invalid, convert, load_toml, read_utf8
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 Duration = str | int | float
-
-SCHEDULERS = ("direct", "slurm")
-LAUNCHERS = ("none", "mpirun", "mpiexec", "srun")
-TRANSPORTS = ("local",)
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -231,8 +229,6 @@ def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
     path = find_config_file(explicit, cwd)
     if path is None:
         return default_config()
-    from assay.validation import Invalid, read_utf8
-
     try:
         text = read_utf8(path)
     except OSError as exc:
@@ -244,8 +240,6 @@ def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
 
 def parse_config(text: str, source: str) -> Config:
     """Parse and validate TOML config text; ``source`` names it in messages."""
-    from assay.validation import Invalid, convert, load_toml  # only for a config file
-
     try:
         parsed = convert(load_toml(text), _File)
     except Invalid as exc:
@@ -274,8 +268,6 @@ def slurm_problems(slurm: Slurm) -> list[tuple[str, str]]:
     a control character (no ``#SBATCH`` line can hold a newline, and a value's newline
     would start a line of its own), an option list entry that is not one option, or an
     option that assay sets itself."""
-    from assay.shell import CONTROL
-
     values: list[tuple[str, str | None]] = [
         (key, getattr(slurm, key))
         for key in ("partition", "account", "qos", "constraint", "gres", "reservation", "python")

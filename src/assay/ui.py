@@ -1,7 +1,8 @@
 """The terminal: a live display on a TTY, one line per event otherwise, and the summary.
 
-Both displays implement the runner's :class:`~assay.run.runner.Events`. rich is
-imported only for the live display, so plain output starts fast.
+Both displays implement the session's :class:`~assay.session.Display` (the runner's
+events among them); only the CLI imports this module. rich is imported only for the live
+display, so plain output starts fast.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,7 +232,7 @@ class LiveDisplay:
     """A live progress display on a terminal: done/total, counts, running cases, time left."""
 
     def __init__(self, max_rows: int = 8) -> None:
-        from rich.console import Console
+        from rich.console import Console  # lazy: start-up time (rich: 30 ms; plain output)
 
         # The terminal itself: while test code runs, sys.stdout is its own file.
         self.console = Console(file=sys.stdout, highlight=False)
@@ -244,7 +246,7 @@ class LiveDisplay:
         self.jobs: dict[str, dict[str, tuple[str, str | None]]] = {}  # partition -> job -> state
 
     def start(self, total: int, header: str) -> None:
-        from rich.live import Live
+        from rich.live import Live  # lazy: start-up time (as above)
 
         self.total = total
         self.started = time.monotonic()
@@ -260,6 +262,7 @@ class LiveDisplay:
             self.console.print(shown(text), style=style, markup=False)
 
     def _render(self) -> Any:
+        # lazy: start-up time (rich is for the live display only)
         from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table
@@ -289,9 +292,7 @@ class LiveDisplay:
 
     @staticmethod
     def _queue_line(partition: str, jobs: dict[str, tuple[str, str | None]]) -> Any:
-        from collections import Counter
-
-        from rich.text import Text
+        from rich.text import Text  # lazy: start-up time (rich: 30 ms; the live display only)
 
         states = list(dict(jobs).values())
         pending = [r for s, r in states if s == "PENDING"]

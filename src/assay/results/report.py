@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,6 @@ def write(session: Session, path: str | Path) -> Path:
 
 def schema() -> dict[str, Any]:
     """The JSON Schema every report validates against."""
-    from importlib import resources
-
     text = resources.files("assay.results").joinpath("report.schema.json").read_text()
     loaded: dict[str, Any] = json.loads(text)
     return loaded

@@ -26,7 +26,7 @@ from assay.files import fresh_dir, link_or_copy
 from assay.plan import Case
 from assay.results.model import CaseResult, Failure, Status
 from assay.run import scripts
-from assay.run.artifacts import ArtifactError, SessionStore, layer_list, modified_inputs
+from assay.run.artifacts import ArtifactError, SessionStore, modified_inputs
 from assay.run.describe import describe_exception, describe_status, new_result
 from assay.run.metrics import measure
 from assay.schedulers.base import (
@@ -38,6 +38,7 @@ from assay.schedulers.base import (
     SchedulerError,
 )
 from assay.shell import UnsafeValue
+from assay.spec.artifact_refs import layer_list
 from assay.spec.definition import check_fields
 from assay.spec.hooks import STAGES
 from assay.spec.output import Output, spec_key
@@ -50,6 +51,7 @@ from assay.spec.test import (
     effective_nodes,
     effective_tasks,
 )
+from assay.store.objects import StoreError, quarantine
 from assay.transports.local import LocalTransport
 
 
@@ -263,8 +265,6 @@ class Execution:
     async def _stage_sources(self, test: Test) -> None:
         """Hard-link the test's sources from the store (a directory's contents, or a file);
         ``writable`` paths get private copies."""
-        from assay.store import StoreError
-
         base = Path(self.case.test._assay.file or ".").parent
         for source in test.sources or ():
             src = Path(test.format(source, quote=False))
@@ -475,8 +475,6 @@ class Execution:
         touched = modified_inputs(self.linked)
         if not touched:
             return
-        from assay.store.objects import quarantine
-
         for rel, blob in self.linked:
             if rel in touched:
                 quarantine(Path(blob))

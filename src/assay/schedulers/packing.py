@@ -4,9 +4,10 @@ Cases whose declared time limit is at most the partition's ``pack_case_limit`` a
 need one node are not submitted one by one: run stages that arrive within a short window
 are grouped by their resources, split into packs whose estimated duration fits
 ``pack_time`` (and spread over the partition's nodes), and each pack becomes one job. In
-the job, ``packrun.py`` runs the cases with the allocation's concurrency and writes one
-status file per case, so each case is then checked, reported, retried and recorded on its
-own, exactly like a case that had a job of its own.
+the job, the pack runner (``packrun.py``, shipped by :mod:`assay.schedulers.jobfiles`) runs
+the cases with the allocation's concurrency and writes one status file per case, so each
+case is then checked, reported, retried and recorded on its own, exactly like a case that
+had a job of its own.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from assay.schedulers.base import (
     recorded_elapsed,
 )
 from assay.schedulers.batching import Collector, Waiting, fail_all
+from assay.schedulers.jobfiles import JobFiles
 from assay.schedulers.jobscript import compose
 
 PACK_MARGIN = 60.0  # seconds added to a pack's time limit for starting and stopping
@@ -48,6 +49,7 @@ class Packer(Collector):
         python: str,
         grace: float,
         header: Callable[[JobSpec], list[str]],
+        job_files: JobFiles | None = None,
     ) -> None:
         super().__init__("packer")
         self.workdir = workdir
@@ -58,6 +60,7 @@ class Packer(Collector):
         self.python = python
         self.grace = grace
         self._header = header
+        self.job_files = job_files or JobFiles(workdir)
         self._count = 0
         self.packs = 0
 
@@ -109,8 +112,6 @@ class Packer(Collector):
             ],
         }
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        here = Path(__file__).resolve().parent
-        shutil.copy2(here / "packrun.py", folder / "packrun.py")
         limits = [m.spec.time_limit or 0.0 for m in members]
         estimate = sum(limits) / slots + max(limits) + PACK_MARGIN
         spec = JobSpec(
@@ -122,7 +123,7 @@ class Packer(Collector):
             time_limit=estimate,
             resources=JobResources(nodes=1, tasks=1, cpus_per_task=cpus),
         )
-        runner = [self.python, "-I", folder / "packrun.py", folder / "manifest.json"]
+        runner = [self.python, "-I", self.job_files.packrun(), folder / "manifest.json"]
         try:
             lines = [
                 "#!/bin/bash",

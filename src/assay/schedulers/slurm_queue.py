@@ -46,7 +46,6 @@ _TERMINAL = {
     "SPECIAL_EXIT": JobState.FAILED,
 }
 _PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "CONFIGURING"}
-_RUNNING = {"RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING", "RESIZING", "STAGE_OUT"}
 
 StateListener = Callable[[JobSpec, str, str | None], None]
 
@@ -87,7 +86,6 @@ class SlurmQueue:
         self.on_state = on_state
         self.jobs: dict[str, Job] = {}
         self.interval = settings.poll_min
-        self.query_errors = 0
         self._wake = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._cancels: set[asyncio.Task[None]] = set()  # scancels still under way
@@ -135,7 +133,6 @@ class SlurmQueue:
         ]
         result = await self._command(argv)
         if result.code != 0 and "Invalid job id" not in result.stderr:
-            self.query_errors += 1
             return False  # transient: the loop backs off and asks again
         seen: dict[str, tuple[str, str, str]] = {}
         for line in result.stdout.splitlines():

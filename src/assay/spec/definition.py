@@ -15,8 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from assay.durations import parse_duration
+from assay.guard import misdefined
+from assay.spec.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers, layer_list
 from assay.spec.hooks import STAGES, MetricSpec, When
-from assay.spec.params import _MISSING, Parameter, ParameterSpace, Variable, _VariableDescriptor
+from assay.spec.params import (
+    _MISSING,
+    Parameter,
+    ParameterSpace,
+    Variable,
+    _filter_arg_names,
+    _VariableDescriptor,
+)
 from assay.spec.refs import Ref, as_ref
 
 
@@ -155,7 +164,7 @@ def _check_artifacts(value: Any) -> str | None:
 
 
 def _check_depends(value: Any) -> str | None:
-    from assay.spec.test import Test
+    from assay.spec.test import Test  # a cycle: spec.test imports this module to define Test
 
     items = [value] if isinstance(value, (str, type)) else value
     if not isinstance(items, Iterable):
@@ -385,16 +394,12 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
 def _never_runs(what: str, func: Any) -> list[str]:
     """A sanity, hook or metric whose body would never run when called (``async def``,
     generator): it would pass without checking anything."""
-    from assay.guard import misdefined
-
     problem = misdefined(what, func) if callable(func) else None
     return [problem] if problem else []
 
 
 def _artifact_problems(artifacts: Any, base: Path) -> list[str]:
     """Missing or unusable layer paths, found when the test is loaded rather than run."""
-    from assay.run.artifacts import DEP_PREFIX, STORE_PREFIX, check_layers, layer_list
-
     if _check_artifacts(artifacts):
         return []  # already reported as a field problem
     problems = []
@@ -410,8 +415,6 @@ def _artifact_problems(artifacts: Any, base: Path) -> list[str]:
 
 
 def _arg_names(func: Callable[..., Any]) -> tuple[str, ...]:
-    from assay.spec.params import _filter_arg_names
-
     return _filter_arg_names(func)
 
 

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from assay.errors import did_you_mean
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 STAGES = ("setup", "build", "run", "sanity", "performance", "cleanup")
@@ -38,8 +40,6 @@ def metric(unit: str | None = None) -> Callable[[F], F]:
 
 def _hook(when: When, stage: str) -> Callable[[F], F]:
     if stage not in STAGES:
-        from assay.errors import did_you_mean
-
         raise ValueError(
             f"@assay.{when}({stage!r}): unknown stage{did_you_mean(stage, STAGES)}; "
             f"stages are {', '.join(STAGES)}"

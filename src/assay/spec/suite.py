@@ -15,10 +15,12 @@ The format is documented in docs/suites.md.
 from __future__ import annotations
 
 import fnmatch
+import glob
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from assay import compare as engine
 from assay.errors import toml_key
 from assay.spec import suite_schema as schema
 from assay.spec.hooks import metric
@@ -42,6 +44,7 @@ from assay.spec.suite_checks import (
 from assay.spec.suite_test import CaseDir, SuiteTest
 from assay.spec.suite_variants import scaling_class, sweep_class
 from assay.spec.test import Test
+from assay.validation import Invalid, convert, load_toml, read_utf8
 
 __all__ = ["SUFFIX", "CaseDir", "SuiteProblem", "SuiteTest", "compile_suite"]
 
@@ -53,8 +56,6 @@ def compile_suite(path: Path) -> tuple[list[type[Test]], list[SuiteProblem]]:
 
     A suite with problems yields no classes: running half a suite would hide them.
     """
-    from assay.validation import Invalid, convert, load_toml, read_utf8
-
     try:
         text = read_utf8(path)
     except OSError as exc:
@@ -220,16 +221,12 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
 
 
 def _abs_glob(pattern: str) -> list[str]:
-    import glob
-
     return glob.glob(pattern)
 
 
 def _compare_spec(comp: Compiler, body: schema.Body, cases: list[CaseDir]) -> dict[str, Any] | None:
     if body.compare is None:
         return None
-    from assay import compare as engine
-
     spec = body.compare.engine_spec()
     # The engine checks keys and regexes against a real case (globs: per case, below).
     sample = next((c.path / body.expected for c in cases if is_dir(c.path / body.expected)), None)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.durations import parse_duration
+from assay.spec.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
 from assay.spec.suite_test import SuiteTest
 from assay.spec.test import Test
 
@@ -79,8 +80,6 @@ def make_class(comp: Compiler, name: str, ns: dict[str, Any], key: str) -> type[
 
 
 def check_layer(comp: Compiler, key: str, layer: str) -> None:
-    from assay.run.artifacts import DEP_PREFIX, STORE_PREFIX, check_layers
-
     if layer.startswith((DEP_PREFIX, STORE_PREFIX)):  # resolved when the cases run
         return
     path = Path(layer) if Path(layer).is_absolute() else comp.base / layer

@@ -23,6 +23,7 @@ from assay.spec.suite_checks import (
 )
 from assay.spec.suite_test import CaseDir
 from assay.spec.test import Test
+from assay.validation import Invalid, convert, read_utf8
 
 
 def sweep_class(
@@ -35,8 +36,6 @@ def sweep_class(
     sweep: Mapping[str, Any],
 ) -> type[Test] | None:
     """The ``NAME-SWEEP`` test of the ``index``-th ``[[suite.sweep]]`` (None if it is wrong)."""
-    from assay.validation import Invalid, convert
-
     key = f"suite.sweep[{index}]"
     try:
         settings = convert(
@@ -120,14 +119,12 @@ _TEMPLATE_NAMES = {
 
 
 def _check_template(comp: Compiler, key: str, template: Path, names: set[str]) -> bool:
-    import jinja2
+    import jinja2  # lazy: start-up time (jinja2: 28 ms; only templated suites need it)
     import jinja2.meta
 
     if not is_file(template):
         comp.problem(key, f"{template} does not exist")
         return False
-    from assay.validation import Invalid, read_utf8
-
     env = jinja2.Environment(autoescape=False)  # noqa: S701 - not HTML
     try:
         ast = env.parse(read_utf8(template))

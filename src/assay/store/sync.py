@@ -28,10 +28,10 @@ from typing import BinaryIO, Protocol
 
 import msgspec
 
-from assay.store import Store
 from assay.store.locking import store_lock
 from assay.store.names import Version, check_name
 from assay.store.objects import KINDS, Corrupt, StoreError, blob_kind, hash_file, locked
+from assay.store.store import Store
 from assay.store.trees import Tree, load_tree
 
 __all__ = [

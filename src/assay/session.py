@@ -1,4 +1,10 @@
-"""One session: load, select and plan, run with interrupt handling, record, report."""
+"""One session, the application's wiring point: load, select and plan, run with interrupt
+handling, record, report.
+
+Everything below the command line meets here (config, loading, selection, the plan, the
+runner, the schedulers, the store, the results); the user interface does not: the CLI
+builds the display and hands it in, and the session talks to it through :class:`Display`.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from assay import guard
 from assay import overrides as overrides_mod
@@ -23,18 +30,36 @@ from assay.files import point_link, write_atomic
 from assay.load import LoadProblem, load
 from assay.plan import Plan, make_plan
 from assay.results import report
-from assay.results.journal import Journal, recover
-from assay.results.model import Problem, Session
+from assay.results.journal import Journal, Recovered, recover
+from assay.results.model import CaseResult, Problem, Session
 from assay.run.artifacts import SessionStore
 from assay.run.pipeline import RunContext
-from assay.run.runner import Runner, RunOptions
+from assay.run.runner import Events, Runner, RunOptions
 from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
+from assay.schedulers.jobfiles import JobFiles
 from assay.select import Selection, last_failed
 from assay.store import Store, default_root
 from assay.transports.contain import end_left_behind
 from assay.transports.local import LocalTransport
-from assay.ui import LiveDisplay, PlainDisplay, RerunHint, make_display
+
+HintT = TypeVar("HintT", contravariant=True)
+
+
+class JobStates(Protocol):
+    """Where a scheduler's jobs' states are shown (queued, running, why pending)."""
+
+    def job_state(self, partition: str, job: str, state: str, reason: str | None) -> None: ...
+
+
+class Display(Events, JobStates, Protocol[HintT]):
+    """What shows a session to the user (the CLI's live or plain display): the runner's
+    events, the jobs' states, a header at the start and the summary at the end, which gets
+    the ``hint`` the CLI handed to :func:`run` (how to rerun a failed case)."""
+
+    def start(self, total: int, header: str) -> None: ...
+
+    def finish(self, session: Session, hint: HintT, report: Path | None) -> None: ...
 
 
 @dataclass
@@ -56,7 +81,6 @@ class Request:
     max_local: int | None = None
     report: str | None = None
     junit: str | None = None
-    plain: bool = False
     grace: float = 2.0
 
 
@@ -130,8 +154,10 @@ def _session_dir(request: Request, config: Config, system: str) -> tuple[str, Pa
     return session_id, directory
 
 
-def run(request: Request) -> int:
-    """Run a session and return the process exit code."""
+def run(request: Request, display: Display[HintT], hint: HintT) -> int:
+    """Run a session, showing it on ``display``, and return the process exit code.
+
+    ``hint`` goes back to ``display.finish`` untouched (the CLI's rerun command)."""
     prepared = prepare(request)
     if not prepared.plan.cases and not prepared.problems:
         raise UsageError(
@@ -139,8 +165,7 @@ def run(request: Request) -> int:
             f"{', '.join(request.paths)})",
             hint="check -n/-t/-p/-e/-P/--case, or run `assay list` to see the cases",
         )
-    display = make_display(request.plain)
-    session = asyncio.run(_run(request, prepared, display))
+    session = asyncio.run(_run(request, prepared, display, hint))
     return 128 + _SIGNALS[session.interrupted] if session.interrupted else (0 if session.ok else 1)
 
 
@@ -149,27 +174,65 @@ _SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGHUP": signal
 
 
 async def _run(
-    request: Request, prepared: Prepared, display: PlainDisplay | LiveDisplay
+    request: Request, prepared: Prepared, display: Display[HintT], hint: HintT
 ) -> Session:
     config, system, plan = prepared.config, prepared.system, prepared.plan
-    recovered = None
+    session_id, directory, recovered = _open_directory(request, config, system)
+    journal = Journal(directory)
+    session = _new_session(request, prepared, session_id, directory)
+    transport = LocalTransport()
+    transport.contain()
+    transport.on_spawn = journal.process
+    if recovered is not None:  # a killed runner's cases may still run: end them first
+        await end_left_behind(recovered.processes)
+    ctx = _context(request, prepared, directory, transport, display, journal, session_id)
+    runner = Runner(plan.cases, ctx, request.options, display, journal, recovered)
+    partitions = sorted({c.partition.full_name for c in plan.cases})
+    display.start(
+        len(plan.cases),
+        f"assay {__version__} · system {system} · {len(plan.cases)} case(s) on "
+        f"{', '.join(partitions) or 'no partition'} · {directory}",
+    )
+    task = asyncio.create_task(runner.run())
+    # The handlers stay until the report is written (a late Ctrl-C must not lose it); they
+    # also interrupt test code that hangs on the event loop's thread.
+    with guard.signals_to(_on_signals(session, task, transport)):
+        try:
+            session.results = await task
+        finally:
+            await transport.release()
+            ctx.store.close()
+            journal.close()
+        session.finished = time.time()
+        path = _write_reports(request, session, directory)
+        display.finish(session, hint, path)
+    return session
+
+
+def _open_directory(
+    request: Request, config: Config, system: str
+) -> tuple[str, Path, Recovered | None]:
+    """The session's id and directory: a new one, or with ``--resume`` the newest one and
+    what its journal recorded."""
     if request.resume:
         directory = resumable_session(_prefix(request, config, system))
-        session_id = directory.name
-        recovered = recover(directory)
-    else:
-        session_id, directory = _session_dir(request, config, system)
-        write_atomic(directory / COMMAND_FILE, json.dumps(sys.argv[1:]))
-        # "latest" points here from the start, so a killed runner's session can be resumed.
-        point_link(directory.parent.parent / "latest", os.path.join("runs", session_id))
-    journal = Journal(directory)
-    session = Session(
+        return directory.name, directory, recover(directory)
+    session_id, directory = _session_dir(request, config, system)
+    write_atomic(directory / COMMAND_FILE, json.dumps(sys.argv[1:]))
+    # "latest" points here from the start, so a killed runner's session can be resumed.
+    point_link(directory.parent.parent / "latest", os.path.join("runs", session_id))
+    return session_id, directory, None
+
+
+def _new_session(request: Request, prepared: Prepared, session_id: str, directory: Path) -> Session:
+    """The record of this session, before any case ran."""
+    return Session(
         id=session_id,
         started=time.time(),
         command=["assay", *sys.argv[1:]],
         cwd=os.getcwd(),
-        system=system,
-        config=config.source,
+        system=prepared.system,
+        config=prepared.config.source,
         hostname=os.uname().nodename,
         user=_user(),
         version=__version__,
@@ -182,13 +245,23 @@ async def _run(
         },
         problems=[Problem(p.location, p.message, p.test) for p in prepared.problems],
     )
-    transport = LocalTransport()
-    transport.contain()
-    transport.on_spawn = journal.process
-    if recovered is not None:  # a killed runner's cases may still run: end them first
-        await end_left_behind(recovered.processes)
+
+
+def _context(
+    request: Request,
+    prepared: Prepared,
+    directory: Path,
+    transport: LocalTransport,
+    display: JobStates,
+    journal: Journal,
+    session_id: str,
+) -> RunContext:
+    """What the cases run with: a scheduler per partition, stage and output roots, the
+    store."""
+    config, system = prepared.config, prepared.system
     schedulers: dict[str, Scheduler] = {}
-    for case in plan.cases:
+    job_files = JobFiles(directory / "jobs")  # shared by the partitions: written once
+    for case in prepared.plan.cases:
         part = case.partition
         if part.full_name not in schedulers:
             schedulers[part.full_name] = make_scheduler(
@@ -200,10 +273,11 @@ async def _run(
                 not request.no_pack,
                 journal,
                 session_id,
+                job_files,
             )
     (directory / "stage").mkdir(exist_ok=True)
     (directory / "output").mkdir(exist_ok=True)
-    ctx = RunContext(
+    return RunContext(
         stage_root=directory / "stage",
         output_root=directory / "output",
         schedulers=schedulers,
@@ -214,14 +288,13 @@ async def _run(
         keep_stage=request.options.keep_stage,
         grace=request.grace,
     )
-    runner = Runner(plan.cases, ctx, request.options, display, journal, recovered)
-    partitions = sorted({c.partition.full_name for c in plan.cases})
-    display.start(
-        len(plan.cases),
-        f"assay {__version__} · system {system} · {len(plan.cases)} case(s) on "
-        f"{', '.join(partitions) or 'no partition'} · {directory}",
-    )
-    task = asyncio.create_task(runner.run())
+
+
+def _on_signals(
+    session: Session, task: asyncio.Task[list[CaseResult]], transport: LocalTransport
+) -> Callable[[int], None]:
+    """What a signal does: the first cancels the run (each case ends within its grace
+    period), a second kills every process still running."""
     loop = asyncio.get_running_loop()
 
     def on_signal(sig: signal.Signals) -> None:
@@ -232,44 +305,39 @@ async def _run(
             for proc in list(transport.live):
                 proc.signal_group(signal.SIGKILL)
 
-    # The handlers stay until the report is written (a late Ctrl-C must not lose it); they
-    # also interrupt test code that hangs on the event loop's thread.
     def forward(signum: int) -> None:
         loop.call_soon_threadsafe(on_signal, signal.Signals(signum))
 
-    with guard.signals_to(forward):
-        try:
-            session.results = await task
-        finally:
-            await transport.release()
-            ctx.store.close()
-            journal.close()
-        session.finished = time.time()
-        path = report.write(session, directory / "report.json")
-        if request.report:
-            report.write(session, request.report)
-        if request.junit:
-            from assay.results import junit  # only when asked for: xml.etree is slow to import
+    return forward
 
-            junit.write(session, request.junit)
-        hint = RerunHint(request.config, request.system, request.settings, request.prefix)
-        display.finish(session, hint, path)
-    return session
+
+def _write_reports(request: Request, session: Session, directory: Path) -> Path:
+    """The session's report.json, and the reports the command line asked for; the path of
+    the first."""
+    path = report.write(session, directory / "report.json")
+    if request.report:
+        report.write(session, request.report)
+    if request.junit:
+        from assay.results import junit  # lazy: start-up time (xml.etree: 22 ms; --junit only)
+
+        junit.write(session, request.junit)
+    return path
 
 
 def make_scheduler(
     part: PartitionRef,
     transport: LocalTransport,
     grace: float,
-    display: PlainDisplay | LiveDisplay,
+    display: JobStates,
     workdir: Path,
     pack: bool,
     journal: Journal,
     session: str = "",
+    job_files: JobFiles | None = None,
 ) -> Scheduler:
     """The scheduler a partition's config names."""
     if part.config.scheduler == "slurm":
-        from assay.schedulers.slurm import SlurmScheduler
+        from assay.schedulers.slurm import SlurmScheduler  # lazy: start-up time (8 ms)
 
         return SlurmScheduler(
             part,
@@ -284,6 +352,7 @@ def make_scheduler(
             on_submit=lambda spec, job_id, packed: journal.job(
                 spec.name.removeprefix("assay-"), job_id, packed
             ),
+            job_files=job_files,
         )
     return DirectScheduler(transport, grace)
 
