@@ -42,6 +42,14 @@ class BadHookLimit(assay.Test):
     def limit(self):
         self.time_limit = "a while"
 
+class HookStrings(assay.Test):
+    command = "test -f built.txt && test -f input.txt"
+
+    @assay.before("setup")
+    def late(self):
+        self.sources = "data"  # one string: one source, as in a class
+        self.build = "touch built.txt"
+
 class Prepare(assay.Test):
     command = "true"
 
@@ -53,6 +61,7 @@ class NeedsPrepare(assay.Test):
 
 def test_a_time_limit_given_any_way_is_enforced(assay_cli, write):
     write("tests/test_limits.py", TESTS)
+    write("tests/data/input.txt", "x\n")
     result = assay_cli("run", "tests", "--plain")
     assert result.code == 1, result
     assert "Traceback" not in result.stdout + result.stderr, result
@@ -68,6 +77,7 @@ def test_a_time_limit_given_any_way_is_enforced(assay_cli, write):
     bad = result.case("BadHookLimit")
     assert bad["failure"]["stage"] == "run"
     assert "time_limit 'a while' is not a duration" in bad["failure"]["reason"]
+    assert result.case("HookStrings")["status"] == "passed", result.case("HookStrings")
     assert result.case("Prepare")["status"] == "passed"
     assert result.case("NeedsPrepare")["status"] == "passed"
 
