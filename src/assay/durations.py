@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|d|h|m|s)")
@@ -77,8 +76,7 @@ class Duration(float):
         if minutes:
             parts.append(f"{minutes}m")
         if left:
-            # The shortest text that reads back to the same float, without an exponent.
-            number = str(int(left)) if left == int(left) else format(Decimal(repr(left)), "f")
+            number = str(int(left)) if left == int(left) else _positional(left)
             parts.append(f"{number}s")
         return "".join(parts)
 
@@ -113,6 +111,13 @@ def _parse_text(text: str) -> float:
             f"{text!r} is not a duration; write e.g. '90s', '5m', '1h30m', '2.5s' or '01:30:00'"
         )
     return total
+
+
+def _positional(number: float) -> str:
+    """The shortest text that reads back to the same float, without an exponent."""
+    from decimal import Decimal  # rarely needed: not at start-up
+
+    return format(Decimal(repr(number)), "f")
 
 
 def format_duration(seconds: float) -> str:

@@ -121,13 +121,6 @@ def explain(exc: msgspec.ValidationError, data: Any, typ: Any) -> tuple[str | No
     return ".".join(keys).replace(".[", "["), reworded or what
 
 
-def path_keys(raw_path: str, data: Any, typ: Any) -> list[str] | None:
-    """The keys of a msgspec path (``$.a[...].b[0]``), dict keys found in ``data``; ``None``
-    for a path of a shape msgspec does not write today."""
-    walked = _walk(raw_path, data, typ)
-    return None if walked is None else walked[0]
-
-
 def _walk(raw_path: str, data: Any, typ: Any) -> tuple[list[str], Any] | None:
     """Follow ``raw_path`` through ``data`` and ``typ``: the keys and the type at its end."""
     if not raw_path.startswith("$"):

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assay.spec.fields import CHECKS, DECODERS, VARIANT_FIELDS, check_artifacts
+from assay.spec.field_checks import check_artifacts
+from assay.spec.fields import CHECKS, DECODERS, VARIANT_FIELDS
 from assay.spec.hooks import STAGES, MetricSpec, When
 from assay.spec.params import _MISSING, Parameter, ParameterSpace, Variable, _VariableDescriptor
 from assay.spec.refs import Ref, as_ref

@@ -12,17 +12,33 @@ suite compiler (:data:`SUITE_KEYS`), and the table in docs/test-api.md (``field_
 # No ``from __future__ import annotations``: the annotations are read when this module loads.
 
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, TypeAlias
 
 from assay.durations import Duration
-from assay.spec.params import convert_text
+from assay.spec.field_checks import (
+    Check,
+    check_artifacts,
+    check_bool,
+    check_count,
+    check_depends,
+    check_duration,
+    check_env,
+    check_exclude,
+    check_exit_codes,
+    check_opt_str,
+    check_opt_strs,
+    check_strs,
+    check_tags,
+    checked_elsewhere,
+    decode_duration,
+    parse_count,
+    parse_flag,
+    parse_int,
+    same,
+)
 from assay.spec.refs import Ref
-
-Check = Callable[[Any], "str | None"]
-"""A field's check: ``None`` when a value is acceptable, else what is wrong (without the
-field's name, which the caller puts in front)."""
 
 Strings: TypeAlias = str | Collection[str]
 """A string, or a list (tuple, set) of strings."""
@@ -56,140 +72,6 @@ class Builtin:
     default: Any = None  # filled in from the declaration
 
 
-# --- checks ----------------------------------------------------------------------------------
-
-
-def _is_str_list(value: Any, *, allow_str: bool = True) -> bool:
-    if isinstance(value, str):
-        return allow_str
-    return isinstance(value, Iterable) and all(isinstance(v, str) for v in value)
-
-
-def _check_strs(value: Any) -> str | None:
-    return None if _is_str_list(value) else f"must be a string or a list of strings, got {value!r}"
-
-
-def _check_opt_strs(value: Any) -> str | None:
-    return None if value is None else _check_strs(value)
-
-
-def _check_tags(value: Any) -> str | None:
-    if isinstance(value, str):
-        return f"must be a set of strings, e.g. {{{value!r}}}, got the string {value!r}"
-    return None if _is_str_list(value) else f"must be a set of strings, got {value!r}"
-
-
-def _check_opt_str(value: Any) -> str | None:
-    return None if value is None or isinstance(value, str) else f"must be a string, got {value!r}"
-
-
-def _check_env(value: Any) -> str | None:
-    if not isinstance(value, Mapping):
-        return f"must be a dict of variable names to values, got {value!r}"
-    for key, val in value.items():
-        if not isinstance(key, str) or not key.replace("_", "a").isalnum() or key[:1].isdigit():
-            return f"has an invalid variable name {key!r} (letters, digits and _ only)"
-        if not isinstance(val, str | int | float) or isinstance(val, bool):
-            return f"value of {key!r} must be a string or number, got {val!r}"
-    return None
-
-
-def _check_exit_codes(value: Any) -> str | None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return None
-    if isinstance(value, Iterable) and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        return None
-    return f"must be an exit code, a set of exit codes, or None to accept any; got {value!r}"
-
-
-def _check_count(minimum: int) -> Check:
-    def check(value: Any) -> str | None:
-        if value is None:
-            return None
-        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
-            return None
-        return f"must be an integer >= {minimum} or None, got {value!r}"
-
-    return check
-
-
-def _check_bool(value: Any) -> str | None:
-    return None if isinstance(value, bool) else f"must be True or False, got {value!r}"
-
-
-def _check_duration(value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        Duration(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def check_artifacts(value: Any) -> str | None:
-    """The check of ``artifacts`` (also read by the loader before it looks at the layers)."""
-    if not isinstance(value, Mapping):
-        return f"must be a dict of names to archive or directory paths, got {value!r}"
-    for name, layers in value.items():
-        if not isinstance(name, str) or not name.replace("_", "a").isalnum() or name[:1].isdigit():
-            return f"has an invalid name {name!r} (letters, digits and _; it becomes $ASSAY_NAME)"
-        if not _is_str_list(layers) or not layers:
-            return f"{name!r} must be a path or a list of paths (base first, overlays after)"
-    return None
-
-
-def _check_depends(value: Any) -> str | None:
-    from assay.spec.test import Test
-
-    items = [value] if isinstance(value, str | type) else value
-    if not isinstance(items, Iterable):
-        return f"must be a list of test names or classes, got {value!r}"
-    for item in items:
-        if isinstance(item, str) or (isinstance(item, type) and issubclass(item, Test)):
-            continue
-        return f"must name tests (strings) or Test classes, got {item!r}"
-    return None
-
-
-def _check_exclude(value: Any) -> str | None:
-    if isinstance(value, Iterable) and all(isinstance(v, Mapping) for v in value):
-        return None
-    return f"must be a list of dicts of parameter values, got {value!r}"
-
-
-def _checked_elsewhere(value: Any) -> str | None:
-    return None  # references: checked against the test's metrics (definition.py)
-
-
-# --- -S parsers and decoders -----------------------------------------------------------------
-
-
-def _count(text: str) -> int:
-    value = convert_text(text, int)
-    if value < 1:
-        raise ValueError(f"{text!r} must be 1 or more")
-    return int(value)
-
-
-def _number(text: str) -> int:
-    return int(convert_text(text, int))
-
-
-def _flag(text: str) -> bool:
-    return bool(convert_text(text, bool))
-
-
-def _duration(value: Any) -> Duration | None:
-    return None if value is None else Duration(value)
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
 # --- the fields ------------------------------------------------------------------------------
 
 
@@ -202,18 +84,18 @@ class Fields:
         Builtin(
             "labels for selection (`-t perf`, `-T slow`)",
             "set of str",
-            _check_tags,
+            check_tags,
             per_variant=True,
             suite=SuiteKey("tags", set),
         ),
     ] = frozenset()
-    maintainers: Annotated[Strings, Builtin("who to ask", "list of str", _check_strs)] = ()
+    maintainers: Annotated[Strings, Builtin("who to ask", "list of str", check_strs)] = ()
     systems: Annotated[
         Strings,
         Builtin(
             'where the test may run: `"cluster"` (all its partitions), `"cluster:gpu"`, `"*:cpu"`',
             "list of patterns",
-            _check_strs,
+            check_strs,
             per_variant=True,
             suite=SuiteKey("partitions"),
         ),
@@ -223,7 +105,7 @@ class Fields:
         Builtin(
             'which programming environments: `"gnu"`, `"intel*"`',
             "list of patterns",
-            _check_strs,
+            check_strs,
             per_variant=True,
             suite=SuiteKey("environments"),
         ),
@@ -235,7 +117,7 @@ class Fields:
             "files or directories (relative to the test file) copied into the stage dir; a "
             "directory's *contents* are copied",
             "str or list",
-            _check_opt_strs,
+            check_opt_strs,
         ),
     ] = None
     exclude_sources: Annotated[
@@ -243,7 +125,7 @@ class Fields:
         Builtin(
             "globs (relative to each source) left out of the stage dir",
             "list of globs",
-            _check_strs,
+            check_strs,
         ),
     ] = ()
     writable: Annotated[
@@ -251,7 +133,7 @@ class Fields:
         Builtin(
             "globs of staged inputs that get private, writable copies",
             "list of globs",
-            _check_strs,
+            check_strs,
         ),
     ] = ()
     build: Annotated[
@@ -259,7 +141,7 @@ class Fields:
         Builtin(
             "shell commands run in order with `set -e`; absent means run-only",
             "str or list",
-            _check_opt_strs,
+            check_opt_strs,
         ),
     ] = None
     artifacts: Annotated[
@@ -276,7 +158,7 @@ class Fields:
         Builtin(
             "the shell command to run",
             "str",
-            _check_opt_str,
+            check_opt_str,
             suite=SuiteKey("command", str),
             default_doc="required",
         ),
@@ -286,7 +168,7 @@ class Fields:
         Builtin(
             "shell commands run before `command`",
             "list of str",
-            _check_strs,
+            check_strs,
             suite=SuiteKey("prerun"),
         ),
     ] = ()
@@ -295,7 +177,7 @@ class Fields:
         Builtin(
             "shell commands run after `command`; the case's exit code stays `command`'s",
             "list of str",
-            _check_strs,
+            check_strs,
             suite=SuiteKey("postrun"),
         ),
     ] = ()
@@ -304,7 +186,7 @@ class Fields:
         Builtin(
             "environment variables for build and run",
             "dict",
-            _check_env,
+            check_env,
             suite=SuiteKey("env", dict),
         ),
     ] = {}
@@ -313,7 +195,7 @@ class Fields:
         Builtin(
             "files of the stage dir to keep in the output dir",
             "list of globs",
-            _check_strs,
+            check_strs,
             suite=SuiteKey("keep_files"),
         ),
     ] = ()
@@ -322,7 +204,7 @@ class Fields:
         Builtin(
             "exit codes that pass; `None` accepts any",
             "int, set, or `None`",
-            _check_exit_codes,
+            check_exit_codes,
             per_variant=True,
             suite=SuiteKey("exit_codes", set),
         ),
@@ -334,9 +216,9 @@ class Fields:
             "number of tasks (processes) for the launcher; unset, one per node "
             "(`tasks_per_node` per node if that is set)",
             "int",
-            _check_count(1),
-            suite=SuiteKey("tasks", _same),
-            parse=_count,
+            check_count(1),
+            suite=SuiteKey("tasks", same),
+            parse=parse_count,
             per_variant=True,
         ),
     ] = None
@@ -345,9 +227,9 @@ class Fields:
         Builtin(
             "tasks on each node",
             "int",
-            _check_count(1),
-            suite=SuiteKey("tasks_per_node", _same),
-            parse=_count,
+            check_count(1),
+            suite=SuiteKey("tasks_per_node", same),
+            parse=parse_count,
             per_variant=True,
         ),
     ] = None
@@ -356,9 +238,9 @@ class Fields:
         Builtin(
             "CPUs for each task",
             "int",
-            _check_count(1),
-            suite=SuiteKey("cpus_per_task", _same),
-            parse=_count,
+            check_count(1),
+            suite=SuiteKey("cpus_per_task", same),
+            parse=parse_count,
             per_variant=True,
         ),
     ] = None
@@ -368,9 +250,9 @@ class Fields:
             "number of nodes; a case that needs more nodes than its partition has is "
             "skipped with the reason",
             "int",
-            _check_count(1),
-            suite=SuiteKey("nodes", _same),
-            parse=_count,
+            check_count(1),
+            suite=SuiteKey("nodes", same),
+            parse=parse_count,
             per_variant=True,
         ),
     ] = None
@@ -380,8 +262,8 @@ class Fields:
             "GPUs on each node; a case that needs more than its partition has is skipped "
             "with the reason",
             "int",
-            _check_count(0),
-            parse=_number,
+            check_count(0),
+            parse=parse_int,
             per_variant=True,
         ),
     ] = None
@@ -390,8 +272,8 @@ class Fields:
         Builtin(
             "ask for whole nodes",
             "bool",
-            _check_bool,
-            parse=_flag,
+            check_bool,
+            parse=parse_flag,
             per_variant=True,
             suite=SuiteKey("exclusive", bool),
         ),
@@ -401,11 +283,11 @@ class Fields:
         Builtin(
             "for the run stage; default: the partition's `time_limit`, else none",
             "duration",
-            _check_duration,
+            check_duration,
             parse=Duration,
-            decode=_duration,
+            decode=decode_duration,
             per_variant=True,
-            suite=SuiteKey("time_limit", _same),
+            suite=SuiteKey("time_limit", same),
         ),
     ] = None
     build_time_limit: Annotated[
@@ -413,23 +295,23 @@ class Fields:
         Builtin(
             "for the build stage",
             "duration",
-            _check_duration,
+            check_duration,
             parse=Duration,
-            decode=_duration,
+            decode=decode_duration,
             per_variant=True,
         ),
     ] = None
     # -- how it is judged and ordered -------------------------------------------------------
     references: Annotated[
         Mapping[str, Mapping[str, Ref | float | tuple[Any, ...]]],
-        Builtin("performance references, see below", "dict", _checked_elsewhere),
+        Builtin("performance references, see below", "dict", checked_elsewhere),
     ] = {}
     depends_on: Annotated[
         "str | type[Fields] | Sequence[str | type[Fields]]",  # Fields: the base of Test
         Builtin(
             "tests whose cases must pass first",
             "list of test names or classes",
-            _check_depends,
+            check_depends,
             suite=SuiteKey("depends_on"),
         ),
     ] = ()
@@ -438,7 +320,7 @@ class Fields:
         Builtin(
             'parameter combinations to drop, e.g. `[{"size": 10, "mode": "fast"}]`',
             "list of dicts",
-            _check_exclude,
+            check_exclude,
         ),
     ] = ()
     scaling: Annotated[
@@ -447,7 +329,7 @@ class Fields:
             'the parameter (`"nodes"`, `"tasks"`) whose values form a scaling series: the '
             "report gets a speedup table",
             "str",
-            _check_opt_str,
+            check_opt_str,
         ),
     ] = None
 
