@@ -42,6 +42,20 @@ class BadHookLimit(assay.Test):
     def limit(self):
         self.time_limit = "a while"
 
+class AroundSetattr(assay.Test):
+    command = "sleep 30"
+
+    @assay.before("run")
+    def limit(self):
+        vars(self)["time_limit"] = "1s"  # not through Test.__setattr__
+
+class BadAroundSetattr(assay.Test):
+    command = "true"
+
+    @assay.before("run")
+    def limit(self):
+        vars(self)["time_limit"] = "soon"
+
 class HookStrings(assay.Test):
     command = "test -f built.txt && test -f input.txt"
 
@@ -65,7 +79,8 @@ def test_a_time_limit_given_any_way_is_enforced(assay_cli, write):
     result = assay_cli("run", "tests", "--plain")
     assert result.code == 1, result
     assert "Traceback" not in result.stdout + result.stderr, result
-    for name in ("ClassLimit", "ParamLimit[time_limit=1s]", "VariantLimit", "HookLimit"):
+    limited = ("ClassLimit", "ParamLimit[time_limit=1s]", "VariantLimit", "HookLimit")
+    for name in (*limited, "AroundSetattr"):
         case = result.case(name)
         assert case["failure"] == {
             "stage": "run",
@@ -77,6 +92,9 @@ def test_a_time_limit_given_any_way_is_enforced(assay_cli, write):
     bad = result.case("BadHookLimit")
     assert bad["failure"]["stage"] == "run"
     assert "time_limit 'a while' is not a duration" in bad["failure"]["reason"]
+    around = result.case("BadAroundSetattr")["failure"]
+    assert around["stage"] == "run"
+    assert around["reason"].startswith("time_limit 'soon' is not a duration"), around
     assert result.case("HookStrings")["status"] == "passed", result.case("HookStrings")
     assert result.case("Prepare")["status"] == "passed"
     assert result.case("NeedsPrepare")["status"] == "passed"

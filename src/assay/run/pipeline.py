@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from assay import guard, launchers
+from assay.durations import Duration
 from assay.errors import SanityError
 from assay.files import fresh_dir, link_or_copy
 from assay.plan import Case
@@ -282,7 +283,7 @@ class Execution:
         test = self._test
         if not test.build or self.attach is not None:
             return
-        limit = duration(test.build_time_limit)
+        limit = _limit(test.build_time_limit, "build_time_limit")
         spec = JobSpec(
             name=f"assay-build-{self.case.id}",
             script=self.stage_dir / scripts.BUILD_SCRIPT,
@@ -335,7 +336,7 @@ class Execution:
             gpus_per_node=test.gpus_per_node,
             exclusive=test.exclusive,
         )
-        limit = duration(test.time_limit) or case.partition.time_limit
+        limit = _limit(test.time_limit, "time_limit") or case.partition.time_limit
         spec = JobSpec(
             name=f"assay-{case.id}",
             script=self.stage_dir / scripts.RUN_SCRIPT,
@@ -532,6 +533,15 @@ def _may_change_fields(test: type[Test]) -> bool:
     """Fields were checked when the class was defined; only code can have changed them since."""
     hooks = test._assay.hooks
     return bool(hooks[("before", "setup")]) or test.__init__ is not object.__init__
+
+
+def _limit(value: object, name: str) -> Duration | None:
+    """A time limit field of the test, in seconds (decoded when it was set, unless code
+    went around ``Test.__setattr__``: then it is decoded, or fails the stage, here)."""
+    try:
+        return duration(value)
+    except ValueError as exc:
+        raise StageFailed(f"{name} {exc}") from None
 
 
 def _env(test: Test) -> dict[str, str]:
