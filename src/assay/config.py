@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from assay.durations import parse_duration
+from assay.durations import Duration
 from assay.errors import ConfigError, did_you_mean, toml_key
 from assay.files import display_path
 from assay.shell import CONTROL
@@ -28,7 +28,6 @@ from assay.validation import Invalid, convert, load_toml, read_utf8
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
-Duration = str | int | float
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -90,8 +89,8 @@ class Slurm(_Strict, kw_only=True, frozen=True):
     requeue: bool = False
     pack: bool = True
     arrays: bool = True
-    pack_time: Duration = "30m"
-    pack_case_limit: Duration = "5m"
+    pack_time: Duration = Duration("30m")
+    pack_case_limit: Duration = Duration("5m")
     max_queued: PositiveInt = 1000
     build: Literal["local", "job"] = "local"
     python: str = "python3"  # runs the pack runner and comparisons inside jobs
@@ -145,9 +144,8 @@ class PartitionRef:
         return self.config.max_jobs or os.cpu_count() or 1
 
     @property
-    def time_limit(self) -> float | None:
-        limit = self.config.time_limit
-        return None if limit is None else parse_duration(limit)
+    def time_limit(self) -> Duration | None:
+        return self.config.time_limit
 
     @property
     def cpus_per_node(self) -> int:
@@ -325,18 +323,6 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
             pwhere = f"{where}.partitions.{toml_key(part_name)}"
             if not _NAME.fullmatch(part_name):
                 fail(pwhere, "partition names use letters, digits, '.', '_' and '-' only")
-            durations = [("time_limit", part.time_limit)]
-            durations += [
-                (f"slurm.{k}", getattr(part.slurm, k))
-                for k in ("max_pending", "pack_time", "pack_case_limit")
-            ]
-            for key_name, value in durations:
-                if value is None:
-                    continue
-                try:
-                    parse_duration(value)
-                except ValueError as exc:
-                    fail(f"{pwhere}.{key_name}", str(exc))
             if part.slurm.poll_min > part.slurm.poll_max:
                 fail(f"{pwhere}.slurm.poll_min", "must not be larger than poll_max")
             for key, problem in slurm_problems(part.slurm):
@@ -373,6 +359,12 @@ def describe(config: Config) -> dict[str, Any]:
     """The configuration as plain data (for ``assay config``)."""
     return {
         "source": config.source,
-        "systems": msgspec.to_builtins(dict(config.systems)),
-        "environments": msgspec.to_builtins(dict(config.environments)),
+        "systems": msgspec.to_builtins(dict(config.systems), enc_hook=_as_text),
+        "environments": msgspec.to_builtins(dict(config.environments), enc_hook=_as_text),
     }
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, Duration):
+        return str(value)
+    raise NotImplementedError(f"assay bug: cannot show {value!r}")

@@ -28,7 +28,7 @@ from typing import Any
 
 from assay import shell
 from assay.config import PartitionRef, Slurm
-from assay.durations import format_duration, parse_duration, slurm_time
+from assay.durations import format_duration, slurm_time
 from assay.schedulers.arrays import Arrays
 from assay.schedulers.base import (
     STATUS_SUFFIX,
@@ -84,14 +84,14 @@ class SlurmScheduler(Scheduler):
         self.queue = SlurmQueue(
             self.settings, self._command, self._cancel, f"poll {partition.full_name}", on_state
         )
-        self.pack_case_limit = parse_duration(self.settings.pack_case_limit)
+        self.pack_case_limit = self.settings.pack_case_limit
         self.packer: Packer | None = None
         if pack and self.settings.pack and workdir is not None and job_files is not None:
             res = partition.config.resources
             self.packer = Packer(
                 workdir / "packs",
                 self._run_single,
-                pack_time=parse_duration(self.settings.pack_time),
+                pack_time=self.settings.pack_time,
                 cpus_per_node=partition.cpus_per_node,
                 nodes=res.nodes,
                 python=self.settings.python,

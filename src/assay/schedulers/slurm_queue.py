@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from assay.config import Slurm
-from assay.durations import format_duration, parse_duration
 from assay.schedulers.base import (
     STATUS_SUFFIX,
     JobOutcome,
@@ -211,19 +210,18 @@ class SlurmQueue:
         limit = self.settings.max_pending
         if limit is None:
             return False
-        seconds = parse_duration(limit)
         now = time.monotonic()
         late = [
             j
             for j in active.values()
-            if j.state in _PENDING and not j.future.done() and now - j.pending_since > seconds
+            if j.state in _PENDING and not j.future.done() and now - j.pending_since > limit
         ]
         for job in late:
             self.resolve(
                 job,
                 JobOutcome(
                     JobState.CANCELLED,
-                    reason=f"pending for more than {format_duration(seconds)} "
+                    reason=f"pending for more than {limit} "
                     f"({job.reason or 'no reason given'}); max_pending of the partition",
                     job_id=job.id,
                 ),

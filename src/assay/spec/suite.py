@@ -23,6 +23,7 @@ from typing import Any
 from assay import compare as engine
 from assay.errors import toml_key
 from assay.spec import suite_schema as schema
+from assay.spec.fields import SUITE_KEYS
 from assay.spec.hooks import metric
 from assay.spec.output import Output
 from assay.spec.params import parameter, variable, variant_fields
@@ -33,7 +34,6 @@ from assay.spec.suite_checks import (
     Compiler,
     SuiteProblem,
     bad_regex,
-    check_duration,
     check_layer,
     exists,
     is_dir,
@@ -43,7 +43,7 @@ from assay.spec.suite_checks import (
 )
 from assay.spec.suite_test import CaseDir, SuiteTest
 from assay.spec.suite_variants import scaling_class, sweep_class
-from assay.spec.test import Test
+from assay.spec.test import Test, builtin_name
 from assay.validation import Invalid, convert, load_toml, read_utf8
 
 __all__ = ["SUFFIX", "CaseDir", "SuiteProblem", "SuiteTest", "compile_suite"]
@@ -122,25 +122,11 @@ def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
         "__doc__": body.description or f"Suite {comp.path.name}",
         "suite_file": comp.path,
         "expected_name": body.expected,
-        "command": body.command,
-        "tags": set(body.tags),
-        "systems": list(body.partitions),
-        "environments": list(body.environments),
-        "env": dict(body.env),
-        "tasks": body.tasks,
-        "nodes": body.nodes,
-        "tasks_per_node": body.tasks_per_node,
-        "cpus_per_task": body.cpus_per_task,
-        "exclusive": body.exclusive,
-        "exit_codes": set(body.exit_codes),
-        "depends_on": list(body.depends_on),
-        "prerun": list(body.prerun),
-        "postrun": list(body.postrun),
-        "keep_files": list(body.keep_files),
     }
-    if body.time_limit is not None:
-        check_duration(comp, "suite.time_limit", body.time_limit)
-        ns["time_limit"] = body.time_limit
+    for key, field in SUITE_KEYS.items():  # the keys that set a test's field (fields.py)
+        value = getattr(body, key)
+        if value is not None:
+            ns[field.field] = field.to_field(value)
     if body.build is not None:
         layers = [body.build, *body.overlays]
         for key, layer in zip(
@@ -151,7 +137,7 @@ def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
     elif body.overlays:
         comp.problem("suite.overlays", "overlays need a suite.build to lay them on")
     for var_name, default in body.variables.items():
-        if not IDENT.fullmatch(var_name) or var_name in vars(Test):
+        if not IDENT.fullmatch(var_name) or builtin_name(var_name):
             comp.problem(
                 f"suite.variables.{toml_key(var_name)}",
                 "variable names are identifiers that are not built-in test fields",
@@ -159,7 +145,7 @@ def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
             continue
         ns[var_name] = variable(type(default), default)
     for metric_name, spec in body.metrics.items():
-        if not IDENT.fullmatch(metric_name) or metric_name in vars(Test) or metric_name in ns:
+        if not IDENT.fullmatch(metric_name) or builtin_name(metric_name) or metric_name in ns:
             comp.problem(
                 f"suite.metrics.{toml_key(metric_name)}",
                 "metric names are identifiers that are not built-in test fields or variables",
@@ -261,9 +247,6 @@ def _case_settings(comp: Compiler, body: schema.Body) -> dict[str, Any]:
     """``@variant_fields`` for groups (per-case tags, time limits, partitions) and
     ``tag_partitions`` (which partitions a tag's cases run on)."""
     groups = list(body.groups)
-    for i, group in enumerate(groups):
-        if group.time_limit is not None:
-            check_duration(comp, f"suite.groups[{i}].time_limit", group.time_limit)
     tag_parts = dict(body.tag_partitions)
     if not groups and not tag_parts:
         return {}

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assay.durations import parse_duration
 from assay.spec.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
 from assay.spec.suite_test import SuiteTest
 from assay.spec.test import Test
@@ -85,13 +84,6 @@ def check_layer(comp: Compiler, key: str, layer: str) -> None:
     path = Path(layer) if Path(layer).is_absolute() else comp.base / layer
     for problem in check_layers("build", [path]):
         comp.problem(key, problem.removeprefix("artifact 'build': "))
-
-
-def check_duration(comp: Compiler, key: str, value: Any) -> None:
-    try:
-        parse_duration(value)
-    except ValueError as exc:
-        comp.problem(key, str(exc))
 
 
 def bad_regex(comp: Compiler, key: str, pattern: str) -> bool:

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 
 import msgspec
 
+from assay.durations import Duration
+
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
-Duration = str | int | float
 
 
 class _Table(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):

@@ -16,13 +16,12 @@ from assay.spec.suite_checks import (
     IDENT,
     NAME,
     Compiler,
-    check_duration,
     is_dir,
     is_file,
     make_class,
 )
 from assay.spec.suite_test import CaseDir
-from assay.spec.test import Test
+from assay.spec.test import Test, builtin_name
 from assay.validation import Invalid, convert, read_utf8
 
 
@@ -42,7 +41,7 @@ def sweep_class(
             {k: v for k, v in sweep.items() if k in schema.SWEEP_KEYS}, schema.SweepSettings
         )
     except Invalid as exc:
-        comp.problem(f"{key}.{exc.path}", exc.message)
+        comp.problem(f"{key}.{exc.path}" if exc.path else key, exc.message)
         return None
     name = settings.name or ("sweep" if len(body.sweep) == 1 else f"sweep{index + 1}")
     if not NAME.fullmatch(name):
@@ -53,7 +52,7 @@ def sweep_class(
     for k, v in sweep.items():
         if k in schema.SWEEP_KEYS:
             continue
-        if not IDENT.fullmatch(k) or k in vars(Test) or k in ns:
+        if not IDENT.fullmatch(k) or builtin_name(k) or k in ns:
             comp.problem(
                 f"{key}.{toml_key(k)}",
                 f"{k!r} is not a sweep setting and cannot be a parameter name; settings are "
@@ -76,7 +75,6 @@ def sweep_class(
         ns["command"] = settings.command
     if settings.time_limit is not None:
         ns["time_limit"] = settings.time_limit
-        check_duration(comp, f"{key}.time_limit", settings.time_limit)
     if settings.tags:
         ns["tags"] = set(common["tags"]) | set(settings.tags)
     if settings.inputs is not None:
@@ -212,6 +210,5 @@ def scaling_class(
     if scaling.env:
         ns["env"] = {**common["env"], **scaling.env}
     if scaling.time_limit is not None:
-        check_duration(comp, f"{key}.time_limit", scaling.time_limit)
         ns["time_limit"] = scaling.time_limit
     return make_class(comp, f"{suite}-scaling", ns, key)
