@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from assay.define.fields import FIELDS, PARSERS
+from assay.define.test import Test
 from assay.errors import UsageError, did_you_mean
-from assay.spec.fields import FIELDS, PARSERS
-from assay.spec.test import Test
 
 
 def resolve(tests: Sequence[type[Test]], pairs: Sequence[str]) -> dict[str, dict[str, Any]]:

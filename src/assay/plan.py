@@ -12,11 +12,11 @@ from typing import Any
 
 from assay import guard
 from assay.config import Config, Environment, PartitionRef
+from assay.define.refs import pattern_matches
+from assay.define.test import Test, effective_nodes
 from assay.errors import did_you_mean
 from assay.load import LoadProblem
 from assay.select import Selection
-from assay.spec.refs import pattern_matches
-from assay.spec.test import Test, effective_nodes
 
 
 @dataclass(frozen=True, slots=True)

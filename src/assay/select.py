@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assay.define.test import Test
 from assay.errors import UsageError, did_you_mean
-from assay.spec.test import Test
 
 
 def _compile(patterns: Sequence[str], option: str) -> tuple[re.Pattern[str], ...]:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 import assay
+from assay.define.suite import compile_suite
+from assay.define.test import CaseInfo, bind
 from assay.durations import Duration
-from assay.spec.suite import compile_suite
-from assay.spec.test import CaseInfo, bind
 from tests.unit.toml_fuzz import dumps
 
 

@@ -1,4 +1,4 @@
-"""The built-in fields of a test are declared once (assay.spec.fields); the checks, ``-S``,
+"""The built-in fields of a test are declared once (assay.define.fields); the checks, ``-S``,
 ``@variant_fields``, suite files and the docs' table all follow that declaration."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import msgspec
 import pytest
 
 import assay
+from assay.define import field_docs, suite_schema
+from assay.define.fields import FIELDS, PARSERS, SUITE_KEYS, VARIANT_FIELDS
+from assay.define.suite import compile_suite
 from assay.durations import Duration
 from assay.errors import UsageError
 from assay.overrides import resolve
-from assay.spec import field_docs, suite_schema
-from assay.spec.fields import FIELDS, PARSERS, SUITE_KEYS, VARIANT_FIELDS
-from assay.spec.suite import compile_suite
 from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "test-api.md"
@@ -173,7 +173,7 @@ def _toml(doc: dict[str, Any]) -> bytes:
 
 def test_the_docs_table_of_fields_is_the_declarations() -> None:
     assert field_docs.current_table(DOC.read_text()) == field_docs.render(), (
-        "docs/test-api.md is out of date: run python -m assay.spec.field_docs"
+        "docs/test-api.md is out of date: run python -m assay.define.field_docs"
     )
 
 
@@ -187,7 +187,7 @@ def test_the_docs_table_is_rewritten_by_one_command(tmp_path: Path) -> None:
     stale = tmp_path / "test-api.md"
     text = DOC.read_text()
     stale.write_text(text.replace("| `tags` |", "| `tagz` |"))
-    command = [sys.executable, "-m", "assay.spec.field_docs"]
+    command = [sys.executable, "-m", "assay.define.field_docs"]
     checked = subprocess.run([*command, "--check", str(stale)], capture_output=True, text=True)
     assert checked.returncode == 1 and "out of date" in checked.stderr
     wrote = subprocess.run([*command, str(stale)], capture_output=True, text=True)

@@ -89,10 +89,13 @@ def _chain(start: str, forbidden: tuple[str, ...]) -> list[str] | None:
 
 CONTRACTS = [
     # (the layer, the layers it may not import, directly or through others)
-    ("assay.spec", ("assay.run", "assay.schedulers", "assay.store", "assay.ui", "assay.cli")),
-    ("assay.spec", ("assay.session",)),
+    ("assay.define", ("assay.run", "assay.schedulers", "assay.store", "assay.ui", "assay.cli")),
+    ("assay.define", ("assay.session",)),
     ("assay.run", ("assay.ui", "assay.cli", "assay.session")),
     ("assay.schedulers", ("assay.cli", "assay.ui", "assay.run", "assay.session")),
+    ("assay.transports", ("assay.cli", "assay.ui", "assay.run", "assay.session", "assay.define")),
+    ("assay.store", ("assay.cli", "assay.ui", "assay.run", "assay.session", "assay.schedulers")),
+    ("assay.results", ("assay.cli", "assay.ui", "assay.run", "assay.session")),
 ]
 
 

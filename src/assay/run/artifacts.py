@@ -3,7 +3,7 @@
 * **Artifacts** (``artifacts = {"build": [base, overlay, ...]}``): each layer is a path
   (directory or archive, put into the store under its own name so the next run recognises
   it), ``store:NAME[@V|#TAG]``, or ``dep:TEST/path`` (a file a dependency produced); the
-  syntax and the checks made at load time are :mod:`assay.spec.artifact_refs`. The
+  syntax and the checks made at load time are :mod:`assay.define.artifact_refs`. The
   layers are stacked into one tree and checked out once ever; every case of every session
   shares that read-only directory (``$ASSAY_<NAME>``).
 * **Sources** (a test's ``sources``, a suite case's inputs): imported once per session (the
@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from assay.archives import ArchiveError
+from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
+from assay.define.test import DependencyInfo
 from assay.errors import AssayError
-from assay.spec.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
-from assay.spec.test import DependencyInfo
 from assay.store.objects import StoreError
 from assay.store.trees import Tree
 

@@ -7,12 +7,12 @@ import math
 from collections.abc import Mapping
 
 from assay import guard
+from assay.define.hooks import MetricSpec
+from assay.define.output import Output
+from assay.define.refs import Ref
+from assay.define.test import Test
 from assay.errors import SanityError
 from assay.results.model import MetricResult
-from assay.spec.hooks import MetricSpec
-from assay.spec.output import Output
-from assay.spec.refs import Ref
-from assay.spec.test import Test
 
 
 def measure(

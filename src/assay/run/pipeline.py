@@ -20,6 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from assay import guard, launchers
+from assay.define.definition import check_fields
+from assay.define.fields import as_list, duration
+from assay.define.hooks import STAGES
+from assay.define.output import Output, spec_key
+from assay.define.refs import choose
+from assay.define.test import (
+    CaseInfo,
+    DependencyInfo,
+    Test,
+    bind,
+    effective_nodes,
+    effective_tasks,
+)
 from assay.durations import Duration
 from assay.errors import SanityError
 from assay.files import fresh_dir, link_or_copy
@@ -38,19 +51,6 @@ from assay.schedulers.base import (
     SchedulerError,
 )
 from assay.shell import UnsafeValue
-from assay.spec.definition import check_fields
-from assay.spec.fields import as_list, duration
-from assay.spec.hooks import STAGES
-from assay.spec.output import Output, spec_key
-from assay.spec.refs import choose
-from assay.spec.test import (
-    CaseInfo,
-    DependencyInfo,
-    Test,
-    bind,
-    effective_nodes,
-    effective_tasks,
-)
 from assay.store.objects import StoreError, quarantine
 from assay.transports.local import LocalTransport
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from assay.define.test import DependencyInfo
 from assay.plan import Case
 from assay.results.journal import Journal, Recovered
 from assay.results.model import CaseResult, Failure, Status
 from assay.run.describe import new_result
 from assay.run.pipeline import Execution, RunContext, case_dirname
-from assay.spec.test import DependencyInfo
 
 
 class Events(Protocol):

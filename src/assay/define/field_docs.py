@@ -1,6 +1,6 @@
-"""The table of built-in fields in docs/test-api.md, written from :mod:`assay.spec.fields`.
+"""The table of built-in fields in docs/test-api.md, written from :mod:`assay.define.fields`.
 
-``python -m assay.spec.field_docs [FILE]`` rewrites the table between its two markers (FILE
+``python -m assay.define.field_docs [FILE]`` rewrites the table between its two markers (FILE
 defaults to docs/test-api.md); ``--check`` only says whether it is up to date (exit 1 if not).
 """
 
@@ -10,9 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from assay.spec.fields import DOC_ONLY, FIELDS, show_default
+from assay.define.fields import DOC_ONLY, FIELDS, show_default
 
-BEGIN = "<!-- fields: written by python -m assay.spec.field_docs from assay/spec/fields.py -->"
+BEGIN = "<!-- fields: written by python -m assay.define.field_docs from assay/define/fields.py -->"
 END = "<!-- end of fields -->"
 
 
@@ -55,7 +55,7 @@ def rewrite(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m assay.spec.field_docs", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m assay.define.field_docs", description=__doc__)
     parser.add_argument("file", nargs="?", default="docs/test-api.md", type=Path)
     parser.add_argument("--check", action="store_true", help="only check; exit 1 if stale")
     args = parser.parse_args(argv)

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assay.spec.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
-from assay.spec.suite_test import SuiteTest
-from assay.spec.test import Test
+from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
+from assay.define.suite_test import SuiteTest
+from assay.define.test import Test
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

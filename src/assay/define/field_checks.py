@@ -1,13 +1,13 @@
 """How each built-in field of a test is checked, read from ``-S`` text, and decoded; the
-declarations in :mod:`assay.spec.fields` name these."""
+declarations in :mod:`assay.define.fields` name these."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from assay.define.params import convert_text
 from assay.durations import Duration
-from assay.spec.params import convert_text
 
 Check = Callable[[Any], "str | None"]
 """A field's check: ``None`` when a value is acceptable, else what is wrong (without the
@@ -100,7 +100,7 @@ def check_artifacts(value: Any) -> str | None:
 
 
 def check_depends(value: Any) -> str | None:
-    from assay.spec.test import Test  # a cycle: spec.test imports the field table to define Test
+    from assay.define.test import Test  # a cycle: spec.test imports the field table to define Test
 
     items = [value] if isinstance(value, str | type) else value
     if not isinstance(items, Iterable):

@@ -21,14 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from assay import compare as engine
-from assay.errors import toml_key
-from assay.spec import suite_schema as schema
-from assay.spec.fields import SUITE_KEYS
-from assay.spec.hooks import metric
-from assay.spec.output import Output
-from assay.spec.params import parameter, variable, variant_fields
-from assay.spec.refs import ref
-from assay.spec.suite_checks import (
+from assay.define import suite_schema as schema
+from assay.define.fields import SUITE_KEYS
+from assay.define.hooks import metric
+from assay.define.output import Output
+from assay.define.params import parameter, variable, variant_fields
+from assay.define.refs import ref
+from assay.define.suite_checks import (
     IDENT,
     NAME,
     Compiler,
@@ -41,9 +40,10 @@ from assay.spec.suite_checks import (
     make_class,
     toml_error_line,
 )
-from assay.spec.suite_test import CaseDir, SuiteTest
-from assay.spec.suite_variants import scaling_class, sweep_class
-from assay.spec.test import Test, builtin_name
+from assay.define.suite_test import CaseDir, SuiteTest
+from assay.define.suite_variants import scaling_class, sweep_class
+from assay.define.test import Test, builtin_name
+from assay.errors import toml_key
 from assay.validation import Invalid, convert, load_toml, read_utf8
 
 __all__ = ["SUFFIX", "CaseDir", "SuiteProblem", "SuiteTest", "compile_suite"]

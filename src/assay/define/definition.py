@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assay.guard import misdefined
-from assay.spec.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers, layer_list
-from assay.spec.field_checks import check_artifacts
-from assay.spec.fields import CHECKS, DECODERS, VARIANT_FIELDS
-from assay.spec.hooks import STAGES, MetricSpec, When
-from assay.spec.params import (
+from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers, layer_list
+from assay.define.field_checks import check_artifacts
+from assay.define.fields import CHECKS, DECODERS, VARIANT_FIELDS
+from assay.define.hooks import STAGES, MetricSpec, When
+from assay.define.params import (
     _MISSING,
     Parameter,
     ParameterSpace,
@@ -27,7 +26,8 @@ from assay.spec.params import (
     _filter_arg_names,
     _VariableDescriptor,
 )
-from assay.spec.refs import Ref, as_ref
+from assay.define.refs import Ref, as_ref
+from assay.guard import misdefined
 
 
 @dataclass

@@ -16,8 +16,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Any, TypeAlias
 
-from assay.durations import Duration
-from assay.spec.field_checks import (
+from assay.define.field_checks import (
     Check,
     check_artifacts,
     check_bool,
@@ -38,7 +37,8 @@ from assay.spec.field_checks import (
     parse_int,
     same,
 )
-from assay.spec.refs import Ref
+from assay.define.refs import Ref
+from assay.durations import Duration
 
 Strings: TypeAlias = str | Collection[str]
 """A string, or a list (tuple, set) of strings."""

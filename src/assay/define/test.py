@@ -12,10 +12,10 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from assay import shell
-from assay.spec.definition import Definition, define
-from assay.spec.fields import DECODERS, FIELDS, Fields, decode
-from assay.spec.output import Output
-from assay.spec.refs import Ref
+from assay.define.definition import Definition, define
+from assay.define.fields import DECODERS, FIELDS, Fields, decode
+from assay.define.output import Output
+from assay.define.refs import Ref
 
 if TYPE_CHECKING:
     from assay.config import Environment
@@ -66,7 +66,7 @@ class Test(Fields):
 
     _assay: ClassVar[Definition]
 
-    # The built-in fields (tags, command, time_limit...) are declared in assay.spec.fields.
+    # The built-in fields (tags, command, time_limit...) are declared in assay.define.fields.
     abstract: ClassVar[bool] = True
 
     # Set on each instance by the pipeline.

@@ -9,10 +9,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from assay.errors import toml_key
-from assay.spec import suite_schema as schema
-from assay.spec.params import parameter
-from assay.spec.suite_checks import (
+from assay.define import suite_schema as schema
+from assay.define.params import parameter
+from assay.define.suite_checks import (
     IDENT,
     NAME,
     Compiler,
@@ -20,8 +19,9 @@ from assay.spec.suite_checks import (
     is_file,
     make_class,
 )
-from assay.spec.suite_test import CaseDir
-from assay.spec.test import Test, builtin_name
+from assay.define.suite_test import CaseDir
+from assay.define.test import Test, builtin_name
+from assay.errors import toml_key
 from assay.validation import Invalid, convert, read_utf8
 
 

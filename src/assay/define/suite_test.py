@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assay.define.hooks import after, before
+from assay.define.output import Output, comparison_spec
+from assay.define.test import Test
 from assay.errors import SanityError
-from assay.spec.hooks import after, before
-from assay.spec.output import Output, comparison_spec
-from assay.spec.test import Test
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The suite file format: typed tables that ``assay.spec.suite`` compiles into Test classes.
+"""The suite file format: typed tables that ``assay.define.suite`` compiles into Test classes.
 
 Documented in docs/suites.md. Every table forbids unknown keys, so a typo is an error that
 names the key and suggests the right one.
