@@ -21,10 +21,11 @@ from assay.config import Config, PartitionRef, load_config
 from assay.errors import UsageError
 from assay.files import point_link, write_atomic
 from assay.load import LoadProblem, load
-from assay.plan import Plan, make_plan
-from assay.results import report
+from assay.plan import Plan, make_plan, repeat_cases
+from assay.results import regressions, report
 from assay.results.journal import Journal, recover
 from assay.results.model import Problem, Session
+from assay.results.series import SessionDirs
 from assay.run.artifacts import SessionStore
 from assay.run.pipeline import RunContext
 from assay.run.runner import Runner, RunOptions
@@ -58,6 +59,9 @@ class Request:
     junit: str | None = None
     plain: bool = False
     grace: float = 2.0
+    repeat: int = 1
+    fail_on_regression: bool = False
+    html: str | None = None
 
 
 @dataclass
@@ -85,6 +89,8 @@ def prepare(request: Request) -> Prepared:
     settings = overrides_mod.resolve(loaded.tests, request.settings)
     selection.params_known(loaded.tests)
     plan = make_plan(loaded.tests, config, system, selection, settings, max_jobs=request.max_jobs)
+    if request.repeat > 1:
+        plan.cases = repeat_cases(plan.cases, request.repeat)
     return Prepared(config, system, plan, loaded.problems + plan.problems, len(loaded.tests))
 
 
@@ -179,6 +185,8 @@ async def _run(
             "serial": request.options.serial,
             "keep_stage": request.options.keep_stage,
             "settings": list(request.settings),
+            "repeat": request.repeat,
+            "fail_on_regression": request.fail_on_regression,
         },
         problems=[Problem(p.location, p.message, p.test) for p in prepared.problems],
     )
@@ -245,6 +253,8 @@ async def _run(
             ctx.store.close()
             journal.close()
         session.finished = time.time()
+        history = SessionDirs(_prefix(request, config, system), before=session.id)
+        session.regressions = regressions.find(session, history)
         path = report.write(session, directory / "report.json")
         if request.report:
             report.write(session, request.report)
@@ -252,6 +262,10 @@ async def _run(
             from assay.results import junit  # only when asked for: xml.etree is slow to import
 
             junit.write(session, request.junit)
+        if request.html:
+            from assay.results import html  # only when asked for: plotting is slow to import
+
+            html.write(report.to_dict(session), request.html, history)
         hint = RerunHint(request.config, request.system, request.settings, request.prefix)
         display.finish(session, hint, path)
     return session
