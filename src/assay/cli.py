@@ -231,14 +231,23 @@ def run(**kw: Any) -> int:
 @click.option(
     "--prefix", metavar="DIR", default=".assay", show_default=True, help="Where sessions are."
 )
-def report_cmd(session: str | None, html: str, prefix: str) -> int:
+@click.option(
+    "-c",
+    "--config",
+    metavar="FILE",
+    help="Config file whose [detection] settings to use (default: ./assay.toml, else the "
+    "embedded default).",
+)
+def report_cmd(session: str | None, html: str, prefix: str, config: str | None) -> int:
     """Write the report of SESSION (an id, a prefix of one, or a session directory; default:
     the newest) as a self-contained HTML file with plots."""
     from pathlib import Path
 
+    from assay.config import load_config
     from assay.results import html as html_mod
 
-    return html_mod.command(Path(prefix), session, html)
+    settings = load_config(config).detection.settings()
+    return html_mod.command(Path(prefix), session, html, settings)
 
 
 @cli.command(name="list")

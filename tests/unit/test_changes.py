@@ -216,3 +216,12 @@ def test_a_5_percent_step_under_2_percent_noise_is_found_within_5_points() -> No
         misplaced += abs(result.latest.index - step) > 2
     assert misplaced / len(delays) <= 0.05
     assert sorted(delays)[len(delays) // 2] <= 3  # the median delay
+
+
+def test_a_second_change_in_the_window_is_the_latest() -> None:
+    values = [*_noise(13, 40, 0.005, 10.0), 9.0, 9.0, 9.02, 7.0, 7.01]
+    result = analyse("m", _points(values), better="higher", settings=Settings(recent=5))
+    assert [c.index for c in result.change_points] == [40, 43]
+    assert result.latest is not None and result.latest.index == 43
+    assert result.latest.before == pytest.approx(9.007, abs=0.01)
+    assert result.kind == "regression"

@@ -298,10 +298,23 @@ def analyse(
         tail = (base + newest[0], newest[1])
         if near and abs(near[-1][0] - tail[0]) <= settings.min_size:
             found += near
-            latest_index = near[-1][0]
+            first = near[-1][0]
         else:
             found += [*near, tail]
-            latest_index = tail[0]
+            first = tail[0]
+        # More changes inside the window (e.g. worse again): split both sides the same way.
+        pending = [(base, first), (first, len(x))]
+        while pending:
+            start, end = pending.pop()
+            inside = taus[
+                (taus >= max(window, start + settings.min_size)) & (taus <= end - settings.min_size)
+            ]
+            more = _best_split(x[start:end], inside - start)
+            if more is not None and more[1] <= settings.alpha:
+                found.append((start + more[0], more[1]))
+                pending += [(start, start + more[0]), (start + more[0], end)]
+        found.sort()
+        latest_index = found[-1][0]
     else:
         found += near
     changes = _describe(points, x, found)

@@ -20,7 +20,7 @@ import msgspec
 from assay.errors import UsageError
 from assay.files import tail, write_atomic
 from assay.results import plots
-from assay.results.changes import Point, analyse, better_of
+from assay.results.changes import Point, Settings, analyse, better_of
 from assay.results.differences import describe_differences
 from assay.results.model import CaseResult
 from assay.results.series import HistorySource, SessionDirs
@@ -30,15 +30,23 @@ SLOWEST = 15
 TAIL_LINES = 20
 
 
-def write(data: dict[str, Any], path: str | Path, source: HistorySource | None = None) -> Path:
+def write(
+    data: dict[str, Any],
+    path: str | Path,
+    source: HistorySource | None = None,
+    settings: Settings | None = None,
+) -> Path:
     """Render the report ``data`` to ``path`` (atomically)."""
     path = Path(path)
-    write_atomic(path, render(data, source))
+    write_atomic(path, render(data, source, settings))
     return path
 
 
-def render(data: dict[str, Any], source: HistorySource | None = None) -> str:
-    """The HTML page for the report ``data``."""
+def render(
+    data: dict[str, Any], source: HistorySource | None = None, settings: Settings | None = None
+) -> str:
+    """The HTML page for the report ``data``, with the metrics' history from ``source``
+    (change points found with ``settings``)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -60,14 +68,14 @@ def render(data: dict[str, Any], source: HistorySource | None = None) -> str:
         aborted=[c for c in cases if c.get("status") == "aborted"],
         regressions=data.get("regressions", []),
         samples=data.get("samples", []),
-        metrics=_metrics(cases, data.get("session", {}), source),
+        metrics=_metrics(cases, data.get("session", {}), source, settings or Settings()),
         scaling=[_scaling(t, n) for n, t in enumerate(data.get("scaling", []))],
         slowest=_slowest(cases),
         version=data.get("assay_version", "?"),
     )
 
 
-def command(prefix: Path, session: str | None, out: str) -> int:
+def command(prefix: Path, session: str | None, out: str, settings: Settings) -> int:
     """``assay report [SESSION] --html FILE``."""
     directory = find_session(prefix, session)
     path = directory / "report.json"
@@ -82,7 +90,9 @@ def command(prefix: Path, session: str | None, out: str) -> int:
         raise UsageError(f"cannot read {path}: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         raise UsageError(f"{path} is not an assay run report")
-    written = write(data, out, SessionDirs(prefix, before=directory.name))
+    started = _epoch((data.get("session") or {}).get("started"))
+    history = SessionDirs(prefix, exclude=directory.name, until=started)
+    written = write(data, out, history, settings)
     print(f"wrote {written}")
     return 0
 
@@ -157,7 +167,10 @@ def _failures(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _metrics(
-    cases: list[dict[str, Any]], session: dict[str, Any], source: HistorySource | None
+    cases: list[dict[str, Any]],
+    session: dict[str, Any],
+    source: HistorySource | None,
+    settings: Settings,
 ) -> dict[str, Any]:
     """Every metric in a table, and plots of the first ``MAX_METRIC_PLOTS`` (worst first)."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
@@ -181,7 +194,7 @@ def _metrics(
         history = source.metric_series(_result(entry["case"]), m["name"]) if source else []
         current = [Point(session_id, None, None, v, m.get("unit")) for v in entry["values"]]
         better = better_of(m.get("unit"), m.get("lower"), m.get("upper"), m.get("better"))
-        analysis = analyse(m["name"], history + current, better)
+        analysis = analyse(m["name"], history + current, better, settings)
         band = plots.Band(m.get("reference"), m.get("low_bound"), m.get("high_bound"))
         entry["svg"] = plots.metric_history(
             history, entry["values"], m.get("unit"), band, analysis.change_points, f"m{n}"

@@ -11,8 +11,8 @@ same protocol.
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,14 +33,23 @@ class SessionDirs:
     """History read from ``PREFIX/runs/*/report.json`` (the newest ``limit`` sessions).
 
     Reports that cannot be read (a session killed before it wrote one, a damaged file)
-    are left out. ``before`` is the session whose history this is: only sessions older
-    than it count (session ids sort by time), not its own report from an earlier attempt
-    of ``--resume``, nor later sessions when an old session's report is made.
+    are left out. The history of session ``exclude`` is what came before it: not its own
+    report (from an earlier attempt of ``--resume``), and only sessions that started before
+    ``until`` (its start), so that an old session's report shows the history it had.
+    Sessions are ordered by their start time: two started in one second have ids that do
+    not sort by time.
     """
 
-    def __init__(self, prefix: Path, before: str | None = None, limit: int = 200) -> None:
+    def __init__(
+        self,
+        prefix: Path,
+        exclude: str | None = None,
+        until: float | None = None,
+        limit: int = 200,
+    ) -> None:
         self.prefix = prefix
-        self.before = before
+        self.exclude = exclude
+        self.until = until
         self.limit = limit
         self._index: dict[tuple[str, str], list[Point]] | None = None
         self.sessions: list[str] = []  # the sessions read, oldest first
@@ -52,11 +61,9 @@ class SessionDirs:
 
     def _load(self) -> dict[tuple[str, str], list[Point]]:
         index: dict[tuple[str, str], list[Point]] = {}
-        for session_id, data in self._reports():
+        for session_id, when, data in self._reports():
             self.sessions.append(session_id)
-            info = data.get("session") or {}
-            when = _epoch(info.get("started"))
-            commit = _commit(info)
+            commit = _commit(data.get("session") or {})
             for case in data.get("cases") or ():
                 if not isinstance(case, dict) or not isinstance(case.get("id"), str):
                     continue
@@ -67,23 +74,29 @@ class SessionDirs:
                         index.setdefault((case["id"], str(m.get("name"))), []).append(point)
         return index
 
-    def _reports(self) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _reports(self) -> list[tuple[str, float | None, dict[str, Any]]]:
         runs = self.prefix / "runs"
         try:
-            names = sorted(
-                n
-                for n in os.listdir(runs)
-                if not n.startswith(".") and (self.before is None or n < self.before)
-            )
+            names = sorted(n for n in os.listdir(runs) if not n.startswith("."))
         except OSError:
-            return
+            return []
+        found = []
         for name in names[-self.limit :] if self.limit else []:
+            if name == self.exclude:
+                continue
             try:
                 data = json.loads((runs / name / "report.json").read_text())
             except (OSError, ValueError):
                 continue
-            if isinstance(data, dict) and isinstance(data.get("cases"), list):
-                yield name, data
+            if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
+                continue
+            info = data.get("session")
+            when = _epoch(info.get("started")) if isinstance(info, dict) else None
+            if self.until is not None and (when is None or when >= self.until):
+                continue
+            found.append((name, when, data))
+        found.sort(key=lambda f: (f[1] if f[1] is not None else -math.inf, f[0]))
+        return found
 
 
 def _epoch(text: Any) -> float | None:

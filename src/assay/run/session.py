@@ -253,8 +253,11 @@ async def _run(
             ctx.store.close()
             journal.close()
         session.finished = time.time()
-        history = SessionDirs(_prefix(request, config, system), before=session.id)
-        session.regressions = regressions.find(session, history)
+        history = SessionDirs(
+            _prefix(request, config, system), exclude=session.id, until=session.started
+        )
+        detection = config.detection.settings()
+        session.regressions = regressions.find(session, history, detection)
         path = report.write(session, directory / "report.json")
         if request.report:
             report.write(session, request.report)
@@ -265,7 +268,7 @@ async def _run(
         if request.html:
             from assay.results import html  # only when asked for: plotting is slow to import
 
-            html.write(report.to_dict(session), request.html, history)
+            html.write(report.to_dict(session), request.html, history, detection)
         hint = RerunHint(request.config, request.system, request.settings, request.prefix)
         display.finish(session, hint, path)
     return session
