@@ -54,7 +54,9 @@ def _svg(fig: Figure, salt: str) -> str:
     with matplotlib.rc_context(
         {"svg.fonttype": "none", "svg.hashsalt": salt, "font.family": "sans-serif"}
     ):
-        fig.savefig(out, format="svg", metadata={"Date": None, "Creator": None})
+        # No metadata: it only adds RDF namespaces and the date (the page has both).
+        empty = dict.fromkeys(("Creator", "Date", "Format", "Type"))
+        fig.savefig(out, format="svg", metadata=empty)
     text = out.getvalue()
     start = text.find("<svg")  # drop the XML prolog and doctype: the SVG sits in HTML
     return text[start:] if start >= 0 else text
