@@ -198,3 +198,44 @@ def test_chromium_is_a_listed_system_package():
     names = [line.split("#")[0].strip() for line in listed.read_text().splitlines()]
     assert "chromium" in names
     assert shutil.which("chromium") or not os.environ.get("CI"), "CI must have chromium"
+
+
+def test_assay_report_reads_reports_of_older_assay_versions(assay_cli, write, tmp_path):
+    """A report written before --repeat and history existed has none of their fields."""
+    result = _runs(assay_cli, write, tmp_path)
+    path = Path(result.report["session"]["directory"]) / "report.json"
+    data = json.loads(path.read_text())
+    for key in ("samples", "regressions"):
+        del data[key]
+    del data["summary"]["regressions"]
+    for case in data["cases"]:
+        del case["repeat"]
+        for metric in case["metrics"]:
+            del metric["better"]
+    for table in data["scaling"]:
+        for row in table["rows"]:
+            del row["samples"]
+    path.write_text(json.dumps(data))
+    made = assay_cli("report", "--html", "old-format.html")
+    assert made.code == 0, made
+    page = (tmp_path / "old-format.html").read_text()
+    assert page.count('class="failure"') == 4 and 'figure class="plot metric-plot"' in page
+
+
+@pytest.mark.parametrize(
+    ("option", "what"),
+    [("--html", "HTML report"), ("--report", "JSON report"), ("--junit", "JUnit XML report")],
+)
+def test_a_report_file_that_cannot_be_written_is_a_clear_error(
+    assay_cli, write, tmp_path, option, what
+):
+    _suite(write, tmp_path)
+    (tmp_path / "taken").write_text("a file, not a directory")
+    result = assay_cli("run", "test_report.py", "--plain", "-n", "Perf", option, "taken/r")
+    assert result.code == 2, result
+    assert f"cannot write the {what} taken/r" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.report["summary"]["passed"] == 1  # the run and its own report are kept
+    if option == "--html":
+        made = assay_cli("report", "--html", "taken/r.html")
+        assert made.code == 2 and "cannot write the HTML report taken/r.html" in made.stderr

@@ -37,9 +37,15 @@ def write(
     settings: Settings | None = None,
 ) -> Path:
     """Render the report ``data`` to ``path`` (atomically)."""
-    path = Path(path)
-    write_atomic(path, render(data, source, settings))
-    return path
+    page = render(data, source, settings)
+    try:
+        write_atomic(path, page)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the HTML report {path}: {exc.strerror or exc}",
+            hint="give --html a path in a directory you can write to",
+        ) from None
+    return Path(path)
 
 
 def render(
@@ -52,7 +58,7 @@ def render(
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("assay.results", "templates"),
         autoescape=True,
-        undefined=jinja2.StrictUndefined,
+        undefined=jinja2.ChainableUndefined,  # a report from another version may lack fields
         trim_blocks=True,
         lstrip_blocks=True,
     )

@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,19 +259,49 @@ async def _run(
         detection = config.detection.settings()
         session.regressions = regressions.find(session, history, detection)
         path = report.write(session, directory / "report.json")
+        problems: list[str] = []  # the files the user asked for, shown after the summary
         if request.report:
-            report.write(session, request.report)
+            _write_file(
+                "JSON report",
+                request.report,
+                problems,
+                lambda out: report.write(session, out),
+            )
         if request.junit:
             from assay.results import junit  # only when asked for: xml.etree is slow to import
 
-            junit.write(session, request.junit)
+            _write_file(
+                "JUnit XML report",
+                request.junit,
+                problems,
+                lambda out: junit.write(session, out),
+            )
         if request.html:
             from assay.results import html  # only when asked for: plotting is slow to import
 
-            html.write(report.to_dict(session), request.html, history, detection)
+            data = report.to_dict(session)
+            _write_file(
+                "HTML report",
+                request.html,
+                problems,
+                lambda out: html.write(data, out, history, detection),
+            )
         hint = RerunHint(request.config, request.system, request.settings, request.prefix)
         display.finish(session, hint, path)
+    if problems:
+        raise UsageError("\n".join(problems))
     return session
+
+
+def _write_file(what: str, path: str, problems: list[str], write: Callable[[str], object]) -> None:
+    """Write a report file the user asked for; a path that cannot be written is theirs to
+    fix, and must lose neither the summary nor the other files."""
+    try:
+        write(path)
+    except UsageError as exc:  # it says what went wrong itself
+        problems.append(str(exc))
+    except OSError as exc:
+        problems.append(f"cannot write the {what} {path}: {exc.strerror or exc}")
 
 
 def make_scheduler(
