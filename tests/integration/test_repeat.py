@@ -169,3 +169,25 @@ def test_resume_keeps_finished_repetitions_and_runs_the_rest(tmp_path, write):
     # The first sample was kept from the killed runner; the second and third ran again.
     assert [c["metrics"][0]["value"] for c in cases] == [1.0, 3.0, 4.0]
     assert count.read_text().strip() == "4"
+
+
+COMPARED = """
+import assay
+
+class Compared(assay.Test):
+    command = "echo 2.5 > result.txt"
+
+    def sanity(self, out):
+        out.compare("expected/", files=["result.txt"])
+"""
+
+
+def test_bless_takes_one_repetition_of_a_case(assay_cli, write, tmp_path):
+    write("test_compared.py", COMPARED)
+    write("expected/result.txt", "2\n")
+    result = assay_cli("run", "test_compared.py", "--plain", "--repeat", "2")
+    assert result.code == 1 and result.report["summary"]["failed"] == 2, result
+    blessed = assay_cli("bless", "--yes")
+    assert blessed.code == 0, blessed
+    assert "blessing 1 file(s) of 1 case(s):" in blessed.stdout
+    assert (tmp_path / "expected" / "result.txt").read_text() == "2.5\n"

@@ -225,3 +225,16 @@ def test_a_second_change_in_the_window_is_the_latest() -> None:
     assert result.latest is not None and result.latest.index == 43
     assert result.latest.before == pytest.approx(9.007, abs=0.01)
     assert result.kind == "regression"
+
+
+def test_assay_and_its_run_command_import_neither_numpy_nor_matplotlib() -> None:
+    """Detection and plots load their libraries when used: `assay --version` stays fast."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, assay, assay.cli, assay.config, assay.run.session, assay.results.regressions;"
+        "print(sorted(m for m in ('numpy', 'matplotlib', 'jinja2') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
