@@ -151,6 +151,11 @@ def test_unreadable_reports_in_history_are_left_out(assay_cli, write, tmp_path):
     (runs[3] / "report.json").write_text("{ not json")
     (runs[4] / "report.json").unlink()
     (runs[5] / "report.json").write_text(json.dumps({"cases": [{"id": 3, "metrics": "x"}]}))
+    # A value no run can produce (json reads NaN and Infinity) is not history either.
+    damaged = json.loads((runs[6] / "report.json").read_text())
+    damaged["cases"][0]["metrics"][0]["value"] = float("nan")
+    damaged["cases"][1]["metrics"][0]["value"] = float("inf")
+    (runs[6] / "report.json").write_text(json.dumps(damaged))
     result = _run(assay_cli, "--fail-on-regression", "--repeat", "2", rate=9.1)
     assert result.code == 1, result
     assert [r["metric"] for r in result.report["regressions"]] == ["triad"]

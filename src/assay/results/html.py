@@ -182,12 +182,15 @@ def _metrics(
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for case in cases:
         for m in case.get("metrics") or []:
+            if not isinstance(m, dict) or not isinstance(m.get("name"), str):
+                continue
             entry = groups.setdefault(
-                (case.get("id", ""), m.get("name", "")),
+                (case.get("id", ""), m["name"]),
                 {"case": case, "metric": m, "values": [], "verdicts": set()},
             )
-            if isinstance(m.get("value"), int | float):
-                entry["values"].append(float(m["value"]))
+            value = m.get("value")
+            if isinstance(value, int | float) and math.isfinite(value):
+                entry["values"].append(float(value))
             entry["verdicts"].add(m.get("verdict"))
     rows = list(groups.values())
     rows.sort(key=lambda e: "fail" not in e["verdicts"] and "error" not in e["verdicts"])

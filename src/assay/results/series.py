@@ -15,7 +15,7 @@ import math
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from assay.results.changes import Point
 from assay.results.model import CaseResult
@@ -63,14 +63,16 @@ class SessionDirs:
         index: dict[tuple[str, str], list[Point]] = {}
         for session_id, when, data in self._reports():
             self.sessions.append(session_id)
-            commit = _commit(data.get("session") or {})
+            info = data.get("session")
+            commit = _commit(info) if isinstance(info, dict) else None
             for case in data.get("cases") or ():
                 if not isinstance(case, dict) or not isinstance(case.get("id"), str):
                     continue
                 for m in case.get("metrics") or ():
                     value = m.get("value") if isinstance(m, dict) else None
-                    if isinstance(value, int | float) and not isinstance(value, bool):
-                        point = Point(session_id, when, commit, float(value), m.get("unit"))
+                    if _number(value):
+                        unit = m.get("unit") if isinstance(m.get("unit"), str) else None
+                        point = Point(session_id, when, commit, float(value), unit)
                         index.setdefault((case["id"], str(m.get("name"))), []).append(point)
         return index
 
@@ -97,6 +99,11 @@ class SessionDirs:
             found.append((name, when, data))
         found.sort(key=lambda f: (f[1] if f[1] is not None else -math.inf, f[0]))
         return found
+
+
+def _number(value: Any) -> TypeGuard[float]:
+    """A value a run can have produced: a finite number (json reads NaN and Infinity)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _epoch(text: Any) -> float | None:
