@@ -253,12 +253,14 @@ async def _run(
             ctx.store.close()
             journal.close()
         session.finished = time.time()
+        path = report.write(session, directory / "report.json")  # first: whatever follows
         history = SessionDirs(
             _prefix(request, config, system), exclude=session.id, until=session.started
         )
         detection = config.detection.settings()
         session.regressions = regressions.find(session, history, detection)
-        path = report.write(session, directory / "report.json")
+        if session.regressions:
+            report.write(session, path)
         problems: list[str] = []  # the files the user asked for, shown after the summary
         if request.report:
             _write_file(
