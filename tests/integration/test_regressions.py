@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 
 import jsonschema
 
@@ -43,6 +44,15 @@ def _history(assay_cli, write, values=HISTORY) -> None:
         assert done.code == 0, done
 
 
+def _by_start(tmp_path: Path) -> list[str]:
+    """The sessions under the prefix, oldest first (ids of one second do not sort by time)."""
+    runs = (tmp_path / ".assay" / "runs").iterdir()
+    started = {
+        p.name: json.loads((p / "report.json").read_text())["session"]["started"] for p in runs
+    }
+    return sorted(started, key=started.__getitem__)
+
+
 def _run(assay_cli, *args: str, rate: float, took: float = 5) -> CliResult:
     return assay_cli(
         "run", "test_rate.py", "--plain", *args, env={"RATE": str(rate), "TOOK": str(took)}
@@ -51,7 +61,7 @@ def _run(assay_cli, *args: str, rate: float, took: float = 5) -> CliResult:
 
 def test_a_regression_is_reported_and_fails_the_run_when_asked(assay_cli, write, tmp_path):
     _history(assay_cli, write)
-    sessions = sorted(p.name for p in (tmp_path / ".assay" / "runs").iterdir())
+    sessions = _by_start(tmp_path)
     result = _run(assay_cli, "--fail-on-regression", "--repeat", "2", rate=9.1)
     assert result.code == 1, result
     assert "1 metric(s) regressed against history (--fail-on-regression):" in result.stdout
