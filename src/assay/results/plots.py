@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,9 +58,32 @@ def _svg(fig: Figure, salt: str) -> str:
         # No metadata: it only adds RDF namespaces and the date (the page has both).
         empty = dict.fromkeys(("Creator", "Date", "Format", "Type"))
         fig.savefig(out, format="svg", metadata=empty)
-    text = out.getvalue()
-    start = text.find("<svg")  # drop the XML prolog and doctype: the SVG sits in HTML
-    return text[start:] if start >= 0 else text
+    return _own_ids(out.getvalue(), salt)
+
+
+_SVG, _XLINK = "http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"
+_REF = re.compile(r"url\(#([^)]+)\)")
+
+
+def _own_ids(text: str, salt: str) -> str:
+    """The SVG without its XML prolog, every id (``figure_1``, ``axes_1``, clip paths...)
+    prefixed with ``salt`` and every reference to one changed to match: the ids of many
+    figures on one page must not collide."""
+    import xml.etree.ElementTree as ET
+
+    ET.register_namespace("", _SVG)
+    ET.register_namespace("xlink", _XLINK)
+    root = ET.fromstring(text)  # noqa: S314 - matplotlib wrote it: no entities, text escaped
+    href = f"{{{_XLINK}}}href"
+    for element in root.iter():
+        for name, value in element.attrib.items():
+            if name == "id":
+                element.set(name, f"{salt}-{value}")
+            elif name == href and value.startswith("#"):
+                element.set(name, f"#{salt}-{value[1:]}")
+            elif "url(#" in value:
+                element.set(name, _REF.sub(lambda m: f"url(#{salt}-{m.group(1)})", value))
+    return ET.tostring(root, encoding="unicode")
 
 
 def _style(ax: Axes) -> None:
