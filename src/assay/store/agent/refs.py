@@ -1,0 +1,211 @@
+"""Names and versions, as :mod:`assay.store.names` keeps them: ``names/NAME/vN.json`` written
+once, atomically, under ``names/.NAME.lock``; tags in ``names/NAME/tags.json``."""
+
+from __future__ import annotations
+
+import difflib
+import getpass
+import json
+import os
+import re
+import time
+
+from .layout import DIGEST, AgentError, Refused, locked, write_atomic
+from .trees import lacking, load
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\Z")
+REF = re.compile(r"(?P<name>[^@#]+)(?:@(?P<version>\d+)|#(?P<tag>.+))?\Z")
+_TEXT = ("user", "host", "source", "source_kind", "archive_hash", "git_commit", "message")
+_COUNTS = ("files", "bytes")  # new_bytes is the receiving store's own story: not copied
+# The order assay writes a version's fields in (msgspec, defaults left out).
+_ORDER = ("name", "version", "tree", "created", *_TEXT, *_COUNTS, "layers")
+
+
+def check_name(name: object) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise Refused(
+            "{!r} is not a valid name: use letters, digits, '.', '_', '+' and '-', starting "
+            "with a letter or digit".format(name)
+        )
+    return name
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+class Refs:
+    def __init__(self, layout) -> None:
+        self.layout = layout
+        self.root = layout.names
+
+    def names(self) -> list:
+        if not os.path.isdir(self.root):
+            return []
+        return sorted(
+            n for n in os.listdir(self.root) if NAME.match(n) and os.path.isdir(self._folder(n))
+        )
+
+    def _folder(self, name: str) -> str:
+        return os.path.join(self.root, name)
+
+    def scan(self, name: str) -> tuple:
+        """(the readable versions of ``name`` oldest first, what is wrong with the others)."""
+        folder = self._folder(name)
+        if not os.path.isdir(folder):
+            return [], []
+        found, problems = [], []
+        for entry in sorted(os.listdir(folder)):
+            if not (entry.startswith("v") and entry.endswith(".json")):
+                continue
+            path = os.path.join(folder, entry)
+            problem = None
+            try:
+                with open(path, "rb") as fh:
+                    record = json.loads(fh.read().decode("utf-8"))
+                if not isinstance(record, dict):
+                    raise ValueError("not a JSON object")
+                number, tree = record.get("version"), record.get("tree")
+                if not isinstance(number, int) or not isinstance(tree, str):
+                    raise ValueError("no version number or tree")
+            except OSError as exc:
+                problem = exc.strerror or str(exc)
+            except (UnicodeDecodeError, ValueError) as exc:
+                problem = str(exc)
+            else:
+                if entry != "v{}.json".format(number) or record.get("name") != name:
+                    problem = "it holds the record of {}@{}".format(record.get("name"), number)
+                else:
+                    found.append(record)
+            if problem:
+                problems.append(
+                    "{}: unreadable version record ({}); restore it from a backup, or delete "
+                    "it to drop that version".format(path, problem)
+                )
+        return sorted(found, key=lambda r: r["version"]), problems
+
+    def versions(self, name: str) -> list:
+        versions, problems = self.scan(name)
+        if problems:
+            raise AgentError(problems[0])
+        return versions
+
+    def tags(self, name: str) -> dict:
+        path = os.path.join(self._folder(name), "tags.json")
+        try:
+            with open(path, "rb") as fh:
+                tags = json.loads(fh.read().decode("utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise AgentError(
+                "{}: unreadable tags ({}); restore it from a backup, or delete it to drop the "
+                "tags of that name".format(path, exc)
+            ) from None
+        if not isinstance(tags, dict) or not all(isinstance(v, int) for v in tags.values()):
+            raise AgentError("{}: unreadable tags (not a map of tag to version)".format(path))
+        return tags
+
+    def add(self, record: dict) -> tuple:
+        """Record a version of ``record["name"]`` for its tree (which must be complete here)
+        unless the newest version already is that tree: (version record, created)."""
+        fields = _checked(record)
+        name, tree = fields["name"], fields["tree"]
+        os.makedirs(self.root, exist_ok=True)
+        with locked(os.path.join(self.root, ".{}.lock".format(name)), exclusive=True):
+            existing = self.versions(name)
+            if existing and existing[-1]["tree"] == tree:
+                return existing[-1], False
+            missing = lacking(self.layout, tree, load(self.layout, tree))
+            if missing:
+                raise Refused(
+                    "cannot record {}: tree {} lacks {} object(s) here (first: {}); push them "
+                    "first".format(name, tree[:16], len(missing), missing[0])
+                )
+            fields["version"] = existing[-1]["version"] + 1 if existing else 1
+            version = {k: fields[k] for k in _ORDER if fields.get(k) not in (None, "", 0)}
+            version["version"] = fields["version"]
+            data = json.dumps(version, separators=(",", ":"), ensure_ascii=False).encode()
+            write_atomic(os.path.join(self._folder(name), "v{}.json".format(fields["version"])), data)
+        return version, True
+
+    def resolve(self, ref: object) -> dict:
+        """The version a reference names (NAME, NAME@N, NAME#TAG, tree:PREFIX)."""
+        if not isinstance(ref, str):
+            raise Refused("{!r} is not a reference".format(ref))
+        if ref.startswith("tree:"):
+            return self._by_tree(ref[5:].strip().lower())
+        match = REF.match(ref.strip())
+        if not match:
+            raise AgentError("{!r} is not a reference; write NAME, NAME@3 or NAME#tag".format(ref))
+        name = match.group("name")
+        versions = self.versions(name) if NAME.match(name) else []
+        if not versions:
+            known = self.names()
+            if name in known:
+                raise AgentError(
+                    "{!r} has no version left in the store ({} holds no version record); "
+                    "push it again".format(name, self._folder(name))
+                )
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = " (did you mean {!r}?)".format(close[0]) if close else ""
+            listed = "; names: " + ", ".join(known) if known else "; the store is empty"
+            raise AgentError("no artifact named {!r} in the store{}{}".format(name, hint, listed))
+        if match.group("version"):
+            number = int(match.group("version"))
+            for version in versions:
+                if version["version"] == number:
+                    return version
+            have = ", ".join(str(v["version"]) for v in versions)
+            raise AgentError("{} has no version {}; versions: {}".format(name, number, have))
+        if match.group("tag"):
+            tag = match.group("tag")
+            tags = self.tags(name)
+            if tag not in tags:
+                raise AgentError(
+                    "{} has no tag {!r}; tags: {}".format(name, tag, ", ".join(sorted(tags)) or "none")
+                )
+            return self.resolve("{}@{}".format(name, tags[tag]))
+        return versions[-1]
+
+    def _by_tree(self, prefix: str) -> dict:
+        if len(prefix) < 6 or not re.match(r"[0-9a-f]+\Z", prefix):
+            raise AgentError("tree:{}: give at least 6 hex digits of a tree hash".format(prefix))
+        found = [v for n in self.names() for v in self.versions(n) if v["tree"].startswith(prefix)]
+        if len({v["tree"] for v in found}) > 1:
+            raise AgentError("tree:{} is ambiguous".format(prefix))
+        if not found:
+            raise AgentError("no version has a tree starting with {}".format(prefix))
+        return max(found, key=lambda v: v.get("created", 0))
+
+
+def _checked(record: object) -> dict:
+    """The fields of a version record sent by a client, checked (unknown fields dropped)."""
+    if not isinstance(record, dict):
+        raise Refused("not a version record: {!r}".format(record)[:300])
+    fields = {"name": check_name(record.get("name"))}
+    tree = record.get("tree")
+    if not isinstance(tree, str) or not DIGEST.match(tree):
+        raise Refused("not a version record: its tree is {!r}".format(tree))
+    fields["tree"] = tree
+    created = record.get("created", time.time())
+    if not isinstance(created, (int, float)) or isinstance(created, bool):
+        raise Refused("not a version record: created is {!r}".format(created))
+    fields["created"] = created
+    for key in _TEXT:
+        value = record.get(key)
+        if value is not None and not isinstance(value, str):
+            raise Refused("not a version record: {} is {!r}".format(key, value))
+        fields[key] = value
+    for key in _COUNTS:
+        value = record.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise Refused("not a version record: {} is {!r}".format(key, value))
+        fields[key] = value
+    fields["user"] = fields["user"] or _user()
+    fields["host"] = fields["host"] or os.uname().nodename
+    fields["source_kind"] = "transfer"
+    return fields

@@ -1,0 +1,117 @@
+"""Tree manifests as the agent reads them: the JSON assay.store writes, checked field by field
+(the agent derives paths from what a tree names, so nothing in it is taken on trust)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .layout import DIGEST, Corrupt, Layout, Refused, blob_kind, check_object
+
+_TYPES = ("file", "dir", "symlink")
+_FIELDS = {"path", "type", "mode", "size", "hash", "chunks", "target"}
+
+
+class Entry:
+    __slots__ = ("chunks", "hash", "mode", "path", "size", "target", "type")
+
+    def __init__(self, raw: object, where: str) -> None:
+        if not isinstance(raw, dict) or not set(raw) <= _FIELDS:
+            raise Refused("{}: an entry is not a tree entry: {!r}".format(where, raw)[:500])
+        self.path = raw.get("path")
+        self.type = raw.get("type")
+        self.mode = raw.get("mode", 0o644)
+        self.size = raw.get("size", 0)
+        self.hash = raw.get("hash")
+        self.chunks = raw.get("chunks")
+        self.target = raw.get("target")
+        if not isinstance(self.path, str) or self.type not in _TYPES:
+            raise Refused("{}: an entry has no path or an unknown type: {!r}".format(where, raw))
+        if not _count(self.mode) or not _count(self.size):
+            raise Refused("{}: {!r} has a bad mode or size".format(where, self.path))
+        if self.type == "file":
+            if not isinstance(self.hash, str) or not DIGEST.match(self.hash):
+                raise Refused("{}: the file {!r} has no content hash".format(where, self.path))
+            if self.chunks is not None:
+                self.chunks = _chunks(self.chunks, self.size, where, self.path)
+        elif self.hash is not None or self.chunks is not None:
+            raise Refused("{}: {!r} is not a file but names content".format(where, self.path))
+        if self.type == "symlink" and not isinstance(self.target, str):
+            raise Refused("{}: the symlink {!r} has no target".format(where, self.path))
+
+    @property
+    def executable(self) -> bool:
+        return bool(self.mode & 0o111)
+
+    def objects(self) -> list:
+        """The (kind, digest) objects this entry's content is stored as."""
+        if self.type != "file":
+            return []
+        if self.chunks is None:
+            return [(blob_kind(self.executable), self.hash)]
+        return [("chunks", h) for h, _ in self.chunks]
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _chunks(raw: object, size: int, where: str, path: str) -> list:
+    if not isinstance(raw, list):
+        raise Refused("{}: the chunks of {!r} are not a list".format(where, path))
+    chunks = []
+    for item in raw:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or not isinstance(item[0], str)
+            or not DIGEST.match(item[0])
+            or not _count(item[1])
+        ):
+            raise Refused("{}: {!r} has a bad chunk {!r}".format(where, path, item))
+        chunks.append((item[0], item[1]))
+    if sum(n for _, n in chunks) != size:
+        raise Refused("{}: the chunks of {!r} do not add up to its size".format(where, path))
+    return chunks
+
+
+def parse(data: bytes, where: str) -> list:
+    """The entries of a tree object's bytes."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Corrupt("{} is not a tree: {}".format(where, exc)) from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
+        raise Corrupt("{} is not a tree (no entries)".format(where))
+    if raw.get("version", 1) != 1:
+        raise Refused("{} is a tree of version {!r}; this agent reads 1".format(where, raw["version"]))
+    return [Entry(e, where) for e in raw["entries"]]
+
+
+def load(layout: Layout, digest: str) -> list:
+    """The entries of the stored tree ``digest``."""
+    check_object("trees", digest)
+    try:
+        with open(layout.path("trees", digest), "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise Refused("tree {} is not in the store at {}".format(digest[:16], layout.root)) from None
+    return parse(data, "tree " + digest[:16])
+
+
+def objects(digest: str, entries: list) -> list:
+    """Every object a tree needs, once each: its files' blobs or chunks, then the tree."""
+    seen = {}
+    for entry in entries:
+        for obj in entry.objects():
+            seen[obj] = None
+    seen[("trees", digest)] = None
+    return list(seen)
+
+
+def lacking(layout: Layout, digest: str, entries: list) -> list:
+    """The objects of a tree the store does not hold ("kind/digest")."""
+    exists = os.path.exists
+    return [
+        "{}/{}".format(k, d) for k, d in objects(digest, entries) if not exists(layout.path(k, d))
+    ]
