@@ -24,7 +24,8 @@ python3 -I THIS_FILE [--root DIR] speaks assay's store protocol on stdin and std
 import sys
 
 if sys.version_info < {floor}:
-    sys.stderr.write("assay store agent: needs Python >= {floor_text}, not %s\\n" % sys.version.split()[0])
+    found = sys.version.split()[0]
+    sys.stderr.write("assay store agent: needs Python >= {floor_text}, not %s\\n" % found)
     sys.exit(3)
 
 _SOURCES = {{

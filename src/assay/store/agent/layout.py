@@ -69,7 +69,7 @@ def check_object(kind: object, digest: object) -> None:
     if kind not in KINDS:
         raise Refused("{!r} is not an object kind ({})".format(kind, ", ".join(KINDS)))
     if not isinstance(digest, str) or not DIGEST.match(digest):
-        raise Refused("{!r} is not an object name (64 lowercase hex digits)".format(digest))
+        raise Refused(f"{digest!r} is not an object name (64 lowercase hex digits)")
 
 
 def blob_kind(executable: bool) -> str:
@@ -90,14 +90,15 @@ def describe(exc: OSError, root: str) -> AgentError:
     names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
     where = " -> ".join(names) or root
     cause = exc.strerror or str(exc)
-    message = "the store at {}: {}: {}".format(root, where, cause)
+    message = f"the store at {root}: {where}: {cause}"
     if exc.errno in _FULL:
         free = free_bytes(root)
-        left = " ({:,} bytes free)".format(free) if free >= 0 else ""
+        left = f" ({free:,} bytes free)" if free >= 0 else ""
         message = (
-            "the store at {} is full{}: {}: {}; nothing half-written was kept: free space "
-            "there (remove old versions) or use another store, then push again (it resumes)"
-        ).format(root, left, where, cause)
+            f"the store at {root} is full{left}: {where}: {cause}; nothing half-written was "
+            "kept: free space there (remove old versions) or use another store, then push "
+            "again (it resumes)"
+        )
         return AgentError(message, full=True)
     if exc.errno in _NOT_WRITABLE:
         message += "; use a store the remote account may write"
@@ -127,16 +128,16 @@ class Layout:
             os.makedirs(folder, exist_ok=True)
 
     def path(self, kind: str, digest: str) -> str:
-        return "{}/{}/{}/{}".format(self.objects, kind, digest[:2], digest[2:])
+        return f"{self.objects}/{kind}/{digest[:2]}/{digest[2:]}"
 
     def has(self, kind: str, digest: str) -> bool:
         return os.path.exists(self.path(kind, digest))
 
     def partial(self, kind: str, digest: str) -> str:
-        return "{}/{}-{}".format(self.incoming, kind, digest)
+        return f"{self.incoming}/{kind}-{digest}"
 
     def assembled_path(self, kind: str, digest: str) -> str:
-        return "{}/{}/{}/{}".format(self.assembled, kind, digest[:2], digest[2:])
+        return f"{self.assembled}/{kind}/{digest[:2]}/{digest[2:]}"
 
     def digests(self, kind: str):
         """(digest, path) of every stored object of a kind, in order."""
@@ -154,7 +155,7 @@ class Layout:
     def record_sum(self, kind: str, digest: str, sha256: str) -> None:
         """Note an object's SHA-256 (before it is published: a published object always has
         one; a line whose object was never published, or was collected, is ignored)."""
-        line = "{} {} {}\n".format(kind, digest, sha256).encode("ascii")
+        line = f"{kind} {digest} {sha256}\n".encode("ascii")
         fd = os.open(
             os.path.join(self.sums, digest[:2]), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
         )

@@ -30,7 +30,7 @@ def _read(path: str) -> str:
 def start_time(pid: int):
     """When process ``pid`` started (ticks after boot), or None if there is no such process."""
     try:
-        with open("/proc/{}/stat".format(pid), "rb") as fh:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
             data = fh.read()
     except FileNotFoundError:
         return None
@@ -131,4 +131,4 @@ def tree_pin(digest: str) -> str:
 
 
 def object_pin(kind: str, digest: str) -> str:
-    return "object {} {}".format(kind, digest)
+    return f"object {kind} {digest}"

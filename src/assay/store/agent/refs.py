@@ -24,8 +24,8 @@ _ORDER = ("name", "version", "tree", "created", *_TEXT, *_COUNTS, "layers")
 def check_name(name: object) -> str:
     if not isinstance(name, str) or not NAME.match(name):
         raise Refused(
-            "{!r} is not a valid name: use letters, digits, '.', '_', '+' and '-', starting "
-            "with a letter or digit".format(name)
+            f"{name!r} is not a valid name: use letters, digits, '.', '_', '+' and '-', starting "
+            "with a letter or digit"
         )
     return name
 
@@ -76,14 +76,14 @@ class Refs:
             except (UnicodeDecodeError, ValueError) as exc:
                 problem = str(exc)
             else:
-                if entry != "v{}.json".format(number) or record.get("name") != name:
+                if entry != f"v{number}.json" or record.get("name") != name:
                     problem = "it holds the record of {}@{}".format(record.get("name"), number)
                 else:
                     found.append(record)
             if problem:
                 problems.append(
-                    "{}: unreadable version record ({}); restore it from a backup, or delete "
-                    "it to drop that version".format(path, problem)
+                    f"{path}: unreadable version record ({problem}); restore it from a "
+                    "backup, or delete it to drop that version"
                 )
         return sorted(found, key=lambda r: r["version"]), problems
 
@@ -102,11 +102,11 @@ class Refs:
             return {}
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise AgentError(
-                "{}: unreadable tags ({}); restore it from a backup, or delete it to drop the "
-                "tags of that name".format(path, exc)
+                f"{path}: unreadable tags ({exc}); restore it from a backup, or delete it "
+                "to drop the tags of that name"
             ) from None
         if not isinstance(tags, dict) or not all(isinstance(v, int) for v in tags.values()):
-            raise AgentError("{}: unreadable tags (not a map of tag to version)".format(path))
+            raise AgentError(f"{path}: unreadable tags (not a map of tag to version)")
         return tags
 
     def add(self, record: dict) -> tuple:
@@ -115,95 +115,99 @@ class Refs:
         fields = _checked(record)
         name, tree = fields["name"], fields["tree"]
         os.makedirs(self.root, exist_ok=True)
-        with locked(os.path.join(self.root, ".{}.lock".format(name)), exclusive=True):
+        with locked(os.path.join(self.root, f".{name}.lock"), exclusive=True):
             existing = self.versions(name)
             if existing and existing[-1]["tree"] == tree:
                 return existing[-1], False
             missing = lacking(self.layout, tree, load(self.layout, tree))
             if missing:
                 raise Refused(
-                    "cannot record {}: tree {} lacks {} object(s) here (first: {}); push them "
-                    "first".format(name, tree[:16], len(missing), missing[0])
+                    f"cannot record {name}: tree {tree[:16]} lacks {len(missing)} object(s) "
+                    f"here (first: {missing[0]}); push them first"
                 )
             fields["version"] = existing[-1]["version"] + 1 if existing else 1
             version = {k: fields[k] for k in _ORDER if fields.get(k) not in (None, "", 0)}
             version["version"] = fields["version"]
             data = json.dumps(version, separators=(",", ":"), ensure_ascii=False).encode()
-            write_atomic(os.path.join(self._folder(name), "v{}.json".format(fields["version"])), data)
+            write_atomic(
+                os.path.join(self._folder(name), "v{}.json".format(fields["version"])), data
+            )
         return version, True
 
     def resolve(self, ref: object) -> dict:
         """The version a reference names (NAME, NAME@N, NAME#TAG, tree:PREFIX)."""
         if not isinstance(ref, str):
-            raise Refused("{!r} is not a reference".format(ref))
+            raise Refused(f"{ref!r} is not a reference")
         if ref.startswith("tree:"):
             return self._by_tree(ref[5:].strip().lower())
         match = REF.match(ref.strip())
         if not match:
-            raise AgentError("{!r} is not a reference; write NAME, NAME@3 or NAME#tag".format(ref))
+            raise AgentError(f"{ref!r} is not a reference; write NAME, NAME@3 or NAME#tag")
         name = match.group("name")
         versions = self.versions(name) if NAME.match(name) else []
         if not versions:
             known = self.names()
             if name in known:
                 raise AgentError(
-                    "{!r} has no version left in the store ({} holds no version record); "
-                    "push it again".format(name, self._folder(name))
+                    f"{name!r} has no version left in the store ({self._folder(name)} holds "
+                    "no version record); push it again"
                 )
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-            hint = " (did you mean {!r}?)".format(close[0]) if close else ""
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             listed = "; names: " + ", ".join(known) if known else "; the store is empty"
-            raise AgentError("no artifact named {!r} in the store{}{}".format(name, hint, listed))
+            raise AgentError(f"no artifact named {name!r} in the store{hint}{listed}")
         if match.group("version"):
             number = int(match.group("version"))
             for version in versions:
                 if version["version"] == number:
                     return version
             have = ", ".join(str(v["version"]) for v in versions)
-            raise AgentError("{} has no version {}; versions: {}".format(name, number, have))
+            raise AgentError(f"{name} has no version {number}; versions: {have}")
         if match.group("tag"):
             tag = match.group("tag")
             tags = self.tags(name)
             if tag not in tags:
                 raise AgentError(
-                    "{} has no tag {!r}; tags: {}".format(name, tag, ", ".join(sorted(tags)) or "none")
+                    "{} has no tag {!r}; tags: {}".format(
+                        name, tag, ", ".join(sorted(tags)) or "none"
+                    )
                 )
-            return self.resolve("{}@{}".format(name, tags[tag]))
+            return self.resolve(f"{name}@{tags[tag]}")
         return versions[-1]
 
     def _by_tree(self, prefix: str) -> dict:
         if len(prefix) < 6 or not re.match(r"[0-9a-f]+\Z", prefix):
-            raise AgentError("tree:{}: give at least 6 hex digits of a tree hash".format(prefix))
+            raise AgentError(f"tree:{prefix}: give at least 6 hex digits of a tree hash")
         found = [v for n in self.names() for v in self.versions(n) if v["tree"].startswith(prefix)]
         if len({v["tree"] for v in found}) > 1:
-            raise AgentError("tree:{} is ambiguous".format(prefix))
+            raise AgentError(f"tree:{prefix} is ambiguous")
         if not found:
-            raise AgentError("no version has a tree starting with {}".format(prefix))
+            raise AgentError(f"no version has a tree starting with {prefix}")
         return max(found, key=lambda v: v.get("created", 0))
 
 
 def _checked(record: object) -> dict:
     """The fields of a version record sent by a client, checked (unknown fields dropped)."""
     if not isinstance(record, dict):
-        raise Refused("not a version record: {!r}".format(record)[:300])
+        raise Refused(f"not a version record: {record!r}"[:300])
     fields = {"name": check_name(record.get("name"))}
     tree = record.get("tree")
     if not isinstance(tree, str) or not DIGEST.match(tree):
-        raise Refused("not a version record: its tree is {!r}".format(tree))
+        raise Refused(f"not a version record: its tree is {tree!r}")
     fields["tree"] = tree
     created = record.get("created", time.time())
     if not isinstance(created, (int, float)) or isinstance(created, bool):
-        raise Refused("not a version record: created is {!r}".format(created))
+        raise Refused(f"not a version record: created is {created!r}")
     fields["created"] = created
     for key in _TEXT:
         value = record.get(key)
         if value is not None and not isinstance(value, str):
-            raise Refused("not a version record: {} is {!r}".format(key, value))
+            raise Refused(f"not a version record: {key} is {value!r}")
         fields[key] = value
     for key in _COUNTS:
         value = record.get(key, 0)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise Refused("not a version record: {} is {!r}".format(key, value))
+            raise Refused(f"not a version record: {key} is {value!r}")
         fields[key] = value
     fields["user"] = fields["user"] or _user()
     fields["host"] = fields["host"] or os.uname().nodename

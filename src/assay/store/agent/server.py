@@ -47,21 +47,21 @@ class _Bye(Exception):
 
 def _text(value: object, what: str) -> str:
     if not isinstance(value, str) or not value:
-        raise Refused("{} must be a non-empty string, not {!r}".format(what, value))
+        raise Refused(f"{what} must be a non-empty string, not {value!r}")
     return value
 
 
 def _inflate(payload, length: object) -> bytes:
     """A zlib-compressed piece, expanded to exactly ``length`` bytes (never more)."""
     if not isinstance(length, int) or not 0 <= length <= MAX_PIECE:
-        raise Refused("a compressed piece must say its length (at most {})".format(MAX_PIECE))
+        raise Refused(f"a compressed piece must say its length (at most {MAX_PIECE})")
     inflater = zlib.decompressobj()
     try:
         data = inflater.decompress(bytes(payload), length)
     except zlib.error as exc:
-        raise Refused("a compressed piece does not inflate: {}".format(exc)) from None
+        raise Refused(f"a compressed piece does not inflate: {exc}") from None
     if len(data) != length or inflater.unconsumed_tail or not inflater.eof:
-        raise Refused("a compressed piece does not inflate to the {} bytes it announced".format(length))
+        raise Refused(f"a compressed piece does not inflate to the {length} bytes it announced")
     return data
 
 
@@ -87,7 +87,12 @@ class Agent:
         if op == "receive":
             data = payload if args.get("zlib") is None else _inflate(payload, args["zlib"])
             result = uploads.receive(
-                store, args.get("kind"), args.get("digest"), args.get("offset"), data, args.get("finish")
+                store,
+                args.get("kind"),
+                args.get("digest"),
+                args.get("offset"),
+                data,
+                args.get("finish"),
             )
             return result, b""
         if op == "read":
@@ -127,13 +132,15 @@ class Agent:
                 raise Refused("writable must be a list of patterns")
             check_object("trees", args.get("tree"))
             target = os.path.abspath(os.path.expanduser(_text(args.get("target"), "target")))
-            return staging.stage(store, args["tree"], target, writable, bool(args.get("copy_all"))), b""
+            return staging.stage(
+                store, args["tree"], target, writable, bool(args.get("copy_all"))
+            ), b""
         if op == "checkout":
             check_object("trees", args.get("tree"))
             return staging.checkout(store, args["tree"]), b""
         if op == "verify":
             return verify(store, bool(args.get("repair"))), b""
-        raise Refused("{!r} is not an operation of this agent (protocol {})".format(op, PROTOCOL))
+        raise Refused(f"{op!r} is not an operation of this agent (protocol {PROTOCOL})")
 
     def _hello(self, args: dict) -> dict:
         if self.store is not None:
@@ -144,7 +151,9 @@ class Agent:
             raw = os.path.join(data_home, "assay", "store")
         if self.default_root and args.get("root") and args["root"] != self.default_root:
             raise Refused(
-                "this agent was started for the store at {}, not {}".format(self.default_root, args["root"])
+                "this agent was started for the store at {}, not {}".format(
+                    self.default_root, args["root"]
+                )
             )
         root = os.path.abspath(os.path.expanduser(_text(raw, "root")))
         purpose = args.get("purpose") or "transfer"
@@ -165,15 +174,15 @@ class Agent:
         if not isinstance(offset, int) or offset < 0 or not isinstance(length, int):
             raise Refused("read needs a byte offset and length")
         if not 0 <= length <= MAX_PIECE:
-            raise Refused("read at most {} bytes at a time".format(MAX_PIECE))
+            raise Refused(f"read at most {MAX_PIECE} bytes at a time")
         store = self.store
         with store.lock.shared():
             store.pin_objects([(kind, digest)])
             try:
-                fh = open(store.layout.path(kind, digest), "rb")
+                fh = open(store.layout.path(kind, digest), "rb")  # noqa: SIM115 - closed below
             except FileNotFoundError:
                 raise AgentError(
-                    "the store at {} lacks {}/{}; run verify there".format(store.root, kind, digest)
+                    f"the store at {store.root} lacks {kind}/{digest}; run verify there"
                 ) from None
             with fh:
                 size = os.fstat(fh.fileno()).st_size
@@ -199,7 +208,7 @@ def _error(exc: BaseException, root: str) -> dict:
         return {"type": "ProtocolError", "message": str(exc)}
     return {
         "type": "AgentBug",
-        "message": "{}: {}".format(type(exc).__name__, exc),
+        "message": f"{type(exc).__name__}: {exc}",
         "traceback": traceback.format_exc(),
     }
 
@@ -218,7 +227,7 @@ def serve(stdin, stdout, default_root=None) -> int:
             try:
                 frame = read_frame(stdin)
             except ProtocolError as exc:
-                sys.stderr.write("assay store agent: {}\n".format(exc))
+                sys.stderr.write(f"assay store agent: {exc}\n")
                 return 2
             if frame is None:
                 return 0

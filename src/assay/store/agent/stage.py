@@ -45,9 +45,7 @@ def _loaded(store, tree: str) -> list:
         check_tree(((e.path, e.type, e.target) for e in entries), where="the tree")
     except UnsafeEntry as exc:
         raise AgentError(
-            "tree {}: {}; refusing to write it out (put it again from a safe source)".format(
-                tree[:16], exc
-            )
+            f"tree {tree[:16]}: {exc}; refusing to write it out (put it again from a safe source)"
         ) from None
     return entries
 
@@ -71,17 +69,14 @@ class _Sources:
                 info = os.stat(path)
             except FileNotFoundError:
                 raise AgentError(
-                    "store object {} is missing ({}); run verify on this store".format(
-                        entry.hash[:16], path
-                    )
+                    f"store object {entry.hash[:16]} is missing ({path}); run verify on this store"
                 ) from None
             if info.st_mtime_ns != EPOCH or info.st_size != entry.size:
                 raise Corrupt(
-                    "store object {} was modified after it was stored ({}), probably written "
-                    "through a hard link by a test running as root; declare such files "
-                    "writable in the test, then run verify --repair on this store".format(
-                        entry.hash[:16], path
-                    )
+                    f"store object {entry.hash[:16]} was modified after it was stored "
+                    f"({path}), probably written through a hard link by a test running as "
+                    "root; declare such files writable in the test, then run verify --repair "
+                    "on this store"
                 )
             self.checked.add(path)
         return path
@@ -116,12 +111,11 @@ class _Sources:
         expected = self._sum(digest)
         hasher = hashlib.sha256()
         try:
-            src = open(self.layout.path("chunks", digest), "rb")
+            src = open(self.layout.path("chunks", digest), "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
             raise AgentError(
-                "a chunk of {} ({}) is missing: chunks/{}; push its version again".format(
-                    entry.path, entry.hash[:16], digest
-                )
+                f"a chunk of {entry.path} ({entry.hash[:16]}) is missing: chunks/{digest}; "
+                "push its version again"
             ) from None
         got = 0
         with src:
@@ -134,8 +128,8 @@ class _Sources:
                 out.write(data)
         if got != size or (expected is not None and hasher.hexdigest() != expected):
             raise Corrupt(
-                "chunk {} of {} is damaged; run verify --repair on this store and push its "
-                "version again".format(digest[:16], entry.path)
+                f"chunk {digest[:16]} of {entry.path} is damaged; run verify --repair on "
+                "this store and push its version again"
             )
 
 
@@ -166,13 +160,11 @@ def _write(store, entries, target: str, writable, copy_all: bool, counts: dict) 
                     _file(out, sources.path(entry), entry, private, counts)
         except WriteRefused as exc:
             out.undo()
-            raise AgentError("cannot stage into {}: {}".format(target, exc)) from None
+            raise AgentError(f"cannot stage into {target}: {exc}") from None
         except OSError as exc:
             out.undo()
-            where = "{!r} ".format(entry.path) if entry is not None else ""
-            raise AgentError(
-                "cannot stage {}into {}: {}".format(where, target, exc.strerror or exc)
-            ) from None
+            where = f"{entry.path!r} " if entry is not None else ""
+            raise AgentError(f"cannot stage {where}into {target}: {exc.strerror or exc}") from None
         except BaseException:
             out.undo()
             raise
@@ -204,9 +196,16 @@ def checkout(store, tree: str) -> str:
         if os.path.isdir(final) and not damaged:
             return final
         os.makedirs(layout.checkouts, exist_ok=True)
-        partial = "{}{}{}-{}".format(final, PARTIAL, os.getpid(), secrets.token_hex(4))
+        partial = f"{final}{PARTIAL}{os.getpid()}-{secrets.token_hex(4)}"
         try:
-            _write(store, entries, partial, (), False, dict.fromkeys(("linked", "copied", "reflinked", "links", "dirs"), 0))
+            _write(
+                store,
+                entries,
+                partial,
+                (),
+                False,
+                dict.fromkeys(("linked", "copied", "reflinked", "links", "dirs"), 0),
+            )
         except BaseException:
             remove_path(partial)
             raise
@@ -222,7 +221,7 @@ def checkout(store, tree: str) -> str:
 def drop(folder: str) -> None:
     """Remove a checkout: renamed aside first, so no one finds it half-deleted."""
     trash = os.path.join(
-        os.path.dirname(folder), "{}{}-{}".format(TRASH, os.path.basename(folder), secrets.token_hex(4))
+        os.path.dirname(folder), f"{TRASH}{os.path.basename(folder)}-{secrets.token_hex(4)}"
     )
     try:
         os.rename(folder, trash)
@@ -252,7 +251,7 @@ def problems(layout, entries, folder: str) -> list:
             except FileNotFoundError:
                 problem = "missing"
             if problem:
-                found.append("{}: {}".format(rel, problem))
+                found.append(f"{rel}: {problem}")
     found.extend(rel + ": missing" for rel in sorted(set(expected) - seen))
     return found
 
@@ -265,11 +264,11 @@ def _differs(layout, entry, path: str):
         if not stat.S_ISLNK(info.st_mode):
             return "not a symbolic link"
         target = os.readlink(path)
-        return None if target == entry.target else "links to {!r}, not {!r}".format(target, entry.target)
+        return None if target == entry.target else f"links to {target!r}, not {entry.target!r}"
     if not stat.S_ISREG(info.st_mode):
         return "not a regular file"
     if info.st_size != entry.size:
-        return "{} bytes, not {}".format(info.st_size, entry.size)
+        return f"{info.st_size} bytes, not {entry.size}"
     if info.st_mode & 0o222:
         return "writable"
     if bool(info.st_mode & 0o111) != entry.executable:

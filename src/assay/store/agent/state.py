@@ -17,7 +17,7 @@ class AgentStore:
         self.layout = Layout(root)
         if not create and not os.path.isdir(self.layout.objects):
             raise AgentError(
-                "there is no store at {} on this host; push something there first".format(root)
+                f"there is no store at {root} on this host; push something there first"
             )
         try:
             self.layout.ensure()

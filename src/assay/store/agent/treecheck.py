@@ -22,7 +22,7 @@ _OUTSIDE = None
 
 class UnsafeEntry(Exception):
     def __init__(self, name: str, reason: str) -> None:
-        super().__init__("{!r} {}".format(name, reason))
+        super().__init__(f"{name!r} {reason}")
         self.name = name
         self.reason = reason
 
@@ -44,20 +44,16 @@ def clean_name(raw: str) -> str:
         if size > NAME_MAX:
             raise UnsafeEntry(
                 raw,
-                "has a name component of {} bytes; file systems allow at most {}".format(
-                    size, NAME_MAX
-                ),
+                f"has a name component of {size} bytes; file systems allow at most {NAME_MAX}",
             )
     if len(encoded) > PATH_MAX:
         raise UnsafeEntry(
             raw,
-            "has a path of {:,} bytes; file systems allow at most {:,}".format(
-                len(encoded), PATH_MAX
-            ),
+            f"has a path of {len(encoded):,} bytes; file systems allow at most {PATH_MAX:,}",
         )
     if len(parts) > MAX_DEPTH:
         raise UnsafeEntry(
-            raw, "is {:,} levels deep; assay unpacks at most {} levels".format(len(parts), MAX_DEPTH)
+            raw, f"is {len(parts):,} levels deep; assay unpacks at most {MAX_DEPTH} levels"
         )
     return "/".join(parts)
 
@@ -70,7 +66,9 @@ def _plain(path: str) -> bool:
     if len(path) > PATH_MAX or "\0" in path:
         return False
     parts = path.split("/")
-    return not ("" in parts or "." in parts or ".." in parts) and len(max(parts, key=len)) <= NAME_MAX
+    return (
+        not ("" in parts or "." in parts or ".." in parts) and len(max(parts, key=len)) <= NAME_MAX
+    )
 
 
 def check_link_text(name: str, target: str, allow_absolute: bool) -> None:
@@ -83,9 +81,9 @@ def check_link_text(name: str, target: str, allow_absolute: bool) -> None:
     except UnicodeEncodeError:
         raise UnsafeEntry(name, "is a symlink whose target is not valid UTF-8") from None
     if size > PATH_MAX:
-        raise UnsafeEntry(name, "is a symlink with a target of {:,} bytes (at most 4,095)".format(size))
+        raise UnsafeEntry(name, f"is a symlink with a target of {size:,} bytes (at most 4,095)")
     if target.startswith("/") and not allow_absolute:
-        raise UnsafeEntry(name, "points to the absolute path {!r}".format(target))
+        raise UnsafeEntry(name, f"points to the absolute path {target!r}")
 
 
 class _Node:
@@ -107,7 +105,7 @@ class _Model:
     def add(self, name: str, kind: str, target) -> None:
         if name == "":
             if kind != DIR:
-                raise UnsafeEntry(".", "is a {} in place of the root directory".format(_KINDS[kind]))
+                raise UnsafeEntry(".", f"is a {_KINDS[kind]} in place of the root directory")
             return
         self._parents(name)
         if kind == SYMLINK:
@@ -115,14 +113,10 @@ class _Model:
         earlier = self.nodes.get(name)
         if earlier is not None and (earlier.kind == DIR) != (kind == DIR):
             if earlier.implicit:
-                raise UnsafeEntry(
-                    name, "is a {}, but earlier entries lie below it".format(_KINDS[kind])
-                )
+                raise UnsafeEntry(name, f"is a {_KINDS[kind]}, but earlier entries lie below it")
             raise UnsafeEntry(
                 name,
-                "appears twice, as a {} and then as a {}".format(
-                    _KINDS[earlier.kind], _KINDS[kind]
-                ),
+                f"appears twice, as a {_KINDS[earlier.kind]} and then as a {_KINDS[kind]}",
             )
         if kind == DIR and earlier is not None and earlier.kind == DIR:
             earlier.implicit = False
@@ -137,7 +131,7 @@ class _Model:
             if node is not None:
                 if node.kind != DIR:
                     what = "a symlink" if node.kind == SYMLINK else "a file"
-                    raise UnsafeEntry(name, "lies below {!r}, which is {}".format(parent, what))
+                    raise UnsafeEntry(name, f"lies below {parent!r}, which is {what}")
                 break
             missing.append(parent)
             parent = parent.rpartition("/")[0]
@@ -156,13 +150,13 @@ class _Model:
         if depth > MAX_LINK_DEPTH:
             raise UnsafeEntry(
                 origin,
-                "does not resolve: a loop, or more than {} links deep".format(MAX_LINK_DEPTH),
+                f"does not resolve: a loop, or more than {MAX_LINK_DEPTH} links deep",
             )
         target = self.nodes[name].target or ""
         if target.startswith("/"):
             if not self.allow_absolute:
-                how = "" if name == origin else " through {!r}".format(name)
-                raise UnsafeEntry(origin, "leads{} to the absolute path {!r}".format(how, target))
+                how = "" if name == origin else f" through {name!r}"
+                raise UnsafeEntry(origin, f"leads{how} to the absolute path {target!r}")
             self._resolved[name] = _OUTSIDE
             return _OUTSIDE
         base = tuple(name.split("/")[:-1])
@@ -177,10 +171,8 @@ class _Model:
                 continue
             if part == "..":
                 if not stack:
-                    how = "" if link == origin else " through {!r}".format(link)
-                    raise UnsafeEntry(
-                        origin, "points outside {}{} ({!r})".format(self.where, how, text)
-                    )
+                    how = "" if link == origin else f" through {link!r}"
+                    raise UnsafeEntry(origin, f"points outside {self.where}{how} ({text!r})")
                 stack.pop()
                 continue
             stack.append(part)
@@ -188,7 +180,7 @@ class _Model:
             if node is None or node.kind != SYMLINK:
                 continue
             stack.pop()
-            resolved = self._resolve("/".join(stack + [part]), depth + 1, origin)
+            resolved = self._resolve("/".join([*stack, part]), depth + 1, origin)
             if resolved is _OUTSIDE:
                 return _OUTSIDE
             stack = list(resolved)

@@ -17,7 +17,7 @@ class Entry:
 
     def __init__(self, raw: object, where: str) -> None:
         if not isinstance(raw, dict) or not set(raw) <= _FIELDS:
-            raise Refused("{}: an entry is not a tree entry: {!r}".format(where, raw)[:500])
+            raise Refused(f"{where}: an entry is not a tree entry: {raw!r}"[:500])
         self.path = raw.get("path")
         self.type = raw.get("type")
         self.mode = raw.get("mode", 0o644)
@@ -26,18 +26,18 @@ class Entry:
         self.chunks = raw.get("chunks")
         self.target = raw.get("target")
         if not isinstance(self.path, str) or self.type not in _TYPES:
-            raise Refused("{}: an entry has no path or an unknown type: {!r}".format(where, raw))
+            raise Refused(f"{where}: an entry has no path or an unknown type: {raw!r}")
         if not _count(self.mode) or not _count(self.size):
-            raise Refused("{}: {!r} has a bad mode or size".format(where, self.path))
+            raise Refused(f"{where}: {self.path!r} has a bad mode or size")
         if self.type == "file":
             if not isinstance(self.hash, str) or not DIGEST.match(self.hash):
-                raise Refused("{}: the file {!r} has no content hash".format(where, self.path))
+                raise Refused(f"{where}: the file {self.path!r} has no content hash")
             if self.chunks is not None:
                 self.chunks = _chunks(self.chunks, self.size, where, self.path)
         elif self.hash is not None or self.chunks is not None:
-            raise Refused("{}: {!r} is not a file but names content".format(where, self.path))
+            raise Refused(f"{where}: {self.path!r} is not a file but names content")
         if self.type == "symlink" and not isinstance(self.target, str):
-            raise Refused("{}: the symlink {!r} has no target".format(where, self.path))
+            raise Refused(f"{where}: the symlink {self.path!r} has no target")
 
     @property
     def executable(self) -> bool:
@@ -58,7 +58,7 @@ def _count(value: object) -> bool:
 
 def _chunks(raw: object, size: int, where: str, path: str) -> list:
     if not isinstance(raw, list):
-        raise Refused("{}: the chunks of {!r} are not a list".format(where, path))
+        raise Refused(f"{where}: the chunks of {path!r} are not a list")
     chunks = []
     for item in raw:
         if (
@@ -68,10 +68,10 @@ def _chunks(raw: object, size: int, where: str, path: str) -> list:
             or not DIGEST.match(item[0])
             or not _count(item[1])
         ):
-            raise Refused("{}: {!r} has a bad chunk {!r}".format(where, path, item))
+            raise Refused(f"{where}: {path!r} has a bad chunk {item!r}")
         chunks.append((item[0], item[1]))
     if sum(n for _, n in chunks) != size:
-        raise Refused("{}: the chunks of {!r} do not add up to its size".format(where, path))
+        raise Refused(f"{where}: the chunks of {path!r} do not add up to its size")
     return chunks
 
 
@@ -80,11 +80,13 @@ def parse(data: bytes, where: str) -> list:
     try:
         raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise Corrupt("{} is not a tree: {}".format(where, exc)) from None
+        raise Corrupt(f"{where} is not a tree: {exc}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("entries"), list):
-        raise Corrupt("{} is not a tree (no entries)".format(where))
+        raise Corrupt(f"{where} is not a tree (no entries)")
     if raw.get("version", 1) != 1:
-        raise Refused("{} is a tree of version {!r}; this agent reads 1".format(where, raw["version"]))
+        raise Refused(
+            "{} is a tree of version {!r}; this agent reads 1".format(where, raw["version"])
+        )
     return [Entry(e, where) for e in raw["entries"]]
 
 
@@ -95,7 +97,7 @@ def load(layout: Layout, digest: str) -> list:
         with open(layout.path("trees", digest), "rb") as fh:
             data = fh.read()
     except FileNotFoundError:
-        raise Refused("tree {} is not in the store at {}".format(digest[:16], layout.root)) from None
+        raise Refused(f"tree {digest[:16]} is not in the store at {layout.root}") from None
     return parse(data, "tree " + digest[:16])
 
 
@@ -112,6 +114,4 @@ def objects(digest: str, entries: list) -> list:
 def lacking(layout: Layout, digest: str, entries: list) -> list:
     """The objects of a tree the store does not hold ("kind/digest")."""
     exists = os.path.exists
-    return [
-        "{}/{}".format(k, d) for k, d in objects(digest, entries) if not exists(layout.path(k, d))
-    ]
+    return [f"{k}/{d}" for k, d in objects(digest, entries) if not exists(layout.path(k, d))]

@@ -27,7 +27,7 @@ _BUF = 1 << 20
 
 class WriteRefused(Exception):
     def __init__(self, path: str, reason: str) -> None:
-        super().__init__("{!r} {}".format(path, reason))
+        super().__init__(f"{path!r} {reason}")
         self.path = path
 
 
@@ -115,7 +115,7 @@ class TreeWriter:
             return self.dir_fd(head), name
         except _NotADir as exc:
             raise WriteRefused(
-                rel, "lies below {!r}, which is {}; refusing to follow it".format(exc.path, exc.what)
+                rel, f"lies below {exc.path!r}, which is {exc.what}; refusing to follow it"
             ) from None
 
     def make_dir(self, rel: str) -> None:
@@ -144,7 +144,9 @@ class TreeWriter:
         """A private copy (a reflink where possible; True if so)."""
         parent, name = self._split(rel)
         made = []
-        self._retry(rel, parent, name, lambda: made.append(os.open(name, _O_NEW, 0o600, dir_fd=parent)))
+        self._retry(
+            rel, parent, name, lambda: made.append(os.open(name, _O_NEW, 0o600, dir_fd=parent))
+        )
         fd = made[0]
         try:
             with open(source, "rb") as src:

@@ -43,7 +43,7 @@ def _ids(raw: object) -> list:
     ids = []
     for item in raw:
         if not isinstance(item, (list, tuple)) or len(item) != 2:
-            raise Refused("{!r} is not a [kind, digest] pair".format(item))
+            raise Refused(f"{item!r} is not a [kind, digest] pair")
         check_object(item[0], item[1])
         ids.append((item[0], item[1]))
     return ids
@@ -94,12 +94,10 @@ def receive(store, kind: str, digest: str, offset: object, data, finish: object)
     ``{"present": true}`` when the object was already stored (nothing written)."""
     check_object(kind, digest)
     if not isinstance(offset, int) or offset < 0:
-        raise Refused("offset must be a byte count, not {!r}".format(offset))
+        raise Refused(f"offset must be a byte count, not {offset!r}")
     if len(data) > MAX_PIECE:
         raise Refused(
-            "refused {} bytes of {}/{} in one piece (at most {})".format(
-                len(data), kind, digest, MAX_PIECE
-            )
+            f"refused {len(data)} bytes of {kind}/{digest} in one piece (at most {MAX_PIECE})"
         )
     done = None if finish is None else _finish_args(finish)
     layout = store.layout
@@ -120,14 +118,14 @@ def receive(store, kind: str, digest: str, offset: object, data, finish: object)
 def _upload_lock(layout, digest: str) -> str:
     # 256 lock files that are never deleted (as assay.store.sync): locking a file that a
     # finish removes would let a waiter hold a lock on a dead inode.
-    return "{}/{}".format(layout.upload_locks, digest[:2])
+    return f"{layout.upload_locks}/{digest[:2]}"
 
 
 def _corrupt(kind: str, digest: str, size: int, actual: str) -> CorruptInTransit:
     return CorruptInTransit(
-        "{}/{} was corrupt in transit: the {} bytes received hash to {}... (SHA-256), not "
-        "what the sender hashed, so they were discarded and nothing was stored; push "
-        "again".format(kind, digest, size, actual[:16])
+        f"{kind}/{digest} was corrupt in transit: the {size} bytes received hash to "
+        f"{actual[:16]}... (SHA-256), not what the sender hashed, so they were discarded "
+        "and nothing was stored; push again"
     )
 
 
@@ -173,10 +171,9 @@ def _append(path: str, kind: str, digest: str, offset: int, data) -> int:
         held = os.fstat(fd).st_size if fd >= 0 else 0
         if offset != held:
             raise OffsetMismatch(
-                "refused {} bytes of {}/{} at offset {}: the unfinished upload holds {} "
-                "bytes, so the next piece must start at offset {}".format(
-                    len(data), kind, digest, offset, held, held
-                ),
+                f"refused {len(data)} bytes of {kind}/{digest} at offset {offset}: the "
+                f"unfinished upload holds {held} bytes, so the next piece must start at "
+                f"offset {held}",
                 held=held,
             )
         if data:
@@ -207,13 +204,13 @@ def _finish(store, kind: str, digest: str, done: tuple) -> bool:
             held = os.stat(path).st_size
         except FileNotFoundError:
             raise Refused(
-                "nothing was received for {}/{}; send it before finishing".format(kind, digest)
+                f"nothing was received for {kind}/{digest}; send it before finishing"
             ) from None
         if held != size:
             os.unlink(path)
             raise CorruptInTransit(
-                "{}/{}: the unfinished upload holds {} bytes, not the object's {}, so it was "
-                "discarded and nothing was stored; push again".format(kind, digest, held, size)
+                f"{kind}/{digest}: the unfinished upload holds {held} bytes, not the "
+                f"object's {size}, so it was discarded and nothing was stored; push again"
             )
         actual = _hash_file(path)
         if actual != sha:

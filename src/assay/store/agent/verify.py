@@ -73,7 +73,7 @@ def _verify(store, repair: bool) -> dict:
             if damaged:
                 bad_ids.add((kind, digest))
                 bad_files.append(path)
-                report["corrupt"].append("{}/{}".format(kind, digest))
+                report["corrupt"].append(f"{kind}/{digest}")
     _versions(store, bad_ids, report)
     damaged_checkouts = _checkouts(store, report)
     if repair:
@@ -113,14 +113,14 @@ def _versions(store, bad: set, report: dict) -> None:
 
 def _tree_damage(layout, tree: str, bad: set, missing: dict) -> list:
     if ("trees", tree) in bad:
-        return ["(tree {} is damaged: every file)".format(tree[:16])]
+        return [f"(tree {tree[:16]} is damaged: every file)"]
     if not layout.has("trees", tree):
         missing["trees/" + tree] = None
-        return ["(tree {} is missing: every file)".format(tree[:16])]
+        return [f"(tree {tree[:16]} is missing: every file)"]
     try:
         entries = load_tree(layout, tree)
     except AgentError as exc:
-        return ["({})".format(exc.message)]
+        return [f"({exc.message})"]
     paths = []
     for entry in entries:
         broken = False
@@ -128,7 +128,7 @@ def _tree_damage(layout, tree: str, bad: set, missing: dict) -> list:
             if (kind, digest) in bad:
                 broken = True
             elif not layout.has(kind, digest):
-                missing["{}/{}".format(kind, digest)] = None
+                missing[f"{kind}/{digest}"] = None
                 broken = True
         if broken:
             paths.append(entry.path)
@@ -150,7 +150,7 @@ def _checkouts(store, report: dict) -> list:
         except AgentError as exc:
             found = ["its tree cannot be used: " + exc.message]
         except OSError as exc:
-            found = ["cannot be read: {}: {}".format(exc.filename, exc.strerror)]
+            found = [f"cannot be read: {exc.filename}: {exc.strerror}"]
         if found and os.path.isdir(path):
             report["checkouts"][name] = found
             damaged.append(path)

@@ -27,7 +27,7 @@ def encode(header: dict, payload: bytes = b"") -> bytes:
     """One frame's prefix and header (the payload is written after it, uncopied)."""
     data = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     if len(data) > MAX_HEADER:
-        raise ProtocolError("a header of {} bytes is over the limit".format(len(data)))
+        raise ProtocolError(f"a header of {len(data)} bytes is over the limit")
     return PREFIX.pack(len(data), len(payload)) + data
 
 
@@ -36,8 +36,8 @@ def decode_prefix(prefix: bytes) -> tuple:
     size, payload = PREFIX.unpack(prefix)
     if size > MAX_HEADER or payload > MAX_PAYLOAD:
         raise ProtocolError(
-            "a frame announces {} header and {} payload bytes, over the limits: the other "
-            "side is not an assay store agent, or not this version".format(size, payload)
+            f"a frame announces {size} header and {payload} payload bytes, over the limits: "
+            "the other side is not an assay store agent, or not this version"
         )
     return size, payload
 
@@ -46,7 +46,7 @@ def decode_header(data: bytes | bytearray) -> dict:
     try:
         header = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError("a frame header is not JSON: {}".format(exc)) from None
+        raise ProtocolError(f"a frame header is not JSON: {exc}") from None
     if not isinstance(header, dict):
         raise ProtocolError("a frame header is not a JSON object")
     return header
