@@ -10,6 +10,7 @@ import asyncio
 import os
 import random
 import stat
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -368,3 +369,68 @@ def test_gc_there_keeps_what_a_live_agent_pins_and_not_after_it_ends(src, build,
     assert (removed, leases) == (0, 1)
     after = Store(root).gc(keep=0)
     assert after.objects > 0 and after.leases == 0  # the agent ended: its lease with it
+
+
+def test_two_pushes_of_the_same_objects_at_once_cooperate(src, build, tmp_path):
+    src.put("build", build)
+    root = tmp_path / "remote"
+
+    async def both() -> list[Any]:
+        first, second = await opened(root), await opened(root)  # two agents, one store
+        try:
+            return list(
+                await asyncio.gather(
+                    first.push(src, "build", piece=64 * KIB),
+                    second.push(src, "build", piece=64 * KIB),
+                )
+            )
+        finally:
+            await first.close()
+            await second.close()
+
+    reports = run(both())
+    assert sorted(r.version_created for r in reports) == [False, True]
+    assert {r.version for r in reports} == {"build@1"}
+    assert [v.version for v in Store(root).refs.versions("build")] == [1]
+    assert _incoming(root) == []
+    assert Store(root).verify().clean
+    Store(root).get("build", tmp_path / "out")
+    assert snapshot(tmp_path / "out") == snapshot(build)
+
+
+# --- a full disk ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Any:
+    """A 6 MiB file system of its own (tmpfs; mounting needs root), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_fails_clearly_keeps_the_store_consistent_and_resumes(
+    src, build, tmp_path, small_disk
+):
+    src.put("build", build)  # 12 MiB: more than the 6 MiB there
+    root = small_disk / "store"
+
+    with pytest.raises(StoreError, match=r"here:.*store is full \(.* bytes free\).*push again"):
+        run(with_remote(root, lambda r: r.push(src, "build", piece=256 * KIB)))
+
+    assert Store(root).refs.names() == []
+    assert run(with_remote(root, lambda r: r.verify())).clean
+    assert Store(root).verify().clean  # by BLAKE3 too: nothing half-written was published
+    assert all(p.stat().st_size % (256 * KIB) == 0 for p in _incoming(root))  # whole pieces
+
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    report = run(with_remote(root, lambda r: r.push(src, "build", piece=256 * KIB)))
+    assert report.version == "build@1"
+    assert report.bytes_sent + report.bytes_skipped + report.bytes_resumed == report.bytes_needed
+    assert Store(root).verify().clean

@@ -109,6 +109,10 @@ def receive(store, kind: str, digest: str, offset: object, data, finish: object)
     if offset == 0 and done is not None and done[0] == len(data):
         return _whole(store, kind, digest, data, done[1])
     with locked(_upload_lock(layout, digest), exclusive=True):
+        if layout.has(kind, digest):  # published meanwhile: what is left of an upload goes
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(layout.partial(kind, digest))
+            return {"present": True}
         held = _append(layout.partial(kind, digest), kind, digest, offset, data)
         if done is None:
             return {"held": held}
