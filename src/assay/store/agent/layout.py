@@ -22,6 +22,12 @@ import os
 import re
 import tempfile
 import threading
+from typing import TYPE_CHECKING, Tuple
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+ObjectId = Tuple[str, str]  # (kind, digest); typing: this module runs on Python 3.7
 
 KINDS = ("blobs", "xblobs", "chunks", "trees")
 DIGEST = re.compile(r"[0-9a-f]{64}\Z")
@@ -139,7 +145,7 @@ class Layout:
     def assembled_path(self, kind: str, digest: str) -> str:
         return f"{self.assembled}/{kind}/{digest[:2]}/{digest[2:]}"
 
-    def digests(self, kind: str):
+    def digests(self, kind: str) -> Iterator[tuple[str, str]]:
         """(digest, path) of every stored object of a kind, in order."""
         base = os.path.join(self.objects, kind)
         if not os.path.isdir(base):
@@ -167,9 +173,9 @@ class Layout:
         finally:
             os.close(fd)
 
-    def load_sums(self, prefix: str) -> dict:
+    def load_sums(self, prefix: str) -> dict[ObjectId, str]:
         """{(kind, digest): sha256} for the objects whose names start with ``prefix``."""
-        sums = {}
+        sums: dict[ObjectId, str] = {}
         try:
             with open(os.path.join(self.sums, prefix), "rb") as fh:
                 for raw in fh:
@@ -185,7 +191,7 @@ class Layout:
 
 
 @contextlib.contextmanager
-def locked(path: str, exclusive: bool):
+def locked(path: str, exclusive: bool) -> Iterator[None]:
     """An advisory ``flock`` on ``path`` (created if need be)."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
@@ -208,7 +214,7 @@ class StoreLock:
         self._fd = -1
 
     @contextlib.contextmanager
-    def shared(self):
+    def shared(self) -> Iterator[None]:
         with self._cond:
             while self._exclusive:
                 self._cond.wait()
@@ -225,7 +231,7 @@ class StoreLock:
                 self._cond.notify_all()
 
     @contextlib.contextmanager
-    def exclusive(self):
+    def exclusive(self) -> Iterator[None]:
         with self._cond:
             while self._exclusive or self._shared:
                 self._cond.wait()

@@ -15,6 +15,12 @@ import secrets
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from .layout import StoreLock
 
 REFRESH = 600.0  # seconds between refreshes (as assay.store.leases)
 
@@ -27,7 +33,7 @@ def _read(path: str) -> str:
         return ""
 
 
-def start_time(pid: int):
+def start_time(pid: int) -> int | None:
     """When process ``pid`` started (ticks after boot), or None if there is no such process."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
@@ -39,7 +45,7 @@ def start_time(pid: int):
     return int(data[data.rindex(b")") + 2 :].split()[19])
 
 
-def owner(purpose: str) -> dict:
+def owner(purpose: str) -> dict[str, Any]:
     """This process, as a lease names its owner."""
     try:
         pidns = os.stat("/proc/self/ns/pid").st_ino
@@ -60,13 +66,13 @@ def owner(purpose: str) -> dict:
 class Lease:
     """A lease this process holds on the store at ``folder``'s parent."""
 
-    def __init__(self, folder: str, purpose: str, store_lock) -> None:
+    def __init__(self, folder: str, purpose: str, store_lock: StoreLock) -> None:
         self.owner = owner(purpose)
         name = "{}.{}.{}.{}.lease".format(
             self.owner["host"], self.owner["pid"], self.owner["start"], secrets.token_hex(4)
         )
         self.path = os.path.join(folder, name)
-        self.pinned = set()
+        self.pinned: set[str] = set()
         self._store_lock = store_lock
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -89,7 +95,7 @@ class Lease:
             view = view[os.write(self._fd, view) :]
         os.fdatasync(self._fd)  # a gc on another host sharing the store must see it
 
-    def pin(self, items) -> None:
+    def pin(self, items: Iterable[str]) -> None:
         """Record pins (``tree HEX``, ``object KIND HEX``); the caller holds the store lock
         shared, in the critical section that found or made what it pins."""
         with self._lock:

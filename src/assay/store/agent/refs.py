@@ -9,9 +9,15 @@ import json
 import os
 import re
 import time
+from typing import TYPE_CHECKING, Any, Dict
+
+if TYPE_CHECKING:
+    from .layout import Layout
 
 from .layout import DIGEST, AgentError, Refused, locked, write_atomic
 from .trees import lacking, load
+
+Record = Dict[str, Any]  # a version record; typing: this module runs on Python 3.7
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\Z")
 REF = re.compile(r"(?P<name>[^@#]+)(?:@(?P<version>\d+)|#(?P<tag>.+))?\Z")
@@ -38,11 +44,11 @@ def _user() -> str:
 
 
 class Refs:
-    def __init__(self, layout) -> None:
+    def __init__(self, layout: Layout) -> None:
         self.layout = layout
         self.root = layout.names
 
-    def names(self) -> list:
+    def names(self) -> list[str]:
         if not os.path.isdir(self.root):
             return []
         return sorted(
@@ -52,12 +58,13 @@ class Refs:
     def _folder(self, name: str) -> str:
         return os.path.join(self.root, name)
 
-    def scan(self, name: str) -> tuple:
+    def scan(self, name: str) -> tuple[list[Record], list[str]]:
         """(the readable versions of ``name`` oldest first, what is wrong with the others)."""
         folder = self._folder(name)
         if not os.path.isdir(folder):
             return [], []
-        found, problems = [], []
+        found: list[Record] = []
+        problems: list[str] = []
         for entry in sorted(os.listdir(folder)):
             if not (entry.startswith("v") and entry.endswith(".json")):
                 continue
@@ -87,13 +94,13 @@ class Refs:
                 )
         return sorted(found, key=lambda r: r["version"]), problems
 
-    def versions(self, name: str) -> list:
+    def versions(self, name: str) -> list[Record]:
         versions, problems = self.scan(name)
         if problems:
             raise AgentError(problems[0])
         return versions
 
-    def tags(self, name: str) -> dict:
+    def tags(self, name: str) -> dict[str, int]:
         path = os.path.join(self._folder(name), "tags.json")
         try:
             with open(path, "rb") as fh:
@@ -109,7 +116,7 @@ class Refs:
             raise AgentError(f"{path}: unreadable tags (not a map of tag to version)")
         return tags
 
-    def add(self, record: dict) -> tuple:
+    def add(self, record: object) -> tuple[Record, bool]:
         """Record a version of ``record["name"]`` for its tree (which must be complete here)
         unless the newest version already is that tree: (version record, created)."""
         fields = _checked(record)
@@ -134,7 +141,7 @@ class Refs:
             )
         return version, True
 
-    def resolve(self, ref: object) -> dict:
+    def resolve(self, ref: object) -> Record:
         """The version a reference names (NAME, NAME@N, NAME#TAG, tree:PREFIX)."""
         if not isinstance(ref, str):
             raise Refused(f"{ref!r} is not a reference")
@@ -175,7 +182,7 @@ class Refs:
             return self.resolve(f"{name}@{tags[tag]}")
         return versions[-1]
 
-    def _by_tree(self, prefix: str) -> dict:
+    def _by_tree(self, prefix: str) -> Record:
         if len(prefix) < 6 or not re.match(r"[0-9a-f]+\Z", prefix):
             raise AgentError(f"tree:{prefix}: give at least 6 hex digits of a tree hash")
         found = [v for n in self.names() for v in self.versions(n) if v["tree"].startswith(prefix)]
@@ -186,11 +193,11 @@ class Refs:
         return max(found, key=lambda v: v.get("created", 0))
 
 
-def _checked(record: object) -> dict:
+def _checked(record: object) -> Record:
     """The fields of a version record sent by a client, checked (unknown fields dropped)."""
     if not isinstance(record, dict):
         raise Refused(f"not a version record: {record!r}"[:300])
-    fields = {"name": check_name(record.get("name"))}
+    fields: Record = {"name": check_name(record.get("name"))}
     tree = record.get("tree")
     if not isinstance(tree, str) or not DIGEST.match(tree):
         raise Refused(f"not a version record: its tree is {tree!r}")

@@ -30,6 +30,11 @@ import socket
 import sys
 import traceback
 import zlib
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    import io
+    from types import FrameType
 
 from . import stage as staging
 from . import uploads
@@ -51,7 +56,7 @@ def _text(value: object, what: str) -> str:
     return value
 
 
-def _inflate(payload, length: object) -> bytes:
+def _inflate(payload: bytes | bytearray, length: object) -> bytes:
     """A zlib-compressed piece, expanded to exactly ``length`` bytes (never more)."""
     if not isinstance(length, int) or not 0 <= length <= MAX_PIECE:
         raise Refused(f"a compressed piece must say its length (at most {MAX_PIECE})")
@@ -66,16 +71,18 @@ def _inflate(payload, length: object) -> bytes:
 
 
 class Agent:
-    def __init__(self, default_root) -> None:
+    def __init__(self, default_root: str | None) -> None:
         self.default_root = default_root
-        self.store = None
+        self.store: AgentStore | None = None
 
     def close(self) -> None:
         if self.store is not None:
             self.store.close()
             self.store = None
 
-    def handle(self, op: str, args: dict, payload) -> tuple:
+    def handle(
+        self, op: str, args: dict[str, Any], payload: bytearray
+    ) -> tuple[Any, bytes | bytearray]:
         """(result, payload) of one request."""
         if op == "hello":
             return self._hello(args), b""
@@ -85,7 +92,7 @@ class Agent:
         if store is None:
             raise Refused("say hello first (which store?)")
         if op == "receive":
-            data = payload if args.get("zlib") is None else _inflate(payload, args["zlib"])
+            data = bytes(payload) if args.get("zlib") is None else _inflate(payload, args["zlib"])
             result = uploads.receive(
                 store,
                 args.get("kind"),
@@ -96,7 +103,7 @@ class Agent:
             )
             return result, b""
         if op == "read":
-            return self._read(args)
+            return self._read(store, args)
         if op == "missing":
             return uploads.missing(store, args.get("objects")), b""
         if op == "missing_in_tree":
@@ -142,7 +149,7 @@ class Agent:
             return verify(store, bool(args.get("repair"))), b""
         raise Refused(f"{op!r} is not an operation of this agent (protocol {PROTOCOL})")
 
-    def _hello(self, args: dict) -> dict:
+    def _hello(self, args: dict[str, Any]) -> dict[str, Any]:
         if self.store is not None:
             raise Refused("hello was said already")
         raw = args.get("root") or self.default_root
@@ -167,15 +174,14 @@ class Agent:
             "free": free_bytes(root),
         }
 
-    def _read(self, args: dict) -> tuple:
-        kind, digest = args.get("kind"), args.get("digest")
+    def _read(self, store: AgentStore, args: dict[str, Any]) -> tuple[Any, bytes]:
+        kind, digest = str(args.get("kind")), str(args.get("digest"))
         check_object(kind, digest)
         offset, length = args.get("offset", 0), args.get("length", MAX_PIECE)
         if not isinstance(offset, int) or offset < 0 or not isinstance(length, int):
             raise Refused("read needs a byte offset and length")
         if not 0 <= length <= MAX_PIECE:
             raise Refused(f"read at most {MAX_PIECE} bytes at a time")
-        store = self.store
         with store.lock.shared():
             store.pin_objects([(kind, digest)])
             try:
@@ -188,7 +194,7 @@ class Agent:
                 size = os.fstat(fh.fileno()).st_size
                 fh.seek(offset)
                 data = fh.read(length)
-        result = {"size": size, "sha256": None}
+        result: dict[str, Any] = {"size": size, "sha256": None}
         if offset == 0 and len(data) == size:
             result["sha256"] = hashlib.sha256(data).hexdigest()
         if args.get("zlib"):
@@ -197,11 +203,11 @@ class Agent:
         return result, data
 
 
-def _error(exc: BaseException, root: str) -> dict:
+def _error(exc: BaseException, root: str) -> dict[str, Any]:
     if isinstance(exc, OSError):
         exc = describe(exc, root)
     if isinstance(exc, AgentError):
-        error = {"type": exc.kind, "message": exc.message}
+        error: dict[str, Any] = {"type": exc.kind, "message": exc.message}
         error.update(exc.extra)
         return error
     if isinstance(exc, ProtocolError):
@@ -213,11 +219,13 @@ def _error(exc: BaseException, root: str) -> dict:
     }
 
 
-def _stop(signum, frame) -> None:
+def _stop(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-def serve(stdin, stdout, default_root=None) -> int:
+def serve(
+    stdin: io.BufferedIOBase, stdout: io.BufferedIOBase, default_root: str | None = None
+) -> int:
     """Answer requests until the input ends or the client says bye."""
     agent = Agent(default_root)
     for signum in (signal.SIGHUP, signal.SIGTERM):
@@ -232,8 +240,8 @@ def serve(stdin, stdout, default_root=None) -> int:
             if frame is None:
                 return 0
             header, payload = frame
-            response = {"id": header.get("id"), "ok": True}
-            out = b""
+            response: dict[str, Any] = {"id": header.get("id"), "ok": True}
+            out: bytes | bytearray = b""
             try:
                 result, out = agent.handle(str(header.get("op")), header, payload)
                 response["result"] = result
@@ -256,7 +264,7 @@ def serve(stdin, stdout, default_root=None) -> int:
         agent.close()
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     root = None
     if argv[:1] == ["--root"] and len(argv) == 2:
@@ -267,4 +275,5 @@ def main(argv=None) -> int:
             "framed protocol on stdin and stdout; assay starts it)\n"
         )
         return 2
-    return serve(sys.stdin.buffer, sys.stdout.buffer, root)
+    stdin = cast("io.BufferedIOBase", sys.stdin.buffer)
+    return serve(stdin, cast("io.BufferedIOBase", sys.stdout.buffer), root)

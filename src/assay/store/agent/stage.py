@@ -19,6 +19,14 @@ import os
 import secrets
 import stat
 import tempfile
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from .layout import Layout, ObjectId
+    from .state import AgentStore
+    from .trees import Entry
 
 from .layout import EPOCH, READ_EXEC, READ_ONLY, AgentError, Corrupt, blob_kind
 from .treecheck import UnsafeEntry, check_tree
@@ -31,13 +39,13 @@ PARTIAL, TRASH = ".partial-", ".trash-"
 _BUF = 1 << 20
 
 
-def _writable(path: str, patterns) -> bool:
+def _writable(path: str, patterns: Iterable[str]) -> bool:
     return any(
         fnmatch.fnmatchcase(path, p) or path.startswith(p.rstrip("/") + "/") for p in patterns
     )
 
 
-def _loaded(store, tree: str) -> list:
+def _loaded(store: AgentStore, tree: str) -> list[Entry]:
     """The tree's entries, pinned for this agent's lease and checked safe to write out."""
     entries = load_tree(store.layout, tree)
     store.pin_trees([tree], tree_objects(tree, entries))
@@ -53,12 +61,12 @@ def _loaded(store, tree: str) -> list:
 class _Sources:
     """The file to link for each entry: its blob, or its chunks assembled once."""
 
-    def __init__(self, layout) -> None:
+    def __init__(self, layout: Layout) -> None:
         self.layout = layout
-        self.sums = {}  # two-digit prefix -> {(kind, digest): sha256}
-        self.checked = set()
+        self.sums: dict[str, dict[ObjectId, str]] = {}  # two-digit prefix -> sha256s
+        self.checked: set[str] = set()
 
-    def path(self, entry) -> str:
+    def path(self, entry: Entry) -> str:
         kind = blob_kind(entry.executable)
         if entry.chunks is None:
             path = self.layout.path(kind, entry.hash)
@@ -81,13 +89,13 @@ class _Sources:
             self.checked.add(path)
         return path
 
-    def _sum(self, digest: str):
+    def _sum(self, digest: str) -> str | None:
         prefix = digest[:2]
         if prefix not in self.sums:
             self.sums[prefix] = self.layout.load_sums(prefix)
         return self.sums[prefix].get(("chunks", digest))
 
-    def _assemble(self, entry, kind: str) -> str:
+    def _assemble(self, entry: Entry, kind: str) -> str:
         layout = self.layout
         final = layout.assembled_path(kind, entry.hash)
         if os.path.exists(final):
@@ -95,7 +103,7 @@ class _Sources:
         fd, tmp = tempfile.mkstemp(dir=layout.tmp, prefix="asm-")
         try:
             with os.fdopen(fd, "wb") as out:
-                for digest, size in entry.chunks:
+                for digest, size in entry.chunks or ():
                     self._copy_chunk(digest, size, out, entry)
             os.chmod(tmp, READ_EXEC if kind == "xblobs" else READ_ONLY)
             os.utime(tmp, ns=(EPOCH, EPOCH))
@@ -107,7 +115,7 @@ class _Sources:
                 os.unlink(tmp)
         return final
 
-    def _copy_chunk(self, digest: str, size: int, out, entry) -> None:
+    def _copy_chunk(self, digest: str, size: int, out: IO[bytes], entry: Entry) -> None:
         expected = self._sum(digest)
         hasher = hashlib.sha256()
         try:
@@ -133,7 +141,13 @@ class _Sources:
             )
 
 
-def stage(store, tree: str, target: str, writable=(), copy_all: bool = False) -> dict:
+def stage(
+    store: AgentStore,
+    tree: str,
+    target: str,
+    writable: Iterable[str] = (),
+    copy_all: bool = False,
+) -> dict[str, int]:
     """Materialise ``tree`` under ``target`` (which may exist and hold other files)."""
     counts = {"linked": 0, "copied": 0, "reflinked": 0, "links": 0, "dirs": 0}
     with store.lock.shared():
@@ -142,7 +156,14 @@ def stage(store, tree: str, target: str, writable=(), copy_all: bool = False) ->
     return counts
 
 
-def _write(store, entries, target: str, writable, copy_all: bool, counts: dict) -> None:
+def _write(
+    store: AgentStore,
+    entries: list[Entry],
+    target: str,
+    writable: Iterable[str],
+    copy_all: bool,
+    counts: dict[str, int],
+) -> None:
     sources = _Sources(store.layout)
     os.makedirs(target, exist_ok=True)
     with TreeWriter(target) as out:
@@ -153,7 +174,7 @@ def _write(store, entries, target: str, writable, copy_all: bool, counts: dict) 
                     out.make_dir(entry.path)
                     counts["dirs"] += 1
                 elif entry.type == "symlink":
-                    out.symlink(entry.target, entry.path)
+                    out.symlink(entry.target or "", entry.path)
                     counts["links"] += 1
                 else:
                     private = copy_all or _writable(entry.path, writable)
@@ -170,7 +191,9 @@ def _write(store, entries, target: str, writable, copy_all: bool, counts: dict) 
             raise
 
 
-def _file(out, source: str, entry, private: bool, counts: dict) -> None:
+def _file(
+    out: TreeWriter, source: str, entry: Entry, private: bool, counts: dict[str, int]
+) -> None:
     mode = entry.mode & 0o755
     if private:
         counts["reflinked" if out.copy_file(source, entry.path, mode | 0o200) else "copied"] += 1
@@ -185,7 +208,7 @@ def _file(out, source: str, entry, private: bool, counts: dict) -> None:
         counts["copied"] += 1
 
 
-def checkout(store, tree: str) -> str:
+def checkout(store: AgentStore, tree: str) -> str:
     """``checkouts/TREE``: a read-only directory holding the tree, built once and shared,
     rebuilt when it differs from the tree."""
     layout = store.layout
@@ -230,10 +253,11 @@ def drop(folder: str) -> None:
     remove_path(trash)
 
 
-def problems(layout, entries, folder: str) -> list:
+def problems(layout: Layout, entries: list[Entry], folder: str) -> list[str]:
     """How ``folder`` differs from the tree (empty: it holds exactly the tree)."""
     expected = {e.path: e for e in entries}
-    found, seen = [], set()
+    found: list[str] = []
+    seen: set[str] = set()
     base = len(folder) + 1
     for current, dirs, files in os.walk(folder):
         rel_dir = current[base:]
@@ -256,7 +280,7 @@ def problems(layout, entries, folder: str) -> list:
     return found
 
 
-def _differs(layout, entry, path: str):
+def _differs(layout: Layout, entry: Entry, path: str) -> str | None:
     info = os.lstat(path)
     if entry.type == "dir":
         return None if stat.S_ISDIR(info.st_mode) else "not a directory"

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from .layout import AgentError, Layout, StoreLock, describe
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+from .layout import AgentError, Layout, ObjectId, StoreLock, describe
 from .leases import Lease, object_pin, tree_pin
 from .refs import Refs
 
@@ -27,13 +31,13 @@ class AgentStore:
             raise describe(exc, root) from None
         self.refs = Refs(self.layout)
         # Objects reachable from trees this lease pins: pinned already, as long as the tree is.
-        self.covered = set()
+        self.covered: set[ObjectId] = set()
 
-    def pin_objects(self, ids) -> None:
+    def pin_objects(self, ids: Iterable[ObjectId]) -> None:
         """Pin objects (caller holds the store lock shared); those under a pinned tree are."""
         self.lease.pin([object_pin(k, d) for k, d in ids if (k, d) not in self.covered])
 
-    def pin_trees(self, trees, reached=()) -> None:
+    def pin_trees(self, trees: Iterable[str], reached: Iterable[ObjectId] = ()) -> None:
         """Pin stored trees and with them ``reached``, the objects they name."""
         self.lease.pin([tree_pin(t) for t in trees])
         self.covered.update(reached)

@@ -11,6 +11,13 @@ put may hold them), and then resolution stops there.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Optional, Tuple
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+# Where a link leads: path components below the root, or None (out through an absolute link).
+Resolved = Optional[Tuple[str, ...]]  # typing: this module runs on Python 3.7
 NAME_MAX = 255
 PATH_MAX = 4095
 MAX_DEPTH = 256
@@ -89,7 +96,7 @@ def check_link_text(name: str, target: str, allow_absolute: bool) -> None:
 class _Node:
     __slots__ = ("implicit", "kind", "target")
 
-    def __init__(self, kind: str, target=None, implicit: bool = False) -> None:
+    def __init__(self, kind: str, target: str | None = None, implicit: bool = False) -> None:
         self.kind = kind
         self.target = target
         self.implicit = implicit
@@ -100,15 +107,16 @@ class _Model:
         self.nodes = {"": _Node(DIR)}
         self.allow_absolute = allow_absolute
         self.where = where
-        self._resolved = {}
+        self._resolved: dict[str, Resolved] = {}
 
-    def add(self, name: str, kind: str, target) -> None:
+    def add(self, name: str, kind: str, target: str | None) -> None:
         if name == "":
             if kind != DIR:
                 raise UnsafeEntry(".", f"is a {_KINDS[kind]} in place of the root directory")
             return
         self._parents(name)
         if kind == SYMLINK:
+            assert target is not None
             check_link_text(name, target, self.allow_absolute)
         earlier = self.nodes.get(name)
         if earlier is not None and (earlier.kind == DIR) != (kind == DIR):
@@ -144,7 +152,7 @@ class _Model:
             if node.kind == SYMLINK:
                 self._resolve(name, 0, name)
 
-    def _resolve(self, name: str, depth: int, origin: str):
+    def _resolve(self, name: str, depth: int, origin: str) -> Resolved:
         if name in self._resolved:
             return self._resolved[name]
         if depth > MAX_LINK_DEPTH:
@@ -164,7 +172,9 @@ class _Model:
         self._resolved[name] = result
         return result
 
-    def _walk(self, link: str, base: tuple, text: str, depth: int, origin: str):
+    def _walk(
+        self, link: str, base: tuple[str, ...], text: str, depth: int, origin: str
+    ) -> Resolved:
         stack = list(base)
         for part in text.split("/"):
             if part in ("", "."):
@@ -187,7 +197,11 @@ class _Model:
         return tuple(stack)
 
 
-def check_tree(entries, allow_absolute_links: bool = True, where: str = "the tree") -> None:
+def check_tree(
+    entries: Iterable[tuple[str, str, str | None]],
+    allow_absolute_links: bool = True,
+    where: str = "the tree",
+) -> None:
     """Refuse (:class:`UnsafeEntry`) a list of (path, kind, symlink target) that cannot be
     written out safely; paths must be normalised already, each appearing once."""
     model = _Model(allow_absolute_links, where)

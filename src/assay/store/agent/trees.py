@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
-from .layout import DIGEST, Corrupt, Layout, Refused, blob_kind, check_object
+from .layout import DIGEST, Corrupt, Layout, ObjectId, Refused, blob_kind, check_object
 
 _TYPES = ("file", "dir", "symlink")
 _FIELDS = {"path", "type", "mode", "size", "hash", "chunks", "target"}
@@ -14,36 +15,44 @@ _FIELDS = {"path", "type", "mode", "size", "hash", "chunks", "target"}
 
 class Entry:
     __slots__ = ("chunks", "hash", "mode", "path", "size", "target", "type")
+    path: str
+    type: str
+    mode: int
+    size: int
+    hash: str  # files only ("" for the others)
+    chunks: list[tuple[str, int]] | None
+    target: str | None
 
-    def __init__(self, raw: object, where: str) -> None:
+    def __init__(self, raw: Any, where: str) -> None:
         if not isinstance(raw, dict) or not set(raw) <= _FIELDS:
             raise Refused(f"{where}: an entry is not a tree entry: {raw!r}"[:500])
-        self.path = raw.get("path")
-        self.type = raw.get("type")
-        self.mode = raw.get("mode", 0o644)
-        self.size = raw.get("size", 0)
-        self.hash = raw.get("hash")
-        self.chunks = raw.get("chunks")
-        self.target = raw.get("target")
-        if not isinstance(self.path, str) or self.type not in _TYPES:
+        path, kind = raw.get("path"), raw.get("type")
+        mode, size = raw.get("mode", 0o644), raw.get("size", 0)
+        digest, chunks, target = raw.get("hash"), raw.get("chunks"), raw.get("target")
+        if not isinstance(path, str) or kind not in _TYPES:
             raise Refused(f"{where}: an entry has no path or an unknown type: {raw!r}")
-        if not _count(self.mode) or not _count(self.size):
-            raise Refused(f"{where}: {self.path!r} has a bad mode or size")
-        if self.type == "file":
-            if not isinstance(self.hash, str) or not DIGEST.match(self.hash):
-                raise Refused(f"{where}: the file {self.path!r} has no content hash")
-            if self.chunks is not None:
-                self.chunks = _chunks(self.chunks, self.size, where, self.path)
-        elif self.hash is not None or self.chunks is not None:
-            raise Refused(f"{where}: {self.path!r} is not a file but names content")
-        if self.type == "symlink" and not isinstance(self.target, str):
-            raise Refused(f"{where}: the symlink {self.path!r} has no target")
+        if not _count(mode) or not _count(size):
+            raise Refused(f"{where}: {path!r} has a bad mode or size")
+        self.path, self.type, self.mode, self.size = path, kind, mode, size
+        self.hash, self.chunks, self.target = "", None, None
+        if kind == "file":
+            if not isinstance(digest, str) or not DIGEST.match(digest):
+                raise Refused(f"{where}: the file {path!r} has no content hash")
+            self.hash = digest
+            if chunks is not None:
+                self.chunks = _chunks(chunks, size, where, path)
+        elif digest is not None or chunks is not None:
+            raise Refused(f"{where}: {path!r} is not a file but names content")
+        if kind == "symlink":
+            if not isinstance(target, str):
+                raise Refused(f"{where}: the symlink {path!r} has no target")
+            self.target = target
 
     @property
     def executable(self) -> bool:
         return bool(self.mode & 0o111)
 
-    def objects(self) -> list:
+    def objects(self) -> list[ObjectId]:
         """The (kind, digest) objects this entry's content is stored as."""
         if self.type != "file":
             return []
@@ -56,7 +65,7 @@ def _count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _chunks(raw: object, size: int, where: str, path: str) -> list:
+def _chunks(raw: object, size: int, where: str, path: str) -> list[tuple[str, int]]:
     if not isinstance(raw, list):
         raise Refused(f"{where}: the chunks of {path!r} are not a list")
     chunks = []
@@ -75,7 +84,7 @@ def _chunks(raw: object, size: int, where: str, path: str) -> list:
     return chunks
 
 
-def parse(data: bytes, where: str) -> list:
+def parse(data: bytes, where: str) -> list[Entry]:
     """The entries of a tree object's bytes."""
     try:
         raw = json.loads(data.decode("utf-8"))
@@ -90,7 +99,7 @@ def parse(data: bytes, where: str) -> list:
     return [Entry(e, where) for e in raw["entries"]]
 
 
-def load(layout: Layout, digest: str) -> list:
+def load(layout: Layout, digest: str) -> list[Entry]:
     """The entries of the stored tree ``digest``."""
     check_object("trees", digest)
     try:
@@ -101,9 +110,9 @@ def load(layout: Layout, digest: str) -> list:
     return parse(data, "tree " + digest[:16])
 
 
-def objects(digest: str, entries: list) -> list:
+def objects(digest: str, entries: list[Entry]) -> list[ObjectId]:
     """Every object a tree needs, once each: its files' blobs or chunks, then the tree."""
-    seen = {}
+    seen: dict[ObjectId, None] = {}
     for entry in entries:
         for obj in entry.objects():
             seen[obj] = None
@@ -111,7 +120,7 @@ def objects(digest: str, entries: list) -> list:
     return list(seen)
 
 
-def lacking(layout: Layout, digest: str, entries: list) -> list:
+def lacking(layout: Layout, digest: str, entries: list[Entry]) -> list[str]:
     """The objects of a tree the store does not hold ("kind/digest")."""
     exists = os.path.exists
     return [f"{k}/{d}" for k, d in objects(digest, entries) if not exists(layout.path(k, d))]

@@ -16,6 +16,10 @@ import errno
 import fcntl
 import os
 import stat
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_PATH", 0)
 _O_LIST = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -42,8 +46,8 @@ class TreeWriter:
 
     def __init__(self, root: str) -> None:
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        self._fds = collections.OrderedDict()
-        self.created_top = set()
+        self._fds: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self.created_top: set[str] = set()
 
     def close(self) -> None:
         for fd in self._fds.values():
@@ -53,10 +57,10 @@ class TreeWriter:
             os.close(self.root_fd)
             self.root_fd = -1
 
-    def __enter__(self):
+    def __enter__(self) -> TreeWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def dir_fd(self, rel: str) -> int:
@@ -86,6 +90,7 @@ class TreeWriter:
                 _, old = self._fds.popitem(last=False)
                 os.close(old)
             parent = fd
+        assert fd is not None
         return fd
 
     def _open_dir(self, parent: int, name: str, rel: str, create: bool = True) -> int:
@@ -108,7 +113,7 @@ class TreeWriter:
         if parent == self.root_fd:
             self.created_top.add(name)
 
-    def _split(self, rel: str) -> tuple:
+    def _split(self, rel: str) -> tuple[int, str]:
         head, _, name = rel.rpartition("/")
         _check_component(rel, name)
         try:
@@ -143,7 +148,7 @@ class TreeWriter:
     def copy_file(self, source: str, rel: str, mode: int) -> bool:
         """A private copy (a reflink where possible; True if so)."""
         parent, name = self._split(rel)
-        made = []
+        made: list[int] = []
         self._retry(
             rel, parent, name, lambda: made.append(os.open(name, _O_NEW, 0o600, dir_fd=parent))
         )
@@ -162,7 +167,7 @@ class TreeWriter:
         os.close(fd)
         return reflinked
 
-    def _retry(self, rel: str, parent: int, name: str, make) -> None:
+    def _retry(self, rel: str, parent: int, name: str, make: Callable[[], Any]) -> None:
         try:
             make()
         except FileExistsError:

@@ -19,10 +19,16 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .layout import Layout
+    from .state import AgentStore
 
 from .layout import (
     SHA256,
     CorruptInTransit,
+    ObjectId,
     OffsetMismatch,
     Refused,
     check_object,
@@ -37,10 +43,10 @@ from .wire import MAX_PIECE
 _BUF = 1 << 20
 
 
-def _ids(raw: object) -> list:
+def _ids(raw: object) -> list[ObjectId]:
     if not isinstance(raw, list):
         raise Refused("objects must be a list of [kind, digest] pairs")
-    ids = []
+    ids: list[ObjectId] = []
     for item in raw:
         if not isinstance(item, (list, tuple)) or len(item) != 2:
             raise Refused(f"{item!r} is not a [kind, digest] pair")
@@ -49,7 +55,7 @@ def _ids(raw: object) -> list:
     return ids
 
 
-def missing(store, raw: object) -> list:
+def missing(store: AgentStore, raw: object) -> list[list[str]]:
     """The objects of ``raw`` the store lacks; all of them pinned (what is here stays)."""
     ids = _ids(raw)
     layout = store.layout
@@ -58,7 +64,7 @@ def missing(store, raw: object) -> list:
         return [[k, d] for k, d in ids if not layout.has(k, d)]
 
 
-def missing_in_tree(store, tree: str) -> list:
+def missing_in_tree(store: AgentStore, tree: str) -> list[list[str]]:
     """The objects the stored tree ``tree`` needs that the store lacks; the tree is pinned,
     and with it everything it reaches."""
     layout = store.layout
@@ -68,9 +74,9 @@ def missing_in_tree(store, tree: str) -> list:
         return [item.split("/") for item in tree_lacking(layout, tree, entries)]
 
 
-def partials(store, raw: object) -> list:
+def partials(store: AgentStore, raw: object) -> list[int]:
     """Bytes held of the unfinished upload of each object (0 if none)."""
-    held = []
+    held: list[int] = []
     for kind, digest in _ids(raw):
         try:
             held.append(os.stat(store.layout.partial(kind, digest)).st_size)
@@ -79,7 +85,7 @@ def partials(store, raw: object) -> list:
     return held
 
 
-def _finish_args(raw: object) -> tuple:
+def _finish_args(raw: object) -> tuple[int, str]:
     if not isinstance(raw, dict):
         raise Refused("finish must be {size, sha256}")
     size, sha = raw.get("size"), raw.get("sha256")
@@ -88,7 +94,9 @@ def _finish_args(raw: object) -> tuple:
     return size, sha
 
 
-def receive(store, kind: str, digest: str, offset: object, data, finish: object) -> dict:
+def receive(
+    store: AgentStore, kind: Any, digest: Any, offset: object, data: bytes, finish: object
+) -> dict[str, Any]:
     """Append ``data`` at ``offset`` of the object's upload, then (with ``finish``) check and
     publish it. The result: ``{"held": N}``, plus ``"published"`` when finished, or
     ``{"present": true}`` when the object was already stored (nothing written)."""
@@ -119,7 +127,7 @@ def receive(store, kind: str, digest: str, offset: object, data, finish: object)
         return {"held": held, "published": _finish(store, kind, digest, done)}
 
 
-def _upload_lock(layout, digest: str) -> str:
+def _upload_lock(layout: Layout, digest: str) -> str:
     # 256 lock files that are never deleted (as assay.store.sync): locking a file that a
     # finish removes would let a waiter hold a lock on a dead inode.
     return f"{layout.upload_locks}/{digest[:2]}"
@@ -133,7 +141,7 @@ def _corrupt(kind: str, digest: str, size: int, actual: str) -> CorruptInTransit
     )
 
 
-def _whole(store, kind: str, digest: str, data, sha: str) -> dict:
+def _whole(store: AgentStore, kind: str, digest: str, data: bytes, sha: str) -> dict[str, Any]:
     """An object that arrived whole: checked in memory, then written and published."""
     actual = hashlib.sha256(data).hexdigest()
     if actual != sha:
@@ -155,13 +163,13 @@ def _whole(store, kind: str, digest: str, data, sha: str) -> dict:
     return {"held": len(data), "published": published}
 
 
-def _write_all(fd: int, data) -> None:
+def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
 
 
-def _append(path: str, kind: str, digest: str, offset: int, data) -> int:
+def _append(path: str, kind: str, digest: str, offset: int, data: bytes) -> int:
     """Append at ``offset``, which must be the upload's size; the new size. A failed write
     (a full disk) is taken back: an upload only ever holds whole pieces."""
     flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | (os.O_CREAT if offset == 0 else 0)
@@ -193,7 +201,7 @@ def _append(path: str, kind: str, digest: str, offset: int, data) -> int:
             os.close(fd)
 
 
-def _finish(store, kind: str, digest: str, done: tuple) -> bool:
+def _finish(store: AgentStore, kind: str, digest: str, done: tuple[int, str]) -> bool:
     """Check the upload (size, then SHA-256 re-read from disk) and publish it; False if the
     object was published meanwhile by another upload. The caller holds the prefix lock."""
     size, sha = done

@@ -13,6 +13,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .layout import Layout, ObjectId
+    from .state import AgentStore
 
 from .layout import EPOCH, KINDS, AgentError
 from .stage import PARTIAL, TRASH, drop, problems
@@ -33,15 +38,15 @@ def _sha256(path: str) -> str:
             hasher.update(data)
 
 
-def verify(store, repair: bool) -> dict:
+def verify(store: AgentStore, repair: bool) -> dict[str, Any]:
     lock = store.lock.exclusive() if repair else store.lock.shared()
     with lock:
         return _verify(store, repair)
 
 
-def _verify(store, repair: bool) -> dict:
+def _verify(store: AgentStore, repair: bool) -> dict[str, Any]:
     layout = store.layout
-    report = {
+    report: dict[str, Any] = {
         "checked": 0,
         "unchecked": 0,
         "corrupt": [],
@@ -51,8 +56,10 @@ def _verify(store, repair: bool) -> dict:
         "checkouts": {},
         "checked_checkouts": 0,
     }
-    bad_ids, bad_files = set(), []
-    sums, loaded = {}, set()
+    bad_ids: set[ObjectId] = set()
+    bad_files: list[str] = []
+    sums: dict[ObjectId, str] = {}
+    loaded: set[str] = set()
     for kind in KINDS:
         for digest, path in layout.digests(kind):
             if digest[:2] not in loaded:
@@ -91,10 +98,10 @@ def _verify(store, repair: bool) -> dict:
     return report
 
 
-def _versions(store, bad: set, report: dict) -> None:
+def _versions(store: AgentStore, bad: set[ObjectId], report: dict[str, Any]) -> None:
     layout = store.layout
-    missing = {}
-    by_tree = {}
+    missing: dict[str, None] = {}
+    by_tree: dict[str, list[str]] = {}
     for name in store.refs.names():
         versions, problems_ = store.refs.scan(name)
         report["records"].extend(problems_)
@@ -111,7 +118,9 @@ def _versions(store, bad: set, report: dict) -> None:
     report["missing"] = list(missing)
 
 
-def _tree_damage(layout, tree: str, bad: set, missing: dict) -> list:
+def _tree_damage(
+    layout: Layout, tree: str, bad: set[ObjectId], missing: dict[str, None]
+) -> list[str]:
     if ("trees", tree) in bad:
         return [f"(tree {tree[:16]} is damaged: every file)"]
     if not layout.has("trees", tree):
@@ -135,7 +144,7 @@ def _tree_damage(layout, tree: str, bad: set, missing: dict) -> list:
     return paths
 
 
-def _checkouts(store, report: dict) -> list:
+def _checkouts(store: AgentStore, report: dict[str, Any]) -> list[str]:
     folder = store.layout.checkouts
     if not os.path.isdir(folder):
         return []

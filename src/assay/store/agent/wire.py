@@ -12,6 +12,13 @@ from __future__ import annotations
 
 import json
 import struct
+from typing import TYPE_CHECKING, Any, Dict, Tuple
+
+if TYPE_CHECKING:
+    import io
+
+Header = Dict[str, Any]  # typing: this module runs on Python 3.7
+Frame = Tuple[Header, bytearray]
 
 PREFIX = struct.Struct(">II")
 MAX_HEADER = 16 * 2**20
@@ -23,7 +30,7 @@ class ProtocolError(Exception):
     """The byte stream does not hold well-formed frames (a bug, or not an agent at all)."""
 
 
-def encode(header: dict, payload: bytes = b"") -> bytes:
+def encode(header: Header, payload: bytes | bytearray | memoryview = b"") -> bytes:
     """One frame's prefix and header (the payload is written after it, uncopied)."""
     data = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     if len(data) > MAX_HEADER:
@@ -31,9 +38,9 @@ def encode(header: dict, payload: bytes = b"") -> bytes:
     return PREFIX.pack(len(data), len(payload)) + data
 
 
-def decode_prefix(prefix: bytes) -> tuple:
+def decode_prefix(prefix: bytes | bytearray) -> tuple[int, int]:
     """(header length, payload length), checked against the limits."""
-    size, payload = PREFIX.unpack(prefix)
+    size, payload = PREFIX.unpack(bytes(prefix))
     if size > MAX_HEADER or payload > MAX_PAYLOAD:
         raise ProtocolError(
             f"a frame announces {size} header and {payload} payload bytes, over the limits: "
@@ -42,7 +49,7 @@ def decode_prefix(prefix: bytes) -> tuple:
     return size, payload
 
 
-def decode_header(data: bytes | bytearray) -> dict:
+def decode_header(data: bytes | bytearray) -> Header:
     try:
         header = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -52,7 +59,7 @@ def decode_header(data: bytes | bytearray) -> dict:
     return header
 
 
-def read_exactly(stream, n: int) -> bytearray:
+def read_exactly(stream: io.BufferedIOBase, n: int) -> bytearray:
     """``n`` bytes from a binary stream; fewer only at the end of the stream."""
     if n == 0:
         return bytearray()
@@ -67,7 +74,7 @@ def read_exactly(stream, n: int) -> bytearray:
     return buffer if got == n else buffer[:got]
 
 
-def read_frame(stream):
+def read_frame(stream: io.BufferedIOBase) -> Frame | None:
     """The next (header, payload) of a binary stream, or None at its end between frames."""
     prefix = read_exactly(stream, PREFIX.size)
     if not prefix:

@@ -151,7 +151,7 @@ class RemoteSource:
             if not piece and len(data) < size:
                 raise TransferError(f"{self.where}: tree {digest[:16]} ended early")
             data += piece
-        if hash_bytes(data) != digest:
+        if hash_bytes(bytes(data)) != digest:
             raise CorruptInTransit(
                 f"{self.where}: tree {digest[:16]} does not hash to its name on arrival: "
                 "damaged there (run verify there) or in transit; nothing was stored"
