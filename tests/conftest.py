@@ -46,6 +46,21 @@ class CliResult:
         )
 
 
+def write_tree(root: Path, files: dict[str, str | bytes], exe: tuple[str, ...] = ()) -> Path:
+    """Write ``files`` (relative path -> text or bytes) under ``root``; paths in ``exe`` are
+    made executable. Returns ``root``."""
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        if rel in exe:
+            path.chmod(0o755)
+    return root
+
+
 def _assay_env(cwd: Path, extra: dict[str, str]) -> dict[str, str]:
     """This process's environment without a config override, with a store of the test's own
     (unless ``extra`` says otherwise)."""

@@ -13,12 +13,12 @@ A test author imports this package and nothing deeper::
 """
 
 from assay._version import __version__
+from assay.define.hooks import STAGES, after, before, metric
+from assay.define.output import Output
+from assay.define.params import parameter, variable, variant_fields, variant_filter
+from assay.define.refs import Ref, ref
+from assay.define.test import CaseInfo, DependencyInfo, Test
 from assay.errors import SanityError
-from assay.spec.hooks import STAGES, after, before, metric
-from assay.spec.output import Output
-from assay.spec.params import parameter, variable, variant_fields, variant_filter
-from assay.spec.refs import Ref, ref
-from assay.spec.test import CaseInfo, DependencyInfo, Test
 
 __all__ = [
     "STAGES",

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
 
+import zstandard
+
 MAX_HEADER = 1 << 20  # bytes of one pax header or GNU long name
 MAX_GLOBAL_HEADERS = 1 << 20  # bytes of all global pax headers of an archive
 LINK_MAX = 4095  # bytes of a symlink's target
@@ -93,8 +95,6 @@ def _reader(comp: str, raw: IO[bytes]) -> IO[bytes]:
         return cast(IO[bytes], bz2.BZ2File(raw, "rb"))
     if comp == "xz":
         return cast(IO[bytes], lzma.LZMAFile(raw, "rb"))
-    import zstandard
-
     return cast(IO[bytes], zstandard.ZstdDecompressor().stream_reader(raw))
 
 

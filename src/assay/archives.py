@@ -18,7 +18,6 @@ Windows (its "made by" field says MS-DOS, NTFS or VFAT), where it is the separat
 from __future__ import annotations
 
 import os
-import shutil
 import tarfile
 import zipfile
 import zlib
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assay.archive_formats import Raw, Readable, Refused, members
+from assay.archive_names import SUFFIXES, is_archive, kind
 from assay.errors import AssayError
 from assay.treecheck import DIR, FILE, SYMLINK, TreeModel, UnsafeEntry, clean_name
 from assay.treewrite import TreeWriter, WriteRefused, remove_path
@@ -44,19 +44,6 @@ __all__ = [
     "kind",
     "unpack",
 ]
-
-TAR_SUFFIXES = {
-    ".tar": "",
-    ".tar.gz": "gz",
-    ".tgz": "gz",
-    ".tar.bz2": "bz2",
-    ".tbz2": "bz2",
-    ".tar.xz": "xz",
-    ".txz": "xz",
-    ".tar.zst": "zst",
-    ".tzst": "zst",
-}
-SUFFIXES = (*TAR_SUFFIXES, ".zip")
 
 
 class ArchiveError(AssayError):
@@ -75,20 +62,6 @@ class Limits:
 class Unpacked:
     files: int
     bytes: int
-
-
-def kind(path: Path) -> str | None:
-    """``"tar"``, ``"zip"`` or None, from the file name."""
-    name = path.name.lower()
-    if name.endswith(".zip"):
-        return "zip"
-    if any(name.endswith(s) for s in TAR_SUFFIXES):
-        return "tar"
-    return None
-
-
-def is_archive(path: Path) -> bool:
-    return kind(path) is not None
 
 
 def file_mode(mode: int) -> int:
@@ -350,8 +323,3 @@ def _write_member(out: TreeWriter, member: Member, raw: Raw) -> int:
         assert raw.stream is not None
         return out.write_file(member.name, raw.stream, member.mode | 0o600)
     return 0
-
-
-def copy_tree(src: Path, target: Path) -> None:
-    """Copy a directory's contents into ``target`` (merging, symlinks kept as links)."""
-    shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)

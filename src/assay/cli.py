@@ -11,6 +11,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -116,8 +117,8 @@ def _selection_options(func: F) -> F:
 
 
 def _request(**kw: Any) -> Any:
-    from assay.run.session import Request
-    from assay.select import Selection
+    from assay.select import Selection  # lazy: start-up time (2 ms)
+    from assay.session import Request  # lazy: start-up time (the session: 125 ms)
 
     selection = Selection(
         names=kw.pop("names"),
@@ -184,6 +185,21 @@ def cli(debug: bool) -> None:
 )
 @click.option("--report", metavar="FILE", help="Also write the JSON run report to FILE.")
 @click.option("--junit", metavar="FILE", help="Write a JUnit XML report to FILE.")
+@click.option(
+    "--html", metavar="FILE", help="Write a self-contained HTML report with plots to FILE."
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Run each selected case N times, interleaved, to collect samples of its metrics.",
+)
+@click.option(
+    "--fail-on-regression",
+    is_flag=True,
+    help="Fail when a metric's newest values are significantly worse than its history.",
+)
 @click.option("--plain", is_flag=True, help="One line per event instead of the live display.")
 @click.option(
     "--grace",
@@ -194,12 +210,11 @@ def cli(debug: bool) -> None:
 )
 def run(**kw: Any) -> int:
     """Run the tests in PATHS (files or directories) and report the results."""
-    from assay.run import session
-    from assay.run.runner import RunOptions
+    from assay import session  # lazy: start-up time (the session: 125 ms)
+    from assay.run.runner import RunOptions  # lazy: start-up time (with the session)
+    from assay.ui import RerunHint, make_display  # lazy: start-up time (ui: 28 ms)
 
     if kw["resume"] and not kw["paths"]:
-        from pathlib import Path
-
         original = session.resume_arguments(Path(kw["prefix"] or ".assay"))
         return main(["run", "--resume", *original[1:]])
     kw["options"] = RunOptions(
@@ -207,7 +222,35 @@ def run(**kw: Any) -> int:
         serial=kw.pop("serial"),
         keep_stage=kw.pop("keep_stage"),
     )
-    return session.run(_request(**kw))
+    display = make_display(kw.pop("plain"))
+    request = _request(**kw)
+    hint = RerunHint(request.config, request.system, request.settings, request.prefix)
+    return session.run(request, display, hint)
+
+
+@cli.command(name="report")
+@click.argument("session", required=False)
+@click.option("--html", metavar="FILE", required=True, help="Write the HTML report to FILE.")
+@click.option(
+    "--prefix", metavar="DIR", default=".assay", show_default=True, help="Where sessions are."
+)
+@click.option(
+    "-c",
+    "--config",
+    metavar="FILE",
+    help="Config file whose [detection] settings to use (default: ./assay.toml, else the "
+    "embedded default).",
+)
+def report_cmd(session: str | None, html: str, prefix: str, config: str | None) -> int:
+    """Write the report of SESSION (an id, a prefix of one, or a session directory; default:
+    the newest) as a self-contained HTML file with plots."""
+    from pathlib import Path
+
+    from assay.config import load_config
+    from assay.results import html as html_mod
+
+    settings = load_config(config).detection.settings()
+    return html_mod.command(Path(prefix), session, html, settings)
 
 
 @cli.command(name="list")
@@ -216,8 +259,7 @@ def run(**kw: Any) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the cases as JSON.")
 def list_cases(verbose: bool, as_json: bool, **kw: Any) -> int:
     """List the cases PATHS would run, without running them."""
-    from assay import listing
-    from assay.run import session
+    from assay import listing, session  # lazy: start-up time (the session: 125 ms)
 
     prepared = session.prepare(_request(**kw))
     return listing.show(prepared, verbose=verbose, as_json=as_json)
@@ -249,9 +291,7 @@ def bless(
     names: tuple[str, ...], ids: tuple[str, ...], include_passed: bool, prefix: str, yes: bool
 ) -> int:
     """Accept the actual outputs of the last session's differing cases as the new expected."""
-    from pathlib import Path
-
-    from assay import bless as bless_mod
+    from assay import bless as bless_mod  # lazy: start-up time (7 ms)
 
     return bless_mod.run(Path(prefix), names, ids, include_passed, yes)
 
@@ -376,9 +416,7 @@ def compare_sessions(
 @click.pass_context
 def store(ctx: click.Context, root: str | None) -> None:
     """Put, list, fetch and clean up builds and reference data in the artifact store."""
-    from pathlib import Path
-
-    from assay.store import Store, default_root
+    from assay.store import Store, default_root  # lazy: start-up time (the store: 60 ms)
 
     ctx.obj = Store(Path(root) if root else default_root())
 
@@ -405,9 +443,7 @@ def store_put(
     tags: tuple[str, ...],
 ) -> int:
     """Store a directory or archive as a new version of NAME (nothing if unchanged)."""
-    from pathlib import Path
-
-    from assay.store import commands
+    from assay.store import commands  # lazy: start-up time (the store: 60 ms)
 
     return commands.put(ctx.obj, name, Path(path), [Path(o) for o in overlays], message, tags)
 
@@ -417,7 +453,7 @@ def store_put(
 @click.pass_context
 def store_ls(ctx: click.Context, names: tuple[str, ...]) -> int:
     """List names with their versions, sizes, unique bytes and tags."""
-    from assay.store import commands
+    from assay.store import commands  # lazy: start-up time (the store: 60 ms)
 
     return commands.ls(ctx.obj, names)
 
@@ -431,7 +467,7 @@ def store_ls(ctx: click.Context, names: tuple[str, ...]) -> int:
 @click.pass_context
 def store_show(ctx: click.Context, ref: str, against: str | None, files: bool) -> int:
     """Show a version (NAME, NAME@N, NAME#tag): provenance, and what changed."""
-    from assay.store import commands
+    from assay.store import commands  # lazy: start-up time (the store: 60 ms)
 
     return commands.show(ctx.obj, ref, against, files)
 
@@ -442,9 +478,7 @@ def store_show(ctx: click.Context, ref: str, against: str | None, files: bool) -
 @click.pass_context
 def store_get(ctx: click.Context, ref: str, directory: str) -> int:
     """Write a version's files into DIRECTORY (ordinary, writable copies)."""
-    from pathlib import Path
-
-    from assay.store import commands
+    from assay.store import commands  # lazy: start-up time (the store: 60 ms)
 
     return commands.get(ctx.obj, ref, Path(directory))
 
@@ -455,7 +489,7 @@ def store_get(ctx: click.Context, ref: str, directory: str) -> int:
 @click.pass_context
 def store_tag(ctx: click.Context, ref: str, tag: str) -> int:
     """Give a version a name: assay store tag solver-build@3 release-1.4."""
-    from assay.store import commands
+    from assay.store import commands  # lazy: start-up time (the store: 60 ms)
 
     return commands.tag(ctx.obj, ref, tag)
 
@@ -472,7 +506,7 @@ def store_tag(ctx: click.Context, ref: str, tag: str) -> int:
 @click.pass_context
 def store_gc(ctx: click.Context, keep: int, dry_run: bool) -> int:
     """Remove old versions and every object no kept version uses."""
-    from assay.store import commands
+    from assay.store import commands  # lazy: start-up time (the store: 60 ms)
 
     return commands.gc(ctx.obj, keep, dry_run)
 
@@ -488,9 +522,101 @@ def store_gc(ctx: click.Context, keep: int, dry_run: bool) -> int:
 def store_verify(ctx: click.Context, repair: bool, full: bool) -> int:
     """Re-hash every object, check every checkout; report all damage and the versions it
     breaks. Exit 0: no damage; 1: damage found; 2: the store cannot be used."""
-    from assay.store import commands
+    from assay.store import commands  # lazy: start-up time (the store: 60 ms)
 
     return commands.verify(ctx.obj, repair, full)
+
+
+def _transfer_options(func: F) -> F:
+    options = [
+        click.argument("target"),
+        click.argument("ref"),
+        click.option(
+            "--remote-store",
+            "remote_root",
+            metavar="DIR",
+            help="The store's directory on the remote host [default: the path of an ssh:// "
+            "TARGET, else ~/.local/share/assay/store there].",
+        ),
+        click.option(
+            "--ssh-config",
+            metavar="FILE",
+            help="An ssh_config file to use instead of ~/.ssh/config.",
+        ),
+        click.option(
+            "-c",
+            "--config",
+            metavar="FILE",
+            help="Config file whose partitions TARGET may name [default: ./assay.toml].",
+        ),
+        click.option("-q", "--quiet", is_flag=True, help="Draw no progress bar."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@store.command(name="push")
+@_transfer_options
+@click.pass_context
+def store_push(
+    ctx: click.Context,
+    target: str,
+    ref: str,
+    remote_root: str | None,
+    ssh_config: str | None,
+    config: str | None,
+    quiet: bool,
+) -> int:
+    """Send a version (NAME, NAME@N, NAME#tag) to the store on another host: only what it
+    lacks travels, an interrupted push resumes. TARGET: ssh://[USER@]HOST[:PORT][/PATH], an
+    ssh_config alias (or [USER@]HOST), or a partition whose transport is SSH."""
+    return _transfer(ctx, "push", target, ref, remote_root, ssh_config, config, quiet)
+
+
+@store.command(name="pull")
+@_transfer_options
+@click.pass_context
+def store_pull(
+    ctx: click.Context,
+    target: str,
+    ref: str,
+    remote_root: str | None,
+    ssh_config: str | None,
+    config: str | None,
+    quiet: bool,
+) -> int:
+    """Bring a version (NAME, NAME@N, NAME#tag) of the store on another host into this
+    store: only what this one lacks travels. TARGET as for push."""
+    return _transfer(ctx, "pull", target, ref, remote_root, ssh_config, config, quiet)
+
+
+def _transfer(
+    ctx: click.Context,
+    verb: str,
+    target_text: str,
+    ref: str,
+    remote_root: str | None,
+    ssh_config: str | None,
+    config: str | None,
+    quiet: bool,
+) -> int:
+    import asyncio  # lazy: start-up time (only transfers run an event loop here)
+    import dataclasses
+
+    from assay.config import load_config
+    from assay.store import transfer_commands
+    from assay.store.remote.targets import resolve_target
+    from assay.transferbar import TransferBar
+
+    loaded = None if target_text.startswith("ssh://") else load_config(config)
+    target = resolve_target(target_text, loaded, remote_root)
+    if ssh_config is not None:
+        target = dataclasses.replace(target, config=ssh_config)
+    run = transfer_commands.push if verb == "push" else transfer_commands.pull
+    with TransferBar(f"{verb} {ref}") as bar:
+        progress = None if quiet else bar.update
+        return asyncio.run(run(ctx.obj, target, ref, progress))
 
 
 @cli.command(name="config")
@@ -505,7 +631,7 @@ def store_verify(ctx: click.Context, repair: bool, full: bool) -> int:
 )
 def show_config(config: str | None, system: str | None) -> int:
     """Check the configuration and show the system this host would use."""
-    from assay.config import describe, load_config
+    from assay.config import describe, load_config  # lazy: start-up time (config: 15 ms)
 
     loaded = load_config(config)
     name, _ = loaded.system(system)

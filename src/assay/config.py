@@ -14,23 +14,21 @@ import os
 import re
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from assay.durations import parse_duration
+from assay.durations import Duration
 from assay.errors import ConfigError, did_you_mean, toml_key
 from assay.files import display_path
+from assay.results.changes import Settings
+from assay.shell import CONTROL
+from assay.validation import Invalid, convert, load_toml, read_utf8
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
-Duration = str | int | float
-
-SCHEDULERS = ("direct", "slurm")
-LAUNCHERS = ("none", "mpirun", "mpiexec", "srun")
-TRANSPORTS = ("local",)
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -92,8 +90,8 @@ class Slurm(_Strict, kw_only=True, frozen=True):
     requeue: bool = False
     pack: bool = True
     arrays: bool = True
-    pack_time: Duration = "30m"
-    pack_case_limit: Duration = "5m"
+    pack_time: Duration = Duration("30m")
+    pack_case_limit: Duration = Duration("5m")
     max_queued: PositiveInt = 1000
     build: Literal["local", "job"] = "local"
     python: str = "python3"  # runs the pack runner and comparisons inside jobs
@@ -128,9 +126,23 @@ class System(_Strict, kw_only=True, frozen=True):
     partitions: dict[str, Partition]
 
 
+class Detection(_Strict, kw_only=True, frozen=True):
+    """``[detection]``: how a metric's regressions are told from noise (docs/history.md)."""
+
+    alpha: float = Settings.alpha
+    min_size: int = Settings.min_size
+    recent: int = Settings.recent
+    min_change: float = Settings.min_change
+    max_points: int = Settings.max_points
+
+    def settings(self) -> Settings:
+        return Settings(**msgspec.structs.asdict(self))
+
+
 class _File(_Strict, kw_only=True, frozen=True):
     systems: dict[str, System]
     environments: dict[str, Environment] = {}
+    detection: Detection = msgspec.field(default_factory=Detection)
 
 
 @dataclass(frozen=True)
@@ -150,9 +162,8 @@ class PartitionRef:
         return self.config.max_jobs or os.cpu_count() or 1
 
     @property
-    def time_limit(self) -> float | None:
-        limit = self.config.time_limit
-        return None if limit is None else parse_duration(limit)
+    def time_limit(self) -> Duration | None:
+        return self.config.time_limit
 
     @property
     def cpus_per_node(self) -> int:
@@ -166,6 +177,7 @@ class Config:
     source: str
     systems: Mapping[str, System]
     environments: Mapping[str, Environment]
+    detection: Detection = field(default_factory=Detection)
 
     def system(self, name: str | None = None, hostname: str | None = None) -> tuple[str, System]:
         """The system named ``name``, else the first whose hostnames match this host."""
@@ -234,8 +246,6 @@ def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
     path = find_config_file(explicit, cwd)
     if path is None:
         return default_config()
-    from assay.validation import Invalid, read_utf8
-
     try:
         text = read_utf8(path)
     except OSError as exc:
@@ -247,15 +257,20 @@ def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
 
 def parse_config(text: str, source: str) -> Config:
     """Parse and validate TOML config text; ``source`` names it in messages."""
-    from assay.validation import Invalid, convert, load_toml  # only for a config file
-
     try:
         parsed = convert(load_toml(text), _File)
     except Invalid as exc:
         raise ConfigError(f"{source}: {exc}") from None
     environments = {"builtin": BUILTIN_ENVIRONMENT, **parsed.environments}
     _check_semantics(parsed, environments, source)
-    return Config(source=source, systems=parsed.systems, environments=environments)
+    for problem in parsed.detection.settings().problems():
+        raise ConfigError(f"{source}: detection: {problem}")
+    return Config(
+        source=source,
+        systems=parsed.systems,
+        environments=environments,
+        detection=parsed.detection,
+    )
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -277,8 +292,6 @@ def slurm_problems(slurm: Slurm) -> list[tuple[str, str]]:
     a control character (no ``#SBATCH`` line can hold a newline, and a value's newline
     would start a line of its own), an option list entry that is not one option, or an
     option that assay sets itself."""
-    from assay.shell import CONTROL
-
     values: list[tuple[str, str | None]] = [
         (key, getattr(slurm, key))
         for key in ("partition", "account", "qos", "constraint", "gres", "reservation", "python")
@@ -340,18 +353,6 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
             pwhere = f"{where}.partitions.{toml_key(part_name)}"
             if not _NAME.fullmatch(part_name):
                 fail(pwhere, "partition names use letters, digits, '.', '_' and '-' only")
-            durations = [("time_limit", part.time_limit)]
-            durations += [
-                (f"slurm.{k}", getattr(part.slurm, k))
-                for k in ("max_pending", "pack_time", "pack_case_limit")
-            ]
-            for key_name, value in durations:
-                if value is None:
-                    continue
-                try:
-                    parse_duration(value)
-                except ValueError as exc:
-                    fail(f"{pwhere}.{key_name}", str(exc))
             if part.slurm.poll_min > part.slurm.poll_max:
                 fail(f"{pwhere}.slurm.poll_min", "must not be larger than poll_max")
             for key, problem in slurm_problems(part.slurm):
@@ -410,12 +411,18 @@ def describe(config: Config) -> dict[str, Any]:
     shown as ``***``."""
     from assay.results.db.backends import redact
 
-    systems = msgspec.to_builtins(dict(config.systems))
+    systems = msgspec.to_builtins(dict(config.systems), enc_hook=_as_text)
     for system in systems.values():
         if system.get("results"):
             system["results"] = redact(system["results"])
     return {
         "source": config.source,
         "systems": systems,
-        "environments": msgspec.to_builtins(dict(config.environments)),
+        "environments": msgspec.to_builtins(dict(config.environments), enc_hook=_as_text),
     }
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, Duration):
+        return str(value)
+    raise NotImplementedError(f"assay bug: cannot show {value!r}")

@@ -1,7 +1,12 @@
-"""Durations as users write them: ``90``, ``"90s"``, ``"5m"``, ``"1h30m"``, ``"01:30:00"``."""
+"""Durations as users write them: ``90``, ``"90s"``, ``"5m"``, ``"1h30m"``, ``"01:30:00"``.
+
+What a user wrote is decoded once, where it is read (config, test fields, suite files, ``-S``),
+into a :class:`Duration`; everything after that reads seconds.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
@@ -30,7 +35,56 @@ def parse_duration(value: object) -> float:
         )
     if seconds <= 0 or seconds != seconds:
         raise ValueError(f"duration {value!r} must be positive")
+    if math.isinf(seconds):
+        raise ValueError(f"duration {value!r} must be finite; write e.g. '30d' for a long limit")
     return seconds
+
+
+class Duration(float):
+    """A positive, finite length of time: what a user wrote, decoded once into seconds.
+
+    ``Duration("1h30m") == Duration(5400) == 5400.0``. It is a ``float`` (seconds) wherever
+    arithmetic or JSON needs one; ``str()`` is the compact text (``"1h30m"``) that reads back
+    to the same seconds, and :meth:`slurm` is Slurm's ``D-HH:MM:SS``. Raises ``ValueError``
+    naming the accepted forms, as :func:`parse_duration` does.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: object) -> Duration:
+        if isinstance(value, Duration):
+            return value
+        return super().__new__(cls, parse_duration(value))
+
+    @property
+    def seconds(self) -> float:
+        """The duration as a plain float of seconds."""
+        return float(self)
+
+    def slurm(self) -> str:
+        """Slurm's ``[D-]HH:MM:SS`` (rounded up to whole seconds)."""
+        return slurm_time(self)
+
+    def __str__(self) -> str:
+        seconds = float(self)
+        whole = math.floor(seconds)
+        hours, rest = divmod(whole, 3600)
+        minutes = rest // 60
+        # Exact: the hours and minutes taken off are whole numbers below ``seconds``.
+        left = seconds - (hours * 3600 + minutes * 60)
+        parts = [f"{hours}h"] if hours else []
+        if minutes:
+            parts.append(f"{minutes}m")
+        if left:
+            number = str(int(left)) if left == int(left) else _positional(left)
+            parts.append(f"{number}s")
+        return "".join(parts)
+
+    def __format__(self, spec: str) -> str:
+        return str(self) if not spec else super().__format__(spec)
+
+    def __repr__(self) -> str:
+        return f"Duration({str(self)!r})"
 
 
 def _parse_text(text: str) -> float:
@@ -57,6 +111,13 @@ def _parse_text(text: str) -> float:
             f"{text!r} is not a duration; write e.g. '90s', '5m', '1h30m', '2.5s' or '01:30:00'"
         )
     return total
+
+
+def _positional(number: float) -> str:
+    """The shortest text that reads back to the same float, without an exponent."""
+    from decimal import Decimal  # rarely needed: not at start-up
+
+    return format(Decimal(repr(number)), "f")
 
 
 def format_duration(seconds: float) -> str:

@@ -6,6 +6,8 @@ fix. The CLI prints it without a traceback (unless ``--debug``) and exits 2.
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Iterable
 
 
@@ -33,10 +35,6 @@ class UsageError(AssayError):
     """A command-line option or argument is wrong."""
 
 
-class DefinitionError(AssayError):
-    """A test class or suite entry is malformed (reported per test, never fatal to others)."""
-
-
 class SanityError(Exception):
     """Raised by sanity and metric helpers when the output is not what the test expects.
 
@@ -52,8 +50,6 @@ class SanityError(Exception):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
-    import difflib
-
     names = list(choices)
     close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -61,8 +57,6 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 
 def toml_key(name: str) -> str:
     """A TOML key as written in a dotted path (quoted when it needs quotes)."""
-    import re
-
     if re.fullmatch(r"[A-Za-z0-9_-]+", name):
         return name
     return '"' + name.replace('"', '\\"') + '"'

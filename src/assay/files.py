@@ -8,18 +8,6 @@ import tempfile
 from pathlib import Path
 
 
-def copy_entries(src: Path, dst: Path, exclude: set[str] | frozenset[str] = frozenset()) -> None:
-    """Copy every entry of ``src`` (files, directories, symlinks as links) into ``dst``."""
-    for entry in sorted(src.iterdir()):
-        if entry.name in exclude:
-            continue
-        target = dst / entry.name
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.copytree(entry, target, symlinks=True, dirs_exist_ok=True)
-        else:
-            shutil.copy2(entry, target, follow_symlinks=False)
-
-
 def display_path(path: str | Path) -> str:
     """``path`` relative to the current directory when it lies below it, else as given."""
     try:
@@ -45,14 +33,14 @@ def tail(path: str | Path, lines: int = 20, max_bytes: int = 64 * 1024) -> str |
     return "\n".join(kept) if any(kept) else ""
 
 
-def write_atomic(path: str | Path, data: str) -> None:
+def write_atomic(path: str | Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a report is for reading
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:

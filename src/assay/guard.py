@@ -38,7 +38,7 @@ from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, TextIO, cast
 
 if TYPE_CHECKING:
-    from assay.spec.definition import Definition
+    from assay.define.definition import Definition
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 

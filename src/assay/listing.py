@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from assay.plan import Case
-    from assay.run.session import Prepared
+    from assay.session import Prepared
 
 
 def _case_data(case: Case) -> dict[str, Any]:

@@ -14,9 +14,9 @@ from pathlib import Path
 from types import ModuleType
 
 from assay import guard
+from assay.define.test import Test
 from assay.errors import UsageError
 from assay.files import display_path
-from assay.spec.test import Test
 
 SUITE_SUFFIX = ".suite.toml"
 
@@ -218,7 +218,7 @@ def _import_problem(path: Path, exc: BaseException) -> LoadProblem:
 
 
 def _suite_classes(path: Path, problems: list[LoadProblem]) -> list[type[Test]]:
-    from assay.spec.suite import compile_suite
+    from assay.define.suite import compile_suite  # lazy: start-up time (9 ms; suite files only)
 
     classes, suite_problems = compile_suite(path)
     for p in suite_problems:

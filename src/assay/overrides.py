@@ -5,35 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from assay.durations import parse_duration
+from assay.define.fields import FIELDS, PARSERS
+from assay.define.test import Test
 from assay.errors import UsageError, did_you_mean
-from assay.spec.params import convert_text
-from assay.spec.test import Test
-
-
-def _count(text: str) -> int:
-    value = convert_text(text, int)
-    if value < 1:
-        raise ValueError(f"{text!r} must be 1 or more")
-    return int(value)
-
-
-def _duration(text: str) -> str:
-    parse_duration(text)
-    return text
-
-
-# Built-in fields that -S may set, and how their text is read.
-FIELD_PARSERS: dict[str, Any] = {
-    "tasks": _count,
-    "tasks_per_node": _count,
-    "cpus_per_task": _count,
-    "nodes": _count,
-    "gpus_per_node": lambda t: convert_text(t, int),
-    "exclusive": lambda t: convert_text(t, bool),
-    "time_limit": _duration,
-    "build_time_limit": _duration,
-}
 
 
 def resolve(tests: Sequence[type[Test]], pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -54,13 +28,13 @@ def resolve(tests: Sequence[type[Test]], pairs: Sequence[str]) -> dict[str, dict
 
     for pair, name, text in generic:
         users = [t for t in tests if name in t._assay.variables]
-        if not users and name not in FIELD_PARSERS:
-            known = sorted({v for t in tests for v in t._assay.variables} | set(FIELD_PARSERS))
+        if not users and name not in PARSERS:
+            known = sorted({v for t in tests for v in t._assay.variables} | set(PARSERS))
             raise UsageError(
                 f"-S {pair}: no loaded test has a variable {name!r}{did_you_mean(name, known)}",
                 hint=f"variables and fields you can set: {', '.join(known)}",
             )
-        for test in tests if name in FIELD_PARSERS else users:
+        for test in tests if name in PARSERS else users:
             per_test[test.__name__][name] = _convert(pair, test, name, text)
 
     for pair, test_name, name, text in specific:  # applied last: they win
@@ -69,8 +43,8 @@ def resolve(tests: Sequence[type[Test]], pairs: Sequence[str]) -> dict[str, dict
                 f"-S {pair}: no loaded test named {test_name!r}{did_you_mean(test_name, by_name)}"
             )
         test = by_name[test_name]
-        if name not in test._assay.variables and name not in FIELD_PARSERS:
-            known = sorted(set(test._assay.variables) | set(FIELD_PARSERS))
+        if name not in test._assay.variables and name not in PARSERS:
+            known = sorted(set(test._assay.variables) | set(PARSERS))
             raise UsageError(
                 f"-S {pair}: {test_name} has no variable {name!r}{did_you_mean(name, known)}",
                 hint=f"it has: {', '.join(known)}",
@@ -84,7 +58,11 @@ def _convert(pair: str, test: type[Test], name: str, text: str) -> Any:
     try:
         if var is not None:
             return var.parse(text)
-        return FIELD_PARSERS[name](text)
+        value = PARSERS[name](text)
+        problem = FIELDS[name].check(value)  # what a class may not say, -S may not either
+        if problem:
+            raise ValueError(problem)
+        return value
     except ValueError as exc:
         kind = var.type.__name__ if var is not None else name
         raise UsageError(f"-S {pair}: {test.__name__}.{name} expects {kind}: {exc}") from None

@@ -4,6 +4,8 @@ dependencies, and the order cases are started in.
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,10 +13,11 @@ from typing import Any
 
 from assay import guard
 from assay.config import Config, Environment, PartitionRef
+from assay.define.refs import pattern_matches
+from assay.define.test import Test, effective_nodes
+from assay.errors import did_you_mean
 from assay.load import LoadProblem
 from assay.select import Selection
-from assay.spec.refs import pattern_matches
-from assay.spec.test import Test, effective_nodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +87,17 @@ class Case:
     dependents: list[Case] = field(default_factory=list)
     skip: str | None = None
     selected: bool = True
+    repeat: int = 1  # which repetition of the case this is (``--repeat``)
+    after: Case | None = None  # the repetition before this one: never run at the same time
 
     @property
     def test(self) -> type[Test]:
         return self.variant.test
+
+    @property
+    def key(self) -> str:
+        """The id, and the repetition after the first: unique within a session."""
+        return repeat_key(self.id, self.repeat)
 
     def field(self, name: str) -> Any:
         """A built-in field's value for this case: ``-S`` beats a parameter beats
@@ -119,17 +129,81 @@ def make_plan(
     max_jobs: int | None = None,
 ) -> Plan:
     """Expand the selected tests into cases on ``system`` and wire their dependencies."""
-    by_name = {t.__name__: t for t in tests}
-    partitions = config.partitions(system, max_jobs)
-    problems: list[LoadProblem] = []
-    ordered_tests, cyclic = _order_tests(tests, by_name, problems)
+    planner = _Planner(tests, config, system, selection, overrides, max_jobs)
+    cases_of = planner.expand_selected()
+    planner.add_dependencies(cases_of)
+    cases = _prune(planner.wire(cases_of))
+    return Plan(system=system, cases=cases, problems=_dedupe(planner.problems))
 
-    # Expand every test whose cases may be needed: selected ones and their dependencies.
-    cases_of: dict[str, list[Case]] = {}
 
-    def expand(test: type[Test], selected: bool) -> list[Case]:
+class _Planner:
+    """The steps of :func:`make_plan`: expand the selected tests into cases, add the cases
+    of their dependencies, and wire each case to the cases it depends on."""
+
+    def __init__(
+        self,
+        tests: Sequence[type[Test]],
+        config: Config,
+        system: str,
+        selection: Selection,
+        overrides: Mapping[str, Mapping[str, Any]],
+        max_jobs: int | None,
+    ) -> None:
+        self.config = config
+        self.selection = selection
+        self.overrides = overrides
+        self.by_name = {t.__name__: t for t in tests}
+        self.partitions = config.partitions(system, max_jobs)
+        self.problems: list[LoadProblem] = []
+        self.ordered, self.cyclic = _order_tests(tests, self.by_name, self.problems)
+
+    def expand_selected(self) -> dict[str, list[Case]]:
+        """The cases of every selected test, by test name (dependencies first)."""
+        cases_of: dict[str, list[Case]] = {}
+        for test in self.ordered:
+            if test.__name__ in self.cyclic:
+                continue
+            # Tags are checked per variant when @variant_fields may add some.
+            if test._assay.variant_fields is None and not self.selection.test_ok(test):
+                continue
+            cases_of[test.__name__] = self._expand(test, True)
+        return cases_of
+
+    def add_dependencies(self, cases_of: dict[str, list[Case]]) -> None:
+        """Pull in the dependencies that the selection left out; they run, marked
+        unselected."""
+        pending = [t for t in self.ordered if cases_of.get(t.__name__)]
+        needed: set[str] = set()
+        while pending:
+            test = pending.pop()
+            for dep in _dep_names(test):
+                if dep in self.by_name and dep not in needed and dep not in self.cyclic:
+                    needed.add(dep)
+                    pending.append(self.by_name[dep])
+        for test in self.ordered:
+            if test.__name__ in needed:
+                have = {c.id for c in cases_of.get(test.__name__, [])}
+                extra = [c for c in self._expand(test, False) if c.id not in have]
+                cases_of[test.__name__] = cases_of.get(test.__name__, []) + extra
+
+    def wire(self, cases_of: Mapping[str, list[Case]]) -> list[Case]:
+        """Every case attached to the cases it depends on; a case whose dependency is not a
+        loaded test is left out (and said to be wrong)."""
+        kept: list[Case] = []
+        for test in self.ordered:
+            for case in cases_of.get(test.__name__, []):
+                missing = _wire(case, self.by_name, cases_of)
+                if missing:
+                    self.problems.append(missing)
+                    continue
+                kept.append(case)
+        return kept
+
+    def _expand(self, test: type[Test], selected: bool) -> list[Case]:
+        """The cases of ``test``; none if making its variants fails (a problem of the test,
+        not of the run)."""
         out: list[Case] = []
-        test_overrides = overrides.get(test.__name__, {})
+        test_overrides = self.overrides.get(test.__name__, {})
         # Unless a resource is a parameter, every variant needs the same: check once per partition.
         skip_on: dict[str, str | None] = {}
         definition = test._assay
@@ -140,10 +214,12 @@ def make_plan(
             with guard.running():  # parameter fmt and @variant_fields functions run here
                 for variant in variants(test):
                     out.extend(
-                        expand_variant(variant, selected, per_variant, test_overrides, skip_on)
+                        self._expand_variant(
+                            variant, selected, per_variant, test_overrides, skip_on
+                        )
                     )
         except ValueError as exc:  # a @variant_fields function returned something wrong
-            problems.append(
+            self.problems.append(
                 LoadProblem(definition.file or "?", definition.line, str(exc), test.__name__)
             )
             return []
@@ -152,19 +228,23 @@ def make_plan(
         except BaseException as exc:  # test code raised: the test's problem, not the run's
             reason, _ = guard.describe_exception(exc, definition)
             message = f"cannot make its variants: {reason}"
-            problems.append(
+            self.problems.append(
                 LoadProblem(definition.file or "?", definition.line, message, test.__name__)
             )
             return []
         return out
 
-    def expand_variant(
+    def _expand_variant(
+        self,
         variant: Variant,
         selected: bool,
         per_variant: bool,
         test_overrides: Mapping[str, Any],
         skip_on: dict[str, str | None],
     ) -> list[Case]:
+        """The cases of one variant: on every partition and environment it may run on (and,
+        for a selected test, the selection keeps)."""
+        selection = self.selection
         out: list[Case] = []
         if selected:
             if not selection.variant_ok(variant.name, variant.param_labels):
@@ -173,7 +253,7 @@ def make_plan(
                 return out
         systems = _as_list(variant.field("systems"))
         environments = _as_list(variant.field("environments"))
-        for part in partitions:
+        for part in self.partitions:
             if not _matches_any(systems, part) or (
                 selected and not selection.partition_ok(part.system, part.name)
             ):
@@ -191,53 +271,29 @@ def make_plan(
                     variant,
                     part,
                     env_name,
-                    config.environments[env_name],
+                    self.config.environments[env_name],
                     test_overrides,
                     name,
                     cid,
                     selected=selected,
                 )
-                if per_variant:
-                    case.skip = _resource_problem(case)
-                else:
-                    if part.full_name not in skip_on:
-                        skip_on[part.full_name] = _resource_problem(case)
-                    case.skip = skip_on[part.full_name]
+                case.skip = _skip_reason(case, per_variant, skip_on)
                 out.append(case)
         return out
 
-    for test in ordered_tests:
-        if test.__name__ in cyclic:
-            continue
-        # Tags are checked per variant when @variant_fields may add some.
-        if test._assay.variant_fields is None and not selection.test_ok(test):
-            continue
-        cases_of[test.__name__] = expand(test, True)
 
-    # Pull in the dependencies that the selection left out; they run, marked unselected.
-    pending = [t for t in ordered_tests if cases_of.get(t.__name__)]
-    needed: set[str] = set()
-    while pending:
-        test = pending.pop()
-        for dep in _dep_names(test):
-            if dep in by_name and dep not in needed and dep not in cyclic:
-                needed.add(dep)
-                pending.append(by_name[dep])
-    for test in ordered_tests:
-        if test.__name__ in needed:
-            have = {c.id for c in cases_of.get(test.__name__, [])}
-            extra = [c for c in expand(test, False) if c.id not in have]
-            cases_of[test.__name__] = cases_of.get(test.__name__, []) + extra
+def _skip_reason(case: Case, per_variant: bool, skip_on: dict[str, str | None]) -> str | None:
+    """Why ``case`` cannot run on its partition (too few nodes or GPUs), if it cannot; asked
+    once per partition (``skip_on``) unless the resources vary by variant."""
+    if per_variant:
+        return _resource_problem(case)
+    if case.partition.full_name not in skip_on:
+        skip_on[case.partition.full_name] = _resource_problem(case)
+    return skip_on[case.partition.full_name]
 
-    kept: list[Case] = []
-    for test in ordered_tests:
-        for case in cases_of.get(test.__name__, []):
-            missing = _wire(case, by_name, cases_of)
-            if missing:
-                problems.append(missing)
-                continue
-            kept.append(case)
-    # Keep what the selection asked for and, transitively, what that depends on.
+
+def _prune(kept: list[Case]) -> list[Case]:
+    """What the selection asked for and, transitively, what that depends on."""
     needed_ids: set[int] = set()
     stack = [c for c in kept if c.selected]
     while stack:
@@ -248,7 +304,7 @@ def make_plan(
     cases = [c for c in kept if id(c) in needed_ids]
     for case in cases:
         case.dependents = [d for d in case.dependents if id(d) in needed_ids]
-    return Plan(system=system, cases=cases, problems=_dedupe(problems))
+    return cases
 
 
 def _dedupe(problems: list[LoadProblem]) -> list[LoadProblem]:
@@ -270,8 +326,6 @@ def _matches_any(patterns: list[str], part: PartitionRef) -> bool:
 
 
 def _env_matches(patterns: list[str], env: str) -> bool:
-    import fnmatch
-
     return any(fnmatch.fnmatchcase(env, p) for p in patterns)
 
 
@@ -325,8 +379,6 @@ def _wire(
     definition = case.test._assay
     for dep in _dep_names(case.test):
         if dep not in by_name:
-            from assay.errors import did_you_mean
-
             return LoadProblem(
                 definition.file or "?",
                 definition.line,
@@ -349,6 +401,36 @@ def _wire(
             case.deps.append(dep_case)
             dep_case.dependents.append(case)
     return None
+
+
+def repeat_key(case_id: str, repeat: int) -> str:
+    """What tells the repetitions of one case apart in journals, job names and directories."""
+    return case_id if repeat <= 1 else f"{case_id}-r{repeat}"
+
+
+def repeat_cases(cases: list[Case], times: int) -> list[Case]:
+    """The cases with every selected one run ``times`` times, round-robin: all first
+    repetitions, then all second ones, and so on, so that no case's samples come back to back.
+
+    A repetition waits for the one before it (samples of one case never run at the same
+    time) and depends on the first repetition of the cases its case depends on: what a
+    build produced once serves every repetition. Dependencies pulled in by the selection
+    run once.
+    """
+    out = list(cases)
+    previous = {id(c): c for c in cases if c.selected}
+    for repeat in range(2, times + 1):
+        for case in cases:
+            if not case.selected:
+                continue
+            copy = dataclasses.replace(
+                case, repeat=repeat, after=previous[id(case)], deps=list(case.deps), dependents=[]
+            )
+            for dep in copy.deps:
+                dep.dependents.append(copy)
+            previous[id(case)] = copy
+            out.append(copy)
+    return out
 
 
 def nodes_needed(case: Case) -> int:

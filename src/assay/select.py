@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assay.errors import UsageError
-from assay.spec.test import Test
+from assay.define.test import Test
+from assay.errors import UsageError, did_you_mean
 
 
 def _compile(patterns: Sequence[str], option: str) -> tuple[re.Pattern[str], ...]:
@@ -76,8 +76,6 @@ class Selection:
         known = {p.name for t in tests for p in t._assay.space.params}
         for name in self._params:
             if name not in known:
-                from assay.errors import did_you_mean
-
                 raise UsageError(
                     f"-P {name}=...: no selected test has a parameter {name!r}"
                     f"{did_you_mean(name, known)}",

@@ -1,16 +1,17 @@
 """The terminal: a live display on a TTY, one line per event otherwise, and the summary.
 
-Both displays implement the runner's :class:`~assay.run.runner.Events`. rich is
-imported only for the live display, so plain output starts fast.
+Both displays implement the session's :class:`~assay.session.Display` (the runner's
+events among them); only the CLI imports this module. rich is imported only for the live
+display, so plain output starts fast.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,25 +20,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 from assay import shell
 from assay.durations import format_duration
 from assay.files import display_path, tail
-from assay.results import scaling
+from assay.results import regressions, samples, scaling
 from assay.results.model import CaseResult, Session, Status
+from assay.results.table import shown
 from assay.run.scripts import PYTHON_OUT
 
 if TYPE_CHECKING:
     from assay.plan import Case
 
 TAIL_LINES = 10
-
-# Control characters (a tab aside) in what reaches the terminal: a name's newline could
-# print a line that reads as another case's result, a carriage return overwrite a FAIL,
-# an escape sequence restyle or clear the screen.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-
-
-def shown(text: str) -> str:
-    """``text`` as one line for the terminal, control characters written ``\\xHH``."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
-
 
 _MARK = {
     Status.PASSED: ("OK", "green"),
@@ -70,6 +61,11 @@ class RerunHint:
         return shell.join(words)
 
 
+def labelled(name: str, repeat: int) -> str:
+    """A case's name, with its repetition (``--repeat``) after the first: ``Stream #2``."""
+    return f"{name} #{repeat}" if repeat > 1 else name
+
+
 def _metric_text(result: CaseResult) -> str:
     parts = []
     for m in result.metrics:
@@ -82,7 +78,7 @@ def _metric_text(result: CaseResult) -> str:
 def event_line(result: CaseResult) -> tuple[str, str]:
     """One line for a finished case, and its style."""
     mark, style = _MARK[result.status]
-    head = f"[{mark:>5}] {result.name}"
+    head = f"[{mark:>5}] {labelled(result.name, result.repeat)}"
     if result.status == Status.PASSED:
         return f"{head} ({format_duration(result.duration)}){_metric_text(result)}", style
     if result.status == Status.SKIPPED:
@@ -102,7 +98,8 @@ def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> lis
     for result in bad:
         failure = result.failure
         lines.append(("", ""))
-        lines.append((f"{_MARK[result.status][0]} {result.name}  [{result.id}]", "bold red"))
+        name = labelled(result.name, result.repeat)
+        lines.append((f"{_MARK[result.status][0]} {name}  [{result.id}]", "bold red"))
         if failure:
             lines.append((f"  stage:     {failure.stage}", ""))
             reason, *more = failure.reason.splitlines()
@@ -134,6 +131,8 @@ def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> lis
         lines += [
             (text, "bold" if i == 0 else "") for i, text in enumerate(scaling.format_table(table))
         ]
+    lines += samples.summary_lines(session.results)
+    lines += regressions.summary_lines(session)
     aborted = [r for r in session.results if r.status == Status.ABORTED]
     if aborted:
         lines.append(("", ""))
@@ -206,12 +205,14 @@ class PlainDisplay:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
 
-    def start(self, total: int, header: str) -> None:
+    def start(
+        self, total: int, header: str, time_left: Callable[[], float | None] | None = None
+    ) -> None:
         self._write(header)
 
     def case_started(self, case: Case, attempt: int) -> None:
         again = f" (attempt {attempt})" if attempt > 1 else ""
-        self._write(f"[  RUN] {case.name}{again}")
+        self._write(f"[  RUN] {labelled(case.name, case.repeat)}{again}")
 
     def case_retrying(self, result: CaseResult, attempt: int) -> None:
         failure = result.failure
@@ -247,7 +248,7 @@ class LiveDisplay:
     """A live progress display on a terminal: done/total, counts, running cases, time left."""
 
     def __init__(self, max_rows: int = 8) -> None:
-        from rich.console import Console
+        from rich.console import Console  # lazy: start-up time (rich: 30 ms; plain output)
 
         # The terminal itself: while test code runs, sys.stdout is its own file.
         self.console = Console(file=sys.stdout, highlight=False)
@@ -262,10 +263,13 @@ class LiveDisplay:
         # Seconds left from recorded durations (the runner's estimate), if there is one.
         self.time_left: Callable[[], float | None] | None = None
 
-    def start(self, total: int, header: str) -> None:
-        from rich.live import Live
+    def start(
+        self, total: int, header: str, time_left: Callable[[], float | None] | None = None
+    ) -> None:
+        from rich.live import Live  # lazy: start-up time (as above)
 
         self.total = total
+        self.time_left = time_left
         self.started = time.monotonic()
         self._print(header, style="bold")
         self.live = Live(
@@ -279,6 +283,7 @@ class LiveDisplay:
             self.console.print(shown(text), style=style, markup=False)
 
     def _render(self) -> Any:
+        # lazy: start-up time (rich is for the live display only)
         from rich.console import Group
         from rich.progress_bar import ProgressBar
         from rich.table import Table
@@ -310,9 +315,7 @@ class LiveDisplay:
 
     @staticmethod
     def _queue_line(partition: str, jobs: dict[str, tuple[str, str | None]]) -> Any:
-        from collections import Counter
-
-        from rich.text import Text
+        from rich.text import Text  # lazy: start-up time (rich: 30 ms; the live display only)
 
         states = list(dict(jobs).values())
         pending = [r for s, r in states if s == "PENDING"]

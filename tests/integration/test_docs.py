@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 
 from assay.config import parse_config
+from assay.define import suite_schema
 from assay.results.report import schema
-from assay.spec import suite_schema
 from assay.validation import convert, load_toml
 from tests.conftest import ROOT, run_assay
 

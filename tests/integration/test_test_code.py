@@ -425,8 +425,8 @@ def test_an_exception_with_no_frame_of_the_users_names_the_suite_file_and_key(tm
     standard-library frames), is located at the suite file and key that made the case."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from assay.define.suite import compile_suite
     from assay.guard import describe_exception
-    from assay.spec.suite import compile_suite
 
     (tmp_path / "cases" / "one").mkdir(parents=True)
     suite = tmp_path / "s.suite.toml"

@@ -8,18 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from assay.compare import compare_files
+from tests.conftest import write_tree
 
 Case = Callable[..., dict[str, Any]]
 
 
 def put(root: Path, rel: str, content: str | bytes) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content)
-    return path
+    write_tree(root, {rel: content})
+    return root / rel
 
 
 def make_case(tmp_path: Path) -> Case:

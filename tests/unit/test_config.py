@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from pathlib import Path
@@ -19,6 +20,7 @@ from assay.config import (
     load_config,
     parse_config,
 )
+from assay.durations import Duration
 from assay.errors import ConfigError
 
 GOOD = """
@@ -373,6 +375,48 @@ def test_negative_partition_time_limit() -> None:
     )
     assert message.startswith("x.toml: systems.cluster.partitions.gpu.time_limit: ")
     assert "must be positive" in message
+
+
+def test_durations_are_decoded_when_the_config_is_read() -> None:
+    config = parse_config(_slurm_config('max_pending = "01:00:00"\npack_case_limit = 90'), "x.toml")
+    (part,) = config.partitions("c")
+    slurm = part.config.slurm
+    for value, seconds in [
+        (slurm.max_pending, 3600.0),
+        (slurm.pack_case_limit, 90.0),
+        (slurm.pack_time, 1800.0),  # the default
+    ]:
+        assert isinstance(value, Duration)
+        assert value.seconds == seconds
+    assert isinstance(parse(GOOD).partitions("cluster")[0].time_limit, Duration)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("max_pending", '"soon"', "'soon' is not a duration"),
+        ("pack_time", "0", "must be positive"),
+        ("pack_case_limit", "true", 'expected a duration such as "90s" or 90, got true or false'),
+        ("max_pending", "[1]", 'expected a duration such as "90s" or 90, got a list'),
+        ("max_pending", "1979-05-27", 'expected a duration such as "90s" or 90, got a date'),
+        ("pack_time", '"inf"', "must be finite"),
+    ],
+)
+def test_a_bad_slurm_duration_names_its_key(key: str, value: str, fragment: str) -> None:
+    message = config_error(_slurm_config(f"{key} = {value}"))
+    assert message.startswith(f"x.toml: systems.c.partitions.p.slurm.{key}: "), message
+    assert fragment in message
+
+
+def test_describe_shows_durations_as_text() -> None:
+    config = parse_config(_slurm_config('max_pending = "01:30:00"'), "x.toml")
+    slurm = describe(config)["systems"]["c"]["partitions"]["p"]["slurm"]
+    assert (slurm["max_pending"], slurm["pack_time"], slurm["pack_case_limit"]) == (
+        "1h30m",
+        "30m",
+        "5m",
+    )
+    json.dumps(describe(config))  # what `assay config` prints
 
 
 def test_bad_names() -> None:

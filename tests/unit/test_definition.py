@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import assay
-from assay.spec.hooks import MetricSpec
-from assay.spec.params import Variable
+from assay.define.hooks import MetricSpec
+from assay.define.params import Variable
 
 
 def errors_of(cls: type[assay.Test]) -> list[str]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
+import pickle
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from assay.durations import format_duration, parse_duration, slurm_time
+from assay.durations import Duration, format_duration, parse_duration, slurm_time
 
 
 @pytest.mark.parametrize(
@@ -123,3 +127,68 @@ def test_slurm_time_rounds_up_to_whole_seconds(seconds: float, text: str) -> Non
 @pytest.mark.parametrize("text", ["00:01:30", "01:30:00", "1-00:00:00", "2-03:04:05"])
 def test_slurm_time_is_readable_by_parse_duration(text: str) -> None:
     assert slurm_time(parse_duration(text)) == text
+
+
+# --- Duration: decoded once, read as seconds -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds", "text"),
+    [
+        (90, 90.0, "1m30s"),
+        ("90s", 90.0, "1m30s"),
+        ("1h30m", 5400.0, "1h30m"),
+        ("01:30:00", 5400.0, "1h30m"),
+        ("1-00:00:00", 86400.0, "24h"),
+        (0.25, 0.25, "0.25s"),
+        ("250ms", 0.25, "0.25s"),
+        (90.5, 90.5, "1m30.5s"),
+        ("3661s", 3661.0, "1h1m1s"),
+        (1e-5, 1e-5, "0.00001s"),
+    ],
+)
+def test_duration_holds_seconds_and_prints_compact_text(
+    written: object, seconds: float, text: str
+) -> None:
+    duration = Duration(written)
+    assert isinstance(duration, float)
+    assert duration.seconds == seconds
+    assert duration == seconds
+    assert str(duration) == text
+    assert f"{duration}" == text
+    assert repr(duration) == f"Duration({text!r})"
+
+
+@given(st.floats(min_value=1e-9, max_value=1e12, allow_nan=False, allow_infinity=False))
+def test_duration_text_reads_back_to_the_same_seconds(seconds: float) -> None:
+    assert Duration(str(Duration(seconds))).seconds == seconds
+
+
+def test_duration_of_a_duration_is_itself() -> None:
+    duration = Duration("5m")
+    assert Duration(duration) is duration
+
+
+@pytest.mark.parametrize(("written", "text"), [(90, "00:01:30"), ("1-01:01:01", "1-01:01:01")])
+def test_duration_slurm_form(written: object, text: str) -> None:
+    assert Duration(written).slurm() == text
+
+
+def test_duration_is_plain_seconds_to_json_and_pickle() -> None:
+    duration = Duration("1m")
+    assert json.dumps({"t": duration}) == '{"t": 60.0}'
+    again = pickle.loads(pickle.dumps(duration))
+    assert type(again) is Duration and again == 60.0
+
+
+@pytest.mark.parametrize("value", ["ten", 0, -1, True, None, [1]])
+def test_duration_rejects_what_parse_duration_rejects(value: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        Duration(value)
+
+
+@pytest.mark.parametrize("value", [math.inf, "inf", "1e400", "Infinity"])
+def test_infinite_durations_are_refused(value: object) -> None:
+    # An infinite time limit would crash the Slurm directive (int(inf)) far from the test.
+    with pytest.raises(ValueError, match="finite"):
+        parse_duration(value)

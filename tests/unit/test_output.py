@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from assay.define.output import Output
 from assay.errors import SanityError
-from assay.spec.output import Output
 
 STDOUT = """\
 Running benchmark

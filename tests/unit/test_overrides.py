@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import assay
+from assay.durations import Duration
 from assay.errors import UsageError
 from assay.overrides import resolve
 
@@ -129,7 +130,8 @@ def test_malformed_pair(bad: str) -> None:
 def test_builtin_fields_apply_to_every_test() -> None:
     result = resolve(TESTS, ["time_limit=5m", "tasks=4"])
     for name in ("Alpha", "Beta", "Gamma"):
-        assert result[name] == {"time_limit": "5m", "tasks": 4}
+        assert result[name] == {"time_limit": Duration("5m"), "tasks": 4}
+        assert isinstance(result[name]["time_limit"], Duration)  # decoded once, here
 
 
 def test_builtin_field_for_one_test() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import assay
-from assay.spec.params import (
+from assay.define.params import (
     Parameter,
     ParameterSpace,
     Variable,

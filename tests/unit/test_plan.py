@@ -11,9 +11,9 @@ import pytest
 
 import assay
 from assay.config import Config, default_config, parse_config
+from assay.define.test import effective_tasks
 from assay.plan import Case, Plan, case_id, make_plan, nodes_needed, variants
 from assay.select import Selection
-from assay.spec.test import effective_tasks
 
 CLUSTER = """
 [environments.gnu]

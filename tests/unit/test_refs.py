@@ -7,7 +7,7 @@ import math
 import pytest
 
 import assay
-from assay.spec.refs import Ref, as_ref, choose, pattern_matches, ref
+from assay.define.refs import Ref, as_ref, choose, pattern_matches, ref
 
 
 def test_ref_helper_builds_a_ref() -> None:

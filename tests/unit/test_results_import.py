@@ -157,7 +157,7 @@ def _session(sid: str = "20250101-100000-aaaa") -> Session:
 def test_recorder_writes_cases_before_the_session_ends(results_target, tmp_path):
     recorder = Recorder.open(results_target, tmp_path)
     session = _session()
-    recorder.start(session, "cfg", None)
+    recorder.start(session, "cfg")
     recorder.case_finished(result(metrics={"triad": 1.0}))
     with ResultsDB.open(results_target) as reader:
         deadline = time.monotonic() + 30
@@ -175,7 +175,7 @@ def test_recorder_writes_cases_before_the_session_ends(results_target, tmp_path)
 def test_recorder_batches_cases_that_finish_together(results_target, tmp_path):
     recorder = Recorder.open(results_target, tmp_path)
     session = _session()
-    recorder.start(session, None, None)
+    recorder.start(session, None)
     transactions = []
     db = recorder.db
     original = db.record_new
@@ -210,7 +210,7 @@ def test_a_database_that_fails_mid_run_is_reported_once_and_left_alone(results_t
     recorder = Recorder.open(results_target, tmp_path, warn=warnings.append)
     recorder.db = FailingRecordsDB(recorder.db)  # type: ignore[assignment]
     session = _session()
-    recorder.start(session, None, None)
+    recorder.start(session, None)
     for i in range(50):
         recorder.case_finished(result(case_id=f"{i:08x}"))
         time.sleep(0.002)
@@ -230,7 +230,7 @@ def test_a_database_that_cannot_be_opened_means_a_run_without_recording(tmp_path
     recorder = Recorder.open(str(directory), tmp_path, warn=warnings.append)
     assert not recorder.active and recorder.expected(["x"]) == {}
     session = _session()
-    recorder.start(session, None, None)
+    recorder.start(session, None)
     recorder.case_finished(result())
     recorder.finish(session)
     assert len(warnings) == 1 and str(directory) in warnings[0]
@@ -239,7 +239,7 @@ def test_a_database_that_cannot_be_opened_means_a_run_without_recording(tmp_path
 def test_recording_off_warns_nothing(tmp_path):
     warnings: list[str] = []
     recorder = Recorder.open(None, tmp_path, warn=warnings.append)
-    recorder.start(_session(), None, None)
+    recorder.start(_session(), None)
     recorder.case_finished(result())
     recorder.finish(_session())
     assert warnings == [] and not recorder.active
@@ -248,12 +248,12 @@ def test_recording_off_warns_nothing(tmp_path):
 def test_a_resumed_session_keeps_its_first_start(results_target, tmp_path):
     first = Recorder.open(results_target, tmp_path)
     session = _session()
-    first.start(session, None, None)
+    first.start(session, None)
     first.case_finished(result(status=Status.FAILED))
     first.close()  # killed: never finished
     later = make_session(session.id, T0 + 500)
     second = Recorder.open(results_target, tmp_path)
-    second.start(later, None, None)
+    second.start(later, None)
     second.case_finished(result())
     second.finish(later)
     with ResultsDB.open(results_target) as reader:
@@ -296,7 +296,7 @@ def test_recorder_is_cheap_on_the_event_loop(results_target, tmp_path):
     """case_finished only queues: the event loop is not held while the database writes."""
     recorder = Recorder.open(results_target, tmp_path)
     session = _session()
-    recorder.start(session, None, None)
+    recorder.start(session, None)
 
     async def finish_many() -> int:
         ticks = 0

@@ -13,19 +13,7 @@ import pytest
 from assay.archives import ArchiveError
 from assay.store import Store, StoreError
 from assay.store.objects import CHUNK_THRESHOLD, Corrupt
-
-
-def _tree(root: Path, files: dict[str, str | bytes], exe: tuple[str, ...] = ()) -> Path:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-        if rel in exe:
-            path.chmod(0o755)
-    return root
+from tests.conftest import write_tree
 
 
 @pytest.fixture
@@ -37,7 +25,7 @@ def store(tmp_path: Path) -> Store:
 def build(tmp_path: Path) -> Path:
     files = {f"lib/part{i}.txt": f"part {i}\n" * 200 for i in range(20)}
     files["bin/solver"] = "#!/bin/sh\necho solved\n"
-    root = _tree(tmp_path / "build", files, exe=("bin/solver",))
+    root = write_tree(tmp_path / "build", files, exe=("bin/solver",))
     (root / "bin" / "latest").symlink_to("solver")
     return root
 
@@ -75,7 +63,7 @@ def test_the_same_content_as_directory_or_archive_is_the_same_tree(store, build,
 
 def test_a_large_file_stores_only_the_chunks_around_a_change(store, tmp_path):
     data = bytearray(os.urandom(3 * CHUNK_THRESHOLD // 2))  # 12 MiB: chunked
-    root = _tree(tmp_path / "big", {"data.bin": bytes(data)})
+    root = write_tree(tmp_path / "big", {"data.bin": bytes(data)})
     first = store.put("big", root)
     assert first.imported.new_bytes == len(data)
     middle = len(data) // 2
@@ -277,7 +265,7 @@ def test_special_mode_bits_never_reach_a_copy(store, tmp_path):
 
 
 def test_a_directory_with_a_relative_link_leaving_it_is_refused(store, tmp_path):
-    root = _tree(tmp_path / "src", {"a.txt": "a\n"})
+    root = write_tree(tmp_path / "src", {"a.txt": "a\n"})
     (root / "up").symlink_to("../../somewhere")
     with pytest.raises(StoreError, match=r"src: symlink 'up' points outside the directory"):
         store.put("src", root)

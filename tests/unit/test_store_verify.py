@@ -12,17 +12,7 @@ import pytest
 
 from assay.store import Store, StoreError
 from assay.store.objects import CHUNK_THRESHOLD
-
-
-def _files(root: Path, files: dict[str, str | bytes]) -> Path:
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-    return root
+from tests.conftest import write_tree
 
 
 @pytest.fixture
@@ -32,7 +22,7 @@ def store(tmp_path: Path) -> Store:
 
 @pytest.fixture
 def build(tmp_path: Path) -> Path:
-    return _files(tmp_path / "build", {f"f{i}.txt": f"file {i}\n" * 50 for i in range(6)})
+    return write_tree(tmp_path / "build", {f"f{i}.txt": f"file {i}\n" * 50 for i in range(6)})
 
 
 def _corrupt(path: Path, keep_mtime: bool = True) -> None:
@@ -167,7 +157,7 @@ def test_putting_a_directory_again_restores_an_object_that_repair_removed(store,
 
 def test_a_corrupt_assembled_file_is_found_and_repaired(store, tmp_path):
     data = os.urandom(CHUNK_THRESHOLD + 4096)
-    root = _files(tmp_path / "big", {"data.bin": data})
+    root = write_tree(tmp_path / "big", {"data.bin": data})
     tree = store.put("big", root).version.tree
     store.checkout(tree)  # assembles the chunked file once
     entry = store.tree(tree).by_path()["data.bin"]
@@ -201,7 +191,7 @@ def test_a_version_record_claiming_another_name_is_not_trusted(store, build):
     store.put("a", build)
     (build / "f0.txt").write_text("v2\n")
     store.put("b", build)
-    store.put("b", _files(build.parent / "other", {"x.txt": "x\n"}))  # b@2
+    store.put("b", write_tree(build.parent / "other", {"x.txt": "x\n"}))  # b@2
     # a@1's record is replaced by one that claims to be b@2: gc must not delete b@2 for it
     record = (store.root / "names/b/v2.json").read_text()
     (store.root / "names/a/v1.json").write_text(record)

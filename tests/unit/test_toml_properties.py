@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assay.errors import AssayError
-from assay.run.session import Request, prepare
+from assay.session import Request, prepare
 from tests.unit.toml_fuzz import dumps, near_valid, random_docs, random_texts
 
 _FUZZ = int(os.environ.get("ASSAY_FUZZ_EXAMPLES", "0"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from assay.errors import ConfigError
-from assay.run.session import Request, prepare
+from assay.session import Request, prepare
 from tests.unit.test_toml_properties import TEST_PY
 from tests.unit.toml_fuzz import dumps
 

@@ -7,8 +7,8 @@ depend only on the engine's sources.
 
 from __future__ import annotations
 
+import io
 import os
-import shutil
 import zipfile
 
 PACKAGE = "assay_compare"
@@ -22,23 +22,30 @@ def _entry(name: str) -> zipfile.ZipInfo:
     return info
 
 
+def bundle_bytes() -> bytes:
+    """The bundle's bytes (the same for the same engine sources)."""
+    archive = getattr(globals().get("__loader__"), "archive", None)
+    if archive:  # running from a bundle: that is the bundle
+        with open(archive, "rb") as fh:
+            return fh.read()
+    here = os.path.dirname(os.path.abspath(__file__))
+    sources = sorted(n for n in os.listdir(here) if n.endswith(".py") and n != "__main__.py")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr(_entry("__main__.py"), _MAIN)
+        for name in sources:
+            with open(os.path.join(here, name), "rb") as fh:
+                zf.writestr(_entry(f"{PACKAGE}/{name}"), fh.read())
+    return buffer.getvalue()
+
+
 def write_bundle(target: str) -> str:
     """Write the bundle to ``target`` (atomically); its path."""
+    data = bundle_bytes()
     tmp = f"{target}.{os.getpid()}.tmp"
-    archive = getattr(globals().get("__loader__"), "archive", None)
     try:
-        if archive:  # running from a bundle: that is the bundle
-            shutil.copyfile(archive, tmp)
-            os.replace(tmp, target)
-            return target
-        here = os.path.dirname(os.path.abspath(__file__))
-        names = os.listdir(here)
-        sources = sorted(n for n in names if n.endswith(".py") and n != "__main__.py")
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
-            zf.writestr(_entry("__main__.py"), _MAIN)
-            for name in sources:
-                with open(os.path.join(here, name), "rb") as fh:
-                    zf.writestr(_entry(f"{PACKAGE}/{name}"), fh.read())
+        with open(tmp, "wb") as fh:
+            fh.write(data)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.bundle:
-        from .bundle import write_bundle
+        from .bundle import write_bundle  # lazy: start-up time (zipfile, in every job)
 
         try:
             write_bundle(args.bundle)

@@ -181,7 +181,7 @@ def show(histories: Sequence[CaseHistory], last: int, as_json: bool) -> int:
         click.echo(_json_text(to_json(histories)))
         return 0
     from assay.results import table
-    from assay.ui import shown
+    from assay.results.table import shown
 
     if not histories:
         click.echo("no recorded case matches")

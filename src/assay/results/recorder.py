@@ -160,16 +160,16 @@ class Recorder:
             self._fail(exc)
             return {}
 
-    def start(self, session: Session, config_digest: str | None, tests: Path | None) -> None:
-        """Record the session (in the background: git is asked for its commit there)."""
+    def start(self, session: Session, config_digest: str | None) -> None:
+        """Record the session (in the background)."""
         if self.db is None or self._failed:
             return
         self._session_id = session.id
         self._at = session.started
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="assay-results")
-        self._submit(lambda: self._begin(session, config_digest, tests))
+        self._submit(lambda: self._begin(session, config_digest))
 
-    def _begin(self, session: Session, config_digest: str | None, tests: Path | None) -> None:
+    def _begin(self, session: Session, config_digest: str | None) -> None:
         from assay.results.db import SessionRecord
 
         assert self.db is not None
@@ -177,7 +177,6 @@ class Recorder:
         if earlier is not None:
             self._at = earlier.started
             self._resumed = True
-        commit, dirty = git_state(tests) if tests is not None else (None, None)
         self.db.begin_session(
             SessionRecord(
                 id=session.id,
@@ -189,8 +188,8 @@ class Recorder:
                 system=session.system,
                 config=session.config,
                 config_hash=config_digest,
-                git_commit=commit,
-                git_dirty=dirty,
+                git_commit=session.git.commit if session.git else None,
+                git_dirty=session.git.dirty if session.git else None,
                 version=session.version,
                 directory=session.directory,
             )

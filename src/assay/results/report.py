@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from assay.files import write_atomic
-from assay.results import scaling
+from assay.results import samples, scaling
 from assay.results.model import CaseResult, Session, Status
 
 SCHEMA = "assay-report/1"
@@ -58,6 +59,7 @@ def to_dict(session: Session) -> dict[str, Any]:
             "directory": session.directory,
             "options": session.options,
             "estimate": _estimate(session),
+            "git": msgspec.to_builtins(session.git),
         },
         "summary": {
             "total": len(results),
@@ -66,11 +68,14 @@ def to_dict(session: Session) -> dict[str, Any]:
             "skipped": session.count(Status.SKIPPED),
             "aborted": session.count(Status.ABORTED),
             "problems": len(session.problems),
+            "regressions": len(session.regressed),
             "ok": session.ok,
         },
         "problems": msgspec.to_builtins(session.problems),
         "cases": [case_to_dict(r) for r in results],
         "scaling": scaling.tables(results),
+        "samples": samples.summarize(results),
+        "regressions": msgspec.to_builtins(session.regressions),
     }
 
 
@@ -99,8 +104,6 @@ def write(session: Session, path: str | Path) -> Path:
 
 def schema() -> dict[str, Any]:
     """The JSON Schema every report validates against."""
-    from importlib import resources
-
     text = resources.files("assay.results").joinpath("report.schema.json").read_text()
     loaded: dict[str, Any] = json.loads(text)
     return loaded

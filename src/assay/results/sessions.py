@@ -259,7 +259,7 @@ def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
     from rich.text import Text
 
     from assay.results import table
-    from assay.ui import shown
+    from assay.results.table import shown
 
     console = Console(highlight=False)
 

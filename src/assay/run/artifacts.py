@@ -2,7 +2,8 @@
 
 * **Artifacts** (``artifacts = {"build": [base, overlay, ...]}``): each layer is a path
   (directory or archive, put into the store under its own name so the next run recognises
-  it), ``store:NAME[@V|#TAG]``, or ``dep:TEST/path`` (a file a dependency produced). The
+  it), ``store:NAME[@V|#TAG]``, or ``dep:TEST/path`` (a file a dependency produced); the
+  syntax and the checks made at load time are :mod:`assay.define.artifact_refs`. The
   layers are stacked into one tree and checked out once ever; every case of every session
   shares that read-only directory (``$ASSAY_<NAME>``).
 * **Sources** (a test's ``sources``, a suite case's inputs): imported once per session (the
@@ -24,13 +25,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from assay.archives import ArchiveError
+from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
+from assay.define.test import DependencyInfo
 from assay.errors import AssayError
-from assay.spec.test import DependencyInfo
+from assay.store.objects import StoreError
+from assay.store.trees import Tree
 
 if TYPE_CHECKING:
     from assay.store import Store
     from assay.store.stage import Staged
-    from assay.store.trees import Tree
 
 T = TypeVar("T")
 
@@ -39,13 +43,7 @@ class ArtifactError(AssayError):
     """An artifact layer is missing, unknown to the store, or cannot be imported."""
 
 
-DEP_PREFIX = "dep:"
-STORE_PREFIX = "store:"
 _ARCHIVE_SUFFIX = re.compile(r"\.(tar(\.(gz|bz2|xz|zst))?|tgz|tbz2|txz|tzst|zip)$", re.I)
-
-
-def layer_list(layers: str | Sequence[str]) -> list[str]:
-    return [layers] if isinstance(layers, str) else list(layers)
 
 
 def layer_path(text: str, base: Path, dependencies: Sequence[DependencyInfo] = ()) -> Path:
@@ -61,31 +59,6 @@ def layer_path(text: str, base: Path, dependencies: Sequence[DependencyInfo] = (
         return found[0].stage_dir / rel
     path = Path(text)
     return path if path.is_absolute() else base / path
-
-
-def check_layers(name: str, layers: Sequence[Path]) -> list[str]:
-    """What is wrong with path layers before anything runs (missing paths, odd files)."""
-    from assay.archives import is_archive
-
-    problems = []
-    if not layers:
-        problems.append(f"artifact {name!r} has no layers; give a directory or an archive")
-    for layer in layers:
-        try:
-            layer.stat()
-        except (FileNotFoundError, NotADirectoryError):
-            problems.append(f"artifact {name!r}: {layer} does not exist")
-            continue
-        except (OSError, ValueError) as exc:  # a name too long, no access, a NUL...
-            reason = getattr(exc, "strerror", None) or str(exc)
-            problems.append(f"artifact {name!r}: {layer} cannot be looked at: {reason}")
-            continue
-        if layer.is_file() and not is_archive(layer):
-            problems.append(
-                f"artifact {name!r}: {layer} is neither a directory nor an archive "
-                "(.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz, .tar.zst, .zip)"
-            )
-    return problems
 
 
 def auto_name(path: Path) -> str:
@@ -134,8 +107,6 @@ class SessionStore:
     ) -> tuple[Path, list[tuple[str | None, str]]]:
         """The read-only directory of an artifact's stacked layers, and each layer's
         (store version ``name@N`` when it has one, tree)."""
-        from assay.store import StoreError
-
         used = [await self._layer_tree(name, text, base, deps) for text in layers]
         trees = [tree for _, tree in used]
         key = ("checkout", *trees)
@@ -151,9 +122,6 @@ class SessionStore:
     async def _layer_tree(
         self, name: str, text: str, base: Path, deps: Sequence[DependencyInfo]
     ) -> tuple[str | None, str]:
-        from assay.archives import ArchiveError
-        from assay.store import StoreError
-
         try:
             if text.startswith(STORE_PREFIX):
                 ref = text[len(STORE_PREFIX) :]
@@ -177,7 +145,6 @@ class SessionStore:
 
     async def source_tree(self, path: Path, exclude: Sequence[str] = ()) -> Tree:
         """The tree of a source directory or file (imported once per session)."""
-        from assay.store.trees import Tree
 
         def work() -> Tree:
             store = self.store

@@ -45,6 +45,7 @@ def new_result(case: Case, status: Status, reason: str | None = None) -> CaseRes
         selected=case.selected,
         dependencies=[d.name for d in case.deps],
         nodes=planned_nodes(case),
+        repeat=case.repeat,
     )
 
 

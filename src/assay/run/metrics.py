@@ -7,12 +7,12 @@ import math
 from collections.abc import Mapping
 
 from assay import guard
+from assay.define.hooks import MetricSpec
+from assay.define.output import Output
+from assay.define.refs import Ref
+from assay.define.test import Test
 from assay.errors import SanityError
 from assay.results.model import MetricResult
-from assay.spec.hooks import MetricSpec
-from assay.spec.output import Output
-from assay.spec.refs import Ref
-from assay.spec.test import Test
 
 
 def measure(
@@ -29,7 +29,7 @@ def measure(
     for name, spec in metrics.items():
         ref = references.get(name)
         unit = spec.unit or (ref.unit if ref else None)
-        entry = MetricResult(name=name, value=None, unit=unit)
+        entry = MetricResult(name=name, value=None, unit=unit, better=spec.better)
         into.append(entry)
         try:
             value = guard.call(f"metric {name}", getattr(test, name), out, printed=printed)

@@ -20,13 +20,26 @@ from pathlib import Path
 from typing import Any
 
 from assay import guard, launchers
-from assay.durations import format_duration, parse_duration
+from assay.define.definition import check_fields
+from assay.define.fields import as_list, duration
+from assay.define.hooks import STAGES
+from assay.define.output import Output, spec_key
+from assay.define.refs import choose
+from assay.define.test import (
+    CaseInfo,
+    DependencyInfo,
+    Test,
+    bind,
+    effective_nodes,
+    effective_tasks,
+)
+from assay.durations import Duration
 from assay.errors import SanityError
 from assay.files import fresh_dir, link_or_copy
 from assay.plan import Case
 from assay.results.model import ArtifactUse, CaseResult, Failure, Status
 from assay.run import scripts
-from assay.run.artifacts import ArtifactError, SessionStore, layer_list, modified_inputs
+from assay.run.artifacts import ArtifactError, SessionStore, modified_inputs
 from assay.run.describe import describe_exception, describe_status, new_result
 from assay.run.metrics import measure
 from assay.schedulers.base import (
@@ -38,18 +51,7 @@ from assay.schedulers.base import (
     SchedulerError,
 )
 from assay.shell import UnsafeValue
-from assay.spec.definition import check_fields
-from assay.spec.hooks import STAGES
-from assay.spec.output import Output, spec_key
-from assay.spec.refs import choose
-from assay.spec.test import (
-    CaseInfo,
-    DependencyInfo,
-    Test,
-    bind,
-    effective_nodes,
-    effective_tasks,
-)
+from assay.store.objects import StoreError, quarantine
 from assay.transports.local import LocalTransport
 
 
@@ -85,7 +87,7 @@ _UNSAFE_NAME = re.compile(r"[^\w.-]")
 def case_dirname(case: Case) -> str:
     # One path component whatever the test's name holds (a class made with type() may
     # have a "/" in it); the name only helps a reader, the id keeps it unique.
-    return f"{_UNSAFE_NAME.sub('_', case.test.__name__)}-{case.id}"
+    return f"{_UNSAFE_NAME.sub('_', case.test.__name__)}-{case.key}"
 
 
 @dataclass
@@ -255,7 +257,7 @@ class Execution:
         for name, layers in test.artifacts.items():
             try:
                 info.artifacts[name], used = await self.ctx.store.artifact(
-                    name, layer_list(layers), base, info.dependencies
+                    name, as_list(layers), base, info.dependencies
                 )
             except ArtifactError as exc:
                 raise StageFailed(str(exc)) from None
@@ -268,17 +270,15 @@ class Execution:
     async def _stage_sources(self, test: Test) -> None:
         """Hard-link the test's sources from the store (a directory's contents, or a file);
         ``writable`` paths get private copies."""
-        from assay.store import StoreError
-
         base = Path(self.case.test._assay.file or ".").parent
-        for source in test.sources or ():
+        for source in as_list(test.sources):
             src = Path(test.format(source, quote=False))
             src = src if src.is_absolute() else base / src
             if not src.exists():
                 raise StageFailed(f"sources: {source!r} not found (looked for {src})")
             try:
-                tree = await self.ctx.store.source_tree(src, test.exclude_sources)
-                staged = await self.ctx.store.stage(tree, self.stage_dir, test.writable)
+                tree = await self.ctx.store.source_tree(src, as_list(test.exclude_sources))
+                staged = await self.ctx.store.stage(tree, self.stage_dir, as_list(test.writable))
             except StoreError as exc:
                 raise StageFailed(f"sources: {source!r}: {exc}") from None
             self.linked.extend(staged.linked_paths)
@@ -287,9 +287,9 @@ class Execution:
         test = self._test
         if not test.build or self.attach is not None:
             return
-        limit = _limit(test.build_time_limit)
+        limit = _limit(test.build_time_limit, "build_time_limit")
         spec = JobSpec(
-            name=f"assay-build-{self.case.id}",
+            name=f"assay-build-{self.case.key}",
             script=self.stage_dir / scripts.BUILD_SCRIPT,
             workdir=self.stage_dir,
             stdout=self.stage_dir / scripts.BUILD_OUT,
@@ -307,7 +307,7 @@ class Execution:
                 self.case.env_config,
                 partition,
                 _env(test),
-                [test.format(cmd) for cmd in test.build],
+                [test.format(cmd) for cmd in as_list(test.build)],
                 scheduler.header(spec) if scheduler else (),
                 scheduler.footer(spec) if scheduler else (),
                 protect_inputs=self._has_store_links(),
@@ -319,7 +319,7 @@ class Execution:
             async with self.ctx.local_slots:
                 outcome = await self.ctx.local_builds.run(spec)
         if outcome.state == JobState.TIMEOUT:
-            raise StageFailed(f"build time limit {format_duration(limit or 0)} exceeded")
+            raise StageFailed(f"build time limit {limit} exceeded")
         if outcome.state not in (JobState.COMPLETED, JobState.FAILED):
             why = f": {outcome.reason}" if outcome.reason else ""
             raise StageFailed(f"build job ended {outcome.state.value}{why}")
@@ -340,9 +340,9 @@ class Execution:
             gpus_per_node=test.gpus_per_node,
             exclusive=test.exclusive,
         )
-        limit = _limit(test.time_limit) or case.partition.time_limit
+        limit = _limit(test.time_limit, "time_limit") or case.partition.time_limit
         spec = JobSpec(
-            name=f"assay-{case.id}",
+            name=f"assay-{case.key}",
             script=self.stage_dir / scripts.RUN_SCRIPT,
             workdir=self.stage_dir,
             stdout=self.stage_dir / scripts.RUN_OUT,
@@ -373,9 +373,9 @@ class Execution:
                     case.env_config,
                     case.partition.config,
                     _env(test),
-                    [test.format(c) for c in test.prerun],
+                    [test.format(c) for c in as_list(test.prerun)],
                     command,
-                    [test.format(c) for c in test.postrun],
+                    [test.format(c) for c in as_list(test.postrun)],
                     scheduler.footer(spec),
                     protect_inputs=self._has_store_links(),
                 )
@@ -385,7 +385,7 @@ class Execution:
         self.result.job_id = outcome.job_id
         self.result.exit_code = outcome.exit_code
         if outcome.state == JobState.TIMEOUT:
-            raise StageFailed(f"time limit {format_duration(limit or 0)} exceeded")
+            raise StageFailed(f"time limit {limit} exceeded")
         if outcome.state not in (JobState.COMPLETED, JobState.FAILED):
             raise StageFailed(
                 f"job ended {outcome.state.value}"
@@ -482,8 +482,6 @@ class Execution:
         touched = modified_inputs(self.linked)
         if not touched:
             return
-        from assay.store.objects import quarantine
-
         for rel, blob in self.linked:
             if rel in touched:
                 quarantine(Path(blob))
@@ -502,7 +500,7 @@ class Execution:
         if self.out is not None:  # compared outputs are kept: reports and `assay bless` use them
             names += self.out.compared_files()
         problems = []
-        for pattern in self.test.keep_files if self.test else ():
+        for pattern in as_list(self.test.keep_files if self.test else None):
             matched = sorted(self.stage_dir.glob(pattern))
             if not matched:
                 problems.append(f"keep_files: {pattern!r} matched no file in the stage dir")
@@ -541,8 +539,13 @@ def _may_change_fields(test: type[Test]) -> bool:
     return bool(hooks[("before", "setup")]) or test.__init__ is not object.__init__
 
 
-def _limit(value: Any) -> float | None:
-    return None if value is None else parse_duration(value)
+def _limit(value: object, name: str) -> Duration | None:
+    """A time limit field of the test, in seconds (decoded when it was set, unless code
+    went around ``Test.__setattr__``: then it is decoded, or fails the stage, here)."""
+    try:
+        return duration(value)
+    except ValueError as exc:
+        raise StageFailed(f"{name} {exc}") from None
 
 
 def _env(test: Test) -> dict[str, str]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from assay.define.test import DependencyInfo
 from assay.plan import Case
 from assay.results.journal import Journal, Recovered
 from assay.results.model import CaseResult, Failure, Status
@@ -24,7 +25,6 @@ from assay.run.describe import new_result
 from assay.run.eta import Estimator
 from assay.run.pipeline import Execution, RunContext, case_dirname
 from assay.run.priority import PrioritySlots
-from assay.spec.test import DependencyInfo
 
 
 class Recording(Protocol):
@@ -120,12 +120,14 @@ class Runner:
         return [self.results[id(c)] for c in self.cases]
 
     async def _drive(self, case: Case) -> None:
-        earlier = self.recovered.results.get(case.id)
+        earlier = self.recovered.results.get(case.key)
         if earlier is not None:  # finished before the runner was stopped: keep it
             self._finish(case, earlier, record=False)
             self.events.case_finished(earlier)
             return
         try:
+            if case.after is not None:  # samples of one case never overlap
+                await self._done[id(case.after)].wait()
             for dep in case.deps:
                 await self._done[id(dep)].wait()
             failed = [d for d in case.deps if self.results[id(d)].status != Status.PASSED]
@@ -165,7 +167,7 @@ class Runner:
             async with self._slot(case):
                 self.eta.case_started(case.id)
                 self.events.case_started(case, attempt)
-                attach = self.recovered.jobs.get(case.id) if attempt == 1 else None
+                attach = self.recovered.jobs.get(case.key) if attempt == 1 else None
                 execution = Execution(case, self.ctx, attempt, self._dependency_info(case), attach)
                 self._running[id(case)] = execution
                 result = await execution.execute()

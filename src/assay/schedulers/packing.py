@@ -6,10 +6,10 @@ are grouped by their resources, split into packs whose estimated duration fits
 ``pack_time`` (and spread over the partition's nodes), and each pack becomes one job. A
 case is estimated at its recorded run time (results database), else its declared limit;
 the packs are balanced by longest-first bin packing, and each pack runs its cases longest
-first. In
-the job, ``packrun.py`` runs the cases with the allocation's concurrency and writes one
-status file per case, so each case is then checked, reported, retried and recorded on its
-own, exactly like a case that had a job of its own.
+first. In the job, the pack runner (``packrun.py``, shipped by
+:mod:`assay.schedulers.jobfiles`) runs the cases with the allocation's concurrency and
+writes one status file per case, so each case is then checked, reported, retried and
+recorded on its own, exactly like a case that had a job of its own.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import asyncio
 import heapq
 import json
 import math
-import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from assay.schedulers.base import (
     recorded_elapsed,
 )
 from assay.schedulers.batching import Collector, Waiting, fail_all
+from assay.schedulers.jobfiles import JobFiles
 from assay.schedulers.jobscript import compose
 
 PACK_MARGIN = 60.0  # seconds added to a pack's time limit for starting and stopping
@@ -52,6 +52,7 @@ class Packer(Collector):
         python: str,
         grace: float,
         header: Callable[[JobSpec], list[str]],
+        job_files: JobFiles | None = None,
     ) -> None:
         super().__init__("packer")
         self.workdir = workdir
@@ -62,6 +63,7 @@ class Packer(Collector):
         self.python = python
         self.grace = grace
         self._header = header
+        self.job_files = job_files or JobFiles(workdir)
         self._count = 0
         self.packs = 0
 
@@ -115,8 +117,6 @@ class Packer(Collector):
             ],
         }
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        here = Path(__file__).resolve().parent
-        shutil.copy2(here / "packrun.py", folder / "packrun.py")
         limits = [m.spec.time_limit or 0.0 for m in members]
         pack_limit = sum(limits) / slots + max(limits) + PACK_MARGIN
         spec = JobSpec(
@@ -128,7 +128,7 @@ class Packer(Collector):
             time_limit=pack_limit,
             resources=JobResources(nodes=1, tasks=1, cpus_per_task=cpus),
         )
-        runner = [self.python, "-I", folder / "packrun.py", folder / "manifest.json"]
+        runner = [self.python, "-I", self.job_files.packrun(), folder / "manifest.json"]
         try:
             lines = [
                 "#!/bin/bash",

@@ -1,8 +1,10 @@
 """Run a pack of short cases inside one batch job, and say how each one ended.
 
-This file uses only the Python standard library and imports nothing from assay: a job
-script runs it where the allocation is (``python3 -I packrun.py MANIFEST.json``), with no
-assay installed there. For every case it runs the case's own job script, in its own
+This file uses only the Python standard library, imports nothing from assay and runs on any
+Python >= 3.7 (linted for 3.7: ``per-file-target-version`` in pyproject.toml; run under that
+Python by tests/integration/test_job_files.py): a job script runs it where the allocation
+is (``python3 -I packrun-HASH.py MANIFEST.json``, shipped by :mod:`assay.schedulers.jobfiles`),
+with no assay installed there. For every case it runs the case's own job script, in its own
 process group, with its stdout and stderr going to the case's files and its time limit
 enforced, then writes a status file (JSON: state, exit code or signal, started, ended,
 host) next to the case's stdout. (A case's script compares its outputs itself, as it does

@@ -28,7 +28,7 @@ from typing import Any
 
 from assay import shell
 from assay.config import PartitionRef, Slurm
-from assay.durations import format_duration, parse_duration, slurm_time
+from assay.durations import format_duration, slurm_time
 from assay.schedulers.arrays import Arrays
 from assay.schedulers.base import (
     STATUS_SUFFIX,
@@ -39,6 +39,7 @@ from assay.schedulers.base import (
     SchedulerError,
 )
 from assay.schedulers.batching import Waiting
+from assay.schedulers.jobfiles import JobFiles
 from assay.schedulers.jobscript import ScriptError, directive, sbatch_word
 from assay.schedulers.packing import Packer, member_outcome, packable
 from assay.schedulers.slurm_queue import Job, SlurmQueue, StateListener
@@ -63,6 +64,7 @@ class SlurmScheduler(Scheduler):
         workdir: Path | None = None,
         pack: bool = True,
         session: str = "",
+        job_files: JobFiles | None = None,
     ) -> None:
         self.partition = partition
         self.session = session
@@ -73,26 +75,29 @@ class SlurmScheduler(Scheduler):
         self.on_state = on_state
         self.on_submit = on_submit
         self.workdir = workdir
+        if job_files is None and workdir is not None:
+            job_files = JobFiles(workdir)
+        self.job_files = job_files
         self._slots = asyncio.Semaphore(partition.max_jobs)
-        self.queries = 0  # scheduler commands run (for benchmarks and tests)
         self.adopted = 0  # jobs found after an unclear sbatch failure, not submitted again
         self._unsure: list[str] = []  # tags of submissions stopped half way
         self.queue = SlurmQueue(
             self.settings, self._command, self._cancel, f"poll {partition.full_name}", on_state
         )
-        self.pack_case_limit = parse_duration(self.settings.pack_case_limit)
+        self.pack_case_limit = self.settings.pack_case_limit
         self.packer: Packer | None = None
-        if pack and self.settings.pack and workdir is not None:
+        if pack and self.settings.pack and workdir is not None and job_files is not None:
             res = partition.config.resources
             self.packer = Packer(
                 workdir / "packs",
                 self._run_single,
-                pack_time=parse_duration(self.settings.pack_time),
+                pack_time=self.settings.pack_time,
                 cpus_per_node=partition.cpus_per_node,
                 nodes=res.nodes,
                 python=self.settings.python,
                 grace=grace,
                 header=self.directives,
+                job_files=job_files,
             )
         self.arrays: Arrays | None = None
         if self.settings.arrays and workdir is not None:
@@ -160,8 +165,8 @@ class SlurmScheduler(Scheduler):
     def footer(self, spec: JobSpec) -> list[str]:
         status = shell.quote(str(spec.stdout) + STATUS_SUFFIX)
         lines = []
-        if spec.compare is not None and self.workdir is not None:
-            engine = self._ship_compare()
+        if spec.compare is not None and self.job_files is not None:
+            engine = self.job_files.compare()
             spec_file, verdict = (shell.quote(p) for p in spec.compare)
             python = shell.quote(self.settings.python)
             lines.append(
@@ -178,18 +183,6 @@ class SlurmScheduler(Scheduler):
             f'"$(hostname)" "$assay_started" "$EPOCHREALTIME" > {status}'
         )
         return lines
-
-    def _ship_compare(self) -> Path:
-        """The comparison engine as one file, written once where jobs can run it without
-        assay (``python3 -I compare.pyz``)."""
-        assert self.workdir is not None
-        target = self.workdir / "compare.pyz"
-        if not target.exists():
-            from assay.compare.bundle import write_bundle
-
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            write_bundle(str(target))
-        return target
 
     def case_slots(self, max_jobs: int) -> int:
         return self.settings.max_queued
@@ -353,7 +346,6 @@ class SlurmScheduler(Scheduler):
         return outcome
 
     async def _command(self, argv: Sequence[str]) -> CommandResult:
-        self.queries += 1
         return await self.transport.run(argv, timeout=max(60.0, self.settings.poll_max * 3))
 
     # -- stopping -------------------------------------------------------------------------

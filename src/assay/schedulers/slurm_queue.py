@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from assay.config import Slurm
-from assay.durations import format_duration, parse_duration
 from assay.schedulers.base import (
     STATUS_SUFFIX,
     JobOutcome,
@@ -46,7 +45,6 @@ _TERMINAL = {
     "SPECIAL_EXIT": JobState.FAILED,
 }
 _PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "CONFIGURING"}
-_RUNNING = {"RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING", "RESIZING", "STAGE_OUT"}
 
 StateListener = Callable[[JobSpec, str, str | None], None]
 
@@ -87,7 +85,6 @@ class SlurmQueue:
         self.on_state = on_state
         self.jobs: dict[str, Job] = {}
         self.interval = settings.poll_min
-        self.query_errors = 0
         self._wake = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._cancels: set[asyncio.Task[None]] = set()  # scancels still under way
@@ -135,7 +132,6 @@ class SlurmQueue:
         ]
         result = await self._command(argv)
         if result.code != 0 and "Invalid job id" not in result.stderr:
-            self.query_errors += 1
             return False  # transient: the loop backs off and asks again
         seen: dict[str, tuple[str, str, str]] = {}
         for line in result.stdout.splitlines():
@@ -214,19 +210,18 @@ class SlurmQueue:
         limit = self.settings.max_pending
         if limit is None:
             return False
-        seconds = parse_duration(limit)
         now = time.monotonic()
         late = [
             j
             for j in active.values()
-            if j.state in _PENDING and not j.future.done() and now - j.pending_since > seconds
+            if j.state in _PENDING and not j.future.done() and now - j.pending_since > limit
         ]
         for job in late:
             self.resolve(
                 job,
                 JobOutcome(
                     JobState.CANCELLED,
-                    reason=f"pending for more than {format_duration(seconds)} "
+                    reason=f"pending for more than {limit} "
                     f"({job.reason or 'no reason given'}); max_pending of the partition",
                     job_id=job.id,
                 ),

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from assay.store import Store, StoreError
 from assay.store.names import Version
-from assay.store.objects import blob_kind
+from assay.store.objects import StoreError, blob_kind
+from assay.store.store import Store
 from assay.store.trees import Tree, diff
 
 

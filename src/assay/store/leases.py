@@ -31,6 +31,7 @@ from pathlib import Path
 
 import msgspec
 
+from assay.store.locking import store_lock
 from assay.store.objects import StoreError
 
 LEASE_DIR = "leases"
@@ -167,8 +168,6 @@ class Lease:
     def refresh(self) -> None:
         """Show gc the holder still lives; write the lease again if it was removed (taken
         for expired, or deleted by hand) so that later gcs honour it again."""
-        from assay.store.locking import store_lock
-
         lost = False
         with contextlib.suppress(OSError), self._lock:
             if self._fd < 0 or not os.fstat(self._fd).st_nlink:

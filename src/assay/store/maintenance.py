@@ -14,16 +14,31 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from assay.store import checkouts
 from assay.store.leases import read_pins
+from assay.store.names import Version
 from assay.store.objects import KINDS, StoreError, blob_kind
 
 if TYPE_CHECKING:
-    from assay.store import GcReport, Store
+    from assay.store.store import Store
 
 ABANDONED_AFTER = 24 * 3600.0
+
+
+@dataclass
+class GcReport:
+    """What ``gc`` removed (or, with ``dry_run``, would remove) and what leases kept."""
+
+    versions: list[Version] = field(default_factory=list)
+    objects: int = 0
+    bytes: int = 0
+    checkouts: int = 0
+    leases: int = 0  # live leases honoured
+    leased_trees: int = 0  # trees kept only because a live lease pins them
+    expired_leases: int = 0  # leases whose process is gone, removed
 
 
 def _reachable(store: Store, trees: set[str], why: dict[str, str]) -> dict[str, set[str]]:
@@ -53,8 +68,6 @@ def _reachable(store: Store, trees: set[str], why: dict[str, str]) -> dict[str, 
 
 
 def collect(store: Store, keep: int, dry_run: bool) -> GcReport:
-    from assay.store import GcReport
-
     report = GcReport()
     pins = read_pins(store.root)
     kept: set[str] = set()

@@ -76,10 +76,6 @@ def put_tree(objects: ObjectStore, tree: Tree) -> str:
     return digest
 
 
-def tree_hash(tree: Tree) -> str:
-    return hash_bytes(encode(tree))
-
-
 def load_tree(objects: ObjectStore, digest: str) -> Tree:
     """The tree stored under ``digest``, re-hashed first (trees are small, and a damaged one
     would stage the wrong files)."""

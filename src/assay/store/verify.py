@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,9 +21,31 @@ from assay.store.objects import EPOCH, KINDS, StoreError, blob_kind, hash_file
 from assay.store.trees import Tree
 
 if TYPE_CHECKING:
-    from assay.store import Store, VerifyReport
+    from assay.store.store import Store
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify`` found: every damaged object, every version and checkout it breaks."""
+
+    checked: int = 0
+    checked_checkouts: int = 0
+    corrupt: list[str] = field(default_factory=list)  # "kind/digest" (or "assembled/...")
+    missing: list[str] = field(default_factory=list)  # objects versions need that are gone
+    versions: dict[str, list[str]] = field(default_factory=dict)  # ref -> damaged paths
+    checkouts: dict[str, list[str]] = field(default_factory=dict)  # tree -> problems
+    records: list[str] = field(default_factory=list)  # unreadable version and tag files
+    dropped_checkouts: int = 0  # by --repair
+
+    @property
+    def damaged_versions(self) -> list[str]:
+        return list(self.versions)
+
+    @property
+    def clean(self) -> bool:
+        return not (self.corrupt or self.missing or self.versions or self.checkouts or self.records)
 
 
 def _files(base: Path) -> Iterator[tuple[str, Path]]:
@@ -53,8 +76,6 @@ def _damaged(path: Path, digest: str) -> bool:
 
 
 def verify(store: Store, repair: bool) -> VerifyReport:
-    from assay.store import VerifyReport
-
     report = VerifyReport()
     bad_ids: set[tuple[str, str]] = set()
     bad_files: dict[str, str] = {}  # object file -> what the report calls it

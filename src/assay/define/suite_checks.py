@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assay.durations import parse_duration
-from assay.spec.suite_test import SuiteTest
-from assay.spec.test import Test
+from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
+from assay.define.suite_test import SuiteTest
+from assay.define.test import Test
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -79,20 +79,11 @@ def make_class(comp: Compiler, name: str, ns: dict[str, Any], key: str) -> type[
 
 
 def check_layer(comp: Compiler, key: str, layer: str) -> None:
-    from assay.run.artifacts import DEP_PREFIX, STORE_PREFIX, check_layers
-
     if layer.startswith((DEP_PREFIX, STORE_PREFIX)):  # resolved when the cases run
         return
     path = Path(layer) if Path(layer).is_absolute() else comp.base / layer
     for problem in check_layers("build", [path]):
         comp.problem(key, problem.removeprefix("artifact 'build': "))
-
-
-def check_duration(comp: Compiler, key: str, value: Any) -> None:
-    try:
-        parse_duration(value)
-    except ValueError as exc:
-        comp.problem(key, str(exc))
 
 
 def bad_regex(comp: Compiler, key: str, pattern: str) -> bool:

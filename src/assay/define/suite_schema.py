@@ -1,4 +1,4 @@
-"""The suite file format: typed tables that ``assay.spec.suite`` compiles into Test classes.
+"""The suite file format: typed tables that ``assay.define.suite`` compiles into Test classes.
 
 Documented in docs/suites.md. Every table forbids unknown keys, so a typo is an error that
 names the key and suggests the right one.
@@ -6,12 +6,13 @@ names the key and suggests the right one.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
+from assay.durations import Duration
+
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
-Duration = str | int | float
 
 
 class _Table(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -78,6 +79,7 @@ class Metric(_Table, kw_only=True, frozen=True):
     file: str = "stdout"
     unit: str | None = None
     group: PositiveInt = 1
+    better: Literal["higher", "lower"] | None = None
 
 
 class Reference(_Table, kw_only=True, frozen=True):

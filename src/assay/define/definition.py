@@ -14,10 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assay.durations import parse_duration
-from assay.spec.hooks import STAGES, MetricSpec, When
-from assay.spec.params import _MISSING, Parameter, ParameterSpace, Variable, _VariableDescriptor
-from assay.spec.refs import Ref, as_ref
+from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers, layer_list
+from assay.define.field_checks import check_artifacts
+from assay.define.fields import CHECKS, DECODERS, VARIANT_FIELDS
+from assay.define.hooks import STAGES, MetricSpec, When
+from assay.define.params import (
+    _MISSING,
+    Parameter,
+    ParameterSpace,
+    Variable,
+    _filter_arg_names,
+    _VariableDescriptor,
+)
+from assay.define.refs import Ref, as_ref
+from assay.guard import misdefined
 
 
 @dataclass
@@ -49,16 +59,19 @@ class Definition:
         result = func(**{a: named[a] for a in args})
         if not isinstance(result, Mapping):
             raise ValueError(f"@variant_fields {func.__name__} returned {result!r}, not a dict")
+        fields = {}
         for key, value in result.items():
             if key not in VARIANT_FIELDS:
                 raise ValueError(
                     f"@variant_fields {func.__name__} returned field {key!r}, which cannot vary "
                     f"per variant; allowed: {', '.join(sorted(VARIANT_FIELDS))}"
                 )
-            problem = FIELD_CHECKS[key](value)
+            problem = CHECKS[key](value)
             if problem:
                 raise ValueError(f"@variant_fields {func.__name__}: {key} {problem}")
-        return result
+            decoder = DECODERS.get(key)
+            fields[key] = value if decoder is None else decoder(value)
+        return fields
 
     @property
     def location(self) -> str:
@@ -69,164 +82,10 @@ class Definition:
         return f"{where} ({self.key})" if self.key else where
 
 
-# --- field checks --------------------------------------------------------------------------
-# Each returns None when the value is acceptable, else what is wrong (without the field name).
-
-
-def _is_str_list(value: Any, *, allow_str: bool = True) -> bool:
-    if isinstance(value, str):
-        return allow_str
-    return isinstance(value, Iterable) and all(isinstance(v, str) for v in value)
-
-
-def _check_strs(value: Any) -> str | None:
-    return None if _is_str_list(value) else f"must be a string or a list of strings, got {value!r}"
-
-
-def _check_opt_strs(value: Any) -> str | None:
-    return None if value is None else _check_strs(value)
-
-
-def _check_tags(value: Any) -> str | None:
-    if isinstance(value, str):
-        return f"must be a set of strings, e.g. {{{value!r}}}, got the string {value!r}"
-    return None if _is_str_list(value) else f"must be a set of strings, got {value!r}"
-
-
-def _check_opt_str(value: Any) -> str | None:
-    return None if value is None or isinstance(value, str) else f"must be a string, got {value!r}"
-
-
-def _check_env(value: Any) -> str | None:
-    if not isinstance(value, Mapping):
-        return f"must be a dict of variable names to values, got {value!r}"
-    for key, val in value.items():
-        if not isinstance(key, str) or not key.replace("_", "a").isalnum() or key[:1].isdigit():
-            return f"has an invalid variable name {key!r} (letters, digits and _ only)"
-        if not isinstance(val, str | int | float) or isinstance(val, bool):
-            return f"value of {key!r} must be a string or number, got {val!r}"
-    return None
-
-
-def _check_exit_codes(value: Any) -> str | None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
-        return None
-    if isinstance(value, Iterable) and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        return None
-    return f"must be an exit code, a set of exit codes, or None to accept any; got {value!r}"
-
-
-def _check_count(minimum: int, optional: bool) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        if value is None and optional:
-            return None
-        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
-            return None
-        return f"must be an integer >= {minimum}{' or None' if optional else ''}, got {value!r}"
-
-    return check
-
-
-def _check_bool(value: Any) -> str | None:
-    return None if isinstance(value, bool) else f"must be True or False, got {value!r}"
-
-
-def _check_duration(value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        parse_duration(value)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def _check_artifacts(value: Any) -> str | None:
-    if not isinstance(value, Mapping):
-        return f"must be a dict of names to archive or directory paths, got {value!r}"
-    for name, layers in value.items():
-        if not isinstance(name, str) or not name.replace("_", "a").isalnum() or name[:1].isdigit():
-            return f"has an invalid name {name!r} (letters, digits and _; it becomes $ASSAY_NAME)"
-        if not _is_str_list(layers) or not layers:
-            return f"{name!r} must be a path or a list of paths (base first, overlays after)"
-    return None
-
-
-def _check_depends(value: Any) -> str | None:
-    from assay.spec.test import Test
-
-    items = [value] if isinstance(value, (str, type)) else value
-    if not isinstance(items, Iterable):
-        return f"must be a list of test names or classes, got {value!r}"
-    for item in items:
-        if isinstance(item, str) or (isinstance(item, type) and issubclass(item, Test)):
-            continue
-        return f"must name tests (strings) or Test classes, got {item!r}"
-    return None
-
-
-def _check_exclude(value: Any) -> str | None:
-    if isinstance(value, Iterable) and all(isinstance(v, Mapping) for v in value):
-        return None
-    return f"must be a list of dicts of parameter values, got {value!r}"
-
-
-FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
-    "tags": _check_tags,
-    "systems": _check_strs,
-    "environments": _check_strs,
-    "sources": _check_opt_strs,
-    "exclude_sources": _check_strs,
-    "writable": _check_strs,
-    "build": _check_opt_strs,
-    "artifacts": _check_artifacts,
-    "command": _check_opt_str,
-    "prerun": _check_strs,
-    "postrun": _check_strs,
-    "env": _check_env,
-    "keep_files": _check_strs,
-    "exit_codes": _check_exit_codes,
-    "tasks": _check_count(1, True),
-    "tasks_per_node": _check_count(1, True),
-    "cpus_per_task": _check_count(1, True),
-    "nodes": _check_count(1, True),
-    "gpus_per_node": _check_count(0, True),
-    "exclusive": _check_bool,
-    "time_limit": _check_duration,
-    "build_time_limit": _check_duration,
-    "depends_on": _check_depends,
-    "exclude": _check_exclude,
-    "maintainers": _check_strs,
-    "scaling": _check_opt_str,
-    "references": lambda v: None,  # checked against the metrics below
-}
-"""The built-in fields of a test and how each is checked."""
-
-VARIANT_FIELDS = frozenset(
-    {
-        "tags",
-        "systems",
-        "environments",
-        "time_limit",
-        "build_time_limit",
-        "tasks",
-        "tasks_per_node",
-        "cpus_per_task",
-        "nodes",
-        "gpus_per_node",
-        "exclusive",
-        "exit_codes",
-    }
-)
-"""Fields that ``@assay.variant_fields`` may set per variant."""
-
-
 def check_fields(obj: Any, metrics: Mapping[str, MetricSpec]) -> list[str]:
     """Problems with the built-in fields of a test class or instance."""
     errors = []
-    for name, check in FIELD_CHECKS.items():
+    for name, check in CHECKS.items():
         value = getattr(obj, name)
         # A field may be a parameter (nodes = assay.parameter([1, 2, 4])): check each value.
         values = value.values if isinstance(value, Parameter) else (value,)
@@ -347,6 +206,7 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
                 f"{var.default!r}"
             )
     errors.extend(check_fields(cls, metrics))
+    _decode_class_fields(cls)
     abstract = bool(vars(cls).get("abstract", False))
     if not abstract:
         has_setup_hooks = any(hooks[("before", s)] or hooks[("after", s)] for s in ("setup",))
@@ -382,20 +242,29 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
     )
 
 
+def _decode_class_fields(cls: type) -> None:
+    """Decode the class's own checked values of fields that have a decoder (durations), so
+    that every later use reads seconds. Parameters are decoded per case, when bound (their
+    values as written name the variants)."""
+    for name, decoder in DECODERS.items():
+        value = getattr(cls, name)
+        if isinstance(value, Parameter) or CHECKS[name](value):  # wrong: reported already
+            continue
+        decoded = decoder(value)
+        if decoded is not value:
+            setattr(cls, name, decoded)
+
+
 def _never_runs(what: str, func: Any) -> list[str]:
     """A sanity, hook or metric whose body would never run when called (``async def``,
     generator): it would pass without checking anything."""
-    from assay.guard import misdefined
-
     problem = misdefined(what, func) if callable(func) else None
     return [problem] if problem else []
 
 
 def _artifact_problems(artifacts: Any, base: Path) -> list[str]:
     """Missing or unusable layer paths, found when the test is loaded rather than run."""
-    from assay.run.artifacts import DEP_PREFIX, STORE_PREFIX, check_layers, layer_list
-
-    if _check_artifacts(artifacts):
+    if check_artifacts(artifacts):
         return []  # already reported as a field problem
     problems = []
     for name, layers in artifacts.items():
@@ -410,8 +279,6 @@ def _artifact_problems(artifacts: Any, base: Path) -> list[str]:
 
 
 def _arg_names(func: Callable[..., Any]) -> tuple[str, ...]:
-    from assay.spec.params import _filter_arg_names
-
     return _filter_arg_names(func)
 
 
@@ -428,10 +295,10 @@ _KNOWN_OTHER = {"sanity", "abstract", "description"}
 
 def _typos(cls: type, declared: set[str]) -> list[str]:
     """Attributes that look like misspelt built-in fields (``comand``, ``tag``...)."""
-    known = list(FIELD_CHECKS) + sorted(_KNOWN_OTHER)
+    known = list(CHECKS) + sorted(_KNOWN_OTHER)
     errors = []
     for name, value in vars(cls).items():
-        if name.startswith("_") or name in FIELD_CHECKS or name in _KNOWN_OTHER:
+        if name.startswith("_") or name in CHECKS or name in _KNOWN_OTHER:
             continue
         if name in declared or callable(value) or isinstance(value, property | staticmethod):
             continue
@@ -444,4 +311,4 @@ def _typos(cls: type, declared: set[str]) -> list[str]:
     return errors
 
 
-__all__ = ["FIELD_CHECKS", "Definition", "Ref", "check_fields", "define"]
+__all__ = ["Definition", "Ref", "check_fields", "define"]

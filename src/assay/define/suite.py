@@ -15,23 +15,24 @@ The format is documented in docs/suites.md.
 from __future__ import annotations
 
 import fnmatch
+import glob
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assay.errors import toml_key
-from assay.spec import suite_schema as schema
-from assay.spec.hooks import metric
-from assay.spec.output import Output
-from assay.spec.params import parameter, variable, variant_fields
-from assay.spec.refs import ref
-from assay.spec.suite_checks import (
+from assay import compare as engine
+from assay.define import suite_schema as schema
+from assay.define.fields import SUITE_KEYS
+from assay.define.hooks import metric
+from assay.define.output import Output
+from assay.define.params import parameter, variable, variant_fields
+from assay.define.refs import ref
+from assay.define.suite_checks import (
     IDENT,
     NAME,
     Compiler,
     SuiteProblem,
     bad_regex,
-    check_duration,
     check_layer,
     exists,
     is_dir,
@@ -39,9 +40,11 @@ from assay.spec.suite_checks import (
     make_class,
     toml_error_line,
 )
-from assay.spec.suite_test import CaseDir, SuiteTest
-from assay.spec.suite_variants import scaling_class, sweep_class
-from assay.spec.test import Test
+from assay.define.suite_test import CaseDir, SuiteTest
+from assay.define.suite_variants import scaling_class, sweep_class
+from assay.define.test import Test, builtin_name
+from assay.errors import toml_key
+from assay.validation import Invalid, convert, load_toml, read_utf8
 
 __all__ = ["SUFFIX", "CaseDir", "SuiteProblem", "SuiteTest", "compile_suite"]
 
@@ -53,8 +56,6 @@ def compile_suite(path: Path) -> tuple[list[type[Test]], list[SuiteProblem]]:
 
     A suite with problems yields no classes: running half a suite would hide them.
     """
-    from assay.validation import Invalid, convert, load_toml, read_utf8
-
     try:
         text = read_utf8(path)
     except OSError as exc:
@@ -121,25 +122,11 @@ def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
         "__doc__": body.description or f"Suite {comp.path.name}",
         "suite_file": comp.path,
         "expected_name": body.expected,
-        "command": body.command,
-        "tags": set(body.tags),
-        "systems": list(body.partitions),
-        "environments": list(body.environments),
-        "env": dict(body.env),
-        "tasks": body.tasks,
-        "nodes": body.nodes,
-        "tasks_per_node": body.tasks_per_node,
-        "cpus_per_task": body.cpus_per_task,
-        "exclusive": body.exclusive,
-        "exit_codes": set(body.exit_codes),
-        "depends_on": list(body.depends_on),
-        "prerun": list(body.prerun),
-        "postrun": list(body.postrun),
-        "keep_files": list(body.keep_files),
     }
-    if body.time_limit is not None:
-        check_duration(comp, "suite.time_limit", body.time_limit)
-        ns["time_limit"] = body.time_limit
+    for key, field in SUITE_KEYS.items():  # the keys that set a test's field (fields.py)
+        value = getattr(body, key)
+        if value is not None:
+            ns[field.field] = field.to_field(value)
     if body.build is not None:
         layers = [body.build, *body.overlays]
         for key, layer in zip(
@@ -150,7 +137,7 @@ def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
     elif body.overlays:
         comp.problem("suite.overlays", "overlays need a suite.build to lay them on")
     for var_name, default in body.variables.items():
-        if not IDENT.fullmatch(var_name) or var_name in vars(Test):
+        if not IDENT.fullmatch(var_name) or builtin_name(var_name):
             comp.problem(
                 f"suite.variables.{toml_key(var_name)}",
                 "variable names are identifiers that are not built-in test fields",
@@ -158,7 +145,7 @@ def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
             continue
         ns[var_name] = variable(type(default), default)
     for metric_name, spec in body.metrics.items():
-        if not IDENT.fullmatch(metric_name) or metric_name in vars(Test) or metric_name in ns:
+        if not IDENT.fullmatch(metric_name) or builtin_name(metric_name) or metric_name in ns:
             comp.problem(
                 f"suite.metrics.{toml_key(metric_name)}",
                 "metric names are identifiers that are not built-in test fields or variables",
@@ -188,7 +175,7 @@ def _metric_method(name: str, spec: schema.Metric) -> Callable[[Any, Output], fl
         return float(out.extract(spec.regex, float, group=spec.group, where=spec.file))
 
     read.__name__ = name
-    return metric(spec.unit)(read)
+    return metric(spec.unit, spec.better)(read)
 
 
 def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
@@ -220,16 +207,12 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
 
 
 def _abs_glob(pattern: str) -> list[str]:
-    import glob
-
     return glob.glob(pattern)
 
 
 def _compare_spec(comp: Compiler, body: schema.Body, cases: list[CaseDir]) -> dict[str, Any] | None:
     if body.compare is None:
         return None
-    from assay import compare as engine
-
     spec = body.compare.engine_spec()
     # The engine checks keys and regexes against a real case (globs: per case, below).
     sample = next((c.path / body.expected for c in cases if is_dir(c.path / body.expected)), None)
@@ -264,9 +247,6 @@ def _case_settings(comp: Compiler, body: schema.Body) -> dict[str, Any]:
     """``@variant_fields`` for groups (per-case tags, time limits, partitions) and
     ``tag_partitions`` (which partitions a tag's cases run on)."""
     groups = list(body.groups)
-    for i, group in enumerate(groups):
-        if group.time_limit is not None:
-            check_duration(comp, f"suite.groups[{i}].time_limit", group.time_limit)
     tag_parts = dict(body.tag_partitions)
     if not groups and not tag_parts:
         return {}

@@ -12,9 +12,10 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from assay import shell
-from assay.spec.definition import Definition, define
-from assay.spec.output import Output
-from assay.spec.refs import Ref
+from assay.define.definition import Definition, define
+from assay.define.fields import DECODERS, FIELDS, Fields, decode
+from assay.define.output import Output
+from assay.define.refs import Ref
 
 if TYPE_CHECKING:
     from assay.config import Environment
@@ -53,7 +54,7 @@ class CaseInfo:
 _FIELD_NAME = re.compile(r"\{\{(\w+)\}\}|\{(\w+)\}")
 
 
-class Test:
+class Test(Fields):
     """Base class of every assay test.
 
     Subclasses set class attributes (``command``, ``build``, ``tags``...), declare
@@ -65,43 +66,21 @@ class Test:
 
     _assay: ClassVar[Definition]
 
-    # -- what the test is -------------------------------------------------------------------
-    tags: Any = frozenset()
-    maintainers: Any = ()
-    systems: Any = ("*",)
-    environments: Any = ("*",)
-    # -- what it does -----------------------------------------------------------------------
-    sources: Any = None
-    exclude_sources: Any = ()  # globs (relative to each source) left out of the stage dir
-    writable: Any = ()  # globs of staged inputs that get private, writable copies
-    build: Any = None
-    artifacts: Any = {}  # name -> layers (archives or dirs); exported as $ASSAY_<NAME>
-    command: Any = None
-    prerun: Any = ()
-    postrun: Any = ()
-    env: Any = {}  # copied per instance before use
-    keep_files: Any = ()
-    exit_codes: Any = 0
-    # -- what it needs ----------------------------------------------------------------------
-    tasks: Any = None  # None: one per node, or tasks_per_node per node
-    tasks_per_node: Any = None
-    cpus_per_task: Any = None
-    nodes: Any = None
-    gpus_per_node: Any = None
-    exclusive: Any = False
-    time_limit: Any = None
-    build_time_limit: Any = None
-    # -- how it is judged and ordered -------------------------------------------------------
-    references: Any = {}
-    depends_on: Any = ()
-    exclude: Any = ()
-    scaling: Any = None  # the parameter ("nodes", "tasks") whose values form a scaling series
-
+    # The built-in fields (tags, command, time_limit...) are declared in assay.define.fields.
     abstract: ClassVar[bool] = True
 
     # Set on each instance by the pipeline.
     case: CaseInfo
     params: dict[str, Any]
+
+    if not TYPE_CHECKING:  # hidden from type checkers, which would then allow any attribute
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            # A duration is decoded when it is set (by bind, __init__ or a hook), so the
+            # pipeline reads seconds; a bad value fails the code that set it, by name.
+            if name in DECODERS:
+                value = decode(name, value)
+            super().__setattr__(name, value)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -201,6 +180,12 @@ class Test:
         return f"<{case.name if case else type(self).__name__}>"
 
 
+def builtin_name(name: str) -> bool:
+    """Whether ``name`` is taken by the Test API (a field, a method), so that a suite's
+    variable, metric or parameter cannot have it."""
+    return name in FIELDS or name in vars(Test)
+
+
 def effective_tasks(tasks: Any, nodes: Any, tasks_per_node: Any) -> int:
     """The task count a case runs with: ``tasks`` if set, else ``tasks_per_node`` (default
     one) on each of ``nodes`` (default one)."""
@@ -264,9 +249,8 @@ def bind(
     obj.env = dict(cls.env)
     obj.artifacts = dict(cls.artifacts)
     obj.references = {k: dict(v) for k, v in dict(cls.references).items()}
-    obj.depends_on = (
-        list(cls.depends_on) if not isinstance(cls.depends_on, str) else [cls.depends_on]
-    )
+    depends = cls.depends_on  # a name or a class alone, or a list of them
+    obj.depends_on = [depends] if isinstance(depends, str | type) else list(depends)
     obj.params = dict(params)
     for name, value in cls._assay.variables.items():
         setattr(obj, name, variables.get(name, value.default))

@@ -9,20 +9,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from assay.errors import toml_key
-from assay.spec import suite_schema as schema
-from assay.spec.params import parameter
-from assay.spec.suite_checks import (
+from assay.define import suite_schema as schema
+from assay.define.params import parameter
+from assay.define.suite_checks import (
     IDENT,
     NAME,
     Compiler,
-    check_duration,
     is_dir,
     is_file,
     make_class,
 )
-from assay.spec.suite_test import CaseDir
-from assay.spec.test import Test
+from assay.define.suite_test import CaseDir
+from assay.define.test import Test, builtin_name
+from assay.errors import toml_key
+from assay.validation import Invalid, convert, read_utf8
 
 
 def sweep_class(
@@ -35,15 +35,13 @@ def sweep_class(
     sweep: Mapping[str, Any],
 ) -> type[Test] | None:
     """The ``NAME-SWEEP`` test of the ``index``-th ``[[suite.sweep]]`` (None if it is wrong)."""
-    from assay.validation import Invalid, convert
-
     key = f"suite.sweep[{index}]"
     try:
         settings = convert(
             {k: v for k, v in sweep.items() if k in schema.SWEEP_KEYS}, schema.SweepSettings
         )
     except Invalid as exc:
-        comp.problem(f"{key}.{exc.path}", exc.message)
+        comp.problem(f"{key}.{exc.path}" if exc.path else key, exc.message)
         return None
     name = settings.name or ("sweep" if len(body.sweep) == 1 else f"sweep{index + 1}")
     if not NAME.fullmatch(name):
@@ -54,7 +52,7 @@ def sweep_class(
     for k, v in sweep.items():
         if k in schema.SWEEP_KEYS:
             continue
-        if not IDENT.fullmatch(k) or k in vars(Test) or k in ns:
+        if not IDENT.fullmatch(k) or builtin_name(k) or k in ns:
             comp.problem(
                 f"{key}.{toml_key(k)}",
                 f"{k!r} is not a sweep setting and cannot be a parameter name; settings are "
@@ -77,7 +75,6 @@ def sweep_class(
         ns["command"] = settings.command
     if settings.time_limit is not None:
         ns["time_limit"] = settings.time_limit
-        check_duration(comp, f"{key}.time_limit", settings.time_limit)
     if settings.tags:
         ns["tags"] = set(common["tags"]) | set(settings.tags)
     if settings.inputs is not None:
@@ -120,14 +117,12 @@ _TEMPLATE_NAMES = {
 
 
 def _check_template(comp: Compiler, key: str, template: Path, names: set[str]) -> bool:
-    import jinja2
+    import jinja2  # lazy: start-up time (jinja2: 28 ms; only templated suites need it)
     import jinja2.meta
 
     if not is_file(template):
         comp.problem(key, f"{template} does not exist")
         return False
-    from assay.validation import Invalid, read_utf8
-
     env = jinja2.Environment(autoescape=False)  # noqa: S701 - not HTML
     try:
         ast = env.parse(read_utf8(template))
@@ -215,6 +210,5 @@ def scaling_class(
     if scaling.env:
         ns["env"] = {**common["env"], **scaling.env}
     if scaling.time_limit is not None:
-        check_duration(comp, f"{key}.time_limit", scaling.time_limit)
         ns["time_limit"] = scaling.time_limit
     return make_class(comp, f"{suite}-scaling", ns, key)

@@ -7,6 +7,7 @@ variants costs a tuple per variant, not an object per test.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -311,8 +312,6 @@ class ParameterSpace:
 
 
 def _filter_arg_names(func: Callable[..., bool]) -> tuple[str, ...]:
-    import inspect
-
     sig = inspect.signature(func)
     return tuple(
         name

@@ -1,0 +1,154 @@
+"""How each built-in field of a test is checked, read from ``-S`` text, and decoded; the
+declarations in :mod:`assay.define.fields` name these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from assay.define.params import convert_text
+from assay.durations import Duration
+
+Check = Callable[[Any], "str | None"]
+"""A field's check: ``None`` when a value is acceptable, else what is wrong (without the
+field's name, which the caller puts in front)."""
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+
+def _is_str_list(value: Any, *, allow_str: bool = True) -> bool:
+    if isinstance(value, str):
+        return allow_str
+    return isinstance(value, Iterable) and all(isinstance(v, str) for v in value)
+
+
+def check_strs(value: Any) -> str | None:
+    return None if _is_str_list(value) else f"must be a string or a list of strings, got {value!r}"
+
+
+def check_opt_strs(value: Any) -> str | None:
+    return None if value is None else check_strs(value)
+
+
+def check_tags(value: Any) -> str | None:
+    if isinstance(value, str):
+        return f"must be a set of strings, e.g. {{{value!r}}}, got the string {value!r}"
+    return None if _is_str_list(value) else f"must be a set of strings, got {value!r}"
+
+
+def check_opt_str(value: Any) -> str | None:
+    return None if value is None or isinstance(value, str) else f"must be a string, got {value!r}"
+
+
+def check_env(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return f"must be a dict of variable names to values, got {value!r}"
+    for key, val in value.items():
+        if not isinstance(key, str) or not key.replace("_", "a").isalnum() or key[:1].isdigit():
+            return f"has an invalid variable name {key!r} (letters, digits and _ only)"
+        if not isinstance(val, str | int | float) or isinstance(val, bool):
+            return f"value of {key!r} must be a string or number, got {val!r}"
+    return None
+
+
+def check_exit_codes(value: Any) -> str | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return None
+    if isinstance(value, Iterable) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        return None
+    return f"must be an exit code, a set of exit codes, or None to accept any; got {value!r}"
+
+
+def check_count(minimum: int) -> Check:
+    def check(value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+            return None
+        return f"must be an integer >= {minimum} or None, got {value!r}"
+
+    return check
+
+
+def check_bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else f"must be True or False, got {value!r}"
+
+
+def check_duration(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        Duration(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def check_artifacts(value: Any) -> str | None:
+    """The check of ``artifacts`` (also read by the loader before it looks at the layers)."""
+    if not isinstance(value, Mapping):
+        return f"must be a dict of names to archive or directory paths, got {value!r}"
+    for name, layers in value.items():
+        if not isinstance(name, str) or not name.replace("_", "a").isalnum() or name[:1].isdigit():
+            return f"has an invalid name {name!r} (letters, digits and _; it becomes $ASSAY_NAME)"
+        if not _is_str_list(layers) or not layers:
+            return f"{name!r} must be a path or a list of paths (base first, overlays after)"
+    return None
+
+
+def check_depends(value: Any) -> str | None:
+    from assay.define.test import Test  # a cycle: spec.test imports the field table to define Test
+
+    items = [value] if isinstance(value, str | type) else value
+    if not isinstance(items, Iterable):
+        return f"must be a list of test names or classes, got {value!r}"
+    for item in items:
+        if isinstance(item, str) or (isinstance(item, type) and issubclass(item, Test)):
+            continue
+        return f"must name tests (strings) or Test classes, got {item!r}"
+    return None
+
+
+def check_exclude(value: Any) -> str | None:
+    if isinstance(value, Iterable) and all(isinstance(v, Mapping) for v in value):
+        return None
+    return f"must be a list of dicts of parameter values, got {value!r}"
+
+
+def checked_elsewhere(value: Any) -> str | None:
+    """``references``: checked against the test's metrics (definition.py)."""
+    return None
+
+
+# --- -S parsers and decoders -----------------------------------------------------------------
+
+
+def parse_count(text: str) -> int:
+    """A count of 1 or more (tasks, nodes...)."""
+    value = convert_text(text, int)
+    if value < 1:
+        raise ValueError(f"{text!r} must be 1 or more")
+    return int(value)
+
+
+def parse_int(text: str) -> int:
+    """An integer; the field's check bounds it."""
+    return int(convert_text(text, int))
+
+
+def parse_flag(text: str) -> bool:
+    """``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0``."""
+    return bool(convert_text(text, bool))
+
+
+def decode_duration(value: Any) -> Duration | None:
+    """A checked duration field's value as seconds."""
+    return None if value is None else Duration(value)
+
+
+def same(value: Any) -> Any:
+    """A suite value that is already the field's value."""
+    return value

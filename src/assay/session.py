@@ -1,0 +1,445 @@
+"""One session, the application's wiring point: load, select and plan, run with interrupt
+handling, record, report.
+
+Everything below the command line meets here (config, loading, selection, the plan, the
+runner, the schedulers, the store, the results); the user interface does not: the CLI
+builds the display and hands it in, and the session talks to it through :class:`Display`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import getpass
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from assay import guard
+from assay import overrides as overrides_mod
+from assay._version import __version__
+from assay.config import Config, PartitionRef, load_config
+from assay.errors import UsageError
+from assay.files import point_link, write_atomic
+from assay.load import LoadProblem, load
+from assay.plan import Plan, make_plan, repeat_cases
+from assay.results import regressions, report
+from assay.results.history import failed_ids
+from assay.results.journal import Journal, Recovered, recover
+from assay.results.model import CaseResult, GitState, Problem, Session
+from assay.results.recorder import Recorder, config_hash, database_target, git_state
+from assay.results.series import SessionDirs
+from assay.run.artifacts import SessionStore
+from assay.run.pipeline import RunContext
+from assay.run.priority import Expectations, case_series
+from assay.run.runner import Events, Runner, RunOptions
+from assay.schedulers.base import Scheduler
+from assay.schedulers.direct import DirectScheduler
+from assay.schedulers.jobfiles import JobFiles
+from assay.select import Selection
+from assay.store import Store, default_root
+from assay.transports.contain import end_left_behind
+from assay.transports.local import LocalTransport
+
+HintT = TypeVar("HintT", contravariant=True)
+
+
+class JobStates(Protocol):
+    """Where a scheduler's jobs' states are shown (queued, running, why pending)."""
+
+    def job_state(self, partition: str, job: str, state: str, reason: str | None) -> None: ...
+
+
+class Display(Events, JobStates, Protocol[HintT]):
+    """What shows a session to the user (the CLI's live or plain display): the runner's
+    events, the jobs' states, a header at the start and the summary at the end, which gets
+    the ``hint`` the CLI handed to :func:`run` (how to rerun a failed case)."""
+
+    def start(
+        self, total: int, header: str, time_left: Callable[[], float | None] | None = None
+    ) -> None:
+        """The run begins; ``time_left`` answers the seconds still to go from recorded
+        durations (None: nothing known, the display estimates itself)."""
+        ...
+
+    def finish(self, session: Session, hint: HintT, report: Path | None) -> None: ...
+
+
+@dataclass
+class Request:
+    """Everything a ``run`` or ``list`` invocation asked for."""
+
+    paths: Sequence[str]
+    config: str | None = None
+    system: str | None = None
+    prefix: str | None = None
+    store: str | None = None
+    failed: bool = False
+    no_pack: bool = False
+    resume: bool = False
+    selection: Selection = field(default_factory=Selection)
+    settings: Sequence[str] = ()
+    options: RunOptions = field(default_factory=RunOptions)
+    max_jobs: int | None = None
+    max_local: int | None = None
+    report: str | None = None
+    junit: str | None = None
+    grace: float = 2.0
+    repeat: int = 1
+    fail_on_regression: bool = False
+    html: str | None = None
+
+
+@dataclass
+class Prepared:
+    """What ``run`` and ``list`` share: the config, the loaded tests and the plan."""
+
+    config: Config
+    system: str
+    plan: Plan
+    problems: list[LoadProblem]
+    tests_loaded: int
+
+
+def prepare(request: Request) -> Prepared:
+    """Load the config and the tests, apply the selection and ``-S``, and plan the cases."""
+    if not request.paths:
+        raise UsageError("give test files or directories, e.g. `assay run tests/`")
+    config = load_config(request.config)
+    system, _ = config.system(request.system)
+    selection = request.selection
+    if request.failed:
+        ids = failed_ids(_prefix(request, config, system), config, system)
+        selection = dataclasses.replace(selection, ids=(*selection.ids, *ids))
+    loaded = load(request.paths)
+    settings = overrides_mod.resolve(loaded.tests, request.settings)
+    selection.params_known(loaded.tests)
+    plan = make_plan(loaded.tests, config, system, selection, settings, max_jobs=request.max_jobs)
+    if request.repeat > 1:
+        plan.cases = repeat_cases(plan.cases, request.repeat)
+    return Prepared(config, system, plan, loaded.problems + plan.problems, len(loaded.tests))
+
+
+def _store_root(request: Request, config: Config, system: str) -> Path:
+    configured = request.store or config.systems[system].store
+    return Path(configured) if configured else default_root()
+
+
+COMMAND_FILE = "command.json"
+
+
+def resumable_session(prefix: Path) -> Path:
+    """The newest session under ``prefix``, to finish with ``--resume``."""
+    latest = prefix / "latest"
+    if not latest.exists():
+        raise UsageError(
+            f"--resume: no session to resume under {prefix}",
+            hint="--resume finishes the newest session; give --prefix if it is elsewhere",
+        )
+    return latest.resolve()
+
+
+def resume_arguments(prefix: Path) -> list[str]:
+    """The arguments the newest session was started with (``assay run --resume`` alone)."""
+    path = resumable_session(prefix) / COMMAND_FILE
+    try:
+        argv = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--resume: cannot read {path}: {exc}") from None
+    return [a for a in argv if a not in ("--resume",)]
+
+
+def _prefix(request: Request, config: Config, system: str) -> Path:
+    return Path(request.prefix or config.systems[system].prefix or ".assay")
+
+
+def _session_dir(request: Request, config: Config, system: str) -> tuple[str, Path]:
+    prefix = _prefix(request, config, system)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    session_id = f"{stamp}-{os.urandom(2).hex()}"
+    directory = (prefix / "runs" / session_id).absolute()
+    directory.mkdir(parents=True)
+    return session_id, directory
+
+
+def run(request: Request, display: Display[HintT], hint: HintT) -> int:
+    """Run a session, showing it on ``display``, and return the process exit code.
+
+    ``hint`` goes back to ``display.finish`` untouched (the CLI's rerun command)."""
+    prepared = prepare(request)
+    if not prepared.plan.cases and not prepared.problems:
+        raise UsageError(
+            f"no cases match the selection ({prepared.tests_loaded} test(s) loaded from "
+            f"{', '.join(request.paths)})",
+            hint="check -n/-t/-p/-e/-P/--case, or run `assay list` to see the cases",
+        )
+    session = asyncio.run(_run(request, prepared, display, hint))
+    return 128 + _SIGNALS[session.interrupted] if session.interrupted else (0 if session.ok else 1)
+
+
+# What interrupts a run (SIGHUP: the terminal was closed); each ends it with 128 + its number.
+_SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP}
+
+
+async def _run(
+    request: Request, prepared: Prepared, display: Display[HintT], hint: HintT
+) -> Session:
+    config, system, plan = prepared.config, prepared.system, prepared.plan
+    session_id, directory, recovered = _open_directory(request, config, system)
+    journal = Journal(directory)
+    session = _new_session(request, prepared, session_id, directory)
+    transport = LocalTransport()
+    transport.contain()
+    transport.on_spawn = journal.process
+    if recovered is not None:  # a killed runner's cases may still run: end them first
+        await end_left_behind(recovered.processes)
+    prefix = _prefix(request, config, system)
+    recorder = Recorder.open(database_target(config, system, prefix), prefix)
+    series = [case_series(c) for c in plan.cases]
+    expect = Expectations.plan(plan.cases, recorder.expected(series), series)
+    recorder.start(session, config_hash(config))
+    ctx = _context(request, prepared, directory, transport, display, journal, session_id)
+    ctx.expected_run = expect.run
+    runner = Runner(
+        plan.cases,
+        ctx,
+        request.options,
+        display,
+        journal,
+        recovered,
+        priority=expect.priority,
+        recorded=expect.recorded,
+        recorder=recorder,
+    )
+    partitions = sorted({c.partition.full_name for c in plan.cases})
+    display.start(
+        len(plan.cases),
+        f"assay {__version__} · system {system} · {len(plan.cases)} case(s) on "
+        f"{', '.join(partitions) or 'no partition'} · {directory}",
+        runner.eta.left,
+    )
+    task = asyncio.create_task(runner.run())
+    # The handlers stay until the report is written (a late Ctrl-C must not lose it); they
+    # also interrupt test code that hangs on the event loop's thread.
+    with guard.signals_to(_on_signals(session, task, transport)):
+        try:
+            session.results = await task
+        finally:
+            await transport.release()
+            ctx.store.close()
+            journal.close()
+        session.finished = time.time()
+        first = runner.eta.first
+        session.estimate = None if first is None else (first.made, first.left)
+        path, problems = _write_reports(request, prepared, session, directory)
+        recorder.finish(session, *(reversed(session.estimate) if session.estimate else ()))
+        display.finish(session, hint, path)
+    if problems:
+        raise UsageError("\n".join(problems))
+    return session
+
+
+def _open_directory(
+    request: Request, config: Config, system: str
+) -> tuple[str, Path, Recovered | None]:
+    """The session's id and directory: a new one, or with ``--resume`` the newest one and
+    what its journal recorded."""
+    if request.resume:
+        directory = resumable_session(_prefix(request, config, system))
+        return directory.name, directory, recover(directory)
+    session_id, directory = _session_dir(request, config, system)
+    write_atomic(directory / COMMAND_FILE, json.dumps(sys.argv[1:]))
+    # "latest" points here from the start, so a killed runner's session can be resumed.
+    point_link(directory.parent.parent / "latest", os.path.join("runs", session_id))
+    return session_id, directory, None
+
+
+def _new_session(request: Request, prepared: Prepared, session_id: str, directory: Path) -> Session:
+    """The record of this session, before any case ran."""
+    return Session(
+        id=session_id,
+        started=time.time(),
+        command=["assay", *sys.argv[1:]],
+        cwd=os.getcwd(),
+        system=prepared.system,
+        config=prepared.config.source,
+        hostname=os.uname().nodename,
+        user=_user(),
+        version=__version__,
+        directory=str(directory),
+        git=_git(Path(request.paths[0]).absolute()),
+        options={
+            "max_retries": request.options.max_retries,
+            "serial": request.options.serial,
+            "keep_stage": request.options.keep_stage,
+            "settings": list(request.settings),
+            "repeat": request.repeat,
+            "fail_on_regression": request.fail_on_regression,
+        },
+        problems=[Problem(p.location, p.message, p.test) for p in prepared.problems],
+    )
+
+
+def _git(tests: Path) -> GitState | None:
+    commit, dirty = git_state(tests)
+    return GitState(commit, dirty) if commit else None
+
+
+def _context(
+    request: Request,
+    prepared: Prepared,
+    directory: Path,
+    transport: LocalTransport,
+    display: JobStates,
+    journal: Journal,
+    session_id: str,
+) -> RunContext:
+    """What the cases run with: a scheduler per partition, stage and output roots, the
+    store."""
+    config, system = prepared.config, prepared.system
+    schedulers: dict[str, Scheduler] = {}
+    job_files = JobFiles(directory / "jobs")  # shared by the partitions: written once
+    for case in prepared.plan.cases:
+        part = case.partition
+        if part.full_name not in schedulers:
+            schedulers[part.full_name] = make_scheduler(
+                part,
+                transport,
+                request.grace,
+                display,
+                directory / "jobs",
+                not request.no_pack,
+                journal,
+                session_id,
+                job_files,
+            )
+    (directory / "stage").mkdir(exist_ok=True)
+    (directory / "output").mkdir(exist_ok=True)
+    return RunContext(
+        stage_root=directory / "stage",
+        output_root=directory / "output",
+        schedulers=schedulers,
+        local=transport,
+        local_slots=asyncio.Semaphore(request.max_local or os.cpu_count() or 1),
+        store=SessionStore(lambda: Store(_store_root(request, config, system))),
+        local_builds=DirectScheduler(transport, request.grace),
+        keep_stage=request.options.keep_stage,
+        grace=request.grace,
+    )
+
+
+def _on_signals(
+    session: Session, task: asyncio.Task[list[CaseResult]], transport: LocalTransport
+) -> Callable[[int], None]:
+    """What a signal does: the first cancels the run (each case ends within its grace
+    period), a second kills every process still running."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if session.interrupted is None:
+            session.interrupted = sig.name
+            task.cancel()
+        else:  # a second signal: no more grace for anything still running
+            for proc in list(transport.live):
+                proc.signal_group(signal.SIGKILL)
+
+    def forward(signum: int) -> None:
+        loop.call_soon_threadsafe(on_signal, signal.Signals(signum))
+
+    return forward
+
+
+def _write_reports(
+    request: Request, prepared: Prepared, session: Session, directory: Path
+) -> tuple[Path, list[str]]:
+    """The session's report.json (first: whatever follows must not lose it), regressions
+    found against the prefix's history, and the reports the command line asked for. Returns
+    the report's path and the files that could not be written (the user's to fix: shown
+    after the summary, without losing it or the other files)."""
+    path = report.write(session, directory / "report.json")
+    history = SessionDirs(
+        _prefix(request, prepared.config, prepared.system),
+        exclude=session.id,
+        until=session.started,
+    )
+    detection = prepared.config.detection.settings()
+    session.regressions = regressions.find(session, history, detection)
+    if session.regressions:
+        report.write(session, path)
+    problems: list[str] = []
+    if request.report:
+        _write_file("JSON report", request.report, problems, lambda out: report.write(session, out))
+    if request.junit:
+        from assay.results import junit  # lazy: start-up time (xml.etree: 22 ms; --junit only)
+
+        _write_file(
+            "JUnit XML report", request.junit, problems, lambda out: junit.write(session, out)
+        )
+    if request.html:
+        from assay.results import html  # lazy: start-up time (plotting; --html only)
+
+        data = report.to_dict(session)
+        _write_file(
+            "HTML report",
+            request.html,
+            problems,
+            lambda out: html.write(data, out, history, detection),
+        )
+    return path, problems
+
+
+def _write_file(what: str, path: str, problems: list[str], write: Callable[[str], object]) -> None:
+    """Write a report file the user asked for; a path that cannot be written is theirs to
+    fix, and must lose neither the summary nor the other files."""
+    try:
+        write(path)
+    except UsageError as exc:  # it says what went wrong itself
+        problems.append(str(exc))
+    except OSError as exc:
+        problems.append(f"cannot write the {what} {path}: {exc.strerror or exc}")
+
+
+def make_scheduler(
+    part: PartitionRef,
+    transport: LocalTransport,
+    grace: float,
+    display: JobStates,
+    workdir: Path,
+    pack: bool,
+    journal: Journal,
+    session: str = "",
+    job_files: JobFiles | None = None,
+) -> Scheduler:
+    """The scheduler a partition's config names."""
+    if part.config.scheduler == "slurm":
+        from assay.schedulers.slurm import SlurmScheduler  # lazy: start-up time (8 ms)
+
+        return SlurmScheduler(
+            part,
+            transport,
+            grace,
+            on_state=lambda spec, state, reason: display.job_state(
+                part.full_name, spec.name, state, reason
+            ),
+            workdir=workdir / part.full_name.replace(":", "-"),
+            pack=pack,
+            session=session,
+            on_submit=lambda spec, job_id, packed: journal.job(
+                spec.name.removeprefix("assay-"), job_id, packed
+            ),
+            job_files=job_files,
+        )
+    return DirectScheduler(transport, grace)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
