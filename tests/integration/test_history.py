@@ -398,6 +398,27 @@ def test_the_second_run_starts_the_longest_recorded_cases_first(assay_cli, write
     assert "first estimate at the start" in second.stdout
 
 
+def test_repeat_records_every_sample_and_each_round_goes_longest_first(
+    assay_cli, write, tmp_path, results_target
+):
+    use_database(tmp_path, results_target)
+    write("test_sleep.py", SLEEPERS)
+    first = assay_cli("run", "test_sleep.py", "--plain", "--max-jobs", "1")
+    assert first.code == 0, first
+    run = assay_cli("run", "test_sleep.py", "--plain", "--max-jobs", "1", "--repeat", "3")
+    assert run.code == 0, run
+    # Round-robin rounds, each of them longest recorded first.
+    assert _started_order(run.stdout) == ["0.4", "0.2", "0.1", "0.05"] * 3
+    with ResultsDB.open(results_target) as db:
+        rows = db.session_cases(run.report["session"]["id"])
+        assert sorted((r.name.split("t=")[1][:4], r.rep) for r in rows) == sorted(
+            (t, rep) for t in ("0.05", "0.1]", "0.2]", "0.4]") for rep in (1, 2, 3)
+        )
+    data = history(assay_cli, "-P", "t=0.4")
+    (case,) = data["cases"]
+    assert [r["status"] for r in case["runs"]] == ["passed"] * 4  # 1 + 3 samples
+
+
 def test_declared_time_limits_order_cases_never_seen(assay_cli, write):
     write(
         "test_limits.py",

@@ -8,7 +8,7 @@ from assay.errors import UsageError
 from assay.results.db import ResultsDB
 from assay.results.model import Status
 from assay.results.sessions import MetricChange, choose, compare, resolve, to_json
-from tests.unit.test_results_db import T0, result, session
+from tests.unit.test_results_db import T0, repeated, result, session
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_statuses_fold_repetitions_worst_first(db):
 
     session(db, "s0", T0, result())
     db.begin_session(SessionRecord(id="s1", started=T0 + 1))
-    db.record("s1", T0 + 1, [(result(), 0), (result(status=Status.FAILED), 1)])
+    db.record("s1", T0 + 1, [result(), repeated(result(status=Status.FAILED), 2)])
     db.end_session("s1", T0 + 2)
     found = compare(db, db.session("s0"), db.session("s1"))
     assert [s.case_id for s in found.new_failures] == ["0000aaaa"]

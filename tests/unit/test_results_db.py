@@ -23,6 +23,12 @@ from assay.results.model import (
 T0 = 1_800_000_000.0
 
 
+def repeated(r: CaseResult, repeat: int) -> CaseResult:
+    """``r`` as repetition ``repeat`` of its case (--repeat)."""
+    r.repeat = repeat
+    return r
+
+
 def result(
     test: str = "Stream",
     params: dict[str, str] | None = None,
@@ -64,7 +70,7 @@ KEY = CaseKey("Stream", {"threads": "4"}, "sys:part", "gnu", 1)
 
 def session(db: ResultsDB, sid: str, at: float, *results: CaseResult, commit: str = "c0") -> None:
     db.begin_session(SessionRecord(id=sid, started=at, git_commit=commit, command=["assay"]))
-    db.record(sid, at, [(r, 0) for r in results])
+    db.record(sid, at, list(results))
     db.end_session(sid, at + 10)
 
 
@@ -137,10 +143,10 @@ def test_recording_a_case_again_replaces_it(db):
     duplicate rows, no duplicate durations."""
     db.begin_session(SessionRecord(id="s0", started=T0))
     first = result(status=Status.FAILED, metrics={"triad": 1.0, "copy": 2.0})
-    db.record("s0", T0, [(first, 0)])
+    db.record("s0", T0, [first])
     again = result(run=3.0, metrics={"triad": 5.0})
-    db.record("s0", T0, [(again, 0)])
-    db.record("s0", T0, [(again, 0)])
+    db.record("s0", T0, [again])
+    db.record("s0", T0, [again])
     assert [(p.status, p.duration) for p in db.case_series(KEY)] == [
         ("passed", pytest.approx(3.01))
     ]
@@ -202,7 +208,7 @@ def test_previous_session_with_the_same_cases(db):
 
 def test_incomplete_sessions_are_not_complete(db):
     db.begin_session(SessionRecord(id="running", started=T0))
-    db.record("running", T0, [(result(), 0)])
+    db.record("running", T0, [result()])
     assert db.known_sessions(["running", "other"]) == {"running": False}
     assert db.sessions(5, complete_only=True) == []
 
@@ -224,8 +230,10 @@ def test_store_versions_and_comparisons_are_recorded(db):
 
 def test_repetitions_are_kept_apart(db):
     db.begin_session(SessionRecord(id="s0", started=T0))
-    db.record("s0", T0, [(result(metrics={"triad": 1.0}), 0), (result(metrics={"triad": 2.0}), 1)])
-    assert [(p.rep, p.value) for p in db.metric_series(KEY, "triad")] == [(0, 1.0), (1, 2.0)]
+    db.record(
+        "s0", T0, [result(metrics={"triad": 1.0}), repeated(result(metrics={"triad": 2.0}), 2)]
+    )
+    assert [(p.rep, p.value) for p in db.metric_series(KEY, "triad")] == [(1, 1.0), (2, 2.0)]
 
 
 def test_session_fields_are_kept(db):

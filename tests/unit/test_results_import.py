@@ -327,7 +327,7 @@ def test_an_import_never_overwrites_what_a_live_session_recorded(db, tmp_path):
     prefix = tmp_path / ".assay"
     sid = "20250101-100000-aaaa"
     db.begin_session(SessionRecord(id=sid, started=T0, git_commit="abc", config_hash="cfg"))
-    db.record(sid, T0, [(result(), 0)])
+    db.record(sid, T0, [result()])
     db.end_session(sid, T0 + 5)
     write_report(prefix, sid, T0 + 0.5, result())  # a report lacks commit and config hash
     import_sessions(db, prefix, force=True)

@@ -184,6 +184,29 @@ def test_skipped_cases_are_expected_to_take_nothing(tmp_path):
     assert expect.priority[plan.cases[0].id] == 0.0 and expect.recorded[plan.cases[0].id] == 0.0
 
 
+def test_repetitions_go_round_by_round_and_longest_first_within_a_round(tmp_path):
+    """--repeat: every case of round 1 before any of round 2 (round-robin samples), and
+    inside a round the longest recorded first."""
+    from assay.plan import repeat_cases
+
+    source = "import assay\n\nclass S(assay.Test):\n    t = assay.parameter([1, 2, 3])\n"
+    source += "    command = 'true'\n"
+    plan = _plan(tmp_path, source)
+    cases = repeat_cases(plan.cases, 3)
+    history = {
+        case_series(c): Expected(work=float(c.variant.values[0]), run=None, samples=1)
+        for c in plan.cases
+    }
+    expect = Expectations.plan(cases, history)
+    assert len(expect.priority) == 9  # one per repetition: none overwrites another
+    order = sorted(cases, key=lambda c: -expect.priority[c.key])
+    assert [(c.repeat, c.variant.values[0]) for c in order] == [
+        (r, t) for r in (1, 2, 3) for t in (3, 2, 1)
+    ]
+    # Each repetition is expected to take what its case took.
+    assert {expect.recorded[c.key] for c in cases if c.variant.values[0] == 2} == {2.0}
+
+
 def test_declared_limit_falls_back_to_the_partition(tmp_path):
     config = """
 [systems.s]

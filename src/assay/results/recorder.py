@@ -117,7 +117,7 @@ class Recorder:
         self._warn = warn
         self._failed = db is None
         self._lock = threading.Lock()
-        self._pending: list[tuple[CaseResult, int]] = []
+        self._pending: list[CaseResult] = []
         self._queued = False
         self._last_flush = 0.0
         self._closing = threading.Event()
@@ -195,12 +195,12 @@ class Recorder:
             )
         )
 
-    def case_finished(self, result: CaseResult, rep: int = 0) -> None:
+    def case_finished(self, result: CaseResult) -> None:
         """A case finished: it is written with the next batch."""
         if self._failed or self._executor is None:
             return
         with self._lock:
-            self._pending.append((result, rep))
+            self._pending.append(result)
             if self._queued:
                 return
             self._queued = True
@@ -216,7 +216,7 @@ class Recorder:
         self._last_flush = time.monotonic()
         if batch and not self._failed:
             assert self.db is not None
-            keys = [(r.id, rep) for r, rep in batch]
+            keys = [(r.id, r.repeat) for r in batch]
             if self._resumed or not self._written.isdisjoint(keys) or len(set(keys)) < len(keys):
                 self.db.record(self._session_id, self._at, batch)
             else:

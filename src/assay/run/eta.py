@@ -40,8 +40,8 @@ class Estimator:
         priority: Mapping[str, float] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``cases``: (case id, pool) pairs, a pool being what the case takes a slot of;
-        ``recorded``: expected seconds by case id (history only); ``slots``: per pool."""
+        """``cases``: (case key, pool) pairs, a pool being what the case takes a slot of;
+        ``recorded``: expected seconds by case key (history only); ``slots``: per pool."""
         self.clock = clock
         self.started_at = clock()
         self.recorded = dict(recorded)
@@ -57,15 +57,15 @@ class Estimator:
         self._cache: tuple[int, float, float | None] | None = None  # version, at, left
         self.first: FirstEstimate | None = None
 
-    def case_started(self, case_id: str) -> None:
-        if case_id in self._waiting_set:
-            self._waiting_set.discard(case_id)
-        self.running[case_id] = self.clock()
+    def case_started(self, key: str) -> None:
+        if key in self._waiting_set:
+            self._waiting_set.discard(key)
+        self.running[key] = self.clock()
         self._version += 1
 
-    def case_finished(self, case_id: str) -> None:
-        self._waiting_set.discard(case_id)
-        self.running.pop(case_id, None)
+    def case_finished(self, key: str) -> None:
+        self._waiting_set.discard(key)
+        self.running.pop(key, None)
         self.done += 1
         self._version += 1
         if self.first is None:
@@ -92,21 +92,21 @@ class Estimator:
     def _compute(self, now: float) -> float | None:
         unknown = 0
         loads: dict[str, list[float]] = {}
-        for case_id, since in self.running.items():
-            expected = self.recorded.get(case_id)
+        for key, since in self.running.items():
+            expected = self.recorded.get(key)
             if expected is None:
                 unknown += 1
                 continue
-            loads.setdefault(self.pool_of[case_id], []).append(max(0.0, expected - (now - since)))
+            loads.setdefault(self.pool_of[key], []).append(max(0.0, expected - (now - since)))
         queued: dict[str, list[float]] = {}
-        for case_id in self.waiting:
-            if case_id not in self._waiting_set:
+        for key in self.waiting:
+            if key not in self._waiting_set:
                 continue
-            expected = self.recorded.get(case_id)
+            expected = self.recorded.get(key)
             if expected is None:
                 unknown += 1
             else:
-                queued.setdefault(self.pool_of[case_id], []).append(expected)
+                queued.setdefault(self.pool_of[key], []).append(expected)
         known = 0.0
         for pool in set(loads) | set(queued):
             count = max(1, self.slots.get(pool, 1))

@@ -77,7 +77,7 @@ class RunContext:
     local_builds: Scheduler
     keep_stage: bool = False
     grace: float = 2.0
-    # Recorded run-stage seconds by case id (results database), for packing.
+    # Recorded run-stage seconds by case key (results database), for packing.
     expected_run: Mapping[str, float] = field(default_factory=dict)
 
 
@@ -349,7 +349,7 @@ class Execution:
             stderr=self.stage_dir / scripts.RUN_ERR,
             time_limit=limit,
             resources=resources,
-            expected=self.ctx.expected_run.get(case.id),
+            expected=self.ctx.expected_run.get(case.key),
         )
         self.result.nodes = resources.nodes
         scheduler = self.ctx.schedulers[case.partition.full_name]

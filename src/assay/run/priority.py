@@ -47,9 +47,15 @@ def declared_limit(case: Case) -> float | None:
         return None
 
 
+# With --repeat, every case of a round goes before any of the next (the samples stay
+# round-robin); longest first within a round. Priorities are seconds: no chain is this long.
+ROUND = 1e12
+
+
 @dataclass
 class Expectations:
-    """What the runner and the schedulers plan with, by case id."""
+    """What the runner and the schedulers plan with, by case key (``Case.key``: one per
+    repetition)."""
 
     recorded: dict[str, float] = field(default_factory=dict)  # from history only
     run: dict[str, float] = field(default_factory=dict)  # run stage, from history
@@ -71,19 +77,19 @@ class Expectations:
             found = history.get(name) if history else None
             if case.skip:
                 own[id(case)] = 0.0
-                out.recorded[case.id] = 0.0
+                out.recorded[case.key] = 0.0
             elif found is not None:
                 own[id(case)] = found.work
-                out.recorded[case.id] = found.work
+                out.recorded[case.key] = found.work
                 if found.run is not None:
-                    out.run[case.id] = found.run
+                    out.run[case.key] = found.run
             else:
                 own[id(case)] = declared_limit(case) or 0.0
         rank: dict[int, float] = {}
         for case in reversed(cases):
             after = max((rank.get(id(d), 0.0) for d in case.dependents), default=0.0)
             rank[id(case)] = own[id(case)] + after
-            out.priority[case.id] = rank[id(case)]
+            out.priority[case.key] = rank[id(case)] - (case.repeat - 1) * ROUND
         return out
 
 

@@ -71,8 +71,9 @@ class Runner:
         recorded: dict[str, float] | None = None,
         recorder: Recording | None = None,
     ) -> None:
-        """``priority``: by case id, higher starts first (see :mod:`assay.run.priority`);
-        ``recorded``: expected seconds by case id from history, for the time-left estimate."""
+        """``priority``: by case key (one per repetition), higher starts first (see
+        :mod:`assay.run.priority`); ``recorded``: expected seconds by case key from history,
+        for the time-left estimate."""
         self.cases = cases
         self.ctx = ctx
         self.options = options
@@ -92,10 +93,10 @@ class Runner:
         self.recorder = recorder
         self.recovered = recovered or Recovered()
         if options.serial:
-            pools = [(c.id, "serial") for c in cases]
+            pools = [(c.key, "serial") for c in cases]
             counts = {"serial": 1}
         else:
-            pools = [(c.id, c.partition.full_name) for c in cases]
+            pools = [(c.key, c.partition.full_name) for c in cases]
             counts = self.slot_counts
         self.eta = Estimator(pools, recorded or {}, counts, self.priority)
 
@@ -165,7 +166,7 @@ class Runner:
         attempt = 1
         while True:
             async with self._slot(case):
-                self.eta.case_started(case.id)
+                self.eta.case_started(case.key)
                 self.events.case_started(case, attempt)
                 attach = self.recovered.jobs.get(case.key) if attempt == 1 else None
                 execution = Execution(case, self.ctx, attempt, self._dependency_info(case), attach)
@@ -183,7 +184,7 @@ class Runner:
 
     @contextlib.asynccontextmanager
     async def _slot(self, case: Case) -> AsyncIterator[None]:
-        priority = self.priority.get(case.id, 0.0)
+        priority = self.priority.get(case.key, 0.0)
         async with _held(self._slots[case.partition.full_name], priority):
             if self.options.serial:
                 async with _held(self._serial, priority):
@@ -194,7 +195,7 @@ class Runner:
     def _finish(self, case: Case, result: CaseResult, record: bool = True) -> None:
         self.results[id(case)] = result
         self._done[id(case)].set()
-        self.eta.case_finished(case.id)
+        self.eta.case_finished(case.key)
         if record and self.journal is not None:
             self.journal.result(result)
         if self.recorder is not None:  # also a resumed session's earlier results: idempotent

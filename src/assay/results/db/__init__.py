@@ -129,18 +129,16 @@ class ResultsDB:
         row = session_row(session)
         self.backend.write(lambda w: w.execute(sql, row))
 
-    def record(self, session_id: str, at: float, results: Sequence[tuple[CaseResult, int]]) -> None:
+    def record(self, session_id: str, at: float, results: Sequence[CaseResult]) -> None:
         """Write finished cases ((result, repetition) pairs) of a session in one transaction;
         ``at`` is the session's start."""
-        items = [records.case_rows(session_id, at, r, rep) for r, rep in results]
+        items = [records.case_rows(session_id, at, r) for r in results]
         self.backend.write(lambda w: records.write_cases(w, items))
 
-    def record_new(
-        self, session_id: str, at: float, results: Sequence[tuple[CaseResult, int]]
-    ) -> None:
+    def record_new(self, session_id: str, at: float, results: Sequence[CaseResult]) -> None:
         """:meth:`record` for cases known not to be recorded yet (a live session's first
         write of each): nothing to replace, so nothing is looked for."""
-        items = [records.case_rows(session_id, at, r, rep) for r, rep in results]
+        items = [records.case_rows(session_id, at, r) for r in results]
         self.backend.write(lambda w: records.write_cases(w, items, replace=False))
 
     def write_rows(self, items: Sequence[records.CaseRows]) -> None:

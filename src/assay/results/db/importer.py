@@ -86,7 +86,7 @@ def import_one(db: ResultsDB, path: Path) -> None:
     else:
         session, results, ended = _from_journal(path)
     db.begin_session(session, keep_existing=True)
-    db.record(session.id, session.started, [(r, 0) for r in results])
+    db.record(session.id, session.started, results)
     if ended:
         db.end_session(session.id, session.finished, session.interrupted)
     db.backend.write(lambda w: w.execute("DELETE FROM import_failures WHERE id = ?", (session.id,)))

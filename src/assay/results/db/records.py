@@ -93,7 +93,9 @@ class CaseRows:
     series: SeriesUpdate
 
 
-def case_rows(session_id: str, at: float, result: CaseResult, rep: int = 0) -> CaseRows:
+def case_rows(session_id: str, at: float, result: CaseResult) -> CaseRows:
+    """The rows of one result (one repetition of a case: ``rep`` is its ``repeat``)."""
+    rep = result.repeat
     series = result_series(result)
     params = canonical_params(result.params)
     failure = result.failure
