@@ -248,9 +248,12 @@ def report_cmd(session: str | None, html: str, prefix: str, config: str | None) 
 
     from assay.config import load_config
     from assay.results import html as html_mod
+    from assay.results.recorder import database_target
 
-    settings = load_config(config).detection.settings()
-    return html_mod.command(Path(prefix), session, html, settings)
+    loaded = load_config(config)
+    system, _ = loaded.system(None)
+    target = database_target(loaded, system, Path(prefix))
+    return html_mod.command(Path(prefix), session, html, loaded.detection.settings(), target)
 
 
 @cli.command(name="list")

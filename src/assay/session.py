@@ -30,11 +30,18 @@ from assay.files import point_link, write_atomic
 from assay.load import LoadProblem, load
 from assay.plan import Plan, make_plan, repeat_cases
 from assay.results import regressions, report
+from assay.results.db.source import open_history
 from assay.results.history import failed_ids
 from assay.results.journal import Journal, Recovered, recover
 from assay.results.model import CaseResult, GitState, Problem, Session
-from assay.results.recorder import Recorder, config_hash, database_target, git_state
-from assay.results.series import SessionDirs
+from assay.results.recorder import (
+    Recorder,
+    config_hash,
+    database_target,
+    git_state,
+    warn_on_stderr,
+)
+from assay.results.series import HistorySource
 from assay.run.artifacts import SessionStore
 from assay.run.pipeline import RunContext
 from assay.run.priority import Expectations, case_series
@@ -237,8 +244,7 @@ async def _run(
         session.finished = time.time()
         first = runner.eta.first
         session.estimate = None if first is None else (first.made, first.left)
-        path, problems = _write_reports(request, prepared, session, directory)
-        recorder.finish(session, *(reversed(session.estimate) if session.estimate else ()))
+        path, problems = _write_reports(request, prepared, session, directory, recorder)
         display.finish(session, hint, path)
     if problems:
         raise UsageError("\n".join(problems))
@@ -356,18 +362,30 @@ def _on_signals(
 
 
 def _write_reports(
-    request: Request, prepared: Prepared, session: Session, directory: Path
+    request: Request, prepared: Prepared, session: Session, directory: Path, recorder: Recorder
 ) -> tuple[Path, list[str]]:
-    """The session's report.json (first: whatever follows must not lose it), regressions
-    found against the prefix's history, and the reports the command line asked for. Returns
-    the report's path and the files that could not be written (the user's to fix: shown
-    after the summary, without losing it or the other files)."""
+    """The session's report.json (first: whatever follows must not lose it), the end of its
+    recording, regressions found against its history (the results database, else the
+    prefix's session directories), and the reports the command line asked for. Returns the
+    report's path and the files that could not be written (the user's to fix: shown after
+    the summary, without losing it or the other files)."""
     path = report.write(session, directory / "report.json")
-    history = SessionDirs(
-        _prefix(request, prepared.config, prepared.system),
+    recorder.finish(session, *(reversed(session.estimate) if session.estimate else ()))
+    config, system = prepared.config, prepared.system
+    prefix = _prefix(request, config, system)
+    with open_history(
+        database_target(config, system, prefix),
+        prefix,
+        warn_on_stderr,
         exclude=session.id,
         until=session.started,
-    )
+    ) as history:
+        return _against_history(request, prepared, session, path, history)
+
+
+def _against_history(
+    request: Request, prepared: Prepared, session: Session, path: Path, history: HistorySource
+) -> tuple[Path, list[str]]:
     detection = prepared.config.detection.settings()
     session.regressions = regressions.find(session, history, detection)
     if session.regressions:

@@ -178,9 +178,16 @@ class ResultsDB:
         return self.metric_series_of(key.series, metric, limit=limit)
 
     def metric_series_of(
-        self, series: str, metric: str, *, limit: int | None = None
+        self,
+        series: str,
+        metric: str,
+        *,
+        limit: int | None = None,
+        exclude: str | None = None,
+        until: float | None = None,
     ) -> list[MetricPoint]:
-        """:meth:`metric_series` by the series' name (``CaseKey.series``)."""
+        """:meth:`metric_series` by the series' name (``CaseKey.series``); without the
+        session ``exclude``, and only of sessions that started before ``until``."""
         sql = (
             "SELECT m.session_id, COALESCE(c.started, m.at), s.git_commit, m.value, m.unit, m.rep"
             " FROM metrics m"
@@ -188,9 +195,15 @@ class ResultsDB:
             " AND c.rep = m.rep"
             " LEFT JOIN sessions s ON s.id = m.session_id"
             " WHERE m.series = ? AND m.name = ? AND m.value IS NOT NULL"
-            " ORDER BY m.at DESC, m.rep DESC"
         )
         params: list[Any] = [series, metric]
+        if exclude is not None:
+            sql += " AND m.session_id <> ?"
+            params.append(exclude)
+        if until is not None:
+            sql += " AND m.at < ?"
+            params.append(float(until))
+        sql += " ORDER BY m.at DESC, m.rep DESC"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
