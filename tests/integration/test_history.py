@@ -162,13 +162,34 @@ def test_compare_shows_failures_fixes_appearances_and_metric_changes(
     [metric] = data["metrics"]
     assert (metric["metric"], metric["a"], metric["b"]) == ("ops", 100.0, 88.0)
     assert metric["change"] == pytest.approx(-0.12)
-    assert metric["significance"] is None  # judged by change-point detection, elsewhere
+    # Two sessions are too little history to tell a change from noise.
+    assert metric["significance"] == "too little history"
     # The table, and sessions named by a start of their ids.
     table = assay_cli("compare", a, b[:-2])
     assert table.code == 0, table
     assert "new failures: 1" in table.stdout and "fixed: 1" in table.stdout
     assert "-12.0%" in table.stdout
     assert "1 new failure(s), 1 fixed, 1 appeared, 1 disappeared" in table.stdout
+
+
+def test_compare_judges_changes_against_their_history(assay_cli, write, tmp_path, results_target):
+    """assay compare's significance: change-point detection over the series' recorded
+    history up to B (the same E-Divisive test as --fail-on-regression)."""
+    use_database(tmp_path, results_target)
+    write("test_bw.py", BANDWIDTH)
+    noise = [10.0, 10.1, 9.9, 10.05, 9.95, 10.0, 10.1, 9.9, 10.0, 10.05]
+    for bw in noise:
+        assert assay_cli("run", "test_bw.py", "-S", f"bw={bw}", "--plain").code == 0
+    calm = assay_cli("compare", "--json")
+    assert {m["significance"] for m in json.loads(calm.stdout)["metrics"]} == {"not significant"}
+    step = assay_cli("run", "test_bw.py", "-S", "bw=8.0", "--repeat", "2", "--plain")
+    assert step.code == 0, step
+    data = json.loads(assay_cli("compare", "--json").stdout)
+    assert data["b"]["id"] == step.report["session"]["id"]
+    assert [m["significance"].split(",")[0] for m in data["metrics"]] == ["regression"] * 2
+    assert all("p=" in m["significance"] for m in data["metrics"])
+    table = assay_cli("compare")
+    assert "regression, p=" in table.stdout
 
 
 def test_compare_by_default_takes_the_last_session_with_the_same_cases(assay_cli, write):

@@ -1,20 +1,25 @@
 """``assay compare``: what changed between two recorded sessions.
 
 New failures, fixed cases, cases that appeared or disappeared, and each metric's change.
-How significant a change is against the noise in its history is not decided here: pass a
-``significance`` function (see :data:`Significance`), which gets each change (with both
-sessions' samples, the sessions, and the series to read its history with
-``ResultsDB.metric_series_of``) and returns a short verdict for the table (or None).
+How significant a change is against the noise in its history is said by a ``significance``
+function (see :data:`Significance`), which gets each change (with both sessions' samples,
+the sessions, and the series to read its history with ``ResultsDB.metric_series_of``) and
+returns a short verdict for the table (or None). ``assay compare`` uses
+:func:`history_significance`: change-point detection over the series' history up to B,
+the same test that ``--fail-on-regression`` makes.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from assay.errors import UsageError
+from assay.results.changes import Point, Settings, analyse, better_of
 from assay.results.db import ResultsDB, Run, SessionRecord
 from assay.results.report import iso
 
@@ -62,6 +67,58 @@ class MetricChange:
 
 Significance = Callable[[MetricChange], str | None]
 """A hook that judges a change against its history (e.g. change-point detection)."""
+
+# Samples of a series that assay compare's significance reads, newest first up to B: the
+# E-Divisive search is quadratic in them, and a change between two sessions shows in the
+# recent past.
+COMPARE_WINDOW = 200
+# Metric changes shown (and judged) without --all: the largest.
+SHOWN = 50
+
+
+def history_significance(db: ResultsDB, settings: Settings | None = None) -> Significance:
+    """Judge a change from A to B by change-point detection over its series' recorded
+    samples up to B: a significant change point in a session after A up to B gives
+    ``"regression, p=…"`` (or ``improvement``, or ``change`` when it is unknown which way
+    is better: from the unit), else ``"not significant"``; ``"too little history"`` when
+    the series had fewer than ``2 * min_size`` samples before B."""
+    settings = settings or Settings()
+    starts: dict[str, float | None] = {}
+
+    def started(session: str) -> float | None:
+        if session not in starts:
+            record = db.session(session)
+            starts[session] = record.started if record is not None else None
+        return starts[session]
+
+    def judge(change: MetricChange) -> str | None:
+        a, b = change.sessions
+        until = started(b)
+        if until is None:
+            return None
+        found = db.metric_series_of(
+            change.series,
+            change.metric,
+            limit=min(settings.max_points, COMPARE_WINDOW),
+            until=math.nextafter(until, math.inf),  # B's own samples too
+        )
+        points = [Point(p.session, p.time, p.commit, p.value, p.unit) for p in found]
+        sessions = list(dict.fromkeys(p.session for p in points))
+        if a not in sessions or not sessions or sessions[-1] != b:
+            return None
+        if sum(1 for p in points if p.session != b) < 2 * settings.min_size:
+            return "too little history"
+        after_a = len(sessions) - 1 - sessions.index(a)
+        recent = dataclasses.replace(settings, recent=max(1, after_a))
+        better = better_of(change.unit, None, None, None)
+        analysis = analyse(change.metric, points, better, recent)
+        latest = analysis.latest
+        if latest is None or analysis.kind is None:
+            return "not significant"
+        where = "" if latest.session == b else f", at {latest.session}"
+        return f"{analysis.kind}, p={latest.pvalue:.1g}{where}"
+
+    return judge
 
 
 @dataclass
@@ -146,9 +203,14 @@ def _states(db: ResultsDB, session: SessionRecord) -> dict[str, CaseState]:
 
 
 def compare(
-    db: ResultsDB, a: SessionRecord, b: SessionRecord, significance: Significance | None = None
+    db: ResultsDB,
+    a: SessionRecord,
+    b: SessionRecord,
+    significance: Significance | None = None,
+    judged: int | None = None,
 ) -> Comparison:
-    """Compare session ``a`` (before) with ``b`` (after)."""
+    """Compare session ``a`` (before) with ``b`` (after); ``significance`` judges the
+    ``judged`` largest metric changes (all of them when None)."""
     before, after = _states(db, a), _states(db, b)
     both = sorted(set(before) & set(after), key=lambda s: after[s].name)
     out = Comparison(
@@ -183,10 +245,11 @@ def compare(
                 y.metrics[name],
                 (a.id, b.id),
             )
-            if significance is not None:
-                change.significance = significance(change)
             out.metrics.append(change)
     out.metrics.sort(key=lambda m: (-abs(m.change or 0.0), m.case, m.metric))
+    if significance is not None:
+        for change in out.metrics if judged is None else out.metrics[:judged]:
+            change.significance = significance(change)
     out.unchanged = sum(1 for s in both if before[s].status == after[s].status)
     return out
 
@@ -322,10 +385,17 @@ def run(
     prefix: str | None,
     significance: Callable[[ResultsDB], Significance] | None = None,
 ) -> int:
-    """``assay compare``; ``significance`` makes the judge of changes for the open database."""
+    """``assay compare``; ``significance`` makes the judge of changes for the open database
+    (default: :func:`history_significance` with the config's ``[detection]`` settings)."""
+    from assay.config import load_config
     from assay.results.history import open_results
 
     with open_results(config, system, prefix) as db:
         a, b = choose(db, first, second)
-        judge = significance(db) if significance is not None else None
-        return show(compare(db, a, b, judge), as_json, None if show_all else 50)
+        if significance is None:
+            settings = load_config(config).detection.settings()
+            judge = history_significance(db, settings)
+        else:
+            judge = significance(db)
+        top = None if show_all else SHOWN
+        return show(compare(db, a, b, judge, judged=top), as_json, top)
