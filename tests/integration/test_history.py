@@ -481,3 +481,25 @@ def test_docs_point_to_the_history_page():
 
 def _now() -> float:
     return time.time()
+
+
+def test_test_all_starts_postgresql_and_requires_its_tests():
+    """scripts/test-all installs the server (system-packages.txt), starts it with
+    scripts/postgres-ci and makes a missing server a failure, not a skip."""
+    script = (ROOT / "scripts" / "test-all").read_text()
+    root_branch = script.split('if [ "$(id -u)" -eq 0 ]; then\n    say "Slurm cluster"')[1]
+    root_branch = root_branch.split("\nelse\n")[0]
+    assert "ASSAY_TEST_POSTGRES=$(scripts/postgres-ci up)" in root_branch
+    assert "export ASSAY_TEST_POSTGRES ASSAY_REQUIRE_POSTGRES=1" in root_branch
+    packages = (ROOT / "requirements" / "system-packages.txt").read_text().splitlines()
+    assert "postgresql" in [line.split("#")[0].strip() for line in packages]
+    env = {k: v for k, v in os.environ.items() if k != "ASSAY_TEST_POSTGRES"}
+    env["ASSAY_REQUIRE_POSTGRES"] = "1"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
+         "tests/unit/test_results_db.py", "-k", "postgres"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout[-2000:]
+    assert "ASSAY_REQUIRE_POSTGRES=1 but ASSAY_TEST_POSTGRES is not set" in run.stdout
+    assert " skipped" not in run.stdout.splitlines()[-1]
