@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import jsonschema
 from assay.results.model import CaseResult, Status
 from assay.results.report import schema
 from assay.results.series import SessionDirs
-from tests.conftest import CliResult
+from tests.conftest import ROOT, CliResult
 from tests.integration.test_history import use_database
 
 RATE = """
@@ -246,3 +248,23 @@ def test_history_comes_from_the_database_when_the_session_dirs_are_gone(
     assert "11.7% below the level of 10.3 GB/s" in change["message"]
     page = (tmp_path / "r.html").read_text()
     assert "· 11 session(s)" in page
+
+
+def test_the_trend_example_finds_the_slowdown_and_draws_it(tmp_path):
+    """examples/trend/plot_trend.py (the README's plot): real sessions, the database, the
+    HTML report's plotting code."""
+    out = tmp_path / "trend.svg"
+    arguments = ["--sessions", "6", "--step-at", "4", "--out", str(out), "--work", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "trend" / "plot_trend.py"), *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "below the level of" in done.stdout and "regression)" in done.stdout
+    svg = out.read_text()
+    assert svg.startswith(("<?xml", "<svg")), svg[:100]
+    assert svg.count("<path") > 10  # points, levels and the change point are drawn
+    assert (tmp_path / "report.html").stat().st_size > 10_000
