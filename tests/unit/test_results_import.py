@@ -14,7 +14,7 @@ from assay.results import report
 from assay.results.db import CaseKey, DatabaseError, ResultsDB
 from assay.results.db.importer import import_sessions
 from assay.results.journal import Journal
-from assay.results.model import MetricResult, Session, Status
+from assay.results.model import GitState, MetricResult, Session, Status
 from assay.results.recorder import Recorder, git_state
 from tests.unit.test_results_db import KEY, T0, result
 
@@ -145,6 +145,30 @@ def test_a_report_of_every_field_round_trips(db, tmp_path):
     assert (point.value, point.unit, point.time) == (2.5, "GB/s", pytest.approx(T0 + 1, abs=0.001))
     rows = db.backend.query("SELECT reference, lower_rel, upper_rel, verdict FROM metrics")
     assert rows == [(2.0, -0.1, 0.1, "fail")]
+
+
+def test_the_sessions_git_commit_is_one_field_of_report_and_database(db, tmp_path):
+    """Session.git goes into the report (session.git) and, imported, into the database's
+    session record: the commit a change point names is the same from either source."""
+    prefix = tmp_path / ".assay"
+    directory = prefix / "runs" / "20250101-100000-aaaa"
+    directory.mkdir(parents=True)
+    session = make_session("20250101-100000-aaaa", T0, result(metrics={"triad": 1.0}))
+    session.git = GitState("0123456789abcdef", True)
+    report.write(session, directory / "report.json")
+    assert json.loads((directory / "report.json").read_text())["session"]["git"] == {
+        "commit": "0123456789abcdef",
+        "dirty": True,
+    }
+    import_sessions(db, prefix)
+    record = db.session("20250101-100000-aaaa")
+    assert record is not None
+    assert (record.git_commit, record.git_dirty) == ("0123456789abcdef", True)
+    assert db.metric_series(KEY, "triad")[0].commit == "0123456789abcdef"
+    from assay.results.series import SessionDirs
+
+    (point,) = SessionDirs(prefix).metric_series(result(), "triad")
+    assert point.commit == "0123456789abcdef"
 
 
 # --- the recorder ----------------------------------------------------------------------

@@ -114,6 +114,11 @@ def _from_report(path: Path) -> tuple[SessionRecord, list[CaseResult], bool]:
             directory=str(path.absolute()),
             interrupted=info.get("interrupted"),
         )
+        git = info.get("git")
+        if isinstance(git, dict) and isinstance(git.get("commit"), str):
+            session.git_commit = git["commit"]
+            dirty = git.get("dirty")
+            session.git_dirty = dirty if isinstance(dirty, bool) else None
     except (OSError, ValueError, KeyError, TypeError, msgspec.ValidationError) as exc:
         raise Unreadable(f"{REPORT}: {exc}") from None
     return session, results, True
