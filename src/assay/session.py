@@ -15,8 +15,10 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -210,7 +212,8 @@ async def _run(
     recorder = Recorder.open(database_target(config, system, prefix), prefix)
     series = [case_series(c) for c in plan.cases]
     expect = Expectations.plan(plan.cases, recorder.expected(series), series)
-    recorder.start(session, config_hash(config))
+    git = _probe_git(Path(request.paths[0]).absolute())
+    recorder.start(session, config_hash(config), git)
     ctx = _context(request, prepared, directory, transport, display, journal, session_id)
     ctx.expected_run = expect.run
     runner = Runner(
@@ -242,6 +245,7 @@ async def _run(
             ctx.store.close()
             journal.close()
         session.finished = time.time()
+        session.git = git.result()
         first = runner.eta.first
         session.estimate = None if first is None else (first.made, first.left)
         path, problems = _write_reports(request, prepared, session, directory, recorder)
@@ -279,7 +283,6 @@ def _new_session(request: Request, prepared: Prepared, session_id: str, director
         user=_user(),
         version=__version__,
         directory=str(directory),
-        git=_git(Path(request.paths[0]).absolute()),
         options={
             "max_retries": request.options.max_retries,
             "serial": request.options.serial,
@@ -292,9 +295,20 @@ def _new_session(request: Request, prepared: Prepared, session_id: str, director
     )
 
 
-def _git(tests: Path) -> GitState | None:
-    commit, dirty = git_state(tests)
-    return GitState(commit, dirty) if commit else None
+def _probe_git(tests: Path) -> Future[GitState | None]:
+    """The tests' repository's commit, asked in a thread of its own: ``git status`` of a
+    big repository takes a while, and the cases need not wait for it."""
+    future: Future[GitState | None] = Future()
+
+    def work() -> None:
+        try:
+            commit, dirty = git_state(tests)
+            future.set_result(GitState(commit, dirty) if commit else None)
+        except Exception as exc:  # git_state handles git's failures: this is a bug
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="assay-git", daemon=True).start()
+    return future
 
 
 def _context(

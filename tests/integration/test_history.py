@@ -322,11 +322,14 @@ def test_the_sessions_commit_and_dirty_state_are_recorded(assay_cli, write, tmp_
     git("commit", "-qm", "tests")
     assert assay_cli("run", "repo/test_bw.py", "--plain").code == 0
     (tmp_path / "repo/test_bw.py").write_text(BANDWIDTH + "\n# changed\n")
-    assert assay_cli("run", "repo/test_bw.py", "--plain").code == 0
+    second = assay_cli("run", "repo/test_bw.py", "--plain")
+    assert second.code == 0
     with ResultsDB.open(tmp_path / ".assay/results.sqlite") as db:
         sessions = db.sessions(2)
     head = git("rev-parse", "HEAD")
     assert [(s.git_commit, s.git_dirty) for s in sessions] == [(head, True), (head, False)]
+    # The same field in the report (what SessionDirs and the HTML report read).
+    assert second.report["session"]["git"] == {"commit": head, "dirty": True}
     assert all(s.config_hash and s.version and s.command[:2] == ["assay", "run"] for s in sessions)
 
 

@@ -19,11 +19,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assay.results.model import CaseResult, Session
+from assay.results.model import CaseResult, GitState, Session
 
 if TYPE_CHECKING:
     from assay.config import Config
@@ -160,19 +160,28 @@ class Recorder:
             self._fail(exc)
             return {}
 
-    def start(self, session: Session, config_digest: str | None) -> None:
-        """Record the session (in the background)."""
+    def start(
+        self,
+        session: Session,
+        config_digest: str | None,
+        git: Future[GitState | None] | None = None,
+    ) -> None:
+        """Record the session (in the background; ``git``: the tests' commit, when known,
+        else ``session.git``)."""
         if self.db is None or self._failed:
             return
         self._session_id = session.id
         self._at = session.started
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="assay-results")
-        self._submit(lambda: self._begin(session, config_digest))
+        self._submit(lambda: self._begin(session, config_digest, git))
 
-    def _begin(self, session: Session, config_digest: str | None) -> None:
+    def _begin(
+        self, session: Session, config_digest: str | None, git: Future[GitState | None] | None
+    ) -> None:
         from assay.results.db import SessionRecord
 
         assert self.db is not None
+        state = git.result() if git is not None else session.git
         earlier = self.db.session(session.id)  # --resume: the session keeps its first start
         if earlier is not None:
             self._at = earlier.started
@@ -188,8 +197,8 @@ class Recorder:
                 system=session.system,
                 config=session.config,
                 config_hash=config_digest,
-                git_commit=session.git.commit if session.git else None,
-                git_dirty=session.git.dirty if session.git else None,
+                git_commit=state.commit if state else None,
+                git_dirty=state.dirty if state else None,
                 version=session.version,
                 directory=session.directory,
             )
