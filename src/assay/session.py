@@ -387,8 +387,9 @@ def _write_reports(
     recorder.finish(session, *(reversed(session.estimate) if session.estimate else ()))
     config, system = prepared.config, prepared.system
     prefix = _prefix(request, config, system)
+    # A database the recorder could not open was reported then: not tried (and said) again.
     with open_history(
-        database_target(config, system, prefix),
+        database_target(config, system, prefix) if recorder.opened else None,
         prefix,
         warn_on_stderr,
         exclude=session.id,

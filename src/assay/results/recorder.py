@@ -114,6 +114,7 @@ class Recorder:
 
     def __init__(self, db: ResultsDB | None, warn: Callable[[str], None] = warn_on_stderr) -> None:
         self.db = db
+        self.opened = db is not None  # False: no database, or it could not be opened (said)
         self._warn = warn
         self._failed = db is None
         self._lock = threading.Lock()
