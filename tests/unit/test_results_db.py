@@ -474,3 +474,28 @@ def test_a_password_quoted_alone_in_a_server_message_is_hidden():
     message = _pg_message(ValueError('bad value "s@cret" and s%40cret in ' + url), url)
     assert "cret" not in message
     assert "postgresql://me:***@db/r" in message
+
+
+def test_processes_that_open_a_new_database_at_once_make_its_schema_once(results_target):
+    """Several openers of a database that has no schema yet (two `assay run`s starting
+    together): each waits for whichever makes the schema, none fails."""
+    import threading
+
+    openers = 6
+    barrier = threading.Barrier(openers)
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        barrier.wait()
+        try:
+            with ResultsDB.open(results_target) as opened:
+                assert opened.version == SCHEMA_VERSION
+        except BaseException as exc:  # collected: asserted below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(openers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []

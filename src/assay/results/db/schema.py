@@ -217,19 +217,27 @@ def version_of(backend: Backend) -> int:
         ) from None
 
 
+# Whether the meta table exists, read from the catalog as a query (the statement's snapshot
+# sees what another upgrade committed while this one waited for the write lock);
+# to_regclass() reads the backend's catalog cache, which an advisory lock does not refresh.
+PG_HAS_META = (
+    "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.relname = 'meta' AND n.nspname = current_schema()"
+)
+
+
 def _has_meta(backend: Backend) -> bool:
     if backend.dialect == "sqlite":
         rows = backend.query("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'")
     else:
-        rows = backend.query("SELECT to_regclass('meta')")
-        rows = [r for r in rows if r[0] is not None]
+        rows = backend.query(PG_HAS_META)
     return bool(rows)
 
 
 def upgrade(backend: Backend) -> int:
     """Bring the database to :data:`SCHEMA_VERSION`; return the version it had.
 
-    Runs in one write transaction (writers are serialised), so two processes opening a new
+    Runs in one write transaction (writers are serialised), so processes opening a new
     database at once make it once. A newer database is refused, untouched.
     """
     found = version_of(backend)
@@ -259,7 +267,7 @@ def _version_in(writer: Writer) -> int:
     if writer.dialect == "sqlite":
         has = writer.query("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'")
     else:
-        has = [r for r in writer.query("SELECT to_regclass('meta')") if r[0] is not None]
+        has = writer.query(PG_HAS_META)
     if not has:
         return 0
     rows = writer.query("SELECT value FROM meta WHERE key = 'schema_version'")
