@@ -48,7 +48,8 @@ class Environment(_Strict, kw_only=True, frozen=True):
     ldflags: str = ""
     variables: dict[str, str] = {}
     modules: list[str] = []  # `module load` these, in order (docs/config.md)
-    modules_purge: bool = False  # `module purge` first
+    modules_use: list[str] = []  # `module use DIR`: more modulefile trees, first
+    modules_purge: bool = False  # `module purge` before the swaps and loads
     modules_swap: dict[str, str] = {}  # `module swap OLD NEW`, before the loads
     modules_system: Literal["auto", "lmod", "environment-modules"] = "auto"
     modules_init: str | None = None  # a script that defines `module`, sourced first
@@ -69,9 +70,10 @@ class Environment(_Strict, kw_only=True, frozen=True):
         return out
 
     def module_commands(self) -> list[list[str]]:
-        """The module commands this environment runs, in order (purge, swaps, loads), as
-        words."""
-        out: list[list[str]] = [["module", "purge"]] if self.modules_purge else []
+        """The module commands this environment runs, in order (use, purge, swaps, loads),
+        as words."""
+        out = [["module", "use", path] for path in self.modules_use]
+        out += [["module", "purge"]] if self.modules_purge else []
         out += [["module", "swap", old, new] for old, new in self.modules_swap.items()]
         if self.modules:
             out.append(["module", "load", *self.modules])
@@ -117,10 +119,10 @@ class Partition(_Strict, kw_only=True, frozen=True):
     transport: Literal["local"] = "local"
     scheduler: Literal["direct", "slurm"] = "direct"
     launcher: Literal["none", "mpirun", "mpiexec", "srun"] = "none"
-    dependencies_from: list[str] = []  # other partitions whose cases may serve as dependencies
     max_jobs: PositiveInt | None = None
     environments: list[str] = msgspec.field(default_factory=lambda: ["builtin"])
     time_limit: Duration | None = None
+    dependencies_from: list[str] = []  # other partitions whose cases may serve as dependencies
     variables: dict[str, str] = {}
     prerun: list[str] = []
     resources: Resources = Resources()
@@ -385,6 +387,7 @@ def _check_modules(
     would end the command), no empty name, nothing the module command would read as one
     of its options."""
     names = [(f"modules[{i}]", m) for i, m in enumerate(env.modules)]
+    names += [(f"modules_use[{i}]", m) for i, m in enumerate(env.modules_use)]
     for old, new in env.modules_swap.items():
         names += [(f"modules_swap.{toml_key(old)}", old), (f"modules_swap.{toml_key(old)}", new)]
     for key, name in names:
