@@ -15,7 +15,7 @@ import assay
 
 class Compile(assay.Test):
     systems = ["*:local"]
-    build = ["echo 'int puts(const char *); int main(void) { puts(\"made here\"); }' > m.c",
+    build = ["echo 'int puts(const char *); int main(void) { puts(\\"made here\\"); }' > m.c",
              "gcc -o made m.c"]
     command = "echo built in ${SLURM_JOB_ID:-no job}"
 
