@@ -3,9 +3,10 @@ Slurm partition (dependencies_from), MPI across both emulated nodes."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from tests.conftest import run_assay
+from tests.conftest import ROOT, run_assay
 from tests.slurm.conftest import CONFIG, MARKS
 
 pytestmark = MARKS
@@ -52,3 +53,36 @@ def test_a_slurm_job_uses_what_the_local_partition_built(slurm_dir: Path) -> Non
     (slurm_dir / "assay.toml").write_text(CONFIG.format(extra=""))
     again = run_assay("run", "test_cross.py", "--plain", "-p", "debug", cwd=slurm_dir)
     assert again.case("UseIt @ci:debug")["status"] == "skipped", again
+
+
+EXAMPLE = ROOT / "examples" / "mpi"
+
+
+def test_the_mpi_example_runs_across_both_nodes_with_srun(slurm_dir: Path) -> None:
+    # srun starts the ranks through Slurm's PMIx plugin (SLURM_MPI_TYPE in the example's
+    # partition config); scripts/slurm-ci gives each emulated node a TmpFS of its own, which
+    # the plugin needs, and the libpmix-dev it loads.
+    result = run_assay(
+        "run",
+        str(EXAMPLE),
+        "-c",
+        str(EXAMPLE / "assay.toml"),
+        "--system",
+        "slurm-ci",
+        "--plain",
+        cwd=slurm_dir,
+        timeout=300,
+    )
+    assert result.code == 0, result
+    for nodes in (1, 2):
+        case = result.case(f"PingPong[nodes={nodes}]")
+        assert case["status"] == "passed" and case["job_id"], case
+        out = Path(case["output_dir"])
+        assert "srun --ntasks=2 ./pingpong" in (out / "assay-run.sh").read_text()
+        ranks = re.findall(r"rank (\d) of 2 on \S+ node (c\d)", (out / "assay-run.out").read_text())
+        assert sorted(r for r, _ in ranks) == ["0", "1"]
+        assert len({node for _, node in ranks}) == nodes  # two nodes: one rank on each
+        assert {m["name"] for m in case["metrics"]} == {"latency", "bandwidth"}
+    (table,) = result.report["scaling"]
+    assert table["parameter"] == "nodes" and [r["size"] for r in table["rows"]] == [1, 2]
+    assert "scaling of PingPong @slurm-ci:mpi+builtin" in result.stdout
