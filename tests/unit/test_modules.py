@@ -149,3 +149,9 @@ def test_reason_keeps_the_module_systems_own_words() -> None:
         "failed: ERROR: Unable to locate a modulefile for 'gamma/9'"
     )
     assert reason("e", 2, "") == "environment e: the module commands exited with 2"
+
+
+def test_reason_shows_control_characters_instead_of_sending_them() -> None:
+    text = reason("e", MODULE_FAILED, "\x1b[31mERROR\x1b[0m: no such module\r\n")
+    assert "\x1b" not in text and "\r" not in text
+    assert "\\x1b[31mERROR" in text

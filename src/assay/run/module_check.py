@@ -13,6 +13,7 @@ from assay.config import Environment
 from assay.modules import MODULE_FAILED, module_lines
 from assay.schedulers.base import JobSpec, JobState, Scheduler
 from assay.schedulers.jobscript import compose
+from assay.shell import comment
 
 
 @dataclass
@@ -61,7 +62,8 @@ class ModuleChecks:
 
 def reason(name: str, exit_code: int | None, message: str) -> str:
     """One line: which environment, and the module system's own words (its first lines)."""
-    lines = [" ".join(line.split()) for line in message.splitlines()]
+    # Control characters (a terminal escape in a modulefile's message) are shown, not sent.
+    lines = [" ".join(comment(line).split()) for line in message.splitlines()]
     lines = [line for line in lines if line]
     own = [line for line in lines if not line.startswith("assay: ")]
     theirs = " ".join(own[:3]) if own else ""
