@@ -103,6 +103,7 @@ class Partition(_Strict, kw_only=True, frozen=True):
     transport: Literal["local"] = "local"
     scheduler: Literal["direct", "slurm"] = "direct"
     launcher: Literal["none", "mpirun", "mpiexec", "srun"] = "none"
+    launcher_options: list[str] = []  # more words for the launcher, e.g. ["--mpi=pmix"]
     max_jobs: PositiveInt | None = None
     environments: list[str] = msgspec.field(default_factory=lambda: ["builtin"])
     time_limit: Duration | None = None
@@ -327,6 +328,19 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
                 fail(f"{pwhere}.slurm.poll_min", "must not be larger than poll_max")
             for key, problem in slurm_problems(part.slurm):
                 fail(f"{pwhere}.slurm.{key}", problem)
+            if part.launcher_options and part.launcher == "none":
+                fail(
+                    f"{pwhere}.launcher_options",
+                    'options for no launcher (launcher = "none"); name the launcher they are '
+                    'for (launcher = "srun", "mpirun" or "mpiexec") or remove them',
+                )
+            for i, option in enumerate(part.launcher_options):
+                bad = CONTROL.search(option)
+                if bad is not None:
+                    fail(
+                        f"{pwhere}.launcher_options[{i}]",
+                        f"{option!r} holds the control character {bad.group(0)!r}; remove it",
+                    )
             _check_variables(part.variables, f"{pwhere}.variables", fail)
             if not part.environments:
                 fail(f"{pwhere}.environments", "list at least one environment")

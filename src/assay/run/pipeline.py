@@ -14,12 +14,12 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from assay import guard, launchers
+from assay import guard
 from assay.define.definition import check_fields
 from assay.define.fields import as_list, duration
 from assay.define.hooks import STAGES
@@ -36,6 +36,7 @@ from assay.define.test import (
 from assay.durations import Duration
 from assay.errors import SanityError
 from assay.files import fresh_dir, link_or_copy
+from assay.launchers import Launcher
 from assay.plan import Case
 from assay.results.model import CaseResult, Failure, Status
 from assay.run import scripts
@@ -52,7 +53,7 @@ from assay.schedulers.base import (
 )
 from assay.shell import UnsafeValue
 from assay.store.objects import StoreError, quarantine
-from assay.transports.local import LocalTransport
+from assay.transports.base import Transport, TransportError, write_text
 
 
 class StageFailed(Exception):
@@ -65,21 +66,38 @@ class StageFailed(Exception):
 
 
 @dataclass
+class Place:
+    """Where one partition's cases go: its scheduler, what runs its builds, its launcher."""
+
+    scheduler: Scheduler
+    builder: Scheduler
+    """The partition's scheduler when it runs builds (``runs_builds``), else a direct
+    scheduler on the partition's host."""
+    build_slots: asyncio.Semaphore | None
+    """Bounds the builds running at once on this machine (None: the partition's slots do)."""
+    launcher: Launcher
+
+    @property
+    def transport(self) -> Transport:
+        return self.scheduler.transport
+
+
+@dataclass
 class RunContext:
     """What every case of a session shares."""
 
     stage_root: Path
     output_root: Path
-    schedulers: Mapping[str, Scheduler]
-    local: LocalTransport
-    local_slots: asyncio.Semaphore
+    places: Mapping[str, Place]
+    transports: Sequence[Transport]
     store: SessionStore
-    local_builds: Scheduler
     keep_stage: bool = False
     grace: float = 2.0
 
 
 _UNSAFE_NAME = re.compile(r"[^\w.-]")
+COMPARE_SPEC = "assay-compare.json"  # a comparison for the job to make, in the job dir
+VERDICT = "assay-verdict.json"  # what it found
 
 
 def case_dirname(case: Case) -> str:
@@ -108,6 +126,8 @@ class Execution:
         definition = case.test._assay
         self.stage_dir = self.ctx.stage_root / case_dirname(case)
         self.output_dir = self.ctx.output_root / case_dirname(case)
+        # Where the case's jobs run and see its files, on the partition's host.
+        self.job_dir = PurePosixPath(self.stage_dir)
         self.result = new_result(case, Status.PASSED)
         self.printed = guard.Printed(self._printed_path)
         self.result.file = definition.file
@@ -164,7 +184,7 @@ class Execution:
             await _cancelled()
         except StageFailed as exc:
             self._fail(stage, exc.reason, exc.details)
-        except SchedulerError as exc:
+        except (SchedulerError, TransportError) as exc:
             self._fail(stage, str(exc))
         except SanityError as exc:
             self._fail(stage, str(exc), exc.details)
@@ -285,34 +305,35 @@ class Execution:
         limit = _limit(test.build_time_limit, "build_time_limit")
         spec = JobSpec(
             name=f"assay-build-{self.case.id}",
-            script=self.stage_dir / scripts.BUILD_SCRIPT,
-            workdir=self.stage_dir,
-            stdout=self.stage_dir / scripts.BUILD_OUT,
-            stderr=self.stage_dir / scripts.BUILD_ERR,
+            script=self.job_dir / scripts.BUILD_SCRIPT,
+            workdir=self.job_dir,
+            stdout=self.job_dir / scripts.BUILD_OUT,
+            stderr=self.job_dir / scripts.BUILD_ERR,
             time_limit=limit,
         )
-        # Builds run on this machine unless the partition sends them to its scheduler.
-        partition = self.case.partition.config
-        as_job = partition.scheduler != "direct" and partition.slurm.build == "job"
-        scheduler = self.ctx.schedulers[self.case.partition.full_name] if as_job else None
-        spec.script.write_text(
+        # Builds run directly on the partition's host unless its scheduler runs them as jobs.
+        place = self.ctx.places[self.case.partition.full_name]
+        builder = place.builder
+        await write_text(
+            builder.transport,
+            spec.script,
             scripts.build_script(
                 self.case.name,
-                self.stage_dir,
+                self.job_dir,
                 self.case.env_config,
-                partition,
+                self.case.partition.config,
                 _env(test),
                 [test.format(cmd) for cmd in as_list(test.build)],
-                scheduler.header(spec) if scheduler else (),
-                scheduler.footer(spec) if scheduler else (),
+                builder.header(spec),
+                builder.footer(spec),
                 protect_inputs=self._has_store_links(),
-            )
+            ),
         )
-        if scheduler is not None:
-            outcome = await scheduler.run(spec)
+        if place.build_slots is None:
+            outcome = await builder.run(spec)
         else:
-            async with self.ctx.local_slots:
-                outcome = await self.ctx.local_builds.run(spec)
+            async with place.build_slots:
+                outcome = await builder.run(spec)
         if outcome.state == JobState.TIMEOUT:
             raise StageFailed(f"build time limit {limit} exceeded")
         if outcome.state not in (JobState.COMPLETED, JobState.FAILED):
@@ -338,31 +359,34 @@ class Execution:
         limit = _limit(test.time_limit, "time_limit") or case.partition.time_limit
         spec = JobSpec(
             name=f"assay-{case.id}",
-            script=self.stage_dir / scripts.RUN_SCRIPT,
-            workdir=self.stage_dir,
-            stdout=self.stage_dir / scripts.RUN_OUT,
-            stderr=self.stage_dir / scripts.RUN_ERR,
+            script=self.job_dir / scripts.RUN_SCRIPT,
+            workdir=self.job_dir,
+            stdout=self.job_dir / scripts.RUN_OUT,
+            stderr=self.job_dir / scripts.RUN_ERR,
             time_limit=limit,
             resources=resources,
         )
-        scheduler = self.ctx.schedulers[case.partition.full_name]
-        in_job = self._job_comparison(scheduler)
+        place = self.ctx.places[case.partition.full_name]
+        scheduler = place.scheduler
+        in_job = await self._job_comparison(scheduler)
         if in_job is not None:
-            spec = dataclasses.replace(spec, compare=in_job[1])
+            spec = dataclasses.replace(
+                spec, compare=(self.job_dir / COMPARE_SPEC, self.job_dir / VERDICT)
+            )
         outcome = None
         if self.attach is not None:  # resumed: follow the job an earlier runner submitted
             outcome = await scheduler.attach(spec, *self.attach)
             if outcome.state == JobState.LOST:
                 outcome = None
         if outcome is None:
-            command = launchers.launch(
-                case.partition.config.launcher, test.format(test.command), resources
-            )
-            spec.script.write_text(
+            command = place.launcher.command(test.format(test.command), resources)
+            await write_text(
+                scheduler.transport,
+                spec.script,
                 scripts.run_script(
                     case.name,
                     scheduler.header(spec),
-                    self.stage_dir,
+                    self.job_dir,
                     case.env_config,
                     case.partition.config,
                     _env(test),
@@ -371,7 +395,7 @@ class Execution:
                     [test.format(c) for c in as_list(test.postrun)],
                     scheduler.footer(spec),
                     protect_inputs=self._has_store_links(),
-                )
+                ),
             )
             outcome = await scheduler.run(spec)
         self.outcome = outcome
@@ -387,34 +411,32 @@ class Execution:
         status = outcome.exit_code if outcome.signal is None else -outcome.signal
         self.out = Output(
             self.stage_dir,
-            spec.stdout,
-            spec.stderr,
+            self.stage_dir / scripts.RUN_OUT,
+            self.stage_dir / scripts.RUN_ERR,
             status,
             Path(case.test._assay.file).parent if case.test._assay.file else None,
         )
         if in_job is not None:
-            self.out.precomputed[spec_key(in_job[0])] = in_job[1][1]
+            self.out.precomputed[spec_key(in_job)] = self.stage_dir / VERDICT
 
     def _has_store_links(self) -> bool:
         """Whether the case sees files of the store through links (sources, artifacts)."""
         return bool(self.linked or self._test.artifacts)
 
-    def _job_comparison(
-        self, scheduler: Scheduler
-    ) -> tuple[dict[str, Any], tuple[Path, Path]] | None:
+    async def _job_comparison(self, scheduler: Scheduler) -> dict[str, Any] | None:
         """Principle 4: where the scheduler runs jobs elsewhere, compare outputs there. The
-        spec goes to the stage dir; the job writes the verdict beside it."""
+        spec (the one sanity will make) goes to the job dir; the job writes the verdict
+        beside it."""
         ask = getattr(self._test, "job_comparison", None)
         if not scheduler.compares_in_job or ask is None:
             return None
         spec = guard.call("job_comparison", ask, printed=self.printed)
         if spec is None:
             return None
-        spec_file = self.stage_dir / "assay-compare.json"
-        verdict_file = self.stage_dir / "assay-verdict.json"
-        spec_file.write_text(json.dumps(spec))
-        verdict_file.unlink(missing_ok=True)
-        return spec, (spec_file, verdict_file)
+        transport = scheduler.transport
+        await write_text(transport, self.job_dir / COMPARE_SPEC, json.dumps(spec))
+        await transport.remove(self.job_dir / VERDICT)
+        return dict(spec)
 
     def sanity(self) -> None:
         test, out = self._test, self._out

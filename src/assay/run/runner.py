@@ -67,8 +67,8 @@ class Runner:
         self._done = {id(c): asyncio.Event() for c in cases}
         self._waiting_dependents = {id(c): len(c.dependents) for c in cases}
         self._slots = {
-            name: asyncio.Semaphore(scheduler.case_slots(_max_jobs(cases, name)))
-            for name, scheduler in ctx.schedulers.items()
+            name: asyncio.Semaphore(place.scheduler.case_slots(_max_jobs(cases, name)))
+            for name, place in ctx.places.items()
         }
         self._serial = asyncio.Semaphore(1)
         self._running: dict[int, Execution] = {}
@@ -85,9 +85,10 @@ class Runner:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            for scheduler in set(self.ctx.schedulers.values()):
-                await scheduler.shutdown()
-            await self.ctx.local.shutdown(self.ctx.grace)
+            for place in self.ctx.places.values():
+                await place.scheduler.shutdown()
+            for transport in self.ctx.transports:
+                await transport.shutdown(self.ctx.grace)
         for case in self.cases:
             if id(case) not in self.results:
                 self.results[id(case)] = new_result(case, Status.ABORTED)
