@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from assay import guard
@@ -27,6 +27,7 @@ from assay._version import __version__
 from assay.config import Config, load_config
 from assay.errors import UsageError
 from assay.files import point_link, write_atomic
+from assay.hosts import Hosts
 from assay.launchers import launcher
 from assay.load import LoadProblem, load
 from assay.plan import Plan, make_plan
@@ -38,7 +39,6 @@ from assay.run.pipeline import Place, RunContext
 from assay.run.runner import Events, Runner, RunOptions
 from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
-from assay.schedulers.jobfiles import JobFiles
 from assay.schedulers.registry import SchedulerSetup, make_scheduler
 from assay.select import Selection, last_failed
 from assay.store import Store, default_root
@@ -188,13 +188,21 @@ async def _run(
     transport.on_spawn = journal.process
     if recovered is not None:  # a killed runner's cases may still run: end them first
         await end_left_behind(recovered.processes)
-    ctx = _context(request, prepared, directory, transport, display, journal, session_id)
+    store = SessionStore(lambda: Store(_store_root(request, config, system)))
+    partitions = {c.partition.full_name: c.partition for c in plan.cases}
+    hosts = Hosts(partitions.values(), transport, session_id, directory, store)
+    try:
+        await hosts.connect()
+    except BaseException:
+        await transport.release()
+        journal.close()
+        raise
+    ctx = _context(request, prepared, directory, hosts, display, journal, session_id)
     runner = Runner(plan.cases, ctx, request.options, display, journal, recovered)
-    partitions = sorted({c.partition.full_name for c in plan.cases})
     display.start(
         len(plan.cases),
         f"assay {__version__} · system {system} · {len(plan.cases)} case(s) on "
-        f"{', '.join(partitions) or 'no partition'} · {directory}",
+        f"{', '.join(sorted(partitions)) or 'no partition'} · {directory}",
     )
     task = asyncio.create_task(runner.run())
     # The handlers stay until the report is written (a late Ctrl-C must not lose it); they
@@ -203,9 +211,11 @@ async def _run(
         try:
             session.results = await task
         finally:
+            await hosts.close()
             await transport.release()
             ctx.store.close()
             journal.close()
+        session.remote = hosts.sent()
         session.finished = time.time()
         path = _write_reports(request, session, directory)
         display.finish(session, hint, path)
@@ -254,28 +264,27 @@ def _context(
     request: Request,
     prepared: Prepared,
     directory: Path,
-    transport: LocalTransport,
+    hosts: Hosts,
     display: JobStates,
     journal: Journal,
     session_id: str,
 ) -> RunContext:
-    """What the cases run with: a place per partition (its scheduler, builder and launcher),
-    stage and output roots, the store."""
-    config, system = prepared.config, prepared.system
+    """What the cases run with: a place per partition (its scheduler, builder, launcher and
+    site), stage and output roots, the store."""
     places: dict[str, Place] = {}
-    # Shared by the partitions on one host: written once.
-    job_files = JobFiles(PurePosixPath(directory / "jobs"), transport)
     local_slots = asyncio.Semaphore(request.max_local or os.cpu_count() or 1)
     builders: dict[int, Scheduler] = {}  # the direct scheduler of each transport, for builds
     for case in prepared.plan.cases:
         part = case.partition
         if part.full_name in places:
             continue
+        transport = hosts.of[part.full_name]
+        job_files = hosts.job_files(part.full_name)
         scheduler = make_scheduler(
             SchedulerSetup(
                 partition=part,
                 transport=transport,
-                workdir=PurePosixPath(directory / "jobs" / part.full_name.replace(":", "-")),
+                workdir=hosts.jobs_dir(part.full_name),
                 job_files=job_files,
                 grace=request.grace,
                 pack=not request.no_pack,
@@ -298,6 +307,7 @@ def _context(
             builder=builder,
             build_slots=build_slots,
             launcher=launcher(part.config.launcher, part.config.launcher_options),
+            site=hosts.site(part.full_name),
         )
     (directory / "stage").mkdir(exist_ok=True)
     (directory / "output").mkdir(exist_ok=True)
@@ -305,8 +315,8 @@ def _context(
         stage_root=directory / "stage",
         output_root=directory / "output",
         places=places,
-        transports=[transport],
-        store=SessionStore(lambda: Store(_store_root(request, config, system))),
+        transports=hosts.transports,
+        store=hosts.store,
         keep_stage=request.options.keep_stage,
         grace=request.grace,
     )

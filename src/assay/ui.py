@@ -130,6 +130,8 @@ def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> lis
             lines += [(f"    {line}", "dim") for line in failure.details.splitlines()]
         if result.stage_dir:
             lines.append((f"  stage dir: {display_path(result.stage_dir)}", ""))
+        if result.remote_dir:
+            lines.append((f"  remote:    {result.remote_dir}  (assay fetch {result.id})", ""))
         lines.append((f"  rerun:     {hint.command(result)}", "cyan"))
     for table in scaling.tables(session.results):
         lines.append(("", ""))

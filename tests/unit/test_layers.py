@@ -96,6 +96,8 @@ CONTRACTS = [
     ("assay.transports", ("assay.cli", "assay.ui", "assay.run", "assay.session", "assay.define")),
     ("assay.store", ("assay.cli", "assay.ui", "assay.run", "assay.session", "assay.schedulers")),
     ("assay.results", ("assay.cli", "assay.ui", "assay.run", "assay.session")),
+    ("assay.hosts", ("assay.cli", "assay.ui", "assay.session")),
+    ("assay.launchers", ("assay.cli", "assay.ui", "assay.run", "assay.session", "assay.define")),
 ]
 
 
@@ -115,7 +117,9 @@ def test_only_the_cli_imports_the_user_interface() -> None:
     assert importers == ["assay.cli"]
 
 
-@pytest.mark.parametrize("shipped", ["assay.compare", "assay.schedulers.packrun"])
+@pytest.mark.parametrize(
+    "shipped", ["assay.compare", "assay.schedulers.packrun", "assay.transports.hostagent"]
+)
 def test_what_runs_inside_jobs_imports_only_the_standard_library(shipped: str) -> None:
     members = [m for m in MODULES if _inside(m, shipped)]
     assert members
@@ -123,7 +127,7 @@ def test_what_runs_inside_jobs_imports_only_the_standard_library(shipped: str) -
     for member in members:
         for imported, line in _imports(member):
             top = imported.split(".")[0]
-            own = _inside(imported, shipped) and shipped != "assay.schedulers.packrun"
+            own = _inside(imported, shipped) and shipped == "assay.compare"
             if not own and (top == "assay" or top not in sys.stdlib_module_names):
                 outside.append(f"{member}:{line} imports {imported}")
     assert outside == []

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from assay import guard
+from assay.define.artifact_refs import DEP_PREFIX
 from assay.define.definition import check_fields
 from assay.define.fields import as_list, duration
 from assay.define.hooks import STAGES
@@ -43,6 +44,7 @@ from assay.run import scripts
 from assay.run.artifacts import ArtifactError, SessionStore, modified_inputs
 from assay.run.describe import describe_exception, describe_status, new_result
 from assay.run.metrics import measure
+from assay.run.sites import COMPARE_SPEC, VERDICT, CaseFiles, Site
 from assay.schedulers.base import (
     JobOutcome,
     JobResources,
@@ -53,7 +55,7 @@ from assay.schedulers.base import (
 )
 from assay.shell import UnsafeValue
 from assay.store.objects import StoreError, quarantine
-from assay.transports.base import Transport, TransportError, write_text
+from assay.transports.base import Transport, TransportError
 
 
 class StageFailed(Exception):
@@ -76,6 +78,8 @@ class Place:
     build_slots: asyncio.Semaphore | None
     """Bounds the builds running at once on this machine (None: the partition's slots do)."""
     launcher: Launcher
+    site: Site
+    """Where the cases' files are: this machine, or the partition's remote host."""
 
     @property
     def transport(self) -> Transport:
@@ -96,8 +100,6 @@ class RunContext:
 
 
 _UNSAFE_NAME = re.compile(r"[^\w.-]")
-COMPARE_SPEC = "assay-compare.json"  # a comparison for the job to make, in the job dir
-VERDICT = "assay-verdict.json"  # what it found
 
 
 def case_dirname(case: Case) -> str:
@@ -126,8 +128,11 @@ class Execution:
         definition = case.test._assay
         self.stage_dir = self.ctx.stage_root / case_dirname(case)
         self.output_dir = self.ctx.output_root / case_dirname(case)
+        self.place = self.ctx.places[case.partition.full_name]
+        self.site = self.place.site
         # Where the case's jobs run and see its files, on the partition's host.
-        self.job_dir = PurePosixPath(self.stage_dir)
+        self.job_dir = self.site.job_dir(self.stage_dir)
+        self.files = CaseFiles(self.stage_dir, self.job_dir)
         self.result = new_result(case, Status.PASSED)
         self.printed = guard.Printed(self._printed_path)
         self.result.file = definition.file
@@ -236,6 +241,7 @@ class Execution:
             self.attach = None  # nothing to follow: run it from the start
         if self.attach is None:
             fresh_dir(self.stage_dir)
+        await self.site.open(self.files, fresh=self.attach is None)
         # The output dir is made at cleanup: one left by an earlier attempt, or by a runner
         # that was interrupted (this is --resume), is stale.
         shutil.rmtree(self.output_dir, ignore_errors=True)
@@ -251,6 +257,7 @@ class Execution:
             attempt=self.attempt,
             env_config=case.env_config,
             dependencies=self.dependencies,
+            job_dir=self.job_dir if self.site.remote else None,
         )
         with guard.running(self.printed):  # the class's own __init__ runs here
             self.test = test = bind(
@@ -274,13 +281,33 @@ class Execution:
         exported = {}
         for name, layers in test.artifacts.items():
             try:
-                info.artifacts[name] = await self.ctx.store.artifact(
+                await self._fetch_dependency_layers(as_list(layers), info.dependencies)
+                tree = await self.ctx.store.artifact_tree(
                     name, as_list(layers), base, info.dependencies
                 )
+                info.artifacts[name] = await self.site.artifact(self.ctx.store, name, tree)
             except ArtifactError as exc:
                 raise StageFailed(str(exc)) from None
             exported[f"ASSAY_{name.upper()}"] = str(info.artifacts[name])
         test.env = {**exported, **test.env}
+
+    async def _fetch_dependency_layers(
+        self, layers: list[str], dependencies: list[DependencyInfo]
+    ) -> None:
+        """A ``dep:`` layer a dependency made on a remote host: a copy here, to import."""
+        if not self.site.remote:
+            return
+        for text in layers:
+            if not text.startswith(DEP_PREFIX):
+                continue
+            test, _, rel = text[len(DEP_PREFIX) :].partition("/")
+            for dep in dependencies:
+                if dep.test == test and rel:
+                    remote = PurePosixPath(dep.stage_dir) / rel
+                    try:
+                        await self.site.fetch(remote, dep.local_copy / rel)
+                    except FileNotFoundError:
+                        pass  # the layer's own check says what is missing
 
     async def _stage_sources(self, test: Test) -> None:
         """Hard-link the test's sources from the store (a directory's contents, or a file);
@@ -297,6 +324,8 @@ class Execution:
             except StoreError as exc:
                 raise StageFailed(f"sources: {source!r}: {exc}") from None
             self.linked.extend(staged.linked_paths)
+            self.files.linked.update(rel for rel, _ in staged.linked_paths)
+            await self.site.stage(self.files, tree, as_list(test.writable))
 
     async def build(self) -> None:
         test = self._test
@@ -312,11 +341,9 @@ class Execution:
             time_limit=limit,
         )
         # Builds run directly on the partition's host unless its scheduler runs them as jobs.
-        place = self.ctx.places[self.case.partition.full_name]
+        place = self.place
         builder = place.builder
-        await write_text(
-            builder.transport,
-            spec.script,
+        (self.stage_dir / scripts.BUILD_SCRIPT).write_text(
             scripts.build_script(
                 self.case.name,
                 self.job_dir,
@@ -327,13 +354,15 @@ class Execution:
                 builder.header(spec),
                 builder.footer(spec),
                 protect_inputs=self._has_store_links(),
-            ),
+            )
         )
+        await self.site.send(self.files)
         if place.build_slots is None:
             outcome = await builder.run(spec)
         else:
             async with place.build_slots:
                 outcome = await builder.run(spec)
+        await self.site.bring_back(self.files, [scripts.BUILD_OUT, scripts.BUILD_ERR], (), False)
         if outcome.state == JobState.TIMEOUT:
             raise StageFailed(f"build time limit {limit} exceeded")
         if outcome.state not in (JobState.COMPLETED, JobState.FAILED):
@@ -366,7 +395,7 @@ class Execution:
             time_limit=limit,
             resources=resources,
         )
-        place = self.ctx.places[case.partition.full_name]
+        place = self.place
         scheduler = place.scheduler
         in_job = await self._job_comparison(scheduler)
         if in_job is not None:
@@ -380,9 +409,7 @@ class Execution:
                 outcome = None
         if outcome is None:
             command = place.launcher.command(test.format(test.command), resources)
-            await write_text(
-                scheduler.transport,
-                spec.script,
+            (self.stage_dir / scripts.RUN_SCRIPT).write_text(
                 scripts.run_script(
                     case.name,
                     scheduler.header(spec),
@@ -395,9 +422,12 @@ class Execution:
                     [test.format(c) for c in as_list(test.postrun)],
                     scheduler.footer(spec),
                     protect_inputs=self._has_store_links(),
-                ),
+                )
             )
+            await self.site.send(self.files)
             outcome = await scheduler.run(spec)
+        kept = [test.format(p, quote=False) for p in as_list(test.keep_files)]
+        await self.site.bring_back(self.files, [scripts.RUN_OUT, scripts.RUN_ERR, VERDICT], kept)
         self.outcome = outcome
         self.result.job_id = outcome.job_id
         self.result.exit_code = outcome.exit_code
@@ -425,17 +455,21 @@ class Execution:
 
     async def _job_comparison(self, scheduler: Scheduler) -> dict[str, Any] | None:
         """Principle 4: where the scheduler runs jobs elsewhere, compare outputs there. The
-        spec (the one sanity will make) goes to the job dir; the job writes the verdict
-        beside it."""
+        spec (the one sanity will make, with the paths the job sees) goes to the stage dir;
+        the job writes the verdict beside it."""
         ask = getattr(self._test, "job_comparison", None)
         if not scheduler.compares_in_job or ask is None:
             return None
         spec = guard.call("job_comparison", ask, printed=self.printed)
         if spec is None:
             return None
-        transport = scheduler.transport
-        await write_text(transport, self.job_dir / COMPARE_SPEC, json.dumps(spec))
-        await transport.remove(self.job_dir / VERDICT)
+        try:
+            job = await self.site.comparison(self.files, self.ctx.store, spec)
+        except (StoreError, OSError) as exc:
+            raise StageFailed(f"cannot send the expected outputs: {exc}") from None
+        (self.stage_dir / COMPARE_SPEC).write_text(json.dumps(job))
+        if self.attach is None:  # a resumed job may have written its verdict already
+            (self.stage_dir / VERDICT).unlink(missing_ok=True)
         return dict(spec)
 
     def sanity(self) -> None:
@@ -458,7 +492,7 @@ class Execution:
         if misses:
             raise StageFailed("; ".join(misses))
 
-    def cleanup(self) -> None:
+    async def cleanup(self) -> None:
         if not self.stage_dir.exists():
             return
         self._check_inputs_untouched()
@@ -486,6 +520,7 @@ class Execution:
         if not remove:
             self.result.stage_dir = str(self.stage_dir)
         self.result.output_dir = str(self.output_dir)
+        self.result.remote_dir = await self.site.finish(self.files, keep=not remove)
         if problems:
             raise StageFailed("; ".join(problems))
 

@@ -178,21 +178,29 @@ class Runner:
                 and not self.options.keep_stage
                 and dep_result.stage_dir
             ):
-                shutil.rmtree(dep_result.stage_dir, ignore_errors=True)
+                local = Path(dep_result.stage_dir)
+                shutil.rmtree(local, ignore_errors=True)
                 dep_result.stage_dir = None
+                if dep_result.remote_dir:  # and its stage dir on the remote host
+                    site = self.ctx.places[dep.partition.full_name].site
+                    site.discard(site.job_dir(local))
+                    dep_result.remote_dir = None
 
     def _dependency_info(self, case: Case) -> list[DependencyInfo]:
         out = []
         for dep in case.deps:
             result = self.results[id(dep)]
+            local = self.ctx.stage_root / case_dirname(dep)
+            site = self.ctx.places[dep.partition.full_name].site
             out.append(
                 DependencyInfo(
                     test=dep.test.__name__,
                     name=dep.name,
                     params=dep.variant.params,
-                    stage_dir=self.ctx.stage_root / case_dirname(dep),
+                    stage_dir=site.job_dir(local) if site.remote else local,
                     output_dir=Path(result.output_dir or self.ctx.output_root / case_dirname(dep)),
                     metrics={m.name: m.value for m in result.metrics if m.value is not None},
+                    local_dir=local if site.remote else None,
                 )
             )
         return out

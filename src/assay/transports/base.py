@@ -11,10 +11,10 @@ cannot read or write it on this machine by mistake; it asks the transport.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 UNKNOWN = 124
 """Exit code of :meth:`Transport.run` when no answer came (a time limit, a lost
@@ -151,6 +151,50 @@ class Transport(Protocol):
         """Copy a file or directory tree of the host to this machine."""
 
 
+@runtime_checkable
+class RemoteHost(Transport, Protocol):
+    """A transport to another machine, with the batched file operations that keep the
+    round trips per case few: a case's files go there in one request and what its run left
+    comes back in one."""
+
+    home: PurePosixPath
+
+    def path(self, text: str) -> PurePosixPath:
+        """A path as the config gives it (``~/x``, relative to the remote home, absolute)."""
+
+    async def write_files(
+        self, directory: PurePosixPath, files: Iterable[tuple[str, bytes, int]]
+    ) -> None:
+        """Several small files under ``directory``: (relative path, content, mode)."""
+
+    async def files_below(self, directory: PurePosixPath) -> dict[str, list[int]]:
+        """Every file below ``directory``: relative path -> [size, mtime in ns]."""
+
+    async def collect(
+        self,
+        directory: PurePosixPath,
+        *,
+        names: Sequence[str],
+        patterns: Sequence[str],
+        baseline: Mapping[str, list[int]],
+        max_file: int,
+        max_total: int,
+    ) -> tuple[list[tuple[str, bytes, int]], list[tuple[str, int]]]:
+        """What a run left in ``directory`` worth bringing back: (path, content, size) of
+        the files named (their tails), matching ``patterns``, or new since ``baseline`` and
+        small; and (path, size) of the new files left there."""
+
+    async def missing(self, root: PurePosixPath, names: Sequence[str]) -> list[str]:
+        """Which of ``names`` the directory ``root`` lacks."""
+
+    async def link_tree(
+        self, root: PurePosixPath, target: PurePosixPath, entries: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Make ``target`` hold ``entries`` (``path``, ``type``, ``mode``, ``object`` under
+        ``root``, ``target`` of a symlink, ``writable``): files hard-linked read-only from
+        ``root``, or private writable copies."""
+
+
 async def write_text(transport: Transport, path: PurePosixPath, text: str) -> None:
     await transport.write_bytes(path, text.encode())
 
@@ -173,6 +217,7 @@ __all__ = [
     "BytePipe",
     "CommandResult",
     "Process",
+    "RemoteHost",
     "Transport",
     "TransportError",
     "host_path",
