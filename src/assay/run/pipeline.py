@@ -448,6 +448,7 @@ class Execution:
         )
         if in_job is not None:
             self.out.precomputed[spec_key(in_job)] = self.stage_dir / VERDICT
+        self.out.notes.update(self.files.notes)
 
     def _has_store_links(self) -> bool:
         """Whether the case sees files of the store through links (sources, artifacts)."""

@@ -51,6 +51,7 @@ class CaseFiles:
     trees: list[tuple[Tree, tuple[str, ...]]] = field(default_factory=list)  # not yet sent
     sent: dict[str, tuple[int, int]] = field(default_factory=dict)  # rel -> (size, mtime)
     baseline: dict[str, list[int]] = field(default_factory=dict)  # on the host, before a run
+    notes: dict[str, str] = field(default_factory=dict)  # files that stayed there, or in part
 
 
 class Site(Protocol):
@@ -207,7 +208,7 @@ class RemoteSite:
             await self.inputs.stage(shared, files.job, writable)
         changed = []
         for rel, (size, mtime, mode) in _local_files(files.local).items():
-            if rel in files.linked or files.sent.get(rel) == (size, mtime):
+            if rel in files.linked or rel in _NOT_SENT or files.sent.get(rel) == (size, mtime):
                 continue
             changed.append((rel, mode))
             files.sent[rel] = (size, mtime)
@@ -221,7 +222,7 @@ class RemoteSite:
     async def bring_back(
         self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
     ) -> None:
-        found, _left = await self.host.collect(
+        found, left = await self.host.collect(
             files.job,
             names=list(names),
             patterns=list(patterns),
@@ -230,6 +231,18 @@ class RemoteSite:
             max_total=self.settings.bring_back_total if made else 0,
         )
         await asyncio.to_thread(_write_all, files, found)
+        here = f"{self.host.host}:{files.job}"
+        for rel, data, size in found:
+            if len(data) < size:
+                files.notes[_label(rel)] = (
+                    f"only its last {len(data)} of {size} bytes came back from {here} "
+                    f"(ssh.bring_back)"
+                )
+        for rel, size in left:
+            files.notes[rel] = (
+                f"it stayed in {here} ({size} bytes, more than ssh.bring_back or "
+                f"bring_back_total allow; name it in keep_files to bring it back)"
+            )
 
     async def finish(self, files: CaseFiles, keep: bool) -> str | None:
         if keep:
@@ -241,6 +254,14 @@ class RemoteSite:
         task = asyncio.get_running_loop().create_task(self.host.remove(job_dir))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+_NOT_SENT = {scripts.PYTHON_OUT, VERDICT}  # written here for this side only
+
+
+def _label(rel: str) -> str:
+    """How the test's ``out`` names a file (its stdout and stderr by those words)."""
+    return {scripts.RUN_OUT: "stdout", scripts.RUN_ERR: "stderr"}.get(rel, rel)
 
 
 def _local_files(folder: Path) -> dict[str, tuple[int, int, int]]:

@@ -199,6 +199,8 @@ class Daemon:
                     self.stop()
                 continue
             except OSError:
+                if self.stopping.is_set():
+                    break
                 continue
             conn.settimeout(None)
             with self.send_lock:
@@ -461,13 +463,18 @@ class Daemon:
     def stop(self) -> None:
         self.kill_all()
         self.stopping.set()
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(): exit at once
+        except OSError:
+            pass
 
     # -- files -----------------------------------------------------------------------------
 
     def inside_roots(self, path: str) -> str:
         """``path``, resolved, if it lies strictly below one of the session's roots: what
         the agent may remove (a wrong path must never cost the user their home)."""
-        real = os.path.realpath(path)
+        # The path itself is not resolved: a link is removed, never what it points to.
+        real = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
         for root in self.roots:
             if real != root and real.startswith(root.rstrip("/") + "/"):
                 return path

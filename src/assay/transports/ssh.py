@@ -200,6 +200,7 @@ class SshTransport:
         self._uid = -1
         self.home = PurePosixPath("/")
         self.connections = 0  # made so far: 1 + reconnections
+        self.channels = 0  # opened so far, on every connection
 
     # -- identity ------------------------------------------------------------------------------
 
@@ -292,6 +293,7 @@ class SshTransport:
 
     async def _start_agent(self, conn: asyncssh.SSHClientConnection) -> _Link:
         try:
+            self.channels += 1
             sftp = await conn.start_sftp_client()
             self.home = PurePosixPath(await sftp.realpath("."))
             program = await self._ship_agent(sftp)
@@ -305,6 +307,7 @@ class SshTransport:
                     str(float(self.settings.detach_timeout)),
                 ]
             )
+            self.channels += 1
             agent = await conn.create_process(command, encoding=None)
         except (OSError, asyncssh.Error) as exc:
             raise TransportError(f"{self.host}: cannot start assay's agent: {exc}") from None
@@ -592,10 +595,15 @@ class SshTransport:
         task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
-        """Stop every job left, stop the agent, close the connection."""
-        if self._link is not None and self._dead is None:
+        """Stop every job left, stop the agent (waiting until it is gone), close the
+        connection."""
+        link = self._link
+        if link is not None and self._dead is None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.call("shutdown"), 30)
+            if link.reader is not None:  # it ends when the agent has exited
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(link.reader), 10)
         self._closing = True
         if self._reconnecting is not None:
             self._reconnecting.cancel()
@@ -609,6 +617,7 @@ class SshTransport:
         await self._channels.acquire()
         try:
             link = await self._ready()
+            self.channels += 1
             proc = await link.conn.create_process(shlex.join(argv), encoding=None)
         except BaseException:
             self._channels.release()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -115,10 +116,13 @@ def connect_problem(
         return TransportError(f"ssh {at}: cannot use the key {identity or ''}: {exc}")
     if isinstance(exc, TimeoutError | asyncssh.misc.ConnectionLost):
         return TransportError(f"cannot reach {at}: no answer in time")
-    if isinstance(exc, OSError) and exc.strerror:
+    if isinstance(exc, OSError) and (exc.strerror or exc.errno):
         if isinstance(exc, FileNotFoundError) and exc.filename:
             return TransportError(f"ssh {at}: {exc.filename}: no such file")
-        return TransportError(f"cannot reach {at}: {exc.strerror}")
+        if isinstance(exc, socket.gaierror):
+            return TransportError(f"cannot reach {at}: unknown host ({exc.strerror})")
+        why = os.strerror(exc.errno) if isinstance(exc.errno, int) else exc.strerror
+        return TransportError(f"cannot reach {at}: {why}")
     text = str(exc).strip() or type(exc).__name__
     return TransportError(f"cannot connect to {at}: {text}")
 
