@@ -158,6 +158,16 @@ def test_the_agent_removes_nothing_outside_the_work_directory(
                 await t.link_tree(
                     base, base / "t", [{"path": "../up", "type": "dir", "mode": 0o755}]
                 )
+            # Nor through a link already there, or one the same tree makes first.
+            await t.run(["ln", "-s", str(outside), str(base / "out")])
+            with pytest.raises(OSError, match="leads out"):
+                await t.write_files(base, [("out/keep", b"overwritten", 0o644)])
+            linked = [
+                {"path": "l", "type": "symlink", "mode": 0o777, "target": str(outside)},
+                {"path": "l/keep", "type": "dir", "mode": 0o755},
+            ]
+            with pytest.raises(OSError, match="leads out"):
+                await t.link_tree(base, base / "t2", linked)
         finally:
             await t.close()
 
