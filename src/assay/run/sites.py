@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from assay.config import Ssh
 from assay.define.output import comparison_spec
+from assay.files import write_atomic
 from assay.run import scripts
 from assay.run.artifacts import SessionStore
 from assay.run.remote_inputs import RemoteInputs, Sent
@@ -153,6 +154,7 @@ class RemoteSite:
         self.session = session
         self.inputs = inputs
         self._tasks: set[asyncio.Task[None]] = set()
+        self._fetched: dict[PurePosixPath, asyncio.Future[None]] = {}
 
     @property
     def root(self) -> PurePosixPath:
@@ -179,9 +181,16 @@ class RemoteSite:
         return await self.inputs.checkout(loaded, tree)
 
     async def fetch(self, path: PurePosixPath, local: Path) -> None:
+        # Once per session: the dependents of one case ask for its file side by side, and
+        # one of them may be importing it while another would write it again.
+        task = self._fetched.get(path)
+        if task is None:
+            task = self._fetched[path] = asyncio.ensure_future(self._fetch(path, local))
+        await asyncio.shield(task)
+
+    async def _fetch(self, path: PurePosixPath, local: Path) -> None:
         data = await self.host.read_bytes(path)
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_bytes(data)
+        await asyncio.to_thread(write_atomic, local, data)
 
     async def comparison(
         self, files: CaseFiles, store: SessionStore, spec: Mapping[str, Any]
