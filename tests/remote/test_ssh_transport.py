@@ -152,7 +152,7 @@ def test_the_agent_removes_nothing_outside_the_work_directory(
             await t.run(["ln", "-s", str(outside), str(base / "link")])
             await t.remove(base / "link")
             for bad in ("../escape", "/etc/x", "a/../../escape"):
-                with pytest.raises(OSError, match="not a relative path below|leads out"):
+                with pytest.raises(OSError, match=r"not a relative path below|leads out"):
                     await t.write_files(base, [(bad, b"x", 0o644)])
             with pytest.raises(OSError):
                 await t.link_tree(
@@ -380,7 +380,11 @@ def test_the_users_ssh_config_is_honoured(
 def test_a_byte_pipe_runs_a_program_and_the_channel_limit_holds(
     sshd: SshServer, workdir: str
 ) -> None:
-    echo = "import sys\nfor line in sys.stdin:\n    sys.stdout.write(line.upper()); sys.stdout.flush()\n"
+    echo = (
+        "import sys\n"
+        "for line in sys.stdin:\n"
+        "    sys.stdout.write(line.upper()); sys.stdout.flush()\n"
+    )
 
     async def work() -> None:
         t = transport(sshd, workdir, max_channels=1)
