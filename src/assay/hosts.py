@@ -17,7 +17,7 @@ from typing import Any
 from assay.config import PartitionRef
 from assay.errors import AssayError
 from assay.run.artifacts import SessionStore
-from assay.run.remote_inputs import RemoteInputs
+from assay.run.remote_inputs import ObjectDirectory, RemoteInputs
 from assay.run.sites import LocalSite, RemoteSite, Site
 from assay.schedulers.jobfiles import JobFiles
 from assay.transports.base import RemoteHost, Transport, TransportError
@@ -111,7 +111,9 @@ class Hosts:
         key = (id(transport), ssh.workdir)
         inputs = self._inputs.get(key)
         if inputs is None:
-            inputs = RemoteInputs(transport, transport.path(ssh.workdir), self.store)
+            # The seam of the remote store: it replaces ObjectDirectory here.
+            backend = ObjectDirectory(transport, transport.path(ssh.workdir))
+            inputs = RemoteInputs(transport, backend, self.store)
             self._inputs[key] = inputs
         return RemoteSite(transport, ssh, self.session, inputs)
 

@@ -391,16 +391,22 @@ def test_a_byte_pipe_runs_a_program_and_the_channel_limit_holds(
         await t.connect()
         try:
             pipe = await t.open_pipe(["python3", "-I", "-c", echo])
-            await pipe.write(b"hello\n")
+            pipe.write(b"hello\n")
+            await pipe.drain()
             assert await pipe.read(100) == b"HELLO\n"
             second = asyncio.create_task(t.open_pipe(["python3", "-I", "-c", echo]))
             await asyncio.sleep(0.5)
             assert not second.done()  # one channel for pipes at a time
             await pipe.close()
             other = await asyncio.wait_for(second, 10)
-            await other.write(b"x\n")
+            other.write(b"x\n")
+            await other.drain()
             assert await other.read(10) == b"X\n"
             await other.close()
+            failing = await t.open_pipe(["python3", "-I", "-c", "import sys; sys.exit('no luck')"])
+            assert await failing.read(10) == b""
+            await failing.close()
+            assert failing.diagnostics() == "no luck (exit status 1)"
         finally:
             await t.close()
 

@@ -177,8 +177,7 @@ class RemoteSite:
         files.trees.append((tree, tuple(writable)))
 
     async def artifact(self, store: SessionStore, name: str, tree: str) -> PurePath:
-        loaded = await asyncio.to_thread(lambda: store.store.tree(tree))
-        return await self.inputs.checkout(loaded, tree)
+        return await self.inputs.checkout(tree)
 
     async def fetch(self, path: PurePosixPath, local: Path) -> None:
         # Once per session: the dependents of one case ask for its file side by side, and

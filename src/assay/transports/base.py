@@ -52,17 +52,24 @@ class Process(Protocol):
 
 
 class BytePipe(Protocol):
-    """Both ends of a program's standard input and output: the byte stream a remote agent
-    (the store's, :mod:`assay.store.sync`) speaks its protocol over."""
+    """A byte stream to and from a program a transport started: the pipe a remote agent
+    (the store's, ``open_remote_store(pipe, root=...)``) speaks its protocol over. The
+    members are the store's ``BytePipe``'s, so either side's pipe fits the other."""
 
     async def read(self, n: int) -> bytes:
-        """Up to ``n`` bytes; ``b""`` at the end of the stream."""
+        """Up to ``n`` bytes the program wrote; ``b""`` once its output has ended."""
 
-    async def write(self, data: bytes) -> None:
-        """Send ``data`` (returns once it is on its way)."""
+    def write(self, data: bytes) -> None:
+        """Queue bytes for the program's input (never blocks; see ``drain``)."""
+
+    async def drain(self) -> None:
+        """Wait until the queued input is down to a few buffers (flow control)."""
 
     async def close(self) -> None:
-        """Close standard input and wait for the program to exit."""
+        """End the program's input, wait a little for it to exit, then stop it."""
+
+    def diagnostics(self) -> str:
+        """What the program said on stderr (the tail) and how it ended, or ``""``."""
 
 
 class Transport(Protocol):

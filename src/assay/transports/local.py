@@ -315,8 +315,10 @@ class _ProcessPipe:
     async def read(self, n: int) -> bytes:
         return await self._out.read(n)
 
-    async def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
         self._in.write(data)
+
+    async def drain(self) -> None:
         await self._in.drain()
 
     async def close(self) -> None:
@@ -325,3 +327,7 @@ class _ProcessPipe:
         with contextlib.suppress(ConnectionError):
             await self._in.wait_closed()
         await self._proc.wait()
+
+    def diagnostics(self) -> str:
+        code = self._proc.returncode
+        return "" if not code else f"exit status {code}"
