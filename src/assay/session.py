@@ -35,7 +35,7 @@ from assay.results import report
 from assay.results.journal import Journal, Recovered, recover
 from assay.results.model import CaseResult, Problem, Session
 from assay.run.artifacts import SessionStore
-from assay.run.pipeline import Place, RunContext
+from assay.run.context import Place, RunContext
 from assay.run.runner import Events, Runner, RunOptions
 from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler

@@ -11,16 +11,14 @@ import asyncio
 import dataclasses
 import json
 import os
-import re
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from assay import guard
-from assay.define.artifact_refs import DEP_PREFIX
 from assay.define.definition import check_fields
 from assay.define.fields import as_list, duration
 from assay.define.hooks import STAGES
@@ -37,14 +35,15 @@ from assay.define.test import (
 from assay.durations import Duration
 from assay.errors import SanityError
 from assay.files import fresh_dir, link_or_copy
-from assay.launchers import Launcher
 from assay.plan import Case
 from assay.results.model import CaseResult, Failure, Status
 from assay.run import scripts
-from assay.run.artifacts import ArtifactError, SessionStore, modified_inputs
+from assay.run.artifacts import ArtifactError
+from assay.run.context import RunContext, StageFailed, case_dirname
 from assay.run.describe import describe_exception, describe_status, new_result
+from assay.run.keeping import inputs_written, kept_files
 from assay.run.metrics import measure
-from assay.run.sites import COMPARE_SPEC, VERDICT, CaseFiles, Site
+from assay.run.sites import COMPARE_SPEC, VERDICT, CaseFiles, fetch_dependency_layers
 from assay.schedulers.base import (
     JobOutcome,
     JobResources,
@@ -54,58 +53,8 @@ from assay.schedulers.base import (
     SchedulerError,
 )
 from assay.shell import UnsafeValue
-from assay.store.objects import StoreError, quarantine
-from assay.transports.base import Transport, TransportError
-
-
-class StageFailed(Exception):
-    """Ends a case at the current stage with a one-line reason."""
-
-    def __init__(self, reason: str, details: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.details = details
-
-
-@dataclass
-class Place:
-    """Where one partition's cases go: its scheduler, what runs its builds, its launcher."""
-
-    scheduler: Scheduler
-    builder: Scheduler
-    """The partition's scheduler when it runs builds (``runs_builds``), else a direct
-    scheduler on the partition's host."""
-    build_slots: asyncio.Semaphore | None
-    """Bounds the builds running at once on this machine (None: the partition's slots do)."""
-    launcher: Launcher
-    site: Site
-    """Where the cases' files are: this machine, or the partition's remote host."""
-
-    @property
-    def transport(self) -> Transport:
-        return self.scheduler.transport
-
-
-@dataclass
-class RunContext:
-    """What every case of a session shares."""
-
-    stage_root: Path
-    output_root: Path
-    places: Mapping[str, Place]
-    transports: Sequence[Transport]
-    store: SessionStore
-    keep_stage: bool = False
-    grace: float = 2.0
-
-
-_UNSAFE_NAME = re.compile(r"[^\w.-]")
-
-
-def case_dirname(case: Case) -> str:
-    # One path component whatever the test's name holds (a class made with type() may
-    # have a "/" in it); the name only helps a reader, the id keeps it unique.
-    return f"{_UNSAFE_NAME.sub('_', case.test.__name__)}-{case.id}"
+from assay.store.objects import StoreError
+from assay.transports.base import TransportError
 
 
 @dataclass
@@ -281,7 +230,7 @@ class Execution:
         exported = {}
         for name, layers in test.artifacts.items():
             try:
-                await self._fetch_dependency_layers(as_list(layers), info.dependencies)
+                await fetch_dependency_layers(self.site, as_list(layers), info.dependencies)
                 tree = await self.ctx.store.artifact_tree(
                     name, as_list(layers), base, info.dependencies
                 )
@@ -290,24 +239,6 @@ class Execution:
                 raise StageFailed(str(exc)) from None
             exported[f"ASSAY_{name.upper()}"] = str(info.artifacts[name])
         test.env = {**exported, **test.env}
-
-    async def _fetch_dependency_layers(
-        self, layers: list[str], dependencies: list[DependencyInfo]
-    ) -> None:
-        """A ``dep:`` layer a dependency made on a remote host: a copy here, to import."""
-        if not self.site.remote:
-            return
-        for text in layers:
-            if not text.startswith(DEP_PREFIX):
-                continue
-            test, _, rel = text[len(DEP_PREFIX) :].partition("/")
-            for dep in dependencies:
-                if dep.test == test and rel:
-                    remote = PurePosixPath(dep.stage_dir) / rel
-                    try:
-                        await self.site.fetch(remote, dep.local_copy / rel)
-                    except FileNotFoundError:
-                        pass  # the layer's own check says what is missing
 
     async def _stage_sources(self, test: Test) -> None:
         """Hard-link the test's sources from the store (a directory's contents, or a file);
@@ -496,11 +427,14 @@ class Execution:
     async def cleanup(self) -> None:
         if not self.stage_dir.exists():
             return
-        self._check_inputs_untouched()
+        touched = inputs_written(self.linked)
+        if touched:
+            self._fail("cleanup", touched)
         if self.out is not None and self.out.comparisons:
             self.result.comparisons = self.out.comparisons
         entries = set(os.listdir(self.stage_dir))
-        names, problems = self._kept_files(entries)
+        kept = as_list(self.test.keep_files if self.test else None)
+        names, problems = kept_files(self.stage_dir, entries, self.out, kept)
         passed = self.result.failure is None and not problems
         remove = passed and not self.ctx.keep_stage and not self.case.dependents
         if remove and entries <= set(names):
@@ -524,39 +458,6 @@ class Execution:
         self.result.remote_dir = await self.site.finish(self.files, keep=not remove)
         if problems:
             raise StageFailed("; ".join(problems))
-
-    def _check_inputs_untouched(self) -> None:
-        """Root can write through a read-only hard link into the store: catch it, keep the
-        damaged objects from being used again, and say which test did it."""
-        if not self.linked or os.geteuid() != 0:
-            return
-        touched = modified_inputs(self.linked)
-        if not touched:
-            return
-        for rel, blob in self.linked:
-            if rel in touched:
-                quarantine(Path(blob))
-        names = ", ".join(touched[:5]) + (
-            f" and {len(touched) - 5} more" if len(touched) > 5 else ""
-        )
-        self._fail(
-            "cleanup",
-            f"the test wrote to read-only inputs ({names}); declare them in writable = [...] "
-            "so that the case gets private copies",
-        )
-
-    def _kept_files(self, entries: set[str]) -> tuple[list[str], list[str]]:
-        """The stage-relative files that go to the output dir, and keep_files that matched none."""
-        names = [n for n in scripts.OWN_FILES if n in entries]
-        if self.out is not None:  # compared outputs are kept: reports and `assay bless` use them
-            names += self.out.compared_files()
-        problems = []
-        for pattern in as_list(self.test.keep_files if self.test else None):
-            matched = sorted(self.stage_dir.glob(pattern))
-            if not matched:
-                problems.append(f"keep_files: {pattern!r} matched no file in the stage dir")
-            names += [str(m.relative_to(self.stage_dir)) for m in matched if m.is_file()]
-        return list(dict.fromkeys(names)), problems  # each file once, in order
 
     # -- helpers --------------------------------------------------------------------------
 

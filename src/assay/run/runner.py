@@ -20,8 +20,9 @@ from assay.define.test import DependencyInfo
 from assay.plan import Case
 from assay.results.journal import Journal, Recovered
 from assay.results.model import CaseResult, Failure, Status
+from assay.run.context import RunContext, case_dirname
 from assay.run.describe import new_result
-from assay.run.pipeline import Execution, RunContext, case_dirname
+from assay.run.pipeline import Execution
 
 
 class Events(Protocol):

@@ -30,7 +30,9 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import Any, Protocol
 
 from assay.config import Ssh
+from assay.define.artifact_refs import DEP_PREFIX
 from assay.define.output import comparison_spec
+from assay.define.test import DependencyInfo
 from assay.files import write_atomic
 from assay.run import scripts
 from assay.run.artifacts import SessionStore
@@ -262,6 +264,24 @@ class RemoteSite:
         task = asyncio.get_running_loop().create_task(self.host.remove(job_dir))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+async def fetch_dependency_layers(
+    site: Site, layers: Sequence[str], dependencies: Sequence[DependencyInfo]
+) -> None:
+    """``dep:`` layers a dependency made on a remote host: a copy here, to import."""
+    if not site.remote:
+        return
+    for text in layers:
+        if not text.startswith(DEP_PREFIX):
+            continue
+        test, _, rel = text[len(DEP_PREFIX) :].partition("/")
+        for dep in dependencies:
+            if dep.test == test and rel:
+                try:
+                    await site.fetch(PurePosixPath(dep.stage_dir) / rel, dep.local_copy / rel)
+                except FileNotFoundError:
+                    pass  # the layer's own check says what is missing
 
 
 _NOT_SENT = {scripts.PYTHON_OUT, VERDICT}  # written here for this side only
