@@ -411,3 +411,98 @@ def test_a_byte_pipe_runs_a_program_and_the_channel_limit_holds(
             await t.close()
 
     run(work)
+
+
+def _daemon(t: SshTransport) -> int:
+    """The pid of ``t``'s agent daemon (the process of its name not run by sshd)."""
+    mark = f"connect {t.agent_name} ".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if mark not in Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" "):
+                continue
+            parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            if not Path(f"/proc/{parent}/cmdline").read_bytes().startswith(b"sshd"):
+                return int(entry)
+        except (OSError, IndexError, ValueError):
+            continue
+    raise AssertionError(f"no agent daemon {t.agent_name}")
+
+
+def test_a_job_whose_agent_died_is_stopped_and_fails_with_the_reason(
+    sshd: SshServer, workdir: str
+) -> None:
+    async def work() -> None:
+        t = transport(sshd, workdir)
+        await t.connect()
+        try:
+            base = t.path(workdir)
+            await t.mkdir(base)
+            job = await t.spawn(
+                ["/bin/bash", "-c", "sleep 300 & sleep 301"],
+                cwd=base,
+                stdout=base / "o",
+                stderr=base / "e",
+            )
+            os.kill(_daemon(t), signal.SIGKILL)  # out of memory, say
+            with pytest.raises(TransportError, match="agent there stopped while the job ran"):
+                await job.wait()
+            # The new agent found the old one's pid files and stopped what they name.
+            assert processes_below(sshd, sshd.home / workdir, agent=False) == []
+        finally:
+            await t.close()
+
+    run(work)
+
+
+def test_a_new_runner_of_the_session_ends_what_a_dead_one_left(
+    sshd: SshServer, workdir: str
+) -> None:
+    # `assay run --resume` after a killed runner: the same session's agent still runs the
+    # old jobs; the new runner (another runner id) has them stopped before anything else.
+    async def work() -> None:
+        dead = transport(sshd, workdir)
+        await dead.connect()
+        base = dead.path(workdir)
+        await dead.mkdir(base)
+        await dead.spawn(["sleep", "300"], cwd=base, stdout=base / "o", stderr=base / "e")
+        link = dead._link
+        assert link is not None
+        dead._closing = True  # the runner is gone: no goodbye, no reconnection
+        link.close()
+        assert processes_below(sshd, sshd.home / workdir, agent=False)
+        new = SshTransport(dead.settings, session=dead._session, workdirs=[workdir])
+        assert new.agent_name == dead.agent_name
+        await new.connect()
+        try:
+            assert processes_below(sshd, sshd.home / workdir, agent=False) == []
+        finally:
+            await new.close()
+
+    run(work)
+
+
+def test_the_agent_stops_a_job_at_its_limit_while_assay_cannot(
+    sshd: SshServer, workdir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("assay.transports.ssh._LIMIT_MARGIN", 0.5)
+
+    async def work() -> None:
+        t = transport(sshd, workdir)
+        await t.connect()
+        try:
+            base = t.path(workdir)
+            await t.mkdir(base)
+            job = await t.spawn(
+                ["sleep", "300"], cwd=base, stdout=base / "o", stderr=base / "e", time_limit=0.5
+            )
+            cut_connection(t)  # assay is away when the limit passes
+            started = time.monotonic()
+            assert await job.wait() == -signal.SIGTERM
+            assert time.monotonic() - started < 30
+            await t.end(job)
+        finally:
+            await t.close()
+
+    run(work)

@@ -170,6 +170,7 @@ class Daemon:
         self.listener.listen(8)
         self.state = path[: -len(".sock")] + ".jobs"  # a pid file per running job
         os.makedirs(self.state, mode=0o700, exist_ok=True)
+        self.end_orphans()
         self.lock = threading.Lock()
         self.send_lock = threading.Lock()
         self.client: socket.socket | None = None
@@ -424,6 +425,22 @@ class Daemon:
                 self.tokens.discard(job.token)
         for job in jobs:
             _unlink_quietly(self.pid_file(job.jid))
+
+    def end_orphans(self) -> None:
+        """Jobs a daemon of this name left when it died (killed, out of memory): their pid
+        files are still here; whatever still carries their token is killed."""
+        tokens = set()
+        for name in os.listdir(self.state):
+            path = os.path.join(self.state, name)
+            try:
+                with open(path) as fh:
+                    _pid, token = fh.read().split()
+            except (OSError, ValueError):
+                token = ""
+            if token:
+                tokens.add(token)
+            _unlink_quietly(path)
+        kill_leftovers(tokens)
 
     def pid_file(self, jid: str) -> str:
         return os.path.join(self.state, jid.replace("/", "_") + ".pid")

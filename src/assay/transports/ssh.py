@@ -395,8 +395,8 @@ class SshTransport:
             elif proc.pid:  # started, and unknown to this agent: it is not the one we had
                 proc.fail(
                     TransportError(
-                        f"{self.host}: assay's agent was restarted and lost the job "
-                        f"(pid {proc.pid}); it ran again from the start is not known"
+                        f"{self.host}: assay's agent there stopped while the job ran "
+                        f"(pid {proc.pid}); the job was stopped too, run the case again"
                     )
                 )
 
