@@ -174,6 +174,12 @@ class RemoteHost(Transport, Protocol):
     ) -> None:
         """Several small files under ``directory``: (relative path, content, mode)."""
 
+    async def prepare(
+        self, directory: PurePosixPath, files: Iterable[tuple[str, bytes, int]], fresh: bool
+    ) -> dict[str, list[int]]:
+        """A case's directory in one request: emptied first (``fresh``), ``files`` written
+        (relative path, content, mode); what it holds then (:meth:`files_below`)."""
+
     async def files_below(self, directory: PurePosixPath) -> dict[str, list[int]]:
         """Every file below ``directory``: relative path -> [size, mtime in ns]."""
 

@@ -180,6 +180,7 @@ class Daemon:
         self.jobs: dict[str, Job] = {}
         self.tokens: set[str] = set()
         self.answers: dict[str, dict[str, Any]] = {}
+        self.ended: dict[str, int] = {}  # jobs that ended: their status, for a reconnection
         self.working: dict[str, threading.Event] = {}
         self.pool = ThreadPoolExecutor(max_workers=64)
         self.stopping = threading.Event()
@@ -307,7 +308,8 @@ class Daemon:
         if stale:
             self.end_jobs(stale)
         with self.lock:
-            jobs = {j.jid: j.status for j in self.jobs.values()}
+            jobs: dict[str, int | None] = {j.jid: j.status for j in self.jobs.values()}
+            jobs.update(self.ended)
         return {
             "uid": os.getuid(),
             "home": os.path.expanduser("~"),
@@ -400,9 +402,21 @@ class Daemon:
         return {"pid": proc.pid}
 
     def wait_job(self, job: Job) -> None:
-        job.status = job.proc.wait()
+        status = job.proc.wait()
+        # What the job left running, in its group or out of it, ends with it (as assay
+        # does for a job on its own machine), before anyone hears that it ended.
+        job.signal_group(signal.SIGKILL)
+        kill_leftovers({job.token})
+        job.status = status
         job.ended.set()
-        self.send({"event": "exit", "job": job.jid, "status": job.status})
+        with self.lock:
+            self.jobs.pop(job.jid, None)
+            self.tokens.discard(job.token)
+            self.ended[job.jid] = status
+            if len(self.ended) > _REMEMBERED * 16:
+                del self.ended[next(iter(self.ended))]
+        _unlink_quietly(self.pid_file(job.jid))
+        self.send({"event": "exit", "job": job.jid, "status": status})
 
     def stop_job(self, job: Job, grace: float) -> int:
         if not job.ended.is_set():
@@ -510,6 +524,16 @@ class Daemon:
         finally:
             os.close(fd)
         return {}
+
+    def op_prepare(self, m: dict[str, Any]) -> dict[str, Any]:
+        """A case's directory in one request: made afresh (``fresh``), its small files
+        written, and what it then holds listed (the baseline of what a run adds)."""
+        base = m["dir"]
+        if m.get("fresh"):
+            self.op_remove({"path": base})
+        os.makedirs(base, exist_ok=True)
+        self.op_write_files(m)
+        return {"files": files_below(base)}
 
     def op_write_files(self, m: dict[str, Any]) -> dict[str, Any]:
         """Several small files under one directory (a case's scripts and inputs)."""

@@ -602,7 +602,8 @@ class SshTransport:
     async def end(self, proc: Any) -> None:
         assert isinstance(proc, RemoteProcess)
         try:
-            await self.call("end", job=proc.jid)
+            if proc.returncode is None:  # the agent ends a job's leftovers as it exits
+                await self.call("end", job=proc.jid)
         finally:
             self._jobs.pop(proc.jid, None)
 
@@ -681,6 +682,19 @@ class SshTransport:
 
     async def remove(self, path: PurePosixPath) -> None:
         await self.call("remove", path=str(path))
+
+    async def prepare(
+        self, directory: PurePosixPath, files: Iterable[tuple[str, bytes, int]], fresh: bool
+    ) -> dict[str, list[int]]:
+        """A case's directory in one request: emptied first (``fresh``), ``files`` written
+        (relative path, content, mode); what it holds then (:meth:`files_below`)."""
+        listed = [
+            {"path": rel, "data": base64.b64encode(data).decode(), "mode": mode}
+            for rel, data, mode in files
+        ]
+        answer = await self.call("prepare", dir=str(directory), files=listed, fresh=fresh)
+        found: dict[str, list[int]] = answer["files"]
+        return found
 
     async def files_below(self, directory: PurePosixPath) -> dict[str, list[int]]:
         """Every file below ``directory``: relative path -> [size, mtime in ns]."""
