@@ -8,6 +8,7 @@ from assay.config import parse_config
 from assay.errors import ConfigError
 from assay.transports.local import LocalTransport
 from assay.transports.registry import transports_for
+from assay.transports.ssh import SshTransport
 
 
 def _config(partitions: str) -> str:
@@ -41,7 +42,7 @@ def test_ssh_settings_without_the_ssh_transport_are_refused() -> None:
 )
 def test_bad_ssh_settings_are_refused_naming_the_key(setting: str, words: str) -> None:
     text = _config(f'[systems.s.partitions.p]\ntransport = "ssh"\nssh = {{ {setting} }}\n')
-    with pytest.raises(ConfigError, match="systems.s.partitions.p") as caught:
+    with pytest.raises(ConfigError, match=r"systems\.s\.partitions\.p") as caught:
         parse_config(text, "t.toml")
     assert words in str(caught.value)
 
@@ -70,4 +71,5 @@ ssh = { host = "login", user = "someone-else" }
     assert of["s:a"] is of["s:b"]  # one connection, its agent knows both workdirs
     assert of["s:c"] is not of["s:a"]  # another user: another connection
     assert of["s:d"] is local
-    assert getattr(of["s:a"], "_workdirs") == ["a", "b"]
+    assert isinstance(of["s:a"], SshTransport)
+    assert of["s:a"].workdirs == ["a", "b"]

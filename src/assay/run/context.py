@@ -63,4 +63,4 @@ _UNSAFE_NAME = re.compile(r"[^\w.-]")
 def case_dirname(case: Case) -> str:
     # One path component whatever the test's name holds (a class made with type() may
     # have a "/" in it); the name only helps a reader, the id keeps it unique.
-    return f"{_UNSAFE_NAME.sub('_', case.test.__name__)}-{case.id}"
+    return f"{_UNSAFE_NAME.sub('_', case.test.__name__)}-{case.key}"

@@ -264,7 +264,7 @@ class Execution:
             return
         limit = _limit(test.build_time_limit, "build_time_limit")
         spec = JobSpec(
-            name=f"assay-build-{self.case.id}",
+            name=f"assay-build-{self.case.key}",
             script=self.job_dir / scripts.BUILD_SCRIPT,
             workdir=self.job_dir,
             stdout=self.job_dir / scripts.BUILD_OUT,
@@ -318,7 +318,7 @@ class Execution:
         )
         limit = _limit(test.time_limit, "time_limit") or case.partition.time_limit
         spec = JobSpec(
-            name=f"assay-{case.id}",
+            name=f"assay-{case.key}",
             script=self.job_dir / scripts.RUN_SCRIPT,
             workdir=self.job_dir,
             stdout=self.job_dir / scripts.RUN_OUT,

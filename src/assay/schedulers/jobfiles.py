@@ -2,9 +2,12 @@
 
 * the pack runner (:mod:`assay.schedulers.packrun`): ``python3 -I PACKRUN MANIFEST.json``;
 * the comparison engine as one zip (:mod:`assay.compare.bundle`):
-  ``python3 -I COMPARE SPEC.json -o VERDICT.json``.
+  ``python3 -I COMPARE SPEC.json -o VERDICT.json``;
+* the store agent as one file (:mod:`assay.store.agent.bundle`):
+  ``python3 -I AGENT [--root DIR]``, the far end of a transfer, for a job that stages from a
+  store itself (over a connection, assay sends the agent down the pipe instead).
 
-Both use only the standard library and run on Python >= 3.7, on machines where assay is not
+All use only the standard library and run on Python >= 3.7, on machines where assay is not
 installed. Each is written once per session into the session's job directory on the host
 the jobs run on (through its transport), under a name that holds a hash of its content
 (``packrun-<hash>.py``, ``compare-<hash>.pyz``): a copy another version of assay wrote there
@@ -20,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from assay.compare.bundle import bundle_bytes
+from assay.store.agent.bundle import agent_bytes
 from assay.transports.base import Transport
 
 PACKRUN_SOURCE = Path(__file__).with_name("packrun.py")
@@ -32,6 +36,7 @@ def _packrun_bytes() -> bytes:
 _CONTENT: dict[str, tuple[str, Callable[[], bytes]]] = {
     "packrun": (".py", _packrun_bytes),
     "compare": (".pyz", bundle_bytes),
+    "agent": (".py", agent_bytes),
 }
 
 
@@ -54,6 +59,10 @@ class JobFiles:
     def compare(self) -> PurePosixPath:
         """Where the comparison engine is (once shipped)."""
         return self._path("compare")
+
+    def agent(self) -> PurePosixPath:
+        """Where the store agent is (once shipped)."""
+        return self._path("agent")
 
     def _path(self, stem: str) -> PurePosixPath:
         path = self._paths.get(stem)

@@ -232,6 +232,11 @@ class SshTransport:
     def uid(self) -> int:
         return self._uid
 
+    @property
+    def workdirs(self) -> list[str]:
+        """The remote workdirs of the partitions sharing this connection, as configured."""
+        return list(self._workdirs)
+
     def path(self, text: str) -> PurePosixPath:
         """A path on the host as the config gives it: absolute, ``~/...`` or relative to
         the remote home."""
