@@ -109,6 +109,7 @@ class Ssh(_Strict, kw_only=True, frozen=True):
     known_hosts: str | None = None  # default: the ssh config's, else ~/.ssh/known_hosts
     config: str | None = None  # an ssh_config file instead of ~/.ssh/config
     workdir: str = ".assay"  # on the host; relative to the remote home
+    store: str | None = None  # the host's store (a shared path); default WORKDIR/store
     python: str = "python3"  # runs assay's agent and comparisons on the host
     max_channels: PositiveInt = 8  # SSH channels open at once on the connection
     keepalive: Duration = Duration("15s")

@@ -17,7 +17,7 @@ from typing import Any
 from assay.config import PartitionRef
 from assay.errors import AssayError
 from assay.run.artifacts import SessionStore
-from assay.run.remote_inputs import ObjectDirectory, RemoteInputs
+from assay.run.remote_inputs import HostStore, RemoteInputs
 from assay.run.sites import LocalSite, RemoteSite, Site
 from assay.schedulers.jobfiles import JobFiles
 from assay.transports.base import RemoteHost, Transport, TransportError
@@ -79,6 +79,10 @@ class Hosts:
 
     async def close(self) -> None:
         """Let go of every remote host (their agents stop what is left)."""
+        # The store channels first (their leases end), then the connections; what was sent
+        # stays counted for the report.
+        inputs = list(self._inputs.values())
+        await asyncio.gather(*(i.close() for i in inputs), return_exceptions=True)
         await asyncio.gather(*(t.close() for t in self.remote), return_exceptions=True)
 
     def workdir(self, partition: str) -> PurePosixPath:
@@ -108,11 +112,13 @@ class Hosts:
         if not isinstance(transport, RemoteHost) or part.config.ssh is None:
             return self._local_site
         ssh = part.config.ssh
-        key = (id(transport), ssh.workdir)
+        root = transport.path(ssh.store) if ssh.store else transport.path(ssh.workdir) / "store"
+        key = (id(transport), str(root))
         inputs = self._inputs.get(key)
         if inputs is None:
-            # The seam of the remote store: it replaces ObjectDirectory here.
-            backend = ObjectDirectory(transport, transport.path(ssh.workdir))
+            # The host's store, through the store agent over one channel of the connection.
+            where = f"partition {partition} ({transport.host})"
+            backend = HostStore(transport, root, ssh.python, where)
             inputs = RemoteInputs(transport, backend, self.store)
             self._inputs[key] = inputs
         return RemoteSite(transport, ssh, self.session, inputs)
@@ -120,10 +126,10 @@ class Hosts:
     def sent(self) -> dict[str, Any]:
         """What was sent to each remote host (for the report)."""
         out: dict[str, Any] = {}
-        for (_, workdir), inputs in self._inputs.items():
+        for (_, root), inputs in self._inputs.items():
             counts = asdict(inputs.sent)
-            entry = out.setdefault(inputs.host.host, {"workdirs": [], **dict.fromkeys(counts, 0)})
-            entry["workdirs"].append(workdir)
+            entry = out.setdefault(inputs.host.host, {"stores": [], **dict.fromkeys(counts, 0)})
+            entry["stores"].append(root)
             for key, value in counts.items():
                 entry[key] += value
         return out
