@@ -104,7 +104,7 @@ def test_commands_jobs_and_files_share_one_connection_and_two_channels(
     run(work)
 
 
-def test_ending_a_job_kills_its_group_and_what_left_it(sshd: SshServer, workdir: str) -> None:
+def test_a_job_ending_kills_its_group_and_what_left_it(sshd: SshServer, workdir: str) -> None:
     async def work() -> None:
         t = transport(sshd, workdir)
         await t.connect()
@@ -117,9 +117,10 @@ def test_ending_a_job_kills_its_group_and_what_left_it(sshd: SshServer, workdir:
                 ["/bin/bash", "-c", script], cwd=base, stdout=base / "o", stderr=base / "e"
             )
             assert await job.wait() == 0
-            assert len(processes_below(sshd, sshd.home / workdir, agent=False)) == 2  # they run
-            await t.end(job)
+            # The agent killed both before it said the job ended (as end() does here): no
+            # request per job is needed for it, and none is made.
             assert processes_below(sshd, sshd.home / workdir, agent=False) == []
+            await t.end(job)
             slow = await t.spawn(["sleep", "300"], cwd=base, stdout=base / "o", stderr=base / "e")
             started = time.monotonic()
             assert await slow.terminate(grace=1.0) == -signal.SIGTERM
@@ -154,20 +155,10 @@ def test_the_agent_removes_nothing_outside_the_work_directory(
             for bad in ("../escape", "/etc/x", "a/../../escape"):
                 with pytest.raises(OSError, match=r"not a relative path below|leads out"):
                     await t.write_files(base, [(bad, b"x", 0o644)])
-            with pytest.raises(OSError):
-                await t.link_tree(
-                    base, base / "t", [{"path": "../up", "type": "dir", "mode": 0o755}]
-                )
             # Nor through a link already there, or one the same tree makes first.
             await t.run(["ln", "-s", str(outside), str(base / "out")])
             with pytest.raises(OSError, match="leads out"):
                 await t.write_files(base, [("out/keep", b"overwritten", 0o644)])
-            linked = [
-                {"path": "l", "type": "symlink", "mode": 0o777, "target": str(outside)},
-                {"path": "l/keep", "type": "dir", "mode": 0o755},
-            ]
-            with pytest.raises(OSError, match="leads out"):
-                await t.link_tree(base, base / "t2", linked)
         finally:
             await t.close()
 

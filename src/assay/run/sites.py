@@ -55,6 +55,8 @@ class CaseFiles:
     sent: dict[str, tuple[int, int]] = field(default_factory=dict)  # rel -> (size, mtime)
     baseline: dict[str, list[int]] = field(default_factory=dict)  # on the host, before a run
     notes: dict[str, str] = field(default_factory=dict)  # files that stayed there, or in part
+    made: bool = True  # the stage dir where the jobs run is there (else: at the first send)
+    fresh: bool = False  # ... and is made empty then
 
 
 class Site(Protocol):
@@ -171,9 +173,8 @@ class RemoteSite:
         return self.inputs.sent
 
     async def open(self, files: CaseFiles, fresh: bool) -> None:
-        if fresh:
-            await self.host.remove(files.job)
-        await self.host.mkdir(files.job)
+        # Made with the first files sent, in the same request (a round trip per case less).
+        files.made, files.fresh = False, fresh
 
     async def stage(self, files: CaseFiles, tree: Tree, writable: Sequence[str]) -> None:
         files.trees.append((tree, tuple(writable)))
@@ -210,24 +211,30 @@ class RemoteSite:
         return job
 
     async def send(self, files: CaseFiles) -> None:
-        trees, files.trees = files.trees, []
-        for tree, writable in trees:
-            shared = Tree(
-                tuple(e for e in tree.entries if e.path in files.linked or e.type != "file")
-            )
-            await self.inputs.stage(shared, files.job, writable)
         changed = []
         for rel, (size, mtime, mode) in _local_files(files.local).items():
             if rel in files.linked or rel in _NOT_SENT or files.sent.get(rel) == (size, mtime):
                 continue
             changed.append((rel, mode))
             files.sent[rel] = (size, mtime)
-        if changed:
-            contents = await asyncio.to_thread(_read_all, files.local, changed)
+        contents = await asyncio.to_thread(_read_all, files.local, changed) if changed else []
+        listed: dict[str, list[int]] | None = None
+        if not files.made:  # emptied, made and written in one request
+            listed = await self.host.prepare(files.job, contents, files.fresh)
+            files.made = True
+        elif contents:
             await self.host.write_files(files.job, contents)
-            self.inputs.sent.files += len(contents)
-            self.inputs.sent.file_bytes += sum(len(data) for _, data, _ in contents)
-        files.baseline = await self.host.files_below(files.job)
+        self.inputs.sent.files += len(contents)
+        self.inputs.sent.file_bytes += sum(len(data) for _, data, _ in contents)
+        trees, files.trees = files.trees, []
+        for tree, writable in trees:
+            shared = Tree(
+                tuple(e for e in tree.entries if e.path in files.linked or e.type != "file")
+            )
+            await self.inputs.stage(shared, files.job, writable)
+        if listed is None or trees:
+            listed = await self.host.files_below(files.job)
+        files.baseline = listed
 
     async def bring_back(
         self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True

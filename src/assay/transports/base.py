@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 UNKNOWN = 124
 """Exit code of :meth:`Transport.run` when no answer came (a time limit, a lost
@@ -196,16 +196,6 @@ class RemoteHost(Transport, Protocol):
         """What a run left in ``directory`` worth bringing back: (path, content, size) of
         the files named (their tails), matching ``patterns``, or new since ``baseline`` and
         small; and (path, size) of the new files left there."""
-
-    async def missing(self, root: PurePosixPath, names: Sequence[str]) -> list[str]:
-        """Which of ``names`` the directory ``root`` lacks."""
-
-    async def link_tree(
-        self, root: PurePosixPath, target: PurePosixPath, entries: Sequence[Mapping[str, Any]]
-    ) -> None:
-        """Make ``target`` hold ``entries`` (``path``, ``type``, ``mode``, ``object`` under
-        ``root``, ``target`` of a symlink, ``writable``): files hard-linked read-only from
-        ``root``, or private writable copies."""
 
 
 async def write_text(transport: Transport, path: PurePosixPath, text: str) -> None:

@@ -600,39 +600,6 @@ class Daemon:
         ]
         return {"files": files, "left": left}
 
-    def op_missing(self, m: dict[str, Any]) -> dict[str, Any]:
-        """Which of ``names`` the object directory lacks."""
-        root = m["root"]
-        return {"missing": [n for n in m["names"] if not os.path.exists(os.path.join(root, n))]}
-
-    def op_link_tree(self, m: dict[str, Any]) -> dict[str, Any]:
-        """Make ``target`` hold ``entries`` (dirs, symlinks, and files hard-linked from the
-        object directory: read-only, or private writable copies)."""
-        root, target = m["root"], m["target"]
-        os.makedirs(target, exist_ok=True)
-        for entry in m["entries"]:
-            path = below(target, entry["path"])
-            kind = entry["type"]
-            if kind == "dir":
-                os.makedirs(path, exist_ok=True)
-                continue
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            _unlink_quietly(path)
-            if kind == "symlink":
-                os.symlink(entry["target"], path)
-                continue
-            source = os.path.join(root, entry["object"])
-            if entry.get("writable"):
-                shutil.copyfile(source, path)
-                os.chmod(path, (entry["mode"] & 0o755) | 0o200)
-                continue
-            try:
-                os.link(source, path)
-            except OSError:
-                shutil.copyfile(source, path)
-                os.chmod(path, entry["mode"] & 0o555)
-        return {}
-
 
 ONCE = {"run", "spawn", "rename", "terminate", "shutdown", "kill_all"}
 """Operations that must not run twice for one request (re-sent after a reconnection)."""

@@ -730,17 +730,6 @@ class SshTransport:
         found = [(f["path"], base64.b64decode(f["data"]), int(f["size"])) for f in answer["files"]]
         return found, [(str(p), int(n)) for p, n in answer["left"]]
 
-    async def missing(self, root: PurePosixPath, names: Sequence[str]) -> list[str]:
-        """Which of ``names`` the directory ``root`` lacks."""
-        answer = await self.call("missing", root=str(root), names=list(names))
-        return [str(n) for n in answer["missing"]]
-
-    async def link_tree(
-        self, root: PurePosixPath, target: PurePosixPath, entries: Sequence[Mapping[str, Any]]
-    ) -> None:
-        """Make ``target`` hold ``entries``, files hard-linked from ``root`` (see the agent)."""
-        await self.call("link_tree", root=str(root), target=str(target), entries=list(entries))
-
     async def _sftp(self, work: Any) -> None:
         """Run ``work(sftp)``, again on the next connection if this one drops meanwhile."""
         while True:
