@@ -332,3 +332,59 @@ def test_the_users_ssh_config_names_the_host(
     assert result.code == 0, result
     output = Path(result.case("Who")["output_dir"])
     assert (output / "assay-run.out").read_text() == f"{sshd.user}\n"
+
+
+def test_store_push_to_a_partition_fills_the_store_its_runs_use(
+    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path], assay_cli: Cli
+) -> None:
+    # `assay store push PARTITION` reaches the host with the partition's SSH settings (no
+    # ssh_config alias exists for them) and fills the store its runs use: a run then sends
+    # no store content, and stages the build there.
+    write_config(tmp_path, sshd, workdir)
+    build = tmp_path / "build"
+    (build / "bin").mkdir(parents=True)
+    (build / "bin" / "tool").write_text("#!/bin/sh\necho tool ran\n")
+    (build / "bin" / "tool").chmod(0o755)
+    (build / "data.txt").write_text("x" * 50_000)
+    assert assay_cli("store", "put", "tool", str(build)).code == 0
+    pushed = assay_cli("store", "push", "remote", "tool", "-q")
+    assert pushed.code == 0, pushed
+    assert "partition ci:remote" in pushed.stdout and "as tool@1 (new version)" in pushed.stdout
+    assert (sshd.home / workdir / "store").is_dir()
+    write(
+        "test_tool.py",
+        """
+        import assay
+
+        class UsesTool(assay.Test):
+            artifacts = {"tool": "store:tool"}
+            command = "$ASSAY_TOOL/bin/tool; wc -c < $ASSAY_TOOL/data.txt"
+
+            def sanity(self, out):
+                out.expect("tool ran")
+                out.expect("50000")
+        """,
+    )
+    result = assay_cli("run", "test_tool.py", "-p", "remote")
+    assert result.code == 0, result
+    sent = _sent(result.report)
+    assert (sent["objects"], sent["object_bytes"]) == (0, 0)
+    again = assay_cli("store", "push", "ci:remote", "tool", "-q")
+    assert again.code == 0 and "already there" in again.stdout, again
+
+
+def test_store_push_to_a_partition_whose_host_refuses_is_one_line(
+    sshd: SshServer, workdir: str, tmp_path: Path, assay_cli: Cli
+) -> None:
+    wrong = tmp_path / "wrong_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong)], check=True)
+    write_config(tmp_path, sshd, workdir, identity=str(wrong))
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "f").write_text("f\n")
+    assert assay_cli("store", "put", "b", str(build)).code == 0
+    result = assay_cli("store", "push", "remote", "b", "-q")
+    assert result.code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "partition ci:remote" in lines[0], result.stderr
+    assert str(wrong) in lines[0] and "Traceback" not in result.stderr
