@@ -380,9 +380,11 @@ class SshTransport:
         digest = hashlib.sha256(data).hexdigest()[:16]
         folder = self.path(self._workdirs[0]) / "bin"
         target = folder / f"hostagent-{digest}.py"
-        with contextlib.suppress(asyncssh.SFTPNoSuchFile):
-            if (await sftp.stat(str(target))).size == len(data):
-                return target
+        with contextlib.suppress(asyncssh.SFTPError):
+            # Used only if it holds exactly these bytes (a damaged copy is written again).
+            async with sftp.open(str(target), "rb") as fh:
+                if await fh.read(len(data) + 1) == data:
+                    return target
         await sftp.makedirs(str(folder), exist_ok=True)
         partial = folder / f".{target.name}.{secrets.token_hex(4)}"
         async with sftp.open(str(partial), "wb") as fh:
