@@ -497,3 +497,22 @@ def test_the_agent_stops_a_job_at_its_limit_while_assay_cannot(
             await t.close()
 
     run(work)
+
+
+def test_a_damaged_agent_file_of_the_right_size_is_written_again(
+    sshd: SshServer, workdir: str
+) -> None:
+    async def connect_once() -> str:
+        t = transport(sshd, workdir)
+        await t.connect()
+        try:
+            return (await t.run(["echo", "up"])).stdout
+        finally:
+            await t.close()
+
+    assert run(connect_once) == "up\n"
+    (shipped,) = (sshd.home / workdir / "bin").glob("hostagent-*.py")
+    good = shipped.read_bytes()
+    shipped.write_bytes(b"#" * len(good))  # the same size, other bytes
+    assert run(connect_once) == "up\n"
+    assert shipped.read_bytes() == good

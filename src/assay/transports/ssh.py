@@ -38,7 +38,7 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, cast
 
 import asyncssh
 
@@ -383,7 +383,8 @@ class SshTransport:
         with contextlib.suppress(asyncssh.SFTPError):
             # Used only if it holds exactly these bytes (a damaged copy is written again).
             async with sftp.open(str(target), "rb") as fh:
-                if await fh.read(len(data) + 1) == data:
+                held = cast(bytes, await fh.read(len(data) + 1))  # "rb": bytes
+                if held == data:
                     return target
         await sftp.makedirs(str(folder), exist_ok=True)
         partial = folder / f".{target.name}.{secrets.token_hex(4)}"
