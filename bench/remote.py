@@ -25,12 +25,14 @@ Every time is the median of REPEAT runs (after one warm-up run of each).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -101,6 +103,17 @@ def debug_sshd(ci: dict[str, str], base: Path) -> Iterator[tuple[int, Path, Path
     finally:
         with open(pid) as fh:
             os.kill(int(fh.read().strip()), 15)
+
+
+@contextmanager
+def slurm_lock() -> Iterator[None]:
+    """The Slurm tests' lock: the cluster's queue is this benchmark's alone meanwhile."""
+    with open(Path(tempfile.gettempdir()) / "assay-slurm-tests.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def channels(log: Path) -> int:
@@ -204,41 +217,42 @@ def main() -> int:
             return folder
 
         if slurm:
-            direct = base / "slurm-direct"
-            project(direct, slurm_partition(""), args.cases, "true", None)
-            t_direct = timed_runs(direct, args.repeat)
-            over = base / "slurm-ssh"
-            ssh = f'transport = "ssh"\nssh = {ssh_table(ci, port, known, remote("slurm"))}\n'
-            project(over, slurm_partition(ssh), args.cases, "true", None)
-            t_over = timed_runs(over, args.repeat, no_slurm)
-            rows.append(
-                [
-                    f"1 {args.cases} cases Slurm over SSH / Slurm here",
-                    fmt_s(t_over),
-                    f"Slurm here {fmt_s(t_direct)}",
-                    f"{t_over / t_direct:.2f}",
-                    "<= 1.5",
-                    met(t_over / t_direct <= 1.5),
-                ]
-            )
-            counts = {}
-            for count in (args.cases // 4, args.cases):
-                root = base / f"channels-{count}"
-                project(root, slurm_partition(ssh), count, "true", None)
-                before = channels(log)
-                run(root, path=no_slurm)
-                counts[count] = channels(log) - before
-            few, many = counts[args.cases // 4], counts[args.cases]
-            rows.append(
-                [
-                    f"2 SSH channels (sshd's log), {args.cases} / {args.cases // 4} cases",
-                    str(many),
-                    f"{few} with {args.cases // 4} cases",
-                    f"{many / few:.2f}",
-                    "== 1",
-                    met(many == few),
-                ]
-            )
+            with slurm_lock():  # the queue is the benchmark's alone
+                direct = base / "slurm-direct"
+                project(direct, slurm_partition(""), args.cases, "true", None)
+                t_direct = timed_runs(direct, args.repeat)
+                over = base / "slurm-ssh"
+                ssh = f'transport = "ssh"\nssh = {ssh_table(ci, port, known, remote("slurm"))}\n'
+                project(over, slurm_partition(ssh), args.cases, "true", None)
+                t_over = timed_runs(over, args.repeat, no_slurm)
+                rows.append(
+                    [
+                        f"1 {args.cases} cases Slurm over SSH / Slurm here",
+                        fmt_s(t_over),
+                        f"Slurm here {fmt_s(t_direct)}",
+                        f"{t_over / t_direct:.2f}",
+                        "<= 1.5",
+                        met(t_over / t_direct <= 1.5),
+                    ]
+                )
+                counts = {}
+                for count in (args.cases // 4, args.cases):
+                    root = base / f"channels-{count}"
+                    project(root, slurm_partition(ssh), count, "true", None)
+                    before = channels(log)
+                    run(root, path=no_slurm)
+                    counts[count] = channels(log) - before
+                few, many = counts[args.cases // 4], counts[args.cases]
+                rows.append(
+                    [
+                        f"2 SSH channels (sshd's log), {args.cases} / {args.cases // 4} cases",
+                        str(many),
+                        f"{few} with {args.cases // 4} cases",
+                        f"{many / few:.2f}",
+                        "== 1",
+                        met(many == few),
+                    ]
+                )
         here = base / "direct-here"
         project(
             here, "[systems.ci.partitions.p]\nmax_jobs = 8\n", args.cases, "echo hello", "hello"
