@@ -167,6 +167,14 @@ def test_the_examples_run_on_slurm_behind_ssh_with_no_slurm_command_here(
     assert job_ids <= {i.split("_")[0] for i, _ in ran}
     comparisons = [c for c in report["cases"] if c["comparisons"]]
     assert comparisons and all(c["comparisons"][0]["ok"] for c in comparisons)
+    (sent,) = report["session"]["remote"].values()
+    assert sent["objects"] > 0  # sources, the build, the references: to the login node's store
+    again = _assay(
+        cluster_dir, no_slurm_path, "run", "examples/", "-p", "login", "--plain", timeout=900
+    )
+    assert again.code == 0, again
+    (resent,) = again.report["session"]["remote"].values()
+    assert (resent["objects"], resent["object_bytes"]) == (0, 0)  # a second run sends none
 
 
 def _write_sleepers(directory: Path, count: int, command: str) -> None:
