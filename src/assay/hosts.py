@@ -17,7 +17,7 @@ from typing import Any
 from assay.config import PartitionRef
 from assay.errors import AssayError
 from assay.run.artifacts import SessionStore
-from assay.run.remote_inputs import HostStore, RemoteInputs
+from assay.run.remote_inputs import HostStore, RemoteInputs, Uploads
 from assay.run.sites import LocalSite, RemoteSite, Site
 from assay.schedulers.jobfiles import JobFiles
 from assay.transports.base import RemoteHost, Transport, TransportError
@@ -39,8 +39,10 @@ class Hosts:
         session: str,
         directory: Path,
         store: SessionStore,
+        uploads: Uploads | None = None,
     ) -> None:
         self.partitions = {p.full_name: p for p in partitions}
+        self.uploads = uploads
         self.local = local
         self.session = session
         self.directory = directory
@@ -118,7 +120,7 @@ class Hosts:
         if inputs is None:
             # The host's store, through the store agent over one channel of the connection.
             where = f"partition {partition} ({transport.host})"
-            backend = HostStore(transport, root, ssh.python, where)
+            backend = HostStore(transport, root, ssh.python, where, self.uploads)
             inputs = RemoteInputs(transport, backend, self.store)
             self._inputs[key] = inputs
         return RemoteSite(transport, ssh, self.session, inputs)

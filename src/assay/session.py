@@ -37,6 +37,7 @@ from assay.results.model import CaseResult, Problem, Session
 from assay.results.series import SessionDirs
 from assay.run.artifacts import SessionStore
 from assay.run.context import Place, RunContext
+from assay.run.remote_inputs import Uploads
 from assay.run.runner import Events, Runner, RunOptions
 from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
@@ -56,10 +57,11 @@ class JobStates(Protocol):
     def job_state(self, partition: str, job: str, state: str, reason: str | None) -> None: ...
 
 
-class Display(Events, JobStates, Protocol[HintT]):
+class Display(Events, JobStates, Uploads, Protocol[HintT]):
     """What shows a session to the user (the CLI's live or plain display): the runner's
-    events, the jobs' states, a header at the start and the summary at the end, which gets
-    the ``hint`` the CLI handed to :func:`run` (how to rerun a failed case)."""
+    events, the jobs' states, uploads to remote hosts, a header at the start and the summary
+    at the end, which gets the ``hint`` the CLI handed to :func:`run` (how to rerun a failed
+    case)."""
 
     def start(self, total: int, header: str) -> None: ...
 
@@ -196,7 +198,7 @@ async def _run(
         await end_left_behind(recovered.processes)
     store = SessionStore(lambda: Store(_store_root(request, config, system)))
     partitions = {c.partition.full_name: c.partition for c in plan.cases}
-    hosts = Hosts(partitions.values(), transport, session_id, directory, store)
+    hosts = Hosts(partitions.values(), transport, session_id, directory, store, display)
     try:
         await hosts.connect()
     except BaseException:

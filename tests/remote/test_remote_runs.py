@@ -83,6 +83,10 @@ def test_the_examples_run_unchanged_and_a_second_run_sends_no_store_content(
     assert sent["objects"] > 0 and sent["object_bytes"] > 100_000  # sources, build, references
     again = _sent(second.report)
     assert (again["objects"], again["object_bytes"]) == (0, 0)
+    # The log says what was sent where, and the second run has nothing to say.
+    sends = [x for x in first.stdout.splitlines() if x.startswith("[ SEND] ")]
+    assert sends and all("to partition ci:remote (127.0.0.1)" in x for x in sends), sends
+    assert "[ SEND]" not in second.stdout
     assert again["files"] == sent["files"]  # each case's own scripts, as every run
     # On the wire: the second run sent less by at least what the store content weighed.
     assert second_up < first_up - 0.9 * sent["object_bytes"], (first_up, second_up, sent)

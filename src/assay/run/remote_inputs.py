@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from assay.run.artifacts import SessionStore
 from assay.store import Store
 from assay.store.remote import ConnectionLost, RemoteStore, agent_command, open_remote_store
-from assay.store.transfer import TransferReport
+from assay.store.transfer import TransferProgress, TransferReport
 from assay.store.trees import Tree
 from assay.transports.base import RemoteHost
 
@@ -37,6 +37,15 @@ class Sent:
     object_bytes: int = 0  # bytes of them put on the wire (resumed parts are not sent again)
     files: int = 0  # a case's own files: scripts, rendered inputs, files hooks wrote
     file_bytes: int = 0
+
+
+class Uploads(Protocol):
+    """Who is told how the uploads to a host go (the live display of ``assay run``)."""
+
+    def upload(self, where: str, progress: TransferProgress) -> None:
+        """``progress`` of a transfer to ``where`` (on every acknowledged piece, and when
+        it is done)."""
+        ...
 
 
 class InputStore(Protocol):
@@ -69,11 +78,19 @@ class HostStore:
     opened again once the transport has reconnected, the trees pushed so far are pinned
     again, and the request is made again: an upload resumes from what the host holds."""
 
-    def __init__(self, host: RemoteHost, root: PurePosixPath, python: str, where: str) -> None:
+    def __init__(
+        self,
+        host: RemoteHost,
+        root: PurePosixPath,
+        python: str,
+        where: str,
+        uploads: Uploads | None = None,
+    ) -> None:
         self.host = host
         self.root = root
         self.python = python
         self.where = where
+        self.uploads = uploads
         self._store: RemoteStore | None = None
         self._opening: asyncio.Future[RemoteStore] | None = None
         self._pinned: list[str] = []
@@ -112,10 +129,14 @@ class HostStore:
                 await self._again(store)
         raise AssertionError(what)  # pragma: no cover - the loop returns or raises
 
+    def _progress(self, progress: TransferProgress) -> None:
+        if self.uploads is not None:
+            self.uploads.upload(self.where, progress)
+
     async def push_tree(self, source: Store, tree: str) -> TransferReport:
         async with self._pushing:
             report: TransferReport = await self._call(
-                "push", lambda store: store.push_tree(source, tree)
+                "push", lambda store: store.push_tree(source, tree, progress=self._progress)
             )
         self._pinned.append(tree)
         return report
