@@ -375,6 +375,12 @@ def test_store_push_to_a_partition_fills_the_store_its_runs_use(
     assert (sent["objects"], sent["object_bytes"]) == (0, 0)
     again = assay_cli("store", "push", "ci:remote", "tool", "-q")
     assert again.code == 0 and "already there" in again.stdout, again
+    # And back from it, into another store, through the same transport.
+    pulled = assay_cli("store", "--store", "other", "pull", "remote", "tool", "-q")
+    assert pulled.code == 0, pulled
+    out = tmp_path / "out"
+    assert assay_cli("store", "--store", "other", "get", "tool", str(out)).code == 0
+    assert (out / "data.txt").read_text() == "x" * 50_000
 
 
 def test_store_push_to_a_partition_whose_host_refuses_is_one_line(
