@@ -320,6 +320,26 @@ def bless(
     return bless_mod.run(Path(prefix), names, ids, include_passed, yes)
 
 
+@cli.command()
+@click.argument("case_id", metavar="CASE_ID")
+@click.option(
+    "--prefix", metavar="DIR", default=".assay", show_default=True, help="Where sessions are."
+)
+@click.option(
+    "-c",
+    "--config",
+    metavar="FILE",
+    help="Config file with the case's SSH partition (default: as `assay run` finds it).",
+)
+def fetch(case_id: str, prefix: str, config: str | None) -> int:
+    """Bring the stage dir a case kept on a remote host into its local output dir."""
+    from assay import fetching  # lazy: start-up time (asyncssh: ~100 ms)
+
+    target = fetching.fetch(Path(prefix), case_id, config)
+    click.echo(f"fetched into {target}")
+    return 0
+
+
 @cli.group()
 @click.option(
     "--store",

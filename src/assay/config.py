@@ -112,13 +112,38 @@ class Slurm(_Strict, kw_only=True, frozen=True):
     python: str = "python3"  # runs the pack runner and comparisons inside jobs
 
 
+class Ssh(_Strict, kw_only=True, frozen=True):
+    """How a partition's host is reached over SSH (``transport = "ssh"``). What is not set
+    here comes from the user's OpenSSH client config (``~/.ssh/config``, or ``config``)."""
+
+    host: str  # a host name, an address, or a Host alias of the ssh config
+    user: str | None = None
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
+    identity: str | None = None  # a private key file
+    proxy_jump: str | None = None  # [user@]host[:port], comma-separated for several hops
+    known_hosts: str | None = None  # default: the ssh config's, else ~/.ssh/known_hosts
+    config: str | None = None  # an ssh_config file instead of ~/.ssh/config
+    workdir: str = ".assay"  # on the host; relative to the remote home
+    store: str | None = None  # the host's store (a shared path); default WORKDIR/store
+    python: str = "python3"  # runs assay's agent and comparisons on the host
+    max_channels: PositiveInt = 8  # SSH channels open at once on the connection
+    keepalive: Duration = Duration("15s")
+    connect_timeout: Duration = Duration("20s")
+    detach_timeout: Duration = Duration("10m")
+    """How long a dropped connection is tried again, and how long the host's jobs keep
+    running meanwhile; after it they are killed."""
+    bring_back: NonNegativeInt = 1 << 20  # bytes: outputs up to this size come back whole
+    bring_back_total: NonNegativeInt = 16 << 20  # bytes per case in all
+
+
 class Partition(_Strict, kw_only=True, frozen=True):
     """A set of resources reached one way: transport x scheduler x launcher."""
 
     description: str = ""
-    transport: Literal["local"] = "local"
+    transport: Literal["local", "ssh"] = "local"
     scheduler: Literal["direct", "slurm"] = "direct"
     launcher: Literal["none", "mpirun", "mpiexec", "srun"] = "none"
+    launcher_options: list[str] = []  # more words for the launcher, e.g. ["--mpi=pmix"]
     max_jobs: PositiveInt | None = None
     environments: list[str] = msgspec.field(default_factory=lambda: ["builtin"])
     time_limit: Duration | None = None
@@ -127,6 +152,7 @@ class Partition(_Strict, kw_only=True, frozen=True):
     prerun: list[str] = []
     resources: Resources = Resources()
     slurm: Slurm = Slurm()
+    ssh: Ssh | None = None
 
 
 class System(_Strict, kw_only=True, frozen=True):
@@ -367,8 +393,22 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
                 fail(f"{pwhere}.slurm.poll_min", "must not be larger than poll_max")
             for key, problem in slurm_problems(part.slurm):
                 fail(f"{pwhere}.slurm.{key}", problem)
+            if part.launcher_options and part.launcher == "none":
+                fail(
+                    f"{pwhere}.launcher_options",
+                    'options for no launcher (launcher = "none"); name the launcher they are '
+                    'for (launcher = "srun", "mpirun" or "mpiexec") or remove them',
+                )
+            for i, option in enumerate(part.launcher_options):
+                bad = CONTROL.search(option)
+                if bad is not None:
+                    fail(
+                        f"{pwhere}.launcher_options[{i}]",
+                        f"{option!r} holds the control character {bad.group(0)!r}; remove it",
+                    )
             _check_variables(part.variables, f"{pwhere}.variables", fail)
             _check_dependencies_from(system, part_name, part, pwhere, fail)
+            _check_transport(part, pwhere, fail)
             if not part.environments:
                 fail(f"{pwhere}.environments", "list at least one environment")
             for env in part.environments:
@@ -426,6 +466,51 @@ def _check_dependencies_from(
                 f"{did_you_mean(other, system.partitions)}; "
                 f"partitions: {', '.join(system.partitions)}",
             )
+
+
+def _check_transport(
+    part: Partition, where: str, fail: typing.Callable[[str, str], typing.NoReturn]
+) -> None:
+    if part.transport == "ssh" and part.ssh is None:
+        fail(
+            f"{where}.ssh",
+            'transport = "ssh" needs the host: add ssh = { host = "login.example.org" }',
+        )
+    if part.transport != "ssh" and part.ssh is not None:
+        fail(
+            f"{where}.ssh",
+            'SSH settings for a partition with transport = "local"; '
+            'set transport = "ssh" or remove them',
+        )
+    if part.ssh is None:
+        return
+    for key in (
+        "host",
+        "user",
+        "identity",
+        "proxy_jump",
+        "known_hosts",
+        "config",
+        "workdir",
+        "python",
+    ):
+        value = getattr(part.ssh, key)
+        bad = None if value is None else CONTROL.search(value)
+        if bad is not None:
+            fail(
+                f"{where}.ssh.{key}",
+                f"{value!r} holds the control character {bad.group(0)!r}; remove it",
+            )
+    if not part.ssh.host or part.ssh.host.startswith("-"):
+        fail(f"{where}.ssh.host", f"{part.ssh.host!r} is not a host name")
+    if part.ssh.user is not None and (not part.ssh.user or part.ssh.user.startswith("-")):
+        fail(f"{where}.ssh.user", f"{part.ssh.user!r} is not a user name")
+    if not part.ssh.workdir.strip() or part.ssh.workdir.strip() in ("/", "~", "."):
+        fail(
+            f"{where}.ssh.workdir",
+            "give a directory of its own for assay's files on the host, "
+            'e.g. ".assay" (in the remote home) or "/scratch/me/assay"',
+        )
 
 
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

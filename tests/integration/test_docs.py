@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -129,3 +131,43 @@ def test_readme_quick_start_command_works_from_a_clean_copy(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "passed, 0 failed" in proc.stdout
+
+
+def test_the_remote_doc_runs_against_the_ci_ssh_server(tmp_path: Path) -> None:
+    """docs/remote.md's config, its `remote` partition pointed at the CI sshd (the only
+    change: the `ssh = {...}` line), and every command of its console block, verbatim."""
+    from tests.remote.conftest import _server
+
+    server = _server()
+    if isinstance(server, str):
+        if os.environ.get("ASSAY_REQUIRE_SSH") == "1":
+            pytest.fail(f"ASSAY_REQUIRE_SSH=1 but {server}")
+        pytest.skip(server)
+    doc = ROOT / "docs" / "remote.md"
+    (config,) = [c for w, _, _, c in _blocks("toml") if w.startswith("docs/remote.md:")]
+    (console,) = [c for w, _, _, c in _blocks("console") if w.startswith("docs/remote.md:")]
+    workdir = f".assay-test-{secrets.token_hex(6)}"
+    line = next(x for x in config.splitlines() if "ws1.example.org" in x)
+    (tmp_path / "assay.toml").write_text(config.replace(line, f"ssh = {server.table(workdir)}"))
+    for name in ("hello", "byo-solver", "deps"):
+        shutil.copytree(ROOT / "examples" / name, tmp_path / "examples" / name)
+    commands = [x[2:] for x in console.splitlines() if x.startswith("$ ")]
+    assert len(commands) >= 3 and doc.is_file()
+    try:
+        for command in commands:
+            args = shlex.split(command)
+            assert args[0] == "assay"
+            extra = ["--plain"] if args[1] == "run" else []
+            if args[1:3] == ["store", "push"]:
+                extra = ["-q"]  # no progress bar in a log
+            result = run_assay(*args[1:], *extra, cwd=tmp_path)
+            assert result.code == 0, f"{command}\n{result}"
+            if args[1] == "run":
+                assert result.report["summary"]["failed"] == 0
+                assert {c["partition"] for c in result.report["cases"]} == {"remote"}
+        assert (server.home / workdir / "store").is_dir()
+    finally:
+        path = server.home / workdir
+        assert path.parent == server.home and path.name.startswith(".assay-test-")
+        subprocess.run(["chmod", "-R", "u+w", str(path)], check=False)
+        shutil.rmtree(path, ignore_errors=True)

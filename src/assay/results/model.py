@@ -66,6 +66,7 @@ class CaseResult:
     job_id: str | None = None
     stage_dir: str | None = None
     output_dir: str | None = None
+    remote_dir: str | None = None  # HOST:PATH of a stage dir kept on a remote host
     started: float | None = None  # wall clock (epoch seconds)
     finished: float | None = None
     selected: bool = True
@@ -130,6 +131,7 @@ class Session:
     interrupted: str | None = None  # the signal's name, if the run was interrupted
     options: dict[str, Any] = field(default_factory=dict)
     directory: str | None = None
+    remote: dict[str, Any] = field(default_factory=dict)  # per host: what was sent there
     regressions: list[Regression] = field(default_factory=list)
 
     def count(self, status: Status) -> int:

@@ -58,6 +58,7 @@ def to_dict(session: Session) -> dict[str, Any]:
             "interrupted": session.interrupted,
             "directory": session.directory,
             "options": session.options,
+            **({"remote": session.remote} if session.remote else {}),
         },
         "summary": {
             "total": len(results),

@@ -56,7 +56,7 @@ def layer_path(text: str, base: Path, dependencies: Sequence[DependencyInfo] = (
                 f"{text!r} needs exactly one case of {test!r} among this case's dependencies, "
                 f"found {len(found)}; add {test!r} to depends_on"
             )
-        return found[0].stage_dir / rel
+        return found[0].local_copy / rel
     path = Path(text)
     return path if path.is_absolute() else base / path
 
@@ -106,16 +106,27 @@ class SessionStore:
         self, name: str, layers: Sequence[str], base: Path, deps: Sequence[DependencyInfo]
     ) -> Path:
         """The read-only directory of an artifact's stacked layers."""
+        tree = await self.artifact_tree(name, layers, base, deps)
+        return await self.checkout(name, tree)
+
+    async def artifact_tree(
+        self, name: str, layers: Sequence[str], base: Path, deps: Sequence[DependencyInfo]
+    ) -> str:
+        """The tree (its digest) of an artifact's stacked layers."""
         trees = [await self._layer_tree(name, text, base, deps) for text in layers]
-        key = ("checkout", *trees)
+        if len(trees) == 1:
+            return trees[0]
         try:
-            return await self._once(key, lambda: self._checkout(trees))
+            return await self._once(("merge", *trees), lambda: self.store.merge(trees))
         except StoreError as exc:
             raise ArtifactError(f"artifact {name!r}: {exc}") from None
 
-    def _checkout(self, trees: list[str]) -> Path:
-        store = self.store
-        return store.checkout(trees[0] if len(trees) == 1 else store.merge(trees))
+    async def checkout(self, name: str, tree: str) -> Path:
+        """The read-only directory of ``tree`` on this machine (checked out once ever)."""
+        try:
+            return await self._once(("checkout", tree), lambda: self.store.checkout(tree))
+        except StoreError as exc:
+            raise ArtifactError(f"artifact {name!r}: {exc}") from None
 
     async def _layer_tree(
         self, name: str, text: str, base: Path, deps: Sequence[DependencyInfo]

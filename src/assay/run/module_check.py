@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from assay.config import Environment
 from assay.modules import MODULE_FAILED, module_lines
@@ -42,19 +42,20 @@ class ModuleChecks:
                 ["#!/bin/bash", f"# assay: the modules of environment {name}", *module_lines(env)]
             )
         )
+        err = self.directory / f"{name}.err"  # local: the checks run on this machine
         spec = JobSpec(
             name=f"assay-modules-{name}",
-            script=script,
-            workdir=self.directory,
-            stdout=self.directory / f"{name}.out",
-            stderr=self.directory / f"{name}.err",
+            script=PurePosixPath(script),
+            workdir=PurePosixPath(self.directory),
+            stdout=PurePosixPath(self.directory / f"{name}.out"),
+            stderr=PurePosixPath(err),
             time_limit=120.0,
         )
         async with self.slots:
             outcome = await self.scheduler.run(spec)
         if outcome.state == JobState.COMPLETED:
             return None
-        message = spec.stderr.read_text(errors="replace") if spec.stderr.exists() else ""
+        message = err.read_text(errors="replace") if err.exists() else ""
         if outcome.state == JobState.TIMEOUT:
             return f"environment {name}: the module commands took longer than 120 s", message
         return reason(name, outcome.exit_code, message), message

@@ -20,8 +20,9 @@ from assay.define.test import DependencyInfo
 from assay.plan import Case
 from assay.results.journal import Journal, Recovered
 from assay.results.model import CaseResult, Failure, Status
+from assay.run.context import RunContext, case_dirname
 from assay.run.describe import new_result
-from assay.run.pipeline import Execution, RunContext, case_dirname
+from assay.run.pipeline import Execution
 
 
 class Events(Protocol):
@@ -72,8 +73,8 @@ class Runner:
         self._done = {id(c): asyncio.Event() for c in cases}
         self._waiting_dependents = {id(c): len(c.dependents) for c in cases}
         self._slots = {
-            name: asyncio.Semaphore(scheduler.case_slots(_max_jobs(cases, name)))
-            for name, scheduler in ctx.schedulers.items()
+            name: asyncio.Semaphore(place.scheduler.case_slots(_max_jobs(cases, name)))
+            for name, place in ctx.places.items()
         }
         self._serial = asyncio.Semaphore(1)
         self._all = asyncio.Semaphore(options.max_cases) if options.max_cases else None
@@ -95,9 +96,10 @@ class Runner:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            for scheduler in set(self.ctx.schedulers.values()):
-                await scheduler.shutdown()
-            await self.ctx.local.shutdown(self.ctx.grace)
+            for place in self.ctx.places.values():
+                await place.scheduler.shutdown()
+            for transport in self.ctx.transports:
+                await transport.shutdown(self.ctx.grace)
         for case in self.cases:
             if id(case) not in self.results:
                 self.results[id(case)] = new_result(case, Status.ABORTED)
@@ -229,21 +231,29 @@ class Runner:
                 and not self.options.keep_stage
                 and dep_result.stage_dir
             ):
-                shutil.rmtree(dep_result.stage_dir, ignore_errors=True)
+                local = Path(dep_result.stage_dir)
+                shutil.rmtree(local, ignore_errors=True)
                 dep_result.stage_dir = None
+                if dep_result.remote_dir:  # and its stage dir on the remote host
+                    site = self.ctx.places[dep.partition.full_name].site
+                    site.discard(site.job_dir(local))
+                    dep_result.remote_dir = None
 
     def _dependency_info(self, case: Case) -> list[DependencyInfo]:
         out = []
         for dep in case.deps:
             result = self.results[id(dep)]
+            local = self.ctx.stage_root / case_dirname(dep)
+            site = self.ctx.places[dep.partition.full_name].site
             out.append(
                 DependencyInfo(
                     test=dep.test.__name__,
                     name=dep.name,
                     params=dep.variant.params,
-                    stage_dir=self.ctx.stage_root / case_dirname(dep),
+                    stage_dir=site.job_dir(local) if site.remote else local,
                     output_dir=Path(result.output_dir or self.ctx.output_root / case_dirname(dep)),
                     metrics={m.name: m.value for m in result.metrics if m.value is not None},
+                    local_dir=local if site.remote else None,
                 )
             )
         return out

@@ -10,7 +10,7 @@ written, :func:`assay.schedulers.jobscript.compose`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
+from pathlib import PurePosixPath
 
 from assay import shell
 from assay.config import Environment, Partition
@@ -40,7 +40,7 @@ ROOT_GUARD = [
 
 
 def _environment_lines(
-    stage_dir: Path,
+    stage_dir: PurePosixPath,
     env_config: Environment,
     partition: Partition,
     test_env: Mapping[str, str],
@@ -57,7 +57,7 @@ def _environment_lines(
 
 def build_script(
     title: str,
-    stage_dir: Path,
+    stage_dir: PurePosixPath,
     env_config: Environment,
     partition: Partition,
     test_env: Mapping[str, str],
@@ -81,7 +81,7 @@ def build_script(
 def run_script(
     title: str,
     header: Iterable[str],
-    stage_dir: Path,
+    stage_dir: PurePosixPath,
     env_config: Environment,
     partition: Partition,
     test_env: Mapping[str, str],
