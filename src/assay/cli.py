@@ -185,6 +185,21 @@ def cli(debug: bool) -> None:
 )
 @click.option("--report", metavar="FILE", help="Also write the JSON run report to FILE.")
 @click.option("--junit", metavar="FILE", help="Write a JUnit XML report to FILE.")
+@click.option(
+    "--html", metavar="FILE", help="Write a self-contained HTML report with plots to FILE."
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Run each selected case N times, interleaved, to collect samples of its metrics.",
+)
+@click.option(
+    "--fail-on-regression",
+    is_flag=True,
+    help="Fail when a metric's newest values are significantly worse than its history.",
+)
 @click.option("--plain", is_flag=True, help="One line per event instead of the live display.")
 @click.option(
     "--grace",
@@ -211,6 +226,31 @@ def run(**kw: Any) -> int:
     request = _request(**kw)
     hint = RerunHint(request.config, request.system, request.settings, request.prefix)
     return session.run(request, display, hint)
+
+
+@cli.command(name="report")
+@click.argument("session", required=False)
+@click.option("--html", metavar="FILE", required=True, help="Write the HTML report to FILE.")
+@click.option(
+    "--prefix", metavar="DIR", default=".assay", show_default=True, help="Where sessions are."
+)
+@click.option(
+    "-c",
+    "--config",
+    metavar="FILE",
+    help="Config file whose [detection] settings to use (default: ./assay.toml, else the "
+    "embedded default).",
+)
+def report_cmd(session: str | None, html: str, prefix: str, config: str | None) -> int:
+    """Write the report of SESSION (an id, a prefix of one, or a session directory; default:
+    the newest) as a self-contained HTML file with plots."""
+    from pathlib import Path
+
+    from assay.config import load_config
+    from assay.results import html as html_mod
+
+    settings = load_config(config).detection.settings()
+    return html_mod.command(Path(prefix), session, html, settings)
 
 
 @cli.command(name="list")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from assay import shell
 from assay.durations import format_duration
 from assay.files import display_path, tail
-from assay.results import scaling
+from assay.results import regressions, samples, scaling
 from assay.results.model import CaseResult, Session, Status
 from assay.run.scripts import PYTHON_OUT
 
@@ -72,6 +72,11 @@ class RerunHint:
         return shell.join(words)
 
 
+def labelled(name: str, repeat: int) -> str:
+    """A case's name, with its repetition (``--repeat``) after the first: ``Stream #2``."""
+    return f"{name} #{repeat}" if repeat > 1 else name
+
+
 def _metric_text(result: CaseResult) -> str:
     parts = []
     for m in result.metrics:
@@ -84,7 +89,7 @@ def _metric_text(result: CaseResult) -> str:
 def event_line(result: CaseResult) -> tuple[str, str]:
     """One line for a finished case, and its style."""
     mark, style = _MARK[result.status]
-    head = f"[{mark:>5}] {result.name}"
+    head = f"[{mark:>5}] {labelled(result.name, result.repeat)}"
     if result.status == Status.PASSED:
         return f"{head} ({format_duration(result.duration)}){_metric_text(result)}", style
     if result.status == Status.SKIPPED:
@@ -104,7 +109,8 @@ def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> lis
     for result in bad:
         failure = result.failure
         lines.append(("", ""))
-        lines.append((f"{_MARK[result.status][0]} {result.name}  [{result.id}]", "bold red"))
+        name = labelled(result.name, result.repeat)
+        lines.append((f"{_MARK[result.status][0]} {name}  [{result.id}]", "bold red"))
         if failure:
             lines.append((f"  stage:     {failure.stage}", ""))
             reason, *more = failure.reason.splitlines()
@@ -136,6 +142,8 @@ def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> lis
         lines += [
             (text, "bold" if i == 0 else "") for i, text in enumerate(scaling.format_table(table))
         ]
+    lines += samples.summary_lines(session.results)
+    lines += regressions.summary_lines(session)
     aborted = [r for r in session.results if r.status == Status.ABORTED]
     if aborted:
         lines.append(("", ""))
@@ -196,7 +204,7 @@ class PlainDisplay:
 
     def case_started(self, case: Case, attempt: int) -> None:
         again = f" (attempt {attempt})" if attempt > 1 else ""
-        self._write(f"[  RUN] {case.name}{again}")
+        self._write(f"[  RUN] {labelled(case.name, case.repeat)}{again}")
 
     def case_retrying(self, result: CaseResult, attempt: int) -> None:
         failure = result.failure

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from assay.results import scaling
 from assay.results.model import CaseResult, Failure, MetricResult, Problem, Session, Status
 from assay.ui import LiveDisplay, PlainDisplay, RerunHint, event_line, summary_lines
 
@@ -215,3 +216,18 @@ def test_live_display_prints_test_text_without_interpreting_markup() -> None:
     reason = "expected [bold]x[/bold] got [red]y"
     display.case_finished(result("Bad", Status.FAILED, failure=Failure("sanity", reason)))
     assert reason in buffer.getvalue()
+
+
+def test_scaling_table_takes_the_median_of_repeated_samples() -> None:
+    rows = []
+    for repeat, times in enumerate(((8.0, 4.0), (9.0, 5.0), (100.0, 4.5)), start=1):
+        for n, t in zip((1, 2), times, strict=True):
+            r = result(f"S[nodes={n}]", Status.PASSED, params={"nodes": str(n)}, timings={"run": t})
+            r.test, r.scaling, r.repeat = "S", "nodes", repeat
+            rows.append(r)
+    (table,) = scaling.tables(rows)
+    assert [(row["size"], row["time"], row["samples"]) for row in table["rows"]] == [
+        (1, 9.0, 3),
+        (2, 4.5, 3),
+    ]
+    assert table["rows"][1]["speedup"] == 2.0

@@ -6,7 +6,7 @@ names the key and suggests the right one.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -79,6 +79,7 @@ class Metric(_Table, kw_only=True, frozen=True):
     file: str = "stdout"
     unit: str | None = None
     group: PositiveInt = 1
+    better: Literal["higher", "lower"] | None = None
 
 
 class Reference(_Table, kw_only=True, frozen=True):
