@@ -1,6 +1,6 @@
 """Pushing a build to a store over SSH against ``rsync -a`` over the same SSH, in one run.
 
-    .venv/bin/python bench/transfer.py [--size-mb 1024] [--files 10000] [--repeat 3]
+    .venv/bin/python bench/transfer.py [--small] [--size-mb 1024] [--files 10000] [--repeat 3]
 
 Needs the SSH server of ``scripts/sshd-ci up`` (its settings are read from ``scripts/sshd-ci
 env``, or from ``ASSAY_TEST_SSH_CONFIG``), ``rsync`` on both sides and about 4 x SIZE of disk.
@@ -39,6 +39,11 @@ from _common import CHILD_ENV, assay_argv, fmt_s, machine, median, met, print_ta
 ROOT = Path(__file__).resolve().parent.parent
 RELAY = Path(__file__).resolve().parent / "_relay.py"
 MiB = 2**20
+
+
+def note(message: str) -> None:
+    """Progress on stderr (the table goes to stdout)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def ssh_config() -> str:
@@ -118,16 +123,30 @@ def count(file: Path) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--size-mb", type=int, default=1024)
-    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--size-mb", type=int, default=None, help="default 1024 (100: --small)")
+    parser.add_argument("--files", type=int, default=None, help="default 10000 (1000: --small)")
+    parser.add_argument(
+        "--small", action="store_true", help="a quick look: 100 MiB in 1,000 files (same file size)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tmpdir", type=Path, default=None)
     args = parser.parse_args()
+    args.size_mb = args.size_mb or (100 if args.small else 1024)
+    args.files = args.files or (1_000 if args.small else 10_000)
     if shutil.which("rsync") is None:
-        raise SystemExit("rsync is missing: apt-get install rsync")
+        raise SystemExit(
+            "rsync is not installed on this machine; the bench compares assay with `rsync -a`: "
+            "install it (Debian: apt-get install rsync) and run again"
+        )
     config = ssh_config()
     remote = Remote(config)
-    remote.run(f"mkdir -p {remote.base} && command -v rsync >/dev/null")
+    try:
+        remote.run(f"mkdir -p {remote.base} && command -v rsync >/dev/null")
+    except subprocess.CalledProcessError:
+        raise SystemExit(
+            "rsync is not installed on the SSH server's side (assay-ci in "
+            f"{config}): install it there too and run again"
+        ) from None
     print(f"# transfer bench: {args.size_mb} MiB in {args.files:,} files, {machine()}")
     try:
         with workdir(parent=args.tmpdir) as work:
@@ -176,6 +195,7 @@ def run(args: argparse.Namespace, work: Path, remote: Remote, config: str) -> in
         ]
         for tool, push in pushes if rep % 2 == 0 else pushes[::-1]:
             first[tool].append(push())
+            note(f"repetition {rep + 1}: first push, {tool}: {fmt_s(first[tool][-1])}")
         remote.clone(f"a{rep}", f"a{rep}-2")
         remote.clone(f"r{rep}", f"r{rep}-2")
         pushes = [
@@ -184,6 +204,7 @@ def run(args: argparse.Namespace, work: Path, remote: Remote, config: str) -> in
         ]
         for tool, push in pushes if rep % 2 == 0 else pushes[::-1]:
             second[tool].append(push())
+            note(f"repetition {rep + 1}: second push, {tool}: {fmt_s(second[tool][-1])}")
         if rep == 0:  # bytes on the wire: the same update again, through the relay
             remote.clone("a0", "a0-3")
             remote.clone("r0", "r0-3")
@@ -192,6 +213,9 @@ def run(args: argparse.Namespace, work: Path, remote: Remote, config: str) -> in
             wire["assay"] = count(relay)
             rsync(second_tree, "r0-3", relay)
             wire["rsync"] = count(relay)
+            note(
+                f"bytes on the wire, second push: assay {wire['assay']:,}, rsync {wire['rsync']:,}"
+            )
         remote.run(f"rm -rf {remote.path(f'a{rep}')}* {remote.path(f'r{rep}')}*")
 
     def ratio(values: dict[str, list[float]]) -> float:
@@ -231,7 +255,8 @@ def run(args: argparse.Namespace, work: Path, remote: Remote, config: str) -> in
     print()
     print(f"changed content: {changed:,} bytes in {len(paths[::100])} files")
     print(
-        f"assay store put: first version {fmt_s(put1.seconds)}, after the rebuild {fmt_s(put2.seconds)}"
+        f"assay store put: first version {fmt_s(put1.seconds)}, "
+        f"after the rebuild {fmt_s(put2.seconds)}"
     )
     for name, values in (("first push", first), ("second push", second)):
         for tool in ("assay", "rsync"):
