@@ -3,15 +3,23 @@ process, spoken to frame by frame)."""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from assay.store import Store
+from assay.store.agent import trees as agent_trees
 from assay.store.agent import wire
 from assay.store.agent.bundle import BOOTSTRAP, shipped_bytes
+from assay.store.agent.layout import Refused
+from assay.store.agent.state import AgentStore
+from assay.store.remote import ProcessPipe, agent_command, open_remote_store
+from tests.conftest import write_tree
 
 _F_GETPIPE_SZ = 1032
 
@@ -56,3 +64,76 @@ def test_the_agent_widens_its_pipes_to_a_mebibyte(tmp_path):
         assert proc.stdin is not None
         proc.stdin.close()
         proc.wait(10)
+
+
+# --- recording a pushed version -----------------------------------------------------------------
+
+
+def _pushed(tmp_path: Path, files: int) -> tuple[Store, str, Path]:
+    """A version of ``files`` small files pushed into a store behind a real agent."""
+    src = Store(tmp_path / "src")
+    build = write_tree(tmp_path / "build", {f"f{i}.txt": f"file {i}\n" for i in range(files)})
+    version = src.put("build", build).version
+
+    async def push() -> None:
+        pipe = await ProcessPipe.start(["/bin/sh", "-c", agent_command(sys.executable)])
+        remote = await open_remote_store(pipe, root=str(tmp_path / "there"), where="here")
+        try:
+            await remote.push(src, version.ref)
+        finally:
+            await remote.close()
+
+    asyncio.run(push())
+    return src, version.tree, tmp_path / "there"
+
+
+def test_recording_a_version_after_asking_what_lacks_looks_only_at_what_lacked(
+    tmp_path, monkeypatch
+):
+    _, tree, there = _pushed(tmp_path, 60)
+    store = AgentStore(str(there), "test", create=False)
+    parsed: list[str] = []
+    real_parse = agent_trees.parse
+    monkeypatch.setattr(
+        agent_trees, "parse", lambda data, where: parsed.append(where) or real_parse(data, where)
+    )
+    try:
+        with store.lock.shared():
+            assert store.lacking_in_tree(tree) == []
+        looked: list[str] = []
+        real_exists = os.path.exists
+        monkeypatch.setattr(os.path, "exists", lambda p: looked.append(p) or real_exists(p))
+        version, created = store.refs.add({"name": "other", "tree": tree}, store.still_lacking)
+        monkeypatch.setattr(os.path, "exists", real_exists)
+    finally:
+        store.close()
+    assert created and version["name"] == "other"
+    assert len(parsed) == 1  # the tree was parsed once for both questions
+    objects_looked_at = [p for p in looked if "/objects/" in p]
+    assert len(objects_looked_at) <= 1  # the tree itself, not its 60 files again
+
+
+def test_what_lacked_is_looked_at_again_before_a_version_is_recorded(tmp_path):
+    _, tree, there = _pushed(tmp_path, 5)
+    store = AgentStore(str(there), "test", create=False)
+    try:
+        # One object of the tree goes (as if it had never arrived): asked now, it lacks.
+        victim = next(
+            p for p in (there / "objects").rglob("*") if p.is_file() and "trees" not in p.parts
+        )
+        victim.chmod(0o600)
+        victim.unlink()
+        with store.lock.shared():
+            lacked = store.lacking_in_tree(tree)
+        assert len(lacked) == 1
+        with pytest.raises(Refused, match="lacks 1 object"):
+            store.refs.add({"name": "other", "tree": tree}, store.still_lacking)
+        # A fresh agent (nothing asked before) looks at everything, and refuses too.
+        fresh = AgentStore(str(there), "test", create=False)
+        try:
+            with pytest.raises(Refused, match="lacks 1 object"):
+                fresh.refs.add({"name": "other", "tree": tree}, fresh.still_lacking)
+        finally:
+            fresh.close()
+    finally:
+        store.close()

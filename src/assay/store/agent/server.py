@@ -115,7 +115,7 @@ class Agent:
             return uploads.partials(store, args.get("objects")), b""
         if op == "add_version":
             with store.lock.shared():
-                version, created = store.refs.add(args.get("version"))
+                version, created = store.refs.add(args.get("version"), store.still_lacking)
             return {"version": version, "created": created}, b""
         if op == "resolve":
             version = store.refs.resolve(args.get("ref"))

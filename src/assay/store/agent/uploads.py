@@ -35,9 +35,6 @@ from .layout import (
     locked,
     publish,
 )
-from .trees import lacking as tree_lacking
-from .trees import load as load_tree
-from .trees import objects as tree_objects
 from .wire import MAX_PIECE
 
 _BUF = 1 << 20
@@ -67,11 +64,8 @@ def missing(store: AgentStore, raw: object) -> list[list[str]]:
 def missing_in_tree(store: AgentStore, tree: str) -> list[list[str]]:
     """The objects the stored tree ``tree`` needs that the store lacks; the tree is pinned,
     and with it everything it reaches."""
-    layout = store.layout
     with store.lock.shared():
-        entries = load_tree(layout, tree)
-        store.pin_trees([tree], tree_objects(tree, entries))
-        return [item.split("/") for item in tree_lacking(layout, tree, entries)]
+        return [item.split("/") for item in store.lacking_in_tree(tree)]
 
 
 def partials(store: AgentStore, raw: object) -> list[int]:
