@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ from assay.store.agent.bundle import BOOTSTRAP, shipped_bytes
 from assay.store.agent.layout import Refused
 from assay.store.agent.state import AgentStore
 from assay.store.remote import ProcessPipe, agent_command, open_remote_store
+from assay.store.remote.client import RemoteEndpoint
 from tests.conftest import write_tree
 
 _F_GETPIPE_SZ = 1032
@@ -137,3 +139,48 @@ def test_what_lacked_is_looked_at_again_before_a_version_is_recorded(tmp_path):
             fresh.close()
     finally:
         store.close()
+
+
+# --- round trips of a push ------------------------------------------------------------------------
+
+
+def _ops_of_pushes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, times: int) -> list[list[str]]:
+    """The requests each of ``times`` pushes of one version made (a real agent each time)."""
+    src = Store(tmp_path / "src")
+    build = write_tree(tmp_path / "build", {f"f{i}.txt": f"file {i}\n" for i in range(5)})
+    ref = src.put("build", build).version.ref
+    ops: list[str] = []
+    real_submit = RemoteEndpoint.submit
+
+    async def counting(self: RemoteEndpoint, op: str, *args: Any, **kw: Any) -> Any:
+        ops.append(op)
+        return await real_submit(self, op, *args, **kw)
+
+    monkeypatch.setattr(RemoteEndpoint, "submit", counting)
+
+    async def push() -> None:
+        pipe = await ProcessPipe.start(["/bin/sh", "-c", agent_command(sys.executable)])
+        remote = await open_remote_store(pipe, root=str(tmp_path / "there"), where="here")
+        try:
+            await remote.push(src, ref)
+        finally:
+            await remote.close()
+
+    per_push = []
+    for _ in range(times):
+        ops.clear()
+        asyncio.run(push())
+        per_push.append([op for op in ops if op not in ("hello", "bye")])
+    return per_push
+
+
+def test_a_push_asks_about_its_tree_once_before_and_once_after_sending_it(tmp_path, monkeypatch):
+    first, again = _ops_of_pushes(tmp_path, monkeypatch, 2)
+    # New: is the tree there (no), the tree, what it lacks (each question pins, and the
+    # pin is written through to the disk: one question fewer is one sync fewer). Objects
+    # that fit in one piece go whole: no question about unfinished uploads of them.
+    assert first[:3] == ["missing_in_tree", "receive", "missing_in_tree"]
+    assert "missing" not in first and "partials" not in first
+    assert first.count("receive") == 6 and first[-1] == "add_version"
+    # Unchanged: one question, and the version.
+    assert again == ["missing_in_tree", "add_version"]

@@ -8,7 +8,7 @@ answers with bytes as the payload):
   this host), take a lease; answers ``{protocol, root, host, pid, python, free}``. First.
 * ``missing {objects}``: which of ``[[kind, digest], ...]`` the store lacks (all pinned).
 * ``missing_in_tree {tree}``: which objects a stored tree needs that the store lacks (the tree
-  pinned, and with it all it names).
+  pinned, and with it all it names); just the tree if the store lacks it.
 * ``partials {objects}``: bytes held of each object's unfinished upload.
 * ``receive {kind, digest, offset, finish?: {size, sha256}, zlib?: length}`` + the piece:
   append at ``offset`` (the held size), then with ``finish`` check the SHA-256 and publish.

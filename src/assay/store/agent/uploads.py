@@ -63,7 +63,9 @@ def missing(store: AgentStore, raw: object) -> list[list[str]]:
 
 def missing_in_tree(store: AgentStore, tree: str) -> list[list[str]]:
     """The objects the stored tree ``tree`` needs that the store lacks; the tree is pinned,
-    and with it everything it reaches."""
+    and with it everything it reaches. A tree the store lacks: only the tree itself."""
+    if not store.layout.has("trees", tree):
+        return [["trees", tree]]
     with store.lock.shared():
         return [item.split("/") for item in store.lacking_in_tree(tree)]
 
