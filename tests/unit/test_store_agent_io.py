@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import hashlib
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import pytest
 
 from assay.store import Store
 from assay.store.agent import trees as agent_trees
-from assay.store.agent import wire
+from assay.store.agent import uploads, wire
 from assay.store.agent.bundle import BOOTSTRAP, shipped_bytes
 from assay.store.agent.layout import Refused
 from assay.store.agent.state import AgentStore
@@ -184,3 +185,43 @@ def test_a_push_asks_about_its_tree_once_before_and_once_after_sending_it(tmp_pa
     assert first.count("receive") == 6 and first[-1] == "add_version"
     # Unchanged: one question, and the version.
     assert again == ["missing_in_tree", "add_version"]
+
+
+# --- what receiving one object costs --------------------------------------------------------------
+
+
+def test_receiving_objects_opens_each_lock_file_once_and_makes_no_folder_twice(
+    tmp_path, monkeypatch
+):
+    store = AgentStore(str(tmp_path / "store"), "test", create=True)
+    opened: list[str] = []
+    made: list[str] = []
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def counting_open(path: Any, *args: Any, **kw: Any) -> int:
+        opened.append(str(path))
+        return real_open(path, *args, **kw)
+
+    def counting_mkdir(path: Any, *args: Any, **kw: Any) -> None:
+        made.append(str(path))
+        real_mkdir(path, *args, **kw)
+
+    monkeypatch.setattr(os, "open", counting_open)
+    monkeypatch.setattr(os, "mkdir", counting_mkdir)
+    try:
+        for i in range(20):
+            data = f"object {i}\n".encode()
+            digest = "ab" + hashlib.sha256(data).hexdigest()[2:]  # one two-digit folder
+            sha = hashlib.sha256(data).hexdigest()
+            finish = {"size": len(data), "sha256": sha}
+            result = uploads.receive(store, "blobs", digest, 0, data, finish)
+            assert result == {"held": len(data), "published": True}
+            assert (
+                tmp_path / "store" / "objects" / "blobs" / "ab" / digest[2:]
+            ).read_bytes() == data
+    finally:
+        monkeypatch.setattr(os, "open", real_open)
+        store.close()
+    assert opened.count(str(tmp_path / "store" / "lock")) <= 1
+    assert opened.count(str(tmp_path / "store" / "incoming" / ".locks" / "ab")) == 1
+    assert made == [str(tmp_path / "store" / "objects" / "blobs" / "ab")]

@@ -85,4 +85,8 @@ class AgentStore:
         return [f"{k}/{d}" for k, d in lacked if not has(k, d)]
 
     def close(self) -> None:
-        self.lease.release()
+        try:
+            self.lease.release()
+        finally:
+            self.lock.close()
+            self.layout.close()
