@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import hashlib
+import io
 import os
 import subprocess
 import sys
@@ -15,8 +16,8 @@ from typing import Any
 import pytest
 
 from assay.store import Store
+from assay.store.agent import server, uploads, wire
 from assay.store.agent import trees as agent_trees
-from assay.store.agent import uploads, wire
 from assay.store.agent.bundle import BOOTSTRAP, shipped_bytes
 from assay.store.agent.layout import Refused
 from assay.store.agent.state import AgentStore
@@ -225,3 +226,54 @@ def test_receiving_objects_opens_each_lock_file_once_and_makes_no_folder_twice(
     assert opened.count(str(tmp_path / "store" / "lock")) <= 1
     assert opened.count(str(tmp_path / "store" / "incoming" / ".locks" / "ab")) == 1
     assert made == [str(tmp_path / "store" / "objects" / "blobs" / "ab")]
+
+
+# --- answers --------------------------------------------------------------------------------------
+
+
+class _CountingOut(io.BytesIO):
+    flushes = 0
+
+    def flush(self) -> None:
+        self.flushes += 1
+        super().flush()
+
+
+def test_answers_to_requests_waiting_in_the_pipe_are_written_together_and_in_order(tmp_path):
+    read_end, write_end = os.pipe()
+    frames = [wire.encode({"id": 1, "op": "hello", "root": str(tmp_path / "store")})]
+    frames += [wire.encode({"id": i, "op": "names"}) for i in range(2, 52)]
+    os.write(write_end, b"".join(frames))  # all 51 wait in the pipe, as a pipelining client's
+    os.close(write_end)
+    out = _CountingOut()
+    with open(read_end, "rb") as stdin:
+        assert server.serve(stdin, out) == 0  # type: ignore[arg-type]
+    out.seek(0)
+    answers = []
+    while (frame := wire.read_frame(out)) is not None:  # type: ignore[arg-type]
+        answers.append(frame[0])
+    assert [a["id"] for a in answers] == list(range(1, 52))
+    assert all(a["ok"] for a in answers)
+    assert out.flushes <= 2  # not one per answer: each would wake sshd, ssh and the client
+
+
+def test_answers_held_back_are_written_at_least_every_few_mebibytes_received(tmp_path):
+    frames = [wire.encode({"id": 1, "op": "hello", "root": str(tmp_path / "store")})]
+    for i in range(2, 14):  # 12 objects of 1 MiB each
+        data = bytes([i]) * 2**20
+        sha = hashlib.sha256(data).hexdigest()
+        header: dict[str, object] = {"id": i, "op": "receive", "kind": "blobs", "digest": sha}
+        header.update(offset=0, finish={"size": len(data), "sha256": sha})
+        frames.append(wire.encode(header, data) + data)
+    # A file as the input: always more to read, so only the byte count makes answers go out.
+    requests = tmp_path / "requests"
+    requests.write_bytes(b"".join(frames))
+    out = _CountingOut()
+    with requests.open("rb") as stdin:
+        assert server.serve(stdin, out) == 0  # type: ignore[arg-type]
+    out.seek(0)
+    answers = []
+    while (frame := wire.read_frame(out)) is not None:  # type: ignore[arg-type]
+        answers.append(frame[0])
+    assert [a["id"] for a in answers] == list(range(1, 14)) and all(a["ok"] for a in answers)
+    assert out.flushes >= 12 // 4  # the client hears back at least every 4 MiB
