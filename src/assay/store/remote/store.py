@@ -47,6 +47,7 @@ class RemoteSink:
     compressed, and every object is finished with the SHA-256 of its bytes."""
 
     needs_sha256 = True
+    takes_whole = True  # the agent checks and publishes a whole object from memory
 
     def __init__(self, endpoint: RemoteEndpoint) -> None:
         self.endpoint = endpoint
