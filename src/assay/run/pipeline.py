@@ -35,7 +35,7 @@ from assay.define.test import (
 )
 from assay.durations import Duration
 from assay.errors import SanityError
-from assay.files import fresh_dir, link_or_copy
+from assay.files import fresh_dir, link_or_copy, remove_entries
 from assay.plan import Case
 from assay.results.model import CaseResult, Failure, Status
 from assay.run import scripts
@@ -290,6 +290,7 @@ class Execution:
             stdout=self.stage_dir / scripts.BUILD_OUT,
             stderr=self.stage_dir / scripts.BUILD_ERR,
             time_limit=limit,
+            protect_inputs=self._has_store_links(),
         )
         # Builds run on this machine unless the partition sends them to its scheduler.
         partition = self.case.partition.config
@@ -305,7 +306,7 @@ class Execution:
                 [test.format(cmd) for cmd in as_list(test.build)],
                 scheduler.header(spec) if scheduler else (),
                 scheduler.footer(spec) if scheduler else (),
-                protect_inputs=self._has_store_links(),
+                protect_inputs=spec.protect_inputs,
             )
         )
         if scheduler is not None:
@@ -344,6 +345,7 @@ class Execution:
             stderr=self.stage_dir / scripts.RUN_ERR,
             time_limit=limit,
             resources=resources,
+            protect_inputs=self._has_store_links(),
         )
         scheduler = self.ctx.schedulers[case.partition.full_name]
         in_job = self._job_comparison(scheduler)
@@ -370,7 +372,7 @@ class Execution:
                     command,
                     [test.format(c) for c in as_list(test.postrun)],
                     scheduler.footer(spec),
-                    protect_inputs=self._has_store_links(),
+                    protect_inputs=spec.protect_inputs,
                 )
             )
             outcome = await scheduler.run(spec)
@@ -446,8 +448,10 @@ class Execution:
         names, problems = self._kept_files(entries)
         passed = self.result.failure is None and not problems
         remove = passed and not self.ctx.keep_stage and not self.case.dependents
-        if remove and entries <= set(names):
-            # Everything in the stage dir is to be kept: the dir becomes the output dir.
+        if remove and not any("/" in name for name in names):
+            # The stage dir becomes the output dir, without what is not kept (the staged
+            # inputs): one rename, no copies and no removal of the dir itself.
+            remove_entries(self.stage_dir, entries - set(names))
             os.rename(self.stage_dir, self.output_dir)
         else:
             self.output_dir.mkdir(exist_ok=True)

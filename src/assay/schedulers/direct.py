@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from assay.schedulers.base import JobOutcome, JobSpec, JobState, Scheduler
+from assay.schedulers.local_exec import drops_caps, job_argv, job_env
 from assay.transports.local import LocalTransport
 
 
 class DirectScheduler(Scheduler):
-    """Runs each job script with bash as soon as the runner has a slot for it."""
+    """Runs each job script with bash as soon as the runner has a slot for it, as one process
+    (:mod:`assay.schedulers.local_exec`)."""
 
     name = "direct"
 
@@ -18,11 +20,13 @@ class DirectScheduler(Scheduler):
         self.grace = grace
 
     async def run(self, spec: JobSpec) -> JobOutcome:
+        drop = drops_caps(spec.protect_inputs)
         proc = self.transport.spawn(
-            ["/bin/bash", str(spec.script)],
+            job_argv(spec.script, drop),
             cwd=spec.workdir,
             stdout=spec.stdout,
             stderr=spec.stderr,
+            env=job_env(drop),
         )
         try:
             if spec.time_limit is None:
