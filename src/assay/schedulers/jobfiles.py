@@ -21,15 +21,27 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
-from assay.compare.bundle import bundle_bytes
 from assay.files import write_atomic
-from assay.store.agent.bundle import agent_bytes
 
 PACKRUN_SOURCE = Path(__file__).with_name("packrun.py")
 
 
 def _packrun_bytes() -> bytes:
     return PACKRUN_SOURCE.read_bytes()
+
+
+# The bundles are built (and their modules imported) only when a job needs them: a local
+# run never does, and the comparison engine's command line is not part of its start-up.
+def _compare_bytes() -> bytes:
+    from assay.compare.bundle import bundle_bytes
+
+    return bundle_bytes()
+
+
+def _agent_bytes() -> bytes:
+    from assay.store.agent.bundle import agent_bytes
+
+    return agent_bytes()
 
 
 class JobFiles:
@@ -45,11 +57,11 @@ class JobFiles:
 
     def compare(self) -> Path:
         """The comparison engine."""
-        return self._ship("compare", ".pyz", bundle_bytes)
+        return self._ship("compare", ".pyz", _compare_bytes)
 
     def agent(self) -> Path:
         """The store agent."""
-        return self._ship("agent", ".py", agent_bytes)
+        return self._ship("agent", ".py", _agent_bytes)
 
     def _ship(self, stem: str, suffix: str, content: Callable[[], bytes]) -> Path:
         path = self._shipped.get(stem)
