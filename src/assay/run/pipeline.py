@@ -34,7 +34,7 @@ from assay.define.test import (
 )
 from assay.durations import Duration
 from assay.errors import SanityError
-from assay.files import fresh_dir, link_or_copy
+from assay.files import fresh_dir, link_or_copy, remove_entries
 from assay.plan import Case
 from assay.results.model import CaseResult, Failure, Status
 from assay.run import scripts
@@ -275,6 +275,7 @@ class Execution:
             stdout=self.job_dir / scripts.BUILD_OUT,
             stderr=self.job_dir / scripts.BUILD_ERR,
             time_limit=limit,
+            protect_inputs=self._has_store_links(),
         )
         # Builds run directly on the partition's host unless its scheduler runs them as jobs.
         place = self.place
@@ -289,7 +290,7 @@ class Execution:
                 [test.format(cmd) for cmd in as_list(test.build)],
                 builder.header(spec),
                 builder.footer(spec),
-                protect_inputs=self._has_store_links(),
+                protect_inputs=spec.protect_inputs,
             )
         )
         await self.site.send(self.files)
@@ -330,6 +331,7 @@ class Execution:
             stderr=self.job_dir / scripts.RUN_ERR,
             time_limit=limit,
             resources=resources,
+            protect_inputs=self._has_store_links(),
         )
         place = self.place
         scheduler = place.scheduler
@@ -357,7 +359,7 @@ class Execution:
                     command,
                     [test.format(c) for c in as_list(test.postrun)],
                     scheduler.footer(spec),
-                    protect_inputs=self._has_store_links(),
+                    protect_inputs=spec.protect_inputs,
                 )
             )
             await self.site.send(self.files)
@@ -442,8 +444,10 @@ class Execution:
         names, problems = kept_files(self.stage_dir, entries, self.out, kept)
         passed = self.result.failure is None and not problems
         remove = passed and not self.ctx.keep_stage and not self.case.dependents
-        if remove and entries <= set(names):
-            # Everything in the stage dir is to be kept: the dir becomes the output dir.
+        if remove and not any("/" in name for name in names):
+            # The stage dir becomes the output dir, without what is not kept (the staged
+            # inputs): one rename, no copies and no removal of the dir itself.
+            remove_entries(self.stage_dir, entries - set(names))
             os.rename(self.stage_dir, self.output_dir)
         else:
             self.output_dir.mkdir(exist_ok=True)

@@ -102,6 +102,9 @@ class JobSpec:
     # The file names of stdout and stderr are the scheduler's file name patterns on
     # purpose (a job array's ``task-%a.out``); every other character of a path is literal.
     output_pattern: bool = False
+    # The job sees read-only links into the artifact store: run as root, it must not keep
+    # the capabilities that override file modes (a local job drops them as it starts).
+    protect_inputs: bool = False
 
 
 class SchedulerError(Exception):

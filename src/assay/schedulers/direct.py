@@ -12,11 +12,13 @@ import asyncio
 from assay.schedulers.base import JobOutcome, JobSpec, JobState, Scheduler
 from assay.schedulers.jobfiles import JobFiles
 from assay.schedulers.jobscript import compare_step
+from assay.schedulers.local_exec import drops_caps, job_argv, job_env
 from assay.transports.base import Transport
 
 
 class DirectScheduler(Scheduler):
-    """Runs each job script with bash as soon as the runner has a slot for it."""
+    """Runs each job script with bash as soon as the runner has a slot for it, as one process
+    (:mod:`assay.schedulers.local_exec`)."""
 
     name = "direct"
 
@@ -39,11 +41,15 @@ class DirectScheduler(Scheduler):
     async def run(self, spec: JobSpec) -> JobOutcome:
         if spec.compare is not None and self.compares_in_job and self.job_files is not None:
             await self.job_files.ship("compare")
+        # On a remote host the script's own guard drops the capabilities (this machine's
+        # euid and setpriv say nothing about that host's).
+        drop = not self.transport.remote and drops_caps(spec.protect_inputs)
         proc = await self.transport.spawn(
-            ["/bin/bash", str(spec.script)],
+            job_argv(spec.script, drop),
             cwd=spec.workdir,
             stdout=spec.stdout,
             stderr=spec.stderr,
+            env=job_env(drop),
             time_limit=spec.time_limit,
         )
         try:

@@ -22,8 +22,6 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from assay.compare.bundle import bundle_bytes
-from assay.store.agent.bundle import agent_bytes
 from assay.transports.base import Transport
 
 PACKRUN_SOURCE = Path(__file__).with_name("packrun.py")
@@ -33,10 +31,24 @@ def _packrun_bytes() -> bytes:
     return PACKRUN_SOURCE.read_bytes()
 
 
+# The bundles are built (and their modules imported) only when a job needs them: a local
+# run never does, and the comparison engine's command line is not part of its start-up.
+def _compare_bytes() -> bytes:
+    from assay.compare.bundle import bundle_bytes
+
+    return bundle_bytes()
+
+
+def _agent_bytes() -> bytes:
+    from assay.store.agent.bundle import agent_bytes
+
+    return agent_bytes()
+
+
 _CONTENT: dict[str, tuple[str, Callable[[], bytes]]] = {
     "packrun": (".py", _packrun_bytes),
-    "compare": (".pyz", bundle_bytes),
-    "agent": (".py", agent_bytes),
+    "compare": (".pyz", _compare_bytes),
+    "agent": (".py", _agent_bytes),
 }
 
 
