@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
+import select
 import shutil
 import statistics
 import subprocess
@@ -21,6 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PYTHON = sys.executable
+# Floors start the interpreter itself, by its real path: not through a venv (whose site
+# packages, editable-install hooks included, a floor does not need) and never through a
+# version manager's shim (pyenv's adds ~30 ms to every start).
+FLOOR_PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
 # Children write bytecode caches as on a user's machine (this sandbox sets the variable, which
 # would make every start compile whatever has no fresh cache yet).
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -48,6 +53,7 @@ class Timed:
     cpu: float  # user + system CPU of the process and every descendant it waited for
     stdout: str
     stderr: str
+    peak_mib: float = 0.0  # peak RSS of the largest single process among them (MiB)
 
 
 def timed(
@@ -62,27 +68,76 @@ def timed(
     writeback does not land on whichever measurement comes next.
     """
     os.sync()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(
-        list(argv),
-        cwd=cwd,
-        env=dict(CHILD_ENV if env is None else env),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(CHILD_ENV if env is None else env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+        )
+        try:
+            # wait4: this child's own accounting (CPU and peak RSS of it and what it waited
+            # for), not the running maximum over every child this bench ever had.
+            _, status, usage = _wait4(proc.pid, timeout)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    cpu = usage.ru_utime + usage.ru_stime
     if proc.returncode != 0:
         raise RuntimeError(
             f"{' '.join(argv)} exited {proc.returncode} in {cwd}\n"
-            f"--- stdout (tail)\n{proc.stdout[-2000:]}\n--- stderr (tail)\n{proc.stderr[-2000:]}"
+            f"--- stdout (tail)\n{stdout[-2000:]}\n--- stderr (tail)\n{stderr[-2000:]}"
         )
-    return Timed(seconds, cpu, proc.stdout, proc.stderr)
+    return Timed(seconds, cpu, stdout, stderr, usage.ru_maxrss / 1024)
+
+
+def _wait4(pid: int, timeout: float) -> tuple[int, int, resource.struct_rusage]:
+    """``os.wait4`` with a time bound: a pidfd says when the child exited (no polling)."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        ready, _, _ = select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+    if not ready:
+        raise subprocess.TimeoutExpired(str(pid), timeout)
+    return os.wait4(pid, 0)
+
+
+def interleaved(
+    n: int, sides: Mapping[str, Callable[[], Timed]], warmup: bool = True
+) -> dict[str, list[Timed]]:
+    """``n`` repetitions of every side, one of each per repetition, the order rotated from
+    one repetition to the next (so no side always runs right after the same other side);
+    one unrecorded round first (page cache, bytecode caches)."""
+    names = list(sides)
+    if warmup:
+        for name in names:
+            sides[name]()
+    results: dict[str, list[Timed]] = {name: [] for name in names}
+    for k in range(n):
+        shift = k % len(names)
+        for name in names[shift:] + names[:shift]:
+            results[name].append(sides[name]())
+    return results
+
+
+def paired_ratio(a: Sequence[Timed], b: Sequence[Timed]) -> float:
+    """The median of the per-repetition ratios a/b of wall times (pairs from one round)."""
+    return median([x.seconds / y.seconds for x, y in zip(a, b, strict=True)])
+
+
+def walls(values: Sequence[Timed]) -> list[float]:
+    return [t.seconds for t in values]
 
 
 def repeat(n: int, measure: Callable[[], float], warmup: bool = True) -> list[float]:

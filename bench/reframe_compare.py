@@ -7,7 +7,13 @@ writes equivalent tests for both tools, and times whole processes (interpreter s
 included) for: 200 run-only ``echo hello`` cases with 8 slots (ReFrame
 ``--exec-policy=async``, partition ``max_jobs`` 8), the same serially (``--exec-policy=serial``
 and ``assay run --serial``), and listing 5,000 variants of one test (``-l``, ``assay list``).
-ReFrame writes only into temp dirs: ``--prefix``, ``--report-file``, HOME and TMPDIR.
+
+Each side runs as its users run it: ReFrame with its documented asynchronous policy (its
+default) and the partition's ``max_jobs``, in the caller's own environment (HOME included:
+ReFrame keeps what it detects on its first run, the processor topology, under
+``~/.reframe``, and a fresh HOME per run would make it detect again each time); one
+unrecorded run of each workload first. Stage and output dirs (``--prefix``) and the report
+go to a temp dir. assay and ReFrame alternate, one run of each per repetition.
 """
 
 from __future__ import annotations
@@ -23,15 +29,18 @@ from pathlib import Path
 from _common import (
     CHILD_ENV,
     PYTHON,
+    Timed,
     assay_argv,
     fmt_s,
     fmt_spread,
     fresh_dir,
+    interleaved,
     machine,
     median,
+    paired_ratio,
     print_table,
-    repeat,
     timed,
+    walls,
     workdir,
     write_assay_test,
 )
@@ -107,13 +116,10 @@ def install_reframe(venv: Path, version: str) -> Path | None:
     return reframe
 
 
-def reframe_env(root: Path) -> dict[str, str]:
-    """Keep ReFrame out of the real home and /tmp, and away from the caller's RFM_* settings."""
-    env = {k: v for k, v in CHILD_ENV.items() if not k.startswith("RFM_")}
-    for name in ("home", "tmp"):
-        (root / name).mkdir(exist_ok=True)
-    env.update(HOME=str(root / "home"), TMPDIR=str(root / "tmp"))
-    return env
+def reframe_env() -> dict[str, str]:
+    """The caller's environment (its HOME too, as a user's run has), without RFM_* settings
+    that would make this ReFrame differ from a default one."""
+    return {k: v for k, v in CHILD_ENV.items() if not k.startswith("RFM_")}
 
 
 def main() -> int:
@@ -137,38 +143,38 @@ def main() -> int:
             (checks / "trivial.py").write_text(REFRAME_TEST.format(name="Trivial", count=count))
         config = root / "config.py"
         config.write_text(REFRAME_CONFIG % j)
-        env = reframe_env(root)
+        env = reframe_env()
 
-        def assay_run(extra: Sequence[str]) -> Callable[[], float]:
-            def measure() -> float:
+        def assay_run(extra: Sequence[str]) -> Callable[[], Timed]:
+            def measure() -> Timed:
                 cwd = fresh_dir(root, "assay-cwd")
                 argv = [*assay_argv(), "run", str(root / "assay-run"), "--max-jobs", str(j)]
-                seconds = timed([*argv, "--plain", *extra], cwd).seconds
+                run = timed([*argv, "--plain", *extra], cwd)
                 report = json.loads((cwd / ".assay/latest/report.json").read_text())
                 assert report["summary"]["passed"] == c, report["summary"]
-                return seconds
+                return run
 
             return measure
 
-        def assay_list() -> float:
+        def assay_list() -> Timed:
             out = timed([*assay_argv(), "list", str(root / "assay-list")], fresh_dir(root, "cwd"))
             assert out.stdout.strip().splitlines()[-1].startswith(f"{v} case(s)"), out.stdout[-300:]
-            return out.seconds
+            return out
 
-        def rfm(checks: str, action: Sequence[str], expect: str) -> Callable[[], float]:
-            def measure() -> float:
+        def rfm(checks: str, action: Sequence[str], expect: str) -> Callable[[], Timed]:
+            def measure() -> Timed:
                 assert reframe is not None
                 cwd = fresh_dir(root, "reframe-cwd")
                 argv = [str(reframe), "-C", str(config), "-c", str(root / checks), *action]
                 argv += ["--prefix", str(cwd / "prefix"), "--report-file", str(cwd / "r.json")]
                 out = timed([*argv, "--nocolor"], cwd, env=env)
                 assert expect in out.stdout, out.stdout[-1000:]
-                return out.seconds
+                return out
 
             return measure
 
         ran = f"Ran {c}/{c} test case(s) from {c} check(s) (0 failure(s)"
-        workloads: list[tuple[str, Callable[[], float], Callable[[], float]]] = [
+        workloads: list[tuple[str, Callable[[], Timed], Callable[[], Timed]]] = [
             (f"run {c} echo cases, {j} slots (async)", assay_run([]),
              rfm("reframe-run", ["-r", "--exec-policy=async"], ran)),
             (f"run {c} echo cases, serial", assay_run(["--serial"]),
@@ -176,16 +182,18 @@ def main() -> int:
             (f"list {v} variants", assay_list,
              rfm("reframe-list", ["-l"], f"Found {v} check(s)")),
         ]  # fmt: skip
-        if reframe is not None:  # warm-up: page cache and bytecode of ReFrame and the checks
-            rfm("reframe-run", ["-l"], f"Found {c} check(s)")()
         rows, spreads = [], []
         for label, assay_measure, rfm_measure in workloads:
             print(f"{label} ...", file=sys.stderr)
-            assay_times = repeat(n, assay_measure)
-            rfm_times = repeat(n, rfm_measure, warmup=False) if reframe else []
+            sides = {"assay": assay_measure}
+            if reframe is not None:
+                sides["ReFrame"] = rfm_measure
+            runs = interleaved(n, sides)  # a first unrecorded round: ReFrame's first-run work
+            assay_times = walls(runs["assay"])
             spreads.append(f"  {label}:\n    assay   {fmt_spread(assay_times)}")
-            if rfm_times:
-                ratio = f"{median(rfm_times) / median(assay_times):.1f}x"
+            if reframe is not None:
+                rfm_times = walls(runs["ReFrame"])
+                ratio = f"{paired_ratio(runs['ReFrame'], runs['assay']):.1f}x"
                 rows.append([label, fmt_s(median(assay_times)), fmt_s(median(rfm_times)), ratio])
                 spreads.append(f"    ReFrame {fmt_spread(rfm_times)}")
             else:
@@ -195,6 +203,7 @@ def main() -> int:
     print()
     print("Each number: one whole process (`assay run|list` or `reframe -r|-l`) from spawn to")
     print("exit, interpreter start included; both on the same Python interpreter.")
+    print("Ratio: median of per-repetition ratios, the two run back to back, order rotating.")
     print("Spread:")
     print("\n".join(spreads))
     return 0

@@ -1,8 +1,15 @@
-"""The comparison step inside a real run: 500 reference cases of a trivial command, 8 slots.
+"""Suite cases: a tiny suite against shell floors, and the comparison step inside a run.
 
-    .venv/bin/python bench/suite_overhead.py [--cases 500] [--repeat 3]
+    .venv/bin/python bench/suite_overhead.py [--tiny 200] [--cases 500] [--repeat 3]
 
-A generated suite has CASES case directories, each with an input file and expected
+Tiny suite (goals of issue 12): TINY reference cases whose command is ``cp in.txt out.txt``
+with an exact comparison of ``out.txt``, run with 2 slots against ``xargs -P2`` of the same
+command plus ``cmp`` in each case's directory, and with ``--serial`` against a serial shell
+loop doing the same. Each repetition runs the four commands once, order rotated; every
+floor works in a fresh copy of the cases (made before its clock starts).
+
+Comparison step:
+a generated suite has CASES case directories, each with an input file and expected
 outputs (a small text file with numbers and a CSV). The command copies the input to the
 outputs, so every comparison passes. The same suite is run twice: with ``[suite.compare]``
 and without it. The sanity stage of a case is where its comparison runs; the figure is the
@@ -14,18 +21,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
 from _common import (
+    Timed,
     assay_argv,
     fmt_s,
+    fmt_spread,
     fresh_dir,
+    interleaved,
     machine,
     median,
     met,
+    paired_ratio,
     print_table,
     timed,
+    walls,
     workdir,
 )
 
@@ -42,6 +55,86 @@ files = ["log.txt", "result.csv"]
 rtol = 1e-6
 ignore = ["^# run at .*"]
 """
+
+
+TINY = """\
+[suite]
+name = "tiny"
+cases = "cases/*"
+command = "cp in.txt out.txt"
+
+[suite.compare]
+files = ["out.txt"]
+"""
+# The floors: in each case's directory, the command and a byte comparison with the expected
+# file; 2 at once (xargs) or one after another (a loop in one shell).
+XARGS = (
+    "printf '%s\\n' cases/* | xargs -P2 -I{} sh -c "
+    "'cd \"$1\" && cp in.txt out.txt && cmp -s out.txt expected/out.txt' _ {}"
+)
+LOOP = (
+    'for d in cases/*; do (cd "$d" && cp in.txt out.txt && cmp -s out.txt expected/out.txt)'
+    " || exit 1; done"
+)
+
+
+def make_tiny(root: Path, cases: int) -> None:
+    for i in range(cases):
+        case = root / "cases" / f"c{i:04d}"
+        (case / "expected").mkdir(parents=True)
+        (case / "in.txt").write_text(f"value {i}\n")
+        (case / "expected" / "out.txt").write_text(f"value {i}\n")
+    (root / "tiny.suite.toml").write_text(TINY)
+
+
+def tiny_assay(base: Path, source: Path, cases: int, extra: list[str]) -> Timed:
+    root = fresh_dir(base, "assay")
+    (root / "tiny.suite.toml").write_text(TINY)
+    (root / "cases").symlink_to(source / "cases")
+    run = timed([*assay_argv(), "run", ".", "--max-jobs", "2", "--plain", *extra], root)
+    summary = json.loads((root / ".assay" / "latest" / "report.json").read_text())["summary"]
+    if summary["passed"] != cases:
+        raise RuntimeError(f"not every tiny case passed in {root}: {summary}")
+    return run
+
+
+def tiny_floor(base: Path, source: Path, script: str) -> Timed:
+    root = fresh_dir(base, "floor")
+    shutil.copytree(source / "cases", root / "cases")  # not timed: a clean tree each time
+    return timed(["sh", "-c", script], root)
+
+
+def tiny_figures(base: Path, cases: int, n: int) -> list[list[str]]:
+    source = base / "tiny-source"
+    make_tiny(source, cases)
+    runs = interleaved(
+        n,
+        {
+            "assay": lambda: tiny_assay(base, source, cases, []),
+            "xargs": lambda: tiny_floor(base, source, XARGS),
+            "assay-serial": lambda: tiny_assay(base, source, cases, ["--serial"]),
+            "loop": lambda: tiny_floor(base, source, LOOP),
+        },
+    )
+    for name, values in runs.items():
+        print(f"  tiny {name}: {fmt_spread(walls(values))}")
+    rows = []
+    for label, a, b, goal in (
+        (f"tiny suite, {cases} cases, 2 slots", "assay", "xargs", 1.5),
+        (f"tiny suite, {cases} cases, --serial", "assay-serial", "loop", 1.3),
+    ):
+        ratio = paired_ratio(runs[a], runs[b])
+        rows.append(
+            [
+                label,
+                fmt_s(median(walls(runs[a]))),
+                f"{'xargs -P2' if b == 'xargs' else 'shell loop'} {fmt_s(median(walls(runs[b])))}",
+                f"{ratio:.2f}x",
+                f"<= {goal:g}x",
+                met(ratio <= goal),
+            ]
+        )
+    return rows
 
 
 def make_suite(root: Path, cases: int, compare: bool) -> None:
@@ -73,15 +166,16 @@ def measure(base: Path, cases: int, compare: bool) -> tuple[float, float]:
     return run_once(root)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=500)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tiny", type=int, default=200, help="cases of the tiny suite")
+    parser.add_argument("--cases", type=int, default=500, help="cases of the compare suite")
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    print(f"suite overhead: {args.cases} cases, 8 slots; {machine()}; {args.repeat} repetition(s)")
-    rows = []
+    print(f"suite overhead: {machine()}; {args.repeat} repetition(s), interleaved, medians")
     figures: dict[bool, tuple[list[float], list[float]]] = {}
     with workdir() as base:
+        rows = tiny_figures(base, args.tiny, args.repeat)
         for compare in (True, False):
             runs = [measure(base, args.cases, compare) for _ in range(args.repeat + 1)]
             runs = runs[1:]  # the first is a warm-up (page cache, bytecode caches)
@@ -90,9 +184,10 @@ def main() -> None:
     per_case = median(with_compare[1])
     rows.append(
         [
-            "sanity stage per case, with compare",
+            f"sanity stage per case, {args.cases} cases, 8 slots",
             fmt_s(per_case),
             f"without compare {fmt_s(median(without[1]))}",
+            "-",
             "<= 5 ms",
             met(per_case <= 0.005),
         ]
@@ -104,9 +199,12 @@ def main() -> None:
             f"without compare {fmt_s(median(without[0]))}",
             "-",
             "-",
+            "-",
         ]
     )
-    print_table(["figure", "measured", "baseline", "goal", "met"], rows)
+    print()
+    print_table(["figure", "assay", "floor", "measured", "goal", "met"], rows)
+    return 0
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ class Stream(assay.Test):
     threads = assay.parameter([1, 2])
     env = {"OMP_NUM_THREADS": "{threads}"}
     time_limit = "2m"
-    # A conservative reference for any machine: at least 5 GB/s. Pin real numbers per
-    # system with keys such as "cluster:cpu".
-    references = {"*": {"triad": assay.ref(10_000, lower=-0.5, unit="MB/s")}}
+    # A conservative reference for any machine, even a busy one: at least 2 GB/s. Pin
+    # real numbers per system with keys such as "cluster:cpu".
+    references = {"*": {"triad": assay.ref(10_000, lower=-0.8, unit="MB/s")}}
 
     def sanity(self, out):
         out.expect(r"Solution Validates")

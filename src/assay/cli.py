@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from assay._version import __version__
-from assay.errors import AssayError
+from assay.errors import AssayError, UsageError
 from assay.guard import Interrupted
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -171,6 +171,21 @@ def cli(debug: bool) -> None:
     help="Run at most N cases at once per partition (overrides the config).",
 )
 @click.option(
+    "--max-cases",
+    type=click.IntRange(1),
+    help="Run at most N cases at once in all (across partitions) [default: no cap].",
+)
+@click.option(
+    "--exit-first",
+    is_flag=True,
+    help="Start no more cases after the first failure; those running finish.",
+)
+@click.option(
+    "--cancel-running",
+    is_flag=True,
+    help="With --exit-first: also cancel the cases running at the first failure.",
+)
+@click.option(
     "--max-local",
     type=click.IntRange(1),
     help="Run at most N builds at once on this machine [default: CPU count].",
@@ -217,10 +232,19 @@ def run(**kw: Any) -> int:
     if kw["resume"] and not kw["paths"]:
         original = session.resume_arguments(Path(kw["prefix"] or ".assay"))
         return main(["run", "--resume", *original[1:]])
+    if kw["cancel_running"] and not kw["exit_first"]:
+        raise UsageError(
+            "--cancel-running without --exit-first: it says what the first failure does to "
+            "the cases running then",
+            hint="add --exit-first, or drop --cancel-running",
+        )
     kw["options"] = RunOptions(
         max_retries=kw.pop("max_retries"),
         serial=kw.pop("serial"),
         keep_stage=kw.pop("keep_stage"),
+        max_cases=kw.pop("max_cases"),
+        exit_first=kw.pop("exit_first"),
+        cancel_running=kw.pop("cancel_running"),
     )
     display = make_display(kw.pop("plain"))
     request = _request(**kw)
@@ -406,6 +430,26 @@ def compare_sessions(
     from assay.results import sessions
 
     return sessions.run(first, second, as_json, show_all, config, system, prefix)
+
+
+@cli.command()
+@click.argument("case_id", metavar="CASE_ID")
+@click.option(
+    "--prefix", metavar="DIR", default=".assay", show_default=True, help="Where sessions are."
+)
+@click.option(
+    "-c",
+    "--config",
+    metavar="FILE",
+    help="Config file with the case's SSH partition (default: as `assay run` finds it).",
+)
+def fetch(case_id: str, prefix: str, config: str | None) -> int:
+    """Bring the stage dir a case kept on a remote host into its local output dir."""
+    from assay import fetching  # lazy: start-up time (asyncssh: ~100 ms)
+
+    target = fetching.fetch(Path(prefix), case_id, config)
+    click.echo(f"fetched into {target}")
+    return 0
 
 
 @cli.group()

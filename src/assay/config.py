@@ -47,7 +47,12 @@ class Environment(_Strict, kw_only=True, frozen=True):
     fflags: str = ""
     ldflags: str = ""
     variables: dict[str, str] = {}
-    modules: list[str] = []
+    modules: list[str] = []  # `module load` these, in order (docs/config.md)
+    modules_use: list[str] = []  # `module use DIR`: more modulefile trees, first
+    modules_purge: bool = False  # `module purge` before the swaps and loads
+    modules_swap: dict[str, str] = {}  # `module swap OLD NEW`, before the loads
+    modules_system: Literal["auto", "lmod", "environment-modules"] = "auto"
+    modules_init: str | None = None  # a script that defines `module`, sourced first
     prerun: list[str] = []
 
     def exports(self) -> dict[str, str]:
@@ -62,6 +67,16 @@ class Environment(_Strict, kw_only=True, frozen=True):
             if value:
                 out[name] = value
         out.update(self.variables)
+        return out
+
+    def module_commands(self) -> list[list[str]]:
+        """The module commands this environment runs, in order (use, purge, swaps, loads),
+        as words."""
+        out = [["module", "use", path] for path in self.modules_use]
+        out += [["module", "purge"]] if self.modules_purge else []
+        out += [["module", "swap", old, new] for old, new in self.modules_swap.items()]
+        if self.modules:
+            out.append(["module", "load", *self.modules])
         return out
 
 
@@ -97,20 +112,47 @@ class Slurm(_Strict, kw_only=True, frozen=True):
     python: str = "python3"  # runs the pack runner and comparisons inside jobs
 
 
+class Ssh(_Strict, kw_only=True, frozen=True):
+    """How a partition's host is reached over SSH (``transport = "ssh"``). What is not set
+    here comes from the user's OpenSSH client config (``~/.ssh/config``, or ``config``)."""
+
+    host: str  # a host name, an address, or a Host alias of the ssh config
+    user: str | None = None
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
+    identity: str | None = None  # a private key file
+    proxy_jump: str | None = None  # [user@]host[:port], comma-separated for several hops
+    known_hosts: str | None = None  # default: the ssh config's, else ~/.ssh/known_hosts
+    config: str | None = None  # an ssh_config file instead of ~/.ssh/config
+    workdir: str = ".assay"  # on the host; relative to the remote home
+    store: str | None = None  # the host's store (a shared path); default WORKDIR/store
+    python: str = "python3"  # runs assay's agent and comparisons on the host
+    max_channels: PositiveInt = 8  # SSH channels open at once on the connection
+    keepalive: Duration = Duration("15s")
+    connect_timeout: Duration = Duration("20s")
+    detach_timeout: Duration = Duration("10m")
+    """How long a dropped connection is tried again, and how long the host's jobs keep
+    running meanwhile; after it they are killed."""
+    bring_back: NonNegativeInt = 1 << 20  # bytes: outputs up to this size come back whole
+    bring_back_total: NonNegativeInt = 16 << 20  # bytes per case in all
+
+
 class Partition(_Strict, kw_only=True, frozen=True):
     """A set of resources reached one way: transport x scheduler x launcher."""
 
     description: str = ""
-    transport: Literal["local"] = "local"
+    transport: Literal["local", "ssh"] = "local"
     scheduler: Literal["direct", "slurm"] = "direct"
     launcher: Literal["none", "mpirun", "mpiexec", "srun"] = "none"
+    launcher_options: list[str] = []  # more words for the launcher, e.g. ["--mpi=pmix"]
     max_jobs: PositiveInt | None = None
     environments: list[str] = msgspec.field(default_factory=lambda: ["builtin"])
     time_limit: Duration | None = None
+    dependencies_from: list[str] = []  # other partitions whose cases may serve as dependencies
     variables: dict[str, str] = {}
     prerun: list[str] = []
     resources: Resources = Resources()
     slurm: Slurm = Slurm()
+    ssh: Ssh | None = None
 
 
 class System(_Strict, kw_only=True, frozen=True):
@@ -339,6 +381,7 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
         if not _NAME.fullmatch(name):
             fail(f"environments.{name}", "names use letters, digits, '.', '_' and '-' only")
         _check_variables(environment.variables, f"environments.{name}.variables", fail)
+        _check_modules(environment, f"environments.{name}", fail)
     for sys_name, system in parsed.systems.items():
         where = f"systems.{toml_key(sys_name)}"
         if not _NAME.fullmatch(sys_name):
@@ -357,7 +400,22 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
                 fail(f"{pwhere}.slurm.poll_min", "must not be larger than poll_max")
             for key, problem in slurm_problems(part.slurm):
                 fail(f"{pwhere}.slurm.{key}", problem)
+            if part.launcher_options and part.launcher == "none":
+                fail(
+                    f"{pwhere}.launcher_options",
+                    'options for no launcher (launcher = "none"); name the launcher they are '
+                    'for (launcher = "srun", "mpirun" or "mpiexec") or remove them',
+                )
+            for i, option in enumerate(part.launcher_options):
+                bad = CONTROL.search(option)
+                if bad is not None:
+                    fail(
+                        f"{pwhere}.launcher_options[{i}]",
+                        f"{option!r} holds the control character {bad.group(0)!r}; remove it",
+                    )
             _check_variables(part.variables, f"{pwhere}.variables", fail)
+            _check_dependencies_from(system, part_name, part, pwhere, fail)
+            _check_transport(part, pwhere, fail)
             if not part.environments:
                 fail(f"{pwhere}.environments", "list at least one environment")
             for env in part.environments:
@@ -374,8 +432,6 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 def results_problem(value: str) -> str | None:
     """What is wrong with a ``results`` setting, if anything."""
-    from assay.shell import CONTROL
-
     if not value.strip():
         return 'empty; give a file path, a "postgresql://..." URL, or "none"'
     bad = CONTROL.search(value)
@@ -388,6 +444,99 @@ def results_problem(value: str) -> str | None:
             'a "postgresql://user@host/database" URL, or "none"'
         )
     return None
+
+
+def _check_modules(
+    env: Environment, where: str, fail: typing.Callable[[str, str], typing.NoReturn]
+) -> None:
+    """Module names reach ``module`` as quoted words: no control character (a newline
+    would end the command), no empty name, nothing the module command would read as one
+    of its options."""
+    names = [(f"modules[{i}]", m) for i, m in enumerate(env.modules)]
+    names += [(f"modules_use[{i}]", m) for i, m in enumerate(env.modules_use)]
+    for old, new in env.modules_swap.items():
+        names += [(f"modules_swap.{toml_key(old)}", old), (f"modules_swap.{toml_key(old)}", new)]
+    for key, name in names:
+        bad = CONTROL.search(name)
+        if bad is not None:
+            fail(
+                f"{where}.{key}",
+                f"{name!r} holds the control character {bad.group(0)!r}; remove it",
+            )
+        if not name.strip() or name != name.strip() or name.startswith("-"):
+            fail(
+                f"{where}.{key}",
+                f"{name!r} is not a module name: no blank names, no spaces around it, "
+                'none starting with "-" (e.g. "gcc/12")',
+            )
+    init = env.modules_init
+    bad = None if init is None else CONTROL.search(init)
+    if init is not None and (bad is not None or not init.strip()):
+        fail(f"{where}.modules_init", f"{init!r} is not a file path; give the init script's path")
+
+
+def _check_dependencies_from(
+    system: System,
+    name: str,
+    part: Partition,
+    where: str,
+    fail: typing.Callable[[str, str], typing.NoReturn],
+) -> None:
+    for other in part.dependencies_from:
+        if other == name:
+            fail(f"{where}.dependencies_from", f"{other!r} is this partition; list other ones")
+        if other not in system.partitions:
+            fail(
+                f"{where}.dependencies_from",
+                f"no partition named {other!r} in this system"
+                f"{did_you_mean(other, system.partitions)}; "
+                f"partitions: {', '.join(system.partitions)}",
+            )
+
+
+def _check_transport(
+    part: Partition, where: str, fail: typing.Callable[[str, str], typing.NoReturn]
+) -> None:
+    if part.transport == "ssh" and part.ssh is None:
+        fail(
+            f"{where}.ssh",
+            'transport = "ssh" needs the host: add ssh = { host = "login.example.org" }',
+        )
+    if part.transport != "ssh" and part.ssh is not None:
+        fail(
+            f"{where}.ssh",
+            'SSH settings for a partition with transport = "local"; '
+            'set transport = "ssh" or remove them',
+        )
+    if part.ssh is None:
+        return
+    for key in (
+        "host",
+        "user",
+        "identity",
+        "proxy_jump",
+        "known_hosts",
+        "config",
+        "workdir",
+        "python",
+    ):
+        value = getattr(part.ssh, key)
+        bad = None if value is None else CONTROL.search(value)
+        if bad is not None:
+            fail(
+                f"{where}.ssh.{key}",
+                f"{value!r} holds the control character {bad.group(0)!r}; remove it",
+            )
+    if not part.ssh.host or part.ssh.host.startswith("-"):
+        fail(f"{where}.ssh.host", f"{part.ssh.host!r} is not a host name")
+    if part.ssh.user is not None and (not part.ssh.user or part.ssh.user.startswith("-")):
+        fail(f"{where}.ssh.user", f"{part.ssh.user!r} is not a user name")
+    if not part.ssh.workdir.strip() or part.ssh.workdir.strip() in ("/", "~", "."):
+        fail(
+            f"{where}.ssh.workdir",
+            "give a directory of its own for assay's files on the host, "
+            'e.g. ".assay" (in the remote home) or "/scratch/me/assay"',
+        )
 
 
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -407,18 +556,22 @@ def _check_variables(
 
 
 def describe(config: Config) -> dict[str, Any]:
-    """The configuration as plain data (for ``assay config``); a database password is
-    shown as ``***``."""
+    """The configuration as plain data (for ``assay config``), with the module commands
+    each environment runs (``module_commands``: what its build and run scripts do); a
+    database password is shown as ``***``."""
     from assay.results.db.backends import redact
 
     systems = msgspec.to_builtins(dict(config.systems), enc_hook=_as_text)
     for system in systems.values():
         if system.get("results"):
             system["results"] = redact(system["results"])
+    environments = msgspec.to_builtins(dict(config.environments), enc_hook=_as_text)
+    for name, env in config.environments.items():
+        environments[name]["module_commands"] = [" ".join(w) for w in env.module_commands()]
     return {
         "source": config.source,
         "systems": systems,
-        "environments": msgspec.to_builtins(dict(config.environments), enc_hook=_as_text),
+        "environments": environments,
     }
 
 

@@ -21,14 +21,16 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from assay import guard
 from assay import overrides as overrides_mod
 from assay._version import __version__
-from assay.config import Config, PartitionRef, load_config
+from assay.config import Config, load_config
 from assay.errors import UsageError
 from assay.files import point_link, write_atomic
+from assay.hosts import Hosts
+from assay.launchers import launcher
 from assay.load import LoadProblem, load
 from assay.plan import Plan, make_plan, repeat_cases
 from assay.results import regressions, report
@@ -45,14 +47,17 @@ from assay.results.recorder import (
 )
 from assay.results.series import HistorySource
 from assay.run.artifacts import SessionStore
-from assay.run.pipeline import RunContext
+from assay.run.context import Place, RunContext
+from assay.run.module_check import ModuleChecks
 from assay.run.priority import Expectations, case_series
+from assay.run.remote_inputs import Uploads
 from assay.run.runner import Events, Runner, RunOptions
 from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
-from assay.schedulers.jobfiles import JobFiles
+from assay.schedulers.registry import SchedulerSetup, make_scheduler
 from assay.select import Selection
 from assay.store import Store, default_root
+from assay.transports.base import Transport
 from assay.transports.contain import end_left_behind
 from assay.transports.local import LocalTransport
 
@@ -65,10 +70,11 @@ class JobStates(Protocol):
     def job_state(self, partition: str, job: str, state: str, reason: str | None) -> None: ...
 
 
-class Display(Events, JobStates, Protocol[HintT]):
+class Display(Events, JobStates, Uploads, Protocol[HintT]):
     """What shows a session to the user (the CLI's live or plain display): the runner's
-    events, the jobs' states, a header at the start and the summary at the end, which gets
-    the ``hint`` the CLI handed to :func:`run` (how to rerun a failed case)."""
+    events, the jobs' states, uploads to remote hosts, a header at the start and the summary
+    at the end, which gets the ``hint`` the CLI handed to :func:`run` (how to rerun a failed
+    case)."""
 
     def start(
         self, total: int, header: str, time_left: Callable[[], float | None] | None = None
@@ -208,13 +214,22 @@ async def _run(
     transport.on_spawn = journal.process
     if recovered is not None:  # a killed runner's cases may still run: end them first
         await end_left_behind(recovered.processes)
+    store = SessionStore(lambda: Store(_store_root(request, config, system)))
+    partitions = {c.partition.full_name: c.partition for c in plan.cases}
+    hosts = Hosts(partitions.values(), transport, session_id, directory, store, display)
+    try:
+        await hosts.connect()
+    except BaseException:
+        await transport.release()
+        journal.close()
+        raise
     prefix = _prefix(request, config, system)
     recorder = Recorder.open(database_target(config, system, prefix), prefix)
     series = [case_series(c) for c in plan.cases]
     expect = Expectations.plan(plan.cases, recorder.expected(series), series)
     git = _probe_git(Path(request.paths[0]).absolute())
     recorder.start(session, config_hash(config), git)
-    ctx = _context(request, prepared, directory, transport, display, journal, session_id)
+    ctx = _context(request, prepared, directory, hosts, display, journal, session_id)
     ctx.expected_run = expect.run
     runner = Runner(
         plan.cases,
@@ -227,23 +242,24 @@ async def _run(
         recorded=expect.recorded,
         recorder=recorder,
     )
-    partitions = sorted({c.partition.full_name for c in plan.cases})
     display.start(
         len(plan.cases),
         f"assay {__version__} · system {system} · {len(plan.cases)} case(s) on "
-        f"{', '.join(partitions) or 'no partition'} · {directory}",
+        f"{', '.join(sorted(partitions)) or 'no partition'} · {directory}",
         runner.eta.left,
     )
     task = asyncio.create_task(runner.run())
     # The handlers stay until the report is written (a late Ctrl-C must not lose it); they
     # also interrupt test code that hangs on the event loop's thread.
-    with guard.signals_to(_on_signals(session, task, transport)):
+    with guard.signals_to(_on_signals(session, task, ctx.transports)):
         try:
             session.results = await task
         finally:
+            await hosts.close()
             await transport.release()
             ctx.store.close()
             journal.close()
+        session.remote = hosts.sent()
         session.finished = time.time()
         session.git = git.result()
         first = runner.eta.first
@@ -287,6 +303,9 @@ def _new_session(request: Request, prepared: Prepared, session_id: str, director
             "max_retries": request.options.max_retries,
             "serial": request.options.serial,
             "keep_stage": request.options.keep_stage,
+            "max_cases": request.options.max_cases,
+            "exit_first": request.options.exit_first,
+            "cancel_running": request.options.cancel_running,
             "settings": list(request.settings),
             "repeat": request.repeat,
             "fail_on_regression": request.fail_on_regression,
@@ -315,47 +334,77 @@ def _context(
     request: Request,
     prepared: Prepared,
     directory: Path,
-    transport: LocalTransport,
+    hosts: Hosts,
     display: JobStates,
     journal: Journal,
     session_id: str,
 ) -> RunContext:
-    """What the cases run with: a scheduler per partition, stage and output roots, the
-    store."""
-    config, system = prepared.config, prepared.system
-    schedulers: dict[str, Scheduler] = {}
-    job_files = JobFiles(directory / "jobs")  # shared by the partitions: written once
+    """What the cases run with: a place per partition (its scheduler, builder, launcher and
+    site), stage and output roots, the store."""
+    places: dict[str, Place] = {}
+    local_slots = asyncio.Semaphore(request.max_local or os.cpu_count() or 1)
+    builders: dict[int, Scheduler] = {}  # the direct scheduler of each transport, for builds
     for case in prepared.plan.cases:
         part = case.partition
-        if part.full_name not in schedulers:
-            schedulers[part.full_name] = make_scheduler(
-                part,
-                transport,
-                request.grace,
-                display,
-                directory / "jobs",
-                not request.no_pack,
-                journal,
-                session_id,
-                job_files,
+        if part.full_name in places:
+            continue
+        transport = hosts.of[part.full_name]
+        job_files = hosts.job_files(part.full_name)
+        scheduler = make_scheduler(
+            SchedulerSetup(
+                partition=part,
+                transport=transport,
+                workdir=hosts.jobs_dir(part.full_name),
+                job_files=job_files,
+                grace=request.grace,
+                pack=not request.no_pack,
+                session=session_id,
+                on_state=_job_states(display, part.full_name),
+                on_submit=lambda spec, job_id, packed: journal.job(
+                    spec.name.removeprefix("assay-"), job_id, packed
+                ),
             )
+        )
+        if scheduler.runs_builds:
+            builder, build_slots = scheduler, None
+        else:
+            builder = builders.setdefault(
+                id(transport), DirectScheduler(transport, request.grace, job_files)
+            )
+            build_slots = None if transport.remote else local_slots
+        places[part.full_name] = Place(
+            scheduler=scheduler,
+            builder=builder,
+            build_slots=build_slots,
+            launcher=launcher(part.config.launcher, part.config.launcher_options),
+            site=hosts.site(part.full_name),
+        )
     (directory / "stage").mkdir(exist_ok=True)
     (directory / "output").mkdir(exist_ok=True)
+    local_builds = builders.get(id(hosts.local)) or DirectScheduler(hosts.local, request.grace)
     return RunContext(
         stage_root=directory / "stage",
         output_root=directory / "output",
-        schedulers=schedulers,
-        local=transport,
-        local_slots=asyncio.Semaphore(request.max_local or os.cpu_count() or 1),
-        store=SessionStore(lambda: Store(_store_root(request, config, system))),
-        local_builds=DirectScheduler(transport, request.grace),
+        places=places,
+        transports=hosts.transports,
+        store=hosts.store,
         keep_stage=request.options.keep_stage,
         grace=request.grace,
+        module_checks=ModuleChecks(directory / "modules", local_builds, local_slots),
     )
 
 
+def _job_states(display: JobStates, partition: str) -> Callable[[Any, str, str | None], None]:
+    """Where a partition's scheduler tells its jobs' states."""
+
+    def tell(spec: Any, state: str, reason: str | None) -> None:
+        display.job_state(partition, spec.name, state, reason)
+
+    return tell
+
+
 def _on_signals(
-    session: Session, task: asyncio.Task[list[CaseResult]], transport: LocalTransport
+    session: Session, task: asyncio.Task[list[CaseResult]], transports: Sequence[Transport]
 ) -> Callable[[int], None]:
     """What a signal does: the first cancels the run (each case ends within its grace
     period), a second kills every process still running."""
@@ -366,8 +415,8 @@ def _on_signals(
             session.interrupted = sig.name
             task.cancel()
         else:  # a second signal: no more grace for anything still running
-            for proc in list(transport.live):
-                proc.signal_group(signal.SIGKILL)
+            for transport in transports:
+                transport.kill_all()
 
     def forward(signum: int) -> None:
         loop.call_soon_threadsafe(on_signal, signal.Signals(signum))
@@ -436,39 +485,6 @@ def _write_file(what: str, path: str, problems: list[str], write: Callable[[str]
         problems.append(str(exc))
     except OSError as exc:
         problems.append(f"cannot write the {what} {path}: {exc.strerror or exc}")
-
-
-def make_scheduler(
-    part: PartitionRef,
-    transport: LocalTransport,
-    grace: float,
-    display: JobStates,
-    workdir: Path,
-    pack: bool,
-    journal: Journal,
-    session: str = "",
-    job_files: JobFiles | None = None,
-) -> Scheduler:
-    """The scheduler a partition's config names."""
-    if part.config.scheduler == "slurm":
-        from assay.schedulers.slurm import SlurmScheduler  # lazy: start-up time (8 ms)
-
-        return SlurmScheduler(
-            part,
-            transport,
-            grace,
-            on_state=lambda spec, state, reason: display.job_state(
-                part.full_name, spec.name, state, reason
-            ),
-            workdir=workdir / part.full_name.replace(":", "-"),
-            pack=pack,
-            session=session,
-            on_submit=lambda spec, job_id, packed: journal.job(
-                spec.name.removeprefix("assay-"), job_id, packed
-            ),
-            job_files=job_files,
-        )
-    return DirectScheduler(transport, grace)
 
 
 def _user() -> str:

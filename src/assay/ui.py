@@ -24,6 +24,7 @@ from assay.results import regressions, samples, scaling
 from assay.results.model import CaseResult, Session, Status
 from assay.results.table import shown
 from assay.run.scripts import PYTHON_OUT
+from assay.store.transfer import TransferProgress
 
 if TYPE_CHECKING:
     from assay.plan import Case
@@ -125,6 +126,8 @@ def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> lis
             lines += [(f"    {line}", "dim") for line in failure.details.splitlines()]
         if result.stage_dir:
             lines.append((f"  stage dir: {display_path(result.stage_dir)}", ""))
+        if result.remote_dir:
+            lines.append((f"  remote:    {result.remote_dir}  (assay fetch {result.id})", ""))
         lines.append((f"  rerun:     {hint.command(result)}", "cyan"))
     for table in scaling.tables(session.results):
         lines.append(("", ""))
@@ -204,6 +207,7 @@ class PlainDisplay:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
+        self._sending: dict[tuple[str, int], float] = {}
 
     def start(
         self, total: int, header: str, time_left: Callable[[], float | None] | None = None
@@ -231,6 +235,18 @@ class PlainDisplay:
         if state in ("PENDING", "REQUEUED") or state not in ("COMPLETED", "FAILED"):
             note = f" ({reason})" if reason else ""
             self._write(f"[ JOB ] {job} on {partition}: {state}{note}")
+
+    def upload(self, where: str, progress: TransferProgress) -> None:
+        """A log gets one line per upload that sent anything, when it is done."""
+        key = (where, id(progress))
+        if progress.phase == "sending" and key not in self._sending:
+            self._sending[key] = time.monotonic()
+        if progress.phase == "done" and progress.bytes_total:
+            took = time.monotonic() - self._sending.pop(key, time.monotonic())
+            self._write(
+                f"[ SEND] {data_size(progress.bytes_total)} "
+                f"({progress.objects_total} objects) to {where} in {took:.1f}s"
+            )
 
     def finish(self, session: Session, hint: RerunHint, report: Path | None) -> None:
         for text, _ in summary_lines(session, hint, report):
@@ -262,6 +278,7 @@ class LiveDisplay:
         self.jobs: dict[str, dict[str, tuple[str, str | None]]] = {}  # partition -> job -> state
         # Seconds left from recorded durations (the runner's estimate), if there is one.
         self.time_left: Callable[[], float | None] | None = None
+        self.uploads: dict[str, tuple[TransferProgress, float]] = {}  # where -> (progress, since)
 
     def start(
         self, total: int, header: str, time_left: Callable[[], float | None] | None = None
@@ -305,6 +322,7 @@ class LiveDisplay:
             line.append(f"  ~{format_duration(max(left, 1))} left", style="dim")
         bar = ProgressBar(total=max(self.total, 1), completed=self.done, width=40)
         queues = [self._queue_line(p, jobs) for p, jobs in sorted(dict(self.jobs).items())]
+        queues += [upload_line(w, p, now - t) for w, (p, t) in sorted(dict(self.uploads).items())]
         table = Table.grid(padding=(0, 2))
         rows = sorted(self.running.items(), key=lambda kv: kv[1])
         for name, since in rows[: self.max_rows]:
@@ -335,6 +353,13 @@ class LiveDisplay:
     def job_state(self, partition: str, job: str, state: str, reason: str | None) -> None:
         self.jobs.setdefault(partition, {})[job] = (state, reason)
 
+    def upload(self, where: str, progress: TransferProgress) -> None:
+        if progress.phase == "done" or not progress.bytes_total:
+            self.uploads.pop(where, None)
+            return
+        since = self.uploads.get(where, (progress, time.monotonic()))[1]
+        self.uploads[where] = (progress, since)
+
     def case_retrying(self, result: CaseResult, attempt: int) -> None:
         failure = result.failure
         reason = f"{failure.stage}: {failure.reason}" if failure else ""
@@ -354,6 +379,28 @@ class LiveDisplay:
                 self.live.stop()
         for text, style in summary_lines(session, hint, report):
             self._print(text, style or None)
+
+
+def data_size(n: float) -> str:
+    """1.2 MB, 340 kB, 12 B (decimal units, as disk tools print them)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def upload_line(where: str, progress: TransferProgress, seconds: float) -> Any:
+    """`` sending to WHERE: 12.0 MB of 100.0 MB  4.0 MB/s  ~22s left``."""
+    from rich.text import Text  # lazy: start-up time (the live display only)
+
+    line = Text(f" sending to {shown(where)}: ", style="bold")
+    line.append(f"{data_size(progress.bytes_done)} of {data_size(progress.bytes_total)}")
+    if seconds >= 0.5 and progress.bytes_done:
+        rate = progress.bytes_done / seconds
+        left = (progress.bytes_total - progress.bytes_done) / rate
+        line.append(f"  {data_size(rate)}/s  ~{format_duration(max(left, 1))} left", style="dim")
+    return line
 
 
 @contextlib.contextmanager

@@ -4,7 +4,10 @@ configs, JSON report examples against the schema, and the README's quick-start c
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,6 +25,10 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
 
 
+PAIRED = "# assay.toml for the Python example below"
+"""A TOML block that starts so is the config the next Python block runs with."""
+
+
 def _blocks(language: str) -> list[tuple[str, Path, int, str]]:
     found = []
     for doc in DOCS:
@@ -31,6 +38,32 @@ def _blocks(language: str) -> list[tuple[str, Path, int, str]]:
                 line = text.count("\n", 0, match.start()) + 1
                 found.append((f"{doc.relative_to(ROOT)}:{line}", doc, line, match.group(2)))
     return found
+
+
+def _config_for(doc: Path, line: int) -> str | None:
+    """The paired config of the Python block at ``line`` of ``doc``, if it has one."""
+    text = doc.read_text()
+    config = None
+    for match in FENCE.finditer(text):
+        if text.count("\n", 0, match.start()) + 1 >= line:
+            break
+        if match.group(1) == "toml":
+            config = match.group(2) if match.group(2).startswith(PAIRED) else None
+        elif match.group(1) == "python":
+            config = None
+    return config
+
+
+def _skip_without_tools(config: str) -> None:
+    """A paired config that needs Lmod or Open MPI: scripts/test-all installs both (and
+    then requires them); elsewhere the example is skipped."""
+    needs = [
+        ("modules", Path("/usr/share/lmod/lmod/init/bash").exists(), "ASSAY_REQUIRE_LMOD"),
+        ("mpirun", shutil.which("mpirun") is not None, "ASSAY_REQUIRE_MPI"),
+    ]
+    for word, present, required in needs:
+        if word in config and not present and not os.environ.get(required):
+            pytest.skip(f"needs {word}: not installed here (scripts/test-all installs it)")
 
 
 def test_the_docs_have_examples():
@@ -62,6 +95,10 @@ def test_python_example_runs_and_passes(where, doc, line, code, tmp_path):
     folder.mkdir(parents=True, exist_ok=True)
     test_file = folder / f"test_block_{line}.py"
     test_file.write_text(code)
+    config = _config_for(doc, line)
+    if config is not None:
+        _skip_without_tools(config)
+        (tmp_path / "assay.toml").write_text(config)
     result = run_assay("run", str(test_file), "--plain", cwd=tmp_path, timeout=300)
     assert result.code == 0, f"{where}\n{result}"
     assert result.report["summary"]["passed"] >= 1
@@ -170,3 +207,43 @@ def test_readme_quick_start_command_works_from_a_clean_copy(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "passed, 0 failed" in proc.stdout
+
+
+def test_the_remote_doc_runs_against_the_ci_ssh_server(tmp_path: Path) -> None:
+    """docs/remote.md's config, its `remote` partition pointed at the CI sshd (the only
+    change: the `ssh = {...}` line), and every command of its console block, verbatim."""
+    from tests.remote.conftest import _server
+
+    server = _server()
+    if isinstance(server, str):
+        if os.environ.get("ASSAY_REQUIRE_SSH") == "1":
+            pytest.fail(f"ASSAY_REQUIRE_SSH=1 but {server}")
+        pytest.skip(server)
+    doc = ROOT / "docs" / "remote.md"
+    (config,) = [c for w, _, _, c in _blocks("toml") if w.startswith("docs/remote.md:")]
+    (console,) = [c for w, _, _, c in _blocks("console") if w.startswith("docs/remote.md:")]
+    workdir = f".assay-test-{secrets.token_hex(6)}"
+    line = next(x for x in config.splitlines() if "ws1.example.org" in x)
+    (tmp_path / "assay.toml").write_text(config.replace(line, f"ssh = {server.table(workdir)}"))
+    for name in ("hello", "byo-solver", "deps"):
+        shutil.copytree(ROOT / "examples" / name, tmp_path / "examples" / name)
+    commands = [x[2:] for x in console.splitlines() if x.startswith("$ ")]
+    assert len(commands) >= 3 and doc.is_file()
+    try:
+        for command in commands:
+            args = shlex.split(command)
+            assert args[0] == "assay"
+            extra = ["--plain"] if args[1] == "run" else []
+            if args[1:3] == ["store", "push"]:
+                extra = ["-q"]  # no progress bar in a log
+            result = run_assay(*args[1:], *extra, cwd=tmp_path)
+            assert result.code == 0, f"{command}\n{result}"
+            if args[1] == "run":
+                assert result.report["summary"]["failed"] == 0
+                assert {c["partition"] for c in result.report["cases"]} == {"remote"}
+        assert (server.home / workdir / "store").is_dir()
+    finally:
+        path = server.home / workdir
+        assert path.parent == server.home and path.name.startswith(".assay-test-")
+        subprocess.run(["chmod", "-R", "u+w", str(path)], check=False)
+        shutil.rmtree(path, ignore_errors=True)

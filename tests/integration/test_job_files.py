@@ -40,6 +40,15 @@ def _scheduler(workdir: Path, files: JobFiles | None = None) -> SlurmScheduler:
     return SlurmScheduler(part, LocalTransport(), workdir=workdir, job_files=files)
 
 
+def _files(directory: Path) -> JobFiles:
+    return JobFiles(directory, LocalTransport())
+
+
+def _shipped(files: JobFiles, stem: str) -> Path:
+    """Ship ``stem`` as a job would need it; its path on this machine."""
+    return Path(asyncio.run(files.ship(stem)))
+
+
 def _compared_spec(tmp_path: Path) -> JobSpec:
     stage = tmp_path / "stage"
     return JobSpec(
@@ -65,22 +74,24 @@ def test_an_engine_left_in_the_job_dir_by_another_assay_is_never_run(tmp_path: P
     workdir.mkdir()
     for stale in ("compare.pyz", "compare-0123456789abcdef.pyz"):
         (workdir / stale).write_bytes(b"an older engine")
-    engine = _engine_in(_scheduler(workdir).footer(_compared_spec(tmp_path)))
+    scheduler = _scheduler(workdir)
+    engine = _engine_in(scheduler.footer(_compared_spec(tmp_path)))
+    assert scheduler.job_files is not None
+    assert _shipped(scheduler.job_files, "compare") == engine  # what run() ships first
     assert engine.read_bytes() == bundle.bundle_bytes()
     assert engine.parent == workdir
 
 
 def test_a_damaged_copy_under_the_right_name_is_written_again(tmp_path: Path) -> None:
-    files = JobFiles(tmp_path)
-    path = files.compare()
+    path = _shipped(_files(tmp_path), "compare")
     path.write_bytes(path.read_bytes()[:100])  # torn
-    assert JobFiles(tmp_path).compare() == path
+    assert _shipped(_files(tmp_path), "compare") == path
     assert path.read_bytes() == bundle.bundle_bytes()
 
 
 def test_each_file_is_named_by_its_content_and_written_once(tmp_path: Path) -> None:
-    files = JobFiles(tmp_path / "jobs")
-    engine, runner, agent = files.compare(), files.packrun(), files.agent()
+    files = _files(tmp_path / "jobs")
+    engine, runner, agent = (_shipped(files, s) for s in ("compare", "packrun", "agent"))
     assert runner.read_bytes() == Path(packrun.__file__).read_bytes()
     assert agent.read_bytes() == agent_bytes()
     shipped = ((engine, "compare", ".pyz"), (runner, "packrun", ".py"), (agent, "agent", ".py"))
@@ -88,7 +99,8 @@ def test_each_file_is_named_by_its_content_and_written_once(tmp_path: Path) -> N
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         assert path.name == f"{stem}-{digest}{suffix}"
     before = [p.stat().st_ino for p in (engine, runner, agent)]
-    assert (files.compare(), files.packrun(), files.agent()) == (engine, runner, agent)
+    again = tuple(_shipped(files, s) for s in ("compare", "packrun", "agent"))
+    assert again == (engine, runner, agent)
     assert [p.stat().st_ino for p in (engine, runner, agent)] == before  # not written again
     assert sorted(p.name for p in (tmp_path / "jobs").iterdir()) == sorted(
         [engine.name, runner.name, agent.name]
@@ -96,13 +108,14 @@ def test_each_file_is_named_by_its_content_and_written_once(tmp_path: Path) -> N
 
 
 def test_the_partitions_of_a_session_share_one_copy(tmp_path: Path) -> None:
-    files = JobFiles(tmp_path / "jobs")
+    files = _files(tmp_path / "jobs")
     first = _scheduler(tmp_path / "jobs" / "ci-debug", files)
     second = _scheduler(tmp_path / "jobs" / "ci-other", files)
     spec = _compared_spec(tmp_path)
     assert _engine_in(first.footer(spec)) == _engine_in(second.footer(spec)) == files.compare()
     assert first.packer is not None and second.packer is not None
     assert first.packer.job_files is second.packer.job_files is files
+    _shipped(files, "compare")
     assert [p.name for p in (tmp_path / "jobs").glob("compare-*")] == [files.compare().name]
 
 
@@ -113,8 +126,9 @@ def test_a_pack_job_runs_the_shipped_runner_and_copies_nothing(tmp_path: Path) -
         submitted.append(spec)
         return JobOutcome(JobState.COMPLETED, job_id="1")
 
-    files = JobFiles(tmp_path / "jobs")
+    files = _files(tmp_path / "jobs")
     packer = Packer(
+        LocalTransport(),
         tmp_path / "jobs" / "packs",
         record,
         pack_time=60.0,
@@ -135,9 +149,10 @@ def test_a_pack_job_runs_the_shipped_runner_and_copies_nothing(tmp_path: Path) -
 
     asyncio.run(pack())
     (job,) = submitted
-    assert str(files.packrun()) in job.script.read_text()
-    assert not list(job.workdir.glob("*.py"))
-    ran = subprocess.run(["bash", str(job.script)], capture_output=True, text=True, check=False)
+    script, folder = Path(job.script), Path(job.workdir)
+    assert str(files.packrun()) in script.read_text()
+    assert not list(folder.glob("*.py"))
+    ran = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
     assert ran.returncode == 0, ran.stderr
     assert (stage / "out").read_text() == "packed\n"
     status = json.loads(Path(str(member.stdout) + STATUS_SUFFIX).read_text())
@@ -163,7 +178,7 @@ def _floor(source: Path) -> tuple[int, int]:
 
 def _lone(tmp_path: Path, what: str) -> Path:
     """The shipped file, alone in a directory of its own, as a job sees it."""
-    shipped = getattr(JobFiles(tmp_path / "session-jobs"), what)()
+    shipped = _shipped(_files(tmp_path / "session-jobs"), what)
     folder = tmp_path / "lone"
     folder.mkdir(exist_ok=True)
     return Path(shutil.copy(shipped, folder / shipped.name))

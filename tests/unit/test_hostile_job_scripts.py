@@ -265,6 +265,7 @@ def test_a_pack_of_hostile_cases_runs_by_hand_as_written(tmp_path: Path) -> None
         return JobOutcome(JobState.COMPLETED, job_id="1")
 
     packer = Packer(
+        LocalTransport(),
         tmp_path / "packs\n$(touch PWNED) %j",
         submit_recorder,
         pack_time=3600,
@@ -305,6 +306,7 @@ def test_an_array_of_hostile_cases_runs_by_hand_as_written(tmp_path: Path) -> No
         submitted.append(spec)
 
     arrays = Arrays(
+        LocalTransport(),
         tmp_path / "arrays %x",
         run_single_unused,
         submit_array_recorder,

@@ -153,7 +153,7 @@ def test_the_runner_shows_a_verdict_only_once_its_result_is_on_disk(tmp_path, mo
 
     async def main() -> None:
         journal = Journal(tmp_path)
-        ctx = SimpleNamespace(schedulers={})
+        ctx = SimpleNamespace(places={})
         runner = Runner([], ctx, RunOptions(), Events(), journal)  # type: ignore[arg-type]
         result = _result(7)
         journal.result(result)

@@ -4,26 +4,71 @@ from __future__ import annotations
 
 import pytest
 
-from assay.launchers import launch
+from assay.config import parse_config
+from assay.errors import ConfigError
+from assay.launchers import LAUNCHERS, Mpiexec, Mpirun, Srun, launcher
 from assay.schedulers.base import JobResources
 
 
 def test_none_runs_the_command_as_it_is() -> None:
-    assert launch("none", "./app 'a b'", JobResources(tasks=4)) == "./app 'a b'"
+    assert launcher("none").command("./app 'a b'", JobResources(tasks=4)) == "./app 'a b'"
 
 
 def test_srun_states_tasks_and_cpus_per_task() -> None:
     resources = JobResources(nodes=2, tasks=8, cpus_per_task=3)
-    assert launch("srun", "./app", resources) == "srun --ntasks=8 --cpus-per-task=3 ./app"
+    assert Srun().command("./app", resources) == "srun --ntasks=8 --cpus-per-task=3 ./app"
 
 
-@pytest.mark.parametrize("starter", ["mpirun", "mpiexec"])
-def test_mpi_starters_get_the_task_count_and_tasks_per_node(starter: str) -> None:
-    assert launch(starter, "./app", JobResources(tasks=4)) == f"{starter} -np 4 ./app"
+def test_mpirun_is_open_mpis_and_maps_tasks_per_node() -> None:
+    assert Mpirun().command("./app", JobResources(tasks=4)) == "mpirun -np 4 ./app"
     spread = JobResources(nodes=2, tasks=4, tasks_per_node=2)
-    assert launch(starter, "./app", spread) == f"{starter} -np 4 --map-by ppr:2:node ./app"
+    assert Mpirun().command("./app", spread) == "mpirun -np 4 --map-by ppr:2:node ./app"
+
+
+def test_mpiexec_uses_the_generic_syntax_without_open_mpis_map_by() -> None:
+    assert Mpiexec().command("./app", JobResources(tasks=4)) == "mpiexec -n 4 ./app"
+    spread = JobResources(nodes=2, tasks=4, tasks_per_node=2)
+    line = Mpiexec().command("./app", spread)
+    assert line == "mpiexec -n 4 -ppn 2 ./app"
+    assert "--map-by" not in line
+
+
+def test_options_are_words_quoted_before_the_command() -> None:
+    line = Mpirun(["--bind-to", "core", "-x", "A=b c"]).command("./app", JobResources(tasks=2))
+    assert line == "mpirun -np 2 --bind-to core -x 'A=b c' ./app"
+    assert launcher("srun", ["--mpi=pmix"]).command("./app", JobResources()) == (
+        "srun --ntasks=1 --mpi=pmix ./app"
+    )
 
 
 def test_an_unknown_launcher_is_an_error_naming_it() -> None:
     with pytest.raises(ValueError, match="unknown launcher 'aprun'"):
-        launch("aprun", "./app", JobResources())
+        launcher("aprun")
+
+
+def test_every_launcher_the_config_accepts_has_an_object() -> None:
+    for name in LAUNCHERS:
+        text = f'''
+[systems.s.partitions.p]
+launcher = "{name}"
+'''
+        part = parse_config(text, "t.toml").systems["s"].partitions["p"]
+        assert launcher(part.launcher).name == name
+    with pytest.raises(ConfigError, match="launcher"):
+        parse_config('[systems.s.partitions.p]\nlauncher = "aprun"\n', "t.toml")
+
+
+def test_launcher_options_come_from_the_partition_and_are_checked() -> None:
+    text = """
+[systems.s.partitions.p]
+launcher = "mpirun"
+launcher_options = ["--bind-to", "core"]
+"""
+    part = parse_config(text, "t.toml").systems["s"].partitions["p"]
+    assert launcher(part.launcher, part.launcher_options).command("x", JobResources()) == (
+        "mpirun -np 1 --bind-to core x"
+    )
+    with pytest.raises(ConfigError, match=r"launcher_options\[0\].*control character"):
+        parse_config(text.replace('"core"]', '"core"]').replace('"--bind-to"', '"a\\nb"'), "t")
+    with pytest.raises(ConfigError, match="launcher_options: options for no launcher"):
+        parse_config(text.replace('"mpirun"', '"none"'), "t.toml")

@@ -96,6 +96,8 @@ CONTRACTS = [
     ("assay.transports", ("assay.cli", "assay.ui", "assay.run", "assay.session", "assay.define")),
     ("assay.store", ("assay.cli", "assay.ui", "assay.run", "assay.session", "assay.schedulers")),
     ("assay.results", ("assay.cli", "assay.ui", "assay.run", "assay.session")),
+    ("assay.hosts", ("assay.cli", "assay.ui", "assay.session")),
+    ("assay.launchers", ("assay.cli", "assay.ui", "assay.run", "assay.session", "assay.define")),
 ]
 
 
@@ -116,7 +118,13 @@ def test_only_the_cli_imports_the_user_interface() -> None:
 
 
 @pytest.mark.parametrize(
-    "shipped", ["assay.compare", "assay.schedulers.packrun", "assay.store.agent"]
+    "shipped",
+    [
+        "assay.compare",
+        "assay.schedulers.packrun",
+        "assay.transports.hostagent",
+        "assay.store.agent",
+    ],
 )
 def test_what_runs_inside_jobs_imports_only_the_standard_library(shipped: str) -> None:
     members = [m for m in MODULES if _inside(m, shipped)]

@@ -19,7 +19,9 @@ from assay.schedulers import batching, packrun
 from assay.schedulers.arrays import Arrays
 from assay.schedulers.base import STATUS_SUFFIX, JobOutcome, JobResources, JobSpec, JobState
 from assay.schedulers.batching import Collector, Waiting
-from assay.schedulers.packing import Packer, member_outcome, packable
+from assay.schedulers.packing import Packer, packable
+from assay.schedulers.packing import member_outcome as read_member
+from assay.transports.local import LocalTransport
 
 PACKRUN = Path(packrun.__file__)
 
@@ -52,6 +54,7 @@ def make_packer(tmp: Path, **kw: float | int) -> Packer:
     options: dict[str, float | int] = {"pack_time": 60.0, "cpus_per_node": 4, "nodes": 2}
     options.update(kw)
     return Packer(
+        LocalTransport(),
         tmp,
         never,
         pack_time=float(options["pack_time"]),
@@ -125,6 +128,11 @@ def _status(s: JobSpec, **fields: object) -> None:
 
 
 PACK_DONE = JobOutcome(JobState.COMPLETED, 0, job_id="77")
+
+
+def member_outcome(s: JobSpec, pack: JobOutcome) -> JobOutcome:
+    """The packed case's outcome as the scheduler reads it (its status file on this host)."""
+    return asyncio.run(read_member(LocalTransport(), s, pack))
 
 
 def test_member_outcome_reads_the_cases_own_status(tmp_path: Path) -> None:
@@ -330,7 +338,14 @@ def _arrays(
     array: Callable[[JobSpec, list[Waiting]], Awaitable[None]],
     max_parallel: int = 2,
 ) -> Arrays:
-    return Arrays(tmp, single, array, lambda s: [f"#SBATCH --job-name={s.name}"], max_parallel)
+    return Arrays(
+        LocalTransport(),
+        tmp,
+        single,
+        array,
+        lambda s: [f"#SBATCH --job-name={s.name}"],
+        max_parallel,
+    )
 
 
 def test_alike_cases_become_one_array_and_a_lone_case_its_own_job(tmp_path: Path) -> None:

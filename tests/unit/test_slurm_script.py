@@ -14,7 +14,8 @@ import pytest
 from assay.config import Partition, PartitionRef, Slurm
 from assay.schedulers.base import STATUS_SUFFIX, JobResources, JobSpec
 from assay.schedulers.slurm import SlurmScheduler, SubmitError
-from assay.transports.local import CommandResult, LocalTransport
+from assay.transports.base import CommandResult
+from assay.transports.local import LocalTransport
 
 
 def _scheduler(**slurm: object) -> SlurmScheduler:

@@ -14,7 +14,8 @@ import pytest
 from assay.config import Slurm
 from assay.schedulers.base import JobOutcome, JobSpec, JobState
 from assay.schedulers.slurm_queue import Job, SlurmQueue
-from assay.transports.local import CommandResult
+from assay.transports.base import CommandResult
+from assay.transports.local import LocalTransport
 
 _FIELDS = {"%i": 0, "%T": 1, "%r": 2, "%N": 3}
 
@@ -60,6 +61,7 @@ async def _follow(tmp_path: Path, squeue: list[str], sacct: str = "") -> Followe
 
     queue = SlurmQueue(
         Slurm(poll_min=0.01, poll_max=0.02),
+        LocalTransport(),
         command,  # type: ignore[arg-type]
         cancel,
         "test poller",
@@ -162,5 +164,7 @@ def test_a_packed_case_status_written_in_another_pack_is_not_believed(tmp_path: 
     spec = JobSpec("assay-x", tmp_path / "s", tmp_path, tmp_path / "out", tmp_path / "err")
     (tmp_path / "out.status").write_text('{"job": "7", "state": "COMPLETED", "exit_code": 0}')
     pack = JobOutcome(JobState.COMPLETED, job_id="8")
-    assert member_outcome(spec, pack).state != JobState.COMPLETED
-    assert member_outcome(spec, JobOutcome(JobState.COMPLETED, job_id="7")).exit_code == 0
+    local = LocalTransport()
+    assert asyncio.run(member_outcome(local, spec, pack)).state != JobState.COMPLETED
+    done = asyncio.run(member_outcome(local, spec, JobOutcome(JobState.COMPLETED, job_id="7")))
+    assert done.exit_code == 0

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from assay.results import scaling
 from assay.results.model import CaseResult, Failure, MetricResult, Problem, Session, Status
+from assay.store.transfer import TransferProgress
 from assay.ui import LiveDisplay, PlainDisplay, RerunHint, event_line, summary_lines
 
 
@@ -257,3 +258,33 @@ def test_scaling_table_takes_the_median_of_repeated_samples() -> None:
         (2, 4.5, 3),
     ]
     assert table["rows"][1]["speedup"] == 2.0
+
+
+def test_live_display_shows_an_upload_with_rate_and_time_left_until_it_is_done() -> None:
+    display, _ = live()
+    display.total = 2
+    progress = TransferProgress("sending", bytes_total=100_000_000, objects_total=40)
+    display.upload("partition remote (login)", progress)
+    display.uploads["partition remote (login)"] = (progress, time.monotonic() - 10)
+    progress.bytes_done = 25_000_000  # a quarter in 10 s: 2.5 MB/s, about 30 s to go
+    display.upload("partition remote (login)", progress)
+    screen = render(display)
+    assert "sending to partition remote (login): 25.0 MB of 100.0 MB" in screen
+    assert "2.5 MB/s" in screen and "left" in screen
+    progress.phase = "done"
+    display.upload("partition remote (login)", progress)
+    assert "sending to" not in render(display)
+
+
+def test_plain_display_writes_a_line_per_upload_that_sent_something() -> None:
+    out = io.StringIO()
+    display = PlainDisplay(out)
+    sent = TransferProgress("sending", bytes_total=2_500_000, objects_total=3)
+    display.upload("partition remote (login)", sent)
+    sent.phase = "done"
+    display.upload("partition remote (login)", sent)
+    nothing = TransferProgress("done")  # the host had it all
+    display.upload("partition remote (login)", nothing)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("[ SEND] 2.5 MB (3 objects) to partition remote (login) in ")

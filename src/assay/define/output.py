@@ -63,6 +63,9 @@ class Output:
         """The verdict of every :meth:`compare` call, in order (they go to the report)."""
         self.precomputed: dict[str, Path] = {}
         """Verdict files a job already wrote, by the spec they answer (compared in the job)."""
+        self.notes: dict[str, str] = {}
+        """What to add when a file is missing or a pattern is not found in it: the run was on
+        a remote host, and this file stayed there or only its end came back."""
 
     def compare(
         self,
@@ -153,6 +156,9 @@ class Output:
         try:
             text = path.read_text(errors="replace")
         except FileNotFoundError:
+            note = self.notes.get(where)
+            if note is not None:
+                raise SanityError(f"file {label!r} is not here: {note}") from None
             raise SanityError(f"file {label!r} was not produced (looked for {path})") from None
         except IsADirectoryError:
             raise SanityError(f"{label!r} is a directory, not a file ({path})") from None
@@ -161,7 +167,8 @@ class Output:
 
     def _describe(self, where: str) -> str:
         label, path = self._where(where)
-        return f"{label} ({path})"
+        note = self.notes.get(where)
+        return f"{label} ({path}{'; ' + note if note else ''})"
 
     def expect(self, pattern: Pattern, where: str = "stdout", *, flags: int = 0) -> re.Match[str]:
         """Require ``pattern`` to occur in ``where``; return the first match."""

@@ -7,7 +7,7 @@ import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,9 +28,19 @@ class DependencyInfo:
     test: str
     name: str
     params: Mapping[str, Any]
-    stage_dir: Path
+    stage_dir: PurePath
+    """Where the dependency's jobs ran: for commands (on a remote partition, a path on the
+    remote host, where its files are)."""
     output_dir: Path
+    """The files kept of it, on this machine."""
     metrics: Mapping[str, float]
+    local_dir: Path | None = None
+    """This machine's copy of its stage dir, when the dependency ran on a remote host."""
+
+    @property
+    def local_copy(self) -> Path:
+        """Where this machine sees the dependency's stage dir (its own, or the copy)."""
+        return self.local_dir if self.local_dir is not None else Path(self.stage_dir)
 
 
 @dataclass
@@ -48,7 +58,11 @@ class CaseInfo:
     attempt: int = 1
     env_config: Environment | None = None
     dependencies: list[DependencyInfo] = field(default_factory=list)
-    artifacts: dict[str, Path] = field(default_factory=dict)
+    artifacts: dict[str, PurePath] = field(default_factory=dict)
+    job_dir: PurePath | None = None
+    """Where the case's jobs run and see its files, when not ``stage_dir`` (a remote
+    partition: a path on the remote host; ``stage_dir`` is this machine's copy, sent
+    there before the build and run, and holding what came back after)."""
 
 
 _FIELD_NAME = re.compile(r"\{\{(\w+)\}\}|\{(\w+)\}")
@@ -136,7 +150,7 @@ class Test(Fields):
                 system=case.system,
                 partition=case.partition,
                 environment=case.environment,
-                stage_dir=str(case.stage_dir),
+                stage_dir=str(case.job_dir or case.stage_dir),  # as commands see it
             )
         for name in self._assay.variables:
             values[name] = getattr(self, name)

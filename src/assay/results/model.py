@@ -86,6 +86,7 @@ class CaseResult:
     job_id: str | None = None
     stage_dir: str | None = None
     output_dir: str | None = None
+    remote_dir: str | None = None  # HOST:PATH of a stage dir kept on a remote host
     started: float | None = None  # wall clock (epoch seconds)
     finished: float | None = None
     selected: bool = True
@@ -154,6 +155,7 @@ class Session:
     directory: str | None = None
     # The first time-left estimate: seconds after the start it was made, and what it said.
     estimate: tuple[float, float] | None = None
+    remote: dict[str, Any] = field(default_factory=dict)  # per host: what was sent there
     regressions: list[Regression] = field(default_factory=list)
     git: GitState | None = None  # of the tests' repository, when they are in one
 

@@ -60,6 +60,7 @@ def to_dict(session: Session) -> dict[str, Any]:
             "options": session.options,
             "estimate": _estimate(session),
             "git": msgspec.to_builtins(session.git),
+            **({"remote": session.remote} if session.remote else {}),
         },
         "summary": {
             "total": len(results),

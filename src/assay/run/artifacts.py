@@ -56,7 +56,7 @@ def layer_path(text: str, base: Path, dependencies: Sequence[DependencyInfo] = (
                 f"{text!r} needs exactly one case of {test!r} among this case's dependencies, "
                 f"found {len(found)}; add {test!r} to depends_on"
             )
-        return found[0].stage_dir / rel
+        return found[0].local_copy / rel
     path = Path(text)
     return path if path.is_absolute() else base / path
 
@@ -76,7 +76,7 @@ class SessionStore:
         self._open = open_store
         self._store: Store | None = None
         self._opening = threading.Lock()  # worker threads may ask for it at once
-        self._tasks: dict[tuple[str, ...], asyncio.Task[Any]] = {}
+        self._tasks: dict[tuple[str, ...], asyncio.Future[Any]] = {}
 
     @property
     def store(self) -> Store:
@@ -93,9 +93,20 @@ class SessionStore:
         if self._store is not None:
             self._store.close()
 
-    async def _once(self, key: tuple[str, ...], work: Callable[[], T]) -> T:
+    async def _once(self, key: tuple[str, ...], work: Callable[[], T], inline: bool = False) -> T:
+        """``work``'s result, computed once per session: in a worker thread, or ``inline``
+        (small work: a thread hop costs more, and a worker running Python code holds the
+        GIL while the event loop starts the other cases' processes)."""
         task = self._tasks.get(key)
         if task is None:
+            if inline:
+                future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                try:
+                    future.set_result(work())
+                except Exception as exc:
+                    future.set_exception(exc)
+                self._tasks[key] = future
+                return cast(T, await future)
             task = asyncio.create_task(asyncio.to_thread(work))
             self._tasks[key] = task
         # Shielded: one case being cancelled must not cancel what the others await.
@@ -107,17 +118,30 @@ class SessionStore:
     ) -> tuple[Path, list[tuple[str | None, str]]]:
         """The read-only directory of an artifact's stacked layers, and each layer's
         (store version ``name@N`` when it has one, tree)."""
+        tree, used = await self.artifact_tree(name, layers, base, deps)
+        return await self.checkout(name, tree), used
+
+    async def artifact_tree(
+        self, name: str, layers: Sequence[str], base: Path, deps: Sequence[DependencyInfo]
+    ) -> tuple[str, list[tuple[str | None, str]]]:
+        """The tree (its digest) of an artifact's stacked layers, and each layer's
+        (store version ``name@N`` when it has one, tree)."""
         used = [await self._layer_tree(name, text, base, deps) for text in layers]
         trees = [tree for _, tree in used]
-        key = ("checkout", *trees)
+        if len(trees) == 1:
+            return trees[0], used
         try:
-            return await self._once(key, lambda: self._checkout(trees)), used
+            merged = await self._once(("merge", *trees), lambda: self.store.merge(trees))
+            return merged, used
         except StoreError as exc:
             raise ArtifactError(f"artifact {name!r}: {exc}") from None
 
-    def _checkout(self, trees: list[str]) -> Path:
-        store = self.store
-        return store.checkout(trees[0] if len(trees) == 1 else store.merge(trees))
+    async def checkout(self, name: str, tree: str) -> Path:
+        """The read-only directory of ``tree`` on this machine (checked out once ever)."""
+        try:
+            return await self._once(("checkout", tree), lambda: self.store.checkout(tree))
+        except StoreError as exc:
+            raise ArtifactError(f"artifact {name!r}: {exc}") from None
 
     async def _layer_tree(
         self, name: str, text: str, base: Path, deps: Sequence[DependencyInfo]
@@ -152,7 +176,7 @@ class SessionStore:
                 return store.tree(store.import_path(path).tree)
             return store.import_file(path)
 
-        tree = await self._once(("source", str(path)), work)
+        tree = await self._once(("source", str(path)), work, inline=_small(path))
         if not exclude:
             return tree
         return Tree(tuple(e for e in tree.entries if not _excluded(e.path, exclude)))
@@ -162,6 +186,32 @@ class SessionStore:
         if len(tree.entries) < 64:
             return self.store.stage(tree, target, writable)
         return await asyncio.to_thread(self.store.stage, tree, target, writable)
+
+
+_SMALL_ENTRIES = 64
+_SMALL_BYTES = 1 << 20
+
+
+def _small(path: Path) -> bool:
+    """Whether ``path`` is a file or a tree of at most 64 entries and 1 MiB (looked at
+    without reading more than that many entries): importing it takes about a millisecond."""
+    try:
+        if not path.is_dir():
+            return path.stat().st_size <= _SMALL_BYTES
+        entries, size, pending = 0, 0, [path]
+        while pending:
+            with os.scandir(pending.pop()) as it:
+                for entry in it:
+                    entries += 1
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        size += entry.stat(follow_symlinks=False).st_size
+                    if entries > _SMALL_ENTRIES or size > _SMALL_BYTES:
+                        return False
+    except OSError:
+        return False  # the import in a worker says what is wrong
+    return True
 
 
 def _excluded(path: str, patterns: Sequence[str]) -> bool:

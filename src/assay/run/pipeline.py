@@ -11,15 +11,14 @@ import asyncio
 import dataclasses
 import json
 import os
-import re
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assay import guard, launchers
+from assay import guard
 from assay.define.definition import check_fields
 from assay.define.fields import as_list, duration
 from assay.define.hooks import STAGES
@@ -35,13 +34,16 @@ from assay.define.test import (
 )
 from assay.durations import Duration
 from assay.errors import SanityError
-from assay.files import fresh_dir, link_or_copy
+from assay.files import fresh_dir, link_or_copy, remove_entries
 from assay.plan import Case
 from assay.results.model import ArtifactUse, CaseResult, Failure, Status
 from assay.run import scripts
-from assay.run.artifacts import ArtifactError, SessionStore, modified_inputs
+from assay.run.artifacts import ArtifactError
+from assay.run.context import RunContext, StageFailed, case_dirname
 from assay.run.describe import describe_exception, describe_status, new_result
+from assay.run.keeping import inputs_written, kept_files
 from assay.run.metrics import measure
+from assay.run.sites import COMPARE_SPEC, VERDICT, CaseFiles, fetch_dependency_layers
 from assay.schedulers.base import (
     JobOutcome,
     JobResources,
@@ -51,43 +53,8 @@ from assay.schedulers.base import (
     SchedulerError,
 )
 from assay.shell import UnsafeValue
-from assay.store.objects import StoreError, quarantine
-from assay.transports.local import LocalTransport
-
-
-class StageFailed(Exception):
-    """Ends a case at the current stage with a one-line reason."""
-
-    def __init__(self, reason: str, details: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.details = details
-
-
-@dataclass
-class RunContext:
-    """What every case of a session shares."""
-
-    stage_root: Path
-    output_root: Path
-    schedulers: Mapping[str, Scheduler]
-    local: LocalTransport
-    local_slots: asyncio.Semaphore
-    store: SessionStore
-    local_builds: Scheduler
-    keep_stage: bool = False
-    grace: float = 2.0
-    # Recorded run-stage seconds by case key (results database), for packing.
-    expected_run: Mapping[str, float] = field(default_factory=dict)
-
-
-_UNSAFE_NAME = re.compile(r"[^\w.-]")
-
-
-def case_dirname(case: Case) -> str:
-    # One path component whatever the test's name holds (a class made with type() may
-    # have a "/" in it); the name only helps a reader, the id keeps it unique.
-    return f"{_UNSAFE_NAME.sub('_', case.test.__name__)}-{case.key}"
+from assay.store.objects import StoreError
+from assay.transports.base import TransportError
 
 
 @dataclass
@@ -110,6 +77,11 @@ class Execution:
         definition = case.test._assay
         self.stage_dir = self.ctx.stage_root / case_dirname(case)
         self.output_dir = self.ctx.output_root / case_dirname(case)
+        self.place = self.ctx.places[case.partition.full_name]
+        self.site = self.place.site
+        # Where the case's jobs run and see its files, on the partition's host.
+        self.job_dir = self.site.job_dir(self.stage_dir)
+        self.files = CaseFiles(self.stage_dir, self.job_dir)
         self.result = new_result(case, Status.PASSED)
         self.printed = guard.Printed(self._printed_path)
         self.result.file = definition.file
@@ -166,7 +138,7 @@ class Execution:
             await _cancelled()
         except StageFailed as exc:
             self._fail(stage, exc.reason, exc.details)
-        except SchedulerError as exc:
+        except (SchedulerError, TransportError) as exc:
             self._fail(stage, str(exc))
         except SanityError as exc:
             self._fail(stage, str(exc), exc.details)
@@ -218,6 +190,12 @@ class Execution:
             self.attach = None  # nothing to follow: run it from the start
         if self.attach is None:
             fresh_dir(self.stage_dir)
+        if self.ctx.module_checks is not None and not self.site.remote:
+            # On a remote host the job scripts' own module lines fail the case (exit 96).
+            problem = await self.ctx.module_checks.problem(case.environment, case.env_config)
+            if problem is not None:
+                raise StageFailed(*problem)
+        await self.site.open(self.files, fresh=self.attach is None)
         # The output dir is made at cleanup: one left by an earlier attempt, or by a runner
         # that was interrupted (this is --resume), is stale.
         shutil.rmtree(self.output_dir, ignore_errors=True)
@@ -233,6 +211,7 @@ class Execution:
             attempt=self.attempt,
             env_config=case.env_config,
             dependencies=self.dependencies,
+            job_dir=self.job_dir if self.site.remote else None,
         )
         with guard.running(self.printed):  # the class's own __init__ runs here
             self.test = test = bind(
@@ -256,13 +235,18 @@ class Execution:
         exported = {}
         for name, layers in test.artifacts.items():
             try:
-                info.artifacts[name], used = await self.ctx.store.artifact(
+                await fetch_dependency_layers(self.site, as_list(layers), info.dependencies)
+                tree, used = await self.ctx.store.artifact_tree(
                     name, as_list(layers), base, info.dependencies
                 )
+                info.artifacts[name] = await self.site.artifact(self.ctx.store, name, tree)
             except ArtifactError as exc:
                 raise StageFailed(str(exc)) from None
             self.result.artifacts += [
-                ArtifactUse(name, i, ref, tree) for i, (ref, tree) in enumerate(used)
+                ArtifactUse(name, i, ref, layer) for i, (ref, layer) in enumerate(used)
+            ]
+            self.result.artifacts += [
+                ArtifactUse(name, i, ref, layer) for i, (ref, layer) in enumerate(used)
             ]
             exported[f"ASSAY_{name.upper()}"] = str(info.artifacts[name])
         test.env = {**exported, **test.env}
@@ -282,6 +266,8 @@ class Execution:
             except StoreError as exc:
                 raise StageFailed(f"sources: {source!r}: {exc}") from None
             self.linked.extend(staged.linked_paths)
+            self.files.linked.update(rel for rel, _ in staged.linked_paths)
+            await self.site.stage(self.files, tree, as_list(test.writable))
 
     async def build(self) -> None:
         test = self._test
@@ -290,34 +276,36 @@ class Execution:
         limit = _limit(test.build_time_limit, "build_time_limit")
         spec = JobSpec(
             name=f"assay-build-{self.case.key}",
-            script=self.stage_dir / scripts.BUILD_SCRIPT,
-            workdir=self.stage_dir,
-            stdout=self.stage_dir / scripts.BUILD_OUT,
-            stderr=self.stage_dir / scripts.BUILD_ERR,
+            script=self.job_dir / scripts.BUILD_SCRIPT,
+            workdir=self.job_dir,
+            stdout=self.job_dir / scripts.BUILD_OUT,
+            stderr=self.job_dir / scripts.BUILD_ERR,
             time_limit=limit,
+            protect_inputs=self._has_store_links(),
         )
-        # Builds run on this machine unless the partition sends them to its scheduler.
-        partition = self.case.partition.config
-        as_job = partition.scheduler != "direct" and partition.slurm.build == "job"
-        scheduler = self.ctx.schedulers[self.case.partition.full_name] if as_job else None
-        spec.script.write_text(
+        # Builds run directly on the partition's host unless its scheduler runs them as jobs.
+        place = self.place
+        builder = place.builder
+        (self.stage_dir / scripts.BUILD_SCRIPT).write_text(
             scripts.build_script(
                 self.case.name,
-                self.stage_dir,
+                self.job_dir,
                 self.case.env_config,
-                partition,
+                self.case.partition.config,
                 _env(test),
                 [test.format(cmd) for cmd in as_list(test.build)],
-                scheduler.header(spec) if scheduler else (),
-                scheduler.footer(spec) if scheduler else (),
-                protect_inputs=self._has_store_links(),
+                builder.header(spec),
+                builder.footer(spec),
+                protect_inputs=spec.protect_inputs,
             )
         )
-        if scheduler is not None:
-            outcome = await scheduler.run(spec)
+        await self.site.send(self.files)
+        if place.build_slots is None:
+            outcome = await builder.run(spec)
         else:
-            async with self.ctx.local_slots:
-                outcome = await self.ctx.local_builds.run(spec)
+            async with place.build_slots:
+                outcome = await builder.run(spec)
+        await self.site.bring_back(self.files, [scripts.BUILD_OUT, scripts.BUILD_ERR], (), False)
         if outcome.state == JobState.TIMEOUT:
             raise StageFailed(f"build time limit {limit} exceeded")
         if outcome.state not in (JobState.COMPLETED, JobState.FAILED):
@@ -343,33 +331,35 @@ class Execution:
         limit = _limit(test.time_limit, "time_limit") or case.partition.time_limit
         spec = JobSpec(
             name=f"assay-{case.key}",
-            script=self.stage_dir / scripts.RUN_SCRIPT,
-            workdir=self.stage_dir,
-            stdout=self.stage_dir / scripts.RUN_OUT,
-            stderr=self.stage_dir / scripts.RUN_ERR,
+            script=self.job_dir / scripts.RUN_SCRIPT,
+            workdir=self.job_dir,
+            stdout=self.job_dir / scripts.RUN_OUT,
+            stderr=self.job_dir / scripts.RUN_ERR,
             time_limit=limit,
             resources=resources,
+            protect_inputs=self._has_store_links(),
             expected=self.ctx.expected_run.get(case.key),
         )
         self.result.nodes = resources.nodes
-        scheduler = self.ctx.schedulers[case.partition.full_name]
-        in_job = self._job_comparison(scheduler)
+        place = self.place
+        scheduler = place.scheduler
+        in_job = await self._job_comparison(scheduler)
         if in_job is not None:
-            spec = dataclasses.replace(spec, compare=in_job[1])
+            spec = dataclasses.replace(
+                spec, compare=(self.job_dir / COMPARE_SPEC, self.job_dir / VERDICT)
+            )
         outcome = None
         if self.attach is not None:  # resumed: follow the job an earlier runner submitted
             outcome = await scheduler.attach(spec, *self.attach)
             if outcome.state == JobState.LOST:
                 outcome = None
         if outcome is None:
-            command = launchers.launch(
-                case.partition.config.launcher, test.format(test.command), resources
-            )
-            spec.script.write_text(
+            command = place.launcher.command(test.format(test.command), resources)
+            (self.stage_dir / scripts.RUN_SCRIPT).write_text(
                 scripts.run_script(
                     case.name,
                     scheduler.header(spec),
-                    self.stage_dir,
+                    self.job_dir,
                     case.env_config,
                     case.partition.config,
                     _env(test),
@@ -377,10 +367,13 @@ class Execution:
                     command,
                     [test.format(c) for c in as_list(test.postrun)],
                     scheduler.footer(spec),
-                    protect_inputs=self._has_store_links(),
+                    protect_inputs=spec.protect_inputs,
                 )
             )
+            await self.site.send(self.files)
             outcome = await scheduler.run(spec)
+        kept = [test.format(p, quote=False) for p in as_list(test.keep_files)]
+        await self.site.bring_back(self.files, [scripts.RUN_OUT, scripts.RUN_ERR, VERDICT], kept)
         self.outcome = outcome
         self.result.job_id = outcome.job_id
         self.result.exit_code = outcome.exit_code
@@ -394,34 +387,37 @@ class Execution:
         status = outcome.exit_code if outcome.signal is None else -outcome.signal
         self.out = Output(
             self.stage_dir,
-            spec.stdout,
-            spec.stderr,
+            self.stage_dir / scripts.RUN_OUT,
+            self.stage_dir / scripts.RUN_ERR,
             status,
             Path(case.test._assay.file).parent if case.test._assay.file else None,
         )
         if in_job is not None:
-            self.out.precomputed[spec_key(in_job[0])] = in_job[1][1]
+            self.out.precomputed[spec_key(in_job)] = self.stage_dir / VERDICT
+        self.out.notes.update(self.files.notes)
 
     def _has_store_links(self) -> bool:
         """Whether the case sees files of the store through links (sources, artifacts)."""
         return bool(self.linked or self._test.artifacts)
 
-    def _job_comparison(
-        self, scheduler: Scheduler
-    ) -> tuple[dict[str, Any], tuple[Path, Path]] | None:
+    async def _job_comparison(self, scheduler: Scheduler) -> dict[str, Any] | None:
         """Principle 4: where the scheduler runs jobs elsewhere, compare outputs there. The
-        spec goes to the stage dir; the job writes the verdict beside it."""
+        spec (the one sanity will make, with the paths the job sees) goes to the stage dir;
+        the job writes the verdict beside it."""
         ask = getattr(self._test, "job_comparison", None)
         if not scheduler.compares_in_job or ask is None:
             return None
         spec = guard.call("job_comparison", ask, printed=self.printed)
         if spec is None:
             return None
-        spec_file = self.stage_dir / "assay-compare.json"
-        verdict_file = self.stage_dir / "assay-verdict.json"
-        spec_file.write_text(json.dumps(spec))
-        verdict_file.unlink(missing_ok=True)
-        return spec, (spec_file, verdict_file)
+        try:
+            job = await self.site.comparison(self.files, self.ctx.store, spec)
+        except (StoreError, OSError) as exc:
+            raise StageFailed(f"cannot send the expected outputs: {exc}") from None
+        (self.stage_dir / COMPARE_SPEC).write_text(json.dumps(job))
+        if self.attach is None:  # a resumed job may have written its verdict already
+            (self.stage_dir / VERDICT).unlink(missing_ok=True)
+        return dict(spec)
 
     def sanity(self) -> None:
         test, out = self._test, self._out
@@ -443,18 +439,23 @@ class Execution:
         if misses:
             raise StageFailed("; ".join(misses))
 
-    def cleanup(self) -> None:
+    async def cleanup(self) -> None:
         if not self.stage_dir.exists():
             return
-        self._check_inputs_untouched()
+        touched = inputs_written(self.linked)
+        if touched:
+            self._fail("cleanup", touched)
         if self.out is not None and self.out.comparisons:
             self.result.comparisons = self.out.comparisons
         entries = set(os.listdir(self.stage_dir))
-        names, problems = self._kept_files(entries)
+        kept = as_list(self.test.keep_files if self.test else None)
+        names, problems = kept_files(self.stage_dir, entries, self.out, kept)
         passed = self.result.failure is None and not problems
         remove = passed and not self.ctx.keep_stage and not self.case.dependents
-        if remove and entries <= set(names):
-            # Everything in the stage dir is to be kept: the dir becomes the output dir.
+        if remove and not any("/" in name for name in names):
+            # The stage dir becomes the output dir, without what is not kept (the staged
+            # inputs): one rename, no copies and no removal of the dir itself.
+            remove_entries(self.stage_dir, entries - set(names))
             os.rename(self.stage_dir, self.output_dir)
         else:
             self.output_dir.mkdir(exist_ok=True)
@@ -471,41 +472,9 @@ class Execution:
         if not remove:
             self.result.stage_dir = str(self.stage_dir)
         self.result.output_dir = str(self.output_dir)
+        self.result.remote_dir = await self.site.finish(self.files, keep=not remove)
         if problems:
             raise StageFailed("; ".join(problems))
-
-    def _check_inputs_untouched(self) -> None:
-        """Root can write through a read-only hard link into the store: catch it, keep the
-        damaged objects from being used again, and say which test did it."""
-        if not self.linked or os.geteuid() != 0:
-            return
-        touched = modified_inputs(self.linked)
-        if not touched:
-            return
-        for rel, blob in self.linked:
-            if rel in touched:
-                quarantine(Path(blob))
-        names = ", ".join(touched[:5]) + (
-            f" and {len(touched) - 5} more" if len(touched) > 5 else ""
-        )
-        self._fail(
-            "cleanup",
-            f"the test wrote to read-only inputs ({names}); declare them in writable = [...] "
-            "so that the case gets private copies",
-        )
-
-    def _kept_files(self, entries: set[str]) -> tuple[list[str], list[str]]:
-        """The stage-relative files that go to the output dir, and keep_files that matched none."""
-        names = [n for n in scripts.OWN_FILES if n in entries]
-        if self.out is not None:  # compared outputs are kept: reports and `assay bless` use them
-            names += self.out.compared_files()
-        problems = []
-        for pattern in as_list(self.test.keep_files if self.test else None):
-            matched = sorted(self.stage_dir.glob(pattern))
-            if not matched:
-                problems.append(f"keep_files: {pattern!r} matched no file in the stage dir")
-            names += [str(m.relative_to(self.stage_dir)) for m in matched if m.is_file()]
-        return list(dict.fromkeys(names)), problems  # each file once, in order
 
     # -- helpers --------------------------------------------------------------------------
 

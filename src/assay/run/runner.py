@@ -21,9 +21,10 @@ from assay.define.test import DependencyInfo
 from assay.plan import Case
 from assay.results.journal import Journal, Recovered
 from assay.results.model import CaseResult, Failure, Status
+from assay.run.context import RunContext, case_dirname
 from assay.run.describe import new_result
 from assay.run.eta import Estimator
-from assay.run.pipeline import Execution, RunContext, case_dirname
+from assay.run.pipeline import Execution
 from assay.run.priority import PrioritySlots
 
 
@@ -45,11 +46,16 @@ class Events(Protocol):
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run: retries, serial policy, stage dirs, grace period on interrupt."""
+    """How to run: retries, serial policy, stage dirs, a cap on the cases that run at once
+    across partitions, and whether the first failure stops the session (``exit_first``;
+    with ``cancel_running`` it also cancels the cases running then)."""
 
     max_retries: int = 0
     serial: bool = False
     keep_stage: bool = False
+    max_cases: int | None = None
+    exit_first: bool = False
+    cancel_running: bool = False
 
 
 def _max_jobs(cases: list[Case], partition: str) -> int:
@@ -82,19 +88,27 @@ class Runner:
         self._done = {id(c): asyncio.Event() for c in cases}
         self._waiting_dependents = {id(c): len(c.dependents) for c in cases}
         self.slot_counts = {
-            name: scheduler.case_slots(_max_jobs(cases, name))
-            for name, scheduler in ctx.schedulers.items()
+            name: place.scheduler.case_slots(_max_jobs(cases, name))
+            for name, place in ctx.places.items()
         }
         self._slots = {name: PrioritySlots(n) for name, n in self.slot_counts.items()}
         self._serial = PrioritySlots(1)
+        self._all = PrioritySlots(options.max_cases) if options.max_cases else None
         self.priority = priority or {}
         self._running: dict[int, Execution] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._stopped_by: str | None = None  # the case whose failure stopped the session
+        self._cancelled: set[int] = set()  # cases cancelled because of that failure
         self.journal = journal
         self.recorder = recorder
         self.recovered = recovered or Recovered()
         if options.serial:
             pools = [(c.key, "serial") for c in cases]
             counts = {"serial": 1}
+        elif options.max_cases and options.max_cases < sum(self.slot_counts.values()):
+            # --max-cases caps every partition's cases together: one pool of that size.
+            pools = [(c.key, "all") for c in cases]
+            counts = {"all": options.max_cases}
         else:
             pools = [(c.key, c.partition.full_name) for c in cases]
             counts = self.slot_counts
@@ -104,6 +118,7 @@ class Runner:
         """Run every case; on cancellation, stop jobs and return what was obtained."""
         tasks = [asyncio.create_task(self._drive(c), name=c.name) for c in self.cases]
         self.eta.note_first()
+        self._tasks = {id(c): t for c, t in zip(self.cases, tasks, strict=True)}
         try:
             await asyncio.gather(*tasks)
         except asyncio.CancelledError:
@@ -111,9 +126,10 @@ class Runner:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            for scheduler in set(self.ctx.schedulers.values()):
-                await scheduler.shutdown()
-            await self.ctx.local.shutdown(self.ctx.grace)
+            for place in self.ctx.places.values():
+                await place.scheduler.shutdown()
+            for transport in self.ctx.transports:
+                await transport.shutdown(self.ctx.grace)
         for case in self.cases:
             if id(case) not in self.results:
                 self.results[id(case)] = new_result(case, Status.ABORTED)
@@ -141,16 +157,40 @@ class Runner:
                 result = await self._attempts(case)
         except asyncio.CancelledError:
             execution = self._running.pop(id(case), None)
+            stopped = id(case) in self._cancelled
             if execution is not None:
                 result = execution.result
                 result.status = Status.ABORTED
-                if result.failure is None:  # interrupted between stages
+                if stopped:
+                    stage = result.failure.stage if result.failure else "cleanup"
+                    result.failure = Failure(stage, f"cancelled: {self._stop_reason()}")
+                elif result.failure is None:  # interrupted between stages
                     result.failure = Failure("cleanup", "interrupted")
                 self._finish(case, result)
                 await self._announce(result)
-            raise
+            if not stopped:
+                raise
+            task = asyncio.current_task()
+            if task is not None:  # this case alone was stopped; the run goes on
+                task.uncancel()
+            return
         self._finish(case, result)
         await self._announce(result)
+
+    def _stop(self, failed: Case) -> None:
+        """``--exit-first``: no case starts after this one failed; with ``cancel_running``
+        the cases running now are cancelled (each stops as on an interrupt)."""
+        if self._stopped_by is not None:
+            return
+        self._stopped_by = failed.name
+        if not self.options.cancel_running:
+            return
+        for key in list(self._running):
+            self._cancelled.add(key)
+            self._tasks[key].cancel()
+
+    def _stop_reason(self) -> str:
+        return f"--exit-first: {self._stopped_by} failed"
 
     async def _announce(self, result: CaseResult) -> None:
         """Show a finished case's verdict once its result is on disk (a power cut after the
@@ -166,6 +206,8 @@ class Runner:
         attempt = 1
         while True:
             async with self._slot(case):
+                if self._stopped_by is not None:  # --exit-first: start nothing more
+                    return self._not_started(case, earlier)
                 self.eta.case_started(case.key)
                 self.events.case_started(case, attempt)
                 attach = self.recovered.jobs.get(case.key) if attempt == 1 else None
@@ -173,6 +215,9 @@ class Runner:
                 self._running[id(case)] = execution
                 result = await execution.execute()
                 del self._running[id(case)]
+                final = result.status == Status.FAILED and attempt > self.options.max_retries
+                if final and self.options.exit_first:
+                    self._stop(case)  # before its slot frees: no case may start after it
             if result.status != Status.FAILED or attempt > self.options.max_retries:
                 break
             assert result.failure is not None
@@ -182,15 +227,26 @@ class Runner:
         result.earlier_failures = earlier
         return result
 
+    def _not_started(self, case: Case, earlier: list[Failure]) -> CaseResult:
+        if earlier:  # it failed before: that is its result, not a skip
+            result = new_result(case, Status.FAILED)
+            result.failure = earlier[-1]
+            result.earlier_failures = earlier[:-1]
+            return result
+        return new_result(case, Status.SKIPPED, f"not run: {self._stop_reason()}")
+
     @contextlib.asynccontextmanager
     async def _slot(self, case: Case) -> AsyncIterator[None]:
         priority = self.priority.get(case.key, 0.0)
-        async with _held(self._slots[case.partition.full_name], priority):
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(_held(self._slots[case.partition.full_name], priority))
+            # The global caps after the partition's: a case waiting for its partition
+            # holds no slot another partition's case could use.
+            if self._all is not None:
+                await stack.enter_async_context(_held(self._all, priority))
             if self.options.serial:
-                async with _held(self._serial, priority):
-                    yield
-            else:
-                yield
+                await stack.enter_async_context(_held(self._serial, priority))
+            yield
 
     def _finish(self, case: Case, result: CaseResult, record: bool = True) -> None:
         self.results[id(case)] = result
@@ -210,21 +266,29 @@ class Runner:
                 and not self.options.keep_stage
                 and dep_result.stage_dir
             ):
-                shutil.rmtree(dep_result.stage_dir, ignore_errors=True)
+                local = Path(dep_result.stage_dir)
+                shutil.rmtree(local, ignore_errors=True)
                 dep_result.stage_dir = None
+                if dep_result.remote_dir:  # and its stage dir on the remote host
+                    site = self.ctx.places[dep.partition.full_name].site
+                    site.discard(site.job_dir(local))
+                    dep_result.remote_dir = None
 
     def _dependency_info(self, case: Case) -> list[DependencyInfo]:
         out = []
         for dep in case.deps:
             result = self.results[id(dep)]
+            local = self.ctx.stage_root / case_dirname(dep)
+            site = self.ctx.places[dep.partition.full_name].site
             out.append(
                 DependencyInfo(
                     test=dep.test.__name__,
                     name=dep.name,
                     params=dep.variant.params,
-                    stage_dir=self.ctx.stage_root / case_dirname(dep),
+                    stage_dir=site.job_dir(local) if site.remote else local,
                     output_dir=Path(result.output_dir or self.ctx.output_root / case_dirname(dep)),
                     metrics={m.name: m.value for m in result.metrics if m.value is not None},
+                    local_dir=local if site.remote else None,
                 )
             )
         return out

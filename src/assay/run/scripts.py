@@ -9,12 +9,16 @@ written, :func:`assay.schedulers.jobscript.compose`).
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Iterable, Mapping
-from pathlib import Path
+from pathlib import PurePosixPath
 
 from assay import shell
 from assay.config import Environment, Partition
+from assay.modules import module_lines
 from assay.schedulers.jobscript import compose
+from assay.schedulers.local_exec import ROOT_GUARD
 
 BUILD_SCRIPT = "assay-build.sh"
 BUILD_OUT = "assay-build.out"
@@ -25,27 +29,132 @@ RUN_ERR = "assay-run.err"
 PYTHON_OUT = "assay-python.out"  # what the test's Python code printed (hooks, sanity...)
 OWN_FILES = (BUILD_SCRIPT, BUILD_OUT, BUILD_ERR, RUN_SCRIPT, RUN_OUT, RUN_ERR, PYTHON_OUT)
 
-# Root ignores file modes, so a test run as root could write through a read-only hard link
-# into the artifact store. Run as root, the script of a case with such links starts itself
-# again without the two capabilities that override modes: writes to read-only inputs then
-# fail as they do for anyone else. ASSAY_ROOT_CAPS=keep opts out (for a test that needs
-# them). Cases without links skip it: it costs a process start.
-ROOT_GUARD = [
-    'if [ "$EUID" = 0 ] && [ -z "${ASSAY_ROOT_CAPS:-}" ] && command -v setpriv >/dev/null; then',
-    "  export ASSAY_ROOT_CAPS=dropped",
-    '  exec setpriv --bounding-set=-dac_override,-fowner -- /bin/bash "$0" "$@"',
-    "fi",
-]
+# The first word of a command that may replace the shell: a plain program name or path.
+_PROGRAM = re.compile(r"[A-Za-z0-9_./+][A-Za-z0-9_./+-]*")
+# Words bash runs itself (no process to save; ``exec`` would run another program or fail).
+_SHELL_WORDS = frozenset(
+    [
+        "if",
+        "then",
+        "else",
+        "elif",
+        "fi",
+        "case",
+        "esac",
+        "for",
+        "select",
+        "while",
+        "until",
+        "do",
+        "done",
+        "in",
+        "function",
+        "time",
+        "coproc",
+        "{",
+        "}",
+        "!",
+        "[[",
+        "]]",
+        ".",
+        ":",
+        "[",
+        "alias",
+        "bg",
+        "bind",
+        "break",
+        "builtin",
+        "caller",
+        "cd",
+        "command",
+        "compgen",
+        "complete",
+        "compopt",
+        "continue",
+        "declare",
+        "dirs",
+        "disown",
+        "echo",
+        "enable",
+        "eval",
+        "exec",
+        "exit",
+        "export",
+        "false",
+        "fc",
+        "fg",
+        "getopts",
+        "hash",
+        "help",
+        "history",
+        "jobs",
+        "kill",
+        "let",
+        "local",
+        "logout",
+        "mapfile",
+        "popd",
+        "printf",
+        "pushd",
+        "pwd",
+        "read",
+        "readarray",
+        "readonly",
+        "return",
+        "set",
+        "shift",
+        "shopt",
+        "source",
+        "suspend",
+        "test",
+        "times",
+        "trap",
+        "true",
+        "type",
+        "typeset",
+        "ulimit",
+        "umask",
+        "unalias",
+        "unset",
+        "wait",
+    ]
+)
+
+
+def _last_command(command: str, plain: bool) -> str:
+    """The command as the last line of a script. A simple command that runs a program
+    replaces the shell (``exec``), so a case costs one process start, not two, and the
+    shell's status is the program's own; anything else is written as it is.
+
+    ``plain``: nothing ran before it that could set a trap or define a function (no
+    prerun lines). Even then a function exported to the environment may carry the
+    program's name; the script checks (``declare -F`` is a builtin: no process).
+    """
+    if not plain or "\n" in command or "#" in command:
+        return command
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    try:
+        words = list(lexer)
+    except ValueError:  # an unbalanced quote: bash will say what is wrong
+        return command
+    if not words or any(w and set(w) <= set(lexer.punctuation_chars) for w in words):
+        return command  # a list, pipe, redirection or subshell: several things to run
+    first = words[0]
+    if first in _SHELL_WORDS or _PROGRAM.fullmatch(first) is None or first != command.split()[0]:
+        return command
+    return f"if declare -F {first} >/dev/null; then {command}; else exec {command}; fi"
 
 
 def _environment_lines(
-    stage_dir: Path,
+    stage_dir: PurePosixPath,
     env_config: Environment,
     partition: Partition,
     test_env: Mapping[str, str],
     prerun: Iterable[str],
 ) -> list[str]:
     lines = [f"cd {shell.quote(stage_dir)} || exit 97"]
+    # Modules first: the environment's and the partition's variables win over theirs.
+    lines += module_lines(env_config)
     variables = {**env_config.exports(), **partition.variables, **test_env}
     lines += [shell.export(name, value) for name, value in variables.items()]
     lines += list(env_config.prerun) + list(partition.prerun) + list(prerun)
@@ -54,7 +163,7 @@ def _environment_lines(
 
 def build_script(
     title: str,
-    stage_dir: Path,
+    stage_dir: PurePosixPath,
     env_config: Environment,
     partition: Partition,
     test_env: Mapping[str, str],
@@ -66,7 +175,7 @@ def build_script(
     """A script that runs the build commands in order and stops at the first failure;
     ``protect_inputs`` when the stage dir holds read-only links into the store."""
     lines = ["#!/bin/bash", *header, f"# assay build: {shell.comment(title)}"]
-    lines += ROOT_GUARD if protect_inputs else []
+    lines += list(ROOT_GUARD) if protect_inputs else []
     body = _environment_lines(stage_dir, env_config, partition, test_env, ()) + list(commands)
     after = list(footer)
     if not after:
@@ -78,7 +187,7 @@ def build_script(
 def run_script(
     title: str,
     header: Iterable[str],
-    stage_dir: Path,
+    stage_dir: PurePosixPath,
     env_config: Environment,
     partition: Partition,
     test_env: Mapping[str, str],
@@ -91,11 +200,13 @@ def run_script(
     """A script that runs the (launched) command; its exit code is the command's;
     ``protect_inputs`` when the stage dir holds read-only links into the store."""
     lines = ["#!/bin/bash", *header, f"# assay run: {shell.comment(title)}"]
-    lines += ROOT_GUARD if protect_inputs else []
+    lines += list(ROOT_GUARD) if protect_inputs else []
+    prerun = list(prerun)
     lines += _environment_lines(stage_dir, env_config, partition, test_env, prerun)
     after = [*postrun, *footer]
     if after:
         lines += [command, "assay_status=$?", *after, "exit $assay_status"]
     else:
-        lines.append(command)
+        plain = not (prerun or env_config.prerun or partition.prerun)
+        lines.append(_last_command(command, plain))
     return compose(lines)

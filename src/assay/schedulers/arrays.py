@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from pathlib import Path
+from pathlib import PurePosixPath
 
 from assay import shell
 from assay.schedulers.base import JobOutcome, JobResources, JobSpec
 from assay.schedulers.batching import Collector, Waiting, fail_all
 from assay.schedulers.jobscript import compose
+from assay.transports.base import Transport, write_text
 
 SubmitArray = Callable[[JobSpec, list[Waiting]], Awaitable[None]]
 
@@ -25,13 +26,15 @@ class Arrays(Collector):
 
     def __init__(
         self,
-        workdir: Path,
+        transport: Transport,
+        workdir: PurePosixPath,
         run_single: Callable[[JobSpec], Awaitable[JobOutcome]],
         submit_array: SubmitArray,
         header: Callable[[JobSpec], list[str]],
         max_parallel: int,
     ) -> None:
         super().__init__("arrays")
+        self.transport = transport
         self.workdir = workdir
         self._run_single = run_single
         self._submit_array = submit_array
@@ -56,7 +59,6 @@ class Arrays(Collector):
         self._count += 1
         self.arrays += 1
         folder = self.workdir / f"array-{self._count:04d}"
-        folder.mkdir(parents=True, exist_ok=True)
         first = group[0].spec
         spec = JobSpec(
             name=f"assay-array-{self._count:04d}",
@@ -69,7 +71,9 @@ class Arrays(Collector):
             output_pattern=True,
         )
         try:
-            spec.script.write_text(self._script(spec, group))
+            script = self._script(spec, group)
+            await self.transport.mkdir(folder)
+            await write_text(self.transport, spec.script, script)
             await self._submit_array(spec, group)
         except BaseException as exc:
             fail_all(group, exc)

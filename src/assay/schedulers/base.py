@@ -1,4 +1,9 @@
-"""What every scheduler offers: run a job script to its end, and stop everything on shutdown."""
+"""What every scheduler offers: run a job script to its end, and stop everything on shutdown.
+
+A scheduler reaches its host only through its :class:`~assay.transports.base.Transport`:
+commands (``sbatch``, ``squeue``), processes and files (job scripts, status files) all go
+through it, so the same scheduler runs on this machine and behind an SSH connection.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,36 @@ import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any, ClassVar
+
+from assay.transports.base import Transport, read_text
 
 STATUS_SUFFIX = ".status"
 """Appended to a job's stdout path: the file where the job records how it ended."""
 
 
-def read_status(path: Path, job_id: str | None) -> dict[str, Any] | None:
-    """A job's status file, unless it is missing, unreadable, or written by another job
-    than ``job_id`` (a job Slurm gave up on, still running on a node that went away,
-    writes where the next attempt's job writes its own)."""
+def status_path(spec: JobSpec) -> PurePosixPath:
+    """Where ``spec``'s job records how it ended."""
+    return PurePosixPath(str(spec.stdout) + STATUS_SUFFIX)
+
+
+async def read_status(
+    transport: Transport, path: PurePosixPath, job_id: str | None
+) -> dict[str, Any] | None:
+    """A job's status file on the transport's host, unless it is missing, unreadable, or
+    written by another job than ``job_id`` (a job Slurm gave up on, still running on a node
+    that went away, writes where the next attempt's job writes its own)."""
+    return parse_status(await read_text(transport, path), job_id)
+
+
+def parse_status(text: str | None, job_id: str | None) -> dict[str, Any] | None:
+    """The status a status file's text records (see :func:`read_status`)."""
+    if text is None:
+        return None
     try:
-        status = json.loads(path.read_text())
-    except (OSError, ValueError):
+        status = json.loads(text)
+    except ValueError:
         return None
     if not isinstance(status, dict):
         return None
@@ -66,22 +87,26 @@ class JobResources:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One job: a script to run in a directory, with its outputs going to files."""
+    """One job: a script to run in a directory, with its outputs going to files. The paths
+    are the paths on the scheduler's host."""
 
     name: str
-    script: Path
-    workdir: Path
-    stdout: Path
-    stderr: Path
+    script: PurePosixPath
+    workdir: PurePosixPath
+    stdout: PurePosixPath
+    stderr: PurePosixPath
     time_limit: float | None = None
     resources: JobResources = JobResources()
     # Seconds the run is expected to take, from the results database (None: never seen).
     expected: float | None = None
     # A comparison to run inside the job, where the outputs are: (spec file, verdict file).
-    compare: tuple[Path, Path] | None = None
+    compare: tuple[PurePosixPath, PurePosixPath] | None = None
     # The file names of stdout and stderr are the scheduler's file name patterns on
     # purpose (a job array's ``task-%a.out``); every other character of a path is literal.
     output_pattern: bool = False
+    # The job sees read-only links into the artifact store: run as root, it must not keep
+    # the capabilities that override file modes (a local job drops them as it starts).
+    protect_inputs: bool = False
 
 
 class SchedulerError(Exception):
@@ -103,11 +128,22 @@ class JobOutcome:
 
 
 class Scheduler(abc.ABC):
-    """Runs job scripts on a partition's resources."""
+    """Runs job scripts on a partition's resources, on the host its transport reaches."""
 
     name: ClassVar[str]
-    compares_in_job: ClassVar[bool] = False
-    """Whether comparisons of outputs run inside the job (remote or batch schedulers)."""
+    transport: Transport
+
+    @property
+    def compares_in_job(self) -> bool:
+        """Whether comparisons of outputs run inside the job, where the outputs are (a batch
+        job on a cluster, a process on a remote host): the job's footer runs them."""
+        return False
+
+    @property
+    def runs_builds(self) -> bool:
+        """Whether build jobs go to this scheduler too; if not, builds run directly on the
+        partition's host (this machine, or the SSH host)."""
+        return False
 
     def header(self, spec: JobSpec) -> list[str]:
         """Lines for the top of the job script: directives (e.g. ``#SBATCH``), then any

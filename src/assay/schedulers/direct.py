@@ -1,28 +1,56 @@
-"""The direct scheduler: a job is a process group on the partition's host, started now."""
+"""The direct scheduler: a job is a process group on the partition's host, started now.
+
+On this machine the runner supervises the process itself. On a remote host (a transport
+that is not local) the job's outputs stay there, so the job compares them itself: its
+footer runs the shipped comparison engine, and only the verdict has to come back.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
 from assay.schedulers.base import JobOutcome, JobSpec, JobState, Scheduler
-from assay.transports.local import LocalTransport
+from assay.schedulers.jobfiles import JobFiles
+from assay.schedulers.jobscript import compare_step
+from assay.schedulers.local_exec import drops_caps, job_argv, job_env
+from assay.transports.base import Transport
 
 
 class DirectScheduler(Scheduler):
-    """Runs each job script with bash as soon as the runner has a slot for it."""
+    """Runs each job script with bash as soon as the runner has a slot for it, as one process
+    (:mod:`assay.schedulers.local_exec`)."""
 
     name = "direct"
 
-    def __init__(self, transport: LocalTransport, grace: float = 2.0) -> None:
+    def __init__(
+        self, transport: Transport, grace: float = 2.0, job_files: JobFiles | None = None
+    ) -> None:
         self.transport = transport
         self.grace = grace
+        self.job_files = job_files
+
+    @property
+    def compares_in_job(self) -> bool:
+        return self.transport.remote and self.job_files is not None
+
+    def footer(self, spec: JobSpec) -> list[str]:
+        if spec.compare is None or not self.compares_in_job or self.job_files is None:
+            return []
+        return [compare_step(self.transport.python, self.job_files.compare(), spec.compare)]
 
     async def run(self, spec: JobSpec) -> JobOutcome:
-        proc = self.transport.spawn(
-            ["/bin/bash", str(spec.script)],
+        if spec.compare is not None and self.compares_in_job and self.job_files is not None:
+            await self.job_files.ship("compare")
+        # On a remote host the script's own guard drops the capabilities (this machine's
+        # euid and setpriv say nothing about that host's).
+        drop = not self.transport.remote and drops_caps(spec.protect_inputs)
+        proc = await self.transport.spawn(
+            job_argv(spec.script, drop),
             cwd=spec.workdir,
             stdout=spec.stdout,
             stderr=spec.stderr,
+            env=job_env(drop),
+            time_limit=spec.time_limit,
         )
         try:
             if spec.time_limit is None:
@@ -38,7 +66,7 @@ class DirectScheduler(Scheduler):
             raise
         finally:
             # Whatever the job left running, in its group or out of it, goes with it.
-            self.transport.end(proc)
+            await self.transport.end(proc)
         code, sig = _split(status)
         state = JobState.COMPLETED if status == 0 else JobState.FAILED
         return JobOutcome(state, code, sig, job_id=str(proc.pid))

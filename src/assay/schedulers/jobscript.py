@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import PurePosixPath
 
+from assay import shell
 from assay.schedulers.base import SchedulerError
 from assay.shell import CONTROL
 
@@ -100,3 +102,15 @@ def compose(lines: Sequence[str]) -> str:
             "which sbatch refuses; remove the \\r"
         )
     return text
+
+
+def compare_step(
+    python: str, engine: PurePosixPath, compare: tuple[PurePosixPath, PurePosixPath]
+) -> str:
+    """The footer line of a job that compares its outputs where they are: the shipped
+    engine reads the spec and writes the verdict, when the command succeeded."""
+    spec_file, verdict = (shell.quote(p) for p in compare)
+    return (
+        f'[ "$assay_status" -eq 0 ] && {shell.quote(python)} -I {shell.quote(engine)} '
+        f"{spec_file} -o {verdict} >/dev/null 2>&1"
+    )

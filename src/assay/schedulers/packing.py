@@ -19,21 +19,23 @@ import heapq
 import json
 import math
 from collections.abc import Awaitable, Callable
-from pathlib import Path
+from pathlib import PurePosixPath
+from typing import Any
 
 from assay import shell
 from assay.schedulers.base import (
-    STATUS_SUFFIX,
     JobOutcome,
     JobResources,
     JobSpec,
     JobState,
     read_status,
     recorded_elapsed,
+    status_path,
 )
 from assay.schedulers.batching import Collector, Waiting, fail_all
 from assay.schedulers.jobfiles import JobFiles
 from assay.schedulers.jobscript import compose
+from assay.transports.base import Transport, write_text
 
 PACK_MARGIN = 60.0  # seconds added to a pack's time limit for starting and stopping
 
@@ -43,7 +45,8 @@ class Packer(Collector):
 
     def __init__(
         self,
-        workdir: Path,
+        transport: Transport,
+        workdir: PurePosixPath,
         submit: Callable[[JobSpec, list[JobSpec]], Awaitable[JobOutcome]],
         *,
         pack_time: float,
@@ -55,6 +58,7 @@ class Packer(Collector):
         job_files: JobFiles | None = None,
     ) -> None:
         super().__init__("packer")
+        self.transport = transport
         self.workdir = workdir
         self._submit_job = submit
         self.pack_time = pack_time
@@ -63,7 +67,7 @@ class Packer(Collector):
         self.python = python
         self.grace = grace
         self._header = header
-        self.job_files = job_files or JobFiles(workdir)
+        self.job_files = job_files or JobFiles(workdir, transport)
         self._count = 0
         self.packs = 0
 
@@ -92,12 +96,9 @@ class Packer(Collector):
         self.packs += 1
         name = f"pack-{self._count:04d}"
         folder = self.workdir / name
-        folder.mkdir(parents=True, exist_ok=True)
         per_case = self._cpus(members[0].spec.resources)
         cpus = min(self.cpus_per_node, per_case * len(members))
         slots = max(1, cpus // per_case)
-        for m in members:
-            Path(str(m.spec.stdout) + STATUS_SUFFIX).unlink(missing_ok=True)
         # The pack runner starts cases in manifest order: longest expected first.
         members = sorted(members, key=lambda m: -estimate(m.spec))
         manifest = {
@@ -110,13 +111,12 @@ class Packer(Collector):
                     "workdir": str(m.spec.workdir),
                     "stdout": str(m.spec.stdout),
                     "stderr": str(m.spec.stderr),
-                    "status": str(m.spec.stdout) + STATUS_SUFFIX,
+                    "status": str(status_path(m.spec)),
                     "time_limit": m.spec.time_limit,
                 }
                 for m in members
             ],
         }
-        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
         limits = [m.spec.time_limit or 0.0 for m in members]
         pack_limit = sum(limits) / slots + max(limits) + PACK_MARGIN
         spec = JobSpec(
@@ -136,16 +136,27 @@ class Packer(Collector):
                 f"# assay pack of {len(members)} case(s), {slots} at a time",
                 f"exec {shell.join(runner)}",
             ]
-            spec.script.write_text(compose(lines))
+            script = compose(lines)
+            await self.job_files.ship("packrun")
+            await self.transport.mkdir(folder)
+            listed = json.dumps(manifest, indent=1)
+            await asyncio.gather(
+                *(self.transport.remove(status_path(m.spec)) for m in members),
+                write_text(self.transport, folder / "manifest.json", listed),
+                write_text(self.transport, spec.script, script),
+            )
             outcome = await self._submit_job(spec, [m.spec for m in members])
         except BaseException as exc:  # cancelled, or sbatch refused: every member learns it
             fail_all(members, exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
-        for m in members:
+        outcomes = await asyncio.gather(
+            *(member_outcome(self.transport, m.spec, outcome) for m in members)
+        )
+        for m, ended in zip(members, outcomes, strict=True):
             if not m.future.done():
-                m.future.set_result(member_outcome(m.spec, outcome))
+                m.future.set_result(ended)
 
 
 def estimate(spec: JobSpec) -> float:
@@ -167,9 +178,14 @@ def balance(members: list[Waiting], count: int) -> list[list[Waiting]]:
     return [p for p in packs if p]
 
 
-def member_outcome(spec: JobSpec, pack: JobOutcome) -> JobOutcome:
+async def member_outcome(transport: Transport, spec: JobSpec, pack: JobOutcome) -> JobOutcome:
     """How one packed case ended: its status file, or what happened to its pack."""
-    status = read_status(Path(str(spec.stdout) + STATUS_SUFFIX), pack.job_id)
+    status = await read_status(transport, status_path(spec), pack.job_id)
+    return outcome_of_member(spec, pack, status)
+
+
+def outcome_of_member(spec: JobSpec, pack: JobOutcome, status: dict[str, Any] | None) -> JobOutcome:
+    """How one packed case ended, from its ``status`` (None: it has none)."""
     job_id = f"{pack.job_id}+{spec.name}" if pack.job_id else None
     if status is None or "state" not in status:
         if pack.state == JobState.TIMEOUT:

@@ -23,7 +23,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
 from assay import shell
@@ -31,37 +31,36 @@ from assay.config import PartitionRef, Slurm
 from assay.durations import format_duration, slurm_time
 from assay.schedulers.arrays import Arrays
 from assay.schedulers.base import (
-    STATUS_SUFFIX,
     JobOutcome,
     JobSpec,
     JobState,
     Scheduler,
     SchedulerError,
+    status_path,
 )
 from assay.schedulers.batching import Waiting
 from assay.schedulers.jobfiles import JobFiles
-from assay.schedulers.jobscript import ScriptError, directive, sbatch_word
+from assay.schedulers.jobscript import ScriptError, compare_step, directive, sbatch_word
 from assay.schedulers.packing import Packer, member_outcome, packable
 from assay.schedulers.slurm_queue import Job, SlurmQueue, StateListener
-from assay.transports.local import CommandResult, LocalTransport
+from assay.transports.base import UNKNOWN, CommandResult, Transport
 
 
 class SlurmScheduler(Scheduler):
     """Runs job scripts as Slurm batch jobs on one Slurm partition."""
 
     name = "slurm"
-    compares_in_job = True
     submit_patience = 600.0
     """Seconds a submission keeps being retried while the controller does not answer."""
 
     def __init__(
         self,
         partition: PartitionRef,
-        transport: LocalTransport,
+        transport: Transport,
         grace: float = 2.0,
         on_state: StateListener | None = None,
         on_submit: Callable[[JobSpec, str, bool], None] | None = None,
-        workdir: Path | None = None,
+        workdir: PurePosixPath | None = None,
         pack: bool = True,
         session: str = "",
         job_files: JobFiles | None = None,
@@ -76,19 +75,25 @@ class SlurmScheduler(Scheduler):
         self.on_submit = on_submit
         self.workdir = workdir
         if job_files is None and workdir is not None:
-            job_files = JobFiles(workdir)
+            job_files = JobFiles(workdir, transport)
         self.job_files = job_files
         self._slots = asyncio.Semaphore(partition.max_jobs)
         self.adopted = 0  # jobs found after an unclear sbatch failure, not submitted again
         self._unsure: list[str] = []  # tags of submissions stopped half way
         self.queue = SlurmQueue(
-            self.settings, self._command, self._cancel, f"poll {partition.full_name}", on_state
+            self.settings,
+            transport,
+            self._command,
+            self._cancel,
+            f"poll {partition.full_name}",
+            on_state,
         )
         self.pack_case_limit = self.settings.pack_case_limit
         self.packer: Packer | None = None
         if pack and self.settings.pack and workdir is not None and job_files is not None:
             res = partition.config.resources
             self.packer = Packer(
+                transport,
                 workdir / "packs",
                 self._run_single,
                 pack_time=self.settings.pack_time,
@@ -102,12 +107,21 @@ class SlurmScheduler(Scheduler):
         self.arrays: Arrays | None = None
         if self.settings.arrays and workdir is not None:
             self.arrays = Arrays(
+                transport,
                 workdir / "arrays",
                 self._run_single,
                 self._run_array,
                 self.directives,
                 partition.max_jobs,
             )
+
+    @property
+    def compares_in_job(self) -> bool:
+        return True
+
+    @property
+    def runs_builds(self) -> bool:
+        return self.settings.build == "job"
 
     # -- the job script -------------------------------------------------------------------
 
@@ -163,16 +177,10 @@ class SlurmScheduler(Scheduler):
         ]
 
     def footer(self, spec: JobSpec) -> list[str]:
-        status = shell.quote(str(spec.stdout) + STATUS_SUFFIX)
+        status = shell.quote(status_path(spec))
         lines = []
         if spec.compare is not None and self.job_files is not None:
-            engine = self.job_files.compare()
-            spec_file, verdict = (shell.quote(p) for p in spec.compare)
-            python = shell.quote(self.settings.python)
-            lines.append(
-                f'[ "$assay_status" -eq 0 ] && {python} -I {shell.quote(engine)} '
-                f"{spec_file} -o {verdict} >/dev/null 2>&1"
-            )
+            lines.append(compare_step(self.settings.python, self.job_files.compare(), spec.compare))
         # The job that writes it, as the poller names it (an array task: ARRAY_TASK).
         lines.append(
             "assay_job=${SLURM_ARRAY_JOB_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID:-}}"
@@ -190,6 +198,8 @@ class SlurmScheduler(Scheduler):
     # -- running --------------------------------------------------------------------------
 
     async def run(self, spec: JobSpec) -> JobOutcome:
+        if spec.compare is not None and self.job_files is not None:
+            await self.job_files.ship("compare")
         if self.packer is not None and packable(spec, self.pack_case_limit, True):
             return await self.packer.run(spec)
         if self.arrays is not None:
@@ -229,7 +239,7 @@ class SlurmScheduler(Scheduler):
                 raise
 
     async def _submit(self, spec: JobSpec, track: bool = True) -> Any:
-        Path(str(spec.stdout) + STATUS_SUFFIX).unlink(missing_ok=True)
+        await self.transport.remove(status_path(spec))
         tag = self.tag(spec)
         argv = [
             "sbatch",
@@ -298,7 +308,7 @@ class SlurmScheduler(Scheduler):
             [
                 "squeue",
                 *self.settings.command_options,
-                f"--user={os.getuid()}",
+                f"--user={self.transport.uid}",
                 "-h",
                 "-t",
                 "all",
@@ -324,7 +334,7 @@ class SlurmScheduler(Scheduler):
             loop = asyncio.get_running_loop()
             watched = spec
             if packed:  # the pack job itself: its own status file does not exist
-                folder = spec.workdir
+                folder = PurePosixPath(spec.workdir)
                 watched = JobSpec(
                     f"assay-pack-{job_id}",
                     folder / "pack.sh",
@@ -342,7 +352,7 @@ class SlurmScheduler(Scheduler):
             await self._cancel([job.id])
             raise
         if packed and outcome.state != JobState.LOST:
-            return member_outcome(spec, outcome)
+            return await member_outcome(self.transport, spec, outcome)
         return outcome
 
     async def _command(self, argv: Sequence[str]) -> CommandResult:
@@ -362,7 +372,7 @@ class SlurmScheduler(Scheduler):
                 [
                     "scancel",
                     *self.settings.command_options,
-                    f"--user={os.getuid()}",
+                    f"--user={self.transport.uid}",
                     f"--name={tag}",
                 ]
             )
@@ -374,7 +384,7 @@ class SubmitError(SchedulerError):
     """sbatch refused a job for a reason that trying again will not fix."""
 
 
-def slurm_filename(path: Path, pattern: bool = False) -> str:
+def slurm_filename(path: PurePosixPath, pattern: bool = False) -> str:
     """``path`` as sbatch's ``--output`` takes it. Slurm expands ``%`` patterns (``%j``,
     ``%x``...) in it, so a ``%`` of the path is written ``%%``, unless the path holds a
     backslash: that turns every pattern off, and ``\\\\`` stands for one backslash (Slurm
@@ -405,7 +415,7 @@ _TRANSIENT_WORDS = (
 
 def _transient(result: CommandResult) -> bool:
     """A failure that asking again may fix (the controller is busy or restarting)."""
-    if result.code == 124:  # no answer in time
+    if result.code == UNKNOWN:  # no answer in time, or the connection was lost
         return True
     text = (result.stderr + result.stdout).lower()
     return any(word in text for word in _TRANSIENT_WORDS)

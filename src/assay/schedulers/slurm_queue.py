@@ -16,19 +16,18 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from assay.config import Slurm
 from assay.schedulers.base import (
-    STATUS_SUFFIX,
     JobOutcome,
     JobSpec,
     JobState,
     read_status,
     recorded_elapsed,
+    status_path,
 )
-from assay.transports.local import CommandResult
+from assay.transports.base import CommandResult, Transport
 
 # Slurm's job states, as squeue and sacct print them, and what they mean here.
 _TERMINAL = {
@@ -73,12 +72,14 @@ class SlurmQueue:
     def __init__(
         self,
         settings: Slurm,
+        transport: Transport,
         command: Callable[[Sequence[str]], Awaitable[CommandResult]],
         cancel: Callable[[Sequence[str]], Coroutine[Any, Any, None]],
         label: str,
         on_state: StateListener | None = None,
     ) -> None:
         self.settings = settings
+        self.transport = transport  # where the jobs' status files are
         self._command = command
         self._cancel = cancel
         self.label = label
@@ -141,6 +142,7 @@ class SlurmQueue:
                 seen[parts[0]] = (_state_word(parts[1]), parts[3], parts[2])
         ended = False
         missing = []
+        finished = []
         for job_id, job in active.items():
             if job_id not in seen:
                 job.unseen += 1
@@ -148,22 +150,25 @@ class SlurmQueue:
                 continue
             job.unseen = 0
             state, reason, nodes = seen[job_id]
-            ended |= self._update(job, state, reason, nodes)
+            if state in _TERMINAL:
+                finished.append(self._finish(job, state, reason, nodes))
+            else:
+                self._update(job, state, reason)
+        if finished:  # their status files are read side by side
+            await asyncio.gather(*finished)
+            ended = True
         if missing:
             ended |= await self._ask_accounting([active[i] for i in missing])
         ended |= self._check_pending_limits(active)
         return ended
 
-    def _update(self, job: Job, state: str, reason: str | None, nodes: str) -> bool:
-        if state in _TERMINAL:
-            self._finish(job, state, reason, nodes)
-            return True
+    def _update(self, job: Job, state: str, reason: str | None) -> None:
+        """A job that has not ended: tell its state when it changed."""
         if state != job.state or reason != job.reason:
             if state in _PENDING and job.state not in _PENDING:
                 job.pending_since = time.monotonic()  # requeued: pending again
             job.state, job.reason = state, reason
             self.notify(job, state, reason if state in _PENDING else None)
-        return False
 
     async def _ask_accounting(self, jobs: list[Job]) -> bool:
         """Jobs squeue no longer lists: ask sacct (or scontrol) how they ended."""
@@ -189,11 +194,12 @@ class SlurmQueue:
                 parts = line.split("|")
                 if len(parts) >= 4:
                     known[parts[0]] = (_state_word(parts[1]), parts[3])
+        finished = []
         for job in jobs:
             if job.id in known:
                 state, nodes = known[job.id]
                 if state in _TERMINAL:
-                    self._finish(job, state, None, nodes)
+                    finished.append(self._finish(job, state, None, nodes))
                     ended = True
                 continue
             if job.unseen >= 5:  # neither squeue nor accounting has heard of it for a while
@@ -202,6 +208,8 @@ class SlurmQueue:
                 self.resolve(job, JobOutcome(state, reason=why, job_id=job.id))
                 lost.append(job.id)
                 ended = True
+        if finished:
+            await asyncio.gather(*finished)
         if lost:  # in case it is only hidden from us: never leave a job behind
             self._cancel_soon(lost)
         return ended
@@ -237,12 +245,12 @@ class SlurmQueue:
         self._cancels.add(task)
         task.add_done_callback(self._cancels.discard)
 
-    def _finish(self, job: Job, state: str, reason: str | None, nodes: str) -> None:
+    async def _finish(self, job: Job, state: str, reason: str | None, nodes: str) -> None:
         kind = _TERMINAL[state]
         exit_code: int | None = None
         signal_: int | None = None
         elapsed: float | None = None
-        recorded = read_status(Path(str(job.spec.stdout) + STATUS_SUFFIX), job.id)
+        recorded = await read_status(self.transport, status_path(job.spec), job.id)
         with contextlib.suppress(ValueError, KeyError, TypeError):
             if recorded is not None:
                 exit_code = int(recorded["exit_code"])

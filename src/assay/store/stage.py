@@ -34,7 +34,7 @@ class Staged:
     linked_paths: list[tuple[str, str]] = field(default_factory=list)  # (staged path, object)
 
 
-def _writable(path: str, patterns: Sequence[str]) -> bool:
+def writable_path(path: str, patterns: Sequence[str]) -> bool:
     return any(
         fnmatch.fnmatchcase(path, p) or path.startswith(p.rstrip("/") + "/") for p in patterns
     )
@@ -62,7 +62,7 @@ def stage_tree(
                     out.symlink(entry.target or "", entry.path)
                     result.links += 1
                 else:
-                    private = copy_all or _writable(entry.path, writable)
+                    private = copy_all or writable_path(entry.path, writable)
                     _stage_file(objects, out, entry, private, result)
         except WriteRefused as exc:
             out.undo()

@@ -172,6 +172,15 @@ class Store:
             return tree
 
     @store_errors
+    def put_tree(self, tree: Tree) -> str:
+        """Store a tree made of stored objects (a part of another one); its digest."""
+        self._ready()
+        with self._lock():
+            digest = put_tree(self.objects, tree)
+            self.pin_trees([digest])
+            return digest
+
+    @store_errors
     def merge(self, trees: Sequence[str]) -> str:
         """The tree of ``trees`` stacked in order (a later one's paths win)."""
         self._ready()

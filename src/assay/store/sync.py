@@ -310,6 +310,7 @@ class EndpointSink:
     worker thread, one at a time, each answered before the next piece is sent)."""
 
     needs_sha256 = False
+    takes_whole = False  # a piece must start where an unfinished upload stops
 
     def __init__(self, endpoint: Endpoint, where: str = "the destination") -> None:
         self.endpoint = endpoint

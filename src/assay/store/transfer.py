@@ -5,9 +5,10 @@ machine's store, or a remote one through its agent), a :class:`Sink` takes them 
 store through :class:`assay.store.sync.LocalEndpoint`, or a remote agent). The tree object
 goes first; the destination then says which objects of the tree it lacks (so an update is
 decided from the tree, without listing every object on the wire); each lacking object is
-sent in pieces from where an unfinished upload there stops, the last piece saying "finish"
-(check and publish). Many pieces are in flight at once: a sink over a pipe answers them in
-order while more are sent, so the transfer is not bound by the round trip.
+sent in pieces, one larger than a piece from where an unfinished upload there stops, the
+last piece saying "finish" (check and publish). Many pieces are in flight at once: a sink over
+a pipe answers them in order while more are sent, so the transfer is not bound by the round
+trip.
 
 A piece refused because another upload of the same object moved on (``OffsetMismatch``) or
 an object published meanwhile by another push ends that object's round; it is asked about
@@ -89,11 +90,16 @@ class Sink(Protocol):
 
     where: str
     needs_sha256: bool  # whether finishing an object takes the SHA-256 of its bytes
+    # Whether a whole object sent as one piece at offset 0 is taken whatever an unfinished
+    # upload of it there holds (then nobody asks about unfinished uploads of small objects).
+    takes_whole: bool
 
     async def missing(self, objects: list[ObjectId]) -> set[ObjectId]: ...
 
     async def missing_in_tree(self, tree: str, objects: list[ObjectId]) -> set[ObjectId]:
-        """The objects of a tree the destination holds (``objects``, all of them) lacks."""
+        """The objects of a tree (``objects``, all of them) the destination lacks; only the
+        tree itself if it lacks the tree (one question either way: a round trip, and a
+        pin of the tree, fewer per push)."""
         ...
 
     async def partials(self, objects: list[ObjectId]) -> dict[ObjectId, int]:
@@ -248,11 +254,12 @@ class Transfer:
         )
         self._tell()
         root = ("trees", tree)
-        if await self.sink.missing([root]):  # the tree first: the sink reads what it lacks
+        lacking = await self.sink.missing_in_tree(tree, objects)
+        if root in lacking:  # the tree first: then the sink reads from it what else it lacks
             await self._send([root])
+            lacking = await self.sink.missing_in_tree(tree, objects)
         else:
             report.bytes_skipped += tree_size
-        lacking = await self.sink.missing_in_tree(tree, objects)
         rest = [o for o in objects if o in lacking and o != root]
         report.bytes_skipped += sum(
             self.sizes[o] for o in objects if o not in lacking and o != root
@@ -282,7 +289,13 @@ class Transfer:
                     f"gave up after {MAX_ROUNDS} rounds of refused pieces: other uploads to "
                     f"{self.sink.where} keep moving the same objects; push again later"
                 )
-            held = await self.sink.partials(todo)
+            # A sink that takes a whole object at offset 0 whatever an unfinished upload there
+            # holds is asked only about objects larger than a piece in the first round (a
+            # round trip fewer); a later round (after a refusal) asks about all it sends.
+            ask = todo
+            if rounds == 1 and self.sink.takes_whole:
+                ask = [o for o in todo if self.sizes[o] > self.piece]
+            held = await self.sink.partials(ask) if ask else {}
             states = [await self._start(obj, held.get(obj, 0)) for obj in todo]
             live = [s for s in states if s is not None]
             self.status.objects_total += len(live)

@@ -2,29 +2,65 @@
 
 from __future__ import annotations
 
+import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import click
+import msgspec
 
 from assay.store.commands import size
 from assay.store.remote import OpenSSHPipe, RemoteStore, agent_command, open_remote_store
 from assay.store.remote.pipes import ssh_program
 from assay.store.remote.targets import SshTarget
 from assay.store.store import Store
-from assay.store.transfer import ProgressCallback, TransferReport
+from assay.store.transfer import ProgressCallback, TransferError, TransferReport
 
 
-async def connect(target: SshTarget, *, create: bool, python: str = "python3") -> RemoteStore:
-    """The store ``target`` names, through ``ssh`` (the user's ssh configuration applies)."""
-    pipe = await OpenSSHPipe.connect(
-        target.host,
-        agent_command(python),
-        user=target.user,
-        port=target.port,
-        config=target.config,
-        ssh=ssh_program(),
-    )
-    return await open_remote_store(pipe, root=target.root, where=target.describe(), create=create)
+@asynccontextmanager
+async def connect(target: SshTarget, *, create: bool) -> AsyncIterator[RemoteStore]:
+    """The store ``target`` names: a partition's through assay's SSH transport (its
+    settings, one exec channel), any other through ``ssh`` (the user's ssh configuration
+    applies)."""
+    if target.ssh is None:
+        pipe = await OpenSSHPipe.connect(
+            target.host,
+            agent_command(),
+            user=target.user,
+            port=target.port,
+            config=target.config,
+            ssh=ssh_program(),
+        )
+        remote = await open_remote_store(
+            pipe, root=target.root, where=target.describe(), create=create
+        )
+        try:
+            yield remote
+        finally:
+            await remote.close()
+        return
+    from assay.transports.base import TransportError
+    from assay.transports.ssh import SshTransport  # lazy: start-up time (asyncssh)
+
+    ssh = target.ssh
+    if target.config is not None:  # --ssh-config
+        ssh = msgspec.structs.replace(ssh, config=target.config)
+    transport = SshTransport(ssh, session=f"store-{secrets.token_hex(6)}")
+    try:
+        try:
+            await transport.connect()
+        except TransportError as exc:
+            raise TransferError(f"{target.describe()}: {exc}") from None
+        root = str(transport.path(target.root)) if target.root else None
+        channel = await transport.open_pipe(["sh", "-c", agent_command(ssh.python)])
+        remote = await open_remote_store(channel, root=root, where=target.describe(), create=create)
+        try:
+            yield remote
+        finally:
+            await remote.close()
+    finally:
+        await transport.close()
 
 
 async def push(
@@ -32,12 +68,9 @@ async def push(
 ) -> int:
     version = store.resolve(ref)  # before connecting: a wrong name costs no connection
     started = time.perf_counter()
-    remote = await connect(target, create=True)
-    try:
+    async with connect(target, create=True) as remote:
         report = await remote.push(store, version.ref, progress=progress)
         wire = remote.bytes_sent + remote.bytes_received
-    finally:
-        await remote.close()
     seconds = time.perf_counter() - started
     _print("pushed", version.ref, remote.where, report, seconds, wire)
     return 0
@@ -47,13 +80,10 @@ async def pull(
     store: Store, target: SshTarget, ref: str, progress: ProgressCallback | None = None
 ) -> int:
     started = time.perf_counter()
-    remote = await connect(target, create=False)
-    try:
+    async with connect(target, create=False) as remote:
         report = await remote.pull(store, ref, progress=progress)
         wire = remote.bytes_sent + remote.bytes_received
         source = (await remote.resolve(ref)).ref
-    finally:
-        await remote.close()
     seconds = time.perf_counter() - started
     _print("pulled", source, f"the store at {store.root}", report, seconds, wire)
     return 0

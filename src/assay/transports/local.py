@@ -1,4 +1,5 @@
-"""Processes on this machine: each in its own process group, awaited through a pidfd.
+"""This machine as a transport: processes in their own process groups, awaited through a
+pidfd, and files read and written directly.
 
 A finished process is noticed by the event loop the moment it exits (the pidfd
 becomes readable); nothing polls. Each process leads its own session, so a
@@ -11,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from assay.transports import procfs
+from assay.transports.base import UNKNOWN, BytePipe, CommandResult, Process
 from assay.transports.contain import TOKEN, Containment
 
 _HAVE_PIDFD = hasattr(os, "pidfd_open")
@@ -93,19 +96,15 @@ class LocalProcess:
         return await self.wait()
 
 
-@dataclass(frozen=True)
-class CommandResult:
-    code: int
-    stdout: str
-    stderr: str
-
-
 class LocalTransport:
     """Runs processes on this machine and remembers the live ones, so none outlives a run."""
 
     name = "local"
+    host = "localhost"
+    remote = False
 
     def __init__(self) -> None:
+        self.python = sys.executable
         self.live: set[LocalProcess] = set()
         self.containment = Containment()
         # Told (pid, latest start time, token) of each job process started: the session
@@ -121,7 +120,31 @@ class LocalTransport:
         """Kill whatever is left below the runner and stop containing."""
         await self.containment.stop()
 
-    def spawn(
+    @property
+    def uid(self) -> int:
+        return os.getuid()
+
+    async def connect(self) -> None:
+        """Nothing to connect to."""
+
+    async def close(self) -> None:
+        """Nothing to let go of (:meth:`shutdown` and :meth:`release` end the processes)."""
+
+    async def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: PurePosixPath,
+        stdout: PurePosixPath,
+        stderr: PurePosixPath,
+        env: Mapping[str, str] | None = None,
+        time_limit: float | None = None,
+    ) -> LocalProcess:
+        """Start ``argv`` in ``cwd`` with its output going straight to files (the caller
+        enforces ``time_limit``: this runner is the supervisor here)."""
+        return self.start(argv, cwd=Path(cwd), stdout=Path(stdout), stderr=Path(stderr), env=env)
+
+    def start(
         self,
         argv: Sequence[str],
         *,
@@ -130,7 +153,7 @@ class LocalTransport:
         stderr: Path,
         env: Mapping[str, str] | None = None,
     ) -> LocalProcess:
-        """Start ``argv`` in ``cwd`` with its output going straight to files."""
+        """:meth:`spawn`, synchronously."""
         loop = asyncio.get_running_loop()
         token = self.containment.issue()
         environment: Mapping[Any, Any]
@@ -169,14 +192,23 @@ class LocalTransport:
         self.live.discard(proc)
         self.containment.unregister(proc.pid, proc.token)
 
-    def end(self, proc: LocalProcess) -> None:
+    async def end(self, proc: Process) -> None:
         """After ``proc`` exited: kill what is left of its group, and what it started that
         left the group (adopted by the runner once ``proc`` was gone)."""
+        assert isinstance(proc, LocalProcess)
         proc.signal_group(signal.SIGKILL)
         self.containment.sweep(proc.pid, time.monotonic() - proc.started)
 
+    def kill_all(self) -> None:
+        for proc in list(self.live):
+            proc.signal_group(signal.SIGKILL)
+
     async def run(
-        self, argv: Sequence[str], timeout: float = 60.0, env: Mapping[str, str] | None = None
+        self,
+        argv: Sequence[str],
+        timeout: float = 60.0,
+        env: Mapping[str, str] | None = None,
+        cwd: PurePosixPath | None = None,
     ) -> CommandResult:
         """Run a short command (a scheduler query) and capture its output; never raises for
         a failing command: the result says how it ended."""
@@ -187,6 +219,7 @@ class LocalTransport:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=None if env is None else dict(env),
+                cwd=None if cwd is None else Path(cwd),
                 # A group of its own, but in the runner's session: not a job process, so
                 # containment leaves it (and its exit status) to asyncio.
                 process_group=0,
@@ -200,7 +233,7 @@ class LocalTransport:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
-            return CommandResult(124, "", f"{argv[0]}: no answer within {timeout:.0f}s")
+            return CommandResult(UNKNOWN, "", f"{argv[0]}: no answer within {timeout:.0f}s")
         except asyncio.CancelledError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -216,3 +249,85 @@ class LocalTransport:
         if procs:
             await asyncio.gather(*(p.terminate(grace) for p in procs), return_exceptions=True)
         self.containment.sweep()
+
+    async def open_pipe(self, argv: Sequence[str]) -> BytePipe:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            process_group=0,  # a helper, not a job process (see run)
+        )
+        return _ProcessPipe(proc)
+
+    # -- files: this machine's own ---------------------------------------------------------
+
+    async def write_bytes(self, path: PurePosixPath, data: bytes, mode: int = 0o644) -> None:
+        target = Path(path)
+        target.write_bytes(data)
+        if mode != 0o644:
+            target.chmod(mode)
+
+    async def read_bytes(self, path: PurePosixPath, limit: int | None = None) -> bytes:
+        with open(path, "rb") as fh:
+            if limit is not None:
+                size = os.fstat(fh.fileno()).st_size
+                if size > limit:
+                    fh.seek(size - limit)
+            return fh.read()
+
+    async def rename(self, source: PurePosixPath, target: PurePosixPath) -> None:
+        os.replace(source, target)
+
+    async def mkdir(self, path: PurePosixPath) -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+
+    async def remove(self, path: PurePosixPath) -> None:
+        target = Path(path)
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+
+    async def put(self, local: Path, path: PurePosixPath) -> None:
+        _copy(local, Path(path))
+
+    async def get(self, path: PurePosixPath, local: Path) -> None:
+        _copy(Path(path), local)
+
+
+def _copy(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target, symlinks=True, dirs_exist_ok=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
+class _ProcessPipe:
+    """A local helper process's stdin and stdout as a :class:`BytePipe`."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+        assert proc.stdin is not None and proc.stdout is not None
+        self._in = proc.stdin
+        self._out = proc.stdout
+
+    async def read(self, n: int) -> bytes:
+        return await self._out.read(n)
+
+    def write(self, data: bytes) -> None:
+        self._in.write(data)
+
+    async def drain(self) -> None:
+        await self._in.drain()
+
+    async def close(self) -> None:
+        if not self._in.is_closing():
+            self._in.close()
+        with contextlib.suppress(ConnectionError):
+            await self._in.wait_closed()
+        await self._proc.wait()
+
+    def diagnostics(self) -> str:
+        code = self._proc.returncode
+        return "" if not code else f"exit status {code}"

@@ -126,6 +126,7 @@ class Layout:
         self.checkouts = os.path.join(root, "checkouts")
         self.leases = os.path.join(root, "leases")
         self.lock_file = os.path.join(root, "lock")
+        self._lock_fds: dict[str, int] = {}
 
     def ensure(self) -> None:
         for kind in KINDS:
@@ -138,6 +139,30 @@ class Layout:
 
     def has(self, kind: str, digest: str) -> bool:
         return os.path.exists(self.path(kind, digest))
+
+    @contextlib.contextmanager
+    def upload_lock(self, digest: str) -> Iterator[None]:
+        """The exclusive lock of uploads of objects whose names start as ``digest`` does:
+        ``incoming/.locks/XX``, one of 256 files that are never deleted (locking a file that
+        a finish removes would let a waiter hold a lock on a dead inode). Its descriptor
+        stays open (one open and close fewer per object); the agent's one thread uses it."""
+        path = f"{self.upload_locks}/{digest[:2]}"
+        fd = self._lock_fds.get(path)
+        if fd is None:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._lock_fds[path] = fd
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        """Close the descriptors of lock files kept open."""
+        fds, self._lock_fds = self._lock_fds, {}
+        for fd in fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def partial(self, kind: str, digest: str) -> str:
         return f"{self.incoming}/{kind}-{digest}"
@@ -246,18 +271,21 @@ class StoreLock:
                 self._cond.notify_all()
 
     def _take(self, mode: int) -> None:
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(self._fd, mode)
-        except BaseException:
-            os.close(self._fd)
-            self._fd = -1
-            raise
+        # The descriptor stays open between uses (the lock file is never deleted): each
+        # request takes and drops the lock, and the open and close cost as much as that.
+        if self._fd < 0:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fcntl.flock(self._fd, mode)
 
     def _drop(self) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-        self._fd = -1
+
+    def close(self) -> None:
+        """Close the lock file (after the last use)."""
+        with self._cond:
+            if self._fd >= 0 and not (self._shared or self._exclusive):
+                os.close(self._fd)
+                self._fd = -1
 
 
 # --- files ------------------------------------------------------------------------------------
@@ -281,15 +309,26 @@ def write_atomic(path: str, data: bytes) -> None:
         raise
 
 
-def publish(layout: Layout, path: str, kind: str, digest: str) -> bool:
+def seal(target: int | str, kind: str) -> None:
+    """Make a file (a descriptor, or a path) what an object file is: read-only (and
+    executable for ``xblobs``), its modification time at the epoch."""
+    os.chmod(target, READ_EXEC if kind == "xblobs" else READ_ONLY)
+    os.utime(target, ns=(EPOCH, EPOCH))
+
+
+def publish(layout: Layout, path: str, kind: str, digest: str, sealed: bool = False) -> bool:
     """Make a finished, checked file the object ``kind/digest`` (it is consumed): read-only,
-    mtime at the epoch, linked into place; False if the object was already there."""
-    os.chmod(path, READ_EXEC if kind == "xblobs" else READ_ONLY)
-    os.utime(path, ns=(EPOCH, EPOCH))
+    mtime at the epoch (``sealed``: it is already), linked into place; False if the object
+    was already there."""
+    if not sealed:
+        seal(path, kind)
     final = layout.path(kind, digest)
     try:
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        os.link(path, final)  # atomic "create if absent": a concurrent writer may win
+        try:
+            os.link(path, final)  # atomic "create if absent": a concurrent writer may win
+        except FileNotFoundError:  # the first object of its two-digit folder
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.link(path, final)
         created = True
     except FileExistsError:
         created = False

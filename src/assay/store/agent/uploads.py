@@ -22,7 +22,6 @@ import tempfile
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .layout import Layout
     from .state import AgentStore
 
 from .layout import (
@@ -32,15 +31,13 @@ from .layout import (
     OffsetMismatch,
     Refused,
     check_object,
-    locked,
     publish,
+    seal,
 )
-from .trees import lacking as tree_lacking
-from .trees import load as load_tree
-from .trees import objects as tree_objects
 from .wire import MAX_PIECE
 
 _BUF = 1 << 20
+_SEAL_FD = os.chmod in os.supports_fd and os.utime in os.supports_fd
 
 
 def _ids(raw: object) -> list[ObjectId]:
@@ -66,12 +63,11 @@ def missing(store: AgentStore, raw: object) -> list[list[str]]:
 
 def missing_in_tree(store: AgentStore, tree: str) -> list[list[str]]:
     """The objects the stored tree ``tree`` needs that the store lacks; the tree is pinned,
-    and with it everything it reaches."""
-    layout = store.layout
+    and with it everything it reaches. A tree the store lacks: only the tree itself."""
+    if not store.layout.has("trees", tree):
+        return [["trees", tree]]
     with store.lock.shared():
-        entries = load_tree(layout, tree)
-        store.pin_trees([tree], tree_objects(tree, entries))
-        return [item.split("/") for item in tree_lacking(layout, tree, entries)]
+        return [item.split("/") for item in store.lacking_in_tree(tree)]
 
 
 def partials(store: AgentStore, raw: object) -> list[int]:
@@ -116,7 +112,7 @@ def receive(
         return {"present": True}
     if offset == 0 and done is not None and done[0] == len(data):
         return _whole(store, kind, digest, data, done[1])
-    with locked(_upload_lock(layout, digest), exclusive=True):
+    with layout.upload_lock(digest):
         if layout.has(kind, digest):  # published meanwhile: what is left of an upload goes
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(layout.partial(kind, digest))
@@ -125,12 +121,6 @@ def receive(
         if done is None:
             return {"held": held}
         return {"held": held, "published": _finish(store, kind, digest, done)}
-
-
-def _upload_lock(layout: Layout, digest: str) -> str:
-    # 256 lock files that are never deleted (as assay.store.sync): locking a file that a
-    # finish removes would let a waiter hold a lock on a dead inode.
-    return f"{layout.upload_locks}/{digest[:2]}"
 
 
 def _corrupt(kind: str, digest: str, size: int, actual: str) -> CorruptInTransit:
@@ -151,11 +141,12 @@ def _whole(store: AgentStore, kind: str, digest: str, data: bytes, sha: str) -> 
     try:
         try:
             _write_all(fd, data)
+            seal(fd if _SEAL_FD else tmp, kind)  # the descriptor: no path lookup
         finally:
             os.close(fd)
-        with locked(_upload_lock(layout, digest), exclusive=True), store.lock.shared():
+        with layout.upload_lock(digest), store.lock.shared():
             layout.record_sum(kind, digest, sha)
-            published = publish(layout, tmp, kind, digest)
+            published = publish(layout, tmp, kind, digest, sealed=True)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -24,7 +24,6 @@ import shlex
 from collections.abc import Sequence
 from typing import Protocol
 
-from assay.store.agent.bundle import BOOTSTRAP
 from assay.store.transfer import TransferError
 
 _STDERR_KEPT = 8192  # bytes of the remote's stderr kept for messages
@@ -60,6 +59,9 @@ class BytePipe(Protocol):
 def agent_command(python: str = "python3") -> str:
     """The shell command line that runs the agent on the remote side: the interpreter in
     isolated mode reads the agent (compressed) from its stdin, then serves requests there."""
+    # Imported here: the agent's bundle module is not part of a local run's start-up.
+    from assay.store.agent.bundle import BOOTSTRAP
+
     return f"{shlex.quote(python)} -I -c {shlex.quote(BOOTSTRAP)}"
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import msgspec
 
-from assay.store.agent.bundle import shipped_bytes
 from assay.store.names import Version
 from assay.store.objects import Corrupt, hash_bytes
 from assay.store.remote.client import Answer, ConnectionLost, RemoteEndpoint
@@ -47,6 +46,7 @@ class RemoteSink:
     compressed, and every object is finished with the SHA-256 of its bytes."""
 
     needs_sha256 = True
+    takes_whole = True  # the agent checks and publishes a whole object from memory
 
     def __init__(self, endpoint: RemoteEndpoint) -> None:
         self.endpoint = endpoint
@@ -346,6 +346,8 @@ async def open_remote_store(
     ``create=False`` refuses a store that does not exist yet (pulling, verifying)."""
     endpoint = RemoteEndpoint(pipe, where)
     if ship:
+        from assay.store.agent.bundle import shipped_bytes  # lazy: not a local run's start-up
+
         endpoint.write_raw(shipped_bytes())
     endpoint.start()
     args = {"root": root, "purpose": purpose, "create": create, "client": socket.gethostname()}

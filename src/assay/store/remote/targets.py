@@ -6,8 +6,9 @@ a partition of the config.
 * ``[USER@]HOST``: a host name or an alias of the user's ssh configuration, whose settings
   (user, port, identity, proxy jump ...) ``ssh`` applies;
 * ``PARTITION`` or ``SYSTEM:PARTITION``: a partition of the config whose transport is SSH.
-  Partitions with ``transport = "ssh"`` come with the SSH transport;
-  :func:`partition_target` is where they are turned into a target.
+  Its host is reached with the partition's own SSH settings through assay's SSH transport
+  (the connection ``assay run`` makes), and the store is the one its runs use
+  (``ssh.store``, default ``WORKDIR/store``).
 
 ``--remote-store DIR`` overrides the path of any of them.
 """
@@ -18,7 +19,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass, replace
 
-from assay.config import Config, PartitionRef
+from assay.config import Config, PartitionRef, Ssh
 from assay.errors import UsageError
 
 _HOST = re.compile(r"[A-Za-z0-9_.%\[\]:-]+")
@@ -34,12 +35,15 @@ class SshTarget:
     port: int | None = None
     root: str | None = None  # None: the agent's default
     config: str | None = None  # an ssh_config file instead of the user's
+    ssh: Ssh | None = None  # a partition's settings: reached through assay's SSH transport
+    partition: str | None = None  # ... and its full name, for messages
 
     def describe(self) -> str:
         """``user@host:port``, as messages name the host."""
         user = f"{self.user}@" if self.user else ""
         port = f":{self.port}" if self.port else ""
-        return f"{user}{self.host}{port}"
+        host = f"{user}{self.host}{port}"
+        return f"partition {self.partition} ({host})" if self.partition else host
 
 
 def _check_host(host: str, text: str) -> str:
@@ -105,14 +109,22 @@ def find_partition(config: Config, text: str) -> PartitionRef | None:
 
 
 def partition_target(partition: PartitionRef) -> SshTarget:
-    """The store a partition's jobs use, reached over SSH.
-
-    The hook for the SSH transport: a partition with ``transport = "ssh"`` maps to its host,
-    user, port and remote store here. Today every partition runs on this machine."""
-    raise UsageError(
-        f"partition {partition.full_name} runs on this machine (transport "
-        f"{partition.config.transport!r}): it has no remote store to push to; give an SSH "
-        "host (an ssh_config alias, or ssh://user@host/path/to/store)"
+    """The store a partition's runs use, on its host: ``ssh.store``, else ``WORKDIR/store``
+    (relative paths are below the remote home), reached with the partition's SSH settings."""
+    ssh = partition.config.ssh
+    if partition.config.transport != "ssh" or ssh is None:
+        raise UsageError(
+            f"partition {partition.full_name} runs on this machine (transport "
+            f"{partition.config.transport!r}): it has no remote store to push to; give an SSH "
+            "host (an ssh_config alias, or ssh://user@host/path/to/store)"
+        )
+    return SshTarget(
+        host=ssh.host,
+        user=ssh.user,
+        port=ssh.port,
+        root=ssh.store or f"{ssh.workdir.rstrip('/')}/store",
+        ssh=ssh,
+        partition=partition.full_name,
     )
 
 

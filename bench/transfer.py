@@ -1,0 +1,269 @@
+"""Pushing a build to a store over SSH against ``rsync -a`` over the same SSH, in one run.
+
+    .venv/bin/python bench/transfer.py [--small] [--size-mb 1024] [--files 10000] [--repeat 3]
+
+Needs the SSH server of ``scripts/sshd-ci up`` (its settings are read from ``scripts/sshd-ci
+env``, or from ``ASSAY_TEST_SSH_CONFIG``), ``rsync`` on both sides and about 4 x SIZE of disk.
+Both tools use the same ssh client, configuration, account and host.
+
+1. First push of a build of SIZE in FILES files (100 directories): ``assay store push`` of
+   the stored version into an empty remote store vs ``rsync -a`` of the tree into an empty
+   remote directory (goal: time <= 1.2x).
+2. Second push after 1% of the files got new content (as a rebuild does): ``assay store
+   push`` of the new version vs ``rsync -a`` of the new tree onto the first one: bytes on the
+   wire (goal <= 1.1x; counted for both by bench/_relay.py in front of ssh: what each hands
+   to ssh and gets back) and time (goal <= 1.2x; runs without the relay).
+
+Each repetition starts from empty remote directories; the second push runs on hard-linked
+copies of the first push's result, so every second push sees the same state. Ratios are
+medians of per-repetition ratios; the order of the tools alternates. ``assay store put`` of
+each version happens before (its time is printed for information: the store holds a build
+once it is built, and a run puts what it uses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from _common import CHILD_ENV, assay_argv, fmt_s, machine, median, met, print_table, timed, workdir
+
+ROOT = Path(__file__).resolve().parent.parent
+RELAY = Path(__file__).resolve().parent / "_relay.py"
+MiB = 2**20
+
+
+def note(message: str) -> None:
+    """Progress on stderr (the table goes to stdout)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def ssh_config() -> str:
+    config = os.environ.get("ASSAY_TEST_SSH_CONFIG")
+    if config:
+        return config
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "sshd-ci"), "env"], capture_output=True, text=True, check=True
+    )
+    for line in out.stdout.splitlines():
+        if line.startswith("ASSAY_TEST_SSH_CONFIG="):
+            return line.split("=", 1)[1]
+    raise SystemExit("no SSH server: run scripts/sshd-ci up")
+
+
+class Remote:
+    """Commands on the remote host as the remote account (setup and cleanup, not timed)."""
+
+    def __init__(self, config: str, host: str = "assay-ci") -> None:
+        self.config, self.host = config, host
+        self.base = f"assay-bench-{secrets.token_hex(4)}"  # under the remote home
+
+    def ssh(self) -> list[str]:
+        return ["ssh", "-F", self.config]
+
+    def run(self, command: str) -> str:
+        out = subprocess.run(
+            [*self.ssh(), self.host, command], capture_output=True, text=True, check=True
+        )
+        return out.stdout
+
+    def path(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+    def clone(self, source: str, target: str) -> None:
+        """A copy of a remote directory whose files are hard links (cheap, and safe: rsync
+        and assay replace files, they never write into them), but whose append-only files
+        (assay's sha256/ records) are copies."""
+        src, dst = shlex.quote(self.path(source)), shlex.quote(self.path(target))
+        self.run(
+            f"cp -al {src} {dst} && if [ -d {src}/sha256 ]; then rm -rf {dst}/sha256 && "
+            f"cp -a {src}/sha256 {dst}/sha256; fi"
+        )
+
+    def cleanup(self) -> None:
+        self.run(f"rm -rf {shlex.quote(self.base)}")
+
+
+def make_tree(root: Path, size: int, files: int, rng: random.Random) -> list[Path]:
+    each = size // files
+    paths = []
+    for i in range(files):
+        path = root / f"d{i % 100:02d}" / f"f{i:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rng.randbytes(each))
+        paths.append(path)
+    return paths
+
+
+def rebuild(paths: list[Path], rng: random.Random) -> int:
+    """Replace 1% of the files with new content, as a rebuild writes them (new files)."""
+    changed = 0
+    for path in paths[::100]:
+        size = path.stat().st_size
+        path.unlink()
+        path.write_bytes(rng.randbytes(size))
+        changed += size
+    return changed
+
+
+def count(file: Path) -> int:
+    """Bytes the relay counted (both ways, every connection of the run)."""
+    total = sum(int(n) for line in file.read_text().split("\n") if line for n in line.split())
+    file.unlink()
+    return total
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mb", type=int, default=None, help="default 1024 (100: --small)")
+    parser.add_argument("--files", type=int, default=None, help="default 10000 (1000: --small)")
+    parser.add_argument(
+        "--small", action="store_true", help="a quick look: 100 MiB in 1,000 files (same file size)"
+    )
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--tmpdir", type=Path, default=None)
+    args = parser.parse_args()
+    args.size_mb = args.size_mb or (100 if args.small else 1024)
+    args.files = args.files or (1_000 if args.small else 10_000)
+    if shutil.which("rsync") is None:
+        raise SystemExit(
+            "rsync is not installed on this machine; the bench compares assay with `rsync -a`: "
+            "install it (Debian: apt-get install rsync) and run again"
+        )
+    config = ssh_config()
+    remote = Remote(config)
+    try:
+        remote.run(f"mkdir -p {remote.base} && command -v rsync >/dev/null")
+    except subprocess.CalledProcessError:
+        raise SystemExit(
+            "rsync is not installed on the SSH server's side (assay-ci in "
+            f"{config}): install it there too and run again"
+        ) from None
+    print(f"# transfer bench: {args.size_mb} MiB in {args.files:,} files, {machine()}")
+    try:
+        with workdir(parent=args.tmpdir) as work:
+            return run(args, work, remote, config)
+    finally:
+        remote.cleanup()
+
+
+def run(args: argparse.Namespace, work: Path, remote: Remote, config: str) -> int:
+    rng = random.Random(10)
+    first_tree = work / "v1"
+    paths = make_tree(first_tree, args.size_mb * MiB, args.files, rng)
+    store = work / "store"
+    env = {**CHILD_ENV, "ASSAY_STORE": str(store)}
+    put1 = timed([*assay_argv(), "store", "put", "build", str(first_tree)], work, env)
+    # The rebuild: the first tree is kept for rsync's first push; the second is a copy that
+    # shares the unchanged files (same inodes, same times: rsync and assay's stat cache see
+    # them unchanged) with 1% replaced.
+    second_tree = work / "v2"
+    subprocess.run(["cp", "-al", str(first_tree), str(second_tree)], check=True)
+    changed = rebuild([second_tree / p.relative_to(first_tree) for p in paths], rng)
+    put2 = timed([*assay_argv(), "store", "put", "build", str(second_tree)], work, env)
+
+    def assay_push(ref: str, target: str, relay: Path | None = None) -> float:
+        url = f"ssh://assay-ci/~/{remote.path(target)}"
+        push_env = dict(env)
+        if relay is not None:
+            push_env["ASSAY_SSH"] = shlex.join([sys.executable, str(RELAY), str(relay), "ssh"])
+        argv = [*assay_argv(), "store", "push", url, ref, "--ssh-config", config, "-q"]
+        return timed(argv, work, push_env).seconds
+
+    def rsync(tree: Path, target: str, relay: Path | None = None) -> float:
+        ssh = shlex.join(remote.ssh())
+        if relay is not None:
+            ssh = shlex.join([sys.executable, str(RELAY), str(relay), *remote.ssh()])
+        argv = ["rsync", "-a", "-e", ssh, f"{tree}/", f"assay-ci:{remote.path(target)}/"]
+        return timed(argv, work).seconds
+
+    first: dict[str, list[float]] = {"assay": [], "rsync": []}
+    second: dict[str, list[float]] = {"assay": [], "rsync": []}
+    wire: dict[str, int] = {}
+    for rep in range(args.repeat):
+        pushes: list[tuple[str, Callable[[], float]]] = [
+            ("assay", lambda r=rep: assay_push("build@1", f"a{r}")),
+            ("rsync", lambda r=rep: rsync(first_tree, f"r{r}")),
+        ]
+        for tool, push in pushes if rep % 2 == 0 else pushes[::-1]:
+            first[tool].append(push())
+            note(f"repetition {rep + 1}: first push, {tool}: {fmt_s(first[tool][-1])}")
+        remote.clone(f"a{rep}", f"a{rep}-2")
+        remote.clone(f"r{rep}", f"r{rep}-2")
+        pushes = [
+            ("assay", lambda r=rep: assay_push("build@2", f"a{r}-2")),
+            ("rsync", lambda r=rep: rsync(second_tree, f"r{r}-2")),
+        ]
+        for tool, push in pushes if rep % 2 == 0 else pushes[::-1]:
+            second[tool].append(push())
+            note(f"repetition {rep + 1}: second push, {tool}: {fmt_s(second[tool][-1])}")
+        if rep == 0:  # bytes on the wire: the same update again, through the relay
+            remote.clone("a0", "a0-3")
+            remote.clone("r0", "r0-3")
+            relay = work / "relay-count"
+            assay_push("build@2", "a0-3", relay)
+            wire["assay"] = count(relay)
+            rsync(second_tree, "r0-3", relay)
+            wire["rsync"] = count(relay)
+            note(
+                f"bytes on the wire, second push: assay {wire['assay']:,}, rsync {wire['rsync']:,}"
+            )
+        remote.run(f"rm -rf {remote.path(f'a{rep}')}* {remote.path(f'r{rep}')}*")
+
+    def ratio(values: dict[str, list[float]]) -> float:
+        return median([a / r for a, r in zip(values["assay"], values["rsync"], strict=True)])
+
+    first_ratio, second_ratio = ratio(first), ratio(second)
+    bytes_ratio = wire["assay"] / wire["rsync"]
+    print_table(
+        ["figure", "assay", "rsync -a", "ratio", "goal", "met"],
+        [
+            [
+                "first push, time",
+                fmt_s(median(first["assay"])),
+                fmt_s(median(first["rsync"])),
+                f"{first_ratio:.2f}",
+                "<= 1.2",
+                met(first_ratio <= 1.2),
+            ],
+            [
+                "second push (1% new), bytes on the wire",
+                f"{wire['assay']:,}",
+                f"{wire['rsync']:,}",
+                f"{bytes_ratio:.3f}",
+                "<= 1.1",
+                met(bytes_ratio <= 1.1),
+            ],
+            [
+                "second push (1% new), time",
+                fmt_s(median(second["assay"])),
+                fmt_s(median(second["rsync"])),
+                f"{second_ratio:.2f}",
+                "<= 1.2",
+                met(second_ratio <= 1.2),
+            ],
+        ],
+    )
+    print()
+    print(f"changed content: {changed:,} bytes in {len(paths[::100])} files")
+    print(
+        f"assay store put: first version {fmt_s(put1.seconds)}, "
+        f"after the rebuild {fmt_s(put2.seconds)}"
+    )
+    for name, values in (("first push", first), ("second push", second)):
+        for tool in ("assay", "rsync"):
+            spread = ", ".join(fmt_s(v) for v in values[tool])
+            print(f"{name}, {tool}: {spread}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""The hosts a session's partitions run on: their transports, connections and sites.
+
+This machine is one host; every SSH host is another, reached by one connection that all its
+partitions share (:mod:`assay.transports.registry`). Each host has a directory for the
+session's job files (the shipped pack runner and comparison engine, packs and arrays): on
+this machine ``SESSION/jobs``, on a remote host ``WORKDIR/sessions/SESSION/jobs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from assay.config import PartitionRef
+from assay.errors import AssayError
+from assay.run.artifacts import SessionStore
+from assay.run.remote_inputs import HostStore, RemoteInputs, Uploads
+from assay.run.sites import LocalSite, RemoteSite, Site
+from assay.schedulers.jobfiles import JobFiles
+from assay.transports.base import RemoteHost, Transport, TransportError
+from assay.transports.local import LocalTransport
+from assay.transports.registry import transports_for
+
+
+class HostError(AssayError):
+    """A partition's host cannot be reached (the message names the partition)."""
+
+
+class Hosts:
+    """The transports of a session's partitions, and what each host keeps for it."""
+
+    def __init__(
+        self,
+        partitions: Iterable[PartitionRef],
+        local: LocalTransport,
+        session: str,
+        directory: Path,
+        store: SessionStore,
+        uploads: Uploads | None = None,
+    ) -> None:
+        self.partitions = {p.full_name: p for p in partitions}
+        self.uploads = uploads
+        self.local = local
+        self.session = session
+        self.directory = directory
+        self.store = store
+        self.of = transports_for(self.partitions.values(), local, session)
+        self._job_files: dict[int, JobFiles] = {}
+        self._inputs: dict[tuple[int, str], RemoteInputs] = {}
+        self._local_site = LocalSite(local)
+
+    @property
+    def transports(self) -> list[Transport]:
+        """Each transport once, this machine's first."""
+        seen: dict[int, Transport] = {id(self.local): self.local}
+        for transport in self.of.values():
+            seen.setdefault(id(transport), transport)
+        return list(seen.values())
+
+    @property
+    def remote(self) -> list[Transport]:
+        return [t for t in self.transports if t.remote]
+
+    async def connect(self) -> None:
+        """Connect to every remote host at once; the first that fails is a one-line error
+        naming its partitions."""
+        remote = self.remote
+        results = await asyncio.gather(*(t.connect() for t in remote), return_exceptions=True)
+        for transport, result in zip(remote, results, strict=True):
+            if isinstance(result, TransportError):
+                names = [n for n, t in self.of.items() if t is transport]
+                which = "partition" if len(names) == 1 else "partitions"
+                await self.close()
+                raise HostError(f"{which} {', '.join(names)}: {result}")
+            if isinstance(result, BaseException):
+                await self.close()
+                raise result
+
+    async def close(self) -> None:
+        """Let go of every remote host (their agents stop what is left)."""
+        # The store channels first (their leases end), then the connections; what was sent
+        # stays counted for the report.
+        inputs = list(self._inputs.values())
+        await asyncio.gather(*(i.close() for i in inputs), return_exceptions=True)
+        await asyncio.gather(*(t.close() for t in self.remote), return_exceptions=True)
+
+    def workdir(self, partition: str) -> PurePosixPath:
+        """The session's directory on the partition's host."""
+        part = self.partitions[partition]
+        transport = self.of[partition]
+        if isinstance(transport, RemoteHost) and part.config.ssh is not None:
+            return transport.path(part.config.ssh.workdir) / "sessions" / self.session
+        return PurePosixPath(self.directory)
+
+    def job_files(self, partition: str) -> JobFiles:
+        """The shipped job files of the partition's host (one copy per host)."""
+        transport = self.of[partition]
+        files = self._job_files.get(id(transport))
+        if files is None:
+            files = JobFiles(self.workdir(partition) / "jobs", transport)
+            self._job_files[id(transport)] = files
+        return files
+
+    def jobs_dir(self, partition: str) -> PurePosixPath:
+        """The partition's own job directory (packs, arrays) on its host."""
+        return self.workdir(partition) / "jobs" / partition.replace(":", "-")
+
+    def site(self, partition: str) -> Site:
+        part = self.partitions[partition]
+        transport = self.of[partition]
+        if not isinstance(transport, RemoteHost) or part.config.ssh is None:
+            return self._local_site
+        ssh = part.config.ssh
+        root = transport.path(ssh.store) if ssh.store else transport.path(ssh.workdir) / "store"
+        key = (id(transport), str(root))
+        inputs = self._inputs.get(key)
+        if inputs is None:
+            # The host's store, through the store agent over one channel of the connection.
+            where = f"partition {partition} ({transport.host})"
+            backend = HostStore(transport, root, ssh.python, where, self.uploads)
+            inputs = RemoteInputs(transport, backend, self.store)
+            self._inputs[key] = inputs
+        return RemoteSite(transport, ssh, self.session, inputs)
+
+    def sent(self) -> dict[str, Any]:
+        """What was sent to each remote host (for the report)."""
+        out: dict[str, Any] = {}
+        for (_, root), inputs in self._inputs.items():
+            counts = asdict(inputs.sent)
+            entry = out.setdefault(inputs.host.host, {"stores": [], **dict.fromkeys(counts, 0)})
+            entry["stores"].append(root)
+            for key, value in counts.items():
+                entry[key] += value
+        return out

@@ -1,0 +1,70 @@
+"""What the cases of a session share, and where each partition's cases go."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assay.launchers import Launcher
+from assay.plan import Case
+from assay.run.artifacts import SessionStore
+from assay.run.module_check import ModuleChecks
+from assay.run.sites import Site
+from assay.schedulers.base import Scheduler
+from assay.transports.base import Transport
+
+
+class StageFailed(Exception):
+    """Ends a case at the current stage with a one-line reason."""
+
+    def __init__(self, reason: str, details: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.details = details
+
+
+@dataclass
+class Place:
+    """Where one partition's cases go: its scheduler, what runs its builds, its launcher."""
+
+    scheduler: Scheduler
+    builder: Scheduler
+    """The partition's scheduler when it runs builds (``runs_builds``), else a direct
+    scheduler on the partition's host."""
+    build_slots: asyncio.Semaphore | None
+    """Bounds the builds running at once on this machine (None: the partition's slots do)."""
+    launcher: Launcher
+    site: Site
+    """Where the cases' files are: this machine, or the partition's remote host."""
+
+    @property
+    def transport(self) -> Transport:
+        return self.scheduler.transport
+
+
+@dataclass
+class RunContext:
+    """What every case of a session shares."""
+
+    stage_root: Path
+    output_root: Path
+    places: Mapping[str, Place]
+    transports: Sequence[Transport]
+    store: SessionStore
+    keep_stage: bool = False
+    grace: float = 2.0
+    module_checks: ModuleChecks | None = None  # None: every environment's modules load
+    # Recorded run-stage seconds by case key (results database), for packing.
+    expected_run: Mapping[str, float] = field(default_factory=dict)
+
+
+_UNSAFE_NAME = re.compile(r"[^\w.-]")
+
+
+def case_dirname(case: Case) -> str:
+    # One path component whatever the test's name holds (a class made with type() may
+    # have a "/" in it); the name only helps a reader, the id keeps it unique.
+    return f"{_UNSAFE_NAME.sub('_', case.test.__name__)}-{case.key}"

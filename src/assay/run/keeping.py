@@ -1,0 +1,47 @@
+"""What a case leaves behind: the files kept in its output dir, and a check that it did not
+write through its read-only links into the store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from assay.define.output import Output
+from assay.run import scripts
+from assay.run.artifacts import modified_inputs
+from assay.store.objects import quarantine
+
+
+def inputs_written(linked: Sequence[tuple[str, str]]) -> str | None:
+    """Root can write through a read-only hard link into the store: catch it, keep the
+    damaged objects from being used again, and say which files (None: all is well)."""
+    if not linked or os.geteuid() != 0:
+        return None
+    touched = modified_inputs(linked)
+    if not touched:
+        return None
+    for rel, blob in linked:
+        if rel in touched:
+            quarantine(Path(blob))
+    names = ", ".join(touched[:5]) + (f" and {len(touched) - 5} more" if len(touched) > 5 else "")
+    return (
+        f"the test wrote to read-only inputs ({names}); declare them in writable = [...] "
+        "so that the case gets private copies"
+    )
+
+
+def kept_files(
+    stage_dir: Path, entries: set[str], out: Output | None, keep: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """The stage-relative files that go to the output dir, and keep_files that matched none."""
+    names = [n for n in scripts.OWN_FILES if n in entries]
+    if out is not None:  # compared outputs are kept: reports and `assay bless` use them
+        names += out.compared_files()
+    problems = []
+    for pattern in keep:
+        matched = sorted(stage_dir.glob(pattern))
+        if not matched:
+            problems.append(f"keep_files: {pattern!r} matched no file in the stage dir")
+        names += [str(m.relative_to(stage_dir)) for m in matched if m.is_file()]
+    return list(dict.fromkeys(names)), problems  # each file once, in order

@@ -1,0 +1,334 @@
+"""Where a partition's cases have their files: this machine, or a remote host.
+
+A case always has a stage dir on this machine: the test's Python code (hooks, templates,
+sanity, metrics) reads and writes there. On a local partition its jobs run there too. On a
+remote partition (an SSH host) they run in a stage dir of the same name under the host's
+workdir (``WORKDIR/sessions/SESSION/stage/CASE``):
+
+* before the build and again before the run, what is new in the local stage dir is sent:
+  the store's files (sources) as hard links to objects the host already has, or gets once
+  (:mod:`assay.run.remote_inputs`), everything else (scripts, rendered inputs, files hooks
+  wrote) as files, in one request;
+* the comparison the test will make runs in the job, on the host, against the expected
+  outputs checked out there; the spec names the host's paths;
+* after a job, what comes back into the local stage dir is: the job's stdout and stderr
+  (whole up to ``ssh.bring_back`` bytes, else their last that many bytes), the verdict of
+  the comparison, the files ``keep_files`` names (whole), and the other files the run made
+  or changed that are at most ``ssh.bring_back`` bytes (up to ``ssh.bring_back_total`` per
+  case). Bigger outputs stay on the host;
+* a case that passed has its remote stage dir removed; one that failed keeps it, and the
+  summary says where (``HOST:PATH``); ``assay fetch CASE_ID`` brings it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath, PurePosixPath
+from typing import Any, Protocol
+
+from assay.config import Ssh
+from assay.define.artifact_refs import DEP_PREFIX
+from assay.define.output import comparison_spec
+from assay.define.test import DependencyInfo
+from assay.files import write_atomic
+from assay.run import scripts
+from assay.run.artifacts import SessionStore
+from assay.run.remote_inputs import RemoteInputs, Sent
+from assay.store.trees import Tree
+from assay.transports.base import RemoteHost, Transport
+
+VERDICT = "assay-verdict.json"  # what a comparison made in the job found
+COMPARE_SPEC = "assay-compare.json"  # the comparison for the job to make
+
+
+@dataclass
+class CaseFiles:
+    """One case's files on both sides."""
+
+    local: Path  # the stage dir on this machine
+    job: PurePosixPath  # the stage dir where its jobs run
+    linked: set[str] = field(default_factory=set)  # local read-only links into the store
+    trees: list[tuple[Tree, tuple[str, ...]]] = field(default_factory=list)  # not yet sent
+    sent: dict[str, tuple[int, int]] = field(default_factory=dict)  # rel -> (size, mtime)
+    baseline: dict[str, list[int]] = field(default_factory=dict)  # on the host, before a run
+    notes: dict[str, str] = field(default_factory=dict)  # files that stayed there, or in part
+    made: bool = True  # the stage dir where the jobs run is there (else: at the first send)
+    fresh: bool = False  # ... and is made empty then
+
+
+class Site(Protocol):
+    """Where one partition's cases keep their files."""
+
+    transport: Transport
+    remote: bool
+
+    def job_dir(self, local: Path) -> PurePosixPath:
+        """Where the jobs of the case whose local stage dir is ``local`` run."""
+
+    async def open(self, files: CaseFiles, fresh: bool) -> None:
+        """Before setup: an empty stage dir where the jobs run (``fresh``), or the one an
+        earlier runner left (``--resume``)."""
+
+    async def stage(self, files: CaseFiles, tree: Tree, writable: Sequence[str]) -> None:
+        """``tree`` (already hard-linked into the local stage dir) is to be in the case's
+        stage dir where its jobs run."""
+
+    async def artifact(self, store: SessionStore, name: str, tree: str) -> PurePath:
+        """The read-only directory of an artifact's tree, where the jobs run."""
+
+    async def fetch(self, path: PurePosixPath, local: Path) -> None:
+        """Bring a file where the jobs run to this machine (a ``dep:`` layer)."""
+
+    async def comparison(
+        self, files: CaseFiles, store: SessionStore, spec: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The comparison spec the job runs, for the one sanity will make (``spec``)."""
+
+    async def send(self, files: CaseFiles) -> None:
+        """Make the stage dir where the jobs run hold what the local one holds."""
+
+    async def bring_back(
+        self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
+    ) -> None:
+        """After a job: bring its logs (``names``), the files ``patterns`` match and (with
+        ``made``) the small files it made into the local stage dir."""
+
+    async def finish(self, files: CaseFiles, keep: bool) -> str | None:
+        """After cleanup: remove the remote stage dir, or keep it and say where it is."""
+
+    def discard(self, job_dir: PurePosixPath) -> None:
+        """A kept stage dir is no longer needed (its last dependent is done)."""
+
+
+class LocalSite:
+    """This machine: the stage dir is where the jobs run; nothing to send or bring back."""
+
+    remote = False
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def job_dir(self, local: Path) -> PurePosixPath:
+        return PurePosixPath(local)
+
+    async def open(self, files: CaseFiles, fresh: bool) -> None:
+        pass
+
+    async def stage(self, files: CaseFiles, tree: Tree, writable: Sequence[str]) -> None:
+        pass
+
+    async def artifact(self, store: SessionStore, name: str, tree: str) -> PurePath:
+        return await store.checkout(name, tree)
+
+    async def fetch(self, path: PurePosixPath, local: Path) -> None:
+        pass
+
+    async def comparison(
+        self, files: CaseFiles, store: SessionStore, spec: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return dict(spec)
+
+    async def send(self, files: CaseFiles) -> None:
+        pass
+
+    async def bring_back(
+        self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
+    ) -> None:
+        pass
+
+    async def finish(self, files: CaseFiles, keep: bool) -> str | None:
+        return None
+
+    def discard(self, job_dir: PurePosixPath) -> None:
+        pass
+
+
+class RemoteSite:
+    """A remote host reached through ``host`` (an SSH transport), for one partition."""
+
+    remote = True
+
+    def __init__(self, host: RemoteHost, settings: Ssh, session: str, inputs: RemoteInputs) -> None:
+        self.transport: Transport = host
+        self.host = host
+        self.settings = settings
+        self.session = session
+        self.inputs = inputs
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._fetched: dict[PurePosixPath, asyncio.Future[None]] = {}
+
+    @property
+    def root(self) -> PurePosixPath:
+        """This session's directory on the host."""
+        return self.host.path(self.settings.workdir) / "sessions" / self.session
+
+    def job_dir(self, local: Path) -> PurePosixPath:
+        return self.root / "stage" / local.name
+
+    @property
+    def sent(self) -> Sent:
+        return self.inputs.sent
+
+    async def open(self, files: CaseFiles, fresh: bool) -> None:
+        # Made with the first files sent, in the same request (a round trip per case less).
+        files.made, files.fresh = False, fresh
+
+    async def stage(self, files: CaseFiles, tree: Tree, writable: Sequence[str]) -> None:
+        files.trees.append((tree, tuple(writable)))
+
+    async def artifact(self, store: SessionStore, name: str, tree: str) -> PurePath:
+        return await self.inputs.checkout(tree)
+
+    async def fetch(self, path: PurePosixPath, local: Path) -> None:
+        # Once per session: the dependents of one case ask for its file side by side, and
+        # one of them may be importing it while another would write it again.
+        task = self._fetched.get(path)
+        if task is None:
+            task = self._fetched[path] = asyncio.ensure_future(self._fetch(path, local))
+        await asyncio.shield(task)
+
+    async def _fetch(self, path: PurePosixPath, local: Path) -> None:
+        data = await self.host.read_bytes(path)
+        await asyncio.to_thread(write_atomic, local, data)
+
+    async def comparison(
+        self, files: CaseFiles, store: SessionStore, spec: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The same comparison with the host's paths: the expected outputs checked out
+        there (sent once, like any store content), the actual ones in the job's dir."""
+        expected = Path(str(spec["expected"]))
+        tree = await store.source_tree(expected)
+        remote = await self.inputs.checkout(tree)
+        if not expected.is_dir():
+            remote = remote / expected.name
+        job = dict(spec)
+        job.update(comparison_spec(Path(remote), Path(files.job)))
+        for key in ("version", "rtol", "atol"):
+            job[key] = spec.get(key, job[key])
+        return job
+
+    async def send(self, files: CaseFiles) -> None:
+        changed = []
+        for rel, (size, mtime, mode) in _local_files(files.local).items():
+            if rel in files.linked or rel in _NOT_SENT or files.sent.get(rel) == (size, mtime):
+                continue
+            changed.append((rel, mode))
+            files.sent[rel] = (size, mtime)
+        contents = await asyncio.to_thread(_read_all, files.local, changed) if changed else []
+        listed: dict[str, list[int]] | None = None
+        if not files.made:  # emptied, made and written in one request
+            listed = await self.host.prepare(files.job, contents, files.fresh)
+            files.made = True
+        elif contents:
+            await self.host.write_files(files.job, contents)
+        self.inputs.sent.files += len(contents)
+        self.inputs.sent.file_bytes += sum(len(data) for _, data, _ in contents)
+        trees, files.trees = files.trees, []
+        for tree, writable in trees:
+            shared = Tree(
+                tuple(e for e in tree.entries if e.path in files.linked or e.type != "file")
+            )
+            await self.inputs.stage(shared, files.job, writable)
+        if listed is None or trees:
+            listed = await self.host.files_below(files.job)
+        files.baseline = listed
+
+    async def bring_back(
+        self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
+    ) -> None:
+        found, left = await self.host.collect(
+            files.job,
+            names=list(names),
+            patterns=list(patterns),
+            baseline=files.baseline,
+            max_file=self.settings.bring_back,
+            max_total=self.settings.bring_back_total if made else 0,
+        )
+        await asyncio.to_thread(_write_all, files, found)
+        here = f"{self.host.host}:{files.job}"
+        for rel, data, size in found:
+            if len(data) < size:
+                files.notes[_label(rel)] = (
+                    f"only its last {len(data)} of {size} bytes came back from {here} "
+                    f"(ssh.bring_back)"
+                )
+        for rel, size in left:
+            files.notes[rel] = (
+                f"it stayed in {here} ({size} bytes, more than ssh.bring_back or "
+                f"bring_back_total allow; name it in keep_files to bring it back)"
+            )
+
+    async def finish(self, files: CaseFiles, keep: bool) -> str | None:
+        if keep:
+            return f"{self.host.host}:{files.job}"
+        await self.host.remove(files.job)
+        return None
+
+    def discard(self, job_dir: PurePosixPath) -> None:
+        task = asyncio.get_running_loop().create_task(self.host.remove(job_dir))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def fetch_dependency_layers(
+    site: Site, layers: Sequence[str], dependencies: Sequence[DependencyInfo]
+) -> None:
+    """``dep:`` layers a dependency made on a remote host: a copy here, to import."""
+    if not site.remote:
+        return
+    for text in layers:
+        if not text.startswith(DEP_PREFIX):
+            continue
+        test, _, rel = text[len(DEP_PREFIX) :].partition("/")
+        for dep in dependencies:
+            if dep.test == test and rel:
+                try:
+                    await site.fetch(PurePosixPath(dep.stage_dir) / rel, dep.local_copy / rel)
+                except FileNotFoundError:
+                    pass  # the layer's own check says what is missing
+
+
+_NOT_SENT = {scripts.PYTHON_OUT, VERDICT}  # written here for this side only
+
+
+def _label(rel: str) -> str:
+    """How the test's ``out`` names a file (its stdout and stderr by those words)."""
+    return {scripts.RUN_OUT: "stdout", scripts.RUN_ERR: "stderr"}.get(rel, rel)
+
+
+def _local_files(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """Every regular file below ``folder``: relative path -> (size, mtime, mode)."""
+    found = {}
+    for base, _dirs, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(base, name)
+            info = os.lstat(path)
+            if os.path.isfile(path) and not os.path.islink(path):
+                rel = os.path.relpath(path, folder)
+                found[rel] = (info.st_size, info.st_mtime_ns, info.st_mode & 0o777)
+    return found
+
+
+def _read_all(folder: Path, names: list[tuple[str, int]]) -> list[tuple[str, bytes, int]]:
+    return [(rel, (folder / rel).read_bytes(), mode) for rel, mode in names]
+
+
+def _write_all(files: CaseFiles, found: list[tuple[str, bytes, int]]) -> None:
+    for rel, data, _size in found:
+        if rel in files.linked:
+            continue  # an input: the local copy is the store's
+        target = files.local / rel
+        if target.is_symlink() or not target.resolve().is_relative_to(files.local.resolve()):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target.unlink()
+        target.write_bytes(data)
+        stat = target.stat()
+        files.sent[rel] = (stat.st_size, stat.st_mtime_ns)  # the host has it already
+
+
+__all__ = ["COMPARE_SPEC", "VERDICT", "CaseFiles", "LocalSite", "RemoteSite", "Site", "scripts"]

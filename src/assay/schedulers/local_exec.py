@@ -1,0 +1,54 @@
+"""How a job script starts on this machine: as one process, whatever it needs first.
+
+Root ignores file modes, so a case run as root could write through a read-only hard link
+into the artifact store. Such a case runs under ``setpriv`` without the two capabilities
+that override modes, as an exec wrapper of the script itself (no process start of its
+own). The script carries the same guard for a run by hand (:data:`ROOT_GUARD`); the
+variable :data:`CAPS_VARIABLE` tells it the capabilities are already gone. Setting that
+variable (``ASSAY_ROOT_CAPS=keep``) before ``assay run`` opts out, for a test that needs
+them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import PurePath
+
+CAPS_VARIABLE = "ASSAY_ROOT_CAPS"
+DROP_CAPS = ("setpriv", "--bounding-set=-dac_override,-fowner", "--")
+"""The exec wrapper that starts a command without the capabilities that override modes."""
+
+ROOT_GUARD = (
+    f'if [ "$EUID" = 0 ] && [ -z "${{{CAPS_VARIABLE}:-}}" ] && command -v setpriv >/dev/null; then',
+    f"  export {CAPS_VARIABLE}=dropped",
+    f'  exec {" ".join(DROP_CAPS)} /bin/bash "$0" "$@"',
+    "fi",
+)
+"""The lines that make a script run by hand as root drop the same capabilities."""
+
+
+@functools.cache
+def _have_setpriv() -> bool:
+    return shutil.which("setpriv") is not None
+
+
+def drops_caps(protect_inputs: bool, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether a job with read-only store links must run under :data:`DROP_CAPS` here."""
+    return (
+        protect_inputs and os.geteuid() == 0 and not environ.get(CAPS_VARIABLE) and _have_setpriv()
+    )
+
+
+def job_argv(script: PurePath, drop_caps: bool) -> list[str]:
+    """The argv that runs ``script``: bash, behind the wrapper when it must drop them."""
+    argv = ["/bin/bash", str(script)]
+    return [*DROP_CAPS, *argv] if drop_caps else argv
+
+
+def job_env(drop_caps: bool) -> dict[str, str] | None:
+    """The environment of the job process: the runner's own (None), or with the guard's
+    variable set when the wrapper has dropped the capabilities already."""
+    return {**os.environ, CAPS_VARIABLE: "dropped"} if drop_caps else None

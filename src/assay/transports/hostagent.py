@@ -1,0 +1,822 @@
+"""assay's agent on a remote host: runs commands and job processes, reads and writes files.
+
+This file uses only the Python standard library, imports nothing from assay and runs on any
+Python >= 3.7: assay copies it to the remote host (``WORKDIR/bin/hostagent-HASH.py``) and
+starts it there over SSH, with no assay installed on that host.
+
+``python3 -I hostagent.py connect NAME LINGER`` runs in one SSH exec channel. It finds the
+session's agent daemon (a Unix socket ``$TMPDIR/assay-UID/NAME.sock``, in a directory only
+this user may enter), starts it when there is none, and relays the channel's bytes to it.
+The daemon runs in a session of its own, so it and the jobs it started outlive the channel:
+when the SSH connection drops, the jobs keep running, and assay, once reconnected, asks the
+same daemon how they are doing (nothing is started twice: every request carries an id of
+assay's, and a request seen before gets the answer it got then). When no assay has been
+connected for LINGER seconds, the daemon kills every job it started (their process groups,
+and what left a group, found by the token in its environment) and exits: a lost laptop
+leaves no orphan behind. ``shutdown`` (at the end of a run) does the same at once.
+
+The protocol: frames of a 4-byte big-endian length and a UTF-8 JSON object. Requests carry
+``rid`` (assay's id) and ``op``; each gets one answer with the same ``rid`` and ``ok``
+(``error`` and ``errno`` when it failed). The daemon also sends ``{"event": "exit", "job":
+ID, "status": N}`` when a job ends (``N`` < 0: killed by signal ``-N``). File contents
+travel base64-encoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import fcntl
+import json
+import os
+import pathlib
+import re
+import secrets
+import shutil
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+HEADER = struct.Struct(">I")
+MAX_FRAME = 256 * 1024 * 1024
+TOKEN = "ASSAY_CASE_TOKEN"  # noqa: S105 - marks every process a job starts (also in assay's own runner)
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
+_REMEMBERED = 4096  # answers kept for requests that must not run twice
+
+
+def socket_dir() -> str:
+    """This user's private directory for agent sockets; refused if anyone else could
+    have made or could enter it."""
+    path = os.path.join(tempfile.gettempdir(), f"assay-{os.getuid()}")
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise SystemExit(f"assay agent: {path} is not a private directory of this user")
+    return path
+
+
+def read_frame(sock: socket.socket) -> dict[str, Any] | None:
+    header = _read_exactly(sock, HEADER.size)
+    if header is None:
+        return None
+    (size,) = HEADER.unpack(header)
+    if size > MAX_FRAME:
+        raise ValueError(f"frame of {size} bytes")
+    body = _read_exactly(sock, size)
+    if body is None:
+        return None
+    message: dict[str, Any] = json.loads(body.decode())
+    return message
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
+    chunks = []
+    while size:
+        data = sock.recv(min(size, 1 << 20))
+        if not data:
+            return None
+        chunks.append(data)
+        size -= len(data)
+    return b"".join(chunks)
+
+
+def frame(message: dict[str, Any]) -> bytes:
+    body = json.dumps(message, separators=(",", ":")).encode()
+    return HEADER.pack(len(body)) + body
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+
+class Job:
+    def __init__(self, jid: str, proc: subprocess.Popen[bytes], token: str) -> None:
+        self.jid = jid
+        self.proc = proc
+        self.token = token
+        self.status: int | None = None
+        self.ended = threading.Event()
+
+    def signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def leftovers(tokens: set[str]) -> list[int]:
+    """The processes of this user whose environment carries one of ``tokens``."""
+    marks = {(f"{TOKEN}={t}").encode() for t in tokens}
+    found: list[int] = []
+    if not marks:
+        return found
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    uid = os.getuid()
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            if os.stat("/proc/" + entry).st_uid != uid:
+                continue  # not this user's: it cannot carry a job's token
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                variables = set(fh.read().split(b"\0"))
+        except OSError:  # gone, or not ours
+            continue
+        if variables & marks:
+            found.append(int(entry))
+    return found
+
+
+def kill_leftovers(tokens: set[str]) -> None:
+    for _ in range(20):  # a process that forks while being killed gets a few rounds
+        pids = leftovers(tokens)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.05)
+
+
+# -- the daemon ------------------------------------------------------------------------------
+
+
+class Daemon:
+    def __init__(self, path: str, linger: float) -> None:
+        self.path = path
+        self.linger = linger
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            os.unlink(path)  # a dead daemon's (the caller holds the lock)
+        except FileNotFoundError:
+            pass
+        self.listener.bind(path)
+        os.chmod(path, 0o600)
+        self.listener.listen(8)
+        self.state = path[: -len(".sock")] + ".jobs"  # a pid file per running job
+        os.makedirs(self.state, mode=0o700, exist_ok=True)
+        self.end_orphans()
+        self.lock = threading.Lock()
+        self.send_lock = threading.Lock()
+        self.client: socket.socket | None = None
+        self.alone_since = time.monotonic()
+        self.owner: str | None = None  # the runner that started the jobs
+        self.roots: list[str] = []
+        self.jobs: dict[str, Job] = {}
+        self.tokens: set[str] = set()
+        self.answers: dict[str, dict[str, Any]] = {}
+        self.ended: dict[str, int] = {}  # jobs that ended: their status, for a reconnection
+        self.working: dict[str, threading.Event] = {}
+        self.pool = ThreadPoolExecutor(max_workers=64)
+        self.stopping = threading.Event()
+
+    # -- connections -----------------------------------------------------------------------
+
+    def serve(self) -> None:
+        self.listener.settimeout(0.5)
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except socket.timeout:
+                with self.lock:
+                    alone = self.client is None and (
+                        time.monotonic() - self.alone_since > self.linger
+                    )
+                if alone:
+                    self.stop()
+                continue
+            except OSError:
+                if self.stopping.is_set():
+                    break
+                continue
+            conn.settimeout(None)
+            with self.send_lock:
+                old, self.client = self.client, conn
+            if old is not None:
+                _close(old)
+            threading.Thread(target=self.read_loop, args=(conn,), daemon=True).start()
+        self.pool.shutdown(wait=False)
+        stem = self.path[: -len(".sock")]
+        for leftover in (self.path, stem + ".lock"):
+            _unlink_quietly(leftover)
+        for folder in (self.state,):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+        try:
+            if os.path.getsize(stem + ".log") == 0:
+                os.unlink(stem + ".log")
+        except OSError:
+            pass
+
+    def read_loop(self, conn: socket.socket) -> None:
+        try:
+            while True:
+                message = read_frame(conn)
+                if message is None:
+                    break
+                self.pool.submit(self.handle, message)
+        except (OSError, ValueError):
+            pass
+        with self.send_lock:
+            if self.client is conn:
+                self.client = None
+                self.alone_since = time.monotonic()
+        _close(conn)
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = frame(message)
+        with self.send_lock:
+            if self.client is None:
+                return  # the next hello reports the jobs' states
+            try:
+                self.client.sendall(data)
+            except OSError:
+                _close(self.client)
+                self.client = None
+                self.alone_since = time.monotonic()
+
+    # -- requests --------------------------------------------------------------------------
+
+    def handle(self, message: dict[str, Any]) -> None:
+        rid = str(message.get("rid"))
+        op = message.get("op")
+        once = op in ONCE
+        if once:
+            with self.lock:
+                answer = self.answers.get(rid)
+                waiting = self.working.get(rid)
+                if answer is None and waiting is None:
+                    self.working[rid] = threading.Event()
+            if answer is not None:
+                self.send(answer)
+                return
+            if waiting is not None:  # asked again while the first is under way
+                waiting.wait()
+                self.send(self.answers.get(rid) or {"rid": rid, "ok": False, "error": "lost"})
+                return
+        try:
+            handler = getattr(self, "op_" + str(op))
+        except AttributeError:
+            answer = {"rid": rid, "ok": False, "error": f"unknown operation {op!r}"}
+        else:
+            try:
+                answer = handler(message)
+                answer.update(rid=rid, ok=True)
+            except OSError as exc:
+                answer = {
+                    "rid": rid,
+                    "ok": False,
+                    "error": exc.strerror or str(exc),
+                    "errno": exc.errno,
+                    "filename": exc.filename,
+                }
+            except Exception as exc:  # a bug here: say what, keep serving
+                answer = {"rid": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        if once:
+            with self.lock:
+                self.answers[rid] = answer
+                if len(self.answers) > _REMEMBERED:
+                    del self.answers[next(iter(self.answers))]
+                self.working.pop(rid).set()
+        self.send(answer)
+
+    def op_hello(self, m: dict[str, Any]) -> dict[str, Any]:
+        stale: list[Job] = []
+        with self.lock:
+            if self.owner is not None and m["runner"] != self.owner:
+                stale = list(self.jobs.values())  # a new runner: the old one is gone
+            self.owner = str(m["runner"])
+            self.linger = float(m.get("linger", self.linger))
+            self.roots = [os.path.realpath(os.path.expanduser(r)) for r in m.get("roots", [])]
+        if stale:
+            self.end_jobs(stale)
+        with self.lock:
+            jobs: dict[str, int | None] = {j.jid: j.status for j in self.jobs.values()}
+            jobs.update(self.ended)
+        return {
+            "uid": os.getuid(),
+            "home": os.path.expanduser("~"),
+            "pid": os.getpid(),
+            "python": sys.version.split()[0],
+            "roots": self.roots,
+            "jobs": jobs,
+        }
+
+    def op_run(self, m: dict[str, Any]) -> dict[str, Any]:
+        env = dict(os.environ)
+        env.update(m.get("env") or {})
+        try:
+            proc = subprocess.Popen(
+                m["argv"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=m.get("cwd"),
+                env=env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return {
+                "code": 127,
+                "stdout": "",
+                "stderr": f"{m['argv'][0]}: {exc.strerror}",
+            }
+        try:
+            out, err = proc.communicate(timeout=float(m.get("timeout", 60)))
+        except subprocess.TimeoutExpired:
+            _killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return {
+                "code": 124,
+                "stdout": "",
+                "stderr": f"{m['argv'][0]}: no answer in time",
+            }
+        return {
+            "code": proc.returncode if proc.returncode >= 0 else 128 - proc.returncode,
+            "stdout": out.decode(errors="replace"),
+            "stderr": err.decode(errors="replace"),
+        }
+
+    def op_spawn(self, m: dict[str, Any]) -> dict[str, Any]:
+        jid = m["job"]
+        with self.lock:
+            job = self.jobs.get(jid)
+        if job is not None:  # asked again after a reconnection: the same job
+            return {"pid": job.proc.pid}
+        token = secrets.token_hex(16)
+        env = dict(os.environ)
+        env.update(m.get("env") or {})
+        env[TOKEN] = token
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        out = os.open(m["stdout"], flags, 0o644)
+        try:
+            err = os.open(m["stderr"], flags, 0o644)
+            try:
+                proc = subprocess.Popen(
+                    m["argv"],
+                    cwd=m["cwd"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    env=env,
+                    start_new_session=True,  # its own session and process group
+                    close_fds=True,
+                )
+            finally:
+                os.close(err)
+        finally:
+            os.close(out)
+        job = Job(jid, proc, token)
+        with self.lock:
+            self.jobs[jid] = job
+            self.tokens.add(token)
+        # Recorded beside the daemon's socket, for whoever looks at the host.
+        try:
+            with open(self.pid_file(jid), "w") as fh:
+                fh.write(f"{proc.pid} {token}\n")
+        except OSError:
+            pass
+        threading.Thread(target=self.wait_job, args=(job,), daemon=True).start()
+        limit = m.get("limit")
+        if limit is not None:  # enforced here too, whether assay is connected or not
+            timer = threading.Timer(float(limit), self.stop_job, (job, float(m.get("grace", 2))))
+            timer.daemon = True
+            timer.start()
+        return {"pid": proc.pid}
+
+    def wait_job(self, job: Job) -> None:
+        status = job.proc.wait()
+        # What the job left running, in its group or out of it, ends with it (as assay
+        # does for a job on its own machine), before anyone hears that it ended.
+        job.signal_group(signal.SIGKILL)
+        kill_leftovers({job.token})
+        job.status = status
+        job.ended.set()
+        with self.lock:
+            self.jobs.pop(job.jid, None)
+            self.tokens.discard(job.token)
+            self.ended[job.jid] = status
+            if len(self.ended) > _REMEMBERED * 16:
+                del self.ended[next(iter(self.ended))]
+        _unlink_quietly(self.pid_file(job.jid))
+        self.send({"event": "exit", "job": job.jid, "status": status})
+
+    def stop_job(self, job: Job, grace: float) -> int:
+        if not job.ended.is_set():
+            job.signal_group(signal.SIGTERM)
+            job.ended.wait(grace)
+        job.signal_group(signal.SIGKILL)
+        job.ended.wait()
+        return job.status if job.status is not None else -9
+
+    def end_jobs(self, jobs: list[Job]) -> None:
+        """Kill the jobs' groups and whatever left them; forget the jobs."""
+        for job in jobs:
+            job.signal_group(signal.SIGKILL)
+        kill_leftovers({job.token for job in jobs})
+        for job in jobs:
+            job.ended.wait(30)
+        with self.lock:
+            for job in jobs:
+                self.jobs.pop(job.jid, None)
+                self.tokens.discard(job.token)
+        for job in jobs:
+            _unlink_quietly(self.pid_file(job.jid))
+
+    def end_orphans(self) -> None:
+        """Jobs a daemon of this name left when it died (killed, out of memory): their pid
+        files are still here; whatever still carries their token is killed."""
+        tokens = set()
+        for name in os.listdir(self.state):
+            path = os.path.join(self.state, name)
+            try:
+                with open(path) as fh:
+                    _pid, token = fh.read().split()
+            except (OSError, ValueError):
+                token = ""
+            if token:
+                tokens.add(token)
+            _unlink_quietly(path)
+        kill_leftovers(tokens)
+
+    def pid_file(self, jid: str) -> str:
+        return os.path.join(self.state, jid.replace("/", "_") + ".pid")
+
+    def _job(self, m: dict[str, Any]) -> Job:
+        with self.lock:
+            job = self.jobs.get(m["job"])
+        if job is None:
+            raise OSError(errno.ESRCH, f"no job {m['job']}")
+        return job
+
+    def op_terminate(self, m: dict[str, Any]) -> dict[str, Any]:
+        return {"status": self.stop_job(self._job(m), float(m.get("grace", 2)))}
+
+    def op_end(self, m: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            job = self.jobs.get(m["job"])
+        if job is not None:
+            self.end_jobs([job])
+        return {}
+
+    def op_kill_all(self, m: dict[str, Any]) -> dict[str, Any]:
+        self.kill_all()
+        return {}
+
+    def kill_all(self) -> None:
+        with self.lock:
+            jobs = list(self.jobs.values())
+            tokens = set(self.tokens)
+        self.end_jobs(jobs)
+        kill_leftovers(tokens)  # of jobs ended before, whose leftovers may still run
+
+    def op_shutdown(self, m: dict[str, Any]) -> dict[str, Any]:
+        self.stop()
+        return {}
+
+    def stop(self) -> None:
+        self.kill_all()
+        self.stopping.set()
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(): exit at once
+        except OSError:
+            pass
+
+    # -- files -----------------------------------------------------------------------------
+
+    def inside_roots(self, path: str) -> str:
+        """``path``, resolved, if it lies strictly below one of the session's roots: what
+        the agent may remove (a wrong path must never cost the user their home)."""
+        # The path itself is not resolved: a link is removed, never what it points to.
+        real = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
+        for root in self.roots:
+            if real != root and real.startswith(root.rstrip("/") + "/"):
+                return path
+        raise OSError(errno.EPERM, "not below the work directory, not removed", path)
+
+    def op_write(self, m: dict[str, Any]) -> dict[str, Any]:
+        data = base64.b64decode(m["data"])
+        fd = os.open(m["path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            mode = m.get("mode")
+            if mode is not None:
+                os.fchmod(fd, int(mode))
+        finally:
+            os.close(fd)
+        return {}
+
+    def op_prepare(self, m: dict[str, Any]) -> dict[str, Any]:
+        """A case's directory in one request: made afresh (``fresh``), its small files
+        written, and what it then holds listed (the baseline of what a run adds)."""
+        base = m["dir"]
+        if m.get("fresh"):
+            self.op_remove({"path": base})
+        os.makedirs(base, exist_ok=True)
+        self.op_write_files(m)
+        return {"files": files_below(base)}
+
+    def op_write_files(self, m: dict[str, Any]) -> dict[str, Any]:
+        """Several small files under one directory (a case's scripts and inputs)."""
+        base = m["dir"]
+        for entry in m["files"]:
+            path = below(base, entry["path"])
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            self.op_write({"path": path, "data": entry["data"], "mode": entry.get("mode")})
+        return {}
+
+    def op_read(self, m: dict[str, Any]) -> dict[str, Any]:
+        limit = m.get("limit")
+        with open(m["path"], "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if limit is not None and size > limit:
+                fh.seek(size - int(limit))
+            data = fh.read()
+        return {"data": base64.b64encode(data).decode(), "size": size}
+
+    def op_mkdir(self, m: dict[str, Any]) -> dict[str, Any]:
+        os.makedirs(m["path"], exist_ok=True)
+        return {}
+
+    def op_remove(self, m: dict[str, Any]) -> dict[str, Any]:
+        path = m["path"]
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return {}
+        self.inside_roots(path)
+        if stat.S_ISDIR(info.st_mode):
+            _rmtree(path)
+        else:
+            os.unlink(path)
+        return {}
+
+    def op_rename(self, m: dict[str, Any]) -> dict[str, Any]:
+        os.replace(m["source"], m["target"])
+        return {}
+
+    def op_stat(self, m: dict[str, Any]) -> dict[str, Any]:
+        try:
+            info = os.stat(m["path"])
+        except FileNotFoundError:
+            return {"exists": False}
+        return {"exists": True, "size": info.st_size, "dir": stat.S_ISDIR(info.st_mode)}
+
+    def op_snapshot(self, m: dict[str, Any]) -> dict[str, Any]:
+        """Every file below a directory: relative path -> [size, mtime in ns]."""
+        return {"files": files_below(m["dir"])}
+
+    def op_collect(self, m: dict[str, Any]) -> dict[str, Any]:
+        found, left = collect(
+            m["dir"],
+            m.get("names") or [],
+            m.get("patterns") or [],
+            m.get("baseline") or {},
+            int(m["max_file"]),
+            int(m["max_total"]),
+        )
+        files = [
+            {"path": rel, "data": base64.b64encode(data).decode(), "size": size}
+            for rel, data, size in found
+        ]
+        return {"files": files, "left": left}
+
+
+ONCE = {"run", "spawn", "rename", "terminate", "shutdown", "kill_all"}
+"""Operations that must not run twice for one request (re-sent after a reconnection)."""
+
+
+def below(base: str, rel: str) -> str:
+    """``base/rel``, refused when ``rel`` could lead out of ``base`` (absolute, ``..``, or
+    through a symbolic link already there)."""
+    parts = rel.split("/")
+    if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise OSError(errno.EINVAL, "not a relative path below the directory", rel)
+    parent = os.path.realpath(os.path.join(base, *parts[:-1]))
+    if parent != os.path.realpath(base) and not parent.startswith(os.path.realpath(base) + os.sep):
+        raise OSError(errno.EINVAL, "leads out of the directory", rel)
+    return os.path.join(parent, parts[-1])
+
+
+def files_below(base: str) -> dict[str, list[int]]:
+    """Every regular file below ``base``: relative path -> [size, mtime in ns]."""
+    found = {}
+    for folder, _dirs, names in os.walk(base):
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                info = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                found[os.path.relpath(path, base)] = [info.st_size, info.st_mtime_ns]
+    return found
+
+
+def collect(
+    base: str,
+    names: list[str],
+    patterns: list[str],
+    baseline: dict[str, list[int]],
+    max_file: int,
+    max_total: int,
+) -> tuple[list[tuple[str, bytes, int]], list[list[Any]]]:
+    """What a run left in ``base`` that is worth bringing back, as (relative path, content,
+    size) and the files left where they are as [path, size]:
+
+    * the files ``names`` (a job's own logs): whole, or their last ``max_file`` bytes;
+    * the files matching ``patterns`` (``keep_files``): whole;
+    * the files new or changed since ``baseline`` (:func:`files_below` before the run):
+      whole if at most ``max_file`` bytes, while the case's ``max_total`` lasts.
+    """
+    now = files_below(base)
+    out: list[tuple[str, bytes, int]] = []
+    left: list[list[Any]] = []
+    taken: set[str] = set()
+    budget = max_total
+
+    def take(rel: str, limit: int | None) -> int:
+        size = now[rel][0]
+        with open(os.path.join(base, rel), "rb") as fh:
+            if limit is not None and size > limit:
+                fh.seek(size - limit)
+            data = fh.read()
+        taken.add(rel)
+        out.append((rel, data, size))
+        return len(data)
+
+    for rel in names:
+        if rel in now:
+            budget -= take(rel, max_file)
+    real = os.path.realpath(base)
+    for pattern in patterns:
+        for path in sorted(pathlib.Path(base).glob(pattern)):
+            if not os.path.realpath(path).startswith(real + os.sep):
+                continue  # a pattern or a link that leads out of the directory
+            rel = path.relative_to(base).as_posix()
+            if rel in now and rel not in taken:
+                budget -= take(rel, None)
+    for rel in sorted(now):
+        if rel in taken or baseline.get(rel) == now[rel]:
+            continue
+        size = now[rel][0]
+        if size <= max_file and size <= budget:
+            budget -= take(rel, None)
+        else:
+            left.append([rel, size])
+    return out, left
+
+
+def _rmtree(path: str) -> None:
+    def writable(func, target, _exc):  # type: ignore[no-untyped-def]
+        os.chmod(os.path.dirname(target), 0o700)  # a read-only dir of the job's
+        func(target)
+
+    shutil.rmtree(path, onerror=writable)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _killpg(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
+# -- the connector -----------------------------------------------------------------------------
+
+
+def _try_connect(path: str) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def _start_daemon(path: str, log: str, linger: float) -> None:
+    """Start the daemon in a session of its own (double fork) and wait until it listens."""
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(ready_r)
+            os.setsid()
+            if os.fork():
+                os._exit(0)
+            # Nothing of the connector's stays open here (its lock, its socket, the channel).
+            os.closerange(3, ready_w)
+            os.closerange(ready_w + 1, 1 << 16)
+            null = os.open(os.devnull, os.O_RDWR)
+            logfd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(null, 0)
+            os.dup2(logfd, 1)
+            os.dup2(logfd, 2)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            daemon = Daemon(path, linger)
+            os.write(ready_w, b"ready")
+            os.close(ready_w)
+            daemon.serve()
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.waitpid(pid, 0)
+    answer = os.read(ready_r, 16)
+    os.close(ready_r)
+    if answer != b"ready":
+        raise SystemExit(f"assay agent: the daemon did not start (see {log})")
+
+
+def _relay(sock: socket.socket) -> None:
+    """The channel's stdin to the daemon, the daemon's answers to the channel's stdout."""
+
+    def upstream() -> None:
+        try:
+            while True:
+                data = os.read(0, 1 << 16)
+                if not data:
+                    break
+                sock.sendall(data)
+        except OSError:
+            pass
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    threading.Thread(target=upstream, daemon=True).start()
+    try:
+        while True:
+            data = sock.recv(1 << 16)
+            if not data:
+                break
+            view = memoryview(data)
+            while view:
+                view = view[os.write(1, view) :]
+    except OSError:
+        pass
+
+
+def connect(name: str, linger: float) -> None:
+    if not _NAME.match(name):
+        raise SystemExit(f"assay agent: bad name {name!r}")
+    folder = socket_dir()
+    path = os.path.join(folder, name + ".sock")
+    with open(os.path.join(folder, name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sock = _try_connect(path)
+        if sock is None:
+            _start_daemon(path, os.path.join(folder, name + ".log"), linger)
+            sock = _try_connect(path)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    if sock is None:
+        raise SystemExit(f"assay agent: cannot connect to {path}")
+    os.write(1, b"ASSAY-AGENT-1\n")  # the daemon answers from here on
+    _relay(sock)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[0] == "connect":
+        connect(argv[1], float(argv[2]))
+        return 0
+    sys.stderr.write("usage: python3 -I hostagent.py connect NAME LINGER_SECONDS\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

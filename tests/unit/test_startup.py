@@ -1,0 +1,55 @@
+"""Start-up stays light: the modules only some commands need are imported by those
+commands, not by ``import assay.cli`` (which ``assay --version`` and every command pay)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HEAVY = ("rich", "jinja2", "msgspec", "numpy", "matplotlib", "sqlite3", "asyncio")
+# A local run needs msgspec (config, report), sqlite3 (the store) and asyncio; never the
+# display, templates, plotting, or the bundles shipped to batch jobs.
+NOT_FOR_A_PLAIN_RUN = (
+    "rich",
+    "jinja2",
+    "numpy",
+    "matplotlib",
+    "assay.compare.bundle",
+    "assay.store.agent.bundle",
+    "assay.schedulers.slurm",
+)
+
+
+def _loaded(code: str, cwd: Path | None = None, watch: tuple[str, ...] = HEAVY) -> list[str]:
+    probe = (
+        f"{code}\nimport json, sys\n"
+        f"print(json.dumps(sorted(m for m in {watch!r} if m in sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=cwd
+    )
+    loaded: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_importing_the_cli_loads_none_of_the_heavy_modules():
+    assert _loaded("import assay.cli") == []
+
+
+def test_version_loads_none_of_the_heavy_modules():
+    code = "from assay.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n    pass"
+    assert _loaded(code) == []
+
+
+def test_a_plain_local_run_loads_no_display_plotting_or_job_bundle_module(tmp_path):
+    (tmp_path / "test_one.py").write_text(
+        "import assay\nclass One(assay.Test):\n    command = 'echo hello'\n"
+    )
+    code = (
+        "from assay.cli import main\n"
+        "try:\n    main(['run', 'test_one.py', '--plain'])\nexcept SystemExit as e:\n"
+        "    assert e.code == 0, e.code"
+    )
+    assert _loaded(code, cwd=tmp_path, watch=NOT_FOR_A_PLAIN_RUN) == []
