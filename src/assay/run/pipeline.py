@@ -245,9 +245,6 @@ class Execution:
             self.result.artifacts += [
                 ArtifactUse(name, i, ref, layer) for i, (ref, layer) in enumerate(used)
             ]
-            self.result.artifacts += [
-                ArtifactUse(name, i, ref, layer) for i, (ref, layer) in enumerate(used)
-            ]
             exported[f"ASSAY_{name.upper()}"] = str(info.artifacts[name])
         test.env = {**exported, **test.env}
 
