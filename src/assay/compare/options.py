@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 FORMATS = ("text", "csv", "json", "binary")
+MODES = ("numeric", "text")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Options:
     delimiter: str | None = None
     header: bool = True
     command: str | None = None
+    exact: bool = False  # mode "text": values compare as written, text lines whole
 
     def column_tol(self, name: str) -> Tol:
         for pattern, tol in self.columns:

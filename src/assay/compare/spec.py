@@ -11,7 +11,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .numeric import Tol
-from .options import FORMATS, Options, Plan, files_under, glob, key_pattern, parents, relative
+from .options import (
+    FORMATS,
+    MODES,
+    Options,
+    Plan,
+    files_under,
+    glob,
+    key_pattern,
+    parents,
+    relative,
+)
 from .result import VERSION
 
 if TYPE_CHECKING:
@@ -20,7 +30,7 @@ if TYPE_CHECKING:
 MAX_DIFFERENCES = 20
 COMMAND_TIMEOUT = 600.0
 _TOL_KEYS = ("rtol", "atol", "skip")
-_OPTION_KEYS = ("rtol", "atol", "ignore", "fields")
+_OPTION_KEYS = ("mode", "rtol", "atol", "ignore", "fields")
 _TOP_KEYS = (
     *("version", "actual", "expected", "files", "complete", "rules"),
     *("command", "command_timeout", "max_differences", *_OPTION_KEYS),
@@ -161,6 +171,21 @@ class Checker:
         header = obj.get("header", True)
         if not isinstance(header, bool):
             self.problem(f"{where}header: must be true or false")
+        exact = top.exact
+        mode = obj.get("mode")
+        if mode is not None and mode not in MODES:
+            self.problem(
+                f'{where}mode: {_show(mode)} is not one of {", ".join(MODES)} ("text": lines '
+                'and values compare exactly as written; "numeric": numbers with tolerance)'
+            )
+        elif mode is not None:
+            exact = mode == "text"
+            numeric = [k for k in ("rtol", "atol", "fields") if obj.get(k)]
+            if exact and numeric:
+                self.problem(
+                    f'{where}mode: "text" compares exactly, so {", ".join(numeric)} would '
+                    'not apply; remove them, or use mode = "numeric"'
+                )
         return Options(
             format=fmt if fmt in FORMATS else None,
             tol=tol,
@@ -172,6 +197,7 @@ class Checker:
             delimiter=delimiter if isinstance(delimiter, str) else None,
             header=header is not False,
             command=command if isinstance(command, str) else None,
+            exact=exact,
         )
 
 
