@@ -66,6 +66,7 @@ class Plan:
     command: str | None
     timeout: float
     limit: int
+    not_outputs: frozenset[str] = frozenset()  # actual files that are no outputs (inputs...)
 
     def options(self, rel: str) -> Options:
         for regex, whole, opt in self.rules:

@@ -33,7 +33,7 @@ _TOL_KEYS = ("rtol", "atol", "skip")
 _OPTION_KEYS = ("mode", "rtol", "atol", "ignore", "fields")
 _TOP_KEYS = (
     *("version", "actual", "expected", "files", "complete", "rules"),
-    *("command", "command_timeout", "max_differences", *_OPTION_KEYS),
+    *("command", "command_timeout", "max_differences", "not_outputs", *_OPTION_KEYS),
 )
 _RULE_KEYS = (
     *("match", "format", "command", "columns", "key", "keys", "delimiter", "header"),
@@ -249,6 +249,7 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
         check.problem('command: must be a string like "h5diff -r {expected} {actual}"')
     files = check.strings(spec, "files", "")
     complete = check.strings(spec, "complete", "")
+    not_outputs = [posixpath.normpath(relative(n)) for n in check.strings(spec, "not_outputs", "")]
     if check.problems:
         return None, check.problems
     expected, actual = roots["expected"], roots["actual"]
@@ -301,6 +302,7 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
         command,
         timeout,
         limit,
+        frozenset(n for n in not_outputs if n not in everything),
     )
     return plan, []
 

@@ -63,6 +63,9 @@ class Output:
         """The verdict of every :meth:`compare` call, in order (they go to the report)."""
         self.precomputed: dict[str, Path] = {}
         """Verdict files a job already wrote, by the spec they answer (compared in the job)."""
+        self.not_outputs: list[str] = []
+        """Files of the stage dir that are not outputs (assay's own, the inputs): left out of
+        ``complete`` and of a comparison command's ``{actual}``."""
 
     def compare(
         self,
@@ -89,6 +92,7 @@ class Output:
         root = Path(expected)
         root = root if root.is_absolute() else self.source_dir / root
         full = comparison_spec(root, self.stage_dir, files, rtol, atol, ignore, **spec)
+        full = with_not_outputs(full, self.not_outputs)
         verdict = self._precomputed(full) or engine.compare(full)
         verdict["expected"], verdict["actual"] = str(root), str(self.stage_dir)
         self.comparisons.append(verdict)
@@ -269,6 +273,13 @@ class Output:
                 f"pattern {_show(pattern)} matched {raw!r} in {self._describe(where)} at line "
                 f"{line}, which is not a valid {name}: {exc}"
             ) from None
+
+
+def with_not_outputs(spec: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """``spec`` with the stage dir's files that are not outputs (unless it names its own)."""
+    if not names or "not_outputs" in spec:
+        return spec
+    return {**spec, "not_outputs": list(names)}
 
 
 def spec_key(spec: dict[str, Any]) -> str:

@@ -21,9 +21,10 @@ from typing import Any
 
 from assay import guard, launchers
 from assay.define.definition import check_fields
+from assay.define.field_checks import describe_accepted, exit_code_accepted
 from assay.define.fields import as_list, duration
 from assay.define.hooks import STAGES
-from assay.define.output import Output, spec_key
+from assay.define.output import Output, spec_key, with_not_outputs
 from assay.define.refs import choose
 from assay.define.test import (
     CaseInfo,
@@ -99,6 +100,7 @@ class Execution:
     attach: tuple[str, bool] | None = None  # (job id, packed) to follow again on --resume
     test: Test | None = None
     linked: list[tuple[str, str]] = field(default_factory=list)  # staged read-only inputs
+    inputs: list[str] = field(default_factory=list)  # every staged input (stage-relative)
     result: CaseResult = field(init=False)
     out: Output | None = None
     outcome: JobOutcome | None = None
@@ -277,6 +279,7 @@ class Execution:
             except StoreError as exc:
                 raise StageFailed(f"sources: {source!r}: {exc}") from None
             self.linked.extend(staged.linked_paths)
+            self.inputs.extend(e.path for e in tree.entries if e.type != "dir")
 
     async def build(self) -> None:
         test = self._test
@@ -346,7 +349,8 @@ class Execution:
             resources=resources,
         )
         scheduler = self.ctx.schedulers[case.partition.full_name]
-        in_job = self._job_comparison(scheduler)
+        not_outputs = self._not_outputs()
+        in_job = self._job_comparison(scheduler, not_outputs)
         if in_job is not None:
             spec = dataclasses.replace(spec, compare=in_job[1])
         outcome = None
@@ -392,6 +396,7 @@ class Execution:
             status,
             Path(case.test._assay.file).parent if case.test._assay.file else None,
         )
+        self.out.not_outputs = not_outputs
         if in_job is not None:
             self.out.precomputed[spec_key(in_job[0])] = in_job[1][1]
 
@@ -399,8 +404,16 @@ class Execution:
         """Whether the case sees files of the store through links (sources, artifacts)."""
         return bool(self.linked or self._test.artifacts)
 
+    def _not_outputs(self) -> list[str]:
+        """The stage dir's files that are not outputs: assay's own and the inputs (staged
+        sources, and what the test says it made, such as rendered templates). A comparison
+        leaves them out of ``complete`` and of a command's ``{actual}``."""
+        made = getattr(self._test, "inputs_made", None)
+        extra = guard.call("inputs_made", made, printed=self.printed) if made else []
+        return sorted({*scripts.ASSAY_FILES, *self.inputs, *extra})
+
     def _job_comparison(
-        self, scheduler: Scheduler
+        self, scheduler: Scheduler, not_outputs: list[str]
     ) -> tuple[dict[str, Any], tuple[Path, Path]] | None:
         """Principle 4: where the scheduler runs jobs elsewhere, compare outputs there. The
         spec goes to the stage dir; the job writes the verdict beside it."""
@@ -410,8 +423,9 @@ class Execution:
         spec = guard.call("job_comparison", ask, printed=self.printed)
         if spec is None:
             return None
-        spec_file = self.stage_dir / "assay-compare.json"
-        verdict_file = self.stage_dir / "assay-verdict.json"
+        spec = with_not_outputs(spec, not_outputs)
+        spec_file = self.stage_dir / scripts.COMPARE_SPEC
+        verdict_file = self.stage_dir / scripts.COMPARE_VERDICT
         spec_file.write_text(json.dumps(spec))
         verdict_file.unlink(missing_ok=True)
         return spec, (spec_file, verdict_file)
@@ -419,12 +433,20 @@ class Execution:
     def sanity(self) -> None:
         test, out = self._test, self._out
         accepted = test.exit_codes
-        if accepted is not None:
-            codes = {accepted} if isinstance(accepted, int) else set(accepted)
-            if out.exit_code not in codes:
-                want = " or ".join(str(c) for c in sorted(codes))
-                raise StageFailed(f"{describe_status(out.exit_code)} (expected exit code {want})")
+        if not exit_code_accepted(accepted, out.exit_code):
+            reason = f"{describe_status(out.exit_code)} (expected {describe_accepted(accepted)})"
+            raise StageFailed(reason, self._differences_anyway())
         guard.call("sanity", test.sanity, out, printed=self.printed)
+
+    def _differences_anyway(self) -> str | None:
+        """The outputs of a run whose exit code is not accepted are not held against the
+        expected ones (the case has failed), but their first difference is what a reader
+        wants to see: the test says it, when it can (a suite's ``differences_anyway``)."""
+        ask = getattr(self._test, "differences_anyway", None)
+        if ask is None:
+            return None
+        found: str | None = guard.call("differences_anyway", ask, self._out, printed=self.printed)
+        return found
 
     def performance(self) -> None:
         test, case = self._test, self.case

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from assay import shell
 from assay.config import Environment, Partition
+from assay.schedulers.base import STATUS_SUFFIX
 from assay.schedulers.jobscript import compose
 
 BUILD_SCRIPT = "assay-build.sh"
@@ -24,6 +25,15 @@ RUN_OUT = "assay-run.out"
 RUN_ERR = "assay-run.err"
 PYTHON_OUT = "assay-python.out"  # what the test's Python code printed (hooks, sanity...)
 OWN_FILES = (BUILD_SCRIPT, BUILD_OUT, BUILD_ERR, RUN_SCRIPT, RUN_OUT, RUN_ERR, PYTHON_OUT)
+COMPARE_SPEC = "assay-compare.json"  # a comparison to make in the job, and its verdict
+COMPARE_VERDICT = "assay-verdict.json"
+ASSAY_FILES = (
+    *OWN_FILES,
+    *(f"{name}{STATUS_SUFFIX}" for name in (BUILD_OUT, RUN_OUT)),
+    COMPARE_SPEC,
+    COMPARE_VERDICT,
+)
+"""Every file assay itself may put in a stage dir (none of them is an output of the test)."""
 
 # Root ignores file modes, so a test run as root could write through a read-only hard link
 # into the artifact store. Run as root, the script of a case with such links starts itself
