@@ -8,7 +8,6 @@ differed (and extra files in complete directories) are copied; nothing is delete
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 from assay.errors import UsageError
 from assay.files import display_path
+from assay.select import Selection
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,15 @@ def plan(
         ) from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {report_path}: {exc}") from None
-    try:
-        patterns = [re.compile(n) for n in names]
-    except re.error as exc:
-        raise UsageError(f"-n: not a valid regular expression: {exc}") from None
+    cases = report.get("cases", [])
+    selection = Selection(names=names).resolve(
+        [c["variant"] for c in cases], [c["name"][len(c["variant"]) :] for c in cases]
+    )
     copies: list[Copy] = []
     notes: list[str] = []
-    for case in report.get("cases", []):
-        if patterns and not any(p.search(case["variant"]) for p in patterns):
+    for case in cases:
+        variant = case["variant"]
+        if not (selection.variant_ok(variant, {}) and selection.case_ok(variant, case["name"])):
             continue
         if ids and not any(case["id"].startswith(i.lower()) for i in ids):
             continue

@@ -66,6 +66,22 @@ def variants(test: type[Test]) -> Iterator[Variant]:
         yield Variant(test, values, labels, name, definition.fields_for(values))
 
 
+def _variant_names(tests: Sequence[type[Test]]) -> Iterator[str]:
+    """The names of every variant (only their labels are made: no test code runs but
+    parameters' ``fmt``; a test whose names cannot be made is the planner's to report)."""
+    for test in tests:
+        space = test._assay.space
+        try:
+            with guard.running():
+                for _, labels in space.labeled():
+                    inner = ",".join(f"{n}={v}" for n, v in zip(space.names, labels, strict=True))
+                    yield f"{test.__name__}[{inner}]" if space.names else test.__name__
+        except guard.Interrupted:
+            raise
+        except BaseException:  # noqa: S112 - test code: expanding the test reports it
+            continue
+
+
 def case_id(name: str) -> str:
     """A stable short hash of a case name."""
     return hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
@@ -121,6 +137,13 @@ def make_plan(
     max_jobs: int | None = None,
 ) -> Plan:
     """Expand the selected tests into cases on ``system`` and wire their dependencies."""
+    if selection.names or selection.exclude:  # which name patterns are names as written
+        suffixes = [
+            f" @{part.full_name}+{env}"
+            for part in config.partitions(system, max_jobs)
+            for env in part.config.environments
+        ]
+        selection = selection.resolve(_variant_names(tests), suffixes)
     planner = _Planner(tests, config, system, selection, overrides, max_jobs)
     cases_of = planner.expand_selected()
     planner.add_dependencies(cases_of)
@@ -257,7 +280,9 @@ class _Planner:
                     continue
                 name = f"{variant.name} @{part.full_name}+{env_name}"
                 cid = case_id(name)
-                if selected and not selection.id_ok(cid):
+                if selected and not (
+                    selection.id_ok(cid) and selection.case_ok(variant.name, name)
+                ):
                     continue
                 case = Case(
                     variant,

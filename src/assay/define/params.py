@@ -72,7 +72,8 @@ class Parameter:
                 shown = safe_repr(value)
                 out.append(f"parameter {self.name!r}: fmt({shown}) raised {exception_text(exc)}")
                 continue
-            if text in labels:
+            # (A zipped parameter repeats a value in several rows: only other values clash.)
+            if text in labels and (self.group is None or labels[text] != value):
                 out.append(
                     f"parameter {self.name!r}: values {labels[text]!r} and {value!r} both print as "
                     f"{text!r}; case names would clash (pass fmt= to tell them apart)"

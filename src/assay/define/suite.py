@@ -123,7 +123,7 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
 
 def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
     ns: dict[str, Any] = {
-        "__doc__": body.description or f"Suite {comp.path.name}",
+        "__doc__": body.description or None,  # what `assay list -v` shows
         "suite_file": comp.path,
         "expected_name": body.expected,
     }
