@@ -187,6 +187,12 @@ def cli(debug: bool) -> None:
 @click.option("--junit", metavar="FILE", help="Write a JUnit XML report to FILE.")
 @click.option("--plain", is_flag=True, help="One line per event instead of the live display.")
 @click.option(
+    "--full",
+    is_flag=True,
+    help="Print every failure in full at the end (default: as much as fits the screen; "
+    "the rest is in the session's summary.txt).",
+)
+@click.option(
     "--grace",
     type=click.FloatRange(0),
     default=2.0,
@@ -207,7 +213,7 @@ def run(**kw: Any) -> int:
         serial=kw.pop("serial"),
         keep_stage=kw.pop("keep_stage"),
     )
-    display = make_display(kw.pop("plain"))
+    display = make_display(kw.pop("plain"), kw.pop("full"))
     request = _request(**kw)
     hint = RerunHint(request.config, request.system, request.settings, request.prefix)
     return session.run(request, display, hint)
