@@ -105,7 +105,7 @@ def test_an_empty_list_of_exit_codes_is_refused(suite, tmp_path, assay_cli: Cli)
     assert result.code == 1
     assert (
         "yaml.suite.toml:5: suite.exit_codes: [] accepts no exit code, so every case would "
-        "fail; give the codes that pass (the default is [0]), \"any\" or \"nonzero\""
+        'fail; give the codes that pass (the default is [0]), "any" or "nonzero"'
     ) in result.stdout + result.stderr
     assert result.report["cases"] == []
 
@@ -127,10 +127,10 @@ def test_groups_set_exit_codes_command_env_and_compare(suite, tmp_path, assay_cl
     _suite(
         suite,
         tmp_path,
-        "[[suite.groups]]\ncases = [\"E*\"]\nexit_codes = \"nonzero\"\ntags = [\"errors\"]\n"
-        "[[suite.groups]]\ncases = [\"T*\"]\ncommand = 'echo \"$GREETING world\" > out.event'\n"
-        "env = { GREETING = \"hello\" }\n"
-        "[[suite.groups]]\ncases = [\"X*\"]\ncompare = { files = [\"out.event\"], mode = "
+        '[[suite.groups]]\ncases = ["E*"]\nexit_codes = "nonzero"\ntags = ["errors"]\n'
+        '[[suite.groups]]\ncases = ["T*"]\ncommand = \'echo "$GREETING world" > out.event\'\n'
+        'env = { GREETING = "hello" }\n'
+        '[[suite.groups]]\ncases = ["X*"]\ncompare = { files = ["out.event"], mode = '
         '"text" }\n',
     )
     result = assay_cli("run", ".", "--plain")
