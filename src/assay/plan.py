@@ -12,6 +12,8 @@ from typing import Any
 
 from assay import guard
 from assay.config import Config, Environment, PartitionRef
+from assay.define.definition import variant_names
+from assay.define.params import variant_name
 from assay.define.refs import pattern_matches
 from assay.define.test import Test, effective_nodes
 from assay.errors import did_you_mean
@@ -58,28 +60,8 @@ def variants(test: type[Test]) -> Iterator[Variant]:
     names = space.names
     base = test.__name__
     for values, labels in space.labeled():
-        if names:
-            inner = ",".join(f"{n}={v}" for n, v in zip(names, labels, strict=True))
-            name = f"{base}[{inner}]"
-        else:
-            name = base
+        name = variant_name(base, names, labels)
         yield Variant(test, values, labels, name, definition.fields_for(values))
-
-
-def _variant_names(tests: Sequence[type[Test]]) -> Iterator[str]:
-    """The names of every variant (only their labels are made: no test code runs but
-    parameters' ``fmt``; a test whose names cannot be made is the planner's to report)."""
-    for test in tests:
-        space = test._assay.space
-        try:
-            with guard.running():
-                for _, labels in space.labeled():
-                    inner = ",".join(f"{n}={v}" for n, v in zip(space.names, labels, strict=True))
-                    yield f"{test.__name__}[{inner}]" if space.names else test.__name__
-        except guard.Interrupted:
-            raise
-        except BaseException:  # noqa: S112 - test code: expanding the test reports it
-            continue
 
 
 def case_id(name: str) -> str:
@@ -143,7 +125,8 @@ def make_plan(
             for part in config.partitions(system, max_jobs)
             for env in part.config.environments
         ]
-        selection = selection.resolve(_variant_names(tests), suffixes)
+        names = (name for test in tests for name in variant_names(test))
+        selection = selection.resolve(names, suffixes)
     planner = _Planner(tests, config, system, selection, overrides, max_jobs)
     cases_of = planner.expand_selected()
     planner.add_dependencies(cases_of)

@@ -321,6 +321,13 @@ def _filter_arg_names(func: Callable[..., bool]) -> tuple[str, ...]:
     )
 
 
+def variant_name(test: str, names: Sequence[str], labels: Sequence[str]) -> str:
+    """A variant's name: ``Test[p=v,q=w]`` (the test's own name without parameters)."""
+    if not names:
+        return test
+    return f"{test}[{','.join(f'{n}={v}' for n, v in zip(names, labels, strict=True))}]"
+
+
 def variant_fields(func: Callable[..., Mapping[str, Any]]) -> Callable[..., Mapping[str, Any]]:
     """Mark a function in a test class that gives per-variant values of built-in fields.
 

@@ -168,7 +168,9 @@ def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
                 )
                 continue
             unit = r.unit or body.metrics[metric_name].unit
-            references.setdefault(pattern, {})[metric_name] = ref(r.value, r.lower, r.upper, unit)
+            references.setdefault(pattern, {})[metric_name] = ref(
+                r.value, r.lower, r.upper, unit, lower_abs=r.lower_abs, upper_abs=r.upper_abs
+            )
     if references:
         ns["references"] = references
     return ns

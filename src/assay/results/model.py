@@ -37,6 +37,8 @@ class MetricResult:
     high_bound: float | None = None
     verdict: str = "no reference"  # "pass", "fail", "no reference", "error"
     message: str | None = None
+    lower_abs: float | None = None
+    upper_abs: float | None = None
 
 
 @dataclass

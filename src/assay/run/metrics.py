@@ -50,6 +50,7 @@ def measure(
         if ref is None:
             continue
         entry.reference, entry.lower, entry.upper = ref.value, ref.lower, ref.upper
+        entry.lower_abs, entry.upper_abs = ref.lower_abs, ref.upper_abs
         entry.low_bound, entry.high_bound = ref.bounds()
         problem = ref.check(entry.value)
         entry.verdict = "fail" if problem else "pass"

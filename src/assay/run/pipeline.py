@@ -25,6 +25,7 @@ from assay.define.field_checks import describe_accepted, exit_code_accepted
 from assay.define.fields import as_list, duration
 from assay.define.hooks import STAGES
 from assay.define.output import Output, spec_key, with_not_outputs
+from assay.define.reffile import chosen
 from assay.define.refs import choose
 from assay.define.test import (
     CaseInfo,
@@ -453,7 +454,13 @@ class Execution:
         metrics = case.test._assay.metrics
         if not metrics:
             return
-        references = choose(test.references, case.partition.system, case.partition.name)
+        system, partition = case.partition.system, case.partition.name
+        references = choose(test.references, system, partition)
+        kept = case.test._assay.kept  # (beside the test file: they beat the test's own)
+        if kept:
+            references.update(
+                chosen(kept, case.test.__name__, case.variant.name, system, partition)
+            )
         misses = measure(test, self._out, metrics, references, self.result.metrics, self.printed)
         if misses:
             raise StageFailed("; ".join(misses))
