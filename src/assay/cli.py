@@ -185,6 +185,21 @@ def cli(debug: bool) -> None:
 )
 @click.option("--report", metavar="FILE", help="Also write the JSON run report to FILE.")
 @click.option("--junit", metavar="FILE", help="Write a JUnit XML report to FILE.")
+@click.option(
+    "--html", metavar="FILE", help="Write a self-contained HTML report with plots to FILE."
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Run each selected case N times, interleaved, to collect samples of its metrics.",
+)
+@click.option(
+    "--fail-on-regression",
+    is_flag=True,
+    help="Fail when a metric's newest values are significantly worse than its history.",
+)
 @click.option("--plain", is_flag=True, help="One line per event instead of the live display.")
 @click.option(
     "--full",
@@ -217,6 +232,31 @@ def run(**kw: Any) -> int:
     request = _request(**kw)
     hint = RerunHint(request.config, request.system, request.settings, request.prefix)
     return session.run(request, display, hint)
+
+
+@cli.command(name="report")
+@click.argument("session", required=False)
+@click.option("--html", metavar="FILE", required=True, help="Write the HTML report to FILE.")
+@click.option(
+    "--prefix", metavar="DIR", default=".assay", show_default=True, help="Where sessions are."
+)
+@click.option(
+    "-c",
+    "--config",
+    metavar="FILE",
+    help="Config file whose [detection] settings to use (default: ./assay.toml, else the "
+    "embedded default).",
+)
+def report_cmd(session: str | None, html: str, prefix: str, config: str | None) -> int:
+    """Write the report of SESSION (an id, a prefix of one, or a session directory; default:
+    the newest) as a self-contained HTML file with plots."""
+    from pathlib import Path
+
+    from assay.config import load_config
+    from assay.results import html as html_mod
+
+    settings = load_config(config).detection.settings()
+    return html_mod.command(Path(prefix), session, html, settings)
 
 
 @cli.command(name="list")
@@ -382,6 +422,98 @@ def store_verify(ctx: click.Context, repair: bool, full: bool) -> int:
     from assay.store import commands  # lazy: start-up time (the store: 60 ms)
 
     return commands.verify(ctx.obj, repair, full)
+
+
+def _transfer_options(func: F) -> F:
+    options = [
+        click.argument("target"),
+        click.argument("ref"),
+        click.option(
+            "--remote-store",
+            "remote_root",
+            metavar="DIR",
+            help="The store's directory on the remote host [default: the path of an ssh:// "
+            "TARGET, else ~/.local/share/assay/store there].",
+        ),
+        click.option(
+            "--ssh-config",
+            metavar="FILE",
+            help="An ssh_config file to use instead of ~/.ssh/config.",
+        ),
+        click.option(
+            "-c",
+            "--config",
+            metavar="FILE",
+            help="Config file whose partitions TARGET may name [default: ./assay.toml].",
+        ),
+        click.option("-q", "--quiet", is_flag=True, help="Draw no progress bar."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@store.command(name="push")
+@_transfer_options
+@click.pass_context
+def store_push(
+    ctx: click.Context,
+    target: str,
+    ref: str,
+    remote_root: str | None,
+    ssh_config: str | None,
+    config: str | None,
+    quiet: bool,
+) -> int:
+    """Send a version (NAME, NAME@N, NAME#tag) to the store on another host: only what it
+    lacks travels, an interrupted push resumes. TARGET: ssh://[USER@]HOST[:PORT][/PATH], an
+    ssh_config alias (or [USER@]HOST), or a partition whose transport is SSH."""
+    return _transfer(ctx, "push", target, ref, remote_root, ssh_config, config, quiet)
+
+
+@store.command(name="pull")
+@_transfer_options
+@click.pass_context
+def store_pull(
+    ctx: click.Context,
+    target: str,
+    ref: str,
+    remote_root: str | None,
+    ssh_config: str | None,
+    config: str | None,
+    quiet: bool,
+) -> int:
+    """Bring a version (NAME, NAME@N, NAME#tag) of the store on another host into this
+    store: only what this one lacks travels. TARGET as for push."""
+    return _transfer(ctx, "pull", target, ref, remote_root, ssh_config, config, quiet)
+
+
+def _transfer(
+    ctx: click.Context,
+    verb: str,
+    target_text: str,
+    ref: str,
+    remote_root: str | None,
+    ssh_config: str | None,
+    config: str | None,
+    quiet: bool,
+) -> int:
+    import asyncio  # lazy: start-up time (only transfers run an event loop here)
+    import dataclasses
+
+    from assay.config import load_config
+    from assay.store import transfer_commands
+    from assay.store.remote.targets import resolve_target
+    from assay.transferbar import TransferBar
+
+    loaded = None if target_text.startswith("ssh://") else load_config(config)
+    target = resolve_target(target_text, loaded, remote_root)
+    if ssh_config is not None:
+        target = dataclasses.replace(target, config=ssh_config)
+    run = transfer_commands.push if verb == "push" else transfer_commands.pull
+    with TransferBar(f"{verb} {ref}") as bar:
+        progress = None if quiet else bar.update
+        return asyncio.run(run(ctx.obj, target, ref, progress))
 
 
 @cli.command(name="config")

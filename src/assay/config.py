@@ -14,7 +14,7 @@ import os
 import re
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,6 +23,7 @@ import msgspec
 from assay.durations import Duration
 from assay.errors import ConfigError, did_you_mean, toml_key
 from assay.files import display_path
+from assay.results.changes import Settings
 from assay.shell import CONTROL
 from assay.validation import Invalid, convert, load_toml, read_utf8
 
@@ -122,9 +123,23 @@ class System(_Strict, kw_only=True, frozen=True):
     partitions: dict[str, Partition]
 
 
+class Detection(_Strict, kw_only=True, frozen=True):
+    """``[detection]``: how a metric's regressions are told from noise (docs/history.md)."""
+
+    alpha: float = Settings.alpha
+    min_size: int = Settings.min_size
+    recent: int = Settings.recent
+    min_change: float = Settings.min_change
+    max_points: int = Settings.max_points
+
+    def settings(self) -> Settings:
+        return Settings(**msgspec.structs.asdict(self))
+
+
 class _File(_Strict, kw_only=True, frozen=True):
     systems: dict[str, System]
     environments: dict[str, Environment] = {}
+    detection: Detection = msgspec.field(default_factory=Detection)
 
 
 @dataclass(frozen=True)
@@ -159,6 +174,7 @@ class Config:
     source: str
     systems: Mapping[str, System]
     environments: Mapping[str, Environment]
+    detection: Detection = field(default_factory=Detection)
 
     def system(self, name: str | None = None, hostname: str | None = None) -> tuple[str, System]:
         """The system named ``name``, else the first whose hostnames match this host."""
@@ -244,7 +260,14 @@ def parse_config(text: str, source: str) -> Config:
         raise ConfigError(f"{source}: {exc}") from None
     environments = {"builtin": BUILTIN_ENVIRONMENT, **parsed.environments}
     _check_semantics(parsed, environments, source)
-    return Config(source=source, systems=parsed.systems, environments=environments)
+    for problem in parsed.detection.settings().problems():
+        raise ConfigError(f"{source}: detection: {problem}")
+    return Config(
+        source=source,
+        systems=parsed.systems,
+        environments=environments,
+        detection=parsed.detection,
+    )
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")

@@ -4,6 +4,7 @@ dependencies, and the order cases are started in.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -84,10 +85,17 @@ class Case:
     dependents: list[Case] = field(default_factory=list)
     skip: str | None = None
     selected: bool = True
+    repeat: int = 1  # which repetition of the case this is (``--repeat``)
+    after: Case | None = None  # the repetition before this one: never run at the same time
 
     @property
     def test(self) -> type[Test]:
         return self.variant.test
+
+    @property
+    def key(self) -> str:
+        """The id, and the repetition after the first: unique within a session."""
+        return repeat_key(self.id, self.repeat)
 
     def field(self, name: str) -> Any:
         """A built-in field's value for this case: ``-S`` beats a parameter beats
@@ -401,6 +409,36 @@ def _wire(
             case.deps.append(dep_case)
             dep_case.dependents.append(case)
     return None
+
+
+def repeat_key(case_id: str, repeat: int) -> str:
+    """What tells the repetitions of one case apart in journals, job names and directories."""
+    return case_id if repeat <= 1 else f"{case_id}-r{repeat}"
+
+
+def repeat_cases(cases: list[Case], times: int) -> list[Case]:
+    """The cases with every selected one run ``times`` times, round-robin: all first
+    repetitions, then all second ones, and so on, so that no case's samples come back to back.
+
+    A repetition waits for the one before it (samples of one case never run at the same
+    time) and depends on the first repetition of the cases its case depends on: what a
+    build produced once serves every repetition. Dependencies pulled in by the selection
+    run once.
+    """
+    out = list(cases)
+    previous = {id(c): c for c in cases if c.selected}
+    for repeat in range(2, times + 1):
+        for case in cases:
+            if not case.selected:
+                continue
+            copy = dataclasses.replace(
+                case, repeat=repeat, after=previous[id(case)], deps=list(case.deps), dependents=[]
+            )
+            for dep in copy.deps:
+                dep.dependents.append(copy)
+            previous[id(case)] = copy
+            out.append(copy)
+    return out
 
 
 def nodes_needed(case: Case) -> int:

@@ -28,10 +28,11 @@ from assay.config import Config, PartitionRef, load_config
 from assay.errors import UsageError
 from assay.files import point_link, write_atomic
 from assay.load import LoadProblem, load
-from assay.plan import Plan, make_plan
-from assay.results import report
+from assay.plan import Plan, make_plan, repeat_cases
+from assay.results import regressions, report
 from assay.results.journal import Journal, Recovered, recover
 from assay.results.model import CaseResult, Problem, Session
+from assay.results.series import SessionDirs
 from assay.run.artifacts import SessionStore
 from assay.run.pipeline import RunContext
 from assay.run.runner import Events, Runner, RunOptions
@@ -82,6 +83,9 @@ class Request:
     report: str | None = None
     junit: str | None = None
     grace: float = 2.0
+    repeat: int = 1
+    fail_on_regression: bool = False
+    html: str | None = None
 
 
 @dataclass
@@ -109,6 +113,8 @@ def prepare(request: Request) -> Prepared:
     settings = overrides_mod.resolve(loaded.tests, request.settings)
     selection.params_known(loaded.tests)
     plan = make_plan(loaded.tests, config, system, selection, settings, max_jobs=request.max_jobs)
+    if request.repeat > 1:
+        plan.cases = repeat_cases(plan.cases, request.repeat)
     return Prepared(config, system, plan, loaded.problems + plan.problems, len(loaded.tests))
 
 
@@ -204,8 +210,10 @@ async def _run(
             ctx.store.close()
             journal.close()
         session.finished = time.time()
-        path = _write_reports(request, session, directory)
+        path, problems = _write_reports(request, prepared, session, directory)
         display.finish(session, hint, path)
+    if problems:
+        raise UsageError("\n".join(problems))
     return session
 
 
@@ -242,6 +250,8 @@ def _new_session(request: Request, prepared: Prepared, session_id: str, director
             "serial": request.options.serial,
             "keep_stage": request.options.keep_stage,
             "settings": list(request.settings),
+            "repeat": request.repeat,
+            "fail_on_regression": request.fail_on_regression,
         },
         problems=[Problem(p.location, p.message, p.test) for p in prepared.problems],
     )
@@ -311,17 +321,54 @@ def _on_signals(
     return forward
 
 
-def _write_reports(request: Request, session: Session, directory: Path) -> Path:
-    """The session's report.json, and the reports the command line asked for; the path of
-    the first."""
+def _write_reports(
+    request: Request, prepared: Prepared, session: Session, directory: Path
+) -> tuple[Path, list[str]]:
+    """The session's report.json (first: whatever follows must not lose it), regressions
+    found against the prefix's history, and the reports the command line asked for. Returns
+    the report's path and the files that could not be written (the user's to fix: shown
+    after the summary, without losing it or the other files)."""
     path = report.write(session, directory / "report.json")
+    history = SessionDirs(
+        _prefix(request, prepared.config, prepared.system),
+        exclude=session.id,
+        until=session.started,
+    )
+    detection = prepared.config.detection.settings()
+    session.regressions = regressions.find(session, history, detection)
+    if session.regressions:
+        report.write(session, path)
+    problems: list[str] = []
     if request.report:
-        report.write(session, request.report)
+        _write_file("JSON report", request.report, problems, lambda out: report.write(session, out))
     if request.junit:
         from assay.results import junit  # lazy: start-up time (xml.etree: 22 ms; --junit only)
 
-        junit.write(session, request.junit)
-    return path
+        _write_file(
+            "JUnit XML report", request.junit, problems, lambda out: junit.write(session, out)
+        )
+    if request.html:
+        from assay.results import html  # lazy: start-up time (plotting; --html only)
+
+        data = report.to_dict(session)
+        _write_file(
+            "HTML report",
+            request.html,
+            problems,
+            lambda out: html.write(data, out, history, detection),
+        )
+    return path, problems
+
+
+def _write_file(what: str, path: str, problems: list[str], write: Callable[[str], object]) -> None:
+    """Write a report file the user asked for; a path that cannot be written is theirs to
+    fix, and must lose neither the summary nor the other files."""
+    try:
+        write(path)
+    except UsageError as exc:  # it says what went wrong itself
+        problems.append(str(exc))
+    except OSError as exc:
+        problems.append(f"cannot write the {what} {path}: {exc.strerror or exc}")
 
 
 def make_scheduler(

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from assay.durations import format_duration
 from assay.files import display_path, tail
-from assay.results import performance, scaling
+from assay.results import performance, regressions, samples, scaling
 from assay.results.model import CaseResult, Session, Status
 from assay.run.scripts import PYTHON_OUT
 
@@ -101,11 +101,17 @@ class _Block:
         return out
 
 
+def labelled(name: str, repeat: int) -> str:
+    """A case's name, with its repetition (``--repeat``) after the first: ``Stream #2``."""
+    return f"{name} #{repeat}" if repeat > 1 else name
+
+
 def failure_block(result: CaseResult, hint: Hint) -> _Block:
     """A failed case in detail: stage, reason, output tails, details, stage dir, rerun."""
     block = _Block()
     failure = result.failure
-    block.add([(f"FAIL {result.name}  [{result.id}]", "bold red")], 0)
+    name = labelled(result.name, result.repeat)
+    block.add([(f"FAIL {name}  [{result.id}]", "bold red")], 0)
     if failure:
         reason, *more = failure.reason.splitlines()
         block.add([(f"  stage:     {failure.stage}", ""), (f"  reason:    {reason}", "")], 0)
@@ -183,7 +189,7 @@ def _compact(bad: list[CaseResult], width: int) -> list[Line]:
     head = f"failed ({len(bad)})" + (f", all{common}:" if common else ":")
     lines: list[Line] = [("", ""), (head, "bold red")]
     for result in bad:
-        name = result.variant if common else result.name
+        name = labelled(result.variant if common else result.name, result.repeat)
         failure = result.failure
         why = f"{failure.stage}: {failure.reason.splitlines()[0]}" if failure else ""
         text = f"  {name}  {why}"
@@ -208,6 +214,8 @@ def summary_lines(
         lines += [
             (text, "bold" if i == 0 else "") for i, text in enumerate(scaling.format_table(table))
         ]
+    lines += samples.summary_lines(session.results)
+    lines += regressions.summary_lines(session)
     metrics = performance.rows(session.results)
     if metrics:
         lines.append(("", ""))

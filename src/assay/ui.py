@@ -23,7 +23,7 @@ from assay import shell
 from assay.durations import format_duration
 from assay.files import display_path, write_atomic
 from assay.results.model import CaseResult, Session, Status
-from assay.summary import FULL, SUMMARY_FILE, Caps, summary_file, summary_lines
+from assay.summary import FULL, SUMMARY_FILE, Caps, labelled, summary_file, summary_lines
 
 if TYPE_CHECKING:
     from assay.plan import Case
@@ -82,7 +82,7 @@ def _metric_text(result: CaseResult) -> str:
 def event_line(result: CaseResult) -> tuple[str, str]:
     """One line for a finished case, and its style."""
     mark, style = _MARK[result.status]
-    head = f"[{mark:>5}] {result.name}"
+    head = f"[{mark:>5}] {labelled(result.name, result.repeat)}"
     if result.status == Status.PASSED:
         return f"{head} ({format_duration(result.duration)}){_metric_text(result)}", style
     if result.status == Status.SKIPPED:
@@ -124,7 +124,7 @@ class PlainDisplay:
 
     def case_started(self, case: Case, attempt: int) -> None:
         again = f" (attempt {attempt})" if attempt > 1 else ""
-        self._write(f"[  RUN] {case.name}{again}")
+        self._write(f"[  RUN] {labelled(case.name, case.repeat)}{again}")
 
     def case_retrying(self, result: CaseResult, attempt: int) -> None:
         failure = result.failure

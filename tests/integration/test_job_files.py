@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +26,9 @@ from assay.schedulers.batching import Waiting
 from assay.schedulers.jobfiles import JobFiles
 from assay.schedulers.packing import Packer
 from assay.schedulers.slurm import SlurmScheduler
+from assay.store.agent import wire
+from assay.store.agent.bundle import agent_bytes
+from assay.store.objects import hash_bytes
 from assay.transports.local import LocalTransport
 from tests.conftest import ROOT
 from tests.integration.test_compare_cli import interpreters, write_case
@@ -75,16 +80,18 @@ def test_a_damaged_copy_under_the_right_name_is_written_again(tmp_path: Path) ->
 
 def test_each_file_is_named_by_its_content_and_written_once(tmp_path: Path) -> None:
     files = JobFiles(tmp_path / "jobs")
-    engine, runner = files.compare(), files.packrun()
+    engine, runner, agent = files.compare(), files.packrun(), files.agent()
     assert runner.read_bytes() == Path(packrun.__file__).read_bytes()
-    for path, stem, suffix in ((engine, "compare", ".pyz"), (runner, "packrun", ".py")):
+    assert agent.read_bytes() == agent_bytes()
+    shipped = ((engine, "compare", ".pyz"), (runner, "packrun", ".py"), (agent, "agent", ".py"))
+    for path, stem, suffix in shipped:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         assert path.name == f"{stem}-{digest}{suffix}"
-    before = (engine.stat().st_ino, runner.stat().st_ino)
-    assert (files.compare(), files.packrun()) == (engine, runner)
-    assert (engine.stat().st_ino, runner.stat().st_ino) == before  # not written again
+    before = [p.stat().st_ino for p in (engine, runner, agent)]
+    assert (files.compare(), files.packrun(), files.agent()) == (engine, runner, agent)
+    assert [p.stat().st_ino for p in (engine, runner, agent)] == before  # not written again
     assert sorted(p.name for p in (tmp_path / "jobs").iterdir()) == sorted(
-        [engine.name, runner.name]
+        [engine.name, runner.name, agent.name]
     )
 
 
@@ -142,6 +149,7 @@ def test_a_pack_job_runs_the_shipped_runner_and_copies_nothing(tmp_path: Path) -
 CLAIMS = {
     "compare": ROOT / "src" / "assay" / "compare" / "__init__.py",
     "packrun": ROOT / "src" / "assay" / "schedulers" / "packrun.py",
+    "agent": ROOT / "src" / "assay" / "store" / "agent" / "__init__.py",
 }
 
 
@@ -199,9 +207,56 @@ def _check_pack_ran(tmp_path: Path) -> None:
 
 def _run(python: str, argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+    requests = cwd.parent / "work" / "requests.bin"  # the agent's input, if it is the agent
     return subprocess.run(
-        [python, *argv], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+        [python, *argv],
+        cwd=cwd,
+        env=env,
+        input=requests.read_bytes().decode(errors="surrogateescape") if requests.exists() else None,
+        capture_output=True,
+        text=True,
+        errors="surrogateescape",  # the agent answers in binary frames
+        timeout=120,
+        check=False,
     )
+
+
+_AGENT_DATA = b"an object sent to the agent\n" * 1000
+
+
+def _agent_requests(work: Path) -> Path:
+    """Requests that store one object, record nothing, verify, and say bye."""
+    digest = hash_bytes(_AGENT_DATA)
+    sha = hashlib.sha256(_AGENT_DATA).hexdigest()
+    frames = [
+        ({"op": "hello", "create": True}, b""),
+        ({"op": "missing", "objects": [["blobs", digest]]}, b""),
+        (
+            {
+                "op": "receive",
+                "kind": "blobs",
+                "digest": digest,
+                "offset": 0,
+                "finish": {"size": len(_AGENT_DATA), "sha256": sha},
+            },
+            _AGENT_DATA,
+        ),
+        ({"op": "verify"}, b""),
+        ({"op": "bye"}, b""),
+    ]
+    data = b"".join(
+        wire.encode({"id": i, **h}, payload) + payload for i, (h, payload) in enumerate(frames)
+    )
+    (work / "requests.bin").write_bytes(data)
+    return work / "store"
+
+
+def _agent_answers(output: bytes) -> list[dict[str, Any]]:
+    stream = io.BytesIO(output)
+    answers = []
+    while (frame := wire.read_frame(stream)) is not None:
+        answers.append(frame[0])
+    return answers
 
 
 def _work(tmp_path: Path, what: str) -> tuple[list[str], Path]:
@@ -210,6 +265,8 @@ def _work(tmp_path: Path, what: str) -> tuple[list[str], Path]:
     work.mkdir()
     if what == "packrun":
         return [str(_manifest(work))], work
+    if what == "agent":
+        return ["--root", str(_agent_requests(work))], work
     return [str(write_case(work, "1.1"))], work
 
 
@@ -217,6 +274,16 @@ def _check_work(what: str, proc: subprocess.CompletedProcess[str], work: Path) -
     if what == "packrun":
         assert proc.returncode == 0, proc.stderr
         _check_pack_ran(work)
+    elif what == "agent":
+        assert proc.returncode == 0, proc.stderr
+        answers = _agent_answers(proc.stdout.encode(errors="surrogateescape"))
+        assert [a["ok"] for a in answers] == [True] * 5, answers
+        assert answers[2]["result"] == {"held": len(_AGENT_DATA), "published": True}
+        verified = answers[3]["result"]
+        assert (verified["checked"], verified["unchecked"], verified["corrupt"]) == (1, 0, [])
+        digest = hash_bytes(_AGENT_DATA)
+        stored = work / "store" / "objects" / "blobs" / digest[:2] / digest[2:]
+        assert stored.read_bytes() == _AGENT_DATA
     else:
         assert proc.returncode == 1, proc.stderr  # the values differ
         verdict = json.loads(proc.stdout)
@@ -237,7 +304,12 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 @pytest.mark.parametrize(
-    ("what", "module"), [("packrun", "subprocess"), ("compare", "assay_compare.engine")]
+    ("what", "module"),
+    [
+        ("packrun", "subprocess"),
+        ("compare", "assay_compare.engine"),
+        ("agent", "assay_agent.uploads"),
+    ],
 )
 def test_a_shipped_file_imports_only_the_standard_library(
     tmp_path: Path, what: str, module: str
@@ -253,12 +325,12 @@ def test_a_shipped_file_imports_only_the_standard_library(
     _check_work(what, _run(sys.executable, command, lone.parent), work)
     imported = json.loads(listed.read_text())
     assert module in imported  # the control: it did its work
-    allowed = {*sys.stdlib_module_names, "__main__", "assay_compare"}
+    allowed = {*sys.stdlib_module_names, "__main__", "assay_compare", "assay_agent"}
     outside = [m for m in imported if m.split(".")[0] not in allowed]
     assert outside == []
 
 
-@pytest.mark.parametrize("what", ["packrun", "compare"])
+@pytest.mark.parametrize("what", ["packrun", "compare", "agent"])
 def test_a_shipped_file_runs_on_the_oldest_python_it_claims(tmp_path: Path, what: str) -> None:
     floor = _floor(CLAIMS[what])
     python = interpreters().get(floor)
@@ -273,7 +345,10 @@ def test_a_shipped_file_runs_on_the_oldest_python_it_claims(tmp_path: Path, what
 
 
 def test_the_floor_is_the_same_for_both_and_packrun_is_linted_for_it() -> None:
-    assert _floor(CLAIMS["packrun"]) == _floor(CLAIMS["compare"]) == (3, 7)
+    assert _floor(CLAIMS["packrun"]) == _floor(CLAIMS["compare"]) == _floor(CLAIMS["agent"])
+    assert _floor(CLAIMS["agent"]) == (3, 7)
+    agent_lint = CLAIMS["agent"].parent / "ruff.toml"
+    assert 'target-version = "py37"' in agent_lint.read_text()
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert '"src/assay/schedulers/packrun.py" = "py37"' in pyproject
     assert 'target-version = "py37"' in (CLAIMS["compare"].parent / "ruff.toml").read_text()

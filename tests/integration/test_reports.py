@@ -92,6 +92,7 @@ def test_json_report_validates_and_carries_everything(assay_cli, write):
         "skipped": 1,
         "aborted": 0,
         "problems": 1,
+        "regressions": 0,
         "ok": False,
     }
     fine = result.case("Fine")

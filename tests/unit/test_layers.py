@@ -115,7 +115,9 @@ def test_only_the_cli_imports_the_user_interface() -> None:
     assert importers == ["assay.cli"]
 
 
-@pytest.mark.parametrize("shipped", ["assay.compare", "assay.schedulers.packrun"])
+@pytest.mark.parametrize(
+    "shipped", ["assay.compare", "assay.schedulers.packrun", "assay.store.agent"]
+)
 def test_what_runs_inside_jobs_imports_only_the_standard_library(shipped: str) -> None:
     members = [m for m in MODULES if _inside(m, shipped)]
     assert members

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from assay.results import scaling
 from assay.results.model import CaseResult, Failure, MetricResult, Problem, Session, Status
 from assay.summary import FULL
 from assay.ui import LiveDisplay, PlainDisplay, RerunHint, event_line, summary_lines
@@ -312,3 +313,18 @@ def test_the_performance_table_lists_every_metric_worst_margin_first() -> None:
     assert table[2].split()[2:] == ["2", "s", "1", "[-,", "1.5]", "-50.0%", "fail"]
     assert table[3].split()[-2:] == ["+5.0%", "pass"]
     assert table[5].split()[-3:] == ["-", "no", "reference"]
+
+
+def test_scaling_table_takes_the_median_of_repeated_samples() -> None:
+    rows = []
+    for repeat, times in enumerate(((8.0, 4.0), (9.0, 5.0), (100.0, 4.5)), start=1):
+        for n, t in zip((1, 2), times, strict=True):
+            r = result(f"S[nodes={n}]", Status.PASSED, params={"nodes": str(n)}, timings={"run": t})
+            r.test, r.scaling, r.repeat = "S", "nodes", repeat
+            rows.append(r)
+    (table,) = scaling.tables(rows)
+    assert [(row["size"], row["time"], row["samples"]) for row in table["rows"]] == [
+        (1, 9.0, 3),
+        (2, 4.5, 3),
+    ]
+    assert table["rows"][1]["speedup"] == 2.0

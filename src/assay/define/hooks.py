@@ -21,18 +21,25 @@ class MetricSpec:
     """What ``@assay.metric`` records about a method."""
 
     unit: str | None
+    better: Literal["higher", "lower"] | None = None
 
 
-def metric(unit: str | None = None) -> Callable[[F], F]:
+def metric(
+    unit: str | None = None, better: Literal["higher", "lower"] | None = None
+) -> Callable[[F], F]:
     """Mark a method ``f(self, out) -> number`` as a figure of merit with a unit.
 
-    The method's name is the metric's name; references are keyed by it.
+    The method's name is the metric's name; references are keyed by it. ``better`` says
+    which way is an improvement, for regression detection (docs/history.md); without it,
+    the reference's tolerances or the unit tell.
     """
     if callable(unit):
         raise TypeError("write @assay.metric() or @assay.metric('unit'), with parentheses")
+    if better not in (None, "higher", "lower"):
+        raise ValueError(f"@assay.metric(better={better!r}): write better='higher' or 'lower'")
 
     def mark(func: F) -> F:
-        func.__assay_metric__ = MetricSpec(unit)  # type: ignore[attr-defined]
+        func.__assay_metric__ = MetricSpec(unit, better)  # type: ignore[attr-defined]
         return func
 
     return mark

@@ -181,7 +181,7 @@ def _metric_method(name: str, spec: schema.Metric) -> Callable[[Any, Output], fl
         return float(out.extract(spec.regex, float, group=spec.group, where=spec.file))
 
     read.__name__ = name
-    return metric(spec.unit)(read)
+    return metric(spec.unit, spec.better)(read)
 
 
 def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:

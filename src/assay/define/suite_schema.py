@@ -84,6 +84,7 @@ class Metric(_Table, kw_only=True, frozen=True):
     file: str = "stdout"
     unit: str | None = None
     group: PositiveInt = 1
+    better: Literal["higher", "lower"] | None = None
 
 
 class Reference(_Table, kw_only=True, frozen=True):

@@ -116,9 +116,9 @@ class Journal:
 
     def result(self, result: CaseResult) -> None:
         if result.status == Status.ABORTED:  # run again on resume; its job was cancelled
-            self._write(_Job("forget", result.id, ""))
+            self._write(_Job("forget", result.key, ""))
         else:
-            self._write(_Result("result", result.id, result))
+            self._write(_Result("result", result.key, result))
 
     def close(self) -> None:
         if self._executor is not None:

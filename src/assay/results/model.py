@@ -37,6 +37,7 @@ class MetricResult:
     high_bound: float | None = None
     verdict: str = "no reference"  # "pass", "fail", "no reference", "error"
     message: str | None = None
+    better: str | None = None  # "higher" or "lower" when the test declares it
     lower_abs: float | None = None
     upper_abs: float | None = None
 
@@ -73,10 +74,34 @@ class CaseResult:
     dependencies: list[str] = field(default_factory=list)
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     scaling: str | None = None  # the parameter whose values make this case's scaling series
+    repeat: int = 1  # which repetition of the case (``--repeat``), from 1
 
     @property
     def duration(self) -> float:
         return sum(self.timings.values())
+
+    @property
+    def key(self) -> str:
+        """The id, and the repetition after the first: unique within a session."""
+        return self.id if self.repeat <= 1 else f"{self.id}-r{self.repeat}"
+
+
+@dataclass
+class Regression:
+    """A significant change of a metric's newest values against its history."""
+
+    case: str
+    id: str
+    metric: str
+    kind: str  # "regression", "improvement", or "change" (the better direction is unknown)
+    message: str
+    value: float  # the level since the change
+    before: float  # the level before it
+    relative: float
+    pvalue: float
+    session: str  # the first session of the new level
+    commit: str | None
+    since: str  # the first session of the level before
 
 
 @dataclass
@@ -107,13 +132,22 @@ class Session:
     interrupted: str | None = None  # the signal's name, if the run was interrupted
     options: dict[str, Any] = field(default_factory=dict)
     directory: str | None = None
+    regressions: list[Regression] = field(default_factory=list)
 
     def count(self, status: Status) -> int:
         return sum(1 for r in self.results if r.status == status)
 
     @property
     def ok(self) -> bool:
-        """Every case passed (or was skipped on purpose) and nothing failed to load."""
+        """Every case passed (or was skipped on purpose) and nothing failed to load (and,
+        with ``--fail-on-regression``, no metric regressed)."""
+        if self.options.get("fail_on_regression") and self.regressed:
+            return False
         return not self.problems and not any(
             r.status in (Status.FAILED, Status.ABORTED) for r in self.results
         )
+
+    @property
+    def regressed(self) -> list[Regression]:
+        """The significant changes for the worse (or of unknown direction)."""
+        return [r for r in self.regressions if r.kind != "improvement"]

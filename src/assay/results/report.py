@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from assay.files import write_atomic
-from assay.results import scaling
+from assay.results import samples, scaling
 from assay.results.model import CaseResult, Session, Status
 
 SCHEMA = "assay-report/1"
@@ -66,11 +66,14 @@ def to_dict(session: Session) -> dict[str, Any]:
             "skipped": session.count(Status.SKIPPED),
             "aborted": session.count(Status.ABORTED),
             "problems": len(session.problems),
+            "regressions": len(session.regressed),
             "ok": session.ok,
         },
         "problems": msgspec.to_builtins(session.problems),
         "cases": [case_to_dict(r) for r in results],
         "scaling": scaling.tables(results),
+        "samples": samples.summarize(results),
+        "regressions": msgspec.to_builtins(session.regressions),
     }
 
 

@@ -2,12 +2,13 @@
 
 A series is every case of one test that differs only in its scaling parameter (the test's
 ``scaling`` field, e.g. ``"nodes"``), on one partition and environment. Time is the run
-stage's time. Speedup is relative to the smallest size; parallel efficiency is speedup
-divided by the size ratio.
+stage's time (with ``--repeat``, the median of a size's repetitions). Speedup is relative
+to the smallest size; parallel efficiency is speedup divided by the size ratio.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,22 +37,27 @@ def tables(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
         series.setdefault(key, []).append((size, result))
     out = []
     for (test, rest, param, partition, environment), members in series.items():
-        members.sort(key=lambda m: m[0])
-        base_size, base = members[0]
-        base_time = base.timings.get("run") if base.status == Status.PASSED else None
+        # Repetitions (--repeat) are samples of one size: its time is their median.
+        sizes: dict[float, list[CaseResult]] = {}
+        for size, result in sorted(members, key=lambda m: m[0]):
+            sizes.setdefault(size, []).append(result)
+        base_size = min(sizes)
+        base_time = _median_run(sizes[base_size])
         rows = []
-        for size, result in members:
-            time = result.timings.get("run") if result.status == Status.PASSED else None
+        for size, results in sizes.items():
+            time = _median_run(results)
             speedup = base_time / time if base_time and time else None
             efficiency = speedup / (size / base_size) if speedup else None
+            failed = [r for r in results if r.status != Status.PASSED]
             rows.append(
                 {
                     "size": int(size) if size.is_integer() else size,
-                    "case": result.name,
-                    "status": str(result.status),
+                    "case": results[0].name,
+                    "status": str(failed[0].status if failed else Status.PASSED),
                     "time": time,
                     "speedup": speedup,
                     "efficiency": efficiency,
+                    "samples": len(results),
                 }
             )
         out.append(
@@ -66,6 +72,12 @@ def tables(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _median_run(results: list[CaseResult]) -> float | None:
+    """The median run-stage time of the passed ones among ``results``."""
+    times = [r.timings["run"] for r in results if r.status == Status.PASSED and "run" in r.timings]
+    return statistics.median(times) if times else None
 
 
 def format_table(table: dict[str, Any]) -> list[str]:

@@ -44,4 +44,5 @@ def new_result(case: Case, status: Status, reason: str | None = None) -> CaseRes
         skip_reason=reason if status == Status.SKIPPED else None,
         selected=case.selected,
         dependencies=[d.name for d in case.deps],
+        repeat=case.repeat,
     )

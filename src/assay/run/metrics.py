@@ -29,7 +29,7 @@ def measure(
     for name, spec in metrics.items():
         ref = references.get(name)
         unit = spec.unit or (ref.unit if ref else None)
-        entry = MetricResult(name=name, value=None, unit=unit)
+        entry = MetricResult(name=name, value=None, unit=unit, better=spec.better)
         into.append(entry)
         try:
             value = guard.call(f"metric {name}", getattr(test, name), out, printed=printed)

@@ -87,7 +87,7 @@ _UNSAFE_NAME = re.compile(r"[^\w.-]")
 def case_dirname(case: Case) -> str:
     # One path component whatever the test's name holds (a class made with type() may
     # have a "/" in it); the name only helps a reader, the id keeps it unique.
-    return f"{_UNSAFE_NAME.sub('_', case.test.__name__)}-{case.id}"
+    return f"{_UNSAFE_NAME.sub('_', case.test.__name__)}-{case.key}"
 
 
 @dataclass
@@ -288,7 +288,7 @@ class Execution:
             return
         limit = _limit(test.build_time_limit, "build_time_limit")
         spec = JobSpec(
-            name=f"assay-build-{self.case.id}",
+            name=f"assay-build-{self.case.key}",
             script=self.stage_dir / scripts.BUILD_SCRIPT,
             workdir=self.stage_dir,
             stdout=self.stage_dir / scripts.BUILD_OUT,
@@ -341,7 +341,7 @@ class Execution:
         )
         limit = _limit(test.time_limit, "time_limit") or case.partition.time_limit
         spec = JobSpec(
-            name=f"assay-{case.id}",
+            name=f"assay-{case.key}",
             script=self.stage_dir / scripts.RUN_SCRIPT,
             workdir=self.stage_dir,
             stdout=self.stage_dir / scripts.RUN_OUT,

@@ -95,12 +95,14 @@ class Runner:
         return [self.results[id(c)] for c in self.cases]
 
     async def _drive(self, case: Case) -> None:
-        earlier = self.recovered.results.get(case.id)
+        earlier = self.recovered.results.get(case.key)
         if earlier is not None:  # finished before the runner was stopped: keep it
             self._finish(case, earlier, record=False)
             self.events.case_finished(earlier)
             return
         try:
+            if case.after is not None:  # samples of one case never overlap
+                await self._done[id(case.after)].wait()
             for dep in case.deps:
                 await self._done[id(dep)].wait()
             failed = [d for d in case.deps if self.results[id(d)].status != Status.PASSED]
@@ -139,7 +141,7 @@ class Runner:
         while True:
             async with self._slot(case):
                 self.events.case_started(case, attempt)
-                attach = self.recovered.jobs.get(case.id) if attempt == 1 else None
+                attach = self.recovered.jobs.get(case.key) if attempt == 1 else None
                 execution = Execution(case, self.ctx, attempt, self._dependency_info(case), attach)
                 self._running[id(case)] = execution
                 result = await execution.execute()

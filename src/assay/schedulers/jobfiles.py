@@ -2,9 +2,12 @@
 
 * the pack runner (:mod:`assay.schedulers.packrun`): ``python3 -I PACKRUN MANIFEST.json``;
 * the comparison engine as one zip (:mod:`assay.compare.bundle`):
-  ``python3 -I COMPARE SPEC.json -o VERDICT.json``.
+  ``python3 -I COMPARE SPEC.json -o VERDICT.json``;
+* the store agent as one file (:mod:`assay.store.agent.bundle`):
+  ``python3 -I AGENT [--root DIR]``, the far end of a transfer, for a job that stages from a
+  store itself (over a connection, assay sends the agent down the pipe instead).
 
-Both use only the standard library and run on Python >= 3.7, on machines where assay is not
+All use only the standard library and run on Python >= 3.7, on machines where assay is not
 installed. Each is written once per session into the session's job directory, under a name
 that holds a hash of its content (``packrun-<hash>.py``, ``compare-<hash>.pyz``): a copy
 another version of assay wrote there (a session resumed after an upgrade) has another name
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from assay.compare.bundle import bundle_bytes
 from assay.files import write_atomic
+from assay.store.agent.bundle import agent_bytes
 
 PACKRUN_SOURCE = Path(__file__).with_name("packrun.py")
 
@@ -42,6 +46,10 @@ class JobFiles:
     def compare(self) -> Path:
         """The comparison engine."""
         return self._ship("compare", ".pyz", bundle_bytes)
+
+    def agent(self) -> Path:
+        """The store agent."""
+        return self._ship("agent", ".py", agent_bytes)
 
     def _ship(self, stem: str, suffix: str, content: Callable[[], bytes]) -> Path:
         path = self._shipped.get(stem)

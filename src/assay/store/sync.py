@@ -4,9 +4,11 @@ The receiving side is an ``Endpoint``: five operations on plain data (strings, i
 bytes, lists and dicts), so the same code can answer at the far end of an SSH channel.
 ``LocalEndpoint`` is the one over a ``Store`` on this machine.
 
-``push`` asks which objects of a tree the destination lacks, sends each in pieces from
-where an interrupted upload stopped, has the destination re-hash and publish it, and
-records the version last: an interrupted push leaves no version and no unverified object.
+``push`` sends the tree and then the objects the destination lacks, each in pieces from
+where an interrupted upload stopped (:mod:`assay.store.transfer`, the one sending algorithm
+for every direction), has the destination re-hash and publish each, and records the version
+last: an interrupted push leaves no version and no unverified object. A remote store is
+reached through its agent (:mod:`assay.store.remote`), which answers the same operations.
 
 Unfinished uploads live in the destination's ``incoming/``, one file per object. Every
 append happens under a lock and only at the file's current size, so concurrent pushes of
@@ -16,15 +18,13 @@ the same object cooperate: one is refused an offset, asks again and continues fr
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import os
 import re
 import socket
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 import msgspec
 
@@ -32,41 +32,41 @@ from assay.store.locking import store_lock
 from assay.store.names import Version, check_name
 from assay.store.objects import KINDS, Corrupt, StoreError, blob_kind, hash_file, locked
 from assay.store.store import Store
+from assay.store.transfer import (
+    PIECE,
+    Appended,
+    CorruptInTransit,
+    Finish,
+    ObjectId,
+    OffsetMismatch,
+    ProgressCallback,
+    Sink,
+    Transfer,
+    TransferError,
+    TransferReport,
+    done,
+    tree_objects,
+)
 from assay.store.trees import Tree, load_tree
 
 __all__ = [
     "CorruptInTransit",
     "Endpoint",
+    "EndpointSink",
     "LocalEndpoint",
+    "LocalSource",
     "OffsetMismatch",
     "TransferError",
     "TransferReport",
     "push",
+    "push_async",
     "push_tree",
+    "push_tree_async",
     "tree_objects",
 ]
 
 DIGEST = re.compile(r"[0-9a-f]{64}")
 MAX_PIECE = 64 * 2**20  # the most one receive() accepts
-_MAX_REFUSALS = 1000  # offset refusals tolerated per object (each means another pusher moved)
-
-ObjectId = tuple[str, str]  # (kind, digest)
-
-
-class TransferError(StoreError):
-    """A transfer between stores failed; pushing again resumes it."""
-
-
-class OffsetMismatch(TransferError):
-    """A piece was sent for an offset other than the unfinished upload's size."""
-
-    def __init__(self, message: str, held: int) -> None:
-        super().__init__(message)
-        self.held = held
-
-
-class CorruptInTransit(TransferError):
-    """What arrived does not hash to the object's name; it was discarded, not published."""
 
 
 class Endpoint(Protocol):
@@ -99,20 +99,6 @@ def check_object(kind: str, digest: str) -> None:
         raise TransferError(f"{kind!r} is not an object kind ({', '.join(KINDS)})")
     if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
         raise TransferError(f"{digest!r} is not an object name (64 lowercase hex digits)")
-
-
-def tree_objects(digest: str, tree: Tree) -> list[ObjectId]:
-    """Every object a tree needs, once each: its files' blobs or chunks, then the tree."""
-    seen: dict[ObjectId, None] = {}
-    for entry in tree.entries:
-        if entry.type != "file" or entry.hash is None:
-            continue
-        if entry.chunks is None:
-            seen[(blob_kind(entry.executable), entry.hash)] = None
-        else:
-            seen.update(dict.fromkeys(("chunks", h) for h, _ in entry.chunks))
-    seen[("trees", digest)] = None
-    return list(seen)
 
 
 def _ids(pairs: list[tuple[str, str]]) -> set[ObjectId]:
@@ -264,138 +250,157 @@ class LocalEndpoint:
         return [f"{k}/{d}" for k, d in tree_objects(digest, tree) if not objects.has(k, d)]
 
 
-# --- the sending side ---------------------------------------------------------------------
+# --- sending from a store on this machine ------------------------------------------------------
 
 
-@dataclass
-class TransferReport:
-    """What a push needed, sent, and found already there."""
+class LocalSource:
+    """A :class:`~assay.store.transfer.Source` over a store on this machine."""
 
-    tree: str
-    objects_needed: int = 0
-    objects_sent: int = 0  # objects this push finished (published, or found published)
-    bytes_needed: int = 0
-    bytes_sent: int = 0  # every piece sent, including any refused (a concurrent push)
-    bytes_skipped: int = 0  # objects the destination had (or another push completed)
-    bytes_resumed: int = 0  # parts of unfinished uploads it already held
-    version: str | None = None  # the destination's reference, e.g. "solver@4"
-    version_created: bool = False
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.where = f"the store at {store.root}"
+        self._sizes: dict[ObjectId, int] = {}
+
+    async def tree(self, digest: str) -> tuple[Tree, int]:
+        tree = self.store.tree(digest)  # re-hashed
+        self._sizes[("trees", digest)] = len(self.store.objects.read_tree_bytes(digest))
+        for kind, digest_, size in _pieces(tree):
+            self._sizes.setdefault((kind, digest_), size)
+        return tree, self._sizes[("trees", digest)]
+
+    def fetch(self, obj: ObjectId, offset: int, size: int) -> asyncio.Future[bytes]:
+        kind, digest = obj
+        path = self.store.objects.path(kind, digest)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise StoreError(
+                f"the source store lacks {kind}/{digest}; run `assay store verify`"
+            ) from None
+        try:
+            actual = os.fstat(fd).st_size
+            expected = self._sizes.get(obj, actual)
+            if actual != expected:
+                raise Corrupt(
+                    f"the source store's {kind}/{digest} has {actual} bytes, not {expected}; "
+                    "run `assay store verify --repair` there"
+                )
+            return done(os.pread(fd, size, offset))
+        finally:
+            os.close(fd)
+
+    async def sound(self, obj: ObjectId) -> bool:
+        return self.store.objects.verify_object(*obj)
 
 
-def push(source: Store, ref: str, dest: Endpoint, chunk_size: int = 1 << 20) -> TransferReport:
-    """Send the version ``ref`` names (NAME, NAME@N, NAME#tag) and record it at ``dest``."""
-    version = source.resolve(ref)
-    report = push_tree(source, version.tree, dest, chunk_size)
-    record: dict[str, object] = msgspec.to_builtins(version)
-    record["source"] = f"{version.ref} in {socket.gethostname()}:{source.root.resolve()}"
-    result = dest.add_version(record)
-    report.version = msgspec.convert(result["version"], Version).ref
-    report.version_created = bool(result["created"])
-    return report
-
-
-def push_tree(
-    source: Store, tree: str, dest: Endpoint, chunk_size: int = 1 << 20
-) -> TransferReport:
-    """Send every object ``tree`` needs that ``dest`` lacks (no name is recorded)."""
-    if not 0 < chunk_size <= MAX_PIECE:
-        raise ValueError(f"chunk_size must be between 1 and {MAX_PIECE}, not {chunk_size}")
-    loaded = source.tree(tree)
-    objects = tree_objects(tree, loaded)
-    sizes: dict[ObjectId, int] = {("trees", tree): len(source.objects.read_tree_bytes(tree))}
-    where: dict[ObjectId, str] = {("trees", tree): f"tree {tree[:16]}"}
-    for entry in loaded.entries:
+def _pieces(tree: Tree) -> list[tuple[str, str, int]]:
+    out = []
+    for entry in tree.entries:
         if entry.type != "file" or entry.hash is None:
             continue
         if entry.chunks is None:
-            pieces = [(blob_kind(entry.executable), entry.hash, entry.size)]
+            out.append((blob_kind(entry.executable), entry.hash, entry.size))
         else:
-            pieces = [("chunks", h, n) for h, n in entry.chunks]
-        for kind, digest, size in pieces:
-            sizes.setdefault((kind, digest), size)
-            where.setdefault((kind, digest), f"file {entry.path}")
-    report = TransferReport(
-        tree=tree, objects_needed=len(objects), bytes_needed=sum(sizes[o] for o in objects)
-    )
+            out.extend(("chunks", h, n) for h, n in entry.chunks)
+    return out
+
+
+class EndpointSink:
+    """A :class:`~assay.store.transfer.Sink` over an :class:`Endpoint` (its calls run in a
+    worker thread, one at a time, each answered before the next piece is sent)."""
+
+    needs_sha256 = False
+
+    def __init__(self, endpoint: Endpoint, where: str = "the destination") -> None:
+        self.endpoint = endpoint
+        self.where = where
+
+    async def missing(self, objects: list[ObjectId]) -> set[ObjectId]:
+        return _ids(await asyncio.to_thread(self.endpoint.missing, list(objects)))
+
+    async def missing_in_tree(self, tree: str, objects: list[ObjectId]) -> set[ObjectId]:
+        return await self.missing(objects)
+
+    async def partials(self, objects: list[ObjectId]) -> dict[ObjectId, int]:
+        def ask() -> dict[ObjectId, int]:
+            return {obj: self.endpoint.partial(*obj) for obj in objects}
+
+        return await asyncio.to_thread(ask)
+
+    async def append(
+        self, obj: ObjectId, offset: int, data: bytes, finish: Finish | None
+    ) -> asyncio.Future[Appended]:
+        kind, digest = obj
+
+        def run() -> Appended:
+            held = offset
+            if data or offset == 0:
+                held = self.endpoint.receive(kind, digest, offset, data)
+            if finish is None:
+                return Appended(held)
+            self.endpoint.finish(kind, digest)
+            return Appended(held, published=True)
+
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        try:
+            future.set_result(await asyncio.to_thread(run))
+        except Exception as exc:  # told through the future, as a pipelined sink does
+            future.set_exception(exc)
+        return future
+
+    async def add_version(self, record: dict[str, object]) -> dict[str, object]:
+        return await asyncio.to_thread(self.endpoint.add_version, record)
+
+
+def version_record(store: Store, version: Version) -> dict[str, object]:
+    """A version as the destination is asked to record it (with where it came from)."""
+    record: dict[str, object] = msgspec.to_builtins(version)
+    record["source"] = f"{version.ref} in {socket.gethostname()}:{store.root.resolve()}"
+    return record
+
+
+def push(source: Store, ref: str, dest: Endpoint, chunk_size: int = PIECE) -> TransferReport:
+    """Send the version ``ref`` names (NAME, NAME@N, NAME#tag) and record it at ``dest``
+    (for callers outside an event loop; :class:`assay.store.remote.RemoteStore` pushes
+    from inside one)."""
+    return asyncio.run(push_async(source, ref, EndpointSink(dest), chunk_size))
+
+
+def push_tree(source: Store, tree: str, dest: Endpoint, chunk_size: int = PIECE) -> TransferReport:
+    """Send every object ``tree`` needs that ``dest`` lacks (no name is recorded)."""
+    return asyncio.run(push_tree_async(source, tree, EndpointSink(dest), chunk_size))
+
+
+async def push_async(
+    source: Store,
+    ref: str,
+    sink: Sink,
+    piece: int = PIECE,
+    progress: ProgressCallback | None = None,
+) -> TransferReport:
+    """:func:`push` to any sink, from inside an event loop."""
+    version = source.resolve(ref)
+    transfer = Transfer(LocalSource(source), sink, piece, progress=progress)
     with store_lock(source.root):  # no gc of the source meanwhile
-        lacking = _ids(dest.missing(objects))
-        for obj in objects:
-            if obj in lacking:
-                _send(source, dest, obj, sizes[obj], chunk_size, report, where[obj])
-            else:
-                report.bytes_skipped += sizes[obj]
+        report = await transfer.send_tree(version.tree)
+    transfer.tell("recording")
+    result = await sink.add_version(version_record(source, version))
+    report.version = msgspec.convert(result["version"], Version).ref
+    report.version_created = bool(result["created"])
+    transfer.tell("done")
     return report
 
 
-def _send(
+async def push_tree_async(
     source: Store,
-    dest: Endpoint,
-    obj: ObjectId,
-    size: int,
-    chunk_size: int,
-    report: TransferReport,
-    where: str,
-) -> None:
-    """Send one object from where the destination's unfinished upload stops, then finish."""
-    kind, digest = obj
-    offset = dest.partial(kind, digest)
-    if offset > size:  # more than the object holds: damaged; finishing discards it
-        with contextlib.suppress(CorruptInTransit):
-            dest.finish(kind, digest)
-        if not _ids(dest.missing([obj])):
-            report.bytes_skipped += size
-            return
-        offset = dest.partial(kind, digest)
-        if offset > size:
-            raise TransferError(f"{kind}/{digest} ({where}): the destination holds too much")
-    report.bytes_resumed += offset
-    refusals = 0
-    with _open_source(source, obj, size, where) as fh:
-        if size == 0:
-            dest.receive(kind, digest, 0, b"")
-        while offset < size:
-            fh.seek(offset)
-            data = fh.read(min(chunk_size, size - offset))
-            report.bytes_sent += len(data)  # refused or not, it went over the wire
-            try:
-                offset = dest.receive(kind, digest, offset, data)
-            except OffsetMismatch as exc:  # another push of the same object moved it on
-                refusals += 1
-                if refusals > _MAX_REFUSALS:
-                    raise
-                if not _ids(dest.missing([obj])):
-                    report.bytes_skipped += size - offset
-                    return
-                if exc.held > offset:
-                    report.bytes_resumed += min(exc.held, size) - offset
-                offset = exc.held
-    try:
-        dest.finish(kind, digest)
-    except CorruptInTransit as exc:
-        if not source.objects.verify_object(kind, digest):
-            raise Corrupt(
-                f"the source store's {kind}/{digest} ({where}) is damaged; "
-                "run `assay store verify --repair` there and put it again"
-            ) from exc
-        raise CorruptInTransit(f"{exc} ({where})") from exc
-    report.objects_sent += 1
-
-
-@contextlib.contextmanager
-def _open_source(source: Store, obj: ObjectId, size: int, where: str) -> Iterator[BinaryIO]:
-    kind, digest = obj
-    path = source.objects.path(kind, digest)
-    try:
-        fh = open(path, "rb")  # noqa: SIM115 - closed below, after the size check
-    except FileNotFoundError:
-        raise StoreError(
-            f"the source store lacks {kind}/{digest} ({where}); run `assay store verify`"
-        ) from None
-    with fh:
-        actual = os.fstat(fh.fileno()).st_size
-        if actual != size:
-            raise Corrupt(
-                f"the source store's {kind}/{digest} ({where}) has {actual} bytes, not "
-                f"{size}; run `assay store verify --repair` there"
-            )
-        yield fh
+    tree: str,
+    sink: Sink,
+    piece: int = PIECE,
+    progress: ProgressCallback | None = None,
+) -> TransferReport:
+    """:func:`push_tree` to any sink, from inside an event loop."""
+    transfer = Transfer(LocalSource(source), sink, piece, progress=progress)
+    with store_lock(source.root):
+        report = await transfer.send_tree(tree)
+    transfer.tell("done")
+    return report

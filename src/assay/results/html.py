@@ -1,0 +1,257 @@
+"""The HTML report: one self-contained file (no script, no network) with plots.
+
+It is made from the JSON report's data (a session's ``report.json``, or the document
+:func:`assay.results.report.to_dict` makes at the end of a run) and a
+:class:`~assay.results.series.HistorySource` for the metrics' history. Every value from a
+test reaches the page through jinja2's autoescaping; the page also forbids scripts with a
+Content-Security-Policy, so even a value that slipped through could not run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from assay.errors import UsageError
+from assay.files import tail, write_atomic
+from assay.results import plots
+from assay.results.changes import Point, Settings, analyse, better_of
+from assay.results.differences import describe_differences
+from assay.results.model import CaseResult
+from assay.results.series import HistorySource, SessionDirs
+
+MAX_METRIC_PLOTS = 60  # beyond this, metrics are listed in the table only
+SLOWEST = 15
+TAIL_LINES = 20
+
+
+def write(
+    data: dict[str, Any],
+    path: str | Path,
+    source: HistorySource | None = None,
+    settings: Settings | None = None,
+) -> Path:
+    """Render the report ``data`` to ``path`` (atomically)."""
+    page = render(data, source, settings)
+    try:
+        write_atomic(path, page)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the HTML report {path}: {exc.strerror or exc}",
+            hint="give --html a path in a directory you can write to",
+        ) from None
+    return Path(path)
+
+
+def render(
+    data: dict[str, Any], source: HistorySource | None = None, settings: Settings | None = None
+) -> str:
+    """The HTML page for the report ``data``, with the metrics' history from ``source``
+    (change points found with ``settings``)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("assay.results", "templates"),
+        autoescape=True,
+        undefined=jinja2.ChainableUndefined,  # a report from another version may lack fields
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = _num
+    env.filters["seconds"] = _seconds
+    template = env.get_template("report.html.j2")
+    cases = [c for c in data.get("cases", []) if isinstance(c, dict)]
+    return template.render(
+        session=data.get("session", {}),
+        summary=data.get("summary", {}),
+        problems=data.get("problems", []),
+        failures=_failures(cases),
+        aborted=[c for c in cases if c.get("status") == "aborted"],
+        regressions=data.get("regressions", []),
+        samples=data.get("samples", []),
+        metrics=_metrics(cases, data.get("session", {}), source, settings or Settings()),
+        scaling=[_scaling(t, n) for n, t in enumerate(data.get("scaling", []))],
+        slowest=_slowest(cases),
+        version=data.get("assay_version", "?"),
+    )
+
+
+def command(prefix: Path, session: str | None, out: str, settings: Settings) -> int:
+    """``assay report [SESSION] --html FILE``."""
+    directory = find_session(prefix, session)
+    path = directory / "report.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(
+            f"session {directory.name} has no report ({path} is missing)",
+            hint="a session killed before it ended has none: finish it with `assay run --resume`",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
+        raise UsageError(f"{path} is not an assay run report")
+    started = _epoch((data.get("session") or {}).get("started"))
+    history = SessionDirs(prefix, exclude=directory.name, until=started)
+    written = write(data, out, history, settings)
+    print(f"wrote {written}")
+    return 0
+
+
+def find_session(prefix: Path, session: str | None) -> Path:
+    """The session directory ``session`` names: a directory, an id or the start of one;
+    the newest session when ``None``."""
+    if session is not None and Path(session, "report.json").exists():
+        return Path(session)
+    runs = prefix / "runs"
+    try:
+        names = sorted(n for n in (p.name for p in runs.iterdir()) if not n.startswith("."))
+    except OSError:
+        names = []
+    if not names:
+        raise UsageError(
+            f"no sessions under {prefix}",
+            hint="run `assay run` first, or give --prefix where the sessions are",
+        )
+    if session is None:
+        latest = prefix / "latest"
+        return latest.resolve() if latest.exists() else runs / names[-1]
+    matches = [n for n in names if n.startswith(session)]
+    if len(matches) == 1:
+        return runs / matches[0]
+    if not matches:
+        raise UsageError(
+            f"no session {session!r} under {prefix}",
+            hint=f"the newest are: {', '.join(names[-3:])}",
+        )
+    raise UsageError(
+        f"{session!r} names {len(matches)} sessions under {prefix}: {', '.join(matches[:5])}",
+        hint="give more of the id",
+    )
+
+
+def _failures(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for case in cases:
+        if case.get("status") != "failed":
+            continue
+        failure = case.get("failure") or {}
+        differences = [
+            {"summary": v.get("summary", ""), "text": describe_differences(v)}
+            for v in case.get("comparisons") or []
+            if isinstance(v, dict) and not v.get("ok", True)
+        ]
+        stage = "build" if failure.get("stage") == "build" else "run"
+        base = case.get("output_dir") or case.get("stage_dir")
+        tails = []
+        if base:
+            for stream in ("out", "err"):
+                text = tail(Path(base) / f"assay-{stage}.{stream}", TAIL_LINES)
+                if text:
+                    tails.append(
+                        {
+                            "name": f"{'stdout' if stream == 'out' else 'stderr'} of {stage}",
+                            "text": text,
+                        }
+                    )
+        out.append(
+            {
+                "case": case,
+                "stage": failure.get("stage", "?"),
+                "reason": failure.get("reason", ""),
+                "details": failure.get("details"),
+                "differences": differences,
+                "tails": tails,
+            }
+        )
+    return out
+
+
+def _metrics(
+    cases: list[dict[str, Any]],
+    session: dict[str, Any],
+    source: HistorySource | None,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Every metric in a table, and plots of the first ``MAX_METRIC_PLOTS`` (worst first)."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for case in cases:
+        for m in case.get("metrics") or []:
+            if not isinstance(m, dict) or not isinstance(m.get("name"), str):
+                continue
+            entry = groups.setdefault(
+                (case.get("id", ""), m["name"]),
+                {"case": case, "metric": m, "values": [], "verdicts": set()},
+            )
+            value = m.get("value")
+            if isinstance(value, int | float) and math.isfinite(value):
+                entry["values"].append(float(value))
+            entry["verdicts"].add(m.get("verdict"))
+    rows = list(groups.values())
+    rows.sort(key=lambda e: "fail" not in e["verdicts"] and "error" not in e["verdicts"])
+    plotted = []
+    session_id = str(session.get("id", "this"))
+    for n, entry in enumerate(rows):
+        if n >= MAX_METRIC_PLOTS or not entry["values"]:
+            continue
+        m = entry["metric"]
+        history = source.metric_series(_result(entry["case"]), m["name"]) if source else []
+        current = [Point(session_id, None, None, v, m.get("unit")) for v in entry["values"]]
+        better = better_of(m.get("unit"), m.get("lower"), m.get("upper"), m.get("better"))
+        analysis = analyse(m["name"], history + current, better, settings)
+        band = plots.Band(m.get("reference"), m.get("low_bound"), m.get("high_bound"))
+        entry["svg"] = plots.metric_history(
+            history, entry["values"], m.get("unit"), band, analysis.change_points, f"m{n}"
+        )
+        entry["analysis"] = analysis
+        entry["sessions"] = len({p.session for p in history}) + 1
+        plotted.append(entry)
+    return {"rows": rows, "plotted": plotted, "unplotted": len(rows) - len(plotted)}
+
+
+def _result(case: dict[str, Any]) -> CaseResult:
+    """A report's case as the model's :class:`CaseResult` (for history sources)."""
+    data = {k: v for k, v in case.items() if k not in ("duration", "started", "finished")}
+    data["started"], data["finished"] = _epoch(case.get("started")), _epoch(case.get("finished"))
+    return msgspec.convert(data, CaseResult, strict=False)
+
+
+def _epoch(text: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(text).timestamp() if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
+def _scaling(table: dict[str, Any], n: int) -> dict[str, Any]:
+    measured = [r for r in table.get("rows", []) if r.get("speedup") is not None]
+    svg = plots.scaling(table, f"s{n}") if len(measured) > 1 else None
+    return {"table": table, "svg": svg}
+
+
+def _slowest(cases: list[dict[str, Any]]) -> dict[str, Any]:
+    timed = [c for c in cases if isinstance(c.get("duration"), int | float) and c["duration"] > 0]
+    timed.sort(key=lambda c: -c["duration"])
+    top = timed[:SLOWEST]
+    return {"cases": top, "svg": plots.durations(top, "d") if top else None}
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "\u2013"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _seconds(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return "\u2013"
+    from assay.durations import format_duration
+
+    return format_duration(value)

@@ -1,0 +1,242 @@
+"""Receiving objects: which are missing, unfinished uploads, pieces, and publishing.
+
+An object small enough for one piece arrives whole in one request: it is hashed in memory,
+written to a temporary file and published, so nothing of a damaged one touches the disk.
+Larger objects arrive in pieces appended to ``incoming/KIND-DIGEST``, each only at the
+unfinished upload's current size (under the lock of the object's two-digit prefix, as
+:class:`assay.store.sync.LocalEndpoint` does, so concurrent uploads of the same object, by
+agents or by assay itself, cooperate); the last piece says to finish, and the whole file is
+then re-hashed from disk before it is published.
+
+What arrival checks: the bytes are those the client hashed with SHA-256 (and sent that hash
+with the object). The client names the object by its BLAKE3 hash, which the standard library
+cannot compute: the name is the client's word (see the package docstring).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .layout import Layout
+    from .state import AgentStore
+
+from .layout import (
+    SHA256,
+    CorruptInTransit,
+    ObjectId,
+    OffsetMismatch,
+    Refused,
+    check_object,
+    locked,
+    publish,
+)
+from .trees import lacking as tree_lacking
+from .trees import load as load_tree
+from .trees import objects as tree_objects
+from .wire import MAX_PIECE
+
+_BUF = 1 << 20
+
+
+def _ids(raw: object) -> list[ObjectId]:
+    if not isinstance(raw, list):
+        raise Refused("objects must be a list of [kind, digest] pairs")
+    ids: list[ObjectId] = []
+    for item in raw:
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise Refused(f"{item!r} is not a [kind, digest] pair")
+        check_object(item[0], item[1])
+        ids.append((item[0], item[1]))
+    return ids
+
+
+def missing(store: AgentStore, raw: object) -> list[list[str]]:
+    """The objects of ``raw`` the store lacks; all of them pinned (what is here stays)."""
+    ids = _ids(raw)
+    layout = store.layout
+    with store.lock.shared():
+        store.pin_objects(ids)
+        return [[k, d] for k, d in ids if not layout.has(k, d)]
+
+
+def missing_in_tree(store: AgentStore, tree: str) -> list[list[str]]:
+    """The objects the stored tree ``tree`` needs that the store lacks; the tree is pinned,
+    and with it everything it reaches."""
+    layout = store.layout
+    with store.lock.shared():
+        entries = load_tree(layout, tree)
+        store.pin_trees([tree], tree_objects(tree, entries))
+        return [item.split("/") for item in tree_lacking(layout, tree, entries)]
+
+
+def partials(store: AgentStore, raw: object) -> list[int]:
+    """Bytes held of the unfinished upload of each object (0 if none)."""
+    held: list[int] = []
+    for kind, digest in _ids(raw):
+        try:
+            held.append(os.stat(store.layout.partial(kind, digest)).st_size)
+        except FileNotFoundError:
+            held.append(0)
+    return held
+
+
+def _finish_args(raw: object) -> tuple[int, str]:
+    if not isinstance(raw, dict):
+        raise Refused("finish must be {size, sha256}")
+    size, sha = raw.get("size"), raw.get("sha256")
+    if not isinstance(size, int) or size < 0 or not isinstance(sha, str) or not SHA256.match(sha):
+        raise Refused("finish must give the object's size and SHA-256 (64 hex digits)")
+    return size, sha
+
+
+def receive(
+    store: AgentStore, kind: Any, digest: Any, offset: object, data: bytes, finish: object
+) -> dict[str, Any]:
+    """Append ``data`` at ``offset`` of the object's upload, then (with ``finish``) check and
+    publish it. The result: ``{"held": N}``, plus ``"published"`` when finished, or
+    ``{"present": true}`` when the object was already stored (nothing written)."""
+    check_object(kind, digest)
+    if not isinstance(offset, int) or offset < 0:
+        raise Refused(f"offset must be a byte count, not {offset!r}")
+    if len(data) > MAX_PIECE:
+        raise Refused(
+            f"refused {len(data)} bytes of {kind}/{digest} in one piece (at most {MAX_PIECE})"
+        )
+    done = None if finish is None else _finish_args(finish)
+    layout = store.layout
+    if (kind, digest) not in store.covered:
+        with store.lock.shared():
+            store.pin_objects([(kind, digest)])
+    if layout.has(kind, digest):
+        return {"present": True}
+    if offset == 0 and done is not None and done[0] == len(data):
+        return _whole(store, kind, digest, data, done[1])
+    with locked(_upload_lock(layout, digest), exclusive=True):
+        if layout.has(kind, digest):  # published meanwhile: what is left of an upload goes
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(layout.partial(kind, digest))
+            return {"present": True}
+        held = _append(layout.partial(kind, digest), kind, digest, offset, data)
+        if done is None:
+            return {"held": held}
+        return {"held": held, "published": _finish(store, kind, digest, done)}
+
+
+def _upload_lock(layout: Layout, digest: str) -> str:
+    # 256 lock files that are never deleted (as assay.store.sync): locking a file that a
+    # finish removes would let a waiter hold a lock on a dead inode.
+    return f"{layout.upload_locks}/{digest[:2]}"
+
+
+def _corrupt(kind: str, digest: str, size: int, actual: str) -> CorruptInTransit:
+    return CorruptInTransit(
+        f"{kind}/{digest} was corrupt in transit: the {size} bytes received hash to "
+        f"{actual[:16]}... (SHA-256), not what the sender hashed, so they were discarded "
+        "and nothing was stored; push again"
+    )
+
+
+def _whole(store: AgentStore, kind: str, digest: str, data: bytes, sha: str) -> dict[str, Any]:
+    """An object that arrived whole: checked in memory, then written and published."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha:
+        raise _corrupt(kind, digest, len(data), actual)
+    layout = store.layout
+    fd, tmp = tempfile.mkstemp(dir=layout.tmp, prefix="obj-")
+    try:
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+        with locked(_upload_lock(layout, digest), exclusive=True), store.lock.shared():
+            layout.record_sum(kind, digest, sha)
+            published = publish(layout, tmp, kind, digest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return {"held": len(data), "published": published}
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _append(path: str, kind: str, digest: str, offset: int, data: bytes) -> int:
+    """Append at ``offset``, which must be the upload's size; the new size. A failed write
+    (a full disk) is taken back: an upload only ever holds whole pieces."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | (os.O_CREAT if offset == 0 else 0)
+    if not data and offset > 0:  # nothing to write: a finished upload may be read-only
+        flags = os.O_RDONLY | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        fd = -1
+    try:
+        held = os.fstat(fd).st_size if fd >= 0 else 0
+        if offset != held:
+            raise OffsetMismatch(
+                f"refused {len(data)} bytes of {kind}/{digest} at offset {offset}: the "
+                f"unfinished upload holds {held} bytes, so the next piece must start at "
+                f"offset {held}",
+                held=held,
+            )
+        if data:
+            try:
+                _write_all(fd, data)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, held)
+                raise
+        return held + len(data)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _finish(store: AgentStore, kind: str, digest: str, done: tuple[int, str]) -> bool:
+    """Check the upload (size, then SHA-256 re-read from disk) and publish it; False if the
+    object was published meanwhile by another upload. The caller holds the prefix lock."""
+    size, sha = done
+    layout = store.layout
+    path = layout.partial(kind, digest)
+    with store.lock.shared():
+        if layout.has(kind, digest):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return False
+        try:
+            held = os.stat(path).st_size
+        except FileNotFoundError:
+            raise Refused(
+                f"nothing was received for {kind}/{digest}; send it before finishing"
+            ) from None
+        if held != size:
+            os.unlink(path)
+            raise CorruptInTransit(
+                f"{kind}/{digest}: the unfinished upload holds {held} bytes, not the "
+                f"object's {size}, so it was discarded and nothing was stored; push again"
+            )
+        actual = _hash_file(path)
+        if actual != sha:
+            os.unlink(path)
+            raise _corrupt(kind, digest, size, actual)
+        layout.record_sum(kind, digest, sha)
+        return publish(layout, path, kind, digest)
+
+
+def _hash_file(path: str) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            data = fh.read(_BUF)
+            if not data:
+                return hasher.hexdigest()
+            hasher.update(data)

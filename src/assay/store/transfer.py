@@ -1,0 +1,434 @@
+"""Sending a tree's objects from a source store to a destination, pipelined and resumable.
+
+One algorithm for every direction: a :class:`Source` gives trees and bytes of objects (this
+machine's store, or a remote one through its agent), a :class:`Sink` takes them (a local
+store through :class:`assay.store.sync.LocalEndpoint`, or a remote agent). The tree object
+goes first; the destination then says which objects of the tree it lacks (so an update is
+decided from the tree, without listing every object on the wire); each lacking object is
+sent in pieces from where an unfinished upload there stops, the last piece saying "finish"
+(check and publish). Many pieces are in flight at once: a sink over a pipe answers them in
+order while more are sent, so the transfer is not bound by the round trip.
+
+A piece refused because another upload of the same object moved on (``OffsetMismatch``) or
+an object published meanwhile by another push ends that object's round; it is asked about
+again afterwards, and sent on from where it then stands. Anything else stops the transfer;
+sending again resumes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from assay.store.objects import Corrupt, StoreError, blob_kind
+from assay.store.trees import Tree
+
+ObjectId = tuple[str, str]  # (kind, digest)
+PIECE = 8 * 2**20  # bytes per piece: every blob (< 8 MiB) and chunk (<= 4 MiB) fits in one
+WINDOW = 32 * 2**20  # bytes read ahead of what the destination has acknowledged
+MAX_ROUNDS = 1000  # rounds of refusals tolerated (each means another upload moved on)
+
+
+class TransferError(StoreError):
+    """A transfer between stores failed; sending again resumes it."""
+
+
+class OffsetMismatch(TransferError):
+    """A piece was sent for an offset other than the unfinished upload's size."""
+
+    def __init__(self, message: str, held: int) -> None:
+        super().__init__(message)
+        self.held = held
+
+
+class CorruptInTransit(TransferError):
+    """What arrived does not hash to what was sent; it was discarded, not published."""
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Finish the object with this piece: its whole size and, for sinks that check it, the
+    SHA-256 of its bytes."""
+
+    size: int
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What the destination did with a piece."""
+
+    held: int  # bytes of the object it holds now
+    published: bool = False  # it published the object with this piece
+    present: bool = False  # the object was there already: nothing was written
+
+
+class Source(Protocol):
+    """Where objects come from."""
+
+    where: str  # "the store at /x", "assay-ci:/home/u/store": for messages
+
+    async def tree(self, digest: str) -> tuple[Tree, int]:
+        """The tree (its hash checked) and its object's size."""
+        ...
+
+    def fetch(self, obj: ObjectId, offset: int, size: int) -> Awaitable[bytes]:
+        """Bytes ``[offset, offset + size)`` of an object (requested now, awaited later)."""
+        ...
+
+    async def sound(self, obj: ObjectId) -> bool:
+        """Whether the source's own copy of an object is intact (who is to blame)."""
+        ...
+
+
+class Sink(Protocol):
+    """Where objects go."""
+
+    where: str
+    needs_sha256: bool  # whether finishing an object takes the SHA-256 of its bytes
+
+    async def missing(self, objects: list[ObjectId]) -> set[ObjectId]: ...
+
+    async def missing_in_tree(self, tree: str, objects: list[ObjectId]) -> set[ObjectId]:
+        """The objects of a tree the destination holds (``objects``, all of them) lacks."""
+        ...
+
+    async def partials(self, objects: list[ObjectId]) -> dict[ObjectId, int]:
+        """Bytes held of each object's unfinished upload."""
+        ...
+
+    async def append(
+        self, obj: ObjectId, offset: int, data: bytes, finish: Finish | None
+    ) -> asyncio.Future[Appended]:
+        """Send a piece (waiting only for room in the window); the future says what came of
+        it, or raises (``OffsetMismatch``, ``CorruptInTransit``, a lost connection ...)."""
+        ...
+
+    async def add_version(self, record: dict[str, object]) -> dict[str, object]: ...
+
+
+@dataclass
+class TransferProgress:
+    """How far a transfer is, for a progress display (called on every acknowledged piece)."""
+
+    phase: Literal["checking", "sending", "recording", "done"]
+    bytes_total: int = 0  # bytes this transfer sends (what the destination lacked, not held)
+    bytes_done: int = 0  # of those, acknowledged by the destination
+    objects_total: int = 0
+    objects_done: int = 0
+
+
+ProgressCallback = Callable[[TransferProgress], None]
+
+
+@dataclass
+class TransferReport:
+    """What a transfer needed, sent, and found already there."""
+
+    tree: str
+    objects_needed: int = 0
+    objects_sent: int = 0  # objects this transfer finished (published, or found published)
+    bytes_needed: int = 0
+    bytes_sent: int = 0  # every piece sent, including any refused (a concurrent push)
+    bytes_skipped: int = 0  # objects the destination had (or another push completed)
+    bytes_resumed: int = 0  # parts of unfinished uploads it already held
+    version: str | None = None  # the destination's reference, e.g. "solver@4"
+    version_created: bool = False
+
+
+def tree_objects(digest: str, tree: Tree) -> list[ObjectId]:
+    """Every object a tree needs, once each: its files' blobs or chunks, then the tree."""
+    seen: dict[ObjectId, None] = {}
+    for entry in tree.entries:
+        if entry.type != "file" or entry.hash is None:
+            continue
+        if entry.chunks is None:
+            seen[(blob_kind(entry.executable), entry.hash)] = None
+        else:
+            seen.update(dict.fromkeys(("chunks", h) for h, _ in entry.chunks))
+    seen[("trees", digest)] = None
+    return list(seen)
+
+
+def object_sizes(
+    digest: str, tree: Tree, tree_size: int
+) -> tuple[dict[ObjectId, int], dict[ObjectId, str]]:
+    """Each object's size, and the path it belongs to (for messages)."""
+    sizes: dict[ObjectId, int] = {("trees", digest): tree_size}
+    where: dict[ObjectId, str] = {("trees", digest): f"tree {digest[:16]}"}
+    for entry in tree.entries:
+        if entry.type != "file" or entry.hash is None:
+            continue
+        if entry.chunks is None:
+            pieces = [(blob_kind(entry.executable), entry.hash, entry.size)]
+        else:
+            pieces = [("chunks", h, n) for h, n in entry.chunks]
+        for kind, digest_, size in pieces:
+            sizes.setdefault((kind, digest_), size)
+            where.setdefault((kind, digest_), f"file {entry.path}")
+    return sizes, where
+
+
+class _Budget:
+    """Bytes read ahead and not yet handed on: the producer waits for room."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._cond = asyncio.Condition()
+
+    async def take(self, n: int) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.used == 0 or self.used + n <= self.limit)
+            self.used += n
+
+    async def give(self, n: int) -> None:
+        async with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+
+@dataclass
+class _Object:
+    """One object in one round."""
+
+    obj: ObjectId
+    size: int
+    offset: int  # where this round starts sending (what the destination held)
+    hasher: hashlib._Hash | None
+    stopped: bool = False  # refused, or found published: the rest of this round is skipped
+    again: bool = False  # ask about it in the next round
+
+
+@dataclass
+class _Piece:
+    state: _Object
+    offset: int
+    size: int
+    data: Awaitable[bytes]
+    hash_only: bool  # a part the destination holds, read only to hash it
+    last: bool
+
+
+class Transfer:
+    """One transfer of a tree from ``source`` to ``sink`` (see the module's docstring)."""
+
+    def __init__(
+        self,
+        source: Source,
+        sink: Sink,
+        piece: int = PIECE,
+        window: int = WINDOW,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        if not 0 < piece <= 64 * 2**20:
+            raise ValueError(f"a piece must hold between 1 byte and 64 MiB, not {piece}")
+        self.source, self.sink = source, sink
+        self.piece, self.window = piece, window
+        self.progress = progress
+        self.report = TransferReport(tree="")
+        self.status = TransferProgress("checking")
+        self.sizes: dict[ObjectId, int] = {}
+        self.where: dict[ObjectId, str] = {}
+        self._acks: list[asyncio.Future[Appended]] = []
+        self._fatal: BaseException | None = None
+        self._failed: _Object | None = None
+
+    async def send_tree(self, tree: str) -> TransferReport:
+        """Send every object of ``tree`` the sink lacks (no version is recorded)."""
+        loaded, tree_size = await self.source.tree(tree)
+        objects = tree_objects(tree, loaded)
+        self.sizes, self.where = object_sizes(tree, loaded, tree_size)
+        report = self.report = TransferReport(
+            tree=tree,
+            objects_needed=len(objects),
+            bytes_needed=sum(self.sizes[o] for o in objects),
+        )
+        self._tell()
+        root = ("trees", tree)
+        if await self.sink.missing([root]):  # the tree first: the sink reads what it lacks
+            await self._send([root])
+        else:
+            report.bytes_skipped += tree_size
+        lacking = await self.sink.missing_in_tree(tree, objects)
+        rest = [o for o in objects if o in lacking and o != root]
+        report.bytes_skipped += sum(
+            self.sizes[o] for o in objects if o not in lacking and o != root
+        )
+        await self._send(rest)
+        return report
+
+    def tell(self, phase: Literal["checking", "sending", "recording", "done"]) -> None:
+        self.status.phase = phase
+        if phase == "done":
+            self.status.bytes_done = self.status.bytes_total
+        self._tell()
+
+    def _tell(self) -> None:
+        if self.progress is not None:
+            self.progress(self.status)
+
+    # -- sending, round by round -------------------------------------------------------------
+
+    async def _send(self, objects: Sequence[ObjectId]) -> None:
+        todo = list(objects)
+        rounds = 0
+        while todo:
+            rounds += 1
+            if rounds > MAX_ROUNDS:
+                raise TransferError(
+                    f"gave up after {MAX_ROUNDS} rounds of refused pieces: other uploads to "
+                    f"{self.sink.where} keep moving the same objects; push again later"
+                )
+            held = await self.sink.partials(todo)
+            states = [await self._start(obj, held.get(obj, 0)) for obj in todo]
+            live = [s for s in states if s is not None]
+            self.status.objects_total += len(live)
+            self.tell("sending")
+            await self._pump(live)
+            again = [
+                obj for obj, state in zip(todo, states, strict=True) if state is None or state.again
+            ]
+            still = await self.sink.missing(again) if again else set()
+            todo = [obj for obj in again if obj in still]
+
+    async def _start(self, obj: ObjectId, held: int) -> _Object | None:
+        """The state of an object for this round; None if its unfinished upload there is
+        longer than the object (damaged: finishing it discards it; the next round asks)."""
+        size = self.sizes[obj]
+        if held > size:
+            sha = await self._sha256(obj, size) if self.sink.needs_sha256 else None
+            ack = await self.sink.append(obj, held, b"", Finish(size, sha))
+            try:
+                await ack
+            except CorruptInTransit:
+                pass
+            return None
+        self.report.bytes_resumed += held
+        self.status.bytes_total += size - held
+        return _Object(obj, size, held, hashlib.sha256() if self.sink.needs_sha256 else None)
+
+    async def _sha256(self, obj: ObjectId, size: int) -> str:
+        hasher = hashlib.sha256()
+        for offset in range(0, size, self.piece):
+            hasher.update(await self.source.fetch(obj, offset, min(self.piece, size - offset)))
+        return hasher.hexdigest()
+
+    async def _pump(self, states: list[_Object]) -> None:
+        """Read ahead (a producer task) and hand pieces on in order (this coroutine)."""
+        queue: asyncio.Queue[_Piece | None] = asyncio.Queue()
+        budget = _Budget(self.window)
+        producer = asyncio.create_task(self._produce(states, queue, budget))
+        try:
+            while (piece := await queue.get()) is not None:
+                try:
+                    if self._fatal is None:
+                        await self._hand_on(piece)
+                finally:
+                    await budget.give(piece.size)
+                if self._fatal is not None:
+                    break
+        finally:
+            producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
+            acks, self._acks = self._acks, []
+            await asyncio.gather(*acks, return_exceptions=True)
+        if not producer.cancelled() and producer.exception() is not None:
+            self._note(producer.exception() or AssertionError(), None)
+        if self._fatal is not None:
+            await self._raise(self._fatal)
+
+    async def _produce(
+        self, states: list[_Object], queue: asyncio.Queue[_Piece | None], budget: _Budget
+    ) -> None:
+        for state in states:
+            plan = []
+            if state.hasher is not None:  # what the destination holds, hashed, not sent
+                plan += [
+                    (off, min(self.piece, state.offset - off), True)
+                    for off in range(0, state.offset, self.piece)
+                ]
+            sends = [
+                (off, min(self.piece, state.size - off), False)
+                for off in range(state.offset, state.size, self.piece)
+            ]
+            plan += sends or [(state.offset, 0, False)]  # all held: an empty piece finishes
+            for index, (offset, size, hash_only) in enumerate(plan):
+                await budget.take(size)
+                data = self.source.fetch(state.obj, offset, size) if size else done(b"")
+                last = index == len(plan) - 1
+                await queue.put(_Piece(state, offset, size, data, hash_only, last))
+        await queue.put(None)
+
+    async def _hand_on(self, piece: _Piece) -> None:
+        state = piece.state
+        data = await piece.data
+        if len(data) != piece.size:
+            raise Corrupt(
+                f"{self.source.where}: {state.obj[0]}/{state.obj[1]} "
+                f"({self.where[state.obj]}) is shorter than its {state.size} bytes; run "
+                "verify there"
+            )
+        if state.hasher is not None:
+            state.hasher.update(data)
+        if piece.hash_only or state.stopped:
+            return
+        finish = None
+        if piece.last:
+            sha = state.hasher.hexdigest() if state.hasher is not None else None
+            finish = Finish(state.size, sha)
+        ack = await self.sink.append(state.obj, piece.offset, data, finish)
+        self.report.bytes_sent += len(data)
+        if ack.done():  # a local sink answers at once: know it before the next piece
+            self._acked(ack, state, piece)
+        else:
+            self._acks.append(ack)
+            ack.add_done_callback(lambda fut: self._acked(fut, state, piece))
+
+    def _acked(self, ack: asyncio.Future[Appended], state: _Object, piece: _Piece) -> None:
+        if ack.cancelled():
+            return
+        error = ack.exception()
+        if error is not None:
+            self._note(error, state)
+            return
+        result = ack.result()
+        if (result.present or piece.last) and not state.stopped:
+            self.report.objects_sent += 1
+            self.status.objects_done += 1
+        if result.present:
+            state.stopped = True  # published by another upload: the rest is not sent
+        self.status.bytes_done += piece.size
+        try:
+            self._tell()
+        except Exception as exc:  # a progress display that fails stops the transfer
+            self._note(exc, None)
+
+    def _note(self, error: BaseException, state: _Object | None) -> None:
+        if isinstance(error, OffsetMismatch) and state is not None:
+            state.stopped = state.again = True  # another upload moved it on: ask again
+            return
+        if self._fatal is None:
+            self._fatal, self._failed = error, state
+
+    async def _raise(self, error: BaseException) -> None:
+        state = self._failed
+        if isinstance(error, CorruptInTransit) and state is not None:
+            obj = state.obj
+            if not await self.source.sound(obj):
+                raise Corrupt(
+                    f"the source store's {obj[0]}/{obj[1]} ({self.where[obj]}) is damaged "
+                    f"({self.source.where}); run `assay store verify --repair` there and put it "
+                    "again"
+                ) from error
+            raise CorruptInTransit(f"{error} ({self.where[obj]})") from error
+        raise error
+
+
+def done(value: bytes) -> asyncio.Future[bytes]:
+    """A future that already holds ``value`` (what a local source's ``fetch`` returns)."""
+    future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future

@@ -1,0 +1,75 @@
+"""What ``assay store push`` and ``assay store pull`` do and print."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from assay.store.commands import size
+from assay.store.remote import OpenSSHPipe, RemoteStore, agent_command, open_remote_store
+from assay.store.remote.pipes import ssh_program
+from assay.store.remote.targets import SshTarget
+from assay.store.store import Store
+from assay.store.transfer import ProgressCallback, TransferReport
+
+
+async def connect(target: SshTarget, *, create: bool, python: str = "python3") -> RemoteStore:
+    """The store ``target`` names, through ``ssh`` (the user's ssh configuration applies)."""
+    pipe = await OpenSSHPipe.connect(
+        target.host,
+        agent_command(python),
+        user=target.user,
+        port=target.port,
+        config=target.config,
+        ssh=ssh_program(),
+    )
+    return await open_remote_store(pipe, root=target.root, where=target.describe(), create=create)
+
+
+async def push(
+    store: Store, target: SshTarget, ref: str, progress: ProgressCallback | None = None
+) -> int:
+    version = store.resolve(ref)  # before connecting: a wrong name costs no connection
+    started = time.perf_counter()
+    remote = await connect(target, create=True)
+    try:
+        report = await remote.push(store, version.ref, progress=progress)
+        wire = remote.bytes_sent + remote.bytes_received
+    finally:
+        await remote.close()
+    seconds = time.perf_counter() - started
+    _print("pushed", version.ref, remote.where, report, seconds, wire)
+    return 0
+
+
+async def pull(
+    store: Store, target: SshTarget, ref: str, progress: ProgressCallback | None = None
+) -> int:
+    started = time.perf_counter()
+    remote = await connect(target, create=False)
+    try:
+        report = await remote.pull(store, ref, progress=progress)
+        wire = remote.bytes_sent + remote.bytes_received
+        source = (await remote.resolve(ref)).ref
+    finally:
+        await remote.close()
+    seconds = time.perf_counter() - started
+    _print("pulled", source, f"the store at {store.root}", report, seconds, wire)
+    return 0
+
+
+def _print(
+    verb: str, ref: str, where: str, report: TransferReport, seconds: float, wire: int
+) -> None:
+    state = "new version" if report.version_created else "already there: the same tree"
+    click.echo(f"{verb} {ref} to {where} as {report.version} ({state})")
+    details = [f"{report.objects_sent:,} of {report.objects_needed:,} objects"]
+    if report.bytes_skipped:
+        details.append(f"{size(report.bytes_skipped)} already there")
+    if report.bytes_resumed:
+        details.append(f"{size(report.bytes_resumed)} resumed")
+    click.echo(
+        f"  sent {size(report.bytes_sent)} ({', '.join(details)}) in {seconds:.1f} s; "
+        f"{size(wire)} on the wire"
+    )

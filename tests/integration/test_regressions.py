@@ -1,0 +1,208 @@
+"""Metrics against the history of earlier sessions in the prefix: real runs, real reports."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import jsonschema
+
+from assay.results.model import CaseResult, Status
+from assay.results.report import schema
+from assay.results.series import SessionDirs
+from tests.conftest import CliResult
+
+RATE = """
+import os
+import assay
+
+class Triad(assay.Test):
+    command = "echo rate: $RATE"
+    env = {"RATE": os.environ["RATE"]}
+
+    @assay.metric("GB/s")
+    def triad(self, out):
+        return out.extract(r"rate: (\\S+)", float)
+
+class Timed(assay.Test):
+    command = "echo took: $TOOK"
+    env = {"TOOK": os.environ.get("TOOK", "5")}
+
+    @assay.metric("s", better="higher")  # declared: a longer time is better here
+    def took(self, out):
+        return out.extract(r"took: (\\S+)", float)
+"""
+
+HISTORY = [10.3, 10.2, 10.4, 10.3, 10.25, 10.35, 10.3, 10.2, 10.4, 10.3]
+
+
+def _history(assay_cli, write, values=HISTORY) -> None:
+    write("test_rate.py", RATE)
+    for value in values:
+        done = assay_cli("run", "test_rate.py", "--plain", env={"RATE": str(value)})
+        assert done.code == 0, done
+
+
+def _by_start(tmp_path: Path) -> list[str]:
+    """The sessions under the prefix, oldest first (ids of one second do not sort by time)."""
+    runs = (tmp_path / ".assay" / "runs").iterdir()
+    started = {
+        p.name: json.loads((p / "report.json").read_text())["session"]["started"] for p in runs
+    }
+    return sorted(started, key=started.__getitem__)
+
+
+def _run(assay_cli, *args: str, rate: float, took: float = 5) -> CliResult:
+    return assay_cli(
+        "run", "test_rate.py", "--plain", *args, env={"RATE": str(rate), "TOOK": str(took)}
+    )
+
+
+def test_a_regression_is_reported_and_fails_the_run_when_asked(assay_cli, write, tmp_path):
+    _history(assay_cli, write)
+    sessions = _by_start(tmp_path)
+    result = _run(assay_cli, "--fail-on-regression", "--repeat", "2", rate=9.1)
+    assert result.code == 1, result
+    assert "1 metric(s) regressed against history (--fail-on-regression):" in result.stdout
+    assert (
+        "triad: 9.1 GB/s, 11.7% below the level of 10.3 GB/s since session "
+        f"{sessions[0]} (change point at session" in result.stdout
+    )
+    report = result.report
+    jsonschema.validate(report, schema())
+    assert report["summary"]["ok"] is False and report["summary"]["regressions"] == 1
+    assert report["summary"]["failed"] == 0  # every case passed: the history failed it
+    (change,) = report["regressions"]
+    assert change["metric"] == "triad" and change["kind"] == "regression"
+    assert change["session"] == report["session"]["id"]
+    assert change["since"] == sessions[0]
+    assert change["pvalue"] < 0.005
+    assert abs(change["relative"] - (9.1 / 10.3 - 1)) < 0.002
+
+
+def test_without_the_flag_a_regression_is_reported_but_does_not_fail(assay_cli, write):
+    _history(assay_cli, write)
+    result = _run(assay_cli, "--repeat", "2", rate=9.1)
+    assert result.code == 0, result
+    assert "1 metric(s) regressed against history:" in result.stdout
+    assert result.report["summary"]["ok"] is True
+    assert result.report["summary"]["regressions"] == 1
+
+
+def test_one_sample_is_no_level_until_a_second_session_or_min_size_1(assay_cli, write):
+    """With the default min_size of 2, a change needs two samples after it: one more run,
+    or --repeat. `[detection] min_size = 1` makes one sample enough."""
+    _history(assay_cli, write)
+    first = _run(assay_cli, "--fail-on-regression", rate=9.1)
+    assert first.code == 0 and first.report["regressions"] == [], first
+    first_id = first.report["session"]["id"]  # .report reads the newest session's
+    second = _run(assay_cli, "--fail-on-regression", rate=9.1)
+    assert second.code == 1, second
+    (change,) = second.report["regressions"]
+    assert change["session"] == first_id  # where the change began
+    write("assay.toml", CONFIG_MIN_SIZE_1)
+    again = _run(assay_cli, "--fail-on-regression", rate=7.0)
+    assert again.code == 1, again
+    (change,) = again.report["regressions"]
+    assert change["session"] == again.report["session"]["id"]
+
+
+CONFIG_MIN_SIZE_1 = """
+[systems.local]
+[systems.local.partitions.default]
+
+[detection]
+min_size = 1
+"""
+
+
+def test_detection_settings_are_checked(assay_cli, write):
+    write("test_rate.py", RATE)
+    write("assay.toml", CONFIG_MIN_SIZE_1.replace("min_size = 1", "alpha = 1.5"))
+    result = _run(assay_cli, rate=1.0)
+    assert result.code == 2
+    assert "assay.toml: detection: alpha must be between 0 and 1, got 1.5" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_noise_and_improvements_do_not_fail(assay_cli, write):
+    _history(assay_cli, write)
+    same = _run(assay_cli, "--fail-on-regression", rate=10.3)
+    assert same.code == 0, same
+    assert same.report["regressions"] == []
+    better = _run(assay_cli, "--fail-on-regression", "--repeat", "2", rate=12.0)
+    assert better.code == 0, better
+    assert "1 metric(s) improved against history:" in better.stdout
+    assert [r["kind"] for r in better.report["regressions"]] == ["improvement"]
+
+
+def test_the_declared_direction_wins_over_the_unit(assay_cli, write):
+    _history(assay_cli, write)
+    # "s" would say lower is better; the test declared better="higher": 2 s is worse than 5.
+    result = _run(assay_cli, "--fail-on-regression", "--repeat", "2", rate=10.3, took=2)
+    assert result.code == 1, result
+    (change,) = result.report["regressions"]
+    assert change["metric"] == "took" and change["kind"] == "regression"
+    timed = [c for c in result.report["cases"] if c["test"] == "Timed"]
+    assert [c["metrics"][0]["better"] for c in timed] == ["higher", "higher"]
+
+
+def test_no_history_no_verdict(assay_cli, write):
+    write("test_rate.py", RATE)
+    result = _run(assay_cli, "--fail-on-regression", rate=1.0)
+    assert result.code == 0, result
+    assert result.report["regressions"] == []
+
+
+def test_unreadable_reports_in_history_are_left_out(assay_cli, write, tmp_path):
+    _history(assay_cli, write)
+    runs = sorted((tmp_path / ".assay" / "runs").iterdir())
+    (runs[3] / "report.json").write_text("{ not json")
+    (runs[4] / "report.json").unlink()
+    (runs[5] / "report.json").write_text(json.dumps({"cases": [{"id": 3, "metrics": "x"}]}))
+    # A value no run can produce (json reads NaN and Infinity) is not history either.
+    damaged = json.loads((runs[6] / "report.json").read_text())
+    damaged["cases"][0]["metrics"][0]["value"] = float("nan")
+    damaged["cases"][1]["metrics"][0]["value"] = float("inf")
+    (runs[6] / "report.json").write_text(json.dumps(damaged))
+    result = _run(assay_cli, "--fail-on-regression", "--repeat", "2", rate=9.1)
+    assert result.code == 1, result
+    assert [r["metric"] for r in result.report["regressions"]] == ["triad"]
+
+
+def _result(case_id: str) -> CaseResult:
+    return CaseResult("T @l:p+e", case_id, "T", "T", {}, "l", "p", "e", Status.PASSED)
+
+
+def test_session_dirs_read_only_older_sessions_with_their_commit(tmp_path):
+    runs = tmp_path / "runs"
+
+    def report(session: str, value: float, started: str, git: dict[str, str] | None = None) -> None:
+        (runs / session).mkdir(parents=True)
+        info = {"id": session, "started": started}
+        if git:
+            info["git"] = git
+        data = {
+            "session": info,
+            "cases": [{"id": "abcd1234", "metrics": [{"name": "m", "value": value, "unit": "s"}]}],
+        }
+        (runs / session / "report.json").write_text(json.dumps(data))
+
+    # Two sessions in one second: their ids do not sort by time, their start times do.
+    report("20261101-100000-ffff", 1.0, "2026-11-01T10:00:00.100+00:00", {"commit": "0123abc"})
+    report("20261101-100000-aaaa", 2.0, "2026-11-01T10:00:00.900+00:00")
+    report("20261103-100000-cccc", 3.0, "2026-11-03T10:00:00.000+00:00")
+    report("20261104-100000-dddd", 4.0, "2026-11-04T10:00:00.000+00:00")
+    until = datetime.fromisoformat("2026-11-03T10:00:00.000+00:00").timestamp()
+    source = SessionDirs(tmp_path, exclude="20261103-100000-cccc", until=until)
+    points = source.metric_series(_result("abcd1234"), "m")
+    assert [(p.session, p.value, p.commit, p.unit) for p in points] == [
+        ("20261101-100000-ffff", 1.0, "0123abc", "s"),
+        ("20261101-100000-aaaa", 2.0, None, "s"),
+    ]
+    assert points[0].time is not None and points[1].time is not None
+    assert points[0].time < points[1].time
+    assert source.metric_series(_result("ffff0000"), "m") == []
+    assert SessionDirs(tmp_path, limit=1).metric_series(_result("abcd1234"), "m")[0].value == 4.0
+    assert SessionDirs(tmp_path / "nothing").metric_series(_result("abcd1234"), "m") == []
