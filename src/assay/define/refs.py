@@ -48,7 +48,9 @@ class Ref:
                 continue
             if isinstance(bound, bool) or not isinstance(bound, int | float):
                 out.append(f"{name} must be a number, got {bound!r}")
-            elif not math.isfinite(bound) or bound * sign < 0:
+            elif not math.isfinite(bound):
+                out.append(f"{name} must be a finite number, got {bound!r} (None: unbounded)")
+            elif bound * sign < 0:
                 example = "-0.5 for 0.5 below" if sign < 0 else "0.5 for 0.5 above"
                 want = "0 or less" if sign < 0 else "0 or more"
                 out.append(
