@@ -408,8 +408,9 @@ def better_of(
     tolerances: they include absolute ones (``upper_abs``) that relative ones miss."""
     if declared in ("higher", "lower"):
         return declared  # type: ignore[return-value]
-    if bounds is not None and bounds[0] is not None and (bounds[1], bounds[2]) != (None, None):
-        value, low_bound, high_bound = bounds
+    value = bounds[0] if bounds is not None else None
+    if bounds is not None and value is not None and (bounds[1], bounds[2]) != (None, None):
+        low_bound, high_bound = bounds[1], bounds[2]
         lower = None if low_bound is None else low_bound - value
         upper = None if high_bound is None else high_bound - value
     if lower is not None or upper is not None:

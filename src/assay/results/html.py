@@ -141,8 +141,9 @@ def _bounds(m: dict[str, Any]) -> tuple[float | None, float | None, float | None
 
     def number(key: str) -> float | None:
         value = m.get(key)
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return float(value) if ok and math.isfinite(value) else None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return float(value) if math.isfinite(value) else None
 
     return number("reference"), number("low_bound"), number("high_bound")
 
