@@ -101,3 +101,87 @@ def test_a_wrong_references_file_names_its_line_and_the_tests_do_not_run(assay_c
 
 def _refs(tmp_path: Path) -> str:
     return (tmp_path / "test_solve.references.toml").read_text()
+
+
+# ------------------------------------------------------------------------ bless references
+
+
+def test_bless_writes_new_references_beside_the_test_after_showing_a_diff(
+    assay_cli, write, tmp_path
+):
+    write("test_solve.py", PY_TEST)
+    failed = assay_cli("run", "test_solve.py", "--plain", env={"T": "2.6"})
+    assert failed.code == 1, failed
+    # Without --yes (and no terminal to ask on) nothing is written, but the diff is shown.
+    asked = assay_cli("bless")
+    assert asked.code == 2, asked
+    assert not (tmp_path / "test_solve.references.toml").exists()
+    assert "new references for 1 metric(s) of 1 case(s):" in asked.stdout
+    assert "  Solve @local:default+builtin: elapsed 2 -> 2.6" in asked.stdout
+    assert "--- /dev/null\n+++ b/test_solve.references.toml\n" in asked.stdout
+    assert '+elapsed = {value = 2.6, upper_abs = 0.5, unit = "s"}' in asked.stdout
+    assert "pass --yes" in asked.stderr
+    blessed = assay_cli("bless", "--yes")
+    assert blessed.code == 0, blessed
+    assert "blessed 1 reference(s) in test_solve.references.toml" in blessed.stdout
+    again = assay_cli("run", "test_solve.py", "--plain", env={"T": "2.9"})
+    assert again.code == 0, again  # 2.6 + 0.5 now holds
+    assert _metric(again.case("Solve"))["reference"] == 2.6
+
+
+def test_bless_keeps_the_rest_of_a_references_file_and_its_comments(assay_cli, write, tmp_path):
+    write("test_solve.py", PY_TEST)
+    kept = '# measured on the old cluster\n["Solve"."other:*"]\nelapsed = 9.0 # by hand\n'
+    write("test_solve.references.toml", kept)
+    assert assay_cli("run", "test_solve.py", "--plain", env={"T": "2.6"}).code == 1
+    assert assay_cli("bless", "--yes").code == 0
+    text = _refs(tmp_path)
+    assert text.startswith(kept)
+    assert '["Solve"."local:default"]' in text
+
+
+def test_bless_writes_a_suites_references_beside_the_suite_file(assay_cli, write, tmp_path):
+    write("solver.suite.toml", SUITE)
+    write("cases/a/in.txt", "a\n")
+    write("cases/b/in.txt", "b\n")
+    assert assay_cli("run", "solver.suite.toml", "--plain", env={"T": "3"}).code == 1
+    assert assay_cli("bless", "--yes", "-n", "solver[case=a]").code == 0
+    text = (tmp_path / "solver.references.toml").read_text()
+    assert '["solver[case=a]"."local:default"]' in text and "case=b" not in text
+    again = assay_cli("run", "solver.suite.toml", "--plain", env={"T": "3"})
+    assert again.code == 1 and again.case("solver[case=a]")["status"] == "passed", again
+
+
+def test_bless_says_why_it_cannot_bless_a_case(assay_cli, write, tmp_path):
+    write(
+        "test_broken.py",
+        """
+import assay
+
+class Broken(assay.Test):
+    command = "exit 3"
+""",
+    )
+    assert assay_cli("run", "test_broken.py", "--plain").code == 1
+    done = assay_cli("bless", "--yes")
+    assert done.code == 1, done
+    assert (
+        "note: Broken @local:default+builtin: failed at the sanity stage (exit code 3 "
+        "(expected exit code 0)); nothing to bless" in done.stdout
+    )
+
+
+def test_bless_does_not_take_outputs_compared_only_to_show_them(assay_cli, write, tmp_path):
+    """A case whose exit code failed it had its outputs compared only for the reader."""
+    write(
+        "p.suite.toml",
+        '[suite]\ncases = "cases/*"\ncommand = "echo new > out.txt; exit 1"\n'
+        '[suite.compare]\nfiles = ["out.txt"]\n',
+    )
+    write("cases/a/expected/out.txt", "old\n")
+    failed = assay_cli("run", "p.suite.toml", "--plain")
+    assert failed.code == 1, failed
+    done = assay_cli("bless", "--yes")
+    assert done.code == 1, done
+    assert "the outputs of a run that failed are not blessed" in done.stdout
+    assert (tmp_path / "cases/a/expected/out.txt").read_text() == "old\n"
