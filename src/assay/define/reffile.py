@@ -85,7 +85,7 @@ def read(
                     found = ", ".join(sorted(metrics[test])) or "none"
                     problem(metric, f"{where}: {test} has no metric {metric!r} (metrics: {found})")
                     continue
-                ref, wrong = _ref(value)
+                ref, wrong = entry(value)
                 if ref is None or wrong:
                     problem(metric, f"{where}: {wrong or 'not a reference'}")
                     continue
@@ -93,7 +93,8 @@ def read(
     return kept, problems
 
 
-def _ref(value: Any) -> tuple[Ref | None, str]:
+def entry(value: Any) -> tuple[Ref | None, str]:
+    """One metric's reference as written (a number, or a table), and what is wrong in it."""
     if isinstance(value, bool):
         return None, f"{value!r} is not a number or a table"
     if isinstance(value, int | float):
