@@ -123,3 +123,30 @@ def _run(root: Path, *args: str) -> CliResult:
     from tests.conftest import run_assay
 
     return run_assay("run", ".", "--plain", *args, cwd=root, env={"COLUMNS": str(WIDTH)})
+
+
+_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+
+
+@pytest.mark.parametrize(("columns", "lines"), [(80, 24), (120, 50)])
+def test_on_a_terminal_the_summary_above_the_list_fits_one_screen(big_run, columns, lines):
+    """The live display on a real pseudo-terminal: what is above the list of failed cases
+    fits the screen (at most 50 rows), and the list below names all 40."""
+    from tests.conftest import run_on_terminal
+
+    _, root = big_run
+    code, drawn = run_on_terminal("run", ".", cwd=root, timeout=600, columns=columns, lines=lines)
+    assert code == 1, drawn[-3000:]
+    text = _ESCAPES.sub("", drawn)
+    end = text[text.rindex(f"{FAILING} case(s) failed") :].splitlines()
+    start = next(i for i, line in enumerate(end) if line.startswith(f"failed ({FAILING})"))
+    above = end[:start]
+    rows = sum(max(1, -(-len(line) // columns)) for line in above)
+    assert rows <= min(lines, 50), "\n".join(above)
+    listed = []
+    for line in end[start + 1 :]:
+        if not line.startswith("  "):
+            break
+        listed.append(line)
+    assert [line.split()[0] for line in listed] == [f"yaml[case=C{i:03d}]" for i in range(40)]
+    assert all(len(line) <= columns for line in listed)
