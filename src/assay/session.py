@@ -50,7 +50,11 @@ HintT = TypeVar("HintT", contravariant=True)
 class JobStates(Protocol):
     """Where a scheduler's jobs' states are shown (queued, running, why pending)."""
 
-    def job_state(self, partition: str, job: str, state: str, reason: str | None) -> None: ...
+    def job_state(
+        self, partition: str, job: str, state: str, reason: str | None, cases: Sequence[str] = ()
+    ) -> None:
+        """``job`` is in ``state``; ``cases``: the job names of the cases it runs (a pack's
+        members, or the job itself)."""
 
 
 class Display(Events, JobStates, Protocol[HintT]):
@@ -391,7 +395,7 @@ def make_scheduler(
             transport,
             grace,
             on_state=lambda spec, state, reason: display.job_state(
-                part.full_name, spec.name, state, reason
+                part.full_name, spec.name, state, reason, spec.members or (spec.name,)
             ),
             workdir=workdir / part.full_name.replace(":", "-"),
             pack=pack,

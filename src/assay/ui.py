@@ -134,7 +134,12 @@ class PlainDisplay:
     def case_finished(self, result: CaseResult) -> None:
         self._write(event_line(result)[0])
 
-    def job_state(self, partition: str, job: str, state: str, reason: str | None) -> None:
+    def case_stage(self, case: Case, stage: str) -> None:
+        """A log has a line per case started and finished; stages are for the live display."""
+
+    def job_state(
+        self, partition: str, job: str, state: str, reason: str | None, cases: Sequence[str] = ()
+    ) -> None:
         """Scheduler jobs move through states; a log shows only the ones worth a line."""
         if state == "RUNNING":
             return
@@ -171,6 +176,9 @@ class LiveDisplay:
         self.done = 0
         self.counts = dict.fromkeys(Status, 0)
         self.running: dict[str, float] = {}
+        self.stages: dict[str, str] = {}  # running case -> its current stage
+        self.job_names: dict[str, str] = {}  # a running case's job name -> the case
+        self.case_jobs: dict[str, tuple[str, str | None]] = {}  # case -> its job's state
         self.started = time.monotonic()
         self.live: Any = None
         self.jobs: dict[str, dict[str, tuple[str, str | None]]] = {}  # partition -> job -> state
@@ -215,7 +223,11 @@ class LiveDisplay:
         table = Table.grid(padding=(0, 2))
         rows = sorted(self.running.items(), key=lambda kv: kv[1])
         for name, since in rows[: self.max_rows]:
-            table.add_row(Text(format_duration(now - since), style="dim"), Text(shown(name)))
+            table.add_row(
+                Text(format_duration(now - since), style="dim"),
+                Text(shown(name)),
+                Text(shown(self._doing(name)), style="cyan"),
+            )
         if len(rows) > self.max_rows:
             table.add_row(Text(""), Text(f"... and {len(rows) - self.max_rows} more", style="dim"))
         return Group(bar, line, *queues, table)
@@ -236,11 +248,35 @@ class LiveDisplay:
         line.append(f"  running {running}  done {done}")
         return line
 
-    def case_started(self, case: Case, attempt: int) -> None:
-        self.running[case.name] = time.monotonic()
+    def _doing(self, name: str) -> str:
+        """What a running case is at: its stage, and its job's state while in a scheduler's
+        queue or running there (``run: PENDING (Priority)``)."""
+        stage = self.stages.get(name, "")
+        job = self.case_jobs.get(name)
+        if job is None or stage != "run":
+            return stage
+        state, reason = job
+        why = f" ({reason})" if reason and reason != "None" and state == "PENDING" else ""
+        return f"{stage}: {state}{why}"
 
-    def job_state(self, partition: str, job: str, state: str, reason: str | None) -> None:
+    def case_started(self, case: Case, attempt: int) -> None:
+        name = labelled(case.name, case.repeat)
+        self.running[name] = time.monotonic()
+        self.stages.pop(name, None)
+        self.case_jobs.pop(name, None)
+        self.job_names[f"assay-{case.key}"] = name
+
+    def case_stage(self, case: Case, stage: str) -> None:
+        self.stages[labelled(case.name, case.repeat)] = stage
+
+    def job_state(
+        self, partition: str, job: str, state: str, reason: str | None, cases: Sequence[str] = ()
+    ) -> None:
         self.jobs.setdefault(partition, {})[job] = (state, reason)
+        for member in cases or (job,):
+            name = self.job_names.get(member)
+            if name is not None:
+                self.case_jobs[name] = (state, reason)
 
     def case_retrying(self, result: CaseResult, attempt: int) -> None:
         failure = result.failure
@@ -248,7 +284,11 @@ class LiveDisplay:
         self._print(f"[RETRY] {result.name} failed ({reason}); attempt {attempt}", "yellow")
 
     def case_finished(self, result: CaseResult) -> None:
-        self.running.pop(result.name, None)
+        name = labelled(result.name, result.repeat)
+        self.running.pop(name, None)
+        self.stages.pop(name, None)
+        self.case_jobs.pop(name, None)
+        self.job_names.pop(f"assay-{result.key}", None)
         self.done += 1
         self.counts[result.status] += 1
         if result.status != Status.PASSED:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from rich.console import Console
 
+from assay.plan import Case
 from assay.results import scaling
 from assay.results.model import CaseResult, Failure, MetricResult, Problem, Session, Status
 from assay.summary import FULL
@@ -328,3 +330,30 @@ def test_scaling_table_takes_the_median_of_repeated_samples() -> None:
         (2, 4.5, 3),
     ]
     assert table["rows"][1]["speedup"] == 2.0
+
+
+def _case(name: str, key: str, repeat: int = 1) -> Case:
+    """What the display reads of a planned case (its name, repetition and key)."""
+    return SimpleNamespace(name=name, repeat=repeat, key=key)  # type: ignore[return-value]
+
+
+def test_live_display_shows_each_running_cases_stage_and_its_jobs_state() -> None:
+    display, _ = live()
+    display.max_rows = 8
+    build, single, packed = _case("Build", "b1"), _case("Solo", "s1"), _case("Packed", "p1")
+    for case in (build, single, packed):
+        display.case_started(case, 1)
+    display.case_stage(build, "build")
+    display.case_stage(single, "run")
+    display.case_stage(packed, "run")
+    display.job_state("cluster:batch", "assay-s1", "PENDING", "Priority")
+    display.job_state("cluster:batch", "assay-pack-0001", "RUNNING", None, ("assay-p1",))
+    lines = [line.split(None, 2) for line in render(display).splitlines()]
+    rows = {
+        w[1]: w[2].strip() for w in lines if len(w) == 3 and w[1] in ("Build", "Solo", "Packed")
+    }
+    assert rows == {"Build": "build", "Solo": "run: PENDING (Priority)", "Packed": "run: RUNNING"}
+    display.case_stage(single, "sanity")  # the job is done: the stage alone
+    display.case_finished(result("Packed", Status.PASSED))
+    screen = render(display)
+    assert "Solo  sanity" in screen.replace("   ", "  ") and "Packed" not in screen

@@ -105,6 +105,7 @@ class Execution:
     result: CaseResult = field(init=False)
     out: Output | None = None
     outcome: JobOutcome | None = None
+    on_stage: Callable[[str], None] | None = None  # told as each stage begins (the display)
 
     def __post_init__(self) -> None:
         case = self.case
@@ -149,6 +150,8 @@ class Execution:
     async def _stage(self, stage: str, action: Callable[[], Any]) -> bool:
         """Run one stage with its hooks; record its time; return whether it succeeded."""
         start = time.perf_counter()
+        if self.on_stage is not None:
+            self.on_stage(stage)
         try:
             if stage != "setup":  # setup hooks run once the instance exists
                 self._hooks("before", stage)

@@ -80,6 +80,8 @@ class JobSpec:
     # The file names of stdout and stderr are the scheduler's file name patterns on
     # purpose (a job array's ``task-%a.out``); every other character of a path is literal.
     output_pattern: bool = False
+    # A pack's jobs: the names of the cases' own specs it runs (their states are the pack's).
+    members: tuple[str, ...] = ()
 
 
 class SchedulerError(Exception):
