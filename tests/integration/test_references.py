@@ -185,3 +185,14 @@ def test_bless_does_not_take_outputs_compared_only_to_show_them(assay_cli, write
     assert done.code == 1, done
     assert "the outputs of a run that failed are not blessed" in done.stdout
     assert (tmp_path / "cases/a/expected/out.txt").read_text() == "old\n"
+
+
+def test_a_kept_reference_without_a_unit_takes_the_metrics(assay_cli, write):
+    write("test_solve.py", PY_TEST)
+    write(
+        "test_solve.references.toml", '["Solve"."*"]\nelapsed = { value = 1.0, upper_abs = 0.1 }\n'
+    )
+    done = assay_cli("run", "test_solve.py", "--plain", env={"T": "1.5"})
+    assert done.code == 1, done
+    reason = done.case("Solve")["failure"]["reason"]
+    assert "1.5 s is above the reference 1 s +0.1 s (highest accepted 1.1 s)" in reason
