@@ -5,9 +5,9 @@ A block of output in docs/*.md follows a marker that says how it was made::
     <!-- output: docs/examples/failures: assay run parse.suite.toml --plain --full -->
 
 The commands (``;`` between several: the block shows the last one's output) run in a
-fresh copy of the directory; the block is their output from the summary's first line on,
-with what changes from run to run (session ids, times) written as ``<session>`` and
-``<time>``. tests/integration/test_docs.py checks every block against a new run;
+fresh copy of the directory, with 100 columns; the block is their output from the summary's
+first line on, with what changes from run to run (session ids, times) written as
+``<session>`` and ``<time>``. tests/integration/test_docs.py checks every block against a new run;
 ``python -m tests.integration.docs_output`` writes them again after a change.
 """
 
@@ -64,7 +64,7 @@ def render(example: Example, scratch: Path) -> str:
     for command in example.commands.split(" ; "):
         words = shlex.split(command)
         assert words[0] == "assay", f"{example.where}: commands start with assay: {command}"
-        output = run_assay(*words[1:], cwd=work, timeout=300).stdout
+        output = run_assay(*words[1:], cwd=work, timeout=300, env={"COLUMNS": "100"}).stdout
     start = _START.search(output)
     text = output[start.start() :] if start else output
     text = _SESSION.sub("<session>", text)
@@ -77,6 +77,7 @@ def main() -> None:  # pragma: no cover - a maintainer's tool
     import tempfile
 
     docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    docs += sorted((ROOT / "examples").glob("*/README.md"))
     for example in reversed(examples(docs)):
         with tempfile.TemporaryDirectory() as scratch:
             new = render(example, Path(scratch))

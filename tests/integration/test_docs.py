@@ -20,6 +20,7 @@ from tests.conftest import ROOT, run_assay
 from tests.integration import docs_output
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+EXAMPLE_DOCS = sorted((ROOT / "examples").glob("*/README.md"))
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
 
 
@@ -105,7 +106,7 @@ def test_readme_quick_start_command_works_from_a_clean_copy(tmp_path):
     assert "passed, 0 failed" in proc.stdout
 
 
-OUTPUTS = docs_output.examples(DOCS)
+OUTPUTS = docs_output.examples(DOCS + EXAMPLE_DOCS)
 
 
 def test_the_docs_show_real_failure_output():
