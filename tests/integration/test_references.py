@@ -196,3 +196,28 @@ def test_a_kept_reference_without_a_unit_takes_the_metrics(assay_cli, write):
     assert done.code == 1, done
     reason = done.case("Solve")["failure"]["reason"]
     assert "1.5 s is above the reference 1 s +0.1 s (highest accepted 1.1 s)" in reason
+
+
+def test_bless_takes_the_median_of_a_cases_repetitions(assay_cli, write, tmp_path):
+    counter = tmp_path / "count"
+    write(
+        "test_counted.py",
+        f"""
+import assay
+
+class Counted(assay.Test):
+    # each repetition measures one more than the last: 1, 2, 3
+    command = "n=$(( $(cat {counter} 2>/dev/null || echo 0) + 1 )); echo $n > {counter}; echo n: $n"
+    references = {{"*": {{"n": assay.ref(0.5, upper_abs=0.1)}}}}
+
+    @assay.metric()
+    def n(self, out):
+        return out.extract(r"n: (\\d+)", float)
+""",
+    )
+    assert assay_cli("run", "test_counted.py", "--plain", "--repeat", "3").code == 1
+    done = assay_cli("bless", "--yes")
+    assert done.code == 0, done
+    assert "  Counted @local:default+builtin: n 0.5 -> 2" in done.stdout
+    text = (tmp_path / "test_counted.references.toml").read_text()
+    assert "n = {value = 2, upper_abs = 0.1}" in text
