@@ -357,3 +357,17 @@ def test_live_display_shows_each_running_cases_stage_and_its_jobs_state() -> Non
     display.case_finished(result("Packed", Status.PASSED))
     screen = render(display)
     assert "Solo  sanity" in screen.replace("   ", "  ") and "Packed" not in screen
+
+
+def test_a_reference_of_zero_has_its_margin_in_the_metrics_unit() -> None:
+    """Relative to a reference of 0 a margin means nothing: absolute bounds around zero
+    show the room left in the metric's unit."""
+    m = MetricResult("drift", 4e-4, "mm", 0.0, None, None, -1e-3, 1e-3, "pass")
+    texts = [
+        t
+        for t, _ in summary_lines(
+            session(result("Zero", Status.PASSED, metrics=[m])), RerunHint(), None, FULL
+        )
+    ]
+    row = next(t for t in texts if t.strip().startswith("Zero"))
+    assert row.split()[-2:] == ["+0.0006mm", "pass"]

@@ -23,7 +23,7 @@ class Row:
 
 def margin(m: MetricResult) -> float | None:
     """How far inside its bounds a value is, as a fraction of the reference (negative:
-    outside); None without a value or a bound."""
+    outside; of a reference of 0, in the metric's unit); None without a value or a bound."""
     if m.value is None or m.reference is None:
         return None
     scale = abs(m.reference) or 1.0
@@ -67,7 +67,12 @@ def _cells(row: Row) -> list[str]:
         if m.low_bound is not None or m.high_bound is not None:
             reference += f" [{_num(m.low_bound)}, {_num(m.high_bound)}]"
     room = row.margin
-    shown = "-" if room is None else f"{room * 100:+.1f}%"
+    if room is None:
+        shown = "-"
+    elif m.reference == 0:  # no scale to be relative to: the room in the metric's unit
+        shown = f"{room:+.4g}{m.unit or ''}"
+    else:
+        shown = f"{room * 100:+.1f}%"
     return [row.case, m.name, value, reference, shown, m.verdict]
 
 
