@@ -37,7 +37,7 @@ class Caps:
 
     ``failures``: rows of failure details above the list of failed cases (a row is
     ``width`` characters: a longer line takes several); ``per_failure``: lines of one
-    failure's details; ``table_rows``: rows of the performance table; ``width``: the
+    failure's details when many share the screen (fewer get their share of ``failures``); ``table_rows``: rows of the performance table; ``width``: the
     terminal's, to which the list of failed cases is cut."""
 
     failures: int | None = 40
@@ -164,8 +164,11 @@ def _failures(bad: list[CaseResult], hint: Hint, caps: Caps, where: str) -> list
     longest = f"{len(bad)} case(s) failed; the first {len(bad)} in detail (all: {where}):"
     used = 1 + rows(longest, caps.width)  # a blank line and the heading
     count = 0
+    per = caps.per_failure  # a few failures share the screen: each gets its share of it
+    if per is not None and caps.failures is not None:
+        per = max(per, (caps.failures - used) // len(bad) - 1)
     for index, result in enumerate(bad):
-        block = [("", ""), *failure_block(result, hint).lines(caps.per_failure, more)]
+        block = [("", ""), *failure_block(result, hint).lines(per, more)]
         size = sum(rows(text, caps.width) for text, _ in block)
         after = 2 if index + 1 < len(bad) else 0  # the line that says more are below
         if caps.failures is not None and count and used + size + after > caps.failures:

@@ -260,8 +260,9 @@ def test_on_an_80x24_terminal_the_details_fit_above_the_list_of_failures() -> No
 
 
 def test_a_failure_capped_keeps_its_name_reason_rerun_and_says_what_is_left_out() -> None:
-    (one,) = _failures(1)
-    lines = [t for t, _ in summary_lines(session(one), RerunHint(), Path("s/report.json"))]
+    four = _failures(4)  # four failures share 40 lines: each is cut to 12
+    one = four[0]
+    lines = [t for t, _ in summary_lines(session(*four), RerunHint(), Path("s/report.json"))]
     block = lines[
         lines.index("FAIL yaml[case=C000] @sys:part+env  [id-yaml[case=C000] @sys:part+env]") :
     ]
@@ -371,3 +372,13 @@ def test_a_reference_of_zero_has_its_margin_in_the_metrics_unit() -> None:
     ]
     row = next(t for t in texts if t.strip().startswith("Zero"))
     assert row.split()[-2:] == ["+0.0006mm", "pass"]
+
+
+def test_one_failure_gets_the_whole_screen_when_it_fits() -> None:
+    """The cap per failure is for many failures: one failure of 28 lines on a screen of 40
+    is shown whole (the test's own printed output included)."""
+    (one,) = _failures(1)
+    lines = [t for t, _ in summary_lines(session(one), RerunHint(), Path("s/report.json"))]
+    text = "\n".join(lines)
+    assert "more line(s) of this failure" not in text
+    assert "    expected: +EVENT 19" in text
