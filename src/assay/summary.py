@@ -37,8 +37,9 @@ class Caps:
 
     ``failures``: rows of failure details above the list of failed cases (a row is
     ``width`` characters: a longer line takes several); ``per_failure``: lines of one
-    failure's details when many share the screen (fewer get their share of ``failures``); ``table_rows``: rows of the performance table; ``width``: the
-    terminal's, to which the list of failed cases is cut."""
+    failure's details when many share the screen (fewer get their share of ``failures``);
+    ``table_rows``: rows of the performance table; ``width``: the terminal's, to which the
+    list of failed cases is cut."""
 
     failures: int | None = 40
     per_failure: int | None = 12
