@@ -88,11 +88,11 @@ def plan(
 def _why_not(case: dict[str, Any]) -> str:
     """Why a selected case that did not pass has nothing to bless."""
     failure = case.get("failure") or {}
-    reason = str(failure.get("reason") or "").splitlines()[:1]
-    how = f" at the {failure.get('stage', '?')} stage" + (f" ({reason[0]})" if reason else "")
-    status = "failed" if case["status"] == "failed" else case["status"]
+    reason = str(failure.get("reason") or case.get("skip_reason") or "").splitlines()[:1]
+    how = f" at the {failure['stage']} stage" if failure.get("stage") else ""
+    how += f" ({reason[0]})" if reason else ""
     return (
-        f"{case['name']}: {status}{how}; nothing to bless: bless takes outputs that differ "
+        f"{case['name']}: {case['status']}{how}; nothing to bless: bless takes outputs that differ "
         "from the expected ones and metrics outside their references, and this case has "
         "neither (fix it, or rerun it)"
     )

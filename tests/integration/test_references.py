@@ -221,3 +221,25 @@ class Counted(assay.Test):
     assert "  Counted @local:default+builtin: n 0.5 -> 2" in done.stdout
     text = (tmp_path / "test_counted.references.toml").read_text()
     assert "n = {value = 2, upper_abs = 0.1}" in text
+
+
+def test_bless_says_why_a_skipped_case_has_nothing_to_bless(assay_cli, write):
+    write(
+        "test_deps.py",
+        """
+import assay
+
+class Broken(assay.Test):
+    command = "exit 3"
+
+class After(assay.Test):
+    depends_on = ["Broken"]
+    command = "true"
+""",
+    )
+    assert assay_cli("run", "test_deps.py", "--plain").code == 1
+    done = assay_cli("bless", "--yes", "-n", "After")
+    assert done.code == 1, done
+    (note,) = [line for line in done.stdout.splitlines() if line.startswith("note: After")]
+    assert note.startswith("note: After @local:default+builtin: skipped (")
+    assert "nothing to bless" in note and " stage" not in note.split("nothing")[0]
