@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from assay._version import __version__
-from assay.errors import AssayError
+from assay.errors import AssayError, UsageError
 from assay.guard import Interrupted
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -171,6 +171,21 @@ def cli(debug: bool) -> None:
     help="Run at most N cases at once per partition (overrides the config).",
 )
 @click.option(
+    "--max-cases",
+    type=click.IntRange(1),
+    help="Run at most N cases at once in all (across partitions) [default: no cap].",
+)
+@click.option(
+    "--exit-first",
+    is_flag=True,
+    help="Start no more cases after the first failure; those running finish.",
+)
+@click.option(
+    "--cancel-running",
+    is_flag=True,
+    help="With --exit-first: also cancel the cases running at the first failure.",
+)
+@click.option(
     "--max-local",
     type=click.IntRange(1),
     help="Run at most N builds at once on this machine [default: CPU count].",
@@ -223,10 +238,19 @@ def run(**kw: Any) -> int:
     if kw["resume"] and not kw["paths"]:
         original = session.resume_arguments(Path(kw["prefix"] or ".assay"))
         return main(["run", "--resume", *original[1:]])
+    if kw["cancel_running"] and not kw["exit_first"]:
+        raise UsageError(
+            "--cancel-running without --exit-first: it says what the first failure does to "
+            "the cases running then",
+            hint="add --exit-first, or drop --cancel-running",
+        )
     kw["options"] = RunOptions(
         max_retries=kw.pop("max_retries"),
         serial=kw.pop("serial"),
         keep_stage=kw.pop("keep_stage"),
+        max_cases=kw.pop("max_cases"),
+        exit_first=kw.pop("exit_first"),
+        cancel_running=kw.pop("cancel_running"),
     )
     display = make_display(kw.pop("plain"), kw.pop("full"))
     request = _request(**kw)

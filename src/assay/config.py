@@ -47,7 +47,12 @@ class Environment(_Strict, kw_only=True, frozen=True):
     fflags: str = ""
     ldflags: str = ""
     variables: dict[str, str] = {}
-    modules: list[str] = []
+    modules: list[str] = []  # `module load` these, in order (docs/config.md)
+    modules_use: list[str] = []  # `module use DIR`: more modulefile trees, first
+    modules_purge: bool = False  # `module purge` before the swaps and loads
+    modules_swap: dict[str, str] = {}  # `module swap OLD NEW`, before the loads
+    modules_system: Literal["auto", "lmod", "environment-modules"] = "auto"
+    modules_init: str | None = None  # a script that defines `module`, sourced first
     prerun: list[str] = []
 
     def exports(self) -> dict[str, str]:
@@ -62,6 +67,16 @@ class Environment(_Strict, kw_only=True, frozen=True):
             if value:
                 out[name] = value
         out.update(self.variables)
+        return out
+
+    def module_commands(self) -> list[list[str]]:
+        """The module commands this environment runs, in order (use, purge, swaps, loads),
+        as words."""
+        out = [["module", "use", path] for path in self.modules_use]
+        out += [["module", "purge"]] if self.modules_purge else []
+        out += [["module", "swap", old, new] for old, new in self.modules_swap.items()]
+        if self.modules:
+            out.append(["module", "load", *self.modules])
         return out
 
 
@@ -107,6 +122,7 @@ class Partition(_Strict, kw_only=True, frozen=True):
     max_jobs: PositiveInt | None = None
     environments: list[str] = msgspec.field(default_factory=lambda: ["builtin"])
     time_limit: Duration | None = None
+    dependencies_from: list[str] = []  # other partitions whose cases may serve as dependencies
     variables: dict[str, str] = {}
     prerun: list[str] = []
     resources: Resources = Resources()
@@ -336,6 +352,7 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
         if not _NAME.fullmatch(name):
             fail(f"environments.{name}", "names use letters, digits, '.', '_' and '-' only")
         _check_variables(environment.variables, f"environments.{name}.variables", fail)
+        _check_modules(environment, f"environments.{name}", fail)
     for sys_name, system in parsed.systems.items():
         where = f"systems.{toml_key(sys_name)}"
         if not _NAME.fullmatch(sys_name):
@@ -351,6 +368,7 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
             for key, problem in slurm_problems(part.slurm):
                 fail(f"{pwhere}.slurm.{key}", problem)
             _check_variables(part.variables, f"{pwhere}.variables", fail)
+            _check_dependencies_from(system, part_name, part, pwhere, fail)
             if not part.environments:
                 fail(f"{pwhere}.environments", "list at least one environment")
             for env in part.environments:
@@ -360,6 +378,54 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
                         f"environment {env!r} is not defined{did_you_mean(env, environments)}"
                         f"; defined: {', '.join(environments)} (add an [environments.{env}] table)",
                     )
+
+
+def _check_modules(
+    env: Environment, where: str, fail: typing.Callable[[str, str], typing.NoReturn]
+) -> None:
+    """Module names reach ``module`` as quoted words: no control character (a newline
+    would end the command), no empty name, nothing the module command would read as one
+    of its options."""
+    names = [(f"modules[{i}]", m) for i, m in enumerate(env.modules)]
+    names += [(f"modules_use[{i}]", m) for i, m in enumerate(env.modules_use)]
+    for old, new in env.modules_swap.items():
+        names += [(f"modules_swap.{toml_key(old)}", old), (f"modules_swap.{toml_key(old)}", new)]
+    for key, name in names:
+        bad = CONTROL.search(name)
+        if bad is not None:
+            fail(
+                f"{where}.{key}",
+                f"{name!r} holds the control character {bad.group(0)!r}; remove it",
+            )
+        if not name.strip() or name != name.strip() or name.startswith("-"):
+            fail(
+                f"{where}.{key}",
+                f"{name!r} is not a module name: no blank names, no spaces around it, "
+                'none starting with "-" (e.g. "gcc/12")',
+            )
+    init = env.modules_init
+    bad = None if init is None else CONTROL.search(init)
+    if init is not None and (bad is not None or not init.strip()):
+        fail(f"{where}.modules_init", f"{init!r} is not a file path; give the init script's path")
+
+
+def _check_dependencies_from(
+    system: System,
+    name: str,
+    part: Partition,
+    where: str,
+    fail: typing.Callable[[str, str], typing.NoReturn],
+) -> None:
+    for other in part.dependencies_from:
+        if other == name:
+            fail(f"{where}.dependencies_from", f"{other!r} is this partition; list other ones")
+        if other not in system.partitions:
+            fail(
+                f"{where}.dependencies_from",
+                f"no partition named {other!r} in this system"
+                f"{did_you_mean(other, system.partitions)}; "
+                f"partitions: {', '.join(system.partitions)}",
+            )
 
 
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -379,11 +445,15 @@ def _check_variables(
 
 
 def describe(config: Config) -> dict[str, Any]:
-    """The configuration as plain data (for ``assay config``)."""
+    """The configuration as plain data (for ``assay config``), with the module commands
+    each environment runs (``module_commands``: what its build and run scripts do)."""
+    environments = msgspec.to_builtins(dict(config.environments), enc_hook=_as_text)
+    for name, env in config.environments.items():
+        environments[name]["module_commands"] = [" ".join(w) for w in env.module_commands()]
     return {
         "source": config.source,
         "systems": msgspec.to_builtins(dict(config.systems), enc_hook=_as_text),
-        "environments": msgspec.to_builtins(dict(config.environments), enc_hook=_as_text),
+        "environments": environments,
     }
 
 

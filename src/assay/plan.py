@@ -395,20 +395,29 @@ def _wire(
                 case.test.__name__,
             )
         candidates = cases_of.get(dep, [])
-        same = [
-            c
-            for c in candidates
-            if c.partition == case.partition and c.environment == case.environment
-        ]
-        same = same or [c for c in candidates if c.partition == case.partition]
-        if not same:
+        serving = _serving_cases(case, candidates)
+        if not serving:
+            others = case.partition.config.dependencies_from
             case.skip = case.skip or (
                 f"dependency {dep} has no case on {case.partition.full_name}+{case.environment}"
+                + (f" nor on {', '.join(others)} (dependencies_from)" if others else "")
             )
-        for dep_case in same:
+        for dep_case in serving:
             case.deps.append(dep_case)
             dep_case.dependents.append(case)
     return None
+
+
+def _serving_cases(case: Case, candidates: Sequence[Case]) -> list[Case]:
+    """The cases of a dependency that serve ``case``: those on its own partition, else those
+    of the first partition of its ``dependencies_from`` that has any; of these, the ones in
+    the same environment if there are such."""
+    for partition in (case.partition.name, *case.partition.config.dependencies_from):
+        there = [c for c in candidates if c.partition.name == partition]
+        same_env = [c for c in there if c.environment == case.environment]
+        if there:
+            return same_env or there
+    return []
 
 
 def repeat_key(case_id: str, repeat: int) -> str:

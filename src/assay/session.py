@@ -34,6 +34,7 @@ from assay.results.journal import Journal, Recovered, recover
 from assay.results.model import CaseResult, Problem, Session
 from assay.results.series import SessionDirs
 from assay.run.artifacts import SessionStore
+from assay.run.module_check import ModuleChecks
 from assay.run.pipeline import RunContext
 from assay.run.runner import Events, Runner, RunOptions
 from assay.schedulers.base import Scheduler
@@ -253,6 +254,9 @@ def _new_session(request: Request, prepared: Prepared, session_id: str, director
             "max_retries": request.options.max_retries,
             "serial": request.options.serial,
             "keep_stage": request.options.keep_stage,
+            "max_cases": request.options.max_cases,
+            "exit_first": request.options.exit_first,
+            "cancel_running": request.options.cancel_running,
             "settings": list(request.settings),
             "repeat": request.repeat,
             "fail_on_regression": request.fail_on_regression,
@@ -291,16 +295,19 @@ def _context(
             )
     (directory / "stage").mkdir(exist_ok=True)
     (directory / "output").mkdir(exist_ok=True)
+    local_slots = asyncio.Semaphore(request.max_local or os.cpu_count() or 1)
+    local_builds = DirectScheduler(transport, request.grace)
     return RunContext(
         stage_root=directory / "stage",
         output_root=directory / "output",
         schedulers=schedulers,
         local=transport,
-        local_slots=asyncio.Semaphore(request.max_local or os.cpu_count() or 1),
+        local_slots=local_slots,
         store=SessionStore(lambda: Store(_store_root(request, config, system))),
-        local_builds=DirectScheduler(transport, request.grace),
+        local_builds=local_builds,
         keep_stage=request.options.keep_stage,
         grace=request.grace,
+        module_checks=ModuleChecks(directory / "modules", local_builds, local_slots),
     )
 
 

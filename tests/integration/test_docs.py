@@ -4,6 +4,7 @@ configs, JSON report examples against the schema, and the README's quick-start c
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,6 +25,10 @@ EXAMPLE_DOCS = sorted((ROOT / "examples").glob("*/README.md"))
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
 
 
+PAIRED = "# assay.toml for the Python example below"
+"""A TOML block that starts so is the config the next Python block runs with."""
+
+
 def _blocks(language: str) -> list[tuple[str, Path, int, str]]:
     found = []
     for doc in DOCS:
@@ -33,6 +38,32 @@ def _blocks(language: str) -> list[tuple[str, Path, int, str]]:
                 line = text.count("\n", 0, match.start()) + 1
                 found.append((f"{doc.relative_to(ROOT)}:{line}", doc, line, match.group(2)))
     return found
+
+
+def _config_for(doc: Path, line: int) -> str | None:
+    """The paired config of the Python block at ``line`` of ``doc``, if it has one."""
+    text = doc.read_text()
+    config = None
+    for match in FENCE.finditer(text):
+        if text.count("\n", 0, match.start()) + 1 >= line:
+            break
+        if match.group(1) == "toml":
+            config = match.group(2) if match.group(2).startswith(PAIRED) else None
+        elif match.group(1) == "python":
+            config = None
+    return config
+
+
+def _skip_without_tools(config: str) -> None:
+    """A paired config that needs Lmod or Open MPI: scripts/test-all installs both (and
+    then requires them); elsewhere the example is skipped."""
+    needs = [
+        ("modules", Path("/usr/share/lmod/lmod/init/bash").exists(), "ASSAY_REQUIRE_LMOD"),
+        ("mpirun", shutil.which("mpirun") is not None, "ASSAY_REQUIRE_MPI"),
+    ]
+    for word, present, required in needs:
+        if word in config and not present and not os.environ.get(required):
+            pytest.skip(f"needs {word}: not installed here (scripts/test-all installs it)")
 
 
 def test_the_docs_have_examples():
@@ -52,6 +83,10 @@ def test_python_example_runs_and_passes(where, doc, line, code, tmp_path):
     folder.mkdir(parents=True, exist_ok=True)
     test_file = folder / f"test_block_{line}.py"
     test_file.write_text(code)
+    config = _config_for(doc, line)
+    if config is not None:
+        _skip_without_tools(config)
+        (tmp_path / "assay.toml").write_text(config)
     result = run_assay("run", str(test_file), "--plain", cwd=tmp_path, timeout=300)
     assert result.code == 0, f"{where}\n{result}"
     assert result.report["summary"]["passed"] >= 1

@@ -12,6 +12,7 @@ import pytest
 import assay
 from assay.config import Config, default_config, parse_config
 from assay.define.test import effective_tasks
+from assay.errors import ConfigError
 from assay.plan import Case, Plan, case_id, make_plan, nodes_needed, variants
 from assay.select import Selection
 
@@ -524,3 +525,106 @@ def test_unknown_dependency_is_reported_once_and_its_cases_dropped() -> None:
     assert problem.line == Needy._assay.line
     assert "test Needy depends on 'Stram', which is not a loaded test" in problem.message
     assert "(did you mean 'Stream'?)" in problem.message
+
+
+LOGIN_COMPUTE = """
+[environments.gnu]
+[environments.intel]
+
+[systems.hpc.partitions.login]
+environments = ["gnu", "intel"]
+
+[systems.hpc.partitions.compute]
+environments = ["gnu"]
+dependencies_from = ["login"]
+
+[systems.hpc.partitions.other]
+environments = ["gnu"]
+"""
+
+
+class LoginBuild(assay.Test):
+    command = "make"
+    systems = ["*:login"]
+
+
+class ComputeRun(assay.Test):
+    command = "./run"
+    systems = ["*:compute", "*:other"]
+    depends_on = ["LoginBuild"]
+
+
+def test_a_partition_takes_dependencies_from_the_partitions_it_names() -> None:
+    config = parse_config(textwrap.dedent(LOGIN_COMPUTE), "hpc.toml")
+    p = plan([LoginBuild, ComputeRun], config)
+    by_name = {c.name: c for c in p.cases}
+    run = by_name["ComputeRun @hpc:compute+gnu"]
+    assert names(run.deps) == ["LoginBuild @hpc:login+gnu"]  # the same environment there
+    assert run.skip is None
+    assert by_name["LoginBuild @hpc:login+gnu"].dependents == [run]
+    # a partition that names none is not served by others
+    assert by_name["ComputeRun @hpc:other+gnu"].skip == (
+        "dependency LoginBuild has no case on hpc:other+gnu"
+    )
+
+
+def test_a_dependency_on_the_own_partition_is_preferred() -> None:
+    class AnyBuild(assay.Test):
+        command = "make"
+
+    class Run(assay.Test):
+        command = "./run"
+        systems = ["*:compute"]
+        depends_on = ["AnyBuild"]
+
+    config = parse_config(textwrap.dedent(LOGIN_COMPUTE), "hpc.toml")
+    p = plan([AnyBuild, Run], config)
+    (run,) = [c for c in p.cases if c.test is Run]
+    assert names(run.deps) == ["AnyBuild @hpc:compute+gnu"]
+
+
+def test_a_selected_dependent_pulls_in_its_dependency_from_the_other_partition() -> None:
+    config = parse_config(textwrap.dedent(LOGIN_COMPUTE), "hpc.toml")
+    p = plan([LoginBuild, ComputeRun], config, Selection(partitions=["compute"]))
+    assert {c.name: c.selected for c in p.cases} == {
+        "LoginBuild @hpc:login+gnu": False,
+        "ComputeRun @hpc:compute+gnu": True,
+    }
+
+
+def test_the_skip_reason_names_the_partitions_that_were_asked() -> None:
+    class IntelOnlyOnOther(assay.Test):
+        command = "make"
+        systems = ["*:other"]
+
+    class Run(assay.Test):
+        command = "./run"
+        systems = ["*:compute"]
+        depends_on = ["IntelOnlyOnOther"]
+
+    config = parse_config(textwrap.dedent(LOGIN_COMPUTE), "hpc.toml")
+    p = plan([IntelOnlyOnOther, Run], config)
+    (run,) = [c for c in p.cases if c.test is Run]
+    assert run.skip == (
+        "dependency IntelOnlyOnOther has no case on hpc:compute+gnu nor on login "
+        "(dependencies_from)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('["nowhere"]', "no partition named 'nowhere' in this system"),
+        ('["compute"]', "'compute' is this partition"),
+    ],
+)
+def test_dependencies_from_must_name_other_partitions_of_the_system(
+    value: str, message: str
+) -> None:
+    text = textwrap.dedent(LOGIN_COMPUTE).replace(
+        'dependencies_from = ["login"]', f"dependencies_from = {value}"
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "hpc.toml")
+    assert "hpc.toml: systems.hpc.partitions.compute.dependencies_from: " in str(info.value)
+    assert message in str(info.value)

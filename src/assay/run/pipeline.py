@@ -44,6 +44,7 @@ from assay.run import scripts
 from assay.run.artifacts import ArtifactError, SessionStore, modified_inputs
 from assay.run.describe import describe_exception, describe_status, new_result
 from assay.run.metrics import measure
+from assay.run.module_check import ModuleChecks
 from assay.schedulers.base import (
     JobOutcome,
     JobResources,
@@ -79,6 +80,7 @@ class RunContext:
     local_builds: Scheduler
     keep_stage: bool = False
     grace: float = 2.0
+    module_checks: ModuleChecks | None = None  # None: every environment's modules load
 
 
 _UNSAFE_NAME = re.compile(r"[^\w.-]")
@@ -222,6 +224,10 @@ class Execution:
             self.attach = None  # nothing to follow: run it from the start
         if self.attach is None:
             fresh_dir(self.stage_dir)
+        if self.ctx.module_checks is not None:
+            problem = await self.ctx.module_checks.problem(case.environment, case.env_config)
+            if problem is not None:
+                raise StageFailed(*problem)
         # The output dir is made at cleanup: one left by an earlier attempt, or by a runner
         # that was interrupted (this is --resume), is stale.
         shutil.rmtree(self.output_dir, ignore_errors=True)

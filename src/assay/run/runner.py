@@ -40,11 +40,16 @@ class Events(Protocol):
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run: retries, serial policy, stage dirs, grace period on interrupt."""
+    """How to run: retries, serial policy, stage dirs, a cap on the cases that run at once
+    across partitions, and whether the first failure stops the session (``exit_first``;
+    with ``cancel_running`` it also cancels the cases running then)."""
 
     max_retries: int = 0
     serial: bool = False
     keep_stage: bool = False
+    max_cases: int | None = None
+    exit_first: bool = False
+    cancel_running: bool = False
 
 
 def _max_jobs(cases: list[Case], partition: str) -> int:
@@ -75,13 +80,18 @@ class Runner:
             for name, scheduler in ctx.schedulers.items()
         }
         self._serial = asyncio.Semaphore(1)
+        self._all = asyncio.Semaphore(options.max_cases) if options.max_cases else None
         self._running: dict[int, Execution] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._stopped_by: str | None = None  # the case whose failure stopped the session
+        self._cancelled: set[int] = set()  # cases cancelled because of that failure
         self.journal = journal
         self.recovered = recovered or Recovered()
 
     async def run(self) -> list[CaseResult]:
         """Run every case; on cancellation, stop jobs and return what was obtained."""
         tasks = [asyncio.create_task(self._drive(c), name=c.name) for c in self.cases]
+        self._tasks = {id(c): t for c, t in zip(self.cases, tasks, strict=True)}
         try:
             await asyncio.gather(*tasks)
         except asyncio.CancelledError:
@@ -119,16 +129,40 @@ class Runner:
                 result = await self._attempts(case)
         except asyncio.CancelledError:
             execution = self._running.pop(id(case), None)
+            stopped = id(case) in self._cancelled
             if execution is not None:
                 result = execution.result
                 result.status = Status.ABORTED
-                if result.failure is None:  # interrupted between stages
+                if stopped:
+                    stage = result.failure.stage if result.failure else "cleanup"
+                    result.failure = Failure(stage, f"cancelled: {self._stop_reason()}")
+                elif result.failure is None:  # interrupted between stages
                     result.failure = Failure("cleanup", "interrupted")
                 self._finish(case, result)
                 await self._announce(result)
-            raise
+            if not stopped:
+                raise
+            task = asyncio.current_task()
+            if task is not None:  # this case alone was stopped; the run goes on
+                task.uncancel()
+            return
         self._finish(case, result)
         await self._announce(result)
+
+    def _stop(self, failed: Case) -> None:
+        """``--exit-first``: no case starts after this one failed; with ``cancel_running``
+        the cases running now are cancelled (each stops as on an interrupt)."""
+        if self._stopped_by is not None:
+            return
+        self._stopped_by = failed.name
+        if not self.options.cancel_running:
+            return
+        for key in list(self._running):
+            self._cancelled.add(key)
+            self._tasks[key].cancel()
+
+    def _stop_reason(self) -> str:
+        return f"--exit-first: {self._stopped_by} failed"
 
     async def _announce(self, result: CaseResult) -> None:
         """Show a finished case's verdict once its result is on disk (a power cut after the
@@ -144,6 +178,8 @@ class Runner:
         attempt = 1
         while True:
             async with self._slot(case):
+                if self._stopped_by is not None:  # --exit-first: start nothing more
+                    return self._not_started(case, earlier)
                 self.events.case_started(case, attempt)
                 attach = self.recovered.jobs.get(case.key) if attempt == 1 else None
                 execution = Execution(
@@ -157,6 +193,9 @@ class Runner:
                 self._running[id(case)] = execution
                 result = await execution.execute()
                 del self._running[id(case)]
+                final = result.status == Status.FAILED and attempt > self.options.max_retries
+                if final and self.options.exit_first:
+                    self._stop(case)  # before its slot frees: no case may start after it
             if result.status != Status.FAILED or attempt > self.options.max_retries:
                 break
             assert result.failure is not None
@@ -166,14 +205,25 @@ class Runner:
         result.earlier_failures = earlier
         return result
 
+    def _not_started(self, case: Case, earlier: list[Failure]) -> CaseResult:
+        if earlier:  # it failed before: that is its result, not a skip
+            result = new_result(case, Status.FAILED)
+            result.failure = earlier[-1]
+            result.earlier_failures = earlier[:-1]
+            return result
+        return new_result(case, Status.SKIPPED, f"not run: {self._stop_reason()}")
+
     @contextlib.asynccontextmanager
     async def _slot(self, case: Case) -> AsyncIterator[None]:
-        async with self._slots[case.partition.full_name]:
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self._slots[case.partition.full_name])
+            # The global caps after the partition's: a case waiting for its partition
+            # holds no slot another partition's case could use.
+            if self._all is not None:
+                await stack.enter_async_context(self._all)
             if self.options.serial:
-                async with self._serial:
-                    yield
-            else:
-                yield
+                await stack.enter_async_context(self._serial)
+            yield
 
     def _finish(self, case: Case, result: CaseResult, record: bool = True) -> None:
         self.results[id(case)] = result

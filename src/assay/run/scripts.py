@@ -14,6 +14,7 @@ from pathlib import Path
 
 from assay import shell
 from assay.config import Environment, Partition
+from assay.modules import module_lines
 from assay.schedulers.base import STATUS_SUFFIX
 from assay.schedulers.jobscript import compose
 
@@ -56,6 +57,8 @@ def _environment_lines(
     prerun: Iterable[str],
 ) -> list[str]:
     lines = [f"cd {shell.quote(stage_dir)} || exit 97"]
+    # Modules first: the environment's and the partition's variables win over theirs.
+    lines += module_lines(env_config)
     variables = {**env_config.exports(), **partition.variables, **test_env}
     lines += [shell.export(name, value) for name, value in variables.items()]
     lines += list(env_config.prerun) + list(partition.prerun) + list(prerun)

@@ -1,0 +1,88 @@
+"""HPC on the real Slurm cluster: a build on the local partition used by a job on the
+Slurm partition (dependencies_from), MPI across both emulated nodes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.conftest import ROOT, run_assay
+from tests.slurm.conftest import CONFIG, MARKS
+
+pytestmark = MARKS
+
+CROSS = """
+import assay
+
+class Compile(assay.Test):
+    systems = ["*:local"]
+    build = ["echo 'int puts(const char *); int main(void) { puts(\\"made here\\"); }' > m.c",
+             "gcc -o made m.c"]
+    command = "echo built in ${SLURM_JOB_ID:-no job}"
+
+class UseIt(assay.Test):
+    systems = ["*:debug"]
+    depends_on = ["Compile"]
+    binary = assay.variable(str, "")
+    command = "{binary}; echo job $SLURM_JOB_ID on $SLURMD_NODENAME"
+
+    @assay.before("run")
+    def locate(self):
+        self.binary = str(self.dependency("Compile").stage_dir / "made")
+
+    def sanity(self, out):
+        out.expect("made here")
+        out.expect(r"job [0-9]+ on c[12]")
+"""
+
+
+def test_a_slurm_job_uses_what_the_local_partition_built(slurm_dir: Path) -> None:
+    text = CONFIG.format(extra="").replace(
+        "[systems.ci.partitions.debug]\n",
+        '[systems.ci.partitions.debug]\ndependencies_from = ["local"]\n',
+    )
+    (slurm_dir / "assay.toml").write_text(text)
+    (slurm_dir / "test_cross.py").write_text(CROSS)
+    result = run_assay("run", "test_cross.py", "--plain", "-p", "debug", cwd=slurm_dir)
+    assert result.code == 0, result
+    build = result.case("Compile @ci:local")
+    assert "built in no job" in (Path(build["output_dir"]) / "assay-run.out").read_text()
+    use = result.case("UseIt @ci:debug")
+    assert use["status"] == "passed" and use["job_id"]
+    # without dependencies_from the Slurm partition's case is skipped, as before
+    (slurm_dir / "assay.toml").write_text(CONFIG.format(extra=""))
+    again = run_assay("run", "test_cross.py", "--plain", "-p", "debug", cwd=slurm_dir)
+    assert again.case("UseIt @ci:debug")["status"] == "skipped", again
+
+
+EXAMPLE = ROOT / "examples" / "mpi"
+
+
+def test_the_mpi_example_runs_across_both_nodes_with_srun(slurm_dir: Path) -> None:
+    # srun starts the ranks through Slurm's PMIx plugin (SLURM_MPI_TYPE in the example's
+    # partition config); scripts/slurm-ci gives each emulated node a TmpFS of its own, which
+    # the plugin needs, and the libpmix-dev it loads.
+    result = run_assay(
+        "run",
+        str(EXAMPLE),
+        "-c",
+        str(EXAMPLE / "assay.toml"),
+        "--system",
+        "slurm-ci",
+        "--plain",
+        cwd=slurm_dir,
+        timeout=300,
+    )
+    assert result.code == 0, result
+    for nodes in (1, 2):
+        case = result.case(f"PingPong[nodes={nodes}]")
+        assert case["status"] == "passed" and case["job_id"], case
+        out = Path(case["output_dir"])
+        assert "srun --ntasks=2 ./pingpong" in (out / "assay-run.sh").read_text()
+        ranks = re.findall(r"rank (\d) of 2 on \S+ node (c\d)", (out / "assay-run.out").read_text())
+        assert sorted(r for r, _ in ranks) == ["0", "1"]
+        assert len({node for _, node in ranks}) == nodes  # two nodes: one rank on each
+        assert {m["name"] for m in case["metrics"]} == {"latency", "bandwidth"}
+    (table,) = result.report["scaling"]
+    assert table["parameter"] == "nodes" and [r["size"] for r in table["rows"]] == [1, 2]
+    assert "scaling of PingPong @slurm-ci:mpi+builtin" in result.stdout
