@@ -109,11 +109,14 @@ def write(tmp_path: Path) -> Callable[[str, str], Path]:
     return write_file
 
 
-def run_on_terminal(*args: str, cwd: Path, timeout: float = 60) -> tuple[int, str]:
-    """Run ``python -m assay ARGS`` on a pseudo-terminal (the live display); its exit code
-    and everything it drew."""
+def run_on_terminal(
+    *args: str, cwd: Path, timeout: float = 60, columns: int = 120, lines: int = 40
+) -> tuple[int, str]:
+    """Run ``python -m assay ARGS`` on a pseudo-terminal (the live display) of ``columns``
+    by ``lines``; its exit code and everything it drew."""
     leader, follower = pty.openpty()
-    env = _assay_env(cwd, {"COLUMNS": "120", "LINES": "40", "TERM": "xterm-256color"})
+    size = {"COLUMNS": str(columns), "LINES": str(lines), "TERM": "xterm-256color"}
+    env = _assay_env(cwd, size)
     proc = subprocess.Popen(
         [sys.executable, "-m", "assay", *args],
         cwd=cwd,

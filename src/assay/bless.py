@@ -8,7 +8,6 @@ differed (and extra files in complete directories) are copied; nothing is delete
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -16,8 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assay import bless_refs
+from assay.bless_refs import RefChange
 from assay.errors import UsageError
-from assay.files import display_path
+from assay.files import display_path, write_atomic
+from assay.select import Selection
 
 
 @dataclass(frozen=True)
@@ -27,13 +29,23 @@ class Copy:
     target: Path  # the expected file it replaces
 
 
+@dataclass
+class Plan:
+    """What blessing the selected cases does, and what it cannot do (said, never skipped)."""
+
+    copies: list[Copy]
+    references: list[RefChange]
+    notes: list[str]
+
+
 def plan(
     report_path: Path,
     names: Sequence[str] = (),
     ids: Sequence[str] = (),
     include_passed: bool = False,
-) -> tuple[list[Copy], list[str]]:
-    """The copies that blessing the selected cases makes, and what cannot be blessed."""
+) -> Plan:
+    """The copies and new references that blessing the selected cases makes, and notes on
+    the selected cases that cannot be blessed (and why)."""
     try:
         report = json.loads(report_path.read_text())
     except FileNotFoundError:
@@ -43,33 +55,62 @@ def plan(
         ) from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {report_path}: {exc}") from None
-    try:
-        patterns = [re.compile(n) for n in names]
-    except re.error as exc:
-        raise UsageError(f"-n: not a valid regular expression: {exc}") from None
-    copies: list[Copy] = []
-    notes: list[str] = []
+    cases: list[dict[str, Any]] = report.get("cases", [])
+    selection = Selection(names=names).resolve(
+        [c["variant"] for c in cases], [c["name"][len(c["variant"]) :] for c in cases]
+    )
+    selected = [
+        c
+        for c in cases
+        if selection.variant_ok(c["variant"], {})
+        and selection.case_ok(c["variant"], c["name"])
+        and (not ids or any(c["id"].startswith(i.lower()) for i in ids))
+    ]
+    out = Plan([], [], [])
+    out.references = bless_refs.plan(selected, include_passed, out.notes)
     # With --repeat a case has several results: bless the last repetition's outputs only.
-    last = {c.get("id"): c for c in report.get("cases", []) if c.get("comparisons")}
-    for case in report.get("cases", []):
-        if case.get("comparisons") and last.get(case.get("id")) is not case:
-            continue
-        if patterns and not any(p.search(case["variant"]) for p in patterns):
-            continue
-        if ids and not any(case["id"].startswith(i.lower()) for i in ids):
-            continue
-        if not case.get("comparisons"):
+    last = {c.get("id"): c for c in selected}
+    for case in selected:
+        if last.get(case.get("id")) is not case:
             continue
         if case["status"] == "passed" and not include_passed:
             continue
-        copies.extend(_case_copies(case, notes))
-    return copies, notes
+        before = len(out.copies) + len(out.notes)
+        if case["status"] in ("failed", "passed"):
+            out.copies.extend(_case_copies(case, out.notes))
+        blessed = any(r.case == case["name"] for r in out.references)
+        said = len(out.copies) + len(out.notes) > before
+        if case["status"] != "passed" and not blessed and not said:
+            out.notes.append(_why_not(case))
+    return out
+
+
+def _why_not(case: dict[str, Any]) -> str:
+    """Why a selected case that did not pass has nothing to bless."""
+    failure = case.get("failure") or {}
+    reason = str(failure.get("reason") or case.get("skip_reason") or "").splitlines()[:1]
+    how = f" at the {failure['stage']} stage" if failure.get("stage") else ""
+    how += f" ({reason[0]})" if reason else ""
+    return (
+        f"{case['name']}: {case['status']}{how}; nothing to bless: bless takes outputs that differ "
+        "from the expected ones and metrics outside their references, and this case has "
+        "neither (fix it, or rerun it)"
+    )
 
 
 def _case_copies(case: dict[str, Any], notes: list[str]) -> list[Copy]:
     out: list[Copy] = []
     output_dir = Path(case["output_dir"]) if case.get("output_dir") else None
-    for verdict in case["comparisons"]:
+    verdicts = case.get("comparisons") or []
+    if any(v.get("judged") is False for v in verdicts):
+        failure = case.get("failure") or {}
+        reason = str(failure.get("reason") or "its exit code was not accepted").splitlines()[0]
+        notes.append(
+            f"{case['name']}: {reason}: the outputs of a run that failed are not blessed "
+            "(they were compared only to show the difference); fix the run first"
+        )
+        return out
+    for verdict in verdicts:
         expected = Path(verdict["expected"])
         names = [f["file"] for f in verdict["files"] if f["file"] != "(command)" and not f["ok"]]
         names += verdict.get("extra", [])
@@ -103,27 +144,61 @@ def run(
     include_passed: bool,
     yes: bool,
 ) -> int:
-    """The ``bless`` command: show the plan, confirm, copy. Returns the exit code."""
+    """The ``bless`` command: show the plan (copies, and a diff of the references files),
+    confirm, write. Returns the exit code."""
     report_path = prefix / "latest" / "report.json"
-    copies, notes = plan(report_path, names, ids, include_passed)
-    for note in notes:
+    found = plan(report_path, names, ids, include_passed)
+    copies, changes = found.copies, found.references
+    for note in found.notes:
         print(f"note: {note}")
-    if not copies:
+    if not copies and not changes:
         print(
-            "nothing to bless: no selected case has differing outputs in the last session "
-            f"({display_path(report_path)})"
+            "nothing to bless: no selected case has differing outputs or metrics outside "
+            f"their references in the last session ({display_path(report_path)})"
         )
-        return 0 if not notes else 1
-    print(f"blessing {len(copies)} file(s) of {len({c.case for c in copies})} case(s):")
-    for copy in copies:
-        print(f"  {copy.case}: {display_path(copy.source)} -> {display_path(copy.target)}")
+        return 0 if not found.notes else 1
+    if copies:
+        print(f"blessing {len(copies)} file(s) of {len({c.case for c in copies})} case(s):")
+        for copy in copies:
+            print(f"  {copy.case}: {display_path(copy.source)} -> {display_path(copy.target)}")
+    edits = _edits(changes)
+    if changes:
+        cases = len({c.case for c in changes})
+        print(f"new references for {len(changes)} metric(s) of {cases} case(s):")
+        for change in changes:
+            old = "none" if change.old is None else f"{change.old:.6g}"
+            print(f"  {change.case}: {change.metric} {old} -> {change.ref.value:.6g}")
+        for path, (before, after) in edits.items():
+            for line in bless_refs.diff(path, before, after):
+                print(line)
     if not yes:
         if not sys.stdin.isatty():
-            raise UsageError("not on a terminal: pass --yes to overwrite the expected outputs")
-        answer = input(f"overwrite {len(copies)} expected file(s)? [y/N] ").strip().lower()
+            raise UsageError(
+                "not on a terminal: pass --yes to overwrite the expected outputs and references"
+            )
+        what = [f"{len(copies)} expected file(s)"] if copies else []
+        what += [f"{len(edits)} references file(s)"] if edits else []
+        answer = input(f"write {' and '.join(what)}? [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
             print("nothing changed")
             return 1
     apply(copies)
-    print(f"blessed {len(copies)} file(s)")
+    for path, (_, after) in edits.items():
+        write_atomic(path, after)
+    done = [f"{len(copies)} file(s)"] if copies else []
+    if edits:
+        done.append(f"{len(changes)} reference(s) in {', '.join(map(display_path, edits))}")
+    print(f"blessed {' and '.join(done)}")
     return 0
+
+
+def _edits(changes: Sequence[RefChange]) -> dict[Path, tuple[str | None, str]]:
+    try:
+        return bless_refs.edits(changes)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read a references file: {exc}") from None
+    except Exception as exc:  # tomlkit's parse errors (the file was checked when loaded)
+        raise UsageError(
+            f"cannot update the references file: {exc}",
+            hint="fix the file (assay run reports where), then bless again",
+        ) from None

@@ -217,6 +217,12 @@ def cli(debug: bool) -> None:
 )
 @click.option("--plain", is_flag=True, help="One line per event instead of the live display.")
 @click.option(
+    "--full",
+    is_flag=True,
+    help="Print every failure in full at the end (default: as much as fits the screen; "
+    "the rest is in the session's summary.txt).",
+)
+@click.option(
     "--grace",
     type=click.FloatRange(0),
     default=2.0,
@@ -246,7 +252,7 @@ def run(**kw: Any) -> int:
         exit_first=kw.pop("exit_first"),
         cancel_running=kw.pop("cancel_running"),
     )
-    display = make_display(kw.pop("plain"))
+    display = make_display(kw.pop("plain"), kw.pop("full"))
     request = _request(**kw)
     hint = RerunHint(request.config, request.system, request.settings, request.prefix)
     return session.run(request, display, hint)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from assay.errors import UsageError
+
 if TYPE_CHECKING:
     from assay.plan import Case
     from assay.session import Prepared
+
+
+def description(test: type) -> str:
+    """A test's own description (a suite's ``description``, a class's docstring), or ""."""
+    doc = vars(test).get("__doc__")
+    return inspect.cleandoc(doc) if isinstance(doc, str) else ""
 
 
 def _case_data(case: Case) -> dict[str, Any]:
@@ -16,6 +25,7 @@ def _case_data(case: Case) -> dict[str, Any]:
     tags = case.field("tags")
     return {
         "name": case.name,
+        "description": description(case.test),
         "id": case.id,
         "test": case.test.__name__,
         "variant": case.variant.name,
@@ -33,33 +43,53 @@ def _case_data(case: Case) -> dict[str, Any]:
 
 
 def show(prepared: Prepared, *, verbose: bool = False, as_json: bool = False) -> int:
-    """Print the planned cases; return 1 if some tests could not be loaded, else 0."""
+    """Print the planned cases; return 1 if some tests could not be loaded, else 0. A
+    selection that matches nothing (and no test that failed to load) is a usage error."""
     cases = prepared.plan.cases
+    problems = prepared.problems
+    if not cases and not problems:
+        raise UsageError(
+            f"no cases match the selection ({prepared.tests_loaded} test(s) loaded)",
+            hint="check -n/-x/-t/-T/-P/-p/-e/--case; without them `assay list PATHS` shows "
+            "every case",
+        )
     out = sys.stdout
     if as_json:
         data = {
             "system": prepared.system,
             "cases": [_case_data(c) for c in cases],
-            "problems": [{"location": p.location, "message": p.message} for p in prepared.problems],
+            "problems": [{"location": p.location, "message": p.message} for p in problems],
         }
         out.write(json.dumps(data, indent=2) + "\n")
-    else:
-        lines = []
-        for case in cases:
-            note = "" if case.selected else "  (dependency)"
-            if case.skip:
-                note += f"  (will be skipped: {case.skip})"
-            lines.append(f"{case.id}  {case.name}{note}")
-            if verbose:
-                data = _case_data(case)
-                lines.append(f"    file: {data['file']}:{data['line']}")
-                if data["tags"]:
-                    lines.append("    tags: " + ", ".join(map(str, data["tags"])))
-                for dep in data["dependencies"]:
-                    lines.append(f"    depends on: {dep}")
-        tests = len({c.test for c in cases})
-        lines.append(f"{len(cases)} case(s) of {tests} test(s) on system {prepared.system}")
-        out.write("\n".join(lines) + "\n")
-    for problem in prepared.problems:
+        return 1 if problems else 0
+    # Problems first: the last line is the count, and it says whether anything is wrong.
+    for problem in problems:
         sys.stderr.write(f"assay: {problem}\n")
-    return 1 if prepared.problems else 0
+    sys.stderr.flush()
+    lines = []
+    described: set[type] = set()
+    for case in cases:
+        note = "" if case.selected else "  (dependency)"
+        if case.skip:
+            note += f"  (will be skipped: {case.skip})"
+        lines.append(f"{case.id}  {case.name}{note}")
+        if verbose:
+            data = _case_data(case)
+            about = description(case.test)
+            if about and case.test not in described:  # once per test
+                described.add(case.test)
+                first, *more = about.splitlines()
+                lines.append(f"    description: {first}")
+                lines += [f"                 {m}" for m in more]
+            lines.append(f"    file: {data['file']}:{data['line']}")
+            if data["tags"]:
+                lines.append("    tags: " + ", ".join(map(str, data["tags"])))
+            for dep in data["dependencies"]:
+                lines.append(f"    depends on: {dep}")
+    tests = len({c.test for c in cases})
+    count = f"{len(cases)} case(s) of {tests} test(s) on system {prepared.system}"
+    if problems:
+        count += f"; {len(problems)} problem(s) loading tests (above)"
+    lines.append(count)
+    out.write("\n".join(lines) + "\n")
+    return 1 if problems else 0

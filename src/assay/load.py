@@ -14,6 +14,8 @@ from pathlib import Path
 from types import ModuleType
 
 from assay import guard
+from assay.define import reffile
+from assay.define.definition import variant_names
 from assay.define.test import Test
 from assay.errors import UsageError
 from assay.files import display_path
@@ -124,6 +126,7 @@ def load(paths: Sequence[str]) -> Loaded:
                 )
             )
             continue
+        classes = _with_kept_references(path, classes, loaded.problems)
         for cls in classes:
             definition = cls._assay
             if definition.errors:
@@ -151,6 +154,27 @@ def load(paths: Sequence[str]) -> Loaded:
             defined_at[cls.__name__] = f"{path}:{definition.line}"
             loaded.tests.append(cls)
     return loaded
+
+
+def _with_kept_references(
+    path: Path, classes: list[type[Test]], problems: list[LoadProblem]
+) -> list[type[Test]]:
+    """Attach the references kept beside ``path`` (``NAME.references.toml``) to its tests;
+    a file with problems is reported and its tests are not run (their verdicts would be
+    against references that are not the ones written)."""
+    kept_path = reffile.path_for(path)
+    if not classes or not kept_path.is_file():
+        return classes
+    metrics = {c.__name__: list(c._assay.metrics) for c in classes}
+    variants = {name: c.__name__ for c in classes for name in variant_names(c)}
+    kept, wrong = reffile.read(kept_path, metrics, variants)
+    for line, message in wrong:
+        problems.append(LoadProblem(str(kept_path), line, message))
+    if wrong:
+        return []
+    for cls in classes:
+        cls._assay.kept = kept
+    return classes
 
 
 def _module_name(path: Path) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 
 from assay import guard
 from assay.config import Config, Environment, PartitionRef
+from assay.define.definition import variant_names
+from assay.define.params import variant_name
 from assay.define.refs import pattern_matches
 from assay.define.test import Test, effective_nodes
 from assay.errors import did_you_mean
@@ -59,11 +61,7 @@ def variants(test: type[Test]) -> Iterator[Variant]:
     names = space.names
     base = test.__name__
     for values, labels in space.labeled():
-        if names:
-            inner = ",".join(f"{n}={v}" for n, v in zip(names, labels, strict=True))
-            name = f"{base}[{inner}]"
-        else:
-            name = base
+        name = variant_name(base, names, labels)
         yield Variant(test, values, labels, name, definition.fields_for(values))
 
 
@@ -129,6 +127,14 @@ def make_plan(
     max_jobs: int | None = None,
 ) -> Plan:
     """Expand the selected tests into cases on ``system`` and wire their dependencies."""
+    if selection.names or selection.exclude:  # which name patterns are names as written
+        suffixes = [
+            f" @{part.full_name}+{env}"
+            for part in config.partitions(system, max_jobs)
+            for env in part.config.environments
+        ]
+        names = (name for test in tests for name in variant_names(test))
+        selection = selection.resolve(names, suffixes)
     planner = _Planner(tests, config, system, selection, overrides, max_jobs)
     cases_of = planner.expand_selected()
     planner.add_dependencies(cases_of)
@@ -265,7 +271,9 @@ class _Planner:
                     continue
                 name = f"{variant.name} @{part.full_name}+{env_name}"
                 cid = case_id(name)
-                if selected and not selection.id_ok(cid):
+                if selected and not (
+                    selection.id_ok(cid) and selection.case_ok(variant.name, name)
+                ):
                     continue
                 case = Case(
                     variant,

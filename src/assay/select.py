@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,16 +15,20 @@ from assay.define.test import Test
 from assay.errors import UsageError, did_you_mean
 
 
-def _compile(patterns: Sequence[str], option: str) -> tuple[re.Pattern[str], ...]:
-    out = []
+def _compile(patterns: Sequence[str]) -> tuple[re.Pattern[str] | None, ...]:
+    """Each pattern as a regex, or None where it is none (it can still be a literal name)."""
+    out: list[re.Pattern[str] | None] = []
     for pattern in patterns:
         try:
             out.append(re.compile(pattern))
-        except re.error as exc:
-            raise UsageError(
-                f"{option} {pattern!r}: not a valid regular expression: {exc}"
-            ) from None
+        except (re.error, OverflowError, RecursionError):
+            out.append(None)
     return tuple(out)
+
+
+def _has_metacharacters(pattern: str) -> bool:
+    """Whether the pattern means something else as a regex than as text."""
+    return re.escape(pattern) != pattern.replace(" ", "\\ ")
 
 
 def _param_filters(pairs: Sequence[str]) -> dict[str, set[str]]:
@@ -53,14 +58,56 @@ class Selection:
     partitions: Sequence[str] = ()
     environments: Sequence[str] = ()
     ids: Sequence[str] = ()
-    _names: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
-    _exclude: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
+    literal: frozenset[str] = frozenset()
+    """Patterns of ``names`` and ``exclude`` that are names as written (see ``resolve``)."""
+    _names: tuple[re.Pattern[str] | None, ...] = field(init=False, repr=False)
+    _exclude: tuple[re.Pattern[str] | None, ...] = field(init=False, repr=False)
     _params: dict[str, set[str]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_names", _compile(self.names, "-n"))
-        object.__setattr__(self, "_exclude", _compile(self.exclude, "-x"))
+        object.__setattr__(self, "_names", _compile(self.names))
+        object.__setattr__(self, "_exclude", _compile(self.exclude))
         object.__setattr__(self, "_params", _param_filters(self.params))
+
+    def resolve(self, variant_names: Iterable[str], suffixes: Iterable[str]) -> Selection:
+        """This selection, where a ``-n``/``-x`` pattern that occurs as written in a case's
+        name means that text (so a name pasted from assay's output, brackets and all,
+        selects its case); the others are regular expressions. A pattern with `` @`` is
+        held against the whole case name (``Test[p=1] @system:partition+environment``),
+        others against variant names. ``suffixes``: the `` @partition+environment`` parts
+        case names can have."""
+        candidates = [
+            p
+            for p, regex in zip(
+                (*self.names, *self.exclude), (*self._names, *self._exclude), strict=True
+            )
+            if regex is None or _has_metacharacters(p)
+        ]
+        literal: set[str] = set()
+        if candidates:
+            variants = list(variant_names)
+            ends = list(suffixes)
+            for pattern in candidates:
+                if _occurs(pattern, variants, ends):
+                    literal.add(pattern)
+        for option, patterns, compiled in (
+            ("-n", self.names, self._names),
+            ("-x", self.exclude, self._exclude),
+        ):
+            for pattern, regex in zip(patterns, compiled, strict=True):
+                if regex is None and pattern not in literal:
+                    _check_regex(pattern, option)
+        return dataclasses.replace(self, literal=frozenset(literal))
+
+    def _match(
+        self, pattern: str, regex: re.Pattern[str] | None, variant: str, case: str | None
+    ) -> bool | None:
+        """Whether a name pattern matches (None: not known before the case name is)."""
+        if pattern in self.literal or regex is None:
+            if " @" not in pattern:
+                return pattern in variant
+            return None if case is None else pattern in case
+        return regex.search(variant) is not None
 
     def test_ok(self, test: type[Test]) -> bool:
         """Class-level checks (cheap, done once per test)."""
@@ -83,11 +130,28 @@ class Selection:
                 )
 
     def variant_ok(self, name: str, labels: dict[str, str]) -> bool:
-        if self._names and not any(p.search(name) for p in self._names):
-            return False
-        if any(p.search(name) for p in self._exclude):
+        """Names and parameters (a pattern held against whole case names waits for
+        :meth:`case_ok`)."""
+        if not self._names_ok(name, None):
             return False
         return all(labels.get(param) in values for param, values in self._params.items())
+
+    def case_ok(self, variant: str, case: str) -> bool:
+        """The name patterns that need the whole case name (`` @...``)."""
+        return self._names_ok(variant, case)
+
+    def _names_ok(self, variant: str, case: str | None) -> bool:
+        if self.names:
+            found = [
+                self._match(p, r, variant, case)
+                for p, r in zip(self.names, self._names, strict=True)
+            ]
+            if not any(f is None or f for f in found):
+                return False
+        return not any(
+            self._match(p, r, variant, case)
+            for p, r in zip(self.exclude, self._exclude, strict=True)
+        )
 
     def partition_ok(self, system: str, partition: str) -> bool:
         if not self.partitions:
@@ -102,6 +166,27 @@ class Selection:
 
     def id_ok(self, case_id: str) -> bool:
         return not self.ids or any(case_id.startswith(i.lower()) for i in self.ids)
+
+
+def _occurs(pattern: str, variants: Sequence[str], suffixes: Sequence[str]) -> bool:
+    """Whether ``pattern`` occurs as written in a variant name (or, with `` @``, in a case
+    name: a variant name then one of the suffixes)."""
+    if " @" not in pattern:
+        return any(pattern in v for v in variants)
+    head, _, tail = pattern.partition(" @")
+    return any(v.endswith(head) for v in variants) and any(
+        s.startswith(f" @{tail}") for s in suffixes
+    )
+
+
+def _check_regex(pattern: str, option: str) -> None:
+    try:
+        re.compile(pattern)
+    except (re.error, OverflowError, RecursionError) as exc:
+        raise UsageError(
+            f"{option} {pattern!r}: not a valid regular expression ({exc}), and no case's name "
+            "contains it as written"
+        ) from None
 
 
 def last_failed(prefix: Path) -> list[str]:

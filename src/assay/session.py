@@ -67,7 +67,11 @@ HintT = TypeVar("HintT", contravariant=True)
 class JobStates(Protocol):
     """Where a scheduler's jobs' states are shown (queued, running, why pending)."""
 
-    def job_state(self, partition: str, job: str, state: str, reason: str | None) -> None: ...
+    def job_state(
+        self, partition: str, job: str, state: str, reason: str | None, cases: Sequence[str] = ()
+    ) -> None:
+        """``job`` is in ``state``; ``cases``: the job names of the cases it runs (a pack's
+        members, or the job itself)."""
 
 
 class Display(Events, JobStates, Uploads, Protocol[HintT]):
@@ -398,7 +402,7 @@ def _job_states(display: JobStates, partition: str) -> Callable[[Any, str, str |
     """Where a partition's scheduler tells its jobs' states."""
 
     def tell(spec: Any, state: str, reason: str | None) -> None:
-        display.job_state(partition, spec.name, state, reason)
+        display.job_state(partition, spec.name, state, reason, spec.members or (spec.name,))
 
     return tell
 

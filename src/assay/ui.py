@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import time
 from collections import Counter
@@ -19,17 +20,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from assay import shell
 from assay.durations import format_duration
-from assay.files import display_path, tail
-from assay.results import regressions, samples, scaling
+from assay.files import display_path, write_atomic
 from assay.results.model import CaseResult, Session, Status
 from assay.results.table import shown
-from assay.run.scripts import PYTHON_OUT
 from assay.store.transfer import TransferProgress
+from assay.summary import FULL, SUMMARY_FILE, Caps, labelled, summary_file, summary_lines
 
 if TYPE_CHECKING:
     from assay.plan import Case
 
-TAIL_LINES = 10
 
 _MARK = {
     Status.PASSED: ("OK", "green"),
@@ -62,11 +61,6 @@ class RerunHint:
         return shell.join(words)
 
 
-def labelled(name: str, repeat: int) -> str:
-    """A case's name, with its repetition (``--repeat``) after the first: ``Stream #2``."""
-    return f"{name} #{repeat}" if repeat > 1 else name
-
-
 def _metric_text(result: CaseResult) -> str:
     parts = []
     for m in result.metrics:
@@ -87,100 +81,6 @@ def event_line(result: CaseResult) -> tuple[str, str]:
     failure = result.failure
     reason = f"{failure.stage}: {failure.reason.splitlines()[0]}" if failure else ""
     return f"{head} ({format_duration(result.duration)}) {reason}", style
-
-
-def summary_lines(session: Session, hint: RerunHint, report: Path | None) -> list[tuple[str, str]]:
-    """The final summary as (text, style) lines."""
-    lines: list[tuple[str, str]] = []
-    bad = [r for r in session.results if r.status == Status.FAILED]
-    if bad:
-        lines.append(("", ""))
-        lines.append((f"{len(bad)} case(s) failed:", "bold red"))
-    for result in bad:
-        failure = result.failure
-        lines.append(("", ""))
-        name = labelled(result.name, result.repeat)
-        lines.append((f"{_MARK[result.status][0]} {name}  [{result.id}]", "bold red"))
-        if failure:
-            lines.append((f"  stage:     {failure.stage}", ""))
-            reason, *more = failure.reason.splitlines()
-            lines.append((f"  reason:    {reason}", ""))
-            lines += [(f"             {m}", "") for m in more]
-        if result.attempts > 1:
-            lines.append((f"  attempts:  {result.attempts}", ""))
-        stage = "build" if failure and failure.stage == "build" else "run"
-        base = result.output_dir or result.stage_dir
-        if base:
-            for stream in ("out", "err"):
-                text = tail(Path(base) / f"assay-{stage}.{stream}", TAIL_LINES)
-                if text:
-                    name = "stdout" if stream == "out" else "stderr"
-                    lines.append((f"  {name} (last lines of {stage}):", "dim"))
-                    lines += [(f"    | {line}", "dim") for line in text.splitlines()]
-            text = tail(Path(base) / PYTHON_OUT, TAIL_LINES)
-            if text:
-                lines.append(("  printed by its Python code (last lines):", "dim"))
-                lines += [(f"    | {line}", "dim") for line in text.splitlines()]
-        if failure and failure.details and failure.stage not in ("build",):
-            lines.append(("  details:", "dim"))
-            lines += [(f"    {line}", "dim") for line in failure.details.splitlines()]
-        if result.stage_dir:
-            lines.append((f"  stage dir: {display_path(result.stage_dir)}", ""))
-        if result.remote_dir:
-            lines.append((f"  remote:    {result.remote_dir}  (assay fetch {result.id})", ""))
-        lines.append((f"  rerun:     {hint.command(result)}", "cyan"))
-    for table in scaling.tables(session.results):
-        lines.append(("", ""))
-        lines += [
-            (text, "bold" if i == 0 else "") for i, text in enumerate(scaling.format_table(table))
-        ]
-    lines += samples.summary_lines(session.results)
-    lines += regressions.summary_lines(session)
-    aborted = [r for r in session.results if r.status == Status.ABORTED]
-    if aborted:
-        lines.append(("", ""))
-        lines.append((f"{len(aborted)} case(s) aborted (run them again with --case):", "magenta"))
-        for result in aborted:
-            stage = result.failure.stage if result.failure else "setup"
-            lines.append((f"  [{result.id}] {result.name}  (during {stage})", "magenta"))
-    if session.problems:
-        lines.append(("", ""))
-        lines.append((f"{len(session.problems)} problem(s) loading tests:", "bold red"))
-        for problem in session.problems:
-            first, *more = problem.message.splitlines()
-            lines.append((f"  {problem.location}: {first}", "red"))
-            lines += [(f"  {m}", "red") for m in more]
-    lines.append(("", ""))
-    counts = (
-        f"{session.count(Status.PASSED)} passed, {session.count(Status.FAILED)} failed, "
-        f"{session.count(Status.SKIPPED)} skipped"
-    )
-    if session.count(Status.ABORTED):
-        counts += f", {session.count(Status.ABORTED)} aborted"
-    elapsed = (session.finished or time.time()) - session.started
-    verdict = "bold green" if session.ok else "bold red"
-    interrupted = f" (interrupted by {session.interrupted})" if session.interrupted else ""
-    lines.append((f"{counts} in {format_duration(elapsed)}{interrupted}", verdict))
-    if session.estimate is not None and session.finished is not None:
-        lines.append((estimate_line(session.estimate, elapsed), "dim"))
-    if report is not None:
-        lines.append((f"report: {display_path(str(report))}", "dim"))
-    return lines
-
-
-def estimate_line(estimate: tuple[float, float], took: float) -> str:
-    """How far the first time-left estimate was off."""
-    made, left = estimate
-    expected = made + left
-    when = "at the start" if made < 0.01 else f"after {format_duration(made)}"
-    if expected <= 0:
-        return f"first estimate {when}: done at once; took {format_duration(took)}"
-    off = (took - expected) / expected
-    word = "longer" if off >= 0 else "shorter"
-    return (
-        f"first estimate {when}: {format_duration(expected)} in all; took "
-        f"{format_duration(took)} ({abs(off):.0%} {word})"
-    )
 
 
 def output_lost() -> None:
@@ -205,9 +105,11 @@ def output_lost() -> None:
 class PlainDisplay:
     """One line per event, for logs and pipes (and ``--plain``)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, full: bool = False) -> None:
         self.stream = stream or sys.stdout
         self._sending: dict[tuple[str, int], float] = {}
+        # A log has no screen: the default caps, at $COLUMNS (80 when unset) wide.
+        self.caps = FULL if full else Caps(width=shutil.get_terminal_size((80, 24)).columns)
 
     def start(
         self, total: int, header: str, time_left: Callable[[], float | None] | None = None
@@ -226,7 +128,12 @@ class PlainDisplay:
     def case_finished(self, result: CaseResult) -> None:
         self._write(event_line(result)[0])
 
-    def job_state(self, partition: str, job: str, state: str, reason: str | None) -> None:
+    def case_stage(self, case: Case, stage: str) -> None:
+        """A log has a line per case started and finished; stages are for the live display."""
+
+    def job_state(
+        self, partition: str, job: str, state: str, reason: str | None, cases: Sequence[str] = ()
+    ) -> None:
         """Scheduler jobs move through states; a log shows only the ones worth a line."""
         if state == "RUNNING":
             return
@@ -249,7 +156,8 @@ class PlainDisplay:
             )
 
     def finish(self, session: Session, hint: RerunHint, report: Path | None) -> None:
-        for text, _ in summary_lines(session, hint, report):
+        write_summary(session, hint, report)
+        for text, _ in summary_lines(session, hint, report, self.caps):
             self._write(text)
 
     def _write(self, text: str) -> None:
@@ -263,16 +171,20 @@ class PlainDisplay:
 class LiveDisplay:
     """A live progress display on a terminal: done/total, counts, running cases, time left."""
 
-    def __init__(self, max_rows: int = 8) -> None:
+    def __init__(self, max_rows: int = 8, full: bool = False) -> None:
         from rich.console import Console  # lazy: start-up time (rich: 30 ms; plain output)
 
         # The terminal itself: while test code runs, sys.stdout is its own file.
         self.console = Console(file=sys.stdout, highlight=False)
         self.max_rows = max_rows
+        self.full = full
         self.total = 0
         self.done = 0
         self.counts = dict.fromkeys(Status, 0)
         self.running: dict[str, float] = {}
+        self.stages: dict[str, str] = {}  # running case -> its current stage
+        self.job_names: dict[str, str] = {}  # a running case's job name -> the case
+        self.case_jobs: dict[str, tuple[str, str | None]] = {}  # case -> its job's state
         self.started = time.monotonic()
         self.live: Any = None
         self.jobs: dict[str, dict[str, tuple[str, str | None]]] = {}  # partition -> job -> state
@@ -326,7 +238,11 @@ class LiveDisplay:
         table = Table.grid(padding=(0, 2))
         rows = sorted(self.running.items(), key=lambda kv: kv[1])
         for name, since in rows[: self.max_rows]:
-            table.add_row(Text(format_duration(now - since), style="dim"), Text(shown(name)))
+            table.add_row(
+                Text(format_duration(now - since), style="dim"),
+                Text(shown(name)),
+                Text(shown(self._doing(name)), style="cyan"),
+            )
         if len(rows) > self.max_rows:
             table.add_row(Text(""), Text(f"... and {len(rows) - self.max_rows} more", style="dim"))
         return Group(bar, line, *queues, table)
@@ -347,11 +263,35 @@ class LiveDisplay:
         line.append(f"  running {running}  done {done}")
         return line
 
-    def case_started(self, case: Case, attempt: int) -> None:
-        self.running[case.name] = time.monotonic()
+    def _doing(self, name: str) -> str:
+        """What a running case is at: its stage, and its job's state while in a scheduler's
+        queue or running there (``run: PENDING (Priority)``)."""
+        stage = self.stages.get(name, "")
+        job = self.case_jobs.get(name)
+        if job is None or stage != "run":
+            return stage
+        state, reason = job
+        why = f" ({reason})" if reason and reason != "None" and state == "PENDING" else ""
+        return f"{stage}: {state}{why}"
 
-    def job_state(self, partition: str, job: str, state: str, reason: str | None) -> None:
+    def case_started(self, case: Case, attempt: int) -> None:
+        name = labelled(case.name, case.repeat)
+        self.running[name] = time.monotonic()
+        self.stages.pop(name, None)
+        self.case_jobs.pop(name, None)
+        self.job_names[f"assay-{case.key}"] = name
+
+    def case_stage(self, case: Case, stage: str) -> None:
+        self.stages[labelled(case.name, case.repeat)] = stage
+
+    def job_state(
+        self, partition: str, job: str, state: str, reason: str | None, cases: Sequence[str] = ()
+    ) -> None:
         self.jobs.setdefault(partition, {})[job] = (state, reason)
+        for member in cases or (job,):
+            name = self.job_names.get(member)
+            if name is not None:
+                self.case_jobs[name] = (state, reason)
 
     def upload(self, where: str, progress: TransferProgress) -> None:
         if progress.phase == "done" or not progress.bytes_total:
@@ -366,7 +306,11 @@ class LiveDisplay:
         self._print(f"[RETRY] {result.name} failed ({reason}); attempt {attempt}", "yellow")
 
     def case_finished(self, result: CaseResult) -> None:
-        self.running.pop(result.name, None)
+        name = labelled(result.name, result.repeat)
+        self.running.pop(name, None)
+        self.stages.pop(name, None)
+        self.case_jobs.pop(name, None)
+        self.job_names.pop(f"assay-{result.key}", None)
         self.done += 1
         self.counts[result.status] += 1
         if result.status != Status.PASSED:
@@ -377,8 +321,16 @@ class LiveDisplay:
         if self.live is not None:
             with _unless_lost():
                 self.live.stop()
-        for text, style in summary_lines(session, hint, report):
+        write_summary(session, hint, report)
+        for text, style in summary_lines(session, hint, report, self.caps()):
             self._print(text, style or None)
+
+    def caps(self) -> Caps:
+        """The failures' details fit the terminal's height, above the list of failures."""
+        if self.full:
+            return FULL
+        width, height = self.console.size
+        return Caps(failures=max(height - 2, 16), width=width)
 
 
 def data_size(n: float) -> str:
@@ -411,8 +363,21 @@ def _unless_lost() -> Iterator[None]:
         output_lost()
 
 
-def make_display(plain: bool) -> PlainDisplay | LiveDisplay:
-    """A live display on a terminal, else (or with ``plain``) line-per-event output."""
+def write_summary(session: Session, hint: RerunHint, report: Path | None) -> Path | None:
+    """The whole summary, without caps, in the session's directory (``summary.txt``)."""
+    if report is None:
+        return None
+    path = report.parent / SUMMARY_FILE
+    try:
+        write_atomic(path, summary_file(summary_lines(session, hint, report, FULL)))
+    except OSError:
+        return None
+    return path
+
+
+def make_display(plain: bool, full: bool = False) -> PlainDisplay | LiveDisplay:
+    """A live display on a terminal, else (or with ``plain``) line-per-event output;
+    ``full``: the summary without caps."""
     if plain or not sys.stdout.isatty():
-        return PlainDisplay()
-    return LiveDisplay()
+        return PlainDisplay(full=full)
+    return LiveDisplay(full=full)

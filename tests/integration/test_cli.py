@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from tests.conftest import ROOT, run_assay, run_on_terminal
 
@@ -76,6 +77,9 @@ def test_live_display_on_a_terminal(tmp_path):
     assert "\x1b[" in screen  # styled output: a terminal display, not plain lines
     assert "/5 " in screen and "elapsed" in screen  # the progress line: done/total
     assert "Live[i=0] @local:default+builtin" in screen  # a running case was shown
+    # ... with the stage it is at (the 0.5 s of its command: the run stage)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
+    assert re.search(r"Live\[i=\d\] @local:default\+builtin +run\b", text), text[-3000:]
     assert "[ FAIL] Bad @local:default+builtin" in screen
     assert "4 passed, 1 failed, 0 skipped" in screen
     assert "[  RUN]" not in screen  # no line-per-event output on a terminal

@@ -76,8 +76,9 @@ def test_lone_file_exit_codes_and_verdict_on_stdout(lone, tmp_path):
     verdict = json.loads(different.stdout)  # no -o: the verdict on stdout, summary on stderr
     assert verdict["summary"] == different.stderr.strip()
     assert verdict["summary"] == (
-        "out/log.txt: 1 value differs (max rel error 1.0e-01 at line 2, token 3); "
-        "r.csv: 1 value differs (max rel error 1.0e-01 at line 2, column 'p')"
+        "out/log.txt line 2, token 3: expected 1.0, got 1.1 (abs error 0.1 > atol 0, rel error "
+        "0.1 > rtol 1e-06); r.csv line 2, column 'p': expected 1.0, got 1.1 (abs error 0.1 > "
+        "atol 0, rel error 0.1 > rtol 1e-06)"
     )
     (spec.parent / "actual" / "out" / "new.txt").write_text("x\n")
     assert json.loads(run([sys.executable, "-I", str(lone), str(spec)], tmp_path).stdout)[
@@ -209,9 +210,13 @@ def test_one_huge_line_streams_in_bounded_memory(tmp_path, lone):
     result = json.loads(verdict_path.read_text())["files"][0]
     assert (result["lines"], result["differing_lines"], result["differing_values"]) == (2, 1, 3)
     assert result["values"] == tokens
-    assert [(d["line"], d["column"]) for d in result["differences"]] == [
+    assert [(d["line"], d["token"]) for d in result["differences"]] == [
         (1, index) for index in changed
     ]
+    # Each difference is shown in its place in the line, found by reading it again in pieces.
+    for diff, value in zip(result["differences"], changed.values(), strict=True):
+        assert diff["actual_line"][diff["actual_mark"] :].startswith(value)
+        assert len(diff["actual_line"]) <= 206
     assert [d["actual"] for d in result["differences"]] == list(changed.values())
     assert [d["expected"] for d in result["differences"]] == [number(i) for i in changed]
 

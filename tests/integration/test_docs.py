@@ -16,12 +16,14 @@ import jsonschema
 import pytest
 
 from assay.config import parse_config
-from assay.define import suite_schema
+from assay.define import reffile, suite_schema
 from assay.results.report import schema
 from assay.validation import convert, load_toml
 from tests.conftest import ROOT, run_assay
+from tests.integration import docs_output
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+EXAMPLE_DOCS = sorted((ROOT / "examples").glob("*/README.md"))
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.M | re.S)
 
 
@@ -106,7 +108,15 @@ def test_python_example_runs_and_passes(where, doc, line, code, tmp_path):
 
 @pytest.mark.parametrize(("where", "doc", "line", "code"), _params("toml"))
 def test_toml_example_is_a_valid_config_or_suite(where, doc, line, code):
-    if code.lstrip().startswith(("[suite]", "# A bring")):
+    if code.lstrip().startswith("# Performance references"):  # NAME.references.toml
+        tables = load_toml(code)
+        assert tables
+        for patterns in tables.values():
+            for metrics in patterns.values():
+                for value in metrics.values():
+                    ref, wrong = reffile.entry(value)
+                    assert ref is not None and not wrong, f"{where}: {value}: {wrong}"
+    elif code.lstrip().startswith(("[suite]", "# A bring")):
         body = convert(load_toml(code), suite_schema.File).suite
         assert body.command
     else:
@@ -247,3 +257,17 @@ def test_the_remote_doc_runs_against_the_ci_ssh_server(tmp_path: Path) -> None:
         assert path.parent == server.home and path.name.startswith(".assay-test-")
         subprocess.run(["chmod", "-R", "u+w", str(path)], check=False)
         shutil.rmtree(path, ignore_errors=True)
+
+
+OUTPUTS = docs_output.examples(DOCS + EXAMPLE_DOCS)
+
+
+def test_the_docs_show_real_failure_output():
+    assert any("case(s) failed" in e.block and "^" in e.block for e in OUTPUTS)
+
+
+@pytest.mark.parametrize("example", [pytest.param(e, id=e.where) for e in OUTPUTS])
+def test_output_shown_in_the_docs_is_what_assay_prints(example, tmp_path):
+    """Output in the docs is made by real runs (tests/integration/docs_output.py); after a
+    change, `python -m tests.integration.docs_output` writes it again."""
+    assert docs_output.render(example, tmp_path) == example.block, example.where

@@ -3,6 +3,7 @@ headless Chromium driven by Playwright (never a downloaded browser)."""
 
 from __future__ import annotations
 
+import html
 import html.parser
 import io
 import json
@@ -239,3 +240,33 @@ def test_a_report_file_that_cannot_be_written_is_a_clear_error(
     if option == "--html":
         made = assay_cli("report", "--html", "taken/r.html")
         assert made.code == 2 and "cannot write the HTML report taken/r.html" in made.stderr
+
+
+def test_html_report_shows_a_text_first_difference_as_lines_with_a_marker(
+    assay_cli, write, tmp_path
+):
+    write(
+        "test_text.py",
+        """
+import assay
+
+class Words(assay.Test):
+    command = "printf 'a <b> & \\\\\\\\ c\\\\n' > out.txt"
+
+    def sanity(self, out):
+        out.compare("expected/", files=["out.txt"], mode="text")
+""",
+    )
+    write("expected/out.txt", "a <i> & \\ c\n")  # one backslash, shown as one
+    done = assay_cli("run", "test_text.py", "--plain", "--html", "page.html")
+    assert done.code == 1, done
+    page = (tmp_path / "page.html").read_text()
+    pre = html.unescape(re.search(r"First differences.*?<pre>(.*?)</pre>", page, re.S)[1])
+    lines = pre.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("    expected: "))
+    assert lines[at : at + 3] == [
+        "    expected: a <i> & \\ c",
+        "    actual:   a <b> & \\ c",
+        " " * len("    actual:   a <") + "^",
+    ]
+    assert "&lt;b&gt;" in page and "<b>" not in page

@@ -61,14 +61,17 @@ def test_a_numeric_regression_is_caught_with_file_line_column_and_errors(example
     bad = result.case("solver[case=cg-n50-a10]")
     assert bad["failure"]["stage"] == "sanity"
     reason = bad["failure"]["reason"]
+    # Where the first difference is, then how many and the largest error.
     assert re.match(
-        r"result\.csv: \d+ values differ \(max rel error [0-9.e+-]+ at line \d+", reason
-    )
-    assert "column 'u'" in reason
+        r"result\.csv line (\d+), column 'u': expected [0-9.e+-]+, got [0-9.e+-]+ \(abs error "
+        r"[0-9.e+-]+ > atol 1e-12, rel error [0-9.e+-]+ > rtol 1e-06\); 50 values differ in "
+        r"50 rows, max rel error [0-9.e+-]+ at line \d+, column 'u'$",
+        reason,
+    ), reason
     details = bad["failure"]["details"]
     assert re.search(
-        r"line \d+, column 'u': expected '[0-9.e+-]+', actual '[0-9.e+-]+' "
-        r"\(abs [0-9.e+-]+, rel [0-9.e+-]+\)",
+        r"line \d+, column 'u': expected [0-9.e+-]+, got [0-9.e+-]+ \(abs error [0-9.e+-]+ > "
+        r"atol 1e-12, rel error [0-9.e+-]+ > rtol 1e-06\)",
         details,
     )
     (verdict,) = bad["comparisons"]
@@ -103,7 +106,8 @@ def test_an_extra_line_is_caught(example):
     )
     case = result.case("solver[case=thomas-n10-a1]")
     assert case["status"] == "failed"
-    assert case["failure"]["reason"].startswith("log.txt: ")
+    assert case["failure"]["reason"].startswith("log.txt line ")
+    assert case["failure"]["reason"].endswith(": extra line in actual: 'warning: mesh too coarse'")
     assert "warning: mesh too coarse" in case["failure"]["details"]
 
 
@@ -214,7 +218,10 @@ def test_a_python_test_can_use_the_comparison_engine(tmp_path, write):
     result = run_assay("run", "test_py_compare.py", "--plain", cwd=tmp_path)
     assert result.case("Energy[value=1.0000001]")["status"] == "passed"
     bad = result.case("Energy[value=1.01]")
-    assert bad["failure"]["reason"].startswith("out.txt: 1 value differs (max rel error 1.0e-02")
+    assert bad["failure"]["reason"] == (
+        "out.txt line 1, token 3: expected 1.000000, got 1.01 (abs error 0.01 > atol 0, rel "
+        "error 0.01 > rtol 1e-06)"
+    )
 
 
 def test_tag_partitions_place_cases_on_their_partitions(tmp_path):

@@ -467,8 +467,26 @@ def test_the_live_display_shows_each_partitions_queue(slurm_dir):
     assert code == 0, screen
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)  # the text, without its styles
     assert "ci:debug: pending 3 (BeginTime)  running 0  done 0" in screen
+    # Each running case shows its stage and its job's state, pending and why, then running.
+    assert re.search(r"Queued\[i=0\] @ci:debug\+builtin +run: PENDING \(BeginTime\)", screen)
+    assert re.search(r"Queued\[i=0\] @ci:debug\+builtin +run: RUNNING", screen)
     assert "running 3  done 0" in screen  # then all three ran at once
     assert "3 passed, 0 failed, 0 skipped" in screen
+
+
+def test_the_live_display_shows_the_state_of_a_packed_cases_pack(slurm_dir):
+    write_config(slurm_dir, 'options = ["--begin=now+3"]')
+    (slurm_dir / "test_packed.py").write_text(
+        "import assay\n\nclass Packed(assay.Test):\n"
+        '    systems = ["*:debug"]\n    i = assay.parameter(range(2))\n'
+        '    time_limit = "1m"\n    command = "sleep 3"\n'
+    )
+    code, screen = run_on_terminal("run", "test_packed.py", cwd=slurm_dir)
+    assert code == 0, screen
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
+    for i in (0, 1):  # both members show their pack's state
+        assert re.search(rf"Packed\[i={i}\] @ci:debug\+builtin +run: PENDING \(BeginTime\)", screen)
+        assert re.search(rf"Packed\[i={i}\] @ci:debug\+builtin +run: RUNNING", screen)
 
 
 def test_a_job_sbatch_refuses_fails_its_case_naming_the_settings(slurm_dir):

@@ -238,3 +238,20 @@ def test_assay_and_its_run_command_import_neither_numpy_nor_matplotlib() -> None
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("reference", "low", "high", "expected"),
+    [
+        (2.0, None, 2.5, "lower"),  # only upper_abs: a time that must not grow
+        (100.0, 90.0, None, "higher"),  # only lower_abs
+        (10.0, 9.9, 13.0, "higher"),  # a tighter absolute lower side
+        (0.0, -1e-3, 1e-3, None),  # symmetric around zero: the unit (none) decides
+    ],
+)
+def test_better_direction_from_absolute_bounds(
+    reference: float, low: float | None, high: float | None, expected: str | None
+) -> None:
+    """A reference with absolute bounds (``upper_abs=0.5``) tells the direction as relative
+    ones do: the bounds actually accepted count, relative and absolute alike."""
+    assert better_of(None, bounds=(reference, low, high)) == expected

@@ -25,7 +25,8 @@ def test_numbers_compare_by_value_across_notations(case, rtol, ok):
     assert result["where_max"] == "line 1, token 3"
     if not ok:
         (diff,) = result["differences"]
-        assert (diff["line"], diff["column"]) == (1, 3)
+        # Token 3 is the number; its first differing character is column 6.
+        assert (diff["line"], diff["token"], diff["column"]) == (1, 3, 6)
         assert (diff["expected"], diff["actual"]) == ("1.0000000001e+03", "1000.0000002")
         assert "rel error 1e-10 > rtol 1e-12" in diff["message"]
 
@@ -81,7 +82,8 @@ def test_atol_or_rtol_is_enough(case):
 def test_words_must_match_exactly_and_numbers_glued_to_words_are_words(case):
     # "1.2.3" is five tokens: 1 . 2 . 3, where "2" and "3" follow a dot, so are words too.
     result = text("step1 x1 12ms 1.2.3 ok\n", "step2 x1 12ms 1.2.4 ok\n", case, atol=10)
-    assert [d["column"] for d in result["differences"]] == [1, 8]
+    assert [d["token"] for d in result["differences"]] == [1, 8]
+    assert [d["column"] for d in result["differences"]] == [5, 19]  # the characters that differ
     assert [d["abs_error"] for d in result["differences"]] == [None, None]  # compared as text
     assert result["differences"][0]["message"] == "line 1, token 1: expected 'step1', got 'step2'"
 
@@ -100,7 +102,8 @@ def test_whitespace_between_tokens_and_line_ends_do_not_matter(case):
 def test_different_token_counts_are_one_difference(case):
     result = text("a b c 1\n", "a b 1\n", case)
     (diff,) = result["differences"]
-    assert diff["message"].startswith("line 1: expected 4 tokens, got 3")
+    assert diff["message"].startswith("line 1, token 3: expected 4 tokens, got 3")
+    assert (diff["token"], diff["column"], diff["actual_mark"]) == (3, 5, 4)
     assert (result["differing_lines"], result["differing_values"]) == (1, 1)
 
 
@@ -119,7 +122,7 @@ def test_field_tolerances_override_the_defaults(case):
     fields = [{"pattern": r"energy\s*=\s*(\S+)", "rtol": 1e-3}]
     result = text(expected, actual, case, rtol=1e-6, fields=fields)
     (diff,) = result["differences"]
-    assert (diff["column"], diff["expected"]) == (5, "1.000")
+    assert (diff["token"], diff["column"], diff["expected"]) == (5, 27, "1.000")
     assert "rtol 1e-06" in diff["message"]
     # Inside a word the field's group still becomes one number token.
     assert text("energy=1.000\n", "energy=1.0005\n", case, fields=fields)["ok"]
@@ -136,15 +139,19 @@ def test_missing_lines_at_the_end(case):
     expected = "".join(f"line {i}\n" for i in range(1, 101))
     actual = "".join(f"line {i}\n" for i in range(1, 98))
     result = text(expected, actual, case)
-    assert result["message"] == "actual ends after line 97; expected has 3 more lines"
-    assert result["differences"][0]["line"] == 98
+    message = "line 98: actual ends after line 97; expected has 3 more lines, the first: 'line 98'"
+    assert result["message"] == message
+    (diff,) = result["differences"]
+    # The first missing line is shown: the difference names it as the expected value.
+    assert (diff["line"], diff["expected"], diff["actual"]) == (98, "line 98", None)
+    assert (diff["expected_line"], diff["actual_line"]) == ("line 98", None)
     assert (result["lines"], result["differing_lines"]) == (97, 3)
 
 
 def test_extra_lines_at_the_end(case):
     expected = "".join(f"line {i}\n" for i in range(1, 101))
     result = text(expected, expected + "tail one\ntail two\n", case)
-    assert result["message"] == "extra line 101 in actual: 'tail one' (and 1 more)"
+    assert result["message"] == "line 101: extra line in actual: 'tail one' (and 1 more)"
     assert result["differences"][0]["actual"] == "tail one"
     assert result["differing_lines"] == 2
 
@@ -183,8 +190,10 @@ def test_counts_are_complete_when_the_list_is_truncated(case):
 
 def test_summary_names_the_file_the_count_and_the_worst_error(case):
     verdict = case({"log.txt": "a 1\nb 2\n"}, {"log.txt": "a 1.1\nb 2.5\n"})
+    # Where the first difference is, then how many differ and the worst.
     assert verdict["summary"] == (
-        "log.txt: 2 values differ (max rel error 2.5e-01 at line 2, token 2)"
+        "log.txt line 1, token 2: expected 1, got 1.1 (abs error 0.1 > atol 0, rel error 0.1 "
+        "> rtol 0); 2 values differ in 2 lines, max rel error 2.5e-01 at line 2, token 2"
     )
 
 
@@ -192,7 +201,14 @@ def test_long_lines_are_cut_in_the_verdict(case):
     expected = "x " * 50_000 + "1\n"
     result = text(expected, expected.replace("1\n", "1 2\n"), case)  # one more token
     assert len(json.dumps(result)) < 5_000
-    assert "(100001 characters)" in result["differences"][0]["expected"]
+    (diff,) = result["differences"]
+    assert "(100001 characters)" in diff["expected"]
+    # The line is shown around the difference: the end of the expected line, where the
+    # actual one goes on.
+    assert diff["expected_line"].startswith("... x x") and diff["expected_line"].endswith("x 1")
+    assert diff["actual_line"].endswith("x 1 2")
+    assert diff["expected_line"][diff["expected_mark"] :] == ""
+    assert diff["actual_line"][diff["actual_mark"] :] == "2"
 
 
 # ----------------------------------------------------------------------------------- CSV
@@ -225,9 +241,12 @@ def test_csv_cells_pair_by_column_name_and_report_missing_and_extra_columns(case
 
 def test_csv_missing_and_extra_rows(case):
     short = one(case({"r.csv": CSV}, {"r.csv": CSV.rsplit("3,", 1)[0]}))
-    assert short["message"] == "actual ends before line 4; expected has 1 more rows"
+    assert short["message"] == (
+        "line 4: actual ends before this row; expected has 1 more row: '3,3.0,320,c'"
+    )
+    assert short["differences"][0]["expected"] == "3,3.0,320,c"
     longer = one(case({"r.csv": CSV}, {"r.csv": CSV + "4,4.0,330,d\n"}))
-    assert longer["message"] == "extra row at line 5 of actual: '4,4.0,330,d'"
+    assert longer["message"] == "line 5: extra row in actual: '4,4.0,330,d'"
 
 
 def test_csv_rows_pair_by_key(case):
@@ -268,9 +287,8 @@ def test_csv_ignore_and_a_summary_of_header_differences(case):
     ignore = ["^[a-z]+day,"]
     assert one(case({"r.csv": stamped}, {"r.csv": "when,v\nfriday,1\n"}, ignore=ignore))["ok"]
     verdict = case({"r.csv": "a,b,c\n1,2,3\n"}, {"r.csv": "a\n1\n"})
-    assert (
-        verdict["summary"]
-        == "r.csv: line 1: missing column 'b' (column 2 of expected) (and 1 more)"
+    assert verdict["summary"] == (
+        "r.csv line 1: missing column 'b' (column 2 of expected); 2 differences"
     )
 
 

@@ -63,9 +63,11 @@ def test_an_expected_zero_is_only_met_within_atol(case: Case):
 
 
 def test_the_summary_names_the_largest_absolute_error_when_no_relative_one_exists(case: Case):
-    verdict = case({"log.txt": "a 0\n"}, {"log.txt": "a 2e-9\n"})
-    assert (
-        verdict["summary"] == "log.txt: 1 value differs (max abs error 2.0e-09 at line 1, token 2)"
+    verdict = case({"log.txt": "a 0\nb 0\n"}, {"log.txt": "a 1e-9\nb 2e-9\n"})
+    assert verdict["summary"] == (
+        "log.txt line 1, token 2: expected 0, got 1e-9 (abs error 1e-09 > atol 0; no relative "
+        "error against an expected 0); 2 values differ in 2 lines, max abs error 2.0e-09 at "
+        "line 2, token 2"
     )
 
 
@@ -316,9 +318,14 @@ def test_a_long_line_of_glued_fortran_numbers_is_cut_between_them(case: Case):
 
     whole = TOKEN.findall("".join(values))
     assert result["values"] == len(whole)
-    assert diff["column"] == next(
+    assert diff["token"] == next(
         i for i, t in enumerate(TOKEN.findall("".join(changed)), 1) if t != whole[i - 1]
     )
+    # Shown around the difference, read again in pieces: the marker is on the inserted 1.
+    at = len("".join(values[:12_345])) + len(values[12_345].split("E")[0])
+    assert diff["column"] == at + 1
+    assert diff["actual_line"][diff["actual_mark"]] == "1"
+    assert diff["expected_line"][diff["expected_mark"]] == "E"
 
 
 # ------------------------------------------------------------------- held as they were
@@ -327,8 +334,10 @@ def test_a_long_line_of_glued_fortran_numbers_is_cut_between_them(case: Case):
 def test_a_missing_final_newline_and_empty_files(case: Case):
     assert text("a 1\nb 2", "a 1\nb 2.0\n", case)["ok"]
     assert text("", "", case)["ok"]
-    assert text("", "x\n", case)["message"] == "extra line 1 in actual: 'x'"
-    assert text("x\n", "", case)["message"] == "actual ends after line 0; expected has 1 more line"
+    assert text("", "x\n", case)["message"] == "line 1: extra line in actual: 'x'"
+    assert text("x\n", "", case)["message"] == (
+        "line 1: actual ends after line 0; expected has 1 more line: 'x'"
+    )
     assert one(case({"r.csv": ""}, {"r.csv": ""}))["ok"]
     assert one(case({"r.csv": ""}, {"r.csv": "a\n1\n"}))["message"] == (
         "expected is empty, the other is not"

@@ -68,7 +68,7 @@ def test_variant_fields_refuse_a_field_that_is_not_per_variant() -> None:
 
         @assay.variant_fields
         def per_size(size: int) -> dict[str, Any]:
-            return {"command": "false"}
+            return {"sources": ["elsewhere"]}
 
     with pytest.raises(ValueError, match="cannot vary per variant; allowed: "):
         Varying._assay.fields_for((1,))

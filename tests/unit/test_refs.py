@@ -217,3 +217,35 @@ def test_as_ref_rejects_invalid(bad: object) -> None:
         as_ref(bad)
     assert "is not a reference" in str(info.value)
     assert "assay.ref(" in str(info.value)
+
+
+# --- absolute bounds --------------------------------------------------------------------------
+
+
+def test_absolute_bounds_are_in_the_metric_unit() -> None:
+    r = assay.ref(2.0, upper_abs=0.5, unit="s")
+    assert r.bounds() == (None, 2.5)
+    assert r.check(2.5) is None
+    assert r.check(2.6) == "2.6 s is above the reference 2 s +0.5 s (highest accepted 2.5 s)"
+    near_zero = assay.ref(0.0, lower_abs=-1e-3, upper_abs=1e-3)  # where relative ones say 0
+    assert near_zero.bounds() == (-1e-3, 1e-3) and near_zero.check(5e-4) is None
+
+
+def test_with_a_relative_and_an_absolute_bound_on_a_side_the_wider_one_holds() -> None:
+    r = assay.ref(10.0, lower=-0.1, lower_abs=-2.0, upper=0.3, upper_abs=1.0, unit="s")
+    assert r.bounds() == (8.0, 13.0)
+    assert r.check(7.5) == ("7.5 s is below the reference 10 s -10% or -2 s (lowest accepted 8 s)")
+
+
+@pytest.mark.parametrize(
+    ("kw", "problem"),
+    [
+        ({"lower_abs": 0.5}, "lower_abs 0.5 must be 0 or less (e.g. -0.5 for 0.5 below"),
+        ({"upper_abs": -1}, "upper_abs -1 must be 0 or more (e.g. 0.5 for 0.5 above"),
+        ({"upper_abs": float("inf")}, "upper_abs must be a finite number, got inf (None: unbo"),
+        ({"lower_abs": "1"}, "lower_abs must be a number, got '1'"),
+    ],
+)
+def test_wrong_absolute_bounds_are_problems(kw: dict[str, object], problem: str) -> None:
+    (found,) = assay.ref(1.0, **kw).problems()  # type: ignore[arg-type]
+    assert found.startswith(problem)

@@ -164,9 +164,44 @@ def test_ids_are_prefixes_case_insensitive() -> None:
 @pytest.mark.parametrize(("field", "option"), [("names", "-n"), ("exclude", "-x")])
 def test_invalid_regex_names_the_option(field: str, option: str) -> None:
     with pytest.raises(UsageError) as info:
-        Selection(**{field: ["ok", "Test[("]})
+        Selection(**{field: ["ok", "Test[("]}).resolve(["Test[a=1]"], [" @s:p+e"])
     message = str(info.value)
     assert message.startswith(f"{option} 'Test[(': not a valid regular expression")
+    assert message.endswith("and no case's name contains it as written")
+
+
+SUFFIXES = [" @local:default+builtin", " @cluster:gpu+gnu"]
+
+
+def test_a_displayed_name_selects_its_case_brackets_and_all() -> None:
+    names = ["yaml[case=Y2GN]", "yaml[case=Y2GX]", "yamlc[case=1]", "yaml"]
+    s = Selection(names=["yaml[case=Y2GN]"]).resolve(names, SUFFIXES)
+    assert s.literal == {"yaml[case=Y2GN]"}
+    # As a regex it would be "yaml" then one of the characters c, a, s, e, =, Y, 2, G, N.
+    assert [n for n in names if s.variant_ok(n, {})] == ["yaml[case=Y2GN]"]
+
+
+def test_a_pasted_case_name_with_its_partition_selects_that_case_only() -> None:
+    names = ["yaml[case=Y2GN]"]
+    s = Selection(names=["yaml[case=Y2GN] @local:default+builtin"]).resolve(names, SUFFIXES)
+    assert s.variant_ok("yaml[case=Y2GN]", {})  # decided with the case name
+    assert s.case_ok("yaml[case=Y2GN]", "yaml[case=Y2GN] @local:default+builtin")
+    assert not s.case_ok("yaml[case=Y2GN]", "yaml[case=Y2GN] @cluster:gpu+gnu")
+
+
+def test_a_pattern_no_name_contains_stays_a_regex() -> None:
+    names = ["Stream[threads=1]", "Stream[threads=2]", "Hello"]
+    s = Selection(names=["Stream[threads=[12]]"]).resolve(names, SUFFIXES)
+    assert s.literal == frozenset()
+    assert [n for n in names if s.variant_ok(n, {})] == []  # the regex: "threads=" then 1/2
+    regex = Selection(names=[r"Stream\[threads=[12]\]"]).resolve(names, SUFFIXES)
+    assert [n for n in names if regex.variant_ok(n, {})] == names[:2]
+
+
+def test_an_invalid_regex_that_is_a_name_selects_it() -> None:
+    names = ["odd[x=(]", "other"]
+    s = Selection(exclude=["odd[x=("]).resolve(names, SUFFIXES)
+    assert [n for n in names if s.variant_ok(n, {})] == ["other"]
 
 
 def test_params_known_accepts_known_names() -> None:

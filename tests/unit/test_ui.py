@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from rich.console import Console
 
+from assay.plan import Case
 from assay.results import scaling
 from assay.results.model import CaseResult, Failure, MetricResult, Problem, Session, Status
 from assay.store.transfer import TransferProgress
+from assay.summary import FULL
 from assay.ui import LiveDisplay, PlainDisplay, RerunHint, event_line, summary_lines
 
 
@@ -86,7 +89,7 @@ def test_summary_of_a_failure_has_reason_output_tail_stage_dir_and_rerun(tmp_pat
         file=str(tmp_path / "t.py"),
     )
     hint = RerunHint(config="my config.toml", settings=("n=2",))
-    summary = text(summary_lines(session(failed, result("Ok", Status.PASSED)), hint, None))
+    summary = text(summary_lines(session(failed, result("Ok", Status.PASSED)), hint, None, FULL))
     assert "1 case(s) failed:" in summary
     assert "FAIL Bad[x=1]  [id-Bad[x=1]]" in summary
     assert "  stage:     sanity" in summary
@@ -245,6 +248,103 @@ def test_summary_says_how_far_the_first_estimate_was_off() -> None:
     assert "first estimate" not in text(summary_lines(s, RerunHint(), None))
 
 
+# --- many failures: capped details, the list of failed cases, the performance table ----------
+
+
+def _failures(n: int) -> list[CaseResult]:
+    details = "\n".join(
+        ["out.event: 5 lines differ", "  line 8: actual ends after line 7; expected has 5 more"]
+        + [f"    expected: +EVENT {i}" for i in range(20)]
+    )
+    return [
+        result(
+            f"yaml[case=C{i:03d}] @sys:part+env",
+            Status.FAILED,
+            variant=f"yaml[case=C{i:03d}]",
+            failure=Failure("sanity", f"out.event line 8: actual ends after line 7 ({i})", details),
+        )
+        for i in range(n)
+    ]
+
+
+def _above_the_list(lines: list[tuple[str, str]]) -> list[str]:
+    texts = [t for t, _ in lines]
+    return texts[: next(i for i, t in enumerate(texts) if t.startswith("failed ("))]
+
+
+def test_on_an_80x24_terminal_the_details_fit_above_the_list_of_failures() -> None:
+    display, _ = live(width=80)
+    display.console.height = 24
+    caps = display.caps()
+    lines = summary_lines(session(*_failures(40)), RerunHint(), Path("s/report.json"), caps)
+    above = _above_the_list(lines)
+    assert sum(max(1, -(-len(t) // 80)) for t in above) <= 22
+    assert above[1].startswith("40 case(s) failed; the first 1 in detail (all: s/summary.txt)")
+    texts = [t for t, _ in lines]
+    listed = texts[texts.index("failed (40), all @sys:part+env:") + 1 : -3]
+    assert len(listed) == 40 and all(len(t) < 80 for t in listed)
+    assert listed[0] == "  yaml[case=C000]  sanity: out.event line 8: actual ends after line 7 (0)"
+
+
+def test_a_failure_capped_keeps_its_name_reason_rerun_and_says_what_is_left_out() -> None:
+    four = _failures(4)  # four failures share 40 lines: each is cut to 12
+    one = four[0]
+    lines = [t for t, _ in summary_lines(session(*four), RerunHint(), Path("s/report.json"))]
+    block = lines[
+        lines.index("FAIL yaml[case=C000] @sys:part+env  [id-yaml[case=C000] @sys:part+env]") :
+    ]
+    block = block[: block.index("")]
+    assert len(block) == 12
+    assert block[1:3] == [
+        "  stage:     sanity",
+        "  reason:    out.event line 8: actual ends after line 7 (0)",
+    ]
+    assert block[3:6] == [
+        "  details:",
+        "    out.event: 5 lines differ",
+        "      line 8: actual ends after line 7; expected has 5 more",
+    ]
+    assert block[-2].startswith("  rerun:     assay run . --case ")
+    assert block[-1] == "  (16 more line(s) of this failure: see s/summary.txt)"
+    full = [t for t, _ in summary_lines(session(one), RerunHint(), Path("s/report.json"), FULL)]
+    assert "    expected: +EVENT 19" in "\n".join(full)
+
+
+def test_the_performance_table_lists_every_metric_worst_margin_first() -> None:
+    def metric(
+        name: str, value: float, ref: float, low: float | None, high: float | None, verdict: str
+    ) -> MetricResult:
+        return MetricResult(name, value, "s", ref, None, None, low, high, verdict)
+
+    cases = [
+        result("Fast", Status.PASSED, metrics=[metric("t", 1.0, 1.0, 0.5, 1.5, "pass")]),
+        result("Tight", Status.PASSED, metrics=[metric("t", 1.45, 1.0, 0.5, 1.5, "pass")]),
+        result(
+            "Slow",
+            Status.FAILED,
+            failure=Failure("performance", "t"),
+            metrics=[metric("t", 2.0, 1.0, None, 1.5, "fail")],
+        ),
+        result("Free", Status.PASSED, metrics=[MetricResult("n", 12.0, None)]),
+    ]
+    texts = [t for t, _ in summary_lines(session(*cases), RerunHint(), None, FULL)]
+    start = next(i for i, t in enumerate(texts) if t.startswith("performance"))
+    table = texts[start : start + 6]
+    assert table[1].split() == [
+        "case",
+        "metric",
+        "value",
+        "reference",
+        "[bounds]",
+        "margin",
+        "verdict",
+    ]
+    assert [row.split()[0] for row in table[2:]] == ["Slow", "Tight", "Fast", "Free"]
+    assert table[2].split()[2:] == ["2", "s", "1", "[-,", "1.5]", "-50.0%", "fail"]
+    assert table[3].split()[-2:] == ["+5.0%", "pass"]
+    assert table[5].split()[-3:] == ["-", "no", "reference"]
+
+
 def test_scaling_table_takes_the_median_of_repeated_samples() -> None:
     rows = []
     for repeat, times in enumerate(((8.0, 4.0), (9.0, 5.0), (100.0, 4.5)), start=1):
@@ -288,3 +388,54 @@ def test_plain_display_writes_a_line_per_upload_that_sent_something() -> None:
     lines = out.getvalue().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("[ SEND] 2.5 MB (3 objects) to partition remote (login) in ")
+
+
+def _case(name: str, key: str, repeat: int = 1) -> Case:
+    """What the display reads of a planned case (its name, repetition and key)."""
+    return SimpleNamespace(name=name, repeat=repeat, key=key)  # type: ignore[return-value]
+
+
+def test_live_display_shows_each_running_cases_stage_and_its_jobs_state() -> None:
+    display, _ = live()
+    display.max_rows = 8
+    build, single, packed = _case("Build", "b1"), _case("Solo", "s1"), _case("Packed", "p1")
+    for case in (build, single, packed):
+        display.case_started(case, 1)
+    display.case_stage(build, "build")
+    display.case_stage(single, "run")
+    display.case_stage(packed, "run")
+    display.job_state("cluster:batch", "assay-s1", "PENDING", "Priority")
+    display.job_state("cluster:batch", "assay-pack-0001", "RUNNING", None, ("assay-p1",))
+    lines = [line.split(None, 2) for line in render(display).splitlines()]
+    rows = {
+        w[1]: w[2].strip() for w in lines if len(w) == 3 and w[1] in ("Build", "Solo", "Packed")
+    }
+    assert rows == {"Build": "build", "Solo": "run: PENDING (Priority)", "Packed": "run: RUNNING"}
+    display.case_stage(single, "sanity")  # the job is done: the stage alone
+    display.case_finished(result("Packed", Status.PASSED))
+    screen = render(display)
+    assert "Solo  sanity" in screen.replace("   ", "  ") and "Packed" not in screen
+
+
+def test_a_reference_of_zero_has_its_margin_in_the_metrics_unit() -> None:
+    """Relative to a reference of 0 a margin means nothing: absolute bounds around zero
+    show the room left in the metric's unit."""
+    m = MetricResult("drift", 4e-4, "mm", 0.0, None, None, -1e-3, 1e-3, "pass")
+    texts = [
+        t
+        for t, _ in summary_lines(
+            session(result("Zero", Status.PASSED, metrics=[m])), RerunHint(), None, FULL
+        )
+    ]
+    row = next(t for t in texts if t.strip().startswith("Zero"))
+    assert row.split()[-2:] == ["+0.0006mm", "pass"]
+
+
+def test_one_failure_gets_the_whole_screen_when_it_fits() -> None:
+    """The cap per failure is for many failures: one failure of 28 lines on a screen of 40
+    is shown whole (the test's own printed output included)."""
+    (one,) = _failures(1)
+    lines = [t for t, _ in summary_lines(session(one), RerunHint(), Path("s/report.json"))]
+    text = "\n".join(lines)
+    assert "more line(s) of this failure" not in text
+    assert "    expected: +EVENT 19" in text

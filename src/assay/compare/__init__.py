@@ -27,7 +27,11 @@ and no ``files`` key only the command runs. A glob that matches nothing is a spe
 ``complete``: directories (relative, ``"."`` for the root) whose actual content must not hold
 files absent from ``expected`` (such files are listed under ``extra``).
 
-``rtol``, ``atol`` (default 0): number tolerances. ``ignore``: regexes removed (``re.sub``)
+``mode``: ``"numeric"`` (default: numbers compare with tolerance, text lines token by
+token) or ``"text"`` (no tolerance, no tokens: a text line must equal the expected one
+character for character, a CSV cell or a JSON number as written; ``rtol``, ``atol`` and
+``fields`` beside it are spec errors). ``rtol``, ``atol`` (default 0): number tolerances.
+``ignore``: regexes removed (``re.sub``)
 from every line on both sides before comparing. ``fields``: ``[{"pattern": REGEX, "rtol":
 .., "atol": .., "skip": bool}]``; the numbers inside group 1 of each match get these
 tolerances (a group that reads as a number is one number token even inside a word, as in
@@ -39,7 +43,7 @@ limits every command.
 
 ``rules``: per-file settings, the first rule whose ``match`` glob matches wins (a glob
 without ``/`` matches the file name, one with ``/`` the path relative to ``expected``).
-A rule may set ``format`` (text, csv, json, binary), ``rtol``/``atol`` (each one unset
+A rule may set ``format`` (text, csv, json, binary), ``mode``, ``rtol``/``atol`` (each one unset
 falls back to the top-level value), ``ignore`` and ``fields`` (added to the top-level
 ones; the rule's fields are tried first), and: for CSV ``columns`` (``{NAME_GLOB:
 {"rtol", "atol", "skip"}}``), ``key`` (a column name or a list of names), ``delimiter``
@@ -78,12 +82,20 @@ decoding. A UTF-8 byte order mark at the start is not content. A differing pair 
 letter, digit, ``_`` or ``.``: ``x1``, ``12ms`` and ``1.2.3`` are words), words (``\\w+``)
 and single other characters. Whitespace only separates tokens, so runs of spaces and tabs,
 leading and trailing blanks and CRLF vs LF make no difference. Tokens pair by position
-(``column`` = 1-based token index); numbers compare with tolerance, other tokens exactly.
+(``token`` = 1-based token index); numbers compare with tolerance, other tokens exactly.
 Lines with different token counts are one difference. Missing and extra lines at the end
-are one difference each. Memory is constant whatever the line lengths: a line longer than
-64 KiB is compared as a stream of pieces, where an ``ignore`` or ``fields`` match may run at
-most 64 KiB past the piece it starts in (a longer one is cut there), and a single token
-longer than 256 KiB is compared in parts.
+are one difference each, showing the first missing (``expected``) or extra (``actual``)
+line. With ``mode = "text"`` a differing line is one difference, nothing is tokenized
+(only the line end, LF or CRLF, and a final newline do not count).
+A text difference shows where it is: ``column`` is the 1-based character (in the expected
+line as it is) where the lines first differ within the differing token (or the line),
+``expected_line`` and ``actual_line`` are both lines (cut to 200 characters around the
+difference, ``...`` where cut), ``expected_mark`` and ``actual_mark`` the 0-based place
+of that character in them (for a line longer than 64 KiB: in the text once ``ignore``
+matches are removed, found by reading the line again in pieces). Memory is constant
+whatever the line lengths: a line longer than 64 KiB is compared as a stream of pieces,
+where an ``ignore`` or ``fields`` match may run at most 64 KiB past the piece it starts in
+(a longer one is cut there), and a single token longer than 256 KiB is compared in parts.
 
 CSV: streamed a row at a time with the csv module (memory grows with the widest row); the
 first row is the header; cells pair by column name, and a name that appears more than once
@@ -118,10 +130,15 @@ Verdict
 ``max_abs_error``, ``max_rel_error`` (over the numbers compared in differing lines),
 ``where_max`` (of the max rel error), ``where_max_abs``, ``differences`` (at most
 ``max_differences`` of ``{file, line, column, expected, actual, abs_error, rel_error,
-message}``, values cut to 200 characters; CSV adds ``index``, binary ``offset``; an error
-is a number, or a string such as ``"inf"`` or ``"1e+400"`` where a float cannot hold it),
+message}``, values cut to 200 characters; text adds ``token`` and the lines shown (see
+Text), CSV adds ``index``, binary ``offset``; an error is a number, or a string such as
+``"inf"`` or ``"1e+400"`` where a float cannot hold it; ``message`` starts with where the
+difference is, ``line 4, token 2: ...``, and quotes text as it is: only control
+characters and bytes that are not UTF-8 are escaped, as ``\\t`` or ``\\xHH``),
 ``truncated``, ``message`` (file-level: missing lines, unreadable file, command output
-tail). Nothing in it grows with the size of the compared files.
+tail). ``summary`` names each differing file with its first difference (``out.txt line 4,
+token 2: expected 1.5, got 1.0 (...)``) and, when there are more, how many and the largest
+error. Nothing in it grows with the size of the compared files.
 """
 
 from .cli import main

@@ -15,6 +15,7 @@ from .result import VERSION, Result, verdict
 from .spec import prepare
 from .tables import compare_csv
 from .text import compare_text
+from .view import outputs_view
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -74,12 +75,13 @@ def compare(spec: Mapping[str, Any]) -> dict[str, Any]:
     for folder in plan.complete:
         for rel in files_under(os.path.join(plan.actual, folder)):
             full = posixpath.normpath(posixpath.join(folder, rel))
-            if full not in plan.everything:
+            if full not in plan.everything and full not in plan.not_outputs:
                 extra.add(full)
     if plan.command:
-        root = command_result(
-            "(command)", plan.command, plan.expected, plan.actual, "", plan.limit, plan.timeout
-        )
+        with outputs_view(plan.actual, plan.not_outputs) as actual:
+            root = command_result(
+                "(command)", plan.command, plan.expected, actual, "", plan.limit, plan.timeout
+            )
         results.append(root)
     return verdict(results, missing, sorted(extra), [])
 

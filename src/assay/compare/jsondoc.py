@@ -172,7 +172,12 @@ def _times(n: int) -> str:
 def _leaf(e: Any, a: Any, where: str, tol: Tol, res: Result, opt: Options) -> None:
     res.values += 1
     kind_e, kind_a = _kind(e), _kind(a)
-    if kind_e == kind_a == "number":
+    if kind_e == kind_a == "number" and opt.exact:  # mode "text": as written
+        if e.text == a.text:
+            return
+        msg = f"{cut(where, BRIEF)}: expected {cut(e.text, BRIEF)}, got {cut(a.text, BRIEF)}"
+        res.add(msg, column=where, expected=e.text, actual=a.text)
+    elif kind_e == kind_a == "number":
         ok, abs_err, rel_err = errors(e.text, a.text, tol)
         res.numeric(abs_err, rel_err, where)
         if ok:

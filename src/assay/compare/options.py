@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 FORMATS = ("text", "csv", "json", "binary")
+MODES = ("numeric", "text")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Options:
     delimiter: str | None = None
     header: bool = True
     command: str | None = None
+    exact: bool = False  # mode "text": values compare as written, text lines whole
 
     def column_tol(self, name: str) -> Tol:
         for pattern, tol in self.columns:
@@ -64,6 +66,7 @@ class Plan:
     command: str | None
     timeout: float
     limit: int
+    not_outputs: frozenset[str] = frozenset()  # actual files that are no outputs (inputs...)
 
     def options(self, rel: str) -> Options:
         for regex, whole, opt in self.rules:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,10 @@ if TYPE_CHECKING:
 VERSION = 1
 SHOW = 200  # characters of a value kept in a difference record
 BRIEF = 60  # characters of a value quoted in a one-line message
+# Control characters, and the bytes that were not UTF-8 (surrogateescape keeps them as
+# U+DC80..U+DCFF): everything else is shown as it is, backslashes and quotes included.
+_UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\udc80-\udcff]")
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
 class Shown(str):
@@ -26,8 +31,27 @@ def cut(text: str | None, limit: int = SHOW) -> str | None:
     return Shown(f"{text[:limit]}... ({len(text)} characters)")
 
 
+def _escape_one(m: re.Match[str]) -> str:
+    ch = m.group(0)
+    if ch in _NAMED:
+        return _NAMED[ch]
+    code = ord(ch)
+    return f"\\x{code - 0xDC00 if code >= 0xDC80 else code:02x}"
+
+
+def escape(text: str) -> str:
+    """``text`` as it is, but for control characters and bytes that were not UTF-8, which
+    are written ``\\t``, ``\\n``, ``\\r`` or ``\\xHH`` (a backslash stays one backslash)."""
+    return _UNSHOWN.sub(_escape_one, text)
+
+
+def quote(text: str) -> str:
+    """``text`` in single quotes, shown as it is (see ``escape``)."""
+    return f"'{escape(text)}'"
+
+
 def brief(text: str) -> str:
-    return repr(cut(text, BRIEF))
+    return quote(cut(text, BRIEF) or "")
 
 
 class Preview:
@@ -59,7 +83,7 @@ class Preview:
         return Shown(f"{self.head[:limit]}... ({self.length} characters)")
 
     def brief(self) -> str:
-        return repr(self.cut(BRIEF))
+        return quote(self.cut(BRIEF))
 
 
 @dataclass
@@ -133,21 +157,26 @@ class Result:
         self.brief = brief
 
     def summary(self) -> str:
-        parts = []
+        """One line: the file and where its first difference is (``out.txt line 4: ...``),
+        then how many differ when there is more than one."""
+        if self.differences:
+            first = str(self.differences[0]["message"])
+            head = f"{self.file} {first}" if first.startswith("line ") else f"{self.file}: {first}"
+        elif self.brief or self.message:
+            head = f"{self.file}: {self.brief or str(self.message).split(chr(10))[0]}"
+        else:
+            head = f"{self.file}: differs"
         n = self.differing_values
-        if n:
-            text = f"{n} value{'s differ' if n > 1 else ' differs'}"
-            if self.max_rel and self.where_rel:
-                text += f" (max rel error {err_sci(self.max_rel)} at {self.where_rel})"
-            elif self.max_abs and self.where_abs:
-                text += f" (max abs error {err_sci(self.max_abs)} at {self.where_abs})"
-            parts.append(text)
-        if self.brief or self.message:
-            parts.append(self.brief or str(self.message).split("\n")[0])
-        if not parts and self.differences:
-            more = self.found - 1
-            parts.append(self.differences[0]["message"] + (f" (and {more} more)" if more else ""))
-        return f"{self.file}: {'; '.join(parts) or 'differs'}"
+        if n <= 1 and self.found <= 1:
+            return head
+        text = f"{n} values differ" if n > 1 else f"{self.found} differences"
+        if self.differing_lines > 1 and self.counts == "lines":
+            text += f" in {self.differing_lines} {'rows' if self.format == 'csv' else 'lines'}"
+        if self.max_rel and self.where_rel:
+            text += f", max rel error {err_sci(self.max_rel)} at {self.where_rel}"
+        elif self.max_abs and self.where_abs:
+            text += f", max abs error {err_sci(self.max_abs)} at {self.where_abs}"
+        return f"{head}; {text}"
 
     def to_dict(self) -> dict[str, Any]:
         lines, values = self.counts == "lines", self.counts in ("lines", "values")

@@ -11,7 +11,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .numeric import Tol
-from .options import FORMATS, Options, Plan, files_under, glob, key_pattern, parents, relative
+from .options import (
+    FORMATS,
+    MODES,
+    Options,
+    Plan,
+    files_under,
+    glob,
+    key_pattern,
+    parents,
+    relative,
+)
 from .result import VERSION
 
 if TYPE_CHECKING:
@@ -20,10 +30,10 @@ if TYPE_CHECKING:
 MAX_DIFFERENCES = 20
 COMMAND_TIMEOUT = 600.0
 _TOL_KEYS = ("rtol", "atol", "skip")
-_OPTION_KEYS = ("rtol", "atol", "ignore", "fields")
+_OPTION_KEYS = ("mode", "rtol", "atol", "ignore", "fields")
 _TOP_KEYS = (
     *("version", "actual", "expected", "files", "complete", "rules"),
-    *("command", "command_timeout", "max_differences", *_OPTION_KEYS),
+    *("command", "command_timeout", "max_differences", "not_outputs", *_OPTION_KEYS),
 )
 _RULE_KEYS = (
     *("match", "format", "command", "columns", "key", "keys", "delimiter", "header"),
@@ -161,6 +171,21 @@ class Checker:
         header = obj.get("header", True)
         if not isinstance(header, bool):
             self.problem(f"{where}header: must be true or false")
+        exact = top.exact
+        mode = obj.get("mode")
+        if mode is not None and mode not in MODES:
+            self.problem(
+                f'{where}mode: {_show(mode)} is not one of {", ".join(MODES)} ("text": lines '
+                'and values compare exactly as written; "numeric": numbers with tolerance)'
+            )
+        elif mode is not None:
+            exact = mode == "text"
+            numeric = [k for k in ("rtol", "atol", "fields") if obj.get(k)]
+            if exact and numeric:
+                self.problem(
+                    f'{where}mode: "text" compares exactly, so {", ".join(numeric)} would '
+                    'not apply; remove them, or use mode = "numeric"'
+                )
         return Options(
             format=fmt if fmt in FORMATS else None,
             tol=tol,
@@ -172,6 +197,7 @@ class Checker:
             delimiter=delimiter if isinstance(delimiter, str) else None,
             header=header is not False,
             command=command if isinstance(command, str) else None,
+            exact=exact,
         )
 
 
@@ -223,6 +249,7 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
         check.problem('command: must be a string like "h5diff -r {expected} {actual}"')
     files = check.strings(spec, "files", "")
     complete = check.strings(spec, "complete", "")
+    not_outputs = [posixpath.normpath(relative(n)) for n in check.strings(spec, "not_outputs", "")]
     if check.problems:
         return None, check.problems
     expected, actual = roots["expected"], roots["actual"]
@@ -275,6 +302,7 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
         command,
         timeout,
         limit,
+        frozenset(n for n in not_outputs if n not in everything),
     )
     return plan, []
 

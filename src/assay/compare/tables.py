@@ -14,7 +14,7 @@ from itertools import zip_longest
 from typing import IO, TYPE_CHECKING, Any
 
 from .numeric import NUMBER_CELL, errors, exceeds
-from .result import brief
+from .result import brief, quote
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -52,25 +52,29 @@ def compare_csv(expected: str, actual: str, res: Result, opt: Options) -> None:
         if opt.key:
             _by_key(re_, ra, row)
             return
-        missing = extra = first_missing = 0
+        missing = extra = 0
+        first_missing: tuple[int, list[str]] | None = None
         first_extra: tuple[int, list[str]] | None = None
         for pe, pa in zip_longest(re_, ra):
             if pa is None:
-                first_missing = first_missing or pe[0]
+                first_missing = first_missing or pe
                 missing += 1
             elif pe is None:
                 first_extra = first_extra or pa
                 extra += 1
             else:
                 row.compare(pe[0], pe[1], pa[1])
-    if missing:
+    if first_missing:
+        line, cells = first_missing
+        text = delimiter.join(cells)
+        what = f"{missing} more rows, the first" if missing > 1 else "1 more row"
+        msg = f"line {line}: actual ends before this row; expected has {what}: {brief(text)}"
         res.differing_lines += missing
-        msg = f"actual ends before line {first_missing}; expected has {missing} more rows"
-        res.add(msg, line=first_missing)
+        res.add(msg, line=line, expected=text)
         res.note(msg)
     if first_extra:
         line, cells = first_extra
-        msg = f"extra row at line {line} of actual: {brief(delimiter.join(cells))}"
+        msg = f"line {line}: extra row in actual: {brief(delimiter.join(cells))}"
         msg += f" (and {extra - 1} more)" if extra > 1 else ""
         res.differing_lines += extra
         res.add(msg, line=line, actual=delimiter.join(cells))
@@ -110,7 +114,7 @@ def _occurrences(header: list[str]) -> list[int]:
 
 
 def _label(name: str, occurrence: int) -> str:
-    return f"{name!r} (occurrence {occurrence})" if occurrence else repr(name)
+    return f"{quote(name)} (occurrence {occurrence})" if occurrence else quote(name)
 
 
 def _columns(he: list[str], ha: list[str], opt: Options) -> list[_Column]:
@@ -136,7 +140,7 @@ def _header(he: list[str], ha: list[str], res: Result) -> None:
             if (name, k) in other:
                 continue
             where = f"occurrence {k}, column {i}" if many[name] > 1 else f"column {i}"
-            msg = f"line 1: {what} column {name!r} ({where} of {side})"
+            msg = f"line 1: {what} column {quote(name)} ({where} of {side})"
             if side == "expected":
                 res.add(msg, line=1, column=name, index=i, expected=name)
             else:
@@ -184,7 +188,8 @@ class _RowPair:
             info: dict[str, Any] = {"line": line, "column": name, "index": ie + 1}
             if ce is not None and ca is not None:
                 se, sa = ce.strip(), ca.strip()
-                if NUMBER_CELL.fullmatch(ce) and NUMBER_CELL.fullmatch(ca):
+                numbers = NUMBER_CELL.fullmatch(ce) and NUMBER_CELL.fullmatch(ca)
+                if numbers and not self.opt.exact:  # (mode "text": cells are text)
                     ok, abs_err, rel_err = errors(se, sa, tol)
                     res.numeric(abs_err, rel_err, where)
                     if ok:
@@ -243,7 +248,7 @@ def _by_key(re_: _Rows, ra: _Rows, row: _RowPair) -> None:
         return tuple(cells[i].strip() if i < len(cells) else "" for i in index)
 
     def label(values: tuple[str, ...]) -> str:
-        return ", ".join(f"{n}={v!r}" for n, v in zip(key, values))
+        return ", ".join(f"{n}={quote(v)}" for n, v in zip(key, values))
 
     pending: dict[tuple[str, ...], deque[tuple[int, list[str]]]] = {}
     for line_a, cells in ra:

@@ -13,17 +13,21 @@ import codecs
 from typing import TYPE_CHECKING, Any
 
 from .binary import first_difference
+from .lines import Located, brief_at, context, first_token_difference
 from .numeric import ZERO, errors, exceeds
 from .result import BRIEF, Preview, brief, cut
+from .streamed import first_difference_at, locate, locate_character
 from .tokens import PIECE, line_tokens, stream_tokens
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from typing import BinaryIO
 
     from .numeric import Err
     from .options import Options
     from .result import Result
+
+    Locate = Callable[[list[int]], dict[int, dict[str, Any]]]  # token indexes -> context
 
 CHUNK = 1 << 20  # bytes read at a time
 _PROBE = 4096  # bytes compared first after a difference
@@ -153,14 +157,42 @@ def _decode(line: bytes) -> str:
 
 
 def _short_pair(n: int, le: bytes, la: bytes, res: Result, opt: Options) -> None:
-    ex, ac = opt.strip(_decode(le)), opt.strip(_decode(la))
+    raw_e, raw_a = _decode(le), _decode(la)
+    ex, ac = opt.strip(raw_e), opt.strip(raw_a)
     if ex == ac:
         return
+    located = Located(raw_e, raw_a, opt)
+    if opt.exact:
+        _exact(n, located.at_character(), res)
+        return
     te, ta = line_tokens(ex, opt), line_tokens(ac, opt)
-    check = LineCheck(n, res, opt)
+    check = LineCheck(n, res, opt, lambda wanted: {i: located.at_token(i) for i in wanted})
     if len(te) == len(ta):
         check.feed(te, ta)
+    else:
+        check.first_text = first_token_difference(te, ta)
     check.finish(len(te), len(ta), ex, ac)
+
+
+def _exact(n: int, found: dict[str, Any], res: Result) -> None:
+    """``mode = "text"``: a differing line is one difference, shown at its first differing
+    character."""
+    line_e, line_a = found["expected_line"], found["actual_line"]
+    msg = f"line {n}, column {found['column']}: expected "
+    msg += f"{brief_at(line_e, found['expected_mark'] or 0)}, got "
+    msg += brief_at(line_a, found["actual_mark"] or 0)
+    res.differing_lines += 1
+    res.add(msg, line=n, expected=line_e, actual=line_a, **found)
+
+
+def _again(reader: Reader, start: int) -> Callable[[], Iterator[str]]:
+    """The pieces of the line that starts at ``start``, read again."""
+
+    def texts() -> Iterator[str]:
+        reader.seek(start)
+        return reader.texts()
+
+    return texts
 
 
 def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> None:
@@ -172,14 +204,25 @@ def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> None:
             break
         if done:  # the same bytes to the end of both lines
             return
-    for reader, start in zip((e, a), starts):
-        reader.seek(start)
-    check = LineCheck(n, res, opt)
+    texts_e, texts_a = _again(e, starts[0]), _again(a, starts[1])
+    if opt.exact:
+        mark = first_difference_at(texts_e, texts_a, opt)
+        if mark is not None:
+            _exact(n, locate_character(texts_e, texts_a, opt, mark), res)
+        for reader, start in zip((e, a), starts):  # on to the next line
+            reader.seek(start)
+            for _ in reader.texts():
+                pass
+        return
+    check = LineCheck(n, res, opt, lambda wanted: locate(texts_e, texts_a, opt, wanted))
     previews = Preview(), Preview()
-    te = stream_tokens(e.texts(), opt, previews[0].add)
-    ta = stream_tokens(a.texts(), opt, previews[1].add)
+    te = stream_tokens(texts_e(), opt, previews[0].add)
+    ta = stream_tokens(texts_a(), opt, previews[1].add)
     count_e, count_a = _pairwise(te, ta, check)
+    ends = e.offset, a.offset
     check.finish(count_e, count_a, *previews)
+    for reader, end in zip((e, a), ends):  # (locating the differences read the lines again)
+        reader.seek(end)
 
 
 def _pairwise(
@@ -214,8 +257,10 @@ class LineCheck:
     """The tokens of one line pair, compared in order; what they show is added to the
     result at the end, unless the token counts differ: then the line is one difference."""
 
-    def __init__(self, n: int, res: Result, opt: Options) -> None:
+    def __init__(self, n: int, res: Result, opt: Options, locate: Locate) -> None:
         self.n, self.res = n, res
+        self.locate = locate  # where differences at token indexes are, to show them
+        self.first_text: int | None = None  # the first token that differs as text
         self.tols = opt.token_tols
         self.skips = any(t.skip for t in self.tols)
         self.index = 0  # tokens fed so far
@@ -235,6 +280,8 @@ class LineCheck:
             return
         tols, first = self.tols, self.index + 1
         for i, (x, y) in enumerate(zip(te, ta), first):
+            if self.first_text is None and x[:2] != y[:2]:
+                self.first_text = i
             tol = tols[x[2]] if len(x) > 2 else tols[0]
             if tol.skip:
                 continue
@@ -294,19 +341,29 @@ class LineCheck:
         self, msg: str, i: int, ex: str, ac: str, errs: tuple[Err, Err | None] | None
     ) -> None:
         self.records.append(
-            {"message": msg, "column": i, "expected": ex, "actual": ac, "errors": errs}
+            {"message": msg, "token": i, "expected": ex, "actual": ac, "errors": errs}
         )
 
     def finish(self, count_e: int, count_a: int, pe: Preview | str, pa: Preview | str) -> None:
+        """Add what the line pair showed to the result."""
         res = self.res
         if count_e != count_a:
             res.values += 1
             res.differing_values += 1
             res.differing_lines += 1
             shown = [p if isinstance(p, Preview) else Preview().add_all(p) for p in (pe, pa)]
-            msg = f"line {self.n}: expected {count_e} tokens, got {count_a}: "
+            token = self.first_text or min(count_e, count_a) + 1
+            where = self.locate([token])[token]
+            msg = f"line {self.n}, token {token}: expected {count_e} tokens, got {count_a}: "
             msg += f"{shown[0].brief()} vs {shown[1].brief()}"
-            res.add(msg, line=self.n, expected=shown[0].cut(), actual=shown[1].cut())
+            res.add(
+                msg,
+                line=self.n,
+                token=token,
+                expected=shown[0].cut(),
+                actual=shown[1].cut(),
+                **where,
+            )
             return
         if isinstance(pe, Preview) and isinstance(pa, Preview) and not self.bad and pe.same(pa):
             return  # the same text once ignore patterns are removed: not a differing line
@@ -315,8 +372,9 @@ class LineCheck:
             res.numeric(self.max_abs, None, self.where(self.at_abs))
         if self.max_rel is not None:
             res.numeric(ZERO, self.max_rel, self.where(self.at_rel))
+        located = self.locate([r["token"] for r in self.records]) if self.records else {}
         for record in self.records:
-            res.add(line=self.n, **record)
+            res.add(line=self.n, **record, **located[record["token"]])
         if self.unlisted:
             res.found += self.unlisted
             res.truncated = True
@@ -326,24 +384,31 @@ class LineCheck:
 
 
 def _rest(pairs: int, e: Reader, a: Reader, res: Result) -> None:
-    """The lines of one file after the other ended: one difference each way."""
+    """The lines of one file after the other ended: one difference each way, showing the
+    first line that is missing or extra."""
     if e.fill(1):
-        missing = _count_lines(e)
-        msg = f"actual ends after line {pairs}; expected has {missing} more line"
-        msg += "s" * (missing > 1)
+        preview = Preview()
+        for piece in e.texts():
+            preview.add(piece)
+        missing = 1 + _count_lines(e)
+        what = f"{missing} more lines, the first" if missing > 1 else "1 more line"
+        msg = f"line {pairs + 1}: actual ends after line {pairs}; expected has {what}: "
+        msg += preview.brief()
         res.differing_lines += missing
-        res.add(msg, line=pairs + 1)
+        shown = context(preview.cut(), None, 0, None)
+        res.add(msg, line=pairs + 1, expected=preview.cut(), **shown)
         res.note(msg)
     if a.fill(1):
         preview = Preview()
         for piece in a.texts():
             preview.add(piece)
         extra = 1 + _count_lines(a)
-        msg = f"extra line {pairs + 1} in actual: {preview.brief()}"
+        msg = f"line {pairs + 1}: extra line in actual: {preview.brief()}"
         if extra > 1:
             msg += f" (and {extra - 1} more)"
         res.differing_lines += extra
-        res.add(msg, line=pairs + 1, actual=preview.cut())
+        shown = context(None, preview.cut(), None, 0)
+        res.add(msg, line=pairs + 1, actual=preview.cut(), **shown)
         res.note(msg)
 
 

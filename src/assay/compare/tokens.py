@@ -43,6 +43,16 @@ def line_tokens(line: str, opt: Options) -> list[Any]:
     return out
 
 
+def line_spans(line: str, opt: Options) -> list[tuple[int, int]]:
+    """Where each token of ``line_tokens(line, opt)`` is in the line: (start, end)."""
+    if not opt.fields:
+        return [m.span() for m in TOKEN.finditer(line)]
+    spans: list[tuple[int, int]] = []
+    for _ in field_tokens([line], opt, spans):
+        pass
+    return spans
+
+
 def stream_tokens(
     pieces: Iterable[str], opt: Options, watch: Callable[[str], str]
 ) -> Iterator[list[Any]]:
@@ -106,12 +116,15 @@ def _safe_cuts(pieces: Iterable[str]) -> Iterator[str]:
         yield carry
 
 
-def field_tokens(segments: Iterable[str], opt: Options) -> Iterator[list[Any]]:
+def field_tokens(
+    segments: Iterable[str], opt: Options, spans: list[tuple[int, int]] | None = None
+) -> Iterator[list[Any]]:
     """Tokens where the numbers in group 1 of a field pattern get that field's tolerances.
 
     As on a whole line: group-1 spans in order of their start (an earlier field first on a
     tie), a span overlapping an earlier one dropped; a span that reads as a number is one
-    number token even inside a word; the text around spans gets the default tolerances."""
+    number token even inside a word; the text around spans gets the default tolerances.
+    ``spans``, when given, receives where each token is in the line."""
     it = (s for s in segments if s)
     cur = next(it, None)
     before = ""
@@ -138,15 +151,18 @@ def field_tokens(segments: Iterable[str], opt: Options) -> Iterator[list[Any]]:
             start, k, stop = heapq.heappop(pending)
             if start < pos:  # overlaps an earlier span
                 continue
-            _scan(buf, pos - off, start - off, 0, out)
+            _scan(buf, pos - off, start - off, 0, out, off, spans)
             piece = buf[start - off : stop - off]
             if NUMBER_CELL.fullmatch(piece):
                 out.append((piece.strip(), "", k + 1))
+                if spans is not None:
+                    lead = len(piece) - len(piece.lstrip())
+                    spans.append((start + lead, start + lead + len(piece.strip())))
             else:
-                _scan(buf, start - off, stop - off, k + 1, out)
+                _scan(buf, start - off, stop - off, k + 1, out, off, spans)
             pos = stop
         if pos < end:
-            _scan(buf, pos - off, end - off, 0, out)
+            _scan(buf, pos - off, end - off, 0, out, off, spans)
             pos = end
         yield out
         before = (before + cur)[-_CONTEXT:]
@@ -154,6 +170,19 @@ def field_tokens(segments: Iterable[str], opt: Options) -> Iterator[list[Any]]:
         cur = nxt
 
 
-def _scan(buf: str, start: int, end: int, index: int, out: list[Any]) -> None:
-    for number, other in TOKEN.findall(buf, start, end):
-        out.append((number, other, index))
+def _scan(
+    buf: str,
+    start: int,
+    end: int,
+    index: int,
+    out: list[Any],
+    off: int = 0,
+    spans: list[tuple[int, int]] | None = None,
+) -> None:
+    if spans is None:
+        for number, other in TOKEN.findall(buf, start, end):
+            out.append((number, other, index))
+        return
+    for m in TOKEN.finditer(buf, start, end):
+        out.append((m.group(1) or "", m.group(2) or "", index))
+        spans.append((m.start() + off, m.end() + off))

@@ -9,11 +9,12 @@ one error per class, with file and line.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assay import guard
 from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers, layer_list
 from assay.define.field_checks import check_artifacts
 from assay.define.fields import CHECKS, DECODERS, VARIANT_FIELDS
@@ -25,6 +26,7 @@ from assay.define.params import (
     Variable,
     _filter_arg_names,
     _VariableDescriptor,
+    variant_name,
 )
 from assay.define.refs import Ref, as_ref
 from assay.guard import misdefined
@@ -45,6 +47,8 @@ class Definition:
     abstract: bool = False
     variant_fields: Callable[..., Mapping[str, Any]] | None = None
     key: str | None = None  # a compiled suite's test: the key of the suite file that made it
+    kept: dict[str, dict[str, dict[str, Ref]]] = field(default_factory=dict)
+    """References kept beside the test's file (``NAME.references.toml``, see reffile.py)."""
 
     def fields_for(self, values: tuple[Any, ...]) -> Mapping[str, Any]:
         """The per-variant field values of ``@assay.variant_fields`` (checked), or ``{}``.
@@ -80,6 +84,21 @@ class Definition:
             return self.name
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where} ({self.key})" if self.key else where
+
+
+def variant_names(cls: type) -> Iterator[str]:
+    """The names of a test's variants, made from their labels only (no test code runs but
+    parameters' ``fmt``, whose errors the planner reports: here they end the names)."""
+    definition: Definition = cls._assay  # type: ignore[attr-defined]
+    space = definition.space
+    try:
+        with guard.running():
+            for _, labels in space.labeled():
+                yield variant_name(cls.__name__, space.names, labels)
+    except guard.Interrupted:
+        raise
+    except BaseException:
+        return
 
 
 def check_fields(obj: Any, metrics: Mapping[str, MetricSpec]) -> list[str]:

@@ -53,13 +53,53 @@ def check_env(value: Any) -> str | None:
 
 
 def check_exit_codes(value: Any) -> str | None:
-    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+    if (
+        value is None
+        or value == "nonzero"
+        or (isinstance(value, int) and not isinstance(value, bool))
+    ):
         return None
+    if isinstance(value, str):
+        return f'must be an exit code, a set of exit codes, "nonzero" or None; got {value!r}'
     if isinstance(value, Iterable) and all(
         isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
+        if not list(value):
+            return (
+                "is empty: it accepts no exit code, so every case would fail; give the codes "
+                'that pass (0 by default), None to accept any or "nonzero"'
+            )
         return None
-    return f"must be an exit code, a set of exit codes, or None to accept any; got {value!r}"
+    return (
+        'must be an exit code, a set of exit codes, "nonzero" (any but 0) or None to accept '
+        f"any; got {value!r}"
+    )
+
+
+def exit_code_accepted(accepted: Any, status: int | None) -> bool:
+    """Whether a run's ``status`` (an exit code; minus the signal that killed it) passes
+    ``exit_codes``: None accepts anything, "nonzero" an exit code other than 0."""
+    if accepted is None:
+        return True
+    if accepted == "nonzero":
+        return status is not None and status > 0
+    codes = {accepted} if isinstance(accepted, int) else set(accepted)
+    return status in codes
+
+
+def describe_accepted(accepted: Any) -> str:
+    """What ``exit_codes`` accepts, for a failure's reason."""
+    if accepted == "nonzero":
+        return "a non-zero exit code"
+    codes = {accepted} if isinstance(accepted, int) else set(accepted)
+    return "exit code " + " or ".join(str(c) for c in sorted(codes))
+
+
+def suite_exit_codes(value: Any) -> Any:
+    """A suite file's ``exit_codes`` (a list, "any" or "nonzero") as the field's value."""
+    if value == "any":
+        return None
+    return value if value == "nonzero" else set(value)
 
 
 def check_count(minimum: int) -> Check:

@@ -14,7 +14,7 @@ suite compiler (:data:`SUITE_KEYS`), and the table in docs/test-api.md (``field_
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Annotated, Any, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
 from assay.define.field_checks import (
     Check,
@@ -36,6 +36,7 @@ from assay.define.field_checks import (
     parse_flag,
     parse_int,
     same,
+    suite_exit_codes,
 )
 from assay.define.refs import Ref
 from assay.durations import Duration
@@ -159,6 +160,7 @@ class Fields:
             "the shell command to run",
             "str",
             check_opt_str,
+            per_variant=True,
             suite=SuiteKey("command", str),
             default_doc="required",
         ),
@@ -169,6 +171,7 @@ class Fields:
             "shell commands run before `command`",
             "list of str",
             check_strs,
+            per_variant=True,
             suite=SuiteKey("prerun"),
         ),
     ] = ()
@@ -178,6 +181,7 @@ class Fields:
             "shell commands run after `command`; the case's exit code stays `command`'s",
             "list of str",
             check_strs,
+            per_variant=True,
             suite=SuiteKey("postrun"),
         ),
     ] = ()
@@ -187,6 +191,7 @@ class Fields:
             "environment variables for build and run",
             "dict",
             check_env,
+            per_variant=True,
             suite=SuiteKey("env", dict),
         ),
     ] = {}
@@ -196,17 +201,19 @@ class Fields:
             "files of the stage dir to keep in the output dir",
             "list of globs",
             check_strs,
+            per_variant=True,
             suite=SuiteKey("keep_files"),
         ),
     ] = ()
     exit_codes: Annotated[
-        int | Collection[int] | None,
+        int | Collection[int] | Literal["nonzero"] | None,
         Builtin(
-            "exit codes that pass; `None` accepts any",
-            "int, set, or `None`",
+            'exit codes that pass; `None` accepts any, `"nonzero"` any but 0 (not a signal); '
+            "an empty set is refused",
+            'int, set, `"nonzero"` or `None`',
             check_exit_codes,
             per_variant=True,
-            suite=SuiteKey("exit_codes", set),
+            suite=SuiteKey("exit_codes", suite_exit_codes),
         ),
     ] = 0
     # -- what it needs ----------------------------------------------------------------------

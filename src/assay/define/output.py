@@ -66,6 +66,9 @@ class Output:
         self.notes: dict[str, str] = {}
         """What to add when a file is missing or a pattern is not found in it: the run was on
         a remote host, and this file stayed there or only its end came back."""
+        self.not_outputs: list[str] = []
+        """Files of the stage dir that are not outputs (assay's own, the inputs): left out of
+        ``complete`` and of a comparison command's ``{actual}``."""
 
     def compare(
         self,
@@ -92,6 +95,7 @@ class Output:
         root = Path(expected)
         root = root if root.is_absolute() else self.source_dir / root
         full = comparison_spec(root, self.stage_dir, files, rtol, atol, ignore, **spec)
+        full = with_not_outputs(full, self.not_outputs)
         verdict = self._precomputed(full) or engine.compare(full)
         verdict["expected"], verdict["actual"] = str(root), str(self.stage_dir)
         self.comparisons.append(verdict)
@@ -276,6 +280,13 @@ class Output:
                 f"pattern {_show(pattern)} matched {raw!r} in {self._describe(where)} at line "
                 f"{line}, which is not a valid {name}: {exc}"
             ) from None
+
+
+def with_not_outputs(spec: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """``spec`` with the stage dir's files that are not outputs (unless it names its own)."""
+    if not names or "not_outputs" in spec:
+        return spec
+    return {**spec, "not_outputs": list(names)}
 
 
 def spec_key(spec: dict[str, Any]) -> str:

@@ -72,7 +72,8 @@ class Parameter:
                 shown = safe_repr(value)
                 out.append(f"parameter {self.name!r}: fmt({shown}) raised {exception_text(exc)}")
                 continue
-            if text in labels:
+            # (A zipped parameter repeats a value in several rows: only other values clash.)
+            if text in labels and (self.group is None or labels[text] != value):
                 out.append(
                     f"parameter {self.name!r}: values {labels[text]!r} and {value!r} both print as "
                     f"{text!r}; case names would clash (pass fmt= to tell them apart)"
@@ -318,6 +319,13 @@ def _filter_arg_names(func: Callable[..., bool]) -> tuple[str, ...]:
         for name, p in sig.parameters.items()
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     )
+
+
+def variant_name(test: str, names: Sequence[str], labels: Sequence[str]) -> str:
+    """A variant's name: ``Test[p=v,q=w]`` (the test's own name without parameters)."""
+    if not names:
+        return test
+    return f"{test}[{','.join(f'{n}={v}' for n, v in zip(names, labels, strict=True))}]"
 
 
 def variant_fields(func: Callable[..., Mapping[str, Any]]) -> Callable[..., Mapping[str, Any]]:

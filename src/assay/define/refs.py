@@ -14,14 +14,18 @@ class Ref:
     """A reference value for one metric.
 
     ``lower`` and ``upper`` are relative tolerances: ``lower=-0.2`` accepts values
-    down to 20% below ``value``; ``upper=0.1`` accepts up to 10% above. ``None``
-    leaves that side unbounded.
+    down to 20% below ``value``; ``upper=0.1`` accepts up to 10% above. ``lower_abs`` and
+    ``upper_abs`` are absolute ones, in the metric's unit: ``upper_abs=0.5`` accepts up to
+    0.5 above ``value``. Given both on a side, a value within either is accepted (the wider
+    bound, as ``rtol`` and ``atol`` in comparisons). ``None`` leaves that side unbounded.
     """
 
     value: float
     lower: float | None = None
     upper: float | None = None
     unit: str | None = None
+    lower_abs: float | None = None
+    upper_abs: float | None = None
 
     def problems(self) -> list[str]:
         out = []
@@ -36,28 +40,60 @@ class Ref:
             )
         if self.upper is not None and self.upper < 0:
             out.append(f"upper tolerance {self.upper!r} must be 0 or more (e.g. 0.1 for 10% above)")
+        for name, bound, sign in (
+            ("lower_abs", self.lower_abs, -1),
+            ("upper_abs", self.upper_abs, 1),
+        ):
+            if bound is None:
+                continue
+            if isinstance(bound, bool) or not isinstance(bound, int | float):
+                out.append(f"{name} must be a number, got {bound!r}")
+            elif not math.isfinite(bound):
+                out.append(f"{name} must be a finite number, got {bound!r} (None: unbounded)")
+            elif bound * sign < 0:
+                example = "-0.5 for 0.5 below" if sign < 0 else "0.5 for 0.5 above"
+                want = "0 or less" if sign < 0 else "0 or more"
+                out.append(
+                    f"{name} {bound!r} must be {want} (e.g. {example}, in the metric's unit)"
+                )
         return out
 
     def bounds(self) -> tuple[float | None, float | None]:
         """The lowest and highest accepted values (``None`` = unbounded)."""
         scale = abs(self.value)
-        low = None if self.lower is None else self.value + self.lower * scale
-        high = None if self.upper is None else self.value + self.upper * scale
-        return low, high
+        lows = [
+            b
+            for b in (
+                None if self.lower is None else self.value + self.lower * scale,
+                None if self.lower_abs is None else self.value + self.lower_abs,
+            )
+            if b is not None
+        ]
+        highs = [
+            b
+            for b in (
+                None if self.upper is None else self.value + self.upper * scale,
+                None if self.upper_abs is None else self.value + self.upper_abs,
+            )
+            if b is not None
+        ]
+        return (min(lows) if lows else None), (max(highs) if highs else None)
 
     def check(self, measured: float) -> str | None:
         """Return ``None`` if ``measured`` is within bounds, else why not (one line)."""
         low, high = self.bounds()
         unit = f" {self.unit}" if self.unit else ""
         if low is not None and measured < low:
+            within = _tolerance(self.lower, self.lower_abs, unit)
             return (
                 f"{_num(measured)}{unit} is below the reference {_num(self.value)}{unit} "
-                f"{_pct(self.lower)} (lowest accepted {_num(low)}{unit})"
+                f"{within} (lowest accepted {_num(low)}{unit})"
             )
         if high is not None and measured > high:
+            within = _tolerance(self.upper, self.upper_abs, unit)
             return (
                 f"{_num(measured)}{unit} is above the reference {_num(self.value)}{unit} "
-                f"{_pct(self.upper)} (highest accepted {_num(high)}{unit})"
+                f"{within} (highest accepted {_num(high)}{unit})"
             )
         return None
 
@@ -66,8 +102,11 @@ def _num(x: float) -> str:
     return f"{x:.6g}"
 
 
-def _pct(x: float | None) -> str:
-    return "" if x is None else f"{x * 100:+.4g}%"
+def _tolerance(relative: float | None, absolute: float | None, unit: str) -> str:
+    parts = [] if relative is None else [f"{relative * 100:+.4g}%"]
+    if absolute is not None:
+        parts.append(f"{absolute:+.6g}{unit}")
+    return " or ".join(parts)
 
 
 def ref(
@@ -75,9 +114,13 @@ def ref(
     lower: float | None = None,
     upper: float | None = None,
     unit: str | None = None,
+    *,
+    lower_abs: float | None = None,
+    upper_abs: float | None = None,
 ) -> Ref:
-    """A performance reference: ``assay.ref(20_000, lower=-0.2, unit="MB/s")``."""
-    return Ref(value, lower, upper, unit)
+    """A performance reference: ``assay.ref(20_000, lower=-0.2, unit="MB/s")``; absolute
+    bounds: ``assay.ref(2.0, upper_abs=0.5, unit="s")`` (up to 2.5 s)."""
+    return Ref(value, lower, upper, unit, lower_abs, upper_abs)
 
 
 def _specificity(pattern: str) -> tuple[int, int]:

@@ -89,6 +89,9 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
             'inside each case directory, such as "expected"',
         )
         return []
+    if body.exit_codes == []:
+        comp.problem("suite.exit_codes", _NO_EXIT_CODES)
+        return []
     common = _common_namespace(comp, body)
     cases = _case_dirs(comp, body)
     compare = _compare_spec(comp, body, cases)
@@ -97,6 +100,7 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
         ns = {
             **common,
             "compare_spec": compare,
+            "group_compare": _group_compares(comp, body, cases),
             "case": parameter(cases, fmt=str),
         }
         ns.update(_case_settings(comp, body))
@@ -119,7 +123,7 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
 
 def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
     ns: dict[str, Any] = {
-        "__doc__": body.description or f"Suite {comp.path.name}",
+        "__doc__": body.description or None,  # what `assay list -v` shows
         "suite_file": comp.path,
         "expected_name": body.expected,
     }
@@ -164,7 +168,9 @@ def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
                 )
                 continue
             unit = r.unit or body.metrics[metric_name].unit
-            references.setdefault(pattern, {})[metric_name] = ref(r.value, r.lower, r.upper, unit)
+            references.setdefault(pattern, {})[metric_name] = ref(
+                r.value, r.lower, r.upper, unit, lower_abs=r.lower_abs, upper_abs=r.upper_abs
+            )
     if references:
         ns["references"] = references
     return ns
@@ -213,57 +219,72 @@ def _abs_glob(pattern: str) -> list[str]:
 def _compare_spec(comp: Compiler, body: schema.Body, cases: list[CaseDir]) -> dict[str, Any] | None:
     if body.compare is None:
         return None
-    spec = body.compare.engine_spec()
-    # The engine checks keys and regexes against a real case (globs: per case, below).
+    grouped = {c.name for c in cases if _group_compare_of(body, c) is not None}
+    _check_compare(
+        comp, "suite.compare", body.compare, body, [c for c in cases if c.name not in grouped]
+    )
+    return body.compare.engine_spec()
+
+
+def _group_compare_of(body: schema.Body, case: CaseDir) -> schema.Compare | None:
+    index = _first_group(body, case)
+    return None if index is None else body.groups[index].compare
+
+
+def _check_compare(
+    comp: Compiler, key: str, compare: schema.Compare, body: schema.Body, cases: list[CaseDir]
+) -> None:
+    """The engine checks keys and regexes against a real case; ``files`` must be in each."""
+    spec = compare.engine_spec()
     sample = next((c.path / body.expected for c in cases if is_dir(c.path / body.expected)), None)
     if sample is not None:
         probe = {"version": engine.VERSION, "expected": str(sample), "actual": str(sample), **spec}
         probe.pop("files", None)
         for problem in engine.validate_spec(probe):
-            comp.problem("suite.compare", problem)
-    literal = [f for f in body.compare.files if not any(ch in f for ch in "*?[")]
+            comp.problem(key, problem)
+    literal = [f for f in compare.files if not any(ch in f for ch in "*?[")]
     for case in cases:
         expected = case.path / body.expected
         if not is_dir(expected):
             comp.problem(
                 "suite.cases",
                 f"case {case.name!r} has no {body.expected}/ directory ({expected}); "
-                "[suite.compare] needs the expected outputs of every case: add them, or "
+                f"[{key}] needs the expected outputs of every case: add them, or "
                 "leave the case out of suite.cases",
             )
             continue
         for name in literal:
             if not exists(expected / name):
                 comp.problem(
-                    "suite.compare.files",
+                    f"{key}.files",
                     f"{name!r} is missing from case {case.name!r} ({expected}); add it to the "
                     "expected outputs or remove it from files",
                 )
-    # Keep the comparison's keys in the shape Output.compare takes them.
-    return spec
 
 
 def _case_settings(comp: Compiler, body: schema.Body) -> dict[str, Any]:
-    """``@variant_fields`` for groups (per-case tags, time limits, partitions) and
-    ``tag_partitions`` (which partitions a tag's cases run on)."""
+    """``@variant_fields`` for groups (any per-case key: tags, time limits, partitions,
+    exit codes, the command...) and ``tag_partitions`` (which partitions a tag's cases run
+    on)."""
     groups = list(body.groups)
     tag_parts = dict(body.tag_partitions)
     if not groups and not tag_parts:
         return {}
     base_tags = set(body.tags)
+    own = [_group_fields(comp, i, g, body) for i, g in enumerate(groups)]
 
     def settings(case: CaseDir) -> dict[str, Any]:
-        fields: dict[str, Any] = {}
         # The first group whose patterns match the case sets its extra tags and settings.
-        group = next(
-            (g for g in groups if any(fnmatch.fnmatchcase(case.name, p) for p in g.cases)), None
+        index = next(
+            (
+                i
+                for i, g in enumerate(groups)
+                if any(fnmatch.fnmatchcase(case.name, p) for p in g.cases)
+            ),
+            None,
         )
-        tags: set[str] = set(group.tags) if group else set()
-        if group is not None:
-            if group.time_limit is not None:
-                fields["time_limit"] = group.time_limit
-            if group.partitions is not None:
-                fields["systems"] = list(group.partitions)
+        fields: dict[str, Any] = dict(own[index]) if index is not None else {}
+        tags: set[str] = set(groups[index].tags) if index is not None else set()
         if tags:
             fields["tags"] = tags
         mapped = [p for t in sorted(base_tags | tags) for p in tag_parts.get(t, [])]
@@ -272,3 +293,52 @@ def _case_settings(comp: Compiler, body: schema.Body) -> dict[str, Any]:
         return fields
 
     return {"case_settings": variant_fields(settings)}
+
+
+def _group_fields(
+    comp: Compiler, index: int, group: schema.Group, body: schema.Body
+) -> dict[str, Any]:
+    """The fields a group sets, as ``@variant_fields`` returns them."""
+    fields: dict[str, Any] = {}
+    for key in schema.GROUP_FIELDS:
+        value = getattr(group, key)
+        if value is None:
+            continue
+        if key == "exit_codes" and value == []:
+            comp.problem(f"suite.groups[{index}].exit_codes", _NO_EXIT_CODES)
+            continue
+        suite_key = SUITE_KEYS[key]
+        fields[suite_key.field] = suite_key.to_field(value)
+    if group.env:
+        fields["env"] = {**body.env, **group.env}
+    return fields
+
+
+_NO_EXIT_CODES = (
+    "[] accepts no exit code, so every case would fail; give the codes that pass "
+    '(the default is [0]), "any" or "nonzero"'
+)
+
+
+def _group_compares(comp: Compiler, body: schema.Body, cases: list[CaseDir]) -> dict[str, Any]:
+    """Case name -> the ``compare`` of the first group matching it, for groups that have one."""
+    out: dict[str, Any] = {}
+    for index, group in enumerate(body.groups):
+        if group.compare is None:
+            continue
+        mine = [c for c in cases if _first_group(body, c) == index]
+        _check_compare(comp, f"suite.groups[{index}].compare", group.compare, body, mine)
+        spec = group.compare.engine_spec()
+        out.update({c.name: spec for c in mine})
+    return out
+
+
+def _first_group(body: schema.Body, case: CaseDir) -> int | None:
+    return next(
+        (
+            i
+            for i, g in enumerate(body.groups)
+            if any(fnmatch.fnmatchcase(case.name, p) for p in g.cases)
+        ),
+        None,
+    )

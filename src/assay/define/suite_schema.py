@@ -13,6 +13,8 @@ import msgspec
 from assay.durations import Duration
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+ExitCodes = list[int] | Literal["any", "nonzero"]
+"""``exit_codes``: the codes that pass, "any", or "nonzero" (any but 0)."""
 
 
 class _Table(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
@@ -35,6 +37,7 @@ class Compare(_Table, kw_only=True, frozen=True):
     """``[suite.compare]``: how actual outputs are held against ``expected/``."""
 
     files: list[str] = []
+    mode: Literal["numeric", "text"] | None = None
     rtol: float | None = None
     atol: float | None = None
     numeric: Numeric | None = None  # the same as rtol/atol, as a table
@@ -52,6 +55,8 @@ class Compare(_Table, kw_only=True, frozen=True):
         rtol = self.rtol if self.rtol is not None else (self.numeric.rtol if self.numeric else 0)
         atol = self.atol if self.atol is not None else (self.numeric.atol if self.numeric else 0)
         spec["rtol"], spec["atol"] = rtol, atol
+        if self.mode is not None:
+            spec["mode"] = self.mode
         if self.files:
             spec["files"] = list(self.files)
         if self.ignore:
@@ -86,16 +91,41 @@ class Reference(_Table, kw_only=True, frozen=True):
     value: float
     lower: float | None = None
     upper: float | None = None
+    lower_abs: float | None = None
+    upper_abs: float | None = None
     unit: str | None = None
 
 
 class Group(_Table, kw_only=True, frozen=True):
-    """``[[suite.groups]]``: settings for the reference cases whose names match."""
+    """``[[suite.groups]]``: settings for the reference cases whose names match; each key
+    not given keeps the suite's value (``tags`` and ``env`` add to the suite's)."""
 
     cases: list[str]
     tags: list[str] = []
     time_limit: Duration | None = None
     partitions: list[str] | None = None
+    environments: list[str] | None = None
+    command: str | None = None
+    env: dict[str, str] = {}
+    prerun: list[str] | None = None
+    postrun: list[str] | None = None
+    keep_files: list[str] | None = None
+    exit_codes: ExitCodes | None = None
+    tasks: PositiveInt | None = None
+    nodes: PositiveInt | None = None
+    tasks_per_node: PositiveInt | None = None
+    cpus_per_task: PositiveInt | None = None
+    exclusive: bool | None = None
+    compare: Compare | None = None
+
+
+GROUP_FIELDS: tuple[str, ...] = (
+    *("time_limit", "partitions", "environments", "command", "prerun", "postrun"),
+    *("keep_files", "exit_codes", "tasks", "nodes", "tasks_per_node", "cpus_per_task"),
+    "exclusive",
+)
+"""The keys of a group that replace the suite key of the same name (``tags``, ``env`` add to
+the suite's; ``compare`` replaces the whole ``[suite.compare]``)."""
 
 
 class Scaling(_Table, kw_only=True, frozen=True):
@@ -133,7 +163,7 @@ class Body(_Table, kw_only=True, frozen=True):
     tasks_per_node: PositiveInt | None = None
     cpus_per_task: PositiveInt | None = None
     exclusive: bool = False
-    exit_codes: list[int] = msgspec.field(default_factory=lambda: [0])
+    exit_codes: ExitCodes = msgspec.field(default_factory=lambda: [0])
     depends_on: list[str] = []
     prerun: list[str] = []
     postrun: list[str] = []
@@ -154,8 +184,9 @@ class SweepSettings(_Table, kw_only=True, frozen=True):
     """The settings of a ``[[suite.sweep]]`` table (its other keys are parameters)."""
 
     name: str | None = None
-    template: str | None = None
-    output: str | None = None
+    points: list[dict[str, Any]] | str | None = None
+    template: str | list[str] | None = None
+    output: str | list[str] | None = None
     inputs: str | None = None
     exclude: list[dict[str, Any]] = []
     command: str | None = None
@@ -166,8 +197,9 @@ class SweepSettings(_Table, kw_only=True, frozen=True):
 
 SWEEP_KEYS = {
     "name": "the sweep's name (the test is SUITE-NAME)",
-    "template": "a Jinja2 template rendered into each point's stage dir",
-    "output": "the rendered file's name (default: the template's name without .j2)",
+    "points": "an explicit list of points (tables of parameter values), or a CSV file of them",
+    "template": "Jinja2 template(s) rendered into each point's stage dir",
+    "output": "the rendered files' names (default: each template's name without .j2)",
     "inputs": "a directory whose files every point gets",
     "exclude": "points to leave out, as tables of values",
     "command": "the command (default: the suite's)",

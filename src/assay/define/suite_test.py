@@ -31,8 +31,8 @@ class SuiteTest(Test):
     suite_file: Path = Path()
     expected_name: str = "expected"
     compare_spec: dict[str, Any] | None = None
-    template: Path | None = None
-    template_output: str | None = None
+    group_compare: dict[str, dict[str, Any]] = {}  # case name -> its group's comparison
+    templates: tuple[tuple[Path, str], ...] = ()  # (template, the file it is rendered into)
     inputs: Path | None = None
     expected_pattern: str | None = None
 
@@ -50,8 +50,12 @@ class SuiteTest(Test):
 
     @after("setup")
     def _render_template(self) -> None:
-        if self.template is not None:
-            _render(self, self.template, self.stage_dir / (self.template_output or ""))
+        for template, output in self.templates:
+            _render(self, template, self.stage_dir / output)
+
+    def inputs_made(self) -> list[str]:
+        """Files of the stage dir that are inputs though not staged: rendered templates."""
+        return [output for _, output in self.templates]
 
     def expected_dir(self) -> Path | None:
         """Where this case's expected outputs are, if it has any."""
@@ -62,17 +66,41 @@ class SuiteTest(Test):
             return self.suite_file.parent / self.format(self.expected_pattern, quote=False)
         return None
 
+    def case_compare(self) -> dict[str, Any] | None:
+        """How this case's outputs are compared: its group's ``compare``, else the suite's."""
+        case = self.params.get("case")
+        if isinstance(case, CaseDir) and case.name in self.group_compare:
+            return self.group_compare[case.name]
+        return self.compare_spec
+
     def sanity(self, out: Output) -> None:
-        expected = self.expected_dir()
-        if self.compare_spec is not None and expected is not None:
-            out.compare(expected, **self.compare_spec)
+        expected, spec = self.expected_dir(), self.case_compare()
+        if spec is not None and expected is not None:
+            out.compare(expected, **spec)
+
+    def differences_anyway(self, out: Output) -> str | None:
+        """After a run whose exit code is not accepted: what comparing the outputs shows
+        (the comparison is recorded, marked as not deciding the verdict)."""
+        expected, spec = self.expected_dir(), self.case_compare()
+        if spec is None or expected is None or not expected.is_dir():
+            return None
+        before = len(out.comparisons)
+        try:
+            out.compare(expected, **spec)
+        except SanityError as exc:
+            text = f"outputs (compared anyway): {exc}"
+            return f"{text}\n{exc.details}" if exc.details else text
+        finally:
+            for verdict in out.comparisons[before:]:
+                verdict["judged"] = False
+        return "outputs (compared anyway): equal to the expected ones"
 
     def job_comparison(self) -> dict[str, Any] | None:
         """The comparison ``sanity`` will make, for a scheduler that runs it in the job."""
-        expected = self.expected_dir()
-        if self.compare_spec is None or expected is None:
+        expected, spec = self.expected_dir(), self.case_compare()
+        if spec is None or expected is None:
             return None
-        return comparison_spec(expected, self.stage_dir, **self.compare_spec)
+        return comparison_spec(expected, self.stage_dir, **spec)
 
 
 def _render(test: Test, template: Path, target: Path) -> None:

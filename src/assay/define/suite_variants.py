@@ -4,7 +4,6 @@ template) and ``NAME-scaling`` (chosen cases at several sizes)."""
 from __future__ import annotations
 
 import fnmatch
-import itertools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from assay.define.suite_checks import (
     is_file,
     make_class,
 )
+from assay.define.suite_points import combinations, read_points
 from assay.define.suite_test import CaseDir
 from assay.define.test import Test, builtin_name
 from assay.errors import toml_key
@@ -65,11 +65,21 @@ def sweep_class(
             )
             continue
         params[k] = v
-    if not params:
-        comp.problem(key, "a sweep needs at least one parameter (a key with a list of values)")
+    points = None
+    if settings.points is not None:
+        points = read_points(comp, f"{key}.points", settings.points, set(params) | set(ns))
+        if points is None:
+            return None
+    if not params and not points:
+        comp.problem(
+            key,
+            "a sweep needs parameters: keys with a list of values (their product), or points",
+        )
         return None
     for k, v in params.items():
         ns[k] = parameter(v)
+    for k, v in (points or {}).items():  # the explicit points: zipped, not multiplied
+        ns[k] = parameter(v, group="points")
     ns["exclude"] = settings.exclude
     if settings.command is not None:
         ns["command"] = settings.command
@@ -82,18 +92,47 @@ def sweep_class(
         if not is_dir(inputs):
             comp.problem(f"{key}.inputs", f"{inputs} is not a directory")
         ns["inputs"] = inputs
-    names = set(params) | {n for n, v in ns.items() if hasattr(v, "var")}
-    if settings.template is not None:
-        template = comp.base / settings.template
-        output = settings.output
-        if output is None:
-            output = _strip_template_suffix(template.name)
-        if _check_template(comp, f"{key}.template", template, names):
-            ns["template"], ns["template_output"] = template, output
+    names = set(params) | set(points or {}) | {n for n, v in ns.items() if hasattr(v, "var")}
+    templates = _templates(comp, key, settings, names)
+    if templates is None:
+        return None
+    ns["templates"] = templates
     if settings.expected is not None:
         ns["expected_pattern"] = settings.expected
-        _check_sweep_expected(comp, key, settings.expected, params, settings.exclude)
+        _check_sweep_expected(comp, key, settings.expected, params, points, settings.exclude)
     return make_class(comp, f"{suite}-{name}", ns, key)
+
+
+def _templates(
+    comp: Compiler, key: str, settings: schema.SweepSettings, names: set[str]
+) -> tuple[tuple[Path, str], ...] | None:
+    """Each template with the name of the file it is rendered into (None: a problem)."""
+    if settings.template is None:
+        if settings.output is not None:
+            comp.problem(f"{key}.output", "output names a rendered template: give template too")
+        return ()
+    given = [settings.template] if isinstance(settings.template, str) else settings.template
+    outputs = settings.output
+    if isinstance(outputs, str):
+        outputs = [outputs]
+    if outputs is not None and len(outputs) != len(given):
+        comp.problem(
+            f"{key}.output",
+            f"{len(outputs)} output name(s) for {len(given)} template(s); give one per template "
+            "(in the same order), or leave output out",
+        )
+        return None
+    out = []
+    for i, name in enumerate(given):
+        template = comp.base / name
+        target = outputs[i] if outputs is not None else _strip_template_suffix(template.name)
+        if _check_template(comp, f"{key}.template", template, names):
+            out.append((template, target))
+    targets = [t for _, t in out]
+    if len(set(targets)) != len(targets):
+        comp.problem(f"{key}.output", f"two templates render into the same file: {targets}")
+        return None
+    return tuple(out)
 
 
 def _strip_template_suffix(name: str) -> str:
@@ -147,14 +186,14 @@ def _check_template(comp: Compiler, key: str, template: Path, names: set[str]) -
 
 
 def _check_sweep_expected(
-    comp: Compiler, key: str, pattern: str, params: dict[str, list[Any]], exclude: Any
+    comp: Compiler,
+    key: str,
+    pattern: str,
+    params: dict[str, list[Any]],
+    points: dict[str, list[Any]] | None,
+    exclude: Any,
 ) -> None:
-    names = list(params)
-    excluded = [e for e in exclude if isinstance(e, dict)] if isinstance(exclude, list) else []
-    for values in itertools.product(*params.values()):
-        point = dict(zip(names, values, strict=True))
-        if any(all(point.get(k) == v for k, v in e.items()) for e in excluded):
-            continue
+    for point in combinations(params, points, exclude):
         try:
             rel = pattern.format(**point)
         except (KeyError, IndexError, ValueError) as exc:

@@ -256,11 +256,11 @@ def bind(
     obj.exclude_sources = _as_list(cls.exclude_sources)
     obj.writable = _as_list(cls.writable)
     obj.build = None if cls.build is None else _as_list(cls.build)
-    obj.prerun = _as_list(cls.prerun)
-    obj.postrun = _as_list(cls.postrun)
-    obj.keep_files = _as_list(cls.keep_files)
+    obj.prerun = _as_list(fields.get("prerun", cls.prerun))
+    obj.postrun = _as_list(fields.get("postrun", cls.postrun))
+    obj.keep_files = _as_list(fields.get("keep_files", cls.keep_files))
     obj.maintainers = _as_list(cls.maintainers)
-    obj.env = dict(cls.env)
+    obj.env = dict(fields.get("env", cls.env))
     obj.artifacts = dict(cls.artifacts)
     obj.references = {k: dict(v) for k, v in dict(cls.references).items()}
     depends = cls.depends_on  # a name or a class alone, or a list of them

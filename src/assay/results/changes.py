@@ -397,12 +397,22 @@ def better_of(
     lower: float | None = None,
     upper: float | None = None,
     declared: str | None = None,
+    *,
+    bounds: tuple[float | None, float | None, float | None] | None = None,
 ) -> Better | None:
     """Which direction is better for a metric: as declared, else from the reference's
     tolerances (only a lower one, or a tighter lower one: higher is better), else from the
-    unit (a rate such as GB/s: higher; a time such as s: lower); ``None`` if none tells."""
+    unit (a rate such as GB/s: higher; a time such as s: lower); ``None`` if none tells.
+
+    ``bounds`` (reference, lowest and highest accepted value), when known, stand for the
+    tolerances: they include absolute ones (``upper_abs``) that relative ones miss."""
     if declared in ("higher", "lower"):
         return declared  # type: ignore[return-value]
+    value = bounds[0] if bounds is not None else None
+    if bounds is not None and value is not None and (bounds[1], bounds[2]) != (None, None):
+        low_bound, high_bound = bounds[1], bounds[2]
+        lower = None if low_bound is None else low_bound - value
+        upper = None if high_bound is None else high_bound - value
     if lower is not None or upper is not None:
         low = abs(lower) if lower is not None else math.inf
         high = abs(upper) if upper is not None else math.inf

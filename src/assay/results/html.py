@@ -142,6 +142,19 @@ def find_session(prefix: Path, session: str | None) -> Path:
     )
 
 
+def _bounds(m: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
+    """A report metric's reference and accepted bounds (numbers only: old or damaged
+    reports may hold anything)."""
+
+    def number(key: str) -> float | None:
+        value = m.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return float(value) if math.isfinite(value) else None
+
+    return number("reference"), number("low_bound"), number("high_bound")
+
+
 def _failures(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for case in cases:
@@ -209,7 +222,13 @@ def _metrics(
         m = entry["metric"]
         history = source.metric_series(_result(entry["case"]), m["name"]) if source else []
         current = [Point(session_id, None, None, v, m.get("unit")) for v in entry["values"]]
-        better = better_of(m.get("unit"), m.get("lower"), m.get("upper"), m.get("better"))
+        better = better_of(
+            m.get("unit"),
+            m.get("lower"),
+            m.get("upper"),
+            m.get("better"),
+            bounds=_bounds(m),
+        )
         analysis = analyse(m["name"], history + current, better, settings)
         band = plots.Band(m.get("reference"), m.get("low_bound"), m.get("high_bound"))
         entry["svg"] = plots.metric_history(

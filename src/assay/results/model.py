@@ -38,6 +38,8 @@ class MetricResult:
     verdict: str = "no reference"  # "pass", "fail", "no reference", "error"
     message: str | None = None
     better: str | None = None  # "higher" or "lower" when the test declares it
+    lower_abs: float | None = None
+    upper_abs: float | None = None
 
 
 @dataclass

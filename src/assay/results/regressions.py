@@ -29,7 +29,13 @@ def find(
         if not history:
             continue
         now = [Point(session.id, session.started, None, v, metric.unit) for v in values]
-        better = better_of(metric.unit, metric.lower, metric.upper, metric.better)
+        better = better_of(
+            metric.unit,
+            metric.lower,
+            metric.upper,
+            metric.better,
+            bounds=(metric.reference, metric.low_bound, metric.high_bound),
+        )
         analysis = analyse(name, history + now, better, settings)
         latest = analysis.latest
         if latest is None or analysis.kind is None or analysis.message is None:

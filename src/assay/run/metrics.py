@@ -3,6 +3,7 @@ the reference of the partition it ran on."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 
@@ -49,7 +50,10 @@ def measure(
         entry.value = float(value)
         if ref is None:
             continue
+        if ref.unit is None and unit:  # a reference without one speaks in the metric's unit
+            ref = dataclasses.replace(ref, unit=unit)
         entry.reference, entry.lower, entry.upper = ref.value, ref.lower, ref.upper
+        entry.lower_abs, entry.upper_abs = ref.lower_abs, ref.upper_abs
         entry.low_bound, entry.high_bound = ref.bounds()
         problem = ref.check(entry.value)
         entry.verdict = "fail" if problem else "pass"

@@ -20,9 +20,11 @@ from typing import Any
 
 from assay import guard
 from assay.define.definition import check_fields
+from assay.define.field_checks import describe_accepted, exit_code_accepted
 from assay.define.fields import as_list, duration
 from assay.define.hooks import STAGES
-from assay.define.output import Output, spec_key
+from assay.define.output import Output, spec_key, with_not_outputs
+from assay.define.reffile import chosen
 from assay.define.refs import choose
 from assay.define.test import (
     CaseInfo,
@@ -68,9 +70,11 @@ class Execution:
     attach: tuple[str, bool] | None = None  # (job id, packed) to follow again on --resume
     test: Test | None = None
     linked: list[tuple[str, str]] = field(default_factory=list)  # staged read-only inputs
+    inputs: list[str] = field(default_factory=list)  # every staged input (stage-relative)
     result: CaseResult = field(init=False)
     out: Output | None = None
     outcome: JobOutcome | None = None
+    on_stage: Callable[[str], None] | None = None  # told as each stage begins (the display)
 
     def __post_init__(self) -> None:
         case = self.case
@@ -120,6 +124,8 @@ class Execution:
     async def _stage(self, stage: str, action: Callable[[], Any]) -> bool:
         """Run one stage with its hooks; record its time; return whether it succeeded."""
         start = time.perf_counter()
+        if self.on_stage is not None:
+            self.on_stage(stage)
         try:
             if stage != "setup":  # setup hooks run once the instance exists
                 self._hooks("before", stage)
@@ -265,6 +271,7 @@ class Execution:
             self.linked.extend(staged.linked_paths)
             self.files.linked.update(rel for rel, _ in staged.linked_paths)
             await self.site.stage(self.files, tree, as_list(test.writable))
+            self.inputs.extend(e.path for e in tree.entries if e.type != "dir")
 
     async def build(self) -> None:
         test = self._test
@@ -340,7 +347,8 @@ class Execution:
         self.result.nodes = resources.nodes
         place = self.place
         scheduler = place.scheduler
-        in_job = await self._job_comparison(scheduler)
+        not_outputs = self._not_outputs()
+        in_job = await self._job_comparison(scheduler, not_outputs)
         if in_job is not None:
             spec = dataclasses.replace(
                 spec, compare=(self.job_dir / COMPARE_SPEC, self.job_dir / VERDICT)
@@ -389,6 +397,7 @@ class Execution:
             status,
             Path(case.test._assay.file).parent if case.test._assay.file else None,
         )
+        self.out.not_outputs = not_outputs
         if in_job is not None:
             self.out.precomputed[spec_key(in_job)] = self.stage_dir / VERDICT
         self.out.notes.update(self.files.notes)
@@ -397,7 +406,17 @@ class Execution:
         """Whether the case sees files of the store through links (sources, artifacts)."""
         return bool(self.linked or self._test.artifacts)
 
-    async def _job_comparison(self, scheduler: Scheduler) -> dict[str, Any] | None:
+    def _not_outputs(self) -> list[str]:
+        """The stage dir's files that are not outputs: assay's own and the inputs (staged
+        sources, and what the test says it made, such as rendered templates). A comparison
+        leaves them out of ``complete`` and of a command's ``{actual}``."""
+        made = getattr(self._test, "inputs_made", None)
+        extra = guard.call("inputs_made", made, printed=self.printed) if made else []
+        return sorted({*scripts.ASSAY_FILES, *self.inputs, *extra})
+
+    async def _job_comparison(
+        self, scheduler: Scheduler, not_outputs: list[str]
+    ) -> dict[str, Any] | None:
         """Principle 4: where the scheduler runs jobs elsewhere, compare outputs there. The
         spec (the one sanity will make, with the paths the job sees) goes to the stage dir;
         the job writes the verdict beside it."""
@@ -407,6 +426,7 @@ class Execution:
         spec = guard.call("job_comparison", ask, printed=self.printed)
         if spec is None:
             return None
+        spec = with_not_outputs(spec, not_outputs)
         try:
             job = await self.site.comparison(self.files, self.ctx.store, spec)
         except (StoreError, OSError) as exc:
@@ -419,19 +439,33 @@ class Execution:
     def sanity(self) -> None:
         test, out = self._test, self._out
         accepted = test.exit_codes
-        if accepted is not None:
-            codes = {accepted} if isinstance(accepted, int) else set(accepted)
-            if out.exit_code not in codes:
-                want = " or ".join(str(c) for c in sorted(codes))
-                raise StageFailed(f"{describe_status(out.exit_code)} (expected exit code {want})")
+        if not exit_code_accepted(accepted, out.exit_code):
+            reason = f"{describe_status(out.exit_code)} (expected {describe_accepted(accepted)})"
+            raise StageFailed(reason, self._differences_anyway())
         guard.call("sanity", test.sanity, out, printed=self.printed)
+
+    def _differences_anyway(self) -> str | None:
+        """The outputs of a run whose exit code is not accepted are not held against the
+        expected ones (the case has failed), but their first difference is what a reader
+        wants to see: the test says it, when it can (a suite's ``differences_anyway``)."""
+        ask = getattr(self._test, "differences_anyway", None)
+        if ask is None:
+            return None
+        found: str | None = guard.call("differences_anyway", ask, self._out, printed=self.printed)
+        return found
 
     def performance(self) -> None:
         test, case = self._test, self.case
         metrics = case.test._assay.metrics
         if not metrics:
             return
-        references = choose(test.references, case.partition.system, case.partition.name)
+        system, partition = case.partition.system, case.partition.name
+        references = choose(test.references, system, partition)
+        kept = case.test._assay.kept  # (beside the test file: they beat the test's own)
+        if kept:
+            references.update(
+                chosen(kept, case.test.__name__, case.variant.name, system, partition)
+            )
         misses = measure(test, self._out, metrics, references, self.result.metrics, self.printed)
         if misses:
             raise StageFailed("; ".join(misses))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ class Events(Protocol):
     """What the runner tells the user interface as cases move."""
 
     def case_started(self, case: Case, attempt: int) -> None: ...
+
+    def case_stage(self, case: Case, stage: str) -> None:
+        """A case's attempt begins one of its stages (setup, build, run, ... cleanup)."""
 
     def case_retrying(self, result: CaseResult, attempt: int) -> None: ...
 
@@ -211,7 +215,14 @@ class Runner:
                 self.eta.case_started(case.key)
                 self.events.case_started(case, attempt)
                 attach = self.recovered.jobs.get(case.key) if attempt == 1 else None
-                execution = Execution(case, self.ctx, attempt, self._dependency_info(case), attach)
+                execution = Execution(
+                    case,
+                    self.ctx,
+                    attempt,
+                    self._dependency_info(case),
+                    attach,
+                    on_stage=functools.partial(self.events.case_stage, case),
+                )
                 self._running[id(case)] = execution
                 result = await execution.execute()
                 del self._running[id(case)]

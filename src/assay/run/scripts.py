@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 from assay import shell
 from assay.config import Environment, Partition
 from assay.modules import module_lines
+from assay.schedulers.base import STATUS_SUFFIX
 from assay.schedulers.jobscript import compose
 from assay.schedulers.local_exec import ROOT_GUARD
 
@@ -28,6 +29,15 @@ RUN_OUT = "assay-run.out"
 RUN_ERR = "assay-run.err"
 PYTHON_OUT = "assay-python.out"  # what the test's Python code printed (hooks, sanity...)
 OWN_FILES = (BUILD_SCRIPT, BUILD_OUT, BUILD_ERR, RUN_SCRIPT, RUN_OUT, RUN_ERR, PYTHON_OUT)
+COMPARE_SPEC = "assay-compare.json"  # a comparison to make in the job, and its verdict
+COMPARE_VERDICT = "assay-verdict.json"
+ASSAY_FILES = (
+    *OWN_FILES,
+    *(f"{name}{STATUS_SUFFIX}" for name in (BUILD_OUT, RUN_OUT)),
+    COMPARE_SPEC,
+    COMPARE_VERDICT,
+)
+"""Every file assay itself may put in a stage dir (none of them is an output of the test)."""
 
 # The first word of a command that may replace the shell: a plain program name or path.
 _PROGRAM = re.compile(r"[A-Za-z0-9_./+][A-Za-z0-9_./+-]*")

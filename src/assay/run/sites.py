@@ -40,8 +40,8 @@ from assay.run.remote_inputs import RemoteInputs, Sent
 from assay.store.trees import Tree
 from assay.transports.base import RemoteHost, Transport
 
-VERDICT = "assay-verdict.json"  # what a comparison made in the job found
-COMPARE_SPEC = "assay-compare.json"  # the comparison for the job to make
+VERDICT = scripts.COMPARE_VERDICT  # what a comparison made in the job found
+COMPARE_SPEC = scripts.COMPARE_SPEC  # the comparison for the job to make
 
 
 @dataclass

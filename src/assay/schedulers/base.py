@@ -107,6 +107,8 @@ class JobSpec:
     # The job sees read-only links into the artifact store: run as root, it must not keep
     # the capabilities that override file modes (a local job drops them as it starts).
     protect_inputs: bool = False
+    # A pack's jobs: the names of the cases' own specs it runs (their states are the pack's).
+    members: tuple[str, ...] = ()
 
 
 class SchedulerError(Exception):

@@ -127,6 +127,7 @@ class Packer(Collector):
             stderr=folder / "pack.err",
             time_limit=pack_limit,
             resources=JobResources(nodes=1, tasks=1, cpus_per_task=cpus),
+            members=tuple(m.spec.name for m in members),
         )
         runner = [self.python, "-I", self.job_files.packrun(), folder / "manifest.json"]
         try:

@@ -1,0 +1,108 @@
+"""Performance at a glance: every metric of a session with its reference, bounds and
+verdict, the worst margin first (the end of a run's summary, and the report's readers)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from assay.results.model import CaseResult, MetricResult
+
+_ORDER = {"error": 0, "fail": 1, "pass": 2, "no reference": 3}
+
+
+@dataclass(frozen=True)
+class Row:
+    case: str
+    metric: MetricResult
+
+    @property
+    def margin(self) -> float | None:
+        return margin(self.metric)
+
+
+def margin(m: MetricResult) -> float | None:
+    """How far inside its bounds a value is, as a fraction of the reference (negative:
+    outside; of a reference of 0, in the metric's unit); None without a value or a bound."""
+    if m.value is None or m.reference is None:
+        return None
+    scale = abs(m.reference) or 1.0
+    room = []
+    if m.low_bound is not None:
+        room.append((m.value - m.low_bound) / scale)
+    if m.high_bound is not None:
+        room.append((m.high_bound - m.value) / scale)
+    return min(room) if room else None
+
+
+def rows(results: list[CaseResult]) -> list[Row]:
+    """Every metric of the session, the worst first: errors, then failures, then by margin
+    (the smallest first), values without a bound last."""
+    found = [Row(r.name, m) for r in results for m in r.metrics]
+
+    def key(row: Row) -> tuple[int, float, str, str]:
+        room = row.margin
+        return (
+            _ORDER.get(row.metric.verdict, 4),
+            math.inf if room is None else room,
+            row.case,
+            row.metric.name,
+        )
+
+    return sorted(found, key=key)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _cells(row: Row) -> list[str]:
+    m = row.metric
+    unit = f" {m.unit}" if m.unit else ""
+    value = f"{_num(m.value)}{unit}" if m.value is not None else "-"
+    if m.reference is None:
+        reference = "-"
+    else:
+        reference = f"{_num(m.reference)}"
+        if m.low_bound is not None or m.high_bound is not None:
+            reference += f" [{_num(m.low_bound)}, {_num(m.high_bound)}]"
+    room = row.margin
+    if room is None:
+        shown = "-"
+    elif m.reference == 0:  # no scale to be relative to: the room in the metric's unit
+        shown = f"{room:+.4g}{m.unit or ''}"
+    else:
+        shown = f"{room * 100:+.1f}%"
+    return [row.case, m.name, value, reference, shown, m.verdict]
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, its middle replaced by ``...``."""
+    if len(text) <= width:
+        return text
+    keep = max(width - 3, 2)
+    return text[: keep // 2] + "..." + text[len(text) - (keep - keep // 2) :]
+
+
+_HEADINGS = ["case", "metric", "value", "reference [bounds]", "margin", "verdict"]
+_WIDEST_CASE = 36
+
+
+def format_table(table: list[Row], limit: int | None = None) -> list[str]:
+    """The table as text lines: a title, column headings, a row per metric (at most
+    ``limit``, then how many more)."""
+    if not table:
+        return []
+    shown = table if limit is None else table[:limit]
+    cells = [_HEADINGS] + [_cells(r) for r in shown]
+    for row in cells[1:]:
+        row[0] = clip(row[0], _WIDEST_CASE)
+    widths = [max(len(row[i]) for row in cells) for i in range(len(_HEADINGS))]
+    lines = ["performance (worst margin first; margin: room left to the nearest bound):"]
+    for row in cells:
+        lines.append(
+            "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        )
+    if len(shown) < len(table):
+        lines.append(f"  ... and {len(table) - len(shown)} more")
+    return lines
