@@ -13,7 +13,7 @@ import pytest
 from assay.archives import ArchiveError, unpack
 from assay.errors import AssayError
 from assay.store import Store, StoreError
-from assay.store.trees import Entry, make_tree, put_tree
+from assay.store.trees import Entry, make_tree, put_legacy_tree
 from tests.hostile.corpus import BY_ID, TREES, TREES_BY_ID, build, cases, make_sandbox, snapshot
 
 
@@ -84,7 +84,7 @@ def _store_hostile_tree(store: Store, ident: str, sandbox: Path) -> tuple[str, s
             digest, _ = store.objects.put_bytes("blobs", m.data)
             entries.append(Entry(path, "file", mode=0o644, size=len(m.data), hash=digest))
     # make_tree sorts, as a stored tree is; a duplicate path stays a duplicate.
-    tree = put_tree(store.objects, make_tree(entries))
+    tree = put_legacy_tree(store.objects, make_tree(entries))
     version, _ = store.refs.add("old", tree, {"source": "an older assay"})
     return version.ref, hostile.names.replace("{sb}", sb)
 

@@ -27,6 +27,7 @@ from assay.store.remote import (
     open_remote_store,
 )
 from assay.store.transfer import CorruptInTransit, TransferError, TransferProgress
+from assay.store.trees import stored_trees
 from tests.conftest import write_tree
 
 KIB, MIB = 1024, 1024 * 1024
@@ -139,7 +140,7 @@ def test_staged_files_are_hard_links_to_the_remote_objects(src, build, tmp_path)
 
 
 def test_a_second_push_sends_nothing_and_a_changed_file_sends_only_itself(src, build, tmp_path):
-    src.put("build", build)
+    first = src.put("build", build).version.tree
     root = tmp_path / "remote"
     run(with_remote(root, lambda r: r.push(src, "build")))
 
@@ -156,9 +157,12 @@ def test_a_second_push_sends_nothing_and_a_changed_file_sends_only_itself(src, b
     (build / "lib" / "part3.txt").write_text("changed\n")
     second = src.put("build", build).version
     report = run(with_remote(root, lambda r: r.push(src, "build")))
-    tree_size = src.objects.path("trees", second.tree).stat().st_size
+    # the file, and the objects of the directories on its path (the root and lib/) only
+    new_trees = set(stored_trees(src.objects, second.tree)) - set(stored_trees(src.objects, first))
+    assert len(new_trees) == 2
+    tree_size = sum(src.objects.path("trees", t).stat().st_size for t in new_trees)
     assert report.bytes_sent == len("changed\n") + tree_size
-    assert report.objects_sent == 2 and report.version == "build@2"
+    assert report.objects_sent == 3 and report.version == "build@2"
 
 
 def test_a_pulled_version_is_checked_here_and_reproduces(src, build, tmp_path):
@@ -283,7 +287,7 @@ def test_a_cut_connection_resumes_and_no_piece_that_arrived_is_sent_again(src, t
     arrived = _stored_bytes(root)
     held = sum(p.stat().st_size for p in _incoming(root))
     assert held == 512 * KIB  # the object cut in the middle: its whole pieces wait
-    assert arrived == 13 * 700 * KIB + held + src.objects.path("trees", _tree(src)).stat().st_size
+    assert arrived == 13 * 700 * KIB + held  # tree objects go last, once all they name is there
 
     report = run(with_remote(root, lambda r: r.push(src, "build", piece=256 * KIB)))
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .layout import Layout
 
 from .layout import DIGEST, AgentError, Refused, locked, write_atomic
-from .trees import lacking, load
+from .trees import lacking
 
 Record = Dict[str, Any]  # a version record; typing: this module runs on Python 3.7
 
@@ -126,7 +126,7 @@ class Refs:
             existing = self.versions(name)
             if existing and existing[-1]["tree"] == tree:
                 return existing[-1], False
-            missing = lacking(self.layout, tree, load(self.layout, tree))
+            missing = lacking(self.layout, tree)[0]
             if missing:
                 raise Refused(
                     f"cannot record {name}: tree {tree[:16]} lacks {len(missing)} object(s) "

@@ -43,7 +43,7 @@ from .state import AgentStore
 from .verify import verify
 from .wire import MAX_PIECE, ProtocolError, encode, read_frame
 
-PROTOCOL = 1
+PROTOCOL = 2
 
 
 class _Bye(Exception):

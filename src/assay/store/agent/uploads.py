@@ -36,8 +36,6 @@ from .layout import (
     publish,
 )
 from .trees import lacking as tree_lacking
-from .trees import load as load_tree
-from .trees import objects as tree_objects
 from .wire import MAX_PIECE
 
 _BUF = 1 << 20
@@ -65,13 +63,14 @@ def missing(store: AgentStore, raw: object) -> list[list[str]]:
 
 
 def missing_in_tree(store: AgentStore, tree: str) -> list[list[str]]:
-    """The objects the stored tree ``tree`` needs that the store lacks; the tree is pinned,
-    and with it everything it reaches."""
+    """The objects the stored tree ``tree`` needs that the store lacks (walking it on this
+    disk; a lacking tree object is named and not entered); the tree is pinned, and with it
+    everything it reaches."""
     layout = store.layout
     with store.lock.shared():
-        entries = load_tree(layout, tree)
-        store.pin_trees([tree], tree_objects(tree, entries))
-        return [item.split("/") for item in tree_lacking(layout, tree, entries)]
+        absent, held = tree_lacking(layout, tree)
+        store.pin_trees([tree], held)
+        return [item.split("/") for item in absent]
 
 
 def partials(store: AgentStore, raw: object) -> list[int]:
