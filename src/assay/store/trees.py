@@ -160,12 +160,12 @@ def walk_stored(
     enter: Callable[[str], bool] | None = None,
 ) -> Iterator[tuple[Entry, Item | None]]:
     """Every entry of the stored tree ``digest`` (with its directory-object item; None for a
-    tree of the first format). A subtree whose hash is in ``seen`` is listed but not
-    entered; every tree object entered is added to ``seen`` (gc, verify and transfers walk
-    a subtree shared by many versions once). ``enter`` false for a subtree: not entered."""
-    if seen is None:
-        seen = set()
-    seen.add(digest)
+    tree of the first format), a subtree that appears in several places listed in each.
+    With ``seen``, a subtree whose hash is in it is listed but not entered, and every tree
+    object entered is added to it (gc and transfers walk a subtree many places or versions
+    share once). ``enter`` false for a subtree: listed, not entered."""
+    if seen is not None:
+        seen.add(digest)
     data = read_tree_object(objects, digest)
     if not treeobj.is_dir_object(data):
         for entry in decode_legacy(data, digest).entries:
@@ -176,9 +176,10 @@ def walk_stored(
         return data if key == digest else read_tree_object(objects, key)
 
     def skip(key: str) -> bool:
-        if key in seen:
-            return True
-        seen.add(key)
+        if seen is not None:
+            if key in seen:
+                return True
+            seen.add(key)
         return enter is not None and not enter(key)
 
     try:
@@ -196,7 +197,7 @@ def load_tree(objects: ObjectStore, digest: str) -> Tree:
 def stored_trees(objects: ObjectStore, digest: str) -> list[str]:
     """The hashes of every tree object the tree ``digest`` is made of (itself first)."""
     found = {digest: None}
-    for _, item in walk_stored(objects, digest):
+    for _, item in walk_stored(objects, digest, set()):
         if item is not None and item.kind == "d":
             found[item.digest] = None
     return list(found)
@@ -336,7 +337,7 @@ def lacking_objects(objects: ObjectStore, digest: str) -> list[tuple[str, str]]:
         return False
 
     present: set[tuple[str, str]] = set()
-    for entry, _ in walk_stored(objects, digest, enter=enter):
+    for entry, _ in walk_stored(objects, digest, set(), enter):
         for kind, key, _size in file_objects(entry):
             if (kind, key) not in present and (kind, key) not in lacking:
                 if objects.has(kind, key):
@@ -350,7 +351,7 @@ def stored_objects(objects: ObjectStore, digest: str) -> list[tuple[str, str]]:
     """Every object the stored tree ``digest`` is made of, once each: its tree objects (the
     root first) and its files' blobs or chunks."""
     found: dict[tuple[str, str], None] = {("trees", digest): None}
-    for entry, item in walk_stored(objects, digest):
+    for entry, item in walk_stored(objects, digest, set()):
         if item is not None and item.kind == "d":
             found[("trees", item.digest)] = None
         found.update(((k, d), None) for k, d, _ in file_objects(entry))

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 MAGIC = b"assay-tree-2\n"
 MAX_DEPTH = 256
-MAX_ENTRIES = 10_000_000
+MAX_ENTRIES = 5_000_000
 _MAX_VARINT = 1 << 63
 MODE_MASK = 0o7777
 
@@ -225,11 +225,12 @@ def walk(
     digest: str,
     prefix: str = "",
     skip: Callable[[str], bool] | None = None,
-    max_entries: int = MAX_ENTRIES,
+    max_entries: int | None = None,
 ) -> Iterator[tuple[str, Item]]:
     """Every entry below the directory object ``digest``, as (path, item), parents before
     their content. ``skip(digest)`` true: that subtree is yielded but not entered (one
     already seen, unchanged ...). Refuses cycles, depth and entry-count bombs."""
+    limit = MAX_ENTRIES if max_entries is None else max_entries
     count = 0
     # (path of the directory, its digest, digests of its ancestors, itself included)
     stack: list[tuple[str, str, tuple[str, ...]]] = [(prefix, digest, (digest,))]
@@ -241,8 +242,8 @@ def walk(
         below: list[tuple[str, str, tuple[str, ...]]] = []
         for item in items:
             count += 1
-            if count > max_entries:
-                raise BadTree(f"more than {max_entries} entries in all")
+            if count > limit:
+                raise BadTree(f"more than {limit} entries in all")
             full = path + "/" + item.name if path else item.name
             yield full, item
             if item.kind == "d":

@@ -135,9 +135,12 @@ def read(layout: Layout, digest: str) -> bytes:
         raise Refused(f"tree {digest[:16]} is not in the store at {layout.root}") from None
 
 
-def walk(layout: Layout, digest: str, enter: Callable[[str], bool] | None = None) -> list[Entry]:
-    """The entries of the stored tree ``digest``, every directory object entered once
-    (``enter`` false for a subtree: listed, not entered)."""
+def walk(
+    layout: Layout, digest: str, enter: Callable[[str], bool] | None = None, once: bool = False
+) -> list[Entry]:
+    """The entries of the stored tree ``digest``: a directory object that appears in several
+    places is listed in each, or with ``once`` entered only the first time (to collect
+    objects, not paths); ``enter`` false for a subtree: listed, not entered."""
     data = read(layout, digest)
     where = "tree " + digest[:16]
     if not treeobj.is_dir_object(data):
@@ -148,9 +151,10 @@ def walk(layout: Layout, digest: str, enter: Callable[[str], bool] | None = None
         return data if key == digest else read(layout, key)
 
     def skip(key: str) -> bool:
-        if key in seen:
-            return True
-        seen.add(key)
+        if once:
+            if key in seen:
+                return True
+            seen.add(key)
         return enter is not None and not enter(key)
 
     try:
@@ -190,7 +194,7 @@ def lacking(layout: Layout, digest: str) -> tuple[list[str], list[ObjectId]]:
         return False
 
     held = []
-    for kind, key in objects(digest, walk(layout, digest, enter)):
+    for kind, key in objects(digest, walk(layout, digest, enter, once=True)):
         if exists(layout.path(kind, key)):
             held.append((kind, key))
         else:
