@@ -249,33 +249,47 @@ class S3Sink:
         return set() if not await self.missing([("trees", tree)]) else {("trees", tree)}
 
     async def partials(self, objects: list[ObjectId]) -> dict[ObjectId, int]:
-        return {obj: await asyncio.to_thread(self._held, obj) for obj in objects}
+        uploads = await asyncio.to_thread(self._unfinished)  # one listing, not one per object
+        held = {}
+        for obj in objects:
+            key = self.bucket.target.object_key(*obj)
+            held[obj] = (
+                await asyncio.to_thread(self._held, obj, uploads[key]) if key in uploads else 0
+            )
+        return held
 
-    def _held(self, obj: ObjectId) -> int:
-        """Bytes of the object's unfinished multipart upload in whole parts of this piece
-        size, counted from the first part (0 if none)."""
+    def _unfinished(self) -> dict[str, str]:
+        """The oldest unfinished multipart upload of each key under the prefix."""
+        found: dict[str, str] = {}
+        kwargs: dict[str, Any] = {"Prefix": self.bucket.target.key("objects") + "/"}
+        while True:
+            page = self.bucket.call(
+                "listing unfinished uploads", self.bucket.client.list_multipart_uploads, **kwargs
+            )
+            for upload in sorted(page.get("Uploads", []), key=lambda u: str(u.get("Initiated"))):
+                found.setdefault(upload["Key"], upload["UploadId"])
+            if not page.get("IsTruncated"):
+                return found
+            kwargs["KeyMarker"] = page.get("NextKeyMarker")
+            kwargs["UploadIdMarker"] = page.get("NextUploadIdMarker")
+
+    def _held(self, obj: ObjectId, upload_id: str) -> int:
+        """Bytes of an unfinished multipart upload in whole parts of this piece size, counted
+        from the first part."""
         key = self.bucket.target.object_key(*obj)
-        client = self.bucket.client
-        uploads = self.bucket.call(
-            f"looking for an unfinished upload of {key}",
-            client.list_multipart_uploads,
-            Prefix=key,
-        ).get("Uploads", [])
-        for upload in sorted(uploads, key=lambda u: str(u.get("Initiated", ""))):
-            if upload.get("Key") != key:
-                continue
-            upload_id = upload["UploadId"]
-            listed = self.bucket.call(
-                f"listing the parts of {key}", client.list_parts, Key=key, UploadId=upload_id
-            ).get("Parts", [])
-            parts = []
-            for number, part in enumerate(sorted(listed, key=lambda p: p["PartNumber"]), 1):
-                if part["PartNumber"] != number or part["Size"] != self.piece:
-                    break
-                parts.append({"PartNumber": number, "ETag": part["ETag"]})
-            self._uploads[obj] = (upload_id, parts)
-            return len(parts) * self.piece
-        return 0
+        listed = self.bucket.call(
+            f"listing the parts of {key}",
+            self.bucket.client.list_parts,
+            Key=key,
+            UploadId=upload_id,
+        ).get("Parts", [])
+        parts = []
+        for number, part in enumerate(sorted(listed, key=lambda p: p["PartNumber"]), 1):
+            if part["PartNumber"] != number or part["Size"] != self.piece:
+                break
+            parts.append({"PartNumber": number, "ETag": part["ETag"]})
+        self._uploads[obj] = (upload_id, parts)
+        return len(parts) * self.piece
 
     async def append(
         self, obj: ObjectId, offset: int, data: bytes, finish: Finish | None
