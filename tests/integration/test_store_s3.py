@@ -231,3 +231,24 @@ def test_a_bucket_url_that_is_not_one_is_refused_clearly(assay_cli):
         result = assay_cli("store", "ls", url)
         assert result.code != 0 and "Traceback" not in result.stderr
         assert "s3://" in result.stderr
+
+
+def test_a_version_record_that_lies_about_itself_is_refused(s3, build, tmp_path):
+    """A bucket is shared storage: a record under names/a/v1.json that claims to be another
+    version, or names a tree that is no object name, is not believed."""
+    store = Store(tmp_path / "store")
+    store.put("solver", build)
+    remote = S3Remote.open(s3["url"])
+    asyncio.run(remote.push(store, "solver"))
+    bucket = remote.bucket
+    record = bucket.get(bucket.target.key("names", "solver", "v1.json"))
+    bucket.put(bucket.target.key("names", "other", "v1.json"), record)
+    with pytest.raises(StoreError, match="not a record this store wrote"):
+        remote.resolve("other")
+    forged = record.replace(b'"name":"solver"', b'"name":"forged"').replace(
+        record[record.index(b'"tree":"') + 8 : record.index(b'"tree":"') + 72], b"../" * 21 + b"x"
+    )
+    bucket.put(bucket.target.key("names", "forged", "v1.json"), forged)
+    with pytest.raises(StoreError, match="not a record this store wrote"):
+        asyncio.run(remote.pull(Store(tmp_path / "dest"), "forged"))
+    assert remote.resolve("solver").version == 1  # the real one still reads

@@ -56,6 +56,7 @@ from assay.store.transfer import (
 SCHEME = "s3://"
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PART = re.compile(r"[A-Za-z0-9._-]+")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 CONCURRENCY = 16  # requests in flight when asking which objects the bucket holds
 T = TypeVar("T")
 
@@ -424,11 +425,23 @@ class S3Remote:
         found = []
         for key in self.bucket.keys(prefix):
             leaf = key[len(prefix) :]
-            if re.fullmatch(r"v[0-9]+\.json", leaf):
-                try:
-                    found.append(msgspec.json.decode(self.bucket.get(key), type=Version))
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    raise StoreError(f"{self.where}: {key} is not a version record") from None
+            number = re.fullmatch(r"v([0-9]+)\.json", leaf)
+            if number is None:
+                continue
+            try:
+                version = msgspec.json.decode(self.bucket.get(key), type=Version)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                raise StoreError(f"{self.where}: {key} is not a version record") from None
+            # a record is believed only for the name and number its key gives it
+            if (version.name, version.version) != (
+                name,
+                int(number.group(1)),
+            ) or not _DIGEST.fullmatch(version.tree):
+                raise StoreError(
+                    f"{self.where}: {key} records {version.ref} (tree {version.tree[:20]!r}), "
+                    f"not {name}@{number.group(1)}: not a record this store wrote"
+                )
+            found.append(version)
         return sorted(found, key=lambda v: v.version)
 
     def resolve(self, ref: str) -> Version:
