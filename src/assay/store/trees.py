@@ -105,6 +105,11 @@ def put_tree(objects: ObjectStore, tree: Tree) -> str:
         return dirs[path]
 
     for entry in tree.entries:
+        try:  # each part one name: "/abs", "a//b", "a/../b" are refused, never reinterpreted
+            for part in entry.path.split("/"):
+                treeobj.check_name(part)
+        except BadTree as exc:
+            raise StoreError(f"cannot store the directory of {entry.path!r}: {exc}") from None
         parent, _, name = entry.path.rpartition("/")
         if entry.type == "dir":
             folder(entry.path)
