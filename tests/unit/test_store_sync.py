@@ -229,6 +229,9 @@ class Forwarding:
     def lacking_in_tree(self, tree: str) -> list[tuple[str, str]]:
         return self.inner.lacking_in_tree(tree)
 
+    def lacking_below(self, trees: list[str]) -> list[tuple[str, str]]:
+        return self.inner.lacking_below(trees)
+
 
 class CrashingAfterBytes(Forwarding):
     """The connection drops once ``limit`` bytes have arrived, in the middle of a piece."""

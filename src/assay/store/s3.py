@@ -228,6 +228,7 @@ class S3Sink:
     """A :class:`~assay.store.transfer.Sink` into a bucket (see the module's docstring)."""
 
     needs_sha256 = False
+    walks_trees = False  # a bucket reads nothing: each tree goes after all it names
 
     def __init__(self, bucket: S3Bucket, piece: int = PIECE) -> None:
         self.bucket, self.piece = bucket, piece
@@ -248,6 +249,9 @@ class S3Sink:
     async def missing_in_tree(self, tree: str) -> set[ObjectId]:
         # A tree object is sent only after all it names: its presence says the rest is there.
         return set() if not await self.missing([("trees", tree)]) else {("trees", tree)}
+
+    async def missing_below(self, trees: list[str]) -> set[ObjectId]:
+        raise NotImplementedError("a bucket does not read trees (walks_trees is False)")
 
     async def partials(self, objects: list[ObjectId]) -> dict[ObjectId, int]:
         uploads = await asyncio.to_thread(self._unfinished)  # one listing, not one per object

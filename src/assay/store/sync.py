@@ -45,9 +45,10 @@ from assay.store.transfer import (
     TransferError,
     TransferReport,
     done,
+    tree_level,
     tree_objects,
 )
-from assay.store.trees import lacking_objects, read_tree_object
+from assay.store.trees import file_objects, lacking_objects, read_tree_object
 
 __all__ = [
     "CorruptInTransit",
@@ -95,6 +96,11 @@ class Endpoint(Protocol):
     def lacking_in_tree(self, tree: str) -> list[tuple[str, str]]:
         """The objects of the tree it lacks, found by walking the tree on its own disk (a
         lacking tree object is named, not entered); the tree is pinned."""
+        ...
+
+    def lacking_below(self, trees: list[str]) -> list[tuple[str, str]]:
+        """Of the objects the stored tree objects ``trees`` name directly, those it lacks;
+        the trees are pinned."""
         ...
 
 
@@ -250,6 +256,28 @@ class LocalEndpoint:
             self.store.pin_trees([tree])
             return self._lacking_ids(tree)
 
+    def lacking_below(self, trees: list[str]) -> list[tuple[str, str]]:
+        for tree in trees:
+            check_object("trees", tree)
+        objects = self.store.objects
+        with store_lock(self.store.root):
+            self.store.pin_trees(trees)
+            lacking: dict[tuple[str, str], None] = {}
+            for tree in trees:
+                try:
+                    level = tree_level(read_tree_object(objects, tree), tree, "")
+                except Corrupt as exc:
+                    raise TransferError(
+                        f"tree {tree[:16]} is not a valid tree here: {exc}"
+                    ) from None
+                for entry, subtree in level:
+                    named = [("trees", subtree)] if subtree else []
+                    named += [(k, d) for k, d, _ in file_objects(entry)]
+                    for obj in named:
+                        if obj not in lacking and not objects.has(*obj):
+                            lacking[obj] = None
+            return list(lacking)
+
     def _lacking_ids(self, digest: str) -> list[tuple[str, str]]:
         try:
             return lacking_objects(self.store.objects, digest)
@@ -306,6 +334,7 @@ class EndpointSink:
     worker thread, one at a time, each answered before the next piece is sent)."""
 
     needs_sha256 = False
+    walks_trees = True
 
     def __init__(self, endpoint: Endpoint, where: str = "the destination") -> None:
         self.endpoint = endpoint
@@ -316,6 +345,9 @@ class EndpointSink:
 
     async def missing_in_tree(self, tree: str) -> set[ObjectId]:
         return _ids(await asyncio.to_thread(self.endpoint.lacking_in_tree, tree))
+
+    async def missing_below(self, trees: list[str]) -> set[ObjectId]:
+        return _ids(await asyncio.to_thread(self.endpoint.lacking_below, trees))
 
     async def partials(self, objects: list[ObjectId]) -> dict[ObjectId, int]:
         def ask() -> dict[ObjectId, int]:

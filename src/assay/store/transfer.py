@@ -96,12 +96,19 @@ class Sink(Protocol):
 
     where: str
     needs_sha256: bool  # whether finishing an object takes the SHA-256 of its bytes
+    # whether it reads the tree objects it holds (a store, an agent; not a bucket): then
+    # tree objects go first and it says which files they name it lacks (``missing_below``)
+    walks_trees: bool
 
     async def missing(self, objects: list[ObjectId]) -> set[ObjectId]: ...
 
     async def missing_in_tree(self, tree: str) -> set[ObjectId]:
         """The objects of a tree the destination holds that it lacks (found by walking the
         tree on its own disk; a tree object it lacks is named too, and not entered)."""
+        ...
+
+    async def missing_below(self, trees: list[str]) -> set[ObjectId]:
+        """Of the objects the stored tree objects ``trees`` name directly, those it lacks."""
         ...
 
     async def partials(self, objects: list[ObjectId]) -> dict[ObjectId, int]:
@@ -249,17 +256,31 @@ class Transfer:
         report.bytes_needed = sum(self.sizes.get(o, 0) for o in counted)
         if not trees:  # the sink holds the root: its own walk below says what is lacking
             report.bytes_needed = report.bytes_skipped = self.sizes.get(("trees", tree), 0)
-        lacking = await self.sink.missing(files) if files else set()
+        if self.sink.walks_trees:  # the trees first: the sink reads them and says (few bytes)
+            await self._send([("trees", t) for t in reversed(trees)])
+            lacking = await self.sink.missing_below(trees) if trees else set()
+        else:  # a bucket: ask about each file; a tree goes only after all it names
+            lacking = await self.sink.missing(files) if files else set()
         report.bytes_skipped += sum(self.sizes[o] for o in files if o not in lacking)
         await self._send([o for o in files if o in lacking])
-        await self._send([("trees", t) for t in reversed(trees)])  # deepest first
+        if not self.sink.walks_trees:
+            await self._send([("trees", t) for t in reversed(trees)])  # deepest first
         for _ in range(treeobj.MAX_DEPTH + 2):  # each round completes at least one level
             rest = await self.sink.missing_in_tree(tree)
             if not rest:
                 return report
             unknown = [o for o in rest if o not in self.sizes]
             if unknown:  # under a subtree the sink held: learn sizes from the whole tree
-                await self._lacking_trees(tree, ask=False)
+                every_tree, every_file = await self._lacking_trees(tree, ask=False)
+                if not trees:  # the sink held the root (a resumed push): count it all
+                    every = [("trees", t) for t in every_tree] + every_file
+                    report.objects_needed = len(every)
+                    report.bytes_needed = sum(self.sizes[o] for o in every)
+                    report.bytes_skipped = report.bytes_needed - sum(
+                        self.sizes.get(o, 0) for o in rest
+                    )
+                    report.objects_needed -= len(rest)
+                    report.bytes_needed -= sum(self.sizes.get(o, 0) for o in rest)
             if any(o not in self.sizes for o in unknown):
                 raise TransferError(
                     f"{self.sink.where} says tree {tree[:16]} needs objects it does not name "

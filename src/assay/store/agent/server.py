@@ -9,6 +9,8 @@ answers with bytes as the payload):
 * ``missing {objects}``: which of ``[[kind, digest], ...]`` the store lacks (all pinned).
 * ``missing_in_tree {tree}``: which objects a stored tree needs that the store lacks (the tree
   pinned, and with it all it names).
+* ``missing_below {trees}``: which objects stored directory objects name directly (their
+  files, their subdirectories) the store lacks (the trees pinned, and all they reach).
 * ``partials {objects}``: bytes held of each object's unfinished upload.
 * ``receive {kind, digest, offset, finish?: {size, sha256}, zlib?: length}`` + the piece:
   append at ``offset`` (the held size), then with ``finish`` check the SHA-256 and publish.
@@ -109,6 +111,8 @@ class Agent:
         if op == "missing_in_tree":
             check_object("trees", args.get("tree"))
             return uploads.missing_in_tree(store, args["tree"]), b""
+        if op == "missing_below":
+            return uploads.missing_below(store, args.get("trees")), b""
         if op == "partials":
             return uploads.partials(store, args.get("objects")), b""
         if op == "add_version":

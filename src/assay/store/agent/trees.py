@@ -200,3 +200,28 @@ def lacking(layout: Layout, digest: str) -> tuple[list[str], list[ObjectId]]:
         else:
             absent[kind + "/" + key] = None
     return list(absent), held
+
+
+def lacking_below(layout: Layout, trees: list[str]) -> tuple[list[ObjectId], list[ObjectId]]:
+    """Of the objects the stored directory objects ``trees`` name directly (their files'
+    blobs or chunks, their subdirectories' objects), those the store lacks and those it
+    holds."""
+    exists = os.path.exists
+    absent: dict[ObjectId, None] = {}
+    held: dict[ObjectId, None] = {}
+    for tree in trees:
+        data = read(layout, tree)
+        try:
+            items = treeobj.decode(data) if treeobj.is_dir_object(data) else None
+        except treeobj.BadTree as exc:
+            raise Corrupt(f"tree {tree[:16]} is not a valid tree: {exc}") from None
+        entries = (
+            parse(data, "tree " + tree[:16])
+            if items is None
+            else [from_item(i.name, i) for i in items]
+        )
+        for entry in entries:
+            for obj in entry.objects():
+                if obj not in held and obj not in absent:
+                    (held if exists(layout.path(*obj)) else absent)[obj] = None
+    return list(absent), list(held)

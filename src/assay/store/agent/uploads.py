@@ -36,6 +36,7 @@ from .layout import (
     publish,
 )
 from .trees import lacking as tree_lacking
+from .trees import lacking_below as tree_lacking_below
 from .wire import MAX_PIECE
 
 _BUF = 1 << 20
@@ -71,6 +72,19 @@ def missing_in_tree(store: AgentStore, tree: str) -> list[list[str]]:
         absent, held = tree_lacking(layout, tree)
         store.pin_trees([tree], held)
         return [item.split("/") for item in absent]
+
+
+def missing_below(store: AgentStore, raw: object) -> list[list[str]]:
+    """Of the objects the stored directory objects ``raw`` name directly, those the store
+    lacks; the trees are pinned, and with them what they reach."""
+    if not isinstance(raw, list):
+        raise Refused("trees must be a list of tree digests")
+    for tree in raw:
+        check_object("trees", tree)
+    with store.lock.shared():
+        absent, held = tree_lacking_below(store.layout, raw)
+        store.pin_trees(raw, held)
+        return [[k, d] for k, d in absent]
 
 
 def partials(store: AgentStore, raw: object) -> list[int]:

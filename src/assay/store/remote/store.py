@@ -46,6 +46,7 @@ class RemoteSink:
     compressed, and every object is finished with the SHA-256 of its bytes."""
 
     needs_sha256 = True
+    walks_trees = True
 
     def __init__(self, endpoint: RemoteEndpoint) -> None:
         self.endpoint = endpoint
@@ -60,6 +61,14 @@ class RemoteSink:
 
     async def missing_in_tree(self, tree: str) -> set[ObjectId]:
         return {(k, d) for k, d in await self.endpoint.call("missing_in_tree", {"tree": tree})}
+
+    async def missing_below(self, trees: list[str]) -> set[ObjectId]:
+        found: set[ObjectId] = set()
+        for start in range(0, len(trees), _MISSING_BATCH):
+            batch = trees[start : start + _MISSING_BATCH]
+            answer = await self.endpoint.call("missing_below", {"trees": batch})
+            found.update((k, d) for k, d in answer)
+        return found
 
     async def partials(self, objects: list[ObjectId]) -> dict[ObjectId, int]:
         held: dict[ObjectId, int] = {}
