@@ -117,6 +117,7 @@ def _owners(store: Store) -> dict[tuple[str, str], tuple[set[str], int]]:
 def show(store: Store, ref: str, against: str | None, files: bool) -> int:
     version = store.resolve(ref)
     _describe(version)
+    store.check_root(version.tree)  # a damaged version says so (diffs read no more than this)
     if against is not None:
         other_ref = f"{version.name}{against}" if against.startswith(("@", "#")) else against
         other = store.resolve(other_ref)

@@ -303,6 +303,11 @@ class Store:
         return load_tree(self.objects, digest)
 
     @store_errors
+    def check_root(self, digest: str) -> None:
+        """Refuse (``Corrupt``) a tree whose root object is missing or damaged."""
+        read_tree_object(self.objects, digest)
+
+    @store_errors
     def diff(self, old: str, new: str) -> Diff:
         """What changed from tree ``old`` to tree ``new`` (entering only the directories
         whose objects differ)."""
