@@ -26,6 +26,7 @@ from assay.store import Store, StoreError
 from assay.store.commands import size
 from assay.store.remote import OpenSSHPipe, RemoteStore, agent_command, open_remote_store
 from assay.store.transfer import CorruptInTransit, TransferError, TransferProgress
+from assay.store.trees import stored_trees
 from tests.conftest import write_tree
 from tests.unit.test_store_remote import CorruptingPipeFake, snapshot
 
@@ -135,15 +136,18 @@ def test_push_and_pull_over_ssh_with_the_cli(server, remote_dir, tmp_path, assay
 
     local = Store(tmp_path / ".store")
     tree = local.resolve("solver").tree
-    total = sum(p.stat().st_size for p in build.rglob("*.txt")) + len(
-        local.objects.read_tree_bytes(tree)
+    trees = stored_trees(local.objects, tree)  # the root and d/
+    total = sum(p.stat().st_size for p in build.rglob("*.txt")) + sum(
+        len(local.objects.read_tree_bytes(t)) for t in trees
     )
     assert first.code == 0, first
     assert f"pushed solver@1 to assay-ci:{remote_dir} as solver@1 (new version)" in first.stdout
-    assert f"sent {size(total)} (41 of 41 objects)" in first.stdout
+    assert len(trees) == 2 and f"sent {size(total)} (42 of 42 objects)" in first.stdout
     assert again.code == 0, again
     assert "(already there: the same tree)" in again.stdout
-    assert f"sent 0 B (0 of 41 objects, {size(total)} already there)" in again.stdout
+    # the store there holds the root: nothing below it is read, listed or sent
+    root_size = size(len(local.objects.read_tree_bytes(tree)))
+    assert f"sent 0 B (0 of 1 objects, {root_size} already there)" in again.stdout
     assert Store(remote_dir).resolve("solver").source_kind == "transfer"
 
     pulled = assay_cli(
