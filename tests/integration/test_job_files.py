@@ -251,6 +251,7 @@ def _agent_requests(work: Path) -> Path:
         _receive("trees", sub),
         _receive("trees", root),
         ({"op": "missing_in_tree", "tree": hash_bytes(root)}, b""),
+        ({"op": "missing_below", "trees": [hash_bytes(root), hash_bytes(sub)]}, b""),
         ({"op": "stage", "tree": hash_bytes(root), "target": str(work / "staged")}, b""),
         ({"op": "bye"}, b""),
     ]
@@ -287,7 +288,7 @@ def _check_work(what: str, proc: subprocess.CompletedProcess[str], work: Path) -
     elif what == "agent":
         assert proc.returncode == 0, proc.stderr
         answers = _agent_answers(proc.stdout.encode(errors="surrogateescape"))
-        assert [a["ok"] for a in answers] == [True] * 9, answers
+        assert [a["ok"] for a in answers] == [True] * 10, answers
         assert answers[2]["result"] == {"held": len(_AGENT_DATA), "published": True}
         verified = answers[3]["result"]
         assert (verified["checked"], verified["unchecked"], verified["corrupt"]) == (1, 0, [])
@@ -295,6 +296,7 @@ def _check_work(what: str, proc: subprocess.CompletedProcess[str], work: Path) -
         stored = work / "store" / "objects" / "blobs" / digest[:2] / digest[2:]
         assert stored.read_bytes() == _AGENT_DATA
         assert answers[6]["result"] == []  # the walk through both directory objects
+        assert answers[7]["result"] == []  # what they name, one level each
         assert (work / "staged" / "sub" / "f.txt").read_bytes() == _AGENT_DATA
     else:
         assert proc.returncode == 1, proc.stderr  # the values differ
