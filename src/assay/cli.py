@@ -472,6 +472,7 @@ def store(ctx: click.Context, root: str | None) -> None:
     from assay.store import Store, default_root  # lazy: start-up time (the store: 60 ms)
 
     ctx.obj = Store(Path(root) if root else default_root())
+    ctx.call_on_close(ctx.obj.close)  # ends the stat cache's write-ahead log, and any lease
 
 
 @store.command(name="put")
@@ -505,9 +506,14 @@ def store_put(
 @click.argument("names", nargs=-1)
 @click.pass_context
 def store_ls(ctx: click.Context, names: tuple[str, ...]) -> int:
-    """List names with their versions, sizes, unique bytes and tags."""
+    """List names with their versions, sizes, unique bytes and tags (of the store in a
+    bucket, with s3://BUCKET/PREFIX first)."""
     from assay.store import commands  # lazy: start-up time (the store: 60 ms)
 
+    if names and names[0].startswith("s3://"):
+        from assay.store import transfer_commands
+
+        return transfer_commands.ls_s3(names[0], names[1:])
     return commands.ls(ctx.obj, names)
 
 
@@ -623,7 +629,8 @@ def store_push(
 ) -> int:
     """Send a version (NAME, NAME@N, NAME#tag) to the store on another host: only what it
     lacks travels, an interrupted push resumes. TARGET: ssh://[USER@]HOST[:PORT][/PATH], an
-    ssh_config alias (or [USER@]HOST), or a partition whose transport is SSH."""
+    ssh_config alias (or [USER@]HOST), a partition whose transport is SSH, or
+    s3://BUCKET/PREFIX (credentials and endpoint as for every AWS tool)."""
     return _transfer(ctx, "push", target, ref, remote_root, ssh_config, config, quiet)
 
 
@@ -662,6 +669,10 @@ def _transfer(
     from assay.store.remote.targets import resolve_target
     from assay.transferbar import TransferBar
 
+    if target_text.startswith("s3://"):  # object storage: credentials as every AWS tool
+        s3_run = transfer_commands.push_s3 if verb == "push" else transfer_commands.pull_s3
+        with TransferBar(f"{verb} {ref}") as bar:
+            return asyncio.run(s3_run(ctx.obj, target_text, ref, None if quiet else bar.update))
     loaded = None if target_text.startswith("ssh://") else load_config(config)
     target = resolve_target(target_text, loaded, remote_root)
     if ssh_config is not None:

@@ -10,6 +10,8 @@ import secrets
 import shlex
 import shutil
 import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import jsonschema
@@ -276,3 +278,36 @@ def test_output_shown_in_the_docs_is_what_assay_prints(example, tmp_path):
     """Output in the docs is made by real runs (tests/integration/docs_output.py); after a
     change, `python -m tests.integration.docs_output` writes it again."""
     assert docs_output.render(example, tmp_path) == example.block, example.where
+
+
+@pytest.mark.parametrize(("where", "doc", "line", "code"), _params("sh"))
+def test_shell_example_runs(where, doc, line, code, tmp_path):
+    """``sh`` blocks are command lines a user types: run whole, with ``set -e``, assay on the
+    PATH, a fresh store, and the S3 server of ``scripts/s3-ci`` ($BUCKET: a fresh prefix)."""
+    from tests.integration.test_store_s3 import _settings
+
+    s3 = _settings()
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ASSAY_CONFIG"))},
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "HOME": str(tmp_path / "home"),
+        "ASSAY_STORE": str(tmp_path / ".store"),
+        "AWS_ACCESS_KEY_ID": s3["ACCESS_KEY"],
+        "AWS_SECRET_ACCESS_KEY": s3["SECRET_KEY"],
+        "AWS_ENDPOINT_URL_S3": s3["ENDPOINT"],
+        "BUCKET": f"{s3['BUCKET']}/docs-{uuid.uuid4().hex[:12]}",
+    }
+    proc = subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, f"{where}\n{proc.stdout}\n{proc.stderr}"
+    if "--diff" in code:
+        assert "~ lib/data.txt" in proc.stdout
+    if "sends 3 objects" in code:
+        assert "(3 of " in proc.stdout, proc.stdout

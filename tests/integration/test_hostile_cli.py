@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assay.store import Store
-from assay.store.trees import Entry, make_tree, put_tree
+from assay.store.trees import Entry, make_tree, put_legacy_tree
 from tests.hostile.corpus import (
     BY_ID,
     CORPUS,
@@ -31,7 +31,7 @@ def sandbox(tmp_path: Path) -> Path:
 
 
 def _store_tree(store: Store, name: str, entries: list[Entry]) -> str:
-    tree = put_tree(store.objects, make_tree(entries))
+    tree = put_legacy_tree(store.objects, make_tree(entries))
     return store.refs.add(name, tree, {"source": "an older assay"})[0].ref
 
 

@@ -26,7 +26,7 @@ from assay.schedulers.batching import Waiting
 from assay.schedulers.jobfiles import JobFiles
 from assay.schedulers.packing import Packer
 from assay.schedulers.slurm import SlurmScheduler
-from assay.store.agent import wire
+from assay.store.agent import treeobj, wire
 from assay.store.agent.bundle import agent_bytes
 from assay.store.objects import hash_bytes
 from assay.transports.local import LocalTransport
@@ -239,24 +239,35 @@ def _run(python: str, argv: list[str], cwd: Path) -> subprocess.CompletedProcess
 _AGENT_DATA = b"an object sent to the agent\n" * 1000
 
 
+def _agent_trees() -> tuple[bytes, bytes]:
+    """A tree of directory objects: the root holds ``sub/``, which holds the object."""
+    sub = treeobj.encode(
+        [treeobj.Item("f.txt", "f", 0o644, len(_AGENT_DATA), hash_bytes(_AGENT_DATA))]
+    )
+    return sub, treeobj.encode([treeobj.Item("sub", "d", 0o755, digest=hash_bytes(sub))])
+
+
+def _receive(kind: str, data: bytes) -> tuple[dict[str, Any], bytes]:
+    sha = hashlib.sha256(data).hexdigest()
+    header = {"op": "receive", "kind": kind, "digest": hash_bytes(data), "offset": 0}
+    return {**header, "finish": {"size": len(data), "sha256": sha}}, data
+
+
 def _agent_requests(work: Path) -> Path:
-    """Requests that store one object, record nothing, verify, and say bye."""
+    """Requests that store one object and a tree of two directories, walk the tree, stage it
+    into ``work/staged``, verify, and say bye."""
     digest = hash_bytes(_AGENT_DATA)
-    sha = hashlib.sha256(_AGENT_DATA).hexdigest()
+    sub, root = _agent_trees()
     frames = [
         ({"op": "hello", "create": True}, b""),
         ({"op": "missing", "objects": [["blobs", digest]]}, b""),
-        (
-            {
-                "op": "receive",
-                "kind": "blobs",
-                "digest": digest,
-                "offset": 0,
-                "finish": {"size": len(_AGENT_DATA), "sha256": sha},
-            },
-            _AGENT_DATA,
-        ),
+        _receive("blobs", _AGENT_DATA),
         ({"op": "verify"}, b""),
+        _receive("trees", sub),
+        _receive("trees", root),
+        ({"op": "missing_in_tree", "tree": hash_bytes(root)}, b""),
+        ({"op": "missing_below", "trees": [hash_bytes(root), hash_bytes(sub)]}, b""),
+        ({"op": "stage", "tree": hash_bytes(root), "target": str(work / "staged")}, b""),
         ({"op": "bye"}, b""),
     ]
     data = b"".join(
@@ -292,13 +303,16 @@ def _check_work(what: str, proc: subprocess.CompletedProcess[str], work: Path) -
     elif what == "agent":
         assert proc.returncode == 0, proc.stderr
         answers = _agent_answers(proc.stdout.encode(errors="surrogateescape"))
-        assert [a["ok"] for a in answers] == [True] * 5, answers
+        assert [a["ok"] for a in answers] == [True] * 10, answers
         assert answers[2]["result"] == {"held": len(_AGENT_DATA), "published": True}
         verified = answers[3]["result"]
         assert (verified["checked"], verified["unchecked"], verified["corrupt"]) == (1, 0, [])
         digest = hash_bytes(_AGENT_DATA)
         stored = work / "store" / "objects" / "blobs" / digest[:2] / digest[2:]
         assert stored.read_bytes() == _AGENT_DATA
+        assert answers[6]["result"] == []  # the walk through both directory objects
+        assert answers[7]["result"] == []  # what they name, one level each
+        assert (work / "staged" / "sub" / "f.txt").read_bytes() == _AGENT_DATA
     else:
         assert proc.returncode == 1, proc.stderr  # the values differ
         verdict = json.loads(proc.stdout)

@@ -7,7 +7,9 @@ are skipped, unless ASSAY_REQUIRE_SSH=1 (scripts/test-all) makes that a failure.
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import os
 import pwd
 import random
@@ -15,6 +17,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import termios
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from assay.store import Store, StoreError
 from assay.store.commands import size
 from assay.store.remote import OpenSSHPipe, RemoteStore, agent_command, open_remote_store
 from assay.store.transfer import CorruptInTransit, TransferError, TransferProgress
+from assay.store.trees import stored_trees
 from tests.conftest import write_tree
 from tests.unit.test_store_remote import CorruptingPipeFake, snapshot
 
@@ -135,15 +139,18 @@ def test_push_and_pull_over_ssh_with_the_cli(server, remote_dir, tmp_path, assay
 
     local = Store(tmp_path / ".store")
     tree = local.resolve("solver").tree
-    total = sum(p.stat().st_size for p in build.rglob("*.txt")) + len(
-        local.objects.read_tree_bytes(tree)
+    trees = stored_trees(local.objects, tree)  # the root and d/
+    total = sum(p.stat().st_size for p in build.rglob("*.txt")) + sum(
+        len(local.objects.read_tree_bytes(t)) for t in trees
     )
     assert first.code == 0, first
     assert f"pushed solver@1 to assay-ci:{remote_dir} as solver@1 (new version)" in first.stdout
-    assert f"sent {size(total)} (41 of 41 objects)" in first.stdout
+    assert len(trees) == 2 and f"sent {size(total)} (42 of 42 objects)" in first.stdout
     assert again.code == 0, again
     assert "(already there: the same tree)" in again.stdout
-    assert f"sent 0 B (0 of 41 objects, {size(total)} already there)" in again.stdout
+    # the store there holds the root: nothing below it is read, listed or sent
+    root_size = size(len(local.objects.read_tree_bytes(tree)))
+    assert f"sent 0 B (0 of 1 objects, {root_size} already there)" in again.stdout
     assert Store(remote_dir).resolve("solver").source_kind == "transfer"
 
     pulled = assay_cli(
@@ -181,34 +188,58 @@ def test_a_wrong_key_is_one_line_naming_the_host(server, tmp_path, assay_cli):
 
 @pytest.fixture(scope="module")
 def big_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, str]:
-    """A 200 MB build (one file of 192 MiB, stored as ~190 chunks, and a few small files)."""
+    """A 200 MB build: one file of 136 MiB (stored as chunks of about 1 MiB), eight of
+    7 MiB sent after it (each one object of 28 pieces: more than the agent's 1 MiB pipe
+    holds, so a cut can leave one half-way up), and a few small files."""
     folder = tmp_path_factory.mktemp("big")
     rng = random.Random(200)
     files: dict[str, str | bytes] = {f"small/{i}.txt": f"small {i}\n" for i in range(10)}
+    files.update({f"zdata/{i}.bin": rng.randbytes(7 * MIB) for i in range(8)})
     write_tree(folder / "build", files)
     with open(folder / "build" / "solver.bin", "wb") as fh:
-        for _ in range(192):
+        for _ in range(136):
             fh.write(rng.randbytes(MIB))
     store = Store(folder / "store")
     return store, store.put("big", folder / "build").version.tree
+
+
+def bytes_waiting(pid: int) -> int:
+    """Bytes waiting in the stdin pipe of process ``pid`` (its whole size, 1 MiB, if that
+    cannot be read: then only a larger remainder counts)."""
+    try:
+        fd = os.open(f"/proc/{pid}/fd/0", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return MIB
+    try:
+        count = array.array("i", [0])
+        fcntl.ioctl(fd, termios.FIONREAD, count)
+        return count[0]
+    except OSError:
+        return MIB
+    finally:
+        os.close(fd)
 
 
 def test_a_connection_cut_mid_upload_resumes_and_sends_no_piece_twice(
     server, remote_dir, big_build
 ):
     store, tree = big_build
-    sizes = {h: n for e in store.tree(tree).entries for h, n in (e.chunks or [])}
+    entries = store.tree(tree).entries
+    sizes = {h: n for e in entries for h, n in (e.chunks or [])}
+    sizes.update({e.hash: e.size for e in entries if e.type == "file" and not e.chunks})
     piece = 256 * KIB
     killed: list[int] = []
 
     def cut_here(agent: int) -> bool:
         """Past 80 MiB, with the agent held still, while an object is half-way up (three or
-        more of its pieces still to come): then kill that connection's sshd process."""
+        more of its pieces still to come beyond what already waits in the agent's pipe,
+        which it reads after the cut): then kill that connection's sshd process."""
         os.kill(agent, signal.SIGSTOP)
         try:
+            waiting = bytes_waiting(agent)
             partial = [
                 p for p in incoming(remote_dir)
-                if p.stat().st_size <= sizes[p.name.partition("-")[2]] - 3 * piece
+                if p.stat().st_size + waiting <= sizes[p.name.partition("-")[2]] - 3 * piece
             ]  # fmt: skip
             if partial:
                 process = session_process(agent)

@@ -6,6 +6,7 @@ may have changed, the refusal names the member, and no partial directory is left
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ import pytest
 from assay.archives import ArchiveError, unpack
 from assay.errors import AssayError
 from assay.store import Store, StoreError
-from assay.store.trees import Entry, make_tree, put_tree
+from assay.store.objects import ObjectStore
+from assay.store.trees import Entry, Tree, make_tree, put_legacy_tree, put_tree
 from tests.hostile.corpus import BY_ID, TREES, TREES_BY_ID, build, cases, make_sandbox, snapshot
 
 
@@ -67,9 +69,15 @@ def test_store_put_refuses_and_records_no_version(tmp_path, sandbox, ident, fmt)
     assert snapshot(sandbox) == before
 
 
-def _store_hostile_tree(store: Store, ident: str, sandbox: Path) -> tuple[str, str]:
+def _store_hostile_tree(
+    store: Store,
+    ident: str,
+    sandbox: Path,
+    put: Callable[[ObjectStore, Tree], str] = put_legacy_tree,
+) -> tuple[str, str]:
     """Write a hostile tree straight into the store, as an older assay (or another store)
-    could have: (its version's ref, the path the refusal must name)."""
+    could have (``put``: in the first format, or as directory objects): (its version's ref,
+    the path the refusal must name)."""
     hostile = TREES_BY_ID[ident]
     sb = str(sandbox).lstrip("/")
     store._ready()
@@ -84,15 +92,23 @@ def _store_hostile_tree(store: Store, ident: str, sandbox: Path) -> tuple[str, s
             digest, _ = store.objects.put_bytes("blobs", m.data)
             entries.append(Entry(path, "file", mode=0o644, size=len(m.data), hash=digest))
     # make_tree sorts, as a stored tree is; a duplicate path stays a duplicate.
-    tree = put_tree(store.objects, make_tree(entries))
+    tree = put(store.objects, make_tree(entries))
     version, _ = store.refs.add("old", tree, {"source": "an older assay"})
     return version.ref, hostile.names.replace("{sb}", sb)
 
 
+@pytest.mark.parametrize("fmt", ["manifest", "directories"])
 @pytest.mark.parametrize("ident", [t.id for t in TREES])
-def test_get_checkout_and_stage_refuse_a_hostile_stored_tree(tmp_path, sandbox, ident):
+def test_get_checkout_and_stage_refuse_a_hostile_stored_tree(tmp_path, sandbox, ident, fmt):
     store = Store(tmp_path / "store")
-    ref, names = _store_hostile_tree(store, ident, sandbox)
+    if fmt == "directories":
+        try:
+            ref, names = _store_hostile_tree(store, ident, sandbox, put_tree)
+        except StoreError as exc:  # a name no directory object can hold: not even stored
+            assert "cannot store the directory" in str(exc)
+            return
+    else:
+        ref, names = _store_hostile_tree(store, ident, sandbox)
     tree = store.resolve(ref).tree
     before = snapshot(sandbox)
     target = sandbox / "target"

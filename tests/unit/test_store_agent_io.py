@@ -17,9 +17,7 @@ import pytest
 
 from assay.store import Store
 from assay.store.agent import server, uploads, wire
-from assay.store.agent import trees as agent_trees
 from assay.store.agent.bundle import BOOTSTRAP, shipped_bytes
-from assay.store.agent.layout import Refused
 from assay.store.agent.state import AgentStore
 from assay.store.remote import ProcessPipe, agent_command, open_remote_store
 from assay.store.remote.client import RemoteEndpoint
@@ -91,58 +89,6 @@ def _pushed(tmp_path: Path, files: int) -> tuple[Store, str, Path]:
     return src, version.tree, tmp_path / "there"
 
 
-def test_recording_a_version_after_asking_what_lacks_looks_only_at_what_lacked(
-    tmp_path, monkeypatch
-):
-    _, tree, there = _pushed(tmp_path, 60)
-    store = AgentStore(str(there), "test", create=False)
-    parsed: list[str] = []
-    real_parse = agent_trees.parse
-    monkeypatch.setattr(
-        agent_trees, "parse", lambda data, where: parsed.append(where) or real_parse(data, where)
-    )
-    try:
-        with store.lock.shared():
-            assert store.lacking_in_tree(tree) == []
-        looked: list[str] = []
-        real_exists = os.path.exists
-        monkeypatch.setattr(os.path, "exists", lambda p: looked.append(p) or real_exists(p))
-        version, created = store.refs.add({"name": "other", "tree": tree}, store.still_lacking)
-        monkeypatch.setattr(os.path, "exists", real_exists)
-    finally:
-        store.close()
-    assert created and version["name"] == "other"
-    assert len(parsed) == 1  # the tree was parsed once for both questions
-    objects_looked_at = [p for p in looked if "/objects/" in p]
-    assert len(objects_looked_at) <= 1  # the tree itself, not its 60 files again
-
-
-def test_what_lacked_is_looked_at_again_before_a_version_is_recorded(tmp_path):
-    _, tree, there = _pushed(tmp_path, 5)
-    store = AgentStore(str(there), "test", create=False)
-    try:
-        # One object of the tree goes (as if it had never arrived): asked now, it lacks.
-        victim = next(
-            p for p in (there / "objects").rglob("*") if p.is_file() and "trees" not in p.parts
-        )
-        victim.chmod(0o600)
-        victim.unlink()
-        with store.lock.shared():
-            lacked = store.lacking_in_tree(tree)
-        assert len(lacked) == 1
-        with pytest.raises(Refused, match="lacks 1 object"):
-            store.refs.add({"name": "other", "tree": tree}, store.still_lacking)
-        # A fresh agent (nothing asked before) looks at everything, and refuses too.
-        fresh = AgentStore(str(there), "test", create=False)
-        try:
-            with pytest.raises(Refused, match="lacks 1 object"):
-                fresh.refs.add({"name": "other", "tree": tree}, fresh.still_lacking)
-        finally:
-            fresh.close()
-    finally:
-        store.close()
-
-
 # --- round trips of a push ------------------------------------------------------------------------
 
 
@@ -176,16 +122,18 @@ def _ops_of_pushes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, times: int) 
     return per_push
 
 
-def test_a_push_asks_about_its_tree_once_before_and_once_after_sending_it(tmp_path, monkeypatch):
+def test_a_push_asks_about_its_trees_before_and_once_after_sending_and_not_about_partials(
+    tmp_path, monkeypatch
+):
     first, again = _ops_of_pushes(tmp_path, monkeypatch, 2)
-    # New: is the tree there (no), the tree, what it lacks (each question pins, and the
-    # pin is written through to the disk: one question fewer is one sync fewer). Objects
-    # that fit in one piece go whole: no question about unfinished uploads of them.
-    assert first[:3] == ["missing_in_tree", "receive", "missing_in_tree"]
-    assert "missing" not in first and "partials" not in first
-    assert first.count("receive") == 6 and first[-1] == "add_version"
-    # Unchanged: one question, and the version.
-    assert again == ["missing_in_tree", "add_version"]
+    # New: is the root tree there (no), the tree object, which files it names are lacking,
+    # the files, one walk on the far side's disk, the version. Objects that fit in one piece
+    # go whole: no question about unfinished uploads of them.
+    files = ["receive"] * 5
+    tree = ["missing", "receive", "missing_below"]
+    assert first == [*tree, *files, "missing_in_tree", "add_version"]
+    # Unchanged: is the root there (yes), the walk, and the version.
+    assert again == ["missing", "missing_in_tree", "add_version"]
 
 
 # --- what receiving one object costs --------------------------------------------------------------

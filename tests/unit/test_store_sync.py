@@ -22,8 +22,8 @@ from assay.store.sync import (
     TransferError,
     push,
     push_tree,
-    tree_objects,
 )
+from assay.store.trees import stored_objects, stored_trees
 
 KIB, MIB = 1024, 1024 * 1024
 
@@ -98,7 +98,7 @@ def test_a_pushed_version_reproduces_byte_for_byte(src, dst, build, tmp_path):
     assert (
         report.objects_sent
         == report.objects_needed
-        == len(tree_objects(put.version.tree, src.tree(put.version.tree)))
+        == len(stored_objects(src.objects, put.version.tree))
     )
     assert report.bytes_sent == report.bytes_needed
     assert report.bytes_skipped == report.bytes_resumed == 0
@@ -145,16 +145,20 @@ def test_pushing_the_same_version_again_sends_nothing_and_adds_no_version(src, d
 
 
 def test_a_second_version_sends_only_the_changed_file(src, dst, build):
-    src.put("build", build)
+    first = src.put("build", build).version
     push(src, "build", LocalEndpoint(dst))
     changed = b"part 3 changed\n" * 7
     (build / "lib" / "part3.txt").write_bytes(changed)
     second = src.put("build", build).version
-    tree_size = src.objects.path("trees", second.tree).stat().st_size
+    new_trees = set(stored_trees(src.objects, second.tree)) - set(
+        stored_trees(src.objects, first.tree)
+    )
+    tree_size = sum(src.objects.path("trees", t).stat().st_size for t in new_trees)
 
     report = push(src, "build@2", LocalEndpoint(dst))
 
-    assert report.objects_sent == 2  # the changed file and the new tree
+    # the changed file and the objects of the two directories on its path (root, lib/)
+    assert len(new_trees) == 2 and report.objects_sent == 3
     assert report.bytes_sent == len(changed) + tree_size
     assert report.bytes_skipped == report.bytes_needed - report.bytes_sent
     assert report.version == "build@2"
@@ -221,6 +225,12 @@ class Forwarding:
 
     def add_version(self, version: dict[str, object]) -> dict[str, object]:
         return self.inner.add_version(version)
+
+    def lacking_in_tree(self, tree: str) -> list[tuple[str, str]]:
+        return self.inner.lacking_in_tree(tree)
+
+    def lacking_below(self, trees: list[str]) -> list[tuple[str, str]]:
+        return self.inner.lacking_below(trees)
 
 
 class CrashingAfterBytes(Forwarding):

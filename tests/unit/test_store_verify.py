@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from assay.store import Store, StoreError
+from assay.store.agent import treeobj
 from assay.store.objects import CHUNK_THRESHOLD
 from tests.conftest import write_tree
 
@@ -208,11 +209,11 @@ def test_gc_refuses_to_collect_while_a_kept_tree_is_damaged(store, build):
     tree = store.put("a", build).version.tree
     path = store.objects.path("trees", tree)
     path.chmod(0o644)
-    text = path.read_text()
-    at = text.index('"hash":"') + len('"hash":"')
-    other = "0" if text[at] != "0" else "1"
+    items = treeobj.decode(path.read_bytes())
+    item = next(i for i in items if i.kind in ("d", "f"))
+    item.digest = ("0" if item.digest[0] != "0" else "1") + item.digest[1:]
     # still a valid tree, naming the wrong object: what it names cannot be trusted
-    path.write_text(text[:at] + other + text[at + 1 :])
+    path.write_bytes(treeobj.encode(items))
     before = sorted(p for p in (store.root / "objects").rglob("*") if p.is_file())
     with pytest.raises(StoreError, match="verify --repair"):
         store.gc(keep=1)

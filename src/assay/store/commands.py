@@ -11,7 +11,7 @@ import click
 from assay.store.names import Version
 from assay.store.objects import StoreError, blob_kind
 from assay.store.store import Store
-from assay.store.trees import Tree, diff
+from assay.store.trees import Diff
 
 
 def size(n: float) -> str:
@@ -117,13 +117,13 @@ def _owners(store: Store) -> dict[tuple[str, str], tuple[set[str], int]]:
 def show(store: Store, ref: str, against: str | None, files: bool) -> int:
     version = store.resolve(ref)
     _describe(version)
-    tree = store.tree(version.tree)
+    store.check_root(version.tree)  # a damaged version says so (diffs read no more than this)
     if against is not None:
         other_ref = f"{version.name}{against}" if against.startswith(("@", "#")) else against
         other = store.resolve(other_ref)
-        _print_diff(other, version, store.tree(other.tree), tree)
+        _print_diff(other, version, store.diff(other.tree, version.tree))
     elif files:
-        for entry in tree.entries:
+        for entry in store.tree(version.tree).entries:
             kind = {"dir": "d", "symlink": "l"}.get(entry.type, "-")
             extra = f" -> {entry.target}" if entry.type == "symlink" else ""
             click.echo(f"{kind} {entry.mode:04o} {size(entry.size):>9}  {entry.path}{extra}")
@@ -149,8 +149,7 @@ def _describe(version: Version) -> None:
             click.echo(f"  {label + ':':<9} {value}")
 
 
-def _print_diff(old: Version, new: Version, a: Tree, b: Tree) -> None:
-    changes = diff(a, b)
+def _print_diff(old: Version, new: Version, changes: Diff) -> None:
     click.echo(f"changes from {old.ref} to {new.ref}:")
     if changes.empty:
         click.echo("  none: the same tree")

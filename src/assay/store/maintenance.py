@@ -21,6 +21,7 @@ from assay.store import checkouts
 from assay.store.leases import read_pins
 from assay.store.names import Version
 from assay.store.objects import KINDS, StoreError, blob_kind
+from assay.store.trees import walk_stored
 
 if TYPE_CHECKING:
     from assay.store.store import Store
@@ -46,24 +47,26 @@ def _reachable(store: Store, trees: set[str], why: dict[str, str]) -> dict[str, 
     live: dict[str, set[str]] = {kind: set() for kind in (*KINDS, "assembled-blobs")}
     live["assembled-xblobs"] = set()
     live["trees"] |= trees
+    seen: set[str] = set()  # tree objects entered: a subtree many versions share, once
     for digest in sorted(trees):
-        if not store.objects.has("trees", digest):
-            continue  # already lost: it names nothing gc could keep for it
+        if digest in seen or not store.objects.has("trees", digest):
+            continue  # already walked, or already lost: it names nothing gc could keep
         try:
-            tree = store.tree(digest)  # re-hashed: a damaged tree names the wrong objects
+            # re-hashed object by object: a damaged tree names the wrong objects
+            for entry, _ in walk_stored(store.objects, digest, seen):
+                if entry.type != "file" or entry.hash is None:
+                    continue
+                kind = blob_kind(entry.executable)
+                if entry.chunks is None:
+                    live[kind].add(entry.hash)
+                else:
+                    live["chunks"].update(h for h, _ in entry.chunks)
+                    live["assembled-" + kind].add(entry.hash)
         except StoreError as exc:
             raise StoreError(
                 f"gc removed nothing: it cannot tell which objects {why[digest]} uses: {exc}"
             ) from None
-        for entry in tree.entries:
-            if entry.type != "file" or entry.hash is None:
-                continue
-            kind = blob_kind(entry.executable)
-            if entry.chunks is None:
-                live[kind].add(entry.hash)
-            else:
-                live["chunks"].update(h for h, _ in entry.chunks)
-                live["assembled-" + kind].add(entry.hash)
+    live["trees"] |= seen
     return live
 
 

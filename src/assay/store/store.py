@@ -18,6 +18,7 @@ from pathlib import Path
 
 from assay.archives import Limits, is_archive
 from assay.store import checkouts
+from assay.store.agent.treeobj import is_dir_object
 from assay.store.failures import check_writable, store_errors
 from assay.store.importer import (
     Imported,
@@ -32,7 +33,16 @@ from assay.store.maintenance import GcReport, collect
 from assay.store.names import Refs, Version, check_name
 from assay.store.objects import ObjectStore, StoreError
 from assay.store.stage import Staged, stage_tree
-from assay.store.trees import Tree, check_tree, load_tree, overlay, put_tree
+from assay.store.trees import (
+    Diff,
+    Tree,
+    check_tree,
+    diff_stored,
+    load_tree,
+    overlay,
+    put_tree,
+    read_tree_object,
+)
 from assay.store.verify import VerifyReport, verify
 from assay.treecheck import UnsafeEntry
 from assay.treewrite import remove_path
@@ -253,11 +263,27 @@ class Store:
             "new_bytes": imported.new_bytes,
             "layers": trees if overlays else None,
         }
-        version, created = self.refs.add(name, tree, provenance)
+        version, created = self.refs.add(name, self._unchanged_legacy(name, tree), provenance)
         for tag in tags:
             self.refs.tag(version.name, version.version, tag)
         self.pin_trees([tree, *(trees if overlays else [])])
         return PutResult(version, created, imported)
+
+    def _unchanged_legacy(self, name: str, tree: str) -> str:
+        """The newest version's tree if it is a tree of the first format (a store made
+        before directory objects) with the same content as ``tree``, else ``tree``: an
+        unchanged build is not a new version because the store's format moved on."""
+        versions = self.refs.versions(name)
+        if not versions or versions[-1].tree == tree:
+            return tree
+        newest = versions[-1].tree
+        try:
+            if is_dir_object(read_tree_object(self.objects, newest)):
+                return tree
+            same = load_tree(self.objects, newest).entries == load_tree(self.objects, tree).entries
+        except StoreError:
+            return tree  # a damaged old version: the new one stands on its own
+        return newest if same else tree
 
     @store_errors
     def tag(self, ref: str, tag: str) -> Version:
@@ -284,6 +310,17 @@ class Store:
 
     def tree(self, digest: str) -> Tree:
         return load_tree(self.objects, digest)
+
+    @store_errors
+    def check_root(self, digest: str) -> None:
+        """Refuse (``Corrupt``) a tree whose root object is missing or damaged."""
+        read_tree_object(self.objects, digest)
+
+    @store_errors
+    def diff(self, old: str, new: str) -> Diff:
+        """What changed from tree ``old`` to tree ``new`` (entering only the directories
+        whose objects differ)."""
+        return diff_stored(self.objects, old, new)
 
     @store_errors
     def stage(self, tree: str | Tree, target: Path, writable: Sequence[str] = ()) -> Staged:

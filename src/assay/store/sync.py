@@ -30,7 +30,7 @@ import msgspec
 
 from assay.store.locking import store_lock
 from assay.store.names import Version, check_name
-from assay.store.objects import KINDS, Corrupt, StoreError, blob_kind, hash_file, locked
+from assay.store.objects import KINDS, Corrupt, StoreError, hash_file, locked
 from assay.store.store import Store
 from assay.store.transfer import (
     PIECE,
@@ -45,9 +45,10 @@ from assay.store.transfer import (
     TransferError,
     TransferReport,
     done,
+    tree_level,
     tree_objects,
 )
-from assay.store.trees import Tree, load_tree
+from assay.store.trees import file_objects, lacking_objects, read_tree_object
 
 __all__ = [
     "CorruptInTransit",
@@ -90,6 +91,16 @@ class Endpoint(Protocol):
 
     def add_version(self, version: dict[str, object]) -> dict[str, object]:
         """Record a version of a name whose tree it has in full: {"version", "created"}."""
+        ...
+
+    def lacking_in_tree(self, tree: str) -> list[tuple[str, str]]:
+        """The objects of the tree it lacks, found by walking the tree on its own disk (a
+        lacking tree object is named, not entered); the tree is pinned."""
+        ...
+
+    def lacking_below(self, trees: list[str]) -> list[tuple[str, str]]:
+        """Of the objects the stored tree objects ``trees`` name directly, those it lacks;
+        the trees are pinned."""
         ...
 
 
@@ -239,15 +250,42 @@ class LocalEndpoint:
             added, created = self.store.refs.add(record.name, record.tree, provenance)
         return {"version": msgspec.to_builtins(added), "created": created}
 
-    def _lacking(self, digest: str) -> list[str]:
+    def lacking_in_tree(self, tree: str) -> list[tuple[str, str]]:
+        check_object("trees", tree)
+        with store_lock(self.store.root):
+            self.store.pin_trees([tree])
+            return self._lacking_ids(tree)
+
+    def lacking_below(self, trees: list[str]) -> list[tuple[str, str]]:
+        for tree in trees:
+            check_object("trees", tree)
         objects = self.store.objects
-        if not objects.has("trees", digest):
-            return [f"trees/{digest}"]
+        with store_lock(self.store.root):
+            self.store.pin_trees(trees)
+            lacking: dict[tuple[str, str], None] = {}
+            for tree in trees:
+                try:
+                    level = tree_level(read_tree_object(objects, tree), tree, "")
+                except Corrupt as exc:
+                    raise TransferError(
+                        f"tree {tree[:16]} is not a valid tree here: {exc}"
+                    ) from None
+                for entry, subtree in level:
+                    named = [("trees", subtree)] if subtree else []
+                    named += [(k, d) for k, d, _ in file_objects(entry)]
+                    for obj in named:
+                        if obj not in lacking and not objects.has(*obj):
+                            lacking[obj] = None
+            return list(lacking)
+
+    def _lacking_ids(self, digest: str) -> list[tuple[str, str]]:
         try:
-            tree = load_tree(objects, digest)
-        except msgspec.DecodeError as exc:
-            raise TransferError(f"tree {digest[:16]} is not a valid tree: {exc}") from None
-        return [f"{k}/{d}" for k, d in tree_objects(digest, tree) if not objects.has(k, d)]
+            return lacking_objects(self.store.objects, digest)
+        except Corrupt as exc:
+            raise TransferError(f"tree {digest[:16]} is not a valid tree here: {exc}") from None
+
+    def _lacking(self, digest: str) -> list[str]:
+        return [f"{k}/{d}" for k, d in self._lacking_ids(digest)]
 
 
 # --- sending from a store on this machine ------------------------------------------------------
@@ -261,12 +299,10 @@ class LocalSource:
         self.where = f"the store at {store.root}"
         self._sizes: dict[ObjectId, int] = {}
 
-    async def tree(self, digest: str) -> tuple[Tree, int]:
-        tree = self.store.tree(digest)  # re-hashed
-        self._sizes[("trees", digest)] = len(self.store.objects.read_tree_bytes(digest))
-        for kind, digest_, size in _pieces(tree):
-            self._sizes.setdefault((kind, digest_), size)
-        return tree, self._sizes[("trees", digest)]
+    async def tree_object(self, digest: str) -> bytes:
+        data = read_tree_object(self.store.objects, digest)  # re-hashed
+        self._sizes[("trees", digest)] = len(data)
+        return data
 
     def fetch(self, obj: ObjectId, offset: int, size: int) -> asyncio.Future[bytes]:
         kind, digest = obj
@@ -293,24 +329,13 @@ class LocalSource:
         return self.store.objects.verify_object(*obj)
 
 
-def _pieces(tree: Tree) -> list[tuple[str, str, int]]:
-    out = []
-    for entry in tree.entries:
-        if entry.type != "file" or entry.hash is None:
-            continue
-        if entry.chunks is None:
-            out.append((blob_kind(entry.executable), entry.hash, entry.size))
-        else:
-            out.extend(("chunks", h, n) for h, n in entry.chunks)
-    return out
-
-
 class EndpointSink:
     """A :class:`~assay.store.transfer.Sink` over an :class:`Endpoint` (its calls run in a
     worker thread, one at a time, each answered before the next piece is sent)."""
 
     needs_sha256 = False
     takes_whole = False  # a piece must start where an unfinished upload stops
+    walks_trees = True
 
     def __init__(self, endpoint: Endpoint, where: str = "the destination") -> None:
         self.endpoint = endpoint
@@ -319,8 +344,11 @@ class EndpointSink:
     async def missing(self, objects: list[ObjectId]) -> set[ObjectId]:
         return _ids(await asyncio.to_thread(self.endpoint.missing, list(objects)))
 
-    async def missing_in_tree(self, tree: str, objects: list[ObjectId]) -> set[ObjectId]:
-        return await self.missing(objects)
+    async def missing_in_tree(self, tree: str) -> set[ObjectId]:
+        return _ids(await asyncio.to_thread(self.endpoint.lacking_in_tree, tree))
+
+    async def missing_below(self, trees: list[str]) -> set[ObjectId]:
+        return _ids(await asyncio.to_thread(self.endpoint.lacking_below, trees))
 
     async def partials(self, objects: list[ObjectId]) -> dict[ObjectId, int]:
         def ask() -> dict[ObjectId, int]:

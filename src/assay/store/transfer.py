@@ -1,14 +1,18 @@
 """Sending a tree's objects from a source store to a destination, pipelined and resumable.
 
-One algorithm for every direction: a :class:`Source` gives trees and bytes of objects (this
-machine's store, or a remote one through its agent), a :class:`Sink` takes them (a local
-store through :class:`assay.store.sync.LocalEndpoint`, or a remote agent). The tree object
-goes first; the destination then says which objects of the tree it lacks (so an update is
-decided from the tree, without listing every object on the wire); each lacking object is
-sent in pieces, one larger than a piece from where an unfinished upload there stops, the
-last piece saying "finish" (check and publish). Many pieces are in flight at once: a sink over
-a pipe answers them in order while more are sent, so the transfer is not bound by the round
-trip.
+One algorithm for every direction: a :class:`Source` gives tree objects and bytes of objects
+(this machine's store, or a remote one through its agent), a :class:`Sink` takes them (a
+local store through :class:`assay.store.sync.LocalEndpoint`, or a remote agent). Trees are
+one object per directory: the transfer asks the destination which tree objects it lacks a
+level at a time, from the root down, and enters only those (a directory the destination
+holds is not read, listed or sent); of the files those directories name, it asks which the
+destination lacks. It sends those, then the lacking tree objects, deepest first. Last, the
+destination walks the whole tree on its own disk (``missing_in_tree``: nothing of it crosses
+the wire) and names anything still lacking (a subtree it held incompletely, after a repair),
+which is sent too. Each object is sent in pieces from where an unfinished upload there stops,
+the last piece saying "finish" (check and publish). Many pieces are in flight at once: a sink
+over a pipe answers them in order while more are sent, so the transfer is not bound by the
+round trip.
 
 A piece refused because another upload of the same object moved on (``OffsetMismatch``) or
 an object published meanwhile by another push ends that object's round; it is asked about
@@ -24,8 +28,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from assay.store.objects import Corrupt, StoreError, blob_kind
-from assay.store.trees import Tree
+from assay.store.agent import treeobj
+from assay.store.agent.treeobj import BadTree
+from assay.store.objects import Corrupt, StoreError
+from assay.store.trees import Entry, Tree, decode_legacy, file_objects, to_entry
 
 ObjectId = tuple[str, str]  # (kind, digest)
 PIECE = 8 * 2**20  # bytes per piece: every blob (< 8 MiB) and chunk (<= 4 MiB) fits in one
@@ -72,8 +78,8 @@ class Source(Protocol):
 
     where: str  # "the store at /x", "assay-ci:/home/u/store": for messages
 
-    async def tree(self, digest: str) -> tuple[Tree, int]:
-        """The tree (its hash checked) and its object's size."""
+    async def tree_object(self, digest: str) -> bytes:
+        """The bytes of one tree object (its hash checked)."""
         ...
 
     def fetch(self, obj: ObjectId, offset: int, size: int) -> Awaitable[bytes]:
@@ -93,13 +99,19 @@ class Sink(Protocol):
     # Whether a whole object sent as one piece at offset 0 is taken whatever an unfinished
     # upload of it there holds (then nobody asks about unfinished uploads of small objects).
     takes_whole: bool
+    # whether it reads the tree objects it holds (a store, an agent; not a bucket): then
+    # tree objects go first and it says which files they name it lacks (``missing_below``)
+    walks_trees: bool
 
     async def missing(self, objects: list[ObjectId]) -> set[ObjectId]: ...
 
-    async def missing_in_tree(self, tree: str, objects: list[ObjectId]) -> set[ObjectId]:
-        """The objects of a tree (``objects``, all of them) the destination lacks; only the
-        tree itself if it lacks the tree (one question either way: a round trip, and a
-        pin of the tree, fewer per push)."""
+    async def missing_in_tree(self, tree: str) -> set[ObjectId]:
+        """The objects of a tree the destination holds that it lacks (found by walking the
+        tree on its own disk; a tree object it lacks is named too, and not entered)."""
+        ...
+
+    async def missing_below(self, trees: list[str]) -> set[ObjectId]:
+        """Of the objects the stored tree objects ``trees`` name directly, those it lacks."""
         ...
 
     async def partials(self, objects: list[ObjectId]) -> dict[ObjectId, int]:
@@ -146,36 +158,31 @@ class TransferReport:
 
 
 def tree_objects(digest: str, tree: Tree) -> list[ObjectId]:
-    """Every object a tree needs, once each: its files' blobs or chunks, then the tree."""
+    """The objects a flat tree's files need, once each, then the root tree object (the
+    objects of its subdirectories are not in a flat tree: see ``tree_level``)."""
     seen: dict[ObjectId, None] = {}
     for entry in tree.entries:
-        if entry.type != "file" or entry.hash is None:
-            continue
-        if entry.chunks is None:
-            seen[(blob_kind(entry.executable), entry.hash)] = None
-        else:
-            seen.update(dict.fromkeys(("chunks", h) for h, _ in entry.chunks))
+        seen.update(((k, d), None) for k, d, _ in file_objects(entry))
     seen[("trees", digest)] = None
     return list(seen)
 
 
-def object_sizes(
-    digest: str, tree: Tree, tree_size: int
-) -> tuple[dict[ObjectId, int], dict[ObjectId, str]]:
-    """Each object's size, and the path it belongs to (for messages)."""
-    sizes: dict[ObjectId, int] = {("trees", digest): tree_size}
-    where: dict[ObjectId, str] = {("trees", digest): f"tree {digest[:16]}"}
-    for entry in tree.entries:
-        if entry.type != "file" or entry.hash is None:
-            continue
-        if entry.chunks is None:
-            pieces = [(blob_kind(entry.executable), entry.hash, entry.size)]
-        else:
-            pieces = [("chunks", h, n) for h, n in entry.chunks]
-        for kind, digest_, size in pieces:
-            sizes.setdefault((kind, digest_), size)
-            where.setdefault((kind, digest_), f"file {entry.path}")
-    return sizes, where
+def tree_level(data: bytes, digest: str, path: str) -> list[tuple[Entry, str | None]]:
+    """The entries of one tree object (a directory's, or a whole tree of the first format),
+    each with the hash of its subtree's object for a directory (else None)."""
+    try:
+        if treeobj.is_dir_object(data):
+            out: list[tuple[Entry, str | None]] = []
+            for item in treeobj.decode(data):
+                full = f"{path}/{item.name}" if path else item.name
+                out.append((to_entry(full, item), item.digest if item.kind == "d" else None))
+            return out
+    except BadTree as exc:
+        where = path or "the root"
+        raise Corrupt(f"tree {digest[:16]} ({where}) is not a valid tree: {exc}") from None
+    if path:
+        raise Corrupt(f"tree {digest[:16]} ({path}) is not a directory object")
+    return [(entry, None) for entry in decode_legacy(data, digest).entries]
 
 
 class _Budget:
@@ -244,28 +251,90 @@ class Transfer:
 
     async def send_tree(self, tree: str) -> TransferReport:
         """Send every object of ``tree`` the sink lacks (no version is recorded)."""
-        loaded, tree_size = await self.source.tree(tree)
-        objects = tree_objects(tree, loaded)
-        self.sizes, self.where = object_sizes(tree, loaded, tree_size)
-        report = self.report = TransferReport(
-            tree=tree,
-            objects_needed=len(objects),
-            bytes_needed=sum(self.sizes[o] for o in objects),
-        )
+        report = self.report = TransferReport(tree=tree)
         self._tell()
-        root = ("trees", tree)
-        lacking = await self.sink.missing_in_tree(tree, objects)
-        if root in lacking:  # the tree first: then the sink reads from it what else it lacks
-            await self._send([root])
-            lacking = await self.sink.missing_in_tree(tree, objects)
-        else:
-            report.bytes_skipped += tree_size
-        rest = [o for o in objects if o in lacking and o != root]
-        report.bytes_skipped += sum(
-            self.sizes[o] for o in objects if o not in lacking and o != root
-        )
-        await self._send(rest)
-        return report
+        trees, files = await self._lacking_trees(tree, ask=True)
+        counted = {("trees", t) for t in trees} | set(files)
+        report.objects_needed = len(counted) or 1
+        report.bytes_needed = sum(self.sizes.get(o, 0) for o in counted)
+        if not trees:  # the sink holds the root: its own walk below says what is lacking
+            report.bytes_needed = report.bytes_skipped = self.sizes.get(("trees", tree), 0)
+        if self.sink.walks_trees:  # the trees first: the sink reads them and says (few bytes)
+            await self._send([("trees", t) for t in reversed(trees)])
+            lacking = await self.sink.missing_below(trees) if trees else set()
+        else:  # a bucket: ask about each file; a tree goes only after all it names
+            lacking = await self.sink.missing(files) if files else set()
+        report.bytes_skipped += sum(self.sizes[o] for o in files if o not in lacking)
+        await self._send([o for o in files if o in lacking])
+        if not self.sink.walks_trees:
+            await self._send([("trees", t) for t in reversed(trees)])  # deepest first
+        for _ in range(treeobj.MAX_DEPTH + 2):  # each round completes at least one level
+            rest = await self.sink.missing_in_tree(tree)
+            if not rest:
+                return report
+            unknown = [o for o in rest if o not in self.sizes]
+            if unknown:  # under a subtree the sink held: learn sizes from the whole tree
+                every_tree, every_file = await self._lacking_trees(tree, ask=False)
+                if not trees:  # the sink held the root (a resumed push): count it all
+                    every = [("trees", t) for t in every_tree] + every_file
+                    report.objects_needed = len(every)
+                    report.bytes_needed = sum(self.sizes[o] for o in every)
+                    report.bytes_skipped = report.bytes_needed - sum(
+                        self.sizes.get(o, 0) for o in rest
+                    )
+                    report.objects_needed -= len(rest)
+                    report.bytes_needed -= sum(self.sizes.get(o, 0) for o in rest)
+            if any(o not in self.sizes for o in unknown):
+                raise TransferError(
+                    f"{self.sink.where} says tree {tree[:16]} needs objects it does not name "
+                    f"({sorted(o for o in unknown if o not in self.sizes)[0]})"
+                )
+            report.objects_needed += len(rest)
+            report.bytes_needed += sum(self.sizes[o] for o in rest)
+            await self._send(sorted(rest, key=lambda o: o[0] == "trees"))
+        raise TransferError(f"{self.sink.where} still lacks objects of tree {tree[:16]}")
+
+    async def _lacking_trees(self, root: str, ask: bool) -> tuple[list[str], list[ObjectId]]:
+        """The tree objects of ``root`` the sink lacks (``ask``; else all of them), a level at
+        a time from the root (parents before children), and the objects of the files they
+        name; their sizes and paths go into ``sizes`` and ``where``."""
+        if ask and not await self.sink.missing([("trees", root)]):
+            data = await self.source.tree_object(root)
+            self.sizes[("trees", root)] = len(data)
+            self.where[("trees", root)] = f"tree {root[:16]}"
+            return [], []
+        order: list[str] = []
+        files: dict[ObjectId, None] = {}
+        seen = {root}
+        level = [(root, "")]
+        entries = 0
+        for _ in range(treeobj.MAX_DEPTH + 1):
+            if not level:
+                return order, list(files)
+            below: list[tuple[str, str]] = []
+            for digest, path in level:
+                data = await self.source.tree_object(digest)
+                self.sizes[("trees", digest)] = len(data)
+                self.where[("trees", digest)] = f"directory {path or '.'} (tree {digest[:16]})"
+                order.append(digest)
+                for entry, subtree in tree_level(data, digest, path):
+                    entries += 1
+                    if entries > treeobj.MAX_ENTRIES:
+                        raise Corrupt(
+                            f"tree {root[:16]} has more than {treeobj.MAX_ENTRIES} entries"
+                        )
+                    if subtree is not None and subtree not in seen:
+                        seen.add(subtree)
+                        below.append((subtree, entry.path))
+                    for kind, digest_, size in file_objects(entry):
+                        self.sizes.setdefault((kind, digest_), size)
+                        self.where.setdefault((kind, digest_), f"file {entry.path}")
+                        files[(kind, digest_)] = None
+            if ask and below:
+                lacking = await self.sink.missing([("trees", d) for d, _ in below])
+                below = [(d, p) for d, p in below if ("trees", d) in lacking]
+            level = below
+        raise Corrupt(f"tree {root[:16]} nests directories deeper than {treeobj.MAX_DEPTH}")
 
     def tell(self, phase: Literal["checking", "sending", "recording", "done"]) -> None:
         self.status.phase = phase

@@ -89,8 +89,49 @@ async def pull(
     return 0
 
 
+async def push_s3(
+    store: Store, url: str, ref: str, progress: ProgressCallback | None = None
+) -> int:
+    from assay.store.s3 import S3Remote  # lazy: boto3 takes ~0.3 s to import
+
+    version = store.resolve(ref)  # before connecting: a wrong name costs no request
+    remote = S3Remote.open(url)
+    started = time.perf_counter()
+    report = await remote.push(store, version.ref, progress=progress)
+    _print("pushed", version.ref, remote.where, report, time.perf_counter() - started, None)
+    return 0
+
+
+async def pull_s3(
+    store: Store, url: str, ref: str, progress: ProgressCallback | None = None
+) -> int:
+    from assay.store.s3 import S3Remote
+
+    remote = S3Remote.open(url)
+    started = time.perf_counter()
+    report = await remote.pull(store, ref, progress=progress)
+    where = f"the store at {store.root}"
+    source = f"{ref} from {remote.where}"
+    _print("pulled", source, where, report, time.perf_counter() - started, None)
+    return 0
+
+
+def ls_s3(url: str, names: tuple[str, ...]) -> int:
+    """The versions in a bucket, one line each (newest last)."""
+    from assay.store.s3 import S3Remote
+
+    remote = S3Remote.open(url)
+    for name in names or tuple(remote.names()):
+        for version in remote.versions(name):
+            click.echo(
+                f"{version.ref:<24} {version.tree[:16]}  {version.files:>8,} files  "
+                f"{size(version.bytes):>9}"
+            )
+    return 0
+
+
 def _print(
-    verb: str, ref: str, where: str, report: TransferReport, seconds: float, wire: int
+    verb: str, ref: str, where: str, report: TransferReport, seconds: float, wire: int | None
 ) -> None:
     state = "new version" if report.version_created else "already there: the same tree"
     click.echo(f"{verb} {ref} to {where} as {report.version} ({state})")
@@ -99,7 +140,7 @@ def _print(
         details.append(f"{size(report.bytes_skipped)} already there")
     if report.bytes_resumed:
         details.append(f"{size(report.bytes_resumed)} resumed")
+    on_wire = f"; {size(wire)} on the wire" if wire is not None else ""
     click.echo(
-        f"  sent {size(report.bytes_sent)} ({', '.join(details)}) in {seconds:.1f} s; "
-        f"{size(wire)} on the wire"
+        f"  sent {size(report.bytes_sent)} ({', '.join(details)}) in {seconds:.1f} s{on_wire}"
     )

@@ -12,12 +12,10 @@ import time
 from typing import TYPE_CHECKING, Any, Dict
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from .layout import Layout
 
 from .layout import DIGEST, AgentError, Refused, locked, write_atomic
-from .trees import lacking, load
+from .trees import lacking
 
 Record = Dict[str, Any]  # a version record; typing: this module runs on Python 3.7
 
@@ -118,11 +116,8 @@ class Refs:
             raise AgentError(f"{path}: unreadable tags (not a map of tag to version)")
         return tags
 
-    def add(
-        self, record: object, lacking_of: Callable[[str], list[str]] | None = None
-    ) -> tuple[Record, bool]:
-        """Record a version of ``record["name"]`` for its tree (which must be complete here:
-        ``lacking_of(tree)`` says what it lacks, by default a look at every object it names)
+    def add(self, record: object) -> tuple[Record, bool]:
+        """Record a version of ``record["name"]`` for its tree (which must be complete here)
         unless the newest version already is that tree: (version record, created)."""
         fields = _checked(record)
         name, tree = fields["name"], fields["tree"]
@@ -131,10 +126,7 @@ class Refs:
             existing = self.versions(name)
             if existing and existing[-1]["tree"] == tree:
                 return existing[-1], False
-            if lacking_of is None:
-                missing = lacking(self.layout, tree, load(self.layout, tree))
-            else:
-                missing = lacking_of(tree)
+            missing = lacking(self.layout, tree)[0]
             if missing:
                 raise Refused(
                     f"cannot record {name}: tree {tree[:16]} lacks {len(missing)} object(s) "

@@ -8,7 +8,9 @@ answers with bytes as the payload):
   this host), take a lease; answers ``{protocol, root, host, pid, python, free}``. First.
 * ``missing {objects}``: which of ``[[kind, digest], ...]`` the store lacks (all pinned).
 * ``missing_in_tree {tree}``: which objects a stored tree needs that the store lacks (the tree
-  pinned, and with it all it names); just the tree if the store lacks it.
+  pinned, and with it all it names).
+* ``missing_below {trees}``: which objects stored directory objects name directly (their
+  files, their subdirectories) the store lacks (the trees pinned, and all they reach).
 * ``partials {objects}``: bytes held of each object's unfinished upload.
 * ``receive {kind, digest, offset, finish?: {size, sha256}, zlib?: length}`` + the piece:
   append at ``offset`` (the held size), then with ``finish`` check the SHA-256 and publish.
@@ -44,7 +46,7 @@ from .state import AgentStore
 from .verify import verify
 from .wire import MAX_PIECE, ProtocolError, encode, read_frame
 
-PROTOCOL = 1
+PROTOCOL = 2
 _F_SETPIPE_SZ = 1031  # Linux; fcntl.F_SETPIPE_SZ only exists from Python 3.10
 _PIPE_SIZE = 1 << 20  # the most an unprivileged process may ask for (pipe-max-size)
 # Answers held back while more requests wait are written out at least once per this many
@@ -115,11 +117,13 @@ class Agent:
         if op == "missing_in_tree":
             check_object("trees", args.get("tree"))
             return uploads.missing_in_tree(store, args["tree"]), b""
+        if op == "missing_below":
+            return uploads.missing_below(store, args.get("trees")), b""
         if op == "partials":
             return uploads.partials(store, args.get("objects")), b""
         if op == "add_version":
             with store.lock.shared():
-                version, created = store.refs.add(args.get("version"), store.still_lacking)
+                version, created = store.refs.add(args.get("version"))
             return {"version": version, "created": created}, b""
         if op == "resolve":
             version = store.refs.resolve(args.get("ref"))

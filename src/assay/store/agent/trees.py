@@ -1,12 +1,17 @@
-"""Tree manifests as the agent reads them: the JSON assay.store writes, checked field by field
-(the agent derives paths from what a tree names, so nothing in it is taken on trust)."""
+"""Trees as the agent reads them, checked field by field (the agent derives paths from what a
+tree names, so nothing in it is taken on trust): one object per directory (:mod:`.treeobj`),
+walked from the root, or a whole tree in one JSON manifest (the first format)."""
 
 from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+from . import treeobj
 from .layout import DIGEST, Corrupt, Layout, ObjectId, Refused, blob_kind, check_object
 
 _TYPES = ("file", "dir", "symlink")
@@ -15,7 +20,7 @@ _FIELDS = {"path", "type", "mode", "size", "hash", "chunks", "target"}
 
 
 class Entry:
-    __slots__ = ("chunks", "hash", "mode", "path", "size", "target", "type")
+    __slots__ = ("chunks", "hash", "mode", "path", "size", "target", "tree", "type")
     path: str
     type: str
     mode: int
@@ -23,8 +28,10 @@ class Entry:
     hash: str  # files only ("" for the others)
     chunks: list[tuple[str, int]] | None
     target: str | None
+    tree: str  # a directory's object ("" in a tree of the first format)
 
     def __init__(self, raw: Any, where: str) -> None:
+        self.tree = ""
         # Every entry of a 10,000-file tree passes here on each push: plain type() and
         # key-view checks (bool is not int for type()), one dict lookup per field.
         if type(raw) is not dict or not raw.keys() <= _FIELDS:
@@ -60,6 +67,8 @@ class Entry:
 
     def objects(self) -> list[ObjectId]:
         """The (kind, digest) objects this entry's content is stored as."""
+        if self.type == "dir" and self.tree:
+            return [("trees", self.tree)]
         if self.type != "file":
             return []
         if self.chunks is None:
@@ -105,19 +114,69 @@ def parse(data: bytes, where: str) -> list[Entry]:
     return [Entry(e, where) for e in raw["entries"]]
 
 
-def load(layout: Layout, digest: str) -> list[Entry]:
-    """The entries of the stored tree ``digest``."""
+def from_item(path: str, item: treeobj.Item) -> Entry:
+    """An entry of a directory object (already checked by :func:`treeobj.decode`)."""
+    raw: dict[str, Any] = {"path": path}
+    if item.kind == "d":
+        raw.update(type="dir", mode=item.mode)
+    elif item.kind == "l":
+        raw.update(type="symlink", mode=0o777, target=item.target)
+    else:
+        raw.update(type="file", mode=item.mode, size=item.size, hash=item.digest)
+        if item.chunks is not None:
+            raw["chunks"] = [list(c) for c in item.chunks]
+    entry = Entry(raw, path)
+    if item.kind == "d":
+        entry.tree = item.digest
+    return entry
+
+
+def read(layout: Layout, digest: str) -> bytes:
+    """The bytes of one stored tree object."""
     check_object("trees", digest)
     try:
         with open(layout.path("trees", digest), "rb") as fh:
-            data = fh.read()
+            return fh.read()
     except FileNotFoundError:
         raise Refused(f"tree {digest[:16]} is not in the store at {layout.root}") from None
-    return parse(data, "tree " + digest[:16])
+
+
+def walk(
+    layout: Layout, digest: str, enter: Callable[[str], bool] | None = None, once: bool = False
+) -> list[Entry]:
+    """The entries of the stored tree ``digest``: a directory object that appears in several
+    places is listed in each, or with ``once`` entered only the first time (to collect
+    objects, not paths); ``enter`` false for a subtree: listed, not entered."""
+    data = read(layout, digest)
+    where = "tree " + digest[:16]
+    if not treeobj.is_dir_object(data):
+        return parse(data, where)
+    seen = {digest}
+
+    def load(key: str) -> bytes:
+        return data if key == digest else read(layout, key)
+
+    def skip(key: str) -> bool:
+        if once:
+            if key in seen:
+                return True
+            seen.add(key)
+        return enter is not None and not enter(key)
+
+    try:
+        return [from_item(path, item) for path, item in treeobj.walk(load, digest, skip=skip)]
+    except treeobj.BadTree as exc:
+        raise Corrupt(f"{where} is not a valid tree: {exc}") from None
+
+
+def load(layout: Layout, digest: str) -> list[Entry]:
+    """The entries of the stored tree ``digest``."""
+    return walk(layout, digest)
 
 
 def objects(digest: str, entries: list[Entry]) -> list[ObjectId]:
-    """Every object a tree needs, once each: its files' blobs or chunks, then the tree."""
+    """Every object a tree needs, once each: its files' blobs or chunks, its directories'
+    objects, then the tree."""
     seen: dict[ObjectId, None] = {}
     for entry in entries:
         for obj in entry.objects():
@@ -126,7 +185,49 @@ def objects(digest: str, entries: list[Entry]) -> list[ObjectId]:
     return list(seen)
 
 
-def lacking(layout: Layout, digest: str, entries: list[Entry]) -> list[str]:
-    """The objects of a tree the store does not hold ("kind/digest")."""
+def lacking(layout: Layout, digest: str) -> tuple[list[str], list[ObjectId]]:
+    """The objects of a stored tree the store does not hold ("kind/digest"; a lacking tree
+    object is named, not entered), and every object of it that is held."""
     exists = os.path.exists
-    return [f"{k}/{d}" for k, d in objects(digest, entries) if not exists(layout.path(k, d))]
+    if not exists(layout.path("trees", digest)):
+        return ["trees/" + digest], []
+    absent: dict[str, None] = {}
+
+    def enter(key: str) -> bool:
+        if exists(layout.path("trees", key)):
+            return True
+        absent["trees/" + key] = None
+        return False
+
+    held = []
+    for kind, key in objects(digest, walk(layout, digest, enter, once=True)):
+        if exists(layout.path(kind, key)):
+            held.append((kind, key))
+        else:
+            absent[kind + "/" + key] = None
+    return list(absent), held
+
+
+def lacking_below(layout: Layout, trees: list[str]) -> tuple[list[ObjectId], list[ObjectId]]:
+    """Of the objects the stored directory objects ``trees`` name directly (their files'
+    blobs or chunks, their subdirectories' objects), those the store lacks and those it
+    holds."""
+    exists = os.path.exists
+    absent: dict[ObjectId, None] = {}
+    held: dict[ObjectId, None] = {}
+    for tree in trees:
+        data = read(layout, tree)
+        try:
+            items = treeobj.decode(data) if treeobj.is_dir_object(data) else None
+        except treeobj.BadTree as exc:
+            raise Corrupt(f"tree {tree[:16]} is not a valid tree: {exc}") from None
+        entries = (
+            parse(data, "tree " + tree[:16])
+            if items is None
+            else [from_item(i.name, i) for i in items]
+        )
+        for entry in entries:
+            for obj in entry.objects():
+                if obj not in held and obj not in absent:
+                    (held if exists(layout.path(*obj)) else absent)[obj] = None
+    return list(absent), list(held)

@@ -34,6 +34,8 @@ from .layout import (
     publish,
     seal,
 )
+from .trees import lacking as tree_lacking
+from .trees import lacking_below as tree_lacking_below
 from .wire import MAX_PIECE
 
 _BUF = 1 << 20
@@ -62,12 +64,27 @@ def missing(store: AgentStore, raw: object) -> list[list[str]]:
 
 
 def missing_in_tree(store: AgentStore, tree: str) -> list[list[str]]:
-    """The objects the stored tree ``tree`` needs that the store lacks; the tree is pinned,
-    and with it everything it reaches. A tree the store lacks: only the tree itself."""
-    if not store.layout.has("trees", tree):
-        return [["trees", tree]]
+    """The objects the stored tree ``tree`` needs that the store lacks (walking it on this
+    disk; a lacking tree object is named and not entered); the tree is pinned, and with it
+    everything it reaches."""
+    layout = store.layout
     with store.lock.shared():
-        return [item.split("/") for item in store.lacking_in_tree(tree)]
+        absent, held = tree_lacking(layout, tree)
+        store.pin_trees([tree], held)
+        return [item.split("/") for item in absent]
+
+
+def missing_below(store: AgentStore, raw: object) -> list[list[str]]:
+    """Of the objects the stored directory objects ``raw`` name directly, those the store
+    lacks; the trees are pinned, and with them what they reach."""
+    if not isinstance(raw, list):
+        raise Refused("trees must be a list of tree digests")
+    for tree in raw:
+        check_object("trees", tree)
+    with store.lock.shared():
+        absent, held = tree_lacking_below(store.layout, raw)
+        store.pin_trees(raw, held)
+        return [[k, d] for k, d in absent]
 
 
 def partials(store: AgentStore, raw: object) -> list[int]:

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from assay.store.names import Version
-from assay.store.objects import Corrupt, hash_bytes
+from assay.store.objects import hash_bytes
 from assay.store.remote.client import Answer, ConnectionLost, RemoteEndpoint
 from assay.store.remote.pipes import BytePipe
 from assay.store.store import Store
@@ -35,9 +35,8 @@ from assay.store.transfer import (
     TransferError,
     TransferReport,
 )
-from assay.store.trees import _DECODER, Tree
 
-PROTOCOL = 1
+PROTOCOL = 2
 _MISSING_BATCH = 20_000  # object ids per `missing` request (bounded headers)
 
 
@@ -47,6 +46,7 @@ class RemoteSink:
 
     needs_sha256 = True
     takes_whole = True  # the agent checks and publishes a whole object from memory
+    walks_trees = True
 
     def __init__(self, endpoint: RemoteEndpoint) -> None:
         self.endpoint = endpoint
@@ -59,8 +59,16 @@ class RemoteSink:
             found.update((k, d) for k, d in await self.endpoint.call("missing", {"objects": batch}))
         return found
 
-    async def missing_in_tree(self, tree: str, objects: list[ObjectId]) -> set[ObjectId]:
+    async def missing_in_tree(self, tree: str) -> set[ObjectId]:
         return {(k, d) for k, d in await self.endpoint.call("missing_in_tree", {"tree": tree})}
+
+    async def missing_below(self, trees: list[str]) -> set[ObjectId]:
+        found: set[ObjectId] = set()
+        for start in range(0, len(trees), _MISSING_BATCH):
+            batch = trees[start : start + _MISSING_BATCH]
+            answer = await self.endpoint.call("missing_below", {"trees": batch})
+            found.update((k, d) for k, d in answer)
+        return found
 
     async def partials(self, objects: list[ObjectId]) -> dict[ObjectId, int]:
         held: dict[ObjectId, int] = {}
@@ -78,7 +86,7 @@ class RemoteSink:
         if finish is not None:
             args["finish"] = {"size": finish.size, "sha256": finish.sha256}
         payload = data
-        if kind == "trees" and data:  # JSON: compresses to a third
+        if kind == "trees" and data:  # names compress; a first-format tree to a third
             args["zlib"] = len(data)
             payload = zlib.compress(data, 6)
         answer = await self.endpoint.submit("receive", args, payload)
@@ -130,7 +138,7 @@ class RemoteSource:
         self.where = endpoint.where
         self._sizes: dict[ObjectId, int] = {}
 
-    async def tree(self, digest: str) -> tuple[Tree, int]:
+    async def tree_object(self, digest: str) -> bytes:
         data = bytearray()
         size = None
         while size is None or len(data) < size:
@@ -147,7 +155,10 @@ class RemoteSource:
             )
             result, payload = await answer
             size = int(result["size"])
-            piece = zlib.decompress(payload)
+            inflater = zlib.decompressobj()  # never more than a piece: a hostile agent
+            piece = inflater.decompress(payload, PIECE)
+            if inflater.unconsumed_tail or len(data) + len(piece) > size:
+                raise TransferError(f"{self.where}: tree {digest[:16]} inflates past its size")
             if not piece and len(data) < size:
                 raise TransferError(f"{self.where}: tree {digest[:16]} ended early")
             data += piece
@@ -156,12 +167,8 @@ class RemoteSource:
                 f"{self.where}: tree {digest[:16]} does not hash to its name on arrival: "
                 "damaged there (run verify there) or in transit; nothing was stored"
             )
-        try:
-            tree = _DECODER.decode(bytes(data))
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise Corrupt(f"{self.where}: tree {digest[:16]} is not a tree: {exc}") from None
         self._sizes[("trees", digest)] = size
-        return tree, size
+        return bytes(data)
 
     def fetch(self, obj: ObjectId, offset: int, size: int) -> asyncio.Future[bytes]:
         loop = asyncio.get_running_loop()
