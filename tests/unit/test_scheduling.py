@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,6 +16,7 @@ from assay.plan import make_plan
 from assay.results.db import Expected
 from assay.run.eta import Estimator
 from assay.run.priority import Expectations, PrioritySlots, case_series, declared_limit
+from assay.run.runner import Runner, RunOptions
 from assay.schedulers.packing import balance
 from assay.select import Selection
 from tests.unit.test_packing import make_packer, spec, waiting
@@ -368,3 +370,33 @@ def test_pools_run_side_by_side():
         clock=clock,
     )
     assert eta.left() == pytest.approx(10.0)
+
+
+def _runner_over_two_partitions(max_cases: int | None) -> Runner:
+    """A runner for 4 cases of 10 s on each of two partitions of 4 slots (not run)."""
+    parts = [SimpleNamespace(full_name=f"s:{p}", max_jobs=4) for p in "ab"]
+    cases = [
+        SimpleNamespace(key=f"{p.full_name}-{i}", partition=p, dependents=[], deps=[])
+        for p in parts
+        for i in range(4)
+    ]
+    place = SimpleNamespace(scheduler=SimpleNamespace(case_slots=lambda n: n))
+    ctx = SimpleNamespace(places={p.full_name: place for p in parts})
+    recorded = {c.key: 10.0 for c in cases}
+    return Runner(
+        cases,  # type: ignore[arg-type]
+        ctx,  # type: ignore[arg-type]
+        RunOptions(max_cases=max_cases),
+        SimpleNamespace(),  # type: ignore[arg-type]
+        recorded=recorded,
+    )
+
+
+def test_time_left_counts_the_max_cases_cap_across_partitions():
+    async def left(max_cases: int | None) -> float | None:
+        return _runner_over_two_partitions(max_cases).eta.left()
+
+    # 8 cases of 10 s: 8 slots in all -> 10 s; --max-cases 2 -> 4 rounds of 2 -> 40 s.
+    assert asyncio.run(left(None)) == pytest.approx(10.0)
+    assert asyncio.run(left(2)) == pytest.approx(40.0)
+    assert asyncio.run(left(16)) == pytest.approx(10.0)  # a cap above the slots changes nothing
