@@ -246,10 +246,11 @@ def summary_lines(
     if bad:
         lines += _compact(bad, caps.width)
     lines.append(("", ""))
-    lines.append(_counts(session))
+    # Above the verdict: the counts and the report's path stay the last lines.
     if session.estimate is not None and session.finished is not None:
         took = session.finished - session.started
         lines.append((estimate_line(session.estimate, took), "dim"))
+    lines.append(_counts(session))
     if report is not None:
         lines.append((f"report: {display_path(str(report))}", "dim"))
     return lines

@@ -244,6 +244,11 @@ def test_summary_says_how_far_the_first_estimate_was_off() -> None:
     assert "first estimate after 20s: 3m40s in all; took 1m50s (50% shorter)" in text(
         summary_lines(s, RerunHint(), None)
     )
+    # Above the verdict: the counts and the report's path stay the summary's last lines.
+    ends = [t for t, _ in summary_lines(s, RerunHint(), Path("s/report.json"))][-3:]
+    assert ends[0].startswith("first estimate after 20s")
+    assert ends[1].startswith("1 passed, 0 failed, 0 skipped in ")
+    assert ends[2] == "report: s/report.json"
     s.estimate = None
     assert "first estimate" not in text(summary_lines(s, RerunHint(), None))
 
