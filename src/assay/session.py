@@ -35,7 +35,6 @@ from assay.load import LoadProblem, load
 from assay.plan import Plan, make_plan, repeat_cases
 from assay.results import regressions, report
 from assay.results.db.source import open_history
-from assay.results.history import failed_ids
 from assay.results.journal import Journal, Recovered, recover
 from assay.results.model import CaseResult, GitState, Problem, Session
 from assay.results.recorder import (
@@ -134,6 +133,8 @@ def prepare(request: Request) -> Prepared:
     system, _ = config.system(request.system)
     selection = request.selection
     if request.failed:
+        from assay.results.history import failed_ids  # lazy: --failed only
+
         ids = failed_ids(_prefix(request, config, system), config, system)
         selection = dataclasses.replace(selection, ids=(*selection.ids, *ids))
     loaded = load(request.paths)
