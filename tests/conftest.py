@@ -138,3 +138,46 @@ def run_on_terminal(
     code = proc.wait(timeout=timeout)
     os.close(leader)
     return code, b"".join(chunks).decode(errors="replace")
+
+
+# --- PostgreSQL (scripts/postgres-ci up prints the URL; scripts/test-all exports it) -------
+
+
+def postgres_server() -> str | None:
+    """The URL of the test server, or None (the test is skipped, unless CI requires it)."""
+    url = os.environ.get("ASSAY_TEST_POSTGRES")
+    if url:
+        return url
+    if os.environ.get("ASSAY_REQUIRE_POSTGRES") == "1":
+        pytest.fail(
+            "ASSAY_REQUIRE_POSTGRES=1 but ASSAY_TEST_POSTGRES is not set: start the server "
+            "with scripts/postgres-ci up and export the URL it prints"
+        )
+    pytest.skip("no PostgreSQL server (export ASSAY_TEST_POSTGRES=$(scripts/postgres-ci up))")
+
+
+@pytest.fixture
+def postgres_url() -> Any:
+    """A URL of a fresh, empty database on the test server, dropped afterwards."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    server = postgres_server()
+    assert server is not None
+    name = f"assay_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    parts = urlsplit(server)
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def results_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a results database goes: an SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "results.sqlite")
+    return str(request.getfixturevalue("postgres_url"))

@@ -162,6 +162,9 @@ class System(_Strict, kw_only=True, frozen=True):
     hostnames: list[str] = msgspec.field(default_factory=lambda: ["*"])
     prefix: str | None = None
     store: str | None = None
+    # The results database: a file path, a postgresql:// URL, or "none" (no recording);
+    # default PREFIX/results.sqlite.
+    results: str | None = None
     partitions: dict[str, Partition]
 
 
@@ -383,6 +386,10 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
         where = f"systems.{toml_key(sys_name)}"
         if not _NAME.fullmatch(sys_name):
             fail(where, "system names use letters, digits, '.', '_' and '-' only")
+        if system.results is not None:
+            problem = results_problem(system.results)
+            if problem:
+                fail(f"{where}.results", problem)
         if not system.partitions:
             fail(f"{where}.partitions", "no partitions; add a [systems.NAME.partitions.NAME] table")
         for part_name, part in system.partitions.items():
@@ -418,6 +425,25 @@ def _check_semantics(parsed: _File, environments: Mapping[str, Environment], sou
                         f"environment {env!r} is not defined{did_you_mean(env, environments)}"
                         f"; defined: {', '.join(environments)} (add an [environments.{env}] table)",
                     )
+
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def results_problem(value: str) -> str | None:
+    """What is wrong with a ``results`` setting, if anything."""
+    if not value.strip():
+        return 'empty; give a file path, a "postgresql://..." URL, or "none"'
+    bad = CONTROL.search(value)
+    if bad is not None:
+        return f"holds the control character {bad.group(0)!r}; remove it"
+    scheme = _SCHEME.match(value)
+    if scheme and scheme.group(1).lower() not in ("postgresql", "postgres"):
+        return (
+            f"{scheme.group(1)}:// databases are not supported; give a file path (SQLite), "
+            'a "postgresql://user@host/database" URL, or "none"'
+        )
+    return None
 
 
 def _check_modules(
@@ -531,13 +557,20 @@ def _check_variables(
 
 def describe(config: Config) -> dict[str, Any]:
     """The configuration as plain data (for ``assay config``), with the module commands
-    each environment runs (``module_commands``: what its build and run scripts do)."""
+    each environment runs (``module_commands``: what its build and run scripts do); a
+    database password is shown as ``***``."""
+    from assay.results.db.backends import redact
+
+    systems = msgspec.to_builtins(dict(config.systems), enc_hook=_as_text)
+    for system in systems.values():
+        if system.get("results"):
+            system["results"] = redact(system["results"])
     environments = msgspec.to_builtins(dict(config.environments), enc_hook=_as_text)
     for name, env in config.environments.items():
         environments[name]["module_commands"] = [" ".join(w) for w in env.module_commands()]
     return {
         "source": config.source,
-        "systems": msgspec.to_builtins(dict(config.systems), enc_hook=_as_text),
+        "systems": systems,
         "environments": environments,
     }
 

@@ -15,8 +15,10 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -32,18 +34,27 @@ from assay.launchers import launcher
 from assay.load import LoadProblem, load
 from assay.plan import Plan, make_plan, repeat_cases
 from assay.results import regressions, report
+from assay.results.db.source import open_history
 from assay.results.journal import Journal, Recovered, recover
-from assay.results.model import CaseResult, Problem, Session
-from assay.results.series import SessionDirs
+from assay.results.model import CaseResult, GitState, Problem, Session
+from assay.results.recorder import (
+    Recorder,
+    config_hash,
+    database_target,
+    git_state,
+    warn_on_stderr,
+)
+from assay.results.series import HistorySource
 from assay.run.artifacts import SessionStore
 from assay.run.context import Place, RunContext
 from assay.run.module_check import ModuleChecks
+from assay.run.priority import Expectations, case_series
 from assay.run.remote_inputs import Uploads
 from assay.run.runner import Events, Runner, RunOptions
 from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
 from assay.schedulers.registry import SchedulerSetup, make_scheduler
-from assay.select import Selection, last_failed
+from assay.select import Selection
 from assay.store import Store, default_root
 from assay.transports.base import Transport
 from assay.transports.contain import end_left_behind
@@ -68,7 +79,12 @@ class Display(Events, JobStates, Uploads, Protocol[HintT]):
     at the end, which gets the ``hint`` the CLI handed to :func:`run` (how to rerun a failed
     case)."""
 
-    def start(self, total: int, header: str) -> None: ...
+    def start(
+        self, total: int, header: str, time_left: Callable[[], float | None] | None = None
+    ) -> None:
+        """The run begins; ``time_left`` answers the seconds still to go from recorded
+        durations (None: nothing known, the display estimates itself)."""
+        ...
 
     def finish(self, session: Session, hint: HintT, report: Path | None) -> None: ...
 
@@ -117,7 +133,9 @@ def prepare(request: Request) -> Prepared:
     system, _ = config.system(request.system)
     selection = request.selection
     if request.failed:
-        ids = last_failed(_prefix(request, config, system))
+        from assay.results.history import failed_ids  # lazy: --failed only
+
+        ids = failed_ids(_prefix(request, config, system), config, system)
         selection = dataclasses.replace(selection, ids=(*selection.ids, *ids))
     loaded = load(request.paths)
     settings = overrides_mod.resolve(loaded.tests, request.settings)
@@ -210,12 +228,30 @@ async def _run(
         await transport.release()
         journal.close()
         raise
+    prefix = _prefix(request, config, system)
+    recorder = Recorder.open(database_target(config, system, prefix), prefix)
+    series = [case_series(c) for c in plan.cases]
+    expect = Expectations.plan(plan.cases, recorder.expected(series), series)
+    git = _probe_git(Path(request.paths[0]).absolute())
+    recorder.start(session, config_hash(config), git)
     ctx = _context(request, prepared, directory, hosts, display, journal, session_id)
-    runner = Runner(plan.cases, ctx, request.options, display, journal, recovered)
+    ctx.expected_run = expect.run
+    runner = Runner(
+        plan.cases,
+        ctx,
+        request.options,
+        display,
+        journal,
+        recovered,
+        priority=expect.priority,
+        recorded=expect.recorded,
+        recorder=recorder,
+    )
     display.start(
         len(plan.cases),
         f"assay {__version__} · system {system} · {len(plan.cases)} case(s) on "
         f"{', '.join(sorted(partitions)) or 'no partition'} · {directory}",
+        runner.eta.left,
     )
     task = asyncio.create_task(runner.run())
     # The handlers stay until the report is written (a late Ctrl-C must not lose it); they
@@ -230,7 +266,10 @@ async def _run(
             journal.close()
         session.remote = hosts.sent()
         session.finished = time.time()
-        path, problems = _write_reports(request, prepared, session, directory)
+        session.git = git.result()
+        first = runner.eta.first
+        session.estimate = None if first is None else (first.made, first.left)
+        path, problems = _write_reports(request, prepared, session, directory, recorder)
         display.finish(session, hint, path)
     if problems:
         raise UsageError("\n".join(problems))
@@ -278,6 +317,22 @@ def _new_session(request: Request, prepared: Prepared, session_id: str, director
         },
         problems=[Problem(p.location, p.message, p.test) for p in prepared.problems],
     )
+
+
+def _probe_git(tests: Path) -> Future[GitState | None]:
+    """The tests' repository's commit, asked in a thread of its own: ``git status`` of a
+    big repository takes a while, and the cases need not wait for it."""
+    future: Future[GitState | None] = Future()
+
+    def work() -> None:
+        try:
+            commit, dirty = git_state(tests)
+            future.set_result(GitState(commit, dirty) if commit else None)
+        except Exception as exc:  # git_state handles git's failures: this is a bug
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="assay-git", daemon=True).start()
+    return future
 
 
 def _context(
@@ -375,18 +430,31 @@ def _on_signals(
 
 
 def _write_reports(
-    request: Request, prepared: Prepared, session: Session, directory: Path
+    request: Request, prepared: Prepared, session: Session, directory: Path, recorder: Recorder
 ) -> tuple[Path, list[str]]:
-    """The session's report.json (first: whatever follows must not lose it), regressions
-    found against the prefix's history, and the reports the command line asked for. Returns
-    the report's path and the files that could not be written (the user's to fix: shown
-    after the summary, without losing it or the other files)."""
+    """The session's report.json (first: whatever follows must not lose it), the end of its
+    recording, regressions found against its history (the results database, else the
+    prefix's session directories), and the reports the command line asked for. Returns the
+    report's path and the files that could not be written (the user's to fix: shown after
+    the summary, without losing it or the other files)."""
     path = report.write(session, directory / "report.json")
-    history = SessionDirs(
-        _prefix(request, prepared.config, prepared.system),
+    recorder.finish(session, *(reversed(session.estimate) if session.estimate else ()))
+    config, system = prepared.config, prepared.system
+    prefix = _prefix(request, config, system)
+    # A database the recorder could not open was reported then: not tried (and said) again.
+    with open_history(
+        database_target(config, system, prefix) if recorder.opened else None,
+        prefix,
+        warn_on_stderr,
         exclude=session.id,
         until=session.started,
-    )
+    ) as history:
+        return _against_history(request, prepared, session, path, history)
+
+
+def _against_history(
+    request: Request, prepared: Prepared, session: Session, path: Path, history: HistorySource
+) -> tuple[Path, list[str]]:
     detection = prepared.config.detection.settings()
     session.regressions = regressions.find(session, history, detection)
     if session.regressions:

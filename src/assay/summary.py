@@ -246,10 +246,29 @@ def summary_lines(
     if bad:
         lines += _compact(bad, caps.width)
     lines.append(("", ""))
+    # Above the verdict: the counts and the report's path stay the last lines.
+    if session.estimate is not None and session.finished is not None:
+        took = session.finished - session.started
+        lines.append((estimate_line(session.estimate, took), "dim"))
     lines.append(_counts(session))
     if report is not None:
         lines.append((f"report: {display_path(str(report))}", "dim"))
     return lines
+
+
+def estimate_line(estimate: tuple[float, float], took: float) -> str:
+    """How far the first time-left estimate was off."""
+    made, left = estimate
+    expected = made + left
+    when = "at the start" if made < 0.01 else f"after {format_duration(made)}"
+    if expected <= 0:
+        return f"first estimate {when}: done at once; took {format_duration(took)}"
+    off = (took - expected) / expected
+    word = "longer" if off >= 0 else "shorter"
+    return (
+        f"first estimate {when}: {format_duration(expected)} in all; took "
+        f"{format_duration(took)} ({abs(off):.0%} {word})"
+    )
 
 
 def _counts(session: Session) -> Line:

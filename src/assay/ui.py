@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -23,21 +22,12 @@ from assay import shell
 from assay.durations import format_duration
 from assay.files import display_path, write_atomic
 from assay.results.model import CaseResult, Session, Status
+from assay.results.table import shown
 from assay.store.transfer import TransferProgress
 from assay.summary import FULL, SUMMARY_FILE, Caps, labelled, summary_file, summary_lines
 
 if TYPE_CHECKING:
     from assay.plan import Case
-
-# Control characters (a tab aside) in what reaches the terminal: a name's newline could
-# print a line that reads as another case's result, a carriage return overwrite a FAIL,
-# an escape sequence restyle or clear the screen.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-
-
-def shown(text: str) -> str:
-    """``text`` as one line for the terminal, control characters written ``\\xHH``."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
 
 
 _MARK = {
@@ -121,7 +111,9 @@ class PlainDisplay:
         # A log has no screen: the default caps, at $COLUMNS (80 when unset) wide.
         self.caps = FULL if full else Caps(width=shutil.get_terminal_size((80, 24)).columns)
 
-    def start(self, total: int, header: str) -> None:
+    def start(
+        self, total: int, header: str, time_left: Callable[[], float | None] | None = None
+    ) -> None:
         self._write(header)
 
     def case_started(self, case: Case, attempt: int) -> None:
@@ -196,12 +188,17 @@ class LiveDisplay:
         self.started = time.monotonic()
         self.live: Any = None
         self.jobs: dict[str, dict[str, tuple[str, str | None]]] = {}  # partition -> job -> state
+        # Seconds left from recorded durations (the runner's estimate), if there is one.
+        self.time_left: Callable[[], float | None] | None = None
         self.uploads: dict[str, tuple[TransferProgress, float]] = {}  # where -> (progress, since)
 
-    def start(self, total: int, header: str) -> None:
+    def start(
+        self, total: int, header: str, time_left: Callable[[], float | None] | None = None
+    ) -> None:
         from rich.live import Live  # lazy: start-up time (as above)
 
         self.total = total
+        self.time_left = time_left
         self.started = time.monotonic()
         self._print(header, style="bold")
         self.live = Live(
@@ -230,8 +227,10 @@ class LiveDisplay:
         if self.counts[Status.SKIPPED]:
             line.append(f"skipped {self.counts[Status.SKIPPED]} ", style="yellow")
         line.append(f"elapsed {format_duration(elapsed) if elapsed >= 1 else '0s'}")
-        if self.done and self.done < self.total:
+        left = self.time_left() if self.time_left is not None else None
+        if left is None and self.done:
             left = elapsed / self.done * (self.total - self.done)
+        if left is not None and self.done < self.total:
             line.append(f"  ~{format_duration(max(left, 1))} left", style="dim")
         bar = ProgressBar(total=max(self.total, 1), completed=self.done, width=40)
         queues = [self._queue_line(p, jobs) for p, jobs in sorted(dict(self.jobs).items())]

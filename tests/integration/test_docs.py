@@ -79,8 +79,20 @@ def _params(language: str) -> list[object]:
     return [pytest.param(*block, id=block[0]) for block in _blocks(language)]
 
 
+FILE_MARK = re.compile(r"\A# file: (\S+)\n")
+
+
+def _script(code: str) -> bool:
+    """A block marked ``# file: NAME`` whose name is no test file: a script that a console
+    example of its page runs."""
+    named = FILE_MARK.match(code)
+    return bool(named) and not named.group(1).startswith("test_")
+
+
 @pytest.mark.parametrize(("where", "doc", "line", "code"), _params("python"))
 def test_python_example_runs_and_passes(where, doc, line, code, tmp_path):
+    if _script(code):
+        pytest.skip("a script: run by its page's console examples")
     # Place the block where its document is, so relative sources resolve as they read.
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     folder = tmp_path / doc.parent.relative_to(ROOT)
@@ -112,6 +124,75 @@ def test_toml_example_is_a_valid_config_or_suite(where, doc, line, code):
     else:
         config = parse_config(code, where)
         assert config.systems
+
+
+# Console examples: each page's ```console blocks run in order, in one directory where the
+# page's ```python blocks marked "# file: NAME" were written. A "$ " line is a command (it
+# must exit 0, or the N of a trailing "# exit N"); the lines after it are what it printed,
+# and must be what it prints, but for session ids, times, numbers and spacing.
+_SESSION_ID = re.compile(r"\b\d{8}-\d{6}-[0-9a-f]{4}\b")
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+\+00:00")
+_NUMBER = re.compile(r"\d+(\.\d+)?")
+
+
+def _normal(line: str) -> str:
+    line = _TIME.sub("TIME", _SESSION_ID.sub("SESSION", line))
+    return " ".join(_NUMBER.sub("N", line).split())
+
+
+# Pages whose console blocks need more than a directory (docs/remote.md: an SSH host) and
+# are run by a test of their own (test_the_remote_doc_runs_against_the_ci_ssh_server).
+_OWN_TEST = {ROOT / "docs" / "remote.md"}
+
+
+def _console_pages() -> list[object]:
+    pages = sorted({doc for _, doc, _, _ in _blocks("console")} - _OWN_TEST)
+    return [pytest.param(doc, id=str(doc.relative_to(ROOT))) for doc in pages]
+
+
+@pytest.mark.parametrize("doc", _console_pages())
+def test_console_examples_run_and_print_what_the_page_shows(doc, tmp_path):
+    import os
+    import sys
+
+    for _, block_doc, _, code in _blocks("python"):
+        named = FILE_MARK.match(code)
+        if block_doc == doc and named:
+            (tmp_path / named.group(1)).write_text(code)
+    env = {k: v for k, v in os.environ.items() if k != "ASSAY_CONFIG"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env |= {"ASSAY_STORE": str(tmp_path / ".store"), "COLUMNS": "200"}
+    ran = 0
+    for where, block_doc, _, code in _blocks("console"):
+        if block_doc != doc:
+            continue
+        steps: list[tuple[str, list[str]]] = []
+        for text in code.splitlines():
+            if text.startswith("$ "):
+                steps.append((text[2:], []))
+            elif steps:
+                steps[-1][1].append(text)
+        for command, shown in steps:
+            line, _, expect = command.partition("  # exit ")
+            proc = subprocess.run(
+                ["bash", "-c", line],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                stdin=subprocess.DEVNULL,
+            )
+            want = int(expect) if expect else 0
+            assert proc.returncode == want, f"{where}: $ {command}\n{proc.stdout}{proc.stderr}"
+            printed = [_normal(t) for t in proc.stdout.splitlines()]
+            for text in shown:
+                if text.strip():
+                    assert _normal(text) in printed, (
+                        f"{where}: $ {command}: {text!r}\n{proc.stdout}"
+                    )
+            ran += 1
+    assert ran
 
 
 def test_json_report_example_validates():

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -11,7 +14,8 @@ import jsonschema
 from assay.results.model import CaseResult, Status
 from assay.results.report import schema
 from assay.results.series import SessionDirs
-from tests.conftest import CliResult
+from tests.conftest import ROOT, CliResult
+from tests.integration.test_history import use_database
 
 RATE = """
 import os
@@ -206,3 +210,61 @@ def test_session_dirs_read_only_older_sessions_with_their_commit(tmp_path):
     assert source.metric_series(_result("ffff0000"), "m") == []
     assert SessionDirs(tmp_path, limit=1).metric_series(_result("abcd1234"), "m")[0].value == 4.0
     assert SessionDirs(tmp_path / "nothing").metric_series(_result("abcd1234"), "m") == []
+
+
+def test_session_dirs_keep_apart_node_counts(tmp_path):
+    """The series key has the node count: a case on 2 nodes is not held against 1 node.
+    Reports from before node counts were recorded (no `nodes`) count for any."""
+    runs = tmp_path / "runs"
+    for n, (session, nodes, value) in enumerate(
+        [("s-old", None, 1.0), ("s-one", 1, 2.0), ("s-two", 2, 3.0)]
+    ):
+        (runs / session).mkdir(parents=True)
+        case = {"id": "abcd1234", "metrics": [{"name": "m", "value": value}]}
+        if nodes is not None:
+            case["nodes"] = nodes
+        info = {"id": session, "started": f"2026-11-0{n + 1}T10:00:00+00:00"}
+        (runs / session / "report.json").write_text(json.dumps({"session": info, "cases": [case]}))
+    two = _result("abcd1234")
+    two.nodes = 2
+    assert [p.value for p in SessionDirs(tmp_path).metric_series(two, "m")] == [1.0, 3.0]
+
+
+def test_history_comes_from_the_database_when_the_session_dirs_are_gone(
+    assay_cli, write, tmp_path, results_target
+):
+    """--fail-on-regression and the HTML report read the results database: sessions whose
+    directories were cleaned up still count."""
+    use_database(tmp_path, results_target)
+    _history(assay_cli, write)
+    runs = (tmp_path / ".assay" / "runs").resolve()
+    assert runs.is_relative_to(tmp_path.resolve())
+    for old in runs.iterdir():
+        shutil.rmtree(old)
+    result = _run(assay_cli, "--fail-on-regression", "--repeat", "2", "--html", "r.html", rate=9.1)
+    assert result.code == 1, result
+    (change,) = result.report["regressions"]
+    assert change["metric"] == "triad" and change["kind"] == "regression"
+    assert "11.7% below the level of 10.3 GB/s" in change["message"]
+    page = (tmp_path / "r.html").read_text()
+    assert "· 11 session(s)" in page
+
+
+def test_the_trend_example_finds_the_slowdown_and_draws_it(tmp_path):
+    """examples/trend/plot_trend.py (the README's plot): real sessions, the database, the
+    HTML report's plotting code."""
+    out = tmp_path / "trend.svg"
+    arguments = ["--sessions", "6", "--step-at", "4", "--out", str(out), "--work", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "trend" / "plot_trend.py"), *arguments],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "below the level of" in done.stdout and "regression)" in done.stdout
+    svg = out.read_text()
+    assert svg.startswith(("<?xml", "<svg")), svg[:100]
+    assert svg.count("<path") > 10  # points, levels and the change point are drawn
+    assert (tmp_path / "report.html").stat().st_size > 10_000

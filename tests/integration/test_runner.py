@@ -287,7 +287,8 @@ def test_failed_reruns_only_what_failed_last_time(assay_cli, write):
 
         class Ko(assay.Test):
             i = assay.parameter([1, 2])
-            command = "exit {i}"
+            fixed = assay.variable(int, 0)
+            command = "exit $(( {fixed} ? 2 : {i} ))"
             exit_codes = 2
         """,
     )
@@ -297,8 +298,15 @@ def test_failed_reruns_only_what_failed_last_time(assay_cli, write):
     assert [c["name"] for c in again.report["cases"]] == ["Ko[i=1] @local:default+builtin"]
     empty = assay_cli("run", "test_mix.py", "-n", "Ok", "--plain")
     assert empty.code == 0
+    # A session that ran other cases hides no failure: --failed reads each case's last
+    # verdict in the results database.
+    still = assay_cli("run", "test_mix.py", "--failed", "--plain")
+    assert [c["name"] for c in still.report["cases"]] == ["Ko[i=1] @local:default+builtin"]
+    fixed = assay_cli("run", "test_mix.py", "--failed", "-S", "Ko.fixed=1", "--plain")
+    assert fixed.code == 0, fixed
     nothing = assay_cli("run", "test_mix.py", "--failed")
-    assert nothing.code == 2 and "nothing failed in the last session" in nothing.stderr
+    assert nothing.code == 2, nothing
+    assert "no case's last verdict is a failure" in nothing.stderr
 
 
 def test_artifacts_are_unpacked_once_per_session_and_exported(assay_cli, write, tmp_path):
@@ -346,6 +354,22 @@ def test_artifacts_are_unpacked_once_per_session_and_exported(assay_cli, write, 
     # archive was imported unnamed: two checkouts in all, whatever the number of cases.
     assert sorted(p.name for p in (store / "names").iterdir() if p.is_dir()) == ["base", "delta"]
     assert len(list((store / "checkouts").iterdir())) == 2
+    # Each case says which store versions it used (report and results database).
+    used = result.case("UsesBuild[i=0]")["artifacts"]
+    assert [(u["artifact"], u["layer"], u["ref"]) for u in used] == [
+        ("build", 0, "base@1"),
+        ("build", 1, "delta@1"),
+    ]
+    assert all(len(u["tree"]) == 64 for u in used)
+    dep = result.case("FromDependency")["artifacts"]
+    assert [(u["artifact"], u["ref"]) for u in dep] == [("data", None)]
+    from assay.results.db import ResultsDB
+
+    with ResultsDB.open(result.cwd / ".assay/results.sqlite") as db:
+        case_id = result.case("UsesBuild[i=0]")["id"]
+        session_id = result.report["session"]["id"]
+        recorded = db.artifacts_of(session_id, case_id)
+        assert recorded == [(u["artifact"], u["layer"], u["ref"], u["tree"]) for u in used]
     again = assay_cli("run", "test_art.py", "-n", "UsesBuild", "--plain")
     assert again.code == 0
     assert len(list((store / "checkouts").iterdir())) == 2  # reused, not made again

@@ -245,7 +245,7 @@ def test_unknown_key_in_system() -> None:
     )
     assert message.startswith("x.toml: systems.cluster: ")
     assert "unknown key 'partitons' (did you mean 'partitions'?)" in message
-    assert "allowed keys: description, hostnames, prefix, store, partitions" in message
+    assert "allowed keys: description, hostnames, prefix, store, results, partitions" in message
 
 
 def test_unknown_key_in_environment() -> None:
@@ -653,3 +653,44 @@ def test_a_variable_name_no_script_can_export_is_refused_naming_the_key(name: st
         f'[environments.gnu]\nvariables = {{ {key} = "v" }}\n'
     )
     assert environment.startswith("x.toml: environments.gnu.variables: ")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ('""', "empty; give a file path"),
+        ('"mysql://u@h/db"', "mysql:// databases are not supported"),
+        ('"sqlite:///x.db"', "sqlite:// databases are not supported"),
+        ('"a\\nb.sqlite"', "holds the control character '\\n'"),
+    ],
+)
+def test_results_setting_is_checked(value: str, problem: str) -> None:
+    message = config_error(
+        f"""
+        [systems.cluster]
+        results = {value}
+        [systems.cluster.partitions.cpu]
+        """
+    )
+    assert message.startswith("x.toml: systems.cluster.results: ")
+    assert problem in message
+
+
+@pytest.mark.parametrize(
+    "value", ["none", "postgresql://u@h/db", "postgres://h/db", "results/db.sqlite", "/abs.db"]
+)
+def test_results_setting_accepts_files_urls_and_none(value: str) -> None:
+    config = parse_config(f'[systems.s]\nresults = "{value}"\n[systems.s.partitions.p]\n', "x.toml")
+    assert config.systems["s"].results == value
+
+
+def test_config_shows_a_database_password_as_stars() -> None:
+    from assay.config import describe
+
+    config = parse_config(
+        '[systems.s]\nresults = "postgresql://me:hunter2@db/r"\n[systems.s.partitions.p]\n',
+        "x.toml",
+    )
+    shown = describe(config)["systems"]["s"]["results"]
+    assert shown == "postgresql://me:***@db/r"
+    assert config.systems["s"].results == "postgresql://me:hunter2@db/r"

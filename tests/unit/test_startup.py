@@ -19,6 +19,8 @@ NOT_FOR_A_PLAIN_RUN = (
     "assay.compare.bundle",
     "assay.store.agent.bundle",
     "assay.schedulers.slurm",
+    "assay.results.history",  # `assay history` and --failed only
+    "psycopg",  # a PostgreSQL results database only
 )
 
 

@@ -222,6 +222,37 @@ def test_live_display_prints_test_text_without_interpreting_markup() -> None:
     assert reason in buffer.getvalue()
 
 
+def test_live_display_takes_time_left_from_the_runners_estimate() -> None:
+    display, _ = live()
+    display.total = 4
+    display.started = time.monotonic() - 10
+    display.time_left = lambda: 125.0
+    assert "~2m5s left" in render(display)  # before anything finished: history knows
+    display.time_left = lambda: None  # nothing known: the old rule, elapsed per finished case
+    display.case_finished(result("Done", Status.PASSED))
+    assert "~30s left" in render(display)
+
+
+def test_summary_says_how_far_the_first_estimate_was_off() -> None:
+    s = session(result("A", Status.PASSED))
+    s.finished = s.started + 110
+    s.estimate = (0.0, 100.0)
+    assert "first estimate at the start: 1m40s in all; took 1m50s (10% longer)" in text(
+        summary_lines(s, RerunHint(), None)
+    )
+    s.estimate = (20.0, 200.0)
+    assert "first estimate after 20s: 3m40s in all; took 1m50s (50% shorter)" in text(
+        summary_lines(s, RerunHint(), None)
+    )
+    # Above the verdict: the counts and the report's path stay the summary's last lines.
+    ends = [t for t, _ in summary_lines(s, RerunHint(), Path("s/report.json"))][-3:]
+    assert ends[0].startswith("first estimate after 20s")
+    assert ends[1].startswith("1 passed, 0 failed, 0 skipped in ")
+    assert ends[2] == "report: s/report.json"
+    s.estimate = None
+    assert "first estimate" not in text(summary_lines(s, RerunHint(), None))
+
+
 # --- many failures: capped details, the list of failed cases, the performance table ----------
 
 

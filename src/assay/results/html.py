@@ -21,9 +21,11 @@ from assay.errors import UsageError
 from assay.files import tail, write_atomic
 from assay.results import plots
 from assay.results.changes import Point, Settings, analyse, better_of
+from assay.results.db.source import open_history
 from assay.results.differences import describe_differences
 from assay.results.model import CaseResult
-from assay.results.series import HistorySource, SessionDirs
+from assay.results.recorder import warn_on_stderr
+from assay.results.series import HistorySource
 
 MAX_METRIC_PLOTS = 60  # beyond this, metrics are listed in the table only
 SLOWEST = 15
@@ -81,8 +83,11 @@ def render(
     )
 
 
-def command(prefix: Path, session: str | None, out: str, settings: Settings) -> int:
-    """``assay report [SESSION] --html FILE``."""
+def command(
+    prefix: Path, session: str | None, out: str, settings: Settings, database: str | None = None
+) -> int:
+    """``assay report [SESSION] --html FILE``; history from the results database at
+    ``database`` when there is one, else from the session directories under ``prefix``."""
     directory = find_session(prefix, session)
     path = directory / "report.json"
     try:
@@ -97,8 +102,10 @@ def command(prefix: Path, session: str | None, out: str, settings: Settings) -> 
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         raise UsageError(f"{path} is not an assay run report")
     started = _epoch((data.get("session") or {}).get("started"))
-    history = SessionDirs(prefix, exclude=directory.name, until=started)
-    written = write(data, out, history, settings)
+    with open_history(
+        database, prefix, warn_on_stderr, exclude=directory.name, until=started
+    ) as history:
+        written = write(data, out, history, settings)
     print(f"wrote {written}")
     return 0
 

@@ -43,6 +43,26 @@ class MetricResult:
 
 
 @dataclass
+class GitState:
+    """The commit checked out in the tests' repository, and whether tracked files differed
+    from it (None: git could not say)."""
+
+    commit: str
+    dirty: bool | None = None
+
+
+@dataclass
+class ArtifactUse:
+    """One layer of an artifact a case used: the store version (``name@N``) when the layer
+    is a named version, and the tree it had."""
+
+    artifact: str
+    layer: int
+    ref: str | None
+    tree: str
+
+
+@dataclass
 class CaseResult:
     """The outcome of one case (after retries)."""
 
@@ -75,6 +95,8 @@ class CaseResult:
     dependencies: list[str] = field(default_factory=list)
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     scaling: str | None = None  # the parameter whose values make this case's scaling series
+    nodes: int | None = None  # nodes the run asked for (as planned until the run stage)
+    artifacts: list[ArtifactUse] = field(default_factory=list)
     repeat: int = 1  # which repetition of the case (``--repeat``), from 1
 
     @property
@@ -133,8 +155,11 @@ class Session:
     interrupted: str | None = None  # the signal's name, if the run was interrupted
     options: dict[str, Any] = field(default_factory=dict)
     directory: str | None = None
+    # The first time-left estimate: seconds after the start it was made, and what it said.
+    estimate: tuple[float, float] | None = None
     remote: dict[str, Any] = field(default_factory=dict)  # per host: what was sent there
     regressions: list[Regression] = field(default_factory=list)
+    git: GitState | None = None  # of the tests' repository, when they are in one
 
     def count(self, status: Status) -> int:
         return sum(1 for r in self.results if r.status == status)

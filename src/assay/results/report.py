@@ -58,6 +58,8 @@ def to_dict(session: Session) -> dict[str, Any]:
             "interrupted": session.interrupted,
             "directory": session.directory,
             "options": session.options,
+            "estimate": _estimate(session),
+            "git": msgspec.to_builtins(session.git),
             **({"remote": session.remote} if session.remote else {}),
         },
         "summary": {
@@ -75,6 +77,21 @@ def to_dict(session: Session) -> dict[str, Any]:
         "scaling": scaling.tables(results),
         "samples": samples.summarize(results),
         "regressions": msgspec.to_builtins(session.regressions),
+    }
+
+
+def _estimate(session: Session) -> dict[str, Any] | None:
+    if session.estimate is None:
+        return None
+    made, left = session.estimate
+    actual = (session.finished or session.started) - session.started
+    total = made + left
+    return {
+        "made": round(made, 3),
+        "left": round(left, 3),
+        "total": round(total, 3),
+        "actual": round(actual, 3),
+        "error": round((actual - total) / total, 4) if total > 0 else None,
     }
 
 

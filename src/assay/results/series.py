@@ -2,10 +2,11 @@
 implementation over the session directories a prefix already holds.
 
 A series is every value one case's metric had, oldest first, one :class:`Point` per sample
-(a session run with ``--repeat`` gives several points of one session). A case is the same
-case in two sessions when its id is: the id is a hash of its name, which holds the test,
-its parameters, the system, partition and environment. A results database implements the
-same protocol.
+(a session run with ``--repeat`` gives several points of one session). Its key is the
+case's test and parameter values, system, partition, environment and node count, and the
+metric: the results database names it ``CaseKey.series``; here, the case id (a hash of
+its name: test, parameters, system, partition, environment) and the node count. The
+results database's implementation is :class:`assay.results.db.source.DatabaseHistory`.
 """
 
 from __future__ import annotations
@@ -51,16 +52,21 @@ class SessionDirs:
         self.exclude = exclude
         self.until = until
         self.limit = limit
-        self._index: dict[tuple[str, str], list[Point]] | None = None
+        self._index: dict[tuple[str, str], list[tuple[int | None, Point]]] | None = None
         self.sessions: list[str] = []  # the sessions read, oldest first
 
     def metric_series(self, case: CaseResult, metric: str) -> list[Point]:
         if self._index is None:
             self._index = self._load()
-        return list(self._index.get((case.id, metric), ()))
+        # A report from before node counts were recorded has none: it counts for any.
+        return [
+            point
+            for nodes, point in self._index.get((case.id, metric), ())
+            if nodes is None or case.nodes is None or nodes == case.nodes
+        ]
 
-    def _load(self) -> dict[tuple[str, str], list[Point]]:
-        index: dict[tuple[str, str], list[Point]] = {}
+    def _load(self) -> dict[tuple[str, str], list[tuple[int | None, Point]]]:
+        index: dict[tuple[str, str], list[tuple[int | None, Point]]] = {}
         for session_id, when, data in self._reports():
             self.sessions.append(session_id)
             info = data.get("session")
@@ -68,12 +74,15 @@ class SessionDirs:
             for case in data.get("cases") or ():
                 if not isinstance(case, dict) or not isinstance(case.get("id"), str):
                     continue
+                nodes = case.get("nodes")
+                nodes = nodes if isinstance(nodes, int) and not isinstance(nodes, bool) else None
                 for m in case.get("metrics") or ():
                     value = m.get("value") if isinstance(m, dict) else None
                     if _number(value):
                         unit = m.get("unit") if isinstance(m.get("unit"), str) else None
                         point = Point(session_id, when, commit, float(value), unit)
-                        index.setdefault((case["id"], str(m.get("name"))), []).append(point)
+                        key = (case["id"], str(m.get("name")))
+                        index.setdefault(key, []).append((nodes, point))
         return index
 
     def _reports(self) -> list[tuple[str, float | None, dict[str, Any]]]:

@@ -115,20 +115,24 @@ class SessionStore:
 
     async def artifact(
         self, name: str, layers: Sequence[str], base: Path, deps: Sequence[DependencyInfo]
-    ) -> Path:
-        """The read-only directory of an artifact's stacked layers."""
-        tree = await self.artifact_tree(name, layers, base, deps)
-        return await self.checkout(name, tree)
+    ) -> tuple[Path, list[tuple[str | None, str]]]:
+        """The read-only directory of an artifact's stacked layers, and each layer's
+        (store version ``name@N`` when it has one, tree)."""
+        tree, used = await self.artifact_tree(name, layers, base, deps)
+        return await self.checkout(name, tree), used
 
     async def artifact_tree(
         self, name: str, layers: Sequence[str], base: Path, deps: Sequence[DependencyInfo]
-    ) -> str:
-        """The tree (its digest) of an artifact's stacked layers."""
-        trees = [await self._layer_tree(name, text, base, deps) for text in layers]
+    ) -> tuple[str, list[tuple[str | None, str]]]:
+        """The tree (its digest) of an artifact's stacked layers, and each layer's
+        (store version ``name@N`` when it has one, tree)."""
+        used = [await self._layer_tree(name, text, base, deps) for text in layers]
+        trees = [tree for _, tree in used]
         if len(trees) == 1:
-            return trees[0]
+            return trees[0], used
         try:
-            return await self._once(("merge", *trees), lambda: self.store.merge(trees))
+            merged = await self._once(("merge", *trees), lambda: self.store.merge(trees))
+            return merged, used
         except StoreError as exc:
             raise ArtifactError(f"artifact {name!r}: {exc}") from None
 
@@ -141,22 +145,25 @@ class SessionStore:
 
     async def _layer_tree(
         self, name: str, text: str, base: Path, deps: Sequence[DependencyInfo]
-    ) -> str:
+    ) -> tuple[str | None, str]:
         try:
             if text.startswith(STORE_PREFIX):
                 ref = text[len(STORE_PREFIX) :]
-                return await self._once(("ref", ref), lambda: self.store.resolve(ref).tree)
+                version = await self._once(("ref", ref), lambda: self.store.resolve(ref))
+                return f"{version.name}@{version.version}", version.tree
             path = layer_path(text, base, deps)
             problems = check_layers(name, [path])
             if problems:
                 raise ArtifactError("; ".join(problems))
             if text.startswith(DEP_PREFIX):  # produced by this run: imported, not named
-                return await self._once(
+                tree = await self._once(
                     ("import", str(path)), lambda: self.store.import_path(path).tree
                 )
-            return await self._once(
-                ("put", str(path)), lambda: self.store.put(auto_name(path), path).version.tree
+                return None, tree
+            put = await self._once(
+                ("put", str(path)), lambda: self.store.put(auto_name(path), path).version
             )
+            return f"{put.name}@{put.version}", put.tree
         except (StoreError, ArchiveError) as exc:
             raise ArtifactError(f"artifact {name!r}: {exc}") from None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from assay.launchers import Launcher
@@ -57,6 +57,8 @@ class RunContext:
     keep_stage: bool = False
     grace: float = 2.0
     module_checks: ModuleChecks | None = None  # None: every environment's modules load
+    # Recorded run-stage seconds by case key (results database), for packing.
+    expected_run: Mapping[str, float] = field(default_factory=dict)
 
 
 _UNSAFE_NAME = re.compile(r"[^\w.-]")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import signal
 
 from assay.guard import describe_exception
-from assay.plan import Case
+from assay.plan import Case, nodes_needed
 from assay.results.model import CaseResult, Status
 
-__all__ = ["describe_exception", "describe_status", "new_result"]
+__all__ = ["describe_exception", "describe_status", "new_result", "planned_nodes"]
 
 
 def describe_status(status: int | None) -> str:
@@ -44,5 +44,14 @@ def new_result(case: Case, status: Status, reason: str | None = None) -> CaseRes
         skip_reason=reason if status == Status.SKIPPED else None,
         selected=case.selected,
         dependencies=[d.name for d in case.deps],
+        nodes=planned_nodes(case),
         repeat=case.repeat,
     )
+
+
+def planned_nodes(case: Case) -> int | None:
+    """The nodes a case asks for, as planned (None if its fields cannot say yet)."""
+    try:
+        return nodes_needed(case)
+    except (TypeError, ValueError):  # fields a hook has yet to set right
+        return None

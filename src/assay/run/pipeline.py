@@ -38,7 +38,7 @@ from assay.durations import Duration
 from assay.errors import SanityError
 from assay.files import fresh_dir, link_or_copy, remove_entries
 from assay.plan import Case
-from assay.results.model import CaseResult, Failure, Status
+from assay.results.model import ArtifactUse, CaseResult, Failure, Status
 from assay.run import scripts
 from assay.run.artifacts import ArtifactError
 from assay.run.context import RunContext, StageFailed, case_dirname
@@ -242,12 +242,15 @@ class Execution:
         for name, layers in test.artifacts.items():
             try:
                 await fetch_dependency_layers(self.site, as_list(layers), info.dependencies)
-                tree = await self.ctx.store.artifact_tree(
+                tree, used = await self.ctx.store.artifact_tree(
                     name, as_list(layers), base, info.dependencies
                 )
                 info.artifacts[name] = await self.site.artifact(self.ctx.store, name, tree)
             except ArtifactError as exc:
                 raise StageFailed(str(exc)) from None
+            self.result.artifacts += [
+                ArtifactUse(name, i, ref, layer) for i, (ref, layer) in enumerate(used)
+            ]
             exported[f"ASSAY_{name.upper()}"] = str(info.artifacts[name])
         test.env = {**exported, **test.env}
 
@@ -339,7 +342,9 @@ class Execution:
             time_limit=limit,
             resources=resources,
             protect_inputs=self._has_store_links(),
+            expected=self.ctx.expected_run.get(case.key),
         )
+        self.result.nodes = resources.nodes
         place = self.place
         scheduler = place.scheduler
         not_outputs = self._not_outputs()

@@ -2,8 +2,9 @@
 
 Every case is one asyncio task. A task waits for its dependencies, takes a
 slot on its partition (and the global slot under the serial policy), and runs
-the pipeline; nothing polls. Cancelling :meth:`Runner.run` stops every job,
-marks unfinished cases aborted and returns what was obtained.
+the pipeline; nothing polls. Slots go to the waiting case with the longest
+expected work first (see :mod:`assay.run.priority`). Cancelling :meth:`Runner.run`
+stops every job, marks unfinished cases aborted and returns what was obtained.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from assay.results.journal import Journal, Recovered
 from assay.results.model import CaseResult, Failure, Status
 from assay.run.context import RunContext, case_dirname
 from assay.run.describe import new_result
+from assay.run.eta import Estimator
 from assay.run.pipeline import Execution
+from assay.run.priority import PrioritySlots
+
+
+class Recording(Protocol):
+    """Where finished cases are recorded besides the journal (the results database)."""
+
+    def case_finished(self, result: CaseResult) -> None: ...
 
 
 class Events(Protocol):
@@ -68,7 +77,13 @@ class Runner:
         events: Events,
         journal: Journal | None = None,
         recovered: Recovered | None = None,
+        priority: dict[str, float] | None = None,
+        recorded: dict[str, float] | None = None,
+        recorder: Recording | None = None,
     ) -> None:
+        """``priority``: by case key (one per repetition), higher starts first (see
+        :mod:`assay.run.priority`); ``recorded``: expected seconds by case key from history,
+        for the time-left estimate."""
         self.cases = cases
         self.ctx = ctx
         self.options = options
@@ -76,22 +91,37 @@ class Runner:
         self.results: dict[int, CaseResult] = {}
         self._done = {id(c): asyncio.Event() for c in cases}
         self._waiting_dependents = {id(c): len(c.dependents) for c in cases}
-        self._slots = {
-            name: asyncio.Semaphore(place.scheduler.case_slots(_max_jobs(cases, name)))
+        self.slot_counts = {
+            name: place.scheduler.case_slots(_max_jobs(cases, name))
             for name, place in ctx.places.items()
         }
-        self._serial = asyncio.Semaphore(1)
-        self._all = asyncio.Semaphore(options.max_cases) if options.max_cases else None
+        self._slots = {name: PrioritySlots(n) for name, n in self.slot_counts.items()}
+        self._serial = PrioritySlots(1)
+        self._all = PrioritySlots(options.max_cases) if options.max_cases else None
+        self.priority = priority or {}
         self._running: dict[int, Execution] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._stopped_by: str | None = None  # the case whose failure stopped the session
         self._cancelled: set[int] = set()  # cases cancelled because of that failure
         self.journal = journal
+        self.recorder = recorder
         self.recovered = recovered or Recovered()
+        if options.serial:
+            pools = [(c.key, "serial") for c in cases]
+            counts = {"serial": 1}
+        elif options.max_cases and options.max_cases < sum(self.slot_counts.values()):
+            # --max-cases caps every partition's cases together: one pool of that size.
+            pools = [(c.key, "all") for c in cases]
+            counts = {"all": options.max_cases}
+        else:
+            pools = [(c.key, c.partition.full_name) for c in cases]
+            counts = self.slot_counts
+        self.eta = Estimator(pools, recorded or {}, counts, self.priority)
 
     async def run(self) -> list[CaseResult]:
         """Run every case; on cancellation, stop jobs and return what was obtained."""
         tasks = [asyncio.create_task(self._drive(c), name=c.name) for c in self.cases]
+        self.eta.note_first()
         self._tasks = {id(c): t for c, t in zip(self.cases, tasks, strict=True)}
         try:
             await asyncio.gather(*tasks)
@@ -182,6 +212,7 @@ class Runner:
             async with self._slot(case):
                 if self._stopped_by is not None:  # --exit-first: start nothing more
                     return self._not_started(case, earlier)
+                self.eta.case_started(case.key)
                 self.events.case_started(case, attempt)
                 attach = self.recovered.jobs.get(case.key) if attempt == 1 else None
                 execution = Execution(
@@ -217,21 +248,25 @@ class Runner:
 
     @contextlib.asynccontextmanager
     async def _slot(self, case: Case) -> AsyncIterator[None]:
+        priority = self.priority.get(case.key, 0.0)
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(self._slots[case.partition.full_name])
+            await stack.enter_async_context(_held(self._slots[case.partition.full_name], priority))
             # The global caps after the partition's: a case waiting for its partition
             # holds no slot another partition's case could use.
             if self._all is not None:
-                await stack.enter_async_context(self._all)
+                await stack.enter_async_context(_held(self._all, priority))
             if self.options.serial:
-                await stack.enter_async_context(self._serial)
+                await stack.enter_async_context(_held(self._serial, priority))
             yield
 
     def _finish(self, case: Case, result: CaseResult, record: bool = True) -> None:
         self.results[id(case)] = result
         self._done[id(case)].set()
+        self.eta.case_finished(case.key)
         if record and self.journal is not None:
             self.journal.result(result)
+        if self.recorder is not None:  # also a resumed session's earlier results: idempotent
+            self.recorder.case_finished(result)
         # A passed dependency keeps its stage dir until its last dependent is done.
         for dep in case.deps:
             self._waiting_dependents[id(dep)] -= 1
@@ -268,3 +303,12 @@ class Runner:
                 )
             )
         return out
+
+
+@contextlib.asynccontextmanager
+async def _held(slots: PrioritySlots, priority: float) -> AsyncIterator[None]:
+    await slots.acquire(priority)
+    try:
+        yield
+    finally:
+        slots.release()

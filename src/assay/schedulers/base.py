@@ -97,6 +97,8 @@ class JobSpec:
     stderr: PurePosixPath
     time_limit: float | None = None
     resources: JobResources = JobResources()
+    # Seconds the run is expected to take, from the results database (None: never seen).
+    expected: float | None = None
     # A comparison to run inside the job, where the outputs are: (spec file, verdict file).
     compare: tuple[PurePosixPath, PurePosixPath] | None = None
     # The file names of stdout and stderr are the scheduler's file name patterns on

@@ -3,16 +3,19 @@
 Cases whose declared time limit is at most the partition's ``pack_case_limit`` and that
 need one node are not submitted one by one: run stages that arrive within a short window
 are grouped by their resources, split into packs whose estimated duration fits
-``pack_time`` (and spread over the partition's nodes), and each pack becomes one job. In
-the job, the pack runner (``packrun.py``, shipped by :mod:`assay.schedulers.jobfiles`) runs
-the cases with the allocation's concurrency and writes one status file per case, so each
-case is then checked, reported, retried and recorded on its own, exactly like a case that
-had a job of its own.
+``pack_time`` (and spread over the partition's nodes), and each pack becomes one job. A
+case is estimated at its recorded run time (results database), else its declared limit;
+the packs are balanced by longest-first bin packing, and each pack runs its cases longest
+first. In the job, the pack runner (``packrun.py``, shipped by
+:mod:`assay.schedulers.jobfiles`) runs the cases with the allocation's concurrency and
+writes one status file per case, so each case is then checked, reported, retried and
+recorded on its own, exactly like a case that had a job of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import math
 from collections.abc import Awaitable, Callable
@@ -78,11 +81,11 @@ class Packer(Collector):
     def _split(self, members: list[Waiting]) -> list[list[Waiting]]:
         per_case = self._cpus(members[0].spec.resources)
         slots = max(1, self.cpus_per_node // per_case)
-        total = sum(m.spec.time_limit or 0.0 for m in members)
+        total = sum(estimate(m.spec) for m in members)
         by_time = math.ceil(total / slots / self.pack_time) if total else 1
         by_nodes = min(self.nodes, math.ceil(len(members) / 8))
-        count = max(1, by_time, by_nodes)
-        return [members[i::count] for i in range(count) if members[i::count]]
+        count = max(1, min(len(members), max(by_time, by_nodes)))
+        return balance(members, count)
 
     @staticmethod
     def _cpus(r: JobResources) -> int:
@@ -96,6 +99,8 @@ class Packer(Collector):
         per_case = self._cpus(members[0].spec.resources)
         cpus = min(self.cpus_per_node, per_case * len(members))
         slots = max(1, cpus // per_case)
+        # The pack runner starts cases in manifest order: longest expected first.
+        members = sorted(members, key=lambda m: -estimate(m.spec))
         manifest = {
             "slots": slots,
             "grace": self.grace,
@@ -113,14 +118,14 @@ class Packer(Collector):
             ],
         }
         limits = [m.spec.time_limit or 0.0 for m in members]
-        estimate = sum(limits) / slots + max(limits) + PACK_MARGIN
+        pack_limit = sum(limits) / slots + max(limits) + PACK_MARGIN
         spec = JobSpec(
             name=f"assay-{name}",
             script=folder / "pack.sh",
             workdir=folder,
             stdout=folder / "pack.out",
             stderr=folder / "pack.err",
-            time_limit=estimate,
+            time_limit=pack_limit,
             resources=JobResources(nodes=1, tasks=1, cpus_per_task=cpus),
             members=tuple(m.spec.name for m in members),
         )
@@ -153,6 +158,25 @@ class Packer(Collector):
         for m, ended in zip(members, outcomes, strict=True):
             if not m.future.done():
                 m.future.set_result(ended)
+
+
+def estimate(spec: JobSpec) -> float:
+    """What a packed case is expected to take: its recorded run time, else its limit."""
+    if spec.expected is not None:
+        return spec.expected
+    return spec.time_limit or 0.0
+
+
+def balance(members: list[Waiting], count: int) -> list[list[Waiting]]:
+    """``count`` packs of about equal expected work: longest-processing-time-first bin
+    packing (each case, longest first, into the pack with the least work so far)."""
+    packs: list[list[Waiting]] = [[] for _ in range(count)]
+    loads = [(0.0, i) for i in range(count)]  # a heap of (work, pack)
+    for m in sorted(members, key=lambda m: -estimate(m.spec)):
+        load, i = heapq.heappop(loads)
+        packs[i].append(m)
+        heapq.heappush(loads, (load + estimate(m.spec), i))
+    return [p for p in packs if p]
 
 
 async def member_outcome(transport: Transport, spec: JobSpec, pack: JobOutcome) -> JobOutcome:

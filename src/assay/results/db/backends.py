@@ -1,0 +1,282 @@
+"""The two places a results database lives: an SQLite file (default) and a PostgreSQL server.
+
+Both take the same SQL (written with ``?`` placeholders; PostgreSQL gets ``%s``) and offer
+the same three things: :meth:`Backend.query`, :meth:`Backend.write` (a function run in one
+write transaction, retried when the database refuses it for a moment) and
+:meth:`Backend.close`. Writers are serialised: SQLite by ``BEGIN IMMEDIATE``, PostgreSQL by
+a transaction-scoped advisory lock, so read-modify-write of derived rows never races.
+"""
+
+from __future__ import annotations
+
+import abc
+import random
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from assay.errors import AssayError
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+
+# How long a writer or reader waits for another process before it gives up.
+WAIT = 60.0
+# pg_advisory_xact_lock key of assay's writers: "assay" in ASCII.
+_PG_WRITE_LOCK = 0x6173736179
+
+
+class DatabaseError(AssayError):
+    """The results database cannot be opened, read or written."""
+
+
+class Backend(abc.ABC):
+    """A connection to one results database."""
+
+    dialect: str
+    where: str  # for messages: the file, or the server without its password
+
+    @abc.abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Rows of one read."""
+
+    @abc.abstractmethod
+    def write(self, work: Callable[[Writer], T]) -> T:
+        """Run ``work`` in one write transaction (all of it or nothing)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+class Writer(abc.ABC):
+    """What a write transaction may do."""
+
+    dialect: str
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    @abc.abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    @abc.abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+
+# -- SQLite ---------------------------------------------------------------------------------
+
+
+def _transient(exc: sqlite3.OperationalError) -> bool:
+    """SQLite answers some contention at once, without waiting for the busy timeout: the race
+    to switch a new file to WAL, a reader that meets a WAL being recovered. Those pass."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class _SqliteWriter(Writer):
+    dialect = "sqlite"
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.db.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.db.executemany(sql, rows)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self.db.execute(sql, params).fetchall()
+
+
+class SqliteBackend(Backend):
+    """An SQLite file in WAL mode: readers never wait for the writer, writers queue."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = str(path)
+        self._lock = threading.Lock()  # one connection, used by the recorder's thread too
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(
+                path, timeout=WAIT, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise DatabaseError(f"results database {path}: cannot open: {exc}") from None
+        self._retry(self._setup)
+
+    def _setup(self) -> None:
+        if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            mode = self.db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":  # a file system without shared memory (some network mounts)
+                raise DatabaseError(
+                    f"results database {self.path}: SQLite cannot use WAL mode here "
+                    f"(got {mode!r}); put the prefix on a local disk, or use PostgreSQL"
+                )
+        # WAL with synchronous=NORMAL: a commit is durable once the WAL is checkpointed; a
+        # power cut may lose the last commits, never corrupt the file (the journal keeps them).
+        self.db.execute("PRAGMA synchronous=NORMAL")
+
+    def _retry(self, work: Callable[[], T]) -> T:
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                with self._lock:
+                    return work()
+            except sqlite3.OperationalError as exc:
+                if not _transient(exc) or time.monotonic() > deadline:
+                    raise DatabaseError(f"results database {self.path}: {exc}") from None
+                time.sleep(0.005 + random.random() * 0.05)  # noqa: S311 - jitter, no secret
+            except sqlite3.DatabaseError as exc:
+                raise DatabaseError(f"results database {self.path}: {exc}") from None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._retry(lambda: self.db.execute(sql, params).fetchall())
+
+    def write(self, work: Callable[[Writer], T]) -> T:
+        def attempt() -> T:
+            # IMMEDIATE takes the write lock now (waiting for the busy timeout): a deferred
+            # transaction that upgrades later fails at once when another writer got there first.
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                out = work(_SqliteWriter(self.db))
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            return out
+
+        return self._retry(attempt)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------
+
+# user:password@ in a URL; the password up to the last "@", so that one written with an
+# unescaped "@" in it is hidden whole (hiding too much is harmless).
+_PASSWORD = re.compile(r"(://[^:/@]*:).*@")
+
+
+def redact(url: str) -> str:
+    """A URL as messages may show it: the password replaced by ``***``."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+def _pg_sql(sql: str) -> str:
+    if "%" in sql:  # psycopg would read it as a placeholder
+        raise AssertionError(f"'%' in SQL: {sql}")
+    return sql.replace("?", "%s")
+
+
+class _PgWriter(Writer):
+    dialect = "postgresql"
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.conn.execute(_pg_sql(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            with self.conn.cursor() as cur:
+                cur.executemany(_pg_sql(sql), rows)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        rows: list[Row] = self.conn.execute(_pg_sql(sql), params).fetchall()
+        return rows
+
+
+class PostgresBackend(Backend):
+    """A PostgreSQL database, shared by a team: every assay that is given its URL."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        self.where = redact(url)
+        try:
+            import psycopg
+        except ImportError:
+            raise DatabaseError(
+                f"results database {self.where}: PostgreSQL needs the psycopg package",
+                hint="pip install 'assay[postgresql]' (or psycopg[binary])",
+            ) from None
+        self._psycopg = psycopg
+        self._lock = threading.Lock()
+        self._url = url
+        try:
+            self.conn = psycopg.connect(url, autocommit=True, connect_timeout=int(WAIT / 4))
+        except psycopg.Error as exc:
+            raise DatabaseError(
+                f"results database {self.where}: cannot connect: {_pg_message(exc, url)}"
+            ) from None
+
+    def _retry(self, work: Callable[[], T]) -> T:
+        errors = self._psycopg.errors
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                with self._lock:
+                    return work()
+            except (errors.SerializationFailure, errors.DeadlockDetected) as exc:
+                if time.monotonic() > deadline:
+                    raise DatabaseError(f"results database {self.where}: {exc}") from None
+                time.sleep(0.005 + random.random() * 0.05)  # noqa: S311 - jitter, no secret
+            except self._psycopg.Error as exc:
+                raise DatabaseError(
+                    f"results database {self.where}: {_pg_message(exc, self._url)}"
+                ) from None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._retry(lambda: list(self.conn.execute(_pg_sql(sql), params).fetchall()))
+
+    def write(self, work: Callable[[Writer], T]) -> T:
+        def attempt() -> T:
+            with self.conn.transaction():
+                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_WRITE_LOCK,))
+                return work(_PgWriter(self.conn))
+
+        return self._retry(attempt)
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+
+def _pg_message(exc: Exception, url: str | None) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if url is not None:
+        text = text.replace(url, redact(url))
+        for secret in _passwords(url):  # a message may quote the password alone
+            text = text.replace(secret, "***")
+    return redact(text)
+
+
+def _passwords(url: str) -> list[str]:
+    """The password of a URL as written and as decoded (longest first), if it has one."""
+    from urllib.parse import unquote
+
+    found = re.match(r"[^:]+://[^:/@]*:(.*)@", url)
+    if not found or not found.group(1):
+        return []
+    raw = found.group(1)
+    return sorted({raw, unquote(raw)}, key=len, reverse=True)
+
+
+def connect(target: str | Path) -> Backend:
+    """The backend for a ``postgresql://`` URL, else for an SQLite file path."""
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        return PostgresBackend(text)
+    return SqliteBackend(Path(target))

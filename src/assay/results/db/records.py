@@ -1,0 +1,293 @@
+"""From results to rows: what one finished case writes, and the per-case summary it updates."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from assay.results.db.backends import Writer
+from assay.results.model import CaseResult, Status
+
+RECENT = 5  # durations kept per case for scheduling
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(list[list[Any]]).decode
+VERDICTS = (Status.PASSED.value, Status.FAILED.value, Status.ABORTED.value)
+_CHUNK = 400  # values per IN (...): under SQLite's and PostgreSQL's parameter limits
+
+
+def canonical_params(params: Mapping[str, str]) -> str:
+    """A case's parameters as stored: JSON with sorted keys, so equal params compare equal."""
+    return _encode(dict(sorted(params.items()))).decode()
+
+
+def series_of(
+    test: str,
+    params: Mapping[str, str],
+    system: str,
+    partition: str,
+    environment: str,
+    nodes: int | None,
+) -> str:
+    """The name of a case across sessions: a hash of test, parameter values,
+    ``system:partition``, environment and node count."""
+    # JSON as json.dumps(..., separators=(",", ":"), ensure_ascii=False) writes it (msgspec
+    # writes the same bytes, faster): the hash must never change.
+    key = _encode([test, sorted(params.items()), f"{system}:{partition}", environment, nodes])
+    return hashlib.blake2b(key, digest_size=16).hexdigest()
+
+
+def result_series(result: CaseResult) -> str:
+    return series_of(
+        result.test,
+        result.params,
+        result.system,
+        result.partition,
+        result.environment,
+        result.nodes,
+    )
+
+
+def work_time(result: CaseResult) -> float | None:
+    """How long a case kept its slot busy, less any wait in a batch queue (which depends on
+    the cluster, not on the case): what scheduling plans with."""
+    if not result.timings:
+        return None
+    return max(0.0, result.duration - result.timings.get("queued", 0.0))
+
+
+@dataclass
+class SeriesUpdate:
+    """What one recorded case tells its series."""
+
+    series: str
+    case_id: str
+    name: str
+    test: str
+    params: str
+    system: str
+    part: str
+    env: str
+    nodes: int | None
+    at: float
+    session_id: str
+    status: str
+    work: float | None  # seconds, see work_time
+    run: float | None  # the run stage alone (what a pack plans with)
+    rep: int = 0
+
+
+@dataclass
+class CaseRows:
+    """Everything one finished case writes."""
+
+    key: tuple[str, str, int]  # session, case id, repetition
+    case: tuple[Any, ...]
+    metrics: list[tuple[Any, ...]]
+    artifacts: list[tuple[Any, ...]]
+    comparisons: list[tuple[Any, ...]]
+    series: SeriesUpdate
+
+
+def case_rows(session_id: str, at: float, result: CaseResult) -> CaseRows:
+    """The rows of one result (one repetition of a case: ``rep`` is its ``repeat``)."""
+    rep = result.repeat
+    series = result_series(result)
+    params = canonical_params(result.params)
+    failure = result.failure
+    timings = {k: round(v, 6) for k, v in result.timings.items()}
+    duration = result.duration if result.timings else None
+    key = (session_id, result.id, rep)
+    case = (
+        *key,
+        series,
+        at,
+        result.name,
+        result.test,
+        result.variant,
+        params,
+        result.system,
+        result.partition,
+        result.environment,
+        result.nodes,
+        result.status.value,
+        failure.stage if failure else None,
+        failure.reason if failure else None,
+        result.attempts,
+        result.started,
+        result.finished,
+        duration,
+        result.timings.get("queued"),
+        _encode(timings).decode(),
+        result.timings.get("run"),
+    )
+    metrics = [
+        (
+            *key,
+            m.name,
+            series,
+            at,
+            m.value,
+            m.unit,
+            m.reference,
+            m.lower,
+            m.upper,
+            m.low_bound,
+            m.high_bound,
+            m.verdict,
+        )
+        for m in result.metrics
+    ]
+    artifacts = [(*key, use.artifact, use.layer, use.ref, use.tree) for use in result.artifacts]
+    comparisons = [
+        (
+            *key,
+            i,
+            1 if c.get("ok") else 0,
+            str(c.get("summary", "")),
+            json.dumps(c, separators=(",", ":"), default=str),
+        )
+        for i, c in enumerate(result.comparisons)
+    ]
+    update = SeriesUpdate(
+        series,
+        result.id,
+        result.name,
+        result.test,
+        params,
+        result.system,
+        result.partition,
+        result.environment,
+        result.nodes,
+        at,
+        session_id,
+        result.status.value,
+        work_time(result),
+        result.timings.get("run"),
+        rep,
+    )
+    return CaseRows(key, case, metrics, artifacts, comparisons, update)
+
+
+CASE_COLUMNS = (
+    "session_id, case_id, rep, series, at, name, test, variant, params, system, part, env,"
+    " nodes, status, failure_stage, failure_reason, attempts, started, finished, duration,"
+    " queue_wait, timings, run_time"
+)
+METRIC_COLUMNS = (
+    "session_id, case_id, rep, name, series, at, value, unit, reference, lower_rel, upper_rel,"
+    " low_bound, high_bound, verdict"
+)
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def write_cases(writer: Writer, items: Sequence[CaseRows], replace: bool = True) -> None:
+    """Write the rows of finished cases; ``replace``: they may have been written before (a
+    resumed or re-imported session, a retried write), so their old rows go first."""
+    if not items:
+        return
+    if replace:
+        keys = [item.key for item in items]
+        for table in ("metrics", "artifacts", "comparisons", "cases"):
+            writer.executemany(
+                f"DELETE FROM {table} WHERE session_id = ? AND case_id = ? AND rep = ?",  # noqa: S608 - table names are ours
+                keys,
+            )
+    insert(writer, "cases", CASE_COLUMNS, [item.case for item in items])
+    insert(writer, "metrics", METRIC_COLUMNS, [m for item in items for m in item.metrics])
+    insert(
+        writer,
+        "artifacts",
+        "session_id, case_id, rep, artifact, layer, ref, tree",
+        [a for item in items for a in item.artifacts],
+    )
+    insert(
+        writer,
+        "comparisons",
+        "session_id, case_id, rep, idx, ok, summary, detail",
+        [c for item in items for c in item.comparisons],
+    )
+    merge_series(writer, [item.series for item in items])
+
+
+_PARAMETERS = 30000  # per statement: under SQLite's 32766 and PostgreSQL's 65535
+
+
+def insert(
+    writer: Writer, table: str, columns: str, rows: Sequence[Sequence[Any]], suffix: str = ""
+) -> None:
+    """Insert rows with one multi-row ``VALUES`` per few thousand parameters: one statement
+    step instead of one per row (each step hands the GIL to the event loop and back)."""
+    if not rows:
+        return
+    width = len(rows[0])
+    one = f"({_marks(width)})"
+    for part in chunks(rows, max(1, _PARAMETERS // width)):
+        values = ", ".join([one] * len(part))
+        writer.execute(
+            f"INSERT INTO {table} ({columns}) VALUES {values}{suffix}",  # noqa: S608 - ours
+            [v for row in part for v in row],
+        )
+
+
+def chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+_SERIES_COLUMNS = (
+    "series, case_id, name, test, params, system, part, env, nodes, last_at, last_session,"
+    " last_status, recent"
+)
+
+
+def merge_series(writer: Writer, updates: Sequence[SeriesUpdate]) -> None:
+    """Fold recorded cases into the per-case summary: newest identity, last verdict (skips
+    are not verdicts), the newest :data:`RECENT` durations of passes. Recording the same
+    case of the same session again changes nothing."""
+    if not updates:
+        return
+    names = sorted({u.series for u in updates})
+    current: dict[str, list[Any]] = {}
+    for part in chunks(names):
+        rows = writer.query(
+            f"SELECT {_SERIES_COLUMNS} FROM series WHERE series IN ({_marks(len(part))})",  # noqa: S608
+            part,
+        )
+        for found in rows:
+            current[found[0]] = list(found)
+    for u in sorted(updates, key=lambda u: (u.at, u.rep)):
+        row = current.get(u.series)
+        if row is None:
+            row = [u.series, u.case_id, u.name, u.test, u.params, u.system, u.part, u.env]
+            row += [u.nodes, None, None, None, "[]"]
+            current[u.series] = row
+        newest = row[9] is None or u.at >= row[9]
+        if newest:
+            row[1:9] = [u.case_id, u.name, u.test, u.params, u.system, u.part, u.env, u.nodes]
+        if u.status in VERDICTS and newest:
+            row[9], row[10], row[11] = u.at, u.session_id, u.status
+        recent = [e for e in _decode(row[12]) if (e[3], e[4]) != (u.session_id, u.rep)]
+        if u.status == Status.PASSED.value and u.work is not None:
+            recent.append([u.at, round(u.work, 6), u.run and round(u.run, 6), u.session_id, u.rep])
+        recent.sort(key=lambda e: (e[0], e[4]), reverse=True)
+        row[12] = _encode(recent[:RECENT]).decode()
+    insert(
+        writer,
+        "series",
+        _SERIES_COLUMNS,
+        [tuple(current[name]) for name in names],
+        " ON CONFLICT (series) DO UPDATE SET case_id = excluded.case_id,"
+        " name = excluded.name, test = excluded.test, params = excluded.params,"
+        " system = excluded.system, part = excluded.part, env = excluded.env,"
+        " nodes = excluded.nodes, last_at = excluded.last_at,"
+        " last_session = excluded.last_session, last_status = excluded.last_status,"
+        " recent = excluded.recent",
+    )

@@ -1,0 +1,302 @@
+"""What a session writes into the results database, as its cases finish.
+
+The session holds one :class:`Recorder` and calls it three times: :meth:`~Recorder.start`,
+:meth:`~Recorder.case_finished` for each case, :meth:`~Recorder.finish`. Writes happen in a
+thread of the recorder's own, many finished cases to a transaction, so the event loop
+never waits for the database. A database that fails is reported once and then left alone:
+the run goes on, its journal and report are written as always, and the next session that
+opens the database imports it from its directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from assay.results.model import CaseResult, GitState, Session
+
+if TYPE_CHECKING:
+    from assay.config import Config
+    from assay.results.db import Expected, ResultsDB
+
+# Seconds between transactions while cases finish: larger batches cost less per case, and
+# what a reader sees is at most this late.
+FLUSH_EVERY = 0.5
+
+
+def warn_on_stderr(message: str) -> None:
+    try:
+        sys.stderr.write(f"assay: warning: {message}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def database_target(config: Config, system: str, prefix: Path) -> str | None:
+    """Where a system's results go: its ``results`` setting (``"none"``: nowhere), else
+    ``PREFIX/results.sqlite``."""
+    configured = config.systems[system].results
+    if configured == "none":
+        return None
+    if configured:
+        return configured
+    return str(prefix / "results.sqlite")
+
+
+def open_database(target: str, prefix: Path) -> ResultsDB:
+    """Open the database and import the session directories under ``prefix`` it lacks."""
+    from assay.results.db import ResultsDB
+    from assay.results.db.importer import import_sessions
+
+    db = ResultsDB.open(target)
+    try:
+        import_sessions(db, prefix)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def config_hash(config: Config) -> str:
+    """The configuration's content (not where it was read from) as a short hash."""
+    from assay.config import describe
+
+    data = describe(config)
+    data.pop("source", None)
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def git_state(path: Path) -> tuple[str | None, bool | None]:
+    """The commit checked out where ``path`` lies, and whether tracked files differ from it
+    (None, None outside a git repository or without git)."""
+    where = path if path.is_dir() else path.parent
+    # The repository is the one the tests are in: variables that point git elsewhere (set
+    # when assay runs from a git hook, say) are left out.
+    redirect = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
+    env = {k: v for k, v in os.environ.items() if k not in redirect}
+    env |= {"GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+
+    def git(*args: str) -> subprocess.CompletedProcess[str] | None:
+        try:
+            return subprocess.run(
+                ["git", "-c", "core.fsmonitor=false", "-C", str(where), *args],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    head = git("rev-parse", "--verify", "-q", "HEAD")
+    if head is None or head.returncode != 0 or not head.stdout.strip():
+        return None, None
+    status = git("status", "--porcelain", "--untracked-files=no")
+    dirty = None if status is None or status.returncode != 0 else bool(status.stdout.strip())
+    return head.stdout.strip(), dirty
+
+
+class Recorder:
+    """A session's writer into the results database (or nothing, when there is none)."""
+
+    def __init__(self, db: ResultsDB | None, warn: Callable[[str], None] = warn_on_stderr) -> None:
+        self.db = db
+        self.opened = db is not None  # False: no database, or it could not be opened (said)
+        self._warn = warn
+        self._failed = db is None
+        self._lock = threading.Lock()
+        self._pending: list[CaseResult] = []
+        self._queued = False
+        self._last_flush = 0.0
+        self._closing = threading.Event()
+        self._executor: ThreadPoolExecutor | None = None
+        self._session_id = ""
+        self._at = 0.0
+        self._resumed = False  # cases may be recorded already: replace, never duplicate
+        self._written: set[tuple[str, int]] = set()
+
+    @classmethod
+    def open(
+        cls, target: str | None, prefix: Path, warn: Callable[[str], None] = warn_on_stderr
+    ) -> Recorder:
+        """A recorder for ``target`` (None: recording is off). A database that cannot be
+        opened is reported with ``warn`` and the session runs without it."""
+        if target is None:
+            return cls(None, warn)
+        from assay.results.db import DatabaseError
+
+        try:
+            return cls(open_database(target, prefix), warn)
+        except DatabaseError as exc:
+            warn(
+                f"{exc.message}; this session is not recorded there (its journal and report "
+                "are written as always)"
+            )
+            return cls(None, warn)
+
+    @property
+    def active(self) -> bool:
+        return not self._failed
+
+    def expected(self, series: Sequence[str]) -> dict[str, Expected]:
+        """Recorded durations of these series (none if the database cannot say)."""
+        if self.db is None or self._failed:
+            return {}
+        try:
+            return self.db.expected(series)
+        except Exception as exc:  # never the run's end: it is planned without history
+            self._fail(exc)
+            return {}
+
+    def start(
+        self,
+        session: Session,
+        config_digest: str | None,
+        git: Future[GitState | None] | None = None,
+    ) -> None:
+        """Record the session (in the background; ``git``: the tests' commit, when known,
+        else ``session.git``)."""
+        if self.db is None or self._failed:
+            return
+        self._session_id = session.id
+        self._at = session.started
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="assay-results")
+        self._submit(lambda: self._begin(session, config_digest, git))
+
+    def _begin(
+        self, session: Session, config_digest: str | None, git: Future[GitState | None] | None
+    ) -> None:
+        from assay.results.db import SessionRecord
+
+        assert self.db is not None
+        state = git.result() if git is not None else session.git
+        earlier = self.db.session(session.id)  # --resume: the session keeps its first start
+        if earlier is not None:
+            self._at = earlier.started
+            self._resumed = True
+        self.db.begin_session(
+            SessionRecord(
+                id=session.id,
+                started=self._at,
+                user=session.user,
+                host=session.hostname,
+                command=session.command,
+                cwd=session.cwd,
+                system=session.system,
+                config=session.config,
+                config_hash=config_digest,
+                git_commit=state.commit if state else None,
+                git_dirty=state.dirty if state else None,
+                version=session.version,
+                directory=session.directory,
+            )
+        )
+
+    def case_finished(self, result: CaseResult) -> None:
+        """A case finished: it is written with the next batch."""
+        if self._failed or self._executor is None:
+            return
+        with self._lock:
+            self._pending.append(result)
+            if self._queued:
+                return
+            self._queued = True
+        self._submit(self._flush)
+
+    def _flush(self) -> None:
+        wait = self._last_flush + FLUSH_EVERY - time.monotonic()
+        if wait > 0:
+            self._closing.wait(wait)  # let more cases finish into this transaction
+        with self._lock:
+            batch, self._pending = self._pending, []
+            self._queued = False
+        self._last_flush = time.monotonic()
+        if batch and not self._failed:
+            assert self.db is not None
+            keys = [(r.id, r.repeat) for r in batch]
+            if self._resumed or not self._written.isdisjoint(keys) or len(set(keys)) < len(keys):
+                self.db.record(self._session_id, self._at, batch)
+            else:
+                self.db.record_new(self._session_id, self._at, batch)
+            self._written.update(keys)
+
+    def finish(
+        self, session: Session, eta_first: float | None = None, eta_made: float | None = None
+    ) -> None:
+        """Write what is left and mark the session complete; then close the database."""
+        if self.db is None:
+            return
+        db = self.db
+        if self._executor is not None:
+            self._closing.set()
+            if not self._failed:
+                self._submit(self._flush)
+                self._submit(
+                    lambda: db.end_session(
+                        self._session_id,
+                        session.finished,
+                        session.interrupted,
+                        eta_first,
+                        eta_made,
+                    )
+                )
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        _close(db)
+        self.db = None
+
+    def close(self) -> None:
+        """Give up without writing more (a session that never started)."""
+        if self._executor is not None:
+            self._closing.set()
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        if self.db is not None:
+            _close(self.db)
+            self.db = None
+
+    def _submit(self, work: Callable[[], None]) -> None:
+        assert self._executor is not None
+
+        def guarded() -> None:
+            if self._failed:
+                return
+            try:
+                work()
+            except Exception as exc:
+                self._fail(exc)
+
+        self._executor.submit(guarded)
+
+    def _fail(self, exc: Exception) -> None:
+        if self._failed:
+            return
+        self._failed = True
+        from assay.results.db import DatabaseError
+
+        where = self.db.where if self.db is not None else "?"
+        text = (
+            exc.message if isinstance(exc, DatabaseError) else f"results database {where}: {exc!r}"
+        )
+        self._warn(
+            f"{text}; the rest of this session is not recorded there (its journal and report "
+            "are written as always, and the next session imports it)"
+        )
+
+
+def _close(db: ResultsDB) -> None:
+    with contextlib.suppress(Exception):  # closing after a failure: nothing more to say
+        db.close()

@@ -1,0 +1,401 @@
+"""``assay compare``: what changed between two recorded sessions.
+
+New failures, fixed cases, cases that appeared or disappeared, and each metric's change.
+How significant a change is against the noise in its history is said by a ``significance``
+function (see :data:`Significance`), which gets each change (with both sessions' samples,
+the sessions, and the series to read its history with ``ResultsDB.metric_series_of``) and
+returns a short verdict for the table (or None). ``assay compare`` uses
+:func:`history_significance`: change-point detection over the series' history up to B,
+the same test that ``--fail-on-regression`` makes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from assay.errors import UsageError
+from assay.results.changes import Point, Settings, analyse, better_of
+from assay.results.db import ResultsDB, Run, SessionRecord
+from assay.results.report import iso
+
+FAILING = ("failed", "aborted")
+# Worst first: what a case with several repetitions counts as.
+_RANK = {"failed": 0, "aborted": 1, "skipped": 2, "passed": 3}
+
+
+@dataclass
+class CaseState:
+    """A case in one session (its repetitions folded together)."""
+
+    series: str
+    case_id: str
+    name: str
+    status: str
+    reason: str | None
+    metrics: dict[str, list[float]] = field(default_factory=dict)  # samples
+    units: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass
+class MetricChange:
+    """One metric of one case in both sessions."""
+
+    case: str  # name
+    case_id: str
+    series: str
+    metric: str
+    unit: str | None
+    before: float
+    after: float
+    before_samples: list[float]
+    after_samples: list[float]
+    sessions: tuple[str, str] = ("", "")  # (A, B)
+    significance: str | None = None
+
+    @property
+    def change(self) -> float | None:
+        """Relative change (0.1: 10% higher), None when the earlier value is 0."""
+        if self.before == 0:
+            return None
+        return (self.after - self.before) / abs(self.before)
+
+
+Significance = Callable[[MetricChange], str | None]
+"""A hook that judges a change against its history (e.g. change-point detection)."""
+
+# Samples of a series that assay compare's significance reads, newest first up to B: the
+# E-Divisive search is quadratic in them, and a change between two sessions shows in the
+# recent past.
+COMPARE_WINDOW = 200
+# Metric changes shown (and judged) without --all: the largest.
+SHOWN = 50
+
+
+def history_significance(db: ResultsDB, settings: Settings | None = None) -> Significance:
+    """Judge a change from A to B by change-point detection over its series' recorded
+    samples up to B: a significant change point in a session after A up to B gives
+    ``"regression, p=…"`` (or ``improvement``, or ``change`` when it is unknown which way
+    is better: from the unit), else ``"not significant"``; ``"too little history"`` when
+    the series had fewer than ``2 * min_size`` samples before B."""
+    settings = settings or Settings()
+    starts: dict[str, float | None] = {}
+
+    def started(session: str) -> float | None:
+        if session not in starts:
+            record = db.session(session)
+            starts[session] = record.started if record is not None else None
+        return starts[session]
+
+    def judge(change: MetricChange) -> str | None:
+        a, b = change.sessions
+        until = started(b)
+        if until is None:
+            return None
+        found = db.metric_series_of(
+            change.series,
+            change.metric,
+            limit=min(settings.max_points, COMPARE_WINDOW),
+            until=math.nextafter(until, math.inf),  # B's own samples too
+        )
+        points = [Point(p.session, p.time, p.commit, p.value, p.unit) for p in found]
+        sessions = list(dict.fromkeys(p.session for p in points))
+        if a not in sessions or not sessions or sessions[-1] != b:
+            return None
+        if sum(1 for p in points if p.session != b) < 2 * settings.min_size:
+            return "too little history"
+        after_a = len(sessions) - 1 - sessions.index(a)
+        recent = dataclasses.replace(settings, recent=max(1, after_a))
+        better = better_of(change.unit, None, None, None)
+        analysis = analyse(change.metric, points, better, recent)
+        latest = analysis.latest
+        if latest is None or analysis.kind is None:
+            return "not significant"
+        where = "" if latest.session == b else f", at {latest.session}"
+        return f"{analysis.kind}, p={latest.pvalue:.1g}{where}"
+
+    return judge
+
+
+@dataclass
+class Comparison:
+    """What changed from session ``a`` to session ``b``."""
+
+    a: SessionRecord
+    b: SessionRecord
+    new_failures: list[CaseState]
+    fixed: list[CaseState]
+    still_failing: list[CaseState]
+    appeared: list[CaseState]
+    disappeared: list[CaseState]
+    metrics: list[MetricChange]
+    unchanged: int
+
+
+def resolve(db: ResultsDB, text: str) -> SessionRecord:
+    """A session by id or unique start of its id."""
+    found = db.session(text)
+    if found is not None:
+        return found
+    candidates = db.find_sessions(text)
+    if len(candidates) == 1:
+        found = db.session(candidates[0])
+        assert found is not None
+        return found
+    if candidates:
+        raise UsageError(
+            f"session {text!r} is ambiguous: {', '.join(candidates[:5])}"
+            + (" ..." if len(candidates) > 5 else ""),
+            hint="give more of the id",
+        )
+    recent = [s.id for s in db.sessions(5)]
+    raise UsageError(
+        f"no recorded session {text!r} in {db.where}",
+        hint=f"recent sessions: {', '.join(recent)}" if recent else "nothing is recorded yet",
+    )
+
+
+def choose(
+    db: ResultsDB, first: str | None, second: str | None
+) -> tuple[SessionRecord, SessionRecord]:
+    """The two sessions to compare: both given; one given (against the newest); or none
+    (the newest, against the newest earlier one that ran the same cases)."""
+    if first and second:
+        return resolve(db, first), resolve(db, second)
+    newest = db.sessions(1, complete_only=True)
+    if not newest:
+        raise UsageError(f"no complete session recorded in {db.where}: nothing to compare")
+    if first:
+        return resolve(db, first), newest[0]
+    b = newest[0]
+    a = db.previous_with_cases(b)
+    if a is None:
+        raise UsageError(
+            f"no session before {b.id} ran any of its cases: nothing to compare",
+            hint="give two session ids: assay compare A B",
+        )
+    return a, b
+
+
+def _states(db: ResultsDB, session: SessionRecord) -> dict[str, CaseState]:
+    states: dict[str, CaseState] = {}
+    by_key: dict[tuple[str, int], CaseState] = {}
+    runs: Sequence[Run] = db.session_cases(session.id)
+    for r in runs:
+        state = states.get(r.series)
+        reason = f"{r.failure_stage}: {r.failure_reason}" if r.failure_stage else None
+        if state is None:
+            state = states[r.series] = CaseState(r.series, r.case_id, r.name, r.status, reason)
+        elif _RANK.get(r.status, 9) < _RANK.get(state.status, 9):
+            state.status, state.reason = r.status, reason
+        by_key[(r.case_id, r.rep)] = state
+    for m in db.session_metrics(session.id):
+        state = by_key.get((m.case_id, m.rep))
+        if state is None or m.value is None:
+            continue
+        state.metrics.setdefault(m.name, []).append(m.value)
+        state.units[m.name] = m.unit
+    return states
+
+
+def compare(
+    db: ResultsDB,
+    a: SessionRecord,
+    b: SessionRecord,
+    significance: Significance | None = None,
+    judged: int | None = None,
+) -> Comparison:
+    """Compare session ``a`` (before) with ``b`` (after); ``significance`` judges the
+    ``judged`` largest metric changes (all of them when None)."""
+    before, after = _states(db, a), _states(db, b)
+    both = sorted(set(before) & set(after), key=lambda s: after[s].name)
+    out = Comparison(
+        a,
+        b,
+        new_failures=[
+            after[s] for s in both if after[s].status in FAILING and before[s].status not in FAILING
+        ],
+        fixed=[
+            after[s] for s in both if after[s].status == "passed" and before[s].status in FAILING
+        ],
+        still_failing=[
+            after[s] for s in both if after[s].status in FAILING and before[s].status in FAILING
+        ],
+        appeared=sorted((after[s] for s in set(after) - set(before)), key=lambda c: c.name),
+        disappeared=sorted((before[s] for s in set(before) - set(after)), key=lambda c: c.name),
+        metrics=[],
+        unchanged=0,
+    )
+    for s in both:
+        x, y = before[s], after[s]
+        for name in sorted(set(x.metrics) & set(y.metrics)):
+            change = MetricChange(
+                y.name,
+                y.case_id,
+                s,
+                name,
+                y.units.get(name) or x.units.get(name),
+                statistics.median(x.metrics[name]),
+                statistics.median(y.metrics[name]),
+                x.metrics[name],
+                y.metrics[name],
+                (a.id, b.id),
+            )
+            out.metrics.append(change)
+    out.metrics.sort(key=lambda m: (-abs(m.change or 0.0), m.case, m.metric))
+    if significance is not None:
+        for change in out.metrics if judged is None else out.metrics[:judged]:
+            change.significance = significance(change)
+    out.unchanged = sum(1 for s in both if before[s].status == after[s].status)
+    return out
+
+
+def _json_text(data: dict[str, Any]) -> str:
+    """Indented JSON, written by msgspec's C encoder (the json module's indenting encoder is
+    pure Python: most of the time of a large history)."""
+    import msgspec
+
+    return msgspec.json.format(msgspec.json.encode(data), indent=1).decode()
+
+
+def to_json(c: Comparison) -> dict[str, Any]:
+    def session(s: SessionRecord) -> dict[str, Any]:
+        return {
+            "id": s.id,
+            "started": iso(s.started),
+            "commit": s.git_commit,
+            "dirty": s.git_dirty,
+            "host": s.host,
+        }
+
+    def case(state: CaseState) -> dict[str, Any]:
+        return {
+            "id": state.case_id,
+            "name": state.name,
+            "status": state.status,
+            "reason": state.reason,
+        }
+
+    return {
+        "a": session(c.a),
+        "b": session(c.b),
+        "new_failures": [case(s) for s in c.new_failures],
+        "fixed": [case(s) for s in c.fixed],
+        "still_failing": [case(s) for s in c.still_failing],
+        "appeared": [case(s) for s in c.appeared],
+        "disappeared": [case(s) for s in c.disappeared],
+        "metrics": [
+            {
+                "id": m.case_id,
+                "case": m.case,
+                "metric": m.metric,
+                "unit": m.unit,
+                "a": m.before,
+                "b": m.after,
+                "change": m.change,
+                "a_samples": m.before_samples,
+                "b_samples": m.after_samples,
+                "significance": m.significance,
+            }
+            for m in c.metrics
+        ],
+    }
+
+
+def _describe(s: SessionRecord) -> str:
+    commit = f" · {s.git_commit[:10]}{'+dirty' if s.git_dirty else ''}" if s.git_commit else ""
+    return f"{s.id} ({iso(s.started)}{commit})"
+
+
+def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
+    """Print a comparison: sections and a table of metric changes, or JSON."""
+    import click
+
+    if as_json:
+        click.echo(_json_text(to_json(c)))
+        return 0
+    from rich.console import Console
+    from rich.text import Text
+
+    from assay.results import table
+    from assay.results.table import shown
+
+    console = Console(highlight=False)
+
+    def say(text: str, style: str | None = None) -> None:
+        console.print(Text(shown(text), style=style or ""), soft_wrap=True)
+
+    say(f"A: {_describe(c.a)}", "bold")
+    say(f"B: {_describe(c.b)}", "bold")
+    sections = [
+        ("new failures", c.new_failures, "bold red"),
+        ("fixed", c.fixed, "green"),
+        ("still failing", c.still_failing, "red"),
+        ("appeared (only in B)", c.appeared, "cyan"),
+        ("disappeared (only in A)", c.disappeared, "yellow"),
+    ]
+    for title, states, style in sections:
+        if not states:
+            continue
+        say("")
+        say(f"{title}: {len(states)}", style)
+        for s in states:
+            reason = f"  ({s.reason.splitlines()[0]})" if s.reason and s.status in FAILING else ""
+            say(f"  [{s.case_id}] {s.name}{reason}")
+    if c.metrics:
+        say("")
+        rows: list[list[table.Cell]] = []
+        for m in c.metrics if top is None else c.metrics[:top]:
+            change = m.change
+            unit = f" [{m.unit}]" if m.unit else ""
+            rows.append(
+                [
+                    table.cell(shown(m.case)),
+                    table.cell(shown(m.metric + unit)),
+                    table.cell(f"{m.before:.4g}"),
+                    table.cell(f"{m.after:.4g}"),
+                    table.cell("-" if change is None else f"{change:+.1%}"),
+                    table.cell(shown(m.significance or "")),
+                ]
+            )
+        header = ["case", "metric", "A", "B", "change", "significance"]
+        table.write(table.render(header, rows, frozenset({2, 3, 4}), styled=console.is_terminal))
+        if top is not None and len(c.metrics) > top:
+            say(f"... and {len(c.metrics) - top} more metric(s) (--all shows them)", "dim")
+    say("")
+    say(
+        f"{len(c.new_failures)} new failure(s), {len(c.fixed)} fixed, {len(c.appeared)} "
+        f"appeared, {len(c.disappeared)} disappeared, {len(c.metrics)} metric(s) compared",
+        "bold red" if c.new_failures else "bold",
+    )
+    return 0
+
+
+def run(
+    first: str | None,
+    second: str | None,
+    as_json: bool,
+    show_all: bool,
+    config: str | None,
+    system: str | None,
+    prefix: str | None,
+    significance: Callable[[ResultsDB], Significance] | None = None,
+) -> int:
+    """``assay compare``; ``significance`` makes the judge of changes for the open database
+    (default: :func:`history_significance` with the config's ``[detection]`` settings)."""
+    from assay.config import load_config
+    from assay.results.history import open_results
+
+    with open_results(config, system, prefix) as db:
+        a, b = choose(db, first, second)
+        if significance is None:
+            settings = load_config(config).detection.settings()
+            judge = history_significance(db, settings)
+        else:
+            judge = significance(db)
+        top = None if show_all else SHOWN
+        return show(compare(db, a, b, judge, judged=top), as_json, top)

@@ -1,0 +1,83 @@
+"""A plain aligned table for long listings (thousands of rows): columns padded to their
+widest cell, styles as ANSI codes on a terminal and none elsewhere. rich's own Table
+measures and wraps every cell, which takes seconds for a history of a thousand cases."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+# Control characters (a tab aside) in what reaches the terminal: a name's newline could
+# print a line that reads as another case's result, a carriage return overwrite a FAIL,
+# an escape sequence restyle or clear the screen.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def shown(text: str) -> str:
+    """``text`` as one line for the terminal, control characters written ``\\xHH``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
+
+Segment = tuple[str, str]  # text, rich style ("" for none)
+Cell = Sequence[Segment]
+
+
+def cell(text: str, style: str = "") -> Cell:
+    return ((text, style),)
+
+
+def render(
+    header: Sequence[str],
+    rows: Sequence[Sequence[Cell]],
+    right: frozenset[int] = frozenset(),
+    styled: bool = False,
+) -> list[str]:
+    """The table's lines; ``right``: columns aligned right; ``styled``: with ANSI styles."""
+    from rich.cells import cell_len
+
+    if styled:
+        from rich.color import ColorSystem
+        from rich.console import Console
+        from rich.style import Style
+
+        system = {
+            "standard": ColorSystem.STANDARD,
+            "256": ColorSystem.EIGHT_BIT,
+            "truecolor": ColorSystem.TRUECOLOR,
+            "windows": ColorSystem.WINDOWS,
+        }.get(Console(force_terminal=True).color_system or "", ColorSystem.STANDARD)
+        cache: dict[str, Style] = {}
+
+        def paint(text: str, style: str) -> str:
+            if not style or not text:
+                return text
+            parsed = cache.get(style) or cache.setdefault(style, Style.parse(style))
+            return parsed.render(text, color_system=system)
+    else:
+
+        def paint(text: str, style: str) -> str:
+            return text
+
+    head = [cell(h, "bold") for h in header]
+    table = [head, *rows]
+    widths = [0] * len(header)
+    for row in table:
+        for i, c in enumerate(row):
+            widths[i] = max(widths[i], sum(cell_len(t) for t, _ in c))
+    lines = []
+    for row in table:
+        parts = []
+        for i, c in enumerate(row):
+            pad = " " * (widths[i] - sum(cell_len(t) for t, _ in c))
+            body = "".join(paint(t, s) for t, s in c)
+            parts.append(pad + body if i in right else body + pad)
+        lines.append("  ".join(parts).rstrip())
+    return lines
+
+
+def write(lines: Sequence[str], stream: TextIO | None = None) -> None:
+    out = stream or sys.stdout
+    out.write("\n".join(lines) + "\n")
+    out.flush()

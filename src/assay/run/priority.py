@@ -1,0 +1,143 @@
+"""Longest expected work first: what each case is expected to take, and slots that honour it.
+
+A case's expected duration is the median of its recent passes in the results database,
+else its declared time limit, else unknown (0). Its priority adds the longest chain of
+cases that wait for it (a dependency of long work starts early), and the runner's slots
+are handed out highest priority first: longest-processing-time-first list scheduling,
+which finishes within 4/3 of the best possible schedule for independent cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from assay.durations import parse_duration
+
+if TYPE_CHECKING:
+    from assay.plan import Case
+    from assay.results.db import Expected
+
+
+def case_series(case: Case) -> str:
+    """The results database's name for a planned case (see :mod:`assay.results.db`)."""
+    from assay.results.db.records import series_of
+    from assay.run.describe import planned_nodes
+
+    return series_of(
+        case.test.__name__,
+        case.variant.param_labels,
+        case.partition.system,
+        case.partition.name,
+        case.environment,
+        planned_nodes(case),
+    )
+
+
+def declared_limit(case: Case) -> float | None:
+    """The run time limit a case declares (or its partition gives), in seconds."""
+    try:
+        limit = case.field("time_limit")
+        return parse_duration(limit) if limit is not None else case.partition.time_limit
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+# With --repeat, every case of a round goes before any of the next (the samples stay
+# round-robin); longest first within a round. Priorities are seconds: no chain is this long.
+ROUND = 1e12
+
+
+@dataclass
+class Expectations:
+    """What the runner and the schedulers plan with, by case key (``Case.key``: one per
+    repetition)."""
+
+    recorded: dict[str, float] = field(default_factory=dict)  # from history only
+    run: dict[str, float] = field(default_factory=dict)  # run stage, from history
+    priority: dict[str, float] = field(default_factory=dict)  # higher starts first
+
+    @classmethod
+    def plan(
+        cls,
+        cases: Sequence[Case],
+        history: Mapping[str, Expected],
+        series: Sequence[str] | None = None,
+    ) -> Expectations:
+        """Expectations for ``cases`` (dependencies before dependents, as a plan lists
+        them) from ``history`` (by series; ``series``: each case's, if known already)."""
+        out = cls()
+        own: dict[int, float] = {}
+        names = series if series is not None else [case_series(c) for c in cases]
+        for case, name in zip(cases, names, strict=True):
+            found = history.get(name) if history else None
+            if case.skip:
+                own[id(case)] = 0.0
+                out.recorded[case.key] = 0.0
+            elif found is not None:
+                own[id(case)] = found.work
+                out.recorded[case.key] = found.work
+                if found.run is not None:
+                    out.run[case.key] = found.run
+            else:
+                own[id(case)] = declared_limit(case) or 0.0
+        rank: dict[int, float] = {}
+        for case in reversed(cases):
+            after = max((rank.get(id(d), 0.0) for d in case.dependents), default=0.0)
+            rank[id(case)] = own[id(case)] + after
+            out.priority[case.key] = rank[id(case)] - (case.repeat - 1) * ROUND
+        return out
+
+
+class PrioritySlots:
+    """A counting semaphore that serves its waiters highest priority first (ties: first
+    come). Slots are handed out on the next turn of the event loop, so that every case that
+    becomes ready at the same moment competes, not only the first one to ask."""
+
+    def __init__(self, value: int) -> None:
+        self._free = value
+        self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._handing_out = False
+
+    async def acquire(self, priority: float = 0.0) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._waiters, (-priority, next(self._order), future))
+        self._hand_out_soon()
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # given a slot, then cancelled
+                self.release()
+            raise
+
+    def release(self) -> None:
+        self._free += 1
+        self._hand_out_soon()
+
+    def _hand_out_soon(self) -> None:
+        if not self._handing_out:
+            self._handing_out = True
+            asyncio.get_running_loop().call_soon(self._hand_out)
+
+    def _hand_out(self) -> None:
+        self._handing_out = False
+        while self._free > 0 and self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if future.done():  # its task was cancelled while it waited
+                continue
+            self._free -= 1
+            future.set_result(None)
+
+    @property
+    def free(self) -> int:
+        return self._free
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for _, _, f in self._waiters if not f.done())
