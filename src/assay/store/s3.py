@@ -38,7 +38,7 @@ from assay.errors import UsageError
 from assay.store.names import Version, check_name
 from assay.store.objects import StoreError, hash_bytes
 from assay.store.store import Store
-from assay.store.sync import EndpointSink, LocalEndpoint, LocalSource, version_record
+from assay.store.sync import LocalSource, pull_version, version_record
 from assay.store.transfer import (
     PIECE,
     Appended,
@@ -489,18 +489,4 @@ class S3Remote:
         """Bring the version ``ref`` names into ``dest`` (each object checked with BLAKE3 as
         it lands) and record it there."""
         version = await asyncio.to_thread(self.resolve, ref)
-        endpoint = LocalEndpoint(dest)
-        try:
-            sink = EndpointSink(endpoint, f"the store at {dest.root}")
-            transfer = Transfer(S3Source(self.bucket), sink, progress=progress)
-            report = await transfer.send_tree(version.tree)
-            transfer.tell("recording")
-            record: dict[str, object] = msgspec.to_builtins(version)
-            record["source"] = f"{version.ref} in {self.where}"
-            result = await sink.add_version(record)
-        finally:
-            endpoint.close()
-        report.version = msgspec.convert(result["version"], Version).ref
-        report.version_created = bool(result["created"])
-        transfer.tell("done")
-        return report
+        return await pull_version(S3Source(self.bucket), version, dest, self.where, progress)

@@ -41,6 +41,7 @@ from assay.store.transfer import (
     OffsetMismatch,
     ProgressCallback,
     Sink,
+    Source,
     Transfer,
     TransferError,
     TransferReport,
@@ -386,6 +387,32 @@ def version_record(store: Store, version: Version) -> dict[str, object]:
     record: dict[str, object] = msgspec.to_builtins(version)
     record["source"] = f"{version.ref} in {socket.gethostname()}:{store.root.resolve()}"
     return record
+
+
+async def pull_version(
+    source: Source,
+    version: Version,
+    dest: Store,
+    where: str,
+    progress: ProgressCallback | None = None,
+) -> TransferReport:
+    """Bring ``version`` (held by ``source``, which ``where`` names) into ``dest``, each
+    object checked with BLAKE3 as it lands, and record it there."""
+    endpoint = LocalEndpoint(dest)
+    try:
+        sink = EndpointSink(endpoint, f"the store at {dest.root}")
+        transfer = Transfer(source, sink, progress=progress)
+        report = await transfer.send_tree(version.tree)
+        transfer.tell("recording")
+        record: dict[str, object] = msgspec.to_builtins(version)
+        record["source"] = f"{version.ref} in {where}"
+        result = await sink.add_version(record)
+    finally:
+        endpoint.close()
+    report.version = msgspec.convert(result["version"], Version).ref
+    report.version_created = bool(result["created"])
+    transfer.tell("done")
+    return report
 
 
 def push(source: Store, ref: str, dest: Endpoint, chunk_size: int = PIECE) -> TransferReport:

@@ -23,7 +23,7 @@ from assay.store.objects import hash_bytes
 from assay.store.remote.client import Answer, ConnectionLost, RemoteEndpoint
 from assay.store.remote.pipes import BytePipe
 from assay.store.store import Store
-from assay.store.sync import EndpointSink, LocalEndpoint, LocalSource, version_record
+from assay.store.sync import LocalSource, pull_version, version_record
 from assay.store.transfer import (
     PIECE,
     Appended,
@@ -265,21 +265,7 @@ class RemoteStore:
         """Bring the version ``ref`` names here into ``dest`` (each object checked with BLAKE3
         as it lands) and record it there."""
         version = await self.resolve(ref)
-        endpoint = LocalEndpoint(dest)
-        try:
-            sink = EndpointSink(endpoint, f"the store at {dest.root}")
-            transfer = Transfer(RemoteSource(self.endpoint), sink, progress=progress)
-            report = await transfer.send_tree(version.tree)
-            transfer.tell("recording")
-            record: dict[str, object] = msgspec.to_builtins(version)
-            record["source"] = f"{version.ref} in {self.where}"
-            result = await sink.add_version(record)
-        finally:
-            endpoint.close()
-        report.version = msgspec.convert(result["version"], Version).ref
-        report.version_created = bool(result["created"])
-        transfer.tell("done")
-        return report
+        return await pull_version(RemoteSource(self.endpoint), version, dest, self.where, progress)
 
     async def resolve(self, ref: str) -> Version:
         """The version ``ref`` names here (its tree pinned while this connection lives)."""
