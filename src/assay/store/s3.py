@@ -38,7 +38,7 @@ from assay.errors import UsageError
 from assay.store.names import Version, check_name
 from assay.store.objects import StoreError, hash_bytes
 from assay.store.store import Store
-from assay.store.sync import LocalSource, pull_version, version_record
+from assay.store.sync import pull_version, push_async
 from assay.store.transfer import (
     PIECE,
     Appended,
@@ -47,7 +47,6 @@ from assay.store.transfer import (
     ObjectId,
     OffsetMismatch,
     ProgressCallback,
-    Transfer,
     TransferError,
     TransferReport,
     done,
@@ -472,16 +471,7 @@ class S3Remote:
     ) -> TransferReport:
         """Send the version ``ref`` names and record it in the bucket (a new number in the
         bucket's own sequence of that name, unless its newest version already is that tree)."""
-        version = source.resolve(ref)
-        sink = S3Sink(self.bucket, piece)
-        transfer = Transfer(LocalSource(source), sink, piece, progress=progress)
-        report = await transfer.send_tree(version.tree)
-        transfer.tell("recording")
-        result = await sink.add_version(version_record(source, version))
-        report.version = msgspec.convert(result["version"], Version).ref
-        report.version_created = bool(result["created"])
-        transfer.tell("done")
-        return report
+        return await push_async(source, ref, S3Sink(self.bucket, piece), piece, progress)
 
     async def pull(
         self, dest: Store, ref: str, *, progress: ProgressCallback | None = None

@@ -23,7 +23,7 @@ from assay.store.objects import hash_bytes
 from assay.store.remote.client import Answer, ConnectionLost, RemoteEndpoint
 from assay.store.remote.pipes import BytePipe
 from assay.store.store import Store
-from assay.store.sync import LocalSource, pull_version, version_record
+from assay.store.sync import LocalSource, pull_version, push_async
 from assay.store.transfer import (
     PIECE,
     Appended,
@@ -237,17 +237,7 @@ class RemoteStore:
     ) -> TransferReport:
         """Send the version ``ref`` names and record it here (a new number in this store's
         own sequence of that name, unless its newest version already is that tree)."""
-        version = source.resolve(ref)
-        transfer = Transfer(
-            LocalSource(source), RemoteSink(self.endpoint), piece, progress=progress
-        )
-        report = await transfer.send_tree(version.tree)
-        transfer.tell("recording")
-        result = await RemoteSink(self.endpoint).add_version(version_record(source, version))
-        report.version = msgspec.convert(result["version"], Version).ref
-        report.version_created = bool(result["created"])
-        transfer.tell("done")
-        return report
+        return await push_async(source, ref, RemoteSink(self.endpoint), piece, progress)
 
     async def push_tree(
         self, source: Store, tree: str, *, progress: ProgressCallback | None = None
