@@ -60,3 +60,67 @@ def test_resume_ends_a_recorded_group_only_while_its_leader_is_the_recorded_proc
     finally:
         proc.kill()
         proc.wait()
+
+
+def _counting(monkeypatch, name: str) -> list[int]:
+    """Record the pids ``procfs.<name>`` is asked about (it still answers)."""
+    asked: list[int] = []
+    real = getattr(contain.procfs, name)
+
+    def counted(pid, *args):
+        asked.append(pid)
+        return real(pid, *args)
+
+    monkeypatch.setattr(contain.procfs, name, counted)
+    return asked
+
+
+def test_a_sweep_reads_no_process_while_the_runner_has_adopted_none(monkeypatch):
+    import asyncio
+
+    async def sweep_with_a_live_job() -> list[int]:
+        watcher = Containment()
+        watcher.start()
+        job = subprocess.Popen(["sleep", "30"], start_new_session=True)
+        try:
+            watcher.register(job.pid, watcher.issue())
+            asked = _counting(monkeypatch, "stat")
+            watcher.sweep()
+            return list(asked)  # (stopping reads them all)
+        finally:
+            job.kill()
+            job.wait()
+            await watcher.stop()
+
+    assert asyncio.run(sweep_with_a_live_job()) == []
+
+
+def test_a_sweep_still_kills_an_adopted_process_of_an_ended_job(monkeypatch):
+    import asyncio
+
+    async def sweep_with_a_leftover() -> bool:
+        watcher = Containment()
+        watcher.start()
+        token = watcher.issue()  # a job that ended: its token is no live job's
+        left = subprocess.Popen(
+            ["sleep", "30"], start_new_session=True, env={**os.environ, contain.TOKEN: token}
+        )
+        try:
+            for _ in range(200):  # until its exec shows the token in /proc
+                if contain.procfs.environ_value(left.pid, contain.TOKEN) == token:
+                    break
+                time.sleep(0.01)
+            watcher.sweep()
+            for _ in range(500):  # killed (and reaped by the sweep, or a zombie)
+                found = contain.procfs.stat(left.pid)
+                if found is None or found.zombie:
+                    return True
+                time.sleep(0.01)
+            return False
+        finally:
+            if left.poll() is None:
+                left.kill()
+                left.wait()
+            await watcher.stop()
+
+    assert asyncio.run(sweep_with_a_leftover())

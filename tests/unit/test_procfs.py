@@ -68,3 +68,17 @@ def test_without_proc_there_are_no_processes(monkeypatch, tmp_path):
     monkeypatch.setattr(procfs, "PROC", str(tmp_path / "no-proc"))
     assert procfs.pids() == []
     assert procfs.stat(1) is None and procfs.last_pid() is None
+
+
+def test_children_lists_the_processes_a_process_started():
+    from assay.transports import procfs
+
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        found = procfs.children(os.getpid())
+        assert found is not None and child.pid in found
+        assert procfs.children(child.pid) == set()
+    finally:
+        child.kill()
+        child.wait()
+    assert child.pid not in (procfs.children(os.getpid()) or set())

@@ -143,6 +143,11 @@ class Containment:
         just ended, which ran for ``lived`` seconds (its leftovers have later pids)."""
         if not self.active:
             return
+        # What a job leaves is adopted: a child of the runner. Without such a child (the
+        # usual end of a job) there is nothing to look for among all processes.
+        children = procfs.children(self.pid)
+        if children is not None and children <= self.roots.keys():
+            return
         live = set(self.roots.values())
         self._kill(
             lambda token: token is not None and token in self._issued and token not in live,

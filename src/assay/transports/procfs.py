@@ -111,6 +111,24 @@ def pids(above: int = 0) -> list[int]:
     return [pid for pid in numbers if pid > above]
 
 
+def children(pid: int) -> set[int] | None:
+    """The children of process ``pid`` (of every one of its threads), or ``None`` if
+    ``/proc`` does not list them (a kernel without ``CONFIG_PROC_CHILDREN``, not Linux)."""
+    try:
+        tasks = os.listdir(f"{PROC}/{pid}/task")
+    except OSError:
+        return None
+    found: set[int] = set()
+    for tid in tasks:
+        data = _read(f"{PROC}/{pid}/task/{tid}/children", 1 << 20)
+        if data is None:
+            if os.path.exists(f"{PROC}/{pid}/task/{tid}"):
+                return None  # the thread is there, its list is not: not supported
+            continue  # a thread that ended meanwhile
+        found.update(int(word) for word in data.split())
+    return found
+
+
 def last_pid() -> int | None:
     """The last process id the kernel handed out in this pid namespace, if it says."""
     data = _read(f"{PROC}/sys/kernel/ns_last_pid")
