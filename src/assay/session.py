@@ -199,12 +199,27 @@ def run(request: Request, display: Display[HintT], hint: HintT) -> int:
             f"{', '.join(request.paths)})",
             hint="check -n/-t/-p/-e/-P/--case, or run `assay list` to see the cases",
         )
-    session = asyncio.run(_run(request, prepared, display, hint))
+    ran: list[Session] = []
+    asyncio.run(_run_into(ran, request, prepared, display, hint))
+    session = ran[0]
     return 128 + _SIGNALS[session.interrupted] if session.interrupted else (0 if session.ok else 1)
 
 
 # What interrupts a run (SIGHUP: the terminal was closed); each ends it with 128 + its number.
 _SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP}
+
+
+async def _run_into(
+    into: list[Session],
+    request: Request,
+    prepared: Prepared,
+    display: Display[HintT],
+    hint: HintT,
+) -> None:
+    """:func:`_run`, its session put in ``into``: the task asyncio.run drives must not hold
+    it, as asyncio formats that task's repr (its result included, every case result) when it
+    restores the SIGINT handler."""
+    into.append(await _run(request, prepared, display, hint))
 
 
 async def _run(
