@@ -55,3 +55,9 @@ def test_a_plain_local_run_loads_no_display_plotting_or_job_bundle_module(tmp_pa
         "    assert e.code == 0, e.code"
     )
     assert _loaded(code, cwd=tmp_path, watch=NOT_FOR_A_PLAIN_RUN) == []
+
+
+def test_importing_assay_loads_no_comparison_engine():
+    # A test file's `import assay` needs escape() of the comparison results, not the engine.
+    watch = ("assay.compare.engine", "assay.compare.cli", "assay.compare.spec")
+    assert _loaded("import assay", watch=watch) == []

@@ -141,10 +141,33 @@ token 2: expected 1.5, got 1.0 (...)``) and, when there are more, how many and t
 error. Nothing in it grows with the size of the compared files.
 """
 
-from .cli import main
-from .engine import compare, compare_files
-from .options import FORMATS
-from .result import VERSION
-from .spec import validate_spec
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Imported when first used (PEP 562): ``import assay`` reaches this package for
+# ``result.escape`` alone, and the engine and its command line cost ~30 ms to import.
+_WHERE = {
+    "main": ".cli",
+    "compare": ".engine",
+    "compare_files": ".engine",
+    "FORMATS": ".options",
+    "VERSION": ".result",
+    "validate_spec": ".spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
+
 
 __all__ = ["FORMATS", "VERSION", "compare", "compare_files", "main", "validate_spec"]
