@@ -124,3 +124,16 @@ def test_a_sweep_still_kills_an_adopted_process_of_an_ended_job(monkeypatch):
             await watcher.stop()
 
     assert asyncio.run(sweep_with_a_leftover())
+
+
+def test_stopping_reads_no_process_while_the_runner_has_adopted_none(monkeypatch):
+    import asyncio
+
+    async def start_and_stop() -> list[int]:
+        watcher = Containment()
+        watcher.start()
+        asked = _counting(monkeypatch, "stat")
+        await watcher.stop()
+        return asked
+
+    assert asyncio.run(start_and_stop()) == []

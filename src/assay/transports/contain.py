@@ -143,11 +143,6 @@ class Containment:
         just ended, which ran for ``lived`` seconds (its leftovers have later pids)."""
         if not self.active:
             return
-        # What a job leaves is adopted: a child of the runner. Without such a child (the
-        # usual end of a job) there is nothing to look for among all processes.
-        children = procfs.children(self.pid)
-        if children is not None and children <= self.roots.keys():
-            return
         live = set(self.roots.values())
         self._kill(
             lambda token: token is not None and token in self._issued and token not in live,
@@ -226,6 +221,11 @@ class Containment:
         accepts, and all below it, until a fresh look finds nothing new. A process sent
         SIGKILL can fork no more, so the rounds end."""
         killed: set[int] = set()
+        # What a job leaves is adopted: a child of the runner. Without such a child (the
+        # usual end of a job, or of a session) there is nothing to look for.
+        children = procfs.children(self.pid)
+        if children is not None and children <= self.roots.keys():
+            return killed
         for _ in range(_MAX_ROUNDS):
             procs = self._snapshot(above)
             self._reap(procs.values())
