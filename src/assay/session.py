@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from assay import guard
 from assay import overrides as overrides_mod
@@ -55,10 +55,12 @@ from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
 from assay.schedulers.registry import SchedulerSetup, make_scheduler
 from assay.select import Selection
-from assay.store import Store, default_root
 from assay.transports.base import Transport
 from assay.transports.contain import end_left_behind
 from assay.transports.local import LocalTransport
+
+if TYPE_CHECKING:
+    from assay.store import Store
 
 HintT = TypeVar("HintT", contravariant=True)
 
@@ -148,7 +150,17 @@ def prepare(request: Request) -> Prepared:
 
 def _store_root(request: Request, config: Config, system: str) -> Path:
     configured = request.store or config.systems[system].store
-    return Path(configured) if configured else default_root()
+    if configured:
+        return Path(configured)
+    from assay.store import default_root  # lazy: start-up time (a run without sources)
+
+    return default_root()
+
+
+def _open_store(root: Path) -> Store:
+    from assay.store import Store  # lazy: start-up time (a run without sources needs none)
+
+    return Store(root)
 
 
 COMMAND_FILE = "command.json"
@@ -234,7 +246,7 @@ async def _run(
     transport.on_spawn = journal.process
     if recovered is not None:  # a killed runner's cases may still run: end them first
         await end_left_behind(recovered.processes)
-    store = SessionStore(lambda: Store(_store_root(request, config, system)))
+    store = SessionStore(lambda: _open_store(_store_root(request, config, system)))
     partitions = {c.partition.full_name: c.partition for c in plan.cases}
     hosts = Hosts(partitions.values(), transport, session_id, directory, store, display)
     try:

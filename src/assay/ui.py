@@ -23,11 +23,11 @@ from assay.durations import format_duration
 from assay.files import display_path, write_atomic
 from assay.results.model import CaseResult, Session, Status
 from assay.results.table import shown
-from assay.store.transfer import TransferProgress
 from assay.summary import FULL, SUMMARY_FILE, Caps, labelled, summary_file, summary_lines
 
 if TYPE_CHECKING:
     from assay.plan import Case
+    from assay.store.transfer import TransferProgress
 
 
 _MARK = {

@@ -21,6 +21,10 @@ NOT_FOR_A_PLAIN_RUN = (
     "assay.schedulers.slurm",
     "assay.results.history",  # `assay history` and --failed only
     "psycopg",  # a PostgreSQL results database only
+    "assay.store.store",  # sources and artifacts only
+    "assay.store.remote",  # remote sites only
+    "assay.archives",  # artifacts put from archives only
+    "tarfile",
 )
 
 

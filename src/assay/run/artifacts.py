@@ -25,16 +25,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from assay.archives import ArchiveError
 from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
 from assay.define.test import DependencyInfo
 from assay.errors import AssayError
 from assay.store.objects import StoreError
-from assay.store.trees import Tree
 
 if TYPE_CHECKING:
     from assay.store import Store
     from assay.store.stage import Staged
+    from assay.store.trees import Tree
 
 T = TypeVar("T")
 
@@ -164,7 +163,7 @@ class SessionStore:
                 ("put", str(path)), lambda: self.store.put(auto_name(path), path).version
             )
             return f"{put.name}@{put.version}", put.tree
-        except (StoreError, ArchiveError) as exc:
+        except (StoreError, _archive_error()) as exc:
             raise ArtifactError(f"artifact {name!r}: {exc}") from None
 
     async def source_tree(self, path: Path, exclude: Sequence[str] = ()) -> Tree:
@@ -179,6 +178,8 @@ class SessionStore:
         tree = await self._once(("source", str(path)), work, inline=_small(path))
         if not exclude:
             return tree
+        from assay.store.trees import Tree  # lazy: start-up time (a run without sources)
+
         return Tree(tuple(e for e in tree.entries if not _excluded(e.path, exclude)))
 
     async def stage(self, tree: Tree, target: Path, writable: Sequence[str]) -> Staged:
@@ -231,3 +232,11 @@ def modified_inputs(linked: Sequence[tuple[str, str]]) -> list[str]:
         except FileNotFoundError:
             continue
     return bad
+
+
+def _archive_error() -> type[Exception]:
+    """:class:`assay.archives.ArchiveError`, imported when an artifact is put (start-up
+    time: archives imports tarfile and zipfile)."""
+    from assay.archives import ArchiveError
+
+    return ArchiveError

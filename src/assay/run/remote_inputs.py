@@ -19,14 +19,16 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from assay.run.artifacts import SessionStore
-from assay.store import Store
-from assay.store.remote import ConnectionLost, RemoteStore, agent_command, open_remote_store
-from assay.store.transfer import TransferProgress, TransferReport
-from assay.store.trees import Tree
 from assay.transports.base import RemoteHost
+
+if TYPE_CHECKING:  # the store's remote side is imported by a remote site's first use
+    from assay.store import Store
+    from assay.store.remote import RemoteStore
+    from assay.store.transfer import TransferProgress, TransferReport
+    from assay.store.trees import Tree
 
 
 @dataclass
@@ -97,6 +99,8 @@ class HostStore:
         self._pushing = asyncio.Lock()  # one transfer at a time on the channel
 
     async def _open(self) -> RemoteStore:
+        from assay.store.remote import agent_command, open_remote_store
+
         pipe = await self.host.open_pipe(["sh", "-c", agent_command(self.python)])
         store = await open_remote_store(pipe, root=str(self.root), where=self.where, purpose="run")
         if self._pinned:  # the leases of the lost channel ended with it
@@ -119,6 +123,8 @@ class HostStore:
             await lost.close()
 
     async def _call(self, what: str, request: Any) -> Any:
+        from assay.store.remote import ConnectionLost
+
         for attempt in range(1, _ATTEMPTS + 1):
             store = await self._current()
             try:

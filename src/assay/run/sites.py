@@ -27,7 +27,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from assay.config import Ssh
 from assay.define.artifact_refs import DEP_PREFIX
@@ -37,8 +37,10 @@ from assay.files import write_atomic
 from assay.run import scripts
 from assay.run.artifacts import SessionStore
 from assay.run.remote_inputs import RemoteInputs, Sent
-from assay.store.trees import Tree
 from assay.transports.base import RemoteHost, Transport
+
+if TYPE_CHECKING:
+    from assay.store.trees import Tree
 
 VERDICT = scripts.COMPARE_VERDICT  # what a comparison made in the job found
 COMPARE_SPEC = scripts.COMPARE_SPEC  # the comparison for the job to make
@@ -228,7 +230,7 @@ class RemoteSite:
         self.inputs.sent.file_bytes += sum(len(data) for _, data, _ in contents)
         trees, files.trees = files.trees, []
         for tree, writable in trees:
-            shared = Tree(
+            shared = _tree(
                 tuple(e for e in tree.entries if e.path in files.linked or e.type != "file")
             )
             await self.inputs.stage(shared, files.job, writable)
@@ -332,3 +334,9 @@ def _write_all(files: CaseFiles, found: list[tuple[str, bytes, int]]) -> None:
 
 
 __all__ = ["COMPARE_SPEC", "VERDICT", "CaseFiles", "LocalSite", "RemoteSite", "Site", "scripts"]
+
+
+def _tree(entries: Any) -> Tree:
+    from assay.store.trees import Tree  # lazy: start-up time (remote sites only)
+
+    return Tree(entries)

@@ -25,12 +25,14 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import blake3
 
-from assay.archives import Readable
 from assay.errors import AssayError
+
+if TYPE_CHECKING:
+    from assay.archives import Readable
 
 CHUNK_THRESHOLD = 8 * 2**20
 CHUNK_MIN, CHUNK_AVG, CHUNK_MAX = 256 * 2**10, 1 * 2**20, 4 * 2**20
