@@ -296,6 +296,7 @@ async def _run(
         session.git = git.result()
         first = runner.eta.first
         session.estimate = None if first is None else (first.made, first.left)
+        session.estimate_recorded = first is not None and first.recorded
         path, problems = _write_reports(request, prepared, session, directory, recorder)
         display.finish(session, hint, path)
     if problems:

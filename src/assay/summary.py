@@ -247,13 +247,19 @@ def summary_lines(
         lines += _compact(bad, caps.width)
     lines.append(("", ""))
     # Above the verdict: the counts and the report's path stay the last lines.
-    if session.estimate is not None and session.finished is not None:
-        took = session.finished - session.started
+    # How far the prediction was off: only a recorded one (not a guess from the elapsed
+    # time), for a run long enough that its error is not noise.
+    took = 0.0 if session.finished is None else session.finished - session.started
+    if session.estimate is not None and session.estimate_recorded and took >= ESTIMATE_WORTH_SAYING:
         lines.append((estimate_line(session.estimate, took), "dim"))
     lines.append(_counts(session))
     if report is not None:
         lines.append((f"report: {display_path(str(report))}", "dim"))
     return lines
+
+
+ESTIMATE_WORTH_SAYING = 10.0
+"""Seconds a run must take before the summary says how far its first estimate was off."""
 
 
 def estimate_line(estimate: tuple[float, float], took: float) -> str:

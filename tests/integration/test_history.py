@@ -419,7 +419,8 @@ def test_the_second_run_starts_the_longest_recorded_cases_first(assay_cli, write
     assert estimate["made"] < 0.5
     assert estimate["total"] == pytest.approx(estimate["made"] + estimate["left"], abs=0.01)
     assert estimate["actual"] == pytest.approx(second.report["session"]["duration"], abs=0.01)
-    assert "first estimate at the start" in second.stdout
+    # The summary says it only for a run long enough for the error to matter (not this one).
+    assert "first estimate" not in second.stdout
 
 
 def test_repeat_records_every_sample_and_each_round_goes_longest_first(

@@ -314,6 +314,7 @@ def test_time_left_lays_recorded_durations_on_the_slots():
     assert eta.left() == pytest.approx(12.0)
     eta.note_first()
     assert eta.first is not None and (eta.first.made, eta.first.left) == (0.0, pytest.approx(12.0))
+    assert eta.first.recorded  # made from recorded durations alone
     eta.case_started("a")
     eta.case_started("b")
     clock.now += 5
@@ -346,6 +347,7 @@ def test_unseen_cases_fall_back_to_elapsed_per_finished_case():
     # The old rule: elapsed / done * (total - done) = 4 / 1 * 3.
     assert eta.left() == pytest.approx(12.0)
     assert eta.first is not None and eta.first.made == 4.0
+    assert not eta.first.recorded  # a guess from the elapsed time, not a recorded prediction
 
 
 def test_known_and_unseen_cases_add_up():

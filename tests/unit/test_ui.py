@@ -237,20 +237,30 @@ def test_summary_says_how_far_the_first_estimate_was_off() -> None:
     s = session(result("A", Status.PASSED))
     s.finished = s.started + 110
     s.estimate = (0.0, 100.0)
+    s.estimate_recorded = True
     assert "first estimate at the start: 1m40s in all; took 1m50s (10% longer)" in text(
-        summary_lines(s, RerunHint(), None)
-    )
-    s.estimate = (20.0, 200.0)
-    assert "first estimate after 20s: 3m40s in all; took 1m50s (50% shorter)" in text(
         summary_lines(s, RerunHint(), None)
     )
     # Above the verdict: the counts and the report's path stay the summary's last lines.
     ends = [t for t, _ in summary_lines(s, RerunHint(), Path("s/report.json"))][-3:]
-    assert ends[0].startswith("first estimate after 20s")
+    assert ends[0].startswith("first estimate at the start")
     assert ends[1].startswith("1 passed, 0 failed, 0 skipped in ")
     assert ends[2] == "report: s/report.json"
     s.estimate = None
     assert "first estimate" not in text(summary_lines(s, RerunHint(), None))
+
+
+def test_summary_leaves_out_an_estimate_that_was_a_guess_or_of_a_short_run() -> None:
+    s = session(result("A", Status.PASSED))
+    s.finished = s.started + 110
+    s.estimate = (20.0, 200.0)  # made from the elapsed time once a case had finished
+    s.estimate_recorded = False
+    assert "first estimate" not in text(summary_lines(s, RerunHint(), None))
+    s.estimate, s.estimate_recorded = (0.0, 0.011), True
+    s.finished = s.started + 0.137  # recorded, but the whole run took a blink: noise
+    assert "first estimate" not in text(summary_lines(s, RerunHint(), None))
+    s.finished = s.started + 10.0
+    assert "first estimate at the start" in text(summary_lines(s, RerunHint(), None))
 
 
 # --- many failures: capped details, the list of failed cases, the performance table ----------

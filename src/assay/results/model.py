@@ -157,6 +157,7 @@ class Session:
     directory: str | None = None
     # The first time-left estimate: seconds after the start it was made, and what it said.
     estimate: tuple[float, float] | None = None
+    estimate_recorded: bool = False  # that estimate came from recorded durations alone
     remote: dict[str, Any] = field(default_factory=dict)  # per host: what was sent there
     regressions: list[Regression] = field(default_factory=list)
     git: GitState | None = None  # of the tests' repository, when they are in one

@@ -23,6 +23,7 @@ class FirstEstimate:
 
     made: float  # seconds after the run started
     left: float  # seconds it said were left
+    recorded: bool = False  # made before any case finished: from recorded durations alone
 
     @property
     def total(self) -> float:
@@ -77,7 +78,7 @@ class Estimator:
             now = self.clock()
             left = self.left(now)
             if left is not None:
-                self.first = FirstEstimate(now - self.started_at, left)
+                self.first = FirstEstimate(now - self.started_at, left, self.done == 0)
 
     def left(self, now: float | None = None) -> float | None:
         """Seconds left, or None when nothing is known yet (no history, nothing done)."""
