@@ -85,7 +85,8 @@ def test_a_sweep_reads_no_process_while_the_runner_has_adopted_none(monkeypatch)
         try:
             watcher.register(job.pid, watcher.issue())
             asked = _counting(monkeypatch, "stat")
-            watcher.sweep()
+            monkeypatch.setattr(contain.procfs, "last_pid", lambda: asked.append(-1))
+            watcher.sweep(job.pid, 0.1)
             return list(asked)  # (stopping reads them all)
         finally:
             job.kill()

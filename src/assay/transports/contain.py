@@ -141,7 +141,7 @@ class Containment:
     def sweep(self, after: int | None = None, lived: float = 0.0) -> None:
         """Kill what ended job processes left behind; ``after`` is the pid of the one that
         just ended, which ran for ``lived`` seconds (its leftovers have later pids)."""
-        if not self.active:
+        if not self.active or self._none_adopted():
             return
         live = set(self.roots.values())
         self._kill(
@@ -207,6 +207,13 @@ class Containment:
                 found[pid] = proc
         return found
 
+    def _none_adopted(self) -> bool:
+        """What a job leaves is adopted: a child of the runner. Whether the runner has no
+        child but live job processes (the usual end of a job, or of a session): then there
+        is nothing to look for among all processes."""
+        children = procfs.children(self.pid)
+        return children is not None and children <= self.roots.keys()
+
     def _adopted(self, proc: procfs.ProcStat) -> bool:
         return proc.ppid == self.pid and proc.pid not in self.roots and proc.sid != self.sid
 
@@ -221,10 +228,7 @@ class Containment:
         accepts, and all below it, until a fresh look finds nothing new. A process sent
         SIGKILL can fork no more, so the rounds end."""
         killed: set[int] = set()
-        # What a job leaves is adopted: a child of the runner. Without such a child (the
-        # usual end of a job, or of a session) there is nothing to look for.
-        children = procfs.children(self.pid)
-        if children is not None and children <= self.roots.keys():
+        if self._none_adopted():
             return killed
         for _ in range(_MAX_ROUNDS):
             procs = self._snapshot(above)
