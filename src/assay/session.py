@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import getpass
 import json
 import os
@@ -211,6 +212,9 @@ def run(request: Request, display: Display[HintT], hint: HintT) -> int:
             f"{', '.join(request.paths)})",
             hint="check -n/-t/-p/-e/-P/--case, or run `assay list` to see the cases",
         )
+    # What start-up made (modules, test classes, the plan) lives until the end: out of the
+    # collector's sight, so that the full collections of a long run do not go through it.
+    gc.freeze()
     ran: list[Session] = []
     asyncio.run(_run_into(ran, request, prepared, display, hint))
     session = ran[0]

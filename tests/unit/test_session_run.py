@@ -26,3 +26,20 @@ def test_a_finished_run_never_formats_its_session(tmp_path, monkeypatch):
     request = session.Request(paths=[str(tmp_path)], prefix=str(tmp_path / ".assay"))
     assert session.run(request, make_display(plain=True), RerunHint()) == 0
     assert formatted == []
+
+
+def test_a_run_puts_what_start_up_made_out_of_the_collectors_sight(tmp_path, monkeypatch):
+    import gc
+
+    (tmp_path / "test_one.py").write_text(
+        "import assay\n\n\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    gc.unfreeze()
+    try:
+        request = session.Request(paths=[str(tmp_path)], prefix=str(tmp_path / ".assay"))
+        assert session.run(request, make_display(plain=True), RerunHint()) == 0
+        # The test class and the plan among them: full collections skip them.
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
