@@ -15,7 +15,15 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from assay.compare.result import escape
+
+def escape(text: str) -> str:
+    """The comparison engine's :func:`assay.compare.result.escape`, imported on first use:
+    ``import assay`` reaches this module, and the engine's numbers and digests cost ~20 ms
+    (decimal, OpenSSL's hashlib)."""
+    from assay.compare.result import escape as engine_escape
+
+    return engine_escape(text)
+
 
 MAX_LINES = 60
 """Lines of a failure's details (the report's ``failure.details``; the terminal shows fewer)."""
