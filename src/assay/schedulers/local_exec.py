@@ -31,8 +31,15 @@ ROOT_GUARD = (
 
 
 @functools.cache
+def _setpriv() -> str | None:
+    """Where ``setpriv`` is: found once, so that no job start searches ``$PATH`` for it
+    (each miss is an ``execve`` while the runner waits for the child to start)."""
+    found = shutil.which(DROP_CAPS[0])
+    return os.path.abspath(found) if found else None
+
+
 def _have_setpriv() -> bool:
-    return shutil.which("setpriv") is not None
+    return _setpriv() is not None
 
 
 def drops_caps(protect_inputs: bool, environ: Mapping[str, str] = os.environ) -> bool:
@@ -45,7 +52,9 @@ def drops_caps(protect_inputs: bool, environ: Mapping[str, str] = os.environ) ->
 def job_argv(script: PurePath, drop_caps: bool) -> list[str]:
     """The argv that runs ``script``: bash, behind the wrapper when it must drop them."""
     argv = ["/bin/bash", str(script)]
-    return [*DROP_CAPS, *argv] if drop_caps else argv
+    if not drop_caps:
+        return argv
+    return [_setpriv() or DROP_CAPS[0], *DROP_CAPS[1:], *argv]
 
 
 def job_env(drop_caps: bool) -> dict[str, str] | None:
