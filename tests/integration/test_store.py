@@ -48,6 +48,38 @@ def test_cli_put_ls_show_diff_get_tag_gc_verify(tmp_path):
     assert missing.code == 2 and "did you mean 'demo'" in missing.stderr
 
 
+def test_show_escapes_control_characters_in_names_targets_and_notes(tmp_path):
+    # A stored name may hold any character but "/" and NUL: a newline would print a line
+    # that reads as another entry, an escape sequence restyle or clear the terminal.
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "plain.txt").write_text("x\n")
+    (src / "evil\n- 0644     1 B  fake.txt").write_text("x\n")
+    (src / "clear\x1b[2J\rtitle").write_text("x\n")
+    (src / "link").symlink_to("to\x1b]0;owned\x07")
+
+    def store(*args: str) -> str:
+        result = run_assay("store", "--store", "st", *args, cwd=tmp_path)
+        assert result.code == 0, result
+        return result.stdout
+
+    store("put", "demo", "src", "-m", "note\x1b[31m red\nsecond line")
+    listed = store("show", "demo", "--files")
+    (src / "plain.txt").unlink()
+    (src / "new\x1b[Kfile").write_text("y\n")
+    store("put", "demo", "src")
+    diffed = store("show", "demo", "--diff", "@1")
+    for out in (listed, diffed):
+        assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+    lines = listed.splitlines()
+    assert "  message:  note\\x1b[31m red\\x0asecond line" in lines
+    assert not any(line.endswith("fake.txt") and "evil" not in line for line in lines)
+    assert any(line.endswith("  evil\\x0a- 0644     1 B  fake.txt") for line in lines)
+    assert any(line.endswith("  clear\\x1b[2J\\x0dtitle") for line in lines)
+    assert any(line.endswith("  link -> to\\x1b]0;owned\\x07") for line in lines)
+    assert "  + new\\x1b[Kfile  (2 B)" in diffed.splitlines()
+
+
 def test_concurrent_puts_and_stagings_from_real_processes(tmp_path):
     """Four processes put different trees under one name and stage them at once."""
     script = tmp_path / "worker.py"
