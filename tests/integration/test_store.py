@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import run_assay
 
@@ -328,3 +331,32 @@ def test_many_processes_opening_and_writing_the_stat_cache_at_once_all_succeed(
         if proc.returncode != 0:
             failures.append(err.strip().splitlines()[-1])
     assert failures == []
+
+
+def _traced(tmp_path: Path, *argv: str) -> list[str]:
+    """The durability calls (fsync, syncfs, sync, rename) of ``assay ARGV``, in order."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    log = tmp_path / "strace.log"
+    traced = "fsync,fdatasync,syncfs,sync,rename,renameat,renameat2"
+    command = ["strace", "-f", "-y", "-qq", "-e", f"trace={traced}", "-o", str(log)]
+    command += [sys.executable, "-m", "assay", *argv]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    calls = [line.split(None, 1)[1] for line in log.read_text().splitlines()]
+    return [c for c in calls if not c.startswith(("---", "+++"))]
+
+
+def test_a_version_record_is_on_disk_with_its_objects_before_the_put_returns(tmp_path):
+    # A power cut must not leave a version whose record is lost or whose objects are not:
+    # the objects are flushed (syncfs) before the record is written, the record's file is
+    # flushed before it is renamed into place, and its directory after.
+    _build(tmp_path / "src", n=3)
+    calls = _traced(tmp_path, "store", "--store", "st", "put", "demo", "src")
+    (renamed,) = [i for i, c in enumerate(calls) if c.startswith("rename") and "v1.json" in c]
+    flushed = [i for i, c in enumerate(calls) if c.startswith(("syncfs(", "sync("))]
+    assert flushed and flushed[-1] < renamed, calls
+    tmp_name = calls[renamed].split('"')[1]
+    assert any(c.startswith("fsync(") and f"{tmp_name}>" in c for c in calls[:renamed]), calls
+    folder = str(tmp_path / "st" / "names" / "demo")
+    assert any(c.startswith("fsync(") and f"<{folder}>" in c for c in calls[renamed:]), calls

@@ -20,6 +20,7 @@ from assay.store import Store, StoreError
 from assay.store.agent import treecheck as agent_treecheck
 from assay.store.agent import treewrite as agent_treewrite
 from assay.store.remote import ProcessPipe, RemoteStore, agent_command, open_remote_store
+from tests.conftest import write_tree
 from tests.hostile.corpus import TREES, TREES_BY_ID, make_sandbox, snapshot
 from tests.unit.test_hostile_archives import _store_hostile_tree
 
@@ -197,3 +198,35 @@ def test_the_writer_never_follows_a_link_in_place_of_a_directory(tmp_path):
         out.make_dir("sub")  # a directory replaces the link, never writes through it
     assert list(outside.iterdir()) == []
     assert (root / "sub").is_dir() and not (root / "sub").is_symlink()
+
+
+def test_the_agent_records_a_pushed_version_on_disk_with_its_objects(tmp_path):
+    # As assay's own store does (tests/integration/test_store.py): objects flushed, then the
+    # record's file, renamed into place, then its directory. Seen with strace on the agent.
+    import shutil
+
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    source = Store(tmp_path / "source")
+    source.put("demo", write_tree(tmp_path / "build", {"a.txt": "a\n", "sub/b.txt": "b\n"}))
+    log = tmp_path / "strace.log"
+    traced = "fsync,fdatasync,syncfs,sync,rename,renameat,renameat2"
+    strace = f"strace -f -y -qq -e trace={traced} -o {log}"
+
+    async def work() -> None:
+        command = f"{strace} {agent_command(sys.executable)}"
+        pipe = await ProcessPipe.start(["/bin/sh", "-c", command])
+        remote = await open_remote_store(pipe, root=str(tmp_path / "there"), where="here")
+        try:
+            await remote.push(source, "demo")
+        finally:
+            await remote.close()
+
+    asyncio.run(work())
+    calls = [line.split(None, 1)[1] for line in log.read_text().splitlines()]
+    (renamed,) = [i for i, c in enumerate(calls) if c.startswith("rename") and "v1.json" in c]
+    assert any(c.startswith(("syncfs(", "sync(")) for c in calls[:renamed]), calls
+    tmp_name = calls[renamed].split('"')[1]
+    assert any(c.startswith("fsync(") and f"{tmp_name}>" in c for c in calls[:renamed]), calls
+    folder = os.path.dirname(calls[renamed].split('"')[3])
+    assert any(c.startswith("fsync(") and c.endswith(f"{folder}>) = 0") for c in calls[renamed:])

@@ -210,6 +210,11 @@ def gc(store: Store, keep: int, dry_run: bool) -> int:
             f"{'would expire' if dry_run else 'expired'} {report.expired_leases} lease(s) of "
             "processes that are gone"
         )
+    if report.quarantined:
+        click.echo(
+            f"{verb} {report.quarantined} damaged object(s) set aside in quarantine/ more than "
+            "a week ago"
+        )
     return 0
 
 
