@@ -10,16 +10,16 @@ as before (loaded on first use: they import this module).
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
 from assay.durations import Duration
 from assay.errors import ConfigError, did_you_mean
+from assay.lazy import exports
 from assay.results.changes import Settings
 
 if TYPE_CHECKING:
@@ -258,17 +258,21 @@ class Config:
         return [PartitionRef(system, n, p) for n, p in parts]
 
 
-_ELSEWHERE = {
-    "BUILTIN_ENVIRONMENT": "load",
-    "DEFAULT_SOURCE": "load",
-    "default_config": "load",
-    "find_config_file": "load",
-    "load_config": "load",
-    "parse_config": "load",
-    "results_problem": "checks",
-    "slurm_problems": "checks",
-    "describe": "describe",
-}
+# The rest of the configuration code imports this module: its names are loaded on first use.
+__getattr__ = exports(
+    __name__,
+    {
+        "BUILTIN_ENVIRONMENT": "assay.configfile.load",
+        "DEFAULT_SOURCE": "assay.configfile.load",
+        "default_config": "assay.configfile.load",
+        "find_config_file": "assay.configfile.load",
+        "load_config": "assay.configfile.load",
+        "parse_config": "assay.configfile.load",
+        "results_problem": "assay.configfile.checks",
+        "slurm_problems": "assay.configfile.checks",
+        "describe": "assay.configfile.describe",
+    },
+)
 
 __all__ = [
     "BUILTIN_ENVIRONMENT",
@@ -290,12 +294,3 @@ __all__ = [
     "results_problem",
     "slurm_problems",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    module = _ELSEWHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"assay.configfile.{module}"), name)
-    globals()[name] = value
-    return value

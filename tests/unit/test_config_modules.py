@@ -51,3 +51,12 @@ def test_each_config_module_is_small() -> None:
     files = [SRC / "config.py", *sorted((SRC / "configfile").glob("*.py"))]
     sizes = {f.name: len(f.read_text().splitlines()) for f in files}
     assert len(sizes) >= 4 and max(sizes.values()) <= 350, sizes
+
+
+def test_an_unknown_name_is_an_attribute_error_as_for_any_module() -> None:
+    import assay.store
+
+    for module in (assay.config, assay.store):
+        assert not hasattr(module, "no_such_name")
+        with pytest.raises(AttributeError, match=f"module '{module.__name__}' has no attribute"):
+            _ = module.no_such_name  # type: ignore[attr-defined]

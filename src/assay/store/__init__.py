@@ -7,8 +7,9 @@ case directories by hard links, collect garbage and verify. See docs/store.md.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from assay.lazy import exports
 
 if TYPE_CHECKING:
     from assay.store.maintenance import GcReport
@@ -18,16 +19,19 @@ if TYPE_CHECKING:
 
 # Loaded on first use, not with the package: assay.archives uses the tree check of
 # assay.store.agent, which must import without the store (that imports assay.archives).
-_WHERE = {
-    "STORE_ENV": "store",
-    "Corrupt": "objects",
-    "GcReport": "maintenance",
-    "PutResult": "store",
-    "Store": "store",
-    "StoreError": "objects",
-    "VerifyReport": "verify",
-    "default_root": "store",
-}
+__getattr__ = exports(
+    __name__,
+    {
+        "STORE_ENV": "assay.store.store",
+        "Corrupt": "assay.store.objects",
+        "GcReport": "assay.store.maintenance",
+        "PutResult": "assay.store.store",
+        "Store": "assay.store.store",
+        "StoreError": "assay.store.objects",
+        "VerifyReport": "assay.store.verify",
+        "default_root": "assay.store.store",
+    },
+)
 
 __all__ = [
     "STORE_ENV",
@@ -39,12 +43,3 @@ __all__ = [
     "VerifyReport",
     "default_root",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
