@@ -19,6 +19,7 @@ from assay import bless_refs
 from assay.bless_refs import RefChange, Unreferenced
 from assay.errors import UsageError
 from assay.files import display_path, write_atomic
+from assay.results.table import shown
 from assay.select import Selection
 
 
@@ -153,11 +154,11 @@ def run(
     copies, changes = found.copies, found.references
     edits = _edits(changes)
     for note in found.notes:
-        print(f"note: {note}")
+        print(shown(f"note: {note}"))
     for missing in found.unreferenced:
         after = edits[missing.file][1] if missing.file in edits else _text(missing.file)
         first, *lines = bless_refs.unreferenced_note(missing, after)
-        print(f"note: {first}", *lines, sep="\n")
+        print(shown(f"note: {first}"), *map(shown, lines), sep="\n")
     if not copies and not changes:
         print(
             "nothing to bless: no selected case has differing outputs or metrics outside "
@@ -167,16 +168,17 @@ def run(
     if copies:
         print(f"blessing {len(copies)} file(s) of {len({c.case for c in copies})} case(s):")
         for copy in copies:
-            print(f"  {copy.case}: {display_path(copy.source)} -> {display_path(copy.target)}")
+            source, target = display_path(copy.source), display_path(copy.target)
+            print(shown(f"  {copy.case}: {source} -> {target}"))
     if changes:
         cases = len({c.case for c in changes})
         print(f"new references for {len(changes)} metric(s) of {cases} case(s):")
         for change in changes:
             old = "none" if change.old is None else f"{change.old:.6g}"
-            print(f"  {change.case}: {change.metric} {old} -> {change.ref.value:.6g}")
+            print(shown(f"  {change.case}: {change.metric} {old} -> {change.ref.value:.6g}"))
         for path, (before, after) in edits.items():
             for line in bless_refs.diff(path, before, after):
-                print(line)
+                print(shown(line))
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(
