@@ -19,6 +19,7 @@ from assay.define.definition import variant_names
 from assay.define.test import Test
 from assay.errors import UsageError
 from assay.files import display_path
+from assay.results.table import shown
 
 SUITE_SUFFIX = ".suite.toml"
 
@@ -103,9 +104,9 @@ def _stray_references(references: list[Path], files: list[Path]) -> list[str]:
     for path in references:
         if path.resolve() in used:
             continue
-        stem = path.name[: -len(reffile.SUFFIX)]
+        stem, where = shown(path.name[: -len(reffile.SUFFIX)]), shown(display_path(path))
         out.append(
-            f"{display_path(path)} is ignored: there is no test file {stem}.py or suite file "
+            f"{where} is ignored: there is no test file {stem}.py or suite file "
             f"{stem}{SUITE_SUFFIX} beside it that assay loads; rename it after the file whose "
             f"tests it holds (test_x.py keeps test_x{reffile.SUFFIX}) or move it next to that file"
         )

@@ -311,10 +311,13 @@ def test_a_references_file_without_its_test_file_is_warned_about_once(assay_cli,
     write("suite/test_solve.references.toml", '["Solve"."*"]\nelapsed = 2.0\n')
     write("suite/test_slove.references.toml", '["Solve"."*"]\nelapsed = 9.0\n')
     write("suite/solver.references.toml", '["solver"."*"]\nelapsed = 9.0\n')
+    write("suite/x\x1b[2J\nassay: warning: forged.references.toml", "")
     done = assay_cli("run", "suite", "--plain")
     assert done.code == 0, done
     warnings = [line for line in done.stderr.splitlines() if "warning:" in line]
-    assert len(warnings) == 2, done.stderr
+    assert len(warnings) == 3 and "\x1b" not in done.stderr, done.stderr
+    assert "suite/x\\x1b[2J\\x0aassay: warning: forged.references.toml is ignored" in warnings[2]
+    warnings = warnings[:2]
     assert (
         "assay: warning: suite/test_slove.references.toml is ignored: there is no test file "
         "test_slove.py or suite file test_slove.suite.toml beside it" in warnings[1]

@@ -182,8 +182,11 @@ def test_gc_empties_the_quarantine_of_objects_set_aside_more_than_a_week_ago(sto
     dry = store.gc(keep=5, dry_run=True)
     assert (dry.quarantined, aside.exists()) == (1, True)
     assert dry.bytes >= aside.stat().st_size > 0
+    stray = folder / "not-an-object"  # a directory someone made there: left alone
+    stray.mkdir()
+    os.utime(stray, (week_ago, week_ago))
     assert store.gc(keep=5).quarantined == 1
-    assert list(folder.iterdir()) == []
+    assert list(folder.iterdir()) == [stray]
     assert store.gc(keep=5).quarantined == 0
 
 

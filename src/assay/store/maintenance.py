@@ -16,6 +16,7 @@ the objects only they used; a checkout is renamed aside before it is deleted.
 from __future__ import annotations
 
 import shutil
+import stat
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -165,8 +166,8 @@ def _collect_quarantine(store: Store, report: GcReport, dry_run: bool) -> None:
             info = aside.lstat()
         except FileNotFoundError:
             continue
-        if info.st_mtime >= cutoff:
-            continue
+        if info.st_mtime >= cutoff or stat.S_ISDIR(info.st_mode):
+            continue  # recent, or not something quarantine() put there
         report.quarantined += 1
         report.bytes += info.st_size
         if not dry_run:
