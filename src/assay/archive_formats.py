@@ -2,7 +2,7 @@
 
 Both formats come out as the same :class:`Raw` records, in archive order, each file's
 content readable (in pieces) until the next record. Nothing here decides what is safe to
-write: :mod:`assay.archives` does, with :mod:`assay.treecheck`.
+write: :mod:`assay.archives` does, with :mod:`assay.store.agent.treecheck`.
 
 Memory stays bounded whatever the archive claims: compressed streams are decompressed by
 readers that return at most what is asked for (tarfile's own streaming mode decompresses a

@@ -2,12 +2,12 @@
 
 Formats: ``.tar``, ``.tar.gz``/``.tgz``, ``.tar.bz2``/``.tbz2``, ``.tar.xz``/``.txz``,
 ``.tar.zst``/``.tzst`` and ``.zip``. Every member is checked *before* anything is written,
-against a model of the whole tree the archive makes (:mod:`assay.treecheck`): no absolute
-names, no ``..``, nothing below a symlink or a file, no symlink that leads out of the
+against a model of the whole tree the archive makes (:mod:`assay.store.agent.treecheck`): no
+absolute names, no ``..``, nothing below a symlink or a file, no symlink that leads out of the
 target at any step of its resolution, hard links only to earlier files, no device files or
 FIFOs, limits on the total size and the number of members (a zip bomb or a tar of a
 billion empty files is refused, not half-written). Writing then never follows a link
-(:mod:`assay.treewrite`), and happens in bounded memory.
+(:mod:`assay.store.agent.treewrite`), and happens in bounded memory.
 
 Modes: setuid, setgid and sticky bits and group/other write bits are dropped; a file the
 owner cannot execute is executable by no one; the owner can read and write every file.
@@ -29,8 +29,8 @@ from pathlib import Path
 from assay.archive_formats import Raw, Readable, Refused, members
 from assay.archive_names import SUFFIXES, is_archive, kind
 from assay.errors import AssayError
-from assay.treecheck import DIR, FILE, SYMLINK, TreeModel, UnsafeEntry, clean_name
-from assay.treewrite import TreeWriter, WriteRefused, remove_path
+from assay.store.agent.treecheck import DIR, FILE, SYMLINK, TreeModel, UnsafeEntry, clean_name
+from assay.store.agent.treewrite import TreeWriter, WriteRefused, remove_path
 
 __all__ = [
     "SUFFIXES",

@@ -11,14 +11,15 @@ import json
 import shutil
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from assay import bless_refs
-from assay.bless_refs import RefChange
+from assay.bless_refs import RefChange, Unreferenced
 from assay.errors import UsageError
 from assay.files import display_path, write_atomic
+from assay.results.table import shown
 from assay.select import Selection
 
 
@@ -36,6 +37,7 @@ class Plan:
     copies: list[Copy]
     references: list[RefChange]
     notes: list[str]
+    unreferenced: list[Unreferenced] = field(default_factory=list)  # said, not a failure
 
 
 def plan(
@@ -68,6 +70,7 @@ def plan(
     ]
     out = Plan([], [], [])
     out.references = bless_refs.plan(selected, include_passed, out.notes)
+    out.unreferenced = bless_refs.unreferenced(selected)
     # With --repeat a case has several results: bless the last repetition's outputs only.
     last = {c.get("id"): c for c in selected}
     for case in selected:
@@ -149,8 +152,13 @@ def run(
     report_path = prefix / "latest" / "report.json"
     found = plan(report_path, names, ids, include_passed)
     copies, changes = found.copies, found.references
+    edits = _edits(changes)
     for note in found.notes:
-        print(f"note: {note}")
+        print(shown(f"note: {note}"))
+    for missing in found.unreferenced:
+        after = edits[missing.file][1] if missing.file in edits else _text(missing.file)
+        first, *lines = bless_refs.unreferenced_note(missing, after)
+        print(shown(f"note: {first}"), *map(shown, lines), sep="\n")
     if not copies and not changes:
         print(
             "nothing to bless: no selected case has differing outputs or metrics outside "
@@ -160,17 +168,17 @@ def run(
     if copies:
         print(f"blessing {len(copies)} file(s) of {len({c.case for c in copies})} case(s):")
         for copy in copies:
-            print(f"  {copy.case}: {display_path(copy.source)} -> {display_path(copy.target)}")
-    edits = _edits(changes)
+            source, target = display_path(copy.source), display_path(copy.target)
+            print(shown(f"  {copy.case}: {source} -> {target}"))
     if changes:
         cases = len({c.case for c in changes})
         print(f"new references for {len(changes)} metric(s) of {cases} case(s):")
         for change in changes:
             old = "none" if change.old is None else f"{change.old:.6g}"
-            print(f"  {change.case}: {change.metric} {old} -> {change.ref.value:.6g}")
+            print(shown(f"  {change.case}: {change.metric} {old} -> {change.ref.value:.6g}"))
         for path, (before, after) in edits.items():
             for line in bless_refs.diff(path, before, after):
-                print(line)
+                print(shown(line))
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(
@@ -190,6 +198,13 @@ def run(
         done.append(f"{len(changes)} reference(s) in {', '.join(map(display_path, edits))}")
     print(f"blessed {' and '.join(done)}")
     return 0
+
+
+def _text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _edits(changes: Sequence[RefChange]) -> dict[Path, tuple[str | None, str]]:

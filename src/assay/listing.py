@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import UsageError
+from assay.results.table import shown
 
 if TYPE_CHECKING:
     from assay.plan import Case
@@ -63,8 +64,8 @@ def show(prepared: Prepared, *, verbose: bool = False, as_json: bool = False) ->
         out.write(json.dumps(data, indent=2) + "\n")
         return 1 if problems else 0
     # Problems first: the last line is the count, and it says whether anything is wrong.
-    for problem in problems:
-        sys.stderr.write(f"assay: {problem}\n")
+    for problem in problems:  # its lines are its own; what they quote shows, never acts
+        sys.stderr.write("".join(shown(line) + "\n" for line in f"assay: {problem}".split("\n")))
     sys.stderr.flush()
     lines = []
     described: set[type] = set()
@@ -91,5 +92,6 @@ def show(prepared: Prepared, *, verbose: bool = False, as_json: bool = False) ->
     if problems:
         count += f"; {len(problems)} problem(s) loading tests (above)"
     lines.append(count)
-    out.write("\n".join(lines) + "\n")
+    # A name holds what a test's parameters hold: one line each, no escape sequence run.
+    out.write("".join(shown(line) + "\n" for line in lines))
     return 1 if problems else 0

@@ -19,6 +19,7 @@ from assay.define.definition import variant_names
 from assay.define.test import Test
 from assay.errors import UsageError
 from assay.files import display_path
+from assay.results.table import shown
 
 SUITE_SUFFIX = ".suite.toml"
 
@@ -50,18 +51,21 @@ class Loaded:
     tests: list[type[Test]] = field(default_factory=list)
     problems: list[LoadProblem] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # said once, the run goes on
 
     def by_name(self) -> dict[str, type[Test]]:
         return {t.__name__: t for t in self.tests}
 
 
-def find_files(paths: Sequence[str]) -> list[Path]:
+def find_files(paths: Sequence[str], references: list[Path] | None = None) -> list[Path]:
     """Test files under ``paths``: given files as they are, ``*.py`` files found in directories.
 
     In directories, hidden and tool directories are skipped, and so are Python
     files that never mention ``assay`` (helpers, setup scripts): importing them
-    could have side effects and cannot define tests.
+    could have side effects and cannot define tests. The references files found in
+    directories are added to ``references``.
     """
+    found_refs: list[Path] = [] if references is None else references
     files: list[Path] = []
     seen: set[Path] = set()
     for raw in paths:
@@ -71,7 +75,7 @@ def find_files(paths: Sequence[str]) -> list[Path]:
         if path.is_file():
             candidates: Iterable[Path] = [path]
         else:
-            candidates = sorted(_walk(path))
+            candidates = sorted(_walk(path, found_refs))
         for candidate in candidates:
             resolved = candidate.resolve()
             if resolved not in seen:
@@ -80,14 +84,33 @@ def find_files(paths: Sequence[str]) -> list[Path]:
     return files
 
 
-def _walk(root: Path) -> Iterable[Path]:
+def _walk(root: Path, references: list[Path]) -> Iterable[Path]:
     for entry in sorted(root.iterdir()):
         if entry.name.startswith(".") or entry.name in _SKIP_DIRS:
             continue
         if entry.is_dir():
-            yield from _walk(entry)
+            yield from _walk(entry, references)
+        elif entry.name.endswith(reffile.SUFFIX):
+            references.append(entry)
         elif _is_test_file(entry):
             yield entry
+
+
+def _stray_references(references: list[Path], files: list[Path]) -> list[str]:
+    """A warning for each references file that no test file found has beside it: it is
+    never read, so a misspelt name would silently leave its tests unchecked."""
+    used = {reffile.path_for(f).resolve() for f in files}
+    out = []
+    for path in references:
+        if path.resolve() in used:
+            continue
+        stem, where = shown(path.name[: -len(reffile.SUFFIX)]), shown(display_path(path))
+        out.append(
+            f"{where} is ignored: there is no test file {stem}.py or suite file "
+            f"{stem}{SUITE_SUFFIX} beside it that assay loads; rename it after the file whose "
+            f"tests it holds (test_x.py keeps test_x{reffile.SUFFIX}) or move it next to that file"
+        )
+    return out
 
 
 def _is_test_file(path: Path) -> bool:
@@ -106,7 +129,9 @@ def _mentions_assay(path: Path) -> bool:
 def load(paths: Sequence[str]) -> Loaded:
     """Import every test file under ``paths`` and collect its test classes."""
     loaded = Loaded()
-    loaded.files = find_files(paths)
+    references: list[Path] = []
+    loaded.files = find_files(paths, references)
+    loaded.warnings = _stray_references(references, loaded.files)
     defined_at: dict[str, str] = {}
     for path in loaded.files:
         if path.name.endswith(SUITE_SUFFIX):

@@ -141,6 +141,8 @@ def prepare(request: Request) -> Prepared:
         ids = failed_ids(_prefix(request, config, system), config, system)
         selection = dataclasses.replace(selection, ids=(*selection.ids, *ids))
     loaded = load(request.paths)
+    for warning in loaded.warnings:
+        warn_on_stderr(warning)
     settings = overrides_mod.resolve(loaded.tests, request.settings)
     selection.params_known(loaded.tests)
     plan = make_plan(loaded.tests, config, system, selection, settings, max_jobs=request.max_jobs)

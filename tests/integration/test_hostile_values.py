@@ -87,3 +87,29 @@ def test_a_suite_case_directory_and_sweep_values_with_newlines_run_nothing_else(
     assert not mark.exists()
     report = json.loads((tmp_path / ".assay" / "latest" / "report.json").read_text())
     assert {c["status"] for c in report["cases"]} == {"passed"}
+
+
+HOSTILE_METRIC = """
+import assay
+
+class Hostile(assay.Test):
+    v = assay.parameter(["esc \\x1b]0;title\\x07", "fake\\nnote: Forged: nothing\\r"])
+    command = "echo rate: 2"
+
+    @assay.metric("op/s")
+    def rate(self, out):
+        return out.extract(r"rate: (\\S+)", float)
+"""
+
+
+def test_bless_and_list_show_a_hostile_case_name_on_one_line(assay_cli, tmp_path: Path) -> None:
+    (tmp_path / "test_hostile.py").write_text(HOSTILE_METRIC)
+    assert assay_cli("run", "test_hostile.py", "--plain").code == 0
+    for args in (("bless", "--yes"), ("list", "test_hostile.py")):
+        done = assay_cli(*args)
+        assert done.code == 0, done
+        assert "\r" not in done.stdout and "\x1b" not in done.stdout and "\x07" not in done.stdout
+        assert not any(line.startswith("note: Forged") for line in done.stdout.splitlines())
+    blessed = assay_cli("bless", "--yes").stdout.splitlines()
+    notes = [line for line in blessed if line.startswith("note: ")]
+    assert len(notes) == 2 and all("no reference for rate" in n for n in notes), blessed

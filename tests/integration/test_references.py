@@ -243,3 +243,84 @@ class After(assay.Test):
     (note,) = [line for line in done.stdout.splitlines() if line.startswith("note: After")]
     assert note.startswith("note: After @local:default+builtin: skipped (")
     assert "nothing to bless" in note and " stage" not in note.split("nothing")[0]
+
+
+TWO_METRICS = PY_TEST.replace(
+    'command = "echo elapsed: $T"', 'command = "echo elapsed: $T; echo rate: 1234567.891"'
+) + (
+    """
+    @assay.metric("op/s")
+    def rate(self, out):
+        return out.extract(r"rate: (\\S+)", float)
+"""
+)
+
+
+def _lines_to_copy(stdout: str, case: str) -> list[str]:
+    """The indented lines the note on ``case``'s missing references offers to copy."""
+    lines = stdout.splitlines()
+    (start,) = [i for i, line in enumerate(lines) if line.startswith(f"note: {case}: no ref")]
+    out = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("    "):
+            break
+        out.append(line[4:])
+    return out
+
+
+def test_bless_names_the_metrics_without_a_reference_and_a_line_that_adds_one(
+    assay_cli, write, tmp_path
+):
+    write("test_solve.py", TWO_METRICS)
+    ok = assay_cli("run", "test_solve.py", "--plain")
+    assert ok.code == 0, ok
+    assert _metric(ok.case("Solve"), "rate")["verdict"] == "no reference"
+    done = assay_cli("bless", "--yes")
+    assert done.code == 0, done  # nothing to bless is not a failure
+    assert (
+        "note: Solve @local:default+builtin: no reference for rate (measured, never "
+        "checked); to check it, add to test_solve.references.toml" in done.stdout
+    )
+    assert "elapsed" not in done.stdout.split("note:", 1)[1]  # it has one
+    copied = _lines_to_copy(done.stdout, "Solve @local:default+builtin")
+    assert copied == [
+        '[Solve."local:default"]',
+        'rate = {value = 1234570, lower = -0.1, upper = 0.1, unit = "op/s"}',
+    ]
+    assert not (tmp_path / "test_solve.references.toml").exists()  # bless invents no bounds
+    # The user's copy is a valid references file, and the metric is checked from then on.
+    write("test_solve.references.toml", "\n".join(copied) + "\n")
+    again = assay_cli("run", "test_solve.py", "--plain")
+    assert again.code == 0, again
+    rate = _metric(again.case("Solve"), "rate")
+    assert (rate["verdict"], rate["reference"]) == ("pass", 1234570)
+
+
+def test_the_line_to_copy_goes_under_a_table_the_file_has_already(assay_cli, write, tmp_path):
+    write("test_solve.py", TWO_METRICS)
+    assert assay_cli("run", "test_solve.py", "--plain", env={"T": "2.6"}).code == 1
+    done = assay_cli("bless", "--yes")  # writes elapsed's new reference, says rate has none
+    assert done.code == 0, done
+    assert "under its table" in done.stdout
+    copied = _lines_to_copy(done.stdout, "Solve @local:default+builtin")
+    assert copied == ['rate = {value = 1234570, lower = -0.1, upper = 0.1, unit = "op/s"}']
+
+
+def test_a_references_file_without_its_test_file_is_warned_about_once(assay_cli, write):
+    write("suite/test_solve.py", PY_TEST)
+    write("suite/test_solve.references.toml", '["Solve"."*"]\nelapsed = 2.0\n')
+    write("suite/test_slove.references.toml", '["Solve"."*"]\nelapsed = 9.0\n')
+    write("suite/solver.references.toml", '["solver"."*"]\nelapsed = 9.0\n')
+    write("suite/x\x1b[2J\nassay: warning: forged.references.toml", "")
+    done = assay_cli("run", "suite", "--plain")
+    assert done.code == 0, done
+    warnings = [line for line in done.stderr.splitlines() if "warning:" in line]
+    assert len(warnings) == 3 and "\x1b" not in done.stderr, done.stderr
+    assert "suite/x\\x1b[2J\\x0aassay: warning: forged.references.toml is ignored" in warnings[2]
+    warnings = warnings[:2]
+    assert (
+        "assay: warning: suite/test_slove.references.toml is ignored: there is no test file "
+        "test_slove.py or suite file test_slove.suite.toml beside it" in warnings[1]
+    )
+    assert "suite/solver.references.toml is ignored" in warnings[0]
+    assert "rename it after the file whose tests it holds" in warnings[0]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import run_assay
 
@@ -46,6 +49,38 @@ def test_cli_put_ls_show_diff_get_tag_gc_verify(tmp_path):
     assert "checked" in store("verify")
     missing = run_assay("store", "--store", "st", "show", "dmeo", cwd=tmp_path)
     assert missing.code == 2 and "did you mean 'demo'" in missing.stderr
+
+
+def test_show_escapes_control_characters_in_names_targets_and_notes(tmp_path):
+    # A stored name may hold any character but "/" and NUL: a newline would print a line
+    # that reads as another entry, an escape sequence restyle or clear the terminal.
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "plain.txt").write_text("x\n")
+    (src / "evil\n- 0644     1 B  fake.txt").write_text("x\n")
+    (src / "clear\x1b[2J\rtitle").write_text("x\n")
+    (src / "link").symlink_to("to\x1b]0;owned\x07")
+
+    def store(*args: str) -> str:
+        result = run_assay("store", "--store", "st", *args, cwd=tmp_path)
+        assert result.code == 0, result
+        return result.stdout
+
+    store("put", "demo", "src", "-m", "note\x1b[31m red\nsecond line")
+    listed = store("show", "demo", "--files")
+    (src / "plain.txt").unlink()
+    (src / "new\x1b[Kfile").write_text("y\n")
+    store("put", "demo", "src")
+    diffed = store("show", "demo", "--diff", "@1")
+    for out in (listed, diffed):
+        assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+    lines = listed.splitlines()
+    assert "  message:  note\\x1b[31m red\\x0asecond line" in lines
+    assert not any(line.endswith("fake.txt") and "evil" not in line for line in lines)
+    assert any(line.endswith("  evil\\x0a- 0644     1 B  fake.txt") for line in lines)
+    assert any(line.endswith("  clear\\x1b[2J\\x0dtitle") for line in lines)
+    assert any(line.endswith("  link -> to\\x1b]0;owned\\x07") for line in lines)
+    assert "  + new\\x1b[Kfile  (2 B)" in diffed.splitlines()
 
 
 def test_concurrent_puts_and_stagings_from_real_processes(tmp_path):
@@ -296,3 +331,32 @@ def test_many_processes_opening_and_writing_the_stat_cache_at_once_all_succeed(
         if proc.returncode != 0:
             failures.append(err.strip().splitlines()[-1])
     assert failures == []
+
+
+def _traced(tmp_path: Path, *argv: str) -> list[str]:
+    """The durability calls (fsync, syncfs, sync, rename) of ``assay ARGV``, in order."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    log = tmp_path / "strace.log"
+    traced = "fsync,fdatasync,syncfs,sync,rename,renameat,renameat2"
+    command = ["strace", "-f", "-y", "-qq", "-e", f"trace={traced}", "-o", str(log)]
+    command += [sys.executable, "-m", "assay", *argv]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    calls = [line.split(None, 1)[1] for line in log.read_text().splitlines()]
+    return [c for c in calls if not c.startswith(("---", "+++"))]
+
+
+def test_a_version_record_is_on_disk_with_its_objects_before_the_put_returns(tmp_path):
+    # A power cut must not leave a version whose record is lost or whose objects are not:
+    # the objects are flushed (syncfs) before the record is written, the record's file is
+    # flushed before it is renamed into place, and its directory after.
+    _build(tmp_path / "src", n=3)
+    calls = _traced(tmp_path, "store", "--store", "st", "put", "demo", "src")
+    (renamed,) = [i for i, c in enumerate(calls) if c.startswith("rename") and "v1.json" in c]
+    flushed = [i for i, c in enumerate(calls) if c.startswith(("syncfs(", "sync("))]
+    assert flushed and flushed[-1] < renamed, calls
+    tmp_name = calls[renamed].split('"')[1]
+    assert any(c.startswith("fsync(") and f"{tmp_name}>" in c for c in calls[:renamed]), calls
+    folder = str(tmp_path / "st" / "names" / "demo")
+    assert any(c.startswith("fsync(") and f"<{folder}>" in c for c in calls[renamed:]), calls

@@ -407,7 +407,7 @@ def test_a_file_member_replaces_a_directory_of_the_target_without_following_its_
 
 
 def test_a_write_failing_midway_removes_what_unpack_made(tmp_path, monkeypatch):
-    from assay import treewrite
+    from assay.store.agent import treewrite
 
     real = treewrite.TreeWriter.write_file
     calls = []

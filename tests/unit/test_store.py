@@ -162,6 +162,34 @@ def test_gc_keeps_the_newest_and_tagged_versions_and_what_they_share(store, buil
     assert (out / "lib/changing.txt").read_text() == "version 0\n"
 
 
+def test_gc_empties_the_quarantine_of_objects_set_aside_more_than_a_week_ago(store, build):
+    from assay.store import maintenance
+    from assay.store.objects import quarantine
+
+    tree = store.put("solver", build).version.tree
+    (entry,) = [e for e in store.tree(tree).entries if e.path == "lib/part3.txt"]
+    assert entry.hash is not None
+    blob = store.objects.path("blobs", entry.hash)
+    month_ago = blob.stat().st_mtime - 30 * 86400
+    os.utime(blob, (month_ago, month_ago))  # stored long ago ...
+    quarantine(blob)  # ... set aside now (a test wrote through its read-only link)
+    folder = store.root / "quarantine"
+    (aside,) = list(folder.iterdir())
+    assert store.gc(keep=5).quarantined == 0  # kept a week for whoever looks into it
+    assert aside.exists()
+    week_ago = aside.stat().st_mtime - maintenance.QUARANTINE_KEPT - 60
+    os.utime(aside, (week_ago, week_ago))
+    dry = store.gc(keep=5, dry_run=True)
+    assert (dry.quarantined, aside.exists()) == (1, True)
+    assert dry.bytes >= aside.stat().st_size > 0
+    stray = folder / "not-an-object"  # a directory someone made there: left alone
+    stray.mkdir()
+    os.utime(stray, (week_ago, week_ago))
+    assert store.gc(keep=5).quarantined == 1
+    assert list(folder.iterdir()) == [stray]
+    assert store.gc(keep=5).quarantined == 0
+
+
 def test_an_unreadable_source_leaves_no_version(store, build):
     if os.geteuid() == 0:
         (build / "fifo").unlink(missing_ok=True)

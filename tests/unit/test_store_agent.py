@@ -1,33 +1,75 @@
-"""The agent's own parts against assay's: its port of the tree check gives the same verdicts
-(the hostile corpus, and random trees), and a hostile tree in a store is refused by the
-agent's staging as by assay's, with nothing written outside the target."""
+"""The tree check and writer are one copy, shared by assay and the agent: the module assay
+imports is the source the bundled agent carries; it refuses the hostile corpus (and random
+trees are judged consistently), and a hostile tree in a store is refused by the agent's
+staging as by assay's, with nothing written outside the target."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assay import treecheck
 from assay.store import Store, StoreError
 from assay.store.agent import treecheck as agent_treecheck
 from assay.store.agent import treewrite as agent_treewrite
 from assay.store.remote import ProcessPipe, RemoteStore, agent_command, open_remote_store
+from tests.conftest import write_tree
 from tests.hostile.corpus import TREES, TREES_BY_ID, make_sandbox, snapshot
 from tests.unit.test_hostile_archives import _store_hostile_tree
 
 Entries = list[tuple[str, str, str | None]]
 
 
-def _verdict(check: object, entries: Entries) -> str | None:
+def test_assay_and_the_agent_share_one_tree_check_and_one_writer() -> None:
+    from assay import archives
+    from assay.store import importer, stage, store, trees
+    from assay.store.agent import bundle
+
+    # What assay unpacks, puts and stages with is the agent's module itself...
+    assert archives.TreeModel is agent_treecheck.TreeModel
+    assert archives.UnsafeEntry is importer.UnsafeEntry is store.UnsafeEntry
+    assert store.UnsafeEntry is agent_treecheck.UnsafeEntry
+    assert trees.treecheck is agent_treecheck
+    assert archives.TreeWriter is stage.TreeWriter is agent_treewrite.TreeWriter
+    assert archives.remove_path is store.remove_path is agent_treewrite.remove_path
+    # ... the very text the bundled agent runs ...
+    shipped = bundle._sources()
+    for module in (agent_treecheck, agent_treewrite):
+        name = module.__name__.rsplit(".", 1)[1]
+        assert shipped[f"assay_agent.{name}"] == Path(module.__file__ or "").read_text()
+    # ... and no second copy is left to drift.
+    src = Path(archives.__file__).parent
+    assert not (src / "treecheck.py").exists() and not (src / "treewrite.py").exists()
+
+
+@pytest.mark.parametrize(
+    "first", ["assay.archives", "assay.store.agent.treecheck", "assay.store", "assay.cli"]
+)
+def test_each_side_imports_on_its_own_first(first: str) -> None:
+    # The store imports assay.archives, which imports the tree check from the agent package:
+    # whichever comes first in a process, no import cycle; the check alone loads no store.
+    probe = (
+        f"import sys, {first}; from assay.store import Store; "
+        "from assay.archives import unpack; print('assay.store.store' in sys.modules)"
+    )
+    alone = "import sys, assay.store.agent.treecheck; print('assay.store.store' in sys.modules)"
+    for code, expected in ((probe, "True"), (alone, "False")):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert (out.returncode, out.stdout.strip()) == (0, expected), out.stderr
+
+
+def _verdict(entries: Entries) -> str | None:
     """None if the check accepts the tree, else its message."""
     try:
-        check(entries, allow_absolute_links=True, where="the tree")  # type: ignore[operator]
-    except (treecheck.UnsafeEntry, agent_treecheck.UnsafeEntry) as exc:
+        agent_treecheck.check_tree(entries, allow_absolute_links=True, where="the tree")
+    except agent_treecheck.UnsafeEntry as exc:
         return str(exc)
     return None
 
@@ -43,16 +85,16 @@ def _entries(ident: str, sandbox: Path) -> Entries:
 
 
 @pytest.mark.parametrize("ident", [t.id for t in TREES])
-def test_the_ported_tree_check_refuses_the_hostile_corpus_as_assay_does(tmp_path, ident):
+def test_the_tree_check_refuses_the_hostile_corpus_naming_the_entry(tmp_path, ident):
     entries = _entries(ident, tmp_path / "sandbox")
-    verdict = _verdict(treecheck.check_tree, entries)
-    assert verdict is not None  # the control: assay refuses it
-    assert _verdict(agent_treecheck.check_tree, entries) == verdict
+    verdict = _verdict(entries)
+    assert verdict is not None
+    assert any(repr(name) in verdict for name, _, _ in entries)
 
 
 _PARTS = st.sampled_from(["a", "b", "c", ".", "..", "", "x" * 256])
 _PATHS = st.lists(_PARTS, min_size=1, max_size=4).map("/".join)
-_TARGETS = st.one_of(_PATHS, st.just("/abs/olute"), st.just(""))
+_TARGETS = st.one_of(_PATHS, st.just(""))
 _ENTRY = st.one_of(
     st.tuples(_PATHS, st.just("dir"), st.none()),
     st.tuples(_PATHS, st.just("file"), st.none()),
@@ -60,19 +102,50 @@ _ENTRY = st.one_of(
 )
 
 
-@settings(max_examples=600, deadline=None)
+def _inside_once_written(entries: Entries) -> bool:
+    """Write the tree out (in a fresh temporary directory) and ask the kernel where each of
+    its paths, and a name below each, really lead: all inside the root?"""
+    with tempfile.TemporaryDirectory() as scratch:
+        root = os.path.join(scratch, "root")
+        os.mkdir(root)
+        with agent_treewrite.TreeWriter(root) as out:
+            for path, kind, target in entries:
+                if kind == "dir":
+                    out.make_dir(path)
+                elif kind == "file":
+                    out.write_file(path, _Empty(), 0o644)
+                else:
+                    out.symlink(target or "", path)
+        real_root = os.path.realpath(root)
+        for path, _, _ in entries:
+            for probe in (path, path + "/below"):
+                real = os.path.realpath(os.path.join(root, probe))
+                if real != real_root and not real.startswith(real_root + "/"):
+                    return False
+    return True
+
+
+class _Empty:
+    def read(self, n: int = -1) -> bytes:
+        return b""
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.lists(_ENTRY, max_size=8))
-def test_the_ported_tree_check_agrees_with_assays_on_any_tree(entries: Entries) -> None:
+def test_a_tree_the_check_accepts_stays_inside_once_written(entries: Entries) -> None:
+    # The check's own model against the kernel's resolution of the same tree on disk.
     entries = sorted(entries, key=lambda e: e[0])
-    assert _verdict(agent_treecheck.check_tree, entries) == _verdict(treecheck.check_tree, entries)
+    if _verdict(entries) is None:
+        assert _inside_once_written(entries)
 
 
 def test_random_trees_include_accepted_and_refused_ones() -> None:
-    # The control for the property above: both kinds of verdict occur.
+    # The control for the property above: both kinds of verdict occur, and the oracle tells
+    # an escaping tree from a safe one.
     accepted = [("a", "dir", None), ("a/b", "file", None), ("c", "symlink", "a/b")]
     refused = [("a", "symlink", ".."), ("b", "file", None)]
-    assert _verdict(agent_treecheck.check_tree, accepted) is None
-    assert _verdict(agent_treecheck.check_tree, refused) is not None
+    assert _verdict(accepted) is None and _inside_once_written(accepted)
+    assert _verdict(refused) is not None and not _inside_once_written(refused)
 
 
 def _stage_there(root: Path, tree: str, target: Path) -> StoreError:
@@ -111,7 +184,7 @@ def test_the_agent_refuses_to_stage_a_hostile_stored_tree(tmp_path, ident):
     assert not checkouts.exists() or list(checkouts.iterdir()) == []
 
 
-def test_the_ported_writer_never_follows_a_link_in_place_of_a_directory(tmp_path):
+def test_the_writer_never_follows_a_link_in_place_of_a_directory(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
     root = tmp_path / "root"
@@ -125,3 +198,35 @@ def test_the_ported_writer_never_follows_a_link_in_place_of_a_directory(tmp_path
         out.make_dir("sub")  # a directory replaces the link, never writes through it
     assert list(outside.iterdir()) == []
     assert (root / "sub").is_dir() and not (root / "sub").is_symlink()
+
+
+def test_the_agent_records_a_pushed_version_on_disk_with_its_objects(tmp_path):
+    # As assay's own store does (tests/integration/test_store.py): objects flushed, then the
+    # record's file, renamed into place, then its directory. Seen with strace on the agent.
+    import shutil
+
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed")
+    source = Store(tmp_path / "source")
+    source.put("demo", write_tree(tmp_path / "build", {"a.txt": "a\n", "sub/b.txt": "b\n"}))
+    log = tmp_path / "strace.log"
+    traced = "fsync,fdatasync,syncfs,sync,rename,renameat,renameat2"
+    strace = f"strace -f -y -qq -e trace={traced} -o {log}"
+
+    async def work() -> None:
+        command = f"{strace} {agent_command(sys.executable)}"
+        pipe = await ProcessPipe.start(["/bin/sh", "-c", command])
+        remote = await open_remote_store(pipe, root=str(tmp_path / "there"), where="here")
+        try:
+            await remote.push(source, "demo")
+        finally:
+            await remote.close()
+
+    asyncio.run(work())
+    calls = [line.split(None, 1)[1] for line in log.read_text().splitlines()]
+    (renamed,) = [i for i, c in enumerate(calls) if c.startswith("rename") and "v1.json" in c]
+    assert any(c.startswith(("syncfs(", "sync(")) for c in calls[:renamed]), calls
+    tmp_name = calls[renamed].split('"')[1]
+    assert any(c.startswith("fsync(") and f"{tmp_name}>" in c for c in calls[:renamed]), calls
+    folder = os.path.dirname(calls[renamed].split('"')[3])
+    assert any(c.startswith("fsync(") and c.endswith(f"{folder}>) = 0") for c in calls[renamed:])

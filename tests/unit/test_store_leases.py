@@ -279,3 +279,17 @@ def test_a_lease_removed_under_a_live_holder_is_written_again_on_refresh(tmp_pat
     assert read_pins(tmp_path / "st").trees == {tree}
     assert Store(tmp_path / "st").gc(keep=0).objects == 0
     session.close()
+
+
+def test_the_owner_the_agent_writes_is_judged_by_the_reading_it_was_made_with():
+    # The agent writes leases that assay's gc judges: one reading of /proc for both.
+    from assay.store import leases
+    from assay.store.agent import leases as agent_leases
+
+    assert leases.start_time is agent_leases.start_time
+    written = msgspec.convert(agent_leases.owner("push"), leases.Owner)
+    now = time.time()
+    assert leases.is_alive(written, now, now)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert not leases.is_alive(msgspec.structs.replace(written, pid=child.pid), now, now)

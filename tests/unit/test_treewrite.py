@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from assay.store import Store, StoreError
+from assay.store.agent.treewrite import TreeWriter, WriteRefused, remove_path
 from assay.store.trees import Entry, make_tree
-from assay.treewrite import TreeWriter, WriteRefused, remove_path
 
 
 @pytest.fixture
@@ -110,6 +110,19 @@ def test_remove_path_never_follows_links_and_has_no_depth_limit(tmp_path, outsid
     remove_path(victim)
     assert not victim.exists()
     assert _contents(outside) == {"keep.txt": "keep\n"}
+
+
+def test_remove_path_of_a_dot_name_removes_nothing(tmp_path):
+    # "x/a/.." names x itself: removing the entry ".." of x/a must not empty x (nor its
+    # parent), whatever the caller computed. Everything here lies in a sandbox of tmp_path.
+    sandbox = tmp_path / "sandbox" / "deep"
+    (sandbox / "x" / "a").mkdir(parents=True)
+    (sandbox / "x" / "keep.txt").write_text("keep\n")
+    for path in (f"{sandbox}/x/a/..", f"{sandbox}/x/a/../", f"{sandbox}/x/a/."):
+        remove_path(path)
+    remove_path(sandbox / "x" / "a" / "..")  # pathlib keeps "..", drops "."
+    assert (sandbox / "x" / "keep.txt").read_text() == "keep\n"
+    assert (sandbox / "x" / "a").is_dir()
 
 
 def test_staging_refuses_a_link_the_target_already_had_on_the_way(tmp_path, outside):

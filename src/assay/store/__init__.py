@@ -7,8 +7,9 @@ case directories by hard links, collect garbage and verify. See docs/store.md.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from assay.lazy import exports
 
 if TYPE_CHECKING:
     from assay.store.maintenance import GcReport
@@ -16,27 +17,21 @@ if TYPE_CHECKING:
     from assay.store.store import STORE_ENV, PutResult, Store, default_root
     from assay.store.verify import VerifyReport
 
-# Imported when first used (PEP 562): a module that needs one part of the store (its
-# errors, its trees) does not pay for the rest; a local run without sources needs none.
-_WHERE = {
-    "GcReport": "assay.store.maintenance",
-    "Corrupt": "assay.store.objects",
-    "StoreError": "assay.store.objects",
-    "STORE_ENV": "assay.store.store",
-    "PutResult": "assay.store.store",
-    "Store": "assay.store.store",
-    "default_root": "assay.store.store",
-    "VerifyReport": "assay.store.verify",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name]), name)
-    globals()[name] = value
-    return value
-
+# Loaded on first use, not with the package: assay.archives uses the tree check of
+# assay.store.agent, which must import without the store (that imports assay.archives).
+__getattr__ = exports(
+    __name__,
+    {
+        "STORE_ENV": "assay.store.store",
+        "Corrupt": "assay.store.objects",
+        "GcReport": "assay.store.maintenance",
+        "PutResult": "assay.store.store",
+        "Store": "assay.store.store",
+        "StoreError": "assay.store.objects",
+        "VerifyReport": "assay.store.verify",
+        "default_root": "assay.store.store",
+    },
+)
 
 __all__ = [
     "STORE_ENV",

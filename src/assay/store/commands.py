@@ -1,4 +1,9 @@
-"""What ``assay store ...`` prints: each function does one command and returns an exit code."""
+"""What ``assay store ...`` prints: each function does one command and returns an exit code.
+
+Stored names, link targets, notes and sources may hold any character but NUL (and ``/`` in
+a name): each is printed through :func:`shown`, control characters written ``\\xHH``, so a
+newline cannot fake a line nor an escape sequence take over the terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from assay.results.table import shown
 from assay.store.names import Version
 from assay.store.objects import StoreError, blob_kind
 from assay.store.store import Store
@@ -125,28 +131,30 @@ def show(store: Store, ref: str, against: str | None, files: bool) -> int:
     elif files:
         for entry in store.tree(version.tree).entries:
             kind = {"dir": "d", "symlink": "l"}.get(entry.type, "-")
-            extra = f" -> {entry.target}" if entry.type == "symlink" else ""
-            click.echo(f"{kind} {entry.mode:04o} {size(entry.size):>9}  {entry.path}{extra}")
+            extra = f" -> {shown(entry.target or '')}" if entry.type == "symlink" else ""
+            line = f"{kind} {entry.mode:04o} {size(entry.size):>9}  {shown(entry.path)}{extra}"
+            click.echo(line)
     return 0
 
 
 def _describe(version: Version) -> None:
     click.echo(f"{version.ref}")
     click.echo(f"  tree:     {version.tree}")
-    click.echo(f"  created:  {_when(version.created)} by {version.user}@{version.host}")
+    who = shown(f"{version.user}@{version.host}")
+    click.echo(f"  created:  {_when(version.created)} by {who}")
     click.echo(
         f"  files:    {version.files:,} ({size(version.bytes)}; "
         f"{size(version.new_bytes)} new when stored)"
     )
     if version.source:
-        click.echo(f"  source:   {version.source} ({version.source_kind})")
+        click.echo(f"  source:   {shown(version.source)} ({shown(version.source_kind or '')})")
     for label, value in (
         ("archive", version.archive_hash),
         ("commit", version.git_commit),
         ("message", version.message),
     ):
         if value:
-            click.echo(f"  {label + ':':<9} {value}")
+            click.echo(f"  {label + ':':<9} {shown(value)}")
 
 
 def _print_diff(old: Version, new: Version, changes: Diff) -> None:
@@ -155,12 +163,12 @@ def _print_diff(old: Version, new: Version, changes: Diff) -> None:
         click.echo("  none: the same tree")
         return
     for entry in changes.added:
-        click.echo(f"  + {entry.path}  ({size(entry.size)})")
+        click.echo(f"  + {shown(entry.path)}  ({size(entry.size)})")
     for entry in changes.removed:
-        click.echo(f"  - {entry.path}")
+        click.echo(f"  - {shown(entry.path)}")
     for before, after in changes.changed:
         note = "mode" if before.hash == after.hash else f"{size(before.size)} -> {size(after.size)}"
-        click.echo(f"  ~ {after.path}  ({note})")
+        click.echo(f"  ~ {shown(after.path)}  ({note})")
     click.echo(
         f"  {len(changes.added)} added, {len(changes.removed)} removed, "
         f"{len(changes.changed)} changed; {size(changes.changed_bytes())} of new content"
@@ -202,6 +210,11 @@ def gc(store: Store, keep: int, dry_run: bool) -> int:
             f"{'would expire' if dry_run else 'expired'} {report.expired_leases} lease(s) of "
             "processes that are gone"
         )
+    if report.quarantined:
+        click.echo(
+            f"{verb} {report.quarantined} damaged object(s) set aside in quarantine/ more than "
+            "a week ago"
+        )
     return 0
 
 
@@ -221,10 +234,10 @@ def verify(store: Store, repair: bool, full: bool = False) -> int:
     for item in report.missing:
         click.echo(f"  missing: {item}")
     for record in report.records:
-        click.echo(f"  unreadable: {record}")
+        click.echo(f"  unreadable: {shown(record)}")
     for ref, paths in report.versions.items():
         if len(paths) == 1 and paths[0].startswith("("):  # the tree itself: every path
-            click.echo(f"  damaged version: {ref}: {paths[0][1:-1]}  (put it again)")
+            click.echo(f"  damaged version: {ref}: {shown(paths[0][1:-1])}  (put it again)")
             continue
         click.echo(f"  damaged version: {ref}: {_count(paths, 'path')}  (put it again)")
         _list(paths, full)
@@ -255,8 +268,8 @@ def _count(items: Sequence[str], noun: str) -> str:
 
 
 def _list(items: Sequence[str], full: bool) -> None:
-    shown = items if full else items[:SHOWN_PATHS]
-    for item in shown:
-        click.echo(f"      {item}")
-    if len(shown) < len(items):
-        click.echo(f"      ... and {len(items) - len(shown)} more (--full lists them all)")
+    listed = items if full else items[:SHOWN_PATHS]
+    for item in listed:
+        click.echo(f"      {shown(item)}")
+    if len(listed) < len(items):
+        click.echo(f"      ... and {len(items) - len(listed)} more (--full lists them all)")

@@ -24,9 +24,9 @@ from pathlib import Path
 import msgspec
 
 from assay.archives import Limits, Member, Readable, file_mode, iter_members
+from assay.store.agent.treecheck import UnsafeEntry
 from assay.store.objects import CHUNK_THRESHOLD, ObjectStore, StoreError, blob_kind, hash_file
 from assay.store.trees import Entry, Tree, check_tree, load_tree, make_tree, put_tree
-from assay.treecheck import UnsafeEntry
 
 
 @dataclass

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import msgspec
 
+from assay.store.agent.leases import read_text, start_time
 from assay.store.locking import store_lock
 from assay.store.objects import StoreError
 
@@ -52,27 +53,6 @@ class Owner(msgspec.Struct, frozen=True):
     purpose: str = ""
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path) as fh:
-            return fh.read().strip()
-    except OSError:
-        return ""
-
-
-def start_time(pid: int) -> int | None:
-    """When process ``pid`` started (ticks after boot), or None if there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        return None
-    except OSError:  # /proc unreadable: alive, start unknown
-        return 0
-    # The command name (field 2) may hold spaces and parentheses: fields follow the last ')'.
-    return int(data[data.rindex(b")") + 2 :].split()[19])
-
-
 def _pidns() -> int:
     try:
         return os.stat("/proc/self/ns/pid").st_ino
@@ -83,7 +63,7 @@ def _pidns() -> int:
 @functools.lru_cache(maxsize=1)
 def _machine() -> tuple[str, str, int]:
     """(hostname, boot id, pid namespace) of this process: where its pids mean something."""
-    return socket.gethostname(), _read("/proc/sys/kernel/random/boot_id"), _pidns()
+    return socket.gethostname(), read_text("/proc/sys/kernel/random/boot_id"), _pidns()
 
 
 def this_process(purpose: str) -> Owner:

@@ -6,6 +6,9 @@ checkout that nothing kept reaches. It refuses to remove anything while it canno
 a kept version or a lease uses (an unreadable record, tag file, lease or tree): a damaged
 store is repaired first (``assay store verify --repair``), never collected blind.
 
+Objects set aside as damaged (``quarantine/``: a test wrote through its read-only link) are
+kept ``QUARANTINE_KEPT`` (a week) for whoever looks into the failure, then gc removes them.
+
 The order makes an interrupted gc harmless: version records go first (the decision), then
 the objects only they used; a checkout is renamed aside before it is deleted.
 """
@@ -13,6 +16,7 @@ the objects only they used; a checkout is renamed aside before it is deleted.
 from __future__ import annotations
 
 import shutil
+import stat
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from assay.store.store import Store
 
 ABANDONED_AFTER = 24 * 3600.0
+QUARANTINE_KEPT = 7 * 24 * 3600.0  # from the moment an object was set aside
 
 
 @dataclass
@@ -40,6 +45,7 @@ class GcReport:
     leases: int = 0  # live leases honoured
     leased_trees: int = 0  # trees kept only because a live lease pins them
     expired_leases: int = 0  # leases whose process is gone, removed
+    quarantined: int = 0  # damaged objects set aside more than QUARANTINE_KEPT ago
 
 
 def _reachable(store: Store, trees: set[str], why: dict[str, str]) -> dict[str, set[str]]:
@@ -111,6 +117,7 @@ def collect(store: Store, keep: int, dry_run: bool) -> GcReport:
                 path.unlink()
     _collect_assembled(store, live, report, dry_run)
     _collect_checkouts(store, kept | pins.trees, report, dry_run)
+    _collect_quarantine(store, report, dry_run)
     if not dry_run:
         for leftover in store.objects.tmp.iterdir():  # from interrupted puts
             leftover.unlink(missing_ok=True)
@@ -147,6 +154,24 @@ def _collect_checkouts(store: Store, used: set[str], report: GcReport, dry_run: 
             report.checkouts += 1
             if not dry_run:
                 checkouts.drop(checkout)
+
+
+def _collect_quarantine(store: Store, report: GcReport, dry_run: bool) -> None:
+    folder = store.root / "quarantine"
+    if not folder.is_dir():
+        return
+    cutoff = time.time() - QUARANTINE_KEPT
+    for aside in folder.iterdir():
+        try:
+            info = aside.lstat()
+        except FileNotFoundError:
+            continue
+        if info.st_mtime >= cutoff or stat.S_ISDIR(info.st_mode):
+            continue  # recent, or not something quarantine() put there
+        report.quarantined += 1
+        report.bytes += info.st_size
+        if not dry_run:
+            aside.unlink(missing_ok=True)
 
 
 def _drop_abandoned_transfers(store: Store, pinned: set[tuple[str, str]]) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import msgspec
 
 from assay.errors import did_you_mean
-from assay.files import write_atomic
+from assay.store.agent.layout import write_durable
 from assay.store.objects import StoreError, locked
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
@@ -144,7 +144,7 @@ class Refs:
                 Version,
             )
             folder.mkdir(parents=True, exist_ok=True)
-            write_atomic(folder / f"v{number}.json", msgspec.json.encode(version).decode())
+            write_durable(str(folder / f"v{number}.json"), msgspec.json.encode(version))
         return version, True
 
     def _by_tree(self, prefix: str) -> Version:
@@ -167,7 +167,7 @@ class Refs:
         with locked(self.root / f".{name}.lock", exclusive=True):
             tags = self.tags(name)
             tags[tag] = version
-            write_atomic(self.root / name / "tags.json", msgspec.json.encode(tags).decode())
+            write_durable(str(self.root / name / "tags.json"), msgspec.json.encode(tags))
 
     def remove(self, version: Version) -> None:
         """Delete a version record (garbage collection); its tags go with it."""
@@ -175,8 +175,8 @@ class Refs:
             (self.root / version.name / f"v{version.version}.json").unlink(missing_ok=True)
             tags = {t: v for t, v in self.tags(version.name).items() if v != version.version}
             if (self.root / version.name / "tags.json").exists():
-                write_atomic(
-                    self.root / version.name / "tags.json", msgspec.json.encode(tags).decode()
+                write_durable(
+                    str(self.root / version.name / "tags.json"), msgspec.json.encode(tags)
                 )
 
     def resolve(self, ref: str) -> Version:

@@ -309,7 +309,8 @@ class ObjectStore:
 
 def quarantine(path: Path) -> None:
     """Move a damaged object aside (under the store's ``quarantine/``), so it is stored again
-    from its source the next time it is needed."""
+    from its source the next time it is needed; ``gc`` removes it a week later (its
+    modification time is set to now: it says when it was set aside)."""
     objects_dir = next((p for p in path.parents if p.name in ("objects", "assembled")), None)
     if objects_dir is None:
         return
@@ -317,6 +318,7 @@ def quarantine(path: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         os.replace(path, target)
+        os.utime(target, follow_symlinks=False)
 
 
 # --- locks ------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ impossible (the store is on another filesystem, an inode has too many links) the
 copied, and the result says how many were.
 
 Every entry is written relative to its parent directory's descriptor, never following a
-link (:mod:`assay.treewrite`); the caller checks the tree first (:func:`check_tree`).
+link (:mod:`assay.store.agent.treewrite`); the caller checks the tree first (:func:`check_tree`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assay.store.agent.treewrite import TreeWriter, WriteRefused
 from assay.store.objects import ObjectStore, StoreError
 from assay.store.trees import Entry, Tree
-from assay.treewrite import TreeWriter, WriteRefused
 
 _NO_LINK = (errno.EXDEV, errno.EMLINK, errno.EPERM)
 

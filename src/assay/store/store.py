@@ -18,7 +18,9 @@ from pathlib import Path
 
 from assay.archives import Limits, is_archive
 from assay.store import checkouts
+from assay.store.agent.treecheck import UnsafeEntry
 from assay.store.agent.treeobj import is_dir_object
+from assay.store.agent.treewrite import remove_path
 from assay.store.failures import check_writable, store_errors
 from assay.store.importer import (
     Imported,
@@ -44,8 +46,6 @@ from assay.store.trees import (
     read_tree_object,
 )
 from assay.store.verify import VerifyReport, verify
-from assay.treecheck import UnsafeEntry
-from assay.treewrite import remove_path
 
 STORE_ENV = "ASSAY_STORE"
 

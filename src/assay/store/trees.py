@@ -17,8 +17,7 @@ from typing import Literal
 
 import msgspec
 
-from assay import treecheck
-from assay.store.agent import treeobj
+from assay.store.agent import treecheck, treeobj
 from assay.store.agent.treeobj import BadTree, Item
 from assay.store.objects import Chunk, Corrupt, ObjectStore, StoreError, blob_kind, hash_bytes
 
@@ -219,7 +218,7 @@ def file_objects(entry: Entry) -> list[tuple[str, str, int]]:
 
 def check_tree(tree: Tree, where: str = "the tree") -> None:
     """Refuse (:class:`UnsafeEntry`) a tree that cannot be written out safely: see
-    :mod:`assay.treecheck`. Absolute symlinks are allowed (a directory the user put may
+    :mod:`assay.store.agent.treecheck`. Absolute symlinks are allowed (a directory the user put may
     hold them; an archive's never do); a relative one may not climb above the root."""
     checked = ((e.path, e.type, e.target) for e in tree.entries)
     treecheck.check_tree(checked, allow_absolute_links=True, where=where)

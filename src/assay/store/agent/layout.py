@@ -291,10 +291,15 @@ class StoreLock:
 # --- files ------------------------------------------------------------------------------------
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Readers see the old file or the new one, never half; a failure leaves no temp file."""
-    folder = os.path.dirname(path)
+def write_durable(path: str, data: bytes) -> None:
+    """Write ``path`` so that readers see the old file or the new one, never half, and it is
+    on disk when this returns: every file written before on the same file system first (the
+    objects a version record names), then the file, then its directory entry; a power cut
+    leaves the old file or the new one with all it names. A failure leaves no temp file.
+    Shared by assay's store and the agent for version records and tags."""
+    folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
+    sync_filesystem(folder)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=folder)
     try:
         mask = os.umask(0)
@@ -302,11 +307,41 @@ def write_atomic(path: str, data: bytes) -> None:
         os.fchmod(fd, 0o666 & ~mask)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    fsync_dir(folder)
+
+
+def fsync_dir(folder: str) -> None:
+    """Flush a directory's entries (a rename or a new name in it) to disk."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_filesystem(folder: str) -> None:
+    """Flush every file written on the file system of ``folder`` (``syncfs``; ``sync``
+    where the C library lacks it): one call, rather than one ``fsync`` per object."""
+    import ctypes  # lazy: only writers of version records need it
+
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):
+        os.sync()
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
 
 
 def seal(target: int | str, kind: str) -> None:

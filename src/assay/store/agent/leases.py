@@ -1,6 +1,8 @@
 """The agent's lease: what it uses, pinned against garbage collection while it lives.
 
-The same file as :mod:`assay.store.leases` writes (``leases/HOST.PID.START.TOKEN.lease``: a
+Its reading of a process's start time and of the boot id is the one assay's gc judges leases
+with (:mod:`assay.store.leases` imports it), so writer and judge cannot drift. The same file
+as :mod:`assay.store.leases` writes (``leases/HOST.PID.START.TOKEN.lease``: a
 JSON header naming the owner, then one line per pinned ``tree HEX`` or ``object KIND HEX``),
 so gc, by the agent or by an assay installed on that host, keeps what a live agent pins and
 expires the lease once the agent's process is gone (a dropped connection ends it).
@@ -25,7 +27,8 @@ if TYPE_CHECKING:
 REFRESH = 600.0  # seconds between refreshes (as assay.store.leases)
 
 
-def _read(path: str) -> str:
+def read_text(path: str) -> str:
+    """A small file's text, stripped ("" if it cannot be read)."""
     try:
         with open(path) as fh:
             return fh.read().strip()
@@ -40,8 +43,9 @@ def start_time(pid: int) -> int | None:
             data = fh.read()
     except FileNotFoundError:
         return None
-    except OSError:
+    except OSError:  # /proc unreadable: alive, start unknown
         return 0
+    # The command name (field 2) may hold spaces and parentheses: fields follow the last ')'.
     return int(data[data.rindex(b")") + 2 :].split()[19])
 
 
@@ -54,7 +58,7 @@ def owner(purpose: str) -> dict[str, Any]:
     pid = os.getpid()
     return {
         "host": socket.gethostname(),
-        "boot": _read("/proc/sys/kernel/random/boot_id"),
+        "boot": read_text("/proc/sys/kernel/random/boot_id"),
         "pidns": pidns,
         "pid": pid,
         "start": start_time(pid) or 0,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Dict
 if TYPE_CHECKING:
     from .layout import Layout
 
-from .layout import DIGEST, AgentError, Refused, locked, write_atomic
+from .layout import DIGEST, AgentError, Refused, locked, write_durable
 from .trees import lacking
 
 Record = Dict[str, Any]  # a version record; typing: this module runs on Python 3.7
@@ -136,7 +136,7 @@ class Refs:
             version = {k: fields[k] for k in _ORDER if fields.get(k) not in (None, "", 0)}
             version["version"] = fields["version"]
             data = json.dumps(version, separators=(",", ":"), ensure_ascii=False).encode()
-            write_atomic(
+            write_durable(
                 os.path.join(self._folder(name), "v{}.json".format(fields["version"])), data
             )
         return version, True

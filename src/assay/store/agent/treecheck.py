@@ -1,33 +1,51 @@
-"""Whether a stored tree is safe to write out: a port of :func:`assay.treecheck.check_tree`
-(the same rules, the same messages; tests hold the two to the same verdicts).
+"""Whether a list of entries (an archive's members, a stored tree) is safe to write out.
 
-The whole list is replayed into a model of the tree it makes and judged there: names must be
-normalised relative paths (no ``..``, no NUL, components of at most 255 bytes, at most 4,095
-bytes and 256 levels in all), no entry may lie below a symlink or a file, a path may appear
-once, and every symlink is resolved against the model (following its other links, at most 40
-deep): no step may climb above the root. Absolute targets are allowed (a directory the user
-put may hold them), and then resolution stops there.
+Checking path text alone is not enough: ``a -> .``, ``b -> a/..`` looks harmless as text
+but ``b`` is the target's parent on disk, and ``b/FILE`` then lands outside. So the whole
+list is replayed into a model of the tree it makes, and judged there:
+
+* **names**: relative, no ``..`` component, no NUL, valid UTF-8, each component at most
+  255 bytes (``NAME_MAX``), the whole at most 4,095 (``PATH_MAX``) and 256 levels deep;
+* **parents**: no entry lies below a symlink or a file (of the list, or already there);
+* **the same name twice**: a later entry of the same kind replaces the earlier one
+  (directories merge); a directory may not become a file or link, nor the reverse;
+* **hard links**: only to an earlier regular file of the list, by its exact name;
+* **symlinks**: resolved against the model itself (following the model's other links,
+  missing components taken as directories, at most 40 links deep), no step may climb
+  above the root; absolute targets only where the caller allows them (a directory the
+  user put), and then nothing may climb out through them either.
+
+A refusal is an :class:`UnsafeEntry` naming the entry. Writing is a separate, second line of
+defence (:mod:`.treewrite`) that never follows a link.
+
+One copy serves both sides: assay (unpacking archives, putting, staging) imports it, and the
+store agent carries it (standard library only, Python 3.7), so the two cannot drift. Each side
+turns an :class:`UnsafeEntry` into its own error (``ArchiveError``, ``StoreError``, the agent's
+refusal) where it is caught.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Tuple
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 # Where a link leads: path components below the root, or None (out through an absolute link).
 Resolved = Optional[Tuple[str, ...]]  # typing: this module runs on Python 3.7
+
 NAME_MAX = 255
-PATH_MAX = 4095
-MAX_DEPTH = 256
-MAX_LINK_DEPTH = 40
-DIR, FILE, SYMLINK = "dir", "file", "symlink"
-_KINDS = {DIR: "directory", FILE: "file", SYMLINK: "symlink"}
-_OUTSIDE = None
+PATH_MAX = 4095  # bytes, without the terminating NUL
+MAX_DEPTH = 256  # directory levels; deeper trees break recursive tools (shutil.rmtree)
+MAX_LINK_DEPTH = 40  # as Linux
+DIR, FILE, SYMLINK, HARDLINK = "dir", "file", "symlink", "hardlink"
+_KINDS = {DIR: "directory", FILE: "file", SYMLINK: "symlink", HARDLINK: "hard link"}
 
 
 class UnsafeEntry(Exception):
+    """An entry that would write outside the target, or cannot be written as named."""
+
     def __init__(self, name: str, reason: str) -> None:
         super().__init__(f"{name!r} {reason}")
         self.name = name
@@ -35,6 +53,9 @@ class UnsafeEntry(Exception):
 
 
 def clean_name(raw: str) -> str:
+    """The normalised relative form of an entry name (``""`` for the root itself), or
+    :class:`UnsafeEntry` saying what is wrong with it. ``./`` prefixes, repeated and
+    trailing slashes go; a backslash is an ordinary character (POSIX)."""
     if "\0" in raw:
         raise UnsafeEntry(raw, "has a NUL byte in its name")
     if raw.startswith("/"):
@@ -47,16 +68,15 @@ def clean_name(raw: str) -> str:
     if ".." in parts:
         raise UnsafeEntry(raw, "climbs out with '..'")
     for part in parts:
-        size = len(part.encode("utf-8"))
-        if size > NAME_MAX:
+        if len(part.encode("utf-8")) > NAME_MAX:
             raise UnsafeEntry(
                 raw,
-                f"has a name component of {size} bytes; file systems allow at most {NAME_MAX}",
+                f"has a name component of {len(part.encode('utf-8'))} bytes; file systems "
+                f"allow at most {NAME_MAX}",
             )
     if len(encoded) > PATH_MAX:
         raise UnsafeEntry(
-            raw,
-            f"has a path of {len(encoded):,} bytes; file systems allow at most {PATH_MAX:,}",
+            raw, f"has a path of {len(encoded):,} bytes; file systems allow at most {PATH_MAX:,}"
         )
     if len(parts) > MAX_DEPTH:
         raise UnsafeEntry(
@@ -66,11 +86,8 @@ def clean_name(raw: str) -> str:
 
 
 def _plain(path: str) -> bool:
-    try:
-        path.encode("ascii")
-    except UnicodeEncodeError:
-        return False
-    if len(path) > PATH_MAX or "\0" in path:
+    """The common case of a normalised name, quickly (thousands per staging)."""
+    if not path.isascii() or len(path) > PATH_MAX or "\0" in path:
         return False
     parts = path.split("/")
     return (
@@ -78,7 +95,8 @@ def _plain(path: str) -> bool:
     )
 
 
-def check_link_text(name: str, target: str, allow_absolute: bool) -> None:
+def check_link_text(name: str, target: str, *, allow_absolute: bool) -> None:
+    """What a symlink's target text may be, before any resolving."""
     if not target:
         raise UnsafeEntry(name, "is a symlink with an empty target")
     if "\0" in target:
@@ -93,23 +111,36 @@ def check_link_text(name: str, target: str, allow_absolute: bool) -> None:
         raise UnsafeEntry(name, f"points to the absolute path {target!r}")
 
 
-class _Node:
-    __slots__ = ("implicit", "kind", "target")
+@dataclass
+class Node:
+    kind: str  # DIR, FILE or SYMLINK (a hard link is a FILE)
+    target: str | None = None  # a symlink's target text
+    old: bool = False  # already in the target before this list (an overlay's base)
+    implicit: bool = False  # a directory only because entries lie below it
 
-    def __init__(self, kind: str, target: str | None = None, implicit: bool = False) -> None:
-        self.kind = kind
-        self.target = target
-        self.implicit = implicit
+
+_OUTSIDE = None  # a resolution that left through an absolute link (allowed ones only)
 
 
-class _Model:
-    def __init__(self, allow_absolute: bool, where: str) -> None:
-        self.nodes = {"": _Node(DIR)}
-        self.allow_absolute = allow_absolute
+class TreeModel:
+    """The tree a list of entries makes, checked entry by entry (:meth:`add`) and, once the
+    list is complete, link by link (:meth:`check_links`)."""
+
+    def __init__(self, *, allow_absolute_links: bool = False, where: str = "the target") -> None:
+        self.nodes: dict[str, Node] = {"": Node(DIR)}
+        self.allow_absolute = allow_absolute_links
         self.where = where
         self._resolved: dict[str, Resolved] = {}
 
-    def add(self, name: str, kind: str, target: str | None) -> None:
+    # -- building ------------------------------------------------------------------------------
+
+    def add_existing(self, name: str, kind: str, target: str | None = None) -> None:
+        """Something already on disk under the target (walked top-down, parents first)."""
+        self.nodes[name] = Node(kind, target, old=True)
+
+    def add(self, name: str, kind: str, target: str | None = None) -> None:
+        """The next entry of the list; ``name`` already cleaned (:func:`clean_name`), and for
+        a hard link ``target`` is the cleaned name it points to."""
         if name == "":
             if kind != DIR:
                 raise UnsafeEntry(".", f"is a {_KINDS[kind]} in place of the root directory")
@@ -117,21 +148,28 @@ class _Model:
         self._parents(name)
         if kind == SYMLINK:
             assert target is not None
-            check_link_text(name, target, self.allow_absolute)
+            check_link_text(name, target, allow_absolute=self.allow_absolute)
+        elif kind == HARDLINK:
+            target = self._hardlink_source(name, target or "")
+            kind = FILE
         earlier = self.nodes.get(name)
         if earlier is not None and (earlier.kind == DIR) != (kind == DIR):
             if earlier.implicit:
                 raise UnsafeEntry(name, f"is a {_KINDS[kind]}, but earlier entries lie below it")
-            raise UnsafeEntry(
-                name,
-                f"appears twice, as a {_KINDS[earlier.kind]} and then as a {_KINDS[kind]}",
-            )
+            if not earlier.old:
+                raise UnsafeEntry(
+                    name,
+                    f"appears twice, as a {_KINDS[earlier.kind]} and then as a {_KINDS[kind]}",
+                )
+            if earlier.kind == DIR:  # an overlay's file hides the base's directory
+                self._drop_below(name)
         if kind == DIR and earlier is not None and earlier.kind == DIR:
-            earlier.implicit = False
+            earlier.old = earlier.implicit = False
             return
-        self.nodes[name] = _Node(kind, target if kind == SYMLINK else None)
+        self.nodes[name] = Node(kind, target if kind == SYMLINK else None)
 
     def _parents(self, name: str) -> None:
+        """Every proper prefix of ``name`` must be a directory (made one if absent)."""
         parent = name.rpartition("/")[0]
         missing = []
         while parent:
@@ -139,26 +177,64 @@ class _Model:
             if node is not None:
                 if node.kind != DIR:
                     what = "a symlink" if node.kind == SYMLINK else "a file"
-                    raise UnsafeEntry(name, f"lies below {parent!r}, which is {what}")
+                    already = f" already in {self.where}" if node.old else ""
+                    raise UnsafeEntry(name, f"lies below {parent!r}, which is {what}{already}")
                 break
             missing.append(parent)
             parent = parent.rpartition("/")[0]
         for path in missing:
-            self.nodes[path] = _Node(DIR, implicit=True)
+            self.nodes[path] = Node(DIR, implicit=True)
 
-    def check_links(self) -> None:
+    def _hardlink_source(self, name: str, source: str) -> str:
+        node = self.nodes.get(source)
+        if source == name:
+            if node is not None and node.kind == FILE and not node.old:
+                return source
+            raise UnsafeEntry(name, "is a hard link to itself")
+        if node is None or node.old:
+            raise UnsafeEntry(
+                name, f"is a hard link to {source!r}, which is not an earlier file of the list"
+            )
+        if node.kind != FILE:
+            raise UnsafeEntry(name, f"is a hard link to {source!r}, which is a {_KINDS[node.kind]}")
+        return source
+
+    def _drop_below(self, name: str) -> None:
+        prefix = name + "/"
+        for path in [p for p in self.nodes if p.startswith(prefix)]:
+            del self.nodes[path]
+
+    # -- links ---------------------------------------------------------------------------------
+
+    def check_links(self, only: Callable[[str, Node], bool] | None = None) -> None:
+        """Resolve every symlink of the model (or those ``only`` selects); refuse the first
+        whose resolution climbs above the root at any step."""
         self._resolved.clear()
         for name, node in list(self.nodes.items()):
-            if node.kind == SYMLINK:
+            if node.kind == SYMLINK and (only is None or only(name, node)):
                 self._resolve(name, 0, name)
 
+    def escaping_links(self) -> set[str]:
+        """The symlinks of the model that leave the root (for tolerating what an overlay's
+        base already had)."""
+        self._resolved.clear()
+        bad = set()
+        for name, node in self.nodes.items():
+            if node.kind == SYMLINK:
+                try:
+                    self._resolve(name, 0, name)
+                except UnsafeEntry:
+                    bad.add(name)
+        return bad
+
     def _resolve(self, name: str, depth: int, origin: str) -> Resolved:
+        """Where the symlink ``name`` leads, as path components below the root, or
+        ``_OUTSIDE`` for an (allowed) absolute link."""
         if name in self._resolved:
             return self._resolved[name]
         if depth > MAX_LINK_DEPTH:
             raise UnsafeEntry(
-                origin,
-                f"does not resolve: a loop, or more than {MAX_LINK_DEPTH} links deep",
+                origin, f"does not resolve: a loop, or more than {MAX_LINK_DEPTH} links deep"
             )
         target = self.nodes[name].target or ""
         if target.startswith("/"):
@@ -175,6 +251,8 @@ class _Model:
     def _walk(
         self, link: str, base: tuple[str, ...], text: str, depth: int, origin: str
     ) -> Resolved:
+        """Follow ``text`` from the directory ``base``; the link whose text it is is named
+        when a ``..`` climbs above the root."""
         stack = list(base)
         for part in text.split("/"):
             if part in ("", "."):
@@ -188,7 +266,7 @@ class _Model:
             stack.append(part)
             node = self.nodes.get("/".join(stack))
             if node is None or node.kind != SYMLINK:
-                continue
+                continue  # a directory, or missing/file: taken as a directory (lexically)
             stack.pop()
             resolved = self._resolve("/".join([*stack, part]), depth + 1, origin)
             if resolved is _OUTSIDE:
@@ -199,12 +277,13 @@ class _Model:
 
 def check_tree(
     entries: Iterable[tuple[str, str, str | None]],
+    *,
     allow_absolute_links: bool = True,
     where: str = "the tree",
 ) -> None:
-    """Refuse (:class:`UnsafeEntry`) a list of (path, kind, symlink target) that cannot be
-    written out safely; paths must be normalised already, each appearing once."""
-    model = _Model(allow_absolute_links, where)
+    """Check a complete tree of (path, kind, symlink target): paths must be normalised
+    already (a stored tree's are), and each may appear once."""
+    model = TreeModel(allow_absolute_links=allow_absolute_links, where=where)
     for path, kind, target in entries:
         if not _plain(path) and (not path or clean_name(path) != path):
             raise UnsafeEntry(path, "is not a normalised relative path")

@@ -1,35 +1,53 @@
-"""Writing entries under a directory without ever following a link out of it: a port of the
-part of :mod:`assay.treewrite` that staging uses.
+"""Writing entries under a directory without ever following a link out of it.
 
-Every entry is created relative to a descriptor of its parent directory, and every directory
-on the way is opened with ``O_NOFOLLOW | O_DIRECTORY``: a symlink (or a file) in place of a
-directory is refused, never followed. An entry in the way is unlinked, never written through;
-a directory in the way is removed by descriptor. :mod:`.treecheck` refuses unsafe trees before
-anything is written; this is the second line of defence.
+Every entry is created relative to a file descriptor of its parent directory, and every
+directory on the way is opened with ``O_NOFOLLOW | O_DIRECTORY``: a symlink (or a file) in
+place of a directory is an error, never a path to somewhere else. An existing entry in the
+way is unlinked, never written through (a hard link elsewhere keeps its content), and a
+directory in the way is removed by descriptor, never through a link. This is the second
+line of defence; :mod:`.treecheck` refuses unsafe lists before anything is written.
+
+Descriptors of recently used directories are kept (a tree is written in path order, so a
+directory's files come together): staging thousands of files costs about what plain path
+calls cost.
+
+One copy serves assay (unpacking, staging) and the store agent (standard library only,
+Python 3.7), as :mod:`.treecheck` does; each side turns :class:`WriteRefused` into its own
+error where it is caught.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import errno
 import fcntl
 import os
 import stat
-from typing import TYPE_CHECKING, Any
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
+    from types import TracebackType
+    from typing import Protocol  # Python >= 3.8: for the type checker only
+
+    class Readable(Protocol):
+        def read(self, __n: int = -1) -> bytes: ...  # positional-only, in 3.7's grammar
+
+
+PathLike = Union[str, "os.PathLike[str]"]  # typing: this module runs on Python 3.7
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_PATH", 0)
 _O_LIST = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _O_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_FICLONE = 0x40049409
-_KEEP = 64
+_FICLONE = 0x40049409  # ioctl: share the source's blocks copy-on-write (btrfs, xfs, ...)
+_KEEP = 64  # directory descriptors kept open
 _BUF = 1 << 20
 
 
 class WriteRefused(Exception):
+    """A path cannot be written without following a link (or through a non-directory)."""
+
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"{path!r} {reason}")
         self.path = path
@@ -44,15 +62,17 @@ class _NotADir(Exception):
 class TreeWriter:
     """Creates entries below ``root`` (an existing directory, opened once)."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: PathLike) -> None:
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        self._fds: collections.OrderedDict[str, int] = collections.OrderedDict()
-        self.created_top: set[str] = set()
+        self._fds: OrderedDict[str, int] = OrderedDict()
+        self._last: tuple[str, int] = ("", self.root_fd)
+        self.created_top: set[str] = set()  # names this writer made directly under the root
 
     def close(self) -> None:
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
+        self._last = ("", -1)
         if self.root_fd >= 0:
             os.close(self.root_fd)
             self.root_fd = -1
@@ -60,40 +80,57 @@ class TreeWriter:
     def __enter__(self) -> TreeWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
+    # -- directories ---------------------------------------------------------------------------
+
     def dir_fd(self, rel: str) -> int:
+        """The descriptor of the directory ``rel`` (created, with its parents, if missing);
+        ``_NotADir`` if a component is a symlink or not a directory."""
+        if rel == self._last[0]:
+            return self._last[1]
         if not rel:
             return self.root_fd
         fd = self._fds.get(rel)
         if fd is not None:
             self._fds.move_to_end(rel)
-            return fd
-        missing = []
-        head = rel
-        parent = self.root_fd
-        while head:
-            head, _, name = head.rpartition("/")
-            _check_component(rel, name)
-            missing.append(name)
-            known = self._fds.get(head) if head else self.root_fd
-            if known is not None:
-                parent = known
-                break
-        path = head
-        for name in reversed(missing):
-            path = path + "/" + name if path else name
-            fd = self._open_dir(parent, name, path)
-            self._fds[path] = fd
-            if len(self._fds) > _KEEP:
-                _, old = self._fds.popitem(last=False)
-                os.close(old)
-            parent = fd
+        else:
+            # From the nearest directory already open, one component at a time.
+            missing = []
+            head = rel
+            parent = self.root_fd
+            while head:
+                head, _, name = head.rpartition("/")
+                _check_component(rel, name)
+                missing.append(name)
+                known = self._fds.get(head) if head else self.root_fd
+                if known is not None:
+                    parent = known
+                    break
+            path = head
+            for name in reversed(missing):
+                path = f"{path}/{name}" if path else name
+                fd = self._open_dir(parent, name, path, create=True)
+                self._keep(path, fd)
+                parent = fd
         assert fd is not None
+        self._last = (rel, fd)
         return fd
 
-    def _open_dir(self, parent: int, name: str, rel: str, create: bool = True) -> int:
+    def _keep(self, path: str, fd: int) -> None:
+        self._fds[path] = fd
+        if len(self._fds) > _KEEP:
+            # The oldest goes; never the one just opened, the next opening's parent.
+            _, old = self._fds.popitem(last=False)
+            os.close(old)
+
+    def _open_dir(self, parent: int, name: str, rel: str, *, create: bool) -> int:
         try:
             return os.open(name, _O_DIR, dir_fd=parent)
         except FileNotFoundError:
@@ -101,13 +138,20 @@ class TreeWriter:
                 raise
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                what = "a symlink" if _is_link(parent, name) else "not a directory"
+                what = "a symlink" if self._is_link(parent, name) else "not a directory"
                 raise _NotADir(rel, what) from None
             raise
-        with contextlib.suppress(FileExistsError):
+        with contextlib.suppress(FileExistsError):  # made by a concurrent writer: fine
             os.mkdir(name, 0o777, dir_fd=parent)
         self._note_created(parent, name)
         return self._open_dir(parent, name, rel, create=False)
+
+    @staticmethod
+    def _is_link(parent: int, name: str) -> bool:
+        try:
+            return stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode)
+        except OSError:
+            return False
 
     def _note_created(self, parent: int, name: str) -> None:
         if parent == self.root_fd:
@@ -124,6 +168,8 @@ class TreeWriter:
             ) from None
 
     def make_dir(self, rel: str) -> None:
+        """A real directory at ``rel``: an existing one is kept, anything else there is
+        replaced."""
         parent, name = self._split(rel)
         try:
             os.mkdir(name, 0o777, dir_fd=parent)
@@ -131,43 +177,91 @@ class TreeWriter:
             return
         except FileExistsError:
             pass
-        if stat.S_ISDIR(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+        info = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        if stat.S_ISDIR(info.st_mode):
             return
         self._remove(parent, name, rel)
         os.mkdir(name, 0o777, dir_fd=parent)
 
-    def link_file(self, source: str, rel: str) -> None:
-        """A hard link at ``rel`` to the file ``source`` (OSError when impossible)."""
+    # -- files and links -----------------------------------------------------------------------
+
+    def write_file(self, rel: str, stream: Readable, mode: int) -> int:
+        """A new regular file with ``stream``'s content and ``mode``; the bytes written."""
+        fd = self._create(rel)
+        written = 0
+        try:
+            with os.fdopen(fd, "wb", closefd=True) as out:
+                while True:
+                    chunk = stream.read(_BUF)
+                    if not chunk:
+                        break
+                    written += len(chunk)
+                    out.write(chunk)
+                os.fchmod(out.fileno(), mode)
+        except BaseException:
+            self._discard(rel)
+            raise
+        return written
+
+    def copy_file(self, source: PathLike, rel: str, mode: int) -> bool:
+        """A private copy of the file ``source`` (a reflink where the file system can);
+        True if it was reflinked."""
+        fd = self._create(rel)
+        try:
+            with open(source, "rb") as src, os.fdopen(fd, "wb", closefd=True) as out:
+                reflinked = _reflink(src.fileno(), out.fileno())
+                if not reflinked:
+                    _copy_fd(src.fileno(), out.fileno())
+                os.fchmod(out.fileno(), mode)
+        except BaseException:
+            self._discard(rel)
+            raise
+        return reflinked
+
+    def link_file(self, source: PathLike, rel: str) -> None:
+        """A hard link at ``rel`` to the file ``source`` (a path outside the tree, such as
+        a store object); raises OSError (EXDEV, EMLINK, ...) when that is impossible."""
         parent, name = self._split(rel)
         self._retry(rel, parent, name, lambda: os.link(source, name, dst_dir_fd=parent))
+
+    def hard_link(self, existing: str, rel: str) -> None:
+        """A hard link at ``rel`` to the entry ``existing`` of this tree (never following a
+        symlink, neither on the way nor at the end)."""
+        if existing == rel:
+            return
+        src_parent, src_name = self._split(existing)
+        src_fd = os.dup(src_parent)  # the cache may close it while the destination opens
+        try:
+            parent, name = self._split(rel)
+            self._retry(
+                rel,
+                parent,
+                name,
+                lambda: os.link(
+                    src_name,
+                    name,
+                    src_dir_fd=src_fd,
+                    dst_dir_fd=parent,
+                    follow_symlinks=False,
+                ),
+            )
+        finally:
+            os.close(src_fd)
 
     def symlink(self, target: str, rel: str) -> None:
         parent, name = self._split(rel)
         self._retry(rel, parent, name, lambda: os.symlink(target, name, dir_fd=parent))
 
-    def copy_file(self, source: str, rel: str, mode: int) -> bool:
-        """A private copy (a reflink where possible; True if so)."""
+    def _create(self, rel: str) -> int:
         parent, name = self._split(rel)
-        made: list[int] = []
+        fd: list[int] = []
         self._retry(
-            rel, parent, name, lambda: made.append(os.open(name, _O_NEW, 0o600, dir_fd=parent))
+            rel, parent, name, lambda: fd.append(os.open(name, _O_NEW, 0o600, dir_fd=parent))
         )
-        fd = made[0]
-        try:
-            with open(source, "rb") as src:
-                reflinked = _reflink(src.fileno(), fd)
-                if not reflinked:
-                    _copy(src.fileno(), fd)
-            os.fchmod(fd, mode)
-        except BaseException:
-            os.close(fd)
-            with contextlib.suppress(OSError):
-                os.unlink(name, dir_fd=parent)
-            raise
-        os.close(fd)
-        return reflinked
+        return fd[0]
 
-    def _retry(self, rel: str, parent: int, name: str, make: Callable[[], Any]) -> None:
+    def _retry(self, rel: str, parent: int, name: str, make: Callable[[], object]) -> None:
+        """``make()``; if something is in the way, remove it (never following it) and again."""
         try:
             make()
         except FileExistsError:
@@ -176,12 +270,26 @@ class TreeWriter:
             return
         self._note_created(parent, name)
 
+    def _discard(self, rel: str) -> None:
+        with contextlib.suppress(OSError):
+            parent, name = self._split(rel)
+            os.unlink(name, dir_fd=parent)
+
+    # -- removing ------------------------------------------------------------------------------
+
     def undo(self) -> None:
-        """Remove what this writer created directly under the root (and all below it)."""
+        """Remove what this writer created directly under the root (and so all it created
+        below); what it replaced stays replaced."""
         for name in sorted(self.created_top):
             with contextlib.suppress(OSError):
-                self._remove(self.root_fd, name, name)
+                self.remove(name)
         self.created_top.clear()
+
+    def remove(self, rel: str) -> None:
+        """Remove whatever is at ``rel`` (a directory with its content), if anything."""
+        parent, name = self._split(rel)
+        with contextlib.suppress(FileNotFoundError):
+            self._remove(parent, name, rel)
 
     def _remove(self, parent: int, name: str, rel: str) -> None:
         try:
@@ -189,31 +297,32 @@ class TreeWriter:
             return
         except IsADirectoryError:
             pass
-        except PermissionError:
+        except PermissionError:  # Linux says EISDIR, others EPERM, for a directory
             if not stat.S_ISDIR(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
                 raise
+        self._forget(rel)
+        remove_tree(parent, name)
+
+    def _forget(self, rel: str) -> None:
+        """Drop cached descriptors of ``rel`` and below: that directory is going."""
         prefix = rel + "/"
         for key in [k for k in self._fds if k == rel or k.startswith(prefix)]:
             os.close(self._fds.pop(key))
-        remove_tree(parent, name)
-
-
-def _is_link(parent: int, name: str) -> bool:
-    try:
-        return stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode)
-    except OSError:
-        return False
+        if self._last[0] == rel or self._last[0].startswith(prefix):
+            self._last = ("", self.root_fd)
 
 
 def _check_component(rel: str, name: str) -> None:
+    """The writer's own guard: whatever the checks before it let through, one component is
+    never empty, ``.`` or ``..``."""
     if name in ("", ".", "..") or "\0" in name:
         raise WriteRefused(rel, "is not a plain relative path; refusing to write it")
 
 
 def remove_tree(parent: int, name: str) -> None:
-    """Remove the directory ``name`` of ``parent`` and all it holds, by descriptors (never
-    following a link; no recursion limit)."""
-    stack = []
+    """Remove the directory ``name`` of the directory ``parent`` and all it holds, by
+    descriptors (never following a link; no recursion limit)."""
+    stack: list[tuple[int, str, int, Iterator[os.DirEntry[str]]]] = []
 
     def enter(at: int, entry: str) -> None:
         fd = os.open(entry, _O_LIST, dir_fd=at)
@@ -238,10 +347,12 @@ def remove_tree(parent: int, name: str) -> None:
             os.close(fd)
 
 
-def remove_path(path: str) -> None:
-    """Remove ``path`` (a directory with all it holds, or a file), never following a link
-    below it; nothing if it is not there."""
-    parent_path, name = os.path.split(path.rstrip("/"))
+def remove_path(path: PathLike) -> None:
+    """Remove ``path`` (a directory with all it holds, or a file or link), never following
+    a link below it; nothing if it is not there."""
+    parent_path, name = os.path.split(os.fspath(path).rstrip("/"))
+    if name in ("", ".", ".."):
+        return  # "/", "." or "a/..": not an entry of a directory to remove
     try:
         parent = os.open(parent_path or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -265,7 +376,7 @@ def _reflink(src: int, dst: int) -> bool:
         return False
 
 
-def _copy(src: int, dst: int) -> None:
+def _copy_fd(src: int, dst: int) -> None:
     copy_range = getattr(os, "copy_file_range", None)  # Python >= 3.8
     if copy_range is not None:
         try:
@@ -283,5 +394,5 @@ def _copy(src: int, dst: int) -> None:
         if not chunk:
             return
         view = memoryview(chunk)
-        while view:
+        while view:  # os.write may write less than it was given
             view = view[os.write(dst, view) :]

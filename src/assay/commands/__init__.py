@@ -1,0 +1,1 @@
+"""The commands of :mod:`assay.cli`, a module per group: runs, results, the store."""

@@ -1,0 +1,80 @@
+"""Which configuration file, and reading it: ``--config FILE``, else ``$ASSAY_CONFIG``, else
+``./assay.toml``, else the embedded default (one local system, one partition with
+``max_jobs`` = CPU count, one environment using the compilers on ``PATH``).
+
+Every problem is reported as ``FILE: key.path: what is wrong; the fix``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from assay.config import Config, Environment, Partition, System, _File
+from assay.configfile.checks import check_semantics
+from assay.errors import ConfigError
+from assay.files import display_path
+from assay.validation import Invalid, convert, load_toml, read_utf8
+
+DEFAULT_SOURCE = "<embedded default config>"
+BUILTIN_ENVIRONMENT = Environment(description="compilers on PATH")
+
+
+def default_config() -> Config:
+    """One local system, one partition on this machine, one environment from ``PATH``."""
+    partition = Partition(description="this machine")
+    system = System(description="this machine", partitions={"default": partition})
+    return Config(
+        source=DEFAULT_SOURCE,
+        systems={"local": system},
+        environments={"builtin": BUILTIN_ENVIRONMENT},
+    )
+
+
+def find_config_file(explicit: str | None, cwd: Path | None = None) -> Path | None:
+    """The config file to use, or ``None`` for the embedded default."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"--config {explicit}: no such file")
+        return path
+    env = os.environ.get("ASSAY_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"ASSAY_CONFIG={env}: no such file", hint="unset it or fix the path")
+        return path
+    local = (cwd or Path.cwd()) / "assay.toml"
+    return local if local.is_file() else None
+
+
+def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
+    """Find, read and validate the configuration."""
+    path = find_config_file(explicit, cwd)
+    if path is None:
+        return default_config()
+    try:
+        text = read_utf8(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except Invalid as exc:
+        raise ConfigError(f"{display_path(path)}: {exc.message}") from None
+    return parse_config(text, display_path(path))
+
+
+def parse_config(text: str, source: str) -> Config:
+    """Parse and validate TOML config text; ``source`` names it in messages."""
+    try:
+        parsed = convert(load_toml(text), _File)
+    except Invalid as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    environments = {"builtin": BUILTIN_ENVIRONMENT, **parsed.environments}
+    check_semantics(parsed, environments, source)
+    for problem in parsed.detection.settings().problems():
+        raise ConfigError(f"{source}: detection: {problem}")
+    return Config(
+        source=source,
+        systems=parsed.systems,
+        environments=environments,
+        detection=parsed.detection,
+    )
