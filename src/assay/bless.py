@@ -20,6 +20,7 @@ from assay.bless_refs import RefChange
 from assay.errors import UsageError
 from assay.files import display_path, write_atomic
 from assay.select import Selection
+from assay.terminal import echo
 
 
 @dataclass(frozen=True)
@@ -150,27 +151,27 @@ def run(
     found = plan(report_path, names, ids, include_passed)
     copies, changes = found.copies, found.references
     for note in found.notes:
-        print(f"note: {note}")
+        echo(f"note: {note}")
     if not copies and not changes:
-        print(
+        echo(
             "nothing to bless: no selected case has differing outputs or metrics outside "
             f"their references in the last session ({display_path(report_path)})"
         )
         return 0 if not found.notes else 1
     if copies:
-        print(f"blessing {len(copies)} file(s) of {len({c.case for c in copies})} case(s):")
+        echo(f"blessing {len(copies)} file(s) of {len({c.case for c in copies})} case(s):")
         for copy in copies:
-            print(f"  {copy.case}: {display_path(copy.source)} -> {display_path(copy.target)}")
+            echo(f"  {copy.case}: {display_path(copy.source)} -> {display_path(copy.target)}")
     edits = _edits(changes)
     if changes:
         cases = len({c.case for c in changes})
-        print(f"new references for {len(changes)} metric(s) of {cases} case(s):")
+        echo(f"new references for {len(changes)} metric(s) of {cases} case(s):")
         for change in changes:
             old = "none" if change.old is None else f"{change.old:.6g}"
-            print(f"  {change.case}: {change.metric} {old} -> {change.ref.value:.6g}")
+            echo(f"  {change.case}: {change.metric} {old} -> {change.ref.value:.6g}")
         for path, (before, after) in edits.items():
             for line in bless_refs.diff(path, before, after):
-                print(line)
+                echo(line)
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(
@@ -180,7 +181,7 @@ def run(
         what += [f"{len(edits)} references file(s)"] if edits else []
         answer = input(f"write {' and '.join(what)}? [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
-            print("nothing changed")
+            echo("nothing changed")
             return 1
     apply(copies)
     for path, (_, after) in edits.items():
@@ -188,7 +189,7 @@ def run(
     done = [f"{len(copies)} file(s)"] if copies else []
     if edits:
         done.append(f"{len(changes)} reference(s) in {', '.join(map(display_path, edits))}")
-    print(f"blessed {' and '.join(done)}")
+    echo(f"blessed {' and '.join(done)}")
     return 0
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from assay import terminal
 from assay.errors import UsageError
 
 if TYPE_CHECKING:
@@ -60,11 +61,11 @@ def show(prepared: Prepared, *, verbose: bool = False, as_json: bool = False) ->
             "cases": [_case_data(c) for c in cases],
             "problems": [{"location": p.location, "message": p.message} for p in problems],
         }
-        out.write(json.dumps(data, indent=2) + "\n")
+        out.write(terminal.json_text(json.dumps(data, indent=2)) + "\n")
         return 1 if problems else 0
     # Problems first: the last line is the count, and it says whether anything is wrong.
     for problem in problems:
-        sys.stderr.write(f"assay: {problem}\n")
+        sys.stderr.write(f"assay: {terminal.lines(problem)}\n")
     sys.stderr.flush()
     lines = []
     described: set[type] = set()
@@ -91,5 +92,5 @@ def show(prepared: Prepared, *, verbose: bool = False, as_json: bool = False) ->
     if problems:
         count += f"; {len(problems)} problem(s) loading tests (above)"
     lines.append(count)
-    out.write("\n".join(lines) + "\n")
+    out.write(terminal.lines("\n".join(lines)) + "\n")
     return 1 if problems else 0

@@ -12,6 +12,7 @@ from assay.store.names import Version
 from assay.store.objects import StoreError, blob_kind
 from assay.store.store import Store
 from assay.store.trees import Diff
+from assay.terminal import echo
 
 
 def size(n: float) -> str:
@@ -38,9 +39,9 @@ def put(
     result = store.put(name, path, message, overlays, tags)
     version, imported = result.version, result.imported
     if not result.created:
-        click.echo(f"{version.ref}  (unchanged: the same tree as the newest version)")
+        echo(f"{version.ref}  (unchanged: the same tree as the newest version)")
     else:
-        click.echo(
+        echo(
             f"{version.ref}  ({imported.new_files:,} of {imported.files:,} files new, "
             f"{size(imported.new_bytes)} stored, {size(imported.read_bytes)} read)"
         )
@@ -50,7 +51,7 @@ def put(
 def ls(store: Store, names: Sequence[str]) -> int:
     chosen = list(names) or store.refs.names()
     if not chosen:
-        click.echo(f"the store at {store.root} is empty")
+        echo(f"the store at {store.root} is empty")
         return 0
     owners = _owners(store)
     rows = [("NAME", "VERSIONS", "NEWEST", "CREATED", "FILES", "SIZE", "UNIQUE", "TAGS")]
@@ -83,11 +84,11 @@ def ls(store: Store, names: Sequence[str]) -> int:
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     for problem in damage:
-        click.echo(f"assay: warning: {problem}", err=True)
+        echo(f"assay: warning: {problem}", err=True)
     if damage:
-        click.echo("assay: warning: run `assay store verify` for the whole picture", err=True)
+        echo("assay: warning: run `assay store verify` for the whole picture", err=True)
     return 0
 
 
@@ -126,42 +127,42 @@ def show(store: Store, ref: str, against: str | None, files: bool) -> int:
         for entry in store.tree(version.tree).entries:
             kind = {"dir": "d", "symlink": "l"}.get(entry.type, "-")
             extra = f" -> {entry.target}" if entry.type == "symlink" else ""
-            click.echo(f"{kind} {entry.mode:04o} {size(entry.size):>9}  {entry.path}{extra}")
+            echo(f"{kind} {entry.mode:04o} {size(entry.size):>9}  {entry.path}{extra}")
     return 0
 
 
 def _describe(version: Version) -> None:
-    click.echo(f"{version.ref}")
-    click.echo(f"  tree:     {version.tree}")
-    click.echo(f"  created:  {_when(version.created)} by {version.user}@{version.host}")
-    click.echo(
+    echo(f"{version.ref}")
+    echo(f"  tree:     {version.tree}")
+    echo(f"  created:  {_when(version.created)} by {version.user}@{version.host}")
+    echo(
         f"  files:    {version.files:,} ({size(version.bytes)}; "
         f"{size(version.new_bytes)} new when stored)"
     )
     if version.source:
-        click.echo(f"  source:   {version.source} ({version.source_kind})")
+        echo(f"  source:   {version.source} ({version.source_kind})")
     for label, value in (
         ("archive", version.archive_hash),
         ("commit", version.git_commit),
         ("message", version.message),
     ):
         if value:
-            click.echo(f"  {label + ':':<9} {value}")
+            echo(f"  {label + ':':<9} {value}")
 
 
 def _print_diff(old: Version, new: Version, changes: Diff) -> None:
-    click.echo(f"changes from {old.ref} to {new.ref}:")
+    echo(f"changes from {old.ref} to {new.ref}:")
     if changes.empty:
-        click.echo("  none: the same tree")
+        echo("  none: the same tree")
         return
     for entry in changes.added:
-        click.echo(f"  + {entry.path}  ({size(entry.size)})")
+        echo(f"  + {entry.path}  ({size(entry.size)})")
     for entry in changes.removed:
-        click.echo(f"  - {entry.path}")
+        echo(f"  - {entry.path}")
     for before, after in changes.changed:
         note = "mode" if before.hash == after.hash else f"{size(before.size)} -> {size(after.size)}"
-        click.echo(f"  ~ {after.path}  ({note})")
-    click.echo(
+        echo(f"  ~ {after.path}  ({note})")
+    echo(
         f"  {len(changes.added)} added, {len(changes.removed)} removed, "
         f"{len(changes.changed)} changed; {size(changes.changed_bytes())} of new content"
     )
@@ -173,32 +174,32 @@ def get(store: Store, ref: str, target: Path) -> int:
     if target.exists() and any(target.iterdir()):
         raise click.UsageError(f"{target} is not empty; give a new or empty directory")
     version = store.get(ref, target)
-    click.echo(f"{version.ref} -> {target} ({version.files:,} files, {size(version.bytes)})")
+    echo(f"{version.ref} -> {target} ({version.files:,} files, {size(version.bytes)})")
     return 0
 
 
 def tag(store: Store, ref: str, name: str) -> int:
     version = store.tag(ref, name)
-    click.echo(f"{version.name}#{name} -> {version.ref}")
+    echo(f"{version.name}#{name} -> {version.ref}")
     return 0
 
 
 def gc(store: Store, keep: int, dry_run: bool) -> int:
     report = store.gc(keep, dry_run)
     verb = "would remove" if dry_run else "removed"
-    click.echo(
+    echo(
         f"{verb} {len(report.versions)} version(s), {report.objects:,} object(s) and "
         f"{report.checkouts} checkout(s), freeing up to {size(report.bytes)}"
     )
     for version in report.versions:
-        click.echo(f"  {version.ref}  ({_when(version.created)})")
+        echo(f"  {version.ref}  ({_when(version.created)})")
     if report.leases:
-        click.echo(
+        echo(
             f"kept {report.leased_trees} tree(s) that {report.leases} running session(s) or "
             "transfer(s) use"
         )
     if report.expired_leases:
-        click.echo(
+        echo(
             f"{'would expire' if dry_run else 'expired'} {report.expired_leases} lease(s) of "
             "processes that are gone"
         )
@@ -212,41 +213,41 @@ def verify(store: Store, repair: bool, full: bool = False) -> int:
     """Exit 0 when nothing is damaged, 1 when something is (after ``--repair`` too: a
     repaired version still lacks its objects until it is put again)."""
     report = store.verify(repair)
-    click.echo(
+    echo(
         f"checked {report.checked:,} object(s) and {report.checked_checkouts:,} checkout(s) "
         f"in {store.root}"
     )
     for item in report.corrupt:
-        click.echo(f"  corrupt: {item}" + ("  (removed)" if repair else ""))
+        echo(f"  corrupt: {item}" + ("  (removed)" if repair else ""))
     for item in report.missing:
-        click.echo(f"  missing: {item}")
+        echo(f"  missing: {item}")
     for record in report.records:
-        click.echo(f"  unreadable: {record}")
+        echo(f"  unreadable: {record}")
     for ref, paths in report.versions.items():
         if len(paths) == 1 and paths[0].startswith("("):  # the tree itself: every path
-            click.echo(f"  damaged version: {ref}: {paths[0][1:-1]}  (put it again)")
+            echo(f"  damaged version: {ref}: {paths[0][1:-1]}  (put it again)")
             continue
-        click.echo(f"  damaged version: {ref}: {_count(paths, 'path')}  (put it again)")
+        echo(f"  damaged version: {ref}: {_count(paths, 'path')}  (put it again)")
         _list(paths, full)
     for tree, problems in report.checkouts.items():
         note = "  (dropped: the next run checks it out again)" if repair else ""
-        click.echo(f"  damaged checkout: checkouts/{tree}: {_count(problems, 'problem')}{note}")
+        echo(f"  damaged checkout: checkouts/{tree}: {_count(problems, 'problem')}{note}")
         _list(problems, full)
     if report.clean:
-        click.echo("no damage found")
+        echo("no damage found")
         return 0
-    click.echo(
+    echo(
         f"found {len(report.corrupt)} corrupt object(s), {len(report.missing)} missing "
         f"object(s), {len(report.versions)} damaged version(s), {len(report.checkouts)} "
         f"damaged checkout(s), {len(report.records)} unreadable record(s)"
     )
     if not repair and (report.corrupt or report.checkouts):
-        click.echo(
+        echo(
             "run `assay store verify --repair` to remove the damaged objects and checkouts, "
             "then put the damaged versions again from their sources"
         )
     elif report.versions:
-        click.echo("put the damaged versions again from their sources to restore them")
+        echo("put the damaged versions again from their sources to restore them")
     return 1
 
 
@@ -257,6 +258,6 @@ def _count(items: Sequence[str], noun: str) -> str:
 def _list(items: Sequence[str], full: bool) -> None:
     shown = items if full else items[:SHOWN_PATHS]
     for item in shown:
-        click.echo(f"      {item}")
+        echo(f"      {item}")
     if len(shown) < len(items):
-        click.echo(f"      ... and {len(items) - len(shown)} more (--full lists them all)")
+        echo(f"      ... and {len(items) - len(shown)} more (--full lists them all)")
