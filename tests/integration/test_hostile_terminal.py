@@ -110,3 +110,14 @@ def test_the_live_display_and_list_on_a_terminal_draw_no_hostile_sequence(write,
         assert code == 0, screen
         for payload in PAYLOADS:
             assert payload not in screen, (args, payload, screen)
+
+
+def test_an_html_report_of_cases_named_with_control_characters_is_written(assay_cli, write):
+    # The slowest-cases plot labels each bar with the case's name: a BEL in it made the SVG
+    # not XML and `--html` an internal error.
+    write("test_evil.py", TESTS)
+    result = assay_cli("run", "test_evil.py", "--plain", "--html", "report.html")
+    assert result.code == 0, result
+    _clean_result(result)
+    page = (result.cwd / "report.html").read_text()
+    assert "<svg" in page and "<script" not in page
