@@ -34,6 +34,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ import asyncssh
 from assay.config import Ssh
 from assay.transports import hostagent
 from assay.transports.base import UNKNOWN, CommandResult, TransportError
+from assay.transports.download import Downloaded, download
 from assay.transports.ssh_errors import connect_problem, host_key_problem, identity_problem
 
 _HEADER = struct.Struct(">I")
@@ -753,5 +755,23 @@ class SshTransport:
         await self._sftp(lambda sftp: sftp.put(str(local), str(path), recurse=True, preserve=True))
 
     async def get(self, path: PurePosixPath, local: Path) -> None:
+        await self.get_tree(path, local)
+
+    async def get_tree(self, path: PurePosixPath, local: Path) -> Downloaded:
+        """Copy the directory ``path`` into ``local`` (new), trusting none of the host's
+        answers (see :mod:`assay.transports.download`); what was left out."""
         local.parent.mkdir(parents=True, exist_ok=True)
-        await self._sftp(lambda sftp: sftp.get(str(path), str(local), recurse=True, preserve=True))
+        local.mkdir(0o700)  # new: the copy never writes into what was there
+        done = Downloaded()
+        tries = 0
+
+        async def work(sftp: asyncssh.SFTPClient) -> None:
+            nonlocal done, tries
+            tries += 1
+            if tries > 1:  # start again from empty: the dropped connection cut the copy short
+                shutil.rmtree(local)
+                local.mkdir(0o700)
+            done = await download(sftp, os.fsencode(str(path)), local)
+
+        await self._sftp(work)
+        return done
