@@ -67,6 +67,10 @@ class _Lost(Exception):
     """The connection dropped before the answer came (the request is sent again)."""
 
 
+class _Garbled(Exception):
+    """The agent's output is not its protocol (a hostile host, or something else writing)."""
+
+
 class _Replaced(Exception):
     """The agent that had the request is gone; a new one does not know it."""
 
@@ -417,17 +421,41 @@ class SshTransport:
             while True:
                 header = await stream.readexactly(_HEADER.size)
                 (size,) = _HEADER.unpack(header)
-                message = json.loads(await stream.readexactly(size))
-                if "event" in message:
-                    self._on_event(message)
-                    continue
-                waiting = link.pending.get(str(message.get("rid")))
+                if size > hostagent.MAX_FRAME:  # before reading it: memory stays bounded
+                    raise _Garbled(f"announced a message of {size} bytes")
+                try:
+                    message = json.loads(await stream.readexactly(size))
+                    if "event" in message:
+                        self._on_event(message)
+                        continue
+                    waiting = link.pending.get(str(message.get("rid")))
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    raise _Garbled(
+                        f"sent a message that is not one of its answers ({exc})"
+                    ) from None
                 if waiting is not None and not waiting.done():
                     waiting.set_result(message)
-        except (asyncio.IncompleteReadError, asyncssh.Error, OSError, ValueError):
+        except _Garbled as exc:
+            self._give_up(
+                TransportError(
+                    f"{self.host}: what answers as assay's agent there {exc}; check that "
+                    f"`{self.python}` on the host runs the agent assay sent, and that nothing "
+                    f"else writes to its output"
+                )
+            )
+        except (asyncio.IncompleteReadError, asyncssh.Error, OSError):
             pass
         finally:
             self._lost(link)
+
+    def _give_up(self, error: TransportError) -> None:
+        """No more connections: every request and job fails with ``error``."""
+        if self._dead is None:
+            self._dead = error
+        for proc in self._jobs.values():
+            proc.fail(self._dead)
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     def _on_event(self, message: dict[str, Any]) -> None:
         if message.get("event") == "exit":
@@ -468,12 +496,12 @@ class SshTransport:
                     break
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_BACKOFF)
-            self._dead = TransportError(
-                f"lost the connection to {self.host} and could not make it again within "
-                f"{self.settings.detach_timeout}: {last}"
+            self._give_up(
+                TransportError(
+                    f"lost the connection to {self.host} and could not make it again within "
+                    f"{self.settings.detach_timeout}: {last}"
+                )
             )
-            for proc in self._jobs.values():
-                proc.fail(self._dead)
         finally:
             self._reconnecting = None
             changed, self._changed = self._changed, asyncio.Event()
