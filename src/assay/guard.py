@@ -15,7 +15,7 @@ this module adds is around each call of test code (:func:`running`):
 * :func:`call` refuses a result that means the code never ran: a coroutine (an ``async
   def`` that was not awaited) or a generator.
 
-* ``os._exit()`` (``posix._exit()``) in assay's process raises :class:`ExitRefused` from
+* ``os._exit()`` and ``os.exec*()`` in assay's process raise :class:`ExitRefused` from
   the first call of test code on: in the test, that fails its case; in an ``atexit``
   handler a test file registered, it is ignored, so it cannot turn a failed run's exit
   code into 0. A child the test forked exits as it asks.
@@ -61,6 +61,7 @@ class ExitRefused(BaseException):
 
 
 _real_exit = os._exit
+_real_execv, _real_execve = os.execv, os.execve
 _runner_pid: int | None = None  # set once test code may run: os._exit is guarded from then
 
 
@@ -72,6 +73,18 @@ def _refuse_exit(status: int) -> NoReturn:
     )
 
 
+def _refuse_execv(path: Any, argv: Any) -> NoReturn:
+    if os.getpid() != _runner_pid:
+        _real_execv(path, argv)
+    raise ExitRefused(f"os.exec* of {os.fsdecode(path)} would replace assay's run; use subprocess")
+
+
+def _refuse_execve(path: Any, argv: Any, env: Any) -> NoReturn:
+    if os.getpid() != _runner_pid:
+        _real_execve(path, argv, env)
+    raise ExitRefused(f"os.exec* of {os.fsdecode(path)} would replace assay's run; use subprocess")
+
+
 def _guard_exit() -> None:
     global _runner_pid
     if _runner_pid is None:
@@ -79,6 +92,9 @@ def _guard_exit() -> None:
 
         _runner_pid = os.getpid()
         os._exit = posix._exit = _refuse_exit
+        # os.execl, execlp, execvp ... all end in these two
+        os.execv = posix.execv = _refuse_execv
+        os.execve = posix.execve = _refuse_execve
         sys.unraisablehook = functools.partial(_unraisable, sys.unraisablehook)
 
 

@@ -526,14 +526,23 @@ class HookExits(assay.Test):
         posix._exit(0)  # raised: HookExits
 
 
+class SetupExecs(assay.Test):
+    command = "true"
+
+    @assay.before("run")
+    def hook(self):
+        os.execlp("true", "true")  # raised: SetupExecs
+
+
 class ChildExits(assay.Test):
     command = "true"
 
     def sanity(self, out):
-        pid = os.fork()
-        if pid == 0:
-            os._exit(7)  # a forked child may end as it likes
-        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
+        for exit in (lambda: os._exit(7), lambda: os.execlp("sh", "sh", "-c", "exit 7")):
+            pid = os.fork()
+            if pid == 0:
+                exit()  # a forked child may end or exec as it likes
+            assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
 
 
 class Fine(assay.Test):
@@ -547,11 +556,15 @@ def test_os_exit_in_test_code_fails_its_case_and_cannot_end_the_run_as_passed(as
     assert result.code == 1, result
     report = result.report
     assert report["summary"]["passed"] == 2
-    for name, stage in (("SanityExits", "sanity"), ("HookExits", "run")):
+    for name, stage, what in (
+        ("SanityExits", "sanity", "os._exit(0)"),
+        ("HookExits", "run", "os._exit(0)"),
+        ("SetupExecs", "run", "os.exec* of "),
+    ):
         line = _line_of(path, f"# raised: {name}")
         failure = result.case(name)["failure"]
         assert failure["stage"] == stage, failure
-        assert failure["reason"].startswith("ExitRefused: os._exit(0)"), failure
+        assert failure["reason"].startswith(f"ExitRefused: {what}"), failure
         assert failure["reason"].endswith(f"at {path}:{line}"), failure
     assert result.case("ChildExits")["status"] == "passed"
     _no_traceback(result)
