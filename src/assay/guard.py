@@ -103,7 +103,10 @@ def _unraisable(previous: Callable[[Any], object], info: Any) -> None:
     file called (the interpreter ignores what such a handler raises)."""
     if isinstance(info.exc_value, ExitRefused):
         where = getattr(info.object, "__qualname__", None) or repr(info.object)
-        sys.stderr.write(f"assay: warning: {info.err_msg or 'in'} {where}: {info.exc_value}\n")
+        from assay import terminal  # lazy: only when it happens
+
+        text = f"{info.err_msg or 'in'} {where}: {info.exc_value}"
+        sys.stderr.write(f"assay: warning: {terminal.line(text)}\n")
         return
     previous(info)
 
