@@ -571,3 +571,24 @@ def test_os_exit_in_test_code_fails_its_case_and_cannot_end_the_run_as_passed(as
     assert "assay: warning: Exception ignored in atexit callback <lambda>: os._exit(0)" in (
         result.stderr
     )
+
+
+def test_a_metric_of_an_int_no_float_can_hold_is_that_metrics_error(assay_cli, write):
+    write(
+        "test_huge.py",
+        """
+        import assay
+
+        class Huge(assay.Test):
+            command = "echo hi"
+
+            @assay.metric()
+            def m(self, out):
+                return -(10**400)
+        """,
+    )
+    result = assay_cli("run", "test_huge.py", "--plain")
+    assert result.code == 1, result
+    reason = result.case("Huge")["failure"]["reason"]
+    assert reason.startswith("m returned -1000"), reason
+    assert "not a finite number" in reason and "OverflowError" not in reason, reason
