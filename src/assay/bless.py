@@ -21,6 +21,7 @@ from assay.errors import UsageError
 from assay.files import display_path, write_atomic
 from assay.results.table import shown
 from assay.select import Selection
+from assay.terminal import echo
 
 
 @dataclass(frozen=True)
@@ -160,19 +161,19 @@ def run(
         first, *lines = bless_refs.unreferenced_note(missing, after)
         print(shown(f"note: {first}"), *map(shown, lines), sep="\n")
     if not copies and not changes:
-        print(
+        echo(
             "nothing to bless: no selected case has differing outputs or metrics outside "
             f"their references in the last session ({display_path(report_path)})"
         )
         return 0 if not found.notes else 1
     if copies:
-        print(f"blessing {len(copies)} file(s) of {len({c.case for c in copies})} case(s):")
+        echo(f"blessing {len(copies)} file(s) of {len({c.case for c in copies})} case(s):")
         for copy in copies:
             source, target = display_path(copy.source), display_path(copy.target)
             print(shown(f"  {copy.case}: {source} -> {target}"))
     if changes:
         cases = len({c.case for c in changes})
-        print(f"new references for {len(changes)} metric(s) of {cases} case(s):")
+        echo(f"new references for {len(changes)} metric(s) of {cases} case(s):")
         for change in changes:
             old = "none" if change.old is None else f"{change.old:.6g}"
             print(shown(f"  {change.case}: {change.metric} {old} -> {change.ref.value:.6g}"))
@@ -188,7 +189,7 @@ def run(
         what += [f"{len(edits)} references file(s)"] if edits else []
         answer = input(f"write {' and '.join(what)}? [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
-            print("nothing changed")
+            echo("nothing changed")
             return 1
     apply(copies)
     for path, (_, after) in edits.items():
@@ -196,7 +197,7 @@ def run(
     done = [f"{len(copies)} file(s)"] if copies else []
     if edits:
         done.append(f"{len(changes)} reference(s) in {', '.join(map(display_path, edits))}")
-    print(f"blessed {' and '.join(done)}")
+    echo(f"blessed {' and '.join(done)}")
     return 0
 
 

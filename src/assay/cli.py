@@ -9,6 +9,7 @@ interrupted by signal N (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import traceback
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 
 import click
 
+from assay import terminal
 from assay._version import __version__
 from assay.commands import results, runs, store
 from assay.errors import AssayError
@@ -66,6 +68,12 @@ def show_config(config: str | None, system: str | None) -> int:
     return 0
 
 
+def _traceback() -> None:
+    """The current exception's traceback on stderr; what its message quotes is shown, not
+    obeyed by the terminal."""
+    terminal.echo(traceback.format_exc().rstrip("\n"), err=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``assay`` command."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -75,21 +83,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        shown = io.StringIO()
+        exc.show(file=shown)  # the usage and the message, which may quote a hostile argument
+        terminal.echo(shown.getvalue().rstrip("\n"), err=True)
         return 2
     except click.exceptions.Abort:
         return 130
     except AssayError as exc:
         if debug:
-            traceback.print_exc()
-        click.echo(f"assay: error: {exc}", err=True)
+            _traceback()
+        terminal.echo(f"assay: error: {exc}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except Interrupted as exc:  # a signal while a test file was imported
         return 128 + exc.signum
     except Exception:
-        traceback.print_exc()
+        _traceback()
         click.echo(
             "assay: internal error: this is a bug in assay; please report it with the traceback "
             "above",

@@ -14,6 +14,11 @@ _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|d|h|m|s)")
 _CLOCK = re.compile(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)")
 
 
+MAX_SECONDS = 10_000 * 86400.0
+"""The longest duration accepted (10000 days): beyond it a limit means nothing, and timers
+overflow (a thread's wait takes at most ``threading.TIMEOUT_MAX``, about 1e10 s)."""
+
+
 def parse_duration(value: object) -> float:
     """Return seconds for a duration, or raise ``ValueError`` with the accepted forms.
 
@@ -26,7 +31,10 @@ def parse_duration(value: object) -> float:
             f"{value!r} is not a duration; write e.g. 90, '90s', '5m', '1h30m' or '01:30:00'"
         )
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int no float holds (TOML reads any length whole)
+            seconds = math.inf
     elif isinstance(value, str):
         seconds = _parse_text(value.strip())
     else:
@@ -35,8 +43,13 @@ def parse_duration(value: object) -> float:
         )
     if seconds <= 0 or seconds != seconds:
         raise ValueError(f"duration {value!r} must be positive")
-    if math.isinf(seconds):
+    if math.isinf(seconds) and not isinstance(value, int):
         raise ValueError(f"duration {value!r} must be finite; write e.g. '30d' for a long limit")
+    if seconds > MAX_SECONDS:
+        shown = repr(value) if len(repr(value)) <= 30 else repr(value)[:20] + "..."
+        raise ValueError(
+            f"duration {shown} is longer than any job: at most {MAX_SECONDS // 86400:.0f}d"
+        )
     return seconds
 
 

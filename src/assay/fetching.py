@@ -18,6 +18,7 @@ from typing import Any
 from assay.config import load_config
 from assay.errors import UsageError
 from assay.transports.base import TransportError
+from assay.transports.download import Downloaded
 
 
 def find_case(prefix: Path, case_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -40,8 +41,9 @@ def find_case(prefix: Path, case_id: str) -> tuple[dict[str, Any], dict[str, Any
     return report, found[0]
 
 
-def fetch(prefix: Path, case_id: str, config_file: str | None = None) -> Path:
-    """Copy the case's remote stage dir into its output dir; that dir."""
+def fetch(prefix: Path, case_id: str, config_file: str | None = None) -> tuple[Path, list[str]]:
+    """Copy the case's remote stage dir into its output dir; that dir, and notes on what
+    was not copied."""
     report, case = find_case(prefix, case_id)
     where = case.get("remote_dir")
     output = case.get("output_dir")
@@ -62,15 +64,25 @@ def fetch(prefix: Path, case_id: str, config_file: str | None = None) -> Path:
     path = PurePosixPath(where.partition(":")[2])
     target = Path(output)
     try:
-        asyncio.run(_copy(partition.ssh, path, target, report["session"]["id"]))
+        done = asyncio.run(_copy(partition.ssh, path, target, report["session"]["id"]))
     except TransportError as exc:
         raise UsageError(f"fetch: partition {case['system']}:{case['partition']}: {exc}") from None
     except FileNotFoundError:
         raise UsageError(f"fetch: {where} is gone (removed on the host since the run)") from None
-    return target
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"fetch: cannot copy {where} into {target}: {exc}") from None
+    notes = []
+    if done.links_left_out:
+        notes.append(
+            f"left out {len(done.links_left_out)} symbolic link(s) pointing outside the case's "
+            f"directory: {', '.join(done.links_left_out)}"
+        )
+    if done.skipped:
+        notes.append(f"not copied (devices, sockets or pipes): {', '.join(done.skipped)}")
+    return target, notes
 
 
-async def _copy(ssh: Any, path: PurePosixPath, target: Path, session: str) -> None:
+async def _copy(ssh: Any, path: PurePosixPath, target: Path, session: str) -> Downloaded:
     from assay.transports.ssh import SshTransport  # lazy: start-up time (asyncssh: ~100 ms)
 
     transport = SshTransport(ssh, session=f"fetch-{session}", workdirs=[ssh.workdir])
@@ -78,7 +90,7 @@ async def _copy(ssh: Any, path: PurePosixPath, target: Path, session: str) -> No
     try:
         landing = target.parent / f".fetch-{secrets.token_hex(4)}"
         try:
-            await transport.get(path, landing)
+            done = await transport.get_tree(path, landing)
             target.mkdir(parents=True, exist_ok=True)
             for entry in landing.iterdir():
                 destination = target / entry.name
@@ -91,3 +103,4 @@ async def _copy(ssh: Any, path: PurePosixPath, target: Path, session: str) -> No
             shutil.rmtree(landing, ignore_errors=True)
     finally:
         await transport.close()
+    return done

@@ -15,9 +15,14 @@ this module adds is around each call of test code (:func:`running`):
 * :func:`call` refuses a result that means the code never ran: a coroutine (an ``async
   def`` that was not awaited) or a generator.
 
-Not stoppable from inside the process: ``os._exit()``, ``os.kill(os.getpid(), SIGKILL)``,
-a crash of the interpreter. The journal keeps what finished; ``assay run --resume`` runs
-the rest.
+* ``os._exit()`` and ``os.exec*()`` in assay's process raise :class:`ExitRefused` from
+  the first call of test code on: in the test, that fails its case; in an ``atexit``
+  handler a test file registered, it is ignored, so it cannot turn a failed run's exit
+  code into 0. A child the test forked exits as it asks.
+
+Not stoppable from inside the process: ``os.kill(os.getpid(), SIGKILL)``, the C library's
+``_exit`` through ``ctypes``, a crash of the interpreter. The journal keeps what finished;
+``assay run --resume`` runs the rest.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, TYPE_CHECKING, Any, TextIO, cast
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 if TYPE_CHECKING:
     from assay.define.definition import Definition
@@ -49,6 +54,61 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+class ExitRefused(BaseException):
+    """Test code called ``os._exit()`` in assay's own process."""
+
+
+_real_exit = os._exit
+_real_execv, _real_execve = os.execv, os.execve
+_runner_pid: int | None = None  # set once test code may run: os._exit is guarded from then
+
+
+def _refuse_exit(status: int) -> NoReturn:
+    if os.getpid() != _runner_pid:  # a child the test forked
+        _real_exit(status)
+    raise ExitRefused(
+        f"os._exit({status}) would end assay's whole run; fail the test with an exception"
+    )
+
+
+def _refuse_execv(path: Any, argv: Any) -> NoReturn:
+    if os.getpid() != _runner_pid:
+        _real_execv(path, argv)
+    raise ExitRefused(f"os.exec* of {os.fsdecode(path)} would replace assay's run; use subprocess")
+
+
+def _refuse_execve(path: Any, argv: Any, env: Any) -> NoReturn:
+    if os.getpid() != _runner_pid:
+        _real_execve(path, argv, env)
+    raise ExitRefused(f"os.exec* of {os.fsdecode(path)} would replace assay's run; use subprocess")
+
+
+def _guard_exit() -> None:
+    global _runner_pid
+    if _runner_pid is None:
+        import posix
+
+        _runner_pid = os.getpid()
+        os._exit = posix._exit = _refuse_exit
+        # os.execl, execlp, execvp ... all end in these two
+        os.execv = posix.execv = _refuse_execv
+        os.execve = posix.execve = _refuse_execve
+        sys.unraisablehook = functools.partial(_unraisable, sys.unraisablehook)
+
+
+def _unraisable(previous: Callable[[Any], object], info: Any) -> None:
+    """One line, no traceback, for an ``os._exit`` that an ``atexit`` handler of a test
+    file called (the interpreter ignores what such a handler raises)."""
+    if isinstance(info.exc_value, ExitRefused):
+        where = getattr(info.object, "__qualname__", None) or repr(info.object)
+        from assay import terminal  # lazy: only when it happens
+
+        text = f"{info.err_msg or 'in'} {where}: {info.exc_value}"
+        sys.stderr.write(f"assay: warning: {terminal.line(text)}\n")
+        return
+    previous(info)
 
 
 class Misused(Exception):
@@ -124,6 +184,7 @@ def running(printed: Printed | None = None) -> Iterator[None]:
     except OSError:  # the directory assay started in is gone: nothing to keep
         cwd = None
     path = list(sys.path)
+    _guard_exit()
     global _inside
     main = threading.current_thread() is threading.main_thread()
     # Outside a run (loading test files) there is no handler of ours yet: swap one in.

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from assay import terminal
 from assay.errors import UsageError
 from assay.results.table import shown
 
@@ -61,7 +62,7 @@ def show(prepared: Prepared, *, verbose: bool = False, as_json: bool = False) ->
             "cases": [_case_data(c) for c in cases],
             "problems": [{"location": p.location, "message": p.message} for p in problems],
         }
-        out.write(json.dumps(data, indent=2) + "\n")
+        out.write(terminal.json_text(json.dumps(data, indent=2)) + "\n")
         return 1 if problems else 0
     # Problems first: the last line is the count, and it says whether anything is wrong.
     for problem in problems:  # its lines are its own; what they quote shows, never acts

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from assay import terminal
 from assay.durations import format_duration
 from assay.files import display_path, tail
 from assay.results import performance, regressions, samples, scaling
@@ -291,5 +292,6 @@ def _counts(session: Session) -> Line:
 
 
 def summary_file(lines: Sequence[Line]) -> str:
-    """The text of ``summary.txt``."""
-    return "".join(f"{text}\n" for text, _ in lines)
+    """The text of ``summary.txt``: as the terminal shows it, control characters escaped
+    (it is read with ``cat`` in CI logs)."""
+    return "".join(f"{terminal.line(text)}\n" for text, _ in lines)

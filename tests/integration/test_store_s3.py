@@ -252,3 +252,22 @@ def test_a_version_record_that_lies_about_itself_is_refused(s3, build, tmp_path)
     with pytest.raises(StoreError, match="not a record this store wrote"):
         asyncio.run(remote.pull(Store(tmp_path / "dest"), "forged"))
     assert remote.resolve("solver").version == 1  # the real one still reads
+
+
+def test_a_hostile_name_in_the_bucket_is_named_escaped_and_the_others_still_list(
+    s3, assay_cli, build, tmp_path
+):
+    """A bucket is shared: a key names/NAME/v1.json whose NAME is no store name (an escape
+    sequence that would set the terminal's clipboard) does not stop `ls` from listing the
+    real versions, and reaches the terminal escaped."""
+    url = s3["url"]
+    assert assay_cli("store", "put", "solver", str(build)).code == 0
+    assert assay_cli("store", "push", "-q", url, "solver").code == 0
+    bucket = S3Bucket(parse_s3_url(url))
+    record = bucket.get(bucket.target.key("names", "solver", "v1.json"))
+    bucket.put(bucket.target.key("names", "x\x1b]52;c;QQ==\x07", "v1.json"), record)
+    listed = assay_cli("store", "ls", url)
+    assert listed.code == 0, listed
+    assert listed.stdout.split()[0] == "solver@1"
+    assert "\x1b" not in listed.stdout + listed.stderr and "\x07" not in listed.stderr
+    assert "'x\\x1b]52;c;QQ==\\x07' is not a valid name" in listed.stderr, listed.stderr

@@ -500,3 +500,95 @@ def test_what_test_code_prints_goes_to_its_output_dir_not_the_live_display(tmp_p
     assert "| to stderr" in screen
     quiet = CliResult((), code, "", "", tmp_path).case("Quiet")
     assert not (Path(quiet["output_dir"]) / "assay-python.out").exists()
+
+
+EXITS = """
+import atexit
+import os
+import posix
+import assay
+
+atexit.register(lambda: os._exit(0))  # would turn the run's exit code into 0
+
+
+class SanityExits(assay.Test):
+    command = "true"
+
+    def sanity(self, out):
+        os._exit(0)  # raised: SanityExits
+
+
+class HookExits(assay.Test):
+    command = "true"
+
+    @assay.after("run")
+    def hook(self):
+        posix._exit(0)  # raised: HookExits
+
+
+class SetupExecs(assay.Test):
+    command = "true"
+
+    @assay.before("run")
+    def hook(self):
+        os.execlp("true", "true")  # raised: SetupExecs
+
+
+class ChildExits(assay.Test):
+    command = "true"
+
+    def sanity(self, out):
+        for exit in (lambda: os._exit(7), lambda: os.execlp("sh", "sh", "-c", "exit 7")):
+            pid = os.fork()
+            if pid == 0:
+                exit()  # a forked child may end or exec as it likes
+            assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 7
+
+
+class Fine(assay.Test):
+    command = "true"
+"""
+
+
+def test_os_exit_in_test_code_fails_its_case_and_cannot_end_the_run_as_passed(assay_cli, write):
+    path = write("test_exits.py", EXITS)
+    result = assay_cli("run", "test_exits.py", "--plain")
+    assert result.code == 1, result
+    report = result.report
+    assert report["summary"]["passed"] == 2
+    for name, stage, what in (
+        ("SanityExits", "sanity", "os._exit(0)"),
+        ("HookExits", "run", "os._exit(0)"),
+        ("SetupExecs", "run", "os.exec* of "),
+    ):
+        line = _line_of(path, f"# raised: {name}")
+        failure = result.case(name)["failure"]
+        assert failure["stage"] == stage, failure
+        assert failure["reason"].startswith(f"ExitRefused: {what}"), failure
+        assert failure["reason"].endswith(f"at {path}:{line}"), failure
+    assert result.case("ChildExits")["status"] == "passed"
+    _no_traceback(result)
+    assert "assay: warning: Exception ignored in atexit callback <lambda>: os._exit(0)" in (
+        result.stderr
+    )
+
+
+def test_a_metric_of_an_int_no_float_can_hold_is_that_metrics_error(assay_cli, write):
+    write(
+        "test_huge.py",
+        """
+        import assay
+
+        class Huge(assay.Test):
+            command = "echo hi"
+
+            @assay.metric()
+            def m(self, out):
+                return -(10**400)
+        """,
+    )
+    result = assay_cli("run", "test_huge.py", "--plain")
+    assert result.code == 1, result
+    reason = result.case("Huge")["failure"]["reason"]
+    assert reason.startswith("m returned -1000"), reason
+    assert "not a finite number" in reason and "OverflowError" not in reason, reason

@@ -109,7 +109,10 @@ def test_a_failed_case_stays_on_the_host_and_fetch_brings_it_back(
         import assay
 
         class Fails(assay.Test):
-            command = "head -c 3000000 /dev/zero > big.bin; echo tiny > small.txt; echo bye; exit 3"
+            command = (
+                "head -c 3000000 /dev/zero > big.bin; echo tiny > small.txt; chmod 4755 small.txt; "
+                "ln -s /etc abs; ln -s small.txt ok; mkfifo pipe; echo bye; exit 3"
+            )
         """,
     )
     result = assay_cli("run", "test_fails.py", "-p", "remote")
@@ -127,6 +130,14 @@ def test_a_failed_case_stays_on_the_host_and_fetch_brings_it_back(
     assert fetched.code == 0, fetched
     assert (output / "big.bin").stat().st_size == 3_000_000
     assert (output / "small.txt").read_text() == "tiny\n"
+    # What the host's dir holds beyond files is not all brought: no link out of the case's
+    # dir, no set-user-id bit, no pipe; each is named.
+    assert (output / "small.txt").stat().st_mode & 0o7777 == 0o755
+    assert os.readlink(output / "ok") == "small.txt" and not (output / "abs").is_symlink()
+    assert "left out 1 symbolic link(s) pointing outside the case's directory: abs -> /etc" in (
+        fetched.stdout
+    )
+    assert "not copied (devices, sockets or pipes): pipe" in fetched.stdout
     nothing = assay_cli("fetch", "ffffffff")
     assert nothing.code == 2 and "no case" in nothing.stderr and "Traceback" not in nothing.stderr
 

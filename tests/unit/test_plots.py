@@ -57,3 +57,19 @@ def test_scaling_plot_and_unique_ids_per_figure() -> None:
     ids_one = {e.get("id") for e in _svg(one).iter() if e.get("id")}
     ids_two = {e.get("id") for e in _svg(two).iter() if e.get("id")}
     assert ids_one and not ids_one & ids_two  # many plots can share one page
+
+
+CONTROLS = "a\x07b\x00c\x1b]52;\udcff\ufffe\uffffd"
+
+
+def test_control_characters_and_lone_surrogates_in_text_from_tests_draw_a_valid_svg() -> None:
+    # A case named with a BEL made `--html` an internal error: matplotlib writes it raw into
+    # the SVG, which is then not XML (and a lone surrogate cannot even be measured).
+    points = [Point(f"s{i}", None, None, float(i)) for i in range(5)]
+    band = plots.Band(None, None, None)
+    history = _texts(_svg(plots.metric_history(points, [1.0], CONTROLS, band, [], "a")))
+    assert "a\\x07b\\x00c\\x1b]52;\\xff" in history
+    table = {"parameter": CONTROLS, "rows": [{"size": 1, "speedup": 1.0, "efficiency": 1.0}]}
+    assert "a\\x07b" in _texts(_svg(plots.scaling(table, "s")))
+    cases = [{"name": CONTROLS, "timings": {"run": 1.0}}]
+    assert "a\\x07b" in _texts(_svg(plots.durations(cases, "d")))

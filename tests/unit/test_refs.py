@@ -7,6 +7,7 @@ import math
 import pytest
 
 import assay
+from assay.define.reffile import entry
 from assay.define.refs import Ref, as_ref, choose, pattern_matches, ref
 
 
@@ -96,12 +97,37 @@ def test_check_negative_reference() -> None:
         (Ref(100.0, lower=0.2), "lower tolerance 0.2 must be between -1 and 0"),
         (Ref(100.0, lower=-1.5), "lower tolerance -1.5 must be between -1 and 0"),
         (Ref(100.0, upper=-0.1), "upper tolerance -0.1 must be 0 or more"),
+        # NaN compares false with everything: it would have made a side silently unbounded
+        (Ref(100.0, upper=math.nan), "upper tolerance nan must be a finite number"),
+        (Ref(-100.0, lower=math.nan), "lower tolerance nan must be a finite number"),
+        (Ref(100.0, upper=math.inf), "upper tolerance inf must be a finite number"),
+        (Ref(100.0, upper="x"), "upper tolerance 'x' must be a finite number"),  # type: ignore[arg-type]
+        # integers beyond any float (TOML reads them whole) are no error of assay's own
+        (Ref(10**400), "must be finite"),
+        (Ref(5.0, upper=10**400), "must be a finite number"),
+        (Ref(5.0, upper_abs=10**400), "must be a finite number"),
+        (Ref(1e308, upper=10.0), "highest accepted value is not a finite number"),
     ],
 )
 def test_ref_problems(r: Ref, fragment: str) -> None:
     problems = r.problems()
     assert len(problems) == 1
     assert fragment in problems[0]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        10**400,
+        {"value": 10**400},
+        {"value": 5, "upper": 10**400},
+        {"value": 5, "lower_abs": -(10**400)},
+    ],
+    ids=["value", "table value", "upper", "lower_abs"],
+)
+def test_a_references_file_with_huge_integers_is_a_problem_not_a_crash(value: object) -> None:
+    ref, wrong = entry(value)
+    assert wrong and "finite" in wrong, (ref, wrong)
 
 
 def test_good_ref_has_no_problems() -> None:

@@ -409,6 +409,12 @@ def test_a_server_that_cannot_be_reached_is_named_without_its_password():
     assert "cannot connect" in str(caught.value)
 
 
+def test_a_password_given_in_the_query_is_never_shown():
+    with pytest.raises(DatabaseError) as caught:
+        ResultsDB.open("postgresql://me@127.0.0.1:1/nothing?password=sekrit")
+    assert "sekrit" not in str(caught.value) and "password=***" in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
@@ -417,6 +423,14 @@ def test_a_server_that_cannot_be_reached_is_named_without_its_password():
         ("postgres://u:p%40ss@h:5/db?x=1", "postgres://u:***@h:5/db?x=1"),
         ("postgresql://h/db", "postgresql://h/db"),
         ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),  # an unescaped @ in it
+        # libpq also takes the password as a parameter of the query
+        ("postgresql://u@h/db?password=s3cret", "postgresql://u@h/db?password=***"),
+        (
+            "postgresql://h/db?sslmode=require&password=s3&x=1",
+            "postgresql://h/db?sslmode=require&password=***&x=1",
+        ),
+        ("postgresql:///db?PASSWORD=s3cret", "postgresql:///db?PASSWORD=***"),
+        ("postgresql://u:p@h1,h2/db?password=q", "postgresql://u:***@h1,h2/db?password=***"),
     ],
 )
 def test_passwords_are_redacted(url, shown):

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
+from assay import terminal
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -164,6 +166,8 @@ def fetch(case_id: str, prefix: str, config: str | None) -> int:
     """Bring the stage dir a case kept on a remote host into its local output dir."""
     from assay import fetching  # lazy: start-up time (asyncssh: ~100 ms)
 
-    target = fetching.fetch(Path(prefix), case_id, config)
-    click.echo(f"fetched into {target}")
+    target, notes = fetching.fetch(Path(prefix), case_id, config)
+    terminal.echo(f"fetched into {target}")
+    for note in notes:
+        terminal.echo(f"  note: {note}")
     return 0

@@ -9,6 +9,10 @@ from typing import Any
 from assay.define.params import convert_text
 from assay.durations import Duration
 
+MAX_COUNT = 2**31 - 1
+"""The largest count (nodes, tasks, CPUs...) accepted: Slurm's own limit; beyond it an
+integer of any length from TOML or Python would reach Slurm, SQLite and arithmetic."""
+
 Check = Callable[[Any], "str | None"]
 """A field's check: ``None`` when a value is acceptable, else what is wrong (without the
 field's name, which the caller puts in front)."""
@@ -107,7 +111,9 @@ def check_count(minimum: int) -> Check:
         if value is None:
             return None
         if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
-            return None
+            if value <= MAX_COUNT:
+                return None
+            return f"must be at most {MAX_COUNT}, got an integer of {len(str(value))} digits"
         return f"must be an integer >= {minimum} or None, got {value!r}"
 
     return check

@@ -21,6 +21,7 @@ the case's partition.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -98,7 +99,7 @@ def entry(value: Any) -> tuple[Ref | None, str]:
     if isinstance(value, bool):
         return None, f"{value!r} is not a number or a table"
     if isinstance(value, int | float):
-        ref = Ref(float(value))
+        ref = Ref(value)
     elif isinstance(value, dict):
         unknown = [k for k in value if k not in _KEYS]
         if unknown:
@@ -112,7 +113,7 @@ def entry(value: Any) -> tuple[Ref | None, str]:
         if unit is not None and not isinstance(unit, str):
             return None, "unit must be a string"
         ref = Ref(
-            float(value["value"]),
+            value["value"],
             value.get("lower"),
             value.get("upper"),
             unit,
@@ -121,8 +122,10 @@ def entry(value: Any) -> tuple[Ref | None, str]:
         )
     else:
         return None, f"{value!r} is not a number or a table"
-    problems = ref.problems()
-    return ref, "; ".join(problems)
+    problems = ref.problems()  # before any float(): an int of 400 digits has none
+    if problems:
+        return ref, "; ".join(problems)
+    return dataclasses.replace(ref, value=float(ref.value)), ""
 
 
 def _line_of(text: str, key: str) -> int | None:

@@ -32,8 +32,15 @@ class Ref:
         if isinstance(self.value, bool) or not isinstance(self.value, int | float):
             out.append(f"reference value must be a number, got {self.value!r}")
             return out
-        if not math.isfinite(self.value):
-            out.append(f"reference value must be finite, got {self.value!r}")
+        if not finite(self.value):
+            out.append(f"reference value must be finite, got {short(self.value)}")
+            return out
+        # NaN compares false with everything: a NaN tolerance would leave its side unbounded
+        for name, tolerance in (("lower", self.lower), ("upper", self.upper)):
+            if tolerance is not None and not finite(tolerance):
+                out.append(f"{name} tolerance {short(tolerance)} must be a finite number")
+        if out:
+            return out
         if self.lower is not None and not (-1.0 <= self.lower <= 0.0) and self.value >= 0:
             out.append(
                 f"lower tolerance {self.lower!r} must be between -1 and 0 (e.g. -0.2 for 20% below)"
@@ -48,14 +55,18 @@ class Ref:
                 continue
             if isinstance(bound, bool) or not isinstance(bound, int | float):
                 out.append(f"{name} must be a number, got {bound!r}")
-            elif not math.isfinite(bound):
-                out.append(f"{name} must be a finite number, got {bound!r} (None: unbounded)")
+            elif not finite(bound):
+                out.append(f"{name} must be a finite number, got {short(bound)} (None: unbounded)")
             elif bound * sign < 0:
                 example = "-0.5 for 0.5 below" if sign < 0 else "0.5 for 0.5 above"
                 want = "0 or less" if sign < 0 else "0 or more"
                 out.append(
                     f"{name} {bound!r} must be {want} (e.g. {example}, in the metric's unit)"
                 )
+        if not out:
+            for side, bound in zip(("lowest", "highest"), self.bounds(), strict=True):
+                if bound is not None and not math.isfinite(bound):
+                    out.append(f"the {side} accepted value is not a finite number: {bound!r}")
         return out
 
     def bounds(self) -> tuple[float | None, float | None]:
@@ -107,6 +118,22 @@ def _tolerance(relative: float | None, absolute: float | None, unit: str) -> str
     if absolute is not None:
         parts.append(f"{absolute:+.6g}{unit}")
     return " or ".join(parts)
+
+
+def finite(number: object) -> bool:
+    """A number a float can hold, neither NaN nor infinite (an int of 400 digits is not)."""
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        return False
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
+def short(number: object) -> str:
+    """A number for a message: a huge int cut to its first digits and its length."""
+    text = repr(number)
+    return text if len(text) <= 24 else f"{text[:12]}...({len(text)} digits)"
 
 
 def ref(

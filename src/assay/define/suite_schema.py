@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from assay.define.field_checks import MAX_COUNT
 from assay.durations import Duration
 
-PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)]
 ExitCodes = list[int] | Literal["any", "nonzero"]
 """``exit_codes``: the codes that pass, "any", or "nonzero" (any but 0)."""
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay import terminal
 from assay.durations import format_duration
 from assay.errors import UsageError
 from assay.results.db import MetricValue, ResultsDB, Run, SeriesInfo
@@ -178,7 +179,7 @@ def show(histories: Sequence[CaseHistory], last: int, as_json: bool) -> int:
     import click
 
     if as_json:
-        click.echo(_json_text(to_json(histories)))
+        click.echo(terminal.json_text(_json_text(to_json(histories))))
         return 0
     from assay.results import table
     from assay.results.table import shown
@@ -238,15 +239,14 @@ def run(
 
 
 def _reimport(db: ResultsDB, config: str | None, system: str | None, prefix: str | None) -> int:
-    import click
-
     from assay.config import load_config
     from assay.results.db.importer import import_sessions
 
     _, chosen = load_config(config).system(system)
     where = Path(prefix or chosen.prefix or ".assay")
     found = import_sessions(db, where, force=True)
-    click.echo(f"imported {len(found.imported)} session(s) from {where / 'runs'} into {db.where}")
+    runs = where / "runs"
+    terminal.echo(f"imported {len(found.imported)} session(s) from {runs} into {db.where}")
     for path, problem in found.problems:
-        click.echo(f"  not imported: {path}: {problem}", err=True)
+        terminal.echo(f"  not imported: {path}: {problem}", err=True)
     return 1 if found.problems else 0

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from assay import terminal
 from assay.errors import UsageError
 from assay.files import tail, write_atomic
 from assay.results import plots
@@ -106,7 +107,7 @@ def command(
         database, prefix, warn_on_stderr, exclude=directory.name, until=started
     ) as history:
         written = write(data, out, history, settings)
-    print(f"wrote {written}")
+    terminal.echo(f"wrote {written}")
     return 0
 
 

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from assay import terminal
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -31,6 +33,13 @@ STAGE_COLOURS = {
     "performance": "#56B4E9",
     "cleanup": "#F0E442",
 }
+
+
+def _text(text: object) -> str:
+    """Text from a test as a label: its control characters and lone surrogates written as
+    escapes (matplotlib writes them raw, and the SVG would not be XML), and the two
+    noncharacters XML forbids too."""
+    return terminal.line(text).replace("\ufffe", "\\ufffe").replace("\uffff", "\\uffff")
 
 
 @dataclass(frozen=True)
@@ -140,7 +149,7 @@ def metric_history(
     for c in changes:
         ax.axvline(at[c.index] - 0.5, color=RED, linewidth=1, linestyle=":")
     ax.plot([now] * len(current), current, "D", color=RED, markersize=5, label="this session")
-    label = unit or "value"
+    label = _text(unit) if unit else "value"
     ax.set_ylabel(label, parse_math=False)
     ax.set_xlabel("session (oldest to newest)")
     ax.set_xlim(-0.8, now + 0.8)
@@ -155,7 +164,7 @@ def scaling(table: dict[str, Any], salt: str) -> str:
     left, right = fig.subplots(1, 2)
     for ax in (left, right):
         _style(ax)
-        ax.set_xlabel(str(table["parameter"]), parse_math=False)
+        ax.set_xlabel(_text(table["parameter"]), parse_math=False)
     sizes = [r["size"] for r in rows]
     base = sizes[0] if sizes else 1
     if sizes:
@@ -179,7 +188,7 @@ def durations(cases: Sequence[dict[str, Any]], salt: str) -> str:
     fig = _figure(6.4, 1.0 + 0.28 * max(len(cases), 1))
     ax = fig.add_subplot()
     _style(ax)
-    names = [_short(c["name"], repeat=c.get("repeat") or 1) for c in cases]
+    names = [_short(_text(c["name"]), repeat=c.get("repeat") or 1) for c in cases]
     y = list(range(len(cases)))[::-1]
     left = [0.0] * len(cases)
     for stage, colour in STAGE_COLOURS.items():

@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assay import terminal
 from assay.results.model import CaseResult, GitState, Session
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ FLUSH_EVERY = 0.5
 
 def warn_on_stderr(message: str) -> None:
     try:
-        sys.stderr.write(f"assay: warning: {message}\n")
+        sys.stderr.write(f"assay: warning: {terminal.lines(message)}\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from assay import terminal
 from assay.errors import UsageError
 from assay.results.changes import Point, Settings, analyse, better_of
 from assay.results.db import ResultsDB, Run, SessionRecord
@@ -316,7 +317,7 @@ def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
     import click
 
     if as_json:
-        click.echo(_json_text(to_json(c)))
+        click.echo(terminal.json_text(_json_text(to_json(c))))
         return 0
     from rich.console import Console
     from rich.text import Text

@@ -4,20 +4,16 @@ measures and wraps every cell, which takes seconds for a history of a thousand c
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-# Control characters (a tab aside) in what reaches the terminal: a name's newline could
-# print a line that reads as another case's result, a carriage return overwrite a FAIL,
-# an escape sequence restyle or clear the screen.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+from assay import terminal
 
 
 def shown(text: str) -> str:
     """``text`` as one line for the terminal, control characters written ``\\xHH``."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+    return terminal.line(text)
 
 
 Segment = tuple[str, str]  # text, rich style ("" for none)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from assay.define.output import Output
 from assay.run import scripts
@@ -40,8 +40,31 @@ def kept_files(
         names += out.compared_files()
     problems = []
     for pattern in keep:
+        if PurePosixPath(pattern).is_absolute() or ".." in PurePosixPath(pattern).parts:
+            # A kept file is moved (a passing case) or linked over itself (a failing one,
+            # whose output dir is as deep as its stage dir): out there, that is data lost.
+            problems.append(f"keep_files: {pattern!r} leaves the stage dir; name its files")
+            continue
         matched = sorted(stage_dir.glob(pattern))
         if not matched:
             problems.append(f"keep_files: {pattern!r} matched no file in the stage dir")
-        names += [str(m.relative_to(stage_dir)) for m in matched if m.is_file()]
+        for m in matched:
+            rel = m.relative_to(stage_dir)
+            link = _link_on_the_way(stage_dir, rel)
+            if link is not None:
+                problems.append(
+                    f"keep_files: {pattern!r} matched {rel} through the link {link}, whose "
+                    f"files are not the stage dir's (not kept); name files of the stage dir"
+                )
+            elif m.is_file():
+                names.append(str(rel))
     return list(dict.fromkeys(names)), problems  # each file once, in order
+
+
+def _link_on_the_way(stage_dir: Path, rel: Path) -> Path | None:
+    """The first directory of ``rel`` (below ``stage_dir``) that is a symbolic link."""
+    for depth in range(1, len(rel.parts)):
+        parent = Path(*rel.parts[:depth])
+        if (stage_dir / parent).is_symlink():
+            return parent
+    return None

@@ -4,13 +4,12 @@ the reference of the partition it ran on."""
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 
 from assay import guard
 from assay.define.hooks import MetricSpec
 from assay.define.output import Output
-from assay.define.refs import Ref
+from assay.define.refs import Ref, finite, short
 from assay.define.test import Test
 from assay.errors import SanityError
 from assay.results.model import MetricResult
@@ -38,13 +37,10 @@ def measure(
             entry.verdict, entry.message = "error", str(exc)
             misses.append(f"{name}: {exc}")
             continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        if not finite(value):  # an int of 400 digits is not: no float holds it
             entry.verdict = "error"
-            entry.message = f"returned {guard.safe_repr(value)}, not a finite number"
+            shown = short(value) if isinstance(value, int) else guard.safe_repr(value)
+            entry.message = f"returned {shown}, not a finite number"
             misses.append(f"{name} {entry.message}")
             continue
         entry.value = float(value)

@@ -23,7 +23,9 @@ workdir (``WORKDIR/sessions/SESSION/stage/CASE``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import stat as statmod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
@@ -319,18 +321,58 @@ def _read_all(folder: Path, names: list[tuple[str, int]]) -> list[tuple[str, byt
 
 
 def _write_all(files: CaseFiles, found: list[tuple[str, bytes, int]]) -> None:
+    """Write what came back from the host into the local stage dir. The host names the
+    paths: one that leaves the stage dir, names it or a directory in it, or goes through a
+    link or a file there is not written, and its note says why."""
     for rel, data, _size in found:
         if rel in files.linked:
             continue  # an input: the local copy is the store's
-        target = files.local / rel
-        if target.is_symlink() or not target.resolve().is_relative_to(files.local.resolve()):
+        try:
+            _write_one(files.local, rel, data)
+        except _Refused as exc:
+            files.notes[rel] = f"not written: the host named {rel!r}, {exc}"
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            target.unlink()
-        target.write_bytes(data)
-        stat = target.stat()
+        stat = (files.local / rel).stat()
         files.sent[rel] = (stat.st_size, stat.st_mtime_ns)  # the host has it already
+
+
+class _Refused(Exception):
+    """A path from the host that names no file of the stage dir."""
+
+
+def _write_one(folder: Path, rel: str, data: bytes) -> None:
+    """``data`` into ``folder/rel``, made anew; never through a link, never outside."""
+    parts = rel.split("/")
+    if not rel or "\0" in rel or any(p in ("", ".", "..") for p in parts):
+        raise _Refused("which is not a relative path of a file")
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, dir_fd=fd)
+            try:
+                sub = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:
+                raise _Refused(f"whose {part!r} is a link or a file here") from None
+            os.close(fd)
+            fd = sub
+        name = parts[-1]
+        try:
+            info = os.lstat(name, dir_fd=fd)
+        except FileNotFoundError:
+            pass
+        else:
+            if not statmod.S_ISREG(info.st_mode):
+                raise _Refused("which is a directory or a link here")
+            os.unlink(name, dir_fd=fd)
+        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=fd)
+        try:
+            with os.fdopen(out, "wb", closefd=False) as stream:
+                stream.write(data)
+        finally:
+            os.close(out)
+    finally:
+        os.close(fd)
 
 
 __all__ = ["COMPARE_SPEC", "VERDICT", "CaseFiles", "LocalSite", "RemoteSite", "Site", "scripts"]

@@ -18,6 +18,7 @@ from assay.store.names import Version
 from assay.store.objects import StoreError, blob_kind
 from assay.store.store import Store
 from assay.store.trees import Diff
+from assay.terminal import echo
 
 
 def size(n: float) -> str:
@@ -44,9 +45,9 @@ def put(
     result = store.put(name, path, message, overlays, tags)
     version, imported = result.version, result.imported
     if not result.created:
-        click.echo(f"{version.ref}  (unchanged: the same tree as the newest version)")
+        echo(f"{version.ref}  (unchanged: the same tree as the newest version)")
     else:
-        click.echo(
+        echo(
             f"{version.ref}  ({imported.new_files:,} of {imported.files:,} files new, "
             f"{size(imported.new_bytes)} stored, {size(imported.read_bytes)} read)"
         )
@@ -56,7 +57,7 @@ def put(
 def ls(store: Store, names: Sequence[str]) -> int:
     chosen = list(names) or store.refs.names()
     if not chosen:
-        click.echo(f"the store at {store.root} is empty")
+        echo(f"the store at {store.root} is empty")
         return 0
     owners = _owners(store)
     rows = [("NAME", "VERSIONS", "NEWEST", "CREATED", "FILES", "SIZE", "UNIQUE", "TAGS")]
@@ -89,11 +90,11 @@ def ls(store: Store, names: Sequence[str]) -> int:
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     for problem in damage:
-        click.echo(f"assay: warning: {problem}", err=True)
+        echo(f"assay: warning: {problem}", err=True)
     if damage:
-        click.echo("assay: warning: run `assay store verify` for the whole picture", err=True)
+        echo("assay: warning: run `assay store verify` for the whole picture", err=True)
     return 0
 
 
@@ -158,9 +159,9 @@ def _describe(version: Version) -> None:
 
 
 def _print_diff(old: Version, new: Version, changes: Diff) -> None:
-    click.echo(f"changes from {old.ref} to {new.ref}:")
+    echo(f"changes from {old.ref} to {new.ref}:")
     if changes.empty:
-        click.echo("  none: the same tree")
+        echo("  none: the same tree")
         return
     for entry in changes.added:
         click.echo(f"  + {shown(entry.path)}  ({size(entry.size)})")
@@ -181,32 +182,32 @@ def get(store: Store, ref: str, target: Path) -> int:
     if target.exists() and any(target.iterdir()):
         raise click.UsageError(f"{target} is not empty; give a new or empty directory")
     version = store.get(ref, target)
-    click.echo(f"{version.ref} -> {target} ({version.files:,} files, {size(version.bytes)})")
+    echo(f"{version.ref} -> {target} ({version.files:,} files, {size(version.bytes)})")
     return 0
 
 
 def tag(store: Store, ref: str, name: str) -> int:
     version = store.tag(ref, name)
-    click.echo(f"{version.name}#{name} -> {version.ref}")
+    echo(f"{version.name}#{name} -> {version.ref}")
     return 0
 
 
 def gc(store: Store, keep: int, dry_run: bool) -> int:
     report = store.gc(keep, dry_run)
     verb = "would remove" if dry_run else "removed"
-    click.echo(
+    echo(
         f"{verb} {len(report.versions)} version(s), {report.objects:,} object(s) and "
         f"{report.checkouts} checkout(s), freeing up to {size(report.bytes)}"
     )
     for version in report.versions:
-        click.echo(f"  {version.ref}  ({_when(version.created)})")
+        echo(f"  {version.ref}  ({_when(version.created)})")
     if report.leases:
-        click.echo(
+        echo(
             f"kept {report.leased_trees} tree(s) that {report.leases} running session(s) or "
             "transfer(s) use"
         )
     if report.expired_leases:
-        click.echo(
+        echo(
             f"{'would expire' if dry_run else 'expired'} {report.expired_leases} lease(s) of "
             "processes that are gone"
         )
@@ -225,41 +226,41 @@ def verify(store: Store, repair: bool, full: bool = False) -> int:
     """Exit 0 when nothing is damaged, 1 when something is (after ``--repair`` too: a
     repaired version still lacks its objects until it is put again)."""
     report = store.verify(repair)
-    click.echo(
+    echo(
         f"checked {report.checked:,} object(s) and {report.checked_checkouts:,} checkout(s) "
         f"in {store.root}"
     )
     for item in report.corrupt:
-        click.echo(f"  corrupt: {item}" + ("  (removed)" if repair else ""))
+        echo(f"  corrupt: {item}" + ("  (removed)" if repair else ""))
     for item in report.missing:
-        click.echo(f"  missing: {item}")
+        echo(f"  missing: {item}")
     for record in report.records:
         click.echo(f"  unreadable: {shown(record)}")
     for ref, paths in report.versions.items():
         if len(paths) == 1 and paths[0].startswith("("):  # the tree itself: every path
             click.echo(f"  damaged version: {ref}: {shown(paths[0][1:-1])}  (put it again)")
             continue
-        click.echo(f"  damaged version: {ref}: {_count(paths, 'path')}  (put it again)")
+        echo(f"  damaged version: {ref}: {_count(paths, 'path')}  (put it again)")
         _list(paths, full)
     for tree, problems in report.checkouts.items():
         note = "  (dropped: the next run checks it out again)" if repair else ""
-        click.echo(f"  damaged checkout: checkouts/{tree}: {_count(problems, 'problem')}{note}")
+        echo(f"  damaged checkout: checkouts/{tree}: {_count(problems, 'problem')}{note}")
         _list(problems, full)
     if report.clean:
-        click.echo("no damage found")
+        echo("no damage found")
         return 0
-    click.echo(
+    echo(
         f"found {len(report.corrupt)} corrupt object(s), {len(report.missing)} missing "
         f"object(s), {len(report.versions)} damaged version(s), {len(report.checkouts)} "
         f"damaged checkout(s), {len(report.records)} unreadable record(s)"
     )
     if not repair and (report.corrupt or report.checkouts):
-        click.echo(
+        echo(
             "run `assay store verify --repair` to remove the damaged objects and checkouts, "
             "then put the damaged versions again from their sources"
         )
     elif report.versions:
-        click.echo("put the damaged versions again from their sources to restore them")
+        echo("put the damaged versions again from their sources to restore them")
     return 1
 
 

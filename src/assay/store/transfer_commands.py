@@ -11,11 +11,13 @@ import click
 import msgspec
 
 from assay.store.commands import size
+from assay.store.objects import StoreError
 from assay.store.remote import OpenSSHPipe, RemoteStore, agent_command, open_remote_store
 from assay.store.remote.pipes import ssh_program
 from assay.store.remote.targets import SshTarget
 from assay.store.store import Store
 from assay.store.transfer import ProgressCallback, TransferError, TransferReport
+from assay.terminal import echo
 
 
 @asynccontextmanager
@@ -122,8 +124,16 @@ def ls_s3(url: str, names: tuple[str, ...]) -> int:
 
     remote = S3Remote.open(url)
     for name in names or tuple(remote.names()):
-        for version in remote.versions(name):
-            click.echo(
+        try:
+            versions = remote.versions(name)
+        except StoreError as exc:
+            if names:  # asked for by name: that is the error
+                raise
+            # a key of the shared bucket that this store did not write: the rest still lists
+            echo(f"assay: warning: {url}: {exc}", err=True)
+            continue
+        for version in versions:
+            echo(
                 f"{version.ref:<24} {version.tree[:16]}  {version.files:>8,} files  "
                 f"{size(version.bytes):>9}"
             )
@@ -134,7 +144,7 @@ def _print(
     verb: str, ref: str, where: str, report: TransferReport, seconds: float, wire: int | None
 ) -> None:
     state = "new version" if report.version_created else "already there: the same tree"
-    click.echo(f"{verb} {ref} to {where} as {report.version} ({state})")
+    echo(f"{verb} {ref} to {where} as {report.version} ({state})")
     details = [f"{report.objects_sent:,} of {report.objects_needed:,} objects"]
     if report.bytes_skipped:
         details.append(f"{size(report.bytes_skipped)} already there")

@@ -34,6 +34,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ import asyncssh
 from assay.config import Ssh
 from assay.transports import hostagent
 from assay.transports.base import UNKNOWN, CommandResult, TransportError
+from assay.transports.download import Downloaded, download
 from assay.transports.ssh_errors import connect_problem, host_key_problem, identity_problem
 
 _HEADER = struct.Struct(">I")
@@ -63,6 +65,10 @@ _SFTP_ERRNO = {asyncssh.FX_NO_SUCH_FILE: 2, asyncssh.FX_PERMISSION_DENIED: 13}
 
 class _Lost(Exception):
     """The connection dropped before the answer came (the request is sent again)."""
+
+
+class _Garbled(Exception):
+    """The agent's output is not its protocol (a hostile host, or something else writing)."""
 
 
 class _Replaced(Exception):
@@ -415,17 +421,41 @@ class SshTransport:
             while True:
                 header = await stream.readexactly(_HEADER.size)
                 (size,) = _HEADER.unpack(header)
-                message = json.loads(await stream.readexactly(size))
-                if "event" in message:
-                    self._on_event(message)
-                    continue
-                waiting = link.pending.get(str(message.get("rid")))
+                if size > hostagent.MAX_FRAME:  # before reading it: memory stays bounded
+                    raise _Garbled(f"announced a message of {size} bytes")
+                try:
+                    message = json.loads(await stream.readexactly(size))
+                    if "event" in message:
+                        self._on_event(message)
+                        continue
+                    waiting = link.pending.get(str(message.get("rid")))
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    raise _Garbled(
+                        f"sent a message that is not one of its answers ({exc})"
+                    ) from None
                 if waiting is not None and not waiting.done():
                     waiting.set_result(message)
-        except (asyncio.IncompleteReadError, asyncssh.Error, OSError, ValueError):
+        except _Garbled as exc:
+            self._give_up(
+                TransportError(
+                    f"{self.host}: what answers as assay's agent there {exc}; check that "
+                    f"`{self.python}` on the host runs the agent assay sent, and that nothing "
+                    f"else writes to its output"
+                )
+            )
+        except (asyncio.IncompleteReadError, asyncssh.Error, OSError):
             pass
         finally:
             self._lost(link)
+
+    def _give_up(self, error: TransportError) -> None:
+        """No more connections: every request and job fails with ``error``."""
+        if self._dead is None:
+            self._dead = error
+        for proc in self._jobs.values():
+            proc.fail(self._dead)
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     def _on_event(self, message: dict[str, Any]) -> None:
         if message.get("event") == "exit":
@@ -466,12 +496,12 @@ class SshTransport:
                     break
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_BACKOFF)
-            self._dead = TransportError(
-                f"lost the connection to {self.host} and could not make it again within "
-                f"{self.settings.detach_timeout}: {last}"
+            self._give_up(
+                TransportError(
+                    f"lost the connection to {self.host} and could not make it again within "
+                    f"{self.settings.detach_timeout}: {last}"
+                )
             )
-            for proc in self._jobs.values():
-                proc.fail(self._dead)
         finally:
             self._reconnecting = None
             changed, self._changed = self._changed, asyncio.Event()
@@ -753,5 +783,23 @@ class SshTransport:
         await self._sftp(lambda sftp: sftp.put(str(local), str(path), recurse=True, preserve=True))
 
     async def get(self, path: PurePosixPath, local: Path) -> None:
+        await self.get_tree(path, local)
+
+    async def get_tree(self, path: PurePosixPath, local: Path) -> Downloaded:
+        """Copy the directory ``path`` into ``local`` (new), trusting none of the host's
+        answers (see :mod:`assay.transports.download`); what was left out."""
         local.parent.mkdir(parents=True, exist_ok=True)
-        await self._sftp(lambda sftp: sftp.get(str(path), str(local), recurse=True, preserve=True))
+        local.mkdir(0o700)  # new: the copy never writes into what was there
+        done = Downloaded()
+        tries = 0
+
+        async def work(sftp: asyncssh.SFTPClient) -> None:
+            nonlocal done, tries
+            tries += 1
+            if tries > 1:  # start again from empty: the dropped connection cut the copy short
+                shutil.rmtree(local)
+                local.mkdir(0o700)
+            done = await download(sftp, os.fsencode(str(path)), local)
+
+        await self._sftp(work)
+        return done

@@ -165,11 +165,14 @@ class SqliteBackend(Backend):
 # user:password@ in a URL; the password up to the last "@", so that one written with an
 # unescaped "@" in it is hidden whole (hiding too much is harmless).
 _PASSWORD = re.compile(r"(://[^:/@]*:).*@")
+# libpq also reads the password from the query (``?password=...``), and a message may
+# quote the parameters as ``password=...`` too.
+_PASSWORD_PARAMETER = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)")
 
 
 def redact(url: str) -> str:
     """A URL as messages may show it: the password replaced by ``***``."""
-    return _PASSWORD.sub(r"\1***@", url)
+    return _PASSWORD_PARAMETER.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
 def _pg_sql(sql: str) -> str:
@@ -268,10 +271,9 @@ def _passwords(url: str) -> list[str]:
     from urllib.parse import unquote
 
     found = re.match(r"[^:]+://[^:/@]*:(.*)@", url)
-    if not found or not found.group(1):
-        return []
-    raw = found.group(1)
-    return sorted({raw, unquote(raw)}, key=len, reverse=True)
+    raw = [found.group(1)] if found and found.group(1) else []
+    raw += [m.group(2).strip("'") for m in _PASSWORD_PARAMETER.finditer(url) if m.group(2)]
+    return sorted({*raw, *map(unquote, raw)} - {""}, key=len, reverse=True)
 
 
 def connect(target: str | Path) -> Backend:
