@@ -24,6 +24,7 @@ from assay.durations import Duration
 from assay.errors import ConfigError, did_you_mean, toml_key
 from assay.files import display_path
 from assay.results.changes import Settings
+from assay.schedulers.gpus import GpuRequest, gres_names_gpus
 from assay.shell import CONTROL
 from assay.validation import Invalid, convert, load_toml, read_utf8
 
@@ -96,6 +97,7 @@ class Slurm(_Strict, kw_only=True, frozen=True):
     qos: str | None = None
     constraint: str | None = None
     gres: str | None = None
+    gpu_request: GpuRequest = "gpus-per-node"  # how a case's gpus_per_node is asked for
     reservation: str | None = None
     options: list[str] = []  # more sbatch options, e.g. ["--mem=4G"]
     command_options: list[str] = []  # for every Slurm command, e.g. ["-M", "cluster2"]
@@ -347,6 +349,16 @@ def slurm_problems(slurm: Slurm) -> list[tuple[str, str]]:
             problems.append(
                 (key, f"{value!r} holds the control character {bad.group(0)!r}; remove it")
             )
+    if slurm.gpu_request == "gres" and slurm.gres and gres_names_gpus(slurm.gres):
+        problems.append(
+            (
+                "gres",
+                f'{slurm.gres!r} asks every job for GPUs, and gpu_request = "gres" adds each '
+                "case's gpus_per_node to the same --gres, which sbatch refuses; remove the gpu "
+                "entry (cases ask for their GPUs with gpus_per_node) or set "
+                'gpu_request = "gpus-per-node"',
+            )
+        )
     for i, option in enumerate(slurm.options):
         why = _option_problem(option)
         if why:

@@ -37,7 +37,7 @@ from assay.define.test import (
 from assay.durations import Duration
 from assay.errors import SanityError
 from assay.files import fresh_dir, link_or_copy, remove_entries
-from assay.plan import Case
+from assay.plan import Case, resource_problem
 from assay.results.model import ArtifactUse, CaseResult, Failure, Status
 from assay.run import scripts
 from assay.run.artifacts import ArtifactError
@@ -332,6 +332,10 @@ class Execution:
             gpus_per_node=test.gpus_per_node,
             exclusive=test.exclusive,
         )
+        # Hooks may have asked for more than the plan checked.
+        problem = resource_problem(case.partition, resources.nodes, resources.gpus_per_node)
+        if problem is not None:
+            raise StageFailed(problem)
         limit = _limit(test.time_limit, "time_limit") or case.partition.time_limit
         spec = JobSpec(
             name=f"assay-{case.key}",

@@ -210,7 +210,9 @@ def outcome_of_member(spec: JobSpec, pack: JobOutcome, status: dict[str, Any] | 
 
 
 def packable(spec: JobSpec, case_limit: float, enabled: bool) -> bool:
-    """Short, single-node, shareable: goes into a pack."""
+    """Short, single-node, shareable, without GPUs: goes into a pack. (A pack's cases run
+    side by side in one allocation, where nothing would give each its own GPUs; a job of
+    its own gets them bound by Slurm.)"""
     r = spec.resources
     return (
         enabled
@@ -218,4 +220,5 @@ def packable(spec: JobSpec, case_limit: float, enabled: bool) -> bool:
         and spec.time_limit <= case_limit
         and r.nodes == 1
         and not r.exclusive
+        and not r.gpus_per_node
     )

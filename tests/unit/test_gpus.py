@@ -1,0 +1,173 @@
+"""GPUs: how a partition asks Slurm for them (``slurm.gpu_request``), in the job script's
+``#SBATCH`` lines and on the ``srun`` line, and what happens to a case that needs more GPUs
+than its partition has."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from assay.config import Partition, PartitionRef, Slurm, describe, parse_config
+from assay.errors import ConfigError
+from assay.launchers import launcher, partition_launcher
+from assay.schedulers.base import JobResources, JobSpec
+from assay.schedulers.packing import packable
+from assay.schedulers.slurm import SlurmScheduler
+from assay.transports.local import LocalTransport
+
+CHOICES = ("gpus-per-node", "gres")
+
+
+def _scheduler(**slurm: object) -> SlurmScheduler:
+    config = Partition(scheduler="slurm", slurm=Slurm(**slurm))  # type: ignore[arg-type]
+    return SlurmScheduler(PartitionRef("ci", "gpu", config), LocalTransport())
+
+
+def _spec(tmp_path: Path, gpus: int | None, nodes: int = 2) -> JobSpec:
+    return JobSpec(
+        name="assay-1234abcd",
+        script=tmp_path / "run.sh",
+        workdir=tmp_path,
+        stdout=tmp_path / "out",
+        stderr=tmp_path / "err",
+        time_limit=90,
+        resources=JobResources(nodes=nodes, tasks=nodes * 2, tasks_per_node=2, gpus_per_node=gpus),
+    )
+
+
+def _gpu_lines(lines: list[str]) -> list[str]:
+    return [x for x in lines if x.startswith("#SBATCH") and ("gpu" in x or "gres" in x)]
+
+
+# --- the #SBATCH lines -----------------------------------------------------------------------
+
+
+def test_gpus_per_node_is_the_default_request(tmp_path: Path) -> None:
+    header = _scheduler().header(_spec(tmp_path, 2))
+    assert _gpu_lines(header) == ["#SBATCH --gpus-per-node=2"]
+
+
+def test_gres_asks_for_gpus_as_a_generic_resource(tmp_path: Path) -> None:
+    header = _scheduler(gpu_request="gres").header(_spec(tmp_path, 2))
+    assert _gpu_lines(header) == ["#SBATCH --gres=gpu:2"]
+
+
+@pytest.mark.parametrize("choice", CHOICES)
+@pytest.mark.parametrize("gpus", [0, None])
+def test_no_gpus_means_no_gpu_flag(tmp_path: Path, choice: str, gpus: int | None) -> None:
+    header = _scheduler(gpu_request=choice).header(_spec(tmp_path, gpus))
+    assert _gpu_lines(header) == []
+    assert "#SBATCH --nodes=2" in header  # the rest of the header is still there
+
+
+def test_gpus_as_gres_join_the_partitions_own_gres_in_one_option(tmp_path: Path) -> None:
+    """sbatch keeps only the last of two ``--gres`` options: the partition's gres and the
+    case's GPUs must share one, or one of them is silently dropped."""
+    header = _scheduler(gpu_request="gres", gres="nvme:1").header(_spec(tmp_path, 4))
+    assert _gpu_lines(header) == ["#SBATCH --gres=nvme:1,gpu:4"]
+    without = _scheduler(gpu_request="gres", gres="nvme:1").header(_spec(tmp_path, 0))
+    assert _gpu_lines(without) == ["#SBATCH --gres=nvme:1"]
+    per_node = _scheduler(gres="nvme:1").header(_spec(tmp_path, 4))
+    assert _gpu_lines(per_node) == ["#SBATCH --gres=nvme:1", "#SBATCH --gpus-per-node=4"]
+
+
+def test_array_jobs_ask_each_task_for_its_gpus(tmp_path: Path) -> None:
+    """An array's script is made from the same directives: every task gets the GPUs."""
+    import asyncio
+
+    from assay.schedulers.batching import Waiting
+
+    part = Partition(scheduler="slurm", slurm=Slurm(gpu_request="gres"))
+    scheduler = SlurmScheduler(PartitionRef("ci", "gpu", part), LocalTransport(), workdir=tmp_path)
+    assert scheduler.arrays is not None
+    loop = asyncio.new_event_loop()
+    try:
+        group = [Waiting(_spec(tmp_path, 1, nodes=1), loop.create_future()) for _ in range(2)]
+        script = scheduler.arrays._script(_spec(tmp_path, 1, nodes=1), group)
+    finally:
+        loop.close()
+    assert _gpu_lines(script.splitlines()) == ["#SBATCH --gres=gpu:1"]
+
+
+# --- the srun line ---------------------------------------------------------------------------
+
+
+def test_srun_states_the_gpus_the_way_the_partition_asks_for_them() -> None:
+    resources = JobResources(nodes=2, tasks=4, gpus_per_node=2)
+    assert launcher("srun").command("./app", resources) == (
+        "srun --ntasks=4 --gpus-per-node=2 ./app"
+    )
+    assert launcher("srun", gpu_request="gres").command("./app", resources) == (
+        "srun --ntasks=4 --gres=gpu:2 ./app"
+    )
+    for choice in CHOICES:
+        for none in (JobResources(tasks=4), JobResources(tasks=4, gpus_per_node=0)):
+            assert launcher("srun", gpu_request=choice).command("./app", none) == (
+                "srun --ntasks=4 ./app"
+            )
+
+
+def test_mpi_launchers_leave_gpus_to_the_allocation() -> None:
+    resources = JobResources(tasks=2, gpus_per_node=1)
+    assert launcher("mpirun", gpu_request="gres").command("./a", resources) == "mpirun -np 2 ./a"
+    assert launcher("mpiexec").command("./a", resources) == "mpiexec -n 2 ./a"
+
+
+def test_the_partitions_launcher_takes_its_gpu_request_from_the_config() -> None:
+    config = parse_config(
+        textwrap.dedent(
+            """
+            [systems.c.partitions.gpu]
+            scheduler = "slurm"
+            launcher = "srun"
+            launcher_options = ["--mpi=pmix"]
+            resources = { gpus_per_node = 4 }
+            slurm = { gpu_request = "gres" }
+            """
+        ),
+        "c.toml",
+    )
+    part = config.systems["c"].partitions["gpu"]
+    line = partition_launcher(part).command("./app", JobResources(tasks=2, gpus_per_node=4))
+    assert line == "srun --ntasks=2 --gres=gpu:4 --mpi=pmix ./app"
+
+
+# --- packing ---------------------------------------------------------------------------------
+
+
+def test_a_case_that_needs_gpus_gets_a_job_of_its_own(tmp_path: Path) -> None:
+    """A pack job runs its cases side by side in one allocation, where nothing gives each
+    case GPUs of its own: a GPU case is not packed."""
+    short = _spec(tmp_path, 1, nodes=1)
+    assert not packable(short, 300.0, True)
+    assert packable(_spec(tmp_path, 0, nodes=1), 300.0, True)
+
+
+# --- the config ------------------------------------------------------------------------------
+
+
+def test_gpu_request_is_shown_by_assay_config_and_checked() -> None:
+    text = '[systems.c.partitions.gpu]\nslurm = { gpu_request = "gres" }\n'
+    shown = describe(parse_config(text, "c.toml"))["systems"]["c"]["partitions"]["gpu"]
+    assert shown["slurm"]["gpu_request"] == "gres"
+    default = describe(parse_config("[systems.c.partitions.p]\n", "c.toml"))
+    assert default["systems"]["c"]["partitions"]["p"]["slurm"]["gpu_request"] == "gpus-per-node"
+    with pytest.raises(ConfigError) as err:
+        parse_config(text.replace('"gres"', '"gpus"'), "c.toml")
+    assert "systems.c.partitions.gpu.slurm.gpu_request" in str(err.value)
+    assert "gpus-per-node" in str(err.value) and "gres" in str(err.value)
+
+
+def test_a_partition_gres_that_already_asks_for_gpus_is_refused_with_gres_requests() -> None:
+    """``slurm.gres = "gpu:1"`` and ``gpu_request = "gres"`` would write ``gpu`` twice in one
+    ``--gres``, which sbatch refuses for every job: said when the config is read."""
+    text = '[systems.c.partitions.gpu]\nslurm = { gpu_request = "gres", gres = "gpu:a100:1" }\n'
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "c.toml")
+    message = str(err.value)
+    assert "systems.c.partitions.gpu.slurm.gres" in message
+    assert "gpus_per_node" in message
+    # With --gpus-per-node requests a gres naming GPUs is the site's business.
+    parse_config(text.replace('"gres", gres', '"gpus-per-node", gres'), "c.toml")
