@@ -80,10 +80,13 @@ class Srun(Launcher):
         words = ["srun", f"--ntasks={resources.tasks}"]
         if resources.cpus_per_task:
             words.append(f"--cpus-per-task={resources.cpus_per_task}")
-        if resources.gpus_per_node:
-            # A step that names a gres gets only what it names: with the partition's own.
-            gpus = slurm_gpu_options(resources.gpus_per_node, self.gpu_request, self.gres)
-            words += [f"--{key}={value}" for key, value in gpus.items()]
+        gpus = resources.gpus_per_node
+        if gpus and self.gpu_request == "gres":
+            # A step that names a gres gets only the gres it names (srun(1), --gres), so
+            # the GPUs go with the partition's own gres, as in the job's header.
+            words.append(f"--gres={slurm_gpu_options(gpus, 'gres', self.gres)['gres']}")
+        elif gpus:
+            words.append(f"--gpus-per-node={gpus}")
         return words
 
 

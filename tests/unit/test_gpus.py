@@ -171,3 +171,41 @@ def test_a_partition_gres_that_already_asks_for_gpus_is_refused_with_gres_reques
     assert "gpus_per_node" in message
     # With --gpus-per-node requests a gres naming GPUs is the site's business.
     parse_config(text.replace('"gres", gres', '"gpus-per-node", gres'), "c.toml")
+
+
+def test_the_example_of_docs_config_md_writes_what_the_page_shows(tmp_path: Path) -> None:
+    config = parse_config(
+        textwrap.dedent(
+            """
+            [systems.cluster.partitions.a100]
+            scheduler = "slurm"
+            launcher = "srun"
+            resources = { nodes = 4, gpus_per_node = 4 }
+            slurm = { partition = "gpu", gpu_request = "gres", gres = "nvme:1" }
+            """
+        ),
+        "c.toml",
+    )
+    part = config.systems["cluster"].partitions["a100"]
+    resources = JobResources(nodes=2, tasks=8, tasks_per_node=4, gpus_per_node=2)
+    spec = JobSpec("assay-x", tmp_path / "r.sh", tmp_path, tmp_path / "o", tmp_path / "e")
+    spec = JobSpec(**{**spec.__dict__, "resources": resources})
+    scheduler = SlurmScheduler(PartitionRef("cluster", "a100", part), LocalTransport())
+    assert scheduler.directives(spec)[:5] == [
+        "#SBATCH --nodes=2",
+        "#SBATCH --ntasks=8",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --gres=nvme:1,gpu:2",
+        "#SBATCH --ntasks-per-node=4",
+    ]
+    assert partition_launcher(part).command("CMD", resources) == (
+        "srun --ntasks=8 --gres=nvme:1,gpu:2 CMD"
+    )
+    default = Partition(scheduler="slurm", launcher="srun", slurm=Slurm(gres="nvme:1"))
+    lines = SlurmScheduler(PartitionRef("cluster", "a100", default), LocalTransport()).directives(
+        spec
+    )
+    assert _gpu_lines(lines) == ["#SBATCH --gres=nvme:1", "#SBATCH --gpus-per-node=2"]
+    assert partition_launcher(default).command("CMD", resources) == (
+        "srun --ntasks=8 --gpus-per-node=2 CMD"
+    )
