@@ -27,7 +27,9 @@ _LMOD = [
     "  fi",
 ]
 _TCL = [
-    '  if [ -n "${MODULESHOME:-}" ] && [ -r "$MODULESHOME/init/bash" ]; then',
+    # Lmod sets $MODULESHOME to its own directory, whose init/bash is Lmod's.
+    '  if [ -n "${MODULESHOME:-}" ] && [ -r "$MODULESHOME/init/bash" ] \\',
+    '    && [ ! -e "$MODULESHOME/libexec/lmod" ]; then',
     '    . "$MODULESHOME/init/bash"',
     "  elif [ -r /etc/profile.d/modules.sh ]; then . /etc/profile.d/modules.sh",
     "  elif [ -r /usr/share/modules/init/bash ]; then . /usr/share/modules/init/bash",
@@ -62,7 +64,20 @@ def find_module_lines(env: Environment) -> list[str]:
         f"no module command for the {env.modules_system} module system: "
         "set modules_init in the environment to the init script that defines it"
     )
+    # A named system does not make do with the other one's `module`, inherited from the
+    # shell that started the job (an exported function): it is dropped and looked for.
+    drop = {
+        "lmod": ["if declare -F module >/dev/null && ! declare -f module | grep -qi lmod; then"],
+        "environment-modules": [
+            "if declare -F module >/dev/null && declare -f module | grep -qi lmod; then"
+        ],
+        "auto": [],
+    }[env.modules_system]
+    if drop:
+        drop.append("  unset -f module")
+        drop.append("fi")
     return [
+        *drop,
         "if ! declare -F module >/dev/null; then",
         *chain,
         "fi",
