@@ -35,7 +35,11 @@ class DependencyInfo:
     """The files kept of it, on this machine."""
     metrics: Mapping[str, float]
     local_dir: Path | None = None
-    """This machine's copy of its stage dir, when the dependency ran on a remote host."""
+    """This machine's copy of its stage dir, when the dependency ran on a remote host; or
+    its stage dir itself, when it ran here and was shipped to the dependent's host."""
+    shipped: bool = False
+    """It ran on this machine and the dependent runs on a remote host: its files (but
+    assay's own scripts and logs) were sent there through the store, to ``stage_dir``."""
 
     @property
     def local_copy(self) -> Path:

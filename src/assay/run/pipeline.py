@@ -202,6 +202,9 @@ class Execution:
             if problem is not None:
                 raise StageFailed(*problem)
         await self.site.open(self.files, fresh=self.attach is None)
+        for dep in self.dependencies:
+            if dep.shipped and dep.local_dir is not None:
+                await self.site.ship(dep.local_dir, self.ctx.store)
         # The output dir is made at cleanup: one left by an earlier attempt, or by a runner
         # that was interrupted (this is --resume), is stale.
         shutil.rmtree(self.output_dir, ignore_errors=True)

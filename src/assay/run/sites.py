@@ -82,6 +82,10 @@ class Site(Protocol):
     async def fetch(self, path: PurePosixPath, local: Path) -> None:
         """Bring a file where the jobs run to this machine (a ``dep:`` layer)."""
 
+    async def ship(self, local: Path, store: SessionStore) -> None:
+        """A dependency that ran on this machine, in stage dir ``local``: its files (but
+        assay's own) are to be at :meth:`job_dir` of it, where the jobs run."""
+
     async def comparison(
         self, files: CaseFiles, store: SessionStore, spec: Mapping[str, Any]
     ) -> dict[str, Any]:
@@ -124,6 +128,9 @@ class LocalSite:
         return await store.checkout(name, tree)
 
     async def fetch(self, path: PurePosixPath, local: Path) -> None:
+        pass
+
+    async def ship(self, local: Path, store: SessionStore) -> None:
         pass
 
     async def comparison(
@@ -193,6 +200,13 @@ class RemoteSite:
     async def _fetch(self, path: PurePosixPath, local: Path) -> None:
         data = await self.host.read_bytes(path)
         await asyncio.to_thread(write_atomic, local, data)
+
+    async def ship(self, local: Path, store: SessionStore) -> None:
+        # Once per host and session, however many of its dependents run there: into the
+        # local store, the objects the host's store lacks sent, hard links staged there.
+        await self.inputs.ship(
+            self.job_dir(local), lambda: store.source_tree(local, exclude=scripts.ASSAY_FILES)
+        )
 
     async def comparison(
         self, files: CaseFiles, store: SessionStore, spec: Mapping[str, Any]
@@ -272,6 +286,11 @@ class RemoteSite:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def settle(self) -> None:
+        """Wait for the removals :meth:`discard` started (before the connection closes)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
 
 async def fetch_dependency_layers(
     site: Site, layers: Sequence[str], dependencies: Sequence[DependencyInfo]
@@ -284,7 +303,7 @@ async def fetch_dependency_layers(
             continue
         test, _, rel = text[len(DEP_PREFIX) :].partition("/")
         for dep in dependencies:
-            if dep.test == test and rel:
+            if dep.test == test and rel and not dep.shipped:  # shipped: the original is here
                 try:
                     await site.fetch(PurePosixPath(dep.stage_dir) / rel, dep.local_copy / rel)
                 except FileNotFoundError:
