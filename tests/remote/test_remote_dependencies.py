@@ -94,3 +94,41 @@ def test_a_local_build_serves_runs_on_an_ssh_partition_through_the_store(
     # theirs, as they passed): nothing is left in the session's stage dir there.
     stage = host_root / second.report["session"]["id"] / "stage"
     assert not stage.exists() or list(stage.iterdir()) == []
+
+
+ESCAPING = """
+import assay
+
+
+class Build(assay.Test):
+    systems = ["*:local"]
+    build = "ln -s ../../elsewhere/secret link; mkfifo pipe"
+    command = "true"
+
+
+class Use(assay.Test):
+    systems = ["*:remote"]
+    depends_on = ["Build"]
+    command = "true"
+"""
+
+
+def test_a_dependency_that_cannot_be_shipped_fails_its_dependent_at_setup_saying_why(
+    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path], assay_cli: Cli
+) -> None:
+    """A FIFO has no place in a store; the message names the dependency, the host and the
+    file, and no traceback is shown."""
+    write_config(tmp_path, sshd, workdir, extra='dependencies_from = ["local"]\n')
+    write("test_escape.py", ESCAPING)
+    result = assay_cli("run", "test_escape.py", "--plain")
+    assert result.code == 1, result
+    assert result.case("Build")["status"] == "passed"
+    failure = result.case("Use")["failure"]
+    assert failure["stage"] == "setup"
+    reason = failure["reason"]
+    assert reason.startswith(
+        f"dependency Build @ci:local+builtin cannot be sent to partition ci:remote's host "
+        f"({sshd.host}): "
+    ), reason
+    assert "pipe: not a regular file, directory or symlink" in reason
+    assert "Traceback" not in result.stdout + result.stderr + str(failure.get("details"))

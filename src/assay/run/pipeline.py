@@ -204,7 +204,13 @@ class Execution:
         await self.site.open(self.files, fresh=self.attach is None)
         for dep in self.dependencies:
             if dep.shipped and dep.local_dir is not None:
-                await self.site.ship(dep.local_dir, self.ctx.store)
+                try:
+                    await self.site.ship(dep.local_dir, self.ctx.store)
+                except (StoreError, OSError) as exc:  # its files, not the test's code
+                    raise StageFailed(
+                        f"dependency {dep.name} cannot be sent to partition "
+                        f"{case.partition.full_name}'s host ({self.site.transport.host}): {exc}"
+                    ) from None
         # The output dir is made at cleanup: one left by an earlier attempt, or by a runner
         # that was interrupted (this is --resume), is stale.
         shutil.rmtree(self.output_dir, ignore_errors=True)
