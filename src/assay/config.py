@@ -371,6 +371,17 @@ def _option_problem(option: str) -> str | None:
         return f'{option!r} is not an sbatch option: each entry is one option, such as "--mem=4G"'
     if option.startswith("--"):
         name = option[2:].split("=", 1)[0]
+        # sbatch keeps the last of each: one here, after assay's own, would replace them.
+        if name == "gres":
+            return (
+                f'{option!r}: give generic resources in the gres key (gres = "nvme:1"), '
+                "which assay joins with the GPUs cases ask for; remove it from options"
+            )
+        if len(name) > len("gpus-per-") and "gpus-per-node".startswith(name):
+            return (
+                f"{option!r}: assay asks for each case's GPUs itself (its gpus_per_node, "
+                "as gpu_request says); remove it from options"
+            )
         # sbatch takes any unambiguous start of a long option's name
         own = [o for o in (*_OWN_OPTIONS, "wrap") if len(name) >= 2 and o.startswith(name)]
     else:

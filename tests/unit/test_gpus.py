@@ -209,3 +209,33 @@ def test_the_example_of_docs_config_md_writes_what_the_page_shows(tmp_path: Path
     assert partition_launcher(default).command("CMD", resources) == (
         "srun --ntasks=8 --gpus-per-node=2 CMD"
     )
+
+
+@pytest.mark.parametrize(
+    ("option", "fix"),
+    [
+        ("--gres=nvme:1", "gres = "),
+        ("--gres", "gres = "),
+        ("--gpus-per-node=2", "gpus_per_node"),
+        ("--gpus-per-n=2", "gpus_per_node"),  # sbatch takes an unambiguous start of a name
+    ],
+)
+def test_gpu_and_gres_options_that_would_override_assays_are_refused(option: str, fix: str) -> None:
+    """sbatch keeps the last ``--gres`` (and ``--gpus-per-node``): one in ``options``,
+    written after assay's own, would silently drop the GPUs a case asked for."""
+    text = f'[systems.c.partitions.gpu]\nslurm = {{ options = ["{option}"] }}\n'
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "c.toml")
+    message = str(err.value)
+    assert "systems.c.partitions.gpu.slurm.options[0]" in message
+    assert fix in message
+
+
+def test_other_gpu_options_stay_the_sites_business() -> None:
+    for option in (
+        "--gpus=4",
+        "--gpus-per-task=1",
+        "--gres-flags=enforce-binding",
+        "--gpu-bind=closest",
+    ):
+        parse_config(f'[systems.c.partitions.p]\nslurm = {{ options = ["{option}"] }}\n', "c")
