@@ -1,7 +1,7 @@
 """Packing many short cases into one batch job.
 
 Cases whose declared time limit is at most the partition's ``pack_case_limit`` and that
-need one node are not submitted one by one: run stages that arrive within a short window
+need one node and no GPUs are not submitted one by one: run stages that arrive within a short window
 are grouped by their resources, split into packs whose estimated duration fits
 ``pack_time`` (and spread over the partition's nodes), and each pack becomes one job. A
 case is estimated at its recorded run time (results database), else its declared limit;
