@@ -239,3 +239,34 @@ def test_other_gpu_options_stay_the_sites_business() -> None:
         "--gpu-bind=closest",
     ):
         parse_config(f'[systems.c.partitions.p]\nslurm = {{ options = ["{option}"] }}\n', "c")
+
+
+@pytest.mark.parametrize(
+    ("choice", "gpus", "directive", "srun"),
+    [
+        ("gpus-per-node", 2, ["--gpus-per-node=2"], "srun --ntasks=4 --gpus-per-node=2 ./app"),
+        ("gres", 2, ["--gres=gpu:2"], "srun --ntasks=4 --gres=gpu:2 ./app"),
+        ("gpus-per-node", 0, [], "srun --ntasks=4 ./app"),
+        ("gres", 0, [], "srun --ntasks=4 ./app"),
+    ],
+)
+def test_the_whole_job_script_as_sbatch_reads_it(
+    tmp_path: Path, choice: str, gpus: int, directive: list[str], srun: str
+) -> None:
+    """The run script a case gets: its directives as sbatch's own parser takes them (all
+    before the first command), and the srun line that starts the command."""
+    from assay.config import Environment
+    from assay.run.scripts import run_script
+    from assay.schedulers.jobscript import read_directives
+
+    part = Partition(scheduler="slurm", launcher="srun", slurm=Slurm(gpu_request=choice))  # type: ignore[arg-type]
+    scheduler = SlurmScheduler(PartitionRef("ci", "gpu", part), LocalTransport())
+    spec = _spec(tmp_path, gpus)
+    command = partition_launcher(part).command("./app", spec.resources)
+    script = run_script(
+        "T", scheduler.header(spec), spec.workdir, Environment(), part, {}, [], command, []
+    )
+    options = [line.removeprefix("#SBATCH ") for line in read_directives(script)]
+    assert [o for o in options if "gpu" in o or "gres" in o] == directive
+    assert "--nodes=2" in options and "--ntasks=4" in options
+    assert f"exec {srun}; fi" in script  # the exact line: no other GPU option
