@@ -132,3 +132,58 @@ def test_a_dependency_that_cannot_be_shipped_fails_its_dependent_at_setup_saying
     ), reason
     assert "pipe: not a regular file, directory or symlink" in reason
     assert "Traceback" not in result.stdout + result.stderr + str(failure.get("details"))
+
+
+BACK = """
+import assay
+
+
+class Build(assay.Test):
+    systems = ["*:remote"]
+    sources = "greeter.c"
+    build = "cc -O2 greeter.c -o greeter"
+    command = "true"
+    keep_files = ["greeter"]   # comes back whole
+
+
+class Use(assay.Test):
+    systems = ["*:local"]
+    depends_on = ["Build"]
+    command = "{greeter} here; echo from={folder}"
+    greeter = assay.variable(str, "")
+    folder = assay.variable(str, "")
+
+    @assay.before("run")
+    def locate(self):
+        self.folder = str(self.dependency("Build").stage_dir)
+        self.greeter = str(self.dependency("Build").stage_dir / "greeter")
+
+    def sanity(self, out):
+        out.expect(r"^hello, here$")
+"""
+
+
+def test_a_local_dependent_of_a_dependency_on_an_ssh_host_reads_what_came_back(
+    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path], assay_cli: Cli
+) -> None:
+    """The other way round: the dependency ran on the host; a case here sees this
+    machine's copy of its stage dir (what came back of it: keep_files whole), not a path
+    on the host that its commands could not reach."""
+    write_config(tmp_path, sshd, workdir)
+    text = (
+        (tmp_path / "assay.toml")
+        .read_text()
+        .replace(
+            "[systems.ci.partitions.local]\n",
+            '[systems.ci.partitions.local]\ndependencies_from = ["remote"]\n',
+        )
+    )
+    (tmp_path / "assay.toml").write_text(text)
+    shutil.copy(ROOT / "examples" / "deps" / "greeter.c", tmp_path / "greeter.c")
+    write("test_back.py", BACK)
+    result = assay_cli("run", "test_back.py", "--plain", "--keep-stage")
+    assert result.code == 0, result
+    build = result.case("Build")
+    assert build["partition"] == "remote"
+    out = (Path(result.case("Use")["output_dir"]) / "assay-run.out").read_text().splitlines()
+    assert out == ["hello, here", f"from={build['stage_dir']}"]  # this machine's copy

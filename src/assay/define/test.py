@@ -29,8 +29,9 @@ class DependencyInfo:
     name: str
     params: Mapping[str, Any]
     stage_dir: PurePath
-    """Where the dependency's jobs ran: for commands (on a remote partition, a path on the
-    remote host, where its files are)."""
+    """Where the dependent's commands see the dependency's files: where its jobs ran; on
+    a remote host, the path there (a dependency that ran on this machine is sent there
+    first); for a dependent here of one that ran on a remote host, this machine's copy."""
     output_dir: Path
     """The files kept of it, on this machine."""
     metrics: Mapping[str, float]

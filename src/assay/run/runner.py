@@ -15,7 +15,7 @@ import functools
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Protocol
 
 from assay.define.test import DependencyInfo
@@ -298,24 +298,23 @@ class Runner:
             result = self.results[id(dep)]
             local = self.ctx.stage_root / case_dirname(dep)
             site = self.ctx.places[dep.partition.full_name].site
-            # A dependency that ran here, of a case that runs on a remote host: the case's
-            # setup ships its files there (through the store), where a case of that host
-            # has its stage dir.
-            shipped = own.remote and not site.remote
-            if shipped:
+            # Where the case's commands see the dependency's stage dir:
+            if site.remote and not own.remote:  # this machine's copy (what came back)
+                stage_dir: PurePath = local
+            elif site.remote:  # on its host (the same host: other ones are not reached)
+                stage_dir = site.job_dir(local)
+            elif own.remote:  # ran here: the case's setup ships it to the case's host,
+                stage_dir = own.job_dir(local)  # where a case of that host has its own
                 self._shipped.setdefault(id(dep), {})[id(own)] = own
+            else:
+                stage_dir = local
+            shipped = own.remote and not site.remote
             out.append(
                 DependencyInfo(
                     test=dep.test.__name__,
                     name=dep.name,
                     params=dep.variant.params,
-                    stage_dir=(
-                        site.job_dir(local)
-                        if site.remote
-                        else own.job_dir(local)
-                        if shipped
-                        else local
-                    ),
+                    stage_dir=stage_dir,
                     output_dir=Path(result.output_dir or self.ctx.output_root / case_dirname(dep)),
                     metrics={m.name: m.value for m in result.metrics if m.value is not None},
                     local_dir=local if site.remote or shipped else None,

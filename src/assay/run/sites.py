@@ -263,7 +263,7 @@ class RemoteSite:
         )
         await asyncio.to_thread(_write_all, files, found)
         here = f"{self.host.host}:{files.job}"
-        for rel, data, size in found:
+        for rel, data, size, _mode in found:
             if len(data) < size:
                 files.notes[_label(rel)] = (
                     f"only its last {len(data)} of {size} bytes came back from {here} "
@@ -335,8 +335,8 @@ def _read_all(folder: Path, names: list[tuple[str, int]]) -> list[tuple[str, byt
     return [(rel, (folder / rel).read_bytes(), mode) for rel, mode in names]
 
 
-def _write_all(files: CaseFiles, found: list[tuple[str, bytes, int]]) -> None:
-    for rel, data, _size in found:
+def _write_all(files: CaseFiles, found: list[tuple[str, bytes, int, int]]) -> None:
+    for rel, data, _size, mode in found:
         if rel in files.linked:
             continue  # an input: the local copy is the store's
         target = files.local / rel
@@ -346,6 +346,9 @@ def _write_all(files: CaseFiles, found: list[tuple[str, bytes, int]]) -> None:
         if target.exists():
             target.unlink()
         target.write_bytes(data)
+        # Its permissions as on the host (a program built there runs here), but never a
+        # set-id bit or write access for others.
+        target.chmod((mode & 0o755) | 0o600)
         stat = target.stat()
         files.sent[rel] = (stat.st_size, stat.st_mtime_ns)  # the host has it already
 
