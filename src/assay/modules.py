@@ -48,7 +48,8 @@ def find_module_lines(env: Environment) -> list[str]:
     """Lines that make sure a ``module`` command exists, or end the script saying why."""
     if env.modules_init:
         init = shell.quote(env.modules_init)
-        return [f". {init} || {_fail('cannot source modules_init ' + env.modules_init)}"]
+        fail = _fail("cannot source modules_init " + env.modules_init)
+        return [f". {init} || {fail}", *_its_own(env)]
     chain = {
         "lmod": _LMOD,
         "environment-modules": _TCL,
@@ -82,7 +83,32 @@ def find_module_lines(env: Environment) -> list[str]:
         *chain,
         "fi",
         f"declare -F module >/dev/null || {_fail(missing)}",
+        *_its_own(env),
     ]
+
+
+def _its_own(env: Environment) -> list[str]:
+    """For a named module system: a line that ends the script when the ``module`` found
+    is the other system's (an init script of the other one, or a site's
+    ``/etc/profile.d/modules.sh``, which Lmod's packages install too)."""
+    how = f'modules_system = "{env.modules_system}"'
+    if env.modules_system == "lmod":
+        return [
+            "declare -f module | grep -qi lmod || "
+            + _fail(
+                f"the module command found is not Lmod's ({how}); "
+                "set modules_init to Lmod's init script"
+            )
+        ]
+    if env.modules_system == "environment-modules":
+        return [
+            "! declare -f module | grep -qi lmod || "
+            + _fail(
+                f"the module command found is Lmod's ({how}); set modules_init to "
+                "Environment Modules' init script ($MODULESHOME/init/bash of its install)"
+            )
+        ]
+    return []
 
 
 def module_lines(env: Environment) -> list[str]:

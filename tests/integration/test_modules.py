@@ -297,3 +297,32 @@ def test_an_inherited_environment_modules_does_not_stand_in_for_lmod(
     out = (Path(result.case("Which")["output_dir"]) / "assay-run.out").read_text()
     assert out.startswith("Modules based on Lua"), out
     assert "runtime=beta/2.0" in out
+
+
+@ONLY_ENVIRONMENT_MODULES
+@pytest.mark.parametrize(
+    ("named", "init", "found"),
+    [
+        ("lmod", ENVMODULES_INIT, "not Lmod's"),
+        ("environment-modules", LMOD_INIT, "Lmod's"),
+    ],
+)
+def test_a_module_command_of_the_other_system_fails_the_case_at_setup_saying_so(
+    project, system, write, assay_cli, named, init, found
+):
+    """modules_init (or a site's /etc/profile.d/modules.sh, which Lmod's packages also
+    install) that defines the other system's `module`: said, not used."""
+    if not LMOD_INIT.exists():
+        pytest.skip("Lmod is not installed (scripts/test-all installs it)")
+    write(
+        "assay.toml",
+        NAMED_NOT_INIT.format(mf=project).replace("environment-modules", named)
+        + f'modules_init = "{init}"\n',
+    )
+    write("test_which.py", VERSION_TEST)
+    result = assay_cli("run", "test_which.py", "--plain", env=_env())
+    assert result.code == 1, result
+    failure = result.case("Which")["failure"]
+    assert failure["stage"] == "setup"
+    assert f"the module command found is {found}" in failure["reason"], failure
+    assert f'modules_system = "{named}"' in failure["reason"]
