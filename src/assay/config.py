@@ -24,9 +24,12 @@ from assay.durations import Duration
 from assay.errors import ConfigError, did_you_mean, toml_key
 from assay.files import display_path
 from assay.results.changes import Settings
-from assay.schedulers.gpus import GpuRequest, gres_names_gpus
 from assay.shell import CONTROL
 from assay.validation import Invalid, convert, load_toml, read_utf8
+
+GpuRequest = Literal["gpus-per-node", "gres"]
+"""How a partition asks Slurm for a case's GPUs (``[...slurm] gpu_request``):
+``--gpus-per-node=N`` or ``--gres=gpu:N`` (:mod:`assay.schedulers.gpus`)."""
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
@@ -364,6 +367,12 @@ def slurm_problems(slurm: Slurm) -> list[tuple[str, str]]:
         if why:
             problems.append((f"options[{i}]", why))
     return problems
+
+
+def gres_names_gpus(gres: str) -> bool:
+    """Whether a ``--gres`` list already asks for GPUs (an entry ``gpu``, ``gpu:N`` or
+    ``gpu:TYPE:N``)."""
+    return any(entry.strip().split(":", 1)[0] == "gpu" for entry in gres.split(","))
 
 
 def _option_problem(option: str) -> str | None:

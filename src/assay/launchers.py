@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, ClassVar
 
 from assay import shell
 from assay.schedulers.base import JobResources
-from assay.schedulers.gpus import GpuRequest, slurm_gpu_options
+from assay.schedulers.gpus import slurm_gpu_options
 
 if TYPE_CHECKING:
-    from assay.config import Partition
+    from assay.config import GpuRequest, Partition
 
 
 class Launcher(abc.ABC):

@@ -12,10 +12,7 @@ GPUs join the partition's own ``slurm.gres`` in one option instead of adding a s
 
 from __future__ import annotations
 
-from typing import Literal
-
-GpuRequest = Literal["gpus-per-node", "gres"]
-"""The ways a partition may ask for GPUs (``[...slurm] gpu_request``)."""
+from assay.config import GpuRequest
 
 
 def slurm_gpu_options(gpus: int | None, how: GpuRequest, gres: str | None) -> dict[str, str]:
@@ -30,9 +27,3 @@ def slurm_gpu_options(gpus: int | None, how: GpuRequest, gres: str | None) -> di
     if gpus:
         out["gpus-per-node"] = str(gpus)
     return out
-
-
-def gres_names_gpus(gres: str) -> bool:
-    """Whether a ``--gres`` list already asks for GPUs (an entry ``gpu``, ``gpu:N`` or
-    ``gpu:TYPE:N``)."""
-    return any(entry.strip().split(":", 1)[0] == "gpu" for entry in gres.split(","))
