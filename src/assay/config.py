@@ -34,6 +34,10 @@ if TYPE_CHECKING:
         parse_config,
     )
 
+GpuRequest = Literal["gpus-per-node", "gres"]
+"""How a partition asks Slurm for a case's GPUs (``[...slurm] gpu_request``):
+``--gpus-per-node=N`` or ``--gres=gpu:N`` (:mod:`assay.schedulers.gpus`)."""
+
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 
@@ -103,6 +107,7 @@ class Slurm(_Strict, kw_only=True, frozen=True):
     qos: str | None = None
     constraint: str | None = None
     gres: str | None = None
+    gpu_request: GpuRequest = "gpus-per-node"  # how a case's gpus_per_node is asked for
     reservation: str | None = None
     options: list[str] = []  # more sbatch options, e.g. ["--mem=4G"]
     command_options: list[str] = []  # for every Slurm command, e.g. ["-M", "cluster2"]

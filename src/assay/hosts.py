@@ -51,6 +51,7 @@ class Hosts:
         self._job_files: dict[int, JobFiles] = {}
         self._inputs: dict[tuple[int, str], RemoteInputs] = {}
         self._local_site = LocalSite(local)
+        self._sites: list[RemoteSite] = []
 
     @property
     def transports(self) -> list[Transport]:
@@ -81,8 +82,9 @@ class Hosts:
 
     async def close(self) -> None:
         """Let go of every remote host (their agents stop what is left)."""
-        # The store channels first (their leases end), then the connections; what was sent
-        # stays counted for the report.
+        # The stage dirs being removed first, then the store channels (their leases end),
+        # then the connections; what was sent stays counted for the report.
+        await asyncio.gather(*(s.settle() for s in self._sites), return_exceptions=True)
         inputs = list(self._inputs.values())
         await asyncio.gather(*(i.close() for i in inputs), return_exceptions=True)
         await asyncio.gather(*(t.close() for t in self.remote), return_exceptions=True)
@@ -123,7 +125,9 @@ class Hosts:
             backend = HostStore(transport, root, ssh.python, where, self.uploads)
             inputs = RemoteInputs(transport, backend, self.store)
             self._inputs[key] = inputs
-        return RemoteSite(transport, ssh, self.session, inputs)
+        site = RemoteSite(transport, ssh, self.session, inputs)
+        self._sites.append(site)
+        return site
 
     def sent(self) -> dict[str, Any]:
         """What was sent to each remote host (for the report)."""

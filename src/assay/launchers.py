@@ -7,7 +7,8 @@ names its launcher (``launcher = "srun"``) and may give it more options
 
 =========== ==================================================================
 ``none``    the command as it is (:class:`Direct`)
-``srun``    ``srun --ntasks=N [--cpus-per-task=C] OPTIONS CMD`` (:class:`Srun`)
+``srun``    ``srun --ntasks=N [--cpus-per-task=C] [GPUS] OPTIONS CMD`` (:class:`Srun`),
+            GPUS as the partition's ``slurm.gpu_request`` says (:mod:`~assay.schedulers.gpus`)
 ``mpirun``  Open MPI: ``mpirun -np N [--map-by ppr:K:node] OPTIONS CMD`` (:class:`Mpirun`)
 ``mpiexec`` MPICH, Intel MPI and the MPI standard's form:
             ``mpiexec -n N [-ppn K] OPTIONS CMD`` (:class:`Mpiexec`)
@@ -18,10 +19,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from assay import shell
 from assay.schedulers.base import JobResources
+from assay.schedulers.gpus import slurm_gpu_options
+
+if TYPE_CHECKING:
+    from assay.config import GpuRequest, Partition
 
 
 class Launcher(abc.ABC):
@@ -29,8 +34,17 @@ class Launcher(abc.ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, options: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        options: Sequence[str] = (),
+        gpu_request: GpuRequest = "gpus-per-node",
+        gres: str | None = None,
+    ) -> None:
         self.options = list(options)
+        # How Slurm is asked for GPUs (only srun states them; MPI starters run in the
+        # allocation the scheduler asked for).
+        self.gpu_request: GpuRequest = gpu_request
+        self.gres = gres
 
     @abc.abstractmethod
     def words(self, resources: JobResources) -> list[str]:
@@ -66,6 +80,13 @@ class Srun(Launcher):
         words = ["srun", f"--ntasks={resources.tasks}"]
         if resources.cpus_per_task:
             words.append(f"--cpus-per-task={resources.cpus_per_task}")
+        gpus = resources.gpus_per_node
+        if gpus and self.gpu_request == "gres":
+            # A step that names a gres gets only the gres it names (srun(1), --gres), so
+            # the GPUs go with the partition's own gres, as in the job's header.
+            words.append(f"--gres={slurm_gpu_options(gpus, 'gres', self.gres)['gres']}")
+        elif gpus:
+            words.append(f"--gpus-per-node={gpus}")
         return words
 
 
@@ -98,9 +119,21 @@ LAUNCHERS: dict[str, type[Launcher]] = {cls.name: cls for cls in (Direct, Srun, 
 """Every launcher, by the name a partition's ``launcher`` setting gives."""
 
 
-def launcher(name: str, options: Sequence[str] = ()) -> Launcher:
-    """The launcher a partition names, with its options."""
+def launcher(
+    name: str,
+    options: Sequence[str] = (),
+    gpu_request: GpuRequest = "gpus-per-node",
+    gres: str | None = None,
+) -> Launcher:
+    """The launcher named ``name``, with its options and how it asks Slurm for GPUs."""
     try:
-        return LAUNCHERS[name](options)
+        cls = LAUNCHERS[name]
     except KeyError:
         raise ValueError(f"unknown launcher {name!r}; known: {', '.join(LAUNCHERS)}") from None
+    return cls(options, gpu_request, gres)
+
+
+def partition_launcher(partition: Partition) -> Launcher:
+    """The launcher a partition's config names, with its options and GPU request."""
+    slurm = partition.slurm
+    return launcher(partition.launcher, partition.launcher_options, slurm.gpu_request, slurm.gres)

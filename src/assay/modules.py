@@ -27,7 +27,9 @@ _LMOD = [
     "  fi",
 ]
 _TCL = [
-    '  if [ -n "${MODULESHOME:-}" ] && [ -r "$MODULESHOME/init/bash" ]; then',
+    # Lmod sets $MODULESHOME to its own directory, whose init/bash is Lmod's.
+    '  if [ -n "${MODULESHOME:-}" ] && [ -r "$MODULESHOME/init/bash" ] \\',
+    '    && [ ! -e "$MODULESHOME/libexec/lmod" ]; then',
     '    . "$MODULESHOME/init/bash"',
     "  elif [ -r /etc/profile.d/modules.sh ]; then . /etc/profile.d/modules.sh",
     "  elif [ -r /usr/share/modules/init/bash ]; then . /usr/share/modules/init/bash",
@@ -46,7 +48,8 @@ def find_module_lines(env: Environment) -> list[str]:
     """Lines that make sure a ``module`` command exists, or end the script saying why."""
     if env.modules_init:
         init = shell.quote(env.modules_init)
-        return [f". {init} || {_fail('cannot source modules_init ' + env.modules_init)}"]
+        fail = _fail("cannot source modules_init " + env.modules_init)
+        return [f". {init} || {fail}", *_its_own(env)]
     chain = {
         "lmod": _LMOD,
         "environment-modules": _TCL,
@@ -62,12 +65,50 @@ def find_module_lines(env: Environment) -> list[str]:
         f"no module command for the {env.modules_system} module system: "
         "set modules_init in the environment to the init script that defines it"
     )
+    # A named system does not make do with the other one's `module`, inherited from the
+    # shell that started the job (an exported function): it is dropped and looked for.
+    drop = {
+        "lmod": ["if declare -F module >/dev/null && ! declare -f module | grep -qi lmod; then"],
+        "environment-modules": [
+            "if declare -F module >/dev/null && declare -f module | grep -qi lmod; then"
+        ],
+        "auto": [],
+    }[env.modules_system]
+    if drop:
+        drop.append("  unset -f module")
+        drop.append("fi")
     return [
+        *drop,
         "if ! declare -F module >/dev/null; then",
         *chain,
         "fi",
         f"declare -F module >/dev/null || {_fail(missing)}",
+        *_its_own(env),
     ]
+
+
+def _its_own(env: Environment) -> list[str]:
+    """For a named module system: a line that ends the script when the ``module`` found
+    is the other system's (an init script of the other one, or a site's
+    ``/etc/profile.d/modules.sh``, which Lmod's packages install too)."""
+    how = f'modules_system = "{env.modules_system}"'
+    if env.modules_system == "lmod":
+        return [
+            "declare -f module | grep -qi lmod || "
+            + _fail(
+                f"the module command found is not Lmod's ({how}); "
+                "set modules_init to Lmod's init script"
+            )
+        ]
+    if env.modules_system == "environment-modules":
+        return [
+            "! declare -f module | grep -qi lmod || "
+            + _fail(
+                f"the module command found is Lmod's ({how}); set modules_init to "
+                "Environment Modules' init script ($MODULESHOME/init/bash of its install)"
+            )
+        ]
+    return []
 
 
 def module_lines(env: Environment) -> list[str]:

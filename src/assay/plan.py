@@ -17,7 +17,7 @@ from assay.define.definition import variant_names
 from assay.define.params import variant_name
 from assay.define.refs import pattern_matches
 from assay.define.test import Test, effective_nodes
-from assay.errors import did_you_mean
+from assay.errors import did_you_mean, toml_key
 from assay.load import LoadProblem
 from assay.select import Selection
 
@@ -459,14 +459,22 @@ _RESOURCE_FIELDS = ("nodes", "tasks", "tasks_per_node", "gpus_per_node")
 
 
 def _resource_problem(case: Case) -> str | None:
-    res = case.partition.config.resources
-    nodes = nodes_needed(case)
+    return resource_problem(case.partition, nodes_needed(case), case.field("gpus_per_node"))
+
+
+def resource_problem(partition: PartitionRef, nodes: int, gpus: int | None) -> str | None:
+    """Why a case asking for ``nodes`` nodes and ``gpus`` GPUs per node cannot run on
+    ``partition``, naming the setting that says what it has; None if it can."""
+    res = partition.config.resources
+    key = f"systems.{toml_key(partition.system)}.partitions.{toml_key(partition.name)}.resources"
     if nodes > res.nodes:
-        return f"needs {nodes} nodes; partition {case.partition.full_name} has {res.nodes}"
-    gpus = case.field("gpus_per_node") or 0
-    if gpus > res.gpus_per_node:
         return (
-            f"needs {gpus} GPUs per node; partition {case.partition.full_name} has "
-            f"{res.gpus_per_node}"
+            f"needs {nodes} nodes; partition {partition.full_name} has {res.nodes} "
+            f"({key}.nodes in the config)"
+        )
+    if (gpus or 0) > res.gpus_per_node:
+        return (
+            f"needs {gpus} GPUs per node; partition {partition.full_name} has "
+            f"{res.gpus_per_node} ({key}.gpus_per_node in the config)"
         )
     return None

@@ -31,7 +31,7 @@ from assay.config import Config, load_config
 from assay.errors import UsageError
 from assay.files import point_link, write_atomic
 from assay.hosts import Hosts
-from assay.launchers import launcher
+from assay.launchers import partition_launcher
 from assay.load import LoadProblem, load
 from assay.plan import Plan, make_plan, repeat_cases
 from assay.results import regressions, report
@@ -415,7 +415,7 @@ def _context(
             scheduler=scheduler,
             builder=builder,
             build_slots=build_slots,
-            launcher=launcher(part.config.launcher, part.config.launcher_options),
+            launcher=partition_launcher(part.config),
             site=hosts.site(part.full_name),
         )
     (directory / "stage").mkdir(exist_ok=True)

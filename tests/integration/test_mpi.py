@@ -77,7 +77,10 @@ def test_the_mpi_example_passes_locally_with_mpirun(assay_cli):
     assert "rank 0 of 2" in ranks and "rank 1 of 2" in ranks
     two = result.case("PingPong[nodes=2]")
     assert two["status"] == "skipped"
-    assert two["skip_reason"] == "needs 2 nodes; partition workstation:mpi has 1"
+    assert two["skip_reason"] == (
+        "needs 2 nodes; partition workstation:mpi has 1 "
+        "(systems.workstation.partitions.mpi.resources.nodes in the config)"
+    )
     (table,) = result.report["scaling"]
     assert table["parameter"] == "nodes"
 

@@ -21,10 +21,12 @@ from assay.run.sites import CaseFiles, RemoteSite
 class HostileHost:
     host = "hostile.example"
 
-    def __init__(self, found: list[tuple[str, bytes, int]]) -> None:
+    def __init__(self, found: list[tuple[str, bytes, int, int]]) -> None:
         self.found = found
 
-    async def collect(self, *args: Any, **kw: Any) -> tuple[list[tuple[str, bytes, int]], list]:
+    async def collect(
+        self, *args: Any, **kw: Any
+    ) -> tuple[list[tuple[str, bytes, int, int]], list]:
         return self.found, []
 
 
@@ -48,13 +50,16 @@ def test_hostile_paths_in_collected_files_are_refused_and_named(tmp_path: Path) 
     (stage / "sub").mkdir(parents=True)
     (stage / "file").write_text("mine")
     os.symlink("../../..", stage / "link")  # a link the case's own setup made
-    found = [(rel, b"PWNED", 5) for rel in HOSTILE]
-    found += [("new/deep/ok.txt", b"fine", 4), ("sub/x.txt", b"x", 1)]
+    found = [(rel, b"PWNED", 5, 0o644) for rel in HOSTILE]
+    # A set-id, world-writable mode from the host: kept only as far as it is harmless.
+    found += [("new/deep/ok.txt", b"fine", 4, 0o6777), ("sub/x.txt", b"x", 1, 0o600)]
     site = RemoteSite(HostileHost(found), Ssh(host="h"), "s", None)  # type: ignore[arg-type]
     files = CaseFiles(local=stage, job=PurePosixPath("/job"))
     asyncio.run(site.bring_back(files, [], []))
     assert (stage / "new/deep/ok.txt").read_bytes() == b"fine"
     assert (stage / "sub/x.txt").read_bytes() == b"x"
+    assert (stage / "new/deep/ok.txt").stat().st_mode & 0o7777 == 0o755
+    assert (stage / "sub/x.txt").stat().st_mode & 0o7777 == 0o600
     assert (stage / "file").read_text() == "mine" and (stage / "sub").is_dir()
     written = {
         str(Path(base, n).relative_to(sandbox))

@@ -1,6 +1,6 @@
 """Module commands in scripts: their text for each module system, quoting, and the checks
-on module names at config load. (Lmod itself runs in tests/integration/test_modules.py;
-Debian's environment-modules conflicts with lmod, so its branch is checked as text here.)"""
+on module names at config load. (Lmod and Environment Modules themselves run in
+tests/integration/test_modules.py.)"""
 
 from __future__ import annotations
 

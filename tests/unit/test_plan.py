@@ -36,6 +36,9 @@ resources = { nodes = 8, gpus_per_node = 4 }
 """
 
 
+NODES_KEY = " (systems.cluster.partitions.cpu.resources.nodes in the config)"
+
+
 def cluster() -> Config:
     return parse_config(textwrap.dedent(CLUSTER), "cluster.toml")
 
@@ -219,8 +222,8 @@ def test_skip_when_the_partition_has_too_few_nodes() -> None:
     p = plan([Big], cluster())
     skips = {c.name: c.skip for c in p.cases}
     assert skips == {
-        "Big @cluster:cpu+gnu": "needs 4 nodes; partition cluster:cpu has 2",
-        "Big @cluster:cpu+intel": "needs 4 nodes; partition cluster:cpu has 2",
+        "Big @cluster:cpu+gnu": "needs 4 nodes; partition cluster:cpu has 2" + NODES_KEY,
+        "Big @cluster:cpu+intel": "needs 4 nodes; partition cluster:cpu has 2" + NODES_KEY,
         "Big @cluster:gpu+gnu": None,
     }
 
@@ -233,7 +236,7 @@ def test_nodes_computed_from_tasks_per_node() -> None:
 
     cases = plan([Spread], cluster()).cases
     assert nodes_needed(cases[0]) == 3
-    assert cases[0].skip == "needs 3 nodes; partition cluster:cpu has 2"
+    assert cases[0].skip == "needs 3 nodes; partition cluster:cpu has 2" + NODES_KEY
     assert cases[-1].skip is None
 
 
@@ -278,7 +281,10 @@ def test_skip_when_the_partition_has_too_few_gpus() -> None:
         gpus_per_node = 2
 
     skips = {c.name: c.skip for c in plan([Gpu], cluster()).cases}
-    assert skips["Gpu @cluster:cpu+gnu"] == "needs 2 GPUs per node; partition cluster:cpu has 0"
+    assert skips["Gpu @cluster:cpu+gnu"] == (
+        "needs 2 GPUs per node; partition cluster:cpu has 0 "
+        "(systems.cluster.partitions.cpu.resources.gpus_per_node in the config)"
+    )
     assert skips["Gpu @cluster:gpu+gnu"] is None
 
 
@@ -294,7 +300,7 @@ def test_overrides_apply_to_resources() -> None:
     assert case.field("tasks") is None
     assert _tasks(case) == 1
     p = plan([Hello], cluster(), overrides={"Hello": {"nodes": 3}})
-    assert p.cases[0].skip == "needs 3 nodes; partition cluster:cpu has 2"
+    assert p.cases[0].skip == "needs 3 nodes; partition cluster:cpu has 2" + NODES_KEY
 
 
 # --- dependencies ---------------------------------------------------------------------------

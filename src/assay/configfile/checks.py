@@ -45,6 +45,16 @@ def slurm_problems(slurm: Slurm) -> list[tuple[str, str]]:
             problems.append(
                 (key, f"{value!r} holds the control character {bad.group(0)!r}; remove it")
             )
+    if slurm.gpu_request == "gres" and slurm.gres and gres_names_gpus(slurm.gres):
+        problems.append(
+            (
+                "gres",
+                f'{slurm.gres!r} asks every job for GPUs, and gpu_request = "gres" adds each '
+                "case's gpus_per_node to the same --gres, which sbatch refuses; remove the gpu "
+                "entry (cases ask for their GPUs with gpus_per_node) or set "
+                'gpu_request = "gpus-per-node"',
+            )
+        )
     for i, option in enumerate(slurm.options):
         why = _option_problem(option)
         if why:
@@ -52,11 +62,28 @@ def slurm_problems(slurm: Slurm) -> list[tuple[str, str]]:
     return problems
 
 
+def gres_names_gpus(gres: str) -> bool:
+    """Whether a ``--gres`` list already asks for GPUs (an entry ``gpu``, ``gpu:N`` or
+    ``gpu:TYPE:N``)."""
+    return any(entry.strip().split(":", 1)[0] == "gpu" for entry in gres.split(","))
+
+
 def _option_problem(option: str) -> str | None:
     if not option.startswith("-"):
         return f'{option!r} is not an sbatch option: each entry is one option, such as "--mem=4G"'
     if option.startswith("--"):
         name = option[2:].split("=", 1)[0]
+        # sbatch keeps the last of each: one here, after assay's own, would replace them.
+        if name == "gres":
+            return (
+                f'{option!r}: give generic resources in the gres key (gres = "nvme:1"), '
+                "which assay joins with the GPUs cases ask for; remove it from options"
+            )
+        if len(name) > len("gpus-per-") and "gpus-per-node".startswith(name):
+            return (
+                f"{option!r}: assay asks for each case's GPUs itself (its gpus_per_node, "
+                "as gpu_request says); remove it from options"
+            )
         # sbatch takes any unambiguous start of a long option's name
         own = [o for o in (*_OWN_OPTIONS, "wrap") if len(name) >= 2 and o.startswith(name)]
     else:

@@ -29,13 +29,18 @@ class DependencyInfo:
     name: str
     params: Mapping[str, Any]
     stage_dir: PurePath
-    """Where the dependency's jobs ran: for commands (on a remote partition, a path on the
-    remote host, where its files are)."""
+    """Where the dependent's commands see the dependency's files: where its jobs ran; on
+    a remote host, the path there (a dependency that ran on this machine is sent there
+    first); for a dependent here of one that ran on a remote host, this machine's copy."""
     output_dir: Path
     """The files kept of it, on this machine."""
     metrics: Mapping[str, float]
     local_dir: Path | None = None
-    """This machine's copy of its stage dir, when the dependency ran on a remote host."""
+    """This machine's copy of its stage dir, when the dependency ran on a remote host; or
+    its stage dir itself, when it ran here and was shipped to the dependent's host."""
+    shipped: bool = False
+    """It ran on this machine and the dependent runs on a remote host: its files (but
+    assay's own scripts and logs) were sent there through the store, to ``stage_dir``."""
 
     @property
     def local_copy(self) -> Path:

@@ -37,7 +37,7 @@ from assay.define.test import (
 from assay.durations import Duration
 from assay.errors import SanityError
 from assay.files import fresh_dir, link_or_copy, remove_entries
-from assay.plan import Case
+from assay.plan import Case, resource_problem
 from assay.results.model import ArtifactUse, CaseResult, Failure, Status
 from assay.run import scripts
 from assay.run.artifacts import ArtifactError
@@ -202,6 +202,15 @@ class Execution:
             if problem is not None:
                 raise StageFailed(*problem)
         await self.site.open(self.files, fresh=self.attach is None)
+        for dep in self.dependencies:
+            if dep.shipped and dep.local_dir is not None:
+                try:
+                    await self.site.ship(dep.local_dir, self.ctx.store)
+                except (StoreError, OSError) as exc:  # its files, not the test's code
+                    raise StageFailed(
+                        f"dependency {dep.name} cannot be sent to partition "
+                        f"{case.partition.full_name}'s host ({self.site.transport.host}): {exc}"
+                    ) from None
         # The output dir is made at cleanup: one left by an earlier attempt, or by a runner
         # that was interrupted (this is --resume), is stale.
         shutil.rmtree(self.output_dir, ignore_errors=True)
@@ -332,6 +341,10 @@ class Execution:
             gpus_per_node=test.gpus_per_node,
             exclusive=test.exclusive,
         )
+        # Hooks may have asked for more than the plan checked.
+        problem = resource_problem(case.partition, resources.nodes, resources.gpus_per_node)
+        if problem is not None:
+            raise StageFailed(problem)
         limit = _limit(test.time_limit, "time_limit") or case.partition.time_limit
         spec = JobSpec(
             name=f"assay-{case.key}",

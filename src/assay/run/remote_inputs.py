@@ -16,7 +16,7 @@ with SHA-256 on arrival, and cases are staged there by hard links.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
@@ -171,6 +171,7 @@ class RemoteInputs:
         self.sent = Sent()
         self._pushed: dict[str, asyncio.Future[Any]] = {}
         self._checkouts: dict[str, asyncio.Future[str]] = {}
+        self._shipped: dict[PurePosixPath, asyncio.Future[None]] = {}
 
     async def _digest(self, tree: Tree | str) -> str:
         """A stored tree's digest (a tree made here, e.g. of a directory's files without
@@ -202,6 +203,18 @@ class RemoteInputs:
         digest = await self._digest(tree)
         await self._push(digest)
         await self.backend.stage(digest, str(target), list(writable))
+
+    async def ship(self, target: PurePosixPath, tree: Callable[[], Awaitable[Tree]]) -> None:
+        """Stage the tree ``tree()`` gives at ``target`` on the host, once per session
+        (dependents side by side wait for the one shipment; a failed one is tried again)."""
+        task = self._shipped.get(target)
+        if task is None or (task.done() and task.exception() is not None):
+            task = asyncio.ensure_future(self._ship(target, tree))
+            self._shipped[target] = task
+        await asyncio.shield(task)
+
+    async def _ship(self, target: PurePosixPath, tree: Callable[[], Awaitable[Tree]]) -> None:
+        await self.stage(await tree(), target)
 
     async def checkout(self, tree: Tree | str) -> PurePosixPath:
         """A read-only directory holding ``tree`` (or the stored tree of that digest) on

@@ -15,7 +15,7 @@ import functools
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Protocol
 
 from assay.define.test import DependencyInfo
@@ -27,6 +27,7 @@ from assay.run.describe import new_result
 from assay.run.eta import Estimator
 from assay.run.pipeline import Execution
 from assay.run.priority import PrioritySlots
+from assay.run.sites import Site
 
 
 class Recording(Protocol):
@@ -100,6 +101,8 @@ class Runner:
         self._all = PrioritySlots(options.max_cases) if options.max_cases else None
         self.priority = priority or {}
         self._running: dict[int, Execution] = {}
+        # id(dependency) -> the remote sites its stage dir was shipped to, by id
+        self._shipped: dict[int, dict[int, Site]] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._stopped_by: str | None = None  # the case whose failure stopped the session
         self._cancelled: set[int] = set()  # cases cancelled because of that failure
@@ -284,22 +287,38 @@ class Runner:
                     site = self.ctx.places[dep.partition.full_name].site
                     site.discard(site.job_dir(local))
                     dep_result.remote_dir = None
+                # and the copies shipped to its dependents' hosts
+                for copy_site in self._shipped.pop(id(dep), {}).values():
+                    copy_site.discard(copy_site.job_dir(local))
 
     def _dependency_info(self, case: Case) -> list[DependencyInfo]:
         out = []
+        own = self.ctx.places[case.partition.full_name].site
         for dep in case.deps:
             result = self.results[id(dep)]
             local = self.ctx.stage_root / case_dirname(dep)
             site = self.ctx.places[dep.partition.full_name].site
+            # Where the case's commands see the dependency's stage dir:
+            if site.remote and not own.remote:  # this machine's copy (what came back)
+                stage_dir: PurePath = local
+            elif site.remote:  # on its host (the same host: other ones are not reached)
+                stage_dir = site.job_dir(local)
+            elif own.remote:  # ran here: the case's setup ships it to the case's host,
+                stage_dir = own.job_dir(local)  # where a case of that host has its own
+                self._shipped.setdefault(id(dep), {})[id(own)] = own
+            else:
+                stage_dir = local
+            shipped = own.remote and not site.remote
             out.append(
                 DependencyInfo(
                     test=dep.test.__name__,
                     name=dep.name,
                     params=dep.variant.params,
-                    stage_dir=site.job_dir(local) if site.remote else local,
+                    stage_dir=stage_dir,
                     output_dir=Path(result.output_dir or self.ctx.output_root / case_dirname(dep)),
                     metrics={m.name: m.value for m in result.metrics if m.value is not None},
-                    local_dir=local if site.remote else None,
+                    local_dir=local if site.remote or shipped else None,
+                    shipped=shipped,
                 )
             )
         return out

@@ -86,6 +86,10 @@ class Site(Protocol):
     async def fetch(self, path: PurePosixPath, local: Path) -> None:
         """Bring a file where the jobs run to this machine (a ``dep:`` layer)."""
 
+    async def ship(self, local: Path, store: SessionStore) -> None:
+        """A dependency that ran on this machine, in stage dir ``local``: its files (but
+        assay's own) are to be at :meth:`job_dir` of it, where the jobs run."""
+
     async def comparison(
         self, files: CaseFiles, store: SessionStore, spec: Mapping[str, Any]
     ) -> dict[str, Any]:
@@ -128,6 +132,9 @@ class LocalSite:
         return await store.checkout(name, tree)
 
     async def fetch(self, path: PurePosixPath, local: Path) -> None:
+        pass
+
+    async def ship(self, local: Path, store: SessionStore) -> None:
         pass
 
     async def comparison(
@@ -198,6 +205,13 @@ class RemoteSite:
         data = await self.host.read_bytes(path)
         await asyncio.to_thread(write_atomic, local, data)
 
+    async def ship(self, local: Path, store: SessionStore) -> None:
+        # Once per host and session, however many of its dependents run there: into the
+        # local store, the objects the host's store lacks sent, hard links staged there.
+        await self.inputs.ship(
+            self.job_dir(local), lambda: store.source_tree(local, exclude=scripts.ASSAY_FILES)
+        )
+
     async def comparison(
         self, files: CaseFiles, store: SessionStore, spec: Mapping[str, Any]
     ) -> dict[str, Any]:
@@ -253,7 +267,7 @@ class RemoteSite:
         )
         await asyncio.to_thread(_write_all, files, found)
         here = f"{self.host.host}:{files.job}"
-        for rel, data, size in found:
+        for rel, data, size, _mode in found:
             if len(data) < size:
                 files.notes[_label(rel)] = (
                     f"only its last {len(data)} of {size} bytes came back from {here} "
@@ -276,6 +290,11 @@ class RemoteSite:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def settle(self) -> None:
+        """Wait for the removals :meth:`discard` started (before the connection closes)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
 
 async def fetch_dependency_layers(
     site: Site, layers: Sequence[str], dependencies: Sequence[DependencyInfo]
@@ -288,7 +307,7 @@ async def fetch_dependency_layers(
             continue
         test, _, rel = text[len(DEP_PREFIX) :].partition("/")
         for dep in dependencies:
-            if dep.test == test and rel:
+            if dep.test == test and rel and not dep.shipped:  # shipped: the original is here
                 try:
                     await site.fetch(PurePosixPath(dep.stage_dir) / rel, dep.local_copy / rel)
                 except FileNotFoundError:
@@ -320,15 +339,15 @@ def _read_all(folder: Path, names: list[tuple[str, int]]) -> list[tuple[str, byt
     return [(rel, (folder / rel).read_bytes(), mode) for rel, mode in names]
 
 
-def _write_all(files: CaseFiles, found: list[tuple[str, bytes, int]]) -> None:
+def _write_all(files: CaseFiles, found: list[tuple[str, bytes, int, int]]) -> None:
     """Write what came back from the host into the local stage dir. The host names the
     paths: one that leaves the stage dir, names it or a directory in it, or goes through a
     link or a file there is not written, and its note says why."""
-    for rel, data, _size in found:
+    for rel, data, _size, mode in found:
         if rel in files.linked:
             continue  # an input: the local copy is the store's
         try:
-            _write_one(files.local, rel, data)
+            _write_one(files.local, rel, data, mode)
         except _Refused as exc:
             files.notes[rel] = f"not written: the host named {rel!r}, {exc}"
             continue
@@ -340,8 +359,10 @@ class _Refused(Exception):
     """A path from the host that names no file of the stage dir."""
 
 
-def _write_one(folder: Path, rel: str, data: bytes) -> None:
-    """``data`` into ``folder/rel``, made anew; never through a link, never outside."""
+def _write_one(folder: Path, rel: str, data: bytes, mode: int) -> None:
+    """``data`` into ``folder/rel``, made anew; never through a link, never outside. Its
+    permissions are the host's ``mode`` (a program built there runs here), but never a
+    set-id bit or write access for others."""
     parts = rel.split("/")
     if not rel or "\0" in rel or any(p in ("", ".", "..") for p in parts):
         raise _Refused("which is not a relative path of a file")
@@ -369,6 +390,7 @@ def _write_one(folder: Path, rel: str, data: bytes) -> None:
         try:
             with os.fdopen(out, "wb", closefd=False) as stream:
                 stream.write(data)
+            os.fchmod(out, (mode & 0o755) | 0o600)
         finally:
             os.close(out)
     finally:

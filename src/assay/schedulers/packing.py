@@ -1,7 +1,7 @@
 """Packing many short cases into one batch job.
 
 Cases whose declared time limit is at most the partition's ``pack_case_limit`` and that
-need one node are not submitted one by one: run stages that arrive within a short window
+need one node and no GPUs are not submitted one by one: run stages that arrive within a short window
 are grouped by their resources, split into packs whose estimated duration fits
 ``pack_time`` (and spread over the partition's nodes), and each pack becomes one job. A
 case is estimated at its recorded run time (results database), else its declared limit;
@@ -210,7 +210,9 @@ def outcome_of_member(spec: JobSpec, pack: JobOutcome, status: dict[str, Any] | 
 
 
 def packable(spec: JobSpec, case_limit: float, enabled: bool) -> bool:
-    """Short, single-node, shareable: goes into a pack."""
+    """Short, single-node, shareable, without GPUs: goes into a pack. (A pack's cases run
+    side by side in one allocation, where nothing would give each its own GPUs; a job of
+    its own gets them bound by Slurm.)"""
     r = spec.resources
     return (
         enabled
@@ -218,4 +220,5 @@ def packable(spec: JobSpec, case_limit: float, enabled: bool) -> bool:
         and spec.time_limit <= case_limit
         and r.nodes == 1
         and not r.exclusive
+        and not r.gpus_per_node
     )

@@ -39,6 +39,7 @@ from assay.schedulers.base import (
     status_path,
 )
 from assay.schedulers.batching import Waiting
+from assay.schedulers.gpus import slurm_gpu_options
 from assay.schedulers.jobfiles import JobFiles
 from assay.schedulers.jobscript import ScriptError, compare_step, directive, sbatch_word
 from assay.schedulers.packing import Packer, member_outcome, packable
@@ -131,12 +132,13 @@ class SlurmScheduler(Scheduler):
         are sbatch arguments instead (:meth:`job_options`)."""
         s, r = self.settings, spec.resources
         lines = [directive("nodes", r.nodes), directive("ntasks", r.tasks)]
+        gpus = slurm_gpu_options(r.gpus_per_node, s.gpu_request, s.gres)
         for key, value in (
             ("partition", s.partition),
             ("account", s.account),
             ("qos", s.qos),
             ("constraint", s.constraint),
-            ("gres", s.gres),
+            ("gres", gpus.get("gres")),
             ("reservation", s.reservation),
         ):
             if value is not None:
@@ -144,7 +146,7 @@ class SlurmScheduler(Scheduler):
         for key, number in (
             ("ntasks-per-node", r.tasks_per_node),
             ("cpus-per-task", r.cpus_per_task),
-            ("gpus-per-node", r.gpus_per_node or None),
+            ("gpus-per-node", gpus.get("gpus-per-node")),
         ):
             if number is not None:
                 lines.append(directive(key, number))

@@ -595,8 +595,8 @@ class Daemon:
             int(m["max_total"]),
         )
         files = [
-            {"path": rel, "data": base64.b64encode(data).decode(), "size": size}
-            for rel, data, size in found
+            {"path": rel, "data": base64.b64encode(data).decode(), "size": size, "mode": mode}
+            for rel, data, size, mode in found
         ]
         return {"files": files, "left": left}
 
@@ -639,9 +639,9 @@ def collect(
     baseline: dict[str, list[int]],
     max_file: int,
     max_total: int,
-) -> tuple[list[tuple[str, bytes, int]], list[list[Any]]]:
+) -> tuple[list[tuple[str, bytes, int, int]], list[list[Any]]]:
     """What a run left in ``base`` that is worth bringing back, as (relative path, content,
-    size) and the files left where they are as [path, size]:
+    size, permission bits) and the files left where they are as [path, size]:
 
     * the files ``names`` (a job's own logs): whole, or their last ``max_file`` bytes;
     * the files matching ``patterns`` (``keep_files``): whole;
@@ -649,7 +649,7 @@ def collect(
       whole if at most ``max_file`` bytes, while the case's ``max_total`` lasts.
     """
     now = files_below(base)
-    out: list[tuple[str, bytes, int]] = []
+    out: list[tuple[str, bytes, int, int]] = []
     left: list[list[Any]] = []
     taken: set[str] = set()
     budget = max_total
@@ -657,11 +657,12 @@ def collect(
     def take(rel: str, limit: int | None) -> int:
         size = now[rel][0]
         with open(os.path.join(base, rel), "rb") as fh:
+            mode = stat.S_IMODE(os.fstat(fh.fileno()).st_mode)  # a program stays one
             if limit is not None and size > limit:
                 fh.seek(size - limit)
             data = fh.read()
         taken.add(rel)
-        out.append((rel, data, size))
+        out.append((rel, data, size, mode))
         return len(data)
 
     for rel in names:

@@ -749,7 +749,7 @@ class SshTransport:
         baseline: Mapping[str, list[int]],
         max_file: int,
         max_total: int,
-    ) -> tuple[list[tuple[str, bytes, int]], list[tuple[str, int]]]:
+    ) -> tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]]]:
         """What a run left worth bringing back (:func:`hostagent.collect`), in one request."""
         answer = await self.call(
             "collect",
@@ -760,7 +760,10 @@ class SshTransport:
             max_file=max_file,
             max_total=max_total,
         )
-        found = [(f["path"], base64.b64decode(f["data"]), int(f["size"])) for f in answer["files"]]
+        found = [
+            (f["path"], base64.b64decode(f["data"]), int(f["size"]), int(f["mode"]))
+            for f in answer["files"]
+        ]
         return found, [(str(p), int(n)) for p, n in answer["left"]]
 
     async def _sftp(self, work: Any) -> None:
