@@ -196,7 +196,7 @@ class CorruptingBucketFake(S3Bucket):
     from the bytes its MD5 was taken of."""
 
     def put(self, key: str, data: bytes) -> None:
-        from assay.store.s3 import _md5
+        from assay.store.s3.bucket import _md5
 
         bad = bytes([data[0] ^ 1]) + data[1:]
         self.call("writing", self.client.put_object, Key=key, Body=bad, ContentMD5=_md5(data))

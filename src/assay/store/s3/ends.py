@@ -1,0 +1,181 @@
+"""The two ends of a transfer with a bucket: a sink to push into, a source to pull from."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from assay.store.objects import StoreError, hash_bytes
+from assay.store.s3.bucket import CONCURRENCY, S3Bucket, _md5, _Missing
+from assay.store.s3.records import add_version
+from assay.store.transfer import (
+    PIECE,
+    Appended,
+    CorruptInTransit,
+    Finish,
+    ObjectId,
+    OffsetMismatch,
+    done,
+)
+
+
+class S3Sink:
+    """A :class:`~assay.store.transfer.Sink` into a bucket (see the module's docstring)."""
+
+    needs_sha256 = False
+    takes_whole = False  # as its partials say: a multipart upload resumes from its last part
+    walks_trees = False  # a bucket reads nothing: each tree goes after all it names
+
+    def __init__(self, bucket: S3Bucket, piece: int = PIECE) -> None:
+        self.bucket, self.piece = bucket, piece
+        self.where = bucket.where
+        self._uploads: dict[ObjectId, tuple[str, list[dict[str, Any]]]] = {}
+
+    async def missing(self, objects: list[ObjectId]) -> set[ObjectId]:
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def absent(obj: ObjectId) -> bool:
+            async with limit:
+                key = self.bucket.target.object_key(*obj)
+                return not await asyncio.to_thread(self.bucket.exists, key)
+
+        found = await asyncio.gather(*(absent(o) for o in objects))
+        return {o for o, gone in zip(objects, found, strict=True) if gone}
+
+    async def missing_in_tree(self, tree: str) -> set[ObjectId]:
+        # A tree object is sent only after all it names: its presence says the rest is there.
+        return set() if not await self.missing([("trees", tree)]) else {("trees", tree)}
+
+    async def missing_below(self, trees: list[str]) -> set[ObjectId]:
+        raise NotImplementedError("a bucket does not read trees (walks_trees is False)")
+
+    async def partials(self, objects: list[ObjectId]) -> dict[ObjectId, int]:
+        uploads = await asyncio.to_thread(self._unfinished)  # one listing, not one per object
+        held = {}
+        for obj in objects:
+            key = self.bucket.target.object_key(*obj)
+            held[obj] = (
+                await asyncio.to_thread(self._held, obj, uploads[key]) if key in uploads else 0
+            )
+        return held
+
+    def _unfinished(self) -> dict[str, str]:
+        """The oldest unfinished multipart upload of each key under the prefix."""
+        found: dict[str, str] = {}
+        kwargs: dict[str, Any] = {"Prefix": self.bucket.target.key("objects") + "/"}
+        while True:
+            page = self.bucket.call(
+                "listing unfinished uploads", self.bucket.client.list_multipart_uploads, **kwargs
+            )
+            for upload in sorted(page.get("Uploads", []), key=lambda u: str(u.get("Initiated"))):
+                found.setdefault(upload["Key"], upload["UploadId"])
+            if not page.get("IsTruncated"):
+                return found
+            kwargs["KeyMarker"] = page.get("NextKeyMarker")
+            kwargs["UploadIdMarker"] = page.get("NextUploadIdMarker")
+
+    def _held(self, obj: ObjectId, upload_id: str) -> int:
+        """Bytes of an unfinished multipart upload in whole parts of this piece size, counted
+        from the first part."""
+        key = self.bucket.target.object_key(*obj)
+        listed = self.bucket.call(
+            f"listing the parts of {key}",
+            self.bucket.client.list_parts,
+            Key=key,
+            UploadId=upload_id,
+        ).get("Parts", [])
+        parts = []
+        for number, part in enumerate(sorted(listed, key=lambda p: p["PartNumber"]), 1):
+            if part["PartNumber"] != number or part["Size"] != self.piece:
+                break
+            parts.append({"PartNumber": number, "ETag": part["ETag"]})
+        self._uploads[obj] = (upload_id, parts)
+        return len(parts) * self.piece
+
+    async def append(
+        self, obj: ObjectId, offset: int, data: bytes, finish: Finish | None
+    ) -> asyncio.Future[Appended]:
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        try:
+            future.set_result(await asyncio.to_thread(self._append, obj, offset, data, finish))
+        except Exception as exc:  # told through the future, as a pipelined sink does
+            future.set_exception(exc)
+        return future
+
+    def _append(self, obj: ObjectId, offset: int, data: bytes, finish: Finish | None) -> Appended:
+        key = self.bucket.target.object_key(*obj)
+        client = self.bucket.client
+        if offset == 0 and finish is not None and finish.size == len(data):
+            self.bucket.put(key, data)  # one piece: one PUT
+            return Appended(len(data), published=True)
+        upload_id, parts = self._uploads.get(obj, ("", []))
+        held = len(parts) * self.piece
+        if offset != held or (data and finish is None and len(data) != self.piece):
+            raise OffsetMismatch(f"{self.where}: {key} holds {held} bytes, not {offset}", held)
+        if not upload_id:
+            created = self.bucket.call(
+                f"starting an upload of {key}", client.create_multipart_upload, Key=key
+            )
+            upload_id = created["UploadId"]
+        if data:
+            number = len(parts) + 1
+            answer = self.bucket.call(
+                f"writing part {number} of {key}",
+                client.upload_part,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=data,
+                ContentMD5=_md5(data),
+            )
+            parts = [*parts, {"PartNumber": number, "ETag": answer["ETag"]}]
+        self._uploads[obj] = (upload_id, parts)
+        if finish is None:
+            return Appended(offset + len(data))
+        self.bucket.call(
+            f"finishing the upload of {key}",
+            client.complete_multipart_upload,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+        )
+        del self._uploads[obj]
+        return Appended(offset + len(data), published=True)
+
+    async def add_version(self, record: dict[str, object]) -> dict[str, object]:
+        return await asyncio.to_thread(add_version, self.bucket, record)
+
+
+class S3Source:
+    """A :class:`~assay.store.transfer.Source` from a bucket (pulling): trees are checked
+    here with BLAKE3 before anything they name is asked for; every other object is checked
+    as it lands in the local store."""
+
+    def __init__(self, bucket: S3Bucket) -> None:
+        self.bucket = bucket
+        self.where = bucket.where
+
+    async def tree_object(self, digest: str) -> bytes:
+        key = self.bucket.target.object_key("trees", digest)
+        try:
+            data = await asyncio.to_thread(self.bucket.get, key)
+        except _Missing:
+            raise StoreError(f"{self.where}: tree {digest[:16]} is missing there") from None
+        if hash_bytes(data) != digest:
+            raise CorruptInTransit(
+                f"{self.where}: tree {digest[:16]} does not hash to its name on arrival; "
+                "nothing was stored"
+            )
+        return data
+
+    def fetch(self, obj: ObjectId, offset: int, size: int) -> asyncio.Future[bytes]:
+        key = self.bucket.target.object_key(*obj)
+        loop = asyncio.get_running_loop()
+        if size == 0:
+            return done(b"")
+        return asyncio.ensure_future(
+            asyncio.to_thread(self.bucket.get, key, offset, size), loop=loop
+        )
+
+    async def sound(self, obj: ObjectId) -> bool:
+        return True  # a bucket's objects are checked by the server; blame the transit
