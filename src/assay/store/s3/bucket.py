@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -18,7 +20,9 @@ SCHEME = "s3://"
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _PART = re.compile(r"[A-Za-z0-9._-]+")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
-CONCURRENCY = 16  # requests in flight when asking which objects the bucket holds
+CONCURRENCY = 16  # requests in flight (uploads, downloads, questions)
+LIST_FROM = 4  # keys asked about in one folder from which the folder is listed, not HEADed
+LIST_COST = 2  # keys a listing may read per key asked about before HEADs are cheaper
 T = TypeVar("T")
 
 
@@ -63,10 +67,62 @@ def parse_s3_url(text: str) -> S3Target:
 class S3Bucket:
     """A boto3 client for one target, with errors turned into messages (never secrets)."""
 
+    list_page = 1000  # keys per listing request (S3's most)
+
     def __init__(self, target: S3Target, client: Any = None) -> None:
         self.target = target
         self.where = target.describe()
         self.client = client if client is not None else _client()
+        self._pool: ThreadPoolExecutor | None = None
+
+    async def run(self, op: Callable[..., T], *args: Any) -> T:
+        """``op(*args)`` in one of this bucket's threads (boto3 blocks; CONCURRENCY at once,
+        not asyncio's default pool of a few)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="assay-s3")
+        result: T = await asyncio.get_running_loop().run_in_executor(self._pool, op, *args)
+        return result
+
+    async def lacking(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` the bucket does not hold. Keys asked about by the handful in one
+        folder (``objects/KIND/XX/``) are answered by listing that folder, as far as listing
+        reads at most LIST_COST keys per key asked about; the rest by one HEAD each."""
+        folders: dict[str, list[str]] = {}
+        for key in keys:
+            folders.setdefault(key.rpartition("/")[0], []).append(key)
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def answer(folder: str, asked: list[str]) -> set[str]:
+            async with limit:
+                if len(asked) >= LIST_FROM:
+                    held, upto = await self.run(self._listed, folder, len(asked) * LIST_COST)
+                    rest = [k for k in asked if upto is not None and k > upto]
+                    gone = {k for k in asked if k not in held and k not in rest}
+                else:
+                    rest, gone = asked, set()
+            for key in rest:
+                async with limit:
+                    if not await self.run(self.exists, key):
+                        gone.add(key)
+            return gone
+
+        answers = await asyncio.gather(*(answer(f, a) for f, a in folders.items()))
+        return set().union(*answers)
+
+    def _listed(self, folder: str, budget: int) -> tuple[set[str], str | None]:
+        """The keys under ``folder/`` in order, reading at most about ``budget`` of them;
+        and the last key read if the listing stopped early (None: that is all of them)."""
+        held: set[str] = set()
+        kwargs: dict[str, Any] = {"Prefix": folder + "/", "MaxKeys": self.list_page}
+        while True:
+            page = self.call(f"listing {folder}", self.client.list_objects_v2, **kwargs)
+            listed = [item["Key"] for item in page.get("Contents", [])]
+            held.update(listed)
+            if not page.get("IsTruncated"):
+                return held, None
+            if len(held) >= budget or not listed:
+                return held, max(held) if held else ""
+            kwargs["ContinuationToken"] = page.get("NextContinuationToken")
 
     def call(self, what: str, op: Callable[..., T], **kwargs: Any) -> T:
         import botocore.exceptions  # lazy: only S3 remotes need boto3

@@ -30,17 +30,12 @@ class S3Sink:
         self.bucket, self.piece = bucket, piece
         self.where = bucket.where
         self._uploads: dict[ObjectId, tuple[str, list[dict[str, Any]]]] = {}
+        self._slots: asyncio.Semaphore | None = None
+        self._last: dict[ObjectId, asyncio.Future[Appended]] = {}  # each object's newest piece
 
     async def missing(self, objects: list[ObjectId]) -> set[ObjectId]:
-        limit = asyncio.Semaphore(CONCURRENCY)
-
-        async def absent(obj: ObjectId) -> bool:
-            async with limit:
-                key = self.bucket.target.object_key(*obj)
-                return not await asyncio.to_thread(self.bucket.exists, key)
-
-        found = await asyncio.gather(*(absent(o) for o in objects))
-        return {o for o, gone in zip(objects, found, strict=True) if gone}
+        keys = {self.bucket.target.object_key(*obj): obj for obj in objects}
+        return {keys[key] for key in await self.bucket.lacking(list(keys))}
 
     async def missing_in_tree(self, tree: str) -> set[ObjectId]:
         # A tree object is sent only after all it names: its presence says the rest is there.
@@ -50,12 +45,12 @@ class S3Sink:
         raise NotImplementedError("a bucket does not read trees (walks_trees is False)")
 
     async def partials(self, objects: list[ObjectId]) -> dict[ObjectId, int]:
-        uploads = await asyncio.to_thread(self._unfinished)  # one listing, not one per object
+        uploads = await self.bucket.run(self._unfinished)  # one listing, not one per object
         held = {}
         for obj in objects:
             key = self.bucket.target.object_key(*obj)
             held[obj] = (
-                await asyncio.to_thread(self._held, obj, uploads[key]) if key in uploads else 0
+                await self.bucket.run(self._held, obj, uploads[key]) if key in uploads else 0
             )
         return held
 
@@ -95,12 +90,31 @@ class S3Sink:
     async def append(
         self, obj: ObjectId, offset: int, data: bytes, finish: Finish | None
     ) -> asyncio.Future[Appended]:
-        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        try:
-            future.set_result(await asyncio.to_thread(self._append, obj, offset, data, finish))
-        except Exception as exc:  # told through the future, as a pipelined sink does
-            future.set_exception(exc)
-        return future
+        """Send a piece in a thread of the bucket's once one of CONCURRENCY slots is free;
+        pieces of different objects go at once, the pieces of one object one after another
+        (a multipart upload resumes from its last whole part: parts arrive in order)."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(CONCURRENCY)
+        slots = self._slots
+        await slots.acquire()
+        before = self._last.get(obj)
+
+        async def send() -> Appended:
+            try:
+                if before is not None:
+                    await asyncio.wait([before])  # its failure is told through its own future
+                return await self.bucket.run(self._append, obj, offset, data, finish)
+            finally:
+                slots.release()
+
+        sent = asyncio.ensure_future(send())
+        self._last[obj] = sent
+        sent.add_done_callback(lambda fut: self._forget(obj, fut))
+        return sent
+
+    def _forget(self, obj: ObjectId, sent: asyncio.Future[Appended]) -> None:
+        if self._last.get(obj) is sent:
+            del self._last[obj]
 
     def _append(self, obj: ObjectId, offset: int, data: bytes, finish: Finish | None) -> Appended:
         key = self.bucket.target.object_key(*obj)
@@ -143,7 +157,7 @@ class S3Sink:
         return Appended(offset + len(data), published=True)
 
     async def add_version(self, record: dict[str, object]) -> dict[str, object]:
-        return await asyncio.to_thread(add_version, self.bucket, record)
+        return await self.bucket.run(add_version, self.bucket, record)
 
 
 class S3Source:
@@ -158,7 +172,7 @@ class S3Source:
     async def tree_object(self, digest: str) -> bytes:
         key = self.bucket.target.object_key("trees", digest)
         try:
-            data = await asyncio.to_thread(self.bucket.get, key)
+            data = await self.bucket.run(self.bucket.get, key)
         except _Missing:
             raise StoreError(f"{self.where}: tree {digest[:16]} is missing there") from None
         if hash_bytes(data) != digest:
@@ -173,9 +187,7 @@ class S3Source:
         loop = asyncio.get_running_loop()
         if size == 0:
             return done(b"")
-        return asyncio.ensure_future(
-            asyncio.to_thread(self.bucket.get, key, offset, size), loop=loop
-        )
+        return asyncio.ensure_future(self.bucket.run(self.bucket.get, key, offset, size), loop=loop)
 
     async def sound(self, obj: ObjectId) -> bool:
         return True  # a bucket's objects are checked by the server; blame the transit
