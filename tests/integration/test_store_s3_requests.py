@@ -11,6 +11,7 @@ from typing import Any
 
 from assay.store import Store
 from assay.store.s3 import S3Bucket, S3Remote, parse_s3_url
+from assay.store.transfer import tree_level
 from tests.conftest import write_tree
 from tests.integration import test_store_s3
 
@@ -97,3 +98,42 @@ def test_listing_pages_cut_short_still_answer_every_object(s3, tmp_path, monkeyp
     assert bucket.heads > 0 and bucket.lists > 0  # both ways of asking were used
     assert _pulled(s3["url"], "build@2", tmp_path, "v2") == changed
     assert _pulled(s3["url"], "build@1", tmp_path, "v1") == files
+
+
+class OrderCheckingBucket(S3Bucket):
+    """The real bucket, watched (nothing changed): when a tree object's PUT starts, every
+    tree object it names must already be stored, or a push cut at that moment would leave
+    a tree in the bucket that claims more than is there."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(parse_s3_url(url))
+        self.stored: set[str] = set()
+        self.early: list[str] = []
+        self._lock = threading.Lock()
+
+    def put(self, key: str, data: bytes) -> None:
+        if "/objects/trees/" in key:
+            digest = key.split("/objects/trees/")[1].replace("/", "")
+            names = [sub for _, sub in tree_level(data, digest, "") if sub is not None]
+            with self._lock:
+                lacking = [
+                    n for n in names if self.target.object_key("trees", n) not in self.stored
+                ]
+                self.early += [f"{digest[:8]} before {n[:8]}" for n in lacking]
+        super().put(key, data)
+        with self._lock:
+            self.stored.add(key)
+
+
+def test_a_tree_object_goes_up_only_after_every_tree_it_names(s3, tmp_path):
+    """Many directories (uploads at once), and one directory's content twice, at depths 1
+    and 2 (one tree object named by the root and by b/): each tree object is sent only once
+    all it names is stored."""
+    files = {f"d{i:02d}/f.txt": f"{i}\n".encode() for i in range(40)}
+    files |= {"x/f.txt": b"same\n", "b/x/f.txt": b"same\n", "b/g.txt": b"g\n"}
+    store = Store(tmp_path / "store")
+    store.put("build", write_tree(tmp_path / "build", files))
+    bucket = OrderCheckingBucket(s3["url"])
+    asyncio.run(S3Remote(bucket).push(store, "build"))
+    assert bucket.early == []
+    assert len([k for k in bucket.stored if "/objects/trees/" in k]) == 40 + 3  # x once
