@@ -165,9 +165,17 @@ class S3Bucket:
         data: bytes = answer["Body"].read()
         return data
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        """Write an object; with ``if_absent`` only if there is none under the key yet (a
+        conditional write: raises :class:`Taken` if another write got there first)."""
+        kwargs: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
         self.call(
-            f"writing {key}", self.client.put_object, Key=key, Body=data, ContentMD5=_md5(data)
+            f"writing {key}",
+            self.client.put_object,
+            Key=key,
+            Body=data,
+            ContentMD5=_md5(data),
+            **kwargs,
         )
 
     def keys(self, prefix: str) -> list[str]:
@@ -188,9 +196,15 @@ class _Missing(StoreError):
     """The key (or bucket) is not there."""
 
 
+class Taken(StoreError):
+    """A conditional write found the key taken (or being written by another request)."""
+
+
 def _client_error(where: str, what: str, code: str) -> StoreError:
     if code in ("404", "NoSuchKey", "NotFound"):
         return _Missing(f"{where}: {what}: not there")
+    if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+        return Taken(f"{where}: {what}: another write got there first")
     if code == "NoSuchBucket":
         return StoreError(f"{where}: the bucket does not exist; create it first")
     if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "AccessDenied"):

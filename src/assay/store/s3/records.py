@@ -8,10 +8,11 @@ import msgspec
 
 from assay.store.names import Version, check_name
 from assay.store.objects import StoreError
-from assay.store.s3.bucket import _DIGEST, S3Bucket
+from assay.store.s3.bucket import _DIGEST, S3Bucket, Taken
 from assay.store.transfer import TransferError
 
 _LEAF = re.compile(r"v([0-9]+)\.json")
+MAX_TRIES = 50  # numbers tried when other pushes of the same name keep taking them
 
 
 def read_versions(bucket: S3Bucket, name: str) -> list[Version]:
@@ -54,11 +55,21 @@ def add_version(bucket: S3Bucket, record: dict[str, object]) -> dict[str, object
             f"cannot record {version.name}: tree {version.tree[:16]} is not in "
             f"{bucket.where}; push it first"
         )
-    existing = read_versions(bucket, version.name)
-    if existing and existing[-1].tree == version.tree:
-        return {"version": msgspec.to_builtins(existing[-1]), "created": False}
-    number = existing[-1].version + 1 if existing else 1
-    added = msgspec.structs.replace(version, version=number, source_kind="transfer")
-    key = bucket.target.key("names", version.name, f"v{number}.json")
-    bucket.put(key, msgspec.json.encode(added))
-    return {"version": msgspec.to_builtins(added), "created": True}
+    # Two pushes of one name can choose the same number: each record is written only if
+    # its key is free (If-None-Match: *), and the one refused reads again and takes the next.
+    for _ in range(MAX_TRIES):
+        existing = read_versions(bucket, version.name)
+        if existing and existing[-1].tree == version.tree:
+            return {"version": msgspec.to_builtins(existing[-1]), "created": False}
+        number = existing[-1].version + 1 if existing else 1
+        added = msgspec.structs.replace(version, version=number, source_kind="transfer")
+        key = bucket.target.key("names", version.name, f"v{number}.json")
+        try:
+            bucket.put(key, msgspec.json.encode(added), if_absent=True)
+        except Taken:
+            continue
+        return {"version": msgspec.to_builtins(added), "created": True}
+    raise TransferError(
+        f"{bucket.where}: could not record {version.name}: {MAX_TRIES} other pushes of that "
+        "name took each number first; push again"
+    )

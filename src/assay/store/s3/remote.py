@@ -8,7 +8,7 @@ from assay.store.names import Version
 from assay.store.objects import StoreError
 from assay.store.s3.bucket import S3Bucket, parse_s3_url
 from assay.store.s3.ends import S3Sink, S3Source
-from assay.store.s3.records import read_versions
+from assay.store.s3.records import add_version, read_versions
 from assay.store.store import Store
 from assay.store.sync import pull_version, push_async
 from assay.store.transfer import PIECE, ProgressCallback, TransferReport
@@ -44,6 +44,10 @@ class S3Remote:
                 return version
         have = ", ".join(str(v.version) for v in versions)
         raise StoreError(f"{self.where} has no {ref} (versions of {name}: {have})")
+
+    async def record(self, record: dict[str, object]) -> dict[str, object]:
+        """Record a version whose tree the bucket holds (what a push does last)."""
+        return await self.bucket.run(add_version, self.bucket, record)
 
     async def push(
         self,
