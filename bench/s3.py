@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/s3.py [--small] [--size-mb 1024] [--files 10000] [--repeat 3]
 
-Needs the S3 server of ``scripts/s3-ci up`` (its settings are read from ``scripts/s3-ci
-env``) and ``rclone`` (Debian: ``apt-get install rclone``; the bench installs it with
-apt-get when it is missing and it runs as root, else it says how and stops). About 3 x SIZE
-of disk here and 2 x SIZE x REPEAT on the server (removed at the end).
+Starts an S3 server of its own with ``scripts/s3-ci`` (SeaweedFS on port 28433, data under
+/tmp/assay-s3-bench, stopped and removed at the end) and needs ``rclone`` (Debian: ``apt-get
+install rclone``; the bench installs it with apt-get when it is missing and it runs as root,
+else it says how and stops). About 3 x SIZE of disk for the trees and the store, and
+2 x SIZE x REPEAT for the server (removed at the end).
 
 1. First push of a build of SIZE in FILES files (100 directories) into an empty prefix:
    ``assay store push s3://...`` of the stored version vs ``rclone copy`` of the tree
@@ -51,6 +52,9 @@ from _tcprelay import TcpRelay
 
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 2**20
+# The bench's own server: its venv (SeaweedFS) is kept under /tmp for the next run, its data
+# removed by `scripts/s3-ci down` at the end.
+SERVER = {"S3_CI_DIR": "/tmp/assay-s3-bench", "S3_CI_PORT": "28433", "S3_CI_BUCKET": "bench"}
 
 
 def note(message: str) -> None:
@@ -58,20 +62,25 @@ def note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def s3_settings() -> dict[str, str]:
-    keys = ("ENDPOINT", "BUCKET", "ACCESS_KEY", "SECRET_KEY")
-    found = {k: os.environ.get(f"ASSAY_TEST_S3_{k}", "") for k in keys}
-    if all(found.values()):
-        return found
-    out = subprocess.run(
-        [str(ROOT / "scripts" / "s3-ci"), "env"], capture_output=True, text=True, check=True
-    )
+def s3_server(size_mb: int, repeat: int) -> dict[str, str]:
+    """Start a SeaweedFS of the bench's own with ``scripts/s3-ci`` (not the tests' server,
+    which holds 1 GiB: this one gets room for every push of the run, as deleted objects'
+    space comes back only when SeaweedFS vacuums); its settings."""
+    volumes = 16 + (3 * size_mb * repeat) // 64
+    env = {**os.environ, **SERVER, "S3_CI_VOLUMES": str(volumes)}
+    script = str(ROOT / "scripts" / "s3-ci")
+    subprocess.run([script, "up"], check=True, env=env, stdout=sys.stderr)
+    out = subprocess.run([script, "env"], capture_output=True, text=True, check=True, env=env)
+    found = {}
     for line in out.stdout.splitlines():
         key, _, value = line.partition("=")
         found[key.removeprefix("ASSAY_TEST_S3_")] = value
-    if subprocess.run([str(ROOT / "scripts" / "s3-ci"), "status"], capture_output=True).returncode:
-        raise SystemExit("no S3 server: run scripts/s3-ci up")
     return found
+
+
+def stop_server() -> None:
+    env = {**os.environ, **SERVER}
+    subprocess.run([str(ROOT / "scripts" / "s3-ci"), "down"], env=env, stdout=sys.stderr)
 
 
 def ensure_rclone() -> str:
@@ -153,7 +162,7 @@ def main() -> int:
     args.size_mb = args.size_mb or (100 if args.small else 1024)
     args.files = args.files or (1_000 if args.small else 10_000)
     rclone = ensure_rclone()
-    s3 = s3_settings()
+    s3 = s3_server(args.size_mb, args.repeat)
     version = subprocess.run([rclone, "version"], capture_output=True, text=True).stdout
     base = f"assay-bench-{secrets.token_hex(4)}"
     print(
@@ -164,7 +173,7 @@ def main() -> int:
         with workdir(parent=args.tmpdir) as work:
             return run(args, work, s3, rclone, base)
     finally:
-        remove_prefix(s3, base + "/")
+        stop_server()
 
 
 def run(args: argparse.Namespace, work: Path, s3: dict[str, str], rclone: str, base: str) -> int:
@@ -187,10 +196,14 @@ def run(args: argparse.Namespace, work: Path, s3: dict[str, str], rclone: str, b
     server = urlsplit(s3["ENDPOINT"])
     host, port = server.hostname or "127.0.0.1", server.port or 80
 
+    cpu: dict[str, list[float]] = {"assay": [], "rclone": []}
+
     def assay_push(ref: str, prefix: str, endpoint: str) -> float:
         url = f"s3://{s3['BUCKET']}/{base}/{prefix}"
         push_env = {**env, "AWS_ENDPOINT_URL_S3": endpoint}
-        return timed([*assay_argv(), "store", "push", "-q", url, ref], work, push_env).seconds
+        done = timed([*assay_argv(), "store", "push", "-q", url, ref], work, push_env)
+        cpu["assay"].append(done.cpu)
+        return done.seconds
 
     def rclone_run(verb: str, tree: Path, prefix: str, endpoint: str) -> float:
         rclone_env = {
@@ -204,13 +217,15 @@ def run(args: argparse.Namespace, work: Path, s3: dict[str, str], rclone: str, b
             "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true",
         }
         target = f"bench:{s3['BUCKET']}/{base}/{prefix}"
-        argv = [rclone, verb, f"{tree}/", target]
-        return timed(argv, work, rclone_env).seconds
+        done = timed([rclone, verb, f"{tree}/", target], work, rclone_env)
+        cpu["rclone"].append(done.cpu)
+        return done.seconds
 
     direct = s3["ENDPOINT"]
     first: dict[str, list[float]] = {"assay": [], "rclone": []}
     second: dict[str, list[float]] = {"assay": [], "rclone": []}
     wire: dict[str, list[int]] = {"assay": [], "rclone": []}
+    first_cpu: dict[str, list[float]] = {"assay": [], "rclone": []}
     with TcpRelay(host, port) as relay:
         counted = f"http://127.0.0.1:{relay.port}"
         for rep in range(args.repeat):
@@ -220,7 +235,11 @@ def run(args: argparse.Namespace, work: Path, s3: dict[str, str], rclone: str, b
             ]
             for tool, push in pushes if rep % 2 == 0 else pushes[::-1]:
                 first[tool].append(push())
-                note(f"repetition {rep + 1}: first push, {tool}: {fmt_s(first[tool][-1])}")
+                first_cpu[tool].append(cpu[tool][-1])
+                note(
+                    f"repetition {rep + 1}: first push, {tool}: {fmt_s(first[tool][-1])} "
+                    f"(CPU {fmt_s(cpu[tool][-1])})"
+                )
             pushes = [
                 ("assay", lambda r=rep: assay_push("build@2", f"a{r}", counted)),
                 ("rclone", lambda r=rep: rclone_run("sync", second_tree, f"r{r}", counted)),
@@ -265,7 +284,12 @@ def run(args: argparse.Namespace, work: Path, s3: dict[str, str], rclone: str, b
         f"assay store put: first version {fmt_s(put1.seconds)}, "
         f"after the rebuild {fmt_s(put2.seconds)}"
     )
-    for name, values in (("first push", first), ("second push (through the relay)", second)):
+    runs = (
+        ("first push", first),
+        ("first push, CPU time of the tool (not the server)", first_cpu),
+        ("second push (through the relay)", second),
+    )
+    for name, values in runs:
         for tool in ("assay", "rclone"):
             print(f"{name}, {tool}: {', '.join(fmt_s(v) for v in values[tool])}")
     return 0
