@@ -8,6 +8,8 @@ from typing import Any
 from assay.store.objects import StoreError, hash_bytes
 from assay.store.s3.bucket import CONCURRENCY, S3Bucket, _md5, _Missing
 from assay.store.s3.records import add_version
+from assay.store.s3.sums import write_sums
+from assay.store.store import Store
 from assay.store.transfer import (
     PIECE,
     Appended,
@@ -22,12 +24,14 @@ from assay.store.transfer import (
 class S3Sink:
     """A :class:`~assay.store.transfer.Sink` into a bucket (see the module's docstring)."""
 
-    needs_sha256 = False
+    needs_sha256 = True  # kept in ``sha256``: the sums a push writes (:mod:`.sums`)
     takes_whole = False  # as its partials say: a multipart upload resumes from its last part
     walks_trees = False  # a bucket reads nothing: each tree goes after all it names
 
-    def __init__(self, bucket: S3Bucket, piece: int = PIECE) -> None:
+    def __init__(self, bucket: S3Bucket, piece: int = PIECE, source: Store | None = None) -> None:
         self.bucket, self.piece = bucket, piece
+        self.source = source  # with it, recording a version writes its tree's sums first
+        self.sha256: dict[ObjectId, str] = {}
         self.where = bucket.where
         self._uploads: dict[ObjectId, tuple[str, list[dict[str, Any]]]] = {}
         self._slots: asyncio.Semaphore | None = None
@@ -118,6 +122,8 @@ class S3Sink:
 
     def _append(self, obj: ObjectId, offset: int, data: bytes, finish: Finish | None) -> Appended:
         key = self.bucket.target.object_key(*obj)
+        if finish is not None and finish.sha256:
+            self.sha256[obj] = finish.sha256
         client = self.bucket.client
         if offset == 0 and finish is not None and finish.size == len(data):
             self.bucket.put(key, data)  # one piece: one PUT
@@ -157,6 +163,9 @@ class S3Sink:
         return Appended(offset + len(data), published=True)
 
     async def add_version(self, record: dict[str, object]) -> dict[str, object]:
+        tree = record.get("tree")
+        if self.source is not None and isinstance(tree, str):
+            await write_sums(self.bucket, self.source, tree, self.sha256)
         return await self.bucket.run(add_version, self.bucket, record)
 
 

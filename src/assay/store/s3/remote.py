@@ -59,7 +59,7 @@ class S3Remote:
     ) -> TransferReport:
         """Send the version ``ref`` names and record it in the bucket (a new number in the
         bucket's own sequence of that name, unless its newest version already is that tree)."""
-        return await push_async(source, ref, S3Sink(self.bucket, piece), piece, progress)
+        return await push_async(source, ref, S3Sink(self.bucket, piece, source), piece, progress)
 
     async def pull(
         self, dest: Store, ref: str, *, progress: ProgressCallback | None = None
