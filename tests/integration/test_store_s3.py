@@ -50,6 +50,20 @@ def s3(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str, st
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", found["ENDPOINT"])
     found["url"] = f"s3://{found['BUCKET']}/t-{uuid.uuid4().hex[:12]}"
     yield found
+    _remove(found["url"])  # the CI server holds 1 GiB: leftovers of every run would fill it
+
+
+def _remove(url: str) -> None:
+    """Every object and unfinished upload under a test's prefix."""
+    bucket = S3Bucket(parse_s3_url(url))
+    client, name = bucket.client, bucket.target.bucket
+    keys = bucket.keys(bucket.target.key() + "/")
+    for start in range(0, len(keys), 1000):
+        chunk = [{"Key": k} for k in keys[start : start + 1000]]
+        client.delete_objects(Bucket=name, Delete={"Objects": chunk, "Quiet": True})
+    uploads = client.list_multipart_uploads(Bucket=name, Prefix=bucket.target.key() + "/")
+    for upload in uploads.get("Uploads", []):
+        client.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
 
 
 def _keys(url: str) -> list[str]:

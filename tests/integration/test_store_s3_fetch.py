@@ -62,6 +62,7 @@ def test_a_job_fetches_a_version_held_only_in_the_bucket(s3, tmp_path):
     version = remote.resolve("solver")
     target = tmp_path / "fetched" / version.tree
     manifest = fetch_manifest(remote.bucket, version, str(target), 600)
+    assert all("X-Amz-Signature=" in o[3] for f in manifest["files"] for o in f["objects"])
     done = _run_fetcher(manifest, tmp_path)
     assert done.returncode == 0, done.stderr
     got = {str(p.relative_to(target)): p.read_bytes() for p in target.rglob("*") if p.is_file()}
@@ -88,7 +89,7 @@ def test_an_object_tampered_with_in_the_bucket_fails_the_fetch_naming_it(s3, tmp
     assert f"blobs/{entry.hash}" in done.stderr and "d1/f3.bin" in done.stderr
     assert "does not match its SHA-256" in done.stderr and "Traceback" not in done.stderr
     assert not target.exists() and list(target.parent.iterdir()) == []  # nothing half-made
-    assert "X-Amz-Signature" not in done.stderr  # no link in a message
+    assert "Signature=" not in done.stderr and "http" not in done.stderr  # no link shown
 
 
 def test_an_expired_link_is_named_as_such(s3, tmp_path):
@@ -99,3 +100,78 @@ def test_an_expired_link_is_named_as_such(s3, tmp_path):
     done = _run_fetcher(manifest, tmp_path)
     assert done.returncode == bucket_fetch.EXIT
     assert "download link expired" in done.stderr, done.stderr
+
+
+_CONFIG = """
+[systems.here]
+[systems.here.partitions.main]
+store_remote = "{url}"
+store_remote_expiry = "10m"
+"""
+
+_TEST = """
+import assay
+
+
+class Solver(assay.Test):
+    artifacts = {"solver": "store:solver@1"}
+    command = 'wc -c < "$ASSAY_SOLVER/d2/f4.bin"; "$ASSAY_SOLVER/bin/run"'
+
+    def sanity(self, out):
+        out.expect(r"^3000$")
+        out.expect(r"^run$")
+"""
+
+
+def test_a_case_on_a_store_remote_partition_fetches_its_build_in_the_job(
+    s3, assay_cli, write, tmp_path
+):
+    """The version is only in the bucket (pushed from another store): the case's job fetches
+    it and passes; the run's own store never holds it, no link is left in a file."""
+    _pushed(s3, tmp_path)
+    write("assay.toml", _CONFIG.format(url=s3["url"]))
+    write("test_solver.py", _TEST)
+    result = assay_cli("run", "test_solver.py")
+    assert result.code == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    [found] = (tmp_path / ".assay/runs").glob("*/report.json")
+    report = json.loads(found.read_text())
+    [case] = report["cases"]
+    assert case["artifacts"][0]["ref"] == f"solver@1 in {s3['url']}"
+    run_store = Store(tmp_path / ".store")  # the run's store (ASSAY_STORE of assay_cli)
+    assert run_store.refs.names() == []  # nothing came through this machine's store
+    leaked = [
+        p for p in tmp_path.rglob("*") if p.is_file() and b"Signature=" in p.read_bytes()
+    ]
+    assert leaked == []
+
+
+def test_a_tampered_object_fails_the_case_naming_it(s3, assay_cli, write, tmp_path):
+    remote, _ = _pushed(s3, tmp_path)
+    version = remote.resolve("solver")
+    entry = Store(tmp_path / "pusher").tree(version.tree).by_path()["d2/f4.bin"]
+    remote.bucket.put(remote.bucket.target.object_key("blobs", entry.hash or ""), b"z" * 3000)
+    write("assay.toml", _CONFIG.format(url=s3["url"]))
+    write("test_solver.py", _TEST)
+    result = assay_cli("run", "test_solver.py")
+    assert result.code != 0
+    shown = result.stdout + result.stderr
+    shown += "".join(
+        p.read_text(errors="replace") for p in (tmp_path / ".assay").rglob("*") if p.is_file()
+    )
+    assert f"blobs/{entry.hash}" in shown and "d2/f4.bin" in shown, shown[-3000:]
+    assert "does not match its SHA-256" in shown
+
+
+def test_links_of_a_job_that_never_ran_are_not_kept(s3, assay_cli, write, tmp_path):
+    """The build fails, so the run job (which would fetch and remove its list) never starts:
+    the list of links must not stay in the kept stage dir of the failed case."""
+    _pushed(s3, tmp_path)
+    write("assay.toml", _CONFIG.format(url=s3["url"]))
+    write("test_solver.py", _TEST.replace("    command =", "    build = 'exit 1'\n    command ="))
+    result = assay_cli("run", "test_solver.py")
+    assert result.code != 0 and "1 failed" in result.stdout, result.stdout
+    leaked = [
+        p for p in tmp_path.rglob("*") if p.is_file() and b"Signature=" in p.read_bytes()
+    ]
+    assert leaked == []

@@ -239,6 +239,7 @@ def _client() -> Any:
         retries={"mode": "standard", "max_attempts": 5},
         max_pool_connections=CONCURRENCY,
         s3={"addressing_style": "path"} if endpoint else {},
+        signature_version="s3v4",  # presigned links too (boto3 would make SigV2 ones)
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
