@@ -140,9 +140,7 @@ def test_a_case_on_a_store_remote_partition_fetches_its_build_in_the_job(
     assert case["artifacts"][0]["ref"] == f"solver@1 in {s3['url']}"
     run_store = Store(tmp_path / ".store")  # the run's store (ASSAY_STORE of assay_cli)
     assert run_store.refs.names() == []  # nothing came through this machine's store
-    leaked = [
-        p for p in tmp_path.rglob("*") if p.is_file() and b"Signature=" in p.read_bytes()
-    ]
+    leaked = [p for p in tmp_path.rglob("*") if p.is_file() and b"Signature=" in p.read_bytes()]
     assert leaked == []
 
 
@@ -171,7 +169,5 @@ def test_links_of_a_job_that_never_ran_are_not_kept(s3, assay_cli, write, tmp_pa
     write("test_solver.py", _TEST.replace("    command =", "    build = 'exit 1'\n    command ="))
     result = assay_cli("run", "test_solver.py")
     assert result.code != 0 and "1 failed" in result.stdout, result.stdout
-    leaked = [
-        p for p in tmp_path.rglob("*") if p.is_file() and b"Signature=" in p.read_bytes()
-    ]
+    leaked = [p for p in tmp_path.rglob("*") if p.is_file() and b"Signature=" in p.read_bytes()]
     assert leaked == []
