@@ -137,3 +137,33 @@ def test_a_tree_object_goes_up_only_after_every_tree_it_names(s3, tmp_path):
     asyncio.run(S3Remote(bucket).push(store, "build"))
     assert bucket.early == []
     assert len([k for k in bucket.stored if "/objects/trees/" in k]) == 40 + 3  # x once
+
+
+class PageCountingBucket(S3Bucket):
+    """The real bucket, with the keys each listing page returned counted (nothing changed)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(parse_s3_url(url))
+        self.listed = 0
+
+    def call(self, what: str, op: Any, **kwargs: Any) -> Any:
+        answer = super().call(what, op, **kwargs)
+        if what.startswith("listing "):
+            self.listed += len(answer.get("Contents", []))
+        return answer
+
+
+def test_a_few_keys_asked_in_a_full_folder_cost_a_short_listing(s3):
+    """40 objects in one folder, 4 asked about: the listing reads at most 2 keys per key
+    asked (8), not the whole folder; the answers are right either way."""
+    bucket = PageCountingBucket(s3["url"])
+    rng = random.Random(9)
+    keys = [bucket.target.key("objects", "blobs", "ab", rng.randbytes(31).hex()) for _ in range(40)]
+    for key in keys:
+        bucket.put(key, b"x")
+    absent = [
+        bucket.target.key("objects", "blobs", "ab", rng.randbytes(31).hex()) for _ in range(2)
+    ]
+    asked = sorted(keys)[:2] + absent
+    assert asyncio.run(bucket.lacking(asked)) == set(absent)
+    assert bucket.listed <= 8

@@ -107,13 +107,13 @@ def fetch(manifest: dict[str, Any]) -> str:
     try:
         for rel in manifest["dirs"]:
             os.mkdir(os.path.join(partial, _safe(rel)))
-        for rel, link in manifest["links"]:
-            os.symlink(link, os.path.join(partial, _safe(rel)))
         where, expires = manifest["where"], manifest["expires"]
         with ThreadPoolExecutor(WORKERS) as pool:
             jobs = [pool.submit(_file, f, partial, where, expires) for f in manifest["files"]]
             for job in jobs:
                 job.result()
+        for rel, link in manifest["links"]:  # last: no file is ever written through one
+            os.symlink(link, os.path.join(partial, _safe(rel)))
         try:
             os.rename(partial, target)
         except OSError:

@@ -23,9 +23,11 @@ from typing import Any
 from assay.define.artifact_refs import STORE_PREFIX
 from assay.errors import AssayError
 from assay.results.model import ArtifactUse
-from assay.run import bucket_fetch
 
 FETCHER = ".assay-fetch.py"  # the fetcher's file in a stage dir
+# Its source, copied into stage dirs (read, not imported: urllib.request is slow to import,
+# and the run does not need it).
+FETCHER_SOURCE = Path(__file__).with_name("bucket_fetch.py")
 
 
 def from_bucket(layers: list[str]) -> bool:
@@ -69,7 +71,7 @@ class BucketInputs:
             json.dump(manifest, fh)
         fetcher = stage_dir / FETCHER
         if not fetcher.exists():
-            fetcher.write_text(Path(bucket_fetch.__file__).read_text())
+            fetcher.write_text(FETCHER_SOURCE.read_text())
         line = (
             f"python3 -I {shlex.quote(str(job_dir / FETCHER))} "
             f"{shlex.quote(str(job_dir / listing.name))} || exit $?"

@@ -113,8 +113,11 @@ class S3Bucket:
         """The keys under ``folder/`` in order, reading at most about ``budget`` of them;
         and the last key read if the listing stopped early (None: that is all of them)."""
         held: set[str] = set()
-        kwargs: dict[str, Any] = {"Prefix": folder + "/", "MaxKeys": self.list_page}
+        kwargs: dict[str, Any] = {"Prefix": folder + "/"}
         while True:
+            # never a page longer than the budget left: a folder of a huge bucket asked
+            # about a few keys costs a short listing, not a thousand keys
+            kwargs["MaxKeys"] = max(1, min(self.list_page, budget - len(held)))
             page = self.call(f"listing {folder}", self.client.list_objects_v2, **kwargs)
             listed = [item["Key"] for item in page.get("Contents", [])]
             held.update(listed)
