@@ -165,6 +165,18 @@ class Partition(_Strict, kw_only=True, frozen=True):
     resources: Resources = Resources()
     slurm: Slurm = Slurm()
     ssh: Ssh | None = None
+    # Object storage the jobs fetch store artifacts from themselves (docs/store.md), and how
+    # long the download links made at submit time stay valid.
+    store_remote: str | None = None
+    store_remote_expiry: Duration = Duration("12h")
+
+    def __post_init__(self) -> None:
+        if self.store_remote is not None and not self.store_remote.startswith("s3://"):
+            raise ValueError(
+                f"store_remote = {self.store_remote!r}: write the bucket as s3://BUCKET/PREFIX"
+            )
+        if self.store_remote_expiry > 7 * 86400:
+            raise ValueError("store_remote_expiry: S3 signs download links for 7 days at most")
 
 
 class System(_Strict, kw_only=True, frozen=True):

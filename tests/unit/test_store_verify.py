@@ -247,3 +247,31 @@ def test_a_file_that_changes_while_it_is_stored_is_not_recorded(store, build, mo
     out = build.parent / "out"
     store.get(version.ref, out)
     assert (out / "f2.txt").read_text() == "rewritten meanwhile\n"
+
+
+def test_verify_reads_a_subtree_many_versions_share_once(store, tmp_path, monkeypatch):
+    """Ten versions of 20 directories, each version changing one file: verify reads each
+    distinct tree object once (a subtree the versions share is checked once, its damage
+    reported under every version), not every directory of every version."""
+    from assay.store import trees
+
+    files = {f"d{i:02d}/f.txt": f"{i}\n" for i in range(20)}
+    for n in range(10):
+        files[f"d{n:02d}/f.txt"] = f"version {n}\n"
+        store.put("build", write_tree(tmp_path / f"v{n}", files))
+    shared = store.resolve("build@1").tree
+    entry = next(e for e in store.tree(shared).entries if e.path == "d19/f.txt")
+    _corrupt(store.objects.objects / "blobs" / entry.hash[:2] / entry.hash[2:])
+    reads: list[str] = []
+    real = trees.read_tree_object
+
+    def counting(objects, digest):  # a spy: the real read, counted
+        reads.append(digest)
+        return real(objects, digest)
+
+    monkeypatch.setattr(trees, "read_tree_object", counting)
+    report = store.verify()
+    distinct = 10 + 20 + 9  # roots; d00..d19 of the first; each later version's new dir
+    assert len(reads) == len(set(reads)) == distinct
+    assert set(report.versions) == {f"build@{n}" for n in range(1, 11)}
+    assert all(paths == ["d19/f.txt"] for paths in report.versions.values())

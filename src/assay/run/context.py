@@ -11,6 +11,7 @@ from pathlib import Path
 from assay.launchers import Launcher
 from assay.plan import Case
 from assay.run.artifacts import SessionStore
+from assay.run.bucket_inputs import BucketInputs
 from assay.run.module_check import ModuleChecks
 from assay.run.sites import Site
 from assay.schedulers.base import Scheduler
@@ -59,6 +60,7 @@ class RunContext:
     module_checks: ModuleChecks | None = None  # None: every environment's modules load
     # Recorded run-stage seconds by case key (results database), for packing.
     expected_run: Mapping[str, float] = field(default_factory=dict)
+    bucket: BucketInputs = field(default_factory=BucketInputs)  # partitions' store_remote
 
 
 _UNSAFE_NAME = re.compile(r"[^\w.-]")

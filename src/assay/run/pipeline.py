@@ -35,12 +35,13 @@ from assay.define.test import (
     effective_tasks,
 )
 from assay.durations import Duration
-from assay.errors import SanityError
+from assay.errors import AssayError, SanityError
 from assay.files import fresh_dir, link_or_copy, remove_entries
 from assay.plan import Case, resource_problem
 from assay.results.model import ArtifactUse, CaseResult, Failure, Status
 from assay.run import scripts
 from assay.run.artifacts import ArtifactError
+from assay.run.bucket_inputs import drop_lists, from_bucket
 from assay.run.context import RunContext, StageFailed, case_dirname
 from assay.run.describe import describe_exception, describe_status, new_result
 from assay.run.keeping import inputs_written, kept_files
@@ -75,6 +76,7 @@ class Execution:
     out: Output | None = None
     outcome: JobOutcome | None = None
     on_stage: Callable[[str], None] | None = None  # told as each stage begins (the display)
+    fetch_lines: list[str] = field(default_factory=list)  # the run job's fetches (store_remote)
 
     def __post_init__(self) -> None:
         case = self.case
@@ -248,7 +250,25 @@ class Execution:
             return
         base = Path(self.case.test._assay.file or ".").parent
         exported = {}
+        remote = self.case.partition.config
         for name, layers in test.artifacts.items():
+            if remote.store_remote is not None and from_bucket(as_list(layers)):
+                try:
+                    where, use, line = await self.ctx.bucket.prepare(
+                        remote.store_remote,
+                        as_list(layers)[0],
+                        name,
+                        self.stage_dir,
+                        self.job_dir,
+                        remote.store_remote_expiry,
+                    )
+                except AssayError as exc:
+                    raise StageFailed(f"artifact {name!r}: {exc}") from None
+                info.artifacts[name] = where
+                self.result.artifacts.append(use)
+                self.fetch_lines.append(line)
+                exported[f"ASSAY_{name.upper()}"] = str(where)
+                continue
             try:
                 await fetch_dependency_layers(self.site, as_list(layers), info.dependencies)
                 tree, used = await self.ctx.store.artifact_tree(
@@ -381,7 +401,7 @@ class Execution:
                     case.env_config,
                     case.partition.config,
                     _env(test),
-                    [test.format(c) for c in as_list(test.prerun)],
+                    [*self.fetch_lines, *[test.format(c) for c in as_list(test.prerun)]],
                     command,
                     [test.format(c) for c in as_list(test.postrun)],
                     scheduler.footer(spec),
@@ -486,6 +506,8 @@ class Execution:
     async def cleanup(self) -> None:
         if not self.stage_dir.exists():
             return
+        if self.fetch_lines:
+            drop_lists(self.stage_dir)
         touched = inputs_written(self.linked)
         if touched:
             self._fail("cleanup", touched)

@@ -245,6 +245,7 @@ class Transfer:
         self.status = TransferProgress("checking")
         self.sizes: dict[ObjectId, int] = {}
         self.where: dict[ObjectId, str] = {}
+        self._children: dict[str, list[str]] = {}  # the subtrees each tree object names
         self._acks: list[asyncio.Future[Appended]] = []
         self._fatal: BaseException | None = None
         self._failed: _Object | None = None
@@ -267,7 +268,12 @@ class Transfer:
         report.bytes_skipped += sum(self.sizes[o] for o in files if o not in lacking)
         await self._send([o for o in files if o in lacking])
         if not self.sink.walks_trees:
-            await self._send([("trees", t) for t in reversed(trees)])  # deepest first
+            # Children before parents, a whole height at a time (a sink may have many uploads
+            # in flight at once, and a subtree may be named at two depths): a tree object in
+            # the bucket then always means all it reaches is there.
+            heights = self._heights(trees)
+            for height in sorted(set(heights.values())):
+                await self._send([("trees", t) for t in trees if heights[t] == height])
         for _ in range(treeobj.MAX_DEPTH + 2):  # each round completes at least one level
             rest = await self.sink.missing_in_tree(tree)
             if not rest:
@@ -293,6 +299,21 @@ class Transfer:
             report.bytes_needed += sum(self.sizes[o] for o in rest)
             await self._send(sorted(rest, key=lambda o: o[0] == "trees"))
         raise TransferError(f"{self.sink.where} still lacks objects of tree {tree[:16]}")
+
+    def _heights(self, trees: list[str]) -> dict[str, int]:
+        """Of each tree, the longest path down to a tree below it that is not a parent."""
+        heights: dict[str, int] = {}
+
+        def height(tree: str) -> int:
+            if tree not in heights:
+                below = [height(c) for c in self._children.get(tree, ()) if c in wanted]
+                heights[tree] = 1 + max(below) if below else 0
+            return heights[tree]
+
+        wanted = set(trees)
+        for tree in trees:
+            height(tree)
+        return heights
 
     async def _lacking_trees(self, root: str, ask: bool) -> tuple[list[str], list[ObjectId]]:
         """The tree objects of ``root`` the sink lacks (``ask``; else all of them), a level at
@@ -323,6 +344,8 @@ class Transfer:
                         raise Corrupt(
                             f"tree {root[:16]} has more than {treeobj.MAX_ENTRIES} entries"
                         )
+                    if subtree is not None:
+                        self._children.setdefault(digest, []).append(subtree)
                     if subtree is not None and subtree not in seen:
                         seen.add(subtree)
                         below.append((subtree, entry.path))

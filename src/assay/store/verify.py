@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assay.store import checkouts
-from assay.store.objects import EPOCH, KINDS, StoreError, blob_kind, hash_file
-from assay.store.trees import Tree
+from assay.store import checkouts, trees
+from assay.store.agent import treeobj
+from assay.store.agent.treeobj import BadTree
+from assay.store.objects import EPOCH, KINDS, StoreError, hash_file
+from assay.store.trees import Entry, Tree, decode_legacy, file_objects, to_entry
 
 if TYPE_CHECKING:
     from assay.store.store import Store
@@ -105,7 +107,7 @@ def verify(store: Store, repair: bool) -> VerifyReport:
 
 def _check_versions(store: Store, bad: set[tuple[str, str]], report: VerifyReport) -> None:
     missing: dict[str, None] = {}
-    by_tree: dict[str, list[str]] = {}
+    damage: dict[str, list[str]] = {}  # of every tree object checked so far, its damage
     for name in store.refs.names():
         versions, problems = store.refs.scan(name)
         report.records.extend(problems)
@@ -114,46 +116,65 @@ def _check_versions(store: Store, bad: set[tuple[str, str]], report: VerifyRepor
         except StoreError as exc:
             report.records.append(str(exc))
         for version in versions:
-            if version.tree not in by_tree:
-                by_tree[version.tree] = _tree_damage(store, version.tree, bad, missing)
-            if by_tree[version.tree]:
-                report.versions[version.ref] = by_tree[version.tree]
+            found = _tree_damage(store, version.tree, bad, missing, damage)
+            if found:
+                report.versions[version.ref] = found
     report.missing = list(missing)
 
 
 def _tree_damage(
-    store: Store, digest: str, bad: set[tuple[str, str]], missing: dict[str, None]
+    store: Store,
+    digest: str,
+    bad: set[tuple[str, str]],
+    missing: dict[str, None],
+    damage: dict[str, list[str]],
 ) -> list[str]:
-    """The paths of a tree that cannot be staged as stored (one line if the tree itself is
-    damaged or missing)."""
+    """The paths of a tree that cannot be staged as stored (one line for a tree object that
+    is itself damaged or missing). A directory's tree object is checked once per run, however
+    many versions (or places of one version) share it: ``damage`` remembers what it found."""
+    if digest in damage:
+        return damage[digest]
+    found: list[str] = []
     if ("trees", digest) in bad:
-        return [f"(tree {digest[:16]} is damaged: every file)"]
-    if not store.objects.has("trees", digest):
+        found = [f"(tree {digest[:16]} is damaged: every file)"]
+    elif not store.objects.has("trees", digest):
         missing[f"trees/{digest}"] = None
-        return [f"(tree {digest[:16]} is missing: every file)"]
-    try:
-        tree = store.tree(digest)
-    except StoreError as exc:
-        return [f"({exc})"]
-    paths = []
-    for entry in tree.entries:
-        if entry.type != "file" or entry.hash is None:
-            continue
-        needed = (
-            [(blob_kind(entry.executable), entry.hash)]
-            if entry.chunks is None
-            else [("chunks", h) for h, _ in entry.chunks]
-        )
-        broken = False
-        for kind, digest_ in needed:
-            if (kind, digest_) in bad:
-                broken = True
-            elif not store.objects.has(kind, digest_):
-                missing[f"{kind}/{digest_}"] = None
-                broken = True
-        if broken:
-            paths.append(entry.path)
-    return paths
+        found = [f"(tree {digest[:16]} is missing: every file)"]
+    else:
+        try:
+            data = trees.read_tree_object(store.objects, digest)
+            if treeobj.is_dir_object(data):
+                items = treeobj.decode(data)
+            else:  # a tree of the first format: one flat object
+                entries = decode_legacy(data, digest).entries
+                found = [e.path for e in entries if _broken(store, e, bad, missing)]
+                items = []
+        except (StoreError, BadTree) as exc:
+            found, items = [f"(tree {digest[:16]}: {exc})"], []
+        for item in items:
+            if item.kind == "d":
+                below = _tree_damage(store, item.digest, bad, missing, damage)
+                found += [
+                    f"{item.name}/ {p}" if p[:1] == "(" else f"{item.name}/{p}" for p in below
+                ]
+            elif _broken(store, to_entry(item.name, item), bad, missing):
+                found.append(item.name)
+    damage[digest] = found
+    return found
+
+
+def _broken(
+    store: Store, entry: Entry, bad: set[tuple[str, str]], missing: dict[str, None]
+) -> bool:
+    """Whether a file's objects are damaged or missing (the missing ones noted)."""
+    broken = False
+    for kind, digest, _size in file_objects(entry):
+        if (kind, digest) in bad:
+            broken = True
+        elif not store.objects.has(kind, digest):
+            missing[f"{kind}/{digest}"] = None
+            broken = True
+    return broken
 
 
 def _check_checkouts(store: Store, bad_files: set[str], report: VerifyReport) -> list[Path]:

@@ -1,0 +1,256 @@
+"""A bucket through boto3: where a store in it lives, requests, errors as messages."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from assay.errors import UsageError
+from assay.store.objects import StoreError
+from assay.store.transfer import CorruptInTransit, TransferError
+
+SCHEME = "s3://"
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PART = re.compile(r"[A-Za-z0-9._-]+")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+CONCURRENCY = 16  # requests in flight (uploads, downloads, questions)
+LIST_FROM = 4  # keys asked about in one folder from which the folder is listed, not HEADed
+LIST_COST = 2  # keys a listing may read per key asked about before HEADs are cheaper
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class S3Target:
+    """A store in a bucket, under a prefix ("" for the bucket's root)."""
+
+    bucket: str
+    prefix: str = ""
+
+    def key(self, *parts: str) -> str:
+        return "/".join(p for p in (self.prefix, *parts) if p)
+
+    def object_key(self, kind: str, digest: str) -> str:
+        return self.key("objects", kind, digest[:2], digest[2:])
+
+    def describe(self) -> str:
+        return f"{SCHEME}{self.bucket}/{self.prefix}" if self.prefix else f"{SCHEME}{self.bucket}"
+
+
+def is_s3(text: str) -> bool:
+    return text.startswith(SCHEME)
+
+
+def parse_s3_url(text: str) -> S3Target:
+    """``s3://BUCKET[/PREFIX]``: a bucket name as S3 allows it, a prefix of plain path parts."""
+    bucket, _, prefix = text[len(SCHEME) :].partition("/")
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise UsageError(
+            f"{text!r}: {bucket!r} is not a bucket name (3-63 lowercase letters, digits, dots "
+            "and hyphens); write s3://BUCKET/PREFIX"
+        )
+    parts = [p for p in prefix.split("/") if p]
+    for part in parts:
+        if part in (".", "..") or not _PART.fullmatch(part):
+            raise UsageError(
+                f"{text!r}: {part!r} is not a prefix part (letters, digits, '.', '_', '-')"
+            )
+    return S3Target(bucket, "/".join(parts))
+
+
+class S3Bucket:
+    """A boto3 client for one target, with errors turned into messages (never secrets)."""
+
+    list_page = 1000  # keys per listing request (S3's most)
+
+    def __init__(self, target: S3Target, client: Any = None) -> None:
+        self.target = target
+        self.where = target.describe()
+        self.client = client if client is not None else _client()
+        self._pool: ThreadPoolExecutor | None = None
+
+    async def run(self, op: Callable[..., T], *args: Any) -> T:
+        """``op(*args)`` in one of this bucket's threads (boto3 blocks; CONCURRENCY at once,
+        not asyncio's default pool of a few)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="assay-s3")
+        result: T = await asyncio.get_running_loop().run_in_executor(self._pool, op, *args)
+        return result
+
+    async def lacking(self, keys: list[str]) -> set[str]:
+        """Which of ``keys`` the bucket does not hold. Keys asked about by the handful in one
+        folder (``objects/KIND/XX/``) are answered by listing that folder, as far as listing
+        reads at most LIST_COST keys per key asked about; the rest by one HEAD each."""
+        folders: dict[str, list[str]] = {}
+        for key in keys:
+            folders.setdefault(key.rpartition("/")[0], []).append(key)
+        limit = asyncio.Semaphore(CONCURRENCY)
+
+        async def answer(folder: str, asked: list[str]) -> set[str]:
+            async with limit:
+                if len(asked) >= LIST_FROM:
+                    held, upto = await self.run(self._listed, folder, len(asked) * LIST_COST)
+                    rest = [k for k in asked if upto is not None and k > upto]
+                    gone = {k for k in asked if k not in held and k not in rest}
+                else:
+                    rest, gone = asked, set()
+            for key in rest:
+                async with limit:
+                    if not await self.run(self.exists, key):
+                        gone.add(key)
+            return gone
+
+        answers = await asyncio.gather(*(answer(f, a) for f, a in folders.items()))
+        return set().union(*answers)
+
+    def _listed(self, folder: str, budget: int) -> tuple[set[str], str | None]:
+        """The keys under ``folder/`` in order, reading at most about ``budget`` of them;
+        and the last key read if the listing stopped early (None: that is all of them)."""
+        held: set[str] = set()
+        kwargs: dict[str, Any] = {"Prefix": folder + "/"}
+        while True:
+            # never a page longer than the budget left: a folder of a huge bucket asked
+            # about a few keys costs a short listing, not a thousand keys
+            kwargs["MaxKeys"] = max(1, min(self.list_page, budget - len(held)))
+            page = self.call(f"listing {folder}", self.client.list_objects_v2, **kwargs)
+            listed = [item["Key"] for item in page.get("Contents", [])]
+            held.update(listed)
+            if not page.get("IsTruncated"):
+                return held, None
+            if len(held) >= budget or not listed:
+                return held, max(held) if held else ""
+            kwargs["ContinuationToken"] = page.get("NextContinuationToken")
+
+    def call(self, what: str, op: Callable[..., T], **kwargs: Any) -> T:
+        import botocore.exceptions  # lazy: only S3 remotes need boto3
+
+        try:
+            return op(Bucket=self.target.bucket, **kwargs)
+        except botocore.exceptions.NoCredentialsError:
+            raise StoreError(
+                f"{self.where}: no S3 credentials found; set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials (AWS_PROFILE "
+                "chooses one)"
+            ) from None
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise StoreError(f"{self.where}: {exc}; see ~/.aws/credentials") from None
+        except botocore.exceptions.EndpointConnectionError as exc:
+            raise TransferError(
+                f"{self.where}: cannot reach the S3 server ({exc.kwargs.get('endpoint_url')}); "
+                "check AWS_ENDPOINT_URL_S3 and the network; pushing again resumes"
+            ) from None
+        except botocore.exceptions.ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            raise _client_error(self.where, what, code) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise TransferError(f"{self.where}: {what} failed: {type(exc).__name__}") from None
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.call(f"looking for {key}", self.client.head_object, Key=key)
+        except _Missing:
+            return False
+        return True
+
+    def get(self, key: str, start: int | None = None, size: int | None = None) -> bytes:
+        kwargs: dict[str, Any] = {"Key": key}
+        if start is not None and size is not None:
+            if size == 0:
+                return b""
+            kwargs["Range"] = f"bytes={start}-{start + size - 1}"
+        answer = self.call(f"reading {key}", self.client.get_object, **kwargs)
+        data: bytes = answer["Body"].read()
+        return data
+
+    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+        """Write an object; with ``if_absent`` only if there is none under the key yet (a
+        conditional write: raises :class:`Taken` if another write got there first)."""
+        kwargs: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
+        self.call(
+            f"writing {key}",
+            self.client.put_object,
+            Key=key,
+            Body=data,
+            ContentMD5=_md5(data),
+            **kwargs,
+        )
+
+    def keys(self, prefix: str) -> list[str]:
+        found: list[str] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self.call(f"listing {prefix}", self.client.list_objects_v2, **kwargs)
+            found += [item["Key"] for item in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                return found
+            token = page.get("NextContinuationToken")
+
+
+class _Missing(StoreError):
+    """The key (or bucket) is not there."""
+
+
+class Taken(StoreError):
+    """A conditional write found the key taken (or being written by another request)."""
+
+
+def _client_error(where: str, what: str, code: str) -> StoreError:
+    if code in ("404", "NoSuchKey", "NotFound"):
+        return _Missing(f"{where}: {what}: not there")
+    if code in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+        return Taken(f"{where}: {what}: another write got there first")
+    if code == "NoSuchBucket":
+        return StoreError(f"{where}: the bucket does not exist; create it first")
+    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "AccessDenied"):
+        return StoreError(
+            f"{where}: the S3 server refused the credentials ({code}) while {what}; check "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the profile (AWS_PROFILE)"
+        )
+    if code in ("BadDigest", "InvalidDigest"):
+        return CorruptInTransit(
+            f"{where}: {what}: the bytes did not arrive as sent ({code}); nothing was "
+            "stored; push again"
+        )
+    return TransferError(f"{where}: {what} failed ({code}); pushing again resumes")
+
+
+def _md5(data: bytes) -> str:
+    digest = hashlib.md5(data, usedforsecurity=False).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _client() -> Any:
+    """An S3 client from the standard configuration (see the module's docstring)."""
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        raise StoreError(
+            "S3 remotes need boto3: pip install 'assay[s3]' (or pip install boto3)"
+        ) from None
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5},
+        max_pool_connections=CONCURRENCY,
+        s3={"addressing_style": "path"} if endpoint else {},
+        signature_version="s3v4",  # presigned links too (boto3 would make SigV2 ones)
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    try:
+        session = boto3.session.Session()
+        return session.client(
+            "s3", endpoint_url=endpoint, config=config, region_name=region or "us-east-1"
+        )
+    except Exception as exc:  # a broken profile: name the problem, not the secrets
+        raise StoreError(f"cannot set up S3 access: {type(exc).__name__}: {exc}") from None
