@@ -179,7 +179,7 @@ def build_database(target: str, sessions: int, cases: int) -> None:
                     (
                         sid,
                         ids[i],
-                        0,
+                        1,
                         series[i],
                         at,
                         names[i],
@@ -206,7 +206,7 @@ def build_database(target: str, sessions: int, cases: int) -> None:
                     (
                         sid,
                         ids[i],
-                        0,
+                        1,
                         "rate",
                         series[i],
                         at,
@@ -260,7 +260,7 @@ def build_database(target: str, sessions: int, cases: int) -> None:
         for _, sql in indexes:
             db.backend.write(lambda w, sql=sql: w.execute(sql))
         last = start + (sessions - 1) * 3600
-        recent = json.dumps([[last - k * 3600, 0.6, 0.59, "x", 0] for k in range(5)])
+        recent = json.dumps([[last - k * 3600, 0.6, 0.59, "x", 1] for k in range(5)])
         db.backend.write(
             lambda w: w.executemany(
                 "INSERT INTO series (series, case_id, name, test, params, system, part, env,"
