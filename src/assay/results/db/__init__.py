@@ -26,7 +26,7 @@ from typing import Any
 
 from assay.results.db import records
 from assay.results.db.backends import Backend, DatabaseError, Writer, connect, redact
-from assay.results.db.records import chunks
+from assay.results.db.records import chunks, in_list
 from assay.results.db.schema import SCHEMA_VERSION, upgrade, version_of
 from assay.results.db.types import (
     RUN_COLUMNS,
@@ -231,9 +231,10 @@ class ResultsDB:
         out: dict[str, Expected] = {}
         names = sorted(set(series))
         for part in chunks(names):
+            marks, params = in_list(part)
             rows = self.backend.query(
-                f"SELECT series, recent FROM series WHERE series IN ({', '.join('?' * len(part))})",  # noqa: S608
-                part,
+                f"SELECT series, recent FROM series WHERE series IN ({marks})",  # noqa: S608
+                params,
             )
             for name, recent in rows:
                 entries = json.loads(recent)
@@ -258,9 +259,10 @@ class ResultsDB:
         """Which of ``ids`` are recorded, and whether each is complete."""
         found: dict[str, bool] = {}
         for part in chunks(list(ids)):
+            marks, params = in_list(part)
             rows = self.backend.query(
-                f"SELECT id, complete FROM sessions WHERE id IN ({', '.join('?' * len(part))})",  # noqa: S608
-                part,
+                f"SELECT id, complete FROM sessions WHERE id IN ({marks})",  # noqa: S608
+                params,
             )
             found.update((r[0], bool(r[1])) for r in rows)
         return found
@@ -377,11 +379,11 @@ class ResultsDB:
                 by_case.setdefault(case_id, []).append(session)
             for case_id, sessions in by_case.items():
                 for part in chunks(sessions):
+                    marks, params = in_list(part)
                     rows += self.backend.query(
                         "SELECT session_id, case_id, rep, name, value, unit, verdict"  # noqa: S608
-                        f" FROM metrics WHERE session_id IN ({', '.join('?' * len(part))})"
-                        " AND case_id = ?",
-                        [*part, case_id],
+                        f" FROM metrics WHERE session_id IN ({marks}) AND case_id = ?",
+                        [*params, case_id],
                     )
         for session, case_id, rep, name, value, unit, verdict in sorted(rows, key=lambda r: r[3]):
             found.setdefault((session, case_id, rep), []).append(

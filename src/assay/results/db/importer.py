@@ -21,7 +21,7 @@ import msgspec
 
 from assay.results.db import ResultsDB, SessionRecord
 from assay.results.db.backends import Writer
-from assay.results.db.records import chunks
+from assay.results.db.records import chunks, in_list
 from assay.results.journal import NAME as JOURNAL
 from assay.results.journal import recover
 from assay.results.model import CaseResult
@@ -175,9 +175,10 @@ def case_from_report(data: dict[str, Any]) -> CaseResult:
 def _failures(db: ResultsDB, ids: list[str]) -> set[str]:
     found: set[str] = set()
     for part in chunks(ids):
+        marks, params = in_list(part)
         rows = db.backend.query(
-            f"SELECT id FROM import_failures WHERE id IN ({', '.join('?' * len(part))})",  # noqa: S608
-            part,
+            f"SELECT id FROM import_failures WHERE id IN ({marks})",  # noqa: S608
+            params,
         )
         found.update(r[0] for r in rows)
     return found
