@@ -82,3 +82,49 @@ def test_reads_by_many_keys_share_a_few_statement_texts(results_target):
             found = db.expected(names[:n])
             assert sorted(found) == sorted(set(names[:n]))
         assert len(texts) <= 11, len(texts)
+
+
+def test_the_recorders_connection_keeps_a_small_page_cache(tmp_path):
+    from assay.results.recorder import RECORDING_CACHE_KIB, Recorder
+
+    recorder = Recorder.open(str(tmp_path / "results.sqlite"), tmp_path)
+    try:
+        assert recorder.db is not None
+        assert recorder.db.backend.query("PRAGMA cache_size") == [(-RECORDING_CACHE_KIB,)]
+    finally:
+        recorder.close()
+    # a reader keeps SQLite's default (history and compare read many pages)
+    with ResultsDB.open(tmp_path / "results.sqlite") as db:
+        assert db.backend.query("PRAGMA cache_size") == [(-2000,)]
+
+
+def test_expectations_are_small_objects(results_target):
+    with ResultsDB.open(results_target) as db:
+        db.begin_session(SessionRecord(id="s0", started=T0))
+        db.record("s0", T0, [result()])
+        (found,) = db.expected([r.series.series for r in [case_rows("s0", T0, result())]]).values()
+    assert not hasattr(found, "__dict__")  # one per case of a run, held through it
+    assert (found.work, found.run, found.samples) == (1.01, 1.0, 1)
+
+
+def test_an_import_looks_into_no_directory_of_a_recorded_session(tmp_path, monkeypatch):
+    from assay.results.db import importer
+
+    prefix = tmp_path / "prefix"
+    for i in range(5):
+        (prefix / "runs" / f"s{i}").mkdir(parents=True)
+    with ResultsDB.open(tmp_path / "results.sqlite") as db:
+        for i in range(5):
+            db.begin_session(SessionRecord(id=f"s{i}", started=T0 + i))
+            db.end_session(f"s{i}", T0 + i + 1)
+        looked: list[str] = []
+        real = importer.Path.is_file
+
+        def noting(self: importer.Path) -> bool:
+            looked.append(str(self))
+            return real(self)
+
+        monkeypatch.setattr(importer.Path, "is_file", noting)
+        out = importer.import_sessions(db, prefix)
+    assert out.skipped == 5 and not out.imported
+    assert looked == []

@@ -237,7 +237,7 @@ class ResultsDB:
                 params,
             )
             for name, recent in rows:
-                entries = json.loads(recent)
+                entries = records.decode_recent(recent)
                 if not entries:
                     continue
                 runs = [e[2] for e in entries if e[2] is not None]

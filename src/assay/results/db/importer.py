@@ -63,8 +63,12 @@ def import_sessions(db: ResultsDB, prefix: Path, force: bool = False) -> ImportR
     for name in dirs:
         path = runs / name
         complete = known.get(name)
+        # A recorded session's directory is not looked into (a stat each, every open).
+        if not force and (complete or name in failed):
+            out.skipped += 1
+            continue
         has_report = (path / REPORT).is_file()
-        if not force and (complete or name in failed or (complete is False and not has_report)):
+        if not force and complete is False and not has_report:
             out.skipped += 1
             continue
         if not has_report and not (path / JOURNAL).is_file():

@@ -16,6 +16,13 @@ from assay.results.model import CaseResult, Status
 RECENT = 5  # durations kept per case for scheduling
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(list[list[Any]]).decode
+
+
+def decode_recent(text: str) -> list[list[Any]]:
+    """A series' ``recent`` column: [[at, work, run, session, rep], ...], newest first."""
+    return _decode(text)
+
+
 VERDICTS = (Status.PASSED.value, Status.FAILED.value, Status.ABORTED.value)
 _CHUNK = 512  # values per IN (...): under SQLite's and PostgreSQL's parameter limits
 

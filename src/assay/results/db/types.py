@@ -64,7 +64,7 @@ class CasePoint:
     rep: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Expected:
     """What history says a case takes: the median of its recent passes."""
 
