@@ -130,5 +130,6 @@ def test_indexes_survive_the_rep_migration(tmp_path):
         plan = conn.execute(
             "EXPLAIN QUERY PLAN SELECT * FROM cases WHERE series = 'x' ORDER BY at"
         ).fetchall()
-    assert after == before
+    assert set(before) < set(after)
+    assert {"artifacts_ref", "artifacts_tree"} <= set(after)
     assert "cases_series_at" in str(plan)

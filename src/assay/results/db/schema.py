@@ -200,6 +200,12 @@ def _backfill_series(writer: Writer) -> None:
     merge_series(writer, updates)
 
 
+_V3 = [
+    # `assay store why`: the cases that used a version (by name) or a tree.
+    "CREATE INDEX artifacts_ref ON artifacts (ref)",
+    "CREATE INDEX artifacts_tree ON artifacts (tree)",
+]
+
 # Tables with a repetition column (``rep``): cases, and what belongs to one of its runs.
 _REP_TABLES = ("metrics", "artifacts", "comparisons", "cases")
 
@@ -270,7 +276,7 @@ def _sqlite_rebuild(writer: Writer, table: str, old: str, new: str) -> None:
 MIGRATIONS = [
     Migration(1, _V1),
     Migration(2, _V2, _backfill_series),
-    Migration(3, (), _rep_from_one),
+    Migration(3, _V3, _rep_from_one),
 ]
 assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
 
