@@ -128,3 +128,17 @@ def test_an_import_looks_into_no_directory_of_a_recorded_session(tmp_path, monke
         out = importer.import_sessions(db, prefix)
     assert out.skipped == 5 and not out.imported
     assert looked == []
+
+
+def test_statement_sizes_add_up_in_powers_of_two():
+    from assay.results.db.records import in_list, statement_sizes
+
+    for n in range(300):
+        sizes = list(statement_sizes(n, 64))
+        assert sum(sizes) == n
+        assert all(s & (s - 1) == 0 and 0 < s <= 64 for s in sizes)
+        assert sizes == sorted(sizes, reverse=True)
+    for n in range(1, 70):
+        marks, params = in_list(list(range(n)))
+        assert marks.count("?") == len(params) >= n
+        assert len(params) & (len(params) - 1) == 0 and set(params) == set(range(n))
