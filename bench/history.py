@@ -67,10 +67,13 @@ def bench_recording(root: Path, cases: int, jobs: int, n: int) -> None:
     _config(off, "none")
     argv = [*assay_argv(), "run", str(tests), "--max-jobs", str(jobs), "--plain"]
 
+    peaks: dict[Path, list[float]] = {on: [], off: []}
+
     def one(where: Path) -> tuple[float, float, float]:
         t = timed(argv, where)
         report = json.loads((where / ".assay/latest/report.json").read_text())
         assert report["summary"]["passed"] == cases, report["summary"]
+        peaks[where].append(t.peak_mib)
         return t.seconds, report["session"]["duration"], t.cpu
 
     one(on)  # warm-up: caches, and the database exists from here on
@@ -120,6 +123,14 @@ def bench_recording(root: Path, cases: int, jobs: int, n: int) -> None:
                 f"{cpu_ratio:.3f}",
                 "",
                 "",
+            ],
+            [
+                "peak RSS of assay (MiB)",
+                f"{max(peaks[on]):.1f}",
+                f"{max(peaks[off]):.1f}",
+                f"{max(peaks[on]) / max(peaks[off]):.3f}",
+                "<= 60 MiB (issue 12)",
+                met(max(peaks[on]) <= 60.0),
             ],
         ],
     )
@@ -179,7 +190,7 @@ def build_database(target: str, sessions: int, cases: int) -> None:
                     (
                         sid,
                         ids[i],
-                        0,
+                        1,
                         series[i],
                         at,
                         names[i],
@@ -206,7 +217,7 @@ def build_database(target: str, sessions: int, cases: int) -> None:
                     (
                         sid,
                         ids[i],
-                        0,
+                        1,
                         "rate",
                         series[i],
                         at,
@@ -260,7 +271,7 @@ def build_database(target: str, sessions: int, cases: int) -> None:
         for _, sql in indexes:
             db.backend.write(lambda w, sql=sql: w.execute(sql))
         last = start + (sessions - 1) * 3600
-        recent = json.dumps([[last - k * 3600, 0.6, 0.59, "x", 0] for k in range(5)])
+        recent = json.dumps([[last - k * 3600, 0.6, 0.59, "x", 1] for k in range(5)])
         db.backend.write(
             lambda w: w.executemany(
                 "INSERT INTO series (series, case_id, name, test, params, system, part, env,"

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from assay import terminal
+from assay.commands.options import where_options as _where_options
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,27 +41,6 @@ def report_cmd(session: str | None, html: str, prefix: str, config: str | None) 
     system, _ = loaded.system(None)
     target = database_target(loaded, system, Path(prefix))
     return html_mod.command(Path(prefix), session, html, loaded.detection.settings(), target)
-
-
-def _where_options(func: F) -> F:
-    """Which results database: the config's system (its ``results``), else the prefix's."""
-    options = [
-        click.option(
-            "-c",
-            "--config",
-            metavar="FILE",
-            help="Config file (default: ./assay.toml, else the embedded default).",
-        ),
-        click.option("--system", metavar="NAME", help="Use this system of the config."),
-        click.option(
-            "--prefix",
-            metavar="DIR",
-            help="Where sessions are [default: the system's prefix, else .assay].",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
 
 
 @click.command()

@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
+from assay.commands.options import where_options
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -138,6 +140,26 @@ def store_verify(ctx: click.Context, repair: bool, full: bool) -> int:
     from assay.store import commands  # lazy: start-up time (the store: 60 ms)
 
     return commands.verify(ctx.obj, repair, full)
+
+
+@store.command(name="why")
+@click.argument("what", metavar="OBJECT|NAME@V")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@where_options
+@click.pass_context
+def store_why(
+    ctx: click.Context,
+    what: str,
+    as_json: bool,
+    config: str | None,
+    system: str | None,
+    prefix: str | None,
+) -> int:
+    """Which recorded sessions (and cases) used a version (NAME@N, NAME#tag, NAME: its
+    newest), or the versions holding an object (its hash, or a unique start of it)."""
+    from assay.results import provenance  # lazy: start-up time (the results database)
+
+    return provenance.run(ctx.obj, what, as_json, config, system, prefix)
 
 
 def _transfer_options(func: F) -> F:

@@ -80,6 +80,7 @@ def render(
         metrics=_metrics(cases, data.get("session", {}), source, settings or Settings()),
         scaling=[_scaling(t, n) for n, t in enumerate(data.get("scaling", []))],
         slowest=_slowest(cases),
+        store_versions=_store_versions(cases),
         version=data.get("assay_version", "?"),
     )
 
@@ -259,6 +260,40 @@ def _scaling(table: dict[str, Any], n: int) -> dict[str, Any]:
     measured = [r for r in table.get("rows", []) if r.get("speedup") is not None]
     svg = plots.scaling(table, f"s{n}") if len(measured) > 1 else None
     return {"table": table, "svg": svg}
+
+
+def _store_versions(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The store versions cases used (``artifacts`` of the report): one entry per set of
+    versions, with every case that used exactly that set, so each case is named once."""
+    groups: dict[tuple[tuple[str, int, str, str], ...], list[dict[str, Any]]] = {}
+    for case in cases:
+        uses = case.get("artifacts")
+        if not isinstance(uses, list) or not uses:
+            continue
+        key = tuple(
+            sorted(
+                (
+                    str(u.get("artifact")),
+                    _int(u.get("layer")),
+                    str(u.get("ref") or ""),
+                    str(u.get("tree")),
+                )
+                for u in uses
+                if isinstance(u, dict)
+            )
+        )
+        groups.setdefault(key, []).append(case)
+    return [
+        {
+            "uses": [{"artifact": a, "layer": n, "ref": r, "tree": t} for a, n, r, t in key],
+            "cases": members,
+        }
+        for key, members in sorted(groups.items(), key=lambda g: g[0])
+    ]
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
 
 
 def _slowest(cases: list[dict[str, Any]]) -> dict[str, Any]:

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 # Seconds between transactions while cases finish: larger batches cost less per case, and
 # what a reader sees is at most this late.
 FLUSH_EVERY = 0.5
+# The recorder's connection keeps this much of the database in memory (SQLite's default is
+# 2 MB): a session appends rows and touches a few index pages per case; a page it evicts is
+# read again from the OS's cache, in the recorder's thread with the GIL released.
+RECORDING_CACHE_KIB = 256
 
 
 def warn_on_stderr(message: str) -> None:
@@ -140,7 +144,13 @@ class Recorder:
         from assay.results.db import DatabaseError
 
         try:
-            return cls(open_database(target, prefix), warn)
+            db = open_database(target, prefix)
+            try:
+                db.backend.limit_cache(RECORDING_CACHE_KIB)
+            except BaseException:
+                _close(db)
+                raise
+            return cls(db, warn)
         except DatabaseError as exc:
             warn(
                 f"{exc.message}; this session is not recorded there (its journal and report "

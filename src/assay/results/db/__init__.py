@@ -26,11 +26,12 @@ from typing import Any
 
 from assay.results.db import records
 from assay.results.db.backends import Backend, DatabaseError, Writer, connect, redact
-from assay.results.db.records import chunks
+from assay.results.db.records import chunks, in_list
 from assay.results.db.schema import SCHEMA_VERSION, upgrade, version_of
 from assay.results.db.types import (
     RUN_COLUMNS,
     SESSION_COLUMNS,
+    ArtifactUseRow,
     CaseKey,
     CasePoint,
     Expected,
@@ -231,12 +232,13 @@ class ResultsDB:
         out: dict[str, Expected] = {}
         names = sorted(set(series))
         for part in chunks(names):
+            marks, params = in_list(part)
             rows = self.backend.query(
-                f"SELECT series, recent FROM series WHERE series IN ({', '.join('?' * len(part))})",  # noqa: S608
-                part,
+                f"SELECT series, recent FROM series WHERE series IN ({marks})",  # noqa: S608
+                params,
             )
             for name, recent in rows:
-                entries = json.loads(recent)
+                entries = records.decode_recent(recent)
                 if not entries:
                     continue
                 runs = [e[2] for e in entries if e[2] is not None]
@@ -258,9 +260,10 @@ class ResultsDB:
         """Which of ``ids`` are recorded, and whether each is complete."""
         found: dict[str, bool] = {}
         for part in chunks(list(ids)):
+            marks, params = in_list(part)
             rows = self.backend.query(
-                f"SELECT id, complete FROM sessions WHERE id IN ({', '.join('?' * len(part))})",  # noqa: S608
-                part,
+                f"SELECT id, complete FROM sessions WHERE id IN ({marks})",  # noqa: S608
+                params,
             )
             found.update((r[0], bool(r[1])) for r in rows)
         return found
@@ -377,11 +380,11 @@ class ResultsDB:
                 by_case.setdefault(case_id, []).append(session)
             for case_id, sessions in by_case.items():
                 for part in chunks(sessions):
+                    marks, params = in_list(part)
                     rows += self.backend.query(
                         "SELECT session_id, case_id, rep, name, value, unit, verdict"  # noqa: S608
-                        f" FROM metrics WHERE session_id IN ({', '.join('?' * len(part))})"
-                        " AND case_id = ?",
-                        [*part, case_id],
+                        f" FROM metrics WHERE session_id IN ({marks}) AND case_id = ?",
+                        [*params, case_id],
                     )
         for session, case_id, rep, name, value, unit, verdict in sorted(rows, key=lambda r: r[3]):
             found.setdefault((session, case_id, rep), []).append(
@@ -415,6 +418,37 @@ class ResultsDB:
             (session_id, case_id),
         )
         return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def artifact_uses(self, refs: Sequence[str], trees: Sequence[str]) -> list[ArtifactUseRow]:
+        """Every recorded use of a store version named one of ``refs`` or of a tree among
+        ``trees``, oldest session first."""
+        found: list[ArtifactUseRow] = []
+        for column, values in (("ref", refs), ("tree", trees)):
+            for part in chunks(sorted(set(values))):
+                marks, params = in_list(part)
+                rows = self.backend.query(
+                    "SELECT a.session_id, s.started, s.git_commit, s.complete, a.case_id, a.rep,"  # noqa: S608 - ours
+                    " c.name, c.status, a.artifact, a.layer, a.ref, a.tree FROM artifacts a"
+                    " LEFT JOIN sessions s ON s.id = a.session_id"
+                    " LEFT JOIN cases c ON c.session_id = a.session_id"
+                    " AND c.case_id = a.case_id AND c.rep = a.rep"
+                    f" WHERE a.{column} IN ({marks})",
+                    params,
+                )
+                found += [ArtifactUseRow(r[0], r[1], r[2], bool(r[3]), *r[4:]) for r in rows]
+        unique = {(u.session, u.case_id, u.rep, u.artifact, u.layer): u for u in found}
+        return sorted(
+            unique.values(),
+            key=lambda u: (u.started or 0.0, u.session, u.name or "", u.rep, u.artifact, u.layer),
+        )
+
+    def recorded_trees(self, prefix: str) -> list[str]:
+        """The trees recorded cases used whose hash starts with ``prefix``."""
+        rows = self.backend.query(
+            "SELECT DISTINCT tree FROM artifacts WHERE substr(tree, 1, ?) = ? ORDER BY tree",
+            (len(prefix), prefix),
+        )
+        return [r[0] for r in rows]
 
     def comparisons_of(self, session_id: str, case_id: str) -> list[dict[str, Any]]:
         rows = self.backend.query(

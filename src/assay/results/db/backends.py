@@ -51,6 +51,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
+    def limit_cache(self, kib: int) -> None:
+        """Keep at most ``kib`` KiB of the database's pages in this process (a writer that
+        appends needs few; readers keep the default). Only SQLite has such a cache."""
+        del kib  # PostgreSQL: the cache is the server's
+
 
 class Writer(abc.ABC):
     """What a write transaction may do."""
@@ -154,6 +159,9 @@ class SqliteBackend(Backend):
             return out
 
         return self._retry(attempt)
+
+    def limit_cache(self, kib: int) -> None:
+        self._retry(lambda: self.db.execute(f"PRAGMA cache_size = {-int(kib)}"))
 
     def close(self) -> None:
         with self._lock:

@@ -21,7 +21,7 @@ import msgspec
 
 from assay.results.db import ResultsDB, SessionRecord
 from assay.results.db.backends import Writer
-from assay.results.db.records import chunks
+from assay.results.db.records import chunks, in_list
 from assay.results.journal import NAME as JOURNAL
 from assay.results.journal import recover
 from assay.results.model import CaseResult
@@ -63,8 +63,12 @@ def import_sessions(db: ResultsDB, prefix: Path, force: bool = False) -> ImportR
     for name in dirs:
         path = runs / name
         complete = known.get(name)
+        # A recorded session's directory is not looked into (a stat each, every open).
+        if not force and (complete or name in failed):
+            out.skipped += 1
+            continue
         has_report = (path / REPORT).is_file()
-        if not force and (complete or name in failed or (complete is False and not has_report)):
+        if not force and complete is False and not has_report:
             out.skipped += 1
             continue
         if not has_report and not (path / JOURNAL).is_file():
@@ -175,9 +179,10 @@ def case_from_report(data: dict[str, Any]) -> CaseResult:
 def _failures(db: ResultsDB, ids: list[str]) -> set[str]:
     found: set[str] = set()
     for part in chunks(ids):
+        marks, params = in_list(part)
         rows = db.backend.query(
-            f"SELECT id FROM import_failures WHERE id IN ({', '.join('?' * len(part))})",  # noqa: S608
-            part,
+            f"SELECT id FROM import_failures WHERE id IN ({marks})",  # noqa: S608
+            params,
         )
         found.update(r[0] for r in rows)
     return found

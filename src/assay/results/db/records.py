@@ -16,8 +16,15 @@ from assay.results.model import CaseResult, Status
 RECENT = 5  # durations kept per case for scheduling
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(list[list[Any]]).decode
+
+
+def decode_recent(text: str) -> list[list[Any]]:
+    """A series' ``recent`` column: [[at, work, run, session, rep], ...], newest first."""
+    return _decode(text)
+
+
 VERDICTS = (Status.PASSED.value, Status.FAILED.value, Status.ABORTED.value)
-_CHUNK = 400  # values per IN (...): under SQLite's and PostgreSQL's parameter limits
+_CHUNK = 512  # values per IN (...): under SQLite's and PostgreSQL's parameter limits
 
 
 def canonical_params(params: Mapping[str, str]) -> str:
@@ -218,28 +225,63 @@ def write_cases(writer: Writer, items: Sequence[CaseRows], replace: bool = True)
 
 
 _PARAMETERS = 30000  # per statement: under SQLite's 32766 and PostgreSQL's 65535
+# Rows per INSERT at most. Statements come in a few sizes only (this and the powers of two
+# below it), so each text is prepared once and then reused from the connection's statement
+# cache: a text per batch size compiled a statement per batch, and SQLite's cache of 128
+# kept megabytes of them.
+_ROWS = 64
 
 
 def insert(
     writer: Writer, table: str, columns: str, rows: Sequence[Sequence[Any]], suffix: str = ""
 ) -> None:
-    """Insert rows with one multi-row ``VALUES`` per few thousand parameters: one statement
-    step instead of one per row (each step hands the GIL to the event loop and back)."""
+    """Insert rows with multi-row ``VALUES`` statements: one statement step per many rows
+    instead of one per row (each step hands the GIL to the event loop and back)."""
     if not rows:
         return
     width = len(rows[0])
     one = f"({_marks(width)})"
-    for part in chunks(rows, max(1, _PARAMETERS // width)):
-        values = ", ".join([one] * len(part))
+    most = min(_ROWS, _power_below(max(1, _PARAMETERS // width)))
+    start = 0
+    for size in statement_sizes(len(rows), most):
+        part = rows[start : start + size]
+        start += size
         writer.execute(
-            f"INSERT INTO {table} ({columns}) VALUES {values}{suffix}",  # noqa: S608 - ours
+            f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * size)}{suffix}",  # noqa: S608 - ours
             [v for row in part for v in row],
         )
+
+
+def _power_below(n: int) -> int:
+    """The largest power of two <= n (n >= 1)."""
+    return 1 << (n.bit_length() - 1)
+
+
+def statement_sizes(n: int, most: int) -> Iterable[int]:
+    """``n`` rows as statement sizes: ``most`` (a power of two) while they last, then the
+    powers of two of the rest, largest first."""
+    while n >= most:
+        yield most
+        n -= most
+    bit = most >> 1
+    while n:
+        if n & bit:
+            yield bit
+            n -= bit
+        bit >>= 1
 
 
 def chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(values), size):
         yield values[i : i + size]
+
+
+def in_list(values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """The marks and parameters of ``IN (...)`` for ``values`` (not empty): the last value
+    repeated up to the next power of two, so that IN lists come in a few lengths (see
+    :data:`_ROWS`); the set of values is the same."""
+    size = 1 << (len(values) - 1).bit_length()
+    return _marks(size), [*values, *[values[-1]] * (size - len(values))]
 
 
 _SERIES_COLUMNS = (
@@ -257,9 +299,10 @@ def merge_series(writer: Writer, updates: Sequence[SeriesUpdate]) -> None:
     names = sorted({u.series for u in updates})
     current: dict[str, list[Any]] = {}
     for part in chunks(names):
+        marks, params = in_list(part)
         rows = writer.query(
-            f"SELECT {_SERIES_COLUMNS} FROM series WHERE series IN ({_marks(len(part))})",  # noqa: S608
-            part,
+            f"SELECT {_SERIES_COLUMNS} FROM series WHERE series IN ({marks})",  # noqa: S608
+            params,
         )
         for found in rows:
             current[found[0]] = list(found)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from assay.results.db.backends import Backend, DatabaseError, Writer
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,84 @@ def _backfill_series(writer: Writer) -> None:
     merge_series(writer, updates)
 
 
-MIGRATIONS = [Migration(1, _V1), Migration(2, _V2, _backfill_series)]
+_V3 = [
+    # `assay store why`: the cases that used a version (by name) or a tree.
+    "CREATE INDEX artifacts_ref ON artifacts (ref)",
+    "CREATE INDEX artifacts_tree ON artifacts (tree)",
+]
+
+# Tables with a repetition column (``rep``): cases, and what belongs to one of its runs.
+_REP_TABLES = ("metrics", "artifacts", "comparisons", "cases")
+
+
+def _rep_from_one(writer: Writer) -> None:
+    """Version 3: repetitions count from 1, as assay has written them since --repeat.
+
+    The first writer (version 1) wrote 0 and the column's default was 0. A row of 0 whose
+    case has a row of 1 in the same session (the session imported again by a later assay)
+    is that row's older copy and goes; the others become 1, in the per-case durations too.
+    The default becomes 1: PostgreSQL alters it, SQLite rebuilds the tables (it cannot)."""
+    for table in _REP_TABLES:
+        writer.execute(
+            f"DELETE FROM {table} WHERE rep = 0 AND EXISTS (SELECT 1 FROM cases c"  # noqa: S608 - ours
+            f" WHERE c.session_id = {table}.session_id AND c.case_id = {table}.case_id"
+            " AND c.rep = 1)"
+        )
+    for table in _REP_TABLES:
+        writer.execute(f"UPDATE {table} SET rep = 1 WHERE rep = 0")  # noqa: S608 - ours
+    _recent_from_one(writer)
+    if writer.dialect == "postgresql":
+        for table in _REP_TABLES:
+            writer.execute(f"ALTER TABLE {table} ALTER COLUMN rep SET DEFAULT 1")
+    else:
+        for table in _REP_TABLES:
+            _sqlite_rebuild(
+                writer, table, "rep INTEGER NOT NULL DEFAULT 0", "rep INTEGER NOT NULL DEFAULT 1"
+            )
+
+
+def _recent_from_one(writer: Writer) -> None:
+    """Durations in ``series.recent`` name their run by (session, rep): 0 becomes 1."""
+    changed = []
+    for series, recent in writer.query("SELECT series, recent FROM series"):
+        entries = json.loads(recent)
+        if not any(e[4] == 0 for e in entries):
+            continue
+        kept: dict[tuple[str, int], list[Any]] = {}
+        for entry in entries:  # newest first: of two copies of a run, the first is kept
+            entry[4] = entry[4] or 1
+            kept.setdefault((entry[3], entry[4]), entry)
+        changed.append((json.dumps(list(kept.values()), separators=(",", ":")), series))
+    writer.executemany("UPDATE series SET recent = ? WHERE series = ?", changed)
+
+
+def _sqlite_rebuild(writer: Writer, table: str, old: str, new: str) -> None:
+    """Change a column's definition in SQLite: a new table with the changed definition, the
+    rows copied, the old table dropped, the new one renamed and the indexes made again (the
+    procedure of SQLite's ALTER TABLE documentation; in the caller's transaction)."""
+    sql = writer.query("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+    text = sql[0][0]
+    if old not in text:
+        raise DatabaseError(f"results database: table {table} lacks {old!r}: {text}")
+    indexes = writer.query(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        (table,),
+    )
+    temporary = f"{table}_v3"
+    body = text.split("(", 1)[1]
+    writer.execute(f"CREATE TABLE {temporary} (" + body.replace(old, new))
+    writer.execute(f"INSERT INTO {temporary} SELECT * FROM {table}")  # noqa: S608 - ours
+    writer.execute(f"DROP TABLE {table}")
+    writer.execute(f"ALTER TABLE {temporary} RENAME TO {table}")
+    for (index,) in indexes:
+        writer.execute(index)
+
+
+MIGRATIONS = [
+    Migration(1, _V1),
+    Migration(2, _V2, _backfill_series),
+    Migration(3, _V3, _rep_from_one),
+]
 assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
 
 

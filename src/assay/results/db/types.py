@@ -42,6 +42,24 @@ class CaseKey:
 
 
 @dataclass(frozen=True)
+class ArtifactUseRow:
+    """A case that used a store version: one layer of one of its artifacts."""
+
+    session: str
+    started: float | None  # the session's start
+    git_commit: str | None
+    complete: bool
+    case_id: str
+    rep: int
+    name: str | None  # the case's name (None: its case row is missing)
+    status: str | None
+    artifact: str
+    layer: int
+    ref: str | None  # name@N (None: a layer with no name, such as a dep: layer)
+    tree: str
+
+
+@dataclass(frozen=True)
 class MetricPoint:
     """One recorded value of a metric."""
 
@@ -64,7 +82,7 @@ class CasePoint:
     rep: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Expected:
     """What history says a case takes: the median of its recent passes."""
 
