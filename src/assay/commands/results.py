@@ -3,16 +3,12 @@ results of sessions already run."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from assay import terminal
 from assay.commands.options import where_options as _where_options
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.command(name="report")
