@@ -404,6 +404,28 @@ def test_gc_there_keeps_what_a_live_agent_pins_and_not_after_it_ends(src, build,
     assert after.objects > 0 and after.leases == 0  # the agent ended: its lease with it
 
 
+def test_a_push_pins_its_trees_and_not_each_object_it_sends(src, build, tmp_path):
+    # Every pin is a write and a sync of the lease: one per object made a first push of
+    # 10,000 files wait for 10,000 syncs. The tree objects arrive first and are pinned; gc
+    # keeps whatever a pinned tree names, so the files that follow need no pin of their own.
+    version = src.put("build", build).version
+    root = tmp_path / "remote"
+
+    async def work(remote: RemoteStore) -> list[str]:
+        await remote.push_tree(src, version.tree)
+        during = Store(root).gc(keep=0)  # no version yet: only the tree pins keep the files
+        assert during.objects == 0
+        (lease,) = (root / "leases").glob("*.lease")
+        return lease.read_text().splitlines()[1:]
+
+    pins = run(with_remote(root, work))
+    assert f"tree {version.tree}" in pins
+    # The tree objects themselves are pinned as they arrive (before any tree names them).
+    assert [p for p in pins if not p.startswith(("tree ", "object trees "))] == []
+    trees = len(stored_trees(src.objects, version.tree))
+    assert len(pins) <= 2 * trees
+
+
 def test_two_pushes_of_the_same_objects_at_once_cooperate(src, build, tmp_path):
     src.put("build", build)
     root = tmp_path / "remote"

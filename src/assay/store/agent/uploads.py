@@ -76,14 +76,16 @@ def missing_in_tree(store: AgentStore, tree: str) -> list[list[str]]:
 
 def missing_below(store: AgentStore, raw: object) -> list[list[str]]:
     """Of the objects the stored directory objects ``raw`` name directly, those the store
-    lacks; the trees are pinned, and with them what they reach."""
+    lacks; the trees are pinned, and with them what they reach: the objects held now, and
+    those that arrive later (gc keeps whatever a pinned tree names when it runs), so
+    receiving them pins nothing more (each pin is a write and a sync of the lease)."""
     if not isinstance(raw, list):
         raise Refused("trees must be a list of tree digests")
     for tree in raw:
         check_object("trees", tree)
     with store.lock.shared():
         absent, held = tree_lacking_below(store.layout, raw)
-        store.pin_trees(raw, held)
+        store.pin_trees(raw, [*held, *absent])
         return [[k, d] for k, d in absent]
 
 
@@ -161,7 +163,11 @@ def _whole(store: AgentStore, kind: str, digest: str, data: bytes, sha: str) -> 
             seal(fd if _SEAL_FD else tmp, kind)  # the descriptor: no path lookup
         finally:
             os.close(fd)
-        with layout.upload_lock(digest), store.lock.shared():
+        # No upload lock: nothing here touches an unfinished upload, and publishing is a
+        # link (create if absent), so a concurrent upload of the same object, whole or in
+        # pieces, by an agent or by assay, finds it published or publishes first; a sum
+        # recorded twice is the same line twice.
+        with store.lock.shared():
             layout.record_sum(kind, digest, sha)
             published = publish(layout, tmp, kind, digest, sealed=True)
     except BaseException:
