@@ -139,7 +139,7 @@ def test_a_push_asks_about_its_trees_before_and_once_after_sending_and_not_about
 # --- what receiving one object costs --------------------------------------------------------------
 
 
-def test_receiving_whole_objects_takes_no_upload_lock_and_makes_no_folder_twice(
+def test_receiving_whole_objects_takes_no_upload_lock_opens_sums_once_and_makes_no_folder_twice(
     tmp_path, monkeypatch
 ):
     # A whole object is checked in memory and linked into place (an atomic create-if-absent):
@@ -176,6 +176,7 @@ def test_receiving_whole_objects_takes_no_upload_lock_and_makes_no_folder_twice(
         store.close()
     assert opened.count(str(tmp_path / "store" / "lock")) <= 1
     assert not [path for path in opened if "/incoming/" in path]
+    assert opened.count(str(tmp_path / "store" / "sha256" / "ab")) == 1  # kept open
     assert made == [str(tmp_path / "store" / "objects" / "blobs" / "ab")]
 
 

@@ -3,7 +3,6 @@ once, atomically, under ``names/.NAME.lock``; tags in ``names/NAME/tags.json``."
 
 from __future__ import annotations
 
-import difflib
 import getpass
 import json
 import os
@@ -159,6 +158,8 @@ class Refs:
                     f"{name!r} has no version left in the store ({self._folder(name)} holds "
                     "no version record); push it again"
                 )
+            import difflib  # only for a name that is not there
+
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             listed = "; names: " + ", ".join(known) if known else "; the store is empty"
