@@ -193,6 +193,29 @@ def test_a_one_file_change_in_a_big_tree_crosses_the_wire_as_little_more_than_th
     assert wire < 32 * KIB, wire
 
 
+@pytest.mark.parametrize("again", ["build@1", "build@2"])
+def test_a_push_sends_what_the_far_side_lost_below_a_tree_it_holds(src, build, tmp_path, again):
+    """An object removed there (a repair dropped it as damaged) under a directory whose tree
+    object is still there: the next push of that version, or of one sharing the directory,
+    finds it lacking when it records the version, sends it and records."""
+    src.put("build", build)
+    (build / "lib" / "part0.txt").write_text("changed\n")  # build@2 shares data/ with build@1
+    src.put("build", build)
+    root = tmp_path / "remote"
+    run(with_remote(root, lambda remote: remote.push(src, "build@1")))
+    lost = next(p for p in (root / "objects" / "chunks").rglob("*") if p.is_file())
+    lost.chmod(0o644)
+    lost.unlink()
+    report = run(with_remote(root, lambda remote: remote.push(src, again)))
+    assert report.objects_sent >= 1
+    assert lost.is_file()
+    assert Store(root).verify().clean
+    Store(root).get(again, tmp_path / "out")
+    assert (tmp_path / "out" / "data" / "huge.bin").read_bytes() == (
+        build / "data" / "huge.bin"
+    ).read_bytes()
+
+
 def test_a_pulled_version_is_checked_here_and_reproduces(src, build, tmp_path):
     version = src.put("build", build).version
     root = tmp_path / "remote"

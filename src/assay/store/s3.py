@@ -229,6 +229,7 @@ class S3Sink:
     needs_sha256 = False
     takes_whole = False  # as its partials say: a multipart upload resumes from its last part
     walks_trees = False  # a bucket reads nothing: each tree goes after all it names
+    checks_versions = False  # a bucket checks nothing
 
     def __init__(self, bucket: S3Bucket, piece: int = PIECE) -> None:
         self.bucket, self.piece = bucket, piece

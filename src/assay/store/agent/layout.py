@@ -56,6 +56,12 @@ class Refused(AgentError):
     kind = "TransferError"
 
 
+class Incomplete(Refused):
+    """A version was to be recorded for a tree that lacks objects here (send them first)."""
+
+    kind = "Incomplete"
+
+
 class OffsetMismatch(AgentError):
     kind = "OffsetMismatch"
 

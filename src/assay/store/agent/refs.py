@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Dict
 if TYPE_CHECKING:
     from .layout import Layout
 
-from .layout import DIGEST, AgentError, Refused, locked, write_atomic
+from .layout import DIGEST, AgentError, Incomplete, Refused, locked, write_atomic
 from .trees import lacking
 
 Record = Dict[str, Any]  # a version record; typing: this module runs on Python 3.7
@@ -122,15 +122,18 @@ class Refs:
         name, tree = fields["name"], fields["tree"]
         os.makedirs(self.root, exist_ok=True)
         with locked(os.path.join(self.root, f".{name}.lock"), exclusive=True):
-            existing = self.versions(name)
-            if existing and existing[-1]["tree"] == tree:
-                return existing[-1], False
+            # The tree is walked on this disk even when its version is recorded already: the
+            # client sends what this names lacking (a repair here may have dropped an object
+            # under a directory that is still here) and asks again.
             missing = lacking(self.layout, tree)[0]
             if missing:
-                raise Refused(
+                raise Incomplete(
                     f"cannot record {name}: tree {tree[:16]} lacks {len(missing)} object(s) "
                     f"here (first: {missing[0]}); push them first"
                 )
+            existing = self.versions(name)
+            if existing and existing[-1]["tree"] == tree:
+                return existing[-1], False
             fields["version"] = existing[-1]["version"] + 1 if existing else 1
             version = {k: fields[k] for k in _ORDER if fields.get(k) not in (None, "", 0)}
             version["version"] = fields["version"]

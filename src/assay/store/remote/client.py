@@ -16,7 +16,7 @@ from typing import Any
 from assay.store.agent import wire
 from assay.store.objects import Corrupt, StoreError
 from assay.store.remote.pipes import BytePipe
-from assay.store.transfer import CorruptInTransit, OffsetMismatch, TransferError
+from assay.store.transfer import CorruptInTransit, Incomplete, OffsetMismatch, TransferError
 
 WINDOW = 64 * 2**20  # bytes of requests (and of answers asked for) in flight
 _READ = 1 << 20
@@ -44,6 +44,8 @@ def _error(where: str, error: dict[str, Any]) -> BaseException:
         return OffsetMismatch(message, int(error.get("held", 0)))
     if kind == "CorruptInTransit":
         return CorruptInTransit(message)
+    if kind == "Incomplete":
+        return Incomplete(message)
     if kind == "TransferError":
         return TransferError(message)
     if kind == "Corrupt":
