@@ -55,3 +55,9 @@ def test_a_plain_local_run_loads_no_display_plotting_or_job_bundle_module(tmp_pa
         "    assert e.code == 0, e.code"
     )
     assert _loaded(code, cwd=tmp_path, watch=NOT_FOR_A_PLAIN_RUN) == []
+
+
+def test_importing_the_cli_loads_no_comparison_engine():
+    # A test's Output compares only when a test asks it to: the engine (and the
+    # package that holds it) costs every command about a fifth of its start-up.
+    assert _loaded("import assay.cli", watch=("assay.compare", "assay.compare.engine")) == []
