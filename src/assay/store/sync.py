@@ -300,6 +300,7 @@ class LocalSource:
         self.store = store
         self.where = f"the store at {store.root}"
         self._sizes: dict[ObjectId, int] = {}
+        self._objects = str(store.objects.objects)  # paths as text: one fetch per piece
 
     async def tree_object(self, digest: str) -> bytes:
         data = read_tree_object(self.store.objects, digest)  # re-hashed
@@ -308,7 +309,7 @@ class LocalSource:
 
     def fetch(self, obj: ObjectId, offset: int, size: int) -> asyncio.Future[bytes]:
         kind, digest = obj
-        path = self.store.objects.path(kind, digest)
+        path = f"{self._objects}/{kind}/{digest[:2]}/{digest[2:]}"  # ObjectStore.path's
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
