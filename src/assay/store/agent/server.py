@@ -32,7 +32,6 @@ import select
 import signal
 import socket
 import sys
-import traceback
 import zlib
 from typing import TYPE_CHECKING, Any, cast
 
@@ -229,8 +228,14 @@ def _error(exc: BaseException, root: str) -> dict[str, Any]:
     return {
         "type": "AgentBug",
         "message": f"{type(exc).__name__}: {exc}",
-        "traceback": traceback.format_exc(),
+        "traceback": _traceback(),
     }
+
+
+def _traceback() -> str:
+    import traceback  # only for a bug in the agent: not part of every start
+
+    return traceback.format_exc()
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:
