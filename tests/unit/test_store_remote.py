@@ -449,6 +449,22 @@ def test_a_push_pins_its_trees_and_not_each_object_it_sends(src, build, tmp_path
     assert len(pins) <= 2 * trees
 
 
+def test_an_object_sent_in_pieces_is_pinned_with_its_unfinished_upload(src, build, tmp_path):
+    # Its tree keeps the object once published; until then only a pin by name keeps gc from
+    # taking its unfinished upload for an abandoned one.
+    version = src.put("build", build).version
+    root = tmp_path / "remote"
+    blob = next(e.hash for e in src.tree(version.tree).entries if e.path == "data/big.bin")
+
+    async def work(remote: RemoteStore) -> list[str]:
+        await remote.push(src, version.ref, piece=256 * KIB)
+        (lease,) = (root / "leases").glob("*.lease")
+        return lease.read_text().splitlines()[1:]
+
+    pins = run(with_remote(root, work))
+    assert f"object blobs {blob}" in pins
+
+
 def test_two_pushes_of_the_same_objects_at_once_cooperate(src, build, tmp_path):
     src.put("build", build)
     root = tmp_path / "remote"

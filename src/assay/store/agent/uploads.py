@@ -34,6 +34,7 @@ from .layout import (
     publish,
     seal,
 )
+from .leases import object_pin
 from .trees import lacking as tree_lacking
 from .trees import lacking_below as tree_lacking_below
 from .wire import MAX_PIECE
@@ -131,6 +132,11 @@ def receive(
         return {"present": True}
     if offset == 0 and done is not None and done[0] == len(data):
         return _whole(store, kind, digest, data, done[1])
+    if (kind, digest) in store.covered:
+        # A pinned tree keeps the object once it is published; its unfinished upload is
+        # kept from gc (which drops those it finds abandoned) only by a pin of its name.
+        with store.lock.shared():
+            store.lease.pin([object_pin(kind, digest)])
     with layout.upload_lock(digest):
         if layout.has(kind, digest):  # published meanwhile: what is left of an upload goes
             with contextlib.suppress(FileNotFoundError):
