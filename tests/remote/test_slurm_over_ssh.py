@@ -4,8 +4,10 @@ real sshd (scripts/sshd-ci), with every Slurm command absent from assay's own PA
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -283,3 +285,87 @@ def test_a_cut_connection_while_jobs_run_resubmits_nothing(
     report = json.loads((cluster_dir / ".assay" / "latest" / "report.json").read_text())
     assert [c["status"] for c in report["cases"]] == ["passed"] * 8
     assert len(_jobs(sshd.user, session, every=True)) == 8  # each case one job, once
+
+
+def _counting_host(sshd: SshServer, workdir: str) -> tuple[Path, Path]:
+    """In this test's remote workdir: a ``squeue`` that notes each call (time and
+    arguments) in a log and runs the real one, and a Python for the partition's
+    ``ssh.python`` that puts it first on the PATH of assay's agent there, which runs every
+    Slurm command. Only this test's agent sees it. (wrapper, log)"""
+    real = shutil.which("squeue")
+    assert real is not None
+    folder = sshd.home / workdir
+    tools = folder / "counting"
+    tools.mkdir(parents=True)
+    log = tools / "squeue.log"
+    (tools / "squeue").write_text(
+        f'#!/bin/sh\necho "$(date +%s.%N) $*" >> {log}\nexec {real} "$@"\n'
+    )
+    python = tools / "python"
+    python.write_text(f'#!/bin/sh\nPATH={tools}:$PATH\nexport PATH\nexec python3 "$@"\n')
+    for path in (tools / "squeue", python):
+        path.chmod(0o755)
+    log.write_text("")
+    account = pwd.getpwnam(sshd.user)
+    for path in (folder, tools, tools / "squeue", python, log):
+        os.chown(path, account.pw_uid, account.pw_gid)
+    return python, log
+
+
+def _polls(log: Path) -> list[tuple[float, list[str]]]:
+    """(time, job ids) of each poll the log noted (the squeue calls naming jobs)."""
+    polls = []
+    for line in log.read_text().splitlines():
+        words = line.split()
+        if "-j" in words:
+            polls.append((float(words[0]), words[words.index("-j") + 1].split(",")))
+    return polls
+
+
+def test_the_batched_poller_runs_one_squeue_per_interval_through_ssh_for_any_number_of_jobs(
+    tmp_path: Path, cluster: None, sshd: SshServer, workdir: str, no_slurm_path: str
+) -> None:
+    python, log = _counting_host(sshd, workdir)
+    poll_min = 0.5
+    lock = Path(tempfile.gettempdir()) / "assay-slurm-tests.lock"
+    counts: dict[int, int] = {}
+    for jobs in (2, 8):
+        project = tmp_path / f"n{jobs}"
+        project.mkdir()
+        ssh = sshd.table(workdir, python=str(python))
+        (project / "assay.toml").write_text(
+            textwrap.dedent(
+                f"""
+                [systems.ci.partitions.login]
+                transport = "ssh"
+                scheduler = "slurm"
+                max_jobs = 50
+                resources = {{ nodes = 2, cpus_per_node = 4 }}
+                ssh = {ssh}
+                slurm = {{ partition = "debug", poll_min = {poll_min}, poll_max = 2.0 }}
+                """
+            )
+        )
+        _write_sleepers(project, jobs, "sleep 6; echo done")
+        os.truncate(log, 0)  # the remote account's file: emptied, not made again
+        with open(lock, "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                result = _assay(
+                    project, no_slurm_path, "run", "test_sleepers.py", "--plain", "--no-pack"
+                )
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        assert result.code == 0, result
+        assert [c["status"] for c in result.report["cases"]] == ["passed"] * jobs
+        polls = _polls(log)
+        ids = {c["job_id"] for c in result.report["cases"]}
+        # Every poll is one squeue about every job in flight: once all were submitted, one
+        # command named them all ...
+        assert any(set(named) == ids for _, named in polls), polls
+        # ... and polls follow one another at the poller's interval, never one per job.
+        gaps = [b - a for (a, _), (b, _) in itertools.pairwise(polls)]
+        assert gaps and min(gaps) >= poll_min * 0.8, gaps
+        counts[jobs] = len(polls)
+    # Four times the jobs, the same time: about the same number of polls (not four times).
+    assert counts[8] <= counts[2] + 6, counts

@@ -19,7 +19,8 @@ import pytest
 
 from assay.config import Ssh
 from assay.transports.base import TransportError
-from assay.transports.ssh import SshTransport, _Link
+from assay.transports.ssh import SshTransport
+from assay.transports.ssh_link import Link as _Link
 
 
 class _Stdin:
@@ -78,7 +79,7 @@ def test_a_garbled_answer_gives_the_connection_up_with_one_line(name: str) -> No
         agent = HostileAgentProcess()
         link = _Link(conn=_Conn(), agent=agent, sftp=_Sftp())  # type: ignore[arg-type]
         transport._link = link
-        from assay.transports.ssh import RemoteProcess
+        from assay.transports.ssh_link import RemoteProcess
 
         job = RemoteProcess(transport, "j")
         transport._jobs["j"] = job

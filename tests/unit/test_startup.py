@@ -72,3 +72,27 @@ def test_importing_assay_loads_no_comparison_engine():
         "_hashlib",
     )
     assert _loaded("import assay", watch=watch) == []
+
+
+def test_importing_the_cli_loads_no_comparison_engine():
+    # A test's Output compares only when a test asks it to: the engine (and the
+    # package that holds it) costs every command about a fifth of its start-up.
+    assert _loaded("import assay.cli", watch=("assay.compare", "assay.compare.engine")) == []
+
+
+def test_importing_the_cli_loads_none_of_the_test_authors_api():
+    # `import assay` (which every command pays, assay.cli being in the package) gives the
+    # test author's names on first use: a store push or a history query defines no test.
+    watch = ("assay.define.test", "assay.define.hooks", "assay.define.output")
+    assert _loaded("import assay.cli", watch=watch) == []
+
+
+def test_the_test_authors_names_are_there_on_first_use():
+    code = (
+        "import assay\nfrom assay import Test, parameter\nimport assay.define.test as t\n"
+        "assert Test is t.Test and assay.Test is Test and callable(parameter)\n"
+        "assert {'Test', 'metric', 'ref', 'SanityError'} <= set(dir(assay))\n"
+        "try:\n    assay.nothing_of_that_name\nexcept AttributeError:\n    pass\n"
+        "else:\n    raise SystemExit('no AttributeError')"
+    )
+    assert _loaded(code, watch=("assay.define.test",)) == ["assay.define.test"]

@@ -193,6 +193,29 @@ def test_a_one_file_change_in_a_big_tree_crosses_the_wire_as_little_more_than_th
     assert wire < 32 * KIB, wire
 
 
+@pytest.mark.parametrize("again", ["build@1", "build@2"])
+def test_a_push_sends_what_the_far_side_lost_below_a_tree_it_holds(src, build, tmp_path, again):
+    """An object removed there (a repair dropped it as damaged) under a directory whose tree
+    object is still there: the next push of that version, or of one sharing the directory,
+    finds it lacking when it records the version, sends it and records."""
+    src.put("build", build)
+    (build / "lib" / "part0.txt").write_text("changed\n")  # build@2 shares data/ with build@1
+    src.put("build", build)
+    root = tmp_path / "remote"
+    run(with_remote(root, lambda remote: remote.push(src, "build@1")))
+    lost = next(p for p in (root / "objects" / "chunks").rglob("*") if p.is_file())
+    lost.chmod(0o644)
+    lost.unlink()
+    report = run(with_remote(root, lambda remote: remote.push(src, again)))
+    assert report.objects_sent >= 1
+    assert lost.is_file()
+    assert Store(root).verify().clean
+    Store(root).get(again, tmp_path / "out")
+    assert (tmp_path / "out" / "data" / "huge.bin").read_bytes() == (
+        build / "data" / "huge.bin"
+    ).read_bytes()
+
+
 def test_a_pulled_version_is_checked_here_and_reproduces(src, build, tmp_path):
     version = src.put("build", build).version
     root = tmp_path / "remote"
@@ -402,6 +425,44 @@ def test_gc_there_keeps_what_a_live_agent_pins_and_not_after_it_ends(src, build,
     assert (removed, leases) == (0, 1)
     after = Store(root).gc(keep=0)
     assert after.objects > 0 and after.leases == 0  # the agent ended: its lease with it
+
+
+def test_a_push_pins_its_trees_and_not_each_object_it_sends(src, build, tmp_path):
+    # Every pin is a write and a sync of the lease: one per object made a first push of
+    # 10,000 files wait for 10,000 syncs. The tree objects arrive first and are pinned; gc
+    # keeps whatever a pinned tree names, so the files that follow need no pin of their own.
+    version = src.put("build", build).version
+    root = tmp_path / "remote"
+
+    async def work(remote: RemoteStore) -> list[str]:
+        await remote.push_tree(src, version.tree)
+        during = Store(root).gc(keep=0)  # no version yet: only the tree pins keep the files
+        assert during.objects == 0
+        (lease,) = (root / "leases").glob("*.lease")
+        return lease.read_text().splitlines()[1:]
+
+    pins = run(with_remote(root, work))
+    assert f"tree {version.tree}" in pins
+    # The tree objects themselves are pinned as they arrive (before any tree names them).
+    assert [p for p in pins if not p.startswith(("tree ", "object trees "))] == []
+    trees = len(stored_trees(src.objects, version.tree))
+    assert len(pins) <= 2 * trees
+
+
+def test_an_object_sent_in_pieces_is_pinned_with_its_unfinished_upload(src, build, tmp_path):
+    # Its tree keeps the object once published; until then only a pin by name keeps gc from
+    # taking its unfinished upload for an abandoned one.
+    version = src.put("build", build).version
+    root = tmp_path / "remote"
+    blob = next(e.hash for e in src.tree(version.tree).entries if e.path == "data/big.bin")
+
+    async def work(remote: RemoteStore) -> list[str]:
+        await remote.push(src, version.ref, piece=256 * KIB)
+        (lease,) = (root / "leases").glob("*.lease")
+        return lease.read_text().splitlines()[1:]
+
+    pins = run(with_remote(root, work))
+    assert f"object blobs {blob}" in pins
 
 
 def test_two_pushes_of_the_same_objects_at_once_cooperate(src, build, tmp_path):

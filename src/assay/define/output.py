@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from assay.errors import SanityError
-from assay.results.differences import describe_differences
 
 T = TypeVar("T")
 
@@ -102,6 +101,8 @@ class Output:
         if verdict["errors"]:
             raise SanityError("comparison: " + "; ".join(verdict["errors"]))
         if not verdict["ok"]:
+            from assay.results.differences import describe_differences  # lazy: as the engine
+
             raise SanityError(verdict["summary"], describe_differences(verdict))
         return verdict
 

@@ -51,6 +51,10 @@ class OffsetMismatch(TransferError):
         self.held = held
 
 
+class Incomplete(TransferError):
+    """The destination refused to record a version: the tree lacks objects there."""
+
+
 class CorruptInTransit(TransferError):
     """What arrived does not hash to what was sent; it was discarded, not published."""
 
@@ -102,6 +106,10 @@ class Sink(Protocol):
     # whether it reads the tree objects it holds (a store, an agent; not a bucket): then
     # tree objects go first and it says which files they name it lacks (``missing_below``)
     walks_trees: bool
+    # whether recording a version walks the tree there and refuses it with ``Incomplete`` if
+    # anything is lacking: then the sender records without asking ``missing_in_tree`` first
+    # (one walk of the whole tree there instead of two) and asks only if refused
+    checks_versions: bool
 
     async def missing(self, objects: list[ObjectId]) -> set[ObjectId]: ...
 
@@ -249,9 +257,12 @@ class Transfer:
         self._acks: list[asyncio.Future[Appended]] = []
         self._fatal: BaseException | None = None
         self._failed: _Object | None = None
+        self._lacking_root: list[str] = []  # the tree objects send_tree found lacking
 
-    async def send_tree(self, tree: str) -> TransferReport:
-        """Send every object of ``tree`` the sink lacks (no version is recorded)."""
+    async def send_tree(self, tree: str, complete: bool = True) -> TransferReport:
+        """Send every object of ``tree`` the sink lacks (no version is recorded); without
+        ``complete``, what the sink holds of subtrees it held before is taken on trust (a
+        sink that ``checks_versions`` says when it is not: see :meth:`complete`)."""
         report = self.report = TransferReport(tree=tree)
         self._tell()
         trees, files = await self._lacking_trees(tree, ask=True)
@@ -274,10 +285,19 @@ class Transfer:
             heights = self._heights(trees)
             for height in sorted(set(heights.values())):
                 await self._send([("trees", t) for t in trees if heights[t] == height])
+        self._lacking_root = trees
+        if complete:
+            await self.complete(tree)
+        return report
+
+    async def complete(self, tree: str) -> None:
+        """Send what the sink's own walk of ``tree`` finds lacking (after :meth:`send_tree`),
+        until it finds nothing."""
+        report, trees = self.report, self._lacking_root
         for _ in range(treeobj.MAX_DEPTH + 2):  # each round completes at least one level
             rest = await self.sink.missing_in_tree(tree)
             if not rest:
-                return report
+                return
             unknown = [o for o in rest if o not in self.sizes]
             if unknown:  # under a subtree the sink held: learn sizes from the whole tree
                 every_tree, every_file = await self._lacking_trees(tree, ask=False)

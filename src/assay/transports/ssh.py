@@ -21,183 +21,45 @@ back. If it cannot be made again in time, everything waiting fails with one mess
 the agent kills the jobs once ``detach_timeout`` has passed without assay.
 
 Host keys are checked strictly (:mod:`assay.transports.ssh_errors` says how to trust one).
+
+The parts: making the connection and shipping the agent (:mod:`.ssh_connect`), the agent's
+messages and job processes (:mod:`.ssh_link`), files (:mod:`.ssh_files`), byte pipes
+(:mod:`.ssh_pipe`), messages for failures (:mod:`.ssh_errors`); here, the connection kept up
+and the requests over it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 import itertools
-import json
-import os
 import secrets
 import shlex
-import shutil
-import struct
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any, cast
+from collections.abc import Mapping, Sequence
+from pathlib import PurePosixPath
+from typing import Any
 
 import asyncssh
 
 from assay.config import Ssh
 from assay.transports import hostagent
 from assay.transports.base import UNKNOWN, CommandResult, TransportError
-from assay.transports.download import Downloaded, download
-from assay.transports.ssh_errors import connect_problem, host_key_problem, identity_problem
+from assay.transports.ssh_connect import connect_host, connection_key, ship_agent
+from assay.transports.ssh_files import SshFiles
+from assay.transports.ssh_link import BANNER, Garbled, Link, Lost, RemoteProcess, Replaced
+from assay.transports.ssh_pipe import SshPipe
 
-_HEADER = struct.Struct(">I")
-_BANNER = b"ASSAY-AGENT-1\n"
+__all__ = ["RemoteProcess", "SshPipe", "SshTransport", "connection_key"]
+
 _MAX_BACKOFF = 15.0
-_STDERR_KEPT = 8192  # bytes of a pipe's stderr kept for messages
-_EXIT_WAIT = 10.0  # seconds a pipe's program gets to exit after its input ends
 _HURRY = 10.0  # seconds an interrupted run waits for a dropped connection to come back
 # Seconds after its time limit (and grace) that a job is killed by the agent even if assay,
 # which stops it at the limit itself, does not say so (the connection is down).
 _LIMIT_MARGIN = 10.0
 
 
-_SFTP_ERRNO = {asyncssh.FX_NO_SUCH_FILE: 2, asyncssh.FX_PERMISSION_DENIED: 13}
-
-
-class _Lost(Exception):
-    """The connection dropped before the answer came (the request is sent again)."""
-
-
-class _Garbled(Exception):
-    """The agent's output is not its protocol (a hostile host, or something else writing)."""
-
-
-class _Replaced(Exception):
-    """The agent that had the request is gone; a new one does not know it."""
-
-
-def connection_key(ssh: Ssh) -> tuple[Any, ...]:
-    """What makes two partitions' SSH settings one connection (the rest is per partition)."""
-    return (
-        ssh.host,
-        ssh.user,
-        ssh.port,
-        ssh.identity,
-        ssh.proxy_jump,
-        ssh.known_hosts,
-        ssh.config,
-        ssh.python,
-    )
-
-
-def _expand(path: str) -> str:
-    return os.path.expanduser(path)
-
-
-@dataclass
-class _Link:
-    """One connection and the agent on it."""
-
-    conn: asyncssh.SSHClientConnection
-    agent: asyncssh.SSHClientProcess[bytes]
-    sftp: asyncssh.SFTPClient
-    daemon: int = 0  # the agent daemon's pid: another one has not seen our requests
-    reader: asyncio.Task[None] | None = None
-    pending: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
-    dead: bool = False
-
-    async def send(self, message: dict[str, Any]) -> None:
-        body = json.dumps(message, separators=(",", ":")).encode()
-        self.agent.stdin.write(_HEADER.pack(len(body)) + body)
-        await self.agent.stdin.drain()
-
-    def close(self) -> None:
-        self.dead = True
-        with contextlib.suppress(Exception):
-            self.sftp.exit()
-        self.conn.close()
-
-
-class RemoteProcess:
-    """A job process on the remote host, followed through the agent."""
-
-    def __init__(self, transport: SshTransport, jid: str) -> None:
-        self.transport = transport
-        self.jid = jid
-        self.pid = 0
-        self._done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-    @property
-    def returncode(self) -> int | None:
-        if self._done.done() and self._done.exception() is None:
-            return self._done.result()
-        return None
-
-    def resolve(self, status: int) -> None:
-        if not self._done.done():
-            self._done.set_result(status)
-
-    def fail(self, exc: BaseException) -> None:
-        if not self._done.done():
-            self._done.set_exception(exc)
-
-    async def wait(self) -> int:
-        return await asyncio.shield(self._done)
-
-    async def terminate(self, grace: float) -> int:
-        if self._done.done():
-            return await self.wait()
-        answer = await self.transport.call("terminate", job=self.jid, grace=grace)
-        self.resolve(int(answer["status"]))
-        return await self.wait()
-
-
-class SshPipe:
-    """A remote program's stdin and stdout over one exec channel (a :class:`BytePipe`)."""
-
-    def __init__(self, proc: asyncssh.SSHClientProcess[bytes], release: Any) -> None:
-        self._proc = proc
-        self._release = release
-        self._stderr = bytearray()
-        self._collector = asyncio.create_task(self._collect())
-
-    async def _collect(self) -> None:
-        with contextlib.suppress(asyncssh.Error, OSError):
-            while data := await self._proc.stderr.read(4096):
-                self._stderr += data
-                del self._stderr[:-_STDERR_KEPT]
-
-    async def read(self, n: int) -> bytes:
-        return await self._proc.stdout.read(n)
-
-    def write(self, data: bytes) -> None:
-        self._proc.stdin.write(data)
-
-    async def drain(self) -> None:
-        await self._proc.stdin.drain()
-
-    async def close(self) -> None:
-        try:
-            with contextlib.suppress(asyncssh.Error, OSError):
-                self._proc.stdin.write_eof()
-            try:
-                await asyncio.wait_for(self._proc.wait_closed(), _EXIT_WAIT)
-            except TimeoutError:
-                self._proc.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._collector, 1.0)
-        finally:
-            self._release()
-
-    def diagnostics(self) -> str:
-        text = self._stderr.decode(errors="replace").strip()
-        code = self._proc.exit_status
-        if code is not None and code != 0:
-            status = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
-            text = f"{text} ({status})" if text else status
-        return text
-
-
-class SshTransport:
+class SshTransport(SshFiles):
     """Commands, processes and files on one host reached over SSH."""
 
     name = "ssh"
@@ -219,7 +81,7 @@ class SshTransport:
         self._runner = runner or secrets.token_hex(8)
         self._prefix = secrets.token_hex(4)
         self._count = itertools.count(1)
-        self._link: _Link | None = None
+        self._link: Link | None = None
         self._changed = asyncio.Event()  # set whenever the link comes back or is given up
         self._dead: TransportError | None = None
         self._reconnecting: asyncio.Task[None] | None = None
@@ -266,72 +128,20 @@ class SshTransport:
             raise self._dead
         self._link = await self._open()
 
-    async def _options(self) -> asyncssh.SSHClientConnectionOptions:
-        s = self.settings
-        kwargs: dict[str, Any] = {}
-        if s.user:
-            kwargs["username"] = s.user
-        if s.port:
-            kwargs["port"] = s.port
-        if s.identity:
-            problem = identity_problem(s.identity)
-            if problem is not None:
-                raise problem
-            kwargs["client_keys"] = [_expand(s.identity)]
-        if s.proxy_jump:
-            kwargs["tunnel"] = s.proxy_jump
-        if s.known_hosts:
-            kwargs["known_hosts"] = _expand(s.known_hosts)
-        if s.config:
-            if not Path(_expand(s.config)).is_file():
-                raise TransportError(f"ssh config {s.config}: no such file")
-            config: Any = [_expand(s.config)]
-        else:
-            config = ()  # ~/.ssh/config, if there is one
-        try:
-            options: asyncssh.SSHClientConnectionOptions
-            options = await asyncssh.SSHClientConnectionOptions.construct(
-                host=s.host,
-                config=config,
-                connect_timeout=float(s.connect_timeout),
-                keepalive_interval=float(s.keepalive),
-                keepalive_count_max=3,
-                **kwargs,
-            )
-        except (OSError, ValueError, asyncssh.Error) as exc:
-            raise TransportError(f"ssh settings for {s.host}: {exc}") from None
-        return options
-
-    def _known_hosts_files(self, options: asyncssh.SSHClientConnectionOptions) -> list[str]:
-        if self.settings.known_hosts:
-            return [self.settings.known_hosts]
-        listed = options.known_hosts
-        if isinstance(listed, str):
-            return [listed]
-        if isinstance(listed, list | tuple) and all(isinstance(f, str) for f in listed):
-            return list(listed) or ["~/.ssh/known_hosts"]
-        return ["~/.ssh/known_hosts"]
-
-    async def _open(self) -> _Link:
-        options = await self._options()
-        try:
-            conn = await asyncssh.connect(options.host, options=options)
-        except asyncssh.HostKeyNotVerifiable:
-            raise await host_key_problem(options, self._known_hosts_files(options)) from None
-        except (OSError, asyncssh.Error, TimeoutError) as exc:
-            raise connect_problem(exc, options, self.settings.identity) from None
+    async def _open(self) -> Link:
+        conn = await connect_host(self.settings)
         try:
             return await self._start_agent(conn)
         except BaseException:
             conn.close()
             raise
 
-    async def _start_agent(self, conn: asyncssh.SSHClientConnection) -> _Link:
+    async def _start_agent(self, conn: asyncssh.SSHClientConnection) -> Link:
         try:
             self.channels += 1
             sftp = await conn.start_sftp_client()
             self.home = PurePosixPath(await sftp.realpath("."))
-            program = await self._ship_agent(sftp)
+            program = await ship_agent(sftp, self.path(self._workdirs[0]) / "bin")
             command = shlex.join(
                 [
                     self.python,
@@ -350,7 +160,7 @@ class SshTransport:
             banner = await asyncio.wait_for(agent.stdout.readline(), 60)
         except (TimeoutError, asyncssh.Error, OSError):
             banner = b""
-        if banner != _BANNER:
+        if banner != BANNER:
             agent.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(agent.wait_closed(), 5)
@@ -362,7 +172,7 @@ class SshTransport:
                 f"{self.host}: assay's agent did not start with {self.python!r} "
                 f"({first or 'no answer'}); set ssh.python to a Python >= 3.7 on the host"
             )
-        link = _Link(conn, agent, sftp)
+        link = Link(conn, agent, sftp)
         link.reader = asyncio.create_task(self._read(link), name=f"ssh {self.host}")
         hello = await self._exchange(
             link,
@@ -380,25 +190,6 @@ class SshTransport:
         self._catch_up(hello.get("jobs") or {})
         return link
 
-    async def _ship_agent(self, sftp: asyncssh.SFTPClient) -> PurePosixPath:
-        """The agent's file on the host, named by its content (copied once per version)."""
-        data = Path(hostagent.__file__).read_bytes()
-        digest = hashlib.sha256(data).hexdigest()[:16]
-        folder = self.path(self._workdirs[0]) / "bin"
-        target = folder / f"hostagent-{digest}.py"
-        with contextlib.suppress(asyncssh.SFTPError):
-            # Used only if it holds exactly these bytes (a damaged copy is written again).
-            async with sftp.open(str(target), "rb") as fh:
-                held = cast(bytes, await fh.read(len(data) + 1))  # "rb": bytes
-                if held == data:
-                    return target
-        await sftp.makedirs(str(folder), exist_ok=True)
-        partial = folder / f".{target.name}.{secrets.token_hex(4)}"
-        async with sftp.open(str(partial), "wb") as fh:
-            await fh.write(data)
-        await sftp.posix_rename(str(partial), str(target))
-        return target
-
     def _catch_up(self, jobs: Mapping[str, int | None]) -> None:
         """After (re)connecting: the jobs that ended meanwhile, and those the agent lost."""
         for jid, proc in list(self._jobs.items()):
@@ -414,28 +205,23 @@ class SshTransport:
                     )
                 )
 
-    async def _read(self, link: _Link) -> None:
+    async def _read(self, link: Link) -> None:
         """Answers and events from the agent, until the connection ends."""
-        stream = link.agent.stdout
         try:
             while True:
-                header = await stream.readexactly(_HEADER.size)
-                (size,) = _HEADER.unpack(header)
-                if size > hostagent.MAX_FRAME:  # before reading it: memory stays bounded
-                    raise _Garbled(f"announced a message of {size} bytes")
+                message = await link.receive()
                 try:
-                    message = json.loads(await stream.readexactly(size))
                     if "event" in message:
                         self._on_event(message)
                         continue
                     waiting = link.pending.get(str(message.get("rid")))
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                    raise _Garbled(
+                    raise Garbled(
                         f"sent a message that is not one of its answers ({exc})"
                     ) from None
                 if waiting is not None and not waiting.done():
                     waiting.set_result(message)
-        except _Garbled as exc:
+        except Garbled as exc:
             self._give_up(
                 TransportError(
                     f"{self.host}: what answers as assay's agent there {exc}; check that "
@@ -463,14 +249,14 @@ class SshTransport:
             if proc is not None:
                 proc.resolve(int(message["status"]))
 
-    def _lost(self, link: _Link) -> None:
+    def _lost(self, link: Link) -> None:
         """The connection ``link`` is gone: fail what waits on it; connect again."""
         if link.dead and self._link is not link:
             return
         link.close()
         for waiting in link.pending.values():
             if not waiting.done():
-                waiting.set_exception(_Lost())
+                waiting.set_exception(Lost())
         if self._link is link:
             self._link = None
             self._changed.set()
@@ -507,7 +293,7 @@ class SshTransport:
             changed, self._changed = self._changed, asyncio.Event()
             changed.set()
 
-    async def _ready(self) -> _Link:
+    async def _ready(self) -> Link:
         """The connection, once it is up. A task being cancelled (the run is interrupted)
         waits at most :data:`_HURRY` seconds for it: what it cannot stop, the agent stops
         once ``detach_timeout`` has passed without assay."""
@@ -541,7 +327,7 @@ class SshTransport:
     def _rid(self) -> str:
         return f"{self._prefix}-{next(self._count)}"
 
-    async def _exchange(self, link: _Link, message: dict[str, Any]) -> dict[str, Any]:
+    async def _exchange(self, link: Link, message: dict[str, Any]) -> dict[str, Any]:
         rid = message["rid"]
         waiting: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         link.pending[rid] = waiting
@@ -550,7 +336,7 @@ class SshTransport:
                 await link.send(message)
             except (asyncssh.Error, OSError, ConnectionError):
                 self._lost(link)
-                raise _Lost() from None
+                raise Lost() from None
             return await waiting
         finally:
             link.pending.pop(rid, None)
@@ -563,11 +349,11 @@ class SshTransport:
         while True:
             link = await self._ready()
             if daemon is not None and link.daemon != daemon and op in hostagent.ONCE:
-                raise _Replaced()
+                raise Replaced()
             daemon = link.daemon
             try:
                 answer = await self._exchange(link, message)
-            except _Lost:
+            except Lost:
                 continue
             if answer.get("ok"):
                 return answer
@@ -593,7 +379,7 @@ class SshTransport:
                 env=dict(env or {}),
                 cwd=None if cwd is None else str(cwd),
             )
-        except _Replaced:
+        except Replaced:
             return CommandResult(
                 UNKNOWN, "", f"{argv[0]}: the connection to {self.host} was lost while it ran"
             )
@@ -626,7 +412,7 @@ class SshTransport:
                 env=dict(env or {}),
                 limit=limit,
             )
-        except _Replaced:
+        except Replaced:
             del self._jobs[jid]
             raise TransportError(
                 f"{self.host}: the job could not be started (assay's agent was restarted)"
@@ -686,123 +472,3 @@ class SshTransport:
             self._channels.release()
             raise
         return SshPipe(proc, self._channels.release)
-
-    # -- files ------------------------------------------------------------------------------------
-
-    async def write_bytes(self, path: PurePosixPath, data: bytes, mode: int = 0o644) -> None:
-        await self.call(
-            "write",
-            path=str(path),
-            data=base64.b64encode(data).decode(),
-            mode=None if mode == 0o644 else mode,
-        )
-
-    async def write_files(
-        self, directory: PurePosixPath, files: Iterable[tuple[str, bytes, int]]
-    ) -> None:
-        """Several small files under ``directory`` in one request: (relative path, content,
-        mode)."""
-        listed = [
-            {"path": rel, "data": base64.b64encode(data).decode(), "mode": mode}
-            for rel, data, mode in files
-        ]
-        await self.call("write_files", dir=str(directory), files=listed)
-
-    async def read_bytes(self, path: PurePosixPath, limit: int | None = None) -> bytes:
-        answer = await self.call("read", path=str(path), limit=limit)
-        return base64.b64decode(answer["data"])
-
-    async def rename(self, source: PurePosixPath, target: PurePosixPath) -> None:
-        await self.call("rename", source=str(source), target=str(target))
-
-    async def mkdir(self, path: PurePosixPath) -> None:
-        await self.call("mkdir", path=str(path))
-
-    async def remove(self, path: PurePosixPath) -> None:
-        await self.call("remove", path=str(path))
-
-    async def prepare(
-        self, directory: PurePosixPath, files: Iterable[tuple[str, bytes, int]], fresh: bool
-    ) -> dict[str, list[int]]:
-        """A case's directory in one request: emptied first (``fresh``), ``files`` written
-        (relative path, content, mode); what it holds then (:meth:`files_below`)."""
-        listed = [
-            {"path": rel, "data": base64.b64encode(data).decode(), "mode": mode}
-            for rel, data, mode in files
-        ]
-        answer = await self.call("prepare", dir=str(directory), files=listed, fresh=fresh)
-        found: dict[str, list[int]] = answer["files"]
-        return found
-
-    async def files_below(self, directory: PurePosixPath) -> dict[str, list[int]]:
-        """Every file below ``directory``: relative path -> [size, mtime in ns]."""
-        answer = await self.call("snapshot", dir=str(directory))
-        files: dict[str, list[int]] = answer["files"]
-        return files
-
-    async def collect(
-        self,
-        directory: PurePosixPath,
-        *,
-        names: Sequence[str],
-        patterns: Sequence[str],
-        baseline: Mapping[str, list[int]],
-        max_file: int,
-        max_total: int,
-    ) -> tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]]]:
-        """What a run left worth bringing back (:func:`hostagent.collect`), in one request."""
-        answer = await self.call(
-            "collect",
-            dir=str(directory),
-            names=list(names),
-            patterns=list(patterns),
-            baseline=dict(baseline),
-            max_file=max_file,
-            max_total=max_total,
-        )
-        found = [
-            (f["path"], base64.b64decode(f["data"]), int(f["size"]), int(f["mode"]))
-            for f in answer["files"]
-        ]
-        return found, [(str(p), int(n)) for p, n in answer["left"]]
-
-    async def _sftp(self, work: Any) -> None:
-        """Run ``work(sftp)``, again on the next connection if this one drops meanwhile."""
-        while True:
-            link = await self._ready()
-            try:
-                await work(link.sftp)
-                return
-            except (asyncssh.Error, OSError, ConnectionError) as exc:
-                if link.dead or link.conn.is_closed():
-                    self._lost(link)
-                    continue
-                if isinstance(exc, asyncssh.SFTPError):
-                    raise OSError(_SFTP_ERRNO.get(exc.code, 5), exc.reason) from None
-                raise
-
-    async def put(self, local: Path, path: PurePosixPath) -> None:
-        await self.mkdir(path.parent)
-        await self._sftp(lambda sftp: sftp.put(str(local), str(path), recurse=True, preserve=True))
-
-    async def get(self, path: PurePosixPath, local: Path) -> None:
-        await self.get_tree(path, local)
-
-    async def get_tree(self, path: PurePosixPath, local: Path) -> Downloaded:
-        """Copy the directory ``path`` into ``local`` (new), trusting none of the host's
-        answers (see :mod:`assay.transports.download`); what was left out."""
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.mkdir(0o700)  # new: the copy never writes into what was there
-        done = Downloaded()
-        tries = 0
-
-        async def work(sftp: asyncssh.SFTPClient) -> None:
-            nonlocal done, tries
-            tries += 1
-            if tries > 1:  # start again from empty: the dropped connection cut the copy short
-                shutil.rmtree(local)
-                local.mkdir(0o700)
-            done = await download(sftp, os.fsencode(str(path)), local)
-
-        await self._sftp(work)
-        return done

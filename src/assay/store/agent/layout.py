@@ -56,6 +56,12 @@ class Refused(AgentError):
     kind = "TransferError"
 
 
+class Incomplete(Refused):
+    """A version was to be recorded for a tree that lacks objects here (send them first)."""
+
+    kind = "Incomplete"
+
+
 class OffsetMismatch(AgentError):
     kind = "OffsetMismatch"
 
@@ -127,6 +133,7 @@ class Layout:
         self.leases = os.path.join(root, "leases")
         self.lock_file = os.path.join(root, "lock")
         self._lock_fds: dict[str, int] = {}
+        self._sum_fds: dict[str, int] = {}
 
     def ensure(self) -> None:
         for kind in KINDS:
@@ -158,9 +165,10 @@ class Layout:
             fcntl.flock(fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        """Close the descriptors of lock files kept open."""
-        fds, self._lock_fds = self._lock_fds, {}
-        for fd in fds.values():
+        """Close the descriptors of lock and checksum files kept open."""
+        fds = [*self._lock_fds.values(), *self._sum_fds.values()]
+        self._lock_fds, self._sum_fds = {}, {}
+        for fd in fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
@@ -187,16 +195,17 @@ class Layout:
         """Note an object's SHA-256 (before it is published: a published object always has
         one; a line whose object was never published, or was collected, is ignored)."""
         line = f"{kind} {digest} {sha256}\n".encode("ascii")
-        fd = os.open(
-            os.path.join(self.sums, digest[:2]), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
-        )
-        try:
-            written = os.write(fd, line)
-            if written != len(line):  # a full disk mid-line: take the torn line back
-                os.ftruncate(fd, os.fstat(fd).st_size - written)
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.sums)
-        finally:
-            os.close(fd)
+        # The descriptor stays open (an open and a close fewer per object: the files are
+        # only ever appended to, never replaced or removed).
+        path = f"{self.sums}/{digest[:2]}"
+        fd = self._sum_fds.get(path)
+        if fd is None:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._sum_fds[path] = fd
+        written = os.write(fd, line)
+        if written != len(line):  # a full disk mid-line: take the torn line back
+            os.ftruncate(fd, os.fstat(fd).st_size - written)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.sums)
 
     def load_sums(self, prefix: str) -> dict[ObjectId, str]:
         """{(kind, digest): sha256} for the objects whose names start with ``prefix``."""

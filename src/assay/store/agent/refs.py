@@ -3,7 +3,6 @@ once, atomically, under ``names/.NAME.lock``; tags in ``names/NAME/tags.json``."
 
 from __future__ import annotations
 
-import difflib
 import getpass
 import json
 import os
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Dict
 if TYPE_CHECKING:
     from .layout import Layout
 
-from .layout import DIGEST, AgentError, Refused, locked, write_durable
+from .layout import DIGEST, AgentError, Incomplete, Refused, locked, write_durable
 from .trees import lacking
 
 Record = Dict[str, Any]  # a version record; typing: this module runs on Python 3.7
@@ -123,15 +122,18 @@ class Refs:
         name, tree = fields["name"], fields["tree"]
         os.makedirs(self.root, exist_ok=True)
         with locked(os.path.join(self.root, f".{name}.lock"), exclusive=True):
-            existing = self.versions(name)
-            if existing and existing[-1]["tree"] == tree:
-                return existing[-1], False
+            # The tree is walked on this disk even when its version is recorded already: the
+            # client sends what this names lacking (a repair here may have dropped an object
+            # under a directory that is still here) and asks again.
             missing = lacking(self.layout, tree)[0]
             if missing:
-                raise Refused(
+                raise Incomplete(
                     f"cannot record {name}: tree {tree[:16]} lacks {len(missing)} object(s) "
                     f"here (first: {missing[0]}); push them first"
                 )
+            existing = self.versions(name)
+            if existing and existing[-1]["tree"] == tree:
+                return existing[-1], False
             fields["version"] = existing[-1]["version"] + 1 if existing else 1
             version = {k: fields[k] for k in _ORDER if fields.get(k) not in (None, "", 0)}
             version["version"] = fields["version"]
@@ -159,6 +161,8 @@ class Refs:
                     f"{name!r} has no version left in the store ({self._folder(name)} holds "
                     "no version record); push it again"
                 )
+            import difflib  # only for a name that is not there
+
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             listed = "; names: " + ", ".join(known) if known else "; the store is empty"

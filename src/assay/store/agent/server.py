@@ -32,18 +32,15 @@ import select
 import signal
 import socket
 import sys
-import traceback
 import zlib
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from types import FrameType
 
-from . import stage as staging
 from . import uploads
 from .layout import AgentError, Refused, check_object, describe, free_bytes
 from .state import AgentStore
-from .verify import verify
 from .wire import MAX_PIECE, ProtocolError, encode, read_frame
 
 PROTOCOL = 2
@@ -143,6 +140,10 @@ class Agent:
             with store.lock.shared():
                 store.pin_trees(trees)
             return None, b""
+        if op in ("stage", "checkout"):
+            # Imported when asked for: a push never stages, and compiling the staging code
+            # (the agent arrives as source) is part of every push's start-up otherwise.
+            from . import stage as staging
         if op == "stage":
             writable = args.get("writable") or []
             if not isinstance(writable, list) or not all(isinstance(w, str) for w in writable):
@@ -156,6 +157,8 @@ class Agent:
             check_object("trees", args.get("tree"))
             return staging.checkout(store, args["tree"]), b""
         if op == "verify":
+            from .verify import verify
+
             return verify(store, bool(args.get("repair"))), b""
         raise Refused(f"{op!r} is not an operation of this agent (protocol {PROTOCOL})")
 
@@ -225,8 +228,14 @@ def _error(exc: BaseException, root: str) -> dict[str, Any]:
     return {
         "type": "AgentBug",
         "message": f"{type(exc).__name__}: {exc}",
-        "traceback": traceback.format_exc(),
+        "traceback": _traceback(),
     }
+
+
+def _traceback() -> str:
+    import traceback  # only for a bug in the agent: not part of every start
+
+    return traceback.format_exc()
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

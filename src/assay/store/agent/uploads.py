@@ -34,6 +34,7 @@ from .layout import (
     publish,
     seal,
 )
+from .leases import object_pin
 from .trees import lacking as tree_lacking
 from .trees import lacking_below as tree_lacking_below
 from .wire import MAX_PIECE
@@ -76,14 +77,16 @@ def missing_in_tree(store: AgentStore, tree: str) -> list[list[str]]:
 
 def missing_below(store: AgentStore, raw: object) -> list[list[str]]:
     """Of the objects the stored directory objects ``raw`` name directly, those the store
-    lacks; the trees are pinned, and with them what they reach."""
+    lacks; the trees are pinned, and with them what they reach: the objects held now, and
+    those that arrive later (gc keeps whatever a pinned tree names when it runs), so
+    receiving them pins nothing more (each pin is a write and a sync of the lease)."""
     if not isinstance(raw, list):
         raise Refused("trees must be a list of tree digests")
     for tree in raw:
         check_object("trees", tree)
     with store.lock.shared():
         absent, held = tree_lacking_below(store.layout, raw)
-        store.pin_trees(raw, held)
+        store.pin_trees(raw, [*held, *absent])
         return [[k, d] for k, d in absent]
 
 
@@ -129,6 +132,11 @@ def receive(
         return {"present": True}
     if offset == 0 and done is not None and done[0] == len(data):
         return _whole(store, kind, digest, data, done[1])
+    if (kind, digest) in store.covered:
+        # A pinned tree keeps the object once it is published; its unfinished upload is
+        # kept from gc (which drops those it finds abandoned) only by a pin of its name.
+        with store.lock.shared():
+            store.lease.pin([object_pin(kind, digest)])
     with layout.upload_lock(digest):
         if layout.has(kind, digest):  # published meanwhile: what is left of an upload goes
             with contextlib.suppress(FileNotFoundError):
@@ -161,7 +169,11 @@ def _whole(store: AgentStore, kind: str, digest: str, data: bytes, sha: str) -> 
             seal(fd if _SEAL_FD else tmp, kind)  # the descriptor: no path lookup
         finally:
             os.close(fd)
-        with layout.upload_lock(digest), store.lock.shared():
+        # No upload lock: nothing here touches an unfinished upload, and publishing is a
+        # link (create if absent), so a concurrent upload of the same object, whole or in
+        # pieces, by an agent or by assay, finds it published or publishes first; a sum
+        # recorded twice is the same line twice.
+        with store.lock.shared():
             layout.record_sum(kind, digest, sha)
             published = publish(layout, tmp, kind, digest, sealed=True)
     except BaseException:

@@ -10,13 +10,14 @@ says what the remote side said (its stderr) and that sending again resumes.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from typing import Any
 
 from assay.store.agent import wire
 from assay.store.objects import Corrupt, StoreError
 from assay.store.remote.pipes import BytePipe
-from assay.store.transfer import CorruptInTransit, OffsetMismatch, TransferError
+from assay.store.transfer import CorruptInTransit, Incomplete, OffsetMismatch, TransferError
 
 WINDOW = 64 * 2**20  # bytes of requests (and of answers asked for) in flight
 _READ = 1 << 20
@@ -44,6 +45,8 @@ def _error(where: str, error: dict[str, Any]) -> BaseException:
         return OffsetMismatch(message, int(error.get("held", 0)))
     if kind == "CorruptInTransit":
         return CorruptInTransit(message)
+    if kind == "Incomplete":
+        return Incomplete(message)
     if kind == "TransferError":
         return TransferError(message)
     if kind == "Corrupt":
@@ -56,23 +59,47 @@ def _error(where: str, error: dict[str, Any]) -> BaseException:
 
 
 class _Window:
+    """Bytes in flight: ``take`` waits (in turn) until there is room, ``give`` returns
+    room and wakes the first waiter, with no task made per answer (one answers each piece)."""
+
     def __init__(self, limit: int) -> None:
         self.limit, self.used = limit, 0
-        self.cond = asyncio.Condition()
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    def _fits(self, n: int) -> bool:
+        return self.used == 0 or self.used + n <= self.limit
 
     async def take(self, n: int) -> None:
-        async with self.cond:
-            await self.cond.wait_for(lambda: self.used == 0 or self.used + n <= self.limit)
+        if not self._waiters and self._fits(n):
             self.used += n
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((n, future))
+        try:
+            await future  # given: the room was taken for this waiter by _wake
+        except BaseException:
+            if future.done() and not future.cancelled():
+                self.used -= n  # room taken for a waiter that left: give it back
+            with contextlib.suppress(ValueError):
+                self._waiters.remove((n, future))
+            self._wake()
+            raise
 
     def give(self, n: int) -> None:
         self.used -= n
+        self._wake()
 
-        async def wake() -> None:
-            async with self.cond:
-                self.cond.notify_all()
-
-        asyncio.get_running_loop().create_task(wake())
+    def _wake(self) -> None:
+        while self._waiters:
+            n, future = self._waiters[0]
+            if future.done():  # cancelled meanwhile
+                self._waiters.popleft()
+                continue
+            if not self._fits(n):
+                return
+            self._waiters.popleft()
+            self.used += n
+            future.set_result(None)
 
 
 class RemoteEndpoint:

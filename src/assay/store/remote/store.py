@@ -47,6 +47,7 @@ class RemoteSink:
     needs_sha256 = True
     takes_whole = True  # the agent checks and publishes a whole object from memory
     walks_trees = True
+    checks_versions = True  # the agent walks the tree and says Incomplete
 
     def __init__(self, endpoint: RemoteEndpoint) -> None:
         self.endpoint = endpoint

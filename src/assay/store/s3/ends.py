@@ -27,6 +27,7 @@ class S3Sink:
     needs_sha256 = True  # kept in ``sha256``: the sums a push writes (:mod:`.sums`)
     takes_whole = False  # as its partials say: a multipart upload resumes from its last part
     walks_trees = False  # a bucket reads nothing: each tree goes after all it names
+    checks_versions = False  # a bucket checks nothing
 
     def __init__(self, bucket: S3Bucket, piece: int = PIECE, source: Store | None = None) -> None:
         self.bucket, self.piece = bucket, piece

@@ -1,0 +1,118 @@
+"""Making an SSH connection to a host from a partition's settings, and putting assay's host
+agent there: the options (the user's ``~/.ssh/config`` applies), strict host keys, one-line
+errors (:mod:`assay.transports.ssh_errors`), and the agent's file shipped once per version."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+from pathlib import Path, PurePosixPath
+from typing import Any, cast
+
+import asyncssh
+
+from assay.config import Ssh
+from assay.transports import hostagent
+from assay.transports.base import TransportError
+from assay.transports.ssh_errors import connect_problem, host_key_problem, identity_problem
+
+
+def connection_key(ssh: Ssh) -> tuple[Any, ...]:
+    """What makes two partitions' SSH settings one connection (the rest is per partition)."""
+    return (
+        ssh.host,
+        ssh.user,
+        ssh.port,
+        ssh.identity,
+        ssh.proxy_jump,
+        ssh.known_hosts,
+        ssh.config,
+        ssh.python,
+    )
+
+
+def _expand(path: str) -> str:
+    return os.path.expanduser(path)
+
+
+async def client_options(s: Ssh) -> asyncssh.SSHClientConnectionOptions:
+    """asyncssh's options for ``s`` (what the settings leave open, the ssh config decides)."""
+    kwargs: dict[str, Any] = {}
+    if s.user:
+        kwargs["username"] = s.user
+    if s.port:
+        kwargs["port"] = s.port
+    if s.identity:
+        problem = identity_problem(s.identity)
+        if problem is not None:
+            raise problem
+        kwargs["client_keys"] = [_expand(s.identity)]
+    if s.proxy_jump:
+        kwargs["tunnel"] = s.proxy_jump
+    if s.known_hosts:
+        kwargs["known_hosts"] = _expand(s.known_hosts)
+    if s.config:
+        if not Path(_expand(s.config)).is_file():
+            raise TransportError(f"ssh config {s.config}: no such file")
+        config: Any = [_expand(s.config)]
+    else:
+        config = ()  # ~/.ssh/config, if there is one
+    try:
+        options: asyncssh.SSHClientConnectionOptions
+        options = await asyncssh.SSHClientConnectionOptions.construct(
+            host=s.host,
+            config=config,
+            connect_timeout=float(s.connect_timeout),
+            keepalive_interval=float(s.keepalive),
+            keepalive_count_max=3,
+            **kwargs,
+        )
+    except (OSError, ValueError, asyncssh.Error) as exc:
+        raise TransportError(f"ssh settings for {s.host}: {exc}") from None
+    return options
+
+
+def known_hosts_files(s: Ssh, options: asyncssh.SSHClientConnectionOptions) -> list[str]:
+    """The known-hosts files a host key was checked against (for the message saying how to
+    trust it)."""
+    if s.known_hosts:
+        return [s.known_hosts]
+    listed = options.known_hosts
+    if isinstance(listed, str):
+        return [listed]
+    if isinstance(listed, list | tuple) and all(isinstance(f, str) for f in listed):
+        return list(listed) or ["~/.ssh/known_hosts"]
+    return ["~/.ssh/known_hosts"]
+
+
+async def connect_host(s: Ssh) -> asyncssh.SSHClientConnection:
+    """A connection to the host of ``s``, or a one-line :class:`TransportError`."""
+    options = await client_options(s)
+    try:
+        return await asyncssh.connect(options.host, options=options)
+    except asyncssh.HostKeyNotVerifiable:
+        raise await host_key_problem(options, known_hosts_files(s, options)) from None
+    except (OSError, asyncssh.Error, TimeoutError) as exc:
+        raise connect_problem(exc, options, s.identity) from None
+
+
+async def ship_agent(sftp: asyncssh.SFTPClient, folder: PurePosixPath) -> PurePosixPath:
+    """The host agent's file in ``folder`` on the host, named by its content (copied once
+    per version)."""
+    data = Path(hostagent.__file__).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    target = folder / f"hostagent-{digest}.py"
+    with contextlib.suppress(asyncssh.SFTPError):
+        # Used only if it holds exactly these bytes (a damaged copy is written again).
+        async with sftp.open(str(target), "rb") as fh:
+            held = cast(bytes, await fh.read(len(data) + 1))  # "rb": bytes
+            if held == data:
+                return target
+    await sftp.makedirs(str(folder), exist_ok=True)
+    partial = folder / f".{target.name}.{secrets.token_hex(4)}"
+    async with sftp.open(str(partial), "wb") as fh:
+        await fh.write(data)
+    await sftp.posix_rename(str(partial), str(target))
+    return target

@@ -1,0 +1,152 @@
+"""Files on a host reached over SSH: small ones through assay's host agent (one request for
+many), larger ones and trees through the connection's SFTP channel (again on the next
+connection if this one drops meanwhile)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import asyncssh
+
+from assay.transports.download import Downloaded, download
+
+if TYPE_CHECKING:
+    from assay.transports.ssh_link import Link
+
+_SFTP_ERRNO = {asyncssh.FX_NO_SUCH_FILE: 2, asyncssh.FX_PERMISSION_DENIED: 13}
+
+
+class SshFiles:
+    """The file half of :class:`~assay.transports.ssh.SshTransport` (which gives it
+    ``call``, ``_ready`` and ``_lost``)."""
+
+    if TYPE_CHECKING:
+
+        async def call(self, op: str, **args: Any) -> dict[str, Any]: ...
+
+        async def _ready(self) -> Link: ...
+
+        def _lost(self, link: Link) -> None: ...
+
+    async def write_bytes(self, path: PurePosixPath, data: bytes, mode: int = 0o644) -> None:
+        await self.call(
+            "write",
+            path=str(path),
+            data=base64.b64encode(data).decode(),
+            mode=None if mode == 0o644 else mode,
+        )
+
+    async def write_files(
+        self, directory: PurePosixPath, files: Iterable[tuple[str, bytes, int]]
+    ) -> None:
+        """Several small files under ``directory`` in one request: (relative path, content,
+        mode)."""
+        listed = [
+            {"path": rel, "data": base64.b64encode(data).decode(), "mode": mode}
+            for rel, data, mode in files
+        ]
+        await self.call("write_files", dir=str(directory), files=listed)
+
+    async def read_bytes(self, path: PurePosixPath, limit: int | None = None) -> bytes:
+        answer = await self.call("read", path=str(path), limit=limit)
+        return base64.b64decode(answer["data"])
+
+    async def rename(self, source: PurePosixPath, target: PurePosixPath) -> None:
+        await self.call("rename", source=str(source), target=str(target))
+
+    async def mkdir(self, path: PurePosixPath) -> None:
+        await self.call("mkdir", path=str(path))
+
+    async def remove(self, path: PurePosixPath) -> None:
+        await self.call("remove", path=str(path))
+
+    async def prepare(
+        self, directory: PurePosixPath, files: Iterable[tuple[str, bytes, int]], fresh: bool
+    ) -> dict[str, list[int]]:
+        """A case's directory in one request: emptied first (``fresh``), ``files`` written
+        (relative path, content, mode); what it holds then (:meth:`files_below`)."""
+        listed = [
+            {"path": rel, "data": base64.b64encode(data).decode(), "mode": mode}
+            for rel, data, mode in files
+        ]
+        answer = await self.call("prepare", dir=str(directory), files=listed, fresh=fresh)
+        found: dict[str, list[int]] = answer["files"]
+        return found
+
+    async def files_below(self, directory: PurePosixPath) -> dict[str, list[int]]:
+        """Every file below ``directory``: relative path -> [size, mtime in ns]."""
+        answer = await self.call("snapshot", dir=str(directory))
+        files: dict[str, list[int]] = answer["files"]
+        return files
+
+    async def collect(
+        self,
+        directory: PurePosixPath,
+        *,
+        names: Sequence[str],
+        patterns: Sequence[str],
+        baseline: Mapping[str, list[int]],
+        max_file: int,
+        max_total: int,
+    ) -> tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]]]:
+        """What a run left worth bringing back (:func:`hostagent.collect`), in one request."""
+        answer = await self.call(
+            "collect",
+            dir=str(directory),
+            names=list(names),
+            patterns=list(patterns),
+            baseline=dict(baseline),
+            max_file=max_file,
+            max_total=max_total,
+        )
+        found = [
+            (f["path"], base64.b64decode(f["data"]), int(f["size"]), int(f["mode"]))
+            for f in answer["files"]
+        ]
+        return found, [(str(p), int(n)) for p, n in answer["left"]]
+
+    async def _sftp(self, work: Any) -> None:
+        """Run ``work(sftp)``, again on the next connection if this one drops meanwhile."""
+        while True:
+            link = await self._ready()
+            try:
+                await work(link.sftp)
+                return
+            except (asyncssh.Error, OSError, ConnectionError) as exc:
+                if link.dead or link.conn.is_closed():
+                    self._lost(link)
+                    continue
+                if isinstance(exc, asyncssh.SFTPError):
+                    raise OSError(_SFTP_ERRNO.get(exc.code, 5), exc.reason) from None
+                raise
+
+    async def put(self, local: Path, path: PurePosixPath) -> None:
+        await self.mkdir(path.parent)
+        await self._sftp(lambda sftp: sftp.put(str(local), str(path), recurse=True, preserve=True))
+
+    async def get(self, path: PurePosixPath, local: Path) -> None:
+        await self.get_tree(path, local)
+
+    async def get_tree(self, path: PurePosixPath, local: Path) -> Downloaded:
+        """Copy the directory ``path`` into ``local`` (new), trusting none of the host's
+        answers (see :mod:`assay.transports.download`); what was left out."""
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.mkdir(0o700)  # new: the copy never writes into what was there
+        done = Downloaded()
+        tries = 0
+
+        async def work(sftp: asyncssh.SFTPClient) -> None:
+            nonlocal done, tries
+            tries += 1
+            if tries > 1:  # start again from empty: the dropped connection cut the copy short
+                shutil.rmtree(local)
+                local.mkdir(0o700)
+            done = await download(sftp, os.fsencode(str(path)), local)
+
+        await self._sftp(work)
+        return done
