@@ -155,3 +155,23 @@ def test_fs_type_of_a_device_from_the_mount_table(fstype, expected):
     assert leases_mod.fs_type(os.makedev(9, 9), table) is None
     assert leases_mod.is_local(fstype) is (not expected)
     assert leases_mod.is_local(None) is False  # unknown: synced, as before
+
+
+def test_taking_the_lock_of_an_existing_store_makes_no_folder_count(tmp_path, monkeypatch):
+    from assay.store.locking import store_lock
+
+    root = tmp_path / "store"
+    with store_lock(root):  # a store not made yet: its folder is made for the lock file
+        assert (root / "lock").is_file()
+    calls: list[Path] = []
+    real = pathlib.Path.mkdir
+
+    def counting_mkdir(self: Path, *args: object, **kwargs: object) -> None:
+        calls.append(self)
+        real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", counting_mkdir)
+    for _ in range(3):
+        with store_lock(root):
+            pass
+    assert calls == []
