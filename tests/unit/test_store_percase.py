@@ -16,7 +16,7 @@ import pytest
 
 from assay.store import Store
 from assay.store import leases as leases_mod
-from assay.store.objects import ObjectStore
+from assay.store.objects import ObjectStore, hash_bytes
 
 
 def _case(root: Path, i: int) -> Path:
@@ -175,3 +175,31 @@ def test_taking_the_lock_of_an_existing_store_makes_no_folder_count(tmp_path, mo
         with store_lock(root):
             pass
     assert calls == []
+
+
+def test_publishing_into_an_existing_folder_makes_no_folder_count(tmp_path, monkeypatch):
+    objects = ObjectStore(tmp_path / "store")
+    objects.ensure()
+    first, _ = objects.put_bytes("blobs", b"first\n")
+    calls: list[Path] = []
+    real = pathlib.Path.mkdir
+
+    def counting_mkdir(self: Path, *args: object, **kwargs: object) -> None:
+        calls.append(self)
+        real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", counting_mkdir)
+    # Another content with the same first two hex digits lands in the same folder.
+    n = 0
+    while True:
+        data = f"other {n}\n".encode()
+        if hash_bytes(data)[:2] == first[:2]:
+            break
+        n += 1
+    digest, new = objects.put_bytes("blobs", data)
+    assert new == len(data)
+    assert objects.path("blobs", digest).read_bytes() == data
+    assert calls == []
+    # a new folder is still made when needed
+    third, _ = objects.put_bytes("trees", b"tree\n")
+    assert objects.path("trees", third).is_file()

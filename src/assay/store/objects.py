@@ -71,6 +71,16 @@ def hash_file(path: Path) -> str:
         return blake3.blake3(fh.read()).hexdigest()
 
 
+def _link_new(tmp: Path, final: Path) -> bool:
+    """Link ``tmp`` as ``final``: atomic "create if absent" (a concurrent writer may win);
+    False if ``final`` existed."""
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Chunk:
     hash: str
@@ -129,12 +139,11 @@ class ObjectStore:
         os.chmod(tmp, READ_EXEC if kind == "xblobs" else READ_ONLY)
         os.utime(tmp, ns=(EPOCH, EPOCH))
         final = self.path(kind, digest)
-        final.parent.mkdir(parents=True, exist_ok=True)  # objects/KIND too, if removed
         try:
-            os.link(tmp, final)  # atomic "create if absent": a concurrent writer may win
-            created = True
-        except FileExistsError:
-            created = False
+            created = _link_new(tmp, final)
+        except FileNotFoundError:  # its folder is made only then (not per object)
+            final.parent.mkdir(parents=True, exist_ok=True)  # objects/KIND too, if removed
+            created = _link_new(tmp, final)
         tmp.unlink()
         return created
 
