@@ -172,7 +172,10 @@ class SessionStore:
         def work() -> Tree:
             store = self.store
             if path.is_dir():
-                return store.tree(store.import_path(path).tree)
+                imported = store.import_path(path)
+                if imported.loaded is not None:  # as just written: no need to read it back
+                    return imported.loaded
+                return store.tree(imported.tree)
             return store.import_file(path)
 
         tree = await self._once(("source", str(path)), work, inline=_small(path))

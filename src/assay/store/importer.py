@@ -18,7 +18,7 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
@@ -41,6 +41,9 @@ class Imported:
     read_bytes: int = 0  # bytes actually read (the stat cache saves the rest)
     archive_hash: str | None = None
     cached: bool = False  # an unchanged archive: nothing was read
+    # The tree as just written (directory imports): a caller that needs it does not read
+    # its objects back (one read and decode of every tree object per suite case).
+    loaded: Tree | None = field(default=None, compare=False, repr=False)
 
 
 class StatCache:
@@ -170,6 +173,7 @@ def import_directory(objects: ObjectStore, cache: StatCache, root: Path) -> Impo
             "the same once staged elsewhere (make it absolute, or copy what it points to)"
         ) from None
     result.tree = put_tree(objects, tree)
+    result.loaded = tree
     return result
 
 

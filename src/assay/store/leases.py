@@ -39,6 +39,25 @@ LEASE_DIR = "leases"
 SUFFIX = ".lease"
 REFRESH = 600.0  # seconds between a holder's refreshes of its lease file
 FOREIGN_EXPIRY = 24 * 3600.0  # a lease whose owner cannot be checked from here, unrefreshed
+# Filesystems whose writes every process of the machine sees at once, through the one page
+# cache: a lease on one of them needs no flush to be seen by gc (see ``needs_sync``).
+LOCAL_FILESYSTEMS = frozenset(
+    {
+        "bcachefs",
+        "btrfs",
+        "ext2",
+        "ext3",
+        "ext4",
+        "f2fs",
+        "jfs",
+        "overlay",
+        "ramfs",
+        "reiserfs",
+        "tmpfs",
+        "xfs",
+        "zfs",
+    }
+)
 
 
 class Owner(msgspec.Struct, frozen=True):
@@ -64,6 +83,43 @@ def _pidns() -> int:
 def _machine() -> tuple[str, str, int]:
     """(hostname, boot id, pid namespace) of this process: where its pids mean something."""
     return socket.gethostname(), read_text("/proc/sys/kernel/random/boot_id"), _pidns()
+
+
+def _mountinfo() -> str:
+    return _read("/proc/self/mountinfo")
+
+
+def fs_type(dev: int, mountinfo: str) -> str | None:
+    """The type of the filesystem mounted from device ``dev`` in a ``/proc/PID/mountinfo``
+    text (its third field is MAJOR:MINOR, the type follows the `` - `` separator)."""
+    wanted = f"{os.major(dev)}:{os.minor(dev)}"
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        if len(fields) > 2 and fields[2] == wanted and " - " in line:
+            return line.split(" - ", 1)[1].split(" ", 1)[0]
+    return None
+
+
+def is_local(fstype: str | None) -> bool:
+    return fstype in LOCAL_FILESYSTEMS
+
+
+@functools.lru_cache(maxsize=8)
+def needs_sync(folder: Path) -> bool:
+    """Whether lease writes in ``folder`` must be flushed (``fdatasync``) to be seen by gc in
+    another process: on a network or cluster filesystem (or one this cannot tell), another
+    host's gc reads the server's copy, which the client updates when it flushes.
+
+    On a local filesystem it need not: every process of the machine reads the same page
+    cache, so a pin is visible to gc as soon as ``write`` returns; and a lease need not
+    survive a power cut, because the run that holds it dies with the machine (a lease whose
+    owner is gone pins nothing). The journal's ``fdatasync`` is for ``--resume`` and stays.
+    """
+    try:
+        dev = os.stat(folder).st_dev
+    except OSError:
+        return True
+    return not is_local(fs_type(dev, _mountinfo()))
 
 
 def this_process(purpose: str) -> Owner:
@@ -112,6 +168,7 @@ class Lease:
                 f"cannot take a lease on the store: {self.path}: {exc.strerror}; the store "
                 "must be writable to be used by a run"
             ) from None
+        self._sync = needs_sync(folder)
         self._write(msgspec.json.encode(self.owner) + b"\n")
         self._refresher = threading.Thread(target=self._refresh, daemon=True, name="lease")
         self._refresher.start()
@@ -124,7 +181,8 @@ class Lease:
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view) :]
-        os.fdatasync(self._fd)  # on a shared filesystem, gc on another host must see it
+        if self._sync:  # a shared filesystem: gc on another host must see it
+            os.fdatasync(self._fd)
 
     def missing(self, items: Iterable[str]) -> list[str]:
         """The pin lines among ``items`` not yet written (no lock needed to ask)."""

@@ -91,8 +91,13 @@ def _open(path: Path) -> int:
     """The lock file, created if need be; opened read-only where it cannot be written (a
     read-only store still takes a shared lock: ``flock`` needs no write access)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            # A new store: its folder is made only then, not at every hold (a suite case
+            # takes the lock a few times; each mkdir would fail with EEXIST).
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
             raise StoreError(f"cannot lock the store: {path}: {exc.strerror}") from None

@@ -71,6 +71,16 @@ def hash_file(path: Path) -> str:
         return blake3.blake3(fh.read()).hexdigest()
 
 
+def _link_new(tmp: Path, final: Path) -> bool:
+    """Link ``tmp`` as ``final``: atomic "create if absent" (a concurrent writer may win);
+    False if ``final`` existed."""
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Chunk:
     hash: str
@@ -88,8 +98,18 @@ class ObjectStore:
         self._sample = random.randrange(VERIFY_SAMPLE)  # noqa: S311 - a sample, not a secret
         self.tmp = root / "tmp"
         self.assembled_root = root / "assembled"
+        self._ensured = False
 
     def ensure(self) -> None:
+        """Make the store's folders, once per object store: every operation calls this, and
+        a suite case makes several (six ``mkdir`` that fail with EEXIST each time). If a
+        folder is removed later, ``_tmp_file`` makes them again."""
+        if self._ensured:
+            return
+        self._make_folders()
+        self._ensured = True
+
+    def _make_folders(self) -> None:
         for kind in KINDS:
             (self.objects / kind).mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -119,12 +139,11 @@ class ObjectStore:
         os.chmod(tmp, READ_EXEC if kind == "xblobs" else READ_ONLY)
         os.utime(tmp, ns=(EPOCH, EPOCH))
         final = self.path(kind, digest)
-        final.parent.mkdir(exist_ok=True)
         try:
-            os.link(tmp, final)  # atomic "create if absent": a concurrent writer may win
-            created = True
-        except FileExistsError:
-            created = False
+            created = _link_new(tmp, final)
+        except FileNotFoundError:  # its folder is made only then (not per object)
+            final.parent.mkdir(parents=True, exist_ok=True)  # objects/KIND too, if removed
+            created = _link_new(tmp, final)
         tmp.unlink()
         return created
 
@@ -137,7 +156,11 @@ class ObjectStore:
         return self._publish(path, kind, digest)
 
     def _tmp_file(self) -> tuple[Path, BinaryIO]:
-        fd, name = tempfile.mkstemp(dir=self.tmp, prefix="obj-")
+        try:
+            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="obj-")
+        except FileNotFoundError:  # the store's folders were removed under this process
+            self._make_folders()
+            fd, name = tempfile.mkstemp(dir=self.tmp, prefix="obj-")
         return Path(name), os.fdopen(fd, "wb")
 
     def put_bytes(self, kind: str, data: bytes | memoryview) -> tuple[str, int]:
