@@ -86,7 +86,7 @@ def _machine() -> tuple[str, str, int]:
 
 
 def _mountinfo() -> str:
-    return _read("/proc/self/mountinfo")
+    return read_text("/proc/self/mountinfo")
 
 
 def fs_type(dev: int, mountinfo: str) -> str | None:
