@@ -7,6 +7,7 @@ process (interpreter start included), repeated and summarised by the median.
 from __future__ import annotations
 
 import os
+import random
 import resource
 import select
 import shutil
@@ -215,3 +216,26 @@ def machine() -> str:
 def met(ok: bool) -> str:
     """The "met" column of a result table."""
     return "yes" if ok else "NO"
+
+
+def make_tree(root: Path, size: int, files: int, rng: random.Random) -> list[Path]:
+    """FILES files of SIZE/FILES bytes each, in 100 directories: a build to push or store."""
+    each = size // files
+    paths = []
+    for i in range(files):
+        path = root / f"d{i % 100:02d}" / f"f{i:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(rng.randbytes(each))
+        paths.append(path)
+    return paths
+
+
+def rebuild(paths: list[Path], rng: random.Random) -> int:
+    """Replace 1% of the files with new content, as a rebuild writes them (new files)."""
+    changed = 0
+    for path in paths[::100]:
+        size = path.stat().st_size
+        path.unlink()
+        path.write_bytes(rng.randbytes(size))
+        changed += size
+    return changed

@@ -42,9 +42,11 @@ from _common import (
     assay_argv,
     fmt_s,
     machine,
+    make_tree,
     median,
     met,
     print_table,
+    rebuild,
     timed,
     workdir,
 )
@@ -102,28 +104,6 @@ def ensure_rclone() -> str:
             "install it (Debian: apt-get install rclone) and run again"
         )
     return found
-
-
-def make_tree(root: Path, size: int, files: int, rng: random.Random) -> list[Path]:
-    each = size // files
-    paths = []
-    for i in range(files):
-        path = root / f"d{i % 100:02d}" / f"f{i:05d}.bin"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(rng.randbytes(each))
-        paths.append(path)
-    return paths
-
-
-def rebuild(paths: list[Path], rng: random.Random) -> int:
-    """Replace 1% of the files with new content, as a rebuild writes them (new files)."""
-    changed = 0
-    for path in paths[::100]:
-        size = path.stat().st_size
-        path.unlink()
-        path.write_bytes(rng.randbytes(size))
-        changed += size
-    return changed
 
 
 def remove_prefix(s3: dict[str, str], prefix: str) -> None:

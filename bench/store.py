@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import fmt_s, machine, met, print_table, workdir
+from _common import fmt_s, machine, make_tree, met, print_table, workdir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
@@ -44,18 +44,6 @@ from assay.store.objects import hash_file
 from assay.store.remote import ProcessPipe, agent_command, open_remote_store
 
 MiB = 2**20
-
-
-def make_tree(root: Path, size: int, files: int, rng: random.Random) -> list[Path]:
-    """FILES files of SIZE/FILES bytes each, in 100 directories."""
-    each = size // files
-    paths = []
-    for i in range(files):
-        path = root / f"d{i % 100:02d}" / f"f{i:05d}.bin"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(rng.randbytes(each))
-        paths.append(path)
-    return paths
 
 
 def timed(work: object) -> tuple[float, object]:

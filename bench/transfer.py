@@ -34,7 +34,19 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import CHILD_ENV, assay_argv, fmt_s, machine, median, met, print_table, timed, workdir
+from _common import (
+    CHILD_ENV,
+    assay_argv,
+    fmt_s,
+    machine,
+    make_tree,
+    median,
+    met,
+    print_table,
+    rebuild,
+    timed,
+    workdir,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RELAY = Path(__file__).resolve().parent / "_relay.py"
@@ -90,28 +102,6 @@ class Remote:
 
     def cleanup(self) -> None:
         self.run(f"rm -rf {shlex.quote(self.base)}")
-
-
-def make_tree(root: Path, size: int, files: int, rng: random.Random) -> list[Path]:
-    each = size // files
-    paths = []
-    for i in range(files):
-        path = root / f"d{i % 100:02d}" / f"f{i:05d}.bin"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(rng.randbytes(each))
-        paths.append(path)
-    return paths
-
-
-def rebuild(paths: list[Path], rng: random.Random) -> int:
-    """Replace 1% of the files with new content, as a rebuild writes them (new files)."""
-    changed = 0
-    for path in paths[::100]:
-        size = path.stat().st_size
-        path.unlink()
-        path.write_bytes(rng.randbytes(size))
-        changed += size
-    return changed
 
 
 def count(file: Path) -> int:
