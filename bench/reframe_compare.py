@@ -190,19 +190,32 @@ def main() -> int:
                 sides["ReFrame"] = rfm_measure
             runs = interleaved(n, sides)  # a first unrecorded round: ReFrame's first-run work
             assay_times = walls(runs["assay"])
+            assay_cpu = fmt_s(median([t.cpu for t in runs["assay"]]))
             spreads.append(f"  {label}:\n    assay   {fmt_spread(assay_times)}")
             if reframe is not None:
                 rfm_times = walls(runs["ReFrame"])
+                rfm_cpu = fmt_s(median([t.cpu for t in runs["ReFrame"]]))
                 ratio = f"{paired_ratio(runs['ReFrame'], runs['assay']):.1f}x"
-                rows.append([label, fmt_s(median(assay_times)), fmt_s(median(rfm_times)), ratio])
+                rows.append(
+                    [label, fmt_s(median(assay_times)), fmt_s(median(rfm_times)), ratio,
+                     assay_cpu, rfm_cpu]
+                )  # fmt: skip
                 spreads.append(f"    ReFrame {fmt_spread(rfm_times)}")
             else:
-                rows.append([label, fmt_s(median(assay_times)), "not installed", "-"])
+                rows.append(
+                    [label, fmt_s(median(assay_times)), "not installed", "-", assay_cpu, "-"]
+                )
     print()
-    print_table(["workload", "assay", "ReFrame", "ReFrame/assay"], rows)
+    print_table(["workload", "assay", "ReFrame", "ReFrame/assay", "assay CPU", "ReFrame CPU"], rows)
     print()
     print("Each number: one whole process (`assay run|list` or `reframe -r|-l`) from spawn to")
-    print("exit, interpreter start included; both on the same Python interpreter.")
+    print("exit, interpreter start included; both on the same Python interpreter. CPU: user +")
+    print("system time of the process and its children (median).")
+    print("ReFrame's wall time under its asynchronous policy is its CPU time plus its polling")
+    print("sleeps, which start at 0.1 s and grow by 10% per poll that finds jobs still running")
+    print("(general/poll_rate_decay 0.1, down to poll_rate_min 0.1 Hz). The slower its own work,")
+    print("the more polls find jobs running and the longer it sleeps, so its wall time moves")
+    print("more than its CPU time between machines: compare the CPU columns too.")
     print("Ratio: median of per-repetition ratios, the two run back to back, order rotating.")
     print("Spread:")
     print("\n".join(spreads))
