@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -31,11 +32,11 @@ class RaceForcingBucket(S3Bucket):
         self.meeting = meeting
         self.waited: set[int] = set()
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    def put(self, key: str, data: bytes, **kwargs: Any) -> None:
         if "/names/" in key and threading.get_ident() not in self.waited:
             self.waited.add(threading.get_ident())
             self.meeting.wait(timeout=30)
-        super().put(key, data, if_absent=if_absent)
+        super().put(key, data, **kwargs)
 
 
 def _store_with(tmp_path: Path, name: str, content: bytes) -> Store:

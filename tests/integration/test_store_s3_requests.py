@@ -38,13 +38,13 @@ class RequestCountingBucket(S3Bucket):
             self.lists += 1
         return super()._listed(folder, budget)
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    def put(self, key: str, data: bytes, **kwargs: Any) -> None:
         with self._lock:
             self.puts += 1
             self._in_flight += 1
             self.most = max(self.most, self._in_flight)
         try:
-            super().put(key, data, if_absent=if_absent)
+            super().put(key, data, **kwargs)
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -111,7 +111,7 @@ class OrderCheckingBucket(S3Bucket):
         self.early: list[str] = []
         self._lock = threading.Lock()
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    def put(self, key: str, data: bytes, **kwargs: Any) -> None:
         if "/objects/trees/" in key:
             digest = key.split("/objects/trees/")[1].replace("/", "")
             names = [sub for _, sub in tree_level(data, digest, "") if sub is not None]
@@ -120,7 +120,7 @@ class OrderCheckingBucket(S3Bucket):
                     n for n in names if self.target.object_key("trees", n) not in self.stored
                 ]
                 self.early += [f"{digest[:8]} before {n[:8]}" for n in lacking]
-        super().put(key, data, if_absent=if_absent)
+        super().put(key, data, **kwargs)
         with self._lock:
             self.stored.add(key)
 

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 from assay.errors import UsageError
 from assay.store.objects import StoreError
+from assay.store.s3.direct import PROBE, DirectPut, Endpoint, Refused, Unreachable
+from assay.store.s3.sigv4 import Credentials
 from assay.store.transfer import CorruptInTransit, TransferError
 
 SCHEME = "s3://"
@@ -72,7 +74,13 @@ class S3Bucket:
     def __init__(self, target: S3Target, client: Any = None) -> None:
         self.target = target
         self.where = target.describe()
-        self.client = client if client is not None else _client()
+        session = None
+        if client is None:
+            client, session = _client()
+        self.client = client
+        self._session = session  # boto3's, for credentials; None: every request through boto3
+        self._direct: DirectPut | None = None
+        self._direct_tried = False
         self._pool: ThreadPoolExecutor | None = None
 
     async def run(self, op: Callable[..., T], *args: Any) -> T:
@@ -133,11 +141,7 @@ class S3Bucket:
         try:
             return op(Bucket=self.target.bucket, **kwargs)
         except botocore.exceptions.NoCredentialsError:
-            raise StoreError(
-                f"{self.where}: no S3 credentials found; set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials (AWS_PROFILE "
-                "chooses one)"
-            ) from None
+            raise _no_credentials(self.where) from None
         except botocore.exceptions.ProfileNotFound as exc:
             raise StoreError(f"{self.where}: {exc}; see ~/.aws/credentials") from None
         except botocore.exceptions.EndpointConnectionError as exc:
@@ -168,18 +172,64 @@ class S3Bucket:
         data: bytes = answer["Body"].read()
         return data
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    def put(
+        self, key: str, data: bytes, *, if_absent: bool = False, sha256: str | None = None
+    ) -> None:
         """Write an object; with ``if_absent`` only if there is none under the key yet (a
-        conditional write: raises :class:`Taken` if another write got there first)."""
-        kwargs: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
-        self.call(
-            f"writing {key}",
-            self.client.put_object,
-            Key=key,
-            Body=data,
-            ContentMD5=_md5(data),
-            **kwargs,
-        )
+        conditional write: raises :class:`Taken` if another write got there first).
+        ``sha256``: the hex SHA-256 of ``data`` if the caller has it (not computed again).
+        Sent by :mod:`.direct` (SigV4 on http.client), not through boto3's pipeline."""
+        what = f"writing {key}"
+        direct = self._direct_put()
+        if direct is None:
+            kwargs: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
+            self.call(
+                what, self.client.put_object, Key=key, Body=data, ContentMD5=_md5(data), **kwargs
+            )
+            return
+        sha = sha256 or hashlib.sha256(data).hexdigest()
+        try:
+            direct.put(key, data, sha, _md5(data), if_absent=if_absent)
+        except Refused as exc:
+            if exc.code == "NoCredentials":
+                raise _no_credentials(self.where) from None
+            raise _client_error(self.where, what, exc.code) from None
+        except Unreachable as exc:
+            raise TransferError(
+                f"{self.where}: cannot reach the S3 server ({exc}); check "
+                "AWS_ENDPOINT_URL_S3 and the network; pushing again resumes"
+            ) from None
+
+    def _direct_put(self) -> DirectPut | None:
+        """The sender of single PUTs (made once; None for a client given from outside, or an
+        address botocore makes in a shape it does not know: boto3 sends those)."""
+        if not self._direct_tried and self._session is not None:
+            self._direct_tried = True
+            url = self.call(
+                "addressing",
+                lambda **kw: self.client.generate_presigned_url("put_object", Params=kw),
+                Key=PROBE,
+            )
+            region = self.client.meta.region_name or "us-east-1"
+            try:
+                endpoint = Endpoint.from_presigned(url)
+            except ValueError:
+                return None
+            self._direct = DirectPut(endpoint, region, self._credentials)
+        return self._direct
+
+    def _credentials(self) -> Credentials | None:
+        """boto3's chain, asked each time (refreshing credentials refresh themselves)."""
+        import botocore.exceptions
+
+        try:
+            found = self._session.get_credentials() if self._session is not None else None
+            frozen = found.get_frozen_credentials() if found is not None else None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise StoreError(f"{self.where}: cannot read S3 credentials: {exc}") from None
+        if frozen is None or not frozen.access_key or not frozen.secret_key:
+            return None
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token or None)
 
     def keys(self, prefix: str) -> list[str]:
         found: list[str] = []
@@ -201,6 +251,13 @@ class _Missing(StoreError):
 
 class Taken(StoreError):
     """A conditional write found the key taken (or being written by another request)."""
+
+
+def _no_credentials(where: str) -> StoreError:
+    return StoreError(
+        f"{where}: no S3 credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+        "or a profile in ~/.aws/credentials (AWS_PROFILE chooses one)"
+    )
 
 
 def _client_error(where: str, what: str, code: str) -> StoreError:
@@ -228,8 +285,9 @@ def _md5(data: bytes) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
-def _client() -> Any:
-    """An S3 client from the standard configuration (see the module's docstring)."""
+def _client() -> tuple[Any, Any]:
+    """An S3 client from the standard configuration (see the module's docstring), and the
+    boto3 session it came from."""
     try:
         import boto3
         from botocore.config import Config
@@ -249,8 +307,9 @@ def _client() -> Any:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     try:
         session = boto3.session.Session()
-        return session.client(
+        client = session.client(
             "s3", endpoint_url=endpoint, config=config, region_name=region or "us-east-1"
         )
+        return client, session
     except Exception as exc:  # a broken profile: name the problem, not the secrets
         raise StoreError(f"cannot set up S3 access: {type(exc).__name__}: {exc}") from None

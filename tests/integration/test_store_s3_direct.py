@@ -1,0 +1,118 @@
+"""Single PUTs sent without boto3 (assay.store.s3.direct) against the real S3 server, through
+a proxy that records what arrives and injects the faults a real server does not show on
+demand (answers of 503, connections cut before an answer)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assay.store import Store, StoreError
+from assay.store.s3 import S3Bucket, S3Remote, parse_s3_url
+from assay.store.transfer import TransferError
+from tests.conftest import write_tree
+from tests.integration import test_store_s3
+from tests.integration.s3_proxy import FaultInjectingS3Proxy, Seen
+
+s3 = test_store_s3.s3  # the server's settings and a fresh prefix (a fixture)
+
+
+@pytest.fixture
+def proxy(s3: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultInjectingS3Proxy]:
+    """The proxy in front of the test's server, as the endpoint every bucket made after uses."""
+    with FaultInjectingS3Proxy(s3["ENDPOINT"]) as running:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", running.url)
+        yield running
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3["ENDPOINT"])  # the prefix's cleanup
+
+
+def _puts(proxy: FaultInjectingS3Proxy, part: str) -> list[Seen]:
+    return [s for s in proxy.faults.seen if s.method == "PUT" and part in s.path]
+
+
+def test_every_object_of_a_push_goes_up_signed_with_the_sha256_of_its_own_bytes(
+    s3, proxy, tmp_path
+):
+    """SeaweedFS does not check the signed payload hash (AWS does): the proxy does. Every
+    object, sums and record PUT carries the SHA-256 and MD5 of the bytes that arrived, and
+    none of them went through boto3."""
+    rng = random.Random(3)
+    files = {f"d{i % 3}/f{i}.bin": rng.randbytes(rng.randrange(0, 5000)) for i in range(60)}
+    store = Store(tmp_path / "store")
+    store.put("build", write_tree(tmp_path / "build", files))
+    report = asyncio.run(S3Remote.open(s3["url"]).push(store, "build"))
+    assert report.version == "build@1"
+    puts = _puts(proxy, "/")
+    assert len(puts) >= 60 + 4 + 4 + 1  # files (some may be equal), trees, sums, the record
+    for seen in puts:
+        assert seen.headers["x-amz-content-sha256"] == seen.body_sha256, seen.path
+        assert "content-md5" in seen.headers and seen.status == 200
+        assert "boto" not in seen.headers.get("user-agent", "").lower()
+    back = Store(tmp_path / "back")
+    asyncio.run(S3Remote.open(s3["url"]).pull(back, "build"))
+    back.get("build", tmp_path / "out")
+    for path, data in files.items():
+        assert (tmp_path / "out" / path).read_bytes() == data
+
+
+def test_answers_of_503_are_tried_again_and_then_told(s3, proxy):
+    bucket = S3Bucket(parse_s3_url(s3["url"]))
+    key = bucket.target.key("x", "one")
+    proxy.faults.answer_503 = 2
+    bucket.put(key, b"hello")
+    assert len(_puts(proxy, "/x/one")) == 3  # two refused, the third stored
+    assert bucket.get(key) == b"hello"
+
+    proxy.faults.answer_503 = 100
+    with pytest.raises(TransferError, match=r"writing .*/x/two failed \(ServiceUnavailable\)"):
+        bucket.put(bucket.target.key("x", "two"), b"never")
+    assert len(_puts(proxy, "/x/two")) == 5  # botocore's standard mode: 5 attempts
+    proxy.faults.answer_503 = 0
+    assert not bucket.exists(bucket.target.key("x", "two"))
+
+
+def test_a_connection_cut_before_the_answer_is_tried_again_and_then_told(s3, proxy):
+    bucket = S3Bucket(parse_s3_url(s3["url"]))
+    proxy.faults.cut = 1
+    bucket.put(bucket.target.key("c", "one"), b"data")
+    assert bucket.get(bucket.target.key("c", "one")) == b"data"
+
+    proxy.faults.cut = 100
+    with pytest.raises(TransferError, match=r"cannot reach the S3 server .*pushing again resumes"):
+        bucket.put(bucket.target.key("c", "two"), b"data")
+    proxy.faults.cut = 0
+
+
+def test_a_wrong_secret_is_refused_with_the_fix_and_never_shown(s3, monkeypatch):
+    with monkeypatch.context() as env, pytest.raises(StoreError) as refused:
+        env.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-xyz")
+        bucket = S3Bucket(parse_s3_url(s3["url"]))
+        bucket.put(bucket.target.key("w", "x"), b"data")
+    message = str(refused.value)
+    assert "refused the credentials (SignatureDoesNotMatch)" in message
+    assert "AWS_SECRET_ACCESS_KEY" in message and "not-the-secret-xyz" not in message
+
+
+def test_no_credentials_anywhere_is_told_by_name(s3, monkeypatch, tmp_path: Path):
+    with monkeypatch.context() as env:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            env.delenv(name)
+        env.setenv("HOME", str(tmp_path / "nohome"))
+        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        bucket = S3Bucket(parse_s3_url(s3["url"]))
+        with pytest.raises(StoreError, match="no S3 credentials found; set AWS_ACCESS_KEY_ID"):
+            bucket.put(bucket.target.key("n", "x"), b"data")
+
+
+def test_keys_with_characters_to_encode_are_stored_under_their_own_name(s3, proxy):
+    bucket = S3Bucket(parse_s3_url(s3["url"]))
+    for leaf in ("a+b", "sp ace", "per%cent", "t~i.l-d_e"):
+        key = bucket.target.key("names", leaf, "v1.json")
+        bucket.put(key, leaf.encode(), sha256=hashlib.sha256(leaf.encode()).hexdigest())
+        assert bucket.get(key) == leaf.encode()
+        assert key in bucket.keys(bucket.target.key("names") + "/")
