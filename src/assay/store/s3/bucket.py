@@ -82,6 +82,7 @@ class S3Bucket:
         self._direct: DirectPut | None = None
         self._direct_tried = False
         self._pool: ThreadPoolExecutor | None = None
+        self.honours_if_none_match: bool | None = None  # known once asked (:mod:`.records`)
 
     async def run(self, op: Callable[..., T], *args: Any) -> T:
         """``op(*args)`` in one of this bucket's threads (boto3 blocks; CONCURRENCY at once,
@@ -230,6 +231,9 @@ class S3Bucket:
         if frozen is None or not frozen.access_key or not frozen.secret_key:
             return None
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token or None)
+
+    def delete(self, key: str) -> None:
+        self.call(f"removing {key}", self.client.delete_object, Key=key)
 
     def keys(self, prefix: str) -> list[str]:
         found: list[str] = []
