@@ -5,6 +5,7 @@ demand (answers of 503, connections cut before an answer)."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hashlib
 import random
 from collections.abc import Iterator
@@ -31,6 +32,11 @@ def proxy(s3: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Fault
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3["ENDPOINT"])  # the prefix's cleanup
 
 
+def _expected(seen: Seen) -> int:
+    """Every PUT is stored, but the probe's second, conditional one (see records.py)."""
+    return 412 if "/probes/" in seen.path and "if-none-match" in seen.headers else 200
+
+
 def _puts(proxy: FaultInjectingS3Proxy, part: str) -> list[Seen]:
     return [s for s in proxy.faults.seen if s.method == "PUT" and part in s.path]
 
@@ -51,7 +57,8 @@ def test_every_object_of_a_push_goes_up_signed_with_the_sha256_of_its_own_bytes(
     assert len(puts) >= 60 + 4 + 4 + 1  # files (some may be equal), trees, sums, the record
     for seen in puts:
         assert seen.headers["x-amz-content-sha256"] == seen.body_sha256, seen.path
-        assert "content-md5" in seen.headers and seen.status == 200
+        assert "content-md5" in seen.headers
+        assert seen.status == _expected(seen)
         assert "boto" not in seen.headers.get("user-agent", "").lower()
     back = Store(tmp_path / "back")
     asyncio.run(S3Remote.open(s3["url"]).pull(back, "build"))
@@ -116,3 +123,51 @@ def test_keys_with_characters_to_encode_are_stored_under_their_own_name(s3, prox
         bucket.put(key, leaf.encode(), sha256=hashlib.sha256(leaf.encode()).hexdigest())
         assert bucket.get(key) == leaf.encode()
         assert key in bucket.keys(bucket.target.key("names") + "/")
+
+
+def test_with_a_proxy_in_the_environment_every_put_goes_through_it(s3, monkeypatch, tmp_path):
+    """boto3 honours HTTP_PROXY; the direct sender steps aside, so the PUTs reach the
+    proxy too (the recording proxy, used here as the forward proxy it is asked to be)."""
+    with FaultInjectingS3Proxy(s3["ENDPOINT"]) as forward:
+        monkeypatch.setenv("HTTP_PROXY", forward.url)
+        monkeypatch.setenv("NO_PROXY", "")
+        store = Store(tmp_path / "store")
+        store.put("build", write_tree(tmp_path / "build", {"a.txt": b"a\n", "d/b.txt": b"b\n"}))
+        report = asyncio.run(S3Remote.open(s3["url"]).push(store, "build"))
+        assert report.version == "build@1"
+        monkeypatch.delenv("HTTP_PROXY")
+    puts = [s for s in forward.faults.seen if s.method == "PUT"]
+    assert len(puts) >= 2 + 2 + 2 + 1  # files, trees, sums, the record: all by the proxy
+    assert [s.status for s in puts] == [_expected(s) for s in puts]
+
+
+def test_an_https_endpoint_trusts_the_ca_bundle_boto3_is_given(s3, monkeypatch, tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "assay test CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    with monkeypatch.context() as env:
+        env.setenv("AWS_CA_BUNDLE", str(bundle))
+        env.setenv("AWS_ENDPOINT_URL_S3", "https://127.0.0.1:9")
+        sender = S3Bucket(parse_s3_url(s3["url"]))._direct_put()
+    assert sender is not None and sender.endpoint.scheme == "https"
+    assert sender.context is not None
+    subjects = [c["subject"] for c in sender.context.get_ca_certs()]
+    assert subjects == [((("commonName", "assay test CA"),),)]

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import os
 import re
+import ssl
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -78,7 +80,7 @@ class S3Bucket:
         if client is None:
             client, session = _client()
         self.client = client
-        self._session = session  # boto3's, for credentials; None: every request through boto3
+        self._session = session  # botocore's (credentials, settings); None: all through boto3
         self._direct: DirectPut | None = None
         self._direct_tried = False
         self._pool: ThreadPoolExecutor | None = None
@@ -216,7 +218,15 @@ class S3Bucket:
                 endpoint = Endpoint.from_presigned(url)
             except ValueError:
                 return None
-            self._direct = DirectPut(endpoint, region, self._credentials)
+            if _proxied(endpoint):
+                return None  # boto3 honours HTTP(S)_PROXY; so it sends them all
+            context = None
+            if endpoint.scheme == "https":  # the certificates boto3 trusts (AWS_CA_BUNDLE ...)
+                from botocore.httpsession import get_cert_path
+
+                bundle = self._session.get_config_variable("ca_bundle")
+                context = ssl.create_default_context(cafile=bundle or get_cert_path(True))
+            self._direct = DirectPut(endpoint, region, self._credentials, context)
         return self._direct
 
     def _credentials(self) -> Credentials | None:
@@ -284,6 +294,13 @@ def _client_error(where: str, what: str, code: str) -> StoreError:
     return TransferError(f"{where}: {what} failed ({code}); pushing again resumes")
 
 
+def _proxied(endpoint: Endpoint) -> bool:
+    """Whether the environment sends requests to ``endpoint`` through a proxy."""
+    proxy = urllib.request.getproxies().get(endpoint.scheme)
+    host = endpoint.host.rpartition(":")[0] if endpoint.host.count(":") == 1 else endpoint.host
+    return bool(proxy) and not urllib.request.proxy_bypass(host)
+
+
 def _md5(data: bytes) -> str:
     digest = hashlib.md5(data, usedforsecurity=False).digest()
     return base64.b64encode(digest).decode("ascii")
@@ -291,9 +308,10 @@ def _md5(data: bytes) -> str:
 
 def _client() -> tuple[Any, Any]:
     """An S3 client from the standard configuration (see the module's docstring), and the
-    boto3 session it came from."""
+    botocore session it came from."""
     try:
         import boto3
+        import botocore.session
         from botocore.config import Config
     except ImportError:
         raise StoreError(
@@ -310,10 +328,11 @@ def _client() -> tuple[Any, Any]:
     )
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     try:
-        session = boto3.session.Session()
+        core = botocore.session.get_session()  # credentials and settings for .direct too
+        session = boto3.session.Session(botocore_session=core)
         client = session.client(
             "s3", endpoint_url=endpoint, config=config, region_name=region or "us-east-1"
         )
-        return client, session
+        return client, core
     except Exception as exc:  # a broken profile: name the problem, not the secrets
         raise StoreError(f"cannot set up S3 access: {type(exc).__name__}: {exc}") from None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import http.client
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -71,8 +72,10 @@ class DirectPut:
         endpoint: Endpoint,
         region: str,
         credentials: Callable[[], Credentials | None],
+        context: ssl.SSLContext | None = None,
     ) -> None:
         self.endpoint, self.region, self.credentials = endpoint, region, credentials
+        self.context = context  # https: the certificates to trust (None: the system's)
         self._local = threading.local()
 
     def put(self, key: str, data: bytes, sha256: str, md5: str, *, if_absent: bool = False) -> None:
@@ -123,12 +126,12 @@ class DirectPut:
     def _connection(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is None:
-            cls = (
-                http.client.HTTPSConnection
-                if self.endpoint.scheme == "https"
-                else http.client.HTTPConnection
-            )
-            conn = cls(self.endpoint.host, timeout=TIMEOUT)
+            if self.endpoint.scheme == "https":
+                conn = http.client.HTTPSConnection(
+                    self.endpoint.host, timeout=TIMEOUT, context=self.context
+                )
+            else:
+                conn = http.client.HTTPConnection(self.endpoint.host, timeout=TIMEOUT)
             self._local.conn = conn
         return conn
 
