@@ -8,6 +8,9 @@ import asyncio
 import datetime
 import hashlib
 import random
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -171,3 +174,59 @@ def test_an_https_endpoint_trusts_the_ca_bundle_boto3_is_given(s3, monkeypatch, 
     assert sender.context is not None
     subjects = [c["subject"] for c in sender.context.get_ca_certs()]
     assert subjects == [((("commonName", "assay test CA"),),)]
+
+
+_CUT_PUSH = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from assay.store import Store
+from assay.store.s3 import S3Remote
+
+def progress(status):
+    if status.phase == "sending" and status.bytes_done >= int(sys.argv[3]):
+        os.kill(os.getpid(), signal.SIGKILL)  # a cut: no cleanup, no goodbye
+
+asyncio.run(S3Remote.open(sys.argv[2]).push(Store(Path(sys.argv[1])), "build", progress=progress))
+"""
+
+
+def test_a_push_of_single_puts_killed_midway_sends_only_the_rest_the_next_time(s3, tmp_path: Path):
+    rng = random.Random(5)
+    files = {f"d{i % 5}/f{i}.bin": rng.randbytes(20_000) for i in range(200)}
+    store = Store(tmp_path / "store")
+    store.put("build", write_tree(tmp_path / "build", files))
+    store.close()
+    total = sum(len(v) for v in files.values())
+    cut = subprocess.run(
+        [sys.executable, "-c", _CUT_PUSH, str(store.root), s3["url"], str(total // 2)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cut.returncode == -signal.SIGKILL, cut.stderr
+    bucket = S3Bucket(parse_s3_url(s3["url"]))
+    landed = bucket.keys(bucket.target.key("objects", "blobs") + "/")
+    assert 0 < len(landed) < 200
+    assert S3Remote(bucket).names() == []  # no version without its objects
+
+    report = asyncio.run(S3Remote.open(s3["url"]).push(Store(store.root), "build"))
+    assert report.version == "build@1"
+    assert report.objects_sent == 200 - len(landed) + 6  # the rest, and the 6 trees
+    assert report.bytes_skipped == 20_000 * len(landed)
+    back = Store(tmp_path / "back")
+    asyncio.run(S3Remote.open(s3["url"]).pull(back, "build"))
+    back.get("build", tmp_path / "out")
+    for path, data in files.items():
+        assert (tmp_path / "out" / path).read_bytes() == data
+
+
+def test_a_line_break_in_the_credentials_is_named_not_a_traceback(s3, monkeypatch):
+    """No HTTP header may hold a line break (header injection): a session token with one is
+    a user's error, named with the variable to check; the token is not printed."""
+    with monkeypatch.context() as env, pytest.raises(StoreError) as refused:
+        env.setenv("AWS_SESSION_TOKEN", "tok\r\nX-Injected: yes")
+        bucket = S3Bucket(parse_s3_url(s3["url"]))
+        bucket.put(bucket.target.key("t", "x"), b"data")
+    message = str(refused.value)
+    assert "line break" in message and "AWS_SESSION_TOKEN" in message
+    assert "X-Injected" not in message

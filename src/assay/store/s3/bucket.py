@@ -240,6 +240,12 @@ class S3Bucket:
             raise StoreError(f"{self.where}: cannot read S3 credentials: {exc}") from None
         if frozen is None or not frozen.access_key or not frozen.secret_key:
             return None
+        # header values: a line break would be refused by http.client (or inject a header)
+        if any(c in "\r\n" for c in f"{frozen.access_key}{frozen.token or ''}"):
+            raise StoreError(
+                f"{self.where}: the S3 access key or session token holds a line break; check "
+                "AWS_ACCESS_KEY_ID and AWS_SESSION_TOKEN, or the profile (AWS_PROFILE)"
+            )
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token or None)
 
     def delete(self, key: str) -> None:
