@@ -80,6 +80,16 @@ def s3_server(size_mb: int, repeat: int) -> dict[str, str]:
     return found
 
 
+def server_cpu() -> float:
+    """CPU seconds (user + system) the bench's SeaweedFS has used so far (0 if unknown)."""
+    try:
+        pid = (Path(SERVER["S3_CI_DIR"]) / "weed.pid").read_text().strip()
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (OSError, ValueError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stop_server() -> None:
     env = {**os.environ, **SERVER}
     subprocess.run([str(ROOT / "scripts" / "s3-ci"), "down"], env=env, stdout=sys.stderr)
@@ -206,6 +216,7 @@ def run(args: argparse.Namespace, work: Path, s3: dict[str, str], rclone: str, b
     second: dict[str, list[float]] = {"assay": [], "rclone": []}
     wire: dict[str, list[int]] = {"assay": [], "rclone": []}
     first_cpu: dict[str, list[float]] = {"assay": [], "rclone": []}
+    first_server: dict[str, list[float]] = {"assay": [], "rclone": []}
     with TcpRelay(host, port) as relay:
         counted = f"http://127.0.0.1:{relay.port}"
         for rep in range(args.repeat):
@@ -214,7 +225,9 @@ def run(args: argparse.Namespace, work: Path, s3: dict[str, str], rclone: str, b
                 ("rclone", lambda r=rep: rclone_run("copy", first_tree, f"r{r}", direct)),
             ]
             for tool, push in pushes if rep % 2 == 0 else pushes[::-1]:
+                serving = server_cpu()
                 first[tool].append(push())
+                first_server[tool].append(server_cpu() - serving)
                 first_cpu[tool].append(cpu[tool][-1])
                 note(
                     f"repetition {rep + 1}: first push, {tool}: {fmt_s(first[tool][-1])} "
@@ -267,6 +280,7 @@ def run(args: argparse.Namespace, work: Path, s3: dict[str, str], rclone: str, b
     runs = (
         ("first push", first),
         ("first push, CPU time of the tool (not the server)", first_cpu),
+        ("first push, CPU time of the server (SeaweedFS) meanwhile", first_server),
         ("second push (through the relay)", second),
     )
     for name, values in runs:

@@ -20,6 +20,13 @@
 5. A tree of BIG_FILES small files (100 per directory, 100 directories per parent) with one
    10 KB file replaced: the store's growth on disk (``du -sb``) and the second push's bytes
    on the wire (goal: each <= 64 KB).
+6. The checkout of figure 1's second version, once the first version's checkout exists and
+   no run holds it: taken over and patched (only the 1% that changed is written) vs built
+   whole (as before that existed; the first version's checkout set aside first): wall and
+   CPU time of a process doing it, the syscalls that write the file system (link, unlink,
+   mkdir, rename, ...: ``strace -c``, when strace is installed) and what ``checkouts/``
+   grew by (``du -sb``). No goal of its own: issue 15 asks that checkouts walk only the
+   changed subtrees.
 """
 
 from __future__ import annotations
@@ -27,12 +34,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from _common import fmt_s, machine, make_tree, met, print_table, workdir
+from _common import timed as timed_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
@@ -88,6 +97,83 @@ def make_wide_tree(root: Path, files: int, rng: random.Random) -> list[Path]:
     return paths
 
 
+_CHECKOUT = (
+    "import sys; from pathlib import Path; from assay.store import Store; "
+    "s = Store(Path(sys.argv[1])); s.take_lease('bench'); s.checkout(sys.argv[2]); s.close()"
+)
+_WRITES = {"link", "linkat", "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "symlink"}
+_WRITES |= {"symlinkat", "rename", "renameat", "renameat2", "fchmod", "chmod", "fchmodat"}
+
+
+def checkout_rows(store: Store, base: Path) -> list[list[str]]:
+    """Figure 6 (see the module's docstring)."""
+    first, second = store.resolve("build@1").tree, store.resolve("build@2").tree
+    folder = store.root / "checkouts"
+    argv = [sys.executable, "-c", _CHECKOUT, str(store.root), second]
+    aside = 0
+
+    def set_aside(tree: str) -> None:
+        nonlocal aside
+        if (folder / tree).exists():
+            aside += 1
+            (folder / tree).rename(folder / f".trash-bench-{aside}")
+
+    def prepare(way: str) -> None:
+        """Version 1's checkout there and unused (patched), or no checkout at all (whole)."""
+        set_aside(second)
+        if way == "patched":
+            store.checkout(first)  # what the last run of version 1 left (not timed)
+            store.close()
+        else:
+            set_aside(first)
+
+    found: dict[str, tuple[float, float, int, dict[str, int]]] = {}
+    for way in ("patched", "whole"):
+        prepare(way)
+        before = du(folder)
+        run = timed_run(argv, base, env={**os.environ})
+        grown = du(folder) - before
+        if not (folder / second).is_dir() or (folder / first).exists():
+            raise SystemExit(f"figure 6: the {way} checkout did not happen as it should")
+        calls: dict[str, int] = {}
+        if shutil.which("strace"):
+            prepare(way)
+            calls = _syscalls(argv, base)
+        found[way] = (run.seconds, run.cpu, grown, calls)
+    (p_s, p_cpu, p_du, p_calls), (w_s, w_cpu, w_du, w_calls) = found["patched"], found["whole"]
+    rows = [
+        ["6 checkout v2 (1% changed): wall time", fmt_s(p_s), f"whole {fmt_s(w_s)}"],
+        ["6 checkout v2: CPU time", fmt_s(p_cpu), f"whole {fmt_s(w_cpu)}"],
+        [
+            "6 checkout v2: checkouts/ grew (du -sb)",
+            f"{p_du / 1024:.1f} KiB",
+            f"whole {w_du / 1024:.1f} KiB",
+        ],
+    ]
+    ratios = [p_s / w_s, p_cpu / w_cpu, p_du / max(w_du, 1)]
+    if p_calls and w_calls:
+        p_w = sum(n for name, n in p_calls.items() if name in _WRITES)
+        w_w = sum(n for name, n in w_calls.items() if name in _WRITES)
+        rows.append(["6 checkout v2: syscalls that write", f"{p_w:,}", f"whole {w_w:,}"])
+        p_all, w_all = p_calls.get("total", 0), w_calls.get("total", 0)
+        rows.append(["6 checkout v2: syscalls in all", f"{p_all:,}", f"whole {w_all:,}"])
+        ratios += [p_w / max(w_w, 1), p_all / max(w_all, 1)]
+    return [[*row, f"{ratio:.3f}", "-", "-"] for row, ratio in zip(rows, ratios, strict=True)]
+
+
+def _syscalls(argv: list[str], base: Path) -> dict[str, int]:
+    """The syscall counts of ``argv`` under ``strace -f -c`` (its summary table)."""
+    out = base / "strace.txt"
+    subprocess.run(["strace", "-f", "-c", "-o", str(out), *argv], check=True, cwd=base)
+    counts: dict[str, int] = {}
+    for line in out.read_text().splitlines():
+        parts = line.split()
+        # "% time seconds usecs/call calls [errors] syscall", and the "total" line
+        if len(parts) >= 5 and parts[0][0].isdigit() and parts[3].isdigit():
+            counts[parts[-1]] = int(parts[3])
+    return counts
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024)
@@ -95,7 +181,7 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=100)
     parser.add_argument("--cp-samples", type=int, default=3, help="cp -r runs to scale from")
     parser.add_argument("--tmpdir", type=Path, default=None)
-    parser.add_argument("--only", default="1,2,3,4,5", help="the figures to measure")
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="the figures to measure")
     parser.add_argument("--big-files", type=int, default=100_000, help="files of figure 5")
     args = parser.parse_args()
     only = {int(x) for x in args.only.split(",")}
@@ -109,7 +195,7 @@ def main() -> int:
     with workdir(parent=args.tmpdir) as base:
         store = Store(base / "store")
         remote = base / "remote"
-        if only & {1, 2}:
+        if only & {1, 2, 6}:
             tree_dir = base / "build"
             paths = make_tree(tree_dir, size, args.files, rng)
 
@@ -156,6 +242,9 @@ def main() -> int:
                 ]
             )
             del first
+
+        if 6 in only:
+            rows += checkout_rows(store, base)
 
         if 2 in only:
             # 2. staging into many case dirs vs cp -r

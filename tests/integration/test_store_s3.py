@@ -19,6 +19,7 @@ import pytest
 
 from assay.store import Store, StoreError
 from assay.store.s3 import S3Bucket, S3Remote, S3Sink, parse_s3_url
+from assay.store.s3.direct import DirectPut
 from assay.store.sync import LocalSource
 from assay.store.transfer import CorruptInTransit, Transfer
 from tests.conftest import write_tree
@@ -220,15 +221,24 @@ def test_a_multipart_upload_killed_midway_resumes_from_its_last_whole_part(s3, t
         assert (tmp_path / "out" / name).read_bytes() == data
 
 
-class CorruptingBucketFake(S3Bucket):
+class BitFlippingDirectPutFake(DirectPut):
     """Fault injected (a real network does not flip bits on demand): the body sent differs
-    from the bytes its MD5 was taken of."""
+    in one bit from the bytes its MD5 and SHA-256 were taken of."""
 
-    def put(self, key: str, data: bytes) -> None:
-        from assay.store.s3.bucket import _md5
+    def _send(self, path: str, headers: dict[str, str], data: bytes) -> tuple[int, bytes]:
+        return super()._send(path, headers, bytes([data[0] ^ 1]) + data[1:])
 
-        bad = bytes([data[0] ^ 1]) + data[1:]
-        self.call("writing", self.client.put_object, Key=key, Body=bad, ContentMD5=_md5(data))
+
+class CorruptingBucketFake(S3Bucket):
+    """The real bucket, its single PUTs sent by :class:`BitFlippingDirectPutFake`."""
+
+    def _direct_put(self) -> DirectPut | None:
+        sender = super()._direct_put()
+        assert sender is not None
+        if not isinstance(sender, BitFlippingDirectPutFake):
+            sender = BitFlippingDirectPutFake(sender.endpoint, sender.region, sender.credentials)
+            self._direct = sender
+        return sender
 
 
 def test_bytes_damaged_on_the_way_up_are_refused_by_the_server(s3, build, tmp_path):

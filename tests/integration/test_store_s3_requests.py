@@ -38,13 +38,13 @@ class RequestCountingBucket(S3Bucket):
             self.lists += 1
         return super()._listed(folder, budget)
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    def put(self, key: str, data: bytes, **kwargs: Any) -> None:
         with self._lock:
             self.puts += 1
             self._in_flight += 1
             self.most = max(self.most, self._in_flight)
         try:
-            super().put(key, data, if_absent=if_absent)
+            super().put(key, data, **kwargs)
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -70,7 +70,8 @@ def test_a_first_push_sends_at_once_and_lists_instead_of_asking_per_object(s3, t
     bucket = RequestCountingBucket(s3["url"])
     report = asyncio.run(S3Remote(bucket).push(store, "build"))
     assert report.version == "build@1" and report.objects_sent == 300 + 5
-    assert bucket.puts == 300 + 5 + 5 + 1  # objects, trees, their sums, the version record
+    # objects, trees, their sums, the version record, and the probe of conditional writes
+    assert bucket.puts == 300 + 5 + 5 + 1 + 2
     assert bucket.most > 1  # uploads overlap
     # 300 objects in at most 256 folders of objects/blobs/: a listing per folder asked about
     # by the handful, a HEAD for the rest; far fewer than a HEAD per object
@@ -111,7 +112,7 @@ class OrderCheckingBucket(S3Bucket):
         self.early: list[str] = []
         self._lock = threading.Lock()
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    def put(self, key: str, data: bytes, **kwargs: Any) -> None:
         if "/objects/trees/" in key:
             digest = key.split("/objects/trees/")[1].replace("/", "")
             names = [sub for _, sub in tree_level(data, digest, "") if sub is not None]
@@ -120,7 +121,7 @@ class OrderCheckingBucket(S3Bucket):
                     n for n in names if self.target.object_key("trees", n) not in self.stored
                 ]
                 self.early += [f"{digest[:8]} before {n[:8]}" for n in lacking]
-        super().put(key, data, if_absent=if_absent)
+        super().put(key, data, **kwargs)
         with self._lock:
             self.stored.add(key)
 

@@ -9,6 +9,15 @@ never used as it is: it is rebuilt on next use, and ``verify --repair`` drops it
 A checkout is built under a temporary name and renamed into place; it is removed by renaming
 it aside first. A process killed half-way leaves a name that is never used as a checkout,
 never a half-filled or half-deleted directory under the final name.
+
+A checkout of a new version is made from the checkout of an earlier version of the same
+name when no live lease pins that one (:func:`take_over`): it is renamed to the new one's
+temporary name (from that moment it is a checkout of nothing), patched with the difference
+of the two trees (:func:`patch`, which enters only the directories whose tree objects
+differ), checked like any checkout that is used again, and renamed into place. Choosing and
+renaming happen under ``checkouts.lock``, the same lock under which :meth:`Store.checkout`
+pins a tree and finds its checkout, so a checkout is never taken from a process that was
+just handed it.
 """
 
 from __future__ import annotations
@@ -17,11 +26,15 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from assay.store.agent.treewrite import TreeWriter
+from assay.store.leases import read_pins
 from assay.store.objects import EPOCH, ObjectStore, blob_kind, hash_file
-from assay.store.trees import Entry, Tree
+from assay.store.stage import Staged, stage_entry
+from assay.store.trees import Diff, Entry, Tree
 
 PARTIAL = ".partial-"
 TRASH = ".trash-"
@@ -138,3 +151,75 @@ def publish(partial: Path, final: Path, replace: bool) -> None:
         partial.rename(final)
     except OSError:  # another process (or thread) put a sound one there first
         shutil.rmtree(partial, ignore_errors=True)
+
+
+HANDOVER_LOCK = "checkouts.lock"  # in the store's root (not in checkouts/, which gc empties)
+
+
+@dataclass
+class Patched:
+    """What :func:`patch` did to a taken-over checkout."""
+
+    removed: int = 0
+    written: int = 0  # files, links and directories written anew
+
+
+def take_over(root: Path, final: Path, candidates: Iterable[str]) -> tuple[Path, str] | None:
+    """Rename the checkout of the first of ``candidates`` (trees) that exists and no live
+    lease pins to ``final``'s temporary name; that name and the tree it holds, or None.
+    The caller holds ``HANDOVER_LOCK`` (and pinned ``final``'s tree under it)."""
+    folder = final.parent
+    wanted = [c for c in candidates if c != final.name and (folder / c).is_dir()]
+    if not wanted:
+        return None
+    pinned = read_pins(root).trees
+    for tree in wanted:
+        if tree in pinned:
+            continue
+        partial = partial_name(final)
+        try:
+            (folder / tree).rename(partial)
+        except FileNotFoundError:  # dropped meanwhile (gc, verify --repair)
+            continue
+        return partial, tree
+    return None
+
+
+def patch(objects: ObjectStore, folder: Path, changes: Diff) -> Patched:
+    """Turn a checkout of one tree into one of another, given their difference: what went
+    is removed (the top-most path of each removed directory only), what changed or came is
+    written (parents first). Each entry is written relative to its parent's descriptor,
+    never through a link (:class:`TreeWriter`)."""
+    done = Patched()
+    staged = Staged()
+    with TreeWriter(folder) as out:
+        # a directory that became something else goes whole, with what it held
+        gone = {old.path for old, new in changes.changed if old.type == "dir" != new.type}
+        for path in sorted(gone):
+            out.remove(path)
+            done.removed += 1
+        for entry in changes.removed:
+            if _below_any(entry.path, gone):
+                continue  # went with its directory
+            out.remove(entry.path)
+            gone.add(entry.path)
+            done.removed += 1
+        new = [after for _, after in changes.changed] + changes.added
+        for entry in sorted(new, key=lambda e: e.path):
+            if entry.type == "dir":
+                out.make_dir(entry.path)
+            elif entry.type == "symlink":
+                out.symlink(entry.target or "", entry.path)
+            else:
+                stage_entry(objects, out, entry, staged)
+            done.written += 1
+    return done
+
+
+def _below_any(path: str, folders: Collection[str]) -> bool:
+    head = path.rpartition("/")[0]
+    while head:
+        if head in folders:
+            return True
+        head = head.rpartition("/")[0]
+    return False

@@ -77,6 +77,12 @@ def stage_tree(
     return result
 
 
+def stage_entry(objects: ObjectStore, out: TreeWriter, entry: Entry, result: Staged) -> None:
+    """One file of a checkout: a hard link to its object (a read-only copy where a link is
+    impossible)."""
+    _stage_file(objects, out, entry, False, result)
+
+
 def _stage_file(
     objects: ObjectStore, out: TreeWriter, entry: Entry, private: bool, result: Staged
 ) -> None:

@@ -20,7 +20,7 @@ from assay.archives import Limits, is_archive
 from assay.store import checkouts
 from assay.store.agent.treecheck import UnsafeEntry
 from assay.store.agent.treeobj import is_dir_object
-from assay.store.agent.treewrite import remove_path
+from assay.store.agent.treewrite import WriteRefused, remove_path
 from assay.store.failures import check_writable, store_errors
 from assay.store.importer import (
     Imported,
@@ -33,7 +33,7 @@ from assay.store.leases import Lease, object_pin, tree_pin
 from assay.store.locking import store_lock
 from assay.store.maintenance import GcReport, collect
 from assay.store.names import Refs, Version, check_name
-from assay.store.objects import ObjectStore, StoreError
+from assay.store.objects import ObjectStore, StoreError, locked
 from assay.store.stage import Staged, stage_tree
 from assay.store.trees import (
     Diff,
@@ -337,13 +337,22 @@ class Store:
         """A read-only directory holding ``tree``, made once ever and shared by every run.
 
         An existing checkout is checked against its tree first (one ``stat`` per file; files
-        that are not their object's inode are re-hashed) and rebuilt if it differs."""
+        that are not their object's inode are re-hashed) and rebuilt if it differs. A new one
+        is made from the unused checkout of an earlier version of the same name if there is
+        one (:func:`checkouts.take_over`: only what changed is written), else built whole."""
         self._ready()
         final = self.root / "checkouts" / tree
         with self._lock():
-            self.pin_trees([tree])
             loaded = self.tree(tree)
             self._check(loaded, tree)  # a checkout an older assay made is not handed out either
+            with locked(self.root / checkouts.HANDOVER_LOCK, exclusive=True):
+                self.pin_trees([tree])  # gc waits for our shared lock: pinned in time
+                taken = None
+                if not final.is_dir():
+                    taken = checkouts.take_over(self.root, final, self._earlier_trees(tree))
+            if taken is not None and self._patched(*taken, loaded, tree):
+                checkouts.publish(taken[0], final, replace=False)
+                return final
             damaged = final.is_dir() and bool(checkouts.problems(self.objects, loaded, final))
             if final.is_dir() and not damaged:
                 return final
@@ -357,6 +366,33 @@ class Store:
                 damaged = False  # another process rebuilt it meanwhile
             checkouts.publish(partial, final, replace=damaged)
         return final
+
+    def _earlier_trees(self, tree: str) -> list[str]:
+        """The trees of the other versions of every name that has ``tree`` as a version,
+        the closest earlier version first."""
+        found: list[tuple[int, str]] = []
+        for name in self.refs.names():
+            versions, _ = self.refs.scan(name)
+            mine = [v.version for v in versions if v.tree == tree]
+            if mine:
+                found += [(abs(v.version - mine[-1]), v.tree) for v in versions if v.tree != tree]
+        return list(dict.fromkeys(t for _, t in sorted(found)))
+
+    def _patched(self, folder: Path, old: str, loaded: Tree, tree: str) -> bool:
+        """Patch ``folder``, a taken-over checkout of ``old``, into one of ``tree``; False
+        (and ``folder`` is gone) if that fails or the result is not exactly the tree (the
+        old checkout was damaged)."""
+        try:
+            checkouts.patch(self.objects, folder, diff_stored(self.objects, old, tree))
+            if not checkouts.problems(self.objects, loaded, folder):
+                return True
+        except (OSError, StoreError, WriteRefused):
+            pass  # built whole instead; a real problem (a lost object) shows again there
+        except BaseException:
+            remove_path(folder)
+            raise
+        remove_path(folder)
+        return False
 
     @store_errors
     def get(self, ref: str, target: Path) -> Version:

@@ -7,6 +7,8 @@ import base64
 import hashlib
 import os
 import re
+import ssl
+import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,6 +16,8 @@ from typing import Any, TypeVar
 
 from assay.errors import UsageError
 from assay.store.objects import StoreError
+from assay.store.s3.direct import PROBE, DirectPut, Endpoint, Refused, Unreachable
+from assay.store.s3.sigv4 import Credentials
 from assay.store.transfer import CorruptInTransit, TransferError
 
 SCHEME = "s3://"
@@ -72,8 +76,15 @@ class S3Bucket:
     def __init__(self, target: S3Target, client: Any = None) -> None:
         self.target = target
         self.where = target.describe()
-        self.client = client if client is not None else _client()
+        session = None
+        if client is None:
+            client, session = _client()
+        self.client = client
+        self._session = session  # botocore's (credentials, settings); None: all through boto3
+        self._direct: DirectPut | None = None
+        self._direct_tried = False
         self._pool: ThreadPoolExecutor | None = None
+        self.honours_if_none_match: bool | None = None  # known once asked (:mod:`.records`)
 
     async def run(self, op: Callable[..., T], *args: Any) -> T:
         """``op(*args)`` in one of this bucket's threads (boto3 blocks; CONCURRENCY at once,
@@ -133,11 +144,7 @@ class S3Bucket:
         try:
             return op(Bucket=self.target.bucket, **kwargs)
         except botocore.exceptions.NoCredentialsError:
-            raise StoreError(
-                f"{self.where}: no S3 credentials found; set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials (AWS_PROFILE "
-                "chooses one)"
-            ) from None
+            raise _no_credentials(self.where) from None
         except botocore.exceptions.ProfileNotFound as exc:
             raise StoreError(f"{self.where}: {exc}; see ~/.aws/credentials") from None
         except botocore.exceptions.EndpointConnectionError as exc:
@@ -168,18 +175,81 @@ class S3Bucket:
         data: bytes = answer["Body"].read()
         return data
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> None:
+    def put(
+        self, key: str, data: bytes, *, if_absent: bool = False, sha256: str | None = None
+    ) -> None:
         """Write an object; with ``if_absent`` only if there is none under the key yet (a
-        conditional write: raises :class:`Taken` if another write got there first)."""
-        kwargs: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
-        self.call(
-            f"writing {key}",
-            self.client.put_object,
-            Key=key,
-            Body=data,
-            ContentMD5=_md5(data),
-            **kwargs,
-        )
+        conditional write: raises :class:`Taken` if another write got there first).
+        ``sha256``: the hex SHA-256 of ``data`` if the caller has it (not computed again).
+        Sent by :mod:`.direct` (SigV4 on http.client), not through boto3's pipeline."""
+        what = f"writing {key}"
+        direct = self._direct_put()
+        if direct is None:
+            kwargs: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
+            self.call(
+                what, self.client.put_object, Key=key, Body=data, ContentMD5=_md5(data), **kwargs
+            )
+            return
+        sha = sha256 or hashlib.sha256(data).hexdigest()
+        try:
+            direct.put(key, data, sha, _md5(data), if_absent=if_absent)
+        except Refused as exc:
+            if exc.code == "NoCredentials":
+                raise _no_credentials(self.where) from None
+            raise _client_error(self.where, what, exc.code) from None
+        except Unreachable as exc:
+            raise TransferError(
+                f"{self.where}: cannot reach the S3 server ({exc}); check "
+                "AWS_ENDPOINT_URL_S3 and the network; pushing again resumes"
+            ) from None
+
+    def _direct_put(self) -> DirectPut | None:
+        """The sender of single PUTs (made once; None for a client given from outside, or an
+        address botocore makes in a shape it does not know: boto3 sends those)."""
+        if not self._direct_tried and self._session is not None:
+            self._direct_tried = True
+            url = self.call(
+                "addressing",
+                lambda **kw: self.client.generate_presigned_url("put_object", Params=kw),
+                Key=PROBE,
+            )
+            region = self.client.meta.region_name or "us-east-1"
+            try:
+                endpoint = Endpoint.from_presigned(url)
+            except ValueError:
+                return None
+            if _proxied(endpoint):
+                return None  # boto3 honours HTTP(S)_PROXY; so it sends them all
+            context = None
+            if endpoint.scheme == "https":  # the certificates boto3 trusts (AWS_CA_BUNDLE ...)
+                from botocore.httpsession import get_cert_path
+
+                bundle = self._session.get_config_variable("ca_bundle")
+                context = ssl.create_default_context(cafile=bundle or get_cert_path(True))
+            self._direct = DirectPut(endpoint, region, self._credentials, context)
+        return self._direct
+
+    def _credentials(self) -> Credentials | None:
+        """boto3's chain, asked each time (refreshing credentials refresh themselves)."""
+        import botocore.exceptions
+
+        try:
+            found = self._session.get_credentials() if self._session is not None else None
+            frozen = found.get_frozen_credentials() if found is not None else None
+        except botocore.exceptions.BotoCoreError as exc:
+            raise StoreError(f"{self.where}: cannot read S3 credentials: {exc}") from None
+        if frozen is None or not frozen.access_key or not frozen.secret_key:
+            return None
+        # header values: a line break would be refused by http.client (or inject a header)
+        if any(c in "\r\n" for c in f"{frozen.access_key}{frozen.token or ''}"):
+            raise StoreError(
+                f"{self.where}: the S3 access key or session token holds a line break; check "
+                "AWS_ACCESS_KEY_ID and AWS_SESSION_TOKEN, or the profile (AWS_PROFILE)"
+            )
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token or None)
+
+    def delete(self, key: str) -> None:
+        self.call(f"removing {key}", self.client.delete_object, Key=key)
 
     def keys(self, prefix: str) -> list[str]:
         found: list[str] = []
@@ -203,6 +273,13 @@ class Taken(StoreError):
     """A conditional write found the key taken (or being written by another request)."""
 
 
+def _no_credentials(where: str) -> StoreError:
+    return StoreError(
+        f"{where}: no S3 credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+        "or a profile in ~/.aws/credentials (AWS_PROFILE chooses one)"
+    )
+
+
 def _client_error(where: str, what: str, code: str) -> StoreError:
     if code in ("404", "NoSuchKey", "NotFound"):
         return _Missing(f"{where}: {what}: not there")
@@ -223,15 +300,24 @@ def _client_error(where: str, what: str, code: str) -> StoreError:
     return TransferError(f"{where}: {what} failed ({code}); pushing again resumes")
 
 
+def _proxied(endpoint: Endpoint) -> bool:
+    """Whether the environment sends requests to ``endpoint`` through a proxy."""
+    proxy = urllib.request.getproxies().get(endpoint.scheme)
+    host = endpoint.host.rpartition(":")[0] if endpoint.host.count(":") == 1 else endpoint.host
+    return bool(proxy) and not urllib.request.proxy_bypass(host)
+
+
 def _md5(data: bytes) -> str:
     digest = hashlib.md5(data, usedforsecurity=False).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
-def _client() -> Any:
-    """An S3 client from the standard configuration (see the module's docstring)."""
+def _client() -> tuple[Any, Any]:
+    """An S3 client from the standard configuration (see the module's docstring), and the
+    botocore session it came from."""
     try:
         import boto3
+        import botocore.session
         from botocore.config import Config
     except ImportError:
         raise StoreError(
@@ -248,9 +334,11 @@ def _client() -> Any:
     )
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     try:
-        session = boto3.session.Session()
-        return session.client(
+        core = botocore.session.get_session()  # credentials and settings for .direct too
+        session = boto3.session.Session(botocore_session=core)
+        client = session.client(
             "s3", endpoint_url=endpoint, config=config, region_name=region or "us-east-1"
         )
+        return client, core
     except Exception as exc:  # a broken profile: name the problem, not the secrets
         raise StoreError(f"cannot set up S3 access: {type(exc).__name__}: {exc}") from None

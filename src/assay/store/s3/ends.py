@@ -127,7 +127,7 @@ class S3Sink:
             self.sha256[obj] = finish.sha256
         client = self.bucket.client
         if offset == 0 and finish is not None and finish.size == len(data):
-            self.bucket.put(key, data)  # one piece: one PUT
+            self.bucket.put(key, data, sha256=finish.sha256)  # one piece: one PUT
             return Appended(len(data), published=True)
         upload_id, parts = self._uploads.get(obj, ("", []))
         held = len(parts) * self.piece

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import re
+import secrets
+import time
 
 import msgspec
 
 from assay.store.names import Version, check_name
 from assay.store.objects import StoreError
-from assay.store.s3.bucket import _DIGEST, S3Bucket, Taken
+from assay.store.s3.bucket import _DIGEST, S3Bucket, Taken, _Missing
 from assay.store.transfer import TransferError
 
 _LEAF = re.compile(r"v([0-9]+)\.json")
 MAX_TRIES = 50  # numbers tried when other pushes of the same name keep taking them
+# Seconds a push waits before it reads its record back a second time, on a server that does
+# not honour If-None-Match: longer than another push takes from finding the key free (a HEAD
+# just before writing) to writing it, so an overwrite in that window is still seen.
+SETTLE = 1.0
 
 
 def read_versions(bucket: S3Bucket, name: str) -> list[Version]:
@@ -57,6 +63,11 @@ def add_version(bucket: S3Bucket, record: dict[str, object]) -> dict[str, object
         )
     # Two pushes of one name can choose the same number: each record is written only if
     # its key is free (If-None-Match: *), and the one refused reads again and takes the next.
+    # A server that ignores the condition lets the later write replace the earlier: each
+    # push reads its record back, and on such a server it also looks whether the key is
+    # free just before writing and reads back again after SETTLE; one whose record was
+    # replaced takes the next number too.
+    careful = not honours_conditions(bucket, version.name)
     for _ in range(MAX_TRIES):
         existing = read_versions(bucket, version.name)
         if existing and existing[-1].tree == version.tree:
@@ -64,12 +75,46 @@ def add_version(bucket: S3Bucket, record: dict[str, object]) -> dict[str, object
         number = existing[-1].version + 1 if existing else 1
         added = msgspec.structs.replace(version, version=number, source_kind="transfer")
         key = bucket.target.key("names", version.name, f"v{number}.json")
+        data = msgspec.json.encode(added)
+        if careful and bucket.exists(key):
+            continue  # taken since the listing
         try:
-            bucket.put(key, msgspec.json.encode(added), if_absent=True)
+            bucket.put(key, data, if_absent=True)
         except Taken:
             continue
+        if not _still_ours(bucket, key, data):
+            continue
+        if careful:
+            time.sleep(SETTLE)
+            if not _still_ours(bucket, key, data):
+                continue
         return {"version": msgspec.to_builtins(added), "created": True}
     raise TransferError(
         f"{bucket.where}: could not record {version.name}: {MAX_TRIES} other pushes of that "
         "name took each number first; push again"
     )
+
+
+def _still_ours(bucket: S3Bucket, key: str, data: bytes) -> bool:
+    """Whether ``key`` holds exactly the record this push wrote (records carry their
+    creation time and source: two pushes' records differ)."""
+    try:
+        return bucket.get(key) == data
+    except _Missing:
+        return False
+
+
+def honours_conditions(bucket: S3Bucket, name: str) -> bool:
+    """Whether the server refuses a conditional write (If-None-Match: *) on a taken key, as
+    S3 does; asked once per bucket, with a probe key of its own that is removed again."""
+    if bucket.honours_if_none_match is None:
+        probe = bucket.target.key("probes", f"{name}-{secrets.token_hex(8)}")
+        bucket.put(probe, b"probe")
+        try:
+            bucket.put(probe, b"probe", if_absent=True)
+            bucket.honours_if_none_match = False
+        except Taken:
+            bucket.honours_if_none_match = True
+        finally:
+            bucket.delete(probe)
+    return bucket.honours_if_none_match
