@@ -34,8 +34,6 @@ from assay.hosts import Hosts
 from assay.launchers import partition_launcher
 from assay.load import LoadProblem, load
 from assay.plan import Plan, make_plan, repeat_cases
-from assay.results import regressions, report
-from assay.results.db.source import open_history
 from assay.results.journal import Journal, Recovered, recover
 from assay.results.model import CaseResult, GitState, Problem, Session
 from assay.results.recorder import (
@@ -45,7 +43,6 @@ from assay.results.recorder import (
     git_state,
     warn_on_stderr,
 )
-from assay.results.series import HistorySource
 from assay.run.artifacts import SessionStore
 from assay.run.context import Place, RunContext
 from assay.run.module_check import ModuleChecks
@@ -61,6 +58,7 @@ from assay.transports.contain import end_left_behind
 from assay.transports.local import LocalTransport
 
 if TYPE_CHECKING:
+    from assay.results.series import HistorySource
     from assay.store import Store
 
 HintT = TypeVar("HintT", contravariant=True)
@@ -471,8 +469,16 @@ def _write_reports(
     prefix's session directories), and the reports the command line asked for. Returns the
     report's path and the files that could not be written (the user's to fix: shown after
     the summary, without losing it or the other files)."""
+    from assay.results import report  # lazy: the end of a run only
+
     path = report.write(session, directory / "report.json")
     recorder.finish(session, *(reversed(session.estimate) if session.estimate else ()))
+    if not request.html and not _measured(session):
+        # Nothing to hold against history: the database is not opened again, and the
+        # detection is not imported.
+        return _against_history(request, prepared, session, path, None)
+    from assay.results.db.source import open_history  # lazy: sessions that measured
+
     config, system = prepared.config, prepared.system
     prefix = _prefix(request, config, system)
     # A database the recorder could not open was reported then: not tried (and said) again.
@@ -486,11 +492,27 @@ def _write_reports(
         return _against_history(request, prepared, session, path, history)
 
 
+def _measured(session: Session) -> bool:
+    """Whether a case of ``session`` has a metric value (what regressions are found in)."""
+    return any(m.value is not None for r in session.results for m in r.metrics)
+
+
 def _against_history(
-    request: Request, prepared: Prepared, session: Session, path: Path, history: HistorySource
+    request: Request,
+    prepared: Prepared,
+    session: Session,
+    path: Path,
+    history: HistorySource | None,
 ) -> tuple[Path, list[str]]:
+    """Regressions against ``history`` (None: the session measured nothing), then the
+    report files the command line asked for."""
+    from assay.results import report
+
     detection = prepared.config.detection.settings()
-    session.regressions = regressions.find(session, history, detection)
+    if history is not None:
+        from assay.results import regressions  # lazy: sessions that measured
+
+        session.regressions = regressions.find(session, history, detection)
     if session.regressions:
         report.write(session, path)
     problems: list[str] = []
@@ -504,6 +526,8 @@ def _against_history(
         )
     if request.html:
         from assay.results import html  # lazy: start-up time (plotting; --html only)
+
+        assert history is not None  # --html always reads it
 
         data = report.to_dict(session)
         _write_file(

@@ -77,3 +77,25 @@ def test_the_stage_dir_becomes_the_output_dir_without_the_staged_inputs(tmp_path
     assert sorted(os.listdir(output)) == ["assay-run.err", "assay-run.out", "assay-run.sh"]
     script = (output / "assay-run.sh").read_text()
     assert "setpriv" in script  # run by hand as root, it still drops the capabilities
+
+
+def test_a_job_sees_the_runners_environment_as_it_is_when_the_job_starts(tmp_path):
+    """The job's environment is the runner's at the moment it starts (what a hook put in
+    ``os.environ`` included), with the case's containment token added."""
+    (tmp_path / "test_env.py").write_text(
+        "import os\nimport assay\n\n"
+        "class Env(assay.Test):\n"
+        "    command = 'echo \"$ASSAY_T_SEEN:$ASSAY_CASE_TOKEN:${ASSAY_T_GONE-unset}\"'\n\n"
+        "    @assay.before('run')\n"
+        "    def change(self):\n"
+        "        os.environ['ASSAY_T_SEEN'] = 'from-a-hook'\n"
+        "        os.environ.pop('ASSAY_T_GONE', None)\n"
+    )
+    result = run_assay(
+        "run", "test_env.py", "--plain", cwd=tmp_path, env={"ASSAY_T_GONE": "inherited"}
+    )
+    assert result.code == 0, result
+    seen, token, gone = _stdout(result.case("Env")).decode().strip().split(":")
+    assert seen == "from-a-hook"
+    assert len(token) == 32 and int(token, 16) >= 0
+    assert gone == "unset"

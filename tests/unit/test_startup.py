@@ -25,6 +25,10 @@ NOT_FOR_A_PLAIN_RUN = (
     "assay.store.remote",  # remote sites only
     "assay.archives",  # artifacts put from archives only
     "tarfile",
+    # A run whose cases measured nothing, without --html, has nothing to hold against its
+    # history: neither the database is opened again nor detection imported at its end.
+    "assay.results.db.source",
+    "assay.results.regressions",
 )
 
 

@@ -215,7 +215,8 @@ class Execution:
                     ) from None
         # The output dir is made at cleanup: one left by an earlier attempt, or by a runner
         # that was interrupted (this is --resume), is stale.
-        shutil.rmtree(self.output_dir, ignore_errors=True)
+        if os.path.lexists(self.output_dir):  # (one lstat for the usual: there is none)
+            shutil.rmtree(self.output_dir, ignore_errors=True)
         info = CaseInfo(
             name=case.name,
             id=case.id,
