@@ -47,8 +47,9 @@ from assay.run.artifacts import SessionStore
 from assay.run.context import Place, RunContext
 from assay.run.module_check import ModuleChecks
 from assay.run.priority import Expectations, case_series
+from assay.run.recording import LateRecorder, first_session
 from assay.run.remote_inputs import Uploads
-from assay.run.runner import Events, Runner, RunOptions
+from assay.run.runner import Events, Recording, Runner, RunOptions
 from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
 from assay.schedulers.registry import SchedulerSetup, make_scheduler
@@ -242,6 +243,9 @@ async def _run(
     request: Request, prepared: Prepared, display: Display[HintT], hint: HintT
 ) -> Session:
     config, system, plan = prepared.config, prepared.system, prepared.plan
+    prefix = _prefix(request, config, system)
+    target = database_target(config, system, prefix)
+    fresh = not request.resume and first_session(target, prefix)  # (before its directory)
     session_id, directory, recovered = _open_directory(request, config, system)
     journal = Journal(directory)
     session = _new_session(request, prepared, session_id, directory)
@@ -259,12 +263,21 @@ async def _run(
         await transport.release()
         journal.close()
         raise
-    prefix = _prefix(request, config, system)
-    recorder = Recorder.open(database_target(config, system, prefix), prefix)
-    series = [case_series(c) for c in plan.cases]
-    expect = Expectations.plan(plan.cases, recorder.expected(series), series)
     git = _probe_git(Path(request.paths[0]).absolute())
-    recorder.start(session, config_hash(config), git)
+    digest = config_hash(config)
+    recording: Recording
+    if fresh:  # no history to plan with: the cases start while the database is made
+        late = LateRecorder(
+            lambda: Recorder.open(target, prefix, import_runs=False),
+            lambda opened: opened.start(session, digest, git),
+        )
+        recording, expect = late, Expectations.plan(plan.cases, {})
+    else:
+        late, recorder = None, Recorder.open(target, prefix)
+        series = [case_series(c) for c in plan.cases]
+        expect = Expectations.plan(plan.cases, recorder.expected(series), series)
+        recorder.start(session, digest, git)
+        recording = recorder
     ctx = _context(request, prepared, directory, hosts, display, journal, session_id)
     ctx.expected_run = expect.run
     runner = Runner(
@@ -276,7 +289,7 @@ async def _run(
         recovered,
         priority=expect.priority,
         recorded=expect.recorded,
-        recorder=recorder,
+        recorder=recording,
     )
     display.start(
         len(plan.cases),
@@ -295,6 +308,8 @@ async def _run(
             await transport.release()
             ctx.store.close()
             journal.close()
+        if late is not None:
+            recorder = await late.settled()
         session.remote = hosts.sent()
         session.finished = time.time()
         session.git = git.result()
