@@ -3,14 +3,26 @@
 ``assay --version`` is answered here, from the standard library, before the command
 line's machinery (click, the command groups, the config) is imported: that costs more
 than the rest of the answer. Every other command line goes to :func:`assay.cli.main`.
+
+Once the command is done, :func:`console` ends the process without tearing the
+interpreter down: freeing every module and object of a run one by one is work nobody
+waits for (tens of ms after a run). What a normal end does for the user still happens:
+threads that are not daemons are waited for (then the end is the interpreter's own),
+``atexit`` handlers run, and what was printed is flushed.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from assay._version import __version__
+
+# The real one: test code's os._exit is refused once the run starts (assay.guard).
+_EXIT = os._exit
 
 # The options of the group that take no value and do nothing of their own: click would
 # process --version eagerly past them.
@@ -40,3 +52,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     from assay.cli import main as full  # the command line's machinery
 
     return full(args)
+
+
+def console() -> NoReturn:
+    """The ``assay`` program (the console script, ``python -m assay``): :func:`main`, then
+    the end of the process."""
+    end(main())
+
+
+def end(code: int) -> NoReturn:
+    """End the process with ``code``: without the interpreter's teardown when nothing
+    needs it, else (a thread still running, a profiler or tracer, output that cannot be
+    flushed) through ``sys.exit`` as always."""
+    if sys.getprofile() is not None or sys.gettrace() is not None or _threads_running():
+        sys.exit(code)
+    if not _flushed():
+        sys.exit(code)  # the interpreter reports it, as it always did
+    atexit._run_exitfuncs()  # test code's handlers too; what they raise is reported
+    if _threads_running() or not _flushed():  # a handler started one, or printed in vain
+        sys.exit(code)
+    _EXIT(code)
+
+
+def _threads_running() -> bool:
+    import threading  # (not for --version)
+
+    main_thread = threading.main_thread()
+    return any(
+        t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()
+    )
+
+
+def _flushed() -> bool:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return False
+    return True

@@ -99,3 +99,84 @@ def test_a_job_sees_the_runners_environment_as_it_is_when_the_job_starts(tmp_pat
     assert seen == "from-a-hook"
     assert len(token) == 32 and int(token, 16) >= 0
     assert gone == "unset"
+
+
+ENDINGS = """
+import atexit
+import os
+import threading
+import time
+
+import assay
+
+atexit.register(lambda: open({atexit_marker!r}, "w").write("ran"))
+
+
+def _late() -> None:
+    time.sleep(0.5)
+    open({thread_marker!r}, "w").write("ran")
+
+
+class Ends(assay.Test):
+    command = "true"
+
+    @assay.after("run")
+    def start_a_thread(self):
+        threading.Thread(target=_late).start()  # not a daemon: the process waits for it
+"""
+
+
+@pytest.mark.parametrize("start", ["console", "module"])
+def test_the_end_of_the_process_still_runs_exit_handlers_and_waits_for_threads(tmp_path, start):
+    """The process ends without tearing the interpreter down (its modules and objects),
+    but only after what a normal end does for the user: test code's ``atexit`` handlers
+    run, its threads are waited for, and what was printed is flushed."""
+    import subprocess
+    import sys
+
+    atexit_marker, thread_marker = tmp_path / "atexit", tmp_path / "thread"
+    (tmp_path / "test_ends.py").write_text(
+        ENDINGS.format(atexit_marker=str(atexit_marker), thread_marker=str(thread_marker))
+    )
+    console = Path(sys.executable).parent / "assay"
+    if start == "console" and not console.exists():
+        pytest.skip("no console script next to this interpreter")
+    argv = [str(console)] if start == "console" else [sys.executable, "-m", "assay"]
+    env = {**os.environ, "ASSAY_STORE": str(tmp_path / ".store")}
+    env.pop("ASSAY_CONFIG", None)
+    proc = subprocess.run(
+        [*argv, "run", "test_ends.py", "--plain"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "1 passed, 0 failed" in proc.stdout, proc.stdout
+    assert atexit_marker.read_text() == "ran"
+    assert thread_marker.read_text() == "ran"
+
+
+def test_the_end_of_the_process_keeps_the_exit_code_and_a_full_pipe_of_output(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "test_many.py").write_text(
+        "import assay\n\n\nclass Many(assay.Test):\n"
+        "    i = assay.parameter(range(40))\n    command = 'exit 1'\n"
+    )
+    env = {**os.environ, "ASSAY_STORE": str(tmp_path / ".store")}
+    env.pop("ASSAY_CONFIG", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "assay", "run", "test_many.py", "--plain"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout.count("[ FAIL]") >= 40
+    assert "0 passed, 40 failed" in proc.stdout, proc.stdout[-500:]
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("report: "), proc.stdout[-500:]

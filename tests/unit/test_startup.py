@@ -151,9 +151,9 @@ def test_the_console_script_and_python_m_start_at_the_entry():
     from importlib.metadata import entry_points
 
     (script,) = entry_points(group="console_scripts", name="assay")
-    assert script.value == "assay.entry:main"
+    assert script.value == "assay.entry:console"
     main_source = Path(__file__).resolve().parents[2] / "src/assay/__main__.py"
-    assert "from assay.entry import main" in main_source.read_text()
+    assert "from assay.entry import console" in main_source.read_text()
 
 
 def test_the_console_script_and_python_m_answer_version_and_run_commands(tmp_path):
