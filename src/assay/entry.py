@@ -71,7 +71,32 @@ def end(code: int) -> NoReturn:
     atexit._run_exitfuncs()  # test code's handlers too; what they raise is reported
     if _threads_running() or not _flushed():  # a handler started one, or printed in vain
         sys.exit(code)
+    _release_user_modules()
+    if not _flushed():  # (what a released object printed)
+        sys.exit(code)
     _EXIT(code)
+
+
+def _release_user_modules() -> None:
+    """Free what user code holds, as the interpreter's teardown would: the globals of
+    every module that is neither the interpreter's, an installed package's nor assay's
+    own (test files and the modules they import), newest first. A file such code keeps
+    open is flushed and closed when its last reference goes."""
+    places = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(__file__)}
+    own = tuple(os.path.join(p, "") for p in places | {os.path.realpath(p) for p in places})
+    users = []
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        # (the real path only for what the plain one does not place: no lstat per module)
+        if isinstance(path, str) and not (
+            path.startswith(own) or os.path.realpath(path).startswith(own)
+        ):
+            users.append(module)
+    for module in reversed(users):
+        try:
+            module.__dict__.clear()
+        except Exception:  # noqa: S112 - an odd module object: the process ends anyway
+            continue
 
 
 def _threads_running() -> bool:

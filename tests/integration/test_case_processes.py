@@ -180,3 +180,34 @@ def test_the_end_of_the_process_keeps_the_exit_code_and_a_full_pipe_of_output(tm
     assert proc.stdout.count("[ FAIL]") >= 40
     assert "0 passed, 40 failed" in proc.stdout, proc.stdout[-500:]
     assert proc.stdout.rstrip().splitlines()[-1].startswith("report: "), proc.stdout[-500:]
+
+
+def test_files_test_code_keeps_open_are_flushed_when_the_process_ends(tmp_path):
+    """What the interpreter's teardown did for test code still happens: a file a test
+    file (or a module it imports) keeps open in a global is flushed and closed."""
+    import subprocess
+    import sys
+
+    (tmp_path / "helper_log.py").write_text(f"LOG = open({str(tmp_path / 'helper.txt')!r}, 'w')\n")
+    (tmp_path / "test_logs.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import assay\nimport helper_log\n\n"
+        f"LOG = open({str(tmp_path / 'own.txt')!r}, 'w')\n\n\n"
+        "class Logs(assay.Test):\n    command = 'true'\n\n"
+        "    @assay.after('run')\n    def note(self):\n"
+        "        LOG.write('own line')\n        helper_log.LOG.write('helper line')\n"
+    )
+    env = {**os.environ, "ASSAY_STORE": str(tmp_path / ".store")}
+    env.pop("ASSAY_CONFIG", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "assay", "run", "test_logs.py", "--plain"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "own.txt").read_text() == "own line"
+    assert (tmp_path / "helper.txt").read_text() == "helper line"
