@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
-import getpass
 import json
 import os
 import signal
@@ -566,6 +565,8 @@ def _write_file(what: str, path: str, problems: list[str], write: Callable[[str]
 
 
 def _user() -> str:
+    import getpass  # lazy: start-up time
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Protocol
 from assay import terminal
 from assay.durations import format_duration
 from assay.files import display_path, tail
-from assay.results import samples, scaling
 from assay.results.model import CaseResult, Session, Status
 from assay.run.scripts import PYTHON_OUT
 
@@ -223,6 +222,8 @@ def summary_lines(
     session: Session, hint: Hint, report: Path | None, caps: Caps | None = None
 ) -> list[Line]:
     """The final summary as (text, style) lines."""
+    from assay.results import samples, scaling  # lazy: the end of a run (statistics)
+
     caps = caps or Caps()
     where = _elsewhere(report)
     lines: list[Line] = []

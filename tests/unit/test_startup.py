@@ -166,3 +166,20 @@ def test_the_console_script_and_python_m_answer_version_and_run_commands(tmp_pat
         assert bogus.returncode == 2 and "No such option" in bogus.stderr, start
         helped = subprocess.run([*start, "--help"], capture_output=True, text=True)
         assert helped.returncode == 0 and "Commands:" in helped.stdout, start
+
+
+def test_what_a_run_needs_before_its_first_case_loads_no_reporting_or_database_module():
+    # Reports, the summary's statistics and the results database come after the first
+    # case started (a first session makes its database while its cases run).
+    watch = (
+        "statistics",
+        "getpass",
+        "secrets",
+        "sqlite3",
+        "assay.results.report",
+        "assay.results.db",
+        "assay.results.samples",
+        "assay.results.regressions",
+    )
+    code = "import assay.cli, assay.commands.runs, assay.session, assay.ui, assay.run.pipeline"
+    assert _loaded(code, watch=watch) == []
