@@ -207,10 +207,12 @@ class Containment:
         return found
 
     def _none_adopted(self) -> bool:
-        """What a job leaves is adopted: a child of the runner. Whether the runner has no
-        child but live job processes (the usual end of a job, or of a session): then there
-        is nothing to look for among all processes."""
-        children = procfs.children(self.pid)
+        """What a job leaves is adopted: a child of the runner's main thread (the kernel
+        gives orphans to a subreaper's first live thread). Whether it has no child but live
+        job processes (the usual end of a job, or of a session): then there is nothing to
+        look for among all processes. Job processes are started on the event loop's thread,
+        the main one; what other threads start (a git probe) is never adopted."""
+        children = procfs.main_thread_children(self.pid)
         return children is not None and children <= self.roots.keys()
 
     def _adopted(self, proc: procfs.ProcStat) -> bool:

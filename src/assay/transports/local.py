@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 from assay.transports import procfs
@@ -155,15 +155,16 @@ class LocalTransport:
     ) -> LocalProcess:
         """Start ``argv`` in ``cwd`` with its output going straight to files (the caller
         enforces ``time_limit``: this runner is the supervisor here)."""
-        return self.start(argv, cwd=Path(cwd), stdout=Path(stdout), stderr=Path(stderr), env=env)
+        # This machine's paths as they are: no Path object of its own per path, per job.
+        return self.start(argv, cwd=cwd, stdout=stdout, stderr=stderr, env=env)
 
     def start(
         self,
         argv: Sequence[str],
         *,
-        cwd: Path,
-        stdout: Path,
-        stderr: Path,
+        cwd: PurePath,
+        stdout: PurePath,
+        stderr: PurePath,
         env: Mapping[str, str] | None = None,
     ) -> LocalProcess:
         """:meth:`spawn`, synchronously."""
