@@ -1,7 +1,5 @@
 """Allow ``python -m assay``."""
 
-import sys
+from assay.entry import console
 
-from assay.cli import main
-
-sys.exit(main())
+console()

@@ -9,10 +9,7 @@ interrupted by signal N (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
 
 from __future__ import annotations
 
-import io
-import json
 import sys
-import traceback
 from collections.abc import Sequence
 
 import click
@@ -58,6 +55,8 @@ for _command in (
 )
 def show_config(config: str | None, system: str | None) -> int:
     """Check the configuration and show the system this host would use."""
+    import json
+
     from assay.config import describe, load_config  # lazy: start-up time (config: 15 ms)
 
     loaded = load_config(config)
@@ -71,6 +70,8 @@ def show_config(config: str | None, system: str | None) -> int:
 def _traceback() -> None:
     """The current exception's traceback on stderr; what its message quotes is shown, not
     obeyed by the terminal."""
+    import traceback  # lazy: errors only (with linecache and tokenize)
+
     terminal.echo(traceback.format_exc().rstrip("\n"), err=True)
 
 
@@ -83,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
+        import io
+
         shown = io.StringIO()
         exc.show(file=shown)  # the usage and the message, which may quote a hostile argument
         terminal.echo(shown.getvalue().rstrip("\n"), err=True)

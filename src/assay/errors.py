@@ -6,7 +6,6 @@ fix. The CLI prints it without a traceback (unless ``--debug``) and exits 2.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 
@@ -51,6 +50,8 @@ class SanityError(Exception):
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
     names = list(choices)
+    import difflib  # lazy: only when a name is unknown
+
     close = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

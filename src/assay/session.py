@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
-import getpass
 import json
 import os
 import signal
@@ -34,8 +33,6 @@ from assay.hosts import Hosts
 from assay.launchers import partition_launcher
 from assay.load import LoadProblem, load
 from assay.plan import Plan, make_plan, repeat_cases
-from assay.results import regressions, report
-from assay.results.db.source import open_history
 from assay.results.journal import Journal, Recovered, recover
 from assay.results.model import CaseResult, GitState, Problem, Session
 from assay.results.recorder import (
@@ -45,13 +42,13 @@ from assay.results.recorder import (
     git_state,
     warn_on_stderr,
 )
-from assay.results.series import HistorySource
 from assay.run.artifacts import SessionStore
 from assay.run.context import Place, RunContext
 from assay.run.module_check import ModuleChecks
 from assay.run.priority import Expectations, case_series
+from assay.run.recording import LateRecorder, first_session
 from assay.run.remote_inputs import Uploads
-from assay.run.runner import Events, Runner, RunOptions
+from assay.run.runner import Events, Recording, Runner, RunOptions
 from assay.schedulers.base import Scheduler
 from assay.schedulers.direct import DirectScheduler
 from assay.schedulers.registry import SchedulerSetup, make_scheduler
@@ -61,6 +58,7 @@ from assay.transports.contain import end_left_behind
 from assay.transports.local import LocalTransport
 
 if TYPE_CHECKING:
+    from assay.results.series import HistorySource
     from assay.store import Store
 
 HintT = TypeVar("HintT", contravariant=True)
@@ -244,6 +242,9 @@ async def _run(
     request: Request, prepared: Prepared, display: Display[HintT], hint: HintT
 ) -> Session:
     config, system, plan = prepared.config, prepared.system, prepared.plan
+    prefix = _prefix(request, config, system)
+    target = database_target(config, system, prefix)
+    fresh = not request.resume and first_session(target, prefix)  # (before its directory)
     session_id, directory, recovered = _open_directory(request, config, system)
     journal = Journal(directory)
     session = _new_session(request, prepared, session_id, directory)
@@ -261,12 +262,21 @@ async def _run(
         await transport.release()
         journal.close()
         raise
-    prefix = _prefix(request, config, system)
-    recorder = Recorder.open(database_target(config, system, prefix), prefix)
-    series = [case_series(c) for c in plan.cases]
-    expect = Expectations.plan(plan.cases, recorder.expected(series), series)
     git = _probe_git(Path(request.paths[0]).absolute())
-    recorder.start(session, config_hash(config), git)
+    digest = config_hash(config)
+    recording: Recording
+    if fresh:  # no history to plan with: the cases start while the database is made
+        late = LateRecorder(
+            lambda: Recorder.open(target, prefix, import_runs=False),
+            lambda opened: opened.start(session, digest, git),
+        )
+        recording, expect = late, Expectations.plan(plan.cases, {})
+    else:
+        late, recorder = None, Recorder.open(target, prefix)
+        series = [case_series(c) for c in plan.cases]
+        expect = Expectations.plan(plan.cases, recorder.expected(series), series)
+        recorder.start(session, digest, git)
+        recording = recorder
     ctx = _context(request, prepared, directory, hosts, display, journal, session_id)
     ctx.expected_run = expect.run
     runner = Runner(
@@ -278,7 +288,7 @@ async def _run(
         recovered,
         priority=expect.priority,
         recorded=expect.recorded,
-        recorder=recorder,
+        recorder=recording,
     )
     display.start(
         len(plan.cases),
@@ -297,6 +307,8 @@ async def _run(
             await transport.release()
             ctx.store.close()
             journal.close()
+        if late is not None:
+            recorder = await late.settled()
         session.remote = hosts.sent()
         session.finished = time.time()
         session.git = git.result()
@@ -471,8 +483,16 @@ def _write_reports(
     prefix's session directories), and the reports the command line asked for. Returns the
     report's path and the files that could not be written (the user's to fix: shown after
     the summary, without losing it or the other files)."""
+    from assay.results import report  # lazy: the end of a run only
+
     path = report.write(session, directory / "report.json")
     recorder.finish(session, *(reversed(session.estimate) if session.estimate else ()))
+    if not request.html and not _measured(session):
+        # Nothing to hold against history: the database is not opened again, and the
+        # detection is not imported.
+        return _against_history(request, prepared, session, path, None)
+    from assay.results.db.source import open_history  # lazy: sessions that measured
+
     config, system = prepared.config, prepared.system
     prefix = _prefix(request, config, system)
     # A database the recorder could not open was reported then: not tried (and said) again.
@@ -486,11 +506,27 @@ def _write_reports(
         return _against_history(request, prepared, session, path, history)
 
 
+def _measured(session: Session) -> bool:
+    """Whether a case of ``session`` has a metric value (what regressions are found in)."""
+    return any(m.value is not None for r in session.results for m in r.metrics)
+
+
 def _against_history(
-    request: Request, prepared: Prepared, session: Session, path: Path, history: HistorySource
+    request: Request,
+    prepared: Prepared,
+    session: Session,
+    path: Path,
+    history: HistorySource | None,
 ) -> tuple[Path, list[str]]:
+    """Regressions against ``history`` (None: the session measured nothing), then the
+    report files the command line asked for."""
+    from assay.results import report
+
     detection = prepared.config.detection.settings()
-    session.regressions = regressions.find(session, history, detection)
+    if history is not None:
+        from assay.results import regressions  # lazy: sessions that measured
+
+        session.regressions = regressions.find(session, history, detection)
     if session.regressions:
         report.write(session, path)
     problems: list[str] = []
@@ -504,6 +540,8 @@ def _against_history(
         )
     if request.html:
         from assay.results import html  # lazy: start-up time (plotting; --html only)
+
+        assert history is not None  # --html always reads it
 
         data = report.to_dict(session)
         _write_file(
@@ -527,6 +565,8 @@ def _write_file(what: str, path: str, problems: list[str], write: Callable[[str]
 
 
 def _user() -> str:
+    import getpass  # lazy: start-up time
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

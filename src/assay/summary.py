@@ -12,14 +12,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from assay import terminal
 from assay.durations import format_duration
 from assay.files import display_path, tail
-from assay.results import performance, regressions, samples, scaling
 from assay.results.model import CaseResult, Session, Status
 from assay.run.scripts import PYTHON_OUT
+
+if TYPE_CHECKING:
+    from assay.results.performance import Row
 
 Line = tuple[str, str]  # text, style
 TAIL_LINES = 10
@@ -206,10 +208,22 @@ def _compact(bad: list[CaseResult], width: int) -> list[Line]:
     return lines
 
 
+def _metric_rows(results: list[CaseResult]) -> list[Row]:
+    """The performance table's rows (none, and nothing imported, for cases that measured
+    nothing)."""
+    if not any(r.metrics for r in results):
+        return []
+    from assay.results import performance
+
+    return performance.rows(results)
+
+
 def summary_lines(
     session: Session, hint: Hint, report: Path | None, caps: Caps | None = None
 ) -> list[Line]:
     """The final summary as (text, style) lines."""
+    from assay.results import samples, scaling  # lazy: the end of a run (statistics)
+
     caps = caps or Caps()
     where = _elsewhere(report)
     lines: list[Line] = []
@@ -222,9 +236,14 @@ def summary_lines(
             (text, "bold" if i == 0 else "") for i, text in enumerate(scaling.format_table(table))
         ]
     lines += samples.summary_lines(session.results)
-    lines += regressions.summary_lines(session)
-    metrics = performance.rows(session.results)
+    if session.regressions:
+        from assay.results import regressions  # lazy: a session that measured
+
+        lines += regressions.summary_lines(session)
+    metrics = _metric_rows(session.results)
     if metrics:
+        from assay.results import performance
+
         lines.append(("", ""))
         text = performance.format_table(metrics, caps.table_rows)
         if caps.table_rows is not None and len(metrics) > caps.table_rows:

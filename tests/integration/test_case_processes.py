@@ -77,3 +77,137 @@ def test_the_stage_dir_becomes_the_output_dir_without_the_staged_inputs(tmp_path
     assert sorted(os.listdir(output)) == ["assay-run.err", "assay-run.out", "assay-run.sh"]
     script = (output / "assay-run.sh").read_text()
     assert "setpriv" in script  # run by hand as root, it still drops the capabilities
+
+
+def test_a_job_sees_the_runners_environment_as_it_is_when_the_job_starts(tmp_path):
+    """The job's environment is the runner's at the moment it starts (what a hook put in
+    ``os.environ`` included), with the case's containment token added."""
+    (tmp_path / "test_env.py").write_text(
+        "import os\nimport assay\n\n"
+        "class Env(assay.Test):\n"
+        "    command = 'echo \"$ASSAY_T_SEEN:$ASSAY_CASE_TOKEN:${ASSAY_T_GONE-unset}\"'\n\n"
+        "    @assay.before('run')\n"
+        "    def change(self):\n"
+        "        os.environ['ASSAY_T_SEEN'] = 'from-a-hook'\n"
+        "        os.environ.pop('ASSAY_T_GONE', None)\n"
+    )
+    result = run_assay(
+        "run", "test_env.py", "--plain", cwd=tmp_path, env={"ASSAY_T_GONE": "inherited"}
+    )
+    assert result.code == 0, result
+    seen, token, gone = _stdout(result.case("Env")).decode().strip().split(":")
+    assert seen == "from-a-hook"
+    assert len(token) == 32 and int(token, 16) >= 0
+    assert gone == "unset"
+
+
+ENDINGS = """
+import atexit
+import os
+import threading
+import time
+
+import assay
+
+atexit.register(lambda: open({atexit_marker!r}, "w").write("ran"))
+
+
+def _late() -> None:
+    time.sleep(0.5)
+    open({thread_marker!r}, "w").write("ran")
+
+
+class Ends(assay.Test):
+    command = "true"
+
+    @assay.after("run")
+    def start_a_thread(self):
+        threading.Thread(target=_late).start()  # not a daemon: the process waits for it
+"""
+
+
+@pytest.mark.parametrize("start", ["console", "module"])
+def test_the_end_of_the_process_still_runs_exit_handlers_and_waits_for_threads(tmp_path, start):
+    """The process ends without tearing the interpreter down (its modules and objects),
+    but only after what a normal end does for the user: test code's ``atexit`` handlers
+    run, its threads are waited for, and what was printed is flushed."""
+    import subprocess
+    import sys
+
+    atexit_marker, thread_marker = tmp_path / "atexit", tmp_path / "thread"
+    (tmp_path / "test_ends.py").write_text(
+        ENDINGS.format(atexit_marker=str(atexit_marker), thread_marker=str(thread_marker))
+    )
+    console = Path(sys.executable).parent / "assay"
+    if start == "console" and not console.exists():
+        pytest.skip("no console script next to this interpreter")
+    argv = [str(console)] if start == "console" else [sys.executable, "-m", "assay"]
+    env = {**os.environ, "ASSAY_STORE": str(tmp_path / ".store")}
+    env.pop("ASSAY_CONFIG", None)
+    proc = subprocess.run(
+        [*argv, "run", "test_ends.py", "--plain"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "1 passed, 0 failed" in proc.stdout, proc.stdout
+    assert atexit_marker.read_text() == "ran"
+    assert thread_marker.read_text() == "ran"
+
+
+def test_the_end_of_the_process_keeps_the_exit_code_and_a_full_pipe_of_output(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "test_many.py").write_text(
+        "import assay\n\n\nclass Many(assay.Test):\n"
+        "    i = assay.parameter(range(40))\n    command = 'exit 1'\n"
+    )
+    env = {**os.environ, "ASSAY_STORE": str(tmp_path / ".store")}
+    env.pop("ASSAY_CONFIG", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "assay", "run", "test_many.py", "--plain"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout.count("[ FAIL]") >= 40
+    assert "0 passed, 40 failed" in proc.stdout, proc.stdout[-500:]
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("report: "), proc.stdout[-500:]
+
+
+def test_files_test_code_keeps_open_are_flushed_when_the_process_ends(tmp_path):
+    """What the interpreter's teardown did for test code still happens: a file a test
+    file (or a module it imports) keeps open in a global is flushed and closed."""
+    import subprocess
+    import sys
+
+    (tmp_path / "helper_log.py").write_text(f"LOG = open({str(tmp_path / 'helper.txt')!r}, 'w')\n")
+    (tmp_path / "test_logs.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import assay\nimport helper_log\n\n"
+        f"LOG = open({str(tmp_path / 'own.txt')!r}, 'w')\n\n\n"
+        "class Logs(assay.Test):\n    command = 'true'\n\n"
+        "    @assay.after('run')\n    def note(self):\n"
+        "        LOG.write('own line')\n        helper_log.LOG.write('helper line')\n"
+    )
+    env = {**os.environ, "ASSAY_STORE": str(tmp_path / ".store")}
+    env.pop("ASSAY_CONFIG", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "assay", "run", "test_logs.py", "--plain"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "own.txt").read_text() == "own line"
+    assert (tmp_path / "helper.txt").read_text() == "helper line"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -82,3 +83,39 @@ def test_children_lists_the_processes_a_process_started():
         child.kill()
         child.wait()
     assert child.pid not in (procfs.children(os.getpid()) or set())
+
+
+ADOPTS = """
+import json, os, subprocess, sys, threading, time
+from assay.transports import contain, procfs
+
+assert contain.set_subreaper(True)
+stop = threading.Event()
+for _ in range(3):  # threads besides the main one, as a run has (journal, recorder...)
+    threading.Thread(target=stop.wait, daemon=True).start()
+got = {}
+
+def orphan():  # a job process started from a thread that is not the main one
+    out = subprocess.run(["sh", "-c", "sleep 30 & echo $!"], capture_output=True, text=True)
+    got["pid"] = int(out.stdout)
+
+worker = threading.Thread(target=orphan)
+worker.start()
+worker.join()
+time.sleep(0.05)
+main = procfs.main_thread_children(os.getpid()) or set()
+every = procfs.children(os.getpid()) or set()
+os.kill(got["pid"], 9)
+print(json.dumps([got["pid"] in main, got["pid"] in every, sorted(every - main)]))
+stop.set()
+"""
+
+
+def test_an_adopted_orphan_is_a_child_of_the_main_thread_whatever_thread_started_it():
+    # Containment reads only the main thread's list of children at each job's end: the
+    # kernel gives an orphan to the subreaper's first live thread, its main one.
+    out = subprocess.run(
+        [sys.executable, "-c", ADOPTS], capture_output=True, text=True, check=True, timeout=60
+    )
+    in_main, in_every, only_elsewhere = json.loads(out.stdout.strip().splitlines()[-1])
+    assert in_main and in_every and only_elsewhere == []

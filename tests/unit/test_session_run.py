@@ -43,3 +43,79 @@ def test_a_run_puts_what_start_up_made_out_of_the_collectors_sight(tmp_path, mon
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def _recorded(prefix, session_id):
+    from assay.results.db import ResultsDB
+
+    with ResultsDB.open(prefix / "results.sqlite") as db:
+        record = db.session(session_id)
+        return record, db.session_cases(session_id)
+
+
+def test_the_cases_of_a_first_session_do_not_wait_while_its_database_is_made(tmp_path, monkeypatch):
+    # No results database yet and no session before this one: no history to plan with, so
+    # the cases start while the database is made (its schema costs syncs). Injected: making
+    # it waits until the case has finished (its result is in the journal), which never
+    # happens if the cases wait for it; the result then waits for the database.
+    import time
+
+    from assay.results import recorder
+
+    (tmp_path / "test_one.py").write_text(
+        "import assay\n\n\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    prefix = tmp_path / ".assay"
+    journal = prefix / "latest" / "journal.jsonl"
+    real_open = recorder.Recorder.open.__func__  # type: ignore[attr-defined]
+    waited: list[bool] = []
+
+    def finished() -> bool:
+        return journal.exists() and b'"t":"result"' in journal.read_bytes()
+
+    def open_once_the_case_finished(cls, *args, **kwargs):
+        deadline = time.monotonic() + 15
+        while not finished() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        waited.append(finished())
+        return real_open(cls, *args, **kwargs)
+
+    monkeypatch.setattr(recorder.Recorder, "open", classmethod(open_once_the_case_finished))
+    monkeypatch.chdir(tmp_path)
+    request = session.Request(paths=[str(tmp_path)], prefix=str(prefix))
+    assert session.run(request, make_display(plain=True), RerunHint()) == 0
+    assert waited == [True]
+    # Recorded in full all the same: the session, complete, and its case.
+    session_id = (prefix / "latest").resolve().name
+    record, cases = _recorded(prefix, session_id)
+    assert record is not None and record.complete
+    assert [c.status for c in cases] == ["passed"]
+
+
+def test_a_session_with_history_plans_with_it_before_its_cases_start(tmp_path, monkeypatch):
+    # An existing database is opened before the cases start (its recorded durations order
+    # them); the second session is recorded beside the first.
+    from assay.results import recorder
+
+    (tmp_path / "test_one.py").write_text(
+        "import assay\n\n\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    prefix = tmp_path / ".assay"
+    request = session.Request(paths=[str(tmp_path)], prefix=str(prefix))
+    assert session.run(request, make_display(plain=True), RerunHint()) == 0
+    first = (prefix / "latest").resolve().name
+    asked: list[int] = []
+    real_expected = recorder.Recorder.expected
+
+    def expected(self, series):
+        asked.append(len(series))
+        return real_expected(self, series)
+
+    monkeypatch.setattr(recorder.Recorder, "expected", expected)
+    assert session.run(request, make_display(plain=True), RerunHint()) == 0
+    second = (prefix / "latest").resolve().name
+    assert asked == [1] and second != first
+    for session_id in (first, second):
+        record, cases = _recorded(prefix, session_id)
+        assert record is not None and record.complete and len(cases) == 1

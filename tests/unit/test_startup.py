@@ -25,6 +25,10 @@ NOT_FOR_A_PLAIN_RUN = (
     "assay.store.remote",  # remote sites only
     "assay.archives",  # artifacts put from archives only
     "tarfile",
+    # A run whose cases measured nothing, without --html, has nothing to hold against its
+    # history: neither the database is opened again nor detection imported at its end.
+    "assay.results.db.source",
+    "assay.results.regressions",
 )
 
 
@@ -96,3 +100,86 @@ def test_the_test_authors_names_are_there_on_first_use():
         "else:\n    raise SystemExit('no AttributeError')"
     )
     assert _loaded(code, watch=("assay.define.test",)) == ["assay.define.test"]
+
+
+# -- the light entry: `assay --version` answers before the command line's machinery --------
+
+
+def test_version_from_the_entry_imports_no_cli_machinery():
+    # The console script and `python -m assay` start at assay.entry; --version must not pay
+    # for click, the command groups or the config (what `import assay.cli` loads).
+    code = "from assay.entry import main\nassert main(['--version']) == 0"
+    watch = ("click", "assay.cli", "assay.commands", "assay.config", "typing_extensions")
+    assert _loaded(code, watch=watch) == []
+
+
+def test_the_entry_says_what_click_says_for_version():
+    fast = subprocess.run(
+        [sys.executable, "-c", "from assay.entry import main; main(['--version'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    full = subprocess.run(
+        [sys.executable, "-c", "from assay.cli import main; main(['--version'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert fast.stdout == full.stdout
+    assert fast.stdout.startswith("assay, version ")
+
+
+def test_other_command_lines_go_to_the_full_cli():
+    # Only group options before --version take the short way; anything else (a command, an
+    # unknown option, --help first) is click's to answer, as it always was.
+    from assay.entry import answers_version
+
+    assert answers_version(["--version"])
+    assert answers_version(["--debug", "--version"])
+    assert answers_version(["--version", "run"])  # click's eager option wins there too
+    assert not answers_version([])
+    assert not answers_version(["run", "--version"])
+    assert not answers_version(["--help", "--version"])
+    assert not answers_version(["-h", "--version"])
+    assert not answers_version(["--bogus", "--version"])
+    assert not answers_version(["--", "--version"])
+    assert not answers_version(["--version=1"])
+
+
+def test_the_console_script_and_python_m_start_at_the_entry():
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="assay")
+    assert script.value == "assay.entry:console"
+    main_source = Path(__file__).resolve().parents[2] / "src/assay/__main__.py"
+    assert "from assay.entry import console" in main_source.read_text()
+
+
+def test_the_console_script_and_python_m_answer_version_and_run_commands(tmp_path):
+    console = Path(sys.executable).parent / "assay"
+    starts = [[sys.executable, "-m", "assay"]] + ([[str(console)]] if console.exists() else [])
+    for start in starts:
+        version = subprocess.run([*start, "--version"], capture_output=True, text=True)
+        assert version.returncode == 0 and version.stdout.startswith("assay, version "), start
+        bogus = subprocess.run([*start, "--bogus"], capture_output=True, text=True)
+        assert bogus.returncode == 2 and "No such option" in bogus.stderr, start
+        helped = subprocess.run([*start, "--help"], capture_output=True, text=True)
+        assert helped.returncode == 0 and "Commands:" in helped.stdout, start
+
+
+def test_what_a_run_needs_before_its_first_case_loads_no_reporting_or_database_module():
+    # Reports, the summary's statistics and the results database come after the first
+    # case started (a first session makes its database while its cases run).
+    watch = (
+        "statistics",
+        "getpass",
+        "secrets",
+        "sqlite3",
+        "assay.results.report",
+        "assay.results.db",
+        "assay.results.samples",
+        "assay.results.regressions",
+    )
+    code = "import assay.cli, assay.commands.runs, assay.session, assay.ui, assay.run.pipeline"
+    assert _loaded(code, watch=watch) == []

@@ -58,14 +58,16 @@ def database_target(config: Config, system: str, prefix: Path) -> str | None:
     return str(prefix / "results.sqlite")
 
 
-def open_database(target: str, prefix: Path) -> ResultsDB:
-    """Open the database and import the session directories under ``prefix`` it lacks."""
+def open_database(target: str, prefix: Path, import_runs: bool = True) -> ResultsDB:
+    """Open the database and import the session directories under ``prefix`` it lacks
+    (``import_runs=False``: the caller knows there are none)."""
     from assay.results.db import ResultsDB
     from assay.results.db.importer import import_sessions
 
     db = ResultsDB.open(target)
     try:
-        import_sessions(db, prefix)
+        if import_runs:
+            import_sessions(db, prefix)
     except BaseException:
         db.close()
         raise
@@ -135,16 +137,21 @@ class Recorder:
 
     @classmethod
     def open(
-        cls, target: str | None, prefix: Path, warn: Callable[[str], None] = warn_on_stderr
+        cls,
+        target: str | None,
+        prefix: Path,
+        warn: Callable[[str], None] = warn_on_stderr,
+        import_runs: bool = True,
     ) -> Recorder:
         """A recorder for ``target`` (None: recording is off). A database that cannot be
-        opened is reported with ``warn`` and the session runs without it."""
+        opened is reported with ``warn`` and the session runs without it. ``import_runs``:
+        see :func:`open_database`."""
         if target is None:
             return cls(None, warn)
         from assay.results.db import DatabaseError
 
         try:
-            db = open_database(target, prefix)
+            db = open_database(target, prefix, import_runs)
             try:
                 db.backend.limit_cache(RECORDING_CACHE_KIB)
             except BaseException:

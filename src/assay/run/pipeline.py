@@ -215,7 +215,8 @@ class Execution:
                     ) from None
         # The output dir is made at cleanup: one left by an earlier attempt, or by a runner
         # that was interrupted (this is --resume), is stale.
-        shutil.rmtree(self.output_dir, ignore_errors=True)
+        if os.path.lexists(self.output_dir):  # (one lstat for the usual: there is none)
+            shutil.rmtree(self.output_dir, ignore_errors=True)
         info = CaseInfo(
             name=case.name,
             id=case.id,
@@ -286,8 +287,11 @@ class Execution:
     async def _stage_sources(self, test: Test) -> None:
         """Hard-link the test's sources from the store (a directory's contents, or a file);
         ``writable`` paths get private copies."""
+        sources = as_list(test.sources)
+        if not sources:
+            return
         base = Path(self.case.test._assay.file or ".").parent
-        for source in as_list(test.sources):
+        for source in sources:
             src = Path(test.format(source, quote=False))
             src = src if src.is_absolute() else base / src
             if not src.exists():

@@ -72,9 +72,15 @@ class Expectations:
         them) from ``history`` (by series; ``series``: each case's, if known already)."""
         out = cls()
         own: dict[int, float] = {}
-        names = series if series is not None else [case_series(c) for c in cases]
+        names: Sequence[str | None]
+        if series is not None:
+            names = series
+        elif history:
+            names = [case_series(c) for c in cases]
+        else:  # nothing recorded: no series to name
+            names = [None] * len(cases)
         for case, name in zip(cases, names, strict=True):
-            found = history.get(name) if history else None
+            found = history.get(name) if history and name is not None else None
             if case.skip:
                 own[id(case)] = 0.0
                 out.recorded[case.key] = 0.0

@@ -9,6 +9,7 @@ written, :func:`assay.schedulers.jobscript.compose`).
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Iterable, Mapping
@@ -131,6 +132,7 @@ _SHELL_WORDS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=256)  # the variants of a test share their command
 def _last_command(command: str, plain: bool) -> str:
     """The command as the last line of a script. A simple command that runs a program
     replaces the shell (``exec``), so a case costs one process start, not two, and the

@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import ctypes
 import os
-import secrets
 import signal
 import sys
 from collections import defaultdict
@@ -126,7 +125,7 @@ class Containment:
 
     def issue(self) -> str:
         """A token for a new job process's environment."""
-        token = secrets.token_hex(16)
+        token = os.urandom(16).hex()  # what secrets.token_hex does, without its imports
         self._issued.add(token)
         return token
 
@@ -208,10 +207,12 @@ class Containment:
         return found
 
     def _none_adopted(self) -> bool:
-        """What a job leaves is adopted: a child of the runner. Whether the runner has no
-        child but live job processes (the usual end of a job, or of a session): then there
-        is nothing to look for among all processes."""
-        children = procfs.children(self.pid)
+        """What a job leaves is adopted: a child of the runner's main thread (the kernel
+        gives orphans to a subreaper's first live thread). Whether it has no child but live
+        job processes (the usual end of a job, or of a session): then there is nothing to
+        look for among all processes. Job processes are started on the event loop's thread,
+        the main one; what other threads start (a git probe) is never adopted."""
+        children = procfs.main_thread_children(self.pid)
         return children is not None and children <= self.roots.keys()
 
     def _adopted(self, proc: procfs.ProcStat) -> bool:

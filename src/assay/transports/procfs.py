@@ -129,6 +129,16 @@ def children(pid: int) -> set[int] | None:
     return found
 
 
+def main_thread_children(pid: int) -> set[int] | None:
+    """The children of process ``pid``'s main thread (one read), or ``None`` if ``/proc``
+    does not list them. An orphan a subreaper adopts is given to its first live thread,
+    the main one: what the other threads started themselves is not listed here."""
+    data = _read(f"{PROC}/{pid}/task/{pid}/children", 1 << 20)
+    if data is None:
+        return None
+    return {int(word) for word in data.split()}
+
+
 def last_pid() -> int | None:
     """The last process id the kernel handed out in this pid namespace, if it says."""
     data = _read(f"{PROC}/sys/kernel/ns_last_pid")

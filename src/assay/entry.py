@@ -1,0 +1,117 @@
+"""Where the ``assay`` command starts (the console script and ``python -m assay``).
+
+``assay --version`` is answered here, from the standard library, before the command
+line's machinery (click, the command groups, the config) is imported: that costs more
+than the rest of the answer. Every other command line goes to :func:`assay.cli.main`.
+
+Once the command is done, :func:`console` ends the process without tearing the
+interpreter down: freeing every module and object of a run one by one is work nobody
+waits for (tens of ms after a run). What a normal end does for the user still happens:
+threads that are not daemons are waited for (then the end is the interpreter's own),
+``atexit`` handlers run, and what was printed is flushed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from assay._version import __version__
+
+# The real one: test code's os._exit is refused once the run starts (assay.guard).
+_EXIT = os._exit
+
+# The options of the group that take no value and do nothing of their own: click would
+# process --version eagerly past them.
+_QUIET_GROUP_OPTIONS = frozenset({"--debug"})
+
+
+def answers_version(args: Sequence[str]) -> bool:
+    """Whether click would answer ``args`` with the version and nothing else: ``--version``
+    among the group's options before the command, with nothing there click answers first
+    (``--help``) or refuses (an unknown option)."""
+    for arg in args:
+        if arg == "--version":
+            return True
+        if arg not in _QUIET_GROUP_OPTIONS:
+            return False
+    return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``assay`` command."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if answers_version(args):
+        # click.version_option's message, word for word.
+        sys.stdout.write(f"assay, version {__version__}\n")
+        sys.stdout.flush()
+        return 0
+    from assay.cli import main as full  # the command line's machinery
+
+    return full(args)
+
+
+def console() -> NoReturn:
+    """The ``assay`` program (the console script, ``python -m assay``): :func:`main`, then
+    the end of the process."""
+    end(main())
+
+
+def end(code: int) -> NoReturn:
+    """End the process with ``code``: without the interpreter's teardown when nothing
+    needs it, else (a thread still running, a profiler or tracer, output that cannot be
+    flushed) through ``sys.exit`` as always."""
+    if sys.getprofile() is not None or sys.gettrace() is not None or _threads_running():
+        sys.exit(code)
+    if not _flushed():
+        sys.exit(code)  # the interpreter reports it, as it always did
+    atexit._run_exitfuncs()  # test code's handlers too; what they raise is reported
+    if _threads_running() or not _flushed():  # a handler started one, or printed in vain
+        sys.exit(code)
+    _release_user_modules()
+    if not _flushed():  # (what a released object printed)
+        sys.exit(code)
+    _EXIT(code)
+
+
+def _release_user_modules() -> None:
+    """Free what user code holds, as the interpreter's teardown would: the globals of
+    every module that is neither the interpreter's, an installed package's nor assay's
+    own (test files and the modules they import), newest first. A file such code keeps
+    open is flushed and closed when its last reference goes."""
+    places = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(__file__)}
+    own = tuple(os.path.join(p, "") for p in places | {os.path.realpath(p) for p in places})
+    users = []
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        # (the real path only for what the plain one does not place: no lstat per module)
+        if isinstance(path, str) and not (
+            path.startswith(own) or os.path.realpath(path).startswith(own)
+        ):
+            users.append(module)
+    for module in reversed(users):
+        try:
+            module.__dict__.clear()
+        except Exception:  # noqa: S112 - an odd module object: the process ends anyway
+            continue
+
+
+def _threads_running() -> bool:
+    import threading  # (not for --version)
+
+    main_thread = threading.main_thread()
+    return any(
+        t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()
+    )
+
+
+def _flushed() -> bool:
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return False
+    return True

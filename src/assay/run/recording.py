@@ -1,0 +1,88 @@
+"""The results database of a first session, made while its cases run.
+
+A session whose database does not exist yet, under a prefix with no session before it,
+has no history to plan with: its cases need not wait while the database is made (a
+schema, and the syncs that make it durable). :class:`LateRecorder` stands in for the
+session's :class:`~assay.results.recorder.Recorder` meanwhile: cases that finish first
+wait, in order, and go to the recorder once it is open, after the session's own record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assay.results.model import CaseResult
+    from assay.results.recorder import Recorder
+
+
+def first_session(target: str | None, prefix: Path) -> bool:
+    """Whether results go to an SQLite file that is not there yet, under a prefix that
+    holds no session yet (call before this session's directory is made): then there is
+    no history, and no session directory for the new database to import."""
+    if target is None or target.startswith(("postgresql://", "postgres://")):
+        return False
+    if os.path.lexists(target):
+        return False
+    try:
+        with os.scandir(prefix / "runs") as entries:
+            return not any(e.is_dir(follow_symlinks=False) for e in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:  # cannot tell: open it the usual way, which says what is wrong
+        return False
+
+
+class LateRecorder:
+    """The session's recorder while ``open_recorder`` runs in a thread of its own;
+    ``start`` records the session once it is open (on the event loop's thread)."""
+
+    def __init__(
+        self, open_recorder: Callable[[], Recorder], start: Callable[[Recorder], None]
+    ) -> None:
+        self._start = start
+        self._recorder: Recorder | None = None
+        self._pending: list[CaseResult] = []
+        opened: Future[Recorder] = Future()
+
+        def work() -> None:
+            try:
+                opened.set_result(open_recorder())
+            except BaseException as exc:  # a bug: raised again by settled()
+                opened.set_exception(exc)
+
+        self._opening = asyncio.wrap_future(opened)
+        self._opening.add_done_callback(lambda _: self._opened())
+        threading.Thread(target=work, name="assay-results-open", daemon=True).start()
+
+    def _opened(self) -> None:
+        if self._recorder is not None or self._opening.cancelled():
+            return
+        if self._opening.exception() is not None:
+            return
+        recorder = self._opening.result()
+        self._start(recorder)
+        self._recorder = recorder
+        pending, self._pending = self._pending, []
+        for result in pending:
+            recorder.case_finished(result)
+
+    def case_finished(self, result: CaseResult) -> None:
+        """A case finished: recorded now, or once the database is open."""
+        if self._recorder is None:
+            self._pending.append(result)
+        else:
+            self._recorder.case_finished(result)
+
+    async def settled(self) -> Recorder:
+        """The recorder, once open, with every case that finished handed to it."""
+        await asyncio.shield(self._opening)
+        self._opened()  # (its callback may not have run yet)
+        assert self._recorder is not None
+        return self._recorder
