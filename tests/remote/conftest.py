@@ -71,38 +71,50 @@ def _toml(value: object) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _server() -> SshServer | str:
+def _server(prefix: str = "ASSAY_TEST_SSH_") -> SshServer | str:
     env = os.environ
     names = ("HOST", "PORT", "USER", "KEY", "KNOWN_HOSTS", "CONFIG", "LOG")
-    missing = [n for n in names if not env.get(f"ASSAY_TEST_SSH_{n}")]
+    missing = [n for n in names if not env.get(f"{prefix}{n}")]
     if missing:
-        return 'no SSH server configured (scripts/sshd-ci up; eval "$(scripts/sshd-ci env)")'
-    host, port = env["ASSAY_TEST_SSH_HOST"], int(env["ASSAY_TEST_SSH_PORT"])
+        return (
+            f"no SSH server configured ({prefix}{missing[0]} is not set: scripts/sshd-ci up; "
+            'eval "$(scripts/sshd-ci env)")'
+        )
+    host, port = env[f"{prefix}HOST"], int(env[f"{prefix}PORT"])
     try:
         socket.create_connection((host, port), timeout=5).close()
     except OSError as exc:
         return f"the SSH server {host}:{port} does not answer: {exc.strerror}"
-    user = env["ASSAY_TEST_SSH_USER"]
+    user = env[f"{prefix}USER"]
     return SshServer(
         host,
         port,
         user,
-        env["ASSAY_TEST_SSH_KEY"],
-        env["ASSAY_TEST_SSH_KNOWN_HOSTS"],
-        env["ASSAY_TEST_SSH_CONFIG"],
-        env["ASSAY_TEST_SSH_LOG"],
+        env[f"{prefix}KEY"],
+        env[f"{prefix}KNOWN_HOSTS"],
+        env[f"{prefix}CONFIG"],
+        env[f"{prefix}LOG"],
         Path(pwd.getpwnam(user).pw_dir),
     )
 
 
-@pytest.fixture(scope="session")
-def sshd() -> SshServer:
-    server = _server()
+def _required(server: SshServer | str) -> SshServer:
     if isinstance(server, str):
         if os.environ.get("ASSAY_REQUIRE_SSH") == "1":
             pytest.fail(f"ASSAY_REQUIRE_SSH=1 but {server}")
         pytest.skip(server)
     return server
+
+
+@pytest.fixture(scope="session")
+def sshd() -> SshServer:
+    return _required(_server())
+
+
+@pytest.fixture(scope="session")
+def sshd_root() -> SshServer:
+    """scripts/sshd-ci's second server, which lets in root (by key, from 127.0.0.1 only)."""
+    return _required(_server("ASSAY_TEST_SSH_ROOT_"))
 
 
 @pytest.fixture
