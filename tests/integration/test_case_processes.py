@@ -5,11 +5,15 @@ again), and the stage dir becomes the output dir (no copy, no tree removal)."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_assay
+from assay.schedulers.local_exec import CAPS_VARIABLE, ROOT_GUARD
+from tests.conftest import CliResult, _assay_env, run_assay
 
 LINKED = """
 import assay
@@ -77,3 +81,52 @@ def test_the_stage_dir_becomes_the_output_dir_without_the_staged_inputs(tmp_path
     assert sorted(os.listdir(output)) == ["assay-run.err", "assay-run.out", "assay-run.sh"]
     script = (output / "assay-run.sh").read_text()
     assert "setpriv" in script  # run by hand as root, it still drops the capabilities
+
+
+def _effective(status_line: str) -> int:
+    return int(status_line.split()[1], 16)
+
+
+INHERITING = ["setpriv", "--inh-caps=+dac_override,+fowner"]
+"""Root whose inheritable set holds the two capabilities (older Docker gave every container
+that, pam_cap can give it to a login): an exec as root takes them back from it, whatever
+the bounding set says."""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="root only")
+def test_a_store_linked_case_drops_them_even_from_a_runner_that_can_inherit_them(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/input.txt").write_text("42\n")
+    command = "grep -h '^CapEff' /proc/$$/status; echo sneaky >> input.txt"
+    (tmp_path / "test_linked.py").write_text(LINKED.format(command=command))
+    env = _assay_env(tmp_path, {"COLUMNS": "200"})
+    proc = subprocess.run(
+        [*INHERITING, sys.executable, "-m", "assay", "run", "test_linked.py", "--plain"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    result = CliResult(("run",), proc.returncode, proc.stdout, proc.stderr, tmp_path)
+    case = result.case("Linked")
+    caps = _effective(_stdout(case).decode())
+    assert caps & (1 << 1) == 0 and caps & (1 << 3) == 0, hex(caps)
+    assert "input.txt: Permission denied" in (
+        Path(str(case["output_dir"])) / "assay-run.err"
+    ).read_text()
+    assert (tmp_path / "data/input.txt").read_text() == "42\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="root only")
+def test_a_script_run_by_hand_drops_them_even_where_root_can_inherit_them(tmp_path):
+    """The guard of a job script (the path on SSH hosts and Slurm nodes)."""
+    script = tmp_path / "job.sh"
+    script.write_text("\n".join(["#!/bin/bash", *ROOT_GUARD, "grep '^CapEff' /proc/$$/status"]))
+    env = {k: v for k, v in os.environ.items() if k != CAPS_VARIABLE}
+    out = subprocess.run(
+        [*INHERITING, "/bin/bash", str(script)], capture_output=True, text=True, env=env
+    ).stdout
+    caps = _effective(out)
+    assert caps & (1 << 1) == 0 and caps & (1 << 3) == 0, hex(caps)
+    assert caps & 1, hex(caps)  # chown: the others stay

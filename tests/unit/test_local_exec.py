@@ -23,6 +23,7 @@ def test_the_wrapper_starts_by_its_absolute_path_so_no_path_search_runs_per_job(
     assert os.path.isabs(argv[0]) and os.path.samefile(argv[0], shutil.which("setpriv") or "")
     assert argv[1:] == [
         "--bounding-set=-dac_override,-fowner",
+        "--inh-caps=-dac_override,-fowner",
         "--",
         "/bin/bash",
         "/s/assay-run.sh",

@@ -19,7 +19,14 @@ from collections.abc import Mapping
 from pathlib import PurePath
 
 CAPS_VARIABLE = "ASSAY_ROOT_CAPS"
-DROP_CAPS = ("setpriv", "--bounding-set=-dac_override,-fowner", "--")
+DROP_CAPS = (
+    "setpriv",
+    "--bounding-set=-dac_override,-fowner",
+    # Out of the inheritable set too: an exec as root takes back whatever that set holds,
+    # bounding set or not (older Docker put every capability there, pam_cap can).
+    "--inh-caps=-dac_override,-fowner",
+    "--",
+)
 """The exec wrapper that starts a command without the capabilities that override modes."""
 
 ROOT_GUARD = (
