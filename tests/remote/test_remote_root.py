@@ -33,7 +33,10 @@ import assay
 class Caps(assay.Test):
     sources = "data/"
     build = "grep '^CapEff:' /proc/self/status"
-    command = "grep '^CapEff:' /proc/self/status; [ {sneak} = no ] || echo sneaky >> input.txt"
+    command = (
+        "grep '^CapEff:' /proc/self/status; cat input.txt; "
+        "[ {sneak} = no ] || echo sneaky >> input.txt"
+    )
     sneak = assay.variable(str, "no")
 """
 
