@@ -112,9 +112,10 @@ def test_a_store_linked_case_drops_them_even_from_a_runner_that_can_inherit_them
     case = result.case("Linked")
     caps = _effective(_stdout(case).decode())
     assert caps & (1 << 1) == 0 and caps & (1 << 3) == 0, hex(caps)
-    assert "input.txt: Permission denied" in (
-        Path(str(case["output_dir"])) / "assay-run.err"
-    ).read_text()
+    assert (
+        "input.txt: Permission denied"
+        in (Path(str(case["output_dir"])) / "assay-run.err").read_text()
+    )
     assert (tmp_path / "data/input.txt").read_text() == "42\n"
 
 

@@ -23,9 +23,8 @@ workdir (``WORKDIR/sessions/SESSION/stage/CASE``):
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import io
 import os
-import stat as statmod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
@@ -342,59 +341,22 @@ def _read_all(folder: Path, names: list[tuple[str, int]]) -> list[tuple[str, byt
 def _write_all(files: CaseFiles, found: list[tuple[str, bytes, int, int]]) -> None:
     """Write what came back from the host into the local stage dir. The host names the
     paths: one that leaves the stage dir, names it or a directory in it, or goes through a
-    link or a file there is not written, and its note says why."""
-    for rel, data, _size, mode in found:
-        if rel in files.linked:
-            continue  # an input: the local copy is the store's
-        try:
-            _write_one(files.local, rel, data, mode)
-        except _Refused as exc:
-            files.notes[rel] = f"not written: the host named {rel!r}, {exc}"
-            continue
-        stat = (files.local / rel).stat()
-        files.sent[rel] = (stat.st_size, stat.st_mtime_ns)  # the host has it already
+    link or a file there is not written, and its note says why. Files are made anew, never
+    through a link (:class:`TreeWriter`); their permissions are the host's (a program built
+    there runs here), but never a set-id bit or write access for others."""
+    from assay.store.agent.treewrite import TreeWriter, WriteRefused  # lazy: start-up time
 
-
-class _Refused(Exception):
-    """A path from the host that names no file of the stage dir."""
-
-
-def _write_one(folder: Path, rel: str, data: bytes, mode: int) -> None:
-    """``data`` into ``folder/rel``, made anew; never through a link, never outside. Its
-    permissions are the host's ``mode`` (a program built there runs here), but never a
-    set-id bit or write access for others."""
-    parts = rel.split("/")
-    if not rel or "\0" in rel or any(p in ("", ".", "..") for p in parts):
-        raise _Refused("which is not a relative path of a file")
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for part in parts[:-1]:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(part, dir_fd=fd)
+    with TreeWriter(files.local) as out:
+        for rel, data, _size, mode in found:
+            if rel in files.linked:
+                continue  # an input: the local copy is the store's
             try:
-                sub = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except OSError:
-                raise _Refused(f"whose {part!r} is a link or a file here") from None
-            os.close(fd)
-            fd = sub
-        name = parts[-1]
-        try:
-            info = os.lstat(name, dir_fd=fd)
-        except FileNotFoundError:
-            pass
-        else:
-            if not statmod.S_ISREG(info.st_mode):
-                raise _Refused("which is a directory or a link here")
-            os.unlink(name, dir_fd=fd)
-        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=fd)
-        try:
-            with os.fdopen(out, "wb", closefd=False) as stream:
-                stream.write(data)
-            os.fchmod(out, (mode & 0o755) | 0o600)
-        finally:
-            os.close(out)
-    finally:
-        os.close(fd)
+                out.write_file(rel, io.BytesIO(data), (mode & 0o755) | 0o600, replace="files")
+            except WriteRefused as exc:
+                files.notes[rel] = f"not written: the host named {exc}"
+                continue
+            stat = (files.local / rel).stat()
+            files.sent[rel] = (stat.st_size, stat.st_mtime_ns)  # the host has it already
 
 
 __all__ = ["COMPARE_SPEC", "VERDICT", "CaseFiles", "LocalSite", "RemoteSite", "Site", "scripts"]
