@@ -9,16 +9,18 @@ import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncssh
 
 from assay.transports.download import Downloaded, download
+from assay.transports.ssh_answers import Collection, Listing, Read
 
 if TYPE_CHECKING:
     from assay.transports.ssh_link import Link
 
 _SFTP_ERRNO = {asyncssh.FX_NO_SUCH_FILE: 2, asyncssh.FX_PERMISSION_DENIED: 13}
+T = TypeVar("T")
 
 
 class SshFiles:
@@ -28,6 +30,8 @@ class SshFiles:
     if TYPE_CHECKING:
 
         async def call(self, op: str, **args: Any) -> dict[str, Any]: ...
+
+        async def ask(self, op: str, shape: type[T], **args: Any) -> T: ...
 
         async def _ready(self) -> Link: ...
 
@@ -53,8 +57,8 @@ class SshFiles:
         await self.call("write_files", dir=str(directory), files=listed)
 
     async def read_bytes(self, path: PurePosixPath, limit: int | None = None) -> bytes:
-        answer = await self.call("read", path=str(path), limit=limit)
-        return base64.b64decode(answer["data"])
+        answer = await self.ask("read", Read, path=str(path), limit=limit)
+        return answer.data
 
     async def rename(self, source: PurePosixPath, target: PurePosixPath) -> None:
         await self.call("rename", source=str(source), target=str(target))
@@ -74,15 +78,13 @@ class SshFiles:
             {"path": rel, "data": base64.b64encode(data).decode(), "mode": mode}
             for rel, data, mode in files
         ]
-        answer = await self.call("prepare", dir=str(directory), files=listed, fresh=fresh)
-        found: dict[str, list[int]] = answer["files"]
-        return found
+        answer = await self.ask("prepare", Listing, dir=str(directory), files=listed, fresh=fresh)
+        return {rel: list(sizes) for rel, sizes in answer.files.items()}
 
     async def files_below(self, directory: PurePosixPath) -> dict[str, list[int]]:
         """Every file below ``directory``: relative path -> [size, mtime in ns]."""
-        answer = await self.call("snapshot", dir=str(directory))
-        files: dict[str, list[int]] = answer["files"]
-        return files
+        answer = await self.ask("snapshot", Listing, dir=str(directory))
+        return {rel: list(sizes) for rel, sizes in answer.files.items()}
 
     async def collect(
         self,
@@ -95,8 +97,9 @@ class SshFiles:
         max_total: int,
     ) -> tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]]]:
         """What a run left worth bringing back (:func:`hostagent.collect`), in one request."""
-        answer = await self.call(
+        answer = await self.ask(
             "collect",
+            Collection,
             dir=str(directory),
             names=list(names),
             patterns=list(patterns),
@@ -104,11 +107,8 @@ class SshFiles:
             max_file=max_file,
             max_total=max_total,
         )
-        found = [
-            (f["path"], base64.b64decode(f["data"]), int(f["size"]), int(f["mode"]))
-            for f in answer["files"]
-        ]
-        return found, [(str(p), int(n)) for p, n in answer["left"]]
+        found = [(f.path, f.data, f.size, f.mode) for f in answer.files]
+        return found, list(answer.left)
 
     async def _sftp(self, work: Any) -> None:
         """Run ``work(sftp)``, again on the next connection if this one drops meanwhile."""
