@@ -91,7 +91,9 @@ JOB = PurePosixPath("/job")
 
 
 def _collect(t: SshTransport) -> Awaitable[Any]:
-    return t.collect(JOB, names=[], patterns=[], baseline={}, max_file=10, max_total=100)
+    return t.collect(
+        JOB, names=["log"], patterns=["*.bin"], baseline={}, max_file=10, max_total=100, max_kept=50
+    )
 
 
 REQUESTS: dict[str, tuple[Callable[[SshTransport], Awaitable[Any]], dict[str, Any], str]] = {
@@ -165,5 +167,41 @@ def test_a_hello_of_the_wrong_shape_fails_with_one_line() -> None:
 def test_a_well_formed_collect_still_brings_its_files_back() -> None:
     data = base64.b64encode(b"hello").decode()
     body = {"files": [{"path": "a", "data": data, "size": 5, "mode": 0o644}], "left": [["b", 9]]}
-    found, left = _run(lambda request: body, _collect)
-    assert found == [("a", b"hello", 5, 0o644)] and left == [("b", 9)]
+    found, left, kept_left = _run(lambda request: body, _collect)
+    assert found == [("a", b"hello", 5, 0o644)] and left == [("b", 9)] and kept_left == []
+
+
+def _file(path: str, data: bytes, size: int | None = None) -> dict[str, Any]:
+    encoded = base64.b64encode(data).decode()
+    return {"path": path, "data": encoded, "size": len(data) if size is None else size, "mode": 0}
+
+
+@pytest.mark.parametrize(
+    ("files", "named"),
+    [
+        # 10 (a log) + 50 (kept) + 100 (new files) bytes asked for at most: 161 is too many.
+        ([_file("a.bin", b"x" * 161)], "'a.bin' with 161 bytes (161 bytes in all)"),
+        ([_file("log", b"x" * 10), _file("b", b"y" * 100), _file("c", b"z" * 51)], "'c'"),
+        # Content longer than the size the host gives for the file.
+        ([_file("d", b"x" * 20, size=5)], "'d' with 20 bytes"),
+    ],
+)
+def test_a_collect_bringing_more_than_the_caps_is_refused_naming_the_file(
+    files: list[dict[str, Any]], named: str
+) -> None:
+    with pytest.raises(TransportError) as failed:
+        _run(lambda request: {"files": files, "left": []}, _collect)
+    message = str(failed.value)
+    assert message.startswith(f"{HOST}: the host agent sent {named}"), message
+    assert "160 bytes asked for (ssh.bring_back, bring_back_kept and bring_back_total" in message
+
+
+def test_the_host_agent_is_asked_for_the_kept_files_cap() -> None:
+    asked: list[dict[str, Any]] = []
+
+    def answer(request: dict[str, Any]) -> dict[str, Any]:
+        asked.append(request)
+        return {"files": [], "left": [], "kept_left": [["big.bin", 99]]}
+
+    _found, _left, kept_left = _run(answer, _collect)
+    assert asked[0]["max_kept"] == 50 and kept_left == [("big.bin", 99)]

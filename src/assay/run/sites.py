@@ -256,13 +256,14 @@ class RemoteSite:
     async def bring_back(
         self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
     ) -> None:
-        found, left = await self.host.collect(
+        found, left, kept_left = await self.host.collect(
             files.job,
             names=list(names),
             patterns=list(patterns),
             baseline=files.baseline,
             max_file=self.settings.bring_back,
             max_total=self.settings.bring_back_total if made else 0,
+            max_kept=self.settings.bring_back_kept,
         )
         await asyncio.to_thread(_write_all, files, found)
         here = f"{self.host.host}:{files.job}"
@@ -276,6 +277,12 @@ class RemoteSite:
             files.notes[rel] = (
                 f"it stayed in {here} ({size} bytes, more than ssh.bring_back or "
                 f"bring_back_total allow; name it in keep_files to bring it back)"
+            )
+        for rel, size in kept_left:
+            files.notes[rel] = (
+                f"it stayed in {here} ({size} bytes: keep_files bring back at most "
+                f"ssh.bring_back_kept = {self.settings.bring_back_kept} bytes per case; raise "
+                f"it, or bring the case's directory back with `assay fetch`)"
             )
 
     async def finish(self, files: CaseFiles, keep: bool) -> str | None:

@@ -104,6 +104,22 @@ def expect(host: str, op: str, answer: Any, shape: type[T]) -> T:
         ) from None
 
 
+def capped(host: str, answer: Collection, limit: int) -> None:
+    """Refuse a ``collect`` answer that brings more than was asked for: a file's content
+    longer than its size, or more than ``limit`` bytes in all (``ssh.bring_back`` for each
+    log, ``bring_back_kept`` and ``bring_back_total``), naming the file that passes it."""
+    total = 0
+    for item in answer.files:
+        total += len(item.data)
+        if len(item.data) > item.size or total > limit:
+            raise TransportError(
+                f"{host}: the host agent sent {terminal.line(repr(item.path))} with "
+                f"{len(item.data)} bytes ({total} bytes in all), more than the "
+                f"{limit} bytes asked for (ssh.bring_back, bring_back_kept and "
+                "bring_back_total set the caps); nothing of it was written"
+            )
+
+
 def quoted(answer: Any) -> str:
     """The start of a bad answer, as one escaped line."""
     try:

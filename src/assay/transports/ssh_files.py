@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncssh
 
 from assay.transports.download import Downloaded, download
-from assay.transports.ssh_answers import Collection, Listing, Read
+from assay.transports.ssh_answers import Collection, Listing, Read, capped
 
 if TYPE_CHECKING:
     from assay.transports.ssh_link import Link
@@ -25,9 +25,10 @@ T = TypeVar("T")
 
 class SshFiles:
     """The file half of :class:`~assay.transports.ssh.SshTransport` (which gives it
-    ``call``, ``_ready`` and ``_lost``)."""
+    ``call``, ``ask``, ``_ready`` and ``_lost``)."""
 
     if TYPE_CHECKING:
+        host: str
 
         async def call(self, op: str, **args: Any) -> dict[str, Any]: ...
 
@@ -95,8 +96,10 @@ class SshFiles:
         baseline: Mapping[str, list[int]],
         max_file: int,
         max_total: int,
-    ) -> tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]]]:
-        """What a run left worth bringing back (:func:`hostagent.collect`), in one request."""
+        max_kept: int,
+    ) -> tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]], list[tuple[str, int]]]:
+        """What a run left worth bringing back (:func:`hostagent.collect`), in one request;
+        an answer carrying more than the caps allow fails it (:func:`.ssh_answers.capped`)."""
         answer = await self.ask(
             "collect",
             Collection,
@@ -106,9 +109,11 @@ class SshFiles:
             baseline=dict(baseline),
             max_file=max_file,
             max_total=max_total,
+            max_kept=max_kept,
         )
+        capped(self.host, answer, len(names) * max_file + max_kept + max_total)
         found = [(f.path, f.data, f.size, f.mode) for f in answer.files]
-        return found, list(answer.left)
+        return found, list(answer.left), list(answer.kept_left)
 
     async def _sftp(self, work: Any) -> None:
         """Run ``work(sftp)``, again on the next connection if this one drops meanwhile."""
