@@ -109,7 +109,7 @@ REQUESTS: dict[str, tuple[Callable[[SshTransport], Awaitable[Any]], dict[str, An
     ),
     "read that is not base64": (
         lambda t: t.read_bytes(JOB / "f"),
-        {"data": "%%%"},
+        {"data": "%%%", "size": 3},
         "Invalid base64",
     ),
     "snapshot with a list": (
@@ -205,3 +205,26 @@ def test_the_host_agent_is_asked_for_the_kept_files_cap() -> None:
 
     _found, _left, kept_left = _run(answer, _collect)
     assert asked[0]["max_kept"] == 50 and kept_left == [("big.bin", 99)]
+
+
+def _read(data: bytes, size: int, limit: int | None = None) -> Any:
+    body = {"data": base64.b64encode(data).decode(), "size": size}
+    return _run(lambda request: body, lambda t: t.read_bytes(JOB / "f", limit=limit))
+
+
+def test_a_read_of_a_file_larger_than_one_answer_carries_fails_naming_it_and_its_size() -> None:
+    """Only the file's end would fit; no silent tail, and no frame that drops the
+    connection for every case on the host."""
+    with pytest.raises(TransportError) as failed:
+        _read(b"end", 1 << 40)
+    message = str(failed.value)
+    assert message.startswith(f"{HOST}: /job/f is {1 << 40} bytes, more than the "), message
+    assert "assay fetch" in message
+
+
+def test_a_read_bringing_more_than_asked_is_refused() -> None:
+    with pytest.raises(TransportError, match="sent 10 bytes of /job/f, more than the 5 asked"):
+        _read(b"x" * 10, 10, limit=5)
+    assert _read(b"grown", 3) == b"grown"  # a file that grew while it was read
+    assert _read(b"tail", 100, limit=4) == b"tail"  # a tail asked for is a tail
+    assert _read(b"whole", 5) == b"whole"

@@ -51,9 +51,33 @@ class Ended(msgspec.Struct):
 
 
 class Read(msgspec.Struct):
-    """``read``: the file's content (or its last ``limit`` bytes)."""
+    """``read``: the file's content (or its last ``limit`` bytes), and its size."""
 
     data: bytes
+    size: Count
+
+
+READ_MAX = 128 << 20
+"""Bytes of one file read through the agent (its frames are at most 256 MiB, of base64)."""
+
+
+def read_whole(host: str, path: str, answer: Read, limit: int | None) -> bytes:
+    """The content a ``read`` asked for: refused when the host sent more than ``limit``
+    (a file may grow while it is read: its size says nothing here), or, with no
+    ``limit``, when the file was larger than :data:`READ_MAX` and only its end came."""
+    cap = READ_MAX if limit is None else limit
+    if len(answer.data) > cap:
+        raise TransportError(
+            f"{host}: the host agent sent {len(answer.data)} bytes of {path}, more than "
+            f"the {cap} asked for"
+        )
+    if limit is None and answer.size > len(answer.data):
+        raise TransportError(
+            f"{host}: {path} is {answer.size} bytes, more than the {READ_MAX} assay reads "
+            "through its agent; keep such a file out of what is read back (a dependency's "
+            "dep: layer), or bring the case's directory back with `assay fetch`"
+        )
+    return answer.data
 
 
 class Listing(msgspec.Struct):

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import asyncssh
 
 from assay.transports.download import Downloaded, download
-from assay.transports.ssh_answers import Collection, Listing, Read, capped
+from assay.transports.ssh_answers import (
+    READ_MAX,
+    Collection,
+    Listing,
+    Read,
+    capped,
+    read_whole,
+)
 
 if TYPE_CHECKING:
     from assay.transports.ssh_link import Link
@@ -58,8 +65,9 @@ class SshFiles:
         await self.call("write_files", dir=str(directory), files=listed)
 
     async def read_bytes(self, path: PurePosixPath, limit: int | None = None) -> bytes:
-        answer = await self.ask("read", Read, path=str(path), limit=limit)
-        return answer.data
+        asked = READ_MAX if limit is None else limit
+        answer = await self.ask("read", Read, path=str(path), limit=asked)
+        return read_whole(self.host, str(path), answer, limit)
 
     async def rename(self, source: PurePosixPath, target: PurePosixPath) -> None:
         await self.call("rename", source=str(source), target=str(target))
