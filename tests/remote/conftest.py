@@ -117,17 +117,27 @@ def sshd_root() -> SshServer:
     return _required(_server("ASSAY_TEST_SSH_ROOT_"))
 
 
-@pytest.fixture
-def workdir(sshd: SshServer) -> Iterator[str]:
-    """A work directory of this test's own in the remote home (relative to it)."""
+def _workdir(server: SshServer) -> Iterator[str]:
     name = f".assay-test-{secrets.token_hex(6)}"
     yield name
-    path = sshd.home / name
+    path = server.home / name
     # Only ever a directory of this fixture's naming, directly in the remote home.
-    assert path.parent == sshd.home and path.name.startswith(".assay-test-")
+    assert path.parent == server.home and path.name.startswith(".assay-test-")
     if path.is_dir() and not path.is_symlink():
         subprocess.run(["chmod", "-R", "u+w", str(path)], check=False)
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def workdir(sshd: SshServer) -> Iterator[str]:
+    """A work directory of this test's own in the remote home (relative to it)."""
+    yield from _workdir(sshd)
+
+
+@pytest.fixture
+def root_workdir(sshd_root: SshServer) -> Iterator[str]:
+    """The same in root's home, on the server for root."""
+    yield from _workdir(sshd_root)
 
 
 def processes_below(sshd: SshServer, folder: Path, agent: bool = True) -> list[str]:

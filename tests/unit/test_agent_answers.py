@@ -23,6 +23,7 @@ from assay.config import Ssh
 from assay.transports.base import TransportError
 from assay.transports.ssh import SshTransport
 from assay.transports.ssh_link import Link
+from tests.unit.test_hostile_agent import _Conn, _Sftp
 
 HEADER = struct.Struct(">I")
 HOST = "faulty.example"
@@ -49,19 +50,6 @@ class _FaultyStdin:
             self.out.feed_data(HEADER.pack(len(data)) + data)
 
     async def drain(self) -> None:
-        pass
-
-
-class _Conn:
-    def close(self) -> None:
-        pass
-
-    def is_closed(self) -> bool:
-        return False
-
-
-class _Sftp:
-    def exit(self) -> None:
         pass
 
 
