@@ -87,3 +87,54 @@ def test_assay_root_caps_keep_keeps_them_on_an_ssh_host_too(project: Path, assay
     for job in ("build", "run"):
         caps = _caps(out / f"assay-{job}.out")
         assert _has(caps, CAP_DAC_OVERRIDE) and _has(caps, CAP_FOWNER), (job, hex(caps))
+
+
+def test_a_root_case_that_makes_a_linked_input_writable_on_the_host_fails_at_cleanup(
+    project: Path, assay_cli: Cli, write: Callable[[str, str], Path]
+) -> None:
+    """Root owns the host's store, so chmod is still open to it: the change is caught as it
+    is here, the damaged object is set aside there, and the next run stages the true
+    content (it used to pass, and every later case using the input failed)."""
+    write(
+        "test_chmod.py",
+        """
+        import assay
+
+        class Chmod(assay.Test):
+            sources = "data/"
+            command = "chmod u+w input.txt && echo changed > input.txt"
+        """,
+    )
+    result = assay_cli("run", "test_chmod.py", "--plain", "-p", "remote")
+    failure = result.case("Chmod")["failure"]
+    assert failure["stage"] == "cleanup", result
+    assert failure["reason"].startswith(
+        "the test wrote to read-only inputs (input.txt); declare them in writable = [...]"
+    ), failure
+    assert "were set aside" in failure["reason"] and not failure.get("details"), failure
+    again = assay_cli("run", "test_caps.py", "--plain", "-p", "remote")
+    assert again.code == 0, again
+    out = Path(again.case("Caps")["output_dir"]) / "assay-run.out"
+    assert "the input" in out.read_text().splitlines()
+
+
+def test_an_object_damaged_on_the_host_is_set_aside_and_sent_again(
+    project: Path, assay_cli: Cli
+) -> None:
+    """Damaged by hand, or by a run before cleanup caught such writes: staging finds it,
+    sets it aside and sends it again, instead of failing every case that uses it (with a
+    traceback of assay's own code and advice to run a verify that cannot reach a host)."""
+    first = assay_cli("run", "test_caps.py", "--plain", "-p", "remote")
+    assert first.code == 0, first
+    (blob,) = [
+        p
+        for p in (project / "store" / "objects" / "blobs").rglob("*")
+        if p.is_file() and p.read_bytes() == b"the input\n"
+    ]
+    blob.chmod(0o644)
+    blob.write_text("damaged\n")
+    again = assay_cli("run", "test_caps.py", "--plain", "-p", "remote")
+    assert again.code == 0, again
+    out = Path(again.case("Caps")["output_dir"]) / "assay-run.out"
+    assert "the input" in out.read_text().splitlines()
+    assert blob.read_bytes() == b"the input\n" and blob.stat().st_mtime_ns == 0

@@ -37,6 +37,7 @@ from assay.define.test import DependencyInfo
 from assay.files import write_atomic
 from assay.run import scripts
 from assay.run.artifacts import SessionStore
+from assay.run.keeping import inputs_written, written_message
 from assay.run.remote_inputs import RemoteInputs, Sent
 from assay.transports.base import RemoteHost, Transport
 
@@ -58,6 +59,7 @@ class CaseFiles:
     sent: dict[str, tuple[int, int]] = field(default_factory=dict)  # rel -> (size, mtime)
     baseline: dict[str, list[int]] = field(default_factory=dict)  # on the host, before a run
     notes: dict[str, str] = field(default_factory=dict)  # files that stayed there, or in part
+    written: set[str] = field(default_factory=set)  # read-only links the host saw changed
     made: bool = True  # the stage dir where the jobs run is there (else: at the first send)
     fresh: bool = False  # ... and is made empty then
 
@@ -102,6 +104,12 @@ class Site(Protocol):
     ) -> None:
         """After a job: bring its logs (``names``), the files ``patterns`` match and (with
         ``made``) the small files it made into the local stage dir."""
+
+    async def inputs_written(
+        self, files: CaseFiles, linked: Sequence[tuple[str, str]]
+    ) -> str | None:
+        """At cleanup: why the case fails if it wrote through its read-only links into a
+        store (the damaged objects set aside first), or None."""
 
     async def finish(self, files: CaseFiles, keep: bool) -> str | None:
         """After cleanup: remove the remote stage dir, or keep it and say where it is."""
@@ -148,6 +156,11 @@ class LocalSite:
         self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
     ) -> None:
         pass
+
+    async def inputs_written(
+        self, files: CaseFiles, linked: Sequence[tuple[str, str]]
+    ) -> str | None:
+        return inputs_written(linked)
 
     async def finish(self, files: CaseFiles, keep: bool) -> str | None:
         return None
@@ -266,6 +279,10 @@ class RemoteSite:
             max_kept=self.settings.bring_back_kept,
         )
         await asyncio.to_thread(_write_all, files, found)
+        # A read-only input the host lists as changed since staging was written through.
+        files.written.update(
+            rel for rel in [f[0] for f in found] + [r for r, _ in left] if rel in files.linked
+        )
         here = f"{self.host.host}:{files.job}"
         for rel, data, size, _mode in found:
             if len(data) < size:
@@ -284,6 +301,18 @@ class RemoteSite:
                 f"ssh.bring_back_kept = {self.settings.bring_back_kept} bytes per case; raise "
                 f"it, or bring the case's directory back with `assay fetch`)"
             )
+
+    async def inputs_written(
+        self, files: CaseFiles, linked: Sequence[tuple[str, str]]
+    ) -> str | None:
+        if not files.written:
+            return None
+        touched = sorted(files.written)
+        objects = [_object_id(blob) for rel, blob in linked if rel in files.written]
+        await self.inputs.set_aside([o for o in objects if o is not None])
+        return written_message(touched) + (
+            f"; on {self.host.host} they were set aside, and are sent again before any other use"
+        )
 
     async def finish(self, files: CaseFiles, keep: bool) -> str | None:
         if keep:
@@ -343,6 +372,15 @@ def _local_files(folder: Path) -> dict[str, tuple[int, int, int]]:
 
 def _read_all(folder: Path, names: list[tuple[str, int]]) -> list[tuple[str, bytes, int]]:
     return [(rel, (folder / rel).read_bytes(), mode) for rel, mode in names]
+
+
+def _object_id(blob: str) -> tuple[str, str] | None:
+    """(kind, digest) of a local store object's path (``objects/KIND/AB/CDEF...``), as the
+    host's store names the same object; None for an assembled file (it has no one object)."""
+    path = PurePath(blob)
+    if len(path.parts) < 4 or path.parents[2].name != "objects":
+        return None
+    return path.parent.parent.name, path.parent.name + path.name
 
 
 def _write_all(files: CaseFiles, found: list[tuple[str, bytes, int, int]]) -> None:
