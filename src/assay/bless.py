@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assay import bless_refs
+from assay import bless_refs, terminal
 from assay.bless_refs import RefChange, Unreferenced
 from assay.errors import UsageError
 from assay.files import display_path, write_atomic
-from assay.results.table import shown
 from assay.select import Selection
 from assay.terminal import echo
 
@@ -155,11 +154,11 @@ def run(
     copies, changes = found.copies, found.references
     edits = _edits(changes)
     for note in found.notes:
-        print(shown(f"note: {note}"))
+        print(terminal.line(f"note: {note}"))
     for missing in found.unreferenced:
         after = edits[missing.file][1] if missing.file in edits else _text(missing.file)
         first, *lines = bless_refs.unreferenced_note(missing, after)
-        print(shown(f"note: {first}"), *map(shown, lines), sep="\n")
+        print(terminal.line(f"note: {first}"), *map(terminal.line, lines), sep="\n")
     if not copies and not changes:
         echo(
             "nothing to bless: no selected case has differing outputs or metrics outside "
@@ -170,16 +169,17 @@ def run(
         echo(f"blessing {len(copies)} file(s) of {len({c.case for c in copies})} case(s):")
         for copy in copies:
             source, target = display_path(copy.source), display_path(copy.target)
-            print(shown(f"  {copy.case}: {source} -> {target}"))
+            print(terminal.line(f"  {copy.case}: {source} -> {target}"))
     if changes:
         cases = len({c.case for c in changes})
         echo(f"new references for {len(changes)} metric(s) of {cases} case(s):")
         for change in changes:
             old = "none" if change.old is None else f"{change.old:.6g}"
-            print(shown(f"  {change.case}: {change.metric} {old} -> {change.ref.value:.6g}"))
+            said = f"  {change.case}: {change.metric} {old} -> {change.ref.value:.6g}"
+            print(terminal.line(said))
         for path, (before, after) in edits.items():
             for line in bless_refs.diff(path, before, after):
-                print(shown(line))
+                print(terminal.line(line))
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(

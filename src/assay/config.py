@@ -124,6 +124,13 @@ class Slurm(_Strict, kw_only=True, frozen=True):
     python: str = "python3"  # runs the pack runner and comparisons inside jobs
 
 
+BRING_BACK_ROOM = 160 << 20
+"""Bytes of files one answer of the host agent can carry (its frames are at most 256 MiB,
+of base64: :data:`assay.transports.hostagent.MAX_FRAME`)."""
+BRING_BACK_LOGS = 4
+"""The job's own logs brought back with a stage's other files, each up to ``bring_back``."""
+
+
 class Ssh(_Strict, kw_only=True, frozen=True):
     """How a partition's host is reached over SSH (``transport = "ssh"``). What is not set
     here comes from the user's OpenSSH client config (``~/.ssh/config``, or ``config``)."""
@@ -146,6 +153,18 @@ class Ssh(_Strict, kw_only=True, frozen=True):
     running meanwhile; after it they are killed."""
     bring_back: NonNegativeInt = 1 << 20  # bytes: outputs up to this size come back whole
     bring_back_total: NonNegativeInt = 16 << 20  # bytes per case in all
+    bring_back_kept: NonNegativeInt = 64 << 20  # bytes per case of keep_files, whole
+
+    def __post_init__(self) -> None:
+        # What comes back from a job is one answer of the host agent, whose frames are
+        # capped (a hostile host cannot make assay read gigabytes): the caps must fit in it.
+        needed = self.bring_back_kept + self.bring_back_total + BRING_BACK_LOGS * self.bring_back
+        if needed > BRING_BACK_ROOM:
+            raise ValueError(
+                f"bring_back_kept + bring_back_total + {BRING_BACK_LOGS} x bring_back come "
+                f"to {needed} bytes, more than one answer from the host carries "
+                f"({BRING_BACK_ROOM}); lower them, and fetch larger outputs with `assay fetch`"
+            )
 
 
 class Partition(_Strict, kw_only=True, frozen=True):

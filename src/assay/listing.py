@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from assay import terminal
 from assay.errors import UsageError
-from assay.results.table import shown
 
 if TYPE_CHECKING:
     from assay.plan import Case
@@ -66,7 +65,8 @@ def show(prepared: Prepared, *, verbose: bool = False, as_json: bool = False) ->
         return 1 if problems else 0
     # Problems first: the last line is the count, and it says whether anything is wrong.
     for problem in problems:  # its lines are its own; what they quote shows, never acts
-        sys.stderr.write("".join(shown(line) + "\n" for line in f"assay: {problem}".split("\n")))
+        said = f"assay: {problem}".split("\n")
+        sys.stderr.write("".join(terminal.line(line) + "\n" for line in said))
     sys.stderr.flush()
     lines = []
     described: set[type] = set()
@@ -94,5 +94,5 @@ def show(prepared: Prepared, *, verbose: bool = False, as_json: bool = False) ->
         count += f"; {len(problems)} problem(s) loading tests (above)"
     lines.append(count)
     # A name holds what a test's parameters hold: one line each, no escape sequence run.
-    out.write("".join(shown(line) + "\n" for line in lines))
+    out.write("".join(terminal.line(line) + "\n" for line in lines))
     return 1 if problems else 0

@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from assay import guard
+from assay import guard, terminal
 from assay.define import reffile
 from assay.define.definition import variant_names
 from assay.define.test import Test
 from assay.errors import UsageError
 from assay.files import display_path
-from assay.results.table import shown
 
 SUITE_SUFFIX = ".suite.toml"
 
@@ -104,7 +103,8 @@ def _stray_references(references: list[Path], files: list[Path]) -> list[str]:
     for path in references:
         if path.resolve() in used:
             continue
-        stem, where = shown(path.name[: -len(reffile.SUFFIX)]), shown(display_path(path))
+        stem = terminal.line(path.name[: -len(reffile.SUFFIX)])
+        where = terminal.line(display_path(path))
         out.append(
             f"{where} is ignored: there is no test file {stem}.py or suite file "
             f"{stem}{SUITE_SUFFIX} beside it that assay loads; rename it after the file whose "

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from assay import shell
+from assay import shell, terminal
 from assay.durations import format_duration
 from assay.files import display_path, write_atomic
 from assay.results.model import CaseResult, Session, Status
-from assay.results.table import shown
 from assay.summary import FULL, SUMMARY_FILE, Caps, labelled, summary_file, summary_lines
 
 if TYPE_CHECKING:
@@ -162,7 +161,7 @@ class PlainDisplay:
 
     def _write(self, text: str) -> None:
         try:
-            self.stream.write(shown(text) + "\n")
+            self.stream.write(terminal.line(text) + "\n")
             self.stream.flush()
         except OSError:  # nobody reads any more (EPIPE, EIO): finish the run regardless
             output_lost()
@@ -209,7 +208,7 @@ class LiveDisplay:
 
     def _print(self, text: str, style: str | None = None) -> None:
         with _unless_lost():
-            self.console.print(shown(text), style=style, markup=False)
+            self.console.print(terminal.line(text), style=style, markup=False)
 
     def _render(self) -> Any:
         # lazy: start-up time (rich is for the live display only)
@@ -240,8 +239,8 @@ class LiveDisplay:
         for name, since in rows[: self.max_rows]:
             table.add_row(
                 Text(format_duration(now - since), style="dim"),
-                Text(shown(name)),
-                Text(shown(self._doing(name)), style="cyan"),
+                Text(terminal.line(name)),
+                Text(terminal.line(self._doing(name)), style="cyan"),
             )
         if len(rows) > self.max_rows:
             table.add_row(Text(""), Text(f"... and {len(rows) - self.max_rows} more", style="dim"))
@@ -255,11 +254,11 @@ class LiveDisplay:
         pending = [r for s, r in states if s == "PENDING"]
         running = sum(1 for s, _ in states if s == "RUNNING")
         done = len(states) - len(pending) - running
-        line = Text(f" {shown(partition)}: ", style="bold")
+        line = Text(f" {terminal.line(partition)}: ", style="bold")
         line.append(f"pending {len(pending)}")
         reasons = Counter(r for r in pending if r and r != "None")
         if reasons:
-            line.append(f" ({shown(reasons.most_common(1)[0][0])})", style="yellow")
+            line.append(f" ({terminal.line(reasons.most_common(1)[0][0])})", style="yellow")
         line.append(f"  running {running}  done {done}")
         return line
 
@@ -346,7 +345,7 @@ def upload_line(where: str, progress: TransferProgress, seconds: float) -> Any:
     """`` sending to WHERE: 12.0 MB of 100.0 MB  4.0 MB/s  ~22s left``."""
     from rich.text import Text  # lazy: start-up time (the live display only)
 
-    line = Text(f" sending to {shown(where)}: ", style="bold")
+    line = Text(f" sending to {terminal.line(where)}: ", style="bold")
     line.append(f"{data_size(progress.bytes_done)} of {data_size(progress.bytes_total)}")
     if seconds >= 0.5 and progress.bytes_done:
         rate = progress.bytes_done / seconds

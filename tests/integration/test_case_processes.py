@@ -5,11 +5,15 @@ again), and the stage dir becomes the output dir (no copy, no tree removal)."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_assay
+from assay.schedulers.local_exec import CAPS_VARIABLE, ROOT_GUARD
+from tests.conftest import CliResult, _assay_env, run_assay
 
 LINKED = """
 import assay
@@ -131,8 +135,6 @@ def test_the_end_of_the_process_still_runs_exit_handlers_and_waits_for_threads(t
     """The process ends without tearing the interpreter down (its modules and objects),
     but only after what a normal end does for the user: test code's ``atexit`` handlers
     run, its threads are waited for, and what was printed is flushed."""
-    import subprocess
-    import sys
 
     atexit_marker, thread_marker = tmp_path / "atexit", tmp_path / "thread"
     (tmp_path / "test_ends.py").write_text(
@@ -159,8 +161,6 @@ def test_the_end_of_the_process_still_runs_exit_handlers_and_waits_for_threads(t
 
 
 def test_the_end_of_the_process_keeps_the_exit_code_and_a_full_pipe_of_output(tmp_path):
-    import subprocess
-    import sys
 
     (tmp_path / "test_many.py").write_text(
         "import assay\n\n\nclass Many(assay.Test):\n"
@@ -185,8 +185,6 @@ def test_the_end_of_the_process_keeps_the_exit_code_and_a_full_pipe_of_output(tm
 def test_files_test_code_keeps_open_are_flushed_when_the_process_ends(tmp_path):
     """What the interpreter's teardown did for test code still happens: a file a test
     file (or a module it imports) keeps open in a global is flushed and closed."""
-    import subprocess
-    import sys
 
     (tmp_path / "helper_log.py").write_text(f"LOG = open({str(tmp_path / 'helper.txt')!r}, 'w')\n")
     (tmp_path / "test_logs.py").write_text(
@@ -211,3 +209,53 @@ def test_files_test_code_keeps_open_are_flushed_when_the_process_ends(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "own.txt").read_text() == "own line"
     assert (tmp_path / "helper.txt").read_text() == "helper line"
+
+
+def _effective(status_line: str) -> int:
+    return int(status_line.split()[1], 16)
+
+
+INHERITING = ["setpriv", "--inh-caps=+dac_override,+fowner"]
+"""Root whose inheritable set holds the two capabilities (older Docker gave every container
+that, pam_cap can give it to a login): an exec as root takes them back from it, whatever
+the bounding set says."""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="root only")
+def test_a_store_linked_case_drops_them_even_from_a_runner_that_can_inherit_them(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/input.txt").write_text("42\n")
+    command = "grep -h '^CapEff' /proc/$$/status; echo sneaky >> input.txt"
+    (tmp_path / "test_linked.py").write_text(LINKED.format(command=command))
+    env = _assay_env(tmp_path, {"COLUMNS": "200"})
+    proc = subprocess.run(
+        [*INHERITING, sys.executable, "-m", "assay", "run", "test_linked.py", "--plain"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    result = CliResult(("run",), proc.returncode, proc.stdout, proc.stderr, tmp_path)
+    case = result.case("Linked")
+    caps = _effective(_stdout(case).decode())
+    assert caps & (1 << 1) == 0 and caps & (1 << 3) == 0, hex(caps)
+    assert (
+        "input.txt: Permission denied"
+        in (Path(str(case["output_dir"])) / "assay-run.err").read_text()
+    )
+    assert (tmp_path / "data/input.txt").read_text() == "42\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="root only")
+def test_a_script_run_by_hand_drops_them_even_where_root_can_inherit_them(tmp_path):
+    """The guard of a job script (the path on SSH hosts and Slurm nodes)."""
+    script = tmp_path / "job.sh"
+    script.write_text("\n".join(["#!/bin/bash", *ROOT_GUARD, "grep '^CapEff' /proc/$$/status"]))
+    env = {k: v for k, v in os.environ.items() if k != CAPS_VARIABLE}
+    out = subprocess.run(
+        [*INHERITING, "/bin/bash", str(script)], capture_output=True, text=True, env=env
+    ).stdout
+    caps = _effective(out)
+    assert caps & (1 << 1) == 0 and caps & (1 << 3) == 0, hex(caps)
+    assert caps & 1, hex(caps)  # chown: the others stay

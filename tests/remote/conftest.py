@@ -71,33 +71,34 @@ def _toml(value: object) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _server() -> SshServer | str:
+def _server(prefix: str = "ASSAY_TEST_SSH_") -> SshServer | str:
     env = os.environ
     names = ("HOST", "PORT", "USER", "KEY", "KNOWN_HOSTS", "CONFIG", "LOG")
-    missing = [n for n in names if not env.get(f"ASSAY_TEST_SSH_{n}")]
+    missing = [n for n in names if not env.get(f"{prefix}{n}")]
     if missing:
-        return 'no SSH server configured (scripts/sshd-ci up; eval "$(scripts/sshd-ci env)")'
-    host, port = env["ASSAY_TEST_SSH_HOST"], int(env["ASSAY_TEST_SSH_PORT"])
+        return (
+            f"no SSH server configured ({prefix}{missing[0]} is not set: scripts/sshd-ci up; "
+            'eval "$(scripts/sshd-ci env)")'
+        )
+    host, port = env[f"{prefix}HOST"], int(env[f"{prefix}PORT"])
     try:
         socket.create_connection((host, port), timeout=5).close()
     except OSError as exc:
         return f"the SSH server {host}:{port} does not answer: {exc.strerror}"
-    user = env["ASSAY_TEST_SSH_USER"]
+    user = env[f"{prefix}USER"]
     return SshServer(
         host,
         port,
         user,
-        env["ASSAY_TEST_SSH_KEY"],
-        env["ASSAY_TEST_SSH_KNOWN_HOSTS"],
-        env["ASSAY_TEST_SSH_CONFIG"],
-        env["ASSAY_TEST_SSH_LOG"],
+        env[f"{prefix}KEY"],
+        env[f"{prefix}KNOWN_HOSTS"],
+        env[f"{prefix}CONFIG"],
+        env[f"{prefix}LOG"],
         Path(pwd.getpwnam(user).pw_dir),
     )
 
 
-@pytest.fixture(scope="session")
-def sshd() -> SshServer:
-    server = _server()
+def _required(server: SshServer | str) -> SshServer:
     if isinstance(server, str):
         if os.environ.get("ASSAY_REQUIRE_SSH") == "1":
             pytest.fail(f"ASSAY_REQUIRE_SSH=1 but {server}")
@@ -105,17 +106,38 @@ def sshd() -> SshServer:
     return server
 
 
-@pytest.fixture
-def workdir(sshd: SshServer) -> Iterator[str]:
-    """A work directory of this test's own in the remote home (relative to it)."""
+@pytest.fixture(scope="session")
+def sshd() -> SshServer:
+    return _required(_server())
+
+
+@pytest.fixture(scope="session")
+def sshd_root() -> SshServer:
+    """scripts/sshd-ci's second server, which lets in root (by key, from 127.0.0.1 only)."""
+    return _required(_server("ASSAY_TEST_SSH_ROOT_"))
+
+
+def _workdir(server: SshServer) -> Iterator[str]:
     name = f".assay-test-{secrets.token_hex(6)}"
     yield name
-    path = sshd.home / name
+    path = server.home / name
     # Only ever a directory of this fixture's naming, directly in the remote home.
-    assert path.parent == sshd.home and path.name.startswith(".assay-test-")
+    assert path.parent == server.home and path.name.startswith(".assay-test-")
     if path.is_dir() and not path.is_symlink():
         subprocess.run(["chmod", "-R", "u+w", str(path)], check=False)
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def workdir(sshd: SshServer) -> Iterator[str]:
+    """A work directory of this test's own in the remote home (relative to it)."""
+    yield from _workdir(sshd)
+
+
+@pytest.fixture
+def root_workdir(sshd_root: SshServer) -> Iterator[str]:
+    """The same in root's home, on the server for root."""
+    yield from _workdir(sshd_root)
 
 
 def processes_below(sshd: SshServer, folder: Path, agent: bool = True) -> list[str]:

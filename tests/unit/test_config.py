@@ -694,3 +694,23 @@ def test_config_shows_a_database_password_as_stars() -> None:
     shown = describe(config)["systems"]["s"]["results"]
     assert shown == "postgresql://me:***@db/r"
     assert config.systems["s"].results == "postgresql://me:hunter2@db/r"
+
+
+def test_bring_back_caps_that_one_answer_from_the_host_cannot_carry_are_refused():
+    message = config_error(
+        """
+        [systems.s.partitions.remote]
+        transport = "ssh"
+        ssh = { host = "h", bring_back_kept = 200000000 }
+        """
+    )
+    assert "bring_back_kept + bring_back_total + 4 x bring_back" in message, message
+    assert "assay fetch" in message
+
+
+def test_the_bring_back_room_fits_in_one_frame_of_the_host_agent():
+    from assay.config import BRING_BACK_ROOM
+    from assay.transports.hostagent import MAX_FRAME
+
+    # Base64 takes 4 bytes for 3; the rest of the answer (paths, JSON) needs room too.
+    assert BRING_BACK_ROOM * 4 // 3 + (8 << 20) <= MAX_FRAME

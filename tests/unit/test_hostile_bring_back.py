@@ -26,8 +26,8 @@ class HostileHost:
 
     async def collect(
         self, *args: Any, **kw: Any
-    ) -> tuple[list[tuple[str, bytes, int, int]], list]:
-        return self.found, []
+    ) -> tuple[list[tuple[str, bytes, int, int]], list, list]:
+        return self.found, [], []
 
 
 HOSTILE = [

@@ -230,3 +230,34 @@ def test_the_agent_records_a_pushed_version_on_disk_with_its_objects(tmp_path):
     assert any(c.startswith("fsync(") and f"{tmp_name}>" in c for c in calls[:renamed]), calls
     folder = os.path.dirname(calls[renamed].split('"')[3])
     assert any(c.startswith("fsync(") and c.endswith(f"{folder}>) = 0") for c in calls[renamed:])
+
+
+def test_set_aside_removes_only_objects_modified_after_they_were_stored(tmp_path):
+    """What a remote case's cleanup asks after a test wrote through a link: the damaged
+    object goes (the next push sends it again), a sound one stays whatever is asked."""
+    source = Store(tmp_path / "source")
+    source.put("demo", write_tree(tmp_path / "build", {"a.txt": "a\n", "b.txt": "b\n"}))
+    there = tmp_path / "there"
+
+    async def work() -> list[str]:
+        pipe = await ProcessPipe.start(["/bin/sh", "-c", agent_command(sys.executable)])
+        remote = await open_remote_store(pipe, root=str(there), where="here")
+        try:
+            await remote.push(source, "demo")
+            blobs = sorted((there / "objects" / "blobs").rglob("*"))
+            damaged, sound = [p for p in blobs if p.is_file()]
+            damaged.chmod(0o644)
+            damaged.write_text("changed\n")
+            ids = [("blobs", p.parent.name + p.name) for p in (damaged, sound)]
+            removed = await remote.set_aside(ids)
+            assert not damaged.exists() and sound.exists()
+            with pytest.raises(StoreError, match="not an object kind"):
+                await remote.set_aside([("../..", "x")])
+            await remote.push(source, "demo")  # sends it again
+            assert damaged.exists() and damaged.stat().st_mtime_ns == 0
+            return removed
+        finally:
+            await remote.close()
+
+    removed = asyncio.run(work())
+    assert len(removed) == 1 and removed[0].startswith("blobs/")

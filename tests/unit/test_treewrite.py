@@ -58,6 +58,29 @@ def test_an_entry_in_the_way_is_replaced_not_written_through(tmp_path, outside):
     assert not (root / "soft").is_symlink()
 
 
+def test_replacing_only_files_refuses_a_directory_or_a_link_in_the_way(tmp_path, outside):
+    """The mode for paths someone else names (files brought back from a host): a regular
+    file in the way is replaced (never written through: a hard link elsewhere keeps its
+    content); a directory or a link is left as it is and named."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "hard").hardlink_to(outside / "keep.txt")
+    (root / "soft").symlink_to(outside / "keep.txt")
+    (root / "dir").mkdir()
+    (root / "dir" / "mine.txt").write_text("mine\n")
+    with TreeWriter(root) as out:
+        out.write_file("hard", _bytes(b"new\n"), 0o644, replace="files")
+        for rel in ("soft", "dir"):
+            with pytest.raises(WriteRefused, match="is a directory or a link here"):
+                out.write_file(rel, _bytes(b"new\n"), 0o644, replace="files")
+        with pytest.raises(WriteRefused, match="not a plain relative path"):
+            out.write_file("/abs", _bytes(b"x"), 0o644, replace="files")
+    assert (root / "hard").read_text() == "new\n"
+    assert _contents(outside) == {"keep.txt": "keep\n"}
+    assert (root / "soft").is_symlink() and (root / "dir" / "mine.txt").read_text() == "mine\n"
+    assert sorted(os.listdir(root)) == ["dir", "hard", "soft"]
+
+
 def test_a_directory_replaces_a_link_in_its_place(tmp_path, outside):
     root = tmp_path / "root"
     root.mkdir()

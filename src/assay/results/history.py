@@ -182,7 +182,6 @@ def show(histories: Sequence[CaseHistory], last: int, as_json: bool) -> int:
         click.echo(terminal.json_text(_json_text(to_json(histories))))
         return 0
     from assay.results import table
-    from assay.results.table import shown
 
     if not histories:
         click.echo("no recorded case matches")
@@ -194,7 +193,7 @@ def show(histories: Sequence[CaseHistory], last: int, as_json: bool) -> int:
         passed = [r.duration for r in h.runs if r.status == "passed" and r.duration is not None]
         rows.append(
             [
-                table.cell(shown(h.info.name), "bold"),
+                table.cell(terminal.line(h.info.name), "bold"),
                 table.cell(h.info.case_id),
                 marks,
                 table.cell(_seconds(durations[-1] if durations else None)),
@@ -210,7 +209,7 @@ def show(histories: Sequence[CaseHistory], last: int, as_json: bool) -> int:
             aligned = " ".join(_number(by_run.get((r.session, r.rep))) for r in h.runs)
             rows.append(
                 [
-                    table.cell(shown(label), "dim"),
+                    table.cell(terminal.line(label), "dim"),
                     table.cell(""),
                     table.cell(aligned),
                     table.cell(_number(numbers[-1] if numbers else None)),

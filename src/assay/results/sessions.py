@@ -323,12 +323,11 @@ def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
     from rich.text import Text
 
     from assay.results import table
-    from assay.results.table import shown
 
     console = Console(highlight=False)
 
     def say(text: str, style: str | None = None) -> None:
-        console.print(Text(shown(text), style=style or ""), soft_wrap=True)
+        console.print(Text(terminal.line(text), style=style or ""), soft_wrap=True)
 
     say(f"A: {_describe(c.a)}", "bold")
     say(f"B: {_describe(c.b)}", "bold")
@@ -355,12 +354,12 @@ def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
             unit = f" [{m.unit}]" if m.unit else ""
             rows.append(
                 [
-                    table.cell(shown(m.case)),
-                    table.cell(shown(m.metric + unit)),
+                    table.cell(terminal.line(m.case)),
+                    table.cell(terminal.line(m.metric + unit)),
                     table.cell(f"{m.before:.4g}"),
                     table.cell(f"{m.after:.4g}"),
                     table.cell("-" if change is None else f"{change:+.1%}"),
-                    table.cell(shown(m.significance or "")),
+                    table.cell(terminal.line(m.significance or "")),
                 ]
             )
         header = ["case", "metric", "A", "B", "change", "significance"]

@@ -8,14 +8,6 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from assay import terminal
-
-
-def shown(text: str) -> str:
-    """``text`` as one line for the terminal, control characters written ``\\xHH``."""
-    return terminal.line(text)
-
-
 Segment = tuple[str, str]  # text, rich style ("" for none)
 Cell = Sequence[Segment]
 

@@ -24,6 +24,11 @@ def inputs_written(linked: Sequence[tuple[str, str]]) -> str | None:
     for rel, blob in linked:
         if rel in touched:
             quarantine(Path(blob))
+    return written_message(touched)
+
+
+def written_message(touched: Sequence[str]) -> str:
+    """The failure of a case that wrote through read-only links (``touched``)."""
     names = ", ".join(touched[:5]) + (f" and {len(touched) - 5} more" if len(touched) > 5 else "")
     return (
         f"the test wrote to read-only inputs ({names}); declare them in writable = [...] "

@@ -44,7 +44,7 @@ from assay.run.artifacts import ArtifactError
 from assay.run.bucket_inputs import drop_lists, from_bucket
 from assay.run.context import RunContext, StageFailed, case_dirname
 from assay.run.describe import describe_exception, describe_status, new_result
-from assay.run.keeping import inputs_written, kept_files
+from assay.run.keeping import kept_files
 from assay.run.metrics import measure
 from assay.run.sites import COMPARE_SPEC, VERDICT, CaseFiles, fetch_dependency_layers
 from assay.schedulers.base import (
@@ -146,7 +146,7 @@ class Execution:
             await _cancelled()
         except StageFailed as exc:
             self._fail(stage, exc.reason, exc.details)
-        except (SchedulerError, TransportError) as exc:
+        except (SchedulerError, TransportError, StoreError) as exc:  # not the test's code
             self._fail(stage, str(exc))
         except SanityError as exc:
             self._fail(stage, str(exc), exc.details)
@@ -512,7 +512,7 @@ class Execution:
             return
         if self.fetch_lines:
             drop_lists(self.stage_dir)
-        touched = inputs_written(self.linked)
+        touched = await self.site.inputs_written(self.files, self.linked)
         if touched:
             self._fail("cleanup", touched)
         if self.out is not None and self.out.comparisons:

@@ -65,6 +65,10 @@ class InputStore(Protocol):
         """The read-only directory there that holds ``tree`` (made once, shared)."""
         ...
 
+    async def set_aside(self, objects: Sequence[tuple[str, str]]) -> list[str]:
+        """Remove those of ``objects`` there that a test modified through a link."""
+        ...
+
     async def close(self) -> None:
         """Let go of the host."""
         ...
@@ -154,10 +158,24 @@ class HostStore:
         path: str = await self._call("checkout", lambda store: store.checkout(tree))
         return path
 
+    async def set_aside(self, objects: Sequence[tuple[str, str]]) -> list[str]:
+        removed: list[str] = await self._call(
+            "set_aside", lambda store: store.set_aside(list(objects))
+        )
+        return removed
+
     async def close(self) -> None:
         store, self._store = self._store, None
         if store is not None:
             await store.close()
+
+
+def _file_objects(store: SessionStore, digest: str) -> list[tuple[str, str]]:
+    """(kind, digest) of every whole file the stored tree ``digest`` names."""
+    from assay.store.objects import blob_kind
+
+    entries = store.store.tree(digest).entries
+    return [(blob_kind(e.executable), e.hash) for e in entries if e.type == "file" and e.hash]
 
 
 class RemoteInputs:
@@ -200,9 +218,19 @@ class RemoteInputs:
     ) -> None:
         """Put ``tree`` (or the stored tree of that digest) into ``target`` on the host:
         read-only hard links to the objects; the ``writable`` paths as private copies."""
+        from assay.store import Corrupt
+
         digest = await self._digest(tree)
         await self._push(digest)
-        await self.backend.stage(digest, str(target), list(writable))
+        try:
+            await self.backend.stage(digest, str(target), list(writable))
+        except Corrupt:
+            # An object there was written through a link (by a run before that was caught,
+            # or by hand): set the damaged ones aside, send them again, stage again.
+            if not await self.set_aside(await asyncio.to_thread(_file_objects, self.store, digest)):
+                raise
+            await self._push(digest)
+            await self.backend.stage(digest, str(target), list(writable))
 
     async def ship(self, target: PurePosixPath, tree: Callable[[], Awaitable[Tree]]) -> None:
         """Stage the tree ``tree()`` gives at ``target`` on the host, once per session
@@ -229,3 +257,11 @@ class RemoteInputs:
     async def _checkout(self, digest: str) -> str:
         await self._push(digest)
         return await self.backend.checkout(digest)
+
+    async def set_aside(self, objects: Sequence[tuple[str, str]]) -> list[str]:
+        """Objects a case wrote through its links on the host, removed there; every tree is
+        pushed (and checked out) again at its next use, which sends them again."""
+        removed = await self.backend.set_aside(objects)
+        self._pushed.clear()
+        self._checkouts.clear()
+        return removed

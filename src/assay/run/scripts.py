@@ -20,7 +20,7 @@ from assay.config import Environment, Partition
 from assay.modules import module_lines
 from assay.schedulers.base import STATUS_SUFFIX
 from assay.schedulers.jobscript import compose
-from assay.schedulers.local_exec import ROOT_GUARD
+from assay.schedulers.local_exec import root_lines
 
 BUILD_SCRIPT = "assay-build.sh"
 BUILD_OUT = "assay-build.out"
@@ -187,7 +187,7 @@ def build_script(
     """A script that runs the build commands in order and stops at the first failure;
     ``protect_inputs`` when the stage dir holds read-only links into the store."""
     lines = ["#!/bin/bash", *header, f"# assay build: {shell.comment(title)}"]
-    lines += list(ROOT_GUARD) if protect_inputs else []
+    lines += root_lines(protect_inputs)
     body = _environment_lines(stage_dir, env_config, partition, test_env, ()) + list(commands)
     after = list(footer)
     if not after:
@@ -212,7 +212,7 @@ def run_script(
     """A script that runs the (launched) command; its exit code is the command's;
     ``protect_inputs`` when the stage dir holds read-only links into the store."""
     lines = ["#!/bin/bash", *header, f"# assay run: {shell.comment(title)}"]
-    lines += list(ROOT_GUARD) if protect_inputs else []
+    lines += root_lines(protect_inputs)
     prerun = list(prerun)
     lines += _environment_lines(stage_dir, env_config, partition, test_env, prerun)
     after = [*postrun, *footer]

@@ -23,9 +23,8 @@ workdir (``WORKDIR/sessions/SESSION/stage/CASE``):
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import io
 import os
-import stat as statmod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
@@ -38,6 +37,7 @@ from assay.define.test import DependencyInfo
 from assay.files import write_atomic
 from assay.run import scripts
 from assay.run.artifacts import SessionStore
+from assay.run.keeping import inputs_written, written_message
 from assay.run.remote_inputs import RemoteInputs, Sent
 from assay.transports.base import RemoteHost, Transport
 
@@ -59,6 +59,7 @@ class CaseFiles:
     sent: dict[str, tuple[int, int]] = field(default_factory=dict)  # rel -> (size, mtime)
     baseline: dict[str, list[int]] = field(default_factory=dict)  # on the host, before a run
     notes: dict[str, str] = field(default_factory=dict)  # files that stayed there, or in part
+    written: set[str] = field(default_factory=set)  # read-only links the host saw changed
     made: bool = True  # the stage dir where the jobs run is there (else: at the first send)
     fresh: bool = False  # ... and is made empty then
 
@@ -103,6 +104,12 @@ class Site(Protocol):
     ) -> None:
         """After a job: bring its logs (``names``), the files ``patterns`` match and (with
         ``made``) the small files it made into the local stage dir."""
+
+    async def inputs_written(
+        self, files: CaseFiles, linked: Sequence[tuple[str, str]]
+    ) -> str | None:
+        """At cleanup: why the case fails if it wrote through its read-only links into a
+        store (the damaged objects set aside first), or None."""
 
     async def finish(self, files: CaseFiles, keep: bool) -> str | None:
         """After cleanup: remove the remote stage dir, or keep it and say where it is."""
@@ -149,6 +156,11 @@ class LocalSite:
         self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
     ) -> None:
         pass
+
+    async def inputs_written(
+        self, files: CaseFiles, linked: Sequence[tuple[str, str]]
+    ) -> str | None:
+        return inputs_written(linked)
 
     async def finish(self, files: CaseFiles, keep: bool) -> str | None:
         return None
@@ -257,15 +269,20 @@ class RemoteSite:
     async def bring_back(
         self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
     ) -> None:
-        found, left = await self.host.collect(
+        found, left, kept_left = await self.host.collect(
             files.job,
             names=list(names),
             patterns=list(patterns),
             baseline=files.baseline,
             max_file=self.settings.bring_back,
             max_total=self.settings.bring_back_total if made else 0,
+            max_kept=self.settings.bring_back_kept,
         )
         await asyncio.to_thread(_write_all, files, found)
+        # A read-only input the host lists as changed since staging was written through.
+        files.written.update(
+            rel for rel in [f[0] for f in found] + [r for r, _ in left] if rel in files.linked
+        )
         here = f"{self.host.host}:{files.job}"
         for rel, data, size, _mode in found:
             if len(data) < size:
@@ -278,6 +295,24 @@ class RemoteSite:
                 f"it stayed in {here} ({size} bytes, more than ssh.bring_back or "
                 f"bring_back_total allow; name it in keep_files to bring it back)"
             )
+        for rel, size in kept_left:
+            files.notes[rel] = (
+                f"it stayed in {here} ({size} bytes: keep_files bring back at most "
+                f"ssh.bring_back_kept = {self.settings.bring_back_kept} bytes per case; raise "
+                f"it, or bring the case's directory back with `assay fetch`)"
+            )
+
+    async def inputs_written(
+        self, files: CaseFiles, linked: Sequence[tuple[str, str]]
+    ) -> str | None:
+        if not files.written:
+            return None
+        touched = sorted(files.written)
+        objects = [_object_id(blob) for rel, blob in linked if rel in files.written]
+        await self.inputs.set_aside([o for o in objects if o is not None])
+        return written_message(touched) + (
+            f"; on {self.host.host} they were set aside, and are sent again before any other use"
+        )
 
     async def finish(self, files: CaseFiles, keep: bool) -> str | None:
         if keep:
@@ -339,62 +374,34 @@ def _read_all(folder: Path, names: list[tuple[str, int]]) -> list[tuple[str, byt
     return [(rel, (folder / rel).read_bytes(), mode) for rel, mode in names]
 
 
+def _object_id(blob: str) -> tuple[str, str] | None:
+    """(kind, digest) of a local store object's path (``objects/KIND/AB/CDEF...``), as the
+    host's store names the same object; None for an assembled file (it has no one object)."""
+    path = PurePath(blob)
+    if len(path.parts) < 4 or path.parents[2].name != "objects":
+        return None
+    return path.parent.parent.name, path.parent.name + path.name
+
+
 def _write_all(files: CaseFiles, found: list[tuple[str, bytes, int, int]]) -> None:
     """Write what came back from the host into the local stage dir. The host names the
     paths: one that leaves the stage dir, names it or a directory in it, or goes through a
-    link or a file there is not written, and its note says why."""
-    for rel, data, _size, mode in found:
-        if rel in files.linked:
-            continue  # an input: the local copy is the store's
-        try:
-            _write_one(files.local, rel, data, mode)
-        except _Refused as exc:
-            files.notes[rel] = f"not written: the host named {rel!r}, {exc}"
-            continue
-        stat = (files.local / rel).stat()
-        files.sent[rel] = (stat.st_size, stat.st_mtime_ns)  # the host has it already
+    link or a file there is not written, and its note says why. Files are made anew, never
+    through a link (:class:`TreeWriter`); their permissions are the host's (a program built
+    there runs here), but never a set-id bit or write access for others."""
+    from assay.store.agent.treewrite import TreeWriter, WriteRefused  # lazy: start-up time
 
-
-class _Refused(Exception):
-    """A path from the host that names no file of the stage dir."""
-
-
-def _write_one(folder: Path, rel: str, data: bytes, mode: int) -> None:
-    """``data`` into ``folder/rel``, made anew; never through a link, never outside. Its
-    permissions are the host's ``mode`` (a program built there runs here), but never a
-    set-id bit or write access for others."""
-    parts = rel.split("/")
-    if not rel or "\0" in rel or any(p in ("", ".", "..") for p in parts):
-        raise _Refused("which is not a relative path of a file")
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for part in parts[:-1]:
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(part, dir_fd=fd)
+    with TreeWriter(files.local) as out:
+        for rel, data, _size, mode in found:
+            if rel in files.linked:
+                continue  # an input: the local copy is the store's
             try:
-                sub = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            except OSError:
-                raise _Refused(f"whose {part!r} is a link or a file here") from None
-            os.close(fd)
-            fd = sub
-        name = parts[-1]
-        try:
-            info = os.lstat(name, dir_fd=fd)
-        except FileNotFoundError:
-            pass
-        else:
-            if not statmod.S_ISREG(info.st_mode):
-                raise _Refused("which is a directory or a link here")
-            os.unlink(name, dir_fd=fd)
-        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=fd)
-        try:
-            with os.fdopen(out, "wb", closefd=False) as stream:
-                stream.write(data)
-            os.fchmod(out, (mode & 0o755) | 0o600)
-        finally:
-            os.close(out)
-    finally:
-        os.close(fd)
+                out.write_file(rel, io.BytesIO(data), (mode & 0o755) | 0o600, replace="files")
+            except WriteRefused as exc:
+                files.notes[rel] = f"not written: the host named {exc}"
+                continue
+            stat = (files.local / rel).stat()
+            files.sent[rel] = (stat.st_size, stat.st_mtime_ns)  # the host has it already
 
 
 __all__ = ["COMPARE_SPEC", "VERDICT", "CaseFiles", "LocalSite", "RemoteSite", "Site", "scripts"]

@@ -6,7 +6,8 @@ that override modes, as an exec wrapper of the script itself (no process start o
 own). The script carries the same guard for a run by hand (:data:`ROOT_GUARD`); the
 variable :data:`CAPS_VARIABLE` tells it the capabilities are already gone. Setting that
 variable (``ASSAY_ROOT_CAPS=keep``) before ``assay run`` opts out, for a test that needs
-them.
+them: the scripts of that run then say so themselves (:func:`root_lines`), because the
+environment of ``assay run`` does not reach a job on another host.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from collections.abc import Mapping
 from pathlib import PurePath
 
 CAPS_VARIABLE = "ASSAY_ROOT_CAPS"
-DROP_CAPS = ("setpriv", "--bounding-set=-dac_override,-fowner", "--")
+DROP_CAPS = (
+    "setpriv",
+    "--bounding-set=-dac_override,-fowner",
+    # Out of the inheritable set too: an exec as root takes back whatever that set holds,
+    # bounding set or not (older Docker put every capability there, pam_cap can).
+    "--inh-caps=-dac_override,-fowner",
+    "--",
+)
 """The exec wrapper that starts a command without the capabilities that override modes."""
 
 ROOT_GUARD = (
@@ -28,6 +36,20 @@ ROOT_GUARD = (
     "fi",
 )
 """The lines that make a script run by hand as root drop the same capabilities."""
+
+KEEP = "keep"
+"""The value of :data:`CAPS_VARIABLE` that keeps the capabilities, here and on any host."""
+
+
+def root_lines(protect_inputs: bool, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The lines of a job script about root's capabilities: none without store links; with
+    them the guard, unless the run was started with ``ASSAY_ROOT_CAPS=keep``, which the
+    script then carries itself (the guard, and the job's own children, see it set)."""
+    if not protect_inputs:
+        return []
+    if environ.get(CAPS_VARIABLE) == KEEP:
+        return [f"export {CAPS_VARIABLE}={KEEP}  # set for the run that wrote this script"]
+    return list(ROOT_GUARD)
 
 
 @functools.cache

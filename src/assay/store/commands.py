@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from assay.results.table import shown
+from assay import terminal
 from assay.store.names import Version
 from assay.store.objects import StoreError, blob_kind
 from assay.store.store import Store
@@ -132,8 +132,9 @@ def show(store: Store, ref: str, against: str | None, files: bool) -> int:
     elif files:
         for entry in store.tree(version.tree).entries:
             kind = {"dir": "d", "symlink": "l"}.get(entry.type, "-")
-            extra = f" -> {shown(entry.target or '')}" if entry.type == "symlink" else ""
-            line = f"{kind} {entry.mode:04o} {size(entry.size):>9}  {shown(entry.path)}{extra}"
+            extra = f" -> {terminal.line(entry.target or '')}" if entry.type == "symlink" else ""
+            name = terminal.line(entry.path)
+            line = f"{kind} {entry.mode:04o} {size(entry.size):>9}  {name}{extra}"
             click.echo(line)
     return 0
 
@@ -141,21 +142,22 @@ def show(store: Store, ref: str, against: str | None, files: bool) -> int:
 def _describe(version: Version) -> None:
     click.echo(f"{version.ref}")
     click.echo(f"  tree:     {version.tree}")
-    who = shown(f"{version.user}@{version.host}")
+    who = terminal.line(f"{version.user}@{version.host}")
     click.echo(f"  created:  {_when(version.created)} by {who}")
     click.echo(
         f"  files:    {version.files:,} ({size(version.bytes)}; "
         f"{size(version.new_bytes)} new when stored)"
     )
     if version.source:
-        click.echo(f"  source:   {shown(version.source)} ({shown(version.source_kind or '')})")
+        kind = terminal.line(version.source_kind or "")
+        click.echo(f"  source:   {terminal.line(version.source)} ({kind})")
     for label, value in (
         ("archive", version.archive_hash),
         ("commit", version.git_commit),
         ("message", version.message),
     ):
         if value:
-            click.echo(f"  {label + ':':<9} {shown(value)}")
+            click.echo(f"  {label + ':':<9} {terminal.line(value)}")
 
 
 def _print_diff(old: Version, new: Version, changes: Diff) -> None:
@@ -164,12 +166,12 @@ def _print_diff(old: Version, new: Version, changes: Diff) -> None:
         echo("  none: the same tree")
         return
     for entry in changes.added:
-        click.echo(f"  + {shown(entry.path)}  ({size(entry.size)})")
+        click.echo(f"  + {terminal.line(entry.path)}  ({size(entry.size)})")
     for entry in changes.removed:
-        click.echo(f"  - {shown(entry.path)}")
+        click.echo(f"  - {terminal.line(entry.path)}")
     for before, after in changes.changed:
         note = "mode" if before.hash == after.hash else f"{size(before.size)} -> {size(after.size)}"
-        click.echo(f"  ~ {shown(after.path)}  ({note})")
+        click.echo(f"  ~ {terminal.line(after.path)}  ({note})")
     click.echo(
         f"  {len(changes.added)} added, {len(changes.removed)} removed, "
         f"{len(changes.changed)} changed; {size(changes.changed_bytes())} of new content"
@@ -235,10 +237,10 @@ def verify(store: Store, repair: bool, full: bool = False) -> int:
     for item in report.missing:
         echo(f"  missing: {item}")
     for record in report.records:
-        click.echo(f"  unreadable: {shown(record)}")
+        click.echo(f"  unreadable: {terminal.line(record)}")
     for ref, paths in report.versions.items():
         if len(paths) == 1 and paths[0].startswith("("):  # the tree itself: every path
-            click.echo(f"  damaged version: {ref}: {shown(paths[0][1:-1])}  (put it again)")
+            click.echo(f"  damaged version: {ref}: {terminal.line(paths[0][1:-1])}  (put it again)")
             continue
         echo(f"  damaged version: {ref}: {_count(paths, 'path')}  (put it again)")
         _list(paths, full)
@@ -271,6 +273,6 @@ def _count(items: Sequence[str], noun: str) -> str:
 def _list(items: Sequence[str], full: bool) -> None:
     listed = items if full else items[:SHOWN_PATHS]
     for item in listed:
-        click.echo(f"      {shown(item)}")
+        click.echo(f"      {terminal.line(item)}")
     if len(listed) < len(items):
         click.echo(f"      ... and {len(items) - len(listed)} more (--full lists them all)")

@@ -192,10 +192,12 @@ class RemoteHost(Transport, Protocol):
         baseline: Mapping[str, list[int]],
         max_file: int,
         max_total: int,
-    ) -> tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]]]:
+        max_kept: int,
+    ) -> tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]], list[tuple[str, int]]]:
         """What a run left in ``directory`` worth bringing back: (path, content, size,
-        permission bits) of the files named (their tails), matching ``patterns``, or new
-        since ``baseline`` and small; and (path, size) of the new files left there."""
+        permission bits) of the files named (their tails), matching ``patterns`` (up to
+        ``max_kept`` bytes in all), or new since ``baseline`` and small; (path, size) of
+        the new files left there, and of the files matching ``patterns`` left there."""
 
 
 async def write_text(transport: Transport, path: PurePosixPath, text: str) -> None:

@@ -586,6 +586,7 @@ class Daemon:
         return {"files": files_below(m["dir"])}
 
     def op_collect(self, m: dict[str, Any]) -> dict[str, Any]:
+        kept_left: list[list[Any]] = []
         found, left = collect(
             m["dir"],
             m.get("names") or [],
@@ -593,12 +594,14 @@ class Daemon:
             m.get("baseline") or {},
             int(m["max_file"]),
             int(m["max_total"]),
+            m.get("max_kept"),
+            kept_left,
         )
         files = [
             {"path": rel, "data": base64.b64encode(data).decode(), "size": size, "mode": mode}
             for rel, data, size, mode in found
         ]
-        return {"files": files, "left": left}
+        return {"files": files, "left": left, "kept_left": kept_left}
 
 
 ONCE = {"run", "spawn", "rename", "terminate", "shutdown", "kill_all"}
@@ -639,12 +642,15 @@ def collect(
     baseline: dict[str, list[int]],
     max_file: int,
     max_total: int,
+    max_kept: int | None = None,
+    kept_left: list[list[Any]] | None = None,
 ) -> tuple[list[tuple[str, bytes, int, int]], list[list[Any]]]:
     """What a run left in ``base`` that is worth bringing back, as (relative path, content,
     size, permission bits) and the files left where they are as [path, size]:
 
     * the files ``names`` (a job's own logs): whole, or their last ``max_file`` bytes;
-    * the files matching ``patterns`` (``keep_files``): whole;
+    * the files matching ``patterns`` (``keep_files``): whole, while ``max_kept`` bytes
+      last (the others go to ``kept_left``);
     * the files new or changed since ``baseline`` (:func:`files_below` before the run):
       whole if at most ``max_file`` bytes, while the case's ``max_total`` lasts.
     """
@@ -653,6 +659,7 @@ def collect(
     left: list[list[Any]] = []
     taken: set[str] = set()
     budget = max_total
+    kept_budget = max_kept
 
     def take(rel: str, limit: int | None) -> int:
         size = now[rel][0]
@@ -675,7 +682,15 @@ def collect(
                 continue  # a pattern or a link that leads out of the directory
             rel = path.relative_to(base).as_posix()
             if rel in now and rel not in taken:
-                budget -= take(rel, None)
+                if kept_budget is not None and now[rel][0] > kept_budget:
+                    taken.add(rel)
+                    if kept_left is not None:
+                        kept_left.append([rel, now[rel][0]])
+                    continue
+                size = take(rel, None)
+                budget -= size
+                if kept_budget is not None:
+                    kept_budget -= size
     for rel in sorted(now):
         if rel in taken or baseline.get(rel) == now[rel]:
             continue

@@ -38,13 +38,14 @@ import secrets
 import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncssh
 
 from assay.config import Ssh
 from assay.transports import hostagent
 from assay.transports.base import UNKNOWN, CommandResult, TransportError
+from assay.transports.ssh_answers import ExitEvent, Hello, Ran, Spawned, expect
 from assay.transports.ssh_connect import connect_host, connection_key, ship_agent
 from assay.transports.ssh_files import SshFiles
 from assay.transports.ssh_link import BANNER, Garbled, Link, Lost, RemoteProcess, Replaced
@@ -57,6 +58,7 @@ _HURRY = 10.0  # seconds an interrupted run waits for a dropped connection to co
 # Seconds after its time limit (and grace) that a job is killed by the agent even if assay,
 # which stops it at the limit itself, does not say so (the connection is down).
 _LIMIT_MARGIN = 10.0
+T = TypeVar("T")
 
 
 class SshTransport(SshFiles):
@@ -174,7 +176,13 @@ class SshTransport(SshFiles):
             )
         link = Link(conn, agent, sftp)
         link.reader = asyncio.create_task(self._read(link), name=f"ssh {self.host}")
-        hello = await self._exchange(
+        await self._greet(link)
+        self.connections += 1
+        return link
+
+    async def _greet(self, link: Link) -> None:
+        """The first request on a new connection: who the agent is, and its jobs."""
+        answer = await self._exchange(
             link,
             {
                 "rid": self._rid(),
@@ -184,11 +192,10 @@ class SshTransport(SshFiles):
                 "roots": [str(self.path(w)) for w in self._workdirs],
             },
         )
-        link.daemon = int(hello["pid"])
-        self._uid = int(hello["uid"])
-        self.connections += 1
-        self._catch_up(hello.get("jobs") or {})
-        return link
+        hello = expect(self.host, "hello", answer, Hello)
+        link.daemon = hello.pid
+        self._uid = hello.uid
+        self._catch_up(hello.jobs)
 
     def _catch_up(self, jobs: Mapping[str, int | None]) -> None:
         """After (re)connecting: the jobs that ended meanwhile, and those the agent lost."""
@@ -245,9 +252,13 @@ class SshTransport(SshFiles):
 
     def _on_event(self, message: dict[str, Any]) -> None:
         if message.get("event") == "exit":
-            proc = self._jobs.get(str(message.get("job")))
+            try:
+                event = expect(self.host, "exit", message, ExitEvent)
+            except TransportError as exc:  # the reader gives the connection up
+                raise Garbled(f"sent an event that is not one of its events ({exc})") from None
+            proc = self._jobs.get(event.job)
             if proc is not None:
-                proc.resolve(int(message["status"]))
+                proc.resolve(event.status)
 
     def _lost(self, link: Link) -> None:
         """The connection ``link`` is gone: fail what waits on it; connect again."""
@@ -362,6 +373,10 @@ class SshTransport(SshFiles):
                 raise OSError(number, str(answer.get("error")), answer.get("filename"))
             raise TransportError(f"{self.host}: assay's agent: {answer.get('error')}")
 
+    async def ask(self, op: str, shape: type[T], **args: Any) -> T:
+        """:meth:`call`, its answer checked to be ``shape`` (:mod:`.ssh_answers`)."""
+        return expect(self.host, op, await self.call(op, **args), shape)
+
     # -- commands and processes --------------------------------------------------------------
 
     async def run(
@@ -372,8 +387,9 @@ class SshTransport(SshFiles):
         cwd: PurePosixPath | None = None,
     ) -> CommandResult:
         try:
-            answer = await self.call(
+            answer = await self.ask(
                 "run",
+                Ran,
                 argv=list(argv),
                 timeout=timeout,
                 env=dict(env or {}),
@@ -385,7 +401,7 @@ class SshTransport(SshFiles):
             )
         except OSError as exc:
             return CommandResult(127, "", f"{argv[0]}: {exc.strerror}")
-        return CommandResult(int(answer["code"]), answer["stdout"], answer["stderr"])
+        return CommandResult(answer.code, answer.stdout, answer.stderr)
 
     async def spawn(
         self,
@@ -402,8 +418,9 @@ class SshTransport(SshFiles):
         self._jobs[jid] = proc
         limit = None if time_limit is None else float(time_limit) + _LIMIT_MARGIN
         try:
-            answer = await self.call(
+            answer = await self.ask(
                 "spawn",
+                Spawned,
                 job=jid,
                 argv=list(argv),
                 cwd=str(cwd),
@@ -420,7 +437,7 @@ class SshTransport(SshFiles):
         except BaseException:
             del self._jobs[jid]
             raise
-        proc.pid = int(answer["pid"])
+        proc.pid = answer.pid
         return proc
 
     async def end(self, proc: Any) -> None:

@@ -9,25 +9,37 @@ import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncssh
 
 from assay.transports.download import Downloaded, download
+from assay.transports.ssh_answers import (
+    READ_MAX,
+    Collection,
+    Listing,
+    Read,
+    capped,
+    read_whole,
+)
 
 if TYPE_CHECKING:
     from assay.transports.ssh_link import Link
 
 _SFTP_ERRNO = {asyncssh.FX_NO_SUCH_FILE: 2, asyncssh.FX_PERMISSION_DENIED: 13}
+T = TypeVar("T")
 
 
 class SshFiles:
     """The file half of :class:`~assay.transports.ssh.SshTransport` (which gives it
-    ``call``, ``_ready`` and ``_lost``)."""
+    ``call``, ``ask``, ``_ready`` and ``_lost``)."""
 
     if TYPE_CHECKING:
+        host: str
 
         async def call(self, op: str, **args: Any) -> dict[str, Any]: ...
+
+        async def ask(self, op: str, shape: type[T], **args: Any) -> T: ...
 
         async def _ready(self) -> Link: ...
 
@@ -53,8 +65,9 @@ class SshFiles:
         await self.call("write_files", dir=str(directory), files=listed)
 
     async def read_bytes(self, path: PurePosixPath, limit: int | None = None) -> bytes:
-        answer = await self.call("read", path=str(path), limit=limit)
-        return base64.b64decode(answer["data"])
+        asked = READ_MAX if limit is None else limit
+        answer = await self.ask("read", Read, path=str(path), limit=asked)
+        return read_whole(self.host, str(path), answer, limit)
 
     async def rename(self, source: PurePosixPath, target: PurePosixPath) -> None:
         await self.call("rename", source=str(source), target=str(target))
@@ -74,15 +87,13 @@ class SshFiles:
             {"path": rel, "data": base64.b64encode(data).decode(), "mode": mode}
             for rel, data, mode in files
         ]
-        answer = await self.call("prepare", dir=str(directory), files=listed, fresh=fresh)
-        found: dict[str, list[int]] = answer["files"]
-        return found
+        answer = await self.ask("prepare", Listing, dir=str(directory), files=listed, fresh=fresh)
+        return {rel: list(sizes) for rel, sizes in answer.files.items()}
 
     async def files_below(self, directory: PurePosixPath) -> dict[str, list[int]]:
         """Every file below ``directory``: relative path -> [size, mtime in ns]."""
-        answer = await self.call("snapshot", dir=str(directory))
-        files: dict[str, list[int]] = answer["files"]
-        return files
+        answer = await self.ask("snapshot", Listing, dir=str(directory))
+        return {rel: list(sizes) for rel, sizes in answer.files.items()}
 
     async def collect(
         self,
@@ -93,22 +104,24 @@ class SshFiles:
         baseline: Mapping[str, list[int]],
         max_file: int,
         max_total: int,
-    ) -> tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]]]:
-        """What a run left worth bringing back (:func:`hostagent.collect`), in one request."""
-        answer = await self.call(
+        max_kept: int,
+    ) -> tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]], list[tuple[str, int]]]:
+        """What a run left worth bringing back (:func:`hostagent.collect`), in one request;
+        an answer carrying more than the caps allow fails it (:func:`.ssh_answers.capped`)."""
+        answer = await self.ask(
             "collect",
+            Collection,
             dir=str(directory),
             names=list(names),
             patterns=list(patterns),
             baseline=dict(baseline),
             max_file=max_file,
             max_total=max_total,
+            max_kept=max_kept,
         )
-        found = [
-            (f["path"], base64.b64decode(f["data"]), int(f["size"]), int(f["mode"]))
-            for f in answer["files"]
-        ]
-        return found, [(str(p), int(n)) for p, n in answer["left"]]
+        capped(self.host, answer, len(names) * max_file + max_kept + max_total)
+        found = [(f.path, f.data, f.size, f.mode) for f in answer.files]
+        return found, list(answer.left), list(answer.kept_left)
 
     async def _sftp(self, work: Any) -> None:
         """Run ``work(sftp)``, again on the next connection if this one drops meanwhile."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import asyncssh
 
 from assay.transports import hostagent
+from assay.transports.ssh_answers import Ended
 
 if TYPE_CHECKING:
     from assay.transports.ssh import SshTransport
@@ -100,6 +101,6 @@ class RemoteProcess:
     async def terminate(self, grace: float) -> int:
         if self._done.done():
             return await self.wait()
-        answer = await self.transport.call("terminate", job=self.jid, grace=grace)
-        self.resolve(int(answer["status"]))
+        answer = await self.transport.ask("terminate", Ended, job=self.jid, grace=grace)
+        self.resolve(answer.status)
         return await self.wait()

@@ -140,7 +140,7 @@ class Agent:
             with store.lock.shared():
                 store.pin_trees(trees)
             return None, b""
-        if op in ("stage", "checkout"):
+        if op in ("stage", "checkout", "set_aside"):
             # Imported when asked for: a push never stages, and compiling the staging code
             # (the agent arrives as source) is part of every push's start-up otherwise.
             from . import stage as staging
@@ -156,6 +156,8 @@ class Agent:
         if op == "checkout":
             check_object("trees", args.get("tree"))
             return staging.checkout(store, args["tree"]), b""
+        if op == "set_aside":
+            return staging.set_aside(store, args.get("objects")), b""
         if op == "verify":
             from .verify import verify
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .state import AgentStore
     from .trees import Entry
 
-from .layout import EPOCH, READ_EXEC, READ_ONLY, AgentError, Corrupt, blob_kind
+from .layout import EPOCH, READ_EXEC, READ_ONLY, AgentError, Corrupt, blob_kind, check_object
 from .treecheck import UnsafeEntry, check_tree
 from .trees import load as load_tree
 from .trees import objects as tree_objects
@@ -206,6 +206,30 @@ def _file(
             raise
         out.copy_file(source, entry.path, mode & ~0o222)
         counts["copied"] += 1
+
+
+def set_aside(store: AgentStore, objects: object) -> list[str]:
+    """Remove the objects among ``objects`` ([kind, digest] pairs) that were modified
+    after they were stored (written through a hard link by a test), so that the next push
+    sends them again; a sound object stays whatever is asked. The ids removed."""
+    if not isinstance(objects, list):
+        raise AgentError("set_aside needs a list of [kind, digest] pairs")
+    removed = []
+    with store.lock.shared():
+        for item in objects:
+            if not isinstance(item, list) or len(item) != 2:
+                raise AgentError("set_aside needs a list of [kind, digest] pairs")
+            kind, digest = item
+            check_object(kind, digest)
+            path = store.layout.path(kind, digest)
+            try:
+                if os.lstat(path).st_mtime_ns == EPOCH:
+                    continue
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            removed.append(f"{kind}/{digest}")
+    return removed
 
 
 def checkout(store: AgentStore, tree: str) -> str:

@@ -4,8 +4,10 @@ Every entry is created relative to a file descriptor of its parent directory, an
 directory on the way is opened with ``O_NOFOLLOW | O_DIRECTORY``: a symlink (or a file) in
 place of a directory is an error, never a path to somewhere else. An existing entry in the
 way is unlinked, never written through (a hard link elsewhere keeps its content), and a
-directory in the way is removed by descriptor, never through a link. This is the second
-line of defence; :mod:`.treecheck` refuses unsafe lists before anything is written.
+directory in the way is removed by descriptor, never through a link; for paths someone else
+names (files brought back from a host), ``write_file(..., replace="files")`` replaces only a
+regular file and refuses a directory or a link. This is the second line of defence;
+:mod:`.treecheck` refuses unsafe lists before anything is written.
 
 Descriptors of recently used directories are kept (a tree is written in path order, so a
 directory's files come together): staging thousands of files costs about what plain path
@@ -158,6 +160,8 @@ class TreeWriter:
             self.created_top.add(name)
 
     def _split(self, rel: str) -> tuple[int, str]:
+        if rel.startswith("/"):
+            raise WriteRefused(rel, "is not a plain relative path; refusing to write it")
         head, _, name = rel.rpartition("/")
         _check_component(rel, name)
         try:
@@ -166,6 +170,10 @@ class TreeWriter:
             raise WriteRefused(
                 rel, f"lies below {exc.path!r}, which is {exc.what}; refusing to follow it"
             ) from None
+        except WriteRefused as exc:  # a directory on the way: name the whole path
+            if exc.path == rel:
+                raise
+            raise WriteRefused(rel, "is not a plain relative path; refusing to write it") from None
 
     def make_dir(self, rel: str) -> None:
         """A real directory at ``rel``: an existing one is kept, anything else there is
@@ -185,9 +193,11 @@ class TreeWriter:
 
     # -- files and links -----------------------------------------------------------------------
 
-    def write_file(self, rel: str, stream: Readable, mode: int) -> int:
-        """A new regular file with ``stream``'s content and ``mode``; the bytes written."""
-        fd = self._create(rel)
+    def write_file(self, rel: str, stream: Readable, mode: int, replace: str = "any") -> int:
+        """A new regular file with ``stream``'s content and ``mode``; the bytes written.
+        What is in the way is replaced; with ``replace="files"`` only a regular file is,
+        and a directory or a link there is refused (:class:`WriteRefused`)."""
+        fd = self._create(rel, only_files=replace == "files")
         written = 0
         try:
             with os.fdopen(fd, "wb", closefd=True) as out:
@@ -252,19 +262,35 @@ class TreeWriter:
         parent, name = self._split(rel)
         self._retry(rel, parent, name, lambda: os.symlink(target, name, dir_fd=parent))
 
-    def _create(self, rel: str) -> int:
+    def _create(self, rel: str, only_files: bool = False) -> int:
         parent, name = self._split(rel)
         fd: list[int] = []
         self._retry(
-            rel, parent, name, lambda: fd.append(os.open(name, _O_NEW, 0o600, dir_fd=parent))
+            rel,
+            parent,
+            name,
+            lambda: fd.append(os.open(name, _O_NEW, 0o600, dir_fd=parent)),
+            only_files,
         )
         return fd[0]
 
-    def _retry(self, rel: str, parent: int, name: str, make: Callable[[], object]) -> None:
-        """``make()``; if something is in the way, remove it (never following it) and again."""
+    def _retry(
+        self,
+        rel: str,
+        parent: int,
+        name: str,
+        make: Callable[[], object],
+        only_files: bool = False,
+    ) -> None:
+        """``make()``; if something is in the way, remove it (never following it) and again;
+        with ``only_files``, only a regular file."""
         try:
             make()
         except FileExistsError:
+            if only_files and not stat.S_ISREG(
+                os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
+            ):
+                raise WriteRefused(rel, "is a directory or a link here; not replaced") from None
             self._remove(parent, name, rel)
             make()
             return

@@ -291,6 +291,14 @@ class RemoteStore:
         result: str = await self.endpoint.call("checkout", {"tree": tree})
         return result
 
+    async def set_aside(self, objects: Sequence[ObjectId]) -> list[str]:
+        """Remove those of ``objects`` there that were modified after they were stored (a
+        test wrote through a link), so that the next push sends them again."""
+        result: list[str] = await self.endpoint.call(
+            "set_aside", {"objects": [list(o) for o in objects]}
+        )
+        return result
+
     async def verify(self, repair: bool = False) -> RemoteVerifyReport:
         """Re-hash every object there against its SHA-256 of arrival; check every version."""
         result = await self.endpoint.call("verify", {"repair": repair})
