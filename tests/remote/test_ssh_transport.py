@@ -516,3 +516,31 @@ def test_a_damaged_agent_file_of_the_right_size_is_written_again(
     shipped.write_bytes(b"#" * len(good))  # the same size, other bytes
     assert run(connect_once) == "up\n"
     assert shipped.read_bytes() == good
+
+
+def test_closing_makes_no_new_connection_when_the_agent_exits(
+    sshd: SshServer, workdir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The agent exiting at the end of a run ends its channel: that is the goodbye, not a
+    # dropped connection to make again (a whole SSH handshake at the end of every run).
+    from assay.transports import ssh
+
+    made: list[str] = []
+    real = ssh.connect_host
+
+    async def counted(settings: Ssh) -> Any:
+        made.append(settings.host)
+        return await real(settings)
+
+    monkeypatch.setattr(ssh, "connect_host", counted)
+
+    async def work() -> None:
+        t = transport(sshd, workdir)
+        await t.connect()
+        assert (await t.run(["echo", "up"])).stdout == "up\n"
+        await t.close()
+        await asyncio.sleep(0.5)  # a reconnection, had one started, would be under way
+        assert t._reconnecting is None
+
+    run(work)
+    assert made == [sshd.host]

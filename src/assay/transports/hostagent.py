@@ -204,6 +204,9 @@ class Daemon:
                 if self.stopping.is_set():
                     break
                 continue
+            if self.stopping.is_set():  # the wake-up of stop(), or a late caller
+                _close(conn)
+                break
             conn.settimeout(None)
             with self.send_lock:
                 old, self.client = self.client, conn
@@ -494,10 +497,11 @@ class Daemon:
     def stop(self) -> None:
         self.kill_all()
         self.stopping.set()
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(): exit at once
-        except OSError:
-            pass
+        # accept() is woken by a connection (shutdown() of a listening Unix socket does not
+        # wake it on Linux): the daemon exits now, not at its next poll.
+        wake = _try_connect(self.path)
+        if wake is not None:
+            wake.close()
 
     # -- files -----------------------------------------------------------------------------
 

@@ -450,6 +450,9 @@ class SshTransport(SshFiles):
         if link is not None and self._dead is None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.call("shutdown"), 30)
+            # From here the agent's channel ending is its goodbye: no connection is made
+            # again (requests still under way fail with "closed").
+            self._closing = True
             if link.reader is not None:  # it ends when the agent has exited
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(link.reader), 10)
