@@ -332,7 +332,8 @@ class Execution:
                 protect_inputs=spec.protect_inputs,
             )
         )
-        await self.site.send(self.files)
+        staging = await self.site.send(self.files, builder.takes_staging)
+        spec = dataclasses.replace(spec, staging=staging)
         if place.build_slots is None:
             outcome = await builder.run(spec)
         else:
@@ -408,8 +409,8 @@ class Execution:
                     protect_inputs=spec.protect_inputs,
                 )
             )
-            await self.site.send(self.files)
-            outcome = await scheduler.run(spec)
+            staging = await self.site.send(self.files, scheduler.takes_staging)
+            outcome = await scheduler.run(dataclasses.replace(spec, staging=staging))
         kept = [test.format(p, quote=False) for p in as_list(test.keep_files)]
         await self.site.bring_back(self.files, [scripts.RUN_OUT, scripts.RUN_ERR, VERDICT], kept)
         self.outcome = outcome

@@ -39,7 +39,7 @@ from assay.files import write_atomic
 from assay.run import scripts
 from assay.run.artifacts import SessionStore
 from assay.run.remote_inputs import RemoteInputs, Sent
-from assay.transports.base import RemoteHost, Transport
+from assay.transports.base import RemoteHost, Staging, Transport, TransportError
 
 if TYPE_CHECKING:
     from assay.store.trees import Tree
@@ -61,6 +61,7 @@ class CaseFiles:
     notes: dict[str, str] = field(default_factory=dict)  # files that stayed there, or in part
     made: bool = True  # the stage dir where the jobs run is there (else: at the first send)
     fresh: bool = False  # ... and is made empty then
+    staging: Staging | None = None  # files sent with the job's start: its baseline comes back
 
 
 class Site(Protocol):
@@ -95,8 +96,10 @@ class Site(Protocol):
     ) -> dict[str, Any]:
         """The comparison spec the job runs, for the one sanity will make (``spec``)."""
 
-    async def send(self, files: CaseFiles) -> None:
-        """Make the stage dir where the jobs run hold what the local one holds."""
+    async def send(self, files: CaseFiles, with_job: bool = False) -> Staging | None:
+        """Make the stage dir where the jobs run hold what the local one holds; with
+        ``with_job`` (the scheduler :attr:`~Scheduler.takes_staging`) what is left to
+        write may come back as a :class:`Staging` for the job's start to write."""
 
     async def bring_back(
         self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
@@ -142,8 +145,8 @@ class LocalSite:
     ) -> dict[str, Any]:
         return dict(spec)
 
-    async def send(self, files: CaseFiles) -> None:
-        pass
+    async def send(self, files: CaseFiles, with_job: bool = False) -> Staging | None:
+        return None
 
     async def bring_back(
         self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
@@ -170,6 +173,8 @@ class RemoteSite:
         self.inputs = inputs
         self._tasks: set[asyncio.Task[None]] = set()
         self._fetched: dict[PurePosixPath, asyncio.Future[None]] = {}
+        self._doomed: list[PurePosixPath] = []  # stage dirs to remove in the next request
+        self.not_removed: list[str] = []  # HOST:PATH (reason) of those that could not be
 
     @property
     def root(self) -> PurePosixPath:
@@ -228,7 +233,7 @@ class RemoteSite:
             job[key] = spec.get(key, job[key])
         return job
 
-    async def send(self, files: CaseFiles) -> None:
+    async def send(self, files: CaseFiles, with_job: bool = False) -> Staging | None:
         changed = []
         for rel, (size, mtime, mode) in _local_files(files.local).items():
             if rel in files.linked or rel in _NOT_SENT or files.sent.get(rel) == (size, mtime):
@@ -236,14 +241,18 @@ class RemoteSite:
             changed.append((rel, mode))
             files.sent[rel] = (size, mtime)
         contents = await asyncio.to_thread(_read_all, files.local, changed) if changed else []
+        self.inputs.sent.files += len(contents)
+        self.inputs.sent.file_bytes += sum(len(data) for _, data, _ in contents)
+        if with_job and not files.trees:  # written by the request that starts the job
+            staging = Staging(files.job, contents, fresh=files.fresh and not files.made)
+            files.made, files.staging = True, staging
+            return staging
         listed: dict[str, list[int]] | None = None
         if not files.made:  # emptied, made and written in one request
             listed = await self.host.prepare(files.job, contents, files.fresh)
             files.made = True
         elif contents:
             await self.host.write_files(files.job, contents)
-        self.inputs.sent.files += len(contents)
-        self.inputs.sent.file_bytes += sum(len(data) for _, data, _ in contents)
         trees, files.trees = files.trees, []
         for tree, writable in trees:
             shared = _tree(
@@ -253,10 +262,14 @@ class RemoteSite:
         if listed is None or trees:
             listed = await self.host.files_below(files.job)
         files.baseline = listed
+        return None
 
     async def bring_back(
         self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
     ) -> None:
+        staging, files.staging = files.staging, None
+        if staging is not None and staging.listed is not None:  # the job's start listed it
+            files.baseline = staging.listed
         found, left = await self.host.collect(
             files.job,
             names=list(names),
@@ -282,16 +295,33 @@ class RemoteSite:
     async def finish(self, files: CaseFiles, keep: bool) -> str | None:
         if keep:
             return f"{self.host.host}:{files.job}"
-        await self.host.remove(files.job)
+        # The case is done; its stage dir there goes with those of the cases that finish
+        # at the same time, in one request nobody waits for (:meth:`settle` does).
+        self.discard(files.job)
         return None
 
     def discard(self, job_dir: PurePosixPath) -> None:
-        task = asyncio.get_running_loop().create_task(self.host.remove(job_dir))
+        if not self._doomed:
+            asyncio.get_running_loop().call_soon(self._remove_doomed)
+        self._doomed.append(job_dir)
+
+    def _remove_doomed(self) -> None:
+        paths, self._doomed = self._doomed, []
+        task = asyncio.get_running_loop().create_task(self._remove(paths))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _remove(self, paths: list[PurePosixPath]) -> None:
+        try:
+            failed = await self.host.remove_many(paths)
+        except (OSError, TransportError) as exc:
+            failed = [(path, str(exc)) for path in paths]
+        self.not_removed += [f"{self.host.host}:{path} ({why})" for path, why in failed]
+
     async def settle(self) -> None:
         """Wait for the removals :meth:`discard` started (before the connection closes)."""
+        if self._doomed:
+            self._remove_doomed()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

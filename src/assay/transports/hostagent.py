@@ -47,6 +47,9 @@ from typing import Any
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
+PROTOCOL = 2
+"""The protocol's version, in the hello answer: a daemon of another version (an older
+assay's, still serving a resumed session) is refused by the client, not spoken to."""
 TOKEN = "ASSAY_CASE_TOKEN"  # noqa: S105 - marks every process a job starts (also in assay's own runner)
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 _REMEMBERED = 4096  # answers kept for requests that must not run twice
@@ -184,6 +187,7 @@ class Daemon:
         self.working: dict[str, threading.Event] = {}
         self.pool = ThreadPoolExecutor(max_workers=64)
         self.stopping = threading.Event()
+        self.requests: dict[str, int] = {}  # per operation, for the client's statistics
 
     # -- connections -----------------------------------------------------------------------
 
@@ -260,6 +264,8 @@ class Daemon:
     def handle(self, message: dict[str, Any]) -> None:
         rid = str(message.get("rid"))
         op = message.get("op")
+        with self.lock:
+            self.requests[str(op)] = self.requests.get(str(op), 0) + 1
         once = op in ONCE
         if once:
             with self.lock:
@@ -289,6 +295,7 @@ class Daemon:
                     "error": exc.strerror or str(exc),
                     "errno": exc.errno,
                     "filename": exc.filename,
+                    "step": getattr(exc, "assay_step", None),  # of a folded request
                 }
             except Exception as exc:  # a bug here: say what, keep serving
                 answer = {"rid": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
@@ -318,8 +325,21 @@ class Daemon:
             "home": os.path.expanduser("~"),
             "pid": os.getpid(),
             "python": sys.version.split()[0],
+            "protocol": PROTOCOL,
             "roots": self.roots,
             "jobs": jobs,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """The requests served so far (per operation) and the CPU seconds used by this
+        daemon and by the jobs it waited for."""
+        times = os.times()
+        with self.lock:
+            requests = dict(self.requests)
+        return {
+            "requests": requests,
+            "cpu": times.user + times.system,
+            "jobs_cpu": times.children_user + times.children_system,
         }
 
     def op_run(self, m: dict[str, Any]) -> dict[str, Any]:
@@ -358,11 +378,21 @@ class Daemon:
         }
 
     def op_spawn(self, m: dict[str, Any]) -> dict[str, Any]:
+        """Start a job; with ``prepare``, its directory is first made and its files written
+        as :meth:`op_prepare` does (one request per case instead of two)."""
         jid = m["job"]
         with self.lock:
             job = self.jobs.get(jid)
         if job is not None:  # asked again after a reconnection: the same job
             return {"pid": job.proc.pid}
+        listed = None
+        staged = m.get("prepare")
+        if staged is not None:
+            try:
+                listed = self.op_prepare(staged)["files"]
+            except OSError as exc:
+                exc.assay_step = "prepare"  # type: ignore[attr-defined]
+                raise
         token = secrets.token_hex(16)
         env = dict(os.environ)
         env.update(m.get("env") or {})
@@ -402,7 +432,9 @@ class Daemon:
             timer = threading.Timer(float(limit), self.stop_job, (job, float(m.get("grace", 2))))
             timer.daemon = True
             timer.start()
-        return {"pid": proc.pid}
+        if listed is None:
+            return {"pid": proc.pid}
+        return {"pid": proc.pid, "files": listed}
 
     def wait_job(self, job: Job) -> None:
         status = job.proc.wait()
@@ -492,7 +524,7 @@ class Daemon:
 
     def op_shutdown(self, m: dict[str, Any]) -> dict[str, Any]:
         self.stop()
-        return {}
+        return {"stats": self.stats()}
 
     def stop(self) -> None:
         self.kill_all()
@@ -562,6 +594,16 @@ class Daemon:
         return {}
 
     def op_remove(self, m: dict[str, Any]) -> dict[str, Any]:
+        """Remove ``path``; or each of ``paths``, answering those that could not be removed
+        (one request for the stage dirs of many cases)."""
+        if "paths" in m:
+            failed = []
+            for path in m["paths"]:
+                try:
+                    self.op_remove({"path": path})
+                except OSError as exc:
+                    failed.append([path, exc.strerror or str(exc)])
+            return {"failed": failed}
         path = m["path"]
         try:
             info = os.lstat(path)

@@ -44,10 +44,18 @@ import asyncssh
 
 from assay.config import Ssh
 from assay.transports import hostagent
-from assay.transports.base import UNKNOWN, CommandResult, TransportError
+from assay.transports.base import UNKNOWN, CommandResult, Staging, TransportError
 from assay.transports.ssh_connect import connect_host, connection_key, ship_agent
 from assay.transports.ssh_files import SshFiles
-from assay.transports.ssh_link import BANNER, Garbled, Link, Lost, RemoteProcess, Replaced
+from assay.transports.ssh_link import (
+    BANNER,
+    Garbled,
+    Link,
+    Lost,
+    RemoteProcess,
+    Replaced,
+    Traffic,
+)
 from assay.transports.ssh_pipe import SshPipe
 
 __all__ = ["RemoteProcess", "SshPipe", "SshTransport", "connection_key"]
@@ -93,6 +101,8 @@ class SshTransport(SshFiles):
         self.home = PurePosixPath("/")
         self.connections = 0  # made so far: 1 + reconnections
         self.channels = 0  # opened so far, on every connection
+        self.traffic = Traffic()  # what went to the agent, on every connection
+        self.agent_stats: dict[str, Any] = {}  # the agent's own count, at its shutdown
 
     # -- identity ------------------------------------------------------------------------------
 
@@ -172,7 +182,7 @@ class SshTransport(SshFiles):
                 f"{self.host}: assay's agent did not start with {self.python!r} "
                 f"({first or 'no answer'}); set ssh.python to a Python >= 3.7 on the host"
             )
-        link = Link(conn, agent, sftp)
+        link = Link(conn, agent, sftp, on_broken=self._lost, traffic=self.traffic)
         link.reader = asyncio.create_task(self._read(link), name=f"ssh {self.host}")
         hello = await self._exchange(
             link,
@@ -185,6 +195,15 @@ class SshTransport(SshFiles):
             },
         )
         link.daemon = int(hello["pid"])
+        protocol = hello.get("protocol", 1)  # an agent older than the version field: 1
+        if protocol != hostagent.PROTOCOL:
+            raise TransportError(
+                f"{self.host}: assay's agent there (pid {link.daemon}) is another assay "
+                f"version's (protocol {protocol}, this one speaks {hostagent.PROTOCOL}), "
+                f"still serving this session; it stops {self.settings.detach_timeout} after "
+                f"its runner has gone: run again then, or stop it first (kill {link.daemon} "
+                f"on {self.host})"
+            )
         self._uid = int(hello["uid"])
         self.connections += 1
         self._catch_up(hello.get("jobs") or {})
@@ -359,7 +378,9 @@ class SshTransport(SshFiles):
                 return answer
             number = answer.get("errno")
             if isinstance(number, int):
-                raise OSError(number, str(answer.get("error")), answer.get("filename"))
+                error = OSError(number, str(answer.get("error")), answer.get("filename"))
+                error.step = answer.get("step")  # type: ignore[attr-defined]
+                raise error
             raise TransportError(f"{self.host}: assay's agent: {answer.get('error')}")
 
     # -- commands and processes --------------------------------------------------------------
@@ -396,11 +417,13 @@ class SshTransport(SshFiles):
         stderr: PurePosixPath,
         env: Mapping[str, str] | None = None,
         time_limit: float | None = None,
+        staging: Staging | None = None,
     ) -> RemoteProcess:
         jid = f"{self._prefix}-job-{next(self._count)}"
         proc = RemoteProcess(self, jid)
         self._jobs[jid] = proc
         limit = None if time_limit is None else float(time_limit) + _LIMIT_MARGIN
+        extra = {} if staging is None else {"prepare": self.prepare_message(staging)}
         try:
             answer = await self.call(
                 "spawn",
@@ -411,7 +434,16 @@ class SshTransport(SshFiles):
                 stderr=str(stderr),
                 env=dict(env or {}),
                 limit=limit,
+                **extra,
             )
+        except OSError as exc:
+            del self._jobs[jid]
+            if staging is not None and exc.errno is not None and getattr(exc, "step", None):
+                raise TransportError(
+                    f"{self.host}: cannot write the case's files into {staging.directory}: "
+                    f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror}"
+                ) from None
+            raise
         except Replaced:
             del self._jobs[jid]
             raise TransportError(
@@ -421,6 +453,8 @@ class SshTransport(SshFiles):
             del self._jobs[jid]
             raise
         proc.pid = int(answer["pid"])
+        if staging is not None:
+            staging.listed = answer["files"]
         return proc
 
     async def end(self, proc: Any) -> None:
@@ -449,7 +483,8 @@ class SshTransport(SshFiles):
         link = self._link
         if link is not None and self._dead is None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.call("shutdown"), 30)
+                answer = await asyncio.wait_for(self.call("shutdown"), 30)
+                self.agent_stats = dict(answer.get("stats") or {})
             # From here the agent's channel ending is its goodbye: no connection is made
             # again (requests still under way fail with "closed").
             self._closing = True

@@ -98,10 +98,15 @@ async def connect_host(s: Ssh) -> asyncssh.SSHClientConnection:
         raise connect_problem(exc, options, s.identity) from None
 
 
+def agent_source() -> bytes:
+    """The host agent's file, as shipped."""
+    return Path(hostagent.__file__).read_bytes()
+
+
 async def ship_agent(sftp: asyncssh.SFTPClient, folder: PurePosixPath) -> PurePosixPath:
     """The host agent's file in ``folder`` on the host, named by its content (copied once
     per version)."""
-    data = Path(hostagent.__file__).read_bytes()
+    data = agent_source()
     digest = hashlib.sha256(data).hexdigest()[:16]
     target = folder / f"hostagent-{digest}.py"
     with contextlib.suppress(asyncssh.SFTPError):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
+from assay.transports.base import Staging
 from assay.transports.download import Downloaded, download
 
 if TYPE_CHECKING:
@@ -65,18 +66,29 @@ class SshFiles:
     async def remove(self, path: PurePosixPath) -> None:
         await self.call("remove", path=str(path))
 
+    async def remove_many(self, paths: Sequence[PurePosixPath]) -> list[tuple[PurePosixPath, str]]:
+        """Remove each of ``paths`` in one request; those that could not be, and why."""
+        answer = await self.call("remove", paths=[str(p) for p in paths])
+        return [(PurePosixPath(p), str(why)) for p, why in answer["failed"]]
+
     async def prepare(
         self, directory: PurePosixPath, files: Iterable[tuple[str, bytes, int]], fresh: bool
     ) -> dict[str, list[int]]:
         """A case's directory in one request: emptied first (``fresh``), ``files`` written
         (relative path, content, mode); what it holds then (:meth:`files_below`)."""
-        listed = [
-            {"path": rel, "data": base64.b64encode(data).decode(), "mode": mode}
-            for rel, data, mode in files
-        ]
-        answer = await self.call("prepare", dir=str(directory), files=listed, fresh=fresh)
+        message = self.prepare_message(Staging(directory, list(files), fresh))
+        answer = await self.call("prepare", **message)
         found: dict[str, list[int]] = answer["files"]
         return found
+
+    @staticmethod
+    def prepare_message(staging: Staging) -> dict[str, Any]:
+        """The agent's ``prepare`` request for ``staging`` (alone, or folded into a spawn)."""
+        listed = [
+            {"path": rel, "data": base64.b64encode(data).decode(), "mode": mode}
+            for rel, data, mode in staging.files
+        ]
+        return {"dir": str(staging.directory), "files": listed, "fresh": staging.fresh}
 
     async def files_below(self, directory: PurePosixPath) -> dict[str, list[int]]:
         """Every file below ``directory``: relative path -> [size, mtime in ns]."""
