@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -98,4 +99,34 @@ def test_the_daemon_counts_the_requests_it_served(tmp_path: Path) -> None:
     stats = daemon.stats()
     assert stats["requests"] == {"mkdir": 3, "nonsense": 1}
     assert stats["cpu"] >= 0
+    daemon.stop()
+
+
+def test_a_job_started_with_its_files_brings_back_what_it_made_with_its_end(
+    tmp_path: Path,
+) -> None:
+    daemon = _daemon(tmp_path)
+    sent: list[dict[str, object]] = []
+    daemon.send = sent.append  # type: ignore[method-assign]  # what would go to assay
+    case = tmp_path / "work" / "case"
+    daemon.op_spawn(
+        {
+            "job": "j1",
+            "argv": ["/bin/sh", "job.sh"],
+            "cwd": str(case),
+            "stdout": str(case / "o"),
+            "stderr": str(case / "e"),
+            "prepare": {"dir": str(case), "files": [_file("job.sh", b"echo hi > new\n")]},
+            "collect": {"names": ["o"], "patterns": [], "max_file": 100, "max_total": 1000},
+        }
+    )
+    for _ in range(1200):  # the event comes when the job has ended
+        if sent:
+            break
+        time.sleep(0.05)
+    (event,) = sent
+    assert event["event"] == "exit" and event["status"] == 0
+    collected = event["collected"]
+    assert isinstance(collected, dict)
+    assert sorted(f["path"] for f in collected["files"]) == ["e", "new", "o"]  # not job.sh
     daemon.stop()

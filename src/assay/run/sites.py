@@ -29,7 +29,7 @@ import stat as statmod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from assay.config import Ssh
 from assay.define.artifact_refs import DEP_PREFIX
@@ -64,6 +64,14 @@ class CaseFiles:
     staging: Staging | None = None  # files sent with the job's start: its baseline comes back
 
 
+class Wanted(NamedTuple):
+    """What comes back after a job (:meth:`Site.bring_back`'s arguments)."""
+
+    names: Sequence[str]
+    patterns: Sequence[str]
+    made: bool = True
+
+
 class Site(Protocol):
     """Where one partition's cases keep their files."""
 
@@ -96,10 +104,13 @@ class Site(Protocol):
     ) -> dict[str, Any]:
         """The comparison spec the job runs, for the one sanity will make (``spec``)."""
 
-    async def send(self, files: CaseFiles, with_job: bool = False) -> Staging | None:
+    async def send(
+        self, files: CaseFiles, with_job: bool = False, back: Wanted | None = None
+    ) -> Staging | None:
         """Make the stage dir where the jobs run hold what the local one holds; with
         ``with_job`` (the scheduler :attr:`~Scheduler.takes_staging`) what is left to
-        write may come back as a :class:`Staging` for the job's start to write."""
+        write may come back as a :class:`Staging` for the job's start to write, which
+        also brings ``back`` what the job leaves as it ends."""
 
     async def bring_back(
         self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
@@ -145,7 +156,9 @@ class LocalSite:
     ) -> dict[str, Any]:
         return dict(spec)
 
-    async def send(self, files: CaseFiles, with_job: bool = False) -> Staging | None:
+    async def send(
+        self, files: CaseFiles, with_job: bool = False, back: Wanted | None = None
+    ) -> Staging | None:
         return None
 
     async def bring_back(
@@ -233,7 +246,9 @@ class RemoteSite:
             job[key] = spec.get(key, job[key])
         return job
 
-    async def send(self, files: CaseFiles, with_job: bool = False) -> Staging | None:
+    async def send(
+        self, files: CaseFiles, with_job: bool = False, back: Wanted | None = None
+    ) -> Staging | None:
         changed = []
         for rel, (size, mtime, mode) in _local_files(files.local).items():
             if rel in files.linked or rel in _NOT_SENT or files.sent.get(rel) == (size, mtime):
@@ -245,6 +260,8 @@ class RemoteSite:
         self.inputs.sent.file_bytes += sum(len(data) for _, data, _ in contents)
         if with_job and not files.trees:  # written by the request that starts the job
             staging = Staging(files.job, contents, fresh=files.fresh and not files.made)
+            if back is not None:
+                staging.collect = self._collect_fields(back)
             files.made, files.staging = True, staging
             return staging
         listed: dict[str, list[int]] | None = None
@@ -270,14 +287,11 @@ class RemoteSite:
         staging, files.staging = files.staging, None
         if staging is not None and staging.listed is not None:  # the job's start listed it
             files.baseline = staging.listed
-        found, left = await self.host.collect(
-            files.job,
-            names=list(names),
-            patterns=list(patterns),
-            baseline=files.baseline,
-            max_file=self.settings.bring_back,
-            max_total=self.settings.bring_back_total if made else 0,
-        )
+        wanted = self._collect_fields(Wanted(names, patterns, made))
+        if staging is not None and staging.collected is not None and staging.collect == wanted:
+            found, left = staging.collected  # it came with the job's end
+        else:
+            found, left = await self.host.collect(files.job, baseline=files.baseline, **wanted)
         await asyncio.to_thread(_write_all, files, found)
         here = f"{self.host.host}:{files.job}"
         for rel, data, size, _mode in found:
@@ -291,6 +305,14 @@ class RemoteSite:
                 f"it stayed in {here} ({size} bytes, more than ssh.bring_back or "
                 f"bring_back_total allow; name it in keep_files to bring it back)"
             )
+
+    def _collect_fields(self, back: Wanted) -> dict[str, Any]:
+        return {
+            "names": list(back.names),
+            "patterns": list(back.patterns),
+            "max_file": self.settings.bring_back,
+            "max_total": self.settings.bring_back_total if back.made else 0,
+        }
 
     async def finish(self, files: CaseFiles, keep: bool) -> str | None:
         if keep:
@@ -427,7 +449,16 @@ def _write_one(folder: Path, rel: str, data: bytes, mode: int) -> None:
         os.close(fd)
 
 
-__all__ = ["COMPARE_SPEC", "VERDICT", "CaseFiles", "LocalSite", "RemoteSite", "Site", "scripts"]
+__all__ = [
+    "COMPARE_SPEC",
+    "VERDICT",
+    "CaseFiles",
+    "LocalSite",
+    "RemoteSite",
+    "Site",
+    "Wanted",
+    "scripts",
+]
 
 
 def _tree(entries: Any) -> Tree:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 UNKNOWN = 124
 """Exit code of :meth:`Transport.run` when no answer came (a time limit, a lost
@@ -41,6 +41,10 @@ class Staging:
     files: list[tuple[str, bytes, int]]
     fresh: bool
     listed: dict[str, list[int]] | None = None
+    # What to bring back as the job ends, sent with its end (the fields of
+    # :meth:`RemoteHost.collect` but the directory and baseline), and what came.
+    collect: dict[str, Any] | None = None
+    collected: tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]]] | None = None
 
 
 class TransportError(Exception):

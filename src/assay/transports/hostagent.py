@@ -109,6 +109,9 @@ class Job:
         self.token = token
         self.status: int | None = None
         self.ended = threading.Event()
+        # What to bring back as it ends (the collect request's fields, and the directory
+        # and its listing when it started): sent with its exit event, a request saved.
+        self.collect: dict[str, Any] | None = None
 
     def signal_group(self, sig: int) -> None:
         try:
@@ -417,6 +420,9 @@ class Daemon:
         finally:
             os.close(out)
         job = Job(jid, proc, token)
+        wanted = m.get("collect")
+        if isinstance(wanted, dict) and listed is not None:
+            job.collect = dict(wanted, dir=m["cwd"], baseline=listed)
         with self.lock:
             self.jobs[jid] = job
             self.tokens.add(token)
@@ -451,7 +457,13 @@ class Daemon:
             if len(self.ended) > _REMEMBERED * 16:
                 del self.ended[next(iter(self.ended))]
         _unlink_quietly(self.pid_file(job.jid))
-        self.send({"event": "exit", "job": job.jid, "status": status})
+        event: dict[str, Any] = {"event": "exit", "job": job.jid, "status": status}
+        if job.collect is not None:
+            try:
+                event["collected"] = self.op_collect(job.collect)
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # assay asks for it with a request of its own
+        self.send(event)
 
     def stop_job(self, job: Job, grace: float) -> int:
         if not job.ended.is_set():

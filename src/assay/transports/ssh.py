@@ -266,6 +266,10 @@ class SshTransport(SshFiles):
         if message.get("event") == "exit":
             proc = self._jobs.get(str(message.get("job")))
             if proc is not None:
+                collected = message.get("collected")
+                if proc.staging is not None and isinstance(collected, dict):
+                    with contextlib.suppress(KeyError, ValueError, TypeError):
+                        proc.staging.collected = self.collected(collected)  # else: asked for
                 proc.resolve(int(message["status"]))
 
     def _lost(self, link: Link) -> None:
@@ -423,7 +427,12 @@ class SshTransport(SshFiles):
         proc = RemoteProcess(self, jid)
         self._jobs[jid] = proc
         limit = None if time_limit is None else float(time_limit) + _LIMIT_MARGIN
-        extra = {} if staging is None else {"prepare": self.prepare_message(staging)}
+        extra: dict[str, Any] = {}
+        if staging is not None:
+            extra["prepare"] = self.prepare_message(staging)
+            if staging.collect is not None:
+                extra["collect"] = staging.collect
+                proc.staging = staging
         try:
             answer = await self.call(
                 "spawn",

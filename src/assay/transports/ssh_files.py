@@ -116,8 +116,15 @@ class SshFiles:
             max_file=max_file,
             max_total=max_total,
         )
+        return self.collected(answer)
+
+    @staticmethod
+    def collected(
+        answer: Mapping[str, Any],
+    ) -> tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]]]:
+        """The agent's answer to ``collect`` (or a job's end event's ``collected``)."""
         found = [
-            (f["path"], base64.b64decode(f["data"]), int(f["size"]), int(f["mode"]))
+            (str(f["path"]), base64.b64decode(f["data"]), int(f["size"]), int(f["mode"]))
             for f in answer["files"]
         ]
         return found, [(str(p), int(n)) for p, n in answer["left"]]

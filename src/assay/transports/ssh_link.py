@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import asyncssh
 
 from assay.transports import hostagent
-from assay.transports.base import TransportError
+from assay.transports.base import Staging, TransportError
 
 if TYPE_CHECKING:
     from assay.transports.ssh import SshTransport
@@ -116,6 +116,7 @@ class RemoteProcess:
         self.transport = transport
         self.jid = jid
         self.pid = 0
+        self.staging: Staging | None = None  # its files, and what it brings back as it ends
         self._done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     @property
