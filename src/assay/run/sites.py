@@ -250,12 +250,17 @@ class RemoteSite:
         self, files: CaseFiles, with_job: bool = False, back: Wanted | None = None
     ) -> Staging | None:
         changed = []
+        size_changed = 0
         for rel, (size, mtime, mode) in _local_files(files.local).items():
             if rel in files.linked or rel in _NOT_SENT or files.sent.get(rel) == (size, mtime):
                 continue
             changed.append((rel, mode))
             files.sent[rel] = (size, mtime)
-        contents = await asyncio.to_thread(_read_all, files.local, changed) if changed else []
+            size_changed += size
+        if size_changed <= _INLINE:  # a case's scripts: a thread's hand-over costs more
+            contents = _read_all(files.local, changed)
+        else:
+            contents = await asyncio.to_thread(_read_all, files.local, changed)
         self.inputs.sent.files += len(contents)
         self.inputs.sent.file_bytes += sum(len(data) for _, data, _ in contents)
         if with_job and not files.trees:  # written by the request that starts the job
@@ -292,7 +297,10 @@ class RemoteSite:
             found, left = staging.collected  # it came with the job's end
         else:
             found, left = await self.host.collect(files.job, baseline=files.baseline, **wanted)
-        await asyncio.to_thread(_write_all, files, found)
+        if sum(len(data) for _, data, _, _ in found) <= _INLINE:
+            _write_all(files, found)
+        else:
+            await asyncio.to_thread(_write_all, files, found)
         here = f"{self.host.host}:{files.job}"
         for rel, data, size, _mode in found:
             if len(data) < size:
@@ -367,6 +375,7 @@ async def fetch_dependency_layers(
 
 
 _NOT_SENT = {scripts.PYTHON_OUT, VERDICT}  # written here for this side only
+_INLINE = 256 * 1024  # bytes of a case's files read or written without a worker thread
 
 
 def _label(rel: str) -> str:
