@@ -40,8 +40,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
-import asyncssh
-
 from assay.config import Ssh
 from assay.transports import hostagent
 from assay.transports.base import UNKNOWN, CommandResult, Staging, TransportError
@@ -57,6 +55,7 @@ from assay.transports.ssh_link import (
     Traffic,
 )
 from assay.transports.ssh_pipe import SshPipe
+from assay.transports.sshlib import asyncssh
 
 __all__ = ["RemoteProcess", "SshPipe", "SshTransport", "connection_key"]
 

@@ -11,12 +11,11 @@ import secrets
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
-import asyncssh
-
 from assay.config import Ssh
 from assay.transports import hostagent
 from assay.transports.base import TransportError
 from assay.transports.ssh_errors import connect_problem, host_key_problem, identity_problem
+from assay.transports.sshlib import asyncssh
 
 
 def connection_key(ssh: Ssh) -> tuple[Any, ...]:

@@ -11,10 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-import asyncssh
-
 from assay.transports.base import Staging
 from assay.transports.download import Downloaded, download
+from assay.transports.sshlib import asyncssh
 
 if TYPE_CHECKING:
     from assay.transports.ssh_link import Link

@@ -11,10 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import asyncssh
-
 from assay.transports import hostagent
 from assay.transports.base import Staging, TransportError
+from assay.transports.sshlib import asyncssh
 
 if TYPE_CHECKING:
     from assay.transports.ssh import SshTransport
