@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -129,4 +130,78 @@ def test_a_job_started_with_its_files_brings_back_what_it_made_with_its_end(
     collected = event["collected"]
     assert isinstance(collected, dict)
     assert sorted(f["path"] for f in collected["files"]) == ["e", "new", "o"]  # not job.sh
+    daemon.stop()
+
+
+def _spawn(daemon: hostagent.Daemon, case: Path, script: str, **extra: object) -> None:
+    case.mkdir(parents=True, exist_ok=True)
+    daemon.op_spawn(
+        {
+            "job": "j1",
+            "argv": ["/bin/sh", "-c", script],
+            "cwd": str(case),
+            "stdout": str(case / "o"),
+            "stderr": str(case / "e"),
+            **extra,
+        }
+    )
+
+
+def _ended(daemon: hostagent.Daemon, sent: list[dict[str, object]]) -> dict[str, object]:
+    for _ in range(1200):
+        if sent:
+            return sent[0]
+        time.sleep(0.05)
+    raise AssertionError("no exit event")
+
+
+def test_a_job_that_ends_before_its_limit_leaves_no_timer_behind(tmp_path: Path) -> None:
+    # A thread per job sleeping until its time limit: thousands of cases, thousands of
+    # threads, until the agent cannot start another.
+    daemon = _daemon(tmp_path)
+    sent: list[dict[str, object]] = []
+    daemon.send = sent.append  # type: ignore[method-assign]  # what would go to assay
+    before = {t for t in threading.enumerate() if isinstance(t, threading.Timer)}
+    _spawn(daemon, tmp_path / "work" / "case", "true", limit=3600.0)
+    _ended(daemon, sent)
+    for _ in range(200):
+        timers = {t for t in threading.enumerate() if isinstance(t, threading.Timer)} - before
+        if not timers:
+            break
+        time.sleep(0.05)
+    assert timers == set()
+    daemon.stop()
+
+
+def test_what_a_short_job_left_outside_its_group_is_killed_as_it_ends(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path)
+    sent: list[dict[str, object]] = []
+    daemon.send = sent.append  # type: ignore[method-assign]
+    pid_file = tmp_path / "escaped.pid"
+    # setsid: out of the job's process group, found by its token, among the later pids.
+    _spawn(daemon, tmp_path / "work" / "case", f"setsid sleep 300 & echo $! > {pid_file}")
+    _ended(daemon, sent)
+    pid = int(pid_file.read_text())
+    for _ in range(200):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the escaped process {pid} still runs")
+    daemon.stop()
+
+
+def test_a_long_job_has_its_leftovers_looked_for_among_every_process(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path)
+    case = tmp_path / "work" / "case"
+    _spawn(daemon, case, "sleep 0.1")
+    (job,) = daemon.jobs.values()
+    assert hostagent.floor_of(job) in (0, job.proc.pid - 1)  # short: its own pid, if known
+    job.started -= 2 * hostagent._SHORT
+    assert hostagent.floor_of(job) == 0  # pids may have wrapped around meanwhile
+    job.ended.wait(30)
     daemon.stop()

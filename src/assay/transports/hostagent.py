@@ -109,6 +109,8 @@ class Job:
         self.token = token
         self.status: int | None = None
         self.ended = threading.Event()
+        self.started = time.monotonic()
+        self.timer: threading.Timer | None = None  # its time limit, cancelled as it ends
         # What to bring back as it ends (the collect request's fields, and the directory
         # and its listing when it started): sent with its exit event, a request saved.
         self.collect: dict[str, Any] | None = None
@@ -120,8 +122,32 @@ class Job:
             pass
 
 
-def leftovers(tokens: set[str]) -> list[int]:
-    """The processes of this user whose environment carries one of ``tokens``."""
+_SHORT = 1.0  # seconds: a job that ran longer may have seen the pids wrap around
+
+
+def last_pid() -> int | None:
+    """The last process id the kernel handed out in this pid namespace, if it says."""
+    try:
+        with open("/proc/sys/kernel/ns_last_pid") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return None
+
+
+def floor_of(job: Job) -> int:
+    """The pid above which a job that just ended has its leftovers: its own, when pids
+    cannot have wrapped around since it started (a short job, the counter still above
+    its pid); else 0, every process (as assay does for a job on its own machine)."""
+    if time.monotonic() - job.started > _SHORT:
+        return 0
+    last = last_pid()
+    pid = job.proc.pid
+    return pid - 1 if last is not None and last >= pid else 0
+
+
+def leftovers(tokens: set[str], above: int = 0) -> list[int]:
+    """The processes of this user whose environment carries one of ``tokens`` (among
+    those with a pid over ``above``)."""
     marks = {(f"{TOKEN}={t}").encode() for t in tokens}
     found: list[int] = []
     if not marks:
@@ -132,7 +158,7 @@ def leftovers(tokens: set[str]) -> list[int]:
         return found
     uid = os.getuid()
     for entry in entries:
-        if not entry.isdigit() or int(entry) == os.getpid():
+        if not entry.isdigit() or int(entry) == os.getpid() or int(entry) <= above:
             continue
         try:
             if os.stat("/proc/" + entry).st_uid != uid:
@@ -146,9 +172,9 @@ def leftovers(tokens: set[str]) -> list[int]:
     return found
 
 
-def kill_leftovers(tokens: set[str]) -> None:
+def kill_leftovers(tokens: set[str], above: int = 0) -> None:
     for _ in range(20):  # a process that forks while being killed gets a few rounds
-        pids = leftovers(tokens)
+        pids = leftovers(tokens, above)
         if not pids:
             return
         for pid in pids:
@@ -432,12 +458,14 @@ class Daemon:
                 fh.write(f"{proc.pid} {token}\n")
         except OSError:
             pass
-        threading.Thread(target=self.wait_job, args=(job,), daemon=True).start()
         limit = m.get("limit")
         if limit is not None:  # enforced here too, whether assay is connected or not
             timer = threading.Timer(float(limit), self.stop_job, (job, float(m.get("grace", 2))))
             timer.daemon = True
-            timer.start()
+            job.timer = timer  # before the job can be seen to end: it cancels the timer
+        threading.Thread(target=self.wait_job, args=(job,), daemon=True).start()
+        if job.timer is not None:
+            job.timer.start()
         if listed is None:
             return {"pid": proc.pid}
         return {"pid": proc.pid, "files": listed}
@@ -447,7 +475,9 @@ class Daemon:
         # What the job left running, in its group or out of it, ends with it (as assay
         # does for a job on its own machine), before anyone hears that it ended.
         job.signal_group(signal.SIGKILL)
-        kill_leftovers({job.token})
+        if job.timer is not None:
+            job.timer.cancel()  # its thread ends now, not at the limit
+        kill_leftovers({job.token}, floor_of(job))
         job.status = status
         job.ended.set()
         with self.lock:
