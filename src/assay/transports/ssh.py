@@ -93,6 +93,7 @@ class SshTransport(SshFiles):
         self._dead: TransportError | None = None
         self._reconnecting: asyncio.Task[None] | None = None
         self._closing = False
+        self._goodbye = False  # shutdown sent: the agent's channel ending is no loss
         self._jobs: dict[str, RemoteProcess] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._channels = asyncio.Semaphore(settings.max_channels)
@@ -283,7 +284,8 @@ class SshTransport(SshFiles):
             self._link = None
             self._changed.set()
             self._changed = asyncio.Event()
-            if not self._closing and self._dead is None and self._reconnecting is None:
+            quiet = self._closing or self._goodbye
+            if not quiet and self._dead is None and self._reconnecting is None:
                 self._reconnecting = asyncio.create_task(self._reconnect())
 
     async def _reconnect(self) -> None:
@@ -490,11 +492,12 @@ class SshTransport(SshFiles):
         connection."""
         link = self._link
         if link is not None and self._dead is None:
+            # The agent's channel ending is its goodbye, not a dropped connection to make
+            # again (a request under way then, this one included, still makes one).
+            self._goodbye = True
             with contextlib.suppress(Exception):
                 answer = await asyncio.wait_for(self.call("shutdown"), 30)
                 self.agent_stats = dict(answer.get("stats") or {})
-            # From here the agent's channel ending is its goodbye: no connection is made
-            # again (requests still under way fail with "closed").
             self._closing = True
             if link.reader is not None:  # it ends when the agent has exited
                 with contextlib.suppress(Exception):
