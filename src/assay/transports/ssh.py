@@ -43,10 +43,9 @@ from typing import Any
 from assay.config import Ssh
 from assay.transports import hostagent
 from assay.transports.base import UNKNOWN, CommandResult, Staging, TransportError
-from assay.transports.ssh_connect import connect_host, connection_key, ship_agent
+from assay.transports.ssh_connect import connect_host, connection_key
 from assay.transports.ssh_files import SshFiles
 from assay.transports.ssh_link import (
-    BANNER,
     Garbled,
     Link,
     Lost,
@@ -55,6 +54,7 @@ from assay.transports.ssh_link import (
     Traffic,
 )
 from assay.transports.ssh_pipe import SshPipe
+from assay.transports.ssh_start import start_agent
 from assay.transports.sshlib import asyncssh
 
 __all__ = ["RemoteProcess", "SshPipe", "SshTransport", "connection_key"]
@@ -147,41 +147,15 @@ class SshTransport(SshFiles):
             raise
 
     async def _start_agent(self, conn: asyncssh.SSHClientConnection) -> Link:
-        try:
-            self.channels += 1
-            sftp = await conn.start_sftp_client()
-            self.home = PurePosixPath(await sftp.realpath("."))
-            program = await ship_agent(sftp, self.path(self._workdirs[0]) / "bin")
-            command = shlex.join(
-                [
-                    self.python,
-                    "-I",
-                    str(program),
-                    "connect",
-                    self.agent_name,
-                    str(float(self.settings.detach_timeout)),
-                ]
-            )
-            self.channels += 1
-            agent = await conn.create_process(command, encoding=None)
-        except (OSError, asyncssh.Error) as exc:
-            raise TransportError(f"{self.host}: cannot start assay's agent: {exc}") from None
-        try:
-            banner = await asyncio.wait_for(agent.stdout.readline(), 60)
-        except (TimeoutError, asyncssh.Error, OSError):
-            banner = b""
-        if banner != BANNER:
-            agent.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(agent.wait_closed(), 5)
-            said = ""
-            with contextlib.suppress(Exception):
-                said = (await asyncio.wait_for(agent.stderr.read(4000), 5)).decode(errors="replace")
-            first = (said.strip().splitlines() or [banner.decode(errors="replace").strip()])[-1]
-            raise TransportError(
-                f"{self.host}: assay's agent did not start with {self.python!r} "
-                f"({first or 'no answer'}); set ssh.python to a Python >= 3.7 on the host"
-            )
+        started = await start_agent(
+            conn,
+            self.host,
+            self.python,
+            self._workdirs[0],
+            [self.agent_name, str(float(self.settings.detach_timeout))],
+        )
+        agent, sftp, self.home = started.agent, started.sftp, started.home
+        self.channels += started.channels
         link = Link(conn, agent, sftp, on_broken=self._lost, traffic=self.traffic)
         link.reader = asyncio.create_task(self._read(link), name=f"ssh {self.host}")
         hello = await self._exchange(

@@ -102,12 +102,17 @@ def agent_source() -> bytes:
     return Path(hostagent.__file__).read_bytes()
 
 
+def agent_name() -> tuple[str, str]:
+    """The host agent's file name on the host, and the start of its SHA-256 in it."""
+    digest = hashlib.sha256(agent_source()).hexdigest()[:16]
+    return f"hostagent-{digest}.py", digest
+
+
 async def ship_agent(sftp: asyncssh.SFTPClient, folder: PurePosixPath) -> PurePosixPath:
     """The host agent's file in ``folder`` on the host, named by its content (copied once
     per version)."""
     data = agent_source()
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    target = folder / f"hostagent-{digest}.py"
+    target = folder / agent_name()[0]
     with contextlib.suppress(asyncssh.SFTPError):
         # Used only if it holds exactly these bytes (a damaged copy is written again).
         async with sftp.open(str(target), "rb") as fh:

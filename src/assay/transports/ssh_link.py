@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from assay.transports.ssh import SshTransport
 
 HEADER = struct.Struct(">I")  # each message: its length, then JSON
-BANNER = b"ASSAY-AGENT-1\n"  # the agent's first line, once it runs
+BANNER = b"ASSAY-AGENT-2 "  # the agent's first line, once it runs: then {"home": ...}
 
 
 class Lost(Exception):
