@@ -138,4 +138,21 @@ class Hosts:
             entry["stores"].append(root)
             for key, value in counts.items():
                 entry[key] += value
+        for transport in self.remote:
+            entry = out.get(transport.host)
+            if entry is None:
+                continue
+            traffic = getattr(transport, "traffic", None)
+            stats = getattr(transport, "agent_stats", None) or {}
+            # What the host agent served (its own count) and what went to it: the
+            # requests per case stay few, and many go in one write when ready together.
+            entry["agent"] = {
+                "requests": stats.get("requests", {}),
+                "cpu": stats.get("cpu"),
+                "messages": getattr(traffic, "frames", None),
+                "writes": getattr(traffic, "writes", None),
+            }
+        for site in self._sites:  # passed cases' stage dirs there that could not be removed
+            if site.not_removed and site.host.host in out:
+                out[site.host.host].setdefault("not_removed", []).extend(site.not_removed)
         return out

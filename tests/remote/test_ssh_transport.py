@@ -64,6 +64,10 @@ def test_commands_jobs_and_files_share_one_connection_and_two_channels(
     async def work() -> None:
         t = transport(sshd, workdir)
         await t.connect()
+        # The agent's channel and SFTP's; a first start in a new workdir has one more (the
+        # agent started before it was there, shipped, started again).
+        opened = t.channels
+        assert opened == 3
         try:
             assert t.uid == os.stat(sshd.home).st_uid  # the remote account, not root
             base = t.path(workdir) / "w"
@@ -97,7 +101,7 @@ def test_commands_jobs_and_files_share_one_connection_and_two_channels(
                 await t.read_bytes(base / "o")
             await t.remove(base)
             assert not (sshd.home / workdir / "w").exists()
-            assert (t.connections, t.channels) == (1, 2)  # the agent's, and SFTP's
+            assert (t.connections, t.channels) == (1, opened)  # none per command or job
         finally:
             await t.close()
 
@@ -516,3 +520,51 @@ def test_a_damaged_agent_file_of_the_right_size_is_written_again(
     shipped.write_bytes(b"#" * len(good))  # the same size, other bytes
     assert run(connect_once) == "up\n"
     assert shipped.read_bytes() == good
+
+
+def test_closing_makes_no_new_connection_when_the_agent_exits(
+    sshd: SshServer, workdir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The agent exiting at the end of a run ends its channel: that is the goodbye, not a
+    # dropped connection to make again (a whole SSH handshake at the end of every run).
+    from assay.transports import ssh
+
+    made: list[str] = []
+    real = ssh.connect_host
+
+    async def counted(settings: Ssh) -> Any:
+        made.append(settings.host)
+        return await real(settings)
+
+    monkeypatch.setattr(ssh, "connect_host", counted)
+
+    async def work() -> None:
+        t = transport(sshd, workdir)
+        await t.connect()
+        assert (await t.run(["echo", "up"])).stdout == "up\n"
+        await t.close()
+        await asyncio.sleep(0.5)  # a reconnection, had one started, would be under way
+        assert t._reconnecting is None
+
+    run(work)
+    assert made == [sshd.host]
+
+
+def test_an_agent_already_there_starts_without_being_looked_at_first(
+    sshd: SshServer, workdir: str
+) -> None:
+    # The second connection starts the agent shipped by the first straight away (it checks
+    # its own hash), while SFTP opens: two channels, the home from the agent's first line.
+    async def connect_once() -> tuple[int, str]:
+        t = transport(sshd, workdir)
+        await t.connect()
+        try:
+            assert (await t.run(["pwd"], cwd=t.path(workdir).parent)).stdout.strip() == str(t.home)
+            return t.channels, str(t.home)
+        finally:
+            await t.close()
+
+    first, home = run(connect_once)
+    second, again = run(connect_once)
+    assert (first, second) == (3, 2)
+    assert home == again == os.path.realpath(sshd.home)

@@ -46,7 +46,7 @@ from assay.run.context import RunContext, StageFailed, case_dirname
 from assay.run.describe import describe_exception, describe_status, new_result
 from assay.run.keeping import kept_files
 from assay.run.metrics import measure
-from assay.run.sites import COMPARE_SPEC, VERDICT, CaseFiles, fetch_dependency_layers
+from assay.run.sites import COMPARE_SPEC, VERDICT, CaseFiles, Wanted, fetch_dependency_layers
 from assay.schedulers.base import (
     JobOutcome,
     JobResources,
@@ -336,13 +336,15 @@ class Execution:
                 protect_inputs=spec.protect_inputs,
             )
         )
-        await self.site.send(self.files)
+        back = Wanted([scripts.BUILD_OUT, scripts.BUILD_ERR], (), False)
+        staging = await self.site.send(self.files, builder.takes_staging, back)
+        spec = dataclasses.replace(spec, staging=staging)
         if place.build_slots is None:
             outcome = await builder.run(spec)
         else:
             async with place.build_slots:
                 outcome = await builder.run(spec)
-        await self.site.bring_back(self.files, [scripts.BUILD_OUT, scripts.BUILD_ERR], (), False)
+        await self.site.bring_back(self.files, *back)
         if outcome.state == JobState.TIMEOUT:
             raise StageFailed(f"build time limit {limit} exceeded")
         if outcome.state not in (JobState.COMPLETED, JobState.FAILED):
@@ -390,6 +392,8 @@ class Execution:
             spec = dataclasses.replace(
                 spec, compare=(self.job_dir / COMPARE_SPEC, self.job_dir / VERDICT)
             )
+        kept = [test.format(p, quote=False) for p in as_list(test.keep_files)]
+        back = Wanted([scripts.RUN_OUT, scripts.RUN_ERR, VERDICT], kept)
         outcome = None
         if self.attach is not None:  # resumed: follow the job an earlier runner submitted
             outcome = await scheduler.attach(spec, *self.attach)
@@ -412,10 +416,9 @@ class Execution:
                     protect_inputs=spec.protect_inputs,
                 )
             )
-            await self.site.send(self.files)
-            outcome = await scheduler.run(spec)
-        kept = [test.format(p, quote=False) for p in as_list(test.keep_files)]
-        await self.site.bring_back(self.files, [scripts.RUN_OUT, scripts.RUN_ERR, VERDICT], kept)
+            staging = await self.site.send(self.files, scheduler.takes_staging, back)
+            outcome = await scheduler.run(dataclasses.replace(spec, staging=staging))
+        await self.site.bring_back(self.files, *back)
         self.outcome = outcome
         self.result.job_id = outcome.job_id
         self.result.exit_code = outcome.exit_code

@@ -28,7 +28,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from assay.config import Ssh
 from assay.define.artifact_refs import DEP_PREFIX
@@ -39,7 +39,7 @@ from assay.run import scripts
 from assay.run.artifacts import SessionStore
 from assay.run.keeping import inputs_written, written_message
 from assay.run.remote_inputs import RemoteInputs, Sent
-from assay.transports.base import RemoteHost, Transport
+from assay.transports.base import RemoteHost, Staging, Transport, TransportError
 
 if TYPE_CHECKING:
     from assay.store.trees import Tree
@@ -62,6 +62,15 @@ class CaseFiles:
     written: set[str] = field(default_factory=set)  # read-only links the host saw changed
     made: bool = True  # the stage dir where the jobs run is there (else: at the first send)
     fresh: bool = False  # ... and is made empty then
+    staging: Staging | None = None  # files sent with the job's start: its baseline comes back
+
+
+class Wanted(NamedTuple):
+    """What comes back after a job (:meth:`Site.bring_back`'s arguments)."""
+
+    names: Sequence[str]
+    patterns: Sequence[str]
+    made: bool = True
 
 
 class Site(Protocol):
@@ -96,8 +105,13 @@ class Site(Protocol):
     ) -> dict[str, Any]:
         """The comparison spec the job runs, for the one sanity will make (``spec``)."""
 
-    async def send(self, files: CaseFiles) -> None:
-        """Make the stage dir where the jobs run hold what the local one holds."""
+    async def send(
+        self, files: CaseFiles, with_job: bool = False, back: Wanted | None = None
+    ) -> Staging | None:
+        """Make the stage dir where the jobs run hold what the local one holds; with
+        ``with_job`` (the scheduler :attr:`~Scheduler.takes_staging`) what is left to
+        write may come back as a :class:`Staging` for the job's start to write, which
+        also brings ``back`` what the job leaves as it ends."""
 
     async def bring_back(
         self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
@@ -149,8 +163,10 @@ class LocalSite:
     ) -> dict[str, Any]:
         return dict(spec)
 
-    async def send(self, files: CaseFiles) -> None:
-        pass
+    async def send(
+        self, files: CaseFiles, with_job: bool = False, back: Wanted | None = None
+    ) -> Staging | None:
+        return None
 
     async def bring_back(
         self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
@@ -182,6 +198,8 @@ class RemoteSite:
         self.inputs = inputs
         self._tasks: set[asyncio.Task[None]] = set()
         self._fetched: dict[PurePosixPath, asyncio.Future[None]] = {}
+        self._doomed: list[PurePosixPath] = []  # stage dirs to remove in the next request
+        self.not_removed: list[str] = []  # HOST:PATH (reason) of those that could not be
 
     @property
     def root(self) -> PurePosixPath:
@@ -240,22 +258,35 @@ class RemoteSite:
             job[key] = spec.get(key, job[key])
         return job
 
-    async def send(self, files: CaseFiles) -> None:
+    async def send(
+        self, files: CaseFiles, with_job: bool = False, back: Wanted | None = None
+    ) -> Staging | None:
         changed = []
+        size_changed = 0
         for rel, (size, mtime, mode) in _local_files(files.local).items():
             if rel in files.linked or rel in _NOT_SENT or files.sent.get(rel) == (size, mtime):
                 continue
             changed.append((rel, mode))
             files.sent[rel] = (size, mtime)
-        contents = await asyncio.to_thread(_read_all, files.local, changed) if changed else []
+            size_changed += size
+        if size_changed <= _INLINE:  # a case's scripts: a thread's hand-over costs more
+            contents = _read_all(files.local, changed)
+        else:
+            contents = await asyncio.to_thread(_read_all, files.local, changed)
+        self.inputs.sent.files += len(contents)
+        self.inputs.sent.file_bytes += sum(len(data) for _, data, _ in contents)
+        if with_job and not files.trees:  # written by the request that starts the job
+            staging = Staging(files.job, contents, fresh=files.fresh and not files.made)
+            if back is not None:
+                staging.collect = self._collect_fields(back)
+            files.made, files.staging = True, staging
+            return staging
         listed: dict[str, list[int]] | None = None
         if not files.made:  # emptied, made and written in one request
             listed = await self.host.prepare(files.job, contents, files.fresh)
             files.made = True
         elif contents:
             await self.host.write_files(files.job, contents)
-        self.inputs.sent.files += len(contents)
-        self.inputs.sent.file_bytes += sum(len(data) for _, data, _ in contents)
         trees, files.trees = files.trees, []
         for tree, writable in trees:
             shared = _tree(
@@ -265,20 +296,25 @@ class RemoteSite:
         if listed is None or trees:
             listed = await self.host.files_below(files.job)
         files.baseline = listed
+        return None
 
     async def bring_back(
         self, files: CaseFiles, names: Sequence[str], patterns: Sequence[str], made: bool = True
     ) -> None:
-        found, left, kept_left = await self.host.collect(
-            files.job,
-            names=list(names),
-            patterns=list(patterns),
-            baseline=files.baseline,
-            max_file=self.settings.bring_back,
-            max_total=self.settings.bring_back_total if made else 0,
-            max_kept=self.settings.bring_back_kept,
-        )
-        await asyncio.to_thread(_write_all, files, found)
+        staging, files.staging = files.staging, None
+        if staging is not None and staging.listed is not None:  # the job's start listed it
+            files.baseline = staging.listed
+        wanted = self._collect_fields(Wanted(names, patterns, made))
+        if staging is not None and staging.collected is not None and staging.collect == wanted:
+            found, left, kept_left = staging.collected  # it came with the job's end
+        else:
+            found, left, kept_left = await self.host.collect(
+                files.job, baseline=files.baseline, **wanted
+            )
+        if sum(len(data) for _, data, _, _ in found) <= _INLINE:
+            _write_all(files, found)
+        else:
+            await asyncio.to_thread(_write_all, files, found)
         # A read-only input the host lists as changed since staging was written through.
         files.written.update(
             rel for rel in [f[0] for f in found] + [r for r, _ in left] if rel in files.linked
@@ -314,19 +350,45 @@ class RemoteSite:
             f"; on {self.host.host} they were set aside, and are sent again before any other use"
         )
 
+    def _collect_fields(self, back: Wanted) -> dict[str, Any]:
+        return {
+            "names": list(back.names),
+            "patterns": list(back.patterns),
+            "max_file": self.settings.bring_back,
+            "max_total": self.settings.bring_back_total if back.made else 0,
+            "max_kept": self.settings.bring_back_kept,
+        }
+
     async def finish(self, files: CaseFiles, keep: bool) -> str | None:
         if keep:
             return f"{self.host.host}:{files.job}"
-        await self.host.remove(files.job)
+        # The case is done; its stage dir there goes with those of the cases that finish
+        # at the same time, in one request nobody waits for (:meth:`settle` does).
+        self.discard(files.job)
         return None
 
     def discard(self, job_dir: PurePosixPath) -> None:
-        task = asyncio.get_running_loop().create_task(self.host.remove(job_dir))
+        if not self._doomed:
+            asyncio.get_running_loop().call_soon(self._remove_doomed)
+        self._doomed.append(job_dir)
+
+    def _remove_doomed(self) -> None:
+        paths, self._doomed = self._doomed, []
+        task = asyncio.get_running_loop().create_task(self._remove(paths))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _remove(self, paths: list[PurePosixPath]) -> None:
+        try:
+            failed = await self.host.remove_many(paths)
+        except (OSError, TransportError) as exc:
+            failed = [(path, str(exc)) for path in paths]
+        self.not_removed += [f"{self.host.host}:{path} ({why})" for path, why in failed]
+
     async def settle(self) -> None:
         """Wait for the removals :meth:`discard` started (before the connection closes)."""
+        if self._doomed:
+            self._remove_doomed()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -350,6 +412,7 @@ async def fetch_dependency_layers(
 
 
 _NOT_SENT = {scripts.PYTHON_OUT, VERDICT}  # written here for this side only
+_INLINE = 256 * 1024  # bytes of a case's files read or written without a worker thread
 
 
 def _label(rel: str) -> str:
@@ -404,7 +467,16 @@ def _write_all(files: CaseFiles, found: list[tuple[str, bytes, int, int]]) -> No
             files.sent[rel] = (stat.st_size, stat.st_mtime_ns)  # the host has it already
 
 
-__all__ = ["COMPARE_SPEC", "VERDICT", "CaseFiles", "LocalSite", "RemoteSite", "Site", "scripts"]
+__all__ = [
+    "COMPARE_SPEC",
+    "VERDICT",
+    "CaseFiles",
+    "LocalSite",
+    "RemoteSite",
+    "Site",
+    "Wanted",
+    "scripts",
+]
 
 
 def _tree(entries: Any) -> Tree:

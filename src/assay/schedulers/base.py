@@ -11,11 +11,11 @@ import abc
 import enum
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
-from assay.transports.base import Transport, read_text
+from assay.transports.base import Staging, Transport, read_text
 
 STATUS_SUFFIX = ".status"
 """Appended to a job's stdout path: the file where the job records how it ended."""
@@ -109,6 +109,9 @@ class JobSpec:
     protect_inputs: bool = False
     # A pack's jobs: the names of the cases' own specs it runs (their states are the pack's).
     members: tuple[str, ...] = ()
+    # The case's files for ``workdir``, written by the request that starts the job (only
+    # for a scheduler that ``takes_staging``).
+    staging: Staging | None = field(default=None, compare=False)
 
 
 class SchedulerError(Exception):
@@ -139,6 +142,12 @@ class Scheduler(abc.ABC):
     def compares_in_job(self) -> bool:
         """Whether comparisons of outputs run inside the job, where the outputs are (a batch
         job on a cluster, a process on a remote host): the job's footer runs them."""
+        return False
+
+    @property
+    def takes_staging(self) -> bool:
+        """Whether :meth:`run` writes a spec's ``staging`` into its workdir as it starts the
+        job (one request to a remote host, not two)."""
         return False
 
     @property

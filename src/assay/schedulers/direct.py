@@ -30,6 +30,10 @@ class DirectScheduler(Scheduler):
         self.job_files = job_files
 
     @property
+    def takes_staging(self) -> bool:
+        return self.transport.remote
+
+    @property
     def compares_in_job(self) -> bool:
         return self.transport.remote and self.job_files is not None
 
@@ -51,6 +55,7 @@ class DirectScheduler(Scheduler):
             stderr=spec.stderr,
             env=job_env(drop),
             time_limit=spec.time_limit,
+            staging=spec.staging,
         )
         try:
             if spec.time_limit is None:

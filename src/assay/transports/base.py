@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 UNKNOWN = 124
 """Exit code of :meth:`Transport.run` when no answer came (a time limit, a lost
@@ -28,6 +28,26 @@ class CommandResult:
     code: int
     stdout: str
     stderr: str
+
+
+@dataclass
+class Staging:
+    """A case's files for the directory its job runs in, written by the request that
+    starts the job on a remote host (one request, not two): the directory (emptied first
+    when ``fresh``), the files (relative path, content, mode), and once the job started,
+    what the directory held then (``listed``: relative path -> [size, mtime in ns])."""
+
+    directory: PurePosixPath
+    files: list[tuple[str, bytes, int]]
+    fresh: bool
+    listed: dict[str, list[int]] | None = None
+    # What to bring back as the job ends, sent with its end (the fields of
+    # :meth:`RemoteHost.collect` but the directory and baseline), and what came.
+    collect: dict[str, Any] | None = None
+    collected: (
+        tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]], list[tuple[str, int]]]
+        | None
+    ) = None
 
 
 class TransportError(Exception):
@@ -115,10 +135,13 @@ class Transport(Protocol):
         stderr: PurePosixPath,
         env: Mapping[str, str] | None = None,
         time_limit: float | None = None,
+        staging: Staging | None = None,
     ) -> Process:
         """Start a job process in its own process group, its output streaming to files on
         the host. ``time_limit`` is a hint: a remote host enforces it (plus a margin) even
-        while the connection is down; the caller still stops the job at its limit."""
+        while the connection is down; the caller still stops the job at its limit.
+        ``staging`` (a remote host's only): the files to write into ``cwd`` first, in the
+        same request."""
 
     async def end(self, proc: Process) -> None:
         """After ``proc`` exited: kill what is left of its group and what it started."""
@@ -183,6 +206,10 @@ class RemoteHost(Transport, Protocol):
     async def files_below(self, directory: PurePosixPath) -> dict[str, list[int]]:
         """Every file below ``directory``: relative path -> [size, mtime in ns]."""
 
+    async def remove_many(self, paths: Sequence[PurePosixPath]) -> list[tuple[PurePosixPath, str]]:
+        """Remove each of ``paths`` (files or trees) in one request; those that could not
+        be removed, and why."""
+
     async def collect(
         self,
         directory: PurePosixPath,
@@ -223,6 +250,7 @@ __all__ = [
     "CommandResult",
     "Process",
     "RemoteHost",
+    "Staging",
     "Transport",
     "TransportError",
     "host_path",

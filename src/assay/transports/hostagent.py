@@ -47,6 +47,9 @@ from typing import Any
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
+PROTOCOL = 2
+"""The protocol's version, in the hello answer: a daemon of another version (an older
+assay's, still serving a resumed session) is refused by the client, not spoken to."""
 TOKEN = "ASSAY_CASE_TOKEN"  # noqa: S105 - marks every process a job starts (also in assay's own runner)
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
 _REMEMBERED = 4096  # answers kept for requests that must not run twice
@@ -106,6 +109,11 @@ class Job:
         self.token = token
         self.status: int | None = None
         self.ended = threading.Event()
+        self.started = time.monotonic()
+        self.timer: threading.Timer | None = None  # its time limit, cancelled as it ends
+        # What to bring back as it ends (the collect request's fields, and the directory
+        # and its listing when it started): sent with its exit event, a request saved.
+        self.collect: dict[str, Any] | None = None
 
     def signal_group(self, sig: int) -> None:
         try:
@@ -114,8 +122,32 @@ class Job:
             pass
 
 
-def leftovers(tokens: set[str]) -> list[int]:
-    """The processes of this user whose environment carries one of ``tokens``."""
+_SHORT = 1.0  # seconds: a job that ran longer may have seen the pids wrap around
+
+
+def last_pid() -> int | None:
+    """The last process id the kernel handed out in this pid namespace, if it says."""
+    try:
+        with open("/proc/sys/kernel/ns_last_pid") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return None
+
+
+def floor_of(job: Job) -> int:
+    """The pid above which a job that just ended has its leftovers: its own, when pids
+    cannot have wrapped around since it started (a short job, the counter still above
+    its pid); else 0, every process (as assay does for a job on its own machine)."""
+    if time.monotonic() - job.started > _SHORT:
+        return 0
+    last = last_pid()
+    pid = job.proc.pid
+    return pid - 1 if last is not None and last >= pid else 0
+
+
+def leftovers(tokens: set[str], above: int = 0) -> list[int]:
+    """The processes of this user whose environment carries one of ``tokens`` (among
+    those with a pid over ``above``)."""
     marks = {(f"{TOKEN}={t}").encode() for t in tokens}
     found: list[int] = []
     if not marks:
@@ -126,7 +158,7 @@ def leftovers(tokens: set[str]) -> list[int]:
         return found
     uid = os.getuid()
     for entry in entries:
-        if not entry.isdigit() or int(entry) == os.getpid():
+        if not entry.isdigit() or int(entry) == os.getpid() or int(entry) <= above:
             continue
         try:
             if os.stat("/proc/" + entry).st_uid != uid:
@@ -140,9 +172,9 @@ def leftovers(tokens: set[str]) -> list[int]:
     return found
 
 
-def kill_leftovers(tokens: set[str]) -> None:
+def kill_leftovers(tokens: set[str], above: int = 0) -> None:
     for _ in range(20):  # a process that forks while being killed gets a few rounds
-        pids = leftovers(tokens)
+        pids = leftovers(tokens, above)
         if not pids:
             return
         for pid in pids:
@@ -184,6 +216,7 @@ class Daemon:
         self.working: dict[str, threading.Event] = {}
         self.pool = ThreadPoolExecutor(max_workers=64)
         self.stopping = threading.Event()
+        self.requests: dict[str, int] = {}  # per operation, for the client's statistics
 
     # -- connections -----------------------------------------------------------------------
 
@@ -204,6 +237,9 @@ class Daemon:
                 if self.stopping.is_set():
                     break
                 continue
+            if self.stopping.is_set():  # the wake-up of stop(), or a late caller
+                _close(conn)
+                break
             conn.settimeout(None)
             with self.send_lock:
                 old, self.client = self.client, conn
@@ -257,6 +293,8 @@ class Daemon:
     def handle(self, message: dict[str, Any]) -> None:
         rid = str(message.get("rid"))
         op = message.get("op")
+        with self.lock:
+            self.requests[str(op)] = self.requests.get(str(op), 0) + 1
         once = op in ONCE
         if once:
             with self.lock:
@@ -286,6 +324,7 @@ class Daemon:
                     "error": exc.strerror or str(exc),
                     "errno": exc.errno,
                     "filename": exc.filename,
+                    "step": getattr(exc, "assay_step", None),  # of a folded request
                 }
             except Exception as exc:  # a bug here: say what, keep serving
                 answer = {"rid": rid, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
@@ -315,8 +354,21 @@ class Daemon:
             "home": os.path.expanduser("~"),
             "pid": os.getpid(),
             "python": sys.version.split()[0],
+            "protocol": PROTOCOL,
             "roots": self.roots,
             "jobs": jobs,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """The requests served so far (per operation) and the CPU seconds used by this
+        daemon and by the jobs it waited for."""
+        times = os.times()
+        with self.lock:
+            requests = dict(self.requests)
+        return {
+            "requests": requests,
+            "cpu": times.user + times.system,
+            "jobs_cpu": times.children_user + times.children_system,
         }
 
     def op_run(self, m: dict[str, Any]) -> dict[str, Any]:
@@ -355,11 +407,21 @@ class Daemon:
         }
 
     def op_spawn(self, m: dict[str, Any]) -> dict[str, Any]:
+        """Start a job; with ``prepare``, its directory is first made and its files written
+        as :meth:`op_prepare` does (one request per case instead of two)."""
         jid = m["job"]
         with self.lock:
             job = self.jobs.get(jid)
         if job is not None:  # asked again after a reconnection: the same job
             return {"pid": job.proc.pid}
+        listed = None
+        staged = m.get("prepare")
+        if staged is not None:
+            try:
+                listed = self.op_prepare(staged)["files"]
+            except OSError as exc:
+                exc.assay_step = "prepare"  # type: ignore[attr-defined]
+                raise
         token = secrets.token_hex(16)
         env = dict(os.environ)
         env.update(m.get("env") or {})
@@ -384,6 +446,9 @@ class Daemon:
         finally:
             os.close(out)
         job = Job(jid, proc, token)
+        wanted = m.get("collect")
+        if isinstance(wanted, dict) and listed is not None:
+            job.collect = dict(wanted, dir=m["cwd"], baseline=listed)
         with self.lock:
             self.jobs[jid] = job
             self.tokens.add(token)
@@ -393,20 +458,26 @@ class Daemon:
                 fh.write(f"{proc.pid} {token}\n")
         except OSError:
             pass
-        threading.Thread(target=self.wait_job, args=(job,), daemon=True).start()
         limit = m.get("limit")
         if limit is not None:  # enforced here too, whether assay is connected or not
             timer = threading.Timer(float(limit), self.stop_job, (job, float(m.get("grace", 2))))
             timer.daemon = True
-            timer.start()
-        return {"pid": proc.pid}
+            job.timer = timer  # before the job can be seen to end: it cancels the timer
+        threading.Thread(target=self.wait_job, args=(job,), daemon=True).start()
+        if job.timer is not None:
+            job.timer.start()
+        if listed is None:
+            return {"pid": proc.pid}
+        return {"pid": proc.pid, "files": listed}
 
     def wait_job(self, job: Job) -> None:
         status = job.proc.wait()
         # What the job left running, in its group or out of it, ends with it (as assay
         # does for a job on its own machine), before anyone hears that it ended.
         job.signal_group(signal.SIGKILL)
-        kill_leftovers({job.token})
+        if job.timer is not None:
+            job.timer.cancel()  # its thread ends now, not at the limit
+        kill_leftovers({job.token}, floor_of(job))
         job.status = status
         job.ended.set()
         with self.lock:
@@ -416,7 +487,13 @@ class Daemon:
             if len(self.ended) > _REMEMBERED * 16:
                 del self.ended[next(iter(self.ended))]
         _unlink_quietly(self.pid_file(job.jid))
-        self.send({"event": "exit", "job": job.jid, "status": status})
+        event: dict[str, Any] = {"event": "exit", "job": job.jid, "status": status}
+        if job.collect is not None:
+            try:
+                event["collected"] = self.op_collect(job.collect)
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # assay asks for it with a request of its own
+        self.send(event)
 
     def stop_job(self, job: Job, grace: float) -> int:
         if not job.ended.is_set():
@@ -489,15 +566,16 @@ class Daemon:
 
     def op_shutdown(self, m: dict[str, Any]) -> dict[str, Any]:
         self.stop()
-        return {}
+        return {"stats": self.stats()}
 
     def stop(self) -> None:
         self.kill_all()
         self.stopping.set()
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(): exit at once
-        except OSError:
-            pass
+        # accept() is woken by a connection (shutdown() of a listening Unix socket does not
+        # wake it on Linux): the daemon exits now, not at its next poll.
+        wake = _try_connect(self.path)
+        if wake is not None:
+            wake.close()
 
     # -- files -----------------------------------------------------------------------------
 
@@ -558,6 +636,16 @@ class Daemon:
         return {}
 
     def op_remove(self, m: dict[str, Any]) -> dict[str, Any]:
+        """Remove ``path``; or each of ``paths``, answering those that could not be removed
+        (one request for the stage dirs of many cases)."""
+        if "paths" in m:
+            failed = []
+            for path in m["paths"]:
+                try:
+                    self.op_remove({"path": path})
+                except OSError as exc:
+                    failed.append([path, exc.strerror or str(exc)])
+            return {"failed": failed}
         path = m["path"]
         try:
             info = os.lstat(path)
@@ -822,15 +910,35 @@ def connect(name: str, linger: float) -> None:
         fcntl.flock(lock, fcntl.LOCK_UN)
     if sock is None:
         raise SystemExit(f"assay agent: cannot connect to {path}")
-    os.write(1, b"ASSAY-AGENT-1\n")  # the daemon answers from here on
+    try:
+        home = os.path.realpath(os.getcwd())  # where the SSH session starts: the home
+    except OSError:
+        home = os.path.expanduser("~")
+    # The daemon answers from the next line on.
+    os.write(1, b"ASSAY-AGENT-2 " + json.dumps({"home": home}).encode() + b"\n")
     _relay(sock)
 
 
+def holds(digest: str) -> bool:
+    """Whether this file is the one whose SHA-256 starts with ``digest`` (the one assay
+    sent: a damaged or stale copy is sent again, not run)."""
+    import hashlib
+
+    try:
+        with open(__file__, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest().startswith(digest) and bool(digest)
+    except OSError:
+        return False
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) == 3 and argv[0] == "connect":
+    if len(argv) in (3, 4) and argv[0] == "connect":
+        if len(argv) == 4 and not holds(argv[3]):
+            sys.stderr.write("assay agent: this copy is not the one assay sent\n")
+            return 3
         connect(argv[1], float(argv[2]))
         return 0
-    sys.stderr.write("usage: python3 -I hostagent.py connect NAME LINGER_SECONDS\n")
+    sys.stderr.write("usage: python3 -I hostagent.py connect NAME LINGER_SECONDS [SHA256]\n")
     return 2
 
 

@@ -22,7 +22,14 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 from assay.transports import procfs
-from assay.transports.base import UNKNOWN, BytePipe, CommandResult, Process
+from assay.transports.base import (
+    UNKNOWN,
+    BytePipe,
+    CommandResult,
+    Process,
+    Staging,
+    TransportError,
+)
 from assay.transports.contain import TOKEN, Containment
 
 _HAVE_PIDFD = hasattr(os, "pidfd_open")
@@ -152,9 +159,12 @@ class LocalTransport:
         stderr: PurePosixPath,
         env: Mapping[str, str] | None = None,
         time_limit: float | None = None,
+        staging: Staging | None = None,
     ) -> LocalProcess:
         """Start ``argv`` in ``cwd`` with its output going straight to files (the caller
         enforces ``time_limit``: this runner is the supervisor here)."""
+        if staging is not None:  # a local stage dir is where the job runs: nothing to send
+            raise TransportError("this machine's jobs run in their stage dir: nothing to stage")
         # This machine's paths as they are: no Path object of its own per path, per job.
         return self.start(argv, cwd=cwd, stdout=stdout, stderr=stderr, env=env)
 

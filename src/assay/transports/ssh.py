@@ -40,16 +40,23 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any, TypeVar
 
-import asyncssh
-
 from assay.config import Ssh
 from assay.transports import hostagent
-from assay.transports.base import UNKNOWN, CommandResult, TransportError
-from assay.transports.ssh_answers import ExitEvent, Hello, Ran, Spawned, expect
-from assay.transports.ssh_connect import connect_host, connection_key, ship_agent
+from assay.transports.base import UNKNOWN, CommandResult, Staging, TransportError
+from assay.transports.ssh_answers import ExitEvent, Hello, Ran, Spawned, collect_limit, expect
+from assay.transports.ssh_connect import connect_host, connection_key
 from assay.transports.ssh_files import SshFiles
-from assay.transports.ssh_link import BANNER, Garbled, Link, Lost, RemoteProcess, Replaced
+from assay.transports.ssh_link import (
+    Garbled,
+    Link,
+    Lost,
+    RemoteProcess,
+    Replaced,
+    Traffic,
+)
 from assay.transports.ssh_pipe import SshPipe
+from assay.transports.ssh_start import start_agent
+from assay.transports.sshlib import asyncssh
 
 __all__ = ["RemoteProcess", "SshPipe", "SshTransport", "connection_key"]
 
@@ -88,6 +95,7 @@ class SshTransport(SshFiles):
         self._dead: TransportError | None = None
         self._reconnecting: asyncio.Task[None] | None = None
         self._closing = False
+        self._goodbye = False  # shutdown sent: the agent's channel ending is no loss
         self._jobs: dict[str, RemoteProcess] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._channels = asyncio.Semaphore(settings.max_channels)
@@ -95,6 +103,8 @@ class SshTransport(SshFiles):
         self.home = PurePosixPath("/")
         self.connections = 0  # made so far: 1 + reconnections
         self.channels = 0  # opened so far, on every connection
+        self.traffic = Traffic()  # what went to the agent, on every connection
+        self.agent_stats: dict[str, Any] = {}  # the agent's own count, at its shutdown
 
     # -- identity ------------------------------------------------------------------------------
 
@@ -139,42 +149,16 @@ class SshTransport(SshFiles):
             raise
 
     async def _start_agent(self, conn: asyncssh.SSHClientConnection) -> Link:
-        try:
-            self.channels += 1
-            sftp = await conn.start_sftp_client()
-            self.home = PurePosixPath(await sftp.realpath("."))
-            program = await ship_agent(sftp, self.path(self._workdirs[0]) / "bin")
-            command = shlex.join(
-                [
-                    self.python,
-                    "-I",
-                    str(program),
-                    "connect",
-                    self.agent_name,
-                    str(float(self.settings.detach_timeout)),
-                ]
-            )
-            self.channels += 1
-            agent = await conn.create_process(command, encoding=None)
-        except (OSError, asyncssh.Error) as exc:
-            raise TransportError(f"{self.host}: cannot start assay's agent: {exc}") from None
-        try:
-            banner = await asyncio.wait_for(agent.stdout.readline(), 60)
-        except (TimeoutError, asyncssh.Error, OSError):
-            banner = b""
-        if banner != BANNER:
-            agent.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(agent.wait_closed(), 5)
-            said = ""
-            with contextlib.suppress(Exception):
-                said = (await asyncio.wait_for(agent.stderr.read(4000), 5)).decode(errors="replace")
-            first = (said.strip().splitlines() or [banner.decode(errors="replace").strip()])[-1]
-            raise TransportError(
-                f"{self.host}: assay's agent did not start with {self.python!r} "
-                f"({first or 'no answer'}); set ssh.python to a Python >= 3.7 on the host"
-            )
-        link = Link(conn, agent, sftp)
+        started = await start_agent(
+            conn,
+            self.host,
+            self.python,
+            self._workdirs[0],
+            [self.agent_name, str(float(self.settings.detach_timeout))],
+        )
+        agent, sftp, self.home = started.agent, started.sftp, started.home
+        self.channels += started.channels
+        link = Link(conn, agent, sftp, on_broken=self._lost, traffic=self.traffic)
         link.reader = asyncio.create_task(self._read(link), name=f"ssh {self.host}")
         await self._greet(link)
         self.connections += 1
@@ -194,6 +178,14 @@ class SshTransport(SshFiles):
         )
         hello = expect(self.host, "hello", answer, Hello)
         link.daemon = hello.pid
+        if hello.protocol != hostagent.PROTOCOL:
+            raise TransportError(
+                f"{self.host}: assay's agent there (pid {link.daemon}) is another assay "
+                f"version's (protocol {hello.protocol}, this one speaks {hostagent.PROTOCOL}), "
+                f"still serving this session; it stops {self.settings.detach_timeout} after "
+                f"its runner has gone: run again then, or stop it first (kill {link.daemon} "
+                f"on {self.host})"
+            )
         self._uid = hello.uid
         self._catch_up(hello.jobs)
 
@@ -258,6 +250,13 @@ class SshTransport(SshFiles):
                 raise Garbled(f"sent an event that is not one of its events ({exc})") from None
             proc = self._jobs.get(event.job)
             if proc is not None:
+                staging = proc.staging
+                if staging is not None and staging.collect is not None and event.collected:
+                    # Too much is refused here and asked for again, where it fails the case.
+                    with contextlib.suppress(TransportError):
+                        staging.collected = self.collected(
+                            event.collected, collect_limit(**staging.collect)
+                        )
                 proc.resolve(event.status)
 
     def _lost(self, link: Link) -> None:
@@ -272,7 +271,8 @@ class SshTransport(SshFiles):
             self._link = None
             self._changed.set()
             self._changed = asyncio.Event()
-            if not self._closing and self._dead is None and self._reconnecting is None:
+            quiet = self._closing or self._goodbye
+            if not quiet and self._dead is None and self._reconnecting is None:
                 self._reconnecting = asyncio.create_task(self._reconnect())
 
     async def _reconnect(self) -> None:
@@ -370,7 +370,9 @@ class SshTransport(SshFiles):
                 return answer
             number = answer.get("errno")
             if isinstance(number, int):
-                raise OSError(number, str(answer.get("error")), answer.get("filename"))
+                error = OSError(number, str(answer.get("error")), answer.get("filename"))
+                error.step = answer.get("step")  # type: ignore[attr-defined]
+                raise error
             raise TransportError(f"{self.host}: assay's agent: {answer.get('error')}")
 
     async def ask(self, op: str, shape: type[T], **args: Any) -> T:
@@ -412,11 +414,18 @@ class SshTransport(SshFiles):
         stderr: PurePosixPath,
         env: Mapping[str, str] | None = None,
         time_limit: float | None = None,
+        staging: Staging | None = None,
     ) -> RemoteProcess:
         jid = f"{self._prefix}-job-{next(self._count)}"
         proc = RemoteProcess(self, jid)
         self._jobs[jid] = proc
         limit = None if time_limit is None else float(time_limit) + _LIMIT_MARGIN
+        extra: dict[str, Any] = {}
+        if staging is not None:
+            extra["prepare"] = self.prepare_message(staging)
+            if staging.collect is not None:
+                extra["collect"] = staging.collect
+                proc.staging = staging
         try:
             answer = await self.ask(
                 "spawn",
@@ -428,7 +437,16 @@ class SshTransport(SshFiles):
                 stderr=str(stderr),
                 env=dict(env or {}),
                 limit=limit,
+                **extra,
             )
+        except OSError as exc:
+            del self._jobs[jid]
+            if staging is not None and exc.errno is not None and getattr(exc, "step", None):
+                raise TransportError(
+                    f"{self.host}: cannot write the case's files into {staging.directory}: "
+                    f"{exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror}"
+                ) from None
+            raise
         except Replaced:
             del self._jobs[jid]
             raise TransportError(
@@ -438,6 +456,8 @@ class SshTransport(SshFiles):
             del self._jobs[jid]
             raise
         proc.pid = answer.pid
+        if staging is not None and answer.files is not None:
+            staging.listed = {rel: list(sizes) for rel, sizes in answer.files.items()}
         return proc
 
     async def end(self, proc: Any) -> None:
@@ -465,8 +485,13 @@ class SshTransport(SshFiles):
         connection."""
         link = self._link
         if link is not None and self._dead is None:
+            # The agent's channel ending is its goodbye, not a dropped connection to make
+            # again (a request under way then, this one included, still makes one).
+            self._goodbye = True
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.call("shutdown"), 30)
+                answer = await asyncio.wait_for(self.call("shutdown"), 30)
+                self.agent_stats = dict(answer.get("stats") or {})
+            self._closing = True
             if link.reader is not None:  # it ends when the agent has exited
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(asyncio.shield(link.reader), 10)

@@ -10,6 +10,7 @@ other. Each request that reads fields of its answer names the shape it expects h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -28,6 +29,7 @@ class Hello(msgspec.Struct):
     pid: int
     uid: int
     jobs: dict[str, int | None] = {}
+    protocol: int = 1  # an agent older than the field speaks 1
 
 
 class Ran(msgspec.Struct):
@@ -39,9 +41,11 @@ class Ran(msgspec.Struct):
 
 
 class Spawned(msgspec.Struct):
-    """``spawn``: the job's pid."""
+    """``spawn``: the job's pid, and what its directory held as it started when the
+    request carried the case's files."""
 
     pid: int
+    files: dict[str, tuple[Count, int]] | None = None
 
 
 class Ended(msgspec.Struct):
@@ -106,10 +110,20 @@ class Collection(msgspec.Struct):
 
 
 class ExitEvent(msgspec.Struct):
-    """The event a job's end sends."""
+    """The event a job's end sends; with what the job left worth bringing back when its
+    start asked for that."""
 
     job: str
     status: int
+    collected: Collection | None = None
+
+
+def collect_limit(
+    names: Sequence[str], max_file: int, max_total: int, max_kept: int = 0, **_: Any
+) -> int:
+    """The most bytes a ``collect`` with these fields may bring: each named log's tail,
+    ``bring_back_kept`` and ``bring_back_total``."""
+    return len(names) * max_file + max_kept + max_total
 
 
 T = TypeVar("T")

@@ -11,12 +11,11 @@ import secrets
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
-import asyncssh
-
 from assay.config import Ssh
 from assay.transports import hostagent
 from assay.transports.base import TransportError
 from assay.transports.ssh_errors import connect_problem, host_key_problem, identity_problem
+from assay.transports.sshlib import asyncssh
 
 
 def connection_key(ssh: Ssh) -> tuple[Any, ...]:
@@ -98,12 +97,22 @@ async def connect_host(s: Ssh) -> asyncssh.SSHClientConnection:
         raise connect_problem(exc, options, s.identity) from None
 
 
+def agent_source() -> bytes:
+    """The host agent's file, as shipped."""
+    return Path(hostagent.__file__).read_bytes()
+
+
+def agent_name() -> tuple[str, str]:
+    """The host agent's file name on the host, and the start of its SHA-256 in it."""
+    digest = hashlib.sha256(agent_source()).hexdigest()[:16]
+    return f"hostagent-{digest}.py", digest
+
+
 async def ship_agent(sftp: asyncssh.SFTPClient, folder: PurePosixPath) -> PurePosixPath:
     """The host agent's file in ``folder`` on the host, named by its content (copied once
     per version)."""
-    data = Path(hostagent.__file__).read_bytes()
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    target = folder / f"hostagent-{digest}.py"
+    data = agent_source()
+    target = folder / agent_name()[0]
     with contextlib.suppress(asyncssh.SFTPError):
         # Used only if it holds exactly these bytes (a damaged copy is written again).
         async with sftp.open(str(target), "rb") as fh:

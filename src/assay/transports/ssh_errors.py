@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import asyncssh
-
 from assay.transports.base import TransportError
+from assay.transports.sshlib import asyncssh
 
 
 def where(host: str, port: int, user: str | None) -> str:

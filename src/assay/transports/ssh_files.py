@@ -11,8 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import asyncssh
-
+from assay.transports.base import Staging
 from assay.transports.download import Downloaded, download
 from assay.transports.ssh_answers import (
     READ_MAX,
@@ -20,8 +19,10 @@ from assay.transports.ssh_answers import (
     Listing,
     Read,
     capped,
+    collect_limit,
     read_whole,
 )
+from assay.transports.sshlib import asyncssh
 
 if TYPE_CHECKING:
     from assay.transports.ssh_link import Link
@@ -78,17 +79,28 @@ class SshFiles:
     async def remove(self, path: PurePosixPath) -> None:
         await self.call("remove", path=str(path))
 
+    async def remove_many(self, paths: Sequence[PurePosixPath]) -> list[tuple[PurePosixPath, str]]:
+        """Remove each of ``paths`` in one request; those that could not be, and why."""
+        answer = await self.call("remove", paths=[str(p) for p in paths])
+        return [(PurePosixPath(p), str(why)) for p, why in answer["failed"]]
+
     async def prepare(
         self, directory: PurePosixPath, files: Iterable[tuple[str, bytes, int]], fresh: bool
     ) -> dict[str, list[int]]:
         """A case's directory in one request: emptied first (``fresh``), ``files`` written
         (relative path, content, mode); what it holds then (:meth:`files_below`)."""
+        message = self.prepare_message(Staging(directory, list(files), fresh))
+        answer = await self.ask("prepare", Listing, **message)
+        return {rel: list(sizes) for rel, sizes in answer.files.items()}
+
+    @staticmethod
+    def prepare_message(staging: Staging) -> dict[str, Any]:
+        """The agent's ``prepare`` request for ``staging`` (alone, or folded into a spawn)."""
         listed = [
             {"path": rel, "data": base64.b64encode(data).decode(), "mode": mode}
-            for rel, data, mode in files
+            for rel, data, mode in staging.files
         ]
-        answer = await self.ask("prepare", Listing, dir=str(directory), files=listed, fresh=fresh)
-        return {rel: list(sizes) for rel, sizes in answer.files.items()}
+        return {"dir": str(staging.directory), "files": listed, "fresh": staging.fresh}
 
     async def files_below(self, directory: PurePosixPath) -> dict[str, list[int]]:
         """Every file below ``directory``: relative path -> [size, mtime in ns]."""
@@ -119,7 +131,14 @@ class SshFiles:
             max_total=max_total,
             max_kept=max_kept,
         )
-        capped(self.host, answer, len(names) * max_file + max_kept + max_total)
+        return self.collected(answer, collect_limit(names, max_file, max_total, max_kept))
+
+    def collected(
+        self, answer: Collection, limit: int
+    ) -> tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]], list[tuple[str, int]]]:
+        """The agent's answer to ``collect`` (or a job's end event's ``collected``), refused
+        when it carries more than ``limit`` bytes (:func:`.ssh_answers.capped`)."""
+        capped(self.host, answer, limit)
         found = [(f.path, f.data, f.size, f.mode) for f in answer.files]
         return found, list(answer.left), list(answer.kept_left)
 

@@ -7,19 +7,20 @@ import asyncio
 import contextlib
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import asyncssh
-
 from assay.transports import hostagent
+from assay.transports.base import Staging, TransportError
 from assay.transports.ssh_answers import Ended
+from assay.transports.sshlib import asyncssh
 
 if TYPE_CHECKING:
     from assay.transports.ssh import SshTransport
 
 HEADER = struct.Struct(">I")  # each message: its length, then JSON
-BANNER = b"ASSAY-AGENT-1\n"  # the agent's first line, once it runs
+BANNER = b"ASSAY-AGENT-2 "  # the agent's first line, once it runs: then {"home": ...}
 
 
 class Lost(Exception):
@@ -35,6 +36,15 @@ class Replaced(Exception):
 
 
 @dataclass
+class Traffic:
+    """What one transport sent its agent, over every connection: channel writes (each at
+    least one SSH packet) and the messages in them."""
+
+    writes: int = 0
+    frames: int = 0
+
+
+@dataclass
 class Link:
     """One connection and the agent on it."""
 
@@ -45,11 +55,38 @@ class Link:
     reader: asyncio.Task[None] | None = None
     pending: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
     dead: bool = False
+    on_broken: Callable[[Link], None] | None = None  # a write failed: the link is lost
+    traffic: Traffic = field(default_factory=Traffic)
+    _queued: list[bytes] = field(default_factory=list)
 
     async def send(self, message: dict[str, Any]) -> None:
+        """Queue ``message``; the messages queued during one turn of the event loop (the
+        requests of cases that became ready together) go in one channel write, so one SSH
+        packet carries many (each packet costs a cipher pass and a wake-up at both ends)."""
         body = json.dumps(message, separators=(",", ":")).encode()
-        self.agent.stdin.write(HEADER.pack(len(body)) + body)
+        if len(body) > hostagent.MAX_FRAME:  # the agent would drop the connection
+            raise TransportError(
+                f"a request of {len(body)} bytes is more than assay's agent takes in one "
+                f"({hostagent.MAX_FRAME} bytes)"
+            )
+        if self.dead:
+            raise ConnectionError("the connection is lost")
+        if not self._queued:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._queued.append(HEADER.pack(len(body)) + body)
+        self.traffic.frames += 1
         await self.agent.stdin.drain()
+
+    def _flush(self) -> None:
+        data, self._queued = b"".join(self._queued), []
+        if not data or self.dead:
+            return
+        self.traffic.writes += 1
+        try:
+            self.agent.stdin.write(data)
+        except (asyncssh.Error, OSError, ConnectionError):
+            if self.on_broken is not None:  # what waits for answers learns it is lost
+                self.on_broken(self)
 
     async def receive(self) -> dict[str, Any]:
         """The next message from the agent (an answer or an event)."""
@@ -79,6 +116,7 @@ class RemoteProcess:
         self.transport = transport
         self.jid = jid
         self.pid = 0
+        self.staging: Staging | None = None  # its files, and what it brings back as it ends
         self._done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     @property

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-import asyncssh
+from assay.transports.sshlib import asyncssh
 
 _STDERR_KEPT = 8192  # bytes of a pipe's stderr kept for messages
 _EXIT_WAIT = 10.0  # seconds a pipe's program gets to exit after its input ends

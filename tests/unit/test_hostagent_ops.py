@@ -1,0 +1,207 @@
+"""The host agent's folded requests, run here in-process: a spawn that writes its case's
+files first, and one removal request for many stage dirs."""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from assay.transports import hostagent
+
+
+def _daemon(tmp_path: Path) -> hostagent.Daemon:
+    daemon = hostagent.Daemon(str(tmp_path / "a.sock"), linger=3600.0)
+    daemon.roots = [os.path.realpath(tmp_path / "work")]
+    return daemon
+
+
+def _file(rel: str, data: bytes) -> dict[str, object]:
+    return {"path": rel, "data": base64.b64encode(data).decode(), "mode": None}
+
+
+def test_a_spawn_with_files_writes_them_first_and_lists_the_dir(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path)
+    case = tmp_path / "work" / "case"
+    case.mkdir(parents=True)
+    (case / "stale").write_text("from an earlier attempt")
+    answer = daemon.op_spawn(
+        {
+            "job": "j1",
+            "argv": ["/bin/sh", "job.sh"],
+            "cwd": str(case),
+            "stdout": str(case / "o"),
+            "stderr": str(case / "e"),
+            "prepare": {
+                "dir": str(case),
+                "files": [_file("job.sh", b"echo hi\n"), _file("in/x.txt", b"x")],
+                "fresh": True,
+            },
+        }
+    )
+    daemon.jobs["j1"].ended.wait(30)
+    assert sorted(answer["files"]) == ["in/x.txt", "job.sh"]  # the stale file went first
+    assert (case / "o").read_text() == "hi\n"
+    daemon.stop()
+
+
+def test_a_spawn_whose_files_cannot_be_written_starts_nothing_and_says_which_step(
+    tmp_path: Path,
+) -> None:
+    daemon = _daemon(tmp_path)
+    case = tmp_path / "work" / "case"
+    with pytest.raises(OSError) as caught:
+        daemon.op_spawn(
+            {
+                "job": "j1",
+                "argv": ["/bin/sh", "-c", "touch ran"],
+                "cwd": str(case),
+                "stdout": str(case / "o"),
+                "stderr": str(case / "e"),
+                "prepare": {"dir": str(case), "files": [_file("../out", b"x")], "fresh": True},
+            }
+        )
+    assert caught.value.filename == "../out"
+    assert getattr(caught.value, "assay_step", None) == "prepare"
+    assert daemon.jobs == {} and not (case / "ran").exists()
+    assert not (tmp_path / "work" / "out").exists()
+    daemon.stop()
+
+
+def test_one_removal_request_for_many_dirs_says_which_it_could_not_remove(
+    tmp_path: Path,
+) -> None:
+    daemon = _daemon(tmp_path)
+    work = tmp_path / "work"
+    for name in ("a", "b"):
+        (work / name / "sub").mkdir(parents=True)
+        (work / name / "sub" / "f").write_text(name)
+    (tmp_path / "home").mkdir()
+    answer = daemon.op_remove(
+        {"paths": [str(work / "a"), str(tmp_path / "home"), str(work / "b"), str(work / "gone")]}
+    )
+    assert not (work / "a").exists() and not (work / "b").exists()
+    assert (tmp_path / "home").is_dir()  # outside the session's roots: never removed
+    assert answer["failed"] == [
+        [str(tmp_path / "home"), "not below the work directory, not removed"]
+    ]
+    daemon.stop()
+
+
+def test_the_daemon_counts_the_requests_it_served(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path)
+    for rid in ("1", "2", "3"):
+        daemon.handle({"rid": rid, "op": "mkdir", "path": str(tmp_path / "work" / rid)})
+    daemon.handle({"rid": "4", "op": "nonsense"})
+    stats = daemon.stats()
+    assert stats["requests"] == {"mkdir": 3, "nonsense": 1}
+    assert stats["cpu"] >= 0
+    daemon.stop()
+
+
+def test_a_job_started_with_its_files_brings_back_what_it_made_with_its_end(
+    tmp_path: Path,
+) -> None:
+    daemon = _daemon(tmp_path)
+    sent: list[dict[str, object]] = []
+    daemon.send = sent.append  # type: ignore[method-assign]  # what would go to assay
+    case = tmp_path / "work" / "case"
+    daemon.op_spawn(
+        {
+            "job": "j1",
+            "argv": ["/bin/sh", "job.sh"],
+            "cwd": str(case),
+            "stdout": str(case / "o"),
+            "stderr": str(case / "e"),
+            "prepare": {"dir": str(case), "files": [_file("job.sh", b"echo hi > new\n")]},
+            "collect": {"names": ["o"], "patterns": [], "max_file": 100, "max_total": 1000},
+        }
+    )
+    for _ in range(1200):  # the event comes when the job has ended
+        if sent:
+            break
+        time.sleep(0.05)
+    (event,) = sent
+    assert event["event"] == "exit" and event["status"] == 0
+    collected = event["collected"]
+    assert isinstance(collected, dict)
+    assert sorted(f["path"] for f in collected["files"]) == ["e", "new", "o"]  # not job.sh
+    daemon.stop()
+
+
+def _spawn(daemon: hostagent.Daemon, case: Path, script: str, **extra: object) -> None:
+    case.mkdir(parents=True, exist_ok=True)
+    daemon.op_spawn(
+        {
+            "job": "j1",
+            "argv": ["/bin/sh", "-c", script],
+            "cwd": str(case),
+            "stdout": str(case / "o"),
+            "stderr": str(case / "e"),
+            **extra,
+        }
+    )
+
+
+def _ended(daemon: hostagent.Daemon, sent: list[dict[str, object]]) -> dict[str, object]:
+    for _ in range(1200):
+        if sent:
+            return sent[0]
+        time.sleep(0.05)
+    raise AssertionError("no exit event")
+
+
+def test_a_job_that_ends_before_its_limit_leaves_no_timer_behind(tmp_path: Path) -> None:
+    # A thread per job sleeping until its time limit: thousands of cases, thousands of
+    # threads, until the agent cannot start another.
+    daemon = _daemon(tmp_path)
+    sent: list[dict[str, object]] = []
+    daemon.send = sent.append  # type: ignore[method-assign]  # what would go to assay
+    before = {t for t in threading.enumerate() if isinstance(t, threading.Timer)}
+    _spawn(daemon, tmp_path / "work" / "case", "true", limit=3600.0)
+    _ended(daemon, sent)
+    for _ in range(200):
+        timers = {t for t in threading.enumerate() if isinstance(t, threading.Timer)} - before
+        if not timers:
+            break
+        time.sleep(0.05)
+    assert timers == set()
+    daemon.stop()
+
+
+def test_what_a_short_job_left_outside_its_group_is_killed_as_it_ends(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path)
+    sent: list[dict[str, object]] = []
+    daemon.send = sent.append  # type: ignore[method-assign]
+    pid_file = tmp_path / "escaped.pid"
+    # setsid: out of the job's process group, found by its token, among the later pids.
+    _spawn(daemon, tmp_path / "work" / "case", f"setsid sleep 300 & echo $! > {pid_file}")
+    _ended(daemon, sent)
+    pid = int(pid_file.read_text())
+    for _ in range(200):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the escaped process {pid} still runs")
+    daemon.stop()
+
+
+def test_a_long_job_has_its_leftovers_looked_for_among_every_process(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path)
+    case = tmp_path / "work" / "case"
+    _spawn(daemon, case, "sleep 0.1")
+    (job,) = daemon.jobs.values()
+    assert hostagent.floor_of(job) in (0, job.proc.pid - 1)  # short: its own pid, if known
+    job.started -= 2 * hostagent._SHORT
+    assert hostagent.floor_of(job) == 0  # pids may have wrapped around meanwhile
+    job.ended.wait(30)
+    daemon.stop()
