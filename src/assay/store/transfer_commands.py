@@ -16,7 +16,7 @@ from assay.store.remote import OpenSSHPipe, RemoteStore, agent_command, open_rem
 from assay.store.remote.pipes import ssh_program
 from assay.store.remote.targets import SshTarget
 from assay.store.store import Store
-from assay.store.transfer import ProgressCallback, TransferError, TransferReport
+from assay.store.transfer_types import ProgressCallback, TransferError, TransferReport
 from assay.terminal import echo
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from assay.store.agent import wire
 from assay.store.objects import Corrupt, StoreError
 from assay.store.remote.pipes import BytePipe
-from assay.store.transfer import CorruptInTransit, Incomplete, OffsetMismatch, TransferError
+from assay.store.transfer_types import CorruptInTransit, Incomplete, OffsetMismatch, TransferError
 
 WINDOW = 64 * 2**20  # bytes of requests (and of answers asked for) in flight
 _READ = 1 << 20

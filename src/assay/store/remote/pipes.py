@@ -24,7 +24,7 @@ import shlex
 from collections.abc import Sequence
 from typing import Protocol
 
-from assay.store.transfer import TransferError
+from assay.store.transfer_types import TransferError
 
 _STDERR_KEPT = 8192  # bytes of the remote's stderr kept for messages
 _F_SETPIPE_SZ = 1031
