@@ -79,7 +79,7 @@ def agent_bytes() -> bytes:
 
 def shipped_bytes() -> bytes:
     """What the bootstrap reads from stdin: a length line, then the compressed agent."""
-    packed = zlib.compress(agent_bytes(), 9)
+    packed = zlib.compress(agent_bytes(), 6)  # 9: 3x the CPU for 0.7% fewer bytes
     return b"%d\n" % len(packed) + packed
 
 

@@ -151,6 +151,16 @@ class RemoteEndpoint:
             self._fail(self._lost_error(exc))
         return future
 
+    def expect(self) -> asyncio.Future[Answer]:
+        """The future answer of the next request, which was written already (the opening
+        bytes, :mod:`assay.store.remote.opening`, carry the hello request)."""
+        if self._lost is not None:
+            raise self._lost
+        self._next += 1
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._waiting[self._next] = (future, 0)
+        return future
+
     async def call(self, op: str, args: dict[str, Any] | None = None, payload: bytes = b"") -> Any:
         """Send a request and wait for its result."""
         result, _ = await (await self.submit(op, args, payload))
