@@ -127,13 +127,14 @@ async def _transfer(quick: QuickTransfer) -> int:
 async def _rest(quick: QuickTransfer, target: SshTarget | None, started: StartedSsh | None) -> int:
     from pathlib import Path
 
-    from assay.config import load_config
     from assay.store import Store, default_root, transfer_commands
     from assay.store.remote.targets import resolve_target
     from assay.transferbar import TransferBar
 
     if target is None:  # a host, an alias or a partition: as `assay store`
         import dataclasses
+
+        from assay.config import load_config
 
         target = resolve_target(quick.target, load_config(quick.config), quick.remote_root)
         if quick.ssh_config is not None:

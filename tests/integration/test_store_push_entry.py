@@ -69,8 +69,9 @@ def test_push_starts_ssh_before_it_loads_the_store(server, remote_dir, tmp_path)
     assert code == 0, out
     assert "pushed solver@1 to assay-ci:" in out
     ssh = _first(events, "spawn", "assay-ci")
-    for heavy in ("assay.config", "assay.store.objects", "blake3", "assay.store.transfer"):
+    for heavy in ("assay.store.objects", "blake3", "assay.store.transfer"):
         assert ssh < _first(events, "import", heavy), heavy
+    assert ["import", "assay.config"] not in events  # an ssh:// URL needs no config
     assert (
         Store(remote_dir).resolve("solver").tree == Store(tmp_path / "store").resolve("solver").tree
     )
@@ -97,4 +98,5 @@ def test_a_wrong_version_after_ssh_started_ends_it_with_one_line(server, remote_
     _first(events, "spawn", "ssh-noting-pid")  # it had started
     for pid in pids.read_text().split():  # and it is gone (assay waited for it)
         assert not Path(f"/proc/{pid}").exists(), pid
-    assert not (remote_dir / "names").exists()  # nothing was recorded there
+    # nothing was recorded there (the agent may have made the empty store before it ended)
+    assert not list((remote_dir / "names").rglob("*")) if remote_dir.exists() else True

@@ -30,7 +30,6 @@ import io
 import os
 import select
 import signal
-import socket
 import sys
 import zlib
 from typing import TYPE_CHECKING, Any, cast
@@ -181,7 +180,7 @@ class Agent:
         return {
             "protocol": PROTOCOL,
             "root": root,
-            "host": socket.gethostname(),
+            "host": os.uname().nodename,  # gethostname(), without importing socket
             "pid": os.getpid(),
             "python": sys.version.split()[0],
             "free": free_bytes(root),

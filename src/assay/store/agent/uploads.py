@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,6 +30,7 @@ from .layout import (
     OffsetMismatch,
     Refused,
     check_object,
+    new_temp,
     publish,
     seal,
 )
@@ -162,7 +162,7 @@ def _whole(store: AgentStore, kind: str, digest: str, data: bytes, sha: str) -> 
     if actual != sha:
         raise _corrupt(kind, digest, len(data), actual)
     layout = store.layout
-    fd, tmp = tempfile.mkstemp(dir=layout.tmp, prefix="obj-")
+    fd, tmp = new_temp(layout.tmp, "obj-")
     try:
         try:
             _write_all(fd, data)

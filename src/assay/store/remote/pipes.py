@@ -60,7 +60,7 @@ def agent_command(python: str = "python3") -> str:
     # Imported here: the agent's bundle module is not part of a local run's start-up.
     from assay.store.agent.bundle import BOOTSTRAP
 
-    return f"{shlex.quote(python)} -I -c {shlex.quote(BOOTSTRAP)}"
+    return f"{shlex.quote(python)} -I -S -c {shlex.quote(BOOTSTRAP)}"
 
 
 class ProcessPipe:
