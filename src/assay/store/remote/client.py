@@ -21,6 +21,10 @@ from assay.store.transfer_types import CorruptInTransit, Incomplete, OffsetMisma
 
 WINDOW = 64 * 2**20  # bytes of requests (and of answers asked for) in flight
 _READ = 1 << 20
+_JOIN = 1 << 20  # a piece up to this size goes in one write with its frame
+# Bytes written between waits for the pipe's buffer to empty (each wait costs a coroutine and
+# a lock): what may pile up in this process beyond the pipe's own high-water mark.
+_DRAIN_EVERY = 1 << 20
 
 
 class ConnectionLost(TransferError):
@@ -117,6 +121,7 @@ class RemoteEndpoint:
         self._lost: BaseException | None = None
         self._reader: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
+        self._undrained = 0
 
     def start(self) -> None:
         self._reader = asyncio.get_running_loop().create_task(self._read_answers())
@@ -141,12 +146,17 @@ class RemoteEndpoint:
         self._waiting[ident] = (future, cost)
         frame = wire.encode({"id": ident, "op": op, **(args or {})}, payload)
         try:
-            self.pipe.write(frame)
-            if payload:
+            if len(payload) <= _JOIN:  # one write (one wake-up of ssh) for frame and piece
+                self.pipe.write(frame + payload if payload else frame)
+            else:
+                self.pipe.write(frame)
                 self.pipe.write(payload)
             self.bytes_sent += len(frame) + len(payload)
-            async with self._write_lock:  # one drain at a time: flow control, not ordering
-                await self.pipe.drain()
+            self._undrained += len(frame) + len(payload)
+            if self._undrained >= _DRAIN_EVERY:  # flow control, not per request
+                self._undrained = 0
+                async with self._write_lock:  # one drain at a time
+                    await self.pipe.drain()
         except (ConnectionError, OSError, RuntimeError) as exc:
             self._fail(self._lost_error(exc))
         return future
