@@ -430,8 +430,9 @@ class Transfer:
         raise error
 
 
-def done(value: bytes) -> asyncio.Future[bytes]:
-    """A future that already holds ``value`` (what a local source's ``fetch`` returns)."""
-    future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+def done(value: bytes, loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Future[bytes]:
+    """A future that already holds ``value`` (what a local source's ``fetch`` returns), of
+    ``loop`` (default: the running one)."""
+    future: asyncio.Future[bytes] = (loop or asyncio.get_running_loop()).create_future()
     future.set_result(value)
     return future

@@ -122,9 +122,12 @@ class RemoteEndpoint:
         self._reader: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
         self._undrained = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
-        self._reader = asyncio.get_running_loop().create_task(self._read_answers())
+        # The loop, kept: get_running_loop() is a getpid() system call per request.
+        self._loop = asyncio.get_running_loop()
+        self._reader = self._loop.create_task(self._read_answers())
 
     def write_raw(self, data: bytes) -> None:
         """Bytes ahead of the first frame (the agent's code, for the bootstrap)."""
@@ -142,7 +145,7 @@ class RemoteEndpoint:
         await self._window.take(cost)
         self._next += 1
         ident = self._next
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Answer] = (self._loop or asyncio.get_running_loop()).create_future()
         self._waiting[ident] = (future, cost)
         frame = wire.encode({"id": ident, "op": op, **(args or {})}, payload)
         try:

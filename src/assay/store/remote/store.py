@@ -107,7 +107,7 @@ def _appended(answer: Answer) -> Appended:
 
 def _mapped(source: asyncio.Future[Answer], convert: Any) -> asyncio.Future[Any]:
     """A future of ``convert(answer)``, done when ``source`` is (at once if it is)."""
-    loop = asyncio.get_running_loop()
+    loop = source.get_loop()  # not get_running_loop(): that is a getpid() per call
     target: asyncio.Future[Any] = loop.create_future()
 
     def settle(done: asyncio.Future[Answer]) -> None:
