@@ -69,12 +69,14 @@ def test_the_agent_compiles_its_modules_once_and_then_runs_from_the_cache(tmp_pa
     assert again.returncode == 0 and b'"ok":true' in again.stdout.replace(b" ", b"")
 
 
-def test_a_cache_others_may_write_is_not_used(tmp_path):
+@pytest.mark.parametrize("writable", ["folder", "file"])
+def test_a_cache_others_may_write_is_not_used(tmp_path, writable):
     cache = tmp_path / "cache"
     assert _start(tmp_path, cache).returncode == 0
     marker = tmp_path / "ran-foreign-code"
-    _poison(cache, marker)
-    (cache / "assay-agent").chmod(0o777)  # anybody could have put that file there
+    cached = _poison(cache, marker)
+    # anybody could have put that file there, or written into it
+    (cache / "assay-agent" if writable == "folder" else cached).chmod(0o777)
     started = _start(tmp_path, cache)
     assert started.returncode == 0, started.stderr
     assert not marker.exists()

@@ -64,8 +64,8 @@ def _compiled():
     if path:
         try:
             with open(path, "rb") as fh:
+                info = os.fstat(fh.fileno())  # the file read, not whatever the name is now
                 data = fh.read()
-            info = os.stat(path)
             if info.st_uid == os.getuid() and not info.st_mode & 0o022:
                 if sha256(data[32:]).digest() == data[:32]:
                     codes = marshal.loads(data[32:])
