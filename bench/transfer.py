@@ -14,6 +14,10 @@ Both tools use the same ssh client, configuration, account and host.
    wire (goal <= 1.1x; counted for both by bench/_relay.py in front of ssh: what each hands
    to ssh and gets back) and time (goal <= 1.2x; runs without the relay).
 
+With ``--cpu``, one more pass of both pushes (not timed) says where the CPU goes: the sender
+(assay, or rsync), the ssh client, and the receiver on the far side (assay's store agent, or
+rsync's server), each in seconds of user + system time (bench/_cpu.py in front of ssh).
+
 Each repetition starts from empty remote directories; the second push runs on hard-linked
 copies of the first push's result, so every second push sees the same state. Ratios are
 medians of per-repetition ratios; the order of the tools alternates. ``assay store put`` of
@@ -36,6 +40,7 @@ from pathlib import Path
 
 from _common import (
     CHILD_ENV,
+    Timed,
     assay_argv,
     fmt_s,
     machine,
@@ -50,6 +55,7 @@ from _common import (
 
 ROOT = Path(__file__).resolve().parent.parent
 RELAY = Path(__file__).resolve().parent / "_relay.py"
+CPU = Path(__file__).resolve().parent / "_cpu.py"
 MiB = 2**20
 
 
@@ -120,6 +126,9 @@ def main() -> int:
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tmpdir", type=Path, default=None)
+    parser.add_argument(
+        "--cpu", action="store_true", help="one more pass: CPU time of each process of a push"
+    )
     args = parser.parse_args()
     args.size_mb = args.size_mb or (100 if args.small else 1024)
     args.files = args.files or (1_000 if args.small else 10_000)
@@ -160,28 +169,30 @@ def run(args: argparse.Namespace, work: Path, remote: Remote, config: str) -> in
     changed = rebuild([second_tree / p.relative_to(first_tree) for p in paths], rng)
     put2 = timed([*assay_argv(), "store", "put", "build", str(second_tree)], work, env)
 
-    def assay_push(ref: str, target: str, relay: Path | None = None) -> float:
+    def assay_push(
+        ref: str, target: str, relay: Path | None = None, wrapper: Path = RELAY
+    ) -> Timed:
         url = f"ssh://assay-ci/~/{remote.path(target)}"
         push_env = dict(env)
         if relay is not None:
-            push_env["ASSAY_SSH"] = shlex.join([sys.executable, str(RELAY), str(relay), "ssh"])
+            push_env["ASSAY_SSH"] = shlex.join([sys.executable, str(wrapper), str(relay), "ssh"])
         argv = [*assay_argv(), "store", "push", url, ref, "--ssh-config", config, "-q"]
-        return timed(argv, work, push_env).seconds
+        return timed(argv, work, push_env)
 
-    def rsync(tree: Path, target: str, relay: Path | None = None) -> float:
+    def rsync(tree: Path, target: str, relay: Path | None = None, wrapper: Path = RELAY) -> Timed:
         ssh = shlex.join(remote.ssh())
         if relay is not None:
-            ssh = shlex.join([sys.executable, str(RELAY), str(relay), *remote.ssh()])
+            ssh = shlex.join([sys.executable, str(wrapper), str(relay), *remote.ssh()])
         argv = ["rsync", "-a", "-e", ssh, f"{tree}/", f"assay-ci:{remote.path(target)}/"]
-        return timed(argv, work).seconds
+        return timed(argv, work)
 
     first: dict[str, list[float]] = {"assay": [], "rsync": []}
     second: dict[str, list[float]] = {"assay": [], "rsync": []}
     wire: dict[str, int] = {}
     for rep in range(args.repeat):
         pushes: list[tuple[str, Callable[[], float]]] = [
-            ("assay", lambda r=rep: assay_push("build@1", f"a{r}")),
-            ("rsync", lambda r=rep: rsync(first_tree, f"r{r}")),
+            ("assay", lambda r=rep: assay_push("build@1", f"a{r}").seconds),
+            ("rsync", lambda r=rep: rsync(first_tree, f"r{r}").seconds),
         ]
         for tool, push in pushes if rep % 2 == 0 else pushes[::-1]:
             first[tool].append(push())
@@ -189,8 +200,8 @@ def run(args: argparse.Namespace, work: Path, remote: Remote, config: str) -> in
         remote.clone(f"a{rep}", f"a{rep}-2")
         remote.clone(f"r{rep}", f"r{rep}-2")
         pushes = [
-            ("assay", lambda r=rep: assay_push("build@2", f"a{r}-2")),
-            ("rsync", lambda r=rep: rsync(second_tree, f"r{r}-2")),
+            ("assay", lambda r=rep: assay_push("build@2", f"a{r}-2").seconds),
+            ("rsync", lambda r=rep: rsync(second_tree, f"r{r}-2").seconds),
         ]
         for tool, push in pushes if rep % 2 == 0 else pushes[::-1]:
             second[tool].append(push())
@@ -207,6 +218,8 @@ def run(args: argparse.Namespace, work: Path, remote: Remote, config: str) -> in
                 f"bytes on the wire, second push: assay {wire['assay']:,}, rsync {wire['rsync']:,}"
             )
         remote.run(f"rm -rf {remote.path(f'a{rep}')}* {remote.path(f'r{rep}')}*")
+
+    cpu_rows = cpu_pass(args, work, remote, assay_push, rsync, first_tree, second_tree)
 
     def ratio(values: dict[str, list[float]]) -> float:
         return median([a / r for a, r in zip(values["assay"], values["rsync"], strict=True)])
@@ -252,7 +265,40 @@ def run(args: argparse.Namespace, work: Path, remote: Remote, config: str) -> in
         for tool in ("assay", "rsync"):
             spread = ", ".join(fmt_s(v) for v in values[tool])
             print(f"{name}, {tool}: {spread}")
+    if cpu_rows:
+        print()
+        print_table(["CPU (user + system)", "sender", "ssh client", "receiver", "total"], cpu_rows)
     return 0
+
+
+def cpu_pass(
+    args: argparse.Namespace,
+    work: Path,
+    remote: Remote,
+    assay_push: Callable[..., Timed],
+    rsync: Callable[..., Timed],
+    first_tree: Path,
+    second_tree: Path,
+) -> list[list[str]]:
+    """With ``--cpu``: both pushes of both tools once more, each process's CPU time."""
+    if not args.cpu:
+        return []
+    file = work / "cpu-count"
+
+    def split(run: Timed) -> list[str]:
+        ssh, far, wrapper = (float(n) for n in file.read_text().split())
+        file.unlink()
+        sender = run.cpu - ssh - wrapper
+        return [fmt_s(sender), fmt_s(ssh), fmt_s(far), fmt_s(sender + ssh + far)]
+
+    rows = [["first push, assay", *split(assay_push("build@1", "ac", file, CPU))]]
+    rows.append(["first push, rsync", *split(rsync(first_tree, "rc", file, CPU))])
+    remote.clone("ac", "ac-2")
+    remote.clone("rc", "rc-2")
+    rows.append(["second push, assay", *split(assay_push("build@2", "ac-2", file, CPU))])
+    rows.append(["second push, rsync", *split(rsync(second_tree, "rc-2", file, CPU))])
+    remote.run(f"rm -rf {remote.path('ac')}* {remote.path('rc')}*")
+    return rows
 
 
 if __name__ == "__main__":

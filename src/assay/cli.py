@@ -76,41 +76,47 @@ def _traceback() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``assay`` command."""
+    """Entry point of the ``assay`` command (after :func:`assay.entry.main`)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
     try:
         code = cli.main(args=args, prog_name="assay", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except BaseException as exc:
+        return report_error(exc, "--debug" in args)
+    return int(code or 0)
+
+
+def report_error(exc: BaseException, debug: bool) -> int:
+    """Say what ended a command (called in its ``except`` block) and return the exit code;
+    what is not an error of a command (``SystemExit``) is raised again."""
+    if isinstance(exc, click.exceptions.Exit):
         return int(exc.exit_code)
-    except click.ClickException as exc:
+    if isinstance(exc, click.ClickException):
         import io
 
         shown = io.StringIO()
         exc.show(file=shown)  # the usage and the message, which may quote a hostile argument
         terminal.echo(shown.getvalue().rstrip("\n"), err=True)
         return 2
-    except click.exceptions.Abort:
+    if isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
         return 130
-    except AssayError as exc:
+    if isinstance(exc, AssayError):
         if debug:
             _traceback()
         terminal.echo(f"assay: error: {exc}", err=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    except Interrupted as exc:  # a signal while a test file was imported
+    if isinstance(exc, Interrupted):  # a signal while a test file was imported
         return 128 + exc.signum
-    except Exception:
-        _traceback()
-        click.echo(
-            "assay: internal error: this is a bug in assay; please report it with the traceback "
-            "above",
-            err=True,
-        )
-        return EXIT_INTERNAL
-    return int(code or 0)
+    if not isinstance(exc, Exception):
+        raise exc
+    _traceback()
+    click.echo(
+        "assay: internal error: this is a bug in assay; please report it with the traceback above",
+        err=True,
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from assay.entry import main as entry
+
+    sys.exit(entry())

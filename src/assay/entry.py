@@ -2,7 +2,9 @@
 
 ``assay --version`` is answered here, from the standard library, before the command
 line's machinery (click, the command groups, the config) is imported: that costs more
-than the rest of the answer. Every other command line goes to :func:`assay.cli.main`.
+than the rest of the answer. ``assay store push|pull`` to an SSH store takes a light path
+(:mod:`assay.quick_transfer`) that starts ssh before loading the store. Every other
+command line goes to :func:`assay.cli.main`.
 
 Once the command is done, :func:`console` ends the process without tearing the
 interpreter down: freeing every module and object of a run one by one is work nobody
@@ -49,6 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(f"assay, version {__version__}\n")
         sys.stdout.flush()
         return 0
+    if "store" in args[:2]:  # (after --debug at most): maybe a push or pull
+        from assay import quick_transfer
+
+        code = quick_transfer.run(args)
+        if code is not None:
+            return code
     from assay.cli import main as full  # the command line's machinery
 
     return full(args)

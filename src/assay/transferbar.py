@@ -12,7 +12,7 @@ import sys
 from types import TracebackType
 from typing import Any
 
-from assay.store.transfer import TransferProgress
+from assay.store.transfer_types import TransferProgress
 
 THRESHOLD = 8 * 10**6  # bytes: smaller transfers draw no bar
 

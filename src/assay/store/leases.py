@@ -31,7 +31,13 @@ from pathlib import Path
 
 import msgspec
 
-from assay.store.agent.leases import read_text, start_time
+from assay.store.agent.leases import (  # noqa: F401 - LOCAL_FILESYSTEMS: for readers
+    LOCAL_FILESYSTEMS,
+    fs_type,
+    is_local,
+    read_text,
+    start_time,
+)
 from assay.store.locking import store_lock
 from assay.store.objects import StoreError
 
@@ -39,25 +45,6 @@ LEASE_DIR = "leases"
 SUFFIX = ".lease"
 REFRESH = 600.0  # seconds between a holder's refreshes of its lease file
 FOREIGN_EXPIRY = 24 * 3600.0  # a lease whose owner cannot be checked from here, unrefreshed
-# Filesystems whose writes every process of the machine sees at once, through the one page
-# cache: a lease on one of them needs no flush to be seen by gc (see ``needs_sync``).
-LOCAL_FILESYSTEMS = frozenset(
-    {
-        "bcachefs",
-        "btrfs",
-        "ext2",
-        "ext3",
-        "ext4",
-        "f2fs",
-        "jfs",
-        "overlay",
-        "ramfs",
-        "reiserfs",
-        "tmpfs",
-        "xfs",
-        "zfs",
-    }
-)
 
 
 class Owner(msgspec.Struct, frozen=True):
@@ -87,21 +74,6 @@ def _machine() -> tuple[str, str, int]:
 
 def _mountinfo() -> str:
     return read_text("/proc/self/mountinfo")
-
-
-def fs_type(dev: int, mountinfo: str) -> str | None:
-    """The type of the filesystem mounted from device ``dev`` in a ``/proc/PID/mountinfo``
-    text (its third field is MAJOR:MINOR, the type follows the `` - `` separator)."""
-    wanted = f"{os.major(dev)}:{os.minor(dev)}"
-    for line in mountinfo.splitlines():
-        fields = line.split(" ")
-        if len(fields) > 2 and fields[2] == wanted and " - " in line:
-            return line.split(" - ", 1)[1].split(" ", 1)[0]
-    return None
-
-
-def is_local(fstype: str | None) -> bool:
-    return fstype in LOCAL_FILESYSTEMS
 
 
 @functools.lru_cache(maxsize=8)

@@ -301,6 +301,8 @@ class LocalSource:
         self.where = f"the store at {store.root}"
         self._sizes: dict[ObjectId, int] = {}
         self._objects = str(store.objects.objects)  # paths as text: one fetch per piece
+        # The loop of the first fetch, kept: get_running_loop() is a getpid() per piece.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def tree_object(self, digest: str) -> bytes:
         data = read_tree_object(self.store.objects, digest)  # re-hashed
@@ -324,7 +326,9 @@ class LocalSource:
                     f"the source store's {kind}/{digest} has {actual} bytes, not {expected}; "
                     "run `assay store verify --repair` there"
                 )
-            return done(os.pread(fd, size, offset))
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            return done(os.pread(fd, size, offset), self._loop)
         finally:
             os.close(fd)
 

@@ -24,173 +24,51 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from assay.store.agent import treeobj
-from assay.store.agent.treeobj import BadTree
-from assay.store.objects import Corrupt, StoreError
-from assay.store.trees import Entry, Tree, decode_legacy, file_objects, to_entry
+from assay.store.objects import Corrupt
+from assay.store.transfer_trees import tree_level, tree_objects
+from assay.store.transfer_types import (
+    PIECE,
+    Appended,
+    CorruptInTransit,
+    Finish,
+    Incomplete,
+    ObjectId,
+    OffsetMismatch,
+    ProgressCallback,
+    Sink,
+    Source,
+    TransferError,
+    TransferProgress,
+    TransferReport,
+)
+from assay.store.trees import file_objects
 
-ObjectId = tuple[str, str]  # (kind, digest)
-PIECE = 8 * 2**20  # bytes per piece: every blob (< 8 MiB) and chunk (<= 4 MiB) fits in one
+__all__ = [
+    "PIECE",
+    "Appended",
+    "CorruptInTransit",
+    "Finish",
+    "Incomplete",
+    "ObjectId",
+    "OffsetMismatch",
+    "ProgressCallback",
+    "Sink",
+    "Source",
+    "Transfer",
+    "TransferError",
+    "TransferProgress",
+    "TransferReport",
+    "done",
+    "tree_level",
+    "tree_objects",
+]
 WINDOW = 32 * 2**20  # bytes read ahead of what the destination has acknowledged
 MAX_ROUNDS = 1000  # rounds of refusals tolerated (each means another upload moved on)
-
-
-class TransferError(StoreError):
-    """A transfer between stores failed; sending again resumes it."""
-
-
-class OffsetMismatch(TransferError):
-    """A piece was sent for an offset other than the unfinished upload's size."""
-
-    def __init__(self, message: str, held: int) -> None:
-        super().__init__(message)
-        self.held = held
-
-
-class Incomplete(TransferError):
-    """The destination refused to record a version: the tree lacks objects there."""
-
-
-class CorruptInTransit(TransferError):
-    """What arrived does not hash to what was sent; it was discarded, not published."""
-
-
-@dataclass(frozen=True)
-class Finish:
-    """Finish the object with this piece: its whole size and, for sinks that check it, the
-    SHA-256 of its bytes."""
-
-    size: int
-    sha256: str | None
-
-
-@dataclass(frozen=True)
-class Appended:
-    """What the destination did with a piece."""
-
-    held: int  # bytes of the object it holds now
-    published: bool = False  # it published the object with this piece
-    present: bool = False  # the object was there already: nothing was written
-
-
-class Source(Protocol):
-    """Where objects come from."""
-
-    where: str  # "the store at /x", "assay-ci:/home/u/store": for messages
-
-    async def tree_object(self, digest: str) -> bytes:
-        """The bytes of one tree object (its hash checked)."""
-        ...
-
-    def fetch(self, obj: ObjectId, offset: int, size: int) -> Awaitable[bytes]:
-        """Bytes ``[offset, offset + size)`` of an object (requested now, awaited later)."""
-        ...
-
-    async def sound(self, obj: ObjectId) -> bool:
-        """Whether the source's own copy of an object is intact (who is to blame)."""
-        ...
-
-
-class Sink(Protocol):
-    """Where objects go."""
-
-    where: str
-    needs_sha256: bool  # whether finishing an object takes the SHA-256 of its bytes
-    # Whether a whole object sent as one piece at offset 0 is taken whatever an unfinished
-    # upload of it there holds (then nobody asks about unfinished uploads of small objects).
-    takes_whole: bool
-    # whether it reads the tree objects it holds (a store, an agent; not a bucket): then
-    # tree objects go first and it says which files they name it lacks (``missing_below``)
-    walks_trees: bool
-    # whether recording a version walks the tree there and refuses it with ``Incomplete`` if
-    # anything is lacking: then the sender records without asking ``missing_in_tree`` first
-    # (one walk of the whole tree there instead of two) and asks only if refused
-    checks_versions: bool
-
-    async def missing(self, objects: list[ObjectId]) -> set[ObjectId]: ...
-
-    async def missing_in_tree(self, tree: str) -> set[ObjectId]:
-        """The objects of a tree the destination holds that it lacks (found by walking the
-        tree on its own disk; a tree object it lacks is named too, and not entered)."""
-        ...
-
-    async def missing_below(self, trees: list[str]) -> set[ObjectId]:
-        """Of the objects the stored tree objects ``trees`` name directly, those it lacks."""
-        ...
-
-    async def partials(self, objects: list[ObjectId]) -> dict[ObjectId, int]:
-        """Bytes held of each object's unfinished upload."""
-        ...
-
-    async def append(
-        self, obj: ObjectId, offset: int, data: bytes, finish: Finish | None
-    ) -> asyncio.Future[Appended]:
-        """Send a piece (waiting only for room in the window); the future says what came of
-        it, or raises (``OffsetMismatch``, ``CorruptInTransit``, a lost connection ...)."""
-        ...
-
-    async def add_version(self, record: dict[str, object]) -> dict[str, object]: ...
-
-
-@dataclass
-class TransferProgress:
-    """How far a transfer is, for a progress display (called on every acknowledged piece)."""
-
-    phase: Literal["checking", "sending", "recording", "done"]
-    bytes_total: int = 0  # bytes this transfer sends (what the destination lacked, not held)
-    bytes_done: int = 0  # of those, acknowledged by the destination
-    objects_total: int = 0
-    objects_done: int = 0
-
-
-ProgressCallback = Callable[[TransferProgress], None]
-
-
-@dataclass
-class TransferReport:
-    """What a transfer needed, sent, and found already there."""
-
-    tree: str
-    objects_needed: int = 0
-    objects_sent: int = 0  # objects this transfer finished (published, or found published)
-    bytes_needed: int = 0
-    bytes_sent: int = 0  # every piece sent, including any refused (a concurrent push)
-    bytes_skipped: int = 0  # objects the destination had (or another push completed)
-    bytes_resumed: int = 0  # parts of unfinished uploads it already held
-    version: str | None = None  # the destination's reference, e.g. "solver@4"
-    version_created: bool = False
-
-
-def tree_objects(digest: str, tree: Tree) -> list[ObjectId]:
-    """The objects a flat tree's files need, once each, then the root tree object (the
-    objects of its subdirectories are not in a flat tree: see ``tree_level``)."""
-    seen: dict[ObjectId, None] = {}
-    for entry in tree.entries:
-        seen.update(((k, d), None) for k, d, _ in file_objects(entry))
-    seen[("trees", digest)] = None
-    return list(seen)
-
-
-def tree_level(data: bytes, digest: str, path: str) -> list[tuple[Entry, str | None]]:
-    """The entries of one tree object (a directory's, or a whole tree of the first format),
-    each with the hash of its subtree's object for a directory (else None)."""
-    try:
-        if treeobj.is_dir_object(data):
-            out: list[tuple[Entry, str | None]] = []
-            for item in treeobj.decode(data):
-                full = f"{path}/{item.name}" if path else item.name
-                out.append((to_entry(full, item), item.digest if item.kind == "d" else None))
-            return out
-    except BadTree as exc:
-        where = path or "the root"
-        raise Corrupt(f"tree {digest[:16]} ({where}) is not a valid tree: {exc}") from None
-    if path:
-        raise Corrupt(f"tree {digest[:16]} ({path}) is not a directory object")
-    return [(entry, None) for entry in decode_legacy(data, digest).entries]
 
 
 class _Budget:
@@ -552,8 +430,9 @@ class Transfer:
         raise error
 
 
-def done(value: bytes) -> asyncio.Future[bytes]:
-    """A future that already holds ``value`` (what a local source's ``fetch`` returns)."""
-    future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+def done(value: bytes, loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Future[bytes]:
+    """A future that already holds ``value`` (what a local source's ``fetch`` returns), of
+    ``loop`` (default: the running one)."""
+    future: asyncio.Future[bytes] = (loop or asyncio.get_running_loop()).create_future()
     future.set_result(value)
     return future

@@ -12,31 +12,35 @@ import msgspec
 
 from assay.store.commands import size
 from assay.store.objects import StoreError
-from assay.store.remote import OpenSSHPipe, RemoteStore, agent_command, open_remote_store
-from assay.store.remote.pipes import ssh_program
+from assay.store.remote.opening import StartedSsh, start_ssh
+from assay.store.remote.pipes import agent_command
+from assay.store.remote.store import RemoteStore, open_remote_store
 from assay.store.remote.targets import SshTarget
 from assay.store.store import Store
-from assay.store.transfer import ProgressCallback, TransferError, TransferReport
+from assay.store.transfer_types import ProgressCallback, TransferError, TransferReport
 from assay.terminal import echo
 
 
 @asynccontextmanager
-async def connect(target: SshTarget, *, create: bool) -> AsyncIterator[RemoteStore]:
+async def connect(
+    target: SshTarget, *, create: bool, started: StartedSsh | None = None
+) -> AsyncIterator[RemoteStore]:
     """The store ``target`` names: a partition's through assay's SSH transport (its
     settings, one exec channel), any other through ``ssh`` (the user's ssh configuration
-    applies)."""
+    applies); ``started``: the ssh of :func:`start_ssh` for it, with the same ``create``."""
     if target.ssh is None:
-        pipe = await OpenSSHPipe.connect(
-            target.host,
-            agent_command(),
-            user=target.user,
-            port=target.port,
-            config=target.config,
-            ssh=ssh_program(),
-        )
-        remote = await open_remote_store(
-            pipe, root=target.root, where=target.describe(), create=create
-        )
+        started = started or await start_ssh(target, create=create)
+        try:
+            remote = await open_remote_store(
+                started.pipe,
+                root=target.root,
+                where=target.describe(),
+                create=create,
+                opened=started.opening,
+            )
+        except BaseException:
+            await started.pipe.close()
+            raise
         try:
             yield remote
         finally:
@@ -66,11 +70,20 @@ async def connect(target: SshTarget, *, create: bool) -> AsyncIterator[RemoteSto
 
 
 async def push(
-    store: Store, target: SshTarget, ref: str, progress: ProgressCallback | None = None
+    store: Store,
+    target: SshTarget,
+    ref: str,
+    progress: ProgressCallback | None = None,
+    started_ssh: StartedSsh | None = None,
 ) -> int:
-    version = store.resolve(ref)  # before connecting: a wrong name costs no connection
+    try:
+        version = store.resolve(ref)
+    except BaseException:
+        if started_ssh is not None:  # started before the store was loaded: end it now
+            await started_ssh.stop()
+        raise
     started = time.perf_counter()
-    async with connect(target, create=True) as remote:
+    async with connect(target, create=True, started=started_ssh) as remote:
         report = await remote.push(store, version.ref, progress=progress)
         wire = remote.bytes_sent + remote.bytes_received
     seconds = time.perf_counter() - started
@@ -79,10 +92,14 @@ async def push(
 
 
 async def pull(
-    store: Store, target: SshTarget, ref: str, progress: ProgressCallback | None = None
+    store: Store,
+    target: SshTarget,
+    ref: str,
+    progress: ProgressCallback | None = None,
+    started_ssh: StartedSsh | None = None,
 ) -> int:
     started = time.perf_counter()
-    async with connect(target, create=False) as remote:
+    async with connect(target, create=False, started=started_ssh) as remote:
         report = await remote.pull(store, ref, progress=progress)
         wire = remote.bytes_sent + remote.bytes_received
         source = (await remote.resolve(ref)).ref

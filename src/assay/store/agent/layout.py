@@ -20,7 +20,6 @@ import errno
 import fcntl
 import os
 import re
-import tempfile
 import threading
 from typing import TYPE_CHECKING, Tuple
 
@@ -306,6 +305,8 @@ def write_durable(path: str, data: bytes) -> None:
     objects a version record names), then the file, then its directory entry; a power cut
     leaves the old file or the new one with all it names. A failure leaves no temp file.
     Shared by assay's store and the agent for version records and tags."""
+    import tempfile  # lazy: once per version record, not part of the agent's start
+
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
     sync_filesystem(folder)
@@ -351,6 +352,22 @@ def sync_filesystem(folder: str) -> None:
             os.sync()
     finally:
         os.close(fd)
+
+
+_TOKEN = os.urandom(6).hex()  # this process's temp names: unique across hosts and restarts
+_SEQ = [0]
+
+
+def new_temp(folder: str, prefix: str) -> tuple[int, str]:
+    """A new file in ``folder`` (created exclusively, mode 0600): its descriptor and path.
+    ``tempfile.mkstemp`` without its imports and its random name per file."""
+    while True:
+        _SEQ[0] += 1
+        path = f"{folder}/{prefix}{_TOKEN}-{_SEQ[0]}"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
+        except FileExistsError:  # a name taken already (nothing is ever overwritten): next
+            continue
 
 
 def seal(target: int | str, kind: str) -> None:

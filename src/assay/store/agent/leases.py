@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
-import socket
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -34,6 +32,57 @@ def read_text(path: str) -> str:
             return fh.read().strip()
     except OSError:
         return ""
+
+
+# Filesystems whose writes every process of the machine sees at once, through the one page
+# cache: a lease on one of them needs no flush to be seen by gc (see ``needs_sync``).
+LOCAL_FILESYSTEMS = frozenset(
+    {
+        "bcachefs",
+        "btrfs",
+        "ext2",
+        "ext3",
+        "ext4",
+        "f2fs",
+        "jfs",
+        "overlay",
+        "ramfs",
+        "reiserfs",
+        "tmpfs",
+        "xfs",
+        "zfs",
+    }
+)
+
+
+def fs_type(dev: int, mountinfo: str) -> str | None:
+    """The type of the filesystem mounted from device ``dev`` in a ``/proc/PID/mountinfo``
+    text (its third field is MAJOR:MINOR, the type follows the `` - `` separator)."""
+    wanted = f"{os.major(dev)}:{os.minor(dev)}"
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        if len(fields) > 2 and fields[2] == wanted and " - " in line:
+            return line.split(" - ", 1)[1].split(" ", 1)[0]
+    return None
+
+
+def is_local(fstype: str | None) -> bool:
+    return fstype in LOCAL_FILESYSTEMS
+
+
+def _mountinfo() -> str:
+    return read_text("/proc/self/mountinfo")
+
+
+def needs_sync(folder: str) -> bool:
+    """Whether lease writes in ``folder`` must be flushed to be seen by gc in another process
+    (as :func:`assay.store.leases.needs_sync` says): on a network or cluster filesystem, or
+    one this cannot tell; not on a local one, whose page cache every process reads."""
+    try:
+        dev = os.stat(folder).st_dev
+    except OSError:
+        return True
+    return not is_local(fs_type(dev, _mountinfo()))
 
 
 def start_time(pid: int) -> int | None:
@@ -57,7 +106,7 @@ def owner(purpose: str) -> dict[str, Any]:
         pidns = 0
     pid = os.getpid()
     return {
-        "host": socket.gethostname(),
+        "host": os.uname().nodename,  # gethostname(), without importing socket at start
         "boot": read_text("/proc/sys/kernel/random/boot_id"),
         "pidns": pidns,
         "pid": pid,
@@ -73,7 +122,7 @@ class Lease:
     def __init__(self, folder: str, purpose: str, store_lock: StoreLock) -> None:
         self.owner = owner(purpose)
         name = "{}.{}.{}.{}.lease".format(
-            self.owner["host"], self.owner["pid"], self.owner["start"], secrets.token_hex(4)
+            self.owner["host"], self.owner["pid"], self.owner["start"], os.urandom(4).hex()
         )
         self.path = os.path.join(folder, name)
         self.pinned: set[str] = set()
@@ -81,6 +130,7 @@ class Lease:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         os.makedirs(folder, exist_ok=True)
+        self._sync = needs_sync(folder)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             self._write(self._header())
@@ -97,7 +147,8 @@ class Lease:
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view) :]
-        os.fdatasync(self._fd)  # a gc on another host sharing the store must see it
+        if self._sync:  # a shared filesystem: gc on another host must see it
+            os.fdatasync(self._fd)
 
     def pin(self, items: Iterable[str]) -> None:
         """Record pins (``tree HEX``, ``object KIND HEX``); the caller holds the store lock

@@ -3,7 +3,6 @@ once, atomically, under ``names/.NAME.lock``; tags in ``names/NAME/tags.json``."
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import re
@@ -36,6 +35,8 @@ def check_name(name: object) -> str:
 
 
 def _user() -> str:
+    import getpass  # only to record a version: not part of every start (termios)
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -30,7 +30,6 @@ import io
 import os
 import select
 import signal
-import socket
 import sys
 import zlib
 from typing import TYPE_CHECKING, Any, cast
@@ -183,7 +182,7 @@ class Agent:
         return {
             "protocol": PROTOCOL,
             "root": root,
-            "host": socket.gethostname(),
+            "host": os.uname().nodename,  # gethostname(), without importing socket
             "pid": os.getpid(),
             "python": sys.version.split()[0],
             "free": free_bytes(root),
@@ -257,6 +256,29 @@ def _more_input(stdin: io.BufferedIOBase) -> bool:
     return bool(ready)
 
 
+class _Held:
+    """The store's shared lock, held across a run of ``receive`` requests that are already
+    waiting in the pipe (two ``flock`` calls per run instead of per object); let go before
+    any other request (which may take the lock exclusively) and before the agent waits for
+    input, so gc on that host never waits on an idle client."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self._lock: Any = None
+
+    def before(self, op: object) -> None:
+        if op != "receive":
+            self.release()
+        elif self._lock is None and self.agent.store is not None:
+            self._lock = self.agent.store.lock.shared()
+            self._lock.__enter__()
+
+    def release(self) -> None:
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.__exit__(None, None, None)
+
+
 def serve(
     stdin: io.BufferedIOBase, stdout: io.BufferedIOBase, default_root: str | None = None
 ) -> int:
@@ -265,6 +287,7 @@ def serve(
     for signum in (signal.SIGHUP, signal.SIGTERM):
         signal.signal(signum, _stop)  # end the lease on the way out
     unanswered = 0  # bytes received since answers were last written out
+    held = _Held(agent)
     try:
         while True:
             try:
@@ -276,6 +299,7 @@ def serve(
                 stdout.flush()
                 return 0
             header, payload = frame
+            held.before(header.get("op"))
             response: dict[str, Any] = {"id": header.get("id"), "ok": True}
             out: bytes | bytearray = b""
             try:
@@ -295,11 +319,13 @@ def serve(
                 stdout.write(out)
             unanswered += len(payload) + 1
             if unanswered >= _ANSWER_EVERY or not _more_input(stdin):
+                held.release()  # before waiting for input: gc there may take the store
                 stdout.flush()
                 unanswered = 0
     except BrokenPipeError:
         return 0
     finally:
+        held.release()
         agent.close()
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,6 +30,7 @@ from .layout import (
     OffsetMismatch,
     Refused,
     check_object,
+    new_temp,
     publish,
     seal,
 )
@@ -128,10 +128,13 @@ def receive(
     if (kind, digest) not in store.covered:
         with store.lock.shared():
             store.pin_objects([(kind, digest)])
+    if offset == 0 and done is not None and done[0] == len(data):
+        # No look first (a stat per object): the sender asked which objects are lacking
+        # just before, and publishing is create-if-absent, so an object that arrived
+        # meanwhile costs one discarded write and is reported as not published by this one.
+        return _whole(store, kind, digest, data, done[1])
     if layout.has(kind, digest):
         return {"present": True}
-    if offset == 0 and done is not None and done[0] == len(data):
-        return _whole(store, kind, digest, data, done[1])
     if (kind, digest) in store.covered:
         # A pinned tree keeps the object once it is published; its unfinished upload is
         # kept from gc (which drops those it finds abandoned) only by a pin of its name.
@@ -162,7 +165,7 @@ def _whole(store: AgentStore, kind: str, digest: str, data: bytes, sha: str) -> 
     if actual != sha:
         raise _corrupt(kind, digest, len(data), actual)
     layout = store.layout
-    fd, tmp = tempfile.mkstemp(dir=layout.tmp, prefix="obj-")
+    fd, tmp = new_temp(layout.tmp, "obj-")
     try:
         try:
             _write_all(fd, data)

@@ -17,10 +17,14 @@ from typing import Any
 from assay.store.agent import wire
 from assay.store.objects import Corrupt, StoreError
 from assay.store.remote.pipes import BytePipe
-from assay.store.transfer import CorruptInTransit, Incomplete, OffsetMismatch, TransferError
+from assay.store.transfer_types import CorruptInTransit, Incomplete, OffsetMismatch, TransferError
 
 WINDOW = 64 * 2**20  # bytes of requests (and of answers asked for) in flight
 _READ = 1 << 20
+_JOIN = 1 << 20  # a piece up to this size goes in one write with its frame
+# Bytes written between waits for the pipe's buffer to empty (each wait costs a coroutine and
+# a lock): what may pile up in this process beyond the pipe's own high-water mark.
+_DRAIN_EVERY = 1 << 20
 
 
 class ConnectionLost(TransferError):
@@ -117,9 +121,13 @@ class RemoteEndpoint:
         self._lost: BaseException | None = None
         self._reader: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
+        self._undrained = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
-        self._reader = asyncio.get_running_loop().create_task(self._read_answers())
+        # The loop, kept: get_running_loop() is a getpid() system call per request.
+        self._loop = asyncio.get_running_loop()
+        self._reader = self._loop.create_task(self._read_answers())
 
     def write_raw(self, data: bytes) -> None:
         """Bytes ahead of the first frame (the agent's code, for the bootstrap)."""
@@ -137,18 +145,33 @@ class RemoteEndpoint:
         await self._window.take(cost)
         self._next += 1
         ident = self._next
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Answer] = (self._loop or asyncio.get_running_loop()).create_future()
         self._waiting[ident] = (future, cost)
         frame = wire.encode({"id": ident, "op": op, **(args or {})}, payload)
         try:
-            self.pipe.write(frame)
-            if payload:
+            if len(payload) <= _JOIN:  # one write (one wake-up of ssh) for frame and piece
+                self.pipe.write(frame + payload if payload else frame)
+            else:
+                self.pipe.write(frame)
                 self.pipe.write(payload)
             self.bytes_sent += len(frame) + len(payload)
-            async with self._write_lock:  # one drain at a time: flow control, not ordering
-                await self.pipe.drain()
+            self._undrained += len(frame) + len(payload)
+            if self._undrained >= _DRAIN_EVERY:  # flow control, not per request
+                self._undrained = 0
+                async with self._write_lock:  # one drain at a time
+                    await self.pipe.drain()
         except (ConnectionError, OSError, RuntimeError) as exc:
             self._fail(self._lost_error(exc))
+        return future
+
+    def expect(self) -> asyncio.Future[Answer]:
+        """The future answer of the next request, which was written already (the opening
+        bytes, :mod:`assay.store.remote.opening`, carry the hello request)."""
+        if self._lost is not None:
+            raise self._lost
+        self._next += 1
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._waiting[self._next] = (future, 0)
         return future
 
     async def call(self, op: str, args: dict[str, Any] | None = None, payload: bytes = b"") -> Any:

@@ -24,8 +24,6 @@ import shlex
 from collections.abc import Sequence
 from typing import Protocol
 
-from assay.store.transfer import TransferError
-
 _STDERR_KEPT = 8192  # bytes of the remote's stderr kept for messages
 _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1 << 20  # a larger pipe to the local ssh: fewer wake-ups per MiB sent
@@ -62,7 +60,7 @@ def agent_command(python: str = "python3") -> str:
     # Imported here: the agent's bundle module is not part of a local run's start-up.
     from assay.store.agent.bundle import BOOTSTRAP
 
-    return f"{shlex.quote(python)} -I -c {shlex.quote(BOOTSTRAP)}"
+    return f"{shlex.quote(python)} -I -S -c {shlex.quote(BOOTSTRAP)}"
 
 
 class ProcessPipe:
@@ -99,6 +97,9 @@ class ProcessPipe:
                 limit=_PIPE_SIZE,
             )
         except OSError as exc:
+            # Imported here: ssh starts before the store's modules are loaded.
+            from assay.store.transfer_types import TransferError
+
             raise TransferError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
         return cls(process, name or shlex.join(argv[:1]))
 
@@ -130,6 +131,12 @@ class ProcessPipe:
             await self.process.wait()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._stderr_task, 1.0)
+
+    async def stop(self) -> None:
+        """End the process now (it was started in vain: the transfer will not happen)."""
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        await self.close()
 
     def diagnostics(self) -> str:
         text = self._stderr.decode(errors="replace").strip()

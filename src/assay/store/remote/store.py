@@ -10,7 +10,6 @@ sending algorithm (:mod:`assay.store.transfer`); here are its ends for the far s
 from __future__ import annotations
 
 import asyncio
-import socket
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import msgspec
 from assay.store.names import Version
 from assay.store.objects import hash_bytes
 from assay.store.remote.client import Answer, ConnectionLost, RemoteEndpoint
+from assay.store.remote.opening import opening_bytes
 from assay.store.remote.pipes import BytePipe
 from assay.store.store import Store
 from assay.store.sync import LocalSource, pull_version, push_async
@@ -107,7 +107,7 @@ def _appended(answer: Answer) -> Appended:
 
 def _mapped(source: asyncio.Future[Answer], convert: Any) -> asyncio.Future[Any]:
     """A future of ``convert(answer)``, done when ``source`` is (at once if it is)."""
-    loop = asyncio.get_running_loop()
+    loop = source.get_loop()  # not get_running_loop(): that is a getpid() per call
     target: asyncio.Future[Any] = loop.create_future()
 
     def settle(done: asyncio.Future[Answer]) -> None:
@@ -331,20 +331,23 @@ async def open_remote_store(
     purpose: str = "transfer",
     create: bool = True,
     ship: bool = True,
+    opened: bytes | None = None,
 ) -> RemoteStore:
     """Start talking to an agent over ``pipe`` (see the module's docstring). ``root`` is the
     store's directory there (``~`` and relative paths are resolved there; None: the agent's
     default, ``~/.local/share/assay/store``); ``where`` names the host in messages;
-    ``create=False`` refuses a store that does not exist yet (pulling, verifying)."""
+    ``create=False`` refuses a store that does not exist yet (pulling, verifying);
+    ``opened``: what the caller wrote into the pipe already (as soon as it started it),
+    :func:`~assay.store.remote.opening.opening_bytes` of the same arguments (counted, not
+    written again)."""
     endpoint = RemoteEndpoint(pipe, where)
-    if ship:
-        from assay.store.agent.bundle import shipped_bytes  # lazy: not a local run's start-up
-
-        endpoint.write_raw(shipped_bytes())
+    if opened is None:
+        endpoint.write_raw(opening_bytes(root, purpose=purpose, create=create, ship=ship))
+    else:
+        endpoint.bytes_sent += len(opened)
     endpoint.start()
-    args = {"root": root, "purpose": purpose, "create": create, "client": socket.gethostname()}
     try:
-        hello = await endpoint.call("hello", args)
+        hello, _ = await endpoint.expect()
     except ConnectionLost as exc:
         await endpoint.close()
         said = pipe.diagnostics() or exc.said or "it said nothing"

@@ -18,9 +18,12 @@ from __future__ import annotations
 import re
 import urllib.parse
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from assay.config import Config, PartitionRef, Ssh
 from assay.errors import UsageError
+
+if TYPE_CHECKING:  # the config is loaded only for a target that is not an ssh:// URL
+    from assay.config import Config, PartitionRef, Ssh
 
 _HOST = re.compile(r"[A-Za-z0-9_.%\[\]:-]+")
 _USER = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.@-]*")
@@ -92,6 +95,8 @@ def parse_host(text: str) -> SshTarget:
 
 def find_partition(config: Config, text: str) -> PartitionRef | None:
     """The partition ``text`` names (NAME of the system this host matches, or SYSTEM:NAME)."""
+    from assay.config import PartitionRef
+
     system, sep, name = text.rpartition(":")
     if sep and system in config.systems:
         candidates = {name: config.systems[system].partitions.get(name)}

@@ -11,7 +11,7 @@ import msgspec
 from assay.store.names import Version, check_name
 from assay.store.objects import StoreError
 from assay.store.s3.bucket import _DIGEST, S3Bucket, Taken, _Missing
-from assay.store.transfer import TransferError
+from assay.store.transfer_types import TransferError
 
 _LEAF = re.compile(r"v([0-9]+)\.json")
 MAX_TRIES = 50  # numbers tried when other pushes of the same name keep taking them
