@@ -154,30 +154,23 @@ def import_directory(objects: ObjectStore, cache: StatCache, root: Path) -> Impo
     entries: list[Entry] = []
     result = Imported(tree="")
     learned: list[tuple[os.stat_result, str, list[tuple[str, int]] | None]] = []
-    for rel, entry, info in _walk(root):
-        if stat.S_ISDIR(info.st_mode):
-            entries.append(Entry(rel, "dir", mode=stat.S_IMODE(info.st_mode) & 0o755))
-        elif stat.S_ISLNK(info.st_mode):
-            entries.append(Entry(rel, "symlink", mode=0o777, target=os.readlink(entry)))
-        elif stat.S_ISREG(info.st_mode):
-            entries.append(_file_entry(objects, cache, rel, Path(entry), info, result, learned))
+    for rel, entry, info in walk_directory(root):
+        other = other_entry(rel, entry, info)
+        if other is not None:
+            entries.append(other)
         else:
-            raise StoreError(f"{entry}: not a regular file, directory or symlink; leave it out")
+            entries.append(_file_entry(objects, cache, rel, Path(entry), info, result, learned))
     cache.remember_files(learned)
     tree = make_tree(entries)
-    try:
-        check_tree(tree, "the directory")
-    except UnsafeEntry as exc:
-        raise StoreError(
-            f"{root}: symlink {exc}; a relative link must stay inside the directory to mean "
-            "the same once staged elsewhere (make it absolute, or copy what it points to)"
-        ) from None
+    check_links(tree, root)
     result.tree = put_tree(objects, tree)
     result.loaded = tree
     return result
 
 
-def _walk(root: Path) -> Iterator[tuple[str, str, os.stat_result]]:
+def walk_directory(root: Path) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(relative path, path, lstat) of everything below ``root``, each directory's entries
+    in name order."""
     stack = [(root, "")]
     while stack:
         folder, prefix = stack.pop()
@@ -191,6 +184,39 @@ def _walk(root: Path) -> Iterator[tuple[str, str, os.stat_result]]:
                 stack.append((Path(item.path), rel + "/"))
 
 
+def other_entry(rel: str, path: str, info: os.stat_result) -> Entry | None:
+    """The tree entry of a directory or a symlink found at ``path``; None for a regular file
+    (its content is the caller's to read); anything else is refused."""
+    if stat.S_ISDIR(info.st_mode):
+        return Entry(rel, "dir", mode=stat.S_IMODE(info.st_mode) & 0o755)
+    if stat.S_ISLNK(info.st_mode):
+        return Entry(rel, "symlink", mode=0o777, target=os.readlink(path))
+    if stat.S_ISREG(info.st_mode):
+        return None
+    raise StoreError(f"{path}: not a regular file, directory or symlink; leave it out")
+
+
+def file_entry_mode(info: os.stat_result) -> int:
+    """The mode a regular file's entry gets (as for archives: the same tree either way)."""
+    return file_mode(stat.S_IMODE(info.st_mode))
+
+
+def check_links(tree: Tree, root: Path) -> None:
+    """Refuse a directory whose symlinks could not be written out where it is staged."""
+    try:
+        check_tree(tree, "the directory")
+    except UnsafeEntry as exc:
+        raise StoreError(
+            f"{root}: symlink {exc}; a relative link must stay inside the directory to mean "
+            "the same once staged elsewhere (make it absolute, or copy what it points to)"
+        ) from None
+
+
+def changed_while_read(path: Path | str) -> StoreError:
+    """A file written to while it was read: what was read may mix old and new content."""
+    return StoreError(f"{path} changed while it was being read; try again once nothing writes it")
+
+
 def _file_entry(
     objects: ObjectStore,
     cache: StatCache,
@@ -200,7 +226,7 @@ def _file_entry(
     result: Imported,
     learned: list[tuple[os.stat_result, str, list[tuple[str, int]] | None]],
 ) -> Entry:
-    mode = file_mode(stat.S_IMODE(info.st_mode))  # as for archives: the same tree either way
+    mode = file_entry_mode(info)
     executable = bool(mode & 0o111)
     size = info.st_size
     result.files += 1
@@ -225,9 +251,7 @@ def _unchanged_since(path: Path, before: os.stat_result) -> None:
     time only: the change time also moves when another link to the file comes or goes.)"""
     after = os.stat(path)
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-        raise StoreError(
-            f"{path} changed while it was being stored; put it again once nothing writes it"
-        )
+        raise changed_while_read(path)
 
 
 def _present(
