@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from assay.results.db import ResultsDB
-from tests.conftest import _assay_env, run_assay
+from tests.conftest import CliResult, _assay_env, run_assay
 
 SUITE = """\
 [suite]
@@ -136,8 +136,6 @@ def test_odd_entries_give_the_store_imports_message_small_or_large(tmp_path, kin
         _run_without_dac(tmp_path)
     else:
         run_assay("run", ".", "--plain", cwd=tmp_path)
-    from tests.conftest import CliResult
-
     report = CliResult(("run",), 1, "", "", tmp_path)
     reasons = {}
     for case in (small, large):
@@ -153,3 +151,43 @@ def test_odd_entries_give_the_store_imports_message_small_or_large(tmp_path, kin
         "unreadable": "CASE/in.txt: Permission denied",
     }[kind]
     assert expected in reasons["small"], reasons
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_a_plain_command_costs_one_execve_per_case_and_behaves_as_under_bash(tmp_path):
+    """``cp in.txt out.txt`` starts as one program: no bash (as root: setpriv, which execs
+    it). Writing an input still fails, and the script in the output dir still runs it."""
+    for name in ("c1", "c2", "c3"):
+        _case(tmp_path, name)
+    (tmp_path / "s.suite.toml").write_text(SUITE.format(command="cp tool.sh in.txt"))
+    trace = tmp_path / "trace"
+    env = _assay_env(tmp_path, {})
+    argv = [sys.executable, "-m", "assay", "run", ".", "--plain"]
+    strace = ["strace", "-f", "-qq", "-z", "-e", "trace=execve", "-o", str(trace)]
+    subprocess.run([*strace, *argv], cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    # -z: the execve calls that succeeded (a program started), each on one line.
+    programs = [line.split('"')[1] for line in trace.read_text().splitlines() if 'execve("' in line]
+    assert "/bin/bash" not in programs, programs
+    assert programs.count("/usr/bin/cp") == 3, programs
+    per_case = 2 if os.geteuid() == 0 else 1  # setpriv, then cp in its place
+    case_programs = [p for p in programs if p.endswith(("/cp", "/setpriv"))]
+    assert len(case_programs) == 3 * per_case, programs
+    assert len([p for p in programs if p not in ("/usr/bin/git",)]) == 1 + 3 * per_case
+    report = CliResult(("run",), 1, "", "", tmp_path)
+    for name in ("c1", "c2", "c3"):
+        done = report.case(f"s[case={name}]")
+        out = Path(done["output_dir"])
+        assert "in.txt': Permission denied" in (out / "assay-run.err").read_text(), done
+        assert done["failure"]["reason"] == "exit code 1 (expected exit code 0)"
+    # The script kept in the output dir does the same when run by hand (in the stage dir a
+    # failed case keeps), root's capabilities dropped by its own guard.
+    done = report.case("s[case=c1]")
+    by_hand = subprocess.run(
+        ["/bin/bash", str(Path(done["output_dir"]) / "assay-run.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != "ASSAY_ROOT_CAPS"},
+    )
+    assert by_hand.returncode == 1, by_hand
+    assert by_hand.stderr == (Path(done["output_dir"]) / "assay-run.err").read_text()

@@ -418,21 +418,34 @@ class Execution:
                 outcome = None
         if outcome is None:
             command = place.launcher.command(test.format(test.command), resources)
+            env, header, footer = _env(test), scheduler.header(spec), scheduler.footer(spec)
+            prerun = [*self.fetch_lines, *[test.format(c) for c in as_list(test.prerun)]]
+            postrun = [test.format(c) for c in as_list(test.postrun)]
+            config = case.partition.config
             (self.stage_dir / scripts.RUN_SCRIPT).write_text(
                 scripts.run_script(
                     case.name,
-                    scheduler.header(spec),
+                    header,
                     self.job_dir,
                     case.env_config,
-                    case.partition.config,
-                    _env(test),
-                    [*self.fetch_lines, *[test.format(c) for c in as_list(test.prerun)]],
+                    config,
+                    env,
+                    prerun,
                     command,
-                    [test.format(c) for c in as_list(test.postrun)],
-                    scheduler.footer(spec),
+                    postrun,
+                    footer,
                     protect_inputs=spec.protect_inputs,
                 )
             )
+            if not header:  # what the script does, for a local job to do without bash
+                found = scripts.direct_command(
+                    command, case.env_config, config, env, prerun, postrun, footer
+                )
+                if found is not None:
+                    words, variables = found
+                    spec = dataclasses.replace(
+                        spec, direct=(tuple(words), tuple(variables.items()))
+                    )
             await self.site.send(self.files)
             outcome = await scheduler.run(spec)
         kept = [test.format(p, quote=False) for p in as_list(test.keep_files)]

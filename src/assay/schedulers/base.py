@@ -109,6 +109,9 @@ class JobSpec:
     protect_inputs: bool = False
     # A pack's jobs: the names of the cases' own specs it runs (their states are the pack's).
     members: tuple[str, ...] = ()
+    # What the script does when that is only to set variables and run one program: (argv,
+    # variables). A local job may start that program itself, without bash.
+    direct: tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None = None
 
 
 class SchedulerError(Exception):
