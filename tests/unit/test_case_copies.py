@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assay.store import Store, StoreError
-from assay.store.copystage import FILE_LIMIT, TOTAL_LIMIT, copy_planned, plan_copy
+from assay.store.copystage import FILE_LIMIT, MAX_FILES, TOTAL_LIMIT, copy_planned, plan_copy
 from tests.conftest import write_tree
 
 
@@ -25,7 +25,6 @@ def case(tmp_path: Path) -> Path:
         tmp_path / "case",
         {
             "in.txt": "value 1\n",
-            "empty": "",
             "run.sh": "#!/bin/sh\necho hi\n",
             "sub/deeper/data.csv": "x,y\n1,2\n",
             "expected/out.txt": "value 1\n",
@@ -62,28 +61,30 @@ def test_copies_are_read_only_with_the_exec_bit_kept_and_writable_ones_writable(
     mode = lambda rel: stat.S_IMODE(os.lstat(stage / rel).st_mode)  # noqa: E731
     assert mode("in.txt") == 0o440  # the source's 0640 without its write bits
     assert mode("run.sh") == 0o555  # 0755 without write: still executable
-    assert mode("empty") == 0o444
     assert mode("sub/deeper/data.csv") == 0o644  # declared writable: a writable copy
     assert os.readlink(stage / "link") == "sub/deeper/data.csv"  # links stay links
     assert os.readlink(stage / "abs") == "/etc/hostname"
     assert (stage / "in.txt").read_text() == "value 1\n"
     assert os.stat(stage / "in.txt").st_nlink == 1  # a copy, not a link to the user's file
     assert os.stat(stage / "in.txt").st_ino != os.stat(case / "in.txt").st_ino
-    assert copied.read_only == 3 and copied.writable == 1
+    assert copied.read_only == 2 and copied.writable == 1
     # The user's files are as they were.
     assert stat.S_IMODE(os.stat(case / "in.txt").st_mode) == 0o640
 
 
 def test_a_directory_past_a_limit_is_left_to_the_store(case):
-    assert plan_copy(case, ()) is not None
+    assert len(plan_copy(case, ()).found) == MAX_FILES  # in.txt, run.sh, data.csv, out.txt
+    (case / "more").write_text("one file too many\n")
+    assert plan_copy(case, ()) is None  # too many files
+    assert plan_copy(case, ["expected"]) is not None  # excluded: not copied, not counted
     big = case / "big.bin"
     big.write_bytes(b"x" * (FILE_LIMIT + 1))
-    assert plan_copy(case, ()) is None  # one file too big
-    assert plan_copy(case, ["big.bin"]) is not None  # excluded: not copied, not counted
+    assert plan_copy(case, ["expected"]) is None  # one file too big
+    assert plan_copy(case, ["expected", "big.bin"]) is not None
     big.unlink()
-    for i in range(TOTAL_LIMIT // FILE_LIMIT + 1):
-        (case / f"part{i}").write_bytes(b"y" * FILE_LIMIT)
-    assert plan_copy(case, ()) is None  # all of them too big together
+    (case / "in.txt").write_bytes(b"y" * (TOTAL_LIMIT // 2))
+    (case / "more").write_bytes(b"y" * (TOTAL_LIMIT // 2 + 1))
+    assert plan_copy(case, ["expected"]) is None  # all of them too big together
 
 
 def _import_error(store: Store, root: Path) -> str:
