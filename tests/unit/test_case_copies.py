@@ -164,3 +164,52 @@ def test_the_limits_keep_every_file_one_blob():
     from assay.store.objects import CHUNK_THRESHOLD
 
     assert FILE_LIMIT < CHUNK_THRESHOLD  # so a file's hash is its content's blob hash
+
+
+def _swap_for_a_link_to_a_lookalike(case: Path, outside: Path) -> None:
+    """``sub/deeper`` becomes a link to ``outside``, whose ``data.csv`` has the same size
+    and modification time as the one that was looked at (anyone who may write the case
+    dir can do this between the look and the read)."""
+    original = case / "sub/deeper/data.csv"
+    info = original.stat()
+    outside.mkdir()
+    (outside / "data.csv").write_bytes(b"S" * info.st_size)  # the secret, same size
+    os.utime(outside / "data.csv", ns=(info.st_atime_ns, info.st_mtime_ns))
+    (case / "sub/deeper").rename(case / "sub/gone")
+    (case / "sub/deeper").symlink_to(outside)
+
+
+def test_a_directory_swapped_for_a_link_after_the_look_is_not_copied_through(case, tmp_path):
+    plan = plan_copy(case, ())
+    assert plan is not None
+    _swap_for_a_link_to_a_lookalike(case, tmp_path / "outside")
+    (tmp_path / "stage").mkdir()
+    with pytest.raises(StoreError, match=r"data\.csv changed while it was being read"):
+        copy_planned(plan, tmp_path / "stage", ())
+    assert os.listdir(tmp_path / "stage") == []
+
+
+def test_a_directory_swapped_for_a_link_during_an_import_is_not_stored_through(
+    store, case, tmp_path, monkeypatch
+):
+    """The same chain against ``assay store put``: the swap happens between the walk's
+    look at the file and its read (a fake walk injects it there: a real race cannot be
+    made to land on demand)."""
+    from assay.store import importer
+
+    real_walk = importer.walk_directory
+
+    def walk_swapping_a_dir_before_the_read(root: Path):
+        for rel, path, info in real_walk(root):
+            if rel == "sub/deeper/data.csv":
+                _swap_for_a_link_to_a_lookalike(case, tmp_path / "outside")
+            yield rel, path, info
+
+    monkeypatch.setattr(importer, "walk_directory", walk_swapping_a_dir_before_the_read)
+    with pytest.raises(StoreError, match=r"data\.csv changed while it was being read"):
+        store.import_path(case)
+    secret = store.objects.blob_path  # the secret never became an object
+    from assay.store.objects import hash_bytes
+
+    size = (tmp_path / "outside/data.csv").stat().st_size
+    assert not store.objects.has("blobs", hash_bytes(b"S" * size)), secret

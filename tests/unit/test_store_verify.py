@@ -229,8 +229,8 @@ def test_a_file_that_changes_while_it_is_stored_is_not_recorded(store, build, mo
 
     real = ObjectStore.put_file
 
-    def put_file_while_a_writer_changes_it(self, path, size, executable=False):
-        result = real(self, path, size, executable)
+    def put_file_while_a_writer_changes_it(self, path, size, executable=False, *args, **kw):
+        result = real(self, path, size, executable, *args, **kw)
         if path.name == "f2.txt":
             path.write_text("rewritten meanwhile\n")
         return result

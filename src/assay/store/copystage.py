@@ -22,7 +22,6 @@ What the store's staging promises still holds:
 
 from __future__ import annotations
 
-import errno
 import io
 import os
 import stat
@@ -33,13 +32,18 @@ from pathlib import Path
 from assay.store.agent.treewrite import TreeWriter, WriteRefused
 from assay.store.failures import outside
 from assay.store.importer import (
-    changed_while_read,
     check_links,
     file_entry_mode,
     other_entry,
     walk_directory,
 )
-from assay.store.objects import CHUNK_THRESHOLD, StoreError, hash_bytes
+from assay.store.objects import (
+    CHUNK_THRESHOLD,
+    StoreError,
+    changed_while_read,
+    hash_bytes,
+    open_same,
+)
 from assay.store.stage import matches
 from assay.store.trees import Entry, Tree, make_tree, tree_digest
 
@@ -58,8 +62,6 @@ TOTAL_LIMIT = 256 << 10
 """The most a copied case directory's files may hold together (256 KiB)."""
 # A file below the chunking threshold is one blob, whose hash is its content's.
 assert FILE_LIMIT < CHUNK_THRESHOLD
-
-_O_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NOATIME", 0)
 
 
 @dataclass
@@ -154,30 +156,12 @@ def copy_planned(plan: Planned, target: Path, writable: Sequence[str]) -> Copied
 
 def _read(path: str, before: os.stat_result) -> bytes:
     """The whole content of the regular file ``path``, which must be the one looked at
-    (never a link put in its place) and unchanged while it is read."""
-    try:
-        fd = os.open(path, _O_READ)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:  # a link now stands where the file was
-            raise changed_while_read(path) from None
-        raise
-    try:
-        parts, size = [], 0
-        while True:
-            chunk = os.read(fd, max(before.st_size - size, 0) + 1)
-            if not chunk:
-                break
-            parts.append(chunk)
-            size += len(chunk)
-            if size > before.st_size:
-                break
-        after = os.fstat(fd)
-    finally:
-        os.close(fd)
-    if (
-        (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino)
-        or (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
-        or size != before.st_size
-    ):
+    (never a link put in its place or on its way) and unchanged while it is read."""
+    with open_same(path, before, follow=False) as fh:
+        data = fh.read(before.st_size + 1)
+        after = os.fstat(fh.fileno())
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or len(
+        data
+    ) != before.st_size:
         raise changed_while_read(path)
-    return b"".join(parts)
+    return data

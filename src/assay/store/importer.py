@@ -25,7 +25,14 @@ import msgspec
 
 from assay.archives import Limits, Member, Readable, file_mode, iter_members
 from assay.store.agent.treecheck import UnsafeEntry
-from assay.store.objects import CHUNK_THRESHOLD, ObjectStore, StoreError, blob_kind, hash_file
+from assay.store.objects import (
+    CHUNK_THRESHOLD,
+    ObjectStore,
+    StoreError,
+    blob_kind,
+    changed_while_read,
+    hash_file,
+)
 from assay.store.trees import Entry, Tree, check_tree, load_tree, make_tree, put_tree
 
 
@@ -212,11 +219,6 @@ def check_links(tree: Tree, root: Path) -> None:
         ) from None
 
 
-def changed_while_read(path: Path | str) -> StoreError:
-    """A file written to while it was read: what was read may mix old and new content."""
-    return StoreError(f"{path} changed while it was being read; try again once nothing writes it")
-
-
 def _file_entry(
     objects: ObjectStore,
     cache: StatCache,
@@ -235,7 +237,8 @@ def _file_entry(
     if known is not None and _present(objects, known[0], known[1], executable):
         digest, chunks = known
     else:
-        digest, chunk_list, new = objects.put_file(path, size, executable)
+        # The file looked at, never one a link swapped in on the way since.
+        digest, chunk_list, new = objects.put_file(path, size, executable, info, follow=False)
         _unchanged_since(path, info)
         chunks = None if chunk_list is None else [(c.hash, c.size) for c in chunk_list]
         result.new_bytes += new
@@ -352,7 +355,7 @@ def single_file_tree(objects: ObjectStore, path: Path) -> tuple[Tree, Imported]:
     """A one-entry tree for a single file (a test's ``sources = "input.dat"``)."""
     info = path.stat()
     executable = bool(info.st_mode & 0o111)
-    digest, chunk_list, new = objects.put_file(path, info.st_size, executable)
+    digest, chunk_list, new = objects.put_file(path, info.st_size, executable, info)
     _unchanged_since(path, info)
     chunks = None if chunk_list is None else [(c.hash, c.size) for c in chunk_list]
     entry = Entry(
