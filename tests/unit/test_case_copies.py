@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from assay.store import Store, StoreError
-from assay.store.copystage import FILE_LIMIT, MAX_FILES, TOTAL_LIMIT, copy_planned, plan_copy
+from assay.store.copystage import (
+    FILE_LIMIT,
+    MAX_ENTRIES,
+    MAX_FILES,
+    TOTAL_LIMIT,
+    copy_planned,
+    plan_copy,
+)
 from tests.conftest import write_tree
 
 
@@ -85,6 +92,11 @@ def test_a_directory_past_a_limit_is_left_to_the_store(case):
     (case / "in.txt").write_bytes(b"y" * (TOTAL_LIMIT // 2))
     (case / "more").write_bytes(b"y" * (TOTAL_LIMIT // 2 + 1))
     assert plan_copy(case, ["expected"]) is None  # all of them too big together
+    (case / "more").unlink()
+    assert plan_copy(case, ["expected"]) is not None
+    for i in range(MAX_ENTRIES):  # excluded, but looked at: too many to look at here
+        (case / "expected" / f"e{i}").write_text("")
+    assert plan_copy(case, ["expected"]) is None
 
 
 def _import_error(store: Store, root: Path) -> str:

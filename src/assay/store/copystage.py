@@ -60,6 +60,9 @@ FILE_LIMIT = 256 << 10
 """The largest file a copied case directory may hold (256 KiB)."""
 TOTAL_LIMIT = 256 << 10
 """The most a copied case directory's files may hold together (256 KiB)."""
+MAX_ENTRIES = 64
+"""The most entries (files, directories, links; ``expected/`` too) looked at: the look
+runs in the event loop, so a large directory is left to the store (in a worker thread)."""
 # A file below the chunking threshold is one blob, whose hash is its content's.
 assert FILE_LIMIT < CHUNK_THRESHOLD
 
@@ -86,14 +89,17 @@ class Copied:
 
 def plan_copy(root: Path, exclude: Sequence[str]) -> Planned | None:
     """The entries of ``root`` to copy (those ``exclude`` does not name), or None when
-    they are more than :data:`MAX_FILES` files, one is larger than :data:`FILE_LIMIT` or
-    all of them than :data:`TOTAL_LIMIT` (the store stages it). Raises
+    they are more than :data:`MAX_FILES` files, one is larger than :data:`FILE_LIMIT`, all
+    of them than :data:`TOTAL_LIMIT`, or the directory has more than :data:`MAX_ENTRIES`
+    entries (the store stages it). Raises
     :class:`StoreError`, with the store import's message, for what an import would refuse
     (the excluded part too: an import reads it all)."""
     entries: list[Entry] = []
     plan = Planned(root, Tree(()))
     try:
         for rel, path, info in walk_directory(root):
+            if len(entries) >= MAX_ENTRIES:
+                return None
             entry = other_entry(rel, path, info)
             if entry is not None:
                 entries.append(entry)
