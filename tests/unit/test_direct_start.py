@@ -129,3 +129,18 @@ def test_what_only_bash_can_do_keeps_bash(tmp_path, monkeypatch):
     monkeypatch.delenv("BASH_FUNC_cp%%")
     monkeypatch.delenv("PATH")
     assert direct_start((["cp", "a", "b"], {}), work, drop_caps=False) is None
+
+
+def test_only_local_direct_jobs_run_here_so_only_they_copy_small_inputs():
+    from assay.config import PartitionRef
+    from assay.schedulers.direct import DirectScheduler
+    from assay.schedulers.slurm import SlurmScheduler
+    from assay.transports.local import LocalTransport
+
+    class RemoteTransportStandIn(LocalTransport):  # says "remote"; nothing is started
+        remote = True
+
+    assert DirectScheduler(LocalTransport()).runs_here
+    assert not DirectScheduler(RemoteTransportStandIn()).runs_here
+    slurm = SlurmScheduler(PartitionRef("ci", "p", Partition(scheduler="slurm")), LocalTransport())
+    assert not slurm.runs_here  # on a local transport too: the jobs run on compute nodes

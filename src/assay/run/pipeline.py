@@ -317,14 +317,12 @@ class Execution:
             self.inputs.extend(e.path for e in tree.entries if e.type != "dir")
 
     def _copies(self, test: Test, source: str) -> bool:
-        """Whether ``source`` is a suite case's own directory, for a case run on this
-        machine without a batch scheduler (Slurm and remote cases keep the store)."""
-        config = self.case.partition.config
+        """Whether ``source`` is a suite case's own directory, for a case whose jobs run as
+        processes of this machine (batch and remote cases keep the store)."""
         return (
             source == getattr(test, "case_source", None)
             and not self.site.remote
-            and config.transport == "local"
-            and config.scheduler == "direct"
+            and self.place.scheduler.runs_here
         )
 
     async def build(self) -> None:

@@ -145,6 +145,13 @@ class Scheduler(abc.ABC):
         return False
 
     @property
+    def runs_here(self) -> bool:
+        """Whether jobs run as processes of this machine that the runner starts and waits
+        for (no batch system, no remote host): a case's small inputs may then be copied
+        into its stage dir instead of staged from the store."""
+        return False
+
+    @property
     def runs_builds(self) -> bool:
         """Whether build jobs go to this scheduler too; if not, builds run directly on the
         partition's host (this machine, or the SSH host)."""

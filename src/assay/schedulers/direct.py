@@ -30,6 +30,10 @@ class DirectScheduler(Scheduler):
         self.job_files = job_files
 
     @property
+    def runs_here(self) -> bool:
+        return not self.transport.remote
+
+    @property
     def compares_in_job(self) -> bool:
         return self.transport.remote and self.job_files is not None
 
