@@ -144,3 +144,16 @@ def test_only_local_direct_jobs_run_here_so_only_they_copy_small_inputs():
     assert not DirectScheduler(RemoteTransportStandIn()).runs_here
     slurm = SlurmScheduler(PartitionRef("ci", "p", Partition(scheduler="slurm")), LocalTransport())
     assert not slurm.runs_here  # on a local transport too: the jobs run on compute nodes
+
+
+def test_each_start_searches_path_again_as_each_bash_would(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    variables = {"PATH": f"{first}:{second}"}
+    _program(second, "tool", "#!/bin/sh\n")
+    assert direct_start((["tool"], variables), tmp_path, drop_caps=False) is not None
+    (second / "tool").unlink()
+    assert direct_start((["tool"], variables), tmp_path, drop_caps=False) is None
+    _program(first, "tool", "echo no header: bash runs it as a script\n")
+    assert direct_start((["tool"], variables), tmp_path, drop_caps=False) is None

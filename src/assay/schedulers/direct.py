@@ -48,13 +48,12 @@ class DirectScheduler(Scheduler):
         # On a remote host the script's own guard drops the capabilities (this machine's
         # euid and setpriv say nothing about that host's).
         drop = not self.transport.remote and drops_caps(spec.protect_inputs)
-        argv, env = job_argv(spec.script, drop), job_env(drop)
+        started = None
         if spec.direct is not None and not self.transport.remote:
             # The script's one program, started without bash: one execve (two as root).
             words, variables = spec.direct
             started = direct_start((words, dict(variables)), spec.workdir, drop)
-            if started is not None:
-                argv, env = started
+        argv, env = started or (job_argv(spec.script, drop), job_env(drop))
         proc = await self.transport.spawn(
             argv,
             cwd=spec.workdir,

@@ -70,17 +70,19 @@ def direct_start(
     :func:`assay.run.scripts.direct_command`), as bash would have ``exec``-ed it from the
     script in ``workdir``: found on the script's ``PATH`` (or relative to ``workdir``), with
     the variables as bash passes them on (``PWD``, ``OLDPWD``, ``SHLVL``, no ``_``), behind
-    the capability wrapper when it must drop them. None where bash would do something else: no such
-    program or not executable (bash says so), a file without ``#!`` or ELF header (bash
-    runs it as a script), a function exported under its name, a relative ``PATH`` entry."""
+    the capability wrapper when it must drop them. None where bash would do something
+    else: no such program or not executable (bash says so), a file without ``#!`` or ELF
+    header (bash runs it as a script), a function exported under its name, a relative
+    ``PATH`` entry."""
     words, variables = direct
-    env = {**os.environ, **variables}
     name = words[0]
-    if f"BASH_FUNC_{name}%%" in env:
+    function = f"BASH_FUNC_{name}%%"
+    if function in variables or function in os.environ:
         return None
-    program = _find(name, workdir, env.get("PATH"))
+    program = _find(name, workdir, variables.get("PATH", os.environ.get("PATH")))
     if program is None or not _loadable(program):
         return None
+    env = {**os.environ, **variables}
     # As bash leaves them when it execs from a script that changed to ``workdir`` (where it
     # started): its own level counted down again, and ``_`` not passed on.
     shlvl = env.get("SHLVL", "0")
@@ -100,8 +102,8 @@ def direct_start(
 def _find(name: str, workdir: PurePath, path: str | None) -> str | None:
     """Where bash in ``workdir`` finds the program ``name`` (None: it would not)."""
     if "/" in name:
-        found = os.path.join(workdir, name)
-        return os.path.normpath(found) if _executable(found) else None
+        here = os.path.join(workdir, name)
+        return os.path.normpath(here) if _executable(here) else None
     if path is None:
         return None
     for folder in path.split(os.pathsep):
