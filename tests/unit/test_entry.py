@@ -1,5 +1,6 @@
-"""The light path of ``assay store push|pull`` (assay.quick_transfer, taken by assay.entry): which command lines it takes,
-and that everything else goes to the full command line, unchanged."""
+"""The light path of ``assay store push|pull`` (assay.quick_transfer, taken by
+assay.entry): which command lines it takes, and that everything else goes to the full
+command line, unchanged."""
 
 from __future__ import annotations
 

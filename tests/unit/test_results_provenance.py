@@ -78,3 +78,26 @@ def test_the_html_report_groups_cases_by_the_versions_they_used():
     assert "Case[4]" not in section
     assert "<script>" not in section and "&lt;script&gt;" in section
     assert "<b>x</b>" not in section
+
+
+def test_the_html_store_versions_leave_out_each_cases_own_sources():
+    """A case's sources (a suite case's own directory) are recorded with their tree, but
+    they are no store version: 200 cases would make 200 groups of one."""
+    v1 = {"artifact": "build", "layer": 0, "ref": "solver@1", "tree": TREE1}
+    cases = [
+        {
+            "id": f"{i:08x}",
+            "name": f"Case[{i}]",
+            "status": "passed",
+            "artifacts": [v1, {"artifact": "(sources)", "layer": 0, "ref": None, "tree": f"{i}"}]
+            if i < 3
+            else [{"artifact": "(sources)", "layer": 0, "ref": None, "tree": f"{i}"}],
+        }
+        for i in range(1, 5)
+    ]
+    page = html.render(
+        {"session": {"id": "s", "command": ["assay"]}, "summary": {"total": 4}, "cases": cases}
+    )
+    section = page.split('<section id="store-versions">', 1)[1].split("</section>", 1)[0]
+    assert section.count("solver@1") == 1 and "2 case(s)" in section  # one group, not two
+    assert "(sources)" not in section and "Case[3]" not in section

@@ -35,6 +35,7 @@ class SuiteTest(Test):
     templates: tuple[tuple[Path, str], ...] = ()  # (template, the file it is rendered into)
     inputs: Path | None = None
     expected_pattern: str | None = None
+    case_source: str | None = None  # the source that is this case's own directory
 
     @before("setup")
     def _suite_inputs(self) -> None:
@@ -43,6 +44,7 @@ class SuiteTest(Test):
         case = self.params.get("case")
         if isinstance(case, CaseDir):
             sources.append(str(case.path))
+            self.case_source = str(case.path)
             self.exclude_sources = [*self.exclude_sources, self.expected_name]
         if self.inputs is not None:
             sources.append(str(self.inputs))

@@ -24,7 +24,7 @@ from assay.results import plots
 from assay.results.changes import Point, Settings, analyse, better_of
 from assay.results.db.source import open_history
 from assay.results.differences import describe_differences
-from assay.results.model import CaseResult
+from assay.results.model import SOURCES, CaseResult
 from assay.results.recorder import warn_on_stderr
 from assay.results.series import HistorySource
 
@@ -279,10 +279,11 @@ def _store_versions(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     str(u.get("tree")),
                 )
                 for u in uses
-                if isinstance(u, dict)
+                if isinstance(u, dict) and u.get("artifact") != SOURCES  # not store versions
             )
         )
-        groups.setdefault(key, []).append(case)
+        if key:
+            groups.setdefault(key, []).append(case)
     return [
         {
             "uses": [{"artifact": a, "layer": n, "ref": r, "tree": t} for a, n, r, t in key],

@@ -51,6 +51,11 @@ class GitState:
     dirty: bool | None = None
 
 
+SOURCES = "(sources)"
+"""The artifact name a case's sources are recorded under (no artifact can have it): one
+layer per source, with the tree the store gives it."""
+
+
 @dataclass
 class ArtifactUse:
     """One layer of an artifact a case used: the store version (``name@N``) when the layer

@@ -9,6 +9,9 @@
 * **Sources** (a test's ``sources``, a suite case's inputs): imported once per session (the
   stat cache makes an unchanged directory cost one ``stat`` per file) and staged into each
   case's stage dir by hard links; paths the test declares ``writable`` get private copies.
+  A suite case's own directory, when it is small and the case runs here without a batch
+  scheduler, is copied instead, without the store (:func:`copy_small`). Either way the
+  case's result names each source's tree (:data:`assay.results.model.SOURCES`).
 
 Imports and checkouts run in worker threads, at most once per session for the same input,
 so the event loop keeps driving the other cases.
@@ -17,7 +20,6 @@ so the event loop keeps driving the other cases.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import os
 import re
 import threading
@@ -32,6 +34,7 @@ from assay.store.objects import StoreError
 
 if TYPE_CHECKING:
     from assay.store import Store
+    from assay.store.copystage import Copied
     from assay.store.stage import Staged
     from assay.store.trees import Tree
 
@@ -181,15 +184,42 @@ class SessionStore:
         tree = await self._once(("source", str(path)), work, inline=_small(path))
         if not exclude:
             return tree
-        from assay.store.trees import Tree  # lazy: start-up time (a run without sources)
+        from assay.store.stage import matches  # lazy: start-up time (a run without sources)
+        from assay.store.trees import Tree
 
-        return Tree(tuple(e for e in tree.entries if not _excluded(e.path, exclude)))
+        return Tree(tuple(e for e in tree.entries if not matches(e.path, exclude)))
+
+    async def source_digest(self, path: Path, exclude: Sequence[str], tree: Tree) -> str:
+        """The hash the store names ``tree`` (``path``'s sources without ``exclude``) by,
+        computed once per session."""
+        from assay.store.trees import tree_digest  # lazy: start-up time
+
+        key = ("digest", str(path), *exclude)
+        return await self._once(key, lambda: tree_digest(tree), inline=len(tree.entries) < 64)
 
     async def stage(self, tree: Tree, target: Path, writable: Sequence[str]) -> Staged:
         """Hard-link ``tree`` into ``target`` (in a thread when it is big)."""
         if len(tree.entries) < 64:
             return self.store.stage(tree, target, writable)
         return await asyncio.to_thread(self.store.stage, tree, target, writable)
+
+
+_INLINE_COPY = 1 << 20  # bytes: a smaller copy runs in the event loop (a thread hop costs more)
+
+
+async def copy_small(
+    source: Path, target: Path, exclude: Sequence[str], writable: Sequence[str]
+) -> Copied | None:
+    """Copy the directory ``source`` into ``target`` when it is small (else None: the store
+    stages it); see :mod:`assay.store.copystage`."""
+    from assay.store.copystage import copy_planned, plan_copy  # lazy: start-up time
+
+    plan = plan_copy(source, exclude)
+    if plan is None:
+        return None
+    if plan.bytes <= _INLINE_COPY:
+        return copy_planned(plan, target, writable)
+    return await asyncio.to_thread(copy_planned, plan, target, writable)
 
 
 _SMALL_ENTRIES = 64
@@ -216,12 +246,6 @@ def _small(path: Path) -> bool:
     except OSError:
         return False  # the import in a worker says what is wrong
     return True
-
-
-def _excluded(path: str, patterns: Sequence[str]) -> bool:
-    return any(
-        fnmatch.fnmatchcase(path, p) or path.startswith(p.rstrip("/") + "/") for p in patterns
-    )
 
 
 def modified_inputs(linked: Sequence[tuple[str, str]]) -> list[str]:

@@ -38,9 +38,9 @@ from assay.durations import Duration
 from assay.errors import AssayError, SanityError
 from assay.files import fresh_dir, link_or_copy, remove_entries
 from assay.plan import Case, resource_problem
-from assay.results.model import ArtifactUse, CaseResult, Failure, Status
+from assay.results.model import SOURCES, ArtifactUse, CaseResult, Failure, Status
 from assay.run import scripts
-from assay.run.artifacts import ArtifactError
+from assay.run.artifacts import ArtifactError, copy_small
 from assay.run.bucket_inputs import drop_lists, from_bucket
 from assay.run.context import RunContext, StageFailed, case_dirname
 from assay.run.describe import describe_exception, describe_status, new_result
@@ -72,6 +72,8 @@ class Execution:
     test: Test | None = None
     linked: list[tuple[str, str]] = field(default_factory=list)  # staged read-only inputs
     inputs: list[str] = field(default_factory=list)  # every staged input (stage-relative)
+    read_only_copies: int = 0  # inputs staged as read-only copies (small suite case dirs)
+    sources: list[ArtifactUse] = field(default_factory=list)  # each source's tree
     result: CaseResult = field(init=False)
     out: Output | None = None
     outcome: JobOutcome | None = None
@@ -244,6 +246,7 @@ class Execution:
         if self.attach is None:  # a resumed case's stage dir already holds its inputs
             await self._stage_sources(test)
         await self._artifacts(test, info)
+        self.result.artifacts += self.sources  # after the artifacts: theirs come first
 
     async def _artifacts(self, test: Test, info: CaseInfo) -> None:
         """Unpack (once per session) the artifacts the test names; export $ASSAY_<NAME>."""
@@ -286,25 +289,45 @@ class Execution:
 
     async def _stage_sources(self, test: Test) -> None:
         """Hard-link the test's sources from the store (a directory's contents, or a file);
-        ``writable`` paths get private copies."""
+        ``writable`` paths get private copies. A suite case's own small directory, run
+        here, is copied instead (:func:`copy_small`). Each source's tree is recorded."""
         sources = as_list(test.sources)
         if not sources:
             return
         base = Path(self.case.test._assay.file or ".").parent
-        for source in sources:
+        exclude, writable = as_list(test.exclude_sources), as_list(test.writable)
+        for layer, source in enumerate(sources):
             src = Path(test.format(source, quote=False))
             src = src if src.is_absolute() else base / src
             if not src.exists():
                 raise StageFailed(f"sources: {source!r} not found (looked for {src})")
             try:
-                tree = await self.ctx.store.source_tree(src, as_list(test.exclude_sources))
-                staged = await self.ctx.store.stage(tree, self.stage_dir, as_list(test.writable))
+                copied = None
+                if self._copies(test, source):
+                    copied = await copy_small(src, self.stage_dir, exclude, writable)
+                if copied is not None:
+                    tree, digest = copied.tree, copied.digest
+                    self.read_only_copies += copied.read_only
+                else:
+                    tree = await self.ctx.store.source_tree(src, exclude)
+                    staged = await self.ctx.store.stage(tree, self.stage_dir, writable)
+                    digest = await self.ctx.store.source_digest(src, exclude, tree)
+                    self.linked.extend(staged.linked_paths)
+                    self.files.linked.update(rel for rel, _ in staged.linked_paths)
+                    await self.site.stage(self.files, tree, writable)
             except StoreError as exc:
                 raise StageFailed(f"sources: {source!r}: {exc}") from None
-            self.linked.extend(staged.linked_paths)
-            self.files.linked.update(rel for rel, _ in staged.linked_paths)
-            await self.site.stage(self.files, tree, as_list(test.writable))
+            self.sources.append(ArtifactUse(SOURCES, layer, None, digest))
             self.inputs.extend(e.path for e in tree.entries if e.type != "dir")
+
+    def _copies(self, test: Test, source: str) -> bool:
+        """Whether ``source`` is a suite case's own directory, for a case whose jobs run as
+        processes of this machine (batch and remote cases keep the store)."""
+        return (
+            source == getattr(test, "case_source", None)
+            and not self.site.remote
+            and self.place.scheduler.runs_here
+        )
 
     async def build(self) -> None:
         test = self._test
@@ -401,21 +424,34 @@ class Execution:
                 outcome = None
         if outcome is None:
             command = place.launcher.command(test.format(test.command), resources)
+            env, header, footer = _env(test), scheduler.header(spec), scheduler.footer(spec)
+            prerun = [*self.fetch_lines, *[test.format(c) for c in as_list(test.prerun)]]
+            postrun = [test.format(c) for c in as_list(test.postrun)]
+            config = case.partition.config
             (self.stage_dir / scripts.RUN_SCRIPT).write_text(
                 scripts.run_script(
                     case.name,
-                    scheduler.header(spec),
+                    header,
                     self.job_dir,
                     case.env_config,
-                    case.partition.config,
-                    _env(test),
-                    [*self.fetch_lines, *[test.format(c) for c in as_list(test.prerun)]],
+                    config,
+                    env,
+                    prerun,
                     command,
-                    [test.format(c) for c in as_list(test.postrun)],
-                    scheduler.footer(spec),
+                    postrun,
+                    footer,
                     protect_inputs=spec.protect_inputs,
                 )
             )
+            if not header:  # what the script does, for a local job to do without bash
+                found = scripts.direct_command(
+                    command, case.env_config, config, env, prerun, postrun, footer
+                )
+                if found is not None:
+                    words, variables = found
+                    spec = dataclasses.replace(
+                        spec, direct=(tuple(words), tuple(variables.items()))
+                    )
             staging = await self.site.send(self.files, scheduler.takes_staging, back)
             outcome = await scheduler.run(dataclasses.replace(spec, staging=staging))
         await self.site.bring_back(self.files, *back)
@@ -443,8 +479,9 @@ class Execution:
         self.out.notes.update(self.files.notes)
 
     def _has_store_links(self) -> bool:
-        """Whether the case sees files of the store through links (sources, artifacts)."""
-        return bool(self.linked or self._test.artifacts)
+        """Whether the case sees read-only inputs: files of the store through links
+        (sources, artifacts), or read-only copies (root must not override their modes)."""
+        return bool(self.linked or self.read_only_copies or self._test.artifacts)
 
     def _not_outputs(self) -> list[str]:
         """The stage dir's files that are not outputs: assay's own and the inputs (staged

@@ -157,6 +157,41 @@ def _last_command(command: str, plain: bool) -> str:
     return f"if declare -F {first} >/dev/null; then {command}; else exec {command}; fi"
 
 
+# A word bash reads as itself: no quotes, expansions, globs, braces, tildes or operators.
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_./:,+@%=-]+")
+
+
+def direct_command(
+    command: str,
+    env_config: Environment,
+    partition: Partition,
+    test_env: Mapping[str, str],
+    prerun: Iterable[str],
+    postrun: Iterable[str],
+    footer: Iterable[str],
+) -> tuple[list[str], dict[str, str]] | None:
+    """What the run script :func:`run_script` writes for these values does, as (argv of the
+    one program it runs, the variables it exports), when that is all it does: no module or
+    prerun lines, nothing after the command, variables without ``$`` references, and a
+    command of plain words whose first is a program (:func:`_last_command` would ``exec``
+    it). A local job then starts the program itself, without bash. None: bash runs it."""
+    if list(prerun) or list(postrun) or list(footer) or env_config.prerun or partition.prerun:
+        return None
+    if module_lines(env_config):
+        return None
+    words = command.split(" ")
+    if not all(_PLAIN_WORD.fullmatch(word) for word in words):
+        return None
+    first = words[0]
+    if first in _SHELL_WORDS or "=" in first or _PROGRAM.fullmatch(first) is None:
+        return None
+    variables = {**env_config.exports(), **partition.variables, **test_env}
+    values = {name: str(value) for name, value in variables.items()}
+    if any("$" in value for value in values.values()):
+        return None  # bash expands ``$NAME`` references (:func:`shell.env_value`)
+    return words, values
+
+
 def _environment_lines(
     stage_dir: PurePosixPath,
     env_config: Environment,

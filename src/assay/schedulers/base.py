@@ -112,6 +112,9 @@ class JobSpec:
     # The case's files for ``workdir``, written by the request that starts the job (only
     # for a scheduler that ``takes_staging``).
     staging: Staging | None = field(default=None, compare=False)
+    # What the script does when that is only to set variables and run one program: (argv,
+    # variables). A local job may start that program itself, without bash.
+    direct: tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None = None
 
 
 class SchedulerError(Exception):
@@ -148,6 +151,13 @@ class Scheduler(abc.ABC):
     def takes_staging(self) -> bool:
         """Whether :meth:`run` writes a spec's ``staging`` into its workdir as it starts the
         job (one request to a remote host, not two)."""
+        return False
+
+    @property
+    def runs_here(self) -> bool:
+        """Whether jobs run as processes of this machine that the runner starts and waits
+        for (no batch system, no remote host): a case's small inputs may then be copied
+        into its stage dir instead of staged from the store."""
         return False
 
     @property

@@ -12,7 +12,7 @@ import asyncio
 from assay.schedulers.base import JobOutcome, JobSpec, JobState, Scheduler
 from assay.schedulers.jobfiles import JobFiles
 from assay.schedulers.jobscript import compare_step
-from assay.schedulers.local_exec import drops_caps, job_argv, job_env
+from assay.schedulers.local_exec import direct_start, drops_caps, job_argv, job_env
 from assay.transports.base import Transport
 
 
@@ -34,6 +34,10 @@ class DirectScheduler(Scheduler):
         return self.transport.remote
 
     @property
+    def runs_here(self) -> bool:
+        return not self.transport.remote
+
+    @property
     def compares_in_job(self) -> bool:
         return self.transport.remote and self.job_files is not None
 
@@ -48,12 +52,18 @@ class DirectScheduler(Scheduler):
         # On a remote host the script's own guard drops the capabilities (this machine's
         # euid and setpriv say nothing about that host's).
         drop = not self.transport.remote and drops_caps(spec.protect_inputs)
+        started = None
+        if spec.direct is not None and not self.transport.remote:
+            # The script's one program, started without bash: one execve (two as root).
+            words, variables = spec.direct
+            started = direct_start((words, dict(variables)), spec.workdir, drop)
+        argv, env = started or (job_argv(spec.script, drop), job_env(drop))
         proc = await self.transport.spawn(
-            job_argv(spec.script, drop),
+            argv,
             cwd=spec.workdir,
             stdout=spec.stdout,
             stderr=spec.stderr,
-            env=job_env(drop),
+            env=env,
             time_limit=spec.time_limit,
             staging=spec.staging,
         )

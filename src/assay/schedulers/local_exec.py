@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 
 CAPS_VARIABLE = "ASSAY_ROOT_CAPS"
@@ -83,3 +83,69 @@ def job_env(drop_caps: bool) -> dict[str, str] | None:
     """The environment of the job process: the runner's own (None), or with the guard's
     variable set when the wrapper has dropped the capabilities already."""
     return {**os.environ, CAPS_VARIABLE: "dropped"} if drop_caps else None
+
+
+def direct_start(
+    direct: tuple[Sequence[str], Mapping[str, str]], workdir: PurePath, drop_caps: bool
+) -> tuple[list[str], dict[str, str]] | None:
+    """The argv and environment that start a run script's one program directly (``direct``:
+    :func:`assay.run.scripts.direct_command`), as bash would have ``exec``-ed it from the
+    script in ``workdir``: found on the script's ``PATH`` (or relative to ``workdir``), with
+    the variables as bash passes them on (``PWD``, ``OLDPWD``, ``SHLVL``, no ``_``), behind
+    the capability wrapper when it must drop them. None where bash would do something
+    else: no such program or not executable (bash says so), a file without ``#!`` or ELF
+    header (bash runs it as a script), a function exported under its name, a relative
+    ``PATH`` entry."""
+    words, variables = direct
+    name = words[0]
+    function = f"BASH_FUNC_{name}%%"
+    if function in variables or function in os.environ:
+        return None
+    program = _find(name, workdir, variables.get("PATH", os.environ.get("PATH")))
+    if program is None or not _loadable(program):
+        return None
+    env = {**os.environ, **variables}
+    # As bash leaves them when it execs from a script that changed to ``workdir`` (where it
+    # started): its own level counted down again, and ``_`` not passed on.
+    shlvl = env.get("SHLVL", "0")
+    env.update(
+        PWD=str(workdir), OLDPWD=str(workdir), SHLVL=str(int(shlvl) if shlvl.isdigit() else 0)
+    )
+    env.pop("_", None)
+    # The word as written, not the path found: programs name themselves by ``argv[0]``. The
+    # exec searches the same ``PATH`` (relative to ``workdir``, as bash would) and finds it.
+    argv = list(words)
+    if drop_caps:
+        env[CAPS_VARIABLE] = "dropped"
+        argv = [_setpriv() or DROP_CAPS[0], *DROP_CAPS[1:], *argv]
+    return argv, env
+
+
+def _find(name: str, workdir: PurePath, path: str | None) -> str | None:
+    """Where bash in ``workdir`` finds the program ``name`` (None: it would not)."""
+    if "/" in name:
+        here = os.path.join(workdir, name)
+        return os.path.normpath(here) if _executable(here) else None
+    if path is None:
+        return None
+    for folder in path.split(os.pathsep):
+        if not os.path.isabs(folder):
+            return None  # relative to the job's directory, not this process's: bash decides
+        found = os.path.join(folder, name)
+        if _executable(found):
+            return found
+    return None
+
+
+def _executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _loadable(path: str) -> bool:
+    """Whether the kernel runs ``path`` itself (an ELF binary, or a ``#!`` script)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return head.startswith(b"#!") or head == b"\x7fELF"

@@ -34,7 +34,7 @@ def describe(exc: OSError, root: Path) -> str:
     cause = exc.strerror or str(exc)
     inside = any(_within(n, root) for n in names)
     if not inside:
-        return f"{where}: {cause}"
+        return outside(exc, where)
     message = f"the store at {root}: {where}: {cause}"
     if exc.errno in _NOT_WRITABLE:
         message += "; use a store you may write (--store DIR or $ASSAY_STORE)"
@@ -43,6 +43,15 @@ def describe(exc: OSError, root: Path) -> str:
     elif exc.errno == errno.ENOENT:
         message += "; run `assay store verify`"
     return message
+
+
+def outside(exc: OSError, where: str | None = None) -> str:
+    """One line for a failure on a path outside any store (a user's file): the path (or
+    ``where``) and the cause, as :func:`describe` says it."""
+    if where is None:
+        where = " -> ".join(str(n) for n in (exc.filename, exc.filename2) if n is not None)
+    cause = exc.strerror or str(exc)
+    return f"{where}: {cause}" if where else cause
 
 
 def check_writable(folder: Path) -> None:

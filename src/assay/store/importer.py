@@ -25,7 +25,14 @@ import msgspec
 
 from assay.archives import Limits, Member, Readable, file_mode, iter_members
 from assay.store.agent.treecheck import UnsafeEntry
-from assay.store.objects import CHUNK_THRESHOLD, ObjectStore, StoreError, blob_kind, hash_file
+from assay.store.objects import (
+    CHUNK_THRESHOLD,
+    ObjectStore,
+    StoreError,
+    blob_kind,
+    changed_while_read,
+    hash_file,
+)
 from assay.store.trees import Entry, Tree, check_tree, load_tree, make_tree, put_tree
 
 
@@ -154,30 +161,23 @@ def import_directory(objects: ObjectStore, cache: StatCache, root: Path) -> Impo
     entries: list[Entry] = []
     result = Imported(tree="")
     learned: list[tuple[os.stat_result, str, list[tuple[str, int]] | None]] = []
-    for rel, entry, info in _walk(root):
-        if stat.S_ISDIR(info.st_mode):
-            entries.append(Entry(rel, "dir", mode=stat.S_IMODE(info.st_mode) & 0o755))
-        elif stat.S_ISLNK(info.st_mode):
-            entries.append(Entry(rel, "symlink", mode=0o777, target=os.readlink(entry)))
-        elif stat.S_ISREG(info.st_mode):
-            entries.append(_file_entry(objects, cache, rel, Path(entry), info, result, learned))
+    for rel, entry, info in walk_directory(root):
+        other = other_entry(rel, entry, info)
+        if other is not None:
+            entries.append(other)
         else:
-            raise StoreError(f"{entry}: not a regular file, directory or symlink; leave it out")
+            entries.append(_file_entry(objects, cache, rel, Path(entry), info, result, learned))
     cache.remember_files(learned)
     tree = make_tree(entries)
-    try:
-        check_tree(tree, "the directory")
-    except UnsafeEntry as exc:
-        raise StoreError(
-            f"{root}: symlink {exc}; a relative link must stay inside the directory to mean "
-            "the same once staged elsewhere (make it absolute, or copy what it points to)"
-        ) from None
+    check_links(tree, root)
     result.tree = put_tree(objects, tree)
     result.loaded = tree
     return result
 
 
-def _walk(root: Path) -> Iterator[tuple[str, str, os.stat_result]]:
+def walk_directory(root: Path) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(relative path, path, lstat) of everything below ``root``, each directory's entries
+    in name order."""
     stack = [(root, "")]
     while stack:
         folder, prefix = stack.pop()
@@ -191,6 +191,34 @@ def _walk(root: Path) -> Iterator[tuple[str, str, os.stat_result]]:
                 stack.append((Path(item.path), rel + "/"))
 
 
+def other_entry(rel: str, path: str, info: os.stat_result) -> Entry | None:
+    """The tree entry of a directory or a symlink found at ``path``; None for a regular file
+    (its content is the caller's to read); anything else is refused."""
+    if stat.S_ISDIR(info.st_mode):
+        return Entry(rel, "dir", mode=stat.S_IMODE(info.st_mode) & 0o755)
+    if stat.S_ISLNK(info.st_mode):
+        return Entry(rel, "symlink", mode=0o777, target=os.readlink(path))
+    if stat.S_ISREG(info.st_mode):
+        return None
+    raise StoreError(f"{path}: not a regular file, directory or symlink; leave it out")
+
+
+def file_entry_mode(info: os.stat_result) -> int:
+    """The mode a regular file's entry gets (as for archives: the same tree either way)."""
+    return file_mode(stat.S_IMODE(info.st_mode))
+
+
+def check_links(tree: Tree, root: Path) -> None:
+    """Refuse a directory whose symlinks could not be written out where it is staged."""
+    try:
+        check_tree(tree, "the directory")
+    except UnsafeEntry as exc:
+        raise StoreError(
+            f"{root}: symlink {exc}; a relative link must stay inside the directory to mean "
+            "the same once staged elsewhere (make it absolute, or copy what it points to)"
+        ) from None
+
+
 def _file_entry(
     objects: ObjectStore,
     cache: StatCache,
@@ -200,7 +228,7 @@ def _file_entry(
     result: Imported,
     learned: list[tuple[os.stat_result, str, list[tuple[str, int]] | None]],
 ) -> Entry:
-    mode = file_mode(stat.S_IMODE(info.st_mode))  # as for archives: the same tree either way
+    mode = file_entry_mode(info)
     executable = bool(mode & 0o111)
     size = info.st_size
     result.files += 1
@@ -209,7 +237,8 @@ def _file_entry(
     if known is not None and _present(objects, known[0], known[1], executable):
         digest, chunks = known
     else:
-        digest, chunk_list, new = objects.put_file(path, size, executable)
+        # The file looked at, never one a link swapped in on the way since.
+        digest, chunk_list, new = objects.put_file(path, size, executable, info, follow=False)
         _unchanged_since(path, info)
         chunks = None if chunk_list is None else [(c.hash, c.size) for c in chunk_list]
         result.new_bytes += new
@@ -225,9 +254,7 @@ def _unchanged_since(path: Path, before: os.stat_result) -> None:
     time only: the change time also moves when another link to the file comes or goes.)"""
     after = os.stat(path)
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-        raise StoreError(
-            f"{path} changed while it was being stored; put it again once nothing writes it"
-        )
+        raise changed_while_read(path)
 
 
 def _present(
@@ -328,7 +355,7 @@ def single_file_tree(objects: ObjectStore, path: Path) -> tuple[Tree, Imported]:
     """A one-entry tree for a single file (a test's ``sources = "input.dat"``)."""
     info = path.stat()
     executable = bool(info.st_mode & 0o111)
-    digest, chunk_list, new = objects.put_file(path, info.st_size, executable)
+    digest, chunk_list, new = objects.put_file(path, info.st_size, executable, info)
     _unchanged_since(path, info)
     chunks = None if chunk_list is None else [(c.hash, c.size) for c in chunk_list]
     entry = Entry(

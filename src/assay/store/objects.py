@@ -18,6 +18,7 @@ first use, in ``assembled/`` (a cache that garbage collection may drop).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import random
@@ -55,6 +56,31 @@ class StoreError(AssayError):
 
 class Corrupt(StoreError):
     """An object's content no longer matches its hash."""
+
+
+def changed_while_read(path: Path | str) -> StoreError:
+    """A file written to (or replaced) while it was read: what was read may mix old and new
+    content, or be another file's."""
+    return StoreError(f"{path} changed while it was being read; try again once nothing writes it")
+
+
+def open_same(path: Path | str, same_as: os.stat_result | None, follow: bool = True) -> BinaryIO:
+    """``path`` opened for reading; with ``same_as``, only if it is still that file (device
+    and inode): a path that now leads elsewhere is :func:`changed_while_read`."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow:  # a link now stands where the file was
+            raise changed_while_read(path) from None
+        raise
+    fh = os.fdopen(fd, "rb")
+    if same_as is not None:
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (same_as.st_dev, same_as.st_ino):
+            fh.close()
+            raise changed_while_read(path)
+    return fh
 
 
 def hash_bytes(data: bytes | memoryview) -> str:
@@ -191,20 +217,24 @@ class ObjectStore:
         return digest, size, size if self._publish(tmp, blob_kind(executable), digest) else 0
 
     def put_file(
-        self, path: Path, size: int, executable: bool = False
+        self,
+        path: Path,
+        size: int,
+        executable: bool = False,
+        same_as: os.stat_result | None = None,
+        follow: bool = True,
     ) -> tuple[str, list[Chunk] | None, int]:
-        """Store a file: whole below the threshold, else as chunks.
+        """Store a file: whole below the threshold, else as chunks. With ``same_as``, the
+        file opened must be the one that stat describes (a directory swapped for a link on
+        the way, or the file for another, is refused, never read); ``follow`` False: a link
+        in its place is refused too.
 
         Returns (content hash, chunks or None, bytes newly stored).
         """
-        if size < CHUNK_THRESHOLD:
-            with open(path, "rb") as fh:
+        with open_same(path, same_as, follow) as fh:
+            if size < CHUNK_THRESHOLD:
                 digest, _, new = self.put_stream(fh, executable)
-            return digest, None, new
-        return self._put_chunked(path)
-
-    def _put_chunked(self, path: Path) -> tuple[str, list[Chunk], int]:
-        with open(path, "rb") as fh:
+                return digest, None, new
             return self.put_chunked_stream(fh)
 
     def put_chunked_stream(self, source: Readable) -> tuple[str, list[Chunk], int]:

@@ -34,10 +34,15 @@ class Staged:
     linked_paths: list[tuple[str, str]] = field(default_factory=list)  # (staged path, object)
 
 
-def writable_path(path: str, patterns: Sequence[str]) -> bool:
+def matches(path: str, patterns: Sequence[str]) -> bool:
+    """Whether a tree path is one of ``patterns`` (globs) or lies below one: how ``writable``
+    and ``exclude_sources`` name inputs."""
     return any(
         fnmatch.fnmatchcase(path, p) or path.startswith(p.rstrip("/") + "/") for p in patterns
     )
+
+
+writable_path = matches
 
 
 def stage_tree(

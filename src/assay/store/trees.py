@@ -94,6 +94,17 @@ def put_tree(objects: ObjectStore, tree: Tree) -> str:
     """Store ``tree`` as one object per directory, deepest first (a directory's object is
     stored only after everything it names); the root's hash names the tree. A directory
     the tree holds content in but does not list gets mode 0755."""
+    return _fold(tree, lambda data: objects.put_bytes("trees", data)[0])
+
+
+def tree_digest(tree: Tree) -> str:
+    """The hash :func:`put_tree` would name ``tree`` by, without storing anything."""
+    return _fold(tree, hash_bytes)
+
+
+def _fold(tree: Tree, put: Callable[[bytes], str]) -> str:
+    """Encode ``tree`` one directory object at a time, deepest first, handing each to
+    ``put`` (which returns its hash); the root's hash."""
     dirs: dict[str, list[Item]] = {"": []}
     modes: dict[str, int] = {}
 
@@ -117,7 +128,7 @@ def put_tree(objects: ObjectStore, tree: Tree) -> str:
             folder(parent).append(_item(name, entry))
     for path in sorted(dirs, key=lambda p: p.count("/") + 1 if p else 0, reverse=True):
         try:
-            digest, _ = objects.put_bytes("trees", treeobj.encode(dirs[path]))
+            digest = put(treeobj.encode(dirs[path]))
         except BadTree as exc:
             raise StoreError(f"cannot store the directory {path or '.'}: {exc}") from None
         if not path:
