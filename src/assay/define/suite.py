@@ -96,7 +96,7 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
     cases = _case_dirs(comp, body)
     compare = _compare_spec(comp, body, cases)
     classes: list[type[Test]] = []
-    if body.cases is not None:
+    if body.cases is not None and cases:  # no case directory: already a problem of its own
         ns = {
             **common,
             "compare_spec": compare,
@@ -243,6 +243,7 @@ def _check_compare(
         for problem in engine.validate_spec(probe):
             comp.problem(key, problem)
     literal = [f for f in compare.files if not any(ch in f for ch in "*?[")]
+    missing: dict[str, list[str]] = {}
     for case in cases:
         expected = case.path / body.expected
         if not is_dir(expected):
@@ -255,11 +256,18 @@ def _check_compare(
             continue
         for name in literal:
             if not exists(expected / name):
-                comp.problem(
-                    f"{key}.files",
-                    f"{name!r} is missing from case {case.name!r} ({expected}); add it to the "
-                    "expected outputs or remove it from files",
-                )
+                missing.setdefault(name, []).append(f"{case.name!r} ({expected})")
+    for name, where in missing.items():  # one problem per file, however many cases lack it
+        if len(where) == 1:
+            said = f"case {where[0]}"
+        else:
+            said = f"{len(where)} cases: " + ", ".join(where[:3])
+            said += f" and {len(where) - 3} more" if len(where) > 3 else ""
+        comp.problem(
+            f"{key}.files",
+            f"{name!r} is missing from {said}; add it to the expected outputs or remove it "
+            "from files",
+        )
 
 
 def _case_settings(comp: Compiler, body: schema.Body) -> dict[str, Any]:

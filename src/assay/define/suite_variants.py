@@ -234,7 +234,8 @@ def scaling_class(
     ((size_name, sizes),) = given.items()
     chosen = [c for c in cases if any(fnmatch.fnmatchcase(c.name, g) for g in scaling.cases)]
     if not chosen:
-        comp.problem(f"{key}.cases", f"{scaling.cases} matches none of the suite's cases")
+        if cases or body.cases is None:  # no directory matched: suite.cases said so
+            comp.problem(f"{key}.cases", f"{scaling.cases} matches none of the suite's cases")
         return None
     ns: dict[str, Any] = {k: v for k, v in common.items() if k != size_name}
     ns.update(
