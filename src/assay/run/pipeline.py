@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assay import guard
 from assay.define.definition import check_fields
@@ -58,6 +58,9 @@ from assay.schedulers.base import (
 from assay.shell import UnsafeValue
 from assay.store.objects import StoreError
 from assay.transports.base import TransportError
+
+if TYPE_CHECKING:
+    from assay.store.trees import Tree
 
 
 @dataclass
@@ -294,6 +297,7 @@ class Execution:
                 raise StageFailed(f"sources: {source!r} not found (looked for {src})")
             try:
                 tree = await self.ctx.store.source_tree(src, as_list(test.exclude_sources))
+                _no_assay_names(source, tree)
                 staged = await self.ctx.store.stage(tree, self.stage_dir, as_list(test.writable))
             except StoreError as exc:
                 raise StageFailed(f"sources: {source!r}: {exc}") from None
@@ -588,3 +592,14 @@ def _env(test: Test) -> dict[str, str]:
 
 
 __all__ = ["STAGES", "Execution", "RunContext", "StageFailed"]
+
+
+def _no_assay_names(source: str, tree: Tree) -> None:
+    """Refuse sources whose top level holds a name assay writes in the stage dir: a symlink
+    of that name would take assay's scripts, outputs or download links out of it."""
+    taken = sorted(e.path for e in tree.entries if "/" not in e.path and scripts.assay_name(e.path))
+    if taken:
+        raise StageFailed(
+            f"sources: {taken[0]!r} (in {source!r}) is one of the names assay keeps for its own "
+            "files in the stage dir (assay-*, .assay-*); rename it"
+        )
