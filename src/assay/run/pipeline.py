@@ -44,7 +44,7 @@ from assay.run.artifacts import ArtifactError
 from assay.run.bucket_inputs import drop_lists, from_bucket
 from assay.run.context import RunContext, StageFailed, case_dirname
 from assay.run.describe import describe_exception, describe_status, new_result
-from assay.run.keeping import inputs_written, kept_files
+from assay.run.keeping import inputs_written, kept_files, usable
 from assay.run.metrics import measure
 from assay.run.sites import COMPARE_SPEC, VERDICT, CaseFiles, fetch_dependency_layers
 from assay.schedulers.base import (
@@ -415,6 +415,7 @@ class Execution:
             await self.site.send(self.files)
             outcome = await scheduler.run(spec)
         kept = [test.format(p, quote=False) for p in as_list(test.keep_files)]
+        kept = [p for p in kept if usable(p)]  # the others fail the case at cleanup
         await self.site.bring_back(self.files, [scripts.RUN_OUT, scripts.RUN_ERR, VERDICT], kept)
         self.outcome = outcome
         self.result.job_id = outcome.job_id
