@@ -62,7 +62,7 @@ def _not_a_parameter(pair: str, tests: Sequence[type[Test]], name: str, text: st
         raise UsageError(
             f"-S {pair}: {name!r} is a parameter of {', '.join(owners)}, not a variable: its "
             "values make the variants, and -S cannot change them",
-            hint="to run only some variants, select them by name: -n "
+            hint="to run only the variants of that value, select them: -P "
             + shlex.quote(f"{name}={text}"),
         )
 

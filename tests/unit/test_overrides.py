@@ -188,4 +188,4 @@ def test_a_parameter_set_with_s_says_how_to_choose_its_variants() -> None:
         "-S threads=2: 'threads' is a parameter of Swept, not a variable: its values make "
         "the variants, and -S cannot change them"
     )
-    assert error.hint is not None and "-n threads=2" in error.hint
+    assert error.hint is not None and "-P threads=2" in error.hint
