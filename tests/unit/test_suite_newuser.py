@@ -64,3 +64,13 @@ def test_a_scaling_study_without_suite_cases_is_still_refused(home):
     suite = {"suite": {"command": "true", "sweep": sweep, "scaling": {"nodes": [1, 2]}}}
     (found,) = problems(home, suite)
     assert "suite.scaling.cases: ['*'] matches none of the suite's cases" in found
+
+
+@pytest.mark.parametrize("pattern", [".", "./", "/", "..", "cases/.."])
+def test_a_cases_glob_of_the_suites_own_or_the_root_directory_is_refused(home, pattern):
+    """'.' once crashed the loader (IndexError, an internal error); '/' made a case named ''
+    whose staging would copy the whole file system."""
+    found = problems(home, {"suite": {"command": "true", "cases": pattern}})
+    assert len(found) == 1, found
+    assert f"suite.cases: {pattern!r} matches " in found[0]
+    assert "not a case directory" in found[0] and "such as 'cases/*'" in found[0]

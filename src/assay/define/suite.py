@@ -189,16 +189,28 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
         return []
     patterns = [body.cases] if isinstance(body.cases, str) else list(body.cases)
     found: dict[str, CaseDir] = {}
+    home = comp.base.resolve()
     for pattern in patterns:
         try:
             if Path(pattern).is_absolute():
                 matches = sorted(Path(p) for p in _abs_glob(pattern))
+            elif pattern and not Path(pattern).parts:  # "." (pathlib's glob fails on it: IndexError)
+                matches = [comp.base]
             else:
                 matches = sorted(comp.base.glob(pattern))
         except (OSError, ValueError) as exc:  # "", a name too long...
             comp.problem("suite.cases", f"{pattern!r} is not a usable glob: {exc}")
             continue
         dirs = [m for m in matches if is_dir(m)]
+        holding = [d for d in dirs if home.is_relative_to(d.resolve())]
+        if holding:
+            # Its copy would hold the suite and the runs ("/": the whole file system).
+            comp.problem(
+                "suite.cases",
+                f"{pattern!r} matches {holding[0]}, which holds the suite file: not a case "
+                "directory; give a glob of case directories, such as 'cases/*'",
+            )
+            continue
         if not dirs:
             comp.problem("suite.cases", f"{pattern!r} matches no directory under {comp.base}")
         for d in dirs:
