@@ -76,3 +76,17 @@ def test_other_names_and_nested_assay_names_are_staged(assay_cli, write, tmp_pat
     write("test_x.py", TEST)
     result = assay_cli("run", "test_x.py", "--plain")
     assert result.code == 0, result.stdout + result.stderr
+
+
+def test_sources_holding_the_session_prefix_are_refused(assay_cli, write, tmp_path):
+    """sources = "." beside the test once copied .assay/ (every earlier session, and this
+    one's own stage dirs) into each stage dir, growing with every run."""
+    write("proj/test_x.py", TEST.replace('sources = "src/"', 'sources = "."'))
+    project = tmp_path / "proj"
+    result = assay_cli("run", "test_x.py", "--plain", cwd=project)
+    assert result.code == 1, result.stdout
+    reason = result.case("X")["failure"]["reason"]
+    assert "sources: '.' holds this run's session directory" in reason, reason
+    assert "--prefix" in reason
+    moved = assay_cli("run", "test_x.py", "--plain", "--prefix", str(tmp_path / "p"), cwd=project)
+    assert moved.code == 0, moved.stdout

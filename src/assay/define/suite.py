@@ -194,7 +194,7 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
         try:
             if Path(pattern).is_absolute():
                 matches = sorted(Path(p) for p in _abs_glob(pattern))
-            elif pattern and not Path(pattern).parts:  # "." (pathlib's glob fails on it: IndexError)
+            elif pattern and not Path(pattern).parts:  # ".": pathlib's glob fails (IndexError)
                 matches = [comp.base]
             else:
                 matches = sorted(comp.base.glob(pattern))

@@ -295,6 +295,13 @@ class Execution:
             src = src if src.is_absolute() else base / src
             if not src.exists():
                 raise StageFailed(f"sources: {source!r} not found (looked for {src})")
+            if self.ctx.stage_root.resolve().is_relative_to(src.resolve()):
+                raise StageFailed(
+                    f"sources: {source!r} holds this run's session directory "
+                    f"({self.ctx.stage_root.parent}): each stage dir would get a copy of the "
+                    "runs; name the source files or directories, or put sessions elsewhere "
+                    "(--prefix, or prefix in the config)"
+                )
             try:
                 tree = await self.ctx.store.source_tree(src, as_list(test.exclude_sources))
                 _no_assay_names(source, tree)
