@@ -210,6 +210,13 @@ class System(_Strict, kw_only=True, frozen=True):
     results: str | None = None
     partitions: dict[str, Partition]
 
+    def __post_init__(self) -> None:
+        # "~/x" is the home directory's x, as in a shell (not a directory named "~").
+        for key in ("prefix", "store", "results"):
+            value = getattr(self, key)
+            if value is not None and value.startswith("~"):
+                msgspec.structs.force_setattr(self, key, os.path.expanduser(value))
+
 
 class Detection(_Strict, kw_only=True, frozen=True):
     """``[detection]``: how a metric's regressions are told from noise (docs/history.md)."""

@@ -190,7 +190,7 @@ def _with_kept_references(
     kept_path = reffile.path_for(path)
     if not classes or not kept_path.is_file():
         return classes
-    metrics = {c.__name__: list(c._assay.metrics) for c in classes}
+    metrics = {c.__name__: {n: m.unit for n, m in c._assay.metrics.items()} for c in classes}
     variants = {name: c.__name__ for c in classes for name in variant_names(c)}
     kept, wrong = reffile.read(kept_path, metrics, variants)
     for line, message in wrong:

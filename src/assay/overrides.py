@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ def resolve(tests: Sequence[type[Test]], pairs: Sequence[str]) -> dict[str, dict
     for pair, name, text in generic:
         users = [t for t in tests if name in t._assay.variables]
         if not users and name not in PARSERS:
+            _not_a_parameter(pair, tests, name, text)
             known = sorted({v for t in tests for v in t._assay.variables} | set(PARSERS))
             raise UsageError(
                 f"-S {pair}: no loaded test has a variable {name!r}{did_you_mean(name, known)}",
@@ -51,6 +53,18 @@ def resolve(tests: Sequence[type[Test]], pairs: Sequence[str]) -> dict[str, dict
             )
         per_test[test_name][name] = _convert(pair, test, name, text)
     return per_test
+
+
+def _not_a_parameter(pair: str, tests: Sequence[type[Test]], name: str, text: str) -> None:
+    """Raise what to do when ``-S`` names a parameter: it cannot be set, its variants chosen."""
+    owners = [t.__name__ for t in tests if name in t._assay.space.names]
+    if owners:
+        raise UsageError(
+            f"-S {pair}: {name!r} is a parameter of {', '.join(owners)}, not a variable: its "
+            "values make the variants, and -S cannot change them",
+            hint="to run only the variants of that value, select them: -P "
+            + shlex.quote(f"{name}={text}"),
+        )
 
 
 def _convert(pair: str, test: type[Test], name: str, text: str) -> Any:

@@ -245,7 +245,7 @@ def summary_lines(
         from assay.results import performance
 
         lines.append(("", ""))
-        text = performance.format_table(metrics, caps.table_rows)
+        text = performance.format_table(metrics, caps.table_rows, caps.width)
         if caps.table_rows is not None and len(metrics) > caps.table_rows:
             text[-1] += f" (see {where})"
         lines += [(t, "bold" if i == 0 else "") for i, t in enumerate(text)]

@@ -75,3 +75,41 @@ def test_keep_files_leaving_the_stage_dir_is_the_cases_failure(assay_cli, write,
     for pattern in ("../*.txt", "/etc/hostname", "a/../../b"):
         assert f"keep_files: {pattern!r} leaves the stage dir" in reason, reason
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def _keep(tmp_path: Path, patterns: list[str]) -> Path:
+    project = tmp_path / "sandbox" / "project"
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "test_k.py").write_text(
+        "import assay\n\n"
+        "class K(assay.Test):\n"
+        "    command = 'mkdir -p sub/deep; echo hi > out.txt; echo y > sub/deep/y'\n"
+        f"    keep_files = {patterns!r}\n"
+    )
+    return project
+
+
+def test_keep_files_naming_no_file_is_the_cases_failure_not_a_crash(assay_cli, tmp_path):
+    """'' and '.' once ended the cleanup with pathlib's ValueError and IndexError."""
+    project = _keep(tmp_path, ["", ".", "./"])
+    result = assay_cli("run", "test_k.py", "--plain", cwd=project)
+    assert result.code == 1, result
+    reason = result.case("K")["failure"]["reason"]
+    for pattern in ("", ".", "./"):
+        assert f"keep_files: {pattern!r} names no file of the stage dir" in reason, reason
+    assert "Error" not in reason and "Traceback" not in result.stdout + result.stderr
+
+
+def test_keep_files_matching_only_directories_says_how_to_keep_their_files(assay_cli, tmp_path):
+    """'sub/' and '**' match directories only: they once kept nothing, silently."""
+    project = _keep(tmp_path, ["sub/", "**"])
+    result = assay_cli("run", "test_k.py", "--plain", cwd=project)
+    assert result.code == 1, result
+    reason = result.case("K")["failure"]["reason"]
+    assert "keep_files: 'sub/' matched only directories (sub)" in reason, reason
+    assert "'sub/**/*'" in reason and "keep_files: '**' matched only directories" in reason
+    _keep(tmp_path, ["sub/**/*"])
+    kept = assay_cli("run", "test_k.py", "--plain", cwd=project)
+    assert kept.code == 0, kept
+    output = Path(kept.case("K")["output_dir"])
+    assert (output / "sub/deep/y").read_text() == "y\n"

@@ -324,3 +324,27 @@ def test_a_references_file_without_its_test_file_is_warned_about_once(assay_cli,
     )
     assert "suite/solver.references.toml is ignored" in warnings[0]
     assert "rename it after the file whose tests it holds" in warnings[0]
+
+
+def test_a_kept_reference_in_another_unit_than_its_metric_is_a_load_error(assay_cli, write):
+    """A reference in ms against a metric in s once passed silently, the value shown in the
+    reference's unit ("2 ms"): the file is refused, naming both units and the fix."""
+    write("test_solve.py", PY_TEST)
+    write(
+        "test_solve.references.toml",
+        '["Solve"."*"]\nelapsed = { value = 2000.0, upper = 0.1, unit = "ms" }\n',
+    )
+    done = assay_cli("run", "test_solve.py", "--plain")
+    assert done.code == 1, done
+    text = done.stdout + done.stderr
+    assert "test_solve.references.toml:2:" in text
+    assert "Solve * elapsed: the reference is in 'ms' but the metric is in 's'" in text
+    assert "0 passed" in text and "Traceback" not in text
+
+
+def test_a_kept_reference_whose_value_is_a_string_says_to_write_a_number(assay_cli, write):
+    write("test_solve.py", PY_TEST)
+    write("test_solve.references.toml", '["Solve"."*"]\nelapsed = { value = "2.0" }\n')
+    text = assay_cli("run", "test_solve.py", "--plain").stdout
+    assert "Solve * elapsed: value must be a number, got the string '2.0'" in text
+    assert "without quotes" in text

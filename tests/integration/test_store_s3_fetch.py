@@ -11,9 +11,13 @@ import stat
 import subprocess
 import sys
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+import pytest
+
+from assay.errors import AssayError
 from assay.run import bucket_fetch
+from assay.run.bucket_inputs import BucketInputs
 from assay.store import Store
 from assay.store.s3 import S3Remote
 from assay.store.s3.presign import fetch_manifest
@@ -171,3 +175,72 @@ def test_links_of_a_job_that_never_ran_are_not_kept(s3, assay_cli, write, tmp_pa
     assert result.code != 0 and "1 failed" in result.stdout, result.stdout
     leaked = [p for p in tmp_path.rglob("*") if p.is_file() and b"Signature=" in p.read_bytes()]
     assert leaked == []
+
+
+def test_a_source_named_like_the_fetcher_or_its_list_fails_the_case_and_leaks_nothing(
+    s3, assay_cli, write, tmp_path
+):
+    """The list of links and the fetcher have fixed names in the stage dir, which holds the
+    test's sources first: a source symlink of such a name (to a file others can read, or
+    dangling) once received the links. Such sources are refused; every target is in a
+    sandbox under this test's tmp dir."""
+    _pushed(s3, tmp_path)
+    sandbox = tmp_path / "sandbox" / "deep"
+    sandbox.mkdir(parents=True)
+    shared = sandbox / "shared.json"
+    shared.write_text("{}")
+    write("assay.toml", _CONFIG.format(url=s3["url"]))
+    src = tmp_path / "src"
+    src.mkdir()
+    os.symlink(shared, src / ".assay-fetch-solver.json")
+    os.symlink(sandbox / "planted.py", src / ".assay-fetch.py")  # dangling
+    write(
+        "test_solver.py", _TEST.replace("    artifacts =", '    sources = "src/"\n    artifacts =')
+    )
+    result = assay_cli("run", "test_solver.py", "--plain")
+    assert shared.read_text() == "{}" and not (sandbox / "planted.py").exists()
+    assert result.code == 1 and "names assay keeps for its own files" in result.stdout
+    leaked = [p for p in tmp_path.rglob("*") if p.is_file() and b"Signature=" in p.read_bytes()]
+    assert leaked == []
+
+
+@pytest.mark.parametrize("planted", ["symlink", "dangling", "hard link", "directory"])
+def test_the_list_of_links_is_a_new_private_file_whatever_the_stage_dir_held(s3, tmp_path, planted):
+    """Below the check of sources: whatever entry the stage dir holds at the list's or the
+    fetcher's name, the links go into a new file of mode 0600 there, or nowhere."""
+    _pushed(s3, tmp_path)
+    sandbox = tmp_path / "sandbox" / "deep"
+    sandbox.mkdir(parents=True)
+    outside = sandbox / "outside.json"
+    outside.write_text("{}")
+    outside.chmod(0o644)
+    stage = tmp_path / "runs" / "stage" / "case"
+    stage.mkdir(parents=True)
+    listing, fetcher = stage / ".assay-fetch-build.json", stage / ".assay-fetch.py"
+    if planted == "symlink":
+        os.symlink(outside, listing)
+        os.symlink(outside, fetcher)
+    elif planted == "dangling":
+        os.symlink(sandbox / "new.json", listing)
+        os.symlink(sandbox / "new.py", fetcher)
+    elif planted == "hard link":
+        os.link(outside, listing)
+    else:
+        listing.mkdir()
+    inputs = BucketInputs()
+
+    async def prepare() -> object:
+        return await inputs.prepare(
+            s3["url"], "store:solver@1", "build", stage, PurePosixPath(stage), 600
+        )
+
+    if planted == "directory":
+        with pytest.raises(AssayError, match=r"cannot write \.assay-fetch-build\.json"):
+            asyncio.run(prepare())
+    else:
+        asyncio.run(prepare())
+        assert not listing.is_symlink() and listing.stat().st_mode & 0o777 == 0o600
+        assert b"Signature=" in listing.read_bytes()
+        assert not fetcher.is_symlink() and b"def fetch" in fetcher.read_bytes()
+    assert outside.read_text() == "{}" and outside.stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in sandbox.iterdir()) == ["outside.json"]

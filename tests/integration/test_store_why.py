@@ -143,3 +143,26 @@ def test_why_without_recording_says_results_are_off(ran, tmp_path):
     assert shown.code == 2, shown
     assert 'results = "none": nothing is recorded' in shown.stderr
     assert "Traceback" not in shown.stderr
+
+
+def test_names_from_the_database_are_shown_never_obeyed(tmp_path):
+    """A case name is test code's (a parameter value), and a shared database holds other
+    people's: an escape sequence or a newline in one is written visibly, not sent raw."""
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "f.txt").write_text("hi\n")
+    assert run_assay("store", "put", "solver", str(build), cwd=tmp_path).code == 0
+    (tmp_path / "test_w.py").write_text(
+        "import assay\n\n"
+        "class W(assay.Test):\n"
+        '    p = assay.parameter(["x\\x1b[2J\\x9b1m\\ny\\u202e"])\n'
+        '    artifacts = {"build": "store:solver@1"}\n'
+        '    command = "cat $ASSAY_BUILD/f.txt"\n'
+    )
+    assert run_assay("run", "test_w.py", "--plain", cwd=tmp_path).code == 0
+    shown = run_assay("store", "why", "solver@1", cwd=tmp_path)
+    assert shown.code == 0, shown
+    assert "\x1b" not in shown.stdout and "\x9b" not in shown.stdout
+    assert "\u202e" not in shown.stdout
+    assert "W[p=x\\x1b[2J\\x9b1m\\x0ay\\u202e]" in shown.stdout
+    assert len(shown.stdout.splitlines()) == 4  # version, count, session, the one case

@@ -517,3 +517,17 @@ def test_validate_spec_reports_every_problem(tmp_path):
         "expected: required, the path of the expected directory or file",
         "actual: required, the path of the actual directory or file",
     ]
+
+
+@pytest.mark.parametrize("folder", ["/", "..", "../..", "sub/../..", "/etc"])
+def test_a_complete_directory_outside_the_expected_outputs_is_refused(tmp_path, folder):
+    """``complete = ["/"]`` once walked the whole file system (minutes) and listed the host's
+    files as extra outputs in the report; ``".."`` the other cases' stage dirs."""
+    (tmp_path / "e" / "sub").mkdir(parents=True)
+    (tmp_path / "e" / "out.txt").write_text("1\n")
+    (tmp_path / "a").mkdir()
+    spec = {"version": 1, "expected": str(tmp_path / "e"), "actual": str(tmp_path / "a")}
+    assert validate_spec({**spec, "complete": [folder]}) == [
+        f"complete: {folder!r} is not a directory inside the expected outputs; give a "
+        "relative path such as 'results' ('.' for all of them)"
+    ]

@@ -174,3 +174,18 @@ def test_string_variable_keeps_text_as_written() -> None:
 def test_dotted_test_name_uses_last_dot() -> None:
     error = usage_error(["pkg.Alpha.size=1"])
     assert "no loaded test named 'pkg.Alpha'" in error.message
+
+
+class Swept(assay.Test):
+    command = "true"
+    threads = assay.parameter([1, 2])
+
+
+def test_a_parameter_set_with_s_says_how_to_choose_its_variants() -> None:
+    """A newcomer's ``-S threads=2`` on a parameter: not "no variable", but what to do."""
+    error = usage_error(["threads=2"], [Alpha, Swept])
+    assert error.message == (
+        "-S threads=2: 'threads' is a parameter of Swept, not a variable: its values make "
+        "the variants, and -S cannot change them"
+    )
+    assert error.hint is not None and "-P threads=2" in error.hint

@@ -101,7 +101,7 @@ def test_check_negative_reference() -> None:
         (Ref(100.0, upper=math.nan), "upper tolerance nan must be a finite number"),
         (Ref(-100.0, lower=math.nan), "lower tolerance nan must be a finite number"),
         (Ref(100.0, upper=math.inf), "upper tolerance inf must be a finite number"),
-        (Ref(100.0, upper="x"), "upper tolerance 'x' must be a finite number"),  # type: ignore[arg-type]
+        (Ref(100.0, upper="x"), "upper tolerance must be a number, got the string 'x'"),  # type: ignore[arg-type]
         # integers beyond any float (TOML reads them whole) are no error of assay's own
         (Ref(10**400), "must be finite"),
         (Ref(5.0, upper=10**400), "must be a finite number"),
@@ -269,9 +269,23 @@ def test_with_a_relative_and_an_absolute_bound_on_a_side_the_wider_one_holds() -
         ({"lower_abs": 0.5}, "lower_abs 0.5 must be 0 or less (e.g. -0.5 for 0.5 below"),
         ({"upper_abs": -1}, "upper_abs -1 must be 0 or more (e.g. 0.5 for 0.5 above"),
         ({"upper_abs": float("inf")}, "upper_abs must be a finite number, got inf (None: unbo"),
-        ({"lower_abs": "1"}, "lower_abs must be a number, got '1'"),
+        ({"lower_abs": "1"}, "lower_abs must be a number, got the string '1'"),
     ],
 )
 def test_wrong_absolute_bounds_are_problems(kw: dict[str, object], problem: str) -> None:
     (found,) = assay.ref(1.0, **kw).problems()  # type: ignore[arg-type]
     assert found.startswith(problem)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "said"),
+    [
+        ({"value": "10"}, "reference value must be a number, got the string '10'"),
+        ({"value": 10, "lower": "-0.1"}, "lower tolerance must be a number, got the string '-0.1'"),
+        ({"value": 10, "upper": "0.1"}, "upper tolerance must be a number, got the string '0.1'"),
+        ({"value": 10, "upper_abs": "2"}, "upper_abs must be a number, got the string '2'"),
+    ],
+)
+def test_a_number_written_as_a_string_says_to_drop_the_quotes(kwargs, said):
+    (problem,) = Ref(**kwargs).problems()
+    assert problem == f"{said}; write it without quotes"

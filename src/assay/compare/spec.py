@@ -286,7 +286,13 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
         elif "files" in spec or not command:
             selected = listing
         for folder in complete:
-            if not os.path.isdir(os.path.join(expected, folder)):
+            if posixpath.isabs(folder) or posixpath.normpath(folder).split("/")[0] == "..":
+                # It would be walked on the actual side too: "/" is the whole file system.
+                check.problem(
+                    f"complete: {folder!r} is not a directory inside the expected outputs; "
+                    "give a relative path such as 'results' ('.' for all of them)"
+                )
+            elif not os.path.isdir(os.path.join(expected, folder)):
                 check.problem(f"complete: {folder!r} is not a directory in {expected}")
     if check.problems:
         return None, check.problems

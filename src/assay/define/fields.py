@@ -116,7 +116,8 @@ class Fields:
         Strings | None,
         Builtin(
             "files or directories (relative to the test file) copied into the stage dir; a "
-            "directory's *contents* are copied",
+            "directory's *contents* are copied; top-level names `assay-*` and `.assay-*` are "
+            "assay's own (its scripts, outputs, fetcher) and fail the case at setup",
             "str or list",
             check_opt_strs,
         ),

@@ -50,7 +50,8 @@ def read(
     path: Path, metrics: Mapping[str, Iterable[str]], variants: Mapping[str, str]
 ) -> tuple[Kept, list[tuple[int | None, str]]]:
     """The references of ``path`` and what is wrong in it (line, message). ``metrics``:
-    test name -> its metrics; ``variants``: variant name -> its test's name."""
+    test name -> its metrics (a mapping of metric -> unit checks each reference's unit);
+    ``variants``: variant name -> its test's name."""
     try:
         text = read_utf8(path)
         data = load_toml(text)
@@ -90,6 +91,15 @@ def read(
                 if ref is None or wrong:
                     problem(metric, f"{where}: {wrong or 'not a reference'}")
                     continue
+                units = metrics[test]
+                unit = units.get(metric) if isinstance(units, Mapping) else None
+                if ref.unit and unit and ref.unit != unit:
+                    problem(
+                        metric,
+                        f"{where}: the reference is in {ref.unit!r} but the metric is in "
+                        f"{unit!r}; write the value in {unit!r} (or leave unit out)",
+                    )
+                    continue
                 kept.setdefault(name, {}).setdefault(pattern, {})[metric] = ref
     return kept, problems
 
@@ -107,8 +117,14 @@ def entry(value: Any) -> tuple[Ref | None, str]:
         if "value" not in value:
             return None, "a reference needs a value"
         numbers = {k: v for k, v in value.items() if k != "unit"}
-        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in numbers.values()):
-            return None, f"{', '.join(k for k in numbers)} must be numbers"
+        for key, number in numbers.items():
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                if isinstance(number, str):
+                    return None, (
+                        f"{key} must be a number, got the string {number!r}; "
+                        "write it without quotes"
+                    )
+                return None, f"{key} must be a number, got {number!r}"
         unit = value.get("unit")
         if unit is not None and not isinstance(unit, str):
             return None, "unit must be a string"

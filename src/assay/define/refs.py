@@ -30,14 +30,17 @@ class Ref:
     def problems(self) -> list[str]:
         out = []
         if isinstance(self.value, bool) or not isinstance(self.value, int | float):
-            out.append(f"reference value must be a number, got {self.value!r}")
+            out.append(_not_a_number("reference value", self.value))
             return out
         if not finite(self.value):
             out.append(f"reference value must be finite, got {short(self.value)}")
             return out
         # NaN compares false with everything: a NaN tolerance would leave its side unbounded
         for name, tolerance in (("lower", self.lower), ("upper", self.upper)):
-            if tolerance is not None and not finite(tolerance):
+            written: object = tolerance  # typed a float, but test code may pass anything
+            if isinstance(written, str):
+                out.append(_not_a_number(f"{name} tolerance", written))
+            elif tolerance is not None and not finite(tolerance):
                 out.append(f"{name} tolerance {short(tolerance)} must be a finite number")
         if out:
             return out
@@ -54,7 +57,7 @@ class Ref:
             if bound is None:
                 continue
             if isinstance(bound, bool) or not isinstance(bound, int | float):
-                out.append(f"{name} must be a number, got {bound!r}")
+                out.append(_not_a_number(name, bound))
             elif not finite(bound):
                 out.append(f"{name} must be a finite number, got {short(bound)} (None: unbounded)")
             elif bound * sign < 0:
@@ -191,3 +194,9 @@ def as_ref(value: Any) -> Ref:
         f"reference {value!r} is not a reference; write assay.ref(value, lower=..., upper=..., "
         f"unit=...)"
     )
+
+
+def _not_a_number(name: str, value: object) -> str:
+    if isinstance(value, str):  # "0.1" in a test or a TOML file: the quotes are the mistake
+        return f"{name} must be a number, got the string {value!r}; write it without quotes"
+    return f"{name} must be a number, got {value!r}"

@@ -96,7 +96,7 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
     cases = _case_dirs(comp, body)
     compare = _compare_spec(comp, body, cases)
     classes: list[type[Test]] = []
-    if body.cases is not None:
+    if body.cases is not None and cases:  # no case directory: already a problem of its own
         ns = {
             **common,
             "compare_spec": compare,
@@ -189,16 +189,28 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
         return []
     patterns = [body.cases] if isinstance(body.cases, str) else list(body.cases)
     found: dict[str, CaseDir] = {}
+    home = comp.base.resolve()
     for pattern in patterns:
         try:
             if Path(pattern).is_absolute():
                 matches = sorted(Path(p) for p in _abs_glob(pattern))
+            elif pattern and not Path(pattern).parts:  # ".": pathlib's glob fails (IndexError)
+                matches = [comp.base]
             else:
                 matches = sorted(comp.base.glob(pattern))
         except (OSError, ValueError) as exc:  # "", a name too long...
             comp.problem("suite.cases", f"{pattern!r} is not a usable glob: {exc}")
             continue
         dirs = [m for m in matches if is_dir(m)]
+        holding = [d for d in dirs if home.is_relative_to(d.resolve())]
+        if holding:
+            # Its copy would hold the suite and the runs ("/": the whole file system).
+            comp.problem(
+                "suite.cases",
+                f"{pattern!r} matches {holding[0]}, which holds the suite file: not a case "
+                "directory; give a glob of case directories, such as 'cases/*'",
+            )
+            continue
         if not dirs:
             comp.problem("suite.cases", f"{pattern!r} matches no directory under {comp.base}")
         for d in dirs:
@@ -243,6 +255,7 @@ def _check_compare(
         for problem in engine.validate_spec(probe):
             comp.problem(key, problem)
     literal = [f for f in compare.files if not any(ch in f for ch in "*?[")]
+    missing: dict[str, list[str]] = {}
     for case in cases:
         expected = case.path / body.expected
         if not is_dir(expected):
@@ -255,11 +268,18 @@ def _check_compare(
             continue
         for name in literal:
             if not exists(expected / name):
-                comp.problem(
-                    f"{key}.files",
-                    f"{name!r} is missing from case {case.name!r} ({expected}); add it to the "
-                    "expected outputs or remove it from files",
-                )
+                missing.setdefault(name, []).append(f"{case.name!r} ({expected})")
+    for name, where in missing.items():  # one problem per file, however many cases lack it
+        if len(where) == 1:
+            said = f"case {where[0]}"
+        else:
+            said = f"{len(where)} cases: " + ", ".join(where[:3])
+            said += f" and {len(where) - 3} more" if len(where) > 3 else ""
+        comp.problem(
+            f"{key}.files",
+            f"{name!r} is missing from {said}; add it to the expected outputs or remove it "
+            "from files",
+        )
 
 
 def _case_settings(comp: Compiler, body: schema.Body) -> dict[str, Any]:

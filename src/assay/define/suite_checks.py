@@ -3,6 +3,8 @@ single values, and making a test class from a namespace."""
 
 from __future__ import annotations
 
+import difflib
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +85,22 @@ def check_layer(comp: Compiler, key: str, layer: str) -> None:
         return
     path = Path(layer) if Path(layer).is_absolute() else comp.base / layer
     for problem in check_layers("build", [path]):
-        comp.problem(key, problem.removeprefix("artifact 'build': "))
+        message = problem.removeprefix("artifact 'build': ")
+        if message.endswith(" does not exist") and not Path(layer).is_absolute():
+            message += f" (paths are relative to the suite file, in {comp.base})"
+            message += _close_name(path)
+        comp.problem(key, message)
+
+
+def _close_name(path: Path) -> str:
+    """``; did you mean 'NAME'?`` for a sibling named like ``path``, else ""."""
+    try:
+        # A bounded look: the parent may be a huge directory.
+        siblings = [p.name for p in itertools.islice(path.parent.iterdir(), 2000)]
+    except OSError:  # the parent is missing too, or unreadable: nothing to suggest
+        return ""
+    close = difflib.get_close_matches(path.name, siblings, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def bad_regex(comp: Compiler, key: str, pattern: str) -> bool:

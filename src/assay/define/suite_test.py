@@ -3,6 +3,7 @@ comparing its outputs."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,4 +120,21 @@ def _render(test: Test, template: Path, target: Path) -> None:
         text = env.get_template(template.name).render(**values)
     except jinja2.TemplateError as exc:
         raise SanityError(f"template {template.name}: {exc}") from None
-    target.write_text(text)
+    _write_inside(test.stage_dir, target, text.encode())
+
+
+def _write_inside(stage_dir: Path, target: Path, data: bytes) -> None:
+    """``data`` in a new file at ``target`` (below ``stage_dir``, whose names the suite
+    compiler checked), never through a link staged from the inputs: neither at its name
+    nor at a directory on the way."""
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    if not parent.resolve().is_relative_to(stage_dir.resolve()):
+        raise SanityError(
+            f"template output {target.relative_to(stage_dir)}: its directory is a link out "
+            "of the stage dir (staged from the inputs); rename one of them"
+        )
+    target.unlink(missing_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)

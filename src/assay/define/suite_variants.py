@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from assay.define import suite_schema as schema
@@ -126,6 +126,14 @@ def _templates(
     for i, name in enumerate(given):
         template = comp.base / name
         target = outputs[i] if outputs is not None else _strip_template_suffix(template.name)
+        if not _inside(target):
+            comp.problem(
+                f"{key}.output",
+                f"{target!r} is not a file name inside the stage dir; give a relative name "
+                "such as 'input.cfg' (or 'conf/input.cfg': the directory is made), not "
+                "one of assay's own (assay-*, .assay-*)",
+            )
+            return None
         if _check_template(comp, f"{key}.template", template, names):
             out.append((template, target))
     targets = [t for _, t in out]
@@ -133,6 +141,18 @@ def _templates(
         comp.problem(f"{key}.output", f"two templates render into the same file: {targets}")
         return None
     return tuple(out)
+
+
+def _inside(name: str) -> bool:
+    """Whether a rendered file's name stays in the stage dir and is not assay's own."""
+    parts = PurePosixPath(name).parts
+    return (
+        bool(name.strip())
+        and bool(parts)
+        and not PurePosixPath(name).is_absolute()
+        and ".." not in parts
+        and not parts[0].startswith(("assay-", ".assay-"))
+    )
 
 
 def _strip_template_suffix(name: str) -> str:
@@ -234,7 +254,8 @@ def scaling_class(
     ((size_name, sizes),) = given.items()
     chosen = [c for c in cases if any(fnmatch.fnmatchcase(c.name, g) for g in scaling.cases)]
     if not chosen:
-        comp.problem(f"{key}.cases", f"{scaling.cases} matches none of the suite's cases")
+        if cases or body.cases is None:  # no directory matched: suite.cases said so
+            comp.problem(f"{key}.cases", f"{scaling.cases} matches none of the suite's cases")
         return None
     ns: dict[str, Any] = {k: v for k, v in common.items() if k != size_name}
     ns.update(

@@ -15,6 +15,7 @@ _ORDER = {"error": 0, "fail": 1, "pass": 2, "no reference": 3}
 class Row:
     case: str
     metric: MetricResult
+    variant: str = ""  # the case's name without " @system:partition+environment"
 
     @property
     def margin(self) -> float | None:
@@ -38,7 +39,7 @@ def margin(m: MetricResult) -> float | None:
 def rows(results: list[CaseResult]) -> list[Row]:
     """Every metric of the session, the worst first: errors, then failures, then by margin
     (the smallest first), values without a bound last."""
-    found = [Row(r.name, m) for r in results for m in r.metrics]
+    found = [Row(r.name, m, r.variant) for r in results for m in r.metrics]
 
     def key(row: Row) -> tuple[int, float, str, str]:
         room = row.margin
@@ -88,17 +89,37 @@ _HEADINGS = ["case", "metric", "value", "reference [bounds]", "margin", "verdict
 _WIDEST_CASE = 36
 
 
-def format_table(table: list[Row], limit: int | None = None) -> list[str]:
+def _common_suffix(table: list[Row]) -> str | None:
+    """The `` @system:partition+environment`` every row's case shares, if one is."""
+    suffixes = {
+        r.case[len(r.variant) :] if r.variant and r.case.startswith(r.variant) else None
+        for r in table
+    }
+    common = suffixes.pop() if len(suffixes) == 1 else None
+    return common or None
+
+
+def format_table(table: list[Row], limit: int | None = None, width: int = 80) -> list[str]:
     """The table as text lines: a title, column headings, a row per metric (at most
-    ``limit``, then how many more)."""
+    ``limit``, then how many more, with case names cut to fit a terminal ``width`` columns
+    wide; with no limit, whole). A place every case shares is said once in the title, not on
+    every row."""
     if not table:
         return []
     shown = table if limit is None else table[:limit]
+    common = _common_suffix(table)
     cells = [_HEADINGS] + [_cells(r) for r in shown]
-    for row in cells[1:]:
-        row[0] = clip(row[0], _WIDEST_CASE)
+    for row, source in zip(cells[1:], shown, strict=True):
+        if common is not None:
+            row[0] = source.variant
     widths = [max(len(row[i]) for row in cells) for i in range(len(_HEADINGS))]
-    lines = ["performance (worst margin first; margin: room left to the nearest bound):"]
+    if limit is not None:  # a terminal: the case column gets what the others leave
+        room = max(_WIDEST_CASE, width - 1 - 2 - 2 * (len(widths) - 1) - sum(widths[1:]))
+        for row in cells[1:]:
+            row[0] = clip(row[0], room)
+        widths[0] = max(len(row[0]) for row in cells)
+    where = f", all{common}" if common else ""
+    lines = [f"performance{where} (worst margin first; margin: room left to the nearest bound):"]
     for row in cells:
         lines.append(
             "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()

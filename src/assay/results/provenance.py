@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from assay import terminal
 from assay.errors import UsageError
 from assay.results.report import iso
 
@@ -169,7 +170,8 @@ def format_text(target: Target, found: Found, where: str) -> str:
             "name, not this one):"
         )
         lines += _session_lines(other)
-    return "\n".join(lines)
+    # Names come from test code and from a (maybe shared) database: shown, never obeyed.
+    return "\n".join(terminal.line(text) for text in lines)
 
 
 def _session_lines(sessions: list[dict[str, Any]]) -> list[str]:

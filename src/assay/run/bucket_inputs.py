@@ -66,18 +66,31 @@ class BucketInputs:
             self._made[key] = task
         version, manifest = await asyncio.shield(task)
         listing = stage_dir / f".assay-fetch-{name}.json"
-        fd = os.open(listing, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(manifest, fh)
+        _write_new(listing, json.dumps(manifest).encode(), 0o600)
         fetcher = stage_dir / FETCHER
-        if not fetcher.exists():
-            fetcher.write_text(FETCHER_SOURCE.read_text())
+        _write_new(fetcher, FETCHER_SOURCE.read_bytes(), 0o644)
         line = (
             f"python3 -I {shlex.quote(str(job_dir / FETCHER))} "
             f"{shlex.quote(str(job_dir / listing.name))} || exit $?"
         )
         use = ArtifactUse(name, 0, f"{version.ref} in {remote}", version.tree)
         return PurePosixPath(manifest["target"]), use, line
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """``data`` in a new file at ``path``, whatever the staged sources put there first: a
+    symlink is not followed (it could lead the links out of the stage dir, into a file
+    others can read) and a file hard-linked from the sources is not written into."""
+    try:
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    except OSError as exc:
+        raise AssayError(
+            f"cannot write {path.name} in the stage dir ({exc.strerror}): the test's sources "
+            "hold an entry of that name, which assay needs; rename it"
+        ) from None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
 
 
 def drop_lists(stage_dir: Path) -> None:

@@ -50,9 +50,23 @@ def kept_files(
             # whose output dir is as deep as its stage dir): out there, that is data lost.
             problems.append(f"keep_files: {pattern!r} leaves the stage dir; name its files")
             continue
+        if not usable(pattern):  # pathlib's glob fails on them (ValueError, IndexError)
+            problems.append(
+                f"keep_files: {pattern!r} names no file of the stage dir; give globs of its "
+                "files, such as '*.log' or 'results/**/*'"
+            )
+            continue
         matched = sorted(stage_dir.glob(pattern))
         if not matched:
             problems.append(f"keep_files: {pattern!r} matched no file in the stage dir")
+        elif not any(m.is_file() for m in matched):
+            dirs = ", ".join(str(m.relative_to(stage_dir)) for m in matched[:3])
+            more = f" and {len(matched) - 3} more" if len(matched) > 3 else ""
+            inside = f"{pattern.rstrip('/')}/**/*"
+            problems.append(
+                f"keep_files: {pattern!r} matched only directories ({dirs}{more}), whose files "
+                f"are not kept by it; name their files, such as {inside!r}"
+            )
         for m in matched:
             rel = m.relative_to(stage_dir)
             link = _link_on_the_way(stage_dir, rel)
@@ -64,6 +78,11 @@ def kept_files(
             elif m.is_file():
                 names.append(str(rel))
     return list(dict.fromkeys(names)), problems  # each file once, in order
+
+
+def usable(pattern: str) -> bool:
+    """Whether a ``keep_files`` pattern can name a file at all (not ``""`` nor ``"."``)."""
+    return bool(pattern.strip()) and bool(PurePosixPath(pattern).parts)
 
 
 def _link_on_the_way(stage_dir: Path, rel: Path) -> Path | None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assay import guard
 from assay.define.definition import check_fields
@@ -44,7 +44,7 @@ from assay.run.artifacts import ArtifactError, copy_small
 from assay.run.bucket_inputs import drop_lists, from_bucket
 from assay.run.context import RunContext, StageFailed, case_dirname
 from assay.run.describe import describe_exception, describe_status, new_result
-from assay.run.keeping import kept_files
+from assay.run.keeping import kept_files, usable
 from assay.run.metrics import measure
 from assay.run.sites import COMPARE_SPEC, VERDICT, CaseFiles, Wanted, fetch_dependency_layers
 from assay.schedulers.base import (
@@ -58,6 +58,9 @@ from assay.schedulers.base import (
 from assay.shell import UnsafeValue
 from assay.store.objects import StoreError
 from assay.transports.base import TransportError
+
+if TYPE_CHECKING:
+    from assay.store.trees import Tree
 
 
 @dataclass
@@ -301,15 +304,24 @@ class Execution:
             src = src if src.is_absolute() else base / src
             if not src.exists():
                 raise StageFailed(f"sources: {source!r} not found (looked for {src})")
+            if self.ctx.stage_root.resolve().is_relative_to(src.resolve()):
+                raise StageFailed(
+                    f"sources: {source!r} holds this run's session directory "
+                    f"({self.ctx.stage_root.parent}): each stage dir would get a copy of the "
+                    "runs; name the source files or directories, or put sessions elsewhere "
+                    "(--prefix, or prefix in the config)"
+                )
             try:
                 copied = None
                 if self._copies(test, source):
                     copied = await copy_small(src, self.stage_dir, exclude, writable)
                 if copied is not None:
                     tree, digest = copied.tree, copied.digest
+                    _no_assay_names(source, tree)  # before any script is written there
                     self.read_only_copies += copied.read_only
                 else:
                     tree = await self.ctx.store.source_tree(src, exclude)
+                    _no_assay_names(source, tree)
                     staged = await self.ctx.store.stage(tree, self.stage_dir, writable)
                     digest = await self.ctx.store.source_digest(src, exclude, tree)
                     self.linked.extend(staged.linked_paths)
@@ -416,6 +428,7 @@ class Execution:
                 spec, compare=(self.job_dir / COMPARE_SPEC, self.job_dir / VERDICT)
             )
         kept = [test.format(p, quote=False) for p in as_list(test.keep_files)]
+        kept = [p for p in kept if usable(p)]  # the others fail the case at cleanup
         back = Wanted([scripts.RUN_OUT, scripts.RUN_ERR, VERDICT], kept)
         outcome = None
         if self.attach is not None:  # resumed: follow the job an earlier runner submitted
@@ -632,3 +645,14 @@ def _env(test: Test) -> dict[str, str]:
 
 
 __all__ = ["STAGES", "Execution", "RunContext", "StageFailed"]
+
+
+def _no_assay_names(source: str, tree: Tree) -> None:
+    """Refuse sources whose top level holds a name assay writes in the stage dir: a symlink
+    of that name would take assay's scripts, outputs or download links out of it."""
+    taken = sorted(e.path for e in tree.entries if "/" not in e.path and scripts.assay_name(e.path))
+    if taken:
+        raise StageFailed(
+            f"sources: {taken[0]!r} (in {source!r}) is one of the names assay keeps for its own "
+            "files in the stage dir (assay-*, .assay-*); rename it"
+        )

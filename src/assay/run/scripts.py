@@ -40,6 +40,14 @@ ASSAY_FILES = (
 )
 """Every file assay itself may put in a stage dir (none of them is an output of the test)."""
 
+
+def assay_name(name: str) -> bool:
+    """Whether a stage dir's top-level ``name`` is assay's to write (``assay-*``, which
+    :data:`ASSAY_FILES` are, and ``.assay-*``: the fetcher of ``store_remote`` and its
+    lists): staged sources must not hold one, or assay's writes would go through it."""
+    return name.startswith(("assay-", ".assay-"))
+
+
 # The first word of a command that may replace the shell: a plain program name or path.
 _PROGRAM = re.compile(r"[A-Za-z0-9_./+][A-Za-z0-9_./+-]*")
 # Words bash runs itself (no process to save; ``exec`` would run another program or fail).

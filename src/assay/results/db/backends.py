@@ -13,6 +13,7 @@ import abc
 import random
 import re
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -107,6 +108,7 @@ class SqliteBackend(Backend):
         self.path = path
         self.where = str(path)
         self._lock = threading.Lock()  # one connection, used by the recorder's thread too
+        _a_file_or_nothing(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(
@@ -282,6 +284,30 @@ def _passwords(url: str) -> list[str]:
     raw = [found.group(1)] if found and found.group(1) else []
     raw += [m.group(2).strip("'") for m in _PASSWORD_PARAMETER.finditer(url) if m.group(2)]
     return sorted({*raw, *map(unquote, raw)} - {""}, key=len, reverse=True)
+
+
+_KINDS = {
+    stat.S_IFDIR: "directory",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFIFO: "named pipe",
+    stat.S_IFSOCK: "socket",
+}
+
+
+def _a_file_or_nothing(path: Path) -> None:
+    """Refuse a database path that is not a regular file (through links): SQLite would
+    open a device or a /proc file and write its journal beside it (``/dev/null-journal``)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # missing (made on opening), a name too long, no access: SQLite says
+        return
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "special file")
+        raise DatabaseError(
+            f"results database {path} is a {kind}, not a file; give the path of an SQLite "
+            'file in the system\'s results setting (or results = "none")'
+        )
 
 
 def connect(target: str | Path) -> Backend:

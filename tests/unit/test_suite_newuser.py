@@ -1,0 +1,76 @@
+"""Suite-file mistakes a new user makes on a first suite (a glob that finds nothing, a
+build path with a typo, an expected file missing from every case): each is said once,
+naming the key, the place and the fix, without knock-on problems the user did not cause."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.unit.test_toml_regressions import minimal, problems
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    for case in ("c1", "c2", "c3", "c4", "c5"):
+        (tmp_path / "cases" / case / "expected").mkdir(parents=True)
+        (tmp_path / "cases" / case / "expected" / "out.txt").write_text("v=1\n")
+    (tmp_path / "build").mkdir()
+    return tmp_path
+
+
+def test_a_cases_glob_that_matches_nothing_is_the_only_problem(home):
+    found = problems(home, {"suite": {"command": "true", "cases": "case/*"}})
+    assert len(found) == 1, found
+    assert "suite.cases: 'case/*' matches no directory under" in found[0]
+    assert "has no values" not in found[0]
+
+
+def test_a_file_missing_from_every_case_is_one_problem_naming_how_many(home):
+    (found,) = problems(home, minimal(compare={"files": ["out.dat"]}))
+    assert "suite.compare.files: 'out.dat' is missing from 5 cases" in found
+    assert "'c1' (" in found and "and 2 more" in found
+    assert "add it to the expected outputs or remove it from files" in found
+
+
+def test_a_file_missing_from_one_case_names_that_case(home):
+    (home / "cases/c3/expected/out.txt").unlink()
+    (found,) = problems(home, minimal(compare={"files": ["out.txt"]}))
+    assert "'out.txt' is missing from case 'c3' (" in found
+
+
+def test_a_build_path_with_a_typo_suggests_the_close_name(home):
+    (found,) = problems(home, minimal(build="buidl"))
+    assert "suite.build: " in found and "buidl does not exist" in found
+    assert "relative to the suite file" in found
+    assert "did you mean 'build'?" in found
+
+
+def test_a_build_path_without_a_close_name_says_where_it_was_looked_for(home):
+    (found,) = problems(home, minimal(build="nowhere/solver.tar.gz"))
+    assert "nowhere/solver.tar.gz does not exist" in found
+    assert "relative to the suite file" in found and "did you mean" not in found
+
+
+def test_a_scaling_study_over_a_glob_that_matches_nothing_is_one_problem(home):
+    suite = {"suite": {"command": "true", "cases": "case/*", "scaling": {"nodes": [1, 2]}}}
+    found = problems(home, suite)
+    assert len(found) == 1 and "'case/*' matches no directory" in found[0], found
+
+
+def test_a_scaling_study_without_suite_cases_is_still_refused(home):
+    sweep = [{"a": [1]}]
+    suite = {"suite": {"command": "true", "sweep": sweep, "scaling": {"nodes": [1, 2]}}}
+    (found,) = problems(home, suite)
+    assert "suite.scaling.cases: ['*'] matches none of the suite's cases" in found
+
+
+@pytest.mark.parametrize("pattern", [".", "./", "/", "..", "cases/.."])
+def test_a_cases_glob_of_the_suites_own_or_the_root_directory_is_refused(home, pattern):
+    """'.' once crashed the loader (IndexError, an internal error); '/' made a case named ''
+    whose staging would copy the whole file system."""
+    found = problems(home, {"suite": {"command": "true", "cases": pattern}})
+    assert len(found) == 1, found
+    assert f"suite.cases: {pattern!r} matches " in found[0]
+    assert "not a case directory" in found[0] and "such as 'cases/*'" in found[0]
