@@ -45,3 +45,52 @@ def test_shutdown_wakes_the_daemon_at_once_not_at_its_next_poll(tmp_path: Path) 
     assert not serving.is_alive()
     assert listener.timeouts == 0
     assert not (tmp_path / "a.sock").exists()
+
+
+_DAEMON = """
+import os, sys
+sys.path.insert(0, {src!r})
+import time
+from assay.transports import hostagent
+
+class SlowChannelFault(hostagent.Daemon):  # a fault: each answer takes a while to go out
+    def send(self, message):
+        time.sleep(0.2)
+        super().send(message)
+
+daemon = SlowChannelFault({path!r}, linger=3600.0)
+print("ready", flush=True)
+try:
+    daemon.serve()
+finally:
+    os._exit(0)  # as the real daemon ends: its threads do not outlive serve()
+"""
+
+
+def test_the_answer_to_shutdown_goes_out_before_the_daemon_ends(tmp_path: Path) -> None:
+    # The run's report takes the agent's statistics from this answer: a daemon that stopped
+    # serving before sending it ended with the answer unsent, now and then (under load; a
+    # slow channel, injected here, shows it every time).
+    import subprocess
+    import sys
+
+    src = str(Path(hostagent.__file__).parents[2])
+    for attempt in range(3):
+        path = str(tmp_path / f"d{attempt}.sock")
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _DAEMON.format(src=src, path=path)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(path)
+                sock.sendall(hostagent.frame({"rid": "1", "op": "shutdown"}))
+                answer = hostagent.read_frame(sock)
+            assert answer is not None, f"attempt {attempt}: no answer to shutdown"
+            assert answer["ok"] and answer["stats"]["requests"] == {"shutdown": 1}, answer
+            assert proc.wait(30) == 0
+        finally:
+            proc.kill()
+            proc.wait()

@@ -335,6 +335,8 @@ class Daemon:
                     del self.answers[next(iter(self.answers))]
                 self.working.pop(rid).set()
         self.send(answer)
+        if op == "shutdown":
+            self.stop()
 
     def op_hello(self, m: dict[str, Any]) -> dict[str, Any]:
         stale: list[Job] = []
@@ -565,7 +567,9 @@ class Daemon:
         kill_leftovers(tokens)  # of jobs ended before, whose leftovers may still run
 
     def op_shutdown(self, m: dict[str, Any]) -> dict[str, Any]:
-        self.stop()
+        # The daemon stops once this answer is sent (:meth:`handle`): stopping first let
+        # the process end before its answer, the statistics with it, went out.
+        self.kill_all()
         return {"stats": self.stats()}
 
     def stop(self) -> None:
