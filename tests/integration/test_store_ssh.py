@@ -239,7 +239,7 @@ def test_a_connection_cut_mid_upload_resumes_and_sends_no_piece_twice(
             waiting = bytes_waiting(agent)
             partial = [
                 p for p in incoming(remote_dir)
-                if 0 < p.stat().st_size  # a piece of it is written (not only the file made)
+                if p.stat().st_size > 0  # a piece of it is written (not only the file made)
                 and p.stat().st_size + waiting <= sizes[p.name.partition("-")[2]] - 3 * piece
             ]  # fmt: skip
             if partial:
