@@ -144,16 +144,7 @@ def test_the_end_of_the_process_still_runs_exit_handlers_and_waits_for_threads(t
     if start == "console" and not console.exists():
         pytest.skip("no console script next to this interpreter")
     argv = [str(console)] if start == "console" else [sys.executable, "-m", "assay"]
-    env = {**os.environ, "ASSAY_STORE": str(tmp_path / ".store")}
-    env.pop("ASSAY_CONFIG", None)
-    proc = subprocess.run(
-        [*argv, "run", "test_ends.py", "--plain"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    proc = _assay_process(tmp_path, "test_ends.py", argv)
     assert proc.returncode == 0, proc.stderr
     assert "1 passed, 0 failed" in proc.stdout, proc.stdout
     assert atexit_marker.read_text() == "ran"
@@ -166,16 +157,7 @@ def test_the_end_of_the_process_keeps_the_exit_code_and_a_full_pipe_of_output(tm
         "import assay\n\n\nclass Many(assay.Test):\n"
         "    i = assay.parameter(range(40))\n    command = 'exit 1'\n"
     )
-    env = {**os.environ, "ASSAY_STORE": str(tmp_path / ".store")}
-    env.pop("ASSAY_CONFIG", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "assay", "run", "test_many.py", "--plain"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    proc = _assay_process(tmp_path, "test_many.py")
     assert proc.returncode == 1
     assert proc.stdout.count("[ FAIL]") >= 40
     assert "0 passed, 40 failed" in proc.stdout, proc.stdout[-500:]
@@ -196,16 +178,7 @@ def test_files_test_code_keeps_open_are_flushed_when_the_process_ends(tmp_path):
         "    @assay.after('run')\n    def note(self):\n"
         "        LOG.write('own line')\n        helper_log.LOG.write('helper line')\n"
     )
-    env = {**os.environ, "ASSAY_STORE": str(tmp_path / ".store")}
-    env.pop("ASSAY_CONFIG", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "assay", "run", "test_logs.py", "--plain"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    proc = _assay_process(tmp_path, "test_logs.py")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "own.txt").read_text() == "own line"
     assert (tmp_path / "helper.txt").read_text() == "helper line"
@@ -259,3 +232,20 @@ def test_a_script_run_by_hand_drops_them_even_where_root_can_inherit_them(tmp_pa
     caps = _effective(out)
     assert caps & (1 << 1) == 0 and caps & (1 << 3) == 0, hex(caps)
     assert caps & 1, hex(caps)  # chown: the others stay
+
+
+def _assay_process(
+    tmp_path: Path, test_file: str, argv: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``assay run TEST_FILE --plain`` as a process of its own (``python -m assay`` unless
+    ``argv`` says how to start it), with a store in ``tmp_path``."""
+    env = {**os.environ, "ASSAY_STORE": str(tmp_path / ".store")}
+    env.pop("ASSAY_CONFIG", None)
+    return subprocess.run(
+        [*(argv or [sys.executable, "-m", "assay"]), "run", test_file, "--plain"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
