@@ -163,9 +163,16 @@ def test_the_examples_run_on_slurm_behind_ssh_with_no_slurm_command_here(
     report = result.report
     assert {c["status"] for c in report["cases"]} == {"passed"}
     # They ran as Slurm jobs of the remote account, submitted through the login node.
-    ran = _jobs(sshd.user, _session(cluster_dir), every=True)
-    assert ran, "no job of the session in sacct"
     job_ids = {c["job_id"].split("+")[0].split("_")[0] for c in report["cases"] if c["job_id"]}
+    # Accounting is written by slurmdbd after the fact: a job that just ended may take a
+    # moment to appear in sacct (seen under load in CI).
+    deadline = time.monotonic() + 60
+    while True:
+        ran = _jobs(sshd.user, _session(cluster_dir), every=True)
+        if job_ids <= {i.split("_")[0] for i, _ in ran} or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert ran, "no job of the session in sacct"
     assert job_ids <= {i.split("_")[0] for i, _ in ran}
     comparisons = [c for c in report["cases"] if c["comparisons"]]
     assert comparisons and all(c["comparisons"][0]["ok"] for c in comparisons)
