@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from assay.errors import UsageError
-from assay.store.objects import StoreError
+from assay.store.objects import Corrupt, StoreError, hash_bytes
 from assay.store.s3.direct import PROBE, DirectPut, Endpoint, Refused, Unreachable
 from assay.store.s3.sigv4 import Credentials
 from assay.store.transfer import CorruptInTransit, TransferError
@@ -173,6 +173,17 @@ class S3Bucket:
             kwargs["Range"] = f"bytes={start}-{start + size - 1}"
         answer = self.call(f"reading {key}", self.client.get_object, **kwargs)
         data: bytes = answer["Body"].read()
+        return data
+
+    def tree(self, digest: str) -> bytes:
+        """The tree object ``digest`` from the bucket, checked to hash to its name (else
+        :class:`~assay.store.objects.Corrupt`, which its caller words for its own place)."""
+        try:
+            data = self.get(self.target.object_key("trees", digest))
+        except _Missing:
+            raise StoreError(f"{self.where}: tree {digest[:16]} is missing there") from None
+        if hash_bytes(data) != digest:
+            raise Corrupt(f"{self.where}: tree {digest[:16]} does not hash to its name")
         return data
 
     def put(

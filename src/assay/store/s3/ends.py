@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from assay.store.objects import StoreError, hash_bytes
-from assay.store.s3.bucket import CONCURRENCY, S3Bucket, _md5, _Missing
+from assay.store.objects import Corrupt
+from assay.store.s3.bucket import CONCURRENCY, S3Bucket, _md5
 from assay.store.s3.records import add_version
 from assay.store.s3.sums import write_sums
 from assay.store.store import Store
@@ -180,17 +180,13 @@ class S3Source:
         self.where = bucket.where
 
     async def tree_object(self, digest: str) -> bytes:
-        key = self.bucket.target.object_key("trees", digest)
         try:
-            data = await self.bucket.run(self.bucket.get, key)
-        except _Missing:
-            raise StoreError(f"{self.where}: tree {digest[:16]} is missing there") from None
-        if hash_bytes(data) != digest:
+            return await self.bucket.run(self.bucket.tree, digest)
+        except Corrupt:
             raise CorruptInTransit(
                 f"{self.where}: tree {digest[:16]} does not hash to its name on arrival; "
                 "nothing was stored"
-            )
-        return data
+            ) from None
 
     def fetch(self, obj: ObjectId, offset: int, size: int) -> asyncio.Future[bytes]:
         key = self.bucket.target.object_key(*obj)

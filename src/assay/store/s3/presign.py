@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from assay.store.names import Version
-from assay.store.objects import Corrupt, StoreError, hash_bytes
-from assay.store.s3.bucket import S3Bucket, _Missing
+from assay.store.objects import Corrupt, StoreError
+from assay.store.s3.bucket import S3Bucket
 from assay.store.s3.sums import read_sums
 from assay.store.transfer import tree_level
 from assay.store.trees import file_objects
@@ -69,16 +69,13 @@ def fetch_manifest(bucket: S3Bucket, version: Version, target: str, expires: int
 
 def _level(bucket: S3Bucket, digest: str) -> list[Any]:
     """The entries of one tree object read from the bucket (its BLAKE3 checked here)."""
-    key = bucket.target.object_key("trees", digest)
     try:
-        data = bucket.get(key)
-    except _Missing:
-        raise StoreError(f"{bucket.where}: tree {digest[:16]} is missing there") from None
-    if hash_bytes(data) != digest:
+        data = bucket.tree(digest)
+    except Corrupt:
         raise Corrupt(
             f"{bucket.where}: tree {digest[:16]} does not hash to its name: it was damaged or "
             "replaced in the bucket; push the version again"
-        )
+        ) from None
     return tree_level(data, digest, "")
 
 
