@@ -254,9 +254,11 @@ class SshTransport(SshFiles):
                 if staging is not None and staging.collect is not None and event.collected:
                     # Too much is refused here and asked for again, where it fails the case.
                     with contextlib.suppress(TransportError):
-                        staging.collected = self.collected(
-                            event.collected, collect_limit(**staging.collect)
+                        asked = staging.collect
+                        limit = collect_limit(
+                            asked["names"], asked["max_file"], asked["max_total"], asked["max_kept"]
                         )
+                        staging.collected = self.collected(event.collected, limit)
                 proc.resolve(event.status)
 
     def _lost(self, link: Link) -> None:

@@ -118,9 +118,7 @@ class ExitEvent(msgspec.Struct):
     collected: Collection | None = None
 
 
-def collect_limit(
-    names: Sequence[str], max_file: int, max_total: int, max_kept: int = 0, **_: Any
-) -> int:
+def collect_limit(names: Sequence[str], max_file: int, max_total: int, max_kept: int) -> int:
     """The most bytes a ``collect`` with these fields may bring: each named log's tail,
     ``bring_back_kept`` and ``bring_back_total``."""
     return len(names) * max_file + max_kept + max_total
