@@ -223,7 +223,12 @@ def test_ctrl_c_leaves_no_job_in_the_queue_and_no_process(
     assert proc.returncode == 130, out + err
     assert "Traceback" not in err
     _wait_for(lambda: _jobs(sshd.user, session) == [] or None, 30, "the queue empty")
-    assert processes_below(sshd, sshd.home / workdir) == []
+    # slurmstepd signals a cancelled job's processes after the job has left squeue; an
+    # orphan would outlive this wait (its ``sleep 300`` runs for minutes).
+    deadline = time.monotonic() + 30
+    while (left := processes_below(sshd, sshd.home / workdir)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left == []
 
 
 def test_resume_follows_the_jobs_a_killed_runner_submitted_through_ssh(
