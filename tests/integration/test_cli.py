@@ -18,6 +18,7 @@ def test_shipped_examples_pass(tmp_path):
         "Sort[size=1000,order=desc] @local:default+builtin",
         "Scale[workers=4,size=400] @local:default+builtin",
         "UseGreeter[name=bob] @local:default+builtin",
+        "markdown[case=emphasis] @local:default+builtin",  # golden-pairs: x.txt beside x.html
     ):
         assert expected in names
     # The variant filter dropped one combination; the zipped group made 3, not 9.

@@ -15,7 +15,6 @@ The format is documented in docs/suites.md.
 from __future__ import annotations
 
 import fnmatch
-import glob
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,18 +34,21 @@ from assay.define.suite_checks import (
     bad_regex,
     check_layer,
     exists,
+    glob_matches,
     is_dir,
+    is_file,
     line_of,
     make_class,
     toml_error_line,
 )
-from assay.define.suite_test import CaseDir, SuiteTest
+from assay.define.suite_pairs import WORDS, case_files, is_pairs, pattern_problem
+from assay.define.suite_test import Case, CaseDir, CaseFile, SuiteTest
 from assay.define.suite_variants import scaling_class, sweep_class
 from assay.define.test import Test, builtin_name
 from assay.errors import toml_key
 from assay.validation import Invalid, convert, load_toml, read_utf8
 
-__all__ = ["SUFFIX", "CaseDir", "SuiteProblem", "SuiteTest", "compile_suite"]
+__all__ = ["SUFFIX", "CaseDir", "CaseFile", "SuiteProblem", "SuiteTest", "compile_suite"]
 
 SUFFIX = ".suite.toml"
 
@@ -82,7 +84,19 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
         )
         return []
     expected = Path(body.expected)
-    if expected.is_absolute() or ".." in expected.parts or not body.expected.strip():
+    pairs = is_pairs(body.expected)
+    if pairs:
+        problem = pattern_problem(body.expected)
+        if problem is not None:
+            comp.problem("suite.expected", problem)
+            return []
+        for word in (w for w in WORDS if w in body.variables):
+            comp.problem(
+                f"suite.variables.{word}",
+                f"{{{word}}} is each case's {word} file in the command of a suite of pairs "
+                "(expected with {stem}); rename the variable",
+            )
+    elif expected.is_absolute() or ".." in expected.parts or not body.expected.strip():
         comp.problem(
             "suite.expected",
             f"{body.expected!r} is not a sub-directory of a case; give a relative path "
@@ -93,8 +107,13 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
         comp.problem("suite.exit_codes", _NO_EXIT_CODES)
         return []
     common = _common_namespace(comp, body)
-    cases = _case_dirs(comp, body)
-    compare = _compare_spec(comp, body, cases)
+    cases: list[Case] = []
+    if pairs and body.cases is not None:
+        given = [body.cases] if isinstance(body.cases, str) else list(body.cases)
+        cases.extend(case_files(comp, given, body.expected))
+    else:
+        cases.extend(_case_dirs(comp, body))
+    compare = _compare_spec(comp, body, cases, pairs)
     classes: list[type[Test]] = []
     if body.cases is not None and cases:  # no case directory: already a problem of its own
         ns = {
@@ -192,12 +211,7 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
     home = comp.base.resolve()
     for pattern in patterns:
         try:
-            if Path(pattern).is_absolute():
-                matches = sorted(Path(p) for p in _abs_glob(pattern))
-            elif pattern and not Path(pattern).parts:  # ".": pathlib's glob fails (IndexError)
-                matches = [comp.base]
-            else:
-                matches = sorted(comp.base.glob(pattern))
+            matches = glob_matches(comp.base, pattern)
         except (OSError, ValueError) as exc:  # "", a name too long...
             comp.problem("suite.cases", f"{pattern!r} is not a usable glob: {exc}")
             continue
@@ -224,36 +238,41 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
     return list(found.values())
 
 
-def _abs_glob(pattern: str) -> list[str]:
-    return glob.glob(pattern)
-
-
-def _compare_spec(comp: Compiler, body: schema.Body, cases: list[CaseDir]) -> dict[str, Any] | None:
-    if body.compare is None:
+def _compare_spec(
+    comp: Compiler, body: schema.Body, cases: list[Case], pairs: bool
+) -> dict[str, Any] | None:
+    """The suite's comparison; pairs are compared (with the defaults) without a table."""
+    compare = body.compare if body.compare is not None or not pairs else schema.Compare()
+    if compare is None:
         return None
     grouped = {c.name for c in cases if _group_compare_of(body, c) is not None}
     _check_compare(
-        comp, "suite.compare", body.compare, body, [c for c in cases if c.name not in grouped]
+        comp, "suite.compare", compare, body, [c for c in cases if c.name not in grouped]
     )
-    return body.compare.engine_spec()
+    return compare.engine_spec()
 
 
-def _group_compare_of(body: schema.Body, case: CaseDir) -> schema.Compare | None:
+def _group_compare_of(body: schema.Body, case: Case) -> schema.Compare | None:
     index = _first_group(body, case)
     return None if index is None else body.groups[index].compare
 
 
 def _check_compare(
-    comp: Compiler, key: str, compare: schema.Compare, body: schema.Body, cases: list[CaseDir]
+    comp: Compiler, key: str, compare: schema.Compare, body: schema.Body, cases: list[Case]
 ) -> None:
-    """The engine checks keys and regexes against a real case; ``files`` must be in each."""
+    """The engine checks keys and regexes against a real case; ``files`` must be in each
+    (a pair's expected file is one file: its absence was said where the cases are found)."""
     spec = compare.engine_spec()
-    sample = next((c.path / body.expected for c in cases if is_dir(c.path / body.expected)), None)
+    expected_of = [c.expected if isinstance(c, CaseFile) else c.path / body.expected for c in cases]
+    sample = next((e for e in expected_of if is_dir(e) or is_file(e)), None)
     if sample is not None:
         probe = {"version": engine.VERSION, "expected": str(sample), "actual": str(sample), **spec}
-        probe.pop("files", None)
+        if is_dir(sample):
+            probe.pop("files", None)  # checked against each case below
         for problem in engine.validate_spec(probe):
             comp.problem(key, problem)
+    if any(isinstance(c, CaseFile) for c in cases):
+        return
     literal = [f for f in compare.files if not any(ch in f for ch in "*?[")]
     missing: dict[str, list[str]] = {}
     for case in cases:
@@ -293,7 +312,7 @@ def _case_settings(comp: Compiler, body: schema.Body) -> dict[str, Any]:
     base_tags = set(body.tags)
     own = [_group_fields(comp, i, g, body) for i, g in enumerate(groups)]
 
-    def settings(case: CaseDir) -> dict[str, Any]:
+    def settings(case: Case) -> dict[str, Any]:
         # The first group whose patterns match the case sets its extra tags and settings.
         index = next(
             (
@@ -340,7 +359,7 @@ _NO_EXIT_CODES = (
 )
 
 
-def _group_compares(comp: Compiler, body: schema.Body, cases: list[CaseDir]) -> dict[str, Any]:
+def _group_compares(comp: Compiler, body: schema.Body, cases: list[Case]) -> dict[str, Any]:
     """Case name -> the ``compare`` of the first group matching it, for groups that have one."""
     out: dict[str, Any] = {}
     for index, group in enumerate(body.groups):
@@ -353,7 +372,7 @@ def _group_compares(comp: Compiler, body: schema.Body, cases: list[CaseDir]) -> 
     return out
 
 
-def _first_group(body: schema.Body, case: CaseDir) -> int | None:
+def _first_group(body: schema.Body, case: Case) -> int | None:
     return next(
         (
             i

@@ -4,6 +4,7 @@ single values, and making a test class from a namespace."""
 from __future__ import annotations
 
 import difflib
+import glob
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -40,6 +41,16 @@ def exists(path: Path) -> bool:
         return path.exists()
     except (OSError, ValueError):
         return False
+
+
+def glob_matches(base: Path, pattern: str) -> list[Path]:
+    """What ``pattern`` (relative to ``base``, or absolute) matches, sorted; raises
+    OSError or ValueError for a pattern that cannot be used (``""``, a name too long)."""
+    if Path(pattern).is_absolute():
+        return sorted(Path(p) for p in glob.glob(pattern))
+    if pattern and not Path(pattern).parts:  # ".": pathlib's glob fails (IndexError)
+        return [base]
+    return sorted(base.glob(pattern))
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,33 @@ class CaseDir:
         return self.name
 
 
+@dataclass(frozen=True)
+class CaseFile:
+    """A reference case of flat golden-file pairs: an input file and, named after it, the
+    file holding its expected output (``x.txt`` and ``x.html``)."""
+
+    name: str  # the input's stem: the case's name
+    path: Path  # the input file, staged into the stage dir under its own name
+    expected: Path  # the expected output file
+
+    def __str__(self) -> str:
+        return self.name
+
+    def words(self) -> dict[str, str]:
+        """``{input}`` (the staged input) and ``{output}`` (the file the command writes,
+        named as the expected file): names in the stage dir, where the command runs; one
+        that starts with ``-`` gets ``./`` so that a command cannot take it for an option."""
+        return {"input": _not_option(self.path.name), "output": _not_option(self.expected.name)}
+
+
+def _not_option(name: str) -> str:
+    return f"./{name}" if name.startswith("-") else name
+
+
+Case = CaseDir | CaseFile
+"""A suite's reference case: a directory, or a pair of files."""
+
+
 class SuiteTest(Test):
     """What every compiled suite test shares: staging the case, rendering, comparing."""
 
@@ -47,6 +74,8 @@ class SuiteTest(Test):
             sources.append(str(case.path))
             self.case_source = str(case.path)
             self.exclude_sources = [*self.exclude_sources, self.expected_name]
+        elif isinstance(case, CaseFile):
+            sources.append(str(case.path))  # the input alone: not its neighbours
         if self.inputs is not None:
             sources.append(str(self.inputs))
         self.sources = sources + list(self.sources or [])
@@ -55,6 +84,13 @@ class SuiteTest(Test):
     def _render_template(self) -> None:
         for template, output in self.templates:
             _render(self, template, self.stage_dir / output)
+
+    def _format_values(self) -> dict[str, Any]:
+        values = super()._format_values()
+        case = self.params.get("case")
+        if isinstance(case, CaseFile):
+            values.update(case.words())
+        return values
 
     def inputs_made(self) -> list[str]:
         """Files of the stage dir that are inputs though not staged: rendered templates."""
@@ -65,6 +101,8 @@ class SuiteTest(Test):
         case = self.params.get("case")
         if isinstance(case, CaseDir):
             return case.path / self.expected_name
+        if isinstance(case, CaseFile):
+            return case.expected
         if self.expected_pattern is not None:
             return self.suite_file.parent / self.format(self.expected_pattern, quote=False)
         return None
@@ -72,7 +110,7 @@ class SuiteTest(Test):
     def case_compare(self) -> dict[str, Any] | None:
         """How this case's outputs are compared: its group's ``compare``, else the suite's."""
         case = self.params.get("case")
-        if isinstance(case, CaseDir) and case.name in self.group_compare:
+        if isinstance(case, CaseDir | CaseFile) and case.name in self.group_compare:
             return self.group_compare[case.name]
         return self.compare_spec
 

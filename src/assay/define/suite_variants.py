@@ -19,7 +19,7 @@ from assay.define.suite_checks import (
     make_class,
 )
 from assay.define.suite_points import combinations, read_points
-from assay.define.suite_test import CaseDir
+from assay.define.suite_test import Case
 from assay.define.test import Test, builtin_name
 from assay.errors import toml_key
 from assay.validation import Invalid, convert, read_utf8
@@ -232,7 +232,7 @@ def scaling_class(
     suite: str,
     common: dict[str, Any],
     compare: dict[str, Any] | None,
-    cases: list[CaseDir],
+    cases: list[Case],
     scaling: schema.Scaling,
 ) -> type[Test] | None:
     """The ``NAME-scaling`` test of ``[suite.scaling]`` (None if it is wrong)."""

@@ -1,0 +1,136 @@
+"""Flat golden-file pairs: ``cases`` globs input files and ``expected`` names each one's
+expected output after it (``expected = "{stem}.html"`` pairs ``x.txt`` with ``x.html`` in
+the same directory), instead of one directory per case. Documented in docs/suites.md."""
+
+from __future__ import annotations
+
+import os
+import string
+from pathlib import Path, PurePosixPath
+
+from assay.define.suite_checks import Compiler, exists, glob_matches, is_file
+from assay.define.suite_test import CaseFile
+
+PLACEHOLDERS = ("stem", "name")
+"""What ``expected`` may hold: the input's name without its last suffix, and its name."""
+
+WORDS = ("input", "output")
+"""The names a pairs suite's command gets (see :meth:`CaseFile.words`)."""
+
+
+def is_pairs(expected: str) -> bool:
+    """Whether ``expected`` is a file name pattern (pairs), not a case's sub-directory."""
+    return "{" in expected
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why ``pattern`` (``expected`` of a pairs suite) cannot name an expected file, or None."""
+    fix = (
+        f"{pattern!r} cannot name an expected file: the only placeholders are {{stem}} and "
+        '{name} (the input\'s name without and with its suffix), as in "{stem}.html"'
+    )
+    try:
+        fields = list(string.Formatter().parse(pattern))
+    except ValueError:
+        return fix
+    used = [(f, spec, conv) for _, f, spec, conv in fields if f is not None]
+    if not used or any(f not in PLACEHOLDERS or spec or conv for f, spec, conv in used):
+        return fix
+    return None
+
+
+def case_files(comp: Compiler, patterns: list[str], expected: str) -> list[CaseFile]:
+    """One case per input file the ``patterns`` match (relative to the suite file), its
+    expected file named by ``expected``; every problem reported once."""
+    inputs: dict[Path, str] = {}  # each input, and the glob that matched it
+    for pattern in patterns:
+        try:
+            matches = glob_matches(comp.base, pattern)
+        except (OSError, ValueError) as exc:  # "", a name too long...
+            comp.problem("suite.cases", f"{pattern!r} is not a usable glob of files: {exc}")
+            continue
+        files = [m for m in matches if is_file(m)]
+        if not files:
+            comp.problem("suite.cases", f"{pattern!r} matches no file under {comp.base}")
+        for path in files:
+            inputs.setdefault(path, pattern)
+    found = [CaseFile(p.stem, p, _expected_file(p, expected)) for p in inputs]
+    if not _globs_only_inputs(comp, inputs, found) or not _names_ok(comp, found):
+        return []
+    cases: dict[str, CaseFile] = {}
+    for case in found:
+        if case.name in cases:
+            comp.problem(
+                "suite.cases",
+                f"two inputs have the stem {case.name!r} ({cases[case.name].path} and "
+                f"{case.path}); case names must be unique: narrow the glob or rename one",
+            )
+            continue
+        cases[case.name] = case
+    _expected_exist(comp, expected, list(cases.values()))
+    return list(cases.values())
+
+
+def _expected_file(input_file: Path, pattern: str) -> Path:
+    """The expected file of ``input_file``: ``pattern`` filled in, relative to its directory
+    (``..`` taken lexically, as the user reads it)."""
+    named = pattern.format(stem=input_file.stem, name=input_file.name)
+    return Path(os.path.normpath(input_file.parent / named))
+
+
+def _names_ok(comp: Compiler, cases: list[CaseFile]) -> bool:
+    """The command writes ``{output}`` in the stage dir, which holds the input under its
+    own name and assay's files: it can be neither."""
+    for case in cases:
+        output = case.expected.name
+        if output == case.path.name:
+            comp.problem(
+                "suite.expected",
+                f"the expected file of case {case.name!r} ({case.expected}) has the input's own "
+                f"name: the command writes its output as {output!r} beside the input; name "
+                'the expected files otherwise, such as "{stem}.out"',
+            )
+            return False
+        if output.startswith(("assay-", ".assay-")):
+            comp.problem(
+                "suite.expected",
+                f"{output!r} (the expected file of case {case.name!r}) is named like assay's own "
+                "files in the stage dir (assay-*, .assay-*); rename the expected files",
+            )
+            return False
+    return True
+
+
+def _globs_only_inputs(comp: Compiler, globs: dict[Path, str], cases: list[CaseFile]) -> bool:
+    """A glob that takes expected files for inputs (``tests/*``) would make each a case."""
+    expected = {c.expected: c for c in cases}
+    for case in cases:
+        owner = expected.get(case.path)
+        if owner is not None and owner is not case:  # its own: a name clash (_names_ok)
+            pattern = globs[case.path]
+            narrower = PurePosixPath(pattern).parent / f"*{owner.path.suffix}"
+            comp.problem(
+                "suite.cases",
+                f"{pattern!r} matches {case.path}, the expected file of case {owner.name!r}; "
+                f"give a glob of the inputs only, such as '{narrower}'",
+            )
+            return False
+    return True
+
+
+def _expected_exist(comp: Compiler, pattern: str, cases: list[CaseFile]) -> None:
+    """One problem for every case whose expected file is missing."""
+    missing = [c for c in cases if not exists(c.expected)]
+    if not missing:
+        return
+    if len(missing) == 1:
+        said = f"case {missing[0].name!r} has no expected file {missing[0].expected}"
+    else:
+        named = ", ".join(str(c.expected) for c in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        said = f"{len(missing)} cases have no expected file ({named}{more})"
+    comp.problem(
+        "suite.expected",
+        f"{said} (expected = {pattern!r}, beside each input); add it, or leave the "
+        "input out of suite.cases",
+    )

@@ -1,0 +1,100 @@
+"""Flat golden-file pairs run for real: examples/golden-pairs (x.txt beside x.html), a
+difference naming the expected file, `bless` writing it, and hostile input names."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_assay
+
+EXAMPLE = ROOT / "examples" / "golden-pairs"
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    work = tmp_path / "golden-pairs"
+    shutil.copytree(EXAMPLE, work, symlinks=True)
+    return work
+
+
+def test_each_input_file_is_a_case_compared_with_the_file_beside_it(example):
+    result = run_assay("run", "markdown.suite.toml", "--plain", cwd=example)
+    assert result.code == 0, result
+    names = sorted(c["name"].split(" @")[0] for c in result.report["cases"])
+    assert names == [
+        "markdown[case=emphasis]",
+        "markdown[case=paragraphs]",
+        "markdown[case=strong]",
+    ]
+    for case in result.report["cases"]:
+        (verdict,) = case["comparisons"]
+        assert Path(verdict["expected"]).parent == example / "tests"
+        assert [f["file"] for f in verdict["files"]] == [Path(verdict["expected"]).name]
+
+
+def test_a_difference_names_the_expected_file_and_bless_rewrites_it(example):
+    golden = example / "tests" / "strong.html"
+    golden.write_text("<p>Both <strong>bold</strong> and <em>em</em>.</p>\n")
+    result = run_assay("run", "markdown.suite.toml", "--plain", cwd=example)
+    assert result.code == 1, result
+    failed = result.case("markdown[case=strong]")
+    assert failed["status"] == "failed"
+    assert failed["failure"]["reason"].startswith(
+        "strong.html line 1, column 17: expected '<p>Both"
+    )
+    blessed = run_assay("bless", "--yes", cwd=example)
+    assert blessed.code == 0, blessed
+    assert "-> tests/strong.html" in blessed.stdout
+    assert golden.read_text() == "<p>Both <strong>strong</strong> and <em>em</em>.</p>\n"
+    assert run_assay("run", "markdown.suite.toml", "--plain", cwd=example).code == 0
+
+
+def test_neighbours_of_the_input_are_not_staged(example):
+    """A case's stage dir holds its input and its output, not the other inputs or the
+    expected files beside them."""
+    suite = example / "markdown.suite.toml"
+    text = suite.read_text().replace("> {output}", "> {output}; ls > listing")
+    suite.write_text(text.replace('build = "bin"', 'build = "bin"\nkeep_files = ["listing"]'))
+    result = run_assay("run", "markdown.suite.toml", "--plain", cwd=example)
+    assert result.code == 0, result
+    listings = sorted((example / ".assay" / "runs").glob("*/output/markdown-*/listing"))
+    assert len(listings) == 3
+    for listing in listings:
+        names = {n for n in listing.read_text().split() if not n.startswith("assay-")}
+        (stem,) = {n.split(".")[0] for n in names - {"listing"}}
+        assert names == {f"{stem}.txt", f"{stem}.html", "listing"}
+
+
+HOSTILE = ["sp ace", "it's", '"dq"', "-n", "new\nline", "$(touch pwned)", "`touch pwned2`", "x;y"]
+
+
+def test_hostile_input_names_reach_the_command_as_plain_files(tmp_path):
+    """Each name is one word, never an option (``cat -n`` would number the lines) and never
+    shell syntax (nothing named pwned appears)."""
+    work = tmp_path / "sandbox" / "suite"
+    (work / "tests").mkdir(parents=True)
+    for stem in HOSTILE:
+        (work / "tests" / f"{stem}.in").write_text(f"line of {stem!r}\n")
+        (work / "tests" / f"{stem}.out").write_text(f"line of {stem!r}\n")
+    (work / "cat.suite.toml").write_text(
+        '[suite]\nname = "cat"\ncases = "tests/*.in"\nexpected = "{stem}.out"\n'
+        'command = "cat {input} > {output}"\n[suite.compare]\nmode = "text"\n'
+    )
+    result = run_assay("run", "cat.suite.toml", "--plain", cwd=work)
+    assert result.code == 0, result
+    assert len(result.report["cases"]) == len(HOSTILE)
+    assert {c["status"] for c in result.report["cases"]} == {"passed"}
+    assert not list(tmp_path.rglob("pwned*"))
+
+
+def test_a_missing_expected_file_is_one_message_without_a_traceback(example):
+    (example / "tests" / "paragraphs.html").unlink()
+    result = run_assay("run", "markdown.suite.toml", "--plain", cwd=example)
+    assert result.code != 0
+    text = result.stdout + result.stderr
+    assert "Traceback" not in text
+    assert "suite.expected: case 'paragraphs' has no expected file " in text
+    assert str(example / "tests" / "paragraphs.html") in text
