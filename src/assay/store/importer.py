@@ -17,7 +17,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,14 +154,17 @@ class StatCache:
             )
 
 
-def import_directory(objects: ObjectStore, cache: StatCache, root: Path) -> Imported:
-    """Bring the directory ``root`` into the store (symlinks are kept as links)."""
+def import_directory(
+    objects: ObjectStore, cache: StatCache, root: Path, skip: Container[tuple[int, int]] = ()
+) -> Imported:
+    """Bring the directory ``root`` into the store (symlinks are kept as links), without the
+    directories whose (device, inode) ``skip`` holds."""
     if not root.is_dir():
         raise StoreError(f"{root}: not a directory")
     entries: list[Entry] = []
     result = Imported(tree="")
     learned: list[tuple[os.stat_result, str, list[tuple[str, int]] | None]] = []
-    for rel, entry, info in walk_directory(root):
+    for rel, entry, info in walk_directory(root, skip):
         other = other_entry(rel, entry, info)
         if other is not None:
             entries.append(other)
@@ -175,9 +178,12 @@ def import_directory(objects: ObjectStore, cache: StatCache, root: Path) -> Impo
     return result
 
 
-def walk_directory(root: Path) -> Iterator[tuple[str, str, os.stat_result]]:
+def walk_directory(
+    root: Path, skip: Container[tuple[int, int]] = ()
+) -> Iterator[tuple[str, str, os.stat_result]]:
     """(relative path, path, lstat) of everything below ``root``, each directory's entries
-    in name order."""
+    in name order; a directory whose (device, inode) ``skip`` holds is left out, with what
+    it holds."""
     stack = [(root, "")]
     while stack:
         folder, prefix = stack.pop()
@@ -186,6 +192,8 @@ def walk_directory(root: Path) -> Iterator[tuple[str, str, os.stat_result]]:
         for item in items:
             rel = prefix + item.name
             info = item.stat(follow_symlinks=False)
+            if skip and stat.S_ISDIR(info.st_mode) and (info.st_dev, info.st_ino) in skip:
+                continue
             yield rel, item.path, info
             if stat.S_ISDIR(info.st_mode):
                 stack.append((Path(item.path), rel + "/"))

@@ -162,7 +162,8 @@ class Store:
 
     def _import(self, source: Path) -> Imported:
         if source.is_dir():
-            return import_directory(self.objects, self.cache, source)
+            # Never itself: sources = "." in a project holding the store (.assay/store).
+            return import_directory(self.objects, self.cache, source, self._itself())
         if source.is_file() and is_archive(source):
             return import_archive(self.objects, self.cache, source, self.limits)
         if not source.exists():
@@ -171,6 +172,11 @@ class Store:
             f"{source}: not a directory or an archive (.tar, .tar.gz, .tgz, .tar.bz2, "
             ".tar.xz, .tar.zst, .zip)"
         )
+
+    def _itself(self) -> frozenset[tuple[int, int]]:
+        """The (device, inode) of the store's own directory: no import walks into it."""
+        info = self.root.stat()
+        return frozenset({(info.st_dev, info.st_ino)})
 
     @store_errors
     def import_file(self, path: Path) -> Tree:
