@@ -31,6 +31,34 @@ def check_strs(value: Any) -> str | None:
     return None if _is_str_list(value) else f"must be a string or a list of strings, got {value!r}"
 
 
+def source_globs(globs: Iterable[str]) -> list[str]:
+    """``writable`` / ``exclude_sources`` as staging matches them: paths inside each source,
+    ``./`` taken away (``./data.txt`` is ``data.txt``). Raises ValueError, naming the glob,
+    for one that can match no such path: absolute, with ``..``, or empty."""
+    used = []
+    for glob in [globs] if isinstance(globs, str) else globs:
+        parts = [p for p in glob.split("/") if p not in ("", ".")]
+        fix = "globs are relative to each source, such as 'data.txt' or 'out/*'"
+        if glob.startswith("/"):
+            raise ValueError(f"{glob!r} is absolute; {fix}")
+        if ".." in parts:
+            raise ValueError(f"{glob!r} holds '..', which no path inside a source does; {fix}")
+        if not parts:
+            raise ValueError(f"{glob!r} is empty: it names nothing; {fix} ('*' for all)")
+        used.append("/".join(parts) + ("/" if glob.endswith("/") else ""))
+    return used
+
+
+def check_globs(value: Any) -> str | None:
+    problem = check_strs(value)
+    if problem is None:
+        try:
+            source_globs(value)
+        except ValueError as exc:
+            return f"has a glob that can match nothing: {exc}"
+    return problem
+
+
 def check_opt_strs(value: Any) -> str | None:
     return None if value is None else check_strs(value)
 

@@ -26,6 +26,7 @@ from assay.define.field_checks import (
     check_env,
     check_exclude,
     check_exit_codes,
+    check_globs,
     check_opt_str,
     check_opt_strs,
     check_strs,
@@ -125,17 +126,23 @@ class Fields:
     exclude_sources: Annotated[
         Strings,
         Builtin(
-            "globs (relative to each source) left out of the stage dir",
+            (
+                "globs (relative to each source: `./x` is `x`; an absolute glob or one with "
+                "`..` is an error) left out of the stage dir"
+            ),
             "list of globs",
-            check_strs,
+            check_globs,
         ),
     ] = ()
     writable: Annotated[
         Strings,
         Builtin(
-            "globs of staged inputs that get private, writable copies",
+            (
+                "globs of staged inputs (relative to each source, as `exclude_sources`) that "
+                "get private, writable copies"
+            ),
             "list of globs",
-            check_strs,
+            check_globs,
         ),
     ] = ()
     build: Annotated[

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay import guard
 from assay.define.definition import check_fields
-from assay.define.field_checks import describe_accepted, exit_code_accepted
+from assay.define.field_checks import describe_accepted, exit_code_accepted, source_globs
 from assay.define.fields import as_list, duration
 from assay.define.hooks import STAGES
 from assay.define.output import Output, spec_key, with_not_outputs
@@ -298,7 +298,7 @@ class Execution:
         if not sources:
             return
         base = Path(self.case.test._assay.file or ".").parent
-        exclude, writable = as_list(test.exclude_sources), as_list(test.writable)
+        exclude, writable = source_globs(test.exclude_sources), source_globs(test.writable)
         for layer, source in enumerate(sources):
             src = Path(test.format(source, quote=False))
             src = src if src.is_absolute() else base / src
