@@ -54,12 +54,13 @@ class Raw:
     stream: Readable | None  # a file's content, until the next member
 
 
-def members(archive: Path, kind: str) -> Iterator[Raw]:
-    """Every member of ``archive`` (``kind``: "tar" or "zip"), in order."""
+def members(archive: Path, kind: str, opened: IO[bytes] | None = None) -> Iterator[Raw]:
+    """Every member of ``archive`` (``kind``: "tar" or "zip"), in order; read from
+    ``opened`` (the archive, open) when given, else opened by its name."""
     if kind == "zip":
-        yield from _zip_members(archive)
+        yield from _zip_members(archive, opened)
     else:
-        yield from _tar_members(archive)
+        yield from _tar_members(archive, opened)
 
 
 # --- tar ---------------------------------------------------------------------------------------
@@ -73,10 +74,11 @@ _MAGIC: list[tuple[bytes, str]] = [
 
 
 @contextlib.contextmanager
-def _decompressed(archive: Path) -> Iterator[IO[bytes]]:
+def _decompressed(archive: Path, opened: IO[bytes] | None) -> Iterator[IO[bytes]]:
     """The archive's tar stream, decompressed piece by piece (the format is told by the
     content, not the file name)."""
-    with open(archive, "rb") as raw:
+    with contextlib.nullcontext(opened) if opened else open(archive, "rb") as raw:
+        raw.seek(0)
         head = raw.read(6)
         raw.seek(0)
         comp = next((c for magic, c in _MAGIC if head.startswith(magic)), "")
@@ -95,7 +97,8 @@ def _reader(comp: str, raw: IO[bytes]) -> IO[bytes]:
         return cast(IO[bytes], bz2.BZ2File(raw, "rb"))
     if comp == "xz":
         return cast(IO[bytes], lzma.LZMAFile(raw, "rb"))
-    return cast(IO[bytes], zstandard.ZstdDecompressor().stream_reader(raw))
+    # closefd=False: the caller's file stays open (unpacking reads it twice).
+    return cast(IO[bytes], zstandard.ZstdDecompressor().stream_reader(raw, closefd=False))
 
 
 _WHOLE_HEADERS = (
@@ -144,9 +147,9 @@ def _sparse(name: str) -> str:
     return f"member {name!r} is a sparse file (recreate the archive without --sparse)"
 
 
-def _tar_members(archive: Path) -> Iterator[Raw]:
+def _tar_members(archive: Path, opened: IO[bytes] | None) -> Iterator[Raw]:
     with (
-        _decompressed(archive) as stream,
+        _decompressed(archive, opened) as stream,
         tarfile.open(fileobj=stream, mode="r|", tarinfo=_TarInfo) as tar,
     ):
         while (info := tar.next()) is not None:
@@ -173,8 +176,8 @@ def _tar_raw(tar: tarfile.TarFile, info: tarfile.TarInfo) -> Raw:
 # --- zip ---------------------------------------------------------------------------------------
 
 
-def _zip_members(archive: Path) -> Iterator[Raw]:
-    with zipfile.ZipFile(archive) as zf:
+def _zip_members(archive: Path, opened: IO[bytes] | None) -> Iterator[Raw]:
+    with zipfile.ZipFile(opened or archive) as zf:
         for info in zf.infolist():
             name = info.filename
             if info.create_system in WINDOWS_SYSTEMS:

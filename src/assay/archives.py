@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from assay.archive_formats import Raw, Readable, Refused, members
 from assay.archive_names import SUFFIXES, is_archive, kind
@@ -88,15 +89,18 @@ class Member:
     stream: Readable | None  # the file's content, for "file" members; read it before the next
 
 
-def iter_members(archive: Path, limits: Limits = Limits()) -> Iterator[Member]:
+def iter_members(
+    archive: Path, limits: Limits = Limits(), opened: IO[bytes] | None = None
+) -> Iterator[Member]:
     """Every member of ``archive``, checked like :func:`unpack` checks them, in one streaming
-    pass. The checks that need the whole list (where symlinks lead) run after the last
+    pass (from ``opened``, the archive already open, when given: the very file the caller
+    looked at). The checks that need the whole list (where symlinks lead) run after the last
     member: consume the iterator to the end before trusting what it gave. Raises
     :class:`ArchiveError`."""
     what = _kind(archive)
     model = TreeModel(where="the tree")
     with _reading(archive):
-        for member in _checked(archive, what, limits, model):
+        for member in _checked(archive, what, limits, model, opened):
             if member.name:
                 stream = None if member.stream is None else _Guarded(archive, member.stream)
                 yield Member(
@@ -116,9 +120,11 @@ class _Guarded:
             return self.stream.read(n)
 
 
-def _checked(archive: Path, what: str, limits: Limits, model: TreeModel) -> Iterator[Member]:
+def _checked(
+    archive: Path, what: str, limits: Limits, model: TreeModel, opened: IO[bytes] | None
+) -> Iterator[Member]:
     budget = _Budget(archive, limits)
-    for raw in members(archive, what):
+    for raw in members(archive, what, opened):
         budget.add(raw.size if raw.kind == "file" else 0)
         try:
             name = clean_name(raw.name)
@@ -234,10 +240,11 @@ def unpack(archive: Path, target: Path, limits: Limits = Limits()) -> Unpacked:
     try:
         model = TreeModel(where="the target")
         tolerated = frozenset() if made else _existing(target, model)
-        with _reading(archive):
-            plan = [_plain(m) for m in _checked(archive, what, limits, model)]
-        _links(archive, model, tolerated)
-        return _write(archive, what, target, plan)
+        with open(archive, "rb") as opened:  # both passes read this file, whatever its name
+            with _reading(archive):
+                plan = [_plain(m) for m in _checked(archive, what, limits, model, opened)]
+            _links(archive, model, tolerated)
+            return _write(archive, what, target, plan, opened)
     except BaseException:
         if made:
             remove_path(target)
@@ -268,7 +275,9 @@ def _existing(target: Path, model: TreeModel) -> frozenset[str]:
     return frozenset(model.escaping_links())
 
 
-def _write(archive: Path, what: str, target: Path, plan: list[Member]) -> Unpacked:
+def _write(
+    archive: Path, what: str, target: Path, plan: list[Member], opened: IO[bytes]
+) -> Unpacked:
     """The second pass: the archive is read again and each member written as planned (a
     member that differs from the first pass means the file changed in between)."""
     files = written = 0
@@ -276,7 +285,7 @@ def _write(archive: Path, what: str, target: Path, plan: list[Member]) -> Unpack
         try:
             with _reading(archive):
                 index = 0
-                for raw in members(archive, what):
+                for raw in members(archive, what, opened):
                     if index >= len(plan) or not _same(raw, plan[index]):
                         raise ArchiveError(f"{archive}: changed while being unpacked; try again")
                     member = plan[index]

@@ -444,11 +444,11 @@ def test_an_archive_changed_between_the_two_passes_is_refused(tmp_path, monkeypa
     real = archives.members
     passes = []
 
-    def fault_injecting_members(path, what):
+    def fault_injecting_members(path, what, *opened):
         passes.append(path)
-        if len(passes) == 2:  # between the check and the writing, the file is swapped
+        if len(passes) == 2:  # between the check and the writing, the file is rewritten
             _tar(path, lambda t: _add_link(t, "a.txt", "/etc/passwd"))
-        return real(path, what)
+        return real(path, what, *opened)
 
     monkeypatch.setattr(archives, "members", fault_injecting_members)
     with pytest.raises(ArchiveError, match="changed while being unpacked"):

@@ -20,6 +20,7 @@ import time
 from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import msgspec
 
@@ -31,7 +32,8 @@ from assay.store.objects import (
     StoreError,
     blob_kind,
     changed_while_read,
-    hash_file,
+    hash_open,
+    open_same,
 )
 from assay.store.trees import Entry, Tree, check_tree, load_tree, make_tree, put_tree
 
@@ -294,14 +296,33 @@ def import_archive(
     """Bring an archive's content into the store, streaming it once (or not at all when the
     same archive file was imported before). Its members are checked as unpacking checks
     them; the tree is stored only once the last member has passed."""
-    info = archive.stat()
-    known = cache.archive(info)
-    if known is not None and _complete(objects, known[0]):
-        tree, digest, files, size = known
-        return Imported(tree, files, size, archive_hash=digest, cached=True)
-    result = Imported(tree="", archive_hash=hash_file(archive), read_bytes=info.st_size)
+    # One open file for the stat (the cache's key), the hash and the members: another
+    # archive moved in under the name meanwhile is not mixed in.
+    with open_same(archive, None) as opened:
+        info = os.fstat(opened.fileno())
+        known = cache.archive(info)
+        if known is not None and _complete(objects, known[0]):
+            tree, digest, files, size = known
+            return Imported(tree, files, size, archive_hash=digest, cached=True)
+        result = Imported(tree="", archive_hash=hash_open(opened), read_bytes=info.st_size)
+        entries = _archive_entries(objects, archive, opened, limits or Limits(), result)
+        now = os.fstat(opened.fileno())
+        if (now.st_size, now.st_mtime_ns) != (info.st_size, info.st_mtime_ns):
+            raise changed_while_read(archive)  # written in place: hash and tree may differ
+    made = make_tree(entries.values())
+    result.files, result.bytes = made.files, made.size
+    result.tree = put_tree(objects, made)
+    cache.remember_archive(info, result)
+    return result
+
+
+def _archive_entries(
+    objects: ObjectStore, archive: Path, opened: BinaryIO, limits: Limits, result: Imported
+) -> dict[str, Entry]:
+    """The tree entries of an archive's members (streamed into the store), with the
+    parents the archive did not list."""
     entries: dict[str, Entry] = {}
-    for member in iter_members(archive, limits or Limits()):
+    for member in iter_members(archive, limits, opened):
         if member.type == "dir":
             entries[member.name] = Entry(member.name, "dir", mode=member.mode)
         elif member.type == "symlink":
@@ -324,11 +345,7 @@ def import_archive(
         while parent and parent not in entries:
             entries[parent] = Entry(parent, "dir", mode=0o755)
             parent = os.path.dirname(parent)
-    made = make_tree(entries.values())
-    result.files, result.bytes = made.files, made.size
-    result.tree = put_tree(objects, made)
-    cache.remember_archive(info, result)
-    return result
+    return entries
 
 
 def _archive_file(objects: ObjectStore, member: Member, result: Imported) -> Entry:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import mmap
 import os
 import random
 import tempfile
@@ -85,6 +86,20 @@ def open_same(path: Path | str, same_as: os.stat_result | None, follow: bool = T
 
 def hash_bytes(data: bytes | memoryview) -> str:
     return blake3.blake3(data).hexdigest()
+
+
+def hash_open(fh: BinaryIO) -> str:
+    """:func:`hash_file` of a file already open (from its start; left at its start)."""
+    fd = fh.fileno()
+    fh.seek(0)
+    if os.fstat(fd).st_size >= _BUF:
+        hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
+            hasher.update(mapped)
+    else:
+        hasher = blake3.blake3(fh.read())
+    fh.seek(0)
+    return hasher.hexdigest()
 
 
 def hash_file(path: Path) -> str:
