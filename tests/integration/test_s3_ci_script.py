@@ -1,0 +1,101 @@
+"""``scripts/s3-ci``, the SeaweedFS the S3 tests use, run as a developer runs it: a second
+server of its own (its own directory and ports), never the shared one. ``down`` returns once
+the server's ports are free, and ``up`` waits for a port still held (``down`` then ``up`` at
+once once made SeaweedFS panic on a port the killed server still held)."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+SCRIPT = ROOT / "scripts" / "s3-ci"
+
+
+def _weed() -> Path:
+    weed = Path(os.environ.get("S3_CI_DIR", "/tmp/assay-s3")) / "venv" / "bin" / "weed"
+    if not weed.is_file():
+        message = "no SeaweedFS installed (scripts/s3-ci up installs it)"
+        if os.environ.get("ASSAY_REQUIRE_S3") == "1":
+            pytest.fail(f"ASSAY_REQUIRE_S3=1 but {message}")
+        pytest.skip(message)
+    return weed
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Go's listeners do
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _ports(port: int) -> list[int]:
+    base = port - 10000
+    own = [port, base + 1000, base + 2000, base + 3000, base + 4000]
+    return own + [p + 10000 for p in own[:4]]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The settings of a server of this test's own (not started), stopped at the end."""
+    weed = _weed()
+    home = Path("/tmp") / f"assay-s3-test-{os.getpid()}-{random.randrange(10**6)}"
+    (home / "venv" / "bin").mkdir(parents=True)
+    (home / "venv" / "bin" / "weed").symlink_to(weed)
+    port = next(p for p in random.sample(range(41000, 44000), 50) if all(map(_free, _ports(p))))
+    env = {**os.environ, "S3_CI_DIR": str(home), "S3_CI_PORT": str(port)}
+    env["S3_CI_BUCKET"] = "ci-script-test"
+    yield env
+    subprocess.run([SCRIPT, "down"], env=env, capture_output=True, timeout=120)
+    if home.is_dir() and home.parent == Path("/tmp"):  # checked: a path this fixture made
+        subprocess.run(["rm", "-rf", "--one-file-system", str(home)], check=False)
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SCRIPT, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_up_waits_for_a_port_still_held_then_down_frees_every_port(server):
+    port = int(server["S3_CI_PORT"])
+    master = port - 10000 + 1000
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    held.bind(("127.0.0.1", master))
+    held.listen()  # what a server killed a moment ago still holds
+    timer = threading.Timer(3.0, held.close)
+    timer.start()
+    try:
+        up = _run(server, "up")
+    finally:
+        timer.cancel()
+        held.close()
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert f"waiting for 127.0.0.1:{master}" in up.stdout, up.stdout
+    assert _run(server, "status").returncode == 0
+    again = _run(server, "up")  # a long-lived server: the space of deleted objects back
+    assert again.returncode == 0 and "already up" in again.stdout and "; vacuumed" in again.stdout
+    down = _run(server, "down")
+    assert down.returncode == 0, down.stderr
+    assert [p for p in _ports(port) if not _free(p)] == []  # at once: up may follow
+
+
+def test_up_names_a_port_that_stays_held(server):
+    port = int(server["S3_CI_PORT"])
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", port))
+        held.listen()
+        up = _run({**server, "S3_CI_PORT_WAIT": "2"}, "up")
+    assert up.returncode != 0
+    assert f"127.0.0.1:{port} is still in use" in up.stderr, up.stderr
+    assert "panic" not in up.stderr
