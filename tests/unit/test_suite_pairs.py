@@ -160,3 +160,11 @@ def test_compare_files_do_not_apply_to_one_expected_file(home):
 def test_input_and_output_cannot_be_variable_names_of_a_pairs_suite(home):
     (found,) = problems(home, _suite(variables={"input": "x"}))
     assert "suite.variables.input: " in found and "{input}" in found
+
+
+def test_an_expected_name_that_is_a_directory_is_refused(home):
+    for stem in ("emphasis", "lists", "links"):
+        (home / "tests" / stem).mkdir()
+    (found,) = problems(home, _suite(expected="{stem}"))
+    assert "suite.expected: " in found and "not a file" in found
+    assert str(home / "tests" / "emphasis") in found

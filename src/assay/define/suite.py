@@ -263,8 +263,8 @@ def _check_compare(
     """The engine checks keys and regexes against a real case; ``files`` must be in each
     (a pair's expected file is one file: its absence was said where the cases are found)."""
     spec = compare.engine_spec()
-    expected_of = [c.expected if isinstance(c, CaseFile) else c.path / body.expected for c in cases]
-    sample = next((e for e in expected_of if is_dir(e) or is_file(e)), None)
+    usable = (_expected_of(c, body.expected) for c in cases)
+    sample = next((e for e in usable if e is not None), None)
     if sample is not None:
         probe = {"version": engine.VERSION, "expected": str(sample), "actual": str(sample), **spec}
         if is_dir(sample):
@@ -299,6 +299,13 @@ def _check_compare(
             f"{name!r} is missing from {said}; add it to the expected outputs or remove it "
             "from files",
         )
+
+
+def _expected_of(case: Case, expected: str) -> Path | None:
+    """A case's expected outputs (a pair's file, a case directory's sub-directory), if there."""
+    if isinstance(case, CaseFile):
+        return case.expected if is_file(case.expected) else None
+    return case.path / expected if is_dir(case.path / expected) else None
 
 
 def _case_settings(comp: Compiler, body: schema.Body) -> dict[str, Any]:

@@ -119,7 +119,15 @@ def _globs_only_inputs(comp: Compiler, globs: dict[Path, str], cases: list[CaseF
 
 
 def _expected_exist(comp: Compiler, pattern: str, cases: list[CaseFile]) -> None:
-    """One problem for every case whose expected file is missing."""
+    """One problem for every case whose expected file is missing (and one for names that
+    are not files: the command's output is one file of that name)."""
+    others = [c for c in cases if exists(c.expected) and not is_file(c.expected)]
+    if others:
+        comp.problem(
+            "suite.expected",
+            f"{others[0].expected} (the expected file of case {others[0].name!r}) is not a "
+            f"file; expected = {pattern!r} names each input's expected output file",
+        )
     missing = [c for c in cases if not exists(c.expected)]
     if not missing:
         return
