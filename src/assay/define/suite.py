@@ -32,9 +32,9 @@ from assay.define.suite_checks import (
     Compiler,
     SuiteProblem,
     bad_regex,
+    case_globs,
     check_layer,
     exists,
-    glob_matches,
     is_dir,
     is_file,
     line_of,
@@ -210,12 +210,7 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
     found: dict[str, CaseDir] = {}
     home = comp.base.resolve()
     for pattern in patterns:
-        try:
-            matches = glob_matches(comp.base, pattern)
-        except (OSError, ValueError) as exc:  # "", a name too long...
-            comp.problem("suite.cases", f"{pattern!r} is not a usable glob: {exc}")
-            continue
-        dirs = [m for m in matches if is_dir(m)]
+        dirs = case_globs(comp, pattern, "directory", is_dir)
         holding = [d for d in dirs if home.is_relative_to(d.resolve())]
         if holding:
             # Its copy would hold the suite and the runs ("/": the whole file system).
@@ -225,8 +220,6 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
                 "directory; give a glob of case directories, such as 'cases/*'",
             )
             continue
-        if not dirs:
-            comp.problem("suite.cases", f"{pattern!r} matches no directory under {comp.base}")
         for d in dirs:
             if d.name in found and found[d.name].path != d:
                 comp.problem(

@@ -7,6 +7,7 @@ import difflib
 import glob
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,20 @@ def glob_matches(base: Path, pattern: str) -> list[Path]:
     if pattern and not Path(pattern).parts:  # ".": pathlib's glob fails (IndexError)
         return [base]
     return sorted(base.glob(pattern))
+
+
+def case_globs(comp: Compiler, pattern: str, what: str, keep: Callable[[Path], bool]) -> list[Path]:
+    """What the ``suite.cases`` glob ``pattern`` matches that ``keep`` takes (``what``:
+    "directory" or "file"); a problem when it cannot be used or takes nothing."""
+    try:
+        matches = glob_matches(comp.base, pattern)
+    except (OSError, ValueError) as exc:  # "", a name too long...
+        comp.problem("suite.cases", f"{pattern!r} is not a usable glob: {exc}")
+        return []
+    kept = [m for m in matches if keep(m)]
+    if not kept:
+        comp.problem("suite.cases", f"{pattern!r} matches no {what} under {comp.base}")
+    return kept
 
 
 @dataclass(frozen=True)

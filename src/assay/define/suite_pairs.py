@@ -8,7 +8,7 @@ import os
 import string
 from pathlib import Path, PurePosixPath
 
-from assay.define.suite_checks import Compiler, exists, glob_matches, is_file
+from assay.define.suite_checks import Compiler, case_globs, exists, is_file
 from assay.define.suite_test import CaseFile
 
 PLACEHOLDERS = ("stem", "name")
@@ -44,15 +44,7 @@ def case_files(comp: Compiler, patterns: list[str], expected: str) -> list[CaseF
     expected file named by ``expected``; every problem reported once."""
     inputs: dict[Path, str] = {}  # each input, and the glob that matched it
     for pattern in patterns:
-        try:
-            matches = glob_matches(comp.base, pattern)
-        except (OSError, ValueError) as exc:  # "", a name too long...
-            comp.problem("suite.cases", f"{pattern!r} is not a usable glob of files: {exc}")
-            continue
-        files = [m for m in matches if is_file(m)]
-        if not files:
-            comp.problem("suite.cases", f"{pattern!r} matches no file under {comp.base}")
-        for path in files:
+        for path in case_globs(comp, pattern, "file", is_file):
             inputs.setdefault(path, pattern)
     found = [CaseFile(p.stem, p, _expected_file(p, expected)) for p in inputs]
     if not _globs_only_inputs(comp, inputs, found) or not _names_ok(comp, found):
