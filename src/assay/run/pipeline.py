@@ -298,7 +298,8 @@ class Execution:
         if not sources:
             return
         base = Path(self.case.test._assay.file or ".").parent
-        exclude, writable = source_globs(test.exclude_sources), source_globs(test.writable)
+        exclude = source_globs(as_list(test.exclude_sources))
+        writable = source_globs(as_list(test.writable))
         for layer, source in enumerate(sources):
             src = Path(test.format(source, quote=False))
             src = src if src.is_absolute() else base / src
