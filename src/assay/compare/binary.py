@@ -79,7 +79,12 @@ def first_difference(a: bytes, b: bytes) -> int:
 def sniff(path: str) -> str:
     """Binary when the first 8 KiB hold a NUL byte or are not UTF-8, else "text"."""
     with open(path, "rb") as fh:
-        head = fh.read(_SNIFF)
+        return sniff_bytes(fh.read(_SNIFF))
+
+
+def sniff_bytes(start: bytes) -> str:
+    """What :func:`sniff` says of a file that starts with ``start``."""
+    head = start[:_SNIFF]
     if b"\0" in head:
         return "binary"
     try:

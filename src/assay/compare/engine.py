@@ -7,7 +7,7 @@ import os
 import posixpath
 from typing import TYPE_CHECKING, Any
 
-from .binary import compare_binary, not_a_file, sniff
+from .binary import compare_binary, not_a_file, sniff, sniff_bytes
 from .command import command_result
 from .jsondoc import compare_json
 from .options import files_under
@@ -30,6 +30,10 @@ _COMPARERS: dict[str, Callable[[str, str, Result, Options], None]] = {
 }
 
 
+_PARSED = (".csv", ".tsv", ".json")
+_WHOLE = 1 << 16  # bytes: files up to this size are read whole to see if they are equal
+
+
 def _format_of(path: str, opt: Options) -> str:
     if opt.format:
         return opt.format
@@ -48,12 +52,38 @@ def _compare_one(rel: str, expected: str, actual: str, plan: Plan) -> Result:
             if kind is not None:
                 res.fail(f"{side} {path} is a {kind}, not a regular file")
                 return res
+        if _equal_small(expected, actual, res, opt):
+            return res
         res.format = fmt = _format_of(expected, opt)
         res.counts = {"json": "values", "binary": ""}.get(fmt, "lines")
         _COMPARERS[fmt](expected, actual, res, opt)
     except (OSError, ValueError, csv.Error, RecursionError, MemoryError) as exc:
         res.fail(f"cannot compare: {exc}")
     return res
+
+
+def _equal_small(expected: str, actual: str, res: Result, opt: Options) -> bool:
+    """Whether two small text or binary files are equal byte for byte; if so, ``res`` says
+    what their comparison would (read once each, no line by line walk). Files that differ,
+    are large, or are tables or JSON (whose counts need parsing) are left to the comparers."""
+    ext = os.path.splitext(expected)[1].lower()
+    if opt.format not in (None, "text", "binary") or (opt.format is None and ext in _PARSED):
+        return False
+    with open(expected, "rb", buffering=0) as fe:
+        data = fe.read(_WHOLE + 1)
+    if len(data) > _WHOLE:
+        return False
+    with open(actual, "rb", buffering=0) as fa:
+        other = fa.read(len(data) + 1)
+    if data != other:
+        return False
+    res.format = opt.format or sniff_bytes(data)
+    if res.format == "binary":
+        res.counts = ""
+    else:  # as the line walk counts: every line end, and a last line without one
+        res.counts = "lines"
+        res.lines = data.count(b"\n") + (not data.endswith(b"\n") and len(data) > 0)
+    return True
 
 
 def compare(spec: Mapping[str, Any]) -> dict[str, Any]:
