@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ from assay.define.suite_test import CaseDir, SuiteTest
 from assay.define.suite_variants import scaling_class, sweep_class
 from assay.define.test import Test, builtin_name
 from assay.errors import toml_key
+from assay.files import real_ancestors
 from assay.validation import Invalid, convert, load_toml, read_utf8
 
 __all__ = ["SUFFIX", "CaseDir", "SuiteProblem", "SuiteTest", "compile_suite"]
@@ -189,7 +192,7 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
         return []
     patterns = [body.cases] if isinstance(body.cases, str) else list(body.cases)
     found: dict[str, CaseDir] = {}
-    home = comp.base.resolve()
+    home = real_ancestors(comp.base)  # the suite's directory and those above it
     for pattern in patterns:
         try:
             if Path(pattern).is_absolute():
@@ -201,8 +204,16 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
         except (OSError, ValueError) as exc:  # "", a name too long...
             comp.problem("suite.cases", f"{pattern!r} is not a usable glob: {exc}")
             continue
-        dirs = [m for m in matches if is_dir(m)]
-        holding = [d for d in dirs if home.is_relative_to(d.resolve())]
+        dirs, holding = [], []
+        for match in matches:  # one stat each (200 case dirs are 200 stats)
+            try:
+                st = os.stat(match)
+            except (OSError, ValueError):
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                dirs.append(match)
+                if (st.st_dev, st.st_ino) in home:
+                    holding.append(match)
         if holding:
             # Its copy would hold the suite and the runs ("/": the whole file system).
             comp.problem(
