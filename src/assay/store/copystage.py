@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assay.store.agent.treewrite import TreeWriter, WriteRefused
-from assay.store.failures import outside
-from assay.store.importer import (
+from assay.store.dirwalk import (
     check_links,
     file_entry_mode,
     other_entry,
     walk_directory,
 )
+from assay.store.failures import outside
 from assay.store.objects import (
     CHUNK_THRESHOLD,
     StoreError,
