@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import os
 import posixpath
@@ -281,6 +282,12 @@ def _static(spec: Mapping[str, Any]) -> _Static:
     return found
 
 
+@functools.lru_cache(maxsize=16)
+def _normalized(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``not_outputs`` as relative normal paths (the same few lists, case after case)."""
+    return tuple(posixpath.normpath(relative(n)) for n in names)
+
+
 def _frozen(value: Any) -> Any:
     """A hashable twin of a JSON-like value that equals another's only for an equal value
     of the same types (``True`` is not ``1``, ``1`` is not ``1.0``)."""
@@ -310,7 +317,7 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
             check.problem(f"{key}: {_show(value)} holds a NUL character; no path can")
         roots[key] = os.path.abspath(value) if isinstance(value, str) else ""
     check.problems += static.tail
-    not_outputs = [posixpath.normpath(relative(n)) for n in check.strings(spec, "not_outputs", "")]
+    not_outputs = _normalized(tuple(check.strings(spec, "not_outputs", "")))
     if check.problems:
         return None, check.problems
     files, complete, command = static.files, static.complete, static.command
