@@ -96,7 +96,9 @@ def test_large_equal_files_take_the_long_way(tmp_path: Path) -> None:
     (tmp_path / "e").write_bytes(data)
     (tmp_path / "a").write_bytes(data)
     res = Result("e", "text", 20)
-    assert not engine._equal_small(str(tmp_path / "e"), str(tmp_path / "a"), res, Options())
+    assert not engine._equal_small(
+        str(tmp_path / "e"), str(tmp_path / "a"), len(data), res, Options()
+    )
     verdict = compare_files(str(tmp_path / "e"), str(tmp_path / "a"))
     assert verdict["ok"] and verdict["files"][0]["lines"] == data.count(b"\n")
 

@@ -22,9 +22,10 @@ _KINDS = (
 )
 
 
-def not_a_file(path: str) -> str | None:
-    """What ``path`` is when it is no regular file (reading a FIFO would wait forever)."""
-    mode = os.stat(path).st_mode
+def not_a_file(path: str, info: os.stat_result | None = None) -> str | None:
+    """What ``path`` is when it is no regular file (reading a FIFO would wait forever);
+    ``info``: its ``os.stat``, when the caller has it."""
+    mode = (info or os.stat(path)).st_mode
     if stat.S_ISREG(mode):
         return None
     return next((name for test, name in _KINDS if test(mode)), "special file")

@@ -8,6 +8,7 @@ import math
 import os
 import posixpath
 import re
+import stat
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -322,17 +323,21 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
         return None, check.problems
     files, complete, command = static.files, static.complete, static.command
     expected, actual = roots["expected"], roots["actual"]
-    single = os.path.isfile(expected)
+    try:  # (one stat: is it there, a file, a directory to list)
+        found: os.stat_result | None = os.stat(expected)
+    except (OSError, ValueError):
+        found = None
+    single = found is not None and stat.S_ISREG(found.st_mode)
     selected: list[str] = []
     everything: set[str] = set()
-    if not os.path.exists(expected):
+    if found is None:
         check.problem(f"expected: {expected} does not exist; point it at the expected outputs")
     elif single:
         if files or complete:
             check.problem("files, complete: only for an expected directory; remove them")
         selected = [os.path.basename(expected)]
     else:
-        listing = files_under(expected)
+        listing = files_under(expected, found)
         everything = set(listing)
         if not listing and not command:
             check.problem(f"expected: {expected} holds no files; add the expected outputs")
