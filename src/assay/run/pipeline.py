@@ -626,9 +626,13 @@ async def _cancelled() -> None:
 
 
 def _may_change_fields(test: type[Test]) -> bool:
-    """Fields were checked when the class was defined; only code can have changed them since."""
-    hooks = test._assay.hooks
-    return bool(hooks[("before", "setup")]) or test.__init__ is not object.__init__
+    """Fields were checked when the class was defined; only code can have changed them since
+    (not assay's own hooks that keep them valid, such as a suite case's inputs)."""
+    hooks = test._assay.hooks[("before", "setup")]
+    return (
+        any(not getattr(h, "keeps_fields_valid", False) for h in hooks)
+        or test.__init__ is not object.__init__
+    )
 
 
 def _limit(value: object, name: str) -> Duration | None:
