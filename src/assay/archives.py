@@ -32,6 +32,7 @@ from assay.archive_names import SUFFIXES, is_archive, kind
 from assay.errors import AssayError
 from assay.store.agent.treecheck import DIR, FILE, SYMLINK, TreeModel, UnsafeEntry, clean_name
 from assay.store.agent.treewrite import TreeWriter, WriteRefused, remove_path
+from assay.store.dirwalk import file_mode
 
 __all__ = [
     "SUFFIXES",
@@ -63,15 +64,6 @@ class Limits:
 class Unpacked:
     files: int
     bytes: int
-
-
-def file_mode(mode: int) -> int:
-    """The permission bits a file from an archive gets (as tarfile's ``data`` filter): no
-    setuid/setgid/sticky, no group/other write, executable only if the owner may."""
-    mode &= 0o755
-    if not mode & 0o100:
-        mode &= ~0o111
-    return mode
 
 
 # --- members, checked -------------------------------------------------------------------------

@@ -17,6 +17,27 @@ def display_path(path: str | Path) -> str:
         return str(path)
 
 
+def real_ancestors(path: str | Path) -> frozenset[tuple[int, int]]:
+    """The (device, inode) of ``path`` (links resolved) and of every directory above it.
+
+    A directory lies on ``path``'s way, so that ``path`` is inside it, exactly when its own
+    ``os.stat`` is among them: one stat per directory checked instead of resolving each (a
+    directory reached through a link, or bind-mounted elsewhere, is the same inode)."""
+    found = set()
+    real = os.path.realpath(path)
+    while True:
+        try:
+            st = os.stat(real)
+        except OSError:  # (a part not made yet: nothing can be it)
+            pass
+        else:
+            found.add((st.st_dev, st.st_ino))
+        parent = os.path.dirname(real)
+        if parent == real:
+            return frozenset(found)
+        real = parent
+
+
 def tail(path: str | Path, lines: int = 20, max_bytes: int = 64 * 1024) -> str | None:
     """The last ``lines`` lines of a text file (reading at most ``max_bytes``), or None."""
     try:

@@ -90,3 +90,20 @@ def test_sources_holding_the_session_prefix_are_refused(assay_cli, write, tmp_pa
     assert "--prefix" in reason
     moved = assay_cli("run", "test_x.py", "--plain", "--prefix", str(tmp_path / "p"), cwd=project)
     assert moved.code == 0, moved.stdout
+
+
+@pytest.mark.parametrize("how", ["link", "parent", "missing"])
+def test_sources_reaching_the_session_through_a_link_are_refused(assay_cli, write, tmp_path, how):
+    """The check stats the source against the stage root's directories (found once): a
+    link to the project directory, or to a directory above it, is that directory."""
+    write("proj/test_x.py", TEST.replace('sources = "src/"', 'sources = "lnk"'))
+    project = tmp_path / "proj"
+    if how != "missing":
+        (project / "lnk").symlink_to(project if how == "link" else tmp_path)
+    result = assay_cli("run", "test_x.py", "--plain", cwd=project)
+    assert result.code == 1, result.stdout
+    reason = result.case("X")["failure"]["reason"]
+    if how == "missing":
+        assert reason == f"sources: 'lnk' not found (looked for {project / 'lnk'})", reason
+    else:
+        assert "sources: 'lnk' holds this run's session directory" in reason, reason

@@ -226,3 +226,38 @@ def test_a_directory_swapped_for_a_link_during_an_import_is_not_stored_through(
 
     size = (tmp_path / "outside/data.csv").stat().st_size
     assert not store.objects.has("blobs", hash_bytes(b"S" * size)), secret
+
+
+def test_a_suite_of_copied_cases_loads_no_archive_or_store_import_code(tmp_path):
+    """The copy looks at the case dir with the import's own checks (assay.store.dirwalk),
+    without the archive code the store import also carries: about 10 ms per run."""
+    import json
+    import subprocess
+    import sys
+
+    for name in ("a", "b"):
+        (tmp_path / "cases" / name / "expected").mkdir(parents=True)
+        (tmp_path / "cases" / name / "in.txt").write_text(f"{name}\n")
+        (tmp_path / "cases" / name / "expected" / "out.txt").write_text(f"{name}\n")
+    (tmp_path / "t.suite.toml").write_text(
+        '[suite]\nname = "t"\ncases = "cases/*"\ncommand = "cp in.txt out.txt"\n'
+        '[suite.compare]\nfiles = ["out.txt"]\n'
+    )
+    watch = (
+        "assay.archives",
+        "assay.archive_formats",
+        "tarfile",
+        "zipfile",
+        "assay.store.importer",
+    )
+    probe = (
+        "import json, sys\nfrom assay.cli import main\ncode = 0\n"
+        "try:\n    main(['run', '.', '--plain'])\nexcept SystemExit as e:\n    code = e.code\n"
+        f"print(json.dumps([code, sorted(m for m in {watch!r} if m in sys.modules)]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    code, loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert code == 0, out.stdout
+    assert loaded == []

@@ -64,6 +64,23 @@ def test_find_files_skips_hidden_tool_dirs_and_non_tests(tmp_path: Path, write: 
     ]
 
 
+def test_find_files_follows_links_to_directories_and_skips_broken_ones(
+    tmp_path: Path, write: Write
+) -> None:
+    """The walk reads each directory's entry types (no stat per entry) but still follows a
+    link to a directory as ``Path.is_dir`` did; a broken link is no directory and no test."""
+    write("real/test_r.py", GOOD)
+    write("real/a.suite.toml", "[suite]\n")
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    (tmp_path / "broken").symlink_to(tmp_path / "nowhere")
+    found = find_files([str(tmp_path)])
+    # (each file once: reached first through the link, which sorts before real/)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "linked/a.suite.toml",
+        "linked/test_r.py",
+    ]
+
+
 def test_find_files_takes_given_files_as_they_are(tmp_path: Path, write: Write) -> None:
     helper = write("helper.py", "VALUE = 1\n")
     hidden = write(".hidden/test_h.py", GOOD)

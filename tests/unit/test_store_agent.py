@@ -29,12 +29,12 @@ Entries = list[tuple[str, str, str | None]]
 
 def test_assay_and_the_agent_share_one_tree_check_and_one_writer() -> None:
     from assay import archives
-    from assay.store import importer, stage, store, trees
+    from assay.store import dirwalk, stage, store, trees
     from assay.store.agent import bundle
 
     # What assay unpacks, puts and stages with is the agent's module itself...
     assert archives.TreeModel is agent_treecheck.TreeModel
-    assert archives.UnsafeEntry is importer.UnsafeEntry is store.UnsafeEntry
+    assert archives.UnsafeEntry is dirwalk.UnsafeEntry is store.UnsafeEntry
     assert store.UnsafeEntry is agent_treecheck.UnsafeEntry
     assert trees.treecheck is agent_treecheck
     assert archives.TreeWriter is stage.TreeWriter is agent_treewrite.TreeWriter

@@ -4,6 +4,7 @@ naming the key, the place and the fix, without knock-on problems the user did no
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,35 @@ def test_a_cases_glob_of_the_suites_own_or_the_root_directory_is_refused(home, p
     assert len(found) == 1, found
     assert f"suite.cases: {pattern!r} matches " in found[0]
     assert "not a case directory" in found[0] and "such as 'cases/*'" in found[0]
+
+
+def test_a_case_glob_reaching_the_suites_directory_through_a_link_is_refused(home):
+    """The check is a stat of each match against the suite directory's own (device, inode)
+    and those above it: a link to the suite's directory, or to one above it, is that
+    directory."""
+    (home / "cases" / "up").symlink_to(home)
+    (home / "cases" / "root").symlink_to("/")
+    found = problems(home, {"suite": {"command": "true", "cases": "cases/*"}})
+    assert len(found) == 1, found
+    assert "suite.cases: 'cases/*' matches " in found[0] and "not a case directory" in found[0]
+
+
+def test_a_case_glob_matching_files_and_broken_links_keeps_only_directories(home):
+    (home / "cases" / "notes.txt").write_text("x\n")
+    (home / "cases" / "gone").symlink_to(home / "nowhere")
+    (home / "cases" / "c9").symlink_to(home / "cases" / "c1")  # a link to a case dir
+    assert problems(home, minimal()) == []
+
+
+def test_real_ancestors_are_the_directories_a_path_lies_in(tmp_path):
+    from assay.files import real_ancestors
+
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    (tmp_path / "lnk").symlink_to(deep)
+    found = real_ancestors(tmp_path / "lnk" / "not-made-yet")
+    inode = lambda p: (os.stat(p).st_dev, os.stat(p).st_ino)  # noqa: E731
+    for above in (deep, tmp_path / "a", tmp_path, "/"):
+        assert inode(above) in found
+    (tmp_path / "other").mkdir()
+    assert inode(tmp_path / "other") not in found

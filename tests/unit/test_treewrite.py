@@ -170,3 +170,24 @@ class _bytes:  # reads like a literal at the call sites
     def read(self, n: int = -1, /) -> bytes:
         data, self.data = self.data, b""
         return data
+
+
+def test_writing_bytes_never_follows_a_link_and_replaces_what_is_in_the_way(tmp_path, outside):
+    """``write_bytes`` (a small copied input: no stream, one write) makes its file as
+    ``write_file`` does: a link on the way is refused, one at the name replaced."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to(outside)
+    (root / "soft").symlink_to(outside / "keep.txt")
+    (root / "hard").hardlink_to(outside / "keep.txt")
+    with TreeWriter(root) as out:
+        with pytest.raises(WriteRefused, match="refusing to follow it"):
+            out.write_bytes("link/x.txt", b"x", 0o444)
+        out.write_bytes("soft", b"new\n", 0o444)
+        out.write_bytes("hard", b"new\n", 0o555)
+        out.write_bytes("sub/big", b"y" * (3 << 20), 0o444)
+    assert _contents(outside) == {"keep.txt": "keep\n"}
+    assert (root / "soft").read_text() == "new\n" and not (root / "soft").is_symlink()
+    assert oct((root / "soft").stat().st_mode & 0o777) == "0o444"
+    assert oct((root / "hard").stat().st_mode & 0o777) == "0o555"
+    assert (root / "sub/big").stat().st_size == 3 << 20

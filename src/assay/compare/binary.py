@@ -22,9 +22,10 @@ _KINDS = (
 )
 
 
-def not_a_file(path: str) -> str | None:
-    """What ``path`` is when it is no regular file (reading a FIFO would wait forever)."""
-    mode = os.stat(path).st_mode
+def not_a_file(path: str, info: os.stat_result | None = None) -> str | None:
+    """What ``path`` is when it is no regular file (reading a FIFO would wait forever);
+    ``info``: its ``os.stat``, when the caller has it."""
+    mode = (info or os.stat(path)).st_mode
     if stat.S_ISREG(mode):
         return None
     return next((name for test, name in _KINDS if test(mode)), "special file")
@@ -79,7 +80,12 @@ def first_difference(a: bytes, b: bytes) -> int:
 def sniff(path: str) -> str:
     """Binary when the first 8 KiB hold a NUL byte or are not UTF-8, else "text"."""
     with open(path, "rb") as fh:
-        head = fh.read(_SNIFF)
+        return sniff_bytes(fh.read(_SNIFF))
+
+
+def sniff_bytes(start: bytes) -> str:
+    """What :func:`sniff` says of a file that starts with ``start``."""
+    head = start[:_SNIFF]
     if b"\0" in head:
         return "binary"
     try:

@@ -105,18 +105,19 @@ def key_pattern(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(table.get(p, re.escape(p)) for p in parts))
 
 
-def files_under(root: str) -> list[str]:
+def files_under(root: str, root_stat: os.stat_result | None = None) -> list[str]:
     """The relative paths (with ``/``) of the files below ``root``, sorted.
 
     Links are followed, links to directories included, but each directory is walked once:
-    reached again through another link (or a link back up), it is not listed again."""
+    reached again through another link (or a link back up), it is not listed again.
+    ``root_stat``: ``os.stat(root)``, when the caller has it."""
     found: list[str] = []
     seen: set[tuple[int, int]] = set()
     stack = [(root, "")]
     while stack:
         folder, rel = stack.pop()
         try:
-            st = os.stat(folder)
+            st = root_stat if folder is root and root_stat is not None else os.stat(folder)
             with os.scandir(folder) as listing:
                 entries = sorted(listing, key=lambda e: e.name, reverse=True)
         except OSError:

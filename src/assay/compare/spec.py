@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import os
 import posixpath
 import re
+import stat
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -201,14 +203,112 @@ class Checker:
         )
 
 
+class _Static:
+    """What a spec says apart from its two roots and ``not_outputs``: checked once per
+    distinct spec (a suite compares every case with the same one)."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        check = Checker()
+        check.known(spec, _TOP_KEYS, "")
+        if spec.get("version") != VERSION:
+            check.problem(
+                f'version: {_show(spec.get("version"))} is not supported; write "version": 1'
+            )
+        self.head = check.problems  # (the roots' problems come next)
+        check.problems = []
+        limit = spec.get("max_differences", MAX_DIFFERENCES)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            check.problem(f"max_differences: {_show(limit)} must be an integer >= 0")
+            limit = MAX_DIFFERENCES
+        self.limit: int = limit
+        self.timeout = check.number(spec, "command_timeout", "", COMMAND_TIMEOUT)
+        if not self.timeout:
+            check.problem("command_timeout: must be more than 0 seconds (default 600)")
+        self.default = check.options(spec, "", None)
+        for key in ("format", "columns", "key", "keys", "delimiter", "header"):
+            if key in spec:
+                check.problem(
+                    f'{key}: belongs in a rule, e.g. "rules": [{{"match": "*.csv", ...}}]'
+                )
+        self.rules: list[tuple[re.Pattern[str], bool, Options]] = []
+        raw_rules = spec.get("rules") or []
+        if not isinstance(raw_rules, list):
+            check.problem('rules: must be a list like [{"match": "*.csv", "rtol": 1e-6}]')
+            raw_rules = []
+        for i, rule in enumerate(raw_rules):
+            where = f"rules[{i}]."
+            if not isinstance(rule, Mapping) or not isinstance(rule.get("match"), str):
+                check.problem(f'{where}match: required, a glob like "*.csv"')
+                continue
+            check.known(rule, _RULE_KEYS, where)
+            match = relative(rule["match"])
+            regex = check.glob(match, f"{where}match", glob)
+            options = check.options(rule, where, self.default)
+            if regex is not None:
+                self.rules.append((regex, "/" in match, options))
+        command = spec.get("command")
+        if command is not None and not isinstance(command, str):
+            check.problem('command: must be a string like "h5diff -r {expected} {actual}"')
+        self.command: str | None = command if isinstance(command, str) else None
+        self.has_files = "files" in spec
+        # (copies: the cache must not see a caller change its lists)
+        self.files = list(check.strings(spec, "files", ""))
+        self.complete = list(check.strings(spec, "complete", ""))
+        self.tail = check.problems
+        # The globs of ``files``, each with the problem it makes if it is no valid glob
+        # (reported once the spec's other problems are known not to stop it).
+        self.globs: list[tuple[str, re.Pattern[str] | None, list[str]]] = []
+        for pattern in self.files:
+            one = Checker()
+            self.globs.append((pattern, one.glob(relative(pattern), "files", glob), one.problems))
+
+
+_CACHE: dict[Any, _Static] = {}
+_CACHE_SIZE = 64
+_PER_CASE = ("expected", "actual", "not_outputs")
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def _static(spec: Mapping[str, Any]) -> _Static:
+    """The checked static part of ``spec``, from the cache when an equal spec was seen."""
+    try:
+        key = _frozen({k: v for k, v in spec.items() if k not in _PER_CASE})
+        found = _CACHE.get(key)
+    except TypeError:  # not hashable (no JSON value): not cached
+        return _Static(spec)
+    if found is None:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        found = _CACHE[key] = _Static(spec)
+    return found
+
+
+@functools.lru_cache(maxsize=16)
+def _normalized(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``not_outputs`` as relative normal paths (the same few lists, case after case)."""
+    return tuple(posixpath.normpath(relative(n)) for n in names)
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable twin of a JSON-like value that equals another's only for an equal value
+    of the same types (``True`` is not ``1``, ``1`` is not ``1.0``)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return (kind, value)
+    if kind is list:
+        return ("[", tuple(_frozen(v) for v in value))
+    if isinstance(value, Mapping):
+        return ("{", tuple(sorted((_frozen(k), _frozen(v)) for k, v in value.items())))
+    return (kind, value)
+
+
 def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
     """The plan of a spec, or None and every problem found (files looked up included)."""
     check = Checker()
     if not isinstance(spec, Mapping):
         return None, [f'spec: must be a JSON object like {{"version": 1, ...}}, not {_show(spec)}']
-    check.known(spec, _TOP_KEYS, "")
-    if spec.get("version") != VERSION:
-        check.problem(f'version: {_show(spec.get("version"))} is not supported; write "version": 1')
+    static = _static(spec)
+    check.problems = list(static.head)
     roots = {}
     for key in ("expected", "actual"):
         value = spec.get(key)
@@ -217,59 +317,33 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
         elif "\0" in value:
             check.problem(f"{key}: {_show(value)} holds a NUL character; no path can")
         roots[key] = os.path.abspath(value) if isinstance(value, str) else ""
-    limit = spec.get("max_differences", MAX_DIFFERENCES)
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        check.problem(f"max_differences: {_show(limit)} must be an integer >= 0")
-        limit = MAX_DIFFERENCES
-    timeout = check.number(spec, "command_timeout", "", COMMAND_TIMEOUT)
-    if not timeout:
-        check.problem("command_timeout: must be more than 0 seconds (default 600)")
-    default = check.options(spec, "", None)
-    for key in ("format", "columns", "key", "keys", "delimiter", "header"):
-        if key in spec:
-            check.problem(f'{key}: belongs in a rule, e.g. "rules": [{{"match": "*.csv", ...}}]')
-    rules = []
-    raw_rules = spec.get("rules") or []
-    if not isinstance(raw_rules, list):
-        check.problem('rules: must be a list like [{"match": "*.csv", "rtol": 1e-6}]')
-        raw_rules = []
-    for i, rule in enumerate(raw_rules):
-        where = f"rules[{i}]."
-        if not isinstance(rule, Mapping) or not isinstance(rule.get("match"), str):
-            check.problem(f'{where}match: required, a glob like "*.csv"')
-            continue
-        check.known(rule, _RULE_KEYS, where)
-        match = relative(rule["match"])
-        regex = check.glob(match, f"{where}match", glob)
-        options = check.options(rule, where, default)
-        if regex is not None:
-            rules.append((regex, "/" in match, options))
-    command = spec.get("command")
-    if command is not None and not isinstance(command, str):
-        check.problem('command: must be a string like "h5diff -r {expected} {actual}"')
-    files = check.strings(spec, "files", "")
-    complete = check.strings(spec, "complete", "")
-    not_outputs = [posixpath.normpath(relative(n)) for n in check.strings(spec, "not_outputs", "")]
+    check.problems += static.tail
+    not_outputs = _normalized(tuple(check.strings(spec, "not_outputs", "")))
     if check.problems:
         return None, check.problems
+    files, complete, command = static.files, static.complete, static.command
     expected, actual = roots["expected"], roots["actual"]
-    single = os.path.isfile(expected)
+    try:  # (one stat: is it there, a file, a directory to list)
+        found: os.stat_result | None = os.stat(expected)
+    except (OSError, ValueError):
+        found = None
+    single = found is not None and stat.S_ISREG(found.st_mode)
     selected: list[str] = []
     everything: set[str] = set()
-    if not os.path.exists(expected):
+    if found is None:
         check.problem(f"expected: {expected} does not exist; point it at the expected outputs")
     elif single:
         if files or complete:
             check.problem("files, complete: only for an expected directory; remove them")
         selected = [os.path.basename(expected)]
     else:
-        listing = files_under(expected)
+        listing = files_under(expected, found)
         everything = set(listing)
         if not listing and not command:
             check.problem(f"expected: {expected} holds no files; add the expected outputs")
         chosen: set[str] = set()
-        for pattern in files:
-            regex = check.glob(relative(pattern), "files", glob)
+        for pattern, regex, bad in static.globs:
+            check.problems += bad
             if regex is None:
                 continue
             hits = {
@@ -283,7 +357,7 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
             chosen |= hits
         if files:
             selected = sorted(chosen)
-        elif "files" in spec or not command:
+        elif static.has_files or not command:
             selected = listing
         for folder in complete:
             if posixpath.isabs(folder) or posixpath.normpath(folder).split("/")[0] == "..":
@@ -303,11 +377,11 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
         selected,
         everything,
         [posixpath.normpath(c) for c in complete],
-        default,
-        rules,
+        static.default,
+        static.rules,
         command,
-        timeout,
-        limit,
+        static.timeout,
+        static.limit,
         frozenset(n for n in not_outputs if n not in everything),
     )
     return plan, []

@@ -107,6 +107,8 @@ class Output:
         return verdict
 
     def _precomputed(self, spec: dict[str, Any]) -> dict[str, Any] | None:
+        if not self.precomputed:  # (a local case: no job compared; no key to make)
+            return None
         path = self.precomputed.get(spec_key(spec))
         if path is None:
             return None

@@ -15,6 +15,8 @@ The format is documented in docs/suites.md.
 from __future__ import annotations
 
 import fnmatch
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,7 @@ from assay.define.suite_test import Case, CaseDir, CaseFile, SuiteTest
 from assay.define.suite_variants import scaling_class, sweep_class
 from assay.define.test import Test, builtin_name
 from assay.errors import toml_key
+from assay.files import real_ancestors
 from assay.validation import Invalid, convert, load_toml, read_utf8
 
 __all__ = ["SUFFIX", "CaseDir", "CaseFile", "SuiteProblem", "SuiteTest", "compile_suite"]
@@ -208,10 +211,20 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
         return []
     patterns = [body.cases] if isinstance(body.cases, str) else list(body.cases)
     found: dict[str, CaseDir] = {}
-    home = comp.base.resolve()
+    home = real_ancestors(comp.base)  # the suite's directory and those above it
+    ids: dict[Path, tuple[int, int]] = {}
+
+    def directory(match: Path) -> bool:  # one stat each (200 case dirs are 200 stats)
+        try:
+            st = os.stat(match)
+        except (OSError, ValueError):
+            return False
+        ids[match] = (st.st_dev, st.st_ino)
+        return stat.S_ISDIR(st.st_mode)
+
     for pattern in patterns:
-        dirs = case_globs(comp, pattern, "directory", is_dir)
-        holding = [d for d in dirs if home.is_relative_to(d.resolve())]
+        dirs = case_globs(comp, pattern, "directory", directory)
+        holding = [d for d in dirs if ids[d] in home]
         if holding:
             # Its copy would hold the suite and the runs ("/": the whole file system).
             comp.problem(

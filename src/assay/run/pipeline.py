@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
+import functools
 import json
 import os
 import shutil
@@ -36,7 +38,7 @@ from assay.define.test import (
 )
 from assay.durations import Duration
 from assay.errors import AssayError, SanityError
-from assay.files import fresh_dir, link_or_copy, remove_entries
+from assay.files import fresh_dir, link_or_copy, real_ancestors, remove_entries
 from assay.plan import Case, resource_problem
 from assay.results.model import SOURCES, ArtifactUse, CaseResult, Failure, Status
 from assay.run import scripts
@@ -303,9 +305,7 @@ class Execution:
         for layer, source in enumerate(sources):
             src = Path(test.format(source, quote=False))
             src = src if src.is_absolute() else base / src
-            if not src.exists():
-                raise StageFailed(f"sources: {source!r} not found (looked for {src})")
-            if self.ctx.stage_root.resolve().is_relative_to(src.resolve()):
+            if _holds_session(src, self.ctx.stage_root, source):
                 raise StageFailed(
                     f"sources: {source!r} holds this run's session directory "
                     f"({self.ctx.stage_root.parent}): each stage dir would get a copy of the "
@@ -627,9 +627,13 @@ async def _cancelled() -> None:
 
 
 def _may_change_fields(test: type[Test]) -> bool:
-    """Fields were checked when the class was defined; only code can have changed them since."""
-    hooks = test._assay.hooks
-    return bool(hooks[("before", "setup")]) or test.__init__ is not object.__init__
+    """Fields were checked when the class was defined; only code can have changed them since
+    (not assay's own hooks that keep them valid, such as a suite case's inputs)."""
+    hooks = test._assay.hooks[("before", "setup")]
+    return (
+        any(not getattr(h, "keeps_fields_valid", False) for h in hooks)
+        or test.__init__ is not object.__init__
+    )
 
 
 def _limit(value: object, name: str) -> Duration | None:
@@ -646,6 +650,31 @@ def _env(test: Test) -> dict[str, str]:
 
 
 __all__ = ["STAGES", "Execution", "RunContext", "StageFailed"]
+
+
+@functools.lru_cache(maxsize=4)
+def _session_ancestors(stage_root: Path, dev: int, ino: int) -> frozenset[tuple[int, int]]:
+    return real_ancestors(stage_root)  # (keyed by its inode too: made again, found again)
+
+
+def _holds_session(src: Path, stage_root: Path, source: str) -> bool:
+    """Whether the source ``src`` (which must exist) holds the session's stage root: a
+    stat of ``src`` against the stage root's directories, found once per session."""
+    root = os.stat(stage_root)
+    try:
+        st = os.stat(src)
+    except ValueError:
+        st = None
+    except OSError as exc:
+        if exc.errno not in _NOT_THERE:
+            raise
+        st = None
+    if st is None:
+        raise StageFailed(f"sources: {source!r} not found (looked for {src})")
+    return (st.st_dev, st.st_ino) in _session_ancestors(stage_root, root.st_dev, root.st_ino)
+
+
+_NOT_THERE = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)  # as Path.exists
 
 
 def _no_assay_names(source: str, tree: Tree) -> None:

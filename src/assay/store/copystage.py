@@ -22,7 +22,7 @@ What the store's staging promises still holds:
 
 from __future__ import annotations
 
-import io
+import errno
 import os
 import stat
 from collections.abc import Sequence
@@ -30,19 +30,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assay.store.agent.treewrite import TreeWriter, WriteRefused
-from assay.store.failures import outside
-from assay.store.importer import (
+from assay.store.dirwalk import (
     check_links,
     file_entry_mode,
     other_entry,
     walk_directory,
 )
+from assay.store.failures import outside
 from assay.store.objects import (
     CHUNK_THRESHOLD,
     StoreError,
     changed_while_read,
     hash_bytes,
-    open_same,
 )
 from assay.store.stage import matches
 from assay.store.trees import Entry, Tree, make_tree, tree_digest
@@ -141,7 +140,7 @@ def copy_planned(plan: Planned, target: Path, writable: Sequence[str]) -> Copied
                     else:  # the source's own bits, but no write, set-id or sticky bit
                         mode = stat.S_IMODE(info.st_mode) & 0o555
                         copied.read_only += 1
-                    out.write_file(entry.path, io.BytesIO(data), mode)
+                    out.write_bytes(entry.path, data, mode)
                     entry = Entry(
                         entry.path, "file", mode=entry.mode, size=len(data), hash=hash_bytes(data)
                     )
@@ -163,9 +162,27 @@ def copy_planned(plan: Planned, target: Path, writable: Sequence[str]) -> Copied
 def _read(path: str, before: os.stat_result) -> bytes:
     """The whole content of the regular file ``path``, which must be the one looked at
     (never a link put in its place or on its way) and unchanged while it is read."""
-    with open_same(path, before, follow=False) as fh:
-        data = fh.read(before.st_size + 1)
-        after = os.fstat(fh.fileno())
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link now stands where the file was
+            raise changed_while_read(path) from None
+        raise
+    try:
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (before.st_dev, before.st_ino):
+            raise changed_while_read(path)
+        # Raw reads, no file object: one read for a small file. A file that grew or was
+        # rewritten meanwhile shows it in its size or mtime afterwards.
+        data = os.read(fd, before.st_size + 1)
+        while len(data) < before.st_size:  # (a short read)
+            part = os.read(fd, before.st_size + 1 - len(data))
+            if not part:
+                break
+            data += part
+        after = os.fstat(fd)
+    finally:
+        os.close(fd)
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or len(
         data
     ) != before.st_size:

@@ -213,6 +213,21 @@ class TreeWriter:
             raise
         return written
 
+    def write_bytes(self, rel: str, data: bytes, mode: int) -> None:
+        """A new regular file holding ``data``, with ``mode``: :meth:`write_file` without a
+        stream or a file object (a small file is one ``write``)."""
+        fd = self._create(rel)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)
+        except BaseException:
+            os.close(fd)
+            self._discard(rel)
+            raise
+        os.close(fd)
+
     def copy_file(self, source: PathLike, rel: str, mode: int) -> bool:
         """A private copy of the file ``source`` (a reflink where the file system can);
         True if it was reflinked."""

@@ -1,0 +1,207 @@
+"""The comparison's two shortcuts give what the long way gives.
+
+* Equal small files are read once each and compared as bytes (``engine._equal_small``):
+  the verdict must be the one the line walk (or the byte comparer) gives, for any bytes.
+* A spec's checks (everything but its roots and ``not_outputs``) are made once per distinct
+  spec (``spec._static``): a cached check must never answer for a spec that differs, even
+  only in a value's type, nor change when a caller changes its lists afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from assay.compare import compare_files, engine, spec
+from assay.compare.options import Options
+from assay.compare.result import Result
+from assay.compare.spec import prepare
+
+SETTINGS = settings(
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=200,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+contents = st.one_of(
+    st.binary(max_size=64),
+    st.lists(
+        st.sampled_from([b"a", b"1.5", b" ", b"\n", b"\r", b"\r\n", b"\0", b"\xff", b"\xc3"])
+    ).map(b"".join),
+)
+
+
+def _long_way(expected: Path, actual: Path, **keys: Any) -> dict[str, Any]:
+    """The verdict without the byte shortcut."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "_equal_small", lambda *a: False)
+        verdict: dict[str, Any] = compare_files(str(expected), str(actual), **keys)
+        return verdict
+
+
+@SETTINGS
+@given(data=contents, fmt=st.sampled_from([None, "text", "binary"]))
+def test_equal_files_get_the_long_ways_verdict(
+    tmp_path: Path, data: bytes, fmt: str | None
+) -> None:
+    expected, actual = tmp_path / "e.out", tmp_path / "a.out"
+    expected.write_bytes(data)
+    actual.write_bytes(data)
+    keys: dict[str, Any] = {} if fmt is None else {"rules": [{"match": "*", "format": fmt}]}
+    calls = []
+    original = engine._equal_small
+
+    def counted(*args: Any) -> bool:
+        calls.append(original(*args))
+        return calls[-1]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "_equal_small", counted)
+        fast = compare_files(str(expected), str(actual), **keys)
+    assert calls == [True]  # the shortcut answered
+    assert fast == _long_way(expected, actual, **keys)
+    assert fast["ok"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected", "actual"),
+    [
+        ("x.txt", b"a\nb\n", b"a\nc\n"),
+        ("x.txt", b"a\nb", b"a\nb\n"),  # equal as text, not as bytes
+        ("x.bin", b"\0\1", b"\0\2"),
+        ("x.csv", b"a,b\n1,2\n", b"a,b\n1,2\n"),  # tables count values: the long way
+        ("x.json", b'{"a": 1}', b'{"a": 1}'),
+    ],
+)
+def test_other_files_take_the_long_way(
+    tmp_path: Path, name: str, expected: bytes, actual: bytes
+) -> None:
+    (tmp_path / "e").mkdir()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "e" / name).write_bytes(expected)
+    (tmp_path / "a" / name).write_bytes(actual)
+    fast = compare_files(str(tmp_path / "e"), str(tmp_path / "a"))
+    assert fast == _long_way(tmp_path / "e", tmp_path / "a")
+
+
+def test_large_equal_files_take_the_long_way(tmp_path: Path) -> None:
+    data = b"1 2 3\n" * (engine._WHOLE // 6 + 1)
+    (tmp_path / "e").write_bytes(data)
+    (tmp_path / "a").write_bytes(data)
+    res = Result("e", "text", 20)
+    assert not engine._equal_small(
+        str(tmp_path / "e"), str(tmp_path / "a"), len(data), res, Options()
+    )
+    verdict = compare_files(str(tmp_path / "e"), str(tmp_path / "a"))
+    assert verdict["ok"] and verdict["files"][0]["lines"] == data.count(b"\n")
+
+
+def test_a_fifo_is_refused_before_any_read(tmp_path: Path) -> None:
+    (tmp_path / "e").write_text("x\n")
+    os.mkfifo(tmp_path / "a")  # reading it would wait for ever
+    verdict = compare_files(str(tmp_path / "e"), str(tmp_path / "a"))
+    assert not verdict["ok"]
+    assert "is a FIFO, not a regular file" in verdict["files"][0]["message"]
+
+
+# -- the cache of checked specs --------------------------------------------------------------
+
+
+def _roots(tmp_path: Path, n: int) -> tuple[str, str]:
+    expected, actual = tmp_path / f"e{n}", tmp_path / f"a{n}"
+    expected.mkdir()
+    actual.mkdir()
+    (expected / "out.txt").write_text("1\n")
+    return str(expected), str(actual)
+
+
+def test_a_spec_is_checked_once_for_many_cases(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = []
+    original = spec._Static
+
+    def counted(raw: Any) -> Any:
+        made.append(raw)
+        return original(raw)
+
+    monkeypatch.setattr(spec, "_Static", counted)
+    monkeypatch.setattr(spec, "_CACHE", {})
+    for n in range(5):
+        expected, actual = _roots(tmp_path, n)
+        plan, problems = prepare(
+            {
+                "version": 1,
+                "expected": expected,
+                "actual": actual,
+                "files": ["out.txt"],
+                "not_outputs": [f"in{n}.txt"],
+                "ignore": ["^#"],
+            }
+        )
+        assert plan is not None and not problems
+        assert (plan.expected, plan.actual) == (expected, actual)
+        assert plan.not_outputs == frozenset({f"in{n}.txt"})
+    assert len(made) == 1
+
+
+@pytest.mark.parametrize(
+    ("good", "bad", "problem"),
+    [
+        ({"rtol": 1}, {"rtol": True}, "rtol: True is not a number"),
+        ({"max_differences": 1}, {"max_differences": 1.0}, "max_differences: 1.0 must be"),
+        ({"files": ["out.txt"]}, {"files": "out.txt "}, "matches nothing"),
+        ({"ignore": ["x"]}, {"ignore": ["("]}, "bad regex"),
+    ],
+)
+def test_a_cached_check_never_answers_for_another_spec(
+    tmp_path: Path, good: dict[str, Any], bad: dict[str, Any], problem: str
+) -> None:
+    expected, actual = _roots(tmp_path, 0)
+    base = {"version": 1, "expected": expected, "actual": actual}
+    assert prepare({**base, **good})[1] == []
+    plan, problems = prepare({**base, **bad})
+    assert plan is None and any(problem in p for p in problems), problems
+    assert prepare({**base, **good})[1] == []  # and back
+
+
+def test_a_callers_list_changed_afterwards_changes_nothing(tmp_path: Path) -> None:
+    expected, actual = _roots(tmp_path, 0)
+    (Path(expected) / "other.txt").write_text("2\n")
+    files = ["out.txt"]
+    raw = {"version": 1, "expected": expected, "actual": actual, "files": files}
+    plan, _ = prepare(raw)
+    assert plan is not None and plan.selected == ["out.txt"]
+    files.append("other.txt")  # the first spec's list, now another spec
+    plan, _ = prepare(raw)
+    assert plan is not None and plan.selected == ["other.txt", "out.txt"]
+    plan, _ = prepare({**raw, "files": ["out.txt"]})
+    assert plan is not None and plan.selected == ["out.txt"]
+
+
+def test_problems_keep_their_order(tmp_path: Path) -> None:
+    plan, problems = prepare(
+        {
+            "version": 2,
+            "expected": "",
+            "actual": "x",
+            "max_differences": -1,
+            "nope": 1,
+            "not_outputs": 3,
+        }
+    )
+    assert plan is None
+    assert [p.split(":")[0] for p in problems] == [
+        "nope",
+        "version",
+        "expected",
+        "max_differences",
+        "not_outputs",
+    ]
