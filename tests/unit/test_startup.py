@@ -183,3 +183,52 @@ def test_what_a_run_needs_before_its_first_case_loads_no_reporting_or_database_m
     )
     code = "import assay.cli, assay.commands.runs, assay.session, assay.ui, assay.run.pipeline"
     assert _loaded(code, watch=watch) == []
+
+
+_FIRST_CASE_SPY = """
+import json, os, subprocess, sys, threading
+WATCH = {watch!r}
+events = []
+real_start = threading.Thread.start
+def start(self):
+    events.append(["thread", self.name])
+    real_start(self)
+threading.Thread.start = start
+class Spy(subprocess.Popen):  # a spy: it notes what is started, then starts it
+    def __init__(self, args, *more, **kw):
+        loaded = sorted(m for m in WATCH if m in sys.modules)
+        events.append(["spawn", os.path.basename(str(args[0])), loaded])
+        super().__init__(args, *more, **kw)
+subprocess.Popen = Spy
+from assay.cli import main
+code = main(["run", "test_one.py", "--plain"])
+print(json.dumps([code, events]))
+"""
+
+
+def test_a_runs_first_case_starts_before_its_database_git_and_reports(tmp_path):
+    # Only what the first case needs comes before it starts: the results database is
+    # made, git is asked and the end's modules are imported while it runs (on a 2-core
+    # machine each thread started before it takes the interpreter from the path to it).
+    (tmp_path / "test_one.py").write_text(
+        "import assay\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    watch = ("sqlite3", "assay.results.db", "assay.results.report", "statistics")
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_CASE_SPY.format(watch=watch)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    code, events = json.loads(out.stdout.strip().splitlines()[-1])
+    assert code == 0
+    spawns = [e for e in events if e[0] == "spawn"]
+    first_case = next(i for i, e in enumerate(events) if e[0] == "spawn" and e[1] != "git")
+    assert events[first_case][2] == [], events[first_case]  # nothing of the end loaded yet
+    before = events[:first_case]
+    assert ["thread", "assay-git"] not in before and ["thread", "assay-results-open"] not in before
+    assert not any(e[0] == "spawn" and e[1] == "git" for e in before), spawns
+    # ... and all of it still happens: git was asked, the database made.
+    assert any(e[0] == "spawn" and e[1] == "git" for e in events), spawns
+    assert (tmp_path / ".assay" / "results.sqlite").exists()

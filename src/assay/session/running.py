@@ -7,6 +7,7 @@ import asyncio
 import gc
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from assay.run.runner import Recording, Runner
 from assay.session.context import make_context
 from assay.session.directory import new_session, open_directory
 from assay.session.display import Display, HintT
+from assay.session.kickoff import Kickoff
 from assay.session.reports import write_reports
 from assay.session.request import Prepared, Request, open_store, prefix_of, prepare, store_root
 from assay.session.signals import SIGNALS, on_signals
@@ -76,7 +78,8 @@ async def _run(
     session = new_session(request, prepared, session_id, directory)
     transport = LocalTransport()
     transport.contain()
-    transport.on_spawn = journal.process
+    kickoff = Kickoff()  # what waits for the first process (or the run's end)
+    transport.on_spawn = _first_spawn_fires(journal.process, kickoff)
     if recovered is not None:  # a killed runner's cases may still run: end them first
         await end_left_behind(recovered.processes)
     store = SessionStore(lambda: open_store(store_root(request, config, system)))
@@ -88,20 +91,22 @@ async def _run(
         await transport.release()
         journal.close()
         raise
-    git = _probe_git(Path(request.paths[0]).absolute())
-    digest = config_hash(config)
+    git = _probe_git(Path(request.paths[0]).absolute(), kickoff)
     recording: Recording
     if fresh:  # no history to plan with: the cases start while the database is made
         late = LateRecorder(
             lambda: Recorder.open(target, prefix, import_runs=False),
-            lambda opened: opened.start(session, digest, git),
+            # (the digest, of the config as described, needs the database's modules)
+            lambda opened: opened.start(session, config_hash(config), git),
+            deferred=True,
         )
+        kickoff.then(late.open)
         recording, expect = late, Expectations.plan(plan.cases, {})
     else:
         late, recorder = None, Recorder.open(target, prefix)
         series = [case_series(c) for c in plan.cases]
         expect = Expectations.plan(plan.cases, recorder.expected(series), series)
-        recorder.start(session, digest, git)
+        recorder.start(session, config_hash(config), git)
         recording = recorder
     ctx = make_context(request, prepared, directory, hosts, display, journal, session_id)
     ctx.expected_run = expect.run
@@ -129,6 +134,7 @@ async def _run(
         try:
             session.results = await task
         finally:
+            kickoff.fire()  # (no process started: what waited for one is needed now)
             await hosts.close()
             await transport.release()
             ctx.store.close()
@@ -148,17 +154,55 @@ async def _run(
     return session
 
 
-def _probe_git(tests: Path) -> Future[GitState | None]:
-    """The tests' repository's commit, asked in a thread of its own: ``git status`` of a
-    big repository takes a while, and the cases need not wait for it."""
-    future: Future[GitState | None] = Future()
+def _first_spawn_fires(
+    on_spawn: Callable[[int, int, str], None], kickoff: Kickoff
+) -> Callable[[int, int, str], None]:
+    """``on_spawn``, and the first time ``kickoff`` fired, once the runner has gone back to
+    the event loop (the process it started is then on its way)."""
+    loop = asyncio.get_running_loop()
 
-    def work() -> None:
+    def spawned(pid: int, started: int, token: str) -> None:
+        on_spawn(pid, started, token)
+        if not kickoff.fired:
+            loop.call_soon(kickoff.fire)
+
+    return spawned
+
+
+def _probe_git(tests: Path, kickoff: Kickoff) -> Future[GitState | None]:
+    """The tests' repository's commit, asked in a thread of its own once ``kickoff`` fires
+    (or its result is asked for): ``git status`` of a big repository takes a while, and
+    the cases need not wait for it."""
+    probe = _GitProbe(tests)
+    kickoff.then(probe.start)
+    return probe
+
+
+class _GitProbe(Future[GitState | None]):
+    """The answer of :func:`git_state` for ``tests``, asked in a thread started by
+    :meth:`start` or, at the latest, by the first wait for the result."""
+
+    def __init__(self, tests: Path) -> None:
+        super().__init__()
+        self._tests: Path | None = tests
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Ask git (once)."""
+        with self._lock:
+            tests, self._tests = self._tests, None
+        if tests is not None:
+            threading.Thread(
+                target=self._work, args=(tests,), name="assay-git", daemon=True
+            ).start()
+
+    def _work(self, tests: Path) -> None:
         try:
             commit, dirty = git_state(tests)
-            future.set_result(GitState(commit, dirty) if commit else None)
+            self.set_result(GitState(commit, dirty) if commit else None)
         except Exception as exc:  # git_state handles git's failures: this is a bug
-            future.set_exception(exc)
+            self.set_exception(exc)
 
-    threading.Thread(target=work, name="assay-git", daemon=True).start()
-    return future
+    def result(self, timeout: float | None = None) -> GitState | None:
+        self.start()
+        return super().result(timeout)
