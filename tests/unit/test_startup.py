@@ -232,3 +232,38 @@ def test_a_runs_first_case_starts_before_its_database_git_and_reports(tmp_path):
     # ... and all of it still happens: git was asked, the database made.
     assert any(e[0] == "spawn" and e[1] == "git" for e in events), spawns
     assert (tmp_path / ".assay" / "results.sqlite").exists()
+
+
+_IMPORTED_IN = """
+import json, sys, threading
+WATCH = {watch!r}
+where = {{}}
+class Spy:  # notes which thread imports the watched modules; finds nothing itself
+    def find_spec(self, name, path=None, target=None):
+        if name in WATCH and name not in where:
+            where[name] = threading.current_thread().name
+        return None
+sys.meta_path.insert(0, Spy())
+from assay.cli import main
+code = main(["run", "test_one.py", "--plain"])
+print(json.dumps([code, where]))
+"""
+
+
+def test_the_modules_of_a_runs_end_are_imported_while_its_first_case_runs(tmp_path):
+    # The report's modules (statistics among them) are imported in the background once
+    # the first case started, not after the last one ended, while the user waits.
+    (tmp_path / "test_one.py").write_text(
+        "import assay\nclass One(assay.Test):\n    command = 'sleep 0.5'\n"
+    )
+    watch = ("assay.results.report", "statistics")
+    out = subprocess.run(
+        [sys.executable, "-c", _IMPORTED_IN.format(watch=watch)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    code, where = json.loads(out.stdout.strip().splitlines()[-1])
+    assert code == 0
+    assert where == {m: "assay-warm-up" for m in watch}

@@ -8,7 +8,10 @@ the case runs and the runner waits on the event loop: that is when such work is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import importlib
+import threading
+from collections.abc import Callable, Sequence
 
 
 class Kickoff:
@@ -35,3 +38,16 @@ class Kickoff:
         waiting, self._waiting = self._waiting, []
         for start in waiting:
             start()
+
+
+def import_in_background(modules: Sequence[str]) -> Callable[[], None]:
+    """A start (for :meth:`Kickoff.then`) that imports ``modules`` in a thread of its own,
+    so that the end of the session finds them loaded. A module that fails to import is
+    left to whoever imports it later (who then says why)."""
+
+    def work() -> None:
+        for name in modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+    return threading.Thread(target=work, name="assay-warm-up", daemon=True).start

@@ -15,6 +15,10 @@ from assay.session.request import Prepared, Request, prefix_of
 if TYPE_CHECKING:
     from assay.results.series import HistorySource
 
+# What the end of every session imports (and nothing before its first case needs): the
+# report, with the statistics of its samples.
+END_MODULES = ("assay.results.report",)
+
 
 def write_reports(
     request: Request, prepared: Prepared, session: Session, directory: Path, recorder: Recorder

@@ -25,8 +25,8 @@ from assay.run.runner import Recording, Runner
 from assay.session.context import make_context
 from assay.session.directory import new_session, open_directory
 from assay.session.display import Display, HintT
-from assay.session.kickoff import Kickoff
-from assay.session.reports import write_reports
+from assay.session.kickoff import Kickoff, import_in_background
+from assay.session.reports import END_MODULES, write_reports
 from assay.session.request import Prepared, Request, open_store, prefix_of, prepare, store_root
 from assay.session.signals import SIGNALS, on_signals
 from assay.transports.contain import end_left_behind
@@ -80,6 +80,7 @@ async def _run(
     transport.contain()
     kickoff = Kickoff()  # what waits for the first process (or the run's end)
     transport.on_spawn = _first_spawn_fires(journal.process, kickoff)
+    kickoff.then(import_in_background(END_MODULES))
     if recovered is not None:  # a killed runner's cases may still run: end them first
         await end_left_behind(recovered.processes)
     store = SessionStore(lambda: open_store(store_root(request, config, system)))
