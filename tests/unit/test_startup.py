@@ -266,4 +266,4 @@ def test_the_modules_of_a_runs_end_are_imported_while_its_first_case_runs(tmp_pa
     )
     code, where = json.loads(out.stdout.strip().splitlines()[-1])
     assert code == 0
-    assert where == {m: "assay-warm-up" for m in watch}
+    assert where == dict.fromkeys(watch, "assay-warm-up")

@@ -101,10 +101,17 @@ class Journal:
             self._synced = max(self._synced, upto)
 
     def _start_sync(self, fd: int) -> asyncio.Future[None]:
-        if self._executor is None:  # the first sync: the new file's name must last too
+        executor = self.start_syncing()
+        return asyncio.get_running_loop().run_in_executor(executor, _datasync, fd)
+
+    def start_syncing(self) -> ThreadPoolExecutor:
+        """Start the thread the syncs run in, syncing the directory first (the new file's
+        name must last too): once, at the first sync at the latest. The session calls it
+        once its first process started, so that the first verdict waits for less."""
+        if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="assay-journal")
             self._executor.submit(_sync_dir, self.path.parent)
-        return asyncio.get_running_loop().run_in_executor(self._executor, _datasync, fd)
+        return self._executor
 
     def job(self, case_id: str, job_id: str, packed: bool = False) -> None:
         self._write(_Job("job", case_id, job_id, packed))

@@ -21,9 +21,9 @@ class Kickoff:
 
     def __init__(self) -> None:
         self.fired = False
-        self._waiting: list[Callable[[], None]] = []
+        self._waiting: list[Callable[[], object]] = []
 
-    def then(self, start: Callable[[], None]) -> None:
+    def then(self, start: Callable[[], object]) -> None:
         """Call ``start`` (which must not block: it starts work) once fired."""
         if self.fired:
             start()

@@ -81,6 +81,7 @@ async def _run(
     kickoff = Kickoff()  # what waits for the first process (or the run's end)
     transport.on_spawn = _first_spawn_fires(journal.process, kickoff)
     kickoff.then(import_in_background(END_MODULES))
+    kickoff.then(journal.start_syncing)  # (after the first process: its file is there)
     if recovered is not None:  # a killed runner's cases may still run: end them first
         await end_left_behind(recovered.processes)
     store = SessionStore(lambda: open_store(store_root(request, config, system)))
