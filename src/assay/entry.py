@@ -3,8 +3,9 @@
 ``assay --version`` is answered here, from the standard library, before the command
 line's machinery (click, the command groups, the config) is imported: that costs more
 than the rest of the answer. ``assay store push|pull`` to an SSH store takes a light path
-(:mod:`assay.quick_transfer`) that starts ssh before loading the store. Every other
-command line goes to :func:`assay.cli.main`.
+(:mod:`assay.quick_transfer`) that starts ssh before loading the store. ``assay run`` and
+``assay list`` are read without click where the light parser can
+(:mod:`assay.commands.light`). Every other command line goes to :func:`assay.cli.main`.
 
 Once the command is done, :func:`console` ends the process without tearing the
 interpreter down: freeing every module and object of a run one by one is work nobody
@@ -55,6 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from assay import quick_transfer
 
         code = quick_transfer.run(args)
+        if code is not None:
+            return code
+    if "run" in args[:2] or "list" in args[:2]:  # (after --debug at most)
+        from assay.commands import light  # the same options, read without click
+
+        code = light.main(args)
         if code is not None:
             return code
     from assay.cli import main as full  # the command line's machinery

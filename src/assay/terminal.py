@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import re
 
-import click
-
 # Tab aside: it moves the cursor but cannot hide or rewrite anything.
 _C0_C1 = "\x00-\x08\x0b-\x1f\x7f-\x9f"
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
@@ -52,4 +50,6 @@ def json_text(text: str) -> str:
 
 def echo(text: object = "", err: bool = False) -> None:
     """``click.echo`` of ``text`` with its lines kept and everything else made visible."""
+    import click  # lazy: start-up time (a run's display writes its stream itself)
+
     click.echo(lines(text), err=err)

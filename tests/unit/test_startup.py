@@ -267,3 +267,26 @@ def test_the_modules_of_a_runs_end_are_imported_while_its_first_case_runs(tmp_pa
     code, where = json.loads(out.stdout.strip().splitlines()[-1])
     assert code == 0
     assert where == dict.fromkeys(watch, "assay-warm-up")
+
+
+def test_a_run_from_the_entry_never_imports_click_or_the_other_commands(tmp_path):
+    # `assay run` and `assay list` are read by the light parser (the same declarations
+    # as the click commands): click and the command groups cost every run ~15 ms.
+    (tmp_path / "test_one.py").write_text(
+        "import assay\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    watch = ("click", "assay.cli", "assay.commands.results", "assay.commands.store")
+    for command in (["run", "test_one.py", "--plain"], ["list", "test_one.py"]):
+        code = f"from assay.entry import main\nassert main({command!r}) == 0"
+        assert _loaded(code, cwd=tmp_path, watch=watch) == [], command
+
+
+def test_a_run_the_light_parser_leaves_to_click_still_runs(tmp_path):
+    # (-nOne: a value attached to a short option, which the light parser does not read)
+    (tmp_path / "test_one.py").write_text(
+        "import assay\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    code = (
+        "from assay.entry import main\nassert main(['run', '-nOne', 'test_one.py', '--plain']) == 0"
+    )
+    assert _loaded(code, cwd=tmp_path, watch=("click",)) == ["click"]
