@@ -17,6 +17,7 @@ threads that are not daemons are waited for (then the end is the interpreter's o
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -59,11 +60,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code is not None:
             return code
     if "run" in args[:2] or "list" in args[:2]:  # (after --debug at most)
-        from assay.commands import light  # the same options, read without click
+        # Importing the command's modules makes no garbage worth collecting, yet their
+        # allocations would start some sixty collections that go through all of them
+        # (tens of ms): the collector is off until they are in, and what they made is
+        # then put out of its sight for good (it lives as long as the process); it is on
+        # again for the tests' code and the run.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            from assay.commands import light  # the same options, read without click
 
-        code = light.main(args)
-        if code is not None:
-            return code
+            command = light.prepare(args)
+        finally:
+            gc.freeze()
+            if collecting:
+                gc.enable()
+        if command is not None:
+            return command()
     from assay.cli import main as full  # the command line's machinery
 
     return full(args)

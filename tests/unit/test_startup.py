@@ -290,3 +290,38 @@ def test_a_run_the_light_parser_leaves_to_click_still_runs(tmp_path):
         "from assay.entry import main\nassert main(['run', '-nOne', 'test_one.py', '--plain']) == 0"
     )
     assert _loaded(code, cwd=tmp_path, watch=("click",)) == ["click"]
+
+
+_COLLECTIONS = """
+import gc, json, sys
+seen = []
+def note(phase, info):
+    if phase == "start" and started:
+        seen.append(all(m in sys.modules for m in {needed!r}))
+gc.callbacks.append(note)
+started = False
+from assay.entry import main
+started = True
+code = main(["run", "test_one.py", "--plain"])
+print(json.dumps([code, seen, gc.isenabled()]))
+"""
+
+
+def test_the_collector_does_not_run_while_a_run_imports_its_modules(tmp_path):
+    # Importing assay's modules makes no garbage worth collecting, yet its allocations
+    # would start ~60 collections (~10% of the start-up's CPU): the collector is off until
+    # they are in, and on again for the tests' own code and the run.
+    (tmp_path / "test_one.py").write_text(
+        "import assay\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    needed = ("assay.session.running", "assay.ui", "assay.run.runner")
+    out = subprocess.run(
+        [sys.executable, "-c", _COLLECTIONS.format(needed=needed)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    code, seen, enabled = json.loads(out.stdout.strip().splitlines()[-1])
+    assert code == 0 and enabled
+    assert seen and all(seen), seen  # collections happened, none before the imports ended
