@@ -325,3 +325,14 @@ def test_the_collector_does_not_run_while_a_run_imports_its_modules(tmp_path):
     code, seen, enabled = json.loads(out.stdout.strip().splitlines()[-1])
     assert code == 0 and enabled
     assert seen and all(seen), seen  # collections happened, none before the imports ended
+
+
+def test_the_config_does_not_import_the_change_point_analysis():
+    # The config holds detection's knobs, not its analysis (a 400-line module that only
+    # sessions that measured use, at their end).
+    assert _loaded("import assay.config", watch=("assay.results.changes",)) == []
+    code = (
+        "from assay.results.changes import Settings as A\n"
+        "from assay.results.detection import Settings as B\nassert A is B"
+    )
+    _loaded(code)
