@@ -71,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from assay.commands import light  # the same options, read without click
 
             command = light.prepare(args)
+        except BaseException as exc:  # (Ctrl-C among the imports, say): as click's path
+            from assay.commands.outcome import report_error
+
+            return report_error(exc, args[:1] == ["--debug"])
         finally:
             gc.freeze()
             if collecting:

@@ -336,3 +336,17 @@ def test_the_config_does_not_import_the_change_point_analysis():
         "from assay.results.detection import Settings as B\nassert A is B"
     )
     _loaded(code)
+
+
+def test_ctrl_c_while_a_run_imports_its_modules_ends_it_as_ctrl_c_does_later(tmp_path):
+    # Fault injected: a module of the command that is interrupted while imported (as by a
+    # Ctrl-C during the start-up). Exit 130 and no traceback, as with the full command line.
+    (tmp_path / "interrupt_on_import.py").write_text("raise KeyboardInterrupt\n")
+    code = (
+        "import sys\nsys.path.insert(0, '.')\nfrom assay.commands import light\n"
+        "light._MODULES['run'] += ('interrupt_on_import',)\n"
+        "from assay.entry import main\nprint(main(['run', 'x.py', '--plain']))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.strip() == "130", out
+    assert "Traceback" not in out.stderr
