@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 
 class Kickoff:
     """Starts what is handed to :meth:`then` when :meth:`fire` is first called (the first
-    process started, or the run ends without one), in the order handed; once fired, starts
-    it at once."""
+    process started; at the latest a moment into the run, or at its end), in the order
+    handed; once fired, starts it at once."""
 
     def __init__(self) -> None:
         self.fired = False

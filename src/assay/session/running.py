@@ -130,6 +130,9 @@ async def _run(
         runner.eta.left,
     )
     task = asyncio.create_task(runner.run())
+    # Processes that are not this machine's (SSH, a batch system's jobs) start none here
+    # through the transport: what waits for the first one starts shortly after the run.
+    asyncio.get_running_loop().call_later(KICKOFF_AT_THE_LATEST, kickoff.fire)
     # The handlers stay until the report is written (a late Ctrl-C must not lose it); they
     # also interrupt test code that hangs on the event loop's thread.
     with guard.signals_to(on_signals(session, task, ctx.transports)):
@@ -154,6 +157,10 @@ async def _run(
     if problems:
         raise UsageError("\n".join(problems))
     return session
+
+
+# Seconds into the run after which what waits for its first process starts regardless.
+KICKOFF_AT_THE_LATEST = 1.0
 
 
 def _first_spawn_fires(
