@@ -197,3 +197,32 @@ def test_syncing_can_start_before_the_first_verdict_which_then_waits_for_its_fil
     assert [d for _, d in synced] == [True, False]
     assert all(name.startswith("assay-journal") for name, _ in synced)
     assert len(recover(tmp_path).results) == 1
+
+
+def test_syncing_started_before_the_file_exists_syncs_the_directory_after_it_does(
+    tmp_path, monkeypatch
+):
+    # (a session whose processes are not started here starts syncing before it wrote
+    # anything: the directory must be synced once the file is in it, not before)
+    journal = Journal(tmp_path)
+    order: list[str] = []
+    real = os.fdatasync
+
+    def spy(fd: int) -> None:
+        real(fd)
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            there = (tmp_path / journal_mod.NAME).exists()
+            order.append("dir with the file" if there else "dir without the file")
+        else:
+            order.append("file")
+
+    monkeypatch.setattr(journal_mod.os, "fdatasync", spy)
+
+    async def main() -> None:
+        journal.start_syncing()  # nothing written yet
+        journal.result(_result(1))
+        await journal.sync()
+
+    _run_with_deadline(main, 20)
+    journal.close()
+    assert order == ["dir with the file", "file"]

@@ -76,6 +76,7 @@ class Journal:
         self._synced = 0  # of which known to be on disk
         self._inflight: tuple[asyncio.Future[None], int] | None = None  # a sync, and up to
         self._executor: ThreadPoolExecutor | None = None
+        self._dir_synced = False  # (the directory, once the file is in it)
 
     def _write(self, event: object) -> None:
         if self._fh is None:
@@ -105,11 +106,13 @@ class Journal:
         return asyncio.get_running_loop().run_in_executor(executor, _datasync, fd)
 
     def start_syncing(self) -> ThreadPoolExecutor:
-        """Start the thread the syncs run in, syncing the directory first (the new file's
-        name must last too): once, at the first sync at the latest. The session calls it
-        once its first process started, so that the first verdict waits for less."""
+        """Start the thread the syncs run in and, once the file is there, sync the directory
+        (the new file's name must last too): at the first sync at the latest. The session
+        calls it once its first process started, so that the first verdict waits for less."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="assay-journal")
+        if not self._dir_synced and self._fh is not None:
+            self._dir_synced = True
             self._executor.submit(_sync_dir, self.path.parent)
         return self._executor
 
