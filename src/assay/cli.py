@@ -2,9 +2,8 @@
 commands are in :mod:`assay.commands` (runs, results, the store); here are the group, the
 ``config`` command and the entry point.
 
-Exit codes: 0 everything passed, 1 some case failed or a test file could not be
-loaded, 2 a usage or configuration error, 3 a bug in assay itself, 128+N when
-interrupted by signal N (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
+Exit codes: see :mod:`assay.commands.outcome` (0 everything passed, 1 some case failed, 2 a
+usage or configuration error, 3 a bug in assay, 128+N interrupted by signal N).
 """
 
 from __future__ import annotations
@@ -14,13 +13,11 @@ from collections.abc import Sequence
 
 import click
 
-from assay import terminal
 from assay._version import __version__
 from assay.commands import results, runs, store
-from assay.errors import AssayError
-from assay.guard import Interrupted
+from assay.commands.outcome import EXIT_INTERNAL, report_error
 
-EXIT_INTERNAL = 3
+__all__ = ["EXIT_INTERNAL", "cli", "main", "report_error"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -67,14 +64,6 @@ def show_config(config: str | None, system: str | None) -> int:
     return 0
 
 
-def _traceback() -> None:
-    """The current exception's traceback on stderr; what its message quotes is shown, not
-    obeyed by the terminal."""
-    import traceback  # lazy: errors only (with linecache and tokenize)
-
-    terminal.echo(traceback.format_exc().rstrip("\n"), err=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``assay`` command (after :func:`assay.entry.main`)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -83,37 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException as exc:
         return report_error(exc, "--debug" in args)
     return int(code or 0)
-
-
-def report_error(exc: BaseException, debug: bool) -> int:
-    """Say what ended a command (called in its ``except`` block) and return the exit code;
-    what is not an error of a command (``SystemExit``) is raised again."""
-    if isinstance(exc, click.exceptions.Exit):
-        return int(exc.exit_code)
-    if isinstance(exc, click.ClickException):
-        import io
-
-        shown = io.StringIO()
-        exc.show(file=shown)  # the usage and the message, which may quote a hostile argument
-        terminal.echo(shown.getvalue().rstrip("\n"), err=True)
-        return 2
-    if isinstance(exc, click.exceptions.Abort | KeyboardInterrupt):
-        return 130
-    if isinstance(exc, AssayError):
-        if debug:
-            _traceback()
-        terminal.echo(f"assay: error: {exc}", err=True)
-        return exc.exit_code
-    if isinstance(exc, Interrupted):  # a signal while a test file was imported
-        return 128 + exc.signum
-    if not isinstance(exc, Exception):
-        raise exc
-    _traceback()
-    click.echo(
-        "assay: internal error: this is a bug in assay; please report it with the traceback above",
-        err=True,
-    )
-    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import msgspec
 from assay.durations import Duration
 from assay.errors import ConfigError, did_you_mean
 from assay.lazy import exports
-from assay.results.changes import Settings
+from assay.results.detection import Settings
 
 if TYPE_CHECKING:
     from assay.configfile.checks import results_problem, slurm_problems

@@ -3,8 +3,9 @@
 ``assay --version`` is answered here, from the standard library, before the command
 line's machinery (click, the command groups, the config) is imported: that costs more
 than the rest of the answer. ``assay store push|pull`` to an SSH store takes a light path
-(:mod:`assay.quick_transfer`) that starts ssh before loading the store. Every other
-command line goes to :func:`assay.cli.main`.
+(:mod:`assay.quick_transfer`) that starts ssh before loading the store. ``assay run`` and
+``assay list`` are read without click where the light parser can
+(:mod:`assay.commands.light`). Every other command line goes to :func:`assay.cli.main`.
 
 Once the command is done, :func:`console` ends the process without tearing the
 interpreter down: freeing every module and object of a run one by one is work nobody
@@ -16,6 +17,7 @@ threads that are not daemons are waited for (then the end is the interpreter's o
 from __future__ import annotations
 
 import atexit
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -57,6 +59,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = quick_transfer.run(args)
         if code is not None:
             return code
+    if "run" in args[:2] or "list" in args[:2]:  # (after --debug at most)
+        # Importing the command's modules makes no garbage worth collecting, yet their
+        # allocations would start some sixty collections that go through all of them
+        # (tens of ms): the collector is off until they are in, and what they made is
+        # then put out of its sight for good (it lives as long as the process); it is on
+        # again for the tests' code and the run.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            from assay.commands import light  # the same options, read without click
+
+            command = light.prepare(args)
+        except BaseException as exc:  # (Ctrl-C among the imports, say): as click's path
+            from assay.commands.outcome import report_error
+
+            return report_error(exc, args[:1] == ["--debug"])
+        finally:
+            gc.freeze()
+            if collecting:
+                gc.enable()
+        if command is not None:
+            return command()
     from assay.cli import main as full  # the command line's machinery
 
     return full(args)

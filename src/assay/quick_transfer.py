@@ -6,7 +6,7 @@ options as :mod:`assay.commands.store`; anything else, ``--help`` included, goes
 command line), starts ssh and writes the agent's code and its hello into the pipe, and only
 then imports the store, the transfer and the progress bar, and opens the local store: the
 connection is made while this side loads. Errors are reported as the full command line
-reports them (:func:`assay.cli.report_error`).
+reports them (:func:`assay.commands.outcome.report_error`).
 """
 
 from __future__ import annotations
@@ -155,6 +155,6 @@ def run(args: Sequence[str]) -> int | None:
     try:
         return run_quick(quick)
     except BaseException as exc:
-        from assay.cli import report_error
+        from assay.commands.outcome import report_error
 
         return report_error(exc, "--debug" in args)

@@ -11,19 +11,28 @@ controls).
 
 from __future__ import annotations
 
+import functools
 import re
-
-import click
 
 # Tab aside: it moves the cursor but cannot hide or rewrite anything.
 _C0_C1 = "\x00-\x08\x0b-\x1f\x7f-\x9f"
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _SURROGATES = "\ud800-\udfff"
-_IN_LINES = re.compile(f"[{_C0_C1}{_BIDI}{_SURROGATES}]")
-_IN_A_LINE = re.compile(f"[\n{_C0_C1}{_BIDI}{_SURROGATES}]")
-# Inside a JSON document a C0 control is already escaped by every encoder; C1 controls and
-# the bidirectional ones are not, yet a terminal obeys them.
-_IN_JSON = re.compile(f"[\x7f-\x9f{_BIDI}]")
+
+
+@functools.cache
+def _pattern(which: str) -> re.Pattern[str]:
+    """The characters to escape (compiled on first need: a class that spans the surrogates
+    takes ~1.5 ms, and most text has nothing to escape)."""
+    return re.compile(
+        {
+            "lines": f"[{_C0_C1}{_BIDI}{_SURROGATES}]",
+            "line": f"[\n{_C0_C1}{_BIDI}{_SURROGATES}]",
+            # Inside a JSON document a C0 control is already escaped by every encoder; C1
+            # controls and the bidirectional ones are not, yet a terminal obeys them.
+            "json": f"[\x7f-\x9f{_BIDI}]",
+        }[which]
+    )
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -33,23 +42,36 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
+# Every character escaped here is a control (Cc), a format character (Cf: the bidirectional
+# ones) or a surrogate (Cs), none of which str.isprintable() lets through: printable text
+# (most text) has nothing to escape, and is shown as it is without a pattern.
+
+
 def line(text: object) -> str:
     """``text`` as one line: every control character (a newline too) written as an escape."""
-    return _IN_A_LINE.sub(_escape, str(text))
+    shown = str(text)
+    return shown if shown.isprintable() else _pattern("line").sub(_escape, shown)
 
 
 def lines(text: object) -> str:
     """``text`` with its newlines kept and every other control character written as an
     escape (a carriage return included: it would overwrite the line)."""
-    return _IN_LINES.sub(_escape, str(text))
+    shown = str(text)
+    if all(part.isprintable() for part in shown.split("\n")):
+        return shown
+    return _pattern("lines").sub(_escape, shown)
 
 
 def json_text(text: str) -> str:
     """A JSON document with the C1 and bidirectional controls in its strings written as
     ``\\u00HH`` (still the same JSON: these characters only occur inside strings)."""
-    return _IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+    if text.isascii() and "\x7f" not in text:  # (nor C1 nor bidirectional controls)
+        return text
+    return _pattern("json").sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
 
 
 def echo(text: object = "", err: bool = False) -> None:
     """``click.echo`` of ``text`` with its lines kept and everything else made visible."""
+    import click  # lazy: start-up time (a run's display writes its stream itself)
+
     click.echo(lines(text), err=err)

@@ -162,3 +162,70 @@ def test_the_runner_shows_a_verdict_only_once_its_result_is_on_disk(tmp_path, mo
 
     _run_with_deadline(main, 10)
     assert log[:3] == ["dir on disk", "on disk", "shown 00000007"], log
+
+
+def test_syncing_can_start_before_the_first_verdict_which_then_waits_for_its_file_alone(
+    tmp_path, monkeypatch
+):
+    # The session starts the journal's sync thread, and makes the new file's name durable,
+    # once the first process started: the first verdict then waits for one fdatasync of
+    # the file, not for a thread to start and the directory to sync as well.
+    journal = Journal(tmp_path)
+    synced: list[tuple[str, bool]] = []
+    real = os.fdatasync
+
+    def spy(fd: int) -> None:
+        real(fd)
+        synced.append((threading.current_thread().name, stat.S_ISDIR(os.fstat(fd).st_mode)))
+
+    monkeypatch.setattr(journal_mod.os, "fdatasync", spy)
+
+    async def main() -> None:
+        journal.process(1234, 1, "token")  # the first process: the file is there
+        journal.start_syncing()
+        journal.start_syncing()  # (once)
+        await asyncio.sleep(0)
+        deadline = time.monotonic() + 10
+        while not synced and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert [d for _, d in synced] == [True]  # the directory, ahead of any verdict
+        journal.result(_result(1))
+        await journal.sync()
+
+    _run_with_deadline(main, 20)
+    journal.close()
+    assert [d for _, d in synced] == [True, False]
+    assert all(name.startswith("assay-journal") for name, _ in synced)
+    assert len(recover(tmp_path).results) == 1
+
+
+def test_syncing_started_before_the_file_exists_syncs_the_directory_after_it_does(
+    tmp_path, monkeypatch
+):
+    # (a session whose processes are not started here starts syncing before it wrote
+    # anything: the directory must be synced once the file is in it, not before)
+    journal = Journal(tmp_path)
+    order: list[str] = []
+    real = os.fdatasync
+
+    def spy(fd: int) -> None:
+        real(fd)
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            there = (tmp_path / journal_mod.NAME).exists()
+            order.append("dir with the file" if there else "dir without the file")
+        else:
+            order.append("file")
+
+    monkeypatch.setattr(journal_mod.os, "fdatasync", spy)
+
+    async def main() -> None:
+        journal.start_syncing()  # nothing written yet
+        deadline = time.monotonic() + 0.5  # (a sync of the directory now would be seen)
+        while not order and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        journal.result(_result(1))
+        await journal.sync()
+
+    _run_with_deadline(main, 20)
+    journal.close()
+    assert order == ["dir with the file", "file"]

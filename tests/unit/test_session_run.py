@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from assay import session
 from assay.results import model
 from assay.ui import RerunHint, make_display
@@ -119,3 +121,31 @@ def test_a_session_with_history_plans_with_it_before_its_cases_start(tmp_path, m
     for session_id in (first, second):
         record, cases = _recorded(prefix, session_id)
         assert record is not None and record.complete and len(cases) == 1
+
+
+def test_a_session_that_starts_no_process_still_records_its_commit_and_itself(
+    tmp_path, monkeypatch
+):
+    # Git is asked and a first database made once the first process starts; a session
+    # whose cases start none (a hook fails before the run stage) gets both at its end.
+    import subprocess
+
+    (tmp_path / "test_none.py").write_text(
+        "import assay\n\n\nclass NoProcess(assay.Test):\n    command = 'true'\n\n"
+        "    @assay.before('run')\n    def refuse(self):\n        raise RuntimeError('no')\n"
+    )
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "test_none.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "tests"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    monkeypatch.chdir(tmp_path)
+    prefix = tmp_path / ".assay"
+    request = session.Request(paths=[str(tmp_path)], prefix=str(prefix))
+    assert session.run(request, make_display(plain=True), RerunHint()) == 1
+    record, cases = _recorded(prefix, (prefix / "latest").resolve().name)
+    assert record is not None and record.complete
+    assert record.git_commit == head.strip()
+    assert [c.status for c in cases] == ["failed"]
+    report = json.loads((prefix / "latest" / "report.json").read_text())
+    assert report["session"]["git"]["commit"] == head.strip()

@@ -183,3 +183,170 @@ def test_what_a_run_needs_before_its_first_case_loads_no_reporting_or_database_m
     )
     code = "import assay.cli, assay.commands.runs, assay.session, assay.ui, assay.run.pipeline"
     assert _loaded(code, watch=watch) == []
+
+
+_FIRST_CASE_SPY = """
+import json, os, subprocess, sys, threading
+WATCH = {watch!r}
+events = []
+real_start = threading.Thread.start
+def start(self):
+    events.append(["thread", self.name])
+    real_start(self)
+threading.Thread.start = start
+class Spy(subprocess.Popen):  # a spy: it notes what is started, then starts it
+    def __init__(self, args, *more, **kw):
+        loaded = sorted(m for m in WATCH if m in sys.modules)
+        events.append(["spawn", os.path.basename(str(args[0])), loaded])
+        super().__init__(args, *more, **kw)
+subprocess.Popen = Spy
+from assay.cli import main
+code = main(["run", "test_one.py", "--plain"])
+print(json.dumps([code, events]))
+"""
+
+
+def test_a_runs_first_case_starts_before_its_database_git_and_reports(tmp_path):
+    # Only what the first case needs comes before it starts: the results database is
+    # made, git is asked and the end's modules are imported while it runs (on a 2-core
+    # machine each thread started before it takes the interpreter from the path to it).
+    (tmp_path / "test_one.py").write_text(
+        "import assay\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    watch = ("sqlite3", "assay.results.db", "assay.results.report", "statistics")
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_CASE_SPY.format(watch=watch)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    code, events = json.loads(out.stdout.strip().splitlines()[-1])
+    assert code == 0
+    spawns = [e for e in events if e[0] == "spawn"]
+    first_case = next(i for i, e in enumerate(events) if e[0] == "spawn" and e[1] != "git")
+    assert events[first_case][2] == [], events[first_case]  # nothing of the end loaded yet
+    before = events[:first_case]
+    assert ["thread", "assay-git"] not in before and ["thread", "assay-results-open"] not in before
+    assert not any(e[0] == "spawn" and e[1] == "git" for e in before), spawns
+    # ... and all of it still happens: git was asked, the database made.
+    assert any(e[0] == "spawn" and e[1] == "git" for e in events), spawns
+    assert (tmp_path / ".assay" / "results.sqlite").exists()
+
+
+_IMPORTED_IN = """
+import json, sys, threading
+WATCH = {watch!r}
+where = {{}}
+class Spy:  # notes which thread imports the watched modules; finds nothing itself
+    def find_spec(self, name, path=None, target=None):
+        if name in WATCH and name not in where:
+            where[name] = threading.current_thread().name
+        return None
+sys.meta_path.insert(0, Spy())
+from assay.cli import main
+code = main(["run", "test_one.py", "--plain"])
+print(json.dumps([code, where]))
+"""
+
+
+def test_the_modules_of_a_runs_end_are_imported_while_its_first_case_runs(tmp_path):
+    # The report's modules (statistics among them) are imported in the background once
+    # the first case started, not after the last one ended, while the user waits.
+    (tmp_path / "test_one.py").write_text(
+        "import assay\nclass One(assay.Test):\n    command = 'sleep 0.5'\n"
+    )
+    watch = ("assay.results.report", "statistics")
+    out = subprocess.run(
+        [sys.executable, "-c", _IMPORTED_IN.format(watch=watch)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    code, where = json.loads(out.stdout.strip().splitlines()[-1])
+    assert code == 0
+    assert where == dict.fromkeys(watch, "assay-warm-up")
+
+
+def test_a_run_from_the_entry_never_imports_click_or_the_other_commands(tmp_path):
+    # `assay run` and `assay list` are read by the light parser (the same declarations
+    # as the click commands): click and the command groups cost every run ~15 ms.
+    (tmp_path / "test_one.py").write_text(
+        "import assay\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    watch = ("click", "assay.cli", "assay.commands.results", "assay.commands.store")
+    for command in (["run", "test_one.py", "--plain"], ["list", "test_one.py"]):
+        code = f"from assay.entry import main\nassert main({command!r}) == 0"
+        assert _loaded(code, cwd=tmp_path, watch=watch) == [], command
+
+
+def test_a_run_the_light_parser_leaves_to_click_still_runs(tmp_path):
+    # (-nOne: a value attached to a short option, which the light parser does not read)
+    (tmp_path / "test_one.py").write_text(
+        "import assay\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    code = (
+        "from assay.entry import main\nassert main(['run', '-nOne', 'test_one.py', '--plain']) == 0"
+    )
+    assert _loaded(code, cwd=tmp_path, watch=("click",)) == ["click"]
+
+
+_COLLECTIONS = """
+import gc, json, sys
+seen = []
+def note(phase, info):
+    if phase == "start" and started:
+        seen.append(all(m in sys.modules for m in {needed!r}))
+gc.callbacks.append(note)
+started = False
+from assay.entry import main
+started = True
+code = main(["run", "test_one.py", "--plain"])
+print(json.dumps([code, seen, gc.isenabled()]))
+"""
+
+
+def test_the_collector_does_not_run_while_a_run_imports_its_modules(tmp_path):
+    # Importing assay's modules makes no garbage worth collecting, yet its allocations
+    # would start ~60 collections (~10% of the start-up's CPU): the collector is off until
+    # they are in, and on again for the tests' own code and the run.
+    (tmp_path / "test_one.py").write_text(
+        "import assay\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    needed = ("assay.session.running", "assay.ui", "assay.run.runner")
+    out = subprocess.run(
+        [sys.executable, "-c", _COLLECTIONS.format(needed=needed)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    code, seen, enabled = json.loads(out.stdout.strip().splitlines()[-1])
+    assert code == 0 and enabled
+    assert seen and all(seen), seen  # collections happened, none before the imports ended
+
+
+def test_the_config_does_not_import_the_change_point_analysis():
+    # The config holds detection's knobs, not its analysis (a 400-line module that only
+    # sessions that measured use, at their end).
+    assert _loaded("import assay.config", watch=("assay.results.changes",)) == []
+    code = (
+        "from assay.results.changes import Settings as A\n"
+        "from assay.results.detection import Settings as B\nassert A is B"
+    )
+    _loaded(code)
+
+
+def test_ctrl_c_while_a_run_imports_its_modules_ends_it_as_ctrl_c_does_later(tmp_path):
+    # Fault injected: a module of the command that is interrupted while imported (as by a
+    # Ctrl-C during the start-up). Exit 130 and no traceback, as with the full command line.
+    (tmp_path / "interrupt_on_import.py").write_text("raise KeyboardInterrupt\n")
+    code = (
+        "import sys\nsys.path.insert(0, '.')\nfrom assay.commands import light\n"
+        "light._MODULES['run'] += ('interrupt_on_import',)\n"
+        "from assay.entry import main\nprint(main(['run', 'x.py', '--plain']))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout.strip() == "130", out
+    assert "Traceback" not in out.stderr

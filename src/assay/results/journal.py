@@ -76,6 +76,7 @@ class Journal:
         self._synced = 0  # of which known to be on disk
         self._inflight: tuple[asyncio.Future[None], int] | None = None  # a sync, and up to
         self._executor: ThreadPoolExecutor | None = None
+        self._dir_synced = False  # (the directory, once the file is in it)
 
     def _write(self, event: object) -> None:
         if self._fh is None:
@@ -101,10 +102,19 @@ class Journal:
             self._synced = max(self._synced, upto)
 
     def _start_sync(self, fd: int) -> asyncio.Future[None]:
-        if self._executor is None:  # the first sync: the new file's name must last too
+        executor = self.start_syncing()
+        return asyncio.get_running_loop().run_in_executor(executor, _datasync, fd)
+
+    def start_syncing(self) -> ThreadPoolExecutor:
+        """Start the thread the syncs run in and, once the file is there, sync the directory
+        (the new file's name must last too): at the first sync at the latest. The session
+        calls it once its first process started, so that the first verdict waits for less."""
+        if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="assay-journal")
+        if not self._dir_synced and self._fh is not None:
+            self._dir_synced = True
             self._executor.submit(_sync_dir, self.path.parent)
-        return asyncio.get_running_loop().run_in_executor(self._executor, _datasync, fd)
+        return self._executor
 
     def job(self, case_id: str, job_id: str, packed: bool = False) -> None:
         self._write(_Job("job", case_id, job_id, packed))

@@ -41,10 +41,14 @@ def first_session(target: str | None, prefix: Path) -> bool:
 
 class LateRecorder:
     """The session's recorder while ``open_recorder`` runs in a thread of its own;
-    ``start`` records the session once it is open (on the event loop's thread)."""
+    ``start`` records the session once it is open (on the event loop's thread). The thread
+    starts at once, or with ``deferred`` at :meth:`open` (at the latest :meth:`settled`)."""
 
     def __init__(
-        self, open_recorder: Callable[[], Recorder], start: Callable[[Recorder], None]
+        self,
+        open_recorder: Callable[[], Recorder],
+        start: Callable[[Recorder], None],
+        deferred: bool = False,
     ) -> None:
         self._start = start
         self._recorder: Recorder | None = None
@@ -57,9 +61,17 @@ class LateRecorder:
             except BaseException as exc:  # a bug: raised again by settled()
                 opened.set_exception(exc)
 
+        self._work: Callable[[], None] | None = work
         self._opening = asyncio.wrap_future(opened)
         self._opening.add_done_callback(lambda _: self._opened())
-        threading.Thread(target=work, name="assay-results-open", daemon=True).start()
+        if not deferred:
+            self.open()
+
+    def open(self) -> None:
+        """Start opening the database (once)."""
+        work, self._work = self._work, None
+        if work is not None:
+            threading.Thread(target=work, name="assay-results-open", daemon=True).start()
 
     def _opened(self) -> None:
         if self._recorder is not None or self._opening.cancelled():
@@ -82,6 +94,7 @@ class LateRecorder:
 
     async def settled(self) -> Recorder:
         """The recorder, once open, with every case that finished handed to it."""
+        self.open()
         await asyncio.shield(self._opening)
         self._opened()  # (its callback may not have run yet)
         assert self._recorder is not None

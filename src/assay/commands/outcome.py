@@ -1,0 +1,62 @@
+"""How a command's end becomes the process's exit code and what it says: for the full
+command line (:mod:`assay.cli`) and the light paths (:mod:`assay.commands.light`,
+:mod:`assay.quick_transfer`) alike. No click here: click's own exceptions can only have
+been raised if click was imported.
+
+Exit codes: 0 everything passed, 1 some case failed or a test file could not be
+loaded, 2 a usage or configuration error, 3 a bug in assay itself, 128+N when
+interrupted by signal N (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from assay import terminal
+from assay.errors import AssayError
+from assay.guard import Interrupted
+
+EXIT_INTERNAL = 3
+
+
+def _traceback() -> None:
+    """The current exception's traceback on stderr; what its message quotes is shown, not
+    obeyed by the terminal."""
+    import traceback  # lazy: errors only (with linecache and tokenize)
+
+    terminal.echo(traceback.format_exc().rstrip("\n"), err=True)
+
+
+def report_error(exc: BaseException, debug: bool) -> int:
+    """Say what ended a command (called in its ``except`` block) and return the exit code;
+    what is not an error of a command (``SystemExit``) is raised again."""
+    click = sys.modules.get("click")  # (not imported: none of its exceptions was raised)
+    if click is not None:
+        if isinstance(exc, click.exceptions.Exit):
+            return int(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            import io
+
+            shown = io.StringIO()
+            exc.show(file=shown)  # the usage and the message, which may quote a hostile argument
+            terminal.echo(shown.getvalue().rstrip("\n"), err=True)
+            return 2
+        if isinstance(exc, click.exceptions.Abort):
+            return 130
+    if isinstance(exc, KeyboardInterrupt):
+        return 130
+    if isinstance(exc, AssayError):
+        if debug:
+            _traceback()
+        terminal.echo(f"assay: error: {exc}", err=True)
+        return exc.exit_code
+    if isinstance(exc, Interrupted):  # a signal while a test file was imported
+        return 128 + exc.signum
+    if not isinstance(exc, Exception):
+        raise exc
+    _traceback()
+    terminal.echo(
+        "assay: internal error: this is a bug in assay; please report it with the traceback above",
+        err=True,
+    )
+    return EXIT_INTERNAL

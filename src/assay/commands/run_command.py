@@ -1,0 +1,66 @@
+"""What ``assay run`` and ``assay list`` do with what they were given (the same for the
+click commands of :mod:`assay.commands.runs` and the light path of
+:mod:`assay.commands.light`). No click here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from assay.errors import UsageError
+
+
+def _request(**kw: Any) -> Any:
+    from assay.select import Selection  # lazy: start-up time (2 ms)
+    from assay.session import Request  # lazy: start-up time (the session: 125 ms)
+
+    selection = Selection(
+        names=kw.pop("names"),
+        exclude=kw.pop("exclude"),
+        tags=kw.pop("tags"),
+        exclude_tags=kw.pop("exclude_tags"),
+        params=kw.pop("params"),
+        partitions=kw.pop("partitions"),
+        environments=kw.pop("environments"),
+        ids=kw.pop("ids"),
+    )
+    return Request(selection=selection, **kw)
+
+
+def run(**kw: Any) -> int:
+    """Run the tests in PATHS (files or directories) and report the results."""
+    from assay import session  # lazy: start-up time (the session: 125 ms)
+    from assay.run.runner import RunOptions  # lazy: start-up time (with the session)
+    from assay.ui import RerunHint, make_display  # lazy: start-up time (ui: 28 ms)
+
+    if kw["resume"] and not kw["paths"]:
+        original = session.resume_arguments(Path(kw["prefix"] or ".assay"))
+        from assay.cli import main  # the whole command line again, as first given
+
+        return main(["run", "--resume", *original[1:]])
+    if kw["cancel_running"] and not kw["exit_first"]:
+        raise UsageError(
+            "--cancel-running without --exit-first: it says what the first failure does to "
+            "the cases running then",
+            hint="add --exit-first, or drop --cancel-running",
+        )
+    kw["options"] = RunOptions(
+        max_retries=kw.pop("max_retries"),
+        serial=kw.pop("serial"),
+        keep_stage=kw.pop("keep_stage"),
+        max_cases=kw.pop("max_cases"),
+        exit_first=kw.pop("exit_first"),
+        cancel_running=kw.pop("cancel_running"),
+    )
+    display = make_display(kw.pop("plain"), kw.pop("full"))
+    request = _request(**kw)
+    hint = RerunHint(request.config, request.system, request.settings, request.prefix)
+    return int(session.run(request, display, hint))
+
+
+def list_cases(verbose: bool, as_json: bool, **kw: Any) -> int:
+    """List the cases PATHS would run, without running them."""
+    from assay import listing, session  # lazy: start-up time (the session: 125 ms)
+
+    prepared = session.prepare(_request(**kw))
+    return listing.show(prepared, verbose=verbose, as_json=as_json)

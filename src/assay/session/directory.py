@@ -1,0 +1,102 @@
+"""The session's directory and its record: a new one under the prefix, or with
+``--resume`` the newest one and what its journal recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from assay._version import __version__
+from assay.config import Config
+from assay.errors import UsageError
+from assay.files import point_link, write_atomic
+from assay.results.journal import Recovered, recover
+from assay.results.model import Problem, Session
+from assay.session.request import Prepared, Request, prefix_of
+
+COMMAND_FILE = "command.json"
+
+
+def resumable_session(prefix: Path) -> Path:
+    """The newest session under ``prefix``, to finish with ``--resume``."""
+    latest = prefix / "latest"
+    if not latest.exists():
+        raise UsageError(
+            f"--resume: no session to resume under {prefix}",
+            hint="--resume finishes the newest session; give --prefix if it is elsewhere",
+        )
+    return latest.resolve()
+
+
+def resume_arguments(prefix: Path) -> list[str]:
+    """The arguments the newest session was started with (``assay run --resume`` alone)."""
+    path = resumable_session(prefix) / COMMAND_FILE
+    try:
+        argv = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--resume: cannot read {path}: {exc}") from None
+    return [a for a in argv if a not in ("--resume",)]
+
+
+def _session_dir(request: Request, config: Config, system: str) -> tuple[str, Path]:
+    prefix = prefix_of(request, config, system)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    session_id = f"{stamp}-{os.urandom(2).hex()}"
+    directory = (prefix / "runs" / session_id).absolute()
+    directory.mkdir(parents=True)
+    return session_id, directory
+
+
+def open_directory(
+    request: Request, config: Config, system: str
+) -> tuple[str, Path, Recovered | None]:
+    """The session's id and directory: a new one, or with ``--resume`` the newest one and
+    what its journal recorded."""
+    if request.resume:
+        directory = resumable_session(prefix_of(request, config, system))
+        return directory.name, directory, recover(directory)
+    session_id, directory = _session_dir(request, config, system)
+    write_atomic(directory / COMMAND_FILE, json.dumps(sys.argv[1:]))
+    # "latest" points here from the start, so a killed runner's session can be resumed.
+    point_link(directory.parent.parent / "latest", os.path.join("runs", session_id))
+    return session_id, directory, None
+
+
+def new_session(request: Request, prepared: Prepared, session_id: str, directory: Path) -> Session:
+    """The record of this session, before any case ran."""
+    return Session(
+        id=session_id,
+        started=time.time(),
+        command=["assay", *sys.argv[1:]],
+        cwd=os.getcwd(),
+        system=prepared.system,
+        config=prepared.config.source,
+        hostname=os.uname().nodename,
+        user=_user(),
+        version=__version__,
+        directory=str(directory),
+        options={
+            "max_retries": request.options.max_retries,
+            "serial": request.options.serial,
+            "keep_stage": request.options.keep_stage,
+            "max_cases": request.options.max_cases,
+            "exit_first": request.options.exit_first,
+            "cancel_running": request.options.cancel_running,
+            "settings": list(request.settings),
+            "repeat": request.repeat,
+            "fail_on_regression": request.fail_on_regression,
+        },
+        problems=[Problem(p.location, p.message, p.test) for p in prepared.problems],
+    )
+
+
+def _user() -> str:
+    import getpass  # lazy: start-up time
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

@@ -1,0 +1,103 @@
+"""What a ``run`` or ``list`` invocation asks for, and what both make of it first: the
+config, the loaded tests and the plan."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from assay import overrides as overrides_mod
+from assay.config import Config, load_config
+from assay.errors import UsageError
+from assay.load import LoadProblem, load
+from assay.plan import Plan, make_plan, repeat_cases
+from assay.results.recorder import warn_on_stderr
+from assay.run.runner import RunOptions
+from assay.select import Selection
+
+if TYPE_CHECKING:
+    from assay.store import Store
+
+
+@dataclass
+class Request:
+    """Everything a ``run`` or ``list`` invocation asked for."""
+
+    paths: Sequence[str]
+    config: str | None = None
+    system: str | None = None
+    prefix: str | None = None
+    store: str | None = None
+    failed: bool = False
+    no_pack: bool = False
+    resume: bool = False
+    selection: Selection = field(default_factory=Selection)
+    settings: Sequence[str] = ()
+    options: RunOptions = field(default_factory=RunOptions)
+    max_jobs: int | None = None
+    max_local: int | None = None
+    report: str | None = None
+    junit: str | None = None
+    grace: float = 2.0
+    repeat: int = 1
+    fail_on_regression: bool = False
+    html: str | None = None
+
+
+@dataclass
+class Prepared:
+    """What ``run`` and ``list`` share: the config, the loaded tests and the plan."""
+
+    config: Config
+    system: str
+    plan: Plan
+    problems: list[LoadProblem]
+    tests_loaded: int
+
+
+def prepare(request: Request) -> Prepared:
+    """Load the config and the tests, apply the selection and ``-S``, and plan the cases."""
+    if not request.paths:
+        raise UsageError("give test files or directories, e.g. `assay run tests/`")
+    config = load_config(request.config)
+    system, _ = config.system(request.system)
+    selection = request.selection
+    if request.failed:
+        from assay.results.history import failed_ids  # lazy: --failed only
+
+        ids = failed_ids(prefix_of(request, config, system), config, system)
+        selection = dataclasses.replace(selection, ids=(*selection.ids, *ids))
+    loaded = load(request.paths)
+    for warning in loaded.warnings:
+        warn_on_stderr(warning)
+    settings = overrides_mod.resolve(loaded.tests, request.settings)
+    selection.params_known(loaded.tests)
+    plan = make_plan(loaded.tests, config, system, selection, settings, max_jobs=request.max_jobs)
+    if request.repeat > 1:
+        plan.cases = repeat_cases(plan.cases, request.repeat)
+    return Prepared(config, system, plan, loaded.problems + plan.problems, len(loaded.tests))
+
+
+def prefix_of(request: Request, config: Config, system: str) -> Path:
+    """Where the sessions go: ``--prefix``, else the system's prefix, else ``.assay``."""
+    return Path(request.prefix or config.systems[system].prefix or ".assay")
+
+
+def store_root(request: Request, config: Config, system: str) -> Path:
+    """The artifact store's root: ``--store``, else the system's, else the default."""
+    configured = request.store or config.systems[system].store
+    if configured:
+        return Path(configured)
+    from assay.store import default_root  # lazy: start-up time (a run without sources)
+
+    return default_root()
+
+
+def open_store(root: Path) -> Store:
+    """The store at ``root``."""
+    from assay.store import Store  # lazy: start-up time (a run without sources needs none)
+
+    return Store(root)

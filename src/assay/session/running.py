@@ -1,0 +1,217 @@
+"""Running a session: its directory and journal, the hosts, the recording, the runner with
+interrupt handling, then the reports and the summary."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+
+from assay import guard
+from assay._version import __version__
+from assay.errors import UsageError
+from assay.hosts import Hosts
+from assay.results.journal import Journal
+from assay.results.model import GitState, Session
+from assay.results.recorder import Recorder, config_hash, database_target, git_state
+from assay.run.artifacts import SessionStore
+from assay.run.priority import Expectations, case_series
+from assay.run.recording import LateRecorder, first_session
+from assay.run.runner import Recording, Runner
+from assay.session.context import make_context
+from assay.session.directory import new_session, open_directory
+from assay.session.display import Display, HintT
+from assay.session.kickoff import Kickoff, import_in_background
+from assay.session.reports import END_MODULES, write_reports
+from assay.session.request import Prepared, Request, open_store, prefix_of, prepare, store_root
+from assay.session.signals import SIGNALS, on_signals
+from assay.transports.contain import end_left_behind
+from assay.transports.local import LocalTransport
+
+
+def run(request: Request, display: Display[HintT], hint: HintT) -> int:
+    """Run a session, showing it on ``display``, and return the process exit code.
+
+    ``hint`` goes back to ``display.finish`` untouched (the CLI's rerun command)."""
+    prepared = prepare(request)
+    if not prepared.plan.cases and not prepared.problems:
+        raise UsageError(
+            f"no cases match the selection ({prepared.tests_loaded} test(s) loaded from "
+            f"{', '.join(request.paths)})",
+            hint="check -n/-t/-p/-e/-P/--case, or run `assay list` to see the cases",
+        )
+    # What start-up made (modules, test classes, the plan) lives until the end: out of the
+    # collector's sight, so that the full collections of a long run do not go through it.
+    gc.freeze()
+    ran: list[Session] = []
+    asyncio.run(_run_into(ran, request, prepared, display, hint))
+    session = ran[0]
+    return 128 + SIGNALS[session.interrupted] if session.interrupted else (0 if session.ok else 1)
+
+
+async def _run_into(
+    into: list[Session],
+    request: Request,
+    prepared: Prepared,
+    display: Display[HintT],
+    hint: HintT,
+) -> None:
+    """:func:`_run`, its session put in ``into``: the task asyncio.run drives must not hold
+    it, as asyncio formats that task's repr (its result included, every case result) when it
+    restores the SIGINT handler."""
+    into.append(await _run(request, prepared, display, hint))
+
+
+async def _run(
+    request: Request, prepared: Prepared, display: Display[HintT], hint: HintT
+) -> Session:
+    config, system, plan = prepared.config, prepared.system, prepared.plan
+    prefix = prefix_of(request, config, system)
+    target = database_target(config, system, prefix)
+    fresh = not request.resume and first_session(target, prefix)  # (before its directory)
+    session_id, directory, recovered = open_directory(request, config, system)
+    journal = Journal(directory)
+    session = new_session(request, prepared, session_id, directory)
+    transport = LocalTransport()
+    transport.contain()
+    kickoff = Kickoff()  # what waits for the first process (or the run's end)
+    transport.on_spawn = _first_spawn_fires(journal.process, kickoff)
+    kickoff.then(import_in_background(END_MODULES))
+    kickoff.then(journal.start_syncing)  # (after the first process: its file is there)
+    if recovered is not None:  # a killed runner's cases may still run: end them first
+        await end_left_behind(recovered.processes)
+    store = SessionStore(lambda: open_store(store_root(request, config, system)))
+    partitions = {c.partition.full_name: c.partition for c in plan.cases}
+    hosts = Hosts(partitions.values(), transport, session_id, directory, store, display)
+    try:
+        await hosts.connect()
+    except BaseException:
+        await transport.release()
+        journal.close()
+        raise
+    git = _probe_git(Path(request.paths[0]).absolute(), kickoff)
+    recording: Recording
+    if fresh:  # no history to plan with: the cases start while the database is made
+        late = LateRecorder(
+            lambda: Recorder.open(target, prefix, import_runs=False),
+            # (the digest, of the config as described, needs the database's modules)
+            lambda opened: opened.start(session, config_hash(config), git),
+            deferred=True,
+        )
+        kickoff.then(late.open)
+        recording, expect = late, Expectations.plan(plan.cases, {})
+    else:
+        late, recorder = None, Recorder.open(target, prefix)
+        series = [case_series(c) for c in plan.cases]
+        expect = Expectations.plan(plan.cases, recorder.expected(series), series)
+        recorder.start(session, config_hash(config), git)
+        recording = recorder
+    ctx = make_context(request, prepared, directory, hosts, display, journal, session_id)
+    ctx.expected_run = expect.run
+    runner = Runner(
+        plan.cases,
+        ctx,
+        request.options,
+        display,
+        journal,
+        recovered,
+        priority=expect.priority,
+        recorded=expect.recorded,
+        recorder=recording,
+    )
+    display.start(
+        len(plan.cases),
+        f"assay {__version__} · system {system} · {len(plan.cases)} case(s) on "
+        f"{', '.join(sorted(partitions)) or 'no partition'} · {directory}",
+        runner.eta.left,
+    )
+    task = asyncio.create_task(runner.run())
+    # Processes that are not this machine's (SSH, a batch system's jobs) start none here
+    # through the transport: what waits for the first one starts shortly after the run.
+    asyncio.get_running_loop().call_later(KICKOFF_AT_THE_LATEST, kickoff.fire)
+    # The handlers stay until the report is written (a late Ctrl-C must not lose it); they
+    # also interrupt test code that hangs on the event loop's thread.
+    with guard.signals_to(on_signals(session, task, ctx.transports)):
+        try:
+            session.results = await task
+        finally:
+            kickoff.fire()  # (no process started: what waited for one is needed now)
+            await hosts.close()
+            await transport.release()
+            ctx.store.close()
+            journal.close()
+        if late is not None:
+            recorder = await late.settled()
+        session.remote = hosts.sent()
+        session.finished = time.time()
+        session.git = git.result()
+        first = runner.eta.first
+        session.estimate = None if first is None else (first.made, first.left)
+        session.estimate_recorded = first is not None and first.recorded
+        path, problems = write_reports(request, prepared, session, directory, recorder)
+        display.finish(session, hint, path)
+    if problems:
+        raise UsageError("\n".join(problems))
+    return session
+
+
+# Seconds into the run after which what waits for its first process starts regardless.
+KICKOFF_AT_THE_LATEST = 1.0
+
+
+def _first_spawn_fires(
+    on_spawn: Callable[[int, int, str], None], kickoff: Kickoff
+) -> Callable[[int, int, str], None]:
+    """``on_spawn``, and the first time ``kickoff`` fired, once the runner has gone back to
+    the event loop (the process it started is then on its way)."""
+    loop = asyncio.get_running_loop()
+
+    def spawned(pid: int, started: int, token: str) -> None:
+        on_spawn(pid, started, token)
+        if not kickoff.fired:
+            loop.call_soon(kickoff.fire)
+
+    return spawned
+
+
+def _probe_git(tests: Path, kickoff: Kickoff) -> Future[GitState | None]:
+    """The tests' repository's commit, asked in a thread of its own once ``kickoff`` fires
+    (or its result is asked for): ``git status`` of a big repository takes a while, and
+    the cases need not wait for it."""
+    probe = _GitProbe(tests)
+    kickoff.then(probe.start)
+    return probe
+
+
+class _GitProbe(Future[GitState | None]):
+    """The answer of :func:`git_state` for ``tests``, asked in a thread started by
+    :meth:`start` or, at the latest, by the first wait for the result."""
+
+    def __init__(self, tests: Path) -> None:
+        super().__init__()
+        self._tests: Path | None = tests
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Ask git (once)."""
+        with self._lock:
+            tests, self._tests = self._tests, None
+        if tests is not None:
+            threading.Thread(
+                target=self._work, args=(tests,), name="assay-git", daemon=True
+            ).start()
+
+    def _work(self, tests: Path) -> None:
+        try:
+            commit, dirty = git_state(tests)
+            self.set_result(GitState(commit, dirty) if commit else None)
+        except Exception as exc:  # git_state handles git's failures: this is a bug
+            self.set_exception(exc)
+
+    def result(self, timeout: float | None = None) -> GitState | None:
+        self.start()
+        return super().result(timeout)
