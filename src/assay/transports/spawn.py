@@ -90,9 +90,8 @@ class Spawner:
         hold."""
         args = [os.fsencode(a) for a in argv]
         paths = [os.fsencode(p) for p in (executable, cwd, stdout, stderr)]
-        if any(b"\0" in a for a in args) or any(b"\0" in p for p in paths):
-            raise ValueError("embedded null byte")
-        if any(b"\0" in e for e in env):
+        # One search of all the strings at once (a C string ends at its first NUL).
+        if b"\0" in b"\1".join([*args, *paths, *env]):
             raise ValueError("embedded null byte")
         argv_c = (ctypes.c_char_p * (len(args) + 1))(*args, None)
         env_c = (ctypes.c_char_p * (len(env) + 1))(*env, None)
