@@ -156,3 +156,16 @@ def test_without_posix_spawn_jobs_start_through_popen_the_same(tmp_path, monkeyp
         f"named|{tmp_path}|token|\n",
     )
     assert TOKEN == "ASSAY_CASE_TOKEN"
+
+
+def test_a_script_is_written_as_write_text_writes_it(tmp_path):
+    from assay.run import scripts
+
+    text = "#!/bin/bash\necho 'héllo ✓'\n" * 3000  # more than one write's worth
+    scripts.write(tmp_path / "mine.sh", text)
+    (tmp_path / "theirs.sh").write_text(text)
+    mine, theirs = (tmp_path / "mine.sh").stat(), (tmp_path / "theirs.sh").stat()
+    assert (tmp_path / "mine.sh").read_bytes() == (tmp_path / "theirs.sh").read_bytes()
+    assert stat.S_IMODE(mine.st_mode) == stat.S_IMODE(theirs.st_mode) == 0o666 & ~_umask()
+    scripts.write(tmp_path / "mine.sh", "short\n")  # an old script is truncated
+    assert (tmp_path / "mine.sh").read_text() == "short\n"

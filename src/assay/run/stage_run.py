@@ -44,7 +44,8 @@ class RunStages(CaseState):
         # Builds run directly on the partition's host unless its scheduler runs them as jobs.
         place = self.place
         builder = place.builder
-        (self.stage_dir / scripts.BUILD_SCRIPT).write_text(
+        scripts.write(
+            self.stage_dir / scripts.BUILD_SCRIPT,
             scripts.build_script(
                 self.case.name,
                 self.job_dir,
@@ -55,7 +56,7 @@ class RunStages(CaseState):
                 builder.header(spec),
                 builder.footer(spec),
                 protect_inputs=spec.protect_inputs,
-            )
+            ),
         )
         back = Wanted([scripts.BUILD_OUT, scripts.BUILD_ERR], (), False)
         staging = await self.site.send(self.files, builder.takes_staging, back)
@@ -127,7 +128,8 @@ class RunStages(CaseState):
             prerun = [*self.fetch_lines, *[test.format(c) for c in as_list(test.prerun)]]
             postrun = [test.format(c) for c in as_list(test.postrun)]
             config = case.partition.config
-            (self.stage_dir / scripts.RUN_SCRIPT).write_text(
+            scripts.write(
+                self.stage_dir / scripts.RUN_SCRIPT,
                 scripts.run_script(
                     case.name,
                     header,
@@ -140,7 +142,7 @@ class RunStages(CaseState):
                     postrun,
                     footer,
                     protect_inputs=spec.protect_inputs,
-                )
+                ),
             )
             if not header:  # what the script does, for a local job to do without bash
                 found = scripts.direct_command(
