@@ -169,3 +169,33 @@ def test_a_script_is_written_as_write_text_writes_it(tmp_path):
     assert stat.S_IMODE(mine.st_mode) == stat.S_IMODE(theirs.st_mode) == 0o666 & ~_umask()
     scripts.write(tmp_path / "mine.sh", "short\n")  # an old script is truncated
     assert (tmp_path / "mine.sh").read_text() == "short\n"
+
+
+def test_each_job_gets_the_runners_environment_as_it_is_when_the_job_starts(tmp_path, monkeypatch):
+    # The encoded environment is kept between jobs: a variable set or removed in between
+    # (by a hook, say) must still reach the next job, or leave it.
+    monkeypatch.delenv("ASSAY_SPAWN_PROBE", raising=False)
+
+    async def go() -> list[str]:
+        transport = LocalTransport()
+        seen = []
+        for step in ("before", "set", "changed", "removed"):
+            if step == "set":
+                os.environ["ASSAY_SPAWN_PROBE"] = "one"
+            elif step == "changed":
+                os.environ["ASSAY_SPAWN_PROBE"] = "two"
+            elif step == "removed":
+                del os.environ["ASSAY_SPAWN_PROBE"]
+            out = tmp_path / f"{step}.out"
+            proc = transport.start(
+                ["/bin/sh", "-c", 'echo "${ASSAY_SPAWN_PROBE-unset}"'],
+                cwd=PurePosixPath(tmp_path),
+                stdout=PurePosixPath(out),
+                stderr=PurePosixPath(tmp_path / "e"),
+            )
+            assert await proc.wait() == 0
+            await transport.end(proc)
+            seen.append(out.read_text().strip())
+        return seen
+
+    assert asyncio.run(go()) == ["unset", "one", "two", "unset"]

@@ -140,6 +140,7 @@ class LocalTransport:
         self.python = sys.executable
         self.live: set[LocalProcess] = set()
         self.containment = Containment()
+        self._environment = _spawn.OwnEnvironment()
         # Told (pid, latest start time, token) of each job process started: the session
         # journals it.
         self.on_spawn: Callable[[int, int, str], None] | None = None
@@ -198,27 +199,30 @@ class LocalTransport:
         """:meth:`spawn`, synchronously."""
         loop = asyncio.get_running_loop()
         token = self.containment.issue()
-        environment: dict[Any, Any]
-        if env is None:  # this process's own, as it is now (a hook may have changed it)
-            environment = _own_environment()
-            environment[_TOKEN_BYTES] = token.encode()
-        else:
-            environment = {**env, TOKEN: token}
         program = executable if executable is not None else argv[0]
         spawner = _spawn.spawner() if "/" in program else None
+        popen = None
         if spawner is not None:
-            if env is not None:
-                environment = {os.fsencode(k): os.fsencode(v) for k, v in environment.items()}
+            if env is None:  # this process's own, as it is now (a hook may have changed it)
+                entries = self._environment.entries(_TOKEN_BYTES + b"=" + token.encode())
+            else:
+                given = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+                entries = _spawn.environment({**given, _TOKEN_BYTES: token.encode()})
             pid = spawner.spawn(
                 program,
                 argv,
-                _spawn.environment(environment),
+                entries,
                 cwd=os.fspath(cwd),
                 stdout=os.fspath(stdout),
                 stderr=os.fspath(stderr),
             )
-            popen = None
         else:  # a program found on $PATH, or no posix_spawn that can do it all
+            environment: dict[Any, Any]
+            if env is None:
+                environment = _own_environment()
+                environment[_TOKEN_BYTES] = token.encode()
+            else:
+                environment = {**env, TOKEN: token}
             popen = _popen(argv, cwd, stdout, stderr, environment, executable)
             pid = popen.pid
         # Registered before the loop runs anything else: its zombie is its own to reap.

@@ -131,6 +131,27 @@ def spawner() -> Spawner | None:
         return None
 
 
+class OwnEnvironment:
+    """This process's environment as ``posix_spawn`` takes it, made again only when it
+    changed (a hook may set a variable): a dict comparison per job, where encoding it is a
+    Python step per variable."""
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, bytes] | None = None
+        self._entries: list[bytes] = []
+
+    def entries(self, *extra: bytes) -> list[bytes]:
+        """The environment's ``NAME=value`` entries, then ``extra`` ones."""
+        data = getattr(os.environ, "_data", None)
+        if not isinstance(data, dict):  # not CPython's POSIX os.environ: no cache
+            return [*environment(dict(os.environb)), *extra]
+        if data != self._seen:
+            self._seen = dict(data)
+            # Names in os.environ hold no "=" (putenv refuses them): nothing to check.
+            self._entries = [name + b"=" + value for name, value in data.items()]
+        return [*self._entries, *extra]
+
+
 def environment(variables: dict[bytes, bytes]) -> list[bytes]:
     """``variables`` as ``posix_spawn`` takes them (a name with ``=`` is refused, as
     :class:`subprocess.Popen` refuses it)."""
