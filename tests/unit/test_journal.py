@@ -162,3 +162,13 @@ def test_the_runner_shows_a_verdict_only_once_its_result_is_on_disk(tmp_path, mo
 
     _run_with_deadline(main, 10)
     assert log[:3] == ["dir on disk", "on disk", "shown 00000007"], log
+
+
+def test_every_event_is_in_the_file_as_soon_as_it_is_written(tmp_path: Path):
+    # A runner killed right after an event (SIGKILL: no flush, no close) loses nothing.
+    journal = Journal(tmp_path)
+    journal.process(4242, 17, "token")
+    assert recover(tmp_path).processes == [(4242, 17, "token")]
+    journal.result(_result(1))
+    assert list(recover(tmp_path).results) == [_result(1).key]
+    journal.close()
