@@ -227,6 +227,19 @@ def direct_command(
     return words, values
 
 
+@functools.lru_cache(maxsize=4096)
+def _export_text(name: str, value: str) -> str:
+    return shell.export(name, value)
+
+
+def _export(name: str, value: object) -> str:
+    """:func:`assay.shell.export`, worked out once per name and text: every case of a test
+    exports the same variables (a line that cannot be written raises every time)."""
+    if type(value) is str:
+        return _export_text(name, value)
+    return shell.export(name, value)
+
+
 def _environment_lines(
     stage_dir: PurePosixPath,
     env_config: Environment,
@@ -238,7 +251,7 @@ def _environment_lines(
     # Modules first: the environment's and the partition's variables win over theirs.
     lines += module_lines(env_config)
     variables = {**env_config.exports(), **partition.variables, **test_env}
-    lines += [shell.export(name, value) for name, value in variables.items()]
+    lines += [_export(name, value) for name, value in variables.items()]
     lines += list(env_config.prerun) + list(partition.prerun) + list(prerun)
     return lines
 
