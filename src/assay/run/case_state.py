@@ -43,8 +43,10 @@ class CaseState:
     def __post_init__(self) -> None:
         case = self.case
         definition = case.test._assay
-        self.stage_dir = self.ctx.stage_root / case_dirname(case)
-        self.output_dir = self.ctx.output_root / case_dirname(case)
+        self.hooked = any(definition.hooks.values())  # whether the test has any hook
+        dirname = case_dirname(case)
+        self.stage_dir = self.ctx.stage_root / dirname
+        self.output_dir = self.ctx.output_root / dirname
         self.place = self.ctx.places[case.partition.full_name]
         self.site = self.place.site
         # Where the case's jobs run and see its files, on the partition's host.

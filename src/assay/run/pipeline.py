@@ -59,12 +59,14 @@ class Execution(SetupStage, RunStages, CheckStages):
         if self.on_stage is not None:
             self.on_stage(stage)
         try:
-            if stage != "setup":  # setup hooks run once the instance exists
+            hooked = self.hooked  # (most tests have no hooks: no call per stage for them)
+            if hooked and stage != "setup":  # setup hooks run once the instance exists
                 self._hooks("before", stage)
             ran = action()
             if asyncio.iscoroutine(ran):
                 ran = await ran
-            self._hooks("after", stage)
+            if hooked:
+                self._hooks("after", stage)
         except asyncio.CancelledError as exc:
             if not _really_cancelled():  # test code raised it: its own failure
                 self._fail(stage, *describe_exception(exc, self.case.test._assay))

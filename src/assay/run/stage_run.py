@@ -4,6 +4,7 @@ scheduler."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,7 @@ class RunStages(CaseState):
             self.stage_dir / scripts.RUN_OUT,
             self.stage_dir / scripts.RUN_ERR,
             status,
-            Path(case.test._assay.file).parent if case.test._assay.file else None,
+            _folder(case.test._assay.file) if case.test._assay.file else None,
         )
         self.out.not_outputs = not_outputs
         if in_job is not None:
@@ -217,6 +218,12 @@ def _limit(value: object, name: str) -> Duration | None:
         return duration(value)
     except ValueError as exc:
         raise StageFailed(f"{name} {exc}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _folder(file: str) -> Path:
+    """The directory of a test file (one Path per file, not one per case)."""
+    return Path(file).parent
 
 
 def _env(test: Test) -> dict[str, str]:
