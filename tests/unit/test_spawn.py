@@ -94,10 +94,16 @@ def test_no_descriptor_of_the_runner_reaches_the_child_not_even_an_inheritable_o
 def test_what_cannot_start_fails_as_popen_fails(tmp_path):
     assert SPAWNER is not None
     out, err = str(tmp_path / "o"), str(tmp_path / "e")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError) as raised:
         SPAWNER.spawn("/no/such/program", ["x"], [], cwd=str(tmp_path), stdout=out, stderr=err)
-    with pytest.raises(FileNotFoundError):
+    assert raised.value.filename == "/no/such/program"
+    with pytest.raises(FileNotFoundError) as raised:
         SPAWNER.spawn("/bin/true", ["true"], [], cwd=str(tmp_path / "gone"), stdout=out, stderr=err)
+    assert raised.value.filename == str(tmp_path / "gone")  # the directory, as Popen names it
+    lost = str(tmp_path / "no-dir" / "o")
+    with pytest.raises(FileNotFoundError) as raised:
+        SPAWNER.spawn("/bin/true", ["true"], [], cwd=str(tmp_path), stdout=lost, stderr=err)
+    assert raised.value.filename == lost
     not_exec = tmp_path / "plain"
     not_exec.write_text("#!/bin/sh\n")
     with pytest.raises(PermissionError):

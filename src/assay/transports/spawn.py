@@ -115,8 +115,19 @@ class Spawner:
         finally:
             self._destroy(actions)
         if failed:
-            raise OSError(failed, os.strerror(failed), executable)
+            raise OSError(failed, os.strerror(failed), _failed_on(executable, cwd, stdout, stderr))
         return pid.value
+
+
+def _failed_on(executable: str, cwd: str, stdout: str, stderr: str) -> str:
+    """What a failed start names, as Popen names it: the output file or directory that is
+    not there, else the program."""
+    for output in (stdout, stderr):
+        if not os.path.isdir(os.path.dirname(os.path.abspath(output))):
+            return output
+    if not os.path.isdir(cwd):
+        return cwd
+    return executable
 
 
 @functools.cache
