@@ -396,3 +396,29 @@ def test_missing_artifact_is_reported_when_the_test_is_loaded(assay_cli, write):
     assert problem["location"].endswith("test_missing.py:3")
     assert "artifact 'build':" in problem["message"]
     assert "nowhere/solver.tar.gz does not exist" in problem["message"]
+
+
+def test_hooks_run_around_every_stage_in_order_and_a_test_without_hooks_runs_the_same(
+    tmp_path, write, assay_cli
+):
+    log = tmp_path / "hooks.log"
+    stages = ("setup", "build", "run", "sanity", "performance", "cleanup")
+    hooks = "".join(
+        f"    @assay.{when}({stage!r})\n"
+        f"    def {when}_{stage}(self):\n"
+        f"        open({str(log)!r}, 'a').write('{when} {stage}\\n')\n"
+        for stage in stages
+        for when in ("before", "after")
+    )
+    write(
+        "test_hooked.py",
+        "import assay\n\n\nclass Hooked(assay.Test):\n"
+        "    build = 'true'\n    command = 'echo hi'\n\n" + hooks + "\n\n"
+        "class Plain(assay.Test):\n    command = 'echo hi'\n",
+    )
+    result = assay_cli("run", "test_hooked.py", "--plain")
+    assert result.code == 0, result
+    assert log.read_text().split("\n")[:-1] == [
+        f"{when} {stage}" for stage in stages for when in ("before", "after")
+    ]
+    assert result.case("Plain")["status"] == result.case("Hooked")["status"] == "passed"

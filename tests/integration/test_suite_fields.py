@@ -9,7 +9,7 @@ from pathlib import Path
 
 from assay.define.hooks import before
 from assay.load import load
-from assay.run.pipeline import _may_change_fields
+from assay.run.stage_setup import _may_change_fields
 
 SUITE = """\
 [suite]

@@ -84,7 +84,7 @@ def test_the_program_is_found_as_bash_finds_it_and_the_environment_is_bashs(tmp_
     tool = _program(work, "tool", "#!/bin/sh\necho hi\n")
     started = direct_start((["./tool", "x"], {"A": "1"}), work, drop_caps=False)
     assert started is not None
-    argv, env = started
+    argv, env, _ = started
     assert argv == ["./tool", "x"] and tool.exists()  # argv[0] as written, as bash passes it
     assert env["A"] == "1" and env["PWD"] == str(work) and env["OLDPWD"] == str(work)
     assert "_" not in env
@@ -93,7 +93,7 @@ def test_the_program_is_found_as_bash_finds_it_and_the_environment_is_bashs(tmp_
     assert found is not None
     started = direct_start(found, work, drop_caps=False)
     assert started is not None
-    argv, env = started
+    argv, env, _ = started
     direct = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True).stdout
     script = work / "s.sh"
     script.write_text(
@@ -110,7 +110,7 @@ def test_the_program_is_found_as_bash_finds_it_and_the_environment_is_bashs(tmp_
 def test_dropping_capabilities_wraps_the_program_in_setpriv(tmp_path):
     started = direct_start((["cp", "a", "b"], {}), tmp_path, drop_caps=True)
     assert started is not None
-    argv, env = started
+    argv, env, _ = started
     assert argv[0].endswith("setpriv") and argv[-3:] == ["cp", "a", "b"]
     assert env["ASSAY_ROOT_CAPS"] == "dropped"
 

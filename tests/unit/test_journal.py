@@ -229,3 +229,13 @@ def test_syncing_started_before_the_file_exists_syncs_the_directory_after_it_doe
     _run_with_deadline(main, 20)
     journal.close()
     assert order == ["dir with the file", "file"]
+
+
+def test_every_event_is_in_the_file_as_soon_as_it_is_written(tmp_path: Path):
+    # A runner killed right after an event (SIGKILL: no flush, no close) loses nothing.
+    journal = Journal(tmp_path)
+    journal.process(4242, 17, "token")
+    assert recover(tmp_path).processes == [(4242, 17, "token")]
+    journal.result(_result(1))
+    assert list(recover(tmp_path).results) == [_result(1).key]
+    journal.close()

@@ -88,3 +88,15 @@ def test_a_missing_program_fails_as_it_would_without_exec(tmp_path):
 
 def test_the_programs_exit_status_is_the_scripts(tmp_path):
     assert _run(_script(tmp_path, "sh -c 'exit 7'")).returncode == 7
+
+
+def test_export_lines_are_worked_out_once_and_stay_those_of_shell_export():
+    from assay import shell
+
+    values = ["plain", "with space", "$HOME/x", "$$", 'q"`\\', "ctl\x01\n", "", "ü"]
+    for _ in range(2):  # the second round comes from the cache
+        assert [scripts._export("V", v) for v in values] == [shell.export("V", v) for v in values]
+    assert scripts._export("N", 3) == shell.export("N", 3)  # not a str: not cached
+    for _ in range(2):  # a refused name is refused every time
+        with pytest.raises(ValueError, match="not a valid environment variable name"):
+            scripts._export("1BAD", "x")

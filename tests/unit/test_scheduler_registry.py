@@ -44,7 +44,8 @@ def test_the_generic_layers_never_name_a_scheduler() -> None:
     root = Path(__file__).resolve().parents[2] / "src" / "assay"
     session = sorted(str(p.relative_to(root)) for p in (root / "session").glob("*.py"))
     assert "session/running.py" in session
-    for module in ("run/pipeline.py", "run/runner.py", *session):
+    run = ["pipeline", "case_state", "stage_setup", "stage_run", "stage_check", "runner"]
+    for module in (*(f"run/{m}.py" for m in run), *session):
         text = (root / module).read_text()
         assert "slurm" not in text.lower(), module
         assert '"direct"' not in text, module

@@ -12,12 +12,12 @@ jobs still known to the scheduler are followed again instead of being submitted 
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import msgspec
 
@@ -70,7 +70,7 @@ class Journal:
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / NAME
-        self._fh: IO[bytes] | None = None
+        self._fh: io.FileIO | None = None
         self._encoder = msgspec.json.Encoder()
         self._written = 0  # events written so far
         self._synced = 0  # of which known to be on disk
@@ -80,9 +80,11 @@ class Journal:
 
     def _write(self, event: object) -> None:
         if self._fh is None:
-            self._fh = open(self.path, "ab")  # noqa: SIM115 - kept open for the session
-        self._fh.write(self._encoder.encode(event) + b"\n")
-        self._fh.flush()
+            # Unbuffered: each event is one write system call, with no flush after it.
+            self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115 - kept open for the session
+        line = memoryview(self._encoder.encode(event) + b"\n")
+        while line:  # a regular file takes it whole; should it not, the rest follows
+            line = line[self._fh.write(line) :]
         self._written += 1
 
     async def sync(self) -> None:

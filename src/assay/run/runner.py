@@ -10,10 +10,8 @@ stops every job, marks unfinished cases aborted and returns what was obtained.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import shutil
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Protocol
@@ -212,7 +210,8 @@ class Runner:
         earlier: list[Failure] = []
         attempt = 1
         while True:
-            async with self._slot(case):
+            held = await self._take_slots(case)
+            try:
                 if self._stopped_by is not None:  # --exit-first: start nothing more
                     return self._not_started(case, earlier)
                 self.eta.case_started(case.key)
@@ -232,6 +231,9 @@ class Runner:
                 final = result.status == Status.FAILED and attempt > self.options.max_retries
                 if final and self.options.exit_first:
                     self._stop(case)  # before its slot frees: no case may start after it
+            finally:
+                for slots in reversed(held):
+                    slots.release()
             if result.status != Status.FAILED or attempt > self.options.max_retries:
                 break
             assert result.failure is not None
@@ -249,18 +251,28 @@ class Runner:
             return result
         return new_result(case, Status.SKIPPED, f"not run: {self._stop_reason()}")
 
-    @contextlib.asynccontextmanager
-    async def _slot(self, case: Case) -> AsyncIterator[None]:
+    async def _take_slots(self, case: Case) -> list[PrioritySlots]:
+        """The slots ``case`` runs in, taken in order (the caller releases them); none is
+        kept if the wait for one is cancelled. Plain awaits, not context managers: this
+        runs for every case."""
         priority = self.priority.get(case.key, 0.0)
-        async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(_held(self._slots[case.partition.full_name], priority))
-            # The global caps after the partition's: a case waiting for its partition
-            # holds no slot another partition's case could use.
-            if self._all is not None:
-                await stack.enter_async_context(_held(self._all, priority))
-            if self.options.serial:
-                await stack.enter_async_context(_held(self._serial, priority))
-            yield
+        # The global caps after the partition's: a case waiting for its partition
+        # holds no slot another partition's case could use.
+        pools = [self._slots[case.partition.full_name]]
+        if self._all is not None:
+            pools.append(self._all)
+        if self.options.serial:
+            pools.append(self._serial)
+        held: list[PrioritySlots] = []
+        try:
+            for slots in pools:
+                await slots.acquire(priority)
+                held.append(slots)
+        except BaseException:
+            for slots in reversed(held):
+                slots.release()
+            raise
+        return held
 
     def _finish(self, case: Case, result: CaseResult, record: bool = True) -> None:
         self.results[id(case)] = result
@@ -322,12 +334,3 @@ class Runner:
                 )
             )
         return out
-
-
-@contextlib.asynccontextmanager
-async def _held(slots: PrioritySlots, priority: float) -> AsyncIterator[None]:
-    await slots.acquire(priority)
-    try:
-        yield
-    finally:
-        slots.release()

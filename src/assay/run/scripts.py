@@ -10,10 +10,13 @@ written, :func:`assay.schedulers.jobscript.compose`).
 from __future__ import annotations
 
 import functools
+import locale
+import os
 import re
 import shlex
+import sys
 from collections.abc import Iterable, Mapping
-from pathlib import PurePosixPath
+from pathlib import PurePath, PurePosixPath
 
 from assay import shell
 from assay.config import Environment, Partition
@@ -38,6 +41,30 @@ ASSAY_FILES = (
     COMPARE_SPEC,
     COMPARE_VERDICT,
 )
+
+
+_WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+
+
+@functools.cache
+def _encoding() -> str:
+    """What ``Path.write_text`` encodes with (the locale's, or UTF-8 in UTF-8 mode)."""
+    return "utf-8" if sys.flags.utf8_mode else locale.getencoding()
+
+
+def write(path: PurePath, text: str) -> None:
+    """Write a script as ``Path.write_text`` would (created with mode 0666 less the umask,
+    or truncated; the locale's encoding), without a text file object per script: one
+    ``open``, ``write`` and ``close`` for every case."""
+    data = memoryview(text.encode(_encoding()))
+    fd = os.open(path, _WRITE, 0o666)
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    finally:
+        os.close(fd)
+
+
 """Every file assay itself may put in a stage dir (none of them is an output of the test)."""
 
 
@@ -200,6 +227,19 @@ def direct_command(
     return words, values
 
 
+@functools.lru_cache(maxsize=4096)
+def _export_text(name: str, value: str) -> str:
+    return shell.export(name, value)
+
+
+def _export(name: str, value: object) -> str:
+    """:func:`assay.shell.export`, worked out once per name and text: every case of a test
+    exports the same variables (a line that cannot be written raises every time)."""
+    if type(value) is str:
+        return _export_text(name, value)
+    return shell.export(name, value)
+
+
 def _environment_lines(
     stage_dir: PurePosixPath,
     env_config: Environment,
@@ -211,7 +251,7 @@ def _environment_lines(
     # Modules first: the environment's and the partition's variables win over theirs.
     lines += module_lines(env_config)
     variables = {**env_config.exports(), **partition.variables, **test_env}
-    lines += [shell.export(name, value) for name, value in variables.items()]
+    lines += [_export(name, value) for name, value in variables.items()]
     lines += list(env_config.prerun) + list(partition.prerun) + list(prerun)
     return lines
 

@@ -57,7 +57,12 @@ class DirectScheduler(Scheduler):
             # The script's one program, started without bash: one execve (two as root).
             words, variables = spec.direct
             started = direct_start((words, dict(variables)), spec.workdir, drop)
-        argv, env = started or (job_argv(spec.script, drop), job_env(drop))
+        env: dict[str, str] | None
+        executable: str | None
+        if started is not None:
+            argv, env, executable = started
+        else:
+            argv, env, executable = job_argv(spec.script, drop), job_env(drop), None
         proc = await self.transport.spawn(
             argv,
             cwd=spec.workdir,
@@ -66,6 +71,7 @@ class DirectScheduler(Scheduler):
             env=env,
             time_limit=spec.time_limit,
             staging=spec.staging,
+            executable=executable,
         )
         try:
             if spec.time_limit is None:

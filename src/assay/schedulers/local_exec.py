@@ -17,6 +17,7 @@ import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
+from typing import NamedTuple
 
 CAPS_VARIABLE = "ASSAY_ROOT_CAPS"
 DROP_CAPS = (
@@ -85,9 +86,18 @@ def job_env(drop_caps: bool) -> dict[str, str] | None:
     return {**os.environ, CAPS_VARIABLE: "dropped"} if drop_caps else None
 
 
+class DirectStart(NamedTuple):
+    """How a run script's one program starts without bash."""
+
+    argv: list[str]
+    env: dict[str, str]
+    executable: str
+    """The program the process execs (``argv[0]`` is the word as written)."""
+
+
 def direct_start(
     direct: tuple[Sequence[str], Mapping[str, str]], workdir: PurePath, drop_caps: bool
-) -> tuple[list[str], dict[str, str]] | None:
+) -> DirectStart | None:
     """The argv and environment that start a run script's one program directly (``direct``:
     :func:`assay.run.scripts.direct_command`), as bash would have ``exec``-ed it from the
     script in ``workdir``: found on the script's ``PATH`` (or relative to ``workdir``), with
@@ -117,8 +127,9 @@ def direct_start(
     argv = list(words)
     if drop_caps:
         env[CAPS_VARIABLE] = "dropped"
-        argv = [_setpriv() or DROP_CAPS[0], *DROP_CAPS[1:], *argv]
-    return argv, env
+        setpriv = _setpriv() or DROP_CAPS[0]
+        return DirectStart([setpriv, *DROP_CAPS[1:], *argv], env, setpriv)
+    return DirectStart(argv, env, program)
 
 
 def _find(name: str, workdir: PurePath, path: str | None) -> str | None:

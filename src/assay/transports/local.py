@@ -22,6 +22,7 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
 from assay.transports import procfs
+from assay.transports import spawn as _spawn
 from assay.transports.base import (
     UNKNOWN,
     BytePipe,
@@ -53,10 +54,14 @@ class LocalProcess:
     """A child process that leads its own process group."""
 
     def __init__(
-        self, popen: subprocess.Popen[bytes], loop: asyncio.AbstractEventLoop, token: str = ""
+        self,
+        pid: int,
+        loop: asyncio.AbstractEventLoop,
+        token: str = "",
+        popen: subprocess.Popen[bytes] | None = None,
     ) -> None:
-        self._popen = popen
-        self.pid = popen.pid
+        self._popen = popen  # when Popen started it: Popen reaps it
+        self.pid = pid
         self.token = token  # ASSAY_CASE_TOKEN: marks everything this process starts
         self.started = time.monotonic()
         self._done: asyncio.Future[int] = loop.create_future()
@@ -71,17 +76,25 @@ class LocalProcess:
         else:  # no pidfd (old kernel, not Linux): a thread waits instead
             loop.run_in_executor(None, self._wait_blocking, loop)
 
+    def _reap(self) -> int:
+        """Wait for the process (it has exited, or is about to) and return its status:
+        ``>= 0`` an exit code, ``< 0`` the signal that killed it."""
+        if self._popen is not None:
+            return self._popen.wait()
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
     def _on_exit(self) -> None:
         loop = self._done.get_loop()
         loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
         self._pidfd = -1
-        code = self._popen.wait()
+        code = self._reap()
         if not self._done.done():
             self._done.set_result(code)
 
     def _wait_blocking(self, loop: asyncio.AbstractEventLoop) -> None:
-        code = self._popen.wait()
+        code = self._reap()
         loop.call_soon_threadsafe(self._finish, code)
 
     def _finish(self, code: int) -> None:
@@ -127,6 +140,7 @@ class LocalTransport:
         self.python = sys.executable
         self.live: set[LocalProcess] = set()
         self.containment = Containment()
+        self._environment = _spawn.OwnEnvironment()
         # Told (pid, latest start time, token) of each job process started: the session
         # journals it.
         self.on_spawn: Callable[[int, int, str], None] | None = None
@@ -160,13 +174,17 @@ class LocalTransport:
         env: Mapping[str, str] | None = None,
         time_limit: float | None = None,
         staging: Staging | None = None,
+        executable: str | None = None,
     ) -> LocalProcess:
         """Start ``argv`` in ``cwd`` with its output going straight to files (the caller
-        enforces ``time_limit``: this runner is the supervisor here)."""
+        enforces ``time_limit``: this runner is the supervisor here); ``executable``: the
+        program to run, when ``argv[0]`` is only its name."""
         if staging is not None:  # a local stage dir is where the job runs: nothing to send
             raise TransportError("this machine's jobs run in their stage dir: nothing to stage")
         # This machine's paths as they are: no Path object of its own per path, per job.
-        return self.start(argv, cwd=cwd, stdout=stdout, stderr=stderr, env=env)
+        return self.start(
+            argv, cwd=cwd, stdout=stdout, stderr=stderr, env=env, executable=executable
+        )
 
     def start(
         self,
@@ -176,39 +194,42 @@ class LocalTransport:
         stdout: PurePath,
         stderr: PurePath,
         env: Mapping[str, str] | None = None,
+        executable: str | None = None,
     ) -> LocalProcess:
         """:meth:`spawn`, synchronously."""
         loop = asyncio.get_running_loop()
         token = self.containment.issue()
-        environment: Mapping[Any, Any]
-        if env is None:  # this process's own, as it is now (a hook may have changed it)
-            environment = _own_environment()
-            environment[_TOKEN_BYTES] = token.encode()
-        else:
-            environment = {**env, TOKEN: token}
-        out = os.open(stdout, _CREATE, 0o644)
-        try:
-            err = os.open(stderr, _CREATE, 0o644)
-            try:
-                popen = subprocess.Popen(
-                    list(argv),
-                    cwd=cwd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    env=environment,
-                    start_new_session=True,
-                    close_fds=True,
-                )
-            finally:
-                os.close(err)
-        finally:
-            os.close(out)
+        program = executable if executable is not None else argv[0]
+        spawner = _spawn.spawner() if "/" in program else None
+        popen = None
+        if spawner is not None:
+            if env is None:  # this process's own, as it is now (a hook may have changed it)
+                entries = self._environment.entries(_TOKEN_BYTES + b"=" + token.encode())
+            else:
+                given = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+                entries = _spawn.environment({**given, _TOKEN_BYTES: token.encode()})
+            pid = spawner.spawn(
+                program,
+                argv,
+                entries,
+                cwd=os.fspath(cwd),
+                stdout=os.fspath(stdout),
+                stderr=os.fspath(stderr),
+            )
+        else:  # a program found on $PATH, or no posix_spawn that can do it all
+            environment: dict[Any, Any]
+            if env is None:
+                environment = _own_environment()
+                environment[_TOKEN_BYTES] = token.encode()
+            else:
+                environment = {**env, TOKEN: token}
+            popen = _popen(argv, cwd, stdout, stderr, environment, executable)
+            pid = popen.pid
         # Registered before the loop runs anything else: its zombie is its own to reap.
-        self.containment.register(popen.pid, token)
+        self.containment.register(pid, token)
         if self.on_spawn is not None:
-            self.on_spawn(popen.pid, procfs.started_by_now(), token)
-        proc = LocalProcess(popen, loop, token)
+            self.on_spawn(pid, procfs.started_by_now(), token)
+        proc = LocalProcess(pid, loop, token, popen)
         self.live.add(proc)
         proc._done.add_done_callback(lambda _: self._ended(proc))
         return proc
@@ -318,6 +339,37 @@ class LocalTransport:
 
     async def get(self, path: PurePosixPath, local: Path) -> None:
         _copy(Path(path), local)
+
+
+def _popen(
+    argv: Sequence[str],
+    cwd: PurePath,
+    stdout: PurePath,
+    stderr: PurePath,
+    environment: Mapping[Any, Any],
+    executable: str | None,
+) -> subprocess.Popen[bytes]:
+    """Start a job process with :class:`subprocess.Popen` (what :mod:`.spawn` does
+    otherwise)."""
+    out = os.open(stdout, _CREATE, 0o644)
+    try:
+        err = os.open(stderr, _CREATE, 0o644)
+        try:
+            return subprocess.Popen(
+                list(argv),
+                executable=executable,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=environment,
+                start_new_session=True,
+                close_fds=True,
+            )
+        finally:
+            os.close(err)
+    finally:
+        os.close(out)
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -417,6 +417,7 @@ class SshTransport(SshFiles):
         env: Mapping[str, str] | None = None,
         time_limit: float | None = None,
         staging: Staging | None = None,
+        executable: str | None = None,
     ) -> RemoteProcess:
         jid = f"{self._prefix}-job-{next(self._count)}"
         proc = RemoteProcess(self, jid)

@@ -1,0 +1,95 @@
+"""What one attempt at one case holds while its stages run, and the helpers every
+stage uses (failing the case, the test's hooks, its instance and output)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assay import guard
+from assay.define.output import Output
+from assay.define.test import DependencyInfo, Test
+from assay.plan import Case
+from assay.results.model import ArtifactUse, CaseResult, Failure, Status
+from assay.run import scripts
+from assay.run.context import RunContext, case_dirname
+from assay.run.describe import new_result
+from assay.run.sites import CaseFiles
+from assay.schedulers.base import JobOutcome
+
+
+@dataclass
+class CaseState:
+    """One attempt at one case: what its stages share (:class:`~assay.run.pipeline.Execution`
+    runs them)."""
+
+    case: Case
+    ctx: RunContext
+    attempt: int = 1
+    dependencies: list[DependencyInfo] = field(default_factory=list)
+    attach: tuple[str, bool] | None = None  # (job id, packed) to follow again on --resume
+    test: Test | None = None
+    linked: list[tuple[str, str]] = field(default_factory=list)  # staged read-only inputs
+    inputs: list[str] = field(default_factory=list)  # every staged input (stage-relative)
+    read_only_copies: int = 0  # inputs staged as read-only copies (small suite case dirs)
+    sources: list[ArtifactUse] = field(default_factory=list)  # each source's tree
+    result: CaseResult = field(init=False)
+    out: Output | None = None
+    outcome: JobOutcome | None = None
+    on_stage: Callable[[str], None] | None = None  # told as each stage begins (the display)
+    fetch_lines: list[str] = field(default_factory=list)  # the run job's fetches (store_remote)
+
+    def __post_init__(self) -> None:
+        case = self.case
+        definition = case.test._assay
+        self.hooked = any(definition.hooks.values())  # whether the test has any hook
+        dirname = case_dirname(case)
+        self.stage_dir = self.ctx.stage_root / dirname
+        self.output_dir = self.ctx.output_root / dirname
+        self.place = self.ctx.places[case.partition.full_name]
+        self.site = self.place.site
+        # Where the case's jobs run and see its files, on the partition's host.
+        self.job_dir = self.site.job_dir(self.stage_dir)
+        self.files = CaseFiles(self.stage_dir, self.job_dir)
+        self.result = new_result(case, Status.PASSED)
+        self.printed = guard.Printed(self._printed_path)
+        self.result.file = definition.file
+        self.result.line = definition.line
+        self.result.attempts = self.attempt
+
+    def _printed_path(self) -> Path:
+        """Where the test's Python code prints: its stage dir, or once cleanup has moved
+        what is kept, its output dir."""
+        if self.stage_dir.is_dir():
+            return self.stage_dir / scripts.PYTHON_OUT
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        return self.output_dir / scripts.PYTHON_OUT
+
+    def _fail(self, stage: str, reason: str, details: str | None = None) -> None:
+        if self.result.failure is None:
+            self.result.status = Status.FAILED
+            self.result.failure = Failure(stage, reason, details)
+
+    def _hooks(self, when: str, stage: str) -> None:
+        if self.test is None:
+            return
+        for hook in self.case.test._assay.hooks[(when, stage)]:  # type: ignore[index]
+            guard.call(f"hook {hook.__name__}", hook, self.test, printed=self.printed)
+
+    def _has_store_links(self) -> bool:
+        """Whether the case sees read-only inputs: files of the store through links
+        (sources, artifacts), or read-only copies (root must not override their modes)."""
+        return bool(self.linked or self.read_only_copies or self._test.artifacts)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @property
+    def _test(self) -> Test:
+        assert self.test is not None
+        return self.test
+
+    @property
+    def _out(self) -> Output:
+        assert self.out is not None
+        return self.out

@@ -1,0 +1,97 @@
+"""The stages after the run: sanity, performance and cleanup (what is kept goes to the
+output dir)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from assay import guard
+from assay.define.field_checks import describe_accepted, exit_code_accepted
+from assay.define.fields import as_list
+from assay.define.reffile import chosen
+from assay.define.refs import choose
+from assay.files import link_or_copy, remove_entries
+from assay.run.bucket_inputs import drop_lists
+from assay.run.case_state import CaseState
+from assay.run.context import StageFailed
+from assay.run.describe import describe_status
+from assay.run.keeping import kept_files
+from assay.run.metrics import measure
+
+
+class CheckStages(CaseState):
+    """The sanity, performance and cleanup stages of :class:`~assay.run.pipeline.Execution`."""
+
+    def sanity(self) -> None:
+        test, out = self._test, self._out
+        accepted = test.exit_codes
+        if not exit_code_accepted(accepted, out.exit_code):
+            reason = f"{describe_status(out.exit_code)} (expected {describe_accepted(accepted)})"
+            raise StageFailed(reason, self._differences_anyway())
+        guard.call("sanity", test.sanity, out, printed=self.printed)
+
+    def _differences_anyway(self) -> str | None:
+        """The outputs of a run whose exit code is not accepted are not held against the
+        expected ones (the case has failed), but their first difference is what a reader
+        wants to see: the test says it, when it can (a suite's ``differences_anyway``)."""
+        ask = getattr(self._test, "differences_anyway", None)
+        if ask is None:
+            return None
+        found: str | None = guard.call("differences_anyway", ask, self._out, printed=self.printed)
+        return found
+
+    def performance(self) -> None:
+        test, case = self._test, self.case
+        metrics = case.test._assay.metrics
+        if not metrics:
+            return
+        system, partition = case.partition.system, case.partition.name
+        references = choose(test.references, system, partition)
+        kept = case.test._assay.kept  # (beside the test file: they beat the test's own)
+        if kept:
+            references.update(
+                chosen(kept, case.test.__name__, case.variant.name, system, partition)
+            )
+        misses = measure(test, self._out, metrics, references, self.result.metrics, self.printed)
+        if misses:
+            raise StageFailed("; ".join(misses))
+
+    async def cleanup(self) -> None:
+        if not self.stage_dir.exists():
+            return
+        if self.fetch_lines:
+            drop_lists(self.stage_dir)
+        touched = await self.site.inputs_written(self.files, self.linked)
+        if touched:
+            self._fail("cleanup", touched)
+        if self.out is not None and self.out.comparisons:
+            self.result.comparisons = self.out.comparisons
+        entries = set(os.listdir(self.stage_dir))
+        kept = as_list(self.test.keep_files if self.test else None)
+        names, problems = kept_files(self.stage_dir, entries, self.out, kept)
+        passed = self.result.failure is None and not problems
+        remove = passed and not self.ctx.keep_stage and not self.case.dependents
+        if remove and not any("/" in name for name in names):
+            # The stage dir becomes the output dir, without what is not kept (the staged
+            # inputs): one rename, no copies and no removal of the dir itself.
+            remove_entries(self.stage_dir, entries - set(names))
+            os.rename(self.stage_dir, self.output_dir)
+        else:
+            self.output_dir.mkdir(exist_ok=True)
+            for name in names:
+                src, dst = self.stage_dir / name, self.output_dir / name
+                if "/" in name:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                if remove:
+                    os.replace(src, dst)
+                else:
+                    link_or_copy(src, dst)
+            if remove:
+                shutil.rmtree(self.stage_dir, ignore_errors=True)
+        if not remove:
+            self.result.stage_dir = str(self.stage_dir)
+        self.result.output_dir = str(self.output_dir)
+        self.result.remote_dir = await self.site.finish(self.files, keep=not remove)
+        if problems:
+            raise StageFailed("; ".join(problems))

@@ -1,0 +1,230 @@
+"""The build and run stages: each writes its job script and runs it on the partition's
+scheduler."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from assay import guard
+from assay.define.fields import as_list, duration
+from assay.define.output import Output, spec_key, with_not_outputs
+from assay.define.test import Test, effective_nodes, effective_tasks
+from assay.durations import Duration
+from assay.plan import resource_problem
+from assay.run import scripts
+from assay.run.case_state import CaseState
+from assay.run.context import StageFailed
+from assay.run.describe import describe_status
+from assay.run.keeping import usable
+from assay.run.sites import COMPARE_SPEC, VERDICT, Wanted
+from assay.schedulers.base import JobResources, JobSpec, JobState, Scheduler
+from assay.store.objects import StoreError
+
+
+class RunStages(CaseState):
+    """The build and run stages of :class:`~assay.run.pipeline.Execution`."""
+
+    async def build(self) -> None:
+        test = self._test
+        if not test.build or self.attach is not None:
+            return
+        limit = _limit(test.build_time_limit, "build_time_limit")
+        spec = JobSpec(
+            name=f"assay-build-{self.case.key}",
+            script=self.job_dir / scripts.BUILD_SCRIPT,
+            workdir=self.job_dir,
+            stdout=self.job_dir / scripts.BUILD_OUT,
+            stderr=self.job_dir / scripts.BUILD_ERR,
+            time_limit=limit,
+            protect_inputs=self._has_store_links(),
+        )
+        # Builds run directly on the partition's host unless its scheduler runs them as jobs.
+        place = self.place
+        builder = place.builder
+        scripts.write(
+            self.stage_dir / scripts.BUILD_SCRIPT,
+            scripts.build_script(
+                self.case.name,
+                self.job_dir,
+                self.case.env_config,
+                self.case.partition.config,
+                _env(test),
+                [test.format(cmd) for cmd in as_list(test.build)],
+                builder.header(spec),
+                builder.footer(spec),
+                protect_inputs=spec.protect_inputs,
+            ),
+        )
+        back = Wanted([scripts.BUILD_OUT, scripts.BUILD_ERR], (), False)
+        staging = await self.site.send(self.files, builder.takes_staging, back)
+        spec = dataclasses.replace(spec, staging=staging)
+        if place.build_slots is None:
+            outcome = await builder.run(spec)
+        else:
+            async with place.build_slots:
+                outcome = await builder.run(spec)
+        await self.site.bring_back(self.files, *back)
+        if outcome.state == JobState.TIMEOUT:
+            raise StageFailed(f"build time limit {limit} exceeded")
+        if outcome.state not in (JobState.COMPLETED, JobState.FAILED):
+            why = f": {outcome.reason}" if outcome.reason else ""
+            raise StageFailed(f"build job ended {outcome.state.value}{why}")
+        status = outcome.exit_code if outcome.signal is None else -outcome.signal
+        if status != 0:
+            raise StageFailed(f"build failed: {describe_status(status)}")
+
+    async def run(self) -> None:
+        test, case = self._test, self.case
+        if not test.command:
+            raise StageFailed('no command to run; set command = "..." in the test or a hook')
+        resources = JobResources(
+            # The instance's fields: -S, parameters and hooks have all had their say.
+            nodes=effective_nodes(test.nodes, test.tasks, test.tasks_per_node),
+            tasks=effective_tasks(test.tasks, test.nodes, test.tasks_per_node),
+            tasks_per_node=test.tasks_per_node,
+            cpus_per_task=test.cpus_per_task,
+            gpus_per_node=test.gpus_per_node,
+            exclusive=test.exclusive,
+        )
+        # Hooks may have asked for more than the plan checked.
+        problem = resource_problem(case.partition, resources.nodes, resources.gpus_per_node)
+        if problem is not None:
+            raise StageFailed(problem)
+        limit = _limit(test.time_limit, "time_limit") or case.partition.time_limit
+        spec = JobSpec(
+            name=f"assay-{case.key}",
+            script=self.job_dir / scripts.RUN_SCRIPT,
+            workdir=self.job_dir,
+            stdout=self.job_dir / scripts.RUN_OUT,
+            stderr=self.job_dir / scripts.RUN_ERR,
+            time_limit=limit,
+            resources=resources,
+            protect_inputs=self._has_store_links(),
+            expected=self.ctx.expected_run.get(case.key),
+        )
+        self.result.nodes = resources.nodes
+        place = self.place
+        scheduler = place.scheduler
+        not_outputs = self._not_outputs()
+        in_job = await self._job_comparison(scheduler, not_outputs)
+        if in_job is not None:
+            spec = dataclasses.replace(
+                spec, compare=(self.job_dir / COMPARE_SPEC, self.job_dir / VERDICT)
+            )
+        kept = [test.format(p, quote=False) for p in as_list(test.keep_files)]
+        kept = [p for p in kept if usable(p)]  # the others fail the case at cleanup
+        back = Wanted([scripts.RUN_OUT, scripts.RUN_ERR, VERDICT], kept)
+        outcome = None
+        if self.attach is not None:  # resumed: follow the job an earlier runner submitted
+            outcome = await scheduler.attach(spec, *self.attach)
+            if outcome.state == JobState.LOST:
+                outcome = None
+        if outcome is None:
+            command = place.launcher.command(test.format(test.command), resources)
+            env, header, footer = _env(test), scheduler.header(spec), scheduler.footer(spec)
+            prerun = [*self.fetch_lines, *[test.format(c) for c in as_list(test.prerun)]]
+            postrun = [test.format(c) for c in as_list(test.postrun)]
+            config = case.partition.config
+            scripts.write(
+                self.stage_dir / scripts.RUN_SCRIPT,
+                scripts.run_script(
+                    case.name,
+                    header,
+                    self.job_dir,
+                    case.env_config,
+                    config,
+                    env,
+                    prerun,
+                    command,
+                    postrun,
+                    footer,
+                    protect_inputs=spec.protect_inputs,
+                ),
+            )
+            if not header:  # what the script does, for a local job to do without bash
+                found = scripts.direct_command(
+                    command, case.env_config, config, env, prerun, postrun, footer
+                )
+                if found is not None:
+                    words, variables = found
+                    spec = dataclasses.replace(
+                        spec, direct=(tuple(words), tuple(variables.items()))
+                    )
+            staging = await self.site.send(self.files, scheduler.takes_staging, back)
+            outcome = await scheduler.run(dataclasses.replace(spec, staging=staging))
+        await self.site.bring_back(self.files, *back)
+        self.outcome = outcome
+        self.result.job_id = outcome.job_id
+        self.result.exit_code = outcome.exit_code
+        if outcome.state == JobState.TIMEOUT:
+            raise StageFailed(f"time limit {limit} exceeded")
+        if outcome.state not in (JobState.COMPLETED, JobState.FAILED):
+            raise StageFailed(
+                f"job ended {outcome.state.value}"
+                + (f": {outcome.reason}" if outcome.reason else "")
+            )
+        status = outcome.exit_code if outcome.signal is None else -outcome.signal
+        self.out = Output(
+            self.stage_dir,
+            self.stage_dir / scripts.RUN_OUT,
+            self.stage_dir / scripts.RUN_ERR,
+            status,
+            _folder(case.test._assay.file) if case.test._assay.file else None,
+        )
+        self.out.not_outputs = not_outputs
+        if in_job is not None:
+            self.out.precomputed[spec_key(in_job)] = self.stage_dir / VERDICT
+        self.out.notes.update(self.files.notes)
+
+    def _not_outputs(self) -> list[str]:
+        """The stage dir's files that are not outputs: assay's own and the inputs (staged
+        sources, and what the test says it made, such as rendered templates). A comparison
+        leaves them out of ``complete`` and of a command's ``{actual}``."""
+        made = getattr(self._test, "inputs_made", None)
+        extra = guard.call("inputs_made", made, printed=self.printed) if made else []
+        return sorted({*scripts.ASSAY_FILES, *self.inputs, *extra})
+
+    async def _job_comparison(
+        self, scheduler: Scheduler, not_outputs: list[str]
+    ) -> dict[str, Any] | None:
+        """Principle 4: where the scheduler runs jobs elsewhere, compare outputs there. The
+        spec (the one sanity will make, with the paths the job sees) goes to the stage dir;
+        the job writes the verdict beside it."""
+        ask = getattr(self._test, "job_comparison", None)
+        if not scheduler.compares_in_job or ask is None:
+            return None
+        spec = guard.call("job_comparison", ask, printed=self.printed)
+        if spec is None:
+            return None
+        spec = with_not_outputs(spec, not_outputs)
+        try:
+            job = await self.site.comparison(self.files, self.ctx.store, spec)
+        except (StoreError, OSError) as exc:
+            raise StageFailed(f"cannot send the expected outputs: {exc}") from None
+        (self.stage_dir / COMPARE_SPEC).write_text(json.dumps(job))
+        if self.attach is None:  # a resumed job may have written its verdict already
+            (self.stage_dir / VERDICT).unlink(missing_ok=True)
+        return dict(spec)
+
+
+def _limit(value: object, name: str) -> Duration | None:
+    """A time limit field of the test, in seconds (decoded when it was set, unless code
+    went around ``Test.__setattr__``: then it is decoded, or fails the stage, here)."""
+    try:
+        return duration(value)
+    except ValueError as exc:
+        raise StageFailed(f"{name} {exc}") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _folder(file: str) -> Path:
+    """The directory of a test file (one Path per file, not one per case)."""
+    return Path(file).parent
+
+
+def _env(test: Test) -> dict[str, str]:
+    return {k: test.format(str(v), quote=False) for k, v in test.env.items()}
