@@ -34,6 +34,7 @@ from assay.launchers import partition_launcher
 from assay.load import LoadProblem, load
 from assay.plan import Plan, make_plan, repeat_cases
 from assay.results.journal import Journal, Recovered, recover
+from assay.results.live import hold as hold_session
 from assay.results.model import CaseResult, GitState, Problem, Session
 from assay.results.recorder import (
     Recorder,
@@ -246,6 +247,7 @@ async def _run(
     target = database_target(config, system, prefix)
     fresh = not request.resume and first_session(target, prefix)  # (before its directory)
     session_id, directory, recovered = _open_directory(request, config, system)
+    live = hold_session(directory)  # until the process ends: an importer leaves it alone
     journal = Journal(directory)
     session = _new_session(request, prepared, session_id, directory)
     transport = LocalTransport()
@@ -316,6 +318,7 @@ async def _run(
         session.estimate = None if first is None else (first.made, first.left)
         session.estimate_recorded = first is not None and first.recorded
         path, problems = _write_reports(request, prepared, session, directory, recorder)
+        live.release()
         display.finish(session, hint, path)
     if problems:
         raise UsageError("\n".join(problems))
