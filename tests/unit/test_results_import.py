@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -505,3 +506,44 @@ def test_a_link_in_place_of_a_session_directory_is_never_live(tmp_path):
         assert hold(link).fd is None
     finally:
         mark.release()
+
+
+class SlowDiskEndDB:
+    """Injects a disk that stalls at the session's end (a checkpoint's sync on a busy
+    disk): ``end_session`` waits until the test lets it go."""
+
+    def __init__(self, real: ResultsDB) -> None:
+        self.real = real
+        self.where = real.where
+        self.entered = threading.Event()
+        self.go = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def end_session(self, *args, **kwargs):
+        self.entered.set()
+        assert self.go.wait(60)
+        return self.real.end_session(*args, **kwargs)
+
+
+def test_the_recorders_end_goes_on_while_the_runner_writes_its_report(results_target, tmp_path):
+    """``end`` hands the last batch and the session's end to the recorder's thread and
+    returns: the runner writes its report meanwhile; ``finish`` waits for both."""
+    recorder = Recorder.open(results_target, tmp_path)
+    slow = SlowDiskEndDB(recorder.db)
+    recorder.db = slow  # type: ignore[assignment]
+    session = _session()
+    recorder.start(session, "cfg")
+    recorder.case_finished(result())
+    session.finished = T0 + 3
+    recorder.end(session, 2.0, 0.0)  # returns with the end still to write
+    assert slow.entered.wait(60)
+    with ResultsDB.open(results_target) as reader:
+        assert not reader.session(session.id).complete
+        slow.go.set()
+        recorder.finish(session)
+        done = reader.session(session.id)
+        assert done.complete and done.eta_first == 2.0
+        assert [p.status for p in reader.case_series(KEY)] == ["passed"]
+    assert recorder.db is None  # closed
