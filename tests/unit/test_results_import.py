@@ -547,3 +547,19 @@ def test_the_recorders_end_goes_on_while_the_runner_writes_its_report(results_ta
         assert done.complete and done.eta_first == 2.0
         assert [p.status for p in reader.case_series(KEY)] == ["passed"]
     assert recorder.db is None  # closed
+
+
+def test_after_end_a_late_case_is_left_out_and_close_closes_once(results_target, tmp_path):
+    warnings: list[str] = []
+    recorder = Recorder.open(results_target, tmp_path, warn=warnings.append)
+    session = _session()
+    recorder.start(session, None)
+    recorder.case_finished(result(case_id="00000001", params={"i": "1"}))
+    session.finished = T0 + 3
+    recorder.end(session)
+    recorder.case_finished(result(case_id="00000002", params={"i": "2"}))  # too late: ignored
+    recorder.close()
+    assert recorder.db is None and warnings == []
+    with ResultsDB.open(results_target) as reader:
+        assert [r.case_id for r in reader.session_cases(session.id)] == ["00000001"]
+        assert reader.session(session.id).complete

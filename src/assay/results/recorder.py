@@ -260,12 +260,10 @@ class Recorder:
         """Hand what is left, the session's end (complete) and the close of the database to
         the recorder's thread, and return: the runner writes its report meanwhile (the
         last transaction and the checkpoint's sync cost it nothing). :meth:`finish` waits."""
-        if self.db is None or self._ending:
-            return
+        if self.db is None or self._ending or self._executor is None:
+            return  # (no thread: finish closes the database itself)
         self._ending = True
         db = self.db
-        if self._executor is None:
-            return
         self._closing.set()
         if not self._failed:
             self._submit(self._flush)
