@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -403,3 +407,159 @@ def test_git_state_ignores_variables_that_point_git_elsewhere(tmp_path, monkeypa
         heads.append(head.stdout.strip())
     monkeypatch.setenv("GIT_DIR", str(tmp_path / "other" / ".git"))
     assert git_state(tmp_path / "tests") == (heads[0], False)
+
+
+# --- a session killed together with its recorder ------------------------------------------
+
+
+def _recorded_live(db: ResultsDB, sid: str, *results) -> None:
+    """What a live session's recorder had written when the process was killed: the session
+    and its earlier batches, never its end."""
+    from assay.results.db import SessionRecord
+
+    db.begin_session(SessionRecord(id=sid, started=T0, git_commit="abc", config_hash="cfg"))
+    db.record_new(sid, T0, list(results))
+
+
+def test_a_session_killed_with_its_recorder_gets_its_last_batch_from_the_journal(db, tmp_path):
+    prefix = tmp_path / ".assay"
+    sid = "20250101-100000-aaaa"
+    first = result(case_id="00000001", params={"i": "1"})
+    last = result(case_id="00000002", params={"i": "2"}, status=Status.FAILED)
+    _recorded_live(db, sid, first)
+    write_journal(prefix, sid, first, last)  # the journal kept the last batch too
+    out = import_sessions(db, prefix)
+    assert out.imported == [sid]
+    assert sorted(r.case_id for r in db.session_cases(sid)) == ["00000001", "00000002"]
+    back = db.session(sid)
+    assert back.interrupted == "killed" and not back.complete
+    assert back.git_commit == "abc" and back.config_hash == "cfg"  # the live record is kept
+    assert back.finished == (prefix / "runs" / sid / "journal.jsonl").stat().st_mtime
+    # Recorded as killed: not read again while its journal stays as it is.
+    again = import_sessions(db, prefix)
+    assert again.imported == [] and again.skipped == 1
+
+
+def test_a_killed_session_resumed_without_the_database_is_read_again(db, tmp_path):
+    prefix = tmp_path / ".assay"
+    sid = "20250101-100000-aaaa"
+    directory = write_journal(prefix, sid, result(case_id="00000001", params={"i": "1"}))
+    assert import_sessions(db, prefix).imported == [sid]
+    journal = Journal(directory)  # --resume ran one more case, recording nowhere
+    journal.result(result(case_id="00000002", params={"i": "2"}))
+    journal.close()
+    os.utime(directory / "journal.jsonl", (T0 + 99, T0 + 99))  # a time of its own
+    assert import_sessions(db, prefix).imported == [sid]
+    assert len(db.session_cases(sid)) == 2
+
+
+def test_a_live_session_is_left_to_its_own_recorder(db, tmp_path):
+    from assay.results.live import hold, is_live
+
+    prefix = tmp_path / ".assay"
+    sid = "20250101-100000-aaaa"
+    first = result(case_id="00000001", params={"i": "1"})
+    _recorded_live(db, sid, first)
+    directory = write_journal(prefix, sid, first, result(case_id="00000002", params={"i": "2"}))
+    mark = hold(directory)
+    assert is_live(directory)
+    out = import_sessions(db, prefix)
+    assert out.imported == [] and out.skipped == 1
+    assert len(db.session_cases(sid)) == 1 and db.session(sid).interrupted is None
+    mark.release()
+    assert not is_live(directory)
+    assert import_sessions(db, prefix).imported == [sid]
+
+
+def test_a_session_is_live_exactly_while_its_runner_process_lives(tmp_path):
+    """The mark is the kernel's: a runner killed with SIGKILL leaves none behind."""
+    directory = tmp_path / "runs" / "20250101-100000-aaaa"
+    directory.mkdir(parents=True)
+    code = (
+        "import sys, time; from pathlib import Path; from assay.results.live import hold;"
+        "m = hold(Path(sys.argv[1])); print('held', flush=True); time.sleep(60)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(directory)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "held\n"
+        from assay.results.live import is_live
+
+        assert is_live(directory)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not is_live(directory)
+
+
+def test_a_link_in_place_of_a_session_directory_is_never_live(tmp_path):
+    from assay.results.live import hold, is_live
+
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    mark = hold(real)
+    try:
+        assert is_live(real) and not is_live(link)  # O_NOFOLLOW: the link is not a session
+        assert hold(link).fd is None
+    finally:
+        mark.release()
+
+
+class SlowDiskEndDB:
+    """Injects a disk that stalls at the session's end (a checkpoint's sync on a busy
+    disk): ``end_session`` waits until the test lets it go."""
+
+    def __init__(self, real: ResultsDB) -> None:
+        self.real = real
+        self.where = real.where
+        self.entered = threading.Event()
+        self.go = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def end_session(self, *args, **kwargs):
+        self.entered.set()
+        assert self.go.wait(60)
+        return self.real.end_session(*args, **kwargs)
+
+
+def test_the_recorders_end_goes_on_while_the_runner_writes_its_report(results_target, tmp_path):
+    """``end`` hands the last batch and the session's end to the recorder's thread and
+    returns: the runner writes its report meanwhile; ``finish`` waits for both."""
+    recorder = Recorder.open(results_target, tmp_path)
+    slow = SlowDiskEndDB(recorder.db)
+    recorder.db = slow  # type: ignore[assignment]
+    session = _session()
+    recorder.start(session, "cfg")
+    recorder.case_finished(result())
+    session.finished = T0 + 3
+    recorder.end(session, 2.0, 0.0)  # returns with the end still to write
+    assert slow.entered.wait(60)
+    with ResultsDB.open(results_target) as reader:
+        assert not reader.session(session.id).complete
+        slow.go.set()
+        recorder.finish(session)
+        done = reader.session(session.id)
+        assert done.complete and done.eta_first == 2.0
+        assert [p.status for p in reader.case_series(KEY)] == ["passed"]
+    assert recorder.db is None  # closed
+
+
+def test_after_end_a_late_case_is_left_out_and_close_closes_once(results_target, tmp_path):
+    warnings: list[str] = []
+    recorder = Recorder.open(results_target, tmp_path, warn=warnings.append)
+    session = _session()
+    recorder.start(session, None)
+    recorder.case_finished(result(case_id="00000001", params={"i": "1"}))
+    session.finished = T0 + 3
+    recorder.end(session)
+    recorder.case_finished(result(case_id="00000002", params={"i": "2"}))  # too late: ignored
+    recorder.close()
+    assert recorder.db is None and warnings == []
+    with ResultsDB.open(results_target) as reader:
+        assert [r.case_id for r in reader.session_cases(session.id)] == ["00000001"]
+        assert reader.session(session.id).complete

@@ -30,8 +30,10 @@ def write_reports(
     the summary, without losing it or the other files)."""
     from assay.results import report  # lazy: the end of a run only
 
+    estimate = tuple(reversed(session.estimate)) if session.estimate else ()
+    recorder.end(session, *estimate)  # the database's end, in its thread, meanwhile
     path = report.write(session, directory / "report.json")
-    recorder.finish(session, *(reversed(session.estimate) if session.estimate else ()))
+    recorder.finish(session)
     if not request.html and not _measured(session):
         # Nothing to hold against history: the database is not opened again, and the
         # detection is not imported.

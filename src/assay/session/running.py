@@ -16,6 +16,7 @@ from assay._version import __version__
 from assay.errors import UsageError
 from assay.hosts import Hosts
 from assay.results.journal import Journal
+from assay.results.live import hold as hold_session
 from assay.results.model import GitState, Session
 from assay.results.recorder import Recorder, config_hash, database_target, git_state
 from assay.run.artifacts import SessionStore
@@ -74,6 +75,7 @@ async def _run(
     target = database_target(config, system, prefix)
     fresh = not request.resume and first_session(target, prefix)  # (before its directory)
     session_id, directory, recovered = open_directory(request, config, system)
+    live = hold_session(directory)  # until the process ends: an importer leaves it alone
     journal = Journal(directory)
     session = new_session(request, prepared, session_id, directory)
     transport = LocalTransport()
@@ -153,6 +155,7 @@ async def _run(
         session.estimate = None if first is None else (first.made, first.left)
         session.estimate_recorded = first is not None and first.recorded
         path, problems = write_reports(request, prepared, session, directory, recorder)
+        live.release()
         display.finish(session, hint, path)
     if problems:
         raise UsageError("\n".join(problems))

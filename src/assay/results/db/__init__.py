@@ -44,6 +44,7 @@ from assay.results.db.types import (
     session_of,
     session_row,
 )
+from assay.results.live import KILLED
 from assay.results.model import CaseResult
 
 __all__ = [
@@ -169,6 +170,15 @@ class ResultsDB:
 
         self.backend.write(work)
 
+    def mark_killed(self, session_id: str, at: float | None) -> None:
+        """Record a session as killed (not complete) at ``at``: when its journal last changed."""
+        self.backend.write(
+            lambda w: w.execute(
+                "UPDATE sessions SET interrupted = ?, finished = ?, complete = 0 WHERE id = ?",
+                (KILLED, at, session_id),
+            )
+        )
+
     # -- the query API ---------------------------------------------------------------------
 
     def metric_series(
@@ -258,14 +268,21 @@ class ResultsDB:
 
     def known_sessions(self, ids: Sequence[str]) -> dict[str, bool]:
         """Which of ``ids`` are recorded, and whether each is complete."""
-        found: dict[str, bool] = {}
+        return {k: v[0] for k, v in self.session_states(ids).items()}
+
+    def session_states(
+        self, ids: Sequence[str]
+    ) -> dict[str, tuple[bool, str | None, float | None]]:
+        """Which of ``ids`` are recorded: whether each is complete, why it was interrupted
+        and when it finished."""
+        found: dict[str, tuple[bool, str | None, float | None]] = {}
         for part in chunks(list(ids)):
             marks, params = in_list(part)
             rows = self.backend.query(
-                f"SELECT id, complete FROM sessions WHERE id IN ({marks})",  # noqa: S608
+                f"SELECT id, complete, interrupted, finished FROM sessions WHERE id IN ({marks})",  # noqa: S608
                 params,
             )
-            found.update((r[0], bool(r[1])) for r in rows)
+            found.update((r[0], (bool(r[1]), r[2], r[3])) for r in rows)
         return found
 
     def session(self, session_id: str) -> SessionRecord | None:

@@ -4,7 +4,9 @@ could not reach it) is lost.
 
 Idempotent: a session is written by its id, and written again only if it is incomplete in
 the database while its directory has a report (the run ended, but its last writes did not
-arrive). Directories that cannot be read are noted and not tried again unless ``force``.
+arrive), or while its runner is dead and its journal changed since it was recorded (a
+session killed together with its recorder: the cases of its last batch are in the journal
+only). Directories that cannot be read are noted and not tried again unless ``force``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from assay.results.db.backends import Writer
 from assay.results.db.records import chunks, in_list
 from assay.results.journal import NAME as JOURNAL
 from assay.results.journal import recover
+from assay.results.live import KILLED, is_live
 from assay.results.model import CaseResult
 
 REPORT = "report.json"
@@ -58,21 +61,23 @@ def import_sessions(db: ResultsDB, prefix: Path, force: bool = False) -> ImportR
         return out
     if not dirs:
         return out
-    known = db.known_sessions(dirs)
+    known = db.session_states(dirs)
     failed = set() if force else _failures(db, dirs)
     for name in dirs:
         path = runs / name
-        complete = known.get(name)
+        state = known.get(name)
         # A recorded session's directory is not looked into (a stat each, every open).
-        if not force and (complete or name in failed):
+        if not force and ((state is not None and state[0]) or name in failed):
             out.skipped += 1
             continue
         has_report = (path / REPORT).is_file()
-        if not force and complete is False and not has_report:
-            out.skipped += 1
+        if not has_report and (
+            not (path / JOURNAL).is_file()  # nothing recorded yet (a session starting)
+            or is_live(path)  # its runner records it
+            or (not force and state is not None and _recorded_as_killed(path, state))
+        ):
+            out.skipped += state is not None
             continue
-        if not has_report and not (path / JOURNAL).is_file():
-            continue  # nothing recorded yet (a session that is starting)
         try:
             import_one(db, path)
         except Unreadable as exc:
@@ -84,19 +89,24 @@ def import_sessions(db: ResultsDB, prefix: Path, force: bool = False) -> ImportR
 
 
 def import_one(db: ResultsDB, path: Path) -> None:
-    """Write one session directory into the database (again)."""
+    """Write one session directory into the database (again). A session without a report
+    (its runner was killed) is written from its journal and recorded as ``killed``, not
+    complete, with its journal's time: read again only if the journal changes (``--resume``
+    of a session that did not reach the database) or a report arrives."""
     if (path / REPORT).is_file():
-        session, results, ended = _from_report(path)
-    else:
-        session, results, ended = _from_journal(path)
-    db.begin_session(session, keep_existing=True)
-    db.record(session.id, session.started, results)
-    if ended:
+        session, results = _from_report(path)
+        db.begin_session(session, keep_existing=True)
+        db.record(session.id, session.started, results)
         db.end_session(session.id, session.finished, session.interrupted)
+    else:
+        session, results = _from_journal(path)
+        db.begin_session(session, keep_existing=True)
+        db.record(session.id, session.started, results)
+        db.mark_killed(session.id, session.finished)
     db.backend.write(lambda w: w.execute("DELETE FROM import_failures WHERE id = ?", (session.id,)))
 
 
-def _from_report(path: Path) -> tuple[SessionRecord, list[CaseResult], bool]:
+def _from_report(path: Path) -> tuple[SessionRecord, list[CaseResult]]:
     try:
         data = json.loads((path / REPORT).read_text())
         info = data["session"]
@@ -125,10 +135,10 @@ def _from_report(path: Path) -> tuple[SessionRecord, list[CaseResult], bool]:
             session.git_dirty = dirty if isinstance(dirty, bool) else None
     except (OSError, ValueError, KeyError, TypeError, msgspec.ValidationError) as exc:
         raise Unreadable(f"{REPORT}: {exc}") from None
-    return session, results, True
+    return session, results
 
 
-def _from_journal(path: Path) -> tuple[SessionRecord, list[CaseResult], bool]:
+def _from_journal(path: Path) -> tuple[SessionRecord, list[CaseResult]]:
     """A session that never wrote its report (killed): what its journal kept."""
     recovered = recover(path)
     command: list[Any] = []
@@ -144,8 +154,23 @@ def _from_journal(path: Path) -> tuple[SessionRecord, list[CaseResult], bool]:
         command=["assay", *map(str, command)],
         version=None,
         directory=str(path.absolute()),
+        finished=journal_time(path),
     )
-    return session, list(recovered.results.values()), False
+    return session, list(recovered.results.values())
+
+
+def journal_time(directory: Path) -> float | None:
+    """When a session's journal last changed (what a killed session is recorded with)."""
+    try:
+        return (directory / JOURNAL).stat().st_mtime
+    except OSError:
+        return None
+
+
+def _recorded_as_killed(path: Path, state: tuple[bool, str | None, float | None]) -> bool:
+    """A killed session whose journal has not changed since it was recorded as such."""
+    _, interrupted, finished = state
+    return interrupted == KILLED and finished is not None and finished == journal_time(path)
 
 
 def _started_from_name(path: Path) -> float:

@@ -42,9 +42,15 @@ def series_of(
 ) -> str:
     """The name of a case across sessions: a hash of test, parameter values,
     ``system:partition``, environment and node count."""
+    return _series_hash(test, sorted(params.items()), f"{system}:{partition}", environment, nodes)
+
+
+def _series_hash(
+    test: str, items: list[tuple[str, str]], place: str, environment: str, nodes: int | None
+) -> str:
     # JSON as json.dumps(..., separators=(",", ":"), ensure_ascii=False) writes it (msgspec
     # writes the same bytes, faster): the hash must never change.
-    key = _encode([test, sorted(params.items()), f"{system}:{partition}", environment, nodes])
+    key = _encode([test, items, place, environment, nodes])
     return hashlib.blake2b(key, digest_size=16).hexdigest()
 
 
@@ -102,12 +108,20 @@ class CaseRows:
 
 def case_rows(session_id: str, at: float, result: CaseResult) -> CaseRows:
     """The rows of one result (one repetition of a case: ``rep`` is its ``repeat``)."""
+    # Each value is computed once (this runs per case, holding the GIL the runner needs):
+    # the params sorted once for the series and their stored form, the duration once.
     rep = result.repeat
-    series = result_series(result)
-    params = canonical_params(result.params)
+    items = sorted(result.params.items())
+    system, partition, environment = result.system, result.partition, result.environment
+    series = _series_hash(result.test, items, f"{system}:{partition}", environment, result.nodes)
+    params = _encode(dict(items)).decode()
     failure = result.failure
-    timings = {k: round(v, 6) for k, v in result.timings.items()}
-    duration = result.duration if result.timings else None
+    raw = result.timings
+    timings = {k: round(v, 6) for k, v in raw.items()}
+    duration = sum(raw.values()) if raw else None
+    queued = raw.get("queued")
+    run = raw.get("run")
+    status = result.status.value
     key = (session_id, result.id, rep)
     case = (
         *key,
@@ -117,20 +131,20 @@ def case_rows(session_id: str, at: float, result: CaseResult) -> CaseRows:
         result.test,
         result.variant,
         params,
-        result.system,
-        result.partition,
-        result.environment,
+        system,
+        partition,
+        environment,
         result.nodes,
-        result.status.value,
+        status,
         failure.stage if failure else None,
         failure.reason if failure else None,
         result.attempts,
         result.started,
         result.finished,
         duration,
-        result.timings.get("queued"),
+        queued,
         _encode(timings).decode(),
-        result.timings.get("run"),
+        run,
     )
     metrics = [
         (
@@ -166,15 +180,15 @@ def case_rows(session_id: str, at: float, result: CaseResult) -> CaseRows:
         result.name,
         result.test,
         params,
-        result.system,
-        result.partition,
-        result.environment,
+        system,
+        partition,
+        environment,
         result.nodes,
         at,
         session_id,
-        result.status.value,
-        work_time(result),
-        result.timings.get("run"),
+        status,
+        None if duration is None else max(0.0, duration - (queued or 0.0)),  # work_time
+        run,
         rep,
     )
     return CaseRows(key, case, metrics, artifacts, comparisons, update)
