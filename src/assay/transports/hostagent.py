@@ -27,11 +27,13 @@ from __future__ import annotations
 import base64
 import errno
 import fcntl
+import heapq
 import json
 import os
 import pathlib
 import re
 import secrets
+import selectors
 import shutil
 import signal
 import socket
@@ -42,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -111,6 +114,7 @@ class Job:
         self.ended = threading.Event()
         self.started = time.monotonic()
         self.timer: threading.Timer | None = None  # its time limit, cancelled as it ends
+        self.grace = 2.0  # seconds between SIGTERM and SIGKILL at its time limit
         # What to bring back as it ends (the collect request's fields, and the directory
         # and its listing when it started): sent with its exit event, a request saved.
         self.collect: dict[str, Any] | None = None
@@ -185,6 +189,119 @@ def kill_leftovers(tokens: set[str], above: int = 0) -> None:
         time.sleep(0.05)
 
 
+class Watcher:
+    """One thread that sees every job end (a pidfd per job: Linux >= 5.3, Python >= 3.9)
+    and every time limit pass, instead of two threads started per job: each start costs
+    the agent CPU and a hand-over of the interpreter lock, on every case. :meth:`add`
+    answers False where pidfds are missing; the caller then gives the job its own threads.
+    """
+
+    def __init__(self, ended: Any, late: Any) -> None:
+        self.ended = ended  # called with a job that ended (not reaped yet)
+        self.late = late  # called with a job past its time limit
+        self.lock = threading.Lock()
+        self.added: list[tuple[Job, int, float | None]] = []
+        self.thread: threading.Thread | None = None
+        self.selector: selectors.BaseSelector | None = None
+        self.wake_r = self.wake_w = -1
+        self.stopping = False
+
+    def add(self, job: Job, limit: float | None) -> bool:
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is None:
+            return False
+        try:
+            fd = pidfd_open(job.proc.pid)
+        except OSError:  # an old kernel, or a sandbox that refuses it
+            return False
+        deadline = None if limit is None else time.monotonic() + limit
+        with self.lock:
+            if self.stopping:  # the thread has gone or is going: threads of its own
+                os.close(fd)
+                return False
+            if self.thread is None:
+                self.selector = selectors.DefaultSelector()
+                self.wake_r, self.wake_w = os.pipe()
+                os.set_blocking(self.wake_r, False)
+                self.selector.register(self.wake_r, selectors.EVENT_READ, None)
+                self.thread = threading.Thread(target=self.run, daemon=True)
+                self.thread.start()
+            self.added.append((job, fd, deadline))
+        self.wake()
+        return True
+
+    def wake(self) -> None:
+        try:
+            os.write(self.wake_w, b"x")
+        except BlockingIOError:  # woken already
+            pass
+        except OSError:
+            pass
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping = True
+            started = self.thread is not None
+        if started:
+            self.wake()
+
+    def run(self) -> None:
+        selector = self.selector
+        assert selector is not None
+        # A heap of time limits; an ended job's entry stays until it comes up, holding
+        # nothing of the job (a weak reference), or until the heap is compacted.
+        limits: list[tuple[float, int, weakref.ref[Job]]] = []
+        count = 0
+        while True:
+            timeout = None
+            if limits:
+                timeout = max(0.0, limits[0][0] - time.monotonic())
+            for key, _events in selector.select(timeout):
+                if key.data is None:
+                    try:
+                        while os.read(self.wake_r, 4096):
+                            pass
+                    except OSError:
+                        pass
+                    continue
+                job = key.data
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                self.ended(job)
+            with self.lock:
+                added, self.added = self.added, []
+                stopping = self.stopping
+            if stopping:
+                for fd in [k.fd for k in selector.get_map().values()]:
+                    selector.unregister(fd)
+                    if fd != self.wake_r:
+                        os.close(fd)
+                for _job, fd, _deadline in added:
+                    os.close(fd)
+                os.close(self.wake_r)
+                os.close(self.wake_w)
+                selector.close()
+                return
+            for job, fd, deadline in added:
+                selector.register(fd, selectors.EVENT_READ, job)
+                if deadline is not None:
+                    count += 1
+                    heapq.heappush(limits, (deadline, count, weakref.ref(job)))
+            now = time.monotonic()
+            while limits and limits[0][0] <= now:
+                late = heapq.heappop(limits)[2]()
+                if late is not None and not late.ended.is_set():
+                    self.late(late)
+            if len(limits) > 1024 and len(limits) > 2 * len(selector.get_map()):
+                limits = [e for e in limits if _running(e[2])]
+                heapq.heapify(limits)
+
+
+def _running(ref: weakref.ref[Job]) -> bool:
+    job = ref()
+    return job is not None and not job.ended.is_set()
+
+
 # -- the daemon ------------------------------------------------------------------------------
 
 
@@ -215,6 +332,7 @@ class Daemon:
         self.ended: dict[str, int] = {}  # jobs that ended: their status, for a reconnection
         self.working: dict[str, threading.Event] = {}
         self.pool = ThreadPoolExecutor(max_workers=64)
+        self.watcher = Watcher(self._job_ended, self._job_late)
         self.stopping = threading.Event()
         self.requests: dict[str, int] = {}  # per operation, for the client's statistics
 
@@ -460,17 +578,34 @@ class Daemon:
                 fh.write(f"{proc.pid} {token}\n")
         except OSError:
             pass
-        limit = m.get("limit")
-        if limit is not None:  # enforced here too, whether assay is connected or not
-            timer = threading.Timer(float(limit), self.stop_job, (job, float(m.get("grace", 2))))
-            timer.daemon = True
-            job.timer = timer  # before the job can be seen to end: it cancels the timer
-        threading.Thread(target=self.wait_job, args=(job,), daemon=True).start()
-        if job.timer is not None:
-            job.timer.start()
+        # The time limit is enforced here too, whether assay is connected or not.
+        limit = None if m.get("limit") is None else float(m["limit"])
+        job.grace = float(m.get("grace", 2))
+        if not self.watcher.add(job, limit):  # no pidfds here: threads of its own
+            if limit is not None:
+                timer = threading.Timer(limit, self.stop_job, (job, job.grace))
+                timer.daemon = True
+                job.timer = timer  # before the job can be seen to end: it cancels the timer
+            threading.Thread(target=self.wait_job, args=(job,), daemon=True).start()
+            if job.timer is not None:
+                job.timer.start()
         if listed is None:
             return {"pid": proc.pid}
         return {"pid": proc.pid, "files": listed}
+
+    def _job_ended(self, job: Job) -> None:
+        """The watcher saw ``job`` end: what follows (its leftovers, its files) is done by
+        a worker, so that the watcher goes on at once."""
+        try:
+            self.pool.submit(self.wait_job, job)
+        except RuntimeError:  # the daemon is stopping: its pool takes no more
+            self.wait_job(job)
+
+    def _job_late(self, job: Job) -> None:
+        try:
+            self.pool.submit(self.stop_job, job, job.grace)
+        except RuntimeError:
+            threading.Thread(target=self.stop_job, args=(job, job.grace), daemon=True).start()
 
     def wait_job(self, job: Job) -> None:
         status = job.proc.wait()
@@ -575,6 +710,7 @@ class Daemon:
     def stop(self) -> None:
         self.kill_all()
         self.stopping.set()
+        self.watcher.stop()
         # accept() is woken by a connection (shutdown() of a listening Unix socket does not
         # wake it on Linux): the daemon exits now, not at its next poll.
         wake = _try_connect(self.path)
