@@ -568,3 +568,19 @@ def test_an_agent_already_there_starts_without_being_looked_at_first(
     second, again = run(connect_once)
     assert (first, second) == (3, 2)
     assert home == again == os.path.realpath(sshd.home)
+
+
+def test_the_connection_uses_aes_gcm_which_costs_less_per_packet(
+    sshd: SshServer, workdir: str
+) -> None:
+    async def work() -> tuple[str, str]:
+        t = transport(sshd, workdir)
+        await t.connect()
+        try:
+            assert t._link is not None
+            conn = t._link.conn
+            return conn.get_extra_info("send_cipher"), conn.get_extra_info("recv_cipher")
+        finally:
+            await t.close()
+
+    assert run(work) == ("aes128-gcm@openssh.com", "aes128-gcm@openssh.com")
