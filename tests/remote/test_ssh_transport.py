@@ -527,16 +527,16 @@ def test_closing_makes_no_new_connection_when_the_agent_exits(
 ) -> None:
     # The agent exiting at the end of a run ends its channel: that is the goodbye, not a
     # dropped connection to make again (a whole SSH handshake at the end of every run).
-    from assay.transports import ssh
+    from assay.transports import ssh_keep
 
     made: list[str] = []
-    real = ssh.connect_host
+    real = ssh_keep.connect_host
 
     async def counted(settings: Ssh) -> Any:
         made.append(settings.host)
         return await real(settings)
 
-    monkeypatch.setattr(ssh, "connect_host", counted)
+    monkeypatch.setattr(ssh_keep, "connect_host", counted)
 
     async def work() -> None:
         t = transport(sshd, workdir)
