@@ -1071,14 +1071,36 @@ def holds(digest: str) -> bool:
         return False
 
 
+def name_from_stdin() -> str | None:
+    """The daemon's name as the first line of the channel (``connect -``: the connector is
+    started while assay still loads, before it knows the session); None if assay went away
+    first (then nothing is started). Read a byte at a time: what follows is the daemon's."""
+    data = b""
+    while not data.endswith(b"\n"):
+        if len(data) > 80:
+            raise SystemExit("assay agent: no name on the first line")
+        chunk = os.read(0, 1)
+        if not chunk:
+            return None
+        data += chunk
+    return data[:-1].decode("ascii", "replace")
+
+
 def main(argv: list[str]) -> int:
     if len(argv) in (3, 4) and argv[0] == "connect":
         if len(argv) == 4 and not holds(argv[3]):
             sys.stderr.write("assay agent: this copy is not the one assay sent\n")
             return 3
-        connect(argv[1], float(argv[2]))
+        name = argv[1]
+        if name == "-":
+            os.write(1, b"ASSAY-AGENT-WAITING\n")  # started: the name may come
+            named = name_from_stdin()
+            if named is None:
+                return 0
+            name = named
+        connect(name, float(argv[2]))
         return 0
-    sys.stderr.write("usage: python3 -I hostagent.py connect NAME LINGER_SECONDS [SHA256]\n")
+    sys.stderr.write("usage: python3 -I hostagent.py connect NAME|- LINGER_SECONDS [SHA256]\n")
     return 2
 
 

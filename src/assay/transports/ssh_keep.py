@@ -26,7 +26,7 @@ from assay.transports.ssh_answers import ExitEvent, Hello, collect_limit, expect
 from assay.transports.ssh_connect import connect_host
 from assay.transports.ssh_files import SshFiles
 from assay.transports.ssh_link import Garbled, Link, Lost, RemoteProcess, Replaced, Traffic
-from assay.transports.ssh_start import start_agent
+from assay.transports.ssh_start import Started, Waiting, name_agent, start_agent
 from assay.transports.sshlib import asyncssh
 
 _MAX_BACKOFF = 15.0
@@ -96,12 +96,24 @@ class SshConnection(SshFiles):
 
     # -- the connection --------------------------------------------------------------------------
 
-    async def connect(self) -> None:
-        """Make the connection (the first time), or raise a one-line :class:`TransportError`."""
+    async def connect(self, early: asyncio.Future[Waiting] | None = None) -> None:
+        """Make the connection (the first time), or raise a one-line :class:`TransportError`.
+        ``early``: the connection begun while the run loaded (:mod:`.ssh_early`), its
+        agent's connector waiting for its name."""
         if self._link is not None:
             return
         if self._dead is not None:
             raise self._dead
+        if early is not None:
+            waiting = await early  # its TransportError is the one connecting gives
+            try:
+                self._link = await self._link_up(
+                    waiting.conn, await name_agent(waiting, self.agent_name)
+                )
+            except BaseException:
+                waiting.conn.close()
+                raise
+            return
         self._link = await self._open()
 
     async def _open(self) -> Link:
@@ -120,6 +132,9 @@ class SshConnection(SshFiles):
             self._workdirs[0],
             [self.agent_name, str(float(self.settings.detach_timeout))],
         )
+        return await self._link_up(conn, started)
+
+    async def _link_up(self, conn: asyncssh.SSHClientConnection, started: Started) -> Link:
         agent, sftp, self.home = started.agent, started.sftp, started.home
         self.channels += started.channels
         link = Link(conn, agent, sftp, on_broken=self._lost, traffic=self.traffic)

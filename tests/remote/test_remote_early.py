@@ -1,0 +1,125 @@
+"""``assay run`` connects to its SSH hosts while it loads the tests and plans
+(:mod:`assay.transports.ssh_early`), against the real sshd: the connection is under way
+while the test files are still being read, and one the plan does not use starts nothing
+there and holds nothing up."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliResult
+from tests.remote.conftest import SshServer, processes_below, write_config
+
+pytestmark = [pytest.mark.ssh]
+
+Cli = Callable[..., CliResult]
+
+# A test file that, as it is read, waits for assay's agent connector of this run to be
+# running on the host: the connection is made while the tests load, or never in time.
+_WATCHING = """
+import os, pwd, time
+import assay
+
+def _connector_seen(user, folder, limit):
+    uid = pwd.getpwnam(user).pw_uid
+    until = time.monotonic() + limit
+    while time.monotonic() < until:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.stat("/proc/" + entry).st_uid != uid:
+                    continue
+                with open("/proc/%s/cmdline" % entry, "rb") as fh:
+                    line = fh.read().replace(b"\\0", b" ")
+            except OSError:
+                continue
+            if folder.encode() in line and b" connect " in line:
+                return True
+        time.sleep(0.05)
+    return False
+
+SEEN = _connector_seen({user!r}, {folder!r}, 60)
+with open({marker!r}, "w") as fh:
+    fh.write("seen" if SEEN else "not seen")
+
+class One(assay.Test):
+    command = "echo hello"
+
+    def sanity(self, out):
+        out.expect("hello")
+"""
+
+
+def test_the_host_is_connected_to_while_the_tests_load(
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    write: Callable[[str, str], Path],
+    assay_cli: Cli,
+) -> None:
+    write_config(tmp_path, sshd, workdir)
+    marker = tmp_path / "marker"
+    folder = str(sshd.home / workdir / "bin")
+    write("test_watch.py", _WATCHING.format(user=sshd.user, folder=folder, marker=str(marker)))
+    result = assay_cli("run", "test_watch.py", "-p", "remote", "--plain")
+    assert result.code == 0, result
+    assert marker.read_text() == "seen"  # the agent's connector ran while the file loaded
+
+
+def test_a_host_the_plan_does_not_use_starts_nothing_there(
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    write: Callable[[str, str], Path],
+    assay_cli: Cli,
+) -> None:
+    # The selection allows both partitions; the test itself only runs on the local one.
+    write_config(tmp_path, sshd, workdir)
+    write(
+        "test_here.py",
+        """
+        import assay
+
+        class Here(assay.Test):
+            systems = ["ci:local"]
+            command = "true"
+        """,
+    )
+    result = assay_cli("run", "test_here.py", "--plain")
+    assert result.code == 0, result
+    assert "1 passed" in result.stdout
+    # The unnamed connector ends with its channel; a daemon, had one been started, would
+    # stay for its detach_timeout (10 minutes) waiting for assay to come back.
+    folder = sshd.home / workdir
+    until = time.monotonic() + 10
+    while processes_below(sshd, folder):
+        assert time.monotonic() < until, processes_below(sshd, folder)
+        time.sleep(0.1)
+
+
+def test_a_host_that_does_not_answer_holds_up_no_run_that_does_not_use_it(
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    write: Callable[[str, str], Path],
+    assay_cli: Cli,
+) -> None:
+    # A port that accepts connections and never says a word: connecting there would wait
+    # for the whole connect_timeout.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        write_config(tmp_path, sshd, workdir, port=silent.getsockname()[1], connect_timeout="60s")
+        write("test_one.py", "import assay\n\nclass One(assay.Test):\n    command = 'true'\n")
+        started = time.monotonic()
+        result = assay_cli("run", "test_one.py", "-p", "local", "--plain")
+        took = time.monotonic() - started
+    assert result.code == 0, result
+    assert "Traceback" not in result.stderr
+    assert took < 40  # not the 60 s the silent host would take
