@@ -750,15 +750,21 @@ class Daemon:
         if m.get("fresh"):
             self.op_remove({"path": base})
         os.makedirs(base, exist_ok=True)
-        self.op_write_files(m)
+        self.op_write_files(m, made=True)
         return {"files": files_below(base)}
 
-    def op_write_files(self, m: dict[str, Any]) -> dict[str, Any]:
-        """Several small files under one directory (a case's scripts and inputs)."""
+    def op_write_files(self, m: dict[str, Any], made: bool = False) -> dict[str, Any]:
+        """Several small files under one directory (a case's scripts and inputs); ``made``:
+        the directory itself was just made."""
         base = m["dir"]
+        real = os.path.realpath(base)  # once per request, not twice per file
+        folders = {real} if made else set()  # made already: no mkdir per file
         for entry in m["files"]:
-            path = below(base, entry["path"])
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            path = below(base, entry["path"], real)
+            folder = os.path.dirname(path)
+            if folder not in folders:
+                os.makedirs(folder, exist_ok=True)
+                folders.add(folder)
             self.op_write({"path": path, "data": entry["data"], "mode": entry.get("mode")})
         return {}
 
@@ -836,14 +842,17 @@ ONCE = {"run", "spawn", "rename", "terminate", "shutdown", "kill_all"}
 """Operations that must not run twice for one request (re-sent after a reconnection)."""
 
 
-def below(base: str, rel: str) -> str:
+def below(base: str, rel: str, real: str | None = None) -> str:
     """``base/rel``, refused when ``rel`` could lead out of ``base`` (absolute, ``..``, or
-    through a symbolic link already there)."""
+    through a symbolic link already there). ``real``: ``base`` resolved, if known."""
     parts = rel.split("/")
     if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise OSError(errno.EINVAL, "not a relative path below the directory", rel)
+    real = os.path.realpath(base) if real is None else real
+    if len(parts) == 1:  # straight in the directory: its own resolved path
+        return os.path.join(real, rel)
     parent = os.path.realpath(os.path.join(base, *parts[:-1]))
-    if parent != os.path.realpath(base) and not parent.startswith(os.path.realpath(base) + os.sep):
+    if parent != real and not parent.startswith(real + os.sep):
         raise OSError(errno.EINVAL, "leads out of the directory", rel)
     return os.path.join(parent, parts[-1])
 
