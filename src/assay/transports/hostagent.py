@@ -160,9 +160,12 @@ def leftovers(tokens: set[str], above: int = 0) -> list[int]:
         entries = os.listdir("/proc")
     except OSError:
         return found
-    uid = os.getuid()
+    uid, me = os.getuid(), os.getpid()  # (a system call each: not once per entry)
     for entry in entries:
-        if not entry.isdigit() or int(entry) == os.getpid() or int(entry) <= above:
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        if pid <= above or pid == me:
             continue
         try:
             if os.stat("/proc/" + entry).st_uid != uid:
