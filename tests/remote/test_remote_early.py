@@ -123,3 +123,44 @@ def test_a_host_that_does_not_answer_holds_up_no_run_that_does_not_use_it(
     assert result.code == 0, result
     assert "Traceback" not in result.stderr
     assert took < 40  # not the 60 s the silent host would take
+
+
+def test_ctrl_c_while_the_tests_load_leaves_nothing_on_the_host(
+    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path]
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import _assay_env
+
+    write_config(tmp_path, sshd, workdir)
+    marker = tmp_path / "marker"
+    folder = str(sshd.home / workdir / "bin")
+    slow = _WATCHING.format(user=sshd.user, folder=folder, marker=str(marker))
+    write("test_slow.py", slow.replace("class One", "time.sleep(120)\n\nclass One"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assay", "run", "test_slow.py", "-p", "remote", "--plain"],
+        cwd=tmp_path,
+        env=_assay_env(tmp_path, {"COLUMNS": "200"}),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        until = time.monotonic() + 60
+        while not marker.exists():  # the connection is up, the test file still loads
+            assert time.monotonic() < until and proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        assert marker.read_text() == "seen"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err
+    until = time.monotonic() + 10
+    while processes_below(sshd, sshd.home / workdir):
+        assert time.monotonic() < until, processes_below(sshd, sshd.home / workdir)
+        time.sleep(0.1)
