@@ -110,12 +110,6 @@ class Hosts:
         await asyncio.gather(*(i.close() for i in inputs), return_exceptions=True)
         await asyncio.gather(*(t.close() for t in self.remote), return_exceptions=True)
 
-    async def abandon(self) -> None:
-        """Close the connections begun early, when the run ends before connecting."""
-        if self.early is not None:
-            early, self.early = self.early, None
-            await early.release()
-
     def workdir(self, partition: str) -> PurePosixPath:
         """The session's directory on the partition's host."""
         part = self.partitions[partition]

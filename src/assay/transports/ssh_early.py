@@ -105,13 +105,17 @@ class EarlyHosts:
         end unnamed, having started nothing."""
         tasks = [t for _, t in self._tasks.values()]
         self._tasks.clear()
+        if not tasks:
+            return
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                waiting = await task
-                waiting.conn.close()
-                await asyncio.wait_for(waiting.conn.wait_closed(), 5)
+        await asyncio.wait(tasks)  # (their errors stay theirs; a cancel of this one is not)
+        conns = [t.result().conn for t in tasks if not t.cancelled() and t.exception() is None]
+        for conn in conns:
+            conn.close()
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.wait_closed(), 5)
 
     def abandon(self) -> None:
         """The run ends before it started: close every connection and the loop (nothing
