@@ -164,3 +164,44 @@ def test_ctrl_c_while_the_tests_load_leaves_nothing_on_the_host(
     while processes_below(sshd, sshd.home / workdir):
         assert time.monotonic() < until, processes_below(sshd, sshd.home / workdir)
         time.sleep(0.1)
+
+
+def test_a_slow_name_lookup_of_a_host_the_plan_does_not_use_holds_nothing_up(
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    write: Callable[[str, str], Path],
+    assay_cli: Cli,
+) -> None:
+    # A fault a real resolver shows only when broken: the lookup of one name takes 60 s.
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    (faults / "sitecustomize.py").write_text(
+        "import socket, time\n"
+        "_real = socket.getaddrinfo\n"
+        "def slow_lookup_fault(host, *args, **kwargs):\n"
+        "    if host == 'slow.invalid':\n"
+        "        time.sleep(60)\n"
+        "    return _real(host, *args, **kwargs)\n"
+        "socket.getaddrinfo = slow_lookup_fault\n"
+    )
+    write_config(tmp_path, sshd, workdir, host="slow.invalid")
+    write(
+        "test_here.py",
+        """
+        import time
+        import assay
+
+        time.sleep(3)  # long enough for the early connection to be looking the name up
+
+        class Here(assay.Test):
+            systems = ["ci:local"]
+            command = "true"
+        """,
+    )
+    started = time.monotonic()
+    result = assay_cli("run", "test_here.py", "--plain", env={"PYTHONPATH": str(faults)})
+    took = time.monotonic() - started
+    assert result.code == 0, result
+    assert "1 passed" in result.stdout
+    assert took < 40  # neither the run nor the process's exit waits for the lookup

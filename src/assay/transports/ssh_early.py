@@ -20,12 +20,15 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from assay.config import Ssh
 
 if TYPE_CHECKING:
     from assay.transports.ssh_start import Waiting
+
+T = TypeVar("T")
 
 
 class EarlyHosts:
@@ -33,6 +36,9 @@ class EarlyHosts:
 
     def __init__(self, hosts: Sequence[Ssh]) -> None:
         self.loop = asyncio.new_event_loop()
+        # Name lookups (getaddrinfo) of hosts the plan may not use run in threads nobody
+        # waits for: a slow resolver must not hold up the end of a run that never needed it.
+        self.loop.set_default_executor(_Unwaited())
         self._hosts = list(hosts)
         self._tasks: dict[tuple[Any, ...], tuple[str, asyncio.Task[Waiting]]] = {}
         self._lock = threading.Lock()
@@ -89,6 +95,8 @@ class EarlyHosts:
         under way goes on there)."""
         self._stop()
         self._thread.join()
+        if not self.loop.is_closed():  # the run's own work in threads is waited for again
+            self.loop.set_default_executor(ThreadPoolExecutor())
         return self.loop
 
     def claim(self, key: tuple[Any, ...], workdir: str) -> asyncio.Task[Waiting] | None:
@@ -127,6 +135,28 @@ class EarlyHosts:
             loop.run_until_complete(self.release())
         finally:
             loop.close()
+
+
+class _Unwaited(ThreadPoolExecutor):
+    """An executor whose work runs in daemon threads, one each, waited for by nobody (not
+    at its shutdown, nor at the interpreter's exit)."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        threading.Thread(target=work, name="assay ssh early lookup", daemon=True).start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        pass
 
 
 def early_hosts(
