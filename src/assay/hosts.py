@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assay.config import PartitionRef
 from assay.errors import AssayError
@@ -23,6 +23,21 @@ from assay.schedulers.jobfiles import JobFiles
 from assay.transports.base import RemoteHost, Transport, TransportError
 from assay.transports.local import LocalTransport
 from assay.transports.registry import transports_for
+
+if TYPE_CHECKING:
+    from assay.transports.ssh_early import EarlyHosts
+
+
+async def _claim(transport: Transport, early: EarlyHosts) -> None:
+    """Connect ``transport`` with the connection begun early for its host, if there is one."""
+    from assay.transports.ssh import SshTransport  # (imported already: a remote host)
+    from assay.transports.ssh_connect import connection_key
+
+    if not isinstance(transport, SshTransport):
+        await transport.connect()
+        return
+    begun = early.claim(connection_key(transport.settings), transport.workdirs[0])
+    await transport.connect(begun)
 
 
 class HostError(AssayError):
@@ -40,8 +55,10 @@ class Hosts:
         directory: Path,
         store: SessionStore,
         uploads: Uploads | None = None,
+        early: EarlyHosts | None = None,
     ) -> None:
         self.partitions = {p.full_name: p for p in partitions}
+        self.early = early  # connections begun while the run loaded
         self.uploads = uploads
         self.local = local
         self.session = session
@@ -69,8 +86,12 @@ class Hosts:
         """Connect to every remote host at once; the first that fails is a one-line error
         naming its partitions."""
         remote = self.remote
-        results = await asyncio.gather(*(t.connect() for t in remote), return_exceptions=True)
-        for transport, result in zip(remote, results, strict=True):
+        early, self.early = self.early, None
+        connecting = [t.connect() if early is None else _claim(t, early) for t in remote]
+        if early is not None:  # what the plan does not use is closed meanwhile
+            connecting.append(early.release())
+        results = await asyncio.gather(*connecting, return_exceptions=True)
+        for transport, result in zip(remote, results, strict=False):
             if isinstance(result, TransportError):
                 names = [n for n, t in self.of.items() if t is transport]
                 which = "partition" if len(names) == 1 else "partitions"

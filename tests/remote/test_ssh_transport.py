@@ -527,16 +527,16 @@ def test_closing_makes_no_new_connection_when_the_agent_exits(
 ) -> None:
     # The agent exiting at the end of a run ends its channel: that is the goodbye, not a
     # dropped connection to make again (a whole SSH handshake at the end of every run).
-    from assay.transports import ssh
+    from assay.transports import ssh_keep
 
     made: list[str] = []
-    real = ssh.connect_host
+    real = ssh_keep.connect_host
 
     async def counted(settings: Ssh) -> Any:
         made.append(settings.host)
         return await real(settings)
 
-    monkeypatch.setattr(ssh, "connect_host", counted)
+    monkeypatch.setattr(ssh_keep, "connect_host", counted)
 
     async def work() -> None:
         t = transport(sshd, workdir)
@@ -568,3 +568,19 @@ def test_an_agent_already_there_starts_without_being_looked_at_first(
     second, again = run(connect_once)
     assert (first, second) == (3, 2)
     assert home == again == os.path.realpath(sshd.home)
+
+
+def test_the_connection_uses_aes_gcm_which_costs_less_per_packet(
+    sshd: SshServer, workdir: str
+) -> None:
+    async def work() -> tuple[str, str]:
+        t = transport(sshd, workdir)
+        await t.connect()
+        try:
+            assert t._link is not None
+            conn = t._link.conn
+            return conn.get_extra_info("send_cipher"), conn.get_extra_info("recv_cipher")
+        finally:
+            await t.close()
+
+    assert run(work) == ("aes128-gcm@openssh.com", "aes128-gcm@openssh.com")

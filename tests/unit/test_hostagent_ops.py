@@ -205,3 +205,75 @@ def test_a_long_job_has_its_leftovers_looked_for_among_every_process(tmp_path: P
     assert hostagent.floor_of(job) == 0  # pids may have wrapped around meanwhile
     job.ended.wait(30)
     daemon.stop()
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="no pidfd here: a thread per job")
+def test_running_jobs_take_no_thread_each(tmp_path: Path) -> None:
+    # Two threads started per job (its wait and its time limit) cost the agent CPU and a
+    # hand-over of the interpreter lock each, on every case: one watcher follows them all.
+    daemon = _daemon(tmp_path)
+    sent: list[dict[str, object]] = []
+    daemon.send = sent.append  # type: ignore[method-assign]
+    before = threading.active_count()
+    go = tmp_path / "go"
+    for n in range(6):
+        case = tmp_path / "work" / f"c{n}"
+        case.mkdir(parents=True)
+        daemon.op_spawn(
+            {
+                "job": f"j{n}",
+                "argv": ["/bin/sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done"],
+                "cwd": str(case),
+                "stdout": str(case / "o"),
+                "stderr": str(case / "e"),
+                "limit": 3600.0,
+            }
+        )
+    grown = threading.active_count() - before
+    go.touch()
+    for _ in range(1200):
+        if len(sent) == 6:
+            break
+        time.sleep(0.05)
+    assert sorted((e["job"], e["status"]) for e in sent) == [(f"j{n}", 0) for n in range(6)]
+    assert grown <= 1  # the watcher
+    daemon.stop()
+
+
+def test_a_job_past_its_limit_is_stopped_by_the_agent(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path)
+    sent: list[dict[str, object]] = []
+    daemon.send = sent.append  # type: ignore[method-assign]
+    _spawn(daemon, tmp_path / "work" / "case", "exec sleep 300", limit=0.3, grace=0.2)
+    event = _ended(daemon, sent)
+    assert event["status"] == -15  # SIGTERM at the limit, which sleep does not survive
+    daemon.stop()
+
+
+def test_jobs_ending_together_are_each_reported_once(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path)
+    sent: list[dict[str, object]] = []
+    daemon.send = sent.append  # type: ignore[method-assign]
+    for n in range(40):
+        case = tmp_path / "work" / f"c{n}"
+        case.mkdir(parents=True)
+        daemon.op_spawn(
+            {
+                "job": f"j{n}",
+                "argv": ["/bin/sh", "-c", f"exit {n % 7}"],
+                "cwd": str(case),
+                "stdout": str(case / "o"),
+                "stderr": str(case / "e"),
+                "limit": 60.0 if n % 2 else None,
+            }
+        )
+    for _ in range(1200):
+        if len(sent) >= 40:
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)  # nothing more comes
+    assert sorted((e["job"], e["status"]) for e in sent) == sorted(
+        (f"j{n}", n % 7) for n in range(40)
+    )
+    assert daemon.jobs == {}
+    daemon.stop()

@@ -29,6 +29,27 @@ def _request(**kw: Any) -> Any:
 
 def run(**kw: Any) -> int:
     """Run the tests in PATHS (files or directories) and report the results."""
+    cancel_alone = kw["cancel_running"] and not kw["exit_first"]
+    # SSH hosts are connected to while the session's modules load and the tests are read.
+    early = _early_hosts(kw) if kw["paths"] and not cancel_alone else None
+    try:
+        return _run(early, **kw)
+    except BaseException:
+        if early is not None:
+            early.abandon()  # (once the session has it, it closes it itself)
+        raise
+
+
+def _early_hosts(kw: dict[str, Any]) -> Any:
+    """The run's SSH hosts, connected to while it loads (:mod:`assay.transports.ssh_early`)."""
+    from assay.select import Selection  # lazy: start-up time (2 ms)
+    from assay.transports.ssh_early import early_hosts
+
+    wanted = Selection(partitions=kw["partitions"])
+    return early_hosts(kw["config"], kw["system"], wanted.partition_ok)
+
+
+def _run(early: Any, **kw: Any) -> int:
     from assay import session  # lazy: start-up time (the session: 125 ms)
     from assay.run.runner import RunOptions  # lazy: start-up time (with the session)
     from assay.ui import RerunHint, make_display  # lazy: start-up time (ui: 28 ms)
@@ -55,7 +76,7 @@ def run(**kw: Any) -> int:
     display = make_display(kw.pop("plain"), kw.pop("full"))
     request = _request(**kw)
     hint = RerunHint(request.config, request.system, request.settings, request.prefix)
-    return int(session.run(request, display, hint))
+    return int(session.run(request, display, hint, early))
 
 
 def list_cases(verbose: bool, as_json: bool, **kw: Any) -> int:

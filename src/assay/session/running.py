@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assay import guard
 from assay._version import __version__
@@ -33,23 +34,36 @@ from assay.session.signals import SIGNALS, on_signals
 from assay.transports.contain import end_left_behind
 from assay.transports.local import LocalTransport
 
+if TYPE_CHECKING:
+    from assay.transports.ssh_early import EarlyHosts
 
-def run(request: Request, display: Display[HintT], hint: HintT) -> int:
+
+def run(
+    request: Request, display: Display[HintT], hint: HintT, early: EarlyHosts | None = None
+) -> int:
     """Run a session, showing it on ``display``, and return the process exit code.
 
-    ``hint`` goes back to ``display.finish`` untouched (the CLI's rerun command)."""
-    prepared = prepare(request)
-    if not prepared.plan.cases and not prepared.problems:
-        raise UsageError(
-            f"no cases match the selection ({prepared.tests_loaded} test(s) loaded from "
-            f"{', '.join(request.paths)})",
-            hint="check -n/-t/-p/-e/-P/--case, or run `assay list` to see the cases",
-        )
+    ``hint`` goes back to ``display.finish`` untouched (the CLI's rerun command). ``early``:
+    SSH connections begun while the run loaded (:mod:`assay.transports.ssh_early`); the
+    session runs on their event loop."""
+    try:
+        prepared = prepare(request)
+        if not prepared.plan.cases and not prepared.problems:
+            raise UsageError(
+                f"no cases match the selection ({prepared.tests_loaded} test(s) loaded from "
+                f"{', '.join(request.paths)})",
+                hint="check -n/-t/-p/-e/-P/--case, or run `assay list` to see the cases",
+            )
+    except BaseException:
+        if early is not None:
+            early.abandon()
+        raise
     # What start-up made (modules, test classes, the plan) lives until the end: out of the
     # collector's sight, so that the full collections of a long run do not go through it.
     gc.freeze()
     ran: list[Session] = []
-    asyncio.run(_run_into(ran, request, prepared, display, hint))
+    with asyncio.Runner(loop_factory=None if early is None else early.take) as runner:
+        runner.run(_run_into(ran, request, prepared, display, hint, early))
     session = ran[0]
     return 128 + SIGNALS[session.interrupted] if session.interrupted else (0 if session.ok else 1)
 
@@ -60,15 +74,24 @@ async def _run_into(
     prepared: Prepared,
     display: Display[HintT],
     hint: HintT,
+    early: EarlyHosts | None = None,
 ) -> None:
     """:func:`_run`, its session put in ``into``: the task asyncio.run drives must not hold
     it, as asyncio formats that task's repr (its result included, every case result) when it
     restores the SIGINT handler."""
-    into.append(await _run(request, prepared, display, hint))
+    try:
+        into.append(await _run(request, prepared, display, hint, early))
+    finally:
+        if early is not None:  # connections begun early and never claimed are closed
+            await early.release()
 
 
 async def _run(
-    request: Request, prepared: Prepared, display: Display[HintT], hint: HintT
+    request: Request,
+    prepared: Prepared,
+    display: Display[HintT],
+    hint: HintT,
+    early: EarlyHosts | None = None,
 ) -> Session:
     config, system, plan = prepared.config, prepared.system, prepared.plan
     prefix = prefix_of(request, config, system)
@@ -88,7 +111,7 @@ async def _run(
         await end_left_behind(recovered.processes)
     store = SessionStore(lambda: open_store(store_root(request, config, system)))
     partitions = {c.partition.full_name: c.partition for c in plan.cases}
-    hosts = Hosts(partitions.values(), transport, session_id, directory, store, display)
+    hosts = Hosts(partitions.values(), transport, session_id, directory, store, display, early)
     try:
         await hosts.connect()
     except BaseException:

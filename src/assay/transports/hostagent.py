@@ -27,11 +27,13 @@ from __future__ import annotations
 import base64
 import errno
 import fcntl
+import heapq
 import json
 import os
 import pathlib
 import re
 import secrets
+import selectors
 import shutil
 import signal
 import socket
@@ -42,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -111,6 +114,7 @@ class Job:
         self.ended = threading.Event()
         self.started = time.monotonic()
         self.timer: threading.Timer | None = None  # its time limit, cancelled as it ends
+        self.grace = 2.0  # seconds between SIGTERM and SIGKILL at its time limit
         # What to bring back as it ends (the collect request's fields, and the directory
         # and its listing when it started): sent with its exit event, a request saved.
         self.collect: dict[str, Any] | None = None
@@ -156,9 +160,12 @@ def leftovers(tokens: set[str], above: int = 0) -> list[int]:
         entries = os.listdir("/proc")
     except OSError:
         return found
-    uid = os.getuid()
+    uid, me = os.getuid(), os.getpid()  # (a system call each: not once per entry)
     for entry in entries:
-        if not entry.isdigit() or int(entry) == os.getpid() or int(entry) <= above:
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        if pid <= above or pid == me:
             continue
         try:
             if os.stat("/proc/" + entry).st_uid != uid:
@@ -183,6 +190,119 @@ def kill_leftovers(tokens: set[str], above: int = 0) -> None:
             except (ProcessLookupError, PermissionError):
                 pass
         time.sleep(0.05)
+
+
+class Watcher:
+    """One thread that sees every job end (a pidfd per job: Linux >= 5.3, Python >= 3.9)
+    and every time limit pass, instead of two threads started per job: each start costs
+    the agent CPU and a hand-over of the interpreter lock, on every case. :meth:`add`
+    answers False where pidfds are missing; the caller then gives the job its own threads.
+    """
+
+    def __init__(self, ended: Any, late: Any) -> None:
+        self.ended = ended  # called with a job that ended (not reaped yet)
+        self.late = late  # called with a job past its time limit
+        self.lock = threading.Lock()
+        self.added: list[tuple[Job, int, float | None]] = []
+        self.thread: threading.Thread | None = None
+        self.selector: selectors.BaseSelector | None = None
+        self.wake_r = self.wake_w = -1
+        self.stopping = False
+
+    def add(self, job: Job, limit: float | None) -> bool:
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is None:
+            return False
+        try:
+            fd = pidfd_open(job.proc.pid)
+        except OSError:  # an old kernel, or a sandbox that refuses it
+            return False
+        deadline = None if limit is None else time.monotonic() + limit
+        with self.lock:
+            if self.stopping:  # the thread has gone or is going: threads of its own
+                os.close(fd)
+                return False
+            if self.thread is None:
+                self.selector = selectors.DefaultSelector()
+                self.wake_r, self.wake_w = os.pipe()
+                os.set_blocking(self.wake_r, False)
+                self.selector.register(self.wake_r, selectors.EVENT_READ, None)
+                self.thread = threading.Thread(target=self.run, daemon=True)
+                self.thread.start()
+            self.added.append((job, fd, deadline))
+        self.wake()
+        return True
+
+    def wake(self) -> None:
+        try:
+            os.write(self.wake_w, b"x")
+        except BlockingIOError:  # woken already
+            pass
+        except OSError:
+            pass
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopping = True
+            started = self.thread is not None
+        if started:
+            self.wake()
+
+    def run(self) -> None:
+        selector = self.selector
+        assert selector is not None
+        # A heap of time limits; an ended job's entry stays until it comes up, holding
+        # nothing of the job (a weak reference), or until the heap is compacted.
+        limits: list[tuple[float, int, weakref.ref[Job]]] = []
+        count = 0
+        while True:
+            timeout = None
+            if limits:
+                timeout = max(0.0, limits[0][0] - time.monotonic())
+            for key, _events in selector.select(timeout):
+                if key.data is None:
+                    try:
+                        while os.read(self.wake_r, 4096):
+                            pass
+                    except OSError:
+                        pass
+                    continue
+                job = key.data
+                selector.unregister(key.fd)
+                os.close(key.fd)
+                self.ended(job)
+            with self.lock:
+                added, self.added = self.added, []
+                stopping = self.stopping
+            if stopping:
+                for fd in [k.fd for k in selector.get_map().values()]:
+                    selector.unregister(fd)
+                    if fd != self.wake_r:
+                        os.close(fd)
+                for _job, fd, _deadline in added:
+                    os.close(fd)
+                os.close(self.wake_r)
+                os.close(self.wake_w)
+                selector.close()
+                return
+            for job, fd, deadline in added:
+                selector.register(fd, selectors.EVENT_READ, job)
+                if deadline is not None:
+                    count += 1
+                    heapq.heappush(limits, (deadline, count, weakref.ref(job)))
+            now = time.monotonic()
+            while limits and limits[0][0] <= now:
+                late = heapq.heappop(limits)[2]()
+                if late is not None and not late.ended.is_set():
+                    self.late(late)
+            if len(limits) > 1024 and len(limits) > 2 * len(selector.get_map()):
+                limits = [e for e in limits if _running(e[2])]
+                heapq.heapify(limits)
+
+
+def _running(ref: weakref.ref[Job]) -> bool:
+    job = ref()
+    return job is not None and not job.ended.is_set()
 
 
 # -- the daemon ------------------------------------------------------------------------------
@@ -215,6 +335,7 @@ class Daemon:
         self.ended: dict[str, int] = {}  # jobs that ended: their status, for a reconnection
         self.working: dict[str, threading.Event] = {}
         self.pool = ThreadPoolExecutor(max_workers=64)
+        self.watcher = Watcher(self._job_ended, self._job_late)
         self.stopping = threading.Event()
         self.requests: dict[str, int] = {}  # per operation, for the client's statistics
 
@@ -460,17 +581,34 @@ class Daemon:
                 fh.write(f"{proc.pid} {token}\n")
         except OSError:
             pass
-        limit = m.get("limit")
-        if limit is not None:  # enforced here too, whether assay is connected or not
-            timer = threading.Timer(float(limit), self.stop_job, (job, float(m.get("grace", 2))))
-            timer.daemon = True
-            job.timer = timer  # before the job can be seen to end: it cancels the timer
-        threading.Thread(target=self.wait_job, args=(job,), daemon=True).start()
-        if job.timer is not None:
-            job.timer.start()
+        # The time limit is enforced here too, whether assay is connected or not.
+        limit = None if m.get("limit") is None else float(m["limit"])
+        job.grace = float(m.get("grace", 2))
+        if not self.watcher.add(job, limit):  # no pidfds here: threads of its own
+            if limit is not None:
+                timer = threading.Timer(limit, self.stop_job, (job, job.grace))
+                timer.daemon = True
+                job.timer = timer  # before the job can be seen to end: it cancels the timer
+            threading.Thread(target=self.wait_job, args=(job,), daemon=True).start()
+            if job.timer is not None:
+                job.timer.start()
         if listed is None:
             return {"pid": proc.pid}
         return {"pid": proc.pid, "files": listed}
+
+    def _job_ended(self, job: Job) -> None:
+        """The watcher saw ``job`` end: what follows (its leftovers, its files) is done by
+        a worker, so that the watcher goes on at once."""
+        try:
+            self.pool.submit(self.wait_job, job)
+        except RuntimeError:  # the daemon is stopping: its pool takes no more
+            self.wait_job(job)
+
+    def _job_late(self, job: Job) -> None:
+        try:
+            self.pool.submit(self.stop_job, job, job.grace)
+        except RuntimeError:
+            threading.Thread(target=self.stop_job, args=(job, job.grace), daemon=True).start()
 
     def wait_job(self, job: Job) -> None:
         status = job.proc.wait()
@@ -575,6 +713,7 @@ class Daemon:
     def stop(self) -> None:
         self.kill_all()
         self.stopping.set()
+        self.watcher.stop()
         # accept() is woken by a connection (shutdown() of a listening Unix socket does not
         # wake it on Linux): the daemon exits now, not at its next poll.
         wake = _try_connect(self.path)
@@ -614,15 +753,21 @@ class Daemon:
         if m.get("fresh"):
             self.op_remove({"path": base})
         os.makedirs(base, exist_ok=True)
-        self.op_write_files(m)
+        self.op_write_files(m, made=True)
         return {"files": files_below(base)}
 
-    def op_write_files(self, m: dict[str, Any]) -> dict[str, Any]:
-        """Several small files under one directory (a case's scripts and inputs)."""
+    def op_write_files(self, m: dict[str, Any], made: bool = False) -> dict[str, Any]:
+        """Several small files under one directory (a case's scripts and inputs); ``made``:
+        the directory itself was just made."""
         base = m["dir"]
+        real = os.path.realpath(base)  # once per request, not twice per file
+        folders = {real} if made else set()  # made already: no mkdir per file
         for entry in m["files"]:
-            path = below(base, entry["path"])
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            path = below(base, entry["path"], real)
+            folder = os.path.dirname(path)
+            if folder not in folders:
+                os.makedirs(folder, exist_ok=True)
+                folders.add(folder)
             self.op_write({"path": path, "data": entry["data"], "mode": entry.get("mode")})
         return {}
 
@@ -700,14 +845,17 @@ ONCE = {"run", "spawn", "rename", "terminate", "shutdown", "kill_all"}
 """Operations that must not run twice for one request (re-sent after a reconnection)."""
 
 
-def below(base: str, rel: str) -> str:
+def below(base: str, rel: str, real: str | None = None) -> str:
     """``base/rel``, refused when ``rel`` could lead out of ``base`` (absolute, ``..``, or
-    through a symbolic link already there)."""
+    through a symbolic link already there). ``real``: ``base`` resolved, if known."""
     parts = rel.split("/")
     if not rel or rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise OSError(errno.EINVAL, "not a relative path below the directory", rel)
+    real = os.path.realpath(base) if real is None else real
+    if len(parts) == 1:  # straight in the directory: its own resolved path
+        return os.path.join(real, rel)
     parent = os.path.realpath(os.path.join(base, *parts[:-1]))
-    if parent != os.path.realpath(base) and not parent.startswith(os.path.realpath(base) + os.sep):
+    if parent != real and not parent.startswith(real + os.sep):
         raise OSError(errno.EINVAL, "leads out of the directory", rel)
     return os.path.join(parent, parts[-1])
 
@@ -935,14 +1083,36 @@ def holds(digest: str) -> bool:
         return False
 
 
+def name_from_stdin() -> str | None:
+    """The daemon's name as the first line of the channel (``connect -``: the connector is
+    started while assay still loads, before it knows the session); None if assay went away
+    first (then nothing is started). Read a byte at a time: what follows is the daemon's."""
+    data = b""
+    while not data.endswith(b"\n"):
+        if len(data) > 80:
+            raise SystemExit("assay agent: no name on the first line")
+        chunk = os.read(0, 1)
+        if not chunk:
+            return None
+        data += chunk
+    return data[:-1].decode("ascii", "replace")
+
+
 def main(argv: list[str]) -> int:
     if len(argv) in (3, 4) and argv[0] == "connect":
         if len(argv) == 4 and not holds(argv[3]):
             sys.stderr.write("assay agent: this copy is not the one assay sent\n")
             return 3
-        connect(argv[1], float(argv[2]))
+        name = argv[1]
+        if name == "-":
+            os.write(1, b"ASSAY-AGENT-WAITING\n")  # started: the name may come
+            named = name_from_stdin()
+            if named is None:
+                return 0
+            name = named
+        connect(name, float(argv[2]))
         return 0
-    sys.stderr.write("usage: python3 -I hostagent.py connect NAME LINGER_SECONDS [SHA256]\n")
+    sys.stderr.write("usage: python3 -I hostagent.py connect NAME|- LINGER_SECONDS [SHA256]\n")
     return 2
 
 

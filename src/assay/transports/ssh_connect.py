@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
@@ -73,6 +74,26 @@ async def client_options(s: Ssh) -> asyncssh.SSHClientConnectionOptions:
     return options
 
 
+def preferences(options: asyncssh.SSHClientConnectionOptions) -> dict[str, Any]:
+    """What assay asks of a connection beyond ``options``: AES-GCM first, unless the
+    user's ssh config names its ``Ciphers``."""
+    if options.config.get("Ciphers") is not None:
+        return {}
+    return {"encryption_algs": [a.decode() for a in prefer_gcm(options.encryption_algs)]}
+
+
+_GCM = (b"aes128-gcm@openssh.com", b"aes256-gcm@openssh.com")
+
+
+def prefer_gcm(algs: Sequence[bytes]) -> list[bytes]:
+    """``algs`` with AES-GCM first (none dropped). asyncssh's first choice,
+    chacha20-poly1305, makes two cipher objects per packet: some 15 µs of this side's CPU
+    for each of a run's many small messages, against 2.5 µs with AES-GCM. The user's
+    ``Ciphers`` (ssh config) are left as they are."""
+    first = [a for a in _GCM if a in algs]
+    return first + [a for a in algs if a not in first]
+
+
 def known_hosts_files(s: Ssh, options: asyncssh.SSHClientConnectionOptions) -> list[str]:
     """The known-hosts files a host key was checked against (for the message saying how to
     trust it)."""
@@ -90,7 +111,7 @@ async def connect_host(s: Ssh) -> asyncssh.SSHClientConnection:
     """A connection to the host of ``s``, or a one-line :class:`TransportError`."""
     options = await client_options(s)
     try:
-        return await asyncssh.connect(options.host, options=options)
+        return await asyncssh.connect(options.host, options=options, **preferences(options))
     except asyncssh.HostKeyNotVerifiable:
         raise await host_key_problem(options, known_hosts_files(s, options)) from None
     except (OSError, asyncssh.Error, TimeoutError) as exc:

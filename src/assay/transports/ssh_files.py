@@ -32,8 +32,9 @@ T = TypeVar("T")
 
 
 class SshFiles:
-    """The file half of :class:`~assay.transports.ssh.SshTransport` (which gives it
-    ``call``, ``ask``, ``_ready`` and ``_lost``)."""
+    """The file half of :class:`~assay.transports.ssh.SshTransport` (its base
+    :class:`~assay.transports.ssh_keep.SshConnection` gives it ``call``, ``ask``,
+    ``_ready`` and ``_lost``)."""
 
     if TYPE_CHECKING:
         host: str

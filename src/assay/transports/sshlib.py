@@ -33,12 +33,30 @@ def _loader_dirs() -> list[str]:
 _QUICK = {"oqs", "liboqs", "nettle"}  # what asyncssh looks for as it is imported
 
 
-def find_lib(name: str) -> str | None:
+def find_lib(
+    name: str, listings: dict[str, list[str]] | None = None, dirs: list[str] | None = None
+) -> str | None:
     """The path of ``lib{name}.so*`` (``name`` with or without ``lib``) where the loader
-    looks, or None."""
+    looks (``dirs``, else :func:`_loader_dirs`), or None. ``listings`` keeps each
+    directory's names between calls: each is read once (``/lib`` and ``/usr/lib`` are
+    often one)."""
     stem = name if name.startswith("lib") else f"lib{name}"
-    for folder in _loader_dirs():
-        for path in sorted(glob.glob(os.path.join(glob.escape(folder), f"{stem}.so*"))):
+    listings = {} if listings is None else listings
+    seen: set[str] = set()
+    for folder in _loader_dirs() if dirs is None else dirs:
+        real = os.path.realpath(folder)
+        if real in seen:
+            continue
+        seen.add(real)
+        names = listings.get(real)
+        if names is None:
+            try:
+                names = os.listdir(real)
+            except OSError:
+                names = []
+            listings[real] = names
+        for entry in sorted(n for n in names if n.startswith(f"{stem}.so")):
+            path = os.path.join(folder, entry)
             if os.path.isfile(path):
                 return path
     return None
@@ -46,9 +64,15 @@ def find_lib(name: str) -> str | None:
 
 def _import() -> None:
     real = ctypes.util.find_library
+    listings: dict[str, list[str]] = {}
+    dirs: list[str] = []
 
     def quick(name: str) -> str | None:
-        return find_lib(name) if name in _QUICK else real(name)
+        if name not in _QUICK:
+            return real(name)
+        if not dirs:
+            dirs.extend(_loader_dirs())
+        return find_lib(name, listings, dirs)
 
     ctypes.util.find_library = quick
     try:

@@ -1,0 +1,207 @@
+"""``assay run`` connects to its SSH hosts while it loads the tests and plans
+(:mod:`assay.transports.ssh_early`), against the real sshd: the connection is under way
+while the test files are still being read, and one the plan does not use starts nothing
+there and holds nothing up."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliResult
+from tests.remote.conftest import SshServer, processes_below, write_config
+
+pytestmark = [pytest.mark.ssh]
+
+Cli = Callable[..., CliResult]
+
+# A test file that, as it is read, waits for assay's agent connector of this run to be
+# running on the host: the connection is made while the tests load, or never in time.
+_WATCHING = """
+import os, pwd, time
+import assay
+
+def _connector_seen(user, folder, limit):
+    uid = pwd.getpwnam(user).pw_uid
+    until = time.monotonic() + limit
+    while time.monotonic() < until:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                if os.stat("/proc/" + entry).st_uid != uid:
+                    continue
+                with open("/proc/%s/cmdline" % entry, "rb") as fh:
+                    line = fh.read().replace(b"\\0", b" ")
+            except OSError:
+                continue
+            if folder.encode() in line and b" connect " in line:
+                return True
+        time.sleep(0.05)
+    return False
+
+SEEN = _connector_seen({user!r}, {folder!r}, 60)
+with open({marker!r}, "w") as fh:
+    fh.write("seen" if SEEN else "not seen")
+
+class One(assay.Test):
+    command = "echo hello"
+
+    def sanity(self, out):
+        out.expect("hello")
+"""
+
+
+def test_the_host_is_connected_to_while_the_tests_load(
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    write: Callable[[str, str], Path],
+    assay_cli: Cli,
+) -> None:
+    write_config(tmp_path, sshd, workdir)
+    marker = tmp_path / "marker"
+    folder = str(sshd.home / workdir / "bin")
+    write("test_watch.py", _WATCHING.format(user=sshd.user, folder=folder, marker=str(marker)))
+    result = assay_cli("run", "test_watch.py", "-p", "remote", "--plain")
+    assert result.code == 0, result
+    assert marker.read_text() == "seen"  # the agent's connector ran while the file loaded
+
+
+def test_a_host_the_plan_does_not_use_starts_nothing_there(
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    write: Callable[[str, str], Path],
+    assay_cli: Cli,
+) -> None:
+    # The selection allows both partitions; the test itself only runs on the local one.
+    write_config(tmp_path, sshd, workdir)
+    write(
+        "test_here.py",
+        """
+        import assay
+
+        class Here(assay.Test):
+            systems = ["ci:local"]
+            command = "true"
+        """,
+    )
+    result = assay_cli("run", "test_here.py", "--plain")
+    assert result.code == 0, result
+    assert "1 passed" in result.stdout
+    # The unnamed connector ends with its channel; a daemon, had one been started, would
+    # stay for its detach_timeout (10 minutes) waiting for assay to come back.
+    folder = sshd.home / workdir
+    until = time.monotonic() + 10
+    while processes_below(sshd, folder):
+        assert time.monotonic() < until, processes_below(sshd, folder)
+        time.sleep(0.1)
+
+
+def test_a_host_that_does_not_answer_holds_up_no_run_that_does_not_use_it(
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    write: Callable[[str, str], Path],
+    assay_cli: Cli,
+) -> None:
+    # A port that accepts connections and never says a word: connecting there would wait
+    # for the whole connect_timeout.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        write_config(tmp_path, sshd, workdir, port=silent.getsockname()[1], connect_timeout="60s")
+        write("test_one.py", "import assay\n\nclass One(assay.Test):\n    command = 'true'\n")
+        started = time.monotonic()
+        result = assay_cli("run", "test_one.py", "-p", "local", "--plain")
+        took = time.monotonic() - started
+    assert result.code == 0, result
+    assert "Traceback" not in result.stderr
+    assert took < 40  # not the 60 s the silent host would take
+
+
+def test_ctrl_c_while_the_tests_load_leaves_nothing_on_the_host(
+    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path]
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import _assay_env
+
+    write_config(tmp_path, sshd, workdir)
+    marker = tmp_path / "marker"
+    folder = str(sshd.home / workdir / "bin")
+    slow = _WATCHING.format(user=sshd.user, folder=folder, marker=str(marker))
+    write("test_slow.py", slow.replace("class One", "time.sleep(120)\n\nclass One"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assay", "run", "test_slow.py", "-p", "remote", "--plain"],
+        cwd=tmp_path,
+        env=_assay_env(tmp_path, {"COLUMNS": "200"}),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        until = time.monotonic() + 60
+        while not marker.exists():  # the connection is up, the test file still loads
+            assert time.monotonic() < until and proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        assert marker.read_text() == "seen"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err
+    until = time.monotonic() + 10
+    while processes_below(sshd, sshd.home / workdir):
+        assert time.monotonic() < until, processes_below(sshd, sshd.home / workdir)
+        time.sleep(0.1)
+
+
+def test_a_slow_name_lookup_of_a_host_the_plan_does_not_use_holds_nothing_up(
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    write: Callable[[str, str], Path],
+    assay_cli: Cli,
+) -> None:
+    # A fault a real resolver shows only when broken: the lookup of one name takes 60 s.
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    (faults / "sitecustomize.py").write_text(
+        "import socket, time\n"
+        "_real = socket.getaddrinfo\n"
+        "def slow_lookup_fault(host, *args, **kwargs):\n"
+        "    if host == 'slow.invalid':\n"
+        "        time.sleep(60)\n"
+        "    return _real(host, *args, **kwargs)\n"
+        "socket.getaddrinfo = slow_lookup_fault\n"
+    )
+    write_config(tmp_path, sshd, workdir, host="slow.invalid")
+    write(
+        "test_here.py",
+        """
+        import time
+        import assay
+
+        time.sleep(3)  # long enough for the early connection to be looking the name up
+
+        class Here(assay.Test):
+            systems = ["ci:local"]
+            command = "true"
+        """,
+    )
+    started = time.monotonic()
+    result = assay_cli("run", "test_here.py", "--plain", env={"PYTHONPATH": str(faults)})
+    took = time.monotonic() - started
+    assert result.code == 0, result
+    assert "1 passed" in result.stdout
+    assert took < 40  # neither the run nor the process's exit waits for the lookup
