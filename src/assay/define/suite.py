@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import glob
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,12 +67,23 @@ def compile_suite(path: Path) -> tuple[list[type[Test]], list[SuiteProblem]]:
     try:
         body = convert(load_toml(text), schema.File).suite
     except Invalid as exc:
-        line = toml_error_line(exc.message) or line_of(text, exc.path)
+        line = toml_error_line(exc.message) or line_of(text, _problem_key(exc))
         return [], [SuiteProblem(path, line, exc.path, exc.message)]
     classes = _compile(comp, body)
     if comp.problems:
         return [], comp.problems
     return classes, []
+
+
+def _problem_key(exc: Invalid) -> str:
+    """The key whose line shows the problem: an unknown key's own, not its table's."""
+    unknown = _UNKNOWN_KEY.match(exc.message)
+    if unknown is None:
+        return exc.path
+    return f"{exc.path}.{toml_key(unknown['name'])}" if exc.path else unknown["name"]
+
+
+_UNKNOWN_KEY = re.compile(r"unknown key '(?P<name>[^']*)'")
 
 
 def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
