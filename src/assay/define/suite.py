@@ -17,23 +17,18 @@ from __future__ import annotations
 import fnmatch
 import glob
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from assay import compare as engine
 from assay.define import suite_schema as schema
 from assay.define.fields import SUITE_KEYS
-from assay.define.hooks import metric
-from assay.define.output import Output
 from assay.define.params import parameter, variable, variant_fields
-from assay.define.refs import ref
 from assay.define.suite_checks import (
     IDENT,
     NAME,
     Compiler,
     SuiteProblem,
-    bad_regex,
     check_layer,
     exists,
     is_dir,
@@ -41,6 +36,7 @@ from assay.define.suite_checks import (
     make_class,
     toml_error_line,
 )
+from assay.define.suite_metrics import add_metrics
 from assay.define.suite_test import CaseDir, SuiteTest
 from assay.define.suite_variants import scaling_class, sweep_class
 from assay.define.test import Test, builtin_name
@@ -160,40 +156,8 @@ def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
             )
             continue
         ns[var_name] = variable(type(default), default)
-    for metric_name, spec in body.metrics.items():
-        if not IDENT.fullmatch(metric_name) or builtin_name(metric_name) or metric_name in ns:
-            comp.problem(
-                f"suite.metrics.{toml_key(metric_name)}",
-                "metric names are identifiers that are not built-in test fields or variables",
-            )
-            continue
-        if bad_regex(comp, f"suite.metrics.{metric_name}.regex", spec.regex):
-            continue
-        ns[metric_name] = _metric_method(metric_name, spec)
-    references: dict[str, dict[str, Any]] = {}
-    for pattern, table in body.references.items():
-        for metric_name, r in table.items():
-            if metric_name not in body.metrics:
-                comp.problem(
-                    f"suite.references.{toml_key(pattern)}.{toml_key(metric_name)}",
-                    f"no metric {metric_name!r} in [suite.metrics]",
-                )
-                continue
-            unit = r.unit or body.metrics[metric_name].unit
-            references.setdefault(pattern, {})[metric_name] = ref(
-                r.value, r.lower, r.upper, unit, lower_abs=r.lower_abs, upper_abs=r.upper_abs
-            )
-    if references:
-        ns["references"] = references
+    add_metrics(comp, "suite", body.metrics, body.references, ns)
     return ns
-
-
-def _metric_method(name: str, spec: schema.Metric) -> Callable[[Any, Output], float]:
-    def read(self: Any, out: Output) -> float:
-        return float(out.extract(spec.regex, float, group=spec.group, where=spec.file))
-
-    read.__name__ = name
-    return metric(spec.unit, spec.better)(read)
 
 
 def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
