@@ -78,3 +78,22 @@ def test_a_sweep_reference_to_a_metric_it_does_not_have_is_a_load_error(tmp_path
     assert "codec.suite.toml:" in result.stderr
     assert "suite.sweep[0].references.\"*\".sise: no metric 'sise'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_byte_counts_a_few_bytes_apart_look_different_in_every_table(tmp_path):
+    text = SUITE.replace("$((100 - {quality}))", "$((46480 + {quality}))").replace(
+        "value = 95", "value = 46485"
+    )
+    _suite(tmp_path, text)
+    result = run_assay("run", "codec.suite.toml", "--plain", cwd=tmp_path)
+    assert result.code == 0, result
+    assert "size=46481 B" in result.stdout and "size=46489 B" in result.stdout
+    table = result.stdout[result.stdout.index("performance, all") :]
+    assert "46481 B" in table and "46489 B" in table and "e+04" not in table
+    history = run_assay("history", cwd=tmp_path)
+    assert "46481" in history.stdout and "46489" in history.stdout, history
+    assert "e+04" not in history.stdout
+    html = run_assay("report", "--html", "report.html", cwd=tmp_path)
+    assert html.code == 0, html
+    page = (tmp_path / "report.html").read_text()
+    assert "46481" in page and "46489" in page and "4.648e+04" not in page
