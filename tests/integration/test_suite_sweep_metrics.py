@@ -97,3 +97,15 @@ def test_byte_counts_a_few_bytes_apart_look_different_in_every_table(tmp_path):
     assert html.code == 0, html
     page = (tmp_path / "report.html").read_text()
     assert "46481" in page and "46489" in page and "4.648e+04" not in page
+
+
+def test_assay_compare_shows_byte_counts_in_full(tmp_path):
+    path = _suite(tmp_path, SUITE.replace("$((100 - {quality}))", "$((46480 + {quality}))"))
+    first = run_assay("run", "codec.suite.toml", "--plain", cwd=tmp_path)
+    path.write_text(path.read_text().replace("46480 +", "46483 +"))
+    second = run_assay("run", "codec.suite.toml", "--plain", cwd=tmp_path)
+    assert first.report["cases"] and second.report["cases"]
+    compared = run_assay("compare", cwd=tmp_path)
+    assert compared.code in (0, 1), compared
+    assert "46481" in compared.stdout and "46484" in compared.stdout, compared
+    assert "e+04" not in compared.stdout
