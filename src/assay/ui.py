@@ -22,6 +22,7 @@ from assay import shell, terminal
 from assay.durations import format_duration
 from assay.files import display_path, write_atomic
 from assay.results.model import CaseResult, Session, Status
+from assay.results.numbers import metric_value
 from assay.summary import FULL, SUMMARY_FILE, Caps, labelled, summary_file, summary_lines
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def _metric_text(result: CaseResult) -> str:
     for m in result.metrics:
         if m.value is not None:
             unit = f" {m.unit}" if m.unit else ""
-            parts.append(f"{m.name}={m.value:.4g}{unit}")
+            parts.append(f"{m.name}={metric_value(m.value)}{unit}")
     return "  " + " ".join(parts) if parts else ""
 
 

@@ -62,7 +62,7 @@ def text(lines: list[tuple[str, str]]) -> str:
 def test_event_line_of_each_status() -> None:
     metric = MetricResult("triad", 12345.678, "MB/s")
     ok = event_line(result("Ok", Status.PASSED, metrics=[metric]))
-    assert ok == ("[   OK] Ok (1.5s)  triad=1.235e+04 MB/s", "green")
+    assert ok == ("[   OK] Ok (1.5s)  triad=12346 MB/s", "green")
     failure = Failure("sanity", "pattern 'x' not found\nsecond line")
     bad = event_line(result("Bad", Status.FAILED, failure=failure))
     assert bad == ("[ FAIL] Bad (1.5s) sanity: pattern 'x' not found", "red")

@@ -311,6 +311,35 @@ def _fits(value: Any, typ: type) -> bool:
 
 _KNOWN_OTHER = {"sanity", "abstract", "description"}
 
+# ReFrame's names of what assay names otherwise: a test ported from ReFrame would have them
+# ignored silently (``valid_systems = [...]`` would run everywhere).
+_REFRAME = {
+    "valid_systems": "systems",
+    "valid_prog_environs": "environments",
+    "sourcesdir": "sources",
+    "sourcepath": "sources",
+    "executable": "command",
+    "executable_opts": "command (the arguments are part of it)",
+    "num_tasks": "tasks",
+    "num_tasks_per_node": "tasks_per_node",
+    "num_cpus_per_task": "cpus_per_task",
+    "num_gpus_per_node": "gpus_per_node",
+    "prerun_cmds": "prerun",
+    "postrun_cmds": "postrun",
+    "prebuild_cmds": "build (a list of commands)",
+    "postbuild_cmds": "build (a list of commands)",
+    "exclusive_access": "exclusive",
+    "variables": "env",
+    "env_vars": "env",
+    "build_system": "build (the build commands)",
+    "sanity_patterns": "sanity (a method: def sanity(self, out))",
+    "perf_patterns": "@assay.metric (methods returning each value)",
+    "reference": "references",
+    "strict_check": "references (their bounds decide)",
+    "modules": "an environment's modules in assay.toml (docs/config.md)",
+    "depends_on_tests": "depends_on",
+}
+
 
 def _typos(cls: type, declared: set[str]) -> list[str]:
     """Attributes that look like misspelt built-in fields (``comand``, ``tag``...)."""
@@ -318,6 +347,15 @@ def _typos(cls: type, declared: set[str]) -> list[str]:
     errors = []
     for name, value in vars(cls).items():
         if name.startswith("_") or name in CHECKS or name in _KNOWN_OTHER:
+            continue
+        ours = _REFRAME.get(name)
+        if name == "executable" and "command" in vars(cls):
+            ours = None  # the test's own value, used as {executable} in its command
+        if ours is not None and name not in declared:
+            errors.append(
+                f"{name!r} is ReFrame's name; assay's is {ours} (docs/test-api.md), and "
+                f"{name} would be ignored"
+            )
             continue
         if name in declared or callable(value) or isinstance(value, property | staticmethod):
             continue

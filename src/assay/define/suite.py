@@ -16,24 +16,20 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import stat
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from assay import compare as engine
 from assay.define import suite_schema as schema
 from assay.define.fields import SUITE_KEYS
-from assay.define.hooks import metric
-from assay.define.output import Output
 from assay.define.params import parameter, variable, variant_fields
-from assay.define.refs import ref
 from assay.define.suite_checks import (
     IDENT,
     NAME,
     Compiler,
     SuiteProblem,
-    bad_regex,
     case_globs,
     check_layer,
     exists,
@@ -43,6 +39,7 @@ from assay.define.suite_checks import (
     make_class,
     toml_error_line,
 )
+from assay.define.suite_metrics import add_metrics
 from assay.define.suite_pairs import WORDS, case_files, is_pairs, pattern_problem
 from assay.define.suite_test import Case, CaseDir, CaseFile, SuiteTest
 from assay.define.suite_variants import scaling_class, sweep_class
@@ -71,12 +68,23 @@ def compile_suite(path: Path) -> tuple[list[type[Test]], list[SuiteProblem]]:
     try:
         body = convert(load_toml(text), schema.File).suite
     except Invalid as exc:
-        line = toml_error_line(exc.message) or line_of(text, exc.path)
+        line = toml_error_line(exc.message) or line_of(text, _problem_key(exc))
         return [], [SuiteProblem(path, line, exc.path, exc.message)]
     classes = _compile(comp, body)
     if comp.problems:
         return [], comp.problems
     return classes, []
+
+
+def _problem_key(exc: Invalid) -> str:
+    """The key whose line shows the problem: an unknown key's own, not its table's."""
+    unknown = _UNKNOWN_KEY.match(exc.message)
+    if unknown is None:
+        return exc.path
+    return f"{exc.path}.{toml_key(unknown['name'])}" if exc.path else unknown["name"]
+
+
+_UNKNOWN_KEY = re.compile(r"unknown key '(?P<name>[^']*)'")
 
 
 def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
@@ -170,40 +178,8 @@ def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
             )
             continue
         ns[var_name] = variable(type(default), default)
-    for metric_name, spec in body.metrics.items():
-        if not IDENT.fullmatch(metric_name) or builtin_name(metric_name) or metric_name in ns:
-            comp.problem(
-                f"suite.metrics.{toml_key(metric_name)}",
-                "metric names are identifiers that are not built-in test fields or variables",
-            )
-            continue
-        if bad_regex(comp, f"suite.metrics.{metric_name}.regex", spec.regex):
-            continue
-        ns[metric_name] = _metric_method(metric_name, spec)
-    references: dict[str, dict[str, Any]] = {}
-    for pattern, table in body.references.items():
-        for metric_name, r in table.items():
-            if metric_name not in body.metrics:
-                comp.problem(
-                    f"suite.references.{toml_key(pattern)}.{toml_key(metric_name)}",
-                    f"no metric {metric_name!r} in [suite.metrics]",
-                )
-                continue
-            unit = r.unit or body.metrics[metric_name].unit
-            references.setdefault(pattern, {})[metric_name] = ref(
-                r.value, r.lower, r.upper, unit, lower_abs=r.lower_abs, upper_abs=r.upper_abs
-            )
-    if references:
-        ns["references"] = references
+    add_metrics(comp, "suite", body.metrics, body.references, ns)
     return ns
-
-
-def _metric_method(name: str, spec: schema.Metric) -> Callable[[Any, Output], float]:
-    def read(self: Any, out: Output) -> float:
-        return float(out.extract(spec.regex, float, group=spec.group, where=spec.file))
-
-    read.__name__ = name
-    return metric(spec.unit, spec.better)(read)
 
 
 def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:

@@ -155,8 +155,9 @@ def line_of(text: str, key: str) -> int | None:
     lines = text.splitlines()
     best: int | None = None
     for depth in range(len(parts), 0, -1):
-        table = ".".join(parts[:depth])
-        header = re.compile(rf"^\s*\[\[?\s*{re.escape(table)}\s*\]\]?\s*(#.*)?$")
+        # A header's parts may be quoted ([suite.references."*"]) and spaced.
+        table = r"\s*\.\s*".join(rf'(?:"{re.escape(p)}"|{re.escape(p)})' for p in parts[:depth])
+        header = re.compile(rf"^\s*\[\[?\s*{table}\s*\]\]?\s*(#.*)?$")
         found = [number for number, line in enumerate(lines, 1) if header.match(line)]
         if not found:
             continue
@@ -164,7 +165,7 @@ def line_of(text: str, key: str) -> int | None:
         best = number
         rest = parts[depth:]
         if rest:
-            leaf = re.compile(rf"^\s*{re.escape(rest[0])}\s*=")
+            leaf = re.compile(rf'^\s*(?:"{re.escape(rest[0])}"|{re.escape(rest[0])})\s*=')
             for offset, later in enumerate(lines[number:], number + 1):
                 if later.lstrip().startswith("["):
                     break

@@ -194,6 +194,8 @@ class SweepSettings(_Table, kw_only=True, frozen=True):
     expected: str | None = None
     tags: list[str] = []
     time_limit: Duration | None = None
+    metrics: dict[str, Metric] = {}
+    references: dict[str, dict[str, Reference]] = {}
 
 
 SWEEP_KEYS = {
@@ -207,5 +209,7 @@ SWEEP_KEYS = {
     "expected": "per-point expected outputs, e.g. 'sweeps/{mesh}-{solver}'",
     "tags": "tags of the sweep's cases",
     "time_limit": "the run-stage time limit",
+    "metrics": "figures of merit read only from the sweep's cases ([suite.sweep.metrics.NAME])",
+    "references": "references of the sweep's metrics, as [suite.references]",
 }
 """Keys of a ``[[suite.sweep]]`` table that are not parameters."""

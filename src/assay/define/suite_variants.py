@@ -18,6 +18,7 @@ from assay.define.suite_checks import (
     is_file,
     make_class,
 )
+from assay.define.suite_metrics import add_metrics
 from assay.define.suite_points import combinations, read_points
 from assay.define.suite_test import Case
 from assay.define.test import Test, builtin_name
@@ -92,6 +93,7 @@ def sweep_class(
         if not is_dir(inputs):
             comp.problem(f"{key}.inputs", f"{inputs} is not a directory")
         ns["inputs"] = inputs
+    add_metrics(comp, key, settings.metrics, settings.references, ns)
     names = set(params) | set(points or {}) | {n for n, v in ns.items() if hasattr(v, "var")}
     templates = _templates(comp, key, settings, names)
     if templates is None:

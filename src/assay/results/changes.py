@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from assay.results.detection import Settings as Settings  # (re-exported: its old home)
+from assay.results.numbers import metric_value
 
 DEFAULT_SETTINGS = Settings()
 
@@ -361,8 +362,9 @@ def _message(metric: str, unit: str | None, change: ChangePoint, kind: str) -> s
         "change": "direction unknown",
     }[kind]
     return (
-        f"{metric}: {change.after:.4g}{suffix}, {amount} {side} the level of "
-        f"{change.before:.4g}{suffix} since session {change.since} (change point at {where}, "
+        f"{metric}: {metric_value(change.after)}{suffix}, {amount} {side} the level of "
+        f"{metric_value(change.before)}{suffix} since session {change.since} "
+        f"(change point at {where}, "
         f"significant, p={change.pvalue:.2g}; {label})"
     )
 

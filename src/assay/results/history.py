@@ -13,6 +13,7 @@ from assay import terminal
 from assay.durations import format_duration
 from assay.errors import UsageError
 from assay.results.db import MetricValue, ResultsDB, Run, SeriesInfo
+from assay.results.numbers import metric_value
 from assay.results.report import iso
 from assay.select import Selection
 
@@ -171,7 +172,7 @@ def _seconds(value: float | None) -> str:
 
 
 def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    return "-" if value is None else metric_value(value)
 
 
 def show(histories: Sequence[CaseHistory], last: int, as_json: bool) -> int:

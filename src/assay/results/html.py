@@ -25,6 +25,7 @@ from assay.results.changes import Point, Settings, analyse, better_of
 from assay.results.db.source import open_history
 from assay.results.differences import describe_differences
 from assay.results.model import SOURCES, CaseResult
+from assay.results.numbers import metric_value
 from assay.results.recorder import warn_on_stderr
 from assay.results.series import HistorySource
 
@@ -309,7 +310,7 @@ def _num(value: Any) -> str:
         return "\u2013"
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+    return metric_value(value) if isinstance(value, float) else str(value)
 
 
 def _seconds(value: Any) -> str:

@@ -163,10 +163,13 @@ def _sync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def recover(directory: Path) -> Recovered:
-    """Read a session's journal (a torn last line, from a crash mid-write, is ignored)."""
+def recover(directory: Path, owned: str | None = None) -> Recovered:
+    """Read a session's journal (a torn last line, from a crash mid-write, is ignored).
+    ``owned`` (the use, such as ``--resume``, which acts on what it says): refuse a journal
+    this user does not own or others may write (:func:`assay.owned.read_owned`)."""
     found = Recovered()
-    for line in _lines(directory / NAME):
+    lines = _lines(directory / NAME) if owned is None else _owned_lines(directory / NAME, owned)
+    for line in lines:
         try:
             kind = msgspec.json.decode(line, type=dict)["t"]
             if kind == "job":
@@ -183,6 +186,13 @@ def recover(directory: Path) -> Recovered:
         except (msgspec.DecodeError, KeyError, TypeError):
             continue
     return found
+
+
+def _owned_lines(path: Path, what: str) -> Iterator[bytes]:
+    from assay.owned import read_owned  # lazy: only --resume reads a journal this way
+
+    data = read_owned(path, what)
+    return iter(line for line in (data or b"").splitlines(keepends=True) if line.strip())
 
 
 def _lines(path: Path) -> Iterator[bytes]:

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from assay.results.model import CaseResult, MetricResult
+from assay.results.numbers import metric_value
 
 _ORDER = {"error": 0, "fail": 1, "pass": 2, "no reference": 3}
 
@@ -54,7 +55,7 @@ def rows(results: list[CaseResult]) -> list[Row]:
 
 
 def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    return "-" if value is None else metric_value(value)
 
 
 def _cells(row: Row) -> list[str]:

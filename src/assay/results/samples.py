@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from assay.results.model import CaseResult
+from assay.results.numbers import metric_value
 
 
 def summarize(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
@@ -63,8 +64,9 @@ def summary_lines(results: Sequence[CaseResult]) -> list[tuple[str, str]]:
         cv = f", sd {e['cv'] * 100:.2g}%" if e["cv"] is not None else ""
         lines.append(
             (
-                f"    {e['metric']}: median {e['median']:.4g}{unit} "
-                f"(min {e['min']:.4g}, max {e['max']:.4g}{cv}, {e['samples']} samples)",
+                f"    {e['metric']}: median {metric_value(e['median'])}{unit} "
+                f"(min {metric_value(e['min'])}, max {metric_value(e['max'])}{cv}, "
+                f"{e['samples']} samples)",
                 "",
             )
         )

@@ -22,6 +22,7 @@ from assay import terminal
 from assay.errors import UsageError
 from assay.results.changes import Point, Settings, analyse, better_of
 from assay.results.db import ResultsDB, Run, SessionRecord
+from assay.results.numbers import metric_value
 from assay.results.report import iso
 
 FAILING = ("failed", "aborted")
@@ -356,8 +357,8 @@ def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
                 [
                     table.cell(terminal.line(m.case)),
                     table.cell(terminal.line(m.metric + unit)),
-                    table.cell(f"{m.before:.4g}"),
-                    table.cell(f"{m.after:.4g}"),
+                    table.cell(metric_value(m.before)),
+                    table.cell(metric_value(m.after)),
                     table.cell("-" if change is None else f"{change:+.1%}"),
                     table.cell(terminal.line(m.significance or "")),
                 ]

@@ -105,11 +105,13 @@ def direct_start(
     the capability wrapper when it must drop them. None where bash would do something
     else: no such program or not executable (bash says so), a file without ``#!`` or ELF
     header (bash runs it as a script), a function exported under its name, a relative
-    ``PATH`` entry."""
+    ``PATH`` entry, a ``BASH_ENV``, ``SHELLOPTS`` or ``BASHOPTS`` in this environment."""
     words, variables = direct
     name = words[0]
     function = f"BASH_FUNC_{name}%%"
     if function in variables or function in os.environ:
+        return None
+    if any(os.environ.get(startup) for startup in _BASH_STARTUP):
         return None
     program = _find(name, workdir, variables.get("PATH", os.environ.get("PATH")))
     if program is None or not _loadable(program):
@@ -130,6 +132,12 @@ def direct_start(
         setpriv = _setpriv() or DROP_CAPS[0]
         return DirectStart([setpriv, *DROP_CAPS[1:], *argv], env, setpriv)
     return DirectStart(argv, env, program)
+
+
+# What bash reads from the environment it starts in, before the script's first line: a
+# file it sources (Lmod's init sets BASH_ENV on most clusters; it may define functions and
+# export variables) and shell options. The script's own exports come too late for them.
+_BASH_STARTUP = ("BASH_ENV", "SHELLOPTS", "BASHOPTS")
 
 
 def _find(name: str, workdir: PurePath, path: str | None) -> str | None:

@@ -13,6 +13,7 @@ from assay._version import __version__
 from assay.config import Config
 from assay.errors import UsageError
 from assay.files import point_link, write_atomic
+from assay.owned import check_owned_dir, read_owned
 from assay.results.journal import Recovered, recover
 from assay.results.model import Problem, Session
 from assay.session.request import Prepared, Request, prefix_of
@@ -28,15 +29,17 @@ def resumable_session(prefix: Path) -> Path:
             f"--resume: no session to resume under {prefix}",
             hint="--resume finishes the newest session; give --prefix if it is elsewhere",
         )
-    return latest.resolve()
+    directory = latest.resolve()
+    check_owned_dir(directory, "--resume")  # its journal says what to kill and follow
+    return directory
 
 
 def resume_arguments(prefix: Path) -> list[str]:
     """The arguments the newest session was started with (``assay run --resume`` alone)."""
     path = resumable_session(prefix) / COMMAND_FILE
     try:
-        argv = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        argv = json.loads(read_owned(path, "--resume") or b"")
+    except ValueError as exc:
         raise UsageError(f"--resume: cannot read {path}: {exc}") from None
     return [a for a in argv if a not in ("--resume",)]
 
@@ -57,7 +60,7 @@ def open_directory(
     what its journal recorded."""
     if request.resume:
         directory = resumable_session(prefix_of(request, config, system))
-        return directory.name, directory, recover(directory)
+        return directory.name, directory, recover(directory, owned="--resume")
     session_id, directory = _session_dir(request, config, system)
     write_atomic(directory / COMMAND_FILE, json.dumps(sys.argv[1:]))
     # "latest" points here from the start, so a killed runner's session can be resumed.

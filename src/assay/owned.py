@@ -1,0 +1,73 @@
+"""Files assay acts on only when this user wrote them: ``--resume`` kills the process groups
+a session's journal names, follows (and cancels) its batch jobs and runs its recorded
+arguments again, so a session another user could have written is refused."""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import stat
+from pathlib import Path
+
+from assay.errors import UsageError
+from assay.shell import quote
+
+
+def check_owned(path: Path, info: os.stat_result, what: str) -> None:
+    """Refuse ``path`` (whose ``stat`` is ``info``) unless this user owns it and no one
+    else may write it; ``what`` names its use, such as ``--resume``."""
+    me = os.geteuid()
+    if info.st_uid != me:
+        raise UsageError(
+            f"{what}: {path} is owned by uid {info.st_uid}, not by you (uid {me}); another "
+            "user could have written it, so it is not acted on",
+            hint="resume only a session of your own; start a new run without --resume",
+        )
+    group_may = info.st_mode & stat.S_IWGRP and not _private_group(info.st_gid)
+    if info.st_mode & stat.S_IWOTH or group_may:
+        raise UsageError(
+            f"{what}: {path} is writable by others (mode {stat.S_IMODE(info.st_mode):o}), so "
+            "what it says is not acted on",
+            hint=f"if you trust its content: chmod go-w {quote(str(path))}; else start a new "
+            "run without --resume",
+        )
+
+
+def _private_group(gid: int) -> bool:
+    """Whether ``gid`` is this user's own group (a user private group: its name, no other
+    member), so that its write bit, which umask 002 gives, lets no one else write."""
+    try:
+        group = grp.getgrgid(gid)
+        me = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return False
+    return group.gr_name == me and set(group.gr_mem) <= {me}
+
+
+def check_owned_dir(path: Path, what: str) -> None:
+    """:func:`check_owned` for a directory (after following links to it)."""
+    check_owned(path, os.stat(path), what)
+
+
+def read_owned(path: Path, what: str) -> bytes | None:
+    """The content of ``path`` if this user owns it and no one else may write it (checked
+    on the file that is read, not the name: a link is refused); None when it is missing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(
+            f"{what}: cannot read {path}: {exc.strerror}",
+            hint="start a new run without --resume",
+        ) from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(
+                f"{what}: {path} is not a regular file",
+                hint="start a new run without --resume",
+            )
+        check_owned(path, info, what)
+        return fh.read()

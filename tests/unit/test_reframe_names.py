@@ -1,0 +1,55 @@
+"""A test written by a ReFrame user: ReFrame's attribute names (``valid_systems``,
+``sourcesdir``, ``num_tasks``...) are not assay's, and were silently kept as the test's own
+attributes, so ``valid_systems = ["nothere"]`` ran everywhere. Each is now an error naming
+assay's field."""
+
+from __future__ import annotations
+
+import pytest
+
+import assay
+from tests.unit.test_definition import errors_of, one_error
+
+
+@pytest.mark.parametrize(
+    ("theirs", "value", "ours"),
+    [
+        ("valid_systems", ["cluster:batch"], "systems"),
+        ("valid_prog_environs", ["gnu"], "environments"),
+        ("sourcesdir", "src", "sources"),
+        ("num_tasks", 4, "tasks"),
+        ("num_tasks_per_node", 2, "tasks_per_node"),
+        ("num_cpus_per_task", 2, "cpus_per_task"),
+        ("num_gpus_per_node", 1, "gpus_per_node"),
+        ("prerun_cmds", ["module list"], "prerun"),
+        ("postrun_cmds", ["ls"], "postrun"),
+        ("exclusive_access", True, "exclusive"),
+        ("executable_opts", ["-n", "4"], "command"),
+        ("variables", {"A": "1"}, "env"),
+        ("build_system", "Make", "build"),
+        ("sanity_patterns", None, "sanity"),
+        ("perf_patterns", None, "@assay.metric"),
+        ("reference", {"*": {}}, "references"),
+        ("strict_check", False, "references"),
+    ],
+)
+def test_a_reframe_attribute_names_assays_field(theirs, value, ours):
+    cls = type("Ported", (assay.Test,), {"command": "./app", theirs: value})
+    message = one_error(cls, f"{theirs!r}")
+    assert "ReFrame" in message and f"{ours}" in message
+
+
+def test_executable_without_a_command_points_to_command():
+    class Ported(assay.Test):
+        executable = "./app"
+
+    message = one_error(Ported, "'executable'")
+    assert "ReFrame" in message and "command" in message
+
+
+def test_an_own_attribute_named_executable_beside_a_command_is_the_tests_own():
+    class Own(assay.Test):
+        executable = "./app"
+        command = "{executable} -x"
+
+    assert not [e for e in errors_of(Own) if "executable" in e]

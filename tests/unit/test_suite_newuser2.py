@@ -1,0 +1,57 @@
+"""Suite-file mistakes found by a second new-user pass (a brotli decoder suite with a
+compression sweep): each problem points at the line the user must change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assay.define.suite import compile_suite
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    (tmp_path / "cases" / "a" / "expected").mkdir(parents=True)
+    (tmp_path / "cases" / "a" / "expected" / "out").write_text("hi\n")
+    return tmp_path
+
+
+def _problems(home: Path, text: str) -> list[tuple[int | None, str]]:
+    path = home / "m.suite.toml"
+    path.write_text(text)
+    classes, problems = compile_suite(path)
+    assert not classes
+    return [(p.line, p.message) for p in problems]
+
+
+def test_an_unknown_key_is_reported_on_its_own_line_not_its_tables(home):
+    text = '[suite]\ncases = "cases/*"\ncomand = "echo hi > out"\n'
+    ((line, message),) = _problems(home, text)
+    assert "unknown key 'comand'" in message
+    assert line == 3
+
+
+def test_an_unknown_key_in_an_inline_table_under_a_quoted_header_is_on_its_line(home):
+    text = (
+        "[suite]\n"
+        'cases = "cases/*"\n'
+        'command = "echo hi > out"\n'
+        "[suite.metrics.x]\n"
+        'regex = "x: (\\\\d+)"\n'
+        '[suite.references."*"]\n'
+        "x = { value = 1, uper = 0.1 }\n"
+    )
+    ((line, message),) = _problems(home, text)
+    assert "unknown key 'uper'" in message
+    assert line == 7
+
+
+def test_an_unknown_key_in_a_sub_table_is_on_its_line(home):
+    text = (
+        '[suite]\ncases = "cases/*"\ncommand = "echo hi > out"\n\n'
+        '[suite.compare]\nfiles = ["out"]\nrtoll = 0.1\n'
+    )
+    ((line, message),) = _problems(home, text)
+    assert "unknown key 'rtoll'" in message and "did you mean 'rtol'?" in message
+    assert line == 7
