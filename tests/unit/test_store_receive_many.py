@@ -226,3 +226,34 @@ def test_a_push_cut_inside_a_batch_resumes_without_sending_what_arrived(tmp_path
     assert report.objects_sent == 100 - len(arrived)  # type: ignore[attr-defined]
     assert report.bytes_sent == (100 - len(arrived)) * 100 * KIB  # type: ignore[attr-defined]
     assert Store(root).verify().clean
+
+
+def test_the_far_side_decodes_each_directory_object_once_per_push(tmp_path, monkeypatch):
+    from assay.store.agent import treeobj
+    from assay.store.trees import stored_trees
+
+    src = Store(tmp_path / "src")
+    files: dict[str, str | bytes] = {
+        f"d{i}/e{j}/f.txt": f"{i} {j}\n" for i in range(4) for j in range(3)
+    }
+    tree = src.put("build", write_tree(tmp_path / "b", files)).version.tree
+    trees = stored_trees(src.objects, tree)
+    store = AgentStore(str(tmp_path / "far"), "transfer", True)
+    for digest in trees:  # the tree objects arrive first, as a push sends them
+        data = src.objects.path("trees", digest).read_bytes()
+        finish = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        uploads.receive(store, "trees", digest, 0, data, finish)
+    decoded: list[bytes] = []
+    real = treeobj.decode
+
+    def counting_decode(data: bytes) -> list[treeobj.Item]:
+        decoded.append(data)
+        return real(data)
+
+    monkeypatch.setattr(treeobj, "decode", counting_decode)
+    lacking = uploads.missing_below(store, trees)  # which files the far side lacks
+    assert len(lacking) == len(files)
+    still = uploads.missing_in_tree(store, tree)  # the version's check that all is there
+    assert sorted(tuple(o) for o in still) == sorted(tuple(o) for o in lacking)
+    assert len(decoded) == len(trees)  # once each, not once per walk
+    store.close()

@@ -21,7 +21,7 @@ import fcntl
 import os
 import re
 import threading
-from typing import TYPE_CHECKING, Tuple
+from typing import TYPE_CHECKING, Any, Tuple
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -133,6 +133,10 @@ class Layout:
         self.lock_file = os.path.join(root, "lock")
         self._lock_fds: dict[str, int] = {}
         self._sum_fds: dict[str, int] = {}
+        # Stored directory objects decoded already (see trees.items): a push reads each
+        # twice, to say which files it lacks and to check the version's tree is complete.
+        self.decoded: dict[str, list[Any]] = {}  # digest: its treeobj.Item list
+        self.decoded_items = 0
 
     def ensure(self) -> None:
         for kind in KINDS:
