@@ -151,6 +151,7 @@ def receive(
                 os.unlink(layout.partial(kind, digest))
             return {"present": True}
         held = _append(layout.partial(kind, digest), kind, digest, offset, data)
+        store.flusher.wrote(len(data))
         if done is None:
             return {"held": held}
         return {"held": held, "published": _finish(store, kind, digest, done)}
@@ -228,6 +229,7 @@ def _whole(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    store.flusher.wrote(len(data))
     return {"held": len(data), "published": published}
 
 
