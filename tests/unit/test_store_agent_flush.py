@@ -49,3 +49,20 @@ def test_small_pushes_ask_for_no_write_back(tmp_path, monkeypatch):
     assert store.flusher.pending == 5000 and store.flusher.flushes == 0
     assert store.flusher._thread is None  # no thread started
     store.close()
+
+
+def test_a_python_without_ctypes_flushes_with_sync(tmp_path, monkeypatch):
+    import os
+    import sys
+
+    synced: list[bool] = []
+    monkeypatch.setitem(sys.modules, "ctypes", None)  # `import ctypes` raises ImportError
+    real = os.sync
+
+    def recording_sync() -> None:  # a spy: the real sync, noted
+        synced.append(True)
+        real()
+
+    monkeypatch.setattr(os, "sync", recording_sync)
+    layout.sync_filesystem(str(tmp_path))
+    assert synced == [True]

@@ -10,6 +10,7 @@ the version's record then finds little left to write. Nothing waits for this thr
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from .layout import sync_filesystem
@@ -42,8 +43,7 @@ class Flusher:
         while True:
             self._wake.wait()
             self._wake.clear()
-            try:
+            # A failure (the store went, a full disk ...) is the version's flush's to report.
+            with contextlib.suppress(Exception):
                 sync_filesystem(self.folder)  # ctypes lets go of the GIL while it waits
-            except OSError:  # the store went, or a full disk: the version's flush says so
-                pass
             self.flushes += 1

@@ -343,11 +343,11 @@ def fsync_dir(folder: str) -> None:
 def sync_filesystem(folder: str) -> None:
     """Flush every file written on the file system of ``folder`` (``syncfs``; ``sync``
     where the C library lacks it): one call, rather than one ``fsync`` per object."""
-    import ctypes  # lazy: only writers of version records need it
-
     try:
+        import ctypes  # lazy: only writers of version records need it
+
         syncfs = ctypes.CDLL(None, use_errno=True).syncfs
-    except (AttributeError, OSError):
+    except (ImportError, AttributeError, OSError):  # a Python without ctypes, or no syncfs
         os.sync()
         return
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
