@@ -257,3 +257,15 @@ def test_the_far_side_decodes_each_directory_object_once_per_push(tmp_path, monk
     assert sorted(tuple(o) for o in still) == sorted(tuple(o) for o in lacking)
     assert len(decoded) == len(trees)  # once each, not once per walk
     store.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [["not a dict"], [{"held": "3"}], [{"held": -1}], [{}], [None], "a text", [{"held": True}]],
+)
+def test_an_answer_to_a_batch_that_is_not_one_is_a_transfer_error(answer):
+    from assay.store.remote.store import _appended_many
+
+    count = len(answer) if isinstance(answer, list) else 1
+    with pytest.raises(TransferError, match="the agent answered"):
+        _appended_many((answer, b""), count)

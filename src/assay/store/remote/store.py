@@ -109,10 +109,14 @@ def _appended(answer: Answer) -> Appended:
     return _one(answer[0])
 
 
-def _one(result: dict[str, Any]) -> Appended:
-    if result.get("present"):
-        return Appended(0, present=True)
-    return Appended(int(result["held"]), published=bool(result.get("published")))
+def _one(result: object) -> Appended:
+    if isinstance(result, dict):
+        if result.get("present"):
+            return Appended(0, present=True)
+        held = result.get("held")
+        if isinstance(held, int) and not isinstance(held, bool) and held >= 0:
+            return Appended(held, published=bool(result.get("published")))
+    raise TransferError(f"the agent answered a piece with {result!r}, not what it holds"[:300])
 
 
 def _appended_many(answer: Answer, count: int) -> list[Appended]:
