@@ -126,8 +126,8 @@ def test_a_push_asks_about_its_trees_before_sending_and_not_about_partials(tmp_p
     first, again = _ops_of_pushes(tmp_path, monkeypatch, 2)
     # New: is the root tree there (no), the tree object, which files it names are lacking,
     # the files, one walk on the far side's disk, the version. Objects that fit in one piece
-    # go whole: no question about unfinished uploads of them.
-    files = ["receive"] * 5
+    # go whole: no question about unfinished uploads of them; small ones, many to a request.
+    files = ["receive_many"]
     tree = ["missing", "receive", "missing_below"]
     # The far side's walk of the whole tree on its disk is the one that recording the version
     # does (a second walk just before it cost a tenth of a second on 10,000 files).

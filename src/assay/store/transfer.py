@@ -34,6 +34,7 @@ from assay.store.transfer_trees import tree_level, tree_objects
 from assay.store.transfer_types import (
     PIECE,
     Appended,
+    BatchSink,
     CorruptInTransit,
     Finish,
     Incomplete,
@@ -68,6 +69,11 @@ __all__ = [
     "tree_objects",
 ]
 WINDOW = 32 * 2**20  # bytes read ahead of what the destination has acknowledged
+# Small whole objects go many to a request to a sink that takes them so (``append_many``):
+# a request and an answer per object cost both ends more than hashing and writing it.
+BATCH_OBJECT = 1 * 2**20  # the largest object that joins a batch
+BATCH_BYTES = 2 * 2**20  # a batch ends once it holds this many bytes
+BATCH_COUNT = 256  # or this many objects
 MAX_ROUNDS = 1000  # rounds of refusals tolerated (each means another upload moved on)
 
 
@@ -111,6 +117,15 @@ class _Piece:
     last: bool
 
 
+@dataclass
+class _Batch:
+    """Small whole objects sent in one request (see ``BATCH_BYTES``)."""
+
+    states: list[_Object]
+    size: int
+    data: Awaitable[bytes | bytearray]  # their bytes, one after another
+
+
 class Transfer:
     """One transfer of a tree from ``source`` to ``sink`` (see the module's docstring)."""
 
@@ -136,6 +151,8 @@ class Transfer:
         self._fatal: BaseException | None = None
         self._failed: _Object | None = None
         self._lacking_root: list[str] = []  # the tree objects send_tree found lacking
+        # Batches only to a sink that checks SHA-256 (each object's hash goes with it).
+        self._batches = sink.needs_sha256 and hasattr(sink, "append_many")
 
     async def send_tree(self, tree: str, complete: bool = True) -> TransferReport:
         """Send every object of ``tree`` the sink lacks (no version is recorded); without
@@ -321,7 +338,7 @@ class Transfer:
 
     async def _pump(self, states: list[_Object]) -> None:
         """Read ahead (a producer task) and hand pieces on in order (this coroutine)."""
-        queue: asyncio.Queue[_Piece | None] = asyncio.Queue()
+        queue: asyncio.Queue[_Piece | _Batch | None] = asyncio.Queue()
         budget = _Budget(self.window)
         producer = asyncio.create_task(self._produce(states, queue, budget))
         try:
@@ -343,10 +360,46 @@ class Transfer:
         if self._fatal is not None:
             await self._raise(self._fatal)
 
+    def _batchable(self, state: _Object) -> bool:
+        return (
+            self._batches
+            and state.offset == 0
+            and 0 < state.size <= min(BATCH_OBJECT, self.piece)
+            and state.obj[0] != "trees"  # trees go one by one, compressed
+        )
+
+    def _read_batch(self, states: list[_Object]) -> Awaitable[bytes | bytearray]:
+        many = getattr(self.source, "fetch_many", None)
+        if many is not None:  # straight into one buffer
+            result: Awaitable[bytes | bytearray] = many([(s.obj, s.size) for s in states])
+            return result
+        reads = [self.source.fetch(s.obj, 0, s.size) for s in states]
+
+        async def joined() -> bytes:
+            return b"".join([await read for read in reads])
+
+        return joined()
+
     async def _produce(
-        self, states: list[_Object], queue: asyncio.Queue[_Piece | None], budget: _Budget
+        self, states: list[_Object], queue: asyncio.Queue[_Piece | _Batch | None], budget: _Budget
     ) -> None:
+        batch: list[_Object] = []
+        batch_bytes = 0
+
+        async def flush() -> None:
+            nonlocal batch, batch_bytes
+            if batch:
+                await budget.take(batch_bytes)
+                await queue.put(_Batch(batch, batch_bytes, self._read_batch(batch)))
+                batch, batch_bytes = [], 0
+
         for state in states:
+            if self._batchable(state):
+                batch.append(state)
+                batch_bytes += state.size
+                if batch_bytes >= BATCH_BYTES or len(batch) >= BATCH_COUNT:
+                    await flush()
+                continue
             plan = []
             if state.hasher is not None:  # what the destination holds, hashed, not sent
                 plan += [
@@ -363,9 +416,13 @@ class Transfer:
                 data = self.source.fetch(state.obj, offset, size) if size else done(b"")
                 last = index == len(plan) - 1
                 await queue.put(_Piece(state, offset, size, data, hash_only, last))
+        await flush()
         await queue.put(None)
 
-    async def _hand_on(self, piece: _Piece) -> None:
+    async def _hand_on(self, piece: _Piece | _Batch) -> None:
+        if isinstance(piece, _Batch):
+            await self._hand_on_batch(piece)
+            return
         state = piece.state
         data = await piece.data
         if len(data) != piece.size:
@@ -389,6 +446,49 @@ class Transfer:
         else:
             self._acks.append(ack)
             ack.add_done_callback(lambda fut: self._acked(fut, state, piece))
+
+    async def _hand_on_batch(self, batch: _Batch) -> None:
+        data = await batch.data
+        if len(data) != batch.size:
+            raise Corrupt(
+                f"{self.source.where}: the objects of a batch ({self.where[batch.states[0].obj]}"
+                f" and {len(batch.states) - 1} more) are shorter than their {batch.size} bytes; "
+                "run verify there"
+            )
+        objects: list[tuple[ObjectId, Finish]] = []
+        at = 0
+        with memoryview(data) as view:
+            for state in batch.states:
+                sha = hashlib.sha256(view[at : at + state.size]).hexdigest()
+                objects.append((state.obj, Finish(state.size, sha)))
+                at += state.size
+        sink: BatchSink = self.sink  # type: ignore[assignment]  # _batches says it is one
+        ack = await sink.append_many(objects, data)
+        self.report.bytes_sent += len(data)
+        if ack.done():
+            self._acked_batch(ack, batch)
+        else:
+            self._acks.append(ack)  # type: ignore[arg-type]
+            ack.add_done_callback(lambda fut: self._acked_batch(fut, batch))
+
+    def _acked_batch(self, ack: asyncio.Future[list[Appended]], batch: _Batch) -> None:
+        if ack.cancelled():
+            return
+        error = ack.exception()
+        if error is not None:
+            named = getattr(error, "object", None)
+            state = next((s for s in batch.states if s.obj == named), batch.states[0])
+            self._note(error, state)
+            return
+        for state in batch.states:
+            if not state.stopped:
+                self.report.objects_sent += 1
+                self.status.objects_done += 1
+        self.status.bytes_done += batch.size
+        try:
+            self._tell()
+        except Exception as exc:  # a progress display that fails stops the transfer
+            self._note(exc, None)
 
     def _acked(self, ack: asyncio.Future[Appended], state: _Object, piece: _Piece) -> None:
         if ack.cancelled():

@@ -34,6 +34,8 @@ class Incomplete(TransferError):
 class CorruptInTransit(TransferError):
     """What arrived does not hash to what was sent; it was discarded, not published."""
 
+    object: ObjectId | None = None  # which one, when the destination names it (a batch)
+
 
 @dataclass(frozen=True)
 class Finish:
@@ -110,6 +112,18 @@ class Sink(Protocol):
         ...
 
     async def add_version(self, record: dict[str, object]) -> dict[str, object]: ...
+
+
+class BatchSink(Sink, Protocol):
+    """A sink that also takes many small whole objects in one request (``append_many``):
+    per object, one request and one answer fewer on both sides."""
+
+    async def append_many(
+        self, objects: list[tuple[ObjectId, Finish]], payload: bytes | bytearray
+    ) -> asyncio.Future[list[Appended]]:
+        """Send whole objects (``payload`` holds their bytes one after another, in order);
+        the future says what came of each, or raises (naming the object that failed)."""
+        ...
 
 
 @dataclass

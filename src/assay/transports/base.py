@@ -79,7 +79,7 @@ class BytePipe(Protocol):
     async def read(self, n: int) -> bytes:
         """Up to ``n`` bytes the program wrote; ``b""`` once its output has ended."""
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         """Queue bytes for the program's input (never blocks; see ``drain``)."""
 
     async def drain(self) -> None:

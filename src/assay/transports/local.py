@@ -392,7 +392,7 @@ class _ProcessPipe:
     async def read(self, n: int) -> bytes:
         return await self._out.read(n)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         self._in.write(data)
 
     async def drain(self) -> None:

@@ -30,8 +30,9 @@ class SshPipe:
     async def read(self, n: int) -> bytes:
         return await self._proc.stdout.read(n)
 
-    def write(self, data: bytes) -> None:
-        self._proc.stdin.write(data)
+    def write(self, data: bytes | bytearray) -> None:
+        # asyncssh may keep what it is given until it is sent: a copy of a buffer
+        self._proc.stdin.write(bytes(data) if isinstance(data, bytearray) else data)
 
     async def drain(self) -> None:
         await self._proc.stdin.drain()

@@ -21,7 +21,7 @@ import fcntl
 import os
 import re
 import threading
-from typing import TYPE_CHECKING, Tuple
+from typing import TYPE_CHECKING, Any, Tuple
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -133,6 +133,10 @@ class Layout:
         self.lock_file = os.path.join(root, "lock")
         self._lock_fds: dict[str, int] = {}
         self._sum_fds: dict[str, int] = {}
+        # Stored directory objects decoded already (see trees.items): a push reads each
+        # twice, to say which files it lacks and to check the version's tree is complete.
+        self.decoded: dict[str, list[Any]] = {}  # digest: its treeobj.Item list
+        self.decoded_items = 0
 
     def ensure(self) -> None:
         for kind in KINDS:
@@ -339,11 +343,11 @@ def fsync_dir(folder: str) -> None:
 def sync_filesystem(folder: str) -> None:
     """Flush every file written on the file system of ``folder`` (``syncfs``; ``sync``
     where the C library lacks it): one call, rather than one ``fsync`` per object."""
-    import ctypes  # lazy: only writers of version records need it
-
     try:
+        import ctypes  # lazy: only writers of version records need it
+
         syncfs = ctypes.CDLL(None, use_errno=True).syncfs
-    except (AttributeError, OSError):
+    except (ImportError, AttributeError, OSError):  # a Python without ctypes, or no syncfs
         os.sync()
         return
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

@@ -14,6 +14,8 @@ answers with bytes as the payload):
 * ``partials {objects}``: bytes held of each object's unfinished upload.
 * ``receive {kind, digest, offset, finish?: {size, sha256}, zlib?: length}`` + the piece:
   append at ``offset`` (the held size), then with ``finish`` check the SHA-256 and publish.
+* ``receive_many {objects: [[kind, digest, size, sha256], ...]}`` + their bytes, one after
+  another: whole objects, each checked and published as ``receive`` does; answers a list.
 * ``add_version {version}``: record a version whose tree is complete here (last).
 * ``resolve {ref}``, ``versions {name}``, ``names``: what the store holds.
 * ``read {kind, digest, offset, length, zlib?}``: bytes of a stored object (to pull it).
@@ -96,7 +98,8 @@ class Agent:
         if store is None:
             raise Refused("say hello first (which store?)")
         if op == "receive":
-            data = bytes(payload) if args.get("zlib") is None else _inflate(payload, args["zlib"])
+            # The payload itself, not a copy: hashing and writing take a bytearray as well.
+            data = payload if args.get("zlib") is None else _inflate(payload, args["zlib"])
             result = uploads.receive(
                 store,
                 args.get("kind"),
@@ -106,6 +109,8 @@ class Agent:
                 args.get("finish"),
             )
             return result, b""
+        if op == "receive_many":
+            return uploads.receive_many(store, args.get("objects"), payload), b""
         if op == "read":
             return self._read(store, args)
         if op == "missing":
@@ -267,7 +272,7 @@ class _Held:
         self._lock: Any = None
 
     def before(self, op: object) -> None:
-        if op != "receive":
+        if op != "receive" and op != "receive_many":
             self.release()
         elif self._lock is None and self.agent.store is not None:
             self._lock = self.agent.store.lock.shared()

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 
+from .flush import Flusher
 from .layout import AgentError, Layout, ObjectId, StoreLock, describe
 from .leases import Lease, object_pin, tree_pin
 from .refs import Refs
@@ -20,6 +21,7 @@ class AgentStore:
     def __init__(self, root: str, purpose: str, create: bool) -> None:
         self.root = root
         self.layout = Layout(root)
+        self.flusher = Flusher(root)
         if not create and not os.path.isdir(self.layout.objects):
             raise AgentError(
                 f"there is no store at {root} on this host; push something there first"

@@ -237,10 +237,12 @@ def walk(
     prefix: str = "",
     skip: Callable[[str], bool] | None = None,
     max_entries: int | None = None,
+    items_of: Callable[[str], list[Item]] | None = None,
 ) -> Iterator[tuple[str, Item]]:
     """Every entry below the directory object ``digest``, as (path, item), parents before
     their content. ``skip(digest)`` true: that subtree is yielded but not entered (one
-    already seen, unchanged ...). Refuses cycles, depth and entry-count bombs."""
+    already seen, unchanged ...); ``items_of(digest)``: its decoded items, in place of
+    decoding what ``load`` gives (a cache). Refuses cycles, depth and entry-count bombs."""
     limit = MAX_ENTRIES if max_entries is None else max_entries
     count = 0
     # (path of the directory, its digest, digests of its ancestors, itself included)
@@ -249,7 +251,7 @@ def walk(
         path, current, ancestors = stack.pop()
         if len(ancestors) > MAX_DEPTH:
             raise BadTree(f"directories nested deeper than {MAX_DEPTH}")
-        items = decode(load(current))
+        items = items_of(current) if items_of is not None else decode(load(current))
         below: list[tuple[str, str, tuple[str, ...]]] = []
         for item in items:
             count += 1

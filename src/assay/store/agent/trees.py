@@ -141,6 +141,22 @@ def read(layout: Layout, digest: str) -> bytes:
         raise Refused(f"tree {digest[:16]} is not in the store at {layout.root}") from None
 
 
+_DECODED_ITEMS = 1_000_000  # items kept decoded per agent (a few hundred MB at most)
+
+
+def items(layout: Layout, digest: str, data: bytes | None = None) -> list[treeobj.Item]:
+    """The items of the stored directory object ``digest`` (``data``: its bytes, read
+    already), decoded once per agent: a stored object never changes (it is read-only and
+    named by its content), and an agent that read it once reads the same bytes again."""
+    found: list[treeobj.Item] | None = layout.decoded.get(digest)
+    if found is None:
+        found = treeobj.decode(read(layout, digest) if data is None else data)
+        if layout.decoded_items + len(found) <= _DECODED_ITEMS:
+            layout.decoded_items += len(found)
+            layout.decoded[digest] = found
+    return found
+
+
 def walk(
     layout: Layout, digest: str, enter: Callable[[str], bool] | None = None, once: bool = False
 ) -> list[Entry]:
@@ -163,8 +179,12 @@ def walk(
             seen.add(key)
         return enter is not None and not enter(key)
 
+    def items_of(key: str) -> list[treeobj.Item]:
+        return items(layout, key, data if key == digest else None)
+
     try:
-        return [from_item(path, item) for path, item in treeobj.walk(load, digest, skip=skip)]
+        found = treeobj.walk(load, digest, skip=skip, items_of=items_of)
+        return [from_item(path, item) for path, item in found]
     except treeobj.BadTree as exc:
         raise Corrupt(f"{where} is not a valid tree: {exc}") from None
 
@@ -232,8 +252,11 @@ def _walk_objects(
         seen.add(key)
         return not enter(key)
 
+    def items_of(key: str) -> list[treeobj.Item]:
+        return items(layout, key, data if key == digest else None)
+
     try:
-        for _, item in treeobj.walk(load, digest, skip=skip):
+        for _, item in treeobj.walk(load, digest, skip=skip, items_of=items_of):
             kind = item.kind
             if kind == "f":
                 if item.chunks is None:
@@ -255,19 +278,36 @@ def lacking_below(layout: Layout, trees: list[str]) -> tuple[list[ObjectId], lis
     exists = os.path.exists
     absent: dict[ObjectId, None] = {}
     held: dict[ObjectId, None] = {}
+    base = layout.objects
     for tree in trees:
-        data = read(layout, tree)
-        try:
-            items = treeobj.decode(data) if treeobj.is_dir_object(data) else None
-        except treeobj.BadTree as exc:
-            raise Corrupt(f"tree {tree[:16]} is not a valid tree: {exc}") from None
-        entries = (
-            parse(data, "tree " + tree[:16])
-            if items is None
-            else [from_item(i.name, i) for i in items]
-        )
-        for entry in entries:
-            for obj in entry.objects():
-                if obj not in held and obj not in absent:
-                    (held if exists(layout.path(*obj)) else absent)[obj] = None
+        named: list[ObjectId] | None
+        if tree in layout.decoded:
+            named = _named(items(layout, tree))
+        else:
+            data = read(layout, tree)
+            try:
+                is_dir = treeobj.is_dir_object(data)
+                named = _named(items(layout, tree, data)) if is_dir else None
+            except treeobj.BadTree as exc:
+                raise Corrupt(f"tree {tree[:16]} is not a valid tree: {exc}") from None
+            if named is None:  # the first format: entries, checked field by field
+                named = [o for e in parse(data, "tree " + tree[:16]) for o in e.objects()]
+        for obj in named:
+            if obj not in held and obj not in absent:
+                kind, key = obj
+                (held if exists(f"{base}/{kind}/{key[:2]}/{key[2:]}") else absent)[obj] = None
     return list(absent), list(held)
+
+
+def _named(found: list[treeobj.Item]) -> list[ObjectId]:
+    """The objects directory items name directly (as :meth:`Entry.objects` says them)."""
+    named: list[ObjectId] = []
+    for item in found:
+        if item.kind == "d":
+            named.append(("trees", item.digest))
+        elif item.kind == "f":
+            if item.chunks is None:
+                named.append((blob_kind(bool(item.mode & 0o111)), item.digest))
+            else:
+                named.extend(("chunks", h) for h, _ in item.chunks)
+    return named

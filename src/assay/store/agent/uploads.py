@@ -111,7 +111,12 @@ def _finish_args(raw: object) -> tuple[int, str]:
 
 
 def receive(
-    store: AgentStore, kind: Any, digest: Any, offset: object, data: bytes, finish: object
+    store: AgentStore,
+    kind: Any,
+    digest: Any,
+    offset: object,
+    data: bytes | bytearray,
+    finish: object,
 ) -> dict[str, Any]:
     """Append ``data`` at ``offset`` of the object's upload, then (with ``finish``) check and
     publish it. The result: ``{"held": N}``, plus ``"published"`` when finished, or
@@ -146,20 +151,61 @@ def receive(
                 os.unlink(layout.partial(kind, digest))
             return {"present": True}
         held = _append(layout.partial(kind, digest), kind, digest, offset, data)
+        store.flusher.wrote(len(data))
         if done is None:
             return {"held": held}
         return {"held": held, "published": _finish(store, kind, digest, done)}
+
+
+def receive_many(store: AgentStore, raw: object, payload: bytearray) -> list[dict[str, Any]]:
+    """Whole objects in one request: ``raw`` lists ``[kind, digest, size, sha256]`` of each,
+    ``payload`` holds their bytes one after another. Each is checked and published as a
+    whole ``receive`` would; the result lists what came of each. The first that fails stops
+    the rest (those before it are published; the error names the object)."""
+    if not isinstance(raw, list) or not raw:
+        raise Refused("objects must be a non-empty list of [kind, digest, size, sha256]")
+    items: list[tuple[str, str, int, str]] = []
+    total = 0
+    for item in raw:
+        if not isinstance(item, list) or len(item) != 4:
+            raise Refused(f"{item!r} is not a [kind, digest, size, sha256] list")
+        kind, digest, size, sha = item
+        check_object(kind, digest)
+        if not isinstance(size, int) or size < 0:
+            raise Refused(f"{size!r} is not the size of {kind}/{digest}")
+        if not isinstance(sha, str) or not SHA256.match(sha):
+            raise Refused(f"{sha!r} is not a SHA-256 (64 hex digits) of {kind}/{digest}")
+        items.append((kind, digest, size, sha))
+        total += size
+    if total != len(payload):
+        raise Refused(
+            f"the objects of a batch add up to {total} bytes, but {len(payload)} came with it"
+        )
+    uncovered = [(k, d) for k, d, _, _ in items if (k, d) not in store.covered]
+    if uncovered:
+        with store.lock.shared():
+            store.pin_objects(uncovered)
+    view = memoryview(payload)  # slices, not copies
+    results = []
+    offset = 0
+    for kind, digest, size, sha in items:
+        results.append(_whole(store, kind, digest, view[offset : offset + size], sha))
+        offset += size
+    return results
 
 
 def _corrupt(kind: str, digest: str, size: int, actual: str) -> CorruptInTransit:
     return CorruptInTransit(
         f"{kind}/{digest} was corrupt in transit: the {size} bytes received hash to "
         f"{actual[:16]}... (SHA-256), not what the sender hashed, so they were discarded "
-        "and nothing was stored; push again"
+        "and nothing was stored; push again",
+        object=[kind, digest],
     )
 
 
-def _whole(store: AgentStore, kind: str, digest: str, data: bytes, sha: str) -> dict[str, Any]:
+def _whole(
+    store: AgentStore, kind: str, digest: str, data: bytes | bytearray | memoryview, sha: str
+) -> dict[str, Any]:
     """An object that arrived whole: checked in memory, then written and published."""
     actual = hashlib.sha256(data).hexdigest()
     if actual != sha:
@@ -183,16 +229,17 @@ def _whole(store: AgentStore, kind: str, digest: str, data: bytes, sha: str) -> 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    store.flusher.wrote(len(data))
     return {"held": len(data), "published": published}
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
 
 
-def _append(path: str, kind: str, digest: str, offset: int, data: bytes) -> int:
+def _append(path: str, kind: str, digest: str, offset: int, data: bytes | bytearray) -> int:
     """Append at ``offset``, which must be the upload's size; the new size. A failed write
     (a full disk) is taken back: an upload only ever holds whole pieces."""
     flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | (os.O_CREAT if offset == 0 else 0)

@@ -48,7 +48,11 @@ def _error(where: str, error: dict[str, Any]) -> BaseException:
     if kind == "OffsetMismatch":
         return OffsetMismatch(message, int(error.get("held", 0)))
     if kind == "CorruptInTransit":
-        return CorruptInTransit(message)
+        corrupt = CorruptInTransit(message)
+        named = error.get("object")  # which object of a batch (receive_many)
+        if isinstance(named, list) and len(named) == 2 and all(isinstance(n, str) for n in named):
+            corrupt.object = (named[0], named[1])
+        return corrupt
     if kind == "Incomplete":
         return Incomplete(message)
     if kind == "TransferError":
@@ -135,7 +139,11 @@ class RemoteEndpoint:
         self.bytes_sent += len(data)
 
     async def submit(
-        self, op: str, args: dict[str, Any] | None = None, payload: bytes = b"", expect: int = 0
+        self,
+        op: str,
+        args: dict[str, Any] | None = None,
+        payload: bytes | bytearray = b"",
+        expect: int = 0,
     ) -> asyncio.Future[Answer]:
         """Send a request once the window has room (``expect``: payload bytes the answer will
         carry); the future holds its answer or raises what the agent reported."""

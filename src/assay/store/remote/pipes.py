@@ -37,7 +37,7 @@ class BytePipe(Protocol):
         """Up to ``n`` bytes the remote process wrote; ``b""`` once its output has ended."""
         ...
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         """Queue bytes for the remote process's input (never blocks; see ``drain``)."""
         ...
 
@@ -113,7 +113,7 @@ class ProcessPipe:
     async def read(self, n: int) -> bytes:
         return await self._stdout.read(n)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         self._stdin.write(data)
 
     async def drain(self) -> None:

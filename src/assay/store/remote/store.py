@@ -93,16 +93,37 @@ class RemoteSink:
         answer = await self.endpoint.submit("receive", args, payload)
         return _mapped(answer, _appended)
 
+    async def append_many(
+        self, objects: list[tuple[ObjectId, Finish]], payload: bytes | bytearray
+    ) -> asyncio.Future[list[Appended]]:
+        listed = [[kind, digest, f.size, f.sha256] for (kind, digest), f in objects]
+        answer = await self.endpoint.submit("receive_many", {"objects": listed}, payload)
+        return _mapped(answer, lambda a: _appended_many(a, len(objects)))
+
     async def add_version(self, record: dict[str, object]) -> dict[str, object]:
         result: dict[str, object] = await self.endpoint.call("add_version", {"version": record})
         return result
 
 
 def _appended(answer: Answer) -> Appended:
-    result = answer[0]
-    if result.get("present"):
-        return Appended(0, present=True)
-    return Appended(int(result["held"]), published=bool(result.get("published")))
+    return _one(answer[0])
+
+
+def _one(result: object) -> Appended:
+    if isinstance(result, dict):
+        if result.get("present"):
+            return Appended(0, present=True)
+        held = result.get("held")
+        if isinstance(held, int) and not isinstance(held, bool) and held >= 0:
+            return Appended(held, published=bool(result.get("published")))
+    raise TransferError(f"the agent answered a piece with {result!r}, not what it holds"[:300])
+
+
+def _appended_many(answer: Answer, count: int) -> list[Appended]:
+    results = answer[0]
+    if not isinstance(results, list) or len(results) != count:
+        raise TransferError(f"the agent answered a batch of {count} objects with {results!r}"[:300])
+    return [_one(result) for result in results]
 
 
 def _mapped(source: asyncio.Future[Answer], convert: Any) -> asyncio.Future[Any]:
