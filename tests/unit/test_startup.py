@@ -200,6 +200,13 @@ class Spy(subprocess.Popen):  # a spy: it notes what is started, then starts it
         events.append(["spawn", os.path.basename(str(args[0])), loaded])
         super().__init__(args, *more, **kw)
 subprocess.Popen = Spy
+from assay.transports import spawn
+real_spawn = spawn.Spawner.spawn
+def spawn_spy(self, executable, argv, *more, **kw):  # (a job started by posix_spawn)
+    loaded = sorted(m for m in WATCH if m in sys.modules)
+    events.append(["spawn", os.path.basename(str(argv[0])), loaded])
+    return real_spawn(self, executable, argv, *more, **kw)
+spawn.Spawner.spawn = spawn_spy
 from assay.cli import main
 code = main(["run", "test_one.py", "--plain"])
 print(json.dumps([code, events]))
