@@ -310,22 +310,8 @@ class LocalSource:
         return data
 
     def fetch(self, obj: ObjectId, offset: int, size: int) -> asyncio.Future[bytes]:
-        kind, digest = obj
-        path = f"{self._objects}/{kind}/{digest[:2]}/{digest[2:]}"  # ObjectStore.path's
+        fd = self._open(obj, self._sizes.get(obj))
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise StoreError(
-                f"the source store lacks {kind}/{digest}; run `assay store verify`"
-            ) from None
-        try:
-            actual = os.fstat(fd).st_size
-            expected = self._sizes.get(obj, actual)
-            if actual != expected:
-                raise Corrupt(
-                    f"the source store's {kind}/{digest} has {actual} bytes, not {expected}; "
-                    "run `assay store verify --repair` there"
-                )
             if self._loop is None:
                 self._loop = asyncio.get_running_loop()
             return done(os.pread(fd, size, offset), self._loop)
@@ -352,9 +338,10 @@ class LocalSource:
         future.set_result(buffer)
         return future
 
-    def _read_into(self, obj: ObjectId, into: memoryview) -> int:
+    def _open(self, obj: ObjectId, expected: int | None) -> int:
+        """The object's file, opened, once its size is ``expected`` (when known)."""
         kind, digest = obj
-        path = f"{self._objects}/{kind}/{digest[:2]}/{digest[2:]}"
+        path = f"{self._objects}/{kind}/{digest[:2]}/{digest[2:]}"  # ObjectStore.path's
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -363,11 +350,19 @@ class LocalSource:
             ) from None
         try:
             actual = os.fstat(fd).st_size
-            if actual != len(into):
+            if expected is not None and actual != expected:
                 raise Corrupt(
-                    f"the source store's {kind}/{digest} has {actual} bytes, not {len(into)}; "
+                    f"the source store's {kind}/{digest} has {actual} bytes, not {expected}; "
                     "run `assay store verify --repair` there"
                 )
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _read_into(self, obj: ObjectId, into: memoryview) -> int:
+        fd = self._open(obj, len(into))
+        try:
             got = 0
             while got < len(into):
                 n = os.preadv(fd, [into[got:]], got)
