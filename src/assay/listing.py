@@ -5,10 +5,12 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from assay import terminal
 from assay.errors import UsageError
+from assay.select import nothing_matched_hint
 
 if TYPE_CHECKING:
     from assay.plan import Case
@@ -43,7 +45,9 @@ def _case_data(case: Case) -> dict[str, Any]:
     }
 
 
-def show(prepared: Prepared, *, verbose: bool = False, as_json: bool = False) -> int:
+def show(
+    prepared: Prepared, *, verbose: bool = False, as_json: bool = False, names: Sequence[str] = ()
+) -> int:
     """Print the planned cases; return 1 if some tests could not be loaded, else 0. A
     selection that matches nothing (and no test that failed to load) is a usage error."""
     cases = prepared.plan.cases
@@ -51,8 +55,11 @@ def show(prepared: Prepared, *, verbose: bool = False, as_json: bool = False) ->
     if not cases and not problems:
         raise UsageError(
             f"no cases match the selection ({prepared.tests_loaded} test(s) loaded)",
-            hint="check -n/-x/-t/-T/-P/-p/-e/--case; without them `assay list PATHS` shows "
-            "every case",
+            hint=nothing_matched_hint(
+                names,
+                "check -n/-x/-t/-T/-P/-p/-e/--case; without them `assay list PATHS` shows "
+                "every case",
+            ),
         )
     out = sys.stdout
     if as_json:

@@ -26,6 +26,19 @@ def _compile(patterns: Sequence[str]) -> tuple[re.Pattern[str] | None, ...]:
     return tuple(out)
 
 
+def nothing_matched_hint(names: Sequence[str], where: str) -> str:
+    """The hint of a selection that matched no case: what to check (``where``), and, for a
+    name pattern anchored with ``$``, that a case's name goes on past the test's name."""
+    anchored = [n for n in names if n.endswith("$") and not n.endswith("]$")]
+    if not anchored:
+        return where
+    return (
+        f"{where}; a case's name goes on after its test's: its parameters and place, as in "
+        f"'Test[i=3] @system:partition+environment', so -n {anchored[0]!r} matches none; "
+        "drop the '$'"
+    )
+
+
 def _has_metacharacters(pattern: str) -> bool:
     """Whether the pattern means something else as a regex than as text."""
     return re.escape(pattern) != pattern.replace(" ", "\\ ")

@@ -70,3 +70,19 @@ def test_list_verbose_shows_the_suite_description(tmp_path, assay_cli: Cli):
     assert '"description": "Round trips of the yaml test suite.\\nEach case parses in.yaml."' in (
         as_json.stdout
     )
+
+
+def test_a_name_pattern_anchored_after_the_tests_name_is_told_why_it_matches_nothing(
+    tmp_path, assay_cli: Cli
+):
+    # A newcomer's -n 'yaml$': every case's name goes on with its parameters and place.
+    _yaml_suite(tmp_path)
+    for command in ("list", "run"):
+        result = assay_cli(command, ".", "-n", "yaml$", "--plain" if command == "run" else "-v")
+        assert result.code == 2, result
+        assert "no cases match the selection" in result.stderr
+        assert "-n 'yaml$' matches none; drop the '$'" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    # Without an anchored pattern the hint stays as it was.
+    plain = assay_cli("list", ".", "-n", "NoSuchCase")
+    assert "drop the '$'" not in plain.stderr

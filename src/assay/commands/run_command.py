@@ -83,5 +83,7 @@ def list_cases(verbose: bool, as_json: bool, **kw: Any) -> int:
     """List the cases PATHS would run, without running them."""
     from assay import listing, session  # lazy: start-up time (the session: 125 ms)
 
-    prepared = session.prepare(_request(**kw))
-    return listing.show(prepared, verbose=verbose, as_json=as_json)
+    request = _request(**kw)
+    prepared = session.prepare(request)
+    names = request.selection.names
+    return listing.show(prepared, verbose=verbose, as_json=as_json, names=names)

@@ -24,6 +24,7 @@ from assay.run.artifacts import SessionStore
 from assay.run.priority import Expectations, case_series
 from assay.run.recording import LateRecorder, first_session
 from assay.run.runner import Recording, Runner
+from assay.select import nothing_matched_hint
 from assay.session.context import make_context
 from assay.session.directory import new_session, open_directory
 from assay.session.display import Display, HintT
@@ -52,7 +53,10 @@ def run(
             raise UsageError(
                 f"no cases match the selection ({prepared.tests_loaded} test(s) loaded from "
                 f"{', '.join(request.paths)})",
-                hint="check -n/-t/-p/-e/-P/--case, or run `assay list` to see the cases",
+                hint=nothing_matched_hint(
+                    request.selection.names,
+                    "check -n/-t/-p/-e/-P/--case, or run `assay list` to see the cases",
+                ),
             )
     except BaseException:
         if early is not None:
