@@ -163,7 +163,10 @@ def _read(path: str, before: os.stat_result) -> bytes:
     """The whole content of the regular file ``path``, which must be the one looked at
     (never a link put in its place or on its way) and unchanged while it is read."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        # O_NONBLOCK: a FIFO put in its place would otherwise make the open wait for a
+        # writer (forever); opened at once, its fstat below refuses it. (No effect on the
+        # reads of a regular file.)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # a link now stands where the file was
             raise changed_while_read(path) from None

@@ -69,6 +69,10 @@ def open_same(path: Path | str, same_as: os.stat_result | None, follow: bool = T
     """``path`` opened for reading; with ``same_as``, only if it is still that file (device
     and inode): a path that now leads elsewhere is :func:`changed_while_read`."""
     flags = os.O_RDONLY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    if same_as is not None:
+        # It was looked at as a regular file: a FIFO put in its place since must not make
+        # the open wait for a writer (forever); opened at once, the check below refuses it.
+        flags |= os.O_NONBLOCK
     try:
         fd = os.open(path, flags)
     except OSError as exc:
