@@ -31,9 +31,28 @@ def not_a_file(path: str, info: os.stat_result | None = None) -> str | None:
     return next((name for test, name in _KINDS if test(mode)), "special file")
 
 
+def open_file(path: str) -> int:
+    """A descriptor of the regular file ``path``, for reading. What was looked at as a file
+    may have been swapped since (by a process the case left behind, or another case): a
+    FIFO opened without ``O_NONBLOCK`` would wait forever for a writer, so it is opened at
+    once and refused (:class:`ValueError`, naming what it is), as anything but a file."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        kind = not_a_file(path, os.fstat(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    if kind is not None:
+        os.close(fd)
+        raise ValueError(f"{path} is a {kind}, not a regular file")
+    return fd  # (O_NONBLOCK changes nothing for a regular file's reads)
+
+
 def compare_binary(expected: str, actual: str, res: Result, opt: Options) -> None:
     offset = 0
-    with open(expected, "rb", buffering=0) as fe, open(actual, "rb", buffering=0) as fa:
+    with open(open_file(expected), "rb", buffering=0) as fe, open(
+        open_file(actual), "rb", buffering=0
+    ) as fa:
         while True:
             be, ba = fe.read(_CHUNK), fa.read(_CHUNK)
             if be != ba:
@@ -79,7 +98,7 @@ def first_difference(a: bytes, b: bytes) -> int:
 
 def sniff(path: str) -> str:
     """Binary when the first 8 KiB hold a NUL byte or are not UTF-8, else "text"."""
-    with open(path, "rb") as fh:
+    with open(open_file(path), "rb") as fh:
         return sniff_bytes(fh.read(_SNIFF))
 
 

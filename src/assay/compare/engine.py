@@ -91,7 +91,9 @@ def _read(path: str, size: int) -> bytes:
     """One raw read of up to ``size`` bytes from the start of ``path`` (no file object,
     whose set-up costs system calls of its own; a short read only sends the caller the
     long way)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    # O_NONBLOCK: a FIFO swapped in since the look is opened at once (an empty read: the
+    # sizes then differ, and the long way's open_file refuses it), never waited on.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
         return os.read(fd, size)
     finally:

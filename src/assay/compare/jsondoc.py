@@ -12,6 +12,7 @@ import re
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any, List
 
+from .binary import open_file
 from .numeric import errors, exceeds
 from .result import BRIEF, SHOW, brief, cut
 
@@ -65,7 +66,7 @@ def load(data: bytes) -> Any:
 def compare_json(expected: str, actual: str, res: Result, opt: Options) -> None:
     docs = []
     for side, path in (("expected", expected), ("actual", actual)):
-        with open(path, "rb") as fh:
+        with open(open_file(path), "rb") as fh:
             data = fh.read()
         try:
             docs.append(load(data))

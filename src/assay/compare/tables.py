@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from itertools import zip_longest
 from typing import IO, TYPE_CHECKING, Any
 
+from .binary import open_file
 from .numeric import NUMBER_CELL, errors, exceeds
 from .result import brief, quote
 
@@ -84,7 +85,7 @@ def compare_csv(expected: str, actual: str, res: Result, opt: Options) -> None:
 def _open_text(path: str) -> IO[str]:
     # utf-8-sig: a byte order mark is not part of the first column's name; surrogateescape:
     # two different bad bytes stay different.
-    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    return open(open_file(path), encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
 def _rows(reader: Any) -> _Rows:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 from typing import TYPE_CHECKING, Any
 
-from .binary import first_difference
+from .binary import first_difference, open_file
 from .lines import Located, brief_at, context, first_token_difference
 from .numeric import ZERO, errors, exceeds
 from .result import BRIEF, Preview, brief, cut
@@ -111,7 +111,9 @@ class Reader:
 
 
 def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
-    with open(expected, "rb", buffering=0) as fe, open(actual, "rb", buffering=0) as fa:
+    with open(open_file(expected), "rb", buffering=0) as fe, open(
+        open_file(actual), "rb", buffering=0
+    ) as fa:
         e, a = Reader(fe), Reader(fa)
         pairs, probe = 0, _PROBE
         while True:
