@@ -43,7 +43,7 @@ from assay.store.objects import (
     changed_while_read,
     hash_bytes,
 )
-from assay.store.stage import matches
+from assay.store.stage import matcher
 from assay.store.trees import Entry, Tree, make_tree, tree_digest
 
 # Measured (CPU per case; a copy against a first import into the store, and against a
@@ -95,6 +95,7 @@ def plan_copy(root: Path, exclude: Sequence[str]) -> Planned | None:
     (the excluded part too: an import reads it all)."""
     entries: list[Entry] = []
     plan = Planned(root, Tree(()))
+    excluded = matcher(tuple(exclude))
     try:
         for rel, path, info in walk_directory(root):
             if len(entries) >= MAX_ENTRIES:
@@ -104,7 +105,7 @@ def plan_copy(root: Path, exclude: Sequence[str]) -> Planned | None:
                 entries.append(entry)
                 continue
             entries.append(Entry(rel, "file", mode=file_entry_mode(info), size=info.st_size))
-            if matches(rel, exclude):
+            if excluded(rel):
                 continue
             plan.bytes += info.st_size
             plan.found[rel] = (path, info)
@@ -115,7 +116,7 @@ def plan_copy(root: Path, exclude: Sequence[str]) -> Planned | None:
     except OSError as exc:
         raise StoreError(outside(exc)) from None
     check_links(make_tree(entries), root)
-    plan.tree = make_tree(e for e in entries if not matches(e.path, exclude))
+    plan.tree = make_tree(e for e in entries if not excluded(e.path))
     return plan
 
 
@@ -124,6 +125,7 @@ def copy_planned(plan: Planned, target: Path, writable: Sequence[str]) -> Copied
     name), hashing each file as it is read. If it fails midway, what it created is removed."""
     entries: list[Entry] = []
     copied = Copied(plan.tree, "")
+    private = matcher(tuple(writable))
     with TreeWriter(target) as out:
         try:
             for entry in plan.tree.entries:
@@ -134,7 +136,7 @@ def copy_planned(plan: Planned, target: Path, writable: Sequence[str]) -> Copied
                 else:
                     path, info = plan.found[entry.path]
                     data = _read(path, info)
-                    if matches(entry.path, writable):
+                    if private(entry.path):
                         mode = (entry.mode & 0o755) | 0o200
                         copied.writable += 1
                     else:  # the source's own bits, but no write, set-id or sticky bit

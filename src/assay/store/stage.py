@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import errno
 import fnmatch
-from collections.abc import Sequence
+import functools
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,9 +39,23 @@ class Staged:
 def matches(path: str, patterns: Sequence[str]) -> bool:
     """Whether a tree path is one of ``patterns`` (globs) or lies below one: how ``writable``
     and ``exclude_sources`` name inputs."""
-    return any(
-        fnmatch.fnmatchcase(path, p) or path.startswith(p.rstrip("/") + "/") for p in patterns
-    )
+    return matcher(tuple(patterns))(path)
+
+
+@functools.lru_cache(maxsize=64)
+def matcher(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    """:func:`matches` for ``patterns``, compiled once: the globs as one regular expression
+    (``fnmatch``'s own translation), the directories as one ``startswith`` (a staged case
+    asks it of every entry, and every case asks it of the same few patterns)."""
+    if not patterns:
+        return _nothing
+    globs = re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
+    below = tuple(p.rstrip("/") + "/" for p in patterns)
+    return lambda path: path.startswith(below) or globs(path) is not None
+
+
+def _nothing(path: str) -> bool:
+    return False
 
 
 writable_path = matches
@@ -56,6 +72,7 @@ def stage_tree(
     replaces what has its name). If it fails midway, what it created is removed again."""
     result = Staged()
     target.mkdir(parents=True, exist_ok=True)
+    private_path = matcher(tuple(writable))
     with TreeWriter(target) as out:
         entry: Entry | None = None
         try:
@@ -67,7 +84,7 @@ def stage_tree(
                     out.symlink(entry.target or "", entry.path)
                     result.links += 1
                 else:
-                    private = copy_all or writable_path(entry.path, writable)
+                    private = copy_all or private_path(entry.path)
                     _stage_file(objects, out, entry, private, result)
         except WriteRefused as exc:
             out.undo()
