@@ -117,7 +117,13 @@ def tiny_figures(base: Path, cases: int, n: int) -> list[list[str]]:
         },
     )
     for name, values in runs.items():
-        print(f"  tiny {name}: {fmt_spread(walls(values))}")
+        # CPU beside the wall time: on a loaded machine the wall times move with the load,
+        # the CPU (user + system of the process and every child) much less.
+        cpu = median([v.cpu for v in values])
+        print(f"  tiny {name}: {fmt_spread(walls(values))}; CPU median {fmt_s(cpu)}")
+    for a, b in (("assay", "xargs"), ("assay-serial", "loop")):
+        cpu_a, cpu_b = median([v.cpu for v in runs[a]]), median([v.cpu for v in runs[b]])
+        print(f"  tiny {a} / {b} CPU: {cpu_a / cpu_b:.2f}x")
     rows = []
     for label, a, b, goal in (
         (f"tiny suite, {cases} cases, 2 slots", "assay", "xargs", 1.5),
