@@ -26,6 +26,8 @@ import shlex
 from collections.abc import Sequence
 from typing import Protocol
 
+from assay.store.remote.ciphers import cipher_options
+
 _STDERR_KEPT = 8192  # bytes of the remote's stderr kept for messages
 _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1 << 20  # a larger pipe to the local ssh: fewer wake-ups per MiB sent
@@ -308,7 +310,8 @@ def ssh_argv(
     options: Sequence[str] = (),
 ) -> list[str]:
     """The ``ssh`` command line: no terminal, no escape character (the stream is binary),
-    keepalives so that a dead connection is noticed, ``--`` before the host so that no host
+    keepalives so that a dead connection is noticed, AES-GCM first unless the user named
+    ciphers (:mod:`~assay.store.remote.ciphers`), ``--`` before the host so that no host
     name is ever read as an option."""
     argv = ["ssh", "-T", "-e", "none", "-o", "ServerAliveInterval=15"]
     if config:
@@ -319,6 +322,7 @@ def ssh_argv(
         argv += ["-l", user]
     for option in options:
         argv += ["-o", option]
+    argv += cipher_options(config or None, options)
     return [*argv, "--", host, command]
 
 
