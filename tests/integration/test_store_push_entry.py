@@ -72,6 +72,8 @@ def test_push_starts_ssh_before_it_loads_the_store(server, remote_dir, tmp_path)
     for heavy in ("assay.store.objects", "blake3", "assay.store.transfer"):
         assert ssh < _first(events, "import", heavy), heavy
     assert ["import", "assay.config"] not in events  # an ssh:// URL needs no config
+    # Nor the archive code (tarfile, zipfile, the format checks): a push reads no archive.
+    assert ["import", "assay.archives"] not in events
     assert (
         Store(remote_dir).resolve("solver").tree == Store(tmp_path / "store").resolve("solver").tree
     )

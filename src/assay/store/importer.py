@@ -20,11 +20,10 @@ import time
 from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import msgspec
 
-from assay.archives import Limits, Member, Readable, iter_members
 from assay.store.dirwalk import check_links, file_entry_mode, other_entry, walk_directory
 from assay.store.objects import (
     CHUNK_THRESHOLD,
@@ -36,6 +35,9 @@ from assay.store.objects import (
     open_same,
 )
 from assay.store.trees import Entry, Tree, load_tree, make_tree, put_tree
+
+if TYPE_CHECKING:
+    from assay.archives import Limits, Member, Readable
 
 
 @dataclass
@@ -256,7 +258,11 @@ def import_archive(
             tree, digest, files, size = known
             return Imported(tree, files, size, archive_hash=digest, cached=True)
         result = Imported(tree="", archive_hash=hash_open(opened), read_bytes=info.st_size)
-        entries = _archive_entries(objects, archive, opened, limits or Limits(), result)
+        if limits is None:
+            from assay.archives import Limits
+
+            limits = Limits()
+        entries = _archive_entries(objects, archive, opened, limits, result)
         now = os.fstat(opened.fileno())
         if (now.st_size, now.st_mtime_ns) != (info.st_size, info.st_mtime_ns):
             raise changed_while_read(archive)  # written in place: hash and tree may differ
@@ -272,6 +278,9 @@ def _archive_entries(
 ) -> dict[str, Entry]:
     """The tree entries of an archive's members (streamed into the store), with the
     parents the archive did not list."""
+    # Imported here: the archive code is for archives (a push or a checkout reads none).
+    from assay.archives import iter_members
+
     entries: dict[str, Entry] = {}
     for member in iter_members(archive, limits, opened):
         if member.type == "dir":

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from assay.archives import Limits, is_archive
 from assay.store import checkouts
 from assay.store.agent.treecheck import UnsafeEntry
 from assay.store.agent.treeobj import is_dir_object
@@ -46,6 +46,9 @@ from assay.store.trees import (
     read_tree_object,
 )
 from assay.store.verify import VerifyReport, verify
+
+if TYPE_CHECKING:
+    from assay.archives import Limits
 
 STORE_ENV = "ASSAY_STORE"
 
@@ -78,12 +81,23 @@ class Store:
         self.root = root
         self.objects = ObjectStore(root)
         self.refs = Refs(root)
-        self.limits = limits or Limits()
+        self._limits = limits
         self._cache: StatCache | None = None
         self._cache_lock = threading.Lock()
         self._lease: Lease | None = None
         self._checked: set[str] = set()  # stored trees found safe to write out
         self._recent: list[Tree] = []  # tree objects found safe, the latest few
+
+    @property
+    def limits(self) -> Limits:
+        """What an archive put into this store may unpack to."""
+        if self._limits is None:
+            # Imported here: the archive code (tarfile, zipfile, the format checks) is for
+            # putting archives, not for pushing, pulling or staging what is stored.
+            from assay.archives import Limits
+
+            self._limits = Limits()
+        return self._limits
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -164,6 +178,8 @@ class Store:
         if source.is_dir():
             # Never itself: sources = "." in a project holding the store (.assay/store).
             return import_directory(self.objects, self.cache, source, self._itself())
+        from assay.archives import is_archive
+
         if source.is_file() and is_archive(source):
             return import_archive(self.objects, self.cache, source, self.limits)
         if not source.exists():

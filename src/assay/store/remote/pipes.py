@@ -17,17 +17,23 @@ exec channel: ``read`` is ``process.stdout.read(n)``, ``write`` ``process.stdin.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fcntl
+import itertools
 import os
 import shlex
 from collections.abc import Sequence
 from typing import Protocol
 
+from assay.store.remote.ciphers import cipher_options
+
 _STDERR_KEPT = 8192  # bytes of the remote's stderr kept for messages
 _F_SETPIPE_SZ = 1031
 _PIPE_SIZE = 1 << 20  # a larger pipe to the local ssh: fewer wake-ups per MiB sent
 _EXIT_WAIT = 10.0  # seconds a pipe's process gets to exit after its input ends
+_HIGH = 4 * _PIPE_SIZE  # bytes waiting in this process before drain() waits
+_IOV = 64  # buffers per writev (well under IOV_MAX)
 
 
 class BytePipe(Protocol):
@@ -38,7 +44,8 @@ class BytePipe(Protocol):
         ...
 
     def write(self, data: bytes | bytearray) -> None:
-        """Queue bytes for the remote process's input (never blocks; see ``drain``)."""
+        """Queue bytes for the remote process's input (never blocks; see ``drain``); the
+        caller does not change ``data`` afterwards (it may be sent from where it is)."""
         ...
 
     async def drain(self) -> None:
@@ -63,6 +70,114 @@ def agent_command(python: str = "python3") -> str:
     return f"{shlex.quote(python)} -I -S -c {shlex.quote(BOOTSTRAP)}"
 
 
+class _Writer:
+    """Writes to a non-blocking pipe without copying what it cannot take at once: that
+    waits as views of the callers' buffers and goes out with ``writev`` when the pipe has
+    room (asyncio's pipe transport copies it into one growing buffer first: a copy of
+    nearly every byte of a push, since ssh keeps the pipe full). Callers hand over their
+    buffers: nothing writes into a buffer once it is written here.
+
+    It writes through a duplicate of the transport's descriptor: the transport still owns
+    the pipe (it notices the far end closing and closes it at the end)."""
+
+    def __init__(self, fd: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._fd = os.dup(fd)
+        os.set_blocking(self._fd, False)
+        self._queue: collections.deque[memoryview] = collections.deque()
+        self.queued = 0  # bytes waiting here
+        self._error: OSError | None = None
+        self._waiters: list[asyncio.Future[None]] = []
+        self._watching = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._error is not None:
+            raise self._error
+        if not data:
+            return
+        view = memoryview(data)
+        if not self._queue:  # straight into the pipe, as much as it takes
+            try:
+                n = os.write(self._fd, view)
+            except BlockingIOError:
+                n = 0
+            except OSError as exc:
+                self._fail(exc)
+                raise
+            if n == len(view):
+                return
+            view = view[n:]
+            self._watch()
+        self._queue.append(view)
+        self.queued += len(view)
+
+    async def drain(self, limit: int = _HIGH) -> None:
+        """Wait until at most ``limit`` bytes wait here."""
+        while self._error is None and self.queued > limit:
+            waiter = self._loop.create_future()
+            self._waiters.append(waiter)
+            await waiter
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        """Drop what still waits and let go of the descriptor."""
+        self._unwatch()
+        self._queue.clear()
+        self.queued = 0
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._error is None:
+            self._error = BrokenPipeError("the pipe is closed")
+        self._wake()
+
+    def _watch(self) -> None:
+        if not self._watching:
+            self._loop.add_writer(self._fd, self._ready)
+            self._watching = True
+
+    def _unwatch(self) -> None:
+        if self._watching:
+            self._loop.remove_writer(self._fd)
+            self._watching = False
+
+    def _ready(self) -> None:
+        try:
+            n = os.writev(self._fd, list(itertools.islice(self._queue, _IOV)))
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self.queued -= n
+        queue = self._queue
+        while n:
+            head = queue[0]
+            if n < len(head):
+                queue[0] = head[n:]
+                break
+            n -= len(head)
+            queue.popleft()
+        if not queue:
+            self._unwatch()
+        if self.queued <= _HIGH // 2:
+            self._wake()
+
+    def _fail(self, error: OSError) -> None:
+        self._error = error
+        self._unwatch()
+        self._queue.clear()
+        self.queued = 0
+        self._wake()
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
 class ProcessPipe:
     """A :class:`BytePipe` over a local process's stdin and stdout (stderr is collected)."""
 
@@ -75,10 +190,12 @@ class ProcessPipe:
         self._stderr = bytearray()
         self._stderr_task = asyncio.create_task(self._collect())
         pipe = self._stdin.transport.get_extra_info("pipe")
+        self._writer: _Writer | None = None
         with contextlib.suppress(OSError, ValueError):  # ValueError: it exited already
             if pipe is not None:
                 fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
-            self._stdin.transport.set_write_buffer_limits(high=4 * _PIPE_SIZE)
+                self._writer = _Writer(pipe.fileno())
+            self._stdin.transport.set_write_buffer_limits(high=_HIGH)
 
     @classmethod
     async def start(
@@ -114,12 +231,24 @@ class ProcessPipe:
         return await self._stdout.read(n)
 
     def write(self, data: bytes | bytearray) -> None:
-        self._stdin.write(data)
+        if self._writer is None:
+            self._stdin.write(data)
+        else:
+            self._writer.write(data)
 
     async def drain(self) -> None:
-        await self._stdin.drain()
+        if self._writer is None:
+            await self._stdin.drain()
+        else:
+            await self._writer.drain()
 
     async def close(self) -> None:
+        if self._writer is not None:
+            # What waits here goes first (the last requests, the bye), for as long as the
+            # process is given to exit.
+            with contextlib.suppress(OSError, TimeoutError):
+                await asyncio.wait_for(self._writer.drain(0), _EXIT_WAIT)
+            self._writer.close()
         with contextlib.suppress(OSError, RuntimeError):
             if not self._stdin.is_closing():
                 self._stdin.close()
@@ -181,7 +310,8 @@ def ssh_argv(
     options: Sequence[str] = (),
 ) -> list[str]:
     """The ``ssh`` command line: no terminal, no escape character (the stream is binary),
-    keepalives so that a dead connection is noticed, ``--`` before the host so that no host
+    keepalives so that a dead connection is noticed, AES-GCM first unless the user named
+    ciphers (:mod:`~assay.store.remote.ciphers`), ``--`` before the host so that no host
     name is ever read as an option."""
     argv = ["ssh", "-T", "-e", "none", "-o", "ServerAliveInterval=15"]
     if config:
@@ -192,6 +322,7 @@ def ssh_argv(
         argv += ["-l", user]
     for option in options:
         argv += ["-o", option]
+    argv += cipher_options(config or None, options)
     return [*argv, "--", host, command]
 
 
