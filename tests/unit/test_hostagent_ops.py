@@ -305,3 +305,80 @@ def test_a_short_jobs_leftovers_are_looked_up_by_pid_without_listing_proc(
     finally:
         left.kill()
         left.wait()
+
+
+def _job_sees(daemon: hostagent.Daemon, case: Path, argv: list[str]) -> hostagent.Job:
+    case.mkdir(parents=True, exist_ok=True)
+    started: list[hostagent.Job] = []
+    watch = daemon.watcher.add
+
+    def add(job: hostagent.Job, limit: float | None) -> bool:
+        started.append(job)  # caught as it starts: it leaves daemon.jobs as it ends
+        return watch(job, limit)
+
+    daemon.watcher.add = add  # type: ignore[method-assign]
+    daemon.op_spawn(
+        {
+            "job": case.name,
+            "argv": argv,
+            "cwd": str(case),
+            "stdout": str(case / "o"),
+            "stderr": str(case / "e"),
+            "env": {"GIVEN": "yes"},
+        }
+    )
+    daemon.watcher.add = watch  # type: ignore[method-assign]
+    (job,) = started
+    assert job.ended.wait(30)
+    return job
+
+
+@pytest.mark.skipif(hostagent.spawner() is None, reason="no posix_spawn that can do it all")
+def test_a_job_starts_with_posix_spawn_and_gets_what_popen_gave_it(tmp_path: Path) -> None:
+    # Popen's vfork holds the interpreter lock until the child has exec'd (Python < 3.12):
+    # the daemon's other threads waited on every job's start. The child must get the same.
+    daemon = _daemon(tmp_path)
+    daemon.send = lambda message: None  # type: ignore[method-assign, assignment]
+    case = tmp_path / "work" / "case"
+    script = (
+        'echo "cwd=$(pwd)"; echo "sid=$(ps -o sid= -p $$ | tr -d " ") pid=$$"; '
+        "grep -E '^SigIgn' /proc/$$/status; echo \"given=$GIVEN token=${"
+        + hostagent.TOKEN
+        + ':+set}"; cat; echo "stdin-end"; echo oops >&2'
+    )
+    job = _job_sees(daemon, case, ["/bin/sh", "-c", script])
+    assert isinstance(job.proc, hostagent.Spawned)
+    assert job.status == 0
+    lines = (case / "o").read_text().splitlines()
+    assert lines[0] == f"cwd={os.path.realpath(case)}"
+    sid, pid = (part.split("=")[1] for part in lines[1].split())
+    assert sid == pid  # a session (and process group) of its own
+    ignored = int(lines[2].split()[1], 16)
+    import signal as sig
+
+    assert not ignored & (1 << (sig.SIGPIPE - 1))  # back to the default, as with Popen
+    assert lines[3] == "given=yes token=set"
+    assert lines[4] == "stdin-end"  # stdin: /dev/null, at its end at once
+    assert (case / "e").read_text() == "oops\n"
+    # No descriptor of the daemon's: ls sees its own three and the one it lists with.
+    listed = tmp_path / "work" / "fds"
+    _job_sees(daemon, listed, ["/bin/ls", "/proc/self/fd"])
+    assert sorted((listed / "o").read_text().split(), key=int) == ["0", "1", "2", "3"]
+    daemon.stop()
+
+
+@pytest.mark.skipif(hostagent.spawner() is None, reason="no posix_spawn that can do it all")
+def test_a_job_that_cannot_start_is_named_as_popen_named_it(tmp_path: Path) -> None:
+    daemon = _daemon(tmp_path)
+    case = tmp_path / "work" / "case"
+    case.mkdir(parents=True)
+    base = {"job": "x", "cwd": str(case), "stdout": str(case / "o"), "stderr": str(case / "e")}
+    with pytest.raises(FileNotFoundError) as missing:
+        daemon.op_spawn({**base, "argv": [str(tmp_path / "no-such-program")]})
+    assert missing.value.filename == str(tmp_path / "no-such-program")
+    gone = str(tmp_path / "work" / "gone")
+    with pytest.raises(FileNotFoundError) as no_dir:
+        daemon.op_spawn({**base, "job": "y", "cwd": gone, "argv": ["/bin/true"]})
+    assert no_dir.value.filename == gone
+    assert daemon.jobs == {}
+    daemon.stop()
