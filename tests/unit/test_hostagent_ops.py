@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -382,3 +383,63 @@ def test_a_job_that_cannot_start_is_named_as_popen_named_it(tmp_path: Path) -> N
     assert no_dir.value.filename == gone
     assert daemon.jobs == {}
     daemon.stop()
+
+
+def test_the_agent_imports_only_what_its_start_needs() -> None:
+    # Each of these cost the host 1-5 ms of CPU at every agent start (with logging under
+    # concurrent.futures), on the way to a run's first case; none is needed to serve it.
+    probe = (
+        "import sys\n"
+        f"path = {str(Path(hostagent.__file__))!r}\n"
+        "exec(compile(open(path).read(), path, 'exec'), {'__name__': 'agent'})\n"
+        "heavy = ('typing', 'concurrent.futures', 'logging', 'pathlib', 'secrets')\n"
+        "print(' '.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == []
+
+
+def test_the_agents_pool_runs_everything_submitted_with_at_most_its_threads() -> None:
+    pool = hostagent.Pool(3)
+    gate = threading.Event()
+    done: list[int] = []
+    lock = threading.Lock()
+    threads: set[int] = set()
+
+    def work(n: int) -> None:
+        gate.wait(30)
+        with lock:
+            done.append(n)
+            threads.add(threading.get_ident())
+
+    for n in range(20):
+        pool.submit(work, n)
+    gate.set()
+    for _ in range(600):
+        with lock:
+            if len(done) == 20:
+                break
+        time.sleep(0.05)
+    assert sorted(done) == list(range(20))
+    assert 1 <= len(threads) <= 3
+    pool.shutdown(wait=False)
+    with pytest.raises(RuntimeError):
+        pool.submit(work, 99)  # a stopping daemon's pool takes no more
+
+
+def test_a_long_request_does_not_hold_back_what_is_submitted_after_it() -> None:
+    # A command that takes its time (sbatch on a slow login node) keeps one thread: the
+    # next job's end must get a thread of its own, not wait behind it.
+    pool = hostagent.Pool(4)
+    long_one = threading.Event()
+    for _ in range(2):  # two quick ones first: their thread goes back to waiting
+        pool.submit(lambda: None)
+    time.sleep(0.2)
+    pool.submit(long_one.wait, 60)
+    ran = threading.Event()
+    pool.submit(ran.set)
+    assert ran.wait(30)
+    long_one.set()
+    pool.shutdown()

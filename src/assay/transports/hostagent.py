@@ -30,9 +30,7 @@ import fcntl
 import heapq
 import json
 import os
-import pathlib
 import re
-import secrets
 import selectors
 import shutil
 import signal
@@ -45,8 +43,14 @@ import tempfile
 import threading
 import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from queue import SimpleQueue
+
+# What the agent's start imports costs the host's CPU on the way to a run's first case:
+# typing (annotations only), concurrent.futures (and logging), pathlib and secrets stay out.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
@@ -437,6 +441,56 @@ def _running(ref: weakref.ref[Job]) -> bool:
     return job is not None and not job.ended.is_set()
 
 
+class Pool:
+    """Threads that run what is submitted, at most ``most`` of them, started as needed (what
+    the daemon used of ``ThreadPoolExecutor``, whose import costs a start 5 ms)."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.lock = threading.Lock()
+        self.queue: SimpleQueue[tuple[Callable[..., object], tuple[Any, ...]] | None]
+        self.queue = SimpleQueue()
+        self.threads = 0
+        self.queued = 0  # submitted, not taken yet
+        self.waiting = 0  # threads waiting for work: a long request holds none of them
+        self.closed = False
+
+    def submit(self, fn: Callable[..., object], *args: Any) -> None:
+        with self.lock:
+            if self.closed:
+                raise RuntimeError("the pool is shut down")
+            self.queue.put((fn, args))
+            self.queued += 1
+            if self.queued > self.waiting and self.threads < self.most:
+                self.threads += 1
+                threading.Thread(target=self._work, daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            with self.lock:
+                self.waiting += 1
+            item = self.queue.get()
+            with self.lock:
+                self.waiting -= 1
+                self.queued -= 1
+            if item is None:
+                return
+            fn, args = item
+            try:
+                fn(*args)
+            except Exception as exc:  # a bug here: say what, keep serving
+                sys.stderr.write(f"assay agent: {getattr(fn, '__name__', fn)}: {exc!r}\n")
+
+    def shutdown(self, wait: bool = False) -> None:
+        """Take no more; each thread ends once what was submitted before has run."""
+        with self.lock:
+            self.closed = True
+            threads = self.threads
+            self.queued += threads
+        for _ in range(threads):
+            self.queue.put(None)
+
+
 # -- the daemon ------------------------------------------------------------------------------
 
 
@@ -466,7 +520,7 @@ class Daemon:
         self.answers: dict[str, dict[str, Any]] = {}
         self.ended: dict[str, int] = {}  # jobs that ended: their status, for a reconnection
         self.working: dict[str, threading.Event] = {}
-        self.pool = ThreadPoolExecutor(max_workers=64)
+        self.pool = Pool(64)
         self.watcher = Watcher(self._job_ended, self._job_late)
         self.stopping = threading.Event()
         self.requests: dict[str, int] = {}  # per operation, for the client's statistics
@@ -677,7 +731,7 @@ class Daemon:
             except OSError as exc:
                 exc.assay_step = "prepare"  # type: ignore[attr-defined]
                 raise
-        token = secrets.token_hex(16)
+        token = os.urandom(16).hex()  # as secrets.token_hex(16)
         env = dict(os.environ)
         env.update(m.get("env") or {})
         env[TOKEN] = token
@@ -1061,6 +1115,8 @@ def collect(
             budget -= take(rel, max_file)
     real = os.path.realpath(base)
     for pattern in patterns:
+        import pathlib  # only for keep_files: not at every agent start
+
         for path in sorted(pathlib.Path(base).glob(pattern)):
             if not os.path.realpath(path).startswith(real + os.sep):
                 continue  # a pattern or a link that leads out of the directory
