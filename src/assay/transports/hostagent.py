@@ -4,7 +4,9 @@ This file uses only the Python standard library, imports nothing from assay and 
 Python >= 3.7: assay copies it to the remote host (``WORKDIR/bin/hostagent-HASH.py``) and
 starts it there over SSH, with no assay installed on that host.
 
-``python3 -I hostagent.py connect NAME LINGER`` runs in one SSH exec channel. It finds the
+``python3 -I hostagent.py connect NAME LINGER`` (started by assay through the short program
+of :mod:`assay.transports.ssh_boot`, which checks this file and keeps it compiled) runs in
+one SSH exec channel. It finds the
 session's agent daemon (a Unix socket ``$TMPDIR/assay-UID/NAME.sock``, in a directory only
 this user may enter), starts it when there is none, and relays the channel's bytes to it.
 The daemon runs in a session of its own, so it and the jobs it started outlive the channel:
