@@ -6,9 +6,9 @@ starts it there over SSH, with no assay installed on that host.
 
 ``python3 -I hostagent.py connect NAME LINGER`` (started by assay through the short program
 of :mod:`assay.transports.ssh_boot`, which checks this file and keeps it compiled) runs in
-one SSH exec channel. It finds the
-session's agent daemon (a Unix socket ``$TMPDIR/assay-UID/NAME.sock``, in a directory only
-this user may enter), starts it when there is none, and relays the channel's bytes to it.
+one SSH exec channel. It finds the session's agent daemon (a Unix socket
+``$TMPDIR/assay-UID/NAME.sock``, in a directory only this user may enter), starts it when
+there is none, and relays the channel's bytes to it.
 The daemon runs in a session of its own, so it and the jobs it started outlive the channel:
 when the SSH connection drops, the jobs keep running, and assay, once reconnected, asks the
 same daemon how they are doing (nothing is started twice: every request carries an id of
