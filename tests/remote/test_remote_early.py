@@ -150,7 +150,9 @@ def test_ctrl_c_while_the_tests_load_leaves_nothing_on_the_host(
     )
     try:
         until = time.monotonic() + 60
-        while not marker.exists():  # the connection is up, the test file still loads
+        # The connection is up, the test file still loads (the marker is created, then
+        # written: an empty one is read again).
+        while not (marker.exists() and marker.read_text()):
             assert time.monotonic() < until and proc.poll() is None, proc.communicate()
             time.sleep(0.1)
         assert marker.read_text() == "seen"

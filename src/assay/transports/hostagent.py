@@ -4,9 +4,11 @@ This file uses only the Python standard library, imports nothing from assay and 
 Python >= 3.7: assay copies it to the remote host (``WORKDIR/bin/hostagent-HASH.py``) and
 starts it there over SSH, with no assay installed on that host.
 
-``python3 -I hostagent.py connect NAME LINGER`` runs in one SSH exec channel. It finds the
-session's agent daemon (a Unix socket ``$TMPDIR/assay-UID/NAME.sock``, in a directory only
-this user may enter), starts it when there is none, and relays the channel's bytes to it.
+``python3 -I hostagent.py connect NAME LINGER`` (started by assay through the short program
+of :mod:`assay.transports.ssh_boot`, which checks this file and keeps it compiled) runs in
+one SSH exec channel. It finds the session's agent daemon (a Unix socket
+``$TMPDIR/assay-UID/NAME.sock``, in a directory only this user may enter), starts it when
+there is none, and relays the channel's bytes to it.
 The daemon runs in a session of its own, so it and the jobs it started outlive the channel:
 when the SSH connection drops, the jobs keep running, and assay, once reconnected, asks the
 same daemon how they are doing (nothing is started twice: every request carries an id of
@@ -30,9 +32,7 @@ import fcntl
 import heapq
 import json
 import os
-import pathlib
 import re
-import secrets
 import selectors
 import shutil
 import signal
@@ -45,8 +45,14 @@ import tempfile
 import threading
 import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from queue import SimpleQueue
+
+# What the agent's start imports costs the host's CPU on the way to a run's first case:
+# typing (annotations only), concurrent.futures (and logging), pathlib and secrets stay out.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
@@ -106,7 +112,7 @@ def frame(message: dict[str, Any]) -> bytes:
 
 
 class Job:
-    def __init__(self, jid: str, proc: subprocess.Popen[bytes], token: str) -> None:
+    def __init__(self, jid: str, proc: subprocess.Popen[bytes] | Spawned, token: str) -> None:
         self.jid = jid
         self.proc = proc
         self.token = token
@@ -126,7 +132,132 @@ class Job:
             pass
 
 
+class Spawned:
+    """A job process started by :class:`Spawner`: what the daemon asks of a ``Popen``."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self) -> int:
+        """Its status as ``Popen`` gives it (negative: killed by that signal)."""
+        while self.returncode is None:
+            try:
+                _pid, status = os.waitpid(self.pid, 0)
+            except InterruptedError:
+                continue
+            except ChildProcessError:  # reaped elsewhere: nothing more to learn
+                self.returncode = 255
+                break
+            if os.WIFSIGNALED(status):
+                self.returncode = -os.WTERMSIG(status)
+            elif os.WIFEXITED(status):
+                self.returncode = os.WEXITSTATUS(status)
+        return self.returncode
+
+
+class Spawner:
+    """Starts a job with the C library's ``posix_spawn`` (glibc >= 2.34), through ctypes:
+    the call releases the interpreter lock while the child starts. ``Popen``'s ``vfork``
+    holds it (Python < 3.12) until the child has exec'd, and the daemon's other threads
+    (the answers, the exit events) wait meanwhile, for every job started. The child gets
+    what ``Popen`` gives it here: its own session, stdin from ``/dev/null``, its output
+    files, no other descriptor, the signals Python ignores back to their default."""
+
+    _OUT = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+
+    def __init__(self) -> None:
+        import ctypes
+
+        self.ctypes = ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        ptr = ctypes.c_void_p
+        self._spawn = libc.posix_spawn
+        self._spawn.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, ptr, ptr, ptr, ptr]
+        self._init = libc.posix_spawn_file_actions_init
+        self._destroy = libc.posix_spawn_file_actions_destroy
+        self._open = libc.posix_spawn_file_actions_addopen
+        self._open.argtypes = [ptr, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint]
+        self._chdir = libc.posix_spawn_file_actions_addchdir_np
+        self._chdir.argtypes = [ptr, ctypes.c_char_p]
+        self._closefrom = libc.posix_spawn_file_actions_addclosefrom_np
+        self._closefrom.argtypes = [ptr, ctypes.c_int]
+        self._attr = ctypes.create_string_buffer(1024)  # posix_spawnattr_t: 336 bytes
+        if libc.posix_spawnattr_init(self._attr) != 0:
+            raise OSError("posix_spawnattr_init failed")
+        defaults = ctypes.create_string_buffer(128)  # sigset_t
+        libc.sigemptyset(defaults)
+        for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ"):  # what Popen's restore_signals resets
+            if hasattr(signal, name):
+                libc.sigaddset(defaults, int(getattr(signal, name)))
+        if libc.posix_spawnattr_setsigdefault(self._attr, defaults) != 0:
+            raise OSError("posix_spawnattr_setsigdefault failed")
+        # POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF (a flag glibc does not know fails).
+        if libc.posix_spawnattr_setflags(self._attr, ctypes.c_short(0x80 | 0x04)) != 0:
+            raise OSError("this C library's posix_spawn cannot start a new session")
+
+    def spawn(self, argv: list[str], env: dict[str, str], cwd: str, out: str, err: str) -> int:
+        """Start ``argv`` (its program named by a path) in ``cwd``; its pid. Raises
+        :class:`OSError` as ``Popen`` would, :class:`ValueError` for a NUL byte."""
+        ctypes = self.ctypes
+        args = [os.fsencode(a) for a in argv]
+        paths = [os.fsencode(p) for p in (cwd, out, err)]
+        entries = []
+        for name, value in env.items():
+            if "=" in name:
+                raise ValueError(f"illegal environment variable name: {name!r}")
+            entries.append(os.fsencode(name) + b"=" + os.fsencode(value))
+        if b"\0" in b"\1".join(args + paths + entries):
+            raise ValueError("embedded null byte")
+        argv_c = (ctypes.c_char_p * (len(args) + 1))(*args, None)
+        env_c = (ctypes.c_char_p * (len(entries) + 1))(*entries, None)
+        actions = ctypes.create_string_buffer(512)  # posix_spawn_file_actions_t: 80 bytes
+        if self._init(actions) != 0:
+            raise OSError(errno.ENOMEM, "posix_spawn_file_actions_init failed")
+        try:
+            added = (
+                self._open(actions, 0, os.devnull.encode(), os.O_RDONLY, 0)
+                or self._open(actions, 1, paths[1], self._OUT, 0o644)
+                or self._open(actions, 2, paths[2], self._OUT, 0o644)
+                or self._closefrom(actions, 3)
+                or self._chdir(actions, paths[0])
+            )
+            if added:
+                raise OSError(added, os.strerror(added))
+            pid = ctypes.c_int(0)
+            failed = self._spawn(ctypes.byref(pid), args[0], actions, self._attr, argv_c, env_c)
+        finally:
+            self._destroy(actions)
+        if failed:
+            named = argv[0]
+            for path in (out, err):
+                if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+                    named = path
+            if named == argv[0] and not os.path.isdir(cwd):
+                named = cwd
+            raise OSError(failed, os.strerror(failed), named)
+        return int(pid.value)
+
+
+_spawner: list[Spawner | None] = []  # made at the first job: [] not yet, [None] cannot
+
+
+def spawner() -> Spawner | None:
+    """This daemon's :class:`Spawner`, or None where the C library cannot do it all (not
+    Linux, not glibc >= 2.34, no ctypes): jobs then start with ``Popen``."""
+    if not _spawner:
+        made = None
+        if sys.platform.startswith("linux"):
+            try:
+                made = Spawner()
+            except (OSError, AttributeError, ImportError):
+                made = None
+        _spawner.append(made)
+    return _spawner[0]
+
+
 _SHORT = 1.0  # seconds: a job that ran longer may have seen the pids wrap around
+_FEW = 256  # this few pids handed out since a job started: look each up, list nothing
 
 
 def last_pid() -> int | None:
@@ -156,10 +287,17 @@ def leftovers(tokens: set[str], above: int = 0) -> list[int]:
     found: list[int] = []
     if not marks:
         return found
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return found
+    last = last_pid() if above else None
+    entries: list[str]
+    if last is not None and 0 <= last - above <= _FEW:
+        # The pids handed out since the job started: each looked up, nothing listed
+        # (listing /proc, every process of the host, was a third of a job's cost here).
+        entries = [str(pid) for pid in range(above + 1, last + 1)]
+    else:
+        try:
+            entries = os.listdir("/proc")
+        except OSError:
+            return found
     uid, me = os.getuid(), os.getpid()  # (a system call each: not once per entry)
     for entry in entries:
         if not entry.isdigit():
@@ -305,6 +443,56 @@ def _running(ref: weakref.ref[Job]) -> bool:
     return job is not None and not job.ended.is_set()
 
 
+class Pool:
+    """Threads that run what is submitted, at most ``most`` of them, started as needed (what
+    the daemon used of ``ThreadPoolExecutor``, whose import costs a start 5 ms)."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.lock = threading.Lock()
+        self.queue: SimpleQueue[tuple[Callable[..., object], tuple[Any, ...]] | None]
+        self.queue = SimpleQueue()
+        self.threads = 0
+        self.queued = 0  # submitted, not taken yet
+        self.waiting = 0  # threads waiting for work: a long request holds none of them
+        self.closed = False
+
+    def submit(self, fn: Callable[..., object], *args: Any) -> None:
+        with self.lock:
+            if self.closed:
+                raise RuntimeError("the pool is shut down")
+            self.queue.put((fn, args))
+            self.queued += 1
+            if self.queued > self.waiting and self.threads < self.most:
+                self.threads += 1
+                threading.Thread(target=self._work, daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            with self.lock:
+                self.waiting += 1
+            item = self.queue.get()
+            with self.lock:
+                self.waiting -= 1
+                self.queued -= 1
+            if item is None:
+                return
+            fn, args = item
+            try:
+                fn(*args)
+            except Exception as exc:  # a bug here: say what, keep serving
+                sys.stderr.write(f"assay agent: {getattr(fn, '__name__', fn)}: {exc!r}\n")
+
+    def shutdown(self, wait: bool = False) -> None:
+        """Take no more; each thread ends once what was submitted before has run."""
+        with self.lock:
+            self.closed = True
+            threads = self.threads
+            self.queued += threads
+        for _ in range(threads):
+            self.queue.put(None)
+
+
 # -- the daemon ------------------------------------------------------------------------------
 
 
@@ -334,7 +522,7 @@ class Daemon:
         self.answers: dict[str, dict[str, Any]] = {}
         self.ended: dict[str, int] = {}  # jobs that ended: their status, for a reconnection
         self.working: dict[str, threading.Event] = {}
-        self.pool = ThreadPoolExecutor(max_workers=64)
+        self.pool = Pool(64)
         self.watcher = Watcher(self._job_ended, self._job_late)
         self.stopping = threading.Event()
         self.requests: dict[str, int] = {}  # per operation, for the client's statistics
@@ -545,29 +733,17 @@ class Daemon:
             except OSError as exc:
                 exc.assay_step = "prepare"  # type: ignore[attr-defined]
                 raise
-        token = secrets.token_hex(16)
+        token = os.urandom(16).hex()  # as secrets.token_hex(16)
         env = dict(os.environ)
         env.update(m.get("env") or {})
         env[TOKEN] = token
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        out = os.open(m["stdout"], flags, 0o644)
-        try:
-            err = os.open(m["stderr"], flags, 0o644)
-            try:
-                proc = subprocess.Popen(
-                    m["argv"],
-                    cwd=m["cwd"],
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    env=env,
-                    start_new_session=True,  # its own session and process group
-                    close_fds=True,
-                )
-            finally:
-                os.close(err)
-        finally:
-            os.close(out)
+        argv = m["argv"]
+        quick = spawner() if argv and "/" in argv[0] else None  # Popen searches $PATH
+        proc: subprocess.Popen[bytes] | Spawned
+        if quick is not None:
+            proc = Spawned(quick.spawn(argv, env, m["cwd"], m["stdout"], m["stderr"]))
+        else:
+            proc = self._popen(argv, env, m["cwd"], m["stdout"], m["stderr"])
         job = Job(jid, proc, token)
         wanted = m.get("collect")
         if isinstance(wanted, dict) and listed is not None:
@@ -595,6 +771,30 @@ class Daemon:
         if listed is None:
             return {"pid": proc.pid}
         return {"pid": proc.pid, "files": listed}
+
+    @staticmethod
+    def _popen(
+        argv: list[str], env: dict[str, str], cwd: str, stdout: str, stderr: str
+    ) -> subprocess.Popen[bytes]:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        out = os.open(stdout, flags, 0o644)
+        try:
+            err = os.open(stderr, flags, 0o644)
+            try:
+                return subprocess.Popen(
+                    argv,
+                    cwd=cwd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    env=env,
+                    start_new_session=True,  # its own session and process group
+                    close_fds=True,
+                )
+            finally:
+                os.close(err)
+        finally:
+            os.close(out)
 
     def _job_ended(self, job: Job) -> None:
         """The watcher saw ``job`` end: what follows (its leftovers, its files) is done by
@@ -917,6 +1117,8 @@ def collect(
             budget -= take(rel, max_file)
     real = os.path.realpath(base)
     for pattern in patterns:
+        import pathlib  # only for keep_files: not at every agent start
+
         for path in sorted(pathlib.Path(base).glob(pattern)):
             if not os.path.realpath(path).startswith(real + os.sep):
                 continue  # a pattern or a link that leads out of the directory

@@ -4,10 +4,10 @@ Every partition on one host (the same SSH settings) shares one :class:`SshTransp
 connection. On it:
 
 * one exec channel runs assay's agent (:mod:`assay.transports.hostagent`, copied to
-  ``WORKDIR/bin`` and started with ``python3 -I``). Every command (``sbatch``, ``squeue``,
-  ``mkdir``...), every job process and every small file goes through that one channel, as
-  framed requests answered concurrently, so the number of channels does not grow with the
-  number of commands or cases;
+  ``WORKDIR/bin`` and started with ``python3 -I -S``, :mod:`.ssh_boot`). Every command
+  (``sbatch``, ``squeue``, ``mkdir``...), every job process and every small file goes
+  through that one channel, as framed requests answered concurrently, so the number of
+  channels does not grow with the number of commands or cases;
 * one SFTP channel moves larger files and trees;
 * :meth:`SshTransport.open_pipe` opens an exec channel per byte pipe (the store's agent),
   within ``max_channels``.

@@ -14,13 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import NoReturn
 
 from assay.transports.base import TransportError
+from assay.transports.ssh_boot import agent_command
 from assay.transports.ssh_connect import agent_name, ship_agent
 from assay.transports.ssh_link import BANNER
 from assay.transports.sshlib import asyncssh
@@ -45,7 +45,7 @@ async def start_agent(
     workdir: str,
     args: Sequence[str],
 ) -> Started:
-    """The agent's connector started on ``conn`` (``python -I AGENT connect *args``), or a
+    """The agent's connector started on ``conn`` (:func:`.ssh_boot.agent_command`), or a
     one-line :class:`TransportError`."""
     name, digest = agent_name()
     channels = 2
@@ -152,7 +152,7 @@ async def _exec(
 ) -> tuple[asyncssh.SSHClientProcess[bytes], bytes]:
     """Start the connector ``program`` (absolute, or relative to the home); the process
     and its first line."""
-    command = shlex.join([python, "-I", program, "connect", *args, digest])
+    command = agent_command(python, program, digest, ["connect", *args])
     agent = await conn.create_process(command, encoding=None)
     try:
         banner = await asyncio.wait_for(agent.stdout.readline(), 60)

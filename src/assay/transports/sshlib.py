@@ -6,13 +6,21 @@ and ``ld`` on a test program when the library is not there: some 30 programs sta
 every run over SSH. Here they are looked for as the dynamic loader finds a file name: in
 the directories of ``LD_LIBRARY_PATH``, of ``/etc/ld.so.conf`` and the standard ones. Only
 the import sees this lookup; ``find_library`` is restored right after.
+
+asyncssh's X.509 certificate support needs pyOpenSSL: without it, asyncssh imported
+``cryptography.x509`` (30-40 ms) only to fail on ``OpenSSL`` and offer no X.509. When
+pyOpenSSL is not importable, that module is marked absent for the import (a ``None`` in
+``sys.modules``, Python's own way to stop an import), so the same ImportError comes at
+once; the mark is removed right after. With pyOpenSSL, nothing changes.
 """
 
 from __future__ import annotations
 
 import ctypes.util
 import glob
+import importlib.util
 import os
+import sys
 
 _STANDARD = ("/lib", "/usr/lib", "/lib64", "/usr/lib64", "/usr/local/lib", "/usr/local/lib64")
 
@@ -62,6 +70,9 @@ def find_lib(
     return None
 
 
+_X509 = "asyncssh.crypto.x509"  # needs pyOpenSSL; imports cryptography.x509 first
+
+
 def _import() -> None:
     real = ctypes.util.find_library
     listings: dict[str, list[str]] = {}
@@ -75,10 +86,16 @@ def _import() -> None:
         return find_lib(name, listings, dirs)
 
     ctypes.util.find_library = quick
+    # asyncssh.crypto imports its X.509 module in a try/except ImportError.
+    skip_x509 = _X509 not in sys.modules and importlib.util.find_spec("OpenSSL") is None
+    if skip_x509:
+        sys.modules[_X509] = None  # type: ignore[assignment]
     try:
         import asyncssh  # noqa: F401 - imported here, with the lookup above
     finally:
         ctypes.util.find_library = real
+        if skip_x509 and sys.modules.get(_X509, 0) is None:
+            del sys.modules[_X509]
 
 
 _import()
