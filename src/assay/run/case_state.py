@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import cast
 
 from assay import guard
 from assay.define.output import Output
@@ -57,6 +58,16 @@ class CaseState:
         self.result.file = definition.file
         self.result.line = definition.line
         self.result.attempts = self.attempt
+
+    def _files(self, *names: str) -> tuple[list[Path], list[PurePosixPath]]:
+        """The stage dir's files ``names`` on this machine, and where the case's jobs see
+        them: the very same path objects when the jobs run in this machine's stage dir
+        (no second path built per file, per case)."""
+        here = [self.stage_dir / name for name in names]
+        job_dir: object = self.job_dir  # (on POSIX, this machine's Path is a PurePosixPath)
+        if job_dir is self.stage_dir:
+            return here, cast("list[PurePosixPath]", list(here))
+        return here, [self.job_dir / name for name in names]
 
     def _printed_path(self) -> Path:
         """Where the test's Python code prints: its stage dir, or once cleanup has moved
