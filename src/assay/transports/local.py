@@ -130,8 +130,10 @@ class LocalProcess:
 
     def signal_group(self, sig: int) -> None:
         """Send ``sig`` to every process in the group (quietly if none is left)."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        try:  # (not contextlib.suppress: once for every job)
             os.killpg(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     async def terminate(self, grace: float) -> int:
         """SIGTERM the group, SIGKILL it after ``grace`` seconds; return the exit status."""
