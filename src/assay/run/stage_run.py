@@ -157,7 +157,9 @@ class RunStages(CaseState):
                         spec, direct=(tuple(words), tuple(variables.items()))
                     )
             staging = await self.site.send(self.files, scheduler.takes_staging, back)
-            outcome = await scheduler.run(dataclasses.replace(spec, staging=staging))
+            if staging is not None:  # (a local job has none: no copy of its spec)
+                spec = dataclasses.replace(spec, staging=staging)
+            outcome = await scheduler.run(spec)
         await self.site.bring_back(self.files, *back)
         self.outcome = outcome
         self.result.job_id = outcome.job_id
