@@ -245,3 +245,24 @@ def test_a_cancelled_wait_leaves_the_process_to_other_waiters(tmp_path):
     assert codes == [-signal.SIGTERM] * 3
     assert returncode == -signal.SIGTERM
     assert not live
+
+
+@needs_spawner
+def test_paths_that_are_not_utf8_reach_the_child_as_the_same_bytes(tmp_path):
+    # A name with a byte that is not UTF-8 is a str with a surrogate escape in Python;
+    # the child must get the very bytes of the directory and files (as os.fsencode gives).
+    assert SPAWNER is not None
+    raw = os.fsencode(tmp_path) + b"/d\xff\xe9"
+    os.mkdir(raw)
+    where = os.fsdecode(raw)
+    pid = SPAWNER.spawn(
+        "/bin/sh",
+        ["sh", "-c", 'pwd; printf %s "$1"', "sh", os.fsdecode(b"arg\xfe")],
+        [b"PATH=/usr/bin:/bin"],
+        cwd=where,
+        stdout=os.fsdecode(raw + b"/o\xfa"),
+        stderr=os.fsdecode(raw + b"/e"),
+    )
+    assert _wait(pid) == 0
+    with open(raw + b"/o\xfa", "rb") as fh:
+        assert fh.read() == raw + b"\narg\xfe"
