@@ -174,45 +174,53 @@ class Printed(io.TextIOBase):
         super().close()
 
 
-@contextmanager
-def running(printed: Printed | None = None) -> Iterator[None]:
+class running:
     """Around one call of test code: signals interrupt it, cwd and ``sys.path`` are kept,
     and what it prints goes to ``printed`` (when given) instead of the terminal, where it
-    would tear through the live display."""
-    try:
-        cwd: str | None = os.getcwd()
-    except OSError:  # the directory assay started in is gone: nothing to keep
-        cwd = None
-    path = list(sys.path)
-    _guard_exit()
-    global _inside
-    main = threading.current_thread() is threading.main_thread()
-    # Outside a run (loading test files) there is no handler of ours yet: swap one in.
-    swap = main and _forward is None
-    previous = {sig: signal.signal(sig, _interrupt) for sig in SIGNALS} if swap else {}
-    streams = (sys.stdout, sys.stderr)
-    if printed is not None:
-        sys.stdout = sys.stderr = cast(TextIO, printed)
-    if main:
-        _inside += 1
-    try:
-        yield
-    finally:
+    would tear through the live display. (A class, not a generator context manager: it
+    runs twice for every case.)"""
+
+    __slots__ = ("_cwd", "_main", "_path", "_previous", "_printed", "_streams")
+
+    def __init__(self, printed: Printed | None = None) -> None:
+        self._printed = printed
+
+    def __enter__(self) -> None:
+        try:
+            self._cwd: str | None = os.getcwd()
+        except OSError:  # the directory assay started in is gone: nothing to keep
+            self._cwd = None
+        self._path = list(sys.path)
+        _guard_exit()
+        global _inside
+        self._main = main = threading.get_ident() == threading.main_thread().ident
+        # Outside a run (loading test files) there is no handler of ours yet: swap one in.
+        swap = main and _forward is None
+        self._previous = {sig: signal.signal(sig, _interrupt) for sig in SIGNALS} if swap else {}
+        self._streams = (sys.stdout, sys.stderr)
+        if self._printed is not None:
+            sys.stdout = sys.stderr = cast(TextIO, self._printed)
         if main:
+            _inside += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        global _inside
+        if self._main:
             _inside -= 1
-        if printed is not None:
-            sys.stdout, sys.stderr = streams
-            printed.flush()
-        for sig, handler in previous.items():
+        if self._printed is not None:
+            sys.stdout, sys.stderr = self._streams
+            self._printed.flush()
+        for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        cwd = self._cwd
         if cwd is not None:
             try:
                 if os.getcwd() != cwd:
                     os.chdir(cwd)
             except OSError:
                 os.chdir(cwd)
-        if sys.path != path:
-            sys.path[:] = path
+        if sys.path != self._path:
+            sys.path[:] = self._path
 
 
 def call(what: str, func: Callable[..., Any], *args: Any, printed: Printed | None = None) -> Any:

@@ -466,15 +466,18 @@ def resource_problem(partition: PartitionRef, nodes: int, gpus: int | None) -> s
     """Why a case asking for ``nodes`` nodes and ``gpus`` GPUs per node cannot run on
     ``partition``, naming the setting that says what it has; None if it can."""
     res = partition.config.resources
-    key = f"systems.{toml_key(partition.system)}.partitions.{toml_key(partition.name)}.resources"
     if nodes > res.nodes:
         return (
             f"needs {nodes} nodes; partition {partition.full_name} has {res.nodes} "
-            f"({key}.nodes in the config)"
+            f"({_resources_key(partition)}.nodes in the config)"
         )
     if (gpus or 0) > res.gpus_per_node:
         return (
             f"needs {gpus} GPUs per node; partition {partition.full_name} has "
-            f"{res.gpus_per_node} ({key}.gpus_per_node in the config)"
+            f"{res.gpus_per_node} ({_resources_key(partition)}.gpus_per_node in the config)"
         )
     return None
+
+
+def _resources_key(partition: PartitionRef) -> str:
+    return f"systems.{toml_key(partition.system)}.partitions.{toml_key(partition.name)}.resources"

@@ -105,6 +105,8 @@ def output_lost() -> None:
 class PlainDisplay:
     """One line per event, for logs and pipes (and ``--plain``)."""
 
+    shows_stages = False  # (case_stage does nothing: the runner need not call it)
+
     def __init__(self, stream: TextIO | None = None, full: bool = False) -> None:
         self.stream = stream or sys.stdout
         self._sending: dict[tuple[str, int], float] = {}

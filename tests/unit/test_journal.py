@@ -239,3 +239,64 @@ def test_every_event_is_in_the_file_as_soon_as_it_is_written(tmp_path: Path):
     journal.result(_result(1))
     assert list(recover(tmp_path).results) == [_result(1).key]
     journal.close()
+
+
+def test_a_cancelled_sync_leaves_the_others_waiting_for_the_same_sync(tmp_path, slow_disk):
+    # An interrupted case stops waiting; the sync it started goes on, and every other case
+    # waiting for it returns once its result is on disk.
+    journal = Journal(tmp_path)
+    returned = []
+
+    async def case(i: int) -> None:
+        journal.result(_result(i))
+        await journal.sync()
+        returned.append(i)
+
+    async def main() -> None:
+        cancelled = asyncio.create_task(case(0))
+        others = [asyncio.create_task(case(i)) for i in range(1, 5)]
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await asyncio.gather(*others)
+        assert cancelled.cancelled()
+        journal.result(_result(9))
+        await journal.sync()  # a later sync is not stuck behind the cancelled one
+        returned.append(9)
+
+    _run_with_deadline(main, 10)
+    journal.close()
+    assert sorted(returned) == [1, 2, 3, 4, 9]
+    assert len(recover(tmp_path).results) == 6
+
+
+def test_a_sync_from_a_new_event_loop_is_not_stuck_behind_one_the_old_loop_never_heard_of(
+    tmp_path, monkeypatch
+):
+    # The first loop ends while its sync is under way (it is never told); a later loop's
+    # sync must start its own rather than wait for that one forever.
+    journal = Journal(tmp_path)
+    gate = threading.Event()
+    real = os.fdatasync
+
+    def held(fd: int) -> None:
+        gate.wait(10)
+        real(fd)
+
+    monkeypatch.setattr(journal_mod.os, "fdatasync", held)
+
+    async def first() -> None:
+        journal.result(_result(1))
+        waiting = asyncio.create_task(journal.sync())
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+
+    asyncio.run(first())
+    gate.set()
+
+    async def second() -> None:
+        journal.result(_result(2))
+        await journal.sync()
+
+    _run_with_deadline(second, 10)
+    journal.close()
+    assert len(recover(tmp_path).results) == 2

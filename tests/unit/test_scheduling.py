@@ -402,3 +402,20 @@ def test_time_left_counts_the_max_cases_cap_across_partitions():
     assert asyncio.run(left(None)) == pytest.approx(10.0)
     assert asyncio.run(left(2)) == pytest.approx(40.0)
     assert asyncio.run(left(16)) == pytest.approx(10.0)  # a cap above the slots changes nothing
+
+
+def test_stages_are_told_only_to_a_display_that_shows_them():
+    # A log (the plain display) shows no stages: the runner gives the attempt no stage
+    # callback, rather than one call per stage that does nothing. A live display gets them.
+    from assay.ui import PlainDisplay
+
+    runner = _runner_over_two_partitions(None)
+    case = runner.cases[0]
+    runner.events = PlainDisplay()  # type: ignore[assignment]
+    assert runner._on_stage(case) is None
+    seen: list[tuple[object, str]] = []
+    runner.events = SimpleNamespace(case_stage=lambda c, stage: seen.append((c, stage)))  # type: ignore[assignment]
+    told = runner._on_stage(case)
+    assert told is not None
+    told("run")
+    assert seen == [(case, "run")]

@@ -205,3 +205,64 @@ def test_each_job_gets_the_runners_environment_as_it_is_when_the_job_starts(tmp_
         return seen
 
     assert asyncio.run(go()) == ["unset", "one", "two", "unset"]
+
+
+def test_a_cancelled_wait_leaves_the_process_to_other_waiters(tmp_path):
+    # A waiter cancelled (a time limit, an interrupt) must not end the process's own wait:
+    # terminate() waits again, and every waiter gets the exit status; by the time a waiter
+    # resumes, the transport no longer counts the process as live.
+    async def go() -> tuple[list[int], int, bool]:
+        transport = LocalTransport()
+        proc = transport.start(
+            ["/bin/sh", "-c", "exec sleep 30"],
+            cwd=PurePosixPath(tmp_path),
+            stdout=PurePosixPath(tmp_path / "o"),
+            stderr=PurePosixPath(tmp_path / "e"),
+        )
+        cancelled = asyncio.ensure_future(proc.wait())
+        waiters = [asyncio.ensure_future(proc.wait()) for _ in range(2)]
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert proc.returncode is None
+        live_when_resumed = []
+
+        async def watch() -> int:
+            code = await proc.wait()
+            live_when_resumed.append(proc in transport.live)
+            return code
+
+        watcher = asyncio.ensure_future(watch())
+        proc.signal_group(signal.SIGTERM)
+        codes = [await w for w in waiters]
+        after = await proc.wait()  # once it ended: the status at once
+        await watcher
+        await transport.end(proc)
+        return [*codes, after], proc.returncode or 0, any(live_when_resumed)
+
+    codes, returncode, live = asyncio.run(go())
+    assert codes == [-signal.SIGTERM] * 3
+    assert returncode == -signal.SIGTERM
+    assert not live
+
+
+@needs_spawner
+def test_paths_that_are_not_utf8_reach_the_child_as_the_same_bytes(tmp_path):
+    # A name with a byte that is not UTF-8 is a str with a surrogate escape in Python;
+    # the child must get the very bytes of the directory and files (as os.fsencode gives).
+    assert SPAWNER is not None
+    raw = os.fsencode(tmp_path) + b"/d\xff\xe9"
+    os.mkdir(raw)
+    where = os.fsdecode(raw)
+    pid = SPAWNER.spawn(
+        "/bin/sh",
+        ["sh", "-c", 'pwd; printf %s "$1"', "sh", os.fsdecode(b"arg\xfe")],
+        [b"PATH=/usr/bin:/bin"],
+        cwd=where,
+        stdout=os.fsdecode(raw + b"/o\xfa"),
+        stderr=os.fsdecode(raw + b"/e"),
+    )
+    assert _wait(pid) == 0
+    with open(raw + b"/o\xfa", "rb") as fh:
+        assert fh.read() == raw + b"\narg\xfe"

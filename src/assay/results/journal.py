@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +74,12 @@ class Journal:
         self._encoder = msgspec.json.Encoder()
         self._written = 0  # events written so far
         self._synced = 0  # of which known to be on disk
-        self._inflight: tuple[asyncio.Future[None], int] | None = None  # a sync, and up to
+        self._syncing = False  # a sync is under way in the journal's thread
+        self._sync_loop: asyncio.AbstractEventLoop | None = None  # (started from this loop)
+        # What each sync() waits for: (events that must be on disk, its own future). Each
+        # waiter has its own future: cancelling one (an interrupted case) leaves the sync,
+        # and the others, going on.
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._executor: ThreadPoolExecutor | None = None
         self._dir_synced = False  # (the directory, once the file is in it)
 
@@ -90,22 +95,41 @@ class Journal:
     async def sync(self) -> None:
         """Return once every event written so far is on disk."""
         target = self._written
-        while self._synced < target and self._fh is not None:
-            inflight = self._inflight
-            if inflight is None or inflight[0].done():
-                if inflight is not None:  # finished, maybe before it covered our event
-                    self._synced = max(self._synced, inflight[1])
-                    if self._synced >= target:
-                        break
-                inflight = (self._start_sync(self._fh.fileno()), self._written)
-                self._inflight = inflight
-            future, upto = inflight
-            await asyncio.shield(future)
-            self._synced = max(self._synced, upto)
+        if self._synced >= target or self._fh is None:
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiters.append((target, waiter))
+        # Else the sync under way, or the one after it, covers it (unless it was started
+        # from another event loop, which may be gone before it could be told).
+        if not self._syncing or self._sync_loop is not loop:
+            self._start_sync(loop)
+        await waiter
 
-    def _start_sync(self, fd: int) -> asyncio.Future[None]:
+    def _start_sync(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Sync every event written so far, in the journal's thread, which then tells the
+        loop (group commit: events written meanwhile wait for the next sync)."""
+        assert self._fh is not None
+        self._syncing, self._sync_loop = True, loop
         executor = self.start_syncing()
-        return asyncio.get_running_loop().run_in_executor(executor, _datasync, fd)
+        executor.submit(_sync_and_tell, loop, self._fh.fileno(), self._written, self._synced_to)
+
+    def _synced_to(self, upto: int) -> None:
+        """(On the loop's thread.) Events up to ``upto`` are on disk: wake their waiters;
+        start the next sync if some wait for later events."""
+        self._syncing = False
+        self._synced = max(self._synced, upto)
+        later = []
+        for target, waiter in self._waiters:
+            if waiter.done():  # cancelled: nobody waits any more
+                continue
+            if target <= self._synced:
+                waiter.set_result(None)
+            else:
+                later.append((target, waiter))
+        self._waiters = later
+        if later and self._fh is not None:
+            self._start_sync(asyncio.get_running_loop())
 
     def start_syncing(self) -> ThreadPoolExecutor:
         """Start the thread the syncs run in and, once the file is there, sync the directory
@@ -143,6 +167,16 @@ class Journal:
                     _sync_dir(self.path.parent)
             self._fh.close()
             self._fh = None
+
+
+def _sync_and_tell(
+    loop: asyncio.AbstractEventLoop, fd: int, upto: int, tell: Callable[[int], None]
+) -> None:
+    _datasync(fd)
+    try:
+        loop.call_soon_threadsafe(tell, upto)
+    except RuntimeError:  # the loop is closed: nobody is waiting
+        pass
 
 
 def _datasync(fd: int) -> None:

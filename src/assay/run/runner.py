@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Protocol
@@ -223,7 +224,7 @@ class Runner:
                     attempt,
                     self._dependency_info(case),
                     attach,
-                    on_stage=functools.partial(self.events.case_stage, case),
+                    on_stage=self._on_stage(case),
                 )
                 self._running[id(case)] = execution
                 result = await execution.execute()
@@ -242,6 +243,13 @@ class Runner:
             self.events.case_retrying(result, attempt)
         result.earlier_failures = earlier
         return result
+
+    def _on_stage(self, case: Case) -> Callable[[str], None] | None:
+        """What a case's attempt tells as each stage begins: nothing, for a display that
+        shows no stages (a log), rather than a call per stage that does nothing."""
+        if not getattr(self.events, "shows_stages", True):
+            return None
+        return functools.partial(self.events.case_stage, case)
 
     def _not_started(self, case: Case, earlier: list[Failure]) -> CaseResult:
         if earlier:  # it failed before: that is its result, not a skip

@@ -141,7 +141,9 @@ class LocalSite:
         self.transport = transport
 
     def job_dir(self, local: Path) -> PurePosixPath:
-        return PurePosixPath(local)
+        # This machine's path is already a POSIX one: the same object (so that the
+        # case's files are built once, CaseState._files).
+        return local if isinstance(local, PurePosixPath) else PurePosixPath(local)
 
     async def open(self, files: CaseFiles, fresh: bool) -> None:
         pass

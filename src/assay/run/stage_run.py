@@ -95,12 +95,14 @@ class RunStages(CaseState):
         if problem is not None:
             raise StageFailed(problem)
         limit = _limit(test.time_limit, "time_limit") or case.partition.time_limit
+        here, there = self._files(scripts.RUN_SCRIPT, scripts.RUN_OUT, scripts.RUN_ERR)
+        (local_script, local_out, local_err), (job_script, job_out, job_err) = here, there
         spec = JobSpec(
             name=f"assay-{case.key}",
-            script=self.job_dir / scripts.RUN_SCRIPT,
+            script=job_script,
             workdir=self.job_dir,
-            stdout=self.job_dir / scripts.RUN_OUT,
-            stderr=self.job_dir / scripts.RUN_ERR,
+            stdout=job_out,
+            stderr=job_err,
             time_limit=limit,
             resources=resources,
             protect_inputs=self._has_store_links(),
@@ -130,7 +132,7 @@ class RunStages(CaseState):
             postrun = [test.format(c) for c in as_list(test.postrun)]
             config = case.partition.config
             scripts.write(
-                self.stage_dir / scripts.RUN_SCRIPT,
+                local_script,
                 scripts.run_script(
                     case.name,
                     header,
@@ -155,7 +157,9 @@ class RunStages(CaseState):
                         spec, direct=(tuple(words), tuple(variables.items()))
                     )
             staging = await self.site.send(self.files, scheduler.takes_staging, back)
-            outcome = await scheduler.run(dataclasses.replace(spec, staging=staging))
+            if staging is not None:  # (a local job has none: no copy of its spec)
+                spec = dataclasses.replace(spec, staging=staging)
+            outcome = await scheduler.run(spec)
         await self.site.bring_back(self.files, *back)
         self.outcome = outcome
         self.result.job_id = outcome.job_id
@@ -170,8 +174,8 @@ class RunStages(CaseState):
         status = outcome.exit_code if outcome.signal is None else -outcome.signal
         self.out = Output(
             self.stage_dir,
-            self.stage_dir / scripts.RUN_OUT,
-            self.stage_dir / scripts.RUN_ERR,
+            local_out,
+            local_err,
             status,
             _folder(case.test._assay.file) if case.test._assay.file else None,
         )

@@ -28,6 +28,7 @@ from assay.schedulers.base import SchedulerError
 from assay.shell import CONTROL
 
 DIRECTIVE_WORDS = ("#SBATCH", "#SLURM")
+assert all(word.startswith("#S") for word in DIRECTIVE_WORDS)  # compose's quick test
 """The line prefixes sbatch reads options from (Slurm 22.05, src/sbatch/opt.c)."""
 
 
@@ -81,6 +82,23 @@ def compose(lines: Sequence[str]) -> str:
     of text that reads as a directive without being one, a NUL, or a Windows line
     ending in a job script (which sbatch refuses)."""
     text = "\n".join(lines) + "\n"
+    if "#S" not in text:  # what every directive word starts with (checked at import)
+        # No directive anywhere, none to misplace (a local job's script, usually).
+        written: list[str] = []
+    else:
+        written = _directive_check(lines, text)
+    if "\0" in text:
+        raise ScriptError("a command of the case holds a NUL character; remove it")
+    if written and "\r\n" in text:
+        raise ScriptError(
+            "a command of the case ends a line with a Windows line ending (\\r\\n), "
+            "which sbatch refuses; remove the \\r"
+        )
+    return text
+
+
+def _directive_check(lines: Sequence[str], text: str) -> list[str]:
+    """The directive lines of a script, refused where sbatch would read them otherwise."""
     written = [line for line in lines if line.startswith(DIRECTIVE_WORDS)]
     for line in written:
         if CONTROL.search(line):
@@ -94,14 +112,7 @@ def compose(lines: Sequence[str]) -> str:
             + (f"{extra[0]!r} would be read as a directive" if extra else "")
             + (f"{missed[0]!r} comes after a command" if missed and not extra else "")
         )
-    if "\0" in text:
-        raise ScriptError("a command of the case holds a NUL character; remove it")
-    if written and "\r\n" in text:
-        raise ScriptError(
-            "a command of the case ends a line with a Windows line ending (\\r\\n), "
-            "which sbatch refuses; remove the \\r"
-        )
-    return text
+    return written
 
 
 def compare_step(

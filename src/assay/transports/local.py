@@ -64,7 +64,13 @@ class LocalProcess:
         self.pid = pid
         self.token = token  # ASSAY_CASE_TOKEN: marks everything this process starts
         self.started = time.monotonic()
-        self._done: asyncio.Future[int] = loop.create_future()
+        self._loop = loop
+        self._code: int | None = None  # the exit status, once reaped
+        # Each wait() has a future of its own, so that cancelling one waiter (a time limit)
+        # leaves the others, and the process, waitable: what asyncio.shield does, with no
+        # callbacks in between (one loop step less per job).
+        self._waiters: list[asyncio.Future[int]] = []
+        self.on_end: Callable[[LocalProcess], None] | None = None  # told before any waiter
         self._pidfd = -1
         if _HAVE_PIDFD:
             try:
@@ -85,34 +91,49 @@ class LocalProcess:
         return os.waitstatus_to_exitcode(status)
 
     def _on_exit(self) -> None:
-        loop = self._done.get_loop()
-        loop.remove_reader(self._pidfd)
+        self._loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
         self._pidfd = -1
-        code = self._reap()
-        if not self._done.done():
-            self._done.set_result(code)
+        self._finish(self._reap())
 
     def _wait_blocking(self, loop: asyncio.AbstractEventLoop) -> None:
         code = self._reap()
         loop.call_soon_threadsafe(self._finish, code)
 
     def _finish(self, code: int) -> None:
-        if not self._done.done():
-            self._done.set_result(code)
+        if self._code is not None:
+            return
+        self._code = code
+        if self.on_end is not None:
+            self.on_end(self)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():  # (a cancelled waiter is done)
+                waiter.set_result(code)
 
     @property
     def returncode(self) -> int | None:
-        return self._done.result() if self._done.done() else None
+        return self._code
 
     async def wait(self) -> int:
         """The exit status: ``>= 0`` an exit code, ``< 0`` the signal that killed it."""
-        return await asyncio.shield(self._done)
+        if self._code is not None:
+            return self._code
+        waiter: asyncio.Future[int] = self._loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter in self._waiters:  # (a cancelled wait leaves nothing behind)
+                self._waiters.remove(waiter)
+            raise
 
     def signal_group(self, sig: int) -> None:
         """Send ``sig`` to every process in the group (quietly if none is left)."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        try:  # (not contextlib.suppress: once for every job)
             os.killpg(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     async def terminate(self, grace: float) -> int:
         """SIGTERM the group, SIGKILL it after ``grace`` seconds; return the exit status."""
@@ -231,7 +252,7 @@ class LocalTransport:
             self.on_spawn(pid, procfs.started_by_now(), token)
         proc = LocalProcess(pid, loop, token, popen)
         self.live.add(proc)
-        proc._done.add_done_callback(lambda _: self._ended(proc))
+        proc.on_end = self._ended
         return proc
 
     def _ended(self, proc: LocalProcess) -> None:

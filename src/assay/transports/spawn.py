@@ -88,8 +88,10 @@ class Spawner:
         :class:`OSError` as :class:`subprocess.Popen` would (no such program or directory,
         not executable), and :class:`ValueError` for a NUL byte, which C strings cannot
         hold."""
-        args = [os.fsencode(a) for a in argv]
-        paths = [os.fsencode(p) for p in (executable, cwd, stdout, stderr)]
+        # os.fsencode of each str, as C calls (os.fsencode is a Python function).
+        fs, errors = _FS_ENCODING, _FS_ERRORS
+        args = [a.encode(fs, errors) for a in argv]
+        paths = [p.encode(fs, errors) for p in (executable, cwd, stdout, stderr)]
         # One search of all the strings at once (a C string ends at its first NUL).
         if b"\0" in b"\1".join([*args, *paths, *env]):
             raise ValueError("embedded null byte")
@@ -117,6 +119,10 @@ class Spawner:
         if failed:
             raise OSError(failed, os.strerror(failed), _failed_on(executable, cwd, stdout, stderr))
         return pid.value
+
+
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
 
 
 def _failed_on(executable: str, cwd: str, stdout: str, stderr: str) -> str:
