@@ -142,3 +142,22 @@ def test_statement_sizes_add_up_in_powers_of_two():
         marks, params = in_list(list(range(n)))
         assert marks.count("?") == len(params) >= n
         assert len(params) & (len(params) - 1) == 0 and set(params) == set(range(n))
+
+
+def test_a_batch_reaches_the_series_index_in_its_order(tmp_path):
+    # The series index takes each new row at its series' place anywhere in it: rows in
+    # that order read and write each of its pages once per batch (the recorder's cache
+    # holds few), not once per row.
+    with ResultsDB.open(tmp_path / "results.sqlite") as db:
+        db.begin_session(SessionRecord(id="s0", started=T0))
+        batch = _batch(0, 300)
+        db.record_new("s0", T0, batch)
+        stored = db.backend.query("SELECT series, at, rep FROM cases ORDER BY rowid")
+        metrics = db.backend.query("SELECT series FROM metrics ORDER BY rowid")
+    assert len(stored) == 300
+    assert stored == sorted(stored)
+    assert [r[0] for r in metrics] == sorted(r[0] for r in metrics)
+    # (and nothing was lost or made up on the way: the batch's own series, each once)
+    assert sorted(r[0] for r in stored) == sorted(
+        case_rows("s0", T0, r).series.series for r in batch
+    )
