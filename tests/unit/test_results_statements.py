@@ -5,13 +5,16 @@ batch size compiled a statement per batch and kept megabytes of them)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from assay.results.db import ResultsDB, SessionRecord
 from assay.results.db.backends import Row, Writer
 from assay.results.db.records import case_rows, write_cases
-from assay.results.model import ArtifactUse, MetricResult
+from assay.results.model import ArtifactUse, Failure, MetricResult
+from assay.results.recorder import Recorder
 from tests.unit.test_results_db import T0, result
+from tests.unit.test_results_import import _session
 
 
 class ObservingWriter(Writer):
@@ -161,3 +164,37 @@ def test_a_batch_reaches_the_series_index_in_its_order(tmp_path):
     assert sorted(r[0] for r in stored) == sorted(
         case_rows("s0", T0, r).series.series for r in batch
     )
+
+
+def _wal_salts(path: Path) -> bytes:
+    """The salts of an SQLite write-ahead log's header: new each time the log restarts
+    after a checkpoint folded it into the database."""
+    with open(f"{path}-wal", "rb") as fh:
+        return fh.read(24)[16:24]
+
+
+def test_the_recorder_folds_its_log_into_the_database_once_at_the_end(tmp_path):
+    # SQLite's default checkpoint (at 1,000 pages of log) ran in nearly every transaction
+    # of a session, with two syncs each, while the cases ran.
+    path = tmp_path / "results.sqlite"
+    recorder = Recorder.open(str(path), tmp_path)
+    session = _session()
+    recorder.start(session, None)
+    assert recorder.db is not None
+    salts = None
+    for first in range(0, 1500, 500):  # about 1,700 pages of log in three transactions
+        batch = _batch(first, 500)
+        for r in batch:
+            assert r.failure is None
+            r.failure = Failure("run", "x" * 3000)  # a page of its own per case
+        recorder.db.record_new(session.id, T0, batch)
+        salts = salts or _wal_salts(path)
+        assert _wal_salts(path) == salts  # the log was never restarted: no checkpoint
+    with ResultsDB.open(path) as reader:  # (a reader open at the end: no fold at close)
+        assert len(reader.session_cases(session.id)) == 1500
+        session.finished = T0 + 3
+        recorder.finish(session)
+        # folded in at the end all the same: the next writer starts the log anew
+        reader.begin_session(SessionRecord(id="s-next", started=T0 + 10))
+        assert _wal_salts(path) != salts
+        assert len(reader.session_cases(session.id)) == 1500
