@@ -154,7 +154,7 @@ def bench_recording(root: Path, cases: int, jobs: int, n: int) -> None:
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
     if len(values) < 2:
         return values[0], values[0], values[0]
-    low, mid, high = statistics.quantiles(values, n=4)
+    low, mid, high = statistics.quantiles(values, n=4, method="inclusive")
     return low, mid, high
 
 
