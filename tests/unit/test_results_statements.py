@@ -5,13 +5,16 @@ batch size compiled a statement per batch and kept megabytes of them)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from assay.results.db import ResultsDB, SessionRecord
 from assay.results.db.backends import Row, Writer
 from assay.results.db.records import case_rows, write_cases
-from assay.results.model import ArtifactUse, MetricResult
+from assay.results.model import ArtifactUse, Failure, MetricResult
+from assay.results.recorder import Recorder
 from tests.unit.test_results_db import T0, result
+from tests.unit.test_results_import import _session
 
 
 class ObservingWriter(Writer):
@@ -142,3 +145,56 @@ def test_statement_sizes_add_up_in_powers_of_two():
         marks, params = in_list(list(range(n)))
         assert marks.count("?") == len(params) >= n
         assert len(params) & (len(params) - 1) == 0 and set(params) == set(range(n))
+
+
+def test_a_batch_reaches_the_series_index_in_its_order(tmp_path):
+    # The series index takes each new row at its series' place anywhere in it: rows in
+    # that order read and write each of its pages once per batch (the recorder's cache
+    # holds few), not once per row.
+    with ResultsDB.open(tmp_path / "results.sqlite") as db:
+        db.begin_session(SessionRecord(id="s0", started=T0))
+        batch = _batch(0, 300)
+        db.record_new("s0", T0, batch)
+        stored = db.backend.query("SELECT series, at, rep FROM cases ORDER BY rowid")
+        metrics = db.backend.query("SELECT series FROM metrics ORDER BY rowid")
+    assert len(stored) == 300
+    assert stored == sorted(stored)
+    assert [r[0] for r in metrics] == sorted(r[0] for r in metrics)
+    # (and nothing was lost or made up on the way: the batch's own series, each once)
+    assert sorted(r[0] for r in stored) == sorted(
+        case_rows("s0", T0, r).series.series for r in batch
+    )
+
+
+def _wal_salts(path: Path) -> bytes:
+    """The salts of an SQLite write-ahead log's header: new each time the log restarts
+    after a checkpoint folded it into the database."""
+    with open(f"{path}-wal", "rb") as fh:
+        return fh.read(24)[16:24]
+
+
+def test_the_recorder_folds_its_log_into_the_database_once_at_the_end(tmp_path):
+    # SQLite's default checkpoint (at 1,000 pages of log) ran in nearly every transaction
+    # of a session, with two syncs each, while the cases ran.
+    path = tmp_path / "results.sqlite"
+    recorder = Recorder.open(str(path), tmp_path)
+    session = _session()
+    recorder.start(session, None)
+    assert recorder.db is not None
+    salts = None
+    for first in range(0, 1500, 500):  # about 1,700 pages of log in three transactions
+        batch = _batch(first, 500)
+        for r in batch:
+            assert r.failure is None
+            r.failure = Failure("run", "x" * 3000)  # a page of its own per case
+        recorder.db.record_new(session.id, T0, batch)
+        salts = salts or _wal_salts(path)
+        assert _wal_salts(path) == salts  # the log was never restarted: no checkpoint
+    with ResultsDB.open(path) as reader:  # (a reader open at the end: no fold at close)
+        assert len(reader.session_cases(session.id)) == 1500
+        session.finished = T0 + 3
+        recorder.finish(session)
+        # folded in at the end all the same: the next writer starts the log anew
+        reader.begin_session(SessionRecord(id="s-next", started=T0 + 10))
+        assert _wal_salts(path) != salts
+        assert len(reader.session_cases(session.id)) == 1500

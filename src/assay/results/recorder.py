@@ -39,6 +39,12 @@ FLUSH_EVERY = 1.0
 # 2 MB): a session appends rows and touches a few index pages per case; a page it evicts is
 # read again from the OS's cache, in the recorder's thread with the GIL released.
 RECORDING_CACHE_KIB = 256
+# A session's writes reach every leaf of the series index (each case's series sorts to its
+# own place), so each transaction logs about as many pages as the index has, and SQLite's
+# default checkpoint at 1,000 pages of log ran in nearly every one: copying them into the
+# database and two syncs, while the cases ran. The recorder checkpoints once, at the end,
+# unless its log grows past this (32 MiB of 4 KiB pages).
+CHECKPOINT_PAGES = 8192
 
 
 def warn_on_stderr(message: str) -> None:
@@ -157,6 +163,7 @@ class Recorder:
             db = open_database(target, prefix, import_runs)
             try:
                 db.backend.limit_cache(RECORDING_CACHE_KIB)
+                db.backend.defer_checkpoints(CHECKPOINT_PAGES)
             except BaseException:
                 _close(db)
                 raise
@@ -276,6 +283,9 @@ class Recorder:
                     eta_made,
                 )
             )
+            # The session's log into the database (deferred until now, see CHECKPOINT_PAGES)
+            # even when another connection keeps the close below from doing it.
+            self._submit(db.backend.checkpoint)
         # Closed in the thread too, failed or not (a close checkpoints the WAL: a sync).
         self._executor.submit(_close, db)
 

@@ -57,6 +57,16 @@ class Backend(abc.ABC):
         appends needs few; readers keep the default). Only SQLite has such a cache."""
         del kib  # PostgreSQL: the cache is the server's
 
+    def defer_checkpoints(self, pages: int) -> None:
+        """Fold the write-ahead log into the database only once it holds ``pages`` pages
+        (or at :meth:`checkpoint`), not at SQLite's default of 1,000. Only SQLite has one."""
+        del pages  # PostgreSQL: the server checkpoints
+
+    def checkpoint(self) -> None:
+        """Fold what the write-ahead log holds into the database now, without waiting for
+        readers (what they still read stays for a later checkpoint)."""
+        return  # PostgreSQL: the server checkpoints
+
 
 class Writer(abc.ABC):
     """What a write transaction may do."""
@@ -164,6 +174,12 @@ class SqliteBackend(Backend):
 
     def limit_cache(self, kib: int) -> None:
         self._retry(lambda: self.db.execute(f"PRAGMA cache_size = {-int(kib)}"))
+
+    def defer_checkpoints(self, pages: int) -> None:
+        self._retry(lambda: self.db.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}"))
+
+    def checkpoint(self) -> None:
+        self._retry(lambda: self.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall())
 
     def close(self) -> None:
         with self._lock:

@@ -194,6 +194,10 @@ def case_rows(session_id: str, at: float, result: CaseResult) -> CaseRows:
     return CaseRows(key, case, metrics, artifacts, comparisons, update)
 
 
+def _series_order(item: CaseRows) -> tuple[str, float, int]:
+    return item.series.series, item.series.at, item.key[2]
+
+
 CASE_COLUMNS = (
     "session_id, case_id, rep, series, at, name, test, variant, params, system, part, env,"
     " nodes, status, failure_stage, failure_reason, attempts, started, finished, duration,"
@@ -214,6 +218,11 @@ def write_cases(writer: Writer, items: Sequence[CaseRows], replace: bool = True)
     resumed or re-imported session, a retried write), so their old rows go first."""
     if not items:
         return
+    # In the order of the series index, which new rows reach at random places: each leaf
+    # page of it is then read and written once per batch, not once per row it gets (the
+    # recorder keeps few pages in memory; 2,000 cases in random order read 18 MB and
+    # wrote 29 MB to record 3.5 MB).
+    items = sorted(items, key=_series_order)
     if replace:
         keys = [item.key for item in items]
         for table in ("metrics", "artifacts", "comparisons", "cases"):
