@@ -68,9 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            from assay.commands import light  # the same options, read without click
+            from assay.codecache import kept_dataclass_code
 
-            command = light.prepare(args)
+            # The methods of the command's dataclasses, compiled by an earlier run (a
+            # quarter of the work before the first case starts): see assay.codecache.
+            with kept_dataclass_code():
+                from assay.commands import light  # the same options, read without click
+
+                command = light.prepare(args)
         except BaseException as exc:  # (Ctrl-C among the imports, say): as click's path
             from assay.commands.outcome import report_error
 

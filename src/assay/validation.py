@@ -8,7 +8,6 @@ values and keys, and suggesting the key a typo was meant to be.
 from __future__ import annotations
 
 import re
-import tomllib
 import types
 import typing
 from pathlib import Path
@@ -47,6 +46,8 @@ def read_utf8(path: Path) -> str:
 
 def load_toml(text: str) -> dict[str, Any]:
     """Parse TOML, raising :class:`Invalid` with the line and column of a syntax error."""
+    import tomllib  # lazy: a run whose tests read no TOML starts without it (8 M instructions)
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

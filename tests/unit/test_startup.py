@@ -207,7 +207,7 @@ def spawn_spy(self, executable, argv, *more, **kw):  # (a job started by posix_s
     events.append(["spawn", os.path.basename(str(argv[0])), loaded])
     return real_spawn(self, executable, argv, *more, **kw)
 spawn.Spawner.spawn = spawn_spy
-from assay.cli import main
+from {entry} import main
 code = main(["run", "test_one.py", "--plain"])
 print(json.dumps([code, events]))
 """
@@ -222,7 +222,7 @@ def test_a_runs_first_case_starts_before_its_database_git_and_reports(tmp_path):
     )
     watch = ("sqlite3", "assay.results.db", "assay.results.report", "statistics")
     out = subprocess.run(
-        [sys.executable, "-c", _FIRST_CASE_SPY.format(watch=watch)],
+        [sys.executable, "-c", _FIRST_CASE_SPY.format(watch=watch, entry="assay.cli")],
         capture_output=True,
         text=True,
         check=True,
@@ -239,6 +239,27 @@ def test_a_runs_first_case_starts_before_its_database_git_and_reports(tmp_path):
     # ... and all of it still happens: git was asked, the database made.
     assert any(e[0] == "spawn" and e[1] == "git" for e in events), spawns
     assert (tmp_path / ".assay" / "results.sqlite").exists()
+
+
+def test_a_lone_case_starts_before_tempfile_random_toml_and_difflib_are_imported(tmp_path):
+    # What only some runs need (the store's temporary files and samples, TOML reference
+    # files, "did you mean" hints) waits until they need it: each is instructions before
+    # the first case starts (17 M of 440 M, under callgrind).
+    (tmp_path / "test_one.py").write_text(
+        "import assay\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    watch = ("tempfile", "random", "tomllib", "difflib")
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_CASE_SPY.format(watch=watch, entry="assay.entry")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    code, events = json.loads(out.stdout.strip().splitlines()[-1])
+    assert code == 0
+    first_case = next(e for e in events if e[0] == "spawn" and e[1] != "git")
+    assert first_case[2] == [], first_case
 
 
 _IMPORTED_IN = """

@@ -8,7 +8,6 @@ one error per class, with file and line.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,7 +133,7 @@ def check_references(refs: Any, metrics: Mapping[str, MetricSpec]) -> list[str]:
             where = f"references[{key!r}][{metric_name!r}]"
             if metric_name not in metrics:
                 known = ", ".join(sorted(metrics)) or "none"
-                hint = difflib.get_close_matches(str(metric_name), list(metrics), n=1)
+                hint = _close_matches(str(metric_name), list(metrics), n=1)
                 suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
                 errors.append(
                     f"{where} names no @assay.metric method{suggestion}; metrics defined: {known}"
@@ -359,7 +358,7 @@ def _typos(cls: type, declared: set[str]) -> list[str]:
             continue
         if name in declared or callable(value) or isinstance(value, property | staticmethod):
             continue
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        close = _close_matches(name, known, n=1, cutoff=0.8)
         if close:
             errors.append(
                 f"unknown attribute {name!r} (did you mean {close[0]!r}?); built-in fields are "
@@ -369,3 +368,10 @@ def _typos(cls: type, declared: set[str]) -> list[str]:
 
 
 __all__ = ["Definition", "Ref", "check_fields", "define"]
+
+
+def _close_matches(word: str, candidates: list[str], n: int, cutoff: float = 0.6) -> list[str]:
+    """:func:`difflib.get_close_matches`, imported only when a name is unknown."""
+    import difflib
+
+    return difflib.get_close_matches(word, candidates, n=n, cutoff=cutoff)

@@ -22,8 +22,6 @@ import errno
 import fcntl
 import mmap
 import os
-import random
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,6 +138,8 @@ class ObjectStore:
         self.objects = root / "objects"
         self._objects_str = str(self.objects)
         self._untouched: set[str] = set()  # objects already checked by this process
+        import random  # lazy: a run without a store starts without it
+
         self._sample = random.randrange(VERIFY_SAMPLE)  # noqa: S311 - a sample, not a secret
         self.tmp = root / "tmp"
         self.assembled_root = root / "assembled"
@@ -201,6 +201,8 @@ class ObjectStore:
         return self._publish(path, kind, digest)
 
     def _tmp_file(self) -> tuple[Path, BinaryIO]:
+        import tempfile  # lazy: a run without a store starts without it
+
         try:
             fd, name = tempfile.mkstemp(dir=self.tmp, prefix="obj-")
         except FileNotFoundError:  # the store's folders were removed under this process

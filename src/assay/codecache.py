@@ -1,0 +1,141 @@
+"""The code of the methods :mod:`dataclasses` writes for each class, compiled once and kept
+between runs, as a module's bytecode is.
+
+Python 3.11's dataclasses writes each class's ``__init__``, ``__repr__``, ``__eq__`` (and,
+frozen, ``__setattr__``, ``__delattr__``, ``__hash__``) as source text and compiles it with
+``exec``. ``assay run`` defines some fifty such classes before its first case starts:
+parsing and compiling those texts was a quarter of the instructions spent before the
+first process (150 M of 580 M, under callgrind). The texts are the same from run to run,
+so :func:`kept_dataclass_code` keeps their compiled code in a file next to assay's own
+bytecode, and a later run executes the kept code of the same text instead of compiling it.
+
+It applies only while its ``with`` lasts (:mod:`assay.entry`: the command's own imports),
+never to the tests' code, and it changes nothing but where the code comes from: the code
+of a text is what ``exec`` of that text makes (the same file name, no inherited
+``__future__`` flags). A file that cannot be read (missing, damaged, another Python's) is
+ignored; one that cannot be written is left as it is; none is written when Python writes
+no bytecode (``PYTHONDONTWRITEBYTECODE``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import marshal
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import CodeType
+from typing import Any
+
+# Past this many kept texts (old versions of assay's classes pile up in a checkout), the
+# file keeps only the texts of the last run that compiled one.
+MAX_KEPT = 2000
+
+
+class Kept:
+    """What a :func:`kept_dataclass_code` block did: texts found in the file (``hits``),
+    texts compiled (``compiled``) and whether it wrote the file. (Not a dataclass: its own
+    methods would be compiled, uncached.)"""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.hits = 0
+        self.compiled = 0
+        self.written = False
+        self._known: dict[str, CodeType] | None = None
+        self._used: dict[str, CodeType] = {}
+
+    def code(self, source: str) -> CodeType:
+        """The compiled code of ``source``: the kept one, else compiled now."""
+        if self._known is None:
+            self._known = _read(self.path)
+        code = self._known.get(source)
+        if code is None:
+            # dont_inherit: exec of a string inherits the caller's __future__ flags, and the
+            # caller is dataclasses (none), not this module (annotations).
+            code = compile(source, "<string>", "exec", dont_inherit=True)
+            self.compiled += 1
+        else:
+            self.hits += 1
+        self._used[source] = code
+        return code
+
+    def save(self) -> None:
+        """Write the file if this block compiled something (and bytecode is written)."""
+        if not self.compiled or sys.dont_write_bytecode:
+            return
+        kept = {**(self._known or {}), **self._used}
+        if len(kept) > MAX_KEPT:
+            kept = self._used
+        self.written = _write(self.path, marshal.dumps(kept))
+
+
+def default_path() -> str:
+    """The file next to assay's own bytecode (``__pycache__``, or ``PYTHONPYCACHEPREFIX``)."""
+    from importlib.util import cache_from_source
+
+    directory = os.path.dirname(cache_from_source(__file__))
+    return os.path.join(directory, f"dataclass-code.{sys.implementation.cache_tag}.marshal")
+
+
+@contextmanager
+def kept_dataclass_code(path: str | None = None) -> Iterator[Kept]:
+    """While it lasts, classes made by :mod:`dataclasses` get their methods' code from the
+    file at ``path`` (default: :func:`default_path`), compiled and kept there on a miss."""
+    import dataclasses
+
+    kept = Kept(default_path() if path is None else path)
+    if "exec" in vars(dataclasses):  # someone else's block (nested): theirs stays
+        yield kept
+        return
+
+    def kept_exec(source: Any, globals_: Any = None, locals_: Any = None, /) -> None:
+        if isinstance(source, str):
+            source = kept.code(source)
+        builtins.exec(source, globals_, locals_)  # noqa: S102 - dataclasses' own exec
+
+    dataclasses.exec = kept_exec  # type: ignore[attr-defined]  # (the module's global)
+    try:
+        yield kept
+    finally:
+        del dataclasses.exec  # type: ignore[attr-defined]  # the builtin again
+        kept.save()
+
+
+def _read(path: str) -> dict[str, CodeType]:
+    """The kept code at ``path``: trusted as the bytecode next to it is, and only if no one
+    but its owner (this user, or root) can have written it."""
+    try:
+        with open(path, "rb") as file:
+            info = os.fstat(file.fileno())
+            if info.st_uid not in (os.getuid(), 0) or info.st_mode & 0o022:
+                return {}
+            data = marshal.loads(file.read())  # noqa: S302 - as trusted as a .pyc (above)
+    except (OSError, EOFError, ValueError, TypeError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, CodeType)}
+
+
+def _write(path: str, data: bytes) -> bool:
+    """Write ``data`` to ``path`` whole or not at all (another run may read it meanwhile)."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        return False
+    return True
