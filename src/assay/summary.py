@@ -220,13 +220,17 @@ _MORE = "      "
 
 
 def _wrapped(first: str, rest: list[str], width: int) -> list[str]:
-    """A case's line and its reason's further lines, each wrapped to ``width`` (a word longer
-    than that is broken: a path or a token must not run past the edge)."""
+    """A case's line and its reason's further lines, each wrapped to ``width`` at spaces; a
+    word longer than that (a path) stays whole on its own line, so that it can be copied."""
     import textwrap  # lazy: only a log with failures wraps
 
-    out = textwrap.wrap(first, width, subsequent_indent=_MORE, drop_whitespace=True) or [first]
+    wrap = textwrap.TextWrapper(
+        width, subsequent_indent=_MORE, break_long_words=False, break_on_hyphens=False
+    )
+    out = wrap.wrap(first) or [first]
+    wrap.initial_indent = _MORE
     for line in rest:  # (a blank line would end the list for a reader)
-        out += textwrap.wrap(line, width, initial_indent=_MORE, subsequent_indent=_MORE)
+        out += wrap.wrap(line)
     return out
 
 

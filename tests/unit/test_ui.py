@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from rich.console import Console
 
 from assay.plan import Case
@@ -488,6 +489,20 @@ def test_with_plain_the_list_of_failed_cases_shows_each_reason_whole_wrapped(
     assert " ".join(" ".join(listed[:-1]).split()) == f"Long sanity: {_LONG}"
     assert all(line.startswith("      ") for line in listed[1:-1])
     assert listed[-1] == "  Short"
+
+
+def test_with_plain_a_path_longer_than_the_width_stays_whole_on_its_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    path = "/tmp/runs/20261130-120444-2f33/stage/T-5aaf474a/assay-run.out"
+    reason = f"tp: pattern r'throughput: (\\S+)' not found in stdout ({path})"
+    out = io.StringIO()
+    bad = result("T", Status.FAILED, failure=Failure("performance", reason, ""))
+    PlainDisplay(out).finish(session(bad), RerunHint(), None)
+    listed = _listed(out.getvalue().splitlines(), "failed (1):")
+    assert f"      ({path})" in listed
+    assert " ".join(" ".join(listed).split()) == f"T performance: {reason}"
 
 
 def test_on_a_terminal_the_list_of_failed_cases_keeps_one_line_per_case() -> None:
