@@ -8,7 +8,6 @@ differed (and extra files in complete directories) are copied; nothing is delete
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 from assay import bless_refs, terminal
 from assay.bless_refs import RefChange, Unreferenced
+from assay.bless_write import LINK_HINT, NotBlessed, link_in_the_way, replace_file
 from assay.errors import UsageError
 from assay.files import display_path, write_atomic
 from assay.select import Selection
@@ -27,7 +27,12 @@ from assay.terminal import echo
 class Copy:
     case: str
     source: Path  # the actual file, kept in the case's output dir
-    target: Path  # the expected file it replaces
+    target: Path  # the expected file it replaces: root / relative
+    root: Path  # the expected root (a pair's: the expected file's directory)
+    relative: str  # the file's path under root; bless writes nothing outside root
+
+
+__all__ = ["Copy", "NotBlessed", "Plan", "apply", "plan", "run"]
 
 
 @dataclass
@@ -129,15 +134,25 @@ def _case_copies(case: dict[str, Any], notes: list[str]) -> list[Copy]:
             if source is None or not source.is_file():
                 notes.append(f"{case['name']}: the actual {name} was not kept; rerun the case")
                 continue
-            target = expected if expected.is_file() else expected / name
-            out.append(Copy(case["name"], source, target))
+            root, relative = (
+                (expected.parent, expected.name) if expected.is_file() else (expected, name)
+            )
+            link = link_in_the_way(root, relative)
+            link = link if link is not None or not source.is_symlink() else source
+            if link is not None:
+                notes.append(
+                    f"{case['name']}: {display_path(str(link))} is a symbolic link; {LINK_HINT}"
+                )
+                continue
+            out.append(Copy(case["name"], source, root / relative, root, relative))
     return out
 
 
 def apply(copies: Sequence[Copy]) -> None:
+    """Write each copy's expected file (:func:`assay.bless_write.replace_file`: never
+    through a link; :class:`NotBlessed` when one is in the way)."""
     for copy in copies:
-        copy.target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(copy.source, copy.target)
+        replace_file(copy.root, copy.relative, copy.source)
 
 
 def run(

@@ -51,10 +51,21 @@ def check_owned_dir(path: Path, what: str) -> None:
 
 
 def read_owned(path: Path, what: str) -> bytes | None:
-    """The content of ``path`` if this user owns it and no one else may write it (checked
-    on the file that is read, not the name: a link is refused); None when it is missing."""
+    """The content of ``path`` if this user owns it and no one else may write it, and the
+    same of the directory it is in (each checked on the descriptor the file is read
+    through, not the name: a link is refused, and so is a directory swapped in after an
+    earlier check); None when it is missing."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UsageError(
+            f"{what}: cannot read {path.parent}: {exc.strerror}",
+            hint="start a new run without --resume",
+        ) from None
+    try:
+        check_owned(path.parent, os.fstat(folder), what)
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        fd = os.open(path.name, flags, dir_fd=folder)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -62,6 +73,8 @@ def read_owned(path: Path, what: str) -> bytes | None:
             f"{what}: cannot read {path}: {exc.strerror}",
             hint="start a new run without --resume",
         ) from None
+    finally:
+        os.close(folder)
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fh.fileno())
         if not stat.S_ISREG(info.st_mode):

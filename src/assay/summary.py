@@ -42,19 +42,21 @@ class Caps:
     ``width`` characters: a longer line takes several); ``per_failure``: lines of one
     failure's details when many share the screen (fewer get their share of ``failures``);
     ``table_rows``: rows of the performance table; ``width``: the terminal's, to which the
-    list of failed cases is cut."""
+    list of failed cases is cut (``cut``: one line per case, on a screen) or wrapped (a log,
+    ``--plain``, the summary file: each reason whole)."""
 
     failures: int | None = 40
     per_failure: int | None = 12
     table_rows: int | None = 10
     width: int = 80
+    cut: bool = True
 
     @property
     def full(self) -> bool:
         return self.failures is None and self.per_failure is None and self.table_rows is None
 
 
-FULL = Caps(None, None, None, width=1 << 30)
+FULL = Caps(None, None, None, width=1 << 30, cut=False)
 """No caps: the summary file, and ``--full``."""
 
 
@@ -191,8 +193,9 @@ def _failures(bad: list[CaseResult], hint: Hint, caps: Caps, where: str) -> list
     return lines
 
 
-def _compact(bad: list[CaseResult], width: int) -> list[Line]:
-    """One line per failed case: its name, stage and the start of its reason."""
+def _compact(bad: list[CaseResult], width: int, cut: bool = True) -> list[Line]:
+    """Each failed case with its stage and reason: one line cut to ``width`` (a screen), or
+    the whole reason wrapped to ``width`` under the case's name (``cut`` false: a log)."""
     suffixes = {r.name[len(r.variant) :] for r in bad}
     common = suffixes.pop() if len(suffixes) == 1 else None
     head = f"failed ({len(bad)})" + (f", all{common}:" if common else ":")
@@ -200,12 +203,35 @@ def _compact(bad: list[CaseResult], width: int) -> list[Line]:
     for result in bad:
         name = labelled(result.variant if common else result.name, result.repeat)
         failure = result.failure
-        why = f"{failure.stage}: {failure.reason.splitlines()[0]}" if failure else ""
-        text = f"  {name}  {why}"
-        if len(text) > width - 1:
-            text = text[: max(width - 4, 0)] + "..."
-        lines.append((text, "red"))
+        reason = (failure.reason.splitlines() or [""]) if failure else [""]
+        why = f"{failure.stage}: {reason[0]}" if failure else ""
+        text = f"  {name}  {why}".rstrip()
+        if cut:
+            if len(text) > width - 1:
+                text = text[: max(width - 4, 0)] + "..."
+            lines.append((text, "red"))
+            continue
+        lines += [(t, "red") for t in _wrapped(text, reason[1:], width - 1)]
     return lines
+
+
+_MORE = "      "
+"""The indent of a reason's further lines in the list of failed cases."""
+
+
+def _wrapped(first: str, rest: list[str], width: int) -> list[str]:
+    """A case's line and its reason's further lines, each wrapped to ``width`` at spaces; a
+    word longer than that (a path) stays whole on its own line, so that it can be copied."""
+    import textwrap  # lazy: only a log with failures wraps
+
+    wrap = textwrap.TextWrapper(
+        width, subsequent_indent=_MORE, break_long_words=False, break_on_hyphens=False
+    )
+    out = wrap.wrap(first) or [first]
+    wrap.initial_indent = _MORE
+    for line in rest:  # (a blank line would end the list for a reader)
+        out += wrap.wrap(line)
+    return out
 
 
 def _metric_rows(results: list[CaseResult]) -> list[Row]:
@@ -264,7 +290,7 @@ def summary_lines(
             lines.append((f"  {problem.location}: {first}", "red"))
             lines += [(f"  {m}", "red") for m in rest]
     if bad:
-        lines += _compact(bad, caps.width)
+        lines += _compact(bad, caps.width, caps.cut)
     lines.append(("", ""))
     # Above the verdict: the counts and the report's path stay the last lines.
     # How far the prediction was off: only a recorded one (not a guess from the elapsed

@@ -110,8 +110,10 @@ class PlainDisplay:
     def __init__(self, stream: TextIO | None = None, full: bool = False) -> None:
         self.stream = stream or sys.stdout
         self._sending: dict[tuple[str, int], float] = {}
-        # A log has no screen: the default caps, at $COLUMNS (80 when unset) wide.
-        self.caps = FULL if full else Caps(width=shutil.get_terminal_size((80, 24)).columns)
+        # A log has no screen: the default caps, at $COLUMNS (80 when unset) wide; the list
+        # of failed cases wraps each reason whole (nobody scrolls a log sideways).
+        columns = shutil.get_terminal_size((80, 24)).columns
+        self.caps = FULL if full else Caps(width=columns, cut=False)
 
     def start(
         self, total: int, header: str, time_left: Callable[[], float | None] | None = None

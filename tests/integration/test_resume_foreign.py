@@ -119,3 +119,29 @@ def test_group_write_counts_only_for_a_group_others_are_in(tmp_path):
     resumed = run_assay("run", "--resume", cwd=tmp_path)
     assert resumed.code == 2, resumed
     assert str(journal) in resumed.stderr and "writable by others" in resumed.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory to another user")
+def test_a_session_directory_swapped_after_its_check_is_refused_where_it_is_read(tmp_path, victim):
+    """The chain: ``--resume`` checks the newest session directory, then (before reading its
+    journal) that directory is renamed away and another user's directory takes its place,
+    holding a journal this user owns (an old one of theirs, moved in: every file check
+    passes). Each read checks the directory it opens the file in, on that descriptor."""
+    from assay.errors import UsageError
+    from assay.owned import read_owned
+    from assay.session.directory import resumable_session
+
+    session = _session(tmp_path)
+    checked = resumable_session(tmp_path / ".assay")
+    assert checked == session
+    journal = _forge(session, victim)
+    mine = journal.read_bytes()
+    session.rename(session.with_name("moved-away"))
+    session.mkdir()
+    os.chown(session, NOBODY, NOBODY)
+    (session / "journal.jsonl").write_bytes(mine)  # owned by this user, mode 644
+    with pytest.raises(UsageError, match="owned by uid 65534"):
+        read_owned(checked / "journal.jsonl", "--resume")
+    resumed = run_assay("run", "--resume", cwd=tmp_path)
+    assert victim.poll() is None
+    assert resumed.code == 2, resumed

@@ -82,6 +82,10 @@ class HostileSftpClient(SFTPClient):
     async def stat(self, path: Any, *args: Any, **kw: Any) -> SFTPAttrs:  # type: ignore[override]
         return SFTPAttrs(type=DIR, permissions=0o755)
 
+    async def lstat(self, path: Any, *args: Any, **kw: Any) -> SFTPAttrs:  # type: ignore[override]
+        kind = LINK if bytes(path).rstrip(b"/") in self.links else DIR
+        return SFTPAttrs(type=kind, permissions=0o755)
+
     def open(self, path: Any, *args: Any, **kw: Any) -> Any:  # type: ignore[override]
         return _HostileFile(self.data)
 
@@ -184,4 +188,13 @@ def test_modes_keep_only_permission_bits_and_devices_are_not_made(tmp_path):
     assert stat.S_IMODE((landing / "sub").stat().st_mode) == 0o700
     assert (landing / "new\nline").read_bytes() == b"x" * 100_000
     assert not (landing / "dev").exists() and done.skipped == ["dev"]
+    assert _outside(sandbox, landing) == []
+
+
+def test_a_copied_directory_that_is_a_link_on_the_host_is_not_followed(tmp_path):
+    sandbox, landing = _sandbox(tmp_path)
+    client = HostileSftpClient({b"/r": [(b"secret", FILE, 0o600)]}, {b"/r": b"/home/x/.ssh"})
+    with pytest.raises(TransportError, match="'/r' is a symbolic link on the host"):
+        _get(client, landing)
+    assert not (landing / "secret").exists()
     assert _outside(sandbox, landing) == []

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from rich.console import Console
 
 from assay.plan import Case
@@ -454,3 +455,68 @@ def test_one_failure_gets_the_whole_screen_when_it_fits() -> None:
     text = "\n".join(lines)
     assert "more line(s) of this failure" not in text
     assert "    expected: +EVENT 19" in text
+
+
+# --- the list of failed cases: a reason read whole in a log, cut on a terminal ----------------
+
+_LONG = (
+    "out.event line 8, token 4: actual 'value' differs from expected 'extra' "
+    "(tolerance rtol=1e-06 does not apply to text) in the case's third output file END"
+)
+
+
+def _listed(texts: list[str], head: str) -> list[str]:
+    start = texts.index(head) + 1
+    return texts[start : next(i for i in range(start, len(texts)) if not texts[i])]
+
+
+def test_with_plain_the_list_of_failed_cases_shows_each_reason_whole_wrapped(
+    monkeypatch: object,
+) -> None:
+    """A log or --plain has no screen to save: the reason is wrapped under its case, not cut
+    at the width (a user could not read it anywhere but summary.txt)."""
+    import pytest
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    monkeypatch.setenv("COLUMNS", "80")
+    out = io.StringIO()
+    bad = result("Long", Status.FAILED, failure=Failure("sanity", _LONG, ""))
+    PlainDisplay(out).finish(session(bad, result("Short", Status.FAILED)), RerunHint(), None)
+    listed = _listed(out.getvalue().splitlines(), "failed (2):")
+    assert all(len(line) < 80 for line in listed), listed
+    assert listed[0].startswith("  Long  sanity: out.event line 8, token 4:")
+    # Every word of the reason is there, in order, on the lines under the case's name.
+    assert " ".join(" ".join(listed[:-1]).split()) == f"Long sanity: {_LONG}"
+    assert all(line.startswith("      ") for line in listed[1:-1])
+    assert listed[-1] == "  Short"
+
+
+def test_with_plain_a_path_longer_than_the_width_stays_whole_on_its_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    path = "/tmp/runs/20261130-120444-2f33/stage/T-5aaf474a/assay-run.out"
+    reason = f"tp: pattern r'throughput: (\\S+)' not found in stdout ({path})"
+    out = io.StringIO()
+    bad = result("T", Status.FAILED, failure=Failure("performance", reason, ""))
+    PlainDisplay(out).finish(session(bad), RerunHint(), None)
+    listed = _listed(out.getvalue().splitlines(), "failed (1):")
+    assert f"      ({path})" in listed
+    assert " ".join(" ".join(listed).split()) == f"T performance: {reason}"
+
+
+def test_on_a_terminal_the_list_of_failed_cases_keeps_one_line_per_case() -> None:
+    display, _ = live(width=80)
+    bad = result("Long", Status.FAILED, failure=Failure("sanity", _LONG, ""))
+    lines = summary_lines(session(bad), RerunHint(), Path("s/report.json"), display.caps())
+    listed = _listed([t for t, _ in lines], "failed (1):")
+    assert len(listed) == 1 and len(listed[0]) < 80 and listed[0].endswith("...")
+
+
+def test_the_summary_file_lists_every_line_of_a_reason() -> None:
+    reason = "first line of the reason\nsecond line, which says why"
+    bad = result("Two", Status.FAILED, failure=Failure("run", reason, ""))
+    listed = _listed(
+        [t for t, _ in summary_lines(session(bad), RerunHint(), None, FULL)], "failed (1):"
+    )
+    assert listed == ["  Two  run: first line of the reason", "      second line, which says why"]

@@ -1,6 +1,8 @@
 """``assay compare``: what changed between two recorded sessions.
 
-New failures, fixed cases, cases that appeared or disappeared, and each metric's change.
+New failures, fixed cases, cases that appeared or disappeared, each metric's change, and
+each run time's change (the run stage of a case that passed in both, by at least
+:data:`RUN_TIME_FLOOR`), judged like a metric (lower is better).
 How significant a change is against the noise in its history is said by a ``significance``
 function (see :data:`Significance`), which gets each change (with both sessions' samples,
 the sessions, and the series to read its history with ``ResultsDB.metric_series_of``) and
@@ -41,6 +43,7 @@ class CaseState:
     reason: str | None
     metrics: dict[str, list[float]] = field(default_factory=dict)  # samples
     units: dict[str, str | None] = field(default_factory=dict)
+    run_times: list[float] = field(default_factory=list)  # the run stage of each pass
 
 
 @dataclass
@@ -58,6 +61,7 @@ class MetricChange:
     after_samples: list[float]
     sessions: tuple[str, str] = ("", "")  # (A, B)
     significance: str | None = None
+    run_time: bool = False  # the run stage's seconds, not a metric
 
     @property
     def change(self) -> float | None:
@@ -76,6 +80,11 @@ Significance = Callable[[MetricChange], str | None]
 COMPARE_WINDOW = 200
 # Metric changes shown (and judged) without --all: the largest.
 SHOWN = 50
+RUN_TIME = "run time"
+"""The name a run time's change goes by in a :class:`MetricChange`."""
+RUN_TIME_FLOOR = 0.05
+"""Seconds a case's run stage must move by (median to median) to be listed: below it, a
+process's start-up jitter under load, whatever the history says."""
 
 
 def history_significance(db: ResultsDB, settings: Settings | None = None) -> Significance:
@@ -98,12 +107,12 @@ def history_significance(db: ResultsDB, settings: Settings | None = None) -> Sig
         until = started(b)
         if until is None:
             return None
-        found = db.metric_series_of(
-            change.series,
-            change.metric,
-            limit=min(settings.max_points, COMPARE_WINDOW),
-            until=math.nextafter(until, math.inf),  # B's own samples too
-        )
+        limit = min(settings.max_points, COMPARE_WINDOW)
+        until = math.nextafter(until, math.inf)  # B's own samples too
+        if change.run_time:
+            found = db.run_time_series(change.series, limit=limit, until=until)
+        else:
+            found = db.metric_series_of(change.series, change.metric, limit=limit, until=until)
         points = [Point(p.session, p.time, p.commit, p.value, p.unit) for p in found]
         sessions = list(dict.fromkeys(p.session for p in points))
         if a not in sessions or not sessions or sessions[-1] != b:
@@ -112,7 +121,7 @@ def history_significance(db: ResultsDB, settings: Settings | None = None) -> Sig
             return "too little history"
         after_a = len(sessions) - 1 - sessions.index(a)
         recent = dataclasses.replace(settings, recent=max(1, after_a))
-        better = better_of(change.unit, None, None, None)
+        better = "lower" if change.run_time else better_of(change.unit, None, None, None)
         analysis = analyse(change.metric, points, better, recent)
         latest = analysis.latest
         if latest is None or analysis.kind is None:
@@ -136,6 +145,7 @@ class Comparison:
     disappeared: list[CaseState]
     metrics: list[MetricChange]
     unchanged: int
+    run_times: list[MetricChange] = field(default_factory=list)
 
 
 def resolve(db: ResultsDB, text: str) -> SessionRecord:
@@ -195,6 +205,10 @@ def _states(db: ResultsDB, session: SessionRecord) -> dict[str, CaseState]:
         elif _RANK.get(r.status, 9) < _RANK.get(state.status, 9):
             state.status, state.reason = r.status, reason
         by_key[(r.case_id, r.rep)] = state
+    for case_id, rep, seconds in db.session_run_times(session.id):
+        state = by_key.get((case_id, rep))
+        if state is not None:
+            state.run_times.append(seconds)
     for m in db.session_metrics(session.id):
         state = by_key.get((m.case_id, m.rep))
         if state is None or m.value is None:
@@ -249,10 +263,35 @@ def compare(
             )
             out.metrics.append(change)
     out.metrics.sort(key=lambda m: (-abs(m.change or 0.0), m.case, m.metric))
+    out.run_times = _run_times(before, after, both, (a.id, b.id))
     if significance is not None:
-        for change in out.metrics if judged is None else out.metrics[:judged]:
-            change.significance = significance(change)
+        for changes in (out.metrics, out.run_times):
+            for change in changes if judged is None else changes[:judged]:
+                change.significance = significance(change)
     out.unchanged = sum(1 for s in both if before[s].status == after[s].status)
+    return out
+
+
+def _run_times(
+    before: dict[str, CaseState],
+    after: dict[str, CaseState],
+    both: list[str],
+    sessions: tuple[str, str],
+) -> list[MetricChange]:
+    """The run stage's change of each case that passed in both sessions, where the medians
+    differ by :data:`RUN_TIME_FLOOR` or more; the largest relative change first."""
+    out = []
+    for s in both:
+        x, y = before[s], after[s]
+        if x.status != "passed" or y.status != "passed" or not x.run_times or not y.run_times:
+            continue
+        a, b = statistics.median(x.run_times), statistics.median(y.run_times)
+        if abs(b - a) < RUN_TIME_FLOOR:
+            continue
+        change = MetricChange(y.name, y.case_id, s, RUN_TIME, "s", a, b, x.run_times, y.run_times)
+        change.sessions, change.run_time = sessions, True
+        out.append(change)
+    out.sort(key=lambda m: (-abs(m.change or 0.0), m.case))
     return out
 
 
@@ -290,21 +329,24 @@ def to_json(c: Comparison) -> dict[str, Any]:
         "still_failing": [case(s) for s in c.still_failing],
         "appeared": [case(s) for s in c.appeared],
         "disappeared": [case(s) for s in c.disappeared],
-        "metrics": [
-            {
-                "id": m.case_id,
-                "case": m.case,
-                "metric": m.metric,
-                "unit": m.unit,
-                "a": m.before,
-                "b": m.after,
-                "change": m.change,
-                "a_samples": m.before_samples,
-                "b_samples": m.after_samples,
-                "significance": m.significance,
-            }
-            for m in c.metrics
-        ],
+        "metrics": [change(m) for m in c.metrics],
+        "run_times": [change(m) for m in c.run_times],
+    }
+
+
+def change(m: MetricChange) -> dict[str, Any]:
+    """A metric's (or a run time's) change as JSON."""
+    return {
+        "id": m.case_id,
+        "case": m.case,
+        "metric": m.metric,
+        "unit": m.unit,
+        "a": m.before,
+        "b": m.after,
+        "change": m.change,
+        "a_samples": m.before_samples,
+        "b_samples": m.after_samples,
+        "significance": m.significance,
     }
 
 
@@ -347,30 +389,37 @@ def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
         for s in states:
             reason = f"  ({s.reason.splitlines()[0]})" if s.reason and s.status in FAILING else ""
             say(f"  [{s.case_id}] {s.name}{reason}")
-    if c.metrics:
+    for changes, what in ((c.metrics, "metric"), (c.run_times, RUN_TIME)):
+        if not changes:
+            continue
         say("")
+        if what == RUN_TIME:
+            say(f"{RUN_TIME} (the run stage), changes of {RUN_TIME_FLOOR:g} s or more:", "bold")
         rows: list[list[table.Cell]] = []
-        for m in c.metrics if top is None else c.metrics[:top]:
+        for m in changes if top is None else changes[:top]:
             change = m.change
             unit = f" [{m.unit}]" if m.unit else ""
+            name = "run" if m.run_time else m.metric  # (the run stage)
             rows.append(
                 [
                     table.cell(terminal.line(m.case)),
-                    table.cell(terminal.line(m.metric + unit)),
+                    table.cell(terminal.line(name + unit)),
                     table.cell(metric_value(m.before)),
                     table.cell(metric_value(m.after)),
                     table.cell("-" if change is None else f"{change:+.1%}"),
                     table.cell(terminal.line(m.significance or "")),
                 ]
             )
-        header = ["case", "metric", "A", "B", "change", "significance"]
+        header = ["case", "stage" if what == RUN_TIME else what, "A", "B", "change", "significance"]
         table.write(table.render(header, rows, frozenset({2, 3, 4}), styled=console.is_terminal))
-        if top is not None and len(c.metrics) > top:
-            say(f"... and {len(c.metrics) - top} more metric(s) (--all shows them)", "dim")
+        if top is not None and len(changes) > top:
+            say(f"... and {len(changes) - top} more {what}(s) (--all shows them)", "dim")
     say("")
+    times = f", {len(c.run_times)} run time(s) changed" if c.run_times else ""
     say(
         f"{len(c.new_failures)} new failure(s), {len(c.fixed)} fixed, {len(c.appeared)} "
-        f"appeared, {len(c.disappeared)} disappeared, {len(c.metrics)} metric(s) compared",
+        f"appeared, {len(c.disappeared)} disappeared, {len(c.metrics)} metric(s) compared"
+        f"{times}",
         "bold red" if c.new_failures else "bold",
     )
     return 0

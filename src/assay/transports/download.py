@@ -48,6 +48,8 @@ class SftpClient(Protocol):
 
     async def readlink(self, path: bytes) -> bytes | str: ...
 
+    async def lstat(self, path: bytes) -> Any: ...
+
 
 @dataclass
 class Downloaded:
@@ -64,7 +66,17 @@ def _shown(name: bytes) -> str:
 
 
 async def download(sftp: SftpClient, remote: bytes, local: Path) -> Downloaded:
-    """Copy the remote directory ``remote`` into ``local``, a new empty directory."""
+    """Copy the remote directory ``remote`` into ``local``, a new empty directory. A
+    ``remote`` that is a symbolic link on the host (a kept case dir replaced by one after
+    the run) is refused: what it points to is not the case's. (SFTP cannot open a
+    directory without following a link, so a swap on the host between this check and the
+    listing is not seen; the local side stays safe whatever the host does.)"""
+    kind = getattr(await sftp.lstat(remote), "type", None)
+    if kind == _SYMLINK:
+        raise TransportError(
+            f"{_shown(remote)} is a symbolic link on the host (replaced since the run?); "
+            "it is not followed"
+        )
     done = Downloaded()
     links: list[bytes] = []
     top = os.open(local, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)

@@ -221,6 +221,37 @@ class ResultsDB:
         rows = self.backend.query(sql, params)
         return [MetricPoint(*row) for row in reversed(rows)]
 
+    def run_time_series(
+        self, series: str, *, limit: int | None = None, until: float | None = None
+    ) -> list[MetricPoint]:
+        """The run stage's seconds of a series' passed runs (unit ``s``), oldest first (the
+        newest ``limit``), only of sessions that started before ``until``: a run time's
+        history, read as a metric's."""
+        sql = (
+            "SELECT c.session_id, COALESCE(c.started, c.at), s.git_commit, c.run_time, 's',"
+            " c.rep FROM cases c LEFT JOIN sessions s ON s.id = c.session_id"
+            " WHERE c.series = ? AND c.status = 'passed' AND c.run_time IS NOT NULL"
+        )
+        params: list[Any] = [series]
+        if until is not None:
+            sql += " AND c.at < ?"
+            params.append(float(until))
+        sql += " ORDER BY c.at DESC, c.rep DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        rows = self.backend.query(sql, params)
+        return [MetricPoint(*row) for row in reversed(rows)]
+
+    def session_run_times(self, session_id: str) -> list[tuple[str, int, float]]:
+        """(case id, repetition, seconds of the run stage) of a session's passed cases."""
+        rows = self.backend.query(
+            "SELECT case_id, rep, run_time FROM cases WHERE session_id = ?"
+            " AND status = 'passed' AND run_time IS NOT NULL ORDER BY case_id, rep",
+            (session_id,),
+        )
+        return [(str(c), int(r), float(t)) for c, r, t in rows]
+
     def case_series(self, key: CaseKey, *, limit: int | None = None) -> list[CasePoint]:
         """Every recorded verdict and duration of the case ``key``, oldest first."""
         return [
