@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
@@ -154,3 +156,36 @@ def test_a_variable_name_with_an_equals_sign_is_refused_as_popen_refuses_it(tmp_
 
     with pytest.raises(ValueError, match="illegal environment variable name"):
         asyncio.run(main())
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None or shutil.which("cp") is None,
+    reason="needs root and setpriv",
+)
+def test_behind_setpriv_the_program_is_named_by_the_word_as_written_as_bash_names_it(tmp_path):
+    """setpriv (util-linux) has no option to set ``argv[0]`` apart from the program: handed
+    the path assay found, ``cp`` would say ``/usr/bin/cp: missing file operand`` where bash
+    makes it say ``cp: ...``, and a compared stderr would differ. So setpriv gets the word
+    and searches ``PATH`` itself (a few failed execve of its own, in the child)."""
+    started = direct_start((["cp"], {}), tmp_path, drop_caps=True)
+    assert started is not None
+    argv, env, exe = started
+    assert argv[-1] == "cp"
+
+    async def main() -> int:
+        proc = LocalTransport().start(
+            argv,
+            cwd=tmp_path,
+            stdout=tmp_path / "o",
+            stderr=tmp_path / "e",
+            env=env,
+            executable=exe,
+        )
+        return await proc.wait()
+
+    assert asyncio.run(main()) != 0
+    by_bash = subprocess.run(
+        ["/bin/bash", "-c", "cp"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert (tmp_path / "e").read_text() == by_bash.stderr
+    assert by_bash.stderr.startswith("cp: ")
