@@ -8,6 +8,7 @@ footer runs the shipped comparison engine, and only the verdict has to come back
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from assay.schedulers.base import JobOutcome, JobSpec, JobState, Scheduler
 from assay.schedulers.jobfiles import JobFiles
@@ -57,7 +58,7 @@ class DirectScheduler(Scheduler):
             # The script's one program, started without bash: one execve (two as root).
             words, variables = spec.direct
             started = direct_start((words, dict(variables)), spec.workdir, drop)
-        env: dict[str, str] | None
+        env: Mapping[str, str] | None
         executable: str | None
         if started is not None:
             argv, env, executable = started

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import NamedTuple
 
+from assay.transports.envchanges import EnvChanges
+
 CAPS_VARIABLE = "ASSAY_ROOT_CAPS"
 DROP_CAPS = (
     "setpriv",
@@ -80,17 +82,18 @@ def job_argv(script: PurePath, drop_caps: bool) -> list[str]:
     return [_setpriv() or DROP_CAPS[0], *DROP_CAPS[1:], *argv]
 
 
-def job_env(drop_caps: bool) -> dict[str, str] | None:
+def job_env(drop_caps: bool) -> EnvChanges | None:
     """The environment of the job process: the runner's own (None), or with the guard's
     variable set when the wrapper has dropped the capabilities already."""
-    return {**os.environ, CAPS_VARIABLE: "dropped"} if drop_caps else None
+    return EnvChanges({CAPS_VARIABLE: "dropped"}) if drop_caps else None
 
 
 class DirectStart(NamedTuple):
     """How a run script's one program starts without bash."""
 
     argv: list[str]
-    env: dict[str, str]
+    env: EnvChanges
+    """The runner's environment with the job's changes (merged by the transport)."""
     executable: str
     """The program the process execs (``argv[0]`` is the word as written)."""
 
@@ -119,22 +122,23 @@ def direct_start(
     program = _find(name, workdir, variables.get("PATH", os.environ.get("PATH")))
     if program is None or not _loadable(program):
         return None
-    env = {**os.environ, **variables}
+    # Only the changes: the transport merges them into its encoded copy of os.environ.
+    changes: dict[str, str | None] = dict(variables)
     # As bash leaves them when it execs from a script that changed to ``workdir`` (where it
     # started): its own level counted down again, and ``_`` not passed on.
-    shlvl = env.get("SHLVL", "0")
-    env.update(
+    shlvl = variables.get("SHLVL", os.environ.get("SHLVL", "0"))
+    changes.update(
         PWD=str(workdir), OLDPWD=str(workdir), SHLVL=str(int(shlvl) if shlvl.isdigit() else 0)
     )
-    env.pop("_", None)
+    changes["_"] = None
     # The word as written, not the path found: programs name themselves by ``argv[0]``. The
     # exec searches the same ``PATH`` (relative to ``workdir``, as bash would) and finds it.
     argv = list(words)
     if drop_caps:
-        env[CAPS_VARIABLE] = "dropped"
+        changes[CAPS_VARIABLE] = "dropped"
         setpriv = _setpriv() or DROP_CAPS[0]
-        return DirectStart([setpriv, *DROP_CAPS[1:], *argv], env, setpriv)
-    return DirectStart(argv, env, program)
+        return DirectStart([setpriv, *DROP_CAPS[1:], *argv], EnvChanges(changes), setpriv)
+    return DirectStart(argv, EnvChanges(changes), program)
 
 
 # What bash reads from the environment it starts in, before the script's first line: a

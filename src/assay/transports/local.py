@@ -32,12 +32,16 @@ from assay.transports.base import (
     TransportError,
 )
 from assay.transports.contain import TOKEN, Containment
+from assay.transports.envchanges import EnvChanges
 
 _HAVE_PIDFD = hasattr(os, "pidfd_open")
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
 _TOKEN_BYTES = TOKEN.encode()
+# os.fsencode's encoding, called as str.encode (os.fsencode is a Python function).
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
 
 
 def _own_environment() -> dict[bytes, bytes]:
@@ -226,6 +230,14 @@ class LocalTransport:
         if spawner is not None:
             if env is None:  # this process's own, as it is now (a hook may have changed it)
                 entries = self._environment.entries(_TOKEN_BYTES + b"=" + token.encode())
+            elif isinstance(env, EnvChanges):  # its own too, with a few changes
+                fs, errors = _FS_ENCODING, _FS_ERRORS
+                changes = {
+                    k.encode(fs, errors): None if v is None else v.encode(fs, errors)
+                    for k, v in env.changes.items()
+                }
+                changes[_TOKEN_BYTES] = token.encode()
+                entries = self._environment.changed(changes)
             else:
                 given = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
                 entries = _spawn.environment({**given, _TOKEN_BYTES: token.encode()})
@@ -242,6 +254,8 @@ class LocalTransport:
             if env is None:
                 environment = _own_environment()
                 environment[_TOKEN_BYTES] = token.encode()
+            elif isinstance(env, EnvChanges):
+                environment = {**env.full(), TOKEN: token}
             else:
                 environment = {**env, TOKEN: token}
             popen = _popen(argv, cwd, stdout, stderr, environment, executable)

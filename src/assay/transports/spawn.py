@@ -26,7 +26,7 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 # glibc's <spawn.h>: POSIX_SPAWN_SETSIGDEF and POSIX_SPAWN_SETSID (a flag it does not
 # know makes posix_spawnattr_setflags fail: then there is no spawner).
@@ -156,17 +156,57 @@ class OwnEnvironment:
     def __init__(self) -> None:
         self._seen: dict[bytes, bytes] | None = None
         self._entries: list[bytes] = []
+        self._index: dict[bytes, int] = {}
 
-    def entries(self, *extra: bytes) -> list[bytes]:
-        """The environment's ``NAME=value`` entries, then ``extra`` ones."""
+    def _current(self) -> bool:
+        """Bring the encoded copy up to date; False where there is no cache (not CPython's
+        POSIX ``os.environ``)."""
         data = getattr(os.environ, "_data", None)
-        if not isinstance(data, dict):  # not CPython's POSIX os.environ: no cache
-            return [*environment(dict(os.environb)), *extra]
+        if not isinstance(data, dict):
+            return False
         if data != self._seen:
             self._seen = dict(data)
             # Names in os.environ hold no "=" (putenv refuses them): nothing to check.
             self._entries = [name + b"=" + value for name, value in data.items()]
+            self._index = {name: at for at, name in enumerate(data)}
+        return True
+
+    def entries(self, *extra: bytes) -> list[bytes]:
+        """The environment's ``NAME=value`` entries, then ``extra`` ones."""
+        if not self._current():
+            return [*environment(dict(os.environb)), *extra]
         return [*self._entries, *extra]
+
+    def changed(self, changes: Mapping[bytes, bytes | None]) -> list[bytes]:
+        """The environment's entries with ``changes`` made, as the merge of the whole dict
+        gives them: a changed variable in its place, a new one at the end in the order
+        given, a None value removing it (a name with ``=`` is refused)."""
+        if not self._current():
+            merged = dict(os.environb)
+            for name, value in changes.items():
+                if value is None:
+                    merged.pop(name, None)
+                else:
+                    merged[name] = value
+            return environment(merged)
+        entries = list(self._entries)
+        index = self._index
+        removed: list[int] = []
+        for name, value in changes.items():
+            if b"=" in name:
+                raise ValueError(f"illegal environment variable name: {name!r}")
+            at = index.get(name)
+            if value is None:
+                if at is not None:
+                    removed.append(at)
+            elif at is None:
+                entries.append(name + b"=" + value)
+            else:
+                entries[at] = name + b"=" + value
+        # Only entries of the copy are removed, all before the appended ones: from the end.
+        for at in sorted(removed, reverse=True):
+            del entries[at]
+        return entries
 
 
 def environment(variables: dict[bytes, bytes]) -> list[bytes]:
