@@ -26,6 +26,20 @@ def _file(rel: str, data: bytes) -> dict[str, object]:
     return {"path": rel, "data": base64.b64encode(data).decode(), "mode": None}
 
 
+def _status_at_end(daemon: hostagent.Daemon, jid: str) -> int | None:
+    """The job's exit status once it ended. A short job may end, and be forgotten in favour
+    of its status in ``daemon.ended``, before the spawn's caller looks: both are read under
+    the daemon's lock, where the one moves to the other."""
+    with daemon.lock:
+        job = daemon.jobs.get(jid)
+        status = daemon.ended.get(jid)
+    if job is None:
+        assert status is not None, f"{jid} neither runs nor ended"
+        return status
+    assert job.ended.wait(30)
+    return job.status
+
+
 def test_a_spawn_with_files_writes_them_first_and_lists_the_dir(tmp_path: Path) -> None:
     daemon = _daemon(tmp_path)
     case = tmp_path / "work" / "case"
@@ -45,7 +59,7 @@ def test_a_spawn_with_files_writes_them_first_and_lists_the_dir(tmp_path: Path) 
             },
         }
     )
-    daemon.jobs["j1"].ended.wait(30)
+    assert _status_at_end(daemon, "j1") == 0
     assert sorted(answer["files"]) == ["in/x.txt", "job.sh"]  # the stale file went first
     assert (case / "o").read_text() == "hi\n"
     daemon.stop()

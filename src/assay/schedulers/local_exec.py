@@ -109,7 +109,7 @@ def direct_start(
     else: no such program or not executable (bash says so), a file without ``#!`` or ELF
     header (bash runs it as a script), a function exported under its name, a relative
     ``PATH`` entry, a ``BASH_ENV``, ``SHELLOPTS`` or ``BASHOPTS`` in this environment, a
-    variable of the test's that bash keeps for itself (:data:`_BASH_OWN`)."""
+    variable of the test's that bash sets itself (``SHLVL``, ``PWD``, ``UID``...)."""
     words, variables = direct
     name = words[0]
     function = f"BASH_FUNC_{name}%%"
@@ -117,8 +117,8 @@ def direct_start(
         return None
     if any(os.environ.get(startup) for startup in _BASH_STARTUP):
         return None
-    if _BASH_OWN.intersection(variables):
-        return None  # bash refuses or rewrites the test's value: let it say so as it would
+    if not _BASH_OWN.isdisjoint(variables):
+        return None
     program = _find(name, workdir, variables.get("PATH", os.environ.get("PATH")))
     if program is None or not _loadable(program):
         return None
@@ -145,17 +145,20 @@ def direct_start(
 # file it sources (Lmod's init sets BASH_ENV on most clusters; it may define functions and
 # export variables) and shell options. The script's own exports come too late for them.
 _BASH_STARTUP = ("BASH_ENV", "SHELLOPTS", "BASHOPTS")
-# Variables the run script's bash keeps for itself when the test's ``env`` exports them:
-# read-only ones (``export SHELLOPTS=xtrace`` fails and exports bash's own options), ones it
-# computes at each use (``RANDOM``, ``SECONDS``...). The program gets bash's values, not
-# the test's. (``PWD``/``OLDPWD`` the direct start sets as bash leaves them.)
+# The test's variables bash does not pass on as exported: it refuses to set the read-only
+# ones (SHELLOPTS, BASHOPTS, UID...; ``export`` still marks them, so the program gets
+# bash's values), keeps its own for the dynamic ones (RANDOM, SECONDS, LINENO...), counts
+# SHLVL down as it execs, and the test's PWD/OLDPWD count after its ``cd``. (A test's own
+# BASH_ENV is exported too late for the script's bash to source: the program gets it as
+# it is either way, and a bash it starts sources it either way.)
 _BASH_OWN = frozenset(
     {
-        "SHELLOPTS", "BASHOPTS", "BASH_VERSINFO", "EUID", "PPID", "UID", "BASHPID",
-        "RANDOM", "SRANDOM", "SECONDS", "LINENO", "EPOCHSECONDS", "EPOCHREALTIME",
-        "HISTCMD", "BASH_SUBSHELL", "BASH_COMMAND",
+        *("SHELLOPTS", "BASHOPTS", "SHLVL", "PWD", "OLDPWD", "UID", "EUID", "PPID"),
+        *("BASHPID", "BASH_VERSINFO", "RANDOM", "SRANDOM", "SECONDS", "LINENO"),
+        *("EPOCHSECONDS", "EPOCHREALTIME", "HISTCMD", "GROUPS", "FUNCNAME"),
+        *("BASH_SUBSHELL", "BASH_COMMAND", "OPTIND"),
     }
-)  # fmt: skip
+)
 
 
 def _find(name: str, workdir: PurePath, path: str | None) -> str | None:
