@@ -13,7 +13,8 @@ from typing import Any
 import blake3
 import pytest
 
-from assay.store import Store, StoreError, importer
+from assay import archives
+from assay.store import Store, StoreError
 
 
 def _tar(path: Path, name: str, data: bytes) -> bytes:
@@ -34,14 +35,14 @@ def sandbox(tmp_path: Path) -> Path:
 def test_an_archive_swapped_before_its_members_are_read_is_not_mixed_in(sandbox, monkeypatch):
     original = _tar(sandbox / "build.tar.gz", "a.txt", b"A\n")
     _tar(sandbox / "other.tar.gz", "b.txt", b"B\n")
-    real = importer.iter_members
+    real = archives.iter_members
 
     def iter_members_after_a_swap(archive: Any, *args: Any, **kw: Any) -> Any:
         # The race on demand: another archive takes the name before the members are read.
         os.replace(sandbox / "other.tar.gz", sandbox / "build.tar.gz")
         return real(archive, *args, **kw)
 
-    monkeypatch.setattr(importer, "iter_members", iter_members_after_a_swap)
+    monkeypatch.setattr(archives, "iter_members", iter_members_after_a_swap)
     store = Store(sandbox / "store")
     imported = store.import_path(sandbox / "build.tar.gz")
     tree = store.tree(imported.tree)
@@ -51,14 +52,14 @@ def test_an_archive_swapped_before_its_members_are_read_is_not_mixed_in(sandbox,
 
 def test_an_archive_written_in_place_while_read_is_refused(sandbox, monkeypatch):
     _tar(sandbox / "build.tar.gz", "a.txt", b"A\n")
-    real = importer.iter_members
+    real = archives.iter_members
 
     def iter_members_then_append(archive: Any, *args: Any, **kw: Any) -> Any:
         yield from real(archive, *args, **kw)
         with open(sandbox / "build.tar.gz", "ab") as fh:  # a writer still at work
             fh.write(b"\0" * 512)
 
-    monkeypatch.setattr(importer, "iter_members", iter_members_then_append)
+    monkeypatch.setattr(archives, "iter_members", iter_members_then_append)
     store = Store(sandbox / "store")
     with pytest.raises(StoreError, match="changed while it was being read"):
         store.import_path(sandbox / "build.tar.gz")
