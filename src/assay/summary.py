@@ -262,7 +262,7 @@ def summary_lines(
             (text, "bold" if i == 0 else "") for i, text in enumerate(scaling.format_table(table))
         ]
     lines += samples.summary_lines(session.results)
-    if session.regressions:
+    if session.regressions or session.not_judged:
         from assay.results import regressions  # lazy: a session that measured
 
         lines += regressions.summary_lines(session)

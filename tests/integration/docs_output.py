@@ -28,7 +28,9 @@ MARKER = re.compile(
 _SESSION = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
 _TIME = re.compile(r" in [0-9.]+(?:ms|s|m|h)[0-9.smh]*$", re.M)
 _LEFT_OUT = ("report: ", "first estimate ")
-_START = re.compile(r"^(\d+ case\(s\) failed|note: |blessing |nothing to bless)", re.M)
+_START = re.compile(
+    r"^(\d+ case\(s\) failed|\d+ metric\(s\) not judged|note: |blessing |nothing to bless)", re.M
+)
 
 
 @dataclass(frozen=True)

@@ -268,3 +268,49 @@ def test_the_trend_example_finds_the_slowdown_and_draws_it(tmp_path):
     assert svg.startswith(("<?xml", "<svg")), svg[:100]
     assert svg.count("<path") > 10  # points, levels and the change point are drawn
     assert (tmp_path / "report.html").stat().st_size > 10_000
+
+
+def test_a_step_in_one_sample_is_not_judged_yet_then_flagged_at_the_next_run(
+    assay_cli, write, tmp_path
+):
+    """Five runs at ~10, then two at 1 (each one sample): the sixth says its value is
+    below every earlier one and not judged yet (not a failure, not "not significant");
+    the seventh has two samples at the new level and is a regression."""
+    _history(assay_cli, write, [10.1, 9.7, 10.4, 9.9, 10.2])
+    sixth = _run(assay_cli, "--fail-on-regression", rate=1.0)
+    assert sixth.code == 0, sixth
+    assert "1 metric(s) not judged yet (too few samples to show a new level):" in sixth.stdout
+    assert (
+        "triad: 1 GB/s, below every one of the 5 earlier values (9.7 ... 10.4) since session "
+    ) in sixth.stdout
+    assert (
+        "one sample cannot show a new level: the next run will judge it, or rerun with "
+        "--repeat 2" in sixth.stdout
+    )
+    report = sixth.report
+    jsonschema.validate(report, schema())
+    assert report["regressions"] == [] and report["summary"]["ok"] is True
+    (note,) = report["not_judged"]
+    assert (note["metric"], note["kind"], note["side"]) == ("triad", "regression", "below")
+    assert (note["samples"], note["needed"], note["earlier"]) == (1, 2, 5)
+    assert (note["low"], note["high"], note["value"]) == (9.7, 10.4, 1.0)
+    compared = json.loads(assay_cli("compare", "--json").stdout)
+    verdicts = {m["metric"]: m["significance"] for m in compared["metrics"]}
+    assert verdicts == {  # took stays at 5: within the noise of its history
+        "triad": "not judged yet: 1 sample (2 needed; run with --repeat 2)",
+        "took": "not significant",
+    }
+    assert "not judged yet: 1 sample" in assay_cli("compare").stdout
+    seventh = _run(assay_cli, "--fail-on-regression", rate=1.0)
+    assert seventh.code == 1, seventh
+    assert "1 metric(s) regressed against history (--fail-on-regression):" in seventh.stdout
+    assert "not judged yet" not in seventh.stdout
+    (change,) = seventh.report["regressions"]
+    assert change["kind"] == "regression" and change["session"] == report["session"]["id"]
+    assert seventh.report["not_judged"] == []
+    # From the fifth run (the last at ~10) to the seventh: a regression that began at the sixth.
+    fifth, sixth_id, seventh_id = _by_start(tmp_path)[4:]
+    shown = assay_cli("compare", "--json", fifth, seventh_id)
+    verdicts = {m["metric"]: m["significance"] for m in json.loads(shown.stdout)["metrics"]}
+    assert verdicts["triad"].startswith("regression, p="), verdicts
+    assert verdicts["triad"].endswith(f", at {sixth_id}"), verdicts

@@ -255,3 +255,61 @@ def test_better_direction_from_absolute_bounds(
     """A reference with absolute bounds (``upper_abs=0.5``) tells the direction as relative
     ones do: the bounds actually accepted count, relative and absolute alike."""
     assert better_of(None, bounds=(reference, low, high)) == expected
+
+
+STEADY = [10.1, 9.7, 10.4, 9.9, 10.2]
+
+
+def test_one_sample_outside_every_earlier_value_is_not_judged_yet() -> None:
+    """min_size = 2: one sample cannot start a level; the analysis says so instead of
+    calling it no change, and the next session's sample lets the test judge it."""
+    points = [Point(f"s{i}", float(i), None, v, "GB/s") for i, v in enumerate([*STEADY, 1.0])]
+    result = analyse("rate", points, better="higher")
+    assert result.latest is None and not result.regressed
+    pending = result.pending
+    assert pending is not None
+    assert (pending.samples, pending.needed, pending.side) == (1, 2, "below")
+    assert (pending.earlier, pending.low, pending.high) == (5, 9.7, 10.4)
+    assert pending.kind == "regression" and pending.since == "s0"
+    assert pending.message == (
+        "rate: 1 GB/s, below every one of the 5 earlier values (9.7 ... 10.4) since session "
+        "s0; one sample cannot show a new level: the next run will judge it, or rerun with "
+        "--repeat 2"
+    )
+    assert pending.verdict == "not judged yet: 1 sample (2 needed; run with --repeat 2)"
+    later = analyse("rate", [*points, Point("s6", 6.0, None, 1.0, "GB/s")], better="higher")
+    assert later.pending is None and later.kind == "regression"
+    assert later.latest is not None and later.latest.session == "s5"
+
+
+def test_a_sample_inside_the_earlier_values_or_enough_samples_are_judged() -> None:
+    inside = analyse("rate", _points([*STEADY, 9.8]), better="higher")
+    assert inside.pending is None and inside.latest is None
+    above = analyse("time", _points([*STEADY, 30.0]), better="lower")
+    assert above.pending is not None and above.pending.side == "above"
+    assert above.pending.kind == "regression"
+    assert "above every one of the 5 earlier values" in (above.pending.message or "")
+    unknown = analyse("n", _points([*STEADY, 30.0]), better=None)
+    assert unknown.pending is not None and unknown.pending.kind == "change"
+    # Two samples in the newest session: judged at once (here: a regression).
+    both = analyse(
+        "rate",
+        [*_points(STEADY), Point("new", 9.0, None, 1.0), Point("new", 9.0, None, 1.1)],
+        "higher",
+    )
+    assert both.pending is None and both.kind == "regression"
+    # min_size = 1: one sample is judged; min_change leaves small moves out.
+    assert analyse("rate", _points([*STEADY, 1.0]), "higher", Settings(min_size=1)).pending is None
+    small = analyse("rate", _points([*STEADY, 9.6]), "higher", Settings(min_change=0.1))
+    assert small.pending is None
+
+
+def test_two_samples_of_three_needed_say_so() -> None:
+    values = [*STEADY * 2, 1.0, 1.1]
+    points = [*_points(values[:10]), Point("new", 10.0, None, 1.0), Point("new", 10.0, None, 1.1)]
+    result = analyse("rate", points, "higher", Settings(min_size=3))
+    assert result.pending is not None and result.pending.samples == 2
+    assert result.pending.verdict == "not judged yet: 2 samples (3 needed; run with --repeat 3)"
+    assert "2 samples cannot show a new level (3 needed): the next run" in (
+        result.pending.message or ""
+    )

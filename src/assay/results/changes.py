@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Literal
 
 from assay.results.detection import Settings as Settings  # (re-exported: its old home)
 from assay.results.numbers import metric_value
+from assay.results.unjudged import Pending
+from assay.results.unjudged import pending as unjudged
 
 DEFAULT_SETTINGS = Settings()
 
@@ -76,6 +78,8 @@ class Analysis:
     latest: ChangePoint | None = None  # the newest change point, if it is recent
     kind: Literal["regression", "improvement", "change"] | None = None
     message: str | None = None
+    # The newest session's samples, too few to be judged and outside every earlier value.
+    pending: Pending | None = None
 
     @property
     def regressed(self) -> bool:
@@ -301,7 +305,18 @@ def analyse(
     changes = [c for c in changes if abs(c.relative) >= settings.min_change]
     latest = next((c for c in changes if c.index == latest_index), None)
     if latest is None:
-        return Analysis(metric, unit, better, len(points), changes)
+        level = max((c.index for c in changes if c.index < starts[-1]), default=0)
+        unsure = unjudged(
+            metric,
+            unit,
+            [float(v) for v in x],
+            [p.session for p in points],
+            level,
+            better,
+            settings.min_size,
+            settings.min_change,
+        )
+        return Analysis(metric, unit, better, len(points), changes, pending=unsure)
     kind = _kind(latest, better)
     return Analysis(
         metric,

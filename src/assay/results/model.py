@@ -133,6 +133,28 @@ class Regression:
 
 
 @dataclass
+class NotJudged:
+    """A metric whose newest samples lie outside every earlier value of its level, too few
+    (fewer than ``min_size``) for the change-point test to judge: information, never a
+    failure (docs/history.md, "Detecting regressions")."""
+
+    case: str
+    id: str
+    metric: str
+    kind: str  # what it would be if it held: "regression", "improvement" or "change"
+    message: str
+    value: float  # the mean of the newest samples
+    samples: int  # how many this session took
+    needed: int  # how many a new level needs (min_size)
+    side: str  # "below" or "above" every earlier value
+    earlier: int  # values in the level compared with
+    low: float
+    high: float
+    level: float  # their mean
+    since: str  # the session that level started at
+
+
+@dataclass
 class Problem:
     """A test file or test that could not be loaded or planned."""
 
@@ -165,6 +187,7 @@ class Session:
     estimate_recorded: bool = False  # that estimate came from recorded durations alone
     remote: dict[str, Any] = field(default_factory=dict)  # per host: what was sent there
     regressions: list[Regression] = field(default_factory=list)
+    not_judged: list[NotJudged] = field(default_factory=list)
     git: GitState | None = None  # of the tests' repository, when they are in one
 
     def count(self, status: Status) -> int:

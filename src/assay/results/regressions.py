@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from assay.results.changes import Point, Settings, analyse, better_of
-from assay.results.model import CaseResult, MetricResult, Regression, Session
+from assay.results.model import CaseResult, MetricResult, NotJudged, Regression, Session
 from assay.results.series import HistorySource
 
 
 def find(
     session: Session, source: HistorySource, settings: Settings | None = None
 ) -> list[Regression]:
-    """Every (case, metric) of ``session`` whose newest values changed significantly.
+    """Every (case, metric) of ``session`` whose newest values changed significantly."""
+    return find_all(session, source, settings)[0]
+
+
+def find_all(
+    session: Session, source: HistorySource, settings: Settings | None = None
+) -> tuple[list[Regression], list[NotJudged]]:
+    """Every (case, metric) of ``session`` whose newest values changed significantly, and
+    every one whose newest values lie outside every earlier value of their level but are
+    too few to be judged (:mod:`assay.results.unjudged`).
 
     All repetitions of a case (``--repeat``) are samples of one session. A series with no
     history says nothing.
@@ -23,7 +32,8 @@ def find(
             entry = groups.setdefault((result.id, metric.name), (result, metric, []))
             entry[2].append(metric.value)
     settings = settings or Settings()
-    found = []
+    found: list[Regression] = []
+    unsure: list[NotJudged] = []
     for (_, name), (result, metric, values) in groups.items():
         history = source.metric_series(result, name)
         if not history:
@@ -37,7 +47,26 @@ def find(
             bounds=(metric.reference, metric.low_bound, metric.high_bound),
         )
         analysis = analyse(name, history + now, better, settings)
-        latest = analysis.latest
+        latest, pending = analysis.latest, analysis.pending
+        if pending is not None:
+            unsure.append(
+                NotJudged(
+                    case=result.name,
+                    id=result.id,
+                    metric=name,
+                    kind=pending.kind,
+                    message=pending.message,
+                    value=pending.value,
+                    samples=pending.samples,
+                    needed=pending.needed,
+                    side=pending.side,
+                    earlier=pending.earlier,
+                    low=pending.low,
+                    high=pending.high,
+                    level=pending.level,
+                    since=pending.since,
+                )
+            )
         if latest is None or analysis.kind is None or analysis.message is None:
             continue
         found.append(
@@ -56,12 +85,13 @@ def find(
                 since=latest.since,
             )
         )
-    return found
+    return found, unsure
 
 
 def summary_lines(session: Session) -> list[tuple[str, str]]:
-    """The terminal summary's lines about significant changes, as (text, style)."""
-    if not session.regressions:
+    """The terminal summary's lines about significant changes (and newest values not
+    judged yet), as (text, style)."""
+    if not session.regressions and not session.not_judged:
         return []
     worse = session.regressed
     lines: list[tuple[str, str]] = [("", "")]
@@ -77,4 +107,15 @@ def summary_lines(session: Session) -> list[tuple[str, str]]:
         for change in better:
             lines.append((f"  {change.case}  [{change.id}]", "green"))
             lines.append((f"    {change.message}", "green"))
+    if session.not_judged:
+        count = len(session.not_judged)
+        lines.append(
+            (
+                f"{count} metric(s) not judged yet (too few samples to show a new level):",
+                "bold yellow",
+            )
+        )
+        for note in session.not_judged:
+            lines.append((f"  {note.case}  [{note.id}]", "yellow"))
+            lines.append((f"    {note.message}", "yellow"))
     return lines

@@ -77,6 +77,7 @@ def to_dict(session: Session) -> dict[str, Any]:
         "scaling": scaling.tables(results),
         "samples": samples.summarize(results),
         "regressions": msgspec.to_builtins(session.regressions),
+        "not_judged": msgspec.to_builtins(session.not_judged),
     }
 
 

@@ -91,8 +91,10 @@ def history_significance(db: ResultsDB, settings: Settings | None = None) -> Sig
     """Judge a change from A to B by change-point detection over its series' recorded
     samples up to B: a significant change point in a session after A up to B gives
     ``"regression, p=…"`` (or ``improvement``, or ``change`` when it is unknown which way
-    is better: from the unit), else ``"not significant"``; ``"too little history"`` when
-    the series had fewer than ``2 * min_size`` samples before B."""
+    is better: from the unit), else ``"not significant"``, or ``"not judged yet: 1 sample (2
+    needed; ...)"`` when B took fewer than ``min_size`` samples, all outside every earlier
+    value of their level (a new level starting at B cannot be tested yet); ``"too little
+    history"`` when the series had fewer than ``2 * min_size`` samples before B."""
     settings = settings or Settings()
     starts: dict[str, float | None] = {}
 
@@ -124,6 +126,8 @@ def history_significance(db: ResultsDB, settings: Settings | None = None) -> Sig
         better = "lower" if change.run_time else better_of(change.unit, None, None, None)
         analysis = analyse(change.metric, points, better, recent)
         latest = analysis.latest
+        if latest is None and analysis.pending is not None:
+            return analysis.pending.verdict
         if latest is None or analysis.kind is None:
             return "not significant"
         where = "" if latest.session == b else f", at {latest.session}"

@@ -73,8 +73,8 @@ def _against_history(
     if history is not None:
         from assay.results import regressions  # lazy: sessions that measured
 
-        session.regressions = regressions.find(session, history, detection)
-    if session.regressions:
+        session.regressions, session.not_judged = regressions.find_all(session, history, detection)
+    if session.regressions or session.not_judged:
         report.write(session, path)
     problems: list[str] = []
     if request.report:
