@@ -70,6 +70,22 @@ def test_every_byte_arrives_in_order_through_a_slow_reader(tmp_path: Path, seed:
     assert hashlib.sha256(out.read_bytes()).hexdigest() == expected
 
 
+def test_a_write_to_a_process_that_ended_waits_for_drain_to_say_so(tmp_path: Path) -> None:
+    """As asyncio's own transport: the write takes it, drain raises (the caller first reads
+    why the process went, e.g. an agent that could not start)."""
+
+    async def work() -> None:
+        # Its stdin closed first (every write is EPIPE), alive while the pipe is set up.
+        pipe = await ProcessPipe.start(["/bin/sh", "-c", "exec 0<&-; sleep 1; exit 3"])
+        await asyncio.sleep(0.3)
+        pipe.write(b"x" * MiB)  # EPIPE at once (or soon): kept for drain
+        with pytest.raises(OSError):
+            await pipe.drain()
+        await pipe.close()
+
+    asyncio.run(asyncio.wait_for(work(), 30))
+
+
 def test_a_write_to_a_process_that_ended_is_an_error_not_a_hang(tmp_path: Path) -> None:
     async def work() -> None:
         pipe = await ProcessPipe.start(["/bin/sh", "-c", "exit 3"])

@@ -409,6 +409,20 @@ def test_an_agent_that_cannot_start_says_why(tmp_path):
         run(start())
 
 
+def test_an_agent_that_reads_nothing_before_the_first_write_still_says_why(tmp_path):
+    """The race of the test above, made certain: nothing reads the pipe any more when the
+    opening request is written (EPIPE at once), and the message is still why it went."""
+
+    async def start() -> None:
+        # Its stdin closed first (every write is EPIPE), alive while the pipe is set up.
+        command = "exec 0<&-; sleep 1; " + agent_command("no-such-python3")
+        pipe = await ProcessPipe.start(["/bin/sh", "-c", command])
+        await opened(tmp_path / "r", pipe)
+
+    with pytest.raises(TransferError, match=r"did not start:.*no-such-python3.*needs Python 3\.7"):
+        run(start())
+
+
 # --- leases -----------------------------------------------------------------------------------
 
 

@@ -102,8 +102,11 @@ class _Writer:
             except BlockingIOError:
                 n = 0
             except OSError as exc:
+                # As asyncio's transport does: the error waits for drain(), so that the
+                # caller hears first why the far end went (an agent that could not start
+                # exits before it reads a byte: that is the message, not "broken pipe").
                 self._fail(exc)
-                raise
+                return
             if n == len(view):
                 return
             view = view[n:]
