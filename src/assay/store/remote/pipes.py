@@ -92,7 +92,7 @@ class _Writer:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._error is not None:
-            raise self._error
+            return  # drain() says so (see below): a frame's payload after its head, say
         if not data:
             return
         view = memoryview(data)
