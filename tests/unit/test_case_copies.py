@@ -327,3 +327,34 @@ def test_a_file_replaced_by_a_fifo_during_an_import_is_refused_not_waited_on(
     raised = _in_a_thread_unblocking_a_fifo(case / "in.txt", lambda: store.import_path(case))
     assert isinstance(raised, StoreError)
     assert "in.txt changed while it was being read" in str(raised)
+
+
+@pytest.mark.parametrize("where", ["top", "below", "excluded"])
+def test_a_name_that_is_not_utf8_is_refused_as_the_store_import_refuses_it(store, tmp_path, where):
+    # The plan skips the full tree model when every name is plain ASCII and there is no
+    # link: a name that is not, here or below, or in an excluded part, still gets it.
+    root = write_tree(tmp_path / "case", {"in.txt": "1\n", "expected/out.txt": "1\n"})
+    folder = {"top": root, "below": root / "expected", "excluded": root / "expected"}[where]
+    (folder / os.fsdecode(b"bad\xff.txt")).write_text("x")
+    exclude = ("expected",) if where == "excluded" else ()
+    with pytest.raises(StoreError) as caught:
+        plan_copy(root, exclude)
+    assert str(caught.value) == _import_error(store, root)
+    assert "not valid UTF-8" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["in.txt"],
+        ["in.txt", "expected/out.txt"],
+        ["a b.txt", "sub/é.txt", "sub/deeper/x"],
+        ["x" * 255, "d/" + "y" * 255],
+    ],
+)
+def test_a_tree_without_links_is_the_one_the_import_gives(store, tmp_path, names):
+    root = write_tree(tmp_path / "case", {name: f"{name}\n" for name in names})
+    copied = _copy(root, tmp_path / "stage")
+    assert copied.digest == store.import_path(root).tree
+    for name in names:
+        assert (tmp_path / "stage" / name).read_text() == f"{name}\n"

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from assay.store.agent.treecheck import _plain as plain_name
 from assay.store.agent.treewrite import TreeWriter, WriteRefused
 from assay.store.dirwalk import (
     check_links,
@@ -96,12 +97,15 @@ def plan_copy(root: Path, exclude: Sequence[str]) -> Planned | None:
     entries: list[Entry] = []
     plan = Planned(root, Tree(()))
     excluded = matcher(tuple(exclude))
+    plain = True  # every name plain ASCII, no link: the tree model could refuse nothing
     try:
         for rel, path, info in walk_directory(root):
             if len(entries) >= MAX_ENTRIES:
                 return None
+            plain = plain and plain_name(rel)
             entry = other_entry(rel, path, info)
             if entry is not None:
+                plain = plain and entry.type == "dir"
                 entries.append(entry)
                 continue
             entries.append(Entry(rel, "file", mode=file_entry_mode(info), size=info.st_size))
@@ -115,8 +119,13 @@ def plan_copy(root: Path, exclude: Sequence[str]) -> Planned | None:
                 return None
     except OSError as exc:
         raise StoreError(outside(exc)) from None
-    check_links(make_tree(entries), root)
-    plan.tree = make_tree(e for e in entries if not excluded(e.path))
+    whole = make_tree(entries)
+    if not plain:
+        # (A walk's paths are unique and below directories it walked: with plain names and
+        # no link, the model's checks of names, parents and links all pass; measured 14 us
+        # of the plan's 60 per small case.)
+        check_links(whole, root)
+    plan.tree = Tree(tuple(e for e in whole.entries if not excluded(e.path))) if exclude else whole
     return plan
 
 

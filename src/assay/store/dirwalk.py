@@ -30,7 +30,7 @@ def walk_directory(
     """(relative path, path, lstat) of everything below ``root``, each directory's entries
     in name order; a directory whose (device, inode) ``skip`` holds is left out, with what
     it holds."""
-    stack = [(root, "")]
+    stack: list[tuple[Path | str, str]] = [(root, "")]
     while stack:
         folder, prefix = stack.pop()
         with os.scandir(folder) as it:
@@ -42,7 +42,7 @@ def walk_directory(
                 continue
             yield rel, item.path, info
             if stat.S_ISDIR(info.st_mode):
-                stack.append((Path(item.path), rel + "/"))
+                stack.append((item.path, rel + "/"))  # (a str: scandir takes either)
 
 
 def other_entry(rel: str, path: str, info: os.stat_result) -> Entry | None:
