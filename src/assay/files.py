@@ -120,8 +120,12 @@ def remove_entries(directory: Path, names: Iterable[str]) -> None:
     """Remove the entries ``names`` of ``directory`` (files, links, or whole trees; a
     symlink is removed, never followed)."""
     for name in names:
-        path = directory / name
-        if path.is_dir() and not path.is_symlink():
+        path = os.path.join(directory, name)
+        try:
+            os.unlink(path)  # a file or a link (never followed): one call, no stat before it
+        except FileNotFoundError:
+            continue
+        except OSError:  # a directory (EISDIR; EPERM on some systems)
+            if not os.path.isdir(path) or os.path.islink(path):
+                raise
             shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
