@@ -205,3 +205,31 @@ def test_problems_keep_their_order(tmp_path: Path) -> None:
         "max_differences",
         "not_outputs",
     ]
+
+
+def test_each_side_of_a_small_equal_file_is_looked_at_and_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A suite case's exact comparison: one stat and one read of each file (the actual file
+    # was stat'ed twice, once to see it is there and once to see what it is).
+    expected, actual = _roots(tmp_path, 0)
+    (Path(actual) / "out.txt").write_text("1\n")
+    looked: list[str] = []
+    opened: list[str] = []
+    real_stat, real_open = os.stat, os.open
+
+    def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        looked.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    def open_(path: Any, *args: Any, **kwargs: Any) -> int:
+        opened.append(os.fspath(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(engine.os, "stat", stat)
+    monkeypatch.setattr(engine.os, "open", open_)
+    verdict = compare_files(expected, actual, files=["out.txt"])
+    assert verdict["ok"] and verdict["files"][0]["lines"] == 1
+    files = [os.path.join(expected, "out.txt"), os.path.join(actual, "out.txt")]
+    assert sorted(p for p in looked if p.endswith("out.txt")) == sorted(files)
+    assert sorted(opened) == sorted(files)

@@ -41,7 +41,10 @@ def _format_of(path: str, opt: Options) -> str:
     return {".csv": "csv", ".tsv": "csv", ".json": "json"}.get(ext) or sniff(path)
 
 
-def _compare_one(rel: str, expected: str, actual: str, plan: Plan) -> Result:
+def _compare_one(
+    rel: str, expected: str, actual: str, plan: Plan, actual_info: os.stat_result
+) -> Result:
+    """``actual_info``: ``os.stat(actual)``, as the caller found it there."""
     opt = plan.options(rel)
     if opt.command is not None:
         return command_result(rel, opt.command, expected, actual, rel, plan.limit, plan.timeout)
@@ -49,7 +52,7 @@ def _compare_one(rel: str, expected: str, actual: str, plan: Plan) -> Result:
     try:
         sizes = []
         for side, path in (("expected", expected), ("actual", actual)):
-            info = os.stat(path)
+            info = os.stat(path) if side == "expected" else actual_info
             kind = not_a_file(path, info)
             if kind is not None:
                 res.fail(f"{side} {path} is a {kind}, not a regular file")
@@ -112,11 +115,11 @@ def compare(spec: Mapping[str, Any]) -> dict[str, Any]:
         if not plan.single or os.path.isdir(actual):
             actual = os.path.join(actual, rel)
         try:
-            os.stat(actual)
+            info = os.stat(actual)
         except (OSError, ValueError):  # (as os.path.exists)
             missing.append(rel)
         else:
-            results.append(_compare_one(rel, expected, actual, plan))
+            results.append(_compare_one(rel, expected, actual, plan, info))
     extra = set()
     for folder in plan.complete:
         for rel in files_under(os.path.join(plan.actual, folder)):
