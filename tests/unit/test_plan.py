@@ -634,3 +634,22 @@ def test_dependencies_from_must_name_other_partitions_of_the_system(
         parse_config(text, "hpc.toml")
     assert "hpc.toml: systems.hpc.partitions.compute.dependencies_from: " in str(info.value)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "quote", "formatted"),
+    [
+        ("cp in.txt out.txt", True, "cp in.txt out.txt"),
+        ("/cases/c0001", False, "/cases/c0001"),
+        ("echo $HOME '}' \\{", True, "echo $HOME '}' \\{"),
+        ("echo {who} {{who}} ${HOME} {nobody}", True, "echo 'a b' {who} ${HOME} {nobody}"),
+        ("echo {who}", False, "echo a b"),
+        ("{", True, "{"),
+    ],
+)
+def test_format_replaces_only_what_names_a_value(text: str, quote: bool, formatted: str) -> None:
+    # (Text without a brace is returned as it is, without gathering the values.)
+    Named = type("Named", (assay.Test,), {"command": "true"})
+    instance = Named.__new__(Named)
+    instance.params = {"who": "a b"}
+    assert instance.format(text, quote=quote) == formatted

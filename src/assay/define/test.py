@@ -122,6 +122,8 @@ class Test(Fields):
         lists become several quoted words. Unknown ``{...}`` (e.g. ``${HOME}``) is
         left alone; ``{{name}}`` is a literal ``{name}``.
         """
+        if "{" not in text:  # nothing to replace (a suite case's command, its source dir)
+            return text
         values = self._format_values()
 
         def replace(match: re.Match[str]) -> str:
