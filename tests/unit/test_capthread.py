@@ -236,3 +236,35 @@ def test_a_forked_child_starts_a_thread_of_its_own() -> None:
     os.close(read)
     os.waitpid(pid, 0)
     assert answer == str(pid).encode()
+
+
+class Interrupted(Exception):
+    """What the test's signal handler raises in the waiting thread."""
+
+
+@ROOT
+def test_an_exception_in_the_waiting_caller_comes_after_the_start_has_finished() -> None:
+    """A signal handler that raises while the caller waits (what Ctrl-C does outside the
+    event loop's handlers) must not leave a start running unseen in the thread: the
+    caller raises once it is done, as when the start ran in the caller's own thread."""
+    dropped = capthread.dropped_thread()
+    assert dropped is not None
+    finished: list[bool] = []
+
+    def slow_start() -> None:
+        time_to_wait = threading.Event()
+        time_to_wait.wait(0.5)
+        finished.append(True)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(Interrupted):
+            dropped.call(slow_start)
+        assert finished == [True]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

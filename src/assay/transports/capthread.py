@@ -88,7 +88,14 @@ class CapsDroppedThread:
         # [function, args, done, result, error]: a list, the cheapest object to fill in.
         request: list[Any] = [function, args, done, None, None]
         self._requests.put(request)
-        done.acquire()
+        try:
+            done.acquire()
+        except BaseException:
+            # A signal handler raised while we waited: the start goes on in the thread.
+            # Raised once it is done, as from a start in this thread (whose C call a
+            # handler cannot cut short), so that no child starts after its caller gave up.
+            done.acquire()
+            raise
         if request[4] is not None:
             raise request[4]
         result: T = request[3]
