@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from assay.schedulers.base import JobOutcome, JobSpec, JobState, Scheduler
 from assay.schedulers.jobfiles import JobFiles
 from assay.schedulers.jobscript import compare_step
-from assay.schedulers.local_exec import direct_start, drops_caps, job_argv, job_env
+from assay.schedulers.local_exec import Drop, caps_drop, direct_start, job_argv, job_env
 from assay.transports.base import Transport
 
 
@@ -52,18 +52,19 @@ class DirectScheduler(Scheduler):
             await self.job_files.ship("compare")
         # On a remote host the script's own guard drops the capabilities (this machine's
         # euid and setpriv say nothing about that host's).
-        drop = not self.transport.remote and drops_caps(spec.protect_inputs)
+        how = None if self.transport.remote else caps_drop(spec.protect_inputs)
+        drop, wrap = how is not None, how is Drop.WRAPPER
         started = None
         if spec.direct is not None and not self.transport.remote:
-            # The script's one program, started without bash: one execve (two as root).
+            # The script's one program, started without bash: one execve (two behind setpriv).
             words, variables = spec.direct
-            started = direct_start((words, dict(variables)), spec.workdir, drop)
+            started = direct_start((words, dict(variables)), spec.workdir, drop, wrap)
         env: Mapping[str, str] | None
         executable: str | None
         if started is not None:
             argv, env, executable = started
         else:
-            argv, env, executable = job_argv(spec.script, drop), job_env(drop), None
+            argv, env, executable = job_argv(spec.script, wrap), job_env(drop), None
         proc = await self.transport.spawn(
             argv,
             cwd=spec.workdir,
@@ -73,6 +74,7 @@ class DirectScheduler(Scheduler):
             time_limit=spec.time_limit,
             staging=spec.staging,
             executable=executable,
+            drop_caps=how is Drop.IN_RUNNER,
         )
         try:
             if spec.time_limit is None:

@@ -1,17 +1,20 @@
 """How a job script starts on this machine: as one process, whatever it needs first.
 
 Root ignores file modes, so a case run as root could write through a read-only hard link
-into the artifact store. Such a case runs under ``setpriv`` without the two capabilities
-that override modes, as an exec wrapper of the script itself (no process start of its
-own). The script carries the same guard for a run by hand (:data:`ROOT_GUARD`); the
-variable :data:`CAPS_VARIABLE` tells it the capabilities are already gone. Setting that
-variable (``ASSAY_ROOT_CAPS=keep``) before ``assay run`` opts out, for a test that needs
-them: the scripts of that run then say so themselves (:func:`root_lines`), because the
-environment of ``assay run`` does not reach a job on another host.
+into the artifact store. Such a case runs without the two capabilities that override
+modes: started from the runner's thread that has dropped them (:mod:`.capthread`, one
+``execve``), or, where the kernel refuses that thread the drop, under ``setpriv`` as an
+exec wrapper of the script itself (a second ``execve``). The script carries the same
+guard for a run by hand (:data:`ROOT_GUARD`); the variable :data:`CAPS_VARIABLE` tells
+it the capabilities are already gone. Setting that variable (``ASSAY_ROOT_CAPS=keep``)
+before ``assay run`` opts out, for a test that needs them: the scripts of that run then
+say so themselves (:func:`root_lines`), because the environment of ``assay run`` does not
+reach a job on another host.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 import os
 import shutil
@@ -19,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import NamedTuple
 
+from assay.transports import capthread
 from assay.transports.envchanges import EnvChanges
 
 CAPS_VARIABLE = "ASSAY_ROOT_CAPS"
@@ -67,11 +71,25 @@ def _have_setpriv() -> bool:
     return _setpriv() is not None
 
 
-def drops_caps(protect_inputs: bool, environ: Mapping[str, str] = os.environ) -> bool:
-    """Whether a job with read-only store links must run under :data:`DROP_CAPS` here."""
-    return (
-        protect_inputs and os.geteuid() == 0 and not environ.get(CAPS_VARIABLE) and _have_setpriv()
-    )
+class Drop(enum.Enum):
+    """How a job started on this machine drops the capabilities."""
+
+    IN_RUNNER = "runner"
+    """Started from the runner's thread without them: the job's program is the one exec."""
+    WRAPPER = "setpriv"
+    """Behind :data:`DROP_CAPS`, which execs the job's program."""
+
+
+def caps_drop(protect_inputs: bool, environ: Mapping[str, str] = os.environ) -> Drop | None:
+    """How a job with read-only store links drops the capabilities here: from the runner's
+    thread without them where the kernel lets it drop them, else behind ``setpriv`` where
+    there is one; None where it keeps them (not root, a run with ``ASSAY_ROOT_CAPS`` set,
+    or neither way to drop them)."""
+    if not protect_inputs or os.geteuid() != 0 or environ.get(CAPS_VARIABLE):
+        return None
+    if capthread.dropped_thread() is not None:
+        return Drop.IN_RUNNER
+    return Drop.WRAPPER if _have_setpriv() else None
 
 
 def job_argv(script: PurePath, drop_caps: bool) -> list[str]:
@@ -99,13 +117,18 @@ class DirectStart(NamedTuple):
 
 
 def direct_start(
-    direct: tuple[Sequence[str], Mapping[str, str]], workdir: PurePath, drop_caps: bool
+    direct: tuple[Sequence[str], Mapping[str, str]],
+    workdir: PurePath,
+    drop_caps: bool,
+    wrapper: bool = True,
 ) -> DirectStart | None:
     """The argv and environment that start a run script's one program directly (``direct``:
     :func:`assay.run.scripts.direct_command`), as bash would have ``exec``-ed it from the
     script in ``workdir``: found on the script's ``PATH`` (or relative to ``workdir``), with
     the variables as bash passes them on (``PWD``, ``OLDPWD``, ``SHLVL``, no ``_``), behind
-    the capability wrapper when it must drop them. None where bash would do something
+    the capability wrapper when it must drop them (``wrapper``; without it the caller
+    starts the program without them, and the environment says they are gone). None where
+    bash would do something
     else: no such program or not executable (bash says so), a file without ``#!`` or ELF
     header (bash runs it as a script), a function exported under its name, a relative
     ``PATH`` entry, a ``BASH_ENV``, ``SHELLOPTS`` or ``BASHOPTS`` in this environment, a
@@ -136,6 +159,7 @@ def direct_start(
     argv = list(words)
     if drop_caps:
         changes[CAPS_VARIABLE] = "dropped"
+    if drop_caps and wrapper:
         setpriv = _setpriv() or DROP_CAPS[0]
         return DirectStart([setpriv, *DROP_CAPS[1:], *argv], EnvChanges(changes), setpriv)
     return DirectStart(argv, EnvChanges(changes), program)

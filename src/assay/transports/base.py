@@ -137,13 +137,17 @@ class Transport(Protocol):
         time_limit: float | None = None,
         staging: Staging | None = None,
         executable: str | None = None,
+        drop_caps: bool = False,
     ) -> Process:
         """Start a job process in its own process group, its output streaming to files on
         the host. ``time_limit`` is a hint: a remote host enforces it (plus a margin) even
         while the connection is down; the caller still stops the job at its limit.
         ``staging`` (a remote host's only): the files to write into ``cwd`` first, in the
         same request. ``executable`` (this machine's only; other hosts search ``argv[0]``):
-        the program found already, when ``argv[0]`` is the word as written."""
+        the program found already, when ``argv[0]`` is the word as written. ``drop_caps``
+        (this machine's only; a job script drops them itself elsewhere): start it without
+        root's mode-overriding capabilities, with no wrapper program
+        (:mod:`assay.transports.capthread`)."""
 
     async def end(self, proc: Process) -> None:
         """After ``proc`` exited: kill what is left of its group and what it started."""

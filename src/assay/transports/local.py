@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
-from assay.transports import procfs
+from assay.transports import capthread, procfs
 from assay.transports import spawn as _spawn
 from assay.transports.base import (
     UNKNOWN,
@@ -200,15 +200,23 @@ class LocalTransport:
         time_limit: float | None = None,
         staging: Staging | None = None,
         executable: str | None = None,
+        drop_caps: bool = False,
     ) -> LocalProcess:
         """Start ``argv`` in ``cwd`` with its output going straight to files (the caller
         enforces ``time_limit``: this runner is the supervisor here); ``executable``: the
-        program to run, when ``argv[0]`` is only its name."""
+        program to run, when ``argv[0]`` is only its name; ``drop_caps``: started from the
+        thread without root's mode-overriding capabilities (:mod:`.capthread`)."""
         if staging is not None:  # a local stage dir is where the job runs: nothing to send
             raise TransportError("this machine's jobs run in their stage dir: nothing to stage")
         # This machine's paths as they are: no Path object of its own per path, per job.
         return self.start(
-            argv, cwd=cwd, stdout=stdout, stderr=stderr, env=env, executable=executable
+            argv,
+            cwd=cwd,
+            stdout=stdout,
+            stderr=stderr,
+            env=env,
+            executable=executable,
+            drop_caps=drop_caps,
         )
 
     def start(
@@ -220,9 +228,16 @@ class LocalTransport:
         stderr: PurePath,
         env: Mapping[str, str] | None = None,
         executable: str | None = None,
+        drop_caps: bool = False,
     ) -> LocalProcess:
         """:meth:`spawn`, synchronously."""
         loop = asyncio.get_running_loop()
+        via = None
+        if drop_caps:
+            dropped = capthread.dropped_thread()
+            if dropped is None:  # the caller asks only where the drop worked: assay's bug
+                raise RuntimeError("no thread without the capabilities to start a job from")
+            via = dropped.call
         token = self.containment.issue()
         program = executable if executable is not None else argv[0]
         spawner = _spawn.spawner() if "/" in program else None
@@ -248,6 +263,7 @@ class LocalTransport:
                 cwd=os.fspath(cwd),
                 stdout=os.fspath(stdout),
                 stderr=os.fspath(stderr),
+                via=via,
             )
         else:  # a program found on $PATH, or no posix_spawn that can do it all
             environment: dict[Any, Any]
@@ -258,7 +274,10 @@ class LocalTransport:
                 environment = {**env.full(), TOKEN: token}
             else:
                 environment = {**env, TOKEN: token}
-            popen = _popen(argv, cwd, stdout, stderr, environment, executable)
+            if via is None:
+                popen = _popen(argv, cwd, stdout, stderr, environment, executable)
+            else:
+                popen = via(_popen, argv, cwd, stdout, stderr, environment, executable)
             pid = popen.pid
         # Registered before the loop runs anything else: its zombie is its own to reap.
         self.containment.register(pid, token)

@@ -26,7 +26,8 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 # glibc's <spawn.h>: POSIX_SPAWN_SETSIGDEF and POSIX_SPAWN_SETSID (a flag it does not
 # know makes posix_spawnattr_setflags fail: then there is no spawner).
@@ -82,9 +83,12 @@ class Spawner:
         cwd: str,
         stdout: str,
         stderr: str,
+        via: Callable[..., Any] | None = None,
     ) -> int:
         """Start ``executable`` with ``argv`` and ``env`` (``b"NAME=value"`` entries) in
-        ``cwd``, its output going to ``stdout`` and ``stderr``; return its pid. Raises
+        ``cwd``, its output going to ``stdout`` and ``stderr``; return its pid. ``via``
+        runs the C call (``via(posix_spawn, *args)``) in the thread whose credentials the
+        child gets (:meth:`assay.transports.capthread.CapsDroppedThread.call`). Raises
         :class:`OSError` as :class:`subprocess.Popen` would (no such program or directory,
         not executable), and :class:`ValueError` for a NUL byte, which C strings cannot
         hold."""
@@ -113,7 +117,8 @@ class Spawner:
             if added:
                 raise OSError(added, os.strerror(added))
             pid = ctypes.c_int(0)
-            failed = self._spawn(ctypes.byref(pid), paths[0], actions, self._attr, argv_c, env_c)
+            args_c = (ctypes.byref(pid), paths[0], actions, self._attr, argv_c, env_c)
+            failed = self._spawn(*args_c) if via is None else via(self._spawn, *args_c)
         finally:
             self._destroy(actions)
         if failed:

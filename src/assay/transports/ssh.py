@@ -95,7 +95,10 @@ class SshTransport(SshConnection):
         time_limit: float | None = None,
         staging: Staging | None = None,
         executable: str | None = None,
+        drop_caps: bool = False,
     ) -> RemoteProcess:
+        if drop_caps:  # the runner's own credentials say nothing about the host's
+            raise TransportError("a remote job drops capabilities in its own script")
         jid = f"{self._prefix}-job-{next(self._count)}"
         proc = RemoteProcess(self, jid)
         self._jobs[jid] = proc
