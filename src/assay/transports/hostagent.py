@@ -8,7 +8,11 @@ starts it there over SSH, with no assay installed on that host.
 of :mod:`assay.transports.ssh_boot`, which checks this file and keeps it compiled) runs in
 one SSH exec channel. It finds the session's agent daemon (a Unix socket
 ``$TMPDIR/assay-UID/NAME.sock``, in a directory only this user may enter), starts it when
-there is none, and relays the channel's bytes to it.
+there is none, and hands the channel's two pipes over to it (``SCM_RIGHTS`` on the
+socket): the daemon reads the requests and writes its answers on the channel itself, with no
+process in between to wake for every message, and the connector only waits until the daemon
+is done with the channel. (A daemon that does not take them, an older assay's still serving a
+resumed session, gets the channel's bytes relayed.)
 The daemon runs in a session of its own, so it and the jobs it started outlive the channel:
 when the SSH connection drops, the jobs keep running, and assay, once reconnected, asks the
 same daemon how they are doing (nothing is started twice: every request carries an id of
@@ -78,7 +82,7 @@ def socket_dir() -> str:
     return path
 
 
-def read_frame(sock: socket.socket) -> dict[str, Any] | None:
+def read_frame(sock: socket.socket | Pipes) -> dict[str, Any] | None:
     header = _read_exactly(sock, HEADER.size)
     if header is None:
         return None
@@ -92,7 +96,7 @@ def read_frame(sock: socket.socket) -> dict[str, Any] | None:
     return message
 
 
-def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
+def _read_exactly(sock: socket.socket | Pipes, size: int) -> bytes | None:
     chunks = []
     while size:
         data = sock.recv(min(size, 1 << 20))
@@ -106,6 +110,80 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
 def frame(message: dict[str, Any]) -> bytes:
     body = json.dumps(message, separators=(",", ":")).encode()
     return HEADER.pack(len(body)) + body
+
+
+# -- the channel handed over -------------------------------------------------------------------
+
+ADOPT = "adopt"  # the connector's first frame, with the channel's stdin and stdout attached
+_FDS = socket.CMSG_SPACE(2 * struct.calcsize("i"))  # room for those two descriptors
+
+
+def read_first_frame(sock: socket.socket) -> tuple[dict[str, Any] | None, list[int]]:
+    """A connection's first frame, and the descriptors that came with it (the connector's
+    channel, see :func:`hand_over`); they are not inherited by anything the daemon starts."""
+    data, ancillary, _flags, _address = sock.recvmsg(HEADER.size, _FDS)
+    fds: list[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            usable = len(payload) - len(payload) % 4
+            fds += list(struct.unpack(f"{usable // 4}i", payload[:usable]))
+    for fd in fds:
+        os.set_inheritable(fd, False)
+    try:
+        rest = _read_exactly(sock, HEADER.size - len(data)) if data else None
+        if rest is None:
+            raise ValueError("no frame")
+        (size,) = HEADER.unpack(data + rest)
+        if size > MAX_FRAME:
+            raise ValueError(f"frame of {size} bytes")
+        body = _read_exactly(sock, size)
+        if body is None:
+            raise ValueError("no frame")
+        message: dict[str, Any] = json.loads(body.decode())
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return message, fds
+
+
+class Pipes:
+    """The SSH channel's stdin and stdout, handed over by its connector, whose socket comes
+    with them: closing it lets the connector end (and the channel with it).
+
+    Only the thread that reads closes the read end (:meth:`close_reader`): a ``read`` under
+    way is not interrupted by a ``close`` from another thread, and the descriptor's number,
+    once free, could name another file for that thread's next read.
+    """
+
+    def __init__(self, read_fd: int, write_fd: int, sock: socket.socket) -> None:
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        self.sock = sock
+        self.lock = threading.Lock()
+
+    def recv(self, size: int) -> bytes:
+        return os.read(self.read_fd, size)
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.write_fd, view) :]
+
+    def close(self) -> None:
+        """Stop writing to the channel and let the connector go (any thread)."""
+        with self.lock:
+            fd, self.write_fd = self.write_fd, -1
+        if fd >= 0:
+            os.close(fd)
+            _close(self.sock)
+
+    def close_reader(self) -> None:
+        """Close the read end (the reading thread only, once it has stopped reading)."""
+        self.close()
+        fd, self.read_fd = self.read_fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 # -- jobs ------------------------------------------------------------------------------------
@@ -513,7 +591,7 @@ class Daemon:
         self.end_orphans()
         self.lock = threading.Lock()
         self.send_lock = threading.Lock()
-        self.client: socket.socket | None = None
+        self.client: socket.socket | Pipes | None = None
         self.alone_since = time.monotonic()
         self.owner: str | None = None  # the runner that started the jobs
         self.roots: list[str] = []
@@ -550,10 +628,6 @@ class Daemon:
                 _close(conn)
                 break
             conn.settimeout(None)
-            with self.send_lock:
-                old, self.client = self.client, conn
-            if old is not None:
-                _close(old)
             threading.Thread(target=self.read_loop, args=(conn,), daemon=True).start()
         self.pool.shutdown(wait=False)
         stem = self.path[: -len(".sock")]
@@ -571,19 +645,38 @@ class Daemon:
             pass
 
     def read_loop(self, conn: socket.socket) -> None:
+        """Serve a new connection: the client from its first frame on (the one before it is
+        let go). A connector's channel handed over is read and written directly."""
+        channel: socket.socket | Pipes = conn
         try:
+            message, fds = read_first_frame(conn)
+            if message is not None and message.get("op") == ADOPT and len(fds) == 2:
+                channel = Pipes(fds[0], fds[1], conn)
+                conn.sendall(frame({"rid": message.get("rid"), "ok": True, "adopted": True}))
+                message = None
+            else:
+                for fd in fds:  # not a connector's: nothing to take
+                    os.close(fd)
+            with self.send_lock:
+                old, self.client = self.client, channel
+            if old is not None:
+                _close(old)
             while True:
-                message = read_frame(conn)
                 if message is None:
-                    break
+                    message = read_frame(channel)
+                    if message is None or self.client is not channel:
+                        break  # the end, or replaced while this read waited
                 self.pool.submit(self.handle, message)
+                message = None
         except (OSError, ValueError):
             pass
         with self.send_lock:
-            if self.client is conn:
+            if self.client is channel:
                 self.client = None
                 self.alone_since = time.monotonic()
-        _close(conn)
+        _close(channel)
+        if isinstance(channel, Pipes):
+            channel.close_reader()
 
     def send(self, message: dict[str, Any]) -> None:
         data = frame(message)
@@ -1166,7 +1259,10 @@ def _killpg(pid: int, sig: int) -> None:
         pass
 
 
-def _close(sock: socket.socket) -> None:
+def _close(sock: socket.socket | Pipes) -> None:
+    if isinstance(sock, Pipes):
+        sock.close()
+        return
     try:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
@@ -1270,7 +1366,38 @@ def connect(name: str, linger: float) -> None:
         home = os.path.expanduser("~")
     # The daemon answers from the next line on.
     os.write(1, b"ASSAY-AGENT-2 " + json.dumps({"home": home}).encode() + b"\n")
-    _relay(sock)
+    if hand_over(sock):
+        try:
+            while sock.recv(4096):  # until the daemon is done with the channel
+                pass
+        except OSError:
+            pass
+    else:
+        _relay(sock)
+
+
+def hand_over(sock: socket.socket) -> bool:
+    """Give the daemon the channel's stdin and stdout (this process then keeps neither, so
+    the channel ends when the daemon lets it go); False if it does not take them."""
+    rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("2i", 0, 1))]
+    try:
+        sock.sendmsg([frame({"rid": ADOPT, "op": ADOPT})], rights)
+        answer = read_frame(sock)
+        # An older daemon's events for assay may come before its answer: passed on.
+        while answer is not None and answer.get("rid") != ADOPT:
+            data = memoryview(frame(answer))
+            while data:
+                data = data[os.write(1, data) :]
+            answer = read_frame(sock)
+    except (OSError, ValueError):
+        return False
+    if answer is None or answer.get("adopted") is not True:
+        return False  # an older daemon: it said it does not know the operation
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    return True
 
 
 def holds(digest: str) -> bool:
