@@ -13,6 +13,7 @@ defines when ``ssl`` imported, is defined then too.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 import threading
 import types
@@ -24,9 +25,14 @@ _USERS = ("asyncio.base_events", "asyncio.selector_events", "asyncio.sslproto")
 
 def import_asyncio() -> None:
     """Import asyncio, leaving ``ssl`` out until it is used. A plain ``import asyncio`` when
-    asyncio or ``ssl`` is already in, or when another thread runs (it might import ``ssl``
-    while this one has it marked as missing)."""
-    if "asyncio" in sys.modules or "ssl" in sys.modules or threading.active_count() > 1:
+    asyncio or ``ssl`` is already in, when another thread runs (it might import ``ssl``
+    while this one has it marked as missing), or when this Python has no ``ssl``."""
+    if (
+        "asyncio" in sys.modules
+        or "ssl" in sys.modules
+        or threading.active_count() > 1
+        or not _importable("ssl", "_ssl")
+    ):
         import asyncio  # noqa: F401 - the plain way
 
         return
@@ -43,6 +49,13 @@ def import_asyncio() -> None:
         module = sys.modules[name]
         if getattr(module, "ssl", ...) is None:
             module.ssl = stand_in  # type: ignore[attr-defined]
+
+
+def _importable(*names: str) -> bool:
+    """Whether each module of ``names`` can be found (without importing it): a Python
+    built without OpenSSL has ``ssl.py`` but no ``_ssl``, and asyncio must then see no
+    ``ssl`` at all, as it always did, not a stand-in that fails at its first use."""
+    return all(importlib.util.find_spec(name) is not None for name in names)
 
 
 class _DeferredSSL(types.ModuleType):

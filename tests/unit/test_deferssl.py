@@ -212,3 +212,22 @@ def test_a_lone_run_does_not_load_ssl(assay_cli, write):
     result = assay_cli("run", "test_lone.py")
     assert result.code == 0, result.stderr
     assert (result.cwd / "seen").read_text() == "True False"
+
+
+def test_a_python_without_ssl_gets_no_stand_in() -> None:
+    # A Python built without OpenSSL has ssl.py but no _ssl: asyncio must then see no ssl
+    # (its own checks say so), not a stand-in that fails at its first use. find_spec is
+    # made to say "no _ssl"; this Python does have it, so the plain import brings it in.
+    out = python(
+        """
+        import sys, importlib.util
+        found = importlib.util.find_spec
+        importlib.util.find_spec = lambda name, *a: None if name == "_ssl" else found(name, *a)
+        from assay.deferssl import import_asyncio
+        import_asyncio()
+        import asyncio.base_events, asyncio.sslproto
+        real = sys.modules["ssl"]
+        print(asyncio.base_events.ssl is real, asyncio.sslproto.ssl is real)
+        """
+    )
+    assert out.split() == ["True", "True"]
