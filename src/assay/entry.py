@@ -69,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc.disable()
         try:
             from assay.codecache import kept_dataclass_code
+            from assay.deferssl import import_asyncio
+
+            import_asyncio()  # (both commands run on asyncio; its ssl waits until used)
 
             # The methods of the command's dataclasses, compiled by an earlier run (a
             # quarter of the work before the first case starts): see assay.codecache.

@@ -4,7 +4,9 @@ files and a real PostgreSQL server (see ``results_target`` in tests/conftest.py)
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+from pathlib import Path
 
 from assay.results.db import CaseKey, ResultsDB
 from assay.results.db.backends import Writer, connect
@@ -133,3 +135,42 @@ def test_indexes_survive_the_rep_migration(tmp_path):
     assert set(before) < set(after)
     assert {"artifacts_ref", "artifacts_tree"} <= set(after)
     assert "cases_series_at" in str(plan)
+
+
+def _tables_in_the_file_alone(path: Path, scratch: Path) -> set[str]:
+    """The tables a copy of the database file has without its WAL: what is in the file
+    itself, not only in its log."""
+    shutil.copyfile(path, scratch)
+    alone = sqlite3.connect(scratch)
+    try:
+        return {r[0] for r in alone.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        alone.close()
+
+
+def test_what_making_or_upgrading_a_database_wrote_is_in_its_file_once_open(tmp_path):
+    # The checkpoint at a session's end (which the user waits for) then copies only the
+    # session's own pages: the new schema went into the file while the first cases ran.
+    path = tmp_path / "results.sqlite"
+    db = ResultsDB.open(path)  # new: the whole schema written
+    try:
+        assert {"meta", "sessions", "cases", "metrics"} <= _tables_in_the_file_alone(
+            path, tmp_path / "copy.sqlite"
+        )
+    finally:
+        db.close()
+    upgraded = tmp_path / "old.sqlite"
+    _make_version_2(str(upgraded))
+    db = ResultsDB.open(upgraded)
+    try:
+        assert db.version == SCHEMA_VERSION
+        copy = tmp_path / "copy2.sqlite"
+        _tables_in_the_file_alone(upgraded, copy)
+        alone = sqlite3.connect(copy)
+        try:
+            row = alone.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        finally:
+            alone.close()
+        assert row == (str(SCHEMA_VERSION),)
+    finally:
+        db.close()

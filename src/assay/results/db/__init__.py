@@ -88,7 +88,11 @@ class ResultsDB:
         ``postgresql://`` URL. A database made by a newer assay is refused."""
         backend = connect(target)
         try:
-            upgrade(backend)
+            if upgrade(backend) != SCHEMA_VERSION:
+                # What the upgrade wrote (a new database: its whole schema) goes from the
+                # log into the file now, while the first cases run, and not in the
+                # checkpoint at the session's end, which the user waits for.
+                backend.checkpoint()
         except BaseException:
             backend.close()
             raise
