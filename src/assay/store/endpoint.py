@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Protocol
 
 import msgspec
 
+from assay.store.agent import layout as agent_layout
+from assay.store.agent.uploads import append_piece
 from assay.store.locking import store_lock
 from assay.store.names import Version, check_name
 from assay.store.objects import KINDS, Corrupt, StoreError, hash_file, locked
@@ -134,27 +135,12 @@ class LocalEndpoint:
             )
         self.store.pin_objects([(kind, digest)])  # its unfinished upload is in use
         with self._lock(digest):
-            flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT if offset == 0 else 0)
             try:
-                fd = os.open(path, flags, 0o600)
-            except FileNotFoundError:
-                fd = -1
-            try:
-                held = os.fstat(fd).st_size if fd >= 0 else 0
-                if offset != held:
-                    raise OffsetMismatch(
-                        f"refused {len(data)} bytes of {kind}/{digest} at offset {offset}: "
-                        f"the unfinished upload holds {held} bytes, so the next piece must "
-                        f"start at offset {held}",
-                        held,
-                    )
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                return held + len(data)
-            finally:
-                if fd >= 0:
-                    os.close(fd)
+                return append_piece(str(path), kind, digest, offset, data)
+            except agent_layout.OffsetMismatch as refused:
+                held = refused.extra["held"]
+                assert isinstance(held, int)
+                raise OffsetMismatch(refused.message, held) from None
 
     def finish(self, kind: str, digest: str) -> None:
         path = self._partial_path(kind, digest)
