@@ -417,6 +417,32 @@ def test_a_piece_whose_write_fails_half_way_is_taken_back(dst, monkeypatch):
     assert dst.objects.path("blobs", digest).read_bytes() == data
 
 
+def test_the_endpoint_names_what_a_tree_lacks_here_and_refuses_a_damaged_tree(src, dst, build):
+    version = src.put("build", build).version
+    push(src, "build", LocalEndpoint(dst))
+    endpoint = LocalEndpoint(dst)
+    assert endpoint.lacking_in_tree(version.tree) == []
+    everything = stored_objects(dst.objects, version.tree)
+    gone = [o for o in everything if o[0] != "trees"][:2]
+    for kind, digest in gone:
+        dst.objects.path(kind, digest).unlink()
+    assert sorted(endpoint.lacking_in_tree(version.tree)) == sorted(gone)
+    subtree = next(o for o in everything if o[0] == "trees" and o[1] != version.tree)
+    dst.objects.path(*subtree).unlink()  # named, not entered
+    lacking = endpoint.lacking_in_tree(version.tree)
+    assert subtree in lacking and set(lacking) <= {*gone, subtree}
+    below = endpoint.lacking_below([version.tree])
+    assert set(below) <= {*gone, subtree} and below
+    assert endpoint.lacking_in_tree("0" * 64) == [("trees", "0" * 64)]
+    damaged = dst.objects.path("trees", version.tree)
+    damaged.chmod(0o644)
+    damaged.write_bytes(b"not a tree")
+    endpoint = LocalEndpoint(dst)  # (one that never read it: a stored tree is kept decoded)
+    for ask in (endpoint.lacking_in_tree, lambda t: endpoint.lacking_below([t])):
+        with pytest.raises(TransferError, match=f"tree {version.tree[:16]} is not a (valid )?tree"):
+            ask(version.tree)
+
+
 def test_objects_that_would_name_other_paths_are_refused(dst):
     endpoint = LocalEndpoint(dst)
     with pytest.raises(TransferError, match="not an object kind"):
