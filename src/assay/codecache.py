@@ -120,22 +120,12 @@ def _read(path: str) -> dict[str, CodeType]:
 
 
 def _write(path: str, data: bytes) -> bool:
-    """Write ``data`` to ``path`` whole or not at all (another run may read it meanwhile)."""
-    temporary = f"{path}.{os.getpid()}.tmp"
+    """Write ``data`` to ``path`` whole or not at all (another run may read it meanwhile);
+    0644 whatever the umask allows beyond it, as :func:`_read` trusts no group-writable file."""
+    from assay.files import write_atomic
+
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        finally:
-            os.close(fd)
-        os.replace(temporary, path)
+        write_atomic(path, data, mode=0o644)
     except OSError:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
         return False
     return True

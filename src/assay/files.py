@@ -54,13 +54,16 @@ def tail(path: str | Path, lines: int = 20, max_bytes: int = 64 * 1024) -> str |
     return "\n".join(kept) if any(kept) else ""
 
 
-def write_atomic(path: str | Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
+def write_atomic(path: str | Path, data: str | bytes, mode: int = 0o666) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never half;
+    the file gets ``mode`` less the umask, as ``open`` would give it. Written under a fresh
+    random name (O_EXCL, O_NOFOLLOW: nothing planted there is followed), then renamed; not
+    fsynced (what it writes is remade if a crash loses it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _new_file(path)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # (made 0600, as mkstemp would); for reading
+        os.fchmod(fd, mode & ~_umask())  # (made 0600, as mkstemp would)
         with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as fh:
             fh.write(data)
         os.replace(tmp, path)

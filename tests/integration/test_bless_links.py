@@ -121,3 +121,22 @@ def test_a_kept_actual_output_that_is_a_link_is_not_copied(tmp_path):
     with pytest.raises(bless.NotBlessed, match=r"actual\.txt is a symbolic link"):
         bless.apply([copy])
     assert not (expected / "out.txt").exists()
+
+
+def test_an_expected_file_hard_linked_to_a_file_outside_the_suite_is_replaced_not_modified(
+    tmp_path,
+):
+    """A hard link is no symbolic link: nothing on the path shows it leads elsewhere. Bless
+    gives the expected name a new file; the shared inode (the victim) keeps its content."""
+    suite, victim = _sandbox(tmp_path)
+    expected = suite / "cases" / "c1" / "expected"
+    expected.mkdir()
+    os.link(victim / "out.txt", expected / "out.txt")
+    os.chmod(victim / "out.txt", 0o640)
+    said, code = _run_and_bless(suite)
+    assert code == 0, said
+    assert (victim / "out.txt").read_text() == "VICTIM\n"
+    assert (victim / "out.txt").stat().st_nlink == 1  # no longer shared with the suite
+    assert (expected / "out.txt").read_text() == "hello\n"
+    assert (expected / "out.txt").stat().st_mode & 0o777 == 0o640  # its mode kept
+    assert [p.name for p in expected.iterdir()] == ["out.txt"]

@@ -40,24 +40,30 @@ def _merged_as_before(variables: Mapping[str, str], workdir: Path, drop: bool) -
     return [k + b"=" + v for k, v in given.items()]
 
 
+async def _run_job(
+    transport: LocalTransport,
+    tmp_path: Path,
+    argv: list[str],
+    env: Mapping[str, str] | None,
+    exe: str | None,
+) -> tuple[int, str]:
+    """Start a job in ``tmp_path`` (its output in ``out`` and ``err`` there) and wait for it:
+    its exit code and its token."""
+    proc = transport.start(
+        argv,
+        cwd=tmp_path,
+        stdout=PurePosixPath(tmp_path / "out"),
+        stderr=tmp_path / "err",
+        env=env,
+        executable=exe,
+    )
+    return await proc.wait(), proc.token
+
+
 def _job_sees(tmp_path: Path, argv: list[str], env: Mapping[str, str] | None, exe: str | None):
-    out = tmp_path / "out"
-
-    async def main() -> tuple[int, str]:
-        transport = LocalTransport()
-        proc = transport.start(
-            argv,
-            cwd=tmp_path,
-            stdout=PurePosixPath(out),
-            stderr=tmp_path / "err",
-            env=env,
-            executable=exe,
-        )
-        return await proc.wait(), proc.token
-
-    code, token = asyncio.run(main())
+    code, token = asyncio.run(_run_job(LocalTransport(), tmp_path, argv, env, exe))
     assert code == 0, (tmp_path / "err").read_text()
-    entries = out.read_bytes().split(b"\0")[:-1]
+    entries = (tmp_path / "out").read_bytes().split(b"\0")[:-1]
     token_entry = TOKEN.encode() + b"=" + token.encode()
     assert token_entry in entries
     return entries, token_entry
@@ -112,15 +118,8 @@ def test_a_change_of_os_environ_during_the_session_reaches_the_next_job(tmp_path
             started = direct_start(([ENV, "-0"], {"A": "1"}), tmp_path, drop_caps=False)
             assert started is not None
             argv, env, exe = started
-            proc = transport.start(
-                argv,
-                cwd=tmp_path,
-                stdout=tmp_path / "out",
-                stderr=tmp_path / "err",
-                env=env,
-                executable=exe,
-            )
-            assert await proc.wait() == 0
+            code, _ = await _run_job(transport, tmp_path, argv, env, exe)
+            assert code == 0
             seen.append((tmp_path / "out").read_bytes().split(b"\0"))
 
     asyncio.run(main())
@@ -173,20 +172,10 @@ def test_behind_setpriv_the_program_is_named_by_the_word_as_written_as_bash_name
     argv, env, exe = started
     assert argv[-1] == "cp"
 
-    async def main() -> int:
-        proc = LocalTransport().start(
-            argv,
-            cwd=tmp_path,
-            stdout=tmp_path / "o",
-            stderr=tmp_path / "e",
-            env=env,
-            executable=exe,
-        )
-        return await proc.wait()
-
-    assert asyncio.run(main()) != 0
+    code, _ = asyncio.run(_run_job(LocalTransport(), tmp_path, argv, env, exe))
+    assert code != 0
     by_bash = subprocess.run(
         ["/bin/bash", "-c", "cp"], cwd=tmp_path, capture_output=True, text=True
     )
-    assert (tmp_path / "e").read_text() == by_bash.stderr
+    assert (tmp_path / "err").read_text() == by_bash.stderr
     assert by_bash.stderr.startswith("cp: ")

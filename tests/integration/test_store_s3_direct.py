@@ -11,6 +11,8 @@ import random
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +70,31 @@ def test_every_object_of_a_push_goes_up_signed_with_the_sha256_of_its_own_bytes(
     back.get("build", tmp_path / "out")
     for path, data in files.items():
         assert (tmp_path / "out" / path).read_bytes() == data
+
+
+def test_puts_that_race_the_first_ones_addressing_go_direct_too(s3, proxy, monkeypatch):
+    """A push's first PUTs start together in the bucket's threads: the ones that come while
+    the first works out the address (slow on a loaded machine) wait for it, and none is
+    sent through boto3 meanwhile (CI saw a boto3 user-agent among a push's PUTs)."""
+    bucket = S3Bucket(parse_s3_url(s3["url"]))
+    real = bucket.client.generate_presigned_url
+
+    def fault_slow_presign(*args: object, **kw: object) -> str:
+        time.sleep(0.5)  # the fault: a loaded machine, on demand
+        return real(*args, **kw)
+
+    monkeypatch.setattr(bucket.client, "generate_presigned_url", fault_slow_presign)
+    threads = [
+        threading.Thread(target=bucket.put, args=(bucket.target.key("r", str(i)), b"x"))
+        for i in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    puts = _puts(proxy, "/r/")
+    assert len(puts) == 4
+    assert all("boto" not in seen.headers.get("user-agent", "").lower() for seen in puts)
 
 
 def test_answers_of_503_are_tried_again_and_then_told(s3, proxy):

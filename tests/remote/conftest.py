@@ -15,7 +15,7 @@ import shutil
 import socket
 import subprocess
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,3 +180,13 @@ def write_config(
         )
         + extra
     )
+
+
+@pytest.fixture
+def remote_write(
+    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path]
+) -> Callable[[str, str], Path]:
+    """``write`` (see tests/conftest.py) in a project whose assay.toml (``write_config``)
+    has the SSH partition ``remote`` on ``sshd``, working in ``workdir``."""
+    write_config(tmp_path, sshd, workdir)
+    return write

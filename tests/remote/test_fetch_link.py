@@ -10,16 +10,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import CliResult
-from tests.remote.conftest import SshServer, write_config
+from tests.remote.conftest import SshServer
 
 Cli = Callable[..., CliResult]
 
 
 def test_fetch_refuses_a_kept_directory_replaced_by_a_link(
-    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path], assay_cli: Cli
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    remote_write: Callable[[str, str], Path],
+    assay_cli: Cli,
 ) -> None:
-    write_config(tmp_path, sshd, workdir)
-    write(
+    remote_write(
         "test_fails.py",
         """
         import assay

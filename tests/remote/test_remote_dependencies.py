@@ -164,12 +164,11 @@ class Use(assay.Test):
 
 
 def test_a_local_dependent_of_a_dependency_on_an_ssh_host_reads_what_came_back(
-    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path], assay_cli: Cli
+    tmp_path: Path, remote_write: Callable[[str, str], Path], assay_cli: Cli
 ) -> None:
     """The other way round: the dependency ran on the host; a case here sees this
     machine's copy of its stage dir (what came back of it: keep_files whole), not a path
     on the host that its commands could not reach."""
-    write_config(tmp_path, sshd, workdir)
     text = (
         (tmp_path / "assay.toml")
         .read_text()
@@ -180,7 +179,7 @@ def test_a_local_dependent_of_a_dependency_on_an_ssh_host_reads_what_came_back(
     )
     (tmp_path / "assay.toml").write_text(text)
     shutil.copy(ROOT / "examples" / "deps" / "greeter.c", tmp_path / "greeter.c")
-    write("test_back.py", BACK)
+    remote_write("test_back.py", BACK)
     result = assay_cli("run", "test_back.py", "--plain", "--keep-stage")
     assert result.code == 0, result
     build = result.case("Build")

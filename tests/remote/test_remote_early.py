@@ -60,13 +60,14 @@ def test_the_host_is_connected_to_while_the_tests_load(
     sshd: SshServer,
     workdir: str,
     tmp_path: Path,
-    write: Callable[[str, str], Path],
+    remote_write: Callable[[str, str], Path],
     assay_cli: Cli,
 ) -> None:
-    write_config(tmp_path, sshd, workdir)
     marker = tmp_path / "marker"
     folder = str(sshd.home / workdir / "bin")
-    write("test_watch.py", _WATCHING.format(user=sshd.user, folder=folder, marker=str(marker)))
+    remote_write(
+        "test_watch.py", _WATCHING.format(user=sshd.user, folder=folder, marker=str(marker))
+    )
     result = assay_cli("run", "test_watch.py", "-p", "remote", "--plain")
     assert result.code == 0, result
     assert marker.read_text() == "seen"  # the agent's connector ran while the file loaded
@@ -76,12 +77,11 @@ def test_a_host_the_plan_does_not_use_starts_nothing_there(
     sshd: SshServer,
     workdir: str,
     tmp_path: Path,
-    write: Callable[[str, str], Path],
+    remote_write: Callable[[str, str], Path],
     assay_cli: Cli,
 ) -> None:
     # The selection allows both partitions; the test itself only runs on the local one.
-    write_config(tmp_path, sshd, workdir)
-    write(
+    remote_write(
         "test_here.py",
         """
         import assay
@@ -126,7 +126,7 @@ def test_a_host_that_does_not_answer_holds_up_no_run_that_does_not_use_it(
 
 
 def test_ctrl_c_while_the_tests_load_leaves_nothing_on_the_host(
-    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path]
+    sshd: SshServer, workdir: str, tmp_path: Path, remote_write: Callable[[str, str], Path]
 ) -> None:
     import signal
     import subprocess
@@ -134,11 +134,10 @@ def test_ctrl_c_while_the_tests_load_leaves_nothing_on_the_host(
 
     from tests.conftest import _assay_env
 
-    write_config(tmp_path, sshd, workdir)
     marker = tmp_path / "marker"
     folder = str(sshd.home / workdir / "bin")
     slow = _WATCHING.format(user=sshd.user, folder=folder, marker=str(marker))
-    write("test_slow.py", slow.replace("class One", "time.sleep(120)\n\nclass One"))
+    remote_write("test_slow.py", slow.replace("class One", "time.sleep(120)\n\nclass One"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "assay", "run", "test_slow.py", "-p", "remote", "--plain"],
         cwd=tmp_path,

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import _assay_env
-from tests.remote.conftest import SshServer, write_config
 
 _SPY = """
 import json, threading, time
@@ -27,10 +26,9 @@ print(json.dumps([code, started, time.monotonic()]))
 
 
 def test_git_and_the_database_start_while_a_remote_case_runs(
-    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path]
+    tmp_path: Path, remote_write: Callable[[str, str], Path]
 ) -> None:
-    write_config(tmp_path, sshd, workdir)
-    write(
+    remote_write(
         "test_slow.py",
         """
         import assay

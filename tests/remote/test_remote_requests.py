@@ -19,7 +19,7 @@ from assay.transports import ssh_connect
 from assay.transports.base import Staging, TransportError
 from assay.transports.ssh import SshTransport
 from tests.conftest import CliResult
-from tests.remote.conftest import SshServer, processes_below, write_config
+from tests.remote.conftest import SshServer, processes_below
 from tests.remote.test_ssh_transport import run, transport
 
 pytestmark = [pytest.mark.ssh]
@@ -33,10 +33,13 @@ def _remote(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_case_costs_the_agent_two_requests_and_passed_cases_leave_nothing_there(
-    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path], assay_cli: Cli
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    remote_write: Callable[[str, str], Path],
+    assay_cli: Cli,
 ) -> None:
-    write_config(tmp_path, sshd, workdir)
-    write(
+    remote_write(
         "test_many.py",
         """
         import assay
@@ -146,11 +149,14 @@ def _daemon_pid(t: SshTransport) -> int:
 
 
 def test_an_agent_dying_with_many_requests_under_way_fails_those_cases_with_the_reason(
-    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path], assay_cli: Cli
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    remote_write: Callable[[str, str], Path],
+    assay_cli: Cli,
 ) -> None:
-    write_config(tmp_path, sshd, workdir)
     # Case 0 kills the agent (its job's parent) while the others' jobs run and start.
-    write(
+    remote_write(
         "test_die.py",
         """
         import assay
@@ -238,10 +244,9 @@ def test_a_prepare_folded_into_a_spawn_is_answered_once_after_a_reconnection(
 
 
 def test_the_report_counts_what_went_to_the_agent(
-    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path], assay_cli: Cli
+    tmp_path: Path, remote_write: Callable[[str, str], Path], assay_cli: Cli
 ) -> None:
-    write_config(tmp_path, sshd, workdir)
-    write(
+    remote_write(
         "test_one.py",
         """
         import assay

@@ -100,10 +100,13 @@ def test_the_examples_run_unchanged_and_a_second_run_sends_no_store_content(
 
 
 def test_a_failed_case_stays_on_the_host_and_fetch_brings_it_back(
-    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path], assay_cli: Cli
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    remote_write: Callable[[str, str], Path],
+    assay_cli: Cli,
 ) -> None:
-    write_config(tmp_path, sshd, workdir)
-    write(
+    remote_write(
         "test_fails.py",
         """
         import assay
@@ -176,10 +179,13 @@ def test_a_big_output_is_compared_on_the_host_and_only_the_verdict_comes_back(
 
 
 def test_a_time_limit_kills_the_job_and_what_it_started_on_the_host(
-    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path], assay_cli: Cli
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    remote_write: Callable[[str, str], Path],
+    assay_cli: Cli,
 ) -> None:
-    write_config(tmp_path, sshd, workdir)
-    write(
+    remote_write(
         "test_slow.py",
         """
         import assay
@@ -217,10 +223,9 @@ def _wait_for(check: Callable[[], bool], limit: float, what: str) -> None:
 
 
 def test_ctrl_c_leaves_no_process_on_the_host(
-    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path]
+    sshd: SshServer, workdir: str, tmp_path: Path, remote_write: Callable[[str, str], Path]
 ) -> None:
-    write_config(tmp_path, sshd, workdir)
-    write(
+    remote_write(
         "test_long.py",
         """
         import assay
@@ -263,11 +268,10 @@ def _session_process(sshd: SshServer, workdir: str) -> int | None:
 
 @pytest.mark.slow
 def test_a_cut_connection_with_20_cases_running_loses_and_repeats_nothing(
-    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path]
+    sshd: SshServer, workdir: str, tmp_path: Path, remote_write: Callable[[str, str], Path]
 ) -> None:
-    write_config(tmp_path, sshd, workdir)
     starts = sshd.home / workdir / "starts"
-    write(
+    remote_write(
         "test_twenty.py",
         f"""
         import assay
@@ -350,12 +354,15 @@ def test_the_users_ssh_config_names_the_host(
 
 
 def test_store_push_to_a_partition_fills_the_store_its_runs_use(
-    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path], assay_cli: Cli
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    remote_write: Callable[[str, str], Path],
+    assay_cli: Cli,
 ) -> None:
     # `assay store push PARTITION` reaches the host with the partition's SSH settings (no
     # ssh_config alias exists for them) and fills the store its runs use: a run then sends
     # no store content, and stages the build there.
-    write_config(tmp_path, sshd, workdir)
     build = tmp_path / "build"
     (build / "bin").mkdir(parents=True)
     (build / "bin" / "tool").write_text("#!/bin/sh\necho tool ran\n")
@@ -366,7 +373,7 @@ def test_store_push_to_a_partition_fills_the_store_its_runs_use(
     assert pushed.code == 0, pushed
     assert "partition ci:remote" in pushed.stdout and "as tool@1 (new version)" in pushed.stdout
     assert (sshd.home / workdir / "store").is_dir()
-    write(
+    remote_write(
         "test_tool.py",
         """
         import assay

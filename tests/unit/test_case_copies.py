@@ -20,6 +20,7 @@ from assay.store.copystage import (
     plan_copy,
 )
 from tests.conftest import write_tree
+from tests.unit.fifo_guard import without_waiting
 
 
 @pytest.fixture
@@ -263,33 +264,6 @@ def test_a_suite_of_copied_cases_loads_no_archive_or_store_import_code(tmp_path)
     assert loaded == []
 
 
-def _in_a_thread_unblocking_a_fifo(fifo: Path, work: Any) -> BaseException | None:
-    """Run ``work()`` in a thread; what it raised (None if nothing). A reader stuck opening
-    ``fifo`` is released afterwards by a writer, so a failing test never hangs the run."""
-    import threading
-
-    caught: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            work()
-        except BaseException as exc:  # handed back to the test
-            caught.append(exc)
-        else:
-            caught.append(None)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(10)
-    stuck = thread.is_alive()
-    if stuck:  # open a writer, so the blocked open returns, then let the thread end
-        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        os.close(fd)
-        thread.join(10)
-    assert not stuck, f"reading {fifo} waited for a writer: the run would hang there"
-    return caught[0]
-
-
 def test_a_file_replaced_by_a_fifo_after_the_look_is_refused_not_waited_on(case, tmp_path):
     # A FIFO put where a looked-at file was (by anyone who may write the case dir, such as
     # a case still running): opening it must not wait for a writer, which never comes.
@@ -298,9 +272,7 @@ def test_a_file_replaced_by_a_fifo_after_the_look_is_refused_not_waited_on(case,
     (case / "in.txt").unlink()
     os.mkfifo(case / "in.txt")
     (tmp_path / "stage").mkdir()
-    raised = _in_a_thread_unblocking_a_fifo(
-        case / "in.txt", lambda: copy_planned(plan, tmp_path / "stage", ())
-    )
+    raised = without_waiting(case / "in.txt", lambda: copy_planned(plan, tmp_path / "stage", ()))
     assert isinstance(raised, StoreError)
     assert "in.txt changed while it was being read" in str(raised)
     assert os.listdir(tmp_path / "stage") == []
@@ -324,7 +296,7 @@ def test_a_file_replaced_by_a_fifo_during_an_import_is_refused_not_waited_on(
             yield rel, path, info
 
     monkeypatch.setattr(importer, "walk_directory", walk_swapping_a_fifo_in_before_the_read)
-    raised = _in_a_thread_unblocking_a_fifo(case / "in.txt", lambda: store.import_path(case))
+    raised = without_waiting(case / "in.txt", lambda: store.import_path(case))
     assert isinstance(raised, StoreError)
     assert "in.txt changed while it was being read" in str(raised)
 

@@ -112,6 +112,37 @@ def test_a_directory_that_cannot_be_written_is_left_alone(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+def test_a_name_planted_where_the_file_is_written_first_is_neither_followed_nor_a_block(
+    tmp_path,
+):
+    # The file is written under a temporary name first: one anybody could foresee (and
+    # plant a link at, or leave behind after a crash) would stop every later write.
+    path = tmp_path / "kept.marshal"
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    os.symlink(victim, f"{path}.{os.getpid()}.tmp")
+    with kept_dataclass_code(str(path)) as kept:
+        _make()
+    assert kept.written and path.is_file() and not path.is_symlink()
+    assert victim.read_text() == "keep"
+    with kept_dataclass_code(str(path)) as again:
+        _same_behaviour(_make())
+    assert again.hits and not again.compiled
+
+
+def test_the_file_is_written_0644_under_a_group_writable_umask(tmp_path):
+    # Kept code is run only from a file no one else could have written: the file must not
+    # take a group-writable umask's bits, or the next run would ignore it.
+    path = tmp_path / "kept.marshal"
+    old = os.umask(0o002)
+    try:
+        with kept_dataclass_code(str(path)) as kept:
+            _make()
+    finally:
+        os.umask(old)
+    assert kept.written and (path.stat().st_mode & 0o777) == 0o644
+
+
 def test_the_file_keeps_only_the_last_runs_texts_once_it_is_full(tmp_path, monkeypatch):
     import marshal
 

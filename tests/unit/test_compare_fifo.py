@@ -5,8 +5,6 @@ never waiting for a writer (which would hang the whole run)."""
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,30 +13,7 @@ import pytest
 from assay.compare import binary, engine, jsondoc, tables, text
 from assay.compare.options import Options
 from assay.compare.result import Result
-
-
-def _without_waiting(fifo: Path, work: Callable[[], Any]) -> BaseException | None:
-    """Run ``work()`` in a thread; what it raised (None if nothing). A reader stuck opening
-    ``fifo`` is released afterwards by a writer, so a failing test never hangs the run."""
-    caught: list[BaseException | None] = []
-
-    def run() -> None:
-        try:
-            work()
-        except BaseException as exc:  # handed back to the test
-            caught.append(exc)
-        else:
-            caught.append(None)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(10)
-    stuck = thread.is_alive()
-    if stuck:
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        thread.join(10)
-    assert not stuck, f"reading {fifo} waited for a writer: the run would hang there"
-    return caught[0]
+from tests.unit.fifo_guard import without_waiting
 
 
 @pytest.fixture
@@ -61,7 +36,7 @@ def files(tmp_path: Path) -> tuple[str, str]:
 )
 def test_every_reader_refuses_a_fifo_at_once(files: tuple[str, str], reader: Any) -> None:
     expected, actual = files
-    raised = _without_waiting(Path(actual), lambda: reader(expected, actual))
+    raised = without_waiting(Path(actual), lambda: reader(expected, actual))
     assert isinstance(raised, ValueError)
     assert str(raised) == f"{actual} is a FIFO, not a regular file"
 
@@ -70,7 +45,7 @@ def test_the_whole_read_of_a_small_file_returns_at_once_from_a_fifo(files: tuple
     # (Nothing to read: the sizes differ from the look's, and the long way refuses it.)
     read: list[bytes] = []
     _, actual = files
-    assert _without_waiting(Path(actual), lambda: read.append(engine._read(actual, 100))) is None
+    assert without_waiting(Path(actual), lambda: read.append(engine._read(actual, 100))) is None
     assert read == [b""]
 
 
@@ -100,7 +75,7 @@ def test_an_output_swapped_for_a_fifo_after_the_look_fails_its_comparison(
         "expected": str(tmp_path / "expected"),
         "actual": str(tmp_path / "actual"),
     }
-    raised = _without_waiting(out, lambda: verdict.update(engine.compare(spec)))
+    raised = without_waiting(out, lambda: verdict.update(engine.compare(spec)))
     assert raised is None
     assert not verdict["ok"]
     (entry,) = verdict["files"]

@@ -65,3 +65,14 @@ def test_concurrent_writers_each_leave_a_whole_file(tmp_path):
     for t in threads:
         t.join()
     assert path.read_text() in texts and os.listdir(tmp_path) == ["state"]
+
+
+@pytest.mark.parametrize(("mode", "umask", "made"), [(0o600, 0o022, 0o600), (0o644, 0o002, 0o644)])
+def test_a_mode_is_given_to_the_file_under_the_umask(tmp_path, mode, umask, made):
+    old = os.umask(umask)
+    try:
+        write_atomic(tmp_path / "kept", b"data", mode=mode)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "kept").stat().st_mode) == made
+    assert (tmp_path / "kept").read_bytes() == b"data"

@@ -6,12 +6,14 @@ import asyncio
 import json
 import os
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from assay.config import Partition, PartitionRef, Slurm
+from assay.schedulers import slurm
 from assay.schedulers.base import STATUS_SUFFIX, JobResources, JobSpec
 from assay.schedulers.slurm import SlurmScheduler, SubmitError
 from assay.transports.base import CommandResult
@@ -91,23 +93,37 @@ def test_the_footer_records_exit_code_host_and_run_time(tmp_path: Path) -> None:
 
 
 def test_submission_retries_a_busy_controller_then_gives_up_with_a_clear_error(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A controller that never answers cannot be made on demand without stopping the shared
-    test cluster: ``unreachable_sbatch`` fakes its answer."""
-    scheduler = _scheduler(poll_min=0.01, poll_max=0.02)
+    test cluster: ``unreachable_sbatch`` fakes its answer, and each answer takes 30 ms of a
+    clock of its own (``slow_controller_clock``), so that how often it is asked within the
+    patience does not depend on how loaded the machine is."""
+    scheduler = _scheduler(poll_min=0.001, poll_max=0.002)
     scheduler.submit_patience = 0.1
     calls = []
+    now = [1000.0]
 
     async def unreachable_sbatch(argv: Sequence[str]) -> CommandResult:
-        calls.append(argv)
+        calls.append(argv[0])
+        now[0] += 0.03
         return CommandResult(1, "", "sbatch: error: Batch job submission failed: Socket timed out")
 
+    class slow_controller_clock:  # (stands in for the time module)
+        @staticmethod
+        def monotonic() -> float:
+            return now[0]
+
+        time = staticmethod(time.time)
+
+    monkeypatch.setattr(slurm, "time", slow_controller_clock)
     scheduler._command = unreachable_sbatch  # type: ignore[method-assign]
     expected = "could not reach the Slurm controller for 100ms: sbatch: error"
     with pytest.raises(SubmitError, match=expected):
         asyncio.run(scheduler._submit(_spec(tmp_path)))
-    assert len(calls) > 2  # it tried again before giving up
+    # sbatch once, then asked whether the job was made until 100 ms had gone: at 30, 60,
+    # 90 and 120 ms, when it gave up.
+    assert len(calls) == 4 and "sbatch" in calls[0] and "sbatch" not in calls[1], calls
 
 
 def test_a_refused_submission_is_not_retried(tmp_path: Path) -> None:

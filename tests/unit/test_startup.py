@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 HEAVY = ("rich", "jinja2", "msgspec", "numpy", "matplotlib", "sqlite3", "asyncio")
 # A local run needs msgspec (config, report), sqlite3 (the store) and asyncio; never the
@@ -213,16 +214,14 @@ print(json.dumps([code, events]))
 """
 
 
-def test_a_runs_first_case_starts_before_its_database_git_and_reports(tmp_path):
-    # Only what the first case needs comes before it starts: the results database is
-    # made, git is asked and the end's modules are imported while it runs (on a 2-core
-    # machine each thread started before it takes the interpreter from the path to it).
+def _events_of_a_lone_case(tmp_path: Path, watch: tuple[str, ...], entry: str) -> list[Any]:
+    """Run one trivial case through ``entry``'s ``main`` under the spy; the events it saw
+    (threads started, processes spawned, each with which of ``watch`` were loaded then)."""
     (tmp_path / "test_one.py").write_text(
         "import assay\nclass One(assay.Test):\n    command = 'true'\n"
     )
-    watch = ("sqlite3", "assay.results.db", "assay.results.report", "statistics")
     out = subprocess.run(
-        [sys.executable, "-c", _FIRST_CASE_SPY.format(watch=watch, entry="assay.cli")],
+        [sys.executable, "-c", _FIRST_CASE_SPY.format(watch=watch, entry=entry)],
         capture_output=True,
         text=True,
         check=True,
@@ -230,6 +229,15 @@ def test_a_runs_first_case_starts_before_its_database_git_and_reports(tmp_path):
     )
     code, events = json.loads(out.stdout.strip().splitlines()[-1])
     assert code == 0
+    return list(events)
+
+
+def test_a_runs_first_case_starts_before_its_database_git_and_reports(tmp_path):
+    # Only what the first case needs comes before it starts: the results database is
+    # made, git is asked and the end's modules are imported while it runs (on a 2-core
+    # machine each thread started before it takes the interpreter from the path to it).
+    watch = ("sqlite3", "assay.results.db", "assay.results.report", "statistics")
+    events = _events_of_a_lone_case(tmp_path, watch, "assay.cli")
     spawns = [e for e in events if e[0] == "spawn"]
     first_case = next(i for i, e in enumerate(events) if e[0] == "spawn" and e[1] != "git")
     assert events[first_case][2] == [], events[first_case]  # nothing of the end loaded yet
@@ -245,19 +253,8 @@ def test_a_lone_case_starts_before_tempfile_random_toml_and_difflib_are_imported
     # What only some runs need (the store's temporary files and samples, TOML reference
     # files, "did you mean" hints) waits until they need it: each is instructions before
     # the first case starts (17 M of 440 M, under callgrind).
-    (tmp_path / "test_one.py").write_text(
-        "import assay\nclass One(assay.Test):\n    command = 'true'\n"
-    )
     watch = ("tempfile", "random", "tomllib", "difflib")
-    out = subprocess.run(
-        [sys.executable, "-c", _FIRST_CASE_SPY.format(watch=watch, entry="assay.entry")],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=tmp_path,
-    )
-    code, events = json.loads(out.stdout.strip().splitlines()[-1])
-    assert code == 0
+    events = _events_of_a_lone_case(tmp_path, watch, "assay.entry")
     first_case = next(e for e in events if e[0] == "spawn" and e[1] != "git")
     assert first_case[2] == [], first_case
 

@@ -391,6 +391,58 @@ def test_receive_refuses_an_offset_other_than_the_held_size(dst):
     assert endpoint.missing([("blobs", digest)]) == []
 
 
+def test_a_piece_whose_write_fails_half_way_is_taken_back(dst, monkeypatch):
+    # A full disk can stop a write after part of the piece: the upload must hold only whole
+    # pieces, so the next piece (or a resumed push) starts where the last whole one ended.
+    endpoint = LocalEndpoint(dst)
+    data = b"0123456789abcdef" * 64
+    digest = hash_bytes(data)
+    assert endpoint.receive("blobs", digest, 0, data[:256]) == 256
+    real_write = os.write
+
+    def fault_write_half_then_enospc(fd: int, buf: bytes) -> int:
+        monkeypatch.setattr(os, "write", fault_enospc)
+        return real_write(fd, bytes(buf)[:100])
+
+    def fault_enospc(fd: int, buf: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", fault_write_half_then_enospc)
+    with pytest.raises(OSError, match="No space left"):
+        endpoint.receive("blobs", digest, 256, data[256:])
+    monkeypatch.setattr(os, "write", real_write)
+    assert endpoint.partial("blobs", digest) == 256  # the half-written piece is gone
+    assert endpoint.receive("blobs", digest, 256, data[256:]) == len(data)
+    endpoint.finish("blobs", digest)
+    assert dst.objects.path("blobs", digest).read_bytes() == data
+
+
+def test_the_endpoint_names_what_a_tree_lacks_here_and_refuses_a_damaged_tree(src, dst, build):
+    version = src.put("build", build).version
+    push(src, "build", LocalEndpoint(dst))
+    endpoint = LocalEndpoint(dst)
+    assert endpoint.lacking_in_tree(version.tree) == []
+    everything = stored_objects(dst.objects, version.tree)
+    gone = [o for o in everything if o[0] != "trees"][:2]
+    for kind, digest in gone:
+        dst.objects.path(kind, digest).unlink()
+    assert sorted(endpoint.lacking_in_tree(version.tree)) == sorted(gone)
+    subtree = next(o for o in everything if o[0] == "trees" and o[1] != version.tree)
+    dst.objects.path(*subtree).unlink()  # named, not entered
+    lacking = endpoint.lacking_in_tree(version.tree)
+    assert subtree in lacking and set(lacking) <= {*gone, subtree}
+    below = endpoint.lacking_below([version.tree])
+    assert set(below) <= {*gone, subtree} and below
+    assert endpoint.lacking_in_tree("0" * 64) == [("trees", "0" * 64)]
+    damaged = dst.objects.path("trees", version.tree)
+    damaged.chmod(0o644)
+    damaged.write_bytes(b"not a tree")
+    endpoint = LocalEndpoint(dst)  # (one that never read it: a stored tree is kept decoded)
+    for ask in (endpoint.lacking_in_tree, lambda t: endpoint.lacking_below([t])):
+        with pytest.raises(TransferError, match=f"tree {version.tree[:16]} is not a (valid )?tree"):
+            ask(version.tree)
+
+
 def test_objects_that_would_name_other_paths_are_refused(dst):
     endpoint = LocalEndpoint(dst)
     with pytest.raises(TransferError, match="not an object kind"):

@@ -191,3 +191,69 @@ def test_writing_bytes_never_follows_a_link_and_replaces_what_is_in_the_way(tmp_
     assert oct((root / "soft").stat().st_mode & 0o777) == "0o444"
     assert oct((root / "hard").stat().st_mode & 0o777) == "0o555"
     assert (root / "sub/big").stat().st_size == 3 << 20
+
+
+def _source(tmp_path: Path, data: bytes, mode: int = 0o755) -> int:
+    path = tmp_path / "source.bin"
+    path.write_bytes(data)
+    path.chmod(mode)
+    return os.open(path, os.O_RDONLY)
+
+
+def test_replace_file_renames_a_new_file_into_place_keeping_the_old_mode(tmp_path, outside):
+    # A hard link to a file outside is replaced, its shared inode never written; a file's
+    # mode stays; a new file takes the given one; nothing but the file is left beside it.
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    os.link(outside / "keep.txt", root / "sub" / "linked.txt")
+    (root / "sub" / "plain.txt").write_text("old\n")
+    (root / "sub" / "plain.txt").chmod(0o640)
+    src = _source(tmp_path, b"new\n")
+    try:
+        with TreeWriter(root) as out:
+            for rel in ("sub/linked.txt", "sub/plain.txt", "sub/deeper/fresh.txt"):
+                os.lseek(src, 0, os.SEEK_SET)
+                out.replace_file(rel, src, 0o600)
+    finally:
+        os.close(src)
+    assert _contents(outside) == {"keep.txt": "keep\n"}
+    assert (outside / "keep.txt").stat().st_nlink == 1
+    assert (root / "sub" / "linked.txt").read_text() == "new\n"
+    assert (root / "sub" / "plain.txt").stat().st_mode & 0o777 == 0o640
+    assert (root / "sub" / "deeper" / "fresh.txt").stat().st_mode & 0o777 == 0o600
+    assert sorted(os.listdir(root / "sub")) == ["deeper", "linked.txt", "plain.txt"]
+
+
+def test_replace_file_refuses_a_link_or_directory_there_and_a_link_on_the_way(tmp_path, outside):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link.txt").symlink_to(outside / "keep.txt")
+    (root / "dir").mkdir()
+    (root / "way").symlink_to(outside)
+    src = _source(tmp_path, b"new\n")
+    try:
+        with TreeWriter(root) as out:
+            for rel, where, what in (
+                ("link.txt", "link.txt", "a symlink"),
+                ("dir", "dir", "not a regular file"),
+                ("way/keep.txt", "way", "a symlink"),
+            ):
+                with pytest.raises(WriteRefused) as refused:
+                    out.replace_file(rel, src, 0o644)
+                assert (refused.value.where, refused.value.what) == (where, what)
+    finally:
+        os.close(src)
+    assert _contents(outside) == {"keep.txt": "keep\n"} and (root / "link.txt").is_symlink()
+
+
+def test_replace_file_that_fails_leaves_the_old_file_and_no_temporary(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "f.txt").write_text("old\n")
+    src = os.open(tmp_path, os.O_RDONLY)  # a source that cannot be read (EISDIR): it fails
+    try:
+        with TreeWriter(root) as out, pytest.raises(OSError):
+            out.replace_file("f.txt", src, 0o644)
+    finally:
+        os.close(src)
+    assert (root / "f.txt").read_text() == "old\n" and os.listdir(root) == ["f.txt"]

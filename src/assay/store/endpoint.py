@@ -11,18 +11,19 @@ from typing import Protocol
 
 import msgspec
 
+from assay.store.agent import layout as agent_layout
+from assay.store.agent import trees as agent_trees
+from assay.store.agent.uploads import append_piece
 from assay.store.locking import store_lock
 from assay.store.names import Version, check_name
-from assay.store.objects import KINDS, Corrupt, StoreError, hash_file, locked
+from assay.store.objects import KINDS, StoreError, hash_file, locked
 from assay.store.store import Store
 from assay.store.transfer import (
     CorruptInTransit,
     ObjectId,
     OffsetMismatch,
     TransferError,
-    tree_level,
 )
-from assay.store.trees import file_objects, lacking_objects, read_tree_object
 
 DIGEST = re.compile(r"[0-9a-f]{64}")
 MAX_PIECE = 64 * 2**20  # the most one receive() accepts
@@ -96,6 +97,8 @@ class LocalEndpoint:
         except OSError as exc:
             raise StoreError(f"cannot use the store at {store.root}: {exc.strerror}") from None
         self._own_lease = store.lease is None
+        # The store as the agent sees one (its tree walks; decoded tree objects kept).
+        self._layout = agent_layout.Layout(os.path.abspath(store.root))
         store.take_lease("transfer")
 
     def close(self) -> None:
@@ -134,27 +137,12 @@ class LocalEndpoint:
             )
         self.store.pin_objects([(kind, digest)])  # its unfinished upload is in use
         with self._lock(digest):
-            flags = os.O_WRONLY | os.O_APPEND | (os.O_CREAT if offset == 0 else 0)
             try:
-                fd = os.open(path, flags, 0o600)
-            except FileNotFoundError:
-                fd = -1
-            try:
-                held = os.fstat(fd).st_size if fd >= 0 else 0
-                if offset != held:
-                    raise OffsetMismatch(
-                        f"refused {len(data)} bytes of {kind}/{digest} at offset {offset}: "
-                        f"the unfinished upload holds {held} bytes, so the next piece must "
-                        f"start at offset {held}",
-                        held,
-                    )
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                return held + len(data)
-            finally:
-                if fd >= 0:
-                    os.close(fd)
+                return append_piece(str(path), kind, digest, offset, data)
+            except agent_layout.OffsetMismatch as refused:
+                held = refused.extra["held"]
+                assert isinstance(held, int)
+                raise OffsetMismatch(refused.message, held) from None
 
     def finish(self, kind: str, digest: str) -> None:
         path = self._partial_path(kind, digest)
@@ -217,30 +205,22 @@ class LocalEndpoint:
     def lacking_below(self, trees: list[str]) -> list[tuple[str, str]]:
         for tree in trees:
             check_object("trees", tree)
-        objects = self.store.objects
         with store_lock(self.store.root):
             self.store.pin_trees(trees)
-            lacking: dict[tuple[str, str], None] = {}
-            for tree in trees:
-                try:
-                    level = tree_level(read_tree_object(objects, tree), tree, "")
-                except Corrupt as exc:
-                    raise TransferError(
-                        f"tree {tree[:16]} is not a valid tree here: {exc}"
-                    ) from None
-                for entry, subtree in level:
-                    named = [("trees", subtree)] if subtree else []
-                    named += [(k, d) for k, d, _ in file_objects(entry)]
-                    for obj in named:
-                        if obj not in lacking and not objects.has(*obj):
-                            lacking[obj] = None
-            return list(lacking)
+            try:
+                absent, _ = agent_trees.lacking_below(self._layout, trees)
+            except agent_layout.AgentError as exc:
+                raise TransferError(f"{exc.message} (here)") from None
+            return [(kind, digest) for kind, digest in absent]
 
     def _lacking_ids(self, digest: str) -> list[tuple[str, str]]:
+        """What the stored tree ``digest`` lacks here: the agent's own walk over this store
+        (one answer to "is it in the store", for a local store and a store on a host)."""
         try:
-            return lacking_objects(self.store.objects, digest)
-        except Corrupt as exc:
-            raise TransferError(f"tree {digest[:16]} is not a valid tree here: {exc}") from None
+            absent, _ = agent_trees.lacking(self._layout, digest)
+        except agent_layout.AgentError as exc:
+            raise TransferError(f"{exc.message} (here)") from None
+        return [(kind, key) for kind, _, key in (a.partition("/") for a in absent)]
 
     def _lacking(self, digest: str) -> list[str]:
         return [f"{k}/{d}" for k, d in self._lacking_ids(digest)]

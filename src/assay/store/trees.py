@@ -338,30 +338,6 @@ def _diff_dirs(
                 result.added += _below(objects, path, now)[1:]
 
 
-def lacking_objects(objects: ObjectStore, digest: str) -> list[tuple[str, str]]:
-    """The objects the tree ``digest`` needs that the store does not hold (one ``stat``
-    each): a lacking tree object is named and not entered; each object is named once."""
-    if not objects.has("trees", digest):
-        return [("trees", digest)]
-    lacking: dict[tuple[str, str], None] = {}
-
-    def enter(key: str) -> bool:
-        if objects.has("trees", key):
-            return True
-        lacking[("trees", key)] = None
-        return False
-
-    present: set[tuple[str, str]] = set()
-    for entry, _ in walk_stored(objects, digest, set(), enter):
-        for kind, key, _size in file_objects(entry):
-            if (kind, key) not in present and (kind, key) not in lacking:
-                if objects.has(kind, key):
-                    present.add((kind, key))
-                else:
-                    lacking[(kind, key)] = None
-    return list(lacking)
-
-
 def stored_objects(objects: ObjectStore, digest: str) -> list[tuple[str, str]]:
     """Every object the stored tree ``digest`` is made of, once each: its tree objects (the
     root first) and its files' blobs or chunks."""

@@ -48,11 +48,15 @@ _BUF = 1 << 20
 
 
 class WriteRefused(Exception):
-    """A path cannot be written without following a link (or through a non-directory)."""
+    """A path cannot be written without following a link (or through a non-directory):
+    ``where`` is the entry in the way (``path`` itself or a directory above it) and ``what``
+    it is ("a symlink", "not a directory", ...; empty for a path refused as written)."""
 
-    def __init__(self, path: str, reason: str) -> None:
+    def __init__(self, path: str, reason: str, where: str = "", what: str = "") -> None:
         super().__init__(f"{path!r} {reason}")
         self.path = path
+        self.where = where or path
+        self.what = what
 
 
 class _NotADir(Exception):
@@ -168,7 +172,10 @@ class TreeWriter:
             return self.dir_fd(head), name
         except _NotADir as exc:
             raise WriteRefused(
-                rel, f"lies below {exc.path!r}, which is {exc.what}; refusing to follow it"
+                rel,
+                f"lies below {exc.path!r}, which is {exc.what}; refusing to follow it",
+                exc.path,
+                exc.what,
             ) from None
         except WriteRefused as exc:  # a directory on the way: name the whole path
             if exc.path == rel:
@@ -242,6 +249,38 @@ class TreeWriter:
             self._discard(rel)
             raise
         return reflinked
+
+    def replace_file(self, rel: str, source: int, mode: int) -> None:
+        """Give ``rel`` the content of the open file ``source`` (read from its offset) at
+        once: written under a fresh name beside it, synced, and renamed over it. Readers see
+        the old file or the new one; a failed write leaves the old one; a hard link there is
+        replaced, its other names untouched. A regular file there keeps its mode, a new one
+        gets ``mode``; a link or anything but a regular file there is refused."""
+        parent, name = self._split(rel)
+        try:
+            old = os.stat(name, dir_fd=parent, follow_symlinks=False)
+        except FileNotFoundError:
+            pass
+        else:
+            if not stat.S_ISREG(old.st_mode):
+                what = "a symlink" if stat.S_ISLNK(old.st_mode) else "not a regular file"
+                raise WriteRefused(rel, f"is {what}; not replaced", rel, what)
+            mode = stat.S_IMODE(old.st_mode)
+        temporary = f".{name}.{os.urandom(6).hex()}"
+        out = os.open(temporary, _O_NEW, 0o600, dir_fd=parent)
+        try:
+            try:
+                _copy_fd(source, out)
+                os.fchmod(out, mode)
+                os.fsync(out)  # (a crash after the rename must not leave an empty file)
+            finally:
+                os.close(out)
+            # a rename: whatever was put at ``name`` meanwhile is replaced, not written to
+            os.replace(temporary, name, src_dir_fd=parent, dst_dir_fd=parent)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary, dir_fd=parent)
+            raise
 
     def link_file(self, source: PathLike, rel: str) -> None:
         """A hard link at ``rel`` to the file ``source`` (a path outside the tree, such as
@@ -418,6 +457,8 @@ def _reflink(src: int, dst: int) -> bool:
 
 
 def _copy_fd(src: int, dst: int) -> None:
+    """Copy ``src``, from its offset on, to the empty file ``dst``."""
+    start = os.lseek(src, 0, os.SEEK_CUR)
     copy_range = getattr(os, "copy_file_range", None)  # Python >= 3.8
     if copy_range is not None:
         try:
@@ -427,7 +468,7 @@ def _copy_fd(src: int, dst: int) -> None:
         except OSError as exc:
             if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
                 raise
-        os.lseek(src, 0, os.SEEK_SET)
+        os.lseek(src, start, os.SEEK_SET)
         os.lseek(dst, 0, os.SEEK_SET)
         os.ftruncate(dst, 0)
     while True:

@@ -150,7 +150,7 @@ def receive(
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(layout.partial(kind, digest))
             return {"present": True}
-        held = _append(layout.partial(kind, digest), kind, digest, offset, data)
+        held = append_piece(layout.partial(kind, digest), kind, digest, offset, data)
         store.flusher.wrote(len(data))
         if done is None:
             return {"held": held}
@@ -239,9 +239,11 @@ def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _append(path: str, kind: str, digest: str, offset: int, data: bytes | bytearray) -> int:
+def append_piece(path: str, kind: str, digest: str, offset: int, data: bytes | bytearray) -> int:
     """Append at ``offset``, which must be the upload's size; the new size. A failed write
-    (a full disk) is taken back: an upload only ever holds whole pieces."""
+    (a full disk) is taken back: an upload only ever holds whole pieces. The one writer of
+    unfinished uploads, for the agent and for a local store (:mod:`assay.store.endpoint`);
+    the caller holds the upload's lock."""
     flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | (os.O_CREAT if offset == 0 else 0)
     if not data and offset > 0:  # nothing to write: a finished upload may be read-only
         flags = os.O_RDONLY | os.O_CLOEXEC

@@ -8,6 +8,7 @@ import hashlib
 import os
 import re
 import ssl
+import threading
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -83,6 +84,7 @@ class S3Bucket:
         self._session = session  # botocore's (credentials, settings); None: all through boto3
         self._direct: DirectPut | None = None
         self._direct_tried = False
+        self._direct_lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self.honours_if_none_match: bool | None = None  # known once asked (:mod:`.records`)
 
@@ -217,8 +219,18 @@ class S3Bucket:
     def _direct_put(self) -> DirectPut | None:
         """The sender of single PUTs (made once; None for a client given from outside, or an
         address botocore makes in a shape it does not know: boto3 sends those)."""
-        if not self._direct_tried and self._session is not None:
-            self._direct_tried = True
+        if self._direct_tried:
+            return self._direct
+        # The bucket's threads put at once: the others wait for the first to make it (had
+        # they seen "tried" before it was made, they would have sent through boto3).
+        with self._direct_lock:
+            if not self._direct_tried:
+                self._direct = self._make_direct_put()
+                self._direct_tried = True
+        return self._direct
+
+    def _make_direct_put(self) -> DirectPut | None:
+        if self._session is not None:
             url = self.call(
                 "addressing",
                 lambda **kw: self.client.generate_presigned_url("put_object", Params=kw),
@@ -237,8 +249,8 @@ class S3Bucket:
 
                 bundle = self._session.get_config_variable("ca_bundle")
                 context = ssl.create_default_context(cafile=bundle or get_cert_path(True))
-            self._direct = DirectPut(endpoint, region, self._credentials, context)
-        return self._direct
+            return DirectPut(endpoint, region, self._credentials, context)
+        return None
 
     def _credentials(self) -> Credentials | None:
         """boto3's chain, asked each time (refreshing credentials refresh themselves)."""
