@@ -124,6 +124,8 @@ def failure_block(result: CaseResult, hint: Hint) -> _Block:
         block.add([(f"             {m}", "") for m in more], 3)
     if result.attempts > 1:
         block.add([(f"  attempts:  {result.attempts}", "")], 0)
+    if result.hosts:  # a batch job: which one, and the nodes (a bad node shows here)
+        block.add([(f"  job:       {result.job_id} on {result.hosts}", "")], 2)
     stage = "build" if failure and failure.stage == "build" else "run"
     base = result.output_dir or result.stage_dir
     if base:

@@ -113,3 +113,24 @@ def test_keep_files_matching_only_directories_says_how_to_keep_their_files(assay
     assert kept.code == 0, kept
     output = Path(kept.case("K")["output_dir"])
     assert (output / "sub/deep/y").read_text() == "y\n"
+
+
+def test_keep_files_matching_a_fifo_or_a_dangling_link_names_what_it_matched(assay_cli, tmp_path):
+    """A FIFO and a link to nothing were reported as 'matched only directories', and the
+    fix offered ('fifo/**/*') could match nothing."""
+    project = tmp_path / "sandbox" / "project"
+    project.mkdir(parents=True)
+    (project / "test_k.py").write_text(
+        "import assay\n\n"
+        "class K(assay.Test):\n"
+        "    command = 'mkfifo pipe.txt; ln -s nowhere gone.txt; mkdir sub'\n"
+        "    keep_files = ['pipe.txt', 'gone.txt', 'sub']\n"
+    )
+    result = assay_cli("run", "test_k.py", "--plain", cwd=project)
+    assert result.code == 1, result
+    reason = result.case("K")["failure"]["reason"]
+    assert "keep_files: 'pipe.txt' matched pipe.txt, a FIFO, not a regular file" in reason, reason
+    assert "keep_files: 'gone.txt' matched gone.txt, a link to nothing" in reason, reason
+    assert "'pipe.txt/**/*'" not in reason and "'gone.txt/**/*'" not in reason, reason
+    assert "keep_files: 'sub' matched only directories (sub)" in reason, reason
+    assert "Traceback" not in result.stdout + result.stderr

@@ -110,6 +110,33 @@ def test_an_empty_list_of_exit_codes_is_refused(suite, tmp_path, assay_cli: Cli)
     assert result.report["cases"] == []
 
 
+def test_an_exit_code_past_255_is_refused(suite, tmp_path, assay_cli: Cli):
+    """No process exits with 256 (exit(256) is seen as 0): such a list once failed every
+    case with 'exit code 0 (expected exit code 256)'."""
+    _cases(tmp_path, {"good": ("+A\n", "+A\n")})
+    _suite(suite, tmp_path, "exit_codes = [0, 256]")
+    result = assay_cli("run", ".", "--plain")
+    assert result.code == 1
+    assert (
+        "yaml.suite.toml:5: suite.exit_codes: 256 is no exit code: a process exits with 0 to "
+        "255 (a shell reports a program killed by signal N as 128+N)"
+    ) in result.stdout + result.stderr, result
+    assert result.report["cases"] == []
+
+
+def test_an_exit_code_past_255_of_a_python_test_is_refused(tmp_path, assay_cli: Cli):
+    (tmp_path / "test_codes.py").write_text(
+        "import assay\n\nclass Codes(assay.Test):\n    command = 'true'\n"
+        "    exit_codes = {0, 300}\n"
+    )
+    result = assay_cli("run", "test_codes.py", "--plain")
+    assert result.code == 1
+    assert "exit_codes holds 300, which is no exit code: a process exits with 0 to 255" in (
+        result.stdout + result.stderr
+    ), result
+    assert "Traceback" not in result.stdout + result.stderr
+
+
 # ---------------------------------------------------------------------------- groups
 
 

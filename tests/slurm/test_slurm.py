@@ -52,6 +52,9 @@ def _basics(slurm_dir: Path, *args: str) -> None:
     wrong = result.case("WrongOutput")
     assert wrong["failure"]["stage"] == "sanity"
     assert "pattern '^42$' not found in stdout" in wrong["failure"]["reason"]
+    # Where it ran, as ReFrame's "Node list" and "Job type: batch job (id=...)" say it.
+    assert wrong["hosts"] in ("c1", "c2"), wrong
+    assert f"  job:       {wrong['job_id']} on {wrong['hosts']}\n" in result.stdout, result
 
 
 def test_pass_nonzero_exit_and_sanity_failure_as_own_jobs(slurm_dir):
@@ -67,6 +70,9 @@ def test_pass_nonzero_exit_and_sanity_failure_packed(slurm_dir):
     jobs = {c["name"]: c["job_id"] for c in result.report["cases"]}
     assert len({j.split("+")[0] for j in jobs.values()}) == 1  # one pack job for all three
     assert result.case("ExitsThree")["failure"]["reason"] == "exit code 3 (expected exit code 0)"
+    wrong = result.case("WrongOutput")
+    assert wrong["hosts"] in ("c1", "c2"), wrong  # the pack's node
+    assert f"  job:       {wrong['job_id']} on {wrong['hosts']}\n" in result.stdout, result
 
 
 def test_a_pack_of_50_short_cases_with_3_failing(slurm_dir):

@@ -369,6 +369,30 @@ def test_binary_reports_the_first_differing_offset_and_the_sizes(case):
     assert one(case({"c.dat": data}, {"c.dat": data}))["ok"]
 
 
+def test_binary_shows_the_bytes_around_the_first_difference_on_both_sides(case):
+    """Only the offset and one byte each were shown: a reader could not tell 'lazy' from
+    'hazy' without a hex dump of their own."""
+    from assay.results.differences import describe_differences
+
+    expected = b"The quick brown fox jumps over the hazy dog"
+    actual = b"The quick brown fox jumps over the lazy dog"
+    verdict = case({"fox": expected}, {"fox": actual}, rules=[{"match": "*", "format": "binary"}])
+    (diff,) = one(verdict)["differences"]
+    assert diff["window"] == 27  # 8 bytes before the difference at 35
+    assert bytes.fromhex(diff["expected_bytes"]) == expected[27:51]
+    assert bytes.fromhex(diff["actual_bytes"]) == actual[27:51]
+    shown = describe_differences(verdict).splitlines()
+    assert shown[-3] == (
+        "    expected: 0000001b  76 65 72 20 74 68 65 20 68 61 7a 79 20 64 6f 67"
+        "  |ver the hazy dog|"
+    )
+    assert shown[-2] == (
+        "    actual:   0000001b  76 65 72 20 74 68 65 20 6c 61 7a 79 20 64 6f 67"
+        "  |ver the lazy dog|"
+    )
+    assert shown[-1] == " " * shown[-2].index("6c") + "^^"
+
+
 def test_binary_prefix_differs_at_the_end_of_the_shorter(case):
     result = one(case({"b.bin": b"\0abc"}, {"b.bin": b"\0ab"}))
     assert result["differences"][0]["offset"] == 3

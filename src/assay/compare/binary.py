@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 _CHUNK = 1 << 20
 _SNIFF = 8192
+_BEFORE = 8  # bytes shown before the first difference
+_WINDOW = 24  # bytes shown in all
 _KINDS = (
     (stat.S_ISDIR, "directory"),
     (stat.S_ISFIFO, "FIFO"),
@@ -60,8 +62,11 @@ def compare_binary(expected: str, actual: str, res: Result, opt: Options) -> Non
             if not be:
                 return
             offset += len(be)
-    at = first_difference(be, ba)  # in this chunk
-    offset += at
+        at = first_difference(be, ba)  # in this chunk
+        offset += at
+        # The bytes around it on both sides, for a reader (a hex dump's line and a half).
+        window = max(0, offset - _BEFORE)
+        near = [os.pread(f.fileno(), _WINDOW, window) for f in (fe, fa)]
     sizes = os.path.getsize(expected), os.path.getsize(actual)
 
     def byte(chunk: bytes) -> str:
@@ -69,7 +74,15 @@ def compare_binary(expected: str, actual: str, res: Result, opt: Options) -> Non
 
     msg = f"first difference at byte {offset} (expected {byte(be)}, actual {byte(ba)})"
     msg += f"; sizes {sizes[0]} and {sizes[1]} bytes"
-    res.add(msg, expected=byte(be), actual=byte(ba), offset=offset)
+    res.add(
+        msg,
+        expected=byte(be),
+        actual=byte(ba),
+        offset=offset,
+        window=window,
+        expected_bytes=near[0].hex(),
+        actual_bytes=near[1].hex(),
+    )
     res.note(msg)
 
 

@@ -85,12 +85,10 @@ def check_env(value: Any) -> str | None:
 
 
 def check_exit_codes(value: Any) -> str | None:
-    if (
-        value is None
-        or value == "nonzero"
-        or (isinstance(value, int) and not isinstance(value, bool))
-    ):
+    if value is None or value == "nonzero":
         return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return not_exit_codes([value], field=True)
     if isinstance(value, str):
         return f'must be an exit code, a set of exit codes, "nonzero" or None; got {value!r}'
     if isinstance(value, Iterable) and all(
@@ -101,10 +99,23 @@ def check_exit_codes(value: Any) -> str | None:
                 "is empty: it accepts no exit code, so every case would fail; give the codes "
                 'that pass (0 by default), None to accept any or "nonzero"'
             )
-        return None
+        return not_exit_codes(value, field=True)
     return (
         'must be an exit code, a set of exit codes, "nonzero" (any but 0) or None to accept '
         f"any; got {value!r}"
+    )
+
+
+def not_exit_codes(codes: Iterable[int], *, field: bool = False) -> str | None:
+    """Why ``codes`` cannot all be exit codes (a list past 255 fails every case); with
+    ``field``, worded to follow the field's name."""
+    wrong = sorted(c for c in codes if c > 255)
+    if not wrong:
+        return None
+    head = f"holds {wrong[0]}, which" if field else f"{wrong[0]}"
+    return (
+        f"{head} is no exit code: a process exits with 0 to 255 (a shell reports a "
+        "program killed by signal N as 128+N)"
     )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from assay import compare as engine
 from assay.define import suite_schema as schema
+from assay.define.field_checks import not_exit_codes
 from assay.define.fields import SUITE_KEYS
 from assay.define.params import parameter, variable, variant_fields
 from assay.define.suite_checks import (
@@ -116,6 +117,9 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
         return []
     if body.exit_codes == []:
         comp.problem("suite.exit_codes", _NO_EXIT_CODES)
+        return []
+    if isinstance(body.exit_codes, list) and not_exit_codes(body.exit_codes):
+        comp.problem("suite.exit_codes", str(not_exit_codes(body.exit_codes)))
         return []
     common = _common_namespace(comp, body)
     cases: list[Case] = []
@@ -334,6 +338,9 @@ def _group_fields(
             continue
         if key == "exit_codes" and value == []:
             comp.problem(f"suite.groups[{index}].exit_codes", _NO_EXIT_CODES)
+            continue
+        if key == "exit_codes" and isinstance(value, list) and not_exit_codes(value):
+            comp.problem(f"suite.groups[{index}].exit_codes", str(not_exit_codes(value)))
             continue
         suite_key = SUITE_KEYS[key]
         fields[suite_key.field] = suite_key.to_field(value)

@@ -86,6 +86,8 @@ def difference_lines(diff: dict[str, Any]) -> list[str]:
     if errors:
         head += f" ({', '.join(errors)})"
     out = [head]
+    if "expected_bytes" in diff:
+        return out + _bytes_lines(diff)
     if "expected_line" not in diff and "actual_line" not in diff:
         return out
     expected, actual = diff.get("expected_line"), diff.get("actual_line")
@@ -99,6 +101,27 @@ def difference_lines(diff: dict[str, Any]) -> list[str]:
     mark = marks[1] if actual is not None else None
     if mark is not None:
         out.append(_marker(mark))
+    return out
+
+
+def _bytes_lines(diff: dict[str, Any]) -> list[str]:
+    """Both sides' bytes around a binary difference, as hex and as text, with a marker
+    under the first byte that differs."""
+    start = int(diff.get("window") or 0)
+    out, mark = [], None
+    for side in ("expected", "actual"):
+        try:
+            data = bytes.fromhex(str(diff.get(f"{side}_bytes", "")))
+        except ValueError:  # not the engine's: show nothing rather than guess
+            return []
+        text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in data)
+        dump = " ".join(f"{b:02x}" for b in data)
+        prefix = f"  {side + ':':<10}{start:08x}  "
+        out.append(f"{prefix}{dump}  |{text}|" if data else f"{prefix}(end of file)")
+        if side == "actual" and diff.get("offset") is not None:
+            mark = len(prefix) + 3 * (int(diff["offset"]) - start)
+    if mark is not None:
+        out.append(" " * mark + "^^")
     return out
 
 

@@ -91,6 +91,7 @@ class CaseResult:
     earlier_failures: list[Failure] = field(default_factory=list)
     exit_code: int | None = None
     job_id: str | None = None
+    hosts: str | None = None  # where the job ran, as its scheduler names nodes (Slurm)
     stage_dir: str | None = None
     output_dir: str | None = None
     remote_dir: str | None = None  # HOST:PATH of a stage dir kept on a remote host

@@ -4,11 +4,13 @@ verdict, the worst margin first (the end of a run's summary, and the report's re
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from assay.results.model import CaseResult, MetricResult
 from assay.results.numbers import metric_value
 
+_RUNS = re.compile(r"(\d+)")
 _ORDER = {"error": 0, "fail": 1, "pass": 2, "no reference": 3}
 
 
@@ -42,16 +44,22 @@ def rows(results: list[CaseResult]) -> list[Row]:
     (the smallest first), values without a bound last."""
     found = [Row(r.name, m, r.variant) for r in results for m in r.metrics]
 
-    def key(row: Row) -> tuple[int, float, str, str]:
+    def key(row: Row) -> tuple[int, float, list[tuple[int, int, str]], str]:
         room = row.margin
         return (
             _ORDER.get(row.metric.verdict, 4),
             math.inf if room is None else room,
-            row.case,
+            natural(row.case),
             row.metric.name,
         )
 
     return sorted(found, key=key)
+
+
+def natural(name: str) -> list[tuple[int, int, str]]:
+    """A sort key of ``name`` in which runs of digits compare as numbers:
+    ``x[n=2]`` before ``x[n=11]`` (as strings, ``]`` sorts after ``1``)."""
+    return [(1, int(part), "") if part.isdigit() else (0, 0, part) for part in _RUNS.split(name)]
 
 
 def _num(value: float | None) -> str:

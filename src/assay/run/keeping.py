@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
+from assay.compare.binary import not_a_file
 from assay.define.output import Output
 from assay.run import scripts
 from assay.run.artifacts import modified_inputs
@@ -57,16 +58,12 @@ def kept_files(
             )
             continue
         matched = sorted(stage_dir.glob(pattern))
-        if not matched:
+        if not matched and (stage_dir / pattern).is_symlink():  # glob skips a dangling link
+            problems.append(_no_file_matched(stage_dir, pattern, [stage_dir / pattern]))
+        elif not matched:
             problems.append(f"keep_files: {pattern!r} matched no file in the stage dir")
         elif not any(m.is_file() for m in matched):
-            dirs = ", ".join(str(m.relative_to(stage_dir)) for m in matched[:3])
-            more = f" and {len(matched) - 3} more" if len(matched) > 3 else ""
-            inside = f"{pattern.rstrip('/')}/**/*"
-            problems.append(
-                f"keep_files: {pattern!r} matched only directories ({dirs}{more}), whose files "
-                f"are not kept by it; name their files, such as {inside!r}"
-            )
+            problems.append(_no_file_matched(stage_dir, pattern, matched))
         for m in matched:
             rel = m.relative_to(stage_dir)
             link = _link_on_the_way(stage_dir, rel)
@@ -78,6 +75,35 @@ def kept_files(
             elif m.is_file():
                 names.append(str(rel))
     return list(dict.fromkeys(names)), problems  # each file once, in order
+
+
+def _no_file_matched(stage_dir: Path, pattern: str, matched: list[Path]) -> str:
+    """Why ``pattern`` keeps nothing: it matched directories only (whose files a glob of
+    them would keep), or something that is no file at all (a FIFO, a link to nothing)."""
+    others = [m for m in matched if not m.is_dir()]
+    if others:  # no directory glob can help: say what it is
+        first = others[0]
+        rel = first.relative_to(stage_dir)
+        what = "a link to nothing" if not first.exists() else f"a {_kind(first)}"
+        more = f" (and {len(others) - 1} more of no regular file)" if len(others) > 1 else ""
+        return (
+            f"keep_files: {pattern!r} matched {rel}, {what}, not a regular file{more}: "
+            "only regular files are kept; name the files the test writes"
+        )
+    dirs = ", ".join(str(m.relative_to(stage_dir)) for m in matched[:3])
+    more = f" and {len(matched) - 3} more" if len(matched) > 3 else ""
+    inside = f"{pattern.rstrip('/')}/**/*"
+    return (
+        f"keep_files: {pattern!r} matched only directories ({dirs}{more}), whose files "
+        f"are not kept by it; name their files, such as {inside!r}"
+    )
+
+
+def _kind(path: Path) -> str:
+    try:
+        return not_a_file(str(path)) or "regular file"
+    except OSError:  # gone since the glob saw it
+        return "file that is gone"
 
 
 def usable(pattern: str) -> bool:

@@ -3,6 +3,7 @@ output dir)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 
@@ -12,6 +13,7 @@ from assay.define.fields import as_list
 from assay.define.reffile import chosen
 from assay.define.refs import choose
 from assay.files import link_or_copy, remove_entries
+from assay.run.access import open_up, with_access
 from assay.run.bucket_inputs import drop_lists
 from assay.run.case_state import CaseState
 from assay.run.context import StageFailed
@@ -67,28 +69,31 @@ class CheckStages(CaseState):
             self._fail("cleanup", touched)
         if self.out is not None and self.out.comparisons:
             self.result.comparisons = self.out.comparisons
-        entries = set(os.listdir(self.stage_dir))
+        stage = self.stage_dir
+        entries = set(with_access(stage, lambda: os.listdir(stage)))
         kept = as_list(self.test.keep_files if self.test else None)
-        names, problems = kept_files(self.stage_dir, entries, self.out, kept)
+        names, problems = with_access(stage, lambda: kept_files(stage, entries, self.out, kept))
+        if problems:  # a glob finds nothing in a directory the job closed: open, look again
+            open_up(stage)
+            names, problems = kept_files(stage, entries, self.out, kept)
         passed = self.result.failure is None and not problems
         remove = passed and not self.ctx.keep_stage and not self.case.dependents
         if remove and not any("/" in name for name in names):
             # The stage dir becomes the output dir, without what is not kept (the staged
             # inputs): one rename, no copies and no removal of the dir itself.
-            remove_entries(self.stage_dir, entries - set(names))
-            os.rename(self.stage_dir, self.output_dir)
+            with_access(stage, lambda: remove_entries(stage, entries - set(names)))
+            with_access(stage, lambda: os.rename(stage, self.output_dir))
         else:
             self.output_dir.mkdir(exist_ok=True)
             for name in names:
-                src, dst = self.stage_dir / name, self.output_dir / name
+                src, dst = stage / name, self.output_dir / name
                 if "/" in name:
                     dst.parent.mkdir(parents=True, exist_ok=True)
-                if remove:
-                    os.replace(src, dst)
-                else:
-                    link_or_copy(src, dst)
+                move = os.replace if remove else link_or_copy
+                with_access(stage, lambda: move(src, dst))  # noqa: B023 - called at once
             if remove:
-                shutil.rmtree(self.stage_dir, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    with_access(stage, lambda: shutil.rmtree(stage))
         if not remove:
             self.result.stage_dir = str(self.stage_dir)
         self.result.output_dir = str(self.output_dir)

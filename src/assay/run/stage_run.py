@@ -163,6 +163,7 @@ class RunStages(CaseState):
         await self.site.bring_back(self.files, *back)
         self.outcome = outcome
         self.result.job_id = outcome.job_id
+        self.result.hosts = outcome.nodes
         self.result.exit_code = outcome.exit_code
         if outcome.state == JobState.TIMEOUT:
             raise StageFailed(f"time limit {limit} exceeded")

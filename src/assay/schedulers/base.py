@@ -133,6 +133,9 @@ class JobOutcome:
     job_id: str | None = None
     elapsed: float | None = None
     """Seconds the script ran, measured where it ran (not counting time in a queue)."""
+    nodes: str | None = None
+    """Where it ran, as the scheduler names nodes (Slurm's node list: ``c1``, ``c[1-2]``);
+    None where the scheduler does not say (this machine)."""
 
 
 class Scheduler(abc.ABC):

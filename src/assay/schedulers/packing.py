@@ -191,22 +191,26 @@ def outcome_of_member(spec: JobSpec, pack: JobOutcome, status: dict[str, Any] | 
     if status is None or "state" not in status:
         if pack.state == JobState.TIMEOUT:
             reason = "its pack ran out of time before this case finished"
-            return JobOutcome(JobState.CANCELLED, reason=reason, job_id=job_id)
+            return JobOutcome(JobState.CANCELLED, reason=reason, job_id=job_id, nodes=pack.nodes)
         kind = pack.state if pack.state != JobState.COMPLETED else JobState.NODE_FAIL
         why = pack.reason or f"its pack ended {pack.state.value} without running this case"
-        return JobOutcome(kind, reason=why, job_id=job_id)
+        return JobOutcome(kind, reason=why, job_id=job_id, nodes=pack.nodes)
     state = status["state"]
     if state == "TIMEOUT":
-        return JobOutcome(JobState.TIMEOUT, job_id=job_id)
+        return JobOutcome(JobState.TIMEOUT, job_id=job_id, nodes=pack.nodes)
     if state == "CANCELLED":
         reason = status.get("reason") or "its pack was stopped"
         if pack.state == JobState.NODE_FAIL:
-            return JobOutcome(JobState.NODE_FAIL, reason=pack.reason, job_id=job_id)
-        return JobOutcome(JobState.CANCELLED, reason=reason, job_id=job_id)
+            return JobOutcome(
+                JobState.NODE_FAIL, reason=pack.reason, job_id=job_id, nodes=pack.nodes
+            )
+        return JobOutcome(JobState.CANCELLED, reason=reason, job_id=job_id, nodes=pack.nodes)
     signal_ = status.get("signal")
     code = status.get("exit_code")
     ended = JobState.COMPLETED if code == 0 and signal_ is None else JobState.FAILED
-    return JobOutcome(ended, code, signal_, job_id=job_id, elapsed=recorded_elapsed(status))
+    return JobOutcome(
+        ended, code, signal_, job_id=job_id, elapsed=recorded_elapsed(status), nodes=pack.nodes
+    )
 
 
 def packable(spec: JobSpec, case_limit: float, enabled: bool) -> bool:

@@ -267,7 +267,8 @@ class SlurmQueue:
             JobState.CANCELLED: f"{state.lower()} by Slurm"
             + (f" ({reason})" if reason and reason != "None" else ""),
         }
-        outcome = JobOutcome(kind, exit_code, signal_, words.get(kind), job.id, elapsed)
+        where = nodes if nodes and nodes not in ("None", "(null)") else None  # not placed
+        outcome = JobOutcome(kind, exit_code, signal_, words.get(kind), job.id, elapsed, where)
         self.resolve(job, outcome)
 
     def resolve(self, job: Job, outcome: JobOutcome) -> None:
