@@ -39,8 +39,7 @@ def test_many_jobs_add_one_reader_to_the_loop_and_each_exit_is_its_own(tmp_path:
         loop = asyncio.get_running_loop()
         readers = len(loop._selector.get_map())  # type: ignore[attr-defined]
         procs = [
-            _start(transport, tmp_path, i, f"sleep 0.{i % 3}; echo {i}; exit {i}")
-            for i in range(8)
+            _start(transport, tmp_path, i, f"sleep 0.{i % 3}; echo {i}; exit {i}") for i in range(8)
         ]
         sizes = [len(loop._selector.get_map()) - readers]  # type: ignore[attr-defined]
         codes = list(await asyncio.gather(*(p.wait() for p in procs)))
