@@ -244,10 +244,11 @@ class PartitionRef:
     system: str
     name: str
     config: Partition
+    # ``system:name``, read several times per case: an attribute, not a property.
+    full_name: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def full_name(self) -> str:
-        return f"{self.system}:{self.name}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "full_name", f"{self.system}:{self.name}")
 
     @property
     def max_jobs(self) -> int:

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO, cast
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from assay.define.definition import Definition
@@ -120,6 +120,8 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
 
 
 _inside = 0  # calls of test code under way (on the main thread)
+# The main thread's ident, looked up once: running() asks for it twice per case.
+_MAIN_IDENT = threading.main_thread().ident
 _forward: Callable[[int], None] | None = None  # a run's own reaction to the signals
 
 
@@ -191,15 +193,16 @@ class running:
         except OSError:  # the directory assay started in is gone: nothing to keep
             self._cwd = None
         self._path = list(sys.path)
-        _guard_exit()
+        if _runner_pid is None:
+            _guard_exit()
         global _inside
-        self._main = main = threading.get_ident() == threading.main_thread().ident
+        self._main = main = threading.get_ident() == _MAIN_IDENT
         # Outside a run (loading test files) there is no handler of ours yet: swap one in.
         swap = main and _forward is None
         self._previous = {sig: signal.signal(sig, _interrupt) for sig in SIGNALS} if swap else {}
         self._streams = (sys.stdout, sys.stderr)
         if self._printed is not None:
-            sys.stdout = sys.stderr = cast(TextIO, self._printed)
+            sys.stdout = sys.stderr = self._printed
         if main:
             _inside += 1
 
@@ -227,9 +230,10 @@ def call(what: str, func: Callable[..., Any], *args: Any, printed: Printed | Non
     """Call test code ``func(*args)`` under :func:`running`; ``what`` names it in messages."""
     with running(printed):
         result = func(*args)
-    problem = _never_ran(what, result)
-    if problem:
-        raise Misused(problem)
+    if result is not None:  # (most test code returns None: no need to look further)
+        problem = _never_ran(what, result)
+        if problem:
+            raise Misused(problem)
     return result
 
 

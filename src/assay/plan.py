@@ -87,15 +87,16 @@ class Case:
     selected: bool = True
     repeat: int = 1  # which repetition of the case this is (``--repeat``)
     after: Case | None = None  # the repetition before this one: never run at the same time
+    # Read many times per case as it runs: plain attributes, not properties (a property is
+    # a Python call on every read). Set once here: a case's variant, id and repetition are
+    # never changed after it is made (a repetition is a new Case, dataclasses.replace).
+    test: type[Test] = field(init=False, repr=False)
+    key: str = field(init=False, repr=False)
+    """The id, and the repetition after the first: unique within a session."""
 
-    @property
-    def test(self) -> type[Test]:
-        return self.variant.test
-
-    @property
-    def key(self) -> str:
-        """The id, and the repetition after the first: unique within a session."""
-        return repeat_key(self.id, self.repeat)
+    def __post_init__(self) -> None:
+        self.test = self.variant.test
+        self.key = repeat_key(self.id, self.repeat)
 
     def field(self, name: str) -> Any:
         """A built-in field's value for this case: ``-S`` beats a parameter beats

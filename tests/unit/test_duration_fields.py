@@ -60,6 +60,38 @@ def test_a_duration_parameter_names_variants_as_written_and_binds_seconds(
     assert isinstance(obj.time_limit, Duration) and obj.time_limit == 90.0
 
 
+def test_bind_decodes_a_duration_set_with_minus_s_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    class Overridden(assay.Test):
+        command = "true"
+
+    obj = bind(Overridden, {}, {"time_limit": "2m"}, case_info(tmp_path))
+    assert isinstance(obj.time_limit, Duration) and obj.time_limit == 120.0
+    with pytest.raises(ValueError, match="time_limit 'later' is not a duration"):
+        bind(Overridden, {}, {"time_limit": "later"}, case_info(tmp_path))
+
+
+def test_bind_sets_every_value_through_a_test_class_s_own_setattr(tmp_path: Path) -> None:
+    """bind fills an instance's __dict__ at once, but a class that sets attributes its own
+    way still sees each value (decoded by Test.__setattr__ through super())."""
+    seen: list[str] = []
+
+    class Watched(assay.Test):
+        command = "true"
+        n = assay.parameter([1])
+        time_limit = assay.parameter(["90s"])
+        depth = assay.variable(int, 3)
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            seen.append(name)
+            super().__setattr__(name, value)
+
+    info = case_info(tmp_path)
+    obj = bind(Watched, {"n": 1, "time_limit": "90s"}, {}, info)
+    assert {"n", "time_limit", "depth", "case", "params", "tags", "env"} <= set(seen)
+    assert isinstance(obj.time_limit, Duration) and obj.time_limit == 90.0
+    assert (obj.n, obj.depth, obj.case, obj.params) == (1, 3, info, {"n": 1, "time_limit": "90s"})
+
+
 def test_variant_fields_durations_are_decoded_when_planned() -> None:
     class Varying(assay.Test):
         command = "true"

@@ -155,3 +155,15 @@ def test_reason_shows_control_characters_instead_of_sending_them() -> None:
     text = reason("e", MODULE_FAILED, "\x1b[31mERROR\x1b[0m: no such module\r\n")
     assert "\x1b" not in text and "\r" not in text
     assert "\\x1b[31mERROR" in text
+
+
+def test_each_environment_s_scripts_have_its_own_module_lines_as_environments_come_and_go() -> None:
+    """The run scripts keep each environment's module lines (worked out once per
+    environment object), also when many environments were seen before (tests, configs)."""
+    for i in range(150):  # past what is kept: lines are worked out again, never mixed up
+        env = Environment(modules=[f"gcc/{i}"]) if i % 2 else Environment()
+        text = scripts.run_script("t", [], Path("/s"), env, Partition(), {}, [], "./a", [])
+        assert (f"module load gcc/{i} ||" in text) == bool(i % 2)
+        assert ("module load" in text) == bool(i % 2)
+        direct = scripts.direct_command("./a", env, Partition(), {}, [], [], [])
+        assert (direct is None) == bool(i % 2)

@@ -209,6 +209,19 @@ def test_repetitions_go_round_by_round_and_longest_first_within_a_round(tmp_path
     assert {expect.recorded[c.key] for c in cases if c.variant.values[0] == 2} == {2.0}
 
 
+def test_a_repetition_has_its_own_key_and_its_case_s_test(tmp_path):
+    """Case.key and Case.test are set when a case is made (they are read many times per
+    case): a repetition, made with dataclasses.replace, gets its own key."""
+    from assay.plan import repeat_cases
+
+    source = "import assay\n\nclass S(assay.Test):\n    t = assay.parameter([1, 2])\n"
+    source += "    command = 'true'\n"
+    plan = _plan(tmp_path, source)
+    cases = repeat_cases(plan.cases, 2)
+    assert [c.key for c in cases] == [c.id for c in plan.cases] + [f"{c.id}-r2" for c in plan.cases]
+    assert all(c.test is c.variant.test and c.test.__name__ == "S" for c in cases)
+
+
 def test_declared_limit_falls_back_to_the_partition(tmp_path):
     config = """
 [systems.s]

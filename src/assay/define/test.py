@@ -253,34 +253,44 @@ def bind(
     ``__init__``."""
     obj = cls.__new__(cls)
     fields = fields or {}
-    for name, value in fields.items():
-        if name != "tags":
-            setattr(obj, name, value)
-    obj.tags = set(_as_list(cls.tags)) | set(_as_list(fields.get("tags")))
-    obj.systems = _as_list(fields.get("systems", cls.systems))
-    obj.environments = _as_list(fields.get("environments", cls.environments))
-    obj.sources = None if cls.sources is None else _as_list(cls.sources)
-    obj.exclude_sources = _as_list(cls.exclude_sources)
-    obj.writable = _as_list(cls.writable)
-    obj.build = None if cls.build is None else _as_list(cls.build)
-    obj.prerun = _as_list(fields.get("prerun", cls.prerun))
-    obj.postrun = _as_list(fields.get("postrun", cls.postrun))
-    obj.keep_files = _as_list(fields.get("keep_files", cls.keep_files))
-    obj.maintainers = _as_list(cls.maintainers)
-    obj.env = dict(fields.get("env", cls.env))
-    obj.artifacts = dict(cls.artifacts)
-    obj.references = {k: dict(v) for k, v in dict(cls.references).items()}
+    definition = cls._assay
+    # Every value is gathered in one dict, in the order the attributes were set one by one
+    # (a later one replaces an earlier one), and lands in the instance's __dict__ at once:
+    # about twenty setattr calls through Test.__setattr__ per case were the dearest part
+    # of binding. What __setattr__ did, decoding durations, is done here.
+    values: dict[str, Any] = {name: v for name, v in fields.items() if name != "tags"}
+    values["tags"] = set(_as_list(cls.tags)) | set(_as_list(fields.get("tags")))
+    values["systems"] = _as_list(fields.get("systems", cls.systems))
+    values["environments"] = _as_list(fields.get("environments", cls.environments))
+    values["sources"] = None if cls.sources is None else _as_list(cls.sources)
+    values["exclude_sources"] = _as_list(cls.exclude_sources)
+    values["writable"] = _as_list(cls.writable)
+    values["build"] = None if cls.build is None else _as_list(cls.build)
+    values["prerun"] = _as_list(fields.get("prerun", cls.prerun))
+    values["postrun"] = _as_list(fields.get("postrun", cls.postrun))
+    values["keep_files"] = _as_list(fields.get("keep_files", cls.keep_files))
+    values["maintainers"] = _as_list(cls.maintainers)
+    values["env"] = dict(fields.get("env", cls.env))
+    values["artifacts"] = dict(cls.artifacts)
+    values["references"] = {k: dict(v) for k, v in dict(cls.references).items()}
     depends = cls.depends_on  # a name or a class alone, or a list of them
-    obj.depends_on = [depends] if isinstance(depends, str | type) else list(depends)
-    obj.params = dict(params)
-    for name, value in cls._assay.variables.items():
-        setattr(obj, name, variables.get(name, value.default))
+    values["depends_on"] = [depends] if isinstance(depends, str | type) else list(depends)
+    values["params"] = dict(params)
+    for name, value in definition.variables.items():
+        values[name] = variables.get(name, value.default)
     for name, value in variables.items():  # built-in fields overridden with -S
-        if name not in cls._assay.variables:
+        if name not in definition.variables:
+            values[name] = value
+    values.update(params)
+    values["case"] = case
+    if type(obj).__setattr__ is Test.__setattr__:
+        for name in DECODERS:
+            if name in values:
+                values[name] = decode(name, values[name])
+        obj.__dict__.update(values)
+    else:  # the test class sets attributes its own way: every value goes through it
+        for name, value in values.items():
             setattr(obj, name, value)
-    for name, value in params.items():
-        setattr(obj, name, value)
-    obj.case = case
     init = cls.__init__
     if init is not object.__init__:
         init(obj)

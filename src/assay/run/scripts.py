@@ -212,7 +212,7 @@ def direct_command(
     it). A local job then starts the program itself, without bash. None: bash runs it."""
     if list(prerun) or list(postrun) or list(footer) or env_config.prerun or partition.prerun:
         return None
-    if module_lines(env_config):
+    if _module_lines(env_config):
         return None
     words = command.split(" ")
     if not all(_PLAIN_WORD.fullmatch(word) for word in words):
@@ -225,6 +225,23 @@ def direct_command(
     if any("$" in value for value in values.values()):
         return None  # bash expands ``$NAME`` references (:func:`shell.env_value`)
     return words, values
+
+
+# An environment's module lines, by the environment object (a frozen struct of the
+# session's config, with lists in it: not hashable). Every case asks twice; working them
+# out costs six Python calls each time. The entry holds the object, so its id stays its own.
+_MODULE_LINES: dict[int, tuple[Environment, list[str]]] = {}
+
+
+def _module_lines(env: Environment) -> list[str]:
+    """:func:`assay.modules.module_lines`, worked out once per environment (do not change
+    the list)."""
+    cached = _MODULE_LINES.get(id(env))
+    if cached is None or cached[0] is not env:
+        if len(_MODULE_LINES) >= 64:  # many configs in one process (tests): start over
+            _MODULE_LINES.clear()
+        cached = _MODULE_LINES[id(env)] = (env, module_lines(env))
+    return cached[1]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -249,7 +266,7 @@ def _environment_lines(
 ) -> list[str]:
     lines = [f"cd {shell.quote(stage_dir)} || exit 97"]
     # Modules first: the environment's and the partition's variables win over theirs.
-    lines += module_lines(env_config)
+    lines += _module_lines(env_config)
     variables = {**env_config.exports(), **partition.variables, **test_env}
     lines += [_export(name, value) for name, value in variables.items()]
     lines += list(env_config.prerun) + list(partition.prerun) + list(prerun)

@@ -112,13 +112,21 @@ class RunStages(CaseState):
         place = self.place
         scheduler = place.scheduler
         not_outputs = self._not_outputs()
-        in_job = await self._job_comparison(scheduler, not_outputs)
+        # (Fields that are empty lists, as most are, skip their comprehensions below: each
+        # is a Python call. An empty list is what bind makes of an unset field.)
+        in_job = (
+            await self._job_comparison(scheduler, not_outputs)
+            if scheduler.compares_in_job
+            else None
+        )
         if in_job is not None:
             spec = dataclasses.replace(
                 spec, compare=(self.job_dir / COMPARE_SPEC, self.job_dir / VERDICT)
             )
-        kept = [test.format(p, quote=False) for p in as_list(test.keep_files)]
-        kept = [p for p in kept if usable(p)]  # the others fail the case at cleanup
+        kept: list[str] = []
+        if test.keep_files != []:
+            kept = [test.format(p, quote=False) for p in as_list(test.keep_files)]
+            kept = [p for p in kept if usable(p)]  # the others fail the case at cleanup
         back = Wanted([scripts.RUN_OUT, scripts.RUN_ERR, VERDICT], kept)
         outcome = None
         if self.attach is not None:  # resumed: follow the job an earlier runner submitted
@@ -127,9 +135,12 @@ class RunStages(CaseState):
                 outcome = None
         if outcome is None:
             command = place.launcher.command(test.format(test.command), resources)
-            env, header, footer = _env(test), scheduler.header(spec), scheduler.footer(spec)
-            prerun = [*self.fetch_lines, *[test.format(c) for c in as_list(test.prerun)]]
-            postrun = [test.format(c) for c in as_list(test.postrun)]
+            env = _env(test) if test.env else {}
+            header, footer = scheduler.header(spec), scheduler.footer(spec)
+            prerun = [*self.fetch_lines]
+            if test.prerun != []:
+                prerun += [test.format(c) for c in as_list(test.prerun)]
+            postrun = [] if test.postrun == [] else [test.format(c) for c in as_list(test.postrun)]
             config = case.partition.config
             scripts.write(
                 local_script,
@@ -200,7 +211,7 @@ class RunStages(CaseState):
         spec (the one sanity will make, with the paths the job sees) goes to the stage dir;
         the job writes the verdict beside it."""
         ask = getattr(self._test, "job_comparison", None)
-        if not scheduler.compares_in_job or ask is None:
+        if ask is None:
             return None
         spec = guard.call("job_comparison", ask, printed=self.printed)
         if spec is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -35,6 +36,7 @@ from assay.transports.contain import TOKEN, Containment
 from assay.transports.envchanges import EnvChanges
 
 _HAVE_PIDFD = hasattr(os, "pidfd_open")
+_HAVE_EPOLL = hasattr(select, "epoll")
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
@@ -63,6 +65,7 @@ class LocalProcess:
         loop: asyncio.AbstractEventLoop,
         token: str = "",
         popen: subprocess.Popen[bytes] | None = None,
+        watch: ExitWatch | None = None,
     ) -> None:
         self._popen = popen  # when Popen started it: Popen reaps it
         self.pid = pid
@@ -82,7 +85,10 @@ class LocalProcess:
             except OSError:
                 self._pidfd = -1
         if self._pidfd >= 0:
-            loop.add_reader(self._pidfd, self._on_exit)
+            if watch is not None:
+                watch.add(self._pidfd, self)
+            else:
+                loop.add_reader(self._pidfd, self._on_exit)
         else:  # no pidfd (old kernel, not Linux): a thread waits instead
             loop.run_in_executor(None, self._wait_blocking, loop)
 
@@ -95,7 +101,12 @@ class LocalProcess:
         return os.waitstatus_to_exitcode(status)
 
     def _on_exit(self) -> None:
+        """The loop's own reader of this process's pidfd: it exited."""
         self._loop.remove_reader(self._pidfd)
+        self._exited()
+
+    def _exited(self) -> None:
+        """The pidfd became readable (no longer watched): the process exited."""
         os.close(self._pidfd)
         self._pidfd = -1
         self._finish(self._reap())
@@ -154,6 +165,45 @@ class LocalProcess:
         return await self.wait()
 
 
+class ExitWatch:
+    """The pidfds of one event loop's job processes in an epoll set of their own, which the
+    loop watches as one reader for as long as the loop lives.
+
+    A reader per job costs the loop about twenty Python calls to add and remove (its
+    handle, the selector's bookkeeping); a pidfd in this set costs one C call each way.
+    Readable pidfds are handed to their processes when the set is; the set is
+    level-triggered, so nothing is missed if some are left for a later pass.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._epoll = select.epoll()
+        self._procs: dict[int, LocalProcess] = {}
+        loop.add_reader(self._epoll.fileno(), self._ready)
+
+    def add(self, pidfd: int, proc: LocalProcess) -> None:
+        self._epoll.register(pidfd, select.EPOLLIN)
+        self._procs[pidfd] = proc
+
+    def _ready(self) -> None:
+        for pidfd, _events in self._epoll.poll(0):
+            proc = self._procs.pop(pidfd, None)
+            self._epoll.unregister(pidfd)
+            if proc is not None:
+                proc._exited()
+
+    @property
+    def busy(self) -> bool:
+        """Whether processes are still watched for."""
+        return bool(self._procs)
+
+    def close(self) -> None:
+        """Stop watching (only once :attr:`busy` is false: no process is left unnoticed)."""
+        if not self.loop.is_closed():
+            self.loop.remove_reader(self._epoll.fileno())
+        self._epoll.close()
+
+
 class LocalTransport:
     """Runs processes on this machine and remembers the live ones, so none outlives a run."""
 
@@ -166,6 +216,7 @@ class LocalTransport:
         self.live: set[LocalProcess] = set()
         self.containment = Containment()
         self._environment = _spawn.OwnEnvironment()
+        self._watch: ExitWatch | None = None  # the running loop's, once a job started
         # Told (pid, latest start time, token) of each job process started: the session
         # journals it.
         self.on_spawn: Callable[[int, int, str], None] | None = None
@@ -187,7 +238,12 @@ class LocalTransport:
         """Nothing to connect to."""
 
     async def close(self) -> None:
-        """Nothing to let go of (:meth:`shutdown` and :meth:`release` end the processes)."""
+        """Stop watching for exits in this loop once no process is left to watch
+        (:meth:`shutdown` and :meth:`release` end the processes)."""
+        watch = self._watch
+        if watch is not None and not watch.busy:
+            watch.close()
+            self._watch = None
 
     async def spawn(
         self,
@@ -283,10 +339,25 @@ class LocalTransport:
         self.containment.register(pid, token)
         if self.on_spawn is not None:
             self.on_spawn(pid, procfs.started_by_now(), token)
-        proc = LocalProcess(pid, loop, token, popen)
+        proc = LocalProcess(
+            pid, loop, token, popen, self._exit_watch(loop) if popen is None else None
+        )
         self.live.add(proc)
         proc.on_end = self._ended
         return proc
+
+    def _exit_watch(self, loop: asyncio.AbstractEventLoop) -> ExitWatch | None:
+        """The exit watch of ``loop`` (one per loop: a transport can outlive a loop), or
+        None where there is no epoll (not Linux): then each process has its own reader."""
+        watch = self._watch
+        if watch is not None and watch.loop is loop:
+            return watch
+        if not _HAVE_EPOLL:
+            return None
+        if watch is not None and not watch.busy:
+            watch.close()
+        self._watch = watch = ExitWatch(loop)
+        return watch
 
     def _ended(self, proc: LocalProcess) -> None:
         self.live.discard(proc)
