@@ -270,3 +270,72 @@ class Words(assay.Test):
         " " * len("    actual:   a <") + "^",
     ]
     assert "&lt;b&gt;" in page and "<b>" not in page
+
+
+NOT_JUDGED_SUITE = """
+import os
+import assay
+
+class Rate(assay.Test):
+    label = assay.parameter([HOSTILE])
+    command = "echo rate: $RATE"
+    env = {"RATE": os.environ.get("RATE", "10")}
+
+    @assay.metric("GB/s", better="higher")
+    def rate(self, out):
+        return out.extract(r"rate: (\\S+)", float)
+""".replace("HOSTILE", repr(HOSTILE))
+
+
+class _Section(html.parser.HTMLParser):
+    """The text of the element with a given id, and the number of ``li`` in it."""
+
+    def __init__(self, wanted: str) -> None:
+        super().__init__()
+        self.wanted, self.depth, self.items, self.text = wanted, 0, 0, ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.depth:
+            self.depth += 1
+            self.items += tag == "li"
+        elif ("id", self.wanted) in attrs:
+            self.depth = 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self.depth:
+            self.text += data
+
+
+def test_html_report_lists_the_values_not_judged_yet(assay_cli, write, tmp_path):
+    """A newest value outside every earlier one, from one sample: the run's summary says
+    "not judged yet"; the HTML report (``run --html`` and ``assay report --html``) lists it
+    too, each value as text."""
+    write("test_rate.py", NOT_JUDGED_SUITE)
+    for rate in (10.0, 10.2, 9.9, 10.1, 10.0):
+        done = assay_cli("run", "test_rate.py", "--plain", env={"RATE": str(rate)})
+        assert done.code == 0, done
+    done = assay_cli("run", "test_rate.py", "--plain", "--html", "run.html", env={"RATE": "1"})
+    assert done.code == 0, done
+    assert "1 metric(s) not judged yet" in done.stdout
+    again = assay_cli("report", "--html", "report.html")
+    assert again.code == 0, again
+    for name in ("run.html", "report.html"):
+        page = (tmp_path / name).read_text()
+        parsed = _Tags()
+        parsed.feed(page)
+        assert "script" not in parsed.tags and "b" not in parsed.tags
+        section = _Section("not-judged")
+        section.feed(page)
+        assert section.items == 1, name
+        text = " ".join(section.text.split())
+        assert "Not judged yet (1)" in text
+        assert f"Rate[label={HOSTILE}]" in text  # the hostile name, as text
+        assert "rate: 1 GB/s, below every one of the 5 earlier values (9.9 ... 10.2)" in text
+        assert "rerun with --repeat 2" in text
+        summary = _Section("summary")
+        summary.feed(page)
+        assert "1 not judged yet" in " ".join(summary.text.split())

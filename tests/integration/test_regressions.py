@@ -300,6 +300,18 @@ def test_a_step_in_one_sample_is_not_judged_yet_then_flagged_at_the_next_run(
         "triad": "not judged yet: 1 sample (2 needed; run with --repeat 2)",
         "took": "not significant",
     }
+    # The same verdicts as data: what a script reads without parsing the text.
+    judged = {m["metric"]: m["judgement"] for m in compared["metrics"]}
+    assert judged["triad"] == {
+        "verdict": "not judged yet",
+        "pvalue": None,
+        "at": None,
+        "samples": 1,
+        "needed": 2,
+    }
+    assert judged["took"]["verdict"] == "not significant"
+    assert compared["judged"] == 50  # the 50 largest changes are judged without --all
+    assert json.loads(assay_cli("compare", "--json", "--all").stdout)["judged"] is None
     assert "not judged yet: 1 sample" in assay_cli("compare").stdout
     seventh = _run(assay_cli, "--fail-on-regression", rate=1.0)
     assert seventh.code == 1, seventh
@@ -314,3 +326,7 @@ def test_a_step_in_one_sample_is_not_judged_yet_then_flagged_at_the_next_run(
     verdicts = {m["metric"]: m["significance"] for m in json.loads(shown.stdout)["metrics"]}
     assert verdicts["triad"].startswith("regression, p="), verdicts
     assert verdicts["triad"].endswith(f", at {sixth_id}"), verdicts
+    (triad,) = [m for m in json.loads(shown.stdout)["metrics"] if m["metric"] == "triad"]
+    judgement = triad["judgement"]
+    assert (judgement["verdict"], judgement["at"]) == ("regression", sixth_id)
+    assert 0 < judgement["pvalue"] < 0.05 and judgement["samples"] is None

@@ -169,6 +169,31 @@ def test_expected_is_the_median_of_the_newest_passes_without_queue_wait(db):
     assert db.expected(["no-such-series"]) == {}
 
 
+def test_recent_durations_are_the_newest_passes_whatever_order_they_are_recorded_in(db):
+    """Sessions recorded out of order (an import of older directories, a resumed session
+    recording again), a session's repetitions sharing its start, failures between: the series keeps
+    the newest five passes by (start, repetition), newest first, each once."""
+    import random
+
+    plan = [(i, rep) for i in range(8) for rep in (1, 2)]
+    random.Random(7).shuffle(plan)
+    plan += plan[:3]  # recorded again: replaced, never doubled
+    passes: dict[tuple[float, int], float] = {}
+    for i, rep in plan:
+        status = Status.FAILED if (i, rep) == (7, 2) else Status.PASSED
+        run = 10.0 * i + rep
+        at = T0 + i
+        db.begin_session(SessionRecord(id=f"s{i}", started=at))
+        db.record(f"s{i}", at, [repeated(result(status=status, run=run), rep)])
+        if status is Status.PASSED:
+            passes[(at, rep, f"s{i}")] = run  # type: ignore[index]
+    newest = sorted(passes, key=lambda k: (k[0], k[1]), reverse=True)
+    (recent,) = db.backend.query("SELECT recent FROM series")
+    entries = json.loads(recent[0])
+    assert [(e[0], e[4]) for e in entries] == [(k[0], k[1]) for k in newest[:5]]
+    assert [e[2] for e in entries] == [passes[k] for k in newest[:5]]
+
+
 def test_failed_case_ids_are_those_whose_last_verdict_failed(db):
     a = {"case_id": "aaaa0000", "params": {"threads": "1"}}
     b = {"case_id": "bbbb0000", "params": {"threads": "2"}}

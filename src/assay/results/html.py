@@ -77,6 +77,7 @@ def render(
         failures=_failures(cases),
         aborted=[c for c in cases if c.get("status") == "aborted"],
         regressions=data.get("regressions", []),
+        not_judged=[n for n in data.get("not_judged", []) if isinstance(n, dict)],
         samples=data.get("samples", []),
         metrics=_metrics(cases, data.get("session", {}), source, settings or Settings()),
         scaling=[_scaling(t, n) for n, t in enumerate(data.get("scaling", []))],

@@ -24,6 +24,7 @@ from assay import terminal
 from assay.errors import UsageError
 from assay.results.changes import Point, Settings, analyse, better_of
 from assay.results.db import ResultsDB, Run, SessionRecord
+from assay.results.judgement import Judgement
 from assay.results.numbers import metric_value
 from assay.results.report import iso
 
@@ -62,6 +63,7 @@ class MetricChange:
     sessions: tuple[str, str] = ("", "")  # (A, B)
     significance: str | None = None
     run_time: bool = False  # the run stage's seconds, not a metric
+    judgement: Judgement | None = None  # the verdict as data, when the judge gave one
 
     @property
     def change(self) -> float | None:
@@ -71,8 +73,10 @@ class MetricChange:
         return (self.after - self.before) / abs(self.before)
 
 
-Significance = Callable[[MetricChange], str | None]
-"""A hook that judges a change against its history (e.g. change-point detection)."""
+Significance = Callable[[MetricChange], "str | Judgement | None"]
+"""A hook that judges a change against its history (e.g. change-point detection): a short
+text, or a :class:`~assay.results.judgement.Judgement` (its text goes in the table, its
+fields in ``--json``)."""
 
 # Samples of a series that assay compare's significance reads, newest first up to B: the
 # E-Divisive search is quadratic in them, and a change between two sessions shows in the
@@ -104,7 +108,7 @@ def history_significance(db: ResultsDB, settings: Settings | None = None) -> Sig
             starts[session] = record.started if record is not None else None
         return starts[session]
 
-    def judge(change: MetricChange) -> str | None:
+    def judge(change: MetricChange) -> Judgement | None:
         a, b = change.sessions
         until = started(b)
         if until is None:
@@ -120,18 +124,18 @@ def history_significance(db: ResultsDB, settings: Settings | None = None) -> Sig
         if a not in sessions or not sessions or sessions[-1] != b:
             return None
         if sum(1 for p in points if p.session != b) < 2 * settings.min_size:
-            return "too little history"
+            return Judgement("too little history")
         after_a = len(sessions) - 1 - sessions.index(a)
         recent = dataclasses.replace(settings, recent=max(1, after_a))
         better = "lower" if change.run_time else better_of(change.unit, None, None, None)
         analysis = analyse(change.metric, points, better, recent)
         latest = analysis.latest
         if latest is None and analysis.pending is not None:
-            return analysis.pending.verdict
+            pending = analysis.pending
+            return Judgement("not judged yet", samples=pending.samples, needed=pending.needed)
         if latest is None or analysis.kind is None:
-            return "not significant"
-        where = "" if latest.session == b else f", at {latest.session}"
-        return f"{analysis.kind}, p={latest.pvalue:.1g}{where}"
+            return Judgement("not significant")
+        return Judgement(analysis.kind, pvalue=latest.pvalue, at=latest.session)
 
     return judge
 
@@ -271,7 +275,10 @@ def compare(
     if significance is not None:
         for changes in (out.metrics, out.run_times):
             for change in changes if judged is None else changes[:judged]:
-                change.significance = significance(change)
+                verdict = significance(change)
+                if isinstance(verdict, Judgement):
+                    change.judgement, verdict = verdict, verdict.text(b.id)
+                change.significance = verdict
     out.unchanged = sum(1 for s in both if before[s].status == after[s].status)
     return out
 
@@ -307,7 +314,10 @@ def _json_text(data: dict[str, Any]) -> str:
     return msgspec.json.format(msgspec.json.encode(data), indent=1).decode()
 
 
-def to_json(c: Comparison) -> dict[str, Any]:
+def to_json(c: Comparison, judged: int | None = None) -> dict[str, Any]:
+    """The comparison as plain data (``--json``); ``judged``: how many of the largest
+    changes (of metrics, and of run times) were judged (None: all)."""
+
     def session(s: SessionRecord) -> dict[str, Any]:
         return {
             "id": s.id,
@@ -335,6 +345,7 @@ def to_json(c: Comparison) -> dict[str, Any]:
         "disappeared": [case(s) for s in c.disappeared],
         "metrics": [change(m) for m in c.metrics],
         "run_times": [change(m) for m in c.run_times],
+        "judged": judged,
     }
 
 
@@ -351,6 +362,7 @@ def change(m: MetricChange) -> dict[str, Any]:
         "a_samples": m.before_samples,
         "b_samples": m.after_samples,
         "significance": m.significance,
+        "judgement": None if m.judgement is None else m.judgement.to_json(),
     }
 
 
@@ -364,7 +376,7 @@ def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
     import click
 
     if as_json:
-        click.echo(terminal.json_text(_json_text(to_json(c))))
+        click.echo(terminal.json_text(_json_text(to_json(c, top))))
         return 0
     from rich.console import Console
     from rich.text import Text

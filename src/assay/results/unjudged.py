@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from assay.results.judgement import Judgement
 from assay.results.numbers import metric_value
 
 Kind = Literal["regression", "improvement", "change"]
@@ -61,11 +62,7 @@ class Pending:
     def verdict(self) -> str:
         """``assay compare``'s significance: ``not judged yet: 1 sample (2 needed; run with
         --repeat 2)``."""
-        plural = "" if self.samples == 1 else "s"
-        return (
-            f"not judged yet: {self.samples} sample{plural} ({self.needed} needed; "
-            f"run with --repeat {self.needed})"
-        )
+        return Judgement("not judged yet", samples=self.samples, needed=self.needed).text("")
 
 
 def pending(

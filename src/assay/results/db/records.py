@@ -313,6 +313,14 @@ _SERIES_COLUMNS = (
 )
 
 
+def _update_order(u: SeriesUpdate) -> tuple[float, int]:
+    return u.at, u.rep
+
+
+def _recent_order(entry: list[Any]) -> tuple[float, int]:
+    return entry[0], entry[4]
+
+
 def merge_series(writer: Writer, updates: Sequence[SeriesUpdate]) -> None:
     """Fold recorded cases into the per-case summary: newest identity, last verdict (skips
     are not verdicts), the newest :data:`RECENT` durations of passes. Recording the same
@@ -329,21 +337,32 @@ def merge_series(writer: Writer, updates: Sequence[SeriesUpdate]) -> None:
         )
         for found in rows:
             current[found[0]] = list(found)
-    for u in sorted(updates, key=lambda u: (u.at, u.rep)):
+    passed = Status.PASSED.value
+    for u in sorted(updates, key=_update_order):
         row = current.get(u.series)
         if row is None:
             row = [u.series, u.case_id, u.name, u.test, u.params, u.system, u.part, u.env]
             row += [u.nodes, None, None, None, "[]"]
             current[u.series] = row
-        newest = row[9] is None or u.at >= row[9]
+        at, rep, session = u.at, u.rep, u.session_id
+        newest = row[9] is None or at >= row[9]
         if newest:
             row[1:9] = [u.case_id, u.name, u.test, u.params, u.system, u.part, u.env, u.nodes]
-        if u.status in VERDICTS and newest:
-            row[9], row[10], row[11] = u.at, u.session_id, u.status
-        recent = [e for e in _decode(row[12]) if (e[3], e[4]) != (u.session_id, u.rep)]
-        if u.status == Status.PASSED.value and u.work is not None:
-            recent.append([u.at, round(u.work, 6), u.run and round(u.run, 6), u.session_id, u.rep])
-        recent.sort(key=lambda e: (e[0], e[4]), reverse=True)
+            if u.status in VERDICTS:
+                row[9], row[10], row[11] = at, session, u.status
+        # Entries are kept newest first by (at, rep); this case's own entry, if recorded
+        # before (a resumed session, a re-import), is replaced.
+        recent = [e for e in _decode(row[12]) if e[4] != rep or e[3] != session]
+        if u.status == passed and u.work is not None:
+            run = u.run
+            entry = [at, round(u.work, 6), run and round(run, 6), session, rep]
+            if not recent or (at, rep) > (recent[0][0], recent[0][4]):
+                recent.insert(0, entry)  # the usual case: the newest, in its place already
+            else:
+                recent.append(entry)
+                recent.sort(key=_recent_order, reverse=True)
+        else:
+            recent.sort(key=_recent_order, reverse=True)
         row[12] = _encode(recent[:RECENT]).decode()
     insert(
         writer,
