@@ -28,14 +28,20 @@ class SshPipe:
                 del self._stderr[:-_STDERR_KEPT]
 
     async def read(self, n: int) -> bytes:
-        return await self._proc.stdout.read(n)
+        try:
+            return await self._proc.stdout.read(n)
+        except asyncssh.Error as exc:
+            raise _lost(exc) from exc
 
     def write(self, data: bytes | bytearray) -> None:
         # asyncssh may keep what it is given until it is sent: a copy of a buffer
         self._proc.stdin.write(bytes(data) if isinstance(data, bytearray) else data)
 
     async def drain(self) -> None:
-        await self._proc.stdin.drain()
+        try:
+            await self._proc.stdin.drain()
+        except asyncssh.Error as exc:
+            raise _lost(exc) from exc
 
     async def close(self) -> None:
         try:
@@ -57,3 +63,10 @@ class SshPipe:
             status = f"exit status {code}" if code > 0 else f"killed by signal {-code}"
             text = f"{text} ({status})" if text else status
         return text
+
+
+def _lost(exc: BaseException) -> ConnectionError:
+    """asyncssh's "connection lost" or "disconnected" as the :class:`ConnectionError` every
+    reader of a byte pipe handles (a local pipe raises that one): an asyncssh error that
+    escaped them ended a store client's reader with an exception its close re-raised."""
+    return ConnectionError(f"the SSH connection ended: {exc}")
