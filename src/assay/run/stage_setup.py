@@ -22,6 +22,7 @@ from assay.run.artifacts import ArtifactError, copy_small
 from assay.run.bucket_inputs import from_bucket
 from assay.run.case_state import CaseState
 from assay.run.context import StageFailed
+from assay.run.root_inputs import copies_needed
 from assay.run.sites import fetch_dependency_layers
 from assay.store.objects import StoreError
 
@@ -156,7 +157,8 @@ class SetupStage(CaseState):
                 else:
                     tree = await self.ctx.store.source_tree(src, exclude)
                     _no_assay_names(source, tree)
-                    staged = await self.ctx.store.stage(tree, self.stage_dir, writable)
+                    link = not copies_needed(self.site.remote)
+                    staged = await self.ctx.store.stage(tree, self.stage_dir, writable, link)
                     digest = await self.ctx.store.source_digest(src, exclude, tree)
                     self.linked.extend(staged.linked_paths)
                     self.files.linked.update(rel for rel, _ in staged.linked_paths)
