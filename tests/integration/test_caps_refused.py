@@ -57,12 +57,13 @@ def _run_without_setpcap(tmp_path: Path, *args: str) -> CliResult:
 
 def _store_inode(tmp_path: Path) -> tuple[int, int]:
     """The inode and link count of the store object holding ``42\\n``."""
-    found = [
-        p for p in (tmp_path / ".store").rglob("*") if p.is_file() and p.read_bytes() == b"42\n"
-    ]
-    assert len(found) == 1, found
-    st = found[0].stat()
-    return st.st_ino, st.st_nlink
+    found = {
+        (st.st_ino, st.st_nlink)
+        for p in (tmp_path / ".store").rglob("*")
+        if p.is_file() and p.read_bytes() == b"42\n" and (st := p.stat())
+    }
+    assert len(found) == 1, found  # (a checkout's link is the same inode)
+    return found.pop()
 
 
 def _seen(case: dict[str, object]) -> tuple[int, int]:
@@ -111,3 +112,50 @@ def test_a_runner_that_can_drop_them_links_and_says_nothing(tmp_path: Path) -> N
     assert "CAP_SETPCAP" not in result.stderr, result.stderr
     verify = run_assay("store", "verify", cwd=tmp_path)
     assert verify.code == 0, verify
+
+
+ARTIFACT = """
+import assay
+
+class Writer(assay.Test):
+    artifacts = {"ref": "ref/"}
+    command = (
+        "stat -c '%i %h' $ASSAY_REF/input.txt; echo caps=$ASSAY_ROOT_CAPS; "
+        "echo more >> $ASSAY_REF/input.txt && echo WROTE"
+    )
+
+class Other(assay.Test):
+    artifacts = {"ref": "ref/"}
+    command = "stat -c '%i %h' $ASSAY_REF/input.txt; cat $ASSAY_REF/input.txt"
+
+    def sanity(self, out):
+        out.expect("^42$")
+"""
+
+
+@pytest.mark.parametrize("refused", [True, False])
+def test_an_artifact_is_a_private_copy_only_where_the_runner_cannot_drop_them(
+    tmp_path: Path, refused: bool
+) -> None:
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ref/input.txt").write_text("42\n")
+    (tmp_path / "test_art.py").write_text(ARTIFACT)
+    args = ("run", "test_art.py", "--plain", "--max-jobs", "1")
+    result = _run_without_setpcap(tmp_path, *args) if refused else run_assay(*args, cwd=tmp_path)
+    store_ino, _ = _store_inode(tmp_path)
+    writer = result.case("Writer")
+    out = (Path(str(writer["output_dir"])) / "assay-run.out").read_text()
+    if refused:
+        assert result.code == 0, result
+        for name in ("Writer", "Other"):
+            ino, nlink = _seen(result.case(name))
+            assert ino != store_ino and nlink == 1, (name, ino, nlink, store_ino)
+        assert "WROTE" in out and "caps=\n" in out  # not told they are gone: they are not
+        assert len([x for x in result.stderr.splitlines() if "CAP_SETPCAP" in x]) == 1
+    else:
+        for name in ("Writer", "Other"):
+            assert _seen(result.case(name))[0] == store_ino, name
+        assert "WROTE" not in out and "caps=dropped" in out
+    verify = run_assay("store", "verify", cwd=tmp_path)
+    assert verify.code == 0, verify
+    assert (tmp_path / "ref/input.txt").read_text() == "42\n"

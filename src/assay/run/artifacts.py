@@ -206,6 +206,20 @@ class SessionStore:
             return self.store.stage(tree, target, writable, link)
         return await asyncio.to_thread(self.store.stage, tree, target, writable, link)
 
+    async def copy_tree(self, tree: str, target: Path) -> list[str]:
+        """Private read-only copies of ``tree``'s files in ``target`` (in a thread); the
+        paths of its entries that are not directories."""
+
+        def work() -> list[str]:
+            store = self.store
+            store.stage(tree, target, (), False)
+            return [e.path for e in store.tree(tree).entries if e.type != "dir"]
+
+        try:
+            return await asyncio.to_thread(work)
+        except StoreError as exc:
+            raise ArtifactError(f"cannot copy artifact tree {tree[:12]}: {exc}") from None
+
 
 _INLINE_COPY = 1 << 20  # bytes: a smaller copy runs in the event loop (a thread hop costs more)
 

@@ -13,8 +13,9 @@ from assay.schedulers.local_exec import links_safe
 WARNING = (
     "running as root, assay cannot drop CAP_DAC_OVERRIDE/CAP_FOWNER for its cases here "
     "(the kernel refuses: no CAP_SETPCAP, or a seccomp filter), so a case could write "
-    "through a read-only link into the store; store inputs (sources) are copied into "
-    "each stage dir instead of linked, which costs time and disk for large inputs. To "
+    "through a read-only link into the store; its store inputs (sources, artifacts) are "
+    "copied into each stage dir instead of linked, which costs time and disk for large "
+    "inputs. To "
     "link them again, give the container CAP_SETPCAP or run assay as a non-root user "
     "(ASSAY_ROOT_CAPS=keep keeps the links and lets cases write through them)"
 )

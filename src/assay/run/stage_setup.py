@@ -117,7 +117,10 @@ class SetupStage(CaseState):
                 tree, used = await self.ctx.store.artifact_tree(
                     name, as_list(layers), base, info.dependencies
                 )
-                info.artifacts[name] = await self.site.artifact(self.ctx.store, name, tree)
+                if copies_needed(self.site.remote):
+                    info.artifacts[name] = await self._artifact_copy(name, tree)
+                else:
+                    info.artifacts[name] = await self.site.artifact(self.ctx.store, name, tree)
             except ArtifactError as exc:
                 raise StageFailed(str(exc)) from None
             self.result.artifacts += [
@@ -125,6 +128,14 @@ class SetupStage(CaseState):
             ]
             exported[f"ASSAY_{name.upper()}"] = str(info.artifacts[name])
         test.env = {**exported, **test.env}
+
+    async def _artifact_copy(self, name: str, tree: str) -> Path:
+        """The case's own read-only copy of an artifact's tree, in its stage dir (the shared
+        checkout's files are the store's objects, which this case could write through)."""
+        folder = f".assay-artifact-{name}"  # an assay name: no source may hold it
+        paths = await self.ctx.store.copy_tree(tree, self.stage_dir / folder)
+        self.inputs.extend(f"{folder}/{path}" for path in paths)  # not outputs
+        return self.stage_dir / folder
 
     async def _stage_sources(self, test: Test) -> None:
         """Hard-link the test's sources from the store (a directory's contents, or a file);
