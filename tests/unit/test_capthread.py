@@ -277,3 +277,14 @@ def test_an_exception_in_the_waiting_caller_comes_after_the_start_has_finished()
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@ROOT
+def test_a_thread_without_them_has_none_to_give_and_one_with_them_has() -> None:
+    """links_safe's last word (ASSAY_ROOT_CAPS claims they are gone, or no thread could
+    drop them): what this thread's bounding, inheritable and ambient sets say."""
+    dropped = capthread.dropped_thread()
+    assert dropped is not None
+    lacks = local_exec._lacks_them.__wrapped__
+    assert dropped.call(lacks) is True
+    assert lacks() is False

@@ -15,8 +15,8 @@ WARNING = (
     "(the kernel refuses: no CAP_SETPCAP, or a seccomp filter), so a case could write "
     "through a read-only link into the store; its store inputs (sources, artifacts) are "
     "copied into each stage dir instead of linked, which costs time and disk for large "
-    "inputs. To "
-    "link them again, give the container CAP_SETPCAP or run assay as a non-root user "
+    "inputs. To link them again, give the container CAP_SETPCAP or run assay as a "
+    "non-root user "
     "(ASSAY_ROOT_CAPS=keep keeps the links and lets cases write through them)"
 )
 

@@ -133,7 +133,10 @@ class SetupStage(CaseState):
         """The case's own read-only copy of an artifact's tree, in its stage dir (the shared
         checkout's files are the store's objects, which this case could write through)."""
         folder = f".assay-artifact-{name}"  # an assay name: no source may hold it
-        paths = await self.ctx.store.copy_tree(tree, self.stage_dir / folder)
+        target = self.stage_dir / folder
+        if target.is_symlink() or (os.path.lexists(target) and not target.is_dir()):
+            target.unlink()  # (resumed: what a job left there is not followed)
+        paths = await self.ctx.store.copy_tree(tree, target)
         self.inputs.extend(f"{folder}/{path}" for path in paths)  # not outputs
         return self.stage_dir / folder
 

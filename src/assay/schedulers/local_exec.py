@@ -109,6 +109,7 @@ def links_safe(environ: Mapping[str, str] = os.environ) -> bool:
     return _lacks_them()
 
 
+@functools.cache  # asked per case where the thread could not drop them: read once
 def _lacks_them() -> bool:
     """Whether a program this thread starts (as root) cannot have :data:`capthread.DROPPED`:
     out of its bounding, inheritable and ambient sets."""
@@ -118,7 +119,7 @@ def _lacks_them() -> bool:
     except OSError:
         return False
     bits = sum(1 << cap for cap in capthread.DROPPED)
-    sets = {}
+    sets: dict[str, int] = {}
     for line in text.splitlines():
         name, _, value = line.partition(":")
         if name in ("CapBnd", "CapInh", "CapAmb"):
