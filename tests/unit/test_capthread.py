@@ -20,7 +20,7 @@ import pytest
 from assay.schedulers import local_exec
 from assay.schedulers.base import JobSpec, JobState
 from assay.schedulers.direct import DirectScheduler
-from assay.schedulers.local_exec import CAPS_VARIABLE, Drop, caps_drop
+from assay.schedulers.local_exec import CAPS_VARIABLE, Drop, caps_drop, links_safe
 from assay.transports import capthread
 from assay.transports.local import LocalTransport
 
@@ -146,7 +146,7 @@ def test_eight_threads_handing_starts_over_at_once_each_get_their_own_child() ->
         assert bounding & DROPPED_BITS == 0, hex(bounding)
 
 
-def test_a_refused_prctl_leaves_no_thread_and_the_job_behind_setpriv(
+def test_a_refused_prctl_leaves_no_thread_no_setpriv_wrapper_and_no_links(
     fresh_thread: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(OSError) as caught:
@@ -157,12 +157,17 @@ def test_a_refused_prctl_leaves_no_thread_and_the_job_behind_setpriv(
     assert capthread.dropped_thread() is None  # decided once
     monkeypatch.setattr(local_exec.os, "geteuid", lambda: 0)
     monkeypatch.delenv(CAPS_VARIABLE, raising=False)
+    # setpriv is refused the same way (and says nothing): no wrapper, and no links either.
     monkeypatch.setattr(local_exec, "_have_setpriv", lambda: True)
-    assert caps_drop(True) is Drop.WRAPPER
-    # No setpriv either: as before the thread, the job keeps them.
-    monkeypatch.setattr(local_exec, "_have_setpriv", lambda: False)
     assert caps_drop(True) is None
     assert caps_drop(False) is None
+    assert links_safe() is local_exec._lacks_them()
+    if os.geteuid() == 0:  # (this thread has them: a job it starts could write through)
+        assert links_safe() is False
+    monkeypatch.setenv(CAPS_VARIABLE, "keep")  # the documented opt-out keeps the links
+    assert links_safe() is True
+    monkeypatch.setenv(CAPS_VARIABLE, "dropped")  # a claim, checked with the kernel
+    assert links_safe() is local_exec._lacks_them()
 
 
 def test_a_thread_whose_drop_is_refused_ends_and_the_caller_keeps_its_capabilities() -> None:
@@ -178,17 +183,17 @@ def test_a_thread_whose_drop_is_refused_ends_and_the_caller_keeps_its_capabiliti
 
 @ROOT
 @pytest.mark.parametrize("refused", [False, True])
-def test_a_store_linked_direct_job_runs_without_them_either_way(
+def test_a_store_linked_direct_job_runs_without_them_or_is_not_told_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_thread: None, refused: bool
 ) -> None:
-    """Through the direct scheduler: from the thread, or (prctl refused) behind setpriv;
-    the environment says they are gone either way, so the script's guard does not exec."""
+    """Through the direct scheduler: from the thread, whose environment says they are
+    gone (the script's guard does not exec); where prctl is refused (its inputs are
+    copies then), the job keeps them and is not told they are gone, and no setpriv runs
+    (its drop would be refused as silently)."""
     if refused:
-        if shutil.which("setpriv") is None:
-            pytest.skip("needs setpriv")
         monkeypatch.setattr(capthread.ctypes, "CDLL", lambda *a, **k: PrctlRefusingLibc())
     monkeypatch.delenv(CAPS_VARIABLE, raising=False)
-    assert caps_drop(True) is (Drop.WRAPPER if refused else Drop.IN_RUNNER)
+    assert caps_drop(True) is (None if refused else Drop.IN_RUNNER)
     script = tmp_path / "assay-run.sh"
     script = tmp_path / "assay-run.sh"
     script.write_text("#!/bin/bash\nexit 9\n")  # (not run: the direct start is)
@@ -209,8 +214,12 @@ def test_a_store_linked_direct_job_runs_without_them_either_way(
 
     assert asyncio.run(main()) is JobState.COMPLETED, (tmp_path / "err").read_text()
     out = (tmp_path / "out").read_text()
-    assert f"{CAPS_VARIABLE}=dropped" in out
     caps = _caps(out)
+    if refused:
+        assert CAPS_VARIABLE not in out
+        assert caps["CapEff"] & DROPPED_BITS == DROPPED_BITS, hex(caps["CapEff"])
+        return
+    assert f"{CAPS_VARIABLE}=dropped" in out
     for name in ("CapBnd", "CapInh", "CapEff", "CapPrm", "CapAmb"):
         assert caps[name] & DROPPED_BITS == 0, (name, hex(caps[name]))
     assert caps["CapEff"] & 1
@@ -268,3 +277,14 @@ def test_an_exception_in_the_waiting_caller_comes_after_the_start_has_finished()
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@ROOT
+def test_a_thread_without_them_has_none_to_give_and_one_with_them_has() -> None:
+    """links_safe's last word (ASSAY_ROOT_CAPS claims they are gone, or no thread could
+    drop them): what this thread's bounding, inheritable and ambient sets say."""
+    dropped = capthread.dropped_thread()
+    assert dropped is not None
+    lacks = local_exec._lacks_them.__wrapped__
+    assert dropped.call(lacks) is True
+    assert lacks() is False

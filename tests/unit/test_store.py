@@ -136,6 +136,29 @@ def test_staging_links_read_only_objects_and_copies_writable_paths(store, build,
     assert (again / "lib/part0.txt").read_text() == "part 0\n" * 200
 
 
+def test_staging_without_links_copies_read_only_inputs_to_inodes_of_their_own(
+    store, build, tmp_path
+):
+    """For a case that could write through a link (root that cannot drop the capabilities
+    overriding modes): read-only private copies; writing one leaves the store intact."""
+    tree = store.put("solver", build).version.tree
+    target = tmp_path / "stage"
+    staged = store.stage(tree, target, writable=["lib/part0.txt"], link=False)
+    assert staged.linked == 0 and staged.linked_paths == []
+    assert staged.copied + staged.reflinked == 21
+    copy = target / "lib/part5.txt"
+    assert copy.stat().st_nlink == 1
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o444
+    assert os.access(target / "bin/solver", os.X_OK)
+    assert (target / "lib/part0.txt").stat().st_mode & stat.S_IWUSR  # writable: as before
+    os.chmod(copy, 0o644)  # what root could do through a link, on its own inode here
+    copy.write_text("tampered\n")
+    assert Store(store.root).verify().corrupt == []
+    linked = store.stage(tree, tmp_path / "stage2")
+    assert (tmp_path / "stage2/lib/part5.txt").read_text() == "part 5\n" * 200
+    assert linked.linked == 21  # (no writable path this time)
+
+
 def test_an_object_written_through_a_link_is_caught_before_reuse(store, build, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("only root can write through a read-only link")

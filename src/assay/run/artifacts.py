@@ -197,11 +197,28 @@ class SessionStore:
         key = ("digest", str(path), *exclude)
         return await self._once(key, lambda: tree_digest(tree), inline=len(tree.entries) < 64)
 
-    async def stage(self, tree: Tree, target: Path, writable: Sequence[str]) -> Staged:
-        """Hard-link ``tree`` into ``target`` (in a thread when it is big)."""
+    async def stage(
+        self, tree: Tree, target: Path, writable: Sequence[str], link: bool = True
+    ) -> Staged:
+        """Hard-link ``tree`` into ``target`` (in a thread when it is big); without
+        ``link``, private copies instead (:func:`assay.run.root_inputs.copies_needed`)."""
         if len(tree.entries) < 64:
-            return self.store.stage(tree, target, writable)
-        return await asyncio.to_thread(self.store.stage, tree, target, writable)
+            return self.store.stage(tree, target, writable, link)
+        return await asyncio.to_thread(self.store.stage, tree, target, writable, link)
+
+    async def copy_tree(self, tree: str, target: Path) -> list[str]:
+        """Private read-only copies of ``tree``'s files in ``target`` (in a thread); the
+        paths of its entries that are not directories."""
+
+        def work() -> list[str]:
+            store = self.store
+            store.stage(tree, target, (), False)
+            return [e.path for e in store.tree(tree).entries if e.type != "dir"]
+
+        try:
+            return await asyncio.to_thread(work)
+        except StoreError as exc:
+            raise ArtifactError(f"cannot copy artifact tree {tree[:12]}: {exc}") from None
 
 
 _INLINE_COPY = 1 << 20  # bytes: a smaller copy runs in the event loop (a thread hop costs more)

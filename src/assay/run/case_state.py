@@ -18,6 +18,7 @@ from assay.run.context import RunContext, case_dirname
 from assay.run.describe import new_result
 from assay.run.sites import CaseFiles
 from assay.schedulers.base import JobOutcome
+from assay.schedulers.local_exec import links_safe
 
 P = TypeVar("P", bound=PurePath)
 
@@ -106,7 +107,11 @@ class CaseState:
     def _has_store_links(self) -> bool:
         """Whether the case sees read-only inputs: files of the store through links
         (sources, artifacts), or read-only copies (root must not override their modes)."""
-        return bool(self.linked or self.read_only_copies or self._test.artifacts)
+        found = bool(self.linked or self.read_only_copies or self._test.artifacts)
+        # Where this runner cannot drop them, the inputs are private copies
+        # (copies_needed): no job is told they are gone (a script's setpriv would fail as
+        # silently). A remote host's script drops them itself.
+        return found and (self.site.remote or links_safe())
 
     # -- helpers --------------------------------------------------------------------------
 

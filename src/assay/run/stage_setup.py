@@ -22,6 +22,7 @@ from assay.run.artifacts import ArtifactError, copy_small
 from assay.run.bucket_inputs import from_bucket
 from assay.run.case_state import CaseState
 from assay.run.context import StageFailed
+from assay.run.root_inputs import copies_needed
 from assay.run.sites import fetch_dependency_layers
 from assay.store.objects import StoreError
 
@@ -116,7 +117,10 @@ class SetupStage(CaseState):
                 tree, used = await self.ctx.store.artifact_tree(
                     name, as_list(layers), base, info.dependencies
                 )
-                info.artifacts[name] = await self.site.artifact(self.ctx.store, name, tree)
+                if copies_needed(self.site.remote):
+                    info.artifacts[name] = await self._artifact_copy(name, tree)
+                else:
+                    info.artifacts[name] = await self.site.artifact(self.ctx.store, name, tree)
             except ArtifactError as exc:
                 raise StageFailed(str(exc)) from None
             self.result.artifacts += [
@@ -124,6 +128,17 @@ class SetupStage(CaseState):
             ]
             exported[f"ASSAY_{name.upper()}"] = str(info.artifacts[name])
         test.env = {**exported, **test.env}
+
+    async def _artifact_copy(self, name: str, tree: str) -> Path:
+        """The case's own read-only copy of an artifact's tree, in its stage dir (the shared
+        checkout's files are the store's objects, which this case could write through)."""
+        folder = f".assay-artifact-{name}"  # an assay name: no source may hold it
+        target = self.stage_dir / folder
+        if target.is_symlink() or (os.path.lexists(target) and not target.is_dir()):
+            target.unlink()  # (resumed: what a job left there is not followed)
+        paths = await self.ctx.store.copy_tree(tree, target)
+        self.inputs.extend(f"{folder}/{path}" for path in paths)  # not outputs
+        return self.stage_dir / folder
 
     async def _stage_sources(self, test: Test) -> None:
         """Hard-link the test's sources from the store (a directory's contents, or a file);
@@ -156,7 +171,8 @@ class SetupStage(CaseState):
                 else:
                     tree = await self.ctx.store.source_tree(src, exclude)
                     _no_assay_names(source, tree)
-                    staged = await self.ctx.store.stage(tree, self.stage_dir, writable)
+                    link = not copies_needed(self.site.remote)
+                    staged = await self.ctx.store.stage(tree, self.stage_dir, writable, link)
                     digest = await self.ctx.store.source_digest(src, exclude, tree)
                     self.linked.extend(staged.linked_paths)
                     self.files.linked.update(rel for rel, _ in staged.linked_paths)

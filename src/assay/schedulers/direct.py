@@ -52,19 +52,21 @@ class DirectScheduler(Scheduler):
             await self.job_files.ship("compare")
         # On a remote host the script's own guard drops the capabilities (this machine's
         # euid and setpriv say nothing about that host's).
-        how = None if self.transport.remote else caps_drop(spec.protect_inputs)
-        drop, wrap = how is not None, how is Drop.WRAPPER
+        # Here they are dropped in the runner's thread, or (where the kernel refuses that)
+        # the case's store inputs are copies: never behind setpriv, which the kernel refuses
+        # the same way, silently (links_safe).
+        drop = not self.transport.remote and caps_drop(spec.protect_inputs) is Drop.IN_RUNNER
         started = None
         if spec.direct is not None and not self.transport.remote:
-            # The script's one program, started without bash: one execve (two behind setpriv).
+            # The script's one program, started without bash: one execve.
             words, variables = spec.direct
-            started = direct_start((words, dict(variables)), spec.workdir, drop, wrap)
+            started = direct_start((words, dict(variables)), spec.workdir, drop, wrapper=False)
         env: Mapping[str, str] | None
         executable: str | None
         if started is not None:
             argv, env, executable = started
         else:
-            argv, env, executable = job_argv(spec.script, wrap), job_env(drop), None
+            argv, env, executable = job_argv(spec.script, False), job_env(drop), None
         proc = await self.transport.spawn(
             argv,
             cwd=spec.workdir,
@@ -74,7 +76,7 @@ class DirectScheduler(Scheduler):
             time_limit=spec.time_limit,
             staging=spec.staging,
             executable=executable,
-            drop_caps=how is Drop.IN_RUNNER,
+            drop_caps=drop,
         )
         try:
             if spec.time_limit is None:

@@ -3,8 +3,10 @@
 Root ignores file modes, so a case run as root could write through a read-only hard link
 into the artifact store. Such a case runs without the two capabilities that override
 modes: started from the runner's thread that has dropped them (:mod:`.capthread`, one
-``execve``), or, where the kernel refuses that thread the drop, under ``setpriv`` as an
-exec wrapper of the script itself (a second ``execve``). The script carries the same
+``execve``). Where the kernel refuses that thread the drop (no ``CAP_SETPCAP``, a seccomp
+filter), no case gets links: its store inputs are private copies (:func:`links_safe`).
+A job behind ``setpriv`` (:data:`DROP_CAPS`) is only what a script run by hand does, and
+what a batch or remote host's job does. The script carries the same
 guard for a run by hand (:data:`ROOT_GUARD`); the variable :data:`CAPS_VARIABLE` tells
 it the capabilities are already gone. Setting that variable (``ASSAY_ROOT_CAPS=keep``)
 before ``assay run`` opts out, for a test that needs them: the scripts of that run then
@@ -76,20 +78,53 @@ class Drop(enum.Enum):
 
     IN_RUNNER = "runner"
     """Started from the runner's thread without them: the job's program is the one exec."""
-    WRAPPER = "setpriv"
-    """Behind :data:`DROP_CAPS`, which execs the job's program."""
 
 
 def caps_drop(protect_inputs: bool, environ: Mapping[str, str] = os.environ) -> Drop | None:
     """How a job with read-only store links drops the capabilities here: from the runner's
-    thread without them where the kernel lets it drop them, else behind ``setpriv`` where
-    there is one; None where it keeps them (not root, a run with ``ASSAY_ROOT_CAPS`` set,
-    or neither way to drop them)."""
+    thread without them, where the kernel lets it drop them (it checks that they are gone);
+    None where it keeps them (not root, a run with ``ASSAY_ROOT_CAPS`` set) or cannot drop
+    them: then its inputs are copies, not links (:func:`links_safe`). No ``setpriv``
+    wrapper here: where the thread's ``prctl`` is refused, so is setpriv's, which says
+    nothing and exits 0 (the job would run with them, told they are gone)."""
     if not protect_inputs or os.geteuid() != 0 or environ.get(CAPS_VARIABLE):
         return None
     if capthread.dropped_thread() is not None:
         return Drop.IN_RUNNER
-    return Drop.WRAPPER if _have_setpriv() else None
+    return None
+
+
+def links_safe(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether this machine's jobs may see read-only hard links into the store: they
+    provably cannot write through them (not root; the runner's thread dropped the
+    capabilities, checked with the kernel; or this thread has none to give), or the run
+    keeps them on purpose (``ASSAY_ROOT_CAPS=keep``). Else a case's store inputs are
+    private copies. Decided once per process (the thread's answer is kept)."""
+    if os.geteuid() != 0 or environ.get(CAPS_VARIABLE) == KEEP:
+        return True
+    if not environ.get(CAPS_VARIABLE) and capthread.dropped_thread() is not None:
+        return True
+    # ASSAY_ROOT_CAPS set (a claim that they are gone: caps_drop drops nothing), or no
+    # thread could drop them: safe only if no job of this thread can have them.
+    return _lacks_them()
+
+
+@functools.cache  # asked per case where the thread could not drop them: read once
+def _lacks_them() -> bool:
+    """Whether a program this thread starts (as root) cannot have :data:`capthread.DROPPED`:
+    out of its bounding, inheritable and ambient sets."""
+    try:
+        with open("/proc/thread-self/status", encoding="ascii", errors="replace") as fh:
+            text = fh.read()
+    except OSError:
+        return False
+    bits = sum(1 << cap for cap in capthread.DROPPED)
+    sets: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name in ("CapBnd", "CapInh", "CapAmb"):
+            sets[name] = int(value.strip(), 16)
+    return len(sets) == 3 and all(value & bits == 0 for value in sets.values())
 
 
 def job_argv(script: PurePath, drop_caps: bool) -> list[str]:

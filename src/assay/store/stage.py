@@ -67,9 +67,12 @@ def stage_tree(
     target: Path,
     writable: Sequence[str] = (),
     copy_all: bool = False,
+    link: bool = True,
 ) -> Staged:
     """Materialise ``tree`` under ``target`` (which may exist and hold other files: an entry
-    replaces what has its name). If it fails midway, what it created is removed again."""
+    replaces what has its name). If it fails midway, what it created is removed again.
+    ``copy_all``: every file a private writable copy; without ``link`` the read-only files
+    are private read-only copies, not links (a reader that could write through a link)."""
     result = Staged()
     target.mkdir(parents=True, exist_ok=True)
     private_path = matcher(tuple(writable))
@@ -85,7 +88,7 @@ def stage_tree(
                     result.links += 1
                 else:
                     private = copy_all or private_path(entry.path)
-                    _stage_file(objects, out, entry, private, result)
+                    _stage_file(objects, out, entry, private, result, link)
         except WriteRefused as exc:
             out.undo()
             raise StoreError(f"cannot stage into {target}: {exc}") from None
@@ -106,7 +109,12 @@ def stage_entry(objects: ObjectStore, out: TreeWriter, entry: Entry, result: Sta
 
 
 def _stage_file(
-    objects: ObjectStore, out: TreeWriter, entry: Entry, private: bool, result: Staged
+    objects: ObjectStore,
+    out: TreeWriter,
+    entry: Entry,
+    private: bool,
+    result: Staged,
+    link: bool = True,
 ) -> None:
     assert entry.hash is not None
     source = objects.blob_path(entry.hash, entry.size, entry.chunk_list(), entry.executable)
@@ -114,6 +122,12 @@ def _stage_file(
     if private:
         # A private copy: the test may write it.
         if out.copy_file(source, entry.path, mode | 0o200):
+            result.reflinked += 1
+        else:
+            result.copied += 1
+        return
+    if not link:  # read-only, but an inode of its own: writing it leaves the store alone
+        if out.copy_file(source, entry.path, mode & ~0o222):
             result.reflinked += 1
         else:
             result.copied += 1

@@ -345,14 +345,17 @@ class Store:
         return diff_stored(self.objects, old, new)
 
     @store_errors
-    def stage(self, tree: str | Tree, target: Path, writable: Sequence[str] = ()) -> Staged:
-        """Materialise a tree into ``target`` by hard links (writable paths: private copies)."""
+    def stage(
+        self, tree: str | Tree, target: Path, writable: Sequence[str] = (), link: bool = True
+    ) -> Staged:
+        """Materialise a tree into ``target`` by hard links (writable paths: private copies;
+        without ``link``, read-only private copies of the others too)."""
         self._ready()
         digest = tree if isinstance(tree, str) else None
         with self._lock():
             loaded = self.tree(tree) if isinstance(tree, str) else tree
             self._check(loaded, digest)
-            return stage_tree(self.objects, loaded, target, writable)
+            return stage_tree(self.objects, loaded, target, writable, link=link)
 
     @store_errors
     def checkout(self, tree: str) -> Path:
