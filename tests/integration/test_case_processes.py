@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.schedulers.local_exec import CAPS_VARIABLE, ROOT_GUARD
+from assay.schedulers.local_exec import CAPS_REFUSED_EXIT, CAPS_VARIABLE, ROOT_GUARD
 from tests.conftest import CliResult, _assay_env, run_assay
 
 LINKED = """
@@ -249,3 +249,45 @@ def _assay_process(
         env=env,
         timeout=120,
     )
+
+
+WITHOUT_SETPCAP = ["setpriv", "--bounding-set=-setpcap", "--inh-caps=-setpcap", "--"]
+"""Root that cannot drop capabilities (a container started without CAP_SETPCAP): there,
+``setpriv --bounding-set=-dac_override`` drops nothing and still exits 0."""
+
+
+def _run_guarded(
+    tmp_path: Path, wrapper: list[str], environ: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "job.sh"
+    script.write_text("\n".join(["#!/bin/bash", "set -eu", *ROOT_GUARD, "echo the job ran"]))
+    env = {k: v for k, v in os.environ.items() if k != CAPS_VARIABLE}
+    return subprocess.run(
+        [*wrapper, "/bin/bash", str(script)],
+        capture_output=True,
+        text=True,
+        env={**env, **environ},
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="root only")
+def test_a_script_whose_drop_is_refused_stops_and_says_why(tmp_path):
+    """The guard checks the bounding set after setpriv instead of trusting its exit status
+    (the path on SSH hosts and Slurm nodes, where a job's inputs link into the store)."""
+    done = _run_guarded(tmp_path, WITHOUT_SETPCAP, {})
+    assert done.returncode == CAPS_REFUSED_EXIT, done
+    assert "the job ran" not in done.stdout
+    assert "could not drop CAP_DAC_OVERRIDE and CAP_FOWNER" in done.stderr
+    assert f"{CAPS_VARIABLE}=keep" in done.stderr
+    # A runner that claims them dropped is checked as well.
+    claimed = _run_guarded(tmp_path, WITHOUT_SETPCAP, {CAPS_VARIABLE: "dropped"})
+    assert claimed.returncode == CAPS_REFUSED_EXIT, claimed
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="root only")
+def test_a_script_whose_drop_works_or_that_keeps_them_runs(tmp_path):
+    dropped = _run_guarded(tmp_path, [], {})
+    assert dropped.returncode == 0 and "the job ran" in dropped.stdout, dropped
+    assert dropped.stderr == ""
+    kept = _run_guarded(tmp_path, WITHOUT_SETPCAP, {CAPS_VARIABLE: "keep"})
+    assert kept.returncode == 0 and "the job ran" in kept.stdout, kept

@@ -38,13 +38,35 @@ DROP_CAPS = (
 )
 """The exec wrapper that starts a command without the capabilities that override modes."""
 
+CAPS_REFUSED_EXIT = 126
+"""The exit status of a job script that runs as root with the capabilities still there."""
+
 ROOT_GUARD = (
     f'if [ "$EUID" = 0 ] && [ -z "${{{CAPS_VARIABLE}:-}}" ] && command -v setpriv >/dev/null; then',
     f"  export {CAPS_VARIABLE}=dropped",
     f'  exec {" ".join(DROP_CAPS)} /bin/bash "$0" "$@"',
     "fi",
+    # Checked, not trusted: where root lacks CAP_SETPCAP (a container started without it,
+    # some seccomp profiles) setpriv drops nothing and exits 0, and a host may have no
+    # setpriv. Such a job could write through its read-only links into the store: it stops
+    # here and says why (bits 1 and 3 of the bounding set: dac_override, fowner).
+    f'if [ "$EUID" = 0 ] && [ "${{{CAPS_VARIABLE}:-}}" != keep ]; then',
+    "  while read -r _assay_key _assay_caps; do",
+    '    [ "$_assay_key" = CapBnd: ] && break',
+    "  done < /proc/self/status",
+    '  [ "$_assay_key" = CapBnd: ] || _assay_caps=0',
+    "  if (( 0x${_assay_caps:-0} & 0xa )); then",
+    '    echo "assay: this job runs as root on $HOSTNAME and could not drop CAP_DAC_OVERRIDE'
+    " and CAP_FOWNER (setpriv needs CAP_SETPCAP, or is missing), so it could write through"
+    " its read-only links into the artifact store: it stops here. Give the host CAP_SETPCAP"
+    " and setpriv, run as a user other than root, or set"
+    f' {CAPS_VARIABLE}=keep to run with them." >&2',
+    f"    exit {CAPS_REFUSED_EXIT}",
+    "  fi",
+    "fi",
 )
-"""The lines that make a script run by hand as root drop the same capabilities."""
+"""The lines that make a script run by hand as root drop the same capabilities, and stop it
+where they are still there afterwards."""
 
 KEEP = "keep"
 """The value of :data:`CAPS_VARIABLE` that keeps the capabilities, here and on any host."""
