@@ -46,6 +46,36 @@ CASE_VARIABLE = "ASSAY_PACK_CASE"
 """Set for each case to a value of its own; every process the case starts inherits it."""
 
 
+def _environ_of(entry: str) -> bytes:
+    """The environment process ``entry`` was started with. In the middle of an exec a
+    process shows none for a moment, and a leftover missed then would run on: read again
+    until /proc/PID/stat shows it has none for good (as the host agent's ``environ_of``,
+    which this stdlib-only file cannot import)."""
+    seen = None
+    for _ in range(1000):
+        with open(f"/proc/{entry}/environ", "rb") as fh:
+            data = fh.read()
+        if data:
+            return data
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            if fields[0] in (b"Z", b"X") or int(fields[6]) & 0x00200000:  # PF_KTHREAD
+                return data
+            where = (fields[47], fields[48])  # where its environment starts and ends
+        except (IndexError, ValueError):
+            return data
+        if where[0] != b"0" and where[0] == where[1]:
+            if where == seen:
+                return data  # started with none
+            seen = where
+            time.sleep(0.001)
+        else:
+            seen = None
+            time.sleep(0.0005)
+    return data
+
+
 def _leftovers(token: str) -> tuple[list[int], set[str]]:
     """The processes on this node that carry the case's ``token``, and the job steps of
     this job they run in."""
@@ -56,8 +86,7 @@ def _leftovers(token: str) -> tuple[list[int], set[str]]:
         if not entry.isdigit() or int(entry) == os.getpid():
             continue
         try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                variables = fh.read().split(b"\0")
+            variables = _environ_of(entry).split(b"\0")
         except OSError:  # gone already, or not ours to read
             continue
         if mark not in variables:

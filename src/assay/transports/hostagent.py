@@ -358,6 +358,43 @@ def floor_of(job: Job) -> int:
     return pid - 1 if last is not None and last >= pid else 0
 
 
+_KERNEL_THREAD = 0x00200000  # PF_KTHREAD among the flags of /proc/PID/stat
+
+
+def environ_of(entry: str) -> bytes:
+    """The environment process ``entry`` (a pid) was started with. Raises OSError when it
+    is gone or not this user's.
+
+    In the middle of an exec a process shows none for a moment (its new memory has no
+    environment yet, or one still being written), and a job's leftover missed then would
+    run on: an empty answer is read again until ``/proc/PID/stat`` shows it for good (a
+    zombie, a kernel thread, or the same empty environment twice, a millisecond apart)."""
+    path = f"/proc/{entry}/environ"
+    seen = None
+    for _ in range(1000):
+        with open(path, "rb") as fh:
+            data = fh.read()
+        if data:
+            return data
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            if fields[0] in (b"Z", b"X") or int(fields[6]) & _KERNEL_THREAD:
+                return data
+            where = (fields[47], fields[48])  # where its environment starts and ends
+        except (IndexError, ValueError):  # a kernel before 3.5: no way to tell
+            return data
+        if where[0] != b"0" and where[0] == where[1]:
+            if where == seen:
+                return data  # started with none
+            seen = where
+            time.sleep(0.001)
+        else:
+            seen = None
+            time.sleep(0.0005)
+    return data
+
+
 def leftovers(tokens: set[str], above: int = 0) -> list[int]:
     """The processes of this user whose environment carries one of ``tokens`` (among
     those with a pid over ``above``)."""
@@ -386,8 +423,7 @@ def leftovers(tokens: set[str], above: int = 0) -> list[int]:
         try:
             if os.stat("/proc/" + entry).st_uid != uid:
                 continue  # not this user's: it cannot carry a job's token
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                variables = set(fh.read().split(b"\0"))
+            variables = set(environ_of(entry).split(b"\0"))
         except OSError:  # gone, or not ours
             continue
         if variables & marks:
