@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -34,9 +33,9 @@ from assay.transports.base import (
 )
 from assay.transports.contain import TOKEN, Containment
 from assay.transports.envchanges import EnvChanges
+from assay.transports.exits import ExitWatch, watch_in
 
 _HAVE_PIDFD = hasattr(os, "pidfd_open")
-_HAVE_EPOLL = hasattr(select, "epoll")
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
@@ -86,7 +85,7 @@ class LocalProcess:
                 self._pidfd = -1
         if self._pidfd >= 0:
             if watch is not None:
-                watch.add(self._pidfd, self)
+                watch.add(self._pidfd, self._exited)
             else:
                 loop.add_reader(self._pidfd, self._on_exit)
         else:  # no pidfd (old kernel, not Linux): a thread waits instead
@@ -163,45 +162,6 @@ class LocalProcess:
             raise
         self.signal_group(signal.SIGKILL)  # stragglers that ignored SIGTERM
         return await self.wait()
-
-
-class ExitWatch:
-    """The pidfds of one event loop's job processes in an epoll set of their own, which the
-    loop watches as one reader for as long as the loop lives.
-
-    A reader per job costs the loop about twenty Python calls to add and remove (its
-    handle, the selector's bookkeeping); a pidfd in this set costs one C call each way.
-    Readable pidfds are handed to their processes when the set is; the set is
-    level-triggered, so nothing is missed if some are left for a later pass.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._epoll = select.epoll()
-        self._procs: dict[int, LocalProcess] = {}
-        loop.add_reader(self._epoll.fileno(), self._ready)
-
-    def add(self, pidfd: int, proc: LocalProcess) -> None:
-        self._epoll.register(pidfd, select.EPOLLIN)
-        self._procs[pidfd] = proc
-
-    def _ready(self) -> None:
-        for pidfd, _events in self._epoll.poll(0):
-            proc = self._procs.pop(pidfd, None)
-            self._epoll.unregister(pidfd)
-            if proc is not None:
-                proc._exited()
-
-    @property
-    def busy(self) -> bool:
-        """Whether processes are still watched for."""
-        return bool(self._procs)
-
-    def close(self) -> None:
-        """Stop watching (only once :attr:`busy` is false: no process is left unnoticed)."""
-        if not self.loop.is_closed():
-            self.loop.remove_reader(self._epoll.fileno())
-        self._epoll.close()
 
 
 class LocalTransport:
@@ -347,16 +307,10 @@ class LocalTransport:
         return proc
 
     def _exit_watch(self, loop: asyncio.AbstractEventLoop) -> ExitWatch | None:
-        """The exit watch of ``loop`` (one per loop: a transport can outlive a loop), or
-        None where there is no epoll (not Linux): then each process has its own reader."""
+        """The exit watch of ``loop`` (one per loop: a transport can outlive a loop)."""
         watch = self._watch
-        if watch is not None and watch.loop is loop:
-            return watch
-        if not _HAVE_EPOLL:
-            return None
-        if watch is not None and not watch.busy:
-            watch.close()
-        self._watch = watch = ExitWatch(loop)
+        if watch is None or watch.loop is not loop:
+            self._watch = watch = watch_in(loop, watch)
         return watch
 
     def _ended(self, proc: LocalProcess) -> None:
