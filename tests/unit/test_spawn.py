@@ -266,3 +266,38 @@ def test_paths_that_are_not_utf8_reach_the_child_as_the_same_bytes(tmp_path):
     assert _wait(pid) == 0
     with open(raw + b"/o\xfa", "rb") as fh:
         assert fh.read() == raw + b"\narg\xfe"
+
+
+@needs_spawner
+def test_an_environment_given_again_with_other_extras_reaches_each_child_as_given(tmp_path):
+    # The spawner keeps the C array of an environment given as a tuple between starts; each
+    # child still gets that environment with its own extra entries, and a new tuple (the
+    # runner's environment changed) replaces it, checked for NUL bytes as any other.
+    assert SPAWNER is not None
+    base = (b"PATH=/usr/bin:/bin", b"MARK=one")
+    seen = []
+    for env, extra in [
+        (base, (b"TOKEN=a",)),
+        (base, (b"TOKEN=b", b"MORE=m")),
+        ((b"PATH=/usr/bin:/bin", b"MARK=two"), (b"TOKEN=c",)),
+        (base, ()),
+    ]:
+        out = tmp_path / f"out-{len(seen)}"
+        pid = SPAWNER.spawn(
+            "/bin/sh",
+            ["sh", "-c", 'echo "$MARK ${TOKEN-none} ${MORE-none}"'],
+            env,
+            cwd=str(tmp_path),
+            stdout=str(out),
+            stderr=str(tmp_path / "err"),
+            extra=extra,
+        )
+        assert _wait(pid) == 0
+        seen.append(out.read_text().strip())
+    assert seen == ["one a none", "one b m", "two c none", "one none none"]
+    for env, extra in [((b"A=\0",), ()), (base, (b"T=\0",))]:
+        with pytest.raises(ValueError, match="null byte"):
+            SPAWNER.spawn(
+                "/bin/true", ["true"], env, cwd=str(tmp_path), stdout=str(out),
+                stderr=str(out), extra=extra,
+            )  # fmt: skip

@@ -259,8 +259,10 @@ class LocalTransport:
         spawner = _spawn.spawner() if "/" in program else None
         popen = None
         if spawner is not None:
+            extra: tuple[bytes, ...] = ()
             if env is None:  # this process's own, as it is now (a hook may have changed it)
-                entries = self._environment.entries(_TOKEN_BYTES + b"=" + token.encode())
+                entries = self._environment.entries()
+                extra = (_TOKEN_BYTES + b"=" + token.encode(),)
             elif isinstance(env, EnvChanges):  # its own too, with a few changes
                 fs, errors = _FS_ENCODING, _FS_ERRORS
                 changes = {
@@ -280,6 +282,7 @@ class LocalTransport:
                 stdout=os.fspath(stdout),
                 stderr=os.fspath(stderr),
                 via=via,
+                extra=extra,
             )
         else:  # a program found on $PATH, or no posix_spawn that can do it all
             environment: dict[Any, Any]

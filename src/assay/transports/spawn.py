@@ -73,6 +73,12 @@ class Spawner:
             raise OSError("posix_spawnattr_setsigdefault failed")
         if libc.posix_spawnattr_setflags(self._attr, ctypes.c_short(_SETSID | _SETSIGDEF)) != 0:
             raise OSError("this C library's posix_spawn cannot start a new session")
+        # The environment last given as a tuple, and its C array: the runner's own is the
+        # same for every job, and converting each entry is a step per variable per job.
+        # One pair, read and replaced whole: threads that start jobs at once never see one
+        # tuple with another's array.
+        self._kept: tuple[tuple[bytes, ...], ctypes.Array[ctypes.c_char_p]]
+        self._kept = ((), (ctypes.c_char_p * 0)())
 
     def spawn(
         self,
@@ -84,9 +90,12 @@ class Spawner:
         stdout: str,
         stderr: str,
         via: Callable[..., Any] | None = None,
+        extra: Sequence[bytes] = (),
     ) -> int:
-        """Start ``executable`` with ``argv`` and ``env`` (``b"NAME=value"`` entries) in
-        ``cwd``, its output going to ``stdout`` and ``stderr``; return its pid. ``via``
+        """Start ``executable`` with ``argv`` and ``env`` (``b"NAME=value"`` entries), then
+        ``extra`` ones, in ``cwd``, its output going to ``stdout`` and ``stderr``; return its
+        pid. An ``env`` tuple is kept as a C array until another is given (the same tuple
+        again costs nothing to convert). ``via``
         runs the C call (``via(posix_spawn, *args)``) in the thread whose credentials the
         child gets (:meth:`assay.transports.capthread.CapsDroppedThread.call`). Raises
         :class:`OSError` as :class:`subprocess.Popen` would (no such program or directory,
@@ -96,11 +105,14 @@ class Spawner:
         fs, errors = _FS_ENCODING, _FS_ERRORS
         args = [a.encode(fs, errors) for a in argv]
         paths = [p.encode(fs, errors) for p in (executable, cwd, stdout, stderr)]
-        # One search of all the strings at once (a C string ends at its first NUL).
-        if b"\0" in b"\1".join([*args, *paths, *env]):
+        # One search of all the strings at once (a C string ends at its first NUL); a kept
+        # environment was searched when it was given.
+        kept = self._kept
+        known = env is kept[0]
+        if b"\0" in b"\1".join([*args, *paths, *extra] if known else [*args, *paths, *extra, *env]):
             raise ValueError("embedded null byte")
         argv_c = (ctypes.c_char_p * (len(args) + 1))(*args, None)
-        env_c = (ctypes.c_char_p * (len(env) + 1))(*env, None)
+        env_c = self._environment(env, kept if known else None, extra)
         actions = ctypes.create_string_buffer(_ACTIONS_SIZE)
         if self._init(actions) != 0:
             raise OSError(ctypes.get_errno() or 12, "posix_spawn_file_actions_init failed")
@@ -124,6 +136,28 @@ class Spawner:
         if failed:
             raise OSError(failed, os.strerror(failed), _failed_on(executable, cwd, stdout, stderr))
         return pid.value
+
+    def _environment(
+        self,
+        env: Sequence[bytes],
+        kept: tuple[tuple[bytes, ...], ctypes.Array[ctypes.c_char_p]] | None,
+        extra: Sequence[bytes],
+    ) -> ctypes.Array[ctypes.c_char_p]:
+        """``env`` then ``extra`` as a NULL-terminated C array; ``kept``: ``env`` is the
+        kept tuple, and this its array."""
+        if kept is None and isinstance(env, tuple):
+            kept = self._kept = (env, (ctypes.c_char_p * len(env))(*env))
+        if kept is None:
+            return (ctypes.c_char_p * (len(env) + len(extra) + 1))(*env, *extra, None)
+        # The kept pointers copied at once (their bytes live in the kept tuple, which the
+        # caller holds until the child started), then the extra entries.
+        kept_c = kept[1]
+        count = len(env)
+        env_c = (ctypes.c_char_p * (count + len(extra) + 1))()
+        ctypes.memmove(env_c, kept_c, ctypes.sizeof(kept_c))
+        for at, entry in enumerate(extra, count):
+            env_c[at] = entry  # (the array keeps a reference to each)
+        return env_c
 
 
 _FS_ENCODING = sys.getfilesystemencoding()
@@ -160,7 +194,7 @@ class OwnEnvironment:
 
     def __init__(self) -> None:
         self._seen: dict[bytes, bytes] | None = None
-        self._entries: list[bytes] = []
+        self._entries: tuple[bytes, ...] = ()
         self._index: dict[bytes, int] = {}
 
     def _current(self) -> bool:
@@ -172,15 +206,16 @@ class OwnEnvironment:
         if data != self._seen:
             self._seen = dict(data)
             # Names in os.environ hold no "=" (putenv refuses them): nothing to check.
-            self._entries = [name + b"=" + value for name, value in data.items()]
+            self._entries = tuple([name + b"=" + value for name, value in data.items()])
             self._index = {name: at for at, name in enumerate(data)}
         return True
 
-    def entries(self, *extra: bytes) -> list[bytes]:
-        """The environment's ``NAME=value`` entries, then ``extra`` ones."""
+    def entries(self) -> Sequence[bytes]:
+        """The environment's ``NAME=value`` entries: the same tuple for as long as the
+        environment is unchanged (:meth:`Spawner.spawn` keeps its C array)."""
         if not self._current():
-            return [*environment(dict(os.environb)), *extra]
-        return [*self._entries, *extra]
+            return environment(dict(os.environb))
+        return self._entries
 
     def changed(self, changes: Mapping[bytes, bytes | None]) -> list[bytes]:
         """The environment's entries with ``changes`` made, as the merge of the whole dict
