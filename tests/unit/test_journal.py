@@ -300,3 +300,16 @@ def test_a_sync_from_a_new_event_loop_is_not_stuck_behind_one_the_old_loop_never
     _run_with_deadline(second, 10)
     journal.close()
     assert len(recover(tmp_path).results) == 2
+
+
+def test_the_sync_thread_ends_with_close_and_never_holds_up_the_exit(tmp_path: Path):
+    # Everything handed to it is done by close(), which ends it; a runner that dies before
+    # close() must not be kept alive by it (a daemon thread).
+    journal = Journal(tmp_path)
+    journal.result(_result(1))
+    journal.start_syncing()
+    threads = [t for t in threading.enumerate() if t.name.startswith("assay-journal")]
+    assert len(threads) == 1 and threads[0].daemon
+    journal.close()
+    assert not threads[0].is_alive()
+    assert len(recover(tmp_path).results) == 1

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,7 +81,7 @@ class Journal:
         # waiter has its own future: cancelling one (an interrupted case) leaves the sync,
         # and the others, going on.
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._executor: ThreadPoolExecutor | None = None
+        self._thread: _SyncThread | None = None
         self._dir_synced = False  # (the directory, once the file is in it)
 
     def _write(self, event: object) -> None:
@@ -111,8 +112,9 @@ class Journal:
         loop (group commit: events written meanwhile wait for the next sync)."""
         assert self._fh is not None
         self._syncing, self._sync_loop = True, loop
-        executor = self.start_syncing()
-        executor.submit(_sync_and_tell, loop, self._fh.fileno(), self._written, self._synced_to)
+        self.start_syncing().submit(
+            _sync_and_tell, loop, self._fh.fileno(), self._written, self._synced_to
+        )
 
     def _synced_to(self, upto: int) -> None:
         """(On the loop's thread.) Events up to ``upto`` are on disk: wake their waiters;
@@ -131,16 +133,16 @@ class Journal:
         if later and self._fh is not None:
             self._start_sync(asyncio.get_running_loop())
 
-    def start_syncing(self) -> ThreadPoolExecutor:
+    def start_syncing(self) -> _SyncThread:
         """Start the thread the syncs run in and, once the file is there, sync the directory
         (the new file's name must last too): at the first sync at the latest. The session
         calls it once its first process started, so that the first verdict waits for less."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="assay-journal")
+        if self._thread is None:
+            self._thread = _SyncThread()
         if not self._dir_synced and self._fh is not None:
             self._dir_synced = True
-            self._executor.submit(_sync_dir, self.path.parent)
-        return self._executor
+            self._thread.submit(_sync_dir, self.path.parent)
+        return self._thread
 
     def job(self, case_id: str, job_id: str, packed: bool = False) -> None:
         self._write(_Job("job", case_id, job_id, packed))
@@ -157,9 +159,9 @@ class Journal:
             self._write(_Result("result", result.key, result))
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        if self._thread is not None:
+            self._thread.stop()
+            self._thread = None
         if self._fh is not None:
             if self._synced < self._written:
                 _datasync(self._fh.fileno())
@@ -167,6 +169,36 @@ class Journal:
                     _sync_dir(self.path.parent)
             self._fh.close()
             self._fh = None
+
+
+class _SyncThread:
+    """The journal's thread: runs what it is handed, one thing at a time, in order.
+
+    A queue and a thread of its own rather than a ``ThreadPoolExecutor``: a sync is handed
+    over for every few cases, and the executor makes a future (with its lock and condition)
+    and does its own bookkeeping on both threads for each, which nobody here reads.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[..., None], tuple[object, ...]] | None]
+        self._queue = queue.SimpleQueue()
+        # A daemon: a session that never calls close() must not hang the interpreter's exit.
+        self._thread = threading.Thread(target=self._work, name="assay-journal", daemon=True)
+        self._thread.start()
+
+    def submit(self, work: Callable[..., None], *args: object) -> None:
+        self._queue.put((work, args))
+
+    def _work(self) -> None:
+        get = self._queue.get
+        while (item := get()) is not None:
+            work, args = item
+            work(*args)  # (each catches its own errors: a sync that fails is only skipped)
+
+    def stop(self) -> None:
+        """Return once everything handed over so far is done; the thread then ends."""
+        self._queue.put(None)
+        self._thread.join()
 
 
 def _sync_and_tell(
