@@ -268,3 +268,29 @@ def test_pattern_in_message_reads_back_as_the_pattern(out: Output, pattern: str)
     literal = re.match(r"pattern (r?'[^']*')", str(info.value))
     assert literal is not None, str(info.value)
     assert ast.literal_eval(literal.group(1)) == pattern
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"hello\n",
+        b"",
+        b"dos\r\nlines\r\nand a lone\rcarriage return\r",
+        b"bad utf-8 \xff\xfe here \xc3\n",
+        "caf\u00e9 \u2603\n".encode(),
+        b"\r\n" * 5000 + b"x" * 100_000,
+    ],
+)
+def test_an_output_reads_as_read_text_reads_it(tmp_path: Path, data: bytes) -> None:
+    # Output reads its files with fewer steps than Path.read_text: the text must be the
+    # same (the locale's encoding, bad bytes replaced, universal newlines).
+    (tmp_path / "out").write_bytes(data)
+    out = Output(tmp_path, tmp_path / "out", tmp_path / "err", 0)
+    assert out.stdout == (tmp_path / "out").read_text(errors="replace")
+
+
+def test_an_output_that_is_a_directory_says_so(tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    out = Output(tmp_path, tmp_path / "out", tmp_path / "err", 0)
+    with pytest.raises(SanityError, match=r"'dir' is a directory, not a file"):
+        out.expect("x", "dir")

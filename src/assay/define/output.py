@@ -9,7 +9,9 @@ names the file it looked in.
 from __future__ import annotations
 
 import json
+import locale
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -36,6 +38,20 @@ def _show(pattern: Pattern) -> str:
     if "\\" in text and "'" not in text and "\n" not in text and not text.endswith("\\"):
         return f"r'{text}'"
     return repr(text)
+
+
+def _read_text(path: Path) -> str:
+    """``path.read_text(errors="replace")``, without a buffered text stream (its encoding
+    lookup, isatty check and buffers): the file read whole at once, decoded, and its line
+    ends made ``\\n`` as universal newlines make them: half the time, for every case's
+    sanity."""
+    with open(path, "rb", buffering=0) as fh:
+        data = fh.readall()
+    # The encoding read_text uses: the locale's as it is now, or UTF-8 in UTF-8 mode.
+    text = data.decode("utf-8" if sys.flags.utf8_mode else locale.getencoding(), "replace")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
 
 
 class Output:
@@ -161,7 +177,7 @@ class Output:
             return cached
         label, path = self._where(where)
         try:
-            text = path.read_text(errors="replace")
+            text = _read_text(path)
         except FileNotFoundError:
             note = self.notes.get(where)
             if note is not None:
