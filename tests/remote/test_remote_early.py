@@ -206,3 +206,52 @@ def test_a_slow_name_lookup_of_a_host_the_plan_does_not_use_holds_nothing_up(
     assert result.code == 0, result
     assert "1 passed" in result.stdout
     assert took < 40  # neither the run nor the process's exit waits for the lookup
+
+
+# A module of the run command that, as it is imported (before the tests load), waits for
+# this run's agent connector on the host: written to the marker file.
+_WATCHING_ON_IMPORT = _WATCHING.split("SEEN =")[0] + (
+    "SEEN = _connector_seen({user!r}, {folder!r}, 20)\n"
+    "with open({marker!r}, 'w') as fh:\n"
+    "    fh.write('seen' if SEEN else 'not seen')\n"
+)
+
+
+def test_the_host_is_connected_to_while_the_run_imports_its_modules(
+    sshd: SshServer, workdir: str, tmp_path: Path, remote_write: Callable[[str, str], Path]
+) -> None:
+    # The connection (its asyncssh import, the handshake, the agent's start on the host)
+    # begins as soon as the command line and the config are read: the host's side of it
+    # goes on while assay imports the session's modules, instead of after.
+    import subprocess
+    import sys
+
+    from tests.conftest import _assay_env
+
+    marker = tmp_path / "marker"
+    folder = str(sshd.home / workdir / "bin")
+    (tmp_path / "watch_on_import.py").write_text(
+        _WATCHING_ON_IMPORT.format(user=sshd.user, folder=folder, marker=str(marker))
+    )
+    remote_write(
+        "test_one.py",
+        "import assay\n\nclass One(assay.Test):\n    command = 'echo hello'\n"
+        "\n    def sanity(self, out):\n        out.expect('hello')\n",
+    )
+    code = (
+        "import sys\nsys.path.insert(0, '.')\nfrom assay.commands import light\n"
+        "light._MODULES['run'] = ('watch_on_import', *light._MODULES['run'])\n"
+        "from assay.entry import main\n"
+        "sys.exit(main(['run', 'test_one.py', '-p', 'remote', '--plain']))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=_assay_env(tmp_path, {"COLUMNS": "200"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out
+    assert "1 passed" in out.stdout
+    assert marker.read_text() == "seen"  # the connector ran before the modules were in
