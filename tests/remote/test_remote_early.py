@@ -206,3 +206,107 @@ def test_a_slow_name_lookup_of_a_host_the_plan_does_not_use_holds_nothing_up(
     assert result.code == 0, result
     assert "1 passed" in result.stdout
     assert took < 40  # neither the run nor the process's exit waits for the lookup
+
+
+# A module of the run command that, as it is imported (before the tests load), waits for
+# this run's agent connector on the host: written to the marker file.
+_WATCHING_ON_IMPORT = _WATCHING.split("SEEN =")[0] + (
+    "SEEN = _connector_seen({user!r}, {folder!r}, 20)\n"
+    "with open({marker!r}, 'w') as fh:\n"
+    "    fh.write('seen' if SEEN else 'not seen')\n"
+)
+
+
+def test_the_host_is_connected_to_while_the_run_imports_its_modules(
+    sshd: SshServer, workdir: str, tmp_path: Path, remote_write: Callable[[str, str], Path]
+) -> None:
+    # The connection (its asyncssh import, the handshake, the agent's start on the host)
+    # begins as soon as the command line and the config are read: the host's side of it
+    # goes on while assay imports the session's modules, instead of after.
+    import subprocess
+    import sys
+
+    from tests.conftest import _assay_env
+
+    marker = tmp_path / "marker"
+    folder = str(sshd.home / workdir / "bin")
+    (tmp_path / "watch_on_import.py").write_text(
+        _WATCHING_ON_IMPORT.format(user=sshd.user, folder=folder, marker=str(marker))
+    )
+    remote_write(
+        "test_one.py",
+        "import assay\n\nclass One(assay.Test):\n    command = 'echo hello'\n"
+        "\n    def sanity(self, out):\n        out.expect('hello')\n",
+    )
+    code = (
+        "import sys\nsys.path.insert(0, '.')\nfrom assay.commands import light\n"
+        "light._MODULES['run'] = ('watch_on_import', *light._MODULES['run'])\n"
+        "from assay.entry import main\n"
+        "sys.exit(main(['run', 'test_one.py', '-p', 'remote', '--plain']))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=_assay_env(tmp_path, {"COLUMNS": "200"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out
+    assert "1 passed" in out.stdout
+    assert marker.read_text() == "seen"  # the connector ran before the modules were in
+
+
+# Faults injected: the agent's greeting on a new connection held up 2 s (a slow host), and
+# a probe of when the results database is opened: while the connection is being made, or
+# after it was made.
+_SLOW_GREETING = """
+import asyncio
+import assay.results.recorder as recorder
+import assay.transports.ssh_keep as keep
+
+_state = {{"connected": False}}
+_greet = keep.SshConnection._greet
+
+async def slow_greeting_fault(self, link):
+    await asyncio.sleep(2)
+    await _greet(self, link)
+    _state["connected"] = True
+
+keep.SshConnection._greet = slow_greeting_fault
+_open = recorder.Recorder.open.__func__
+
+def open_probe(cls, *args, **kwargs):
+    with open({marker!r}, "a") as fh:
+        fh.write("after\\n" if _state["connected"] else "while connecting\\n")
+    return _open(cls, *args, **kwargs)
+
+recorder.Recorder.open = classmethod(open_probe)
+"""
+
+
+def test_the_results_database_opens_while_the_host_is_connected_to(
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    remote_write: Callable[[str, str], Path],
+    assay_cli: Cli,
+) -> None:
+    # Opening the database (and importing the sessions it lacks) waits on the disk; the
+    # connection waits on the host: the one goes on while the other does.
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    marker = tmp_path / "marker"
+    (faults / "sitecustomize.py").write_text(_SLOW_GREETING.format(marker=str(marker)))
+    remote_write(
+        "test_one.py",
+        "import assay\n\nclass One(assay.Test):\n    command = 'echo hello'\n"
+        "\n    def sanity(self, out):\n        out.expect('hello')\n",
+    )
+    for _ in range(2):  # the second run has a database to open before it starts
+        result = assay_cli(
+            "run", "test_one.py", "-p", "remote", "--plain", env={"PYTHONPATH": str(faults)}
+        )
+        assert result.code == 0, result
+        assert "1 passed" in result.stdout
+    assert marker.read_text().splitlines()[-1] == "while connecting"

@@ -9,6 +9,7 @@ there).
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Sequence
 
@@ -39,8 +40,18 @@ def prepare(args: Sequence[str]) -> Callable[[], int] | None:
     kw = params.parse(rest[1:], declared)
     if kw is None:
         return None
-    for module in _MODULES[rest[0]]:
-        importlib.import_module(module)
+    # A run's SSH hosts are connected to from here on: the handshake and the agent's start
+    # on the host go on while the session's modules are imported (some 100 ms).
+    early = run_command.begin(kw) if rest[0] == "run" else None
+    try:
+        for module in _MODULES[rest[0]]:
+            importlib.import_module(module)
+    except BaseException:
+        if early is not None:
+            early.abandon()
+        raise
+    if rest[0] == "run":
+        command = functools.partial(run_command.run_begun, early)
 
     def run() -> int:
         try:

@@ -29,9 +29,19 @@ def _request(**kw: Any) -> Any:
 
 def run(**kw: Any) -> int:
     """Run the tests in PATHS (files or directories) and report the results."""
+    return run_begun(begin(kw), **kw)
+
+
+def begin(kw: dict[str, Any]) -> Any:
+    """The SSH hosts of ``run`` with ``kw``, begun now (:mod:`assay.transports.ssh_early`),
+    or None: they are connected to while the session's modules load and the tests are
+    read. Whoever begins them hands them to :func:`run_begun` or abandons them."""
     cancel_alone = kw["cancel_running"] and not kw["exit_first"]
-    # SSH hosts are connected to while the session's modules load and the tests are read.
-    early = _early_hosts(kw) if kw["paths"] and not cancel_alone else None
+    return _early_hosts(kw) if kw["paths"] and not cancel_alone else None
+
+
+def run_begun(early: Any, **kw: Any) -> int:
+    """:func:`run`, its SSH hosts begun already (``early``, from :func:`begin`)."""
     try:
         return _run(early, **kw)
     except BaseException:

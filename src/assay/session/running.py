@@ -4,6 +4,7 @@ interrupt handling, then the reports and the summary."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import threading
 import time
@@ -116,9 +117,17 @@ async def _run(
     store = SessionStore(lambda: open_store(store_root(request, config, system)))
     partitions = {c.partition.full_name: c.partition for c in plan.cases}
     hosts = Hosts(partitions.values(), transport, session_id, directory, store, display, early)
+    # While remote hosts are connected to, the database opens in a thread (both wait: on
+    # the hosts, on the disk); without them, it opens below as it always did.
+    opening = None
+    if not fresh and hosts.remote:
+        opening = asyncio.ensure_future(asyncio.to_thread(Recorder.open, target, prefix))
     try:
         await hosts.connect()
     except BaseException:
+        if opening is not None:  # (a session that never started: nothing written)
+            with contextlib.suppress(Exception):
+                (await asyncio.shield(opening)).close()
         await transport.release()
         journal.close()
         raise
@@ -134,7 +143,8 @@ async def _run(
         kickoff.then(late.open)
         recording, expect = late, Expectations.plan(plan.cases, {})
     else:
-        late, recorder = None, Recorder.open(target, prefix)
+        late = None
+        recorder = Recorder.open(target, prefix) if opening is None else await opening
         series = [case_series(c) for c in plan.cases]
         expect = Expectations.plan(plan.cases, recorder.expected(series), series)
         recorder.start(session, config_hash(config), git)
