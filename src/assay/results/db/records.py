@@ -311,6 +311,8 @@ _SERIES_COLUMNS = (
     "series, case_id, name, test, params, system, part, env, nodes, last_at, last_session,"
     " last_status, recent"
 )
+# The columns of a series a merge needs to read (see merge_series).
+_SERIES_STATE = "series, last_at, last_session, last_status, recent"
 
 
 def _update_order(u: SeriesUpdate) -> tuple[float, int]:
@@ -327,18 +329,41 @@ def merge_series(writer: Writer, updates: Sequence[SeriesUpdate]) -> None:
     case of the same session again changes nothing."""
     if not updates:
         return
+    ordered = sorted(updates, key=_update_order)
     names = sorted({u.series for u in updates})
+    # What the merge reads of a series: its last verdict and durations. Its identity (eight
+    # more columns, with the longest texts) only matters when the series' first case here
+    # is older than its last verdict (an older session imported late): then it is kept,
+    # and read; a live session's cases are the newest, and replace it.
     current: dict[str, list[Any]] = {}
     for part in chunks(names):
         marks, params = in_list(part)
-        rows = writer.query(
-            f"SELECT {_SERIES_COLUMNS} FROM series WHERE series IN ({marks})",  # noqa: S608
+        for found in writer.query(
+            f"SELECT {_SERIES_STATE} FROM series WHERE series IN ({marks})",  # noqa: S608
             params,
-        )
-        for found in rows:
-            current[found[0]] = list(found)
+        ):
+            current[found[0]] = [found[0], None, None, None, None, None, None, None, None]
+            current[found[0]] += found[1:]
+    older: set[str] = set()
+    first: set[str] = set()
+    for u in ordered:
+        if u.series in first:
+            continue
+        first.add(u.series)
+        row = current.get(u.series)
+        if row is not None and row[9] is not None and u.at < row[9]:
+            older.add(u.series)
+    if older:
+        kept = sorted(older)
+        for part in chunks(kept):
+            marks, params = in_list(part)
+            for found in writer.query(
+                f"SELECT {_SERIES_COLUMNS} FROM series WHERE series IN ({marks})",  # noqa: S608
+                params,
+            ):
+                current[found[0]] = list(found)
     passed = Status.PASSED.value
-    for u in sorted(updates, key=_update_order):
+    for u in ordered:
         row = current.get(u.series)
         if row is None:
             row = [u.series, u.case_id, u.name, u.test, u.params, u.system, u.part, u.env]
