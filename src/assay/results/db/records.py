@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from assay.results.model import CaseResult, Status
 
 RECENT = 5  # durations kept per case for scheduling
 _encode = msgspec.json.Encoder().encode
+_flatten = itertools.chain.from_iterable  # (rows into one statement's values, in C)
 _decode = msgspec.json.Decoder(list[list[Any]]).decode
 
 
@@ -146,34 +148,47 @@ def case_rows(session_id: str, at: float, result: CaseResult) -> CaseRows:
         _encode(timings).decode(),
         run,
     )
-    metrics = [
-        (
-            *key,
-            m.name,
-            series,
-            at,
-            m.value,
-            m.unit,
-            m.reference,
-            m.lower,
-            m.upper,
-            m.low_bound,
-            m.high_bound,
-            m.verdict,
-        )
-        for m in result.metrics
-    ]
-    artifacts = [(*key, use.artifact, use.layer, use.ref, use.tree) for use in result.artifacts]
-    comparisons = [
-        (
-            *key,
-            i,
-            1 if c.get("ok") else 0,
-            str(c.get("summary", "")),
-            json.dumps(c, separators=(",", ":"), default=str),
-        )
-        for i, c in enumerate(result.comparisons)
-    ]
+    # (most cases have no metric, artifact or comparison: no comprehension is run for them)
+    metrics = (
+        [
+            (
+                *key,
+                m.name,
+                series,
+                at,
+                m.value,
+                m.unit,
+                m.reference,
+                m.lower,
+                m.upper,
+                m.low_bound,
+                m.high_bound,
+                m.verdict,
+            )
+            for m in result.metrics
+        ]
+        if result.metrics
+        else []
+    )
+    artifacts = (
+        [(*key, use.artifact, use.layer, use.ref, use.tree) for use in result.artifacts]
+        if result.artifacts
+        else []
+    )
+    comparisons = (
+        [
+            (
+                *key,
+                i,
+                1 if c.get("ok") else 0,
+                str(c.get("summary", "")),
+                json.dumps(c, separators=(",", ":"), default=str),
+            )
+            for i, c in enumerate(result.comparisons)
+        ]
+        if result.comparisons
+        else []
+    )
     update = SeriesUpdate(
         series,
         result.id,
@@ -271,7 +286,7 @@ def insert(
         start += size
         writer.execute(
             f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * size)}{suffix}",  # noqa: S608 - ours
-            [v for row in part for v in row],
+            list(_flatten(part)),
         )
 
 
