@@ -538,3 +538,34 @@ def test_processes_that_open_a_new_database_at_once_make_its_schema_once(results
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_an_older_session_recorded_late_keeps_the_newest_identity(db):
+    newer = result(case_id="new00000", nodes=None)
+    newer.name = "Stream[threads=4] renamed"
+    session(db, "new", T0 + 10, newer)
+    older = result(case_id="old00000", status=Status.FAILED, nodes=None)
+    second = result(case_id="old00000", run=2.0, nodes=None)  # (the same batch, older too)
+    db.begin_session(SessionRecord(id="old", started=T0))
+    db.record("old", T0, [older, repeated(second, 2)])
+    (row,) = db.backend.query(
+        "SELECT case_id, name, test, params, system, part, env, nodes, last_session,"
+        " last_status FROM series"
+    )
+    assert row == (
+        "new00000",
+        "Stream[threads=4] renamed",
+        "Stream",
+        '{"threads":"4"}',
+        "sys",
+        "part",
+        "gnu",
+        None,
+        "new",
+        "passed",
+    )
+    # and a newer session after both takes over
+    session(db, "newest", T0 + 20, result(case_id="c3000000", nodes=None))
+    assert db.backend.query("SELECT case_id, name, last_session FROM series") == [
+        ("c3000000", "Stream[threads=4] @sys:part+gnu", "newest")
+    ]

@@ -198,3 +198,20 @@ def test_the_recorder_folds_its_log_into_the_database_once_at_the_end(tmp_path):
         reader.begin_session(SessionRecord(id="s-next", started=T0 + 10))
         assert _wal_salts(path) != salts
         assert len(reader.session_cases(session.id)) == 1500
+
+
+def test_a_live_sessions_merge_reads_no_series_identity(tmp_path):
+    # A live session's cases are the newest of their series and replace its identity
+    # (name, parameters, ...): the merge reads only the last verdict and durations, not
+    # eight more columns with the longest texts per case.
+    seen: set[str] = set()
+    with ResultsDB.open(tmp_path / "results.sqlite") as db:
+        for i, sid in enumerate(("s0", "s1")):
+            db.begin_session(SessionRecord(id=sid, started=T0 + i))
+            items = [case_rows(sid, T0 + i, r) for r in _batch(0, 40)]
+            db.backend.write(
+                lambda w, items=items: write_cases(ObservingWriter(w, seen), items, replace=False)
+            )
+    reads = [s for s in seen if s.startswith("SELECT") and "FROM series" in s]
+    assert reads
+    assert all(" name," not in s and "params" not in s for s in reads), reads

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from assay.results.model import CaseResult, Status
 
 RECENT = 5  # durations kept per case for scheduling
 _encode = msgspec.json.Encoder().encode
+_flatten = itertools.chain.from_iterable  # (rows into one statement's values, in C)
 _decode = msgspec.json.Decoder(list[list[Any]]).decode
 
 
@@ -146,34 +148,47 @@ def case_rows(session_id: str, at: float, result: CaseResult) -> CaseRows:
         _encode(timings).decode(),
         run,
     )
-    metrics = [
-        (
-            *key,
-            m.name,
-            series,
-            at,
-            m.value,
-            m.unit,
-            m.reference,
-            m.lower,
-            m.upper,
-            m.low_bound,
-            m.high_bound,
-            m.verdict,
-        )
-        for m in result.metrics
-    ]
-    artifacts = [(*key, use.artifact, use.layer, use.ref, use.tree) for use in result.artifacts]
-    comparisons = [
-        (
-            *key,
-            i,
-            1 if c.get("ok") else 0,
-            str(c.get("summary", "")),
-            json.dumps(c, separators=(",", ":"), default=str),
-        )
-        for i, c in enumerate(result.comparisons)
-    ]
+    # (most cases have no metric, artifact or comparison: no comprehension is run for them)
+    metrics = (
+        [
+            (
+                *key,
+                m.name,
+                series,
+                at,
+                m.value,
+                m.unit,
+                m.reference,
+                m.lower,
+                m.upper,
+                m.low_bound,
+                m.high_bound,
+                m.verdict,
+            )
+            for m in result.metrics
+        ]
+        if result.metrics
+        else []
+    )
+    artifacts = (
+        [(*key, use.artifact, use.layer, use.ref, use.tree) for use in result.artifacts]
+        if result.artifacts
+        else []
+    )
+    comparisons = (
+        [
+            (
+                *key,
+                i,
+                1 if c.get("ok") else 0,
+                str(c.get("summary", "")),
+                json.dumps(c, separators=(",", ":"), default=str),
+            )
+            for i, c in enumerate(result.comparisons)
+        ]
+        if result.comparisons
+        else []
+    )
     update = SeriesUpdate(
         series,
         result.id,
@@ -271,7 +286,7 @@ def insert(
         start += size
         writer.execute(
             f"INSERT INTO {table} ({columns}) VALUES {', '.join([one] * size)}{suffix}",  # noqa: S608 - ours
-            [v for row in part for v in row],
+            list(_flatten(part)),
         )
 
 
@@ -311,6 +326,8 @@ _SERIES_COLUMNS = (
     "series, case_id, name, test, params, system, part, env, nodes, last_at, last_session,"
     " last_status, recent"
 )
+# The columns of a series a merge needs to read (see merge_series).
+_SERIES_STATE = "series, last_at, last_session, last_status, recent"
 
 
 def _update_order(u: SeriesUpdate) -> tuple[float, int]:
@@ -327,18 +344,41 @@ def merge_series(writer: Writer, updates: Sequence[SeriesUpdate]) -> None:
     case of the same session again changes nothing."""
     if not updates:
         return
+    ordered = sorted(updates, key=_update_order)
     names = sorted({u.series for u in updates})
+    # What the merge reads of a series: its last verdict and durations. Its identity (eight
+    # more columns, with the longest texts) only matters when the series' first case here
+    # is older than its last verdict (an older session imported late): then it is kept,
+    # and read; a live session's cases are the newest, and replace it.
     current: dict[str, list[Any]] = {}
     for part in chunks(names):
         marks, params = in_list(part)
-        rows = writer.query(
-            f"SELECT {_SERIES_COLUMNS} FROM series WHERE series IN ({marks})",  # noqa: S608
+        for found in writer.query(
+            f"SELECT {_SERIES_STATE} FROM series WHERE series IN ({marks})",  # noqa: S608
             params,
-        )
-        for found in rows:
-            current[found[0]] = list(found)
+        ):
+            current[found[0]] = [found[0], None, None, None, None, None, None, None, None]
+            current[found[0]] += found[1:]
+    older: set[str] = set()
+    first: set[str] = set()
+    for u in ordered:
+        if u.series in first:
+            continue
+        first.add(u.series)
+        row = current.get(u.series)
+        if row is not None and row[9] is not None and u.at < row[9]:
+            older.add(u.series)
+    if older:
+        kept = sorted(older)
+        for part in chunks(kept):
+            marks, params = in_list(part)
+            for found in writer.query(
+                f"SELECT {_SERIES_COLUMNS} FROM series WHERE series IN ({marks})",  # noqa: S608
+                params,
+            ):
+                current[found[0]] = list(found)
     passed = Status.PASSED.value
-    for u in sorted(updates, key=_update_order):
+    for u in ordered:
         row = current.get(u.series)
         if row is None:
             row = [u.series, u.case_id, u.name, u.test, u.params, u.system, u.part, u.env]
