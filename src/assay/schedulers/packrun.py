@@ -106,25 +106,44 @@ def _leftovers(token: str) -> tuple[list[int], set[str]]:
 
 
 def end_leftovers(token: str) -> None:
-    """Cancel the job steps a case left running and kill every other process it left."""
-    pids, steps = _leftovers(token)
+    """Cancel the job steps a case left running and kill every other process it left.
+
+    In rounds, each a fresh look at /proc: what a leftover starts after the listing is not
+    in it (a process sent SIGKILL starts no more, so the rounds end), and the pids found
+    before a slow ``scancel`` may be gone and reused by then: never killed from an old look.
+    """
     job = os.environ.get("SLURM_JOB_ID")
-    if steps and job:
-        try:
-            subprocess.run(
-                ["scancel", *(f"{job}.{step}" for step in sorted(steps))],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=60,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            pass  # no scancel here: killing its tasks below ends each step too
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    cancelled: set[str] = set()
+    killed: set[int] = set()
+    for _ in range(20):
+        pids, steps = _leftovers(token)
+        steps -= cancelled
+        if steps and job:
+            _cancel_steps(job, steps)
+            cancelled |= steps
+            continue  # look again: what was found may be gone meanwhile
+        new = [pid for pid in pids if pid not in killed]
+        if not new:
+            return
+        for pid in new:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        killed.update(new)
+
+
+def _cancel_steps(job: str, steps: set[str]) -> None:
+    try:
+        subprocess.run(
+            ["scancel", *(f"{job}.{step}" for step in sorted(steps))],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        pass  # no scancel here: killing its tasks ends each step too
 
 
 def _write_json(path: str, data: dict[str, Any]) -> None:
