@@ -5,7 +5,6 @@ demand (answers of 503, connections cut before an answer)."""
 from __future__ import annotations
 
 import asyncio
-import datetime
 import hashlib
 import random
 import signal
@@ -21,6 +20,7 @@ import pytest
 from assay.store import Store, StoreError
 from assay.store.s3 import S3Bucket, S3Remote, parse_s3_url
 from assay.store.transfer import TransferError
+from tests.certs import self_signed
 from tests.conftest import write_tree
 from tests.integration import test_store_s3
 from tests.integration.s3_proxy import FaultInjectingS3Proxy, Seen
@@ -172,27 +172,7 @@ def test_with_a_proxy_in_the_environment_every_put_goes_through_it(s3, monkeypat
 
 
 def test_an_https_endpoint_trusts_the_ca_bundle_boto3_is_given(s3, monkeypatch, tmp_path):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "assay test CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    bundle = tmp_path / "ca.pem"
-    bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    bundle = self_signed(tmp_path / "ca", "assay test CA").cert
     with monkeypatch.context() as env:
         env.setenv("AWS_CA_BUNDLE", str(bundle))
         env.setenv("AWS_ENDPOINT_URL_S3", "https://127.0.0.1:9")

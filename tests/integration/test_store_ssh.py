@@ -187,10 +187,11 @@ def test_a_wrong_key_is_one_line_naming_the_host(server, tmp_path, assay_cli):
 
 
 @pytest.fixture(scope="module")
-def big_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, str]:
+def big_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, str]]:
     """A 200 MB build: one file of 136 MiB (stored as chunks of about 1 MiB), eight of
     7 MiB sent after it (each one object of 28 pieces: more than the agent's 1 MiB pipe
-    holds, so a cut can leave one half-way up), and a few small files."""
+    holds, so a cut can leave one half-way up), and a few small files. Removed after the
+    module (400 MB with its store: pytest would keep it to the end of the session)."""
     folder = tmp_path_factory.mktemp("big")
     rng = random.Random(200)
     files: dict[str, str | bytes] = {f"small/{i}.txt": f"small {i}\n" for i in range(10)}
@@ -200,7 +201,9 @@ def big_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, str]:
         for _ in range(136):
             fh.write(rng.randbytes(MIB))
     store = Store(folder / "store")
-    return store, store.put("big", folder / "build").version.tree
+    yield store, store.put("big", folder / "build").version.tree
+    assert folder.parent == tmp_path_factory.getbasetemp()  # only ever pytest's own dir
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def bytes_waiting(pid: int) -> int:

@@ -8,6 +8,7 @@ Real processes here: a chain of ``env`` programs, each exec'ing the next in one 
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import time
@@ -81,3 +82,76 @@ def test_a_process_started_with_no_environment_is_not_waited_for(
         with pytest.raises(OSError):
             hostagent.environ_of(str(proc.pid))  # a zombie's cannot be read
     assert naps == []
+
+
+class _FaultInjectingProcfs:
+    """A ``/proc/PID`` whose process stays in the middle of an exec (its new memory there,
+    no environment in it yet) for ``stalled`` reads, then shows ``MARK=here``; and a clock
+    that moves only when the reader sleeps. A real exec cannot be held there on demand (it
+    stalls so only under load, on a slow disk, in memory pressure)."""
+
+    def __init__(self, stalled: int, vsize: int = 1 << 24) -> None:
+        self.stalled = stalled
+        self.vsize = vsize
+        self.now = 0.0
+
+    def open(self, path: str, mode: str = "r") -> io.BytesIO:
+        assert mode == "rb"
+        if path.endswith("/environ"):
+            self.stalled -= 1
+            return io.BytesIO(b"" if self.stalled >= 0 else b"MARK=here\0")
+        fields = ["R"] + ["0"] * 49
+        fields[20] = str(self.vsize)  # field 23: the size of its memory (0: it has none)
+        return io.BytesIO(("1234 (env) " + " ".join(fields)).encode())
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+READERS = pytest.mark.parametrize("module", [hostagent, packrun], ids=["hostagent", "packrun"])
+
+
+def _install(monkeypatch: pytest.MonkeyPatch, module: object, proc: _FaultInjectingProcfs) -> None:
+    monkeypatch.setattr(module, "open", proc.open, raising=False)
+    monkeypatch.setattr(time, "sleep", proc.sleep)
+    monkeypatch.setattr(time, "monotonic", proc.monotonic)
+
+
+@READERS
+def test_an_exec_that_stalls_for_seconds_is_still_waited_for(
+    monkeypatch: pytest.MonkeyPatch, module: object
+) -> None:
+    # A count of reads is no bound on time: under load an exec can take longer than a
+    # thousand short sleeps, and the leftover it becomes was missed.
+    proc = _FaultInjectingProcfs(stalled=8000)
+    _install(monkeypatch, module, proc)
+    read = hostagent.environ_of if module is hostagent else packrun._environ_of
+    assert read("1234") == b"MARK=here\0"
+    assert proc.now >= 2.0
+
+
+@READERS
+def test_an_exec_that_never_ends_is_not_waited_for_forever(
+    monkeypatch: pytest.MonkeyPatch, module: object
+) -> None:
+    proc = _FaultInjectingProcfs(stalled=10**9)
+    _install(monkeypatch, module, proc)
+    read = hostagent.environ_of if module is hostagent else packrun._environ_of
+    assert read("1234") == b""
+    assert 5.0 <= proc.now <= 15.0
+
+
+@READERS
+def test_a_process_without_memory_is_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch, module: object
+) -> None:
+    # An exiting process (its memory already let go, not yet a zombie) shows no
+    # environment and never will: nothing to wait for, nothing left to run.
+    proc = _FaultInjectingProcfs(stalled=10**9, vsize=0)
+    _install(monkeypatch, module, proc)
+    read = hostagent.environ_of if module is hostagent else packrun._environ_of
+    assert read("1234") == b""
+    assert proc.now == 0.0

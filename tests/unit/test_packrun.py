@@ -88,3 +88,42 @@ def test_a_process_of_another_case_or_of_nobody_is_left_alone(tmp_path: Path) ->
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def _carrying(token: str) -> list[int]:
+    """The live processes whose environment carries the case token ``token``."""
+    mark = f"{packrun.CASE_VARIABLE}={token}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and _pid_alive(int(entry)):
+            try:
+                if mark in packrun._environ_of(entry).split(b"\0"):
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def test_what_a_leftover_forks_while_it_is_looked_for_ends_too(tmp_path: Path) -> None:
+    # A leftover that keeps starting processes: those it starts after /proc was listed
+    # were not in the list, and ran on (one look, one kill). Each round kills what it
+    # found, and a process sent SIGKILL starts no more: a fresh look ends it.
+    loop = "for i in $(seq 400); do sleep 120 & done; wait"
+    token = ""
+    try:
+        _run_pack(
+            tmp_path,
+            {"forks": f"echo $ASSAY_PACK_CASE > token; setsid bash -c '{loop}' & sleep 0.3"},
+        )
+        token = (tmp_path / "forks" / "token").read_text().strip()
+        assert token
+        deadline = time.monotonic() + 10
+        while _carrying(token) and time.monotonic() < deadline:
+            time.sleep(0.05)  # SIGKILL is sent; the kernel takes a moment to reap
+        assert _carrying(token) == []
+    finally:
+        for pid in _carrying(token) if token else []:  # this test's own token only
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass

@@ -52,7 +52,8 @@ def _environ_of(entry: str) -> bytes:
     until /proc/PID/stat shows it has none for good (as the host agent's ``environ_of``,
     which this stdlib-only file cannot import)."""
     seen = None
-    for _ in range(1000):
+    deadline = None
+    while True:
         with open(f"/proc/{entry}/environ", "rb") as fh:
             data = fh.read()
         if data:
@@ -60,11 +61,17 @@ def _environ_of(entry: str) -> bytes:
         try:
             with open(f"/proc/{entry}/stat", "rb") as fh:
                 fields = fh.read().rsplit(b")", 1)[1].split()
-            if fields[0] in (b"Z", b"X") or int(fields[6]) & 0x00200000:  # PF_KTHREAD
+            # dead, a kernel thread, or exiting (its memory let go: a size of 0)
+            if fields[0] in (b"Z", b"X") or int(fields[6]) & 0x00200000 or fields[20] == b"0":
                 return data
             where = (fields[47], fields[48])  # where its environment starts and ends
         except (IndexError, ValueError):
             return data
+        # Mid-exec, however long that takes under load (a count of reads bounds no time).
+        if deadline is None:
+            deadline = time.monotonic() + 10.0
+        elif time.monotonic() > deadline:
+            return data  # stuck this long: given up on, so that a search ends
         if where[0] != b"0" and where[0] == where[1]:
             if where == seen:
                 return data  # started with none
@@ -73,7 +80,6 @@ def _environ_of(entry: str) -> bytes:
         else:
             seen = None
             time.sleep(0.0005)
-    return data
 
 
 def _leftovers(token: str) -> tuple[list[int], set[str]]:
@@ -100,25 +106,44 @@ def _leftovers(token: str) -> tuple[list[int], set[str]]:
 
 
 def end_leftovers(token: str) -> None:
-    """Cancel the job steps a case left running and kill every other process it left."""
-    pids, steps = _leftovers(token)
+    """Cancel the job steps a case left running and kill every other process it left.
+
+    In rounds, each a fresh look at /proc: what a leftover starts after the listing is not
+    in it (a process sent SIGKILL starts no more, so the rounds end), and the pids found
+    before a slow ``scancel`` may be gone and reused by then: never killed from an old look.
+    """
     job = os.environ.get("SLURM_JOB_ID")
-    if steps and job:
-        try:
-            subprocess.run(
-                ["scancel", *(f"{job}.{step}" for step in sorted(steps))],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=60,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            pass  # no scancel here: killing its tasks below ends each step too
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    cancelled: set[str] = set()
+    killed: set[int] = set()
+    for _ in range(20):
+        pids, steps = _leftovers(token)
+        steps -= cancelled
+        if steps and job:
+            _cancel_steps(job, steps)
+            cancelled |= steps
+            continue  # look again: what was found may be gone meanwhile
+        new = [pid for pid in pids if pid not in killed]
+        if not new:
+            return
+        for pid in new:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        killed.update(new)
+
+
+def _cancel_steps(job: str, steps: set[str]) -> None:
+    try:
+        subprocess.run(
+            ["scancel", *(f"{job}.{step}" for step in sorted(steps))],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        pass  # no scancel here: killing its tasks ends each step too
 
 
 def _write_json(path: str, data: dict[str, Any]) -> None:

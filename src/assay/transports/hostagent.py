@@ -359,6 +359,7 @@ def floor_of(job: Job) -> int:
 
 
 _KERNEL_THREAD = 0x00200000  # PF_KTHREAD among the flags of /proc/PID/stat
+_EXEC_WAIT = 10.0  # seconds an exec may take before its process is given up on
 
 
 def environ_of(entry: str) -> bytes:
@@ -371,7 +372,8 @@ def environ_of(entry: str) -> bytes:
     zombie, a kernel thread, or the same empty environment twice, a millisecond apart)."""
     path = f"/proc/{entry}/environ"
     seen = None
-    for _ in range(1000):
+    deadline = None
+    while True:
         with open(path, "rb") as fh:
             data = fh.read()
         if data:
@@ -379,11 +381,17 @@ def environ_of(entry: str) -> bytes:
         try:
             with open(f"/proc/{entry}/stat", "rb") as fh:
                 fields = fh.read().rsplit(b")", 1)[1].split()
-            if fields[0] in (b"Z", b"X") or int(fields[6]) & _KERNEL_THREAD:
+            # dead, a kernel thread, or exiting (its memory let go: a size of 0)
+            if fields[0] in (b"Z", b"X") or int(fields[6]) & _KERNEL_THREAD or fields[20] == b"0":
                 return data
             where = (fields[47], fields[48])  # where its environment starts and ends
         except (IndexError, ValueError):  # a kernel before 3.5: no way to tell
             return data
+        # Mid-exec, however long that takes under load (a count of reads bounds no time).
+        if deadline is None:
+            deadline = time.monotonic() + _EXEC_WAIT
+        elif time.monotonic() > deadline:
+            return data  # stuck this long: given up on, so that a search ends
         if where[0] != b"0" and where[0] == where[1]:
             if where == seen:
                 return data  # started with none
@@ -392,7 +400,6 @@ def environ_of(entry: str) -> bytes:
         else:
             seen = None
             time.sleep(0.0005)
-    return data
 
 
 def leftovers(tokens: set[str], above: int = 0) -> list[int]:
