@@ -33,7 +33,6 @@ import io
 import os
 import signal
 import sys
-import sysconfig
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -288,9 +287,18 @@ def exception_text(exc: BaseException) -> str:
 
 
 _PACKAGE = str(Path(__file__).resolve().parent) + os.sep
-_PATHS = sysconfig.get_paths()
-_STDLIB = tuple({str(Path(_PATHS[k]).resolve()) + os.sep for k in ("stdlib", "platstdlib")})
-_INSTALLED = tuple({str(Path(_PATHS[k]).resolve()) + os.sep for k in ("purelib", "platlib")})
+
+
+@functools.cache
+def _library_paths() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The standard library's directories and those of installed packages: at the first
+    exception looked into, not at import (sysconfig loads the build's data, every run)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    stdlib = tuple({str(Path(paths[k]).resolve()) + os.sep for k in ("stdlib", "platstdlib")})
+    installed = tuple({str(Path(paths[k]).resolve()) + os.sep for k in ("purelib", "platlib")})
+    return stdlib, installed
 
 
 def assay_code(filename: str) -> bool:
@@ -303,7 +311,8 @@ def own_code(filename: str) -> bool:
     installed beside it: a test's helper library is the test's code)."""
     if filename.startswith((_PACKAGE, "<frozen ")):
         return True
-    return filename.startswith(_STDLIB) and not filename.startswith(_INSTALLED)
+    stdlib, installed = _library_paths()
+    return filename.startswith(stdlib) and not filename.startswith(installed)
 
 
 def raised_by_test_code(tb: TracebackType | None) -> bool:

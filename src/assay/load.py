@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import re
@@ -13,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from assay import guard, terminal
+from assay import digests, guard, terminal
 from assay.define import reffile
 from assay.define.definition import variant_names
 from assay.define.test import Test
@@ -216,7 +215,7 @@ def _with_kept_references(
 
 
 def _module_name(path: Path) -> str:
-    digest = hashlib.blake2b(str(path.resolve()).encode(), digest_size=4).hexdigest()
+    digest = digests.blake2b(str(path.resolve()).encode(), digest_size=4).hexdigest()
     stem = re.sub(r"\W", "_", path.stem)
     return f"assay_tests_{stem}_{digest}"
 

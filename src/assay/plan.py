@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay import guard
+from assay import digests, guard
 from assay.config import Config, Environment, PartitionRef
 from assay.define.definition import variant_names
 from assay.define.params import variant_name
@@ -67,7 +66,7 @@ def variants(test: type[Test]) -> Iterator[Variant]:
 
 def case_id(name: str) -> str:
     """A stable short hash of a case name."""
-    return hashlib.blake2b(name.encode(), digest_size=4).hexdigest()
+    return digests.blake2b(name.encode(), digest_size=4).hexdigest()
 
 
 @dataclass(eq=False, slots=True)

@@ -259,6 +259,17 @@ def test_a_lone_case_starts_before_tempfile_random_toml_and_difflib_are_imported
     assert first_case[2] == [], first_case
 
 
+def test_a_lone_case_starts_before_openssl_and_sysconfig_are_loaded(tmp_path):
+    # hashlib loads OpenSSL's libcrypto (a large shared library) for the few short
+    # digests made before the first case (its stage directory's name, say), and the
+    # guard's standard-library paths came from sysconfig's build data: both only for
+    # what can wait or has a builtin twin.
+    watch = ("_hashlib", "sysconfig", "_sysconfigdata__linux_x86_64-linux-gnu")
+    events = _events_of_a_lone_case(tmp_path, watch, "assay.entry")
+    first_case = next(e for e in events if e[0] == "spawn" and e[1] != "git")
+    assert first_case[2] == [], first_case
+
+
 _IMPORTED_IN = """
 import json, sys, threading
 WATCH = {watch!r}

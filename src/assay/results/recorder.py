@@ -11,7 +11,6 @@ opens the database imports it from its directory.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import subprocess
@@ -23,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assay import terminal
+from assay import digests, terminal
 from assay.results.model import CaseResult, GitState, Session
 
 if TYPE_CHECKING:
@@ -89,7 +88,7 @@ def config_hash(config: Config) -> str:
     data = describe(config)
     data.pop("source", None)
     text = json.dumps(data, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return digests.sha256(text.encode()).hexdigest()[:16]
 
 
 def git_state(path: Path) -> tuple[str | None, bool | None]:

@@ -18,7 +18,6 @@ file found under the right name is used only if it holds exactly the right bytes
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
@@ -81,6 +80,8 @@ class JobFiles:
         if path is None:
             suffix, content = _CONTENT[stem]
             data = self._data[stem] = content()
+            import hashlib  # (OpenSSL: a file of 100s of kB; off a local run's path)
+
             digest = hashlib.sha256(data).hexdigest()[:16]
             path = self._paths[stem] = self.directory / f"{stem}-{digest}{suffix}"
         return path
