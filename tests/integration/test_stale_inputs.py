@@ -92,3 +92,25 @@ def test_a_permission_error_on_a_file_that_is_not_an_input_gets_no_hint(tmp_path
     assert result.code == 1, result
     reason = result.report["cases"][0]["failure"]["reason"]
     assert reason == "exit code 1 (expected exit code 0)"
+
+
+def test_a_build_writing_over_a_source_is_told_why_and_how(tmp_path, assay_cli, write):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "config.h").write_text("#define N 1\n")
+    write(
+        "test_build.py",
+        """
+        import assay
+
+
+        class Configure(assay.Test):
+            sources = "src/"
+            build = "echo '#define N 2' > config.h"
+            command = "cat config.h"
+        """,
+    )
+    result = assay_cli("run", "test_build.py", "--plain")
+    assert result.code == 1, result
+    reason = result.report["cases"][0]["failure"]["reason"]
+    assert reason.startswith("build failed: exit code 1; 'config.h' is a staged input"), reason
+    assert 'writable = ["config.h"] in the test' in reason

@@ -7,8 +7,10 @@ and the fix."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from assay.store.stage import matcher
 
@@ -43,6 +45,19 @@ def denied_inputs(
         if path in words or any(w.endswith("/" + path) for w in words):
             found.append(path)
     return found
+
+
+def tails(paths: Iterable[Path]) -> list[str]:
+    """The end of each file of ``paths`` that can be read (a build's output files)."""
+    texts = []
+    for path in paths:
+        try:
+            with path.open("rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - _TAIL))
+                texts.append(f.read().decode(errors="replace"))
+        except OSError:
+            continue
+    return texts
 
 
 def denied_hint(names: Sequence[str], suite: bool) -> str:
