@@ -84,3 +84,68 @@ def read_owned(path: Path, what: str) -> bytes | None:
             )
         check_owned(path, info, what)
         return fh.read()
+
+
+def check_prefix(prefix: Path) -> None:
+    """Refuse to write a new session under ``prefix`` where another user could swap what
+    assay writes (session and stage directories, ``latest``, the results database) for
+    links to this user's files: the prefix and its ``runs`` must be this user's and closed
+    to others' writes (as for ``--resume``); the directory holding the prefix (and, for a
+    link, the one holding its target) must be this user's or root's, and writable by
+    others only if sticky (``/tmp``)."""
+    what = f"--prefix {prefix}"
+    fix = (
+        "give --prefix a directory of your own (the default is .assay in the current "
+        "directory), or, if you trust what is in it: "
+    )
+    absolute = Path(os.path.abspath(prefix))
+    parents = [absolute.parent]
+    try:
+        real = Path(os.path.realpath(absolute, strict=True))
+    except OSError:
+        real = None  # not made yet: made by this user, in its parent
+    if real is not None and real.parent not in parents:
+        parents.append(real.parent)
+    for parent in parents:
+        try:
+            info = os.stat(parent)
+        except OSError:
+            continue  # made by mkdir -p, as this user
+        _check_holder(parent, info, what)
+    for path in (absolute, absolute / "runs"):
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        me = os.geteuid()
+        if info.st_uid != me:
+            problem = f"is owned by uid {info.st_uid}, not by you (uid {me})"
+            change = f"chown -R {me} {quote(str(path))}"
+        elif info.st_mode & stat.S_IWOTH or (
+            info.st_mode & stat.S_IWGRP and not _private_group(info.st_gid)
+        ):
+            problem = f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+            change = f"chmod go-w {quote(str(path))}"
+        else:
+            continue
+        raise UsageError(
+            f"{what}: {path} {problem}: another user could swap the session directories "
+            "or the results database there for links to your files",
+            hint=fix + change,
+        )
+
+
+def _check_holder(parent: Path, info: os.stat_result, what: str) -> None:
+    me = os.geteuid()
+    sticky = bool(info.st_mode & stat.S_ISVTX)
+    if info.st_uid not in (me, 0):
+        problem = f"is owned by uid {info.st_uid}, not by you (uid {me}) or root"
+    elif info.st_mode & stat.S_IWOTH and not sticky:
+        problem = f"is writable by everyone (mode {stat.S_IMODE(info.st_mode):o}, not sticky)"
+    else:
+        return
+    raise UsageError(
+        f"{what}: the directory that holds it, {parent}, {problem}: another user could "
+        "replace the prefix with a link to your files",
+        hint="give --prefix a directory in a place of your own, such as ~/assay-runs",
+    )
