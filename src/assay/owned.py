@@ -149,3 +149,16 @@ def _check_holder(parent: Path, info: os.stat_result, what: str) -> None:
         "replace the prefix with a link to your files",
         hint="give --prefix a directory in a place of your own, such as ~/assay-runs",
     )
+
+
+def others_may_change(info: os.stat_result, root_ok: bool = False) -> str | None:
+    """Why another user could change the file or directory ``info`` describes (it is
+    theirs, or open to their writes; a user private group's write bit does not count), or
+    None. ``root_ok``: a directory of root's is not another user's (``/var/tmp``)."""
+    me = os.geteuid()
+    if info.st_uid != me and not (root_ok and info.st_uid == 0):
+        return f"is owned by uid {info.st_uid}, not by you (uid {me})"
+    mode = info.st_mode
+    if mode & stat.S_IWOTH or (mode & stat.S_IWGRP and not _private_group(info.st_gid)):
+        return f"is writable by others (mode {stat.S_IMODE(mode):o})"
+    return None
