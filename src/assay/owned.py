@@ -22,16 +22,22 @@ def check_owned(path: Path, info: os.stat_result, what: str) -> None:
         raise UsageError(
             f"{what}: {path} is owned by uid {info.st_uid}, not by you (uid {me}); another "
             "user could have written it, so it is not acted on",
-            hint="resume only a session of your own; start a new run without --resume",
+            hint=_fix(what, "resume only a session of your own; start a new run without --resume"),
         )
     group_may = info.st_mode & stat.S_IWGRP and not _private_group(info.st_gid)
     if info.st_mode & stat.S_IWOTH or group_may:
         raise UsageError(
             f"{what}: {path} is writable by others (mode {stat.S_IMODE(info.st_mode):o}), so "
             "what it says is not acted on",
-            hint=f"if you trust its content: chmod go-w {quote(str(path))}; else start a new "
-            "run without --resume",
+            hint=f"if you trust its content: chmod go-w {quote(str(path))}; else " + _fix(what),
         )
+
+
+def _fix(what: str, resume: str = "start a new run without --resume") -> str:
+    """What to do instead, for the command ``what`` names."""
+    if what == "--resume":
+        return resume
+    return "run the cases again (assay run) for a session of your own"
 
 
 def _private_group(gid: int) -> bool:
@@ -60,7 +66,7 @@ def read_owned(path: Path, what: str) -> bytes | None:
     except OSError as exc:
         raise UsageError(
             f"{what}: cannot read {path.parent}: {exc.strerror}",
-            hint="start a new run without --resume",
+            hint=_fix(what),
         ) from None
     try:
         check_owned(path.parent, os.fstat(folder), what)
@@ -71,7 +77,7 @@ def read_owned(path: Path, what: str) -> bytes | None:
     except OSError as exc:
         raise UsageError(
             f"{what}: cannot read {path}: {exc.strerror}",
-            hint="start a new run without --resume",
+            hint=_fix(what),
         ) from None
     finally:
         os.close(folder)
@@ -80,7 +86,7 @@ def read_owned(path: Path, what: str) -> bytes | None:
         if not stat.S_ISREG(info.st_mode):
             raise UsageError(
                 f"{what}: {path} is not a regular file",
-                hint="start a new run without --resume",
+                hint=_fix(what),
             )
         check_owned(path, info, what)
         return fh.read()
