@@ -53,8 +53,14 @@ def plan(
 ) -> Plan:
     """The copies and new references that blessing the selected cases makes, and notes on
     the selected cases that cannot be blessed (and why)."""
+    from assay.owned import read_owned  # lazy: only bless reads a report this way
+
     try:
-        report = json.loads(report_path.read_text())
+        # The report says which files to write where: only one this user wrote is used.
+        text = read_owned(report_path, "bless")
+        if text is None:
+            raise FileNotFoundError(report_path)
+        report = json.loads(text)
     except FileNotFoundError:
         raise UsageError(
             f"no session to bless from: {report_path} does not exist",
@@ -165,6 +171,9 @@ def run(
     """The ``bless`` command: show the plan (copies, and a diff of the references files),
     confirm, write. Returns the exit code."""
     report_path = prefix / "latest" / "report.json"
+    from assay.owned import check_prefix  # lazy: as above
+
+    check_prefix(prefix)
     found = plan(report_path, names, ids, include_passed)
     copies, changes = found.copies, found.references
     edits = _edits(changes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import shutil
 from pathlib import Path, PurePosixPath
@@ -17,6 +18,7 @@ from typing import Any
 
 from assay.config import load_config
 from assay.errors import UsageError
+from assay.owned import check_prefix, read_owned
 from assay.transports.base import TransportError
 from assay.transports.download import Downloaded
 
@@ -24,8 +26,12 @@ from assay.transports.download import Downloaded
 def find_case(prefix: Path, case_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The newest session's report and its one case whose id starts with ``case_id``."""
     path = prefix / "latest" / "report.json"
+    check_prefix(prefix)  # the report says where to write: only one no one else could change
     try:
-        report = json.loads(path.read_text())
+        text = read_owned(path, "fetch")
+        if text is None:
+            raise FileNotFoundError(path)
+        report = json.loads(text)
         cases = report["cases"]
     except FileNotFoundError:
         raise UsageError(f"fetch: no session under {prefix} ({path} is missing)") from None
@@ -52,6 +58,7 @@ def fetch(prefix: Path, case_id: str, config_file: str | None = None) -> tuple[P
             f"fetch: {case['name']} [{case['id']}] kept nothing on a remote host"
             + (f"; its files are in {output}" if output else "")
         )
+    _inside_session(prefix, str(output))
     config = load_config(config_file)
     system = config.systems.get(case["system"])
     partition = system.partitions.get(case["partition"]) if system else None
@@ -80,6 +87,20 @@ def fetch(prefix: Path, case_id: str, config_file: str | None = None) -> tuple[P
     if done.skipped:
         notes.append(f"not copied (devices, sockets or pipes): {', '.join(done.skipped)}")
     return target, notes
+
+
+def _inside_session(prefix: Path, output: str) -> None:
+    """Refuse an output dir that is not one of the newest session's own (``output/NAME``):
+    the files fetched there come from the host, and a report edited to name another
+    directory (``~/.ssh``) would have them written there."""
+    session = (prefix / "latest").resolve()
+    target = Path(os.path.realpath(output))
+    if target.parent != session / "output":
+        raise UsageError(
+            f"fetch: the report names {output} as the case's output dir, which is not in "
+            f"{session / 'output'}; nothing is fetched",
+            hint="the report was changed after the run: run the case again",
+        )
 
 
 async def _copy(ssh: Any, path: PurePosixPath, target: Path, session: str) -> Downloaded:

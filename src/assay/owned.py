@@ -22,16 +22,22 @@ def check_owned(path: Path, info: os.stat_result, what: str) -> None:
         raise UsageError(
             f"{what}: {path} is owned by uid {info.st_uid}, not by you (uid {me}); another "
             "user could have written it, so it is not acted on",
-            hint="resume only a session of your own; start a new run without --resume",
+            hint=_fix(what, "resume only a session of your own; start a new run without --resume"),
         )
     group_may = info.st_mode & stat.S_IWGRP and not _private_group(info.st_gid)
     if info.st_mode & stat.S_IWOTH or group_may:
         raise UsageError(
             f"{what}: {path} is writable by others (mode {stat.S_IMODE(info.st_mode):o}), so "
             "what it says is not acted on",
-            hint=f"if you trust its content: chmod go-w {quote(str(path))}; else start a new "
-            "run without --resume",
+            hint=f"if you trust its content: chmod go-w {quote(str(path))}; else " + _fix(what),
         )
+
+
+def _fix(what: str, resume: str = "start a new run without --resume") -> str:
+    """What to do instead, for the command ``what`` names."""
+    if what == "--resume":
+        return resume
+    return "run the cases again (assay run) for a session of your own"
 
 
 def _private_group(gid: int) -> bool:
@@ -60,7 +66,7 @@ def read_owned(path: Path, what: str) -> bytes | None:
     except OSError as exc:
         raise UsageError(
             f"{what}: cannot read {path.parent}: {exc.strerror}",
-            hint="start a new run without --resume",
+            hint=_fix(what),
         ) from None
     try:
         check_owned(path.parent, os.fstat(folder), what)
@@ -71,7 +77,7 @@ def read_owned(path: Path, what: str) -> bytes | None:
     except OSError as exc:
         raise UsageError(
             f"{what}: cannot read {path}: {exc.strerror}",
-            hint="start a new run without --resume",
+            hint=_fix(what),
         ) from None
     finally:
         os.close(folder)
@@ -80,7 +86,85 @@ def read_owned(path: Path, what: str) -> bytes | None:
         if not stat.S_ISREG(info.st_mode):
             raise UsageError(
                 f"{what}: {path} is not a regular file",
-                hint="start a new run without --resume",
+                hint=_fix(what),
             )
         check_owned(path, info, what)
         return fh.read()
+
+
+def check_prefix(prefix: Path) -> None:
+    """Refuse to write a new session under ``prefix`` where another user could swap what
+    assay writes (session and stage directories, ``latest``, the results database) for
+    links to this user's files: the prefix and its ``runs`` must be this user's and closed
+    to others' writes (as for ``--resume``); the directory holding the prefix (and, for a
+    link, the one holding its target) must be this user's or root's, and writable by
+    others only if sticky (``/tmp``)."""
+    what = f"--prefix {prefix}"
+    fix = (
+        "give --prefix a directory of your own (the default is .assay in the current "
+        "directory), or, if you trust what is in it: "
+    )
+    absolute = Path(os.path.abspath(prefix))
+    parents = [absolute.parent]
+    try:
+        real = Path(os.path.realpath(absolute, strict=True))
+    except OSError:
+        real = None  # not made yet: made by this user, in its parent
+    if real is not None and real.parent not in parents:
+        parents.append(real.parent)
+    for parent in parents:
+        try:
+            info = os.stat(parent)
+        except OSError:
+            continue  # made by mkdir -p, as this user
+        _check_holder(parent, info, what)
+    for path in (absolute, absolute / "runs"):
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        me = os.geteuid()
+        if info.st_uid != me:
+            problem = f"is owned by uid {info.st_uid}, not by you (uid {me})"
+            change = f"chown -R {me} {quote(str(path))}"
+        elif info.st_mode & stat.S_IWOTH or (
+            info.st_mode & stat.S_IWGRP and not _private_group(info.st_gid)
+        ):
+            problem = f"is writable by others (mode {stat.S_IMODE(info.st_mode):o})"
+            change = f"chmod go-w {quote(str(path))}"
+        else:
+            continue
+        raise UsageError(
+            f"{what}: {path} {problem}: another user could swap the session directories "
+            "or the results database there for links to your files",
+            hint=fix + change,
+        )
+
+
+def _check_holder(parent: Path, info: os.stat_result, what: str) -> None:
+    me = os.geteuid()
+    sticky = bool(info.st_mode & stat.S_ISVTX)
+    if info.st_uid not in (me, 0):
+        problem = f"is owned by uid {info.st_uid}, not by you (uid {me}) or root"
+    elif info.st_mode & stat.S_IWOTH and not sticky:
+        problem = f"is writable by everyone (mode {stat.S_IMODE(info.st_mode):o}, not sticky)"
+    else:
+        return
+    raise UsageError(
+        f"{what}: the directory that holds it, {parent}, {problem}: another user could "
+        "replace the prefix with a link to your files",
+        hint="give --prefix a directory in a place of your own, such as ~/assay-runs",
+    )
+
+
+def others_may_change(info: os.stat_result, root_ok: bool = False) -> str | None:
+    """Why another user could change the file or directory ``info`` describes (it is
+    theirs, or open to their writes; a user private group's write bit does not count), or
+    None. ``root_ok``: a directory of root's is not another user's (``/var/tmp``)."""
+    me = os.geteuid()
+    if info.st_uid != me and not (root_ok and info.st_uid == 0):
+        return f"is owned by uid {info.st_uid}, not by you (uid {me})"
+    mode = info.st_mode
+    if mode & stat.S_IWOTH or (mode & stat.S_IWGRP and not _private_group(info.st_gid)):
+        return f"is writable by others (mode {stat.S_IMODE(mode):o})"
+    return None

@@ -213,7 +213,10 @@ def _compact(bad: list[CaseResult], width: int, cut: bool = True) -> list[Line]:
                 text = text[: max(width - 4, 0)] + "..."
             lines.append((text, "red"))
             continue
-        lines += [(t, "red") for t in _wrapped(text, reason[1:], width - 1)]
+        # Escaped before wrapping: the wrapper turns a newline or a carriage return into a
+        # space, which no later escaping can show (a name would read as another).
+        rest = [terminal.line(r) for r in reason[1:]]
+        lines += [(t, "red") for t in _wrapped(terminal.line(text), rest, width - 1)]
     return lines
 
 

@@ -140,3 +140,30 @@ def test_an_expected_file_hard_linked_to_a_file_outside_the_suite_is_replaced_no
     assert (expected / "out.txt").read_text() == "hello\n"
     assert (expected / "out.txt").stat().st_mode & 0o777 == 0o640  # its mode kept
     assert [p.name for p in expected.iterdir()] == ["out.txt"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make another user's file")
+def test_bless_does_not_act_on_a_report_another_user_could_have_written(tmp_path):
+    """The report names the expected files to write and the actual ones to copy: a report
+    another user owns (or may write) could make bless write any file of the runner's."""
+    suite, victim = _sandbox(tmp_path)
+    expected = suite / "cases" / "c1" / "expected"
+    expected.mkdir()
+    (expected / "out.txt").write_text("old\n")
+    run = run_assay("run", ".", "--plain", cwd=suite)
+    assert run.code == 1, run
+    report = suite / ".assay" / "latest" / "report.json"
+    data = report.read_text().replace(str(expected), str(victim))
+    report.write_text(data)
+    os.chown(report, 65534, 65534)
+    blessed = run_assay("bless", "--yes", cwd=suite)
+    assert blessed.code == 2, blessed
+    assert "owned by uid 65534" in blessed.stderr and "Traceback" not in blessed.stderr
+    assert "assay run" in blessed.stderr  # the fix: a session of one's own
+    assert (victim / "out.txt").read_text() == "VICTIM\n"
+    assert (expected / "out.txt").read_text() == "old\n"
+    os.chown(report, 0, 0)
+    report.chmod(0o666)
+    blessed = run_assay("bless", "--yes", cwd=suite)
+    assert blessed.code == 2 and "writable by others" in blessed.stderr, blessed
+    assert (victim / "out.txt").read_text() == "VICTIM\n"

@@ -122,3 +122,27 @@ def test_an_html_report_of_cases_named_with_control_characters_is_written(assay_
     _clean_result(result)
     page = (result.cwd / "report.html").read_text()
     assert "<svg" in page and "<script" not in page
+
+
+def test_the_list_of_failed_cases_in_a_log_shows_a_newline_in_a_name_escaped(assay_cli, write):
+    """The wrapped list (a pipe, --plain, summary.txt) turned a name's newline or carriage
+    return into a space: 'Bad[v=a b]' could not be told from the case 'Bad[v=a b]' nor
+    matched with the name every other line shows ('a\\x0ab')."""
+    write(
+        "test_bad.py",
+        """
+        import assay
+
+
+        class Bad(assay.Test):
+            v = assay.parameter(["a\\nb", "c\\rd", "e\\x0bf"])
+            command = "exit 3"
+        """,
+    )
+    result = assay_cli("run", "test_bad.py", "--plain")
+    assert result.code == 1, result
+    listed = result.stdout[result.stdout.index("failed (3)") :]
+    for shown in ("Bad[v=a\\x0ab]", "Bad[v=c\\x0dd]", "Bad[v=e\\x0bf]"):
+        assert shown in listed, listed
+    summary = (result.cwd / ".assay" / "latest" / "summary.txt").read_text()
+    assert "Bad[v=a\\x0ab]" in summary[summary.index("failed (3)") :]

@@ -355,3 +355,21 @@ def test_csv_headers_of_many_columns_pair_by_name(case: Case):
         "line 1: extra column 'x' (column 7778 of actual)",
     ]
     assert result["values"] == 19_999
+
+
+def test_an_actual_output_that_is_a_link_to_nothing_says_so_not_missing(tmp_path: Path) -> None:
+    """A run that made out.txt a link to a file a killed leftover never wrote: 'missing'
+    sent the user looking for why the program wrote nothing."""
+
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "act").mkdir()
+    (tmp_path / "exp" / "out.txt").write_text("1\n")
+    (tmp_path / "exp" / "gone.txt").write_text("1\n")
+    (tmp_path / "act" / "out.txt").symlink_to("late.txt")
+    got = compare_files(str(tmp_path / "exp"), str(tmp_path / "act"))
+    assert not got["ok"]
+    assert got["missing"] == ["gone.txt"]  # a file the run did not make at all
+    (linked,) = got["files"]
+    assert linked["file"] == "out.txt"
+    assert "is a symbolic link to 'late.txt', which does not exist" in linked["message"]
+    assert "out.txt" in got["summary"] and "late.txt" in got["summary"]

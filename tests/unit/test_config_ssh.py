@@ -38,6 +38,11 @@ def test_ssh_settings_without_the_ssh_transport_are_refused() -> None:
         ('host = "h", port = 70000', "port"),
         ('host = "h", max_channels = 0', "max_channels"),
         ('host = "h", identity = "k\\u0000"', "control character"),
+        ('host = "h", proxy_jump = "-oProxyCommand=x"', "is not a jump host"),
+        ('host = "h", proxy_jump = "gw,-J"', "is not a jump host"),
+        ('host = "h", proxy_jump = "me@-x"', "is not a jump host"),
+        ('host = "h", proxy_jump = "gw,,gw2"', "is not a jump host"),
+        ('host = "h", proxy_jump = "gw x"', "is not a jump host"),
     ],
 )
 def test_bad_ssh_settings_are_refused_naming_the_key(setting: str, words: str) -> None:
@@ -73,3 +78,12 @@ ssh = { host = "login", user = "someone-else" }
     assert of["s:d"] is local
     assert isinstance(of["s:a"], SshTransport)
     assert of["s:a"].workdirs == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "jump", ["gateway.example.org", "me@gw.example.org:2222", "gw1,me@gw2", "[::1]:22", "a_b"]
+)
+def test_jump_hosts_as_ssh_takes_them_are_accepted(jump: str) -> None:
+    ssh = f'ssh = {{ host = "h", proxy_jump = "{jump}" }}\n'
+    text = _config(f'[systems.s.partitions.p]\ntransport = "ssh"\n{ssh}')
+    assert parse_config(text, "t.toml").systems["s"].partitions["p"].ssh.proxy_jump == jump

@@ -139,6 +139,7 @@ def test_a_suite_sets_every_declared_field_from_its_key(tmp_path: Path) -> None:
         "prerun": (["echo pre"], ["echo pre"]),
         "postrun": (["echo post"], ["echo post"]),
         "keep_files": (["*.log"], ["*.log"]),
+        "writable": (["out.txt"], ["out.txt"]),
         "time_limit": ("2m", Duration(120)),
     }
     assert set(values) == set(SUITE_KEYS)

@@ -103,6 +103,16 @@ def _read(path: str, size: int) -> bytes:
         os.close(fd)
 
 
+def _dangling(path: str) -> str | None:
+    """For a symbolic link that leads to nothing (its target, or a link on the way,
+    missing or out of reach): where it points, said for a reader; else None."""
+    try:
+        target = os.readlink(path)
+    except (OSError, ValueError):
+        return None
+    return f"{target!r}, which does not exist (or cannot be reached)"
+
+
 def compare(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Compare what ``spec`` names; the verdict (see the package docstring)."""
     plan, problems = prepare(spec)
@@ -117,7 +127,12 @@ def compare(spec: Mapping[str, Any]) -> dict[str, Any]:
         try:
             info = os.stat(actual)
         except (OSError, ValueError):  # (as os.path.exists)
-            missing.append(rel)
+            dangling = _dangling(actual)
+            if dangling is None:
+                missing.append(rel)
+            else:  # not "missing": the run made it, as a link to nothing
+                results.append(Result(rel, "text", plan.limit))
+                results[-1].fail(f"actual {actual} is a symbolic link to {dangling}")
         else:
             results.append(_compare_one(rel, expected, actual, plan, info))
     extra = set()

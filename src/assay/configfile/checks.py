@@ -254,6 +254,14 @@ def _check_transport(
             )
     if not part.ssh.host or part.ssh.host.startswith("-"):
         fail(f"{where}.ssh.host", f"{part.ssh.host!r} is not a host name")
+    for hop in (part.ssh.proxy_jump or "x").split(","):
+        user, _, host = hop.rpartition("@")
+        if not _JUMP_HOST.fullmatch(host) or (user and not _JUMP_USER.fullmatch(user)):
+            fail(
+                f"{where}.ssh.proxy_jump",
+                f"{hop!r} is not a jump host: write [user@]host[:port], several separated "
+                'by commas, as ssh -J takes them ("me@gateway.example.org:2222")',
+            )
     if part.ssh.user is not None and (not part.ssh.user or part.ssh.user.startswith("-")):
         fail(f"{where}.ssh.user", f"{part.ssh.user!r} is not a user name")
     if not part.ssh.workdir.strip() or part.ssh.workdir.strip() in ("/", "~", "."):
@@ -264,6 +272,8 @@ def _check_transport(
         )
 
 
+_JUMP_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.][A-Za-z0-9_.-]*)(?::[0-9]{1,5})?")
+_JUMP_USER = re.compile(r"[^\s@,:-][^\s@,:]*")
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 

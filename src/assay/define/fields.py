@@ -143,6 +143,7 @@ class Fields:
             ),
             "list of globs",
             check_globs,
+            suite=SuiteKey("writable"),
         ),
     ] = ()
     build: Annotated[

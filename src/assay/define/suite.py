@@ -37,6 +37,7 @@ from assay.define.suite_checks import (
     is_dir,
     is_file,
     line_of,
+    lookalikes,
     make_class,
     toml_error_line,
 )
@@ -221,6 +222,7 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
                     "case names must be unique",
                 )
             found[d.name] = CaseDir(d.name, d)
+    lookalikes(comp, list(found), "case directories")
     return list(found.values())
 
 

@@ -173,3 +173,26 @@ def line_of(text: str, key: str) -> int | None:
                     return offset
         return best
     return best
+
+
+def lookalikes(comp: Compiler, names: list[str], what: str) -> None:
+    """A problem for each two case names that differ only in how Unicode encodes them
+    (an accent precomposed or combining, a compatibility form, an invisible format
+    character): every report and terminal would show them alike, so a reader could take
+    one's verdict for the other's. The names are said with escapes, to show the difference."""
+    import unicodedata  # lazy: only suites with non-ASCII names use it
+
+    seen: dict[str, str] = {}
+    for name in names:
+        key = name  # (ASCII is its own form: most names cost one check)
+        if not name.isascii():
+            shown = "".join(c for c in name if unicodedata.category(c) != "Cf")
+            key = unicodedata.normalize("NFKC", shown)
+        other = seen.setdefault(key, name)
+        if other != name:
+            comp.problem(
+                "suite.cases",
+                f"two {what} have names that look the same, {other!a} and {name!a}: "
+                "they differ only in how their characters are encoded (Unicode normalisation "
+                "or an invisible character), so the reports would show them alike; rename one",
+            )

@@ -8,7 +8,7 @@ import os
 import string
 from pathlib import Path, PurePosixPath
 
-from assay.define.suite_checks import Compiler, case_globs, exists, is_file
+from assay.define.suite_checks import Compiler, case_globs, exists, is_file, lookalikes
 from assay.define.suite_test import CaseFile
 
 PLACEHOLDERS = ("stem", "name")
@@ -59,6 +59,7 @@ def case_files(comp: Compiler, patterns: list[str], expected: str) -> list[CaseF
             )
             continue
         cases[case.name] = case
+    lookalikes(comp, list(cases), "inputs")
     _expected_exist(comp, expected, list(cases.values()))
     return list(cases.values())
 

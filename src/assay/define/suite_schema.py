@@ -169,6 +169,7 @@ class Body(_Table, kw_only=True, frozen=True):
     prerun: list[str] = []
     postrun: list[str] = []
     keep_files: list[str] = []
+    writable: list[str] = []
     compare: Compare | None = None
     metrics: dict[str, Metric] = {}
     references: dict[str, dict[str, Reference]] = {}

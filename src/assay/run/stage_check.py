@@ -8,16 +8,18 @@ import os
 import shutil
 
 from assay import guard
-from assay.define.field_checks import describe_accepted, exit_code_accepted
+from assay.define.field_checks import describe_accepted, exit_code_accepted, source_globs
 from assay.define.fields import as_list
 from assay.define.reffile import chosen
 from assay.define.refs import choose
+from assay.errors import SanityError
 from assay.files import link_or_copy, remove_entries
 from assay.run.access import open_up, with_access
 from assay.run.bucket_inputs import drop_lists
 from assay.run.case_state import CaseState
 from assay.run.context import StageFailed
 from assay.run.describe import describe_status
+from assay.run.input_hints import denied_hint, denied_inputs
 from assay.run.keeping import kept_files
 from assay.run.metrics import measure
 
@@ -30,8 +32,21 @@ class CheckStages(CaseState):
         accepted = test.exit_codes
         if not exit_code_accepted(accepted, out.exit_code):
             reason = f"{describe_status(out.exit_code)} (expected {describe_accepted(accepted)})"
+            denied = self._denied_inputs()
+            if denied:
+                reason += "; " + denied_hint(denied, suite=hasattr(test, "suite_file"))
             raise StageFailed(reason, self._differences_anyway())
         guard.call("sanity", test.sanity, out, printed=self.printed)
+
+    def _denied_inputs(self) -> list[str]:
+        """The read-only inputs a "Permission denied" of the failed run names."""
+        if not self.inputs:
+            return []
+        texts = []
+        for where in ("stderr", "stdout"):
+            with contextlib.suppress(SanityError, OSError):
+                texts.append(getattr(self._out, where))
+        return denied_inputs(texts, self.inputs, source_globs(as_list(self._test.writable)))
 
     def _differences_anyway(self) -> str | None:
         """The outputs of a run whose exit code is not accepted are not held against the

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from assay import guard
+from assay.define.field_checks import source_globs
 from assay.define.fields import as_list, duration
 from assay.define.output import Output, spec_key, with_not_outputs
 from assay.define.test import Test, effective_nodes, effective_tasks
@@ -19,6 +20,7 @@ from assay.run import scripts
 from assay.run.case_state import CaseState
 from assay.run.context import StageFailed
 from assay.run.describe import describe_status
+from assay.run.input_hints import denied_hint, denied_inputs, tails
 from assay.run.keeping import usable
 from assay.run.sites import COMPARE_SPEC, VERDICT, Wanted
 from assay.schedulers.base import JobResources, JobSpec, JobState, Scheduler
@@ -75,7 +77,12 @@ class RunStages(CaseState):
             raise StageFailed(f"build job ended {outcome.state.value}{why}")
         status = outcome.exit_code if outcome.signal is None else -outcome.signal
         if status != 0:
-            raise StageFailed(f"build failed: {describe_status(status)}")
+            reason = f"build failed: {describe_status(status)}"
+            texts = tails(self.stage_dir / name for name in back.names)
+            denied = denied_inputs(texts, self.inputs, source_globs(as_list(test.writable)))
+            if denied:  # a build that edits a source in place
+                reason += "; " + denied_hint(denied, suite=hasattr(test, "suite_file"))
+            raise StageFailed(reason)
 
     async def run(self) -> None:
         test, case = self._test, self.case

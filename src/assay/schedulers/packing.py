@@ -18,6 +18,7 @@ import asyncio
 import heapq
 import json
 import math
+import signal
 from collections.abc import Awaitable, Callable
 from pathlib import PurePosixPath
 from typing import Any
@@ -185,6 +186,10 @@ async def member_outcome(transport: Transport, spec: JobSpec, pack: JobOutcome) 
     return outcome_of_member(spec, pack, status)
 
 
+_ENDING = (signal.SIGTERM.value, signal.SIGKILL.value)
+"""The signals Slurm ends an allocation's processes with (a SIGSEGV stays the case's own)."""
+
+
 def outcome_of_member(spec: JobSpec, pack: JobOutcome, status: dict[str, Any] | None) -> JobOutcome:
     """How one packed case ended, from its ``status`` (None: it has none)."""
     job_id = f"{pack.job_id}+{spec.name}" if pack.job_id else None
@@ -207,6 +212,20 @@ def outcome_of_member(spec: JobSpec, pack: JobOutcome, status: dict[str, Any] | 
         return JobOutcome(JobState.CANCELLED, reason=reason, job_id=job_id, nodes=pack.nodes)
     signal_ = status.get("signal")
     code = status.get("exit_code")
+    if signal_ in _ENDING and pack.state in (JobState.CANCELLED, JobState.NODE_FAIL):
+        # scancel (or a failing node) signals every process of the allocation, the case's
+        # too, before the pack runner can mark it: the pack's fate is the case's, not a
+        # signal its program got from nowhere.
+        why = pack.reason or f"its pack ended {pack.state.value}"
+        return JobOutcome(
+            pack.state,
+            code,
+            signal_,
+            reason=f"{why}; the case was killed by signal {signal_}",
+            job_id=job_id,
+            elapsed=recorded_elapsed(status),
+            nodes=pack.nodes,
+        )
     ended = JobState.COMPLETED if code == 0 and signal_ is None else JobState.FAILED
     return JobOutcome(
         ended, code, signal_, job_id=job_id, elapsed=recorded_elapsed(status), nodes=pack.nodes

@@ -13,7 +13,7 @@ from assay._version import __version__
 from assay.config import Config
 from assay.errors import UsageError
 from assay.files import point_link, write_atomic
-from assay.owned import check_owned_dir, read_owned
+from assay.owned import check_owned_dir, check_prefix, read_owned
 from assay.results.journal import Recovered, recover
 from assay.results.model import Problem, Session
 from assay.session.request import Prepared, Request, prefix_of
@@ -58,6 +58,7 @@ def open_directory(
 ) -> tuple[str, Path, Recovered | None]:
     """The session's id and directory: a new one, or with ``--resume`` the newest one and
     what its journal recorded."""
+    check_prefix(prefix_of(request, config, system))  # before anything is written there
     if request.resume:
         directory = resumable_session(prefix_of(request, config, system))
         return directory.name, directory, recover(directory, owned="--resume")

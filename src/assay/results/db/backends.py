@@ -10,6 +10,8 @@ a transaction-scoped advisory lock, so read-modify-write of derived rows never r
 from __future__ import annotations
 
 import abc
+import contextlib
+import os
 import random
 import re
 import sqlite3
@@ -119,6 +121,7 @@ class SqliteBackend(Backend):
         self.where = str(path)
         self._lock = threading.Lock()  # one connection, used by the recorder's thread too
         _a_file_or_nothing(path)
+        _yours(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(
@@ -324,6 +327,37 @@ def _a_file_or_nothing(path: Path) -> None:
             f"results database {path} is a {kind}, not a file; give the path of an SQLite "
             'file in the system\'s results setting (or results = "none")'
         )
+
+
+def _yours(path: Path) -> None:
+    """Refuse a database another user could change under this one: its file (through
+    links) not this user's, or its directory open to others' writes (a planted link named
+    as the database or its ``-wal`` file would make SQLite write a file of this user's,
+    any file as root). A missing file is made by this user."""
+    from assay.owned import others_may_change  # lazy: only SQLite needs it
+
+    checks: list[tuple[Path, os.stat_result, bool]] = []
+    hop = Path(os.path.abspath(path))
+    for _ in range(40):  # each link's directory: whoever may write it chooses the target
+        folder = Path(os.path.realpath(hop.parent))
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent  # (made by this user's mkdir -p)
+        with contextlib.suppress(OSError):
+            checks.append((folder, folder.stat(), True))
+        if not hop.is_symlink():
+            break
+        hop = Path(os.path.abspath(hop.parent / os.readlink(hop)))
+    with contextlib.suppress(OSError):
+        checks.append((hop, hop.stat(), False))
+    for where, info, root_ok in checks:
+        problem = others_may_change(info, root_ok=root_ok)
+        if problem is not None:
+            raise DatabaseError(
+                f"results database {path}: {where} {problem}, so another user could "
+                "make assay write your files through it; keep the database in a "
+                "directory of your own (--prefix, or the system's results setting), or "
+                'a shared one in PostgreSQL (results = "postgresql://...")'
+            )
 
 
 def connect(target: str | Path) -> Backend:
