@@ -92,6 +92,11 @@ def read_owned(path: Path, what: str) -> bytes | None:
         return fh.read()
 
 
+TRUST_PREFIX = "ASSAY_TRUST_PREFIX"
+"""Set to 1, the prefix's owner checks are skipped: a user who trusts the other users of
+the place (root in a container whose work dir, a bind mount, belongs to the host's user)."""
+
+
 def check_prefix(prefix: Path) -> None:
     """Refuse to write a new session under ``prefix`` where another user could swap what
     assay writes (session and stage directories, ``latest``, the results database) for
@@ -99,6 +104,8 @@ def check_prefix(prefix: Path) -> None:
     to others' writes (as for ``--resume``); the directory holding the prefix (and, for a
     link, the one holding its target) must be this user's or root's, and writable by
     others only if sticky (``/tmp``)."""
+    if os.environ.get(TRUST_PREFIX) == "1":
+        return  # the user trusts whoever else may write there (a container's bind mount)
     what = f"--prefix {prefix}"
     fix = (
         "give --prefix a directory of your own (the default is .assay in the current "
@@ -137,7 +144,7 @@ def check_prefix(prefix: Path) -> None:
         raise UsageError(
             f"{what}: {path} {problem}: another user could swap the session directories "
             "or the results database there for links to your files",
-            hint=fix + change,
+            hint=fix + change + f" (or set {TRUST_PREFIX}=1 to skip this check)",
         )
 
 
@@ -153,7 +160,8 @@ def _check_holder(parent: Path, info: os.stat_result, what: str) -> None:
     raise UsageError(
         f"{what}: the directory that holds it, {parent}, {problem}: another user could "
         "replace the prefix with a link to your files",
-        hint="give --prefix a directory in a place of your own, such as ~/assay-runs",
+        hint="give --prefix a directory in a place of your own, such as ~/assay-runs, "
+        f"or, if you trust uid {info.st_uid} (a container's bind mount), set {TRUST_PREFIX}=1",
     )
 
 

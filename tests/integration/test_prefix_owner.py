@@ -103,3 +103,15 @@ def test_a_prefix_of_ones_own_in_a_sticky_shared_directory_is_used(sandbox, assa
     result = assay_cli("run", "t", "--prefix", str(tmp / ".assay"))
     assert result.code == 0, result
     assert (tmp / ".assay" / "runs").is_dir()
+
+
+def test_a_user_who_trusts_the_directory_s_owner_may_skip_the_check(sandbox, assay_cli):
+    # Root in a container, working in a bind mount of the host user's checkout.
+    theirs = _foreign(sandbox / "theirs")
+    refused = assay_cli("run", "t", "--prefix", str(theirs / ".assay"))
+    _refused(refused, "ASSAY_TRUST_PREFIX=1")
+    result = assay_cli(
+        "run", "t", "--prefix", str(theirs / ".assay"), env={"ASSAY_TRUST_PREFIX": "1"}
+    )
+    assert result.code == 0, result
+    assert (theirs / ".assay" / "runs").is_dir()
