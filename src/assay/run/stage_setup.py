@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import functools
 import os
@@ -39,7 +38,7 @@ class SetupStage(CaseState):
         if self.attach is not None and not (self.stage_dir / scripts.RUN_SCRIPT).exists():
             self.attach = None  # nothing to follow: run it from the start
         if self.attach is None:
-            await _fresh_stage(self.stage_dir)
+            fresh_dir(self.stage_dir)
         if self.ctx.module_checks is not None and not self.site.remote:
             # On a remote host the job scripts' own module lines fail the case (exit 96).
             problem = await self.ctx.module_checks.problem(case.environment, case.env_config)
@@ -191,19 +190,6 @@ class SetupStage(CaseState):
             and not self.site.remote
             and self.place.scheduler.runs_here
         )
-
-
-async def _fresh_stage(path: Path) -> None:
-    """:func:`fresh_dir` in a worker thread: making a directory can cost the kernel ~0.6 ms
-    (measured in this machine's /tmp; 20-100 us elsewhere), which the event loop's thread,
-    the bottleneck of a run with several slots, should not pay (the hop costs it 30-60 us).
-    Cancelled meanwhile, it still waits for the directory, so that cleanup sees it."""
-    made = asyncio.get_running_loop().run_in_executor(None, fresh_dir, path)
-    try:
-        await asyncio.shield(made)
-    except asyncio.CancelledError:
-        await asyncio.wait([made])
-        raise
 
 
 def _may_change_fields(test: type[Test]) -> bool:
