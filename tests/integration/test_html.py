@@ -175,7 +175,14 @@ def test_assay_report_writes_the_newest_or_a_named_session(assay_cli, write, tmp
         p.name: json.loads((p / "report.json").read_text())["session"]["started"] for p in runs
     }
     oldest = min(started, key=started.__getitem__)  # ids of one second do not sort by time
-    old = assay_cli("report", oldest[:17], "--html", "old.html")
+    # A prefix of its id that names it alone (two sessions started in the same second
+    # may share the first letters of their random part too).
+    short = next(
+        oldest[:n]
+        for n in range(17, len(oldest) + 1)
+        if sum(name.startswith(oldest[:n]) for name in started) == 1
+    )
+    old = assay_cli("report", short, "--html", "old.html")
     assert old.code == 0, old
     text = (tmp_path / "old.html").read_text()
     assert f"session {oldest}" in text and "1 session(s)" in text  # no history before it
