@@ -88,6 +88,8 @@ def test_resume_after_sigkill_ends_the_killed_runners_processes_before_starting_
     nonce = random.randrange(10**8, 10**9)
     escaped = f"7{nonce}"  # the duration of a sleep each case leaves outside its group
     log = tmp_path / "log"
+    started = tmp_path / "started"
+    started.mkdir()
     write(
         "test_sleepy.py",
         f"""
@@ -95,12 +97,16 @@ def test_resume_after_sigkill_ends_the_killed_runners_processes_before_starting_
 
         class Sleepy(assay.Test):
             i = assay.parameter(range(3))
+            # The first copy of a case sleeps until something ends it (only --resume may:
+            # a fixed sleep would race the resume under load and could finish on its own);
+            # the resumed copy sleeps a moment.
             command = (
                 # Another copy of this case still running would show here.
                 "others=$(pgrep -fc 'copy-{{i}}-{nonce}'); "
                 "echo start {{i}} $$ others=$others >> {log}; "
                 "setsid sleep {escaped} > /dev/null 2>&1 & "
-                "(exec -a copy-{{i}}-{nonce} sleep 4); "
+                "if [ -e {started}/{{i}} ]; then nap=0.2; else touch {started}/{{i}}; nap=600; fi; "
+                "(exec -a copy-{{i}}-{nonce} sleep $nap); "
                 "echo end {{i}} $$ >> {log}; echo slept {{i}}"
             )
 
@@ -118,7 +124,7 @@ def test_resume_after_sigkill_ends_the_killed_runners_processes_before_starting_
         # The killed runner's cases go on without it: the state --resume must deal with.
         alive = [pid for pid in first.values() if Path(f"/proc/{pid}").exists()]
         assert alive, "the orphaned cases ended before the test could resume"
-        resumed = run_assay("run", "--resume", cwd=tmp_path, timeout=60)
+        resumed = run_assay("run", "--resume", cwd=tmp_path, timeout=120)
         assert resumed.code == 0, resumed
         assert {c["status"] for c in resumed.report["cases"]} == {"passed"}
         assert len(resumed.report["cases"]) == 3
