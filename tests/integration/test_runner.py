@@ -243,12 +243,27 @@ def _interrupt(tmp_path: Path, write, sig: signal.Signals) -> tuple[int, str, se
         text=True,
     )
     deadline = time.monotonic() + 30
-    while len(list(pids.iterdir())) < 8 and time.monotonic() < deadline:
+    while len(list(pids.iterdir())) < 8:
+        assert time.monotonic() < deadline, f"only {len(list(pids.iterdir()))} of 8 started"
         time.sleep(0.05)
-    time.sleep(0.2)  # let the sleepers start
+    # A file is written (empty) before its pid is: read again until all eight say one.
+    while not all(p.read_text().strip() for p in pids.iterdir()):
+        assert time.monotonic() < deadline, "a pid file stayed empty"
+        time.sleep(0.05)
     pgids = {int(p.read_text()) for p in pids.iterdir()}
     assert len(pgids) == 8
-    assert len(_pgid_alive(pgids)) >= 16  # 8 shells and their sleeps
+    # The sleepers start after the pid is written: wait for them (no fixed sleep, which
+    # under load can run out before they are all there).
+    while len(_pgid_alive(pgids)) < 16:  # 8 shells and their sleeps
+        assert time.monotonic() < deadline, _pgid_alive(pgids)
+        time.sleep(0.05)
+    # Quick's verdict is in the journal (the only one before the signal): it started with the
+    # sleepers but may finish after them under load, and would then be interrupted too.
+    while not any(
+        '"result"' in j.read_text() for j in tmp_path.glob(".assay/runs/*/journal.jsonl")
+    ):
+        assert time.monotonic() < deadline, "Quick never finished"
+        time.sleep(0.05)
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=30)
     return proc.returncode, out, pgids
