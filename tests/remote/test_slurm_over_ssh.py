@@ -216,6 +216,22 @@ def test_ctrl_c_leaves_no_job_in_the_queue_and_no_process(
             "a session",
         )
         _wait_for(lambda: len(_jobs(sshd.user, session)) >= 6, 90, "6 jobs in squeue")
+        # Ctrl-C once every job's command runs. A job cancelled while slurmd is still
+        # launching its batch script can leave the script's first child behind with this
+        # cluster's proctrack/linuxproc (seen once in CI: jobs cancelled 90 ms after their
+        # launch, one script outlived the SIGTERM, and its ``sleep`` escaped the SIGKILL sweep
+        # 5 s later). That is Slurm's process tracking on a compute node, out of assay's reach.
+        _wait_for(
+            lambda: (
+                sum(
+                    line.endswith(": sleep 300")
+                    for line in processes_below(sshd, sshd.home / workdir)
+                )
+                >= 6
+            ),
+            90,
+            "the 6 jobs' commands running",
+        )
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=90)
     finally:
