@@ -12,6 +12,10 @@ this module adds is around each call of test code (:func:`running`):
 * the working directory and ``sys.path`` are put back as they were: a test that changes
   them must not move assay's own paths or imports (``sys.modules`` is left alone: a module
   imported stays imported, as in any Python program);
+* so are ``os.environ`` (what assay's own child processes inherit), the umask (the mode of
+  every file assay writes) and file descriptors 0, 1 and 2 (closed or replaced, the next
+  file assay opens would take their number and get what it prints): a case's variables
+  belong in ``self.env``;
 * :func:`call` refuses a result that means the code never ran: a coroutine (an ``async
   def`` that was not awaited) or a generator.
 
@@ -21,12 +25,16 @@ this module adds is around each call of test code (:func:`running`):
   code into 0. A child the test forked exits as it asks.
 
 Not stoppable from inside the process: ``os.kill(os.getpid(), SIGKILL)``, the C library's
-``_exit`` through ``ctypes``, a crash of the interpreter. The journal keeps what finished;
+``_exit`` through ``ctypes``, a crash of the interpreter. Not put back: ``os.putenv`` and
+``os.unsetenv`` called directly (they bypass ``os.environ``), other file descriptors a test
+closes, signal handlers, resource limits. The journal keeps what finished;
 ``assay run --resume`` runs the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import inspect
 import io
@@ -85,10 +93,11 @@ def _refuse_execve(path: Any, argv: Any, env: Any) -> NoReturn:
 
 
 def _guard_exit() -> None:
-    global _runner_pid
+    global _runner_pid, _umask
     if _runner_pid is None:
         import posix
 
+        _umask = _read_umask()
         _runner_pid = os.getpid()
         os._exit = posix._exit = _refuse_exit
         # os.execl, execlp, execvp ... all end in these two
@@ -108,6 +117,100 @@ def _unraisable(previous: Callable[[Any], object], info: Any) -> None:
         sys.stderr.write(f"assay: warning: {terminal.line(text)}\n")
         return
     previous(info)
+
+
+# -- process state test code may change: put back after each call --------------------------
+
+_umask = 0o022  # the process's umask before test code first ran
+_STD = (0, 1, 2)
+# A copy (close-on-exec, above 2) of what each of fds 0-2 was open to, and that file's
+# (st_dev, st_ino): to put it back when test code closes or replaces the fd.
+_copies: dict[int, tuple[int, tuple[int, int]]] = {}
+_environ = os.environ
+# os.environ's own bytes-level dict: comparing and copying it costs no decoding.
+_environ_data: dict[bytes, bytes] = vars(os.environ)["_data"]
+
+
+def _read_umask() -> int:
+    """The umask, read without setting it where Linux tells it: os.umask sets it for a
+    moment, and another thread (files.py) may be reading it the same way."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _identity(fd: int) -> tuple[int, int] | None:
+    try:
+        info = os.fstat(fd)
+    except OSError:  # closed
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+def _std_state() -> tuple[tuple[int, int] | None, ...]:
+    """What fds 0-2 are open to now; keeps a copy of each that has no copy yet."""
+    found = tuple(_identity(fd) for fd in _STD)
+    for fd, ident in zip(_STD, found, strict=True):
+        held = _copies.get(fd)
+        if ident is not None and (held is None or held[1] != ident):
+            try:
+                copy = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+            except OSError:  # out of descriptors: nothing to put back with
+                continue
+            if held is not None:
+                with contextlib.suppress(OSError):
+                    os.close(held[0])
+            _copies[fd] = (copy, ident)
+    return found
+
+
+def _put_std_back(before: tuple[tuple[int, int] | None, ...]) -> None:
+    for fd, ident in zip(_STD, before, strict=True):
+        if ident is None or _identity(fd) == ident:
+            continue
+        held = _copies.get(fd)
+        try:
+            if held is not None and _identity(held[0]) == ident:
+                os.dup2(held[0], fd)
+            else:  # test code closed our copy too (os.closerange): the fd goes to /dev/null
+                null = os.open(os.devnull, os.O_RDWR)
+                if null != fd:
+                    os.dup2(null, fd)
+                    os.close(null)
+        except OSError:  # out of descriptors: nothing better to do
+            pass
+
+
+def _put_streams_back(streams: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
+    """sys.stdin/stdout/stderr as they were, a closed one replaced by a new one on its fd."""
+    fixed = []
+    for fd, stream in enumerate(streams):
+        if getattr(stream, "closed", False):
+            mode = "r" if fd == 0 else "w"
+            stream = open(fd, mode, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+        fixed.append(stream)
+    return fixed[0], fixed[1], fixed[2]
+
+
+def _put_environ_back(saved: dict[bytes, bytes]) -> None:
+    """os.environ (and the C library's environment under it) as ``saved``."""
+    data = _environ_data
+    for key in [k for k in data if k not in saved]:
+        with contextlib.suppress(OSError, ValueError):
+            os.unsetenv(key)
+        del data[key]
+    for key, value in saved.items():
+        if data.get(key) != value:
+            with contextlib.suppress(OSError, ValueError):
+                os.putenv(key, value)
+            data[key] = value
 
 
 class Misused(Exception):
@@ -181,7 +284,17 @@ class running:
     would tear through the live display. (A class, not a generator context manager: it
     runs twice for every case.)"""
 
-    __slots__ = ("_cwd", "_main", "_path", "_previous", "_printed", "_streams")
+    __slots__ = (
+        "_cwd",
+        "_dunders",
+        "_env",
+        "_main",
+        "_path",
+        "_previous",
+        "_printed",
+        "_std",
+        "_streams",
+    )
 
     def __init__(self, printed: Printed | None = None) -> None:
         self._printed = printed
@@ -194,14 +307,19 @@ class running:
         self._path = list(sys.path)
         if _runner_pid is None:
             _guard_exit()
+        self._env = _environ_data.copy()
+        self._std = _std_state()
         global _inside
         self._main = main = threading.get_ident() == _MAIN_IDENT
         # Outside a run (loading test files) there is no handler of ours yet: swap one in.
         swap = main and _forward is None
         self._previous = {sig: signal.signal(sig, _interrupt) for sig in SIGNALS} if swap else {}
-        self._streams = (sys.stdout, sys.stderr)
+        self._streams = (sys.stdin, sys.stdout, sys.stderr)
         if self._printed is not None:
+            # sys.__stdout__ too: closing it would close the stream the live display holds
+            self._dunders = (sys.__stdout__, sys.__stderr__)
             sys.stdout = sys.stderr = self._printed
+            sys.__stdout__ = sys.__stderr__ = self._printed  # type: ignore[misc,assignment]
         if main:
             _inside += 1
 
@@ -209,9 +327,17 @@ class running:
         global _inside
         if self._main:
             _inside -= 1
+        # fds first: a stream put back may need a new object on its fd
+        _put_std_back(self._std)
+        sys.stdin, sys.stdout, sys.stderr = _put_streams_back(self._streams)
         if self._printed is not None:
-            sys.stdout, sys.stderr = self._streams
+            sys.__stdout__, sys.__stderr__ = self._dunders  # type: ignore[misc]
             self._printed.flush()
+        if os.environ is not _environ:  # test code rebound the name: os.environ = {...}
+            os.environ = _environ  # noqa: B003 - the very object it replaced
+        if _environ_data != self._env:
+            _put_environ_back(self._env)
+        os.umask(_umask)  # (one call: os.umask sets it as it reads it)
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         cwd = self._cwd
