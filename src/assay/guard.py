@@ -14,8 +14,9 @@ this module adds is around each call of test code (:func:`running`):
   imported stays imported, as in any Python program);
 * so are ``os.environ`` (what assay's own child processes inherit), the umask (the mode of
   every file assay writes) and file descriptors 0, 1 and 2 (closed or replaced, the next
-  file assay opens would take their number and get what it prints): a case's variables
-  belong in ``self.env``;
+  file assay opens would take their number and get what it prints). A case's own changes
+  to ``os.environ`` are kept for it (:attr:`Printed.environ`): in place again for its
+  later calls, exported by its job scripts, never seen by another case;
 * :func:`call` refuses a result that means the code never ran: a coroutine (an ``async
   def`` that was not awaited) or a generator.
 
@@ -199,6 +200,27 @@ def _put_streams_back(streams: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
     return fixed[0], fixed[1], fixed[2]
 
 
+def _apply_environ(changes: dict[bytes, bytes | None]) -> None:
+    for key, value in changes.items():
+        with contextlib.suppress(OSError, ValueError):
+            if value is None:
+                os.unsetenv(key)
+            else:
+                os.putenv(key, value)
+        if value is None:
+            _environ_data.pop(key, None)
+        else:
+            _environ_data[key] = value
+
+
+def _environ_changes(base: dict[bytes, bytes]) -> dict[bytes, bytes | None]:
+    """How os.environ differs from ``base`` (None: a variable removed)."""
+    data = _environ_data
+    changes: dict[bytes, bytes | None] = {k: v for k, v in data.items() if base.get(k) != v}
+    changes.update((k, None) for k in base if k not in data)
+    return changes
+
+
 def _put_environ_back(saved: dict[bytes, bytes]) -> None:
     """os.environ (and the C library's environment under it) as ``saved``."""
     data = _environ_data
@@ -258,6 +280,10 @@ class Printed(io.TextIOBase):
         super().__init__()
         self._where = where
         self._file: IO[str] | None = None
+        # The case's own changes to os.environ (a value of None: removed), made by its test
+        # code: in place again for each of its later calls, and exported by its job scripts
+        # (:func:`assay.run.scripts.inherited_lines`); never seen by another case.
+        self.environ: dict[bytes, bytes | None] = {}
 
     def writable(self) -> bool:
         return True
@@ -308,6 +334,8 @@ class running:
         if _runner_pid is None:
             _guard_exit()
         self._env = _environ_data.copy()
+        if self._printed is not None and self._printed.environ:
+            _apply_environ(self._printed.environ)  # the case's own, from its earlier calls
         self._std = _std_state()
         global _inside
         self._main = main = threading.get_ident() == _MAIN_IDENT
@@ -335,7 +363,12 @@ class running:
             self._printed.flush()
         if os.environ is not _environ:  # test code rebound the name: os.environ = {...}
             os.environ = _environ  # noqa: B003 - the very object it replaced
-        if _environ_data != self._env:
+        changed = _environ_data != self._env
+        printed = self._printed
+        if printed is not None and (changed or printed.environ):
+            # kept for the case, taken from everyone else
+            printed.environ = _environ_changes(self._env) if changed else {}
+        if changed:
             _put_environ_back(self._env)
         os.umask(_umask)  # (one call: os.umask sets it as it reads it)
         for sig, handler in self._previous.items():

@@ -1,6 +1,7 @@
 """Test code that changes assay's process state (os.environ, fds 0-2, the umask, the working
 directory) changes it for its own call only: the guard puts it back, so the other cases, the
-jobs assay starts, the files it writes and what it prints are as if nothing happened. One
+jobs assay starts, the files it writes and what it prints are as if nothing happened (a
+case's own changes to os.environ stay visible to its own later code and its jobs). One
 hook that raises (sys.exit(0) included) fails its own case only and the others are recorded.
 (``os._exit`` is refused separately: test_test_code.py.)"""
 
@@ -36,17 +37,25 @@ class SpoilsFds(assay.Test):
 
 
 class SpoilsEnviron(assay.Test):
-    command = "echo hi"
+    command = 'echo "seen:$LEAKED:${{PATH-unset}}"; echo "$TRICKY"'
 
     @assay.after("setup")
     def clear_it(self):
         os.environ.clear()
         os.environ["LEAKED"] = "from SpoilsEnviron"
+        os.environ["TRICKY"] = "it's\\n$(touch pwned)`touch pwned2`"
 
     @assay.before("run")
     def look_again(self):
-        # documented: each call of test code gets assay's environment back
-        assert "LEAKED" not in os.environ and "PATH" in os.environ, dict(os.environ)
+        # documented: the case's own later code and its job see what its code changed
+        assert os.environ.pop("TRICKY").startswith("it's")
+        assert os.environ == {{"LEAKED": "from SpoilsEnviron"}}, dict(os.environ)
+        os.environ["TRICKY"] = "it's\\n$(touch pwned)`touch pwned2`"
+
+    def sanity(self, out):
+        out.expect(r"^seen:from SpoilsEnviron:unset$")
+        out.expect(r"^it's$")
+        out.expect(r"^\\$\\(touch pwned\\)`touch pwned2`$")
 
 
 class ReplacesEnviron(assay.Test):
@@ -143,3 +152,4 @@ def test_state_test_code_changes_is_put_back_for_the_rest_of_the_run(assay_cli, 
     assert rows.get("Checks") == "passed", rows
     assert rows.get("ExitsZero") == "failed", rows
     assert not list(tmp_path.glob("*.sqlite")), "nothing written relative to /"
+    assert not list(tmp_path.rglob("pwned*")), "a variable's value ran as a command"
