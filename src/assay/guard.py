@@ -155,9 +155,13 @@ def _identity(fd: int) -> tuple[int, int] | None:
     return (info.st_dev, info.st_ino)
 
 
-def _std_state() -> tuple[tuple[int, int] | None, ...]:
+_StdState = tuple[tuple[int, int] | None, ...]
+_run_std: _StdState = ()  # fds 0-2 as a run found them (signals_to): assay keeps them so
+
+
+def _std_state() -> _StdState:
     """What fds 0-2 are open to now; keeps a copy of each that has no copy yet."""
-    found = tuple(_identity(fd) for fd in _STD)
+    found = (_identity(0), _identity(1), _identity(2))
     for fd, ident in zip(_STD, found, strict=True):
         held = _copies.get(fd)
         if ident is not None and (held is None or held[1] != ident):
@@ -172,7 +176,7 @@ def _std_state() -> tuple[tuple[int, int] | None, ...]:
     return found
 
 
-def _put_std_back(before: tuple[tuple[int, int] | None, ...]) -> None:
+def _put_std_back(before: _StdState) -> None:
     for fd, ident in zip(_STD, before, strict=True):
         if ident is None or _identity(fd) == ident:
             continue
@@ -261,13 +265,16 @@ def signals_to(forward: Callable[[int], None]) -> Iterator[None]:
     """For a run: SIGINT, SIGTERM and SIGHUP go to ``forward`` (called in the signal
     handler: it must only schedule work), and also interrupt test code running at the
     time. Installed once, so that each call of test code costs no handler swaps."""
-    global _forward
+    global _forward, _run_std
     previous = {sig: signal.signal(sig, _on_signal) for sig in SIGNALS}
     _forward = forward
+    # Looked at once per run, not at each call of test code (three fstat calls a time).
+    _run_std = _std_state()
     try:
         yield
     finally:
         _forward = None
+        _run_std = ()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -336,7 +343,7 @@ class running:
         self._env = _environ_data.copy()
         if self._printed is not None and self._printed.environ:
             _apply_environ(self._printed.environ)  # the case's own, from its earlier calls
-        self._std = _std_state()
+        self._std = _run_std or _std_state()
         global _inside
         self._main = main = threading.get_ident() == _MAIN_IDENT
         # Outside a run (loading test files) there is no handler of ours yet: swap one in.
@@ -357,7 +364,15 @@ class running:
             _inside -= 1
         # fds first: a stream put back may need a new object on its fd
         _put_std_back(self._std)
-        sys.stdin, sys.stdout, sys.stderr = _put_streams_back(self._streams)
+        saved = self._streams
+        # (getattr: a stream may be None, e.g. sys.stdin of a process started without fd 0)
+        if (
+            getattr(saved[0], "closed", 0)
+            or getattr(saved[1], "closed", 0)
+            or (getattr(saved[2], "closed", 0))
+        ):
+            saved = _put_streams_back(saved)
+        sys.stdin, sys.stdout, sys.stderr = saved
         if self._printed is not None:
             sys.__stdout__, sys.__stderr__ = self._dunders  # type: ignore[misc]
             self._printed.flush()
