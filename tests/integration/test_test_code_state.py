@@ -36,6 +36,15 @@ class SpoilsFds(assay.Test):
         self.grabbed = open({grabbed!r}, "w"), open({grabbed!r} + "2", "w")
 
 
+class RedirectsStdout(assay.Test):
+    command = "echo hi"
+
+    @assay.before("run")
+    def redirect(self):
+        fd = os.open({grabbed!r} + "-dup2", os.O_WRONLY | os.O_CREAT, 0o600)
+        os.dup2(fd, 1)  # inheritable, as a shell redirection: only fstat tells
+
+
 class SpoilsEnviron(assay.Test):
     command = 'echo "seen:$LEAKED:${{PATH-unset}}"; echo "$TRICKY"'
 
@@ -102,7 +111,7 @@ class ExitsZero(assay.Test):
 
 
 class Checks(assay.Test):
-    depends_on = ["SpoilsFds", "SpoilsEnviron", "ReplacesEnviron", "SpoilsUmask",
+    depends_on = ["SpoilsFds", "RedirectsStdout", "SpoilsEnviron", "ReplacesEnviron", "SpoilsUmask",
                   "SpoilsCwd", "ClosesStreams"]
     command = "env; umask; pwd; touch made-by-job"
 
@@ -138,6 +147,7 @@ def test_state_test_code_changes_is_put_back_for_the_rest_of_the_run(assay_cli, 
     assert "passed" in result.stdout, result
     assert (tmp_path / "grabbed").read_text() == ""
     assert (tmp_path / "grabbed2").read_text() == ""
+    assert (tmp_path / "grabbed-dup2").read_text() == ""
     assert "Traceback" not in result.stdout + result.stderr, result
     # files assay wrote after the umask 0 hook are not world-writable
     latest = tmp_path / ".assay" / "latest"
