@@ -124,6 +124,7 @@ class SqliteBackend(Backend):
         self.path = path
         self.where = str(path)
         self._lock = threading.Lock()  # one connection, used by the recorder's thread too
+        self._said = -WAIT - 1.0  # when a wait for the lock was last announced
         _a_file_or_nothing(path)
         _yours(path)
         try:
@@ -149,7 +150,6 @@ class SqliteBackend(Backend):
 
     def _retry(self, work: Callable[[], T]) -> T:
         start = time.monotonic()
-        said = False
         while True:
             try:
                 with self._lock:
@@ -164,8 +164,8 @@ class SqliteBackend(Backend):
                         f"{locker(self.path) or 'another process'}; let it finish (or stop "
                         "it) and try again"
                     ) from None
-                if waited >= NOTICE and not said:
-                    said = True
+                if waited >= NOTICE and start - self._said > WAIT:  # once, not per write
+                    self._said = start
                     _say(
                         f"results database {self.path} is locked by "
                         f"{locker(self.path) or 'another process'}; waiting up to {WAIT:.0f} s"
