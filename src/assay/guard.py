@@ -34,8 +34,6 @@ closes, signal handlers, resource limits. The journal keeps what finished;
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import inspect
 import io
@@ -49,6 +47,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+from assay import procstate
 
 if TYPE_CHECKING:
     from assay.define.definition import Definition
@@ -94,11 +94,11 @@ def _refuse_execve(path: Any, argv: Any, env: Any) -> NoReturn:
 
 
 def _guard_exit() -> None:
-    global _runner_pid, _umask
+    global _runner_pid
     if _runner_pid is None:
         import posix
 
-        _umask = _read_umask()
+        procstate.start()
         _runner_pid = os.getpid()
         os._exit = posix._exit = _refuse_exit
         # os.execl, execlp, execvp ... all end in these two
@@ -118,125 +118,6 @@ def _unraisable(previous: Callable[[Any], object], info: Any) -> None:
         sys.stderr.write(f"assay: warning: {terminal.line(text)}\n")
         return
     previous(info)
-
-
-# -- process state test code may change: put back after each call --------------------------
-
-_umask = 0o022  # the process's umask before test code first ran
-_STD = (0, 1, 2)
-# A copy (close-on-exec, above 2) of what each of fds 0-2 was open to, and that file's
-# (st_dev, st_ino): to put it back when test code closes or replaces the fd.
-_copies: dict[int, tuple[int, tuple[int, int]]] = {}
-_environ = os.environ
-# os.environ's own bytes-level dict: comparing and copying it costs no decoding.
-_environ_data: dict[bytes, bytes] = vars(os.environ)["_data"]
-
-
-def _read_umask() -> int:
-    """The umask, read without setting it where Linux tells it: os.umask sets it for a
-    moment, and another thread (files.py) may be reading it the same way."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _identity(fd: int) -> tuple[int, int] | None:
-    try:
-        info = os.fstat(fd)
-    except OSError:  # closed
-        return None
-    return (info.st_dev, info.st_ino)
-
-
-_StdState = tuple[tuple[int, int] | None, ...]
-_run_std: _StdState = ()  # fds 0-2 as a run found them (signals_to): assay keeps them so
-
-
-def _std_state() -> _StdState:
-    """What fds 0-2 are open to now; keeps a copy of each that has no copy yet."""
-    found = (_identity(0), _identity(1), _identity(2))
-    for fd, ident in zip(_STD, found, strict=True):
-        held = _copies.get(fd)
-        if ident is not None and (held is None or held[1] != ident):
-            try:
-                copy = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
-            except OSError:  # out of descriptors: nothing to put back with
-                continue
-            if held is not None:
-                with contextlib.suppress(OSError):
-                    os.close(held[0])
-            _copies[fd] = (copy, ident)
-    return found
-
-
-def _put_std_back(before: _StdState) -> None:
-    for fd, ident in zip(_STD, before, strict=True):
-        if ident is None or _identity(fd) == ident:
-            continue
-        held = _copies.get(fd)
-        try:
-            if held is not None and _identity(held[0]) == ident:
-                os.dup2(held[0], fd)
-            else:  # test code closed our copy too (os.closerange): the fd goes to /dev/null
-                null = os.open(os.devnull, os.O_RDWR)
-                if null != fd:
-                    os.dup2(null, fd)
-                    os.close(null)
-        except OSError:  # out of descriptors: nothing better to do
-            pass
-
-
-def _put_streams_back(streams: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
-    """sys.stdin/stdout/stderr as they were, a closed one replaced by a new one on its fd."""
-    fixed = []
-    for fd, stream in enumerate(streams):
-        if getattr(stream, "closed", False):
-            mode = "r" if fd == 0 else "w"
-            stream = open(fd, mode, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
-        fixed.append(stream)
-    return fixed[0], fixed[1], fixed[2]
-
-
-def _apply_environ(changes: dict[bytes, bytes | None]) -> None:
-    for key, value in changes.items():
-        with contextlib.suppress(OSError, ValueError):
-            if value is None:
-                os.unsetenv(key)
-            else:
-                os.putenv(key, value)
-        if value is None:
-            _environ_data.pop(key, None)
-        else:
-            _environ_data[key] = value
-
-
-def _environ_changes(base: dict[bytes, bytes]) -> dict[bytes, bytes | None]:
-    """How os.environ differs from ``base`` (None: a variable removed)."""
-    data = _environ_data
-    changes: dict[bytes, bytes | None] = {k: v for k, v in data.items() if base.get(k) != v}
-    changes.update((k, None) for k in base if k not in data)
-    return changes
-
-
-def _put_environ_back(saved: dict[bytes, bytes]) -> None:
-    """os.environ (and the C library's environment under it) as ``saved``."""
-    data = _environ_data
-    for key in [k for k in data if k not in saved]:
-        with contextlib.suppress(OSError, ValueError):
-            os.unsetenv(key)
-        del data[key]
-    for key, value in saved.items():
-        if data.get(key) != value:
-            with contextlib.suppress(OSError, ValueError):
-                os.putenv(key, value)
-            data[key] = value
 
 
 class Misused(Exception):
@@ -265,16 +146,16 @@ def signals_to(forward: Callable[[int], None]) -> Iterator[None]:
     """For a run: SIGINT, SIGTERM and SIGHUP go to ``forward`` (called in the signal
     handler: it must only schedule work), and also interrupt test code running at the
     time. Installed once, so that each call of test code costs no handler swaps."""
-    global _forward, _run_std
+    global _forward
     previous = {sig: signal.signal(sig, _on_signal) for sig in SIGNALS}
     _forward = forward
     # Looked at once per run, not at each call of test code (three fstat calls a time).
-    _run_std = _std_state()
+    procstate.run_std = procstate.std_state()
     try:
         yield
     finally:
         _forward = None
-        _run_std = ()
+        procstate.run_std = ()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -340,10 +221,10 @@ class running:
         self._path = list(sys.path)
         if _runner_pid is None:
             _guard_exit()
-        self._env = _environ_data.copy()
+        self._env = procstate.environ_data.copy()
         if self._printed is not None and self._printed.environ:
-            _apply_environ(self._printed.environ)  # the case's own, from its earlier calls
-        self._std = _run_std or _std_state()
+            procstate.apply_environ(self._printed.environ)  # the case's own, from before
+        self._std = procstate.run_std or procstate.std_state()
         global _inside
         self._main = main = threading.get_ident() == _MAIN_IDENT
         # Outside a run (loading test files) there is no handler of ours yet: swap one in.
@@ -363,7 +244,7 @@ class running:
         if self._main:
             _inside -= 1
         # fds first: a stream put back may need a new object on its fd
-        _put_std_back(self._std)
+        procstate.put_std_back(self._std)
         saved = self._streams
         # (getattr: a stream may be None, e.g. sys.stdin of a process started without fd 0)
         if (
@@ -371,21 +252,21 @@ class running:
             or getattr(saved[1], "closed", 0)
             or (getattr(saved[2], "closed", 0))
         ):
-            saved = _put_streams_back(saved)
+            saved = procstate.put_streams_back(saved)
         sys.stdin, sys.stdout, sys.stderr = saved
         if self._printed is not None:
             sys.__stdout__, sys.__stderr__ = self._dunders  # type: ignore[misc]
             self._printed.flush()
-        if os.environ is not _environ:  # test code rebound the name: os.environ = {...}
-            os.environ = _environ  # noqa: B003 - the very object it replaced
-        changed = _environ_data != self._env
+        if os.environ is not procstate.environ:  # test code rebound the name: os.environ = {...}
+            os.environ = procstate.environ  # noqa: B003 - the very object it replaced
+        changed = procstate.environ_data != self._env
         printed = self._printed
         if printed is not None and (changed or printed.environ):
             # kept for the case, taken from everyone else
-            printed.environ = _environ_changes(self._env) if changed else {}
+            printed.environ = procstate.environ_changes(self._env) if changed else {}
         if changed:
-            _put_environ_back(self._env)
-        os.umask(_umask)  # (one call: os.umask sets it as it reads it)
+            procstate.put_environ_back(self._env)
+        os.umask(procstate.umask)  # (one call: os.umask sets it as it reads it)
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         cwd = self._cwd
