@@ -12,6 +12,11 @@ this module adds is around each call of test code (:func:`running`):
 * the working directory and ``sys.path`` are put back as they were: a test that changes
   them must not move assay's own paths or imports (``sys.modules`` is left alone: a module
   imported stays imported, as in any Python program);
+* so are ``os.environ`` (what assay's own child processes inherit), the umask (the mode of
+  every file assay writes) and file descriptors 0, 1 and 2 (closed or replaced, the next
+  file assay opens would take their number and get what it prints). A case's own changes
+  to ``os.environ`` are kept for it (:attr:`Printed.environ`): in place again for its
+  later calls, exported by its job scripts, never seen by another case;
 * :func:`call` refuses a result that means the code never ran: a coroutine (an ``async
   def`` that was not awaited) or a generator.
 
@@ -21,7 +26,9 @@ this module adds is around each call of test code (:func:`running`):
   code into 0. A child the test forked exits as it asks.
 
 Not stoppable from inside the process: ``os.kill(os.getpid(), SIGKILL)``, the C library's
-``_exit`` through ``ctypes``, a crash of the interpreter. The journal keeps what finished;
+``_exit`` through ``ctypes``, a crash of the interpreter. Not put back: ``os.putenv`` and
+``os.unsetenv`` called directly (they bypass ``os.environ``), other file descriptors a test
+closes, signal handlers, resource limits. The journal keeps what finished;
 ``assay run --resume`` runs the rest.
 """
 
@@ -40,6 +47,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, NoReturn
+
+from assay import procstate
 
 if TYPE_CHECKING:
     from assay.define.definition import Definition
@@ -89,6 +98,7 @@ def _guard_exit() -> None:
     if _runner_pid is None:
         import posix
 
+        procstate.start()
         _runner_pid = os.getpid()
         os._exit = posix._exit = _refuse_exit
         # os.execl, execlp, execvp ... all end in these two
@@ -139,10 +149,13 @@ def signals_to(forward: Callable[[int], None]) -> Iterator[None]:
     global _forward
     previous = {sig: signal.signal(sig, _on_signal) for sig in SIGNALS}
     _forward = forward
+    # Looked at once per run, not at each call of test code (three fstat calls a time).
+    procstate.run_std = procstate.std_state()
     try:
         yield
     finally:
         _forward = None
+        procstate.run_std = ()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -155,6 +168,10 @@ class Printed(io.TextIOBase):
         super().__init__()
         self._where = where
         self._file: IO[str] | None = None
+        # The case's own changes to os.environ (a value of None: removed), made by its test
+        # code: in place again for each of its later calls, and exported by its job scripts
+        # (:func:`assay.run.scripts.inherited_lines`); never seen by another case.
+        self.environ: dict[bytes, bytes | None] = {}
 
     def writable(self) -> bool:
         return True
@@ -181,7 +198,17 @@ class running:
     would tear through the live display. (A class, not a generator context manager: it
     runs twice for every case.)"""
 
-    __slots__ = ("_cwd", "_main", "_path", "_previous", "_printed", "_streams")
+    __slots__ = (
+        "_cwd",
+        "_dunders",
+        "_env",
+        "_main",
+        "_path",
+        "_previous",
+        "_printed",
+        "_std",
+        "_streams",
+    )
 
     def __init__(self, printed: Printed | None = None) -> None:
         self._printed = printed
@@ -194,14 +221,21 @@ class running:
         self._path = list(sys.path)
         if _runner_pid is None:
             _guard_exit()
+        self._env = procstate.environ_data.copy()
+        if self._printed is not None and self._printed.environ:
+            procstate.apply_environ(self._printed.environ)  # the case's own, from before
+        self._std = procstate.run_std or procstate.std_state()
         global _inside
         self._main = main = threading.get_ident() == _MAIN_IDENT
         # Outside a run (loading test files) there is no handler of ours yet: swap one in.
         swap = main and _forward is None
         self._previous = {sig: signal.signal(sig, _interrupt) for sig in SIGNALS} if swap else {}
-        self._streams = (sys.stdout, sys.stderr)
+        self._streams = (sys.stdin, sys.stdout, sys.stderr)
         if self._printed is not None:
+            # sys.__stdout__ too: closing it would close the stream the live display holds
+            self._dunders = (sys.__stdout__, sys.__stderr__)
             sys.stdout = sys.stderr = self._printed
+            sys.__stdout__ = sys.__stderr__ = self._printed  # type: ignore[misc,assignment]
         if main:
             _inside += 1
 
@@ -209,9 +243,30 @@ class running:
         global _inside
         if self._main:
             _inside -= 1
+        # fds first: a stream put back may need a new object on its fd
+        procstate.put_std_back(self._std)
+        saved = self._streams
+        # (getattr: a stream may be None, e.g. sys.stdin of a process started without fd 0)
+        if (
+            getattr(saved[0], "closed", 0)
+            or getattr(saved[1], "closed", 0)
+            or (getattr(saved[2], "closed", 0))
+        ):
+            saved = procstate.put_streams_back(saved)
+        sys.stdin, sys.stdout, sys.stderr = saved
         if self._printed is not None:
-            sys.stdout, sys.stderr = self._streams
+            sys.__stdout__, sys.__stderr__ = self._dunders  # type: ignore[misc]
             self._printed.flush()
+        if os.environ is not procstate.environ:  # test code rebound the name: os.environ = {...}
+            os.environ = procstate.environ  # noqa: B003 - the very object it replaced
+        changed = procstate.environ_data != self._env
+        printed = self._printed
+        if printed is not None and (changed or printed.environ):
+            # kept for the case, taken from everyone else
+            printed.environ = procstate.environ_changes(self._env) if changed else {}
+        if changed:
+            procstate.put_environ_back(self._env)
+        os.umask(procstate.umask)  # (one call: os.umask sets it as it reads it)
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         cwd = self._cwd

@@ -87,6 +87,11 @@ def _escape_dq(text: str) -> str:
     return CONTROL.sub(lambda m: f"\"$'{_byte(m)}'\"", text)
 
 
+def valid_name(name: str) -> bool:
+    """Whether bash can export a variable of this name."""
+    return _NAME.fullmatch(name) is not None
+
+
 def export(name: str, value: object) -> str:
     """An ``export NAME=value`` line (``name`` must be a valid variable name)."""
     if not _NAME.fullmatch(name):

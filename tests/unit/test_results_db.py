@@ -422,7 +422,7 @@ def test_something_that_is_not_a_results_database_is_refused(tmp_path):
 def test_a_file_that_is_not_sqlite_is_refused_clearly(tmp_path):
     path = tmp_path / "results.sqlite"
     path.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(DatabaseError, match=f"results database {path}: file is not a database"):
+    with pytest.raises(DatabaseError, match=f"results database {path} is damaged .file is not a"):
         ResultsDB.open(path)
 
 

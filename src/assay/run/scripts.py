@@ -46,6 +46,9 @@ ASSAY_FILES = (
 _WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
+_NOTHING: Mapping[str, str | None] = {}  # (a default: never changed)
+
+
 @functools.cache
 def _encoding() -> str:
     """What ``Path.write_text`` encodes with (the locale's, or UTF-8 in UTF-8 mode)."""
@@ -204,6 +207,7 @@ def direct_command(
     prerun: Iterable[str],
     postrun: Iterable[str],
     footer: Iterable[str],
+    inherited: Mapping[str, str | None] = _NOTHING,
 ) -> tuple[list[str], dict[str, str]] | None:
     """What the run script :func:`run_script` writes for these values does, as (argv of the
     one program it runs, the variables it exports), when that is all it does: no module or
@@ -224,6 +228,11 @@ def direct_command(
     values = {name: str(value) for name, value in variables.items()}
     if any("$" in value for value in values.values()):
         return None  # bash expands ``$NAME`` references (:func:`shell.env_value`)
+    if inherited:
+        kept = {k: v for k, v in inherited.items() if shell.valid_name(k)}
+        if any(v is None for v in kept.values()):
+            return None  # a variable the script unsets: bash's job
+        values = {**{k: v for k, v in kept.items() if v is not None}, **values}
     return words, values
 
 
@@ -257,14 +266,28 @@ def _export(name: str, value: object) -> str:
     return shell.export(name, value)
 
 
+def inherited_lines(inherited: Mapping[str, str | None]) -> list[str]:
+    """The case's test code's changes to assay's ``os.environ`` (None: removed), as the
+    job would have inherited them: literal values, below everything the script sets. A
+    name bash cannot export is left out (the job never sees such a variable from bash)."""
+    lines = []
+    for name, value in inherited.items():
+        if not shell.valid_name(name):
+            continue
+        lines.append(f"unset {name}" if value is None else f"export {name}={shell.quote(value)}")
+    return lines
+
+
 def _environment_lines(
     stage_dir: PurePosixPath,
     env_config: Environment,
     partition: Partition,
     test_env: Mapping[str, str],
     prerun: Iterable[str],
+    inherited: Mapping[str, str | None],
 ) -> list[str]:
     lines = [f"cd {shell.quote(stage_dir)} || exit 97"]
+    lines += inherited_lines(inherited)
     # Modules first: the environment's and the partition's variables win over theirs.
     lines += _module_lines(env_config)
     variables = {**env_config.exports(), **partition.variables, **test_env}
@@ -283,12 +306,15 @@ def build_script(
     header: Iterable[str] = (),
     footer: Iterable[str] = (),
     protect_inputs: bool = False,
+    inherited: Mapping[str, str | None] = _NOTHING,
 ) -> str:
     """A script that runs the build commands in order and stops at the first failure;
-    ``protect_inputs`` when the stage dir holds read-only links into the store."""
+    ``protect_inputs`` when the stage dir holds read-only links into the store;
+    ``inherited``: see :func:`inherited_lines`."""
     lines = ["#!/bin/bash", *header, f"# assay build: {shell.comment(title)}"]
     lines += root_lines(protect_inputs)
-    body = _environment_lines(stage_dir, env_config, partition, test_env, ()) + list(commands)
+    body = _environment_lines(stage_dir, env_config, partition, test_env, (), inherited)
+    body += list(commands)
     after = list(footer)
     if not after:
         return compose([*lines, "set -e", *body])
@@ -308,13 +334,15 @@ def run_script(
     postrun: Iterable[str],
     footer: Iterable[str] = (),
     protect_inputs: bool = False,
+    inherited: Mapping[str, str | None] = _NOTHING,
 ) -> str:
     """A script that runs the (launched) command; its exit code is the command's;
-    ``protect_inputs`` when the stage dir holds read-only links into the store."""
+    ``protect_inputs`` when the stage dir holds read-only links into the store;
+    ``inherited``: see :func:`inherited_lines`."""
     lines = ["#!/bin/bash", *header, f"# assay run: {shell.comment(title)}"]
     lines += root_lines(protect_inputs)
     prerun = list(prerun)
-    lines += _environment_lines(stage_dir, env_config, partition, test_env, prerun)
+    lines += _environment_lines(stage_dir, env_config, partition, test_env, prerun, inherited)
     after = [*postrun, *footer]
     if after:
         lines += [command, "assay_status=$?", *after, "exit $assay_status"]

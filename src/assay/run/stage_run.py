@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ class RunStages(CaseState):
                 builder.header(spec),
                 builder.footer(spec),
                 protect_inputs=spec.protect_inputs,
+                inherited=self._inherited(),
             ),
         )
         back = Wanted([scripts.BUILD_OUT, scripts.BUILD_ERR], (), False)
@@ -142,6 +144,7 @@ class RunStages(CaseState):
                 outcome = None
         if outcome is None:
             command = place.launcher.command(test.format(test.command), resources)
+            inherited = self._inherited()
             env = _env(test) if test.env else {}
             header, footer = scheduler.header(spec), scheduler.footer(spec)
             prerun = [*self.fetch_lines]
@@ -163,11 +166,12 @@ class RunStages(CaseState):
                     postrun,
                     footer,
                     protect_inputs=spec.protect_inputs,
+                    inherited=inherited,
                 ),
             )
             if not header:  # what the script does, for a local job to do without bash
                 found = scripts.direct_command(
-                    command, case.env_config, config, env, prerun, postrun, footer
+                    command, case.env_config, config, env, prerun, postrun, footer, inherited
                 )
                 if found is not None:
                     words, variables = found
@@ -202,6 +206,11 @@ class RunStages(CaseState):
         if in_job is not None:
             self.out.precomputed[spec_key(in_job)] = self.stage_dir / VERDICT
         self.out.notes.update(self.files.notes)
+
+    def _inherited(self) -> dict[str, str | None]:
+        """What the case's test code changed in os.environ: its jobs inherit it (the
+        guard took it back from assay's own environment)."""
+        return _decoded(self.printed.environ) if self.printed.environ else {}
 
     def _not_outputs(self) -> list[str]:
         """The stage dir's files that are not outputs: assay's own and the inputs (staged
@@ -247,6 +256,10 @@ def _limit(value: object, name: str) -> Duration | None:
 def _folder(file: str) -> Path:
     """The directory of a test file (one Path per file, not one per case)."""
     return Path(file).parent
+
+
+def _decoded(changes: dict[bytes, bytes | None]) -> dict[str, str | None]:
+    return {os.fsdecode(k): None if v is None else os.fsdecode(v) for k, v in changes.items()}
 
 
 def _env(test: Test) -> dict[str, str]:

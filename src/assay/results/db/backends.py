@@ -14,8 +14,10 @@ import contextlib
 import os
 import random
 import re
+import shlex
 import sqlite3
 import stat
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -27,8 +29,10 @@ from assay.errors import AssayError
 T = TypeVar("T")
 Row = tuple[Any, ...]
 
-# How long a writer or reader waits for another process before it gives up.
+# How long a writer or reader waits for another process before it gives up, and after how
+# long it says that it waits (SQLite's busy timeout: one attempt).
 WAIT = 60.0
+NOTICE = 3.0
 # pg_advisory_xact_lock key of assay's writers: "assay" in ASCII.
 _PG_WRITE_LOCK = 0x6173736179
 
@@ -120,12 +124,13 @@ class SqliteBackend(Backend):
         self.path = path
         self.where = str(path)
         self._lock = threading.Lock()  # one connection, used by the recorder's thread too
+        self._said = -WAIT - 1.0  # when a wait for the lock was last announced
         _a_file_or_nothing(path)
         _yours(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(
-                path, timeout=WAIT, isolation_level=None, check_same_thread=False
+                path, timeout=NOTICE, isolation_level=None, check_same_thread=False
             )
         except (OSError, sqlite3.Error) as exc:
             raise DatabaseError(f"results database {path}: cannot open: {exc}") from None
@@ -144,17 +149,30 @@ class SqliteBackend(Backend):
         self.db.execute("PRAGMA synchronous=NORMAL")
 
     def _retry(self, work: Callable[[], T]) -> T:
-        deadline = time.monotonic() + WAIT
+        start = time.monotonic()
         while True:
             try:
                 with self._lock:
                     return work()
             except sqlite3.OperationalError as exc:
-                if not _transient(exc) or time.monotonic() > deadline:
+                if not _transient(exc):
                     raise DatabaseError(f"results database {self.path}: {exc}") from None
+                waited = time.monotonic() - start
+                if waited > WAIT:
+                    raise DatabaseError(
+                        f"results database {self.path} stayed locked for {waited:.0f} s by "
+                        f"{locker(self.path) or 'another process'}; let it finish (or stop "
+                        "it) and try again"
+                    ) from None
+                if waited >= NOTICE and start - self._said > WAIT:  # once, not per write
+                    self._said = start
+                    _say(
+                        f"results database {self.path} is locked by "
+                        f"{locker(self.path) or 'another process'}; waiting up to {WAIT:.0f} s"
+                    )
                 time.sleep(0.005 + random.random() * 0.05)  # noqa: S311 - jitter, no secret
             except sqlite3.DatabaseError as exc:
-                raise DatabaseError(f"results database {self.path}: {exc}") from None
+                raise DatabaseError(_damaged(self.path, exc)) from None
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self._retry(lambda: self.db.execute(sql, params).fetchall())
@@ -187,6 +205,82 @@ class SqliteBackend(Backend):
     def close(self) -> None:
         with self._lock:
             self.db.close()
+
+
+def _say(text: str) -> None:
+    """A notice on stderr (the user waits: say why)."""
+    from assay import terminal  # lazy: only when a lock holds us up
+
+    try:
+        sys.stderr.write(f"assay: {terminal.lines(text)}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+# SQLite's result codes for a file that is not a database, or one whose pages do not hold
+# together (truncated, overwritten).
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+
+
+def _damaged(path: Path, exc: sqlite3.DatabaseError) -> str:
+    """The message for an SQLite error: for a damaged file, how to move it aside."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+        return f"results database {path}: {exc}"
+    return (
+        f"results database {path} is damaged ({exc}); move it aside: {move_aside(path)} "
+        "(the next run makes a new one and imports the session directories under the prefix)"
+    )
+
+
+def move_aside(path: Path) -> str:
+    """A shell command that moves the database, and its log files if there, to *.damaged."""
+    names = [str(path)] + [
+        f"{path}{end}" for end in ("-wal", "-shm") if Path(f"{path}{end}").exists()
+    ]
+    return " && ".join(f"mv -- {shlex.quote(n)} {shlex.quote(n + '.damaged')}" for n in names)
+
+
+def locker(path: Path) -> str | None:
+    """Which process holds the write lock of the SQLite file ``path`` (``process 123
+    (assay run ...)``), where Linux tells it (/proc/locks); else None. SQLite's WAL write
+    lock is byte 120 of the ``-shm`` file; outside WAL mode, the file's reserved/pending
+    bytes."""
+    wanted: dict[int, tuple[int, int]] = {}  # inode -> the byte range that means "writing"
+    for name, first, last in ((f"{path}-shm", 120, 120), (str(path), 2**30, 2**30 + 511)):
+        with contextlib.suppress(OSError):
+            wanted[os.stat(name).st_ino] = (first, last)
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as locks:
+            lines = locks.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        # 1: POSIX  ADVISORY  WRITE 1234 08:01:5678 120 120
+        if len(fields) < 8 or fields[1] != "POSIX" or fields[3] != "WRITE":
+            continue
+        try:
+            pid, inode = int(fields[4]), int(fields[5].rsplit(":", 1)[1])
+            start, end = int(fields[6]), int(fields[7])
+        except (ValueError, IndexError):
+            continue
+        span = wanted.get(inode)
+        if span is None or pid == os.getpid() or end < span[0] or start > span[1]:
+            continue
+        return f"process {pid}{_command_of(pid)}"
+    return None
+
+
+def _command_of(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return ""
+    text = " ".join(" ".join(os.fsdecode(a) for a in argv).split())  # one line
+    return f" ({text[:77] + '...' if len(text) > 80 else text})" if text else ""
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------
@@ -323,9 +417,10 @@ def _a_file_or_nothing(path: Path) -> None:
         return
     if not stat.S_ISREG(mode):
         kind = _KINDS.get(stat.S_IFMT(mode), "special file")
+        aside = f", or move it aside: {move_aside(path)}" if kind == "directory" else ""
         raise DatabaseError(
             f"results database {path} is a {kind}, not a file; give the path of an SQLite "
-            'file in the system\'s results setting (or results = "none")'
+            f'file in the system\'s results setting (or results = "none"){aside}'
         )
 
 

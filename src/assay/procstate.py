@@ -1,0 +1,132 @@
+"""The process state that test code, run inside assay's process, may change and
+:class:`assay.guard.running` puts back after each call: ``os.environ``, file descriptors
+0-2 and the streams on them, the umask."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from typing import Any
+
+umask = 0o022  # the process's umask before test code first ran (start())
+_STD = (0, 1, 2)
+# A copy (close-on-exec, above 2) of what each of fds 0-2 was open to, and that file's
+# (st_dev, st_ino): to put it back when test code closes or replaces the fd.
+_copies: dict[int, tuple[int, tuple[int, int]]] = {}
+environ = os.environ
+# os.environ's own bytes-level dict: comparing and copying it costs no decoding.
+environ_data: dict[bytes, bytes] = vars(os.environ)["_data"]
+
+
+def read_umask() -> int:
+    """The umask, read without setting it where Linux tells it: os.umask sets it for a
+    moment, and another thread (files.py) may be reading it the same way."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _identity(fd: int) -> tuple[int, int] | None:
+    try:
+        info = os.fstat(fd)
+    except OSError:  # closed
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+StdState = tuple[tuple[int, int] | None, ...]
+run_std: StdState = ()  # fds 0-2 as a run found them (guard.signals_to): assay keeps them so
+
+
+def std_state() -> StdState:
+    """What fds 0-2 are open to now; keeps a copy of each that has no copy yet."""
+    found = (_identity(0), _identity(1), _identity(2))
+    for fd, ident in zip(_STD, found, strict=True):
+        held = _copies.get(fd)
+        if ident is not None and (held is None or held[1] != ident):
+            try:
+                copy = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+            except OSError:  # out of descriptors: nothing to put back with
+                continue
+            if held is not None:
+                with contextlib.suppress(OSError):
+                    os.close(held[0])
+            _copies[fd] = (copy, ident)
+    return found
+
+
+def put_std_back(before: StdState) -> None:
+    for fd, ident in zip(_STD, before, strict=True):
+        if ident is None or _identity(fd) == ident:
+            continue
+        held = _copies.get(fd)
+        try:
+            if held is not None and _identity(held[0]) == ident:
+                os.dup2(held[0], fd)
+            else:  # test code closed our copy too (os.closerange): the fd goes to /dev/null
+                null = os.open(os.devnull, os.O_RDWR)
+                if null != fd:
+                    os.dup2(null, fd)
+                    os.close(null)
+        except OSError:  # out of descriptors: nothing better to do
+            pass
+
+
+def put_streams_back(streams: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
+    """sys.stdin/stdout/stderr as they were, a closed one replaced by a new one on its fd."""
+    fixed = []
+    for fd, stream in enumerate(streams):
+        if getattr(stream, "closed", False):
+            mode = "r" if fd == 0 else "w"
+            stream = open(fd, mode, encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+        fixed.append(stream)
+    return fixed[0], fixed[1], fixed[2]
+
+
+def apply_environ(changes: dict[bytes, bytes | None]) -> None:
+    for key, value in changes.items():
+        with contextlib.suppress(OSError, ValueError):
+            if value is None:
+                os.unsetenv(key)
+            else:
+                os.putenv(key, value)
+        if value is None:
+            environ_data.pop(key, None)
+        else:
+            environ_data[key] = value
+
+
+def environ_changes(base: dict[bytes, bytes]) -> dict[bytes, bytes | None]:
+    """How os.environ differs from ``base`` (None: a variable removed)."""
+    data = environ_data
+    changes: dict[bytes, bytes | None] = {k: v for k, v in data.items() if base.get(k) != v}
+    changes.update((k, None) for k in base if k not in data)
+    return changes
+
+
+def put_environ_back(saved: dict[bytes, bytes]) -> None:
+    """os.environ (and the C library's environment under it) as ``saved``."""
+    data = environ_data
+    for key in [k for k in data if k not in saved]:
+        with contextlib.suppress(OSError, ValueError):
+            os.unsetenv(key)
+        del data[key]
+    for key, value in saved.items():
+        if data.get(key) != value:
+            with contextlib.suppress(OSError, ValueError):
+                os.putenv(key, value)
+            data[key] = value
+
+
+def start() -> None:
+    """Once, before test code first runs: the umask to keep."""
+    global umask
+    umask = read_umask()
