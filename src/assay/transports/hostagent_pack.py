@@ -40,14 +40,20 @@ def sources() -> dict[str, bytes]:
     return found
 
 
-@functools.lru_cache(maxsize=1)
-def agent_bytes() -> bytes:
-    """The zip's bytes (the same for the same sources; built once per process)."""
+def build(entries: dict[str, bytes]) -> bytes:
+    """A zip of ``entries`` (its path in the zip -> its bytes), the same bytes for the same
+    entries."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
-        for name, data in sorted(sources().items()):
+        for name, data in sorted(entries.items()):
             zf.writestr(_entry(name), data)
     return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=1)
+def agent_bytes() -> bytes:
+    """The agent's zip (the same bytes for the same sources; built once per process)."""
+    return build(sources())
 
 
 def agent_digest() -> str:

@@ -5,6 +5,7 @@ errors (:mod:`assay.transports.ssh_errors`), and the agent's zip shipped once pe
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 from collections.abc import Sequence
@@ -124,7 +125,7 @@ def agent_source() -> bytes:
 
 def agent_name() -> tuple[str, str]:
     """The host agent's file name on the host, and the start of its SHA-256 in it."""
-    digest = hostagent_pack.agent_digest()
+    digest = hashlib.sha256(agent_source()).hexdigest()[:16]
     return f"hostagent-{digest}.pyz", digest
 
 
