@@ -51,7 +51,7 @@ class _BImporter:
     def find_spec(self, name, path=None, target=None):
         if name == '__main__' or name not in self.codes:
             return None
-        from importlib.machinery import ModuleSpec
+        from importlib._bootstrap import ModuleSpec  # loaded: machinery is a file to find
 
         return ModuleSpec(name, self, is_package='.' not in name)
 
