@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import os
-import zipfile
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import zipfile
 
 PACKAGE = "assay_hostagent"
 MAIN = f"import sys\n\nfrom {PACKAGE}.main import main\n\nsys.exit(main(sys.argv[1:]))\n"
@@ -24,6 +26,8 @@ _HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hostagent")
 
 
 def _entry(name: str) -> zipfile.ZipInfo:
+    import zipfile
+
     info = zipfile.ZipInfo(name, _STAMP)
     info.external_attr = 0o644 << 16
     info.create_system = 3  # Unix, whatever this machine is
@@ -43,6 +47,11 @@ def sources() -> dict[str, bytes]:
 def build(entries: dict[str, bytes]) -> bytes:
     """A zip of ``entries`` (its path in the zip -> its bytes), the same bytes for the same
     entries."""
+    # Imported here: zipfile (with bz2, lzma, pathlib) would cost every SSH client's start
+    # some 10 ms, for a zip built at most once per process.
+    import io
+    import zipfile
+
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
         for name, data in sorted(entries.items()):

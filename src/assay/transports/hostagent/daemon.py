@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 
 class Daemon(JobOps):
+    """The session's daemon on this host: its socket, the one assay it serves at a time, its
+    requests (each run by a worker; job and file requests in :class:`.jobops.JobOps`), and
+    its end."""
+
     def __init__(self, path: str, linger: float) -> None:
         self.path = path
         self.linger = linger
