@@ -126,7 +126,7 @@ class Slurm(_Strict, kw_only=True, frozen=True):
 
 BRING_BACK_ROOM = 160 << 20
 """Bytes of files one answer of the host agent can carry (its frames are at most 256 MiB,
-of base64: :data:`assay.transports.hostagent.MAX_FRAME`)."""
+of base64: :data:`assay.transports.hostagent.protocol.MAX_FRAME`)."""
 BRING_BACK_LOGS = 4
 """The job's own logs brought back with a stage's other files, each up to ``bring_back``."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from assay.transports import ssh_connect
+from assay.transports import hostagent_pack, ssh_connect
 from assay.transports.base import Staging, TransportError
 from assay.transports.ssh import SshTransport
 from tests.conftest import CliResult
@@ -190,7 +190,10 @@ def test_an_agent_of_another_version_still_serving_the_session_is_refused_clearl
     # An older assay's agent (no protocol version in its hello) still runs for this session
     # when an upgraded assay resumes it: not spoken to in a protocol it does not know.
     current = ssh_connect.agent_source()
-    older = current.replace(b'"protocol": PROTOCOL,', b"")
+    entries = hostagent_pack.sources()
+    daemon = entries["assay_hostagent/daemon.py"]
+    entries["assay_hostagent/daemon.py"] = daemon.replace(b'"protocol": PROTOCOL,', b"")
+    older = hostagent_pack.build(entries)
     assert older != current
     session = f"old{os.getpid()}{time.time()}"
 

@@ -515,7 +515,7 @@ def test_a_damaged_agent_file_of_the_right_size_is_written_again(
             await t.close()
 
     assert run(connect_once) == "up\n"
-    (shipped,) = (sshd.home / workdir / "bin").glob("hostagent-*.py")
+    (shipped,) = (sshd.home / workdir / "bin").glob("hostagent-*.pyz")
     good = shipped.read_bytes()
     shipped.write_bytes(b"#" * len(good))  # the same size, other bytes
     assert run(connect_once) == "up\n"

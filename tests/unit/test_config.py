@@ -710,7 +710,7 @@ def test_bring_back_caps_that_one_answer_from_the_host_cannot_carry_are_refused(
 
 def test_the_bring_back_room_fits_in_one_frame_of_the_host_agent():
     from assay.config import BRING_BACK_ROOM
-    from assay.transports.hostagent import MAX_FRAME
+    from assay.transports.hostagent.protocol import MAX_FRAME
 
     # Base64 takes 4 bytes for 3; the rest of the answer (paths, JSON) needs room too.
     assert BRING_BACK_ROOM * 4 // 3 + (8 << 20) <= MAX_FRAME

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from assay.schedulers import packrun
-from assay.transports import hostagent, procfs
+from assay.transports import procfs
+from assay.transports.hostagent import procscan
 
 
 def _by_procfs(entry: str) -> bytes:
@@ -35,7 +36,7 @@ def _state(pid: int) -> bytes:
 
 @pytest.mark.parametrize(
     "read",
-    [hostagent.environ_of, packrun._environ_of, _by_procfs],
+    [procscan.environ_of, packrun._environ_of, _by_procfs],
     ids=["hostagent", "packrun", "procfs"],
 )
 def test_a_process_caught_mid_exec_still_shows_its_environment(
@@ -73,14 +74,14 @@ def test_a_process_started_with_no_environment_is_not_waited_for(
         while Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")[0] != b"sleep":
             pass
         naps.clear()
-        assert hostagent.environ_of(str(proc.pid)) == b""
+        assert procscan.environ_of(str(proc.pid)) == b""
         assert len(naps) == 1  # seen empty twice, a moment apart: not read for long
         proc.kill()
         while _state(proc.pid) != b"Z":
             pass
         naps.clear()
         with pytest.raises(OSError):
-            hostagent.environ_of(str(proc.pid))  # a zombie's cannot be read
+            procscan.environ_of(str(proc.pid))  # a zombie's cannot be read
     assert naps == []
 
 
@@ -111,7 +112,7 @@ class _FaultInjectingProcfs:
         return self.now
 
 
-READERS = pytest.mark.parametrize("module", [hostagent, packrun], ids=["hostagent", "packrun"])
+READERS = pytest.mark.parametrize("module", [procscan, packrun], ids=["hostagent", "packrun"])
 
 
 def _install(monkeypatch: pytest.MonkeyPatch, module: object, proc: _FaultInjectingProcfs) -> None:
@@ -128,7 +129,7 @@ def test_an_exec_that_stalls_for_seconds_is_still_waited_for(
     # thousand short sleeps, and the leftover it becomes was missed.
     proc = _FaultInjectingProcfs(stalled=8000)
     _install(monkeypatch, module, proc)
-    read = hostagent.environ_of if module is hostagent else packrun._environ_of
+    read = procscan.environ_of if module is procscan else packrun._environ_of
     assert read("1234") == b"MARK=here\0"
     assert proc.now >= 2.0
 
@@ -139,7 +140,7 @@ def test_an_exec_that_never_ends_is_not_waited_for_forever(
 ) -> None:
     proc = _FaultInjectingProcfs(stalled=10**9)
     _install(monkeypatch, module, proc)
-    read = hostagent.environ_of if module is hostagent else packrun._environ_of
+    read = procscan.environ_of if module is procscan else packrun._environ_of
     assert read("1234") == b""
     assert 5.0 <= proc.now <= 15.0
 
@@ -152,6 +153,6 @@ def test_a_process_without_memory_is_not_waited_for(
     # environment and never will: nothing to wait for, nothing left to run.
     proc = _FaultInjectingProcfs(stalled=10**9, vsize=0)
     _install(monkeypatch, module, proc)
-    read = hostagent.environ_of if module is hostagent else packrun._environ_of
+    read = procscan.environ_of if module is procscan else packrun._environ_of
     assert read("1234") == b""
     assert proc.now == 0.0

@@ -8,7 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from assay.transports import hostagent
+from assay.transports.hostagent import daemon as agent_daemon
+from assay.transports.hostagent.protocol import frame, read_frame
 
 
 class _CountingListener:
@@ -34,7 +35,7 @@ class _CountingListener:
 def test_shutdown_wakes_the_daemon_at_once_not_at_its_next_poll(tmp_path: Path) -> None:
     # A run's last request: the daemon must exit when asked, not when its accept() next times
     # out (half a second added to the end of every run over SSH).
-    daemon = hostagent.Daemon(str(tmp_path / "a.sock"), linger=3600.0)
+    daemon = agent_daemon.Daemon(str(tmp_path / "a.sock"), linger=3600.0)
     listener = _CountingListener(daemon.listener)
     daemon.listener = listener  # type: ignore[assignment]
     serving = threading.Thread(target=daemon.serve, daemon=True)
@@ -51,9 +52,9 @@ _DAEMON = """
 import os, sys
 sys.path.insert(0, {src!r})
 import time
-from assay.transports import hostagent
+from assay.transports.hostagent.daemon import Daemon
 
-class SlowChannelFault(hostagent.Daemon):  # a fault: each answer takes a while to go out
+class SlowChannelFault(Daemon):  # a fault: each answer takes a while to go out
     def send(self, message):
         time.sleep(0.2)
         super().send(message)
@@ -74,7 +75,7 @@ def test_the_answer_to_shutdown_goes_out_before_the_daemon_ends(tmp_path: Path) 
     import subprocess
     import sys
 
-    src = str(Path(hostagent.__file__).parents[2])
+    src = str(Path(agent_daemon.__file__).parents[3])
     for attempt in range(3):
         path = str(tmp_path / f"d{attempt}.sock")
         proc = subprocess.Popen(
@@ -86,8 +87,8 @@ def test_the_answer_to_shutdown_goes_out_before_the_daemon_ends(tmp_path: Path) 
             assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
             with socket.socket(socket.AF_UNIX) as sock:
                 sock.connect(path)
-                sock.sendall(hostagent.frame({"rid": "1", "op": "shutdown"}))
-                answer = hostagent.read_frame(sock)
+                sock.sendall(frame({"rid": "1", "op": "shutdown"}))
+                answer = read_frame(sock)
             assert answer is not None, f"attempt {attempt}: no answer to shutdown"
             assert answer["ok"] and answer["stats"]["requests"] == {"shutdown": 1}, answer
             assert proc.wait(30) == 0

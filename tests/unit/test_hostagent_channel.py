@@ -1,6 +1,7 @@
 """The host agent's connector hands its SSH channel over to the daemon
-(:func:`assay.transports.hostagent.hand_over`): real connector processes, their stdin and
-stdout pipes standing in for sshd's, and a real daemon, all under the test's tmp dir."""
+(:func:`assay.transports.hostagent.connector.hand_over`): real connector processes, their stdin and
+stdout pipes standing in for sshd's, and a real daemon, all under the test's tmp dir. The
+connector runs from the zip assay ships (:mod:`assay.transports.hostagent_pack`)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from assay.transports import hostagent
-
-AGENT = hostagent.__file__
+from assay.transports import hostagent_pack
+from assay.transports.hostagent.channel import ADOPT
+from assay.transports.hostagent.daemon import Daemon
+from assay.transports.hostagent.protocol import HEADER, frame, read_frame
 
 
 class Channel:
@@ -23,8 +25,9 @@ class Channel:
 
     def __init__(self, tmp: Path, name: str, linger: float = 3.0) -> None:
         env = dict(os.environ, TMPDIR=str(tmp))
+        agent = hostagent_pack.write_agent(str(tmp / "hostagent.pyz"))
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", AGENT, "connect", name, str(linger)],
+            [sys.executable, "-I", agent, "connect", name, str(linger)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -38,7 +41,7 @@ class Channel:
     def ask(self, op: str, **fields: Any) -> dict[str, Any]:
         self.count += 1
         rid = f"r{self.count}"
-        self.stdin.write(hostagent.frame({"rid": rid, "op": op, **fields}))
+        self.stdin.write(frame({"rid": rid, "op": op, **fields}))
         self.stdin.flush()
         while True:
             message = self.read()
@@ -46,9 +49,9 @@ class Channel:
                 return message
 
     def read(self) -> dict[str, Any]:
-        header = self.stdout.read(hostagent.HEADER.size)
-        assert len(header) == hostagent.HEADER.size, "the channel ended"
-        (size,) = hostagent.HEADER.unpack(header)
+        header = self.stdout.read(HEADER.size)
+        assert len(header) == HEADER.size, "the channel ended"
+        (size,) = HEADER.unpack(header)
         import json
 
         message: dict[str, Any] = json.loads(self.stdout.read(size))
@@ -131,7 +134,7 @@ def test_a_channel_that_ends_lets_the_connector_go_and_the_next_one_in(tmp_path:
         second.close()
 
 
-class _OlderDaemon(hostagent.Daemon):
+class _OlderDaemon(Daemon):
     """Stands in for another assay version's daemon (one that does not take the channel):
     it reads plain frames, and says first that a job ended (an event it had for assay)."""
 
@@ -141,7 +144,7 @@ class _OlderDaemon(hostagent.Daemon):
         self.send({"event": "exit", "job": "earlier", "status": 0})
         while True:
             try:
-                message = hostagent.read_frame(conn)
+                message = read_frame(conn)
             except OSError:
                 break
             if message is None:
@@ -162,7 +165,7 @@ def test_an_older_daemon_gets_the_channel_relayed(tmp_path: Path) -> None:
         assert event == {"event": "exit", "job": "earlier", "status": 0}
         hello = channel.ask("hello", runner="t", roots=[])
         assert hello["ok"] and hello["pid"] == os.getpid()
-        assert daemon.requests.get(hostagent.ADOPT) == 1  # asked, refused, relayed
+        assert daemon.requests.get(ADOPT) == 1  # asked, refused, relayed
     finally:
         channel.close()
         daemon.stop()

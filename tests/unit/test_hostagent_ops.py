@@ -13,11 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from assay.transports import hostagent
+from assay.transports import hostagent_pack
+from assay.transports.hostagent import procscan, spawn
+from assay.transports.hostagent.daemon import Daemon
+from assay.transports.hostagent.jobs import Job
+from assay.transports.hostagent.pool import Pool
+from assay.transports.ssh_boot import BOOT
 
 
-def _daemon(tmp_path: Path) -> hostagent.Daemon:
-    daemon = hostagent.Daemon(str(tmp_path / "a.sock"), linger=3600.0)
+def _daemon(tmp_path: Path) -> Daemon:
+    daemon = Daemon(str(tmp_path / "a.sock"), linger=3600.0)
     daemon.roots = [os.path.realpath(tmp_path / "work")]
     return daemon
 
@@ -26,7 +31,7 @@ def _file(rel: str, data: bytes) -> dict[str, object]:
     return {"path": rel, "data": base64.b64encode(data).decode(), "mode": None}
 
 
-def _status_at_end(daemon: hostagent.Daemon, jid: str) -> int | None:
+def _status_at_end(daemon: Daemon, jid: str) -> int | None:
     """The job's exit status once it ended. A short job may end, and be forgotten in favour
     of its status in ``daemon.ended``, before the spawn's caller looks: both are read under
     the daemon's lock, where the one moves to the other."""
@@ -149,7 +154,7 @@ def test_a_job_started_with_its_files_brings_back_what_it_made_with_its_end(
     daemon.stop()
 
 
-def _spawn(daemon: hostagent.Daemon, case: Path, script: str, **extra: object) -> None:
+def _spawn(daemon: Daemon, case: Path, script: str, **extra: object) -> None:
     case.mkdir(parents=True, exist_ok=True)
     daemon.op_spawn(
         {
@@ -163,7 +168,7 @@ def _spawn(daemon: hostagent.Daemon, case: Path, script: str, **extra: object) -
     )
 
 
-def _ended(daemon: hostagent.Daemon, sent: list[dict[str, object]]) -> dict[str, object]:
+def _ended(daemon: Daemon, sent: list[dict[str, object]]) -> dict[str, object]:
     for _ in range(1200):
         if sent:
             return sent[0]
@@ -216,9 +221,9 @@ def test_a_long_job_has_its_leftovers_looked_for_among_every_process(tmp_path: P
     case = tmp_path / "work" / "case"
     _spawn(daemon, case, "sleep 0.1")
     (job,) = daemon.jobs.values()
-    assert hostagent.floor_of(job) in (0, job.proc.pid - 1)  # short: its own pid, if known
-    job.started -= 2 * hostagent._SHORT
-    assert hostagent.floor_of(job) == 0  # pids may have wrapped around meanwhile
+    assert procscan.floor_of(job) in (0, job.proc.pid - 1)  # short: its own pid, if known
+    job.started -= 2 * procscan._SHORT
+    assert procscan.floor_of(job) == 0  # pids may have wrapped around meanwhile
     job.ended.wait(30)
     daemon.stop()
 
@@ -308,26 +313,26 @@ def test_a_short_jobs_leftovers_are_looked_up_by_pid_without_listing_proc(
         listed.append(str(path))
         return real(path)
 
-    env = dict(os.environ, **{hostagent.TOKEN: "short-job-token"})
+    env = dict(os.environ, **{procscan.TOKEN: "short-job-token"})
     left = subprocess.Popen(["sleep", "300"], env=env, cwd=tmp_path, start_new_session=True)
     try:
         monkeypatch.setattr(os, "listdir", spy)
-        found = hostagent.leftovers({"short-job-token"}, left.pid - 1)
+        found = procscan.leftovers({"short-job-token"}, left.pid - 1)
         monkeypatch.setattr(os, "listdir", real)
         assert found == [left.pid]
         assert "/proc" not in listed
-        assert hostagent.leftovers({"short-job-token"}, 0) == found  # as the listing finds
+        assert procscan.leftovers({"short-job-token"}, 0) == found  # as the listing finds
     finally:
         left.kill()
         left.wait()
 
 
-def _job_sees(daemon: hostagent.Daemon, case: Path, argv: list[str]) -> hostagent.Job:
+def _job_sees(daemon: Daemon, case: Path, argv: list[str]) -> Job:
     case.mkdir(parents=True, exist_ok=True)
-    started: list[hostagent.Job] = []
+    started: list[Job] = []
     watch = daemon.watcher.add
 
-    def add(job: hostagent.Job, limit: float | None) -> bool:
+    def add(job: Job, limit: float | None) -> bool:
         started.append(job)  # caught as it starts: it leaves daemon.jobs as it ends
         return watch(job, limit)
 
@@ -348,7 +353,7 @@ def _job_sees(daemon: hostagent.Daemon, case: Path, argv: list[str]) -> hostagen
     return job
 
 
-@pytest.mark.skipif(hostagent.spawner() is None, reason="no posix_spawn that can do it all")
+@pytest.mark.skipif(spawn.spawner() is None, reason="no posix_spawn that can do it all")
 def test_a_job_starts_with_posix_spawn_and_gets_what_popen_gave_it(tmp_path: Path) -> None:
     # Popen's vfork holds the interpreter lock until the child has exec'd (Python < 3.12):
     # the daemon's other threads waited on every job's start. The child must get the same.
@@ -358,11 +363,11 @@ def test_a_job_starts_with_posix_spawn_and_gets_what_popen_gave_it(tmp_path: Pat
     script = (
         'echo "cwd=$(pwd)"; echo "sid=$(ps -o sid= -p $$ | tr -d " ") pid=$$"; '
         "grep -E '^SigIgn' /proc/$$/status; echo \"given=$GIVEN token=${"
-        + hostagent.TOKEN
+        + procscan.TOKEN
         + ':+set}"; cat; echo "stdin-end"; echo oops >&2'
     )
     job = _job_sees(daemon, case, ["/bin/sh", "-c", script])
-    assert isinstance(job.proc, hostagent.Spawned)
+    assert isinstance(job.proc, spawn.Spawned)
     assert job.status == 0
     lines = (case / "o").read_text().splitlines()
     assert lines[0] == f"cwd={os.path.realpath(case)}"
@@ -382,7 +387,7 @@ def test_a_job_starts_with_posix_spawn_and_gets_what_popen_gave_it(tmp_path: Pat
     daemon.stop()
 
 
-@pytest.mark.skipif(hostagent.spawner() is None, reason="no posix_spawn that can do it all")
+@pytest.mark.skipif(spawn.spawner() is None, reason="no posix_spawn that can do it all")
 def test_a_job_that_cannot_start_is_named_as_popen_named_it(tmp_path: Path) -> None:
     daemon = _daemon(tmp_path)
     case = tmp_path / "work" / "case"
@@ -399,24 +404,41 @@ def test_a_job_that_cannot_start_is_named_as_popen_named_it(tmp_path: Path) -> N
     daemon.stop()
 
 
-def test_the_agent_imports_only_what_its_start_needs() -> None:
+def test_the_agent_imports_only_what_its_start_needs(tmp_path: Path) -> None:
     # Each of these cost the host 1-5 ms of CPU at every agent start (with logging under
     # concurrent.futures), on the way to a run's first case; none is needed to serve it.
+    # Started as on a host (the zip through the boot program), with no arguments: every
+    # module is imported, then the usage is printed. The first start per host, Python and
+    # agent version reads the zip with zipfile (which imports pathlib) to compile it; every
+    # next one runs the code kept then and opens no zip.
+    agent = hostagent_pack.write_agent(str(tmp_path / "hostagent-x.pyz"))
+    digest = hostagent_pack.agent_digest()
+    heavy = ("typing", "concurrent.futures", "logging", "pathlib", "secrets")
     probe = (
-        "import sys\n"
-        f"path = {str(Path(hostagent.__file__))!r}\n"
-        "exec(compile(open(path).read(), path, 'exec'), {'__name__': 'agent'})\n"
-        "heavy = ('typing', 'concurrent.futures', 'logging', 'pathlib', 'secrets')\n"
-        "print(' '.join(m for m in heavy if m in sys.modules))\n"
+        "import atexit, sys\n"
+        f"heavy = {heavy!r}\n"
+        "atexit.register(lambda: print(' '.join(m for m in heavy if m in sys.modules)))\n"
+        "atexit.register(lambda: print('imported' * ('assay_hostagent.daemon' in sys.modules)))\n"
+        f"{BOOT}\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, check=True
-    )
-    assert out.stdout.split() == []
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    for start in ("first", "next"):
+        out = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", probe, agent, digest],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert out.returncode == 2 and "usage:" in out.stderr, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[0] == "imported", start  # the control: the daemon's module was loaded
+        if start == "next":
+            assert lines[1:] in ([], [""]), lines
 
 
 def test_the_agents_pool_runs_everything_submitted_with_at_most_its_threads() -> None:
-    pool = hostagent.Pool(3)
+    pool = Pool(3)
     gate = threading.Event()
     done: list[int] = []
     lock = threading.Lock()
@@ -446,7 +468,7 @@ def test_the_agents_pool_runs_everything_submitted_with_at_most_its_threads() ->
 def test_a_long_request_does_not_hold_back_what_is_submitted_after_it() -> None:
     # A command that takes its time (sbatch on a slow login node) keeps one thread: the
     # next job's end must get a thread of its own, not wait behind it.
-    pool = hostagent.Pool(4)
+    pool = Pool(4)
     long_one = threading.Event()
     for _ in range(2):  # two quick ones first: their thread goes back to waiting
         pool.submit(lambda: None)

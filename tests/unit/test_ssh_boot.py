@@ -1,4 +1,4 @@
-"""The host agent's start: its file checked, its code compiled once per host and kept."""
+"""The host agent's start: its zip checked, its modules compiled once per host and kept."""
 
 from __future__ import annotations
 
@@ -6,22 +6,18 @@ import hashlib
 import marshal
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from assay.transports import hostagent
+from assay.transports import hostagent_pack
 from assay.transports.ssh_boot import BOOT, agent_command
-
-AGENT = Path(hostagent.__file__)
 
 
 def _setup(tmp_path: Path) -> tuple[Path, str, dict[str, str]]:
     sandbox = tmp_path / "sandbox"
     (sandbox / "bin").mkdir(parents=True)
-    program = sandbox / "bin" / "hostagent-x.py"
-    shutil.copyfile(AGENT, program)
+    program = Path(hostagent_pack.write_agent(str(sandbox / "bin" / "hostagent-x.pyz")))
     digest = hashlib.sha256(program.read_bytes()).hexdigest()[:16]
     env = dict(os.environ, XDG_CACHE_HOME=str(sandbox / "cache"), HOME=str(sandbox))
     return program, digest, env
@@ -52,7 +48,9 @@ def test_the_agent_starts_and_its_compiled_code_is_kept_for_the_next_start(
     (kept,) = _cached(env)
     assert kept.stat().st_mode & 0o077 == 0
     # The next start runs what is kept: a stand-in, with a good checksum, says so.
-    stand_in = marshal.dumps(compile("import sys; sys.stdout.write('FROM THE CACHE')", "x", "exec"))
+    stand_in = marshal.dumps(
+        {"__main__": compile("import sys; sys.stdout.write('FROM THE CACHE')", "x", "exec")}
+    )
     kept.write_bytes(hashlib.sha256(stand_in).digest() + stand_in)
     assert _start(program, digest, env).stdout == b"FROM THE CACHE"
 
@@ -74,7 +72,9 @@ def test_a_folder_others_may_write_is_neither_used_nor_written(tmp_path: Path) -
     folder = Path(env["XDG_CACHE_HOME"]) / "assay-agent"
     folder.mkdir(parents=True)
     folder.chmod(0o777)
-    planted = marshal.dumps(compile("import sys; sys.stdout.write('PLANTED')", "x", "exec"))
+    planted = marshal.dumps(
+        {"__main__": compile("import sys; sys.stdout.write('PLANTED')", "x", "exec")}
+    )
     _start(program, digest, env)
     assert _cached(env) == []  # nothing written where others may write
     # A planted file under every name it could look for is never run.
@@ -96,9 +96,9 @@ def test_a_copy_that_is_not_the_one_assay_sent_is_refused(tmp_path: Path) -> Non
     refused = _start(program, digest, env)
     assert refused.returncode == 3 and refused.stdout == b""
     assert refused.stderr == b"assay agent: this copy is not the one assay sent\n"
-    missing = _start(program.with_name("gone.py"), digest, env)
+    missing = _start(program.with_name("gone.pyz"), digest, env)
     assert missing.returncode == 2 and b"Traceback" not in missing.stderr
-    assert b"cannot read" in missing.stderr and b"gone.py" in missing.stderr
+    assert b"cannot read" in missing.stderr and b"gone.pyz" in missing.stderr
     assert _cached(env) == []
 
 

@@ -151,7 +151,7 @@ def last_pid() -> int | None:
 def environ_value(pid: int, name: str) -> str | None:
     """The value of ``name`` in the environment ``pid`` was started with (``None``: not set,
     or not readable: another user's process, a zombie, a process that is gone)."""
-    from assay.transports.hostagent import environ_of  # only when looking for leftovers
+    from assay.transports.hostagent.procscan import environ_of  # only when looking for leftovers
 
     try:  # read again while it is in the middle of an exec
         data: bytes | None = environ_of(str(pid))

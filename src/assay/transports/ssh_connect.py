@@ -1,6 +1,6 @@
 """Making an SSH connection to a host from a partition's settings, and putting assay's host
 agent there: the options (the user's ``~/.ssh/config`` applies), strict host keys, one-line
-errors (:mod:`assay.transports.ssh_errors`), and the agent's file shipped once per version."""
+errors (:mod:`assay.transports.ssh_errors`), and the agent's zip shipped once per version."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 from assay.config import Ssh
-from assay.transports import hostagent
+from assay.transports import hostagent_pack
 from assay.transports.base import TransportError
 from assay.transports.ssh_errors import connect_problem, host_key_problem, identity_problem
 from assay.transports.sshlib import asyncssh
@@ -119,14 +119,14 @@ async def connect_host(s: Ssh) -> asyncssh.SSHClientConnection:
 
 
 def agent_source() -> bytes:
-    """The host agent's file, as shipped."""
-    return Path(hostagent.__file__).read_bytes()
+    """The host agent's file, as shipped (one zip: :mod:`.hostagent_pack`)."""
+    return hostagent_pack.agent_bytes()
 
 
 def agent_name() -> tuple[str, str]:
     """The host agent's file name on the host, and the start of its SHA-256 in it."""
     digest = hashlib.sha256(agent_source()).hexdigest()[:16]
-    return f"hostagent-{digest}.py", digest
+    return f"hostagent-{digest}.pyz", digest
 
 
 async def ship_agent(sftp: asyncssh.SFTPClient, folder: PurePosixPath) -> PurePosixPath:

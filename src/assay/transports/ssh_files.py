@@ -119,7 +119,7 @@ class SshFiles:
         max_total: int,
         max_kept: int,
     ) -> tuple[list[tuple[str, bytes, int, int]], list[tuple[str, int]], list[tuple[str, int]]]:
-        """What a run left worth bringing back (:func:`hostagent.collect`), in one request;
+        """What a run left worth bringing back (:func:`hostagent.files.collect`), in one request;
         an answer carrying more than the caps allow fails it (:func:`.ssh_answers.capped`)."""
         answer = await self.ask(
             "collect",

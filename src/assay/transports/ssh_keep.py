@@ -20,8 +20,8 @@ from pathlib import PurePosixPath
 from typing import Any, TypeVar
 
 from assay.config import Ssh
-from assay.transports import hostagent
 from assay.transports.base import TransportError
+from assay.transports.hostagent.protocol import ONCE, PROTOCOL
 from assay.transports.ssh_answers import ExitEvent, Hello, collect_limit, expect
 from assay.transports.ssh_connect import connect_host
 from assay.transports.ssh_files import SshFiles
@@ -157,10 +157,10 @@ class SshConnection(SshFiles):
         )
         hello = expect(self.host, "hello", answer, Hello)
         link.daemon = hello.pid
-        if hello.protocol != hostagent.PROTOCOL:
+        if hello.protocol != PROTOCOL:
             raise TransportError(
                 f"{self.host}: assay's agent there (pid {link.daemon}) is another assay "
-                f"version's (protocol {hello.protocol}, this one speaks {hostagent.PROTOCOL}), "
+                f"version's (protocol {hello.protocol}, this one speaks {PROTOCOL}), "
                 f"still serving this session; it stops {self.settings.detach_timeout} after "
                 f"its runner has gone: run again then, or stop it first (kill {link.daemon} "
                 f"on {self.host})"
@@ -340,7 +340,7 @@ class SshConnection(SshFiles):
         daemon = None
         while True:
             link = await self._ready()
-            if daemon is not None and link.daemon != daemon and op in hostagent.ONCE:
+            if daemon is not None and link.daemon != daemon and op in ONCE:
                 raise Replaced()
             daemon = link.daemon
             try:

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from assay.transports import hostagent
 from assay.transports.base import Staging, TransportError
+from assay.transports.hostagent.protocol import MAX_FRAME
 from assay.transports.ssh_answers import Ended
 from assay.transports.sshlib import asyncssh
 
@@ -64,10 +64,10 @@ class Link:
         requests of cases that became ready together) go in one channel write, so one SSH
         packet carries many (each packet costs a cipher pass and a wake-up at both ends)."""
         body = json.dumps(message, separators=(",", ":")).encode()
-        if len(body) > hostagent.MAX_FRAME:  # the agent would drop the connection
+        if len(body) > MAX_FRAME:  # the agent would drop the connection
             raise TransportError(
                 f"a request of {len(body)} bytes is more than assay's agent takes in one "
-                f"({hostagent.MAX_FRAME} bytes)"
+                f"({MAX_FRAME} bytes)"
             )
         if self.dead:
             raise ConnectionError("the connection is lost")
@@ -92,7 +92,7 @@ class Link:
         """The next message from the agent (an answer or an event)."""
         stream = self.agent.stdout
         (size,) = HEADER.unpack(await stream.readexactly(HEADER.size))
-        if size > hostagent.MAX_FRAME:  # before reading it: memory stays bounded
+        if size > MAX_FRAME:  # before reading it: memory stays bounded
             raise Garbled(f"announced a message of {size} bytes")
         try:
             message = json.loads(await stream.readexactly(size))

@@ -1,7 +1,7 @@
 """Starting assay's host agent on a new SSH connection, in as few round trips as it takes.
 
 The agent's connector is started from where an earlier connection put it
-(``WORKDIR/bin/hostagent-HASH.py``), while the SFTP channel opens: it checks its own file's
+(``WORKDIR/bin/hostagent-HASH.pyz``), while the SFTP channel opens: it checks its own file's
 SHA-256 against the one named on its command line and says it waits for its daemon's name.
 Only when it is not there, or is not the file assay would send (damaged, or another
 version's), is the file shipped over SFTP and started again. All this can happen before the
