@@ -50,8 +50,10 @@ def _read_text(path: Path) -> str:
     data = read_whole(str(path))
     # The encoding read_text uses: the locale's as it is now, or UTF-8 in UTF-8 mode.
     text = data.decode("utf-8" if sys.flags.utf8_mode else locale.getencoding(), "replace")
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    del data  # (a large output: its bytes go before the copies below are made)
+    if "\r" in text:  # one copy at a time, the old text let go before the next
+        text = text.replace("\r\n", "\n")
+        text = text.replace("\r", "\n")
     return text
 
 
