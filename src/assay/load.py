@@ -205,7 +205,7 @@ def _with_kept_references(
     a file with problems is reported and its tests are not run (their verdicts would be
     against references that are not the ones written)."""
     kept_path = reffile.path_for(path)
-    if not classes or not kept_path.is_file():
+    if not classes or not kept_path.exists():  # (a FIFO or device there is a problem)
         return classes
     metrics = {c.__name__: {n: m.unit for n, m in c._assay.metrics.items()} for c in classes}
     variants = {name: c.__name__ for c in classes for name in variant_names(c)}

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
-from assay.compare.binary import open_file, read_whole, size_text
+from assay.compare.binary import NotAFile, open_file, read_whole, size_text
 from assay.durations import Duration
 from assay.errors import did_you_mean, toml_key
 
@@ -41,7 +41,8 @@ file, a template, a test file): far above any real one, and a file past it (or a
 def _too_large(path: str, size: int, cap: int) -> str:
     return (
         f"{path} is {size_text(size)} ({size:,} bytes), more than the {size_text(cap)} "
-        "assay reads of such a file"
+        "assay reads of a test, suite, references or configuration file: give the right file, "
+        "or leave it out"
     )
 
 
@@ -51,22 +52,22 @@ def source_problem(path: Path) -> str | None:
     when it cannot be opened."""
     try:
         fd = open_file(str(path))  # (at once, a FIFO too: never waits for a writer)
-    except ValueError as exc:  # no regular file
+    except NotAFile as exc:
         return _fixed(path, str(exc))
     try:
         size = os.fstat(fd).st_size
     finally:
         os.close(fd)
     if size > MAX_SOURCE_BYTES:
-        return _fixed(path, _too_large(str(path), size, MAX_SOURCE_BYTES))
+        return _too_large(str(path), size, MAX_SOURCE_BYTES).removeprefix(f"{path} ")
     return None
 
 
 def _fixed(path: Path, message: str) -> str:
     what = message.removeprefix(f"{path} ")  # (the path is said by whoever reports it)
     return (
-        f"{what}; a test, suite or configuration file must be a regular file of text: "
-        "replace it with one, or leave it out"
+        f"{what}; assay reads test, suite, references and configuration files only from "
+        "regular files: replace it with one, or leave it out"
     )
 
 
@@ -76,8 +77,10 @@ def read_source(path: Path) -> bytes:
     :data:`MAX_SOURCE_BYTES`."""
     try:
         return read_whole(str(path), MAX_SOURCE_BYTES, _too_large)
-    except ValueError as exc:
+    except NotAFile as exc:
         raise Invalid("", _fixed(path, str(exc))) from None
+    except ValueError as exc:  # too large (the path is said by whoever reports it)
+        raise Invalid("", str(exc).removeprefix(f"{path} ")) from None
 
 
 def read_utf8(path: Path) -> str:

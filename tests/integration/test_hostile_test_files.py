@@ -23,7 +23,10 @@ class Good(assay.Test):
         out.expect("fine")
 """
 
-_FIX = "a test, suite or configuration file must be a regular file of text: replace it with one"
+_FIX = (
+    "assay reads test, suite, references and configuration files only from regular files: "
+    "replace it with one, or leave it out"
+)
 
 
 def _hostile_tree(root: Path) -> dict[str, str]:
@@ -41,7 +44,8 @@ def _hostile_tree(root: Path) -> dict[str, str]:
         "fifo.suite.toml": "is a FIFO, not a regular file",
         "test_zero.py": "is a character device, not a regular file",
         "big.suite.toml": f"is 64 MiB ({MAX_SOURCE_BYTES + 1:,} bytes), more than the 64 MiB "
-        "assay reads of such a file",
+        "assay reads of a test, suite, references or configuration file: give the right file, "
+        "or leave it out",
         "deep.suite.toml": "not valid TOML for assay: arrays or inline tables nested deeper",
     }
 
@@ -73,3 +77,22 @@ def test_a_hostile_file_given_by_name_is_a_problem_not_a_hang(tmp_path: Path) ->
     assert sorted(problems) == sorted(expected)
     for name, start in expected.items():
         assert problems[name].startswith(start), (name, problems[name])
+
+
+def test_a_references_file_linked_to_dev_zero_is_a_problem_not_ignored(tmp_path: Path) -> None:
+    (tmp_path / "test_good.py").write_text(_GOOD)
+    os.symlink("/dev/zero", tmp_path / "test_good.references.toml")
+    loaded = load([str(tmp_path / "test_good.py")])
+    assert loaded.tests == []  # (its references are not the ones it would be judged against)
+    [problem] = loaded.problems
+    assert Path(problem.file).name == "test_good.references.toml"
+    assert problem.message.startswith("is a character device, not a regular file"), problem
+
+
+def test_a_config_file_that_is_a_fifo_is_a_usage_error_not_a_hang(assay_cli, tmp_path) -> None:
+    (tmp_path / "test_good.py").write_text(_GOOD)
+    os.mkfifo(tmp_path / "assay.toml")
+    result = assay_cli("run", ".", env={"ASSAY_CONFIG": str(tmp_path / "assay.toml")}, timeout=60)
+    assert result.code == 2, result
+    assert f"ASSAY_CONFIG={tmp_path}/assay.toml: is a FIFO, not a regular file" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr

@@ -32,6 +32,10 @@ _KINDS = (
 )
 
 
+class NotAFile(ValueError):
+    """What :func:`open_file` raises for a path that is no regular file."""
+
+
 def not_a_file(path: str, info: os.stat_result | None = None) -> str | None:
     """What ``path`` is when it is no regular file (reading a FIFO would wait forever);
     ``info``: its ``os.stat``, when the caller has it."""
@@ -54,7 +58,7 @@ def open_file(path: str) -> int:
         raise
     if kind is not None:
         os.close(fd)
-        raise ValueError(f"{path} is a {kind}, not a regular file")
+        raise NotAFile(f"{path} is a {kind}, not a regular file")
     return fd  # (O_NONBLOCK changes nothing for a regular file's reads)
 
 
