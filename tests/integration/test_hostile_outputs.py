@@ -127,3 +127,30 @@ def test_tails_of_binary_and_endless_lines_are_bounded_and_never_obeyed(
     assert not any("\x1b" in out for out in outs)
     assert max(len(line) for out in outs for line in out.splitlines()) < 1000
     assert os.path.getsize(tmp_path / "j.xml") < 64 * 1024
+
+
+def test_an_exception_as_long_as_an_output_is_cut_in_the_summary_and_report(
+    assay_cli, write, tmp_path: Path
+) -> None:
+    """Test code that raises with a whole output as its message (10 MB): the reason and
+    details are cut, so the summary and the report stay small (were 40 MB and 20 MB)."""
+    write(
+        "test_loud.py",
+        """
+        import assay
+
+
+        class Loud(assay.Test):
+            command = "true"
+
+            def sanity(self, out):
+                raise AssertionError("start " + "y" * 10_000_000)
+        """,
+    )
+    result = assay_cli("run", "test_loud.py", "--plain")
+    assert result.code == 1, result
+    reason = result.case("Loud")["failure"]["reason"]
+    assert reason.startswith("AssertionError: start yyy") and reason.endswith("more characters)")
+    assert 16 * 1024 - 40 <= len(reason) <= 16 * 1024
+    assert len(result.stdout + result.stderr) < 1_000_000
+    assert (tmp_path / ".assay" / "latest" / "report.json").stat().st_size < 1_000_000

@@ -13,6 +13,7 @@ from assay.compare.binary import MAX_OUTPUT_BYTES, read_whole
 from assay.define.output import Output
 from assay.errors import SanityError
 from assay.files import TAIL_LINE, tail
+from assay.results.model import MAX_DETAILS, MAX_REASON, Failure
 from assay.run.input_hints import tails
 from tests.unit.fifo_guard import without_waiting
 
@@ -107,3 +108,13 @@ def test_the_tail_of_one_endless_line_is_its_end_bounded(tmp_path: Path) -> None
     path.write_bytes(b"a" * 1_000_000 + b"THE END")
     shown = tail(path)
     assert shown == "..." + ("a" * 1_000_000 + "THE END")[-TAIL_LINE:]
+
+
+def test_a_failure_reason_and_details_are_cut_once() -> None:
+    long = "r" * 100_000
+    failure = Failure("sanity", long, long * 10)
+    assert MAX_REASON - 40 <= len(failure.reason) <= MAX_REASON
+    assert MAX_DETAILS - 40 <= len(failure.details or "") <= MAX_DETAILS
+    assert failure.reason.endswith(f"... ({100_000 - MAX_REASON + 40:,} more characters)")
+    assert Failure("sanity", failure.reason, failure.details) == failure
+    assert Failure("run", "short", None) == Failure("run", "short")
