@@ -52,7 +52,7 @@ def tail(
     after ``width`` characters, or None (also for what is no regular file: a FIFO is never
     waited on, ``/dev/zero`` never read). Printable: control characters (an escape sequence
     of the output, a carriage return, bytes that are not UTF-8) are written as escapes
-    (:func:`assay.terminal.lines`), so that a tail shown in a terminal is never obeyed."""
+    (:func:`assay.terminal.line`), so that a tail shown in a terminal is never obeyed."""
     try:
         with open(open_file(str(path)), "rb") as fh:
             size = fh.seek(0, os.SEEK_END)
@@ -64,11 +64,12 @@ def tail(
     started = size <= max_bytes
     if not started and "\n" in text.rstrip("\n"):
         text, started = text.split("\n", 1)[-1], True  # the first line is probably cut
-    kept = text.rstrip("\n").split("\n")[-lines:]
-    if len(kept) == 1 and not started:  # one line longer than what was read: its end
-        kept = [f"...{kept[0][-width:]}"]  # (escaped below: a few more characters)
     # Escaped first, then cut: what is shown of a line is at most ``width`` characters.
-    kept = [_cut(terminal.line(line), width) for line in kept]
+    kept = [terminal.line(line) for line in text.rstrip("\n").split("\n")[-lines:]]
+    if len(kept) == 1 and not started:  # one line longer than what was read: its end
+        kept = [f"...{kept[0][-width:]}"]
+    else:
+        kept = [_cut(line, width) for line in kept]
     return "\n".join(kept) if any(kept) else ""
 
 

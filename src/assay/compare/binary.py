@@ -22,7 +22,8 @@ MAX_OUTPUT_BYTES = 256 * 1024 * 1024
 """Bytes of one output file that assay reads whole: the text sanity and metric functions
 search, a JSON or CSV file compared by parsing it. A larger file fails its case (naming it,
 its size and this cap) instead of filling the runner's memory; text and binary comparisons
-and the tails shown of outputs stream, and have no such cap (docs/writing-tests.md)."""
+and the tails shown of outputs stream, and have no such cap (docs/test-api.md, Sanity)."""
+
 _KINDS = (
     (stat.S_ISDIR, "directory"),
     (stat.S_ISFIFO, "FIFO"),
@@ -63,7 +64,8 @@ def open_file(path: str) -> int:
 
 
 def too_large(path: str, size: int, cap: int = MAX_OUTPUT_BYTES) -> str:
-    """Why ``path`` of ``size`` bytes is not read whole: it, its size, the cap and the fix."""
+    """Why ``path`` of ``size`` bytes is not read whole: it, its size, the cap and the fix.
+    (``MAX_OUTPUT_BYTES`` is named: the docs say it; a job's engine may run elsewhere.)"""
     return (
         f"{path} is {size_text(size)} ({size:,} bytes), more than the {size_text(cap)} assay reads "
         "of one output file (MAX_OUTPUT_BYTES): have the case write less there, or check it "
@@ -72,6 +74,7 @@ def too_large(path: str, size: int, cap: int = MAX_OUTPUT_BYTES) -> str:
 
 
 def size_text(n: int) -> str:
+    """``n`` bytes for a reader: ``512 bytes``, ``1.5 KiB``, ``256 MiB``, ``2 GiB``."""
     if n < 1024:
         return f"{n} bytes"
     value = float(n)
