@@ -118,3 +118,23 @@ def test_a_failure_reason_and_details_are_cut_once() -> None:
     assert failure.reason.endswith(f"... ({100_000 - MAX_REASON + 40:,} more characters)")
     assert Failure("sanity", failure.reason, failure.details) == failure
     assert Failure("run", "short", None) == Failure("run", "short")
+
+
+def test_a_file_that_grows_past_the_cap_while_read_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file was small when looked at and grew since (a process the case left behind
+    still writes it): the read stops just past the cap. A fake fstat injects the old size
+    (a real writer cannot be made to land between the look and the read on demand)."""
+    path = tmp_path / "growing"
+    path.write_bytes(b"g" * 1000)
+    real_fstat = os.fstat
+
+    def fstat_seen_before_it_grew(fd: int) -> os.stat_result:
+        st = list(real_fstat(fd))
+        st[6] = 10  # st_size
+        return os.stat_result(st)
+
+    monkeypatch.setattr("assay.compare.binary.os.fstat", fstat_seen_before_it_grew)
+    with pytest.raises(ValueError, match=r"growing is 51 bytes \(51 bytes\), more than the 50"):
+        read_whole(str(path), cap=50)
