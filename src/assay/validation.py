@@ -98,10 +98,33 @@ def read_utf8(path: Path) -> str:
         ) from None
 
 
+MAX_KEY_PARTS = 1000
+"""Dots on one line of a TOML file: a dotted key (``[a.b.c]``, ``a.b.c = 1``, inside an
+inline table too) takes tomllib time that grows with the square of its parts (100,000
+parts: minutes). No real file has a line of 1000 dots; one that has it is refused."""
+
+
+def _long_key(text: str) -> int | None:
+    """The first line with :data:`MAX_KEY_PARTS` dots or more, or None."""
+    if text.count(".") < MAX_KEY_PARTS:  # (every file there is: one count, no scan)
+        return None
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.count(".") >= MAX_KEY_PARTS:
+            return number
+    return None
+
+
 def load_toml(text: str) -> dict[str, Any]:
     """Parse TOML, raising :class:`Invalid` with the line and column of a syntax error."""
     import tomllib  # lazy: a run whose tests read no TOML starts without it (8 M instructions)
 
+    line = _long_key(text)
+    if line is not None:
+        raise Invalid(
+            "",
+            f"not valid TOML for assay: line {line} has {MAX_KEY_PARTS} dots or more (a key "
+            "of that many parts takes minutes to read); nest tables less deeply",
+        )
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

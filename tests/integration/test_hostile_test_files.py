@@ -1,7 +1,7 @@
 """Hostile test and suite files: a FIFO, a link to /dev/zero, a file past the size cap,
-TOML nested 100k deep. Each is a load problem of its own (the file, what is wrong, the fix);
-the good test beside them still loads and runs, nothing hangs (the run's timeout would catch
-it) and no traceback is shown."""
+TOML nested 100k deep (in brackets, or in one dotted key). Each is a load problem of its
+own (the file, what is wrong, the fix); the good test beside them still loads and runs,
+nothing hangs (the run's timeout would catch it) and no traceback is shown."""
 
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ def _hostile_tree(root: Path) -> dict[str, str]:
         fh.truncate(MAX_SOURCE_BYTES + 1)
     deep = "a = " + "[" * 100_000 + "]" * 100_000 + "\n"
     (root / "deep.suite.toml").write_text(f'[suite]\nname = "d"\ncommand = "true"\n{deep}')
+    dotted = "[suite.env." + ".".join(["a"] * 100_000) + "]\n"  # (tomllib: minutes, squared)
+    (root / "dotted.suite.toml").write_text(f'[suite]\nname = "e"\ncommand = "true"\n{dotted}')
     return {
         "test_fifo.py": f"is a FIFO, not a regular file; {_FIX}",
         "fifo.suite.toml": "is a FIFO, not a regular file",
@@ -47,6 +49,7 @@ def _hostile_tree(root: Path) -> dict[str, str]:
         "assay reads of a test, suite, references or configuration file: give the right file, "
         "or leave it out",
         "deep.suite.toml": "not valid TOML for assay: arrays or inline tables nested deeper",
+        "dotted.suite.toml": "not valid TOML for assay: line 4 has 1000 dots or more",
     }
 
 
