@@ -7,6 +7,9 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
+from assay import terminal
+from assay.compare.binary import open_file
+
 
 def display_path(path: str | Path) -> str:
     """``path`` relative to the current directory when it lies below it, else as given."""
@@ -37,21 +40,43 @@ def real_ancestors(path: str | Path) -> frozenset[tuple[int, int]]:
         real = parent
 
 
-def tail(path: str | Path, lines: int = 20, max_bytes: int = 64 * 1024) -> str | None:
-    """The last ``lines`` lines of a text file (reading at most ``max_bytes``), or None."""
+TAIL_LINE = 400
+"""Characters of one line of a tail shown (a line of 100 MB, or binary output without line
+ends, is cut there)."""
+
+
+def tail(
+    path: str | Path, lines: int = 20, max_bytes: int = 64 * 1024, width: int = TAIL_LINE
+) -> str | None:
+    """The last ``lines`` lines of a text file (reading at most ``max_bytes``), each cut
+    after ``width`` characters, or None (also for what is no regular file: a FIFO is never
+    waited on, ``/dev/zero`` never read). Printable: control characters (an escape sequence
+    of the output, a carriage return, bytes that are not UTF-8) are written as escapes
+    (:func:`assay.terminal.line`), so that a tail shown in a terminal is never obeyed."""
     try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
+        with open(open_file(str(path)), "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
             fh.seek(max(0, size - max_bytes))
-            data = fh.read()
-    except OSError:
+            data = fh.read(max_bytes)
+    except (OSError, ValueError):
         return None
-    text = data.decode(errors="replace")
-    if size > max_bytes:
-        text = text.split("\n", 1)[-1]  # the first line is probably cut
-    kept = text.rstrip("\n").split("\n")[-lines:]
+    text = data.decode(errors="surrogateescape")  # (bad bytes shown as \xHH, each its own)
+    started = size <= max_bytes
+    if not started and "\n" in text.rstrip("\n"):
+        text, started = text.split("\n", 1)[-1], True  # the first line is probably cut
+    # Escaped first, then cut: what is shown of a line is at most ``width`` characters.
+    kept = [terminal.line(line) for line in text.rstrip("\n").split("\n")[-lines:]]
+    if len(kept) == 1 and not started:  # one line longer than what was read: its end
+        kept = [f"...{kept[0][-width:]}"]
+    else:
+        kept = [_cut(line, width) for line in kept]
     return "\n".join(kept) if any(kept) else ""
+
+
+def _cut(line: str, width: int) -> str:
+    if len(line) <= width + 3:
+        return line
+    return f"{line[:width]}... ({len(line) - width:,} more characters)"
 
 
 def write_atomic(path: str | Path, data: str | bytes, mode: int = 0o666) -> None:

@@ -18,6 +18,7 @@ from assay.define.definition import variant_names
 from assay.define.test import Test
 from assay.errors import UsageError
 from assay.files import display_path
+from assay.validation import source_problem
 
 SUITE_SUFFIX = ".suite.toml"
 
@@ -70,7 +71,7 @@ def find_files(paths: Sequence[str], references: list[Path] | None = None) -> li
         path = Path(raw)
         if not path.exists():
             raise UsageError(f"{raw}: no such file or directory")
-        if path.is_file():
+        if not path.is_dir():  # a file, or a FIFO or device given by name: load reports it
             candidates: Iterable[Path] = [path]
         else:
             candidates = sorted(_walk(path, found_refs))
@@ -133,7 +134,9 @@ def _is_test_file(path: Path) -> bool:
 
 def _mentions_assay(path: Path) -> bool:
     try:
-        return b"assay" in path.read_bytes()
+        if source_problem(path) is not None:
+            return True  # load reports it (a FIFO is refused there, never waited on)
+        return b"assay" in path.read_bytes()  # (a race with a swap aside: a file, not huge)
     except OSError:
         return True  # let the import report the problem
 
@@ -149,6 +152,8 @@ def load(paths: Sequence[str]) -> Loaded:
         if path.name.endswith(SUITE_SUFFIX):
             classes = _suite_classes(path.absolute(), loaded.problems)
         elif path.suffix == ".py":
+            if not _readable_source(path, loaded.problems):
+                continue
             module = _import(path.absolute(), loaded.problems)
             if module is None:
                 continue
@@ -200,7 +205,7 @@ def _with_kept_references(
     a file with problems is reported and its tests are not run (their verdicts would be
     against references that are not the ones written)."""
     kept_path = reffile.path_for(path)
-    if not classes or not kept_path.is_file():
+    if not classes or not kept_path.exists():  # (a FIFO or device there is a problem)
         return classes
     metrics = {c.__name__: {n: m.unit for n, m in c._assay.metrics.items()} for c in classes}
     variants = {name: c.__name__ for c in classes for name in variant_names(c)}
@@ -212,6 +217,20 @@ def _with_kept_references(
     for cls in classes:
         cls._assay.kept = kept
     return classes
+
+
+def _readable_source(path: Path, problems: list[LoadProblem]) -> bool:
+    """Whether the test file ``path`` is a regular file of at most ``MAX_SOURCE_BYTES``
+    (importing a FIFO would wait for a writer forever, a link to ``/dev/zero`` read without
+    end); else its problem is added. (Read once more by the import: a file swapped for a
+    FIFO between the two is a race with whoever swaps it, not a file of the user's.)"""
+    try:
+        problem = source_problem(path)
+    except OSError:
+        return True  # the import says what it is (no such file, no permission)
+    if problem is not None:
+        problems.append(LoadProblem(str(path), None, problem))
+    return problem is None
 
 
 def _module_name(path: Path) -> str:

@@ -7,6 +7,7 @@ values and keys, and suggesting the key a typo was meant to be.
 
 from __future__ import annotations
 
+import os
 import re
 import types
 import typing
@@ -15,6 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
+from assay.compare.binary import NotAFile, open_file, read_whole, size_text
 from assay.durations import Duration
 from assay.errors import did_you_mean, toml_key
 
@@ -30,10 +32,62 @@ class Invalid(Exception):
         self.message = message
 
 
+MAX_SOURCE_BYTES = 64 * 1024 * 1024
+"""Bytes of a file that assay reads whole as a definition (a suite, a config, a references
+file, a template, a test file): far above any real one, and a file past it (or a link to
+``/dev/zero``) is refused instead of read without end."""
+
+
+def _too_large(path: str, size: int, cap: int) -> str:
+    return (
+        f"{path} is {size_text(size)} ({size:,} bytes), more than the {size_text(cap)} "
+        "assay reads of a test, suite, references or configuration file: give the right file, "
+        "or leave it out"
+    )
+
+
+def source_problem(path: Path) -> str | None:
+    """Why ``path`` is not read as a definition file (what :func:`read_source` would raise
+    :class:`Invalid` for), looked at without reading it; None if it is fine. ``OSError``
+    when it cannot be opened."""
+    try:
+        fd = open_file(str(path))  # (at once, a FIFO too: never waits for a writer)
+    except NotAFile as exc:
+        return _fixed(path, str(exc))
+    try:
+        size = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    if size > MAX_SOURCE_BYTES:
+        return _too_large(str(path), size, MAX_SOURCE_BYTES).removeprefix(f"{path} ")
+    return None
+
+
+def _fixed(path: Path, message: str) -> str:
+    what = message.removeprefix(f"{path} ")  # (the path is said by whoever reports it)
+    return (
+        f"{what}; assay reads test, suite, references and configuration files only from "
+        "regular files: replace it with one, or leave it out"
+    )
+
+
+def read_source(path: Path) -> bytes:
+    """The bytes of a definition file: ``OSError`` when it cannot be read, :class:`Invalid`
+    when it is no regular file (a FIFO is never waited on) or larger than
+    :data:`MAX_SOURCE_BYTES`."""
+    try:
+        return read_whole(str(path), MAX_SOURCE_BYTES, _too_large)
+    except NotAFile as exc:
+        raise Invalid("", _fixed(path, str(exc))) from None
+    except ValueError as exc:  # too large (the path is said by whoever reports it)
+        raise Invalid("", str(exc).removeprefix(f"{path} ")) from None
+
+
 def read_utf8(path: Path) -> str:
     """The text of a file that must be UTF-8 (TOML, templates): ``OSError`` when it cannot be
-    read, :class:`Invalid` naming the line of the first byte that is not UTF-8."""
-    data = path.read_bytes()
+    read, :class:`Invalid` naming the line of the first byte that is not UTF-8, or saying why
+    it is not read at all (:func:`read_source`)."""
+    data = read_source(path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -44,14 +98,43 @@ def read_utf8(path: Path) -> str:
         ) from None
 
 
+MAX_KEY_PARTS = 1000
+"""Dots on one line of a TOML file: a dotted key (``[a.b.c]``, ``a.b.c = 1``, inside an
+inline table too) takes tomllib time that grows with the square of its parts (100,000
+parts: minutes). No real file has a line of 1000 dots; one that has it is refused."""
+
+
+def _long_key(text: str) -> int | None:
+    """The first line with :data:`MAX_KEY_PARTS` dots or more, or None."""
+    if text.count(".") < MAX_KEY_PARTS:  # (every file there is: one count, no scan)
+        return None
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.count(".") >= MAX_KEY_PARTS:
+            return number
+    return None
+
+
 def load_toml(text: str) -> dict[str, Any]:
     """Parse TOML, raising :class:`Invalid` with the line and column of a syntax error."""
     import tomllib  # lazy: a run whose tests read no TOML starts without it (8 M instructions)
 
+    line = _long_key(text)
+    if line is not None:
+        raise Invalid(
+            "",
+            f"not valid TOML for assay: line {line} has {MAX_KEY_PARTS} dots or more (a key "
+            "of that many parts takes minutes to read); nest tables less deeply",
+        )
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise Invalid("", f"not valid TOML: {exc}") from None
+    except RecursionError:  # (tomllib recurses once per level of nested arrays and tables)
+        raise Invalid(
+            "",
+            "not valid TOML for assay: arrays or inline tables nested deeper than Python "
+            "can parse (about 1000 levels); nest them less deeply",
+        ) from None
 
 
 def decode_hook(typ: type, value: Any) -> Any:

@@ -8,6 +8,8 @@ import stat
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .options import Options
     from .result import Result
 
@@ -15,6 +17,13 @@ _CHUNK = 1 << 20
 _SNIFF = 8192
 _BEFORE = 8  # bytes shown before the first difference
 _WINDOW = 24  # bytes shown in all
+
+MAX_OUTPUT_BYTES = 256 * 1024 * 1024
+"""Bytes of one output file that assay reads whole: the text sanity and metric functions
+search, a JSON or CSV file compared by parsing it. A larger file fails its case (naming it,
+its size and this cap) instead of filling the runner's memory; text and binary comparisons
+and the tails shown of outputs stream, and have no such cap (docs/test-api.md, Sanity)."""
+
 _KINDS = (
     (stat.S_ISDIR, "directory"),
     (stat.S_ISFIFO, "FIFO"),
@@ -22,6 +31,10 @@ _KINDS = (
     (stat.S_ISCHR, "character device"),
     (stat.S_ISBLK, "block device"),
 )
+
+
+class NotAFile(ValueError):
+    """What :func:`open_file` raises for a path that is no regular file."""
 
 
 def not_a_file(path: str, info: os.stat_result | None = None) -> str | None:
@@ -46,8 +59,56 @@ def open_file(path: str) -> int:
         raise
     if kind is not None:
         os.close(fd)
-        raise ValueError(f"{path} is a {kind}, not a regular file")
+        raise NotAFile(f"{path} is a {kind}, not a regular file")
     return fd  # (O_NONBLOCK changes nothing for a regular file's reads)
+
+
+def too_large(path: str, size: int, cap: int = MAX_OUTPUT_BYTES) -> str:
+    """Why ``path`` of ``size`` bytes is not read whole: it, its size, the cap and the fix.
+    (``MAX_OUTPUT_BYTES`` is named: the docs say it; a job's engine may run elsewhere.)"""
+    return (
+        f"{path} is {size_text(size)} ({size:,} bytes), more than the {size_text(cap)} assay reads "
+        "of one output file (MAX_OUTPUT_BYTES): have the case write less there, or check it "
+        "with a command of your own (a comparison's `command`)"
+    )
+
+
+def size_text(n: int) -> str:
+    """``n`` bytes for a reader: ``512 bytes``, ``1.5 KiB``, ``256 MiB``, ``2 GiB``."""
+    if n < 1024:
+        return f"{n} bytes"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            break
+    return f"{value:.1f} {unit}".replace(".0 ", " ")
+
+
+def read_whole(
+    path: str, cap: int = MAX_OUTPUT_BYTES, too_big: Callable[[str, int, int], str] = too_large
+) -> bytes:
+    """The bytes of the regular file ``path``, read whole: at most ``cap`` of them, else
+    :class:`ValueError` (``too_big(path, size, cap)``), as for anything but a regular file (a FIFO,
+    ``/dev/zero`` or a link to either: never waited on, never read without end). A file
+    that grows while read is refused as soon as it passes the cap."""
+    fd = open_file(path)
+    try:
+        size = os.fstat(fd).st_size
+        if size > cap:
+            raise ValueError(too_big(path, size, cap))
+        chunks: list[bytes] = []
+        got = 0
+        while got <= cap:  # (one read for a regular file of this size: +1 sees its end)
+            want = size - got + 1 if got <= size else _CHUNK
+            chunk = os.read(fd, min(want, cap + 1 - got))
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            got += len(chunk)
+        raise ValueError(too_big(path, max(got, os.fstat(fd).st_size), cap))
+    finally:
+        os.close(fd)
 
 
 def compare_binary(expected: str, actual: str, res: Result, opt: Options) -> None:

@@ -12,7 +12,7 @@ import re
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any, List
 
-from .binary import open_file
+from .binary import read_whole
 from .numeric import errors, exceeds
 from .result import BRIEF, SHOW, brief, cut
 
@@ -66,8 +66,7 @@ def load(data: bytes) -> Any:
 def compare_json(expected: str, actual: str, res: Result, opt: Options) -> None:
     docs = []
     for side, path in (("expected", expected), ("actual", actual)):
-        with open(open_file(path), "rb") as fh:
-            data = fh.read()
+        data = read_whole(path)  # (parsed whole: at most MAX_OUTPUT_BYTES)
         try:
             docs.append(load(data))
         except UnicodeDecodeError as exc:

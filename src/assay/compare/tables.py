@@ -8,12 +8,13 @@ one at a time (memory grows with the widest row, not with the file), except with
 from __future__ import annotations
 
 import csv
+import os
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from typing import IO, TYPE_CHECKING, Any
 
-from .binary import open_file
+from .binary import MAX_OUTPUT_BYTES, open_file, too_large
 from .numeric import NUMBER_CELL, errors, exceeds
 from .result import brief, quote
 
@@ -85,7 +86,12 @@ def compare_csv(expected: str, actual: str, res: Result, opt: Options) -> None:
 def _open_text(path: str) -> IO[str]:
     # utf-8-sig: a byte order mark is not part of the first column's name; surrogateescape:
     # two different bad bytes stay different.
-    return open(open_file(path), encoding="utf-8-sig", errors="surrogateescape", newline="")
+    fd = open_file(path)
+    size = os.fstat(fd).st_size
+    if size > MAX_OUTPUT_BYTES:  # (a keyed comparison holds every row, a cell may be huge)
+        os.close(fd)
+        raise ValueError(too_large(path, size))
+    return open(fd, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
 def _rows(reader: Any) -> _Rows:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from assay.compare.binary import not_a_file
 from assay.config import Config, Environment, Partition, System, _File
 from assay.configfile.checks import check_semantics
 from assay.errors import ConfigError
@@ -31,18 +32,29 @@ def default_config() -> Config:
     )
 
 
+def _not_a_file(path: Path) -> str:
+    """Why ``path``, which is no regular file, is not read: missing, or what it is."""
+    try:
+        kind = not_a_file(str(path))
+    except OSError:
+        return "no such file"
+    return f"is a {kind}, not a regular file"
+
+
 def find_config_file(explicit: str | None, cwd: Path | None = None) -> Path | None:
     """The config file to use, or ``None`` for the embedded default."""
     if explicit:
         path = Path(explicit)
         if not path.is_file():
-            raise ConfigError(f"--config {explicit}: no such file")
+            raise ConfigError(f"--config {explicit}: {_not_a_file(path)}")
         return path
     env = os.environ.get("ASSAY_CONFIG")
     if env:
         path = Path(env)
         if not path.is_file():
-            raise ConfigError(f"ASSAY_CONFIG={env}: no such file", hint="unset it or fix the path")
+            raise ConfigError(
+                f"ASSAY_CONFIG={env}: {_not_a_file(path)}", hint="unset it or fix the path"
+            )
         return path
     local = (cwd or Path.cwd()) / "assay.toml"
     return local if local.is_file() else None

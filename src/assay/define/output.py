@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+from assay.compare.binary import not_a_file, read_whole
 from assay.errors import SanityError
 
 T = TypeVar("T")
@@ -44,14 +45,23 @@ def _read_text(path: Path) -> str:
     """``path.read_text(errors="replace")``, without a buffered text stream (its encoding
     lookup, isatty check and buffers): the file read whole at once, decoded, and its line
     ends made ``\\n`` as universal newlines make them: half the time, for every case's
-    sanity."""
-    with open(path, "rb", buffering=0) as fh:
-        data = fh.readall()
+    sanity. At most :data:`MAX_OUTPUT_BYTES`, of a regular file only (a FIFO or a link to
+    ``/dev/zero`` is refused, never waited on nor read without end): else ValueError."""
+    data = read_whole(str(path))
     # The encoding read_text uses: the locale's as it is now, or UTF-8 in UTF-8 mode.
     text = data.decode("utf-8" if sys.flags.utf8_mode else locale.getencoding(), "replace")
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    del data  # (a large output: its bytes go before the copies below are made)
+    if "\r" in text:  # one copy at a time, the old text let go before the next
+        text = text.replace("\r\n", "\n")
+        text = text.replace("\r", "\n")
     return text
+
+
+def _kind(path: Path) -> str | None:
+    try:
+        return not_a_file(str(path))
+    except OSError:
+        return None
 
 
 class Output:
@@ -183,8 +193,10 @@ class Output:
             if note is not None:
                 raise SanityError(f"file {label!r} is not here: {note}") from None
             raise SanityError(f"file {label!r} was not produced (looked for {path})") from None
-        except IsADirectoryError:
-            raise SanityError(f"{label!r} is a directory, not a file ({path})") from None
+        except ValueError as exc:  # no regular file, or larger than MAX_OUTPUT_BYTES
+            if _kind(path) == "directory":
+                raise SanityError(f"{label!r} is a directory, not a file ({path})") from None
+            raise SanityError(f"cannot read {label!r}: {exc}") from None
         self._cache[where] = text
         return text
 

@@ -16,11 +16,32 @@ class Status(enum.StrEnum):
 
 @dataclass
 class Failure:
-    """Why a case failed: the stage, one line of reason, and optional detail."""
+    """Why a case failed: the stage, one line of reason, and optional detail. Both are cut
+    (:data:`MAX_REASON`, :data:`MAX_DETAILS` characters): test code may raise an exception
+    whose message is a whole output, which would otherwise be printed and stored whole
+    (three times in the summary)."""
 
     stage: str
     reason: str
     details: str | None = None
+
+    def __post_init__(self) -> None:
+        self.reason = cut_text(self.reason, MAX_REASON)
+        if self.details is not None:
+            self.details = cut_text(self.details, MAX_DETAILS)
+
+
+MAX_REASON = 16 * 1024
+MAX_DETAILS = 256 * 1024
+
+
+def cut_text(text: str, cap: int) -> str:
+    """``text`` if it is at most ``cap`` characters, else its start and how much is left
+    out, ``cap`` characters in all (cutting it again changes nothing)."""
+    if len(text) <= cap:
+        return text
+    keep = cap - 40  # (the note below is at most 40 characters)
+    return f"{text[:keep]}... ({len(text) - keep:,} more characters)"
 
 
 @dataclass

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from assay.compare.binary import open_file
 from assay.store.stage import matcher
 
 # The errors a write to a read-only file gives: coreutils, shells and most C programs
@@ -48,14 +49,15 @@ def denied_inputs(
 
 
 def tails(paths: Iterable[Path]) -> list[str]:
-    """The end of each file of ``paths`` that can be read (a build's output files)."""
+    """The end of each file of ``paths`` that can be read (a build's output files): at most
+    ``_TAIL`` bytes, of regular files only (a FIFO put there is never waited on)."""
     texts = []
     for path in paths:
         try:
-            with path.open("rb") as f:
+            with open(open_file(str(path)), "rb") as f:
                 f.seek(max(0, f.seek(0, os.SEEK_END) - _TAIL))
-                texts.append(f.read().decode(errors="replace"))
-        except OSError:
+                texts.append(f.read(_TAIL).decode(errors="replace"))
+        except (OSError, ValueError):
             continue
     return texts
 
