@@ -4,7 +4,6 @@ not take it."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -17,6 +16,7 @@ import threading
 
 from .channel import ADOPT, try_connect
 from .daemon import Daemon
+from .lockfile import hold_lock, release
 from .protocol import frame, read_frame
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
@@ -104,13 +104,16 @@ def connect(name: str, linger: float) -> None:
         raise SystemExit(f"assay agent: bad name {name!r}")
     folder = socket_dir()
     path = os.path.join(folder, name + ".sock")
-    with open(os.path.join(folder, name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # Held while looking for the daemon and starting one: a daemon ending removes its files
+    # under this lock too (and only its own), so there is never more than one per name.
+    lock = hold_lock(os.path.join(folder, name + ".lock"))
+    try:
         sock = try_connect(path)
         if sock is None:
             _start_daemon(path, os.path.join(folder, name + ".log"), linger)
             sock = try_connect(path)
-        fcntl.flock(lock, fcntl.LOCK_UN)
+    finally:
+        release(lock)
     if sock is None:
         raise SystemExit(f"assay agent: cannot connect to {path}")
     try:
