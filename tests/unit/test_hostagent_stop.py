@@ -6,17 +6,23 @@ started meanwhile); and the lock file's holders (:mod:`.hostagent.lockfile`)."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import select
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
+from assay.transports.hostagent import daemon as daemon_module
 from assay.transports.hostagent.channel import try_connect
 from assay.transports.hostagent.daemon import Daemon
 from assay.transports.hostagent.lockfile import hold_lock, release
-from assay.transports.hostagent.protocol import frame, read_frame
+from assay.transports.hostagent.protocol import HEADER, frame, read_frame
 
 
 def _hello(path: Path) -> dict[str, object]:
@@ -136,3 +142,60 @@ def test_a_waiting_holder_of_an_unlinked_lock_file_locks_the_new_one(tmp_path: P
             os.close(other)
     finally:
         release(got[0])
+
+
+_CONNECTOR = """
+import sys
+sys.path.insert(0, {src!r})
+from assay.transports.hostagent.main import main
+sys.exit(main(["connect", "s", "60"]))
+"""
+
+
+def _frame_from(stream: IO[bytes]) -> dict[str, Any] | None:
+    header = stream.read(HEADER.size)
+    if len(header) < HEADER.size:
+        return None
+    (size,) = HEADER.unpack(header)
+    message: dict[str, Any] = json.loads(stream.read(size))
+    return message
+
+
+def test_a_connector_dropped_by_a_stopping_daemon_starts_the_next(tmp_path: Path) -> None:
+    # A connector let in just before the daemon stopped taking connections is dropped
+    # unanswered when that daemon ends: it looks again (and starts the next daemon) instead
+    # of relaying the channel into a closed socket (assay then lost its connection).
+    folder = tmp_path / f"assay-{os.getuid()}"
+    folder.mkdir(mode=0o700)
+    # A fault: a listener standing for a stopping daemon, that lets one connection in and
+    # ends without answering it.
+    ending = socket.socket(socket.AF_UNIX)
+    ending.bind(str(folder / "s.sock"))
+    ending.listen(8)
+    src = str(Path(daemon_module.__file__).parents[3])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CONNECTOR.format(src=src)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=dict(os.environ, TMPDIR=str(tmp_path)),
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert select.select([ending], [], [], 60)[0], "the connector never connected"
+        ending.close()  # its queue dropped, as a daemon's at its end
+        assert proc.stdout.readline().startswith(b"ASSAY-AGENT-2 ")
+        proc.stdin.write(frame({"rid": "1", "op": "hello", "runner": "r", "roots": []}))
+        proc.stdin.flush()
+        answer = _frame_from(proc.stdout)
+        assert answer is not None, "the connector relayed into the dropped connection"
+        assert answer["ok"] and answer["pid"] != proc.pid, answer  # a daemon of its own
+        proc.stdin.write(frame({"rid": "2", "op": "shutdown"}))
+        proc.stdin.flush()
+        answer = _frame_from(proc.stdout)
+        assert answer is not None and answer["ok"], answer
+        proc.stdin.close()
+        assert proc.wait(60) == 0
+    finally:
+        ending.close()
+        proc.kill()
+        proc.wait()
