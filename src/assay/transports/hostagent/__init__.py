@@ -9,6 +9,7 @@ starts it there over SSH, with no assay installed on that host. Each module has 
 * :mod:`.protocol`: the frames, the protocol's version and constants;
 * :mod:`.channel`: the SSH channel handed over by a connector (``SCM_RIGHTS``);
 * :mod:`.connector`: finds or starts the session's daemon and hands it the channel;
+* :mod:`.lockfile`: the name's lock, held by a connector and by a daemon removing its files;
 * :mod:`.daemon`: the daemon's connections and requests (:mod:`.jobops`, :mod:`.fileops`);
 * :mod:`.jobs`, :mod:`.spawn`, :mod:`.procscan`: jobs, how they start, their leftovers;
 * :mod:`.files`: paths below a case's directory, what a run left; :mod:`.pool`: threads;

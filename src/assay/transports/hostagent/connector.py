@@ -4,7 +4,6 @@ not take it."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -17,6 +16,7 @@ import threading
 
 from .channel import ADOPT, try_connect
 from .daemon import Daemon
+from .lockfile import hold_lock, release
 from .protocol import frame, read_frame
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")
@@ -104,38 +104,73 @@ def connect(name: str, linger: float) -> None:
         raise SystemExit(f"assay agent: bad name {name!r}")
     folder = socket_dir()
     path = os.path.join(folder, name + ".sock")
-    with open(os.path.join(folder, name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    banner = False
+    for _attempt in range(_ATTEMPTS):
+        sock = _find_daemon(folder, name, linger)
+        if not banner:
+            try:
+                home = os.path.realpath(os.getcwd())  # where the SSH session starts: the home
+            except OSError:
+                home = os.path.expanduser("~")
+            # The daemon answers from the next line on.
+            os.write(1, b"ASSAY-AGENT-2 " + json.dumps({"home": home}).encode() + b"\n")
+            banner = True
+        taken = hand_over(sock)
+        if taken is None:
+            # Let in by a daemon as it stopped, and dropped unanswered: look again (the
+            # next one finds it gone, or refusing, and starts another).
+            sock.close()
+            continue
+        if taken:
+            try:
+                while sock.recv(4096):  # until the daemon is done with the channel
+                    pass
+            except OSError:
+                pass
+        else:
+            _relay(sock)
+        return
+    raise SystemExit(
+        f"assay agent: the daemon at {path} closed the connection unanswered {_ATTEMPTS} times"
+    )
+
+
+_ATTEMPTS = 5  # daemons found stopping one after the other: not more than a few
+
+
+def _find_daemon(folder: str, name: str, linger: float) -> socket.socket:
+    """A connection to the daemon NAME, started if there is none listening."""
+    path = os.path.join(folder, name + ".sock")
+    # Held while looking for the daemon and starting one: a daemon ending removes its files
+    # under this lock too (and only its own), so there is never more than one per name.
+    lock = hold_lock(os.path.join(folder, name + ".lock"))
+    try:
         sock = try_connect(path)
         if sock is None:
             _start_daemon(path, os.path.join(folder, name + ".log"), linger)
             sock = try_connect(path)
-        fcntl.flock(lock, fcntl.LOCK_UN)
+    finally:
+        release(lock)
     if sock is None:
         raise SystemExit(f"assay agent: cannot connect to {path}")
-    try:
-        home = os.path.realpath(os.getcwd())  # where the SSH session starts: the home
-    except OSError:
-        home = os.path.expanduser("~")
-    # The daemon answers from the next line on.
-    os.write(1, b"ASSAY-AGENT-2 " + json.dumps({"home": home}).encode() + b"\n")
-    if hand_over(sock):
-        try:
-            while sock.recv(4096):  # until the daemon is done with the channel
-                pass
-        except OSError:
-            pass
-    else:
-        _relay(sock)
+    return sock
 
 
-def hand_over(sock: socket.socket) -> bool:
+def hand_over(sock: socket.socket) -> bool | None:
     """Give the daemon the channel's stdin and stdout (this process then keeps neither, so
-    the channel ends when the daemon lets it go); False if it does not take them."""
+    the channel ends when the daemon lets it go); False if it does not take them, None if
+    it closed the connection before a word (it was stopping): nothing was passed on."""
     rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("2i", 0, 1))]
     try:
         sock.sendmsg([frame({"rid": ADOPT, "op": ADOPT})], rights)
         answer = read_frame(sock)
+    except OSError:  # reset: dropped from the listener's queue as the daemon ended
+        return None
+    except ValueError:
+        return False
+    if answer is None:
+        return None
+    try:
         # An older daemon's events for assay may come before its answer: passed on.
         while answer is not None and answer.get("rid") != ADOPT:
             data = memoryview(frame(answer))

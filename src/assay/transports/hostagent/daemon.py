@@ -14,6 +14,7 @@ from .channel import ADOPT, Pipes, close_channel, read_first_frame, try_connect
 from .files import unlink_quietly
 from .jobops import JobOps
 from .jobs import Job, Watcher
+from .lockfile import hold_lock, identity, release, same_file
 from .pool import Pool
 from .protocol import ONCE, PROTOCOL, REMEMBERED, frame, read_frame
 
@@ -36,10 +37,15 @@ class Daemon(JobOps):
         except FileNotFoundError:
             pass
         self.listener.bind(path)
+        # What is this daemon's to remove at its end: a daemon of the same name started
+        # since then has its own socket there (while this one's listener is open, its
+        # socket's inode cannot be reused for another).
+        self.socket_id = identity(path)
         os.chmod(path, 0o600)
         self.listener.listen(8)
         self.state = path[: -len(".sock")] + ".jobs"  # a pid file per running job
         os.makedirs(self.state, mode=0o700, exist_ok=True)
+        self.state_id = identity(self.state)
         self.end_orphans()
         self.lock = threading.Lock()
         self.send_lock = threading.Lock()
@@ -82,19 +88,47 @@ class Daemon(JobOps):
             conn.settimeout(None)
             threading.Thread(target=self.read_loop, args=(conn,), daemon=True).start()
         self.pool.shutdown(wait=False)
-        stem = self.path[: -len(".sock")]
-        for leftover in (self.path, stem + ".lock"):
-            unlink_quietly(leftover)
-        for folder in (self.state,):
-            try:
-                os.rmdir(folder)
-            except OSError:
-                pass
+        self.refuse()
+        self.clean_up()
+
+    def refuse(self) -> None:
+        """Take no more connections: a connector then finds no daemon and starts one (one
+        let in now would be dropped unanswered)."""
         try:
-            if os.path.getsize(stem + ".log") == 0:
-                os.unlink(stem + ".log")
+            self.listener.shutdown(socket.SHUT_RD)  # on Linux, connect() is then refused
         except OSError:
             pass
+
+    def clean_up(self) -> None:
+        """Remove this daemon's socket, ``.jobs`` folder, empty log and lock file, holding
+        the lock connectors take (none looks for the daemon or starts one meanwhile), and
+        only if the socket is still this daemon's: else a daemon of the same name started
+        since then, and these files are its own."""
+        stem = self.path[: -len(".sock")]
+        try:
+            held = hold_lock(stem + ".lock")
+        except OSError:  # the folder is gone: nothing left to remove
+            self.listener.close()
+            return
+        try:
+            if same_file(self.path, self.socket_id):
+                unlink_quietly(self.path)
+                if same_file(self.state, self.state_id):
+                    try:
+                        os.rmdir(self.state)
+                    except OSError:
+                        pass  # not empty: a job's pid file, for the next daemon to end it
+                try:
+                    if os.path.getsize(stem + ".log") == 0:
+                        os.unlink(stem + ".log")
+                except OSError:
+                    pass
+                # Unlinked while held: a connector waiting on it sees that and locks the
+                # next one (:func:`.lockfile.hold_lock`).
+                unlink_quietly(stem + ".lock")
+        finally:
+            self.listener.close()
+            release(held)
 
     def read_loop(self, conn: socket.socket) -> None:
         """Serve a new connection: the client from its first frame on (the one before it is
@@ -240,5 +274,7 @@ class Daemon(JobOps):
         # accept() is woken by a connection (shutdown() of a listening Unix socket does not
         # wake it on Linux): the daemon exits now, not at its next poll.
         wake = try_connect(self.path)
+        # Refused from now on: a connector finds no daemon (not one that drops it unheard).
+        self.refuse()
         if wake is not None:
             wake.close()
