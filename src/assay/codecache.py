@@ -68,7 +68,7 @@ class Kept:
         kept = {**(self._known or {}), **self._used}
         if len(kept) > MAX_KEPT:
             kept = self._used
-        self.written = _write(self.path, marshal.dumps(kept))
+        self.written = write_kept(self.path, marshal.dumps(kept))
 
 
 def default_path() -> str:
@@ -104,24 +104,31 @@ def kept_dataclass_code(path: str | None = None) -> Iterator[Kept]:
 
 
 def _read(path: str) -> dict[str, CodeType]:
-    """The kept code at ``path``: trusted as the bytecode next to it is, and only if no one
-    but its owner (this user, or root) can have written it."""
-    try:
-        with open(path, "rb") as file:
-            info = os.fstat(file.fileno())
-            if info.st_uid not in (os.getuid(), 0) or info.st_mode & 0o022:
-                return {}
-            data = marshal.loads(file.read())  # noqa: S302 - as trusted as a .pyc (above)
-    except (OSError, EOFError, ValueError, TypeError):
-        return {}
+    """The kept code at ``path`` (see :func:`read_trusted`), the entries of the right shape."""
+    data = read_trusted(path)
     if not isinstance(data, dict):
         return {}
     return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, CodeType)}
 
 
-def _write(path: str, data: bytes) -> bool:
+def read_trusted(path: str) -> object:
+    """What the marshal file at ``path`` holds (None if it cannot be read): trusted as the
+    bytecode next to it is, and only if no one but its owner (this user, or root) can have
+    written it."""
+    try:
+        with open(path, "rb") as file:
+            info = os.fstat(file.fileno())
+            if info.st_uid not in (os.getuid(), 0) or info.st_mode & 0o022:
+                return None
+            return marshal.loads(file.read())  # noqa: S302 - as trusted as a .pyc (above)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+
+
+def write_kept(path: str, data: bytes) -> bool:
     """Write ``data`` to ``path`` whole or not at all (another run may read it meanwhile);
-    0644 whatever the umask allows beyond it, as :func:`_read` trusts no group-writable file."""
+    0644 whatever the umask allows beyond it, as :func:`read_trusted` trusts no
+    group-writable file."""
     from assay.files import write_atomic
 
     try:

@@ -70,12 +70,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             from assay.codecache import kept_dataclass_code
             from assay.deferssl import import_asyncio
-
-            import_asyncio()  # (both commands run on asyncio; its ssl waits until used)
+            from assay.recache import kept_regex_code
 
             # The methods of the command's dataclasses, compiled by an earlier run (a
-            # quarter of the work before the first case starts): see assay.codecache.
-            with kept_dataclass_code():
+            # quarter of the work before the first case starts), and the patterns its
+            # modules compile (some 7%): see assay.codecache and assay.recache.
+            with kept_regex_code(), kept_dataclass_code():
+                import_asyncio()  # (both commands run on asyncio; its ssl waits until used)
+
                 from assay.commands import light  # the same options, read without click
 
                 command = light.prepare(args)
