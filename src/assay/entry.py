@@ -70,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             from assay.codecache import kept_dataclass_code
             from assay.deferssl import import_asyncio
+            from assay.defertyping import import_msgspec
             from assay.recache import kept_regex_code
 
             # The methods of the command's dataclasses, compiled by an earlier run (a
@@ -77,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # modules compile (some 7%): see assay.codecache and assay.recache.
             with kept_regex_code(), kept_dataclass_code():
                 import_asyncio()  # (both commands run on asyncio; its ssl waits until used)
+                import_msgspec()  # (the config's; typing_extensions waits until used)
 
                 from assay.commands import light  # the same options, read without click
 
