@@ -63,6 +63,22 @@ def test_a_second_lone_case_starts_before_the_database_is_opened_and_is_still_re
     assert _sessions(tmp_path) == 2
 
 
+def _estimate(cwd: Path) -> Any:
+    report = json.loads((cwd / ".assay" / "latest" / "report.json").read_text())
+    return report["session"]["estimate"]
+
+
+def test_a_second_lone_cases_first_estimate_still_comes_from_its_history(tmp_path):
+    # The report (and the summary of a long run) says how far the estimate made at the
+    # start from recorded durations was off: read after the case, it is still that one.
+    _run(tmp_path)
+    assert _estimate(tmp_path) is None  # (nothing recorded yet)
+    _run(tmp_path)
+    estimate = _estimate(tmp_path)
+    assert estimate is not None and estimate["made"] == 0.0 and estimate["left"] > 0
+    assert estimate["total"] == estimate["left"]
+
+
 def test_the_runs_the_database_lacks_are_still_imported(tmp_path):
     # A prefix with a run but no database: not a first session, so the new database
     # imports that run (while the case runs now, before it before).

@@ -134,11 +134,21 @@ async def _run(
         raise
     git = _probe_git(Path(request.paths[0]).absolute(), kickoff)
     recording: Recording
+    # The history of a run that plans without it, read once the database is open: what
+    # the run's first estimate of its time left would have been (the report keeps it).
+    history: list[Expectations] = []
     if fresh or (opening is None and _plans_without_history(plan.cases, display)):
         # No history to plan with, or none the plan would use: the cases start while the
         # database is made (or opened, and the runs it lacks imported).
+        def open_recorder() -> Recorder:
+            opened = Recorder.open(target, prefix, import_runs=not fresh)
+            if not fresh:  # (before the recorder's own thread uses the database)
+                series = [case_series(c) for c in plan.cases]
+                history.append(Expectations.plan(plan.cases, opened.expected(series), series))
+            return opened
+
         late = LateRecorder(
-            lambda: Recorder.open(target, prefix, import_runs=not fresh),
+            open_recorder,
             # (the digest, of the config as described, needs the database's modules)
             lambda opened: opened.start(session, config_hash(config), git),
             deferred=True,
@@ -191,6 +201,8 @@ async def _run(
         session.remote = hosts.sent()
         session.finished = time.time()
         session.git = git.result()
+        if history:
+            runner.eta.first_from_history(history[0].recorded)
         first = runner.eta.first
         session.estimate = None if first is None else (first.made, first.left)
         session.estimate_recorded = first is not None and first.recorded
