@@ -39,6 +39,12 @@ MAX_KEPT = 2000
 # What an entry must have been made by: the engine's code changes between its versions.
 _ENGINE = (_sre.MAGIC, _sre.CODESIZE, sys.hexversion)
 
+# The parts of re's compiler that :func:`_compile` runs in its order (3.11 to 3.13).
+_INTERNALS = all(
+    callable(getattr(module, name, None))
+    for module, name in ((sre_parser, "parse"), (sre_compiler, "_code"), (_sre, "compile"))
+)
+
 # A kept entry: the flags, the engine's code, the number of groups, their names.
 Entry = tuple[int, list[int], int, dict[str, int], tuple[str | None, ...]]
 Key = tuple[str | bytes, int]
@@ -122,7 +128,9 @@ def kept_regex_code(path: str | None = None) -> Iterator[KeptRegex]:
     (default: :func:`default_path`), compiled and kept there on a miss."""
     kept = KeptRegex(default_path() if path is None else path)
     real = sre_compiler.compile
-    if getattr(real, "_kept_regex", False):  # someone else's block (nested): theirs stays
+    if getattr(real, "_kept_regex", False) or not _INTERNALS:
+        # Someone else's block (nested): theirs stays. Or a Python whose compiler is not
+        # made of the parts this one copies: its own, as always.
         yield kept
         return
 
