@@ -9,8 +9,10 @@ first process (150 M of 580 M, under callgrind). The texts are the same from run
 so :func:`kept_dataclass_code` keeps their compiled code in a file next to assay's own
 bytecode, and a later run executes the kept code of the same text instead of compiling it.
 
-It applies only while its ``with`` lasts (:mod:`assay.entry`: the command's own imports),
-never to the tests' code, and it changes nothing but where the code comes from: the code
+It applies only while its ``with`` lasts (:mod:`assay.entry`: the whole command; once the
+command's own imports are done, only to the classes of assay's own modules, such as the
+results database's, imported while the first case runs), never to the tests' code, and it
+changes nothing but where the code comes from: the code
 of a text is what ``exec`` of that text makes (the same file name, no inherited
 ``__future__`` flags). A file that cannot be read (missing, damaged, another Python's) is
 ignored; one that cannot be written is left as it is; none is written when Python writes
@@ -40,6 +42,9 @@ class Kept:
 
     def __init__(self, path: str) -> None:
         self.path = path
+        # Set: only the classes of the modules of this package (and its subpackages) are
+        # kept, any other's methods compiled as without the block (the tests' code).
+        self.only: str | None = None
         self.hits = 0
         self.compiled = 0
         self.written = False
@@ -61,6 +66,14 @@ class Kept:
         self._used[source] = code
         return code
 
+    def keeps(self, globals_: Any) -> bool:
+        """Whether the methods of a class of the module of ``globals_`` (the module's
+        namespace, which dataclasses executes the texts in) are kept."""
+        if self.only is None:
+            return True
+        name = globals_.get("__name__") if isinstance(globals_, dict) else None
+        return isinstance(name, str) and (name == self.only or name.startswith(f"{self.only}."))
+
     def save(self) -> None:
         """Write the file if this block compiled something (and bytecode is written)."""
         if not self.compiled or sys.dont_write_bytecode:
@@ -68,7 +81,7 @@ class Kept:
         kept = {**(self._known or {}), **self._used}
         if len(kept) > MAX_KEPT:
             kept = self._used
-        self.written = _write(self.path, marshal.dumps(kept))
+        self.written = write_kept(self.path, marshal.dumps(kept))
 
 
 def default_path() -> str:
@@ -92,7 +105,10 @@ def kept_dataclass_code(path: str | None = None) -> Iterator[Kept]:
 
     def kept_exec(source: Any, globals_: Any = None, locals_: Any = None, /) -> None:
         if isinstance(source, str):
-            source = kept.code(source)
+            if kept.keeps(globals_):
+                source = kept.code(source)
+            else:  # as dataclasses' own exec compiles it (not with this module's futures)
+                source = compile(source, "<string>", "exec", dont_inherit=True)
         builtins.exec(source, globals_, locals_)  # noqa: S102 - dataclasses' own exec
 
     dataclasses.exec = kept_exec  # type: ignore[attr-defined]  # (the module's global)
@@ -104,24 +120,31 @@ def kept_dataclass_code(path: str | None = None) -> Iterator[Kept]:
 
 
 def _read(path: str) -> dict[str, CodeType]:
-    """The kept code at ``path``: trusted as the bytecode next to it is, and only if no one
-    but its owner (this user, or root) can have written it."""
-    try:
-        with open(path, "rb") as file:
-            info = os.fstat(file.fileno())
-            if info.st_uid not in (os.getuid(), 0) or info.st_mode & 0o022:
-                return {}
-            data = marshal.loads(file.read())  # noqa: S302 - as trusted as a .pyc (above)
-    except (OSError, EOFError, ValueError, TypeError):
-        return {}
+    """The kept code at ``path`` (see :func:`read_trusted`), the entries of the right shape."""
+    data = read_trusted(path)
     if not isinstance(data, dict):
         return {}
     return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, CodeType)}
 
 
-def _write(path: str, data: bytes) -> bool:
+def read_trusted(path: str) -> object:
+    """What the marshal file at ``path`` holds (None if it cannot be read): trusted as the
+    bytecode next to it is, and only if no one but its owner (this user, or root) can have
+    written it."""
+    try:
+        with open(path, "rb") as file:
+            info = os.fstat(file.fileno())
+            if info.st_uid not in (os.getuid(), 0) or info.st_mode & 0o022:
+                return None
+            return marshal.loads(file.read())  # noqa: S302 - as trusted as a .pyc (above)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+
+
+def write_kept(path: str, data: bytes) -> bool:
     """Write ``data`` to ``path`` whole or not at all (another run may read it meanwhile);
-    0644 whatever the umask allows beyond it, as :func:`_read` trusts no group-writable file."""
+    0644 whatever the umask allows beyond it, as :func:`read_trusted` trusts no
+    group-writable file."""
     from assay.files import write_atomic
 
     try:

@@ -65,30 +65,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (tens of ms): the collector is off until they are in, and what they made is
         # then put out of its sight for good (it lives as long as the process); it is on
         # again for the tests' code and the run.
+        from contextlib import ExitStack
+
         collecting = gc.isenabled()
         gc.disable()
+        kept_code = ExitStack()
         try:
             from assay.codecache import kept_dataclass_code
             from assay.deferssl import import_asyncio
-
-            import_asyncio()  # (both commands run on asyncio; its ssl waits until used)
+            from assay.defertyping import import_msgspec
+            from assay.recache import kept_regex_code
 
             # The methods of the command's dataclasses, compiled by an earlier run (a
-            # quarter of the work before the first case starts): see assay.codecache.
-            with kept_dataclass_code():
+            # quarter of the work before the first case starts), and the patterns its
+            # modules compile (some 7%): see assay.codecache and assay.recache.
+            kept = kept_code.enter_context(kept_dataclass_code())
+            with kept_regex_code():
+                import_asyncio()  # (both commands run on asyncio; its ssl waits until used)
+                import_msgspec()  # (the config's; typing_extensions waits until used)
+
                 from assay.commands import light  # the same options, read without click
 
                 command = light.prepare(args)
+            # From here on the tests' code is loaded: only assay's own classes are kept
+            # (the results database's, say, imported while the first case runs).
+            kept.only = "assay"
         except BaseException as exc:  # (Ctrl-C among the imports, say): as click's path
             from assay.commands.outcome import report_error
 
+            kept_code.close()
             return report_error(exc, args[:1] == ["--debug"])
         finally:
             gc.freeze()
             if collecting:
                 gc.enable()
-        if command is not None:
-            return command()
+        with kept_code:
+            if command is not None:
+                return command()
     from assay.cli import main as full  # the command line's machinery
 
     return full(args)

@@ -106,6 +106,7 @@ class PlainDisplay:
     """One line per event, for logs and pipes (and ``--plain``)."""
 
     shows_stages = False  # (case_stage does nothing: the runner need not call it)
+    shows_time_left = False  # (start's time_left is not used)
 
     def __init__(self, stream: TextIO | None = None, full: bool = False) -> None:
         self.stream = stream or sys.stdout
@@ -174,6 +175,8 @@ class PlainDisplay:
 
 class LiveDisplay:
     """A live progress display on a terminal: done/total, counts, running cases, time left."""
+
+    shows_time_left = True  # (from the recorded durations: a run reads them first)
 
     def __init__(self, max_rows: int = 8, full: bool = False) -> None:
         from rich.console import Console  # lazy: start-up time (rich: 30 ms; plain output)

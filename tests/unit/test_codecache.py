@@ -226,3 +226,103 @@ def test_a_file_others_could_have_written_is_not_run(tmp_path, mode):
     with kept_dataclass_code(str(path)) as kept:
         _same_behaviour(_make())
     assert kept.hits == 0 and kept.compiled >= 6
+
+
+def _make_in(module_name: str) -> type:
+    """A dataclass of a module named ``module_name`` (dataclasses runs its methods' texts in
+    that module's namespace)."""
+    import types
+
+    module = types.ModuleType(module_name)
+    sys.modules[module_name] = module
+    try:
+        exec(
+            "import dataclasses\n"
+            "@dataclasses.dataclass(frozen=True)\n"
+            "class Made:\n"
+            "    zz_field_of_made: int\n",
+            module.__dict__,
+        )
+        made: type = module.Made
+        return made
+    finally:
+        del sys.modules[module_name]
+
+
+def test_once_only_assay_is_kept_other_modules_classes_are_compiled_as_without_the_block(
+    tmp_path,
+):
+    path = tmp_path / "kept.marshal"
+    with kept_dataclass_code(str(path)) as kept:
+        kept.only = "assay"
+        _same_behaviour(_make())  # (this test module's)
+        theirs = _make_in("assay_lookalike")  # (a prefix of the name is not the package)
+        assert kept.compiled == 0 and kept.hits == 0
+        ours = _make_in("assay.some_module")
+        assert kept.compiled >= 3
+    assert theirs(1) == theirs(1) and ours(2).zz_field_of_made == 2
+    texts = marshal_texts(path)
+    assert texts and all("zz_field_of_made" in t for t in texts)
+
+
+def marshal_texts(path: Path) -> list[str]:
+    import marshal
+
+    return list(marshal.loads(path.read_bytes()))
+
+
+def test_a_run_keeps_assays_classes_made_during_it_but_not_the_tests_own(tmp_path):
+    """Two `assay run` processes: the results database's classes (imported while the
+    first case runs) come from the file the second time too; the dataclass of the test
+    file is made as without the file, and its methods are not in it."""
+    (tmp_path / "test_one.py").write_text(
+        "import dataclasses\n"
+        "import assay\n"
+        "@dataclasses.dataclass(frozen=True)\n"
+        "class Mine:\n"
+        "    zz_users_own_field: int = 3\n"
+        "class One(assay.Test):\n"
+        "    command = 'echo hello'\n"
+        "    def sanity(self, out):\n"
+        "        assert Mine().zz_users_own_field == 3\n"
+        "        assert Mine.__init__.__annotations__['return'] is None\n"
+    )
+    probe = (
+        "import json, sys\n"
+        "import assay.codecache as c\n"
+        "seen = []\n"
+        "real = c.kept_dataclass_code\n"
+        "from contextlib import contextmanager\n"
+        "@contextmanager\n"
+        "def spy(path=None):\n"
+        "    with real(path) as kept:\n"
+        "        yield kept\n"
+        "    seen.append((kept.hits, kept.compiled, 'assay.results.db.types' in sys.modules))\n"
+        "c.kept_dataclass_code = spy\n"
+        "from assay.entry import main\n"
+        "code = main(['run', 'test_one.py', '--plain'])\n"
+        "print(json.dumps([code, seen]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
+
+    def run() -> tuple[int, int]:
+        out = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tmp_path,
+            env=env,
+        )
+        code, ((hits, compiled, results_db),) = json.loads(out.stdout.strip().splitlines()[-1])
+        assert code == 0 and results_db, out.stdout
+        return hits, compiled
+
+    first_hits, first_compiled = run()
+    hits, compiled = run()
+    assert compiled == 0 and hits == first_hits + first_compiled
+    (kept,) = Path(tmp_path / "pycache").rglob("dataclass-code.*.marshal")
+    texts = marshal_texts(kept)
+    assert any("series" in t for t in texts)  # (assay.results.db.types' CaseKey, say)
+    assert not any("zz_users_own_field" in t for t in texts)

@@ -363,6 +363,25 @@ def test_unseen_cases_fall_back_to_elapsed_per_finished_case():
     assert not eta.first.recorded  # a guess from the elapsed time, not a recorded prediction
 
 
+def test_the_first_estimate_from_history_read_late_is_the_one_made_at_the_start():
+    # A lone case starts before its history is read (assay.session.running): the first
+    # estimate is then the one the start would have made with it.
+    clock = Clock()
+    with_history = Estimator([("a", "p")], {"a": 3.0}, {"p": 1}, clock=clock)
+    with_history.note_first()
+    late = Estimator([("a", "p")], {}, {"p": 1}, clock=clock)
+    late.note_first()
+    late.case_started("a")
+    clock.now += 5
+    late.case_finished("a")
+    assert late.first is None  # (nothing recorded, nothing left once it is done)
+    late.first_from_history({"a": 3.0})
+    assert late.first == with_history.first
+    assert late.first is not None and late.first.recorded and late.first.left == 3.0
+    late.first_from_history({})  # (nothing recorded: what there is stays)
+    assert late.first == with_history.first
+
+
 def test_known_and_unseen_cases_add_up():
     clock = Clock()
     eta = Estimator(

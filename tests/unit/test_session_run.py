@@ -96,11 +96,13 @@ def test_the_cases_of_a_first_session_do_not_wait_while_its_database_is_made(tmp
 
 def test_a_session_with_history_plans_with_it_before_its_cases_start(tmp_path, monkeypatch):
     # An existing database is opened before the cases start (its recorded durations order
-    # them); the second session is recorded beside the first.
+    # them); the second session is recorded beside the first. (Two cases: a lone one has
+    # no order to choose, see test_lone_history.)
     from assay.results import recorder
 
     (tmp_path / "test_one.py").write_text(
-        "import assay\n\n\nclass One(assay.Test):\n    command = 'true'\n"
+        "import assay\n\n\nclass One(assay.Test):\n"
+        "    i = assay.parameter(range(2))\n    command = 'true'\n"
     )
     monkeypatch.chdir(tmp_path)
     prefix = tmp_path / ".assay"
@@ -117,10 +119,10 @@ def test_a_session_with_history_plans_with_it_before_its_cases_start(tmp_path, m
     monkeypatch.setattr(recorder.Recorder, "expected", expected)
     assert session.run(request, make_display(plain=True), RerunHint()) == 0
     second = (prefix / "latest").resolve().name
-    assert asked == [1] and second != first
+    assert asked == [2] and second != first
     for session_id in (first, second):
         record, cases = _recorded(prefix, session_id)
-        assert record is not None and record.complete and len(cases) == 1
+        assert record is not None and record.complete and len(cases) == 2
 
 
 def test_a_session_that_starts_no_process_still_records_its_commit_and_itself(

@@ -270,6 +270,14 @@ def test_a_lone_case_starts_before_openssl_and_sysconfig_are_loaded(tmp_path):
     assert first_case[2] == [], first_case
 
 
+def test_a_lone_case_starts_before_typing_extensions_is_imported(tmp_path):
+    # msgspec imports it for a get_type_hints only reading a Struct's annotations calls
+    # (2 % of the instructions before a lone case starts): assay.defertyping.
+    events = _events_of_a_lone_case(tmp_path, ("typing_extensions",), "assay.entry")
+    first_case = next(e for e in events if e[0] == "spawn" and e[1] != "git")
+    assert first_case[2] == [], first_case
+
+
 _IMPORTED_IN = """
 import json, sys, threading
 WATCH = {watch!r}

@@ -80,6 +80,16 @@ class Estimator:
             if left is not None:
                 self.first = FirstEstimate(now - self.started_at, left, self.done == 0)
 
+    def first_from_history(self, recorded: Mapping[str, float]) -> None:
+        """Keep the first estimate this run would have made at its start had ``recorded``
+        been known then (a lone case starts without waiting for it), if it makes one."""
+        at_start = Estimator(
+            list(self.pool_of.items()), recorded, self.slots, clock=lambda: self.started_at
+        )
+        at_start.note_first()
+        if at_start.first is not None:
+            self.first = at_start.first
+
     def left(self, now: float | None = None) -> float | None:
         """Seconds left, or None when nothing is known yet (no history, nothing done)."""
         now = self.clock() if now is None else now

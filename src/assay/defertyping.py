@@ -1,0 +1,59 @@
+"""msgspec without :mod:`typing_extensions` until something uses it.
+
+``msgspec._utils`` imports ``typing_extensions`` when msgspec is imported, for two things:
+``Required``/``NotRequired`` (on Python 3.11+ the very objects of :mod:`typing`, which
+``typing_extensions`` re-exports) and its ``get_type_hints``, called only when msgspec
+reads a class's annotations (a ``Struct`` or ``TypedDict`` it encodes, decodes or
+describes). Importing it builds some hundred classes and functions: 2 ms of a lone case's
+start, for a module that path never calls. :func:`import_msgspec` imports msgspec as if
+``typing_extensions`` were not installed, then gives ``msgspec._utils`` a stand-in for
+``get_type_hints`` that imports the real one at its first call and puts it in its place:
+what msgspec calls is what it called before.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import typing
+from typing import Any
+
+
+def import_msgspec() -> None:
+    """Import msgspec, leaving ``typing_extensions`` out until msgspec reads annotations.
+    A plain ``import msgspec`` when either is already in, when another thread runs (it
+    might import ``typing_extensions`` while this one has it marked as missing), or on a
+    Python whose :mod:`typing` lacks ``Required`` (there ``typing_extensions``' own is
+    another object)."""
+    if (
+        "msgspec" in sys.modules
+        or "typing_extensions" in sys.modules
+        or threading.active_count() > 1
+        or not hasattr(typing, "NotRequired")
+    ):
+        import msgspec  # noqa: F401 - the plain way
+
+        return
+    sys.modules["typing_extensions"] = None  # type: ignore[assignment]  # "not installed"
+    try:
+        importlib.import_module("msgspec")
+    finally:
+        if sys.modules.get("typing_extensions", ...) is None:
+            del sys.modules["typing_extensions"]
+    utils = sys.modules.get("msgspec._utils")
+    if utils is not None and getattr(utils, "_get_type_hints", None) is typing.get_type_hints:
+        utils._get_type_hints = _first_get_type_hints  # type: ignore[attr-defined]
+
+
+def _first_get_type_hints(*args: Any, **kwargs: Any) -> Any:
+    """msgspec's ``get_type_hints`` the first time: the one it imports when msgspec is
+    imported the plain way (``typing_extensions``', else ``typing``'s), from then on."""
+    try:
+        from typing_extensions import get_type_hints as real
+    except Exception:  # (as msgspec._utils falls back: not installed, or broken)
+        real = typing.get_type_hints
+    utils = sys.modules.get("msgspec._utils")
+    if utils is not None:
+        utils._get_type_hints = real  # type: ignore[attr-defined]
+    return real(*args, **kwargs)
