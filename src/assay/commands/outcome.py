@@ -11,6 +11,7 @@ interrupted by signal N (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
 from __future__ import annotations
 
 import errno
+import os
 import sys
 
 from assay import terminal
@@ -88,12 +89,10 @@ def _out_of_descriptors(exc: OSError) -> None:
 
 
 def _fd_limit() -> str:
-    """`` (ulimit -n is N)``, or nothing where that cannot be learnt (importing resource
-    opens its file where it was not imported yet)."""
+    """`` (ulimit -n is N)``, or nothing where that cannot be learnt (sysconf: no module to
+    import, which would need a descriptor itself)."""
     try:
-        import resource
-
-        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    except Exception:  # (out of descriptors for the import itself)
+        soft = os.sysconf("SC_OPEN_MAX")
+    except (ValueError, OSError):
         return ""
-    return "" if soft == resource.RLIM_INFINITY else f" (ulimit -n is {soft})"
+    return f" (ulimit -n is {soft})" if soft > 0 else ""

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-import resource
 from collections.abc import Callable, Collection
 from typing import TypeVar
 
@@ -27,6 +26,16 @@ descriptors of a start (``Popen``'s error pipe, the child's output files)."""
 OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
 
 T = TypeVar("T")
+
+
+def fd_limit() -> int:
+    """The soft ``ulimit -n`` of this process: what sysconf says glibc's getrlimit says
+    (no import of :mod:`resource`, a shared library to load, on the way to the first job)."""
+    try:
+        limit = os.sysconf("SC_OPEN_MAX")
+    except (ValueError, OSError):
+        return 1 << 20
+    return limit if limit > 0 else 1 << 20  # (-1: no limit)
 
 
 def _open_now() -> int:
@@ -50,9 +59,7 @@ class FdBudget:
     @property
     def room(self) -> int:
         if self._room is None:
-            soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-            limit = soft if soft != resource.RLIM_INFINITY else 1 << 20
-            self._room = limit - _open_now() - RESERVE
+            self._room = fd_limit() - _open_now() - RESERVE
         return self._room
 
     @property
