@@ -161,6 +161,63 @@ def test_a_start_that_meets_emfile_waits_for_running_jobs(tmp_path: Path) -> Non
     assert int((tmp_path / "out-6").read_text()) >= 1
 
 
+# posix_spawn needs no descriptor of the runner's, so a job starts with none left; its
+# pidfd then cannot be opened, and a thread of its own waits for it (the executor's pool
+# would import a module to start one, which needs a descriptor).
+_NO_PIDFD = """
+import asyncio, errno, os, resource, sys
+from pathlib import PurePosixPath
+from assay.transports.local import LocalTransport
+
+here = sys.argv[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+transport = LocalTransport()
+transport.fds._room = 1000
+
+def spawn(i, command):
+    return transport.spawn(
+        ["/bin/sh", "-c", command],
+        cwd=PurePosixPath(here),
+        stdout=PurePosixPath(here, f"out-{i}"),
+        stderr=PurePosixPath(here, f"err-{i}"),
+    )
+
+async def main():
+    first = await spawn(0, "sleep 0.3")
+    filler = []
+    while True:
+        try:
+            filler.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError as exc:
+            assert exc.errno == errno.EMFILE
+            break
+    second = await spawn(1, "echo second")
+    held = transport.fds.held
+    code = await second.wait()
+    for fd in filler:
+        os.close(fd)
+    await first.wait()
+    await transport.end(first)
+    await transport.end(second)
+    print("held", held, "code", code, "after", transport.fds.held)
+
+asyncio.run(main())
+"""
+
+
+def test_a_job_started_with_no_descriptor_left_is_waited_for_by_a_thread(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", _NO_PIDFD, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # While both ran, only the first's pidfd was held; the second's end was noticed.
+    assert proc.stdout == "held 1 code 0 after 0\n"
+    assert (tmp_path / "out-1").read_text() == "second\n"
+
+
 def test_out_of_descriptors_is_one_message_with_the_limit_and_the_fix(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePath, PurePosixPath
@@ -34,7 +35,7 @@ from assay.transports.base import (
 from assay.transports.contain import TOKEN, Containment
 from assay.transports.envchanges import EnvChanges
 from assay.transports.exits import ExitWatch, watch_in
-from assay.transports.fdbudget import FdBudget
+from assay.transports.fdbudget import OUT_OF_FDS, FdBudget
 
 _HAVE_PIDFD = hasattr(os, "pidfd_open")
 
@@ -78,17 +79,26 @@ class LocalProcess:
         self._waiters: list[asyncio.Future[int]] = []
         self.on_end: Callable[[LocalProcess], None] | None = None  # told before any waiter
         self._pidfd = -1
+        out_of_fds = False
         if _HAVE_PIDFD:
             try:
                 self._pidfd = os.pidfd_open(self.pid)
-            except OSError:  # (out of descriptors too: then a thread waits, holding none)
-                self._pidfd = -1
+            except OSError as exc:
+                out_of_fds = exc.errno in OUT_OF_FDS
         self.fds = 1 if self._pidfd >= 0 else 0  # what it holds in the runner (FdBudget)
         if self._pidfd >= 0:
             if watch is not None:
                 watch.add(self._pidfd, self._exited)
             else:
                 loop.add_reader(self._pidfd, self._on_exit)
+        elif out_of_fds:
+            # Started, but no descriptor left to watch it by: a thread of its own waits
+            # (the executor's pool may need a module imported, a descriptor, to start one,
+            # and its few threads would leave other jobs' ends unnoticed meanwhile).
+            name = f"assay-wait-{pid}"
+            threading.Thread(
+                target=self._wait_blocking, args=(loop,), name=name, daemon=True
+            ).start()
         else:  # no pidfd (old kernel, not Linux): a thread waits instead
             loop.run_in_executor(None, self._wait_blocking, loop)
 
