@@ -10,6 +10,8 @@ interrupted by signal N (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 
 from assay import terminal
@@ -52,6 +54,13 @@ def report_error(exc: BaseException, debug: bool) -> int:
         return exc.exit_code
     if isinstance(exc, Interrupted):  # a signal while a test file was imported
         return 128 + exc.signum
+    if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+        # Out of descriptors wherever it struck (a module imported in a thread, a file the
+        # runner opened): the limit is the user's to raise, not a bug of assay.
+        if debug:
+            _traceback()
+        _out_of_descriptors(exc)
+        return 2
     if not isinstance(exc, Exception):
         raise exc
     _traceback()
@@ -60,3 +69,30 @@ def report_error(exc: BaseException, debug: bool) -> int:
         err=True,
     )
     return EXIT_INTERNAL
+
+
+def _out_of_descriptors(exc: OSError) -> None:
+    """Say that this process ran out of file descriptors, where, and how to get more;
+    written straight to stderr: importing anything (click) may need a descriptor too."""
+    where = "" if exc.filename is None else f" opening {exc.filename}"
+    if exc.errno == errno.ENFILE:
+        message = f"the system's table of open files is full{where}"
+        hint = "close programs that hold many files, or raise the system's limit (fs.file-max)"
+    else:
+        message = f"too many open files{where}{_fd_limit()}"
+        hint = (
+            "raise the limit (e.g. `ulimit -n 4096` before running assay),"
+            " or run fewer cases at once (--max-jobs)"
+        )
+    sys.stderr.write(terminal.lines(f"assay: error: {message}\n  hint: {hint}") + "\n")
+    sys.stderr.flush()
+
+
+def _fd_limit() -> str:
+    """`` (ulimit -n is N)``, or nothing where that cannot be learnt (sysconf: no module to
+    import, which would need a descriptor itself)."""
+    try:
+        soft = os.sysconf("SC_OPEN_MAX")
+    except (ValueError, OSError):
+        return ""
+    return f" (ulimit -n is {soft})" if soft > 0 else ""

@@ -53,6 +53,7 @@ class LateRecorder:
         self._start = start
         self._recorder: Recorder | None = None
         self._pending: list[CaseResult] = []
+        self._failed: Exception | None = None  # what recording the session raised
         opened: Future[Recorder] = Future()
 
         def work() -> None:
@@ -63,7 +64,7 @@ class LateRecorder:
 
         self._work: Callable[[], None] | None = work
         self._opening = asyncio.wrap_future(opened)
-        self._opening.add_done_callback(lambda _: self._opened())
+        self._opening.add_done_callback(lambda _: self._opened_in_callback())
         if not deferred:
             self.open()
 
@@ -73,7 +74,17 @@ class LateRecorder:
         if work is not None:
             threading.Thread(target=work, name="assay-results-open", daemon=True).start()
 
+    def _opened_in_callback(self) -> None:
+        """:meth:`_opened`, its error kept for :meth:`settled` to raise (out of descriptors,
+        say): raised in a callback, the event loop would log it with a traceback."""
+        try:
+            self._opened()
+        except Exception as exc:
+            self._failed = exc
+
     def _opened(self) -> None:
+        if self._failed is not None:
+            raise self._failed
         if self._recorder is not None or self._opening.cancelled():
             return
         if self._opening.exception() is not None:

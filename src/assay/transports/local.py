@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePath, PurePosixPath
@@ -34,9 +35,9 @@ from assay.transports.base import (
 from assay.transports.contain import TOKEN, Containment
 from assay.transports.envchanges import EnvChanges
 from assay.transports.exits import ExitWatch, watch_in
+from assay.transports.fdbudget import OUT_OF_FDS, FdBudget
 
 _HAVE_PIDFD = hasattr(os, "pidfd_open")
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
 _TOKEN_BYTES = TOKEN.encode()
@@ -78,16 +79,26 @@ class LocalProcess:
         self._waiters: list[asyncio.Future[int]] = []
         self.on_end: Callable[[LocalProcess], None] | None = None  # told before any waiter
         self._pidfd = -1
+        out_of_fds = False
         if _HAVE_PIDFD:
             try:
                 self._pidfd = os.pidfd_open(self.pid)
-            except OSError:
-                self._pidfd = -1
+            except OSError as exc:
+                out_of_fds = exc.errno in OUT_OF_FDS
+        self.fds = 1 if self._pidfd >= 0 else 0  # what it holds in the runner (FdBudget)
         if self._pidfd >= 0:
             if watch is not None:
                 watch.add(self._pidfd, self._exited)
             else:
                 loop.add_reader(self._pidfd, self._on_exit)
+        elif out_of_fds:
+            # Started, but no descriptor left to watch it by: a thread of its own waits
+            # (the executor's pool may need a module imported, a descriptor, to start one,
+            # and its few threads would leave other jobs' ends unnoticed meanwhile).
+            name = f"assay-wait-{pid}"
+            threading.Thread(
+                target=self._wait_blocking, args=(loop,), name=name, daemon=True
+            ).start()
         else:  # no pidfd (old kernel, not Linux): a thread waits instead
             loop.run_in_executor(None, self._wait_blocking, loop)
 
@@ -176,6 +187,7 @@ class LocalTransport:
         self.live: set[LocalProcess] = set()
         self.containment = Containment()
         self._environment = _spawn.OwnEnvironment()
+        self.fds = FdBudget()  # what the running jobs hold of the descriptor limit
         self._watch: ExitWatch | None = None  # the running loop's, once a job started
         # Told (pid, latest start time, token) of each job process started: the session
         # journals it.
@@ -224,16 +236,14 @@ class LocalTransport:
         thread without root's mode-overriding capabilities (:mod:`.capthread`)."""
         if staging is not None:  # a local stage dir is where the job runs: nothing to send
             raise TransportError("this machine's jobs run in their stage dir: nothing to stage")
-        # This machine's paths as they are: no Path object of its own per path, per job.
-        return self.start(
-            argv,
-            cwd=cwd,
-            stdout=stdout,
-            stderr=stderr,
-            env=env,
-            executable=executable,
-            drop_caps=drop_caps,
+        # Out of descriptors (a low ulimit -n, many jobs at once): wait for a running job
+        # to end rather than fail this one (fdbudget). This machine's paths as they are: no
+        # Path object of its own per path, per job.
+        launched = await self.fds.start(
+            self.live,
+            lambda: self._launch(argv, cwd, stdout, stderr, env, executable, drop_caps),
         )
+        return self._started(*launched)
 
     def start(
         self,
@@ -246,8 +256,22 @@ class LocalTransport:
         executable: str | None = None,
         drop_caps: bool = False,
     ) -> LocalProcess:
-        """:meth:`spawn`, synchronously."""
-        loop = asyncio.get_running_loop()
+        """:meth:`spawn`, synchronously (no waiting for descriptors)."""
+        launched = self._launch(argv, cwd, stdout, stderr, env, executable, drop_caps)
+        return self._started(*launched)
+
+    def _launch(
+        self,
+        argv: Sequence[str],
+        cwd: PurePath,
+        stdout: PurePath,
+        stderr: PurePath,
+        env: Mapping[str, str] | None,
+        executable: str | None,
+        drop_caps: bool,
+    ) -> tuple[int, subprocess.Popen[bytes] | None, str]:
+        """Start the process: its pid, the Popen that started it (if one did), its token.
+        Raises before anything started (what :meth:`FdBudget.start` retries)."""
         via = None
         if drop_caps:
             dropped = capthread.dropped_thread()
@@ -294,10 +318,15 @@ class LocalTransport:
             else:
                 environment = {**env, TOKEN: token}
             if via is None:
-                popen = _popen(argv, cwd, stdout, stderr, environment, executable)
+                popen = _spawn.popen(argv, cwd, stdout, stderr, environment, executable)
             else:
-                popen = via(_popen, argv, cwd, stdout, stderr, environment, executable)
+                popen = via(_spawn.popen, argv, cwd, stdout, stderr, environment, executable)
             pid = popen.pid
+        return pid, popen, token
+
+    def _started(self, pid: int, popen: subprocess.Popen[bytes] | None, token: str) -> LocalProcess:
+        """The process :meth:`_launch` started, registered and watched."""
+        loop = asyncio.get_running_loop()
         # Registered before the loop runs anything else: its zombie is its own to reap.
         self.containment.register(pid, token)
         if self.on_spawn is not None:
@@ -305,6 +334,7 @@ class LocalTransport:
         proc = LocalProcess(
             pid, loop, token, popen, self._exit_watch(loop) if popen is None else None
         )
+        self.fds.take(proc.fds)
         self.live.add(proc)
         proc.on_end = self._ended
         return proc
@@ -319,6 +349,8 @@ class LocalTransport:
     def _ended(self, proc: LocalProcess) -> None:
         self.live.discard(proc)
         self.containment.unregister(proc.pid, proc.token)
+        self.fds.give_back(proc.fds)  # (its pidfd is closed by now)
+        proc.fds = 0
 
     async def end(self, proc: Process) -> None:
         """After ``proc`` exited: kill what is left of its group, and what it started that
@@ -421,37 +453,6 @@ class LocalTransport:
 
     async def get(self, path: PurePosixPath, local: Path) -> None:
         _copy(Path(path), local)
-
-
-def _popen(
-    argv: Sequence[str],
-    cwd: PurePath,
-    stdout: PurePath,
-    stderr: PurePath,
-    environment: Mapping[Any, Any],
-    executable: str | None,
-) -> subprocess.Popen[bytes]:
-    """Start a job process with :class:`subprocess.Popen` (what :mod:`.spawn` does
-    otherwise)."""
-    out = os.open(stdout, _CREATE, 0o644)
-    try:
-        err = os.open(stderr, _CREATE, 0o644)
-        try:
-            return subprocess.Popen(
-                list(argv),
-                executable=executable,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                env=environment,
-                start_new_session=True,
-                close_fds=True,
-            )
-        finally:
-            os.close(err)
-    finally:
-        os.close(out)
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -25,8 +25,10 @@ import ctypes
 import functools
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import PurePath
 from typing import Any
 
 # glibc's <spawn.h>: POSIX_SPAWN_SETSIGDEF and POSIX_SPAWN_SETSID (a flag it does not
@@ -39,6 +41,7 @@ _ATTR_SIZE = 1024
 _ACTIONS_SIZE = 512
 _SIGSET_SIZE = 128  # sigset_t: 1024 bits
 _OPEN_OUT = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+_CREATE = _OPEN_OUT | os.O_CLOEXEC  # (opened here, for Popen: not inherited by others)
 _DEFAULT_SIGNALS = ("SIGPIPE", "SIGXFZ", "SIGXFSZ")  # what Popen's restore_signals resets
 
 _ptr = ctypes.c_void_p
@@ -247,6 +250,37 @@ class OwnEnvironment:
         for at in sorted(removed, reverse=True):
             del entries[at]
         return entries
+
+
+def popen(
+    argv: Sequence[str],
+    cwd: PurePath,
+    stdout: PurePath,
+    stderr: PurePath,
+    environment: Mapping[Any, Any],
+    executable: str | None,
+) -> subprocess.Popen[bytes]:
+    """Start a job process with :class:`subprocess.Popen` (what :class:`Spawner` does
+    otherwise)."""
+    out = os.open(stdout, _CREATE, 0o644)
+    try:
+        err = os.open(stderr, _CREATE, 0o644)
+        try:
+            return subprocess.Popen(
+                list(argv),
+                executable=executable,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=environment,
+                start_new_session=True,
+                close_fds=True,
+            )
+        finally:
+            os.close(err)
+    finally:
+        os.close(out)
 
 
 def environment(variables: dict[bytes, bytes]) -> list[bytes]:
