@@ -41,6 +41,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
+from assay import planted
+
 if TYPE_CHECKING:
     from assay.define.definition import Definition
 
@@ -155,14 +157,38 @@ class Printed(io.TextIOBase):
         super().__init__()
         self._where = where
         self._file: IO[str] | None = None
+        # What the job had left at the file's name (removed, never written through), or
+        # why the file could not be opened: for the case to fail with.
+        self.problem: str | None = None
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
         if self._file is None:
-            self._file = open(self._where(), "a", encoding="utf-8", errors="replace")  # noqa: SIM115
+            self._file = self._open()
         return self._file.write(text)
+
+    def _open(self) -> IO[str]:
+        """The file, opened in its directory without following what a job planted there
+        (:mod:`assay.planted`); where it cannot be, what is printed is dropped and said."""
+        path = self._where()
+        try:
+            fd, found = planted.append(path)
+        except OSError as exc:
+            self.problem = (
+                f"cannot write what the test's Python code printed to {path}: "
+                f"{exc.strerror or exc}; the job must leave that name (and its directory) "
+                "to assay"
+            )
+            return open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+        if found is not None:
+            self.problem = (
+                f"the job left {found} at {path}, assay's file for what the test's Python "
+                "code printed: assay removed it (never wrote through it) and made the file "
+                "anew; a job must not make files named assay-*"
+            )
+        return open(fd, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
 
     def flush(self) -> None:
         if self._file is not None:

@@ -75,6 +75,7 @@ class CheckStages(CaseState):
             raise StageFailed("; ".join(misses))
 
     async def cleanup(self) -> None:
+        self._printed_check()  # (before what is kept is decided: a failed case keeps it)
         if not self.stage_dir.exists():
             return
         if self.fetch_lines:

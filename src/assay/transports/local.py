@@ -36,7 +36,7 @@ from assay.transports.envchanges import EnvChanges
 from assay.transports.exits import ExitWatch, watch_in
 
 _HAVE_PIDFD = hasattr(os, "pidfd_open")
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW  # (see spawn)
 
 
 _TOKEN_BYTES = TOKEN.encode()
