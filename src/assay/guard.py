@@ -181,14 +181,14 @@ class Printed(io.TextIOBase):
                 f"{exc.strerror or exc}; the job must leave that name (and its directory) "
                 "to assay"
             )
-            return open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+            return open(os.devnull, "w", encoding="utf-8")
         if found is not None:
             self.problem = (
                 f"the job left {found} at {path}, assay's file for what the test's Python "
                 "code printed: assay removed it (never wrote through it) and made the file "
                 "anew; a job must not make files named assay-*"
             )
-        return open(fd, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
+        return open(fd, "a", encoding="utf-8", errors="replace")
 
     def flush(self) -> None:
         if self._file is not None:

@@ -46,7 +46,7 @@ def _printed(case: dict[str, object]) -> Path:
 
 @pytest.mark.parametrize(
     ("plant", "what"),
-    [("ln -s", "a symbolic link"), ("ln", "a hard link to another file")],
+    [("ln -s", "a symbolic link"), ("ln", "a hard link to another file (2 names)")],
     ids=["symlink", "hardlink"],
 )
 def test_a_link_planted_at_assay_python_out_is_never_written_through(
@@ -66,8 +66,8 @@ def test_a_link_planted_at_assay_python_out_is_never_written_through(
     assert f"the job left {what} at " in reason, reason
     assert "assay-python.out" in reason and "never wrote through it" in reason, reason
     printed = _printed(case)
-    info = os.lstat(printed)
-    assert stat.S_ISREG(info.st_mode) and info.st_nlink == 1
+    # (A regular file: kept in the failed case's output dir as a second name of it.)
+    assert stat.S_ISREG(os.lstat(printed).st_mode)
     assert printed.read_text() == "printed by sanity\n"
     assert "Traceback" not in result.stdout + result.stderr
 
