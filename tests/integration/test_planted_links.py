@@ -130,3 +130,26 @@ def test_a_link_the_build_planted_at_a_run_file_is_never_written_through(
     stage = Path(result.case("B")["stage_dir"])
     assert (stage / "assay-run.out").read_text() == "ran\n"
     assert (stage / "assay-run.err").read_text() == "oops\n"
+
+
+def test_cleanup_touches_nothing_through_a_stage_dir_the_job_replaced_with_a_link(
+    assay_cli, tmp_path
+):
+    """Cleanup removes what is not kept from a passed case's stage dir: through a link the
+    job left in its place, that removed the files of the directory it pointed to."""
+    canary = _canary(tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_q.py").write_text(
+        "import assay\n\n"
+        "class Q(assay.Test):\n"
+        f"    command = {f'd=$PWD; cd /; mv $d $d.moved && ln -s {canary.parent} $d'!r}\n"
+    )
+    result = assay_cli("run", "test_q.py", "--plain", cwd=project)
+    assert canary.read_text() == "precious\n"  # removed through the link
+    assert result.code == 1, result
+    case = result.case("Q")
+    assert case["failure"]["stage"] == "cleanup", case
+    reason = case["failure"]["reason"]
+    assert "the job replaced its stage dir " in reason and "a symbolic link" in reason, reason
+    assert "Traceback" not in result.stdout + result.stderr
