@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 
 def display_path(path: str | Path) -> str:
@@ -38,9 +41,13 @@ def real_ancestors(path: str | Path) -> frozenset[tuple[int, int]]:
 
 
 def tail(path: str | Path, lines: int = 20, max_bytes: int = 64 * 1024) -> str | None:
-    """The last ``lines`` lines of a text file (reading at most ``max_bytes``), or None."""
+    """The last ``lines`` lines of a text file (reading at most ``max_bytes``), or None.
+
+    Only a regular file, never through a link at its name: these are a job's output
+    files, and a job may have left there a link to a file it could not read itself (the
+    runner would show it), or a FIFO (the runner would wait for a writer forever)."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             fh.seek(0, os.SEEK_END)
             size = fh.tell()
             fh.seek(max(0, size - max_bytes))
@@ -52,6 +59,20 @@ def tail(path: str | Path, lines: int = 20, max_bytes: int = 64 * 1024) -> str |
         text = text.split("\n", 1)[-1]  # the first line is probably cut
     kept = text.rstrip("\n").split("\n")[-lines:]
     return "\n".join(kept) if any(kept) else ""
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """``path`` opened for reading when it is a regular file, not a link to one (a job's
+    file: see :func:`tail`); :class:`OSError` otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def write_atomic(path: str | Path, data: str | bytes, mode: int = 0o666) -> None:

@@ -153,3 +153,24 @@ def test_cleanup_touches_nothing_through_a_stage_dir_the_job_replaced_with_a_lin
     reason = case["failure"]["reason"]
     assert "the job replaced its stage dir " in reason and "a symbolic link" in reason, reason
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("plant", ["ln -s {canary}", "mkfifo"], ids=["symlink", "fifo"])
+def test_the_summary_never_reads_through_what_the_job_left_at_its_output(
+    assay_cli, tmp_path, plant
+):
+    """The failure summary shows the end of the run's stderr: read through a link the job
+    left there, it showed a file the job may not read (with the runner's privileges); a
+    FIFO there kept the runner waiting for a writer."""
+    canary = _canary(tmp_path)
+    canary.write_text("secret of the canary\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    command = f"rm assay-run.err; {plant.format(canary=canary)} assay-run.err; false"
+    (project / "test_e.py").write_text(
+        f"import assay\n\nclass E(assay.Test):\n    command = {command!r}\n"
+    )
+    result = assay_cli("run", "test_e.py", "--plain", cwd=project, timeout=60)
+    assert result.code == 1, result
+    assert "secret of the canary" not in result.stdout + result.stderr
+    assert "exit code 1" in result.case("E")["failure"]["reason"]

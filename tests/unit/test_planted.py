@@ -101,3 +101,14 @@ def test_append_refuses_a_directory_at_the_name(tmp_path):
     (tmp_path / "assay-python.out").mkdir()
     with pytest.raises(IsADirectoryError):
         planted.append(tmp_path / "assay-python.out")
+
+
+def test_tail_reads_a_regular_file_but_not_through_a_link_or_a_fifo(tmp_path):
+    from assay.files import tail
+
+    canary = _canary(tmp_path)
+    (tmp_path / "link").symlink_to(canary)
+    os.mkfifo(tmp_path / "fifo")  # (opened blocking, this waited for a writer forever)
+    assert tail(canary) == "precious"
+    assert tail(tmp_path / "link") is None
+    assert tail(tmp_path / "fifo") is None

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from assay.files import open_regular
 from assay.store.stage import matcher
 
 # The errors a write to a read-only file gives: coreutils, shells and most C programs
@@ -52,7 +53,7 @@ def tails(paths: Iterable[Path]) -> list[str]:
     texts = []
     for path in paths:
         try:
-            with path.open("rb") as f:
+            with open_regular(path) as f:  # (not through a link the job left there)
                 f.seek(max(0, f.seek(0, os.SEEK_END) - _TAIL))
                 texts.append(f.read().decode(errors="replace"))
         except OSError:
