@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from assay import terminal
-from assay.compare.binary import open_file
 
 
 def display_path(path: str | Path) -> str:
@@ -52,9 +54,12 @@ def tail(
     after ``width`` characters, or None (also for what is no regular file: a FIFO is never
     waited on, ``/dev/zero`` never read). Printable: control characters (an escape sequence
     of the output, a carriage return, bytes that are not UTF-8) are written as escapes
-    (:func:`assay.terminal.line`), so that a tail shown in a terminal is never obeyed."""
+    (:func:`assay.terminal.line`), so that a tail shown in a terminal is never obeyed.
+
+    Never through a link at its name: these are a job's output files, and a job may have
+    left there a link to a file it could not read itself (the runner would show it)."""
     try:
-        with open(open_file(str(path)), "rb") as fh:
+        with open_regular(path) as fh:
             size = fh.seek(0, os.SEEK_END)
             fh.seek(max(0, size - max_bytes))
             data = fh.read(max_bytes)
@@ -77,6 +82,20 @@ def _cut(line: str, width: int) -> str:
     if len(line) <= width + 3:
         return line
     return f"{line[:width]}... ({len(line) - width:,} more characters)"
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """``path`` opened for reading when it is a regular file, not a link to one (a job's
+    file: see :func:`tail`); :class:`OSError` otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def write_atomic(path: str | Path, data: str | bytes, mode: int = 0o666) -> None:

@@ -48,7 +48,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-from assay import procstate
+from assay import planted, procstate
 
 if TYPE_CHECKING:
     from assay.define.definition import Definition
@@ -172,14 +172,38 @@ class Printed(io.TextIOBase):
         # code: in place again for each of its later calls, and exported by its job scripts
         # (:func:`assay.run.scripts.inherited_lines`); never seen by another case.
         self.environ: dict[bytes, bytes | None] = {}
+        # What the job had left at the file's name (removed, never written through), or
+        # why the file could not be opened: for the case to fail with.
+        self.problem: str | None = None
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
         if self._file is None:
-            self._file = open(self._where(), "a", encoding="utf-8", errors="replace")  # noqa: SIM115
+            self._file = self._open()
         return self._file.write(text)
+
+    def _open(self) -> IO[str]:
+        """The file, opened in its directory without following what a job planted there
+        (:mod:`assay.planted`); where it cannot be, what is printed is dropped and said."""
+        path = self._where()
+        try:
+            fd, found = planted.append(path)
+        except OSError as exc:
+            self.problem = (
+                f"cannot write what the test's Python code printed to {path}: "
+                f"{exc.strerror or exc}; the job must leave that name (and its directory) "
+                "to assay"
+            )
+            return open(os.devnull, "w", encoding="utf-8")
+        if found is not None:
+            self.problem = (
+                f"the job left {found} at {path}, assay's file for what the test's Python "
+                "code printed: assay removed it (never wrote through it) and made the file "
+                "anew; a job must not make files named assay-*"
+            )
+        return open(fd, "a", encoding="utf-8", errors="replace")
 
     def flush(self) -> None:
         if self._file is not None:

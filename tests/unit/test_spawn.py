@@ -173,7 +173,7 @@ def test_a_script_is_written_as_write_text_writes_it(tmp_path):
     mine, theirs = (tmp_path / "mine.sh").stat(), (tmp_path / "theirs.sh").stat()
     assert (tmp_path / "mine.sh").read_bytes() == (tmp_path / "theirs.sh").read_bytes()
     assert stat.S_IMODE(mine.st_mode) == stat.S_IMODE(theirs.st_mode) == 0o666 & ~_umask()
-    scripts.write(tmp_path / "mine.sh", "short\n")  # an old script is truncated
+    scripts.write(tmp_path / "mine.sh", "short\n")  # an old script is replaced
     assert (tmp_path / "mine.sh").read_text() == "short\n"
 
 

@@ -93,6 +93,13 @@ class CaseState:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         return self.output_dir / scripts.PYTHON_OUT
 
+    def _printed_check(self) -> None:
+        """Fail the case when the job had planted something where the test's Python code
+        prints (see :class:`assay.guard.Printed`)."""
+        problem = self.printed.problem
+        if problem is not None:
+            self._fail("cleanup", problem)
+
     def _fail(self, stage: str, reason: str, details: str | None = None) -> None:
         if self.result.failure is None:
             self.result.status = Status.FAILED

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from assay.compare.binary import open_file
+from assay.files import open_regular
 from assay.store.stage import matcher
 
 # The errors a write to a read-only file gives: coreutils, shells and most C programs
@@ -54,7 +54,7 @@ def tails(paths: Iterable[Path]) -> list[str]:
     texts = []
     for path in paths:
         try:
-            with open(open_file(str(path)), "rb") as f:
+            with open_regular(path) as f:  # (not through a link the job left there)
                 f.seek(max(0, f.seek(0, os.SEEK_END) - _TAIL))
                 texts.append(f.read(_TAIL).decode(errors="replace"))
         except (OSError, ValueError):

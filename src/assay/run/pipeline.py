@@ -52,6 +52,7 @@ class Execution(SetupStage, RunStages, CheckStages):
             await self._stage("cleanup", self.cleanup)
             result.finished = time.time()
             self.printed.close()
+            self._printed_check()  # (printed to after cleanup, by its hooks)
         return result
 
     async def _stage(self, stage: str, action: Callable[[], Any]) -> bool:

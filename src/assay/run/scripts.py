@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import PurePath, PurePosixPath
 
-from assay import shell
+from assay import planted, shell
 from assay.config import Environment, Partition
 from assay.modules import module_lines
 from assay.schedulers.base import STATUS_SUFFIX
@@ -43,9 +43,6 @@ ASSAY_FILES = (
 )
 
 
-_WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-
-
 _NOTHING: Mapping[str, str | None] = {}  # (a default: never changed)
 
 
@@ -56,11 +53,13 @@ def _encoding() -> str:
 
 
 def write(path: PurePath, text: str) -> None:
-    """Write a script as ``Path.write_text`` would (created with mode 0666 less the umask,
-    or truncated; the locale's encoding), without a text file object per script: one
-    ``open``, ``write`` and ``close`` for every case."""
+    """Write a script as ``Path.write_text`` would (created with mode 0666 less the umask;
+    the locale's encoding), without a text file object per script: one ``open``,
+    ``write`` and ``close`` for every case. Always a new file: what an earlier job (the
+    build) left at the name, such as a link to a file elsewhere, is removed, never
+    written through (:func:`assay.planted.create`)."""
     data = memoryview(text.encode(_encoding()))
-    fd = os.open(path, _WRITE, 0o666)
+    fd = planted.create(path)
     try:
         while data:
             data = data[os.write(fd, data) :]

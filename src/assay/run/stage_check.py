@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 
 from assay import guard
 from assay.define.field_checks import describe_accepted, exit_code_accepted, source_globs
@@ -75,7 +76,13 @@ class CheckStages(CaseState):
             raise StageFailed("; ".join(misses))
 
     async def cleanup(self) -> None:
-        if not self.stage_dir.exists():
+        self._printed_check()  # (before what is kept is decided: a failed case keeps it)
+        try:
+            info = os.lstat(self.stage_dir)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISDIR(info.st_mode):
+            self._stage_dir_replaced()
             return
         if self.fetch_lines:
             drop_lists(self.stage_dir)
@@ -115,3 +122,17 @@ class CheckStages(CaseState):
         self.result.remote_dir = await self.site.finish(self.files, keep=not remove)
         if problems:
             raise StageFailed("; ".join(problems))
+
+    def _stage_dir_replaced(self) -> None:
+        """The job moved its stage dir away and left a link (or a file) at its name:
+        listing, removing or moving through it would reach the directory it points to.
+        The link itself goes; nothing is kept, nothing is touched through it."""
+        stage = self.stage_dir
+        with contextlib.suppress(OSError):
+            os.unlink(stage)
+        self._fail(
+            "cleanup",
+            f"the job replaced its stage dir {stage} with a symbolic link or a file: assay "
+            "removed it and kept nothing (nothing was removed or moved through it); a job "
+            "must not move its stage dir",
+        )

@@ -3,6 +3,7 @@ scheduler."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -178,6 +179,13 @@ class RunStages(CaseState):
                     spec = dataclasses.replace(
                         spec, direct=(tuple(words), tuple(variables.items()))
                     )
+            if test.build:
+                # What the build job left at the run's output names (a link to a file
+                # elsewhere, a hard link, a FIFO) goes: a local job's outputs are opened
+                # by this process, before the job drops any privilege.
+                for path in (local_out, local_err):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
             staging = await self.site.send(self.files, scheduler.takes_staging, back)
             if staging is not None:  # (a local job has none: no copy of its spec)
                 spec = dataclasses.replace(spec, staging=staging)
@@ -237,7 +245,8 @@ class RunStages(CaseState):
             job = await self.site.comparison(self.files, self.ctx.store, spec)
         except (StoreError, OSError) as exc:
             raise StageFailed(f"cannot send the expected outputs: {exc}") from None
-        (self.stage_dir / COMPARE_SPEC).write_text(json.dumps(job))
+        # (A new file: the build job may have left a link at that name.)
+        scripts.write(self.stage_dir / COMPARE_SPEC, json.dumps(job))
         if self.attach is None:  # a resumed job may have written its verdict already
             (self.stage_dir / VERDICT).unlink(missing_ok=True)
         return dict(spec)

@@ -40,7 +40,9 @@ _SETSID = 0x80
 _ATTR_SIZE = 1024
 _ACTIONS_SIZE = 512
 _SIGSET_SIZE = 128  # sigset_t: 1024 bits
-_OPEN_OUT = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+# O_NOFOLLOW: a link an earlier job (the build) planted at the output's name is never
+# followed by this process's privileges (the run's own outputs are removed before it).
+_OPEN_OUT = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
 _CREATE = _OPEN_OUT | os.O_CLOEXEC  # (opened here, for Popen: not inherited by others)
 _DEFAULT_SIGNALS = ("SIGPIPE", "SIGXFZ", "SIGXFSZ")  # what Popen's restore_signals resets
 
