@@ -66,6 +66,16 @@ SCHEDULERS: dict[str, Callable[[SchedulerSetup], Scheduler]] = {
 """Each scheduler's maker, by the name the config's ``scheduler`` setting gives."""
 
 
+SIZED_BY_HISTORY = frozenset({"slurm"})
+"""The schedulers whose jobs are sized by recorded run times (packs of batch jobs): a run
+on them reads its history before its first case starts. Unknown ones are taken to."""
+
+
+def sizes_jobs_by_history(scheduler: str) -> bool:
+    """Whether the scheduler the config names sizes its jobs by recorded run times."""
+    return scheduler in SIZED_BY_HISTORY or scheduler not in SCHEDULERS
+
+
 def make_scheduler(setup: SchedulerSetup) -> Scheduler:
     """The scheduler the partition's config names, over the partition's transport."""
     return SCHEDULERS[setup.partition.config.scheduler](setup)

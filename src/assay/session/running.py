@@ -25,6 +25,7 @@ from assay.run.artifacts import SessionStore
 from assay.run.priority import Expectations, case_series
 from assay.run.recording import LateRecorder, first_session
 from assay.run.runner import Recording, Runner
+from assay.schedulers.registry import sizes_jobs_by_history
 from assay.select import nothing_matched_hint
 from assay.session.context import make_context
 from assay.session.directory import new_session, open_directory
@@ -226,7 +227,7 @@ def _plans_without_history(cases: Sequence[Case], display: Display[HintT]) -> bo
     read (35 M instructions before a lone case starts, 8%)."""
     return (
         len(cases) == 1
-        and all(c.partition.config.scheduler == "direct" for c in cases)
+        and not any(sizes_jobs_by_history(c.partition.config.scheduler) for c in cases)
         and not getattr(display, "shows_time_left", True)
     )
 
