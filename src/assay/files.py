@@ -154,13 +154,16 @@ def fresh_dir(path: Path) -> None:
 
 
 def link_or_copy(src: Path, dst: Path) -> None:
-    """``dst`` as a hard link to ``src``, or a copy where linking is not possible."""
+    """``dst`` as a hard link to ``src``, or a copy where linking is not possible. A
+    symbolic link at ``src`` (a job's kept file) is linked or copied as the link itself,
+    never followed: followed, the runner would copy the file it points to (perhaps one the
+    job could not read) into the output dir."""
     try:
-        if dst.exists():
+        if dst.is_symlink() or dst.exists():
             dst.unlink()
-        os.link(src, dst)
+        os.link(src, dst, follow_symlinks=False)
     except OSError:
-        shutil.copy2(src, dst)
+        shutil.copy2(src, dst, follow_symlinks=False)
 
 
 def remove_entries(directory: Path, names: Iterable[str]) -> None:

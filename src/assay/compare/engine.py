@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .binary import compare_binary, not_a_file, sniff, sniff_bytes
 from .command import command_result
+from .confine import leads_out, links_out, refused
 from .jsondoc import compare_json
 from .options import files_under
 from .result import VERSION, Result, verdict
@@ -124,6 +125,11 @@ def compare(spec: Mapping[str, Any]) -> dict[str, Any]:
         actual = plan.actual
         if not plan.single or os.path.isdir(actual):
             actual = os.path.join(actual, rel)
+            real = leads_out(plan.actual, actual)
+            if real is not None:  # never read (nor shown): perhaps a file the job could not read
+                results.append(Result(rel, "text", plan.limit))
+                results[-1].fail(refused("actual", actual, real, plan.actual))
+                continue
         try:
             info = os.stat(actual)
         except (OSError, ValueError):  # (as os.path.exists)
@@ -141,7 +147,15 @@ def compare(spec: Mapping[str, Any]) -> dict[str, Any]:
             full = posixpath.normpath(posixpath.join(folder, rel))
             if full not in plan.everything and full not in plan.not_outputs:
                 extra.add(full)
-    if plan.command:
+    out = links_out(plan.actual) if plan.command and os.path.isdir(plan.actual) else []
+    if out:  # the command would read through them, with this process's privileges
+        root = Result("(command)", "text", plan.limit)
+        rel, real = out[0]
+        more = f" (and {len(out) - 1} more such links)" if len(out) > 1 else ""
+        where = os.path.join(plan.actual, rel)
+        root.fail(f"not run: {refused('actual', where, real, plan.actual)}{more}")
+        results.append(root)
+    elif plan.command:
         with outputs_view(plan.actual, plan.not_outputs) as actual:
             root = command_result(
                 "(command)", plan.command, plan.expected, actual, "", plan.limit, plan.timeout

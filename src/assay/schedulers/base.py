@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
+from assay.files import open_regular
 from assay.transports.base import Staging, Transport, read_text
 
 STATUS_SUFFIX = ".status"
@@ -31,8 +32,29 @@ async def read_status(
 ) -> dict[str, Any] | None:
     """A job's status file on the transport's host, unless it is missing, unreadable, or
     written by another job than ``job_id`` (a job Slurm gave up on, still running on a node
-    that went away, writes where the next attempt's job writes its own)."""
-    return parse_status(await read_text(transport, path), job_id)
+    that went away, writes where the next attempt's job writes its own).
+
+    On this machine it is read only when it is a regular file, never through a link at
+    its name: the job writes it in a directory the job can write, and this process may
+    have privileges the job lacked (a remote host's is read as the job's user)."""
+    if transport.remote:
+        return parse_status(await read_text(transport, path), job_id)
+    return parse_status(local_status_text(path), job_id)
+
+
+STATUS_BYTES = 1 << 16
+"""Bytes of a status file read at most (a few fields of JSON; more is no status)."""
+
+
+def local_status_text(path: PurePosixPath) -> str | None:
+    """The text of a local status file, or None (missing, unreadable, a symbolic link,
+    a FIFO or anything but a regular file, or larger than :data:`STATUS_BYTES`)."""
+    try:
+        with open_regular(str(path)) as fh:
+            data = fh.read(STATUS_BYTES + 1)
+    except OSError:
+        return None
+    return None if len(data) > STATUS_BYTES else data.decode(errors="replace")
 
 
 def parse_status(text: str | None, job_id: str | None) -> dict[str, Any] | None:
