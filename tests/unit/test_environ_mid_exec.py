@@ -75,7 +75,8 @@ def test_a_process_started_with_no_environment_is_not_waited_for(
             pass
         naps.clear()
         assert procscan.environ_of(str(proc.pid)) == b""
-        assert len(naps) == 1  # seen empty twice, a moment apart: not read for long
+        # seen empty for 50 ms (real time passes at least as fast as the naps): not long
+        assert naps and sum(naps) <= 0.0515
         proc.kill()
         while _state(proc.pid) != b"Z":
             pass

@@ -52,6 +52,7 @@ def _environ_of(entry: str) -> bytes:
     until /proc/PID/stat shows it has none for good (as the host agent's ``environ_of``,
     which this stdlib-only file cannot import)."""
     seen = None
+    since = 0.0
     deadline = None
     while True:
         with open(f"/proc/{entry}/environ", "rb") as fh:
@@ -73,9 +74,12 @@ def _environ_of(entry: str) -> bytes:
         elif time.monotonic() > deadline:
             return data  # stuck this long: given up on, so that a search ends
         if where[0] != b"0" and where[0] == where[1]:
-            if where == seen:
-                return data  # started with none
-            seen = where
+            # Started with none, once that has held for 50 ms: mid-exec under load the
+            # pointers can sit equal for more than the millisecond once thought enough.
+            if where != seen:
+                seen, since = where, time.monotonic()
+            elif time.monotonic() - since > 0.05:
+                return data
             time.sleep(0.001)
         else:
             seen = None

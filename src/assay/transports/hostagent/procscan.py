@@ -48,9 +48,10 @@ def environ_of(entry: str) -> bytes:
     In the middle of an exec a process shows none for a moment (its new memory has no
     environment yet, or one still being written), and a job's leftover missed then would
     run on: an empty answer is read again until ``/proc/PID/stat`` shows it for good (a
-    zombie, a kernel thread, or the same empty environment twice, a millisecond apart)."""
+    zombie, a kernel thread, or the same empty environment for 50 ms)."""
     path = f"/proc/{entry}/environ"
     seen = None
+    since = 0.0
     deadline = None
     while True:
         with open(path, "rb") as fh:
@@ -72,9 +73,12 @@ def environ_of(entry: str) -> bytes:
         elif time.monotonic() > deadline:
             return data  # stuck this long: given up on, so that a search ends
         if where[0] != b"0" and where[0] == where[1]:
-            if where == seen:
-                return data  # started with none
-            seen = where
+            # Started with none, once that has held for 50 ms: mid-exec under load the
+            # pointers can sit equal for more than the millisecond once thought enough.
+            if where != seen:
+                seen, since = where, time.monotonic()
+            elif time.monotonic() - since > 0.05:
+                return data
             time.sleep(0.001)
         else:
             seen = None
