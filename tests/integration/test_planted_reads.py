@@ -102,3 +102,52 @@ def test_a_kept_link_out_of_the_stage_dir_is_kept_as_the_link(assay_cli, tmp_pat
     assert (info.st_dev, info.st_ino) != (os.stat(canary).st_dev, os.stat(canary).st_ino)
     assert os.readlink(kept) == str(canary)
     assert canary.read_text() == f"{SECRET}\n"
+
+
+SANITY_READS = """
+import assay
+
+class S(assay.Test):
+    command = {command!r}
+
+    def sanity(self, out):
+        out.expect("precious", where={where!r})
+"""
+
+
+def _sanity(tmp_path: Path, command: str, where: str) -> Path:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_s.py").write_text(SANITY_READS.format(command=command, where=where))
+    return project
+
+
+def test_sanity_never_reads_a_file_through_a_link_out_of_the_stage_dir(assay_cli, tmp_path):
+    canary = _canary(tmp_path)
+    project = _sanity(tmp_path, f"ln -s {canary} result.txt", "result.txt")
+    result = assay_cli("run", "test_s.py", "--plain", cwd=project)
+    assert result.code == 1, result
+    case = result.case("S")
+    reason = case["failure"]["reason"]
+    assert "result.txt" in reason and "leads through a symbolic link to" in reason, reason
+    assert str(canary) in reason and "not read" in reason, reason
+    assert SECRET not in _everything(result, case)
+
+
+def test_sanity_never_reads_stdout_a_job_replaced_with_a_link(assay_cli, tmp_path):
+    canary = _canary(tmp_path)
+    # The job removes its own stdout file and leaves a link to the canary in its place.
+    command = f"rm -f assay-run.out; ln -s {canary} assay-run.out"
+    project = _sanity(tmp_path, command, "stdout")
+    result = assay_cli("run", "test_s.py", "--plain", cwd=project)
+    assert result.code == 1, result
+    case = result.case("S")
+    reason = case["failure"]["reason"]
+    assert "leads through a symbolic link to" in reason and str(canary) in reason, reason
+    assert SECRET not in _everything(result, case)
+
+
+def test_sanity_reads_a_link_that_stays_in_the_stage_dir(assay_cli, tmp_path):
+    project = _sanity(tmp_path, "echo precious > real.txt; ln -s real.txt result.txt", "result.txt")
+    result = assay_cli("run", "test_s.py", "--plain", cwd=project)
+    assert result.code == 0, result

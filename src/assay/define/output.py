@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import locale
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from assay.compare.binary import not_a_file, read_whole
+from assay.compare.confine import leads_out, refused
 from assay.errors import SanityError
 
 T = TypeVar("T")
@@ -186,6 +188,7 @@ class Output:
         if cached is not None:
             return cached
         label, path = self._where(where)
+        self._confined(label, path)
         try:
             text = _read_text(path)
         except FileNotFoundError:
@@ -199,6 +202,23 @@ class Output:
             raise SanityError(f"cannot read {label!r}: {exc}") from None
         self._cache[where] = text
         return text
+
+    def _confined(self, label: str, path: Path) -> None:
+        """Refuse ``path`` when it lies in the stage dir (or beside the run's output files)
+        but a symbolic link on its way leads out: the job made that link, and this process
+        may read what the job could not (a root run whose job dropped its capabilities).
+        A path the test's code names outside the stage dir itself is its own choice."""
+        lexical = os.path.normpath(path)
+        for root in (self.stage_dir, self._paths["stdout"].parent):
+            top = os.path.normpath(root)
+            if lexical == top or lexical.startswith(top.rstrip(os.sep) + os.sep):
+                real = leads_out(top, lexical)
+                # (what is no regular file there is refused by the read itself, by its kind)
+                if real is not None and os.path.isfile(real):
+                    raise SanityError(
+                        f"cannot read {label!r}: {refused('it', str(path), real, top)}"
+                    )
+                return
 
     def _describe(self, where: str) -> str:
         label, path = self._where(where)
