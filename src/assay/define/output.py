@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from assay.compare.binary import not_a_file, read_whole
-from assay.compare.confine import leads_out, refused
+from assay.compare.confine import inside, leads_out, refused
 from assay.errors import SanityError
 
 T = TypeVar("T")
@@ -211,7 +211,7 @@ class Output:
         lexical = os.path.normpath(path)
         for root in (self.stage_dir, self._paths["stdout"].parent):
             top = os.path.normpath(root)
-            if lexical == top or lexical.startswith(top.rstrip(os.sep) + os.sep):
+            if inside(lexical, top):  # (by name: the job's links are looked at below)
                 real = leads_out(top, lexical)
                 # (what is no regular file there is refused by the read itself, by its kind)
                 if real is not None and os.path.isfile(real):
