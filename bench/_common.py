@@ -25,8 +25,12 @@ from pathlib import Path
 PYTHON = sys.executable
 # Floors start the interpreter itself, by its real path: not through a venv (whose site
 # packages, editable-install hooks included, a floor does not need) and never through a
-# version manager's shim (pyenv's adds ~30 ms to every start).
+# version manager's shim (pyenv's adds ~30 ms to every start). And with -S: a floor needs only
+# the standard library, and the base interpreter's own site-packages run whatever .pth files
+# a machine put there (this project's VM has one that imports certifi at every start: +30-45
+# ms), which is no part of the floor's work.
 FLOOR_PYTHON = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+FLOOR_ARGV = [FLOOR_PYTHON, "-S"]
 # Children write bytecode caches as on a user's machine (this sandbox sets the variable, which
 # would make every start compile whatever has no fresh cache yet).
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}

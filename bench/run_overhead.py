@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    FLOOR_PYTHON,
+    FLOOR_ARGV,
     PYTHON,
     Timed,
     assay_argv,
@@ -49,7 +49,7 @@ FLOOR = Path(__file__).resolve().parent / "floor.py"
 SLEEP = 2.0
 INCLUDES = """What each number includes (every one a whole process from spawn to exit):
   1-2 assay: `assay run`: interpreter start, imports, loading, planning, every case,
-      report.json. floor: `python bench/floor.py`: interpreter start, asyncio, a job script
+      report.json. floor: `python -S bench/floor.py`: interpreter start, asyncio, a job script
       per case, bash, the output files, a regex check; it waits on pidfds.
   3   `assay list` (one line per case to a pipe).
   4   `assay run` of one `sleep 2` case, minus the wall time of a `sleep 2` process.
@@ -73,7 +73,7 @@ def assay_run(root: Path, name: str, tests: Path, argv: Sequence[str], cases: in
 
 def floor_run(root: Path, name: str, cases: int, jobs: int) -> Timed:
     cwd = fresh_dir(root, name)
-    return timed([FLOOR_PYTHON, str(FLOOR), str(cwd), str(cases), str(jobs)], cwd)
+    return timed([*FLOOR_ARGV, str(FLOOR), str(cwd), str(cases), str(jobs)], cwd)
 
 
 def goal_row(
@@ -151,7 +151,7 @@ def main() -> int:
                 "bare-sleep": side(timed, ["sleep", f"{SLEEP:g}"], root),
                 "version": side(timed, [*assay_argv(), "--version"], root),
                 "import": side(timed, [PYTHON, "-c", "import assay"], root),
-                "pass": side(timed, [FLOOR_PYTHON, "-c", "pass"], root),
+                "pass": side(timed, [*FLOOR_ARGV, "-c", "pass"], root),
             },
         )
         last = small["list"][-1].stdout.strip().splitlines()[-1]
@@ -180,7 +180,7 @@ def main() -> int:
                  f"floor {fmt_s(med(ser['floor']))}", paired_ratio(ser["assay"], ser["floor"]),
                  1.2, "x"),
         goal_row(f"3 assay list, {v} variants", fmt_s(med(small["list"])),
-                 f"python -c pass {fmt_s(med(small['pass']))}", med(small["list"]), 0.5, "s"),
+                 f"python -S -c pass {fmt_s(med(small['pass']))}", med(small["list"]), 0.5, "s"),
         goal_row(f"4 lone sleep {SLEEP:g} case, wall - sleep", fmt_s(med(small["sleep"])),
                  f"sleep {SLEEP:g} {fmt_s(med(small['bare-sleep']))}", notice, 0.100, "s"),
         goal_row("5 assay --version", fmt_s(med(small["version"])),
