@@ -8,6 +8,7 @@ display, so plain output starts fast.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import sys
@@ -83,11 +84,11 @@ def event_line(result: CaseResult) -> tuple[str, str]:
     return f"{head} ({format_duration(result.duration)}) {reason}", style
 
 
-def output_lost() -> None:
+def output_lost(stream: TextIO | None = None) -> None:
     """The terminal or pipe assay writes to is gone (the terminal was closed, the reader of
     ``assay run | head`` exited): what would go there goes to /dev/null from now on, so the
     run finishes, writes its report and exits with its own code. Standard error too when it
-    is the same terminal or pipe."""
+    is the same terminal or pipe, and ``stream`` (a display's own, see display_stream)."""
     try:
         out = os.fstat(1)
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -97,9 +98,29 @@ def output_lost() -> None:
         with contextlib.suppress(OSError):
             if os.path.samestat(os.fstat(2), out):
                 os.dup2(devnull, 2)
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            own = stream.fileno() if stream is not None else 1
+            if own > 2:
+                os.dup2(devnull, own)
         os.dup2(devnull, 1)
     finally:
         os.close(devnull)
+
+
+def display_stream() -> TextIO:
+    """Where a display writes: a descriptor of its own on what fd 1 is open to now. Test code
+    runs in this process, module-level code outside any case too: closing ``sys.stdout``,
+    ``sys.__stdout__`` or fd 1 itself must not take the terminal from the display (it used to
+    end the run with a traceback). An in-process caller that replaced sys.stdout (a capture)
+    keeps its own."""
+    out: TextIO = sys.stdout
+    try:
+        if sys.__stdout__ is None or out is not sys.__stdout__ or out.fileno() != 1:
+            return out
+        fd = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
+    except (OSError, ValueError, AttributeError):  # no fd 1, or a stream without one
+        return out
+    return open(fd, "w", encoding=out.encoding, errors=out.errors)
 
 
 class PlainDisplay:
@@ -170,7 +191,7 @@ class PlainDisplay:
             self.stream.write(terminal.line(text) + "\n")
             self.stream.flush()
         except OSError:  # nobody reads any more (EPIPE, EIO): finish the run regardless
-            output_lost()
+            output_lost(self.stream)
 
 
 class LiveDisplay:
@@ -178,11 +199,12 @@ class LiveDisplay:
 
     shows_time_left = True  # (from the recorded durations: a run reads them first)
 
-    def __init__(self, max_rows: int = 8, full: bool = False) -> None:
+    def __init__(self, max_rows: int = 8, full: bool = False, stream: TextIO | None = None) -> None:
         from rich.console import Console  # lazy: start-up time (rich: 30 ms; plain output)
 
         # The terminal itself: while test code runs, sys.stdout is its own file.
-        self.console = Console(file=sys.stdout, highlight=False)
+        self.stream = stream or sys.stdout
+        self.console = Console(file=self.stream, highlight=False)
         self.max_rows = max_rows
         self.full = full
         self.total = 0
@@ -211,11 +233,11 @@ class LiveDisplay:
         self.live = Live(
             console=self.console, refresh_per_second=8, transient=True, get_renderable=self._render
         )
-        with _unless_lost():
+        with _unless_lost(self.stream):
             self.live.start()
 
     def _print(self, text: str, style: str | None = None) -> None:
-        with _unless_lost():
+        with _unless_lost(self.stream):
             self.console.print(terminal.line(text), style=style, markup=False)
 
     def _render(self) -> Any:
@@ -326,7 +348,7 @@ class LiveDisplay:
 
     def finish(self, session: Session, hint: RerunHint, report: Path | None) -> None:
         if self.live is not None:
-            with _unless_lost():
+            with _unless_lost(self.stream):
                 self.live.stop()
         write_summary(session, hint, report)
         for text, style in summary_lines(session, hint, report, self.caps()):
@@ -363,11 +385,11 @@ def upload_line(where: str, progress: TransferProgress, seconds: float) -> Any:
 
 
 @contextlib.contextmanager
-def _unless_lost() -> Iterator[None]:
+def _unless_lost(stream: TextIO) -> Iterator[None]:
     try:
         yield
     except OSError:  # the terminal is gone (EIO) or the pipe closed (EPIPE)
-        output_lost()
+        output_lost(stream)
 
 
 def write_summary(session: Session, hint: RerunHint, report: Path | None) -> Path | None:
@@ -385,6 +407,7 @@ def write_summary(session: Session, hint: RerunHint, report: Path | None) -> Pat
 def make_display(plain: bool, full: bool = False) -> PlainDisplay | LiveDisplay:
     """A live display on a terminal, else (or with ``plain``) line-per-event output;
     ``full``: the summary without caps."""
-    if plain or not sys.stdout.isatty():
-        return PlainDisplay(full=full)
-    return LiveDisplay(full=full)
+    stream = display_stream()
+    if plain or not stream.isatty():
+        return PlainDisplay(stream, full=full)
+    return LiveDisplay(full=full, stream=stream)

@@ -11,7 +11,9 @@ import os
 import sqlite3
 import stat
 
-from tests.conftest import CliResult
+import pytest
+
+from tests.conftest import CliResult, run_on_terminal
 
 # Each Spoils* case does its damage in a hook and passes; Checks runs after all of them
 # (depends_on) and looks, in its own hooks and in its job, for what they left behind.
@@ -163,3 +165,34 @@ def test_state_test_code_changes_is_put_back_for_the_rest_of_the_run(assay_cli, 
     assert rows.get("ExitsZero") == "failed", rows
     assert not list(tmp_path.glob("*.sqlite")), "nothing written relative to /"
     assert not list(tmp_path.rglob("pwned*")), "a variable's value ran as a command"
+
+
+# Code at a test file's top level runs as the file loads, outside any case, before and
+# beside the display: what it closes must not take the terminal from the display.
+AT_MODULE_LEVEL = [
+    "sys.__stdout__.close()",
+    "sys.stdout.close()",
+    "sys.__stderr__.close()",
+    "os.close(1)",
+    "os.closerange(0, 3)",
+    "sys.stdout = None",
+]
+
+
+@pytest.mark.parametrize("damage", AT_MODULE_LEVEL)
+def test_module_level_code_that_closes_the_output_does_not_end_the_run(
+    damage: str, assay_cli, write, tmp_path
+):
+    write(
+        "test_closes.py",
+        f"import os\nimport sys\nimport assay\n\n{damage}\n\n\n"
+        "class One(assay.Test):\n    command = 'echo hi'\n",
+    )
+    plain: CliResult = assay_cli("run", "test_closes.py", "--plain")
+    assert plain.code == 0, plain
+    assert "Traceback" not in plain.stdout + plain.stderr, plain
+    assert "1 passed" in plain.stdout, plain
+    code, drawn = run_on_terminal("run", "test_closes.py", cwd=tmp_path)
+    assert code == 0, drawn
+    assert "Traceback" not in drawn, drawn
+    assert "1 passed" in drawn, drawn
