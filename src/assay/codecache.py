@@ -28,34 +28,56 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import CodeType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 # Past this many kept texts (old versions of assay's classes pile up in a checkout), the
 # file keeps only the texts of the last run that compiled one.
 MAX_KEPT = 2000
 
+K = TypeVar("K")
+V = TypeVar("V")
 
-class Kept:
+
+class KeptFile(Generic[K, V]):
+    """A file of compiled things kept between runs, keyed by what they were compiled from:
+    those found in it (``hits``), those compiled (``compiled``), whether it was written.
+    Subclasses say how the file is read (``_known_now``) and what it holds (``_payload``)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.hits = 0
+        self.compiled = 0
+        self.written = False
+        self._known: dict[K, V] | None = None
+        self._used: dict[K, V] = {}
+
+    def _payload(self, kept: dict[K, V]) -> Any:
+        return kept
+
+    def save(self) -> None:
+        """Write the file if this block compiled something (and bytecode is written)."""
+        if not self.compiled or sys.dont_write_bytecode:
+            return
+        kept = {**(self._known or {}), **self._used}
+        if len(kept) > MAX_KEPT:  # old entries pile up: keep only this run's
+            kept = self._used
+        self.written = write_kept(self.path, marshal.dumps(self._payload(kept)))
+
+
+class Kept(KeptFile[str, CodeType]):
     """What a :func:`kept_dataclass_code` block did: texts found in the file (``hits``),
     texts compiled (``compiled``) and whether it wrote the file. (Not a dataclass: its own
     methods would be compiled, uncached.)"""
 
     def __init__(self, path: str) -> None:
-        self.path = path
+        super().__init__(path)
         # Set: only the classes of the modules of this package (and its subpackages) are
         # kept, any other's methods compiled as without the block (the tests' code).
         self.only: str | None = None
-        self.hits = 0
-        self.compiled = 0
-        self.written = False
-        self._known: dict[str, CodeType] | None = None
-        self._used: dict[str, CodeType] = {}
 
     def code(self, source: str) -> CodeType:
         """The compiled code of ``source``: the kept one, else compiled now."""
-        if self._known is None:
-            self._known = _read(self.path)
-        code = self._known.get(source)
+        code = self._known_now().get(source)
         if code is None:
             # dont_inherit: exec of a string inherits the caller's __future__ flags, and the
             # caller is dataclasses (none), not this module (annotations).
@@ -74,14 +96,10 @@ class Kept:
         name = globals_.get("__name__") if isinstance(globals_, dict) else None
         return isinstance(name, str) and (name == self.only or name.startswith(f"{self.only}."))
 
-    def save(self) -> None:
-        """Write the file if this block compiled something (and bytecode is written)."""
-        if not self.compiled or sys.dont_write_bytecode:
-            return
-        kept = {**(self._known or {}), **self._used}
-        if len(kept) > MAX_KEPT:
-            kept = self._used
-        self.written = write_kept(self.path, marshal.dumps(kept))
+    def _known_now(self) -> dict[str, CodeType]:
+        if self._known is None:
+            self._known = _read(self.path)
+        return self._known
 
 
 def default_path() -> str:

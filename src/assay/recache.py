@@ -21,7 +21,6 @@ code it is given, and an entry it refuses is compiled anew.
 from __future__ import annotations
 
 import _sre  # type: ignore[import-not-found]  # (no stubs: the engine)
-import marshal
 import os
 import re
 import re._compiler as sre_compiler  # type: ignore[import-not-found]
@@ -31,10 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from assay.codecache import read_trusted, write_kept
-
-# Past this many kept patterns, the file keeps only those the last writing run used.
-MAX_KEPT = 2000
+from assay.codecache import KeptFile, read_trusted
 
 # What an entry must have been made by: the engine's code changes between its versions.
 _ENGINE = (_sre.MAGIC, _sre.CODESIZE, sys.hexversion)
@@ -50,17 +46,17 @@ Entry = tuple[int, list[int], int, dict[str, int], tuple[str | None, ...]]
 Key = tuple[str | bytes, int]
 
 
-class KeptRegex:
+class KeptRegex(KeptFile[Key, Entry]):
     """What a :func:`kept_regex_code` block did: patterns found in the file (``hits``),
     patterns compiled (``compiled``) and whether it wrote the file."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.hits = 0
-        self.compiled = 0
-        self.written = False
-        self._known: dict[Key, Entry] | None = None
-        self._used: dict[Key, Entry] = {}
+    def _known_now(self) -> dict[Key, Entry]:
+        if self._known is None:
+            self._known = _read(self.path)
+        return self._known
+
+    def _payload(self, kept: dict[Key, Entry]) -> Any:
+        return (_ENGINE, kept)
 
     def compile(self, real: Callable[..., Any], pattern: Any, flags: int) -> Any:
         """``re._compiler.compile(pattern, flags)``, from the file when it holds it."""
@@ -68,9 +64,7 @@ class KeptRegex:
             # (a parsed pattern, a subclass marshal cannot keep, or one to print: as always)
             return real(pattern, flags)
         key = (pattern, int(flags))
-        if self._known is None:
-            self._known = _read(self.path)
-        entry = self._known.get(key)
+        entry = self._known_now().get(key)
         if entry is not None:
             try:
                 compiled = _sre.compile(pattern, *entry)
@@ -83,15 +77,6 @@ class KeptRegex:
         compiled, self._used[key] = _compile(pattern, key[1])
         self.compiled += 1
         return compiled
-
-    def save(self) -> None:
-        """Write the file if this block compiled something (and bytecode is written)."""
-        if not self.compiled or sys.dont_write_bytecode:
-            return
-        kept = {**(self._known or {}), **self._used}
-        if len(kept) > MAX_KEPT:
-            kept = self._used
-        self.written = write_kept(self.path, marshal.dumps((_ENGINE, kept)))
 
 
 def _compile(pattern: str | bytes, flags: int) -> tuple[re.Pattern[Any], Entry]:

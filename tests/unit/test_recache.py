@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from assay.recache import MAX_KEPT, default_path, kept_regex_code
+from assay.codecache import MAX_KEPT
+from assay.recache import default_path, kept_regex_code
 
 # Patterns with what the engine's code must get right: groups and their names, inline and
 # given flags, bytes, lookarounds, backreferences, character classes, repeats.
@@ -179,7 +180,7 @@ def test_the_file_is_written_0644_under_a_group_writable_umask(tmp_path):
 
 
 def test_the_file_keeps_only_the_last_runs_patterns_once_it_is_full(tmp_path, monkeypatch):
-    import assay.recache as recache
+    import assay.codecache as codecache
 
     path = tmp_path / "kept.marshal"
     with kept_regex_code(str(path)):
@@ -192,7 +193,7 @@ def test_the_file_keeps_only_the_last_runs_patterns_once_it_is_full(tmp_path, mo
         _compile_all()
     assert kept.written
     assert set(marshal.loads(path.read_bytes())[1]) == {(p, f) for p, f in PATTERNS}
-    monkeypatch.setattr(recache, "MAX_KEPT", 10**6)  # (room: old patterns stay)
+    monkeypatch.setattr(codecache, "MAX_KEPT", 10**6)  # (room: old patterns stay)
     path.write_bytes(marshal.dumps((engine, old)))
     with kept_regex_code(str(path)):
         _compile_all()
