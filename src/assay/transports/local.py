@@ -35,7 +35,7 @@ from assay.transports.base import (
 from assay.transports.contain import TOKEN, Containment
 from assay.transports.envchanges import EnvChanges
 from assay.transports.exits import ExitWatch, watch_in
-from assay.transports.fdbudget import OUT_OF_FDS, FdBudget
+from assay.transports.fdbudget import FdBudget
 
 _HAVE_PIDFD = hasattr(os, "pidfd_open")
 
@@ -79,28 +79,26 @@ class LocalProcess:
         self._waiters: list[asyncio.Future[int]] = []
         self.on_end: Callable[[LocalProcess], None] | None = None  # told before any waiter
         self._pidfd = -1
-        out_of_fds = False
         if _HAVE_PIDFD:
-            try:
+            # (ENOSYS on kernels before 5.3, RHEL 8's 4.18 among them; EMFILE when no
+            # descriptor is left: the job started anyway, posix_spawn needs none)
+            with contextlib.suppress(OSError):
                 self._pidfd = os.pidfd_open(self.pid)
-            except OSError as exc:
-                out_of_fds = exc.errno in OUT_OF_FDS
         self.fds = 1 if self._pidfd >= 0 else 0  # what it holds in the runner (FdBudget)
         if self._pidfd >= 0:
             if watch is not None:
                 watch.add(self._pidfd, self._exited)
             else:
                 loop.add_reader(self._pidfd, self._on_exit)
-        elif out_of_fds:
-            # Started, but no descriptor left to watch it by: a thread of its own waits
-            # (the executor's pool may need a module imported, a descriptor, to start one,
-            # and its few threads would leave other jobs' ends unnoticed meanwhile).
+        else:
+            # No pidfd to watch it by: a thread of its own waits. Not the loop's executor:
+            # its few threads (min(32, CPUs + 4)) would each block on one job, leaving the
+            # ends of the jobs beyond them unnoticed until one of theirs ended, and starting
+            # one may need a module imported, a descriptor there may be none of.
             name = f"assay-wait-{pid}"
             threading.Thread(
                 target=self._wait_blocking, args=(loop,), name=name, daemon=True
             ).start()
-        else:  # no pidfd (old kernel, not Linux): a thread waits instead
-            loop.run_in_executor(None, self._wait_blocking, loop)
 
     def _reap(self) -> int:
         """Wait for the process (it has exited, or is about to) and return its status:
