@@ -8,10 +8,12 @@ import dataclasses
 import functools
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from assay import guard
+from assay.compare import beneath
 from assay.define.field_checks import source_globs
 from assay.define.fields import as_list, duration
 from assay.define.output import Output, spec_key, with_not_outputs
@@ -81,7 +83,7 @@ class RunStages(CaseState):
         status = outcome.exit_code if outcome.signal is None else -outcome.signal
         if status != 0:
             reason = f"build failed: {describe_status(status)}"
-            texts = tails(self.stage_dir / name for name in back.names)
+            texts = self._tails(back.names)
             denied = denied_inputs(texts, self.inputs, source_globs(as_list(test.writable)))
             if denied:  # a build that edits a source in place
                 reason += "; " + denied_hint(denied, suite=hasattr(test, "suite_file"))
@@ -211,9 +213,22 @@ class RunStages(CaseState):
             _folder(case.test._assay.file) if case.test._assay.file else None,
         )
         self.out.not_outputs = not_outputs
+        self.out.stage_ident = self.stage_ident
         if in_job is not None:
             self.out.precomputed[spec_key(in_job)] = self.stage_dir / VERDICT
         self.out.notes.update(self.files.notes)
+
+    def _tails(self, names: Sequence[str]) -> list[str]:
+        """The ends of the stage dir's files ``names``: read in the stage dir setup made
+        (none when the job put something else at its name)."""
+        try:
+            fd = beneath.open_dir(str(self.stage_dir), self.stage_ident)
+        except OSError:
+            return []
+        try:
+            return tails(names, fd)
+        finally:
+            os.close(fd)
 
     def _inherited(self) -> dict[str, str | None]:
         """What the case's test code changed in os.environ: its jobs inherit it (the
