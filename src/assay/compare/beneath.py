@@ -90,7 +90,7 @@ def open_beneath(
             name = todo.popleft()
             if name == "..":
                 if not held:
-                    raise LeadsOut(_full(root, rel), _real(root, names, [name, *todo]))
+                    raise LeadsOut(_full(root, rel), _real(root, rel))
                 os.close(held.pop())
                 names.pop()
                 continue
@@ -113,7 +113,7 @@ def open_beneath(
                 if target.startswith("/"):
                     below = _below(root, target)
                     if below is None:
-                        raise LeadsOut(_full(root, rel), os.path.realpath(target)) from None
+                        raise LeadsOut(_full(root, rel), _real(root, rel)) from None
                     for fd_ in held:
                         os.close(fd_)
                     held, names = [], []
@@ -136,9 +136,10 @@ def _full(root: str, rel: str) -> str:
     return os.path.join(root, rel)
 
 
-def _real(root: str, names: list[str], rest: list[str]) -> str:
-    """Where a path that climbs above the root leads (for a message: a name, never opened)."""
-    return os.path.realpath(os.path.join(root, *names, *rest))
+def _real(root: str, rel: str) -> str:
+    """Where ``rel``, which leads out of the root, leads (for a message: a name resolved,
+    nothing there opened)."""
+    return os.path.realpath(os.path.join(root, rel))
 
 
 def _below(root: str, target: str) -> str | None:

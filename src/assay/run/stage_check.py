@@ -13,14 +13,14 @@ from assay.define.fields import as_list
 from assay.define.reffile import chosen
 from assay.define.refs import choose
 from assay.errors import SanityError
-from assay.files import link_or_copy, remove_entries, stage_identity
+from assay.files import remove_entries, stage_identity
 from assay.run.access import by_descriptor, open_stage, open_up, with_access
 from assay.run.bucket_inputs import drop_lists
-from assay.run.case_state import CaseState, child
+from assay.run.case_state import CaseState
 from assay.run.context import StageFailed
 from assay.run.describe import describe_status
 from assay.run.input_hints import denied_hint, denied_inputs
-from assay.run.keeping import kept_files
+from assay.run.keeping import keep_file, kept_files
 from assay.run.metrics import measure
 
 
@@ -123,7 +123,7 @@ class CheckStages(CaseState):
         else:
             self.output_dir.mkdir(exist_ok=True)
             for name in names:
-                problem = self._keep(fd, name, remove)
+                problem = keep_file(fd, self.stage_dir, name, self.output_dir, remove)
                 if problem is not None:
                     problems.append(problem)
             remove = remove and not problems  # (a link swapped in late: the dir is kept)
@@ -137,33 +137,6 @@ class CheckStages(CaseState):
         self.result.remote_dir = await self.site.finish(self.files, keep=not remove)
         if problems:
             raise StageFailed("; ".join(problems))
-
-    def _keep(self, fd: int, name: str, move: bool) -> str | None:
-        """Move (or link, or copy) the stage dir's file ``name`` to the output dir, taken
-        from its directory opened beneath the stage dir (a link on the way that leads out
-        of it, swapped in since ``name`` was chosen, is refused: nothing out there is moved
-        or copied); what went wrong, for the case's failure."""
-        dst = child(self.output_dir, name) if "/" not in name else self.output_dir / name
-        folder, _, base = name.rpartition("/")
-        if folder:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            where = with_access(
-                fd, lambda: beneath.open_beneath(fd, folder, beneath.STEP, root=str(self.stage_dir))
-            )
-        except beneath.LeadsOut as exc:
-            return (
-                f"keep_files: {name} lies through a symbolic link to {exc.real}, outside the "
-                "stage dir (not kept); name files of the stage dir"
-            )
-        try:
-            if move:
-                with_access(fd, lambda: os.replace(base, dst, src_dir_fd=where))
-            else:
-                with_access(fd, lambda: link_or_copy(base, dst, src_dir_fd=where))
-        finally:
-            os.close(where)
-        return None
 
     def _stage_dir_replaced(self) -> None:
         """The job moved its stage dir away and left a link (or a file) at its name:
