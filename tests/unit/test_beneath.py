@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from assay import planted
 from assay.compare import beneath
 from assay.compare.binary import read_whole
 from assay.run.access import open_up
+from assay.run.input_hints import tails
 from assay.run.keeping import keep_file
 
 SECRET = b"precious-canary-77c2\n"
@@ -156,3 +158,26 @@ def test_opening_up_gives_back_the_stage_dirs_own_directories_only(places, stage
     assert stat.S_IMODE(os.stat(stage / "sub").st_mode) == 0o700
     assert stat.S_IMODE(os.stat(outside / "sub").st_mode) == 0o500  # (through the link)
     (outside / "sub").chmod(0o700)
+
+
+def test_a_failed_builds_tails_come_from_the_stage_dir_opened(places, stage_fd):
+    """The build's output ends (read for a failure's hint) after the stage dir was swapped
+    for a link to a directory whose files have the same names: the stage dir's own."""
+    stage, outside = places
+    (stage / "assay-build.out").write_text("my build\n")
+    (outside / "assay-build.out").write_bytes(SECRET)
+    stage.rename(stage.with_name("moved"))
+    stage.symlink_to(outside)
+    assert tails(["assay-build.out"], stage_fd) == ["my build\n"]
+
+
+def test_a_script_is_never_written_into_a_directory_a_link_at_the_stage_dirs_name_leads_to(
+    places,
+):
+    stage, outside = places
+    stage.rename(stage.with_name("moved"))
+    stage.symlink_to(outside)
+    with pytest.raises(OSError) as caught:
+        planted.create(stage / "assay-run.sh")
+    assert caught.value.errno in (errno.ELOOP, errno.ENOTDIR)
+    assert not (outside / "assay-run.sh").exists()
