@@ -82,3 +82,29 @@ def test_the_comparison_reads_nothing_through_a_stage_dir_the_job_replaced(assay
     assert reason.startswith("comparison: the stage dir"), reason
     assert SECRET not in _everything(result, case)
     assert "Traceback" not in result.stdout + result.stderr  # type: ignore[attr-defined]
+
+
+def test_the_run_writes_and_removes_nothing_through_a_stage_dir_the_build_replaced(
+    assay_cli, tmp_path
+):
+    """After the build, assay removes what is at the run's output names and writes the run
+    script: through a link the build left in place of the stage dir, that removed the
+    other directory's ``assay-run.out`` and wrote ``assay-run.sh`` there."""
+    outside = _outside(tmp_path)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_b.py").write_text(
+        "import assay\n\n"
+        "class B(assay.Test):\n"
+        f"    build = {SWAP.format(outside=outside)!r}\n"
+        "    command = 'true'\n"
+    )
+    result = assay_cli("run", "test_b.py", "--plain", cwd=project)
+    assert result.code == 1, result
+    case = result.case("B")
+    assert case["failure"]["stage"] == "run", case
+    reason = case["failure"]["reason"]
+    assert "is no longer the directory setup made" in reason, reason
+    assert (outside / "assay-run.out").read_text() == f"{SECRET}\n"  # not removed
+    assert sorted(p.name for p in outside.iterdir()) == ["assay-run.out", "out.txt"]
+    assert "Traceback" not in result.stdout + result.stderr

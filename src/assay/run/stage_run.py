@@ -107,6 +107,8 @@ class RunStages(CaseState):
         if problem is not None:
             raise StageFailed(problem)
         limit = _limit(test.time_limit, "time_limit") or case.partition.time_limit
+        if test.build and self.attach is None:  # (before assay writes there: the build ran)
+            os.close(self._own_stage())
         here, there = self._files(scripts.RUN_SCRIPT, scripts.RUN_OUT, scripts.RUN_ERR)
         (local_script, local_out, local_err), (job_script, job_out, job_err) = here, there
         spec = JobSpec(
@@ -185,9 +187,14 @@ class RunStages(CaseState):
                 # What the build job left at the run's output names (a link to a file
                 # elsewhere, a hard link, a FIFO) goes: a local job's outputs are opened
                 # by this process, before the job drops any privilege.
-                for path in (local_out, local_err):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
+                # (In the stage dir setup made: not in one a link at its name leads to.)
+                stage_fd = self._own_stage()
+                try:
+                    for path in (local_out, local_err):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(path.name, dir_fd=stage_fd)
+                finally:
+                    os.close(stage_fd)
             staging = await self.site.send(self.files, scheduler.takes_staging, back)
             if staging is not None:  # (a local job has none: no copy of its spec)
                 spec = dataclasses.replace(spec, staging=staging)
@@ -217,6 +224,19 @@ class RunStages(CaseState):
         if in_job is not None:
             self.out.precomputed[spec_key(in_job)] = self.stage_dir / VERDICT
         self.out.notes.update(self.files.notes)
+
+    def _own_stage(self) -> int:
+        """The stage dir setup made, opened; the stage fails when a job (the build) put
+        something else at its name (a link to another directory): nothing is written,
+        removed or read through it."""
+        try:
+            return beneath.open_dir(str(self.stage_dir), self.stage_ident)
+        except OSError:
+            raise StageFailed(
+                f"the stage dir {self.stage_dir} is no longer the directory setup made (a job "
+                "replaced it with a symbolic link, a file or another directory, or moved it "
+                "away): nothing was written or removed there; a job must not move its stage dir"
+            ) from None
 
     def _tails(self, names: Sequence[str]) -> list[str]:
         """The ends of the stage dir's files ``names``: read in the stage dir setup made
@@ -263,7 +283,12 @@ class RunStages(CaseState):
         # (A new file: the build job may have left a link at that name.)
         scripts.write(self.stage_dir / COMPARE_SPEC, json.dumps(job))
         if self.attach is None:  # a resumed job may have written its verdict already
-            (self.stage_dir / VERDICT).unlink(missing_ok=True)
+            stage_fd = self._own_stage()
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(VERDICT, dir_fd=stage_fd)
+            finally:
+                os.close(stage_fd)
         return dict(spec)
 
 
