@@ -84,10 +84,12 @@ def _cut(line: str, width: int) -> str:
     return f"{line[:width]}... ({len(line) - width:,} more characters)"
 
 
-def open_regular(path: str | Path) -> BinaryIO:
+def open_regular(path: str | Path, dir_fd: int | None = None) -> BinaryIO:
     """``path`` opened for reading when it is a regular file, not a link to one (a job's
-    file: see :func:`tail`); :class:`OSError` otherwise."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    file: see :func:`tail`); :class:`OSError` otherwise. ``dir_fd``: the directory a
+    relative ``path`` is in (a stage dir opened once, not a link put at its name)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(path, flags, dir_fd=dir_fd)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
@@ -153,29 +155,67 @@ def fresh_dir(path: Path) -> None:
         path.mkdir()
 
 
-def link_or_copy(src: Path, dst: Path) -> None:
+def link_or_copy(src: Path | str, dst: Path, src_dir_fd: int | None = None) -> None:
     """``dst`` as a hard link to ``src``, or a copy where linking is not possible. A
     symbolic link at ``src`` (a job's kept file) is linked or copied as the link itself,
     never followed: followed, the runner would copy the file it points to (perhaps one the
-    job could not read) into the output dir."""
+    job could not read) into the output dir. ``src_dir_fd``: the directory ``src`` is a
+    name in (opened beneath the stage dir, no link on the way: see cleanup)."""
     try:
         if dst.is_symlink() or dst.exists():
             dst.unlink()
-        os.link(src, dst, follow_symlinks=False)
+        os.link(src, dst, src_dir_fd=src_dir_fd, follow_symlinks=False)
     except OSError:
-        shutil.copy2(src, dst, follow_symlinks=False)
+        if src_dir_fd is None:
+            shutil.copy2(src, dst, follow_symlinks=False)
+        else:
+            _copy_at(src_dir_fd, str(src), dst)
 
 
-def remove_entries(directory: Path, names: Iterable[str]) -> None:
-    """Remove the entries ``names`` of ``directory`` (files, links, or whole trees; a
-    symlink is removed, never followed)."""
+def _copy_at(dir_fd: int, name: str, dst: Path) -> None:
+    """``copy2(name, dst, follow_symlinks=False)`` for a ``name`` in the directory
+    ``dir_fd``: a link copied as the link, a regular file's bytes, mode and times (what
+    is neither, a FIFO, is refused: never waited on)."""
+    info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    if stat.S_ISLNK(info.st_mode):
+        os.symlink(os.readlink(name, dir_fd=dir_fd), dst)
+        return
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    with os.fdopen(os.open(name, flags, dir_fd=dir_fd), "rb") as fh:
+        info = os.fstat(fh.fileno())  # (the file opened: not what was looked at)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", name)
+        with open(dst, "xb") as out:
+            shutil.copyfileobj(fh, out)
+    os.chmod(dst, stat.S_IMODE(info.st_mode))
+    os.utime(dst, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+
+def stage_identity(path: Path) -> tuple[int, int] | None:
+    """The (device, inode) of the directory at ``path`` (None: no directory there)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISDIR(info.st_mode) else None
+
+
+def remove_entries(dir_fd: int, names: Iterable[str]) -> None:
+    """Remove the entries ``names`` of the directory ``dir_fd`` (files, links, or whole
+    trees; a symbolic link is removed, never followed). Each relative to the directory's
+    descriptor, a tree by ``shutil.rmtree``'s descriptor walk: a job that swaps the
+    directory (or one of its subdirectories) for a link meanwhile removes nothing
+    elsewhere."""
     for name in names:
-        path = os.path.join(directory, name)
         try:
-            os.unlink(path)  # a file or a link (never followed): one call, no stat before it
+            os.unlink(name, dir_fd=dir_fd)  # a file or a link (never followed): one call
         except FileNotFoundError:
             continue
         except OSError:  # a directory (EISDIR; EPERM on some systems)
-            if not os.path.isdir(path) or os.path.islink(path):
+            try:
+                info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISDIR(info.st_mode):
                 raise
-            shutil.rmtree(path)
+            shutil.rmtree(name, dir_fd=dir_fd)

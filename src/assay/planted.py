@@ -29,13 +29,15 @@ _OLD = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 def create(path: PurePath | str, mode: int = 0o666) -> int:
     """A descriptor of a new file at ``path`` (``mode`` less the umask): whatever is at
-    that name already is removed first, never opened (one ``open`` when nothing is)."""
+    that name already is removed first, never opened. In the directory opened without
+    following a link at its name (``ELOOP``, ``ENOTDIR``): a stage dir a job replaced
+    with a link to elsewhere gets no file there, and has nothing there removed."""
+    directory, name = os.path.split(os.fspath(path))
+    dfd = os.open(directory or ".", _DIR)
     try:
-        return os.open(path, NEW, mode)
-    except FileExistsError:
-        pass
-    os.unlink(path)  # (a link itself, not its target; a directory fails: IsADirectoryError)
-    return os.open(path, NEW, mode)
+        return _new(name, dfd, mode)  # (a directory at the name fails: IsADirectoryError)
+    finally:
+        os.close(dfd)
 
 
 def describe(info: os.stat_result) -> str:

@@ -35,6 +35,10 @@ class ClosedKept(assay.Test):
     keep_files = ["k/deep/out", "k/*/als?"]  # a glob finds nothing in a closed dir
 
 
+class ClosedWhole(assay.Test):
+    command = "mkdir d && chmod 000 d && chmod 000 ."  # (cleanup cannot even list it)
+
+
 class ClosedFailed(assay.Test):
     command = "mkdir d && chmod 000 d && chmod 500 . && false"
 """
@@ -60,8 +64,10 @@ def test_a_case_that_closed_its_directories_is_cleaned_up_as_any_other(tmp_path:
     result = _run_without_caps(project)
     out = result.stdout + result.stderr
     assert "PermissionError" not in out and "Traceback" not in out, out
-    closed, kept, failed = (result.case(n) for n in ("ClosedPassed", "ClosedKept", "ClosedFailed"))
+    names = ("ClosedPassed", "ClosedKept", "ClosedFailed", "ClosedWhole")
+    closed, kept, failed, whole = (result.case(n) for n in names)
     assert closed["status"] == "passed", closed
+    assert whole["status"] == "passed", whole
     assert kept["status"] == "passed", kept
     assert failed["failure"]["reason"] == "exit code 1 (expected exit code 0)", failed
     session = Path(str(closed["output_dir"])).parent.parent
@@ -71,5 +77,5 @@ def test_a_case_that_closed_its_directories_is_cleaned_up_as_any_other(tmp_path:
     assert (Path(str(kept["output_dir"])) / "k/deep/out").read_text() == "kept\n"
     assert (Path(str(kept["output_dir"])) / "k/deep/also").read_text() == "globbed\n"
     # A passed case's output dir is its owner's to delete, without privileges.
-    for case in (closed, kept):
+    for case in (closed, kept, whole):
         assert os.stat(str(case["output_dir"])).st_mode & 0o700 == 0o700, case

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import stat
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from .options import Options
     from .result import Result
@@ -51,7 +52,11 @@ def open_file(path: str) -> int:
     may have been swapped since (by a process the case left behind, or another case): a
     FIFO opened without ``O_NONBLOCK`` would wait forever for a writer, so it is opened at
     once and refused (:class:`ValueError`, naming what it is), as anything but a file."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+    return checked(path, open_raw(path))
+
+
+def checked(path: str, fd: int) -> int:
+    """``fd`` (of ``path``) when it is a regular file's; closed, :class:`NotAFile` else."""
     try:
         kind = not_a_file(path, os.fstat(fd))
     except BaseException:
@@ -61,6 +66,35 @@ def open_file(path: str) -> int:
         os.close(fd)
         raise NotAFile(f"{path} is a {kind}, not a regular file")
     return fd  # (O_NONBLOCK changes nothing for a regular file's reads)
+
+
+_PINNED: dict[str, int] = {}
+"""Descriptors of actual files the engine opened beneath the actual directory, by the
+path its comparers name them with (:func:`pinned`): what they open is that file, not
+whatever a job's process has put at that path since."""
+
+
+def open_raw(path: str) -> int:
+    """A descriptor of ``path`` for reading, from the start: the pinned file's own (a
+    duplicate, rewound: the comparers read one file at a time), or ``path`` opened
+    (``O_NONBLOCK``: a FIFO is opened at once, never waited on)."""
+    held = _PINNED.get(path)
+    if held is not None:
+        fd = os.dup(held)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return fd
+    return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+
+
+@contextlib.contextmanager
+def pinned(path: str, fd: int) -> Iterator[None]:
+    """While in it, :func:`open_file` of ``path`` reads the file of ``fd`` (the caller
+    keeps and closes ``fd``)."""
+    _PINNED[path] = fd
+    try:
+        yield
+    finally:
+        _PINNED.pop(path, None)
 
 
 def too_large(path: str, size: int, cap: int = MAX_OUTPUT_BYTES) -> str:
@@ -86,13 +120,17 @@ def size_text(n: int) -> str:
 
 
 def read_whole(
-    path: str, cap: int = MAX_OUTPUT_BYTES, too_big: Callable[[str, int, int], str] = too_large
+    path: str,
+    cap: int = MAX_OUTPUT_BYTES,
+    too_big: Callable[[str, int, int], str] = too_large,
+    fd: int | None = None,
 ) -> bytes:
     """The bytes of the regular file ``path``, read whole: at most ``cap`` of them, else
     :class:`ValueError` (``too_big(path, size, cap)``), as for anything but a regular file (a FIFO,
     ``/dev/zero`` or a link to either: never waited on, never read without end). A file
-    that grows while read is refused as soon as it passes the cap."""
-    fd = open_file(path)
+    that grows while read is refused as soon as it passes the cap. ``fd``: ``path`` as
+    the caller opened it (beneath its directory: :mod:`.beneath`), closed here."""
+    fd = open_file(path) if fd is None else checked(path, fd)
     try:
         size = os.fstat(fd).st_size
         if size > cap:

@@ -4,7 +4,8 @@ A job writes its outputs and may leave a symbolic link among them (``out.txt ->
 /root/secret``). The engine runs in the job for remote cases, but for a local case in the
 runner's own process (for a root run whose job dropped its capabilities: with privileges
 the job lacked): following such a link, it would compare and show in the diff a file the
-job could not read. A link that stays inside the directory is followed as before.
+job could not read. A link that stays inside the directory is followed as before. Files
+are opened beneath the directory (:mod:`.beneath`), each link looked at as it is walked.
 """
 
 from __future__ import annotations
@@ -15,13 +16,6 @@ import os
 def inside(real: str, real_root: str) -> bool:
     """Whether the resolved path ``real`` is ``real_root`` or below it."""
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
-
-
-def leads_out(root: str, path: str) -> str | None:
-    """Where ``path`` (below ``root``) really is when a symbolic link on its way leads
-    out of ``root`` (chains of links followed), else None."""
-    real = os.path.realpath(path)
-    return None if inside(real, os.path.realpath(root)) else real
 
 
 def refused(side: str, path: str, real: str, root: str) -> str:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import os
 import posixpath
 from typing import TYPE_CHECKING, Any
 
-from .binary import compare_binary, not_a_file, sniff, sniff_bytes
+from . import beneath
+from .binary import compare_binary, not_a_file, open_raw, pinned, sniff, sniff_bytes
 from .command import command_result
-from .confine import leads_out, links_out, refused
+from .confine import links_out, refused
 from .jsondoc import compare_json
 from .options import files_under
 from .result import VERSION, Result, verdict
@@ -97,7 +100,7 @@ def _read(path: str, size: int) -> bytes:
     long way)."""
     # O_NONBLOCK: a FIFO swapped in since the look is opened at once (an empty read: the
     # sizes then differ, and the long way's open_file refuses it), never waited on.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+    fd = open_raw(path)  # (an actual file: the one opened beneath the actual dir)
     try:
         return os.read(fd, size)
     finally:
@@ -114,33 +117,28 @@ def _dangling(path: str) -> str | None:
     return f"{target!r}, which does not exist (or cannot be reached)"
 
 
-def compare(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Compare what ``spec`` names; the verdict (see the package docstring)."""
+def compare(spec: Mapping[str, Any], actual_fd: int | None = None) -> dict[str, Any]:
+    """Compare what ``spec`` names; the verdict (see the package docstring).
+    ``actual_fd``: the actual directory as the caller opened it (the stage dir it made,
+    not what a job may have put at its name since); else it is opened here."""
     plan, problems = prepare(spec)
     if plan is None:
         return verdict([], [], [], problems)
-    results, missing = [], []
-    for rel in plan.selected:
-        expected = plan.expected if plan.single else os.path.join(plan.expected, rel)
-        actual = plan.actual
-        if not plan.single or os.path.isdir(actual):
-            actual = os.path.join(actual, rel)
-            real = leads_out(plan.actual, actual)
-            if real is not None:  # never read (nor shown): perhaps a file the job could not read
-                results.append(Result(rel, "text", plan.limit))
-                results[-1].fail(refused("actual", actual, real, plan.actual))
-                continue
-        try:
-            info = os.stat(actual)
-        except (OSError, ValueError):  # (as os.path.exists)
-            dangling = _dangling(actual)
-            if dangling is None:
-                missing.append(rel)
-            else:  # not "missing": the run made it, as a link to nothing
-                results.append(Result(rel, "text", plan.limit))
-                results[-1].fail(f"actual {actual} is a symbolic link to {dangling}")
-        else:
-            results.append(_compare_one(rel, expected, actual, plan, info))
+    found: list[Result | None] = []
+    missing: list[str] = []
+    root_fd = actual_fd
+    if root_fd is None and (not plan.single or os.path.isdir(plan.actual)):
+        # (The directories to it, itself included, are the caller's: followed.)
+        with contextlib.suppress(OSError):
+            root_fd = os.open(plan.actual, os.O_RDONLY | os.O_DIRECTORY | beneath.CLOEXEC)
+    try:
+        for rel in plan.selected:
+            expected = plan.expected if plan.single else os.path.join(plan.expected, rel)
+            found.append(_one(rel, expected, plan, root_fd, missing))
+    finally:
+        if root_fd is not None and root_fd != actual_fd:
+            os.close(root_fd)
+    results = [r for r in found if r is not None]
     extra = set()
     for folder in plan.complete:
         for rel in files_under(os.path.join(plan.actual, folder)):
@@ -162,6 +160,53 @@ def compare(spec: Mapping[str, Any]) -> dict[str, Any]:
             )
         results.append(root)
     return verdict(results, missing, sorted(extra), [])
+
+
+def _one(
+    rel: str, expected: str, plan: Plan, root_fd: int | None, missing: list[str]
+) -> Result | None:
+    """The result of comparing ``rel``; None when it is missing (added to ``missing``).
+    Below the actual directory, the actual file is opened beneath it, each link on the way
+    looked at as it is walked (:mod:`.beneath`): one leading out is refused before
+    anything out there is opened, and the file compared is the one opened then (a link
+    swapped in later by a process the job left leads nowhere)."""
+    actual = plan.actual if plan.single else os.path.join(plan.actual, rel)
+    if root_fd is None:  # a single actual file named by the caller (or no actual dir)
+        try:
+            info = os.stat(actual)
+        except (OSError, ValueError):  # (as os.path.exists)
+            return _absent(rel, actual, plan, missing)
+        return _compare_one(rel, expected, actual, plan, info)
+    actual = os.path.join(plan.actual, rel)
+    try:
+        fd = beneath.open_beneath(root_fd, rel, root=plan.actual)
+    except beneath.LeadsOut as exc:  # never read (nor shown): perhaps a file the job could not
+        res = Result(rel, "text", plan.limit)
+        res.fail(refused("actual", actual, exc.real, plan.actual))
+        return res
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket (or a device with nothing behind it)
+            res = Result(rel, "text", plan.limit)
+            res.fail(f"actual {actual} is a socket or device, not a regular file")
+            return res
+        return _absent(rel, actual, plan, missing)
+    except ValueError:  # (as os.path.exists: a NUL in the name)
+        return _absent(rel, actual, plan, missing)
+    try:
+        with pinned(actual, fd):
+            return _compare_one(rel, expected, actual, plan, os.fstat(fd))
+    finally:
+        os.close(fd)
+
+
+def _absent(rel: str, actual: str, plan: Plan, missing: list[str]) -> Result | None:
+    dangling = _dangling(actual)
+    if dangling is None:
+        missing.append(rel)
+        return None
+    res = Result(rel, "text", plan.limit)  # not "missing": the run made it, as a link to nothing
+    res.fail(f"actual {actual} is a symbolic link to {dangling}")
+    return res
 
 
 def compare_files(expected: str, actual: str, **spec: Any) -> dict[str, Any]:

@@ -8,6 +8,8 @@ names the file it looked in.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import locale
 import os
@@ -15,10 +17,11 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, NoReturn, TypeVar, overload
 
+from assay.compare import beneath
 from assay.compare.binary import not_a_file, read_whole
-from assay.compare.confine import inside, leads_out, refused
+from assay.compare.confine import inside, refused
 from assay.errors import SanityError
 
 T = TypeVar("T")
@@ -43,13 +46,13 @@ def _show(pattern: Pattern) -> str:
     return repr(text)
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, fd: int | None = None) -> str:
     """``path.read_text(errors="replace")``, without a buffered text stream (its encoding
     lookup, isatty check and buffers): the file read whole at once, decoded, and its line
     ends made ``\\n`` as universal newlines make them: half the time, for every case's
     sanity. At most :data:`MAX_OUTPUT_BYTES`, of a regular file only (a FIFO or a link to
     ``/dev/zero`` is refused, never waited on nor read without end): else ValueError."""
-    data = read_whole(str(path))
+    data = read_whole(str(path), fd=fd)  # (fd: the file as opened beneath its directory)
     # The encoding read_text uses: the locale's as it is now, or UTF-8 in UTF-8 mode.
     text = data.decode("utf-8" if sys.flags.utf8_mode else locale.getencoding(), "replace")
     del data  # (a large output: its bytes go before the copies below are made)
@@ -96,6 +99,9 @@ class Output:
         self.not_outputs: list[str] = []
         """Files of the stage dir that are not outputs (assay's own, the inputs): left out of
         ``complete`` and of a comparison command's ``{actual}``."""
+        self.stage_ident: tuple[int, int] | None = None
+        """The (device, inode) of the stage dir the runner made: read only while the
+        directory at ``stage_dir`` is still that one (not one a job put in its place)."""
 
     def compare(
         self,
@@ -123,7 +129,17 @@ class Output:
         root = root if root.is_absolute() else self.source_dir / root
         full = comparison_spec(root, self.stage_dir, files, rtol, atol, ignore, **spec)
         full = with_not_outputs(full, self.not_outputs)
-        verdict = self._precomputed(full) or engine.compare(full)
+        verdict = self._precomputed(full)
+        if verdict is None:
+            fd = None  # (the engine opens the actual dir the spec names, if any)
+            if full["actual"] == str(self.stage_dir):
+                with contextlib.suppress(FileNotFoundError):  # (each output: missing)
+                    fd = self._stage_fd("comparison", self.stage_dir)
+            try:
+                verdict = engine.compare(full, actual_fd=fd)
+            finally:
+                if fd is not None:
+                    os.close(fd)
         verdict["expected"], verdict["actual"] = str(root), str(self.stage_dir)
         self.comparisons.append(verdict)
         if verdict["errors"]:
@@ -140,9 +156,9 @@ class Output:
         path = self.precomputed.get(spec_key(spec))
         if path is None:
             return None
-        try:
-            verdict: dict[str, Any] = json.loads(path.read_text())
-        except (OSError, ValueError):
+        try:  # (beneath the stage dir: a link the job left at its name is not followed out)
+            verdict: dict[str, Any] = json.loads(_read_text(path, self._open("verdict", path)))
+        except (OSError, ValueError, SanityError):
             return None  # the job could not compare: compare here
         return verdict
 
@@ -188,9 +204,8 @@ class Output:
         if cached is not None:
             return cached
         label, path = self._where(where)
-        self._confined(label, path)
         try:
-            text = _read_text(path)
+            text = _read_text(path, self._open(label, path))
         except FileNotFoundError:
             note = self.notes.get(where)
             if note is not None:
@@ -203,22 +218,51 @@ class Output:
         self._cache[where] = text
         return text
 
-    def _confined(self, label: str, path: Path) -> None:
-        """Refuse ``path`` when it lies in the stage dir (or beside the run's output files)
-        but a symbolic link on its way leads out: the job made that link, and this process
-        may read what the job could not (a root run whose job dropped its capabilities).
-        A path the test's code names outside the stage dir itself is its own choice."""
+    def _open(self, label: str, path: Path) -> int | None:
+        """``path`` opened for reading when it lies in the stage dir (or beside the run's
+        output files), walked beneath that directory (:mod:`assay.compare.beneath`): a
+        symbolic link on the way that leads out is refused before anything out there is
+        opened (the job made it, and this process may read what the job could not: a
+        root run whose job dropped its capabilities), and no link swapped in between a
+        look and the read can lead out. None: a path the test's code names outside the
+        stage dir, its own choice, read by its name."""
         lexical = os.path.normpath(path)
         for root in (self.stage_dir, self._paths["stdout"].parent):
             top = os.path.normpath(root)
-            if inside(lexical, top):  # (by name: the job's links are looked at below)
-                real = leads_out(top, lexical)
-                # (what is no regular file there is refused by the read itself, by its kind)
-                if real is not None and os.path.isfile(real):
-                    raise SanityError(
-                        f"cannot read {label!r}: {refused('it', str(path), real, top)}"
-                    )
-                return
+            if inside(lexical, top):  # (by name: the job's links are walked below)
+                root_fd = self._stage_fd(f"cannot read {label!r}", root)
+                try:
+                    rel = os.path.relpath(lexical, top)
+                    return beneath.open_beneath(root_fd, rel, root=top)
+                except beneath.LeadsOut as exc:
+                    self._led_out(label, path, exc.real, top)
+                finally:
+                    os.close(root_fd)
+        return None
+
+    def _led_out(self, label: str, path: Path, real: str, top: str) -> NoReturn:
+        """``path`` leads out to ``real``: refused, unread, as a read of it would be."""
+        if os.path.isfile(real):
+            raise SanityError(f"cannot read {label!r}: {refused('it', str(path), real, top)}")
+        kind = _kind(Path(real))  # (what is no regular file: refused by its kind, as before)
+        if kind is None:
+            raise FileNotFoundError(errno.ENOENT, "not found", str(path))
+        raise ValueError(f"{path} is a {kind}, not a regular file")
+
+    def _stage_fd(self, doing: str, root: Path) -> int:
+        """The directory ``root`` opened (the stage dir: only while it is the one the
+        runner made); :class:`SanityError` when a job put something else at its name."""
+        ident = self.stage_ident if root == self.stage_dir else None
+        try:
+            return beneath.open_dir(str(root), ident)
+        except FileNotFoundError:
+            raise
+        except OSError:
+            raise SanityError(
+                f"{doing}: the stage dir {root} is no longer the directory assay made for "
+                "the case (the job replaced it with a link or moved it): nothing read there; "
+                "a job must not move its stage dir"
+            ) from None
 
     def _describe(self, where: str) -> str:
         label, path = self._where(where)

@@ -14,6 +14,7 @@ file of mode 0600 in the case's stage dir, which the fetcher removes as it reads
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shlex
@@ -93,11 +94,14 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         fh.write(data)
 
 
-def drop_lists(stage_dir: Path) -> None:
+def drop_lists(stage_fd: int) -> None:
     """Remove the lists of links a case's jobs did not read (a job that never started):
-    they must not stay in a kept stage dir while their links are valid."""
-    for listing in stage_dir.glob(".assay-fetch-*.json"):
-        listing.unlink(missing_ok=True)
+    they must not stay in a kept stage dir while their links are valid. ``stage_fd``: the
+    stage dir, opened (each name removed in it, not through a link put at its name)."""
+    for name in os.listdir(stage_fd):
+        if name.startswith(".assay-fetch-") and name.endswith(".json"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=stage_fd)
 
 
 def _manifest(remote: str, ref: str, root: PurePosixPath, expires: float) -> tuple[Any, Any]:

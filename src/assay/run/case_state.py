@@ -55,6 +55,10 @@ class CaseState:
     outcome: JobOutcome | None = None
     on_stage: Callable[[str], None] | None = None  # told as each stage begins (the display)
     fetch_lines: list[str] = field(default_factory=list)  # the run job's fetches (store_remote)
+    # The (device, inode) of the stage dir as setup made it (or found it, resumed): later
+    # reads, moves and removals there act on that directory only, never on what a job put
+    # at its name (a link to elsewhere).
+    stage_ident: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         case = self.case

@@ -48,13 +48,14 @@ def denied_inputs(
     return found
 
 
-def tails(paths: Iterable[Path]) -> list[str]:
+def tails(paths: Iterable[Path | str], dir_fd: int | None = None) -> list[str]:
     """The end of each file of ``paths`` that can be read (a build's output files): at most
-    ``_TAIL`` bytes, of regular files only (a FIFO put there is never waited on)."""
+    ``_TAIL`` bytes, of regular files only (a FIFO put there is never waited on).
+    ``dir_fd``: the directory the ``paths`` are names in (the stage dir, opened)."""
     texts = []
     for path in paths:
         try:
-            with open_regular(path) as f:  # (not through a link the job left there)
+            with open_regular(path, dir_fd) as f:  # (not through a link the job left there)
                 f.seek(max(0, f.seek(0, os.SEEK_END) - _TAIL))
                 texts.append(f.read(_TAIL).decode(errors="replace"))
         except (OSError, ValueError):

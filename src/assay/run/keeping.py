@@ -7,9 +7,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
+from assay.compare import beneath
 from assay.compare.binary import not_a_file
 from assay.define.output import Output
+from assay.files import link_or_copy
 from assay.run import scripts
+from assay.run.access import with_access
 from assay.run.artifacts import modified_inputs
 from assay.store.objects import quarantine
 
@@ -117,4 +120,35 @@ def _link_on_the_way(stage_dir: Path, rel: Path) -> Path | None:
         parent = Path(*rel.parts[:depth])
         if (stage_dir / parent).is_symlink():
             return parent
+    return None
+
+
+def keep_file(
+    stage_fd: int, stage_dir: Path, name: str, output_dir: Path, move: bool
+) -> str | None:
+    """Move (``move``) or link, or copy, the stage dir's file ``name`` to ``output_dir``,
+    taken from its directory opened beneath the stage dir (``stage_fd``): a link on the
+    way that leads out of it, swapped in since ``name`` was chosen, is refused, and
+    nothing out there is moved or copied. What went wrong, for the case's failure."""
+    dst = output_dir / name
+    folder, _, base = name.rpartition("/")
+    if folder:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        where = with_access(
+            stage_fd,
+            lambda: beneath.open_beneath(stage_fd, folder, beneath.STEP, root=str(stage_dir)),
+        )
+    except beneath.LeadsOut as exc:
+        return (
+            f"keep_files: {name} lies through a symbolic link to {exc.real}, outside the "
+            "stage dir (not kept); name files of the stage dir"
+        )
+    try:
+        if move:
+            with_access(stage_fd, lambda: os.replace(base, dst, src_dir_fd=where))
+        else:
+            with_access(stage_fd, lambda: link_or_copy(base, dst, src_dir_fd=where))
+    finally:
+        os.close(where)
     return None

@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import stat
 
 from assay import guard
+from assay.compare import beneath
 from assay.define.field_checks import describe_accepted, exit_code_accepted, source_globs
 from assay.define.fields import as_list
 from assay.define.reffile import chosen
 from assay.define.refs import choose
 from assay.errors import SanityError
-from assay.files import link_or_copy, remove_entries
-from assay.run.access import open_up, with_access
+from assay.files import remove_entries, stage_identity
+from assay.run.access import by_descriptor, open_stage, open_up, with_access
 from assay.run.bucket_inputs import drop_lists
 from assay.run.case_state import CaseState
 from assay.run.context import StageFailed
 from assay.run.describe import describe_status
 from assay.run.input_hints import denied_hint, denied_inputs
-from assay.run.keeping import kept_files
+from assay.run.keeping import keep_file, kept_files
 from assay.run.metrics import measure
 
 
@@ -77,45 +76,61 @@ class CheckStages(CaseState):
 
     async def cleanup(self) -> None:
         self._printed_check()  # (before what is kept is decided: a failed case keeps it)
+        # Opened once, and everything below done relative to it: a job (or a process it
+        # left) that swaps the stage dir, or a directory in it, for a link meanwhile has
+        # nothing listed, moved or removed through that link.
         try:
-            info = os.lstat(self.stage_dir)
+            fd = open_stage(self.stage_dir, self.stage_ident)
         except FileNotFoundError:
             return
-        if not stat.S_ISDIR(info.st_mode):
+        except OSError:  # a link, a file, or another directory at its name
             self._stage_dir_replaced()
             return
+        try:
+            await self._clean(fd)
+        finally:
+            os.close(fd)
+
+    async def _clean(self, fd: int) -> None:
         if self.fetch_lines:
-            drop_lists(self.stage_dir)
+            drop_lists(fd)
         touched = await self.site.inputs_written(self.files, self.linked)
         if touched:
             self._fail("cleanup", touched)
         if self.out is not None and self.out.comparisons:
             self.result.comparisons = self.out.comparisons
-        stage = self.stage_dir
-        entries = set(with_access(stage, lambda: os.listdir(stage)))
+        entries = set(with_access(fd, lambda: os.listdir(fd)))
         kept = as_list(self.test.keep_files if self.test else None)
-        names, problems = with_access(stage, lambda: kept_files(stage, entries, self.out, kept))
+        # Globbed in the directory opened (its /proc name), not whatever is at its name now.
+        stage = by_descriptor(fd, self.stage_dir)
+        names, problems = with_access(fd, lambda: kept_files(stage, entries, self.out, kept))
         if problems:  # a glob finds nothing in a directory the job closed: open, look again
-            open_up(stage)
+            open_up(fd)
             names, problems = kept_files(stage, entries, self.out, kept)
         passed = self.result.failure is None and not problems
         remove = passed and not self.ctx.keep_stage and not self.case.dependents
         if remove and not any("/" in name for name in names):
             # The stage dir becomes the output dir, without what is not kept (the staged
             # inputs): one rename, no copies and no removal of the dir itself.
-            with_access(stage, lambda: remove_entries(stage, entries - set(names)))
-            with_access(stage, lambda: os.rename(stage, self.output_dir))
+            with_access(fd, lambda: remove_entries(fd, entries - set(names)))
+            with_access(fd, lambda: os.rename(self.stage_dir, self.output_dir))
+            if stage_identity(self.output_dir) != beneath.identity(os.fstat(fd)):
+                # Renamed by its name: a link swapped in at the last moment went instead.
+                with contextlib.suppress(OSError):
+                    os.unlink(self.output_dir)
+                self._stage_dir_replaced()
+                return
         else:
             self.output_dir.mkdir(exist_ok=True)
             for name in names:
-                src, dst = stage / name, self.output_dir / name
-                if "/" in name:
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                move = os.replace if remove else link_or_copy
-                with_access(stage, lambda: move(src, dst))  # noqa: B023 - called at once
+                problem = keep_file(fd, self.stage_dir, name, self.output_dir, remove)
+                if problem is not None:
+                    problems.append(problem)
+            remove = remove and not problems  # (a link swapped in late: the dir is kept)
             if remove:
                 with contextlib.suppress(OSError):
-                    with_access(stage, lambda: shutil.rmtree(stage))
+                    with_access(fd, lambda: remove_entries(fd, os.listdir(fd)))
+                    os.rmdir(self.stage_dir)  # (empty now: a link at its name is refused)
         if not remove:
             self.result.stage_dir = str(self.stage_dir)
         self.result.output_dir = str(self.output_dir)
@@ -126,13 +141,15 @@ class CheckStages(CaseState):
     def _stage_dir_replaced(self) -> None:
         """The job moved its stage dir away and left a link (or a file) at its name:
         listing, removing or moving through it would reach the directory it points to.
-        The link itself goes; nothing is kept, nothing is touched through it."""
+        The link itself goes; nothing is kept, nothing is touched through it (a directory
+        put there is left as it is)."""
         stage = self.stage_dir
         with contextlib.suppress(OSError):
             os.unlink(stage)
         self._fail(
             "cleanup",
-            f"the job replaced its stage dir {stage} with a symbolic link or a file: assay "
+            f"the job replaced its stage dir {stage} with a symbolic link, a file or another "
+            "directory: assay "
             "removed it and kept nothing (nothing was removed or moved through it); a job "
             "must not move its stage dir",
         )

@@ -8,10 +8,12 @@ import dataclasses
 import functools
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from assay import guard
+from assay.compare import beneath
 from assay.define.field_checks import source_globs
 from assay.define.fields import as_list, duration
 from assay.define.output import Output, spec_key, with_not_outputs
@@ -81,7 +83,7 @@ class RunStages(CaseState):
         status = outcome.exit_code if outcome.signal is None else -outcome.signal
         if status != 0:
             reason = f"build failed: {describe_status(status)}"
-            texts = tails(self.stage_dir / name for name in back.names)
+            texts = self._tails(back.names)
             denied = denied_inputs(texts, self.inputs, source_globs(as_list(test.writable)))
             if denied:  # a build that edits a source in place
                 reason += "; " + denied_hint(denied, suite=hasattr(test, "suite_file"))
@@ -105,6 +107,8 @@ class RunStages(CaseState):
         if problem is not None:
             raise StageFailed(problem)
         limit = _limit(test.time_limit, "time_limit") or case.partition.time_limit
+        if test.build and self.attach is None:  # (before assay writes there: the build ran)
+            os.close(self._own_stage())
         here, there = self._files(scripts.RUN_SCRIPT, scripts.RUN_OUT, scripts.RUN_ERR)
         (local_script, local_out, local_err), (job_script, job_out, job_err) = here, there
         spec = JobSpec(
@@ -183,9 +187,14 @@ class RunStages(CaseState):
                 # What the build job left at the run's output names (a link to a file
                 # elsewhere, a hard link, a FIFO) goes: a local job's outputs are opened
                 # by this process, before the job drops any privilege.
-                for path in (local_out, local_err):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(path)
+                # (In the stage dir setup made: not in one a link at its name leads to.)
+                stage_fd = self._own_stage()
+                try:
+                    for path in (local_out, local_err):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(path.name, dir_fd=stage_fd)
+                finally:
+                    os.close(stage_fd)
             staging = await self.site.send(self.files, scheduler.takes_staging, back)
             if staging is not None:  # (a local job has none: no copy of its spec)
                 spec = dataclasses.replace(spec, staging=staging)
@@ -211,9 +220,35 @@ class RunStages(CaseState):
             _folder(case.test._assay.file) if case.test._assay.file else None,
         )
         self.out.not_outputs = not_outputs
+        self.out.stage_ident = self.stage_ident
         if in_job is not None:
             self.out.precomputed[spec_key(in_job)] = self.stage_dir / VERDICT
         self.out.notes.update(self.files.notes)
+
+    def _own_stage(self) -> int:
+        """The stage dir setup made, opened; the stage fails when a job (the build) put
+        something else at its name (a link to another directory): nothing is written,
+        removed or read through it."""
+        try:
+            return beneath.open_dir(str(self.stage_dir), self.stage_ident)
+        except OSError:
+            raise StageFailed(
+                f"the stage dir {self.stage_dir} is no longer the directory setup made (a job "
+                "replaced it with a symbolic link, a file or another directory, or moved it "
+                "away): nothing was written or removed there; a job must not move its stage dir"
+            ) from None
+
+    def _tails(self, names: Sequence[str]) -> list[str]:
+        """The ends of the stage dir's files ``names``: read in the stage dir setup made
+        (none when the job put something else at its name)."""
+        try:
+            fd = beneath.open_dir(str(self.stage_dir), self.stage_ident)
+        except OSError:
+            return []
+        try:
+            return tails(names, fd)
+        finally:
+            os.close(fd)
 
     def _inherited(self) -> dict[str, str | None]:
         """What the case's test code changed in os.environ: its jobs inherit it (the
@@ -248,7 +283,12 @@ class RunStages(CaseState):
         # (A new file: the build job may have left a link at that name.)
         scripts.write(self.stage_dir / COMPARE_SPEC, json.dumps(job))
         if self.attach is None:  # a resumed job may have written its verdict already
-            (self.stage_dir / VERDICT).unlink(missing_ok=True)
+            stage_fd = self._own_stage()
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(VERDICT, dir_fd=stage_fd)
+            finally:
+                os.close(stage_fd)
         return dict(spec)
 
 

@@ -15,7 +15,7 @@ from assay.define.field_checks import source_globs
 from assay.define.fields import as_list
 from assay.define.test import CaseInfo, Test, bind
 from assay.errors import AssayError
-from assay.files import fresh_dir, real_ancestors
+from assay.files import fresh_dir, real_ancestors, stage_identity
 from assay.results.model import SOURCES, ArtifactUse
 from assay.run import scripts
 from assay.run.artifacts import ArtifactError, copy_small
@@ -39,6 +39,7 @@ class SetupStage(CaseState):
             self.attach = None  # nothing to follow: run it from the start
         if self.attach is None:
             fresh_dir(self.stage_dir)
+        self.stage_ident = stage_identity(self.stage_dir)
         if self.ctx.module_checks is not None and not self.site.remote:
             # On a remote host the job scripts' own module lines fail the case (exit 96).
             problem = await self.ctx.module_checks.problem(case.environment, case.env_config)
