@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -169,6 +170,7 @@ def main() -> int:
     args = parser.parse_args()
     n, c, j, v = max(1, args.repeat), args.cases, args.jobs, args.variants
     print(f"assay vs ReFrame {args.reframe_version}: {machine()}, {n} repetition(s), medians")
+    load_before = os.getloadavg()[0]
     with workdir("assay-bench-rfm-") as root:
         venv = args.venv.absolute() if args.venv else root / "venv"
         reframe = install_reframe(venv, args.reframe_version)
@@ -265,6 +267,10 @@ def main() -> int:
     print("Ratio: median of per-repetition ratios, the two run back to back, order rotating.")
     print("Spread:")
     print("\n".join(spreads))
+    # Other work on the machine stretches ReFrame's wall time (and, on a VM, CPU time too).
+    print(
+        f"Load average (1 min): {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    )
     return 0
 
 
