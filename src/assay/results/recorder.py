@@ -34,12 +34,15 @@ if TYPE_CHECKING:
 # session's end). A transaction costs more than its rows: each rewrites every page of the
 # series index and table its cases reach (a page per case for batches smaller than the
 # index), and commits; a run slowed down (a loaded machine, slow cases) made many small
-# ones. 2,000 trivial cases, 8 at once, under load 7-9 (FLUSH_EVERY alone, 2 runs each):
-# 1 s: 33-34 transactions, 282-288 ms of the recorder's CPU, finish() waited 0.3-1 ms;
-# 3 s: 9-12, 202-231 ms, 2-47 ms; 5 s: 7-8, 197-210 ms, 45-86 ms (the last batch and the
-# checkpoint after it outlast the report's writing). A batch of FLUSH_CASES keeps the
-# last one (what the user waits for) as small as with 1 s at the bench's ~250 cases/s,
-# while a slow run writes a few large ones. What a reader sees is at most FLUSH_LATEST late.
+# ones. Measured: 2,000 real cases written into a copy of a 16-session database in 3, 8
+# and 30 batches: 126, 139 and 150 ms of CPU (medians of 6). 2,000 trivial cases, 8 at
+# once, under load 7-9, with FLUSH_EVERY alone (2 runs each): 1 s: 33-34 transactions,
+# 282-288 ms of the recorder's CPU, finish() waited 0.3-1 ms; 3 s: 9-12, 202-231 ms, 2-47
+# ms; 5 s: 7-8, 197-210 ms, 45-86 ms (the last batch and the checkpoint after it outlast
+# the report's writing, and the user waits). FLUSH_CASES keeps the last batch as small as
+# with 1 s alone whenever 200 cases finish in a second (the bench on an idle machine: ~700
+# a second), while a slow run writes a few large batches. A reader sees a case at most
+# FLUSH_LATEST late.
 FLUSH_EVERY = 1.0
 FLUSH_CASES = 200
 FLUSH_LATEST = 5.0
