@@ -217,6 +217,82 @@ def test_recorder_batches_cases_that_finish_together(results_target, tmp_path):
     assert len(transactions) < 20
 
 
+def _counting(recorder: Recorder) -> list[int]:
+    """The sizes of the batches the recorder's database writes, noted on the way through."""
+    sizes: list[int] = []
+    db = recorder.db
+    assert db is not None
+    original = db.record_new
+
+    def noting(session_id, at, results):
+        sizes.append(len(results))
+        original(session_id, at, results)
+
+    db.record_new = noting  # type: ignore[method-assign]
+    return sizes
+
+
+def _wait_until(check, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_cases_that_finish_slowly_wait_for_a_full_batch(results_target, tmp_path, monkeypatch):
+    # A run slowed down writes a few large transactions, not one per FLUSH_EVERY: a batch
+    # is written once FLUSH_CASES cases wait (FLUSH_LATEST, here far off, not reached).
+    from assay.results import recorder as module
+
+    monkeypatch.setattr(module, "FLUSH_EVERY", 0.0)
+    monkeypatch.setattr(module, "FLUSH_CASES", 3)
+    monkeypatch.setattr(module, "FLUSH_LATEST", 600.0)
+    recorder = Recorder.open(results_target, tmp_path)
+    session = _session()
+    recorder.start(session, None)
+    sizes = _counting(recorder)
+    recorder.case_finished(result(case_id="00000000", params={"i": "0"}))
+    _wait_until(lambda: sizes == [1], "the first case (written at once)")
+    for i in range(1, 9):
+        recorder.case_finished(result(case_id=f"{i:08x}", params={"i": str(i)}))
+        time.sleep(0.02)  # one by one: each would have had a transaction of its own
+    _wait_until(lambda: sum(sizes) >= 7, "two full batches")
+    with ResultsDB.open(results_target) as reader:
+        written = sum(sizes)
+        assert sizes[0] == 1 and all(n >= 3 for n in sizes[1:]), sizes
+        assert len(reader.session_cases(session.id)) == written
+        assert 9 - written < 3  # what is left waits for a full batch
+        assert not reader.session(session.id).complete
+        # The end writes what waits at once (FLUSH_LATEST is 10 minutes off).
+        recorder.finish(session)
+        assert sum(sizes) == 9 and all(n >= 1 for n in sizes)
+        assert len(reader.session_cases(session.id)) == 9
+        assert reader.session(session.id).complete
+
+
+def test_a_batch_that_stays_small_is_written_after_flush_latest(
+    results_target, tmp_path, monkeypatch
+):
+    from assay.results import recorder as module
+
+    monkeypatch.setattr(module, "FLUSH_EVERY", 0.0)
+    monkeypatch.setattr(module, "FLUSH_CASES", 1000)
+    monkeypatch.setattr(module, "FLUSH_LATEST", 0.2)
+    recorder = Recorder.open(results_target, tmp_path)
+    session = _session()
+    recorder.start(session, None)
+    sizes = _counting(recorder)
+    for i in range(3):
+        recorder.case_finished(result(case_id=f"{i:08x}", params={"i": str(i)}))
+    # Written while the session goes on (a reader sees them, a killed run keeps them).
+    _wait_until(lambda: sum(sizes) == 3, "the cases, before the session's end")
+    with ResultsDB.open(results_target) as reader:
+        assert len(reader.session_cases(session.id)) == 3
+        assert not reader.session(session.id).complete
+    recorder.finish(session)
+    assert sum(sizes) == 3
+
+
 class FailingRecordsDB:
     """Injects a fault a real database shows only on a bad day: every write of cases fails."""
 

@@ -29,15 +29,33 @@ if TYPE_CHECKING:
     from assay.config import Config
     from assay.results.db import Expected, ResultsDB
 
-# Seconds between transactions while cases finish: larger batches cost less per case (a
-# page of an index or of the series table that many cases touch is written once per
-# transaction), and what a reader sees is at most this late. 2,000 cases recorded in 3
-# transactions instead of 6: 10% less of the recorder's CPU, 14% fewer WAL writes.
+# When a batch of finished cases is written: at least FLUSH_EVERY seconds after the last
+# transaction, once FLUSH_CASES cases wait or FLUSH_LATEST seconds passed (and at once at the
+# session's end). A transaction costs more than its rows: each rewrites every page of the
+# series index and table its cases reach (a page per case for batches smaller than the
+# index), and commits; a run slowed down (a loaded machine, slow cases) made many small
+# ones. Measured: 2,000 real cases written into a copy of a 16-session database in 3, 8
+# and 30 batches: 126, 139 and 150 ms of CPU (medians of 6). 2,000 trivial cases, 8 at
+# once, under load 7-9, with FLUSH_EVERY alone (2 runs each): 1 s: 33-34 transactions,
+# 282-288 ms of the recorder's CPU, finish() waited 0.3-1 ms; 3 s: 9-12, 202-231 ms, 2-47
+# ms; 5 s: 7-8, 197-210 ms, 45-86 ms (the last batch and the checkpoint after it outlast
+# the report's writing, and the user waits). FLUSH_CASES keeps the last batch as small as
+# with 1 s alone whenever 200 cases finish in a second (the bench on an idle machine: ~700
+# a second), while a slow run writes a few large batches. A reader sees a case at most
+# FLUSH_LATEST late.
 FLUSH_EVERY = 1.0
+FLUSH_CASES = 200
+FLUSH_LATEST = 5.0
 # The recorder's connection keeps this much of the database in memory (SQLite's default is
-# 2 MB): a session appends rows and touches a few index pages per case; a page it evicts is
-# read again from the OS's cache, in the recorder's thread with the GIL released.
-RECORDING_CACHE_KIB = 256
+# 2 MB, for readers): a batch rewrites leaves of the series table (one per ~16 series) and of
+# this session's key index in random order, and with 256 KiB they fell out of the cache
+# mid-transaction (spilled to the log, then written again, read back in the next batch).
+# 2,000 cases, 14-28 batches onto a database of ~20 sessions (2 runs each): 256 KiB:
+# 251-256 ms of the recorder's CPU, 39-41 k write and 47-49 k read syscalls of the process;
+# 1 MiB: 217-229 ms, 33 k and 42-43 k; 2 MiB: 198-221 ms, 30-32 k and 40 k, +2 MiB of
+# peak RSS (the bench's line is 60 MiB). A page evicted is read again from the OS's cache,
+# in the recorder's thread with the GIL released.
+RECORDING_CACHE_KIB = 1024
 # A session's writes reach every leaf of the series index (each case's series sorts to its
 # own place), so each transaction logs about as many pages as the index has, and SQLite's
 # default checkpoint at 1,000 pages of log ran in nearly every one: copying them into the
@@ -132,6 +150,7 @@ class Recorder:
         self._warn = warn
         self._failed = db is None
         self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)  # a batch is full, or the end came
         self._pending: list[CaseResult] = []
         self._queued = False
         self._last_flush = 0.0
@@ -238,16 +257,23 @@ class Recorder:
             return
         with self._lock:
             self._pending.append(result)
+            if len(self._pending) == FLUSH_CASES:
+                self._ready.notify()
             if self._queued:
                 return
             self._queued = True
         self._submit(self._flush)
 
     def _flush(self) -> None:
-        wait = self._last_flush + FLUSH_EVERY - time.monotonic()
-        if wait > 0:
-            self._closing.wait(wait)  # let more cases finish into this transaction
-        with self._lock:
+        soonest = self._last_flush + FLUSH_EVERY
+        latest = self._last_flush + FLUSH_LATEST
+        with self._ready:
+            # Let more cases finish into this transaction (see FLUSH_CASES).
+            while not self._closing.is_set():
+                now = time.monotonic()
+                if now >= latest or (now >= soonest and len(self._pending) >= FLUSH_CASES):
+                    break
+                self._ready.wait((soonest if now < soonest else latest) - now)
             batch, self._pending = self._pending, []
             self._queued = False
         self._last_flush = time.monotonic()
@@ -270,7 +296,7 @@ class Recorder:
             return  # (no thread: finish closes the database itself)
         self._ending = True
         db = self.db
-        self._closing.set()
+        self._wake()
         if not self._failed:
             self._submit(self._flush)
             self._submit(
@@ -306,13 +332,19 @@ class Recorder:
     def close(self) -> None:
         """Give up without writing more (a session that never started)."""
         if self._executor is not None:
-            self._closing.set()
+            self._wake()
             self._executor.shutdown(wait=True)
             self._executor = None
         if self.db is not None:
             if not self._ending:  # else the thread closed it
                 _close(self.db)
             self.db = None
+
+    def _wake(self) -> None:
+        """End the wait of a batch: what is there is written now."""
+        with self._ready:
+            self._closing.set()
+            self._ready.notify_all()
 
     def _submit(self, work: Callable[[], None]) -> None:
         assert self._executor is not None
