@@ -11,7 +11,6 @@ from assay.compare.binary import not_a_file
 from assay.define.output import Output
 from assay.run import scripts
 from assay.run.artifacts import modified_inputs
-from assay.store.objects import quarantine
 
 
 def inputs_written(linked: Sequence[tuple[str, str]]) -> str | None:
@@ -22,6 +21,8 @@ def inputs_written(linked: Sequence[tuple[str, str]]) -> str | None:
     touched = modified_inputs(linked)
     if not touched:
         return None
+    from assay.store.objects import quarantine  # lazy: the store waits until used
+
     for rel, blob in linked:
         if rel in touched:
             quarantine(Path(blob))
