@@ -122,6 +122,8 @@ def _link_new(tmp: Path, final: Path) -> bool:
 
 @dataclass(frozen=True)
 class Chunk:
+    """One stored chunk of a large file: its hash and size."""
+
     hash: str
     size: int
 
