@@ -1,4 +1,5 @@
-"""The command's modules imported without :mod:`inspect` until something uses it.
+"""The command's modules imported without :mod:`inspect` (and :mod:`ipaddress`) until
+something uses it.
 
 :mod:`dataclasses` and asyncio import ``inspect`` when they are imported, and ``inspect``
 imports ``ast``, ``dis`` and ``opcode`` (their enums and tables): some 27 M instructions of
@@ -46,38 +47,53 @@ def code_flags(func: object) -> int | None:
 
 @contextmanager
 def inspect_deferred() -> Iterator[None]:
-    """While it lasts, ``import inspect`` gives a stand-in that imports the real module on
-    first use. Nothing changes when ``inspect`` is in already or another thread runs (it
-    would see the stand-in, which works, but that thread is none of this block's)."""
-    if "inspect" in sys.modules or threading.active_count() > 1:
+    """While it lasts, ``import inspect`` (and ``import ipaddress``, which urllib.parse,
+    and so pathlib, imports for one check of a URL's host: 5 M instructions) gives a
+    stand-in that imports the real module on first use. Nothing changes for a module in
+    already, nor when another thread runs (it would see the stand-in, which works, but that
+    thread is none of this block's)."""
+    if threading.active_count() > 1:
         yield
         return
-    stand_in = _DeferredInspect("inspect")
-    sys.modules["inspect"] = stand_in
+    stand_ins = [
+        cls(name)
+        for name, cls in (("inspect", _DeferredInspect), ("ipaddress", _Deferred))
+        if name not in sys.modules
+    ]
+    for stand_in in stand_ins:
+        sys.modules[stand_in.__name__] = stand_in
     try:
         yield
     finally:  # (imports after the block get the real module; the stand-in still works)
         with _swap:
-            if sys.modules.get("inspect") is stand_in:
-                del sys.modules["inspect"]
+            for stand_in in stand_ins:
+                if sys.modules.get(stand_in.__name__) is stand_in:
+                    del sys.modules[stand_in.__name__]
 
 
-def real_inspect(stand_in: types.ModuleType | None = None) -> types.ModuleType:
-    """The real :mod:`inspect` (imported now if need be), put in place of ``stand_in`` in
-    ``sys.modules`` and in the modules that hold it as ``inspect``."""
+def real_module(stand_in: types.ModuleType) -> types.ModuleType:
+    """The real module ``stand_in`` stands for (imported now if need be), put in its place
+    in ``sys.modules`` and in the modules that hold it under its name."""
+    name = stand_in.__name__
     with _swap:
-        if stand_in is not None and sys.modules.get("inspect") is stand_in:
-            del sys.modules["inspect"]
-    real = importlib.import_module("inspect")
-    if stand_in is not None:
-        for module in list(sys.modules.values()):
-            namespace = getattr(module, "__dict__", None)
-            if isinstance(namespace, dict) and namespace.get("inspect") is stand_in:
-                namespace["inspect"] = real
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
+    real = importlib.import_module(name)
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if isinstance(namespace, dict) and namespace.get(name) is stand_in:
+            namespace[name] = real
     return real
 
 
-class _DeferredInspect(types.ModuleType):
+class _Deferred(types.ModuleType):
+    """Stands for a module: any name read is the real module's."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(real_module(self), name)
+
+
+class _DeferredInspect(_Deferred):
     """Stands for ``inspect``: three predicates of its own (see the module's text), any
     other name the real module's."""
 
@@ -91,12 +107,9 @@ class _DeferredInspect(types.ModuleType):
         def predicate(obj: object) -> bool:
             flags = code_flags(obj)
             if flags is None:
-                answer: bool = getattr(real_inspect(self), name)(obj)
+                answer: bool = getattr(real_module(self), name)(obj)
                 return answer
             return bool(flags & flag)
 
         predicate.__name__ = predicate.__qualname__ = name
         return predicate
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(real_inspect(self), name)

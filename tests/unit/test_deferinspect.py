@@ -53,6 +53,33 @@ def test_dataclasses_and_asyncio_import_without_inspect_and_get_it_on_first_use(
     }
 
 
+def test_pathlib_imports_without_ipaddress_and_a_url_check_gets_it():
+    result = _probe(
+        "import json, sys\n"
+        "from assay.deferinspect import inspect_deferred\n"
+        "with inspect_deferred():\n"
+        "    import pathlib, urllib.parse\n"
+        "loaded = 'ipaddress' in sys.modules\n"
+        "host = urllib.parse.urlsplit('http://[::1]:80/x').hostname\n"  # (asks ipaddress)
+        "try:\n"
+        "    urllib.parse.urlsplit('http://[not-an-ip]/')\n"
+        "    refused = False\n"
+        "except ValueError:\n"
+        "    refused = True\n"
+        "import ipaddress\n"
+        "print(json.dumps({'loaded': loaded, 'host': host, 'refused': refused,\n"
+        "    'rebound': urllib.parse.ipaddress is ipaddress,\n"
+        "    'real': ipaddress.__file__.endswith('ipaddress.py')}))\n"
+    )
+    assert result == {
+        "loaded": False,
+        "host": "::1",
+        "refused": True,
+        "rebound": True,
+        "real": True,
+    }
+
+
 def test_nothing_changes_when_inspect_is_in_already():
     assert "inspect" in sys.modules
     real = sys.modules["inspect"]
