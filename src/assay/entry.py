@@ -72,21 +72,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         kept_code = ExitStack()
         try:
             from assay.codecache import kept_dataclass_code
+            from assay.deferinspect import inspect_deferred
             from assay.deferssl import import_asyncio
             from assay.defertyping import import_msgspec
             from assay.recache import kept_regex_code
 
             # The methods of the command's dataclasses, compiled by an earlier run (a
             # quarter of the work before the first case starts), and the patterns its
-            # modules compile (some 7%): see assay.codecache and assay.recache.
-            kept = kept_code.enter_context(kept_dataclass_code())
-            with kept_regex_code():
-                import_asyncio()  # (both commands run on asyncio; its ssl waits until used)
-                import_msgspec()  # (the config's; typing_extensions waits until used)
+            # modules compile (some 7%): see assay.codecache and assay.recache. inspect
+            # (dataclasses' and asyncio's) waits until used: assay.deferinspect.
+            with inspect_deferred():
+                kept = kept_code.enter_context(kept_dataclass_code())
+                with kept_regex_code():
+                    import_asyncio()  # (both commands run on asyncio; ssl waits until used)
+                    import_msgspec()  # (the config's; typing_extensions waits until used)
 
-                from assay.commands import light  # the same options, read without click
+                    from assay.commands import light  # the same options, without click
 
-                command = light.prepare(args)
+                    command = light.prepare(args)
             # From here on the tests' code is loaded: only assay's own classes are kept
             # (the results database's, say, imported while the first case runs).
             kept.only = "assay"

@@ -34,6 +34,12 @@ class UsageError(AssayError):
     """A command-line option or argument is wrong."""
 
 
+class StoreError(AssayError):
+    """The store is unreadable, inconsistent, or an object is missing or corrupt. (Here,
+    not in :mod:`assay.store.objects`, which re-exports it: the run's modules that only
+    catch it need not import the store, blake3 and all, before a lone case starts.)"""
+
+
 class SanityError(Exception):
     """Raised by sanity and metric helpers when the output is not what the test expects.
 

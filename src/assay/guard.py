@@ -35,6 +35,7 @@ closes, signal handlers, resource limits. The journal keeps what finished;
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import io
 import os
@@ -49,6 +50,7 @@ from types import FrameType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from assay import planted, procstate
+from assay.deferinspect import CO_ASYNC_GENERATOR, CO_COROUTINE, CO_GENERATOR, code_flags
 
 if TYPE_CHECKING:
     from assay.define.definition import Definition
@@ -133,6 +135,13 @@ _inside = 0  # calls of test code under way (on the main thread)
 _MAIN_IDENT = threading.main_thread().ident
 _forward: Callable[[int], None] | None = None  # a run's own reaction to the signals
 
+# signal.signal without its last step: it turns the previous handler into its enum, and for
+# one that is no SIG_DFL/SIG_IGN (asyncio.Runner's SIGINT partial, which holds the run's
+# main task) it first makes the ValueError it drops, with that handler's repr: the task's,
+# which walks its callbacks and imports inspect, before the first case starts. The C call
+# returns the handler as it is (SIG_DFL and SIG_IGN as the ints the enum's members equal).
+_set_handler: Callable[[int, Any], Any] = importlib.import_module("_signal").signal
+
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
     if _forward is not None:
@@ -147,7 +156,7 @@ def signals_to(forward: Callable[[int], None]) -> Iterator[None]:
     handler: it must only schedule work), and also interrupt test code running at the
     time. Installed once, so that each call of test code costs no handler swaps."""
     global _forward
-    previous = {sig: signal.signal(sig, _on_signal) for sig in SIGNALS}
+    previous = {sig: _set_handler(sig, _on_signal) for sig in SIGNALS}
     _forward = forward
     # Looked at once per run, not at each call of test code (three fstat calls a time).
     procstate.run_std = procstate.std_state()
@@ -157,7 +166,7 @@ def signals_to(forward: Callable[[int], None]) -> Iterator[None]:
         _forward = None
         procstate.run_std = ()
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            _set_handler(sig, handler)
 
 
 class Printed(io.TextIOBase):
@@ -253,7 +262,7 @@ class running:
         self._main = main = threading.get_ident() == _MAIN_IDENT
         # Outside a run (loading test files) there is no handler of ours yet: swap one in.
         swap = main and _forward is None
-        self._previous = {sig: signal.signal(sig, _interrupt) for sig in SIGNALS} if swap else {}
+        self._previous = {sig: _set_handler(sig, _interrupt) for sig in SIGNALS} if swap else {}
         self._streams = (sys.stdin, sys.stdout, sys.stderr)
         if self._printed is not None:
             # sys.__stdout__ too: closing it would close the stream the live display holds
@@ -292,7 +301,7 @@ class running:
             procstate.put_environ_back(self._env)
         os.umask(procstate.umask)  # (one call: os.umask sets it as it reads it)
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            _set_handler(sig, handler)
         cwd = self._cwd
         if cwd is not None:
             try:
@@ -333,9 +342,18 @@ def _never_ran(what: str, result: Any) -> str | None:
 def misdefined(what: str, func: Any) -> str | None:
     """Why ``func`` (a sanity, hook or metric method) can never run as assay calls it."""
     func = getattr(func, "__func__", func)
-    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+    flags = code_flags(func)
+    if flags is not None:
+        # A plain function (every test class has some): its code's flags, as inspect's
+        # predicates read them, without importing inspect before the first case starts.
+        is_async = bool(flags & (CO_COROUTINE | CO_ASYNC_GENERATOR))
+        is_generator = bool(flags & CO_GENERATOR)
+    else:  # (a partial, a method of a method, a compiled function: inspect's own rules)
+        is_async = inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+        is_generator = inspect.isgeneratorfunction(func)
+    if is_async:
         return f"{what} is an async def; assay calls it without awaiting: make it a plain def"
-    if inspect.isgeneratorfunction(func):
+    if is_generator:
         return f"{what} is a generator (it contains yield), so its body would never run"
     return None
 

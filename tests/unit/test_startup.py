@@ -270,6 +270,34 @@ def test_a_lone_case_starts_before_openssl_and_sysconfig_are_loaded(tmp_path):
     assert first_case[2] == [], first_case
 
 
+def test_a_lone_case_starts_before_the_store_and_getpass_are_imported(tmp_path):
+    # A case without store inputs only catches the store's errors (assay.errors has them):
+    # the store's modules (blake3, mmap, the tree checks) wait until a case uses the
+    # store, and the session's user name is found without getpass (termios): 20 M of
+    # 377 M instructions before the first case, under callgrind.
+    watch = ("assay.store.objects", "assay.store.stage", "assay.store.trees", "blake3")
+    events = _events_of_a_lone_case(tmp_path, (*watch, "getpass"), "assay.entry")
+    first_case = next(e for e in events if e[0] == "spawn" and e[1] != "git")
+    assert first_case[2] == [], first_case
+
+
+def test_a_lone_case_starts_before_inspect_and_ast_are_imported(tmp_path):
+    # dataclasses and asyncio import inspect (and with it ast and dis) and do not use it
+    # before the first case: 7 % of the instructions until then (assay.deferinspect).
+    # (ipaddress, deferred too, cannot be watched here: the spy imports pathlib first)
+    events = _events_of_a_lone_case(tmp_path, ("inspect", "ast", "dis"), "assay.entry")
+    first_case = next(e for e in events if e[0] == "spawn" and e[1] != "git")
+    assert first_case[2] == [], first_case
+
+
+def test_the_store_error_is_one_class_wherever_it_is_imported_from():
+    from assay import errors
+    from assay.store import objects
+
+    assert objects.StoreError is errors.StoreError
+    assert issubclass(objects.Corrupt, errors.StoreError)
+
+
 def test_a_lone_case_starts_before_typing_extensions_is_imported(tmp_path):
     # msgspec imports it for a get_type_hints only reading a Struct's annotations calls
     # (2 % of the instructions before a lone case starts): assay.defertyping.

@@ -16,6 +16,8 @@ _ORDER = {"error": 0, "fail": 1, "pass": 2, "no reference": 3}
 
 @dataclass(frozen=True)
 class Row:
+    """One metric of one case, as the performance table shows it."""
+
     case: str
     metric: MetricResult
     variant: str = ""  # the case's name without " @system:partition+environment"

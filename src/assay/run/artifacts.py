@@ -29,8 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
 from assay.define.test import DependencyInfo
-from assay.errors import AssayError
-from assay.store.objects import StoreError
+from assay.errors import AssayError, StoreError
 
 if TYPE_CHECKING:
     from assay.store import Store

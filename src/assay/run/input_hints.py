@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from assay.files import open_regular
-from assay.store.stage import matcher
 
 # The errors a write to a read-only file gives: coreutils, shells and most C programs
 # ("Permission denied"), Python ("[Errno 13] Permission denied"), Fortran runtimes
@@ -38,6 +37,8 @@ def denied_inputs(
     if not lines:
         return []
     words = {w.removeprefix("./") for line in lines for w in _WORD.findall(line)}
+    from assay.store.stage import matcher  # lazy: the store waits until used
+
     private = matcher(tuple(writable))
     found: list[str] = []
     for path in inputs:

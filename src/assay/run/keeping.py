@@ -14,7 +14,6 @@ from assay.files import link_or_copy
 from assay.run import scripts
 from assay.run.access import with_access
 from assay.run.artifacts import modified_inputs
-from assay.store.objects import quarantine
 
 
 def inputs_written(linked: Sequence[tuple[str, str]]) -> str | None:
@@ -25,6 +24,8 @@ def inputs_written(linked: Sequence[tuple[str, str]]) -> str | None:
     touched = modified_inputs(linked)
     if not touched:
         return None
+    from assay.store.objects import quarantine  # lazy: the store waits until used
+
     for rel, blob in linked:
         if rel in touched:
             quarantine(Path(blob))

@@ -15,7 +15,7 @@ from typing import Any
 
 from assay import guard
 from assay.define.hooks import STAGES
-from assay.errors import SanityError
+from assay.errors import SanityError, StoreError
 from assay.results.model import CaseResult
 from assay.run.context import RunContext, StageFailed
 from assay.run.describe import describe_exception
@@ -24,7 +24,6 @@ from assay.run.stage_run import RunStages
 from assay.run.stage_setup import SetupStage
 from assay.schedulers.base import SchedulerError
 from assay.shell import UnsafeValue
-from assay.store.objects import StoreError
 from assay.transports.base import TransportError
 
 

@@ -19,6 +19,7 @@ from assay.define.fields import as_list, duration
 from assay.define.output import Output, spec_key, with_not_outputs
 from assay.define.test import Test, effective_nodes, effective_tasks
 from assay.durations import Duration
+from assay.errors import StoreError
 from assay.plan import resource_problem
 from assay.run import scripts
 from assay.run.case_state import CaseState
@@ -28,7 +29,6 @@ from assay.run.input_hints import denied_hint, denied_inputs, tails
 from assay.run.keeping import usable
 from assay.run.sites import COMPARE_SPEC, VERDICT, Wanted
 from assay.schedulers.base import JobResources, JobSpec, JobState, Scheduler
-from assay.store.objects import StoreError
 
 
 class RunStages(CaseState):

@@ -14,7 +14,7 @@ from assay.define.definition import check_fields
 from assay.define.field_checks import source_globs
 from assay.define.fields import as_list
 from assay.define.test import CaseInfo, Test, bind
-from assay.errors import AssayError
+from assay.errors import AssayError, StoreError
 from assay.files import fresh_dir, real_ancestors, stage_identity
 from assay.results.model import SOURCES, ArtifactUse
 from assay.run import scripts
@@ -24,7 +24,6 @@ from assay.run.case_state import CaseState
 from assay.run.context import StageFailed
 from assay.run.root_inputs import copies_needed
 from assay.run.sites import fetch_dependency_layers
-from assay.store.objects import StoreError
 
 if TYPE_CHECKING:
     from assay.store.trees import Tree

@@ -98,9 +98,16 @@ def new_session(request: Request, prepared: Prepared, session_id: str, directory
 
 
 def _user() -> str:
-    import getpass  # lazy: start-up time
-
+    """The user's name, as :func:`getpass.getuser` finds it (the variables it reads, in its
+    order, then the password database), without importing getpass (and termios) before the
+    first case starts."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        user = os.environ.get(name)
+        if user:
+            return user
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
         return str(os.getuid())

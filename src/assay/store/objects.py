@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import blake3
 
-from assay.errors import AssayError
+from assay.errors import StoreError as StoreError  # (re-exported: its home before)
 
 if TYPE_CHECKING:
     from assay.archives import Readable
@@ -47,10 +47,6 @@ KINDS = ("blobs", "xblobs", "chunks", "trees")
 
 def blob_kind(executable: bool) -> str:
     return "xblobs" if executable else "blobs"
-
-
-class StoreError(AssayError):
-    """The store is unreadable, inconsistent, or an object is missing or corrupt."""
 
 
 class Corrupt(StoreError):
@@ -126,6 +122,8 @@ def _link_new(tmp: Path, final: Path) -> bool:
 
 @dataclass(frozen=True)
 class Chunk:
+    """One stored chunk of a large file: its hash and size."""
+
     hash: str
     size: int
 

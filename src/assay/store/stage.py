@@ -28,6 +28,9 @@ _NO_LINK = (errno.EXDEV, errno.EMLINK, errno.EPERM)
 
 @dataclass
 class Staged:
+    """What staging a tree did: the files linked, copied and reflinked, the links and
+    directories made, and the (staged path, object) pairs of the linked files."""
+
     linked: int = 0
     copied: int = 0  # private copies: writable paths, and links that were impossible
     reflinked: int = 0

@@ -215,6 +215,8 @@ class Run:
 
 @dataclass(frozen=True)
 class MetricRow:
+    """One metric value of one case of a session, as stored."""
+
     case_id: str
     rep: int
     name: str

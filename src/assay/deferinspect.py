@@ -1,0 +1,115 @@
+"""The command's modules imported without :mod:`inspect` (and :mod:`ipaddress`) until
+something uses it.
+
+:mod:`dataclasses` and asyncio import ``inspect`` when they are imported, and ``inspect``
+imports ``ast``, ``dis`` and ``opcode`` (their enums and tables): some 27 M instructions of
+the 377 M before a lone case starts (7 %, under callgrind). Neither uses it on that path:
+dataclasses calls ``inspect.signature`` only for a class without a docstring, asyncio only
+on coroutine and task paths, assay's own modules only on paths that come later (checking
+what a test's method returned, say). While :func:`inspect_deferred` lasts, ``import
+inspect`` gives a stand-in; its first attribute read imports the real module, puts it in
+``sys.modules`` and in place of the stand-in in every module that imported it as
+``inspect``, and answers from it: what the callers get is what they got before.
+
+One question comes before the first case: asyncio's ``add_signal_handler`` (the run's
+SIGCHLD handler) asks ``inspect.iscoroutinefunction`` about a bound method. The stand-in
+answers ``iscoroutinefunction``, ``isasyncgenfunction`` and ``isgeneratorfunction`` for a
+plain function, or a method of one, from its code's flags as inspect does
+(:func:`code_flags`); for anything else it asks the real module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+_swap = threading.Lock()
+
+# The code flags inspect's predicates read (CPython's, the same in every 3.x).
+CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR = 0x20, 0x80, 0x200
+
+
+def code_flags(func: object) -> int | None:
+    """The flags of the code of ``func`` if it is a plain Python function or a method of
+    one (then inspect's predicates read just these), else None. A function marked with
+    3.12's ``inspect.markcoroutinefunction`` is left to inspect."""
+    while isinstance(func, types.MethodType):
+        func = func.__func__
+    if type(func) is not types.FunctionType or "_is_coroutine_marker" in func.__dict__:
+        return None
+    return func.__code__.co_flags
+
+
+@contextmanager
+def inspect_deferred() -> Iterator[None]:
+    """While it lasts, ``import inspect`` (and ``import ipaddress``, which urllib.parse,
+    and so pathlib, imports for one check of a URL's host: 5 M instructions) gives a
+    stand-in that imports the real module on first use. Nothing changes for a module in
+    already, nor when another thread runs (it would see the stand-in, which works, but that
+    thread is none of this block's)."""
+    if threading.active_count() > 1:
+        yield
+        return
+    stand_ins = [
+        cls(name)
+        for name, cls in (("inspect", _DeferredInspect), ("ipaddress", _Deferred))
+        if name not in sys.modules
+    ]
+    for stand_in in stand_ins:
+        sys.modules[stand_in.__name__] = stand_in
+    try:
+        yield
+    finally:  # (imports after the block get the real module; the stand-in still works)
+        with _swap:
+            for stand_in in stand_ins:
+                if sys.modules.get(stand_in.__name__) is stand_in:
+                    del sys.modules[stand_in.__name__]
+
+
+def real_module(stand_in: types.ModuleType) -> types.ModuleType:
+    """The real module ``stand_in`` stands for (imported now if need be), put in its place
+    in ``sys.modules`` and in the modules that hold it under its name."""
+    name = stand_in.__name__
+    with _swap:
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
+    real = importlib.import_module(name)
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if isinstance(namespace, dict) and namespace.get(name) is stand_in:
+            namespace[name] = real
+    return real
+
+
+class _Deferred(types.ModuleType):
+    """Stands for a module: any name read is the real module's."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(real_module(self), name)
+
+
+class _DeferredInspect(_Deferred):
+    """Stands for ``inspect``: three predicates of its own (see the module's text), any
+    other name the real module's."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.iscoroutinefunction = self._flagged(CO_COROUTINE, "iscoroutinefunction")
+        self.isasyncgenfunction = self._flagged(CO_ASYNC_GENERATOR, "isasyncgenfunction")
+        self.isgeneratorfunction = self._flagged(CO_GENERATOR, "isgeneratorfunction")
+
+    def _flagged(self, flag: int, name: str) -> Callable[[object], bool]:
+        def predicate(obj: object) -> bool:
+            flags = code_flags(obj)
+            if flags is None:
+                answer: bool = getattr(real_module(self), name)(obj)
+                return answer
+            return bool(flags & flag)
+
+        predicate.__name__ = predicate.__qualname__ = name
+        return predicate

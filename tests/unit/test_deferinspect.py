@@ -1,0 +1,146 @@
+"""inspect imported on first use (assay.deferinspect): the stand-in answers as inspect does,
+and the first name read from it puts the real module in its place. Each probe runs in a
+fresh interpreter (this one has inspect in already)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import subprocess
+import sys
+import types
+
+import pytest
+
+from assay import deferinspect
+from assay.guard import misdefined
+
+
+def _probe(code: str) -> dict[str, object]:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_dataclasses_and_asyncio_import_without_inspect_and_get_it_on_first_use():
+    result = _probe(
+        "import json, sys\n"
+        "from assay.deferinspect import inspect_deferred\n"
+        "with inspect_deferred():\n"
+        "    import asyncio, dataclasses\n"
+        "    import asyncio.coroutines as co\n"
+        "loaded_after_block = 'inspect' in sys.modules\n"
+        "async def c(): pass\n"
+        "coroutine = co.iscoroutinefunction(c)\n"  # answered by the stand-in
+        "loaded_after_predicate = 'inspect' in sys.modules\n"
+        "@dataclasses.dataclass\n"
+        "class NoDoc:\n"
+        "    x: int\n"  # no docstring: dataclasses asks inspect.signature
+        "import inspect\n"
+        "print(json.dumps({'after_block': loaded_after_block,\n"
+        "    'after_predicate': loaded_after_predicate, 'coroutine': coroutine,\n"
+        "    'doc': NoDoc.__doc__, 'real': inspect.__file__.endswith('inspect.py'),\n"
+        "    'rebound': dataclasses.inspect is inspect and co.inspect is inspect}))\n"
+    )
+    assert result == {
+        "after_block": False,
+        "after_predicate": False,
+        "coroutine": True,
+        "doc": "NoDoc(x: int)",
+        "real": True,
+        "rebound": True,
+    }
+
+
+def test_pathlib_imports_without_ipaddress_and_a_url_check_gets_it():
+    result = _probe(
+        "import json, sys\n"
+        "from assay.deferinspect import inspect_deferred\n"
+        "with inspect_deferred():\n"
+        "    import pathlib, urllib.parse\n"
+        "loaded = 'ipaddress' in sys.modules\n"
+        "host = urllib.parse.urlsplit('http://[::1]:80/x').hostname\n"  # (asks ipaddress)
+        "try:\n"
+        "    urllib.parse.urlsplit('http://[not-an-ip]/')\n"
+        "    refused = False\n"
+        "except ValueError:\n"
+        "    refused = True\n"
+        "import ipaddress\n"
+        "print(json.dumps({'loaded': loaded, 'host': host, 'refused': refused,\n"
+        "    'rebound': urllib.parse.ipaddress is ipaddress,\n"
+        "    'real': ipaddress.__file__.endswith('ipaddress.py')}))\n"
+    )
+    assert result == {
+        "loaded": False,
+        "host": "::1",
+        "refused": True,
+        "rebound": True,
+        "real": True,
+    }
+
+
+def test_nothing_changes_when_inspect_is_in_already():
+    assert "inspect" in sys.modules
+    real = sys.modules["inspect"]
+    with deferinspect.inspect_deferred():
+        assert sys.modules["inspect"] is real
+
+
+async def _coroutine() -> None:
+    return None
+
+
+async def _async_generator():  # type: ignore[no-untyped-def]
+    yield 1
+
+
+def _generator():  # type: ignore[no-untyped-def]
+    yield 1
+
+
+def _plain() -> None:
+    return None
+
+
+class _Holder:
+    def method(self) -> None:
+        return None
+
+    async def async_method(self) -> None:
+        return None
+
+
+_CALLABLES = [
+    _coroutine,
+    _async_generator,
+    _generator,
+    _plain,
+    _Holder().method,
+    _Holder().async_method,
+    _Holder.async_method,
+    functools.partial(_coroutine),  # (inspect's own rules: it unwraps partials)
+    print,  # a builtin
+    len,
+    _Holder,  # a class
+    types.MethodType(_coroutine, object()),
+    types.MethodType(types.MethodType(_generator, 1), 2),  # a method of a method
+]
+
+
+@pytest.mark.parametrize("func", _CALLABLES)
+def test_the_stand_ins_predicates_answer_as_inspects_do(func):
+    stand_in = deferinspect._DeferredInspect("inspect")
+    for name in ("iscoroutinefunction", "isasyncgenfunction", "isgeneratorfunction"):
+        assert getattr(stand_in, name)(func) == getattr(inspect, name)(func), name
+
+
+@pytest.mark.parametrize("func", _CALLABLES)
+def test_misdefined_says_what_inspect_would_have_it_say(func):
+    unwrapped = getattr(func, "__func__", func)
+    if inspect.iscoroutinefunction(unwrapped) or inspect.isasyncgenfunction(unwrapped):
+        assert "is an async def" in (misdefined("sanity", func) or "")
+    elif inspect.isgeneratorfunction(unwrapped):
+        assert "is a generator" in (misdefined("sanity", func) or "")
+    else:
+        assert misdefined("sanity", func) is None
