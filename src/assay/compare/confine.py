@@ -10,6 +10,7 @@ job could not read. A link that stays inside the directory is followed as before
 from __future__ import annotations
 
 import os
+import stat
 
 
 def inside(real: str, real_root: str) -> bool:
@@ -20,8 +21,34 @@ def inside(real: str, real_root: str) -> bool:
 def leads_out(root: str, path: str) -> str | None:
     """Where ``path`` (below ``root``) really is when a symbolic link on its way leads
     out of ``root`` (chains of links followed), else None."""
+    if _plain_below(root, path):
+        return None
     real = os.path.realpath(path)
     return None if inside(real, os.path.realpath(root)) else real
+
+
+def _plain_below(root: str, path: str) -> bool:
+    """Whether ``path`` is ``root`` joined with names that are neither ``.``, ``..`` nor a
+    symbolic link (each looked at with one ``lstat``): then it lies in ``root`` wherever
+    ``root`` itself leads, without resolving both whole (two ``realpath`` walks, an
+    ``lstat`` per directory from ``/``: a third of a small file's comparison). A name that
+    is missing or a link, or anything else, leaves the answer to ``realpath``."""
+    top = root.rstrip(os.sep)
+    if not top or not path.startswith(top + os.sep):
+        return False
+    rest = path[len(top) + 1 :]
+    names = rest.split(os.sep)
+    if not rest or any(name in ("", ".", "..") for name in names):
+        return False
+    here = top
+    for name in names:
+        here = f"{here}{os.sep}{name}"
+        try:
+            if stat.S_ISLNK(os.lstat(here).st_mode):
+                return False
+        except (OSError, ValueError):
+            return False
+    return True
 
 
 def refused(side: str, path: str, real: str, root: str) -> str:
