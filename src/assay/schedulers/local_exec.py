@@ -265,11 +265,15 @@ def _find(name: str, workdir: PurePath, path: str | None) -> tuple[str, os.stat_
 
 def _executable(path: str) -> os.stat_result | None:
     """``stat`` of ``path`` when it is a regular file this process may execute."""
+    # access() first: most PATH entries have no such name, and a False costs no exception
+    # (a failed stat raises one: most of the search's Python work).
     try:
+        if not os.access(path, os.X_OK):
+            return None
         info = os.stat(path)
-    except (OSError, ValueError):  # (as os.path.isfile)
+    except (OSError, ValueError):  # (as os.path.isfile: a NUL in the path, a name too long)
         return None
-    return info if stat.S_ISREG(info.st_mode) and os.access(path, os.X_OK) else None
+    return info if stat.S_ISREG(info.st_mode) else None
 
 
 def _loadable(path: str, info: os.stat_result) -> bool:
