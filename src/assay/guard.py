@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from assay import planted, procstate
 from assay.deferinspect import CO_ASYNC_GENERATOR, CO_COROUTINE, CO_GENERATOR, code_flags
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from assay.define.definition import Definition
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Interrupted(BaseException):
@@ -314,7 +315,10 @@ class running:
 
 
 def call(what: str, func: Callable[..., Any], *args: Any, printed: Printed | None = None) -> Any:
-    """Call test code ``func(*args)`` under :func:`running`; ``what`` names it in messages."""
+    """Call test code ``func(*args)`` under :func:`running`; ``what`` names it in messages.
+    A method :func:`own` marks (assay's, holding no test code) is only made interruptible."""
+    if getattr(func, "assay_own", False):
+        return _interruptible(func, args)
     with running(printed):
         result = func(*args)
     if result is not None:  # (most test code returns None: no need to look further)
@@ -322,6 +326,31 @@ def call(what: str, func: Callable[..., Any], *args: Any, printed: Printed | Non
         if problem:
             raise Misused(problem)
     return result
+
+
+def own(func: F) -> F:
+    """Mark a method of assay's own that the runner calls as it calls test code (a
+    compiled suite's hooks and sanity, which hold no Python of the user's): :func:`call`
+    runs it without saving and restoring the process's state around it (directory,
+    ``sys.path``, environment, umask, standard streams: five system calls and copies,
+    several times per case), which such code leaves alone. A signal still interrupts it,
+    as it does test code (a long comparison stops at Ctrl-C). A method that runs the
+    user's code (a template, a comparison command is a process of its own) must guard
+    that part itself (:class:`running`)."""
+    func.assay_own = True  # type: ignore[attr-defined]
+    return func
+
+
+def _interruptible(func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """``func(*args)``, during which a run's signals raise :class:`Interrupted` in it."""
+    global _inside
+    if threading.get_ident() != _MAIN_IDENT:
+        return func(*args)
+    _inside += 1
+    try:
+        return func(*args)
+    finally:
+        _inside -= 1
 
 
 def _never_ran(what: str, result: Any) -> str | None:

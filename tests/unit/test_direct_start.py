@@ -157,3 +157,18 @@ def test_each_start_searches_path_again_as_each_bash_would(tmp_path):
     assert direct_start((["tool"], variables), tmp_path, drop_caps=False) is None
     _program(first, "tool", "echo no header: bash runs it as a script\n")
     assert direct_start((["tool"], variables), tmp_path, drop_caps=False) is None
+
+
+def test_a_program_rewritten_in_place_is_looked_at_again(tmp_path):
+    # Whether the kernel runs a program itself is kept per file as it is: rewritten since
+    # (now without a header: bash runs it as a script), it is read again.
+    tool = _program(tmp_path, "tool", "#!/bin/sh\necho hi\n")
+    assert direct_start((["./tool"], {}), tmp_path, drop_caps=False) is not None
+    tool.write_text("echo no header now\n")
+    assert direct_start((["./tool"], {}), tmp_path, drop_caps=False) is None
+    tool.write_text("#!/bin/sh\necho a header again\n")
+    assert direct_start((["./tool"], {}), tmp_path, drop_caps=False) is not None
+    # Replaced by another file (a new inode) of the same size, without a header.
+    replacement = _program(tmp_path, "other", "::/bin/sh\necho a header again\n")
+    os.replace(replacement, tool)
+    assert direct_start((["./tool"], {}), tmp_path, drop_caps=False) is None

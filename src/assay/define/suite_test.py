@@ -12,6 +12,7 @@ from assay.define.hooks import after, before
 from assay.define.output import Output, comparison_spec
 from assay.define.test import Test
 from assay.errors import SanityError
+from assay.guard import own, running
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,10 @@ class SuiteTest(Test):
     expected_pattern: str | None = None
     case_source: str | None = None  # the source that is this case's own directory
 
+    # The methods the runner calls as test code are assay's own here (a suite file holds no
+    # Python): not guarded as test code is (:func:`assay.guard.own`).
     @before("setup")
+    @own
     def _suite_inputs(self) -> None:
         """A case's inputs are its directory without the expected outputs."""
         sources = []
@@ -84,9 +88,14 @@ class SuiteTest(Test):
     _suite_inputs.keeps_fields_valid = True  # type: ignore[attr-defined]
 
     @after("setup")
+    @own
     def _render_template(self) -> None:
-        for template, output in self.templates:
-            _render(self, template, self.stage_dir / output)
+        if not self.templates:
+            return
+        # A template is the suite author's code (Jinja reaches Python objects): guarded.
+        with running():
+            for template, output in self.templates:
+                _render(self, template, self.stage_dir / output)
 
     def _format_values(self) -> dict[str, Any]:
         values = super()._format_values()
@@ -95,6 +104,7 @@ class SuiteTest(Test):
             values.update(case.words())
         return values
 
+    @own
     def inputs_made(self) -> list[str]:
         """Files of the stage dir that are inputs though not staged: rendered templates."""
         return [output for _, output in self.templates]
@@ -117,11 +127,13 @@ class SuiteTest(Test):
             return self.group_compare[case.name]
         return self.compare_spec
 
+    @own
     def sanity(self, out: Output) -> None:
         expected, spec = self.expected_dir(), self.case_compare()
         if spec is not None and expected is not None:
             out.compare(expected, **spec)
 
+    @own
     def differences_anyway(self, out: Output) -> str | None:
         """After a run whose exit code is not accepted: what comparing the outputs shows
         (the comparison is recorded, marked as not deciding the verdict)."""
@@ -139,6 +151,7 @@ class SuiteTest(Test):
                 verdict["judged"] = False
         return "outputs (compared anyway): equal to the expected ones"
 
+    @own
     def job_comparison(self) -> dict[str, Any] | None:
         """The comparison ``sanity`` will make, for a scheduler that runs it in the job."""
         expected, spec = self.expected_dir(), self.case_compare()

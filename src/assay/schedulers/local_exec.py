@@ -20,6 +20,7 @@ import enum
 import functools
 import os
 import shutil
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import NamedTuple
@@ -199,9 +200,10 @@ def direct_start(
         return None
     if not _BASH_OWN.isdisjoint(variables):
         return None
-    program = _find(name, workdir, variables.get("PATH", os.environ.get("PATH")))
-    if program is None or not _loadable(program):
+    found = _find(name, workdir, variables.get("PATH", os.environ.get("PATH")))
+    if found is None or not _loadable(*found):
         return None
+    program = found[0]
     # Only the changes: the transport merges them into its encoded copy of os.environ.
     changes: dict[str, str | None] = dict(variables)
     # As bash leaves them when it execs from a script that changed to ``workdir`` (where it
@@ -242,31 +244,66 @@ _BASH_OWN = frozenset(
 )
 
 
-def _find(name: str, workdir: PurePath, path: str | None) -> str | None:
-    """Where bash in ``workdir`` finds the program ``name`` (None: it would not)."""
+def _find(name: str, workdir: PurePath, path: str | None) -> tuple[str, os.stat_result] | None:
+    """Where bash in ``workdir`` finds the program ``name``, with what ``stat`` said of it
+    there (None: it would not)."""
     if "/" in name:
         here = os.path.join(workdir, name)
-        return os.path.normpath(here) if _executable(here) else None
+        info = _executable(here)
+        return None if info is None else (os.path.normpath(here), info)
     if path is None:
         return None
     for folder in path.split(os.pathsep):
         if not os.path.isabs(folder):
             return None  # relative to the job's directory, not this process's: bash decides
         found = os.path.join(folder, name)
-        if _executable(found):
-            return found
+        info = _executable(found)
+        if info is not None:
+            return found, info
     return None
 
 
-def _executable(path: str) -> bool:
-    return os.path.isfile(path) and os.access(path, os.X_OK)
-
-
-def _loadable(path: str) -> bool:
-    """Whether the kernel runs ``path`` itself (an ELF binary, or a ``#!`` script)."""
+def _executable(path: str) -> os.stat_result | None:
+    """``stat`` of ``path`` when it is a regular file this process may execute."""
+    # access() first: most PATH entries have no such name, and a False costs no exception
+    # (a failed stat raises one: most of the search's Python work).
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
+        if not os.access(path, os.X_OK):
+            return None
+        info = os.stat(path)
+    except (OSError, ValueError):  # (as os.path.isfile: a NUL in the path, a name too long)
+        return None
+    return info if stat.S_ISREG(info.st_mode) else None
+
+
+def _loadable(path: str, info: os.stat_result) -> bool:
+    """Whether the kernel runs ``path`` (``info``: its ``stat``) itself: an ELF binary, or
+    a ``#!`` script. The answer is kept per file as it is (device, inode, size, change
+    times): every case of a suite starts the same program, and reading its head cost an
+    open, a read and a close (and a file object's own calls) per case; a file changed or
+    replaced since is read again."""
+    key = (path, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    known = _LOADABLE.get(key)
+    if known is None:
+        known = _read_head(path)
+        if len(_LOADABLE) >= 64:  # (many programs in one process: tests)
+            _LOADABLE.clear()
+        _LOADABLE[key] = known
+    return known
+
+
+_LOADABLE: dict[tuple[str, int, int, int, int, int], bool] = {}
+
+
+def _read_head(path: str) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except (OSError, ValueError):
+        return False
+    try:
+        head = os.read(fd, 4)
     except OSError:
         return False
+    finally:
+        os.close(fd)
     return head.startswith(b"#!") or head == b"\x7fELF"
