@@ -13,32 +13,24 @@ import select
 import subprocess
 import sys
 import textwrap
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pytest
 
 from assay.commands.outcome import report_error
-from assay.transports.local import LocalProcess, LocalTransport
+from assay.transports.local import LocalTransport
+from tests.unit.local_jobs import spawn_shell
 
 pytestmark = pytest.mark.skipif(
     not (hasattr(os, "pidfd_open") and hasattr(select, "epoll")), reason="needs Linux pidfds"
 )
 
 
-async def _spawn(transport: LocalTransport, tmp_path: Path, i: int, command: str) -> LocalProcess:
-    return await transport.spawn(
-        ["/bin/sh", "-c", command],
-        cwd=PurePosixPath(tmp_path),
-        stdout=PurePosixPath(tmp_path / f"out-{i}"),
-        stderr=PurePosixPath(tmp_path / f"err-{i}"),
-    )
-
-
 def test_a_running_job_holds_its_pidfd_and_gives_it_back(tmp_path: Path) -> None:
     transport = LocalTransport()
 
     async def main() -> tuple[int, int]:
-        proc = await _spawn(transport, tmp_path, 0, "echo out")
+        proc = await spawn_shell(transport, tmp_path, 0, "echo out")
         held = transport.fds.held
         await proc.wait()
         await transport.end(proc)
@@ -53,9 +45,9 @@ def test_a_job_waits_for_a_running_one_when_no_room_is_left(tmp_path: Path) -> N
     transport.fds._room = 1  # the injected fault: a limit that leaves room for one job
 
     async def main() -> int | None:
-        first = await _spawn(transport, tmp_path, 0, "sleep 0.3; touch first-done")
+        first = await spawn_shell(transport, tmp_path, 0, "sleep 0.3; touch first-done")
         waiting = asyncio.create_task(
-            _spawn(transport, tmp_path, 1, "[ -e first-done ] && echo after || echo before")
+            spawn_shell(transport, tmp_path, 1, "[ -e first-done ] && echo after || echo before")
         )
         await asyncio.sleep(0.05)
         assert not waiting.done()  # it waits: the one descriptor is the first job's
@@ -76,8 +68,8 @@ def test_a_waiting_job_cancelled_leaves_no_waiter_behind(tmp_path: Path) -> None
     transport.fds._room = 1  # the injected fault, as above
 
     async def main() -> None:
-        first = await _spawn(transport, tmp_path, 0, "sleep 0.2")
-        waiting = asyncio.create_task(_spawn(transport, tmp_path, 1, "echo never"))
+        first = await spawn_shell(transport, tmp_path, 0, "sleep 0.2")
+        waiting = asyncio.create_task(spawn_shell(transport, tmp_path, 1, "echo never"))
         await asyncio.sleep(0.05)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -9,26 +9,18 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pytest
 
-from assay.transports.local import LocalProcess, LocalTransport
+from assay.transports.local import LocalTransport
+from tests.unit.local_jobs import spawn_shell
 
 LONG_JOBS = 34  # more than the default executor's largest pool (32 threads)
 
 
 def fake_kernel_without_pidfd(pid: int, flags: int = 0) -> int:
     raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
-
-
-async def _spawn(transport: LocalTransport, tmp_path: Path, i: int, command: str) -> LocalProcess:
-    return await transport.spawn(
-        ["/bin/sh", "-c", command],
-        cwd=PurePosixPath(tmp_path),
-        stdout=PurePosixPath(tmp_path / f"out-{i}"),
-        stderr=PurePosixPath(tmp_path / f"err-{i}"),
-    )
 
 
 def test_without_pidfds_a_short_job_is_noticed_while_many_long_ones_run(
@@ -39,8 +31,10 @@ def test_without_pidfds_a_short_job_is_noticed_while_many_long_ones_run(
     transport.fds._room = 1000
 
     async def main() -> tuple[int, int, list[int]]:
-        long = [await _spawn(transport, tmp_path, i, "exec sleep 600") for i in range(LONG_JOBS)]
-        short = await _spawn(transport, tmp_path, LONG_JOBS, "echo short")
+        long = [
+            await spawn_shell(transport, tmp_path, i, "exec sleep 600") for i in range(LONG_JOBS)
+        ]
+        short = await spawn_shell(transport, tmp_path, LONG_JOBS, "echo short")
         held = transport.fds.held
         try:
             # (a hang guard, not a timing: the old code noticed it only after 600 s)
