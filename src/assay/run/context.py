@@ -14,6 +14,7 @@ from assay.run.artifacts import SessionStore
 from assay.run.bucket_inputs import BucketInputs
 from assay.run.module_check import ModuleChecks
 from assay.run.sites import Site
+from assay.run.spares import SpareFiles
 from assay.schedulers.base import Scheduler
 from assay.transports.base import Transport
 
@@ -61,6 +62,8 @@ class RunContext:
     # Recorded run-stage seconds by case key (results database), for packing.
     expected_run: Mapping[str, float] = field(default_factory=dict)
     bucket: BucketInputs = field(default_factory=BucketInputs)  # partitions' store_remote
+    # Passed cases' empty stdout and stderr files, for later local cases (run/spares.py).
+    spares: SpareFiles = field(default_factory=SpareFiles)
 
 
 _UNSAFE_NAME = re.compile(r"[^\w.-]")

@@ -22,6 +22,7 @@ from assay.run.describe import describe_status
 from assay.run.input_hints import denied_hint, denied_inputs
 from assay.run.keeping import keep_file, kept_files
 from assay.run.metrics import measure
+from assay.run.spares import empty_outputs
 
 
 class CheckStages(CaseState):
@@ -112,14 +113,24 @@ class CheckStages(CaseState):
         if remove and not any("/" in name for name in names):
             # The stage dir becomes the output dir, without what is not kept (the staged
             # inputs): one rename, no copies and no removal of the dir itself.
-            with_access(fd, lambda: remove_entries(fd, entries - set(names)))
+            spares = self.ctx.spares
+            # Empty stdout and stderr files are not kept: a later case uses them again
+            # (run/spares.py), or they go now (no room: none is taken).
+            empty = empty_outputs(fd, entries)  # (a file it cannot look at is kept)
+            drop = entries - set(names)
+            if empty and not spares.room():
+                drop.update(empty)
+                empty = []
+            with_access(fd, lambda: remove_entries(fd, drop))
             with_access(fd, lambda: os.rename(self.stage_dir, self.output_dir))
-            if stage_identity(self.output_dir) != beneath.identity(os.fstat(fd)):
+            ident = beneath.identity(os.fstat(fd))
+            if stage_identity(self.output_dir) != ident:
                 # Renamed by its name: a link swapped in at the last moment went instead.
                 with contextlib.suppress(OSError):
                     os.unlink(self.output_dir)
                 self._stage_dir_replaced()
                 return
+            spares.offer(self.output_dir, ident, empty)
         else:
             self.output_dir.mkdir(exist_ok=True)
             for name in names:

@@ -84,6 +84,10 @@ class SetupStage(CaseState):
                 raise StageFailed("invalid test attributes: " + "; ".join(problems))
         if self.attach is None:  # a resumed case's stage dir already holds its inputs
             await self._stage_sources(test)
+            if self.ctx.spares and not test.build and self._runs_here():
+                # The job's stdout and stderr: files an earlier case left empty, moved
+                # here (a new file costs more than a move; see run/spares.py).
+                self.ctx.spares.take(self.stage_dir)
         await self._artifacts(test, info)
         self.result.artifacts += self.sources  # after the artifacts: theirs come first
 
@@ -185,11 +189,11 @@ class SetupStage(CaseState):
     def _copies(self, test: Test, source: str) -> bool:
         """Whether ``source`` is a suite case's own directory, for a case whose jobs run as
         processes of this machine (batch and remote cases keep the store)."""
-        return (
-            source == getattr(test, "case_source", None)
-            and not self.site.remote
-            and self.place.scheduler.runs_here
-        )
+        return source == getattr(test, "case_source", None) and self._runs_here()
+
+    def _runs_here(self) -> bool:
+        """Whether the case's jobs run as processes of this machine, in its stage dir."""
+        return not self.site.remote and self.place.scheduler.runs_here
 
 
 def _may_change_fields(test: type[Test]) -> bool:

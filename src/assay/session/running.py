@@ -196,6 +196,7 @@ async def _run(
             await hosts.close()
             await transport.release()
             ctx.store.close()
+            ctx.spares.remove()  # (what no later case took: not kept)
             journal.close()
         if late is not None:
             recorder = await late.settled()

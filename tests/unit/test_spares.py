@@ -1,0 +1,128 @@
+"""Passed cases' empty stdout and stderr files, moved into later cases' stage dirs: only
+regular, empty files of one name are offered, and nothing is moved or removed through an
+output dir that a link replaced meanwhile. Real files and directories."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from assay.compare.beneath import identity
+from assay.run.scripts import RUN_ERR, RUN_OUT
+from assay.run.spares import SpareFiles, empty_outputs
+
+SECRET = "not the runner's\n"
+
+
+def _output_dir(root: Path, name: str = "done") -> tuple[Path, tuple[int, int]]:
+    """An output dir holding an empty stdout and stderr file, and its identity."""
+    out = root / name
+    out.mkdir()
+    for file in (RUN_OUT, RUN_ERR):
+        (out / file).write_bytes(b"")
+    return out, identity(os.stat(out))
+
+
+def _offered(out: Path) -> list[str]:
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return empty_outputs(fd, set(os.listdir(fd)))
+    finally:
+        os.close(fd)
+
+
+def test_a_later_stage_dir_gets_the_files_and_they_leave_the_output_dir(tmp_path):
+    out, ident = _output_dir(tmp_path)
+    inodes = {os.stat(out / RUN_OUT).st_ino, os.stat(out / RUN_ERR).st_ino}
+    spares = SpareFiles()
+    spares.offer(out, ident, _offered(out))
+    assert len(spares) == 2
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    assert sorted(spares.take(stage)) == [RUN_ERR, RUN_OUT]
+    assert os.listdir(out) == [] and len(spares) == 0
+    assert {os.stat(stage / RUN_OUT).st_ino, os.stat(stage / RUN_ERR).st_ino} == inodes
+
+
+@pytest.mark.parametrize("kind", ["written", "symlink", "hard link", "fifo", "directory"])
+def test_only_regular_empty_files_of_one_name_are_offered(tmp_path, kind):
+    out, _ = _output_dir(tmp_path)
+    (out / RUN_ERR).unlink()
+    if kind == "written":
+        (out / RUN_ERR).write_text("a line\n")
+    elif kind == "symlink":
+        (tmp_path / "empty").write_bytes(b"")
+        (out / RUN_ERR).symlink_to(tmp_path / "empty")
+    elif kind == "hard link":
+        (tmp_path / "empty").write_bytes(b"")
+        os.link(tmp_path / "empty", out / RUN_ERR)
+    elif kind == "fifo":
+        os.mkfifo(out / RUN_ERR)
+    else:
+        (out / RUN_ERR).mkdir()
+    assert _offered(out) == [RUN_OUT]
+
+
+def test_nothing_is_taken_through_an_output_dir_a_link_replaced(tmp_path):
+    out, ident = _output_dir(tmp_path)
+    spares = SpareFiles()
+    spares.offer(out, ident, _offered(out))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / RUN_OUT).write_text(SECRET)
+    (outside / RUN_ERR).write_text(SECRET)
+    out.rename(tmp_path / "moved")
+    out.symlink_to(outside)
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    assert spares.take(stage) == []
+    assert os.listdir(stage) == [] and len(spares) == 0
+    assert sorted(os.listdir(outside)) == [RUN_ERR, RUN_OUT]
+    spares.remove()
+    assert (outside / RUN_OUT).read_text() == SECRET
+
+
+def test_nothing_is_taken_from_another_directory_put_at_its_name(tmp_path):
+    out, ident = _output_dir(tmp_path)
+    spares = SpareFiles()
+    spares.offer(out, ident, _offered(out))
+    out.rename(tmp_path / "moved")
+    _output_dir(tmp_path, "done")  # the same name, another directory
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    assert spares.take(stage) == []
+    assert sorted(os.listdir(out)) == [RUN_ERR, RUN_OUT]
+
+
+def test_a_file_linked_since_it_was_offered_is_not_taken(tmp_path):
+    out, ident = _output_dir(tmp_path)
+    spares = SpareFiles()
+    spares.offer(out, ident, _offered(out))
+    os.link(out / RUN_ERR, tmp_path / "peek")
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    assert spares.take(stage) == [RUN_ERR]  # the stdout file, as the job's stderr
+    assert os.stat(stage / RUN_ERR).st_ino != os.stat(tmp_path / "peek").st_ino
+    assert (out / RUN_ERR).exists()
+
+
+def test_remove_leaves_nothing_waiting_and_removes_only_those_files(tmp_path):
+    out, ident = _output_dir(tmp_path)
+    (out / "assay-run.sh").write_text("#!/bin/bash\n")
+    spares = SpareFiles()
+    spares.offer(out, ident, _offered(out))
+    spares.remove()
+    assert os.listdir(out) == ["assay-run.sh"] and len(spares) == 0
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    assert spares.take(stage) == []
+
+
+def test_room_is_bounded(tmp_path):
+    spares = SpareFiles(limit=2)
+    out, ident = _output_dir(tmp_path)
+    assert spares.room()
+    spares.offer(out, ident, _offered(out))
+    assert not spares.room()
