@@ -127,7 +127,13 @@ def check_references(refs: Any, metrics: Mapping[str, MetricSpec]) -> list[str]:
             errors.append(f"references key {key!r} must be a 'system:partition' pattern string")
             continue
         if not isinstance(table, Mapping):
-            errors.append(f"references[{key!r}] must be a dict of metric names to assay.ref(...)")
+            errors.append(
+                f"references[{key!r}] must be a dict of metric names to assay.ref(...); "
+                "references are keyed by 'system:partition' pattern first: "
+                f"references = {{'*': {{{key!r}: ...}}}}"
+                if key in metrics
+                else f"references[{key!r}] must be a dict of metric names to assay.ref(...)"
+            )
             continue
         for metric_name, value in table.items():
             where = f"references[{key!r}][{metric_name!r}]"
