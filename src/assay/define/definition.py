@@ -8,6 +8,7 @@ one error per class, with file and line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,6 +241,7 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
                 "(or mark a base class abstract = True)"
             )
     errors.extend(_typos(cls, set(variables) | {p.name for p in params} | set(metrics)))
+    errors.extend(_misspelt_names(cls, set(variables) | {p.name for p in params}))
     if not abstract and file is not None:
         errors.extend(_artifact_problems(getattr(cls, "artifacts", {}), Path(file).parent))
     if len(field_funcs) > 1:
@@ -264,6 +266,47 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
         abstract=abstract,
         variant_fields=field_funcs[0] if field_funcs else None,
     )
+
+
+# ``{name}`` in a command, neither ``${name}`` (the shell's) nor ``{{name}}`` (a literal).
+_BRACED = re.compile(r"(?<![{$])\{(\w+)\}(?!\})")
+_FORMAT_FIELDS = (
+    "tasks", "nodes", "cpus_per_task", "tasks_per_node", "system", "partition", "environment",
+    "stage_dir",
+)  # fmt: skip
+
+
+def _misspelt_names(cls: type, declared: set[str]) -> list[str]:
+    """``{name}`` in the class's commands that names nothing but resembles a parameter,
+    variable or field (``{sise}`` for ``{size}``): it would stay as written, unnoticed
+    until the job ran ``echo {sise}``."""
+    texts: list[tuple[str, str]] = []
+    for key in ("command", "build", "prerun", "postrun"):
+        value = getattr(cls, key, None)
+        if isinstance(value, str):
+            texts.append((key, value))
+        elif isinstance(value, list | tuple):
+            texts += [(key, v) for v in value if isinstance(v, str)]
+    env = getattr(cls, "env", None)
+    if isinstance(env, Mapping):
+        texts += [(f"env[{k!r}]", v) for k, v in env.items() if isinstance(v, str)]
+    if not any("{" in text for _, text in texts):
+        return []
+    known = {*declared, *_FORMAT_FIELDS, *dir(cls)}
+    candidates = sorted(declared | set(_FORMAT_FIELDS))
+    errors = []
+    for where, text in texts:
+        for name in dict.fromkeys(_BRACED.findall(text)):
+            if name in known:
+                continue
+            close = _close_matches(name, candidates, n=1, cutoff=0.75)
+            if close:
+                errors.append(
+                    f"{where}: {{{name}}} names no parameter, variable or field, so it would "
+                    f"stay as written; did you mean {{{close[0]}}}? ({{{{{name}}}}} is the "
+                    "literal text)"
+                )
+    return errors
 
 
 def _decode_class_fields(cls: type) -> None:
