@@ -59,6 +59,7 @@ def show(
                 names,
                 "check -n/-x/-t/-T/-P/-p/-e/--case; without them `assay list PATHS` shows "
                 "every case",
+                prepared.test_names,
             ),
         )
     out = sys.stdout

@@ -59,6 +59,7 @@ def run(
                 hint=nothing_matched_hint(
                     request.selection.names,
                     "check -n/-t/-p/-e/-P/--case, or run `assay list` to see the cases",
+                    prepared.test_names,
                 ),
             )
     except BaseException:
