@@ -83,3 +83,17 @@ def test_a_parameter_given_one_value_or_a_string_is_a_problem_of_its_test(assay_
     assert "parameter 'n' takes a list of values, got one value, 5; " in text, text
     assert "write assay.parameter([5])" in text, text
     assert "parameter 'mode' takes a list of values, got a string, 'fast'; " in text, text
+
+
+def test_a_misspelt_sources_directory_names_the_one_beside_it(assay_cli, write, tmp_path):
+    (tmp_path / "src").mkdir()
+    write(
+        "test_src.py",
+        'import assay\n\nclass X(assay.Test):\n    sources = "srcs/"\n    command = "true"\n',
+    )
+    result = assay_cli("run", "test_src.py", "--plain")
+    reason = result.case("X")["failure"]["reason"]
+    assert (
+        reason
+        == f"sources: 'srcs/' not found (looked for {tmp_path / 'srcs'}); did you mean 'src'?"
+    )
