@@ -564,3 +564,23 @@ def test_names_of_own_attributes_and_fields_in_a_command_are_not_misspellings() 
         build = ["make -j{cpus_per_task}"]
 
     assert errors_of(Own) == []
+
+
+def test_a_method_misspelt_as_sanity_is_an_error() -> None:
+    # Before, santiy() was never called and the case passed on its exit code alone.
+    class Typo(assay.Test):
+        command = "echo hi"
+
+        def santiy(self, out: object) -> None:
+            raise AssertionError
+
+    assert "method 'santiy' looks like sanity misspelt" in one_error(Typo, "santiy")
+
+    class Own(assay.Test):
+        command = "echo hi"
+
+        def sanitize(self) -> None: ...
+
+        def validate(self) -> None: ...
+
+    assert errors_of(Own) == []

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FunctionType
 from typing import Any
 
 from assay import guard
@@ -405,7 +406,18 @@ def _typos(cls: type, declared: set[str]) -> list[str]:
                 f"{name} would be ignored"
             )
             continue
-        if name in declared or callable(value) or isinstance(value, property | staticmethod):
+        if name in declared:
+            continue
+        if callable(value) or isinstance(value, property | staticmethod):
+            # A method misspelt as sanity (santiy, sanitiy) would never be called: the
+            # case would pass on its exit code alone.
+            if isinstance(value, FunctionType) and _close_matches(
+                name, ["sanity"], n=1, cutoff=0.8
+            ):
+                errors.append(
+                    f"method {name!r} looks like sanity misspelt; assay calls only "
+                    "sanity(self, out), so this check would never run"
+                )
             continue
         close = _close_matches(name, known, n=1, cutoff=0.8)
         if close:
