@@ -293,13 +293,15 @@ def _misspelt_names(cls: type, declared: set[str]) -> list[str]:
         texts += [(f"env[{k!r}]", v) for k, v in env.items() if isinstance(v, str)]
     if not any("{" in text for _, text in texts):
         return []
-    known = {*declared, *_FORMAT_FIELDS, *dir(cls)}
+    named = [(where, name) for where, text in texts for name in _BRACED.findall(text)]
+    unknown = [(w, n) for w, n in named if n not in declared and n not in _FORMAT_FIELDS]
+    if not unknown:  # (the common case: no dir() of the class)
+        return []
+    known = set(dir(cls))
     candidates = sorted(declared | set(_FORMAT_FIELDS))
     errors = []
-    for where, text in texts:
-        for name in dict.fromkeys(_BRACED.findall(text)):
-            if name in known:
-                continue
+    for where, name in dict.fromkeys(unknown):
+        if name not in known:
             close = _close_matches(name, candidates, n=1, cutoff=0.75)
             if close:
                 errors.append(
