@@ -26,6 +26,13 @@ def _compile(patterns: Sequence[str]) -> tuple[re.Pattern[str] | None, ...]:
     return tuple(out)
 
 
+NO_TESTS_HINT = (
+    "a test is a class that subclasses assay.Test in a .py file that imports assay "
+    "(docs/test-api.md), or a NAME.suite.toml file (docs/suites.md); pytest's test functions "
+    "are not assay tests"
+)
+
+
 def nothing_matched_hint(names: Sequence[str], where: str, tests: Sequence[str] = ()) -> str:
     """The hint of a selection that matched no case: what to check (``where``), and, for a
     name pattern anchored with ``$``, that a case's name goes on past the test's name; for
