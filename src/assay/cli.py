@@ -66,7 +66,9 @@ def show_config(config: str | None, system: str | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``assay`` command (after :func:`assay.entry.main`)."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    from assay.entry import debug_first
+
+    args = debug_first(list(sys.argv[1:] if argv is None else argv))
     try:
         code = cli.main(args=args, prog_name="assay", standalone_mode=False)
     except BaseException as exc:

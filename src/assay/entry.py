@@ -45,9 +45,21 @@ def answers_version(args: Sequence[str]) -> bool:
     return False
 
 
+def debug_first(args: list[str]) -> list[str]:
+    """``args`` with a ``--debug`` given after the command (``assay run --debug x``, as
+    newcomers write it) moved before it, where the group's option goes; a ``--debug``
+    after ``--`` is a path and stays."""
+    if "--debug" not in args or args[:1] == ["--debug"]:
+        return args
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args
+    return ["--debug", *(a for a in args[:end] if a != "--debug"), *args[end:]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``assay`` command."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = debug_first(list(sys.argv[1:] if argv is None else argv))
     if answers_version(args):
         # click.version_option's message, word for word.
         sys.stdout.write(f"assay, version {__version__}\n")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay import terminal
 from assay.errors import UsageError
-from assay.select import nothing_matched_hint
+from assay.select import NO_TESTS_HINT, nothing_matched_hint
 
 if TYPE_CHECKING:
     from assay.plan import Case
@@ -53,12 +53,15 @@ def show(
     cases = prepared.plan.cases
     problems = prepared.problems
     if not cases and not problems:
+        if not prepared.tests_loaded:
+            raise UsageError("no tests found", hint=NO_TESTS_HINT)
         raise UsageError(
             f"no cases match the selection ({prepared.tests_loaded} test(s) loaded)",
             hint=nothing_matched_hint(
                 names,
                 "check -n/-x/-t/-T/-P/-p/-e/--case; without them `assay list PATHS` shows "
                 "every case",
+                prepared.test_names,
             ),
         )
     out = sys.stdout

@@ -26,17 +26,44 @@ def _compile(patterns: Sequence[str]) -> tuple[re.Pattern[str] | None, ...]:
     return tuple(out)
 
 
-def nothing_matched_hint(names: Sequence[str], where: str) -> str:
+NO_TESTS_HINT = (
+    "a test is a class that subclasses assay.Test in a .py file that imports assay "
+    "(docs/test-api.md), or a NAME.suite.toml file (docs/suites.md); pytest's test functions "
+    "are not assay tests"
+)
+
+
+def nothing_matched_hint(names: Sequence[str], where: str, tests: Sequence[str] = ()) -> str:
     """The hint of a selection that matched no case: what to check (``where``), and, for a
-    name pattern anchored with ``$``, that a case's name goes on past the test's name."""
+    name pattern anchored with ``$``, that a case's name goes on past the test's name; for
+    a ``-n`` that matches no loaded test (of ``tests``), the names it resembles."""
     anchored = [n for n in names if n.endswith("$") and not n.endswith("]$")]
     if not anchored:
-        return where
+        return where + _no_such_test(names, tests)
     return (
         f"{where}; a case's name goes on after its test's: its parameters and place, as in "
         f"'Test[i=3] @system:partition+environment', so -n {anchored[0]!r} matches none; "
         "drop the '$'"
     )
+
+
+def _no_such_test(names: Sequence[str], tests: Sequence[str]) -> str:
+    """``; -n 'EchoTest2' matches no test; did you mean 'EchoTestV1'?`` for the first name
+    given as plain text that is in no test's name (a typo), or the tests there are, when
+    few."""
+    for name in names:
+        # (A pattern with regex syntax may aim at parameters or places: not a test's name.)
+        if _has_metacharacters(name) or any(name in test for test in tests):
+            continue
+        from difflib import get_close_matches  # lazy: a mistyped name only
+
+        close = get_close_matches(name, sorted(set(tests)), n=3, cutoff=0.6)
+        if close:
+            return f"; -n {name!r} matches no test; did you mean {' or '.join(map(repr, close))}?"
+        if tests and len(set(tests)) <= 10:
+            return f"; -n {name!r} matches no test; the tests are {', '.join(sorted(set(tests)))}"
+        return f"; -n {name!r} matches no test"
+    return ""
 
 
 def _has_metacharacters(pattern: str) -> bool:

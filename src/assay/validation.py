@@ -114,6 +114,32 @@ def _long_key(text: str) -> int | None:
     return None
 
 
+_AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+# ``key = value``, the value not a string, array or table: perhaps text without its quotes.
+_ASSIGNED = re.compile(r"\s*([\w.-]+)\s*=\s*([^\s\"'\[{#][^#]*?)\s*(#.*)?")
+
+
+def _unquoted_hint(text: str, said: str) -> str:
+    """``; a text value needs quotes: time_limit = "5m"`` when the line of a syntax error
+    assigns something TOML cannot read as a value, the commonest mistake; else nothing."""
+    import json
+    import tomllib
+
+    at = _AT_LINE.search(said)
+    lines = text.split("\n")
+    if at is None or not 0 < int(at.group(1)) <= len(lines):
+        return ""
+    assigned = _ASSIGNED.fullmatch(lines[int(at.group(1)) - 1])
+    if assigned is None:
+        return ""
+    key, value = assigned.group(1), assigned.group(2)
+    try:
+        tomllib.loads(f"v = {value}")
+        return ""  # a value after all: the mistake is elsewhere
+    except tomllib.TOMLDecodeError:
+        return f"; a text value needs quotes: {key} = {json.dumps(value)}"
+
+
 def load_toml(text: str) -> dict[str, Any]:
     """Parse TOML, raising :class:`Invalid` with the line and column of a syntax error."""
     import tomllib  # lazy: a run whose tests read no TOML starts without it (8 M instructions)
@@ -128,7 +154,7 @@ def load_toml(text: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise Invalid("", f"not valid TOML: {exc}") from None
+        raise Invalid("", f"not valid TOML: {exc}{_unquoted_hint(text, str(exc))}") from None
     except RecursionError:  # (tomllib recurses once per level of nested arrays and tables)
         raise Invalid(
             "",

@@ -176,3 +176,36 @@ def test_setting_errors_name_the_variable_and_type(assay_cli, write):
     good = assay_cli("run", "test_var.py", "-S", "Sized.n=7", "--plain")
     assert good.code == 0, good
     assert "echo 7" in (good.cwd / good.case("Sized")["output_dir"] / "assay-run.sh").read_text()
+
+
+def test_a_failed_build_names_the_command_it_stopped_at(assay_cli, write):
+    # Which of several build commands failed: its exit code alone does not say.
+    write(
+        "test_builds.py",
+        """
+        import assay
+
+        class Steps(assay.Test):
+            build = ["echo configuring", "grep -q no-such-text /dev/null", "echo never"]
+            command = "true"
+
+        class Unbalanced(assay.Test):
+            build = ["echo first", "cc -DLIMIT=) x.c"]
+            command = "true"
+
+        class Exits(assay.Test):
+            build = "exit 4"
+            command = "true"
+        """,
+    )
+    result = assay_cli("run", "test_builds.py", "--plain")
+    assert result.code == 1, result
+    _assert_no_traceback(result)
+    steps = result.case("Steps")["failure"]["reason"]
+    assert steps == "build failed: exit code 1 from `grep -q no-such-text /dev/null`", steps
+    assert "never" not in result.stdout
+    unbalanced = result.case("Unbalanced")["failure"]["reason"]
+    assert unbalanced == (
+        "build failed: exit code 2: a shell syntax error in `cc -DLIMIT=) x.c` (check its quoting)"
+    ), unbalanced
+    assert result.case("Exits")["failure"]["reason"] == "build failed: exit code 4"

@@ -86,3 +86,35 @@ def test_a_name_pattern_anchored_after_the_tests_name_is_told_why_it_matches_not
     # Without an anchored pattern the hint stays as it was.
     plain = assay_cli("list", ".", "-n", "NoSuchCase")
     assert "drop the '$'" not in plain.stderr
+
+
+def test_a_mistyped_test_name_is_told_the_names_it_resembles(tmp_path, assay_cli: Cli):
+    write_tree(
+        tmp_path,
+        {
+            "test_echo.py": "import assay\n\n"
+            "class EchoTestV0(assay.Test):\n    command = 'true'\n\n"
+            "class EchoTestV1(assay.Test):\n    command = 'true'\n"
+        },
+    )
+    for command in ("list", "run"):
+        result = assay_cli(command, ".", "-n", "EchoTest2")
+        assert result.code == 2, result
+        assert (
+            "-n 'EchoTest2' matches no test; did you mean 'EchoTestV1' or 'EchoTestV0'?"
+        ) in result.stderr, result.stderr
+    far = assay_cli("list", ".", "-n", "Zzz")
+    assert "-n 'Zzz' matches no test; the tests are EchoTestV0, EchoTestV1" in far.stderr
+    aimed = assay_cli("list", ".", "-n", "EchoTestV0[x=5")  # a parameter's value: no test hint
+    assert aimed.code == 2 and "matches no test" not in aimed.stderr, aimed.stderr
+
+
+def test_paths_without_any_test_say_what_a_test_is(tmp_path, assay_cli: Cli):
+    # A pytest file: before, "no cases match the selection" and a hint about -n/-t/-p.
+    write_tree(tmp_path, {"test_plain.py": "def test_x():\n    assert True\n"})
+    for command in ("list", "run"):
+        result = assay_cli(command, "test_plain.py")
+        assert result.code == 2, result
+        assert "assay: error: no tests found" in result.stderr, result.stderr
+        assert "subclasses assay.Test" in result.stderr
+        assert "check -n" not in result.stderr

@@ -112,5 +112,8 @@ def test_a_build_writing_over_a_source_is_told_why_and_how(tmp_path, assay_cli, 
     result = assay_cli("run", "test_build.py", "--plain")
     assert result.code == 1, result
     reason = result.report["cases"][0]["failure"]["reason"]
-    assert reason.startswith("build failed: exit code 1; 'config.h' is a staged input"), reason
+    assert reason.startswith(
+        "build failed: exit code 1 from `echo '#define N 2' > config.h`;"
+        " 'config.h' is a staged input"
+    ), reason
     assert 'writable = ["config.h"] in the test' in reason

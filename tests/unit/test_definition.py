@@ -538,3 +538,49 @@ def test_parametrizing_a_builtin_resource_field_is_allowed() -> None:
 
     assert errors_of(Scaling) == []
     assert list(Scaling._assay.space) == [(1, 16), (1, 64), (2, 64), (4, 64)]
+
+
+def test_a_misspelt_name_in_a_command_is_an_error_naming_the_one_meant() -> None:
+    # Before, {sise} stayed in the script as written and the job ran `echo {sise}`.
+    class Typo(assay.Test):
+        size = assay.parameter([1, 2])
+        threads = assay.variable(int, 2)
+        command = "echo {sise} ${HOME} {{sise}} {print}"
+        env = {"OMP_NUM_THREADS": "{thread}"}
+
+    assert one_error(Typo, "{sise}") == (
+        "command: {sise} names no parameter, variable or field, so it would stay as written; "
+        "did you mean {size}? ({{sise}} is the literal text)"
+    )
+    assert "env['OMP_NUM_THREADS']: {thread} names no" in one_error(Typo, "{thread}")
+    assert len(errors_of(Typo)) == 2, errors_of(Typo)
+
+
+def test_names_of_own_attributes_and_fields_in_a_command_are_not_misspellings() -> None:
+    class Own(assay.Test):
+        sizes = "1 2"
+        size = assay.parameter([1])
+        command = "echo {sizes} {size} {tasks} {stage_dir}"
+        build = ["make -j{cpus_per_task}"]
+
+    assert errors_of(Own) == []
+
+
+def test_a_method_misspelt_as_sanity_is_an_error() -> None:
+    # Before, santiy() was never called and the case passed on its exit code alone.
+    class Typo(assay.Test):
+        command = "echo hi"
+
+        def santiy(self, out: object) -> None:
+            raise AssertionError
+
+    assert "method 'santiy' looks like sanity misspelt" in one_error(Typo, "santiy")
+
+    class Own(assay.Test):
+        command = "echo hi"
+
+        def sanitize(self) -> None: ...
+
+        def validate(self) -> None: ...
+
+    assert errors_of(Own) == []

@@ -54,3 +54,38 @@ def test_the_light_path_reads_the_transfer_options_as_the_full_command_line_does
 )
 def test_anything_else_goes_to_the_full_command_line(args):
     assert parse_quick(args) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "--debug", "tests"], ["--debug", "run", "tests"]),
+        (["list", "tests", "--debug"], ["--debug", "list", "tests"]),
+        (["--debug", "run", "tests"], ["--debug", "run", "tests"]),
+        (["run", "--", "--debug"], ["run", "--", "--debug"]),  # a path named so
+        (["run", "tests"], ["run", "tests"]),
+    ],
+)
+def test_debug_after_the_command_goes_before_it(args, expected):
+    # Before, `assay run --debug tests` was "No such option: --debug" (exit 2).
+    from assay.entry import debug_first
+
+    assert debug_first(args) == expected
+
+
+def test_assay_run_with_debug_after_the_command_runs(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "test_ok.py").write_text(
+        "import assay\n\nclass Ok(assay.Test):\n    command = 'true'\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-m", "assay", "run", "--debug", "test_ok.py", "--plain"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "1 passed" in ran.stdout

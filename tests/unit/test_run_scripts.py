@@ -100,3 +100,23 @@ def test_export_lines_are_worked_out_once_and_stay_those_of_shell_export():
     for _ in range(2):  # a refused name is refused every time
         with pytest.raises(ValueError, match="not a valid environment variable name"):
             scripts._export("1BAD", "x")
+
+
+def test_the_failed_build_command_is_read_from_the_last_mark_of_stderr() -> None:
+    mark = scripts.FAILED_MARK
+    tail = f"{mark} (exit code 1): make one\nnoise\n{mark} (exit code 2): make \x1b[2Jtwo\n"
+    assert scripts.failed_build_command(tail, "") == " from `make  [2Jtwo`"
+    assert scripts.failed_build_command(f"{mark} (exit code 1): {'x' * 300}", "") == (
+        f" from `{'x' * 197}...`"
+    )
+    assert scripts.failed_build_command("error: no such header\n", "") is None
+
+
+def test_a_syntax_error_names_the_line_of_the_build_script() -> None:
+    script = "#!/bin/bash\nset -e\ncc -DX=) a.c\n"
+    said = "/stage/assay-build.sh: line 3: syntax error near unexpected token `)'\n"
+    assert scripts.failed_build_command(said, script) == (
+        ": a shell syntax error in `cc -DX=) a.c` (check its quoting)"
+    )
+    beyond = said.replace("line 3", "line 9")
+    assert scripts.failed_build_command(beyond, script) is None

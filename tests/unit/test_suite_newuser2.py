@@ -55,3 +55,25 @@ def test_an_unknown_key_in_a_sub_table_is_on_its_line(home):
     ((line, message),) = _problems(home, text)
     assert "unknown key 'rtoll'" in message and "did you mean 'rtol'?" in message
     assert line == 7
+
+
+@pytest.mark.parametrize(
+    ("line", "hint"),
+    [
+        ("time_limit = 5m", 'a text value needs quotes: time_limit = "5m"'),
+        (
+            "command = echo hi > out  # a note",
+            'a text value needs quotes: command = "echo hi > out"',
+        ),
+    ],
+)
+def test_text_written_without_its_quotes_is_told_to_quote_it(home, line, hint):
+    # Before: only tomllib's "Invalid value (at line 3, column 11)".
+    ((number, message),) = _problems(home, f'[suite]\ncases = "cases/*"\n{line}\n')
+    assert number == 3 and message.startswith("not valid TOML: "), message
+    assert message.endswith(hint), message
+
+
+def test_a_syntax_error_elsewhere_gets_no_quoting_hint(home):
+    ((_, message),) = _problems(home, '[suite]\ncases = "cases/*"\ntime_limit = "5m\n')
+    assert "needs quotes" not in message, message

@@ -8,9 +8,11 @@ one error per class, with file and line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FunctionType
 from typing import Any
 
 from assay import guard
@@ -127,7 +129,13 @@ def check_references(refs: Any, metrics: Mapping[str, MetricSpec]) -> list[str]:
             errors.append(f"references key {key!r} must be a 'system:partition' pattern string")
             continue
         if not isinstance(table, Mapping):
-            errors.append(f"references[{key!r}] must be a dict of metric names to assay.ref(...)")
+            errors.append(
+                f"references[{key!r}] must be a dict of metric names to assay.ref(...); "
+                "references are keyed by 'system:partition' pattern first: "
+                f"references = {{'*': {{{key!r}: ...}}}}"
+                if key in metrics
+                else f"references[{key!r}] must be a dict of metric names to assay.ref(...)"
+            )
             continue
         for metric_name, value in table.items():
             where = f"references[{key!r}][{metric_name!r}]"
@@ -234,6 +242,7 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
                 "(or mark a base class abstract = True)"
             )
     errors.extend(_typos(cls, set(variables) | {p.name for p in params} | set(metrics)))
+    errors.extend(_misspelt_names(cls, set(variables) | {p.name for p in params}))
     if not abstract and file is not None:
         errors.extend(_artifact_problems(getattr(cls, "artifacts", {}), Path(file).parent))
     if len(field_funcs) > 1:
@@ -258,6 +267,49 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
         abstract=abstract,
         variant_fields=field_funcs[0] if field_funcs else None,
     )
+
+
+# ``{name}`` in a command, neither ``${name}`` (the shell's) nor ``{{name}}`` (a literal).
+_BRACED = re.compile(r"(?<![{$])\{(\w+)\}(?!\})")
+_FORMAT_FIELDS = (
+    "tasks", "nodes", "cpus_per_task", "tasks_per_node", "system", "partition", "environment",
+    "stage_dir",
+)  # fmt: skip
+
+
+def _misspelt_names(cls: type, declared: set[str]) -> list[str]:
+    """``{name}`` in the class's commands that names nothing but resembles a parameter,
+    variable or field (``{sise}`` for ``{size}``): it would stay as written, unnoticed
+    until the job ran ``echo {sise}``."""
+    texts: list[tuple[str, str]] = []
+    for key in ("command", "build", "prerun", "postrun"):
+        value = getattr(cls, key, None)
+        if isinstance(value, str):
+            texts.append((key, value))
+        elif isinstance(value, list | tuple):
+            texts += [(key, v) for v in value if isinstance(v, str)]
+    env = getattr(cls, "env", None)
+    if isinstance(env, Mapping):
+        texts += [(f"env[{k!r}]", v) for k, v in env.items() if isinstance(v, str)]
+    if not any("{" in text for _, text in texts):
+        return []
+    named = [(where, name) for where, text in texts for name in _BRACED.findall(text)]
+    unknown = [(w, n) for w, n in named if n not in declared and n not in _FORMAT_FIELDS]
+    if not unknown:  # (the common case: no dir() of the class)
+        return []
+    known = set(dir(cls))
+    candidates = sorted(declared | set(_FORMAT_FIELDS))
+    errors = []
+    for where, name in dict.fromkeys(unknown):
+        if name not in known:
+            close = _close_matches(name, candidates, n=1, cutoff=0.75)
+            if close:
+                errors.append(
+                    f"{where}: {{{name}}} names no parameter, variable or field, so it would "
+                    f"stay as written; did you mean {{{close[0]}}}? ({{{{{name}}}}} is the "
+                    "literal text)"
+                )
+    return errors
 
 
 def _decode_class_fields(cls: type) -> None:
@@ -356,7 +408,18 @@ def _typos(cls: type, declared: set[str]) -> list[str]:
                 f"{name} would be ignored"
             )
             continue
-        if name in declared or callable(value) or isinstance(value, property | staticmethod):
+        if name in declared:
+            continue
+        if callable(value) or isinstance(value, property | staticmethod):
+            # A method misspelt as sanity (santiy, sanitiy) would never be called: the
+            # case would pass on its exit code alone.
+            if isinstance(value, FunctionType) and _close_matches(
+                name, ["sanity"], n=1, cutoff=0.8
+            ):
+                errors.append(
+                    f"method {name!r} looks like sanity misspelt; assay calls only "
+                    "sanity(self, out), so this check would never run"
+                )
             continue
         close = _close_matches(name, known, n=1, cutoff=0.8)
         if close:

@@ -149,7 +149,8 @@ class Fields:
     build: Annotated[
         Strings | None,
         Builtin(
-            "shell commands run in order with `set -e`; absent means run-only",
+            "shell commands run in order with `set -e`; the first that fails ends the build,"
+            " and the failure names it; absent means run-only",
             "str or list",
             check_opt_strs,
         ),

@@ -45,7 +45,15 @@ class Parameter:
         group: str | None = None,
         fmt: Callable[[Any], str] | None = None,
     ) -> None:
-        self.values: tuple[Any, ...] = tuple(values)
+        # A single value or a string (one variant per character) is a mistake reported with
+        # the test's other problems, not an exception that makes the whole file unloadable.
+        self.given: object = _MISSING
+        try:
+            if isinstance(values, str | bytes):
+                raise TypeError
+            self.values: tuple[Any, ...] = tuple(values)
+        except TypeError:
+            self.given, self.values = values, ()
         self.group = group
         self.fmt = fmt
         self.name = ""
@@ -60,7 +68,14 @@ class Parameter:
     def problems(self) -> list[str]:
         """What is wrong with this parameter's definition, if anything."""
         out = []
-        if not self.values:
+        if self.given is not _MISSING:
+            shown = safe_repr(self.given)
+            kind = "a string" if isinstance(self.given, str | bytes) else "one value"
+            out.append(
+                f"parameter {self.name!r} takes a list of values, got {kind}, {shown}; "
+                f"write assay.parameter([{shown}])"
+            )
+        elif not self.values:
             out.append(f"parameter {self.name!r} has no values; give at least one")
         labels: dict[str, Any] = {}
         for value in self.values:

@@ -129,10 +129,14 @@ class Test(Fields):
         def replace(match: re.Match[str]) -> str:
             literal, name = match.groups()
             if literal is not None:
-                return "{" + literal + "}" if literal in values else match.group(0)
-            if name not in values:
-                return match.group(0)
-            value = values[name]
+                known = literal in values or _own_value(self, literal) is not None
+                return "{" + literal + "}" if known else match.group(0)
+            if name in values:
+                value = values[name]
+            else:
+                value = _own_value(self, name)
+                if value is None:
+                    return match.group(0)
             if not quote:
                 if isinstance(value, list | tuple):
                     return " ".join(str(v) for v in value)
@@ -199,6 +203,51 @@ class Test(Fields):
     def __repr__(self) -> str:
         case = getattr(self, "case", None)
         return f"<{case.name if case else type(self).__name__}>"
+
+
+_SCALAR = (str, int, float)  # (bool is an int)
+
+
+def _own_value(test: Test, name: str) -> Any:
+    """The value of ``name`` when it is one of the test's own attributes holding plain data
+    (``executable = "./app"``, a property returning a number), else None: ReFrame's
+    ``executable`` and Python's habits use ``{name}`` that way. A dict, an object or a
+    method stays ``{name}``, as any unknown name does."""
+    cls = type(test)
+    names = _OWN_NAMES.get(cls)
+    if names is None:
+        names = _OWN_NAMES[cls] = _own_names(cls)
+    if name not in names:
+        return None
+    try:
+        value = getattr(test, name)
+    except Exception:  # (a property that fails: left alone, as an unknown name)
+        return None
+    if isinstance(value, _SCALAR):
+        return value
+    if isinstance(value, list | tuple) and all(isinstance(v, _SCALAR) for v in value):
+        return value
+    return None
+
+
+_OWN_NAMES: dict[type, frozenset[str]] = {}  # (per class: computed once)
+
+
+def _own_names(cls: type) -> frozenset[str]:
+    """The attributes the classes of ``cls`` below :class:`Test` define that are neither
+    fields nor methods: what ``{name}`` may name beside parameters and variables."""
+    names = set()
+    for klass in cls.__mro__:
+        if klass is Test or not issubclass(klass, Test):
+            continue
+        for name, value in vars(klass).items():
+            if name.startswith("_") or name in FIELDS:
+                continue
+            if isinstance(value, property) or not (
+                callable(value) or isinstance(value, staticmethod | classmethod)
+            ):
+                names.add(name)
+    return frozenset(names)
 
 
 def builtin_name(name: str) -> bool:

@@ -96,6 +96,31 @@ def clip(text: str, width: int) -> str:
     return text[: keep // 2] + "..." + text[len(text) - (keep - keep // 2) :]
 
 
+# A parameter's name in a variant's name: after its ``[`` or a ``,``, before its ``=``.
+_PARAM_NAME = re.compile(r"(?<=[\[,])([A-Za-z_]\w*)(?==)")
+
+
+def clip_cases(names: list[str], width: int) -> list[str]:
+    """Cases' names cut to ``width`` characters so that their parameter values stay whole:
+    parameter names are cut first, all to the same length (``Stream[num_threads=1,
+    placement=close]`` becomes ``Stream[num_t.=1,place.=close]``), since cutting the middle
+    of a name would make variants that differ only there look alike; a name still too
+    long then has its middle cut (:func:`clip`)."""
+    if all(len(name) <= width for name in names):
+        return names
+    longest = max((len(p) for name in names for p in _PARAM_NAME.findall(name)), default=0)
+    shorter = names
+    for keep in range(longest - 1, 0, -1):
+
+        def cut(match: re.Match[str], keep: int = keep) -> str:
+            return match[1] if len(match[1]) <= keep + 1 else match[1][:keep] + "."
+
+        shorter = [_PARAM_NAME.sub(cut, name) for name in names]
+        if all(len(name) <= width for name in shorter):
+            return shorter
+    return [clip(name, width) for name in shorter]
+
+
 _HEADINGS = ["case", "metric", "value", "reference [bounds]", "margin", "verdict"]
 _WIDEST_CASE = 36
 
@@ -126,8 +151,8 @@ def format_table(table: list[Row], limit: int | None = None, width: int = 80) ->
     widths = [max(len(row[i]) for row in cells) for i in range(len(_HEADINGS))]
     if limit is not None:  # a terminal: the case column gets what the others leave
         room = max(_WIDEST_CASE, width - 1 - 2 - 2 * (len(widths) - 1) - sum(widths[1:]))
-        for row in cells[1:]:
-            row[0] = clip(row[0], room)
+        for row, name in zip(cells[1:], clip_cases([r[0] for r in cells[1:]], room), strict=True):
+            row[0] = name
         widths[0] = max(len(row[0]) for row in cells)
     where = f", all{common}" if common else ""
     lines = [f"performance{where} (worst margin first; margin: room left to the nearest bound):"]

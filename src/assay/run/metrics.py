@@ -41,6 +41,10 @@ def measure(
             entry.verdict = "error"
             shown = short(value) if isinstance(value, int) else guard.safe_repr(value)
             entry.message = f"returned {shown}, not a finite number"
+            if isinstance(value, str):
+                entry.message += "; convert it: out.extract(regex, float)"
+            elif value is None:
+                entry.message += "; return the value: return out.extract(regex, float)"
             misses.append(f"{name} {entry.message}")
             continue
         entry.value = float(value)

@@ -316,9 +316,52 @@ def build_script(
     body += list(commands)
     after = list(footer)
     if not after:
-        return compose([*lines, "set -e", *body])
-    lines += ["(", "set -e", *body, ")", "assay_status=$?", *after, "exit $assay_status"]
-    return compose(lines)
+        return compose([*lines, "set -e", *_NAME_FAILED, *body])
+    lines += ["(", "set -e", *_NAME_FAILED, *body, ")", "assay_status=$?", *after]
+    return compose([*lines, "exit $assay_status"])
+
+
+# The build stops at its first failing command; these lines say which one it was, as the
+# last line of the build's stderr (the failure's reason quotes it: failed_build_command).
+# BASH_COMMAND is the failing simple command as written; its newlines become spaces.
+FAILED_MARK = "assay: build command failed"
+_NAME_FAILED = (
+    "_assay_failed() { printf '%s (%s): %s\\n' "
+    f"'{FAILED_MARK}' \"exit code $1\" \"${{BASH_COMMAND//$'\\n'/ }}\" >&2; }}",
+    "trap '_assay_failed $?' ERR",
+)
+_SHOWN_COMMAND = 200  # characters of the command quoted in the reason
+
+
+_SYNTAX_ERROR = re.compile(rf"{re.escape(BUILD_SCRIPT)}: line (\d+): syntax error")
+
+
+def failed_build_command(stderr_tail: str, script: str) -> str | None:
+    """What a build stopped at, as the failure's reason ends: `` from `make -j4` `` from the
+    last line :data:`_NAME_FAILED` wrote to the end of its stderr, or the line of
+    ``script`` (the build script's text) bash found a syntax error in; None when neither
+    is there (an ``exit N``, a killed build). Control characters are dropped: the reason
+    is one line of a terminal."""
+    for line in reversed(stderr_tail.splitlines()):
+        if line.startswith(FAILED_MARK + " ("):
+            command = line.partition("): ")[2]
+            return f" from `{_shown(command)}`" if command.strip() else None
+        syntax = _SYNTAX_ERROR.search(line)
+        if syntax is not None:
+            lines = script.splitlines()
+            number = int(syntax.group(1))
+            if 0 < number <= len(lines) and lines[number - 1].strip():
+                shown = _shown(lines[number - 1])
+                return f": a shell syntax error in `{shown}` (check its quoting)"
+            return None
+    return None
+
+
+def _shown(command: str) -> str:
+    command = "".join(c if c.isprintable() else " " for c in command).strip()
+    if len(command) > _SHOWN_COMMAND:
+        command = command[: _SHOWN_COMMAND - 3] + "..."
+    return command
 
 
 def run_script(

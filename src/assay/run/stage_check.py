@@ -37,7 +37,13 @@ class CheckStages(CaseState):
             if denied:
                 reason += "; " + denied_hint(denied, suite=hasattr(test, "suite_file"))
             raise StageFailed(reason, self._differences_anyway())
-        guard.call("sanity", test.sanity, out, printed=self.printed)
+        said = guard.call("sanity", test.sanity, out, printed=self.printed)
+        # A check written as ReFrame's (a boolean returned) would otherwise pass when false.
+        if said is False or (type(said).__name__ == "bool_" and not said):  # (numpy's too)
+            raise StageFailed(
+                "sanity returned False: fail a check by raising (assert ..., "
+                "out.expect(...)), not by returning a boolean"
+            )
 
     def _denied_inputs(self) -> list[str]:
         """The read-only inputs a "Permission denied" of the failed run names."""

@@ -51,21 +51,19 @@ class RunStages(CaseState):
         # Builds run directly on the partition's host unless its scheduler runs them as jobs.
         place = self.place
         builder = place.builder
-        scripts.write(
-            self.stage_dir / scripts.BUILD_SCRIPT,
-            scripts.build_script(
-                self.case.name,
-                self.job_dir,
-                self.case.env_config,
-                self.case.partition.config,
-                _env(test),
-                [test.format(cmd) for cmd in as_list(test.build)],
-                builder.header(spec),
-                builder.footer(spec),
-                protect_inputs=spec.protect_inputs,
-                inherited=self._inherited(),
-            ),
+        script = scripts.build_script(
+            self.case.name,
+            self.job_dir,
+            self.case.env_config,
+            self.case.partition.config,
+            _env(test),
+            [test.format(cmd) for cmd in as_list(test.build)],
+            builder.header(spec),
+            builder.footer(spec),
+            protect_inputs=spec.protect_inputs,
+            inherited=self._inherited(),
         )
+        scripts.write(self.stage_dir / scripts.BUILD_SCRIPT, script)
         back = Wanted([scripts.BUILD_OUT, scripts.BUILD_ERR], (), False)
         staging = await self.site.send(self.files, builder.takes_staging, back)
         spec = dataclasses.replace(spec, staging=staging)
@@ -84,6 +82,11 @@ class RunStages(CaseState):
         if status != 0:
             reason = f"build failed: {describe_status(status)}"
             texts = self._tails(back.names)
+            for text in reversed(texts):  # (stderr is the last)
+                failed = scripts.failed_build_command(text, script)
+                if failed is not None:
+                    reason += failed
+                    break
             denied = denied_inputs(texts, self.inputs, source_globs(as_list(test.writable)))
             if denied:  # a build that edits a source in place
                 reason += "; " + denied_hint(denied, suite=hasattr(test, "suite_file"))

@@ -56,6 +56,7 @@ class Prepared:
     plan: Plan
     problems: list[LoadProblem]
     tests_loaded: int
+    test_names: tuple[str, ...] = ()  # (for the hint of a -n that matches none)
 
 
 def prepare(request: Request) -> Prepared:
@@ -78,7 +79,8 @@ def prepare(request: Request) -> Prepared:
     plan = make_plan(loaded.tests, config, system, selection, settings, max_jobs=request.max_jobs)
     if request.repeat > 1:
         plan.cases = repeat_cases(plan.cases, request.repeat)
-    return Prepared(config, system, plan, loaded.problems + plan.problems, len(loaded.tests))
+    names = tuple(t.__name__ for t in loaded.tests)
+    return Prepared(config, system, plan, loaded.problems + plan.problems, len(names), names)
 
 
 def prefix_of(request: Request, config: Config, system: str) -> Path:

@@ -26,7 +26,7 @@ from assay.run.priority import Expectations, case_series
 from assay.run.recording import LateRecorder, first_session
 from assay.run.runner import Recording, Runner
 from assay.schedulers.registry import sizes_jobs_by_history
-from assay.select import nothing_matched_hint
+from assay.select import NO_TESTS_HINT, nothing_matched_hint
 from assay.session.context import make_context
 from assay.session.directory import new_session, open_directory
 from assay.session.display import Display, HintT
@@ -53,12 +53,17 @@ def run(
     try:
         prepared = prepare(request)
         if not prepared.plan.cases and not prepared.problems:
+            if not prepared.tests_loaded:
+                raise UsageError(
+                    f"no tests found in {', '.join(request.paths)}", hint=NO_TESTS_HINT
+                )
             raise UsageError(
                 f"no cases match the selection ({prepared.tests_loaded} test(s) loaded from "
                 f"{', '.join(request.paths)})",
                 hint=nothing_matched_hint(
                     request.selection.names,
                     "check -n/-t/-p/-e/-P/--case, or run `assay list` to see the cases",
+                    prepared.test_names,
                 ),
             )
     except BaseException:

@@ -1,0 +1,99 @@
+"""Test-file mistakes a new user makes on a first test (habits from ReFrame or pytest):
+each fails with one line naming the thing and the fix, and none passes unnoticed."""
+
+from __future__ import annotations
+
+MISTAKES = """
+import assay
+
+class ReturnsFalse(assay.Test):
+    command = "echo hello"
+
+    def sanity(self, out):
+        return "Solution Validates" in out.stdout
+
+class ReturnsTrue(assay.Test):
+    command = "echo hello"
+
+    def sanity(self, out):
+        return "hello" in out.stdout
+
+class ReferencesWithoutPlace(assay.Test):
+    command = "echo 'rate: 5'"
+    references = {"rate": assay.ref(10, lower=-0.1)}
+
+    @assay.metric("op/s")
+    def rate(self, out):
+        return out.extract(r"rate: (\\S+)", float)
+
+class ForgetsToReturn(assay.Test):
+    command = "echo 'rate: 5'"
+
+    @assay.metric("op/s")
+    def rate(self, out):
+        out.extract(r"rate: (\\S+)", float)
+
+class Passes(assay.Test):
+    command = "true"
+"""
+
+PARAMETERS = """
+import assay
+
+class OneValue(assay.Test):
+    n = assay.parameter(5)
+    command = "echo {n}"
+
+class AString(assay.Test):
+    mode = assay.parameter("fast")
+    command = "echo {mode}"
+
+class Passes(assay.Test):
+    command = "true"
+"""
+
+
+def test_a_sanity_returning_false_fails_and_other_mistakes_say_their_fix(assay_cli, write):
+    write("test_first.py", MISTAKES)
+    result = assay_cli("run", "test_first.py", "--plain")
+    assert result.code == 1, result
+    assert "Traceback" not in result.stdout + result.stderr, result
+    assert result.case("ReturnsTrue")["status"] == "passed"
+
+    false = result.case("ReturnsFalse")["failure"]  # it passed: sanity passed unless it raised
+    assert false["stage"] == "sanity"
+    assert false["reason"].startswith("sanity returned False: fail a check by raising"), false
+
+    forgets = result.case("ForgetsToReturn")["failure"]["reason"]
+    assert forgets.endswith("; return the value: return out.extract(regex, float)"), forgets
+
+    (problem,) = result.report["problems"]
+    assert "references = {'*': {'rate': ...}}" in problem["message"], problem
+
+
+def test_a_parameter_given_one_value_or_a_string_is_a_problem_of_its_test(assay_cli, write):
+    # Before, parameter(5) raised TypeError in the class body: the whole file failed to load
+    # with "'int' object is not iterable"; parameter("fast") made one variant per character.
+    write("test_params.py", PARAMETERS)
+    result = assay_cli("run", "test_params.py", "--plain")
+    assert result.code == 1, result
+    assert "Traceback" not in result.stdout + result.stderr, result
+    assert result.case("Passes")["status"] == "passed"  # the file still loads
+    text = "\n".join(p["message"] for p in result.report["problems"])
+    assert "parameter 'n' takes a list of values, got one value, 5; " in text, text
+    assert "write assay.parameter([5])" in text, text
+    assert "parameter 'mode' takes a list of values, got a string, 'fast'; " in text, text
+
+
+def test_a_misspelt_sources_directory_names_the_one_beside_it(assay_cli, write, tmp_path):
+    (tmp_path / "src").mkdir()
+    write(
+        "test_src.py",
+        'import assay\n\nclass X(assay.Test):\n    sources = "srcs/"\n    command = "true"\n',
+    )
+    result = assay_cli("run", "test_src.py", "--plain")
+    reason = result.case("X")["failure"]["reason"]
+    assert (
+        reason
+        == f"sources: 'srcs/' not found (looked for {tmp_path / 'srcs'}); did you mean 'src'?"
+    )
