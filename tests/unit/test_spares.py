@@ -126,3 +126,27 @@ def test_room_is_bounded(tmp_path):
     assert spares.room()
     spares.offer(out, ident, _offered(out))
     assert not spares.room()
+
+
+@pytest.mark.parametrize("swap", ["link", "other directory"])
+def test_a_stage_dir_replaced_at_its_path_gets_nothing_moved_to_where_it_leads(tmp_path, swap):
+    # Stage dirs are siblings: another case's job can swap a link in at the path of the
+    # next case's stage dir; the files go into the directory setup made, or nowhere.
+    out, ident = _output_dir(tmp_path)
+    spares = SpareFiles()
+    spares.offer(out, ident, _offered(out))
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    made = identity(os.stat(stage))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / RUN_OUT).write_text(SECRET)
+    stage.rmdir()
+    if swap == "link":
+        stage.symlink_to(elsewhere)
+    else:
+        stage.mkdir()
+    assert spares.take(stage, made) == []
+    assert (elsewhere / RUN_OUT).read_text() == SECRET
+    assert sorted(os.listdir(elsewhere)) == [RUN_OUT]
+    assert len(spares) == 2  # still waiting for a stage dir that is the one made

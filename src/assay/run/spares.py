@@ -77,13 +77,30 @@ class SpareFiles:
             self._waiting.append((str(directory), ident, names))
             self._count += len(names)
 
-    def take(self, stage_dir: Path, names: tuple[str, ...] = OUTPUTS) -> list[str]:
-        """Move waiting files into the new stage dir ``stage_dir`` as ``names``; the names
-        that got one. Anything that goes wrong leaves the name to the job (which creates
-        its file, as it does without this)."""
+    def take(
+        self,
+        stage_dir: Path,
+        ident: tuple[int, int] | None = None,
+        names: tuple[str, ...] = OUTPUTS,
+    ) -> list[str]:
+        """Move waiting files into the new stage dir ``stage_dir`` (the directory ``ident``)
+        as ``names``; the names that got one. Anything that goes wrong leaves the name to
+        the job (which creates its file, as it does without this). The move goes into the
+        stage dir's descriptor: another case's job that swapped a link in at its path
+        (stage dirs are siblings) moves nothing to where it leads."""
+        if not self._waiting:
+            return []
+        try:
+            into = beneath.open_dir(str(stage_dir), ident)
+        except OSError:
+            return []
+        try:
+            return self._take(into, list(names))
+        finally:
+            os.close(into)
+
+    def _take(self, into: int, wanted: list[str]) -> list[str]:
         got: list[str] = []
-        wanted = list(names)
-        here = f"{stage_dir}/"  # (a string: no path object per file)
         while wanted and self._waiting:
             directory, ident, files = self._waiting[0]
             try:
@@ -99,7 +116,7 @@ class SpareFiles:
                         continue
                     target = wanted.pop()
                     try:
-                        os.rename(name, here + target, src_dir_fd=fd)
+                        os.rename(name, target, src_dir_fd=fd, dst_dir_fd=into)
                     except OSError:
                         wanted.append(target)
                         continue

@@ -87,7 +87,7 @@ class SetupStage(CaseState):
             if self.ctx.spares and not test.build and self._runs_here():
                 # The job's stdout and stderr: files an earlier case left empty, moved
                 # here (a new file costs more than a move; see run/spares.py).
-                self.ctx.spares.take(self.stage_dir)
+                self.ctx.spares.take(self.stage_dir, self.stage_ident)
         await self._artifacts(test, info)
         self.result.artifacts += self.sources  # after the artifacts: theirs come first
 
