@@ -141,11 +141,13 @@ def test_a_stage_dir_replaced_at_its_path_gets_nothing_moved_to_where_it_leads(t
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / RUN_OUT).write_text(SECRET)
+    other = tmp_path / "other"
+    other.mkdir()  # made while the stage dir exists: not its inode number reused
     stage.rmdir()
     if swap == "link":
         stage.symlink_to(elsewhere)
     else:
-        stage.mkdir()
+        other.rename(stage)
     assert spares.take(stage, made) == []
     assert (elsewhere / RUN_OUT).read_text() == SECRET
     assert sorted(os.listdir(elsewhere)) == [RUN_OUT]
