@@ -592,3 +592,37 @@ def test_a_metric_of_an_int_no_float_can_hold_is_that_metrics_error(assay_cli, w
     reason = result.case("Huge")["failure"]["reason"]
     assert reason.startswith("m returned -1000"), reason
     assert "not a finite number" in reason and "OverflowError" not in reason, reason
+
+
+def test_a_test_classs_own_init_is_still_guarded(assay_cli, write, tmp_path):
+    # bind runs without the guard only for classes with no __new__, __init__ or
+    # __setattr__ of their own: one that has them still has its moves put back and its
+    # prints kept with the case.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write(
+        "test_init_moves.py",
+        f"""
+        import os
+        import assay
+
+        class InitMoves(assay.Test):
+            command = "echo hi"
+
+            def __init__(self):
+                print("from __init__")
+                os.chdir({str(elsewhere)!r})
+
+        class Later(assay.Test):
+            depends_on = "InitMoves"
+            command = "echo hi"
+
+            def sanity(self, out):
+                assert os.getcwd() == {str(tmp_path)!r}, os.getcwd()
+        """,
+    )
+    result = assay_cli("run", "test_init_moves.py", "--plain")
+    assert result.code == 0, result
+    assert "from __init__" not in result.stdout
+    printed = Path(str(result.case("InitMoves")["output_dir"])) / "assay-python.out"
+    assert printed.read_text() == "from __init__\n"

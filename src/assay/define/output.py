@@ -232,7 +232,10 @@ class Output:
             if inside(lexical, top):  # (by name: the job's links are walked below)
                 root_fd = self._stage_fd(f"cannot read {label!r}", root)
                 try:
-                    rel = os.path.relpath(lexical, top)
+                    # Both normalised, one inside the other: the rest of the name is the
+                    # relative path (os.path.relpath makes both absolute and compares
+                    # their parts: a dozen Python steps per read).
+                    rel = lexical[len(top.rstrip(os.sep)) + 1 :] if lexical != top else "."
                     return beneath.open_beneath(root_fd, rel, root=top)
                 except beneath.LeadsOut as exc:
                     self._led_out(label, path, exc.real, top)

@@ -3,6 +3,7 @@ stage uses (failing the case, the test's hooks, its instance and output)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
@@ -73,7 +74,12 @@ class CaseState:
         self.job_dir = self.site.job_dir(self.stage_dir)
         self.files = CaseFiles(self.stage_dir, self.job_dir)
         self.result = new_result(case, Status.PASSED)
-        self.printed = guard.Printed(self._printed_path)
+        # (Not a method of this object: Printed holding it would make the two a cycle, and
+        # every case's attempt, its test instance, result and output with it, would wait
+        # for the garbage collector instead of going when the runner drops it.)
+        self.printed = guard.Printed(
+            functools.partial(_printed_path, self.stage_dir, self.output_dir)
+        )
         self.result.file = definition.file
         self.result.line = definition.line
         self.result.attempts = self.attempt
@@ -88,14 +94,6 @@ class CaseState:
             same: list[PurePosixPath] = list(here)  # type: ignore[arg-type]
             return here, same
         return here, [self.job_dir / name for name in names]
-
-    def _printed_path(self) -> Path:
-        """Where the test's Python code prints: its stage dir, or once cleanup has moved
-        what is kept, its output dir."""
-        if self.stage_dir.is_dir():
-            return self.stage_dir / scripts.PYTHON_OUT
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        return self.output_dir / scripts.PYTHON_OUT
 
     def _printed_check(self) -> None:
         """Fail the case when the job had planted something where the test's Python code
@@ -135,3 +133,12 @@ class CaseState:
     def _out(self) -> Output:
         assert self.out is not None
         return self.out
+
+
+def _printed_path(stage_dir: Path, output_dir: Path) -> Path:
+    """Where the test's Python code prints: its stage dir, or once cleanup has moved what
+    is kept, its output dir."""
+    if stage_dir.is_dir():
+        return stage_dir / scripts.PYTHON_OUT
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return output_dir / scripts.PYTHON_OUT

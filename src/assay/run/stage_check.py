@@ -108,8 +108,10 @@ class CheckStages(CaseState):
             self.result.comparisons = self.out.comparisons
         entries = set(with_access(fd, lambda: os.listdir(fd)))
         kept = as_list(self.test.keep_files if self.test else None)
-        # Globbed in the directory opened (its /proc name), not whatever is at its name now.
-        stage = by_descriptor(fd, self.stage_dir)
+        # Globbed in the directory opened (its /proc name), not whatever is at its name now;
+        # without keep_files nothing is globbed, and the name (a path parsed, a stat of
+        # /proc) is not needed.
+        stage = by_descriptor(fd, self.stage_dir) if kept else self.stage_dir
         names, problems = with_access(fd, lambda: kept_files(stage, entries, self.out, kept))
         if problems:  # a glob finds nothing in a directory the job closed: open, look again
             open_up(fd)

@@ -72,10 +72,14 @@ class SetupStage(CaseState):
             dependencies=self.dependencies,
             job_dir=self.job_dir if self.site.remote else None,
         )
-        with guard.running(self.printed):  # the class's own __init__ runs here
-            self.test = test = bind(
-                case.test, case.variant.params, case.overrides, info, case.variant.fields
-            )
+        if _code_binds(case.test):
+            with guard.running(self.printed):  # the class's own __init__ runs here
+                self.test = test = bind(
+                    case.test, case.variant.params, case.overrides, info, case.variant.fields
+                )
+        else:  # no code of the test's runs in bind: no process state to keep and put back
+            test = bind(case.test, case.variant.params, case.overrides, info, case.variant.fields)
+            self.test = test
         self._hooks("before", "setup")
         if _may_change_fields(case.test):
             with guard.running(self.printed):
@@ -194,6 +198,19 @@ class SetupStage(CaseState):
     def _runs_here(self) -> bool:
         """Whether the case's jobs run as processes of this machine, in its stage dir."""
         return not self.site.remote and self.place.scheduler.runs_here
+
+
+def _code_binds(test: type[Test]) -> bool:
+    """Whether making the test's instance runs code of the test's (its class's own
+    ``__new__``, ``__init__`` or ``__setattr__``), which :func:`guard.running` must surround:
+    else :func:`bind` is assay's own work on the class's plain field values, and the guard's
+    saving and restoring (the directory, ``sys.path``, the environment, the umask, fds 0-2:
+    seven system calls and copies) would be a cost per case for nothing."""
+    return (
+        test.__new__ is not object.__new__
+        or test.__init__ is not object.__init__
+        or test.__setattr__ is not Test.__setattr__
+    )
 
 
 def _may_change_fields(test: type[Test]) -> bool:
