@@ -463,3 +463,13 @@ def test_a_lone_local_run_compiles_nothing(tmp_path):
         [sys.executable, "-c", _COMPILES], capture_output=True, text=True, check=True, cwd=tmp_path
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_lone_case_starts_before_the_early_ssh_and_thread_pool_modules_load(tmp_path):
+    # SSH connections begun early (assay.transports.ssh_early) are for configs that name
+    # SSH hosts, and the recorder's thread pool (concurrent.futures.thread) starts once the
+    # database is open: neither is on the path to a local case's start.
+    watch = ("assay.transports.ssh_early", "concurrent.futures.thread")
+    events = _events_of_a_lone_case(tmp_path, watch, "assay.entry")
+    first_case = next(e for e in events if e[0] == "spawn" and e[1] != "git")
+    assert first_case[2] == [], first_case
