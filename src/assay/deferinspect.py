@@ -1,5 +1,5 @@
-"""The command's modules imported without :mod:`inspect` (and :mod:`ipaddress`) until
-something uses it.
+"""The command's modules imported without :mod:`inspect` (and :mod:`ipaddress`,
+:mod:`tokenize`) until something uses it.
 
 :mod:`dataclasses` and asyncio import ``inspect`` when they are imported, and ``inspect``
 imports ``ast``, ``dis`` and ``opcode`` (their enums and tables): some 27 M instructions of
@@ -48,16 +48,21 @@ def code_flags(func: object) -> int | None:
 @contextmanager
 def inspect_deferred() -> Iterator[None]:
     """While it lasts, ``import inspect`` (and ``import ipaddress``, which urllib.parse,
-    and so pathlib, imports for one check of a URL's host: 5 M instructions) gives a
-    stand-in that imports the real module on first use. Nothing changes for a module in
-    already, nor when another thread runs (it would see the stand-in, which works, but that
-    thread is none of this block's)."""
+    and so pathlib, imports for one check of a URL's host: 5 M instructions; and ``import
+    tokenize``, which linecache, and so traceback and asyncio, imports to read a source
+    file's lines for a traceback: 3 M) gives a stand-in that imports the real module on
+    first use. Nothing changes for a module in already, nor when another thread runs (it
+    would see the stand-in, which works, but that thread is none of this block's)."""
     if threading.active_count() > 1:
         yield
         return
     stand_ins = [
         cls(name)
-        for name, cls in (("inspect", _DeferredInspect), ("ipaddress", _Deferred))
+        for name, cls in (
+            ("inspect", _DeferredInspect),
+            ("ipaddress", _Deferred),
+            ("tokenize", _Deferred),
+        )
         if name not in sys.modules
     ]
     for stand_in in stand_ins:

@@ -53,6 +53,31 @@ def test_dataclasses_and_asyncio_import_without_inspect_and_get_it_on_first_use(
     }
 
 
+def test_traceback_imports_without_tokenize_and_reading_a_source_line_gets_it(tmp_path):
+    # linecache (traceback's, asyncio's) reads a source file with tokenize.open, which
+    # honours the file's coding cookie: a latin-1 line comes back as written.
+    source = tmp_path / "latin.py"
+    source.write_bytes(b"# -*- coding: latin-1 -*-\nname = '\xe9t\xe9'\n")
+    result = _probe(
+        "import json, sys\n"
+        "from assay.deferinspect import inspect_deferred\n"
+        "with inspect_deferred():\n"
+        "    import traceback, linecache\n"
+        "loaded = 'tokenize' in sys.modules\n"
+        f"line = linecache.getline({str(source)!r}, 2)\n"
+        "import tokenize\n"
+        "print(json.dumps({'loaded': loaded, 'line': line,\n"
+        "    'rebound': linecache.tokenize is tokenize,\n"
+        "    'real': tokenize.__file__.endswith('tokenize.py')}))\n"
+    )
+    assert result == {
+        "loaded": False,
+        "line": "name = '\u00e9t\u00e9'\n",
+        "rebound": True,
+        "real": True,
+    }
+
+
 def test_pathlib_imports_without_ipaddress_and_a_url_check_gets_it():
     result = _probe(
         "import json, sys\n"
