@@ -78,6 +78,44 @@ def test_traceback_imports_without_tokenize_and_reading_a_source_line_gets_it(tm
     }
 
 
+def test_shutil_imports_without_bz2_and_lzma_and_knows_its_formats_as_before():
+    code = (
+        "import json, sys\n"
+        "{block}\n"
+        "    import shutil\n"
+        "loaded = [m for m in ('bz2', 'lzma') if m in sys.modules]\n"
+        "formats = [f[0] for f in shutil.get_unpack_formats()]\n"
+        "supported = [shutil._BZ2_SUPPORTED, shutil._LZMA_SUPPORTED]\n"
+        "import bz2, lzma\n"
+        "works = bz2.decompress(bz2.compress(b'x')) + lzma.decompress(lzma.compress(b'y'))\n"
+        "print(json.dumps({{'loaded': loaded, 'formats': formats, 'supported': supported,\n"
+        "    'works': works.decode(), 'real': bz2.__file__.endswith('bz2.py')}}))\n"
+    )
+    deferred = _probe(
+        code.format(
+            block="from assay.deferinspect import inspect_deferred\nwith inspect_deferred():"
+        )
+    )
+    plain = _probe(code.format(block="if True:"))
+    assert deferred["loaded"] == [] and plain["loaded"] == ["bz2", "lzma"]
+    assert deferred["formats"] == plain["formats"] and deferred["supported"] == plain["supported"]
+    assert deferred["works"] == "xy" and deferred["real"] is True
+
+
+def test_without_the_c_module_no_stand_in_and_shutil_learns_it_is_missing():
+    # A Python built without _bz2: `import bz2` fails, and shutil leaves bztar out.
+    result = _probe(
+        "import json, sys\n"
+        "sys.modules['_bz2'] = None\n"
+        "from assay.deferinspect import inspect_deferred\n"
+        "with inspect_deferred():\n"
+        "    import shutil\n"
+        "print(json.dumps({'supported': shutil._BZ2_SUPPORTED,\n"
+        "    'formats': [f[0] for f in shutil.get_unpack_formats()]}))\n"
+    )
+    assert result["supported"] is False and "bztar" not in result["formats"]
+
+
 def test_pathlib_imports_without_ipaddress_and_a_url_check_gets_it():
     result = _probe(
         "import json, sys\n"
