@@ -1,5 +1,6 @@
 """The command's modules imported without :mod:`inspect` (and :mod:`ipaddress`,
-:mod:`tokenize`, :mod:`bz2`, :mod:`lzma`) until something uses it.
+:mod:`tokenize`, :mod:`bz2`, :mod:`lzma`, :mod:`copy`, :mod:`ntpath`) until something uses
+it.
 
 :mod:`dataclasses` and asyncio import ``inspect`` when they are imported, and ``inspect``
 imports ``ast``, ``dis`` and ``opcode`` (their enums and tables): some 27 M instructions of
@@ -50,7 +51,7 @@ def inspect_deferred() -> Iterator[None]:
     """While it lasts, ``import inspect`` (and ``import ipaddress``, which urllib.parse,
     and so pathlib, imports for one check of a URL's host: 5 M instructions; ``import
     tokenize``, which linecache, and so traceback and asyncio, imports to read a source
-    file's lines for a traceback: 3 M; ``import bz2`` and ``lzma``, see below) gives a
+    file's lines for a traceback: 3 M; bz2, lzma, copy and ntpath, see below) gives a
     stand-in that imports the real module on first use. Nothing changes for a module in
     already, nor when another thread runs (it would see the stand-in, which works, but that
     thread is none of this block's)."""
@@ -61,6 +62,10 @@ def inspect_deferred() -> Iterator[None]:
         ("inspect", _DeferredInspect),
         ("ipaddress", _Deferred),
         ("tokenize", _Deferred),
+        # What the command's modules import and do not use before its first case: copy
+        # (dataclasses', for asdict and astuple) and ntpath (pathlib's, for Windows paths).
+        ("copy", _Deferred),
+        ("ntpath", _Deferred),
     ]
     # shutil imports bz2 and lzma only to learn whether they are there (for its archive
     # formats): 3.6 M instructions. Stood in for only where their C modules are, so that

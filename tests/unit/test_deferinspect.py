@@ -116,6 +116,36 @@ def test_without_the_c_module_no_stand_in_and_shutil_learns_it_is_missing():
     assert result["supported"] is False and "bztar" not in result["formats"]
 
 
+def test_dataclasses_and_pathlib_import_without_copy_and_ntpath_and_get_them_on_use():
+    result = _probe(
+        "import json, sys\n"
+        "from assay.deferinspect import inspect_deferred\n"
+        "with inspect_deferred():\n"
+        "    import dataclasses, pathlib\n"
+        "loaded = [m for m in ('copy', 'ntpath') if m in sys.modules]\n"
+        "@dataclasses.dataclass\n"
+        "class Box:\n"
+        "    'A box.'\n"
+        "    items: list\n"
+        "box = Box([[1], [2]])\n"
+        "copied = dataclasses.asdict(box)\n"  # (copy.deepcopy of the lists)
+        "windows = str(pathlib.PureWindowsPath('c:/a/b').parent)\n"
+        "drive = pathlib.ntpath.splitdrive('c:/a')[0]\n"  # (the stand-in answers)
+        "import copy, ntpath\n"
+        "print(json.dumps({'loaded': loaded, 'copied': copied,\n"
+        "    'deep': copied['items'][0] is not box.items[0], 'windows': windows, 'drive': drive,\n"
+        "    'rebound': dataclasses.copy is copy and pathlib.ntpath is ntpath}))\n"
+    )
+    assert result == {
+        "loaded": [],
+        "copied": {"items": [[1], [2]]},
+        "deep": True,
+        "windows": "c:\\a",
+        "drive": "c:",
+        "rebound": True,
+    }
+
+
 def test_pathlib_imports_without_ipaddress_and_a_url_check_gets_it():
     result = _probe(
         "import json, sys\n"

@@ -292,8 +292,8 @@ def test_a_lone_case_starts_before_inspect_and_ast_are_imported(tmp_path):
     # before the first case: 7 % of the instructions until then (assay.deferinspect).
     # (ipaddress, deferred too, cannot be watched here: the spy imports pathlib first)
     # tokenize (linecache's, for a traceback's source lines), bz2 and lzma (shutil's, to learn
-    # they are there) wait the same way.
-    watch = ("inspect", "ast", "dis", "tokenize", "bz2", "lzma")
+    # they are there) and copy (dataclasses') wait the same way.
+    watch = ("inspect", "ast", "dis", "tokenize", "bz2", "lzma", "copy")
     events = _events_of_a_lone_case(tmp_path, watch, "assay.entry")
     first_case = next(e for e in events if e[0] == "spawn" and e[1] != "git")
     assert first_case[2] == [], first_case
