@@ -1,5 +1,6 @@
-"""The command's modules imported without :mod:`inspect` (and :mod:`ipaddress`) until
-something uses it.
+"""The command's modules imported without :mod:`inspect` (and :mod:`ipaddress`,
+:mod:`tokenize`, :mod:`bz2`, :mod:`lzma`, :mod:`copy`, :mod:`ntpath`) until something uses
+it.
 
 :mod:`dataclasses` and asyncio import ``inspect`` when they are imported, and ``inspect``
 imports ``ast``, ``dis`` and ``opcode`` (their enums and tables): some 27 M instructions of
@@ -48,18 +49,29 @@ def code_flags(func: object) -> int | None:
 @contextmanager
 def inspect_deferred() -> Iterator[None]:
     """While it lasts, ``import inspect`` (and ``import ipaddress``, which urllib.parse,
-    and so pathlib, imports for one check of a URL's host: 5 M instructions) gives a
+    and so pathlib, imports for one check of a URL's host: 5 M instructions; ``import
+    tokenize``, which linecache, and so traceback and asyncio, imports to read a source
+    file's lines for a traceback: 3 M; bz2, lzma, copy and ntpath, see below) gives a
     stand-in that imports the real module on first use. Nothing changes for a module in
     already, nor when another thread runs (it would see the stand-in, which works, but that
     thread is none of this block's)."""
     if threading.active_count() > 1:
         yield
         return
-    stand_ins = [
-        cls(name)
-        for name, cls in (("inspect", _DeferredInspect), ("ipaddress", _Deferred))
-        if name not in sys.modules
+    deferred: list[tuple[str, type[_Deferred]]] = [
+        ("inspect", _DeferredInspect),
+        ("ipaddress", _Deferred),
+        ("tokenize", _Deferred),
+        # What the command's modules import and do not use before its first case: copy
+        # (dataclasses', for asdict and astuple) and ntpath (pathlib's, for Windows paths).
+        ("copy", _Deferred),
+        ("ntpath", _Deferred),
     ]
+    # shutil imports bz2 and lzma only to learn whether they are there (for its archive
+    # formats): 3.6 M instructions. Stood in for only where their C modules are, so that
+    # shutil learns what it learned before.
+    deferred += [(name, _Deferred) for name in ("bz2", "lzma") if _extension_there(f"_{name}")]
+    stand_ins = [cls(name) for name, cls in deferred if name not in sys.modules]
     for stand_in in stand_ins:
         sys.modules[stand_in.__name__] = stand_in
     try:
@@ -69,6 +81,16 @@ def inspect_deferred() -> Iterator[None]:
             for stand_in in stand_ins:
                 if sys.modules.get(stand_in.__name__) is stand_in:
                     del sys.modules[stand_in.__name__]
+
+
+def _extension_there(name: str) -> bool:
+    """Whether the C module ``name`` can be found (as ``import`` would look for it)."""
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def real_module(stand_in: types.ModuleType) -> types.ModuleType:

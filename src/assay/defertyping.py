@@ -6,7 +6,8 @@
 reads a class's annotations (a ``Struct`` or ``TypedDict`` it encodes, decodes or
 describes). Importing it builds some hundred classes and functions: 2 ms of a lone case's
 start, for a module that path never calls. :func:`import_msgspec` imports msgspec as if
-``typing_extensions`` were not installed, then gives ``msgspec._utils`` a stand-in for
+``typing_extensions`` were not installed (and without compiling the forward reference
+it makes to probe :class:`typing.ForwardRef`), then gives ``msgspec._utils`` a stand-in for
 ``get_type_hints`` that imports the real one at its first call and puts it in its place:
 what msgspec calls is what it called before.
 """
@@ -36,14 +37,33 @@ def import_msgspec() -> None:
 
         return
     sys.modules["typing_extensions"] = None  # type: ignore[assignment]  # "not installed"
+    real_forward_ref = typing.ForwardRef
+    if "is_class" in real_forward_ref.__init__.__code__.co_varnames:
+        typing.ForwardRef = _ProbedForwardRef  # type: ignore[misc]  # (its probe only)
     try:
         importlib.import_module("msgspec")
     finally:
+        typing.ForwardRef = real_forward_ref  # type: ignore[misc]
         if sys.modules.get("typing_extensions", ...) is None:
             del sys.modules["typing_extensions"]
     utils = sys.modules.get("msgspec._utils")
     if utils is not None and getattr(utils, "_get_type_hints", None) is typing.get_type_hints:
         utils._get_type_hints = _first_get_type_hints  # type: ignore[attr-defined]
+
+
+class _ProbedForwardRef(typing.ForwardRef, _root=True):  # type: ignore[misc,call-arg]
+    """:class:`typing.ForwardRef` while msgspec is imported. ``msgspec._utils`` makes one
+    ``ForwardRef("Foo", is_class=True)`` to learn whether ``is_class`` is taken (it is: the
+    swap is made only then), and throws it away; the real one compiles the text, and the
+    first compile() of a process sets up the ast module's classes (some 9 M instructions
+    before a lone case starts). That probe is not compiled; any other is the real one's."""
+
+    __slots__ = ()
+
+    def __init__(self, arg: Any, *args: Any, **kwargs: Any) -> None:
+        if arg == "Foo" and not args and kwargs == {"is_class": True}:
+            return  # the probe: thrown away unread
+        super().__init__(arg, *args, **kwargs)
 
 
 def _first_get_type_hints(*args: Any, **kwargs: Any) -> Any:

@@ -53,6 +53,99 @@ def test_dataclasses_and_asyncio_import_without_inspect_and_get_it_on_first_use(
     }
 
 
+def test_traceback_imports_without_tokenize_and_reading_a_source_line_gets_it(tmp_path):
+    # linecache (traceback's, asyncio's) reads a source file with tokenize.open, which
+    # honours the file's coding cookie: a latin-1 line comes back as written.
+    source = tmp_path / "latin.py"
+    source.write_bytes(b"# -*- coding: latin-1 -*-\nname = '\xe9t\xe9'\n")
+    result = _probe(
+        "import json, sys\n"
+        "from assay.deferinspect import inspect_deferred\n"
+        "with inspect_deferred():\n"
+        "    import traceback, linecache\n"
+        "loaded = 'tokenize' in sys.modules\n"
+        f"line = linecache.getline({str(source)!r}, 2)\n"
+        "import tokenize\n"
+        "print(json.dumps({'loaded': loaded, 'line': line,\n"
+        "    'rebound': linecache.tokenize is tokenize,\n"
+        "    'real': tokenize.__file__.endswith('tokenize.py')}))\n"
+    )
+    assert result == {
+        "loaded": False,
+        "line": "name = '\u00e9t\u00e9'\n",
+        "rebound": True,
+        "real": True,
+    }
+
+
+def test_shutil_imports_without_bz2_and_lzma_and_knows_its_formats_as_before():
+    code = (
+        "import json, sys\n"
+        "{block}\n"
+        "    import shutil\n"
+        "loaded = [m for m in ('bz2', 'lzma') if m in sys.modules]\n"
+        "formats = [f[0] for f in shutil.get_unpack_formats()]\n"
+        "supported = [shutil._BZ2_SUPPORTED, shutil._LZMA_SUPPORTED]\n"
+        "import bz2, lzma\n"
+        "works = bz2.decompress(bz2.compress(b'x')) + lzma.decompress(lzma.compress(b'y'))\n"
+        "print(json.dumps({{'loaded': loaded, 'formats': formats, 'supported': supported,\n"
+        "    'works': works.decode(), 'real': bz2.__file__.endswith('bz2.py')}}))\n"
+    )
+    deferred = _probe(
+        code.format(
+            block="from assay.deferinspect import inspect_deferred\nwith inspect_deferred():"
+        )
+    )
+    plain = _probe(code.format(block="if True:"))
+    assert deferred["loaded"] == [] and plain["loaded"] == ["bz2", "lzma"]
+    assert deferred["formats"] == plain["formats"] and deferred["supported"] == plain["supported"]
+    assert deferred["works"] == "xy" and deferred["real"] is True
+
+
+def test_without_the_c_module_no_stand_in_and_shutil_learns_it_is_missing():
+    # A Python built without _bz2: `import bz2` fails, and shutil leaves bztar out.
+    result = _probe(
+        "import json, sys\n"
+        "sys.modules['_bz2'] = None\n"
+        "from assay.deferinspect import inspect_deferred\n"
+        "with inspect_deferred():\n"
+        "    import shutil\n"
+        "print(json.dumps({'supported': shutil._BZ2_SUPPORTED,\n"
+        "    'formats': [f[0] for f in shutil.get_unpack_formats()]}))\n"
+    )
+    assert result["supported"] is False and "bztar" not in result["formats"]
+
+
+def test_dataclasses_and_pathlib_import_without_copy_and_ntpath_and_get_them_on_use():
+    result = _probe(
+        "import json, sys\n"
+        "from assay.deferinspect import inspect_deferred\n"
+        "with inspect_deferred():\n"
+        "    import dataclasses, pathlib\n"
+        "loaded = [m for m in ('copy', 'ntpath') if m in sys.modules]\n"
+        "@dataclasses.dataclass\n"
+        "class Box:\n"
+        "    'A box.'\n"
+        "    items: list\n"
+        "box = Box([[1], [2]])\n"
+        "copied = dataclasses.asdict(box)\n"  # (copy.deepcopy of the lists)
+        "windows = str(pathlib.PureWindowsPath('c:/a/b').parent)\n"
+        "drive = pathlib.ntpath.splitdrive('c:/a')[0]\n"  # (the stand-in answers)
+        "import copy, ntpath\n"
+        "print(json.dumps({'loaded': loaded, 'copied': copied,\n"
+        "    'deep': copied['items'][0] is not box.items[0], 'windows': windows, 'drive': drive,\n"
+        "    'rebound': dataclasses.copy is copy and pathlib.ntpath is ntpath}))\n"
+    )
+    assert result == {
+        "loaded": [],
+        "copied": {"items": [[1], [2]]},
+        "deep": True,
+        "windows": "c:\\a",
+        "drive": "c:",
+        "rebound": True,
+    }
+
+
 def test_pathlib_imports_without_ipaddress_and_a_url_check_gets_it():
     result = _probe(
         "import json, sys\n"

@@ -30,6 +30,12 @@ NOT_FOR_A_PLAIN_RUN = (
     # history: neither the database is opened again nor detection imported at its end.
     "assay.results.db.source",
     "assay.results.regressions",
+    # OpenSSL's digests (the database's keys are blake2b's, which hashlib takes from Python's
+    # own _blake2 anyway) and importlib.resources (the report's schema, which a run never
+    # reads): some 16 M instructions of a lone case's process between them.
+    "hashlib",
+    "_hashlib",
+    "importlib.resources",
 )
 
 
@@ -285,7 +291,10 @@ def test_a_lone_case_starts_before_inspect_and_ast_are_imported(tmp_path):
     # dataclasses and asyncio import inspect (and with it ast and dis) and do not use it
     # before the first case: 7 % of the instructions until then (assay.deferinspect).
     # (ipaddress, deferred too, cannot be watched here: the spy imports pathlib first)
-    events = _events_of_a_lone_case(tmp_path, ("inspect", "ast", "dis"), "assay.entry")
+    # tokenize (linecache's, for a traceback's source lines), bz2 and lzma (shutil's, to learn
+    # they are there) and copy (dataclasses') wait the same way.
+    watch = ("inspect", "ast", "dis", "tokenize", "bz2", "lzma", "copy")
+    events = _events_of_a_lone_case(tmp_path, watch, "assay.entry")
     first_case = next(e for e in events if e[0] == "spawn" and e[1] != "git")
     assert first_case[2] == [], first_case
 
@@ -422,3 +431,48 @@ def test_ctrl_c_while_a_run_imports_its_modules_ends_it_as_ctrl_c_does_later(tmp
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0 and out.stdout.strip() == "130", out
     assert "Traceback" not in out.stderr
+
+
+# Every call of compile() while a lone local case runs, but for a module's source (no
+# bytecode cached) and the dataclass methods' code cache's misses (assay.codecache).
+_COMPILES = """
+import builtins, json, sys
+calls = []
+IMPORTS = ("importlib._bootstrap", "importlib._bootstrap_external", "_frozen_importlib",
+           "_frozen_importlib_external")
+real = builtins.compile
+def recording(source, filename, mode, *args, **kwargs):
+    caller = sys._getframe(1).f_globals.get("__name__")
+    if caller not in IMPORTS and caller != "assay.codecache":
+        calls.append([caller, mode, str(source)[:60]])
+    return real(source, filename, mode, *args, **kwargs)
+builtins.compile = recording
+from assay.entry import main
+code = main(["run", "test_one.py", "--plain"])
+assert code == 0, code
+print(json.dumps(calls))
+"""
+
+
+def test_a_lone_local_run_compiles_nothing(tmp_path):
+    # The first compile() of a process sets up the ast module's classes (9 M instructions,
+    # some 2% of a lone case's start): typing compiles every forward reference it is given
+    # (msgspec's probe of ForwardRef, a NamedTuple's string annotations, a string in an
+    # Annotated), none of which a run reads.
+    (tmp_path / "test_one.py").write_text(
+        "import assay\nclass One(assay.Test):\n    command = 'echo hello'\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", _COMPILES], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_lone_case_starts_before_the_early_ssh_and_thread_pool_modules_load(tmp_path):
+    # SSH connections begun early (assay.transports.ssh_early) are for configs that name
+    # SSH hosts, and the recorder's thread pool (concurrent.futures.thread) starts once the
+    # database is open: neither is on the path to a local case's start.
+    watch = ("assay.transports.ssh_early", "concurrent.futures.thread")
+    events = _events_of_a_lone_case(tmp_path, watch, "assay.entry")
+    first_case = next(e for e in events if e[0] == "spawn" and e[1] != "git")
+    assert first_case[2] == [], first_case

@@ -4,10 +4,14 @@ click commands of :mod:`assay.commands.runs` and the light path of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assay.errors import UsageError
+
+if TYPE_CHECKING:
+    from assay.transports.ssh_early import EarlyHosts
 
 
 def _request(**kw: Any) -> Any:
@@ -53,10 +57,36 @@ def run_begun(early: Any, **kw: Any) -> int:
 def _early_hosts(kw: dict[str, Any]) -> Any:
     """The run's SSH hosts, connected to while it loads (:mod:`assay.transports.ssh_early`)."""
     from assay.select import Selection  # lazy: start-up time (2 ms)
-    from assay.transports.ssh_early import early_hosts
 
     wanted = Selection(partitions=kw["partitions"])
     return early_hosts(kw["config"], kw["system"], wanted.partition_ok)
+
+
+def early_hosts(
+    config: str | None, system: str | None, partition_ok: Callable[[str, str], bool]
+) -> EarlyHosts | None:
+    """The run's SSH hosts begun early: those of the partitions of its system that the
+    selection can include, as the config names them; None if there are none, or if the
+    config cannot be read (the run then says why, as it always did)."""
+    from assay.config import load_config
+
+    try:
+        loaded = load_config(config)
+        name, _ = loaded.system(system)
+        hosts = [
+            p.config.ssh
+            for p in loaded.partitions(name)
+            if p.config.transport == "ssh"
+            and p.config.ssh is not None
+            and partition_ok(name, p.name)
+        ]
+    except Exception:
+        return None
+    if not hosts:  # (most runs: the connections' machinery is not imported)
+        return None
+    from assay.transports.ssh_early import EarlyHosts
+
+    return EarlyHosts(hosts)
 
 
 def _run(early: Any, **kw: Any) -> int:

@@ -14,7 +14,7 @@ suite compiler (:data:`SUITE_KEYS`), and the table in docs/test-api.md (``field_
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from assay.define.field_checks import (
     Check,
@@ -72,6 +72,16 @@ class Builtin:
     default_doc: str | None = None  # the docs' default, where the value says it badly
     name: str = ""  # filled in from the declaration
     default: Any = None  # filled in from the declaration
+
+
+# What ``depends_on`` takes. To type checkers the names of tests or test classes; at run
+# time nothing reads it (the field's Builtin says the rest), and the string form would be a
+# forward reference that typing compiles as this module loads: the first compile() of a run
+# sets up the ast module's classes (some 9 M instructions before the first case starts).
+if TYPE_CHECKING:
+    DependsOn: TypeAlias = "str | type[Fields] | Sequence[str | type[Fields]]"
+else:
+    DependsOn = Any
 
 
 # --- the fields ------------------------------------------------------------------------------
@@ -324,7 +334,7 @@ class Fields:
         Builtin("performance references, see below", "dict", checked_elsewhere),
     ] = {}
     depends_on: Annotated[
-        "str | type[Fields] | Sequence[str | type[Fields]]",  # Fields: the base of Test
+        DependsOn,
         Builtin(
             "tests whose cases must pass first",
             "list of test names or classes",

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,8 @@ from assay import digests, terminal
 from assay.results.model import CaseResult, GitState, Session
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from assay.config import Config
     from assay.results.db import Expected, ResultsDB
 
@@ -219,6 +221,10 @@ class Recorder:
             return
         self._session_id = session.id
         self._at = session.started
+        # (imported here: its module, with queue, is for a recording session only, not part
+        # of the path to a run's first case; this runs once the database is open)
+        from concurrent.futures import ThreadPoolExecutor
+
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="assay-results")
         self._submit(lambda: self._begin(session, config_digest, git))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +105,10 @@ def write(session: Session, path: str | Path) -> Path:
 
 def schema() -> dict[str, Any]:
     """The JSON Schema every report validates against."""
+    # (imported here: importlib.resources costs every run's end some 10 M instructions,
+    # its Traversable protocol the first compile() of the process, for a schema it never reads)
+    from importlib import resources
+
     text = resources.files("assay.results").joinpath("report.schema.json").read_text()
     loaded: dict[str, Any] = json.loads(text)
     return loaded

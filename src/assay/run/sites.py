@@ -65,12 +65,14 @@ class CaseFiles:
     staging: Staging | None = None  # files sent with the job's start: its baseline comes back
 
 
-class Wanted(NamedTuple):
-    """What comes back after a job (:meth:`Site.bring_back`'s arguments)."""
-
-    names: Sequence[str]
-    patterns: Sequence[str]
-    made: bool = True
+# What comes back after a job (:meth:`Site.bring_back`'s arguments): the files' names, the
+# patterns of more, and whether the stage dir was made. Written as a call: the class form's
+# annotations are strings here (``from __future__ import annotations``), which typing
+# compiles, one by one, as the module loads; the first compile() of a run sets up the ast
+# module's classes (some 9 M instructions before the first case starts).
+Wanted = NamedTuple(  # noqa: UP014 - the class form compiles its annotations (above)
+    "Wanted", [("names", Sequence[str]), ("patterns", Sequence[str]), ("made", bool)]
+)
 
 
 class Site(Protocol):

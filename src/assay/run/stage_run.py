@@ -144,7 +144,7 @@ class RunStages(CaseState):
         if test.keep_files != []:
             kept = [test.format(p, quote=False) for p in as_list(test.keep_files)]
             kept = [p for p in kept if usable(p)]  # the others fail the case at cleanup
-        back = Wanted([scripts.RUN_OUT, scripts.RUN_ERR, VERDICT], kept)
+        back = Wanted([scripts.RUN_OUT, scripts.RUN_ERR, VERDICT], kept, True)
         outcome = None
         if self.attach is not None:  # resumed: follow the job an earlier runner submitted
             outcome = await scheduler.attach(spec, *self.attach)

@@ -164,14 +164,14 @@ def job_env(drop_caps: bool) -> EnvChanges | None:
     return EnvChanges({CAPS_VARIABLE: "dropped"}) if drop_caps else None
 
 
-class DirectStart(NamedTuple):
-    """How a run script's one program starts without bash."""
-
-    argv: list[str]
-    env: EnvChanges
-    """The runner's environment with the job's changes (merged by the transport)."""
-    executable: str
-    """The program the process execs (``argv[0]`` is the word as written)."""
+# How a run script's one program starts without bash: its argv, its environment (the
+# runner's with the job's changes, merged by the transport) and the program the process
+# execs (``argv[0]`` is the word as written). Written as a call, not a class: the class
+# form's annotations are strings here (``from __future__ import annotations``), which typing
+# compiles as the module loads (see :data:`assay.run.sites.Wanted`).
+DirectStart = NamedTuple(  # noqa: UP014 - the class form compiles its annotations
+    "DirectStart", [("argv", list[str]), ("env", EnvChanges), ("executable", str)]
+)
 
 
 def direct_start(

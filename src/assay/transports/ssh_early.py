@@ -157,26 +157,3 @@ class _Unwaited(ThreadPoolExecutor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         pass
-
-
-def early_hosts(
-    config: str | None, system: str | None, partition_ok: Callable[[str, str], bool]
-) -> EarlyHosts | None:
-    """The run's SSH hosts begun early: those of the partitions of its system that the
-    selection can include, as the config names them; None if there are none, or if the
-    config cannot be read (the run then says why, as it always did)."""
-    from assay.config import load_config
-
-    try:
-        loaded = load_config(config)
-        name, _ = loaded.system(system)
-        hosts = [
-            p.config.ssh
-            for p in loaded.partitions(name)
-            if p.config.transport == "ssh"
-            and p.config.ssh is not None
-            and partition_ok(name, p.name)
-        ]
-    except Exception:
-        return None
-    return EarlyHosts(hosts) if hosts else None

@@ -20,10 +20,10 @@ the newest N. ``CaseKey.of(result)`` is the key of a :class:`CaseResult`. The re
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from assay.digests import blake2b
 from assay.results.db import records
 from assay.results.db.backends import Backend, DatabaseError, Writer, connect, redact
 from assay.results.db.schema import SCHEMA_VERSION, upgrade, version_of
@@ -65,7 +65,7 @@ __all__ = [
 def cases_hash(case_ids: Iterable[str]) -> str:
     """Which cases a session ran, as one value: sessions that ran the same cases share it."""
     text = "\n".join(sorted(set(case_ids)))
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 class ResultsDB(SeriesReads, SessionReads):

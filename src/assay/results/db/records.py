@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from assay.digests import blake2b
 from assay.results.db.backends import Writer
 from assay.results.model import CaseResult, Status
 
@@ -53,7 +53,7 @@ def _series_hash(
     # JSON as json.dumps(..., separators=(",", ":"), ensure_ascii=False) writes it (msgspec
     # writes the same bytes, faster): the hash must never change.
     key = _encode([test, items, place, environment, nodes])
-    return hashlib.blake2b(key, digest_size=16).hexdigest()
+    return blake2b(key, digest_size=16).hexdigest()
 
 
 def result_series(result: CaseResult) -> str:
