@@ -187,10 +187,17 @@ class SlurmScheduler(Scheduler):
         lines.append(
             "assay_job=${SLURM_ARRAY_JOB_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID:-}}"
         )
+        # Written under a fresh name (mktemp: O_EXCL, a random part) and renamed over the
+        # status (-T: never into a directory there): the test ran in this directory just
+        # before, and a link it left at the status's name is replaced, not written
+        # through (``> status`` truncated the file it points to, ~/.bashrc say).
+        fresh = shell.quote(f"{status_path(spec)}.XXXXXX")
         lines.append(
+            f"assay_tmp=$(mktemp -- {fresh}) && "
             f'printf \'{{"exit_code": %d, "job": "%s", "host": "%s", "started": "%s", '
             f'"ended": "%s"}}\\n\' "$assay_status" "${{assay_job:-${{SLURM_JOB_ID:-}}}}" '
-            f'"$(hostname)" "$assay_started" "$EPOCHREALTIME" > {status}'
+            f'"$(hostname)" "$assay_started" "$EPOCHREALTIME" > "$assay_tmp" && '
+            f'mv -fT -- "$assay_tmp" {status}'
         )
         return lines
 
