@@ -248,7 +248,17 @@ class SlurmScheduler(Scheduler):
                 raise
 
     async def _submit(self, spec: JobSpec, track: bool = True) -> Any:
-        await self.transport.remove(status_path(spec))
+        # The job's output files go too: slurmstepd opens them following links, and a
+        # build that ran in this directory may have left one there to a file of the
+        # user's, which it would truncate. (Side by side: one round trip to a remote host.)
+        removed = await asyncio.gather(
+            self.transport.remove(status_path(spec)),
+            self.transport.remove(spec.stdout),
+            self.transport.remove(spec.stderr),
+            return_exceptions=True,
+        )
+        if isinstance(removed[0], BaseException):  # (an old status: taken for this job's)
+            raise removed[0]
         tag = self.tag(spec)
         argv = [
             "sbatch",
