@@ -159,3 +159,28 @@ def test_a_file_swapped_for_a_link_after_the_listing_is_left_unread(
     )
     assert answer["files"] == []
     assert answer["left"] == [["res/id_rsa", len(b"made by the run\n")]]
+
+
+def test_a_link_at_a_jobs_pid_file_name_is_replaced_not_written(
+    tmp_path: Path, daemon: Daemon
+) -> None:
+    # The pid files sit in the daemon's state directory, which jobs of the same user can
+    # write to: a link there at the next job's name had the agent write "PID TOKEN" into
+    # the user's file.
+    case = tmp_path / "work" / "case"
+    case.mkdir(parents=True)
+    victim = _users_file(tmp_path)
+    os.symlink(victim, daemon.pid_file("j"))
+    daemon.op_spawn(
+        {
+            "job": "j",
+            "argv": ["/bin/sh", "-c", "sleep 0.2"],
+            "cwd": str(case),
+            "stdout": str(case / "o"),
+            "stderr": str(case / "e"),
+        }
+    )
+    assert victim.read_bytes() == USERS
+    pid_file = Path(daemon.pid_file("j"))
+    if pid_file.exists():  # (gone once the job ended)
+        assert not pid_file.is_symlink()

@@ -11,7 +11,7 @@ import subprocess
 import threading
 
 from .fileops import FileOps
-from .files import clear, unlink_quietly
+from .files import clear, create, unlink_quietly
 from .jobs import Job
 from .procscan import TOKEN, floor_of, kill_leftovers, killpg
 from .protocol import REMEMBERED
@@ -114,9 +114,10 @@ class JobOps(FileOps):
         with self.lock:
             self.jobs[jid] = job
             self.tokens.add(token)
-        # Recorded beside the daemon's socket, for whoever looks at the host.
+        # Recorded beside the daemon's socket, for whoever looks at the host; made new (a
+        # job on this host, run as the user, may have put a link at the name: replaced).
         try:
-            with open(self.pid_file(jid), "w") as fh:
+            with os.fdopen(create(self.pid_file(jid), 0o600), "w") as fh:
                 fh.write(f"{proc.pid} {token}\n")
         except OSError:
             pass
