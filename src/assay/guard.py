@@ -309,11 +309,13 @@ class running:
             sys.__stdout__ = sys.__stderr__ = self._printed  # type: ignore[misc,assignment]
         if main:
             _inside += 1
+        procstate.entered += 1
 
     def __exit__(self, *_exc: object) -> None:
         global _inside
         if self._main:
             _inside -= 1
+        procstate.left += 1  # (counted first: what follows may write to the display)
         # fds first: a stream put back may need a new object on its fd
         procstate.put_std_back(self._std)
         saved = self._streams

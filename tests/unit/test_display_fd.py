@@ -1,8 +1,8 @@
 """The display writes to a dup of fd 1 of its own; test code, imported into assay's
-process, can close it (``os.closerange(3, 1024)`` at import time), and the next file
-opened then takes its number. The display's lines must not go into that file, and must
-still reach the terminal (fd 1, which the guard puts back). A real process: fd 1 a real
-file, the display made as ``assay run`` makes it."""
+process, can close it (``os.close`` of its number; ``os.closerange(3, 1024)`` before the
+guard refused it), and the next file opened then takes its number. The display's lines
+must not go into that file, and must still reach the terminal (fd 1, which the guard puts
+back). A real process: fd 1 a real file, the display made as ``assay run`` makes it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 SCRIPT = """
 import os, sys
+from assay import guard
 from assay.ui import PlainDisplay, display_stream
 
 out_path, users_path = sys.argv[1:]
@@ -20,8 +21,11 @@ os.dup2(fd, 1)
 os.close(fd)
 display = PlainDisplay(display_stream())
 display._write("before")
-os.closerange(3, 1024)  # a test file's module-level code
+number = display.stream.fileno()
+with guard.running():  # test code, as a test file's import runs
+    os.close(number)  # (os.closerange(3, 1024) is refused by the guard: by number, then)
 users = os.open(users_path, os.O_WRONLY | os.O_APPEND)  # takes the display's old number
+assert users == number, (users, number)
 display._write("after")
 os.close(users)
 raw = display.stream.buffer.raw
