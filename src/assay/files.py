@@ -56,10 +56,12 @@ def tail(
     of the output, a carriage return, bytes that are not UTF-8) are written as escapes
     (:func:`assay.terminal.line`), so that a tail shown in a terminal is never obeyed.
 
-    Never through a link at its name: these are a job's output files, and a job may have
-    left there a link to a file it could not read itself (the runner would show it)."""
+    Never through a link at its name, nor at its directory's: these are a job's output
+    files, and a job may have left there a link to a file it could not read itself (the
+    runner would show it), or swapped its directory for a link to another
+    (:func:`open_job_file`)."""
     try:
-        with open_regular(path) as fh:
+        with open_job_file(path) as fh:
             size = fh.seek(0, os.SEEK_END)
             fh.seek(max(0, size - max_bytes))
             data = fh.read(max_bytes)
@@ -98,6 +100,47 @@ def open_regular(path: str | Path, dir_fd: int | None = None) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_job_file(path: str | Path) -> BinaryIO:
+    """The regular file ``path`` of a job's directory (a stage or output dir) opened for
+    reading: not through a link at its name (:func:`open_regular`), nor through one at the
+    directory's name (a job's process may have swapped the directory for a link to
+    another: ``ELOOP`` or ``ENOTDIR`` then). The directories above are the user's,
+    followed."""
+    directory, name = os.path.split(os.fspath(path))
+    dfd = os.open(directory or ".", _DIR)
+    try:
+        return open_regular(name, dfd)
+    finally:
+        os.close(dfd)
+
+
+def why_unread(path: str | Path) -> str | None:
+    """Why the job's file ``path`` was not read by :func:`open_job_file` (a sentence for a
+    message naming the file), or None when it is simply not there (or was readable)."""
+    path = os.fspath(path)
+    directory = os.path.dirname(path) or "."
+    if os.path.islink(directory):
+        return (
+            f"{directory} is a symbolic link, not the directory assay made (a job replaced "
+            "it): nothing was read through it; look at what the test's processes do to it"
+        )
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        return (
+            f"{path} is a symbolic link the job left, not followed; a test writes its "
+            "output there, never links it"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        return f"{path} is not a regular file (a FIFO, a device or a directory), not read"
+    return None
 
 
 def write_atomic(path: str | Path, data: str | bytes, mode: int = 0o666) -> None:

@@ -25,10 +25,15 @@ this module adds is around each call of test code (:func:`running`):
   handler a test file registered, it is ignored, so it cannot turn a failed run's exit
   code into 0. A child the test forked exits as it asks.
 
+* ``os.closerange()`` over descriptors above 2 that are open in assay's process raises
+  :class:`ExitRefused` too (they are assay's: its event loop, display, database): a test
+  file's ``os.closerange(3, 1024)`` fails that file, instead of the whole run.
+
 Not stoppable from inside the process: ``os.kill(os.getpid(), SIGKILL)``, the C library's
 ``_exit`` through ``ctypes``, a crash of the interpreter. Not put back: ``os.putenv`` and
 ``os.unsetenv`` called directly (they bypass ``os.environ``), other file descriptors a test
-closes, signal handlers, resource limits. The journal keeps what finished;
+closes by number (``os.close``), signal
+handlers, resource limits. The journal keeps what finished;
 ``assay run --resume`` runs the rest.
 """
 
@@ -68,11 +73,13 @@ class Interrupted(BaseException):
 
 
 class ExitRefused(BaseException):
-    """Test code called ``os._exit()`` in assay's own process."""
+    """Test code called ``os._exit()`` (``os.exec*``, ``os.closerange``) in assay's own
+    process."""
 
 
 _real_exit = os._exit
 _real_execv, _real_execve = os.execv, os.execve
+_real_closerange = os.closerange
 _runner_pid: int | None = None  # set once test code may run: os._exit is guarded from then
 
 
@@ -96,6 +103,35 @@ def _refuse_execve(path: Any, argv: Any, env: Any) -> NoReturn:
     raise ExitRefused(f"os.exec* of {os.fsdecode(path)} would replace assay's run; use subprocess")
 
 
+def _closerange(low: int, high: int) -> None:
+    """``os.closerange`` that, in assay's process, refuses to close a descriptor above 2:
+    those are assay's (its event loop's epoll and self-pipe, the display's terminal, the
+    results database, its jobs' pidfds) as much as the test's. A test file's
+    ``os.closerange(3, 1024)`` closed them all: the run ended in a traceback ("Bad file
+    descriptor" from the event loop) with its output lost. Fds 0-2 are the guard's to put
+    back; a child the test forked closes what it asks."""
+    if os.getpid() != _runner_pid:
+        _real_closerange(low, high)
+        return
+    try:
+        listed = os.listdir("/proc/self/fd")
+    except OSError:  # no procfs: as if every one were open
+        listed = [str(fd) for fd in range(max(low, 3), min(high, 1 << 16))]
+    held = sorted(fd for fd in map(int, listed) if max(low, 3) <= fd < high)
+    if held:
+        raise ExitRefused(
+            f"os.closerange({low}, {high}) would close descriptors of assay's own process "
+            f"({_numbers(held)}: its event loop, display and results database among them) "
+            "and end the run; close the files the test opened with their own close()"
+        )
+    _real_closerange(low, high)
+
+
+def _numbers(fds: list[int]) -> str:
+    shown = ", ".join(map(str, fds[:8]))
+    return shown + (f" and {len(fds) - 8} more" if len(fds) > 8 else "")
+
+
 def _guard_exit() -> None:
     global _runner_pid
     if _runner_pid is None:
@@ -103,6 +139,7 @@ def _guard_exit() -> None:
 
         procstate.start()
         _runner_pid = os.getpid()
+        os.closerange = posix.closerange = _closerange
         os._exit = posix._exit = _refuse_exit
         # os.execl, execlp, execvp ... all end in these two
         os.execv = posix.execv = _refuse_execv
@@ -272,11 +309,13 @@ class running:
             sys.__stdout__ = sys.__stderr__ = self._printed  # type: ignore[misc,assignment]
         if main:
             _inside += 1
+        procstate.entered += 1
 
     def __exit__(self, *_exc: object) -> None:
         global _inside
         if self._main:
             _inside -= 1
+        procstate.left += 1  # (counted first: what follows may write to the display)
         # fds first: a stream put back may need a new object on its fd
         procstate.put_std_back(self._std)
         saved = self._streams

@@ -10,6 +10,10 @@ import os
 from typing import Any
 
 umask = 0o022  # the process's umask before test code first ran (start())
+# Calls of test code begun and ended (guard.running): what only test code may change (a
+# display's own descriptor, :mod:`assay.own_output`) is checked again only when these moved.
+entered = 0
+left = 0
 _STD = (0, 1, 2)
 # A copy (close-on-exec, above 2) of what each of fds 0-2 was open to, and that file's
 # (st_dev, st_ino): to put it back when test code closes or replaces the fd.

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from assay import terminal
 from assay.durations import format_duration
-from assay.files import display_path, tail
+from assay.files import display_path, tail, why_unread
 from assay.results.model import CaseResult, Session, Status
 from assay.run.scripts import PYTHON_OUT
 
@@ -130,12 +130,15 @@ def failure_block(result: CaseResult, hint: Hint) -> _Block:
     base = result.output_dir or result.stage_dir
     if base:
         for stream, priority in (("out", 5), ("err", 4)):
-            text = tail(Path(base) / f"assay-{stage}.{stream}", TAIL_LINES)
+            path = Path(base) / f"assay-{stage}.{stream}"
+            text = tail(path, TAIL_LINES)
+            name = "stdout" if stream == "out" else "stderr"
             if text:
-                name = "stdout" if stream == "out" else "stderr"
                 lines = [(f"  {name} (last lines of {stage}):", "dim")]
                 lines += [(f"    | {line}", "dim") for line in text.splitlines()]
                 block.add(lines, priority, tail_first=True)
+            elif text is None and (why := why_unread(path)):  # (not when simply missing)
+                block.add([(f"  {name} of {stage} not shown: {terminal.line(why)}", "dim")], 3)
         text = tail(Path(base) / PYTHON_OUT, TAIL_LINES)
         if text:
             lines = [("  printed by its Python code (last lines):", "dim")]

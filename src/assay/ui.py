@@ -8,7 +8,6 @@ display, so plain output starts fast.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import sys
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from assay import shell, terminal
 from assay.durations import format_duration
 from assay.files import display_path, write_atomic
+from assay.own_output import own_output
 from assay.results.model import CaseResult, Session, Status
 from assay.results.numbers import metric_value
 from assay.summary import FULL, SUMMARY_FILE, Caps, labelled, summary_file, summary_lines
@@ -112,15 +112,15 @@ def display_stream() -> TextIO:
     runs in this process, module-level code outside any case too: closing ``sys.stdout``,
     ``sys.__stdout__`` or fd 1 itself must not take the terminal from the display (it used to
     end the run with a traceback). An in-process caller that replaced sys.stdout (a capture)
-    keeps its own."""
+    keeps its own. Nor can closing the display's own descriptor (``os.closerange``) give
+    its lines to whatever file next gets that number (:mod:`assay.own_output`)."""
     out: TextIO = sys.stdout
     try:
         if sys.__stdout__ is None or out is not sys.__stdout__ or out.fileno() != 1:
             return out
-        fd = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
+        return own_output(out.encoding, out.errors)
     except (OSError, ValueError, AttributeError):  # no fd 1, or a stream without one
         return out
-    return open(fd, "w", encoding=out.encoding, errors=out.errors)
 
 
 class PlainDisplay:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import subprocess
 import time
 from collections.abc import Sequence
@@ -90,6 +91,53 @@ def test_the_footer_records_exit_code_host_and_run_time(tmp_path: Path) -> None:
     subprocess.run(["bash", str(spec.script)], check=True, env=task)
     status = json.loads(Path(str(spec.stdout) + STATUS_SUFFIX).read_text())
     assert status["job"] == "98_2"  # an array task, as the poller follows it
+
+
+def test_the_footer_replaces_a_link_the_test_left_at_the_status_name(tmp_path: Path) -> None:
+    """The test's command runs in the job just before the footer, in the same directory:
+    a link it leaves at the status's name (to ~/.bashrc) was truncated and written by the
+    footer's ``> status``; now the status goes under a fresh name, renamed over the link."""
+    scheduler = _scheduler()
+    spec = _spec(tmp_path)
+    spec.workdir.mkdir()
+    victim = tmp_path / "bashrc"
+    victim.write_text("export PATH=$HOME/bin:$PATH\n")
+    status = Path(str(spec.stdout) + STATUS_SUFFIX)
+    plant = f"ln -s {shlex.quote(str(victim))} {shlex.quote(str(status))}"
+    script = ["#!/bin/bash", *scheduler.header(spec), plant, "assay_status=$?"]
+    spec.script.write_text("\n".join([*script, *scheduler.footer(spec)]) + "\n")
+    subprocess.run(["bash", str(spec.script)], check=True, env={"SLURM_JOB_ID": "7"})
+    assert victim.read_text() == "export PATH=$HOME/bin:$PATH\n"
+    assert not status.is_symlink()
+    assert json.loads(status.read_text())["job"] == "7"
+    assert sorted(p.name for p in spec.workdir.iterdir()) == [status.name]  # no temporary
+
+
+def test_a_link_the_build_left_at_the_jobs_output_names_is_gone_before_submission(
+    tmp_path: Path,
+) -> None:
+    """slurmstepd opens --output and --error following links: a link the build left there
+    (to ~/.bashrc) had the user's file truncated by the run job. ``slurmstepd_like_sbatch``
+    opens the output files as slurmstepd does (O_CREAT|O_TRUNC, following), at submission."""
+    scheduler = _scheduler()
+    spec = _spec(tmp_path)
+    spec.workdir.mkdir()
+    victims = [tmp_path / "bashrc", tmp_path / "profile"]
+    for victim, name in zip(victims, (spec.stdout, spec.stderr), strict=True):
+        victim.write_text("the user's own\n")
+        os.symlink(victim, name)
+
+    async def slurmstepd_like_sbatch(argv: Sequence[str]) -> CommandResult:
+        for arg in argv:
+            if arg.startswith(("--output=", "--error=")):
+                with open(arg.split("=", 1)[1], "w") as fh:
+                    fh.write("job output\n")
+        return CommandResult(0, "4242\n", "")
+
+    scheduler._command = slurmstepd_like_sbatch  # type: ignore[method-assign]
+    asyncio.run(scheduler._submit(_spec(tmp_path), track=False))
+    assert [v.read_text() for v in victims] == ["the user's own\n"] * 2
+    assert Path(spec.stdout).read_text() == "job output\n"
 
 
 def test_submission_retries_a_busy_controller_then_gives_up_with_a_clear_error(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
-from assay.files import open_regular
+from assay.files import open_job_file
 from assay.transports.base import Staging, Transport, read_text
 
 STATUS_SUFFIX = ".status"
@@ -48,9 +48,10 @@ STATUS_BYTES = 1 << 16
 
 def local_status_text(path: PurePosixPath) -> str | None:
     """The text of a local status file, or None (missing, unreadable, a symbolic link,
-    a FIFO or anything but a regular file, or larger than :data:`STATUS_BYTES`)."""
+    a FIFO or anything but a regular file, in a stage dir a job swapped for a link, or
+    larger than :data:`STATUS_BYTES`)."""
     try:
-        with open_regular(str(path)) as fh:
+        with open_job_file(str(path)) as fh:
             data = fh.read(STATUS_BYTES + 1)
     except OSError:
         return None

@@ -31,6 +31,7 @@ Manifest::
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -150,11 +151,104 @@ def _cancel_steps(job: str, steps: set[str]) -> None:
         pass  # no scancel here: killing its tasks ends each step too
 
 
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+# A file of the case's made new: O_EXCL with O_CREAT refuses whatever is at the name, a
+# link (even one to nowhere) included, so nothing a case's build planted there is followed.
+_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC
+
+
+class Refused(OSError):
+    """A case's file that cannot be made where the manifest says: the reason, for the
+    case's status and the pack's stderr."""
+
+
+def _open_parent(path: str) -> int:
+    """The directory ``path`` is in (the case's stage dir), opened: never through a link at
+    its name (a case may have swapped it for one); the directories above are the user's."""
+    parent = os.path.dirname(path) or "."
+    try:
+        return os.open(parent, _DIR)
+    except OSError as exc:
+        kind = "a symbolic link" if os.path.islink(parent) else "not a directory"
+        if exc.errno == errno.ENOENT:
+            kind = "missing"
+        raise Refused(
+            exc.errno,
+            f"the directory {parent!r} of {os.path.basename(path)!r} is {kind}; nothing "
+            "was written there (a case must not move or replace its stage dir)",
+        ) from None
+
+
+def _create(path: str) -> int:
+    """``path`` made anew, for writing: what was there (a file of an earlier attempt, or a
+    link a case's build left at the name) is removed first, never followed."""
+    dir_fd = _open_parent(path)
+    name = os.path.basename(path)
+    try:
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # a directory at the name (EISDIR, EPERM)
+            raise Refused(
+                exc.errno,
+                f"{path!r} is a directory, not a file the case's output can go to; remove it "
+                "(the case, or its build, made it)",
+            ) from None
+        try:
+            return os.open(name, _NEW, 0o666, dir_fd=dir_fd)
+        except FileExistsError:  # made again between the two: by what the case left running
+            raise Refused(
+                errno.EEXIST,
+                f"{path!r} was made again while the pack runner made it (by a process the case "
+                "left running); nothing was written to it",
+            ) from None
+    finally:
+        os.close(dir_fd)
+
+
 def _write_json(path: str, data: dict[str, Any]) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
+    """``data`` written to ``path`` whole or not at all: under a fresh name in its
+    directory (O_EXCL: a link planted at a name guessed is never followed), then renamed
+    over ``path`` (which replaces a link there, never writes through it)."""
+    dir_fd = _open_parent(path)
+    name = os.path.basename(path)
+    try:
+        for _ in range(100):
+            tmp = f".{name}.{os.urandom(6).hex()}.tmp"
+            try:
+                fd = os.open(tmp, _NEW, 0o666, dir_fd=dir_fd)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise Refused(errno.EEXIST, f"no free temporary name next to {path!r}")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=dir_fd)
+            except OSError:
+                pass
+            raise
+    finally:
+        os.close(dir_fd)
+
+
+def _report(case: dict[str, Any], status: dict[str, Any]) -> None:
+    """Write the case's status; when even that is refused, say so on the pack's stderr
+    (the case then has no status: the runner reports that its pack did not run it)."""
+    try:
+        _write_json(case["status"], status)
+    except OSError as exc:
+        print(
+            "assay pack runner: case {}: no status written: {}".format(case["id"], exc),
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _kill_group(proc: subprocess.Popen[bytes], grace: float) -> None:
@@ -183,10 +277,23 @@ def run_case(case: dict[str, Any], grace: float) -> None:
     }
     if _stop.is_set():
         status.update(state="CANCELLED", reason="the pack was stopped before this case ran")
-        _write_json(case["status"], status)
+        _report(case, status)
         return
     token = f"{os.getpid()}.{case['id']}"
-    with open(case["stdout"], "wb") as out, open(case["stderr"], "wb") as err:
+    try:
+        out = _create(case["stdout"])
+        try:
+            err = _create(case["stderr"])
+        except BaseException:
+            os.close(out)
+            raise
+    except OSError as exc:
+        why = "not run: %s" % (exc.strerror if isinstance(exc, Refused) else exc)
+        print("assay pack runner: case {}: {}".format(case["id"], why), file=sys.stderr, flush=True)
+        status.update(state="CANCELLED", reason=why)
+        _report(case, status)
+        return
+    try:
         proc = subprocess.Popen(
             ["/bin/bash", case["script"]],
             cwd=case["workdir"],
@@ -196,6 +303,9 @@ def run_case(case: dict[str, Any], grace: float) -> None:
             stderr=err,
             start_new_session=True,
         )
+    finally:
+        os.close(out)
+        os.close(err)
     limit = case.get("time_limit")
     deadline = None if limit is None else time.monotonic() + float(limit)
     state = None
@@ -227,7 +337,7 @@ def run_case(case: dict[str, Any], grace: float) -> None:
         status["signal"] = code - 128  # the script's shell reports a signal as 128+N
     else:
         status["exit_code"] = code
-    _write_json(case["status"], status)
+    _report(case, status)
 
 
 def main(argv: list[str]) -> int:

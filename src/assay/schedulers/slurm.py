@@ -187,10 +187,17 @@ class SlurmScheduler(Scheduler):
         lines.append(
             "assay_job=${SLURM_ARRAY_JOB_ID:+${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID:-}}"
         )
+        # Written under a fresh name (mktemp: O_EXCL, a random part) and renamed over the
+        # status (-T: never into a directory there): the test ran in this directory just
+        # before, and a link it left at the status's name is replaced, not written
+        # through (``> status`` truncated the file it points to, ~/.bashrc say).
+        fresh = shell.quote(f"{status_path(spec)}.XXXXXX")
         lines.append(
+            f"assay_tmp=$(mktemp -- {fresh}) && "
             f'printf \'{{"exit_code": %d, "job": "%s", "host": "%s", "started": "%s", '
             f'"ended": "%s"}}\\n\' "$assay_status" "${{assay_job:-${{SLURM_JOB_ID:-}}}}" '
-            f'"$(hostname)" "$assay_started" "$EPOCHREALTIME" > {status}'
+            f'"$(hostname)" "$assay_started" "$EPOCHREALTIME" > "$assay_tmp" && '
+            f'mv -fT -- "$assay_tmp" {status}'
         )
         return lines
 
@@ -241,7 +248,17 @@ class SlurmScheduler(Scheduler):
                 raise
 
     async def _submit(self, spec: JobSpec, track: bool = True) -> Any:
-        await self.transport.remove(status_path(spec))
+        # The job's output files go too: slurmstepd opens them following links, and a
+        # build that ran in this directory may have left one there to a file of the
+        # user's, which it would truncate. (Side by side: one round trip to a remote host.)
+        removed = await asyncio.gather(
+            self.transport.remove(status_path(spec)),
+            self.transport.remove(spec.stdout),
+            self.transport.remove(spec.stderr),
+            return_exceptions=True,
+        )
+        if isinstance(removed[0], BaseException):  # (an old status: taken for this job's)
+            raise removed[0]
         tag = self.tag(spec)
         argv = [
             "sbatch",

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 
+from assay.files import open_regular, write_atomic
 from assay.transports import capthread, procfs
 from assay.transports import spawn as _spawn
 from assay.transports.base import (
@@ -420,18 +421,21 @@ class LocalTransport:
     # -- files: this machine's own ---------------------------------------------------------
 
     async def write_bytes(self, path: PurePosixPath, data: bytes, mode: int = 0o644) -> None:
+        # Under a fresh name, renamed over ``path``: a link at the name (a job's, in a
+        # directory jobs can reach) is replaced, never written through.
         target = Path(path)
-        target.write_bytes(data)
+        write_atomic(target, data)
         if mode != 0o644:
             target.chmod(mode)
 
     async def read_bytes(self, path: PurePosixPath, limit: int | None = None) -> bytes:
-        with open(path, "rb") as fh:
-            if limit is not None:
-                size = os.fstat(fh.fileno()).st_size
-                if size > limit:
-                    fh.seek(size - limit)
-            return fh.read()
+        # Only a regular file, not a link at its name, and never waited on (a FIFO a job
+        # put there would hold the event loop for good); at most ``limit`` bytes.
+        with open_regular(str(path)) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if limit is not None and size > limit:
+                fh.seek(size - limit)
+            return fh.read(size if limit is None else min(size, limit))
 
     async def rename(self, source: PurePosixPath, target: PurePosixPath) -> None:
         os.replace(source, target)

@@ -8,7 +8,17 @@ import errno
 import os
 import stat
 
-from .files import below, collect, files_below, rmtree
+from .files import (
+    collect,
+    create,
+    create_at,
+    dir_below,
+    files_below,
+    open_dir,
+    parts_below,
+    read_regular,
+    rmtree,
+)
 
 TYPE_CHECKING = False  # typing stays out of the agent's start (its import costs CPU)
 if TYPE_CHECKING:
@@ -30,9 +40,11 @@ class FileOps:
                 return path
         raise OSError(errno.EPERM, "not below the work directory, not removed", path)
 
-    def op_write(self, m: dict[str, Any]) -> dict[str, Any]:
+    def op_write(self, m: dict[str, Any], dir_fd: int | None = None) -> dict[str, Any]:
+        """Write a file anew: never through what is at its name (a job may have left a link
+        to a file of the user's there); ``dir_fd``: the directory ``path`` is a name in."""
         data = base64.b64decode(m["data"])
-        fd = os.open(m["path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = create(m["path"]) if dir_fd is None else create_at(dir_fd, m["path"])
         try:
             view = memoryview(data)
             while view:
@@ -56,26 +68,34 @@ class FileOps:
 
     def op_write_files(self, m: dict[str, Any], made: bool = False) -> dict[str, Any]:
         """Several small files under one directory (a case's scripts and inputs); ``made``:
-        the directory itself was just made."""
+        the directory itself was just made. Written beneath the directory's descriptor, one
+        component at a time: a job that ran there (a build) may have left links at the
+        names, or on the way, or in the directory's own place; none is followed."""
         base = m["dir"]
-        real = os.path.realpath(base)  # once per request, not twice per file
-        folders = {real} if made else set()  # made already: no mkdir per file
-        for entry in m["files"]:
-            path = below(base, entry["path"], real)
-            folder = os.path.dirname(path)
-            if folder not in folders:
-                os.makedirs(folder, exist_ok=True)
-                folders.add(folder)
-            self.op_write({"path": path, "data": entry["data"], "mode": entry.get("mode")})
+        if not made:
+            os.makedirs(base, exist_ok=True)
+        base_fd = open_dir(base)
+        folders: dict[str, int] = {}
+        try:
+            for entry in m["files"]:
+                parts = parts_below(entry["path"])
+                parent, name = "/".join(parts[:-1]), parts[-1]
+                if parent and parent not in folders:
+                    folders[parent] = dir_below(base_fd, parts[:-1], make=True)
+                self.op_write(
+                    {"path": name, "data": entry["data"], "mode": entry.get("mode")},
+                    dir_fd=folders[parent] if parent else base_fd,
+                )
+        finally:
+            for fd in folders.values():
+                os.close(fd)
+            os.close(base_fd)
         return {}
 
     def op_read(self, m: dict[str, Any]) -> dict[str, Any]:
-        limit = m.get("limit")
-        with open(m["path"], "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if limit is not None and size > limit:
-                fh.seek(size - int(limit))
-            data = fh.read()
+        # A job's file (a status, an output a dependent fetches): a regular file, not a
+        # link at its name, nor a FIFO; its last ``limit`` bytes at most.
+        data, size = read_regular(m["path"], m.get("limit"))
         return {"data": base64.b64encode(data).decode(), "size": size}
 
     def op_mkdir(self, m: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import subprocess
 import threading
 
 from .fileops import FileOps
-from .files import unlink_quietly
+from .files import clear, create, unlink_quietly
 from .jobs import Job
 from .procscan import TOKEN, floor_of, kill_leftovers, killpg
 from .protocol import REMEMBERED
@@ -95,6 +95,12 @@ class JobOps(FileOps):
         env.update(m.get("env") or {})
         env[TOKEN] = token
         argv = m["argv"]
+        # The job's output files are made anew: a job that ran in the directory before (a
+        # build) may have left a link at their names to a file of the user's, which the
+        # open would truncate. What is there goes; a link put back meanwhile fails the
+        # start (O_NOFOLLOW), never written through.
+        clear(m["stdout"])
+        clear(m["stderr"])
         quick = spawner() if argv and "/" in argv[0] else None  # Popen searches $PATH
         proc: subprocess.Popen[bytes] | Spawned
         if quick is not None:
@@ -108,9 +114,10 @@ class JobOps(FileOps):
         with self.lock:
             self.jobs[jid] = job
             self.tokens.add(token)
-        # Recorded beside the daemon's socket, for whoever looks at the host.
+        # Recorded beside the daemon's socket, for whoever looks at the host; made new (a
+        # job on this host, run as the user, may have put a link at the name: replaced).
         try:
-            with open(self.pid_file(jid), "w") as fh:
+            with os.fdopen(create(self.pid_file(jid), 0o600), "w") as fh:
                 fh.write(f"{proc.pid} {token}\n")
         except OSError:
             pass
@@ -133,7 +140,7 @@ class JobOps(FileOps):
     def _popen(
         argv: list[str], env: dict[str, str], cwd: str, stdout: str, stderr: str
     ) -> subprocess.Popen[bytes]:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
         out = os.open(stdout, flags, 0o644)
         try:
             err = os.open(stderr, flags, 0o644)

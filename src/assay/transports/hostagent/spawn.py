@@ -41,7 +41,7 @@ class Spawner:
     what ``Popen`` gives it here: its own session, stdin from ``/dev/null``, its output
     files, no other descriptor, the signals Python ignores back to their default."""
 
-    _OUT = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    _OUT = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW  # (see jobops.op_spawn)
 
     def __init__(self) -> None:
         import ctypes

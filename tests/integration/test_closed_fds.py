@@ -1,0 +1,60 @@
+"""Test code runs in assay's process: a test file that closes every descriptor above 2
+(``os.closerange(3, 1024)``, as daemonizing code does) closed assay's own too, its event
+loop's and the display's: the run ended in a traceback ("Bad file descriptor" from the
+event loop, "internal error: this is a bug in assay") with its output lost. Now such a
+closerange is refused as ``os._exit`` is: the file (or the case) fails, saying why; the
+rest of the run goes on."""
+
+from __future__ import annotations
+
+AT_IMPORT = """
+import os
+
+import assay
+
+os.closerange(3, 1024)
+
+
+class Never(assay.Test):
+    command = "true"
+"""
+
+IN_A_HOOK = """
+import os
+
+import assay
+
+
+class Closes(assay.Test):
+    command = "echo hi"
+
+    def sanity(self, out):
+        os.closerange(3, 1 << 16)
+"""
+
+FINE = """
+import assay
+
+
+class Fine(assay.Test):
+    command = "echo hi"
+"""
+
+
+def test_a_test_closing_every_descriptor_fails_itself_not_the_run(assay_cli, tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_a_import.py").write_text(AT_IMPORT)
+    (project / "test_b_hook.py").write_text(IN_A_HOOK)
+    (project / "test_c_fine.py").write_text(FINE)
+    result = assay_cli("run", ".", "--plain", cwd=project)
+    everything = result.stdout + result.stderr
+    assert "Traceback" not in everything, result
+    assert "internal error" not in everything, result
+    assert "test_a_import.py:6: failed to import" in result.stdout, result
+    assert "os.closerange(3, 1024) would close descriptors of assay's own process" in everything
+    closes = result.case("Closes")
+    assert closes["status"] == "failed"
+    assert "os.closerange(3, 65536) would close" in closes["failure"]["reason"], closes
+    assert result.case("Fine")["status"] == "passed"
+    assert "[   OK] Fine" in result.stdout  # the display's lines reached the terminal
