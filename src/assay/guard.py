@@ -39,6 +39,7 @@ handlers, resource limits. The journal keeps what finished;
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import inspect
@@ -80,6 +81,7 @@ class ExitRefused(BaseException):
 _real_exit = os._exit
 _real_execv, _real_execve = os.execv, os.execve
 _real_closerange = os.closerange
+_real_close = os.close
 _runner_pid: int | None = None  # set once test code may run: os._exit is guarded from then
 
 
@@ -103,6 +105,26 @@ def _refuse_execve(path: Any, argv: Any, env: Any) -> NoReturn:
     raise ExitRefused(f"os.exec* of {os.fsdecode(path)} would replace assay's run; use subprocess")
 
 
+def _close(fd: int) -> None:
+    """``os.close`` that, while test code runs in assay's process, leaves fds 0-2 taken:
+    closing one gives it /dev/null instead. A closed 0-2 is the lowest free number, which
+    the next file any thread of assay opens gets (a module's source being imported, the
+    results database); putting the stream back then went over that file (a run ended in
+    "Bad file descriptor" from an import in the recorder's thread)."""
+    if 0 <= fd <= 2 and _inside and os.getpid() == _runner_pid:
+        _hold_open(fd)
+        return
+    _real_close(fd)
+
+
+def _hold_open(fd: int) -> None:
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        os.dup2(null, fd)
+    finally:
+        _real_close(null)
+
+
 def _closerange(low: int, high: int) -> None:
     """``os.closerange`` that, in assay's process, refuses to close a descriptor above 2:
     those are assay's (its event loop's epoll and self-pipe, the display's terminal, the
@@ -113,6 +135,11 @@ def _closerange(low: int, high: int) -> None:
     if os.getpid() != _runner_pid:
         _real_closerange(low, high)
         return
+    if _inside:
+        for fd in range(max(low, 0), min(high, 3)):  # (see _close)
+            with contextlib.suppress(OSError):
+                os.fstat(fd)
+                _hold_open(fd)
     try:
         listed = os.listdir("/proc/self/fd")
     except OSError:  # no procfs: as if every one were open
@@ -124,7 +151,7 @@ def _closerange(low: int, high: int) -> None:
             f"({_numbers(held)}: its event loop, display and results database among them) "
             "and end the run; close the files the test opened with their own close()"
         )
-    _real_closerange(low, high)
+    _real_closerange(max(low, 3) if _inside else low, high)
 
 
 def _numbers(fds: list[int]) -> str:
@@ -140,6 +167,7 @@ def _guard_exit() -> None:
         procstate.start()
         _runner_pid = os.getpid()
         os.closerange = posix.closerange = _closerange
+        os.close = posix.close = _close
         os._exit = posix._exit = _refuse_exit
         # os.execl, execlp, execvp ... all end in these two
         os.execv = posix.execv = _refuse_execv

@@ -58,3 +58,37 @@ def test_a_test_closing_every_descriptor_fails_itself_not_the_run(assay_cli, tmp
     assert "os.closerange(3, 65536) would close" in closes["failure"]["reason"], closes
     assert result.case("Fine")["status"] == "passed"
     assert "[   OK] Fine" in result.stdout  # the display's lines reached the terminal
+
+
+NUMBERS = """
+import os
+
+import assay
+
+
+class ClosesStdout(assay.Test):
+    command = "echo hi"
+
+    @assay.before("run")
+    def close_and_open(self):
+        os.close(1)
+        os.closerange(2, 3)
+        first = os.open({path!r}, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(first, str(first).encode())
+        os.close(first)
+"""
+
+
+def test_a_stream_test_code_closes_stays_taken_for_assays_threads(assay_cli, tmp_path):
+    # A closed 0-2 is the lowest free number: the next file any thread of assay opened got
+    # it (a module's source the recorder's thread imported, the results database), and
+    # putting the stream back went over that file: "Bad file descriptor", internal error.
+    # Closing 0-2 from test code leaves the number taken (by /dev/null) until put back.
+    project = tmp_path / "project"
+    project.mkdir()
+    seen = tmp_path / "fd"
+    (project / "test_numbers.py").write_text(NUMBERS.format(path=str(seen)))
+    result = assay_cli("run", ".", "--plain", cwd=project)
+    assert result.case("ClosesStdout")["status"] == "passed", result
+    assert int(seen.read_text()) > 2  # not 1 or 2: those stayed taken
+    assert "[   OK] ClosesStdout" in result.stdout  # and the display still reaches fd 1

@@ -80,12 +80,15 @@ class FileOps:
             for entry in m["files"]:
                 parts = parts_below(entry["path"])
                 parent, name = "/".join(parts[:-1]), parts[-1]
-                if parent and parent not in folders:
-                    folders[parent] = dir_below(base_fd, parts[:-1], make=True)
-                self.op_write(
-                    {"path": name, "data": entry["data"], "mode": entry.get("mode")},
-                    dir_fd=folders[parent] if parent else base_fd,
-                )
+                try:
+                    if parent and parent not in folders:
+                        folders[parent] = dir_below(base_fd, parts[:-1], make=True)
+                    self.op_write(
+                        {"path": name, "data": entry["data"], "mode": entry.get("mode")},
+                        dir_fd=folders[parent] if parent else base_fd,
+                    )
+                except OSError as exc:
+                    raise _link_named(exc, base, parts) from None
         finally:
             for fd in folders.values():
                 os.close(fd)
@@ -157,3 +160,18 @@ class FileOps:
             for rel, data, size, mode in found
         ]
         return {"files": files, "left": left, "kept_left": kept_left}
+
+
+def _link_named(exc: OSError, base: str, parts: list[str]) -> OSError:
+    """``exc``, said as what it is when a link on the way (or at the name) stopped it:
+    which file of the request, and that the link is not followed."""
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EEXIST):
+        for i in range(1, len(parts) + 1):
+            if os.path.islink(os.path.join(base, *parts[:i])):
+                where = "/".join(parts[:i])
+                return OSError(
+                    exc.errno,
+                    f"{'/'.join(parts)} leads out of the directory: {where} is a link "
+                    "(a job left it there); links are not followed",
+                )
+    return exc
