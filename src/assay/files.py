@@ -102,17 +102,16 @@ def open_regular(path: str | Path, dir_fd: int | None = None) -> BinaryIO:
         raise
 
 
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
 def open_job_file(path: str | Path) -> BinaryIO:
     """The regular file ``path`` of a job's directory (a stage or output dir) opened for
     reading: not through a link at its name (:func:`open_regular`), nor through one at the
     directory's name (a job's process may have swapped the directory for a link to
     another: ``ELOOP`` or ``ENOTDIR`` then). The directories above are the user's,
     followed."""
+    from assay.compare.beneath import open_dir  # (loaded by every run; not by --version)
+
     directory, name = os.path.split(os.fspath(path))
-    dfd = os.open(directory or ".", _DIR)
+    dfd = open_dir(directory or ".")
     try:
         return open_regular(name, dfd)
     finally:

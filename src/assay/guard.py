@@ -112,17 +112,9 @@ def _close(fd: int) -> None:
     results database); putting the stream back then went over that file (a run ended in
     "Bad file descriptor" from an import in the recorder's thread)."""
     if 0 <= fd <= 2 and _inside and os.getpid() == _runner_pid:
-        _hold_open(fd)
+        procstate.to_devnull(fd)
         return
     _real_close(fd)
-
-
-def _hold_open(fd: int) -> None:
-    null = os.open(os.devnull, os.O_RDWR)
-    try:
-        os.dup2(null, fd)
-    finally:
-        _real_close(null)
 
 
 def _closerange(low: int, high: int) -> None:
@@ -139,7 +131,7 @@ def _closerange(low: int, high: int) -> None:
         for fd in range(max(low, 0), min(high, 3)):  # (see _close)
             with contextlib.suppress(OSError):
                 os.fstat(fd)
-                _hold_open(fd)
+                procstate.to_devnull(fd)
     try:
         listed = os.listdir("/proc/self/fd")
     except OSError:  # no procfs: as if every one were open

@@ -20,14 +20,10 @@ import os
 from typing import TYPE_CHECKING
 
 from assay import procstate
+from assay.procstate import fd_identity
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
-
-
-def _identity(fd: int) -> tuple[int, int]:
-    info = os.fstat(fd)
-    return info.st_dev, info.st_ino
 
 
 class OwnOutput(io.RawIOBase):
@@ -38,7 +34,7 @@ class OwnOutput(io.RawIOBase):
         super().__init__()
         self._source = source
         self._fd: int | None = fcntl.fcntl(source, fcntl.F_DUPFD_CLOEXEC, 3)
-        self._identity = _identity(self._fd)
+        self._identity = fd_identity(self._fd)
         self._seen = -1  # procstate.entered at the last check (-1: check at the first write)
         self.lost = 0  # times the descriptor was found taken (for tests and messages)
 
@@ -72,16 +68,13 @@ class OwnOutput(io.RawIOBase):
             return fd
         self._seen = entered
         if fd is not None:
-            try:
-                if _identity(fd) == self._identity:
-                    return fd
-            except OSError:  # closed (EBADF)
-                pass
+            if fd_identity(fd) == self._identity:  # (None: closed)
+                return fd
             self._fd = None  # let go, never closed: the number may be another file's now
             self.lost += 1
+        if fd_identity(self._source) != self._identity:
+            return None
         try:
-            if _identity(self._source) != self._identity:
-                return None
             self._fd = fcntl.fcntl(self._source, fcntl.F_DUPFD_CLOEXEC, 3)
         except OSError:
             return None
@@ -90,11 +83,8 @@ class OwnOutput(io.RawIOBase):
     def close(self) -> None:
         if not self.closed:
             fd = self._fd
-            try:
-                if fd is not None and _identity(fd) == self._identity:
-                    os.close(fd)
-            except OSError:
-                pass
+            if fd is not None and fd_identity(fd) == self._identity:
+                os.close(fd)
             self._fd = None
         super().close()
 

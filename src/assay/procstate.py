@@ -38,7 +38,11 @@ def read_umask() -> int:
     return mask
 
 
-def _identity(fd: int) -> tuple[int, int] | None:
+_real_close = os.close  # (the guard replaces os.close while test code may run)
+
+
+def fd_identity(fd: int) -> tuple[int, int] | None:
+    """What the descriptor ``fd`` is open to, (st_dev, st_ino); None when it is closed."""
     try:
         info = os.fstat(fd)
     except OSError:  # closed
@@ -52,7 +56,7 @@ run_std: StdState = ()  # fds 0-2 as a run found them (guard.signals_to): assay 
 
 def std_state() -> StdState:
     """What fds 0-2 are open to now; keeps a copy of each that has no copy yet."""
-    found = (_identity(0), _identity(1), _identity(2))
+    found = (fd_identity(0), fd_identity(1), fd_identity(2))
     for fd, ident in zip(_STD, found, strict=True):
         held = _copies.get(fd)
         if ident is not None and (held is None or held[1] != ident):
@@ -69,19 +73,26 @@ def std_state() -> StdState:
 
 def put_std_back(before: StdState) -> None:
     for fd, ident in zip(_STD, before, strict=True):
-        if ident is None or _identity(fd) == ident:
+        if ident is None or fd_identity(fd) == ident:
             continue
         held = _copies.get(fd)
         try:
-            if held is not None and _identity(held[0]) == ident:
+            if held is not None and fd_identity(held[0]) == ident:
                 os.dup2(held[0], fd)
             else:  # test code closed our copy too (os.closerange): the fd goes to /dev/null
-                null = os.open(os.devnull, os.O_RDWR)
-                if null != fd:
-                    os.dup2(null, fd)
-                    os.close(null)
+                to_devnull(fd)
         except OSError:  # out of descriptors: nothing better to do
             pass
+
+
+def to_devnull(fd: int) -> None:
+    """Make ``fd`` (open or not) a descriptor of /dev/null."""
+    null = os.open(os.devnull, os.O_RDWR)
+    if null != fd:
+        try:
+            os.dup2(null, fd)
+        finally:
+            _real_close(null)
 
 
 def put_streams_back(streams: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
