@@ -184,3 +184,32 @@ def test_a_link_at_a_jobs_pid_file_name_is_replaced_not_written(
     pid_file = Path(daemon.pid_file("j"))
     if pid_file.exists():  # (gone once the job ended)
         assert not pid_file.is_symlink()
+
+
+def test_a_read_below_the_work_directory_follows_no_link_on_the_way(
+    tmp_path: Path, daemon: Daemon
+) -> None:
+    # A dependent fetches the dependency's ``out/result.dat``; the dependency's job swapped
+    # its ``out`` for a link to a directory of the user's holding a file of that name.
+    case = tmp_path / "work" / "case"
+    case.mkdir(parents=True)
+    secret = _users_file(tmp_path, "result.dat")
+    (case / "out").symlink_to(secret.parent)
+    with pytest.raises(OSError):
+        daemon.op_read({"path": str(case / "out" / "result.dat"), "limit": 1 << 16})
+    (case / "out").unlink()
+    (case / "out").mkdir()
+    (case / "out" / "result.dat").write_bytes(b"42\n")
+    answer = daemon.op_read({"path": str(case / "out" / "result.dat"), "limit": 1 << 16})
+    assert base64.b64decode(answer["data"]) == b"42\n"
+
+
+def test_a_read_below_a_work_directory_named_through_a_link_of_the_users_is_served(
+    tmp_path: Path, daemon: Daemon
+) -> None:
+    (tmp_path / "work" / "case").mkdir(parents=True)
+    (tmp_path / "work" / "case" / "status").write_bytes(b"0\n")
+    (tmp_path / "alias").symlink_to(tmp_path / "work")  # the user's: followed
+    daemon.op_hello({"runner": "r", "roots": [str(tmp_path / "alias")]})
+    answer = daemon.op_read({"path": str(tmp_path / "alias" / "case" / "status")})
+    assert base64.b64decode(answer["data"]) == b"0\n"

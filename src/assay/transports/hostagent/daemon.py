@@ -53,6 +53,7 @@ class Daemon(JobOps):
         self.alone_since = time.monotonic()
         self.owner: str | None = None  # the runner that started the jobs
         self.roots: list[str] = []
+        self.root_names: list[str] = []
         self.jobs: dict[str, Job] = {}
         self.tokens: set[str] = set()
         self.answers: dict[str, dict[str, Any]] = {}
@@ -233,7 +234,9 @@ class Daemon(JobOps):
                 stale = list(self.jobs.values())  # a new runner: the old one is gone
             self.owner = str(m["runner"])
             self.linger = float(m.get("linger", self.linger))
-            self.roots = [os.path.realpath(os.path.expanduser(r)) for r in m.get("roots", [])]
+            named = [os.path.normpath(os.path.expanduser(r)) for r in m.get("roots", [])]
+            self.roots = [os.path.realpath(r) for r in named]
+            self.root_names = named
         if stale:
             self.end_jobs(stale)
         with self.lock:

@@ -29,6 +29,14 @@ class FileOps:
     """The ``op_*`` file requests; removal only strictly below one of :attr:`roots`."""
 
     roots: list[str]
+    root_names: list[str]  # the roots as the runner named them (their links not resolved)
+
+    def root_above(self, path: str) -> str | None:
+        """The session root ``path`` lies below (as named, or resolved), if any."""
+        for root in (*self.root_names, *self.roots):
+            if path.startswith(root.rstrip("/") + "/"):
+                return root
+        return None
 
     def inside_roots(self, path: str) -> str:
         """``path``, resolved, if it lies strictly below one of the session's roots: what
@@ -97,8 +105,11 @@ class FileOps:
 
     def op_read(self, m: dict[str, Any]) -> dict[str, Any]:
         # A job's file (a status, an output a dependent fetches): a regular file, not a
-        # link at its name, nor a FIFO; its last ``limit`` bytes at most.
-        data, size = read_regular(m["path"], m.get("limit"))
+        # link at its name, nor a FIFO; its last ``limit`` bytes at most. Below a session's
+        # root, no link on the way is followed either: a job may have swapped a directory
+        # of its case (the one a dependent fetches from) for a link to the user's files.
+        path = m["path"]
+        data, size = read_regular(path, m.get("limit"), self.root_above(path))
         return {"data": base64.b64encode(data).decode(), "size": size}
 
     def op_mkdir(self, m: dict[str, Any]) -> dict[str, Any]:

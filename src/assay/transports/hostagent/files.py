@@ -103,11 +103,21 @@ def open_regular_below(base_fd: int, rel: str) -> int:
     return fd
 
 
-def read_regular(path: str, limit: int | None) -> tuple[bytes, int]:
+def read_regular(path: str, limit: int | None, root: str | None = None) -> tuple[bytes, int]:
     """The file at ``path`` (its last ``limit`` bytes at most) and its size: only a regular
     file, not a link at its name (a job's file: it may have put a link to a secret there,
-    or a FIFO that would hold the agent's thread for good)."""
-    fd = os.open(path, _READ)
+    or a FIFO that would hold the agent's thread for good). ``root``: a directory above
+    ``path`` (a session's work directory) from which on no link is followed on the way
+    either (a job may have swapped a directory of its own for a link to the user's)."""
+    if root is None:
+        fd = os.open(path, _READ)
+    else:
+        base_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)  # the user's
+        try:
+            rel = path[len(root) :].lstrip("/")
+            fd = open_regular_below(base_fd, "/".join(parts_below(rel)))
+        finally:
+            os.close(base_fd)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
