@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from assay.transports import hostagent_pack
 from assay.transports.hostagent.channel import ADOPT
 from assay.transports.hostagent.daemon import Daemon
@@ -170,3 +172,30 @@ def test_an_older_daemon_gets_the_channel_relayed(tmp_path: Path) -> None:
         channel.close()
         daemon.stop()
         serving.join(30)
+
+
+@pytest.mark.parametrize("planted", ["symlink", "hard link"])
+def test_a_link_a_job_left_at_the_daemons_log_is_replaced_not_appended_to(
+    tmp_path: Path, planted: str
+) -> None:
+    # Test code runs as the user: it can put a link (or a hard link) to a file of the
+    # user's at the log's name in the private socket directory; the daemon started next
+    # would append its messages to that file.
+    folder = tmp_path / f"assay-{os.getuid()}"
+    folder.mkdir(mode=0o700)
+    victim = tmp_path / ".bashrc"
+    victim.write_bytes(b"export PATH\n")
+    log = folder / "logged.log"
+    if planted == "symlink":
+        log.symlink_to(victim)
+    else:
+        os.link(victim, log)
+    channel = Channel(tmp_path, "logged")
+    try:
+        assert channel.ask("hello", runner="t", roots=[])["ok"]
+        assert not log.is_symlink()
+        assert log.stat().st_nlink == 1 and victim.stat().st_nlink == 1
+        assert channel.ask("shutdown")["ok"]
+    finally:
+        channel.close()
+    assert victim.read_bytes() == b"export PATH\n"

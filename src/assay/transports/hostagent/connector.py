@@ -16,6 +16,7 @@ import threading
 
 from .channel import ADOPT, try_connect
 from .daemon import Daemon
+from .files import create
 from .lockfile import hold_lock, release
 from .protocol import frame, read_frame
 
@@ -36,6 +37,26 @@ def socket_dir() -> str:
     return path
 
 
+def open_log(path: str) -> int:
+    """The daemon's log at ``path``, appended to; but what a job left at the name (test
+    code runs as the user: a link, or a hard link, to a file of the user's, or a FIFO) is
+    replaced by a new file, never appended to."""
+    try:
+        fd = os.open(path, _LOG | os.O_CREAT, 0o600)
+    except OSError:  # ELOOP: a link at the name; ENXIO: a FIFO nobody reads
+        fd = -1
+    if fd >= 0:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+            os.set_blocking(fd, True)
+            return fd
+        os.close(fd)
+    return create(path, 0o600)
+
+
+_LOG = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
 def _start_daemon(path: str, log: str, linger: float) -> None:
     """Start the daemon in a session of its own (double fork) and wait until it listens."""
     ready_r, ready_w = os.pipe()
@@ -50,7 +71,7 @@ def _start_daemon(path: str, log: str, linger: float) -> None:
             os.closerange(3, ready_w)
             os.closerange(ready_w + 1, 1 << 16)
             null = os.open(os.devnull, os.O_RDWR)
-            logfd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            logfd = open_log(log)
             os.dup2(null, 0)
             os.dup2(logfd, 1)
             os.dup2(logfd, 2)
