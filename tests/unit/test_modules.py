@@ -4,6 +4,7 @@ tests/integration/test_modules.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from assay.config import Environment, Partition, parse_config
 from assay.errors import ConfigError
 from assay.modules import MODULE_FAILED, module_lines
 from assay.run import scripts
-from assay.run.module_check import reason
+from assay.run.module_check import ModuleChecks, reason
+from assay.schedulers.direct import DirectScheduler
+from assay.transports.local import LocalTransport
 
 
 def _config(env: str) -> str:
@@ -167,3 +170,33 @@ def test_each_environment_s_scripts_have_its_own_module_lines_as_environments_co
         assert ("module load" in text) == bool(i % 2)
         direct = scripts.direct_command("./a", env, Partition(), {}, [], [], [])
         assert (direct is None) == bool(i % 2)
+
+
+def _failing_module_init(tmp_path: Path) -> Path:
+    init = tmp_path / "init.sh"
+    init.write_text('module() { echo "no module named $2" >&2; return 1; }\n')
+    return init
+
+
+@pytest.mark.parametrize("planted", ["m.sh", "m.err"])
+def test_a_link_planted_in_the_module_checks_directory_is_not_followed(
+    tmp_path: Path, planted: str
+) -> None:
+    # A case of another environment, running meanwhile as the user, puts links to a file of
+    # the user's at the names the session's module check writes (its script) and reads
+    # (the module system's message, shown in the report).
+    checks_dir = tmp_path / "session" / "modules"
+    checks_dir.mkdir(parents=True)
+    victim = tmp_path / "secret"
+    victim.write_text("the user's\n")
+    (checks_dir / planted).symlink_to(victim)
+    env = Environment(modules=["m"], modules_init=str(_failing_module_init(tmp_path)))
+
+    async def check() -> tuple[str, str] | None:
+        scheduler = DirectScheduler(LocalTransport())
+        return await ModuleChecks(checks_dir, scheduler, asyncio.Semaphore(1)).problem("m", env)
+
+    problem = asyncio.run(check())
+    assert victim.read_text() == "the user's\n"
+    assert problem is not None and "the user's" not in problem[1]
+    assert "no module named m" in problem[0]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from assay.config import Environment
+from assay.files import open_job_file, write_atomic
 from assay.modules import MODULE_FAILED, module_lines
 from assay.schedulers.base import JobSpec, JobState, Scheduler
 from assay.schedulers.jobscript import compose
@@ -35,14 +36,20 @@ class ModuleChecks:
         return await asyncio.shield(self._checks[name])
 
     async def _check(self, name: str, env: Environment) -> tuple[str, str] | None:
+        # The session's directory is reachable by the cases of other environments running
+        # meanwhile, as the user: what they may have left at these names (a link to a file
+        # of the user's, a FIFO) is replaced, never written through or read.
         self.directory.mkdir(parents=True, exist_ok=True)
         script = self.directory / f"{name}.sh"
-        script.write_text(
+        write_atomic(
+            script,
             compose(
                 ["#!/bin/bash", f"# assay: the modules of environment {name}", *module_lines(env)]
-            )
+            ),
         )
         err = self.directory / f"{name}.err"  # local: the checks run on this machine
+        for made in (err, self.directory / f"{name}.out"):
+            made.unlink(missing_ok=True)  # (the entry: never what a link there points to)
         spec = JobSpec(
             name=f"assay-modules-{name}",
             script=PurePosixPath(script),
@@ -55,7 +62,11 @@ class ModuleChecks:
             outcome = await self.scheduler.run(spec)
         if outcome.state == JobState.COMPLETED:
             return None
-        message = err.read_text(errors="replace") if err.exists() else ""
+        try:
+            with open_job_file(err) as fh:
+                message = fh.read().decode(errors="replace")
+        except OSError:  # gone, or replaced by a link or a FIFO meanwhile: not read
+            message = ""
         if outcome.state == JobState.TIMEOUT:
             return f"environment {name}: the module commands took longer than 120 s", message
         return reason(name, outcome.exit_code, message), message
