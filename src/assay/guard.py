@@ -27,13 +27,15 @@ this module adds is around each call of test code (:func:`running`):
 
 * ``os.closerange()`` over descriptors above 2 that are open in assay's process raises
   :class:`ExitRefused` too (they are assay's: its event loop, display, database): a test
-  file's ``os.closerange(3, 1024)`` fails that file, instead of the whole run.
+  file's ``os.closerange(3, 1024)`` fails that file, instead of the whole run. So does
+  ``os.close(n)`` from test code during a run, of a descriptor the run found open (as
+  assay's, when it began: a test file's descriptor kept open from its import on is one of
+  them too) and still open to the same file.
 
 Not stoppable from inside the process: ``os.kill(os.getpid(), SIGKILL)``, the C library's
 ``_exit`` through ``ctypes``, a crash of the interpreter. Not put back: ``os.putenv`` and
-``os.unsetenv`` called directly (they bypass ``os.environ``), other file descriptors a test
-closes by number (``os.close``), signal
-handlers, resource limits. The journal keeps what finished;
+``os.unsetenv`` called directly (they bypass ``os.environ``), descriptors assay opened
+after the run began that a test closes by number (``os.close``), signal handlers, resource limits. The journal keeps what finished;
 ``assay run --resume`` runs the rest.
 """
 
@@ -111,9 +113,26 @@ def _close(fd: int) -> None:
     the next file any thread of assay opens gets (a module's source being imported, the
     results database); putting the stream back then went over that file (a run ended in
     "Bad file descriptor" from an import in the recorder's thread)."""
-    if 0 <= fd <= 2 and _inside and os.getpid() == _runner_pid:
-        procstate.to_devnull(fd)
-        return
+    if _inside and os.getpid() == _runner_pid:
+        if 0 <= fd <= 2:
+            procstate.to_devnull(fd)
+            return
+        # One of assay's, still open to what the run found (not a number the test's own
+        # file reuses since), closed from the thread running test code: refused, as
+        # closerange is ("for fd in range(3, 1024): os.close(fd)" ended the run in "Bad
+        # file descriptor" from the event loop, and a file opened next took the number of
+        # the journal or the database, which then wrote into it).
+        held = procstate.run_fds.get(fd)
+        if (
+            held is not None
+            and threading.get_ident() == _MAIN_IDENT
+            and procstate.fd_identity(fd) == held
+        ):
+            raise ExitRefused(
+                f"os.close({fd}) would close a descriptor of assay's own process (its event "
+                "loop, display, journal or results database) and end the run; close only "
+                "the files the test opened"
+            )
     _real_close(fd)
 
 
@@ -218,11 +237,13 @@ def signals_to(forward: Callable[[int], None]) -> Iterator[None]:
     _forward = forward
     # Looked at once per run, not at each call of test code (three fstat calls a time).
     procstate.run_std = procstate.std_state()
+    procstate.run_fds = procstate.open_fds()  # (once per run: one listing, an fstat each)
     try:
         yield
     finally:
         _forward = None
         procstate.run_std = ()
+        procstate.run_fds = {}
         for sig, handler in previous.items():
             _set_handler(sig, handler)
 

@@ -50,6 +50,25 @@ def fd_identity(fd: int) -> tuple[int, int] | None:
     return (info.st_dev, info.st_ino)
 
 
+def open_fds(low: int = 3) -> dict[int, tuple[int, int]]:
+    """The descriptors from ``low`` on open in this process, with what each is open to."""
+    try:
+        listed = os.listdir("/proc/self/fd")
+    except OSError:  # no procfs: none known
+        return {}
+    found = {}
+    for fd in map(int, listed):
+        if fd >= low:
+            identity = fd_identity(fd)
+            if identity is not None:  # (the listing's own, closed by now)
+                found[fd] = identity
+    return found
+
+
+# Descriptors above 2 a run found open (guard.signals_to): assay's (its event loop's epoll
+# and self-pipe, the display's terminal, the journal, the results database).
+run_fds: dict[int, tuple[int, int]] = {}
+
 StdState = tuple[tuple[int, int] | None, ...]
 run_std: StdState = ()  # fds 0-2 as a run found them (guard.signals_to): assay keeps them so
 

@@ -92,3 +92,48 @@ def test_a_stream_test_code_closes_stays_taken_for_assays_threads(assay_cli, tmp
     assert result.case("ClosesStdout")["status"] == "passed", result
     assert int(seen.read_text()) > 2  # not 1 or 2: those stayed taken
     assert "[   OK] ClosesStdout" in result.stdout  # and the display still reaches fd 1
+
+
+ONE_BY_ONE = """
+import os
+
+import assay
+
+
+class ClosesEach(assay.Test):
+    command = "echo hi"
+
+    def sanity(self, out):
+        for fd in range(3, 1024):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class OwnFile(assay.Test):
+    command = "echo hi"
+
+    def sanity(self, out):
+        fd = os.open(os.devnull, os.O_RDONLY)
+        os.close(fd)  # the test's own: closed as asked
+"""
+
+
+def test_a_test_closing_descriptors_one_by_one_fails_itself_not_the_run(assay_cli, tmp_path):
+    # The os.close form of closerange(3, 1024): it closed the event loop's self-pipe, and the
+    # run ended in "Bad file descriptor", internal error.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "test_each.py").write_text(ONE_BY_ONE)
+    (project / "test_fine.py").write_text(FINE)
+    result = assay_cli("run", ".", "--plain", cwd=project)
+    everything = result.stdout + result.stderr
+    assert "Traceback" not in everything, result
+    assert "internal error" not in everything, result
+    closes = result.case("ClosesEach")
+    assert closes["status"] == "failed"
+    assert "would close a descriptor of assay's own process" in closes["failure"]["reason"]
+    assert result.case("OwnFile")["status"] == "passed"
+    assert result.case("Fine")["status"] == "passed"
+    assert "[   OK] Fine" in result.stdout
