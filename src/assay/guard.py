@@ -35,8 +35,8 @@ this module adds is around each call of test code (:func:`running`):
 Not stoppable from inside the process: ``os.kill(os.getpid(), SIGKILL)``, the C library's
 ``_exit`` through ``ctypes``, a crash of the interpreter. Not put back: ``os.putenv`` and
 ``os.unsetenv`` called directly (they bypass ``os.environ``), descriptors assay opened
-after the run began that a test closes by number (``os.close``), signal handlers, resource limits. The journal keeps what finished;
-``assay run --resume`` runs the rest.
+after the run began that a test closes by number (``os.close``), signal handlers, resource
+limits. The journal keeps what finished; ``assay run --resume`` runs the rest.
 """
 
 from __future__ import annotations
