@@ -155,10 +155,14 @@ def failure_block(result: CaseResult, hint: Hint) -> _Block:
             lines.append((f"    {line}", "dim"))
         block.add(lines, 1)
     ends = []
+    # Escaped here, as the notes above are, not only where a line is printed: a newline in
+    # a directory's name (the user's, above the case's) would count as one row of the
+    # screen and show as two.
     if result.stage_dir:
-        ends.append((f"  stage dir: {display_path(result.stage_dir)}", ""))
+        ends.append((f"  stage dir: {terminal.line(display_path(result.stage_dir))}", ""))
     if result.remote_dir:
-        ends.append((f"  remote:    {result.remote_dir}  (assay fetch {result.id})", ""))
+        remote = terminal.line(result.remote_dir)
+        ends.append((f"  remote:    {remote}  (assay fetch {result.id})", ""))
     ends.append((f"  rerun:     {hint.command(result)}", "cyan"))
     block.add(ends, 0)
     return block

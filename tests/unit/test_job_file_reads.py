@@ -108,3 +108,17 @@ def test_a_summary_note_escapes_a_newline_in_the_directorys_name(tmp_path: Path)
     assert len(notes) == 2  # stdout, stderr
     assert not any("\n" in t or "\x1b" in t for t in notes)
     assert SECRET not in "".join(t for t, _ in lines)
+
+
+def test_the_stage_dir_line_escapes_a_newline_and_an_escape_code_in_its_name(
+    tmp_path: Path,
+) -> None:
+    odd = tmp_path / "runs\nFAIL forged\x1b[2J" / "case"
+    result = _failed(tmp_path)
+    result.stage_dir = str(odd)
+    result.remote_dir = str(odd)
+    lines = failure_block(result, _Hint()).lines(None, "")
+    ends = [t for t, _ in lines if t.startswith(("  stage dir:", "  remote:"))]
+    assert len(ends) == 2
+    assert not any("\n" in t or "\x1b" in t for t in ends), ends
+    assert "\\x0aFAIL forged\\x1b[2J" in ends[0]
