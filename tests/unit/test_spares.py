@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from assay.compare.beneath import identity
+from assay.run import spares as spares_module
 from assay.run.scripts import RUN_ERR, RUN_OUT
 from assay.run.spares import SpareFiles, empty_outputs
 
@@ -152,3 +153,34 @@ def test_a_stage_dir_replaced_at_its_path_gets_nothing_moved_to_where_it_leads(t
     assert (elsewhere / RUN_OUT).read_text() == SECRET
     assert sorted(os.listdir(elsewhere)) == [RUN_OUT]
     assert len(spares) == 2  # still waiting for a stage dir that is the one made
+
+
+@pytest.mark.parametrize("planted", ["hard link", "symlink"])
+def test_a_file_swapped_between_the_check_and_the_move_is_not_given_to_the_job(
+    tmp_path, monkeypatch, planted
+):
+    # A process still running swaps a hard link to a file of the user's (or a symbolic
+    # link) in at a spare's name after it was checked, before it is moved: the job would
+    # truncate that file and write its stdout into it. The swap is injected at the rename
+    # (a race a real process cannot be made to win on demand).
+    out, ident = _output_dir(tmp_path)
+    victim = tmp_path / "victim"
+    victim.write_text(SECRET)
+    spares = SpareFiles()
+    spares.offer(out, ident, [RUN_OUT])
+    real_rename = os.rename
+
+    def faultinjecting_swap_before_rename(src, dst, *, src_dir_fd, dst_dir_fd):  # type: ignore[no-untyped-def]
+        os.unlink(src, dir_fd=src_dir_fd)
+        if planted == "hard link":
+            os.link(victim, src, dst_dir_fd=src_dir_fd)
+        else:
+            os.symlink(victim, src, dir_fd=src_dir_fd)
+        real_rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+
+    monkeypatch.setattr(spares_module.os, "rename", faultinjecting_swap_before_rename)
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    assert spares.take(stage, names=(RUN_OUT,)) == []
+    assert not os.path.lexists(stage / RUN_OUT)  # the job makes its own
+    assert victim.read_text() == SECRET and os.stat(victim).st_nlink == 1

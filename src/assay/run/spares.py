@@ -13,7 +13,8 @@ later local case, moved into its fresh stage dir before its job opens them (whic
 truncates them: whatever they hold by then is gone). The files the session did not use
 again are removed when it ends. Each is moved through its directory's descriptor, opened
 without following a link and checked to be that output dir still: a link swapped in at
-its name moves nothing out of wherever it leads.
+its name moves nothing out of wherever it leads; and what arrives is checked again, through
+a descriptor of its own, to be the file checked before the move, still of one link.
 
 Only files that are regular, empty and of one link are offered: no name elsewhere (a hard
 link the job made) can see what a later case writes to them. The job's processes are gone
@@ -49,11 +50,40 @@ def empty_outputs(fd: int, entries: Iterable[str]) -> list[str]:
 def _one_file(fd: int, name: str, empty: bool = False) -> bool:
     """Whether ``name`` in the directory ``fd`` is a regular file of one link (and
     ``empty``)."""
+    return _checked(fd, name, empty) is not None
+
+
+def _checked(fd: int, name: str, empty: bool = False) -> tuple[int, int] | None:
+    """The identity of ``name`` in the directory ``fd`` when it is a regular file of one
+    link (and ``empty``), else None."""
     try:
         info = os.stat(name, dir_fd=fd, follow_symlinks=False)
     except OSError:
+        return None
+    if stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and not (empty and info.st_size):
+        return (info.st_dev, info.st_ino)
+    return None
+
+
+_OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _arrived(into: int, name: str, checked: tuple[int, int]) -> bool:
+    """Whether what the rename put at ``name`` in ``into`` is the file checked before it,
+    still of one link: looked at through a descriptor of its own, not by name."""
+    try:
+        fd = os.open(name, _OPEN, dir_fd=into)
+    except OSError:  # a link (ELOOP), or gone
         return False
-    return stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and not (empty and info.st_size)
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return (
+        stat.S_ISREG(info.st_mode)
+        and info.st_nlink == 1
+        and (info.st_dev, info.st_ino) == checked
+    )
 
 
 class SpareFiles:
@@ -112,12 +142,21 @@ class SpareFiles:
                 while wanted and files:
                     name = files.pop()
                     self._count -= 1
-                    if not _one_file(fd, name):  # (linked or replaced since: not used)
+                    checked = _checked(fd, name)
+                    if checked is None:  # (linked or replaced since: not used)
                         continue
                     target = wanted.pop()
                     try:
                         os.rename(name, target, src_dir_fd=fd, dst_dir_fd=into)
                     except OSError:
+                        wanted.append(target)
+                        continue
+                    # Checked again where it arrived: a process that swapped a hard link to
+                    # a file of the user's in at the name between the check and the rename
+                    # would have had the job truncate that file and write into it.
+                    if not _arrived(into, target, checked):
+                        with contextlib.suppress(OSError):
+                            os.unlink(target, dir_fd=into)  # (the entry: the job makes its own)
                         wanted.append(target)
                         continue
                     got.append(target)
