@@ -80,9 +80,7 @@ def _arrived(into: int, name: str, checked: tuple[int, int]) -> bool:
     finally:
         os.close(fd)
     return (
-        stat.S_ISREG(info.st_mode)
-        and info.st_nlink == 1
-        and (info.st_dev, info.st_ino) == checked
+        stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and (info.st_dev, info.st_ino) == checked
     )
 
 
