@@ -86,14 +86,23 @@ def test_a_parameter_given_one_value_or_a_string_is_a_problem_of_its_test(assay_
 
 
 def test_a_misspelt_sources_directory_names_the_one_beside_it(assay_cli, write, tmp_path):
+    # Found when the file is loaded (before, each case failed at setup with it), with the
+    # place of the class statement; a source a case names itself ({...}) waits for setup.
     (tmp_path / "src").mkdir()
     write(
         "test_src.py",
-        'import assay\n\nclass X(assay.Test):\n    sources = "srcs/"\n    command = "true"\n',
+        'import assay\n\nclass X(assay.Test):\n    sources = "srcs/"\n'
+        '    command = "true"\n\n'
+        'class Y(assay.Test):\n    sources = "{stage_dir}/../nowhere"\n'
+        '    command = "true"\n',
     )
     result = assay_cli("run", "test_src.py", "--plain")
-    reason = result.case("X")["failure"]["reason"]
+    assert "Traceback" not in result.stdout + result.stderr, result
+    (problem,) = result.report["problems"]
+    assert problem["location"] == "test_src.py:3", problem
     assert (
-        reason
-        == f"sources: 'srcs/' not found (looked for {tmp_path / 'srcs'}); did you mean 'src'?"
-    )
+        f"sources: 'srcs/' not found (looked for {tmp_path / 'srcs'}); did you mean 'src'?"
+        in problem["message"]
+    ), problem
+    assert "test X is malformed" in problem["message"]
+    assert result.case("Y")["failure"]["stage"] == "setup"

@@ -30,6 +30,7 @@ from assay.define.params import (
     variant_name,
 )
 from assay.define.refs import Ref, as_ref
+from assay.define.source_checks import missing_sources
 from assay.guard import misdefined
 
 
@@ -245,6 +246,7 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
     errors.extend(_misspelt_names(cls, set(variables) | {p.name for p in params}))
     if not abstract and file is not None:
         errors.extend(_artifact_problems(getattr(cls, "artifacts", {}), Path(file).parent))
+        errors.extend(missing_sources(cls, Path(file).parent, hooks[("before", "setup")]))
     if len(field_funcs) > 1:
         names = ", ".join(f.__name__ for f in field_funcs)
         errors.append(f"only one @assay.variant_fields function is allowed; found {names}")

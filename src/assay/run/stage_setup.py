@@ -13,6 +13,7 @@ from assay import guard
 from assay.define.definition import check_fields
 from assay.define.field_checks import source_globs
 from assay.define.fields import as_list
+from assay.define.source_checks import resembling
 from assay.define.test import CaseInfo, Test, bind
 from assay.errors import AssayError, StoreError
 from assay.files import fresh_dir, real_ancestors, stage_identity
@@ -228,18 +229,6 @@ def _session_ancestors(stage_root: Path, dev: int, ino: int) -> frozenset[tuple[
     return real_ancestors(stage_root)  # (keyed by its inode too: made again, found again)
 
 
-def _resembling(src: Path) -> str:
-    """``; did you mean 'src'?`` for an entry beside a missing source whose name is close."""
-    try:
-        names = os.listdir(src.parent)
-    except (OSError, ValueError):
-        return ""
-    from difflib import get_close_matches  # lazy: a missing source only
-
-    close = get_close_matches(src.name, names, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _holds_session(src: Path, stage_root: Path, source: str) -> bool:
     """Whether the source ``src`` (which must exist) holds the session's stage root: a
     stat of ``src`` against the stage root's directories, found once per session."""
@@ -253,7 +242,7 @@ def _holds_session(src: Path, stage_root: Path, source: str) -> bool:
             raise
         st = None
     if st is None:
-        raise StageFailed(f"sources: {source!r} not found (looked for {src}){_resembling(src)}")
+        raise StageFailed(f"sources: {source!r} not found (looked for {src}){resembling(src)}")
     return (st.st_dev, st.st_ino) in _session_ancestors(stage_root, root.st_dev, root.st_ino)
 
 
