@@ -107,3 +107,18 @@ def test_real_ancestors_are_the_directories_a_path_lies_in(tmp_path):
         assert inode(above) in found
     (tmp_path / "other").mkdir()
     assert inode(tmp_path / "other") not in found
+
+
+@pytest.mark.parametrize("pattern", ["cases/[", "cases/c[1-", "cases/*["])
+def test_a_cases_glob_with_an_unclosed_bracket_says_so(home, pattern):
+    found = problems(home, {"suite": {"command": "true", "cases": pattern}})
+    assert len(found) == 1, found
+    assert f"suite.cases: {pattern!r} matches no directory under" in found[0]
+    assert "that no ']' closes, so '[' is matched as itself" in found[0], found
+    assert "write a literal '[' as '[[]'" in found[0]
+    assert "s.suite.toml:3: suite.cases: " in found[0], found  # the file, line and key
+
+
+def test_a_cases_glob_with_closed_brackets_gets_no_bracket_note(home):
+    found = problems(home, {"suite": {"command": "true", "cases": "cases/[xy]*"}})
+    assert len(found) == 1 and "no ']' closes" not in found[0], found

@@ -64,8 +64,32 @@ def case_globs(comp: Compiler, pattern: str, what: str, keep: Callable[[Path], b
         return []
     kept = [m for m in matches if keep(m)]
     if not kept:
-        comp.problem("suite.cases", f"{pattern!r} matches no {what} under {comp.base}")
+        comp.problem(
+            "suite.cases", f"{pattern!r} matches no {what} under {comp.base}{_unclosed(pattern)}"
+        )
     return kept
+
+
+def _unclosed(pattern: str) -> str:
+    """What is wrong with a glob whose ``[`` is never closed in its path component (glob
+    then takes it as a literal ``[``, and the pattern matches nothing), else ""."""
+    for part in pattern.split("/"):
+        i = part.find("[")
+        while i >= 0:
+            j = i + 1
+            if part[j : j + 1] == "!":
+                j += 1
+            if part[j : j + 1] == "]":  # ("[]...]" holds a ']')
+                j += 1
+            end = part.find("]", j)
+            if end < 0:
+                return (
+                    f": its {part[i:]!r} opens a set of characters ('[a-z]') that no ']' "
+                    "closes, so '[' is matched as itself; close the set, or write a "
+                    "literal '[' as '[[]'"
+                )
+            i = part.find("[", end + 1)
+    return ""
 
 
 @dataclass(frozen=True)
