@@ -137,7 +137,23 @@ def _unquoted_hint(text: str, said: str) -> str:
         tomllib.loads(f"v = {value}")
         return ""  # a value after all: the mistake is elsewhere
     except tomllib.TOMLDecodeError:
-        return f"; a text value needs quotes: {key} = {json.dumps(value)}"
+        pass
+    # Several numbers (or booleans) side by side: a list without its brackets, not text.
+    words = [w for w in re.split(r"[\s,]+", value) if w]
+    if len(words) > 1 and all(_plain_value(w) for w in words):
+        return f"; a list is written in brackets: {key} = [{', '.join(words)}]"
+    return f"; a text value needs quotes: {key} = {json.dumps(value)}"
+
+
+def _plain_value(word: str) -> bool:
+    """Whether ``word`` alone is a TOML number or boolean."""
+    import tomllib
+
+    try:
+        value = tomllib.loads(f"v = {word}")["v"]
+    except tomllib.TOMLDecodeError:
+        return False
+    return isinstance(value, int | float | bool)
 
 
 def load_toml(text: str) -> dict[str, Any]:

@@ -74,6 +74,22 @@ def test_text_written_without_its_quotes_is_told_to_quote_it(home, line, hint):
     assert message.endswith(hint), message
 
 
+@pytest.mark.parametrize(
+    ("line", "hint"),
+    [
+        ("tasks = 4 4", "a list is written in brackets: tasks = [4, 4]"),
+        ("tasks = 1, 2, 4", "a list is written in brackets: tasks = [1, 2, 4]"),
+    ],
+)
+def test_numbers_written_side_by_side_are_told_to_make_a_list(home, line, hint):
+    # Before: "a text value needs quotes: tasks = "4 4"", which then failed as no number.
+    ((number, message),) = _problems(home, f'[suite]\ncases = "cases/*"\n{line}\n')
+    assert number == 3 and message.startswith("not valid TOML: "), message
+    assert "(at line 3, column" in message
+    assert message.endswith(hint), message
+    assert "needs quotes" not in message
+
+
 def test_a_syntax_error_elsewhere_gets_no_quoting_hint(home):
     ((_, message),) = _problems(home, '[suite]\ncases = "cases/*"\ntime_limit = "5m\n')
     assert "needs quotes" not in message, message
