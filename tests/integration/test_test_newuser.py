@@ -106,3 +106,50 @@ def test_a_misspelt_sources_directory_names_the_one_beside_it(assay_cli, write, 
     ), problem
     assert "test X is malformed" in problem["message"]
     assert result.case("Y")["failure"]["stage"] == "setup"
+
+
+INSTANCE_COMMANDS = """
+import assay
+
+
+class InInit(assay.Test):
+    size = assay.parameter([4])
+    command = "true"
+
+    def __init__(self):
+        self.command = "echo {sise}"
+
+
+class InAHook(assay.Test):
+    threads = assay.variable(int, 2)
+    command = "true"
+
+    @assay.before("run")
+    def choose(self):
+        self.command = "echo {thread} ${HOME}"
+
+
+class Fine(assay.Test):
+    size = assay.parameter([4])
+    command = "true"
+
+    def __init__(self):
+        self.label = "x"
+        self.command = "echo {size} ${HOME} {{sise}} {label} {nothing_like_it}"
+"""
+
+
+def test_a_misspelt_name_in_a_command_the_tests_code_sets_fails_its_case(assay_cli, write):
+    # A command set on the instance (in __init__, in a hook) is not the class's: the check
+    # when the class is defined cannot see it; before, the job ran `echo {sise}`.
+    write("test_instance.py", INSTANCE_COMMANDS)
+    result = assay_cli("run", "test_instance.py", "--plain")
+    assert "Traceback" not in result.stdout + result.stderr, result
+    in_init = result.case("InInit")["failure"]
+    assert in_init["stage"] == "run", in_init
+    assert in_init["reason"] == (
+        "cannot write the run script: {sise} names no parameter, variable or field, so it "
+        "would stay as written; did you mean {size}? ({{sise}} is the literal text)"
+    )
+    assert "did you mean {threads}?" in result.case("InAHook")["failure"]["reason"]
+    assert result.case("Fine")["status"] == "passed", result.case("Fine")

@@ -125,6 +125,7 @@ class Test(Fields):
         if "{" not in text:  # nothing to replace (a suite case's command, its source dir)
             return text
         values = self._format_values()
+        unknown: list[str] = []
 
         def replace(match: re.Match[str]) -> str:
             literal, name = match.groups()
@@ -136,6 +137,8 @@ class Test(Fields):
             else:
                 value = _own_value(self, name)
                 if value is None:
+                    if text[match.start() - 1 : match.start()] != "$":  # (not the shell's)
+                        unknown.append(name)
                     return match.group(0)
             if not quote:
                 if isinstance(value, list | tuple):
@@ -146,7 +149,10 @@ class Test(Fields):
             except shell.UnsafeValue as exc:
                 raise shell.UnsafeValue(f"{{{name}}} = {value!r}: {exc}") from None
 
-        return _FIELD_NAME.sub(replace, text)
+        formatted = _FIELD_NAME.sub(replace, text)
+        if unknown:
+            _misspelt(self, unknown, values)
+        return formatted
 
     def _format_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -228,6 +234,30 @@ def _own_value(test: Test, name: str) -> Any:
     if isinstance(value, list | tuple) and all(isinstance(v, _SCALAR) for v in value):
         return value
     return None
+
+
+class MisspeltName(shell.UnsafeValue):
+    """A ``{name}`` in a command that names nothing but resembles a parameter, variable or
+    field: it would stay as written, unnoticed until the job ran ``echo {sise}``."""
+
+
+def _misspelt(test: Test, unknown: list[str], values: Mapping[str, Any]) -> None:
+    """Raise :class:`MisspeltName` for the first of ``unknown`` that resembles one of
+    ``values``' names. What the test's code set on the instance (a command made in
+    ``__init__`` or a hook) is only seen here, when the case's scripts are written; the
+    class's own commands were checked when it was defined (the same rule)."""
+    import difflib  # (only for a name left as written: rare)
+
+    known = set(dir(type(test))) | set(vars(test))
+    for name in dict.fromkeys(unknown):
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(values), n=1, cutoff=0.75)
+        if close:
+            raise MisspeltName(
+                f"{{{name}}} names no parameter, variable or field, so it would stay as "
+                f"written; did you mean {{{close[0]}}}? ({{{{{name}}}}} is the literal text)"
+            )
 
 
 _OWN_NAMES: dict[type, frozenset[str]] = {}  # (per class: computed once)
