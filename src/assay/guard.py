@@ -20,17 +20,9 @@ this module adds is around each call of test code (:func:`running`):
 * :func:`call` refuses a result that means the code never ran: a coroutine (an ``async
   def`` that was not awaited) or a generator.
 
-* ``os._exit()`` and ``os.exec*()`` in assay's process raise :class:`ExitRefused` from
-  the first call of test code on: in the test, that fails its case; in an ``atexit``
-  handler a test file registered, it is ignored, so it cannot turn a failed run's exit
-  code into 0. A child the test forked exits as it asks.
-
-* ``os.closerange()`` over descriptors above 2 that are open in assay's process raises
-  :class:`ExitRefused` too (they are assay's: its event loop, display, database): a test
-  file's ``os.closerange(3, 1024)`` fails that file, instead of the whole run. So does
-  ``os.close(n)`` from test code during a run, of a descriptor the run found open (as
-  assay's, when it began: a test file's descriptor kept open from its import on is one of
-  them too) and still open to the same file.
+* what test code may not do in assay's process at all (end it with ``os._exit``, replace
+  it with ``os.exec*``, close its descriptors with ``os.closerange`` or ``os.close``) is
+  refused by :mod:`assay.refusals`, installed at the first call of test code.
 
 Not stoppable from inside the process: ``os.kill(os.getpid(), SIGKILL)``, the C library's
 ``_exit`` through ``ctypes``, a crash of the interpreter. Not put back: ``os.putenv`` and
@@ -41,7 +33,6 @@ limits. The journal keeps what finished; ``assay run --resume`` runs the rest.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 import inspect
@@ -55,9 +46,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from assay import planted, procstate
+from assay import planted, procstate, refusals
 from assay.deferinspect import CO_ASYNC_GENERATOR, CO_COROUTINE, CO_GENERATOR, code_flags
 
 if TYPE_CHECKING:
@@ -75,130 +66,6 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
-class ExitRefused(BaseException):
-    """Test code called ``os._exit()`` (``os.exec*``, ``os.closerange``) in assay's own
-    process."""
-
-
-_real_exit = os._exit
-_real_execv, _real_execve = os.execv, os.execve
-_real_closerange = os.closerange
-_real_close = os.close
-_runner_pid: int | None = None  # set once test code may run: os._exit is guarded from then
-
-
-def _refuse_exit(status: int) -> NoReturn:
-    if os.getpid() != _runner_pid:  # a child the test forked
-        _real_exit(status)
-    raise ExitRefused(
-        f"os._exit({status}) would end assay's whole run; fail the test with an exception"
-    )
-
-
-def _refuse_execv(path: Any, argv: Any) -> NoReturn:
-    if os.getpid() != _runner_pid:
-        _real_execv(path, argv)
-    raise ExitRefused(f"os.exec* of {os.fsdecode(path)} would replace assay's run; use subprocess")
-
-
-def _refuse_execve(path: Any, argv: Any, env: Any) -> NoReturn:
-    if os.getpid() != _runner_pid:
-        _real_execve(path, argv, env)
-    raise ExitRefused(f"os.exec* of {os.fsdecode(path)} would replace assay's run; use subprocess")
-
-
-def _close(fd: int) -> None:
-    """``os.close`` that, while test code runs in assay's process, leaves fds 0-2 taken:
-    closing one gives it /dev/null instead. A closed 0-2 is the lowest free number, which
-    the next file any thread of assay opens gets (a module's source being imported, the
-    results database); putting the stream back then went over that file (a run ended in
-    "Bad file descriptor" from an import in the recorder's thread)."""
-    if _inside and os.getpid() == _runner_pid:
-        if 0 <= fd <= 2:
-            procstate.to_devnull(fd)
-            return
-        # One of assay's, still open to what the run found (not a number the test's own
-        # file reuses since), closed from the thread running test code: refused, as
-        # closerange is ("for fd in range(3, 1024): os.close(fd)" ended the run in "Bad
-        # file descriptor" from the event loop, and a file opened next took the number of
-        # the journal or the database, which then wrote into it).
-        held = procstate.run_fds.get(fd)
-        if (
-            held is not None
-            and threading.get_ident() == _MAIN_IDENT
-            and procstate.fd_identity(fd) == held
-        ):
-            raise ExitRefused(
-                f"os.close({fd}) would close a descriptor of assay's own process (its event "
-                "loop, display, journal or results database) and end the run; close only "
-                "the files the test opened"
-            )
-    _real_close(fd)
-
-
-def _closerange(low: int, high: int) -> None:
-    """``os.closerange`` that, in assay's process, refuses to close a descriptor above 2:
-    those are assay's (its event loop's epoll and self-pipe, the display's terminal, the
-    results database, its jobs' pidfds) as much as the test's. A test file's
-    ``os.closerange(3, 1024)`` closed them all: the run ended in a traceback ("Bad file
-    descriptor" from the event loop) with its output lost. Fds 0-2 are the guard's to put
-    back; a child the test forked closes what it asks."""
-    if os.getpid() != _runner_pid:
-        _real_closerange(low, high)
-        return
-    if _inside:
-        for fd in range(max(low, 0), min(high, 3)):  # (see _close)
-            with contextlib.suppress(OSError):
-                os.fstat(fd)
-                procstate.to_devnull(fd)
-    try:
-        listed = os.listdir("/proc/self/fd")
-    except OSError:  # no procfs: as if every one were open
-        listed = [str(fd) for fd in range(max(low, 3), min(high, 1 << 16))]
-    held = sorted(fd for fd in map(int, listed) if max(low, 3) <= fd < high)
-    if held:
-        raise ExitRefused(
-            f"os.closerange({low}, {high}) would close descriptors of assay's own process "
-            f"({_numbers(held)}: its event loop, display and results database among them) "
-            "and end the run; close the files the test opened with their own close()"
-        )
-    _real_closerange(max(low, 3) if _inside else low, high)
-
-
-def _numbers(fds: list[int]) -> str:
-    shown = ", ".join(map(str, fds[:8]))
-    return shown + (f" and {len(fds) - 8} more" if len(fds) > 8 else "")
-
-
-def _guard_exit() -> None:
-    global _runner_pid
-    if _runner_pid is None:
-        import posix
-
-        procstate.start()
-        _runner_pid = os.getpid()
-        os.closerange = posix.closerange = _closerange
-        os.close = posix.close = _close
-        os._exit = posix._exit = _refuse_exit
-        # os.execl, execlp, execvp ... all end in these two
-        os.execv = posix.execv = _refuse_execv
-        os.execve = posix.execve = _refuse_execve
-        sys.unraisablehook = functools.partial(_unraisable, sys.unraisablehook)
-
-
-def _unraisable(previous: Callable[[Any], object], info: Any) -> None:
-    """One line, no traceback, for an ``os._exit`` that an ``atexit`` handler of a test
-    file called (the interpreter ignores what such a handler raises)."""
-    if isinstance(info.exc_value, ExitRefused):
-        where = getattr(info.object, "__qualname__", None) or repr(info.object)
-        from assay import terminal  # lazy: only when it happens
-
-        text = f"{info.err_msg or 'in'} {where}: {info.exc_value}"
-        sys.stderr.write(f"assay: warning: {terminal.line(text)}\n")
-        return
-    previous(info)
-
-
 class Misused(Exception):
     """Test code returned something that shows its body never ran (a coroutine...)."""
 
@@ -207,9 +74,7 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
     raise Interrupted(signum)
 
 
-_inside = 0  # calls of test code under way (on the main thread)
-# The main thread's ident, looked up once: running() asks for it twice per case.
-_MAIN_IDENT = threading.main_thread().ident
+_MAIN_IDENT = refusals.MAIN_IDENT
 _forward: Callable[[int], None] | None = None  # a run's own reaction to the signals
 
 # signal.signal without its last step: it turns the previous handler into its enum, and for
@@ -223,7 +88,7 @@ _set_handler: Callable[[int, Any], Any] = importlib.import_module("_signal").sig
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
     if _forward is not None:
         _forward(signum)
-    if _inside:
+    if refusals.inside:
         raise Interrupted(signum)
 
 
@@ -331,13 +196,12 @@ class running:
         except OSError:  # the directory assay started in is gone: nothing to keep
             self._cwd = None
         self._path = list(sys.path)
-        if _runner_pid is None:
-            _guard_exit()
+        if refusals.runner_pid is None:
+            refusals.install()
         self._env = procstate.environ_data.copy()
         if self._printed is not None and self._printed.environ:
             procstate.apply_environ(self._printed.environ)  # the case's own, from before
         self._std = procstate.run_std or procstate.std_state()
-        global _inside
         self._main = main = threading.get_ident() == _MAIN_IDENT
         # Outside a run (loading test files) there is no handler of ours yet: swap one in.
         swap = main and _forward is None
@@ -349,13 +213,12 @@ class running:
             sys.stdout = sys.stderr = self._printed
             sys.__stdout__ = sys.__stderr__ = self._printed  # type: ignore[misc,assignment]
         if main:
-            _inside += 1
+            refusals.inside += 1
         procstate.entered += 1
 
     def __exit__(self, *_exc: object) -> None:
-        global _inside
         if self._main:
-            _inside -= 1
+            refusals.inside -= 1
         procstate.left += 1  # (counted first: what follows may write to the display)
         # fds first: a stream put back may need a new object on its fd
         procstate.put_std_back(self._std)
@@ -423,14 +286,13 @@ def own(func: F) -> F:
 
 def _interruptible(func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     """``func(*args)``, during which a run's signals raise :class:`Interrupted` in it."""
-    global _inside
     if threading.get_ident() != _MAIN_IDENT:
         return func(*args)
-    _inside += 1
+    refusals.inside += 1
     try:
         return func(*args)
     finally:
-        _inside -= 1
+        refusals.inside -= 1
 
 
 def _never_ran(what: str, result: Any) -> str | None:
