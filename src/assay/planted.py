@@ -9,9 +9,9 @@ or block on the FIFO. Here a name is opened without following a link (``O_NOFOLL
 only a regular file with no other name is written to, and anything else is removed (the
 entry, never what it points to) and a new file made in its place (``O_EXCL``).
 
-The directory itself is opened with ``O_NOFOLLOW | O_DIRECTORY`` where assay appends:
-a stage dir the job replaced with a link is refused. The directories above it are
-followed (they are the user's, not the job's).
+The directory itself is opened with :func:`assay.compare.beneath.open_dir` (not through a
+link at its name) where assay appends: a stage dir the job replaced with a link is refused.
+The directories above it are followed (they are the user's, not the job's).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import os
 import stat
 from pathlib import PurePath
 
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: a FIFO with no reader fails (ENXIO) instead of blocking the runner.
 _OLD = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -32,8 +31,10 @@ def create(path: PurePath | str, mode: int = 0o666) -> int:
     that name already is removed first, never opened. In the directory opened without
     following a link at its name (``ELOOP``, ``ENOTDIR``): a stage dir a job replaced
     with a link to elsewhere gets no file there, and has nothing there removed."""
+    from assay.compare.beneath import open_dir  # (a run has it; `assay list` need not)
+
     directory, name = os.path.split(os.fspath(path))
-    dfd = os.open(directory or ".", _DIR)
+    dfd = open_dir(directory or ".")
     try:
         return _new(name, dfd, mode)  # (a directory at the name fails: IsADirectoryError)
     finally:
@@ -61,8 +62,10 @@ def append(path: PurePath | str, mode: int = 0o666) -> tuple[int, str | None]:
 
     Raises :class:`OSError` when the directory is a link (``ELOOP``) or the name is a
     directory."""
+    from assay.compare.beneath import open_dir  # (a run has it; `assay list` need not)
+
     directory, name = os.path.split(os.fspath(path))
-    dfd = os.open(directory or ".", _DIR)
+    dfd = open_dir(directory or ".")
     try:
         try:
             fd = os.open(name, _OLD, dir_fd=dfd)

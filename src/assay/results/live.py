@@ -12,8 +12,6 @@ from pathlib import Path
 
 KILLED = "killed"  # what a killed session is recorded as interrupted by
 
-_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
 
 class Mark:
     """A live session's mark: closed by :meth:`release`, else when dropped or at exit."""
@@ -36,8 +34,10 @@ def hold(directory: Path) -> Mark:
     ends). Where locks cannot be taken, the mark holds nothing: the session counts as
     killed once it stops writing, and an import meanwhile writes what the runner writes
     too (both replace, never duplicate; the runner's end marks the session complete)."""
+    from assay.compare.beneath import open_dir  # (not for the commands that only read)
+
     try:
-        fd = os.open(directory, _FLAGS)
+        fd = open_dir(str(directory))
     except OSError:
         return Mark(None)
     try:
@@ -52,8 +52,10 @@ def hold(directory: Path) -> Mark:
 
 def is_live(directory: Path) -> bool:
     """Whether a runner of this session directory holds its mark now."""
+    from assay.compare.beneath import open_dir  # (not for the commands that only read)
+
     try:
-        fd = os.open(directory, _FLAGS)
+        fd = open_dir(str(directory))
     except OSError:
         return False
     try:

@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 
 # A directory looked at without reading it: needs no permission on it (Linux's O_PATH).
-_PATH_DIR = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_PATH_DIR = beneath.STEP
 
 
 def open_stage(path: Path, ident: tuple[int, int] | None) -> int:

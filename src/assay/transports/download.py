@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from assay.compare import beneath
 from assay.transports.base import TransportError
 
 CHUNK = 256 * 1024
@@ -79,7 +80,7 @@ async def download(sftp: SftpClient, remote: bytes, local: Path) -> Downloaded:
         )
     done = Downloaded()
     links: list[bytes] = []
-    top = os.open(local, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    top = beneath.open_dir(str(local))
     try:
         await _copy_dir(sftp, remote, top, b"", done, links)
     finally:
@@ -116,7 +117,7 @@ async def _copy_dir(
         mode = (entry.attrs.permissions or 0o600) & 0o777
         if kind == _DIRECTORY:
             os.mkdir(name, 0o700, dir_fd=fd)
-            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            sub = os.open(name, beneath.DIR, dir_fd=fd)
             try:
                 await _copy_dir(sftp, source, sub, where + b"/", done, links)
                 os.fchmod(sub, mode | 0o700)
