@@ -391,11 +391,16 @@ class LocalTransport:
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
+            await _finished(proc)  # (not until a process it left lets go of its pipes)
             return CommandResult(UNKNOWN, "", f"{argv[0]}: no answer within {timeout:.0f}s")
         except asyncio.CancelledError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+            # Waited for (its exit and its pipes' end) before the cancel goes on: left to the
+            # garbage collector, its transport was closed after the run's loop, with "Event
+            # loop is closed" and "unclosed transport" warnings at the end of the process.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(_finished(proc))
             raise
         return CommandResult(
             proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
@@ -463,6 +468,17 @@ def _copy(source: Path, target: Path) -> None:
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
+
+
+async def _finished(proc: asyncio.subprocess.Process) -> None:
+    """``proc`` (killed) with its transport closed now, on this loop, and waited for: its
+    pipes are closed first, since a process it started in a session of its own may hold
+    them open for long after (and ``wait`` waits for them too)."""
+    # (asyncio's Process has no public close: its transport is the one way to end its pipes)
+    transport = getattr(proc, "_transport", None)
+    if transport is not None:
+        transport.close()
+    await proc.wait()
 
 
 class _ProcessPipe:
