@@ -12,7 +12,8 @@ from assay.store.stage import matches
 
 
 def _errors(**fields: object) -> list[str]:
-    cls = type("T", (assay.Test,), {"command": "true", "sources": "src/", **fields})
+    # A source that is there ("." beside this file): a missing one is an error of its own.
+    cls = type("T", (assay.Test,), {"command": "true", "sources": ".", **fields})
     return list(cls._assay.errors)
 
 
