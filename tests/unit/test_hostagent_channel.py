@@ -199,3 +199,17 @@ def test_a_link_a_job_left_at_the_daemons_log_is_replaced_not_appended_to(
     finally:
         channel.close()
     assert victim.read_bytes() == b"export PATH\n"
+
+
+def test_a_link_a_job_left_at_the_lock_files_name_is_not_followed(tmp_path: Path) -> None:
+    # A dangling link there: the connector's O_CREAT made a file where it led.
+    folder = tmp_path / f"assay-{os.getuid()}"
+    folder.mkdir(mode=0o700)
+    made = tmp_path / "made-through-the-link"
+    (folder / "locked.lock").symlink_to(made)
+    channel = Channel(tmp_path, "locked")
+    try:
+        assert channel.ask("shutdown")["ok"]
+    finally:
+        channel.close()
+    assert not made.exists()

@@ -3,8 +3,11 @@ the daemon or starts one, and by a daemon while it removes its files at its end.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+
+_LOCK = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def hold_lock(path: str) -> int:
@@ -15,7 +18,15 @@ def hold_lock(path: str) -> int:
     So the lock counts only once the file locked is still the one at ``path``; if not,
     the new one is locked instead."""
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(path, _LOCK, 0o600)
+        except OSError as exc:
+            # A link at the name (test code runs as the user and may plant one): removed,
+            # never followed (O_CREAT through a dangling one made a file where it led).
+            if exc.errno != errno.ELOOP:
+                raise
+            os.unlink(path)
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             held = os.fstat(fd)
