@@ -1,6 +1,6 @@
 """The command's modules imported without :mod:`inspect` (and :mod:`ipaddress`,
-:mod:`tokenize`, :mod:`bz2`, :mod:`lzma`, :mod:`copy`, :mod:`ntpath`) until something uses
-it.
+:mod:`tokenize`, :mod:`bz2`, :mod:`lzma`, :mod:`copy`, :mod:`ntpath`, :mod:`logging`) until
+something uses it.
 
 :mod:`dataclasses` and asyncio import ``inspect`` when they are imported, and ``inspect``
 imports ``ast``, ``dis`` and ``opcode`` (their enums and tables): some 27 M instructions of
@@ -66,6 +66,9 @@ def inspect_deferred() -> Iterator[None]:
         # (dataclasses', for asdict and astuple) and ntpath (pathlib's, for Windows paths).
         ("copy", _Deferred),
         ("ntpath", _Deferred),
+        # logging: asyncio's and concurrent.futures' loggers, which log nothing before the
+        # first case (some 20 classes and the root logger: 3.7 M instructions).
+        ("logging", _DeferredLogging),
     ]
     # shutil imports bz2 and lzma only to learn whether they are there (for its archive
     # formats): 3.6 M instructions. Stood in for only where their C modules are, so that
@@ -135,3 +138,45 @@ class _DeferredInspect(_Deferred):
 
         predicate.__name__ = predicate.__qualname__ = name
         return predicate
+
+
+class _DeferredLogging(_Deferred):
+    """Stands for ``logging``: ``getLogger`` gives a stand-in logger (asyncio's and
+    concurrent.futures' are got as they are imported)."""
+
+    DEBUG = 10  # (asyncio.futures reads it as it is imported; the same in every 3.x)
+
+    def getLogger(self, name: str | None = None) -> Any:  # (logging's name)
+        return _DeferredLogger(self, name)
+
+
+class _DeferredLogger:
+    """Stands for ``logging.getLogger(name)``: any attribute read is the real logger's,
+    which then replaces this one wherever a module holds it. ``debug`` drops its record
+    while the real module is not imported: nothing can have set a handler or a level then,
+    and the logger, as the real one would, has the root's WARNING (every event loop made
+    logs its selector at debug level)."""
+
+    def __init__(self, module: _DeferredLogging, name: str | None) -> None:
+        self._module = module
+        self._name = name
+
+    def debug(self, *args: Any, **kwargs: Any) -> None:
+        loaded = sys.modules.get("logging")
+        if loaded is None or isinstance(loaded, _Deferred):
+            return
+        self._real().debug(*args, **kwargs)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._real(), attr)
+
+    def _real(self) -> Any:
+        """The real logger, put in this one's place in every module that holds it."""
+        real = real_module(self._module).getLogger(self._name)
+        for module in list(sys.modules.values()):
+            namespace = getattr(module, "__dict__", None)
+            if isinstance(namespace, dict):
+                for key, value in list(namespace.items()):
+                    if value is self:
+                        namespace[key] = real
+        return real

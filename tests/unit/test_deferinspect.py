@@ -146,6 +146,50 @@ def test_dataclasses_and_pathlib_import_without_copy_and_ntpath_and_get_them_on_
     }
 
 
+_ASYNCIO_LOGS = """
+import json, sys
+{imports}
+loaded = ['logging' in sys.modules]
+asyncio.new_event_loop().close()  # (its selector logged at debug level: nobody listens)
+loaded.append('logging' in sys.modules)
+import logging
+records = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        records.append([record.name, record.levelname, record.getMessage()])
+logging.basicConfig(level=logging.DEBUG, handlers=[Keep()])
+loop = asyncio.new_event_loop()
+loop.call_exception_handler({{'message': 'boom'}})
+loop.close()
+import asyncio.base_events, concurrent.futures._base as cf
+rebound = [asyncio.log.logger is logging.getLogger('asyncio'),
+    asyncio.base_events.logger is asyncio.log.logger]
+cf.LOGGER.warning('late')
+print(json.dumps({{'loaded': loaded, 'records': records, 'rebound': rebound,
+    'cf': cf.LOGGER is logging.getLogger('concurrent.futures')}}))
+"""
+
+
+def test_asyncio_imports_without_logging_and_logs_as_before_once_it_is_configured():
+    plain = _probe(_ASYNCIO_LOGS.format(imports="import asyncio"))
+    deferred = _probe(
+        _ASYNCIO_LOGS.format(
+            imports="from assay.deferinspect import inspect_deferred\n"
+            "with inspect_deferred():\n"
+            "    import asyncio"
+        )
+    )
+    assert plain["loaded"] == [True, True]
+    # Not imported by asyncio, nor by a loop's debug line that nothing could listen to ...
+    assert deferred["loaded"] == [False, False]
+    # ... and once the program sets logging up, the same records, from the same loggers.
+    assert deferred["records"] == plain["records"]
+    assert ["asyncio", "DEBUG", "Using selector: EpollSelector"] in deferred["records"]
+    assert ["asyncio", "ERROR", "boom"] in deferred["records"]
+    assert ["concurrent.futures", "WARNING", "late"] in deferred["records"]
+    assert deferred["rebound"] == [True, True] and deferred["cf"] is True
+
+
 def test_pathlib_imports_without_ipaddress_and_a_url_check_gets_it():
     result = _probe(
         "import json, sys\n"
