@@ -1,6 +1,6 @@
 """The command's modules imported without :mod:`inspect` (and :mod:`ipaddress`,
-:mod:`tokenize`, :mod:`bz2`, :mod:`lzma`, :mod:`copy`, :mod:`ntpath`, :mod:`logging`) until
-something uses it.
+:mod:`tokenize`, :mod:`bz2`, :mod:`lzma`, :mod:`copy`, :mod:`ntpath`, :mod:`logging`,
+:mod:`platform`) until something uses it.
 
 :mod:`dataclasses` and asyncio import ``inspect`` when they are imported, and ``inspect``
 imports ``ast``, ``dis`` and ``opcode`` (their enums and tables): some 27 M instructions of
@@ -22,6 +22,7 @@ plain function, or a method of one, from its code's flags as inspect does
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 import types
@@ -69,6 +70,8 @@ def inspect_deferred() -> Iterator[None]:
         # logging: asyncio's and concurrent.futures' loggers, which log nothing before the
         # first case (some 20 classes and the root logger: 3.7 M instructions).
         ("logging", _DeferredLogging),
+        # platform: uuid's (msgspec's), which asks it for the system's name only.
+        ("platform", _DeferredPlatform),
     ]
     # shutil imports bz2 and lzma only to learn whether they are there (for its archive
     # formats): 3.6 M instructions. Stood in for only where their C modules are, so that
@@ -148,6 +151,17 @@ class _DeferredLogging(_Deferred):
 
     def getLogger(self, name: str | None = None) -> Any:  # (logging's name)
         return _DeferredLogger(self, name)
+
+
+class _DeferredPlatform(_Deferred):
+    """Stands for ``platform``: ``system()`` answered as platform answers it on a POSIX
+    system (the kernel's name, from ``uname``); any other name the real module's."""
+
+    def system(self) -> str:
+        name = os.uname().sysname if os.name == "posix" else ""
+        if not name or name in ("unknown", "Microsoft", "Windows"):  # (platform's odd cases)
+            return str(real_module(self).system())
+        return name
 
 
 class _DeferredLogger:

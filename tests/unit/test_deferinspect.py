@@ -190,6 +190,33 @@ def test_asyncio_imports_without_logging_and_logs_as_before_once_it_is_configure
     assert deferred["rebound"] == [True, True] and deferred["cf"] is True
 
 
+def test_uuid_imports_without_platform_and_knows_its_system_as_before():
+    code = (
+        "import json, sys\n"
+        "{imports}\n"
+        "loaded = 'platform' in sys.modules\n"
+        "system = uuid.platform.system() if hasattr(uuid, 'platform') else None\n"
+        "machine = uuid.platform.machine()\n"  # (any other name: the real module's)
+        "import platform\n"
+        "print(json.dumps({{'loaded': loaded, 'linux': uuid._LINUX, 'aix': uuid._AIX,\n"
+        "    'system': system, 'real': platform.system(), 'machine': machine,\n"
+        "    'rebound': uuid.platform is platform}}))\n"
+    )
+    plain = _probe(code.format(imports="import uuid"))
+    deferred = _probe(
+        code.format(
+            imports="from assay.deferinspect import inspect_deferred\n"
+            "with inspect_deferred():\n"
+            "    import uuid"
+        )
+    )
+    assert plain["loaded"] is True and deferred["loaded"] is False
+    assert {k: v for k, v in deferred.items() if k != "loaded"} == {
+        k: v for k, v in plain.items() if k != "loaded"
+    }
+    assert deferred["system"] == deferred["real"] and deferred["rebound"] is True
+
+
 def test_pathlib_imports_without_ipaddress_and_a_url_check_gets_it():
     result = _probe(
         "import json, sys\n"

@@ -315,10 +315,11 @@ def test_a_lone_case_starts_before_typing_extensions_is_imported(tmp_path):
     assert first_case[2] == [], first_case
 
 
-def test_a_lone_case_starts_before_logging_is_imported(tmp_path):
-    # asyncio and concurrent.futures import it for their loggers, which log nothing on a
-    # run's way to its first case: 1 % of the instructions until then (assay.deferinspect).
-    events = _events_of_a_lone_case(tmp_path, ("logging",), "assay.entry")
+def test_a_lone_case_starts_before_logging_and_platform_are_imported(tmp_path):
+    # asyncio and concurrent.futures import logging for their loggers, which log nothing on
+    # a run's way to its first case, and uuid (msgspec's) platform to learn the system's
+    # name: 1 % of the instructions until then each (assay.deferinspect).
+    events = _events_of_a_lone_case(tmp_path, ("logging", "platform"), "assay.entry")
     first_case = next(e for e in events if e[0] == "spawn" and e[1] != "git")
     assert first_case[2] == [], first_case
 
