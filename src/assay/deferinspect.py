@@ -1,6 +1,6 @@
 """The command's modules imported without :mod:`inspect` (and :mod:`ipaddress`,
 :mod:`tokenize`, :mod:`bz2`, :mod:`lzma`, :mod:`copy`, :mod:`ntpath`, :mod:`logging`,
-:mod:`platform`) until something uses it.
+:mod:`platform`, :mod:`urllib.parse`) until something uses it.
 
 :mod:`dataclasses` and asyncio import ``inspect`` when they are imported, and ``inspect``
 imports ``ast``, ``dis`` and ``opcode`` (their enums and tables): some 27 M instructions of
@@ -77,7 +77,14 @@ def inspect_deferred() -> Iterator[None]:
     # formats): 3.6 M instructions. Stood in for only where their C modules are, so that
     # shutil learns what it learned before.
     deferred += [(name, _Deferred) for name in ("bz2", "lzma") if _extension_there(f"_{name}")]
-    stand_ins = [cls(name) for name, cls in deferred if name not in sys.modules]
+    stand_ins: list[_Deferred] = [cls(name) for name, cls in deferred if name not in sys.modules]
+    # urllib.parse: pathlib's, for as_uri (some 20 classes and functions: 3.5 M instructions).
+    if "urllib.parse" not in sys.modules:
+        import urllib  # (an empty package: the stand-in is its attribute, as import makes it)
+
+        parse = DeferredNames("urllib.parse", ("quote_from_bytes",))
+        setattr(urllib, "parse", parse)  # noqa: B010 - (mypy: a module's attribute)
+        stand_ins.append(parse)
     for stand_in in stand_ins:
         sys.modules[stand_in.__name__] = stand_in
     try:
@@ -119,6 +126,47 @@ class _Deferred(types.ModuleType):
 
     def __getattr__(self, name: str) -> Any:
         return getattr(real_module(self), name)
+
+
+class DeferredNames(_Deferred):
+    """Stands for a module another takes names from (``from x import a``) as it is
+    imported: those names (``taken``) are functions that import the real module when
+    called and call the real one; any other name read imports it too. Once imported, the
+    real module and its functions replace the stand-in and its functions in every module
+    that holds them. Not a package: ``from x import a`` asks for ``__path__`` first."""
+
+    def __init__(self, name: str, taken: tuple[str, ...]) -> None:
+        super().__init__(name)
+        self._forwards = {attr: self._forward(attr) for attr in taken}
+        for attr, forward in self._forwards.items():
+            setattr(self, attr, forward)
+
+    def _forward(self, attr: str) -> Callable[..., Any]:
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            return getattr(self._load(), attr)(*args, **kwargs)
+
+        forward.__name__ = forward.__qualname__ = attr
+        return forward
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "__path__":
+            raise AttributeError(name)
+        return getattr(self._load(), name)
+
+    def _load(self) -> types.ModuleType:
+        """The real module, imported if need be, put in place of this stand-in and of its
+        functions (a package's own attribute is set by the import)."""
+        real = real_module(self)
+        pairs = [(self, real), *((f, getattr(real, a)) for a, f in self._forwards.items())]
+        for module in list(sys.modules.values()):
+            namespace = getattr(module, "__dict__", None)
+            if not isinstance(namespace, dict) or module is self:
+                continue
+            for key, value in list(namespace.items()):
+                for old, new in pairs:
+                    if value is old:
+                        namespace[key] = new
+        return real
 
 
 class _DeferredInspect(_Deferred):

@@ -12,12 +12,12 @@ it makes to probe :class:`typing.ForwardRef`), then gives ``msgspec._utils`` a s
 what msgspec calls is what it called before.
 
 msgspec also imports ``msgspec.inspect`` (the types' descriptions, some forty classes) and,
-through ``msgspec.json``, ``msgspec._json_schema`` (the JSON schemas built from them): 11 M
-instructions before a lone case starts (3 %), for what assay never asks. Each is left out
-the same way: msgspec gets a stand-in (:class:`_DeferredSubmodule`) whose first name read
-imports the real module, puts it in the stand-in's place and answers from it;
-``msgspec.json.schema`` and ``schema_components`` are functions that do so at their first
-call (and put the real ones in ``msgspec.json``).
+through ``msgspec.json``, ``msgspec._json_schema`` (the JSON schemas built from them): 6 M
+instructions before a lone case starts (2 %), for what assay never asks. Each is left out
+the same way: msgspec gets a stand-in (:class:`assay.deferinspect.DeferredNames`) whose
+first name read imports the real module, puts it in the stand-in's place and answers from
+it; ``msgspec.json.schema`` and ``schema_components`` are functions that do so at their
+first call (and put the real ones in ``msgspec.json``).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
-import types
 import typing
-from collections.abc import Callable
 from typing import Any
+
+from assay.deferinspect import DeferredNames
 
 # msgspec's submodules it imports and assay does not use; for each, the names another of
 # msgspec's modules takes from it as it is imported (functions that import it when called).
@@ -59,9 +59,7 @@ def import_msgspec() -> None:
     if "is_class" in real_forward_ref.__init__.__code__.co_varnames:
         typing.ForwardRef = _ProbedForwardRef  # type: ignore[misc]  # (its probe only)
     stand_ins = [
-        _DeferredSubmodule(name, taken)
-        for name, taken in _SUBMODULES.items()
-        if name not in sys.modules
+        DeferredNames(name, taken) for name, taken in _SUBMODULES.items() if name not in sys.modules
     ]
     for stand_in in stand_ins:
         sys.modules[stand_in.__name__] = stand_in
@@ -107,46 +105,3 @@ def _first_get_type_hints(*args: Any, **kwargs: Any) -> Any:
     if utils is not None:
         utils._get_type_hints = real  # type: ignore[attr-defined]
     return real(*args, **kwargs)
-
-
-class _DeferredSubmodule(types.ModuleType):
-    """Stands for one of msgspec's submodules (:data:`_SUBMODULES`): the first name read
-    imports the real module, which then replaces the stand-in in msgspec's modules; the
-    names ``taken`` (what another of msgspec's modules imports from it while msgspec is
-    imported) are functions that do the same when called, then call the real one."""
-
-    def __init__(self, name: str, taken: tuple[str, ...]) -> None:
-        super().__init__(name)
-        self._forwards = {attr: self._forward(attr) for attr in taken}
-        for attr, forward in self._forwards.items():
-            setattr(self, attr, forward)
-
-    def _forward(self, attr: str) -> Callable[..., Any]:
-        def forward(*args: Any, **kwargs: Any) -> Any:
-            return getattr(self._real(), attr)(*args, **kwargs)
-
-        forward.__name__ = forward.__qualname__ = attr
-        return forward
-
-    def __getattr__(self, attr: str) -> Any:
-        if attr == "__path__":  # (import asks, for ``from . import``: neither is a package)
-            raise AttributeError(attr)
-        return getattr(self._real(), attr)
-
-    def _real(self) -> types.ModuleType:
-        """The real module, imported if need be, put in place of this stand-in and of its
-        functions in msgspec's modules (the package's own attribute is set by the import)."""
-        name = self.__name__
-        if sys.modules.get(name) is self:  # (only while msgspec is imported)
-            del sys.modules[name]
-        real = importlib.import_module(name)
-        pairs = [(self, real), *((f, getattr(real, a)) for a, f in self._forwards.items())]
-        for module_name, module in list(sys.modules.items()):
-            if module_name.partition(".")[0] != "msgspec" or module is self:
-                continue
-            namespace = vars(module)
-            for key, value in list(namespace.items()):
-                for old, new in pairs:
-                    if value is old:
-                        namespace[key] = new
-        return real

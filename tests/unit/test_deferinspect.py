@@ -217,6 +217,30 @@ def test_uuid_imports_without_platform_and_knows_its_system_as_before():
     assert deferred["system"] == deferred["real"] and deferred["rebound"] is True
 
 
+def test_pathlib_imports_without_urllib_parse_and_makes_uris_as_before():
+    code = (
+        "import json, sys\n"
+        "{imports}\n"
+        "loaded = 'urllib.parse' in sys.modules\n"
+        "uri = pathlib.PurePosixPath('/a b/%c').as_uri()\n"  # (urllib.parse's quoting)
+        "import urllib.parse\n"
+        "print(json.dumps({{'loaded': loaded, 'uri': uri,\n"
+        "    'rebound': pathlib.urlquote_from_bytes is urllib.parse.quote_from_bytes,\n"
+        "    'parent': urllib.parse is sys.modules['urllib.parse']}}))\n"
+    )
+    plain = _probe(code.format(imports="import pathlib"))
+    deferred = _probe(
+        code.format(
+            imports="from assay.deferinspect import inspect_deferred\n"
+            "with inspect_deferred():\n"
+            "    import pathlib"
+        )
+    )
+    assert plain["loaded"] is True and deferred["loaded"] is False
+    assert deferred["uri"] == plain["uri"] == "file:///a%20b/%25c"
+    assert deferred["rebound"] is True and deferred["parent"] is True
+
+
 def test_pathlib_imports_without_ipaddress_and_a_url_check_gets_it():
     result = _probe(
         "import json, sys\n"
