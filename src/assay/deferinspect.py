@@ -1,6 +1,6 @@
 """The command's modules imported without :mod:`inspect` (and :mod:`ipaddress`,
-:mod:`tokenize`, :mod:`bz2`, :mod:`lzma`, :mod:`copy`, :mod:`ntpath`) until something uses
-it.
+:mod:`tokenize`, :mod:`bz2`, :mod:`lzma`, :mod:`copy`, :mod:`ntpath`, :mod:`logging`,
+:mod:`platform`, :mod:`urllib.parse`) until something uses it.
 
 :mod:`dataclasses` and asyncio import ``inspect`` when they are imported, and ``inspect``
 imports ``ast``, ``dis`` and ``opcode`` (their enums and tables): some 27 M instructions of
@@ -22,6 +22,7 @@ plain function, or a method of one, from its code's flags as inspect does
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 import types
@@ -66,12 +67,24 @@ def inspect_deferred() -> Iterator[None]:
         # (dataclasses', for asdict and astuple) and ntpath (pathlib's, for Windows paths).
         ("copy", _Deferred),
         ("ntpath", _Deferred),
+        # logging: asyncio's and concurrent.futures' loggers, which log nothing before the
+        # first case (some 20 classes and the root logger: 3.7 M instructions).
+        ("logging", _DeferredLogging),
+        # platform: uuid's (msgspec's), which asks it for the system's name only.
+        ("platform", _DeferredPlatform),
     ]
     # shutil imports bz2 and lzma only to learn whether they are there (for its archive
     # formats): 3.6 M instructions. Stood in for only where their C modules are, so that
     # shutil learns what it learned before.
     deferred += [(name, _Deferred) for name in ("bz2", "lzma") if _extension_there(f"_{name}")]
-    stand_ins = [cls(name) for name, cls in deferred if name not in sys.modules]
+    stand_ins: list[_Deferred] = [cls(name) for name, cls in deferred if name not in sys.modules]
+    # urllib.parse: pathlib's, for as_uri (some 20 classes and functions: 3.5 M instructions).
+    if "urllib.parse" not in sys.modules:
+        import urllib  # (an empty package: the stand-in is its attribute, as import makes it)
+
+        parse = DeferredNames("urllib.parse", ("quote_from_bytes",))
+        setattr(urllib, "parse", parse)  # noqa: B010 - (mypy: a module's attribute)
+        stand_ins.append(parse)
     for stand_in in stand_ins:
         sys.modules[stand_in.__name__] = stand_in
     try:
@@ -115,6 +128,47 @@ class _Deferred(types.ModuleType):
         return getattr(real_module(self), name)
 
 
+class DeferredNames(_Deferred):
+    """Stands for a module another takes names from (``from x import a``) as it is
+    imported: those names (``taken``) are functions that import the real module when
+    called and call the real one; any other name read imports it too. Once imported, the
+    real module and its functions replace the stand-in and its functions in every module
+    that holds them. Not a package: ``from x import a`` asks for ``__path__`` first."""
+
+    def __init__(self, name: str, taken: tuple[str, ...]) -> None:
+        super().__init__(name)
+        self._forwards = {attr: self._forward(attr) for attr in taken}
+        for attr, forward in self._forwards.items():
+            setattr(self, attr, forward)
+
+    def _forward(self, attr: str) -> Callable[..., Any]:
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            return getattr(self._load(), attr)(*args, **kwargs)
+
+        forward.__name__ = forward.__qualname__ = attr
+        return forward
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "__path__":
+            raise AttributeError(name)
+        return getattr(self._load(), name)
+
+    def _load(self) -> types.ModuleType:
+        """The real module, imported if need be, put in place of this stand-in and of its
+        functions (a package's own attribute is set by the import)."""
+        real = real_module(self)
+        pairs = [(self, real), *((f, getattr(real, a)) for a, f in self._forwards.items())]
+        for module in list(sys.modules.values()):
+            namespace = getattr(module, "__dict__", None)
+            if not isinstance(namespace, dict) or module is self:
+                continue
+            for key, value in list(namespace.items()):
+                for old, new in pairs:
+                    if value is old:
+                        namespace[key] = new
+        return real
+
+
 class _DeferredInspect(_Deferred):
     """Stands for ``inspect``: three predicates of its own (see the module's text), any
     other name the real module's."""
@@ -135,3 +189,56 @@ class _DeferredInspect(_Deferred):
 
         predicate.__name__ = predicate.__qualname__ = name
         return predicate
+
+
+class _DeferredLogging(_Deferred):
+    """Stands for ``logging``: ``getLogger`` gives a stand-in logger (asyncio's and
+    concurrent.futures' are got as they are imported)."""
+
+    DEBUG = 10  # (asyncio.futures reads it as it is imported; the same in every 3.x)
+
+    def getLogger(self, name: str | None = None) -> Any:  # (logging's name)
+        return _DeferredLogger(self, name)
+
+
+class _DeferredPlatform(_Deferred):
+    """Stands for ``platform``: ``system()`` answered as platform answers it on a POSIX
+    system (the kernel's name, from ``uname``); any other name the real module's."""
+
+    def system(self) -> str:
+        name = os.uname().sysname if os.name == "posix" else ""
+        if not name or name in ("unknown", "Microsoft", "Windows"):  # (platform's odd cases)
+            return str(real_module(self).system())
+        return name
+
+
+class _DeferredLogger:
+    """Stands for ``logging.getLogger(name)``: any attribute read is the real logger's,
+    which then replaces this one wherever a module holds it. ``debug`` drops its record
+    while the real module is not imported: nothing can have set a handler or a level then,
+    and the logger, as the real one would, has the root's WARNING (every event loop made
+    logs its selector at debug level)."""
+
+    def __init__(self, module: _DeferredLogging, name: str | None) -> None:
+        self._module = module
+        self._name = name
+
+    def debug(self, *args: Any, **kwargs: Any) -> None:
+        loaded = sys.modules.get("logging")
+        if loaded is None or isinstance(loaded, _Deferred):
+            return
+        self._real().debug(*args, **kwargs)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._real(), attr)
+
+    def _real(self) -> Any:
+        """The real logger, put in this one's place in every module that holds it."""
+        real = real_module(self._module).getLogger(self._name)
+        for module in list(sys.modules.values()):
+            namespace = getattr(module, "__dict__", None)
+            if isinstance(namespace, dict):
+                for key, value in list(namespace.items()):
+                    if value is self:
+                        namespace[key] = real
+        return real

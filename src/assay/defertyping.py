@@ -10,6 +10,14 @@ start, for a module that path never calls. :func:`import_msgspec` imports msgspe
 it makes to probe :class:`typing.ForwardRef`), then gives ``msgspec._utils`` a stand-in for
 ``get_type_hints`` that imports the real one at its first call and puts it in its place:
 what msgspec calls is what it called before.
+
+msgspec also imports ``msgspec.inspect`` (the types' descriptions, some forty classes) and,
+through ``msgspec.json``, ``msgspec._json_schema`` (the JSON schemas built from them): 6 M
+instructions before a lone case starts (2 %), for what assay never asks. Each is left out
+the same way: msgspec gets a stand-in (:class:`assay.deferinspect.DeferredNames`) whose
+first name read imports the real module, puts it in the stand-in's place and answers from
+it; ``msgspec.json.schema`` and ``schema_components`` are functions that do so at their
+first call (and put the real ones in ``msgspec.json``).
 """
 
 from __future__ import annotations
@@ -20,9 +28,19 @@ import threading
 import typing
 from typing import Any
 
+from assay.deferinspect import DeferredNames
+
+# msgspec's submodules it imports and assay does not use; for each, the names another of
+# msgspec's modules takes from it as it is imported (functions that import it when called).
+_SUBMODULES: dict[str, tuple[str, ...]] = {
+    "msgspec.inspect": (),
+    "msgspec._json_schema": ("schema", "schema_components"),
+}
+
 
 def import_msgspec() -> None:
-    """Import msgspec, leaving ``typing_extensions`` out until msgspec reads annotations.
+    """Import msgspec, leaving ``typing_extensions`` out until msgspec reads annotations,
+    and ``msgspec.inspect`` and ``msgspec._json_schema`` until something uses them.
     A plain ``import msgspec`` when either is already in, when another thread runs (it
     might import ``typing_extensions`` while this one has it marked as missing), or on a
     Python whose :mod:`typing` lacks ``Required`` (there ``typing_extensions``' own is
@@ -40,12 +58,22 @@ def import_msgspec() -> None:
     real_forward_ref = typing.ForwardRef
     if "is_class" in real_forward_ref.__init__.__code__.co_varnames:
         typing.ForwardRef = _ProbedForwardRef  # type: ignore[misc]  # (its probe only)
+    stand_ins = [
+        DeferredNames(name, taken) for name, taken in _SUBMODULES.items() if name not in sys.modules
+    ]
+    for stand_in in stand_ins:
+        sys.modules[stand_in.__name__] = stand_in
     try:
         importlib.import_module("msgspec")
     finally:
         typing.ForwardRef = real_forward_ref  # type: ignore[misc]
         if sys.modules.get("typing_extensions", ...) is None:
             del sys.modules["typing_extensions"]
+        # From here on an import of one of them is the real module's (the stand-ins
+        # msgspec holds still work).
+        for stand_in in stand_ins:
+            if sys.modules.get(stand_in.__name__) is stand_in:
+                del sys.modules[stand_in.__name__]
     utils = sys.modules.get("msgspec._utils")
     if utils is not None and getattr(utils, "_get_type_hints", None) is typing.get_type_hints:
         utils._get_type_hints = _first_get_type_hints  # type: ignore[attr-defined]

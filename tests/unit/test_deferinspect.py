@@ -146,6 +146,101 @@ def test_dataclasses_and_pathlib_import_without_copy_and_ntpath_and_get_them_on_
     }
 
 
+_ASYNCIO_LOGS = """
+import json, sys
+{imports}
+loaded = ['logging' in sys.modules]
+asyncio.new_event_loop().close()  # (its selector logged at debug level: nobody listens)
+loaded.append('logging' in sys.modules)
+import logging
+records = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        records.append([record.name, record.levelname, record.getMessage()])
+logging.basicConfig(level=logging.DEBUG, handlers=[Keep()])
+loop = asyncio.new_event_loop()
+loop.call_exception_handler({{'message': 'boom'}})
+loop.close()
+import asyncio.base_events, concurrent.futures._base as cf
+rebound = [asyncio.log.logger is logging.getLogger('asyncio'),
+    asyncio.base_events.logger is asyncio.log.logger]
+cf.LOGGER.warning('late')
+print(json.dumps({{'loaded': loaded, 'records': records, 'rebound': rebound,
+    'cf': cf.LOGGER is logging.getLogger('concurrent.futures')}}))
+"""
+
+
+def test_asyncio_imports_without_logging_and_logs_as_before_once_it_is_configured():
+    plain = _probe(_ASYNCIO_LOGS.format(imports="import asyncio"))
+    deferred = _probe(
+        _ASYNCIO_LOGS.format(
+            imports="from assay.deferinspect import inspect_deferred\n"
+            "with inspect_deferred():\n"
+            "    import asyncio"
+        )
+    )
+    assert plain["loaded"] == [True, True]
+    # Not imported by asyncio, nor by a loop's debug line that nothing could listen to ...
+    assert deferred["loaded"] == [False, False]
+    # ... and once the program sets logging up, the same records, from the same loggers.
+    assert deferred["records"] == plain["records"]
+    assert ["asyncio", "DEBUG", "Using selector: EpollSelector"] in deferred["records"]
+    assert ["asyncio", "ERROR", "boom"] in deferred["records"]
+    assert ["concurrent.futures", "WARNING", "late"] in deferred["records"]
+    assert deferred["rebound"] == [True, True] and deferred["cf"] is True
+
+
+def test_uuid_imports_without_platform_and_knows_its_system_as_before():
+    code = (
+        "import json, sys\n"
+        "{imports}\n"
+        "loaded = 'platform' in sys.modules\n"
+        "system = uuid.platform.system() if hasattr(uuid, 'platform') else None\n"
+        "machine = uuid.platform.machine()\n"  # (any other name: the real module's)
+        "import platform\n"
+        "print(json.dumps({{'loaded': loaded, 'linux': uuid._LINUX, 'aix': uuid._AIX,\n"
+        "    'system': system, 'real': platform.system(), 'machine': machine,\n"
+        "    'rebound': uuid.platform is platform}}))\n"
+    )
+    plain = _probe(code.format(imports="import uuid"))
+    deferred = _probe(
+        code.format(
+            imports="from assay.deferinspect import inspect_deferred\n"
+            "with inspect_deferred():\n"
+            "    import uuid"
+        )
+    )
+    assert plain["loaded"] is True and deferred["loaded"] is False
+    assert {k: v for k, v in deferred.items() if k != "loaded"} == {
+        k: v for k, v in plain.items() if k != "loaded"
+    }
+    assert deferred["system"] == deferred["real"] and deferred["rebound"] is True
+
+
+def test_pathlib_imports_without_urllib_parse_and_makes_uris_as_before():
+    code = (
+        "import json, sys\n"
+        "{imports}\n"
+        "loaded = 'urllib.parse' in sys.modules\n"
+        "uri = pathlib.PurePosixPath('/a b/%c').as_uri()\n"  # (urllib.parse's quoting)
+        "import urllib.parse\n"
+        "print(json.dumps({{'loaded': loaded, 'uri': uri,\n"
+        "    'rebound': pathlib.urlquote_from_bytes is urllib.parse.quote_from_bytes,\n"
+        "    'parent': urllib.parse is sys.modules['urllib.parse']}}))\n"
+    )
+    plain = _probe(code.format(imports="import pathlib"))
+    deferred = _probe(
+        code.format(
+            imports="from assay.deferinspect import inspect_deferred\n"
+            "with inspect_deferred():\n"
+            "    import pathlib"
+        )
+    )
+    assert plain["loaded"] is True and deferred["loaded"] is False
+    assert deferred["uri"] == plain["uri"] == "file:///a%20b/%25c"
+    assert deferred["rebound"] is True and deferred["parent"] is True
+
+
 def test_pathlib_imports_without_ipaddress_and_a_url_check_gets_it():
     result = _probe(
         "import json, sys\n"

@@ -111,3 +111,47 @@ def test_the_plain_import_when_typing_extensions_is_in_or_a_thread_runs():
         "stop.set()"
     )
     assert threaded["first"] is True and threaded["hints_te"] is True
+
+
+# msgspec's type descriptions and JSON schemas, asked through every name they are reached by.
+_DESCRIBE = """
+import json, sys, typing
+import msgspec
+waiting = sorted(m for m in ("msgspec.inspect", "msgspec._json_schema") if m in sys.modules)
+
+class Point(msgspec.Struct):
+    x: int
+    tags: typing.Annotated[list[str], msgspec.Meta(max_length=2)] = []
+
+from msgspec import inspect as mi  # (taken before anything imports it: a stand-in works)
+info = repr(mi.type_info(Point))
+schema = msgspec.json.schema(Point)
+components = msgspec.json.schema_components([Point])
+import msgspec.inspect
+import msgspec._json_schema as js
+same = [
+    msgspec.inspect is sys.modules["msgspec.inspect"],
+    js.mi is msgspec.inspect,
+    msgspec.json.schema is js.schema,
+    msgspec.json.schema_components is js.schema_components,
+]
+print(json.dumps([waiting, schema, repr(components), info, same]))
+"""
+
+
+def _describe(before: str) -> list[object]:
+    code = f"{before}\n{_DESCRIBE}"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    described: list[object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return described
+
+
+def test_msgspecs_type_descriptions_wait_until_used_and_answer_as_before():
+    plain = _describe("")
+    deferred = _describe("from assay.defertyping import import_msgspec\nimport_msgspec()")
+    assert plain[0] == ["msgspec._json_schema", "msgspec.inspect"]
+    assert deferred[0] == []  # neither imported with msgspec
+    assert deferred[1:4] == plain[1:4]  # the same schemas and descriptions
+    # ... and once used, every name is the real module's or function, as if never deferred.
+    assert deferred[4] == [True, True, True, True], deferred[4]
+    assert plain[4] == [True, True, True, True]

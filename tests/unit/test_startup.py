@@ -315,6 +315,25 @@ def test_a_lone_case_starts_before_typing_extensions_is_imported(tmp_path):
     assert first_case[2] == [], first_case
 
 
+def test_a_lone_case_starts_before_logging_and_platform_are_imported(tmp_path):
+    # asyncio and concurrent.futures import logging for their loggers, which log nothing on
+    # a run's way to its first case, and uuid (msgspec's) platform to learn the system's
+    # name: 1 % of the instructions until then each (assay.deferinspect). (urllib.parse,
+    # deferred too, cannot be watched here: the spy imports pathlib first)
+    events = _events_of_a_lone_case(tmp_path, ("logging", "platform"), "assay.entry")
+    first_case = next(e for e in events if e[0] == "spawn" and e[1] != "git")
+    assert first_case[2] == [], first_case
+
+
+def test_a_lone_case_starts_before_msgspecs_type_descriptions_are_imported(tmp_path):
+    # msgspec imports msgspec.inspect and (for msgspec.json) msgspec._json_schema, which
+    # assay never asks: 2 % of the instructions before a lone case starts (assay.defertyping).
+    watch = ("msgspec.inspect", "msgspec._json_schema")
+    events = _events_of_a_lone_case(tmp_path, watch, "assay.entry")
+    first_case = next(e for e in events if e[0] == "spawn" and e[1] != "git")
+    assert first_case[2] == [], first_case
+
+
 _IMPORTED_IN = """
 import json, sys, threading
 WATCH = {watch!r}
