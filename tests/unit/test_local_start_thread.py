@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ import pytest
 from assay.transports import procfs
 from assay.transports import spawn as _spawn
 from assay.transports.contain import TOKEN
-from assay.transports.local import LocalTransport
+from assay.transports.local import LocalProcess, LocalTransport
 from tests.unit.local_jobs import spawn_shell
 
 pytestmark = pytest.mark.skipif(
@@ -34,6 +36,18 @@ pytestmark = pytest.mark.skipif(
 )
 
 HOLD = 0.4  # seconds the fault-injecting start holds the child back from the loop
+
+
+async def other_job(transport: LocalTransport, tmp_path: Path) -> LocalProcess:
+    """A job already running: a start goes to a starter thread only while others run (with
+    none, the loop has nothing else to do meanwhile)."""
+    return await spawn_shell(transport, tmp_path, 9, "sleep 30")
+
+
+async def end(transport: LocalTransport, proc: LocalProcess) -> None:
+    proc.signal_group(signal.SIGKILL)
+    await proc.wait()
+    await transport.end(proc)
 
 
 def fault_injecting_slow_handback(monkeypatch: pytest.MonkeyPatch, hold: float = HOLD) -> None:
@@ -62,6 +76,7 @@ def test_the_event_loop_runs_while_a_job_starts(tmp_path: Path, monkeypatch) -> 
                 ticks += 1
                 await asyncio.sleep(0.01)
 
+        other = await other_job(transport, tmp_path)
         ticker = asyncio.create_task(tick())
         await asyncio.sleep(0)
         before = ticks
@@ -70,6 +85,7 @@ def test_the_event_loop_runs_while_a_job_starts(tmp_path: Path, monkeypatch) -> 
         ticker.cancel()
         await proc.wait()
         await transport.end(proc)
+        await end(transport, other)
         return during, await proc.wait()
 
     during, code = asyncio.run(main())
@@ -87,6 +103,7 @@ def test_a_job_that_exits_before_the_runner_hears_of_it_keeps_its_exit_status(
         transport = LocalTransport()
         transport.contain()
         try:
+            other = await other_job(transport, tmp_path)
             start = asyncio.create_task(spawn_shell(transport, tmp_path, 0, "exit 3"))
             # Meanwhile the child exits (a zombie whose pid is no registered job's yet) and
             # the runner reaps adopted zombies (SIGCHLD) and sweeps (another job's end).
@@ -98,6 +115,7 @@ def test_a_job_that_exits_before_the_runner_hears_of_it_keeps_its_exit_status(
             async with asyncio.timeout(10):  # (a status reaped by another waits forever)
                 code = await proc.wait()
             await transport.end(proc)
+            await end(transport, other)
             return code
         finally:
             await transport.release()
@@ -122,6 +140,7 @@ def test_a_sweep_during_a_start_leaves_the_starting_job_alone(tmp_path: Path, mo
                 if procfs.environ_value(left.pid, TOKEN) == token:
                     break
                 await asyncio.sleep(0.01)
+            other = await other_job(transport, tmp_path)
             start = asyncio.create_task(spawn_shell(transport, tmp_path, 0, "sleep 1; exit 4"))
             for _ in range(int(HOLD / 0.02) - 2):  # sweeps while it is not registered yet
                 await asyncio.sleep(0.02)
@@ -130,6 +149,7 @@ def test_a_sweep_during_a_start_leaves_the_starting_job_alone(tmp_path: Path, mo
             async with asyncio.timeout(10):
                 code = await proc.wait()
             await transport.end(proc)
+            await end(transport, other)
             found = procfs.stat(left.pid)
             return code, found is None or found.zombie
         finally:
@@ -161,6 +181,8 @@ def test_a_case_cancelled_during_its_start_kills_and_reaps_its_child(
         transport = LocalTransport()
         transport.contain()
         try:
+            other = await other_job(transport, tmp_path)
+            started.clear()  # (the other job's start is not the one watched)
             start = asyncio.create_task(spawn_shell(transport, tmp_path, 0, "sleep 30"))
             await asyncio.sleep(HOLD / 4)  # under way in the starter thread
             start.cancel()
@@ -169,6 +191,7 @@ def test_a_case_cancelled_during_its_start_kills_and_reaps_its_child(
                 await start
             except asyncio.CancelledError:
                 cancelled = True
+            await end(transport, other)
             return cancelled, len(transport.live), len(transport.containment.roots), 0
         finally:
             await transport.release()
@@ -179,3 +202,29 @@ def test_a_case_cancelled_during_its_start_kills_and_reaps_its_child(
     # zombie (the start returned its pid after the cancel).
     assert len(started) == 1
     assert procfs.stat(started[0]) is None
+
+
+def test_a_start_with_no_other_job_running_stays_on_the_loops_thread(
+    tmp_path: Path, monkeypatch
+) -> None:
+    threads: list[str] = []
+    real = _spawn.Spawner.spawn
+
+    def noted(self: _spawn.Spawner, *args: Any, **kwargs: Any) -> int:
+        threads.append(threading.current_thread().name)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(_spawn.Spawner, "spawn", noted)
+
+    async def main() -> None:
+        transport = LocalTransport()
+        lone = await spawn_shell(transport, tmp_path, 0, "sleep 0.3")  # a serial run's job
+        other = await spawn_shell(transport, tmp_path, 1, "exit 0")  # while that one runs
+        for proc in (lone, other):
+            await proc.wait()
+            await transport.end(proc)
+
+    asyncio.run(main())
+    # The loop has nothing else to do during a lone start: no handback to pay for.
+    assert threads[0] == threading.main_thread().name
+    assert threads[1].startswith("assay-starter")
