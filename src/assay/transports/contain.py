@@ -15,7 +15,7 @@ environment, which everything it starts inherits. So:
 * an adopted process that dies is reaped: on SIGCHLD and at each job's end.
 
 The runner reaps only zombies it can tell are adopted: a child that is not a job process it
-started itself (those are waited for by their own :class:`~assay.transports.local.LocalProcess`)
+started itself (those are waited for by their own :class:`~assay.transports.localproc.LocalProcess`)
 and that is in another session than the runner. Every child assay starts in a new session
 must therefore be a registered job process; helper commands (``sbatch``, ``squeue``) run in
 a process group of their own inside the runner's session, and a command comparator is
@@ -87,6 +87,11 @@ class Containment:
         self.sid = os.getsid(0)
         self.roots: dict[int, str] = {}  # live job processes the runner waits for: pid -> token
         self._issued: set[str] = set()
+        # Tokens of job processes being started in the starter thread: a child whose start
+        # is under way is not registered yet, but it is no leftover (not killed) and its
+        # exit status is its LocalProcess's (not reaped as an adopted zombie).
+        self._starting: set[str] = set()
+        self._reap_owed = False  # a reaping pass skipped while a start was under way
         self.active = False
         self._was_subreaper = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -132,6 +137,19 @@ class Containment:
     def register(self, pid: int, token: str) -> None:
         self.roots[pid] = token
 
+    def starting(self, token: str) -> None:
+        """A job process with ``token`` is being started off the loop's thread: until
+        :meth:`started`, its child (pid not known here yet) counts as a live job's, and no
+        zombie is reaped (it could be that child's)."""
+        self._starting.add(token)
+
+    def started(self, token: str) -> None:
+        """The start of ``token``'s process ended: registered, or nothing started."""
+        self._starting.discard(token)
+        if not self._starting and self._reap_owed:
+            self._reap_owed = False
+            self._on_sigchld()
+
     def unregister(self, pid: int, token: str) -> None:
         # The pid may already name a newer job process (reused): only drop our own entry.
         if self.roots.get(pid) == token:
@@ -143,6 +161,7 @@ class Containment:
         if not self.active or self._none_adopted():
             return
         live = set(self.roots.values())
+        live.update(self._starting)
         self._kill(
             lambda token: token is not None and token in self._issued and token not in live,
             self._floor(after, lived),
@@ -158,6 +177,9 @@ class Containment:
     def _reap_dead(self) -> None:
         """Reap adopted processes that died (no scan: ask the kernel which child is dead)."""
         self._pass_pending = False
+        if self._starting:  # a zombie may be a child not registered yet: after the start
+            self._reap_owed = True
+            return
         while True:
             try:
                 info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
@@ -210,8 +232,10 @@ class Containment:
         """What a job leaves is adopted: a child of the runner's main thread (the kernel
         gives orphans to a subreaper's first live thread). Whether it has no child but live
         job processes (the usual end of a job, or of a session): then there is nothing to
-        look for among all processes. Job processes are started on the event loop's thread,
-        the main one; what other threads start (a git probe) is never adopted."""
+        look for among all processes. A job process is a child of the thread that started it:
+        one started on the main thread is registered; one the starter thread or the
+        capabilities-dropped one started is not listed here at all (nor is what other
+        threads start, a git probe: never adopted)."""
         children = procfs.main_thread_children(self.pid)
         return children is not None and children <= self.roots.keys()
 
@@ -219,6 +243,9 @@ class Containment:
         return proc.ppid == self.pid and proc.pid not in self.roots and proc.sid != self.sid
 
     def _reap(self, procs: Iterable[procfs.ProcStat]) -> None:
+        if self._starting:  # (see _reap_dead)
+            self._reap_owed = True
+            return
         for proc in procs:
             if proc.zombie and self._adopted(proc):
                 with contextlib.suppress(ChildProcessError):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import TypeVar
 
 RESERVE = 16
@@ -98,6 +98,19 @@ class FdBudget:
                 continue
             try:
                 return start()
+            except OSError as exc:
+                if exc.errno not in OUT_OF_FDS or not live:
+                    raise
+                await self.wait()
+
+    async def start_async(self, live: Collection[object], start: Callable[[], Awaitable[T]]) -> T:
+        """:meth:`start` of a start that is awaited (one in the starter thread)."""
+        while True:
+            if self.free < 1 and live:
+                await self.wait()
+                continue
+            try:
+                return await start()
             except OSError as exc:
                 if exc.errno not in OUT_OF_FDS or not live:
                     raise

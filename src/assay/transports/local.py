@@ -5,18 +5,21 @@ A finished process is noticed by the event loop the moment it exits (the pidfd
 becomes readable); nothing polls. Each process leads its own session, so a
 time limit or an interrupt stops the whole group it started; what left the group is
 found through the containment of :mod:`assay.transports.contain` and killed too.
+A job process is started with ``posix_spawn`` in the starter thread
+(:mod:`assay.transports.starter`), so that the loop goes on with other cases while the
+child creates its output files and execs; the process itself is :mod:`.localproc`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePath, PurePosixPath
@@ -25,6 +28,7 @@ from typing import Any
 from assay.files import open_regular, write_atomic
 from assay.transports import capthread, procfs
 from assay.transports import spawn as _spawn
+from assay.transports import starter as _starter
 from assay.transports.base import (
     UNKNOWN,
     BytePipe,
@@ -37,9 +41,7 @@ from assay.transports.contain import TOKEN, Containment
 from assay.transports.envchanges import EnvChanges
 from assay.transports.exits import ExitWatch, watch_in
 from assay.transports.fdbudget import FdBudget
-
-_HAVE_PIDFD = hasattr(os, "pidfd_open")
-
+from assay.transports.localproc import LocalProcess
 
 _TOKEN_BYTES = TOKEN.encode()
 # os.fsencode's encoding, called as str.encode (os.fsencode is a Python function).
@@ -57,123 +59,6 @@ def _own_environment() -> dict[bytes, bytes]:
     return dict(os.environb)
 
 
-class LocalProcess:
-    """A child process that leads its own process group."""
-
-    def __init__(
-        self,
-        pid: int,
-        loop: asyncio.AbstractEventLoop,
-        token: str = "",
-        popen: subprocess.Popen[bytes] | None = None,
-        watch: ExitWatch | None = None,
-    ) -> None:
-        self._popen = popen  # when Popen started it: Popen reaps it
-        self.pid = pid
-        self.token = token  # ASSAY_CASE_TOKEN: marks everything this process starts
-        self.started = time.monotonic()
-        self._loop = loop
-        self._code: int | None = None  # the exit status, once reaped
-        # Each wait() has a future of its own, so that cancelling one waiter (a time limit)
-        # leaves the others, and the process, waitable: what asyncio.shield does, with no
-        # callbacks in between (one loop step less per job).
-        self._waiters: list[asyncio.Future[int]] = []
-        self.on_end: Callable[[LocalProcess], None] | None = None  # told before any waiter
-        self._pidfd = -1
-        if _HAVE_PIDFD:
-            # (ENOSYS on kernels before 5.3, RHEL 8's 4.18 among them; EMFILE when no
-            # descriptor is left: the job started anyway, posix_spawn needs none)
-            with contextlib.suppress(OSError):
-                self._pidfd = os.pidfd_open(self.pid)
-        self.fds = 1 if self._pidfd >= 0 else 0  # what it holds in the runner (FdBudget)
-        if self._pidfd >= 0:
-            if watch is not None:
-                watch.add(self._pidfd, self._exited)
-            else:
-                loop.add_reader(self._pidfd, self._on_exit)
-        else:
-            # No pidfd to watch it by: a thread of its own waits. Not the loop's executor:
-            # its few threads (min(32, CPUs + 4)) would each block on one job, leaving the
-            # ends of the jobs beyond them unnoticed until one of theirs ended, and starting
-            # one may need a module imported, a descriptor there may be none of.
-            name = f"assay-wait-{pid}"
-            threading.Thread(
-                target=self._wait_blocking, args=(loop,), name=name, daemon=True
-            ).start()
-
-    def _reap(self) -> int:
-        """Wait for the process (it has exited, or is about to) and return its status:
-        ``>= 0`` an exit code, ``< 0`` the signal that killed it."""
-        if self._popen is not None:
-            return self._popen.wait()
-        _, status = os.waitpid(self.pid, 0)
-        return os.waitstatus_to_exitcode(status)
-
-    def _on_exit(self) -> None:
-        """The loop's own reader of this process's pidfd: it exited."""
-        self._loop.remove_reader(self._pidfd)
-        self._exited()
-
-    def _exited(self) -> None:
-        """The pidfd became readable (no longer watched): the process exited."""
-        os.close(self._pidfd)
-        self._pidfd = -1
-        self._finish(self._reap())
-
-    def _wait_blocking(self, loop: asyncio.AbstractEventLoop) -> None:
-        code = self._reap()
-        loop.call_soon_threadsafe(self._finish, code)
-
-    def _finish(self, code: int) -> None:
-        if self._code is not None:
-            return
-        self._code = code
-        if self.on_end is not None:
-            self.on_end(self)
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():  # (a cancelled waiter is done)
-                waiter.set_result(code)
-
-    @property
-    def returncode(self) -> int | None:
-        return self._code
-
-    async def wait(self) -> int:
-        """The exit status: ``>= 0`` an exit code, ``< 0`` the signal that killed it."""
-        if self._code is not None:
-            return self._code
-        waiter: asyncio.Future[int] = self._loop.create_future()
-        self._waiters.append(waiter)
-        try:
-            return await waiter
-        except asyncio.CancelledError:
-            if waiter in self._waiters:  # (a cancelled wait leaves nothing behind)
-                self._waiters.remove(waiter)
-            raise
-
-    def signal_group(self, sig: int) -> None:
-        """Send ``sig`` to every process in the group (quietly if none is left)."""
-        try:  # (not contextlib.suppress: once for every job)
-            os.killpg(self.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    async def terminate(self, grace: float) -> int:
-        """SIGTERM the group, SIGKILL it after ``grace`` seconds; return the exit status."""
-        self.signal_group(signal.SIGTERM)
-        try:
-            async with asyncio.timeout(grace):
-                await self.wait()
-        except TimeoutError:
-            pass
-        except asyncio.CancelledError:  # asked to hurry: no more grace
-            self.signal_group(signal.SIGKILL)
-            raise
-        self.signal_group(signal.SIGKILL)  # stragglers that ignored SIGTERM
-        return await self.wait()
-
-
 class LocalTransport:
     """Runs processes on this machine and remembers the live ones, so none outlives a run."""
 
@@ -188,6 +73,7 @@ class LocalTransport:
         self._environment = _spawn.OwnEnvironment()
         self.fds = FdBudget()  # what the running jobs hold of the descriptor limit
         self._watch: ExitWatch | None = None  # the running loop's, once a job started
+        self._starts = 0  # starts under way in a starter thread
         # Told (pid, latest start time, token) of each job process started: the session
         # journals it.
         self.on_spawn: Callable[[int, int, str], None] | None = None
@@ -238,11 +124,110 @@ class LocalTransport:
         # Out of descriptors (a low ulimit -n, many jobs at once): wait for a running job
         # to end rather than fail this one (fdbudget). This machine's paths as they are: no
         # Path object of its own per path, per job.
+        program = executable if executable is not None else argv[0]
+        # posix_spawn in a starter thread while other jobs run or start: the loop goes on
+        # with their cases meanwhile. With none (a serial run, a lone case) the loop would
+        # only wait for the handback (+8% CPU of a --serial run): started here, as before.
+        if (
+            (self.live or self._starts)
+            and not drop_caps
+            and "/" in program
+            and _spawn.spawner() is not None
+        ):
+            return await self.fds.start_async(
+                self.live, lambda: self._start_off_loop(argv, cwd, stdout, stderr, env, program)
+            )
         launched = await self.fds.start(
             self.live,
             lambda: self._launch(argv, cwd, stdout, stderr, env, executable, drop_caps),
         )
         return self._started(*launched)
+
+    async def _start_off_loop(
+        self,
+        argv: Sequence[str],
+        cwd: PurePath,
+        stdout: PurePath,
+        stderr: PurePath,
+        env: Mapping[str, str] | None,
+        program: str,
+    ) -> LocalProcess:
+        """Start the process with ``posix_spawn`` in the starter thread, and take it in
+        here. Until then containment counts it as a live job's; a cancel while it starts
+        waits for the start, then kills the child and reaps it before going on."""
+        spawner = _spawn.spawner()
+        assert spawner is not None
+        token = self.containment.issue()
+        entries, extra = self._entries(env, token)
+        loop = asyncio.get_running_loop()
+        containment = self.containment
+        containment.starting(token)
+        self._starts += 1
+        # Its pidfd-to-be counts from now: starts under way at once each take one.
+        self.fds.take(1)
+        try:
+            call = spawner.spawn
+            args = (program, argv, entries)
+            done = _starter.starter().submit(
+                loop,
+                functools.partial(
+                    call,
+                    *args,
+                    cwd=os.fspath(cwd),
+                    stdout=os.fspath(stdout),
+                    stderr=os.fspath(stderr),
+                    extra=extra,
+                ),
+            )
+            try:
+                pid = await asyncio.shield(done)
+            except asyncio.CancelledError:
+                await self._end_cancelled_start(done, token)
+                raise
+            return self._started(pid, None, token)
+        finally:
+            self.fds.give_back(1)
+            self._starts -= 1
+            containment.started(token)
+
+    async def _end_cancelled_start(self, done: asyncio.Future[int], token: str) -> None:
+        """The case was cancelled while its process started: once the start is over, kill
+        what it started and wait until it is reaped (a second cancel does not cut this
+        short: a SIGKILLed group ends at once, and no job process may be left unknown)."""
+        while not done.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([done])
+        if done.exception() is not None:
+            return  # nothing started
+        proc = self._started(done.result(), None, token)
+        proc.signal_group(signal.SIGKILL)
+        while proc.returncode is None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await proc.wait()
+        await self.end(proc)
+
+    def _entries(
+        self, env: Mapping[str, str] | None, token: str
+    ) -> tuple[Sequence[bytes], tuple[bytes, ...]]:
+        """The environment of a job as :meth:`Spawner.spawn` takes it: entries (the
+        kept tuple of this process's own where it can) and extra ones, ``token`` among them."""
+        extra: tuple[bytes, ...] = ()
+        entries: Sequence[bytes]
+        if env is None:  # this process's own, as it is now (a hook may have changed it)
+            entries = self._environment.entries()
+            extra = (_TOKEN_BYTES + b"=" + token.encode(),)
+        elif isinstance(env, EnvChanges):  # its own too, with a few changes
+            fs, errors = _FS_ENCODING, _FS_ERRORS
+            changes = {
+                k.encode(fs, errors): None if v is None else v.encode(fs, errors)
+                for k, v in env.changes.items()
+            }
+            changes[_TOKEN_BYTES] = token.encode()
+            entries = self._environment.changed(changes)
+        else:
+            given = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
+            entries = _spawn.environment({**given, _TOKEN_BYTES: token.encode()})
+        return entries, extra
 
     def start(
         self,
@@ -282,21 +267,7 @@ class LocalTransport:
         spawner = _spawn.spawner() if "/" in program else None
         popen = None
         if spawner is not None:
-            extra: tuple[bytes, ...] = ()
-            if env is None:  # this process's own, as it is now (a hook may have changed it)
-                entries = self._environment.entries()
-                extra = (_TOKEN_BYTES + b"=" + token.encode(),)
-            elif isinstance(env, EnvChanges):  # its own too, with a few changes
-                fs, errors = _FS_ENCODING, _FS_ERRORS
-                changes = {
-                    k.encode(fs, errors): None if v is None else v.encode(fs, errors)
-                    for k, v in env.changes.items()
-                }
-                changes[_TOKEN_BYTES] = token.encode()
-                entries = self._environment.changed(changes)
-            else:
-                given = {os.fsencode(k): os.fsencode(v) for k, v in env.items()}
-                entries = _spawn.environment({**given, _TOKEN_BYTES: token.encode()})
+            entries, extra = self._entries(env, token)
             pid = spawner.spawn(
                 program,
                 argv,
