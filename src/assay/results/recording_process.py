@@ -1,0 +1,185 @@
+"""A session's rows written into the results database by a process of its own.
+
+The runner's recorder thread hands this process its batches of finished cases (one
+message each, through a pipe: a single encode, and a write that releases the GIL) and the
+process does what the thread would have: builds the rows, binds them, merges the series,
+commits and checkpoints. That work no longer holds the GIL the runner's event loop needs.
+The process ends once the runner closes the pipe, having written everything it was sent.
+
+A failure of the process (the database fails, the process dies) is reported once, as the
+thread's are: the run goes on, and the next session imports what is missing from the
+session's directory. It ignores SIGINT: a Ctrl-C stops the runner, whose session's end
+still reaches the database through it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from assay.results.db.types import SessionRecord
+from assay.results.model import CaseResult
+
+SAID = 3  # the process's exit status when it said why it failed
+
+
+class Begin(msgspec.Struct, tag="begin"):
+    session: SessionRecord
+
+
+class Cases(msgspec.Struct, tag="cases"):
+    results: list[CaseResult]
+
+
+class End(msgspec.Struct, tag="end"):
+    finished: float | None
+    interrupted: str | None
+    eta_first: float | None
+    eta_made: float | None
+
+
+Message = Begin | Cases | End
+_HEADER = 4  # bytes of a message's length, big-endian, before it
+
+
+class RecordingProcess:
+    """The runner's side: the process, and the pipe its messages go through."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self._process = process
+        assert process.stdin is not None
+        self._fd = process.stdin.fileno()
+        self._encode = msgspec.msgpack.Encoder().encode
+
+    @classmethod
+    def start(cls, target: str, prefix: Path) -> RecordingProcess:
+        import assay
+
+        # The process finds this assay where the runner found it (not on sys.path's
+        # default: a checkout run with PYTHONPATH, say).
+        where = str(Path(assay.__file__).resolve().parent.parent)
+        code = (
+            "import sys; sys.path.insert(0, sys.argv[1]);"
+            " from assay.results.recording_process import main; sys.exit(main(sys.argv[2:]))"
+        )
+        process = subprocess.Popen(
+            [sys.executable, "-c", code, where, target, str(prefix)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            close_fds=True,
+        )
+        return cls(process)
+
+    def begin(self, record: SessionRecord) -> None:
+        self._send(Begin(record))
+
+    def write(self, batch: Sequence[CaseResult]) -> None:
+        self._send(Cases(list(batch)))
+
+    def end(
+        self,
+        finished: float | None,
+        interrupted: str | None,
+        eta_first: float | None,
+        eta_made: float | None,
+    ) -> None:
+        self._send(End(finished, interrupted, eta_first, eta_made))
+
+    def close(self) -> None:
+        """Close the pipe and wait until the process wrote what it was sent."""
+        assert self._process.stdin is not None
+        try:
+            self._process.stdin.close()
+        except OSError:
+            pass
+        self._check(self._process.wait())
+
+    def _send(self, message: Message) -> None:
+        body = self._encode(message)
+        data = memoryview(len(body).to_bytes(_HEADER, "big") + body)
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+        except OSError:
+            # (it ended: why comes from its exit status)
+            self._check(self._process.wait())
+            raise self._failed(None) from None
+
+    def _check(self, status: int) -> None:
+        if status != 0:
+            raise self._failed(status)
+
+    def _failed(self, status: int | None) -> Exception:
+        from assay.results.recorder import ProcessFailed
+
+        if status == SAID:
+            return ProcessFailed("", said=True)
+        how = "ended" if status is None else f"ended with status {status}"
+        return ProcessFailed(f"the process that recorded this session {how}")
+
+
+def _read(stream: object, n: int) -> bytes | None:
+    """``n`` bytes of ``stream``, or None at its end."""
+    read = stream.read  # type: ignore[attr-defined]
+    data = b""
+    while len(data) < n:
+        more = read(n - len(data))
+        if not more:
+            return None
+        data += more
+    return data
+
+
+def main(argv: Sequence[str]) -> int:
+    """The process: ``TARGET PREFIX``; messages on stdin until its end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from assay.results.db import DatabaseError
+    from assay.results.recorder import (
+        CHECKPOINT_PAGES,
+        RECORDING_CACHE_KIB,
+        SessionWriter,
+        failure_message,
+        open_database,
+        warn_on_stderr,
+    )
+
+    target, prefix = argv[0], Path(argv[1])
+    decode = msgspec.msgpack.Decoder(Message).decode
+    stdin = sys.stdin.buffer
+    try:
+        # (the runner imported the prefix's sessions when it opened the database)
+        db = open_database(target, prefix, import_runs=False)
+    except DatabaseError as exc:
+        warn_on_stderr(failure_message(exc, target))
+        return SAID
+    try:
+        db.backend.limit_cache(RECORDING_CACHE_KIB)
+        db.backend.defer_checkpoints(CHECKPOINT_PAGES)
+        writer = SessionWriter(db)
+        while (header := _read(stdin, _HEADER)) is not None:
+            body = _read(stdin, int.from_bytes(header, "big"))
+            if body is None:
+                break  # (the runner died mid-message: what came before is written)
+            message = decode(body)
+            if isinstance(message, Begin):
+                writer.begin(message.session)
+            elif isinstance(message, Cases):
+                writer.write(message.results)
+            else:
+                m = message
+                writer.end(m.finished, m.interrupted, m.eta_first, m.eta_made)
+    except Exception as exc:
+        warn_on_stderr(failure_message(exc, db.where))
+        return SAID
+    finally:
+        try:
+            db.close()
+        except Exception:  # noqa: S110 - closing after a failure: nothing more to say
+            pass
+    return 0
