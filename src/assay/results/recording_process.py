@@ -29,6 +29,14 @@ from assay.results.model import CaseResult
 SAID = 3  # the process's exit status when it said why it failed
 
 
+class Open(msgspec.Struct, tag="open"):
+    """The first message: the database (through the pipe, not the command line, which
+    every user can read: a PostgreSQL URL may hold a password)."""
+
+    target: str
+    prefix: str
+
+
 class Begin(msgspec.Struct, tag="begin"):
     session: SessionRecord
 
@@ -44,7 +52,7 @@ class End(msgspec.Struct, tag="end"):
     eta_made: float | None
 
 
-Message = Begin | Cases | End
+Message = Open | Begin | Cases | End
 _HEADER = 4  # bytes of a message's length, big-endian, before it
 
 
@@ -66,15 +74,21 @@ class RecordingProcess:
         where = str(Path(assay.__file__).resolve().parent.parent)
         code = (
             "import sys; sys.path.insert(0, sys.argv[1]);"
-            " from assay.results.recording_process import main; sys.exit(main(sys.argv[2:]))"
+            " from assay.results.recording_process import main; sys.exit(main())"
         )
+        # A session of its own: a Ctrl-C (or a hangup) for the runner's process group is the
+        # runner's to handle, and the end it then writes still reaches the database through
+        # this process, which ends when the runner closes the pipe (or dies).
         process = subprocess.Popen(
-            [sys.executable, "-c", code, where, target, str(prefix)],
+            [sys.executable, "-c", code, where],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             close_fds=True,
+            start_new_session=True,
         )
-        return cls(process)
+        started = cls(process)
+        started._send(Open(target, str(prefix)))
+        return started
 
     def begin(self, record: SessionRecord) -> None:
         self._send(Begin(record))
@@ -136,10 +150,10 @@ def _read(stream: object, n: int) -> bytes | None:
     return data
 
 
-def main(argv: Sequence[str]) -> int:
-    """The process: ``TARGET PREFIX``; messages on stdin until its end."""
+def main() -> int:
+    """The process: messages on stdin until its end, :class:`Open` first."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from assay.results.db import DatabaseError
+    from assay.results.db import redact
     from assay.results.recorder import (
         CHECKPOINT_PAGES,
         RECORDING_CACHE_KIB,
@@ -149,14 +163,19 @@ def main(argv: Sequence[str]) -> int:
         warn_on_stderr,
     )
 
-    target, prefix = argv[0], Path(argv[1])
     decode = msgspec.msgpack.Decoder(Message).decode
     stdin = sys.stdin.buffer
+    header = _read(stdin, _HEADER)
+    body = None if header is None else _read(stdin, int.from_bytes(header, "big"))
+    first = None if body is None else decode(body)
+    if not isinstance(first, Open):
+        return 0  # (the runner ended before it said which database: nothing to write)
+    target, prefix = first.target, Path(first.prefix)
     try:
         # (the runner imported the prefix's sessions when it opened the database)
         db = open_database(target, prefix, import_runs=False)
-    except DatabaseError as exc:
-        warn_on_stderr(failure_message(exc, target))
+    except Exception as exc:  # (said as the runner's own open would have said it)
+        warn_on_stderr(failure_message(exc, redact(target)))
         return SAID
     try:
         db.backend.limit_cache(RECORDING_CACHE_KIB)
@@ -167,6 +186,8 @@ def main(argv: Sequence[str]) -> int:
             if body is None:
                 break  # (the runner died mid-message: what came before is written)
             message = decode(body)
+            if isinstance(message, Open):
+                continue
             if isinstance(message, Begin):
                 writer.begin(message.session)
             elif isinstance(message, Cases):
