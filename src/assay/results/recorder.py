@@ -181,8 +181,8 @@ class Recorder:
         # Where the session's rows go (set in the thread, at the session's start): this
         # process's connection, or a process of their own (see start()).
         self._sink: SessionWriter | RecordingProcess | None = None
-        self._process: tuple[str, Path] | None = None  # (target, prefix): see start()
-        self._opened_at: tuple[str, Path] | None = None  # what open() opened
+        self._process: str | None = None  # the target it writes, see start()
+        self._opened_at: str | None = None  # the target open() opened
 
     @classmethod
     def open(
@@ -208,7 +208,7 @@ class Recorder:
                 _close(db)
                 raise
             recorder = cls(db, warn)
-            recorder._opened_at = (target, prefix)
+            recorder._opened_at = target
             return recorder
         except DatabaseError as exc:
             warn(
@@ -279,10 +279,9 @@ class Recorder:
         if self._process:
             from assay.results.recording_process import RecordingProcess
 
-            target, prefix = self._process
             # (the runner's connection, which read the history, is not needed any more)
             self.db.close()
-            self._sink = RecordingProcess.start(target, prefix)
+            self._sink = RecordingProcess.start(self._process)
         else:
             self._sink = SessionWriter(self.db)
         self._sink.begin(record)

@@ -34,7 +34,6 @@ class Open(msgspec.Struct, tag="open"):
     every user can read: a PostgreSQL URL may hold a password)."""
 
     target: str
-    prefix: str
 
 
 class Begin(msgspec.Struct, tag="begin"):
@@ -66,7 +65,7 @@ class RecordingProcess:
         self._encode = msgspec.msgpack.Encoder().encode
 
     @classmethod
-    def start(cls, target: str, prefix: Path) -> RecordingProcess:
+    def start(cls, target: str) -> RecordingProcess:
         import assay
 
         # The process finds this assay where the runner found it (not on sys.path's
@@ -87,7 +86,7 @@ class RecordingProcess:
             start_new_session=True,
         )
         started = cls(process)
-        started._send(Open(target, str(prefix)))
+        started._send(Open(target))
         return started
 
     def begin(self, record: SessionRecord) -> None:
@@ -153,13 +152,12 @@ def _read(stream: object, n: int) -> bytes | None:
 def main() -> int:
     """The process: messages on stdin until its end, :class:`Open` first."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from assay.results.db import redact
+    from assay.results.db import ResultsDB, redact
     from assay.results.recorder import (
         CHECKPOINT_PAGES,
         RECORDING_CACHE_KIB,
         SessionWriter,
         failure_message,
-        open_database,
         warn_on_stderr,
     )
 
@@ -170,10 +168,11 @@ def main() -> int:
     first = None if body is None else decode(body)
     if not isinstance(first, Open):
         return 0  # (the runner ended before it said which database: nothing to write)
-    target, prefix = first.target, Path(first.prefix)
+    target = first.target
     try:
-        # (the runner imported the prefix's sessions when it opened the database)
-        db = open_database(target, prefix, import_runs=False)
+        # (the runner imported the prefix's sessions when it opened the database: neither
+        # the import nor its modules are needed here)
+        db = ResultsDB.open(target)
     except Exception as exc:  # (said as the runner's own open would have said it)
         warn_on_stderr(failure_message(exc, redact(target)))
         return SAID
