@@ -3,9 +3,12 @@
 The session holds one :class:`Recorder` and calls it three times: :meth:`~Recorder.start`,
 :meth:`~Recorder.case_finished` for each case, :meth:`~Recorder.finish`. Writes happen in a
 thread of the recorder's own, many finished cases to a transaction, so the event loop
-never waits for the database. A database that fails is reported once and then left alone:
-the run goes on, its journal and report are written as always, and the next session that
-opens the database imports it from its directory.
+never waits for the database; in a session of :data:`PROCESS_CASES` or more, that thread
+hands each batch to a process of its own (:mod:`assay.results.recording_process`), so that
+building and binding the rows does not hold the GIL the event loop needs either. A
+database that fails is reported once and then left alone: the run goes on, its journal and
+report are written as always, and the next session that opens the database imports it
+from its directory.
 """
 
 from __future__ import annotations
