@@ -6,10 +6,8 @@ file the job gave a second name stay where they are."""
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
-from assay import procstate
 from tests.conftest import CliResult, run_assay
 
 SUITE = """\
@@ -117,45 +115,3 @@ def test_a_file_written_by_a_later_case_holds_only_its_own_output(tmp_path):
     assert (b / "assay-run.out").read_text() == "out of B\n"
     assert (b / "assay-run.err").read_text() == "err of B\n"
     assert sorted(os.listdir(result.case("A")["output_dir"])) == ["assay-run.sh"]
-
-
-def test_passed_cases_inputs_become_later_cases_scripts_and_leave_nothing(tmp_path):
-    """A passed case's copy of in.txt is not removed but emptied, and a later case's run
-    script is written into it: every output dir still holds its own script (its case's
-    name, a new file's mode) and out.txt, and no input copy or spare is left anywhere."""
-    cases = {f"c{i}": f"c{i}\n" for i in range(5)}
-    _suite(tmp_path, "cp in.txt out.txt", cases, True)
-    result = _run(tmp_path, "--serial")
-    assert result.code == 0, result
-    mode = 0o666 & ~procstate.read_umask()
-    for name in cases:
-        out = Path(result.case(f"s[case={name}]")["output_dir"])
-        assert sorted(os.listdir(out)) == ["assay-run.sh", "out.txt"], name
-        script = out / "assay-run.sh"
-        assert f"# assay run: s[case={name}]" in script.read_text().splitlines()[1], name
-        assert stat.S_IMODE(script.stat().st_mode) == mode, name
-        assert script.stat().st_nlink == 1
-    left = [p for p in (tmp_path / ".assay").rglob("*") if p.name in ("in.txt", ".assay-spare")]
-    assert left == []
-
-
-def test_an_input_linked_from_the_store_is_never_emptied(tmp_path):
-    """Inputs staged as links to the store's objects (a test's sources) have two names:
-    not emptied when their case passes, so the next case (and run) reads them whole."""
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "in.txt").write_text("stored input\n")
-    (tmp_path / "test_linked.py").write_text(
-        "import assay\n\n"
-        "class A(assay.Test):\n"
-        "    sources = ['data']\n"
-        "    command = 'cat in.txt'\n\n"
-        "class B(A):\n"
-        "    pass\n"
-    )
-    for _ in range(2):
-        result = run_assay("run", "test_linked.py", "--plain", "--serial", cwd=tmp_path)
-        assert result.code == 0, result
-        for name in "AB":
-            out = Path(result.case(name)["output_dir"]) / "assay-run.out"
-            assert out.read_text() == "stored input\n", name
-    assert (tmp_path / "data" / "in.txt").read_text() == "stored input\n"

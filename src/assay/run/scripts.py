@@ -14,7 +14,6 @@ import locale
 import os
 import re
 import shlex
-import stat
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import PurePath, PurePosixPath
@@ -36,10 +35,6 @@ PYTHON_OUT = "assay-python.out"  # what the test's Python code printed (hooks, s
 OWN_FILES = (BUILD_SCRIPT, BUILD_OUT, BUILD_ERR, RUN_SCRIPT, RUN_OUT, RUN_ERR, PYTHON_OUT)
 COMPARE_SPEC = "assay-compare.json"  # a comparison to make in the job, and its verdict
 COMPARE_VERDICT = "assay-verdict.json"
-SPARE_SCRIPT = ".assay-spare"
-"""A file of a passed case, emptied, waiting in a new stage dir for its run script
-(:mod:`assay.run.spares`): not kept (:data:`OWN_FILES` are), gone once the script is
-written."""
 ASSAY_FILES = (
     *OWN_FILES,
     *(f"{name}{STATUS_SUFFIX}" for name in (BUILD_OUT, RUN_OUT)),
@@ -62,12 +57,9 @@ def write(path: PurePath, text: str) -> None:
     the locale's encoding), without a text file object per script: one ``open``,
     ``write`` and ``close`` for every case. Always a new file: what an earlier job (the
     build) left at the name, such as a link to a file elsewhere, is removed, never
-    written through (:func:`assay.planted.create`); or the spare file assay itself put
-    beside it (:data:`SPARE_SCRIPT`), renamed over the name."""
+    written through (:func:`assay.planted.create`)."""
     data = memoryview(text.encode(_encoding()))
-    fd = _spare(path) if _placed else None
-    if fd is None:
-        fd = planted.create(path)
+    fd = planted.create(path)
     try:
         while data:
             data = data[os.write(fd, data) :]
@@ -76,58 +68,6 @@ def write(path: PurePath, text: str) -> None:
 
 
 """Every file assay itself may put in a stage dir (none of them is an output of the test)."""
-
-# The spare files assay moved to SPARE_SCRIPT names, by (st_dev, st_ino): the mode each
-# is to get. Only these are written into (not a file a job put at such a name).
-_placed: dict[tuple[int, int], int] = {}
-_PLACED_MAX = 1024
-_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
-_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def placed(info: os.stat_result, mode: int) -> None:
-    """The file ``info`` (an empty regular file of one link) was moved to a stage dir's
-    :data:`SPARE_SCRIPT`: its run script may be written into it, with mode ``mode``."""
-    if len(_placed) >= _PLACED_MAX:  # (scripts never written: their cases failed first)
-        _placed.clear()
-    _placed[(info.st_dev, info.st_ino)] = mode
-
-
-def _spare(path: PurePath) -> int | None:
-    """A descriptor writing the spare file beside ``path`` (emptied), now renamed to
-    ``path``; None when there is none, or it is not the file assay put there."""
-    directory, name = os.path.split(os.fspath(path))
-    try:
-        dfd = os.open(directory or ".", _DIR)
-    except OSError:
-        return None
-    try:
-        try:
-            held = os.open(SPARE_SCRIPT, _PATH, dir_fd=dfd)
-        except OSError:
-            return None
-        try:
-            info = os.fstat(held)
-            mode = _placed.pop((info.st_dev, info.st_ino), None)
-            if mode is None or not (stat.S_ISREG(info.st_mode) and info.st_nlink == 1):
-                return None
-            # Opened through the descriptor held (that inode), not by its name.
-            fd = os.open(f"/proc/self/fd/{held}", os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
-        except OSError:
-            return None
-        finally:
-            os.close(held)
-        try:
-            if stat.S_IMODE(info.st_mode) != mode:  # (a job's empty stdout: its own mode)
-                os.fchmod(fd, mode)
-            # Over whatever is at the name (a link is replaced, never followed).
-            os.rename(SPARE_SCRIPT, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        except OSError:
-            os.close(fd)
-            return None
-        return fd
-    finally:
-        os.close(dfd)
 
 
 def assay_name(name: str) -> bool:

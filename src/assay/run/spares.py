@@ -19,15 +19,6 @@ Only files that are regular, empty and of one link are offered: no name elsewher
 link the job made) can see what a later case writes to them. The job's processes are gone
 by then (every process a case started is killed when its run ends); files are only
 offered at cleanup, after that.
-
-A passed case's inputs copied into its stage dir (a suite case's ``in.txt``: files of one
-link, its own) are not kept either: rather than removed (an unlink costs about half as
-much as a new file), each is emptied and offered too (:func:`emptied_inputs`), and a
-later case's run script is written into one (:data:`SPARE_SCRIPT`, see
-:func:`assay.run.scripts.write`): per tiny suite case, one new file and one removal
-fewer. An input is emptied through a descriptor of the file itself (opened with
-``O_PATH`` and without following a link, then opened again through ``/proc/self/fd``):
-what a link swapped in at its name leads to is never truncated, nor its mode changed.
 """
 
 from __future__ import annotations
@@ -39,15 +30,11 @@ from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 
-from assay import procstate
 from assay.compare import beneath
 from assay.run import scripts
 
 OUTPUTS = (scripts.RUN_OUT, scripts.RUN_ERR)
 """The files a local job opens for its stdout and stderr (created if missing)."""
-WITH_SCRIPT = (scripts.SPARE_SCRIPT, *OUTPUTS)
-"""The names a local case's stage dir takes spares at: its stdout and stderr first, then
-the file its run script is written into."""
 LIMIT = 256
 """The most files waiting at once (the rest are removed at once: a session whose cases
 all run elsewhere takes none)."""
@@ -59,48 +46,14 @@ def empty_outputs(fd: int, entries: Iterable[str]) -> list[str]:
     return [name for name in OUTPUTS if name in entries and _one_file(fd, name, empty=True)]
 
 
-def _one_file(fd: int, name: str, empty: bool = False) -> os.stat_result | None:
-    """``name`` in the directory ``fd``, looked at, if it is a regular file of one link (and
+def _one_file(fd: int, name: str, empty: bool = False) -> bool:
+    """Whether ``name`` in the directory ``fd`` is a regular file of one link (and
     ``empty``)."""
     try:
         info = os.stat(name, dir_fd=fd, follow_symlinks=False)
     except OSError:
-        return None
-    if stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and not (empty and info.st_size):
-        return info
-    return None
-
-
-def emptied_inputs(fd: int, names: Iterable[str], mode: int) -> list[str]:
-    """Which of the files ``names`` (top-level inputs of the stage dir ``fd``, which is
-    about to become an output dir without them) are now empty files of mode ``mode``,
-    ready to be offered: each a regular file of one link, owned by this process's user
-    (a file of another user, given to it by the job, is not written to)."""
-    ready = []
-    euid = os.geteuid()
-    for name in names:
-        try:
-            held = os.open(name, _PATH, dir_fd=fd)  # (a link at the name: ELOOP, untouched)
-        except OSError:
-            continue
-        try:
-            info = os.fstat(held)
-            if not (stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and info.st_uid == euid):
-                continue
-            # The file held, by its descriptor's /proc name: that inode, whatever is at the
-            # name now. The mode first: a read-only copy cannot be opened for writing.
-            proc = f"/proc/self/fd/{held}"
-            os.chmod(proc, mode)
-            os.close(os.open(proc, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC))
-        except OSError:
-            continue
-        finally:
-            os.close(held)
-        ready.append(name)
-    return ready
-
-
-_PATH = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and not (empty and info.st_size)
 
 
 class SpareFiles:
@@ -110,14 +63,6 @@ class SpareFiles:
         self.limit = limit
         self._waiting: deque[tuple[str, tuple[int, int], list[str]]] = deque()
         self._count = 0
-        self._umask: int | None = None
-
-    def mode(self) -> int:
-        """The mode of a file the session creates (0666 less the umask, read once): the
-        mode an input offered gets, and a run script written into one."""
-        if self._umask is None:
-            self._umask = procstate.read_umask()
-        return 0o666 & ~self._umask
 
     def __len__(self) -> int:
         return self._count
@@ -167,8 +112,7 @@ class SpareFiles:
                 while wanted and files:
                     name = files.pop()
                     self._count -= 1
-                    info = _one_file(fd, name)
-                    if info is None:  # (linked or replaced since: not used)
+                    if not _one_file(fd, name):  # (linked or replaced since: not used)
                         continue
                     target = wanted.pop()
                     try:
@@ -176,8 +120,6 @@ class SpareFiles:
                     except OSError:
                         wanted.append(target)
                         continue
-                    if target == scripts.SPARE_SCRIPT:
-                        scripts.placed(info, self.mode())
                     got.append(target)
             finally:
                 os.close(fd)

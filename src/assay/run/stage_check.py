@@ -22,7 +22,7 @@ from assay.run.describe import describe_status
 from assay.run.input_hints import denied_hint, denied_inputs
 from assay.run.keeping import keep_file, kept_files
 from assay.run.metrics import measure
-from assay.run.spares import emptied_inputs, empty_outputs
+from assay.run.spares import empty_outputs
 
 
 class CheckStages(CaseState):
@@ -129,14 +129,6 @@ class CheckStages(CaseState):
             if empty and not spares.room():
                 drop.update(empty)
                 empty = []
-            elif self.inputs and spares.room():  # its copied inputs, emptied, too
-                inputs = drop.intersection(self.inputs)
-                if inputs:
-                    offered = with_access(
-                        fd, lambda: emptied_inputs(fd, sorted(inputs), spares.mode())
-                    )
-                    drop.difference_update(offered)
-                    empty = offered + empty  # (taken last: outputs go to outputs)
             with_access(fd, lambda: remove_entries(fd, drop))
             with_access(fd, lambda: os.rename(self.stage_dir, self.output_dir))
             ident = beneath.identity(os.fstat(fd))

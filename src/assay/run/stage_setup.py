@@ -24,7 +24,6 @@ from assay.run.case_state import CaseState
 from assay.run.context import StageFailed
 from assay.run.root_inputs import copies_needed
 from assay.run.sites import fetch_dependency_layers
-from assay.run.spares import WITH_SCRIPT
 
 if TYPE_CHECKING:
     from assay.store.trees import Tree
@@ -90,10 +89,9 @@ class SetupStage(CaseState):
         if self.attach is None:  # a resumed case's stage dir already holds its inputs
             await self._stage_sources(test)
             if self.ctx.spares and not test.build and self._runs_here():
-                # The job's stdout and stderr, and the file its run script is written
-                # into: files an earlier case left empty, moved here (a new file costs
-                # more than a move; see run/spares.py).
-                self.ctx.spares.take(self.stage_dir, self.stage_ident, WITH_SCRIPT)
+                # The job's stdout and stderr: files an earlier case left empty, moved
+                # here (a new file costs more than a move; see run/spares.py).
+                self.ctx.spares.take(self.stage_dir, self.stage_ident)
         await self._artifacts(test, info)
         self.result.artifacts += self.sources  # after the artifacts: theirs come first
 
