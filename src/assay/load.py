@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib.util
 import os
 import re
@@ -18,7 +19,7 @@ from assay.define.definition import variant_names
 from assay.define.test import Test
 from assay.errors import UsageError
 from assay.files import display_path
-from assay.validation import source_problem
+from assay.validation import Invalid, read_utf8, source_problem
 
 SUITE_SUFFIX = ".suite.toml"
 
@@ -83,21 +84,59 @@ def find_files(paths: Sequence[str], references: list[Path] | None = None) -> li
     return files
 
 
-def _walk(root: Path, references: list[Path]) -> Iterable[Path]:
-    # os.scandir: the directory's own entry types, no stat per entry (a suite's 200 case
-    # directories, each with expected/, are walked too)
-    with os.scandir(root) as listing:
+def _walk(
+    root: Path, references: list[Path], cases: Sequence[tuple[str, ...]] = ()
+) -> Iterable[Path]:
+    # Plain strings and os.scandir (the directory's own entry types, no stat per entry). A
+    # suite file's case directories hold inputs and expected outputs, not test files: they
+    # are not walked (a 200-case suite's 400 directories were listed and joined as Paths).
+    # ``cases``: the parts of ``suite.cases`` globs still to match below ``root``.
+    top = str(root)
+    with os.scandir(top) as listing:
         entries = sorted((e.name, _is_dir(e)) for e in listing)
+    pending = list(cases)
+    for name, folder in entries:
+        if not folder and name.endswith(SUITE_SUFFIX):
+            pending.extend(_case_globs(os.path.join(top, name)))
     for name, folder in entries:
         if name.startswith(".") or name in _SKIP_DIRS:
             continue
-        entry = root / name
         if folder:
-            yield from _walk(entry, references)
+            below = [p[1:] for p in pending if fnmatch.fnmatchcase(name, p[0])]
+            if () in below:  # a case directory of a suite file here or above
+                continue
+            yield from _walk(root / name, references, below)
         elif name.endswith(reffile.SUFFIX):
-            references.append(entry)
-        elif _is_test_file(entry):
-            yield entry
+            references.append(root / name)
+        elif _is_test_file(root / name):
+            yield root / name
+
+
+def _case_globs(suite: str) -> list[tuple[str, ...]]:
+    """The parts of the suite file's ``suite.cases`` globs of case directories, for globs
+    the walk can follow name by name (relative, no ``**``, ``.`` or ``..``); none for a
+    suite of pairs (its cases are files) or one that cannot be read: compiling it says why."""
+    import tomllib  # lazy: start-up time (suite files only; compiling them imports it too)
+
+    try:
+        suite_table = tomllib.loads(read_utf8(Path(suite))).get("suite")
+    except (OSError, Invalid, ValueError):
+        return []
+    if not isinstance(suite_table, dict):
+        return []
+    given = suite_table.get("cases")
+    expected = suite_table.get("expected", "expected")
+    if not isinstance(expected, str) or "{" in expected:  # pairs: see suite_pairs.is_pairs
+        return []
+    patterns = [given] if isinstance(given, str) else given if isinstance(given, list) else []
+    out = []
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not pattern or os.path.isabs(pattern):
+            continue
+        parts = tuple(p for p in pattern.split("/") if p not in ("", "."))  # as pathlib does
+        if parts and not any(p == ".." or "**" in p for p in parts):
+            out.append(parts)
+    return out
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:

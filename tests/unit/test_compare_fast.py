@@ -234,3 +234,44 @@ def test_each_side_of_a_small_equal_file_is_looked_at_and_read_once(
     assert verdict["ok"] and verdict["files"][0]["lines"] == 1
     assert [p for p in looked if p.endswith("out.txt")] == [os.path.join(expected, "out.txt")]
     assert sorted(opened) == sorted([os.path.join(expected, "out.txt"), actual, "out.txt"])
+
+
+def test_plain_file_names_are_looked_up_not_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``files`` of plain names (a suite's ``files = ["out.txt"]``): each case looks at
+    those names in its expected dir, no listing of it. A glob, a name that is a directory
+    (its files are compared) or a missing name is answered from the listing, as before."""
+    expected, actual = _roots(tmp_path, 0)
+    (Path(expected) / "sub").mkdir()
+    (Path(expected) / "sub" / "x.txt").write_text("2\n")
+    (Path(expected) / "b.txt").write_text("3\n")
+    for name, text in (("out.txt", "1\n"), ("sub/x.txt", "2\n"), ("b.txt", "3\n")):
+        (Path(actual) / name).parent.mkdir(exist_ok=True)
+        (Path(actual) / name).write_text(text)
+    listed: list[str] = []
+    real = spec.files_under
+
+    def files_under(root: str, *args: Any) -> list[str]:
+        listed.append(root)
+        return real(root, *args)
+
+    monkeypatch.setattr(spec, "files_under", files_under)
+    verdict = compare_files(expected, actual, files=["sub/x.txt", "out.txt"])
+    assert verdict["ok"] and [f["file"] for f in verdict["files"]] == ["out.txt", "sub/x.txt"]
+    assert listed == []
+    for files, compared in (
+        (["*.txt"], ["b.txt", "out.txt"]),
+        (["sub"], ["sub/x.txt"]),
+        (["out.txt", "sub"], ["out.txt", "sub/x.txt"]),
+    ):
+        listed.clear()
+        verdict = compare_files(expected, actual, files=files)
+        assert verdict["ok"] and [f["file"] for f in verdict["files"]] == compared
+        assert listed == [expected]
+    listed.clear()
+    verdict = compare_files(expected, actual, files=["out.txt", "gone.txt"])
+    assert listed == [expected]
+    assert verdict["errors"] == [
+        f"files: 'gone.txt' matches nothing in {expected}; fix the name or add the file"
+    ]

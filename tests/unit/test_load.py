@@ -81,6 +81,40 @@ def test_find_files_follows_links_to_directories_and_skips_broken_ones(
     ]
 
 
+def test_find_files_does_not_walk_into_a_suites_case_directories(
+    tmp_path: Path, write: Write
+) -> None:
+    """A suite's case directories (``suite.cases``) hold inputs and expected outputs: a
+    Python input that mentions assay, or a suite file among them, is no test of the run.
+    Directories the globs do not match (and other suites' cases) are walked as before."""
+    write("s/a.suite.toml", '[suite]\ncases = ["cases/*/", "./more/c?"]\n')
+    write("s/cases/c1/input.py", GOOD)  # an input of case c1, not a test file
+    write("s/cases/c1/expected/x.suite.toml", "[suite]\n")
+    write("s/cases/test_beside.py", GOOD)  # in cases/, not in a case directory
+    write("s/more/c2/input.py", GOOD)
+    write("s/more/c22/test_not_a_case.py", GOOD)
+    write("s/other/test_o.py", GOOD)
+    write("pairs/p.suite.toml", '[suite]\ncases = "*"\nexpected = "{stem}.out"\n')
+    write("pairs/sub/test_p.py", GOOD)  # a suite of pairs: its cases are files
+    write("deep/d.suite.toml", '[suite]\ncases = "**/c"\n')
+    write("deep/x/c/test_d.py", GOOD)  # "**": not followed by the walk, walked as before
+    write("bad/b.suite.toml", "[suite\n")
+    write("bad/c/test_b.py", GOOD)  # an unreadable suite skips nothing (its compile says why)
+    found = find_files([str(tmp_path)])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "bad/b.suite.toml",
+        "bad/c/test_b.py",
+        "deep/d.suite.toml",
+        "deep/x/c/test_d.py",
+        "pairs/p.suite.toml",
+        "pairs/sub/test_p.py",
+        "s/a.suite.toml",
+        "s/cases/test_beside.py",
+        "s/more/c22/test_not_a_case.py",
+        "s/other/test_o.py",
+    ]
+
+
 def test_find_files_takes_given_files_as_they_are(tmp_path: Path, write: Write) -> None:
     helper = write("helper.py", "VALUE = 1\n")
     hidden = write(".hidden/test_h.py", GOOD)

@@ -56,7 +56,8 @@ def _compare_one(
     try:
         sizes = []
         for side, path in (("expected", expected), ("actual", actual)):
-            info = os.stat(path) if side == "expected" else actual_info
+            # (an expected file's look: prepare's, when it took one)
+            info = actual_info if side == "actual" else plan.expected_info.get(rel) or os.stat(path)
             kind = not_a_file(path, info)
             if kind is not None:
                 res.fail(f"{side} {path} is a {kind}, not a regular file")

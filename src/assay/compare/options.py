@@ -67,6 +67,7 @@ class Plan:
     timeout: float
     limit: int
     not_outputs: frozenset[str] = frozenset()  # actual files that are no outputs (inputs...)
+    expected_info: dict[str, os.stat_result] = field(default_factory=dict)  # os.stat, by rel
 
     def options(self, rel: str) -> Options:
         for regex, whole, opt in self.rules:

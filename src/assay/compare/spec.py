@@ -261,6 +261,12 @@ class _Static:
         for pattern in self.files:
             one = Checker()
             self.globs.append((pattern, one.glob(relative(pattern), "files", glob), one.problems))
+        # ``files`` that are all plain relative names (no glob character, nothing to
+        # normalize): each case looks at those names, not at a listing of its expected dir.
+        self.literal: tuple[str, ...] | None = None
+        plain = all(_plain(f) for f in self.files)
+        if self.files and plain and not self.complete and self.command is None:
+            self.literal = tuple(sorted(set(self.files)))
 
 
 _CACHE: dict[Any, _Static] = {}
@@ -330,12 +336,19 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
     single = found is not None and stat.S_ISREG(found.st_mode)
     selected: list[str] = []
     everything: set[str] = set()
+    known: dict[str, os.stat_result] = {}
     if found is None:
         check.problem(f"expected: {expected} does not exist; point it at the expected outputs")
     elif single:
         if files or complete:
             check.problem("files, complete: only for an expected directory; remove them")
         selected = [os.path.basename(expected)]
+    elif static.literal is not None and _literal_looks(expected, static.literal, known):
+        # Every name a file there: what a listing would have selected (a name that is a
+        # directory, or missing, takes the long way below: its files, or the problem).
+        # Their looks are kept for the comparison: one stat of each expected file.
+        selected = list(static.literal)
+        everything = set(selected)  # (only read for complete and command: neither here)
     else:
         listing = files_under(expected, found)
         everything = set(listing)
@@ -383,8 +396,32 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
         static.timeout,
         static.limit,
         frozenset(n for n in not_outputs if n not in everything),
+        known,
     )
     return plan, []
+
+
+def _plain(name: str) -> bool:
+    """Whether ``name`` (of ``files``) is a relative path as a listing writes it, without
+    glob characters: a file of that name is what it selects."""
+    if not name or name.startswith("/") or any(c in name for c in "*?[]\\"):
+        return False
+    return all(part not in ("", ".", "..") for part in name.split("/"))
+
+
+def _literal_looks(expected: str, names: tuple[str, ...], looks: dict[str, os.stat_result]) -> bool:
+    """Whether each of ``names`` below ``expected`` is a regular file (links followed, as
+    the listing follows them); their ``os.stat`` go into ``looks`` (emptied if not)."""
+    for name in names:
+        try:
+            info = os.stat(os.path.join(expected, name))
+        except (OSError, ValueError):
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            looks.clear()
+            return False
+        looks[name] = info
+    return True
 
 
 def _name_glob(pattern: str) -> re.Pattern[str]:

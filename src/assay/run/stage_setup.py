@@ -100,7 +100,7 @@ class SetupStage(CaseState):
         """Unpack (once per session) the artifacts the test names; export $ASSAY_<NAME>."""
         if not test.artifacts:
             return
-        base = Path(self.case.test._assay.file or ".").parent
+        base = _folder(self.case.test._assay.file or ".")
         exported = {}
         remote = self.case.partition.config
         for name, layers in test.artifacts.items():
@@ -156,12 +156,12 @@ class SetupStage(CaseState):
         sources = as_list(test.sources)
         if not sources:
             return
-        base = Path(self.case.test._assay.file or ".").parent
         exclude = source_globs(as_list(test.exclude_sources))
         writable = source_globs(as_list(test.writable))
         for layer, source in enumerate(sources):
             src = Path(test.format(source, quote=False))
-            src = src if src.is_absolute() else base / src
+            if not src.is_absolute():  # (a suite case's own directory is absolute)
+                src = _folder(self.case.test._assay.file or ".") / src
             if _holds_session(src, self.ctx.stage_root, source):
                 raise StageFailed(
                     f"sources: {source!r} holds this run's session directory "
@@ -222,6 +222,12 @@ def _may_change_fields(test: type[Test]) -> bool:
         any(not getattr(h, "keeps_fields_valid", False) for h in hooks)
         or test.__init__ is not object.__init__
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _folder(file: str) -> Path:
+    """The directory of a test file (one Path per file, not one per case)."""
+    return Path(file).parent
 
 
 @functools.lru_cache(maxsize=4)
