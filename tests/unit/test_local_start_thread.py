@@ -19,7 +19,7 @@ import signal
 import subprocess
 import threading
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -228,3 +228,57 @@ def test_a_start_with_no_other_job_running_stays_on_the_loops_thread(
     # The loop has nothing else to do during a lone start: no handback to pay for.
     assert threads[0] == threading.main_thread().name
     assert threads[1].startswith("assay-starter")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root's jobs drop capabilities")
+def test_a_start_without_roots_capabilities_lets_the_loop_run_and_the_child_lacks_them(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A job started with ``drop_caps`` (a suite case's command, as root) while others run
+    is started in the capabilities-dropped thread without holding the loop; its child still
+    has neither dac_override nor fowner in any set."""
+    from assay.transports import capthread
+
+    if capthread.dropped_thread() is None:
+        pytest.skip("this kernel refuses to drop the capabilities")
+    fault_injecting_slow_handback(monkeypatch)
+
+    async def main() -> tuple[int, int]:
+        transport = LocalTransport()
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        other = await other_job(transport, tmp_path)
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0)
+        before = ticks
+        proc = await transport.spawn(
+            ["/bin/cat", "/proc/self/status"],
+            cwd=PurePosixPath(tmp_path),
+            stdout=PurePosixPath(tmp_path / "out-caps"),
+            stderr=PurePosixPath(tmp_path / "err-caps"),
+            drop_caps=True,
+        )
+        during = ticks - before
+        ticker.cancel()
+        code = await proc.wait()
+        await transport.end(proc)
+        await end(transport, other)
+        return during, code
+
+    during, code = asyncio.run(main())
+    assert code == 0
+    assert during >= 5  # the loop went on during the 0.4 s start
+    caps = {
+        line.split(":")[0]: int(line.split()[1], 16)
+        for line in (tmp_path / "out-caps").read_text().splitlines()
+        if line.startswith("Cap")
+    }
+    dropped = (1 << 1) | (1 << 3)  # dac_override, fowner
+    for name in ("CapBnd", "CapInh", "CapEff", "CapPrm", "CapAmb"):
+        assert caps[name] & dropped == 0, (name, hex(caps[name]))

@@ -28,7 +28,12 @@ import os
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from assay.transports.starter import settle
+
+if TYPE_CHECKING:
+    import asyncio
 
 T = TypeVar("T")
 
@@ -80,6 +85,21 @@ class CapsDroppedThread:
                 request[4] = exc
             request[2].release()
 
+    def submit(
+        self, loop: asyncio.AbstractEventLoop, function: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
+        """``function(*args)`` run in this thread while ``loop`` goes on: its result (or
+        what it raised) in the future, set in ``loop`` (as
+        :meth:`assay.transports.starter.Starter.submit`; nobody but the caller may
+        cancel the future: a start under way goes on, and its child must be taken in)."""
+        future: asyncio.Future[T] = loop.create_future()
+        # The thread runs request[0](*request[1]) and releases request[2]: the release
+        # is what hands the outcome to the loop.
+        request: list[Any] = [function, args, None, None, None]
+        request[2] = _Handback(loop, future, request)
+        self._requests.put(request)
+        return future
+
     def call(self, function: Callable[..., T], *args: Any) -> T:
         """``function(*args)`` run in this thread (what it starts has its capabilities)
         while the caller waits; what it raises is raised here."""
@@ -100,6 +120,24 @@ class CapsDroppedThread:
             raise request[4]
         result: T = request[3]
         return result
+
+
+class _Handback:
+    """What a submitted request's thread "releases" when done: its outcome, set in the
+    loop that waits for it."""
+
+    __slots__ = ("future", "loop", "request")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], request: list[Any]
+    ) -> None:
+        self.loop, self.future, self.request = loop, future, request
+
+    def release(self) -> None:
+        try:
+            self.loop.call_soon_threadsafe(settle, self.future, self.request[3], self.request[4])
+        except RuntimeError:  # the loop closed meanwhile: nobody is left to tell
+            pass
 
 
 def drop(libc: Any) -> None:

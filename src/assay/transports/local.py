@@ -5,8 +5,9 @@ A finished process is noticed by the event loop the moment it exits (the pidfd
 becomes readable); nothing polls. Each process leads its own session, so a
 time limit or an interrupt stops the whole group it started; what left the group is
 found through the containment of :mod:`assay.transports.contain` and killed too.
-A job process is started with ``posix_spawn`` in the starter thread
-(:mod:`assay.transports.starter`), so that the loop goes on with other cases while the
+While other jobs run, a job process is started with ``posix_spawn`` in a starter thread
+(:mod:`assay.transports.starter`; one without root's mode-overriding capabilities is
+started in :mod:`.capthread`'s thread), so that the loop goes on with other cases while the
 child creates its output files and execs; the process itself is :mod:`.localproc`'s.
 """
 
@@ -47,6 +48,10 @@ _TOKEN_BYTES = TOKEN.encode()
 # os.fsencode's encoding, called as str.encode (os.fsencode is a Python function).
 _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()
+
+Submit = Callable[..., "asyncio.Future[int]"]
+"""Hands a start call to a thread of its own (``submit(loop, call)``): a starter thread's,
+or the capabilities-dropped thread's."""
 
 
 def _own_environment() -> dict[bytes, bytes]:
@@ -128,14 +133,18 @@ class LocalTransport:
         # posix_spawn in a starter thread while other jobs run or start: the loop goes on
         # with their cases meanwhile. With none (a serial run, a lone case) the loop would
         # only wait for the handback (+8% CPU of a --serial run): started here, as before.
-        if (
-            (self.live or self._starts)
-            and not drop_caps
-            and "/" in program
-            and _spawn.spawner() is not None
-        ):
+        # A start without root's mode-overriding capabilities goes the same way, through
+        # the one thread that lacks them (capthread) instead of a starter thread.
+        if (self.live or self._starts) and "/" in program and _spawn.spawner() is not None:
+            submit = _starter.starter().submit
+            if drop_caps:
+                dropped = capthread.dropped_thread()
+                if dropped is None:  # the caller asks only where the drop worked
+                    raise RuntimeError("no thread without the capabilities to start a job from")
+                submit = dropped.submit
             return await self.fds.start_async(
-                self.live, lambda: self._start_off_loop(argv, cwd, stdout, stderr, env, program)
+                self.live,
+                lambda: self._start_off_loop(argv, cwd, stdout, stderr, env, program, submit),
             )
         launched = await self.fds.start(
             self.live,
@@ -151,8 +160,10 @@ class LocalTransport:
         stderr: PurePath,
         env: Mapping[str, str] | None,
         program: str,
+        submit: Submit,
     ) -> LocalProcess:
-        """Start the process with ``posix_spawn`` in the starter thread, and take it in
+        """Start the process with ``posix_spawn`` in the thread ``submit`` hands it to (a
+        starter thread, or the one without root's mode-overriding capabilities), and take it in
         here. Until then containment counts it as a live job's; a cancel while it starts
         waits for the start, then kills the child and reaps it before going on."""
         spawner = _spawn.spawner()
@@ -168,7 +179,7 @@ class LocalTransport:
         try:
             call = spawner.spawn
             args = (program, argv, entries)
-            done = _starter.starter().submit(
+            done = submit(
                 loop,
                 functools.partial(
                     call,

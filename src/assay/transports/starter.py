@@ -64,12 +64,12 @@ class Starter:
             except BaseException as exc:  # handed to the future, raised in the loop
                 result, error = None, exc
             try:
-                loop.call_soon_threadsafe(_settle, future, result, error)
+                loop.call_soon_threadsafe(settle, future, result, error)
             except RuntimeError:  # the loop closed meanwhile: nobody is left to tell
                 pass
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+def settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.done():
         return
     if error is not None:
