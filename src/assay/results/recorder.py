@@ -3,12 +3,9 @@
 The session holds one :class:`Recorder` and calls it three times: :meth:`~Recorder.start`,
 :meth:`~Recorder.case_finished` for each case, :meth:`~Recorder.finish`. Writes happen in a
 thread of the recorder's own, many finished cases to a transaction, so the event loop
-never waits for the database; in a session of :data:`PROCESS_CASES` or more, that thread
-hands each batch to a process of its own (:mod:`assay.results.recording_process`), so that
-building and binding the rows does not hold the GIL the event loop needs either. A
-database that fails is reported once and then left alone: the run goes on, its journal and
-report are written as always, and the next session that opens the database imports it
-from its directory.
+never waits for the database. A database that fails is reported once and then left alone:
+the run goes on, its journal and report are written as always, and the next session that
+opens the database imports it from its directory.
 """
 
 from __future__ import annotations
@@ -32,18 +29,7 @@ if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
     from assay.config import Config
-    from assay.results.db import Expected, ResultsDB, SessionRecord
-    from assay.results.recording_process import RecordingProcess
-
-
-class ProcessFailed(Exception):
-    """The process that wrote a session's rows ended before it was done (``said``: it
-    said why itself)."""
-
-    def __init__(self, text: str, said: bool = False) -> None:
-        super().__init__(text)
-        self.said = said
-
+    from assay.results.db import Expected, ResultsDB
 
 # When a batch of finished cases is written: at least FLUSH_EVERY seconds after the last
 # transaction, once FLUSH_CASES cases wait or FLUSH_LATEST seconds passed (and at once at the
@@ -78,13 +64,6 @@ RECORDING_CACHE_KIB = 1024
 # database and two syncs, while the cases ran. The recorder checkpoints once, at the end,
 # unless its log grows past this (32 MiB of 4 KiB pages).
 CHECKPOINT_PAGES = 8192
-# A session of this many cases or more is written by a process of its own (see
-# assay.results.recording_process), not by a thread of the runner's: the thread's Python
-# work (rows built, statements bound, the series merged: ~250 M instructions for 2,000
-# cases) holds the GIL that the event loop's thread needs, while the process costs a start
-# (~60 ms of CPU, on another core) and the runner only hands it its batches. Below, a
-# start would cost more than the thread.
-PROCESS_CASES = 500
 
 
 def warn_on_stderr(message: str) -> None:
@@ -179,13 +158,11 @@ class Recorder:
         self._last_flush = 0.0
         self._closing = threading.Event()
         self._executor: ThreadPoolExecutor | None = None
+        self._session_id = ""
         self._at = 0.0
+        self._resumed = False  # cases may be recorded already: replace, never duplicate
+        self._written: set[tuple[str, int]] = set()
         self._ending = False  # end() handed the session's end to the thread
-        # Where the session's rows go (set in the thread, at the session's start): this
-        # process's connection, or a process of their own (see start()).
-        self._sink: SessionWriter | RecordingProcess | None = None
-        self._process: str | None = None  # the target it writes, see start()
-        self._opened_at: str | None = None  # the target open() opened
 
     @classmethod
     def open(
@@ -210,9 +187,7 @@ class Recorder:
             except BaseException:
                 _close(db)
                 raise
-            recorder = cls(db, warn)
-            recorder._opened_at = target
-            return recorder
+            return cls(db, warn)
         except DatabaseError as exc:
             warn(
                 f"{exc.message}; this session is not recorded there (its journal and report "
@@ -239,17 +214,13 @@ class Recorder:
         session: Session,
         config_digest: str | None,
         git: Future[GitState | None] | None = None,
-        cases: int = 0,
     ) -> None:
         """Record the session (in the background; ``git``: the tests' commit, when known,
-        else ``session.git``). A session of at least :data:`PROCESS_CASES` ``cases``
-        (planned) is written by a process of its own (see
-        :mod:`assay.results.recording_process`)."""
+        else ``session.git``)."""
         if self.db is None or self._failed:
             return
+        self._session_id = session.id
         self._at = session.started
-        if cases >= PROCESS_CASES:
-            self._process = self._opened_at
         # (imported here: its module, with queue, is for a recording session only, not part
         # of the path to a run's first case; this runs once the database is open)
         from concurrent.futures import ThreadPoolExecutor
@@ -264,30 +235,27 @@ class Recorder:
 
         assert self.db is not None
         state = git.result() if git is not None else session.git
-        record = SessionRecord(
-            id=session.id,
-            started=self._at,
-            user=session.user,
-            host=session.hostname,
-            command=session.command,
-            cwd=session.cwd,
-            system=session.system,
-            config=session.config,
-            config_hash=config_digest,
-            git_commit=state.commit if state else None,
-            git_dirty=state.dirty if state else None,
-            version=session.version,
-            directory=session.directory,
+        earlier = self.db.session(session.id)  # --resume: the session keeps its first start
+        if earlier is not None:
+            self._at = earlier.started
+            self._resumed = True
+        self.db.begin_session(
+            SessionRecord(
+                id=session.id,
+                started=self._at,
+                user=session.user,
+                host=session.hostname,
+                command=session.command,
+                cwd=session.cwd,
+                system=session.system,
+                config=session.config,
+                config_hash=config_digest,
+                git_commit=state.commit if state else None,
+                git_dirty=state.dirty if state else None,
+                version=session.version,
+                directory=session.directory,
+            )
         )
-        if self._process:
-            from assay.results.recording_process import RecordingProcess
-
-            # (the runner's connection, which read the history, is not needed any more)
-            self.db.close()
-            self._sink = RecordingProcess.start(self._process)
-        else:
-            self._sink = SessionWriter(self.db)
-        self._sink.begin(record)
 
     def case_finished(self, result: CaseResult) -> None:
         """A case finished: it is written with the next batch."""
@@ -315,8 +283,14 @@ class Recorder:
             batch, self._pending = self._pending, []
             self._queued = False
         self._last_flush = time.monotonic()
-        if batch and not self._failed and self._sink is not None:
-            self._sink.write(batch)
+        if batch and not self._failed:
+            assert self.db is not None
+            keys = [(r.id, r.repeat) for r in batch]
+            if self._resumed or not self._written.isdisjoint(keys) or len(set(keys)) < len(keys):
+                self.db.record(self._session_id, self._at, batch)
+            else:
+                self.db.record_new(self._session_id, self._at, batch)
+            self._written.update(keys)
 
     def end(
         self, session: Session, eta_first: float | None = None, eta_made: float | None = None
@@ -331,14 +305,20 @@ class Recorder:
         self._wake()
         if not self._failed:
             self._submit(self._flush)
-
-            def the_end() -> None:
-                if self._sink is not None:
-                    self._sink.end(session.finished, session.interrupted, eta_first, eta_made)
-
-            self._submit(the_end)
+            self._submit(
+                lambda: db.end_session(
+                    self._session_id,
+                    session.finished,
+                    session.interrupted,
+                    eta_first,
+                    eta_made,
+                )
+            )
+            # The session's log into the database (deferred until now, see CHECKPOINT_PAGES)
+            # even when another connection keeps the close below from doing it.
+            self._submit(db.backend.checkpoint)
         # Closed in the thread too, failed or not (a close checkpoints the WAL: a sync).
-        self._submit_close(db)
+        self._executor.submit(_close, db)
 
     def finish(
         self, session: Session, eta_first: float | None = None, eta_made: float | None = None
@@ -363,23 +343,8 @@ class Recorder:
             self._executor = None
         if self.db is not None:
             if not self._ending:  # else the thread closed it
-                self._close_now(self.db)
+                _close(self.db)
             self.db = None
-
-    def _submit_close(self, db: ResultsDB) -> None:
-        assert self._executor is not None
-        self._executor.submit(self._close_now, db)
-
-    def _close_now(self, db: ResultsDB) -> None:
-        """Close the database, or wait for the process that writes it; failed or not."""
-        sink, self._sink = self._sink, None
-        if isinstance(sink, SessionWriter) or sink is None:
-            _close(db)
-            return
-        try:
-            sink.close()
-        except Exception as exc:
-            self._fail(exc)
 
     def _wake(self) -> None:
         """End the wait of a batch: what is there is written now."""
@@ -404,67 +369,16 @@ class Recorder:
         if self._failed:
             return
         self._failed = True
+        from assay.results.db import DatabaseError
 
-        if isinstance(exc, ProcessFailed) and exc.said:
-            return  # (the process said why itself)
         where = self.db.where if self.db is not None else "?"
-        self._warn(failure_message(exc, where))
-
-
-def failure_message(exc: Exception, where: str) -> str:
-    """What a recording that failed with ``exc`` says."""
-    from assay.results.db import DatabaseError
-
-    if isinstance(exc, DatabaseError):
-        text = exc.message
-    elif isinstance(exc, ProcessFailed):
-        text = f"results database {where}: {exc}"
-    else:
-        text = f"results database {where}: {exc!r}"
-    return (
-        f"{text}; the rest of this session is not recorded there (its journal and report "
-        "are written as always, and the next session imports it)"
-    )
-
-
-class SessionWriter:
-    """Writes a session's rows through a connection of this process."""
-
-    def __init__(self, db: ResultsDB) -> None:
-        self.db = db
-        self._session_id = ""
-        self._at = 0.0
-        self._resumed = False  # cases may be recorded already: replace, never duplicate
-        self._written: set[tuple[str, int]] = set()
-
-    def begin(self, record: SessionRecord) -> None:
-        self._session_id = record.id
-        self._at = record.started
-        earlier = self.db.session(record.id)  # --resume: the session keeps its first start
-        if earlier is not None:
-            self._at = record.started = earlier.started
-            self._resumed = True
-        self.db.begin_session(record)
-
-    def write(self, batch: Sequence[CaseResult]) -> None:
-        keys = [(r.id, r.repeat) for r in batch]
-        if self._resumed or not self._written.isdisjoint(keys) or len(set(keys)) < len(keys):
-            self.db.record(self._session_id, self._at, batch)
-        else:
-            self.db.record_new(self._session_id, self._at, batch)
-        self._written.update(keys)
-
-    def end(
-        self,
-        finished: float | None,
-        interrupted: str | None,
-        eta_first: float | None,
-        eta_made: float | None,
-    ) -> None:
-        self.db.end_session(self._session_id, finished, interrupted, eta_first, eta_made)
-        # The session's log into the database (deferred until now, see CHECKPOINT_PAGES)
-        # even when another connection keeps the close from doing it.
-        self.db.backend.checkpoint()
+        text = (
+            exc.message if isinstance(exc, DatabaseError) else f"results database {where}: {exc!r}"
+        )
+        self._warn(
+            f"{text}; the rest of this session is not recorded there (its journal and report "
+            "are written as always, and the next session imports it)"
+        )
 
 
 def _close(db: ResultsDB) -> None:

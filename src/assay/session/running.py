@@ -156,7 +156,7 @@ async def _run(
         late = LateRecorder(
             open_recorder,
             # (the digest, of the config as described, needs the database's modules)
-            lambda opened: opened.start(session, config_hash(config), git, len(plan.cases)),
+            lambda opened: opened.start(session, config_hash(config), git),
             deferred=True,
         )
         kickoff.then(late.open)
@@ -166,7 +166,7 @@ async def _run(
         recorder = Recorder.open(target, prefix) if opening is None else await opening
         series = [case_series(c) for c in plan.cases]
         expect = Expectations.plan(plan.cases, recorder.expected(series), series)
-        recorder.start(session, config_hash(config), git, len(plan.cases))
+        recorder.start(session, config_hash(config), git)
         recording = recorder
     ctx = make_context(request, prepared, directory, hosts, display, journal, session_id)
     ctx.expected_run = expect.run
