@@ -120,7 +120,9 @@ def _case_globs(suite: str) -> list[tuple[str, ...]]:
 
     try:
         suite_table = tomllib.loads(read_utf8(Path(suite))).get("suite")
-    except (OSError, Invalid, ValueError):
+    # (RecursionError: tomllib recurses once per level of nested arrays; a hostile file's
+    # thousands of '[' are its compile's problem to say, not the search's to crash on)
+    except (OSError, Invalid, ValueError, RecursionError, MemoryError):
         return []
     if not isinstance(suite_table, dict):
         return []

@@ -115,6 +115,21 @@ def test_find_files_does_not_walk_into_a_suites_case_directories(
     ]
 
 
+def test_a_suite_file_nested_past_the_parsers_depth_is_walked_as_before(
+    tmp_path: Path, write: Write
+) -> None:
+    """tomllib recurses once per nested array: a hostile suite file of 100,000 '[' raised
+    RecursionError out of the test-file search (an internal error with a traceback). Its
+    directory is walked as before, and its compile says what is wrong with it."""
+    write("h/h.suite.toml", "x = " + "[" * 100_000 + "\n")
+    write("h/c/test_h.py", GOOD)
+    found = find_files([str(tmp_path)])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "h/c/test_h.py",
+        "h/h.suite.toml",
+    ]
+
+
 def test_find_files_takes_given_files_as_they_are(tmp_path: Path, write: Write) -> None:
     helper = write("helper.py", "VALUE = 1\n")
     hidden = write(".hidden/test_h.py", GOOD)
