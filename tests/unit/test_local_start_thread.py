@@ -19,6 +19,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -63,26 +64,34 @@ def fault_injecting_slow_handback(monkeypatch: pytest.MonkeyPatch, hold: float =
     monkeypatch.setattr(_spawn.Spawner, "spawn", slow)
 
 
+async def ticks_during(start: Coroutine[Any, Any, LocalProcess]) -> tuple[int, LocalProcess]:
+    """Await ``start`` while a task ticks every 10 ms: how often it ticked meanwhile (a
+    loop that stood still during the start ticks at most once)."""
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0)
+    before = ticks
+    try:
+        proc = await start
+    finally:
+        ticker.cancel()
+    return ticks - before, proc
+
+
 def test_the_event_loop_runs_while_a_job_starts(tmp_path: Path, monkeypatch) -> None:
     fault_injecting_slow_handback(monkeypatch)
 
     async def main() -> tuple[int, int]:
         transport = LocalTransport()
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0.01)
-
         other = await other_job(transport, tmp_path)
-        ticker = asyncio.create_task(tick())
-        await asyncio.sleep(0)
-        before = ticks
-        proc = await spawn_shell(transport, tmp_path, 0, "exit 0")
-        during = ticks - before
-        ticker.cancel()
+        during, proc = await ticks_during(spawn_shell(transport, tmp_path, 0, "exit 0"))
         await proc.wait()
         await transport.end(proc)
         await end(transport, other)
@@ -245,27 +254,15 @@ def test_a_start_without_roots_capabilities_lets_the_loop_run_and_the_child_lack
 
     async def main() -> tuple[int, int]:
         transport = LocalTransport()
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0.01)
-
         other = await other_job(transport, tmp_path)
-        ticker = asyncio.create_task(tick())
-        await asyncio.sleep(0)
-        before = ticks
-        proc = await transport.spawn(
+        start = transport.spawn(
             ["/bin/cat", "/proc/self/status"],
             cwd=PurePosixPath(tmp_path),
             stdout=PurePosixPath(tmp_path / "out-caps"),
             stderr=PurePosixPath(tmp_path / "err-caps"),
             drop_caps=True,
         )
-        during = ticks - before
-        ticker.cancel()
+        during, proc = await ticks_during(start)
         code = await proc.wait()
         await transport.end(proc)
         await end(transport, other)
