@@ -23,6 +23,20 @@ def _probe(code: str) -> dict[str, object]:
     return result
 
 
+def _plain_and_deferred(code: str, module: str) -> tuple[dict[str, object], dict[str, object]]:
+    """``code`` run after ``import module`` as usual, and after the import inside
+    ``inspect_deferred()`` (its ``{imports}`` is the import)."""
+    plain = _probe(code.format(imports=f"import {module}"))
+    deferred = _probe(
+        code.format(
+            imports="from assay.deferinspect import inspect_deferred\n"
+            "with inspect_deferred():\n"
+            f"    import {module}"
+        )
+    )
+    return plain, deferred
+
+
 def test_dataclasses_and_asyncio_import_without_inspect_and_get_it_on_first_use():
     result = _probe(
         "import json, sys\n"
@@ -171,14 +185,7 @@ print(json.dumps({{'loaded': loaded, 'records': records, 'rebound': rebound,
 
 
 def test_asyncio_imports_without_logging_and_logs_as_before_once_it_is_configured():
-    plain = _probe(_ASYNCIO_LOGS.format(imports="import asyncio"))
-    deferred = _probe(
-        _ASYNCIO_LOGS.format(
-            imports="from assay.deferinspect import inspect_deferred\n"
-            "with inspect_deferred():\n"
-            "    import asyncio"
-        )
-    )
+    plain, deferred = _plain_and_deferred(_ASYNCIO_LOGS, "asyncio")
     assert plain["loaded"] == [True, True]
     # Not imported by asyncio, nor by a loop's debug line that nothing could listen to ...
     assert deferred["loaded"] == [False, False]
@@ -202,14 +209,7 @@ def test_uuid_imports_without_platform_and_knows_its_system_as_before():
         "    'system': system, 'real': platform.system(), 'machine': machine,\n"
         "    'rebound': uuid.platform is platform}}))\n"
     )
-    plain = _probe(code.format(imports="import uuid"))
-    deferred = _probe(
-        code.format(
-            imports="from assay.deferinspect import inspect_deferred\n"
-            "with inspect_deferred():\n"
-            "    import uuid"
-        )
-    )
+    plain, deferred = _plain_and_deferred(code, "uuid")
     assert plain["loaded"] is True and deferred["loaded"] is False
     assert {k: v for k, v in deferred.items() if k != "loaded"} == {
         k: v for k, v in plain.items() if k != "loaded"
@@ -228,14 +228,7 @@ def test_pathlib_imports_without_urllib_parse_and_makes_uris_as_before():
         "    'rebound': pathlib.urlquote_from_bytes is urllib.parse.quote_from_bytes,\n"
         "    'parent': urllib.parse is sys.modules['urllib.parse']}}))\n"
     )
-    plain = _probe(code.format(imports="import pathlib"))
-    deferred = _probe(
-        code.format(
-            imports="from assay.deferinspect import inspect_deferred\n"
-            "with inspect_deferred():\n"
-            "    import pathlib"
-        )
-    )
+    plain, deferred = _plain_and_deferred(code, "pathlib")
     assert plain["loaded"] is True and deferred["loaded"] is False
     assert deferred["uri"] == plain["uri"] == "file:///a%20b/%25c"
     assert deferred["rebound"] is True and deferred["parent"] is True
