@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from assay.transports.starter import settle
+from assay.transports.starter import run_and_settle
 
 if TYPE_CHECKING:
     import asyncio
@@ -93,11 +93,9 @@ class CapsDroppedThread:
         :meth:`assay.transports.starter.Starter.submit`; nobody but the caller may
         cancel the future: a start under way goes on, and its child must be taken in)."""
         future: asyncio.Future[T] = loop.create_future()
-        # The thread runs request[0](*request[1]) and releases request[2]: the release
-        # is what hands the outcome to the loop.
-        request: list[Any] = [function, args, None, None, None]
-        request[2] = _Handback(loop, future, request)
-        self._requests.put(request)
+        # run_and_settle raises nothing and hands the outcome to the loop itself: nobody
+        # waits on the request's lock.
+        self._requests.put([run_and_settle, (loop, future, function, args), _NOBODY, None, None])
         return future
 
     def call(self, function: Callable[..., T], *args: Any) -> T:
@@ -122,22 +120,14 @@ class CapsDroppedThread:
         return result
 
 
-class _Handback:
-    """What a submitted request's thread "releases" when done: its outcome, set in the
-    loop that waits for it."""
-
-    __slots__ = ("future", "loop", "request")
-
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], request: list[Any]
-    ) -> None:
-        self.loop, self.future, self.request = loop, future, request
+class _Nobody:
+    """The lock of a request nobody waits for (:meth:`CapsDroppedThread.submit`)."""
 
     def release(self) -> None:
-        try:
-            self.loop.call_soon_threadsafe(settle, self.future, self.request[3], self.request[4])
-        except RuntimeError:  # the loop closed meanwhile: nobody is left to tell
-            pass
+        pass
+
+
+_NOBODY = _Nobody()
 
 
 def drop(libc: Any) -> None:

@@ -137,6 +137,11 @@ class Containment:
     def register(self, pid: int, token: str) -> None:
         self.roots[pid] = token
 
+    @property
+    def starts(self) -> int:
+        """Job processes being started off the loop's thread now."""
+        return len(self._starting)
+
     def starting(self, token: str) -> None:
         """A job process with ``token`` is being started off the loop's thread: until
         :meth:`started`, its child (pid not known here yet) counts as a live job's, and no

@@ -78,7 +78,6 @@ class LocalTransport:
         self._environment = _spawn.OwnEnvironment()
         self.fds = FdBudget()  # what the running jobs hold of the descriptor limit
         self._watch: ExitWatch | None = None  # the running loop's, once a job started
-        self._starts = 0  # starts under way in a starter thread
         # Told (pid, latest start time, token) of each job process started: the session
         # journals it.
         self.on_spawn: Callable[[int, int, str], None] | None = None
@@ -135,7 +134,11 @@ class LocalTransport:
         # only wait for the handback (+8% CPU of a --serial run): started here, as before.
         # A start without root's mode-overriding capabilities goes the same way, through
         # the one thread that lacks them (capthread) instead of a starter thread.
-        if (self.live or self._starts) and "/" in program and _spawn.spawner() is not None:
+        if (
+            (self.live or self.containment.starts)
+            and "/" in program
+            and _spawn.spawner() is not None
+        ):
             submit = _starter.starter().submit
             if drop_caps:
                 dropped = capthread.dropped_thread()
@@ -173,17 +176,16 @@ class LocalTransport:
         loop = asyncio.get_running_loop()
         containment = self.containment
         containment.starting(token)
-        self._starts += 1
         # Its pidfd-to-be counts from now: starts under way at once each take one.
         self.fds.take(1)
         try:
-            call = spawner.spawn
-            args = (program, argv, entries)
             done = submit(
                 loop,
                 functools.partial(
-                    call,
-                    *args,
+                    spawner.spawn,
+                    program,
+                    argv,
+                    entries,
                     cwd=os.fspath(cwd),
                     stdout=os.fspath(stdout),
                     stderr=os.fspath(stderr),
@@ -198,7 +200,6 @@ class LocalTransport:
             return self._started(pid, None, token)
         finally:
             self.fds.give_back(1)
-            self._starts -= 1
             containment.started(token)
 
     async def _end_cancelled_start(self, done: asyncio.Future[int], token: str) -> None:

@@ -58,15 +58,25 @@ class Starter:
     def _main(self) -> None:
         get = self._requests.get
         while True:
-            loop, future, function, args = get()
-            try:
-                result, error = function(*args), None
-            except BaseException as exc:  # handed to the future, raised in the loop
-                result, error = None, exc
-            try:
-                loop.call_soon_threadsafe(settle, future, result, error)
-            except RuntimeError:  # the loop closed meanwhile: nobody is left to tell
-                pass
+            run_and_settle(*get())
+
+
+def run_and_settle(
+    loop: asyncio.AbstractEventLoop,
+    future: asyncio.Future[T],
+    function: Callable[..., T],
+    args: tuple[Any, ...],
+) -> None:
+    """``function(*args)`` here, in the calling thread; its result (or what it raised) set
+    in ``future`` in ``loop``. Raises nothing."""
+    try:
+        result, error = function(*args), None
+    except BaseException as exc:  # handed to the future, raised in the loop
+        result, error = None, exc
+    try:
+        loop.call_soon_threadsafe(settle, future, result, error)
+    except RuntimeError:  # the loop closed meanwhile: nobody is left to tell
+        pass
 
 
 def settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
