@@ -102,7 +102,8 @@ def signals_to(forward: Callable[[int], None]) -> Iterator[None]:
     _forward = forward
     # Looked at once per run, not at each call of test code (three fstat calls a time).
     procstate.run_std = procstate.std_state()
-    procstate.run_fds = procstate.open_fds()  # (once per run: one listing, an fstat each)
+    # (once per run: one listing, an fstat each; none known without procfs)
+    procstate.run_fds = procstate.open_fds() or {}
     try:
         yield
     finally:

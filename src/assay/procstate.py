@@ -50,12 +50,13 @@ def fd_identity(fd: int) -> tuple[int, int] | None:
     return (info.st_dev, info.st_ino)
 
 
-def open_fds(low: int = 3) -> dict[int, tuple[int, int]]:
-    """The descriptors from ``low`` on open in this process, with what each is open to."""
+def open_fds(low: int = 3) -> dict[int, tuple[int, int]] | None:
+    """The descriptors from ``low`` on open in this process, with what each is open to
+    (None: no procfs to list them)."""
     try:
         listed = os.listdir("/proc/self/fd")
-    except OSError:  # no procfs: none known
-        return {}
+    except OSError:
+        return None
     found = {}
     for fd in map(int, listed):
         if fd >= low:

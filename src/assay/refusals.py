@@ -106,11 +106,10 @@ def _closerange(low: int, high: int) -> None:
             with contextlib.suppress(OSError):
                 os.fstat(fd)
                 procstate.to_devnull(fd)
-    try:
-        listed = os.listdir("/proc/self/fd")
-    except OSError:  # no procfs: as if every one were open
-        listed = [str(fd) for fd in range(max(low, 3), min(high, 1 << 16))]
-    held = sorted(fd for fd in map(int, listed) if max(low, 3) <= fd < high)
+    found = procstate.open_fds(max(low, 3))
+    # (no procfs: as if every one were open)
+    candidates = range(max(low, 3), min(high, 1 << 16)) if found is None else found
+    held = sorted(fd for fd in candidates if fd < high)
     if held:
         raise ExitRefused(
             f"os.closerange({low}, {high}) would close descriptors of assay's own process "
