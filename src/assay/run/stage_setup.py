@@ -6,6 +6,7 @@ import errno
 import functools
 import os
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,14 +74,13 @@ class SetupStage(CaseState):
             dependencies=self.dependencies,
             job_dir=self.job_dir if self.site.remote else None,
         )
-        if _code_binds(case.test):
-            with guard.running(self.printed):  # the class's own __init__ runs here
-                self.test = test = bind(
-                    case.test, case.variant.params, case.overrides, info, case.variant.fields
-                )
-        else:  # no code of the test's runs in bind: no process state to keep and put back
-            test = bind(case.test, case.variant.params, case.overrides, info, case.variant.fields)
-            self.test = test
+        # The class's own __init__ (etc.) runs in bind under the guard; with none, no code
+        # of the test's runs there: no process state to keep and put back.
+        scope = guard.running(self.printed) if _code_binds(case.test) else nullcontext()
+        with scope:
+            self.test = test = bind(
+                case.test, case.variant.params, case.overrides, info, case.variant.fields
+            )
         self._hooks("before", "setup")
         if _may_change_fields(case.test):
             with guard.running(self.printed):
