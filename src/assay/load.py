@@ -19,7 +19,7 @@ from assay.define.definition import variant_names
 from assay.define.test import Test
 from assay.errors import UsageError
 from assay.files import display_path
-from assay.validation import Invalid, read_utf8, source_problem
+from assay.validation import Invalid, load_toml, read_utf8, source_problem
 
 SUITE_SUFFIX = ".suite.toml"
 
@@ -116,19 +116,20 @@ def _case_globs(suite: str) -> list[tuple[str, ...]]:
     """The parts of the suite file's ``suite.cases`` globs of case directories, for globs
     the walk can follow name by name (relative, no ``**``, ``.`` or ``..``); none for a
     suite of pairs (its cases are files) or one that cannot be read: compiling it says why."""
-    import tomllib  # lazy: start-up time (suite files only; compiling them imports it too)
+    from assay.define.suite_pairs import is_pairs  # (lazy: suite files only)
 
     try:
-        suite_table = tomllib.loads(read_utf8(Path(suite))).get("suite")
-    # (RecursionError: tomllib recurses once per level of nested arrays; a hostile file's
-    # thousands of '[' are its compile's problem to say, not the search's to crash on)
-    except (OSError, Invalid, ValueError, RecursionError, MemoryError):
+        # load_toml, as the suite's compile reads it: a hostile file (arrays nested past the
+        # parser's depth, a key of 100,000 dots that takes tomllib seconds to minutes) is
+        # refused at once, and its compile says why.
+        suite_table = load_toml(read_utf8(Path(suite))).get("suite")
+    except (OSError, Invalid, MemoryError):
         return []
     if not isinstance(suite_table, dict):
         return []
     given = suite_table.get("cases")
     expected = suite_table.get("expected", "expected")
-    if not isinstance(expected, str) or "{" in expected:  # pairs: see suite_pairs.is_pairs
+    if not isinstance(expected, str) or is_pairs(expected):  # (its cases are files)
         return []
     patterns = [given] if isinstance(given, str) else given if isinstance(given, list) else []
     out = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,6 +129,36 @@ def test_a_suite_file_nested_past_the_parsers_depth_is_walked_as_before(
         "h/c/test_h.py",
         "h/h.suite.toml",
     ]
+
+
+def test_the_search_never_parses_a_suite_file_the_suites_own_reading_refuses(
+    tmp_path: Path, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key of 100,000 dots takes tomllib seconds to minutes (squared); assay's reading of
+    TOML (validation.load_toml) refuses a line of 1000 dots before parsing. The search read
+    suite files with tomllib itself: the hostile test tree's search took ~16 s. A spy on
+    tomllib (it still parses) records what it was given."""
+    import tomllib
+
+    from assay.validation import MAX_KEY_PARTS
+
+    parsed: list[str] = []
+    real = tomllib.loads
+
+    def spying_loads(text: str, **kwargs: Any) -> dict[str, Any]:
+        parsed.append(text)
+        return real(text, **kwargs)
+
+    monkeypatch.setattr(tomllib, "loads", spying_loads)
+    dotted = "[suite.env." + ".".join(["a"] * 2 * MAX_KEY_PARTS) + "]\n"
+    write("d/d.suite.toml", '[suite]\ncases = "c/*"\n' + dotted)
+    write("d/c/x/test_d.py", GOOD)
+    found = find_files([str(tmp_path)])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == [
+        "d/c/x/test_d.py",
+        "d/d.suite.toml",
+    ]
+    assert not any(line.count(".") >= MAX_KEY_PARTS for t in parsed for line in t.split("\n"))
 
 
 def test_find_files_takes_given_files_as_they_are(tmp_path: Path, write: Write) -> None:
