@@ -79,6 +79,31 @@ def set_subreaper(on: bool) -> bool:
     return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0)
 
 
+_LOST_SIGCHLD = f"Signal {int(signal.SIGCHLD)} ignored due to race condition"
+
+
+def quiet_lost_sigchld() -> None:
+    """Say nothing of a SIGCHLD that arrives while its handler is being removed.
+
+    Removing the handler (``loop.remove_signal_handler``, also done by the loop's close)
+    restores SIG_DFL. A child that dies in the instant between CPython's check of pending
+    signals and the change trips the old C handler; CPython then finds no Python handler
+    and reports "Signal 17 ignored due to race condition" with a traceback on stderr. For
+    SIGCHLD, SIG_DFL is "ignore" and every child is reaped elsewhere, so nothing is lost:
+    the report alone is dropped, every other unraisable exception goes to the hook before.
+    """
+    previous = sys.unraisablehook
+    if getattr(previous, "_assay_lost_sigchld", False):
+        return
+
+    def hook(args: sys.UnraisableHookArgs) -> None:
+        if not (isinstance(args.exc_value, OSError) and str(args.exc_value) == _LOST_SIGCHLD):
+            previous(args)
+
+    hook._assay_lost_sigchld = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
+
+
 class Containment:
     """The runner's side of containment: tokens, the registered job processes, sweeps."""
 
@@ -107,6 +132,7 @@ class Containment:
         if not set_subreaper(True):
             return  # not Linux: job process groups are all that can be stopped
         self.active = True
+        quiet_lost_sigchld()
         loop = asyncio.get_running_loop()
         try:
             loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
