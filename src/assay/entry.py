@@ -21,7 +21,7 @@ import gc
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from assay._version import __version__
 
@@ -132,6 +132,8 @@ def end(code: int) -> NoReturn:
     """End the process with ``code``: without the interpreter's teardown when nothing
     needs it, else (a thread still running, a profiler or tracer, output that cannot be
     flushed) through ``sys.exit`` as always."""
+    if _threads_running():
+        _wait_for_threads(code)
     if sys.getprofile() is not None or sys.gettrace() is not None or _threads_running():
         sys.exit(code)
     if not _flushed():
@@ -167,13 +169,39 @@ def _release_user_modules() -> None:
             continue
 
 
-def _threads_running() -> bool:
+def _running_threads() -> list[Any]:
     import threading  # (not for --version)
 
     main_thread = threading.main_thread()
-    return any(
-        t is not main_thread and not t.daemon and t.is_alive() for t in threading.enumerate()
-    )
+    return [
+        t for t in threading.enumerate() if t is not main_thread and not t.daemon and t.is_alive()
+    ]
+
+
+def _threads_running() -> bool:
+    return bool(_running_threads())
+
+
+def _wait_for_threads(code: int) -> None:
+    """Wait for the threads that are not daemons (test code's: assay's own are daemons or
+    shut down by now), as the interpreter would, but say so first: the run is over and
+    written, and a silent wait looks like a hang. Ctrl-C ends the wait and the process
+    (the interpreter's own wait would answer it with a traceback)."""
+    left = _running_threads()
+    names = ", ".join(repr(t.name) for t in left[:3]) + (" ..." if len(left) > 3 else "")
+    try:
+        sys.stderr.write(
+            f"assay: waiting for {len(left)} thread(s) still running ({names}) before "
+            "exiting; a test should end the threads it starts. Ctrl-C ends assay now\n"
+        )
+        sys.stderr.flush()
+        for thread in left:
+            thread.join()
+    except KeyboardInterrupt:
+        _flushed()
+        _EXIT(code)
+    except (OSError, ValueError):  # stderr is gone: wait as the interpreter would
+        return
 
 
 def _flushed() -> bool:

@@ -22,7 +22,8 @@ this module adds is around each call of test code (:func:`running`):
 
 * what test code may not do in assay's process at all (end it with ``os._exit``, replace
   it with ``os.exec*``, close its descriptors with ``os.closerange`` or ``os.close``) is
-  refused by :mod:`assay.refusals`, installed at the first call of test code.
+  refused by :mod:`assay.refusals`, installed at the first call of test code; a child the
+  test forks ends when it comes back into assay.
 
 Not stoppable from inside the process: ``os.kill(os.getpid(), SIGKILL)``, the C library's
 ``_exit`` through ``ctypes``, a crash of the interpreter. Not put back: ``os.putenv`` and
@@ -217,7 +218,9 @@ class running:
             refusals.inside += 1
         procstate.entered += 1
 
-    def __exit__(self, *_exc: object) -> None:
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
+        if refusals.forked:  # a child the test forked, back in assay: it ends here
+            refusals.end_forked_child(exc)
         if self._main:
             refusals.inside -= 1
         procstate.left += 1  # (counted first: what follows may write to the display)

@@ -12,6 +12,11 @@ end it, replace it, or close the descriptors assay works with.
   ``os.close(n)`` from test code during a run, of a descriptor the run found open (as
   assay's, when it began: a test file's descriptor kept open from its import on is one of
   them too) and still open to the same file.
+
+* a child that test code forks (``os.fork()``) and lets return into assay (falls off the
+  end of the test's function or raises out of it) ends there (:func:`end_forked_child`),
+  as if it had called ``os._exit``: it would go on as a second runner, running the other
+  cases, cleaning up stage dirs and writing the report beside the real one.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ _real_execv, _real_execve = os.execv, os.execve
 _real_closerange = os.closerange
 _real_close = os.close
 runner_pid: int | None = None  # set once test code may run: os._exit is guarded from then
+forked = False  # this process is a child test code forked (os.register_at_fork)
 inside = 0  # calls of test code under way on the main thread (counted by assay.guard)
 # The main thread's ident, looked up once: guard.running asks for it twice per case.
 MAIN_IDENT = threading.main_thread().ident
@@ -119,6 +125,29 @@ def _closerange(low: int, high: int) -> None:
     _real_closerange(max(low, 3) if inside else low, high)
 
 
+def _on_fork() -> None:
+    global forked
+    forked = True
+
+
+def end_forked_child(exc: BaseException | None) -> NoReturn:
+    """End a child test code forked that came back into assay: with the status its
+    ``sys.exit`` asked for, 1 for any other exception, 0 when it returned."""
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        status = code if isinstance(code, int) else (0 if code is None else 1)
+    else:
+        status = 0 if exc is None else 1
+    with contextlib.suppress(OSError):
+        os.write(
+            2,
+            f"assay: warning: a process the test forked (pid {os.getpid()}) returned into "
+            f"assay instead of ending; it is ended with status {status} (end a forked child "
+            "with os._exit())\n".encode(),
+        )
+    _real_exit(status)
+
+
 def _numbers(fds: list[int]) -> str:
     shown = ", ".join(map(str, fds[:8]))
     return shown + (f" and {len(fds) - 8} more" if len(fds) > 8 else "")
@@ -138,6 +167,7 @@ def install() -> None:
         # os.execl, execlp, execvp ... all end in these two
         os.execv = posix.execv = _refuse_execv
         os.execve = posix.execve = _refuse_execve
+        os.register_at_fork(after_in_child=_on_fork)
         sys.unraisablehook = functools.partial(_unraisable, sys.unraisablehook)
 
 

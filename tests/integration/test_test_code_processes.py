@@ -1,0 +1,116 @@
+"""Processes and threads test code makes in assay's own process: a child it forks that
+comes back into assay ends there (it would go on as a second runner), and threads it
+leaves running are waited for with a notice, a wait Ctrl-C ends."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+from tests.conftest import _assay_env
+
+FORKERS = """
+import os
+import sys
+import assay
+
+if os.fork() == 0:  # at load: the child falls off the end of the test file
+    pass
+
+
+class ForksAndReturns(assay.Test):
+    command = "echo hi"
+
+    def sanity(self, out):
+        pid = os.fork()
+        if pid == 0:
+            return  # the child goes on as if it were the runner
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+        out.expect("hi")
+
+
+class ForksAndExits(assay.Test):
+    command = "echo hi"
+
+    @assay.before("run")
+    def fork(self):
+        pid = os.fork()
+        if pid == 0:
+            sys.exit(3)  # SystemExit out of the hook, in the child
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 3, status
+
+
+class Later(assay.Test):
+    command = "echo later"
+    depends_on = ["ForksAndReturns", "ForksAndExits"]
+"""
+
+
+def test_a_child_the_test_forks_ends_when_it_comes_back_into_assay(assay_cli, write, tmp_path):
+    """Before, the child of a fork in a test's sanity went on running the session: a second
+    summary, a traceback ("no running event loop") and an internal error on the terminal,
+    its own report, and the parent's case failed (the child had cleaned up its stage dir)."""
+    write("test_forks.py", FORKERS)
+
+    result = assay_cli("run", ".", "--plain", timeout=120)
+
+    assert result.code == 0, result
+    assert "Traceback" not in result.stdout + result.stderr, result
+    assert result.stdout.count("3 passed, 0 failed") == 1, result
+    assert len(list((tmp_path / ".assay" / "runs").iterdir())) == 1
+    ended = [line for line in result.stderr.splitlines() if "a process the test forked" in line]
+    assert sorted(line.rpartition("with status ")[2][:1] for line in ended) == ["0", "0", "3"]
+
+
+LEAVES_A_THREAD = """
+import threading
+import assay
+
+
+class LeavesAThread(assay.Test):
+    command = "echo hi"
+
+    def sanity(self, out):
+        threading.Thread(target=threading.Event().wait, name="never-ends").start()
+        out.expect("hi")
+"""
+
+
+def test_a_thread_test_code_leaves_running_is_waited_for_with_a_notice_ctrl_c_ends(write, tmp_path):
+    """Before, the run printed its summary and then hung without a word until the thread
+    ended (here: never); Ctrl-C then gave the interpreter's traceback from its own wait."""
+    write("test_thread.py", LEAVES_A_THREAD)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assay", "run", ".", "--plain"],
+        cwd=tmp_path,
+        env=_assay_env(tmp_path, {"COLUMNS": "200"}),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stderr is not None
+        said = b""
+        deadline = time.monotonic() + 60  # (not a timing assertion: a bound on the wait)
+        while b"Ctrl-C ends assay now" not in said and time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stderr], [], [], 1)
+            if ready:
+                chunk = os.read(proc.stderr.fileno(), 4096)
+                if not chunk:
+                    break
+                said += chunk
+        assert b"waiting for 1 thread(s) still running ('never-ends')" in said, said
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, (out, err)  # the run passed: its code, not Ctrl-C's
+    assert b"1 passed, 0 failed" in out, out
+    assert b"Traceback" not in said + err, said + err
