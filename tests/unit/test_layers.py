@@ -9,6 +9,7 @@ longer hide a cycle such as spec -> run -> spec.
 from __future__ import annotations
 
 import ast
+import gc
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,11 +31,26 @@ def _module_name(path: Path) -> str:
 MODULES = {_module_name(p): p for p in sorted((SRC / "assay").rglob("*.py"))}
 
 
+def _parse(path: Path) -> ast.Module:
+    """``path``'s tree, parsed with the collector off. CPython 3.11's ast.parse fails with
+    "SystemError: AST constructor recursion depth mismatch" when a collection in the middle
+    of it finalizes garbage an earlier test left whose ``__del__`` raises (pytest's
+    unraisable hook then formats a traceback, and 3.11's traceback parses source lines with
+    ast): seen once in CI, with an asyncio subprocess transport of another test."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(path.read_text(), str(path))
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def _imports(name: str) -> Iterator[tuple[str, int]]:
     """(imported name, line) of every import statement in module ``name``."""
     path = MODULES[name]
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(_parse(path)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name, node.lineno
