@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import termios
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,6 +224,35 @@ def bytes_waiting(pid: int) -> int:
         os.close(fd)
 
 
+def state_of(pid: int) -> bytes:
+    """The state letter of process ``pid`` (``b"T"`` stopped, ``b"Z"`` dead, ``b""`` gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except FileNotFoundError:
+        return b""
+    return stat[stat.rindex(b")") + 2 :].split()[0]
+
+
+def hold_still(*pids: int) -> None:
+    """Stop the processes, in this order, and return once each has stopped: SIGSTOP takes
+    effect when its target next leaves the kernel, after ``kill`` returned (a process that
+    is not on a CPU at the moment runs until it is scheduled, then stops)."""
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 30
+    while any(state_of(pid) not in (b"T", b"t") for pid in pids):
+        assert time.monotonic() < deadline, [state_of(pid) for pid in pids]
+        time.sleep(0.001)
+
+
+def until_ended(pid: int, timeout: float = 60) -> None:
+    """Wait until process ``pid`` is gone or a zombie (nothing reaps it here in time)."""
+    deadline = time.monotonic() + timeout
+    while state_of(pid) not in (b"", b"Z"):
+        assert time.monotonic() < deadline, f"process {pid} did not end"
+        time.sleep(0.01)
+
+
 def test_a_connection_cut_mid_upload_resumes_and_sends_no_piece_twice(
     server, remote_dir, big_build
 ):
@@ -232,29 +262,37 @@ def test_a_connection_cut_mid_upload_resumes_and_sends_no_piece_twice(
     sizes.update({e.hash: e.size for e in entries if e.type == "file" and not e.chunks})
     piece = 256 * KIB
     killed: list[int] = []
+    agents: list[int] = []
 
     def cut_here(agent: int) -> bool:
-        """Past 80 MiB, with the agent held still, while an object is half-way up (three or
-        more of its pieces still to come beyond what already waits in the agent's pipe,
-        which it reads after the cut): then kill that connection's sshd process."""
-        os.kill(agent, signal.SIGSTOP)
+        """Past 80 MiB, while an object is half-way up (three or more of its pieces still to
+        come beyond what already waits in the agent's pipe, which it reads after the cut;
+        what the agent read and did not write yet is less than two): then kill that
+        connection's sshd process. Both are held still first, sshd first: an sshd still
+        running while the pipe is looked at fills it up again (up to 1 MiB) before it dies,
+        and the agent finished the object from that (CI saw it once: no partial upload was
+        left, held == 0)."""
+        process = session_process(agent)
+        hold_still(process, agent)
         try:
-            waiting = bytes_waiting(agent)
+            waiting = bytes_waiting(agent)  # all the agent can still read: sshd writes no more
             partial = [
                 p for p in incoming(remote_dir)
                 if p.stat().st_size > 0  # a piece of it is written (not only the file made)
                 and p.stat().st_size + waiting <= sizes[p.name.partition("-")[2]] - 3 * piece
             ]  # fmt: skip
             if partial:
-                process = session_process(agent)
                 os.kill(process, signal.SIGKILL)
                 killed.append(process)
             return bool(partial)
         finally:
+            if not killed:
+                os.kill(process, signal.SIGCONT)
             os.kill(agent, signal.SIGCONT)
 
     async def cut() -> None:
         remote = await connect(server, remote_dir)
+        agents.append(remote.agent_pid)
 
         def watch(status: TransferProgress) -> None:
             if not killed and status.bytes_done >= 80 * MIB:
@@ -268,6 +306,9 @@ def test_a_connection_cut_mid_upload_resumes_and_sends_no_piece_twice(
     with pytest.raises(TransferError, match=r"connection to assay-ci.* was lost.*resumes"):
         run(cut())
     assert killed
+    # The cut connection's agent goes on with what its pipe still held, after the client
+    # heard of the cut: what it holds is looked at (and resumed from) once it is done.
+    until_ended(agents[0])
     assert Store(remote_dir).refs.names() == []
     arrived = stored_bytes(remote_dir)
     assert 80 * MIB <= arrived < 200 * MIB

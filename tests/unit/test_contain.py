@@ -189,3 +189,28 @@ def test_a_sigchld_lost_while_its_handler_is_removed_is_not_reported(mode):
     assert "another unraisable error" in done.stderr
     lost = "Signal 17 ignored due to race condition" in done.stderr
     assert lost == (mode == "loud"), done.stderr
+
+
+def test_resume_ends_a_process_whose_token_starts_with_a_journaled_prefix_only():
+    import asyncio
+    import os
+
+    from assay.transports.contain import TOKEN, end_left_behind
+
+    def job(token: str) -> subprocess.Popen[bytes]:
+        env = {**os.environ, TOKEN: token}
+        return subprocess.Popen(["sleep", "30"], start_new_session=True, env=env)
+
+    ours, other = job("a1b2c3d4e5f60718" + "0" * 16), job("ffffffffffffffff" + "0" * 16)
+    try:
+        # Not journaled by pid (the runner died while it started): found by its token.
+        killed = asyncio.run(end_left_behind([], ["a1b2c3d4e5f60718"], timeout=5))
+        assert killed == [ours.pid]
+        assert ours.wait(timeout=5) == -9
+        assert other.poll() is None  # another runner's token: untouched
+        assert asyncio.run(end_left_behind([], [""], timeout=1)) == []  # never "all tokens"
+        assert other.poll() is None
+    finally:
+        for proc in (ours, other):
+            proc.kill()
+            proc.wait()

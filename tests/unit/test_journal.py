@@ -132,6 +132,29 @@ def test_recover_reads_results_jobs_and_processes_and_ignores_a_torn_line(tmp_pa
     assert found.processes == [(4242, 987654, "ab" * 16)]
 
 
+def test_the_token_prefix_is_journaled_before_the_first_token_is_issued(tmp_path: Path):
+    from assay.transports.contain import Containment
+
+    journal = Journal(tmp_path)
+    containment = Containment()
+    containment.on_prefix = journal.tokens
+    lines: list[int] = []
+
+    def issue() -> str:
+        token = containment.issue()
+        lines.append(len(recover(tmp_path).prefixes))  # (what a kill -9 now would leave)
+        return token
+
+    tokens = [issue(), issue()]
+    journal.close()
+    # Journaled once, by the time the first job could start: a job the runner is killed
+    # before it journaled is found by its token's start (tokens as long as before).
+    assert lines == [1, 1]
+    assert recover(tmp_path).prefixes == [containment.prefix]
+    assert all(t.startswith(containment.prefix) and len(t) == 32 for t in tokens)
+    assert len(set(tokens)) == 2
+
+
 def test_the_runner_shows_a_verdict_only_once_its_result_is_on_disk(tmp_path, monkeypatch):
     from types import SimpleNamespace
 

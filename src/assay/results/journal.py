@@ -2,8 +2,9 @@
 
 ``journal.jsonl`` in the session directory gets one line per event, flushed at once (and
 made durable before a case's verdict is shown, see :class:`Journal`): a
-batch job submitted for a case (job id, packed or not), a local job process started (pid,
-start time, containment token), and a case's final result. If the runner dies (even by
+batch job submitted for a case (job id, packed or not), what the runner's containment tokens
+start with (before its first local job starts), a local job process started (pid, start
+time, containment token), and a case's final result. If the runner dies (even by
 SIGKILL, which it cannot catch) ``assay run --resume`` reads it back: finished cases keep
 their results, local processes the dead runner left are ended before anything starts, and
 jobs still known to the scheduler are followed again instead of being submitted twice.
@@ -43,6 +44,11 @@ class _Process(msgspec.Struct):
     token: str  # the ASSAY_CASE_TOKEN everything it started inherited
 
 
+class _Tokens(msgspec.Struct):
+    t: str
+    prefix: str  # every ASSAY_CASE_TOKEN the runner hands out starts with it
+
+
 class _Result(msgspec.Struct):
     t: str
     case: str
@@ -57,6 +63,8 @@ class Recovered:
     jobs: dict[str, tuple[str, bool]] = field(default_factory=dict)  # case id -> (job, packed)
     # (pid, latest start time, token) of each local job process
     processes: list[tuple[int, int, str]] = field(default_factory=list)
+    # what the tokens of each runner of the session start with (its jobs, journaled or not)
+    prefixes: list[str] = field(default_factory=list)
 
 
 class Journal:
@@ -146,6 +154,13 @@ class Journal:
 
     def job(self, case_id: str, job_id: str, packed: bool = False) -> None:
         self._write(_Job("job", case_id, job_id, packed))
+
+    def tokens(self, prefix: str) -> None:
+        """Every token this runner's job processes get starts with ``prefix``: written
+        before the first starts, so that ``--resume`` ends a job process whose start the
+        runner did not live to journal (one started in a starter thread, its pid on the way
+        to the event loop when the runner was killed)."""
+        self._write(_Tokens("tokens", prefix))
 
     def process(self, pid: int, start: int, token: str) -> None:
         """A local job process started: if the runner is killed, ``--resume`` ends it (and
@@ -246,6 +261,8 @@ def recover(directory: Path, owned: str | None = None) -> Recovered:
             elif kind == "proc":
                 proc = msgspec.json.decode(line, type=_Process)
                 found.processes.append((proc.pid, proc.start, proc.token))
+            elif kind == "tokens":
+                found.prefixes.append(msgspec.json.decode(line, type=_Tokens).prefix)
             elif kind == "result":
                 done = msgspec.json.decode(line, type=_Result)
                 found.results[done.case] = done.result

@@ -115,12 +115,15 @@ async def _run(
     session = new_session(request, prepared, session_id, directory)
     transport = LocalTransport()
     transport.contain()
+    # Before the first job starts: a runner killed between a job's start and its journal
+    # line leaves a process that --resume finds by this prefix of its token.
+    transport.containment.on_prefix = journal.tokens
     kickoff = Kickoff()  # what waits for the first process (or the run's end)
     transport.on_spawn = _first_spawn_fires(journal.process, kickoff)
     kickoff.then(import_in_background(END_MODULES))
     kickoff.then(journal.start_syncing)  # (after the first process: its file is there)
     if recovered is not None:  # a killed runner's cases may still run: end them first
-        await end_left_behind(recovered.processes)
+        await end_left_behind(recovered.processes, recovered.prefixes)
     store = SessionStore(lambda: open_store(store_root(request, config, system)))
     partitions = {c.partition.full_name: c.partition for c in plan.cases}
     hosts = Hosts(partitions.values(), transport, session_id, directory, store, display, early)

@@ -111,6 +111,11 @@ class Containment:
         self.pid = os.getpid()
         self.sid = os.getsid(0)
         self.roots: dict[int, str] = {}  # live job processes the runner waits for: pid -> token
+        # Every token starts with this, told to ``on_prefix`` (the session's journal) before
+        # the first token is issued: a runner killed while a job starts (its pid not
+        # journaled yet) leaves nothing --resume cannot find (see :func:`end_left_behind`).
+        self.prefix = os.urandom(8).hex()
+        self.on_prefix: Callable[[str], None] | None = None
         self._issued: set[str] = set()
         # Tokens of job processes being started in the starter thread: a child whose start
         # is under way is not registered yet, but it is no leftover (not killed) and its
@@ -155,8 +160,12 @@ class Containment:
     # -- job processes --------------------------------------------------------------------
 
     def issue(self) -> str:
-        """A token for a new job process's environment."""
-        token = os.urandom(16).hex()  # what secrets.token_hex does, without its imports
+        """A token for a new job process's environment: :attr:`prefix` and a count (as
+        long as ``os.urandom(16).hex()``, which it was: only its start is journaled)."""
+        count = len(self._issued)
+        if count == 0 and self.on_prefix is not None:
+            self.on_prefix(self.prefix)  # (before any start: a failed write starts none)
+        token = f"{self.prefix}{count:016x}"
         self._issued.add(token)
         return token
 
@@ -346,15 +355,20 @@ def _same_process(proc: procfs.ProcStat, latest_start: int) -> bool:
 
 
 async def end_left_behind(
-    processes: Iterable[tuple[int, int, str]], timeout: float = 10.0
+    processes: Iterable[tuple[int, int, str]],
+    prefixes: Iterable[str] = (),
+    timeout: float = 10.0,
 ) -> list[int]:
     """End what the job processes of a killed runner left running (``--resume``): each
     recorded process group whose leader is still the same process (same pid, and a start
     time just before the recorded bound: a pid reused since started later, and is never
-    touched), and every process carrying one of their tokens (what left the group). Waits
-    until they are dead; returns the pids killed."""
+    touched), and every process carrying one of their tokens (what left the group) or a
+    token that starts with one of ``prefixes`` (the killed runner's, journaled before its
+    first job started: a job it started but had not journaled yet). Waits until they are
+    dead; returns the pids killed."""
     records = list(processes)
     tokens = {token for _, _, token in records}
+    starts = tuple(p for p in prefixes if p)  # ("": every token; never meant)
     me = os.getpid()
     killed: set[int] = set()
     for _ in range(_MAX_ROUNDS):
@@ -366,7 +380,8 @@ async def end_left_behind(
                     os.killpg(pid, signal.SIGKILL)
                 new.add(pid)
         for pid in procfs.pids():
-            if pid != me and procfs.environ_value(pid, TOKEN) in tokens:
+            token = procfs.environ_value(pid, TOKEN) if pid != me else None
+            if token is not None and (token in tokens or token.startswith(starts)):
                 proc = procfs.stat(pid)
                 if proc is not None and not proc.zombie:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
