@@ -131,7 +131,8 @@ class CheckStages(CaseState):
                 empty = []
             with_access(fd, lambda: remove_entries(fd, drop))
             with_access(fd, lambda: os.rename(self.stage_dir, self.output_dir))
-            ident = beneath.identity(os.fstat(fd))
+            # (open_stage checked fd to be the directory stage_ident, when there is one)
+            ident = self.stage_ident or beneath.identity(os.fstat(fd))
             if stage_identity(self.output_dir) != ident:
                 # Renamed by its name: a link swapped in at the last moment went instead.
                 with contextlib.suppress(OSError):

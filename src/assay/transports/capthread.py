@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from assay.transports.starter import run_and_settle
+from assay.transports.starter import StartFuture, run_and_settle
 
 if TYPE_CHECKING:
     import asyncio
@@ -92,7 +92,7 @@ class CapsDroppedThread:
         what it raised) in the future, set in ``loop`` (as
         :meth:`assay.transports.starter.Starter.submit`; nobody but the caller may
         cancel the future: a start under way goes on, and its child must be taken in)."""
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[T] = StartFuture(loop=loop)
         # run_and_settle raises nothing and hands the outcome to the loop itself: nobody
         # waits on the request's lock.
         self._requests.put([run_and_settle, (loop, future, function, args), _NOBODY, None, None])

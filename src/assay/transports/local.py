@@ -193,7 +193,8 @@ class LocalTransport:
                 ),
             )
             try:
-                pid = await asyncio.shield(done)
+                # A StartFuture: a cancel reaches this task once the start is over.
+                pid = await done
             except asyncio.CancelledError:
                 await self._end_cancelled_start(done, token)
                 raise

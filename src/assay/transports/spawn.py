@@ -56,13 +56,19 @@ class Spawner:
         self._spawn = libc.posix_spawn
         self._spawn.argtypes = [ctypes.POINTER(ctypes.c_int), ctypes.c_char_p, _ptr, _ptr]
         self._spawn.argtypes += [_ptr, _ptr]
-        self._init = libc.posix_spawn_file_actions_init
-        self._destroy = libc.posix_spawn_file_actions_destroy
-        self._open = libc.posix_spawn_file_actions_addopen
+        # The file actions are filled in holding the GIL (the same library through PyDLL):
+        # a CDLL call lets go of it and takes it back, and in a starter thread, with the
+        # loop's thread busy, each taking back is a handoff between the two threads (futex
+        # calls, a wait for the loop's thread to let go). These calls only fill in memory;
+        # posix_spawn alone waits for something (the child's exec), and lets go.
+        quick = ctypes.PyDLL(None, handle=libc._handle, use_errno=True)
+        self._init = quick.posix_spawn_file_actions_init
+        self._destroy = quick.posix_spawn_file_actions_destroy
+        self._open = quick.posix_spawn_file_actions_addopen
         self._open.argtypes = [_ptr, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint]
-        self._chdir = libc.posix_spawn_file_actions_addchdir_np
+        self._chdir = quick.posix_spawn_file_actions_addchdir_np
         self._chdir.argtypes = [_ptr, ctypes.c_char_p]
-        self._closefrom = libc.posix_spawn_file_actions_addclosefrom_np
+        self._closefrom = quick.posix_spawn_file_actions_addclosefrom_np
         self._closefrom.argtypes = [_ptr, ctypes.c_int]
         # One set of attributes for every child: a new session, and the signals Python
         # ignores back to their default action.

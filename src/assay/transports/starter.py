@@ -51,7 +51,7 @@ class Starter:
         """``function(*args)`` run in the thread; its result (or what it raised) in the
         future, set in ``loop``. Nobody but the caller may cancel the future: a start under
         way goes on, and its child must be taken in."""
-        future: asyncio.Future[T] = loop.create_future()
+        future: asyncio.Future[T] = StartFuture(loop=loop)
         self._requests.put((loop, future, function, args))
         return future
 
@@ -59,6 +59,17 @@ class Starter:
         get = self._requests.get
         while True:
             run_and_settle(*get())
+
+
+class StartFuture(asyncio.Future[T]):
+    """The outcome of a start under way, which no cancel can take away: a task cancelled
+    while it awaits one is told (``CancelledError``) once the start is over, with the
+    outcome still here to take in (the child, to kill and reap). What ``asyncio.shield``
+    gives, without its second future and the two callbacks that copy one into the other
+    (two steps of the event loop per job)."""
+
+    def cancel(self, msg: Any = None) -> bool:
+        return False
 
 
 def run_and_settle(
