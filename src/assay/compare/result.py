@@ -119,6 +119,17 @@ class Result:
         if rel_err is not None and (self.max_rel is None or rel_err > self.max_rel):
             self.max_rel, self.where_rel = rel_err, where
 
+    @property
+    def full(self) -> bool:
+        """Whether a new difference would only be counted, not listed: then the work of
+        showing it (locating it in both lines, its message) is not worth doing."""
+        return len(self.differences) >= self.limit
+
+    def add_unlisted(self) -> None:
+        """Count a difference past the listed ones (what :meth:`add` does when full)."""
+        self.found += 1
+        self.truncated = True
+
     def add(
         self,
         message: str,
@@ -129,10 +140,10 @@ class Result:
         errors: tuple[Err, Err | None] | None = None,
         **extra: Any,
     ) -> None:
-        self.found += 1
-        if len(self.differences) >= self.limit:
-            self.truncated = True
+        if self.full:
+            self.add_unlisted()
             return
+        self.found += 1
         abs_err, rel_err = errors or (None, None)
         self.differences.append(
             {

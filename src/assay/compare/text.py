@@ -163,10 +163,14 @@ def _short_pair(n: int, le: bytes, la: bytes, res: Result, opt: Options) -> None
     ex, ac = opt.strip(raw_e), opt.strip(raw_a)
     if ex == ac:
         return
-    located = Located(raw_e, raw_a, opt)
     if opt.exact:
-        _exact(n, located.at_character(), res)
+        if res.full:  # counted only: no need to find the column
+            res.differing_lines += 1
+            res.add_unlisted()
+            return
+        _exact(n, Located(raw_e, raw_a, opt).at_character(), res)
         return
+    located = Located(raw_e, raw_a, opt)
     te, ta = line_tokens(ex, opt), line_tokens(ac, opt)
     check = LineCheck(n, res, opt, lambda wanted: {i: located.at_token(i) for i in wanted})
     if len(te) == len(ta):
@@ -334,7 +338,7 @@ class LineCheck:
 
     def _listed(self) -> bool:
         """Whether a new difference is listed (else only counted)."""
-        if len(self.records) <= self.res.limit - len(self.res.differences):
+        if len(self.records) < self.res.limit - len(self.res.differences):
             return True
         self.unlisted += 1
         return False
@@ -353,6 +357,9 @@ class LineCheck:
             res.values += 1
             res.differing_values += 1
             res.differing_lines += 1
+            if res.full:  # counted only: locating and describing it is wasted work
+                res.add_unlisted()
+                return
             shown = [p if isinstance(p, Preview) else Preview().add_all(p) for p in (pe, pa)]
             token = self.first_text or min(count_e, count_a) + 1
             where = self.locate([token])[token]
