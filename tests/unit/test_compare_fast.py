@@ -275,3 +275,20 @@ def test_plain_file_names_are_looked_up_not_listed(
     assert verdict["errors"] == [
         f"files: 'gone.txt' matches nothing in {expected}; fix the name or add the file"
     ]
+
+
+def test_a_pinned_actual_file_is_read_in_place_without_moving_its_offset(tmp_path: Path) -> None:
+    """The actual file a comparison opened beneath the stage dir is read where it is (one
+    positioned read): the descriptor the caller holds is left at its offset, and no
+    other descriptor is made for the read (a duplicate shares, and so moved, the offset)."""
+    path = tmp_path / "out.txt"
+    path.write_bytes(b"value 2\n")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.lseek(fd, 3, os.SEEK_SET)
+        with engine.pinned(str(path), fd):
+            data = engine._read(str(path), 9)
+        assert data == b"value 2\n"
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 3
+    finally:
+        os.close(fd)
