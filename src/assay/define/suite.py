@@ -266,12 +266,12 @@ def _check_compare(
     relative = bool(literal) and not any(os.path.isabs(f) for f in literal)
     missing: dict[str, list[str]] = {}
     for case in cases:
-        where = os.path.join(case.path, body.expected)
+        folder = os.path.join(case.path, body.expected)
         # Each named file found there says the directory is one: its own look (a stat, and
         # a Path, for each of hundreds of cases) is needed only where a file is not found.
-        if relative and all(os.path.exists(os.path.join(where, n)) for n in literal):
+        if relative and all(os.path.exists(os.path.join(folder, n)) for n in literal):
             continue
-        expected = Path(where)
+        expected = Path(folder)
         if not is_dir(expected):
             comp.problem(
                 "suite.cases",
