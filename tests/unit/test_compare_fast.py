@@ -317,3 +317,61 @@ def test_differences_past_the_listed_ones_are_counted_without_being_located(
     assert 0 < listed < count
     assert result["differing_lines"] == count
     assert len(located) <= listed  # what is shown, not what is counted
+
+
+def test_a_pinned_actual_file_is_read_in_place_without_moving_its_offset(tmp_path: Path) -> None:
+    """The actual file a comparison opened beneath the stage dir is read where it is (one
+    positioned read): the descriptor the caller holds is left at its offset, and no
+    other descriptor is made for the read (a duplicate shares, and so moved, the offset)."""
+    path = tmp_path / "out.txt"
+    path.write_bytes(b"value 2\n")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.lseek(fd, 3, os.SEEK_SET)
+        with engine.pinned(str(path), fd):
+            data = engine._read(str(path), 9)
+        assert data == b"value 2\n"
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 3
+    finally:
+        os.close(fd)
+
+
+def test_plain_file_names_are_looked_at_without_a_stat_of_the_expected_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``files`` all plain names, each expected file's own look says the expected dir
+    is one: the directory is not looked at again (one system call less per case). Where a
+    name is not a file there, the directory's look decides, as before."""
+    expected, actual = tmp_path / "expected", tmp_path / "actual"
+    expected.mkdir()
+    actual.mkdir()
+    (expected / "out.txt").write_text("value 2\n")
+    (actual / "out.txt").write_text("value 2\n")
+    looked: list[str] = []
+    real_stat = os.stat
+
+    def spy(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        looked.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", spy)
+    verdict = compare_files(str(expected), str(actual), files=["out.txt"])
+    assert verdict["ok"], verdict
+    assert str(expected) not in looked
+    assert str(expected / "out.txt") in looked
+    # A file as the expected side: the names' looks fail, the file's own look refuses files.
+    plan, problems = prepare(
+        {
+            "version": 1,
+            "expected": str(expected / "out.txt"),
+            "actual": str(actual),
+            "files": ["out.txt"],
+        }
+    )
+    assert plan is None
+    assert problems == ["files, complete: only for an expected directory; remove them"]
+    # A missing name: the listing's problem, as before.
+    verdict = compare_files(str(expected), str(actual), files=["gone.txt"])
+    assert verdict["errors"] == [
+        f"files: 'gone.txt' matches nothing in {expected}; fix the name or add the file"
+    ]

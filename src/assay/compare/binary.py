@@ -86,6 +86,11 @@ def open_raw(path: str) -> int:
     return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
 
 
+def pinned_fd(path: str) -> int | None:
+    """The descriptor :func:`pinned` holds for ``path`` (None: none is held)."""
+    return _PINNED.get(path)
+
+
 @contextlib.contextmanager
 def pinned(path: str, fd: int) -> Iterator[None]:
     """While in it, :func:`open_file` of ``path`` reads the file of ``fd`` (the caller

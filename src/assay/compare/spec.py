@@ -329,26 +329,32 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
         return None, check.problems
     files, complete, command = static.files, static.complete, static.command
     expected, actual = roots["expected"], roots["actual"]
-    try:  # (one stat: is it there, a file, a directory to list)
-        found: os.stat_result | None = os.stat(expected)
-    except (OSError, ValueError):
-        found = None
-    single = found is not None and stat.S_ISREG(found.st_mode)
     selected: list[str] = []
     everything: set[str] = set()
     known: dict[str, os.stat_result] = {}
-    if found is None:
+    found: os.stat_result | None = None
+    if static.literal is not None and _literal_looks(expected, static.literal, known):
+        # Every name a regular file below it: ``expected`` is a directory (or a link to
+        # one), which its own stat would only have said again; the looks are kept for the
+        # comparison (one stat of each expected file, none of the directory).
+        single = False
+    else:
+        try:  # (one stat: is it there, a file, a directory to list)
+            found = os.stat(expected)
+        except (OSError, ValueError):
+            found = None
+        single = found is not None and stat.S_ISREG(found.st_mode)
+    if known:
+        # Every name a file there: what a listing would have selected (a name that is a
+        # directory, or missing, takes the long way below: its files, or the problem).
+        selected = list(static.literal or ())
+        everything = set(selected)  # (only read for complete and command: neither here)
+    elif found is None:
         check.problem(f"expected: {expected} does not exist; point it at the expected outputs")
     elif single:
         if files or complete:
             check.problem("files, complete: only for an expected directory; remove them")
         selected = [os.path.basename(expected)]
-    elif static.literal is not None and _literal_looks(expected, static.literal, known):
-        # Every name a file there: what a listing would have selected (a name that is a
-        # directory, or missing, takes the long way below: its files, or the problem).
-        # Their looks are kept for the comparison: one stat of each expected file.
-        selected = list(static.literal)
-        everything = set(selected)  # (only read for complete and command: neither here)
     else:
         listing = files_under(expected, found)
         everything = set(listing)

@@ -64,6 +64,10 @@ class RunContext:
     bucket: BucketInputs = field(default_factory=BucketInputs)  # partitions' store_remote
     # Passed cases' empty stdout and stderr files, for later local cases (run/spares.py).
     spares: SpareFiles = field(default_factory=SpareFiles)
+    # The (device, inode) of the stage root and of each directory above it, found when the
+    # first source is staged (run/stage_setup.py): a source that is one of them holds the
+    # session. The root is there for the whole session: looked at once, not once a case.
+    stage_ancestors: frozenset[tuple[int, int]] | None = None
 
 
 _UNSAFE_NAME = re.compile(r"[^\w.-]")

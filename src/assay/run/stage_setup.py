@@ -23,7 +23,7 @@ from assay.run import scripts
 from assay.run.artifacts import ArtifactError, copy_small
 from assay.run.bucket_inputs import from_bucket
 from assay.run.case_state import CaseState
-from assay.run.context import StageFailed
+from assay.run.context import RunContext, StageFailed
 from assay.run.root_inputs import copies_needed
 from assay.run.sites import fetch_dependency_layers
 
@@ -162,7 +162,7 @@ class SetupStage(CaseState):
             src = Path(test.format(source, quote=False))
             if not src.is_absolute():  # (a suite case's own directory is absolute)
                 src = _folder(self.case.test._assay.file or ".") / src
-            if _holds_session(src, self.ctx.stage_root, source):
+            if _holds_session(src, self.ctx, source):
                 raise StageFailed(
                     f"sources: {source!r} holds this run's session directory "
                     f"({self.ctx.stage_root.parent}): each stage dir would get a copy of the "
@@ -230,15 +230,10 @@ def _folder(file: str) -> Path:
     return Path(file).parent
 
 
-@functools.lru_cache(maxsize=4)
-def _session_ancestors(stage_root: Path, dev: int, ino: int) -> frozenset[tuple[int, int]]:
-    return real_ancestors(stage_root)  # (keyed by its inode too: made again, found again)
-
-
-def _holds_session(src: Path, stage_root: Path, source: str) -> bool:
+def _holds_session(src: Path, ctx: RunContext, source: str) -> bool:
     """Whether the source ``src`` (which must exist) holds the session's stage root: a
-    stat of ``src`` against the stage root's directories, found once per session."""
-    root = os.stat(stage_root)
+    stat of ``src`` against the stage root's directories, found once per session (the
+    first case's setup, once its stage dir is made in the root)."""
     try:
         st = os.stat(src)
     except ValueError:
@@ -249,7 +244,10 @@ def _holds_session(src: Path, stage_root: Path, source: str) -> bool:
         st = None
     if st is None:
         raise StageFailed(f"sources: {source!r} not found (looked for {src}){resembling(src)}")
-    return (st.st_dev, st.st_ino) in _session_ancestors(stage_root, root.st_dev, root.st_ino)
+    ancestors = ctx.stage_ancestors
+    if ancestors is None:
+        ancestors = ctx.stage_ancestors = real_ancestors(ctx.stage_root)
+    return (st.st_dev, st.st_ino) in ancestors
 
 
 _NOT_THERE = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)  # as Path.exists
