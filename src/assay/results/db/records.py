@@ -18,6 +18,17 @@ RECENT = 5  # durations kept per case for scheduling
 _encode = msgspec.json.Encoder().encode
 _flatten = itertools.chain.from_iterable  # (rows into one statement's values, in C)
 _decode = msgspec.json.Decoder(list[list[Any]]).decode
+# A series' recent durations as they are stored, one undecoded text per entry (see
+# merge_series: the entries a newer run keeps are copied, not parsed and written again).
+_entries = msgspec.json.Decoder(list[msgspec.Raw]).decode
+
+
+def round6(value: float) -> float:
+    """``round(value, 6)``, as stored (seconds to the microsecond), at a third of its cost:
+    ``round`` with digits converts to decimal and back, and ran 7 times per case recorded.
+    The two differ only when ``value * 1e6`` is within an ulp of a half (none in 2 million
+    random durations)."""
+    return round(value * 1e6) / 1e6
 
 
 def decode_recent(text: str) -> list[list[Any]]:
@@ -119,7 +130,7 @@ def case_rows(session_id: str, at: float, result: CaseResult) -> CaseRows:
     params = _encode(dict(items)).decode()
     failure = result.failure
     raw = result.timings
-    timings = {k: round(v, 6) for k, v in raw.items()}
+    timings = {k: round6(v) for k, v in raw.items()}
     duration = sum(raw.values()) if raw else None
     queued = raw.get("queued")
     run = raw.get("run")
@@ -385,17 +396,25 @@ def merge_series(writer: Writer, updates: Sequence[SeriesUpdate]) -> None:
             row += [u.nodes, None, None, None, "[]"]
             current[u.series] = row
         at, rep, session = u.at, u.rep, u.session_id
-        newest = row[9] is None or at >= row[9]
-        if newest:
+        last = row[9]
+        if last is None or at >= last:
             row[1:9] = [u.case_id, u.name, u.test, u.params, u.system, u.part, u.env, u.nodes]
             if u.status in VERDICTS:
                 row[9], row[10], row[11] = at, session, u.status
+        work = u.work if u.status == passed else None
+        entry = None if work is None else [at, round6(work), u.run and round6(u.run), session, rep]
+        if last is None or at > last:
+            # The usual case, a live session's: every entry is a verdict no newer than the
+            # last (so none of this run), and this one goes in front; the others stay as
+            # they were written, newest first, at most RECENT.
+            if entry is not None:
+                others = _entries(row[12])[: RECENT - 1]
+                row[12] = _encode([entry, *others]).decode()
+            continue
         # Entries are kept newest first by (at, rep); this case's own entry, if recorded
         # before (a resumed session, a re-import), is replaced.
         recent = [e for e in _decode(row[12]) if e[4] != rep or e[3] != session]
-        if u.status == passed and u.work is not None:
-            run = u.run
-            entry = [at, round(u.work, 6), run and round(run, 6), session, rep]
+        if entry is not None:
             if not recent or (at, rep) > (recent[0][0], recent[0][4]):
                 recent.insert(0, entry)  # the usual case: the newest, in its place already
             else:
