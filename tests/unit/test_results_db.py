@@ -194,6 +194,23 @@ def test_recent_durations_are_the_newest_passes_whatever_order_they_are_recorded
     assert [e[2] for e in entries] == [passes[k] for k in newest[:5]]
 
 
+def test_recent_durations_of_sessions_recorded_as_they_run_are_stored_as_one_json_text(db):
+    """Each session newer than the last (a live run: its entry goes in front and the others
+    are kept as written, not decoded and written again): the text is the newest five passes,
+    newest first, as msgspec writes the whole list; a failure or a skip leaves it as it was."""
+    statuses = [Status.PASSED] * 3 + [Status.FAILED, Status.SKIPPED] + [Status.PASSED] * 4
+    expected: list[list[object]] = []
+    for i, status in enumerate(statuses):
+        at, run = T0 + i + 0.1234567, 1.0 + i / 7
+        db.begin_session(SessionRecord(id=f"s{i}", started=at))
+        db.record_new(f"s{i}", at, [result(status=status, run=run)])
+        if status is Status.PASSED:
+            entry = [at, round(0.01 + run, 6), round(run, 6), f"s{i}", 1]
+            expected = [entry, *expected][:5]
+        (recent,) = db.backend.query("SELECT recent FROM series")
+        assert recent[0] == json.dumps(expected, separators=(",", ":")), i
+
+
 def test_failed_case_ids_are_those_whose_last_verdict_failed(db):
     a = {"case_id": "aaaa0000", "params": {"threads": "1"}}
     b = {"case_id": "bbbb0000", "params": {"threads": "2"}}
