@@ -28,6 +28,9 @@ from assay._version import __version__
 # The real one: test code's os._exit is refused once the run starts (assay.guard).
 _EXIT = os._exit
 
+# How long the end waits for threads before it says so.
+_NOTICE_AFTER = 2.0
+
 # The options of the group that take no value and do nothing of their own: click would
 # process --version eagerly past them.
 _QUIET_GROUP_OPTIONS = frozenset({"--debug"})
@@ -133,7 +136,8 @@ def end(code: int) -> NoReturn:
     needs it, else (a thread still running, a profiler or tracer, output that cannot be
     flushed) through ``sys.exit`` as always."""
     if _threads_running():
-        _wait_for_threads(code)
+        _say_what_is_waited_for(code)
+        sys.exit(code)
     if sys.getprofile() is not None or sys.gettrace() is not None or _threads_running():
         sys.exit(code)
     if not _flushed():
@@ -182,26 +186,37 @@ def _threads_running() -> bool:
     return bool(_running_threads())
 
 
-def _wait_for_threads(code: int) -> None:
-    """Wait for the threads that are not daemons (test code's: assay's own are daemons or
-    shut down by now), as the interpreter would, but say so first: the run is over and
-    written, and a silent wait looks like a hang. Ctrl-C ends the wait and the process
-    (the interpreter's own wait would answer it with a traceback)."""
-    left = _running_threads()
-    names = ", ".join(repr(t.name) for t in left[:3]) + (" ..." if len(left) > 3 else "")
-    try:
-        sys.stderr.write(
-            f"assay: waiting for {len(left)} thread(s) still running ({names}) before "
-            "exiting; a test should end the threads it starts. Ctrl-C ends assay now\n"
-        )
-        sys.stderr.flush()
-        for thread in left:
-            thread.join()
-    except KeyboardInterrupt:
+def _say_what_is_waited_for(code: int) -> None:
+    """Before the interpreter's own end waits for the threads that are not daemons: if it
+    still waits after a moment (an executor's idle workers end at once; a thread test code
+    left running does not), say which threads it waits for, since the run is over and a
+    silent wait looks like a hang; and let Ctrl-C end the process with the run's exit code
+    (the interpreter's wait would answer it with a traceback)."""
+    import contextlib
+    import signal
+    import threading
+
+    def say() -> None:
+        left = [t for t in _running_threads() if t is not threading.current_thread()]
+        if not left:
+            return
+        names = ", ".join(repr(t.name) for t in left[:3]) + (" ..." if len(left) > 3 else "")
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(
+                f"assay: waiting for {len(left)} thread(s) still running ({names}) before "
+                "exiting; a test should end the threads it starts. Ctrl-C ends assay now\n"
+            )
+            sys.stderr.flush()
+
+    def interrupted(_signum: int, _frame: object) -> None:
         _flushed()
         _EXIT(code)
-    except (OSError, ValueError):  # stderr is gone: wait as the interpreter would
-        return
+
+    with contextlib.suppress(ValueError, OSError):  # (not the main thread: no handler)
+        signal.signal(signal.SIGINT, interrupted)
+    notice = threading.Timer(_NOTICE_AFTER, say)
+    notice.daemon = True  # (not waited for itself)
+    notice.start()
 
 
 def _flushed() -> bool:
