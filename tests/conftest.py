@@ -97,6 +97,25 @@ def assay_cli(tmp_path: Path) -> Callable[..., CliResult]:
 
 
 @pytest.fixture
+def stat_spy(monkeypatch: pytest.MonkeyPatch) -> Callable[[], list[str]]:
+    """``looked = stat_spy()``: every path ``os.stat`` is called with from then on, in a
+    list that grows (the real stat answers)."""
+
+    def start() -> list[str]:
+        looked: list[str] = []
+        real_stat = os.stat
+
+        def spy(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+            looked.append(os.fspath(path))
+            return real_stat(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "stat", spy)
+        return looked
+
+    return start
+
+
+@pytest.fixture
 def write(tmp_path: Path) -> Callable[[str, str], Path]:
     """``write("test_x.py", source)`` writes a dedented file under ``tmp_path``."""
 

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -337,7 +338,7 @@ def test_a_pinned_actual_file_is_read_in_place_without_moving_its_offset(tmp_pat
 
 
 def test_plain_file_names_are_looked_at_without_a_stat_of_the_expected_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, stat_spy: Callable[[], list[str]]
 ) -> None:
     """With ``files`` all plain names, each expected file's own look says the expected dir
     is one: the directory is not looked at again (one system call less per case). Where a
@@ -347,14 +348,7 @@ def test_plain_file_names_are_looked_at_without_a_stat_of_the_expected_dir(
     actual.mkdir()
     (expected / "out.txt").write_text("value 2\n")
     (actual / "out.txt").write_text("value 2\n")
-    looked: list[str] = []
-    real_stat = os.stat
-
-    def spy(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
-        looked.append(os.fspath(path))
-        return real_stat(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "stat", spy)
+    looked = stat_spy()
     verdict = compare_files(str(expected), str(actual), files=["out.txt"])
     assert verdict["ok"], verdict
     assert str(expected) not in looked

@@ -3,12 +3,10 @@ are looked at once per session, not once per case (a suite of 200 cases made 200
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-
-import pytest
 
 from assay.run import stage_setup
 
@@ -29,20 +27,13 @@ def test_a_source_holding_the_stage_root_is_told_apart_from_one_beside_it(tmp_pa
 
 
 def test_the_stage_root_is_looked_at_once_per_session(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, stat_spy: Callable[[], list[str]]
 ) -> None:
     ctx = _session(tmp_path)
     cases = [tmp_path / "cases" / f"c{i}" for i in range(5)]
     for case in cases:
         case.mkdir(parents=True)
-    looked: list[str] = []
-    real_stat = os.stat
-
-    def spy(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
-        looked.append(os.fspath(path))
-        return real_stat(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "stat", spy)
+    looked = stat_spy()
     for case in cases:
         assert not stage_setup._holds_session(case, ctx, case.name)
     assert looked.count(str(ctx.stage_root)) == 1

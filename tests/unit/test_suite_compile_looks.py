@@ -5,11 +5,8 @@ first case starts); a case without them gets the same problems as before."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from assay.define.suite import compile_suite
 
@@ -34,17 +31,10 @@ def _cases(root: Path, names: list[str]) -> None:
 
 
 def test_a_case_with_its_named_files_is_not_looked_at_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, stat_spy: Callable[[], list[str]]
 ) -> None:
     _cases(tmp_path, ["c1", "c2", "c3"])
-    looked: list[str] = []
-    real_stat = os.stat
-
-    def spy(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
-        looked.append(os.fspath(path))
-        return real_stat(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "stat", spy)
+    looked = stat_spy()
     classes, problems = compile_suite(tmp_path / "tiny.suite.toml")
     assert problems == []
     assert len(classes) == 1
