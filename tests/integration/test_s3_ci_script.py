@@ -54,7 +54,13 @@ def server(tmp_path: Path) -> Iterator[dict[str, str]]:
     home = Path("/tmp") / f"assay-s3-test-{os.getpid()}-{random.randrange(10**6)}"
     (home / "venv" / "bin").mkdir(parents=True)
     (home / "venv" / "bin" / "weed").symlink_to(weed)
-    port = next(p for p in random.sample(range(41000, 44000), 50) if all(map(_free, _ports(p))))
+    # Every port of the server below the kernel's range of ephemeral ports: a port free when
+    # chosen stays free, where one in that range may be taken meanwhile as the source port of
+    # any connection (the other CI worker's, to the shared S3 server: a volume server then
+    # panicked on its port in a CI run). P and P - 9000 ... P + 10000: all in 3000-23000.
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    assert low > 23000, f"ephemeral ports from {low}: choose the test's ports below them"
+    port = next(p for p in random.sample(range(12000, 13000), 50) if all(map(_free, _ports(p))))
     env = {**os.environ, "S3_CI_DIR": str(home), "S3_CI_PORT": str(port)}
     env["S3_CI_BUCKET"] = "ci-script-test"
     yield env
