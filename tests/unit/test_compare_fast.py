@@ -369,3 +369,31 @@ def test_plain_file_names_are_looked_at_without_a_stat_of_the_expected_dir(
     assert verdict["errors"] == [
         f"files: 'gone.txt' matches nothing in {expected}; fix the name or add the file"
     ]
+
+
+def test_long_differing_lines_past_the_listed_ones_are_not_located(tmp_path, monkeypatch):
+    """Text mode, lines longer than a piece (read again to find the column): only the
+    listed differences are located; the rest are counted."""
+    from assay.compare import text
+    from assay.compare.tokens import PIECE
+
+    located = []
+    real = text.locate_character
+
+    def spy(*args):
+        located.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(text, "locate_character", spy)
+    (tmp_path / "e").mkdir()
+    (tmp_path / "a").mkdir()
+    count, long = 6, "x" * (PIECE + 10)
+    (tmp_path / "e" / "out.txt").write_text("".join(f"{long}{i}\n" for i in range(count)))
+    (tmp_path / "a" / "out.txt").write_text("".join(f"{long}{i + 1}\n" for i in range(count)))
+    verdict = compare_files(
+        str(tmp_path / "e"), str(tmp_path / "a"), mode="text", max_differences=2
+    )
+    (result,) = verdict["files"]
+    assert result["differing_lines"] == count
+    assert len(result["differences"]) == 2
+    assert len(located) == 2

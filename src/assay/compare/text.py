@@ -164,11 +164,7 @@ def _short_pair(n: int, le: bytes, la: bytes, res: Result, opt: Options) -> None
     if ex == ac:
         return
     if opt.exact:
-        if res.full:  # counted only: no need to find the column
-            res.differing_lines += 1
-            res.add_unlisted()
-            return
-        _exact(n, Located(raw_e, raw_a, opt).at_character(), res)
+        _exact(n, lambda: Located(raw_e, raw_a, opt).at_character(), res)
         return
     located = Located(raw_e, raw_a, opt)
     te, ta = line_tokens(ex, opt), line_tokens(ac, opt)
@@ -180,14 +176,18 @@ def _short_pair(n: int, le: bytes, la: bytes, res: Result, opt: Options) -> None
     check.finish(len(te), len(ta), ex, ac)
 
 
-def _exact(n: int, found: dict[str, Any], res: Result) -> None:
+def _exact(n: int, find: Callable[[], dict[str, Any]], res: Result) -> None:
     """``mode = "text"``: a differing line is one difference, shown at its first differing
-    character."""
+    character, which ``find`` locates (only for a difference that is listed)."""
+    res.differing_lines += 1
+    if res.full:  # counted only: locating and describing it is wasted work
+        res.add_unlisted()
+        return
+    found = find()
     line_e, line_a = found["expected_line"], found["actual_line"]
     msg = f"line {n}, column {found['column']}: expected "
     msg += f"{brief_at(line_e, found['expected_mark'] or 0)}, got "
     msg += brief_at(line_a, found["actual_mark"] or 0)
-    res.differing_lines += 1
     res.add(msg, line=n, expected=line_e, actual=line_a, **found)
 
 
@@ -214,7 +214,7 @@ def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> None:
     if opt.exact:
         mark = first_difference_at(texts_e, texts_a, opt)
         if mark is not None:
-            _exact(n, locate_character(texts_e, texts_a, opt, mark), res)
+            _exact(n, lambda: locate_character(texts_e, texts_a, opt, mark), res)
         for reader, start in zip((e, a), starts):  # on to the next line
             reader.seek(start)
             for _ in reader.texts():
