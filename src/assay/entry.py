@@ -138,7 +138,7 @@ def end(code: int) -> NoReturn:
     if _threads_running():
         _say_what_is_waited_for(code)
         sys.exit(code)
-    if sys.getprofile() is not None or sys.gettrace() is not None or _threads_running():
+    if sys.getprofile() is not None or sys.gettrace() is not None:
         sys.exit(code)
     if not _flushed():
         sys.exit(code)  # the interpreter reports it, as it always did
@@ -197,7 +197,7 @@ def _say_what_is_waited_for(code: int) -> None:
     import threading
 
     def say() -> None:
-        left = [t for t in _running_threads() if t is not threading.current_thread()]
+        left = _running_threads()  # (not this timer's thread: a daemon)
         if not left:
             return
         names = ", ".join(repr(t.name) for t in left[:3]) + (" ..." if len(left) > 3 else "")
