@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import stat
@@ -336,3 +337,14 @@ def test_the_sync_thread_ends_with_close_and_never_holds_up_the_exit(tmp_path: P
     journal.close()
     assert not threads[0].is_alive()
     assert len(recover(tmp_path).results) == 1
+
+
+def test_a_tokens_line_not_in_the_runners_shape_is_ignored(tmp_path: Path):
+    """--resume ends every process whose token starts with a journaled prefix: a line
+    with a prefix the runner never writes (empty, one digit that would match a sixteenth
+    of every token, a newline, upper case, too long) must not reach it."""
+    good = "0123456789abcdef"
+    bad = ["", "0", good + "\n", "0123456789ABCDEF", good + "0", 12]
+    lines = [json.dumps({"t": "tokens", "prefix": p}) for p in [*bad, good]]
+    (tmp_path / "journal.jsonl").write_text("\n".join(lines) + "\n")
+    assert recover(tmp_path).prefixes == [good]

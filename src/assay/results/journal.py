@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 
@@ -46,7 +47,10 @@ class _Process(msgspec.Struct):
 
 class _Tokens(msgspec.Struct):
     t: str
-    prefix: str  # every ASSAY_CASE_TOKEN the runner hands out starts with it
+    # Every ASSAY_CASE_TOKEN the runner hands out starts with it: 16 hex digits, as
+    # Containment.prefix makes it. Any other line is not the runner's and is ignored: a
+    # shorter prefix ("0") would have --resume end every process whose token starts so.
+    prefix: Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{16}\Z")]
 
 
 class _Result(msgspec.Struct):
