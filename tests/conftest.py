@@ -61,6 +61,30 @@ def write_tree(root: Path, files: dict[str, str | bytes], exe: tuple[str, ...] =
     return root
 
 
+TINY_SUITE = """\
+[suite]
+name = "tiny"
+cases = "cases/*"
+command = "cp in.txt out.txt"
+
+[suite.compare]
+files = ["out.txt"]
+"""
+
+
+def write_tiny_suite(root: Path, names: list[str]) -> Path:
+    """``root/tiny.suite.toml`` (:data:`TINY_SUITE`) and its cases ``names``, each an
+    ``in.txt`` and the ``expected/out.txt`` its copy must equal; the suite file."""
+    for name in names:
+        case = root / "cases" / name
+        (case / "expected").mkdir(parents=True)
+        (case / "in.txt").write_text(f"{name}\n")
+        (case / "expected" / "out.txt").write_text(f"{name}\n")
+    suite = root / "tiny.suite.toml"
+    suite.write_text(TINY_SUITE)
+    return suite
+
+
 def _assay_env(cwd: Path, extra: dict[str, str]) -> dict[str, str]:
     """This process's environment without a config override, with a store of the test's own
     (unless ``extra`` says otherwise)."""

@@ -10,24 +10,11 @@ from pathlib import Path
 from assay.define.hooks import before
 from assay.load import load
 from assay.run.stage_setup import _may_change_fields
-
-SUITE = """\
-[suite]
-name = "tiny"
-cases = "cases/*"
-command = "cp in.txt out.txt"
-
-[suite.compare]
-files = ["out.txt"]
-"""
+from tests.conftest import write_tiny_suite
 
 
 def _suite(tmp_path: Path) -> type:
-    for name in ("a", "b"):
-        (tmp_path / "cases" / name / "expected").mkdir(parents=True)
-        (tmp_path / "cases" / name / "in.txt").write_text(f"{name}\n")
-        (tmp_path / "cases" / name / "expected" / "out.txt").write_text(f"{name}\n")
-    (tmp_path / "tiny.suite.toml").write_text(SUITE)
+    write_tiny_suite(tmp_path, ["a", "b"])
     loaded = load([str(tmp_path)])
     assert not loaded.problems, loaded.problems
     (test,) = loaded.tests

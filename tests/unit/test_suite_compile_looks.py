@@ -9,31 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from assay.define.suite import compile_suite
-
-SUITE = """\
-[suite]
-name = "tiny"
-cases = "cases/*"
-command = "cp in.txt out.txt"
-
-[suite.compare]
-files = ["out.txt"]
-"""
-
-
-def _cases(root: Path, names: list[str]) -> None:
-    for name in names:
-        case = root / "cases" / name
-        (case / "expected").mkdir(parents=True)
-        (case / "in.txt").write_text(f"{name}\n")
-        (case / "expected" / "out.txt").write_text(f"{name}\n")
-    (root / "tiny.suite.toml").write_text(SUITE)
+from tests.conftest import write_tiny_suite
 
 
 def test_a_case_with_its_named_files_is_not_looked_at_again(
     tmp_path: Path, stat_spy: Callable[[], list[str]]
 ) -> None:
-    _cases(tmp_path, ["c1", "c2", "c3"])
+    write_tiny_suite(tmp_path, ["c1", "c2", "c3"])
     looked = stat_spy()
     classes, problems = compile_suite(tmp_path / "tiny.suite.toml")
     assert problems == []
@@ -44,7 +26,7 @@ def test_a_case_with_its_named_files_is_not_looked_at_again(
 
 
 def test_cases_without_their_expected_outputs_are_still_told(tmp_path: Path) -> None:
-    _cases(tmp_path, ["c1", "c2", "c3"])
+    write_tiny_suite(tmp_path, ["c1", "c2", "c3"])
     (tmp_path / "cases" / "c2" / "expected" / "out.txt").unlink()
     (tmp_path / "cases" / "c3" / "expected" / "out.txt").unlink()
     (tmp_path / "cases" / "c3" / "expected").rmdir()
