@@ -183,6 +183,7 @@ class running:
         "_env",
         "_main",
         "_path",
+        "_pid",
         "_previous",
         "_printed",
         "_std",
@@ -193,6 +194,7 @@ class running:
         self._printed = printed
 
     def __enter__(self) -> None:
+        self._pid = os.getpid()
         try:
             self._cwd: str | None = os.getcwd()
         except OSError:  # the directory assay started in is gone: nothing to keep
@@ -219,7 +221,10 @@ class running:
         procstate.entered += 1
 
     def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
-        if refusals.forked:  # a child the test forked, back in assay: it ends here
+        # A child the test forked, back in assay, ends here. By its pid, not a flag set by
+        # os.register_at_fork: a fork through libc (ctypes) or a raw syscall runs no
+        # Python hook, and its child would go on as a second runner.
+        if os.getpid() != self._pid:
             refusals.end_forked_child(exc)
         if self._main:
             refusals.inside -= 1

@@ -13,10 +13,11 @@ end it, replace it, or close the descriptors assay works with.
   assay's, when it began: a test file's descriptor kept open from its import on is one of
   them too) and still open to the same file.
 
-* a child that test code forks (``os.fork()``) and lets return into assay (falls off the
-  end of the test's function or raises out of it) ends there (:func:`end_forked_child`),
-  as if it had called ``os._exit``: it would go on as a second runner, running the other
-  cases, cleaning up stage dirs and writing the report beside the real one.
+* a child that test code forks (``os.fork()``, or libc's ``fork`` through ctypes) and lets
+  return into assay (falls off the end of the test's function or raises out of it) ends
+  there (:func:`end_forked_child`), as if it had called ``os._exit``: it would go on as a
+  second runner, running the other cases, cleaning up stage dirs and writing the report
+  beside the real one.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ _real_execv, _real_execve = os.execv, os.execve
 _real_closerange = os.closerange
 _real_close = os.close
 runner_pid: int | None = None  # set once test code may run: os._exit is guarded from then
-forked = False  # this process is a child test code forked (os.register_at_fork)
 inside = 0  # calls of test code under way on the main thread (counted by assay.guard)
 # The main thread's ident, looked up once: guard.running asks for it twice per case.
 MAIN_IDENT = threading.main_thread().ident
@@ -125,11 +125,6 @@ def _closerange(low: int, high: int) -> None:
     _real_closerange(max(low, 3) if inside else low, high)
 
 
-def _on_fork() -> None:
-    global forked
-    forked = True
-
-
 def end_forked_child(exc: BaseException | None) -> NoReturn:
     """End a child test code forked that came back into assay: with the status its
     ``sys.exit`` asked for, 1 for any other exception, 0 when it returned."""
@@ -167,7 +162,6 @@ def install() -> None:
         # os.execl, execlp, execvp ... all end in these two
         os.execv = posix.execv = _refuse_execv
         os.execve = posix.execve = _refuse_execve
-        os.register_at_fork(after_in_child=_on_fork)
         sys.unraisablehook = functools.partial(_unraisable, sys.unraisablehook)
 
 

@@ -14,6 +14,7 @@ import time
 from tests.conftest import _assay_env
 
 FORKERS = """
+import ctypes
 import os
 import sys
 import assay
@@ -46,9 +47,22 @@ class ForksAndExits(assay.Test):
         assert os.waitstatus_to_exitcode(status) == 3, status
 
 
+class ForksThroughLibc(assay.Test):
+    command = "echo hi"
+
+    def sanity(self, out):
+        # libc's fork runs no os.register_at_fork hook (PyDLL: the GIL is held across it)
+        pid = ctypes.PyDLL(None).fork()
+        if pid == 0:
+            return
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+        out.expect("hi")
+
+
 class Later(assay.Test):
     command = "echo later"
-    depends_on = ["ForksAndReturns", "ForksAndExits"]
+    depends_on = ["ForksAndReturns", "ForksAndExits", "ForksThroughLibc"]
 """
 
 
@@ -62,10 +76,10 @@ def test_a_child_the_test_forks_ends_when_it_comes_back_into_assay(assay_cli, wr
 
     assert result.code == 0, result
     assert "Traceback" not in result.stdout + result.stderr, result
-    assert result.stdout.count("3 passed, 0 failed") == 1, result
+    assert result.stdout.count("4 passed, 0 failed") == 1, result
     assert len(list((tmp_path / ".assay" / "runs").iterdir())) == 1
     ended = [line for line in result.stderr.splitlines() if "a process the test forked" in line]
-    assert sorted(line.rpartition("with status ")[2][:1] for line in ended) == ["0", "0", "3"]
+    assert sorted(line.rpartition("with status ")[2][:1] for line in ended) == ["0", "0", "0", "3"]
 
 
 LEAVES_A_THREAD = """
