@@ -133,6 +133,9 @@ class SuiteTest(Test):
         if spec is not None and expected is not None:
             out.compare(expected, **spec)
 
+    # It only compares (the runner may run it beside its event loop: run/beside_loop.py).
+    sanity.compares_only = True  # type: ignore[attr-defined]
+
     @own
     def differences_anyway(self, out: Output) -> str | None:
         """After a run whose exit code is not accepted: what comparing the outputs shows

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Coroutine
+from typing import Any
 
 from assay import guard
 from assay.compare import beneath
@@ -15,6 +17,7 @@ from assay.define.refs import choose
 from assay.errors import SanityError
 from assay.files import remove_entries, stage_identity
 from assay.run.access import by_descriptor, open_stage, open_up, with_access
+from assay.run.beside_loop import beside_loop, compares_big
 from assay.run.bucket_inputs import drop_lists
 from assay.run.case_state import CaseState
 from assay.run.context import StageFailed
@@ -28,7 +31,9 @@ from assay.run.spares import empty_outputs
 class CheckStages(CaseState):
     """The sanity, performance and cleanup stages of :class:`~assay.run.pipeline.Execution`."""
 
-    def sanity(self) -> None:
+    def sanity(self) -> Coroutine[Any, Any, None] | None:
+        """The sanity stage: a coroutine when a suite's large comparison is to run beside
+        the event loop (:mod:`assay.run.beside_loop`), else done when it returns."""
         test, out = self._test, self._out
         accepted = test.exit_codes
         if not exit_code_accepted(accepted, out.exit_code):
@@ -36,7 +41,11 @@ class CheckStages(CaseState):
             denied = self._denied_inputs()
             if denied:
                 reason += "; " + denied_hint(denied, suite=hasattr(test, "suite_file"))
+            if compares_big(test, self.stage_dir):
+                return self._failed_beside_loop(reason)
             raise StageFailed(reason, self._differences_anyway())
+        if compares_big(test, self.stage_dir):
+            return beside_loop(f"assay-compare-{self.case.id}", test.sanity, out)
         said = guard.call("sanity", test.sanity, out, printed=self.printed)
         # A check written as ReFrame's (a boolean returned) would otherwise pass when false.
         if said is False or (type(said).__name__ == "bool_" and not said):  # (numpy's too)
@@ -44,6 +53,12 @@ class CheckStages(CaseState):
                 "sanity returned False: fail a check by raising (assert ..., "
                 "out.expect(...)), not by returning a boolean"
             )
+        return None
+
+    async def _failed_beside_loop(self, reason: str) -> None:
+        """A failed run's first differences (large outputs: compared in a thread)."""
+        name = f"assay-compare-{self.case.id}"
+        raise StageFailed(reason, await beside_loop(name, self._differences_anyway))
 
     def _denied_inputs(self) -> list[str]:
         """The read-only inputs a "Permission denied" of the failed run names."""
