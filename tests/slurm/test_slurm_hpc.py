@@ -70,6 +70,11 @@ def test_the_mpi_example_runs_across_both_nodes_with_srun(slurm_dir: Path) -> No
         "--system",
         "slurm-ci",
         "--plain",
+        # Debian's Open MPI 4.1.4 now and then segfaults in MPI_Init (a call through a null
+        # pointer in its TCP transport, mca_btl_tcp, as two ranks connect; 2 launches in
+        # about 500 here, with or without assay): a case whose start met it runs again.
+        "--max-retries",
+        "1",
         cwd=slurm_dir,
         timeout=300,
     )
