@@ -263,14 +263,13 @@ class PartitionRef:
         return self.config.resources.cpus_per_node or os.cpu_count() or 1
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(msgspec.Struct, frozen=True):
     """A validated configuration and where it came from."""
 
     source: str
     systems: Mapping[str, System]
     environments: Mapping[str, Environment]
-    detection: Detection = field(default_factory=Detection)
+    detection: Detection = msgspec.field(default_factory=Detection)
 
     def system(self, name: str | None = None, hostname: str | None = None) -> tuple[str, System]:
         """The system named ``name``, else the first whose hostnames match this host."""

@@ -33,12 +33,19 @@ def import_asyncio() -> None:
         or threading.active_count() > 1
         or not _importable("ssl", "_ssl")
     ):
-        import asyncio  # noqa: F401 - the plain way
+        import asyncio
 
         return
+    from assay import deferasyncio
+
     sys.modules["ssl"] = None  # type: ignore[assignment]  # "no ssl" for the imports below
     try:
-        importlib.import_module("asyncio")
+        if deferasyncio.applies():  # (and its submodules a run needs later, if at all)
+            with deferasyncio.deferred():
+                asyncio = importlib.import_module("asyncio")
+            deferasyncio.settle(asyncio)
+        else:
+            importlib.import_module("asyncio")
         for name in _USERS:
             importlib.import_module(name)
     finally:

@@ -9,9 +9,11 @@ import re
 import sys
 import traceback
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+
+import msgspec
+from msgspec import field
 
 from assay import digests, guard, terminal
 from assay.define import reffile
@@ -26,8 +28,7 @@ SUITE_SUFFIX = ".suite.toml"
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "venv", ".venv", "build", "dist"}
 
 
-@dataclass(frozen=True)
-class LoadProblem:
+class LoadProblem(msgspec.Struct, frozen=True):
     """A file that failed to import, or a test class that is malformed."""
 
     file: str
@@ -44,8 +45,7 @@ class LoadProblem:
         return f"{self.location}: {self.message}"
 
 
-@dataclass
-class Loaded:
+class Loaded(msgspec.Struct):
     """The tests found in a set of paths, and what could not be loaded."""
 
     tests: list[type[Test]] = field(default_factory=list)

@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from assay import digests, guard
 from assay.config import Config, Environment, PartitionRef
 from assay.define.definition import variant_names
@@ -21,15 +23,14 @@ from assay.load import LoadProblem
 from assay.select import Selection
 
 
-@dataclass(frozen=True, slots=True)
-class Variant:
+class Variant(msgspec.Struct, frozen=True):
     """A test with one value chosen for each parameter."""
 
     test: type[Test]
     values: tuple[Any, ...]
     labels: tuple[str, ...]
     name: str
-    fields: Mapping[str, Any] = field(default_factory=dict)
+    fields: Mapping[str, Any] = msgspec.field(default_factory=dict)
 
     def field(self, name: str) -> Any:
         """A built-in field for this variant: a parameter, else ``@variant_fields``, else the
@@ -105,13 +106,12 @@ class Case:
         return self.variant.field(name)
 
 
-@dataclass
-class Plan:
+class Plan(msgspec.Struct):
     """The cases of one run, dependencies before dependents."""
 
     system: str
     cases: list[Case]
-    problems: list[LoadProblem] = field(default_factory=list)
+    problems: list[LoadProblem] = msgspec.field(default_factory=list)
 
     @property
     def selected(self) -> list[Case]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+import msgspec
+from msgspec import field
 
 from assay import terminal
 from assay.durations import format_duration
@@ -34,8 +36,7 @@ class Hint(Protocol):
     def command(self, result: CaseResult) -> str: ...
 
 
-@dataclass(frozen=True)
-class Caps:
+class Caps(msgspec.Struct, frozen=True):
     """How much of the summary a terminal shows; ``None``: everything.
 
     ``failures``: rows of failure details above the list of failed cases (a row is
@@ -65,8 +66,7 @@ def rows(text: str, width: int) -> int:
     return max(1, -(-len(text) // max(width, 1)))
 
 
-@dataclass
-class _Block:
+class _Block(msgspec.Struct):
     """One failure in detail: its parts in order, each (lines, priority when capped)."""
 
     parts: list[tuple[list[Line], int, bool]] = field(default_factory=list)  # keep the tail?

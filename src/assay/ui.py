@@ -14,9 +14,10 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+
+import msgspec
 
 from assay import shell, terminal
 from assay.durations import format_duration
@@ -39,8 +40,7 @@ _MARK = {
 }
 
 
-@dataclass(frozen=True)
-class RerunHint:
+class RerunHint(msgspec.Struct, frozen=True):
     """What the rerun command of a failed case must repeat from this invocation."""
 
     config: str | None = None

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FunctionType
 from typing import Any
+
+import msgspec
+from msgspec import field
 
 from assay import guard
 from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers, layer_list
@@ -34,8 +36,7 @@ from assay.define.source_checks import missing_sources
 from assay.guard import misdefined
 
 
-@dataclass
-class Definition:
+class Definition(msgspec.Struct):
     """Everything assay knows about one test class."""
 
     name: str

@@ -13,8 +13,9 @@ suite compiler (:data:`SUITE_KEYS`), and the table in docs/test-api.md (``field_
 
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
+
+import msgspec
 
 from assay.define.field_checks import (
     Check,
@@ -48,8 +49,7 @@ DurationText: TypeAlias = Duration | str | int | float
 """A duration as written: seconds (``90``) or text (``"90s"``, ``"1h30m"``, ``"01:30:00"``)."""
 
 
-@dataclass(frozen=True)
-class SuiteKey:
+class SuiteKey(msgspec.Struct, frozen=True):
     """The key of a suite file's ``[suite]`` table that sets a field, and how its value
     (already checked by the suite schema) becomes the field's."""
 
@@ -58,8 +58,7 @@ class SuiteKey:
     field: str = ""  # filled in from the declaration
 
 
-@dataclass(frozen=True)
-class Builtin:
+class Builtin(msgspec.Struct, frozen=True):
     """What assay knows about one built-in field besides its type and default."""
 
     doc: str
@@ -366,8 +365,12 @@ def _declared() -> dict[str, Builtin]:
     for name, annotation in Fields.__annotations__.items():
         metadata = getattr(annotation, "__metadata__", ())  # Annotated[type, Builtin(...)]
         (builtin,) = (m for m in metadata if isinstance(m, Builtin))
-        suite = None if builtin.suite is None else replace(builtin.suite, field=name)
-        found[name] = replace(builtin, name=name, default=getattr(Fields, name), suite=suite)
+        suite = (
+            None if builtin.suite is None else msgspec.structs.replace(builtin.suite, field=name)
+        )
+        found[name] = msgspec.structs.replace(
+            builtin, name=name, default=getattr(Fields, name), suite=suite
+        )
     return found
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
+
+import msgspec
 
 from assay.errors import did_you_mean
 
@@ -16,8 +17,7 @@ STAGES = ("setup", "build", "run", "sanity", "performance", "cleanup")
 When = Literal["before", "after"]
 
 
-@dataclass(frozen=True)
-class MetricSpec:
+class MetricSpec(msgspec.Struct, frozen=True):
     """What ``@assay.metric`` records about a method."""
 
     unit: str | None

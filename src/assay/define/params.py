@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import msgspec
+
 from assay.guard import Interrupted, exception_text, safe_repr
 
 T = TypeVar("T")
@@ -207,8 +209,7 @@ def convert_text(text: str, typ: type) -> Any:
     return _CONVERTERS[typ](text)
 
 
-@dataclass(frozen=True)
-class Axis:
+class Axis(msgspec.Struct, frozen=True):
     """One dimension of a parameter space: a single parameter or a zipped group."""
 
     params: tuple[Parameter, ...]

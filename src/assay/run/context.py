@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
+from msgspec import field
 
 from assay.launchers import Launcher
 from assay.plan import Case
@@ -28,8 +30,7 @@ class StageFailed(Exception):
         self.details = details
 
 
-@dataclass
-class Place:
+class Place(msgspec.Struct):
     """Where one partition's cases go: its scheduler, what runs its builds, its launcher."""
 
     scheduler: Scheduler
@@ -47,8 +48,7 @@ class Place:
         return self.scheduler.transport
 
 
-@dataclass
-class RunContext:
+class RunContext(msgspec.Struct):
     """What every case of a session shares."""
 
     stage_root: Path

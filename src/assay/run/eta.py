@@ -12,13 +12,13 @@ from __future__ import annotations
 import heapq
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 RECOMPUTE = 1.0  # seconds: an unchanged run's estimate is only counted down in between
 
 
-@dataclass(frozen=True)
-class FirstEstimate:
+class FirstEstimate(msgspec.Struct, frozen=True):
     """The first time-left estimate of a run: when it was made and what it said."""
 
     made: float  # seconds after the run started

@@ -6,8 +6,10 @@ later, as a compiler that is missing or the wrong one)."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+import msgspec
+from msgspec import field
 
 from assay.config import Environment
 from assay.files import open_job_file, write_atomic
@@ -17,8 +19,7 @@ from assay.schedulers.jobscript import compose
 from assay.shell import comment
 
 
-@dataclass
-class ModuleChecks:
+class ModuleChecks(msgspec.Struct):
     """The module checks of one session: one per environment, shared by its cases."""
 
     directory: Path

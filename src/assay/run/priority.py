@@ -13,8 +13,10 @@ import asyncio
 import heapq
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import msgspec
+from msgspec import field
 
 from assay.durations import parse_duration
 
@@ -52,8 +54,7 @@ def declared_limit(case: Case) -> float | None:
 ROUND = 1e12
 
 
-@dataclass
-class Expectations:
+class Expectations(msgspec.Struct):
     """What the runner and the schedulers plan with, by case key (``Case.key``: one per
     repetition)."""
 

@@ -13,9 +13,10 @@ import asyncio
 import functools
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Protocol
+
+import msgspec
 
 from assay.define.test import DependencyInfo
 from assay.plan import Case
@@ -48,8 +49,7 @@ class Events(Protocol):
     def case_finished(self, result: CaseResult) -> None: ...
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(msgspec.Struct, frozen=True):
     """How to run: retries, serial policy, stage dirs, a cap on the cases that run at once
     across partitions, and whether the first failure stops the session (``exit_first``;
     with ``cancel_running`` it also cancels the cases running then)."""

@@ -26,9 +26,11 @@ import asyncio
 import io
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+import msgspec
+from msgspec import field
 
 from assay.config import Ssh
 from assay.define.artifact_refs import DEP_PREFIX
@@ -48,8 +50,7 @@ VERDICT = scripts.COMPARE_VERDICT  # what a comparison made in the job found
 COMPARE_SPEC = scripts.COMPARE_SPEC  # the comparison for the job to make
 
 
-@dataclass
-class CaseFiles:
+class CaseFiles(msgspec.Struct):
     """One case's files on both sides."""
 
     local: Path  # the stage dir on this machine

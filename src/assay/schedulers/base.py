@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
+import msgspec
+
 from assay.files import open_job_file
 from assay.transports.base import Staging, Transport, read_text
 
@@ -96,8 +98,7 @@ class JobState(enum.StrEnum):
     LOST = "LOST"  # the scheduler no longer knows the job (it must be run again)
 
 
-@dataclass(frozen=True)
-class JobResources:
+class JobResources(msgspec.Struct, frozen=True):
     """What a job asks for."""
 
     nodes: int = 1
@@ -119,7 +120,7 @@ class JobSpec:
     stdout: PurePosixPath
     stderr: PurePosixPath
     time_limit: float | None = None
-    resources: JobResources = JobResources()
+    resources: JobResources = JobResources()  # noqa: RUF009 - frozen: one default for all
     # Seconds the run is expected to take, from the results database (None: never seen).
     expected: float | None = None
     # A comparison to run inside the job, where the outputs are: (spec file, verdict file).
@@ -145,8 +146,7 @@ class SchedulerError(Exception):
     case fails with it as its reason."""
 
 
-@dataclass(frozen=True)
-class JobOutcome:
+class JobOutcome(msgspec.Struct, frozen=True):
     """How a job ended: state, exit code (or the signal that killed it), and why."""
 
     state: JobState

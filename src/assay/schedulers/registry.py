@@ -9,8 +9,9 @@ capability of the scheduler (:attr:`~assay.schedulers.base.Scheduler.runs_builds
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import PurePosixPath
+
+import msgspec
 
 from assay.config import PartitionRef
 from assay.schedulers.base import JobSpec, Scheduler
@@ -22,8 +23,7 @@ StateListener = Callable[[JobSpec, str, str | None], None]
 SubmitListener = Callable[[JobSpec, str, bool], None]
 
 
-@dataclass(frozen=True)
-class SchedulerSetup:
+class SchedulerSetup(msgspec.Struct, frozen=True):
     """Everything a scheduler is made with."""
 
     partition: PartitionRef

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import msgspec
+from msgspec import field
 
 from assay import overrides as overrides_mod
 from assay.config import Config, load_config
@@ -22,8 +24,7 @@ if TYPE_CHECKING:
     from assay.store import Store
 
 
-@dataclass
-class Request:
+class Request(msgspec.Struct):
     """Everything a ``run`` or ``list`` invocation asked for."""
 
     paths: Sequence[str]
@@ -47,8 +48,7 @@ class Request:
     html: str | None = None
 
 
-@dataclass
-class Prepared:
+class Prepared(msgspec.Struct):
     """What ``run`` and ``list`` share: the config, the loaded tests and the plan."""
 
     config: Config

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, runtime_checkable
 
+import msgspec
+
 UNKNOWN = 124
 """Exit code of :meth:`Transport.run` when no answer came (a time limit, a lost
 connection): the command may or may not have run; asking again may work."""
 
 
-@dataclass(frozen=True)
-class CommandResult:
+class CommandResult(msgspec.Struct, frozen=True):
     """How a short command ended: its exit code and its output."""
 
     code: int

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+
+import msgspec
 
 PROC = "/proc"
 
 
-@dataclass(frozen=True, slots=True)
-class ProcStat:
+class ProcStat(msgspec.Struct, frozen=True):
     """The fields of ``/proc/PID/stat`` assay uses."""
 
     pid: int
