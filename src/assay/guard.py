@@ -46,7 +46,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType, MethodType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from assay import planted, procstate, refusals
@@ -269,7 +269,10 @@ class running:
 def call(what: str, func: Callable[..., Any], *args: Any, printed: Printed | None = None) -> Any:
     """Call test code ``func(*args)`` under :func:`running`; ``what`` names it in messages.
     A method :func:`own` marks (assay's, holding no test code) is only made interruptible."""
-    if getattr(func, "assay_own", False):
+    # (A bound method's attributes are its function's: asked of the function, since the
+    # method's own lookup raises and formats an AttributeError it then drops, per call.)
+    marked = func.__func__ if type(func) is MethodType else func
+    if getattr(marked, "assay_own", False):
         return _interruptible(func, args)
     with running(printed):
         result = func(*args)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Iterator, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,6 +163,10 @@ class _Planner:
         self.partitions = config.partitions(system, max_jobs)
         self.problems: list[LoadProblem] = []
         self.ordered, self.cyclic = _order_tests(tests, self.by_name, self.problems)
+        # Whether the selection looks at variant or case names, parameters or ids: if not,
+        # it keeps every variant, and those checks (six calls a variant) are not made.
+        self.names_checked = bool(selection.names or selection.exclude or selection.params)
+        self.ids_checked = bool(selection.ids)
 
     def expand_selected(self) -> dict[str, list[Case]]:
         """The cases of every selected test, by test name (dependencies first)."""
@@ -216,12 +221,24 @@ class _Planner:
         per_variant = definition.variant_fields is not None or any(
             f in definition.space.names for f in _RESOURCE_FIELDS
         )
+        # Where every variant may run, found once for the test when no variant can say
+        # otherwise (no @variant_fields, and neither field a parameter): the same answer the
+        # variant's own fields give, without two field lookups and the pattern matching of
+        # every partition and environment per variant.
+        same_places = definition.variant_fields is None and not any(
+            f in definition.space.names for f in ("systems", "environments")
+        )
         try:
             with guard.running():  # parameter fmt and @variant_fields functions run here
+                places = (
+                    self._places(functools.partial(getattr, test), selected)
+                    if same_places
+                    else None
+                )
                 for variant in variants(test):
                     out.extend(
                         self._expand_variant(
-                            variant, selected, per_variant, test_overrides, skip_on
+                            variant, selected, per_variant, test_overrides, skip_on, places
                         )
                     )
         except ValueError as exc:  # a @variant_fields function returned something wrong
@@ -247,18 +264,43 @@ class _Planner:
         per_variant: bool,
         test_overrides: Mapping[str, Any],
         skip_on: dict[str, str | None],
+        places: list[_Place] | None = None,
     ) -> list[Case]:
         """The cases of one variant: on every partition and environment it may run on (and,
-        for a selected test, the selection keeps)."""
+        for a selected test, the selection keeps); ``places``: those, when the test's
+        variants all have the same (see :meth:`_places`)."""
         selection = self.selection
         out: list[Case] = []
         if selected:
-            if not selection.variant_ok(variant.name, variant.param_labels):
+            if self.names_checked and not selection.variant_ok(variant.name, variant.param_labels):
                 return out
             if per_variant and not selection.tags_ok(variant.field("tags")):
                 return out
-        systems = _as_list(variant.field("systems"))
-        environments = _as_list(variant.field("environments"))
+        if places is None:
+            places = self._places(variant.field, selected)
+        check = selected and (self.names_checked or self.ids_checked)
+        base = variant.name
+        for part, env_name, env_config, suffix in places:
+            name = base + suffix
+            cid = case_id(name)
+            if check and not (selection.id_ok(cid) and selection.case_ok(base, name)):
+                continue
+            case = Case(
+                variant, part, env_name, env_config, test_overrides, name, cid, selected=selected
+            )
+            case.skip = _skip_reason(case, per_variant, skip_on)
+            out.append(case)
+        return out
+
+    def _places(self, read: Callable[[str], Any], selected: bool) -> list[_Place]:
+        """The partitions and environments a variant may run on by its fields (``read``:
+        the variant's, or the test class's own when its variants cannot differ) and, for a
+        selected test, the selection keeps; each with the end of a case name there
+        (`` @system:partition+environment``)."""
+        selection = self.selection
+        systems = _as_list(read("systems"))
+        environments = _as_list(read("environments"))
+        places: list[_Place] = []
         for part in self.partitions:
             if not _matches_any(systems, part) or (
                 selected and not selection.partition_ok(part.system, part.name)
@@ -269,25 +311,19 @@ class _Planner:
                     selected and not selection.environment_ok(env_name)
                 ):
                     continue
-                name = f"{variant.name} @{part.full_name}+{env_name}"
-                cid = case_id(name)
-                if selected and not (
-                    selection.id_ok(cid) and selection.case_ok(variant.name, name)
-                ):
-                    continue
-                case = Case(
-                    variant,
-                    part,
-                    env_name,
-                    self.config.environments[env_name],
-                    test_overrides,
-                    name,
-                    cid,
-                    selected=selected,
+                places.append(
+                    (
+                        part,
+                        env_name,
+                        self.config.environments[env_name],
+                        f" @{part.full_name}+{env_name}",
+                    )
                 )
-                case.skip = _skip_reason(case, per_variant, skip_on)
-                out.append(case)
-        return out
+        return places
+
+
+# A partition and environment a variant may run on, with the case name's end there.
+_Place = tuple[PartitionRef, str, Environment, str]
 
 
 def _skip_reason(case: Case, per_variant: bool, skip_on: dict[str, str | None]) -> str | None:

@@ -9,7 +9,7 @@ or block on the FIFO. Here a name is opened without following a link (``O_NOFOLL
 only a regular file with no other name is written to, and anything else is removed (the
 entry, never what it points to) and a new file made in its place (``O_EXCL``).
 
-The directory itself is opened with :func:`assay.compare.beneath.open_dir` (not through a
+The directory itself is opened as :func:`assay.compare.beneath.open_dir` opens it (not through a
 link at its name) where assay appends: a stage dir the job replaced with a link is refused.
 The directories above it are followed (they are the user's, not the job's).
 """
@@ -22,6 +22,10 @@ import stat
 from pathlib import PurePath
 
 NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# The directory, never a link at its name: :func:`assay.compare.beneath.open_dir`'s open,
+# made here (that function, imported in the call, cost an import statement per case:
+# ~12 k instructions with the AttributeError of its module's missing ``__path__``).
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: a FIFO with no reader fails (ENXIO) instead of blocking the runner.
 _OLD = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -31,10 +35,8 @@ def create(path: PurePath | str, mode: int = 0o666) -> int:
     that name already is removed first, never opened. In the directory opened without
     following a link at its name (``ELOOP``, ``ENOTDIR``): a stage dir a job replaced
     with a link to elsewhere gets no file there, and has nothing there removed."""
-    from assay.compare.beneath import open_dir  # (a run has it; `assay list` need not)
-
     directory, name = os.path.split(os.fspath(path))
-    dfd = open_dir(directory or ".")
+    dfd = os.open(directory or ".", _DIR)
     try:
         return _new(name, dfd, mode)  # (a directory at the name fails: IsADirectoryError)
     finally:
@@ -62,10 +64,8 @@ def append(path: PurePath | str, mode: int = 0o666) -> tuple[int, str | None]:
 
     Raises :class:`OSError` when the directory is a link (``ELOOP``) or the name is a
     directory."""
-    from assay.compare.beneath import open_dir  # (a run has it; `assay list` need not)
-
     directory, name = os.path.split(os.fspath(path))
-    dfd = open_dir(directory or ".")
+    dfd = os.open(directory or ".", _DIR)
     try:
         try:
             fd = os.open(name, _OLD, dir_fd=dfd)

@@ -44,3 +44,30 @@ def test_a_runs_signal_interrupts_own_code_as_it_does_test_code():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.01)
     assert forwarded == [signal.SIGTERM, signal.SIGTERM]
+
+
+def test_a_marked_method_is_called_as_own_code_an_unmarked_one_as_test_code(tmp_path, monkeypatch):
+    """A compiled suite's sanity is a bound method: the mark is read through it (from its
+    function), and a method without the mark still runs under the guard."""
+    monkeypatch.chdir(tmp_path)
+
+    class Suite:
+        @guard.own
+        def sanity(self, out: int) -> int:
+            return out + 1
+
+        def hook(self) -> None:
+            os.chdir("/")
+
+    suite = Suite()
+    guard.call("hook", suite.hook)
+    assert os.getcwd() == str(tmp_path)  # (put back: test code)
+
+    class NoGuard:
+        def __init__(self, *_args: object) -> None:
+            raise AssertionError("own code went through the full guard")
+
+    monkeypatch.setattr(guard, "running", NoGuard)
+    assert guard.call("sanity", suite.sanity, 1) == 2
+    with pytest.raises(AssertionError, match="full guard"):
+        guard.call("hook", suite.hook)

@@ -4,6 +4,8 @@ stage uses (failing the case, the test's hooks, its instance and output)."""
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
@@ -32,8 +34,29 @@ def child(path: P, name: str) -> P:
     # (Annotated, not cast(): typing.cast is a Python call, and this runs ~5 times a case.
     # Path has the shortcut, PurePath not: asked of the object.)
     make = getattr(path, "_make_child_relpath", None)
-    made: P = make(name) if make is not None else path / name
+    if make is None:
+        return path / name
+    made: P = make(name)
+    if _SETS_TEXT:  # its text and parts, as their first use would (without the exception)
+        # (POSIX parts are compared as they are: _PosixFlavour.casefold_parts returns them)
+        made._cached_cparts = made._parts  # type: ignore[attr-defined]
+        parent = str(path)
+        if parent == ".":
+            made._str = name  # type: ignore[attr-defined]
+        elif parent.endswith("/"):  # (the root)
+            made._str = parent + name  # type: ignore[attr-defined]
+        else:
+            made._str = f"{parent}/{name}"  # type: ignore[attr-defined]
     return made
+
+
+# Python 3.11's pathlib makes a path's text at its first str() (os.fspath, open, every
+# system call), in a try that catches the AttributeError of its slot ``_str``, not set yet:
+# an exception raised and caught per path made, ~9 k instructions of ~17 k for the path and
+# its text; its parts for comparisons and hashes (``_cached_cparts``) the same way.
+# ``child`` sets both as pathlib would (POSIX paths: the parent's text, a "/" and the name;
+# the parts as they are); another version of pathlib is left to do it itself.
+_SETS_TEXT = sys.version_info[:2] == (3, 11) and os.sep == "/"
 
 
 @dataclass

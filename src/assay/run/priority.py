@@ -49,6 +49,19 @@ def declared_limit(case: Case) -> float | None:
         return None
 
 
+def _declared(case: Case, limits: dict[tuple[int, str], float | None]) -> float | None:
+    """:func:`declared_limit`, found once per test and partition (``limits``) where no
+    variant can differ: ``time_limit`` is neither a parameter nor a field that
+    ``@variant_fields`` may give (``-S`` settings are the test's, for all its cases)."""
+    definition = case.test._assay
+    if definition.variant_fields is not None or "time_limit" in definition.space.names:
+        return declared_limit(case)
+    key = (id(case.test), case.partition.full_name)
+    if key not in limits:
+        limits[key] = declared_limit(case)
+    return limits[key]
+
+
 # With --repeat, every case of a round goes before any of the next (the samples stay
 # round-robin); longest first within a round. Priorities are seconds: no chain is this long.
 ROUND = 1e12
@@ -73,6 +86,7 @@ class Expectations(msgspec.Struct):
         them) from ``history`` (by series; ``series``: each case's, if known already)."""
         out = cls()
         own: dict[int, float] = {}
+        limits: dict[tuple[int, str], float | None] = {}  # (see _declared)
         names: Sequence[str | None]
         if series is not None:
             names = series
@@ -91,10 +105,14 @@ class Expectations(msgspec.Struct):
                 if found.run is not None:
                     out.run[case.key] = found.run
             else:
-                own[id(case)] = declared_limit(case) or 0.0
+                own[id(case)] = _declared(case, limits) or 0.0
         rank: dict[int, float] = {}
         for case in reversed(cases):
-            after = max((rank.get(id(d), 0.0) for d in case.dependents), default=0.0)
+            after = (
+                max((rank.get(id(d), 0.0) for d in case.dependents), default=0.0)
+                if case.dependents
+                else 0.0
+            )
             rank[id(case)] = own[id(case)] + after
             out.priority[case.key] = rank[id(case)] - (case.repeat - 1) * ROUND
         return out

@@ -89,7 +89,10 @@ class Runner:
         self.options = options
         self.events = events
         self.results: dict[int, CaseResult] = {}
-        self._done = {id(c): asyncio.Event() for c in cases}
+        # An event for each case another case waits for (a dependency, a repetition's
+        # earlier one), made when one first does (see _finished): most cases have none
+        # waiting, and an Event is ~5 k instructions.
+        self._done: dict[int, asyncio.Event] = {}
         self._waiting_dependents = {id(c): len(c.dependents) for c in cases}
         self.slot_counts = {
             name: place.scheduler.case_slots(_max_jobs(cases, name))
@@ -150,9 +153,9 @@ class Runner:
             return
         try:
             if case.after is not None:  # samples of one case never overlap
-                await self._done[id(case.after)].wait()
+                await self._finished(case.after).wait()
             for dep in case.deps:
-                await self._done[id(dep)].wait()
+                await self._finished(dep).wait()
             failed = [d for d in case.deps if self.results[id(d)].status != Status.PASSED]
             if failed:
                 names = ", ".join(d.name for d in failed)
@@ -182,6 +185,15 @@ class Runner:
             return
         self._finish(case, result)
         await self._announce(result)
+
+    def _finished(self, case: Case) -> asyncio.Event:
+        """The event set once ``case`` has its result (set already if it has one)."""
+        done = self._done.get(id(case))
+        if done is None:
+            done = self._done[id(case)] = asyncio.Event()
+            if id(case) in self.results:
+                done.set()
+        return done
 
     def _stop(self, failed: Case) -> None:
         """``--exit-first``: no case starts after this one failed; with ``cancel_running``
@@ -284,7 +296,9 @@ class Runner:
 
     def _finish(self, case: Case, result: CaseResult, record: bool = True) -> None:
         self.results[id(case)] = result
-        self._done[id(case)].set()
+        done = self._done.get(id(case))
+        if done is not None:
+            done.set()
         self.eta.case_finished(case.key)
         if record and self.journal is not None:
             self.journal.result(result)
