@@ -21,7 +21,7 @@ def _jobs(tmp_path: Path, names: list[str]) -> tuple[Path, list[Job]]:
         (case / "expected").mkdir(parents=True)
         (case / "in.txt").write_text(f"{name}\n")
         (case / "expected" / "out.txt").write_text(f"{name}\n")
-        jobs.append(Job(name, root / name, str(case), ("expected",), ()))
+        jobs.append(Job(name, root / name, case, str(case), ("expected",), ()))
     return root, jobs
 
 
@@ -78,8 +78,8 @@ def test_a_link_put_at_a_made_dirs_name_is_not_followed_when_it_is_removed(tmp_p
 def test_a_source_holding_the_session_or_missing_gets_a_stage_dir_but_no_copy(tmp_path):
     root, _ = _jobs(tmp_path, [])
     jobs = [
-        Job("holds", root / "holds", str(tmp_path), (), ()),
-        Job("missing", root / "missing", str(tmp_path / "nothing"), (), ()),
+        Job("holds", root / "holds", tmp_path, str(tmp_path), (), ()),
+        Job("missing", root / "missing", tmp_path / "no", str(tmp_path / "no"), (), ()),
     ]
 
     async def scenario() -> None:

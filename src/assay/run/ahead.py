@@ -35,20 +35,19 @@ session, ``--exit-first``) is removed when the session ends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from assay.define.field_checks import source_globs
 from assay.define.fields import as_list
 from assay.files import real_ancestors, stage_identity
 
 if TYPE_CHECKING:
+    from assay.define.test import Test
     from assay.plan import Case
     from assay.run.context import RunContext
     from assay.store.copystage import Copied
@@ -58,19 +57,19 @@ DEPTH = 1
 the next one's, made while the case before it runs)."""
 
 
-@dataclass(frozen=True)
-class Job:
-    """A case's stage dir to make, and what setup is expected to copy into it."""
+class Job(NamedTuple):
+    """A case's stage dir to make, and what setup is expected to copy into it. (Named
+    tuples, not frozen dataclasses: one of each per case, made at a tenth of the cost.)"""
 
     key: str
     stage_dir: Path
-    source: str  # the case's own directory (absolute)
+    path: Path  # the case's own directory (absolute)
+    source: str  # (its path as setup names it)
     exclude: tuple[str, ...]
     writable: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Made:
+class Made(NamedTuple):
     """A stage dir made ahead: its identity, and the copy made into it (None: nothing
     copied; setup stages the sources its own way, and says what is wrong with them)."""
 
@@ -118,10 +117,11 @@ class StageAhead:
         if "assay.define.suite_test" not in sys.modules:  # (no suite compiled: no suite case)
             return None
         found: list[tuple[float, int, Job]] = []
+        globs: dict[type, tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
         for index, case in enumerate(cases):
             if case.key in skip:
                 continue
-            job = _job(case, ctx)
+            job = _job(case, ctx, globs)
             if job is not None:
                 found.append((-priority.get(case.key, 0.0), index, job))
         if not found:
@@ -167,11 +167,13 @@ class StageAhead:
         if ident is None:
             return None
         copied = None
-        with contextlib.suppress(StoreError, OSError, ValueError):
+        try:
             if not self._holds_session(job.source):
-                plan = plan_copy(Path(job.source), job.exclude)
+                plan = plan_copy(job.path, job.exclude)
                 if plan is not None:
                     copied = copy_planned(plan, job.stage_dir, job.writable)
+        except (StoreError, OSError, ValueError):
+            copied = None
         return Made(job, ident, copied)
 
     def _holds_session(self, source: str) -> bool:
@@ -191,44 +193,69 @@ class StageAhead:
                 shutil.rmtree(one.job.stage_dir, ignore_errors=True)
 
 
-def _job(case: Case, ctx: RunContext) -> Job | None:
+def _job(
+    case: Case, ctx: RunContext, globs: dict[type, tuple[tuple[str, ...], tuple[str, ...]] | None]
+) -> Job | None:
     """What to make ahead for ``case``, if it is a suite case whose setup would copy its own
-    directory with none of the test's code run first (see the module's docstring)."""
-    from assay.define.suite_test import CaseDir, SuiteTest
+    directory with none of the test's code run first (see the module's docstring).
+    ``globs``: what :func:`_class_globs` found of each test class so far."""
+    from assay.define.suite_test import CaseDir
 
     if case.skip or case.deps or case.after is not None:
         return None
     param = case.variant.params.get("case")
-    test = case.test
     if not isinstance(param, CaseDir) or not param.path.is_absolute():
         return None
+    test = case.test
+    if test in globs:
+        found = globs[test]
+    else:
+        found = globs[test] = _class_globs(test)
+    if found is None:
+        return None
+    exclude, writable = found
+    if "exclude_sources" in case.overrides or "writable" in case.overrides:
+        try:  # (-S: the same for every case of the test, not worth a cache)
+            exclude = tuple(
+                source_globs([*as_list(case.field("exclude_sources")), test.expected_name])  # type: ignore[attr-defined]
+            )
+            writable = tuple(source_globs(as_list(case.field("writable"))))
+        except (ValueError, TypeError):
+            return None
+    place = ctx.places.get(case.partition.full_name)
+    if place is None or place.site.remote or not place.scheduler.runs_here:
+        return None
+    from assay.run.case_state import child
+    from assay.run.context import case_dirname
+
+    path = param.path
+    return Job(
+        case.key, child(ctx.stage_root, case_dirname(case)), path, str(path), exclude, writable
+    )
+
+
+def _class_globs(test: type[Test]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """For a suite test whose setup runs none of its code before staging: the
+    ``exclude_sources`` (its own and the suite's ``expected/``) and ``writable`` its cases
+    stage with, unless a case says otherwise (setup checks: a copy made with others is not
+    used); else None. Once per test class, not per case."""
+    from assay.define.suite_test import SuiteTest
+    from assay.define.test import Test
+
     if not issubclass(test, SuiteTest):
         return None
     hooks = test._assay.hooks[("before", "setup")]
     if not all(getattr(h, "keeps_fields_valid", False) for h in hooks):
         return None
-    from assay.define.test import Test
-
     if (
         test.__new__ is not object.__new__
         or test.__init__ is not object.__init__
         or test.__setattr__ is not Test.__setattr__
     ):
         return None
-    place = ctx.places.get(case.partition.full_name)
-    if place is None or place.site.remote or not place.scheduler.runs_here:
-        return None
     try:
-        exclude = source_globs([*as_list(case.field("exclude_sources")), test.expected_name])
-        writable = source_globs(as_list(case.field("writable")))
-    except (ValueError, TypeError, AttributeError):
+        exclude = source_globs([*as_list(test.exclude_sources), test.expected_name])
+        writable = source_globs(as_list(test.writable))
+    except (ValueError, TypeError):
         return None
-    from assay.run.context import case_dirname
-
-    return Job(
-        case.key,
-        ctx.stage_root / case_dirname(case),
-        str(param.path),
-        tuple(exclude),
-        tuple(writable),
-    )
+    return tuple(exclude), tuple(writable)

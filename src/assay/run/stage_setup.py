@@ -177,7 +177,14 @@ class SetupStage(CaseState):
             src = Path(test.format(source, quote=False))
             if not src.is_absolute():  # (a suite case's own directory is absolute)
                 src = _folder(self.case.test._assay.file or ".") / src
-            if _holds_session(src, self.ctx, source):
+            copied = None
+            if made is not None and made.copied is not None:
+                if self._copies(test, source) and made.fits(str(src), exclude, writable):
+                    copied = made.copied  # (checked as here and as copy_small checks)
+                else:  # setup arrived at other sources: not those copied
+                    self._not_made_ahead()
+                made = None
+            if copied is None and _holds_session(src, self.ctx, source):
                 raise StageFailed(
                     f"sources: {source!r} holds this run's session directory "
                     f"({self.ctx.stage_root.parent}): each stage dir would get a copy of the "
@@ -185,13 +192,6 @@ class SetupStage(CaseState):
                     "(--prefix, or prefix in the config)"
                 )
             try:
-                copied = None
-                if made is not None and made.copied is not None:
-                    if self._copies(test, source) and made.fits(str(src), exclude, writable):
-                        copied = made.copied  # (checked as copy_small checks, when made)
-                    else:  # setup arrived at other sources: not those copied
-                        self._not_made_ahead()
-                    made = None
                 if copied is None and self._copies(test, source):
                     copied = await copy_small(src, self.stage_dir, exclude, writable)
                 if copied is not None:
