@@ -9,10 +9,12 @@ cases sits idle while each case's command runs; so, as a case ends its setup, th
 case in the order its slot will be handed out (:mod:`assay.run.priority`) gets its stage
 dir and its copy made then, on the loop's turn after the running case began to wait
 (:data:`DEPTH` ahead at most). When that case's setup begins, it takes them instead of
-doing that work. Measured (200 tiny cases, serially, 30 pairs): wall time 0.95x, CPU
-0.97x. With more slots the loop drives other cases meanwhile, it has no idle time to
-give: there the same work made ahead cost 7% more CPU (kernel time) for the same wall
-time, so it is not done.
+doing that work. Measured (200 tiny cases, serially, whole process against the same
+tree without it, 20 pairs run in one directory, twice): wall time 0.85x and 0.96x, CPU
+0.99x. With more slots the loop drives other cases meanwhile and has little idle time to
+give: with 2 slots, made ahead as well, 0.99x wall and CPU (20 pairs, one directory), no
+gain shown, so it is left to one case at a time. (A new file's cost differs several-fold
+between directories of this file system: pairs run in two directories measured that.)
 
 Only what is the same whichever way the case goes is made ahead:
 
