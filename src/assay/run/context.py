@@ -6,6 +6,7 @@ import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 from msgspec import field
@@ -19,6 +20,9 @@ from assay.run.sites import Site
 from assay.run.spares import SpareFiles
 from assay.schedulers.base import Scheduler
 from assay.transports.base import Transport
+
+if TYPE_CHECKING:
+    from assay.run.ahead import StageAhead
 
 
 class StageFailed(Exception):
@@ -68,6 +72,8 @@ class RunContext(msgspec.Struct):
     # first source is staged (run/stage_setup.py): a source that is one of them holds the
     # session. The root is there for the whole session: looked at once, not once a case.
     stage_ancestors: frozenset[tuple[int, int]] | None = None
+    # The next suite case's stage dir, made while a case runs (run/ahead.py; one at a time).
+    ahead: StageAhead | None = None
 
 
 _UNSAFE_NAME = re.compile(r"[^\w.-]")

@@ -123,6 +123,14 @@ class Runner:
             counts = self.slot_counts
         self.eta = Estimator(pools, recorded or {}, counts, self.priority)
 
+    @property
+    def one_at_a_time(self) -> bool:
+        """Whether no two cases run at once (``--serial``, or a single slot)."""
+        caps = [sum(self.slot_counts.values())]
+        if self.options.max_cases:
+            caps.append(self.options.max_cases)
+        return self.options.serial or min(caps) <= 1
+
     async def run(self) -> list[CaseResult]:
         """Run every case; on cancellation, stop jobs and return what was obtained."""
         tasks = [asyncio.create_task(self._drive(c), name=c.name) for c in self.cases]

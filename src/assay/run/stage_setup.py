@@ -28,6 +28,7 @@ from assay.run.root_inputs import copies_needed
 from assay.run.sites import fetch_dependency_layers
 
 if TYPE_CHECKING:
+    from assay.run.ahead import Made
     from assay.store.trees import Tree
 
 
@@ -38,9 +39,18 @@ class SetupStage(CaseState):
         case = self.case
         if self.attach is not None and not (self.stage_dir / scripts.RUN_SCRIPT).exists():
             self.attach = None  # nothing to follow: run it from the start
+        made = None
         if self.attach is None:
-            fresh_dir(self.stage_dir)
+            ahead = self.ctx.ahead
+            if ahead is not None and self.attempt == 1:
+                made = ahead.take(case.key)
+            if made is None:
+                fresh_dir(self.stage_dir)
         self.stage_ident = stage_identity(self.stage_dir)
+        if made is not None and self.stage_ident != made.ident:
+            made = None  # (not the directory made ahead: made anew, empty)
+            fresh_dir(self.stage_dir)
+            self.stage_ident = stage_identity(self.stage_dir)
         if self.ctx.module_checks is not None and not self.site.remote:
             # On a remote host the job scripts' own module lines fail the case (exit 96).
             problem = await self.ctx.module_checks.problem(case.environment, case.env_config)
@@ -91,13 +101,15 @@ class SetupStage(CaseState):
             if problems:
                 raise StageFailed("invalid test attributes: " + "; ".join(problems))
         if self.attach is None:  # a resumed case's stage dir already holds its inputs
-            await self._stage_sources(test)
+            await self._stage_sources(test, made)
             if self.ctx.spares and not test.build and self._runs_here():
                 # The job's stdout and stderr: files an earlier case left empty, moved
                 # here (a new file costs more than a move; see run/spares.py).
                 self.ctx.spares.take(self.stage_dir, self.stage_ident)
         await self._artifacts(test, info)
         self.result.artifacts += self.sources  # after the artifacts: theirs come first
+        if self.ctx.ahead is not None:  # the next cases' stage dirs, while this one runs
+            self.ctx.ahead.advance()
 
     async def _artifacts(self, test: Test, info: CaseInfo) -> None:
         """Unpack (once per session) the artifacts the test names; export $ASSAY_<NAME>."""
@@ -152,12 +164,15 @@ class SetupStage(CaseState):
         self.inputs.extend(f"{folder}/{path}" for path in paths)  # not outputs
         return self.stage_dir / folder
 
-    async def _stage_sources(self, test: Test) -> None:
+    async def _stage_sources(self, test: Test, made: Made | None = None) -> None:
         """Hard-link the test's sources from the store (a directory's contents, or a file);
         ``writable`` paths get private copies. A suite case's own small directory, run
-        here, is copied instead (:func:`copy_small`). Each source's tree is recorded."""
+        here, is copied instead (:func:`copy_small`), or was copied before the case's slot
+        (``made``: :mod:`assay.run.ahead`). Each source's tree is recorded."""
         sources = as_list(test.sources)
         if not sources:
+            if made is not None and made.copied is not None:
+                self._not_made_ahead()
             return
         exclude = source_globs(as_list(test.exclude_sources))
         writable = source_globs(as_list(test.writable))
@@ -165,7 +180,14 @@ class SetupStage(CaseState):
             src = Path(test.format(source, quote=False))
             if not src.is_absolute():  # (a suite case's own directory is absolute)
                 src = _folder(self.case.test._assay.file or ".") / src
-            if _holds_session(src, self.ctx, source):
+            copied = None
+            if made is not None and made.copied is not None:
+                if self._copies(test, source) and made.fits(str(src), exclude, writable):
+                    copied = made.copied  # (checked as here and as copy_small checks)
+                else:  # setup arrived at other sources: not those copied
+                    self._not_made_ahead()
+                made = None
+            if copied is None and _holds_session(src, self.ctx, source):
                 raise StageFailed(
                     f"sources: {source!r} holds this run's session directory "
                     f"({self.ctx.stage_root.parent}): each stage dir would get a copy of the "
@@ -173,8 +195,7 @@ class SetupStage(CaseState):
                     "(--prefix, or prefix in the config)"
                 )
             try:
-                copied = None
-                if self._copies(test, source):
+                if copied is None and self._copies(test, source):
                     copied = await copy_small(src, self.stage_dir, exclude, writable)
                 if copied is not None:
                     tree, digest = copied.tree, copied.digest
@@ -193,6 +214,13 @@ class SetupStage(CaseState):
                 raise StageFailed(f"sources: {source!r}: {exc}") from None
             self.sources.append(ArtifactUse(SOURCES, layer, None, digest))
             self.inputs.extend(e.path for e in tree.entries if e.type != "dir")
+
+    def _not_made_ahead(self) -> None:
+        """The copy made ahead is not what setup stages: the stage dir is made anew, empty
+        (nothing but the copy is in it yet)."""
+        shutil.rmtree(self.stage_dir)
+        fresh_dir(self.stage_dir)
+        self.stage_ident = stage_identity(self.stage_dir)
 
     def _copies(self, test: Test, source: str) -> bool:
         """Whether ``source`` is a suite case's own directory, for a case whose jobs run as

@@ -21,6 +21,7 @@ from assay.results.journal import Journal
 from assay.results.live import hold as hold_session
 from assay.results.model import GitState, Session
 from assay.results.recorder import Recorder, config_hash, database_target, git_state
+from assay.run.ahead import StageAhead
 from assay.run.artifacts import SessionStore
 from assay.run.priority import Expectations, case_series
 from assay.run.recording import LateRecorder, first_session
@@ -184,6 +185,9 @@ async def _run(
         recorded=expect.recorded,
         recorder=recording,
     )
+    if runner.one_at_a_time:  # (the loop waits while each case runs: see run/ahead.py)
+        resumed = set() if recovered is None else {*recovered.results, *recovered.jobs}
+        ctx.ahead = StageAhead.plan(plan.cases, ctx, expect.priority, resumed)
     display.start(
         len(plan.cases),
         f"assay {__version__} · system {system} · {len(plan.cases)} case(s) on "
@@ -205,6 +209,8 @@ async def _run(
             await transport.release()
             ctx.store.close()
             ctx.spares.remove()  # (what no later case took: not kept)
+            if ctx.ahead is not None:  # (stage dirs made for cases that did not start)
+                ctx.ahead.close()
             journal.close()
         if late is not None:
             recorder = await late.settled()
