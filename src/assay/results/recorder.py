@@ -302,6 +302,13 @@ class Recorder:
                 # ms: the series table's pages are written once per batch, not once).
                 self.db.backend.checkpoint()
 
+    def drain(self) -> None:
+        """Every case has finished: what waits for its batch is written now, not at the
+        batch's time, while the runner closes its hosts and journal (the session's end
+        then waits for less; see :meth:`end`)."""
+        if self._executor is not None:
+            self._wake()
+
     def end(
         self, session: Session, eta_first: float | None = None, eta_made: float | None = None
     ) -> None:
