@@ -173,10 +173,9 @@ def _wal_salts(path: Path) -> bytes:
         return fh.read(24)[16:24]
 
 
-def test_a_transaction_does_not_fold_the_log_into_the_database(tmp_path):
+def test_the_recorder_folds_its_log_into_the_database_once_at_the_end(tmp_path):
     # SQLite's default checkpoint (at 1,000 pages of log) ran in nearly every transaction
-    # of a session, with two syncs each, in the write itself: the recorder folds the log in
-    # after its batches (see the next test) and at the end, not in each commit.
+    # of a session, with two syncs each, while the cases ran.
     path = tmp_path / "results.sqlite"
     recorder = Recorder.open(str(path), tmp_path)
     session = _session()
@@ -199,34 +198,6 @@ def test_a_transaction_does_not_fold_the_log_into_the_database(tmp_path):
         reader.begin_session(SessionRecord(id="s-next", started=T0 + 10))
         assert _wal_salts(path) != salts
         assert len(reader.session_cases(session.id)) == 1500
-
-
-def _in_the_file_itself(path: Path, copy: Path) -> int:
-    """How many cases the database file holds without its log: what a checkpoint folded
-    in (a copy of the file alone, opened where no log lies beside it)."""
-    copy.write_bytes(path.read_bytes())
-    with ResultsDB.open(copy) as alone:
-        return int(alone.backend.query("SELECT count(*) FROM cases")[0][0])
-
-
-def test_the_recorder_folds_each_batch_into_the_database_while_the_session_runs(tmp_path):
-    # The end of a session waited for one checkpoint of everything it wrote (every page of
-    # the series index and table, and two syncs of megabytes), after the report was
-    # written: the user's wait. Folded in after each batch, in the recorder's thread while
-    # the cases run, the end's checkpoint has the last batch only.
-    path = tmp_path / "results.sqlite"
-    recorder = Recorder.open(str(path), tmp_path)
-    session = _session()
-    recorder.start(session, None)
-    for r in _batch(0, 40):
-        recorder.case_finished(r)
-    assert recorder._executor is not None
-    recorder._executor.submit(lambda: None).result(60)  # (the batch's write and what follows)
-    assert recorder.db is not None
-    assert len(recorder.db.session_cases(session.id)) == 40  # written, and
-    assert _in_the_file_itself(path, tmp_path / "copy.sqlite") == 40  # folded in already
-    session.finished = T0 + 3
-    recorder.finish(session)
 
 
 def test_a_live_sessions_merge_reads_no_series_identity(tmp_path):

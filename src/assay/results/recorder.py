@@ -60,9 +60,9 @@ FLUSH_LATEST = 5.0
 RECORDING_CACHE_KIB = 1024
 # A session's writes reach every leaf of the series index (each case's series sorts to its
 # own place), so each transaction logs about as many pages as the index has, and SQLite's
-# default checkpoint at 1,000 pages of log ran in nearly every one, inside the write. The
-# recorder's commits checkpoint only past this (32 MiB of 4 KiB pages); it folds the log in
-# itself after each batch (see Recorder._flush) and at the end.
+# default checkpoint at 1,000 pages of log ran in nearly every one: copying them into the
+# database and two syncs, while the cases ran. The recorder checkpoints once, at the end,
+# unless its log grows past this (32 MiB of 4 KiB pages).
 CHECKPOINT_PAGES = 8192
 
 
@@ -291,16 +291,6 @@ class Recorder:
             else:
                 self.db.record_new(self._session_id, self._at, batch)
             self._written.update(keys)
-            if not self._closing.is_set():
-                # The batch's log into the database now, while the cases run (its writes
-                # and syncs wait on the disk with the GIL released): the checkpoint at the
-                # end, after the report, which the user waits for, then has the last batch
-                # only, not all of the session (a page of the series index per case, and
-                # the syncs of megabytes). Measured on 2,000 trivial cases, 8 at once, under
-                # load 7-10, 9 runs each: finish() waited 0-103 ms (median 11) instead of
-                # 8-184 ms (median 84), for ~5 ms more of the recorder's CPU (156 vs 150
-                # ms: the series table's pages are written once per batch, not once).
-                self.db.backend.checkpoint()
 
     def drain(self) -> None:
         """Every case has finished: what waits for its batch is written now, not at the
@@ -331,8 +321,8 @@ class Recorder:
                     eta_made,
                 )
             )
-            # The last batch's log into the database (see _flush) even when another
-            # connection keeps the close below from doing it.
+            # The session's log into the database (deferred until now, see CHECKPOINT_PAGES)
+            # even when another connection keeps the close below from doing it.
             self._submit(db.backend.checkpoint)
         # Closed in the thread too, failed or not (a close checkpoints the WAL: a sync).
         self._executor.submit(_close, db)
