@@ -625,6 +625,47 @@ def test_the_recorders_end_goes_on_while_the_runner_writes_its_report(results_ta
     assert recorder.db is None  # closed
 
 
+def _recorded(target: str, session_id: str, count: int) -> bool:
+    """Whether ``count`` cases of the session are in the database, looked for up to 60 s."""
+    deadline = time.monotonic() + 60
+    while True:
+        with ResultsDB.open(target) as reader:
+            if len(reader.session_cases(session_id)) >= count:
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+
+
+def test_drain_writes_the_cases_that_wait_for_their_batch_at_once(
+    results_target, tmp_path, monkeypatch
+):
+    """Once the runner's cases have all finished, the last batch goes while the runner
+    closes its hosts and journal, not when its time comes (nor with the session's end)."""
+    from assay.results import recorder as recording
+
+    # The batch after the first waits an hour here: only drain() can write it sooner.
+    monkeypatch.setattr(recording, "FLUSH_EVERY", 3600.0)
+    monkeypatch.setattr(recording, "FLUSH_LATEST", 3600.0)
+    recorder = Recorder.open(results_target, tmp_path)
+    session = _session()
+    try:
+        recorder.start(session, None)
+        recorder.case_finished(result(case_id="00000001", params={"i": "1"}))  # (at once)
+        assert _recorded(results_target, session.id, 1)
+        recorder.case_finished(result(case_id="00000002", params={"i": "2"}))
+        recorder.drain()
+        assert _recorded(results_target, session.id, 2)
+        with ResultsDB.open(results_target) as reader:
+            assert not reader.session(session.id).complete  # (the end is the runner's)
+        session.finished = T0 + 3
+        recorder.finish(session)
+    finally:
+        recorder.close()  # (a failure above: the batch's wait ends, its thread with it)
+    with ResultsDB.open(results_target) as reader:
+        assert reader.session(session.id).complete
+
+
 def test_after_end_a_late_case_is_left_out_and_close_closes_once(results_target, tmp_path):
     warnings: list[str] = []
     recorder = Recorder.open(results_target, tmp_path, warn=warnings.append)

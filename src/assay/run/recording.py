@@ -103,6 +103,11 @@ class LateRecorder:
         else:
             self._recorder.case_finished(result)
 
+    def drain(self) -> None:
+        """See :meth:`Recorder.drain` (a recorder not open yet gets its cases when it is)."""
+        if self._recorder is not None:
+            self._recorder.drain()
+
     async def settled(self) -> Recorder:
         """The recorder, once open, with every case that finished handed to it."""
         self.open()

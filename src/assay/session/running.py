@@ -25,7 +25,7 @@ from assay.run.ahead import StageAhead
 from assay.run.artifacts import SessionStore
 from assay.run.priority import Expectations, case_series
 from assay.run.recording import LateRecorder, first_session
-from assay.run.runner import Recording, Runner
+from assay.run.runner import Runner
 from assay.schedulers.registry import sizes_jobs_by_history
 from assay.select import NO_TESTS_HINT, nothing_matched_hint
 from assay.session.context import make_context
@@ -143,7 +143,7 @@ async def _run(
         journal.close()
         raise
     git = _probe_git(Path(request.paths[0]).absolute(), kickoff)
-    recording: Recording
+    recording: Recorder | LateRecorder
     # The history of a run that plans without it, read once the database is open: what
     # the run's first estimate of its time left would have been (the report keeps it).
     history: list[Expectations] = []
@@ -204,6 +204,7 @@ async def _run(
         try:
             session.results = await task
         finally:
+            recording.drain()  # (its last batch goes while the hosts and journal close)
             kickoff.fire()  # (no process started: what waited for one is needed now)
             await hosts.close()
             await transport.release()
