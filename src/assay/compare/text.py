@@ -166,9 +166,14 @@ def _short_pair(n: int, le: bytes, la: bytes, res: Result, opt: Options) -> None
     if opt.exact:
         _exact(n, lambda: Located(raw_e, raw_a, opt).at_character(), res)
         return
-    located = Located(raw_e, raw_a, opt)
     te, ta = line_tokens(ex, opt), line_tokens(ac, opt)
-    check = LineCheck(n, res, opt, lambda wanted: {i: located.at_token(i) for i in wanted})
+
+    def locate_tokens(wanted: list[int]) -> dict[int, dict[str, Any]]:
+        # (made only for a listed difference: most differing lines of a long file are not)
+        located = Located(raw_e, raw_a, opt)
+        return {i: located.at_token(i) for i in wanted}
+
+    check = LineCheck(n, res, opt, locate_tokens)
     if len(te) == len(ta):
         check.feed(te, ta)
     else:
