@@ -224,3 +224,17 @@ def results_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "results.sqlite")
     return str(request.getfixturevalue("postgres_url"))
+
+
+def run_python(code: str, *args: str) -> str:
+    """Run ``code`` (dedented) in a fresh interpreter with ``args``; its stdout (its
+    failure fails the test)."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout

@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 from assay import deferasyncio
+from tests.conftest import run_python
 
 pytestmark = pytest.mark.skipif(
     not deferasyncio.applies(), reason="the deferral is for Python 3.11's asyncio"
@@ -30,16 +31,8 @@ IMPORT = """
 
 
 def python(code: str) -> str:
-    """Run ``code`` in a fresh interpreter; its stdout (its failure fails the test)."""
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(IMPORT) + textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    """Run ``code`` after IMPORT in a fresh interpreter; its stdout."""
+    return run_python(textwrap.dedent(IMPORT) + textwrap.dedent(code))
 
 
 def plain(expression: str) -> str:

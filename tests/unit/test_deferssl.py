@@ -4,27 +4,14 @@ TLS still works, whichever way the first use comes. Each check runs in a fresh i
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.certs import self_signed
+from tests.conftest import run_python
 
-
-def python(code: str, *args: str) -> str:
-    """Run ``code`` in a fresh interpreter; its stdout (its failure fails the test)."""
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+python = run_python
 
 
 @pytest.fixture(scope="module")
