@@ -42,8 +42,12 @@ def applies() -> bool:
     return sys.version_info[:2] == (3, 11)
 
 
-_lock = threading.RLock()
-_loading: set[str] = set()  # ("asyncio" while the real modules are imported)
+# Whether this thread is importing the real modules (their own ``from . import streams``
+# asks asyncio for a name it lacks: left to the import system). Per thread, and no lock
+# around the imports: a lock held while importing would wait on a module another thread is
+# importing, whose own ``from . import ...`` would wait on the lock (a deadlock the import
+# system cannot see); its per-module locks already make concurrent imports safe.
+_loading = threading.local()
 
 
 class _StandIns:
@@ -102,23 +106,23 @@ def settle(asyncio: types.ModuleType) -> None:
 
 def _load(asyncio: types.ModuleType, partial: tuple[str, ...]) -> None:
     """Import the real modules of :data:`LATER` and give asyncio their names, and its whole
-    ``__all__``, as its ``__init__`` does; once (a name asked for while they import, by
-    their own ``from . import ...``, is left to the import system)."""
+    ``__all__``, as its ``__init__`` does (a name asked for while this thread imports
+    them, by their own ``from . import ...``, is left to the import system)."""
     namespace = vars(asyncio)
-    with _lock:
-        if namespace.get("__getattr__") is None or "asyncio" in _loading:
-            return
-        _loading.add("asyncio")
-        try:
-            names = list(partial)
-            for full in LATER:
-                module = importlib.import_module(full)
-                exported = tuple(getattr(module, "__all__", ()))
-                for name in exported:
-                    namespace[name] = getattr(module, name)
-                if full not in _NOT_IN_ALL:
-                    names += exported
-            namespace["__all__"] = tuple(names)
-            del namespace["__getattr__"]  # (every name is in now)
-        finally:
-            _loading.discard("asyncio")
+    if namespace.get("__getattr__") is None or getattr(_loading, "on", False):
+        return
+    _loading.on = True
+    try:
+        names = list(partial)
+        for full in LATER:
+            module = importlib.import_module(full)
+            exported = tuple(getattr(module, "__all__", ()))
+            for name in exported:
+                namespace[name] = getattr(module, name)
+            if full not in _NOT_IN_ALL:
+                names += exported
+        # (two threads may both get here: the same objects, set twice)
+        namespace["__all__"] = tuple(names)
+        namespace.pop("__getattr__", None)  # (every name is in now)
+    finally:
+        _loading.on = False

@@ -108,3 +108,34 @@ def test_an_import_of_a_submodule_gets_the_real_one() -> None:
         """
     )
     assert out.split("\n")[:2] == ["True True", "no such name"]
+
+
+def test_two_threads_asking_at_once_both_get_the_names() -> None:
+    """One thread asks for a name (the real modules are imported) while another imports a
+    submodule directly, whose own ``from . import streams`` asks asyncio too: both end,
+    each with what it asked for (no lock held across the imports to wait on)."""
+    out = python(
+        """
+        import threading
+        got = {}
+        start = threading.Barrier(2)
+        def by_name():
+            start.wait()
+            got["queue"] = asyncio.Queue.__name__
+        def by_import():
+            start.wait()
+            import asyncio.subprocess as sub
+            got["pipe"] = sub.PIPE
+        threads = [threading.Thread(target=f) for f in (by_name, by_import)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        print(sorted(got.items()), any(t.is_alive() for t in threads))
+        print(asyncio.create_subprocess_exec.__name__, "__getattr__" in vars(asyncio))
+        """
+    )
+    assert out.splitlines() == [
+        "[('pipe', -1), ('queue', 'Queue')] False",
+        "create_subprocess_exec False",
+    ]
