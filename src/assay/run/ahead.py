@@ -246,18 +246,14 @@ def _class_globs(test: type[Test]) -> tuple[tuple[str, ...], tuple[str, ...]] | 
     stage with, unless a case says otherwise (setup checks: a copy made with others is not
     used); else None. Once per test class, not per case."""
     from assay.define.suite_test import SuiteTest
-    from assay.define.test import Test
+    from assay.run.stage_setup import code_binds
 
     if not issubclass(test, SuiteTest):
         return None
     hooks = test._assay.hooks[("before", "setup")]
     if not all(getattr(h, "keeps_fields_valid", False) for h in hooks):
         return None
-    if (
-        test.__new__ is not object.__new__
-        or test.__init__ is not object.__init__
-        or test.__setattr__ is not Test.__setattr__
-    ):
+    if code_binds(test):  # (making the instance runs the test's code)
         return None
     try:
         exclude = source_globs([*as_list(test.exclude_sources), test.expected_name])

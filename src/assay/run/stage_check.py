@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from assay import guard
@@ -45,7 +45,7 @@ class CheckStages(CaseState):
                 return self._failed_beside_loop(reason)
             raise StageFailed(reason, self._differences_anyway())
         if compares_big(test, self.stage_dir):
-            return beside_loop(f"assay-compare-{self.case.id}", test.sanity, out)
+            return self._beside_loop(test.sanity, out)
         said = guard.call("sanity", test.sanity, out, printed=self.printed)
         # A check written as ReFrame's (a boolean returned) would otherwise pass when false.
         if said is False or (type(said).__name__ == "bool_" and not said):  # (numpy's too)
@@ -57,8 +57,11 @@ class CheckStages(CaseState):
 
     async def _failed_beside_loop(self, reason: str) -> None:
         """A failed run's first differences (large outputs: compared in a thread)."""
-        name = f"assay-compare-{self.case.id}"
-        raise StageFailed(reason, await beside_loop(name, self._differences_anyway))
+        raise StageFailed(reason, await self._beside_loop(self._differences_anyway))
+
+    def _beside_loop(self, func: Callable[..., Any], *args: Any) -> Coroutine[Any, Any, Any]:
+        """``func(*args)`` in a thread named after the case, awaited."""
+        return beside_loop(f"assay-compare-{self.case.id}", func, *args)
 
     def _denied_inputs(self) -> list[str]:
         """The read-only inputs a "Permission denied" of the failed run names."""

@@ -89,7 +89,7 @@ class SetupStage(CaseState):
         )
         # The class's own __init__ (etc.) runs in bind under the guard; with none, no code
         # of the test's runs there: no process state to keep and put back.
-        scope = guard.running(self.printed) if _code_binds(case.test) else nullcontext()
+        scope = guard.running(self.printed) if code_binds(case.test) else nullcontext()
         with scope:
             self.test = test = bind(
                 case.test, case.variant.params, case.overrides, info, case.variant.fields
@@ -232,7 +232,7 @@ class SetupStage(CaseState):
         return not self.site.remote and self.place.scheduler.runs_here
 
 
-def _code_binds(test: type[Test]) -> bool:
+def code_binds(test: type[Test]) -> bool:
     """Whether making the test's instance runs code of the test's (its class's own
     ``__new__``, ``__init__`` or ``__setattr__``), which :func:`guard.running` must surround:
     else :func:`bind` is assay's own work on the class's plain field values, and the guard's
