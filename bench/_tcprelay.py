@@ -2,7 +2,7 @@
 ``_relay.py``): the S3 bench points both tools at it instead of at the S3 endpoint, so both
 are counted the same way, requests, headers, listings and bodies included.
 
-    with TcpRelay("127.0.0.1", 28333) as relay:
+    with TcpRelay("127.0.0.1", 18333) as relay:
         ...  # use f"http://127.0.0.1:{relay.port}"
         relay.take()  # (sent, received) since the last take
 

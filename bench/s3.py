@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/s3.py [--small] [--size-mb 1024] [--files 10000] [--repeat 3]
 
-Starts an S3 server of its own with ``scripts/s3-ci`` (SeaweedFS on port 28433, data under
+Starts an S3 server of its own with ``scripts/s3-ci`` (SeaweedFS on port 18433, data under
 /tmp/assay-s3-bench, stopped and removed at the end) and needs ``rclone`` (Debian: ``apt-get
 install rclone``; the bench installs it with apt-get when it is missing and it runs as root,
 else it says how and stops). About 3 x SIZE of disk for the trees and the store, and
@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MiB = 2**20
 # The bench's own server: its venv (SeaweedFS) is kept under /tmp for the next run, its data
 # removed by `scripts/s3-ci down` at the end.
-SERVER = {"S3_CI_DIR": "/tmp/assay-s3-bench", "S3_CI_PORT": "28433", "S3_CI_BUCKET": "bench"}
+SERVER = {"S3_CI_DIR": "/tmp/assay-s3-bench", "S3_CI_PORT": "18433", "S3_CI_BUCKET": "bench"}
 
 
 def note(message: str) -> None:

@@ -110,3 +110,29 @@ def test_up_names_a_port_that_stays_held(server):
     assert held_line is not None, up.stderr
     assert f"127.0.0.1:{port}" in held_line.group(1).split(), up.stderr
     assert "panic" not in up.stderr
+
+
+def _ephemeral() -> tuple[int, int]:
+    low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    return int(low), int(high)
+
+
+def test_default_ports_are_all_below_the_ephemeral_range():
+    # A port in the kernel's ephemeral range can be taken as the source port of any
+    # connection before the server binds it (the default's gRPC port was 38333 once).
+    env = {k: v for k, v in os.environ.items() if k != "S3_CI_PORT"}
+    done = subprocess.run([SCRIPT, "ports"], env=env, capture_output=True, text=True, check=True)
+    ports = [int(p) for p in done.stdout.split()]
+    assert sorted(ports) == sorted(_ports(ports[0]))
+    low, _ = _ephemeral()
+    assert max(ports) < low, ports
+    assert "warning" not in done.stderr
+
+
+def test_a_port_in_the_ephemeral_range_is_warned_about_by_name():
+    low, high = _ephemeral()
+    port = (low + high) // 2  # the S3 port itself in the range
+    env = {**os.environ, "S3_CI_PORT": str(port)}
+    done = subprocess.run([SCRIPT, "ports"], env=env, capture_output=True, text=True, check=True)
+    assert f"port {port} is in the kernel's ephemeral range ({low}-{high})" in done.stderr
+    assert "S3_CI_PORT" in done.stderr
