@@ -156,3 +156,52 @@ def test_an_executor_left_open_ends_with_the_run_and_is_not_called_a_wait(assay_
 
     assert result.code == 0, result
     assert "waiting for" not in result.stderr, result
+
+
+FORKS_IN_A_THREAD = """
+import os
+import threading
+import assay
+
+
+class ForksInAThread(assay.Test):
+    command = "echo hi"
+
+    def sanity(self, out):
+        def fork_and_return():
+            pid = os.fork()
+            if pid == 0:  # the child: this thread is its only one, and it returns
+                with open({marks!r}, "a") as fh:
+                    fh.write(f"{{os.getpid()}}\\n")
+                return
+            os.waitpid(pid, 0)
+
+        thread = threading.Thread(target=fork_and_return)
+        thread.start()
+        thread.join()
+        out.expect("hi")
+
+
+class After(assay.Test):
+    command = "echo after"
+    depends_on = ["ForksInAThread"]
+"""
+
+
+def test_a_child_forked_from_a_thread_of_test_code_ends_without_running_the_session(
+    assay_cli, write, tmp_path
+):
+    """The child's only thread goes back into the thread's start-up code, not into assay's
+    stages: it must end there (one summary, one session, no second runner)."""
+    marks = tmp_path / "children.txt"
+    write("test_thread_fork.py", FORKS_IN_A_THREAD.format(marks=str(marks)))
+
+    result = assay_cli("run", ".", "--plain", timeout=120)
+
+    assert result.code == 0, result
+    assert "Traceback" not in result.stdout + result.stderr, result
+    assert result.stdout.count("2 passed, 0 failed") == 1, result
+    assert len(list((tmp_path / ".assay" / "runs").iterdir())) == 1
+    children = [int(pid) for pid in marks.read_text().split()]
+    assert len(children) == 1  # the fork happened, and the child ran the test's code
+    assert not os.path.exists(f"/proc/{children[0]}"), "the child is still running"
