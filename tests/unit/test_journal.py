@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -348,3 +349,104 @@ def test_a_tokens_line_not_in_the_runners_shape_is_ignored(tmp_path: Path):
     lines = [json.dumps({"t": "tokens", "prefix": p}) for p in [*bad, good]]
     (tmp_path / "journal.jsonl").write_text("\n".join(lines) + "\n")
     assert recover(tmp_path).prefixes == [good]
+
+
+def _file_syncs(monkeypatch) -> list[float]:
+    """When each sync of a journal file (not of its directory) started."""
+    started: list[float] = []
+    real = os.fdatasync
+
+    def spy(fd: int) -> None:
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            started.append(time.monotonic())
+        real(fd)
+
+    monkeypatch.setattr(journal_mod.os, "fdatasync", spy)
+    return started
+
+
+def test_syncs_start_at_most_once_an_interval_and_every_waiter_returns(tmp_path, monkeypatch):
+    # Each sync is a commit of the file system's journal, which holds up the next case's
+    # files: verdicts arriving every 10 ms share syncs an interval apart, not one each.
+    monkeypatch.setattr(journal_mod, "SYNC_INTERVAL", 0.2)
+    started = _file_syncs(monkeypatch)
+    journal = Journal(tmp_path)
+    returned: list[int] = []
+
+    async def case(i: int) -> None:
+        await asyncio.sleep(0.01 * i)
+        journal.result(_result(i))
+        await journal.sync()
+        returned.append(i)
+
+    async def main() -> None:
+        await asyncio.gather(*(case(i) for i in range(30)))
+
+    _run_with_deadline(main, 30)
+    journal.close()
+    assert sorted(returned) == list(range(30))
+    assert 1 <= len(started) <= 4, started  # (30 without the interval; 0.3 s of verdicts)
+    # (started as the journal's thread gets to them: a late one may shorten the next gap)
+    gaps = [b - a for a, b in itertools.pairwise(started)]
+    assert all(gap >= 0.1 for gap in gaps), gaps
+    assert len(recover(tmp_path).results) == 30
+
+
+def test_a_sync_at_once_does_not_wait_for_the_interval_and_takes_the_waiting_ones(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(journal_mod, "SYNC_INTERVAL", 3600.0)
+    started = _file_syncs(monkeypatch)
+    journal = Journal(tmp_path)
+
+    async def main() -> None:
+        journal.result(_result(1))
+        await journal.sync()  # the first: at once
+        journal.result(_result(2))
+        waiting = asyncio.create_task(journal.sync())  # within the hour: waits
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        journal.result(_result(3))
+        await journal.sync(at_once=True)  # the session's last verdict
+        await waiting  # covered by the same sync
+
+    _run_with_deadline(main, 20)
+    journal.close()
+    assert len(started) == 2, started
+    assert len(recover(tmp_path).results) == 3
+
+
+def test_the_runner_syncs_the_last_verdict_at_once(tmp_path):
+    # With an interval of an hour, a run of three cases one at a time ends at once only if
+    # its last verdict does not wait: its sync then takes the second case's, which waited.
+    from tests.conftest import run_python
+
+    (tmp_path / "test_three.py").write_text(
+        "import assay\n\n\nclass Three(assay.Test):\n"
+        "    i = assay.parameter(range(3))\n    command = 'echo hi'\n"
+    )
+    out = run_python(
+        """
+        import os, sys
+        import assay.results.journal as journal
+        journal.SYNC_INTERVAL = 3600.0
+        synced = []
+        real = os.fdatasync
+
+        def spy(fd):
+            if os.readlink(f"/proc/self/fd/{fd}").endswith(journal.NAME):
+                synced.append(fd)
+            real(fd)
+
+        os.fdatasync = spy
+        os.chdir(sys.argv[1])
+        import atexit
+        atexit.register(lambda: print("journal syncs", len(synced)))
+        sys.argv = ["assay", "run", ".", "--serial", "--plain"]
+        from assay.entry import console
+        console()
+        """,
+        str(tmp_path),
+    )
+    assert "3 passed" in out, out
+    assert out.strip().splitlines()[-1] == "journal syncs 2", out

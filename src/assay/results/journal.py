@@ -27,6 +27,9 @@ import msgspec
 from assay.results.model import CaseResult, Status
 
 NAME = "journal.jsonl"
+SYNC_INTERVAL = 0.05
+"""Seconds between the starts of two syncs at least, unless a sync may not wait (a verdict
+shows at most this much later; one sync then covers the cases of that time)."""
 
 
 class _Job(msgspec.Struct):
@@ -78,7 +81,11 @@ class Journal:
     Against a crash of the machine itself (a power cut), :meth:`sync` makes what was
     written durable: the runner awaits it before it shows a finished case's verdict. Cases
     that finish together share one ``fdatasync`` (group commit), which runs in a thread of
-    the journal's own, so the event loop never waits on the disk.
+    the journal's own, so the event loop never waits on the disk; and syncs start at most
+    once every :data:`SYNC_INTERVAL` unless the caller says none may wait (the session's
+    last case): each is a commit of the file system's own journal, which held up the next
+    case's directory and files (measured: 210 syncs of 0.35 ms for 200 serial cases, and
+    13-17% of the time from one job's exit to the next one's start).
     """
 
     def __init__(self, directory: Path) -> None:
@@ -95,6 +102,9 @@ class Journal:
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._thread: _SyncThread | None = None
         self._dir_synced = False  # (the directory, once the file is in it)
+        self._last_start = -SYNC_INTERVAL  # (loop time) when the last sync started
+        self._timer: asyncio.TimerHandle | None = None  # the start of a sync that waits
+        self._urgent = False  # a waiter may not wait for the interval
 
     def _write(self, event: object) -> None:
         if self._fh is None:
@@ -105,25 +115,48 @@ class Journal:
             line = line[self._fh.write(line) :]
         self._written += 1
 
-    async def sync(self) -> None:
-        """Return once every event written so far is on disk."""
+    async def sync(self, at_once: bool = False) -> None:
+        """Return once every event written so far is on disk. The sync that does it starts
+        within :data:`SYNC_INTERVAL` of the one before it, or at once with ``at_once``
+        (nothing else will come to share it: the session's last verdict)."""
         target = self._written
         if self._synced >= target or self._fh is None:
             return
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiters.append((target, waiter))
-        # Else the sync under way, or the one after it, covers it (unless it was started
-        # from another event loop, which may be gone before it could be told).
+        self._urgent = self._urgent or at_once
+        # Else the sync under way tells the loop, which starts the next one then (unless
+        # it was started from another event loop, which may be gone before it could be
+        # told: not waited for).
         if not self._syncing or self._sync_loop is not loop:
-            self._start_sync(loop)
+            self._next_sync(loop)
         await waiter
+
+    def _next_sync(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start a sync now, or once :data:`SYNC_INTERVAL` has passed since the last one
+        started (urgent waiters: now)."""
+        wait = self._last_start + SYNC_INTERVAL - loop.time()
+        if self._urgent or wait <= 0:
+            self._start_sync(loop)
+        elif self._timer is None:
+            self._timer = loop.call_later(wait, self._timed_sync, loop)
+
+    def _timed_sync(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        under_way = self._syncing and self._sync_loop is loop  # (it starts the next)
+        if not under_way and self._fh is not None and self._waiters:
+            self._start_sync(loop)
 
     def _start_sync(self, loop: asyncio.AbstractEventLoop) -> None:
         """Sync every event written so far, in the journal's thread, which then tells the
         loop (group commit: events written meanwhile wait for the next sync)."""
         assert self._fh is not None
-        self._syncing, self._sync_loop = True, loop
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._syncing, self._sync_loop, self._urgent = True, loop, False
+        self._last_start = loop.time()
         self.start_syncing().submit(
             _sync_and_tell, loop, self._fh.fileno(), self._written, self._synced_to
         )
@@ -143,7 +176,7 @@ class Journal:
                 later.append((target, waiter))
         self._waiters = later
         if later and self._fh is not None:
-            self._start_sync(asyncio.get_running_loop())
+            self._next_sync(asyncio.get_running_loop())
 
     def start_syncing(self) -> _SyncThread:
         """Start the thread the syncs run in and, once the file is there, sync the directory
@@ -178,6 +211,9 @@ class Journal:
             self._write(_Result("result", result.key, result))
 
     def close(self) -> None:
+        if self._timer is not None:  # (what it would sync is synced below)
+            self._timer.cancel()
+            self._timer = None
         if self._thread is not None:
             self._thread.stop()
             self._thread = None

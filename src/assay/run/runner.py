@@ -223,7 +223,9 @@ class Runner:
         user saw it must not lose it)."""
         try:
             if self.journal is not None:
-                await self.journal.sync()
+                # The last case's verdict: no later one will share its sync, which would
+                # only wait for the interval (and the session's end with it).
+                await self.journal.sync(at_once=len(self.results) == len(self.cases))
         finally:
             self.events.case_finished(result)
 
