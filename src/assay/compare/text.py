@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .binary import first_difference, open_file
 from .lines import Located, brief_at, context, first_token_difference
 from .numeric import ZERO, errors, exceeds
+from .quick import settle
 from .result import BRIEF, Preview, brief, cut
 from .streamed import first_difference_at, locate, locate_character
 from .tokens import PIECE, line_tokens, stream_tokens
@@ -115,8 +116,17 @@ def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
         open_file(actual), "rb", buffering=0
     ) as fa:
         e, a = Reader(fe), Reader(fa)
-        pairs, probe = 0, _PROBE
+        pairs, probe, stepping = 0, _PROBE, False
         while True:
+            if stepping:
+                # The pair before differed: so does the next, most likely (numbers that
+                # moved in their last digits, line after line). Line by line then, until
+                # a pair is equal: no probe, which would only find the difference at once.
+                if not (e.fill(1) and a.fill(1)):
+                    break
+                pairs += 1
+                stepping = _line_pair(pairs, e, a, res, opt)
+                continue
             have = min(e.fill(probe), a.fill(probe), probe)
             if not have:
                 break
@@ -136,22 +146,25 @@ def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
                 a.pos += whole
                 probe = _PROBE
             pairs += 1
-            _line_pair(pairs, e, a, res, opt)
+            stepping = _line_pair(pairs, e, a, res, opt)
         res.lines = pairs
         _rest(pairs, e, a, res)
 
 
-def _line_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> None:
+def _line_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
+    """Compare the next pair of lines; whether they differed as bytes (a long pair: True)."""
     le, la = e.line(PIECE), a.line(PIECE)
     if le is not None and la is not None:
-        if le != la:
-            _short_pair(n, le, la, res, opt)
-        return
+        if le == la:
+            return False
+        _short_pair(n, le, la, res, opt)
+        return True
     if le is not None:
         e.pos -= len(le)
     if la is not None:
         a.pos -= len(la)
     _long_pair(n, e, a, res, opt)
+    return True
 
 
 def _decode(line: bytes) -> str:
@@ -166,6 +179,8 @@ def _short_pair(n: int, le: bytes, la: bytes, res: Result, opt: Options) -> None
     if opt.exact:
         _exact(n, lambda: Located(raw_e, raw_a, opt).at_character(), res)
         return
+    if not opt.fields and not opt.tol.skip and settle(n, ex, ac, opt.tol, res):
+        return  # (numbers within tolerance, the text around them equal: quick.py)
     te, ta = line_tokens(ex, opt), line_tokens(ac, opt)
 
     def locate_tokens(wanted: list[int]) -> dict[int, dict[str, Any]]:
