@@ -63,11 +63,12 @@ def _by_fields(expected: str, actual: str, tol: Tol) -> _Found | None:
         return None
     under = "_" in expected or "_" in actual
     rtol, atol_under = tol.rtol, tol.atol * _UNDER
+    low, high, slack, margin, same = _LOW, _HIGH, _SLACK, _UNDER, _SAME  # (locals: fast)
     max_abs = max_rel = -1.0  # (every error is >= 0: the first number sets both)
     at_abs = at_rel = token = 0
     for x, y in zip(fields_e, fields_a):
         if x == y:
-            count, first = _SAME.get(x) or _same(x)
+            count, first = same.get(x) or _same(x)
             if first and max_abs < 0.0:  # an equal number: errors of 0
                 max_abs = max_rel = 0.0
                 at_abs = at_rel = token + first
@@ -82,11 +83,11 @@ def _by_fields(expected: str, actual: str, tol: Tol) -> _Found | None:
         except ValueError:  # not a number (or a Fortran exponent)
             return None
         ae, aa = abs(fe), abs(fa)
-        if not (_LOW < ae < _HIGH and _LOW < aa < _HIGH):
+        if not (low < ae < high and low < aa < high):
             return None
         abs_err = abs(fa - fe)
-        hi = abs_err + (aa + ae) * _SLACK
-        if not (hi <= atol_under or hi <= rtol * ae * _UNDER):
+        hi = abs_err + (aa + ae) * slack
+        if not (hi <= atol_under or hi <= rtol * ae * margin):
             return None
         if abs_err > max_abs:
             max_abs, at_abs = abs_err, token

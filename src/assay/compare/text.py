@@ -66,7 +66,9 @@ class Reader:
 
     def line(self, limit: int) -> bytes | None:
         """The next line (with its end) if it is at most ``limit`` bytes, else None."""
-        have = self.fill(limit + 1)
+        have = len(self.buf) - self.pos
+        if have <= limit:
+            have = self.fill(limit + 1)
         end = self.buf.find(b"\n", self.pos, self.pos + min(have, limit + 1))
         if end >= 0:
             end += 1
@@ -122,7 +124,7 @@ def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
                 # The pair before differed: so does the next, most likely (numbers that
                 # moved in their last digits, line after line). Line by line then, until
                 # a pair is equal: no probe, which would only find the difference at once.
-                if not (e.fill(1) and a.fill(1)):
+                if not ((e.pos < len(e.buf) or e.fill(1)) and (a.pos < len(a.buf) or a.fill(1))):
                     break
                 pairs += 1
                 stepping = _line_pair(pairs, e, a, res, opt)
@@ -167,13 +169,10 @@ def _line_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
     return True
 
 
-def _decode(line: bytes) -> str:
-    return line.decode("utf-8", "surrogateescape").rstrip("\r\n")
-
-
 def _short_pair(n: int, le: bytes, la: bytes, res: Result, opt: Options) -> None:
-    raw_e, raw_a = _decode(le), _decode(la)
-    ex, ac = opt.strip(raw_e), opt.strip(raw_a)
+    raw_e = le.decode("utf-8", "surrogateescape").rstrip("\r\n")
+    raw_a = la.decode("utf-8", "surrogateescape").rstrip("\r\n")
+    ex, ac = (opt.strip(raw_e), opt.strip(raw_a)) if opt.ignore else (raw_e, raw_a)
     if ex == ac:
         return
     if opt.exact:
