@@ -169,9 +169,12 @@ def _line_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
     return True
 
 
+def _decode(line: bytes) -> str:
+    return line.decode("utf-8", "surrogateescape").rstrip("\r\n")
+
+
 def _short_pair(n: int, le: bytes, la: bytes, res: Result, opt: Options) -> None:
-    raw_e = le.decode("utf-8", "surrogateescape").rstrip("\r\n")
-    raw_a = la.decode("utf-8", "surrogateescape").rstrip("\r\n")
+    raw_e, raw_a = _decode(le), _decode(la)
     ex, ac = (opt.strip(raw_e), opt.strip(raw_a)) if opt.ignore else (raw_e, raw_a)
     if ex == ac:
         return
