@@ -154,7 +154,7 @@ def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
 
 
 def _line_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
-    """Compare the next pair of lines; whether they differed as bytes (a long pair: True)."""
+    """Compare the next pair of lines; whether they differed as bytes."""
     le, la = e.line(PIECE), a.line(PIECE)
     if le is not None and la is not None:
         if le == la:
@@ -165,8 +165,7 @@ def _line_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
         e.pos -= len(le)
     if la is not None:
         a.pos -= len(la)
-    _long_pair(n, e, a, res, opt)
-    return True
+    return _long_pair(n, e, a, res, opt)
 
 
 def _decode(line: bytes) -> str:
@@ -223,15 +222,16 @@ def _again(reader: Reader, start: int) -> Callable[[], Iterator[str]]:
     return texts
 
 
-def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> None:
-    """A pair of lines of which one is longer than PIECE: equal bytes first, else tokens."""
+def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
+    """A pair of lines of which one is longer than PIECE: equal bytes first, else tokens;
+    whether they differed as bytes."""
     starts = e.offset, a.offset
     while True:
         (pe, done), (pa, _) = e.piece(4 * PIECE), a.piece(4 * PIECE)
         if pe != pa:
             break
         if done:  # the same bytes to the end of both lines
-            return
+            return False
     texts_e, texts_a = _again(e, starts[0]), _again(a, starts[1])
     if opt.exact:
         mark = first_difference_at(texts_e, texts_a, opt)
@@ -241,7 +241,7 @@ def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> None:
             reader.seek(start)
             for _ in reader.texts():
                 pass
-        return
+        return True
     check = LineCheck(n, res, opt, lambda wanted: locate(texts_e, texts_a, opt, wanted))
     previews = Preview(), Preview()
     te = stream_tokens(texts_e(), opt, previews[0].add)
@@ -251,6 +251,7 @@ def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> None:
     check.finish(count_e, count_a, *previews)
     for reader, end in zip((e, a), ends):  # (locating the differences read the lines again)
         reader.seek(end)
+    return True
 
 
 def _pairwise(
