@@ -17,9 +17,12 @@ from typing import TYPE_CHECKING
 
 from .numeric import _MARGIN, _SLACK, NUMBER_TOKEN, TOKEN
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (the alias only for the checker: the bundle runs on Python 3.7)
     from .numeric import Tol
     from .result import Result
+
+    # What a line pair adds: its tokens, the largest errors and the tokens they are at.
+    _Found = tuple[int, float, int, float, int]
 
 # TOKEN's numbers alone: a number is found exactly where TOKEN finds one, since TOKEN tries
 # its number first wherever it stands and a word never runs into a number (a number is
@@ -45,10 +48,6 @@ def settle(n: int, expected: str, actual: str, tol: Tol, res: Result) -> bool:
     if res.max_rel is None or max_rel > res.max_rel:
         res.max_rel, res.where_rel = max_rel, f"line {n}, token {at_rel}"
     return True
-
-
-# What a line pair adds: its tokens, the largest errors and the tokens they are at.
-_Found = tuple[int, float, int, float, int]
 
 
 def _by_fields(expected: str, actual: str, tol: Tol) -> _Found | None:
