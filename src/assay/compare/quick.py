@@ -1,13 +1,17 @@
-"""The common differing line of a numerical output: the same text around its numbers, and
-every number that differs within tolerance by a clear margin (results that move in their
-last digits between builds). Such a line is settled here in one pass over its numbers,
-without the per-token objects of the full path (:class:`.text.LineCheck`), with exactly the
-counts and largest errors that path would add to the result.
+"""The common differing line of a numerical output: the same words and other tokens
+around its numbers, and every number that differs within tolerance by a clear margin
+(results that move in their last digits between builds). Such a line is settled here in one
+pass over its numbers, without the per-token objects of the full path
+(:class:`.text.LineCheck`), with exactly the counts and largest errors that path would add
+to the result.
 
-Anything else is left to the full path, the result untouched: text between the numbers
-that differs (even in blanks only), token counts that differ, a number whose float is 0,
-nan, inf or beyond 1e+-290, a Fortran ``D`` exponent, or a pair of numbers that fails or is
-too close to its tolerance for floats to decide (the full path's decimals decide it).
+Three tries, the cheapest first: the blank-separated fields of both lines; the same with
+blanks put around commas, '=', parentheses and the like (a token each wherever they
+stand); the text around TOKEN's numbers compared as strings. Anything else is left to the
+full path, the result untouched: other tokens, or token counts, that differ; a number
+whose float is 0, nan, inf or beyond 1e+-290; a Fortran ``D`` exponent; a pair of numbers
+that fails or is too close to its tolerance for floats to decide (the full path's decimals
+decide it).
 """
 
 from __future__ import annotations
@@ -30,6 +34,12 @@ if TYPE_CHECKING:  # (the alias only for the checker: the bundle runs on Python 
 # tokenized by TOKEN's word part alone, whatever surrounds it.
 _NUMBERS = re.compile(NUMBER_TOKEN)
 _WORDS = re.compile(r"\w+|\S")  # TOKEN's other part: a word or one other visible character
+# Characters that are a token each wherever they stand: no number or word holds one, and
+# one parts the tokens beside it as a blank does. With blanks around each, a line's fields
+# are its tokens.
+# (str.replace for the common ones: str.translate to longer strings takes a dict look-up
+# per character, 8x the cost.)
+_APART = tuple((c, f" {c} ") for c in ",;:=()[]|")
 _LOW, _HIGH = 1e-290, 1e290  # the range in which numeric.errors lets floats decide
 _UNDER = 1 - _MARGIN
 
@@ -38,9 +48,15 @@ def settle(n: int, expected: str, actual: str, tol: Tol, res: Result) -> bool:
     """Add line pair ``n`` (ignore patterns already removed) to ``res`` as the full path
     would, if it is a line this module settles (see the module doc); else leave ``res``
     as it is and return False."""
-    found = _by_fields(expected, actual, tol) or _by_numbers(expected, actual, tol)
+    found = _by_fields(expected, actual, tol)
     if found is None:
-        return False
+        apart_e = _apart(expected)
+        if apart_e != expected:  # (commas, '=', parentheses...: fields once spaced out)
+            found = _by_fields(apart_e, _apart(actual), tol)
+        if found is None:
+            found = _by_numbers(expected, actual, tol)
+            if found is None:
+                return False
     values, max_abs, at_abs, max_rel, at_rel = found
     res.values += values
     if res.max_abs is None or max_abs > res.max_abs:
@@ -104,11 +120,19 @@ _SAME_MAX = 4096
 
 def _same(field: str) -> tuple[int, int]:
     """A field's tokens, and the 1-based index of its first number (0: none)."""
-    tokens = TOKEN.findall(field)
-    first = next((i for i, t in enumerate(tokens, 1) if t[0]), 0)
+    try:
+        float(field)
+        one_number = "_" not in field  # (as _by_fields reads a field)
+    except ValueError:
+        one_number = False
+    if one_number:
+        found = 1, 1
+    else:
+        tokens = TOKEN.findall(field)
+        found = len(tokens), next((i for i, t in enumerate(tokens, 1) if t[0]), 0)
     if len(_SAME) >= _SAME_MAX:
         _SAME.clear()
-    _SAME[field] = found = len(tokens), first
+    _SAME[field] = found
     return found
 
 
@@ -147,6 +171,13 @@ def _by_numbers(expected: str, actual: str, tol: Tol) -> _Found | None:
     gaps = pe[::2]
     values = len(pe) // 2 + _words(gaps, len(gaps))
     return values, max_abs, _token(gaps, at_abs), max_rel, _token(gaps, at_rel)
+
+
+def _apart(line: str) -> str:
+    """``line`` with blanks around each of the characters of _APART."""
+    for char, spaced in _APART:
+        line = line.replace(char, spaced)
+    return line
 
 
 def _words(gaps: list[str], count: int) -> int:
