@@ -15,6 +15,15 @@ measures, in one run:
 4. the median wall time of ``compare()`` in-process over CASES small cases (a 40-line
    text log, a 20-row CSV and a small JSON each; every fourth case has numbers that differ
    within tolerance, so the slow path runs too). Goal: <= 5 ms.
+5. numbers that moved in their last digits: two files of WITHIN lines of 6 numbers each,
+   every number of the actual file moved by up to 1e-9 (relative), compared under rtol 1e-6
+   by ``python -m assay.compare SPEC`` (interpreter start included), and the same with 1%
+   of the lines failing (one number moved by 1e-3). The CPU time (user + system) per line,
+   against a floor measured in the same run, interleaved: a Python process (``-S``) reading
+   both files line by line in lockstep, splitting each line and reading every field with
+   ``float()`` (the least any tolerance check of these lines does). Goal: <= 2.5x the floor.
+
+``--only N`` runs figure N alone (1-2 are one figure: 1).
 
 Every figure is the median of REPEAT runs after one discarded warm-up. Files are generated
 in a temp dir that is removed afterwards.
@@ -29,10 +38,24 @@ import random
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CHILD_ENV, PYTHON, fmt_s, machine, median, met, print_table, repeat, workdir
+from _common import (
+    CHILD_ENV,
+    FLOOR_ARGV,
+    PYTHON,
+    fmt_s,
+    interleaved,
+    machine,
+    median,
+    met,
+    print_table,
+    repeat,
+    timed,
+    workdir,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
@@ -54,6 +77,25 @@ def read(expected, actual):
 
 print(read(sys.argv[1], sys.argv[2]))
 """
+
+
+# The floor of figure 5: both files in lockstep, every field of every line read as a float.
+FLOATS_BOTH = """
+import sys
+
+def floats(expected, actual):
+    n = 0
+    with open(expected, "rb", buffering=1 << 20) as fe, open(actual, "rb", buffering=1 << 20) as fa:
+        for n, (le, la) in enumerate(zip(fe, fa), 1):
+            list(map(float, le.split()))
+            list(map(float, la.split()))
+    return n
+
+print(floats(sys.argv[1], sys.argv[2]))
+"""
+# Figure 5's comparison, as ``python -m assay.compare SPEC -o VERDICT`` but exiting 0 when
+# the files differ (timed() fails a process on any other status).
+COMPARE_MAIN = "import sys; from assay.compare.cli import main; main(sys.argv[1:])"
 
 
 def run_measured(argv: list[str], cwd: Path, ok_codes: tuple[int, ...]) -> tuple[float, int]:
@@ -256,16 +298,96 @@ def small_cases(count: int, n: int) -> None:
     )
 
 
+def make_within_pair(folder: Path, lines: int, failing: float) -> tuple[Path, Path, int]:
+    """Two files of ``lines`` lines of 6 numbers, every number of the actual file moved by
+    up to 1e-9 (relative); a ``failing`` share of the lines has one moved by 1e-3 instead.
+    The files, and how many lines fail."""
+    rng = random.Random(5)
+    expected, actual = folder / "within_e.txt", folder / "within_a.txt"
+    bad = 0
+    with open(expected, "w") as fe, open(actual, "w") as fa:
+        for _ in range(lines):
+            values = [rng.uniform(-1e3, 1e3) for _ in range(6)]
+            fails = rng.random() < failing
+            bad += fails
+            moved = [v * (1 + rng.uniform(-1e-9, 1e-9)) for v in values]
+            if fails:
+                moved[2] = values[2] * 1.001
+            fe.write(" ".join(f"{v:.15e}" for v in values) + "\n")
+            fa.write(" ".join(f"{v:.15e}" for v in moved) + "\n")
+    return expected, actual, bad
+
+
+def within_tolerance(lines: int, n: int) -> None:
+    rows = []
+    with workdir("assay-bench-compare-") as tmp:
+        floor_script = tmp / "floats_both.py"
+        floor_script.write_text(FLOATS_BOTH)
+        for failing in (0.0, 0.01):
+            expected, actual, bad = make_within_pair(tmp, lines, failing)
+            spec = tmp / "spec.json"
+            spec.write_text(
+                json.dumps(
+                    {"version": 1, "expected": str(expected), "actual": str(actual), "rtol": 1e-6}
+                )
+            )
+            verdict_path = tmp / "verdict.json"
+            compare_argv = [PYTHON, "-c", COMPARE_MAIN, str(spec), "-o", str(verdict_path)]
+            floor_argv = [*FLOOR_ARGV, str(floor_script), str(expected), str(actual)]
+            runs = interleaved(
+                n,
+                {
+                    "compare": partial(timed, compare_argv, tmp),
+                    "floor": partial(timed, floor_argv, tmp),
+                },
+            )
+            result = json.loads(verdict_path.read_text())["files"][0]
+            assert result["lines"] == lines and result["differing_values"] == bad, result
+            assert result["values"] == 6 * lines, result
+            cpu = median([t.cpu for t in runs["compare"]])
+            floor = median([t.cpu for t in runs["floor"]])
+            ratio = median(
+                [c.cpu / f.cpu for c, f in zip(runs["compare"], runs["floor"], strict=True)]
+            )
+            rows.append(
+                [
+                    f"{lines:,} lines, {'1% failing' if failing else 'all within'}",
+                    f"{cpu / lines * 1e6:.1f} us",
+                    f"{floor / lines * 1e6:.1f} us",
+                    f"{ratio:.2f}x",
+                    f"{fmt_s(cpu)} / {fmt_s(floor)}",
+                    "<= 2.5x",
+                    met(ratio <= 2.5),
+                ]
+            )
+    print()
+    print(
+        f"Numbers moved in their last digits: {lines:,} lines of 6 numbers, rtol 1e-6, "
+        "CPU per line (interpreter start included), vs split + float() of both files"
+    )
+    print_table(
+        ["figure", "compare", "floor", "ratio", "CPU (whole)", "goal", "met"],
+        rows,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size-mb", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--line-mb", type=int, default=64)
     parser.add_argument("--cases", type=int, default=500)
+    parser.add_argument("--within", type=int, default=150_000, help="lines of figure 5")
+    parser.add_argument("--only", type=int, choices=[1, 3, 4, 5], help="run this figure alone")
     args = parser.parse_args()
-    big_files(args.size_mb, args.repeat)
-    long_line(args.line_mb, args.repeat)
-    small_cases(args.cases, args.repeat)
+    if args.only in (None, 1):
+        big_files(args.size_mb, args.repeat)
+    if args.only in (None, 3):
+        long_line(args.line_mb, args.repeat)
+    if args.only in (None, 4):
+        small_cases(args.cases, args.repeat)
+    if args.only in (None, 5):
+        within_tolerance(args.within, args.repeat)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ NUMBER = r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eEdD][+-]?\d+)?|(?i:nan|inf(?:inity)?)
 NUMBER_CELL = re.compile(rf"\s*{NUMBER}\s*")
 # A number not glued to a word or a dot (group 1), else a word or one other visible
 # character (group 2): ``findall`` gives ``(number, "")`` or ``("", other)`` per token.
-TOKEN = re.compile(rf"(?<![\w.])({NUMBER})(?!\w|\.\d)|(\w+|\S)")
+NUMBER_TOKEN = rf"(?<![\w.])({NUMBER})(?!\w|\.\d)"  # TOKEN's group 1 with its guards
+TOKEN = re.compile(rf"{NUMBER_TOKEN}|(\w+|\S)")
 _FINITE = re.compile(r"[+-]?(\d*)(?:\.(\d*))?(?:[eEdD]([+-]?)(\d+))?")
 
 ZERO = 0.0

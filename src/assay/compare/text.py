@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .binary import first_difference, open_file
 from .lines import Located, brief_at, context, first_token_difference
 from .numeric import ZERO, errors, exceeds
+from .quick import settle
 from .result import BRIEF, Preview, brief, cut
 from .streamed import first_difference_at, locate, locate_character
 from .tokens import PIECE, line_tokens, stream_tokens
@@ -65,7 +66,9 @@ class Reader:
 
     def line(self, limit: int) -> bytes | None:
         """The next line (with its end) if it is at most ``limit`` bytes, else None."""
-        have = self.fill(limit + 1)
+        have = len(self.buf) - self.pos
+        if have <= limit:
+            have = self.fill(limit + 1)
         end = self.buf.find(b"\n", self.pos, self.pos + min(have, limit + 1))
         if end >= 0:
             end += 1
@@ -115,8 +118,17 @@ def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
         open_file(actual), "rb", buffering=0
     ) as fa:
         e, a = Reader(fe), Reader(fa)
-        pairs, probe = 0, _PROBE
+        pairs, probe, stepping = 0, _PROBE, False
         while True:
+            if stepping:
+                # The pair before differed: so does the next, most likely (numbers that
+                # moved in their last digits, line after line). Line by line then, until
+                # a pair is equal: no probe, which would only find the difference at once.
+                if not ((e.pos < len(e.buf) or e.fill(1)) and (a.pos < len(a.buf) or a.fill(1))):
+                    break
+                pairs += 1
+                stepping = _line_pair(pairs, e, a, res, opt)
+                continue
             have = min(e.fill(probe), a.fill(probe), probe)
             if not have:
                 break
@@ -136,22 +148,24 @@ def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
                 a.pos += whole
                 probe = _PROBE
             pairs += 1
-            _line_pair(pairs, e, a, res, opt)
+            stepping = _line_pair(pairs, e, a, res, opt)
         res.lines = pairs
         _rest(pairs, e, a, res)
 
 
-def _line_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> None:
+def _line_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
+    """Compare the next pair of lines; whether they differed as bytes."""
     le, la = e.line(PIECE), a.line(PIECE)
     if le is not None and la is not None:
-        if le != la:
-            _short_pair(n, le, la, res, opt)
-        return
+        if le == la:
+            return False
+        _short_pair(n, le, la, res, opt)
+        return True
     if le is not None:
         e.pos -= len(le)
     if la is not None:
         a.pos -= len(la)
-    _long_pair(n, e, a, res, opt)
+    return _long_pair(n, e, a, res, opt)
 
 
 def _decode(line: bytes) -> str:
@@ -160,12 +174,14 @@ def _decode(line: bytes) -> str:
 
 def _short_pair(n: int, le: bytes, la: bytes, res: Result, opt: Options) -> None:
     raw_e, raw_a = _decode(le), _decode(la)
-    ex, ac = opt.strip(raw_e), opt.strip(raw_a)
+    ex, ac = (opt.strip(raw_e), opt.strip(raw_a)) if opt.ignore else (raw_e, raw_a)
     if ex == ac:
         return
     if opt.exact:
         _exact(n, lambda: Located(raw_e, raw_a, opt).at_character(), res)
         return
+    if not opt.fields and not opt.tol.skip and settle(n, ex, ac, opt.tol, res):
+        return  # (numbers within tolerance, the text around them equal: quick.py)
     te, ta = line_tokens(ex, opt), line_tokens(ac, opt)
 
     def locate_tokens(wanted: list[int]) -> dict[int, dict[str, Any]]:
@@ -206,15 +222,16 @@ def _again(reader: Reader, start: int) -> Callable[[], Iterator[str]]:
     return texts
 
 
-def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> None:
-    """A pair of lines of which one is longer than PIECE: equal bytes first, else tokens."""
+def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
+    """A pair of lines of which one is longer than PIECE: equal bytes first, else tokens;
+    whether they differed as bytes."""
     starts = e.offset, a.offset
     while True:
         (pe, done), (pa, _) = e.piece(4 * PIECE), a.piece(4 * PIECE)
         if pe != pa:
             break
         if done:  # the same bytes to the end of both lines
-            return
+            return False
     texts_e, texts_a = _again(e, starts[0]), _again(a, starts[1])
     if opt.exact:
         mark = first_difference_at(texts_e, texts_a, opt)
@@ -224,7 +241,7 @@ def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> None:
             reader.seek(start)
             for _ in reader.texts():
                 pass
-        return
+        return True
     check = LineCheck(n, res, opt, lambda wanted: locate(texts_e, texts_a, opt, wanted))
     previews = Preview(), Preview()
     te = stream_tokens(texts_e(), opt, previews[0].add)
@@ -234,6 +251,7 @@ def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> None:
     check.finish(count_e, count_a, *previews)
     for reader, end in zip((e, a), ends):  # (locating the differences read the lines again)
         reader.seek(end)
+    return True
 
 
 def _pairwise(
