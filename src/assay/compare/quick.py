@@ -116,6 +116,7 @@ def _by_fields(expected: str, actual: str, tol: Tol) -> _Found | None:
 
 _SAME: dict[str, tuple[int, int]] = {}  # field -> _same(field), for fields seen equal
 _SAME_MAX = 4096
+_SAME_LONGEST = 100  # characters: longer fields are not kept (the cache stays under 1 MB)
 
 
 def _same(field: str) -> tuple[int, int]:
@@ -130,9 +131,10 @@ def _same(field: str) -> tuple[int, int]:
     else:
         tokens = TOKEN.findall(field)
         found = len(tokens), next((i for i, t in enumerate(tokens, 1) if t[0]), 0)
-    if len(_SAME) >= _SAME_MAX:
-        _SAME.clear()
-    _SAME[field] = found
+    if len(field) <= _SAME_LONGEST:
+        if len(_SAME) >= _SAME_MAX:
+            _SAME.clear()
+        _SAME[field] = found
     return found
 
 
