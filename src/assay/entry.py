@@ -125,9 +125,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return full(args)
 
 
+# Whether this process ends through :func:`end` (the ``assay`` program), which skips the
+# interpreter's teardown: what is left open then is never closed. The results database
+# leaves its SQLite connections open in such a process (see SqliteBackend.close).
+ENDS_AT_ONCE = False
+
+
 def console() -> NoReturn:
     """The ``assay`` program (the console script, ``python -m assay``): :func:`main`, then
     the end of the process."""
+    global ENDS_AT_ONCE
+    ENDS_AT_ONCE = True
     end(main())
 
 

@@ -4,6 +4,7 @@ batch size compiled a statement per batch and kept megabytes of them)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,12 @@ def test_the_recorder_folds_its_log_into_the_database_once_at_the_end(tmp_path):
     session = _session()
     recorder.start(session, None)
     assert recorder.db is not None
+    # (the fold of what earlier sessions left, the recorder's first work, is done once the
+    # session is recorded: the batches below are written from this thread, not the
+    # recorder's, and must come after it)
+    deadline = time.monotonic() + 60
+    while recorder.db.session(session.id) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     salts = None
     for first in range(0, 1500, 500):  # about 1,700 pages of log in three transactions
         batch = _batch(first, 500)

@@ -82,8 +82,10 @@ class ResultsDB(SeriesReads, SessionReads):
         try:
             if upgrade(backend) != SCHEMA_VERSION:
                 # What the upgrade wrote (a new database: its whole schema) goes from the
-                # log into the file now, while the first cases run, and not in the
-                # checkpoint at the session's end, which the user waits for.
+                # log into the file now, while the first cases run, and not with the
+                # session's own log (folded in at its end within the API, where the user
+                # waits; in the program, by the next recording session: see
+                # SqliteBackend.close).
                 backend.checkpoint()
         except BaseException:
             backend.close()
