@@ -19,7 +19,10 @@ if TYPE_CHECKING:  # (aliases only for the checker: subscripted builtins need Py
     Err = Union[float, "BigErr"]
     Errors = tuple[bool, Err, Err | None]  # within tolerance, abs error, rel error
 
-NUMBER = r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eEdD][+-]?\d+)?|(?i:nan|inf(?:inity)?))"
+# (Digits, then a dot with digits or not: the same numbers as ``\d+\.?\d*``, which
+# backtracked through every split of a run of digits between its two parts when the guard
+# after it failed: a line of 64 KiB of digits glued to a letter took minutes.)
+NUMBER = r"[+-]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eEdD][+-]?\d+)?|(?i:nan|inf(?:inity)?))"
 NUMBER_CELL = re.compile(rf"\s*{NUMBER}\s*")
 # A number not glued to a word or a dot (group 1), else a word or one other visible
 # character (group 2): ``findall`` gives ``(number, "")`` or ``("", other)`` per token.
