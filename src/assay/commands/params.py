@@ -24,9 +24,6 @@ class Param:
     """One option (or the paths argument) of a command, as click is given it. (A plain
     class: a dataclass costs ten times as much to define, before every run's first case.)"""
 
-    __slots__ = ("decls", "default", "flag", "help", "kind", "low", "metavar", "multiple")
-    __slots__ += ("name", "show_default")
-
     def __init__(
         self,
         name: str,  # the keyword the command function gets
