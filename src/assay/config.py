@@ -20,7 +20,7 @@ import msgspec
 from assay.durations import Duration
 from assay.errors import ConfigError, did_you_mean
 from assay.lazy import exports
-from assay.results.detection import Settings
+from assay.results.detection import DEFAULTS, Settings
 
 if TYPE_CHECKING:
     from assay.configfile.checks import results_problem, slurm_problems
@@ -221,11 +221,11 @@ class System(_Strict, kw_only=True, frozen=True):
 class Detection(_Strict, kw_only=True, frozen=True):
     """``[detection]``: how a metric's regressions are told from noise (docs/history.md)."""
 
-    alpha: float = Settings.alpha
-    min_size: int = Settings.min_size
-    recent: int = Settings.recent
-    min_change: float = Settings.min_change
-    max_points: int = Settings.max_points
+    alpha: float = DEFAULTS.alpha
+    min_size: int = DEFAULTS.min_size
+    recent: int = DEFAULTS.recent
+    min_change: float = DEFAULTS.min_change
+    max_points: int = DEFAULTS.max_points
 
     def settings(self) -> Settings:
         return Settings(**msgspec.structs.asdict(self))

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from dataclasses import asdict
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from assay.config import PartitionRef
 from assay.errors import AssayError
@@ -156,7 +157,7 @@ class Hosts:
         """What was sent to each remote host (for the report)."""
         out: dict[str, Any] = {}
         for (_, root), inputs in self._inputs.items():
-            counts = asdict(inputs.sent)
+            counts = msgspec.structs.asdict(inputs.sent)
             entry = out.setdefault(inputs.host.host, {"stores": [], **dict.fromkeys(counts, 0)})
             entry["stores"].append(root)
             for key, value in counts.items():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -232,6 +231,8 @@ def _check_regex(pattern: str, option: str) -> None:
 def last_failed(prefix: Path) -> list[str]:
     """Ids of the cases that failed or were aborted in the newest session under ``prefix``."""
     report = prefix / "latest" / "report.json"
+    import json  # (here: no run needs it before its first case)
+
     try:
         data = json.loads(report.read_text())
         ids = [c["id"] for c in data["cases"] if c["status"] in ("failed", "aborted")]

@@ -14,27 +14,36 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 _INT = re.compile(r"[0-9]+")
 _FLOAT = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 
 
-@dataclass(frozen=True)
 class Param:
-    """One option (or the paths argument) of a command, as click is given it."""
+    """One option (or the paths argument) of a command, as click is given it. (A plain
+    class: a dataclass costs ten times as much to define, before every run's first case.)"""
 
-    name: str  # the keyword the command function gets
-    decls: tuple[str, ...] = ()  # "-n", "--name" (none: the PATHS argument)
-    help: str = ""
-    metavar: str | None = None
-    flag: bool = False
-    multiple: bool = False
-    kind: type = str  # str, int (click.IntRange(low)) or float (click.FloatRange(low))
-    low: float | None = None  # the range's lower bound (int and float only)
-    default: Any = None
-    show_default: bool = False
+    def __init__(
+        self,
+        name: str,  # the keyword the command function gets
+        decls: tuple[str, ...] = (),  # "-n", "--name" (none: the PATHS argument)
+        help: str = "",
+        *,
+        metavar: str | None = None,
+        flag: bool = False,
+        multiple: bool = False,
+        kind: type = str,  # str, int (click.IntRange(low)) or float (click.FloatRange(low))
+        low: float | None = None,  # the range's lower bound (int and float only)
+        default: Any = None,
+        show_default: bool = False,
+    ) -> None:
+        self.name, self.decls, self.help, self.metavar = name, decls, help, metavar
+        self.flag, self.multiple, self.kind, self.low = flag, multiple, kind, low
+        self.default, self.show_default = default, show_default
+
+    def __repr__(self) -> str:
+        return f"Param({self.name!r}, {self.decls!r})"
 
     @property
     def argument(self) -> bool:

@@ -11,7 +11,6 @@ suite compiler (:data:`SUITE_KEYS`), and the table in docs/test-api.md (``field_
 
 # No ``from __future__ import annotations``: the annotations are read when this module loads.
 
-import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
@@ -434,6 +433,8 @@ def show_default(builtin: Builtin) -> str:
     if isinstance(value, frozenset | set) and not value:
         return "`set()`"
     if isinstance(value, tuple | list):
+        import json  # (here: no run needs it before its first case)
+
         return f"`{json.dumps(list(value))}`"
     return f"`{value!r}`"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import locale
 import os
 import re
@@ -156,6 +155,8 @@ class Output:
         path = self.precomputed.get(spec_key(spec))
         if path is None:
             return None
+        import json  # (here: no run needs it before its first case)
+
         try:  # (beneath the stage dir: a link the job left at its name is not followed out)
             verdict: dict[str, Any] = json.loads(_read_text(path, self._open("verdict", path)))
         except (OSError, ValueError, SanityError):
@@ -389,6 +390,8 @@ def with_not_outputs(spec: dict[str, Any], names: list[str]) -> dict[str, Any]:
 
 def spec_key(spec: dict[str, Any]) -> str:
     """The identity of a comparison spec (a verdict computed elsewhere answers it)."""
+    import json  # (here: no run needs it before its first case)
+
     return json.dumps(spec, sort_keys=True)
 
 

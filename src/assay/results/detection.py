@@ -3,12 +3,13 @@ the config holds them, and every command reads the config."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The knobs of detection (docs/history.md, "Detecting regressions")."""
+class Settings(msgspec.Struct, frozen=True):
+    """The knobs of detection (docs/history.md, "Detecting regressions"). (A Struct, not a
+    dataclass: every run defines it before its first case; the defaults are
+    :data:`DEFAULTS`'s fields, not the class's attributes.)"""
 
     alpha: float = 0.005  # chance of a false alarm on a series that did not change
     min_size: int = 2  # fewest points on each side of a change point
@@ -29,3 +30,7 @@ class Settings:
         if self.max_points < 2 * self.min_size:
             out.append(f"max_points must be at least 2 * min_size, got {self.max_points}")
         return out
+
+
+DEFAULTS = Settings()
+"""Every knob at its default."""

@@ -18,7 +18,6 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -62,16 +61,17 @@ class _Result(msgspec.Struct):
     result: CaseResult
 
 
-@dataclass
-class Recovered:
+class Recovered(msgspec.Struct):
     """What an earlier runner of a session left behind."""
 
-    results: dict[str, CaseResult] = field(default_factory=dict)  # case id -> final result
-    jobs: dict[str, tuple[str, bool]] = field(default_factory=dict)  # case id -> (job, packed)
+    # case id -> final result
+    results: dict[str, CaseResult] = msgspec.field(default_factory=dict)
+    # case id -> (job, packed)
+    jobs: dict[str, tuple[str, bool]] = msgspec.field(default_factory=dict)
     # (pid, latest start time, token) of each local job process
-    processes: list[tuple[int, int, str]] = field(default_factory=list)
+    processes: list[tuple[int, int, str]] = msgspec.field(default_factory=list)
     # what the tokens of each runner of the session start with (its jobs, journaled or not)
-    prefixes: list[str] = field(default_factory=list)
+    prefixes: list[str] = msgspec.field(default_factory=list)
 
 
 class Journal:

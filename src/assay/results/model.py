@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 
 class Status(enum.StrEnum):
@@ -14,8 +15,7 @@ class Status(enum.StrEnum):
     ABORTED = "aborted"
 
 
-@dataclass
-class Failure:
+class Failure(msgspec.Struct):
     """Why a case failed: the stage, one line of reason, and optional detail. Both are cut
     (:data:`MAX_REASON`, :data:`MAX_DETAILS` characters): test code may raise an exception
     whose message is a whole output, which would otherwise be printed and stored whole
@@ -44,8 +44,7 @@ def cut_text(text: str, cap: int) -> str:
     return f"{text[:keep]}... ({len(text) - keep:,} more characters)"
 
 
-@dataclass
-class MetricResult:
+class MetricResult(msgspec.Struct):
     """A measured figure of merit and how it compares with its reference."""
 
     name: str
@@ -63,8 +62,7 @@ class MetricResult:
     upper_abs: float | None = None
 
 
-@dataclass
-class GitState:
+class GitState(msgspec.Struct):
     """The commit checked out in the tests' repository, and whether tracked files differed
     from it (None: git could not say)."""
 
@@ -77,8 +75,7 @@ SOURCES = "(sources)"
 layer per source, with the tree the store gives it."""
 
 
-@dataclass
-class ArtifactUse:
+class ArtifactUse(msgspec.Struct):
     """One layer of an artifact a case used: the store version (``name@N``) when the layer
     is a named version, and the tree it had."""
 
@@ -88,8 +85,7 @@ class ArtifactUse:
     tree: str
 
 
-@dataclass
-class CaseResult:
+class CaseResult(msgspec.Struct):
     """The outcome of one case (after retries)."""
 
     name: str
@@ -101,15 +97,15 @@ class CaseResult:
     partition: str
     environment: str
     status: Status
-    tags: list[str] = field(default_factory=list)
+    tags: list[str] = msgspec.field(default_factory=list)
     file: str | None = None
     line: int | None = None
     failure: Failure | None = None
     skip_reason: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    metrics: list[MetricResult] = field(default_factory=list)
+    timings: dict[str, float] = msgspec.field(default_factory=dict)
+    metrics: list[MetricResult] = msgspec.field(default_factory=list)
     attempts: int = 0
-    earlier_failures: list[Failure] = field(default_factory=list)
+    earlier_failures: list[Failure] = msgspec.field(default_factory=list)
     exit_code: int | None = None
     job_id: str | None = None
     hosts: str | None = None  # where the job ran, as its scheduler names nodes (Slurm)
@@ -119,11 +115,11 @@ class CaseResult:
     started: float | None = None  # wall clock (epoch seconds)
     finished: float | None = None
     selected: bool = True
-    dependencies: list[str] = field(default_factory=list)
-    comparisons: list[dict[str, Any]] = field(default_factory=list)
+    dependencies: list[str] = msgspec.field(default_factory=list)
+    comparisons: list[dict[str, Any]] = msgspec.field(default_factory=list)
     scaling: str | None = None  # the parameter whose values make this case's scaling series
     nodes: int | None = None  # nodes the run asked for (as planned until the run stage)
-    artifacts: list[ArtifactUse] = field(default_factory=list)
+    artifacts: list[ArtifactUse] = msgspec.field(default_factory=list)
     repeat: int = 1  # which repetition of the case (``--repeat``), from 1
 
     @property
@@ -136,8 +132,7 @@ class CaseResult:
         return self.id if self.repeat <= 1 else f"{self.id}-r{self.repeat}"
 
 
-@dataclass
-class Regression:
+class Regression(msgspec.Struct):
     """A significant change of a metric's newest values against its history."""
 
     case: str
@@ -154,8 +149,7 @@ class Regression:
     since: str  # the first session of the level before
 
 
-@dataclass
-class NotJudged:
+class NotJudged(msgspec.Struct):
     """A metric whose newest samples lie outside every earlier value of its level, too few
     (fewer than ``min_size``) for the change-point test to judge: information, never a
     failure (docs/history.md, "Detecting regressions")."""
@@ -176,8 +170,7 @@ class NotJudged:
     since: str  # the session that level started at
 
 
-@dataclass
-class Problem:
+class Problem(msgspec.Struct):
     """A test file or test that could not be loaded or planned."""
 
     location: str
@@ -185,8 +178,7 @@ class Problem:
     test: str | None = None
 
 
-@dataclass
-class Session:
+class Session(msgspec.Struct):
     """One invocation of ``assay run``."""
 
     id: str
@@ -198,18 +190,18 @@ class Session:
     hostname: str
     user: str
     version: str
-    results: list[CaseResult] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    results: list[CaseResult] = msgspec.field(default_factory=list)
+    problems: list[Problem] = msgspec.field(default_factory=list)
     finished: float | None = None
     interrupted: str | None = None  # the signal's name, if the run was interrupted
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
     directory: str | None = None
     # The first time-left estimate: seconds after the start it was made, and what it said.
     estimate: tuple[float, float] | None = None
     estimate_recorded: bool = False  # that estimate came from recorded durations alone
-    remote: dict[str, Any] = field(default_factory=dict)  # per host: what was sent there
-    regressions: list[Regression] = field(default_factory=list)
-    not_judged: list[NotJudged] = field(default_factory=list)
+    remote: dict[str, Any] = msgspec.field(default_factory=dict)  # per host: what was sent there
+    regressions: list[Regression] = msgspec.field(default_factory=list)
+    not_judged: list[NotJudged] = msgspec.field(default_factory=list)
     git: GitState | None = None  # of the tests' repository, when they are in one
 
     def count(self, status: Status) -> int:

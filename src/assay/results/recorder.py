@@ -11,7 +11,6 @@ opens the database imports it from its directory.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -109,6 +108,8 @@ def config_hash(config: Config) -> str:
 
     data = describe(config)
     data.pop("source", None)
+    import json  # (here: no run needs it before its first case)
+
     text = json.dumps(data, sort_keys=True, default=str)
     return digests.sha256(text.encode()).hexdigest()[:16]
 

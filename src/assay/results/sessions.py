@@ -13,12 +13,13 @@ the same test that ``--fail-on-regression`` makes.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from assay import terminal
 from assay.errors import UsageError
@@ -126,7 +127,7 @@ def history_significance(db: ResultsDB, settings: Settings | None = None) -> Sig
         if sum(1 for p in points if p.session != b) < 2 * settings.min_size:
             return Judgement("too little history")
         after_a = len(sessions) - 1 - sessions.index(a)
-        recent = dataclasses.replace(settings, recent=max(1, after_a))
+        recent = msgspec.structs.replace(settings, recent=max(1, after_a))
         better = "lower" if change.run_time else better_of(change.unit, None, None, None)
         analysis = analyse(change.metric, points, better, recent)
         latest = analysis.latest

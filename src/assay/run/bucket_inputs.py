@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shlex
 from pathlib import Path, PurePosixPath
@@ -67,6 +66,8 @@ class BucketInputs:
             self._made[key] = task
         version, manifest = await asyncio.shield(task)
         listing = stage_dir / f".assay-fetch-{name}.json"
+        import json  # (here: no run needs it before its first case)
+
         _write_new(listing, json.dumps(manifest).encode(), 0o600)
         fetcher = stage_dir / FETCHER
         _write_new(fetcher, FETCHER_SOURCE.read_bytes(), 0o644)

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
 
 from assay.run.artifacts import SessionStore
 from assay.transports.base import RemoteHost
@@ -31,8 +32,7 @@ if TYPE_CHECKING:  # the store's remote side is imported by a remote site's firs
     from assay.store.trees import Tree
 
 
-@dataclass
-class Sent:
+class Sent(msgspec.Struct):
     """What was sent to one host during a session (the report shows it)."""
 
     objects: int = 0  # store objects (blobs, chunks, trees) the host lacked

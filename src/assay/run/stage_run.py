@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -284,6 +283,8 @@ class RunStages(CaseState):
         except (StoreError, OSError) as exc:
             raise StageFailed(f"cannot send the expected outputs: {exc}") from None
         # (A new file: the build job may have left a link at that name.)
+        import json  # (here: no run needs it before its first case)
+
         scripts.write(self.stage_dir / COMPARE_SPEC, json.dumps(job))
         if self.attach is None:  # a resumed job may have written its verdict already
             stage_fd = self._own_stage()

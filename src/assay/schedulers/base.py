@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 import enum
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -64,6 +63,8 @@ def parse_status(text: str | None, job_id: str | None) -> dict[str, Any] | None:
     """The status a status file's text records (see :func:`read_status`)."""
     if text is None:
         return None
+    import json  # (here: no run needs it before its first case)
+
     try:
         status = json.loads(text)
     except ValueError:

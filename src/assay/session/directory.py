@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -38,6 +37,8 @@ def resume_arguments(prefix: Path) -> list[str]:
     """The arguments the newest session was started with (``assay run --resume`` alone)."""
     path = resumable_session(prefix) / COMMAND_FILE
     try:
+        import json  # (here: no run needs it before its first case)
+
         argv = json.loads(read_owned(path, "--resume") or b"")
     except ValueError as exc:
         raise UsageError(f"--resume: cannot read {path}: {exc}") from None
@@ -63,7 +64,7 @@ def open_directory(
         directory = resumable_session(prefix_of(request, config, system))
         return directory.name, directory, recover(directory, owned="--resume")
     session_id, directory = _session_dir(request, config, system)
-    write_atomic(directory / COMMAND_FILE, json.dumps(sys.argv[1:]))
+    write_atomic(directory / COMMAND_FILE, _command_json(sys.argv[1:]))
     # "latest" points here from the start, so a killed runner's session can be resumed.
     point_link(directory.parent.parent / "latest", os.path.join("runs", session_id))
     return session_id, directory, None
@@ -111,3 +112,16 @@ def _user() -> str:
         return pwd.getpwuid(os.getuid()).pw_name
     except (ImportError, KeyError, OSError):
         return str(os.getuid())
+
+
+def _command_json(args: list[str]) -> bytes:
+    """``args`` as a JSON array, ASCII only as json writes it: through msgspec when every
+    argument is ASCII (json's modules are not imported before a run's first case), else
+    through json (which escapes the rest, bytes that are not UTF-8 among them)."""
+    if all(arg.isascii() for arg in args):
+        import msgspec
+
+        return msgspec.json.encode(args)
+    import json
+
+    return json.dumps(args).encode()

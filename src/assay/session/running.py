@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,6 @@ from assay.results.journal import Journal
 from assay.results.live import hold as hold_session
 from assay.results.model import GitState, Session
 from assay.results.recorder import Recorder, config_hash, database_target, git_state
-from assay.run.ahead import StageAhead
 from assay.run.artifacts import SessionStore
 from assay.run.priority import Expectations, case_series
 from assay.run.recording import LateRecorder, first_session
@@ -185,7 +185,11 @@ async def _run(
         recorded=expect.recorded,
         recorder=recording,
     )
-    if runner.one_at_a_time:  # (the loop waits while each case runs: see run/ahead.py)
+    # (the loop waits while each case runs: see run/ahead.py). Only a suite's cases have
+    # stage dirs made ahead: with no suite compiled, run.ahead is not even imported.
+    if runner.one_at_a_time and "assay.define.suite_test" in sys.modules:
+        from assay.run.ahead import StageAhead
+
         resumed = set() if recovered is None else {*recovered.results, *recovered.jobs}
         ctx.ahead = StageAhead.plan(plan.cases, ctx, expect.priority, resumed)
     display.start(

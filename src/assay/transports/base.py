@@ -12,7 +12,6 @@ cannot read or write it on this machine by mistake; it asks the transport.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, runtime_checkable
 
@@ -31,8 +30,7 @@ class CommandResult(msgspec.Struct, frozen=True):
     stderr: str
 
 
-@dataclass
-class Staging:
+class Staging(msgspec.Struct):
     """A case's files for the directory its job runs in, written by the request that
     starts the job on a remote host (one request, not two): the directory (emptied first
     when ``fresh``), the files (relative path, content, mode), and once the job started,
