@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assay.results.db import CaseKey, DatabaseError, ResultsDB, SessionRecord, cases_hash
-from assay.results.db.backends import redact
+from assay.results.db.postgres import redact
 from assay.results.db.schema import SCHEMA_VERSION
 from assay.results.model import (
     ArtifactUse,
@@ -524,7 +524,7 @@ def test_case_keys_are_equal_and_hashable_by_value():
 
 
 def test_a_password_quoted_alone_in_a_server_message_is_hidden():
-    from assay.results.db.backends import _pg_message
+    from assay.results.db.postgres import _pg_message
 
     url = "postgresql://me:s%40cret@db/r"
     message = _pg_message(ValueError('bad value "s@cret" and s%40cret in ' + url), url)

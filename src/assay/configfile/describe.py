@@ -14,7 +14,7 @@ def describe(config: Config) -> dict[str, Any]:
     """The configuration as plain data (for ``assay config``), with the module commands
     each environment runs (``module_commands``: what its build and run scripts do); a
     database password is shown as ``***``."""
-    from assay.results.db.backends import redact
+    from assay.results.db.postgres import redact
 
     systems = msgspec.to_builtins(dict(config.systems), enc_hook=_as_text)
     for system in systems.values():

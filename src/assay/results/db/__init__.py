@@ -25,7 +25,8 @@ from pathlib import Path
 
 from assay.digests import blake2b
 from assay.results.db import records
-from assay.results.db.backends import Backend, DatabaseError, Writer, connect, redact
+from assay.results.db.backends import Backend, DatabaseError, Writer, connect
+from assay.results.db.postgres import redact
 from assay.results.db.schema import SCHEMA_VERSION, upgrade, version_of
 from assay.results.db.series_reads import SeriesReads
 from assay.results.db.session_reads import SessionReads
