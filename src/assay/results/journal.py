@@ -148,13 +148,16 @@ class Journal:
         if not under_way and self._fh is not None and self._waiters:
             self._start_sync(loop)
 
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _start_sync(self, loop: asyncio.AbstractEventLoop) -> None:
         """Sync every event written so far, in the journal's thread, which then tells the
         loop (group commit: events written meanwhile wait for the next sync)."""
         assert self._fh is not None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_timer()
         self._syncing, self._sync_loop, self._urgent = True, loop, False
         self._last_start = loop.time()
         self.start_syncing().submit(
@@ -211,9 +214,7 @@ class Journal:
             self._write(_Result("result", result.key, result))
 
     def close(self) -> None:
-        if self._timer is not None:  # (what it would sync is synced below)
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_timer()  # (what it would sync is synced below)
         if self._thread is not None:
             self._thread.stop()
             self._thread = None

@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,9 +118,9 @@ class StageAhead:
     ) -> StageAhead | None:
         """The stage dirs to make ahead for ``cases`` (none of those in ``skip``: resumed
         cases), in the order the slots will be handed out if every case waits for one
-        (highest ``priority`` first, then the plan's order); None when there are none."""
-        if "assay.define.suite_test" not in sys.modules:  # (no suite compiled: no suite case)
-            return None
+        (highest ``priority`` first, then the plan's order); None when there are none.
+        Only a suite's cases qualify: the session asks only when a suite was compiled
+        (``assay.define.suite_test`` imported), and does not import this module otherwise."""
         found: list[tuple[float, int, Job]] = []
         globs: dict[type, tuple[tuple[str, ...], tuple[str, ...]] | None] = {}
         for index, case in enumerate(cases):

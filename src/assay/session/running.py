@@ -186,7 +186,8 @@ async def _run(
         recorder=recording,
     )
     # (the loop waits while each case runs: see run/ahead.py). Only a suite's cases have
-    # stage dirs made ahead: with no suite compiled, run.ahead is not even imported.
+    # stage dirs made ahead: with no suite compiled, run.ahead is not even imported (the
+    # one place that asks: StageAhead.plan relies on it).
     if runner.one_at_a_time and "assay.define.suite_test" in sys.modules:
         from assay.run.ahead import StageAhead
 
