@@ -4,6 +4,7 @@ job's output is not trusted to be kind."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
 
@@ -37,3 +38,23 @@ def test_a_long_run_of_digits_glued_to_a_letter_is_tokenized_at_once():
         """
     )
     assert out.split() == ["4"]  # words: the digits with their x; 22..2, '.', 33..3e44..4y
+
+
+def test_comparing_files_whose_line_is_a_long_run_of_digits_glued_to_a_letter_ends(tmp_path):
+    # The whole chain a job's output takes: the engine, its quick path and, past a piece
+    # of 64 Ki characters, its long-line path (the old pattern: minutes for either line).
+    for size in (60_000, 70_000):
+        expected, actual = tmp_path / f"e{size}.txt", tmp_path / f"a{size}.txt"
+        expected.write_text("1" * size + "x 2.0\n")
+        actual.write_text("1" * size + "x 3.0\n")
+        out = run_python(
+            """
+            import json, sys
+            from assay.compare.engine import compare_files
+            print(json.dumps(compare_files(sys.argv[1], sys.argv[2], rtol=1e-6)))
+            """,
+            str(expected),
+            str(actual),
+        )
+        verdict = json.loads(out)
+        assert verdict["ok"] is False, verdict  # 2.0 against 3.0 is out of rtol
