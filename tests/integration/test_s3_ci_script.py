@@ -136,3 +136,34 @@ def test_a_port_in_the_ephemeral_range_is_warned_about_by_name():
     done = subprocess.run([SCRIPT, "ports"], env=env, capture_output=True, text=True, check=True)
     assert f"port {port} is in the kernel's ephemeral range ({low}-{high})" in done.stderr
     assert "S3_CI_PORT" in done.stderr
+
+
+def test_a_setting_that_is_not_a_number_is_refused_before_any_arithmetic_runs_it(tmp_path):
+    # bash evaluates a variable inside $((...)) as an expression, a subscript's command
+    # substitution included: S3_CI_PORT='HOME[$(cmd)]' once ran cmd.
+    planted = tmp_path / "ran"
+    for name in ("S3_CI_PORT", "S3_CI_VOLUMES", "S3_CI_PORT_WAIT"):
+        value = f"HOME[$(touch {planted})]"
+        env = {**os.environ, name: value}
+        done = subprocess.run([SCRIPT, "ports"], env=env, capture_output=True, text=True)
+        assert done.returncode != 0
+        assert f"error: {name} must be a whole number, not '{value}'" in done.stderr
+        assert not planted.exists(), name
+
+
+@pytest.mark.parametrize("port", ["9999", "55536", "70000"])
+def test_a_port_whose_server_ports_leave_1024_to_65535_is_refused_with_the_range(port):
+    env = {**os.environ, "S3_CI_PORT": port}
+    done = subprocess.run([SCRIPT, "ports"], env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and done.stdout == ""
+    assert f"S3_CI_PORT={port}: the server also listens on ports" in done.stderr
+    assert "choose S3_CI_PORT in 10024-55535" in done.stderr
+
+
+def test_the_edges_of_the_port_range_are_taken():
+    for port in (10024, 55535):
+        env = {**os.environ, "S3_CI_PORT": str(port)}
+        done = subprocess.run([SCRIPT, "ports"], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        ports = [int(p) for p in done.stdout.split()]
+        assert min(ports) >= 1024 and max(ports) <= 65535 and port in ports
