@@ -32,7 +32,13 @@ from assay.session.context import make_context
 from assay.session.directory import new_session, open_directory
 from assay.session.display import Display, HintT
 from assay.session.kickoff import Kickoff, import_in_background
-from assay.session.reports import END_MODULES, write_reports
+from assay.session.reports import (
+    END_MODULES,
+    end_recording,
+    needs_history,
+    write_reports,
+    write_unjudged,
+)
 from assay.session.request import Prepared, Request, open_store, prefix_of, prepare, store_root
 from assay.session.signals import SIGNALS, on_signals
 from assay.transports.contain import end_left_behind
@@ -218,7 +224,12 @@ async def _run(
             if ctx.ahead is not None:  # (stage dirs made for cases that did not start)
                 ctx.ahead.close()
             journal.close()
-        if late is not None:
+        # Nothing to hold against history, and the first estimate known (a first session
+        # has no history to make it from): the report and the summary need not wait for
+        # the database, whose work goes on meanwhile (made, for a first session; the last
+        # cases, the session's end and the sync of its log, for any).
+        unjudged = not needs_history(request, session) and (late is None or fresh)
+        if late is not None and not unjudged:
             recorder = await late.settled()
         session.remote = hosts.sent()
         session.finished = time.time()
@@ -228,9 +239,19 @@ async def _run(
         first = runner.eta.first
         session.estimate = None if first is None else (first.made, first.left)
         session.estimate_recorded = first is not None and first.recorded
-        path, problems = write_reports(request, prepared, session, directory, recorder)
-        live.release()
-        display.finish(session, hint, path)
+        if unjudged:
+            if late is None:
+                end_recording(recorder, session, wait=False)  # (in its thread, meanwhile)
+            path, problems = write_unjudged(request, prepared, session, directory)
+            display.finish(session, hint, path)
+            if late is not None:
+                recorder = await late.settled()
+            end_recording(recorder, session)
+            live.release()
+        else:
+            path, problems = write_reports(request, prepared, session, directory, recorder)
+            live.release()
+            display.finish(session, hint, path)
     if problems:
         raise UsageError("\n".join(problems))
     return session
