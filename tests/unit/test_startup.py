@@ -371,6 +371,30 @@ def test_the_modules_of_a_runs_end_are_imported_while_its_first_case_runs(tmp_pa
     assert where == {"assay.results.report": "assay-warm-up"}
 
 
+def test_a_run_that_records_nothing_never_imports_the_results_database(tmp_path):
+    # results = "none": no database, so no history to plan with and nothing to record.
+    # Naming the cases' series for a history that cannot exist imported the database's
+    # modules with sqlite3 (~30 M instructions; before the first case of a run of several),
+    # and the session's record its digest of the config (json).
+    (tmp_path / "assay.toml").write_text(
+        '[systems.local]\nresults = "none"\n[systems.local.partitions.default]\n'
+    )
+    watch = ("sqlite3", "assay.results.db", "assay.results.db.records")
+    for cases in (1, 3):  # (a lone case plans without history: its own way)
+        (tmp_path / "test_few.py").write_text(
+            "import assay\nclass Few(assay.Test):\n"
+            f"    i = assay.parameter(range({cases}))\n    command = 'true'\n"
+        )
+        code = (
+            "from assay.entry import main\n"
+            "assert main(['run', 'test_few.py', '--plain', '--prefix', 'p']) == 0"
+        )
+        assert _loaded(code, cwd=tmp_path, watch=watch) == [], cases
+        report = json.loads((tmp_path / "p" / "latest" / "report.json").read_text())
+        assert report["summary"]["passed"] == cases
+        assert not (tmp_path / "p" / "results.sqlite").exists()
+
+
 def test_a_run_from_the_entry_never_imports_click_or_the_other_commands(tmp_path):
     # `assay run` and `assay list` are read by the light parser (the same declarations
     # as the click commands): click and the command groups cost every run ~15 ms.
