@@ -242,11 +242,13 @@ async def _run(
             if late is None:
                 end_recording(recorder, session, wait=False)  # (in its thread, meanwhile)
             path, problems = write_unjudged(request, prepared, session, directory)
-            display.finish(session, hint, path)
-            if late is not None:
-                recorder = await late.settled()
-            end_recording(recorder, session)
-            live.release()
+            try:
+                display.finish(session, hint, path)
+            finally:  # (the recording ends whatever the display does, as it did before it)
+                if late is not None:
+                    recorder = await late.settled()
+                end_recording(recorder, session)
+                live.release()
         else:
             path, problems = write_reports(request, prepared, session, directory, recorder)
             live.release()
