@@ -241,10 +241,11 @@ async def _run(
         if unjudged:
             if late is None:
                 end_recording(recorder, session, wait=False)  # (in its thread, meanwhile)
-            path, problems = write_unjudged(request, prepared, session, directory)
             try:
+                path, problems = write_unjudged(request, prepared, session, directory)
                 display.finish(session, hint, path)
-            finally:  # (the recording ends whatever the display does, as it did before it)
+            finally:  # (the recording ends whatever the report and display do: a database
+                # being made is never left half made by the process's end)
                 if late is not None:
                     recorder = await late.settled()
                 end_recording(recorder, session)
