@@ -94,6 +94,81 @@ def test_the_cases_of_a_first_session_do_not_wait_while_its_database_is_made(tmp
     assert [c.status for c in cases] == ["passed"]
 
 
+def test_a_first_session_with_nothing_to_judge_reports_while_its_database_is_made(
+    tmp_path, monkeypatch
+):
+    # No metric, no --html: nothing is held against history (a first session has none),
+    # so its report.json and summary need not wait while the database is made; the
+    # process still ends only once it is made and holds the session. Injected: making it
+    # waits until the summary is written (summary.txt), which never happens if the
+    # summary waits for the database.
+    import time
+
+    from assay.results import recorder
+
+    (tmp_path / "test_one.py").write_text(
+        "import assay\n\n\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    prefix = tmp_path / ".assay"
+    real_open = recorder.Recorder.open.__func__  # type: ignore[attr-defined]
+    waited: list[bool] = []
+
+    def summarized() -> bool:
+        latest = prefix / "latest"
+        return (latest / "summary.txt").exists() and (latest / "report.json").exists()
+
+    def open_once_summarized(cls, *args, **kwargs):
+        deadline = time.monotonic() + 10
+        while not summarized() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        waited.append(summarized())
+        return real_open(cls, *args, **kwargs)
+
+    monkeypatch.setattr(recorder.Recorder, "open", classmethod(open_once_summarized))
+    monkeypatch.chdir(tmp_path)
+    request = session.Request(paths=[str(tmp_path)], prefix=str(prefix))
+    assert session.run(request, make_display(plain=True), RerunHint()) == 0
+    assert waited == [True]
+    session_id = (prefix / "latest").resolve().name
+    record, cases = _recorded(prefix, session_id)
+    assert record is not None and record.complete
+    assert [c.status for c in cases] == ["passed"]
+    report = json.loads((prefix / "latest" / "report.json").read_text())
+    assert report["summary"]["passed"] == 1 and report["session"]["finished"] is not None
+
+
+class FaultInjectingDisplay:
+    """The plain display, whose summary fails (a bug of a display, say)."""
+
+    def __init__(self) -> None:
+        self.plain = make_display(plain=True)
+
+    def __getattr__(self, name):
+        return getattr(self.plain, name)
+
+    def finish(self, *args, **kwargs):
+        raise RuntimeError("injected: the summary failed")
+
+
+def test_a_summary_that_fails_still_leaves_the_session_recorded(tmp_path, monkeypatch):
+    # The summary of a session with nothing to judge is shown before its recording ends
+    # (see above): the recording ends all the same, the display's error then raised.
+    import pytest
+
+    (tmp_path / "test_one.py").write_text(
+        "import assay\n\n\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    prefix = tmp_path / ".assay"
+    monkeypatch.chdir(tmp_path)
+    request = session.Request(paths=[str(tmp_path)], prefix=str(prefix))
+    for _ in range(2):  # a first session (its database made meanwhile), then a second
+        with pytest.raises(RuntimeError, match="injected"):
+            session.run(request, FaultInjectingDisplay(), RerunHint())
+        record, cases = _recorded(prefix, (prefix / "latest").resolve().name)
+        assert record is not None and record.complete
+        assert [c.status for c in cases] == ["passed"]
+
+
 def test_a_session_with_history_plans_with_it_before_its_cases_start(tmp_path, monkeypatch):
     # An existing database is opened before the cases start (its recorded durations order
     # them); the second session is recorded beside the first. (Two cases: a lone one has

@@ -351,12 +351,14 @@ print(json.dumps([code, where]))
 
 
 def test_the_modules_of_a_runs_end_are_imported_while_its_first_case_runs(tmp_path):
-    # The report's modules (statistics among them) are imported in the background once
-    # the first case started, not after the last one ended, while the user waits.
+    # The report's modules are imported in the background once the first case started,
+    # not after the last one ended, while the user waits; statistics (with fractions and
+    # random: some 5 M instructions) not at all by a run that sampled no metric twice
+    # and has no scaling series (the report's samples and scaling tables are empty).
     (tmp_path / "test_one.py").write_text(
         "import assay\nclass One(assay.Test):\n    command = 'sleep 0.5'\n"
     )
-    watch = ("assay.results.report", "statistics")
+    watch = ("assay.results.report", "statistics", "fractions")
     out = subprocess.run(
         [sys.executable, "-c", _IMPORTED_IN.format(watch=watch)],
         capture_output=True,
@@ -366,7 +368,31 @@ def test_the_modules_of_a_runs_end_are_imported_while_its_first_case_runs(tmp_pa
     )
     code, where = json.loads(out.stdout.strip().splitlines()[-1])
     assert code == 0
-    assert where == dict.fromkeys(watch, "assay-warm-up")
+    assert where == {"assay.results.report": "assay-warm-up"}
+
+
+def test_a_run_that_records_nothing_never_imports_the_results_database(tmp_path):
+    # results = "none": no database, so no history to plan with and nothing to record.
+    # Naming the cases' series for a history that cannot exist imported the database's
+    # modules with sqlite3 (~30 M instructions; before the first case of a run of several),
+    # and the session's record its digest of the config (json).
+    (tmp_path / "assay.toml").write_text(
+        '[systems.local]\nresults = "none"\n[systems.local.partitions.default]\n'
+    )
+    watch = ("sqlite3", "assay.results.db", "assay.results.db.records")
+    for cases in (1, 3):  # (a lone case plans without history: its own way)
+        (tmp_path / "test_few.py").write_text(
+            "import assay\nclass Few(assay.Test):\n"
+            f"    i = assay.parameter(range({cases}))\n    command = 'true'\n"
+        )
+        code = (
+            "from assay.entry import main\n"
+            "assert main(['run', 'test_few.py', '--plain', '--prefix', 'p']) == 0"
+        )
+        assert _loaded(code, cwd=tmp_path, watch=watch) == [], cases
+        report = json.loads((tmp_path / "p" / "latest" / "report.json").read_text())
+        assert report["summary"]["passed"] == cases
+        assert not (tmp_path / "p" / "results.sqlite").exists()
 
 
 def test_a_run_from_the_entry_never_imports_click_or_the_other_commands(tmp_path):

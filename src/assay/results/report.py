@@ -8,7 +8,6 @@ bumps :data:`SCHEMA`; adding optional fields does not.
 from __future__ import annotations
 
 import gc
-import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
@@ -146,7 +145,9 @@ def write(session: Session, path: str | Path) -> Path:
 def schema() -> dict[str, Any]:
     """The JSON Schema every report validates against."""
     # (imported here: importlib.resources costs every run's end some 10 M instructions,
-    # its Traversable protocol the first compile() of the process, for a schema it never reads)
+    # its Traversable protocol the first compile() of the process, for a schema it never
+    # reads; json some 4 M more where nothing else needs it, a run that records nothing)
+    import json
     from importlib import resources
 
     text = resources.files("assay.results").joinpath("report.schema.json").read_text()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +32,10 @@ def summarize(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
         values = entry.pop("values")
         if len(values) < 2:
             continue
+        # (here: statistics, with fractions and random, costs every run's end some 5 M
+        # instructions; only --repeat samples a metric more than once)
+        import statistics
+
         median = statistics.median(values)
         stdev = statistics.stdev(values)
         mean = statistics.fmean(values)

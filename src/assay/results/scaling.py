@@ -8,7 +8,6 @@ to the smallest size; parallel efficiency is speedup divided by the size ratio.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,7 +76,11 @@ def tables(results: Sequence[CaseResult]) -> list[dict[str, Any]]:
 def _median_run(results: list[CaseResult]) -> float | None:
     """The median run-stage time of the passed ones among ``results``."""
     times = [r.timings["run"] for r in results if r.status == Status.PASSED and "run" in r.timings]
-    return statistics.median(times) if times else None
+    if not times:
+        return None
+    import statistics  # (here: only a run with a scaling series needs it; see samples)
+
+    return statistics.median(times)
 
 
 def format_table(table: dict[str, Any]) -> list[str]:

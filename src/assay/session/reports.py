@@ -53,6 +53,37 @@ def write_reports(
         return _against_history(request, prepared, session, path, history)
 
 
+def needs_history(request: Request, session: Session) -> bool:
+    """Whether the end of ``session`` reads its history: the regressions of what it
+    measured, or the plots of ``--html``. Then its report and summary wait for the end of
+    its recording (:func:`write_reports`); else they need not (:func:`write_unjudged`)."""
+    return bool(request.html) or _measured(session)
+
+
+def write_unjudged(
+    request: Request, prepared: Prepared, session: Session, directory: Path
+) -> tuple[Path, list[str]]:
+    """For a session with nothing to hold against its history (see :func:`needs_history`):
+    its report.json and the reports the command line asked for, as :func:`write_reports`
+    writes them, without the recorder (which may still be opening, or writing the last
+    cases: :func:`end_recording` waits for it). Returns what write_reports returns."""
+    from assay.results import report  # lazy: the end of a run only
+
+    path = report.write(session, directory / "report.json")
+    return _against_history(request, prepared, session, path, None)
+
+
+def end_recording(recorder: Recorder, session: Session, wait: bool = True) -> None:
+    """The end of ``session``'s recording (the session complete, the database closed), for
+    a session whose reports :func:`write_unjudged` writes; returns once it is done, or
+    (``wait=False``) once handed to the recorder's thread, to be waited for by a later call."""
+    estimate = tuple(reversed(session.estimate)) if session.estimate else ()
+    if wait:
+        recorder.finish(session, *estimate)
+    else:
+        recorder.end(session, *estimate)
+
+
 def _measured(session: Session) -> bool:
     """Whether a case of ``session`` has a metric value (what regressions are found in)."""
     return any(m.value is not None for r in session.results for m in r.metrics)

@@ -32,13 +32,20 @@ from assay.session.context import make_context
 from assay.session.directory import new_session, open_directory
 from assay.session.display import Display, HintT
 from assay.session.kickoff import Kickoff, import_in_background
-from assay.session.reports import END_MODULES, write_reports
+from assay.session.reports import (
+    END_MODULES,
+    end_recording,
+    needs_history,
+    write_reports,
+    write_unjudged,
+)
 from assay.session.request import Prepared, Request, open_store, prefix_of, prepare, store_root
 from assay.session.signals import SIGNALS, on_signals
 from assay.transports.contain import end_left_behind
 from assay.transports.local import LocalTransport
 
 if TYPE_CHECKING:
+    from assay.config import Config
     from assay.plan import Case
     from assay.transports.ssh_early import EarlyHosts
 
@@ -153,14 +160,13 @@ async def _run(
         def open_recorder() -> Recorder:
             opened = Recorder.open(target, prefix, import_runs=not fresh)
             if not fresh:  # (before the recorder's own thread uses the database)
-                series = [case_series(c) for c in plan.cases]
-                history.append(Expectations.plan(plan.cases, opened.expected(series), series))
+                history.append(_expectations(plan.cases, opened))
             return opened
 
         late = LateRecorder(
             open_recorder,
             # (the digest, of the config as described, needs the database's modules)
-            lambda opened: opened.start(session, config_hash(config), git),
+            lambda opened: _start_recording(opened, session, config, git),
             deferred=True,
         )
         kickoff.then(late.open)
@@ -168,9 +174,8 @@ async def _run(
     else:
         late = None
         recorder = Recorder.open(target, prefix) if opening is None else await opening
-        series = [case_series(c) for c in plan.cases]
-        expect = Expectations.plan(plan.cases, recorder.expected(series), series)
-        recorder.start(session, config_hash(config), git)
+        expect = _expectations(plan.cases, recorder)
+        _start_recording(recorder, session, config, git)
         recording = recorder
     ctx = make_context(request, prepared, directory, hosts, display, journal, session_id)
     ctx.expected_run = expect.run
@@ -218,7 +223,12 @@ async def _run(
             if ctx.ahead is not None:  # (stage dirs made for cases that did not start)
                 ctx.ahead.close()
             journal.close()
-        if late is not None:
+        # Nothing to hold against history, and the first estimate known (a first session
+        # has no history to make it from): the report and the summary need not wait for
+        # the database, whose work goes on meanwhile (made, for a first session; the last
+        # cases, the session's end and the sync of its log, for any).
+        unjudged = not needs_history(request, session) and (late is None or fresh)
+        if late is not None and not unjudged:
             recorder = await late.settled()
         session.remote = hosts.sent()
         session.finished = time.time()
@@ -228,9 +238,22 @@ async def _run(
         first = runner.eta.first
         session.estimate = None if first is None else (first.made, first.left)
         session.estimate_recorded = first is not None and first.recorded
-        path, problems = write_reports(request, prepared, session, directory, recorder)
-        live.release()
-        display.finish(session, hint, path)
+        if unjudged:
+            if late is None:
+                end_recording(recorder, session, wait=False)  # (in its thread, meanwhile)
+            try:
+                path, problems = write_unjudged(request, prepared, session, directory)
+                display.finish(session, hint, path)
+            finally:  # (the recording ends whatever the report and display do: a database
+                # being made is never left half made by the process's end)
+                if late is not None:
+                    recorder = await late.settled()
+                end_recording(recorder, session)
+                live.release()
+        else:
+            path, problems = write_reports(request, prepared, session, directory, recorder)
+            live.release()
+            display.finish(session, hint, path)
     if problems:
         raise UsageError("\n".join(problems))
     return session
@@ -251,6 +274,26 @@ def _plans_without_history(cases: Sequence[Case], display: Display[HintT]) -> bo
         and not any(sizes_jobs_by_history(c.partition.config.scheduler) for c in cases)
         and not getattr(display, "shows_time_left", True)
     )
+
+
+def _expectations(cases: Sequence[Case], recorder: Recorder) -> Expectations:
+    """What the runner plans ``cases`` with, from the durations ``recorder`` has recorded.
+    A recorder without a database (``results = "none"``, or one that could not be opened)
+    has none: the cases' series are not named then, which imports the database's modules
+    and sqlite3 (~30 M instructions, before the first case of a run of several)."""
+    if recorder.db is None:
+        return Expectations.plan(cases, {})  # (what no history with the series gives)
+    series = [case_series(c) for c in cases]
+    return Expectations.plan(cases, recorder.expected(series), series)
+
+
+def _start_recording(
+    recorder: Recorder, session: Session, config: Config, git: Future[GitState | None]
+) -> None:
+    """Record ``session`` with ``recorder``; nothing to do (and no digest of the config to
+    make: json, the config's description) when it has no database."""
+    if recorder.db is not None:
+        recorder.start(session, config_hash(config), git)
 
 
 def _first_spawn_fires(
