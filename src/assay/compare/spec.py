@@ -294,7 +294,7 @@ def _key(spec: Mapping[str, Any]) -> Any:
     the same types (as :func:`_frozen`), its keys in the spec's order (another order of
     the same keys is another key: a miss, never a wrong hit). A value that is a scalar or
     a list of strings, as a suite's are, is frozen without a call per element."""
-    items = []
+    items: list[tuple[Any, Any, Any]] = []
     for k, v in spec.items():
         if k in _PER_CASE:
             continue
