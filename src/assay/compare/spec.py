@@ -77,8 +77,13 @@ class Checker:
             return []
         if isinstance(value, str):
             return [value]
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
+        if isinstance(value, list):
+            try:  # (every element a str: one C call, not a Python step per element)
+                "".join(value)
+            except TypeError:
+                pass
+            else:
+                return value
         self.problem(f'{where}{key}: must be a list of strings, e.g. "{key}": ["x"]')
         return []
 
@@ -422,7 +427,7 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
         command,
         static.timeout,
         static.limit,
-        frozenset(n for n in not_outputs if n not in everything),
+        frozenset(not_outputs).difference(everything),
         known,
     )
     return plan, []
