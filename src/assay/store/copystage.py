@@ -99,19 +99,22 @@ def plan_copy(root: Path, exclude: Sequence[str]) -> Planned | None:
     entries: list[Entry] = []
     plan = Planned(root, Tree(()))
     excluded = matcher(tuple(exclude))
+    dropped: set[str] = set()  # what exclude names (asked once an entry)
     plain = True  # every name plain ASCII, no link: the tree model could refuse nothing
     try:
         for rel, path, info in walk_directory(root):
             if len(entries) >= MAX_ENTRIES:
                 return None
             plain = plain and plain_name(rel)
+            if exclude and excluded(rel):
+                dropped.add(rel)
             entry = other_entry(rel, path, info)
             if entry is not None:
                 plain = plain and entry.type == "dir"
                 entries.append(entry)
                 continue
             entries.append(Entry(rel, "file", mode=file_entry_mode(info), size=info.st_size))
-            if excluded(rel):
+            if rel in dropped:
                 continue
             plan.bytes += info.st_size
             plan.found[rel] = (path, info)
@@ -127,7 +130,7 @@ def plan_copy(root: Path, exclude: Sequence[str]) -> Planned | None:
         # no link, the model's checks of names, parents and links all pass; measured 14 us
         # of the plan's 60 per small case.)
         check_links(whole, root)
-    plan.tree = Tree(tuple(e for e in whole.entries if not excluded(e.path))) if exclude else whole
+    plan.tree = Tree(tuple(e for e in whole.entries if e.path not in dropped)) if dropped else whole
     plan.flat = plain and all(e.type == "file" and "/" not in e.path for e in plan.tree.entries)
     return plan
 
