@@ -181,3 +181,24 @@ def test_a_script_is_never_written_into_a_directory_a_link_at_the_stage_dirs_nam
         planted.create(stage / "assay-run.sh")
     assert caught.value.errno in (errno.ELOOP, errno.ENOTDIR)
     assert not (outside / "assay-run.sh").exists()
+
+
+@pytest.mark.parametrize("absolute", [False, True], ids=["relative", "absolute"])
+def test_one_name_is_opened_at_once_and_a_link_there_walked_as_any(places, stage_fd, absolute):
+    """A single name (a suite's compared file, a run's output) is opened in one step; a
+    link at that name is still read and walked: followed while it stays below, refused
+    when it leads out, and refused outright where no link may be."""
+    stage, outside = places
+    (stage / "out.txt").write_text("top\n")
+    assert _read(stage_fd, "out.txt", stage) == b"top\n"
+    (stage / "inside").symlink_to(str(stage / "sub/out.txt") if absolute else "sub/out.txt")
+    assert _read(stage_fd, "inside", stage) == b"mine\n"
+    (stage / "leak").symlink_to(outside / "out.txt" if absolute else "../outside/out.txt")
+    with pytest.raises(beneath.LeadsOut) as caught:
+        beneath.open_beneath(stage_fd, "leak", root=str(stage))
+    assert caught.value.real == str((outside / "out.txt").resolve())
+    with pytest.raises(beneath.LinkOnTheWay) as refused:
+        beneath.open_beneath(stage_fd, "inside", root=str(stage), follow=False)
+    assert refused.value.link == "inside"
+    with pytest.raises(FileNotFoundError):
+        beneath.open_beneath(stage_fd, "missing", root=str(stage))

@@ -330,3 +330,73 @@ def test_a_tree_without_links_is_the_one_the_import_gives(store, tmp_path, names
     assert copied.digest == store.import_path(root).tree
     for name in names:
         assert (tmp_path / "stage" / name).read_text() == f"{name}\n"
+
+
+@pytest.fixture
+def flat(tmp_path: Path) -> Path:
+    """A case directory of files right below it (the usual small case): copied without
+    the tree writer's bookkeeping."""
+    root = write_tree(
+        tmp_path / "flat",
+        {"a.txt": "a\n", "b.sh": "#!/bin/sh\n", "c.dat": "c\n", "expected/out.txt": "x\n"},
+        exe=("b.sh",),
+    )
+    (root / "a.txt").chmod(0o640)
+    return root
+
+
+def test_a_flat_directory_is_copied_with_the_modes_counts_and_hash_of_any_other(
+    store, flat, tmp_path
+):
+    plan = plan_copy(flat, ["expected"])
+    assert plan is not None and plan.flat
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    copied = copy_planned(plan, stage, ["c.dat"])
+    mode = lambda rel: stat.S_IMODE(os.lstat(stage / rel).st_mode)  # noqa: E731
+    assert (mode("a.txt"), mode("b.sh"), mode("c.dat")) == (0o440, 0o555, 0o644)
+    assert sorted(os.listdir(stage)) == ["a.txt", "b.sh", "c.dat"]
+    assert (stage / "b.sh").read_text() == "#!/bin/sh\n"
+    assert (copied.read_only, copied.writable) == (2, 1)
+    (flat / "expected/out.txt").unlink()
+    (flat / "expected").rmdir()
+    assert copied.digest == store.import_path(flat).tree
+    assert [e.path for e in copied.tree.entries] == ["a.txt", "b.sh", "c.dat"]
+
+
+def test_a_flat_copy_replaces_what_has_a_name_and_follows_no_link_there(flat, tmp_path):
+    """What is in the stage dir at a copied file's name (a file, a link to a file of the
+    user's) is replaced, as the tree writer replaces it; nothing is written through the
+    link."""
+    outside = tmp_path / "users.txt"
+    outside.write_text("mine\n")
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    (stage / "a.txt").write_text("old\n")
+    (stage / "c.dat").symlink_to(outside)
+    plan = plan_copy(flat, ["expected"])
+    assert plan is not None and plan.flat
+    copied = copy_planned(plan, stage, ())
+    assert (stage / "a.txt").read_text() == "a\n"
+    assert not (stage / "c.dat").is_symlink() and (stage / "c.dat").read_text() == "c\n"
+    assert outside.read_text() == "mine\n"
+    assert copied.read_only == 3
+
+
+def test_a_flat_copy_that_fails_midway_leaves_nothing(flat, tmp_path):
+    plan = plan_copy(flat, ["expected"])
+    assert plan is not None and plan.flat
+    with open(flat / "c.dat", "a") as fh:  # the last one: the first two are made by then
+        fh.write("more\n")
+    (tmp_path / "stage").mkdir()
+    with pytest.raises(StoreError, match=r"c\.dat changed while it was being read"):
+        copy_planned(plan, tmp_path / "stage", ())
+    assert os.listdir(tmp_path / "stage") == []
+
+
+def test_a_directory_with_a_subdirectory_or_a_link_is_not_flat(case, flat):
+    plan = plan_copy(case, ["expected"])
+    assert plan is not None and not plan.flat
+    (flat / "l").symlink_to("a.txt")
+    plan = plan_copy(flat, ["expected"])
+    assert plan is not None and not plan.flat

@@ -294,3 +294,20 @@ def test_an_output_that_is_a_directory_says_so(tmp_path: Path) -> None:
     out = Output(tmp_path, tmp_path / "out", tmp_path / "err", 0)
     with pytest.raises(SanityError, match=r"'dir' is a directory, not a file"):
         out.expect("x", "dir")
+
+
+def test_compared_files_lists_the_compared_outputs_that_are_files_now(tmp_path: Path) -> None:
+    """What a comparison looked at and is a regular file in the stage dir (a link to one
+    inside too); not a missing file, a link to nothing, a directory, a name below a file,
+    nor the command's pseudo-file."""
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    (stage / "a.txt").write_text("a\n")
+    (stage / "to_a").symlink_to("a.txt")
+    (stage / "dangling").symlink_to("nothing")
+    (stage / "d").mkdir()
+    out = Output(stage, stage / "o", stage / "e", 0)
+    names = ["a.txt", "to_a", "dangling", "d", "gone", "a.txt/below", "(command)"]
+    out.comparisons.append({"files": [{"file": n} for n in names], "extra": ["x"]})
+    (stage / "x").write_text("x\n")
+    assert out.compared_files() == ["a.txt", "to_a", "x"]

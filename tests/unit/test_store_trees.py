@@ -20,6 +20,7 @@ from assay.store.remote import RemoteStore
 from assay.store.sync import LocalEndpoint, push
 from assay.store.trees import (
     Entry,
+    Tree,
     diff,
     diff_stored,
     load_tree,
@@ -355,3 +356,41 @@ def test_a_store_of_the_first_format_pushes_and_pulls(legacy_store, tmp_path):
     asyncio.run(with_remote(remote_root, lambda r: r.pull(back, "build")))
     assert back.resolve("build").tree == store.resolve("build").tree
     assert Store(remote_root).verify().clean
+
+
+_H = "ab" * 32
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [],
+        [Entry("in.txt", "file", mode=0o644, size=3, hash=_H)],
+        [
+            Entry("a", "file", mode=0o755, size=1, hash=_H),
+            Entry("b", "symlink", mode=0o777, target="a"),
+            Entry("c", "file", mode=0o644, size=0, hash="cd" * 32),
+        ],
+    ],
+)
+def test_a_flat_trees_digest_is_the_one_the_folding_gives(entries):
+    """A tree of files and links right below its root is hashed without the fold's
+    directory bookkeeping: to the same digest."""
+    from assay.store.objects import hash_bytes
+    from assay.store.trees import _fold, tree_digest
+
+    tree = Tree(tuple(entries))
+    assert tree_digest(tree) == _fold(tree, hash_bytes)
+
+
+@pytest.mark.parametrize("name", ["..", ".", ""])
+def test_a_flat_tree_with_a_bad_name_is_refused_as_the_fold_refuses_it(name):
+    from assay.store.objects import hash_bytes
+    from assay.store.trees import _fold, tree_digest
+
+    tree = Tree((Entry(name, "file", hash=_H),))
+    with pytest.raises(StoreError) as folded:
+        _fold(tree, hash_bytes)
+    with pytest.raises(StoreError) as flat:
+        tree_digest(tree)
+    assert str(flat.value) == str(folded.value)

@@ -224,6 +224,11 @@ def sniff_bytes(start: bytes) -> str:
     head = start[:_SNIFF]
     if b"\0" in head:
         return "binary"
+    try:  # (whole UTF-8: text, without making an incremental decoder; else it decides)
+        head.decode("utf-8")
+        return "text"
+    except UnicodeDecodeError:
+        pass
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:

@@ -77,8 +77,13 @@ class Checker:
             return []
         if isinstance(value, str):
             return [value]
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
+        if isinstance(value, list):
+            try:  # (every element a str: one C call, not a Python step per element)
+                "".join(value)
+            except TypeError:
+                pass
+            else:
+                return value
         self.problem(f'{where}{key}: must be a list of strings, e.g. "{key}": ["x"]')
         return []
 
@@ -278,7 +283,7 @@ _SCALARS = frozenset((str, int, float, bool, type(None)))
 def _static(spec: Mapping[str, Any]) -> _Static:
     """The checked static part of ``spec``, from the cache when an equal spec was seen."""
     try:
-        key = _frozen({k: v for k, v in spec.items() if k not in _PER_CASE})
+        key = _key(spec)
         found = _CACHE.get(key)
     except TypeError:  # not hashable (no JSON value): not cached
         return _Static(spec)
@@ -287,6 +292,27 @@ def _static(spec: Mapping[str, Any]) -> _Static:
             _CACHE.clear()
         found = _CACHE[key] = _Static(spec)
     return found
+
+
+def _key(spec: Mapping[str, Any]) -> Any:
+    """The cache key of ``spec`` without its per-case keys: equal only for equal specs of
+    the same types (as :func:`_frozen`), its keys in the spec's order (another order of
+    the same keys is another key: a miss, never a wrong hit). A value that is a scalar or
+    a list of strings, as a suite's are, is frozen without a call per element."""
+    items: list[tuple[Any, Any, Any]] = []
+    for k, v in spec.items():
+        if k in _PER_CASE:
+            continue
+        if type(k) is not str:  # (no spec's key, but 1 must not be True)
+            k = _frozen(k)
+        kind = type(v)
+        if kind in _SCALARS:
+            items.append((k, kind, v))
+        elif kind is list and all(type(x) is str for x in v):
+            items.append((k, "[s", tuple(v)))
+        else:
+            items.append((k, None, _frozen(v)))
+    return tuple(items)
 
 
 @functools.lru_cache(maxsize=16)
@@ -401,7 +427,7 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
         command,
         static.timeout,
         static.limit,
-        frozenset(n for n in not_outputs if n not in everything),
+        frozenset(not_outputs).difference(everything),
         known,
     )
     return plan, []

@@ -8,11 +8,11 @@ names the file it looked in.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import locale
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +59,23 @@ def _read_text(path: Path, fd: int | None = None) -> str:
         text = text.replace("\r\n", "\n")
         text = text.replace("\r", "\n")
     return text
+
+
+_IGNORED = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
+
+
+def _is_file(path: str) -> bool:
+    """``Path(path).is_file()`` without making a Path (a dozen Python calls): False when
+    there is nothing (or a link to nothing) there, and an error pathlib does not ignore
+    (EACCES: a directory the job closed) raised as pathlib raises it."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as exc:
+        if exc.errno not in _IGNORED:
+            raise
+        return False
+    except ValueError:
+        return False
 
 
 def _kind(path: Path) -> str | None:
@@ -122,9 +139,11 @@ class Output:
         :class:`SanityError` with a one-line summary and the differences as details when
         the outputs differ.
         """
-        from assay import compare as engine  # lazy: start-up time (18 ms of `import assay`)
+        # Lazy: start-up time (18 ms of `import assay`). From the module itself, not from
+        # the package: a package's `from ... import` runs importlib's Python each call.
+        from assay.compare.engine import compare as engine_compare
 
-        root = Path(expected)
+        root = expected if isinstance(expected, Path) else Path(expected)
         root = root if root.is_absolute() else self.source_dir / root
         full = comparison_spec(root, self.stage_dir, files, rtol, atol, ignore, **spec)
         full = with_not_outputs(full, self.not_outputs)
@@ -132,10 +151,12 @@ class Output:
         if verdict is None:
             fd = None  # (the engine opens the actual dir the spec names, if any)
             if full["actual"] == str(self.stage_dir):
-                with contextlib.suppress(FileNotFoundError):  # (each output: missing)
+                try:
                     fd = self._stage_fd("comparison", self.stage_dir)
+                except FileNotFoundError:  # (each output: missing)
+                    pass
             try:
-                verdict = engine.compare(full, actual_fd=fd)
+                verdict = engine_compare(full, actual_fd=fd)
             finally:
                 if fd is not None:
                     os.close(fd)
@@ -166,10 +187,11 @@ class Output:
     def compared_files(self) -> list[str]:
         """Stage-relative paths of the actual files the comparisons looked at."""
         names: list[str] = []
+        top = str(self.stage_dir)
         for verdict in self.comparisons:
             candidates = [e["file"] for e in verdict["files"]] + list(verdict["extra"])
             for name in candidates:
-                if name != "(command)" and (self.stage_dir / name).is_file():
+                if name != "(command)" and _is_file(os.path.join(top, name)):
                     names.append(name)
         return names
 
@@ -256,7 +278,7 @@ class Output:
     def _stage_fd(self, doing: str, root: Path) -> int:
         """The directory ``root`` opened (the stage dir: only while it is the one the
         runner made); :class:`SanityError` when a job put something else at its name."""
-        ident = self.stage_ident if root == self.stage_dir else None
+        ident = self.stage_ident if root is self.stage_dir or root == self.stage_dir else None
         try:
             return beneath.open_dir(str(root), ident)
         except FileNotFoundError:
