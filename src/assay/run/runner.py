@@ -241,6 +241,7 @@ class Runner:
         attempt = 1
         while True:
             held = await self._take_slots(case)
+            done = False  # (ended for good: its slots go to the waiters at once)
             try:
                 if self._stopped_by is not None:  # --exit-first: start nothing more
                     return self._not_started(case, earlier)
@@ -261,9 +262,10 @@ class Runner:
                 final = result.status == Status.FAILED and attempt > self.options.max_retries
                 if final and self.options.exit_first:
                     self._stop(case)  # before its slot frees: no case may start after it
+                done = result.status != Status.FAILED or final
             finally:
                 for slots in reversed(held):
-                    slots.release()
+                    slots.release(at_once=done)
             if result.status != Status.FAILED or attempt > self.options.max_retries:
                 break
             assert result.failure is not None
