@@ -252,7 +252,7 @@ class Runner:
                     case,
                     self.ctx,
                     attempt,
-                    self._dependency_info(case),
+                    self._dependency_info(case) if case.deps else [],
                     attach,
                     on_stage=self._on_stage(case),
                 )
