@@ -217,7 +217,7 @@ class running:
             sys.stdout = sys.stderr = self._printed
             sys.__stdout__ = sys.__stderr__ = self._printed  # type: ignore[misc,assignment]
         if main:
-            refusals.inside += 1
+            refusals.enter()
         procstate.entered += 1
 
     def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
@@ -227,7 +227,7 @@ class running:
         if os.getpid() != self._pid:
             refusals.end_forked_child(exc)
         if self._main:
-            refusals.inside -= 1
+            refusals.leave()
         procstate.left += 1  # (counted first: what follows may write to the display)
         # fds first: a stream put back may need a new object on its fd
         procstate.put_std_back(self._std)
@@ -300,11 +300,11 @@ def _interruptible(func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     """``func(*args)``, during which a run's signals raise :class:`Interrupted` in it."""
     if threading.get_ident() != _MAIN_IDENT:
         return func(*args)
-    refusals.inside += 1
+    refusals.enter()
     try:
         return func(*args)
     finally:
-        refusals.inside -= 1
+        refusals.leave()
 
 
 def _never_ran(what: str, result: Any) -> str | None:

@@ -44,6 +44,8 @@ _real_closerange = os.closerange
 _real_close = os.close
 runner_pid: int | None = None  # set once test code may run: os._exit is guarded from then
 inside = 0  # calls of test code under way on the main thread (counted by assay.guard)
+# os's functions are posix's: both names are replaced (the one imported once, here).
+_POSIX: Any = sys.modules.get("posix", os)
 # The main thread's ident, looked up once: guard.running asks for it twice per case.
 MAIN_IDENT = threading.main_thread().ident
 
@@ -66,6 +68,23 @@ def _refuse_execve(path: Any, argv: Any, env: Any) -> NoReturn:
     if os.getpid() != runner_pid:
         _real_execve(path, argv, env)
     raise ExitRefused(f"os.exec* of {os.fsdecode(path)} would replace assay's run; use subprocess")
+
+
+def enter() -> None:
+    """Test code starts running on the main thread (calls nest): ``os.close`` is refused
+    what :func:`_close` refuses, from now until the matching :func:`leave`."""
+    global inside
+    inside += 1
+    if inside == 1 and runner_pid is not None:
+        os.close = _POSIX.close = _close
+
+
+def leave() -> None:
+    """Test code started with :func:`enter` has returned."""
+    global inside
+    inside -= 1
+    if inside == 0 and runner_pid is not None:
+        os.close = _POSIX.close = _real_close
 
 
 def _close(fd: int) -> None:
@@ -157,7 +176,11 @@ def install() -> None:
         procstate.start()
         runner_pid = os.getpid()
         os.closerange = posix.closerange = _closerange
-        os.close = posix.close = _close
+        # os.close is swapped in only while test code runs (enter/leave): outside it,
+        # _close is the real one with a Python call in front, and assay's own closes
+        # (ten a case) would pay for that call for nothing.
+        if inside:
+            os.close = _POSIX.close = _close
         os._exit = posix._exit = _refuse_exit
         # os.execl, execlp, execvp ... all end in these two
         os.execv = posix.execv = _refuse_execv

@@ -36,10 +36,15 @@ def child(path: P, name: str) -> P:
     make = getattr(path, "_make_child_relpath", None)
     if make is None:
         return path / name
-    made: P = make(name)
     if _SETS_TEXT:  # its text and parts, as their first use would (without the exception)
-        # (POSIX parts are compared as they are: _PosixFlavour.casefold_parts returns them)
-        made._cached_cparts = made._parts  # type: ignore[attr-defined]
+        # What _make_child_relpath and _from_parsed_parts do, inline (two Python calls
+        # less, five times a case): a new object of the class, the parent's drive and
+        # root, its parts and the name. (POSIX parts are compared as they are:
+        # _PosixFlavour.casefold_parts returns them.)
+        made: P = object.__new__(type(path))
+        made._drv = path._drv  # type: ignore[attr-defined]
+        made._root = path._root  # type: ignore[attr-defined]
+        made._parts = made._cached_cparts = [*path._parts, name]  # type: ignore[attr-defined]
         parent = str(path)
         if parent == ".":
             made._str = name  # type: ignore[attr-defined]
@@ -47,7 +52,8 @@ def child(path: P, name: str) -> P:
             made._str = parent + name  # type: ignore[attr-defined]
         else:
             made._str = f"{parent}/{name}"  # type: ignore[attr-defined]
-    return made
+        return made
+    return make(name)  # type: ignore[no-any-return]
 
 
 # Python 3.11's pathlib makes a path's text at its first str() (os.fspath, open, every

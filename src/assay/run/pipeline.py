@@ -35,17 +35,22 @@ class Execution(SetupStage, RunStages, CheckStages):
     async def execute(self) -> CaseResult:
         result = self.result
         result.started = time.time()
-        stages: dict[str, Callable[[], Any]] = {
-            "setup": self.setup,
-            "build": self.build,
-            "run": self.run,
-            "sanity": self.sanity,
-            "performance": self.performance,
-        }
+        stage = self._stage
         try:
-            for stage, action in stages.items():
-                if not await self._stage(stage, action):
-                    break
+            # (Each stage's own step, and the next only once it succeeded.) A stage with
+            # nothing to do for this case and nobody to tell (no hooks, no display of
+            # stages) is passed by: build without build commands, performance without
+            # metrics (its time, recorded for every case, is then none).
+            if (
+                await stage("setup", self.setup)
+                and (self._nothing_to("build") or await stage("build", self.build))
+                and await stage("run", self.run)
+                and await stage("sanity", self.sanity)
+            ):
+                if self._nothing_to("performance"):
+                    result.timings["performance"] = 0.0
+                else:
+                    await stage("performance", self.performance)
         finally:
             # Cleanup runs whatever happened, even when the case is being cancelled.
             await self._stage("cleanup", self.cleanup)
@@ -103,6 +108,16 @@ class Execution(SetupStage, RunStages, CheckStages):
             else:
                 self.result.timings[stage] = time.perf_counter() - start
         return self.result.failure is None
+
+    def _nothing_to(self, stage: str) -> bool:
+        """Whether ``stage`` would do nothing but be timed: no hooks, nobody told of it, and
+        no build commands (build, which is then not timed either) or no metrics
+        (performance)."""
+        if self.hooked or self.on_stage is not None:
+            return False
+        if stage == "build":
+            return self.test is not None and not self.test.build
+        return not self.case.test._assay.metrics
 
     def _record_time(self, stage: str, seconds: float) -> None:
         """A stage's time; for a run measured inside a batch job, the time the command ran

@@ -121,7 +121,8 @@ class Expectations(msgspec.Struct):
 class PrioritySlots:
     """A counting semaphore that serves its waiters highest priority first (ties: first
     come). Slots are handed out on the next turn of the event loop, so that every case that
-    becomes ready at the same moment competes, not only the first one to ask."""
+    becomes ready at the same moment competes, not only the first one to ask; a slot given
+    back with ``at_once`` goes to the first waiter now (see :meth:`release`)."""
 
     def __init__(self, value: int) -> None:
         self._free = value
@@ -141,9 +142,17 @@ class PrioritySlots:
                 self.release()
             raise
 
-    def release(self) -> None:
+    def release(self, at_once: bool = False) -> None:
+        """Give a slot back. ``at_once``: the caller will not ask again now (a case that
+        ended, not one about to retry): the slot goes to the first waiter at once, not a
+        turn of the loop later (a turn and a Handle less for every case that waits, and its
+        start that much sooner). The waiters then are those queued by the time the case
+        ended; a hand-out already due next turn is left to serve them all."""
         self._free += 1
-        self._hand_out_soon()
+        if at_once and not self._handing_out:
+            self._hand_out()
+        else:
+            self._hand_out_soon()
 
     def _hand_out_soon(self) -> None:
         if not self._handing_out:

@@ -101,6 +101,13 @@ class Runner:
         self._slots = {name: PrioritySlots(n) for name, n in self.slot_counts.items()}
         self._serial = PrioritySlots(1)
         self._all = PrioritySlots(options.max_cases) if options.max_cases else None
+        # Under --serial the one global slot is all a case needs: a partition's slots (and
+        # --max-cases's) can never be short while no other case runs, and taking them too
+        # costs a wait, a hand-out and a loop step per case (none has fewer than one slot:
+        # such a partition's cases would never start, and still never do).
+        self._serial_only = options.serial and all(
+            n >= 1 for n in [*self.slot_counts.values(), options.max_cases or 1]
+        )
         self.priority = priority or {}
         self._running: dict[int, Execution] = {}
         # id(dependency) -> the remote sites its stage dir was shipped to, by id
@@ -234,6 +241,7 @@ class Runner:
         attempt = 1
         while True:
             held = await self._take_slots(case)
+            done = False  # (ended for good: its slots go to the waiters at once)
             try:
                 if self._stopped_by is not None:  # --exit-first: start nothing more
                     return self._not_started(case, earlier)
@@ -244,7 +252,7 @@ class Runner:
                     case,
                     self.ctx,
                     attempt,
-                    self._dependency_info(case),
+                    self._dependency_info(case) if case.deps else [],
                     attach,
                     on_stage=self._on_stage(case),
                 )
@@ -254,9 +262,10 @@ class Runner:
                 final = result.status == Status.FAILED and attempt > self.options.max_retries
                 if final and self.options.exit_first:
                     self._stop(case)  # before its slot frees: no case may start after it
+                done = result.status != Status.FAILED or final
             finally:
                 for slots in reversed(held):
-                    slots.release()
+                    slots.release(at_once=done)
             if result.status != Status.FAILED or attempt > self.options.max_retries:
                 break
             assert result.failure is not None
@@ -286,6 +295,9 @@ class Runner:
         kept if the wait for one is cancelled. Plain awaits, not context managers: this
         runs for every case."""
         priority = self.priority.get(case.key, 0.0)
+        if self._serial_only:
+            await self._serial.acquire(priority)
+            return [self._serial]
         # The global caps after the partition's: a case waiting for its partition
         # holds no slot another partition's case could use.
         pools = [self._slots[case.partition.full_name]]

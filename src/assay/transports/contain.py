@@ -125,7 +125,6 @@ class Containment:
         self.active = False
         self._was_subreaper = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pass_pending = False
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -188,7 +187,8 @@ class Containment:
         self._starting.discard(token)
         if not self._starting and self._reap_owed:
             self._reap_owed = False
-            self._on_sigchld()
+            if self._loop is not None:  # (a callback: nothing it raises reaches the case)
+                self._loop.call_soon(self._reap_dead)
 
     def unregister(self, pid: int, token: str) -> None:
         # The pid may already name a newer job process (reused): only drop our own entry.
@@ -210,13 +210,14 @@ class Containment:
     # -- internals ------------------------------------------------------------------------
 
     def _on_sigchld(self) -> None:
-        if not self._pass_pending and self._loop is not None:
-            self._pass_pending = True
-            self._loop.call_soon(self._reap_dead)
+        # The pass runs now: asyncio already runs this handler as a callback of the loop,
+        # the turn after the one that read the signal (and, with it, the pidfd of the job
+        # that exited: reaped by then). A callback more per job end was a Handle and a loop
+        # step; a job zombie still there stops the pass as before (see below).
+        self._reap_dead()
 
     def _reap_dead(self) -> None:
         """Reap adopted processes that died (no scan: ask the kernel which child is dead)."""
-        self._pass_pending = False
         if self._starting:  # a zombie may be a child not registered yet: after the start
             self._reap_owed = True
             return

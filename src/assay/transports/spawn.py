@@ -47,6 +47,8 @@ _CREATE = _OPEN_OUT | os.O_CLOEXEC  # (opened here, for Popen: not inherited by 
 _DEFAULT_SIGNALS = ("SIGPIPE", "SIGXFZ", "SIGXFSZ")  # what Popen's restore_signals resets
 
 _ptr = ctypes.c_void_p
+# The file actions' memory, one per start (starts in several threads never share one).
+_Actions = ctypes.c_char * _ACTIONS_SIZE
 
 
 class Spawner:
@@ -124,7 +126,7 @@ class Spawner:
             raise ValueError("embedded null byte")
         argv_c = (ctypes.c_char_p * (len(args) + 1))(*args, None)
         env_c = self._environment(env, kept if known else None, extra)
-        actions = ctypes.create_string_buffer(_ACTIONS_SIZE)
+        actions = _Actions()  # (zeroed, as create_string_buffer's: a Python call less)
         if self._init(actions) != 0:
             raise OSError(ctypes.get_errno() or 12, "posix_spawn_file_actions_init failed")
         try:
