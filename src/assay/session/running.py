@@ -23,7 +23,7 @@ from assay.results.live import hold as hold_session
 from assay.results.model import GitState, Session
 from assay.results.recorder import Recorder, config_hash, database_target, git_state
 from assay.run.artifacts import SessionStore
-from assay.run.priority import Expectations, case_series
+from assay.run.priority import Expectations, plan_series
 from assay.run.recording import LateRecorder, first_session
 from assay.run.runner import Runner
 from assay.schedulers.registry import sizes_jobs_by_history
@@ -153,7 +153,7 @@ async def _run(
         def open_recorder() -> Recorder:
             opened = Recorder.open(target, prefix, import_runs=not fresh)
             if not fresh:  # (before the recorder's own thread uses the database)
-                series = [case_series(c) for c in plan.cases]
+                series = plan_series(plan.cases)
                 history.append(Expectations.plan(plan.cases, opened.expected(series), series))
             return opened
 
@@ -168,7 +168,7 @@ async def _run(
     else:
         late = None
         recorder = Recorder.open(target, prefix) if opening is None else await opening
-        series = [case_series(c) for c in plan.cases]
+        series = plan_series(plan.cases)
         expect = Expectations.plan(plan.cases, recorder.expected(series), series)
         recorder.start(session, config_hash(config), git)
         recording = recorder
