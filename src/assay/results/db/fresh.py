@@ -88,7 +88,7 @@ def make(path: Path) -> bool:
         except OSError:
             return False
         return True
-    except (OSError, sqlite3.Error):
+    except Exception:  # (whatever it was, the database is made in place as before)
         return False
     finally:
         for name in (private, Path(f"{private}-wal"), Path(f"{private}-shm")):
