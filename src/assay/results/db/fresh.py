@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -61,7 +60,8 @@ def make(path: Path) -> bool:
     place as before. A database another process made meanwhile is left as it is (True)."""
     from assay.results.db.schema import upgrade
 
-    private = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.new")
+    # (os.urandom: the secrets module would import hashlib and OpenSSL for nothing)
+    private = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.new")
     try:
         # (made here, exclusively and not through a link: SQLite then opens this file)
         os.close(os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
