@@ -168,8 +168,11 @@ async def _run(
     else:
         late = None
         recorder = Recorder.open(target, prefix) if opening is None else await opening
-        series = plan_series(plan.cases)
-        expect = Expectations.plan(plan.cases, recorder.expected(series), series)
+        if recorder.active:
+            series = plan_series(plan.cases)
+            expect = Expectations.plan(plan.cases, recorder.expected(series), series)
+        else:  # (results = "none", or a database that could not be opened: no history)
+            expect = Expectations.plan(plan.cases, {})
         recorder.start(session, config_hash(config), git)
         recording = recorder
     ctx = make_context(request, prepared, directory, hosts, display, journal, session_id)
