@@ -15,7 +15,13 @@ from assay.load import load
 from assay.plan import make_plan
 from assay.results.db import Expected
 from assay.run.eta import Estimator
-from assay.run.priority import Expectations, PrioritySlots, case_series, declared_limit
+from assay.run.priority import (
+    Expectations,
+    PrioritySlots,
+    case_series,
+    declared_limit,
+    plan_series,
+)
 from assay.run.runner import Runner, RunOptions
 from assay.schedulers.packing import balance
 from assay.select import Selection
@@ -240,6 +246,45 @@ def test_a_planned_case_and_its_result_name_the_same_series(tmp_path):
     plan = _plan(tmp_path, SUITE)
     for case in plan.cases:
         assert case_series(case) == result_series(new_result(case, Status.PASSED))
+
+
+SERIES_BY_NODES = """
+import assay
+
+class Plain(assay.Test):
+    size = assay.parameter([1, 2])
+    tasks = 4
+    tasks_per_node = 2
+    command = "true"
+
+class ByParameter(assay.Test):
+    nodes = assay.parameter([1, 2, 4])
+    command = "true"
+
+class ByVariant(assay.Test):
+    size = assay.parameter([1, 2, 3])
+    command = "true"
+
+    @assay.variant_fields
+    def per_size(size):
+        return {"tasks": size * 2, "tasks_per_node": 2}
+"""
+
+
+def test_the_series_of_a_plan_are_each_cases_own(tmp_path):
+    # The node count is found once per test where no variant can change it (plain; -S
+    # settings), else per case (a parameter, @variant_fields).
+    plan = _plan(tmp_path, SERIES_BY_NODES)
+    assert plan_series(plan.cases) == [case_series(c) for c in plan.cases]
+    assert len(set(plan_series(plan.cases))) == len(plan.cases) == 8
+    path = tmp_path / "test_sched.py"
+    loaded = load([str(path)])
+    cfg = default_config()
+    overridden = make_plan(
+        loaded.tests, cfg, next(iter(cfg.systems)), Selection(), {"Plain": {"nodes": 3}}
+    )
+    assert plan_series(overridden.cases) == [case_series(c) for c in overridden.cases]
+    assert plan_series(overridden.cases)[:2] != plan_series(plan.cases)[:2]
 
 
 # --- packs -------------------------------------------------------------------------------

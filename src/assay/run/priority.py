@@ -40,6 +40,45 @@ def case_series(case: Case) -> str:
     )
 
 
+# The fields a case's node count is computed from (see assay.plan.nodes_needed).
+_NODE_FIELDS = ("nodes", "tasks", "tasks_per_node")
+
+
+def plan_series(cases: Sequence[Case]) -> list[str]:
+    """:func:`case_series` of each case, the node count found once per test (and its
+    ``-S`` settings) where no variant can differ: 6.7 us a case before, 3 of them its node
+    count's three field lookups, on the way to the first case of a run that reads its
+    history (2,000 cases: 13 ms)."""
+    from assay.results.db.records import series_of
+    from assay.run.describe import planned_nodes
+
+    nodes: dict[tuple[int, int], int | None] = {}
+    out = []
+    for case in cases:
+        test = case.test
+        definition = test._assay
+        names = definition.space.names
+        if definition.variant_fields is not None or any(f in names for f in _NODE_FIELDS):
+            count = planned_nodes(case)
+        else:
+            key = (id(test), id(case.overrides))
+            if key not in nodes:
+                nodes[key] = planned_nodes(case)
+            count = nodes[key]
+        partition = case.partition
+        out.append(
+            series_of(
+                test.__name__,
+                dict(zip(names, case.variant.labels, strict=True)),
+                partition.system,
+                partition.name,
+                case.environment,
+                count,
+            )
+        )
+    return out
+
+
 def declared_limit(case: Case) -> float | None:
     """The run time limit a case declares (or its partition gives), in seconds."""
     try:

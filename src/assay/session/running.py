@@ -23,7 +23,7 @@ from assay.results.live import hold as hold_session
 from assay.results.model import GitState, Session
 from assay.results.recorder import Recorder, config_hash, database_target, git_state
 from assay.run.artifacts import SessionStore
-from assay.run.priority import Expectations, case_series
+from assay.run.priority import Expectations, plan_series
 from assay.run.recording import LateRecorder, first_session
 from assay.run.runner import Runner
 from assay.schedulers.registry import sizes_jobs_by_history
@@ -281,9 +281,9 @@ def _expectations(cases: Sequence[Case], recorder: Recorder) -> Expectations:
     A recorder without a database (``results = "none"``, or one that could not be opened)
     has none: the cases' series are not named then, which imports the database's modules
     and sqlite3 (~30 M instructions, before the first case of a run of several)."""
-    if recorder.db is None:
+    if recorder.db is None or not recorder.active:
         return Expectations.plan(cases, {})  # (what no history with the series gives)
-    series = [case_series(c) for c in cases]
+    series = plan_series(cases)
     return Expectations.plan(cases, recorder.expected(series), series)
 
 

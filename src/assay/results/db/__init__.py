@@ -79,10 +79,11 @@ class ResultsDB(SeriesReads, SessionReads):
     def open(cls, target: str | Path) -> ResultsDB:
         """Open (creating or upgrading in place) the database at ``target``: a file path or a
         ``postgresql://`` URL. A database made by a newer assay is refused."""
-        backend = connect(target)
+        backend = connect(target, make=True)
         try:
             if upgrade(backend) != SCHEMA_VERSION:
-                # What the upgrade wrote (a new database: its whole schema) goes from the
+                # What the upgrade wrote (an older database's new tables: a new SQLite
+                # file is made whole before it has its name, see fresh.py) goes from the
                 # log into the file now, while the first cases run, and not with the
                 # session's own log (folded in at its end within the API, where the user
                 # waits; in the program, by the next recording session: see

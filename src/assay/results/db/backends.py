@@ -133,7 +133,9 @@ class SqliteBackend(Backend):
 
     dialect = "sqlite"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, make: bool = False) -> None:
+        """``make``: a missing file is made with the whole schema first (see
+        :mod:`assay.results.db.fresh`); else SQLite makes it empty."""
         self.path = path
         self.where = str(path)
         self._lock = threading.Lock()  # one connection, used by the recorder's thread too
@@ -142,6 +144,10 @@ class SqliteBackend(Backend):
         _yours(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if make and not os.path.lexists(path):  # made whole elsewhere, then named
+                from assay.results.db.fresh import make as make_new
+
+                make_new(path)
             self.db = sqlite3.connect(
                 path, timeout=NOTICE, isolation_level=None, check_same_thread=False
             )
@@ -388,11 +394,12 @@ def _yours(path: Path) -> None:
             )
 
 
-def connect(target: str | Path) -> Backend:
-    """The backend for a ``postgresql://`` URL, else for an SQLite file path."""
+def connect(target: str | Path, make: bool = False) -> Backend:
+    """The backend for a ``postgresql://`` URL, else for an SQLite file path (``make``: a
+    missing file is made with the results database's schema, see SqliteBackend)."""
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
         from assay.results.db.postgres import PostgresBackend  # (psycopg: only then)
 
         return PostgresBackend(text)
-    return SqliteBackend(Path(target))
+    return SqliteBackend(Path(target), make)
