@@ -19,7 +19,7 @@ from assay.define.definition import variant_names
 from assay.define.params import variant_name
 from assay.define.refs import pattern_matches
 from assay.define.test import Test, effective_nodes
-from assay.errors import did_you_mean, toml_key
+from assay.errors import UsageError, did_you_mean, toml_key
 from assay.load import LoadProblem
 from assay.select import Selection
 
@@ -461,6 +461,11 @@ def repeat_key(case_id: str, repeat: int) -> str:
     return case_id if repeat <= 1 else f"{case_id}-r{repeat}"
 
 
+MAX_REPEATED_CASES = 1_000_000
+"""The most cases a run's ``--repeat`` may make: each is an object of its own, held until
+the run ends (a million take some gigabytes)."""
+
+
 def repeat_cases(cases: list[Case], times: int) -> list[Case]:
     """The cases with every selected one run ``times`` times, round-robin: all first
     repetitions, then all second ones, and so on, so that no case's samples come back to back.
@@ -472,6 +477,15 @@ def repeat_cases(cases: list[Case], times: int) -> list[Case]:
     """
     out = list(cases)
     previous = {id(c): c for c in cases if c.selected}
+    if not previous or times <= 1:
+        return out
+    planned = len(out) + len(previous) * (times - 1)
+    if planned > MAX_REPEATED_CASES:
+        raise UsageError(
+            f"--repeat {times} would plan {planned:,} cases ({len(previous):,} selected x "
+            f"{times:,}), more than the {MAX_REPEATED_CASES:,} one run may have",
+            hint="repeat fewer times, or select fewer cases (-n, -t, -P, --case)",
+        )
     for repeat in range(2, times + 1):
         for case in cases:
             if not case.selected:

@@ -35,11 +35,13 @@ class Param:
         multiple: bool = False,
         kind: type = str,  # str, int (click.IntRange(low)) or float (click.FloatRange(low))
         low: float | None = None,  # the range's lower bound (int and float only)
+        high: float | None = None,  # its upper bound
         default: Any = None,
         show_default: bool = False,
     ) -> None:
         self.name, self.decls, self.help, self.metavar = name, decls, help, metavar
         self.flag, self.multiple, self.kind, self.low = flag, multiple, kind, low
+        self.high = high
         self.default, self.show_default = default, show_default
 
     def __repr__(self) -> str:
@@ -66,8 +68,14 @@ class Param:
             number = float(value)
         else:
             return None
-        return number if self.low is None or number >= self.low else None
+        if (self.low is not None and number < self.low) or (
+            self.high is not None and number > self.high
+        ):
+            return None  # (click says what the range is)
+        return number
 
+
+MAX_REPEAT = 10_000  # --repeat's most: samples enough for any statistic, and a bound on the plan
 
 SELECTION: tuple[Param, ...] = (
     Param("paths"),
@@ -239,6 +247,7 @@ RUN: tuple[Param, ...] = (
         "Run each selected case N times, interleaved, to collect samples of its metrics.",
         kind=int,
         low=1,
+        high=MAX_REPEAT,
         default=1,
         show_default=True,
     ),

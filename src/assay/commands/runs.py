@@ -38,9 +38,10 @@ def _click_param(param: Param) -> Callable[[F], F]:
     if param.multiple:
         kw["multiple"] = True
     if param.kind is int:
-        kw["type"] = click.IntRange(None if param.low is None else int(param.low))
+        low = None if param.low is None else int(param.low)
+        kw["type"] = click.IntRange(low, None if param.high is None else int(param.high))
     elif param.kind is float:
-        kw["type"] = click.FloatRange(param.low)
+        kw["type"] = click.FloatRange(param.low, param.high)
     if param.default is not None:
         kw["default"] = param.default
     if param.show_default:

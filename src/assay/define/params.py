@@ -21,6 +21,26 @@ T = TypeVar("T")
 
 _MISSING: Any = object()
 
+MAX_VARIANTS = 1_000_000
+"""The most variants one test's parameters may make (before excludes and filters, which
+are asked of every combination): a product past it is a mistake, and walking it would
+keep the planner busy for hours (1,000 x 1,000 x 1,000 values once did, silently)."""
+
+
+def too_many_variants(sizes: Mapping[str, int]) -> str | None:
+    """What is wrong when parameters of these sizes (name: values, zipped groups as one
+    entry) make more than :data:`MAX_VARIANTS` combinations, else None."""
+    total = 1
+    for size in sizes.values():
+        total *= size
+    if total <= MAX_VARIANTS:
+        return None
+    product = " x ".join(f"{name}: {size:,}" for name, size in sizes.items())
+    return (
+        f"the parameters make {total:,} variants ({product}), more than the {MAX_VARIANTS:,} "
+        "one test may have; give them fewer values, or split the test into several"
+    )
+
 
 def format_value(value: object) -> str:
     """How a parameter value appears in case names and ``-P`` selections."""
@@ -268,6 +288,11 @@ class ParameterSpace:
                     f"zipped parameters of group {axis.params[0].group!r} must have equal "
                     f"lengths: {desc}"
                 )
+        if not out:  # (zipped groups of equal lengths: each axis has one size)
+            sizes = {"+".join(p.name for p in a.params): len(a) for a in self.axes}
+            problem = too_many_variants(sizes)
+            if problem is not None:
+                out.append(problem)
         for exclude in self.excludes:
             if not isinstance(exclude, Mapping):
                 out.append(f"exclude entries must be dicts of parameter values, got {exclude!r}")

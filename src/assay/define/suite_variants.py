@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from assay.define import suite_schema as schema
-from assay.define.params import parameter
+from assay.define.params import parameter, too_many_variants
 from assay.define.suite_checks import (
     IDENT,
     NAME,
@@ -76,6 +76,13 @@ def sweep_class(
             key,
             "a sweep needs parameters: keys with a list of values (their product), or points",
         )
+        return None
+    sizes = {k: len(v) for k, v in params.items()}
+    if points:  # (zipped: one axis, as long as its lists)
+        sizes["points"] = max(len(v) for v in points.values())
+    problem = too_many_variants(sizes)
+    if problem is not None:  # (before the expected dirs of every point are looked for)
+        comp.problem(key, problem)
         return None
     for k, v in params.items():
         ns[k] = parameter(v)
