@@ -521,3 +521,24 @@ def test_a_lone_case_starts_before_the_early_ssh_and_thread_pool_modules_load(tm
     events = _events_of_a_lone_case(tmp_path, watch, "assay.entry")
     first_case = next(e for e in events if e[0] == "spawn" and e[1] != "git")
     assert first_case[2] == [], first_case
+
+
+def test_a_first_session_on_sqlite_imports_neither_postgresql_nor_the_importer(tmp_path):
+    # Its database is new: no session directory to import (the importer), and no URL of a
+    # PostgreSQL server to show with its password hidden (postgres.redact: with random,
+    # some 3 ms). Both were imported by every run. Any later session still imports what
+    # the directories it finds need.
+    (tmp_path / "test_one.py").write_text(
+        "import assay\nclass One(assay.Test):\n    command = 'true'\n"
+    )
+    watch = ("assay.results.db.postgres", "assay.results.db.importer")
+    code = "from assay.entry import main\nassert main(['run', 'test_one.py', '--plain']) == 0"
+    assert _loaded(code, cwd=tmp_path, watch=watch) == []
+    assert (tmp_path / ".assay" / "results.sqlite").is_file()
+    history = subprocess.run(
+        [sys.executable, "-m", "assay", "history", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert history.returncode == 0 and "One" in history.stdout, history.stderr

@@ -14,11 +14,11 @@ def describe(config: Config) -> dict[str, Any]:
     """The configuration as plain data (for ``assay config``), with the module commands
     each environment runs (``module_commands``: what its build and run scripts do); a
     database password is shown as ``***``."""
-    from assay.results.db.postgres import redact
-
     systems = msgspec.to_builtins(dict(config.systems), enc_hook=_as_text)
     for system in systems.values():
-        if system.get("results"):
+        if system.get("results"):  # (imported only then: every run describes its config)
+            from assay.results.db.postgres import redact
+
             system["results"] = redact(system["results"])
     environments = msgspec.to_builtins(dict(config.environments), enc_hook=_as_text)
     for name, env in config.environments.items():

@@ -90,11 +90,12 @@ def open_database(target: str, prefix: Path, import_runs: bool = True) -> Result
     """Open the database and import the session directories under ``prefix`` it lacks
     (``import_runs=False``: the caller knows there are none)."""
     from assay.results.db import ResultsDB
-    from assay.results.db.importer import import_sessions
 
     db = ResultsDB.open(target)
     try:
-        if import_runs:
+        if import_runs:  # (a first session's database has nothing to import: not imported)
+            from assay.results.db.importer import import_sessions
+
             import_sessions(db, prefix)
     except BaseException:
         db.close()

@@ -26,7 +26,6 @@ from pathlib import Path
 from assay.digests import blake2b
 from assay.results.db import records
 from assay.results.db.backends import Backend, DatabaseError, Writer, connect
-from assay.results.db.postgres import redact
 from assay.results.db.schema import SCHEMA_VERSION, upgrade, version_of
 from assay.results.db.series_reads import SeriesReads
 from assay.results.db.session_reads import SessionReads
@@ -61,6 +60,16 @@ __all__ = [
     "SessionRecord",
     "redact",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """``redact`` from :mod:`.postgres`, imported when asked for: an SQLite run (most) does
+    not import PostgreSQL's backend (and ``random`` with it) for nothing."""
+    if name == "redact":
+        from assay.results.db.postgres import redact
+
+        return redact
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def cases_hash(case_ids: Iterable[str]) -> str:
