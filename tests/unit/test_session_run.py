@@ -55,43 +55,57 @@ def _recorded(prefix, session_id):
         return record, db.session_cases(session_id)
 
 
+def _database_opened_once(monkeypatch, ready, within: float) -> list[bool]:
+    """Make Recorder.open wait until ``ready()`` (at most ``within`` seconds) before it
+    opens: what the run must have done without the database. Returns the list it notes,
+    for each open, whether ``ready()`` held then."""
+    import time
+
+    from assay.results import recorder
+
+    real_open = recorder.Recorder.open.__func__  # type: ignore[attr-defined]
+    waited: list[bool] = []
+
+    def open_once_ready(cls, *args, **kwargs):
+        deadline = time.monotonic() + within
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        waited.append(ready())
+        return real_open(cls, *args, **kwargs)
+
+    monkeypatch.setattr(recorder.Recorder, "open", classmethod(open_once_ready))
+    return waited
+
+
+def _run_recorded_in_full(tmp_path, prefix, waited: list[bool]) -> None:
+    """Run the session in ``tmp_path``; the database's open waited as injected, and it
+    holds the session, complete, and its passed case all the same."""
+    request = session.Request(paths=[str(tmp_path)], prefix=str(prefix))
+    assert session.run(request, make_display(plain=True), RerunHint()) == 0
+    assert waited == [True]
+    session_id = (prefix / "latest").resolve().name
+    record, cases = _recorded(prefix, session_id)
+    assert record is not None and record.complete
+    assert [c.status for c in cases] == ["passed"]
+
+
 def test_the_cases_of_a_first_session_do_not_wait_while_its_database_is_made(tmp_path, monkeypatch):
     # No results database yet and no session before this one: no history to plan with, so
     # the cases start while the database is made (its schema costs syncs). Injected: making
     # it waits until the case has finished (its result is in the journal), which never
     # happens if the cases wait for it; the result then waits for the database.
-    import time
-
-    from assay.results import recorder
-
     (tmp_path / "test_one.py").write_text(
         "import assay\n\n\nclass One(assay.Test):\n    command = 'true'\n"
     )
     prefix = tmp_path / ".assay"
     journal = prefix / "latest" / "journal.jsonl"
-    real_open = recorder.Recorder.open.__func__  # type: ignore[attr-defined]
-    waited: list[bool] = []
 
     def finished() -> bool:
         return journal.exists() and b'"t":"result"' in journal.read_bytes()
 
-    def open_once_the_case_finished(cls, *args, **kwargs):
-        deadline = time.monotonic() + 15
-        while not finished() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        waited.append(finished())
-        return real_open(cls, *args, **kwargs)
-
-    monkeypatch.setattr(recorder.Recorder, "open", classmethod(open_once_the_case_finished))
+    waited = _database_opened_once(monkeypatch, finished, within=15)
     monkeypatch.chdir(tmp_path)
-    request = session.Request(paths=[str(tmp_path)], prefix=str(prefix))
-    assert session.run(request, make_display(plain=True), RerunHint()) == 0
-    assert waited == [True]
-    # Recorded in full all the same: the session, complete, and its case.
-    session_id = (prefix / "latest").resolve().name
-    record, cases = _recorded(prefix, session_id)
-    assert record is not None and record.complete
-    assert [c.status for c in cases] == ["passed"]
+    _run_recorded_in_full(tmp_path, prefix, waited)
 
 
 def test_a_first_session_with_nothing_to_judge_reports_while_its_database_is_made(
@@ -102,37 +116,18 @@ def test_a_first_session_with_nothing_to_judge_reports_while_its_database_is_mad
     # process still ends only once it is made and holds the session. Injected: making it
     # waits until the summary is written (summary.txt), which never happens if the
     # summary waits for the database.
-    import time
-
-    from assay.results import recorder
-
     (tmp_path / "test_one.py").write_text(
         "import assay\n\n\nclass One(assay.Test):\n    command = 'true'\n"
     )
     prefix = tmp_path / ".assay"
-    real_open = recorder.Recorder.open.__func__  # type: ignore[attr-defined]
-    waited: list[bool] = []
 
     def summarized() -> bool:
         latest = prefix / "latest"
         return (latest / "summary.txt").exists() and (latest / "report.json").exists()
 
-    def open_once_summarized(cls, *args, **kwargs):
-        deadline = time.monotonic() + 10
-        while not summarized() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        waited.append(summarized())
-        return real_open(cls, *args, **kwargs)
-
-    monkeypatch.setattr(recorder.Recorder, "open", classmethod(open_once_summarized))
+    waited = _database_opened_once(monkeypatch, summarized, within=10)
     monkeypatch.chdir(tmp_path)
-    request = session.Request(paths=[str(tmp_path)], prefix=str(prefix))
-    assert session.run(request, make_display(plain=True), RerunHint()) == 0
-    assert waited == [True]
-    session_id = (prefix / "latest").resolve().name
-    record, cases = _recorded(prefix, session_id)
-    assert record is not None and record.complete
-    assert [c.status for c in cases] == ["passed"]
+    _run_recorded_in_full(tmp_path, prefix, waited)
     report = json.loads((prefix / "latest" / "report.json").read_text())
     assert report["summary"]["passed"] == 1 and report["session"]["finished"] is not None
 

@@ -112,6 +112,20 @@ def _transient(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+def sqlite_transaction(db: sqlite3.Connection, begin: str, work: Callable[[Writer], T]) -> T:
+    """``work`` in one transaction of ``db`` (begun with ``begin``): committed if it
+    returns, rolled back if it raises."""
+    db.execute(begin)
+    try:
+        out = work(_SqliteWriter(db))
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return out
+
+
 class _SqliteWriter(Writer):
     dialect = "sqlite"
 
@@ -197,20 +211,9 @@ class SqliteBackend(Backend):
         return self._retry(lambda: self.db.execute(sql, params).fetchall())
 
     def write(self, work: Callable[[Writer], T]) -> T:
-        def attempt() -> T:
-            # IMMEDIATE takes the write lock now (waiting for the busy timeout): a deferred
-            # transaction that upgrades later fails at once when another writer got there first.
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                out = work(_SqliteWriter(self.db))
-                self.db.execute("COMMIT")
-            except BaseException:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
-                raise
-            return out
-
-        return self._retry(attempt)
+        # IMMEDIATE takes the write lock now (waiting for the busy timeout): a deferred
+        # transaction that upgrades later fails at once when another writer got there first.
+        return self._retry(lambda: sqlite_transaction(self.db, "BEGIN IMMEDIATE", work))
 
     def limit_cache(self, kib: int) -> None:
         self._retry(lambda: self.db.execute(f"PRAGMA cache_size = {-int(kib)}"))

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from assay.results.db.backends import Backend, Row, Writer, _SqliteWriter
+from assay.results.db.backends import Backend, Row, Writer, sqlite_transaction
 
 T = TypeVar("T")
 
@@ -40,15 +40,7 @@ class _Building(Backend):
         return self.db.execute(sql, params).fetchall()
 
     def write(self, work: Callable[[Writer], T]) -> T:
-        self.db.execute("BEGIN")
-        try:
-            out = work(_SqliteWriter(self.db))
-            self.db.execute("COMMIT")
-        except BaseException:
-            if self.db.in_transaction:
-                self.db.execute("ROLLBACK")
-            raise
-        return out
+        return sqlite_transaction(self.db, "BEGIN", work)
 
     def close(self) -> None:
         self.db.close()
