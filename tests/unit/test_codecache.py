@@ -319,6 +319,9 @@ def test_a_run_keeps_assays_classes_made_during_it_but_not_the_tests_own(tmp_pat
         assert code == 0 and results_db, out.stdout
         return hits, compiled
 
+    run()  # a first session: its database is new (no session directory to import yet)
+    # A later session imports what the first did not need (the session importer's
+    # classes): made during it, kept for the next, which then compiles nothing.
     first_hits, first_compiled = run()
     hits, compiled = run()
     assert compiled == 0 and hits == first_hits + first_compiled
