@@ -27,17 +27,7 @@ if TYPE_CHECKING:
 
 def case_series(case: Case) -> str:
     """The results database's name for a planned case (see :mod:`assay.results.db`)."""
-    from assay.results.db.records import series_of
-    from assay.run.describe import planned_nodes
-
-    return series_of(
-        case.test.__name__,
-        case.variant.param_labels,
-        case.partition.system,
-        case.partition.name,
-        case.environment,
-        planned_nodes(case),
-    )
+    return plan_series([case])[0]
 
 
 # The fields a case's node count is computed from (see assay.plan.nodes_needed).
@@ -130,7 +120,7 @@ class Expectations(msgspec.Struct):
         if series is not None:
             names = series
         elif history:
-            names = [case_series(c) for c in cases]
+            names = plan_series(cases)
         else:  # nothing recorded: no series to name
             names = [None] * len(cases)
         for case, name in zip(cases, names, strict=True):
