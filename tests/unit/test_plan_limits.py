@@ -15,7 +15,7 @@ import assay
 from assay.commands.params import MAX_REPEAT, RUN
 from assay.define.params import MAX_VARIANTS
 from assay.errors import UsageError
-from assay.plan import MAX_REPEATED_CASES, repeat_cases
+from assay.repeats import MAX_REPEATED_CASES, repeat_cases
 from tests.unit.test_toml_regressions import problems
 
 

@@ -195,7 +195,7 @@ def test_skipped_cases_are_expected_to_take_nothing(tmp_path):
 def test_repetitions_go_round_by_round_and_longest_first_within_a_round(tmp_path):
     """--repeat: every case of round 1 before any of round 2 (round-robin samples), and
     inside a round the longest recorded first."""
-    from assay.plan import repeat_cases
+    from assay.repeats import repeat_cases
 
     source = "import assay\n\nclass S(assay.Test):\n    t = assay.parameter([1, 2, 3])\n"
     source += "    command = 'true'\n"
@@ -218,7 +218,7 @@ def test_repetitions_go_round_by_round_and_longest_first_within_a_round(tmp_path
 def test_a_repetition_has_its_own_key_and_its_case_s_test(tmp_path):
     """Case.key and Case.test are set when a case is made (they are read many times per
     case): a repetition, made with dataclasses.replace, gets its own key."""
-    from assay.plan import repeat_cases
+    from assay.repeats import repeat_cases
 
     source = "import assay\n\nclass S(assay.Test):\n    t = assay.parameter([1, 2])\n"
     source += "    command = 'true'\n"

@@ -15,7 +15,8 @@ from assay import overrides as overrides_mod
 from assay.config import Config, load_config
 from assay.errors import UsageError
 from assay.load import LoadProblem, load
-from assay.plan import Plan, make_plan, repeat_cases
+from assay.plan import Plan, make_plan
+from assay.repeats import repeat_cases
 from assay.results.recorder import warn_on_stderr
 from assay.run.runner import RunOptions
 from assay.select import Selection
