@@ -29,12 +29,15 @@ import time
 from pathlib import Path
 
 from _common import (
+    FilePhase,
     Timed,
     assay_argv,
+    file_cost,
     fmt_s,
     fmt_spread,
     fresh_dir,
     interleaved,
+    judged,
     machine,
     median,
     met,
@@ -82,7 +85,9 @@ def bench_recording(root: Path, cases: int, jobs: int, n: int) -> None:
 
     # Pairs: one run of each per pair, back to back, which one goes first alternating; the
     # warm-up pair (caches; the database exists from then on) is left out.
+    before = file_cost(root)
     runs = interleaved(n, {"on": lambda: one(on), "off": lambda: one(off)})
+    phase = FilePhase(before, file_cost(root))
     for where in (on, off):
         del sessions[where][0]
     walls = {name: [t.seconds for t in values] for name, values in runs.items()}
@@ -107,7 +112,7 @@ def bench_recording(root: Path, cases: int, jobs: int, n: int) -> None:
                 fmt_s(median(walls["off"])),
                 f"{ratio:.3f}",
                 "<= 1.05",
-                met(ratio <= 1.05),
+                judged(ratio <= 1.05, phase),
             ],
             [
                 "session duration (report.json)",
@@ -149,6 +154,7 @@ def bench_recording(root: Path, cases: int, jobs: int, n: int) -> None:
     print(f"   not:       {fmt_spread(walls['off'])}")
     print(f"   the database holds {recorded} cases of {n + 1} sessions afterwards")
     print(f"   load average when done: {os.getloadavg()[0]:.1f}")
+    print(f"   {phase.line()}")
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:

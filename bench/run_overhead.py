@@ -29,12 +29,15 @@ from typing import Any
 from _common import (
     FLOOR_ARGV,
     PYTHON,
+    FilePhase,
     Timed,
     assay_argv,
+    file_cost,
     fmt_s,
     fmt_spread,
     fresh_dir,
     interleaved,
+    judged,
     machine,
     median,
     paired_ratio,
@@ -77,12 +80,20 @@ def floor_run(root: Path, name: str, cases: int, jobs: int) -> Timed:
 
 
 def goal_row(
-    label: str, value: str, base: str, measured: float, goal: float, unit: str
+    label: str,
+    value: str,
+    base: str,
+    measured: float,
+    goal: float,
+    unit: str,
+    phase: FilePhase | None = None,
 ) -> list[str]:
-    """A table row: ``measured`` (in ``unit``: x, s or MiB) held against ``goal``."""
+    """A table row: ``measured`` (in ``unit``: x, s or MiB) held against ``goal``; ``phase``:
+    a ratio against a floor that a slow disk phase favours (see :func:`judged`)."""
     shown = {"x": f"{measured:.2f}x", "s": fmt_s(measured), "MiB": f"{measured:.1f} MiB"}[unit]
     goal_text = {"x": f"<= {goal:g}x", "s": f"<= {fmt_s(goal)}", "MiB": f"<= {goal:g} MiB"}[unit]
-    met = "yes" if measured <= goal else f"NO (+{(measured / goal - 1) * 100:.0f}%)"
+    missed = f"NO (+{(measured / goal - 1) * 100:.0f}%)"
+    met = judged(True, phase) if measured <= goal else missed
     return [label, value, base, shown, goal_text, met]
 
 
@@ -116,6 +127,7 @@ def main() -> int:
         def side(fn: Callable[..., Timed], *a: Any) -> Callable[[], Timed]:
             return lambda: fn(*a)
 
+        cost_before = file_cost(root)
         print("figures 1, 6: 200 and 2,000 cases, 8 slots ...", file=sys.stderr)
         scale = interleaved(
             args.big_repeat,
@@ -142,6 +154,7 @@ def main() -> int:
                 "floor": side(floor_run, root, "f", c, 1),
             },
         )
+        phase = FilePhase(cost_before, file_cost(root))
         print("figures 3-5: list, lone sleep, start-up ...", file=sys.stderr)
         small = interleaved(
             n,
@@ -175,10 +188,10 @@ def main() -> int:
     rows = [
         goal_row(f"1 run {c} echo cases, {j} slots", fmt_s(med(par["assay"])),
                  f"floor {fmt_s(med(par['floor']))}", paired_ratio(par["assay"], par["floor"]),
-                 1.2, "x"),
+                 1.2, "x", phase),
         goal_row(f"2 run {c} echo cases, --serial", fmt_s(med(ser["assay"])),
                  f"floor {fmt_s(med(ser['floor']))}", paired_ratio(ser["assay"], ser["floor"]),
-                 1.2, "x"),
+                 1.2, "x", phase),
         goal_row(f"3 assay list, {v} variants", fmt_s(med(small["list"])),
                  f"python -S -c pass {fmt_s(med(small['pass']))}", med(small["list"]), 0.5, "s"),
         goal_row(f"4 lone sleep {SLEEP:g} case, wall - sleep", fmt_s(med(small["sleep"])),
@@ -189,10 +202,12 @@ def main() -> int:
         goal_row(f"6 run {big} echo cases: peak memory", fmt_s(med(scale["assay-big"])), "-",
                  peak, 60.0, "MiB"),
         goal_row(f"6 per case, {big} vs {c}, over floor's", fmt_s(med(scale["assay-big"]) / big),
-                 f"floor {fmt_s(med(scale['floor-big']) / big)}/case", scaling, 1.1, "x"),
+                 f"floor {fmt_s(med(scale['floor-big']) / big)}/case", scaling, 1.1, "x",
+                 phase),
     ]  # fmt: skip
     print()
     print_table(["figure", "assay", "floor", "measured", "goal", "met"], rows)
+    print(f"  figures 1, 2, 6: {phase.line()}")
     print()
     print(INCLUDES)
     print()

@@ -24,16 +24,18 @@ import json
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from _common import (
+    FilePhase,
     Timed,
     assay_argv,
+    file_cost,
     fmt_s,
     fmt_spread,
     fresh_dir,
     interleaved,
+    judged,
     machine,
     median,
     met,
@@ -106,30 +108,18 @@ def tiny_floor(base: Path, source: Path, script: str) -> Timed:
     return timed(["sh", "-c", script], root)
 
 
-def files_made(base: Path) -> str:
-    """What a new file costs where the cases run (the CPU of making one differs a
-    hundredfold between directories of one ext4 file system on some machines), and how
-    many each side makes per case: context for the figures, not part of them."""
-    root = fresh_dir(base, "files")
-    count = 200
-    start = time.thread_time()
-    for i in range(count):
-        os.mkdir(root / f"d{i}")
-        os.close(os.open(root / f"d{i}" / "f", os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
-    each = (time.thread_time() - start) / (2 * count)
-    shutil.rmtree(root, ignore_errors=True)
+def files_kept(base: Path) -> str:
+    """How many entries each side keeps per case: context for the figures."""
     output = base / "assay" / ".assay" / "latest" / "output"
     cases = [p for p in output.iterdir() if p.is_dir()] if output.is_dir() else []
     kept = sum(len(os.listdir(p)) + 1 for p in cases) / len(cases) if cases else 0.0
-    return (
-        f"a new file or directory here costs {each * 1e6:.0f} us of CPU; per case, assay "
-        f"keeps {kept:.0f} (its output dir and files), the floors make 1 (out.txt)"
-    )
+    return f"per case, assay keeps {kept:.0f} entries (its output dir and files), the floors 1"
 
 
 def tiny_figures(base: Path, cases: int, n: int) -> list[list[str]]:
     source = base / "tiny-source"
     make_tiny(source, cases)
+    before = file_cost(base)
     runs = interleaved(
         n,
         {
@@ -147,7 +137,9 @@ def tiny_figures(base: Path, cases: int, n: int) -> list[list[str]]:
     for a, b in (("assay", "xargs"), ("assay-serial", "loop")):
         cpu_a, cpu_b = median([v.cpu for v in runs[a]]), median([v.cpu for v in runs[b]])
         print(f"  tiny {a} / {b} CPU: {cpu_a / cpu_b:.2f}x")
-    print(f"  {files_made(base)}")
+    phase = FilePhase(before, file_cost(base))
+    print(f"  {phase.line()}")
+    print(f"  {files_kept(base)}")
     rows = []
     for label, a, b, goal in (
         (f"tiny suite, {cases} cases, 2 slots", "assay", "xargs", 1.5),
@@ -161,7 +153,7 @@ def tiny_figures(base: Path, cases: int, n: int) -> list[list[str]]:
                 f"{'xargs -P2' if b == 'xargs' else 'shell loop'} {fmt_s(median(walls(runs[b])))}",
                 f"{ratio:.2f}x",
                 f"<= {goal:g}x",
-                met(ratio <= goal),
+                judged(ratio <= goal, phase),
             ]
         )
     return rows
