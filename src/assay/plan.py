@@ -18,7 +18,7 @@ from assay.define.definition import variant_names
 from assay.define.params import variant_name
 from assay.define.refs import pattern_matches
 from assay.define.test import Test, effective_nodes
-from assay.errors import did_you_mean, toml_key
+from assay.errors import UsageError, did_you_mean, toml_key
 from assay.load import LoadProblem
 from assay.select import Selection
 
@@ -63,6 +63,17 @@ def variants(test: type[Test]) -> Iterator[Variant]:
     for values, labels in space.labeled():
         name = variant_name(base, names, labels)
         yield Variant(test, values, labels, name, definition.fields_for(values))
+
+
+MAX_CASES = 1_000_000
+"""The most cases one run (or listing) may plan: each is an object of its own, held until
+the run ends (a million take some gigabytes). Tests' variants are bounded one test at a
+time (:data:`assay.define.params.MAX_VARIANTS`); this bounds their sum over partitions and
+environments."""
+
+
+class TooManyCases(UsageError):
+    """The selection plans more than :data:`MAX_CASES` cases."""
 
 
 def case_id(name: str) -> str:
@@ -166,6 +177,7 @@ class _Planner:
         # it keeps every variant, and those checks (six calls a variant) are not made.
         self.names_checked = bool(selection.names or selection.exclude or selection.params)
         self.ids_checked = bool(selection.ids)
+        self.planned = 0  # cases made so far, of every test (see MAX_CASES)
 
     def expand_selected(self) -> dict[str, list[Case]]:
         """The cases of every selected test, by test name (dependencies first)."""
@@ -235,11 +247,15 @@ class _Planner:
                     else None
                 )
                 for variant in variants(test):
-                    out.extend(
-                        self._expand_variant(
-                            variant, selected, per_variant, test_overrides, skip_on, places
-                        )
+                    made = self._expand_variant(
+                        variant, selected, per_variant, test_overrides, skip_on, places
                     )
+                    out.extend(made)
+                    self.planned += len(made)
+                    if self.planned > MAX_CASES:
+                        raise _too_many(test)
+        except TooManyCases:
+            raise
         except ValueError as exc:  # a @variant_fields function returned something wrong
             self.problems.append(
                 LoadProblem(definition.file or "?", definition.line, str(exc), test.__name__)
@@ -319,6 +335,15 @@ class _Planner:
                     )
                 )
         return places
+
+
+def _too_many(test: type[Test]) -> TooManyCases:
+    return TooManyCases(
+        f"the selection plans more than {MAX_CASES:,} cases (the count passed it in "
+        f"{test.__name__}'s variants), more than one run may have",
+        hint="select fewer cases (-n, -t, -P NAME=VALUE, --case) or fewer partitions and "
+        "environments (-p, -e), and run the rest in another session",
+    )
 
 
 # A partition and environment a variant may run on, with the case name's end there.

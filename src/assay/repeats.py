@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 from assay.errors import UsageError
-from assay.plan import Case
+from assay.plan import MAX_CASES, Case
 
-MAX_REPEATED_CASES = 1_000_000
-"""The most cases a run's ``--repeat`` may make: each is an object of its own, held until
-the run ends (a million take some gigabytes)."""
+MAX_REPEATED_CASES = MAX_CASES
+"""The most cases a run's ``--repeat`` may make (:data:`assay.plan.MAX_CASES`)."""
 
 
 def repeat_cases(cases: list[Case], times: int) -> list[Case]:

@@ -12,10 +12,15 @@ from pathlib import Path
 import pytest
 
 import assay
+import assay.cli
+from assay import plan as plan_module
 from assay.commands.params import MAX_REPEAT, RUN
+from assay.config import parse_config
 from assay.define.params import MAX_VARIANTS
 from assay.errors import UsageError
+from assay.plan import Case, TooManyCases, make_plan
 from assay.repeats import MAX_REPEATED_CASES, repeat_cases
+from assay.select import Selection
 from tests.unit.test_toml_regressions import problems
 
 
@@ -99,3 +104,73 @@ def test_repeat_within_its_range_is_taken() -> None:
     (repeat,) = [p for p in RUN if p.name == "repeat"]
     assert repeat.convert(str(MAX_REPEAT)) == MAX_REPEAT
     assert repeat.convert("1") == 1
+
+
+CLUSTER = """
+[environments.gnu]
+cc = "gcc"
+[environments.intel]
+cc = "icx"
+
+[systems.cluster]
+hostnames = ["*"]
+
+[systems.cluster.partitions.cpu]
+environments = ["gnu", "intel"]
+
+[systems.cluster.partitions.gpu]
+environments = ["gnu"]
+"""
+
+
+class Wide(assay.Test):  # 3 variants x 3 places (cpu+gnu, cpu+intel, gpu+gnu): 9 cases
+    command = "true"
+    n = assay.parameter([1, 2, 3])
+
+
+class Narrow(assay.Test):  # 3 cases
+    command = "true"
+
+
+def _plan_both() -> list[Case]:
+    config = parse_config(CLUSTER, "cluster.toml")
+    return make_plan([Wide, Narrow], config, "cluster", Selection(), {}).cases
+
+
+def test_tests_whose_cases_together_pass_the_limit_are_refused_naming_where(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # (each test alone is within its own variant limit: only their sum, over partitions
+    # and environments, is too many)
+    monkeypatch.setattr(plan_module, "MAX_CASES", 10)
+    with pytest.raises(TooManyCases) as raised:
+        _plan_both()
+    assert raised.value.message == (
+        "the selection plans more than 10 cases (the count passed it in Narrow's variants), "
+        "more than one run may have"
+    )
+    assert raised.value.hint is not None and "-p" in raised.value.hint
+
+
+def test_the_limit_itself_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plan_module, "MAX_CASES", 12)
+    assert len(_plan_both()) == 12
+
+
+def test_too_many_cases_is_a_usage_error_of_list_and_run_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "test_many.py").write_text(
+        "import assay\n\nclass Many(assay.Test):\n    command = 'true'\n"
+        "    i = assay.parameter(range(50))\n"
+    )
+    monkeypatch.setattr(plan_module, "MAX_CASES", 20)
+    monkeypatch.chdir(tmp_path)
+    for argv in (["list", str(tmp_path)], ["run", str(tmp_path), "--plain"]):
+        assert assay.cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert "the selection plans more than 20 cases" in err, err
+        assert "hint: select fewer cases" in err
+        assert "Traceback" not in err
+    runs = tmp_path / ".assay" / "runs"
+    assert not runs.exists() or not any(runs.iterdir())  # (refused before a session began)
