@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -128,3 +129,31 @@ def test_an_existing_file_is_opened_where_it_is(tmp_path, existing):
     with ResultsDB.open(path) as db:
         assert db.version == SCHEMA_VERSION
     assert path.stat().st_ino == inode
+
+
+def test_what_a_crashed_make_left_is_removed_by_the_next_make_once_it_is_old(tmp_path):
+    # A process killed while it made the database leaves its private file (and maybe its
+    # log): the next make removes those an hour old, and keeps young ones (another
+    # process, maybe on another host of a shared file system, is making its own) and
+    # anything else in the prefix.
+    from assay.results.db.fresh import STRAY_AFTER
+
+    old = time.time() - STRAY_AFTER - 60
+    stray = tmp_path / ".results.sqlite.4242-deadbeef.new"
+    stray_wal = tmp_path / ".results.sqlite.4242-deadbeef.new-wal"
+    young = tmp_path / ".results.sqlite.4343-cafef00d.new"
+    other = tmp_path / ".results.sqlite.notes"
+    victim = tmp_path / "victim.txt"
+    link = tmp_path / ".results.sqlite.4444-0badf00d.new"
+    for made in (stray, stray_wal, young, other, victim):
+        made.write_bytes(b"x")
+    link.symlink_to(victim)
+    for aged in (stray, stray_wal, other):
+        os.utime(aged, (old, old))
+    os.utime(link, (old, old), follow_symlinks=False)
+    db = ResultsDB.open(tmp_path / "results.sqlite")
+    db.close()
+    left = {p.name for p in tmp_path.iterdir()}
+    assert stray.name not in left and stray_wal.name not in left
+    assert link.name not in left and victim.read_bytes() == b"x"  # the link, not its target
+    assert {young.name, other.name, victim.name} <= left

@@ -24,6 +24,11 @@ from assay.results.db.backends import Backend, Row, Writer, sqlite_transaction
 
 T = TypeVar("T")
 
+# A private file this old was left by a make that crashed (a make takes milliseconds): the
+# next make removes it. By age, not by its maker's pid, which names a process of whichever
+# host made it (a prefix on a shared file system is made from several).
+STRAY_AFTER = 3600.0
+
 
 class _Building(Backend):
     """The private file while its schema is written: one connection, no journal, no sync."""
@@ -52,6 +57,7 @@ def make(path: Path) -> bool:
     place as before. A database another process made meanwhile is left as it is (True)."""
     from assay.results.db.schema import upgrade
 
+    _remove_strays(path)
     # (os.urandom: the secrets module would import hashlib and OpenSSL for nothing)
     private = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.new")
     try:
@@ -86,3 +92,22 @@ def make(path: Path) -> bool:
         for name in (private, Path(f"{private}-wal"), Path(f"{private}-shm")):
             with contextlib.suppress(OSError):
                 name.unlink()
+
+
+def _remove_strays(path: Path) -> None:
+    """Remove the private files (and their logs) that makes of ``path`` left behind when
+    their process died, once they are :data:`STRAY_AFTER` seconds old."""
+    import time
+
+    start, now = f".{path.name}.", time.time()
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if not name.startswith(start) or not name.endswith((".new", ".new-wal", ".new-shm")):
+            continue
+        with contextlib.suppress(OSError):  # (gone meanwhile, or not ours to remove)
+            if now - entry.stat(follow_symlinks=False).st_mtime > STRAY_AFTER:
+                os.unlink(entry.path)  # (a link itself, never what it points to)
