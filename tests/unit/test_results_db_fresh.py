@@ -157,3 +157,20 @@ def test_what_a_crashed_make_left_is_removed_by_the_next_make_once_it_is_old(tmp
     assert stray.name not in left and stray_wal.name not in left
     assert link.name not in left and victim.read_bytes() == b"x"  # the link, not its target
     assert {young.name, other.name, victim.name} <= left
+
+
+def test_an_old_stray_beside_an_existing_database_is_removed_when_it_is_opened(tmp_path):
+    # (the usual way one stays: a make crashed, and a later process made the database
+    # before the stray was an hour old, so no later make looks for strays)
+    from assay.results.db.fresh import STRAY_AFTER
+
+    path = tmp_path / "results.sqlite"
+    ResultsDB.open(path).close()
+    stray = tmp_path / ".results.sqlite.4242-deadbeef.new"
+    stray.write_bytes(b"x")
+    young = tmp_path / ".results.sqlite.4343-cafef00d.new"
+    young.write_bytes(b"x")
+    old = time.time() - STRAY_AFTER - 60
+    os.utime(stray, (old, old))
+    ResultsDB.open(path).close()
+    assert not stray.exists() and young.exists()

@@ -162,6 +162,10 @@ class SqliteBackend(Backend):
                 from assay.results.db.fresh import make as make_new
 
                 make_new(path)
+            elif make:  # (what a make that crashed left: removed once old)
+                from assay.results.db.fresh import remove_strays
+
+                remove_strays(path)
             self.db = sqlite3.connect(
                 path, timeout=NOTICE, isolation_level=None, check_same_thread=False
             )

@@ -57,7 +57,7 @@ def make(path: Path) -> bool:
     place as before. A database another process made meanwhile is left as it is (True)."""
     from assay.results.db.schema import upgrade
 
-    _remove_strays(path)
+    remove_strays(path)
     # (os.urandom: the secrets module would import hashlib and OpenSSL for nothing)
     private = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.new")
     try:
@@ -94,7 +94,7 @@ def make(path: Path) -> bool:
                 name.unlink()
 
 
-def _remove_strays(path: Path) -> None:
+def remove_strays(path: Path) -> None:
     """Remove the private files (and their logs) that makes of ``path`` left behind when
     their process died, once they are :data:`STRAY_AFTER` seconds old."""
     import time
