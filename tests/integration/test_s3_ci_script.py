@@ -141,14 +141,16 @@ def test_a_port_in_the_ephemeral_range_is_warned_about_by_name():
 def test_a_setting_that_is_not_a_number_is_refused_before_any_arithmetic_runs_it(tmp_path):
     # bash evaluates a variable inside $((...)) as an expression, a subscript's command
     # substitution included: S3_CI_PORT='HOME[$(cmd)]' once ran cmd.
+    # A number on the first line does not carry a second one past the check either
+    # (a check that matched line by line would take it).
     planted = tmp_path / "ran"
     for name in ("S3_CI_PORT", "S3_CI_VOLUMES", "S3_CI_PORT_WAIT"):
-        value = f"HOME[$(touch {planted})]"
-        env = {**os.environ, name: value}
-        done = subprocess.run([SCRIPT, "ports"], env=env, capture_output=True, text=True)
-        assert done.returncode != 0
-        assert f"error: {name} must be a whole number, not '{value}'" in done.stderr
-        assert not planted.exists(), name
+        for value in (f"HOME[$(touch {planted})]", f"18333\nHOME[$(touch {planted})]"):
+            env = {**os.environ, name: value}
+            done = subprocess.run([SCRIPT, "ports"], env=env, capture_output=True, text=True)
+            assert done.returncode != 0
+            assert f"error: {name} must be a whole number, not '{value}'" in done.stderr
+            assert not planted.exists(), (name, value)
 
 
 @pytest.mark.parametrize("port", ["9999", "55536", "70000"])
