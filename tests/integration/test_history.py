@@ -210,7 +210,11 @@ def test_compare_by_default_takes_the_last_session_with_the_same_cases(assay_cli
 def test_compare_says_which_session_it_cannot_find(assay_cli, write):
     write("test_bw.py", BANDWIDTH)
     nothing = assay_cli("compare")
-    assert nothing.code == 2 and "nothing to compare" in nothing.stderr
+    assert nothing.code == 2 and "nothing is recorded under .assay" in nothing.stderr
+    (nothing.cwd / ".assay").mkdir()
+    ResultsDB.open(nothing.cwd / ".assay" / "results.sqlite").close()  # a database, empty
+    empty = assay_cli("compare")
+    assert empty.code == 2 and "nothing to compare" in empty.stderr
     run = assay_cli("run", "test_bw.py", "--plain")
     alone = assay_cli("compare")
     assert alone.code == 2 and "no session before" in alone.stderr
@@ -219,6 +223,19 @@ def test_compare_says_which_session_it_cannot_find(assay_cli, write):
     assert "no recorded session 'nope'" in missing.stderr
     assert run.report["session"]["id"] in missing.stderr  # the recent ones are listed
     assert "Traceback" not in missing.stderr
+
+
+def test_readers_where_nothing_was_recorded_say_where_they_looked_and_make_nothing(
+    assay_cli, tmp_path
+):
+    # (they once made .assay/results.sqlite wherever they were run, and said "no recorded
+    # case matches" or "nothing to compare": a user in the wrong directory was not told so)
+    for argv in (["history"], ["history", "--json"], ["compare"], ["store", "why", "x"]):
+        shown = assay_cli(*argv)
+        assert shown.code == 2, (argv, shown)
+        assert "nothing is recorded under .assay: no results database" in shown.stderr
+        assert "--prefix" in shown.stderr and "Traceback" not in shown.stderr
+    assert not (tmp_path / ".assay").exists()
 
 
 def test_failed_reads_each_cases_last_verdict(assay_cli, write, tmp_path, results_target):

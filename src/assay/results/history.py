@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 from collections.abc import Sequence
@@ -48,7 +49,23 @@ def open_results(config: str | None, system: str | None, prefix: str | None) -> 
             f'{loaded.source}: system {name!r} has results = "none": nothing is recorded',
             hint="remove that setting (or point it at a database) to keep history",
         )
+    if "://" not in target and not os.path.lexists(target) and not _has_sessions(where):
+        # (a reader run in the wrong directory: it neither makes a database nor a prefix)
+        raise UsageError(
+            f"nothing is recorded under {where}: no results database ({target}) and no "
+            "session directory",
+            hint="run this where `assay run` ran, or give --prefix (or --config) of those runs",
+        )
     return open_database(target, where)
+
+
+def _has_sessions(prefix: Path) -> bool:
+    """Whether ``prefix`` holds a session directory (``runs/*``)."""
+    try:
+        with os.scandir(prefix / "runs") as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False
 
 
 def failed_ids(prefix: Path, config: Config, system: str) -> list[str]:
