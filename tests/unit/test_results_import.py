@@ -218,15 +218,17 @@ def test_recorder_batches_cases_that_finish_together(results_target, tmp_path):
 
 
 def _counting(recorder: Recorder) -> list[int]:
-    """The sizes of the batches the recorder's database writes, noted on the way through."""
+    """The sizes of the batches the recorder's database writes, noted once each is written
+    (noted before, a reader that waited for the count could look before the commit: it
+    failed so under load)."""
     sizes: list[int] = []
     db = recorder.db
     assert db is not None
     original = db.record_new
 
     def noting(session_id, at, results):
-        sizes.append(len(results))
         original(session_id, at, results)
+        sizes.append(len(results))
 
     db.record_new = noting  # type: ignore[method-assign]
     return sizes
