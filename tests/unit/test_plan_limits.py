@@ -15,12 +15,12 @@ import assay
 import assay.cli
 from assay import plan as plan_module
 from assay.commands.params import MAX_REPEAT, RUN
-from assay.config import parse_config
 from assay.define.params import MAX_VARIANTS
 from assay.errors import UsageError
 from assay.plan import Case, TooManyCases, make_plan
 from assay.repeats import MAX_REPEATED_CASES, repeat_cases
 from assay.select import Selection
+from tests.unit.test_plan import cluster
 from tests.unit.test_toml_regressions import problems
 
 
@@ -106,24 +106,7 @@ def test_repeat_within_its_range_is_taken() -> None:
     assert repeat.convert("1") == 1
 
 
-CLUSTER = """
-[environments.gnu]
-cc = "gcc"
-[environments.intel]
-cc = "icx"
-
-[systems.cluster]
-hostnames = ["*"]
-
-[systems.cluster.partitions.cpu]
-environments = ["gnu", "intel"]
-
-[systems.cluster.partitions.gpu]
-environments = ["gnu"]
-"""
-
-
-class Wide(assay.Test):  # 3 variants x 3 places (cpu+gnu, cpu+intel, gpu+gnu): 9 cases
+class Wide(assay.Test):  # 3 variants x 3 places of cluster() (cpu+gnu, cpu+intel, gpu+gnu)
     command = "true"
     n = assay.parameter([1, 2, 3])
 
@@ -133,8 +116,7 @@ class Narrow(assay.Test):  # 3 cases
 
 
 def _plan_both() -> list[Case]:
-    config = parse_config(CLUSTER, "cluster.toml")
-    return make_plan([Wide, Narrow], config, "cluster", Selection(), {}).cases
+    return make_plan([Wide, Narrow], cluster(), "cluster", Selection(), {}).cases
 
 
 def test_tests_whose_cases_together_pass_the_limit_are_refused_naming_where(
