@@ -4,8 +4,9 @@ A case waits for its dependencies (counted down as they finish), then for a
 slot on its partition (and the global caps: --serial, --max-cases) in a queue
 of :mod:`assay.run.dispatch`; only once it has them does it get its asyncio
 task, which runs the pipeline (and its retries); nothing polls. Slots go to the
-waiting case with the longest expected work first (see :mod:`assay.run.priority`). Cancelling :meth:`Runner.run`
-stops every job, marks unfinished cases aborted and returns what was obtained.
+waiting case with the longest expected work first (see :mod:`assay.run.priority`).
+Cancelling :meth:`Runner.run` stops every job, marks unfinished cases aborted and
+returns what was obtained.
 """
 
 from __future__ import annotations
