@@ -253,10 +253,12 @@ def _find(name: str, workdir: PurePath, path: str | None) -> tuple[str, os.stat_
         return None if info is None else (os.path.normpath(here), info)
     if path is None:
         return None
-    for folder in path.split(os.pathsep):
-        if not os.path.isabs(folder):
+    # (String operations, not os.path.isabs and join: two Python calls, four with theirs,
+    # per PATH entry, for every case started directly; ``name`` has no "/" here.)
+    for folder in path.split(":"):
+        if not folder.startswith("/"):
             return None  # relative to the job's directory, not this process's: bash decides
-        found = os.path.join(folder, name)
+        found = folder + name if folder.endswith("/") else f"{folder}/{name}"
         info = _executable(found)
         if info is not None:
             return found, info
