@@ -123,3 +123,44 @@ def test_nothing_starts_once_closed():
         return begun.names
 
     assert asyncio.run(main()) == []
+
+
+class FaultInjectingEvents:
+    """A display whose case_started raises: a bug of assay's own, mid-run."""
+
+    shows_stages = False
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    def case_started(self, case: object, attempt: int) -> None:
+        self.started.append(case.key)  # type: ignore[attr-defined]
+        raise RuntimeError("display bug")
+
+
+def test_a_bug_in_a_case_s_task_ends_the_run_with_its_exception():
+    # (Guards the runner's own handling, as asyncio.gather did: passes on the code before.)
+    from types import SimpleNamespace
+
+    import pytest
+
+    from assay.run.runner import Runner, RunOptions
+
+    part = SimpleNamespace(full_name="s:p", max_jobs=1)
+    cases = [
+        SimpleNamespace(
+            key=f"c{i}", name=f"c{i}", partition=part, deps=[], dependents=[], after=None, skip=None
+        )
+        for i in range(3)
+    ]
+
+    async def shutdown(*_: object) -> None:
+        return None
+
+    place = SimpleNamespace(scheduler=SimpleNamespace(case_slots=lambda n: n, shutdown=shutdown))
+    ctx = SimpleNamespace(places={"s:p": place}, transports=[], grace=0.0)
+    events = FaultInjectingEvents()
+    runner = Runner(cases, ctx, RunOptions(), events)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="display bug"):
+        asyncio.run(runner.run())
+    assert events.started[0] == "c0"

@@ -245,10 +245,11 @@ class Runner:
         case settled without running), then its result recorded and announced."""
         try:
             await self._settle(case, result)
-        except Exception as exc:  # a bug of assay's: the run ends with it
+        except Exception as exc:  # a bug of assay's: the run ends with the first one
             done = self._all_done
-            if done is not None and not done.done():
-                done.set_exception(exc)
+            if done is None or done.done():
+                raise  # (a later one, or during a stop: the task's own, as gather left it)
+            done.set_exception(exc)
         finally:
             del self._tasks[id(case)]
             self._live -= 1
