@@ -23,6 +23,14 @@ environ = os.environ
 environ_data: dict[bytes, bytes] = vars(os.environ)["_data"]
 
 
+def variable(name: str) -> str | None:
+    """``os.environ.get(name)``, read from its own dict of bytes: one lookup, where the
+    mapping's ``get`` is four Python calls (and a KeyError raised and caught for a variable
+    that is unset, as most asked for per case are)."""
+    value = environ_data.get(name.encode("utf-8", "surrogateescape"))
+    return None if value is None else value.decode("utf-8", "surrogateescape")
+
+
 def read_umask() -> int:
     """The umask, read without setting it where Linux tells it: os.umask sets it for a
     moment, and another thread (files.py) may be reading it the same way."""

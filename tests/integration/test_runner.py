@@ -433,3 +433,26 @@ def test_hooks_run_around_every_stage_in_order_and_a_test_without_hooks_runs_the
         f"{when} {stage}" for stage in stages for when in ("before", "after")
     ]
     assert result.case("Plain")["status"] == result.case("Hooked")["status"] == "passed"
+
+
+def test_a_stage_without_hooks_of_its_own_is_passed_by_when_other_stages_have_some(
+    tmp_path, write, assay_cli
+):
+    # A hook on run only (as a suite case has one before setup): performance, with no
+    # metrics and no hook of its own, is passed by and its time recorded as none (0.0), as
+    # for a test without hooks; the run hooks still run.
+    log = tmp_path / "hooks.log"
+    write(
+        "test_run_hooked.py",
+        "import assay\n\n\nclass RunHooked(assay.Test):\n    command = 'echo hi'\n\n"
+        "    @assay.before('run')\n    def before_run(self):\n"
+        f"        open({str(log)!r}, 'a').write('before run\\n')\n\n"
+        "    @assay.after('run')\n    def after_run(self):\n"
+        f"        open({str(log)!r}, 'a').write('after run\\n')\n",
+    )
+    result = assay_cli("run", "test_run_hooked.py", "--plain")
+    assert result.code == 0, result
+    assert log.read_text().splitlines() == ["before run", "after run"]
+    timings = result.case("RunHooked")["timings"]
+    assert set(timings) == {"setup", "run", "sanity", "performance", "cleanup"}
+    assert timings["performance"] == 0.0

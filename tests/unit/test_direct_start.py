@@ -172,3 +172,21 @@ def test_a_program_rewritten_in_place_is_looked_at_again(tmp_path):
     replacement = _program(tmp_path, "other", "::/bin/sh\necho a header again\n")
     os.replace(replacement, tool)
     assert direct_start((["./tool"], {}), tmp_path, drop_caps=False) is None
+
+
+def test_the_path_search_takes_entries_in_order_with_or_without_a_trailing_slash(tmp_path):
+    # (Guards the search's string joins: passes on the os.path.join code before too.)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    _program(second, "tool", "#!/bin/sh\n")
+    for entry in (f"{second}", f"{second}/", f"{second}//"):
+        path = f"{first}/:{entry}"
+        started = direct_start((["tool"], {"PATH": path}), tmp_path, drop_caps=False)
+        assert started is not None, path
+        assert started.executable == os.path.join(entry, "tool")
+    _program(first, "tool", "#!/bin/sh\n")  # an earlier entry's program wins
+    started = direct_start((["tool"], {"PATH": f"{first}/:{second}/"}), tmp_path, drop_caps=False)
+    assert started is not None and started.executable == f"{first}/tool"
+    # A relative entry before it: bash decides (relative to the job's directory).
+    assert direct_start((["tool"], {"PATH": f"rel:{first}"}), tmp_path, drop_caps=False) is None

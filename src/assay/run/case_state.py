@@ -25,6 +25,8 @@ from assay.schedulers.local_exec import links_safe
 
 P = TypeVar("P", bound=PurePath)
 
+_NO_HOOKS: frozenset[tuple[str, str]] = frozenset()
+
 
 def child(path: P, name: str) -> P:
     """``path / name`` for a ``name`` that is one plain component (no ``/``, not ``.`` or
@@ -93,7 +95,13 @@ class CaseState:
     def __post_init__(self) -> None:
         case = self.case
         definition = case.test._assay
-        self.hooked = any(definition.hooks.values())  # whether the test has any hook
+        # The (when, stage) pairs the test has hooks for (most tests: none; a suite case's
+        # only its inputs' before setup): a stage without any is neither told nor kept
+        # from being passed by (see Execution._stage, _nothing_to).
+        hooks = definition.hooks
+        self.hooked = (
+            frozenset(k for k, v in hooks.items() if v) if any(hooks.values()) else _NO_HOOKS
+        )
         dirname = case_dirname(case)
         self.stage_dir = child(self.ctx.stage_root, dirname)
         self.output_dir = child(self.ctx.output_root, dirname)

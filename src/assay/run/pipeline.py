@@ -65,15 +65,17 @@ class Execution(SetupStage, RunStages, CheckStages):
         if self.on_stage is not None:
             self.on_stage(stage)
         try:
-            hooked = self.hooked  # (most tests have no hooks: no call per stage for them)
-            if hooked and stage != "setup":  # setup hooks run once the instance exists
-                self._hooks("before", stage)
+            # (Most tests have no hooks, a suite case one of setup's: no call per stage
+            # without any.)
+            hooked = self.hooked
+            if hooked and stage != "setup" and ("before", stage) in hooked:
+                self._hooks("before", stage)  # (setup's run once the instance exists)
             ran = action()
             # The stages are assay's own methods: plain ones, or async def ones that return
             # a native coroutine (a type check, not asyncio.iscoroutine: a call per stage).
             if ran.__class__ is CoroutineType:
                 await ran
-            if hooked:
+            if hooked and ("after", stage) in hooked:
                 self._hooks("after", stage)
         except asyncio.CancelledError as exc:
             if not _really_cancelled():  # test code raised it: its own failure
@@ -110,10 +112,13 @@ class Execution(SetupStage, RunStages, CheckStages):
         return self.result.failure is None
 
     def _nothing_to(self, stage: str) -> bool:
-        """Whether ``stage`` would do nothing but be timed: no hooks, nobody told of it, and
-        no build commands (build, which is then not timed either) or no metrics
+        """Whether ``stage`` would do nothing but be timed: no hooks of its own, nobody told
+        of it, and no build commands (build, which is then not timed either) or no metrics
         (performance)."""
-        if self.hooked or self.on_stage is not None:
+        hooked = self.hooked
+        if hooked and (("before", stage) in hooked or ("after", stage) in hooked):
+            return False
+        if self.on_stage is not None:
             return False
         if stage == "build":
             return self.test is not None and not self.test.build

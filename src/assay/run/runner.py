@@ -1,10 +1,12 @@
 """The event loop that drives cases: slots per partition, dependencies, retries, interrupts.
 
-Every case is one asyncio task. A task waits for its dependencies, takes a
-slot on its partition (and the global slot under the serial policy), and runs
-the pipeline; nothing polls. Slots go to the waiting case with the longest
-expected work first (see :mod:`assay.run.priority`). Cancelling :meth:`Runner.run`
-stops every job, marks unfinished cases aborted and returns what was obtained.
+A case waits for its dependencies (counted down as they finish), then for a
+slot on its partition (and the global caps: --serial, --max-cases) in a queue
+of :mod:`assay.run.dispatch`; only once it has them does it get its asyncio
+task, which runs the pipeline (and its retries); nothing polls. Slots go to the
+waiting case with the longest expected work first (see :mod:`assay.run.priority`).
+Cancelling :meth:`Runner.run` stops every job, marks unfinished cases aborted and
+returns what was obtained.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path, PurePath
 from typing import Protocol
 
@@ -24,9 +26,9 @@ from assay.results.journal import Journal, Recovered
 from assay.results.model import CaseResult, Failure, Status
 from assay.run.context import RunContext, case_dirname
 from assay.run.describe import new_result
+from assay.run.dispatch import Dispatch
 from assay.run.eta import Estimator
 from assay.run.pipeline import Execution
-from assay.run.priority import PrioritySlots
 from assay.run.sites import Site
 
 
@@ -62,6 +64,10 @@ class RunOptions(msgspec.Struct, frozen=True):
     cancel_running: bool = False
 
 
+# The one queue of a --serial run's cases (see Runner._make_dispatch).
+_ONE = "(serial)"
+
+
 def _max_jobs(cases: list[Case], partition: str) -> int:
     return next(c.partition.max_jobs for c in cases if c.partition.full_name == partition)
 
@@ -89,22 +95,12 @@ class Runner:
         self.options = options
         self.events = events
         self.results: dict[int, CaseResult] = {}
-        # An event for each case another case waits for (a dependency, a repetition's
-        # earlier one), made when one first does (see _finished): most cases have none
-        # waiting, and an Event is ~5 k instructions.
-        self._done: dict[int, asyncio.Event] = {}
         self._waiting_dependents = {id(c): len(c.dependents) for c in cases}
         self.slot_counts = {
             name: place.scheduler.case_slots(_max_jobs(cases, name))
             for name, place in ctx.places.items()
         }
-        self._slots = {name: PrioritySlots(n) for name, n in self.slot_counts.items()}
-        self._serial = PrioritySlots(1)
-        self._all = PrioritySlots(options.max_cases) if options.max_cases else None
-        # Under --serial the one global slot is all a case needs: a partition's slots (and
-        # --max-cases's) can never be short while no other case runs, and taking them too
-        # costs a wait, a hand-out and a loop step per case (none has fewer than one slot:
-        # such a partition's cases would never start, and still never do).
+        # (see _make_dispatch)
         self._serial_only = options.serial and all(
             n >= 1 for n in [*self.slot_counts.values(), options.max_cases or 1]
         )
@@ -112,7 +108,13 @@ class Runner:
         self._running: dict[int, Execution] = {}
         # id(dependency) -> the remote sites its stage dir was shipped to, by id
         self._shipped: dict[int, dict[int, Site]] = {}
-        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}  # by id(case): the live ones
+        self._live = 0  # tasks not ended yet
+        self._unmet: dict[int, int] = {}  # by id(case): what it still waits for
+        self._waiting_on: dict[int, list[Case]] = {}  # id(case) -> the cases waiting for it
+        self._started = False  # (cases become ready as others finish: see run)
+        self._dispatch: Dispatch[Case] = self._make_dispatch()
+        self._all_done: asyncio.Future[None] | None = None
         self._stopped_by: str | None = None  # the case whose failure stopped the session
         self._cancelled: set[int] = set()  # cases cancelled because of that failure
         self.journal = journal
@@ -140,16 +142,44 @@ class Runner:
 
     async def run(self) -> list[CaseResult]:
         """Run every case; on cancellation, stop jobs and return what was obtained."""
-        tasks = [asyncio.create_task(self._drive(c), name=c.name) for c in self.cases]
+        self._all_done = asyncio.get_running_loop().create_future()
+        # What each case waits for (its dependencies, the repetition before it), counted
+        # down as those finish: a case becomes ready at zero (see _finish).
+        unmet = self._unmet
+        for case in self.cases:
+            n = len(case.deps)
+            for dep in case.deps:
+                self._waiting_on.setdefault(id(dep), []).append(case)
+            if case.after is not None:  # samples of one case never overlap
+                n += 1
+                self._waiting_on.setdefault(id(case.after), []).append(case)
+            unmet[id(case)] = n
         self.eta.note_first()
-        self._tasks = {id(c): t for c, t in zip(self.cases, tasks, strict=True)}
+        # Cases finished before the runner was stopped (a resumed session) keep their
+        # results, whatever they waited for; then every case that waits for nothing more
+        # is ready, in the plan's order.
+        recovered = self.recovered.results
+        if recovered:
+            for case in self.cases:
+                earlier = recovered.get(case.key)
+                if earlier is not None:
+                    self._finish(case, earlier, record=False)
+                    self.events.case_finished(earlier)
+        self._started = True
+        for case in self.cases:
+            if unmet[id(case)] == 0 and id(case) not in self.results:
+                self._ready(case)
+        self._check_done()
         try:
-            await asyncio.gather(*tasks)
+            await self._all_done
         except asyncio.CancelledError:
+            self._dispatch.close()
+            tasks = list(self._tasks.values())
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:
+            self._dispatch.close()
             for place in self.ctx.places.values():
                 await place.scheduler.shutdown()
             for transport in self.ctx.transports:
@@ -160,24 +190,74 @@ class Runner:
                 self.results[id(case)].failure = Failure("setup", "interrupted before it started")
         return [self.results[id(c)] for c in self.cases]
 
-    async def _drive(self, case: Case) -> None:
-        earlier = self.recovered.results.get(case.key)
-        if earlier is not None:  # finished before the runner was stopped: keep it
-            self._finish(case, earlier, record=False)
-            self.events.case_finished(earlier)
+    def _make_dispatch(self) -> Dispatch[Case]:
+        """The queues of cases waiting for slots (see :mod:`assay.run.dispatch`). Under
+        --serial the one global slot is all a case needs: a partition's slots (and
+        --max-cases's) can never be short while no other case runs, and taking them too
+        would cost their bookkeeping per case (none has fewer than one slot: such a
+        partition's cases would never start, and still never do)."""
+        if self._serial_only:
+            return Dispatch({_ONE: 1}, [], self._begin)
+        shared = []
+        if self.options.max_cases:
+            shared.append(self.options.max_cases)
+        if self.options.serial:
+            shared.append(1)
+        return Dispatch(dict(self.slot_counts), shared, self._begin)
+
+    def _pool(self, case: Case) -> str:
+        """The queue ``case`` waits in for its slots."""
+        return _ONE if self._serial_only else case.partition.full_name
+
+    def _ready(self, case: Case) -> None:
+        """``case`` waits for nothing more: it takes its slots, or settles at once (a skip,
+        a failed dependency) without any."""
+        if self._dispatch.closed:
             return
-        try:
-            if case.after is not None:  # samples of one case never overlap
-                await self._finished(case.after).wait()
-            for dep in case.deps:
-                await self._finished(dep).wait()
+        if case.deps:
             failed = [d for d in case.deps if self.results[id(d)].status != Status.PASSED]
             if failed:
                 names = ", ".join(d.name for d in failed)
                 result = new_result(case, Status.SKIPPED, f"dependency failed: {names}")
-            elif case.skip:
-                result = new_result(case, Status.SKIPPED, case.skip)
-            else:
+                self._spawn(case, self._drive(case, result))
+                return
+        if case.skip:
+            self._spawn(case, self._drive(case, new_result(case, Status.SKIPPED, case.skip)))
+            return
+        self._dispatch.ready(self._pool(case), case, self.priority.get(case.key, 0.0))
+
+    def _begin(self, case: Case) -> None:
+        """``case`` has its slots: its task starts (its first attempt)."""
+        self._spawn(case, self._drive(case))
+
+    def _spawn(self, case: Case, coro: Coroutine[None, None, None]) -> None:
+        self._live += 1
+        self._tasks[id(case)] = asyncio.create_task(coro, name=case.name)
+
+    def _check_done(self) -> None:
+        """The run is done once every case has its result and no task is left."""
+        done = self._all_done
+        if not self._live and len(self.results) == len(self.cases) and done and not done.done():
+            done.set_result(None)
+
+    async def _drive(self, case: Case, result: CaseResult | None = None) -> None:
+        """A case's task: its attempts (the first one's slots taken), or ``result`` (a
+        case settled without running), then its result recorded and announced."""
+        try:
+            await self._settle(case, result)
+        except Exception as exc:  # a bug of assay's: the run ends with the first one
+            done = self._all_done
+            if done is None or done.done():
+                raise  # (a later one, or during a stop: the task's own, as gather left it)
+            done.set_exception(exc)
+        finally:
+            del self._tasks[id(case)]
+            self._live -= 1
+            self._check_done()
+
+    async def _settle(self, case: Case, result: CaseResult | None) -> None:
+        try:
+            if result is None:
                 result = await self._attempts(case)
         except asyncio.CancelledError:
             execution = self._running.pop(id(case), None)
@@ -200,15 +280,6 @@ class Runner:
             return
         self._finish(case, result)
         await self._announce(result)
-
-    def _finished(self, case: Case) -> asyncio.Event:
-        """The event set once ``case`` has its result (set already if it has one)."""
-        done = self._done.get(id(case))
-        if done is None:
-            done = self._done[id(case)] = asyncio.Event()
-            if id(case) in self.results:
-                done.set()
-        return done
 
     def _stop(self, failed: Case) -> None:
         """``--exit-first``: no case starts after this one failed; with ``cancel_running``
@@ -239,8 +310,10 @@ class Runner:
     async def _attempts(self, case: Case) -> CaseResult:
         earlier: list[Failure] = []
         attempt = 1
+        pool = self._pool(case)
         while True:
-            held = await self._take_slots(case)
+            if attempt > 1:  # (the first attempt's slots were taken before its task began)
+                await self._dispatch.again(pool, case, self.priority.get(case.key, 0.0))
             done = False  # (ended for good: its slots go to the waiters at once)
             try:
                 if self._stopped_by is not None:  # --exit-first: start nothing more
@@ -264,8 +337,7 @@ class Runner:
                     self._stop(case)  # before its slot frees: no case may start after it
                 done = result.status != Status.FAILED or final
             finally:
-                for slots in reversed(held):
-                    slots.release(at_once=done)
+                self._dispatch.release(pool, at_once=done)
             if result.status != Status.FAILED or attempt > self.options.max_retries:
                 break
             assert result.failure is not None
@@ -290,37 +362,15 @@ class Runner:
             return result
         return new_result(case, Status.SKIPPED, f"not run: {self._stop_reason()}")
 
-    async def _take_slots(self, case: Case) -> list[PrioritySlots]:
-        """The slots ``case`` runs in, taken in order (the caller releases them); none is
-        kept if the wait for one is cancelled. Plain awaits, not context managers: this
-        runs for every case."""
-        priority = self.priority.get(case.key, 0.0)
-        if self._serial_only:
-            await self._serial.acquire(priority)
-            return [self._serial]
-        # The global caps after the partition's: a case waiting for its partition
-        # holds no slot another partition's case could use.
-        pools = [self._slots[case.partition.full_name]]
-        if self._all is not None:
-            pools.append(self._all)
-        if self.options.serial:
-            pools.append(self._serial)
-        held: list[PrioritySlots] = []
-        try:
-            for slots in pools:
-                await slots.acquire(priority)
-                held.append(slots)
-        except BaseException:
-            for slots in reversed(held):
-                slots.release()
-            raise
-        return held
-
     def _finish(self, case: Case, result: CaseResult, record: bool = True) -> None:
         self.results[id(case)] = result
-        done = self._done.get(id(case))
-        if done is not None:
-            done.set()
+        waiting = self._waiting_on.get(id(case))
+        if waiting is not None:  # (most cases: nobody waits for them)
+            unmet = self._unmet
+            for other in waiting:
+                unmet[id(other)] -= 1
+                if unmet[id(other)] == 0 and self._started:
+                    self._ready(other)
         self.eta.case_finished(case.key)
         if record and self.journal is not None:
             self.journal.result(result)

@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import NamedTuple
 
+from assay import procstate
+from assay.procstate import variable
 from assay.transports import capthread
 from assay.transports.envchanges import EnvChanges
 
@@ -79,7 +81,7 @@ def root_lines(protect_inputs: bool, environ: Mapping[str, str] = os.environ) ->
     script then carries itself (the guard, and the job's own children, see it set)."""
     if not protect_inputs:
         return []
-    if environ.get(CAPS_VARIABLE) == KEEP:
+    if _caps(environ) == KEEP:
         return [f"export {CAPS_VARIABLE}={KEEP}  # set for the run that wrote this script"]
     return list(ROOT_GUARD)
 
@@ -110,11 +112,17 @@ def caps_drop(protect_inputs: bool, environ: Mapping[str, str] = os.environ) -> 
     them: then its inputs are copies, not links (:func:`links_safe`). No ``setpriv``
     wrapper here: where the thread's ``prctl`` is refused, so is setpriv's, which says
     nothing and exits 0 (the job would run with them, told they are gone)."""
-    if not protect_inputs or os.geteuid() != 0 or environ.get(CAPS_VARIABLE):
+    if not protect_inputs or os.geteuid() != 0 or _caps(environ):
         return None
     if capthread.dropped_thread() is not None:
         return Drop.IN_RUNNER
     return None
+
+
+def _caps(environ: Mapping[str, str]) -> str | None:
+    """``ASSAY_ROOT_CAPS`` in ``environ`` (os.environ's read from its dict: see
+    :func:`assay.procstate.variable`; asked a few times per case, and mostly unset)."""
+    return variable(CAPS_VARIABLE) if environ is procstate.environ else environ.get(CAPS_VARIABLE)
 
 
 def links_safe(environ: Mapping[str, str] = os.environ) -> bool:
@@ -123,9 +131,12 @@ def links_safe(environ: Mapping[str, str] = os.environ) -> bool:
     capabilities, checked with the kernel; or this thread has none to give), or the run
     keeps them on purpose (``ASSAY_ROOT_CAPS=keep``). Else a case's store inputs are
     private copies. Decided once per process (the thread's answer is kept)."""
-    if os.geteuid() != 0 or environ.get(CAPS_VARIABLE) == KEEP:
+    if os.geteuid() != 0:
         return True
-    if not environ.get(CAPS_VARIABLE) and capthread.dropped_thread() is not None:
+    caps = _caps(environ)
+    if caps == KEEP:
+        return True
+    if not caps and capthread.dropped_thread() is not None:
         return True
     # ASSAY_ROOT_CAPS set (a claim that they are gone: caps_drop drops nothing), or no
     # thread could drop them: safe only if no job of this thread can have them.
@@ -194,13 +205,15 @@ def direct_start(
     words, variables = direct
     name = words[0]
     function = f"BASH_FUNC_{name}%%"
-    if function in variables or function in os.environ:
+    if function in variables or variable(function) is not None:
         return None
-    if any(os.environ.get(startup) for startup in _BASH_STARTUP):
-        return None
+    for startup in _BASH_STARTUP:
+        if variable(startup):
+            return None
     if not _BASH_OWN.isdisjoint(variables):
         return None
-    found = _find(name, workdir, variables.get("PATH", os.environ.get("PATH")))
+    path = variables["PATH"] if "PATH" in variables else variable("PATH")
+    found = _find(name, workdir, path)
     if found is None or not _loadable(*found):
         return None
     program = found[0]
@@ -208,7 +221,7 @@ def direct_start(
     changes: dict[str, str | None] = dict(variables)
     # As bash leaves them when it execs from a script that changed to ``workdir`` (where it
     # started): its own level counted down again, and ``_`` not passed on.
-    shlvl = variables.get("SHLVL", os.environ.get("SHLVL", "0"))
+    shlvl = variables["SHLVL"] if "SHLVL" in variables else variable("SHLVL") or "0"
     changes.update(
         PWD=str(workdir), OLDPWD=str(workdir), SHLVL=str(int(shlvl) if shlvl.isdigit() else 0)
     )
@@ -253,10 +266,12 @@ def _find(name: str, workdir: PurePath, path: str | None) -> tuple[str, os.stat_
         return None if info is None else (os.path.normpath(here), info)
     if path is None:
         return None
-    for folder in path.split(os.pathsep):
-        if not os.path.isabs(folder):
+    # (String operations, not os.path.isabs and join: two Python calls, four with theirs,
+    # per PATH entry, for every case started directly; ``name`` has no "/" here.)
+    for folder in path.split(":"):
+        if not folder.startswith("/"):
             return None  # relative to the job's directory, not this process's: bash decides
-        found = os.path.join(folder, name)
+        found = folder + name if folder.endswith("/") else f"{folder}/{name}"
         info = _executable(found)
         if info is not None:
             return found, info
