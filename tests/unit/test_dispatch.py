@@ -164,3 +164,21 @@ def test_a_bug_in_a_case_s_task_ends_the_run_with_its_exception():
     with pytest.raises(RuntimeError, match="display bug"):
         asyncio.run(runner.run())
     assert events.started[0] == "c0"
+
+
+def test_a_late_arrival_with_more_work_goes_before_earlier_waiters():
+    # (what PrioritySlots, before the dispatch, was held to)
+    async def main() -> list[str]:
+        begun = Begun()
+        dispatch = Dispatch({"p": 1}, [], begun)
+        dispatch.ready("p", "holder", 100.0)
+        await asyncio.sleep(0)
+        dispatch.ready("p", "short", 1.0)
+        await asyncio.sleep(0)
+        dispatch.ready("p", "long", 9.0)  # ready later, while the slot is held
+        await asyncio.sleep(0)
+        dispatch.release("p", at_once=True)
+        dispatch.release("p", at_once=True)
+        return begun.names
+
+    assert asyncio.run(main()) == ["holder", "long", "short"]

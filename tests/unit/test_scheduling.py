@@ -17,7 +17,6 @@ from assay.results.db import Expected
 from assay.run.eta import Estimator
 from assay.run.priority import (
     Expectations,
-    PrioritySlots,
     case_series,
     declared_limit,
     plan_series,
@@ -26,103 +25,6 @@ from assay.run.runner import Runner, RunOptions
 from assay.schedulers.packing import balance
 from assay.select import Selection
 from tests.unit.test_packing import make_packer, spec, waiting
-
-# --- slots -------------------------------------------------------------------------------
-
-
-def test_slots_go_to_the_highest_priority_among_all_that_ask_at_once():
-    order: list[float] = []
-
-    async def main() -> None:
-        slots = PrioritySlots(1)
-
-        async def case(priority: float) -> None:
-            await slots.acquire(priority)
-            order.append(priority)
-            await asyncio.sleep(0)
-            slots.release()
-
-        # Declared (and so started as tasks) shortest first, as a suite may list them.
-        await asyncio.gather(*(case(p) for p in [1, 2, 3, 10, 5, 4]))
-
-    asyncio.run(main())
-    assert order == [10, 5, 4, 3, 2, 1]
-
-
-def test_equal_priorities_are_served_first_come():
-    order: list[str] = []
-
-    async def main() -> None:
-        slots = PrioritySlots(2)
-
-        async def case(name: str) -> None:
-            await slots.acquire(1.0)
-            order.append(name)
-            await asyncio.sleep(0.001)
-            slots.release()
-
-        await asyncio.gather(*(case(n) for n in "abcdef"))
-
-    asyncio.run(main())
-    assert order == list("abcdef")
-
-
-def test_a_late_arrival_with_more_work_goes_before_earlier_waiters():
-    order: list[str] = []
-
-    async def main() -> None:
-        slots = PrioritySlots(1)
-        gate = asyncio.Event()
-
-        async def holder() -> None:
-            await slots.acquire(100)
-            order.append("holder")
-            await gate.wait()
-            slots.release()
-
-        async def case(name: str, priority: float, delay: int) -> None:
-            for _ in range(delay):
-                await asyncio.sleep(0)
-            await slots.acquire(priority)
-            order.append(name)
-            slots.release()
-
-        task = asyncio.create_task(holder())
-        waiters = [
-            asyncio.create_task(case("short", 1, 0)),
-            asyncio.create_task(case("long", 9, 5)),  # asks later, while the slot is held
-        ]
-        for _ in range(10):
-            await asyncio.sleep(0)
-        gate.set()
-        await asyncio.gather(task, *waiters)
-
-    asyncio.run(main())
-    assert order == ["holder", "long", "short"]
-
-
-def test_a_cancelled_waiter_does_not_keep_a_slot():
-    async def main() -> tuple[int, int]:
-        slots = PrioritySlots(1)
-        await slots.acquire(5)
-        waiter = asyncio.create_task(slots.acquire(3))
-        await asyncio.sleep(0)
-        waiter.cancel()
-        await asyncio.gather(waiter, return_exceptions=True)
-        slots.release()
-        await asyncio.sleep(0)
-        free_after = slots.free
-        # Granted, then cancelled before it ran: the slot comes back.
-        granted = asyncio.create_task(slots.acquire(1))
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)  # the hand-out turn: granted's future has its result
-        granted.cancel()
-        await asyncio.gather(granted, return_exceptions=True)
-        await asyncio.sleep(0)
-        return free_after, slots.free
-
-    assert asyncio.run(main()) == (1, 1)
-
 
 # --- expectations ------------------------------------------------------------------------
 

@@ -9,8 +9,7 @@ its entry instead.
 
 Slots are handed out on the next turn of the event loop, so that every case that becomes
 ready at the same moment competes, not only the first one; a slot given back by a case that
-ended for good goes to the best waiting case at once (see :meth:`Dispatch.release`), as
-:class:`assay.run.priority.PrioritySlots` does for one pool.
+ended for good goes to the best waiting case at once (see :meth:`Dispatch.release`).
 """
 
 from __future__ import annotations

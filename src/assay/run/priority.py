@@ -1,17 +1,15 @@
-"""Longest expected work first: what each case is expected to take, and slots that honour it.
+"""Longest expected work first: what each case is expected to take, and its priority.
 
 A case's expected duration is the median of its recent passes in the results database,
 else its declared time limit, else unknown (0). Its priority adds the longest chain of
 cases that wait for it (a dependency of long work starts early), and the runner's slots
-are handed out highest priority first: longest-processing-time-first list scheduling,
-which finishes within 4/3 of the best possible schedule for independent cases.
+are handed out highest priority first (:mod:`assay.run.dispatch`):
+longest-processing-time-first list scheduling, which finishes within 4/3 of the best
+possible schedule for independent cases.
 """
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import itertools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -145,62 +143,3 @@ class Expectations(msgspec.Struct):
             rank[id(case)] = own[id(case)] + after
             out.priority[case.key] = rank[id(case)] - (case.repeat - 1) * ROUND
         return out
-
-
-class PrioritySlots:
-    """A counting semaphore that serves its waiters highest priority first (ties: first
-    come). Slots are handed out on the next turn of the event loop, so that every case that
-    becomes ready at the same moment competes, not only the first one to ask; a slot given
-    back with ``at_once`` goes to the first waiter now (see :meth:`release`)."""
-
-    def __init__(self, value: int) -> None:
-        self._free = value
-        self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-        self._handing_out = False
-
-    async def acquire(self, priority: float = 0.0) -> None:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[None] = loop.create_future()
-        heapq.heappush(self._waiters, (-priority, next(self._order), future))
-        self._hand_out_soon()
-        try:
-            await future
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():  # given a slot, then cancelled
-                self.release()
-            raise
-
-    def release(self, at_once: bool = False) -> None:
-        """Give a slot back. ``at_once``: the caller will not ask again now (a case that
-        ended, not one about to retry): the slot goes to the first waiter at once, not a
-        turn of the loop later (a turn and a Handle less for every case that waits, and its
-        start that much sooner). The waiters then are those queued by the time the case
-        ended; a hand-out already due next turn is left to serve them all."""
-        self._free += 1
-        if at_once and not self._handing_out:
-            self._hand_out()
-        else:
-            self._hand_out_soon()
-
-    def _hand_out_soon(self) -> None:
-        if not self._handing_out:
-            self._handing_out = True
-            asyncio.get_running_loop().call_soon(self._hand_out)
-
-    def _hand_out(self) -> None:
-        self._handing_out = False
-        while self._free > 0 and self._waiters:
-            _, _, future = heapq.heappop(self._waiters)
-            if future.done():  # its task was cancelled while it waited
-                continue
-            self._free -= 1
-            future.set_result(None)
-
-    @property
-    def free(self) -> int:
-        return self._free
-
-    @property
-    def waiting(self) -> int:
-        return sum(1 for _, _, f in self._waiters if not f.done())
