@@ -221,3 +221,45 @@ def test_a_session_that_starts_no_process_still_records_its_commit_and_itself(
     assert [c.status for c in cases] == ["failed"]
     report = json.loads((prefix / "latest" / "report.json").read_text())
     assert report["session"]["git"]["commit"] == head.strip()
+
+
+def test_the_batch_that_waits_is_written_while_the_last_cases_run(tmp_path, monkeypatch):
+    # Once no case waits for a slot (no more cases left than run at once), what waits for
+    # its batch is written while the last cases run, not with them at drain(): the batch
+    # the session's end waits for holds only them. Here a batch waits an hour (FLUSH_EVERY,
+    # FLUSH_LATEST): at drain(), every case finished, the database must already hold all
+    # but the last two (six cases, two at once), which only that early write can do.
+    import time
+
+    from assay.results import recorder
+    from assay.results.db import ResultsDB
+
+    (tmp_path / "test_six.py").write_text(
+        "import assay\n\n\nclass Six(assay.Test):\n"
+        "    i = assay.parameter(range(6))\n    command = 'true'\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    prefix = tmp_path / ".assay"
+    request = session.Request(paths=[str(tmp_path)], prefix=str(prefix), max_jobs=2)
+    assert session.run(request, make_display(plain=True), RerunHint()) == 0  # (the database)
+    monkeypatch.setattr(recorder, "FLUSH_EVERY", 3600.0)
+    monkeypatch.setattr(recorder, "FLUSH_LATEST", 3600.0)
+    held: list[int] = []
+    real_drain = recorder.Recorder.drain
+
+    def drain(self: recorder.Recorder) -> None:
+        deadline = time.monotonic() + 10  # (the early batch is written in its thread)
+        while True:
+            with ResultsDB.open(prefix / "results.sqlite") as db:
+                count = len(db.session_cases(self._session_id))
+            if count >= 4 or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        held.append(count)
+        real_drain(self)
+
+    monkeypatch.setattr(recorder.Recorder, "drain", drain)
+    assert session.run(request, make_display(plain=True), RerunHint()) == 0
+    assert len(held) == 1 and held[0] >= 4, held
+    record, cases = _recorded(prefix, (prefix / "latest").resolve().name)
+    assert record is not None and record.complete and len(cases) == 6

@@ -542,3 +542,28 @@ def test_a_first_session_on_sqlite_imports_neither_postgresql_nor_the_importer(t
         cwd=tmp_path,
     )
     assert history.returncode == 0 and "One" in history.stdout, history.stderr
+
+
+def test_a_run_with_history_opens_and_reads_its_database_without_random(tmp_path):
+    # A run with history opens its results database and reads it before its first case;
+    # random (the jitter of a wait for a locked database, only then) is not imported for
+    # it: ~1 ms before the first case of every such run.
+    target = tmp_path / "results.sqlite"
+    made = (
+        "import sys\nfrom assay.results.db import ResultsDB\nResultsDB.open(sys.argv[1]).close()\n"
+    )
+    subprocess.run([sys.executable, "-c", made, str(target)], check=True, cwd=tmp_path)
+    opened = (
+        "import sys\nfrom pathlib import Path\nfrom assay.results.recorder import Recorder\n"
+        "recorder = Recorder.open(sys.argv[1], Path(sys.argv[2]))\n"
+        "assert recorder.active\nrecorder.expected(['0' * 32])\n"
+        "print('random' in sys.modules)\nrecorder.close()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", opened, str(target), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    assert out.stdout.strip() == "False"

@@ -161,6 +161,8 @@ class Recorder:
         self._queued = False
         self._last_flush = 0.0
         self._closing = threading.Event()
+        self._hurry = False  # the batch that waits is written now (see last_running)
+        self._hurried = False
         self._executor: ThreadPoolExecutor | None = None
         self._session_id = ""
         self._at = 0.0
@@ -284,13 +286,14 @@ class Recorder:
         latest = self._last_flush + FLUSH_LATEST
         with self._ready:
             # Let more cases finish into this transaction (see FLUSH_CASES).
-            while not self._closing.is_set():
+            while not self._closing.is_set() and not self._hurry:
                 now = time.monotonic()
                 if now >= latest or (now >= soonest and len(self._pending) >= FLUSH_CASES):
                     break
                 self._ready.wait((soonest if now < soonest else latest) - now)
             batch, self._pending = self._pending, []
             self._queued = False
+            self._hurry = False  # (once: the batches after it keep their times)
         self._last_flush = time.monotonic()
         if batch and not self._failed:
             assert self.db is not None
@@ -300,6 +303,21 @@ class Recorder:
             else:
                 self.db.record_new(self._session_id, self._at, batch)
             self._written.update(keys)
+
+    def last_running(self) -> None:
+        """No case waits to start any more: those still running are the session's last.
+        What waits for its batch is written now, while they run, not at the batch's time:
+        the batch :meth:`drain` and the session's end wait for then holds only them.
+        (Measured, 2,000 trivial cases, 8 at once: the batch at drain() held 105-666 cases,
+        up to 42 ms of the recorder's CPU, and finish() waited 0.1-72 ms for it.) Once per
+        session; nothing to do when no batch waits."""
+        if self._executor is None or self._hurried:
+            return
+        self._hurried = True
+        with self._ready:
+            if self._queued:
+                self._hurry = True
+                self._ready.notify_all()
 
     def drain(self) -> None:
         """Every case has finished: what waits for its batch is written now, not at the

@@ -103,6 +103,11 @@ class LateRecorder:
         else:
             self._recorder.case_finished(result)
 
+    def last_running(self) -> None:
+        """See :meth:`Recorder.last_running` (a recorder not open yet: nothing waits in it)."""
+        if self._recorder is not None:
+            self._recorder.last_running()
+
     def drain(self) -> None:
         """See :meth:`Recorder.drain` (a recorder not open yet gets its cases when it is)."""
         if self._recorder is not None:

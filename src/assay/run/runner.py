@@ -37,6 +37,9 @@ class Recording(Protocol):
 
     def case_finished(self, result: CaseResult) -> None: ...
 
+    def last_running(self) -> None:
+        """No case waits for a slot any more: the ones running are the last."""
+
 
 class Events(Protocol):
     """What the runner tells the user interface as cases move."""
@@ -131,6 +134,10 @@ class Runner:
             pools = [(c.key, c.partition.full_name) for c in cases]
             counts = self.slot_counts
         self.eta = Estimator(pools, recorded or {}, counts, self.priority)
+        # Once no more cases are left than can run at once, none waits for a slot (as far
+        # as slots go: a dependent may still wait for its dependency): the recorder writes
+        # what waits for its batch while they run (see Recorder.last_running).
+        self._last_running_at = sum(counts.values())
 
     @property
     def one_at_a_time(self) -> bool:
@@ -376,6 +383,8 @@ class Runner:
             self.journal.result(result)
         if self.recorder is not None:  # also a resumed session's earlier results: idempotent
             self.recorder.case_finished(result)
+            if len(self.cases) - len(self.results) <= self._last_running_at:
+                self.recorder.last_running()
         # A passed dependency keeps its stage dir until its last dependent is done.
         for dep in case.deps:
             self._waiting_dependents[id(dep)] -= 1

@@ -14,7 +14,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import os
-import random
 import shlex
 import sqlite3
 import stat
@@ -207,6 +206,8 @@ class SqliteBackend(Backend):
                         f"results database {self.path} is locked by "
                         f"{locker(self.path) or 'another process'}; waiting up to {WAIT:.0f} s"
                     )
+                import random  # (only a wait needs it: ~1 ms to import, before a first case)
+
                 time.sleep(0.005 + random.random() * 0.05)  # noqa: S311 - jitter, no secret
             except sqlite3.DatabaseError as exc:
                 raise DatabaseError(_damaged(self.path, exc)) from None
