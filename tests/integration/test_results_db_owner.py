@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from assay.results.db import ResultsDB
+
 NOBODY = 65534
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make another user's dir")
 
@@ -58,9 +60,10 @@ def test_a_link_chain_through_a_directory_others_may_write_is_refused(sandbox, a
 def test_a_database_file_another_user_owns_is_refused_and_ones_own_is_used(sandbox, assay_cli):
     mine = sandbox / "mine"
     mine.mkdir()
+    db = mine / "results.sqlite"
+    ResultsDB.open(db).close()  # (a reader makes none where nothing was recorded)
     first = assay_cli("history", "--prefix", str(mine))
     assert first.code == 0, first
-    db = mine / "results.sqlite"
     assert db.stat().st_size > 0
     os.chown(db, NOBODY, NOBODY)
     result = assay_cli("history", "--prefix", str(mine))
