@@ -18,8 +18,9 @@ from assay.define.definition import variant_names
 from assay.define.params import variant_name
 from assay.define.refs import pattern_matches
 from assay.define.test import Test, effective_nodes
-from assay.errors import UsageError, did_you_mean, toml_key
+from assay.errors import UsageError, toml_key
 from assay.load import LoadProblem
+from assay.plan_deps import dep_names, order_tests, prune, wire_case
 from assay.select import Selection
 
 
@@ -149,7 +150,7 @@ def make_plan(
     planner = _Planner(tests, config, system, selection, overrides, max_jobs)
     cases_of = planner.expand_selected()
     planner.add_dependencies(cases_of)
-    cases = _prune(planner.wire(cases_of))
+    cases = prune(planner.wire(cases_of))
     return Plan(system=system, cases=cases, problems=_dedupe(planner.problems))
 
 
@@ -172,7 +173,7 @@ class _Planner:
         self.by_name = {t.__name__: t for t in tests}
         self.partitions = config.partitions(system, max_jobs)
         self.problems: list[LoadProblem] = []
-        self.ordered, self.cyclic = _order_tests(tests, self.by_name, self.problems)
+        self.ordered, self.cyclic = order_tests(tests, self.by_name, self.problems)
         # Whether the selection looks at variant or case names, parameters or ids: if not,
         # it keeps every variant, and those checks (six calls a variant) are not made.
         self.names_checked = bool(selection.names or selection.exclude or selection.params)
@@ -198,7 +199,7 @@ class _Planner:
         needed: set[str] = set()
         while pending:
             test = pending.pop()
-            for dep in _dep_names(test):
+            for dep in dep_names(test):
                 if dep in self.by_name and dep not in needed and dep not in self.cyclic:
                     needed.add(dep)
                     pending.append(self.by_name[dep])
@@ -214,7 +215,7 @@ class _Planner:
         kept: list[Case] = []
         for test in self.ordered:
             for case in cases_of.get(test.__name__, []):
-                missing = _wire(case, self.by_name, cases_of)
+                missing = wire_case(case, self.by_name, cases_of)
                 if missing:
                     self.problems.append(missing)
                     continue
@@ -360,21 +361,6 @@ def _skip_reason(case: Case, per_variant: bool, skip_on: dict[str, str | None]) 
     return skip_on[case.partition.full_name]
 
 
-def _prune(kept: list[Case]) -> list[Case]:
-    """What the selection asked for and, transitively, what that depends on."""
-    needed_ids: set[int] = set()
-    stack = [c for c in kept if c.selected]
-    while stack:
-        case = stack.pop()
-        if id(case) not in needed_ids:
-            needed_ids.add(id(case))
-            stack.extend(case.deps)
-    cases = [c for c in kept if id(c) in needed_ids]
-    for case in cases:
-        case.dependents = [d for d in case.dependents if id(d) in needed_ids]
-    return cases
-
-
 def _dedupe(problems: list[LoadProblem]) -> list[LoadProblem]:
     seen: set[str] = set()
     out = []
@@ -395,89 +381,6 @@ def _matches_any(patterns: list[str], part: PartitionRef) -> bool:
 
 def _env_matches(patterns: list[str], env: str) -> bool:
     return any(fnmatch.fnmatchcase(env, p) for p in patterns)
-
-
-def _dep_names(test: type[Test]) -> list[str]:
-    deps = test.depends_on
-    items = [deps] if isinstance(deps, str | type) else list(deps)
-    return [d if isinstance(d, str) else d.__name__ for d in items]
-
-
-def _order_tests(
-    tests: Sequence[type[Test]], by_name: Mapping[str, type[Test]], problems: list[LoadProblem]
-) -> tuple[list[type[Test]], set[str]]:
-    """Tests with dependencies after what they depend on; names caught in a cycle apart."""
-    order: list[type[Test]] = []
-    state: dict[str, int] = {}  # 1 = visiting, 2 = done
-    cyclic: set[str] = set()
-
-    def visit(test: type[Test], path: list[str]) -> None:
-        name = test.__name__
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            cycle = [*path[path.index(name) :], name]
-            cyclic.update(cycle)
-            first = by_name[cycle[0]]._assay
-            problems.append(
-                LoadProblem(
-                    first.file or "?",
-                    first.line,
-                    f"dependency cycle: {' -> '.join(cycle)}; remove one depends_on",
-                    cycle[0],
-                )
-            )
-            return
-        state[name] = 1
-        for dep in _dep_names(test):
-            if dep in by_name:
-                visit(by_name[dep], [*path, name])
-        state[name] = 2
-        order.append(test)
-
-    for test in tests:
-        visit(test, [])
-    return order, cyclic
-
-
-def _wire(
-    case: Case, by_name: Mapping[str, type[Test]], cases_of: Mapping[str, list[Case]]
-) -> LoadProblem | None:
-    """Attach ``case`` to the cases it depends on; a problem if a dependency is unknown."""
-    definition = case.test._assay
-    for dep in _dep_names(case.test):
-        if dep not in by_name:
-            return LoadProblem(
-                definition.file or "?",
-                definition.line,
-                f"test {case.test.__name__} depends on {dep!r}, which is not a loaded test"
-                f"{did_you_mean(dep, by_name)}; load its file too or fix the name",
-                case.test.__name__,
-            )
-        candidates = cases_of.get(dep, [])
-        serving = _serving_cases(case, candidates)
-        if not serving:
-            others = case.partition.config.dependencies_from
-            case.skip = case.skip or (
-                f"dependency {dep} has no case on {case.partition.full_name}+{case.environment}"
-                + (f" nor on {', '.join(others)} (dependencies_from)" if others else "")
-            )
-        for dep_case in serving:
-            case.deps.append(dep_case)
-            dep_case.dependents.append(case)
-    return None
-
-
-def _serving_cases(case: Case, candidates: Sequence[Case]) -> list[Case]:
-    """The cases of a dependency that serve ``case``: those on its own partition, else those
-    of the first partition of its ``dependencies_from`` that has any; of these, the ones in
-    the same environment if there are such."""
-    for partition in (case.partition.name, *case.partition.config.dependencies_from):
-        there = [c for c in candidates if c.partition.name == partition]
-        same_env = [c for c in there if c.environment == case.environment]
-        if there:
-            return same_env or there
-    return []
 
 
 def repeat_key(case_id: str, repeat: int) -> str:
