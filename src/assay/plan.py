@@ -73,6 +73,10 @@ time (:data:`assay.define.params.MAX_VARIANTS`); this bounds their sum over part
 environments."""
 
 
+SELECT_FEWER = "select fewer cases (-n, -t, -P NAME=VALUE, --case)"
+"""How a run plans fewer cases: what the hints of its limits say."""
+
+
 class TooManyCases(UsageError):
     """The selection plans more than :data:`MAX_CASES` cases."""
 
@@ -342,8 +346,8 @@ def _too_many(test: type[Test]) -> TooManyCases:
     return TooManyCases(
         f"the selection plans more than {MAX_CASES:,} cases (the count passed it in "
         f"{test.__name__}'s variants), more than one run may have",
-        hint="select fewer cases (-n, -t, -P NAME=VALUE, --case) or fewer partitions and "
-        "environments (-p, -e), and run the rest in another session",
+        hint=f"{SELECT_FEWER} or fewer partitions and environments (-p, -e), and run the "
+        "rest in another session",
     )
 
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from assay.errors import UsageError
-from assay.plan import MAX_CASES, Case
-
-MAX_REPEATED_CASES = MAX_CASES
-"""The most cases a run's ``--repeat`` may make (:data:`assay.plan.MAX_CASES`)."""
+from assay.plan import MAX_CASES, SELECT_FEWER, Case
 
 
 def repeat_cases(cases: list[Case], times: int) -> list[Case]:
@@ -25,11 +22,11 @@ def repeat_cases(cases: list[Case], times: int) -> list[Case]:
     if not previous or times <= 1:
         return out
     planned = len(out) + len(previous) * (times - 1)
-    if planned > MAX_REPEATED_CASES:
+    if planned > MAX_CASES:
         raise UsageError(
             f"--repeat {times} would plan {planned:,} cases ({len(previous):,} selected x "
-            f"{times:,}), more than the {MAX_REPEATED_CASES:,} one run may have",
-            hint="repeat fewer times, or select fewer cases (-n, -t, -P, --case)",
+            f"{times:,}), more than the {MAX_CASES:,} one run may have",
+            hint=f"repeat fewer times, or {SELECT_FEWER}",
         )
     for repeat in range(2, times + 1):
         for case in cases:

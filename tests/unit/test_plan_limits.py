@@ -17,8 +17,8 @@ from assay import plan as plan_module
 from assay.commands.params import MAX_REPEAT, RUN
 from assay.define.params import MAX_VARIANTS
 from assay.errors import UsageError
-from assay.plan import Case, TooManyCases, make_plan
-from assay.repeats import MAX_REPEATED_CASES, repeat_cases
+from assay.plan import MAX_CASES, Case, TooManyCases, make_plan
+from assay.repeats import repeat_cases
 from assay.select import Selection
 from tests.unit.test_plan import cluster
 from tests.unit.test_toml_regressions import problems
@@ -80,7 +80,7 @@ def test_a_repeat_that_would_plan_too_many_cases_names_both_numbers() -> None:
         repeat_cases(cases, 600)  # type: ignore[arg-type]
     assert str(raised.value.message) == (
         "--repeat 600 would plan 1,200,000 cases (2,000 selected x 600), more than the "
-        f"{MAX_REPEATED_CASES:,} one run may have"
+        f"{MAX_CASES:,} one run may have"
     )
     assert raised.value.hint is not None and "-n" in raised.value.hint
 
