@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 from collections.abc import Sequence
@@ -38,7 +37,7 @@ def open_results(config: str | None, system: str | None, prefix: str | None) -> 
     """The results database of the selected system (importing session directories it
     lacks), or a clear error when recording is off."""
     from assay.config import load_config
-    from assay.results.recorder import database_target, open_database
+    from assay.results.recorder import database_target, nothing_recorded, open_database
 
     loaded = load_config(config)
     name, chosen = loaded.system(system)
@@ -49,7 +48,7 @@ def open_results(config: str | None, system: str | None, prefix: str | None) -> 
             f'{loaded.source}: system {name!r} has results = "none": nothing is recorded',
             hint="remove that setting (or point it at a database) to keep history",
         )
-    if "://" not in target and not os.path.lexists(target) and not _has_sessions(where):
+    if nothing_recorded(target, where):
         # (a reader run in the wrong directory: it neither makes a database nor a prefix)
         raise UsageError(
             f"nothing is recorded under {where}: no results database ({target}) and no "
@@ -57,15 +56,6 @@ def open_results(config: str | None, system: str | None, prefix: str | None) -> 
             hint="run this where `assay run` ran, or give --prefix (or --config) of those runs",
         )
     return open_database(target, where)
-
-
-def _has_sessions(prefix: Path) -> bool:
-    """Whether ``prefix`` holds a session directory (``runs/*``)."""
-    try:
-        with os.scandir(prefix / "runs") as entries:
-            return any(True for _ in entries)
-    except OSError:
-        return False
 
 
 def failed_ids(prefix: Path, config: Config, system: str) -> list[str]:

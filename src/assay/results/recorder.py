@@ -86,6 +86,25 @@ def database_target(config: Config, system: str, prefix: Path) -> str | None:
     return str(prefix / "results.sqlite")
 
 
+def nothing_recorded(target: str | None, prefix: Path) -> bool:
+    """Whether results go to an SQLite file that is not there yet, under a prefix that
+    holds no session directory: nothing was recorded there. A session about to start
+    (ask before its directory is made) then has no history, and no session for the new
+    database to import; a reader has nothing to read. False where it cannot tell (the
+    usual open then says what is wrong)."""
+    if target is None or target.startswith(("postgresql://", "postgres://")):
+        return False
+    if os.path.lexists(target):
+        return False
+    try:
+        with os.scandir(prefix / "runs") as entries:
+            return not any(e.is_dir(follow_symlinks=False) for e in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+
+
 def open_database(target: str, prefix: Path, import_runs: bool = True) -> ResultsDB:
     """Open the database and import the session directories under ``prefix`` it lacks
     (``import_runs=False``: the caller knows there are none)."""

@@ -10,33 +10,14 @@ wait, in order, and go to the recorder once it is open, after the session's own 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from assay.results.model import CaseResult
     from assay.results.recorder import Recorder
-
-
-def first_session(target: str | None, prefix: Path) -> bool:
-    """Whether results go to an SQLite file that is not there yet, under a prefix that
-    holds no session yet (call before this session's directory is made): then there is
-    no history, and no session directory for the new database to import."""
-    if target is None or target.startswith(("postgresql://", "postgres://")):
-        return False
-    if os.path.lexists(target):
-        return False
-    try:
-        with os.scandir(prefix / "runs") as entries:
-            return not any(e.is_dir(follow_symlinks=False) for e in entries)
-    except (FileNotFoundError, NotADirectoryError):
-        return True
-    except OSError:  # cannot tell: open it the usual way, which says what is wrong
-        return False
 
 
 class LateRecorder:

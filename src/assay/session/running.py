@@ -21,10 +21,16 @@ from assay.hosts import Hosts
 from assay.results.journal import Journal
 from assay.results.live import hold as hold_session
 from assay.results.model import GitState, Session
-from assay.results.recorder import Recorder, config_hash, database_target, git_state
+from assay.results.recorder import (
+    Recorder,
+    config_hash,
+    database_target,
+    git_state,
+    nothing_recorded,
+)
 from assay.run.artifacts import SessionStore
 from assay.run.priority import Expectations, plan_series
-from assay.run.recording import LateRecorder, first_session
+from assay.run.recording import LateRecorder
 from assay.run.runner import Runner
 from assay.schedulers.registry import sizes_jobs_by_history
 from assay.select import NO_TESTS_HINT, nothing_matched_hint
@@ -116,7 +122,7 @@ async def _run(
     config, system, plan = prepared.config, prepared.system, prepared.plan
     prefix = prefix_of(request, config, system)
     target = database_target(config, system, prefix)
-    fresh = not request.resume and first_session(target, prefix)  # (before its directory)
+    fresh = not request.resume and nothing_recorded(target, prefix)  # (before its directory)
     session_id, directory, recovered = open_directory(request, config, system)
     live = hold_session(directory)  # until the process ends: an importer leaves it alone
     journal = Journal(directory)
