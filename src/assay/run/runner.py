@@ -111,8 +111,7 @@ class Runner:
         self._running: dict[int, Execution] = {}
         # id(dependency) -> the remote sites its stage dir was shipped to, by id
         self._shipped: dict[int, dict[int, Site]] = {}
-        self._tasks: dict[int, asyncio.Task[None]] = {}  # by id(case): the live ones
-        self._live = 0  # tasks not ended yet
+        self._tasks: dict[int, asyncio.Task[None]] = {}  # by id(case): those not ended yet
         self._unmet: dict[int, int] = {}  # by id(case): what it still waits for
         self._waiting_on: dict[int, list[Case]] = {}  # id(case) -> the cases waiting for it
         self._started = False  # (cases become ready as others finish: see run)
@@ -238,13 +237,12 @@ class Runner:
         self._spawn(case, self._drive(case))
 
     def _spawn(self, case: Case, coro: Coroutine[None, None, None]) -> None:
-        self._live += 1
         self._tasks[id(case)] = asyncio.create_task(coro, name=case.name)
 
     def _check_done(self) -> None:
         """The run is done once every case has its result and no task is left."""
         done = self._all_done
-        if not self._live and len(self.results) == len(self.cases) and done and not done.done():
+        if not self._tasks and len(self.results) == len(self.cases) and done and not done.done():
             done.set_result(None)
 
     async def _drive(self, case: Case, result: CaseResult | None = None) -> None:
@@ -259,7 +257,6 @@ class Runner:
             done.set_exception(exc)
         finally:
             del self._tasks[id(case)]
-            self._live -= 1
             self._check_done()
 
     async def _settle(self, case: Case, result: CaseResult | None) -> None:

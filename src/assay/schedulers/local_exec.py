@@ -221,7 +221,7 @@ def direct_start(
     changes: dict[str, str | None] = dict(variables)
     # As bash leaves them when it execs from a script that changed to ``workdir`` (where it
     # started): its own level counted down again, and ``_`` not passed on.
-    shlvl = variables["SHLVL"] if "SHLVL" in variables else variable("SHLVL") or "0"
+    shlvl = variable("SHLVL") or "0"  # (the test's own SHLVL left direct starts above)
     changes.update(
         PWD=str(workdir), OLDPWD=str(workdir), SHLVL=str(int(shlvl) if shlvl.isdigit() else 0)
     )
