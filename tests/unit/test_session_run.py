@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from assay import session
 from assay.results import model
 from assay.ui import RerunHint, make_display
 
 
+def _true_test(directory: Path, name: str, count: int = 1) -> None:
+    """``directory/test_<name>.py``: a test ``name`` of ``count`` cases running ``true``."""
+    param = f"    i = assay.parameter(range({count}))\n" if count > 1 else ""
+    (directory / f"test_{name.lower()}.py").write_text(
+        f"import assay\n\n\nclass {name}(assay.Test):\n{param}    command = 'true'\n"
+    )
+
 def test_a_finished_run_never_formats_its_session(tmp_path, monkeypatch):
     # asyncio.run formats the repr of the task it drives when it restores the SIGINT
     # handler; a task whose result is the session would format every case result.
-    (tmp_path / "test_few.py").write_text(
-        "import assay\n\n\nclass Few(assay.Test):\n"
-        "    i = assay.parameter(range(3))\n    command = 'true'\n"
-    )
+    _true_test(tmp_path, "Few", 3)
     formatted: list[str] = []
     real = model.Session.__repr__
 
@@ -33,9 +38,7 @@ def test_a_finished_run_never_formats_its_session(tmp_path, monkeypatch):
 def test_a_run_puts_what_start_up_made_out_of_the_collectors_sight(tmp_path, monkeypatch):
     import gc
 
-    (tmp_path / "test_one.py").write_text(
-        "import assay\n\n\nclass One(assay.Test):\n    command = 'true'\n"
-    )
+    _true_test(tmp_path, "One")
     monkeypatch.chdir(tmp_path)
     gc.unfreeze()
     try:
@@ -94,9 +97,7 @@ def test_the_cases_of_a_first_session_do_not_wait_while_its_database_is_made(tmp
     # the cases start while the database is made (its schema costs syncs). Injected: making
     # it waits until the case has finished (its result is in the journal), which never
     # happens if the cases wait for it; the result then waits for the database.
-    (tmp_path / "test_one.py").write_text(
-        "import assay\n\n\nclass One(assay.Test):\n    command = 'true'\n"
-    )
+    _true_test(tmp_path, "One")
     prefix = tmp_path / ".assay"
     journal = prefix / "latest" / "journal.jsonl"
 
@@ -116,9 +117,7 @@ def test_a_first_session_with_nothing_to_judge_reports_while_its_database_is_mad
     # process still ends only once it is made and holds the session. Injected: making it
     # waits until the summary is written (summary.txt), which never happens if the
     # summary waits for the database.
-    (tmp_path / "test_one.py").write_text(
-        "import assay\n\n\nclass One(assay.Test):\n    command = 'true'\n"
-    )
+    _true_test(tmp_path, "One")
     prefix = tmp_path / ".assay"
 
     def summarized() -> bool:
@@ -150,9 +149,7 @@ def test_a_summary_that_fails_still_leaves_the_session_recorded(tmp_path, monkey
     # (see above): the recording ends all the same, the display's error then raised.
     import pytest
 
-    (tmp_path / "test_one.py").write_text(
-        "import assay\n\n\nclass One(assay.Test):\n    command = 'true'\n"
-    )
+    _true_test(tmp_path, "One")
     prefix = tmp_path / ".assay"
     monkeypatch.chdir(tmp_path)
     request = session.Request(paths=[str(tmp_path)], prefix=str(prefix))
@@ -170,10 +167,7 @@ def test_a_session_with_history_plans_with_it_before_its_cases_start(tmp_path, m
     # no order to choose, see test_lone_history.)
     from assay.results import recorder
 
-    (tmp_path / "test_one.py").write_text(
-        "import assay\n\n\nclass One(assay.Test):\n"
-        "    i = assay.parameter(range(2))\n    command = 'true'\n"
-    )
+    _true_test(tmp_path, "One", 2)
     monkeypatch.chdir(tmp_path)
     prefix = tmp_path / ".assay"
     request = session.Request(paths=[str(tmp_path)], prefix=str(prefix))
@@ -234,10 +228,7 @@ def test_the_batch_that_waits_is_written_while_the_last_cases_run(tmp_path, monk
     from assay.results import recorder
     from assay.results.db import ResultsDB
 
-    (tmp_path / "test_six.py").write_text(
-        "import assay\n\n\nclass Six(assay.Test):\n"
-        "    i = assay.parameter(range(6))\n    command = 'true'\n"
-    )
+    _true_test(tmp_path, "Six", 6)
     monkeypatch.chdir(tmp_path)
     prefix = tmp_path / ".assay"
     request = session.Request(paths=[str(tmp_path)], prefix=str(prefix), max_jobs=2)
