@@ -17,6 +17,7 @@ def _true_test(directory: Path, name: str, count: int = 1) -> None:
         f"import assay\n\n\nclass {name}(assay.Test):\n{param}    command = 'true'\n"
     )
 
+
 def test_a_finished_run_never_formats_its_session(tmp_path, monkeypatch):
     # asyncio.run formats the repr of the task it drives when it restores the SIGINT
     # handler; a task whose result is the session would format every case result.
