@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import signal
 import stat
@@ -79,7 +80,10 @@ def test_signals_python_ignores_are_back_to_their_default_in_the_child(tmp_path)
 @needs_spawner
 def test_no_descriptor_of_the_runner_reaches_the_child_not_even_an_inheritable_one(tmp_path):
     fd = os.open(tmp_path, os.O_RDONLY)
-    high = os.dup2(fd, 57)
+    # The lowest free number from 57 up: a fixed number (dup2 onto 57) would close what
+    # another part of this worker had open there, and that part's own close would then
+    # close this test's descriptor (the EBADF a CI run once showed).
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD, 57)
     os.set_inheritable(high, True)
     try:
         code, out, _ = _run(tmp_path, "ls /proc/$$/fd")
