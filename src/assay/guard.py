@@ -9,6 +9,9 @@ this module adds is around each call of test code (:func:`running`):
   ``time.sleep``) cannot make the runner deaf to Ctrl-C; the event loop still sees the
   signal afterwards and interrupts the run as usual. A ``KeyboardInterrupt`` that test code
   raises itself is only that test's failure;
+* during a run, a call of test code on the event loop's thread that runs longer than its
+  limit (a test's ``code_time_limit``) gets :class:`~assay.overrun.TookTooLong` raised
+  inside it, and fails even if it catches it (:mod:`assay.overrun`);
 * the working directory and ``sys.path`` are put back as they were: a test that changes
   them must not move assay's own paths or imports (``sys.modules`` is left alone: a module
   imported stays imported, as in any Python program);
@@ -49,13 +52,16 @@ from pathlib import Path
 from types import FrameType, MethodType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from assay import planted, procstate, refusals
+from assay import overrun, planted, procstate, refusals
 from assay.deferinspect import CO_ASYNC_GENERATOR, CO_COROUTINE, CO_GENERATOR, code_flags
 
 if TYPE_CHECKING:
     from assay.define.definition import Definition
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# (kept here too: the runner's stages and the tests know them as guard's)
+TookTooLong = overrun.TookTooLong
+CODE_TIME_LIMIT = overrun.CODE_TIME_LIMIT
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -106,7 +112,8 @@ def signals_to(forward: Callable[[int], None]) -> Iterator[None]:
     # (once per run: one listing, an fstat each; none known without procfs)
     procstate.run_fds = procstate.open_fds() or {}
     try:
-        yield
+        with overrun.watching():
+            yield
     finally:
         _forward = None
         procstate.run_std = ()
@@ -181,6 +188,7 @@ class running:
         "_cwd",
         "_dunders",
         "_env",
+        "_limit",
         "_main",
         "_path",
         "_pid",
@@ -190,8 +198,9 @@ class running:
         "_streams",
     )
 
-    def __init__(self, printed: Printed | None = None) -> None:
+    def __init__(self, printed: Printed | None = None, limit: float | None = None) -> None:
         self._printed = printed
+        self._limit = limit
 
     def __enter__(self) -> None:
         self._pid = os.getpid()
@@ -218,6 +227,8 @@ class running:
             sys.__stdout__ = sys.__stderr__ = self._printed  # type: ignore[misc,assignment]
         if main:
             refusals.enter()
+            if refusals.inside == 1:
+                overrun.begin(self._limit)
         procstate.entered += 1
 
     def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
@@ -226,7 +237,10 @@ class running:
         # Python hook, and its child would go on as a second runner.
         if os.getpid() != self._pid:
             refusals.end_forked_child(exc)
+        ran_past = 0.0
         if self._main:
+            if refusals.inside == 1:
+                ran_past = overrun.end()
             refusals.leave()
         procstate.left += 1  # (counted first: what follows may write to the display)
         # fds first: a stream put back may need a new object on its fd
@@ -264,17 +278,26 @@ class running:
                 os.chdir(cwd)
         if sys.path != self._path:
             sys.path[:] = self._path
+        if ran_past and not isinstance(exc, TookTooLong):  # (it caught them, and went on)
+            raise TookTooLong(ran_past) from exc
 
 
-def call(what: str, func: Callable[..., Any], *args: Any, printed: Printed | None = None) -> Any:
-    """Call test code ``func(*args)`` under :func:`running`; ``what`` names it in messages.
-    A method :func:`own` marks (assay's, holding no test code) is only made interruptible."""
+def call(
+    what: str,
+    func: Callable[..., Any],
+    *args: Any,
+    printed: Printed | None = None,
+    limit: float | None = None,
+) -> Any:
+    """Call test code ``func(*args)`` under :func:`running`; ``what`` names it in messages;
+    ``limit``: the seconds it may run (see :class:`TookTooLong`). A method :func:`own`
+    marks (assay's, holding no test code) is only made interruptible (and limited)."""
     # (A bound method's attributes are its function's: asked of the function, since the
     # method's own lookup raises and formats an AttributeError it then drops, per call.)
     marked = func.__func__ if type(func) is MethodType else func
     if getattr(marked, "assay_own", False):
-        return _interruptible(func, args)
-    with running(printed):
+        return _interruptible(func, args, limit)
+    with running(printed, limit):
         result = func(*args)
     if result is not None:  # (most test code returns None: no need to look further)
         problem = _never_ran(what, result)
@@ -296,15 +319,49 @@ def own(func: F) -> F:
     return func
 
 
-def _interruptible(func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
-    """``func(*args)``, during which a run's signals raise :class:`Interrupted` in it."""
+def _interruptible(
+    func: Callable[..., Any], args: tuple[Any, ...], limit: float | None = None
+) -> Any:
+    """``func(*args)``, during which a run's signals raise :class:`Interrupted` in it (and
+    its ``limit``, :class:`TookTooLong`)."""
     if threading.get_ident() != _MAIN_IDENT:
         return func(*args)
     refusals.enter()
+    outermost = refusals.inside == 1
+    if outermost:
+        overrun.begin(limit)
+    ran_past = 0.0
     try:
-        return func(*args)
-    finally:
+        result = func(*args)
+    except BaseException as exc:
+        if outermost:
+            ran_past = overrun.end()
         refusals.leave()
+        if ran_past and not isinstance(exc, TookTooLong):
+            raise TookTooLong(ran_past) from exc
+        raise
+    if outermost:
+        ran_past = overrun.end()
+    refusals.leave()
+    if ran_past:  # (it caught them, and went on)
+        raise TookTooLong(ran_past)
+    return result
+
+
+def code_limit(test: object) -> float | None:
+    """The seconds ``test``'s code may run per call (its ``code_time_limit``; None: no
+    limit). A value that is no duration (set around the field's check) gets the default."""
+    value = getattr(test, "code_time_limit", CODE_TIME_LIMIT)
+    if value is None:
+        return None
+    if value.__class__ is float or isinstance(value, float):  # (Duration: decoded)
+        return float(value)
+    from assay.durations import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return CODE_TIME_LIMIT
 
 
 def _never_ran(what: str, result: Any) -> str | None:
@@ -437,3 +494,9 @@ def describe_exception(exc: BaseException, definition: Definition | None = None)
 @functools.lru_cache(maxsize=256)
 def _resolved(path: str) -> str:
     return os.path.realpath(path)
+
+
+# assay's own steps around a call of test code (see overrun.OWN_STEPS)
+overrun.OWN_STEPS.update(
+    f.__code__ for f in (running.__enter__, running.__exit__, _interruptible, call)
+)

@@ -141,6 +141,7 @@ def test_a_suite_sets_every_declared_field_from_its_key(tmp_path: Path) -> None:
         "keep_files": (["*.log"], ["*.log"]),
         "writable": (["out.txt"], ["out.txt"]),
         "time_limit": ("2m", Duration(120)),
+        "code_time_limit": ("90s", Duration(90)),
     }
     assert set(values) == set(SUITE_KEYS)
     path = tmp_path / "s.suite.toml"

@@ -41,6 +41,7 @@ from assay.define.field_checks import (
 )
 from assay.define.refs import Ref
 from assay.durations import Duration
+from assay.guard import CODE_TIME_LIMIT
 
 Strings: TypeAlias = str | Collection[str]
 """A string, or a list (tuple, set) of strings."""
@@ -326,6 +327,20 @@ class Fields:
             per_variant=True,
         ),
     ] = None
+    code_time_limit: Annotated[
+        DurationText | None,
+        Builtin(
+            "for each call of the test's Python code (hooks, sanity, metrics) in assay's "
+            "process, where every other case waits while it runs; `None`: no limit",
+            "duration",
+            check_duration,
+            parse=Duration,
+            decode=decode_duration,
+            per_variant=True,
+            suite=SuiteKey("code_time_limit", same),
+            default_doc='`"5m"`',
+        ),
+    ] = Duration(CODE_TIME_LIMIT)
     # -- how it is judged and ordered -------------------------------------------------------
     references: Annotated[
         Mapping[str, Mapping[str, Ref | float | tuple[Any, ...]]],

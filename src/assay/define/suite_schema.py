@@ -153,6 +153,7 @@ class Body(_Table, kw_only=True, frozen=True):
     expected: str = "expected"
     command: str
     time_limit: Duration | None = None
+    code_time_limit: Duration | None = None
     tags: list[str] = []
     env: dict[str, str] = {}
     variables: dict[str, str | int | float | bool] = {}

@@ -69,10 +69,14 @@ def _expected_files(expected: Path) -> Iterable[Path]:
                 return
 
 
-async def beside_loop(name: str, func: Callable[..., Any], *args: Any) -> Any:
-    """``func(*args)`` in a daemon thread of its own, awaited: its result, or what it raised.
-    A daemon thread, not the loop's executor: a run stopped with Ctrl-C ends without waiting
-    for a comparison no one will read."""
+async def beside_loop(
+    name: str, func: Callable[..., Any], *args: Any, limit: float | None = None
+) -> Any:
+    """``func(*args)`` in a daemon thread of its own, awaited: its result, or what it raised;
+    :class:`~assay.guard.TookTooLong` once it ran ``limit`` seconds (the thread goes on,
+    unheard: no thread can be stopped; the process's end does not wait for it). A daemon
+    thread, not the loop's executor: a run stopped with Ctrl-C ends without waiting for a
+    comparison no one will read."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[Any] = loop.create_future()
 
@@ -94,4 +98,11 @@ async def beside_loop(name: str, func: Callable[..., Any], *args: Any) -> Any:
             loop.call_soon_threadsafe(settle, value, error)
 
     threading.Thread(target=work, name=name, daemon=True).start()
-    return await done
+    if limit is None:
+        return await done
+    try:
+        return await asyncio.wait_for(done, limit)
+    except TimeoutError:
+        from assay.guard import TookTooLong
+
+        raise TookTooLong(limit) from None

@@ -148,7 +148,13 @@ class CaseState:
         if self.test is None:
             return
         for hook in self.case.test._assay.hooks[(when, stage)]:  # type: ignore[index]
-            guard.call(f"hook {hook.__name__}", hook, self.test, printed=self.printed)
+            guard.call(
+                f"hook {hook.__name__}",
+                hook,
+                self.test,
+                printed=self.printed,
+                limit=guard.code_limit(self.test),
+            )
 
     def _has_store_links(self) -> bool:
         """Whether the case sees read-only inputs: files of the store through links

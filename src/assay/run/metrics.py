@@ -32,7 +32,13 @@ def measure(
         entry = MetricResult(name=name, value=None, unit=unit, better=spec.better)
         into.append(entry)
         try:
-            value = guard.call(f"metric {name}", getattr(test, name), out, printed=printed)
+            value = guard.call(
+                f"metric {name}",
+                getattr(test, name),
+                out,
+                printed=printed,
+                limit=guard.code_limit(test),
+            )
         except SanityError as exc:
             entry.verdict, entry.message = "error", str(exc)
             misses.append(f"{name}: {exc}")

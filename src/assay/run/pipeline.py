@@ -86,6 +86,8 @@ class Execution(SetupStage, RunStages, CheckStages):
         except guard.Interrupted:  # a signal reached hanging test code; the run stops
             self._fail(stage, "interrupted")
             await _cancelled()
+        except guard.TookTooLong as exc:  # the case's own failure; the run goes on
+            self._fail(stage, str(exc))
         except StageFailed as exc:
             self._fail(stage, exc.reason, exc.details)
         except (SchedulerError, TransportError, StoreError) as exc:  # not the test's code

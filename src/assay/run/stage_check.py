@@ -46,7 +46,9 @@ class CheckStages(CaseState):
             raise StageFailed(reason, self._differences_anyway())
         if compares_big(test, self.stage_dir):
             return self._beside_loop(test.sanity, out)
-        said = guard.call("sanity", test.sanity, out, printed=self.printed)
+        said = guard.call(
+            "sanity", test.sanity, out, printed=self.printed, limit=guard.code_limit(test)
+        )
         # A check written as ReFrame's (a boolean returned) would otherwise pass when false.
         if said is False or (type(said).__name__ == "bool_" and not said):  # (numpy's too)
             raise StageFailed(
@@ -61,7 +63,9 @@ class CheckStages(CaseState):
 
     def _beside_loop(self, func: Callable[..., Any], *args: Any) -> Coroutine[Any, Any, Any]:
         """``func(*args)`` in a thread named after the case, awaited."""
-        return beside_loop(f"assay-compare-{self.case.id}", func, *args)
+        return beside_loop(
+            f"assay-compare-{self.case.id}", func, *args, limit=guard.code_limit(self._test)
+        )
 
     def _denied_inputs(self) -> list[str]:
         """The read-only inputs a "Permission denied" of the failed run names."""
@@ -80,7 +84,13 @@ class CheckStages(CaseState):
         ask = getattr(self._test, "differences_anyway", None)
         if ask is None:
             return None
-        found: str | None = guard.call("differences_anyway", ask, self._out, printed=self.printed)
+        found: str | None = guard.call(
+            "differences_anyway",
+            ask,
+            self._out,
+            printed=self.printed,
+            limit=guard.code_limit(self._test),
+        )
         return found
 
     def performance(self) -> None:

@@ -262,7 +262,13 @@ class RunStages(CaseState):
         sources, and what the test says it made, such as rendered templates). A comparison
         leaves them out of ``complete`` and of a command's ``{actual}``."""
         made = getattr(self._test, "inputs_made", None)
-        extra = guard.call("inputs_made", made, printed=self.printed) if made else []
+        extra = (
+            guard.call(
+                "inputs_made", made, printed=self.printed, limit=guard.code_limit(self._test)
+            )
+            if made
+            else []
+        )
         return sorted({*scripts.ASSAY_FILES, *self.inputs, *extra})
 
     async def _job_comparison(
@@ -274,7 +280,9 @@ class RunStages(CaseState):
         ask = getattr(self._test, "job_comparison", None)
         if ask is None:
             return None
-        spec = guard.call("job_comparison", ask, printed=self.printed)
+        spec = guard.call(
+            "job_comparison", ask, printed=self.printed, limit=guard.code_limit(self._test)
+        )
         if spec is None:
             return None
         spec = with_not_outputs(spec, not_outputs)

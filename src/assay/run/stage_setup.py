@@ -89,14 +89,18 @@ class SetupStage(CaseState):
         )
         # The class's own __init__ (etc.) runs in bind under the guard; with none, no code
         # of the test's runs there: no process state to keep and put back.
-        scope = guard.running(self.printed) if code_binds(case.test) else nullcontext()
+        scope = (
+            guard.running(self.printed, guard.code_limit(case.test))
+            if code_binds(case.test)
+            else nullcontext()
+        )
         with scope:
             self.test = test = bind(
                 case.test, case.variant.params, case.overrides, info, case.variant.fields
             )
         self._hooks("before", "setup")
         if _may_change_fields(case.test):
-            with guard.running(self.printed):
+            with guard.running(self.printed, guard.code_limit(test)):
                 problems = check_fields(test, case.test._assay.metrics)
             if problems:
                 raise StageFailed("invalid test attributes: " + "; ".join(problems))
