@@ -49,7 +49,7 @@ def test_a_new_case_fails_alone_then_bless_creates_its_expected_outputs(tmp_path
     output = os.path.relpath(new["output_dir"], tmp_path)
     assert new["failure"]["reason"] == (
         "no expected outputs yet: cases/new/expected does not exist; check this run's output "
-        f"({output}: out.txt) and accept it with `assay bless --case {new['id']}`"
+        f"{output}/out.txt and accept it with `assay bless --case {new['id']}`"
     )
     (verdict,) = new["comparisons"]
     assert verdict["ok"] is False

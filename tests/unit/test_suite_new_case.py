@@ -34,7 +34,7 @@ def test_a_case_without_expected_dir_fails_naming_it_and_the_fix(tmp_path: Path)
         compare_case(out, case, info, case.path / "expected", {"files": ["out.txt"]})
     reason = str(exc.value)
     assert reason.startswith(f"no expected outputs yet: {case.path / 'expected'} does not exist; ")
-    assert f"check this run's output ({tmp_path / 'output'}: out.txt)" in reason
+    assert f"check this run's output {tmp_path / 'output' / 'out.txt'} and" in reason
     assert reason.endswith("accept it with `assay bless --case 0123abcd`")
     assert "out.txt: no expected file yet" in str(exc.value.details)
     (verdict,) = out.comparisons
@@ -53,8 +53,12 @@ def test_globs_without_expected_dir_take_the_matching_outputs_not_the_inputs(
     case.path.mkdir(parents=True)
     made = {"in.txt": "x", "r.csv": "1", "sub/s.csv": "2", "log.txt": "l"}
     out, info = _run(tmp_path, made)
-    with pytest.raises(SanityError, match="no expected outputs yet"):
+    with pytest.raises(SanityError) as exc:
         compare_case(out, case, info, case.path / "expected", {"files": ["*.csv", "sub/*"]})
+    assert (
+        f"check this run's outputs in {tmp_path / 'output'} (r.csv, sub/s.csv) and accept them"
+        in (str(exc.value))
+    )
     (verdict,) = out.comparisons
     assert verdict["no_expected"]["files"] == {
         "r.csv": "expected/r.csv",

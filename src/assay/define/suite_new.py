@@ -184,13 +184,12 @@ def _verdict(
     else:
         what = f"{display_path(expected)} does not exist"
     kept = display_path(info.output_dir)
-    if made:
+    bless = f"`assay bless --case {info.id}`"
+    if len(made) == 1:
+        fix = f"check this run's output {kept}/{made[0]} and accept it with {bless}"
+    elif made:
         shown = ", ".join(made[:3]) + (f" and {len(made) - 3} more" if len(made) > 3 else "")
-        them = "them" if len(made) > 1 else "it"
-        fix = (
-            f"check this run's output ({kept}: {shown}) and accept {them} with "
-            f"`assay bless --case {info.id}`"
-        )
+        fix = f"check this run's outputs in {kept} ({shown}) and accept them with {bless}"
     else:
         fix = "the run made no output to accept either; make the command write it, then rerun"
     summary = f"no expected outputs yet: {what}; {fix}"
