@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from assay import bless
 from assay.bless_write import NotBlessed
+from assay.results.report import schema
 from tests.conftest import run_assay
 
 SUITE = """\
@@ -53,6 +55,7 @@ def test_a_new_case_fails_alone_then_bless_creates_its_expected_outputs(tmp_path
     )
     (verdict,) = new["comparisons"]
     assert verdict["ok"] is False
+    jsonschema.validate(result.report, schema())
     assert (Path(new["output_dir"]) / "out.txt").read_text() == "new\n"  # kept
     assert "no expected outputs yet" in result.stdout
 
