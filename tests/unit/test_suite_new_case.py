@@ -106,3 +106,12 @@ def test_other_comparison_problems_are_said_as_before(tmp_path: Path) -> None:
     with pytest.raises(SanityError, match=r"^comparison: files: '\*\.csv' matches nothing"):
         compare_case(out, case, info, case.path / "expected", {"files": ["*.csv"]})
     assert "no_expected" not in out.comparisons[0]
+
+
+def test_an_empty_expected_dir_is_a_new_case_too(tmp_path: Path) -> None:
+    case = CaseDir("b", tmp_path / "cases" / "b")
+    (case.path / "expected").mkdir(parents=True)
+    out, info = _run(tmp_path, {"out.txt": "1\n"})
+    with pytest.raises(SanityError, match=r"^no expected outputs yet: .*/expected holds no files;"):
+        compare_case(out, case, info, case.path / "expected", {})
+    assert out.comparisons[0]["no_expected"]["files"] == {"out.txt": "expected/out.txt"}

@@ -87,8 +87,13 @@ def _lacking(
             return None  # a file or a link there: the engine says what it is
         return case.path, {}, None
     files = spec.get("files")
-    if not isinstance(files, list):
-        return None
+    if not isinstance(files, list) or not files:
+        try:
+            with os.scandir(expected) as entries:  # (an empty expected/ made ahead of its files)
+                empty = next(entries, None) is None
+        except OSError:
+            return None  # unreadable: the engine says so
+        return (case.path, {}, None) if empty else None
     plain = [f for f in files if isinstance(f, str) and _plain(f)]
     absent = [f for f in plain if not os.path.lexists(os.path.join(expected, f))]
     if not absent:
@@ -181,6 +186,8 @@ def _verdict(
         what = ", ".join(display_path(g) for g in gone[:3])
         what += f" and {len(gone) - 3} more" if len(gone) > 3 else ""
         what += " do not exist" if len(gone) > 1 else " does not exist"
+    elif os.path.isdir(expected):
+        what = f"{display_path(expected)} holds no files"
     else:
         what = f"{display_path(expected)} does not exist"
     kept = display_path(info.output_dir)
