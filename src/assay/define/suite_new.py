@@ -31,13 +31,14 @@ def compare_case(
 ) -> None:
     """``out.compare(expected, **spec)``, unless the case lacks expected outputs: then the
     files it has are compared, and the case fails naming the ones it lacks."""
+    before = len(out.comparisons)
     try:
         out.compare(expected, **spec)
         return
     except SanityError:
         # Missing expected outputs are a spec error of the engine: only then is there any
         # need to look (a case that has them costs no look more than before).
-        if not out.comparisons or not out.comparisons[-1]["errors"]:
+        if len(out.comparisons) == before or not out.comparisons[-1]["errors"]:
             raise
         lacking = _lacking(case, expected, spec)
         if lacking is None:
@@ -49,8 +50,8 @@ def compare_case(
         try:
             out.compare(expected, **{**spec, "files": rest})
         except SanityError:
-            if out.comparisons[-1]["errors"]:
-                raise  # a spec error: the comparison's own message
+            if len(out.comparisons) == before or out.comparisons[-1]["errors"]:
+                raise  # the comparison's own problem: said as it is
         found = out.comparisons.pop()
     names = _new_names(out, case, expected, spec, targets)
     verdict = _verdict(out, expected, base, names, targets, found, info)
