@@ -76,3 +76,17 @@ def test_an_absolute_file_is_a_load_error_with_expected_outputs_too(tmp_path: Pa
     assert classes == []
     (said,) = [f"{p.key}: {p.message}" for p in problems]
     assert "suite.compare.files: '../../x.txt' is not a path inside" in said
+
+
+def test_pairs_refuse_files_without_any_expected_file_too(tmp_path: Path) -> None:
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "a.txt").write_text("a\n")
+    (tmp_path / "p.suite.toml").write_text(
+        '[suite]\ncases = "t/*.txt"\nexpected = "{stem}.out"\ncommand = "cp {input} {output}"\n'
+        '[suite.compare]\nfiles = ["a.out"]\n'
+    )
+    classes, problems = compile_suite(tmp_path / "p.suite.toml")
+    assert classes == []
+    assert [f"{p.key}: {p.message}" for p in problems] == [
+        "suite.compare: files, complete: only for an expected directory; remove them"
+    ]

@@ -261,6 +261,8 @@ def _check_compare(
         if is_dir(sample):
             probe.pop("files", None)  # a case's own: one lacking a file fails when it runs
         problems += [p for p in engine.validate_spec(probe) if p not in problems]
+    elif any(isinstance(c, CaseFile) for c in cases) and (compare.files or compare.complete):
+        problems.append("files, complete: only for an expected directory; remove them")
     for problem in problems:
         comp.problem(key, problem)
     for name in compare.files:
