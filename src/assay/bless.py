@@ -126,6 +126,10 @@ def _case_copies(case: dict[str, Any], notes: list[str]) -> list[Copy]:
         return out
     for verdict in verdicts:
         expected = Path(verdict["expected"])
+        # A new case's outputs that have no expected file yet: created below its directory
+        # (define/suite_new.py), the case's own directories on the way made, none followed.
+        new = verdict.get("no_expected") or {}
+        targets: dict[str, str] = new.get("files") or {}
         names = [f["file"] for f in verdict["files"] if f["file"] != "(command)" and not f["ok"]]
         names += verdict.get("extra", [])
         if case["status"] == "passed":  # blessing a passing case takes its actual values
@@ -140,9 +144,12 @@ def _case_copies(case: dict[str, Any], notes: list[str]) -> list[Copy]:
             if source is None or not source.is_file():
                 notes.append(f"{case['name']}: the actual {name} was not kept; rerun the case")
                 continue
-            root, relative = (
-                (expected.parent, expected.name) if expected.is_file() else (expected, name)
-            )
+            if name in targets:
+                root, relative = Path(new["base"]), targets[name]
+            else:
+                root, relative = (
+                    (expected.parent, expected.name) if expected.is_file() else (expected, name)
+                )
             link = link_in_the_way(root, relative)
             link = link if link is not None or not source.is_symlink() else source
             if link is not None:

@@ -90,11 +90,22 @@ def test_hostile_input_names_reach_the_command_as_plain_files(tmp_path):
     assert not list(tmp_path.rglob("pwned*"))
 
 
-def test_a_missing_expected_file_is_one_message_without_a_traceback(example):
+def test_a_missing_expected_file_fails_that_case_alone_and_bless_creates_it(example):
     (example / "tests" / "paragraphs.html").unlink()
     result = run_assay("run", "markdown.suite.toml", "--plain", cwd=example)
-    assert result.code != 0
-    text = result.stdout + result.stderr
-    assert "Traceback" not in text
-    assert "suite.expected: case 'paragraphs' has no expected file " in text
-    assert str(example / "tests" / "paragraphs.html") in text
+    assert result.code == 1, result
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.report["problems"] == []
+    case = result.case("markdown[case=paragraphs]")
+    assert case["status"] == "failed"
+    assert case["failure"]["reason"].startswith(
+        "no expected outputs yet: tests/paragraphs.html does not exist; check this run's output"
+    )
+    assert f"`assay bless --case {case['id']}`" in case["failure"]["reason"]
+    others = [c for c in result.report["cases"] if c["name"] != case["name"]]
+    assert {c["status"] for c in others} == {"passed"}
+    blessed = run_assay("bless", "--yes", "--case", case["id"], cwd=example)
+    assert blessed.code == 0, blessed
+    assert "-> tests/paragraphs.html" in blessed.stdout
+    again = run_assay("run", "markdown.suite.toml", "--plain", cwd=example)
+    assert again.code == 0, again

@@ -137,13 +137,9 @@ BAD_SUITES = {
         '[suite]\ncommand = "true"\ncases = "cases/*"\nbuild = "nowhere/build.tar.gz"\n',
         "suite.build: ",
     ),
-    "case without expected": (
-        '[suite]\ncommand = "true"\ncases = "bare/*"\n[suite.compare]\nfiles = ["out.txt"]\n',
-        "suite.cases: case 'one' has no expected/ directory",
-    ),
-    "compare names a missing file": (
-        '[suite]\ncommand = "true"\ncases = "cases/*"\n[suite.compare]\nfiles = ["nope.txt"]\n',
-        "suite.compare.files: 'nope.txt' is missing from case 'c1'",
+    "compare names a file outside the cases": (
+        '[suite]\ncommand = "true"\ncases = "cases/*"\n[suite.compare]\nfiles = ["/etc/x"]\n',
+        "suite.compare.files: '/etc/x' is not a path inside a case's expected outputs",
     ),
     "template error": (
         '[suite]\ncommand = "true"\n[[suite.sweep]]\ntemplate = "broken.j2"\nn = [1]\n',
@@ -170,7 +166,6 @@ def test_a_malformed_suite_is_reported_and_the_others_still_run(tmp_path, case):
     text, message = BAD_SUITES[case]
     (tmp_path / "cases/c1/expected").mkdir(parents=True)
     (tmp_path / "cases/c1/expected/out.txt").write_text("1\n")
-    (tmp_path / "bare/one").mkdir(parents=True)
     (tmp_path / "broken.j2").write_text("n = {{ n }}\n{% if %}\n")
     (tmp_path / "unknown.j2").write_text("n = {{ n }}, mesh = {{ mesh }}\n")
     (tmp_path / "bad.suite.toml").write_text(text)
@@ -191,11 +186,11 @@ def test_problem_lines_point_at_the_key(tmp_path):
     (tmp_path / "cases/c1/expected").mkdir(parents=True)
     (tmp_path / "x.suite.toml").write_text(
         '[suite]\ncommand = "true"\ncases = "cases/*"\n\n[suite.compare]\n'
-        'rtol = 1e-6\nfiles = ["missing.csv"]\n'
+        'rtol = 1e-6\nfiles = ["../missing.csv"]\n'
     )
     result = run_assay("list", ".", cwd=tmp_path)
     assert result.code == 1
-    assert "x.suite.toml:7: suite.compare.files: 'missing.csv' is missing" in result.stderr
+    assert "x.suite.toml:7: suite.compare.files: '../missing.csv' is not a path" in result.stderr
 
 
 def test_a_python_test_can_use_the_comparison_engine(tmp_path, write):

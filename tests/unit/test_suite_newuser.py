@@ -1,5 +1,5 @@
 """Suite-file mistakes a new user makes on a first suite (a glob that finds nothing, a
-build path with a typo, an expected file missing from every case): each is said once,
+build path with a typo): each is said once,
 naming the key, the place and the fix, without knock-on problems the user did not cause."""
 
 from __future__ import annotations
@@ -26,19 +26,6 @@ def test_a_cases_glob_that_matches_nothing_is_the_only_problem(home):
     assert len(found) == 1, found
     assert "suite.cases: 'case/*' matches no directory under" in found[0]
     assert "has no values" not in found[0]
-
-
-def test_a_file_missing_from_every_case_is_one_problem_naming_how_many(home):
-    (found,) = problems(home, minimal(compare={"files": ["out.dat"]}))
-    assert "suite.compare.files: 'out.dat' is missing from 5 cases" in found
-    assert "'c1' (" in found and "and 2 more" in found
-    assert "add it to the expected outputs or remove it from files" in found
-
-
-def test_a_file_missing_from_one_case_names_that_case(home):
-    (home / "cases/c3/expected/out.txt").unlink()
-    (found,) = problems(home, minimal(compare={"files": ["out.txt"]}))
-    assert "'out.txt' is missing from case 'c3' (" in found
 
 
 def test_a_build_path_with_a_typo_suggests_the_close_name(home):

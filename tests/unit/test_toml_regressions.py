@@ -59,9 +59,8 @@ def test_a_sweep_template_that_is_not_utf8(home):
 
 
 def test_compared_file_names_too_long_for_the_file_system(home):
-    name = "x" * 300
-    (found,) = problems(home, minimal(compare={"files": [name]}))
-    assert f"{name!r} is missing from 2 cases: 'c1' (" in found
+    # (Each case lacks it: no problem of the suite; each fails saying so when it runs.)
+    assert problems(home, minimal(compare={"files": ["x" * 300]})) == []
 
 
 def test_a_build_named_too_long_for_the_file_system(home):

@@ -469,3 +469,10 @@ def _show(value: Any) -> str:
 def validate_spec(spec: Any) -> list[str]:
     """Every problem of ``spec`` (bad keys, bad regexes, globs matching nothing), or []."""
     return prepare(spec)[1]
+
+
+def static_problems(spec: Mapping[str, Any]) -> list[str]:
+    """The problems of ``spec`` that need no files to find (keys, values, regexes, globs):
+    what can be checked before any expected outputs exist."""
+    static = _static(spec)
+    return [*static.head, *static.tail, *(p for _, _, bad in static.globs for p in bad)]

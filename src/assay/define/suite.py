@@ -33,7 +33,6 @@ from assay.define.suite_checks import (
     SuiteProblem,
     case_globs,
     check_layer,
-    exists,
     is_dir,
     is_file,
     line_of,
@@ -248,52 +247,31 @@ def _group_compare_of(body: schema.Body, case: Case) -> schema.Compare | None:
 def _check_compare(
     comp: Compiler, key: str, compare: schema.Compare, body: schema.Body, cases: list[Case]
 ) -> None:
-    """The engine checks keys and regexes against a real case; ``files`` must be in each
-    (a pair's expected file is one file: its absence was said where the cases are found)."""
+    """The engine checks keys and regexes against a real case (the first that has expected
+    outputs), else what it can without one. A case lacking expected outputs, or a file of
+    ``files``, is no problem of the suite: it runs, and fails saying so (suite_new.py)."""
     spec = compare.engine_spec()
+    from assay.compare.spec import static_problems  # (as the engine: on first use)
+
+    problems = static_problems({"version": engine.VERSION, **spec})
     usable = (_expected_of(c, body.expected) for c in cases)
     sample = next((e for e in usable if e is not None), None)
     if sample is not None:
         probe = {"version": engine.VERSION, "expected": str(sample), "actual": str(sample), **spec}
         if is_dir(sample):
-            probe.pop("files", None)  # checked against each case below
-        for problem in engine.validate_spec(probe):
-            comp.problem(key, problem)
-    if any(isinstance(c, CaseFile) for c in cases):
-        return
-    literal = [f for f in compare.files if not any(ch in f for ch in "*?[")]
-    # (A relative name is found below the directory only when it is one.)
-    relative = bool(literal) and not any(os.path.isabs(f) for f in literal)
-    missing: dict[str, list[str]] = {}
-    for case in cases:
-        folder = os.path.join(case.path, body.expected)
-        # Each named file found there says the directory is one: its own look (a stat, and
-        # a Path, for each of hundreds of cases) is needed only where a file is not found.
-        if relative and all(os.path.exists(os.path.join(folder, n)) for n in literal):
-            continue
-        expected = Path(folder)
-        if not is_dir(expected):
+            probe.pop("files", None)  # a case's own: one lacking a file fails when it runs
+        problems += [p for p in engine.validate_spec(probe) if p not in problems]
+    elif any(isinstance(c, CaseFile) for c in cases) and (compare.files or compare.complete):
+        problems.append("files, complete: only for an expected directory; remove them")
+    for problem in problems:
+        comp.problem(key, problem)
+    for name in compare.files:
+        if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
             comp.problem(
-                "suite.cases",
-                f"case {case.name!r} has no {body.expected}/ directory ({expected}); "
-                f"[{key}] needs the expected outputs of every case: add them, or "
-                "leave the case out of suite.cases",
+                f"{key}.files",
+                f"{name!r} is not a path inside a case's expected outputs; give a relative "
+                "name or glob, such as 'out.txt' or '*.csv'",
             )
-            continue
-        for name in literal:
-            if not exists(expected / name):
-                missing.setdefault(name, []).append(f"{case.name!r} ({expected})")
-    for name, where in missing.items():  # one problem per file, however many cases lack it
-        if len(where) == 1:
-            said = f"case {where[0]}"
-        else:
-            said = f"{len(where)} cases: " + ", ".join(where[:3])
-            said += f" and {len(where) - 3} more" if len(where) > 3 else ""
-        comp.problem(
-            f"{key}.files",
-            f"{name!r} is missing from {said}; add it to the expected outputs or remove it "
-            "from files",
-        )
 
 
 def _expected_of(case: Case, expected: str) -> Path | None:

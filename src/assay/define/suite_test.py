@@ -11,6 +11,7 @@ from typing import Any
 
 from assay.define.hooks import after, before
 from assay.define.output import Output, comparison_spec
+from assay.define.suite_new import compare_case, lacks_expected
 from assay.define.test import Test
 from assay.errors import SanityError
 from assay.guard import own, running
@@ -132,7 +133,7 @@ class SuiteTest(Test):
     def sanity(self, out: Output) -> None:
         expected, spec = self.expected_dir(), self.case_compare()
         if spec is not None and expected is not None:
-            out.compare(expected, **spec)
+            compare_case(out, self.params.get("case"), self.case, expected, spec)
 
     # It only compares (the runner may run it beside its event loop: run/beside_loop.py).
     sanity.compares_only = True  # type: ignore[attr-defined]
@@ -146,7 +147,7 @@ class SuiteTest(Test):
             return None
         before = len(out.comparisons)
         try:
-            out.compare(expected, **spec)
+            compare_case(out, self.params.get("case"), self.case, expected, spec)
         except SanityError as exc:
             text = f"outputs (compared anyway): {exc}"
             return f"{text}\n{exc.details}" if exc.details else text
@@ -161,6 +162,8 @@ class SuiteTest(Test):
         expected, spec = self.expected_dir(), self.case_compare()
         if spec is None or expected is None:
             return None
+        if lacks_expected(self.params.get("case"), expected, spec):
+            return None  # nothing to send: sanity says what is missing
         return comparison_spec(expected, self.stage_dir, **spec)
 
 

@@ -56,6 +56,8 @@ def describe_differences(verdict: dict[str, Any], limit: int = MAX_LINES) -> str
 
 
 def _file_head(entry: dict[str, Any]) -> str:
+    if entry.get("no_expected"):  # a new case's output (define/suite_new.py)
+        return f"{entry['file']}: no expected file yet"
     counts = []
     values, rows = entry.get("differing_values"), entry.get("differing_lines")
     if values:
