@@ -291,6 +291,7 @@ def _import(path: Path, problems: list[LoadProblem]) -> ModuleType | None:
         return None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    _checked_bytecode(path)
     folder = str(path.resolve().parent)
     before = set(sys.modules)
     sys.path.insert(0, folder)  # lets a test file import helpers that sit beside it
@@ -311,6 +312,41 @@ def _import(path: Path, problems: list[LoadProblem]) -> ModuleType | None:
             pass
         _forget_helpers(before, folder)
     return module
+
+
+# The flags of a bytecode file that is checked against its source's hash (PEP 552).
+_CHECKED_HASH = 0b11
+
+
+def _checked_bytecode(path: Path) -> None:
+    """Make the bytecode file Python keeps for the test file ``path`` one that is checked
+    against the source's hash (PEP 552), unless it is already: Python's default checks the
+    source's mtime in whole seconds and its size, so a test file rewritten within the
+    second it was imported, to the same size (a generated test, a checkout, an edit by a
+    script), ran its old code. Once it is, the import keeps it so (a changed source is
+    compiled, and kept as checked, by the import itself); checking costs a hash of the
+    source per import. A source that does not compile is left to the import to report."""
+    if sys.dont_write_bytecode:
+        return
+    cached = importlib.util.cache_from_source(str(path))
+    try:
+        with open(cached, "rb") as fh:
+            head = fh.read(8)
+        if len(head) == 8 and int.from_bytes(head[4:8], "little") == _CHECKED_HASH:
+            return
+    except OSError:
+        pass
+    import py_compile  # (once per test file, the first time it is imported)
+
+    try:
+        py_compile.compile(
+            str(path),
+            cfile=cached,
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+        )
+    except (py_compile.PyCompileError, OSError, ValueError, SyntaxError):
+        pass
 
 
 def _forget_helpers(before: set[str], folder: str) -> None:
