@@ -98,3 +98,23 @@ def test_a_missing_expected_file_is_one_message_without_a_traceback(example):
     assert "Traceback" not in text
     assert "suite.expected: case 'paragraphs' has no expected file " in text
     assert str(example / "tests" / "paragraphs.html") in text
+
+
+def test_a_difference_on_a_long_line_fails_the_case_not_the_run(tmp_path):
+    """A line over 200 characters is shown cut around its difference; the cut text once
+    reached the runner's journal as a str subclass, which it could not encode: the run
+    ended with a traceback and exit code 3 (found running docutils' functional tests)."""
+    work = tmp_path / "suite"
+    (work / "tests").mkdir(parents=True)
+    (work / "tests" / "long.in").write_text("x" * 300 + "\n")
+    (work / "tests" / "long.out").write_text("x" * 299 + "y\n")
+    (work / "cat.suite.toml").write_text(
+        '[suite]\nname = "cat"\ncases = "tests/*.in"\nexpected = "{stem}.out"\n'
+        'command = "cat {input} > {output}"\n'
+    )
+    result = run_assay("run", "cat.suite.toml", "--plain", cwd=work)
+    assert result.code == 1, result
+    assert "Traceback" not in result.stdout + result.stderr
+    failure = result.case("cat[case=long]")["failure"]
+    assert failure["reason"].startswith("long.out line 1, token 1: expected 'xxx")
+    assert "y" in failure["details"]
