@@ -118,3 +118,23 @@ def test_a_difference_on_a_long_line_fails_the_case_not_the_run(tmp_path):
     failure = result.case("cat[case=long]")["failure"]
     assert failure["reason"].startswith("long.out line 1, token 1: expected 'xxx")
     assert "y" in failure["details"]
+
+
+def test_a_pair_whose_run_failed_is_compared_anyway_to_show_the_difference(example):
+    """As for a case directory (docs/suites.md, "When the exit code is not accepted"): the
+    reason is the exit code, the details show what comparing would have found, and that
+    comparison does not decide the verdict (nor give bless its outputs)."""
+    suite = example / "markdown.suite.toml"
+    suite.write_text(suite.read_text().replace("> {output}", "> {output}; exit 3"))
+    (example / "tests" / "strong.html").write_text("<p>changed</p>\n")
+    result = run_assay("run", "markdown.suite.toml", "--plain", cwd=example)
+    assert result.code == 1, result
+    failed = result.case("markdown[case=strong]")
+    assert failed["failure"]["reason"] == "exit code 3 (expected exit code 0)"
+    assert failed["failure"]["details"].startswith(
+        "outputs (compared anyway): strong.html line 1, column 4: expected '<p>changed</p>'"
+    )
+    (verdict,) = failed["comparisons"]
+    assert verdict["judged"] is False and verdict["ok"] is False
+    same = result.case("markdown[case=emphasis]")["failure"]["details"]
+    assert same == "outputs (compared anyway): equal to the expected ones"
