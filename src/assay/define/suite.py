@@ -27,7 +27,6 @@ from assay.define.field_checks import not_exit_codes
 from assay.define.fields import SUITE_KEYS
 from assay.define.params import parameter, variable, variant_fields
 from assay.define.suite_checks import (
-    IDENT,
     NAME,
     Compiler,
     SuiteProblem,
@@ -39,13 +38,14 @@ from assay.define.suite_checks import (
     line_of,
     lookalikes,
     make_class,
+    name_problem,
     toml_error_line,
 )
 from assay.define.suite_metrics import add_metrics
 from assay.define.suite_pairs import WORDS, case_files, is_pairs, pattern_problem
 from assay.define.suite_test import Case, CaseDir, CaseFile, SuiteTest
 from assay.define.suite_variants import scaling_class, sweep_class
-from assay.define.test import Test, builtin_name
+from assay.define.test import Test
 from assay.errors import toml_key
 from assay.files import real_ancestors
 from assay.validation import Invalid, convert, load_toml, read_utf8
@@ -176,11 +176,9 @@ def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
     elif body.overlays:
         comp.problem("suite.overlays", "overlays need a suite.build to lay them on")
     for var_name, default in body.variables.items():
-        if not IDENT.fullmatch(var_name) or builtin_name(var_name):
-            comp.problem(
-                f"suite.variables.{toml_key(var_name)}",
-                "variable names are identifiers that are not built-in test fields",
-            )
+        problem = name_problem(var_name, "variable")
+        if problem is not None:
+            comp.problem(f"suite.variables.{toml_key(var_name)}", problem)
             continue
         ns[var_name] = variable(type(default), default)
     add_metrics(comp, "suite", body.metrics, body.references, ns)
