@@ -71,3 +71,13 @@ def test_a_name_assay_already_uses_says_so_and_how_to_rename_it(
     ((at, message),) = _problems(home, text)
     assert at == line
     assert message == said
+
+
+def test_keys_without_the_suite_table_say_to_put_them_under_it(home: Path) -> None:
+    """The first suite file a user writes from an example's middle lacks its [suite]."""
+    text = 'cases = "cases/*"\ncommand = "echo hi > out"\n'
+    ((_, message),) = _problems(home, text)
+    assert message == (
+        "(top level): unknown key 'cases'; allowed keys: suite; a suite file's keys are in "
+        "its [suite] table: put a line [suite] above them"
+    )

@@ -71,7 +71,7 @@ def compile_suite(path: Path) -> tuple[list[type[Test]], list[SuiteProblem]]:
         body = convert(load_toml(text), schema.File).suite
     except Invalid as exc:
         line = toml_error_line(exc.message) or line_of(text, _problem_key(exc))
-        return [], [SuiteProblem(path, line, exc.path, exc.message)]
+        return [], [SuiteProblem(path, line, exc.path, exc.message + _not_in_suite(exc))]
     classes = _compile(comp, body)
     if comp.problems:
         return [], comp.problems
@@ -87,6 +87,16 @@ def _problem_key(exc: Invalid) -> str:
 
 
 _UNKNOWN_KEY = re.compile(r"unknown key '(?P<name>[^']*)'")
+
+
+def _not_in_suite(exc: Invalid) -> str:
+    """What to add to an unknown key at the top level that is a key of ``[suite]``."""
+    unknown = _UNKNOWN_KEY.match(exc.message)
+    if exc.path != "(top level)" or unknown is None:
+        return ""
+    if unknown["name"] not in schema.Body.__struct_fields__:
+        return ""
+    return "; a suite file's keys are in its [suite] table: put a line [suite] above them"
 
 
 def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
