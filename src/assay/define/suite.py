@@ -237,8 +237,12 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
 def _compare_spec(
     comp: Compiler, body: schema.Body, cases: list[Case], pairs: bool
 ) -> dict[str, Any] | None:
-    """The suite's comparison; pairs are compared (with the defaults) without a table."""
-    compare = body.compare if body.compare is not None or not pairs else schema.Compare()
+    """The suite's comparison. Without a table, expected outputs are compared with the
+    defaults all the same: a pair's always, case directories' when one of them has its
+    expected directory (leaving them uncompared passed every case whatever it wrote)."""
+    compare = body.compare
+    if compare is None and (pairs or any(_expected_of(c, body.expected) for c in cases)):
+        compare = schema.Compare()
     if compare is None:
         return None
     grouped = {c.name for c in cases if _group_compare_of(body, c) is not None}

@@ -115,6 +115,8 @@ def sweep_class(
     ns["templates"] = templates
     if settings.expected is not None:
         ns["expected_pattern"] = settings.expected
+        if compare is None:  # per-point expected outputs are there to be compared
+            ns["compare_spec"] = schema.Compare().engine_spec()
         _check_sweep_expected(comp, key, settings.expected, params, points, settings.exclude)
     return make_class(comp, f"{suite}-{name}", ns, key)
 
