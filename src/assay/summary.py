@@ -19,7 +19,7 @@ from msgspec import field
 from assay import terminal
 from assay.durations import format_duration
 from assay.files import display_path, tail, why_unread
-from assay.results.model import CaseResult, Session, Status
+from assay.results.model import NOT_STARTED, CaseResult, Session, Status
 from assay.run.scripts import PYTHON_OUT
 
 if TYPE_CHECKING:
@@ -31,9 +31,12 @@ SUMMARY_FILE = "summary.txt"
 
 
 class Hint(Protocol):
-    """How to run a failed case again (the CLI's rerun command)."""
+    """How to run a failed case again (the CLI's rerun command), and to finish an
+    interrupted session."""
 
     def command(self, result: CaseResult) -> str: ...
+
+    def resume(self) -> str: ...
 
 
 class Caps(msgspec.Struct, frozen=True):
@@ -292,8 +295,13 @@ def summary_lines(
         lines.append(("", ""))
         lines.append((f"{len(aborted)} case(s) aborted (run them again with --case):", "magenta"))
         for result in aborted:
-            stage = result.failure.stage if result.failure else "setup"
-            lines.append((f"  [{result.id}] {result.name}  (during {stage})", "magenta"))
+            failure = result.failure
+            when = f"during {failure.stage if failure else 'setup'}"
+            if failure is not None and failure.reason == NOT_STARTED:
+                when = "not started"
+            lines.append((f"  [{result.id}] {result.name}  ({when})", "magenta"))
+        if session.interrupted:
+            lines.append((f"  `{hint.resume()}` runs them all, in this session", "magenta"))
     if session.problems:
         lines.append(("", ""))
         lines.append((f"{len(session.problems)} problem(s) loading tests:", "bold red"))

@@ -61,6 +61,18 @@ class RerunHint(msgspec.Struct, frozen=True):
         words += ["--case", result.id]
         return shell.join(words)
 
+    def resume(self) -> str:
+        """The command that finishes this session: it is found in the prefix, which the
+        config may set (the session's own arguments are read from it)."""
+        words = ["assay", "run", "--resume"]
+        for option, value in (
+            ("--config", self.config),
+            ("--system", self.system),
+            ("--prefix", self.prefix),
+        ):
+            words += [option, value] if value else []
+        return shell.join(words)
+
 
 def _metric_text(result: CaseResult) -> str:
     parts = []

@@ -178,6 +178,26 @@ def test_setting_errors_name_the_variable_and_type(assay_cli, write):
     assert "echo 7" in (good.cwd / good.case("Sized")["output_dir"] / "assay-run.sh").read_text()
 
 
+def test_a_setting_or_parameter_of_a_file_that_failed_to_load_names_that_file(assay_cli, write):
+    """-S fmt=... refused as "no loaded test has a variable" while the suite that has it
+    failed to load sent the user looking for a typo in the -S: the error names the files
+    that were not loaded and why."""
+    write("cases/a.txt", "hi\n")
+    write("cases/a.out", "hi\n")
+    write(
+        "conv.suite.toml",
+        '[suite]\ncases = "cases/*.txt"\nexpected = "{stem}.out"\n'
+        'command = "cat {input} > {output}"\nvariables = { format = "x" }\n',
+    )
+    for option in (("-S", "format=y"), ("-P", "format=y")):
+        result = assay_cli("run", "conv.suite.toml", *option)
+        assert result.code == 2, result
+        lines = result.stderr.splitlines()
+        assert "1 test file(s) could not be loaded; fix them first" in lines[1], result
+        assert lines[2].startswith("    conv.suite.toml:5: suite.variables.format: 'format'")
+        _assert_no_traceback(result)
+
+
 def test_a_failed_build_names_the_command_it_stopped_at(assay_cli, write):
     # Which of several build commands failed: its exit code alone does not say.
     write(

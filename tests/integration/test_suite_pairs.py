@@ -109,3 +109,43 @@ def test_a_missing_expected_file_fails_that_case_alone_and_bless_creates_it(exam
     assert "-> tests/paragraphs.html" in blessed.stdout
     again = run_assay("run", "markdown.suite.toml", "--plain", cwd=example)
     assert again.code == 0, again
+
+
+def test_a_difference_on_a_long_line_fails_the_case_not_the_run(tmp_path):
+    """A line over 200 characters is shown cut around its difference; the cut text once
+    reached the runner's journal as a str subclass, which it could not encode: the run
+    ended with a traceback and exit code 3 (found running docutils' functional tests)."""
+    work = tmp_path / "suite"
+    (work / "tests").mkdir(parents=True)
+    (work / "tests" / "long.in").write_text("x" * 300 + "\n")
+    (work / "tests" / "long.out").write_text("x" * 299 + "y\n")
+    (work / "cat.suite.toml").write_text(
+        '[suite]\nname = "cat"\ncases = "tests/*.in"\nexpected = "{stem}.out"\n'
+        'command = "cat {input} > {output}"\n'
+    )
+    result = run_assay("run", "cat.suite.toml", "--plain", cwd=work)
+    assert result.code == 1, result
+    assert "Traceback" not in result.stdout + result.stderr
+    failure = result.case("cat[case=long]")["failure"]
+    assert failure["reason"].startswith("long.out line 1, token 1: expected 'xxx")
+    assert "y" in failure["details"]
+
+
+def test_a_pair_whose_run_failed_is_compared_anyway_to_show_the_difference(example):
+    """As for a case directory (docs/suites.md, "When the exit code is not accepted"): the
+    reason is the exit code, the details show what comparing would have found, and that
+    comparison does not decide the verdict (nor give bless its outputs)."""
+    suite = example / "markdown.suite.toml"
+    suite.write_text(suite.read_text().replace("> {output}", "> {output}; exit 3"))
+    (example / "tests" / "strong.html").write_text("<p>changed</p>\n")
+    result = run_assay("run", "markdown.suite.toml", "--plain", cwd=example)
+    assert result.code == 1, result
+    failed = result.case("markdown[case=strong]")
+    assert failed["failure"]["reason"] == "exit code 3 (expected exit code 0)"
+    assert failed["failure"]["details"].startswith(
+        "outputs (compared anyway): strong.html line 1, column 4: expected '<p>changed</p>'"
+    )
+    (verdict,) = failed["comparisons"]
+    assert verdict["judged"] is False and verdict["ok"] is False
+    same = result.case("markdown[case=emphasis]")["failure"]["details"]
+    assert same == "outputs (compared anyway): equal to the expected ones"

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
+import pytest
+
 from assay.compare import compare_files
 from assay.results.differences import describe_differences
 
@@ -81,3 +84,35 @@ def test_the_details_are_capped_and_say_so(tmp_path: Path) -> None:
     text = describe_differences(verdict, limit=10)
     assert len(text.splitlines()) == 10
     assert text.splitlines()[-1].startswith("... and ")
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual", "spec"),
+    [
+        ("x" * 300 + "\n", "x" * 299 + "y\n", {}),  # one long line, cut around the mark
+        ("x" * 300 + "\n", "x" * 299 + "y\n", {"mode": "text"}),
+        ("a 1\n" + "b " * 200 + "\n", "a 1\n", {}),  # a long missing line
+        ("a 1\n", "a 1\n" + "c " * 200 + "\n", {}),  # a long extra line
+        ("w " * 200 + "\n", "w " * 199 + "\n", {}),  # long lines of other token counts
+    ],
+)
+def test_a_verdict_holds_plain_strings_that_a_journal_can_encode(
+    tmp_path: Path, expected: str, actual: str, spec: dict[str, object]
+) -> None:
+    """The engine marks a text it has cut (``Shown``, a str subclass); the mark must not
+    reach the verdict: the runner's journal (msgspec) refuses str subclasses, and a case
+    with a difference on a line over 200 characters ended the run with a traceback."""
+    verdict = _verdict(tmp_path, expected, actual, **spec)
+    assert not verdict["ok"]
+    strings = _strings(verdict)
+    assert any(len(s) > 100 for s in strings)  # the long line is shown, cut
+    assert {type(s) for s in strings} == {str}
+    msgspec.json.encode(verdict)
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in [*_strings(k), *_strings(v)]]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []

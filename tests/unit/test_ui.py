@@ -13,7 +13,15 @@ from rich.console import Console
 
 from assay.plan import Case
 from assay.results import scaling
-from assay.results.model import CaseResult, Failure, MetricResult, Problem, Session, Status
+from assay.results.model import (
+    NOT_STARTED,
+    CaseResult,
+    Failure,
+    MetricResult,
+    Problem,
+    Session,
+    Status,
+)
 from assay.store.transfer import TransferProgress
 from assay.summary import FULL
 from assay.ui import LiveDisplay, PlainDisplay, RerunHint, event_line, summary_lines
@@ -525,3 +533,19 @@ def test_the_summary_file_lists_every_line_of_a_reason() -> None:
         [t for t, _ in summary_lines(session(bad), RerunHint(), None, FULL)], "failed (1):"
     )
     assert listed == ["  Two  run: first line of the reason", "      second line, which says why"]
+
+
+def test_aborted_cases_that_never_started_say_so_and_resume_is_named() -> None:
+    """Ctrl-C in a run of 78 cases on two slots left 56 aborted, 54 of which had never
+    started: each was listed "(during setup)", and the hint named --case, one at a time."""
+    running = result("Slow", Status.ABORTED, failure=Failure("run", "interrupted"))
+    waiting = result("Later", Status.ABORTED, failure=Failure("setup", NOT_STARTED))
+    s = session(running, waiting)
+    s.interrupted = "SIGINT"
+    lines = text(summary_lines(s, RerunHint(), Path("report.json"))).splitlines()
+    at = lines.index("2 case(s) aborted (run them again with --case):")
+    assert lines[at + 1 : at + 4] == [
+        "  [id-Slow] Slow  (during run)",
+        "  [id-Later] Later  (not started)",
+        "  `assay run --resume` runs them all, in this session",
+    ]

@@ -22,7 +22,14 @@ _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
 class Shown(str):
-    """A text already cut for showing (its length is that of the whole)."""
+    """A text already cut for showing (its length is that of the whole). The mark is the
+    engine's own: :func:`plain` takes it off whatever goes into a verdict."""
+
+
+def plain(value: Any) -> Any:
+    """``value``, a ``Shown`` as an exact ``str``: a verdict goes into the runner's journal,
+    whose encoder (msgspec) refuses subclasses of ``str``."""
+    return str(value) if isinstance(value, Shown) else value
 
 
 def cut(text: str | None, limit: int = SHOW) -> str | None:
@@ -145,19 +152,18 @@ class Result:
             return
         self.found += 1
         abs_err, rel_err = errors or (None, None)
-        self.differences.append(
-            {
-                "file": self.file,
-                "line": line,
-                "column": cut(column) if isinstance(column, str) else column,
-                "expected": cut(expected),
-                "actual": cut(actual),
-                "abs_error": err_json(abs_err),
-                "rel_error": err_json(rel_err),
-                "message": message,
-                **extra,
-            }
-        )
+        record = {
+            "file": self.file,
+            "line": line,
+            "column": cut(column) if isinstance(column, str) else column,
+            "expected": cut(expected),
+            "actual": cut(actual),
+            "abs_error": err_json(abs_err),
+            "rel_error": err_json(rel_err),
+            "message": message,
+            **extra,  # (the lines around the difference, cut: Shown too)
+        }
+        self.differences.append({key: plain(value) for key, value in record.items()})
 
     def note(self, message: str) -> None:
         self.message = message if self.message is None else f"{self.message}; {message}"
@@ -201,11 +207,11 @@ class Result:
             "differing_values": self.differing_values if values else None,
             "max_abs_error": err_json(self.max_abs),
             "max_rel_error": err_json(self.max_rel),
-            "where_max": cut(self.where_rel),
-            "where_max_abs": cut(self.where_abs),
+            "where_max": plain(cut(self.where_rel)),
+            "where_max_abs": plain(cut(self.where_abs)),
             "differences": self.differences,
             "truncated": self.truncated,
-            "message": self.message,
+            "message": plain(self.message),
         }
 
 

@@ -27,7 +27,6 @@ from assay.define.field_checks import not_exit_codes
 from assay.define.fields import SUITE_KEYS
 from assay.define.params import parameter, variable, variant_fields
 from assay.define.suite_checks import (
-    IDENT,
     NAME,
     Compiler,
     SuiteProblem,
@@ -38,13 +37,14 @@ from assay.define.suite_checks import (
     line_of,
     lookalikes,
     make_class,
+    name_problem,
     toml_error_line,
 )
 from assay.define.suite_metrics import add_metrics
 from assay.define.suite_pairs import WORDS, case_files, is_pairs, pattern_problem
 from assay.define.suite_test import Case, CaseDir, CaseFile, SuiteTest
 from assay.define.suite_variants import scaling_class, sweep_class
-from assay.define.test import Test, builtin_name
+from assay.define.test import Test
 from assay.errors import toml_key
 from assay.files import real_ancestors
 from assay.validation import Invalid, convert, load_toml, read_utf8
@@ -70,7 +70,7 @@ def compile_suite(path: Path) -> tuple[list[type[Test]], list[SuiteProblem]]:
         body = convert(load_toml(text), schema.File).suite
     except Invalid as exc:
         line = toml_error_line(exc.message) or line_of(text, _problem_key(exc))
-        return [], [SuiteProblem(path, line, exc.path, exc.message)]
+        return [], [SuiteProblem(path, line, exc.path, exc.message + _not_in_suite(exc))]
     classes = _compile(comp, body)
     if comp.problems:
         return [], comp.problems
@@ -86,6 +86,16 @@ def _problem_key(exc: Invalid) -> str:
 
 
 _UNKNOWN_KEY = re.compile(r"unknown key '(?P<name>[^']*)'")
+
+
+def _not_in_suite(exc: Invalid) -> str:
+    """What to add to an unknown key at the top level that is a key of ``[suite]``."""
+    unknown = _UNKNOWN_KEY.match(exc.message)
+    if exc.path != "(top level)" or unknown is None:
+        return ""
+    if unknown["name"] not in schema.Body.__struct_fields__:
+        return ""
+    return "; a suite file's keys are in its [suite] table: put a line [suite] above them"
 
 
 def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
@@ -175,11 +185,9 @@ def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
     elif body.overlays:
         comp.problem("suite.overlays", "overlays need a suite.build to lay them on")
     for var_name, default in body.variables.items():
-        if not IDENT.fullmatch(var_name) or builtin_name(var_name):
-            comp.problem(
-                f"suite.variables.{toml_key(var_name)}",
-                "variable names are identifiers that are not built-in test fields",
-            )
+        problem = name_problem(var_name, "variable")
+        if problem is not None:
+            comp.problem(f"suite.variables.{toml_key(var_name)}", problem)
             continue
         ns[var_name] = variable(type(default), default)
     add_metrics(comp, "suite", body.metrics, body.references, ns)
@@ -228,8 +236,12 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
 def _compare_spec(
     comp: Compiler, body: schema.Body, cases: list[Case], pairs: bool
 ) -> dict[str, Any] | None:
-    """The suite's comparison; pairs are compared (with the defaults) without a table."""
-    compare = body.compare if body.compare is not None or not pairs else schema.Compare()
+    """The suite's comparison. Without a table, expected outputs are compared with the
+    defaults all the same: a pair's always, case directories' when one of them has its
+    expected directory (leaving them uncompared passed every case whatever it wrote)."""
+    compare = body.compare
+    if compare is None and (pairs or any(_expected_of(c, body.expected) for c in cases)):
+        compare = schema.Compare()
     if compare is None:
         return None
     grouped = {c.name for c in cases if _group_compare_of(body, c) is not None}

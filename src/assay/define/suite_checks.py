@@ -13,11 +13,31 @@ from pathlib import Path
 from typing import Any
 
 from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
+from assay.define.fields import FIELDS
 from assay.define.suite_test import SuiteTest
 from assay.define.test import Test
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def name_problem(name: str, what: str) -> str | None:
+    """Why ``name`` cannot be a suite's ``what`` (a variable, metric or parameter: a test
+    attribute, ``{name}`` in commands), and what to do; None if it can be one."""
+    if not IDENT.fullmatch(name):
+        fix = re.sub(r"\W", "_", name)
+        fix = fix if IDENT.fullmatch(fix) else f"_{fix}"
+        why = (
+            "a name is an identifier (letters, digits and _, not starting with a digit), as "
+            "{name} in a command is"
+        )
+    elif name in FIELDS:
+        fix, why = f"{name}_", "it is a built-in test field (docs/test-api.md#fields)"
+    elif name in vars(Test):
+        fix, why = f"{name}_", "assay.Test has a method or attribute of that name"
+    else:
+        return None
+    return f"{name!r} cannot be a {what} name: {why}; rename it, such as {fix!r}"
 
 
 def is_dir(path: Path) -> bool:

@@ -10,8 +10,7 @@ from assay.define import suite_schema as schema
 from assay.define.hooks import metric
 from assay.define.output import Output
 from assay.define.refs import ref
-from assay.define.suite_checks import IDENT, Compiler, bad_regex
-from assay.define.test import builtin_name
+from assay.define.suite_checks import Compiler, bad_regex, name_problem
 from assay.errors import toml_key
 
 
@@ -27,12 +26,14 @@ def add_metrics(
     (``suite`` or ``suite.sweep[1]``)."""
     known = {name for name, value in ns.items() if hasattr(value, "__assay_metric__")}
     for name, spec in metrics.items():
-        if not IDENT.fullmatch(name) or builtin_name(name) or name in ns:
-            comp.problem(
-                f"{key}.metrics.{toml_key(name)}",
-                "metric names are identifiers that are not built-in test fields, variables, "
-                "parameters or the suite's own metrics",
+        problem = name_problem(name, "metric")
+        if problem is None and name in ns:
+            problem = (
+                f"{name!r} cannot be a metric name: a variable, parameter or metric of the "
+                "suite has it; rename one of them"
             )
+        if problem is not None:
+            comp.problem(f"{key}.metrics.{toml_key(name)}", problem)
             continue
         if bad_regex(comp, f"{key}.metrics.{name}.regex", spec.regex):
             continue

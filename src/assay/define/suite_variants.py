@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from assay.define import suite_schema as schema
+from assay.define.fields import FIELDS
 from assay.define.params import parameter, too_many_variants
 from assay.define.suite_checks import (
     IDENT,
@@ -17,6 +18,7 @@ from assay.define.suite_checks import (
     is_dir,
     is_file,
     make_class,
+    name_problem,
 )
 from assay.define.suite_metrics import add_metrics
 from assay.define.suite_points import combinations, read_points
@@ -54,9 +56,14 @@ def sweep_class(
         if k in schema.SWEEP_KEYS:
             continue
         if not IDENT.fullmatch(k) or builtin_name(k) or k in ns:
+            # A field's name here is a setting a sweep does not have; a method's (format)
+            # is a parameter whose name assay.Test has taken.
+            taken = IDENT.fullmatch(k) and k not in FIELDS and k not in ns
+            problem = name_problem(k, "parameter") if taken else None
             comp.problem(
                 f"{key}.{toml_key(k)}",
-                f"{k!r} is not a sweep setting and cannot be a parameter name; settings are "
+                problem
+                or f"{k!r} is not a sweep setting and cannot be a parameter name; settings are "
                 f"{', '.join(schema.SWEEP_KEYS)}",
             )
             continue
@@ -108,6 +115,8 @@ def sweep_class(
     ns["templates"] = templates
     if settings.expected is not None:
         ns["expected_pattern"] = settings.expected
+        if compare is None:  # per-point expected outputs are there to be compared
+            ns["compare_spec"] = schema.Compare().engine_spec()
         _check_sweep_expected(comp, key, settings.expected, params, points, settings.exclude)
     return make_class(comp, f"{suite}-{name}", ns, key)
 

@@ -31,6 +31,9 @@ class Failure(msgspec.Struct):
             self.details = cut_text(self.details, MAX_DETAILS)
 
 
+NOT_STARTED = "interrupted before it started"
+"""The reason of a case that was still waiting for its turn when the run was interrupted."""
+
 MAX_REASON = 16 * 1024
 MAX_DETAILS = 256 * 1024
 

@@ -23,7 +23,7 @@ import msgspec
 from assay.define.test import DependencyInfo
 from assay.plan import Case
 from assay.results.journal import Journal, Recovered
-from assay.results.model import CaseResult, Failure, Status
+from assay.results.model import NOT_STARTED, CaseResult, Failure, Status
 from assay.run.context import RunContext, case_dirname
 from assay.run.describe import new_result
 from assay.run.dispatch import Dispatch
@@ -193,7 +193,7 @@ class Runner:
         for case in self.cases:
             if id(case) not in self.results:
                 self.results[id(case)] = new_result(case, Status.ABORTED)
-                self.results[id(case)].failure = Failure("setup", "interrupted before it started")
+                self.results[id(case)].failure = Failure("setup", NOT_STARTED)
         return [self.results[id(c)] for c in self.cases]
 
     def _make_dispatch(self) -> Dispatch[Case]:

@@ -75,13 +75,29 @@ def prepare(request: Request) -> Prepared:
     loaded = load(request.paths)
     for warning in loaded.warnings:
         warn_on_stderr(warning)
-    settings = overrides_mod.resolve(loaded.tests, request.settings)
-    selection.params_known(loaded.tests)
+    try:
+        settings = overrides_mod.resolve(loaded.tests, request.settings)
+        selection.params_known(loaded.tests)
+    except UsageError as exc:
+        raise _not_loaded_too(exc, loaded.problems) from None
     plan = make_plan(loaded.tests, config, system, selection, settings, max_jobs=request.max_jobs)
     if request.repeat > 1:
         plan.cases = repeat_cases(plan.cases, request.repeat)
     names = tuple(t.__name__ for t in loaded.tests)
     return Prepared(config, system, plan, loaded.problems + plan.problems, len(names), names)
+
+
+def _not_loaded_too(exc: UsageError, problems: Sequence[LoadProblem]) -> UsageError:
+    """``exc`` (a -S or -P that names nothing loaded), naming the files that failed to load
+    too: the variable or parameter may be theirs, and the fix is in the file, not the option."""
+    if not problems:
+        return exc
+    shown = [f"    {str(p).splitlines()[0]}" for p in problems[:5]]
+    if len(problems) > 5:
+        shown.append(f"    and {len(problems) - 5} more")
+    said = f"{len(problems)} test file(s) could not be loaded; fix them first, as the "
+    said += "name may be theirs:"
+    return UsageError("\n".join([exc.message, f"  {said}", *shown]), hint=exc.hint)
 
 
 def prefix_of(request: Request, config: Config, system: str) -> Path:
