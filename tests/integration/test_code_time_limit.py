@@ -89,25 +89,31 @@ def test_the_limit_is_a_field_set_from_the_command_line(assay_cli, write):
     assert result.case("Slow @local:default+builtin")["status"] == "passed"
 
 
-def test_a_suites_comparison_past_its_limit_fails_its_case(assay_cli, write, tmp_path):
-    """A suite's comparison is assay's code, but its ``ignore`` patterns are the user's."""
-    for case, last in (("slow", "c"), ("same", "b")):
-        (tmp_path / "cases" / case / "expected").mkdir(parents=True)
-        (tmp_path / "cases" / case / "expected" / "out.txt").write_text("a" * 40 + last + "\n")
+def _run_suite(assay_cli, write, program: str, limit: str) -> CliResult:
+    """Run a suite whose command is ``python3 -c PROGRAM > out.txt``, compared with an
+    ignore pattern that backtracks, under ``code_time_limit = LIMIT``."""
     write(
         "s.suite.toml",
         f"""
         [suite]
-        command = "python3 -c \\"print('a' * 40 + 'b')\\" > out.txt"
+        command = "python3 -c \\"{program}\\" > out.txt"
         cases = "cases/*"
-        code_time_limit = "1s"
+        code_time_limit = "{limit}"
 
         [suite.compare]
         files = ["out.txt"]
         ignore = ['{BACKTRACKS}']
         """,
     )
-    result = assay_cli("run", "s.suite.toml", "--plain", timeout=60)
+    return assay_cli("run", "s.suite.toml", "--plain", timeout=60)
+
+
+def test_a_suites_comparison_past_its_limit_fails_its_case(assay_cli, write, tmp_path):
+    """A suite's comparison is assay's code, but its ``ignore`` patterns are the user's."""
+    for case, last in (("slow", "c"), ("same", "b")):
+        (tmp_path / "cases" / case / "expected").mkdir(parents=True)
+        (tmp_path / "cases" / case / "expected" / "out.txt").write_text("a" * 40 + last + "\n")
+    result = _run_suite(assay_cli, write, "print('a' * 40 + 'b')", "1s")
     assert result.code == 1, result
     assert result.case("s[case=same] @local:default+builtin")["status"] == "passed"
     assert _reason(result, "s[case=slow]").startswith("ran longer than code_time_limit (1s)")
@@ -122,19 +128,8 @@ def test_a_large_comparison_beside_the_loop_is_stopped_at_its_limit_too(assay_cl
     lines = 60_000  # 20 bytes each: 1.2 MiB, past run/beside_loop.BIG
     (tmp_path / "cases" / "big" / "expected").mkdir(parents=True)
     (tmp_path / "cases" / "big" / "expected" / "out.txt").write_text(("a" * 18 + "c\n") * lines)
-    write(
-        "s.suite.toml",
-        f"""
-        [suite]
-        command = "python3 -c \\"print(('a' * 18 + 'b\\\\\\\\n') * {lines}, end='')\\" > out.txt"
-        cases = "cases/*"
-        code_time_limit = "2s"
-
-        [suite.compare]
-        files = ["out.txt"]
-        ignore = ['{BACKTRACKS}']
-        """,
+    result = _run_suite(
+        assay_cli, write, f"print(('a' * 18 + 'b\\\\\\\\n') * {lines}, end='')", "2s"
     )
-    result = assay_cli("run", "s.suite.toml", "--plain", timeout=60)
     assert result.code == 1, result
     assert _reason(result, "s[case=big]").startswith("ran longer than code_time_limit (2s)")

@@ -322,6 +322,20 @@ def test_long_lines_give_the_verdict_of_short_ones(a, b, tol, extra):
     assert streamed == short
 
 
+def test_a_field_match_that_goes_on_past_the_next_segment_is_not_cut_there():
+    """Found by the test above: streamed, ``=(\\S{1,4})`` took ``=-1,`` of ``=-1,0.0...``
+    (the segments were ``0 0 0=``, ``-1,``, ``0.000000e+00 0``), and the line had 8 tokens
+    where the whole line has 12."""
+    line = "0 0 0=-1,0.000000e+00 0 "
+    opt = Checker().options({"fields": [{"pattern": r"=(\S{1,4})", "atol": 1.0}]}, "", None)
+    whole = tokens.line_tokens(opt.strip(line), opt)
+    with mock.patch.object(tokens, "PIECE", 8):
+        pieces = iter([line[i : i + 8] for i in range(0, len(line), 8)])
+        streamed = [t for part in tokens.stream_tokens(pieces, opt, str) for t in part]
+    assert ("0", "", 1) in whole and len(whole) == 12
+    assert streamed == whole
+
+
 def test_options_from_a_checker_are_options():
     assert isinstance(Checker().options({}, "", None), Options)
 

@@ -7,22 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from assay.define.suite import compile_suite
+from tests.unit.suite_files import load_problems, make_home
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    (tmp_path / "cases" / "a" / "expected").mkdir(parents=True)
-    (tmp_path / "cases" / "a" / "expected" / "out").write_text("hi\n")
-    return tmp_path
+    return make_home(tmp_path)
 
 
 def _problems(home: Path, text: str) -> list[tuple[int | None, str]]:
-    path = home / "m.suite.toml"
-    path.write_text(text)
-    classes, problems = compile_suite(path)
-    assert not classes
-    return [(p.line, p.message) for p in problems]
+    return [(p.line, p.message) for p in load_problems(home, text)]
 
 
 def test_an_unknown_key_is_reported_on_its_own_line_not_its_tables(home):

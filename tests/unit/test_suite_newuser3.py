@@ -7,22 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from assay.define.suite import compile_suite
+from tests.unit.suite_files import load_problems, make_home
 
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    (tmp_path / "cases" / "a" / "expected").mkdir(parents=True)
-    (tmp_path / "cases" / "a" / "expected" / "out").write_text("hi\n")
-    return tmp_path
+    return make_home(tmp_path)
 
 
 def _problems(home: Path, text: str) -> list[tuple[int | None, str]]:
-    path = home / "m.suite.toml"
-    path.write_text(text)
-    classes, problems = compile_suite(path)
-    assert not classes
-    return [(p.line, f"{p.key}: {p.message}") for p in problems]
+    return [(p.line, f"{p.key}: {p.message}") for p in load_problems(home, text)]
 
 
 SUITE = '[suite]\ncases = "cases/*"\ncommand = "echo hi > out"\n'

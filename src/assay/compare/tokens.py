@@ -127,24 +127,29 @@ def field_tokens(
     ``spans``, when given, receives where each token is in the line."""
     it = (s for s in segments if s)
     cur = next(it, None)
+    ahead: list[str] = []  # the segments after cur taken from it so far
     before = ""
     base = 0  # where cur starts in the line
     pos = 0  # where the tokens given so far end in the line
     resume = [0] * len(opt.fields)  # where each pattern searches on from
     pending: list[tuple[int, int, int]] = []  # spans found, (start, field, end)
     while cur is not None:
-        nxt = next(it, None)
-        buf = before + cur + (nxt or "")
-        off = base - len(before)  # where buf starts in the line
-        end = base + len(cur)
-        for k, (regex, _) in enumerate(opt.fields):
-            for m in regex.finditer(buf, max(resume[k], base) - off):
-                if m.start() + off >= end:
-                    break
-                resume[k] = m.end() + off
-                start, stop = m.span(1)
-                if stop > start:
-                    heapq.heappush(pending, (start + off, k, stop + off))
+        if not ahead:
+            _take(it, ahead)
+        # A match that reaches the end of what is at hand may have been cut short there
+        # (`=(\S{1,4})` took "=-1," of "=-1,0.5"): searched again with the next segment too,
+        # up to _AHEAD of them (a match longer than that is cut, as a token that long is).
+        while True:
+            buf = before + cur + "".join(ahead)
+            off = base - len(before)  # where buf starts in the line
+            end = base + len(cur)
+            found, cut_short = _field_matches(opt, buf, off, base, end, resume)
+            if not cut_short or len(ahead) >= _AHEAD or not _take(it, ahead):
+                break
+        for k, reached, start, stop in found:
+            resume[k] = reached
+            if stop > start:
+                heapq.heappush(pending, (start, k, stop))
         out: list[Any] = []
         # Spans starting in cur are final: later pieces only find spans starting after it.
         while pending and pending[0][0] < end:
@@ -167,7 +172,39 @@ def field_tokens(
         yield out
         before = (before + cur)[-_CONTEXT:]
         base = end
-        cur = nxt
+        cur = ahead.pop(0) if ahead else None
+
+
+_AHEAD = 4  # segments after the current one that a field pattern's match may reach into
+
+
+def _take(it: Iterator[str], ahead: list[str]) -> bool:
+    """The next segment of ``it`` onto ``ahead``; False when there is none."""
+    segment = next(it, None)
+    if segment is None:
+        return False
+    ahead.append(segment)
+    return True
+
+
+def _field_matches(
+    opt: Options, buf: str, off: int, base: int, end: int, resume: list[int]
+) -> tuple[list[tuple[int, int, int, int]], bool]:
+    """The matches of the field patterns that start in the current segment (``base`` to
+    ``end`` of the line; ``buf`` starts at ``off``), each as (field, where it ends, start
+    and end of its group 1), all in line positions; and whether one reaches the end of
+    ``buf`` (it may go on past it)."""
+    found: list[tuple[int, int, int, int]] = []
+    cut_short = False
+    for k, (regex, _) in enumerate(opt.fields):
+        at = resume[k]
+        for m in regex.finditer(buf, max(at, base) - off):
+            if m.start() + off >= end:
+                break
+            cut_short = cut_short or m.end() == len(buf)
+            start, stop = m.span(1)
+            found.append((k, m.end() + off, start + off, stop + off))
+    return found, cut_short
 
 
 def _scan(
