@@ -23,12 +23,15 @@ files = ["out.txt"]
 
 
 def _suite(root: Path, command: str, cases: dict[str, str], compare: bool = False) -> None:
-    """A suite of cases (name -> the expected ``out.txt``, a copy of ``in.txt``)."""
+    """A suite of cases (name -> the expected ``out.txt``, a copy of ``in.txt``; with
+    ``compare`` only: a case's expected outputs are compared whenever it has them)."""
     for name, text in cases.items():
         case = root / "cases" / name
-        (case / "expected").mkdir(parents=True)
+        case.mkdir(parents=True)
         (case / "in.txt").write_text(f"{name}\n")
-        (case / "expected" / "out.txt").write_text(text)
+        if compare:
+            (case / "expected").mkdir()
+            (case / "expected" / "out.txt").write_text(text)
     text = SUITE.format(command=command, compare=COMPARE if compare else "")
     (root / "s.suite.toml").write_text(text)
 
