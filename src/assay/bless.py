@@ -8,6 +8,7 @@ differed (and extra files in complete directories) are copied; nothing is delete
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -153,9 +154,9 @@ def _case_copies(case: dict[str, Any], notes: list[str]) -> list[Copy]:
             link = link_in_the_way(root, relative)
             link = link if link is not None or not source.is_symlink() else source
             if link is not None:
-                notes.append(
-                    f"{case['name']}: {display_path(str(link))} is a symbolic link; {LINK_HINT}"
-                )
+                # (the link itself named, not where it leads: display_path resolves it)
+                shown = os.path.join(display_path(link.parent), link.name)
+                notes.append(f"{case['name']}: {shown} is a symbolic link; {LINK_HINT}")
                 continue
             out.append(Copy(case["name"], source, root / relative, root, relative))
     return out
@@ -191,11 +192,14 @@ def run(
         first, *lines = bless_refs.unreferenced_note(missing, after)
         print(terminal.line(f"note: {first}"), *map(terminal.line, lines), sep="\n")
     if not copies and not changes:
+        if found.notes:  # (the notes above say why each could not be)
+            echo(f"nothing blessed: see the note(s) above ({display_path(report_path)})")
+            return 1
         echo(
             "nothing to bless: no selected case has differing outputs or metrics outside "
             f"their references in the last session ({display_path(report_path)})"
         )
-        return 0 if not found.notes else 1
+        return 0
     if copies:
         echo(f"blessing {len(copies)} file(s) of {len({c.case for c in copies})} case(s):")
         for copy in copies:

@@ -56,6 +56,24 @@ def test_bless_does_not_write_through_an_expected_file_that_is_a_link(tmp_path):
     assert "Traceback" not in said
 
 
+def test_the_note_names_the_link_not_where_it_leads_and_says_nothing_was_blessed(tmp_path):
+    """A link to a file inside the suite (a shared golden file): the note named the file
+    it leads to as "a symbolic link", and then said the case had no differing outputs."""
+    suite, _ = _sandbox(tmp_path)
+    golden = suite / "cases" / "c1" / "golden.txt"
+    golden.write_text("SHARED\n")
+    link = suite / "cases" / "c1" / "expected" / "out.txt"
+    link.parent.mkdir()
+    link.symlink_to(Path("..", "golden.txt"))
+    said, code = _run_and_bless(suite)
+    assert code == 1, said
+    assert golden.read_text() == "SHARED\n"
+    assert "s[case=c1] @local:default+builtin: cases/c1/expected/out.txt is a symbolic link" in said
+    assert "golden.txt" not in said
+    assert said.splitlines()[-1].startswith("nothing blessed: see the note(s) above")
+    assert "no selected case has differing outputs" not in said
+
+
 def test_bless_does_not_write_through_an_expected_dir_that_is_a_link(tmp_path):
     suite, victim = _sandbox(tmp_path)
     (suite / "cases" / "c1" / "expected").symlink_to(victim)
