@@ -102,11 +102,16 @@ def test_missing_expected_files_are_no_problem_of_the_suite(home):
     assert problems(home, _suite()) == []
 
 
-def test_a_glob_that_also_matches_the_expected_files_is_refused(home):
-    (found,) = problems(home, _suite(cases="tests/*"))
-    assert "suite.cases: 'tests/*' matches" in found
-    assert "the expected file of case" in found
-    assert "'tests/*.txt'" in found  # the fix: a glob of the inputs only
+def test_a_glob_that_also_matches_the_expected_files_takes_the_inputs_alone(home):
+    """Each .html is the expected file of a matched .txt: no input of its own."""
+    prepared = _prepare(home, _suite(cases="tests/*"))
+    assert [str(p) for p in prepared.problems] == []
+    cases = sorted((c.variant.params["case"] for c in prepared.plan.cases), key=str)
+    assert [(c.name, c.path.name, c.expected.name) for c in cases] == [
+        ("emphasis", "emphasis.txt", "emphasis.html"),
+        ("links", "links.txt", "links.html"),
+        ("lists", "lists.txt", "lists.html"),
+    ]
 
 
 def test_a_glob_that_matches_no_file_is_one_problem(home):
@@ -114,10 +119,80 @@ def test_a_glob_that_matches_no_file_is_one_problem(home):
     assert "suite.cases: 'tests/*.md' matches no file under" in found
 
 
-def test_two_inputs_with_one_stem_are_refused(home):
+def _names(prepared) -> list[str]:
+    assert [str(p) for p in prepared.problems] == []
+    return sorted(c.variant.params["case"].name for c in prepared.plan.cases)
+
+
+def test_two_inputs_with_one_stem_are_named_by_their_file_names(home):
     (home / "tests" / "emphasis.md").write_text("x\n")
-    (found,) = problems(home, _suite(cases=["tests/*.txt", "tests/*.md"]))
-    assert "two inputs have the stem 'emphasis'" in found
+    names = _names(_prepare(home, _suite(cases=["tests/*.txt", "tests/*.md"])))
+    assert names == ["emphasis.md", "emphasis.txt", "links", "lists"]
+    # The same names whichever glob found them first.
+    assert _names(_prepare(home, _suite(cases=["tests/*.md", "tests/*.txt"]))) == names
+
+
+def _pygments_like(home: Path, files: list[str]) -> dict:
+    for name in files:
+        (home / "examplefiles" / name).parent.mkdir(parents=True, exist_ok=True)
+        (home / "examplefiles" / name).write_text("x\n")
+        (home / "examplefiles" / f"{name}.output").write_text("x\n")
+    return _suite(cases="examplefiles/*/*", expected="{name}.output")
+
+
+def test_a_pygments_layout_is_one_case_per_input_each_named_as_little_as_is_unique(home):
+    """Pygments' examplefiles/ALIAS/x.ext beside x.ext.output, hundreds of suffixes."""
+    files = ["ada/test.adb", "ada/test.ads", "c/test.h", "cpp/test.h", "ruby/hello.rb"]
+    files += ["a/x/t.c", "b/x/t.c", "c/y/t.c"]
+    prepared = _prepare(home, _pygments_like(home, files[:5]))
+    assert _names(prepared) == ["c/test.h", "cpp/test.h", "hello", "test.adb", "test.ads"]
+    for c in (c.variant.params["case"] for c in prepared.plan.cases):
+        assert c.expected == c.path.with_name(c.path.name + ".output")
+    deeper = _suite(cases="examplefiles/*/*/*", expected="{name}.output")
+    _pygments_like(home, files[5:])
+    assert _names(_prepare(home, deeper)) == ["a/x/t.c", "b/x/t.c", "y/t.c"]
+
+
+def test_an_input_without_its_expected_file_stays_a_case(home):
+    prepared = _prepare(home, _pygments_like(home, ["ada/test.adb"]))
+    (home / "examplefiles" / "ada" / "new.adb").write_text("x\n")
+    assert _names(_prepare(home, _suite(cases="examplefiles/*/*", expected="{name}.output"))) == [
+        "new",
+        "test",
+    ]
+    assert _names(prepared) == ["test"]
+
+
+def test_the_command_gets_the_inputs_directory_and_its_name(home):
+    suite = _pygments_like(home, ["ada/test.adb"])
+    (home / "top.txt").write_text("x\n")
+    suite["suite"]["cases"] = ["examplefiles/*/*", "*.txt"]
+    prepared = _prepare(home, suite)
+    words = {}
+    for case in prepared.plan.cases:
+        test = bind(case.variant.test, case.variant.params, {}, None)  # type: ignore[arg-type]
+        words[str(case.variant.params["case"])] = test.format("{dir} {dir_name}")
+    assert words == {"test": "examplefiles/ada ada", "top": f". {home.name}"}
+
+
+@pytest.mark.parametrize(
+    ("folder", "dir_word", "name_word"),
+    [
+        ("a b", "'examplefiles/a b'", "'a b'"),
+        ("it's", "'examplefiles/it'\"'\"'s'", "'it'\"'\"'s'"),
+        ("-n", "examplefiles/-n", "./-n"),  # not an option of the command
+        ("new\nline", "$'examplefiles/new\\x0aline'", "$'new\\x0aline'"),
+        ("$(touch pwned)", "'examplefiles/$(touch pwned)'", "'$(touch pwned)'"),
+    ],
+)
+def test_hostile_directory_names_reach_the_command_as_one_word_that_is_no_option(
+    tmp_path, folder, dir_word, name_word
+):
+    prepared = _prepare(tmp_path, _pygments_like(tmp_path, [f"{folder}/x.c"]))
+    assert [str(p) for p in prepared.problems] == []
+    (case,) = prepared.plan.cases
+    test = bind(case.variant.test, case.variant.params, {}, None)  # type: ignore[arg-type]
+    assert test.format("lex {dir_name} {dir}") == f"lex {name_word} {dir_word}"
 
 
 @pytest.mark.parametrize("pattern", ["{stem}.{ext}", "{0}.html", "{stem!r}.html", "{stem"])
@@ -151,6 +226,11 @@ def test_compare_files_do_not_apply_to_one_expected_file(home):
 def test_input_and_output_cannot_be_variable_names_of_a_pairs_suite(home):
     (found,) = problems(home, _suite(variables={"input": "x"}))
     assert "suite.variables.input: " in found and "{input}" in found
+
+
+def test_dir_and_dir_name_cannot_be_variable_names_of_a_pairs_suite(home):
+    found = problems(home, _suite(variables={"dir": "x", "dir_name": "y"}))
+    assert [f.split(": ")[1] for f in found] == ["suite.variables.dir", "suite.variables.dir_name"]
 
 
 def test_an_expected_name_that_is_a_directory_is_refused(home):

@@ -115,8 +115,9 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
         for word in (w for w in WORDS if w in body.variables):
             comp.problem(
                 f"suite.variables.{word}",
-                f"{{{word}}} is each case's {word} file in the command of a suite of pairs "
-                "(expected with {stem}); rename the variable",
+                f"{{{word}}} is each case's own in the command of a suite of pairs "
+                "(expected with {stem}: {input}, {output}, {dir}, {dir_name}); rename the "
+                "variable",
             )
     elif expected.is_absolute() or ".." in expected.parts or not body.expected.strip():
         comp.problem(

@@ -14,7 +14,7 @@ from assay.define.suite_test import CaseFile
 PLACEHOLDERS = ("stem", "name")
 """What ``expected`` may hold: the input's name without its last suffix, and its name."""
 
-WORDS = ("input", "output")
+WORDS = ("input", "output", "dir", "dir_name")
 """The names a pairs suite's command gets (see :meth:`CaseFile.words`)."""
 
 
@@ -41,20 +41,26 @@ def pattern_problem(pattern: str) -> str | None:
 
 def case_files(comp: Compiler, patterns: list[str], expected: str) -> list[CaseFile]:
     """One case per input file the ``patterns`` match (relative to the suite file), its
-    expected file named by ``expected``; every problem reported once."""
-    inputs: dict[Path, str] = {}  # each input, and the glob that matched it
+    expected file named by ``expected``; every problem reported once. A matched file that
+    is another matched file's expected file is no input (``examplefiles/*/*`` matches
+    ``x.ext`` and ``x.ext.output``: one case)."""
+    inputs: dict[Path, None] = {}  # each input once, in the globs' order
     for pattern in patterns:
         for path in case_globs(comp, pattern, "file", is_file):
-            inputs.setdefault(path, pattern)
-    found = [CaseFile(p.stem, p, _expected_file(p, expected)) for p in inputs]
-    if not _globs_only_inputs(comp, inputs, found) or not _names_ok(comp, found):
+            inputs.setdefault(Path(os.path.normpath(path)), None)
+    pairs = {p: _expected_file(p, expected) for p in inputs}
+    theirs = {e for p, e in pairs.items() if e != p}  # (its own: a name clash, _names_ok)
+    kept = [p for p in inputs if p not in theirs]
+    names = unique_names(kept, comp.base)
+    found = [_case(comp.base, names[p], p, pairs[p]) for p in kept]
+    if not _names_ok(comp, found):
         return []
     cases: dict[str, CaseFile] = {}
     for case in found:
-        if case.name in cases:
+        if case.name in cases:  # (unique_names makes none: kept as the last guard)
             comp.problem(
                 "suite.cases",
-                f"two inputs have the stem {case.name!r} ({cases[case.name].path} and "
+                f"two inputs have the name {case.name!r} ({cases[case.name].path} and "
                 f"{case.path}); case names must be unique: narrow the glob or rename one",
             )
             continue
@@ -62,6 +68,44 @@ def case_files(comp: Compiler, patterns: list[str], expected: str) -> list[CaseF
     lookalikes(comp, list(cases), "inputs")
     _expected_exist(comp, expected, list(cases.values()))
     return list(cases.values())
+
+
+def unique_names(inputs: list[Path], base: Path) -> dict[Path, str]:
+    """Each input's case name: its stem, unless another input has that stem too; then its
+    file name (``test.adb``, ``test.ads``); then its directory's name and its file name
+    (``ada/test.adb``), and so on up to its path relative to ``base``. Only the inputs that
+    share a name take more of their paths, each as little as makes it unique, so a name
+    depends on the inputs' paths alone (not on the order the globs found them)."""
+    parts = {p: PurePosixPath(os.path.relpath(p, base)).parts for p in inputs}
+    level = dict.fromkeys(inputs, 0)
+
+    def name(path: Path) -> str:
+        if level[path] == 0:
+            return path.stem
+        return "/".join(parts[path][-level[path] :])
+
+    while True:
+        holders: dict[str, list[Path]] = {}
+        for path in inputs:
+            holders.setdefault(name(path), []).append(path)
+        longer = [
+            p
+            for shared in holders.values()
+            if len(shared) > 1
+            for p in shared
+            if level[p] < len(parts[p])  # (at its whole path it is unique: others grow)
+        ]
+        if not longer:
+            return {p: name(p) for p in inputs}
+        for path in longer:
+            level[path] += 1
+
+
+def _case(base: Path, name: str, path: Path, expected: Path) -> CaseFile:
+    folder = os.path.relpath(path.parent, base)
+    # (For the suite's own directory, ".", its name is that of the directory itself.)
+    own = Path(os.path.abspath(path.parent)).name
+    return CaseFile(name, path, expected, folder, own)
 
 
 def _expected_file(input_file: Path, pattern: str) -> Path:
@@ -89,23 +133,6 @@ def _names_ok(comp: Compiler, cases: list[CaseFile]) -> bool:
                 "suite.expected",
                 f"{output!r} (the expected file of case {case.name!r}) is named like assay's own "
                 "files in the stage dir (assay-*, .assay-*); rename the expected files",
-            )
-            return False
-    return True
-
-
-def _globs_only_inputs(comp: Compiler, globs: dict[Path, str], cases: list[CaseFile]) -> bool:
-    """A glob that takes expected files for inputs (``tests/*``) would make each a case."""
-    expected = {c.expected: c for c in cases}
-    for case in cases:
-        owner = expected.get(case.path)
-        if owner is not None and owner is not case:  # its own: a name clash (_names_ok)
-            pattern = globs[case.path]
-            narrower = PurePosixPath(pattern).parent / f"*{owner.path.suffix}"
-            comp.problem(
-                "suite.cases",
-                f"{pattern!r} matches {case.path}, the expected file of case {owner.name!r}; "
-                f"give a glob of the inputs only, such as '{narrower}'",
             )
             return False
     return True

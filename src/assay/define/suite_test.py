@@ -33,9 +33,11 @@ class CaseFile:
     """A reference case of flat golden-file pairs: an input file and, named after it, the
     file holding its expected output (``x.txt`` and ``x.html``)."""
 
-    name: str  # the input's stem: the case's name
+    name: str  # the input's stem (or more of its path, to be unique): the case's name
     path: Path  # the input file, staged into the stage dir under its own name
     expected: Path  # the expected output file
+    folder: str = "."  # the input's directory, relative to the suite file
+    folder_name: str = ""  # that directory's own name (a Pygments lexer's alias)
 
     def __str__(self) -> str:
         return self.name
@@ -43,8 +45,15 @@ class CaseFile:
     def words(self) -> dict[str, str]:
         """``{input}`` (the staged input) and ``{output}`` (the file the command writes,
         named as the expected file): names in the stage dir, where the command runs; one
-        that starts with ``-`` gets ``./`` so that a command cannot take it for an option."""
-        return {"input": _not_option(self.path.name), "output": _not_option(self.expected.name)}
+        that starts with ``-`` gets ``./`` so that a command cannot take it for an option.
+        ``{dir}`` and ``{dir_name}``: where the input is in the suite, and that directory's
+        name (words only: the directory is not staged)."""
+        return {
+            "input": _not_option(self.path.name),
+            "output": _not_option(self.expected.name),
+            "dir": _not_option(self.folder),
+            "dir_name": _not_option(self.folder_name),
+        }
 
 
 def _not_option(name: str) -> str:
