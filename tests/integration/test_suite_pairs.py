@@ -149,3 +149,35 @@ def test_a_pair_whose_run_failed_is_compared_anyway_to_show_the_difference(examp
     assert verdict["judged"] is False and verdict["ok"] is False
     same = result.case("markdown[case=emphasis]")["failure"]["details"]
     assert same == "outputs (compared anyway): equal to the expected ones"
+
+
+def test_a_pygments_layout_runs_each_input_with_its_directorys_name(tmp_path):
+    """Pygments' examplefiles/ALIAS/x.ext beside x.ext.output: one glob takes the inputs
+    (not the .output files), the directory's name reaches the command as one word whatever
+    it holds, and inputs sharing a name are named by their directories too."""
+    work = tmp_path / "sandbox" / "suite"
+    folders = ["ini", "sp ace", "it's", '"dq"', "$(touch pwned)", "new\nline", "-n", "x;y"]
+    for folder in folders:
+        (work / "examplefiles" / folder).mkdir(parents=True)
+        (work / "examplefiles" / folder / "test.x").write_text(f"in {folder!r}\n")
+        word = f"./{folder}" if folder.startswith("-") else folder
+        (work / "examplefiles" / folder / "test.x.output").write_text(
+            f"{word}|examplefiles/{folder}|in {folder!r}\n"
+        )
+    (work / "examplefiles" / "ini" / "other.y").write_text("new\n")  # no .output yet
+    (work / "lexer.suite.toml").write_text(
+        '[suite]\nname = "lexer"\ncases = "examplefiles/*/*"\nexpected = "{name}.output"\n'
+        "command = \"printf '%s|%s|' {dir_name} {dir} > {output}; cat {input} >> {output}\"\n"
+        '[suite.compare]\nmode = "text"\n'
+    )
+    result = run_assay("run", "lexer.suite.toml", "--plain", cwd=work)
+    assert result.code == 1, result
+    assert result.report["problems"] == []
+    verdicts = {c["name"].split(" @")[0]: c for c in result.report["cases"]}
+    assert sorted(verdicts) == sorted(
+        [f"lexer[case={f}/test.x]" for f in folders] + ["lexer[case=other]"]
+    )
+    new = verdicts.pop("lexer[case=other]")
+    assert new["failure"]["reason"].startswith("no expected outputs yet: examplefiles/ini/")
+    assert {c["status"] for c in verdicts.values()} == {"passed"}, verdicts
+    assert not list(tmp_path.rglob("pwned*"))
