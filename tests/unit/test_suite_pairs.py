@@ -114,6 +114,14 @@ def test_a_glob_that_also_matches_the_expected_files_takes_the_inputs_alone(home
     ]
 
 
+def test_an_expected_file_without_its_input_is_named_as_such(home):
+    """A broad glob takes it as an input, which would be its own expected file."""
+    (home / "tests" / "links.txt").unlink()
+    (found,) = problems(home, _suite(cases="tests/*"))
+    assert f"suite.cases: {home / 'tests' / 'links.html'} is its own expected file" in found
+    assert "an expected file whose input is missing?" in found
+
+
 def test_a_glob_that_matches_no_file_is_one_problem(home):
     (found,) = problems(home, _suite(cases="tests/*.md"))
     assert "suite.cases: 'tests/*.md' matches no file under" in found

@@ -53,7 +53,7 @@ def case_files(comp: Compiler, patterns: list[str], expected: str) -> list[CaseF
     kept = [p for p in inputs if p not in theirs]
     names = unique_names(kept, comp.base)
     found = [_case(comp.base, names[p], p, pairs[p]) for p in kept]
-    if not _names_ok(comp, found):
+    if not _names_ok(comp, found, expected):
         return []
     cases: dict[str, CaseFile] = {}
     for case in found:
@@ -115,11 +115,21 @@ def _expected_file(input_file: Path, pattern: str) -> Path:
     return Path(os.path.normpath(input_file.parent / named))
 
 
-def _names_ok(comp: Compiler, cases: list[CaseFile]) -> bool:
+def _names_ok(comp: Compiler, cases: list[CaseFile], pattern: str) -> bool:
     """The command writes ``{output}`` in the stage dir, which holds the input under its
     own name and assay's files: it can be neither."""
     for case in cases:
         output = case.expected.name
+        if case.expected == case.path:
+            # Only a glob that takes expected files too (tests/* with "{stem}.html") finds
+            # one that is its own: an expected file whose input is not there.
+            comp.problem(
+                "suite.cases",
+                f"{case.path} is its own expected file (expected = {pattern!r}), so it cannot "
+                "be an input: an expected file whose input is missing? Add the input or "
+                "remove the file, or give a glob of the inputs only",
+            )
+            return False
         if output == case.path.name:
             comp.problem(
                 "suite.expected",
