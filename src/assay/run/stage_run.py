@@ -27,6 +27,7 @@ from assay.run.describe import describe_status
 from assay.run.input_hints import denied_hint, denied_inputs, tails
 from assay.run.keeping import usable
 from assay.run.sites import COMPARE_SPEC, VERDICT, Wanted
+from assay.run.skipping import check_skip
 from assay.schedulers.base import JobResources, JobSpec, JobState, Scheduler
 
 
@@ -226,6 +227,10 @@ class RunStages(CaseState):
         if in_job is not None:
             self.out.precomputed[spec_key(in_job)] = self.stage_dir / VERDICT
         self.out.notes.update(self.files.notes)
+        if test.skip_exit_codes and status in test.skip_exit_codes:
+            # (stderr first: where automake's tests say why they skip)
+            texts = self._tails([scripts.RUN_ERR, scripts.RUN_OUT])
+            check_skip(test.exit_codes, list(test.skip_exit_codes), status, texts)
 
     def _own_stage(self) -> int:
         """The stage dir setup made, opened; the stage fails when a job (the build) put
