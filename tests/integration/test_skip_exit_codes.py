@@ -118,6 +118,17 @@ def test_a_code_in_both_keys_is_refused(tmp_path, assay_cli: Cli):
     assert result.report["cases"] == []
 
 
+def test_a_group_whose_exit_codes_take_the_suites_skip_code_is_refused(tmp_path, assay_cli: Cli):
+    _suite(
+        tmp_path, 'skip_exit_codes = [77]\n[[suite.groups]]\ncases = ["c1"]\nexit_codes = [0, 77]'
+    )
+    result = assay_cli("run", ".", "--plain")
+    assert result.code == 1
+    assert (
+        "exit code 77 is in both suite.groups[0].exit_codes and suite.skip_exit_codes"
+    ) in result.stdout + result.stderr, result
+
+
 def test_zero_is_refused(tmp_path, assay_cli: Cli):
     _suite(tmp_path, "skip_exit_codes = [0]")
     result = assay_cli("run", ".", "--plain")
