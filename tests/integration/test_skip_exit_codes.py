@@ -9,6 +9,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
+
+from assay.results.report import schema
 from tests.conftest import CliResult, write_tree
 
 Cli = Callable[..., CliResult]
@@ -67,6 +70,7 @@ def test_a_case_that_exits_77_is_skipped_with_its_reason(tmp_path, assay_cli: Cl
     assert (Path(skipped["stage_dir"]) / "out.txt").read_text() == "broken\n"
     assert result.case("auto[case=c0]")["stage_dir"] is None  # (a passed case's is not kept)
     assert report["summary"]["skipped"] == 1 and report["summary"]["failed"] == 1
+    jsonschema.validate(report, schema())
     junit = ET.parse(tmp_path / "junit.xml").getroot()
     (element,) = junit.iter("skipped")
     # (The text: Jenkins' JUnit schema, which the report validates against, allows no
@@ -155,13 +159,29 @@ import assay
 
 
 class Prereq(assay.Test):
-    command = "echo 'needs a GPU' >&2; exit 77"
+    command = "echo 'checking' >&2; echo 'needs a GPU' >&2; echo 'rate=5'; exit 77"
     skip_exit_codes = [77]
+
+    def sanity(self, out):
+        raise AssertionError("sanity was called")
+
+    @assay.metric("op/s")
+    def rate(self, out):
+        raise AssertionError("the metric was read")
 
 
 class After(assay.Test):
     command = "true"
     depends_on = ["Prereq"]
+
+
+class PerVariant(assay.Test):
+    code = assay.parameter([0, 5])
+    command = "exit {code}"
+
+    @assay.variant_fields
+    def by_code(code):
+        return {"skip_exit_codes": [5]} if code == 5 else {}
 """
 
 
@@ -170,12 +190,17 @@ def test_a_python_test_with_the_field_and_its_dependent(tmp_path, assay_cli: Cli
     result = assay_cli("run", "tests", "--plain")
     assert result.code == 0, result
     prereq = result.case("Prereq")
-    assert prereq["status"] == "skipped"
+    assert prereq["status"] == "skipped", prereq
+    # Neither sanity nor the metric ran (either would have failed it).
     assert prereq["skip_reason"] == "the command exited 77 (skip_exit_codes): needs a GPU"
+    assert prereq["failure"] is None and prereq["metrics"] == []
     # A dependent of a skipped case is skipped, as for any other skip of its dependency.
     after = result.case("After")
     assert after["status"] == "skipped"
-    assert "Prereq" in after["skip_reason"]
+    assert after["skip_reason"].startswith("dependency failed: Prereq")
+    # Per variant: the variant that exits 5 skips, the one that exits 0 passes.
+    assert result.case("PerVariant[code=5]")["status"] == "skipped"
+    assert result.case("PerVariant[code=0]")["status"] == "passed"
 
 
 def test_a_failure_now_skipped_is_a_skip_in_history_compare_and_failed(tmp_path, assay_cli: Cli):
