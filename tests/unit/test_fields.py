@@ -95,7 +95,7 @@ def test_s_sets_several_skip_exit_codes() -> None:
     [
         ("0", "skip_exit_codes: holds 0, the exit code of a run that passes"),
         ("300", "skip_exit_codes: holds 300, which is no exit code"),
-        ("seventy", "skip_exit_codes"),
+        ("seventy", "skip_exit_codes: 'seventy' is not an integer"),
     ],
 )
 def test_s_refuses_bad_skip_exit_codes(text: str, fragment: str) -> None:
