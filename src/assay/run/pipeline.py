@@ -17,9 +17,8 @@ from assay import guard
 from assay.define.hooks import STAGES
 from assay.errors import SanityError, StoreError
 from assay.results.model import CaseResult
-from assay.run.context import RunContext, StageFailed
+from assay.run.context import RunContext, StageFailed, StageSkipped
 from assay.run.describe import describe_exception
-from assay.run.skipping import StageSkipped
 from assay.run.stage_check import CheckStages
 from assay.run.stage_run import RunStages
 from assay.run.stage_setup import SetupStage

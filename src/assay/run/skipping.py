@@ -1,30 +1,24 @@
 """A case whose command says "skipped" by its exit code (``skip_exit_codes``: automake's
-77, pytest's 5): the reason its result carries, and the hint a failure with 77 gets."""
+77, pytest's 5): the reason its result carries, and the hint a failure with 77 gets.
+(Imported only by a case that exits with such a code, or fails with 77: most runs never
+load it.)"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from assay.define.field_checks import describe_overlap, skip_overlap
-from assay.run.context import StageFailed
+from assay.run.context import StageFailed, StageSkipped
+from assay.run.stage_check import AUTOMAKE_SKIP
 
 MAX_SAID = 200
 """How much of the command's own last line goes into the skip reason."""
 
-AUTOMAKE_SKIP = 77
 
 HINT_77 = (
     ' (77 means "skipped" in automake-style suites: set skip_exit_codes = [77] if that '
     "is what it means here)"
 )
-
-
-class StageSkipped(Exception):
-    """Ends a case at the current stage as skipped (not failed), with the reason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def check_skip(

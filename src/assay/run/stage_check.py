@@ -25,8 +25,10 @@ from assay.run.describe import describe_status
 from assay.run.input_hints import denied_hint, denied_inputs
 from assay.run.keeping import keep_file, kept_files
 from assay.run.metrics import measure
-from assay.run.skipping import hint_77
 from assay.run.spares import empty_outputs
+
+AUTOMAKE_SKIP = 77
+"""The exit code automake's test protocol gives "skipped" (see :mod:`assay.run.skipping`)."""
 
 
 class CheckStages(CaseState):
@@ -39,7 +41,10 @@ class CheckStages(CaseState):
         accepted = test.exit_codes
         if not exit_code_accepted(accepted, out.exit_code):
             reason = f"{describe_status(out.exit_code)} (expected {describe_accepted(accepted)})"
-            reason += hint_77(out.exit_code, list(test.skip_exit_codes))
+            if out.exit_code == AUTOMAKE_SKIP:
+                from assay.run.skipping import hint_77  # (only here: a rare failure)
+
+                reason += hint_77(out.exit_code, list(test.skip_exit_codes))
             denied = self._denied_inputs()
             if denied:
                 reason += "; " + denied_hint(denied, suite=hasattr(test, "suite_file"))

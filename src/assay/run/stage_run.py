@@ -27,7 +27,6 @@ from assay.run.describe import describe_status
 from assay.run.input_hints import denied_hint, denied_inputs, tails
 from assay.run.keeping import usable
 from assay.run.sites import COMPARE_SPEC, VERDICT, Wanted
-from assay.run.skipping import check_skip
 from assay.schedulers.base import JobResources, JobSpec, JobState, Scheduler
 
 
@@ -229,6 +228,8 @@ class RunStages(CaseState):
         self.out.notes.update(self.files.notes)
         if test.skip_exit_codes and status in test.skip_exit_codes:
             # (stderr first: where automake's tests say why they skip)
+            from assay.run.skipping import check_skip  # (only here: few cases skip)
+
             texts = self._tails([scripts.RUN_ERR, scripts.RUN_OUT])
             check_skip(test.exit_codes, list(test.skip_exit_codes), status, texts)
 
