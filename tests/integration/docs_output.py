@@ -29,7 +29,9 @@ _SESSION = re.compile(r"\d{8}-\d{6}-[0-9a-f]{4}")
 _TIME = re.compile(r" in [0-9.]+(?:ms|s|m|h)[0-9.smh]*$", re.M)
 _LEFT_OUT = ("report: ", "first estimate ")
 _START = re.compile(
-    r"^(\d+ case\(s\) failed|\d+ metric\(s\) not judged|note: |blessing |nothing to bless)", re.M
+    r"^(\d+ case\(s\) failed|\d+ metric\(s\) not judged|note: |blessing |nothing to bless"
+    r"|\[ SKIP\] )",  # (a run without failures: from its first skipped case on; --serial)
+    re.M,
 )
 
 

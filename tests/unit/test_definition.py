@@ -132,6 +132,12 @@ def test_bad_time_limit(value: object, fragment: str) -> None:
         ("exclusive", "yes", "exclusive must be True or False"),
         ("exit_codes", "0", "exit_codes must be an exit code"),
         ("exit_codes", [0, True], "exit_codes must be an exit code"),
+        ("skip_exit_codes", 77, "skip_exit_codes must be a list of exit codes, such as [77]"),
+        ("skip_exit_codes", "77", "skip_exit_codes must be a list of exit codes"),
+        ("skip_exit_codes", [77, True], "skip_exit_codes must be a list of exit codes"),
+        ("skip_exit_codes", [0, 77], "skip_exit_codes holds 0, the exit code of a run that"),
+        ("skip_exit_codes", [-1], "skip_exit_codes holds -1, which is no exit code"),
+        ("skip_exit_codes", [77, 256], "skip_exit_codes holds 256, which is no exit code"),
         ("env", ["A=1"], "env must be a dict"),
         ("env", {"1X": "a"}, "env has an invalid variable name '1X'"),
         ("env", {"A-B": "a"}, "env has an invalid variable name 'A-B'"),
@@ -150,6 +156,34 @@ def test_bad_time_limit(value: object, fragment: str) -> None:
 def test_field_checks(field: str, value: object, fragment: str) -> None:
     cls = type("Bad", (assay.Test,), {"command": "true", field: value})
     one_error(cls, fragment)
+
+
+@pytest.mark.parametrize(
+    ("exit_codes", "said"),
+    [({0, 77}, ""), (None, " (which accepts any)"), ("nonzero", ' ("nonzero")'), (77, "")],
+)
+def test_a_code_in_both_exit_codes_and_skip_exit_codes_is_refused(
+    exit_codes: object, said: str
+) -> None:
+    cls = type(
+        "Both",
+        (assay.Test,),
+        {"command": "true", "exit_codes": exit_codes, "skip_exit_codes": [77]},
+    )
+    one_error(
+        cls,
+        f"exit code 77 is in both exit_codes{said} and skip_exit_codes: a run that exits "
+        "with it would both pass and skip; take it out of one of them",
+    )
+
+
+def test_skip_exit_codes_apart_from_exit_codes_are_accepted() -> None:
+    class Apart(assay.Test):
+        command = "true"
+        exit_codes = {0, 1}
+        skip_exit_codes = [77, 5]
+
+    assert errors_of(Apart) == []
 
 
 def test_all_problems_are_collected_together() -> None:

@@ -74,11 +74,33 @@ def test_variant_fields_refuse_a_field_that_is_not_per_variant() -> None:
         Varying._assay.fields_for((1,))
 
 
+_LISTS = ("skip_exit_codes",)  # (-S NAME=2 sets them to [2])
+
+
 @pytest.mark.parametrize(("name", "text"), [(n, "2") for n in PARSERS if n != "exclusive"])
 def test_s_sets_the_fields_declared_settable(name: str, text: str) -> None:
     value = resolve([Plain], [f"{name}={text}"])["Plain"][name]
     assert FIELDS[name].check(value) is None
-    assert value == 2
+    assert value == ([2] if name in _LISTS else 2)
+
+
+def test_s_sets_several_skip_exit_codes() -> None:
+    value = resolve([Plain], ["skip_exit_codes=77, 5"])["Plain"]["skip_exit_codes"]
+    assert value == [77, 5]
+    assert resolve([Plain], ["skip_exit_codes="])["Plain"]["skip_exit_codes"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("0", "skip_exit_codes: holds 0, the exit code of a run that passes"),
+        ("300", "skip_exit_codes: holds 300, which is no exit code"),
+        ("seventy", "skip_exit_codes: 'seventy' is not an integer"),
+    ],
+)
+def test_s_refuses_bad_skip_exit_codes(text: str, fragment: str) -> None:
+    with pytest.raises(UsageError, match=fragment):
+        resolve([Plain], [f"skip_exit_codes={text}"])
 
 
 @pytest.mark.parametrize("name", [n for n in FIELDS if n not in PARSERS])
@@ -135,6 +157,7 @@ def test_a_suite_sets_every_declared_field_from_its_key(tmp_path: Path) -> None:
         "nodes": (1, 1),
         "exclusive": (True, True),
         "exit_codes": ([0, 3], {0, 3}),
+        "skip_exit_codes": ([77], [77]),
         "depends_on": (["Other"], ["Other"]),
         "prerun": (["echo pre"], ["echo pre"]),
         "postrun": (["echo post"], ["echo post"]),

@@ -19,7 +19,7 @@ from msgspec import field
 
 from assay import guard
 from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers, layer_list
-from assay.define.field_checks import check_artifacts
+from assay.define.field_checks import check_artifacts, describe_overlap, skip_overlap
 from assay.define.fields import CHECKS, DECODERS, VARIANT_FIELDS
 from assay.define.hooks import STAGES, MetricSpec, When
 from assay.define.params import (
@@ -116,8 +116,22 @@ def check_fields(obj: Any, metrics: Mapping[str, MetricSpec]) -> list[str]:
             if problem:
                 errors.append(f"{name} {problem}")
                 break
+    if not any(e.startswith(("exit_codes ", "skip_exit_codes ")) for e in errors):
+        both = _both_exit_codes(obj)
+        if both:
+            keys = ("exit_codes", "skip_exit_codes")
+            errors.append(describe_overlap(obj.exit_codes, both, keys))
     errors.extend(check_references(obj.references, metrics))
     return errors
+
+
+def _both_exit_codes(obj: Any) -> list[int]:
+    """The codes both ``exit_codes`` and ``skip_exit_codes`` of ``obj`` name (each
+    value of a field that is a parameter)."""
+    accepted, skip = obj.exit_codes, obj.skip_exit_codes
+    if isinstance(accepted, Parameter) or isinstance(skip, Parameter):
+        return []  # (checked per case, when the run decides: stage_run)
+    return skip_overlap(accepted, skip) if skip else []
 
 
 def check_references(refs: Any, metrics: Mapping[str, MetricSpec]) -> list[str]:

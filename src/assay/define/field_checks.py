@@ -119,6 +119,50 @@ def not_exit_codes(codes: Iterable[int], *, field: bool = False) -> str | None:
     )
 
 
+def check_skip_exit_codes(value: Any) -> str | None:
+    """``skip_exit_codes``: a list (set) of exit codes 1 to 255 (0 would skip every run
+    that passes)."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        return f"must be a list of exit codes, such as [77]; got {value!r}"
+    codes = list(value)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in codes):
+        return f"must be a list of exit codes (integers), such as [77]; got {value!r}"
+    if 0 in codes:
+        return (
+            "holds 0, the exit code of a run that passes: every such run would be "
+            'skipped; give the codes that mean "skipped", such as [77]'
+        )
+    if any(c < 0 for c in codes):
+        return f"holds {min(codes)}, which is no exit code: a process exits with 0 to 255"
+    return not_exit_codes(codes, field=True)
+
+
+def skip_overlap(accepted: Any, skip: Iterable[int]) -> list[int]:
+    """The codes of ``skip_exit_codes`` that ``exit_codes`` accepts as well: a run that
+    exits with one of them would both pass and skip."""
+    return sorted(c for c in set(skip) if exit_code_accepted(accepted, c))
+
+
+def describe_overlap(accepted: Any, both: list[int], keys: tuple[str, str]) -> str:
+    """The load error for codes in both ``exit_codes`` and ``skip_exit_codes`` (``keys``:
+    how the two are named where they were set)."""
+    codes = " and ".join(str(c) for c in both)
+    said = ""
+    if accepted in (None, "any"):
+        said = " (which accepts any)"
+    elif accepted == "nonzero":
+        said = ' ("nonzero")'
+    return (
+        f"exit code {codes} is in both {keys[0]}{said} and {keys[1]}: a run that exits "
+        "with it would both pass and skip; take it out of one of them"
+    )
+
+
+def parse_exit_codes(text: str) -> list[int]:
+    """``-S skip_exit_codes=77,5`` (empty: none)."""
+    return [int(convert_text(t.strip(), int)) for t in text.split(",") if t.strip()]
+
+
 def exit_code_accepted(accepted: Any, status: int | None) -> bool:
     """Whether a run's ``status`` (an exit code; minus the signal that killed it) passes
     ``exit_codes``: None accepts anything, "nonzero" an exit code other than 0."""

@@ -29,11 +29,13 @@ from assay.define.field_checks import (
     check_globs,
     check_opt_str,
     check_opt_strs,
+    check_skip_exit_codes,
     check_strs,
     check_tags,
     checked_elsewhere,
     decode_duration,
     parse_count,
+    parse_exit_codes,
     parse_flag,
     parse_int,
     same,
@@ -235,6 +237,20 @@ class Fields:
             suite=SuiteKey("exit_codes", suite_exit_codes),
         ),
     ] = 0
+    skip_exit_codes: Annotated[
+        Collection[int],
+        Builtin(
+            "exit codes that mean the case is *skipped* (automake's 77: a prerequisite is "
+            "missing): its outputs and metrics are not checked and its reason is the "
+            "command's last line of stderr (or stdout); a code also in `exit_codes`, or 0, "
+            "is refused; `-S skip_exit_codes=77,5`",
+            "list of int",
+            check_skip_exit_codes,
+            parse=parse_exit_codes,
+            per_variant=True,
+            suite=SuiteKey("skip_exit_codes"),
+        ),
+    ] = ()
     # -- what it needs ----------------------------------------------------------------------
     tasks: Annotated[
         int | None,

@@ -23,7 +23,13 @@ from typing import Any
 
 from assay import compare as engine
 from assay.define import suite_schema as schema
-from assay.define.field_checks import not_exit_codes
+from assay.define.field_checks import (
+    check_skip_exit_codes,
+    describe_overlap,
+    not_exit_codes,
+    skip_overlap,
+    suite_exit_codes,
+)
 from assay.define.fields import SUITE_KEYS
 from assay.define.params import parameter, variable, variant_fields
 from assay.define.suite_checks import (
@@ -131,6 +137,12 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
         return []
     if isinstance(body.exit_codes, list) and not_exit_codes(body.exit_codes):
         comp.problem("suite.exit_codes", str(not_exit_codes(body.exit_codes)))
+        return []
+    skip_problem = _skip_codes_problem(
+        body.exit_codes, body.skip_exit_codes, "suite.exit_codes", "suite.skip_exit_codes"
+    )
+    if skip_problem is not None:
+        comp.problem(*skip_problem)
         return []
     common = _common_namespace(comp, body)
     cases: list[Case] = []
@@ -342,11 +354,38 @@ def _group_fields(
         if key == "exit_codes" and isinstance(value, list) and not_exit_codes(value):
             comp.problem(f"suite.groups[{index}].exit_codes", str(not_exit_codes(value)))
             continue
+        if key == "skip_exit_codes" or (key == "exit_codes" and group.skip_exit_codes is None):
+            # (The pair as this group's cases get it: each key from the group or the suite.)
+            here = f"suite.groups[{index}]."
+            own_codes, own_skip = group.exit_codes is not None, group.skip_exit_codes is not None
+            problem = _skip_codes_problem(
+                group.exit_codes if own_codes else body.exit_codes,
+                body.skip_exit_codes if group.skip_exit_codes is None else group.skip_exit_codes,
+                f"{here if own_codes else 'suite.'}exit_codes",
+                f"{here if own_skip else 'suite.'}skip_exit_codes",
+            )
+            if problem is not None:
+                comp.problem(*problem)
+                continue
         suite_key = SUITE_KEYS[key]
         fields[suite_key.field] = suite_key.to_field(value)
     if group.env:
         fields["env"] = {**body.env, **group.env}
     return fields
+
+
+def _skip_codes_problem(
+    accepted: Any, skip: list[int], codes_key: str, skip_key: str
+) -> tuple[str, str] | None:
+    """The key and what is wrong when ``skip_exit_codes`` (set at ``skip_key``) is not
+    acceptable, or names a code that ``exit_codes`` (at ``codes_key``) accepts too."""
+    problem = check_skip_exit_codes(skip)
+    if problem is not None:
+        return skip_key, problem
+    both = skip_overlap(suite_exit_codes(accepted), skip)
+    if not both:
+        return None
+    return skip_key, describe_overlap(accepted, both, (codes_key, skip_key))
 
 
 _NO_EXIT_CODES = (

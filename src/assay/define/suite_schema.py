@@ -112,6 +112,7 @@ class Group(_Table, kw_only=True, frozen=True):
     postrun: list[str] | None = None
     keep_files: list[str] | None = None
     exit_codes: ExitCodes | None = None
+    skip_exit_codes: list[int] | None = None
     tasks: PositiveInt | None = None
     nodes: PositiveInt | None = None
     tasks_per_node: PositiveInt | None = None
@@ -123,7 +124,7 @@ class Group(_Table, kw_only=True, frozen=True):
 GROUP_FIELDS: tuple[str, ...] = (
     *("time_limit", "partitions", "environments", "command", "prerun", "postrun"),
     *("keep_files", "exit_codes", "tasks", "nodes", "tasks_per_node", "cpus_per_task"),
-    "exclusive",
+    *("exclusive", "skip_exit_codes"),
 )
 """The keys of a group that replace the suite key of the same name (``tags``, ``env`` add to
 the suite's; ``compare`` replaces the whole ``[suite.compare]``)."""
@@ -166,6 +167,7 @@ class Body(_Table, kw_only=True, frozen=True):
     cpus_per_task: PositiveInt | None = None
     exclusive: bool = False
     exit_codes: ExitCodes = msgspec.field(default_factory=lambda: [0])
+    skip_exit_codes: list[int] = []
     depends_on: list[str] = []
     prerun: list[str] = []
     postrun: list[str] = []

@@ -155,6 +155,8 @@ class Comparison:
     metrics: list[MetricChange]
     unchanged: int
     run_times: list[MetricChange] = field(default_factory=list)
+    # Failing in A, skipped in B (its command said so, or its dependency failed): not fixed.
+    now_skipped: list[CaseState] = field(default_factory=list)
 
 
 def resolve(db: ResultsDB, text: str) -> SessionRecord:
@@ -254,6 +256,9 @@ def compare(
         disappeared=sorted((before[s] for s in set(before) - set(after)), key=lambda c: c.name),
         metrics=[],
         unchanged=0,
+        now_skipped=[
+            after[s] for s in both if after[s].status == "skipped" and before[s].status in FAILING
+        ],
     )
     for s in both:
         x, y = before[s], after[s]
@@ -342,6 +347,7 @@ def to_json(c: Comparison, judged: int | None = None) -> dict[str, Any]:
         "new_failures": [case(s) for s in c.new_failures],
         "fixed": [case(s) for s in c.fixed],
         "still_failing": [case(s) for s in c.still_failing],
+        "now_skipped": [case(s) for s in c.now_skipped],
         "appeared": [case(s) for s in c.appeared],
         "disappeared": [case(s) for s in c.disappeared],
         "metrics": [change(m) for m in c.metrics],
@@ -395,6 +401,7 @@ def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
         ("new failures", c.new_failures, "bold red"),
         ("fixed", c.fixed, "green"),
         ("still failing", c.still_failing, "red"),
+        ("failing in A, skipped in B (not fixed)", c.now_skipped, "yellow"),
         ("appeared (only in B)", c.appeared, "cyan"),
         ("disappeared (only in A)", c.disappeared, "yellow"),
     ]
@@ -433,8 +440,9 @@ def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
             say(f"... and {len(changes) - top} more {what}(s) (--all shows them)", "dim")
     say("")
     times = f", {len(c.run_times)} run time(s) changed" if c.run_times else ""
+    skipped = f", {len(c.now_skipped)} failing now skipped" if c.now_skipped else ""
     say(
-        f"{len(c.new_failures)} new failure(s), {len(c.fixed)} fixed, {len(c.appeared)} "
+        f"{len(c.new_failures)} new failure(s), {len(c.fixed)} fixed{skipped}, {len(c.appeared)} "
         f"appeared, {len(c.disappeared)} disappeared, {len(c.metrics)} metric(s) compared"
         f"{times}",
         "bold red" if c.new_failures else "bold",

@@ -143,6 +143,13 @@ class CaseState:
         if self.result.failure is None:
             self.result.status = Status.FAILED
             self.result.failure = Failure(stage, reason, details)
+            self.result.skip_reason = None  # (a skipped case whose cleanup failed: failed)
+
+    def _skip(self, reason: str) -> None:
+        """The case is skipped: its command said so by its exit code (skip_exit_codes)."""
+        if self.result.failure is None:
+            self.result.status = Status.SKIPPED
+            self.result.skip_reason = reason
 
     def _hooks(self, when: str, stage: str) -> None:
         if self.test is None:

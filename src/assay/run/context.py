@@ -34,6 +34,15 @@ class StageFailed(Exception):
         self.details = details
 
 
+class StageSkipped(Exception):
+    """Ends a case at the current stage as skipped (not failed), with the reason: its
+    command said so by its exit code (``skip_exit_codes``, see :mod:`assay.run.skipping`)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Place(msgspec.Struct):
     """Where one partition's cases go: its scheduler, what runs its builds, its launcher."""
 

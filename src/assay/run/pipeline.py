@@ -17,7 +17,7 @@ from assay import guard
 from assay.define.hooks import STAGES
 from assay.errors import SanityError, StoreError
 from assay.results.model import CaseResult
-from assay.run.context import RunContext, StageFailed
+from assay.run.context import RunContext, StageFailed, StageSkipped
 from assay.run.describe import describe_exception
 from assay.run.stage_check import CheckStages
 from assay.run.stage_run import RunStages
@@ -90,6 +90,8 @@ class Execution(SetupStage, RunStages, CheckStages):
             self._fail(stage, str(exc))
         except StageFailed as exc:
             self._fail(stage, exc.reason, exc.details)
+        except StageSkipped as exc:  # the command said so (skip_exit_codes)
+            self._skip(exc.reason)
         except (SchedulerError, TransportError, StoreError) as exc:  # not the test's code
             self._fail(stage, str(exc))
         except SanityError as exc:
@@ -111,7 +113,7 @@ class Execution(SetupStage, RunStages, CheckStages):
                     self._record_time(stage, time.perf_counter() - start)
             else:
                 self.result.timings[stage] = time.perf_counter() - start
-        return self.result.failure is None
+        return self.result.failure is None and self.result.skip_reason is None
 
     def _nothing_to(self, stage: str) -> bool:
         """Whether ``stage`` would do nothing but be timed: no hooks of its own, nobody told

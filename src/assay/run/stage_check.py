@@ -27,6 +27,9 @@ from assay.run.keeping import keep_file, kept_files
 from assay.run.metrics import measure
 from assay.run.spares import empty_outputs
 
+AUTOMAKE_SKIP = 77
+"""The exit code automake's test protocol gives "skipped" (see :mod:`assay.run.skipping`)."""
+
 
 class CheckStages(CaseState):
     """The sanity, performance and cleanup stages of :class:`~assay.run.pipeline.Execution`."""
@@ -38,6 +41,10 @@ class CheckStages(CaseState):
         accepted = test.exit_codes
         if not exit_code_accepted(accepted, out.exit_code):
             reason = f"{describe_status(out.exit_code)} (expected {describe_accepted(accepted)})"
+            if out.exit_code == AUTOMAKE_SKIP:
+                from assay.run.skipping import hint_77  # (only here: a rare failure)
+
+                reason += hint_77(out.exit_code, list(test.skip_exit_codes))
             denied = self._denied_inputs()
             if denied:
                 reason += "; " + denied_hint(denied, suite=hasattr(test, "suite_file"))
@@ -144,7 +151,8 @@ class CheckStages(CaseState):
         if problems:  # a glob finds nothing in a directory the job closed: open, look again
             open_up(fd)
             names, problems = kept_files(stage, entries, self.out, kept)
-        passed = self.result.failure is None and not problems
+        # (A skipped case keeps its files as a failed one does: they say why it skipped.)
+        passed = self.result.failure is None and not problems and self.result.skip_reason is None
         remove = passed and not self.ctx.keep_stage and not self.case.dependents
         if remove and not any("/" in name for name in names):
             # The stage dir becomes the output dir, without what is not kept (the staged

@@ -226,6 +226,12 @@ class RunStages(CaseState):
         if in_job is not None:
             self.out.precomputed[spec_key(in_job)] = self.stage_dir / VERDICT
         self.out.notes.update(self.files.notes)
+        if test.skip_exit_codes and status in test.skip_exit_codes:
+            # (stderr first: where automake's tests say why they skip)
+            from assay.run.skipping import check_skip  # (only here: few cases skip)
+
+            texts = self._tails([scripts.RUN_ERR, scripts.RUN_OUT])
+            check_skip(test.exit_codes, list(test.skip_exit_codes), status, texts)
 
     def _own_stage(self) -> int:
         """The stage dir setup made, opened; the stage fails when a job (the build) put

@@ -37,6 +37,7 @@ def decode_recent(text: str) -> list[list[Any]]:
 
 
 VERDICTS = (Status.PASSED.value, Status.FAILED.value, Status.ABORTED.value)
+_SKIPPED = Status.SKIPPED.value
 _CHUNK = 512  # values per IN (...): under SQLite's and PostgreSQL's parameter limits
 
 
@@ -105,6 +106,9 @@ class SeriesUpdate(msgspec.Struct, gc=False):
     work: float | None  # seconds, see work_time
     run: float | None  # the run stage alone (what a pack plans with)
     rep: int = 0
+    # A skip its own command said (skip_exit_codes): the case ran, and that is its verdict
+    # (other skips, of a dependency's failure or --exit-first, leave the last verdict be).
+    said_skip: bool = False
 
 
 class CaseRows(msgspec.Struct, gc=False):
@@ -216,6 +220,7 @@ def case_rows(session_id: str, at: float, result: CaseResult) -> CaseRows:
         None if duration is None else max(0.0, duration - (queued or 0.0)),  # work_time
         run,
         rep,
+        status == _SKIPPED and result.exit_code is not None,
     )
     return CaseRows(key, case, metrics, artifacts, comparisons, update)
 
@@ -401,7 +406,7 @@ def merge_series(writer: Writer, updates: Sequence[SeriesUpdate]) -> None:
         last = row[9]
         if last is None or at >= last:
             row[1:9] = [u.case_id, u.name, u.test, u.params, u.system, u.part, u.env, u.nodes]
-            if u.status in VERDICTS:
+            if u.status in VERDICTS or u.said_skip:
                 row[9], row[10], row[11] = at, session, u.status
         work = u.work if u.status == passed else None
         entry = None if work is None else [at, round6(work), u.run and round6(u.run), session, rep]
