@@ -138,7 +138,7 @@ def find_session(prefix: Path, session: str | None) -> Path:
     if not matches:
         raise UsageError(
             f"no session {session!r} under {prefix}",
-            hint=f"the newest are: {', '.join(names[-3:])}",
+            hint=f"the newest are, newest first: {', '.join(reversed(names[-3:]))}",
         )
     raise UsageError(
         f"{session!r} names {len(matches)} sessions under {prefix}: {', '.join(matches[:5])}",
