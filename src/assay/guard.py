@@ -59,9 +59,6 @@ if TYPE_CHECKING:
     from assay.define.definition import Definition
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-# (kept here too: the runner's stages and the tests know them as guard's)
-TookTooLong = overrun.TookTooLong
-CODE_TIME_LIMIT = overrun.CODE_TIME_LIMIT
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -278,8 +275,7 @@ class running:
                 os.chdir(cwd)
         if sys.path != self._path:
             sys.path[:] = self._path
-        if ran_past and not isinstance(exc, TookTooLong):  # (it caught them, and went on)
-            raise TookTooLong(ran_past) from exc
+        overrun.fail_if_past(ran_past, exc)
 
 
 def call(
@@ -290,7 +286,7 @@ def call(
     limit: float | None = None,
 ) -> Any:
     """Call test code ``func(*args)`` under :func:`running`; ``what`` names it in messages;
-    ``limit``: the seconds it may run (see :class:`TookTooLong`). A method :func:`own`
+    ``limit``: the seconds it may run (see :mod:`assay.overrun`). A method :func:`own`
     marks (assay's, holding no test code) is only made interruptible (and limited)."""
     # (A bound method's attributes are its function's: asked of the function, since the
     # method's own lookup raises and formats an AttributeError it then drops, per call.)
@@ -323,45 +319,23 @@ def _interruptible(
     func: Callable[..., Any], args: tuple[Any, ...], limit: float | None = None
 ) -> Any:
     """``func(*args)``, during which a run's signals raise :class:`Interrupted` in it (and
-    its ``limit``, :class:`TookTooLong`)."""
+    its ``limit``, :class:`~assay.overrun.TookTooLong`)."""
     if threading.get_ident() != _MAIN_IDENT:
         return func(*args)
     refusals.enter()
     outermost = refusals.inside == 1
     if outermost:
         overrun.begin(limit)
-    ran_past = 0.0
+    raised: BaseException | None = None
     try:
-        result = func(*args)
+        return func(*args)
     except BaseException as exc:
-        if outermost:
-            ran_past = overrun.end()
-        refusals.leave()
-        if ran_past and not isinstance(exc, TookTooLong):
-            raise TookTooLong(ran_past) from exc
+        raised = exc
         raise
-    if outermost:
-        ran_past = overrun.end()
-    refusals.leave()
-    if ran_past:  # (it caught them, and went on)
-        raise TookTooLong(ran_past)
-    return result
-
-
-def code_limit(test: object) -> float | None:
-    """The seconds ``test``'s code may run per call (its ``code_time_limit``; None: no
-    limit). A value that is no duration (set around the field's check) gets the default."""
-    value = getattr(test, "code_time_limit", CODE_TIME_LIMIT)
-    if value is None:
-        return None
-    if value.__class__ is float or isinstance(value, float):  # (Duration: decoded)
-        return float(value)
-    from assay.durations import parse_duration
-
-    try:
-        return parse_duration(value)
-    except ValueError:
-        return CODE_TIME_LIMIT
+    finally:
+        ran_past = overrun.end() if outermost else 0.0
+        refusals.leave()
+        overrun.fail_if_past(ran_past, raised)  # (in place of its result, or what it raised)
 
 
 def _never_ran(what: str, result: Any) -> str | None:

@@ -91,6 +91,29 @@ def end() -> float:
     return limit if _fired else 0.0
 
 
+def fail_if_past(ran_past: float, exc: BaseException | None) -> None:
+    """Raise :class:`TookTooLong` for a call :func:`end` found past its limit that caught
+    every stop and returned (``exc`` None), or raised something else (``exc``)."""
+    if ran_past and not isinstance(exc, TookTooLong):
+        raise TookTooLong(ran_past) from exc
+
+
+def code_limit(test: object) -> float | None:
+    """The seconds ``test``'s code may run per call (its ``code_time_limit``; None: no
+    limit). A value that is no duration (set around the field's check) gets the default."""
+    value = getattr(test, "code_time_limit", CODE_TIME_LIMIT)
+    if value is None:
+        return None
+    if isinstance(value, float):  # (a Duration: decoded when it was set)
+        return float(value)
+    from assay.durations import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return CODE_TIME_LIMIT
+
+
 def _on_alarm(_signum: int, frame: FrameType | None) -> None:
     global _fired
     if (

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from assay import guard
+from assay import guard, overrun
 
 
 def test_test_code_gets_the_directory_back_own_code_is_called_as_it_is(tmp_path, monkeypatch):
@@ -80,7 +80,7 @@ def test_code_past_its_limit_is_stopped_own_code_as_test_code():
     with guard.signals_to(lambda _sig: None):
         for func in (hangs, guard.own(hangs)):
             started = time.monotonic()
-            with pytest.raises(guard.TookTooLong) as raised:
+            with pytest.raises(overrun.TookTooLong) as raised:
                 guard.call("sanity", func, limit=0.2)
             assert raised.value.seconds == 0.2
             assert 0.2 <= time.monotonic() - started < 10
@@ -100,10 +100,10 @@ def test_code_that_catches_the_stop_and_returns_still_fails():
                 caught.append(exc)
         return "all well"
 
-    with guard.signals_to(lambda _sig: None), pytest.raises(guard.TookTooLong):
+    with guard.signals_to(lambda _sig: None), pytest.raises(overrun.TookTooLong):
         guard.call("sanity", swallows, limit=0.1)
     # Stopped again, a tick later, after the first one was caught.
-    assert [type(e) for e in caught] == [guard.TookTooLong, guard.TookTooLong]
+    assert [type(e) for e in caught] == [overrun.TookTooLong, overrun.TookTooLong]
 
 
 def test_no_call_is_stopped_outside_a_run_and_sigalrm_is_left_alone():

@@ -43,7 +43,7 @@ from assay.define.field_checks import (
 )
 from assay.define.refs import Ref
 from assay.durations import Duration
-from assay.guard import CODE_TIME_LIMIT
+from assay.overrun import CODE_TIME_LIMIT
 
 Strings: TypeAlias = str | Collection[str]
 """A string, or a list (tuple, set) of strings."""

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from assay import overrun
+
 BIG = 1 << 20
 """Bytes of compared files (the actual ones when named, else the expected ones) from which
 a comparison runs beside the loop: about 15,000 lines, tens of milliseconds and more."""
@@ -73,7 +75,7 @@ async def beside_loop(
     name: str, func: Callable[..., Any], *args: Any, limit: float | None = None
 ) -> Any:
     """``func(*args)`` in a daemon thread of its own, awaited: its result, or what it raised;
-    :class:`~assay.guard.TookTooLong` once it ran ``limit`` seconds (the thread goes on,
+    :class:`~assay.overrun.TookTooLong` once it ran ``limit`` seconds (the thread goes on,
     unheard: no thread can be stopped; the process's end does not wait for it). A daemon
     thread, not the loop's executor: a run stopped with Ctrl-C ends without waiting for a
     comparison no one will read."""
@@ -103,6 +105,4 @@ async def beside_loop(
     try:
         return await asyncio.wait_for(done, limit)
     except TimeoutError:
-        from assay.guard import TookTooLong
-
-        raise TookTooLong(limit) from None
+        raise overrun.TookTooLong(limit) from None

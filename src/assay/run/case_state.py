@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from assay import guard
+from assay import guard, overrun
 from assay.define.output import Output
 from assay.define.test import DependencyInfo, Test
 from assay.plan import Case
@@ -155,13 +155,13 @@ class CaseState:
         if self.test is None:
             return
         for hook in self.case.test._assay.hooks[(when, stage)]:  # type: ignore[index]
-            guard.call(
-                f"hook {hook.__name__}",
-                hook,
-                self.test,
-                printed=self.printed,
-                limit=guard.code_limit(self.test),
-            )
+            self._call(f"hook {hook.__name__}", hook, self.test)
+
+    def _call(self, what: str, func: Callable[..., Any], *args: Any) -> Any:
+        """The test's code ``func(*args)``, called as :func:`assay.guard.call` calls it: what
+        it prints goes to the case's file, and it may run for the test's code_time_limit."""
+        limit = overrun.code_limit(self.test)
+        return guard.call(what, func, *args, printed=self.printed, limit=limit)
 
     def _has_store_links(self) -> bool:
         """Whether the case sees read-only inputs: files of the store through links

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from assay import guard
+from assay import guard, overrun
 from assay.define.hooks import MetricSpec
 from assay.define.output import Output
 from assay.define.refs import Ref, finite, short
@@ -37,7 +37,7 @@ def measure(
                 getattr(test, name),
                 out,
                 printed=printed,
-                limit=guard.code_limit(test),
+                limit=overrun.code_limit(test),
             )
         except SanityError as exc:
             entry.verdict, entry.message = "error", str(exc)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from types import CoroutineType
 from typing import Any
 
-from assay import guard
+from assay import guard, overrun
 from assay.define.hooks import STAGES
 from assay.errors import SanityError, StoreError
 from assay.results.model import CaseResult
@@ -86,7 +86,7 @@ class Execution(SetupStage, RunStages, CheckStages):
         except guard.Interrupted:  # a signal reached hanging test code; the run stops
             self._fail(stage, "interrupted")
             await _cancelled()
-        except guard.TookTooLong as exc:  # the case's own failure; the run goes on
+        except overrun.TookTooLong as exc:  # the case's own failure; the run goes on
             self._fail(stage, str(exc))
         except StageFailed as exc:
             self._fail(stage, exc.reason, exc.details)

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from assay import guard
+from assay import overrun
 from assay.compare import beneath
 from assay.define.field_checks import describe_accepted, exit_code_accepted, source_globs
 from assay.define.fields import as_list
@@ -53,9 +53,7 @@ class CheckStages(CaseState):
             raise StageFailed(reason, self._differences_anyway())
         if compares_big(test, self.stage_dir):
             return self._beside_loop(test.sanity, out)
-        said = guard.call(
-            "sanity", test.sanity, out, printed=self.printed, limit=guard.code_limit(test)
-        )
+        said = self._call("sanity", test.sanity, out)
         # A check written as ReFrame's (a boolean returned) would otherwise pass when false.
         if said is False or (type(said).__name__ == "bool_" and not said):  # (numpy's too)
             raise StageFailed(
@@ -71,7 +69,7 @@ class CheckStages(CaseState):
     def _beside_loop(self, func: Callable[..., Any], *args: Any) -> Coroutine[Any, Any, Any]:
         """``func(*args)`` in a thread named after the case, awaited."""
         return beside_loop(
-            f"assay-compare-{self.case.id}", func, *args, limit=guard.code_limit(self._test)
+            f"assay-compare-{self.case.id}", func, *args, limit=overrun.code_limit(self._test)
         )
 
     def _denied_inputs(self) -> list[str]:
@@ -91,13 +89,7 @@ class CheckStages(CaseState):
         ask = getattr(self._test, "differences_anyway", None)
         if ask is None:
             return None
-        found: str | None = guard.call(
-            "differences_anyway",
-            ask,
-            self._out,
-            printed=self.printed,
-            limit=guard.code_limit(self._test),
-        )
+        found: str | None = self._call("differences_anyway", ask, self._out)
         return found
 
     def performance(self) -> None:

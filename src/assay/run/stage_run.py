@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from assay import guard
 from assay.compare import beneath
 from assay.define.field_checks import source_globs
 from assay.define.fields import as_list, duration
@@ -268,13 +267,7 @@ class RunStages(CaseState):
         sources, and what the test says it made, such as rendered templates). A comparison
         leaves them out of ``complete`` and of a command's ``{actual}``."""
         made = getattr(self._test, "inputs_made", None)
-        extra = (
-            guard.call(
-                "inputs_made", made, printed=self.printed, limit=guard.code_limit(self._test)
-            )
-            if made
-            else []
-        )
+        extra = self._call("inputs_made", made) if made else []
         return sorted({*scripts.ASSAY_FILES, *self.inputs, *extra})
 
     async def _job_comparison(
@@ -286,9 +279,7 @@ class RunStages(CaseState):
         ask = getattr(self._test, "job_comparison", None)
         if ask is None:
             return None
-        spec = guard.call(
-            "job_comparison", ask, printed=self.printed, limit=guard.code_limit(self._test)
-        )
+        spec = self._call("job_comparison", ask)
         if spec is None:
             return None
         spec = with_not_outputs(spec, not_outputs)

@@ -10,7 +10,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assay import guard
+from assay import guard, overrun
 from assay.define.definition import check_fields
 from assay.define.field_checks import source_globs
 from assay.define.fields import as_list
@@ -90,7 +90,7 @@ class SetupStage(CaseState):
         # The class's own __init__ (etc.) runs in bind under the guard; with none, no code
         # of the test's runs there: no process state to keep and put back.
         scope = (
-            guard.running(self.printed, guard.code_limit(case.test))
+            guard.running(self.printed, overrun.code_limit(case.test))
             if code_binds(case.test)
             else nullcontext()
         )
@@ -100,7 +100,7 @@ class SetupStage(CaseState):
             )
         self._hooks("before", "setup")
         if _may_change_fields(case.test):
-            with guard.running(self.printed, guard.code_limit(test)):
+            with guard.running(self.printed, overrun.code_limit(test)):
                 problems = check_fields(test, case.test._assay.metrics)
             if problems:
                 raise StageFailed("invalid test attributes: " + "; ".join(problems))
