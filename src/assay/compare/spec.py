@@ -269,7 +269,7 @@ class _Static:
         # ``files`` that are all plain relative names (no glob character, nothing to
         # normalize): each case looks at those names, not at a listing of its expected dir.
         self.literal: tuple[str, ...] | None = None
-        plain = all(_plain(f) for f in self.files)
+        plain = all(plain_name(f) for f in self.files)
         if self.files and plain and not self.complete and self.command is None:
             self.literal = tuple(sorted(set(self.files)))
 
@@ -433,7 +433,7 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
     return plan, []
 
 
-def _plain(name: str) -> bool:
+def plain_name(name: str) -> bool:
     """Whether ``name`` (of ``files``) is a relative path as a listing writes it, without
     glob characters: a file of that name is what it selects."""
     if not name or name.startswith("/") or any(c in name for c in "*?[]\\"):

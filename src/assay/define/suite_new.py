@@ -95,22 +95,14 @@ def _lacking(
         except OSError:
             return None  # unreadable: the engine says so
         return (case.path, {}, None) if empty else None
-    plain = [f for f in files if isinstance(f, str) and _plain(f)]
+    from assay.compare.spec import plain_name  # (a case that lacks something: rare)
+
+    plain = [f for f in files if isinstance(f, str) and plain_name(f)]
     absent = [f for f in plain if not os.path.lexists(os.path.join(expected, f))]
     if not absent:
         return None
     rest = [f for f in files if f not in absent]
     return case.path, {f: f"{below}/{f}" for f in absent}, rest or None
-
-
-_GLOB = re.compile(r"[*?\[\]\\]")
-
-
-def _plain(name: str) -> bool:
-    """A relative file name without glob characters (as the engine's ``files`` reads it)."""
-    if not name or name.startswith("/") or _GLOB.search(name):
-        return False
-    return all(part not in ("", ".", "..") for part in name.split("/"))
 
 
 def _new_names(
@@ -121,6 +113,7 @@ def _new_names(
     if targets:
         return list(targets)
     from assay.compare.options import glob, parents, relative
+    from assay.compare.spec import plain_name
 
     listing = _outputs(out.stage_dir, set(out.not_outputs))
     files = spec.get("files")
@@ -128,7 +121,7 @@ def _new_names(
         return listing
     chosen: list[str] = []
     for pattern in (f for f in files if isinstance(f, str)):
-        if _plain(pattern):
+        if plain_name(pattern):
             chosen.append(pattern)  # (said missing from the outputs when it is)
             continue
         try:
