@@ -9,7 +9,8 @@ names its launcher (``launcher = "srun"``) and may give it more options
 ``none``    the command as it is (:class:`Direct`)
 ``srun``    ``srun --ntasks=N [--cpus-per-task=C] [GPUS] OPTIONS CMD`` (:class:`Srun`),
             GPUS as the partition's ``slurm.gpu_request`` says (:mod:`~assay.schedulers.gpus`)
-``mpirun``  Open MPI: ``mpirun -np N [--map-by ppr:K:node] OPTIONS CMD`` (:class:`Mpirun`)
+``mpirun``  Open MPI: ``mpirun -np N [--map-by ppr:K:node] OPTIONS CMD`` (:class:`Mpirun`),
+            with a session directory of the job's own
 ``mpiexec`` MPICH, Intel MPI and the MPI standard's form:
             ``mpiexec -n N [-ppn K] OPTIONS CMD`` (:class:`Mpiexec`)
 =========== ==================================================================
@@ -90,8 +91,24 @@ class Srun(Launcher):
         return words
 
 
+OMPI_SESSION_DIR = (
+    'OMPI_MCA_orte_top_session_dir="${OMPI_MCA_orte_top_session_dir:-'
+    '${OMPI_MCA_orte_tmpdir_base:-${TMPDIR:-/tmp}}/assay-ompi.$HOSTNAME.$$}"'
+)
+"""The assignment in front of each ``mpirun`` line: a session directory of the job's own.
+
+Open MPI 4 puts every ``mpirun`` of one user on one host under one directory
+(``$TMPDIR/ompi.HOST.UID``) and removes it when a run ends and leaves it empty. Two runs
+ending and starting at once race: the starting one fails in ``orte_init`` ("orte_session_dir
+failed"; open-mpi/ompi#8510), about once in 300 starts with 8 at once here. A top directory
+per job script (its shell's pid on its host) has no other user; Open MPI removes it at the
+end. A directory the partition or the environment names (``orte_top_session_dir``, or
+``orte_tmpdir_base`` under which it goes) is kept. Open MPI 5 (PRRTE) ignores it."""
+
+
 class Mpirun(Launcher):
-    """Open MPI's ``mpirun``: ``--map-by ppr:K:node`` places K tasks on each node."""
+    """Open MPI's ``mpirun``: ``--map-by ppr:K:node`` places K tasks on each node; each
+    job's runs get a session directory of their own (:data:`OMPI_SESSION_DIR`)."""
 
     name = "mpirun"
 
@@ -100,6 +117,9 @@ class Mpirun(Launcher):
         if resources.tasks_per_node:
             words += ["--map-by", f"ppr:{resources.tasks_per_node}:node"]
         return words
+
+    def command(self, command: str, resources: JobResources) -> str:
+        return f"{OMPI_SESSION_DIR} {super().command(command, resources)}"
 
 
 class Mpiexec(Launcher):

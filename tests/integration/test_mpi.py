@@ -111,3 +111,35 @@ def test_without_the_root_settings_open_mpi_refuses_and_the_case_says_why(assay_
     assert case["failure"]["stage"] == "sanity"
     stderr = (Path(case["stage_dir"]) / "assay-run.err").read_text()
     assert "--allow-run-as-root" in stderr  # Open MPI's own explanation
+
+
+SESSION_DIRS = r"""
+import assay
+
+class Where(assay.Test):
+    command = "printenv OMPI_FILE_LOCATION"
+    copy = assay.parameter([1, 2])
+
+    def sanity(self, out):
+        out.expect("assay-ompi")
+"""
+
+
+def test_each_case_has_an_open_mpi_session_dir_of_its_own_which_goes(assay_cli, write, tmp_path):
+    # Open MPI 4 races when runs sharing $TMPDIR/ompi.HOST.UID end and start at once
+    # ("orte_session_dir failed", about 1 in 300 starts 8 at once here: not on demand), so
+    # each job's mpirun gets its own top dir; this checks it is used and removed.
+    write("assay.toml", MPIRUN)
+    write("test_where.py", SESSION_DIRS)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    result = assay_cli("run", "test_where.py", "--plain", env={"TMPDIR": str(scratch)})
+    assert result.code == 0, result
+    seen = set()
+    for copy in (1, 2):
+        case = result.case(f"Where[copy={copy}]")
+        out = (Path(case["output_dir"]) / "assay-run.out").read_text().strip()
+        assert out.startswith(f"{scratch}/assay-ompi."), out
+        seen.add(out.split("/")[len(scratch.parts)])
+    assert len(seen) == 2, seen  # one dir per case
+    assert list(scratch.glob("assay-ompi.*")) == []  # Open MPI removed them

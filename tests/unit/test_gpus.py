@@ -11,7 +11,7 @@ import pytest
 
 from assay.config import Partition, PartitionRef, Slurm, describe, parse_config
 from assay.errors import ConfigError
-from assay.launchers import launcher, partition_launcher
+from assay.launchers import OMPI_SESSION_DIR, launcher, partition_launcher
 from assay.schedulers.base import JobResources, JobSpec
 from assay.schedulers.packing import packable
 from assay.schedulers.slurm import SlurmScheduler
@@ -111,7 +111,8 @@ def test_srun_states_the_gpus_the_way_the_partition_asks_for_them() -> None:
 
 def test_mpi_launchers_leave_gpus_to_the_allocation() -> None:
     resources = JobResources(tasks=2, gpus_per_node=1)
-    assert launcher("mpirun", gpu_request="gres").command("./a", resources) == "mpirun -np 2 ./a"
+    line = launcher("mpirun", gpu_request="gres").command("./a", resources)
+    assert line == f"{OMPI_SESSION_DIR} mpirun -np 2 ./a"
     assert launcher("mpiexec").command("./a", resources) == "mpiexec -n 2 ./a"
 
 

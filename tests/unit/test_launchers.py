@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 
 from assay.config import parse_config
 from assay.errors import ConfigError
-from assay.launchers import LAUNCHERS, Mpiexec, Mpirun, Srun, launcher
+from assay.launchers import LAUNCHERS, OMPI_SESSION_DIR, Mpiexec, Mpirun, Srun, launcher
 from assay.schedulers.base import JobResources
+
+OMPI = OMPI_SESSION_DIR
 
 
 def test_none_runs_the_command_as_it_is() -> None:
@@ -20,9 +25,33 @@ def test_srun_states_tasks_and_cpus_per_task() -> None:
 
 
 def test_mpirun_is_open_mpis_and_maps_tasks_per_node() -> None:
-    assert Mpirun().command("./app", JobResources(tasks=4)) == "mpirun -np 4 ./app"
+    assert Mpirun().command("./app", JobResources(tasks=4)) == f"{OMPI} mpirun -np 4 ./app"
     spread = JobResources(nodes=2, tasks=4, tasks_per_node=2)
-    assert Mpirun().command("./app", spread) == "mpirun -np 4 --map-by ppr:2:node ./app"
+    assert Mpirun().command("./app", spread) == f"{OMPI} mpirun -np 4 --map-by ppr:2:node ./app"
+
+
+def _session_dir(env: dict[str, str]) -> str:
+    """What OMPI_SESSION_DIR gives mpirun when bash runs it with ``env``."""
+    line = f"{OMPI_SESSION_DIR} printenv OMPI_MCA_orte_top_session_dir; echo $HOSTNAME.$$"
+    out = subprocess.run(
+        ["bash", "-c", line],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return out[0].replace(out[1], "HOST.PID")
+
+
+def test_each_mpirun_job_gets_an_open_mpi_session_dir_of_its_own() -> None:
+    # Open MPI 4's shared session dir races between runs ending and starting at once
+    # (orte_session_dir failed); a dir per job script's shell has no other user.
+    assert _session_dir({}) == "/tmp/assay-ompi.HOST.PID"
+    assert _session_dir({"TMPDIR": "/scratch"}) == "/scratch/assay-ompi.HOST.PID"
+    base = {"TMPDIR": "/scratch", "OMPI_MCA_orte_tmpdir_base": "/local"}
+    assert _session_dir(base) == "/local/assay-ompi.HOST.PID"
+    # one the user names is theirs
+    assert _session_dir({"OMPI_MCA_orte_top_session_dir": "/mine"}) == "/mine"
 
 
 def test_mpiexec_uses_the_generic_syntax_without_open_mpis_map_by() -> None:
@@ -35,7 +64,7 @@ def test_mpiexec_uses_the_generic_syntax_without_open_mpis_map_by() -> None:
 
 def test_options_are_words_quoted_before_the_command() -> None:
     line = Mpirun(["--bind-to", "core", "-x", "A=b c"]).command("./app", JobResources(tasks=2))
-    assert line == "mpirun -np 2 --bind-to core -x 'A=b c' ./app"
+    assert line == f"{OMPI} mpirun -np 2 --bind-to core -x 'A=b c' ./app"
     assert launcher("srun", ["--mpi=pmix"]).command("./app", JobResources()) == (
         "srun --ntasks=1 --mpi=pmix ./app"
     )
@@ -66,7 +95,7 @@ launcher_options = ["--bind-to", "core"]
 """
     part = parse_config(text, "t.toml").systems["s"].partitions["p"]
     assert launcher(part.launcher, part.launcher_options).command("x", JobResources()) == (
-        "mpirun -np 1 --bind-to core x"
+        f"{OMPI} mpirun -np 1 --bind-to core x"
     )
     with pytest.raises(ConfigError, match=r"launcher_options\[0\].*control character"):
         parse_config(text.replace('"core"]', '"core"]').replace('"--bind-to"', '"a\\nb"'), "t")
