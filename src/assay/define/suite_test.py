@@ -38,6 +38,7 @@ class CaseFile:
     expected: Path  # the expected output file
     folder: str = "."  # the input's directory, relative to the suite file
     folder_name: str = ""  # that directory's own name (a Pygments lexer's alias)
+    beside: tuple[Path, ...] = ()  # files staged with the input (its options: x.opts)
 
     def __str__(self) -> str:
         return self.name
@@ -90,7 +91,8 @@ class SuiteTest(Test):
             self.case_source = str(case.path)
             self.exclude_sources = [*self.exclude_sources, self.expected_name]
         elif isinstance(case, CaseFile):
-            sources.append(str(case.path))  # the input alone: not its neighbours
+            sources.append(str(case.path))  # the input alone: not its neighbours,
+            sources.extend(str(p) for p in case.beside)  # but for those named in `beside`
         if self.inputs is not None:
             sources.append(str(self.inputs))
         self.sources = sources + list(self.sources or [])
