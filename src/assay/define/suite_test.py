@@ -15,6 +15,7 @@ from assay.define.suite_new import compare_case, lacks_expected
 from assay.define.test import Test
 from assay.errors import SanityError
 from assay.guard import own, running
+from assay.results.model import COMPARED_ANYWAY
 
 
 @dataclass(frozen=True)
@@ -161,12 +162,12 @@ class SuiteTest(Test):
         try:
             compare_case(out, self.params.get("case"), self.case, expected, spec)
         except SanityError as exc:
-            text = f"outputs (compared anyway): {exc}"
+            text = f"{COMPARED_ANYWAY}: {exc}"
             return f"{text}\n{exc.details}" if exc.details else text
         finally:
             for verdict in out.comparisons[before:]:
                 verdict["judged"] = False
-        return "outputs (compared anyway): equal to the expected ones"
+        return f"{COMPARED_ANYWAY}: equal to the expected ones"
 
     @own
     def job_comparison(self) -> dict[str, Any] | None:
