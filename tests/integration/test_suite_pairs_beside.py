@@ -61,3 +61,12 @@ def test_a_file_beside_is_read_only_as_every_input(example):
     reason = result.case("options[case=safe]")["failure"]["reason"]
     assert "'safe.opts' is a staged input, read-only" in reason
     assert (example / "tm-cases" / "safe.opts").read_text() == "safe_mode\n"
+
+
+def test_a_file_beside_declared_writable_gets_a_private_copy(example):
+    suite = example / "options.suite.toml"
+    text = suite.read_text().replace("> {output}", "> {output} && echo x >> safe.opts")
+    suite.write_text(text.replace('build = "bin"', 'build = "bin"\nwritable = ["*.opts"]'))
+    result = run_assay("run", "options.suite.toml", "--plain", "-n", "safe", cwd=example)
+    assert result.code == 0, result
+    assert (example / "tm-cases" / "safe.opts").read_text() == "safe_mode\n"
