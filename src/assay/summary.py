@@ -19,7 +19,7 @@ from msgspec import field
 from assay import terminal
 from assay.durations import format_duration
 from assay.files import display_path, tail, why_unread
-from assay.results.model import NOT_STARTED, CaseResult, Session, Status
+from assay.results.model import COMPARED_ANYWAY, NOT_STARTED, CaseResult, Session, Status
 from assay.run.scripts import PYTHON_OUT
 
 if TYPE_CHECKING:
@@ -156,7 +156,9 @@ def failure_block(result: CaseResult, hint: Hint) -> _Block:
                 continue  # a sentence the reason (or the line before) already says
             said.append(text)
             lines.append((f"    {line}", "dim"))
-        block.add(lines, 1)
+        # Outputs compared after an exit code that was not accepted did not decide the
+        # verdict: the run's own output tails (a traceback's last line) say more.
+        block.add(lines, 6 if failure.details.startswith(COMPARED_ANYWAY) else 1)
     ends = []
     # Escaped here, as the notes above are, not only where a line is printed: a newline in
     # a directory's name (the user's, above the case's) would count as one row of the

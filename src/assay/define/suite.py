@@ -47,7 +47,13 @@ from assay.define.suite_checks import (
     toml_error_line,
 )
 from assay.define.suite_metrics import add_metrics
-from assay.define.suite_pairs import WORDS, case_files, is_pairs, pattern_problem
+from assay.define.suite_pairs import (
+    WORDS,
+    beside_problem,
+    case_files,
+    is_pairs,
+    pattern_problem,
+)
 from assay.define.suite_test import Case, CaseDir, CaseFile, SuiteTest
 from assay.define.suite_variants import scaling_class, sweep_class
 from assay.define.test import Test
@@ -125,6 +131,18 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
                 "(expected with {stem}: {input}, {output}, {dir}, {dir_name}); rename the "
                 "variable",
             )
+        for index, side in enumerate(body.beside):
+            problem = beside_problem(side)
+            if problem is not None:
+                comp.problem(f"suite.beside[{index}]", problem)
+                return []
+    elif body.beside:
+        comp.problem(
+            "suite.beside",
+            "files beside each input are for a suite of pairs of files (expected with "
+            '{stem} or {name}, as "{stem}.html"); a case directory\'s files are all staged',
+        )
+        return []
     elif expected.is_absolute() or ".." in expected.parts or not body.expected.strip():
         comp.problem(
             "suite.expected",
@@ -148,7 +166,7 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
     cases: list[Case] = []
     if pairs and body.cases is not None:
         given = [body.cases] if isinstance(body.cases, str) else list(body.cases)
-        cases.extend(case_files(comp, given, body.expected))
+        cases.extend(case_files(comp, given, body.expected, body.beside))
     else:
         cases.extend(_case_dirs(comp, body))
     compare = _compare_spec(comp, body, cases, pairs)

@@ -39,21 +39,49 @@ def pattern_problem(pattern: str) -> str | None:
     return None
 
 
-def case_files(comp: Compiler, patterns: list[str], expected: str) -> list[CaseFile]:
+def beside_problem(pattern: str) -> str | None:
+    """Why ``pattern`` (an entry of ``beside``) cannot name a file beside an input, or None.
+    Unlike ``expected`` it may hold no placeholder: one file staged with every input."""
+    fix = (
+        f"{pattern!r} cannot name a file beside an input: give a relative name in which the "
+        "only placeholders are {stem} and {name} (the input's name without and with its "
+        'suffix), as in "{stem}.opts"'
+    )
+    try:
+        fields = list(string.Formatter().parse(pattern))
+    except ValueError:
+        return fix
+    used = [(f, spec, conv) for _, f, spec, conv in fields if f is not None]
+    if any(f not in PLACEHOLDERS or spec or conv for f, spec, conv in used):
+        return fix
+    named = pattern.format(stem="x", name="x.y")
+    if not named.strip() or os.path.isabs(named) or Path(named).name in ("", ".", ".."):
+        return fix
+    return None
+
+
+def case_files(
+    comp: Compiler, patterns: list[str], expected: str, beside: list[str] | None = None
+) -> list[CaseFile]:
     """One case per input file the ``patterns`` match (relative to the suite file), its
-    expected file named by ``expected``; every problem reported once. A matched file that
-    is another matched file's expected file is no input (``examplefiles/*/*`` matches
-    ``x.ext`` and ``x.ext.output``: one case)."""
+    expected file named by ``expected`` and the files of ``beside`` that exist staged with
+    it; every problem reported once. A matched file that is another matched file's expected
+    file, or one beside it, is no input (``examplefiles/*/*`` matches ``x.ext`` and
+    ``x.ext.output``: one case)."""
     inputs: dict[Path, None] = {}  # each input once, in the globs' order
     for pattern in patterns:
         for path in case_globs(comp, pattern, "file", is_file):
             inputs.setdefault(Path(os.path.normpath(path)), None)
     pairs = {p: _expected_file(p, expected) for p in inputs}
+    # A file named in `beside` is optional (markdown2's x.opts: only some inputs have one).
+    sides = {p: [_expected_file(p, b) for b in beside or []] for p in inputs}
+    sides = {p: [f for f in fs if exists(f)] for p, fs in sides.items()}
     theirs = {e for p, e in pairs.items() if e != p}  # (its own: a name clash, _names_ok)
+    theirs.update(f for p, fs in sides.items() for f in fs if f != p)  # (_beside_ok)
     kept = [p for p in inputs if p not in theirs]
     names = unique_names(kept, comp.base)
-    found = [_case(comp.base, names[p], p, pairs[p]) for p in kept]
-    if not _names_ok(comp, found, expected):
+    found = [_case(comp.base, names[p], p, pairs[p], sides[p]) for p in kept]
+    if not _names_ok(comp, found, expected) or not _beside_ok(comp, found):
         return []
     cases: dict[str, CaseFile] = {}
     for case in found:
@@ -101,11 +129,36 @@ def unique_names(inputs: list[Path], base: Path) -> dict[Path, str]:
             level[path] += 1
 
 
-def _case(base: Path, name: str, path: Path, expected: Path) -> CaseFile:
+def _case(base: Path, name: str, path: Path, expected: Path, beside: list[Path]) -> CaseFile:
     folder = os.path.relpath(path.parent, base)
     # (For the suite's own directory, ".", its name is that of the directory itself.)
     own = Path(os.path.abspath(path.parent)).name
-    return CaseFile(name, path, expected, folder, own)
+    return CaseFile(name, path, expected, folder, own, tuple(beside))
+
+
+def _beside_ok(comp: Compiler, cases: list[CaseFile]) -> bool:
+    """Each file of ``beside`` is staged under its own name beside the input, where the
+    command writes ``{output}``: it must be a file whose name is neither of theirs, nor
+    another's of ``beside``, nor assay's own."""
+    for case in cases:
+        taken = {case.path.name: "the input", case.expected.name: "the expected output"}
+        for side in case.beside:
+            why = None
+            if not is_file(side):
+                why = "is not a file"
+            elif side.name in taken:
+                why = f"has the name of {taken[side.name]} ({side.name!r}) in the stage dir"
+            elif side.name.startswith(("assay-", ".assay-")):
+                why = "is named like assay's own files in the stage dir (assay-*, .assay-*)"
+            if why is not None:
+                comp.problem(
+                    "suite.beside",
+                    f"{side} (beside the input of case {case.name!r}) {why}; each file of "
+                    "beside is staged under its own name beside the input: name it otherwise",
+                )
+                return False
+            taken[side.name] = "another file of beside"
+    return True
 
 
 def _expected_file(input_file: Path, pattern: str) -> Path:

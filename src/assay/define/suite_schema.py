@@ -152,6 +152,7 @@ class Body(_Table, kw_only=True, frozen=True):
     overlays: list[str] = []
     cases: str | list[str] | None = None
     expected: str = "expected"
+    beside: list[str] = []
     command: str
     time_limit: Duration | None = None
     code_time_limit: Duration | None = None

@@ -15,6 +15,7 @@ from assay.define.suite_new import compare_case, lacks_expected
 from assay.define.test import Test
 from assay.errors import SanityError
 from assay.guard import own, running
+from assay.results.model import COMPARED_ANYWAY
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class CaseFile:
     expected: Path  # the expected output file
     folder: str = "."  # the input's directory, relative to the suite file
     folder_name: str = ""  # that directory's own name (a Pygments lexer's alias)
+    beside: tuple[Path, ...] = ()  # files staged with the input (its options: x.opts)
 
     def __str__(self) -> str:
         return self.name
@@ -90,7 +92,8 @@ class SuiteTest(Test):
             self.case_source = str(case.path)
             self.exclude_sources = [*self.exclude_sources, self.expected_name]
         elif isinstance(case, CaseFile):
-            sources.append(str(case.path))  # the input alone: not its neighbours
+            sources.append(str(case.path))  # the input alone: not its neighbours,
+            sources.extend(str(p) for p in case.beside)  # but for those named in `beside`
         if self.inputs is not None:
             sources.append(str(self.inputs))
         self.sources = sources + list(self.sources or [])
@@ -159,12 +162,12 @@ class SuiteTest(Test):
         try:
             compare_case(out, self.params.get("case"), self.case, expected, spec)
         except SanityError as exc:
-            text = f"outputs (compared anyway): {exc}"
+            text = f"{COMPARED_ANYWAY}: {exc}"
             return f"{text}\n{exc.details}" if exc.details else text
         finally:
             for verdict in out.comparisons[before:]:
                 verdict["judged"] = False
-        return "outputs (compared anyway): equal to the expected ones"
+        return f"{COMPARED_ANYWAY}: equal to the expected ones"
 
     @own
     def job_comparison(self) -> dict[str, Any] | None:

@@ -34,6 +34,10 @@ class Failure(msgspec.Struct):
 NOT_STARTED = "interrupted before it started"
 """The reason of a case that was still waiting for its turn when the run was interrupted."""
 
+COMPARED_ANYWAY = "outputs (compared anyway)"
+"""How the details of a case whose exit code was not accepted start when its outputs were
+compared all the same: to show the difference, not to decide the verdict."""
+
 MAX_REASON = 16 * 1024
 MAX_DETAILS = 256 * 1024
 
