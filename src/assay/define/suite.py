@@ -38,6 +38,7 @@ from assay.define.suite_checks import (
     SuiteProblem,
     case_globs,
     check_layer,
+    inside_suite,
     is_dir,
     is_file,
     line_of,
@@ -234,7 +235,7 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
                 "directory; give a glob of case directories, such as 'cases/*'",
             )
             continue
-        for d in dirs:
+        for d in inside_suite(comp, "suite.cases", "case directory", dirs):
             if d.name in found and found[d.name].path != d:
                 comp.problem(
                     "suite.cases",

@@ -14,6 +14,7 @@ from typing import Any
 
 from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
 from assay.define.fields import FIELDS
+from assay.define.suite_confine import leads_out, outside_message
 from assay.define.suite_test import SuiteTest
 from assay.define.test import Test
 
@@ -94,6 +95,23 @@ def case_globs(comp: Compiler, pattern: str, what: str, keep: Callable[[Path], b
         comp.problem(
             "suite.cases", f"{pattern!r} matches no {what} under {comp.base}{_unclosed(pattern)}"
         )
+    return kept
+
+
+def inside_suite(comp: Compiler, key: str, what: str, paths: list[Path]) -> list[Path]:
+    """The ``paths`` that lie inside the suite's directory, links resolved; one problem
+    naming the first of the others, where it leads and the fix (see :mod:`.suite_confine`)."""
+    kept, out = [], []
+    for path in paths:
+        real = leads_out(path, comp.base)
+        if real is None:
+            kept.append(path)
+        else:
+            out.append((path, real))
+    if out:
+        path, real = out[0]
+        more = f" (and {len(out) - 1} more)" if len(out) > 1 else ""
+        comp.problem(key, outside_message(what, path, real, comp.base, more))
     return kept
 
 

@@ -8,7 +8,14 @@ import os
 import string
 from pathlib import Path, PurePosixPath
 
-from assay.define.suite_checks import Compiler, case_globs, exists, is_file, lookalikes
+from assay.define.suite_checks import (
+    Compiler,
+    case_globs,
+    exists,
+    inside_suite,
+    is_file,
+    lookalikes,
+)
 from assay.define.suite_test import CaseFile
 
 PLACEHOLDERS = ("stem", "name")
@@ -48,7 +55,11 @@ def case_files(comp: Compiler, patterns: list[str], expected: str) -> list[CaseF
     for pattern in patterns:
         for path in case_globs(comp, pattern, "file", is_file):
             inputs.setdefault(Path(os.path.normpath(path)), None)
-    pairs = {p: _expected_file(p, expected) for p in inputs}
+    found_inputs = inside_suite(comp, "suite.cases", "input", list(inputs))
+    pairs = {p: _expected_file(p, expected) for p in found_inputs}
+    mine = inside_suite(comp, "suite.expected", "expected file", list(pairs.values()))
+    if len(found_inputs) < len(inputs) or len(mine) < len(pairs):
+        return []
     theirs = {e for p, e in pairs.items() if e != p}  # (its own: a name clash, _names_ok)
     kept = [p for p in inputs if p not in theirs]
     names = unique_names(kept, comp.base)

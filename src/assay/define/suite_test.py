@@ -11,6 +11,7 @@ from typing import Any
 
 from assay.define.hooks import after, before
 from assay.define.output import Output, comparison_spec
+from assay.define.suite_confine import leads_out, outside_message, refuse_links_out
 from assay.define.suite_new import compare_case, lacks_expected
 from assay.define.test import Test
 from assay.errors import SanityError
@@ -85,6 +86,7 @@ class SuiteTest(Test):
         """A case's inputs are its directory without the expected outputs."""
         sources = []
         case = self.params.get("case")
+        _confined(self, case)
         if isinstance(case, CaseDir):
             sources.append(str(case.path))
             self.case_source = str(case.path)
@@ -175,6 +177,29 @@ class SuiteTest(Test):
         if lacks_expected(self.params.get("case"), expected, spec):
             return None  # nothing to send: sanity says what is missing
         return comparison_spec(expected, self.stage_dir, **spec)
+
+
+def _confined(test: SuiteTest, case: object) -> None:
+    """Fail a case whose directory (its expected outputs too), inputs or a sweep point's
+    expected directory hold a link out of the suite's directory (:mod:`.suite_confine`):
+    before anything is staged from them or read through them."""
+    suite_dir = test.suite_file.parent
+    folders = []
+    if isinstance(case, CaseDir):
+        folders.append((case.path, "case directory"))
+    if test.inputs is not None:
+        folders.append((test.inputs, "inputs directory"))
+    if test.expected_pattern is not None and not isinstance(case, CaseDir | CaseFile):
+        expected = test.expected_dir()
+        if expected is not None:
+            real = leads_out(expected, suite_dir)
+            if real is not None:
+                raise SanityError(outside_message("expected directory", expected, real, suite_dir))
+            folders.append((expected, "expected directory"))
+    for folder, what in folders:
+        problem = refuse_links_out(folder, suite_dir, what)
+        if problem is not None:
+            raise SanityError(problem)
 
 
 @functools.lru_cache(maxsize=1024)
