@@ -212,16 +212,27 @@ def _below(path: Path, name: str) -> Path:
 
 def _render(test: Test, template: Path, target: Path) -> None:
     import jinja2  # lazy: start-up time (jinja2: 28 ms; only templated suites need it)
+    import jinja2.exceptions
+    import jinja2.sandbox
 
-    env = jinja2.Environment(
+    # Sandboxed: a plain environment lets a template reach any Python object
+    # ({{ cycler.__init__.__globals__.os.system(...) }}), so a suite file (data, whose
+    # commands run as the case's job, without root's capabilities) would run code in the
+    # runner itself. The sandbox keeps what templates of inputs need (values, filters, loops).
+    env = jinja2.sandbox.SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(template.parent),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,  # inputs of scientific codes, not HTML  # noqa: S701
+        autoescape=False,  # inputs of scientific codes, not HTML
     )
     values = test._format_values()
     try:
         text = env.get_template(template.name).render(**values)
+    except jinja2.exceptions.SecurityError as exc:
+        raise SanityError(
+            f"template {template.name}: {str(exc).rstrip('.')}: a template may use the "
+            "values it is given, filters and loops, not Python's internals"
+        ) from None
     except jinja2.TemplateError as exc:
         raise SanityError(f"template {template.name}: {exc}") from None
     _write_inside(test.stage_dir, target, text.encode())
