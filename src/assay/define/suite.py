@@ -46,6 +46,7 @@ from assay.define.suite_checks import (
     make_class,
     name_problem,
     toml_error_line,
+    utf8_names,
 )
 from assay.define.suite_metrics import add_metrics
 from assay.define.suite_pairs import WORDS, case_files, is_pairs, pattern_problem
@@ -235,6 +236,7 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
                 "directory; give a glob of case directories, such as 'cases/*'",
             )
             continue
+        dirs = utf8_names(comp, "suite.cases", "case directory", dirs)
         for d in inside_suite(comp, "suite.cases", "case directory", dirs):
             if d.name in found and found[d.name].path != d:
                 comp.problem(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import glob
 import itertools
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,6 +113,28 @@ def inside_suite(comp: Compiler, key: str, what: str, paths: list[Path]) -> list
         path, real = out[0]
         more = f" (and {len(out) - 1} more)" if len(out) > 1 else ""
         comp.problem(key, outside_message(what, path, real, comp.base, more))
+    return kept
+
+
+def utf8_names(comp: Compiler, key: str, what: str, paths: list[Path]) -> list[Path]:
+    """The ``paths`` whose names are text (UTF-8); one problem naming the first of the
+    others: a case's name, its ``{dir}`` and its report are text, and a name of other bytes
+    (``\\xff``, decoded as a lone surrogate) failed later with a bare codec error."""
+    kept, bad = [], []
+    for path in paths:
+        try:
+            str(path).encode()
+            kept.append(path)
+        except UnicodeEncodeError:
+            bad.append(path)
+    if bad:
+        shown = os.fsencode(bad[0]).decode("utf-8", "backslashreplace")
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        comp.problem(
+            key,
+            f"{what} {shown}{more}: its name is not UTF-8 text, which case names, commands "
+            "and reports are; rename it",
+        )
     return kept
 
 

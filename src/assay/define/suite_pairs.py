@@ -15,6 +15,7 @@ from assay.define.suite_checks import (
     inside_suite,
     is_file,
     lookalikes,
+    utf8_names,
 )
 from assay.define.suite_test import CaseFile
 
@@ -55,7 +56,8 @@ def case_files(comp: Compiler, patterns: list[str], expected: str) -> list[CaseF
     for pattern in patterns:
         for path in case_globs(comp, pattern, "file", is_file):
             inputs.setdefault(Path(os.path.normpath(path)), None)
-    found_inputs = inside_suite(comp, "suite.cases", "input", list(inputs))
+    texts = utf8_names(comp, "suite.cases", "input", list(inputs))
+    found_inputs = inside_suite(comp, "suite.cases", "input", texts)
     pairs = {p: _expected_file(p, expected) for p in found_inputs}
     mine = inside_suite(comp, "suite.expected", "expected file", list(pairs.values()))
     if len(found_inputs) < len(inputs) or len(mine) < len(pairs):
