@@ -103,8 +103,9 @@ def inside_suite(comp: Compiler, key: str, what: str, paths: list[Path]) -> list
     """The ``paths`` that lie inside the suite's directory, links resolved; one problem
     naming the first of the others, where it leads and the fix (see :mod:`.suite_confine`)."""
     kept, out = [], []
+    parents: dict[str, str] = {}
     for path in paths:
-        real = leads_out(path, comp.base)
+        real = leads_out(path, comp.base, parents)
         if real is None:
             kept.append(path)
         else:

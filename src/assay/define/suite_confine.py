@@ -35,11 +35,21 @@ def inside(real: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def leads_out(path: Path, suite_dir: Path) -> str | None:
+def leads_out(path: Path, suite_dir: Path, parents: dict[str, str] | None = None) -> str | None:
     """Where ``path`` leads (links resolved, ``..`` too) when that is outside the suite's
-    directory; None when it stays inside (or the name cannot even be resolved)."""
+    directory; None when it stays inside (or the name cannot even be resolved).
+    ``parents``: the resolved directories of earlier paths of one look, by their names (a
+    glob's matches share a few: one lstat each then, not one per part of the path)."""
     try:
-        real = os.path.realpath(path)
+        name = path.name
+        if parents is not None and name not in ("", ".", "..") and not os.path.islink(path):
+            folder = str(path.parent)
+            real_folder = parents.get(folder)
+            if real_folder is None:
+                real_folder = parents[folder] = os.path.realpath(folder)
+            real = os.path.join(real_folder, name)
+        else:
+            real = os.path.realpath(path)
     except (OSError, ValueError):
         return None
     return None if inside(real, real_root(suite_dir)) else real
@@ -58,7 +68,7 @@ def links_out(folder: Path, suite_dir: Path) -> list[tuple[str, str]]:
     walked without following links (a link to a directory inside is looked at as a link);
     only links cost more than the directory reads (their resolution)."""
     root = real_root(suite_dir)
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, str]] = []  # (usually none: sorted only when there are)
     stack = [(str(folder), "")]
     while stack:
         here, prefix = stack.pop()
@@ -74,7 +84,7 @@ def links_out(folder: Path, suite_dir: Path) -> list[tuple[str, str]]:
                     found.append((prefix + entry.name, real))
             elif entry.is_dir(follow_symlinks=False):
                 stack.append((entry.path, f"{prefix}{entry.name}/"))
-    return sorted(found)
+    return sorted(found) if len(found) > 1 else found
 
 
 def refuse_links_out(folder: Path, suite_dir: Path, what: str) -> str | None:
