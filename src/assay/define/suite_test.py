@@ -210,7 +210,7 @@ def _below(path: Path, name: str) -> Path:
     return path / name
 
 
-def _render(test: Test, template: Path, target: Path) -> None:
+def _render(test: SuiteTest, template: Path, target: Path) -> None:
     import jinja2  # lazy: start-up time (jinja2: 28 ms; only templated suites need it)
     import jinja2.exceptions
     import jinja2.sandbox
@@ -220,7 +220,7 @@ def _render(test: Test, template: Path, target: Path) -> None:
     # commands run as the case's job, without root's capabilities) would run code in the
     # runner itself. The sandbox keeps what templates of inputs need (values, filters, loops).
     env = jinja2.sandbox.SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(template.parent),
+        loader=_confined_loader(template.parent, test.suite_file.parent),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # inputs of scientific codes, not HTML
@@ -236,6 +236,27 @@ def _render(test: Test, template: Path, target: Path) -> None:
     except jinja2.TemplateError as exc:
         raise SanityError(f"template {template.name}: {exc}") from None
     _write_inside(test.stage_dir, target, text.encode())
+
+
+def _confined_loader(folder: Path, suite_dir: Path) -> Any:
+    """A loader of the templates in ``folder`` (``{% include %}`` too) that reads only
+    regular files inside the suite's directory: a link beside the template that leads out
+    (``inc.txt -> /root/secret``) would put a file the case's job cannot read into its input,
+    read with the runner's privileges; a FIFO would hold the runner."""
+    import jinja2
+    from jinja2.loaders import split_template_path
+
+    class Confined(jinja2.FileSystemLoader):
+        def get_source(self, environment: Any, template: str) -> Any:
+            path = Path(folder, *split_template_path(template))  # ('..' is not found)
+            real = leads_out(path, suite_dir)
+            if real is not None:
+                raise SanityError(outside_message("template", path, real, suite_dir))
+            if os.path.lexists(path) and not path.is_file():
+                raise SanityError(f"template {path}: not a regular file")
+            return super().get_source(environment, template)
+
+    return Confined(folder)
 
 
 def _write_inside(stage_dir: Path, target: Path, data: bytes) -> None:
