@@ -206,3 +206,27 @@ def test_a_sweeps_inputs_templates_and_expected_stay_inside(tmp_path, extra, mes
     assert result.code != 0, said
     assert message.format(t=tmp_path, s=suite) in said, said
     _no_secret_in_the_runs(suite)
+
+
+def test_a_link_out_behind_a_link_to_a_directory_inside_is_found_cycles_and_all(tmp_path):
+    """expected/sub -> the suite's shared/, whose out.txt -> the secret: the comparison of
+    sub/out.txt read the secret and showed it; a link back up (a cycle) is walked once."""
+    suite, secret = _home(tmp_path)
+    (suite / "shared").mkdir()
+    (suite / "shared" / "out.txt").symlink_to(secret)
+    case = suite / "cases" / "c1"
+    (case / "expected").mkdir(parents=True)
+    (case / "in.txt").write_text("hi\n")
+    (case / "expected" / "sub").symlink_to(suite / "shared")
+    (case / "loop").symlink_to(suite / "cases")
+    (suite / "s.suite.toml").write_text(
+        '[suite]\nname = "s"\ncases = "cases/*"\ncommand = "mkdir sub; cat in.txt > sub/out.txt"\n'
+    )
+    result = run_assay("run", "s.suite.toml", "--plain", cwd=suite)
+    said = _said(result)
+    assert result.code == 1, said
+    failure = result.case("s[case=c1]")["failure"]
+    assert failure["reason"].startswith(
+        f"case directory {case}: the symbolic link {case}/expected/sub/out.txt leads to {secret}"
+    ), failure
+    _no_secret_in_the_runs(suite)

@@ -14,6 +14,7 @@ docs/suites.md ("What a suite may read").
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 from pathlib import Path
@@ -64,14 +65,17 @@ def outside_message(what: str, path: Path | str, real: str, suite_dir: Path, mor
 
 def links_out(folder: Path, suite_dir: Path) -> list[tuple[str, str]]:
     """The symbolic links below ``folder`` that lead out of the suite's directory, each as
-    (its path relative to ``folder``, where it leads), in name order. Directories are
-    walked without following links (a link to a directory inside is looked at as a link);
-    only links cost more than the directory reads (their resolution)."""
+    (its path relative to ``folder``, where it leads), in name order. A link to a
+    directory inside is walked too (once: links may make cycles), since what is read
+    through it (a comparison of ``expected/shared/x``) may be a link out; only links cost
+    more than the directory reads (their resolution)."""
     root = real_root(suite_dir)
     found: list[tuple[str, str]] = []  # (usually none: sorted only when there are)
-    stack = [(str(folder), "")]
-    while stack:
-        here, prefix = stack.pop()
+    # Breadth first: a directory reached through several links is named by the shortest.
+    queue = collections.deque([(str(folder), "")])
+    walked: set[str] = set()  # the directories reached through links, resolved
+    while queue:
+        here, prefix = queue.popleft()
         try:
             with os.scandir(here) as it:
                 entries = list(it)
@@ -82,8 +86,11 @@ def links_out(folder: Path, suite_dir: Path) -> list[tuple[str, str]]:
                 real = os.path.realpath(entry.path)
                 if not inside(real, root):
                     found.append((prefix + entry.name, real))
+                elif real not in walked and os.path.isdir(real):
+                    walked.add(real)
+                    queue.append((real, f"{prefix}{entry.name}/"))
             elif entry.is_dir(follow_symlinks=False):
-                stack.append((entry.path, f"{prefix}{entry.name}/"))
+                queue.append((entry.path, f"{prefix}{entry.name}/"))
     return sorted(found) if len(found) > 1 else found
 
 
