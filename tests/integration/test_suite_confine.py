@@ -218,7 +218,7 @@ def test_a_link_out_behind_a_link_to_a_directory_inside_is_found_cycles_and_all(
     (case / "expected").mkdir(parents=True)
     (case / "in.txt").write_text("hi\n")
     (case / "expected" / "sub").symlink_to(suite / "shared")
-    (case / "loop").symlink_to(suite / "cases")
+    (case / "expected" / "loop").symlink_to(suite / "cases")  # back up: a cycle
     (suite / "s.suite.toml").write_text(
         '[suite]\nname = "s"\ncases = "cases/*"\ncommand = "mkdir sub; cat in.txt > sub/out.txt"\n'
     )

@@ -63,12 +63,14 @@ def outside_message(what: str, path: Path | str, real: str, suite_dir: Path, mor
     return f"{what} {shown} is outside the suite's directory {root}{more}: {FIX}"
 
 
-def links_out(folder: Path, suite_dir: Path) -> list[tuple[str, str]]:
+def links_out(folder: Path, suite_dir: Path, follow: str | None = None) -> list[tuple[str, str]]:
     """The symbolic links below ``folder`` that lead out of the suite's directory, each as
-    (its path relative to ``folder``, where it leads), in name order. A link to a
-    directory inside is walked too (once: links may make cycles), since what is read
-    through it (a comparison of ``expected/shared/x``) may be a link out; only links cost
-    more than the directory reads (their resolution)."""
+    (its path relative to ``folder``, where it leads), in name order. Below ``follow`` (a
+    path relative to ``folder``, "" for all of it: the expected outputs, which assay reads)
+    a link to a directory inside is walked too (once: links may make cycles), since what
+    is read through it (``expected/shared/x``) may be a link out; elsewhere links are
+    staged as links, never read through by assay, and a large directory they lead to is
+    not walked for each case. Only links cost more than the directory reads."""
     root = real_root(suite_dir)
     found: list[tuple[str, str]] = []  # (usually none: sorted only when there are)
     # Breadth first: a directory reached through several links is named by the shortest.
@@ -84,20 +86,29 @@ def links_out(folder: Path, suite_dir: Path) -> list[tuple[str, str]]:
         for entry in entries:
             if entry.is_symlink():
                 real = os.path.realpath(entry.path)
+                rel = prefix + entry.name
                 if not inside(real, root):
-                    found.append((prefix + entry.name, real))
-                elif real not in walked and os.path.isdir(real):
+                    found.append((rel, real))
+                elif _below(rel, follow) and real not in walked and os.path.isdir(real):
                     walked.add(real)
-                    queue.append((real, f"{prefix}{entry.name}/"))
+                    queue.append((real, rel + "/"))
             elif entry.is_dir(follow_symlinks=False):
                 queue.append((entry.path, f"{prefix}{entry.name}/"))
     return sorted(found) if len(found) > 1 else found
 
 
-def refuse_links_out(folder: Path, suite_dir: Path, what: str) -> str | None:
+def _below(rel: str, top: str | None) -> bool:
+    """Whether ``rel`` is ``top`` or below it ("": everything; None: nothing)."""
+    return top is not None and (top in ("", rel) or rel.startswith(top + "/"))
+
+
+def refuse_links_out(
+    folder: Path, suite_dir: Path, what: str, follow: str | None = None
+) -> str | None:
     """The setup failure of a case whose ``folder`` (``what``: "case directory"...) holds a
-    link out of the suite's directory, naming the first; None when it holds none."""
-    out = links_out(folder, suite_dir)
+    link out of the suite's directory, naming the first; None when it holds none.
+    ``follow``: as for :func:`links_out`."""
+    out = links_out(folder, suite_dir, follow)
     if not out:
         return None
     rel, real = out[0]

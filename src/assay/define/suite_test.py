@@ -184,20 +184,20 @@ def _confined(test: SuiteTest, case: object) -> None:
     expected directory hold a link out of the suite's directory (:mod:`.suite_confine`):
     before anything is staged from them or read through them."""
     suite_dir = test.suite_file.parent
-    folders = []
+    folders: list[tuple[Path, str, str | None]] = []  # (folder, what, below it: followed)
     if isinstance(case, CaseDir):
-        folders.append((case.path, "case directory"))
+        folders.append((case.path, "case directory", Path(test.expected_name).as_posix()))
     if test.inputs is not None:
-        folders.append((test.inputs, "inputs directory"))
+        folders.append((test.inputs, "inputs directory", None))
     if test.expected_pattern is not None and not isinstance(case, CaseDir | CaseFile):
         expected = test.expected_dir()
         if expected is not None:
             real = leads_out(expected, suite_dir)
             if real is not None:
                 raise SanityError(outside_message("expected directory", expected, real, suite_dir))
-            folders.append((expected, "expected directory"))
-    for folder, what in folders:
-        problem = refuse_links_out(folder, suite_dir, what)
+            folders.append((expected, "expected directory", ""))
+    for folder, what, follow in folders:
+        problem = refuse_links_out(folder, suite_dir, what, follow)
         if problem is not None:
             raise SanityError(problem)
 
