@@ -92,8 +92,8 @@ class Srun(Launcher):
 
 
 OMPI_SESSION_DIR = (
-    'OMPI_MCA_orte_top_session_dir="${OMPI_MCA_orte_top_session_dir:-'
-    '${OMPI_MCA_orte_tmpdir_base:-${TMPDIR:-/tmp}}/assay-ompi.$HOSTNAME.$$}"'
+    'OMPI_MCA_orte_top_session_dir="${OMPI_MCA_orte_top_session_dir:-$(mktemp -u '
+    '"${OMPI_MCA_orte_tmpdir_base:-${TMPDIR:-/tmp}}/assay-ompi.XXXXXXXXXX")}"'
 )
 """The assignment in front of each ``mpirun`` line: a session directory of the job's own.
 
@@ -101,8 +101,14 @@ Open MPI 4 puts every ``mpirun`` of one user on one host under one directory
 (``$TMPDIR/ompi.HOST.UID``) and removes it when a run ends and leaves it empty. Two runs
 ending and starting at once race: the starting one fails in ``orte_init`` ("orte_session_dir
 failed"; open-mpi/ompi#8510), about once in 300 starts with 8 at once here. A top directory
-per job script (its shell's pid on its host) has no other user; Open MPI removes it at the
-end. A directory the partition or the environment names (``orte_top_session_dir``, or
+per ``mpirun`` has no other user; Open MPI makes it (mode 0700) and removes it at the end.
+Its name is ``mktemp -u``'s, which no one can guess: a name known in advance in a shared
+``/tmp`` (it was ``assay-ompi.HOST.PID``) can be made first by another user of the host,
+whose directory Open MPI then uses for the job's session files (its contact file, shared
+memory). Named, not made: Open MPI 5 ignores the variable, and a directory made for it
+would be left behind by every run (the name is in mpirun's environment alone, which only
+the job's user can read). A directory the partition or
+the environment names (``orte_top_session_dir``, or
 ``orte_tmpdir_base`` under which it goes) is kept. Open MPI 5 (PRRTE) ignores it."""
 
 

@@ -43,8 +43,19 @@ def _run_and_bless(suite: Path) -> tuple[str, int]:
     return blessed.stdout + blessed.stderr, blessed.code
 
 
+def _victim_inside(suite: Path) -> Path:
+    """A victim inside the suite's directory: a link out of it fails the case at setup
+    (test_suite_confine.py) before bless could see it; bless's own refusal is for links
+    that stay inside (they could still lead to another case's or the suite's files)."""
+    victim = suite / "victim"
+    victim.mkdir()
+    (victim / "out.txt").write_text("VICTIM\n")
+    return victim
+
+
 def test_bless_does_not_write_through_an_expected_file_that_is_a_link(tmp_path):
-    suite, victim = _sandbox(tmp_path)
+    suite, _ = _sandbox(tmp_path)
+    victim = _victim_inside(suite)
     link = suite / "cases" / "c1" / "expected" / "out.txt"
     link.parent.mkdir()
     link.symlink_to(victim / "out.txt")
@@ -75,7 +86,8 @@ def test_the_note_names_the_link_not_where_it_leads_and_says_nothing_was_blessed
 
 
 def test_bless_does_not_write_through_an_expected_dir_that_is_a_link(tmp_path):
-    suite, victim = _sandbox(tmp_path)
+    suite, _ = _sandbox(tmp_path)
+    victim = _victim_inside(suite)
     (suite / "cases" / "c1" / "expected").symlink_to(victim)
     said, code = _run_and_bless(suite)
     assert (victim / "out.txt").read_text() == "VICTIM\n"

@@ -147,7 +147,7 @@ def test_odd_entries_give_the_store_imports_message_small_or_large(tmp_path, kin
     expected = {
         "fifo": "CASE/pipe: not a regular file, directory or symlink; leave it out",
         "device": "CASE/null: not a regular file, directory or symlink; leave it out",
-        "link-out": "must stay inside the directory",
+        "link-out": "leads to /etc/shadow, outside the suite's directory",
         "unreadable": "CASE/in.txt: Permission denied",
     }[kind]
     assert expected in reasons["small"], reasons

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -30,28 +32,46 @@ def test_mpirun_is_open_mpis_and_maps_tasks_per_node() -> None:
     assert Mpirun().command("./app", spread) == f"{OMPI} mpirun -np 4 --map-by ppr:2:node ./app"
 
 
-def _session_dir(env: dict[str, str]) -> str:
-    """What OMPI_SESSION_DIR gives mpirun when bash runs it with ``env``."""
-    line = f"{OMPI_SESSION_DIR} printenv OMPI_MCA_orte_top_session_dir; echo $HOSTNAME.$$"
-    out = subprocess.run(
+def _session_dir(env: dict[str, str], before: str = "") -> str:
+    """What OMPI_SESSION_DIR gives mpirun when bash runs it with ``env`` (after ``before``)."""
+    line = f"{before}{OMPI_SESSION_DIR} printenv OMPI_MCA_orte_top_session_dir"
+    return subprocess.run(
         ["bash", "-c", line],
         env={"PATH": os.environ["PATH"], **env},
         capture_output=True,
         text=True,
         check=True,
-    ).stdout.split()
-    return out[0].replace(out[1], "HOST.PID")
+    ).stdout.strip()
 
 
-def test_each_mpirun_job_gets_an_open_mpi_session_dir_of_its_own() -> None:
+def _named_for_the_job(path: str, base: Path) -> None:
+    """``path`` is a name under ``base`` that no one could guess, not made yet (Open MPI 4
+    makes it, mode 0700; Open MPI 5 ignores it and would leave a made one behind)."""
+    assert re.fullmatch(re.escape(f"{base}/assay-ompi.") + r"[A-Za-z0-9]{10}", path), path
+    assert not os.path.lexists(path)
+
+
+def test_each_mpirun_job_gets_an_open_mpi_session_dir_of_its_own(tmp_path: Path) -> None:
     # Open MPI 4's shared session dir races between runs ending and starting at once
-    # (orte_session_dir failed); a dir per job script's shell has no other user.
-    assert _session_dir({}) == "/tmp/assay-ompi.HOST.PID"
-    assert _session_dir({"TMPDIR": "/scratch"}) == "/scratch/assay-ompi.HOST.PID"
-    base = {"TMPDIR": "/scratch", "OMPI_MCA_orte_tmpdir_base": "/local"}
-    assert _session_dir(base) == "/local/assay-ompi.HOST.PID"
-    # one the user names is theirs
+    # (orte_session_dir failed); a dir per mpirun has no other user.
+    scratch, local = tmp_path / "scratch", tmp_path / "local"
+    scratch.mkdir()
+    local.mkdir()
+    _named_for_the_job(_session_dir({"TMPDIR": str(scratch)}), scratch)
+    base = {"TMPDIR": str(scratch), "OMPI_MCA_orte_tmpdir_base": str(local)}
+    _named_for_the_job(_session_dir(base), local)
+    assert _session_dir(base) != _session_dir(base)
+    # one the user names is theirs (not made)
     assert _session_dir({"OMPI_MCA_orte_top_session_dir": "/mine"}) == "/mine"
+
+
+def test_the_session_dir_is_not_one_another_user_could_make_first(tmp_path: Path) -> None:
+    """It was $TMPDIR/assay-ompi.$HOSTNAME.$$: another user of a shared /tmp who made that
+    directory first (the job shell's pid is no secret) had Open MPI use theirs."""
+    planted = 'mkdir -m 777 "$TMPDIR/assay-ompi.$HOSTNAME.$$"; '
+    got = _session_dir({"TMPDIR": str(tmp_path)}, before=planted)
+    _named_for_the_job(got, tmp_path)
+    assert len(list(tmp_path.iterdir())) == 1  # the planted one, not used
 
 
 def test_mpiexec_uses_the_generic_syntax_without_open_mpis_map_by() -> None:

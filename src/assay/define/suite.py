@@ -38,6 +38,7 @@ from assay.define.suite_checks import (
     SuiteProblem,
     case_globs,
     check_layer,
+    inside_suite,
     is_dir,
     is_file,
     line_of,
@@ -45,6 +46,7 @@ from assay.define.suite_checks import (
     make_class,
     name_problem,
     toml_error_line,
+    utf8_names,
 )
 from assay.define.suite_metrics import add_metrics
 from assay.define.suite_pairs import (
@@ -252,7 +254,8 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
                 "directory; give a glob of case directories, such as 'cases/*'",
             )
             continue
-        for d in dirs:
+        dirs = utf8_names(comp, "suite.cases", "case directory", dirs)
+        for d in inside_suite(comp, "suite.cases", "case directory", dirs):
             if d.name in found and found[d.name].path != d:
                 comp.problem(
                     "suite.cases",

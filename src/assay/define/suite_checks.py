@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import glob
 import itertools
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
 from assay.define.fields import FIELDS
+from assay.define.suite_confine import leads_out, outside_message
 from assay.define.suite_test import SuiteTest
 from assay.define.test import Test
 
@@ -93,6 +95,46 @@ def case_globs(comp: Compiler, pattern: str, what: str, keep: Callable[[Path], b
     if not kept:
         comp.problem(
             "suite.cases", f"{pattern!r} matches no {what} under {comp.base}{_unclosed(pattern)}"
+        )
+    return kept
+
+
+def inside_suite(comp: Compiler, key: str, what: str, paths: list[Path]) -> list[Path]:
+    """The ``paths`` that lie inside the suite's directory, links resolved; one problem
+    naming the first of the others, where it leads and the fix (see :mod:`.suite_confine`)."""
+    kept, out = [], []
+    parents: dict[str, str] = {}
+    for path in paths:
+        real = leads_out(path, comp.base, parents)
+        if real is None:
+            kept.append(path)
+        else:
+            out.append((path, real))
+    if out:
+        path, real = out[0]
+        more = f" (and {len(out) - 1} more)" if len(out) > 1 else ""
+        comp.problem(key, outside_message(what, path, real, comp.base, more))
+    return kept
+
+
+def utf8_names(comp: Compiler, key: str, what: str, paths: list[Path]) -> list[Path]:
+    """The ``paths`` whose names are text (UTF-8); one problem naming the first of the
+    others: a case's name, its ``{dir}`` and its report are text, and a name of other bytes
+    (``\\xff``, decoded as a lone surrogate) failed later with a bare codec error."""
+    kept, bad = [], []
+    for path in paths:
+        try:
+            str(path).encode()
+            kept.append(path)
+        except UnicodeEncodeError:
+            bad.append(path)
+    if bad:
+        shown = os.fsencode(bad[0]).decode("utf-8", "backslashreplace")
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        comp.problem(
+            key,
+            f"{what} {shown}{more}: its name is not UTF-8 text, which case names, commands "
+            "and reports are; rename it",
         )
     return kept
 

@@ -8,7 +8,15 @@ import os
 import string
 from pathlib import Path, PurePosixPath
 
-from assay.define.suite_checks import Compiler, case_globs, exists, is_file, lookalikes
+from assay.define.suite_checks import (
+    Compiler,
+    case_globs,
+    exists,
+    inside_suite,
+    is_file,
+    lookalikes,
+    utf8_names,
+)
 from assay.define.suite_test import CaseFile
 
 PLACEHOLDERS = ("stem", "name")
@@ -72,10 +80,17 @@ def case_files(
     for pattern in patterns:
         for path in case_globs(comp, pattern, "file", is_file):
             inputs.setdefault(Path(os.path.normpath(path)), None)
-    pairs = {p: _expected_file(p, expected) for p in inputs}
+    texts = utf8_names(comp, "suite.cases", "input", list(inputs))
+    found_inputs = inside_suite(comp, "suite.cases", "input", texts)
+    pairs = {p: _expected_file(p, expected) for p in found_inputs}
+    mine = inside_suite(comp, "suite.expected", "expected file", list(pairs.values()))
     # A file named in `beside` is optional (markdown2's x.opts: only some inputs have one).
-    sides = {p: [_expected_file(p, b) for b in beside or []] for p in inputs}
+    sides = {p: [_expected_file(p, b) for b in beside or []] for p in found_inputs}
     sides = {p: [f for f in fs if exists(f)] for p, fs in sides.items()}
+    staged = [f for fs in sides.values() for f in fs]
+    confined = inside_suite(comp, "suite.beside", "file beside an input", staged)
+    if len(found_inputs) < len(inputs) or len(mine) < len(pairs) or len(confined) < len(staged):
+        return []
     theirs = {e for p, e in pairs.items() if e != p}  # (its own: a name clash, _names_ok)
     theirs.update(f for p, fs in sides.items() for f in fs if f != p)  # (_beside_ok)
     kept = [p for p in inputs if p not in theirs]

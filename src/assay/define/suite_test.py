@@ -11,6 +11,7 @@ from typing import Any
 
 from assay.define.hooks import after, before
 from assay.define.output import Output, comparison_spec
+from assay.define.suite_confine import leads_out, outside_message, refuse_links_out
 from assay.define.suite_new import compare_case, lacks_expected
 from assay.define.test import Test
 from assay.errors import SanityError
@@ -87,6 +88,7 @@ class SuiteTest(Test):
         """A case's inputs are its directory without the expected outputs."""
         sources = []
         case = self.params.get("case")
+        _confined(self, case)
         if isinstance(case, CaseDir):
             sources.append(str(case.path))
             self.case_source = str(case.path)
@@ -180,6 +182,29 @@ class SuiteTest(Test):
         return comparison_spec(expected, self.stage_dir, **spec)
 
 
+def _confined(test: SuiteTest, case: object) -> None:
+    """Fail a case whose directory (its expected outputs too), inputs or a sweep point's
+    expected directory hold a link out of the suite's directory (:mod:`.suite_confine`):
+    before anything is staged from them or read through them."""
+    suite_dir = test.suite_file.parent
+    folders: list[tuple[Path, str, str | None]] = []  # (folder, what, below it: followed)
+    if isinstance(case, CaseDir):
+        folders.append((case.path, "case directory", Path(test.expected_name).as_posix()))
+    if test.inputs is not None:
+        folders.append((test.inputs, "inputs directory", None))
+    if test.expected_pattern is not None and not isinstance(case, CaseDir | CaseFile):
+        expected = test.expected_dir()
+        if expected is not None:
+            real = leads_out(expected, suite_dir)
+            if real is not None:
+                raise SanityError(outside_message("expected directory", expected, real, suite_dir))
+            folders.append((expected, "expected directory", ""))
+    for folder, what, follow in folders:
+        problem = refuse_links_out(folder, suite_dir, what, follow)
+        if problem is not None:
+            raise SanityError(problem)
+
+
 @functools.lru_cache(maxsize=1024)
 def _below(path: Path, name: str) -> Path:
     """``path / name``, made once: a case's expected dir is asked for twice a case (which
@@ -188,21 +213,53 @@ def _below(path: Path, name: str) -> Path:
     return path / name
 
 
-def _render(test: Test, template: Path, target: Path) -> None:
+def _render(test: SuiteTest, template: Path, target: Path) -> None:
     import jinja2  # lazy: start-up time (jinja2: 28 ms; only templated suites need it)
+    import jinja2.exceptions
+    import jinja2.sandbox
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template.parent),
+    # Sandboxed: a plain environment lets a template reach any Python object
+    # ({{ cycler.__init__.__globals__.os.system(...) }}), so a suite file (data, whose
+    # commands run as the case's job, without root's capabilities) would run code in the
+    # runner itself. The sandbox keeps what templates of inputs need (values, filters, loops).
+    env = jinja2.sandbox.SandboxedEnvironment(
+        loader=_confined_loader(template.parent, test.suite_file.parent),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,  # inputs of scientific codes, not HTML  # noqa: S701
+        autoescape=False,  # inputs of scientific codes, not HTML
     )
     values = test._format_values()
     try:
         text = env.get_template(template.name).render(**values)
+    except jinja2.exceptions.SecurityError as exc:
+        raise SanityError(
+            f"template {template.name}: {str(exc).rstrip('.')}: a template may use the "
+            "values it is given, filters and loops, not Python's internals"
+        ) from None
     except jinja2.TemplateError as exc:
         raise SanityError(f"template {template.name}: {exc}") from None
     _write_inside(test.stage_dir, target, text.encode())
+
+
+def _confined_loader(folder: Path, suite_dir: Path) -> Any:
+    """A loader of the templates in ``folder`` (``{% include %}`` too) that reads only
+    regular files inside the suite's directory: a link beside the template that leads out
+    (``inc.txt -> /root/secret``) would put a file the case's job cannot read into its input,
+    read with the runner's privileges; a FIFO would hold the runner."""
+    import jinja2
+    from jinja2.loaders import split_template_path
+
+    class Confined(jinja2.FileSystemLoader):
+        def get_source(self, environment: Any, template: str) -> Any:
+            path = Path(folder, *split_template_path(template))  # ('..' is not found)
+            real = leads_out(path, suite_dir)
+            if real is not None:
+                raise SanityError(outside_message("template", path, real, suite_dir))
+            if os.path.lexists(path) and not path.is_file():
+                raise SanityError(f"template {path}: not a regular file")
+            return super().get_source(environment, template)
+
+    return Confined(folder)
 
 
 def _write_inside(stage_dir: Path, target: Path, data: bytes) -> None:

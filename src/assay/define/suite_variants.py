@@ -15,6 +15,7 @@ from assay.define.suite_checks import (
     IDENT,
     NAME,
     Compiler,
+    inside_suite,
     is_dir,
     is_file,
     make_class,
@@ -106,6 +107,8 @@ def sweep_class(
         inputs = comp.base / settings.inputs
         if not is_dir(inputs):
             comp.problem(f"{key}.inputs", f"{inputs} is not a directory")
+        elif not inside_suite(comp, f"{key}.inputs", "inputs directory", [inputs]):
+            return None
         ns["inputs"] = inputs
     add_metrics(comp, key, settings.metrics, settings.references, ns)
     names = set(params) | set(points or {}) | {n for n, v in ns.items() if hasattr(v, "var")}
@@ -151,6 +154,8 @@ def _templates(
                 "such as 'input.cfg' (or 'conf/input.cfg': the directory is made), not "
                 "one of assay's own (assay-*, .assay-*)",
             )
+            return None
+        if not inside_suite(comp, f"{key}.template", "template", [template]):
             return None
         if _check_template(comp, f"{key}.template", template, names):
             out.append((template, target))
