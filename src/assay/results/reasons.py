@@ -1,0 +1,103 @@
+"""Cases that share a reason (to fail, to be skipped), gathered into one entry each.
+
+A suite whose command is wrong fails every case with the same reason (Pygments' 672
+example files: 672 identical lines). Reasons often differ only by the case itself: its name,
+a parameter's value, its stage dir in a path. Those parts are taken out (``<name>``,
+``<case>`` for the parameter ``case``, ``<stage dir>``) before reasons are compared, so
+``cannot open cases/a.txt`` and ``cannot open cases/b.txt`` of the cases ``case=a`` and
+``case=b`` are one reason, ``cannot open cases/<case>.txt``. A reason that
+:data:`GROUP_AT` cases or more share is one entry; fewer stay one entry per case, with
+their own reason, as they read without grouping.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from assay.results.model import CaseResult
+
+GROUP_AT = 3
+"""Cases sharing a reason that make one entry: two read as well one per case."""
+
+MIN_VALUE = 3
+"""A parameter value shorter than this stays in a reason (``1`` would take the 1 out of
+``exit code 1``)."""
+
+_EDGE = "A-Za-z0-9_"
+
+
+@dataclass(frozen=True)
+class Group:
+    """Cases with one reason: ``reason`` is the first case's own when they are one case or
+    their reasons are equal, else the shared pattern (``<name>`` ...)."""
+
+    reason: str
+    results: list[CaseResult]
+
+    @property
+    def first(self) -> CaseResult:
+        return self.results[0]
+
+
+def own_parts(result: CaseResult) -> list[tuple[str, str]]:
+    """(text, placeholder) of what is the case's own: dirs, name, variant, parameter values;
+    the longest first (a stage dir holds the name)."""
+    parts = [
+        (result.stage_dir, "<stage dir>"),
+        (result.output_dir, "<output dir>"),
+        (result.remote_dir, "<remote dir>"),
+        (result.name, "<name>"),
+        (result.variant, "<variant>"),
+    ]
+    parts += [(value, f"<{name}>") for name, value in result.params.items()]
+    found = [(t, p) for t, p in parts if t and len(t) >= MIN_VALUE]
+    return sorted(found, key=lambda part: -len(part[0]))
+
+
+def pattern(result: CaseResult, reason: str) -> str:
+    """``reason`` with the case's own parts (:func:`own_parts`) as placeholders; each only
+    where it stands apart (``7`` in ``17`` is not a value 7)."""
+    for text, placeholder in own_parts(result):
+        if text not in reason:  # (most reasons hold none: no expression is compiled)
+            continue
+        # (an edge of a word only where the text has one: a path, a name ending in "]")
+        before = f"(?<![{_EDGE}])" if text[0] in _EDGE_CHARS else ""
+        after = f"(?![{_EDGE}])" if text[-1] in _EDGE_CHARS else ""
+        expression = before + re.escape(text) + after
+        reason = re.sub(expression, placeholder.replace("\\", "\\\\"), reason)
+    return reason
+
+
+_EDGE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def group(results: Sequence[CaseResult], reason_of: Callable[[CaseResult], str]) -> list[Group]:
+    """``results`` as entries, in the order of each entry's first case: a reason (as
+    :func:`pattern` leaves it) that :data:`GROUP_AT` or more share is one entry; the others
+    are one entry per case."""
+    by_pattern: dict[str, list[CaseResult]] = {}
+    for result in results:
+        by_pattern.setdefault(pattern(result, reason_of(result)), []).append(result)
+    out: list[Group] = []
+    for shared, members in by_pattern.items():
+        if len(members) < GROUP_AT:
+            continue
+        reasons = {reason_of(r) for r in members}
+        out.append(Group(reasons.pop() if len(reasons) == 1 else shared, members))
+    grouped = {id(r) for g in out for r in g.results}
+    out += [Group(reason_of(r), [r]) for r in results if id(r) not in grouped]
+    order = {id(r): i for i, r in enumerate(results)}
+    out.sort(key=lambda g: order[id(g.first)])
+    return out
+
+
+def names(
+    results: Sequence[CaseResult], shown: int | None, label: Callable[[CaseResult], str]
+) -> str:
+    """The cases' names, comma-separated: the first ``shown`` of them and how many more
+    (``None``: all)."""
+    listed = [label(r) for r in (results if shown is None else results[:shown])]
+    rest = len(results) - len(listed)
+    return ", ".join(listed) + (f" and {rest} more" if rest else "")
