@@ -129,10 +129,6 @@ def labelled(name: str, repeat: int) -> str:
     return f"{name} #{repeat}" if repeat > 1 else name
 
 
-def _label(result: CaseResult) -> str:
-    return labelled(result.name, result.repeat)
-
-
 def failure_block(
     result: CaseResult, hint: Hint, same: Sequence[CaseResult] = (), shown: int | None = None
 ) -> _Block:
@@ -148,7 +144,14 @@ def failure_block(
         block.add([(f"  stage:     {failure.stage}", ""), (f"  reason:    {reason}", "")], 0)
         block.add([(f"             {m}", "") for m in more], 3)
     if same:
-        listed = same_names(same, shown)
+        # (by variant where they end as this case does: `` @system:partition+env`` is above)
+        end = result.name[len(result.variant) :]
+
+        def label(other: CaseResult) -> str:
+            short = other.name[len(other.variant) :] == end
+            return labelled(other.variant if short else other.name, other.repeat)
+
+        listed = names(same, shown, label)
         block.add([(f"  the same:  {len(same)} more case(s): {listed}", "")], 0)
     if result.attempts > 1:
         block.add([(f"  attempts:  {result.attempts}", "")], 0)
@@ -203,12 +206,6 @@ def _elsewhere(report: Path | None) -> str:
     return display_path(str(report.parent / SUMMARY_FILE))
 
 
-def same_names(results: Sequence[CaseResult], shown: int | None) -> str:
-    """The names of cases that share a reason: all (``shown`` None, the summary file) or the
-    first ``shown`` and how many more."""
-    return names(results, shown, _label)
-
-
 def failure_reason(result: CaseResult) -> str:
     """What failed cases must share to be one entry: the stage and the whole reason."""
     failure = result.failure
@@ -250,17 +247,23 @@ def _compact(groups: list[Group], caps: Caps, where: str) -> list[Line]:
     (their count, the reason, then their names: the first ``caps.names``); see
     :func:`_entry`."""
     bad = [r for entry in groups for r in entry.results]
-    suffixes = {r.name[len(r.variant) :] for r in bad}
-    common = suffixes.pop() if len(suffixes) == 1 else None
-    head = f"failed ({len(bad)})" + (f", all{common}:" if common else ":")
-
-    def label(result: CaseResult) -> str:
-        return labelled(result.variant if common else result.name, result.repeat)
-
+    head, label = _heading(f"failed ({len(bad)})", bad)
     lines: list[Line] = [("", ""), (head, "bold red")]
     for entry in groups:
         lines += _entry(entry, label, caps, where, "red")
     return lines
+
+
+def _heading(head: str, results: list[CaseResult]) -> tuple[str, Callable[[CaseResult], str]]:
+    """A list's heading, with where every case ran when that is one place (``, all
+    @system:partition+env:``), and how the list names a case then (by its variant)."""
+    suffixes = {r.name[len(r.variant) :] for r in results}
+    common = suffixes.pop() if len(suffixes) == 1 else None
+
+    def label(result: CaseResult) -> str:
+        return labelled(result.variant if common else result.name, result.repeat)
+
+    return head + (f", all{common}:" if common else ":"), label
 
 
 def _entry(
@@ -304,14 +307,15 @@ def _skipped(results: list[CaseResult], caps: Caps, where: str) -> list[Line]:
     if not skipped:
         return []
     groups = group(skipped, skip_reason)
-    lines: list[Line] = [("", ""), (f"skipped ({len(skipped)}):", "bold yellow")]
+    head, label = _heading(f"skipped ({len(skipped)})", skipped)
+    lines: list[Line] = [("", ""), (head, "bold yellow")]
     for index, entry in enumerate(groups):
         if caps.skips is not None and index >= caps.skips:
             rest = sum(len(g.results) for g in groups[index:])
             more = f"  {rest} more skipped case(s), {len(groups) - index} more reason(s): {where}"
             lines.append((more, "dim"))
             break
-        lines += _entry(entry, _label, caps, where, "yellow")
+        lines += _entry(entry, label, caps, where, "yellow")
     return lines
 
 
