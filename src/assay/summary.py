@@ -360,7 +360,10 @@ def summary_lines(
     bad = [r for r in session.results if r.status == Status.FAILED]
     groups = group(bad, failure_reason) if bad else []
     if bad:
-        lines += _failures(groups, hint, caps, where)
+        # Uncapped (summary.txt, --full), every failure in detail: the file is where the
+        # capped summary says the rest is, each case's outputs and stage dir its own.
+        alone = [Group(failure_reason(r), [r]) for r in bad] if caps.failures is None else []
+        lines += _failures(alone or groups, hint, caps, where)
     for table in scaling.tables(session.results):
         lines.append(("", ""))
         lines += [

@@ -90,13 +90,17 @@ def test_672_cases_failing_for_one_reason_are_one_entry_with_count_and_first_nam
     assert lines[-2].startswith("0 passed, 672 failed, 0 skipped in ")
 
 
-def test_the_summary_file_names_every_case_of_a_shared_reason_and_its_reason_once() -> None:
+def test_the_summary_file_has_every_failure_in_detail_and_lists_their_reason_once() -> None:
     lines = texts(session(*wrong_command(40)), FULL)
-    whole = "\n".join(lines)
-    assert whole.count("pygmentize: not found") == 2
+    assert sum(t.startswith("FAIL lex[file=") for t in lines) == 40  # each case's own
+    assert not any("the same:" in t for t in lines)
+    listed = lines[lines.index("failed (40), all @sys:part+env:") + 1 : -4]
+    assert listed[0].startswith("  40 cases  run: exit code 127 (expected exit code 0)")
+    assert sum("exit code 127" in t for t in listed) == 1
+    named = " ".join(listed[1:])
     for i in range(40):
-        assert f"lex[file=example{i:03d}.py]" in whole
-    assert "and 37 more" not in whole and "(all: " not in whole
+        assert f"lex[file=example{i:03d}.py]" in named
+    assert "more" not in named and "(all: " not in named
 
 
 def test_a_few_failures_still_read_one_per_case() -> None:
