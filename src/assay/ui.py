@@ -57,8 +57,9 @@ class RerunHint(msgspec.Struct, frozen=True):
     def failed(self, results: Sequence[CaseResult]) -> str:
         """The command that runs the failed (and aborted) cases again: the files they are in,
         ``--failed``."""
-        files = dict.fromkeys(display_path(r.file) if r.file else "." for r in results)
-        words = ["assay", "run", *(files or ["."])]
+        files = dict.fromkeys(r.file for r in results)  # (each shown once: it resolves links)
+        words = ["assay", "run", *dict.fromkeys(display_path(f) if f else "." for f in files)]
+        words += [] if files else ["."]
         words += self._options()
         return shell.join([*words, "--failed"])
 
