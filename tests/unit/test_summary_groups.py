@@ -135,6 +135,10 @@ def test_the_cases_own_name_stage_dir_and_values_become_placeholders_only_whole(
     assert (
         pattern(result, said) == "cannot open <stage dir>/out.txt for <file> (not abcd) in <name>"
     )
+    # a value met inside a placeholder put in before it stays that placeholder
+    named = case("name", params={"file": "name", "kind": "file"}, stage_dir=None)
+    said = "no file name: lex[file=name] @sys:part+env"
+    assert pattern(named, said) == "no <kind> <file>: <name>"
     short = case("ab")  # too short a value to take out (it could be any word's part)
     assert pattern(short, "ab: no") == "ab: no"
 

@@ -56,10 +56,22 @@ def own_parts(result: CaseResult) -> list[tuple[str, str]]:
 def pattern(result: CaseResult, reason: str) -> str:
     """``reason`` with the case's own parts (:func:`own_parts`) as placeholders; each only
     where it stands apart (``7`` in ``17`` is not a value 7)."""
-    for text, placeholder in own_parts(result):
+    # Each text becomes a private-use character first, a placeholder only at the end: a
+    # later, shorter text (a value "name") is then never found inside an earlier placeholder.
+    marks: dict[str, str] = {}
+    for index, (text, placeholder) in enumerate(own_parts(result)):
         if text in reason:  # (most reasons hold none of them)
-            reason = _whole(reason, text, placeholder)
+            mark = chr(_PRIVATE + index)
+            marks[mark] = placeholder
+            reason = _whole(reason, text, mark)
+    for mark, placeholder in marks.items():
+        reason = reason.replace(mark, placeholder)
     return reason
+
+
+_PRIVATE = 0xF0000
+"""The first of Unicode's supplementary private-use characters (65,534 of them): no
+reason holds one."""
 
 
 _WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
