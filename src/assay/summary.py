@@ -1,6 +1,8 @@
 """The summary at the end of a run, as (text, style) lines: the failures in detail (capped so
-that they fit a screen), the scaling and performance tables, and last a compact list of the
-failed cases, one line each, above the counts.
+that they fit a screen), the scaling and performance tables, the skipped cases by reason, and
+last a compact list of the failed cases, one line each, above the command that reruns them
+and the counts. Cases that share a reason (:mod:`assay.results.reasons`: 672 cases of a
+suite whose command is wrong) are one entry: the count, the first few names, the reason once.
 
 What the caps leave out of the terminal is in the session's ``summary.txt`` (the whole
 summary, uncapped) and in the JSON report; ``assay run --full`` prints everything.
@@ -9,7 +11,7 @@ summary, uncapped) and in the JSON report; ``assay run --full`` prints everythin
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,6 +22,7 @@ from assay import terminal
 from assay.durations import format_duration
 from assay.files import display_path, tail, why_unread
 from assay.results.model import COMPARED_ANYWAY, NOT_STARTED, CaseResult, Session, Status
+from assay.results.reasons import Group, group, names
 from assay.run.scripts import PYTHON_OUT
 
 if TYPE_CHECKING:
@@ -36,6 +39,8 @@ class Hint(Protocol):
 
     def command(self, result: CaseResult) -> str: ...
 
+    def failed(self, results: Sequence[CaseResult]) -> str: ...
+
     def resume(self) -> str: ...
 
 
@@ -47,20 +52,29 @@ class Caps(msgspec.Struct, frozen=True):
     failure's details when many share the screen (fewer get their share of ``failures``);
     ``table_rows``: rows of the performance table; ``width``: the terminal's, to which the
     list of failed cases is cut (``cut``: one line per case, on a screen) or wrapped (a log,
-    ``--plain``, the summary file: each reason whole)."""
+    ``--plain``, the summary file: each reason whole); ``names``: the names of the cases
+    that share a reason, listed in its entry; ``skips``: entries of the skipped cases."""
 
     failures: int | None = 40
     per_failure: int | None = 12
     table_rows: int | None = 10
     width: int = 80
     cut: bool = True
+    names: int | None = 3
+    skips: int | None = 10
 
     @property
     def full(self) -> bool:
-        return self.failures is None and self.per_failure is None and self.table_rows is None
+        return (
+            self.failures is None
+            and self.per_failure is None
+            and self.table_rows is None
+            and self.names is None
+            and self.skips is None
+        )
 
 
-FULL = Caps(None, None, None, width=1 << 30, cut=False)
+FULL = Caps(None, None, None, width=1 << 30, cut=False, names=None, skips=None)
 """No caps: the summary file, and ``--full``."""
 
 
@@ -115,8 +129,12 @@ def labelled(name: str, repeat: int) -> str:
     return f"{name} #{repeat}" if repeat > 1 else name
 
 
-def failure_block(result: CaseResult, hint: Hint) -> _Block:
-    """A failed case in detail: stage, reason, output tails, details, stage dir, rerun."""
+def failure_block(
+    result: CaseResult, hint: Hint, same: Sequence[CaseResult] = (), shown: int | None = None
+) -> _Block:
+    """A failed case in detail: stage, reason, output tails, details, stage dir, rerun;
+    ``same``: the other cases that failed with its reason, named after it (the first
+    ``shown`` of them)."""
     block = _Block()
     failure = result.failure
     name = labelled(result.name, result.repeat)
@@ -125,6 +143,16 @@ def failure_block(result: CaseResult, hint: Hint) -> _Block:
         reason, *more = failure.reason.splitlines()
         block.add([(f"  stage:     {failure.stage}", ""), (f"  reason:    {reason}", "")], 0)
         block.add([(f"             {m}", "") for m in more], 3)
+    if same:
+        # (by variant where they end as this case does: `` @system:partition+env`` is above)
+        end = result.name[len(result.variant) :]
+
+        def label(other: CaseResult) -> str:
+            short = other.name[len(other.variant) :] == end
+            return labelled(other.variant if short else other.name, other.repeat)
+
+        listed = names(same, shown, label)
+        block.add([(f"  the same:  {len(same)} more case(s): {listed}", "")], 0)
     if result.attempts > 1:
         block.add([(f"  attempts:  {result.attempts}", "")], 0)
     if result.hosts:  # a batch job: which one, and the nodes (a bad node shows here)
@@ -180,55 +208,116 @@ def _elsewhere(report: Path | None) -> str:
     return display_path(str(report.parent / SUMMARY_FILE))
 
 
-def _failures(bad: list[CaseResult], hint: Hint, caps: Caps, where: str) -> list[Line]:
+def failure_reason(result: CaseResult) -> str:
+    """What failed cases must share to be one entry: the stage and the whole reason."""
+    failure = result.failure
+    return f"{failure.stage}: {failure.reason}" if failure else ""
+
+
+def _failures(groups: list[Group], hint: Hint, caps: Caps, where: str) -> list[Line]:
     more = f"see {where}" if where.endswith(SUMMARY_FILE) else where
     shown: list[Line] = []
-    longest = f"{len(bad)} case(s) failed; the first {len(bad)} in detail (all: {where}):"
+    total = sum(len(g.results) for g in groups)
+    longest = f"{total} case(s) failed; the first {total} in detail (all: {where}):"
     used = 1 + rows(longest, caps.width)  # a blank line and the heading
-    count = 0
+    count = cases = 0
     per = caps.per_failure  # a few failures share the screen: each gets its share of it
     if per is not None and caps.failures is not None:
-        per = max(per, (caps.failures - used) // len(bad) - 1)
-    for index, result in enumerate(bad):
-        block = [("", ""), *failure_block(result, hint).lines(per, more)]
+        per = max(per, (caps.failures - used) // len(groups) - 1)
+    for index, entry in enumerate(groups):
+        details = failure_block(entry.first, hint, entry.results[1:], caps.names)
+        block = [("", ""), *details.lines(per, more)]
         size = sum(rows(text, caps.width) for text, _ in block)
-        after = 2 if index + 1 < len(bad) else 0  # the line that says more are below
+        after = 2 if index + 1 < len(groups) else 0  # the line that says more are below
         if caps.failures is not None and count and used + size + after > caps.failures:
             break
         shown += block
         used += size
         count += 1
-    head = f"{len(bad)} case(s) failed:"
-    if count < len(bad):
-        head = f"{len(bad)} case(s) failed; the first {count} in detail (all: {where}):"
+        cases += len(entry.results)
+    head = f"{total} case(s) failed:"
+    if count < len(groups):
+        head = f"{total} case(s) failed; the first {cases} in detail (all: {where}):"
     lines = [("", ""), (head, "bold red"), *shown]
-    if count < len(bad):
-        lines += [("", ""), (f"{len(bad) - count} more failed case(s) in the list below", "dim")]
+    if count < len(groups):
+        lines += [("", ""), (f"{total - cases} more failed case(s) in the list below", "dim")]
     return lines
 
 
-def _compact(bad: list[CaseResult], width: int, cut: bool = True) -> list[Line]:
-    """Each failed case with its stage and reason: one line cut to ``width`` (a screen), or
-    the whole reason wrapped to ``width`` under the case's name (``cut`` false: a log)."""
-    suffixes = {r.name[len(r.variant) :] for r in bad}
-    common = suffixes.pop() if len(suffixes) == 1 else None
-    head = f"failed ({len(bad)})" + (f", all{common}:" if common else ":")
+def _compact(groups: list[Group], caps: Caps, where: str) -> list[Line]:
+    """Each failed case with its stage and reason, or each group of cases that share one
+    (their count, the reason, then their names: the first ``caps.names``); see
+    :func:`_entry`."""
+    bad = [r for entry in groups for r in entry.results]
+    head, label = _heading(f"failed ({len(bad)})", bad)
     lines: list[Line] = [("", ""), (head, "bold red")]
-    for result in bad:
-        name = labelled(result.variant if common else result.name, result.repeat)
-        failure = result.failure
-        reason = (failure.reason.splitlines() or [""]) if failure else [""]
-        why = f"{failure.stage}: {reason[0]}" if failure else ""
-        text = f"  {name}  {why}".rstrip()
-        if cut:
-            if len(text) > width - 1:
-                text = text[: max(width - 4, 0)] + "..."
-            lines.append((text, "red"))
-            continue
-        # Escaped before wrapping: the wrapper turns a newline or a carriage return into a
-        # space, which no later escaping can show (a name would read as another).
-        rest = [terminal.line(r) for r in reason[1:]]
-        lines += [(t, "red") for t in _wrapped(terminal.line(text), rest, width - 1)]
+    for entry in groups:
+        lines += _entry(entry, label, caps, where, "red")
+    return lines
+
+
+def _heading(head: str, results: list[CaseResult]) -> tuple[str, Callable[[CaseResult], str]]:
+    """A list's heading, with where every case ran when that is one place (``, all
+    @system:partition+env:``), and how the list names a case then (by its variant)."""
+    suffixes = {r.name[len(r.variant) :] for r in results}
+    common = suffixes.pop() if len(suffixes) == 1 else None
+
+    def label(result: CaseResult) -> str:
+        return labelled(result.variant if common else result.name, result.repeat)
+
+    return head + (f", all{common}:" if common else ":"), label
+
+
+def _entry(
+    entry: Group, label: Callable[[CaseResult], str], caps: Caps, where: str, style: str
+) -> list[Line]:
+    """One entry of a list of cases by reason: ``  NAME  REASON``, or ``  N cases  REASON``
+    and their names below. On a screen (``caps.cut``) each line is cut to the width; else
+    the whole reason is wrapped to it under the case's name (a log)."""
+    reason = entry.reason.splitlines() or [""]
+    many = len(entry.results) > 1
+    who = f"{len(entry.results)} cases" if many else label(entry.first)
+    text = f"  {who}  {reason[0]}".rstrip()
+    rest = reason[1:]
+    if many:
+        listed = names(entry.results, caps.names, label)
+        if caps.names is not None and len(entry.results) > caps.names:
+            listed += f" (all: {where})"
+        rest = [*rest, listed]
+    if caps.cut:
+        lines = [text, *[_MORE + r for r in rest[-1:]]] if many else [text]
+        return [(_cut(t, caps.width), style) for t in lines]
+    # Escaped before wrapping: the wrapper turns a newline or a carriage return into a
+    # space, which no later escaping can show (a name would read as another).
+    rest = [terminal.line(r) for r in rest]
+    return [(t, style) for t in _wrapped(terminal.line(text), rest, caps.width - 1)]
+
+
+def _cut(text: str, width: int) -> str:
+    return text[: max(width - 4, 0)] + "..." if len(text) > width - 1 else text
+
+
+def skip_reason(result: CaseResult) -> str:
+    return result.skip_reason or "skipped"
+
+
+def _skipped(results: list[CaseResult], caps: Caps, where: str) -> list[Line]:
+    """The skipped cases by reason (a partition without the nodes, the command's exit code
+    in ``skip_exit_codes``, a dependency's failure, ``--exit-first``): the first
+    ``caps.skips`` entries."""
+    skipped = [r for r in results if r.status == Status.SKIPPED]
+    if not skipped:
+        return []
+    groups = group(skipped, skip_reason)
+    head, label = _heading(f"skipped ({len(skipped)})", skipped)
+    lines: list[Line] = [("", ""), (head, "bold yellow")]
+    for index, entry in enumerate(groups):
+        if caps.skips is not None and index >= caps.skips:
+            rest = sum(len(g.results) for g in groups[index:])
+            more = f"  {rest} more skipped case(s), {len(groups) - index} more reason(s): {where}"
+            lines.append((more, "dim"))
+            break
+        lines += _entry(entry, label, caps, where, "yellow")
     return lines
 
 
@@ -271,8 +360,12 @@ def summary_lines(
     where = _elsewhere(report)
     lines: list[Line] = []
     bad = [r for r in session.results if r.status == Status.FAILED]
+    groups = group(bad, failure_reason) if bad else []
     if bad:
-        lines += _failures(bad, hint, caps, where)
+        # Uncapped (summary.txt, --full), every failure in detail: the file is where the
+        # capped summary says the rest is, each case's outputs and stage dir its own.
+        alone = [Group(failure_reason(r), [r]) for r in bad] if caps.failures is None else []
+        lines += _failures(alone or groups, hint, caps, where)
     for table in scaling.tables(session.results):
         lines.append(("", ""))
         lines += [
@@ -311,9 +404,13 @@ def summary_lines(
             first, *rest = problem.message.splitlines()
             lines.append((f"  {problem.location}: {first}", "red"))
             lines += [(f"  {m}", "red") for m in rest]
+    lines += _skipped(session.results, caps, where)
     if bad:
-        lines += _compact(bad, caps.width, caps.cut)
+        lines += _compact(groups, caps, where)
     lines.append(("", ""))
+    if bad:  # (--failed reruns the aborted cases too)
+        again = [r for r in session.results if r.status in (Status.FAILED, Status.ABORTED)]
+        lines.append((f"rerun the failed: {hint.failed(again)}", "cyan"))
     # Above the verdict: the counts and the report's path stay the last lines.
     # How far the prediction was off: only a recorded one (not a guess from the elapsed
     # time), for a run long enough that its error is not noise.

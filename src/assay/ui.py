@@ -50,6 +50,21 @@ class RerunHint(msgspec.Struct, frozen=True):
 
     def command(self, result: CaseResult) -> str:
         words = ["assay", "run", display_path(result.file) if result.file else "."]
+        words += self._options()
+        words += ["--case", result.id]
+        return shell.join(words)
+
+    def failed(self, results: Sequence[CaseResult]) -> str:
+        """The command that runs the failed (and aborted) cases again: the files they are in,
+        ``--failed``."""
+        files = dict.fromkeys(r.file for r in results)  # (each shown once: it resolves links)
+        words = ["assay", "run", *dict.fromkeys(display_path(f) if f else "." for f in files)]
+        words += [] if files else ["."]
+        words += self._options()
+        return shell.join([*words, "--failed"])
+
+    def _options(self) -> list[str]:
+        words = []
         if self.config:
             words += ["--config", self.config]
         if self.system:
@@ -58,8 +73,7 @@ class RerunHint(msgspec.Struct, frozen=True):
             words += ["--prefix", self.prefix]
         for setting in self.settings:
             words += ["-S", setting]
-        words += ["--case", result.id]
-        return shell.join(words)
+        return words
 
     def resume(self) -> str:
         """The command that finishes this session: it is found in the prefix, which the

@@ -81,16 +81,20 @@ def test_the_summary_of_40_failures_fits_a_screen_above_the_list(big_run):
     assert any(line.startswith("FAIL yaml[case=C000]") for line in above)  # some in detail
     assert f"{FAILING} case(s) failed; the first " in above[1]
     # The list: every failed case, within the width, with stage and its whole reason (a log
-    # wraps it under the case's name: nothing is cut off).
+    # wraps it under the case's name: nothing is cut off); the 14 whose exit code was not
+    # accepted share their reason: one entry, the reason once, then their first names.
     starts = [i for i, line in enumerate(listed) if not line.startswith("      ")]
-    assert len(starts) == FAILING
+    assert len(starts) == FAILING - 14 + 1
     assert all(len(line) < WIDTH for line in listed)
-    assert listed[0].startswith("  yaml[case=C000]  sanity: exit code 3 (expected exit code 0)")
-    assert listed[1].startswith("  yaml[case=C001]  sanity: out.event line 8: actual ends")
+    assert listed[0] == "  14 cases  sanity: exit code 3 (expected exit code 0)"
+    assert listed[1] == "      yaml[case=C000], yaml[case=C003], yaml[case=C006] and 11 more (all:"
+    assert listed[2].startswith("      .assay/runs/") and listed[2].endswith("/summary.txt)")
+    assert listed[3].startswith("  yaml[case=C001]  sanity: out.event line 8: actual ends")
     token = " ".join(" ".join(listed[starts[2] : starts[3]]).split())
     reasons = {c["variant"]: c["failure"]["reason"] for c in result.report["cases"] if c["failure"]}
     assert token == f"yaml[case=C002] sanity: {reasons['yaml[case=C002]']}"
     lines = result.stdout.splitlines()
+    assert lines[-3] == "rerun the failed: assay run big.suite.toml --failed"
     assert lines[-2].startswith("260 passed, 40 failed, 0 skipped in ")
     assert lines[-1].startswith("report: ")
 
@@ -152,5 +156,37 @@ def test_on_a_terminal_the_summary_above_the_list_fits_one_screen(big_run, colum
         if not line.startswith("  "):
             break
         listed.append(line)
-    assert [line.split()[0] for line in listed] == [f"yaml[case=C{i:03d}]" for i in range(40)]
+    # the 14 that share a reason first (their count, then their first names), then the rest
+    alone = [f"yaml[case=C{i:03d}]" for i in range(40) if i % 3]
+    assert [line.split()[0] for line in listed] == ["14", "yaml[case=C000],", *alone]
     assert all(len(line) <= columns for line in listed)
+
+
+def test_the_last_lines_rerun_the_failed_cases_and_only_those(tmp_path: Path) -> None:
+    """The command above the counts, run as printed, runs the cases that failed again."""
+    import shlex
+
+    from tests.conftest import run_assay
+
+    files = {
+        "bin/run.sh": "#!/bin/sh\nif [ -f fail-me ]; then exit 2; fi\ncp in.txt out.txt\n",
+        "sub/check.suite.toml": (
+            '[suite]\nname = "check"\ncases = "cases/*"\nbuild = "../bin"\n'
+            'command = "$ASSAY_BUILD/run.sh"\n[suite.compare]\nfiles = ["out.txt"]\n'
+        ),
+    }
+    for name in ("a", "b", "c", "d"):
+        files[f"sub/cases/{name}/in.txt"] = f"{name}\n"
+        files[f"sub/cases/{name}/expected/out.txt"] = f"{name}\n"
+    for name in ("a", "b", "c"):  # three fail alike: one entry, and the line that reruns them
+        files[f"sub/cases/{name}/fail-me"] = ""
+    write_tree(tmp_path, files, exe=("bin/run.sh",))
+    first = run_assay("run", "sub", "--plain", cwd=tmp_path, env={"COLUMNS": "100"})
+    assert first.code == 1, first
+    lines = first.stdout.splitlines()
+    assert lines[-3] == "rerun the failed: assay run sub/check.suite.toml --failed"
+    assert "  3 cases  sanity: exit code 2 (expected exit code 0)" in lines
+    words = shlex.split(lines[-3].partition(": ")[2])
+    again = run_assay(*words[1:], "--plain", cwd=tmp_path, env={"COLUMNS": "100"})
+    ran = {c["variant"] for c in again.report["cases"]}
+    assert ran == {"check[case=a]", "check[case=b]", "check[case=c]"}

@@ -310,8 +310,9 @@ def test_on_an_80x24_terminal_the_details_fit_above_the_list_of_failures() -> No
     assert sum(max(1, -(-len(t) // 80)) for t in above) <= 22
     assert above[1].startswith("40 case(s) failed; the first 1 in detail (all: s/summary.txt)")
     texts = [t for t, _ in lines]
-    listed = texts[texts.index("failed (40), all @sys:part+env:") + 1 : -3]
+    listed = texts[texts.index("failed (40), all @sys:part+env:") + 1 : -4]
     assert len(listed) == 40 and all(len(t) < 80 for t in listed)
+    assert texts[-3] == "rerun the failed: assay run . --failed"
     assert listed[0] == "  yaml[case=C000]  sanity: out.event line 8: actual ends after line 7 (0)"
 
 

@@ -13,6 +13,7 @@ from assay import terminal
 from assay.durations import format_duration
 from assay.errors import UsageError
 from assay.results.db import MetricValue, ResultsDB, Run, SeriesInfo
+from assay.results.db.types import NOT_RECORDED
 from assay.results.numbers import metric_value
 from assay.results.report import iso
 from assay.select import Selection
@@ -148,6 +149,7 @@ def to_json(histories: Sequence[CaseHistory]) -> dict[str, Any]:
                         "failure": None
                         if r.failure_stage is None
                         else {"stage": r.failure_stage, "reason": r.failure_reason},
+                        "skip_reason": r.skip_reason,
                         "rep": r.rep,
                     }
                     for r in h.runs
@@ -208,6 +210,9 @@ def show(histories: Sequence[CaseHistory], last: int, as_json: bool) -> int:
                 table.cell(_seconds(_median(passed))),
             ]
         )
+        if h.runs and h.runs[-1].status == "skipped":  # why its newest run was skipped
+            why = h.runs[-1].skip_reason or NOT_RECORDED
+            rows.append([table.cell(terminal.line(f"  skipped: {why}"), "yellow")])
         for name, values in sorted(h.metrics.items()):
             numbers = [v.value for v in values if v.value is not None]
             unit = next((v.unit for v in values if v.unit), None)

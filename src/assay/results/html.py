@@ -24,7 +24,7 @@ from assay.results import plots
 from assay.results.changes import Point, Settings, analyse, better_of
 from assay.results.db.source import open_history
 from assay.results.differences import describe_differences
-from assay.results.model import SOURCES, CaseResult
+from assay.results.model import SOURCES, CaseResult, Status
 from assay.results.numbers import metric_value
 from assay.results.recorder import warn_on_stderr
 from assay.results.series import HistorySource
@@ -76,6 +76,7 @@ def render(
         problems=data.get("problems", []),
         failures=_failures(cases),
         aborted=[c for c in cases if c.get("status") == "aborted"],
+        skipped=_skipped(cases),
         regressions=data.get("regressions", []),
         not_judged=[n for n in data.get("not_judged", []) if isinstance(n, dict)],
         samples=data.get("samples", []),
@@ -194,6 +195,45 @@ def _failures(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _skipped(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The skipped cases by reason (:mod:`assay.results.reasons`): each reason once, with its
+    cases (a report from before skip reasons were written: ``skipped``)."""
+    from assay.results.reasons import group
+
+    results = []
+    for case in cases:
+        if case.get("status") != "skipped":
+            continue
+        params = case.get("params")
+        results.append(
+            CaseResult(
+                name=_text(case.get("name")) or "?",
+                id=_text(case.get("id")) or "?",
+                test="",
+                variant=_text(case.get("variant")) or "",
+                params={str(k): str(v) for k, v in params.items()}
+                if isinstance(params, dict)
+                else {},
+                system="",
+                partition="",
+                environment="",
+                status=Status.SKIPPED,
+                skip_reason=_text(case.get("skip_reason")),
+                stage_dir=_text(case.get("stage_dir")),
+                output_dir=_text(case.get("output_dir")),
+                remote_dir=_text(case.get("remote_dir")),
+            )
+        )
+    return [
+        {"reason": g.reason, "cases": [{"name": r.name, "id": r.id} for r in g.results]}
+        for g in group(results, lambda r: r.skip_reason or "skipped")
+    ]
 
 
 def _metrics(

@@ -25,6 +25,7 @@ from assay import terminal
 from assay.errors import UsageError
 from assay.results.changes import Point, Settings, analyse, better_of
 from assay.results.db import ResultsDB, Run, SessionRecord
+from assay.results.db.types import NOT_RECORDED
 from assay.results.judgement import Judgement
 from assay.results.numbers import metric_value
 from assay.results.report import iso
@@ -211,6 +212,8 @@ def _states(db: ResultsDB, session: SessionRecord) -> dict[str, CaseState]:
     for r in runs:
         state = states.get(r.series)
         reason = f"{r.failure_stage}: {r.failure_reason}" if r.failure_stage else None
+        if r.status == "skipped":  # why (None: recorded before the database kept it)
+            reason = r.skip_reason
         if state is None:
             state = states[r.series] = CaseState(r.series, r.case_id, r.name, r.status, reason)
         elif _RANK.get(r.status, 9) < _RANK.get(state.status, 9):
@@ -378,6 +381,15 @@ def _describe(s: SessionRecord) -> str:
     return f"{s.id} ({iso(s.started)}{commit})"
 
 
+def _why(s: CaseState) -> str:
+    """A case's reason after its name: a failure's, or a skip's (``skipped: ...``)."""
+    if s.status == "skipped":
+        return f"  (skipped: {s.reason.splitlines()[0] if s.reason else NOT_RECORDED})"
+    if s.reason and s.status in FAILING:
+        return f"  ({s.reason.splitlines()[0]})"
+    return ""
+
+
 def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
     """Print a comparison: sections and a table of metric changes, or JSON."""
     import click
@@ -411,8 +423,7 @@ def show(c: Comparison, as_json: bool, top: int | None = None) -> int:
         say("")
         say(f"{title}: {len(states)}", style)
         for s in states:
-            reason = f"  ({s.reason.splitlines()[0]})" if s.reason and s.status in FAILING else ""
-            say(f"  [{s.case_id}] {s.name}{reason}")
+            say(f"  [{s.case_id}] {s.name}{_why(s)}")
     for changes, what in ((c.metrics, "metric"), (c.run_times, RUN_TIME)):
         if not changes:
             continue

@@ -22,7 +22,9 @@ def render(
     right: frozenset[int] = frozenset(),
     styled: bool = False,
 ) -> list[str]:
-    """The table's lines; ``right``: columns aligned right; ``styled``: with ANSI styles."""
+    """The table's lines; ``right``: columns aligned right; ``styled``: with ANSI styles. A
+    row of one cell (in a table of more columns) is a line of its own: a note under a row,
+    as long as it is, which widens no column."""
     from rich.cells import cell_len
 
     if styled:
@@ -51,11 +53,17 @@ def render(
     head = [cell(h, "bold") for h in header]
     table = [head, *rows]
     widths = [0] * len(header)
+    spans = len(header) > 1
     for row in table:
+        if spans and len(row) == 1:
+            continue
         for i, c in enumerate(row):
             widths[i] = max(widths[i], sum(cell_len(t) for t, _ in c))
     lines = []
     for row in table:
+        if spans and len(row) == 1:
+            lines.append("".join(paint(t, s) for t, s in row[0]).rstrip())
+            continue
         parts = []
         for i, c in enumerate(row):
             pad = " " * (widths[i] - sum(cell_len(t) for t, _ in c))

@@ -162,6 +162,7 @@ def case_rows(session_id: str, at: float, result: CaseResult) -> CaseRows:
         queued,
         _encode(timings).decode(),
         run,
+        result.skip_reason,
     )
     # (most cases have no metric, artifact or comparison: no comprehension is run for them)
     metrics = (
@@ -234,7 +235,7 @@ _metric_order = itemgetter(4, 3, 5, 2)
 CASE_COLUMNS = (
     "session_id, case_id, rep, series, at, name, test, variant, params, system, part, env,"
     " nodes, status, failure_stage, failure_reason, attempts, started, finished, duration,"
-    " queue_wait, timings, run_time"
+    " queue_wait, timings, run_time, skip_reason"
 )
 METRIC_COLUMNS = (
     "session_id, case_id, rep, name, series, at, value, unit, reference, lower_rel, upper_rel,"

@@ -18,7 +18,7 @@ from typing import Any
 
 from assay.results.db.backends import Backend, DatabaseError, Writer
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -206,6 +206,14 @@ _V3 = [
     "CREATE INDEX artifacts_tree ON artifacts (tree)",
 ]
 
+_V4 = [
+    # Why a skipped case was skipped (a partition without the nodes, its command's exit
+    # code in skip_exit_codes, a dependency's failure, --exit-first): `assay compare` and
+    # `assay history` say it. Cases recorded before have none (NULL); `assay history
+    # --import` records it from their session directories' reports.
+    "ALTER TABLE cases ADD COLUMN skip_reason TEXT",
+]
+
 # Tables with a repetition column (``rep``): cases, and what belongs to one of its runs.
 _REP_TABLES = ("metrics", "artifacts", "comparisons", "cases")
 
@@ -277,6 +285,7 @@ MIGRATIONS = [
     Migration(1, _V1),
     Migration(2, _V2, _backfill_series),
     Migration(3, _V3, _rep_from_one),
+    Migration(4, _V4),
 ]
 assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
 

@@ -189,9 +189,13 @@ class SeriesInfo:
     last_status: str | None
 
 
+NOT_RECORDED = "reason not recorded: assay history --import reads it from the session's report"
+"""Why a case was skipped, when it was recorded before the database kept skip reasons
+(schema version 4)."""
+
 RUN_COLUMNS = (
     "c.session_id, c.at, COALESCE(c.started, c.at), c.status, c.duration, c.rep,"
-    " c.failure_stage, c.failure_reason, c.case_id, c.name, c.series"
+    " c.failure_stage, c.failure_reason, c.case_id, c.name, c.series, c.skip_reason"
 )
 
 
@@ -210,6 +214,7 @@ class Run:
     case_id: str
     name: str
     series: str
+    skip_reason: str | None  # (None: not skipped, or skipped before schema version 4)
     commit: str | None
 
 
