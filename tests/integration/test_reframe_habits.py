@@ -115,3 +115,39 @@ def test_a_reframe_feature_in_environments_is_a_load_problem(tree, assay_cli: Cl
     assert result.code == 1, result
     assert "test Omp is malformed" in result.stderr, result.stderr
     assert "environments pattern '+openmp' is ReFrame's syntax for a feature" in result.stderr
+
+
+def test_a_reframe_variant_name_is_told_p(tree, assay_cli: Cli):
+    result = assay_cli("list", "-n", "Stream%threads=2", ".")
+    assert result.code == 2, result
+    assert "ReFrame's TEST%PARAM=VALUE is assay's -n Stream -P threads=2" in result.stderr, (
+        result.stderr
+    )
+
+
+def test_reframes_attribute_read_while_running_is_told_assays(tree, assay_cli: Cli):
+    # Class attributes with ReFrame's names are refused at load; what a hook reads is not
+    # known before it runs: the case fails with AttributeError, which names assay's.
+    write_tree(
+        tree,
+        {
+            "test_ported.py": "import assay\n\n"
+            "class Ported(assay.Test):\n"
+            "    command = 'echo hi'\n\n"
+            "    @assay.after('setup')\n"
+            "    def locate(self):\n"
+            "        self.where = self.stagedir\n\n"
+            "    def sanity(self, out):\n"
+            "        out.expect('hi')\n"
+        },
+    )
+    result = assay_cli("run", "--plain", "test_ported.py")
+    assert result.code == 1, result
+    cases = result.report["cases"]
+    assert len(cases) == 2, cases  # (one per environment of the config)
+    for case in cases:
+        assert case["failure"]["stage"] == "setup", case
+        assert (
+            "AttributeError: 'Ported' object has no attribute 'stagedir' (ReFrame's name; "
+            "assay's: self.case.stage_dir; docs/from-reframe.md) at "
+        ) in case["failure"]["reason"], case["failure"]

@@ -71,3 +71,14 @@ def test_a_reframe_feature_selector_is_refused_with_the_fix(field, pattern):
     cls = type("Ported", (assay.Test,), {"command": "./app", field: ["gnu", pattern]})
     message = one_error(cls, f"{field} pattern {pattern!r}")
     assert "ReFrame's syntax for a feature" in message and "list their names" in message
+
+
+@pytest.mark.parametrize(
+    ("stage", "said"),
+    [("compile", "(ReFrame's compile is assay's build)"), ("init", "ReFrame's init has no hook")],
+)
+def test_a_reframe_stage_in_a_hook_is_told_assays(stage, said):
+    with pytest.raises(ValueError) as info:
+        assay.before(stage)
+    assert f"@assay.before({stage!r}): unknown stage" in str(info.value)
+    assert said in str(info.value)
