@@ -263,17 +263,6 @@ class PartitionRef:
         return self.config.resources.cpus_per_node or os.cpu_count() or 1
 
 
-def _regex_match(pattern: str, host: str) -> bool:
-    """Whether ``pattern``, read as ReFrame reads a hostname (a regular expression matched
-    at the start), matches ``host``."""
-    import re  # lazy: a host that no system matches only
-
-    try:
-        return re.match(pattern, host) is not None
-    except (re.error, OverflowError, RecursionError):
-        return False
-
-
 class Config(msgspec.Struct, frozen=True):
     """A validated configuration and where it came from."""
 
@@ -286,34 +275,25 @@ class Config(msgspec.Struct, frozen=True):
         """The system named ``name``, else the first whose hostnames match this host."""
         if name is not None:
             if name not in self.systems:
-                head, colon, part = name.partition(":")
+                from assay.configfile import system_hints  # lazy: an error only
+
                 raise ConfigError(
                     f"{self.source}: no system named {name!r}{did_you_mean(name, self.systems)}; "
                     f"systems: {', '.join(self.systems)}",
-                    # ReFrame's --system takes SYSTEM:PARTITION.
-                    hint=f"a partition is chosen with -p: --system {head} -p {part}"
-                    if colon and head in self.systems
-                    else None,
+                    hint=system_hints.named(name, self.systems),
                 )
             return name, self.systems[name]
         host = hostname or os.uname().nodename
         for sys_name, system in self.systems.items():
             if any(fnmatch.fnmatchcase(host, pattern) for pattern in system.hostnames):
                 return sys_name, system
-        hint = (
-            'add a pattern to a system\'s hostnames ("*" matches any host) '
-            "or choose one with --system"
-        )
-        regexes = [p for s in self.systems.values() for p in s.hostnames if _regex_match(p, host)]
-        if regexes:
-            # ReFrame's hostnames are regular expressions ('.*', 'login\\d+'); assay's are globs.
-            hint = (
-                f"hostnames are glob patterns, not regular expressions as in ReFrame: "
-                f"{regexes[0]!r} matches this host only as a regular expression; write a glob "
-                '("*" matches any host, "login*" the hosts whose names start so)'
-            )
+        from assay.configfile import system_hints  # lazy: an error only
+
         raise ConfigError(
-            f"{self.source}: no system's hostnames match this host {host!r}", hint=hint
+            f"{self.source}: no system's hostnames match this host {host!r}",
+            hint=system_hints.unmatched(
+                host, (p for s in self.systems.values() for p in s.hostnames)
+            ),
         )
 
     def partitions(self, system: str, max_jobs: int | None = None) -> list[PartitionRef]:
