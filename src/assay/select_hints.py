@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from assay.config import Config
+from assay.define.refs import pattern_matches
+
+if TYPE_CHECKING:
+    from assay.define.test import Test
 
 
 def unmatched(
@@ -52,3 +57,37 @@ def unmatched(
             f"-P: {alternatives}"
         )
     return "".join(f"; {line}" for line in said)
+
+
+def placed_nowhere(tests: Sequence[type[Test]], config: Config, system: str) -> str | None:
+    """The warning for ``tests``, which have no case on ``system``, that name those whose
+    ``systems`` take partitions there but whose ``environments`` match none of those
+    partitions' (a ported ReFrame test's ``'gnu'`` where the config says ``'gnu-12'``): they
+    would otherwise not run, unsaid. (A test meant for other systems is not named.) None
+    when there is none."""
+    parts = config.systems[system].partitions
+    said = []
+    for test in tests:
+        systems, environments = _strs(test.systems), _strs(test.environments)
+        if systems is None or environments is None:
+            continue  # (a parameter: each variant has its own)
+        taken = [n for n, p in parts.items() if any(pattern_matches(s, system, n) for s in systems)]
+        offered = sorted({e for n in taken for e in parts[n].environments})
+        if taken and not any(fnmatch.fnmatchcase(e, p) for e in offered for p in environments):
+            said.append(
+                f"{test.__name__}: its environments {list(environments)} match none of "
+                f"{', '.join(offered)} (the environments of {system}:{','.join(taken)})"
+            )
+    if not said:
+        return None
+    more = f"; and {len(said) - 3} more" if len(said) > 3 else ""
+    return f"no case on system {system} for " + "; ".join(said[:3]) + more
+
+
+def _strs(value: object) -> tuple[str, ...] | None:
+    """The patterns of a test's field, or None where they are no plain strings."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple | set | frozenset) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None

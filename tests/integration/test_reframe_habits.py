@@ -151,3 +151,33 @@ def test_reframes_attribute_read_while_running_is_told_assays(tree, assay_cli: C
             "AttributeError: 'Ported' object has no attribute 'stagedir' (ReFrame's name; "
             "assay's: self.case.stage_dir; docs/from-reframe.md) at "
         ) in case["failure"]["reason"], case["failure"]
+
+
+def test_a_test_whose_environments_match_none_of_its_partitions_is_named(tree, assay_cli: Cli):
+    # A ported test's environments = ["gnu-12"] where the config says "gnu": it had no
+    # case, and neither list nor run said so. A test meant for other systems stays unsaid.
+    write_tree(
+        tree,
+        {
+            "test_places.py": "import assay\n\n"
+            "class Gnu12(assay.Test):\n"
+            "    environments = ['gnu-12']\n"
+            "    command = 'true'\n\n"
+            "class Elsewhere(assay.Test):\n"
+            "    systems = ['cluster']\n"
+            "    command = 'true'\n\n"
+            "class Here(assay.Test):\n"
+            "    command = 'true'\n"
+        },
+    )
+    said = (
+        "assay: warning: no case on system tutorialsys for Gnu12: its environments "
+        "['gnu-12'] match none of baseline, gnu (the environments of tutorialsys:default)"
+    )
+    for command in ("list", "run"):
+        result = assay_cli(command, "test_places.py")
+        assert result.code == 0, result
+        assert said in result.stderr, result.stderr
+        assert "Elsewhere" not in result.stderr and "Here" not in result.stderr
+    chosen = assay_cli("list", "-n", "Here", "test_places.py")
+    assert chosen.code == 0 and "warning" not in chosen.stderr, chosen

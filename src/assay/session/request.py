@@ -100,8 +100,36 @@ def prepare(request: Request) -> Prepared:
         unmatched = said(
             config, system, selection.partitions, selection.environments, selection.params
         )
+    if plan.cases and _selects_all(selection) and not request.failed:
+        left = {t.__name__ for t in loaded.tests}
+        for case in plan.cases:  # (a test's cases are together: stops at the last's first)
+            left.discard(case.test.__name__)
+            if not left:
+                break
+        if left:  # a test without a case: is it one meant to be here?
+            from assay.select_hints import placed_nowhere  # lazy: this case only
+
+            tests = [t for t in loaded.tests if t.__name__ in left]
+            nowhere = placed_nowhere(tests, config, system)
+            if nowhere:
+                warn_on_stderr(nowhere)
     problems = loaded.problems + plan.problems
     return Prepared(config, system, plan, problems, len(names), names, unmatched)
+
+
+def _selects_all(selection: Selection) -> bool:
+    """Whether ``selection`` leaves out nothing: then a test without a case is one that
+    has no place on the system."""
+    return not (
+        selection.names
+        or selection.exclude
+        or selection.tags
+        or selection.exclude_tags
+        or selection.params
+        or selection.partitions
+        or selection.environments
+        or selection.ids
+    )
 
 
 def _not_loaded_too(exc: UsageError, problems: Sequence[LoadProblem]) -> UsageError:
