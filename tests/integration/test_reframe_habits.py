@@ -181,3 +181,9 @@ def test_a_test_whose_environments_match_none_of_its_partitions_is_named(tree, a
         assert "Elsewhere" not in result.stderr and "Here" not in result.stderr
     chosen = assay_cli("list", "-n", "Here", "test_places.py")
     assert chosen.code == 0 and "warning" not in chosen.stderr, chosen
+
+
+def test_a_reframe_hash_in_n_is_told_case(tree, assay_cli: Cli):
+    result = assay_cli("list", "-n", "/d6e60a22", ".")
+    assert result.code == 2, result
+    assert "ReFrame's -n /HASH is assay's --case ID" in result.stderr, result.stderr
