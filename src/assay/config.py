@@ -275,19 +275,25 @@ class Config(msgspec.Struct, frozen=True):
         """The system named ``name``, else the first whose hostnames match this host."""
         if name is not None:
             if name not in self.systems:
+                from assay.configfile import system_hints  # lazy: an error only
+
                 raise ConfigError(
                     f"{self.source}: no system named {name!r}{did_you_mean(name, self.systems)}; "
-                    f"systems: {', '.join(self.systems)}"
+                    f"systems: {', '.join(self.systems)}",
+                    hint=system_hints.named(name, self.systems),
                 )
             return name, self.systems[name]
         host = hostname or os.uname().nodename
         for sys_name, system in self.systems.items():
             if any(fnmatch.fnmatchcase(host, pattern) for pattern in system.hostnames):
                 return sys_name, system
+        from assay.configfile import system_hints  # lazy: an error only
+
         raise ConfigError(
             f"{self.source}: no system's hostnames match this host {host!r}",
-            hint='add a pattern to a system\'s hostnames ("*" matches any host) '
-            "or choose one with --system",
+            hint=system_hints.unmatched(
+                host, (p for s in self.systems.values() for p in s.hostnames)
+            ),
         )
 
     def partitions(self, system: str, max_jobs: int | None = None) -> list[PartitionRef]:

@@ -458,6 +458,10 @@ def describe_exception(exc: BaseException, definition: Definition | None = None)
         where = f" at {definition.location}" if definition is not None else ""
         shown = frames  # nothing of the user's: all of it, for whoever looks into it
     text = exception_text(exc)
+    if isinstance(exc, AttributeError):  # ported code's self.stagedir, say
+        from assay.define.reframe_runtime import hint
+
+        text += hint(exc)
     lines = text.splitlines() or [""]
     more = " ..." if len(lines) > 1 else ""
     reason = f"{lines[0]}{more}{where}"

@@ -62,7 +62,8 @@ def show(
                 "check -n/-x/-t/-T/-P/-p/-e/--case; without them `assay list PATHS` shows "
                 "every case",
                 prepared.test_names,
-            ),
+            )
+            + prepared.unmatched,
         )
     out = sys.stdout
     if as_json:

@@ -54,6 +54,17 @@ def _no_such_test(names: Sequence[str], tests: Sequence[str]) -> str:
         # (A pattern with regex syntax may aim at parameters or places: not a test's name.)
         if _has_metacharacters(name) or any(name in test for test in tests):
             continue
+        if re.fullmatch(r"/[0-9a-fA-F]{1,40}", name):  # ReFrame's -n /HASH
+            return (
+                f"; -n {name!r} matches no test; ReFrame's -n /HASH is assay's --case ID "
+                "(`assay list` prints each case's id)"
+            )
+        test, percent, param = name.partition("%")
+        if percent and "=" in param:  # ReFrame's name of a variant: stream_test%threads=2
+            return (
+                f"; -n {name!r} matches no test; ReFrame's TEST%PARAM=VALUE is assay's "
+                f"-n {test} -P {param.split('%')[0]} (variants are named TEST[PARAM=VALUE,...])"
+            )
         from difflib import get_close_matches  # lazy: a mistyped name only
 
         close = get_close_matches(name, sorted(set(tests)), n=3, cutoff=0.6)

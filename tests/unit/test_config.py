@@ -498,6 +498,32 @@ def test_no_system_matches_the_host() -> None:
     assert "--system" in info.value.hint
 
 
+@pytest.mark.parametrize("pattern", [".*", "login\\d+", "log"])
+def test_a_hostname_written_as_reframes_regular_expression_is_told_globs(pattern: str) -> None:
+    # ReFrame matches hostnames as regular expressions at the start of the name: its '.*'
+    # (any host) is, as assay's glob, the names that start with a dot.
+    config = parse(
+        f"""
+        [systems.cluster]
+        hostnames = ['{pattern}']
+        [systems.cluster.partitions.p]
+        """
+    )
+    with pytest.raises(ConfigError) as info:
+        config.system(hostname="login01")
+    assert info.value.message == "x.toml: no system's hostnames match this host 'login01'"
+    assert info.value.hint is not None
+    assert f"hostnames are glob patterns, not regular expressions as in ReFrame: {pattern!r}" in (
+        info.value.hint
+    )
+
+
+def test_reframes_system_colon_partition_is_told_p() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(GOOD).system("cluster:cpu")
+    assert info.value.hint == "a partition is chosen with -p: --system cluster -p cpu"
+
+
 def test_name_wins_over_hostname() -> None:
     config = parse(GOOD)
     assert config.system("laptop", hostname="login01")[0] == "laptop"

@@ -53,3 +53,32 @@ def test_an_own_attribute_named_executable_beside_a_command_is_the_tests_own():
         command = "{executable} -x"
 
     assert not [e for e in errors_of(Own) if "executable" in e]
+
+
+def test_a_test_that_only_builds_is_told_what_command_to_give():
+    # ReFrame's CompileOnlyRegressionTest has no executable; assay's run stage needs one.
+    class BuildOnly(assay.Test):
+        build = "cc -o app app.c"
+
+    message = one_error(BuildOnly, "command is not set")
+    assert 'a test that only builds runs command = "true"' in message
+
+
+@pytest.mark.parametrize("field", ["environments", "systems"])
+@pytest.mark.parametrize("pattern", ["+openmp", "%omp_flag=-fopenmp"])
+def test_a_reframe_feature_selector_is_refused_with_the_fix(field, pattern):
+    # As a glob it matched no name: the test was planned nowhere, and nothing said so.
+    cls = type("Ported", (assay.Test,), {"command": "./app", field: ["gnu", pattern]})
+    message = one_error(cls, f"{field} pattern {pattern!r}")
+    assert "ReFrame's syntax for a feature" in message and "list their names" in message
+
+
+@pytest.mark.parametrize(
+    ("stage", "said"),
+    [("compile", "(ReFrame's compile is assay's build)"), ("init", "ReFrame's init has no hook")],
+)
+def test_a_reframe_stage_in_a_hook_is_told_assays(stage, said):
+    with pytest.raises(ValueError) as info:
+        assay.before(stage)
+    assert f"@assay.before({stage!r}): unknown stage" in str(info.value)
+    assert said in str(info.value)

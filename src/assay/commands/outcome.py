@@ -41,6 +41,12 @@ def report_error(exc: BaseException, debug: bool) -> int:
 
             shown = io.StringIO()
             exc.show(file=shown)  # the usage and the message, which may quote a hostile argument
+            if isinstance(exc, click.NoSuchOption):
+                from assay.commands.reframe_options import assay_option
+
+                ours = assay_option(exc.option_name)
+                if ours is not None:
+                    shown.write(f"  hint: {ours}\n")
             terminal.echo(shown.getvalue().rstrip("\n"), err=True)
             return 2
         if isinstance(exc, click.exceptions.Abort):

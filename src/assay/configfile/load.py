@@ -74,7 +74,19 @@ def load_config(explicit: str | None = None, cwd: Path | None = None) -> Config:
     source = display_path(path)
     if _last is not None and _last[0] == (source, text):
         return _last[1]
-    return _keep((source, text), parse_config(text, source))
+    try:
+        return _keep((source, text), parse_config(text, source))
+    except ConfigError as exc:
+        if path.suffix != ".py" or exc.hint:
+            raise
+        # ReFrame's -c is the test path and its config a Python file (-C): a ReFrame user's
+        # `assay run -c test.py` gave assay a test file as its config.
+        raise ConfigError(
+            exc.message,
+            hint=f"-c is assay's config file, in TOML (docs/config.md); give test files as "
+            f"arguments: `assay run {source}` (ReFrame's -c is assay's PATHS, see "
+            "docs/from-reframe.md)",
+        ) from None
 
 
 # The last file parsed, by where it was shown and its text, with its config: a run reads

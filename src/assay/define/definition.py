@@ -253,9 +253,16 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
     if not abstract:
         has_setup_hooks = any(hooks[("before", s)] or hooks[("after", s)] for s in ("setup",))
         if getattr(cls, "command", None) is None and not has_setup_hooks:
+            # A test that only builds (ReFrame's CompileOnlyRegressionTest, a fixture that
+            # others use) still has a run stage: it says what to run then.
+            only_builds = getattr(cls, "build", None) is not None
             errors.append(
                 'command is not set; give the command to run, e.g. command = "./app --input x" '
-                "(or mark a base class abstract = True)"
+                + (
+                    '(a test that only builds runs command = "true")'
+                    if only_builds
+                    else "(or mark a base class abstract = True)"
+                )
             )
     errors.extend(_typos(cls, set(variables) | {p.name for p in params} | set(metrics)))
     errors.extend(_misspelt_names(cls, set(variables) | {p.name for p in params}))

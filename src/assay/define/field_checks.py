@@ -31,6 +31,23 @@ def check_strs(value: Any) -> str | None:
     return None if _is_str_list(value) else f"must be a string or a list of strings, got {value!r}"
 
 
+def check_places(value: Any) -> str | None:
+    """``systems`` and ``environments``: strings, none of them ReFrame's ``+feature`` or
+    ``%key=value`` selector, which as a glob would match no name and leave the test
+    nowhere to run, silently."""
+    problem = check_strs(value)
+    if problem:
+        return problem
+    for pattern in [value] if isinstance(value, str) else value:
+        if pattern.startswith(("+", "%")):
+            return (
+                f"pattern {pattern!r} is ReFrame's syntax for a feature (or an extra); assay's "
+                "systems and environments have no features: list their names, globs allowed, "
+                "e.g. ['gnu', 'clang*'] (docs/from-reframe.md)"
+            )
+    return None
+
+
 def source_globs(globs: Iterable[str]) -> list[str]:
     """``writable`` / ``exclude_sources`` as staging matches them: paths inside each source,
     ``./`` taken away (``./data.txt`` is ``data.txt``). Raises ValueError, naming the glob,

@@ -29,6 +29,7 @@ from assay.define.field_checks import (
     check_globs,
     check_opt_str,
     check_opt_strs,
+    check_places,
     check_skip_exit_codes,
     check_strs,
     check_tags,
@@ -108,7 +109,7 @@ class Fields:
         Builtin(
             'where the test may run: `"cluster"` (all its partitions), `"cluster:gpu"`, `"*:cpu"`',
             "list of patterns",
-            check_strs,
+            check_places,
             per_variant=True,
             suite=SuiteKey("partitions"),
         ),
@@ -118,7 +119,7 @@ class Fields:
         Builtin(
             'which programming environments: `"gnu"`, `"intel*"`',
             "list of patterns",
-            check_strs,
+            check_places,
             per_variant=True,
             suite=SuiteKey("environments"),
         ),

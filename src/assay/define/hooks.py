@@ -45,11 +45,19 @@ def metric(
     return mark
 
 
+# ReFrame's stages that assay names otherwise or lacks (@run_before('compile')).
+_REFRAME_STAGES = {
+    "compile": " (ReFrame's compile is assay's build)",
+    "init": " (ReFrame's init has no hook: set fields in the class, __init__ or "
+    "@assay.variant_fields)",
+}
+
+
 def _hook(when: When, stage: str) -> Callable[[F], F]:
     if stage not in STAGES:
         raise ValueError(
             f"@assay.{when}({stage!r}): unknown stage{did_you_mean(stage, STAGES)}; "
-            f"stages are {', '.join(STAGES)}"
+            f"stages are {', '.join(STAGES)}{_REFRAME_STAGES.get(stage, '')}"
         )
 
     def mark(func: F) -> F:

@@ -58,11 +58,20 @@ class Prepared(msgspec.Struct):
     problems: list[LoadProblem]
     tests_loaded: int
     test_names: tuple[str, ...] = ()  # (for the hint of a -n that matches none)
+    unmatched: str = ""  # (the options that alone match nothing: assay.select_hints)
 
 
 def prepare(request: Request) -> Prepared:
     """Load the config and the tests, apply the selection and ``-S``, and plan the cases."""
     if not request.paths:
+        given = request.config
+        if given is not None and given.endswith(".py"):
+            # ReFrame's -c is the test path; assay's is its config file.
+            raise UsageError(
+                f"give test files or directories, e.g. `assay run {given}`",
+                hint=f"-c {given} names assay's config file (TOML), not a test file: "
+                "ReFrame's -c is assay's PATHS (docs/from-reframe.md)",
+            )
         raise UsageError("give test files or directories, e.g. `assay run tests/`")
     config = load_config(request.config)
     system, _ = config.system(request.system)
@@ -84,7 +93,43 @@ def prepare(request: Request) -> Prepared:
     if request.repeat > 1:
         plan.cases = repeat_cases(plan.cases, request.repeat)
     names = tuple(t.__name__ for t in loaded.tests)
-    return Prepared(config, system, plan, loaded.problems + plan.problems, len(names), names)
+    unmatched = ""
+    if not plan.cases:
+        from assay.select_hints import unmatched as said  # lazy: a selection of nothing only
+
+        unmatched = said(
+            config, system, selection.partitions, selection.environments, selection.params
+        )
+    if plan.cases and _selects_all(selection) and not request.failed:
+        left = {t.__name__ for t in loaded.tests}
+        for case in plan.cases:  # (a test's cases are together: stops at the last's first)
+            left.discard(case.test.__name__)
+            if not left:
+                break
+        if left:  # a test without a case: is it one meant to be here?
+            from assay.select_hints import placed_nowhere  # lazy: this case only
+
+            tests = [t for t in loaded.tests if t.__name__ in left]
+            nowhere = placed_nowhere(tests, config, system)
+            if nowhere:
+                warn_on_stderr(nowhere)
+    problems = loaded.problems + plan.problems
+    return Prepared(config, system, plan, problems, len(names), names, unmatched)
+
+
+def _selects_all(selection: Selection) -> bool:
+    """Whether ``selection`` leaves out nothing: then a test without a case is one that
+    has no place on the system."""
+    return not (
+        selection.names
+        or selection.exclude
+        or selection.tags
+        or selection.exclude_tags
+        or selection.params
+        or selection.partitions
+        or selection.environments
+        or selection.ids
+    )
 
 
 def _not_loaded_too(exc: UsageError, problems: Sequence[LoadProblem]) -> UsageError:

@@ -78,7 +78,8 @@ def run(
                     request.selection.names,
                     "check -n/-t/-p/-e/-P/--case, or run `assay list` to see the cases",
                     prepared.test_names,
-                ),
+                )
+                + prepared.unmatched,
             )
     except BaseException:
         if early is not None:
