@@ -381,7 +381,10 @@ def summary_lines(
         from assay.results import performance
 
         lines.append(("", ""))
-        text = performance.format_table(metrics, caps.table_rows, caps.width)
+        # Names are cut to the width only on a screen: in a log (--plain, a pipe) they stay
+        # whole, to be pasted into -n as they are.
+        width = caps.width if caps.cut else FULL.width
+        text = performance.format_table(metrics, caps.table_rows, width)
         if caps.table_rows is not None and len(metrics) > caps.table_rows:
             text[-1] += f" (see {where})"
         lines += [(t, "bold" if i == 0 else "") for i, t in enumerate(text)]

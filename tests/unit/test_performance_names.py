@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from assay.results.model import CaseResult, MetricResult, Status
 from assay.results.performance import clip_cases, format_table, rows
+from assay.summary import Caps
 
 
 def _case(threads: int, placement: str) -> CaseResult:
@@ -38,3 +39,16 @@ def test_names_are_cut_in_the_middle_only_when_cutting_parameter_names_is_not_en
     ]
     assert clip_cases(["Long[parameter=1]"], 14) == ["Long[param.=1]"]
     assert clip_cases(["Long[parameter=a-very-long-value]"], 14) == ["Long[...value]"]
+
+
+def test_a_log_keeps_whole_names_that_a_screen_cuts() -> None:
+    # --plain or a pipe: names to paste into -n as they are (a ReFrame user's habit)
+    from tests.unit.test_summary_groups import session, texts
+
+    cases = [_case(t, p) for t in (1, 2) for p in ("close", "spread")]
+    whole = "StreamTest[num_threads=1,thread_placement=close]"
+    log = "\n".join(texts(session(*cases), Caps(width=60, cut=False)))
+    assert whole in log, log
+    screen = "\n".join(texts(session(*cases), Caps(width=60, cut=True)))
+    assert whole not in screen, screen  # a screen 60 wide: cut to fit
+    assert "StreamTest[num_th.=1,thread.=close]" in screen, screen
