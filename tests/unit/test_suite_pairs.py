@@ -183,6 +183,25 @@ def test_the_command_gets_the_inputs_directory_and_its_name(home):
     assert words == {"test": "examplefiles/ada ada", "top": f". {home.name}"}
 
 
+def test_the_command_gets_the_inputs_stem_quoted_and_no_option(home):
+    # markdown2's wrapper reads x.opts beside x.text: the command names it by {stem}
+    suite = _pygments_like(home, ["ada/test.adb", "ada/-n x.ads", "c/lib.tar.c"])
+    # ({stem} resembles {system}: a suite of pairs knows it is each case's own word)
+    suite["suite"]["command"] = "wrap --opts {stem}.opts {input} > {output}"
+    prepared = _prepare(home, suite)
+    assert [str(p) for p in prepared.problems] == []
+    stems = set()
+    for case in prepared.plan.cases:
+        test = bind(case.variant.test, case.variant.params, {}, None)  # type: ignore[arg-type]
+        stems.add(test.format("{stem}"))
+    assert stems == {"test", "'./-n x'", "lib.tar"}
+
+
+def test_stem_cannot_be_a_variable_of_a_pairs_suite(home):
+    (found,) = problems(home, _suite(variables={"stem": "x"}))
+    assert "suite.variables.stem: {stem} is each case's own" in found, found
+
+
 @pytest.mark.parametrize(
     ("folder", "dir_word", "name_word"),
     [

@@ -265,7 +265,8 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
                 )
             )
     errors.extend(_typos(cls, set(variables) | {p.name for p in params} | set(metrics)))
-    errors.extend(_misspelt_names(cls, set(variables) | {p.name for p in params}))
+    words = set(getattr(cls, "format_words", ()))  # a suite's own (pairs: {input}, {stem})
+    errors.extend(_misspelt_names(cls, set(variables) | {p.name for p in params} | words))
     if not abstract and file is not None:
         errors.extend(_artifact_problems(getattr(cls, "artifacts", {}), Path(file).parent))
         errors.extend(missing_sources(cls, Path(file).parent, hooks[("before", "setup")]))

@@ -130,7 +130,7 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
             comp.problem(
                 f"suite.variables.{word}",
                 f"{{{word}}} is each case's own in the command of a suite of pairs "
-                "(expected with {stem}: {input}, {output}, {dir}, {dir_name}); rename the "
+                "({input}, {output}, {stem}, {dir}, {dir_name}); rename the "
                 "variable",
             )
         for index, side in enumerate(body.beside):
@@ -166,6 +166,8 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
         return []
     common = _common_namespace(comp, body)
     cases: list[Case] = []
+    if pairs:
+        common["format_words"] = WORDS  # each case's own (CaseFile.words): not misspelt
     if pairs and body.cases is not None:
         given = [body.cases] if isinstance(body.cases, str) else list(body.cases)
         cases.extend(case_files(comp, given, body.expected, body.beside))

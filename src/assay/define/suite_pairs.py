@@ -22,7 +22,7 @@ from assay.define.suite_test import CaseFile
 PLACEHOLDERS = ("stem", "name")
 """What ``expected`` may hold: the input's name without its last suffix, and its name."""
 
-WORDS = ("input", "output", "dir", "dir_name")
+WORDS = ("input", "output", "stem", "dir", "dir_name")
 """The names a pairs suite's command gets (see :meth:`CaseFile.words`)."""
 
 

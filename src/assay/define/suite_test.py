@@ -49,11 +49,13 @@ class CaseFile:
         """``{input}`` (the staged input) and ``{output}`` (the file the command writes,
         named as the expected file): names in the stage dir, where the command runs; one
         that starts with ``-`` gets ``./`` so that a command cannot take it for an option.
+        ``{stem}``: the input's name without its last suffix (a wrapper's ``x.opts``).
         ``{dir}`` and ``{dir_name}``: where the input is in the suite, and that directory's
         name (words only: the directory is not staged)."""
         return {
             "input": _not_option(self.path.name),
             "output": _not_option(self.expected.name),
+            "stem": _not_option(self.path.stem),
             "dir": _not_option(self.folder),
             "dir_name": _not_option(self.folder_name),
         }
@@ -78,6 +80,7 @@ class SuiteTest(Test):
     templates: tuple[tuple[Path, str], ...] = ()  # (template, the file it is rendered into)
     inputs: Path | None = None
     expected_pattern: str | None = None
+    format_words: tuple[str, ...] = ()  # names each case gives the command (pairs: WORDS)
     case_source: str | None = None  # the source that is this case's own directory
 
     # The methods the runner calls as test code are assay's own here (a suite file holds no
