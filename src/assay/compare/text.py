@@ -9,20 +9,21 @@ stays bounded whatever the line length.
 
 from __future__ import annotations
 
-import codecs
 from typing import TYPE_CHECKING, Any
 
+from . import layout, resync
 from .binary import first_difference, open_file
 from .lines import Located, brief_at, context, first_token_difference
+from .lines import first_difference as first_char
 from .numeric import ZERO, errors, exceeds
 from .quick import settle
+from .reader import CHUNK, Reader
 from .result import BRIEF, Preview, brief, cut
 from .streamed import first_difference_at, locate, locate_character
 from .tokens import PIECE, line_tokens, stream_tokens
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from typing import BinaryIO
 
     from .numeric import Err
     from .options import Options
@@ -30,87 +31,7 @@ if TYPE_CHECKING:
 
     Locate = Callable[[list[int]], dict[int, dict[str, Any]]]  # token indexes -> context
 
-CHUNK = 1 << 20  # bytes read at a time
 _PROBE = 4096  # bytes compared first after a difference
-_BOM = b"\xef\xbb\xbf"
-
-
-class Reader:
-    """One file's bytes, buffered, handed out as blocks, lines and pieces of lines."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self.fh = fh
-        self.buf = b""
-        self.pos = 0
-        self.base = 0  # the file offset of buf[0]
-        self.eof = False
-        if self.fill(3) >= 3 and self.buf.startswith(_BOM):
-            self.pos = 3  # a byte order mark is not content
-
-    def fill(self, want: int) -> int:
-        """Make ``want`` bytes available after ``pos`` (fewer at the end); how many are."""
-        have = len(self.buf) - self.pos
-        if have >= want or self.eof:
-            return have
-        parts = [self.buf[self.pos :]]
-        while have < want:
-            chunk = self.fh.read(max(CHUNK, want - have))
-            if not chunk:
-                self.eof = True
-                break
-            parts.append(chunk)
-            have += len(chunk)
-        self.base += self.pos
-        self.buf, self.pos = b"".join(parts), 0
-        return have
-
-    def line(self, limit: int) -> bytes | None:
-        """The next line (with its end) if it is at most ``limit`` bytes, else None."""
-        have = len(self.buf) - self.pos
-        if have <= limit:
-            have = self.fill(limit + 1)
-        end = self.buf.find(b"\n", self.pos, self.pos + min(have, limit + 1))
-        if end >= 0:
-            end += 1
-        elif have <= limit and self.eof:
-            end = self.pos + have
-        else:
-            return None
-        line = self.buf[self.pos : end]
-        self.pos = end
-        return line
-
-    def piece(self, limit: int) -> tuple[bytes, bool]:
-        """Up to ``limit`` bytes of the current line, and whether they end it."""
-        have = self.fill(limit)
-        end = self.buf.find(b"\n", self.pos, self.pos + min(have, limit))
-        done = end >= 0 or (have <= limit and self.eof)
-        end = end + 1 if end >= 0 else self.pos + min(have, limit)
-        piece = self.buf[self.pos : end]
-        self.pos = end
-        return piece, done
-
-    @property
-    def offset(self) -> int:
-        return self.base + self.pos
-
-    def seek(self, offset: int) -> None:
-        self.fh.seek(offset)
-        self.buf, self.pos, self.base, self.eof = b"", 0, offset, False
-
-    def texts(self) -> Iterator[str]:
-        """The current line, decoded in pieces, without its line end."""
-        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-        done, held = False, ""
-        while not done:
-            raw, done = self.piece(PIECE)
-            text = held + decoder.decode(raw, final=done)
-            if done:
-                text = text.rstrip("\r\n")
-            else:  # a CR that may end the line stays with the piece that shows whether it does
-                kept = text.rstrip("\r")
-                text, held = kept, text[len(kept) :]
-            yield text
 
 
 def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
@@ -118,7 +39,8 @@ def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
         open_file(actual), "rb", buffering=0
     ) as fa:
         e, a = Reader(fe), Reader(fa)
-        pairs, probe, stepping = 0, _PROBE, False
+        walk = _Walk(e, a, res, opt)
+        probe, stepping = _PROBE, False
         while True:
             if stepping:
                 # The pair before differed: so does the next, most likely (numbers that
@@ -126,8 +48,7 @@ def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
                 # a pair is equal: no probe, which would only find the difference at once.
                 if not ((e.pos < len(e.buf) or e.fill(1)) and (a.pos < len(a.buf) or a.fill(1))):
                     break
-                pairs += 1
-                stepping = _line_pair(pairs, e, a, res, opt)
+                stepping = walk.pair()
                 continue
             have = min(e.fill(probe), a.fill(probe), probe)
             if not have:
@@ -136,68 +57,192 @@ def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
             if be == ba:
                 whole = be.rfind(b"\n") + 1
                 if whole:  # equal whole lines: skip them
-                    pairs += be.count(b"\n", 0, whole)
+                    walk.skip(be.count(b"\n", 0, whole))
                     e.pos += whole
                     a.pos += whole
                     probe = min(2 * probe, CHUNK)
                     continue
             else:
                 whole = be.rfind(b"\n", 0, first_difference(be, ba)) + 1
-                pairs += be.count(b"\n", 0, whole)
+                walk.skip(be.count(b"\n", 0, whole))
                 e.pos += whole
                 a.pos += whole
                 probe = _PROBE
-            pairs += 1
-            stepping = _line_pair(pairs, e, a, res, opt)
-        res.lines = pairs
-        _rest(pairs, e, a, res)
+            stepping = walk.pair()
+        res.lines = walk.n
+        _rest(walk.n, walk.m, e, a, res)
 
 
-def _line_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
-    """Compare the next pair of lines; whether they differed as bytes."""
-    le, la = e.line(PIECE), a.line(PIECE)
-    if le is not None and la is not None:
-        if le == la:
-            return False
-        _short_pair(n, le, la, res, opt)
-        return True
-    if le is not None:
-        e.pos -= len(le)
-    if la is not None:
-        a.pos -= len(la)
-    return _long_pair(n, e, a, res, opt)
+def label(n: int, m: int) -> str:
+    """Where a line pair is: ``line 12``, or ``line 12 (output line 13)`` once lines were
+    missing or extra before it."""
+    return f"line {n}" if n == m else f"line {n} (output line {m})"
+
+
+def _output_line(n: int, m: int) -> dict[str, Any]:
+    """The key a difference record gets for its output line, when not its expected one."""
+    return {"output_line": m} if m != n else {}
+
+
+class _Walk:
+    """Both files' lines in pairs: their numbers (``n`` expected, ``m`` output: they part
+    where lines are missing or extra), and when to look for where the files agree again
+    (see :mod:`.resync`)."""
+
+    def __init__(self, e: Reader, a: Reader, res: Result, opt: Options) -> None:
+        self.e, self.a, self.res, self.opt = e, a, res, opt
+        self.n = self.m = 0  # lines of each file walked
+        self.paired = 0  # pairs to compare as changed lines, without looking ahead
+        self.rest = 0  # pairs before the next look ahead (the last one found nothing)
+
+    def skip(self, count: int) -> None:
+        """``count`` equal lines walked past; a look ahead's findings end with them."""
+        self.n += count
+        self.m += count
+        self.paired = max(0, self.paired - count)
+        self.rest = max(0, self.rest - count)
+
+    def pair(self) -> bool:
+        """Compare the next pair of lines; whether they differed as bytes."""
+        e, a, res, opt = self.e, self.a, self.res, self.opt
+        le, la = e.line(PIECE), a.line(PIECE)
+        if le is not None and la is not None:
+            if le == la:
+                self.skip(1)
+                return False
+            self.n += 1
+            self.m += 1
+            if self.paired or self.rest:
+                self.paired = max(0, self.paired - 1)
+                self.rest = max(0, self.rest - 1)
+                _short_pair(self.n, le, la, res, opt, self.m)
+            elif not _short_pair(self.n, le, la, res, opt, self.m, unlike=True):
+                e.pos -= len(le)  # not alike: the files may agree again a few lines on
+                a.pos -= len(la)
+                self.n -= 1
+                self.m -= 1
+                self._resync()
+            return True
+        if le is not None:
+            e.pos -= len(le)
+        if la is not None:
+            a.pos -= len(la)
+        self.n += 1
+        self.m += 1
+        self.paired = max(0, self.paired - 1)
+        self.rest = max(0, self.rest - 1)
+        return _long_pair(self.n, self.m, e, a, res, opt)
+
+    def _resync(self) -> None:
+        found = resync.search(self.e, self.a, self.opt)
+        if found is None:
+            self.rest = resync.WINDOW // 2
+        else:
+            k, j = found  # expected lines, output lines before the files agree again
+            if k > j:
+                self._left_out(k - j, self.e, missing=True)
+            elif j > k:
+                self._left_out(j - k, self.a, missing=False)
+            self.paired = max(min(k, j), 1 if k == j else 0)  # (0, 0): compare it now
+
+    def _left_out(self, count: int, reader: Reader, missing: bool) -> None:
+        """``count`` lines of one file that the other lacks: one difference, showing the
+        first."""
+        first = _decode(reader.line(PIECE) or b"")
+        for _ in range(count - 1):
+            reader.line(PIECE)
+        res = self.res
+        res.differing_lines += count
+        start = (self.n if missing else self.m) + 1
+        which = "expected" if missing else "output"
+        lines = f"line {start}" if count == 1 else f"lines {start} to {start + count - 1}"
+        verb = "is" if count == 1 else "are"
+        verb += " missing from the output" if missing else " extra"
+        msg = f"{which} {lines} {verb}: {brief_at(first, 0)}"
+        if count > 1:
+            msg += f" (the first of {count})"
+        if missing:
+            shown = context(first, None, 0, None)
+            res.add(msg, line=start, expected=first, output_line=self.m + 1, **shown)
+            self.n += count
+        else:
+            shown = context(None, first, None, 0)
+            res.add(msg, line=self.n + 1, actual=first, output_line=start, **shown)
+            self.m += count
 
 
 def _decode(line: bytes) -> str:
     return line.decode("utf-8", "surrogateescape").rstrip("\r\n")
 
 
-def _short_pair(n: int, le: bytes, la: bytes, res: Result, opt: Options) -> None:
+def _short_pair(
+    n: int, le: bytes, la: bytes, res: Result, opt: Options, m: int = 0, unlike: bool = False
+) -> bool:
+    """Compare a pair of lines (expected line ``n``, output line ``m``: the same when 0);
+    with ``unlike``, a pair that is not alike (see :func:`_alike`) is left unrecorded and
+    False returned; else True."""
+    m = m or n
     raw_e, raw_a = _decode(le), _decode(la)
     ex, ac = (opt.strip(raw_e), opt.strip(raw_a)) if opt.ignore else (raw_e, raw_a)
+    if opt.blanks and not opt.exact:
+        ex, ac = layout.trailing(ex), layout.trailing(ac)
     if ex == ac:
-        return
+        return True
     if opt.exact:
-        _exact(n, lambda: Located(raw_e, raw_a, opt).at_character(), res)
-        return
-    if not opt.fields and not opt.tol.skip and settle(n, ex, ac, opt.tol, res):
-        return  # (numbers within tolerance, the text around them equal: quick.py)
+        if unlike:
+            return False
+        _exact(n, m, lambda: Located(raw_e, raw_a, opt).at_character(), res)
+        return True
+    where = n if n == m else f"{n} (output line {m})"
+    if not opt.fields and not opt.tol.skip and settle(where, ex, ac, opt.tol, res, opt.blanks):
+        return True  # (numbers within tolerance, the text around them equal: quick.py)
     te, ta = line_tokens(ex, opt), line_tokens(ac, opt)
+    if unlike and not _alike(te, ta):
+        return False
 
     def locate_tokens(wanted: list[int]) -> dict[int, dict[str, Any]]:
         # (made only for a listed difference: most differing lines of a long file are not)
         located = Located(raw_e, raw_a, opt)
         return {i: located.at_token(i) for i in wanted}
 
-    check = LineCheck(n, res, opt, locate_tokens)
+    check = LineCheck(n, res, opt, locate_tokens, m)
     if len(te) == len(ta):
         check.feed(te, ta)
     else:
         check.first_text = first_token_difference(te, ta)
     check.finish(len(te), len(ta), ex, ac)
+    if opt.blanks and len(te) == len(ta) and not check.bad:
+        found = layout.difference(ex, ac, te, ta, opt)
+        if found is not None:
+            _blanks(n, m, found, Located(raw_e, raw_a, opt), res)
+    return True
 
 
-def _exact(n: int, find: Callable[[], dict[str, Any]], res: Result) -> None:
+def _alike(te: list[Any], ta: list[Any]) -> bool:
+    """Whether two lines' tokens pair up: as many, each pair two numbers or equal (a changed
+    line, not a line missing on one side)."""
+    if len(te) != len(ta):
+        return False
+    return all((x[0] and y[0]) or x[:2] == y[:2] for x, y in zip(te, ta))
+
+
+def _blanks(n: int, m: int, found: Any, located: Located, res: Result) -> None:
+    """A line pair whose tokens agree but whose blanks differ: one difference, marked at the
+    first character where the blank runs differ."""
+    res.differing_lines += 1
+    if res.full:
+        res.add_unlisted()
+        return
+    pos_e, pos_a, run_e, run_a = found
+    at = first_char(run_e, run_a)
+    where = located.at_positions(pos_e + at, pos_a + at)
+    msg = f"{label(n, m)}, column {where['column']}: whitespace differs: "
+    msg += f"{layout.describe(run_e)} expected, {layout.describe(run_a)} found"
+    extra = _output_line(n, m)
+    res.add(msg, line=n, expected=run_e, actual=run_a, **where, **extra)
+
+
+def _exact(n: int, m: int, find: Callable[[], dict[str, Any]], res: Result) -> None:
     """``mode = "text"``: a differing line is one difference, shown at its first differing
     character, which ``find`` locates (only for a difference that is listed)."""
     res.differing_lines += 1
@@ -206,10 +251,11 @@ def _exact(n: int, find: Callable[[], dict[str, Any]], res: Result) -> None:
         return
     found = find()
     line_e, line_a = found["expected_line"], found["actual_line"]
-    msg = f"line {n}, column {found['column']}: expected "
+    msg = f"{label(n, m)}, column {found['column']}: expected "
     msg += f"{brief_at(line_e, found['expected_mark'] or 0)}, got "
     msg += brief_at(line_a, found["actual_mark"] or 0)
-    res.add(msg, line=n, expected=line_e, actual=line_a, **found)
+    extra = _output_line(n, m)
+    res.add(msg, line=n, expected=line_e, actual=line_a, **found, **extra)
 
 
 def _again(reader: Reader, start: int) -> Callable[[], Iterator[str]]:
@@ -222,7 +268,7 @@ def _again(reader: Reader, start: int) -> Callable[[], Iterator[str]]:
     return texts
 
 
-def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
+def _long_pair(n: int, m: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
     """A pair of lines of which one is longer than PIECE: equal bytes first, else tokens;
     whether they differed as bytes."""
     starts = e.offset, a.offset
@@ -236,13 +282,13 @@ def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
     if opt.exact:
         mark = first_difference_at(texts_e, texts_a, opt)
         if mark is not None:
-            _exact(n, lambda: locate_character(texts_e, texts_a, opt, mark), res)
+            _exact(n, m, lambda: locate_character(texts_e, texts_a, opt, mark), res)
         for reader, start in zip((e, a), starts):  # on to the next line
             reader.seek(start)
             for _ in reader.texts():
                 pass
         return True
-    check = LineCheck(n, res, opt, lambda wanted: locate(texts_e, texts_a, opt, wanted))
+    check = LineCheck(n, res, opt, lambda wanted: locate(texts_e, texts_a, opt, wanted), m)
     previews = Preview(), Preview()
     te = stream_tokens(texts_e(), opt, previews[0].add)
     ta = stream_tokens(texts_a(), opt, previews[1].add)
@@ -286,8 +332,10 @@ class LineCheck:
     """The tokens of one line pair, compared in order; what they show is added to the
     result at the end, unless the token counts differ: then the line is one difference."""
 
-    def __init__(self, n: int, res: Result, opt: Options, locate: Locate) -> None:
+    def __init__(self, n: int, res: Result, opt: Options, locate: Locate, m: int = 0) -> None:
         self.n, self.res = n, res
+        self.label = label(n, m or n)
+        self.extra = _output_line(n, m or n)
         self.locate = locate  # where differences at token indexes are, to show them
         self.first_text: int | None = None  # the first token that differs as text
         self.tols = opt.token_tols
@@ -342,7 +390,7 @@ class LineCheck:
         self.index += len(te)
 
     def where(self, i: int) -> str:
-        return f"line {self.n}, token {i}"
+        return f"{self.label}, token {i}"
 
     def _equal(self, tokens: list[Any]) -> None:
         count = len(tokens)
@@ -386,7 +434,7 @@ class LineCheck:
             shown = [p if isinstance(p, Preview) else Preview().add_all(p) for p in (pe, pa)]
             token = self.first_text or min(count_e, count_a) + 1
             where = self.locate([token])[token]
-            msg = f"line {self.n}, token {token}: expected {count_e} tokens, got {count_a}: "
+            msg = f"{self.label}, token {token}: expected {count_e} tokens, got {count_a}: "
             msg += f"{shown[0].brief()} vs {shown[1].brief()}"
             res.add(
                 msg,
@@ -395,6 +443,7 @@ class LineCheck:
                 expected=shown[0].cut(),
                 actual=shown[1].cut(),
                 **where,
+                **self.extra,
             )
             return
         if isinstance(pe, Preview) and isinstance(pa, Preview) and not self.bad and pe.same(pa):
@@ -406,7 +455,7 @@ class LineCheck:
             res.numeric(ZERO, self.max_rel, self.where(self.at_rel))
         located = self.locate([r["token"] for r in self.records]) if self.records else {}
         for record in self.records:
-            res.add(line=self.n, **record, **located[record["token"]])
+            res.add(line=self.n, **record, **located[record["token"]], **self.extra)
         if self.unlisted:
             res.found += self.unlisted
             res.truncated = True
@@ -415,32 +464,33 @@ class LineCheck:
             res.differing_values += self.bad
 
 
-def _rest(pairs: int, e: Reader, a: Reader, res: Result) -> None:
-    """The lines of one file after the other ended: one difference each way, showing the
-    first line that is missing or extra."""
+def _rest(n: int, m: int, e: Reader, a: Reader, res: Result) -> None:
+    """The lines of one file after the other ended (after expected line ``n`` and output
+    line ``m``): one difference each way, showing the first line that is missing or extra."""
+    extra_keys = _output_line(n + 1, m + 1)
     if e.fill(1):
         preview = Preview()
         for piece in e.texts():
             preview.add(piece)
         missing = 1 + _count_lines(e)
         what = f"{missing} more lines, the first" if missing > 1 else "1 more line"
-        msg = f"line {pairs + 1}: actual ends after line {pairs}; expected has {what}: "
+        msg = f"line {n + 1}: actual ends after line {m}; expected has {what}: "
         msg += preview.brief()
         res.differing_lines += missing
         shown = context(preview.cut(), None, 0, None)
-        res.add(msg, line=pairs + 1, expected=preview.cut(), **shown)
+        res.add(msg, line=n + 1, expected=preview.cut(), **shown, **extra_keys)
         res.note(msg)
     if a.fill(1):
         preview = Preview()
         for piece in a.texts():
             preview.add(piece)
         extra = 1 + _count_lines(a)
-        msg = f"line {pairs + 1}: extra line in actual: {preview.brief()}"
+        msg = f"{label(n + 1, m + 1)}: extra line in actual: {preview.brief()}"
         if extra > 1:
             msg += f" (and {extra - 1} more)"
         res.differing_lines += extra
         shown = context(None, preview.cut(), None, 0)
-        res.add(msg, line=pairs + 1, actual=preview.cut(), **shown)
+        res.add(msg, line=n + 1, actual=preview.cut(), **shown, **extra_keys)
         res.note(msg)
 
 

@@ -1,0 +1,78 @@
+"""Finding the lines again after a line was inserted or deleted, as diff would, in bounded
+memory.
+
+When a pair of lines differs and is not alike (other words, or other token counts: not
+numbers that moved), the next ``WINDOW`` lines of both files are looked at without being
+read (their bytes are in the readers' buffers) and matched as diff does
+(``difflib.SequenceMatcher`` on the lines as compared: ``ignore`` matches removed, line
+ends and, in mode "numeric", trailing blanks left out). The first matching line pair is
+where the files agree again: ``k`` expected lines and ``l`` output lines before it. With
+``k == l`` they are changed lines, compared pair by pair; else the first ``|k - l|`` lines
+of the longer side are missing from the output (or extra in it), and the rest pair up.
+
+Why 64 lines: an inserted or deleted block of up to 63 lines (a warning with its stack
+trace, a banner, a help text) is found, and the look costs at most 2 x 64 lines of bytes
+(at most 1 MiB a side beyond the line being read: a line longer than 64 KiB ends the
+window). Numbers that moved never start a look (such a line pair is alike); and a look that
+finds no matching line is not made again for the next 32 pairs, which that look already
+covered in the main, so files that differ everywhere cost each line a few look-ups, not 64.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Any
+
+from .tokens import PIECE
+
+if TYPE_CHECKING:
+    from .options import Options
+    from .reader import Reader
+
+WINDOW = 64  # lines of each file looked at
+_WINDOW_BYTES = 1 << 20  # bytes of each file looked at, at most (beyond the line read)
+
+
+def peek(reader: Reader, count: int) -> list[bytes]:
+    """The next ``count`` lines of ``reader`` (fewer at its end, before a line longer than
+    ``PIECE`` or past ``_WINDOW_BYTES``), left unread."""
+    lines: list[bytes] = []
+    off = 0  # bytes after reader.pos looked at
+    while len(lines) < count and off < _WINDOW_BYTES:
+        have = reader.fill(off + PIECE + 1)  # (may move the buffer: positions from pos)
+        if have <= off:
+            break
+        start = reader.pos + off
+        end = reader.buf.find(b"\n", start, start + min(have - off, PIECE + 1))
+        if end >= 0:
+            end += 1
+        elif have - off <= PIECE and reader.eof:
+            end = reader.pos + have
+        else:
+            break  # a long line: compared as a stream, never looked ahead at
+        lines.append(reader.buf[start:end])
+        off = end - reader.pos
+    return lines
+
+
+def line_key(line: bytes, opt: Options) -> Any:
+    """A line as it is compared: equal keys, equal lines (not the other way round: numbers
+    within tolerance have other keys)."""
+    if opt.ignore:
+        text: Any = opt.strip(line.decode("utf-8", "surrogateescape").rstrip("\r\n"))
+    else:
+        text = line.rstrip(b"\r\n")
+    if opt.exact:
+        return text
+    return text.rstrip() if opt.blanks else tuple(text.split())
+
+
+def search(e: Reader, a: Reader, opt: Options) -> tuple[int, int] | None:
+    """Where the files agree again from the current lines on: ``(k, l)``, the lines of each
+    before the first matching pair; None when the windows have no line in common."""
+    keys_e = [line_key(x, opt) for x in peek(e, WINDOW)]
+    keys_a = [line_key(x, opt) for x in peek(a, WINDOW)]
+    first = difflib.SequenceMatcher(None, keys_e, keys_a, autojunk=False).get_matching_blocks()[0]
+    if not first.size:
+        return None
+    return first.a, first.b
