@@ -15,9 +15,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from .tokens import line_spans
+from .numeric import TOKEN
+from .tokens import _safe_cuts, _stream_sub
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from .options import Options
 
 _BLANKS = re.compile(r"\s+")
@@ -49,28 +52,63 @@ def _pads(gap_e: str, gap_a: str, num_e: str, num_a: str) -> bool:
     return moved * grew < 0 and abs(moved) <= abs(grew)
 
 
-def difference(ex: str, ac: str, te: list[Any], ta: list[Any], opt: Options) -> Any:
+def difference(ex: str, ac: str) -> Any:
     """The first blank run that differs between two lines (``ignore`` applied, trailing
-    blanks removed) whose tokens ``te``, ``ta`` are as many and equal or within
-    tolerance: ``(pos_e, pos_a, run_e, run_a)`` (where the runs start), or None."""
-    spans_e, spans_a = line_spans(ex, opt), line_spans(ac, opt)
-    end_e = end_a = 0
-    count = len(spans_e)
-    for i in range(count):
-        (start_e, stop_e), (start_a, stop_a) = spans_e[i], spans_a[i]
-        gap_e, gap_a = ex[end_e:start_e], ac[end_a:start_a]
+    blanks removed) whose tokens are as many and equal or within tolerance:
+    ``(pos_e, pos_a, run_e, run_a)`` (where the runs start), or None.
+
+    (The runs are those around TOKEN's tokens, also where ``fields`` split a line
+    otherwise: a field's number inside a word has no blanks beside it to pad.)"""
+    return first_run(_runs(ex), _runs(ac))
+
+
+def _runs(line: str) -> Iterator[tuple[str, int, Any]]:
+    """Each token of a whole line with the blank run before it: (run, its start, token)."""
+    end = 0
+    for m in TOKEN.finditer(line):
+        start = m.start()
+        yield line[end:start], end, m.groups()
+        end = m.end()
+
+
+def streamed_runs(pieces: Iterable[str], opt: Options) -> Iterator[tuple[str, int, Any]]:
+    """The same for a line given in pieces (``ignore`` not yet applied); a run longer than
+    ``_KEPT`` characters is kept as its start and its length (memory stays bounded)."""
+    for regex in opt.ignore:
+        pieces = _stream_sub(regex, pieces)
+    tail, end, offset = "", 0, 0  # the text after the last token; where that token ends
+    for segment in _safe_cuts(pieces):
+        for m in TOKEN.finditer(segment):
+            start, stop = m.span()
+            run = tail + segment[max(end - offset, 0) : start]
+            yield (run if len(run) <= _KEPT else f"{run[:_KEPT]}({len(run)})"), end, m.groups()
+            tail, end = "", offset + stop
+        tail += segment[max(end - offset, 0) :]
+        tail = tail if len(tail) <= _KEPT else f"{tail[:_KEPT]}({len(tail)})"
+        offset += len(segment)
+
+
+_KEPT = 4096
+
+
+def first_run(
+    runs_e: Iterable[tuple[str, int, Any]], runs_a: Iterable[tuple[str, int, Any]]
+) -> Any:
+    """The first pair of runs that differs other than as padding of a changed number."""
+    before: Any = None
+    for (gap_e, at_e, te), (gap_a, at_a, ta) in zip(runs_e, runs_a):
         if gap_e != gap_a and not (
-            (_changed(te, ta, i) and _pads(gap_e, gap_a, te[i][0], ta[i][0]))
-            or (i and _changed(te, ta, i - 1) and _pads(gap_e, gap_a, te[i - 1][0], ta[i - 1][0]))
+            (_changed(te, ta) and _pads(gap_e, gap_a, te[0], ta[0]))
+            or (before and _changed(*before) and _pads(gap_e, gap_a, before[0][0], before[1][0]))
         ):
-            return end_e, end_a, gap_e, gap_a
-        end_e, end_a = stop_e, stop_a
+            return at_e, at_a, gap_e, gap_a
+        before = te, ta
     return None
 
 
-def _changed(te: list[Any], ta: list[Any], i: int) -> bool:
-    """Whether token ``i`` is a number on both sides, written differently."""
-    return bool(te[i][0] and ta[i][0] and te[i][0] != ta[i][0])
+def _changed(te: Any, ta: Any) -> bool:
+    """Whether a token pair is a number on both sides, written differently."""
+    return bool(te[0] and ta[0] and te[0] != ta[0])
 
 
 def describe(run: str) -> str:

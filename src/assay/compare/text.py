@@ -19,7 +19,7 @@ from .numeric import ZERO, errors, exceeds
 from .quick import settle
 from .reader import CHUNK, Reader
 from .result import BRIEF, Preview, brief, cut
-from .streamed import first_difference_at, locate, locate_character
+from .streamed import first_difference_at, locate, locate_character, locate_marks
 from .tokens import PIECE, line_tokens, stream_tokens
 
 if TYPE_CHECKING:
@@ -136,7 +136,7 @@ class _Walk:
     def _resync(self) -> None:
         found = resync.search(self.e, self.a, self.opt)
         if found is None:
-            self.rest = resync.WINDOW // 2
+            self.rest = max(1, resync.WINDOW // 2)  # (at least this pair: no loop)
         else:
             k, j = found  # expected lines, output lines before the files agree again
             if k > j:
@@ -184,6 +184,7 @@ def _short_pair(
     m = m or n
     raw_e, raw_a = _decode(le), _decode(la)
     ex, ac = (opt.strip(raw_e), opt.strip(raw_a)) if opt.ignore else (raw_e, raw_a)
+    shown = ex, ac  # (trailing blanks are not compared, but shown)
     if opt.blanks and not opt.exact:
         ex, ac = layout.trailing(ex), layout.trailing(ac)
     if ex == ac:
@@ -210,11 +211,11 @@ def _short_pair(
         check.feed(te, ta)
     else:
         check.first_text = first_token_difference(te, ta)
-    check.finish(len(te), len(ta), ex, ac)
+    check.finish(len(te), len(ta), *shown)
     if opt.blanks and len(te) == len(ta) and not check.bad:
-        found = layout.difference(ex, ac, te, ta, opt)
+        found = layout.difference(ex, ac)
         if found is not None:
-            _blanks(n, m, found, Located(raw_e, raw_a, opt), res)
+            _blanks(n, m, found, Located(raw_e, raw_a, opt).at_positions, res)
     return True
 
 
@@ -226,7 +227,7 @@ def _alike(te: list[Any], ta: list[Any]) -> bool:
     return all((x[0] and y[0]) or x[:2] == y[:2] for x, y in zip(te, ta))
 
 
-def _blanks(n: int, m: int, found: Any, located: Located, res: Result) -> None:
+def _blanks(n: int, m: int, found: Any, at_marks: Callable[[int, int], Any], res: Result) -> None:
     """A line pair whose tokens agree but whose blanks differ: one difference, marked at the
     first character where the blank runs differ."""
     res.differing_lines += 1
@@ -235,7 +236,7 @@ def _blanks(n: int, m: int, found: Any, located: Located, res: Result) -> None:
         return
     pos_e, pos_a, run_e, run_a = found
     at = first_char(run_e, run_a)
-    where = located.at_positions(pos_e + at, pos_a + at)
+    where = at_marks(pos_e + at, pos_a + at)
     msg = f"{label(n, m)}, column {where['column']}: whitespace differs: "
     msg += f"{layout.describe(run_e)} expected, {layout.describe(run_a)} found"
     extra = _output_line(n, m)
@@ -295,6 +296,13 @@ def _long_pair(n: int, m: int, e: Reader, a: Reader, res: Result, opt: Options) 
     count_e, count_a = _pairwise(te, ta, check)
     ends = e.offset, a.offset
     check.finish(count_e, count_a, *previews)
+    if opt.blanks and count_e == count_a and not check.bad:
+        runs_e, runs_a = layout.streamed_runs(texts_e(), opt), layout.streamed_runs(texts_a(), opt)
+        found = layout.first_run(runs_e, runs_a)
+        if found is not None:
+            _blanks(
+                n, m, found, lambda at_e, at_a: locate_marks(texts_e, texts_a, opt, at_e, at_a), res
+            )
     for reader, end in zip((e, a), ends):  # (locating the differences read the lines again)
         reader.seek(end)
     return True
