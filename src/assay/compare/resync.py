@@ -68,11 +68,21 @@ def line_key(line: bytes, opt: Options) -> Any:
 
 
 def search(e: Reader, a: Reader, opt: Options) -> tuple[int, int] | None:
-    """Where the files agree again from the current lines on: ``(k, l)``, the lines of each
+    """Where the files agree again from the current lines on: ``(k, j)``, the lines of each
     before the first matching pair; None when the windows have no line in common."""
+    near_e, near_a = peek(e, 2), peek(a, 2)
+    if len(near_e) < 2 and len(near_a) < 2:
+        return 1, 1  # both end after this pair: a changed line
+    if len(near_e) == len(near_a) == 2 and line_key(near_e[1], opt) == line_key(near_a[1], opt):
+        return 1, 1  # the common case, cheaply: the next lines agree, this one changed
     keys_e = [line_key(x, opt) for x in peek(e, WINDOW)]
     keys_a = [line_key(x, opt) for x in peek(a, WINDOW)]
     first = difflib.SequenceMatcher(None, keys_e, keys_a, autojunk=False).get_matching_blocks()[0]
     if not first.size:
         return None
+    # A line that recurs (a blank line, a row of zeros) can match one further on while the
+    # files go on side by side: equal lines at the same distance on both sides win then.
+    for t in range(1, min(max(first.a, first.b), len(keys_e), len(keys_a))):
+        if keys_e[t] == keys_a[t]:
+            return t, t
     return first.a, first.b
