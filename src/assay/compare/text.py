@@ -174,7 +174,7 @@ def _short_pair(
     ex, ac = (opt.strip(raw_e), opt.strip(raw_a)) if opt.ignore else (raw_e, raw_a)
     shown = ex, ac  # (trailing blanks are not compared, but shown)
     if opt.blanks and not opt.exact:
-        ex, ac = layout.trailing(ex), layout.trailing(ac)
+        ex, ac = ex.rstrip(), ac.rstrip()  # (layout.trailing, inline: every differing line)
     if ex == ac:
         return True
     if opt.exact:
