@@ -20,7 +20,6 @@ covered in the main, so files that differ everywhere cost each line a few look-u
 
 from __future__ import annotations
 
-import difflib
 from typing import TYPE_CHECKING, Any
 
 from .tokens import PIECE
@@ -80,6 +79,8 @@ def search(e: Reader, a: Reader, opt: Options) -> tuple[int, int] | None:
     keys_e, keys_a = keys(peek(e, WINDOW), opt), keys(peek(a, WINDOW), opt)
     if set(keys_e).isdisjoint(keys_a):
         return None  # (numbers that moved, line after line: no line in common)
+    import difflib  # (here: most comparisons never look ahead; its import costs 1 ms)
+
     first = difflib.SequenceMatcher(None, keys_e, keys_a, autojunk=False).get_matching_blocks()[0]
     if not first.size:
         return None
