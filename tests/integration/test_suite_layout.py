@@ -79,3 +79,23 @@ def test_whitespace_ignore_compares_tokens_only(tmp_path: Path) -> None:
     assert reasons["md[case=page]"] == (
         "out.html: output line 4 is extra: '<!-- warning: unclosed tag -->'"
     )
+
+
+def test_a_python_test_chooses_with_out_compare(tmp_path: Path) -> None:
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "ref" / "out.txt").write_text("def f():\n    return 1.0\n")
+    (tmp_path / "test_layout.py").write_text(
+        "import assay\n\n\n"
+        "class Layout(assay.Test):\n"
+        '    how = assay.parameter(["significant", "ignore"])\n'
+        "    command = \"printf 'def f():\\\\n  return 1.0\\\\n' > out.txt\"\n\n"
+        "    def sanity(self, out):\n"
+        '        out.compare("ref", files=["out.txt"], whitespace=self.how)\n'
+    )
+    run_assay("run", "test_layout.py", "--plain", cwd=tmp_path)
+    assert _reasons(tmp_path) == {
+        "Layout[how=significant]": (
+            "out.txt line 2, column 3: whitespace differs: 4 spaces expected, 2 spaces found"
+        ),
+        "Layout[how=ignore]": "ok",
+    }
