@@ -103,12 +103,15 @@ class _Walk:
                 self.paired = max(0, self.paired - 1)
                 self.rest = max(0, self.rest - 1)
                 _short_pair(self.n, le, la, res, opt, self.m)
-            elif not _short_pair(self.n, le, la, res, opt, self.m, unlike=True):
-                e.pos -= len(le)  # not alike: the files may agree again a few lines on
+                return True
+            deferred = _short_pair(self.n, le, la, res, opt, self.m, unlike=True)
+            if deferred is not None:  # the files may agree again a few lines on
+                e.pos -= len(le)
                 a.pos -= len(la)
-                self.n -= 1
-                self.m -= 1
-                self._resync()
+                if self._resync():  # no: this pair is a changed one, shown as it was found
+                    e.line(PIECE)
+                    a.line(PIECE)
+                    deferred()
             return True
         if le is not None:
             e.pos -= len(le)
@@ -120,17 +123,22 @@ class _Walk:
         self.rest = max(0, self.rest - 1)
         return _long_pair(self.n, self.m, e, a, res, opt)
 
-    def _resync(self) -> None:
+    def _resync(self) -> bool:
+        """Look ahead from the current pair (expected line ``n + 1``, output line ``m + 1``,
+        still unread); whether that pair is to be compared as it is (a changed line)."""
         found = resync.search(self.e, self.a, self.opt)
         if found is None:
-            self.rest = max(1, resync.WINDOW // 2)  # (at least this pair: no loop)
-        else:
-            k, j = found  # expected lines, output lines before the files agree again
-            if k > j:
-                self._left_out(k - j, self.e, missing=True)
-            elif j > k:
-                self._left_out(j - k, self.a, missing=False)
-            self.paired = max(min(k, j), 1 if k == j else 0)  # (0, 0): compare it now
+            self.rest = resync.WINDOW // 2 - 1  # (the pairs after this one: see resync)
+            return True
+        k, j = found  # expected lines, output lines before the files agree again
+        if k == j:
+            self.paired = max(k - 1, 0)
+            return True
+        self.n -= 1  # (counted as read: _left_out counts from the lines before)
+        self.m -= 1
+        self._left_out(abs(k - j), self.e if k > j else self.a, missing=k > j)
+        self.paired = min(k, j)
+        return False
 
     def _left_out(self, count: int, reader: Reader, missing: bool) -> None:
         """``count`` lines of one file that the other lacks: one difference, showing the
@@ -164,11 +172,11 @@ def _decode(line: bytes) -> str:
 
 def _short_pair(
     n: int, le: bytes, la: bytes, res: Result, opt: Options, m: int = 0, unlike: bool = False
-) -> bool:
+) -> Callable[[], None] | None:
     """Compare a pair of lines (expected line ``n``, output line ``m``: the same when 0);
     with ``unlike``, a pair whose tokens differ (not alike, see :func:`_alike`, or numbers
-    beyond tolerance) is left unrecorded and False returned: a line may be missing or extra
-    before it. Else True."""
+    beyond tolerance) is not recorded yet: a line may be missing or extra before it. What
+    records it is returned then (the work done so far is not done again); else None."""
     m = m or n
     raw_e, raw_a = _decode(le), _decode(la)
     ex, ac = (opt.strip(raw_e), opt.strip(raw_a)) if opt.ignore else (raw_e, raw_a)
@@ -176,18 +184,20 @@ def _short_pair(
     if opt.blanks and not opt.exact:
         ex, ac = ex.rstrip(), ac.rstrip()  # (layout.trailing, inline: every differing line)
     if ex == ac:
-        return True
+        return None
     if opt.exact:
+
+        def exact() -> None:
+            _exact(n, m, lambda: Located(raw_e, raw_a, opt).at_character(), res)
+
         if unlike:
-            return False
-        _exact(n, m, lambda: Located(raw_e, raw_a, opt).at_character(), res)
-        return True
+            return exact
+        exact()
+        return None
     where = n if n == m else f"{n} (output line {m})"
     if not opt.fields and not opt.tol.skip and settle(where, ex, ac, opt.tol, res, opt.blanks):
-        return True  # (numbers within tolerance, the text around them equal: quick.py)
+        return None  # (numbers within tolerance, the text around them equal: quick.py)
     te, ta = line_tokens(ex, opt), line_tokens(ac, opt)
-    if unlike and not _alike(te, ta):
-        return False
 
     def locate_tokens(wanted: list[int]) -> dict[int, dict[str, Any]]:
         # (made only for a listed difference: most differing lines of a long file are not)
@@ -195,18 +205,26 @@ def _short_pair(
         return {i: located.at_token(i) for i in wanted}
 
     check = LineCheck(n, res, opt, locate_tokens, m)
-    if len(te) == len(ta):
+    count = len(te) == len(ta)
+    fed = count and not (unlike and not _alike(te, ta))
+    if fed:
         check.feed(te, ta)
-        if unlike and check.bad:
-            return False  # (a row of a table may be missing: numbers then differ)
-    else:
-        check.first_text = first_token_difference(te, ta)
-    check.finish(len(te), len(ta), *shown)
-    if opt.blanks and len(te) == len(ta) and not check.bad:
-        found = layout.difference(ex, ac)
-        if found is not None:
-            _blanks(n, m, found, Located(raw_e, raw_a, opt).at_positions, res)
-    return True
+
+    def record() -> None:
+        if not count:
+            check.first_text = first_token_difference(te, ta)
+        elif not fed:
+            check.feed(te, ta)
+        check.finish(len(te), len(ta), *shown)
+        if opt.blanks and count and not check.bad:
+            found = layout.difference(ex, ac)
+            if found is not None:
+                _blanks(n, m, found, Located(raw_e, raw_a, opt).at_positions, res)
+
+    if unlike and (not fed or check.bad):
+        return record  # (a row of a table may be missing too: numbers then differ)
+    record()
+    return None
 
 
 def _alike(te: list[Any], ta: list[Any]) -> bool:
