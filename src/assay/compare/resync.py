@@ -73,7 +73,7 @@ def search(e: Reader, a: Reader, opt: Options) -> tuple[int, int] | None:
     before the first matching pair; None when the windows have no line in common."""
     near_e, near_a = peek(e, 2), peek(a, 2)
     if len(near_e) < 2 and len(near_a) < 2:
-        return 1, 1  # both end after this pair: a changed line
+        return 1, 1  # both end after this pair (or go on with a long line): a changed line
     if len(near_e) == len(near_a) == 2 and keys(near_e[1:], opt) == keys(near_a[1:], opt):
         return 1, 1  # the common case, cheaply: the next lines agree, this one changed
     keys_e, keys_a = keys(peek(e, WINDOW), opt), keys(peek(a, WINDOW), opt)
