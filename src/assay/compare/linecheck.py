@@ -33,7 +33,7 @@ class LineCheck:
     result at the end, unless the token counts differ: then the line is one difference."""
 
     def __init__(self, n: int, res: Result, opt: Options, locate: Locate, m: int = 0) -> None:
-        self.n, self.res = n, res
+        self.n, self.m, self.res = n, m or n, res
         self.label = label(n, m or n)
         self.extra = output_line(n, m or n)
         self.locate = locate  # where differences at token indexes are, to show them

@@ -9,6 +9,7 @@ stays bounded whatever the line length.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from . import layout, resync
@@ -25,6 +26,7 @@ from .tokens import PIECE, line_tokens, stream_tokens
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from .linecheck import Locate
     from .options import Options
     from .result import Result
 
@@ -219,36 +221,50 @@ def _by_tokens(
     unlike: bool,
 ) -> Callable[[], None] | None:
     """A differing pair token by token (see :func:`_short_pair`)."""
-    raw_e, raw_a = raw
     ex, ac = compared
     te, ta = line_tokens(ex, opt), line_tokens(ac, opt)
-
-    def locate_tokens(wanted: list[int]) -> dict[int, dict[str, Any]]:
-        # (made only for a listed difference: most differing lines of a long file are not)
-        located = Located(raw_e, raw_a, opt)
-        return {i: located.at_token(i) for i in wanted}
-
-    check = LineCheck(n, res, opt, locate_tokens, m)
+    check = LineCheck(n, res, opt, _locator(raw, opt), m)
     count = len(te) == len(ta)
     fed = count and not (unlike and not _alike(te, ta))
     if fed:
         check.feed(te, ta)
-
-    def record() -> None:
-        if not count:
-            check.first_text = first_token_difference(te, ta)
-        elif not fed:
-            check.feed(te, ta)
-        check.finish(len(te), len(ta), *shown)
-        if opt.blanks and count and not check.bad:
-            found = layout.difference(ex, ac)
-            if found is not None:
-                _blanks(n, m, found, Located(raw_e, raw_a, opt).at_positions, res)
-
-    if unlike and (not fed or check.bad):
-        return record  # (a row of a table may be missing too: numbers then differ)
-    record()
+    if unlike and (not fed or check.bad):  # (a row of a table may be missing too)
+        return functools.partial(_record, check, te, ta, fed, raw, compared, shown, opt)
+    _record(check, te, ta, fed, raw, compared, shown, opt)
     return None
+
+
+def _locator(raw: tuple[str, str], opt: Options) -> Locate:
+    def locate_tokens(wanted: list[int]) -> dict[int, dict[str, Any]]:
+        # (made only for a listed difference: most differing lines of a long file are not)
+        located = Located(raw[0], raw[1], opt)
+        return {i: located.at_token(i) for i in wanted}
+
+    return locate_tokens
+
+
+def _record(
+    check: LineCheck,
+    te: list[Any],
+    ta: list[Any],
+    fed: bool,
+    raw: tuple[str, str],
+    compared: tuple[str, str],
+    shown: tuple[str, str],
+    opt: Options,
+) -> None:
+    """Add what a pair's tokens (and blanks) show to the result."""
+    count = len(te) == len(ta)
+    if not count:
+        check.first_text = first_token_difference(te, ta)
+    elif not fed:
+        check.feed(te, ta)
+    check.finish(len(te), len(ta), *shown)
+    if opt.blanks and count and not check.bad:
+        found = layout.difference(*compared)
+        if found is not None:
+            at = Located(raw[0], raw[1], opt).at_positions
+            _blanks(check.n, check.m, found, at, check.res)
 
 
 def _alike(te: list[Any], ta: list[Any]) -> bool:
