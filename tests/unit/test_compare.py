@@ -94,9 +94,10 @@ def test_punctuation_separates_numbers(case):
     assert not text("x=-1.5;\n", "x=1.5;\n", case, atol=1)["ok"]
 
 
-def test_whitespace_between_tokens_and_line_ends_do_not_matter(case):
-    assert text("a  1\t2\n", " a 1 2 \r\n", case)["ok"]
-    assert not text("a 12\n", "a 1 2\n", case)["ok"]
+def test_with_whitespace_ignore_blanks_only_separate_tokens(case):
+    # (Was the default, a false pass for indented or aligned text: see test_compare_blanks.)
+    assert text("a  1\t2\n", " a 1 2 \r\n", case, whitespace="ignore")["ok"]
+    assert not text("a 12\n", "a 1 2\n", case, whitespace="ignore")["ok"]
 
 
 def test_different_token_counts_are_one_difference(case):
@@ -169,7 +170,7 @@ def test_only_differing_lines_are_decoded(case, monkeypatch):
     monkeypatch.setattr(engine, "_decode", counting)
     expected = "".join(f"row {i} {i}.5\n" for i in range(1000))
     actual = expected.replace("row 10 10.5", "row 10 10.50").replace("row 99 ", "row  99 ")
-    result = text(expected, actual, case, ignore=["row"])
+    result = text(expected, actual, case, ignore=["row"], whitespace="ignore")
     assert result["ok"] and result["lines"] == 1000
     assert sorted(decoded) == sorted(
         [b"row 10 10.5\n", b"row 10 10.50\n", b"row 99 99.5\n", b"row  99 99.5\n"]

@@ -164,7 +164,7 @@ def test_every_number_that_moved_within_tolerance_is_settled_quickly() -> None:
                 " ".join(f"{v:.15e}" for v in moved) + " step 0.0 x=1",
             )
         )
-    opt = Options(tol=Tol(rtol=1e-6))
+    opt = Options(tol=Tol(rtol=1e-6), blanks=False)  # ("a  3.25": a blank more, else)
     with mock.patch.object(text, "LineCheck", side_effect=AssertionError("full path taken")):
         res = compare_lines(pairs, opt)
     with mock.patch.object(text, "settle", full_path):
@@ -292,7 +292,7 @@ def test_lines_after_a_differing_line_are_read_one_by_one_with_the_same_counts(
 def test_the_first_of_numbers_equal_in_value_is_where_the_errors_of_zero_are(
     expected: str, actual: str, token: int, values: int
 ) -> None:
-    opt = Options(tol=Tol(rtol=1e-6))
+    opt = Options(tol=Tol(rtol=1e-6), blanks=False)  # ("a  3.25": a blank more, else)
     with mock.patch.object(text, "LineCheck", side_effect=AssertionError("full path taken")):
         res = compare_lines([(expected, actual)], opt)
     assert (res.max_abs, res.max_rel) == (0.0, 0.0)

@@ -80,10 +80,18 @@ decoding. A UTF-8 byte order mark at the start is not content. A differing pair 
 (UTF-8; two different bad bytes stay different), line ends stripped,
 ``ignore`` applied and, if still different, split into tokens: numbers (not glued to a
 letter, digit, ``_`` or ``.``: ``x1``, ``12ms`` and ``1.2.3`` are words), words (``\\w+``)
-and single other characters. Whitespace only separates tokens, so runs of spaces and tabs,
-leading and trailing blanks and CRLF vs LF make no difference. Tokens pair by position
+and single other characters. Tokens pair by position
 (``token`` = 1-based token index); numbers compare with tolerance, other tokens exactly.
-Lines with different token counts are one difference. Missing and extra lines at the end
+Lines with different token counts are one difference. ``whitespace`` (mode "numeric"):
+``"significant"`` (default) compares the blank runs between tokens too (the indentation
+included; a difference is ``whitespace differs: 4 spaces expected, 2 spaces found``),
+except trailing blanks and a run that only pads a number whose text changed (see
+``layout.py``); ``"ignore"``: whitespace only separates tokens. CRLF vs LF, a final newline
+and a byte order mark never count. A pair that differs in its tokens looks ahead up to 64
+lines on both sides (``resync.py``): lines missing from the output or extra in it are one
+difference per run (``expected line 12 is missing from the output``, ``output lines 4 to 8
+are extra``; the record's ``output_line`` is its place in the output), and the lines after
+them pair with their own. Missing and extra lines at the end
 are one difference each, showing the first missing (``expected``) or extra (``actual``)
 line. With ``mode = "text"`` a differing line is one difference, nothing is tokenized
 (only the line end, LF or CRLF, and a final newline do not count).

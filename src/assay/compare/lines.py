@@ -175,6 +175,10 @@ class Located:
         at = first_difference(text_e, text_a)
         return self._context(at, at)
 
+    def at_positions(self, pos_e: int, pos_a: int) -> dict[str, Any]:
+        """The context of a difference at these positions of the stripped lines."""
+        return self._context(pos_e, pos_a)
+
     def _context(self, pos_e: int, pos_a: int) -> dict[str, Any]:
         raw_e = self.sides[0].original(pos_e)
         raw_a = self.sides[1].original(pos_a)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("text", "csv", "json", "binary")
 MODES = ("numeric", "text")
+WHITESPACE = ("significant", "ignore")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ class Options:
     header: bool = True
     command: str | None = None
     exact: bool = False  # mode "text": values compare as written, text lines whole
+    # mode "numeric", text files: whether blanks count (indentation, spacing in a line) or
+    # only separate tokens (whitespace = "ignore", numdiff's way)
+    blanks: bool = True
 
     def column_tol(self, name: str) -> Tol:
         for pattern, tol in self.columns:

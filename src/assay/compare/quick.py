@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from .layout import same_runs
 from .numeric import _MARGIN, _SLACK, NUMBER_TOKEN, TOKEN
 
 if TYPE_CHECKING:  # (the alias only for the checker: the bundle runs on Python 3.7)
@@ -44,19 +45,23 @@ _LOW, _HIGH = 1e-290, 1e290  # the range in which numeric.errors lets floats dec
 _UNDER = 1 - _MARGIN
 
 
-def settle(n: int, expected: str, actual: str, tol: Tol, res: Result) -> bool:
-    """Add line pair ``n`` (ignore patterns already removed) to ``res`` as the full path
-    would, if it is a line this module settles (see the module doc); else leave ``res``
-    as it is and return False."""
-    found = _by_fields(expected, actual, tol)
+def settle(
+    n: int | str, expected: str, actual: str, tol: Tol, res: Result, blanks: bool = False
+) -> bool:
+    """Add line pair ``n`` (ignore patterns already removed; a number, or where the pair
+    is: ``12 (output line 13)``) to ``res`` as the full path would, if it is a line this
+    module settles (see the module doc); else leave ``res`` as it is and return False.
+    With ``blanks`` (whitespace counts: trailing blanks already removed), only a line
+    whose blank runs are those of the expected one is settled by its fields."""
+    found = _by_fields(expected, actual, tol, blanks)
     if found is None:
         apart_e = _apart(expected)
-        if apart_e != expected:  # (commas, '=', parentheses...: fields once spaced out)
-            found = _by_fields(apart_e, _apart(actual), tol)
+        if apart_e != expected and not (blanks and not same_runs(expected, actual)):
+            found = _by_fields(apart_e, _apart(actual), tol)  # (commas, '=', parentheses...)
+    if found is None:  # (the text between numbers, blanks included, may still be equal)
+        found = _by_numbers(expected, actual, tol)
         if found is None:
-            found = _by_numbers(expected, actual, tol)
-            if found is None:
-                return False
+            return False
     values, max_abs, at_abs, max_rel, at_rel = found
     res.values += values
     if res.max_abs is None or max_abs > res.max_abs:
@@ -66,8 +71,9 @@ def settle(n: int, expected: str, actual: str, tol: Tol, res: Result) -> bool:
     return True
 
 
-def _by_fields(expected: str, actual: str, tol: Tol) -> _Found | None:
-    """Blank-separated fields, each pair equal or two numbers within tolerance.
+def _by_fields(expected: str, actual: str, tol: Tol, blanks: bool = False) -> _Found | None:
+    """Blank-separated fields, each pair equal or two numbers within tolerance; with
+    ``blanks``, the blank runs between them the same on both sides too.
 
     Tokens never run over a blank, so a line's tokens are its fields' tokens in order (and
     blanks that differ change no token). A field that ``float`` reads, without an
@@ -75,6 +81,12 @@ def _by_fields(expected: str, actual: str, tol: Tol) -> _Found | None:
     number token: ``float`` reads the numbers TOKEN finds but for ``D`` exponents."""
     fields_e, fields_a = expected.split(), actual.split()
     if len(fields_e) != len(fields_a):
+        return None
+    if blanks and not (
+        # (fields one blank apart on both sides: the same layout, 8x cheaper than the regex)
+        (" ".join(fields_e) == expected and " ".join(fields_a) == actual)
+        or same_runs(expected, actual)
+    ):
         return None
     under = "_" in expected or "_" in actual
     rtol, atol_under = tol.rtol, tol.atol * _UNDER

@@ -16,6 +16,7 @@ from .numeric import Tol
 from .options import (
     FORMATS,
     MODES,
+    WHITESPACE,
     Options,
     Plan,
     files_under,
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 MAX_DIFFERENCES = 20
 COMMAND_TIMEOUT = 600.0
 _TOL_KEYS = ("rtol", "atol", "skip")
-_OPTION_KEYS = ("mode", "rtol", "atol", "ignore", "fields")
+_OPTION_KEYS = ("mode", "whitespace", "rtol", "atol", "ignore", "fields")
 _TOP_KEYS = (
     *("version", "actual", "expected", "files", "complete", "rules"),
     *("command", "command_timeout", "max_differences", "not_outputs", *_OPTION_KEYS),
@@ -193,6 +194,21 @@ class Checker:
                     f'{where}mode: "text" compares exactly, so {", ".join(numeric)} would '
                     'not apply; remove them, or use mode = "numeric"'
                 )
+        blanks = top.blanks
+        whitespace = obj.get("whitespace")
+        if whitespace is not None and whitespace not in WHITESPACE:
+            self.problem(
+                f"{where}whitespace: {_show(whitespace)} is not one of {', '.join(WHITESPACE)}"
+                ' ("significant": indentation and spacing in a line count; "ignore": '
+                "whitespace only separates tokens)"
+            )
+        elif whitespace is not None:
+            blanks = whitespace == "significant"
+            if exact and whitespace == "ignore":
+                self.problem(
+                    f'{where}whitespace: mode "text" compares lines exactly as written, so '
+                    'whitespace = "ignore" would not apply; remove it, or use mode = "numeric"'
+                )
         return Options(
             format=fmt if fmt in FORMATS else None,
             tol=tol,
@@ -205,6 +221,7 @@ class Checker:
             header=header is not False,
             command=command if isinstance(command, str) else None,
             exact=exact,
+            blanks=blanks,
         )
 
 

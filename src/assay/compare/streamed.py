@@ -158,8 +158,16 @@ def first_difference_at(texts_e: Texts, texts_a: Texts, opt: Options) -> int | N
 
 def locate_character(texts_e: Texts, texts_a: Texts, opt: Options, mark: int) -> dict[str, Any]:
     """The context keys of a difference at character ``mark`` of both lines."""
+    return locate_marks(texts_e, texts_a, opt, mark, mark)
+
+
+def locate_marks(
+    texts_e: Texts, texts_a: Texts, opt: Options, mark: int, mark_a: int
+) -> dict[str, Any]:
+    """The context keys of a difference at character ``mark`` of the expected line and
+    ``mark_a`` of the actual one."""
     ((line_e, at_e),) = _windows(texts_e, opt, [mark])
-    ((line_a, at_a),) = _windows(texts_a, opt, [mark])
+    ((line_a, at_a),) = _windows(texts_a, opt, [mark_a])
     return {
         "expected_line": line_e,
         "actual_line": line_a,

@@ -9,108 +9,29 @@ stays bounded whatever the line length.
 
 from __future__ import annotations
 
-import codecs
+import functools
 from typing import TYPE_CHECKING, Any
 
+from . import layout, resync
 from .binary import first_difference, open_file
+from .linecheck import LineCheck, label, output_line
 from .lines import Located, brief_at, context, first_token_difference
-from .numeric import ZERO, errors, exceeds
+from .lines import first_difference as first_char
 from .quick import settle
-from .result import BRIEF, Preview, brief, cut
-from .streamed import first_difference_at, locate, locate_character
+from .reader import CHUNK, Reader
+from .result import Preview
+from .streamed import first_difference_at, locate, locate_character, locate_marks
 from .tokens import PIECE, line_tokens, stream_tokens
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from typing import BinaryIO
 
-    from .numeric import Err
+    from .linecheck import Locate
     from .options import Options
     from .result import Result
 
-    Locate = Callable[[list[int]], dict[int, dict[str, Any]]]  # token indexes -> context
 
-CHUNK = 1 << 20  # bytes read at a time
 _PROBE = 4096  # bytes compared first after a difference
-_BOM = b"\xef\xbb\xbf"
-
-
-class Reader:
-    """One file's bytes, buffered, handed out as blocks, lines and pieces of lines."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self.fh = fh
-        self.buf = b""
-        self.pos = 0
-        self.base = 0  # the file offset of buf[0]
-        self.eof = False
-        if self.fill(3) >= 3 and self.buf.startswith(_BOM):
-            self.pos = 3  # a byte order mark is not content
-
-    def fill(self, want: int) -> int:
-        """Make ``want`` bytes available after ``pos`` (fewer at the end); how many are."""
-        have = len(self.buf) - self.pos
-        if have >= want or self.eof:
-            return have
-        parts = [self.buf[self.pos :]]
-        while have < want:
-            chunk = self.fh.read(max(CHUNK, want - have))
-            if not chunk:
-                self.eof = True
-                break
-            parts.append(chunk)
-            have += len(chunk)
-        self.base += self.pos
-        self.buf, self.pos = b"".join(parts), 0
-        return have
-
-    def line(self, limit: int) -> bytes | None:
-        """The next line (with its end) if it is at most ``limit`` bytes, else None."""
-        have = len(self.buf) - self.pos
-        if have <= limit:
-            have = self.fill(limit + 1)
-        end = self.buf.find(b"\n", self.pos, self.pos + min(have, limit + 1))
-        if end >= 0:
-            end += 1
-        elif have <= limit and self.eof:
-            end = self.pos + have
-        else:
-            return None
-        line = self.buf[self.pos : end]
-        self.pos = end
-        return line
-
-    def piece(self, limit: int) -> tuple[bytes, bool]:
-        """Up to ``limit`` bytes of the current line, and whether they end it."""
-        have = self.fill(limit)
-        end = self.buf.find(b"\n", self.pos, self.pos + min(have, limit))
-        done = end >= 0 or (have <= limit and self.eof)
-        end = end + 1 if end >= 0 else self.pos + min(have, limit)
-        piece = self.buf[self.pos : end]
-        self.pos = end
-        return piece, done
-
-    @property
-    def offset(self) -> int:
-        return self.base + self.pos
-
-    def seek(self, offset: int) -> None:
-        self.fh.seek(offset)
-        self.buf, self.pos, self.base, self.eof = b"", 0, offset, False
-
-    def texts(self) -> Iterator[str]:
-        """The current line, decoded in pieces, without its line end."""
-        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-        done, held = False, ""
-        while not done:
-            raw, done = self.piece(PIECE)
-            text = held + decoder.decode(raw, final=done)
-            if done:
-                text = text.rstrip("\r\n")
-            else:  # a CR that may end the line stays with the piece that shows whether it does
-                kept = text.rstrip("\r")
-                text, held = kept, text[len(kept) :]
-            yield text
 
 
 def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
@@ -118,7 +39,8 @@ def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
         open_file(actual), "rb", buffering=0
     ) as fa:
         e, a = Reader(fe), Reader(fa)
-        pairs, probe, stepping = 0, _PROBE, False
+        walk = _Walk(e, a, res, opt)
+        probe, stepping = _PROBE, False
         while True:
             if stepping:
                 # The pair before differed: so does the next, most likely (numbers that
@@ -126,8 +48,7 @@ def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
                 # a pair is equal: no probe, which would only find the difference at once.
                 if not ((e.pos < len(e.buf) or e.fill(1)) and (a.pos < len(a.buf) or a.fill(1))):
                     break
-                pairs += 1
-                stepping = _line_pair(pairs, e, a, res, opt)
+                stepping = walk.pair()
                 continue
             have = min(e.fill(probe), a.fill(probe), probe)
             if not have:
@@ -136,68 +57,241 @@ def compare_text(expected: str, actual: str, res: Result, opt: Options) -> None:
             if be == ba:
                 whole = be.rfind(b"\n") + 1
                 if whole:  # equal whole lines: skip them
-                    pairs += be.count(b"\n", 0, whole)
+                    walk.skip(be.count(b"\n", 0, whole))
                     e.pos += whole
                     a.pos += whole
                     probe = min(2 * probe, CHUNK)
                     continue
             else:
                 whole = be.rfind(b"\n", 0, first_difference(be, ba)) + 1
-                pairs += be.count(b"\n", 0, whole)
+                walk.skip(be.count(b"\n", 0, whole))
                 e.pos += whole
                 a.pos += whole
                 probe = _PROBE
-            pairs += 1
-            stepping = _line_pair(pairs, e, a, res, opt)
-        res.lines = pairs
-        _rest(pairs, e, a, res)
+            stepping = walk.pair()
+        res.lines = walk.n
+        _rest(walk.n, walk.m, e, a, res)
 
 
-def _line_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
-    """Compare the next pair of lines; whether they differed as bytes."""
-    le, la = e.line(PIECE), a.line(PIECE)
-    if le is not None and la is not None:
-        if le == la:
-            return False
-        _short_pair(n, le, la, res, opt)
-        return True
-    if le is not None:
-        e.pos -= len(le)
-    if la is not None:
-        a.pos -= len(la)
-    return _long_pair(n, e, a, res, opt)
+class _Walk:
+    """Both files' lines in pairs: their numbers (``n`` expected, ``m`` output: they part
+    where lines are missing or extra), and when to look for where the files agree again
+    (see :mod:`.resync`)."""
+
+    def __init__(self, e: Reader, a: Reader, res: Result, opt: Options) -> None:
+        self.e, self.a, self.res, self.opt = e, a, res, opt
+        self.n = self.m = 0  # lines of each file walked
+        self.paired = 0  # pairs to compare as changed lines, without looking ahead
+        self.rest = 0  # pairs before the next look ahead (the last one found nothing)
+
+    def skip(self, count: int) -> None:
+        """``count`` equal lines walked past; a look ahead's findings end with them."""
+        self.n += count
+        self.m += count
+        self.paired = max(0, self.paired - count)
+        self.rest = max(0, self.rest - count)
+
+    def pair(self) -> bool:
+        """Compare the next pair of lines; whether they differed as bytes."""
+        e, a, res, opt = self.e, self.a, self.res, self.opt
+        le, la = e.line(PIECE), a.line(PIECE)
+        if le is not None and la is not None:
+            if le == la:
+                self.skip(1)
+                return False
+            self.n += 1
+            self.m += 1
+            if self.paired or self.rest:
+                self.paired = max(0, self.paired - 1)
+                self.rest = max(0, self.rest - 1)
+                _short_pair(self.n, le, la, res, opt, self.m)
+                return True
+            deferred = _short_pair(self.n, le, la, res, opt, self.m, unlike=True)
+            if deferred is not None:  # the files may agree again a few lines on
+                e.pos -= len(le)
+                a.pos -= len(la)
+                if self._resync():  # no: this pair is a changed one, shown as it was found
+                    e.line(PIECE)
+                    a.line(PIECE)
+                    deferred()
+            return True
+        if le is not None:
+            e.pos -= len(le)
+        if la is not None:
+            a.pos -= len(la)
+        self.n += 1
+        self.m += 1
+        self.paired = max(0, self.paired - 1)
+        self.rest = max(0, self.rest - 1)
+        return _long_pair(self.n, self.m, e, a, res, opt)
+
+    def _resync(self) -> bool:
+        """Look ahead from the current pair (expected line ``n + 1``, output line ``m + 1``,
+        still unread); whether that pair is to be compared as it is (a changed line)."""
+        found = resync.search(self.e, self.a, self.opt)
+        if found is None:
+            self.rest = resync.WINDOW // 2 - 1  # (the pairs after this one: see resync)
+            return True
+        k, j = found  # expected lines, output lines before the files agree again
+        if k == j:
+            self.paired = max(k - 1, 0)
+            return True
+        self.n -= 1  # (counted as read: _left_out counts from the lines before)
+        self.m -= 1
+        self._left_out(abs(k - j), self.e if k > j else self.a, missing=k > j)
+        self.paired = min(k, j)
+        return False
+
+    def _left_out(self, count: int, reader: Reader, missing: bool) -> None:
+        """``count`` lines of one file that the other lacks: one difference, showing the
+        first."""
+        first = _decode(reader.line(PIECE) or b"")
+        for _ in range(count - 1):
+            reader.line(PIECE)
+        res = self.res
+        res.differing_lines += count
+        start = (self.n if missing else self.m) + 1
+        which = "expected" if missing else "output"
+        lines = f"line {start}" if count == 1 else f"lines {start} to {start + count - 1}"
+        verb = "is" if count == 1 else "are"
+        verb += " missing from the output" if missing else " extra"
+        msg = f"{which} {lines} {verb}: {brief_at(first, 0)}"
+        if count > 1:
+            msg += f" (the first of {count})"
+        if missing:
+            shown = context(first, None, 0, None)
+            res.add(msg, line=start, expected=first, output_line=self.m + 1, **shown)
+            self.n += count
+        else:
+            shown = context(None, first, None, 0)
+            res.add(msg, line=self.n + 1, actual=first, output_line=start, **shown)
+            self.m += count
 
 
 def _decode(line: bytes) -> str:
     return line.decode("utf-8", "surrogateescape").rstrip("\r\n")
 
 
-def _short_pair(n: int, le: bytes, la: bytes, res: Result, opt: Options) -> None:
+def _short_pair(
+    n: int, le: bytes, la: bytes, res: Result, opt: Options, m: int = 0, unlike: bool = False
+) -> Callable[[], None] | None:
+    """Compare a pair of lines (expected line ``n``, output line ``m``: the same when 0);
+    with ``unlike``, a pair whose tokens differ (not alike, see :func:`_alike`, or numbers
+    beyond tolerance) is not recorded yet: a line may be missing or extra before it. What
+    records it is returned then (the work done so far is not done again); else None."""
+    m = m or n
     raw_e, raw_a = _decode(le), _decode(la)
     ex, ac = (opt.strip(raw_e), opt.strip(raw_a)) if opt.ignore else (raw_e, raw_a)
+    shown = ex, ac  # (trailing blanks are not compared, but shown)
+    if opt.blanks and not opt.exact:
+        ex, ac = ex.rstrip(), ac.rstrip()  # (layout.trailing, inline: every differing line)
     if ex == ac:
-        return
+        return None
     if opt.exact:
-        _exact(n, lambda: Located(raw_e, raw_a, opt).at_character(), res)
-        return
-    if not opt.fields and not opt.tol.skip and settle(n, ex, ac, opt.tol, res):
-        return  # (numbers within tolerance, the text around them equal: quick.py)
-    te, ta = line_tokens(ex, opt), line_tokens(ac, opt)
+        exact = _exact_later(n, m, raw_e, raw_a, res, opt)
+        if unlike:
+            return exact
+        exact()
+        return None
+    where = n if n == m else f"{n} (output line {m})"
+    if not opt.fields and not opt.tol.skip and settle(where, ex, ac, opt.tol, res, opt.blanks):
+        return None  # (numbers within tolerance, the text around them equal: quick.py)
+    # (The rest in functions of their own: a variable a nested function uses is a cell from
+    # the call's start, which costs every line the quick path settles 3% more.)
+    return _by_tokens(n, m, (raw_e, raw_a), (ex, ac), shown, res, opt, unlike)
 
+
+def _exact_later(
+    n: int, m: int, raw_e: str, raw_a: str, res: Result, opt: Options
+) -> Callable[[], None]:
+    def exact() -> None:
+        _exact(n, m, lambda: Located(raw_e, raw_a, opt).at_character(), res)
+
+    return exact
+
+
+def _by_tokens(
+    n: int,
+    m: int,
+    raw: tuple[str, str],
+    compared: tuple[str, str],
+    shown: tuple[str, str],
+    res: Result,
+    opt: Options,
+    unlike: bool,
+) -> Callable[[], None] | None:
+    """A differing pair token by token (see :func:`_short_pair`)."""
+    ex, ac = compared
+    te, ta = line_tokens(ex, opt), line_tokens(ac, opt)
+    check = LineCheck(n, res, opt, _locator(raw, opt), m)
+    count = len(te) == len(ta)
+    fed = count and not (unlike and not _alike(te, ta))
+    if fed:
+        check.feed(te, ta)
+    if unlike and (not fed or check.bad):  # (a row of a table may be missing too)
+        return functools.partial(_record, check, te, ta, fed, raw, compared, shown, opt)
+    _record(check, te, ta, fed, raw, compared, shown, opt)
+    return None
+
+
+def _locator(raw: tuple[str, str], opt: Options) -> Locate:
     def locate_tokens(wanted: list[int]) -> dict[int, dict[str, Any]]:
         # (made only for a listed difference: most differing lines of a long file are not)
-        located = Located(raw_e, raw_a, opt)
+        located = Located(raw[0], raw[1], opt)
         return {i: located.at_token(i) for i in wanted}
 
-    check = LineCheck(n, res, opt, locate_tokens)
-    if len(te) == len(ta):
-        check.feed(te, ta)
-    else:
+    return locate_tokens
+
+
+def _record(
+    check: LineCheck,
+    te: list[Any],
+    ta: list[Any],
+    fed: bool,
+    raw: tuple[str, str],
+    compared: tuple[str, str],
+    shown: tuple[str, str],
+    opt: Options,
+) -> None:
+    """Add what a pair's tokens (and blanks) show to the result."""
+    count = len(te) == len(ta)
+    if not count:
         check.first_text = first_token_difference(te, ta)
-    check.finish(len(te), len(ta), ex, ac)
+    elif not fed:
+        check.feed(te, ta)
+    check.finish(len(te), len(ta), *shown)
+    if opt.blanks and count and not check.bad:
+        found = layout.difference(*compared)
+        if found is not None:
+            at = Located(raw[0], raw[1], opt).at_positions
+            _blanks(check.n, check.m, found, at, check.res)
 
 
-def _exact(n: int, find: Callable[[], dict[str, Any]], res: Result) -> None:
+def _alike(te: list[Any], ta: list[Any]) -> bool:
+    """Whether two lines' tokens pair up: as many, each pair two numbers or equal (a changed
+    line, not a line missing on one side)."""
+    if len(te) != len(ta):
+        return False
+    return all((x[0] and y[0]) or x[:2] == y[:2] for x, y in zip(te, ta))
+
+
+def _blanks(n: int, m: int, found: Any, at_marks: Callable[[int, int], Any], res: Result) -> None:
+    """A line pair whose tokens agree but whose blanks differ: one difference, marked at the
+    first character where the blank runs differ."""
+    res.differing_lines += 1
+    if res.full:
+        res.add_unlisted()
+        return
+    pos_e, pos_a, run_e, run_a = found
+    at = first_char(run_e, run_a)
+    where = at_marks(pos_e + at, pos_a + at)
+    msg = f"{label(n, m)}, column {where['column']}: whitespace differs: "
+    msg += f"{layout.describe(run_e)} expected, {layout.describe(run_a)} found"
+    extra = output_line(n, m)
+    res.add(msg, line=n, expected=run_e, actual=run_a, **where, **extra)
+
+
+def _exact(n: int, m: int, find: Callable[[], dict[str, Any]], res: Result) -> None:
     """``mode = "text"``: a differing line is one difference, shown at its first differing
     character, which ``find`` locates (only for a difference that is listed)."""
     res.differing_lines += 1
@@ -206,10 +300,11 @@ def _exact(n: int, find: Callable[[], dict[str, Any]], res: Result) -> None:
         return
     found = find()
     line_e, line_a = found["expected_line"], found["actual_line"]
-    msg = f"line {n}, column {found['column']}: expected "
+    msg = f"{label(n, m)}, column {found['column']}: expected "
     msg += f"{brief_at(line_e, found['expected_mark'] or 0)}, got "
     msg += brief_at(line_a, found["actual_mark"] or 0)
-    res.add(msg, line=n, expected=line_e, actual=line_a, **found)
+    extra = output_line(n, m)
+    res.add(msg, line=n, expected=line_e, actual=line_a, **found, **extra)
 
 
 def _again(reader: Reader, start: int) -> Callable[[], Iterator[str]]:
@@ -222,7 +317,7 @@ def _again(reader: Reader, start: int) -> Callable[[], Iterator[str]]:
     return texts
 
 
-def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
+def _long_pair(n: int, m: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
     """A pair of lines of which one is longer than PIECE: equal bytes first, else tokens;
     whether they differed as bytes."""
     starts = e.offset, a.offset
@@ -236,19 +331,26 @@ def _long_pair(n: int, e: Reader, a: Reader, res: Result, opt: Options) -> bool:
     if opt.exact:
         mark = first_difference_at(texts_e, texts_a, opt)
         if mark is not None:
-            _exact(n, lambda: locate_character(texts_e, texts_a, opt, mark), res)
+            _exact(n, m, lambda: locate_character(texts_e, texts_a, opt, mark), res)
         for reader, start in zip((e, a), starts):  # on to the next line
             reader.seek(start)
             for _ in reader.texts():
                 pass
         return True
-    check = LineCheck(n, res, opt, lambda wanted: locate(texts_e, texts_a, opt, wanted))
+    check = LineCheck(n, res, opt, lambda wanted: locate(texts_e, texts_a, opt, wanted), m)
     previews = Preview(), Preview()
     te = stream_tokens(texts_e(), opt, previews[0].add)
     ta = stream_tokens(texts_a(), opt, previews[1].add)
     count_e, count_a = _pairwise(te, ta, check)
     ends = e.offset, a.offset
     check.finish(count_e, count_a, *previews)
+    if opt.blanks and count_e == count_a and not check.bad:
+        runs_e, runs_a = layout.streamed_runs(texts_e(), opt), layout.streamed_runs(texts_a(), opt)
+        found = layout.first_run(runs_e, runs_a)
+        if found is not None:
+            _blanks(
+                n, m, found, lambda at_e, at_a: locate_marks(texts_e, texts_a, opt, at_e, at_a), res
+            )
     for reader, end in zip((e, a), ends):  # (locating the differences read the lines again)
         reader.seek(end)
     return True
@@ -282,165 +384,33 @@ def _pairwise(
     return check.index + rest_e, check.index + rest_a
 
 
-class LineCheck:
-    """The tokens of one line pair, compared in order; what they show is added to the
-    result at the end, unless the token counts differ: then the line is one difference."""
-
-    def __init__(self, n: int, res: Result, opt: Options, locate: Locate) -> None:
-        self.n, self.res = n, res
-        self.locate = locate  # where differences at token indexes are, to show them
-        self.first_text: int | None = None  # the first token that differs as text
-        self.tols = opt.token_tols
-        self.skips = any(t.skip for t in self.tols)
-        self.index = 0  # tokens fed so far
-        self.values = 0
-        self.bad = 0
-        self.records: list[dict[str, Any]] = []
-        self.unlisted = 0
-        # The largest errors (None: no number compared yet) and the tokens they are at.
-        self.max_abs: Err | None = None
-        self.max_rel: Err | None = None
-        self.at_abs = self.at_rel = 0
-
-    def feed(self, te: list[Any], ta: list[Any]) -> None:
-        """Compare equally long runs of tokens of both lines."""
-        if te == ta:
-            self._equal(te)
-            return
-        tols, first = self.tols, self.index + 1
-        for i, (x, y) in enumerate(zip(te, ta), first):
-            if self.first_text is None and x[:2] != y[:2]:
-                self.first_text = i
-            tol = tols[x[2]] if len(x) > 2 else tols[0]
-            if tol.skip:
-                continue
-            self.values += 1
-            if x[0] and y[0]:
-                abs_err: Err
-                rel_err: Err | None
-                if x[0] == y[0]:
-                    abs_err, rel_err, ok = ZERO, ZERO, True
-                else:
-                    ok, abs_err, rel_err = errors(x[0], y[0], tol)
-                if self.max_abs is None or abs_err > self.max_abs:
-                    self.max_abs, self.at_abs = abs_err, i
-                if rel_err is not None and (self.max_rel is None or rel_err > self.max_rel):
-                    self.max_rel, self.at_rel = rel_err, i
-                if ok:
-                    continue
-                self.bad += 1
-                if self._listed():
-                    msg = f"{self.where(i)}: expected {cut(x[0], BRIEF)}, "
-                    msg += f"got {cut(y[0], BRIEF)} ({exceeds(abs_err, rel_err, tol)})"
-                    self._record(msg, i, x[0], y[0], (abs_err, rel_err))
-            elif x[:2] != y[:2]:
-                self.bad += 1
-                if self._listed():
-                    es, as_ = x[0] or x[1], y[0] or y[1]
-                    msg = f"{self.where(i)}: expected {brief(es)}, got {brief(as_)}"
-                    self._record(msg, i, es, as_, None)
-        self.index += len(te)
-
-    def where(self, i: int) -> str:
-        return f"line {self.n}, token {i}"
-
-    def _equal(self, tokens: list[Any]) -> None:
-        count = len(tokens)
-        if self.skips:
-            count -= sum(1 for t in tokens if len(t) > 2 and self.tols[t[2]].skip)
-        self.values += count
-        if self.max_abs is None or self.max_rel is None:  # equal numbers: errors of 0
-            for i, t in enumerate(tokens, self.index + 1):
-                if t[0] and not (len(t) > 2 and self.tols[t[2]].skip):
-                    if self.max_abs is None:
-                        self.max_abs, self.at_abs = ZERO, i
-                    if self.max_rel is None:
-                        self.max_rel, self.at_rel = ZERO, i
-                    break
-        self.index += len(tokens)
-
-    def _listed(self) -> bool:
-        """Whether a new difference is listed (else only counted)."""
-        if len(self.records) < self.res.limit - len(self.res.differences):
-            return True
-        self.unlisted += 1
-        return False
-
-    def _record(
-        self, msg: str, i: int, ex: str, ac: str, errs: tuple[Err, Err | None] | None
-    ) -> None:
-        self.records.append(
-            {"message": msg, "token": i, "expected": ex, "actual": ac, "errors": errs}
-        )
-
-    def finish(self, count_e: int, count_a: int, pe: Preview | str, pa: Preview | str) -> None:
-        """Add what the line pair showed to the result."""
-        res = self.res
-        if count_e != count_a:
-            res.values += 1
-            res.differing_values += 1
-            res.differing_lines += 1
-            if res.full:  # counted only: locating and describing it is wasted work
-                res.add_unlisted()
-                return
-            shown = [p if isinstance(p, Preview) else Preview().add_all(p) for p in (pe, pa)]
-            token = self.first_text or min(count_e, count_a) + 1
-            where = self.locate([token])[token]
-            msg = f"line {self.n}, token {token}: expected {count_e} tokens, got {count_a}: "
-            msg += f"{shown[0].brief()} vs {shown[1].brief()}"
-            res.add(
-                msg,
-                line=self.n,
-                token=token,
-                expected=shown[0].cut(),
-                actual=shown[1].cut(),
-                **where,
-            )
-            return
-        if isinstance(pe, Preview) and isinstance(pa, Preview) and not self.bad and pe.same(pa):
-            return  # the same text once ignore patterns are removed: not a differing line
-        res.values += self.values
-        if self.max_abs is not None:
-            res.numeric(self.max_abs, None, self.where(self.at_abs))
-        if self.max_rel is not None:
-            res.numeric(ZERO, self.max_rel, self.where(self.at_rel))
-        located = self.locate([r["token"] for r in self.records]) if self.records else {}
-        for record in self.records:
-            res.add(line=self.n, **record, **located[record["token"]])
-        if self.unlisted:
-            res.found += self.unlisted
-            res.truncated = True
-        if self.bad:
-            res.differing_lines += 1
-            res.differing_values += self.bad
-
-
-def _rest(pairs: int, e: Reader, a: Reader, res: Result) -> None:
-    """The lines of one file after the other ended: one difference each way, showing the
-    first line that is missing or extra."""
+def _rest(n: int, m: int, e: Reader, a: Reader, res: Result) -> None:
+    """The lines of one file after the other ended (after expected line ``n`` and output
+    line ``m``): one difference each way, showing the first line that is missing or extra."""
+    extra_keys = output_line(n + 1, m + 1)
     if e.fill(1):
         preview = Preview()
         for piece in e.texts():
             preview.add(piece)
         missing = 1 + _count_lines(e)
         what = f"{missing} more lines, the first" if missing > 1 else "1 more line"
-        msg = f"line {pairs + 1}: actual ends after line {pairs}; expected has {what}: "
+        msg = f"line {n + 1}: actual ends after line {m}; expected has {what}: "
         msg += preview.brief()
         res.differing_lines += missing
         shown = context(preview.cut(), None, 0, None)
-        res.add(msg, line=pairs + 1, expected=preview.cut(), **shown)
+        res.add(msg, line=n + 1, expected=preview.cut(), **shown, **extra_keys)
         res.note(msg)
     if a.fill(1):
         preview = Preview()
         for piece in a.texts():
             preview.add(piece)
         extra = 1 + _count_lines(a)
-        msg = f"line {pairs + 1}: extra line in actual: {preview.brief()}"
+        msg = f"{label(n + 1, m + 1)}: extra line in actual: {preview.brief()}"
         if extra > 1:
             msg += f" (and {extra - 1} more)"
         res.differing_lines += extra
         shown = context(None, preview.cut(), None, 0)
-        res.add(msg, line=pairs + 1, actual=preview.cut(), **shown)
+        res.add(msg, line=n + 1, actual=preview.cut(), **shown, **extra_keys)
         res.note(msg)
 
 

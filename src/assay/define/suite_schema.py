@@ -39,6 +39,7 @@ class Compare(_Table, kw_only=True, frozen=True):
 
     files: list[str] = []
     mode: Literal["numeric", "text"] | None = None
+    whitespace: Literal["significant", "ignore"] | None = None
     rtol: float | None = None
     atol: float | None = None
     numeric: Numeric | None = None  # the same as rtol/atol, as a table
@@ -58,6 +59,8 @@ class Compare(_Table, kw_only=True, frozen=True):
         spec["rtol"], spec["atol"] = rtol, atol
         if self.mode is not None:
             spec["mode"] = self.mode
+        if self.whitespace is not None:
+            spec["whitespace"] = self.whitespace
         if self.files:
             spec["files"] = list(self.files)
         if self.ignore:
