@@ -14,7 +14,8 @@ lets no watchdog thread run, but checks for signals. Why one that ticks through 
 not one set and cleared per call: that costs 5-9 us a call on this project's VMs, against
 two stores and a clock read (:func:`begin`, :func:`end`). A signal that reaches another
 thread interrupts its system call, which Python retries (PEP 475), as SQLite does. The
-program's own timer, if it had one set, is set again when the run ends.
+program's own timer, if it had one set, is set again when the run ends. Test code that
+sets SIGALRM's handler or the timer itself has both put back when its call returns.
 """
 
 from __future__ import annotations
@@ -88,7 +89,19 @@ def end() -> float:
     if not _limit:
         return 0.0
     limit, _limit = _limit, 0.0
+    _keep_watching()
     return limit if _fired else 0.0
+
+
+def _keep_watching() -> None:
+    """Put back SIGALRM's handler and the ticking timer if the call changed them: test code
+    that uses ``signal.alarm`` for timeouts of its own (``alarm(0)`` clears the timer)
+    would turn every later call's limit off. Reading both costs a lookup and a system
+    call (getitimer), not the 5-9 us of setting the timer."""
+    if signal.getsignal(signal.SIGALRM) is not _on_alarm:
+        signal.signal(signal.SIGALRM, _on_alarm)
+    if signal.getitimer(signal.ITIMER_REAL)[1] != TICK:
+        signal.setitimer(signal.ITIMER_REAL, TICK, TICK)
 
 
 def fail_if_past(ran_past: float, exc: BaseException | None) -> None:
@@ -144,4 +157,4 @@ def watching() -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-OWN_STEPS.update(f.__code__ for f in (begin, end))
+OWN_STEPS.update(f.__code__ for f in (begin, end, _keep_watching))

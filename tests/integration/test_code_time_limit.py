@@ -133,3 +133,38 @@ def test_a_large_comparison_beside_the_loop_is_stopped_at_its_limit_too(assay_cl
     )
     assert result.code == 1, result
     assert _reason(result, "s[case=big]").startswith("ran longer than code_time_limit (2s)")
+
+
+OWN_ALARM = f"""
+import signal
+
+import assay
+
+
+class OwnAlarm(assay.Test):
+    command = "true"
+
+    def sanity(self, out):
+        # a library's own timeout: its handler, its alarm, then alarm(0) clears the timer
+        signal.signal(signal.SIGALRM, lambda *_: None)
+        signal.alarm(30)
+        signal.alarm(0)
+
+
+class Backtracks(assay.Test):
+    command = "python3 -c \\"print('a' * 40 + 'b')\\""
+    code_time_limit = 1
+    depends_on = ["OwnAlarm"]
+
+    def sanity(self, out):
+        out.expect(r"{BACKTRACKS}")
+"""
+
+
+def test_test_code_that_sets_its_own_alarm_leaves_the_limit_on(assay_cli, write):
+    write("test_alarm.py", OWN_ALARM)
+    result = assay_cli("run", "test_alarm.py", "--serial", "--plain", timeout=60)
+    assert result.code == 1, result
+    assert result.case("OwnAlarm @local:default+builtin")["status"] == "passed"
+    reason = _reason(result, "Backtracks")
+    assert reason.startswith("ran longer than code_time_limit (1s)"), reason
