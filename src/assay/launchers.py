@@ -105,11 +105,10 @@ per ``mpirun`` has no other user; Open MPI makes it (mode 0700) and removes it a
 Its name is ``mktemp -u``'s, which no one can guess: a name known in advance in a shared
 ``/tmp`` (it was ``assay-ompi.HOST.PID``) can be made first by another user of the host,
 whose directory Open MPI then uses for the job's session files (its contact file, shared
-memory). Named, not made: Open MPI 5 ignores the variable, and a directory made for it
-would be left behind by every run (the name is in mpirun's environment alone, which only
-the job's user can read). A directory the partition or
-the environment names (``orte_top_session_dir``, or
-``orte_tmpdir_base`` under which it goes) is kept. Open MPI 5 (PRRTE) ignores it."""
+memory). Named, not made: Open MPI 5 (PRRTE) ignores the variable, and a directory made
+for it would be left behind by every run (the name is in mpirun's environment alone, which
+only the job's user can read). A directory the partition or the environment names
+(``orte_top_session_dir``, or ``orte_tmpdir_base`` under which it goes) is kept."""
 
 
 class Mpirun(Launcher):

@@ -37,14 +37,20 @@ def pattern_problem(pattern: str) -> str | None:
         f"{pattern!r} cannot name an expected file: the only placeholders are {{stem}} and "
         '{name} (the input\'s name without and with its suffix), as in "{stem}.html"'
     )
+    return fix if not _placeholders(pattern) else None
+
+
+def _placeholders(pattern: str) -> list[str] | None:
+    """The placeholders ``pattern`` uses, in order; None when it is no format string or
+    uses anything but a plain ``{stem}`` or ``{name}`` (a field, a spec, a conversion)."""
     try:
         fields = list(string.Formatter().parse(pattern))
     except ValueError:
-        return fix
+        return None
     used = [(f, spec, conv) for _, f, spec, conv in fields if f is not None]
-    if not used or any(f not in PLACEHOLDERS or spec or conv for f, spec, conv in used):
-        return fix
-    return None
+    if any(f not in PLACEHOLDERS or spec or conv for f, spec, conv in used):
+        return None
+    return [f for f, _, _ in used]
 
 
 def beside_problem(pattern: str) -> str | None:
@@ -55,12 +61,7 @@ def beside_problem(pattern: str) -> str | None:
         "only placeholders are {stem} and {name} (the input's name without and with its "
         'suffix), as in "{stem}.opts"'
     )
-    try:
-        fields = list(string.Formatter().parse(pattern))
-    except ValueError:
-        return fix
-    used = [(f, spec, conv) for _, f, spec, conv in fields if f is not None]
-    if any(f not in PLACEHOLDERS or spec or conv for f, spec, conv in used):
+    if _placeholders(pattern) is None:
         return fix
     named = pattern.format(stem="x", name="x.y")
     if not named.strip() or os.path.isabs(named) or Path(named).name in ("", ".", ".."):
