@@ -94,14 +94,18 @@ def end() -> float:
 
 
 def _keep_watching() -> None:
-    """Put back SIGALRM's handler and the ticking timer if the call changed them: test code
-    that uses ``signal.alarm`` for timeouts of its own (``alarm(0)`` clears the timer)
-    would turn every later call's limit off. Reading both costs a lookup and a system
-    call (getitimer), not the 5-9 us of setting the timer."""
+    """Put back SIGALRM's handler, the ticking timer and the signal's delivery if the call
+    changed them: test code that uses ``signal.alarm`` for timeouts of its own
+    (``alarm(0)`` clears the timer), sets the timer's next tick far off with the same
+    interval, or blocks SIGALRM would turn every later call's limit off. Reading all three
+    costs a lookup and two system calls, not the 5-9 us of setting the timer."""
     if signal.getsignal(signal.SIGALRM) is not _on_alarm:
         signal.signal(signal.SIGALRM, _on_alarm)
-    if signal.getitimer(signal.ITIMER_REAL)[1] != TICK:
+    due, every = signal.getitimer(signal.ITIMER_REAL)
+    if every != TICK or due > TICK:
         signal.setitimer(signal.ITIMER_REAL, TICK, TICK)
+    if signal.SIGALRM in signal.pthread_sigmask(signal.SIG_BLOCK, ()):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGALRM,))
 
 
 def fail_if_past(ran_past: float, exc: BaseException | None) -> None:
