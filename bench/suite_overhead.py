@@ -94,7 +94,9 @@ def make_tiny(root: Path, cases: int) -> None:
 def tiny_assay(base: Path, source: Path, cases: int, extra: list[str]) -> Timed:
     root = fresh_dir(base, "assay")
     (root / "tiny.suite.toml").write_text(TINY)
-    (root / "cases").symlink_to(source / "cases")
+    # Copied, not linked (not timed, as the floors' copy): a suite reads only what lies
+    # inside its own directory, links resolved, and refuses a linked tree of cases.
+    shutil.copytree(source / "cases", root / "cases")
     run = timed([*assay_argv(), "run", ".", "--max-jobs", "2", "--plain", *extra], root)
     summary = json.loads((root / ".assay" / "latest" / "report.json").read_text())["summary"]
     if summary["passed"] != cases:

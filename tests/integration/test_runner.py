@@ -49,6 +49,66 @@ def test_serial_policy_runs_one_case_at_a_time(assay_cli, write, tmp_path):
     assert _max_overlap(log) == 1
 
 
+# The first case's check waits (a bounded wait, not a timing) for the mark the second case's
+# command makes: it finds it only if the second case's job runs while the first is checked.
+CHECKED_WHILE_NEXT_RUNS = """
+import os, time
+import assay
+
+class Mark(assay.Test):
+    i = assay.parameter([0, 1])
+    marks = assay.variable(str, "")
+    command = "touch {marks}/mark-{i}"
+METRIC
+
+    def sanity(self, out):
+        if self.i == 0:
+            mark = os.path.join(self.marks, "mark-1")
+            for _ in range(TRIES):
+                if os.path.exists(mark):
+                    break
+                time.sleep(0.02)
+            with open(os.path.join(self.marks, "seen"), "w") as f:
+                f.write(str(os.path.exists(mark)))
+            assert not os.path.exists(os.path.join(self.marks, "fail"))
+"""
+
+
+def _marks(metric: str = "", tries: int = 25) -> str:
+    return CHECKED_WHILE_NEXT_RUNS.replace("METRIC", metric).replace("TRIES", str(tries))
+
+
+def test_serial_checks_a_finished_case_while_the_next_ones_job_runs(assay_cli, write, tmp_path):
+    # --serial runs one job at a time; the checks of a finished case (this process's work)
+    # overlap the next case's job.
+    write("test_mark.py", _marks(tries=500))
+    result = assay_cli("run", "test_mark.py", "--serial", "-S", f"marks={tmp_path}", "--plain")
+    assert result.code == 0, result
+    assert (tmp_path / "seen").read_text() == "True"
+
+
+def test_serial_never_overlaps_checks_with_a_job_when_a_test_measures_performance(
+    assay_cli, write, tmp_path
+):
+    # A performance test's job must not run beside another case's checks under --serial.
+    metric = "    @assay.metric('s')\n    def value(self, out):\n        return 1\n"
+    write("test_mark.py", _marks(metric))
+    result = assay_cli("run", "test_mark.py", "--serial", "-S", f"marks={tmp_path}", "--plain")
+    assert (tmp_path / "seen").read_text() == "False", result
+    assert (tmp_path / "mark-1").exists()
+
+
+def test_exit_first_starts_no_case_while_a_failed_case_is_checked(assay_cli, write, tmp_path):
+    write("test_mark.py", _marks())
+    (tmp_path / "fail").touch()
+    result = assay_cli(
+        "run", "test_mark.py", "--serial", "--exit-first", "-S", f"marks={tmp_path}", "--plain"
+    )
+    assert result.code == 1, result
+    assert (tmp_path / "seen").read_text() == "False", result
+    assert not (tmp_path / "mark-1").exists()
+
+
 def test_cases_run_concurrently_by_default(assay_cli, write, tmp_path):
     write("test_span.py", OVERLAP)
     log = tmp_path / "spans.log"

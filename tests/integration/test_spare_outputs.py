@@ -57,8 +57,10 @@ def test_passed_cases_keep_no_empty_output_files_a_failed_one_keeps_them(tmp_pat
 
 def test_a_later_case_writes_its_stderr_to_an_earlier_cases_empty_file(tmp_path):
     """Each case prints the inodes of its stdout and stderr (its stdout is kept, its
-    stderr is empty): one after another, every case after the first has the first's
-    stderr file, each with its own stdout. Made new for each case, all would differ."""
+    stderr is empty): one after another, every case after the first two has an earlier
+    case's stderr file, each with its own stdout. Made new for each case, all would differ.
+    (Two, not one: a case's job starts while the case before it is checked, before that
+    case gives its empty file back.)"""
     cases = {f"c{i}": "" for i in range(4)}
     _suite(tmp_path, "stat -L -c %i /dev/stdout /dev/stderr", cases)
     result = _run(tmp_path, "--serial")
@@ -72,7 +74,7 @@ def test_a_later_case_writes_its_stderr_to_an_earlier_cases_empty_file(tmp_path)
         assert (out / "assay-run.out").stat().st_ino == int(stdout)
         outs.add(stdout)
         errs.add(stderr)
-    assert len(outs) == 4 and len(errs) == 1 and not outs & errs, (outs, errs)
+    assert len(outs) == 4 and len(errs) <= 2 and not outs & errs, (outs, errs)
 
 
 def test_a_stderr_file_the_job_linked_elsewhere_is_not_used_again(tmp_path):

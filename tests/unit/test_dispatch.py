@@ -157,7 +157,9 @@ def test_a_bug_in_a_case_s_task_ends_the_run_with_its_exception():
     async def shutdown(*_: object) -> None:
         return None
 
-    place = SimpleNamespace(scheduler=SimpleNamespace(case_slots=lambda n: n, shutdown=shutdown))
+    place = SimpleNamespace(
+        scheduler=SimpleNamespace(case_slots=lambda n: n, shutdown=shutdown, runs_here=False)
+    )
     ctx = SimpleNamespace(places={"s:p": place}, transports=[], grace=0.0)
     events = FaultInjectingEvents()
     runner = Runner(cases, ctx, RunOptions(), events)  # type: ignore[arg-type]

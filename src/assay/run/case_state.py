@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 from typing import Any, TypeVar
@@ -86,6 +86,9 @@ class CaseState:
     out: Output | None = None
     outcome: JobOutcome | None = None
     on_stage: Callable[[str], None] | None = None  # told as each stage begins (the display)
+    # Called once the run stage is over (its job ended), before the checks: the runner
+    # gives the case's slot to the next case then (see Runner._early_release).
+    after_run: Callable[[], Awaitable[None] | None] | None = None
     fetch_lines: list[str] = field(default_factory=list)  # the run job's fetches (store_remote)
     # The (device, inode) of the stage dir as setup made it (or found it, resumed): later
     # reads, moves and removals there act on that directory only, never on what a job put

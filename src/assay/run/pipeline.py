@@ -41,16 +41,20 @@ class Execution(SetupStage, RunStages, CheckStages):
             # nothing to do for this case and nobody to tell (no hooks, no display of
             # stages) is passed by: build without build commands, performance without
             # metrics (its time, recorded for every case, is then none).
-            if (
-                await stage("setup", self.setup)
-                and (self._nothing_to("build") or await stage("build", self.build))
-                and await stage("run", self.run)
-                and await stage("sanity", self.sanity)
+            if await stage("setup", self.setup) and (
+                self._nothing_to("build") or await stage("build", self.build)
             ):
-                if self._nothing_to("performance"):
-                    result.timings["performance"] = 0.0
-                else:
-                    await stage("performance", self.performance)
+                ran = await stage("run", self.run)
+                after_run = self.after_run
+                if after_run is not None:  # (the job is over: its slot may go to another case)
+                    waiting = after_run()
+                    if waiting is not None:
+                        await waiting
+                if ran and await stage("sanity", self.sanity):
+                    if self._nothing_to("performance"):
+                        result.timings["performance"] = 0.0
+                    else:
+                        await stage("performance", self.performance)
         finally:
             # Cleanup runs whatever happened, even when the case is being cancelled.
             await self._stage("cleanup", self.cleanup)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import shutil
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path, PurePath
 from typing import Protocol
 
@@ -116,6 +116,13 @@ class Runner:
         self._waiting_on: dict[int, list[Case]] = {}  # id(case) -> the cases waiting for it
         self._started = False  # (cases become ready as others finish: see run)
         self._dispatch: Dispatch[Case] = self._make_dispatch()
+        # Cases whose job has ended and whose slots went to the next case, by pool (see
+        # _early_release), at most as many as the pool's slots.
+        self._check_limit = (
+            {_ONE: 1} if self._serial_only else {n: max(1, c) for n, c in self.slot_counts.items()}
+        )
+        self._checking = dict.fromkeys(self._check_limit, 0)
+        self._early = self._early_pools()
         self._all_done: asyncio.Future[None] | None = None
         self._stopped_by: str | None = None  # the case whose failure stopped the session
         self._cancelled: set[int] = set()  # cases cancelled because of that failure
@@ -319,6 +326,7 @@ class Runner:
             if attempt > 1:  # (the first attempt's slots were taken before its task began)
                 await self._dispatch.again(pool, case, self.priority.get(case.key, 0.0))
             done = False  # (ended for good: its slots go to the waiters at once)
+            freed: list[bool] = []  # (its slots given back as its job ended)
             try:
                 if self._stopped_by is not None:  # --exit-first: start nothing more
                     return self._not_started(case, earlier)
@@ -333,6 +341,8 @@ class Runner:
                     attach,
                     on_stage=self._on_stage(case),
                 )
+                if self._early[pool]:
+                    execution.after_run = functools.partial(self._early_release, pool, freed)
                 self._running[id(case)] = execution
                 result = await execution.execute()
                 del self._running[id(case)]
@@ -341,7 +351,11 @@ class Runner:
                     self._stop(case)  # before its slot frees: no case may start after it
                 done = result.status != Status.FAILED or final
             finally:
-                self._dispatch.release(pool, at_once=done)
+                if freed:  # (given back when its job ended: see _early_release)
+                    freed.clear()
+                    self._checking[pool] -= 1
+                else:
+                    self._dispatch.release(pool, at_once=done)
             if result.status != Status.FAILED or attempt > self.options.max_retries:
                 break
             assert result.failure is not None
@@ -350,6 +364,37 @@ class Runner:
             self.events.case_retrying(result, attempt)
         result.earlier_failures = earlier
         return result
+
+    def _early_release(self, pool: str, freed: list[bool]) -> Awaitable[None] | None:
+        """A case's job has ended (its run stage is over): its slots go to the next case
+        now, whose job then runs while this case's output is checked (sanity, comparisons,
+        metrics, cleanup: work of this process, not a job), unless as many cases of the
+        pool as it has slots are being checked already. Returns what the case awaits
+        before its checks: one turn of the event loop, in which the next case starts."""
+        if self._checking[pool] >= self._check_limit[pool]:
+            return None
+        self._checking[pool] += 1
+        freed.append(True)
+        self._dispatch.release(pool, at_once=True)
+        return asyncio.sleep(0)
+
+    def _early_pools(self) -> dict[str, bool]:
+        """Whether each pool's slots are given back as a case's job ends rather than once
+        its checks are done too. A slot bounds the jobs that run at once; the checks are
+        this process's work. Only for this machine's processes (a batch system or a remote
+        host compares inside the job, and its queue is what a slot bounds), never under
+        ``--exit-first`` (a failure found by the checks must stop every later start), and,
+        when cases run one at a time, only if no selected test measures performance (its
+        job then never runs beside another case's checks)."""
+        places = self.ctx.places
+        local = {n: p.scheduler.runs_here and not p.site.remote for n, p in places.items()}
+        if self.options.exit_first or not any(local.values()):
+            return dict.fromkeys(self._check_limit, False)
+        if self.one_at_a_time and any(c.test._assay.metrics for c in self.cases):
+            return dict.fromkeys(self._check_limit, False)
+        if self._serial_only:
+            return {_ONE: all(local.values())}
+        return local
 
     def _on_stage(self, case: Case) -> Callable[[str], None] | None:
         """What a case's attempt tells as each stage begins: nothing, for a display that
