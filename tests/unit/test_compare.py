@@ -341,6 +341,41 @@ def test_json_missing_extra_keys_types_lengths_and_skipped_subtrees(case):
     ]
 
 
+TOML_TEST = {  # toml-test's tagged JSON: every value a string, numbers too
+    "exponent": {"type": "float", "value": "3.0e14"},
+    "one": {"type": "float", "value": "1"},
+    "neg": {"type": "float", "value": "-0"},
+    "name": {"type": "string", "value": "1.0"},
+}
+
+
+def test_json_strings_that_are_numbers_on_both_sides_compare_as_numbers(case):
+    """A decoder's "300000000000000.0" is toml-test's "3.0e14": equal, as the same text
+    compared line by line (or as CSV cells) already was. Before, 3 values differed."""
+    actual = {
+        "exponent": {"type": "float", "value": "300000000000000.0"},
+        "one": {"type": "float", "value": "1.0"},
+        "neg": {"type": "float", "value": "-0.0"},
+        "name": {"type": "string", "value": "1.00"},
+    }
+    exp, act = json.dumps(TOML_TEST), json.dumps(actual)
+    assert one(case({"d.json": exp}, {"d.json": act}))["ok"]
+    actual["exponent"]["value"] = "3.1e14"
+    actual["name"]["value"] = "one"
+    result = one(case({"d.json": exp}, {"d.json": json.dumps(actual)}))
+    assert [d["message"] for d in result["differences"]] == [
+        "exponent.value: expected '3.0e14', got '3.1e14' (abs error 1e+13 > atol 0, "
+        "rel error 0.0333 > rtol 0)",
+        "name.value: expected '1.0', got 'one'",
+    ]
+    within = one(case({"d.json": exp}, {"d.json": json.dumps(actual)}, rtol=0.05))
+    assert within["differences"] == [result["differences"][1]]
+    # mode "text": strings as written; a number and a string still differ by type
+    assert not one(case({"d.json": exp}, {"d.json": act}, mode="text"))["ok"]
+    typed = one(case({"d.json": '{"v": "1"}'}, {"d.json": '{"v": 1}'}))
+    assert typed["differences"][0]["message"] == 'v: expected string "1", got number 1'
+
+
 def test_json_scalar_root(case):
     (diff,) = one(case({"v.json": "1.5"}, {"v.json": "2.5"}))["differences"]
     assert diff["column"] == "(root)" and diff["abs_error"] == 1.0

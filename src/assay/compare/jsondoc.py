@@ -1,6 +1,9 @@
 """JSON files: both documents loaded whole and walked together, path by path.
 
-Numbers keep their text (compared exactly as decimals, no size limit); a key repeated in an
+Numbers keep their text (compared exactly as decimals, no size limit), and so does a string
+that is a number on both sides (toml-test's ``{"type": "float", "value": "3.0e14"}``, decimals
+kept exact as strings): compared as a number, as a CSV cell or a text token is, except in mode
+"text"; a key repeated in an
 object is compared occurrence by occurrence (the n-th one named ``key#n``); nesting of any
 depth is parsed and walked without recursion; what a record shows of a value is bounded.
 """
@@ -13,7 +16,7 @@ from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any, List
 
 from .binary import read_whole
-from .numeric import errors, exceeds
+from .numeric import NUMBER, errors, exceeds
 from .result import BRIEF, SHOW, brief, cut
 
 if TYPE_CHECKING:
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from .result import Result
 
 _BOM = b"\xef\xbb\xbf"
+_NUMBER_STRING = re.compile(NUMBER)  # (fullmatch: the whole string, no blanks around it)
 
 
 class Num:
@@ -186,10 +190,22 @@ def _leaf(e: Any, a: Any, where: str, tol: Tol, res: Result, opt: Options) -> No
         msg += f"({exceeds(abs_err, rel_err, tol)})"
         res.add(msg, column=where, expected=e.text, actual=a.text, errors=(abs_err, rel_err))
     elif kind_e == kind_a == "string":
-        if opt.strip(e) == opt.strip(a):
+        se, sa = opt.strip(e), opt.strip(a)
+        if se == sa:
             return
-        msg = f"{cut(where, BRIEF)}: expected {brief(e)}, got {brief(a)}"
-        res.add(msg, column=where, expected=e, actual=a)
+        if not opt.exact and _NUMBER_STRING.fullmatch(se) and _NUMBER_STRING.fullmatch(sa):
+            # Numbers written as strings ("1e+06" and "1000000.0"): equal as numbers, as in
+            # a CSV cell or a text line (where this file's own text would compare so too).
+            ok, abs_err, rel_err = errors(se, sa, tol)
+            res.numeric(abs_err, rel_err, where)
+            if ok:
+                return
+            msg = f"{cut(where, BRIEF)}: expected {brief(e)}, got {brief(a)} "
+            msg += f"({exceeds(abs_err, rel_err, tol)})"
+            res.add(msg, column=where, expected=e, actual=a, errors=(abs_err, rel_err))
+        else:
+            msg = f"{cut(where, BRIEF)}: expected {brief(e)}, got {brief(a)}"
+            res.add(msg, column=where, expected=e, actual=a)
     elif kind_e == kind_a and e == a:  # booleans or nulls (objects, arrays were walked)
         return
     else:  # different types: show JSON text, so that 1.0 and "1.0" look different

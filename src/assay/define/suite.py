@@ -99,6 +99,22 @@ def _problem_key(exc: Invalid) -> str:
     return f"{exc.path}.{toml_key(unknown['name'])}" if exc.path else unknown["name"]
 
 
+_EXPECTED_TRUE = (
+    "true is not a name of expected outputs: give a sub-directory of each case "
+    '(default "expected"), each input\'s expected file ("{stem}.out"), or false for input '
+    "files without expected outputs (the exit code decides)"
+)
+_UNPAIRED_COMPARE = (
+    "expected = false: the cases have no expected outputs to compare; remove "
+    '[suite.compare], or name each input\'s expected file (expected = "{stem}.out")'
+)
+
+_UNPAIRED_OUTPUT = (
+    "{output} names each input's expected file, and expected = false gives none; write "
+    'the output to a name of your own, or name the expected files (expected = "{stem}.out")'
+)
+_OUTPUT_WORD = re.compile(r"(?<![{$])\{output\}(?!\})")  # (as definition.py's _BRACED)
+
 _UNKNOWN_KEY = re.compile(r"unknown key '(?P<name>[^']*)'")
 
 
@@ -119,19 +135,26 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
             "suite.name", f"{name!r} is not a usable test name (letters, digits, '_', '.', '-')"
         )
         return []
-    expected = Path(body.expected)
-    pairs = is_pairs(body.expected)
+    if body.expected is True:
+        comp.problem("suite.expected", _EXPECTED_TRUE)
+        return []
+    # expected = false: each input file the cases glob matches is a case of its own, judged
+    # by its exit code (and metrics) alone (toml-test's invalid/*.toml, which must fail).
+    unpaired = body.expected is False
+    expected_text = "" if body.expected is False else body.expected
+    expected = Path(expected_text)
+    pairs = unpaired or is_pairs(expected_text)
+    words = tuple(w for w in WORDS if w != "output") if unpaired else WORDS
     if pairs:
-        problem = pattern_problem(body.expected)
+        problem = None if unpaired else pattern_problem(expected_text)
         if problem is not None:
             comp.problem("suite.expected", problem)
             return []
-        for word in (w for w in WORDS if w in body.variables):
+        for word in (w for w in words if w in body.variables):
             comp.problem(
                 f"suite.variables.{word}",
                 f"{{{word}}} is each case's own in the command of a suite of pairs "
-                "({input}, {output}, {stem}, {dir}, {dir_name}); rename the "
-                "variable",
+                f"({', '.join('{' + w + '}' for w in words)}); rename the variable",
             )
         for index, side in enumerate(body.beside):
             problem = beside_problem(side)
@@ -145,10 +168,10 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
             '{stem} or {name}, as "{stem}.html"); a case directory\'s files are all staged',
         )
         return []
-    elif expected.is_absolute() or ".." in expected.parts or not body.expected.strip():
+    elif expected.is_absolute() or ".." in expected.parts or not expected_text.strip():
         comp.problem(
             "suite.expected",
-            f"{body.expected!r} is not a sub-directory of a case; give a relative path "
+            f"{expected_text!r} is not a sub-directory of a case; give a relative path "
             'inside each case directory, such as "expected"',
         )
         return []
@@ -167,13 +190,26 @@ def _compile(comp: Compiler, body: schema.Body) -> list[type[Test]]:
     common = _common_namespace(comp, body)
     cases: list[Case] = []
     if pairs:
-        common["format_words"] = WORDS  # each case's own (CaseFile.words): not misspelt
+        common["format_words"] = words  # each case's own (CaseFile.words): not misspelt
     if pairs and body.cases is not None:
         given = [body.cases] if isinstance(body.cases, str) else list(body.cases)
-        cases.extend(case_files(comp, given, body.expected, body.beside))
+        cases.extend(case_files(comp, given, None if unpaired else expected_text, body.beside))
     else:
         cases.extend(_case_dirs(comp, body))
-    compare = _compare_spec(comp, body, cases, pairs)
+    if unpaired:
+        commands: list[tuple[str, str | None]] = [("suite.command", body.command)]
+        commands += [(f"suite.groups[{i}].command", g.command) for i, g in enumerate(body.groups)]
+        for key, text in commands:
+            if text is not None and _OUTPUT_WORD.search(text):
+                comp.problem(key, _UNPAIRED_OUTPUT)
+                return []
+        compared = ["suite.compare"] if body.compare is not None else []
+        compared += [f"suite.groups[{i}].compare" for i, g in enumerate(body.groups) if g.compare]
+        for key in compared:
+            comp.problem(key, _UNPAIRED_COMPARE)
+        if compared:
+            return []
+    compare = None if unpaired else _compare_spec(comp, body, cases, pairs)
     classes: list[type[Test]] = []
     if body.cases is not None and cases:  # no case directory: already a problem of its own
         ns = {
@@ -204,7 +240,7 @@ def _common_namespace(comp: Compiler, body: schema.Body) -> dict[str, Any]:
     ns: dict[str, Any] = {
         "__doc__": body.description or None,  # what `assay list -v` shows
         "suite_file": comp.path,
-        "expected_name": body.expected,
+        "expected_name": body.expected if isinstance(body.expected, str) else "expected",
     }
     for key, field in SUITE_KEYS.items():  # the keys that set a test's field (fields.py)
         value = getattr(body, key)
@@ -276,7 +312,7 @@ def _compare_spec(
     defaults all the same: a pair's always, case directories' when one of them has its
     expected directory (leaving them uncompared passed every case whatever it wrote)."""
     compare = body.compare
-    if compare is None and (pairs or any(_expected_of(c, body.expected) for c in cases)):
+    if compare is None and (pairs or any(_expected_of(c, str(body.expected)) for c in cases)):
         compare = schema.Compare()
     if compare is None:
         return None
@@ -302,7 +338,7 @@ def _check_compare(
     from assay.compare.spec import static_problems  # (as the engine: on first use)
 
     problems = static_problems({"version": engine.VERSION, **spec})
-    usable = (_expected_of(c, body.expected) for c in cases)
+    usable = (_expected_of(c, str(body.expected)) for c in cases)
     sample = next((e for e in usable if e is not None), None)
     if sample is not None:
         probe = {"version": engine.VERSION, "expected": str(sample), "actual": str(sample), **spec}
@@ -325,7 +361,7 @@ def _check_compare(
 def _expected_of(case: Case, expected: str) -> Path | None:
     """A case's expected outputs (a pair's file, a case directory's sub-directory), if there."""
     if isinstance(case, CaseFile):
-        return case.expected if is_file(case.expected) else None
+        return case.expected if case.expected and is_file(case.expected) else None
     return case.path / expected if is_dir(case.path / expected) else None
 
 

@@ -94,9 +94,23 @@ def case_globs(comp: Compiler, pattern: str, what: str, keep: Callable[[Path], b
     kept = [m for m in matches if keep(m)]
     if not kept:
         comp.problem(
-            "suite.cases", f"{pattern!r} matches no {what} under {comp.base}{_unclosed(pattern)}"
+            "suite.cases",
+            f"{pattern!r} matches no {what} under {comp.base}{_unclosed(pattern)}"
+            + (_files_hint(matches) if what == "directory" else ""),
         )
     return kept
+
+
+def _files_hint(matches: list[Path]) -> str:
+    """For a glob of case directories that matches files: how files become cases."""
+    files = [m for m in matches if is_file(m)]
+    if not files:
+        return ""
+    return (
+        f"; it matches {len(files)} file(s), such as {files[0].name!r}: for a case per file, "
+        'name each one\'s expected output (expected = "{stem}.out"), or set expected = false '
+        "when its exit code alone decides"
+    )
 
 
 def inside_suite(comp: Compiler, key: str, what: str, paths: list[Path]) -> list[Path]:

@@ -70,34 +70,37 @@ def beside_problem(pattern: str) -> str | None:
 
 
 def case_files(
-    comp: Compiler, patterns: list[str], expected: str, beside: list[str] | None = None
+    comp: Compiler, patterns: list[str], expected: str | None, beside: list[str] | None = None
 ) -> list[CaseFile]:
     """One case per input file the ``patterns`` match (relative to the suite file), its
-    expected file named by ``expected`` and the files of ``beside`` that exist staged with
-    it; every problem reported once. A matched file that is another matched file's expected
-    file, or one beside it, is no input (``examplefiles/*/*`` matches ``x.ext`` and
-    ``x.ext.output``: one case)."""
+    expected file named by ``expected`` (None: ``expected = false``, inputs that have none)
+    and the files of ``beside`` that exist staged with it; every problem reported once. A
+    matched file that is another matched file's expected file, or one beside it, is no input
+    (``examplefiles/*/*`` matches ``x.ext`` and ``x.ext.output``: one case)."""
     inputs: dict[Path, None] = {}  # each input once, in the globs' order
     for pattern in patterns:
         for path in case_globs(comp, pattern, "file", is_file):
             inputs.setdefault(Path(os.path.normpath(path)), None)
     texts = utf8_names(comp, "suite.cases", "input", list(inputs))
     found_inputs = inside_suite(comp, "suite.cases", "input", texts)
-    pairs = {p: _expected_file(p, expected) for p in found_inputs}
-    mine = inside_suite(comp, "suite.expected", "expected file", list(pairs.values()))
+    pairs = {p: None if expected is None else _expected_file(p, expected) for p in found_inputs}
+    named = [e for e in pairs.values() if e is not None]
+    mine = inside_suite(comp, "suite.expected", "expected file", named)
     # A file named in `beside` is optional (markdown2's x.opts: only some inputs have one).
     sides = {p: [_expected_file(p, b) for b in beside or []] for p in found_inputs}
     sides = {p: [f for f in fs if exists(f)] for p, fs in sides.items()}
     staged = [f for fs in sides.values() for f in fs]
     confined = inside_suite(comp, "suite.beside", "file beside an input", staged)
-    if len(found_inputs) < len(inputs) or len(mine) < len(pairs) or len(confined) < len(staged):
+    if len(found_inputs) < len(inputs) or len(mine) < len(named) or len(confined) < len(staged):
         return []
-    theirs = {e for p, e in pairs.items() if e != p}  # (its own: a name clash, _names_ok)
+    theirs = {e for p, e in pairs.items() if e is not None and e != p}  # (own: _names_ok)
     theirs.update(f for p, fs in sides.items() for f in fs if f != p)  # (_beside_ok)
     kept = [p for p in inputs if p not in theirs]
     names = unique_names(kept, comp.base)
     found = [_case(comp.base, names[p], p, pairs[p], sides[p]) for p in kept]
-    if not _names_ok(comp, found, expected) or not _beside_ok(comp, found):
+    if expected is not None and not _names_ok(comp, found, expected):
+        return []
+    if not _beside_ok(comp, found):
         return []
     cases: dict[str, CaseFile] = {}
     for case in found:
@@ -110,7 +113,8 @@ def case_files(
             continue
         cases[case.name] = case
     lookalikes(comp, list(cases), "inputs")
-    _expected_exist(comp, expected, list(cases.values()))
+    if expected is not None:
+        _expected_exist(comp, expected, list(cases.values()))
     return list(cases.values())
 
 
@@ -145,7 +149,7 @@ def unique_names(inputs: list[Path], base: Path) -> dict[Path, str]:
             level[path] += 1
 
 
-def _case(base: Path, name: str, path: Path, expected: Path, beside: list[Path]) -> CaseFile:
+def _case(base: Path, name: str, path: Path, expected: Path | None, beside: list[Path]) -> CaseFile:
     folder = os.path.relpath(path.parent, base)
     # (For the suite's own directory, ".", its name is that of the directory itself.)
     own = Path(os.path.abspath(path.parent)).name
@@ -157,7 +161,9 @@ def _beside_ok(comp: Compiler, cases: list[CaseFile]) -> bool:
     command writes ``{output}``: it must be a file whose name is neither of theirs, nor
     another's of ``beside``, nor assay's own."""
     for case in cases:
-        taken = {case.path.name: "the input", case.expected.name: "the expected output"}
+        taken = {case.path.name: "the input"}
+        if case.expected is not None:
+            taken[case.expected.name] = "the expected output"
         for side in case.beside:
             why = None
             if not is_file(side):
@@ -188,6 +194,8 @@ def _names_ok(comp: Compiler, cases: list[CaseFile], pattern: str) -> bool:
     """The command writes ``{output}`` in the stage dir, which holds the input under its
     own name and assay's files: it can be neither."""
     for case in cases:
+        if case.expected is None:  # (only called with expected files: for mypy)
+            continue
         output = case.expected.name
         if case.expected == case.path:
             # Only a glob that takes expected files too (tests/* with "{stem}.html") finds
@@ -221,7 +229,7 @@ def _expected_exist(comp: Compiler, pattern: str, cases: list[CaseFile]) -> None
     """One problem for the expected names that are not files (the command's output is one
     file of that name). A missing expected file is the case's own: it runs, and fails
     saying so (suite_new.py)."""
-    others = [c for c in cases if exists(c.expected) and not is_file(c.expected)]
+    others = [c for c in cases if c.expected and exists(c.expected) and not is_file(c.expected)]
     if others:
         comp.problem(
             "suite.expected",

@@ -154,7 +154,7 @@ class Body(_Table, kw_only=True, frozen=True):
     build: str | None = None
     overlays: list[str] = []
     cases: str | list[str] | None = None
-    expected: str = "expected"
+    expected: str | bool = "expected"  # false: pairs' inputs without expected outputs
     beside: list[str] = []
     command: str
     time_limit: Duration | None = None

@@ -37,7 +37,7 @@ class CaseFile:
 
     name: str  # the input's stem (or more of its path, to be unique): the case's name
     path: Path  # the input file, staged into the stage dir under its own name
-    expected: Path  # the expected output file
+    expected: Path | None  # the expected output file (None: expected = false, it has none)
     folder: str = "."  # the input's directory, relative to the suite file
     folder_name: str = ""  # that directory's own name (a Pygments lexer's alias)
     beside: tuple[Path, ...] = ()  # files staged with the input (its options: x.opts)
@@ -52,13 +52,15 @@ class CaseFile:
         ``{stem}``: the input's name without its last suffix (a wrapper's ``x.opts``).
         ``{dir}`` and ``{dir_name}``: where the input is in the suite, and that directory's
         name (words only: the directory is not staged)."""
-        return {
+        words = {
             "input": _not_option(self.path.name),
-            "output": _not_option(self.expected.name),
             "stem": _not_option(self.path.stem),
             "dir": _not_option(self.folder),
             "dir_name": _not_option(self.folder_name),
         }
+        if self.expected is not None:  # (expected = false: no {output}, refused at load)
+            words["output"] = _not_option(self.expected.name)
+        return words
 
 
 def _not_option(name: str) -> str:
