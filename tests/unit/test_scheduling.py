@@ -361,7 +361,7 @@ def _runner_over_two_partitions(max_cases: int | None) -> Runner:
         for p in parts
         for i in range(4)
     ]
-    place = SimpleNamespace(scheduler=SimpleNamespace(case_slots=lambda n: n))
+    place = SimpleNamespace(scheduler=SimpleNamespace(case_slots=lambda n: n, runs_here=False))
     ctx = SimpleNamespace(places={p.full_name: place for p in parts})
     recorded = {c.key: 10.0 for c in cases}
     return Runner(
