@@ -145,3 +145,22 @@ def test_a_sanity_error_with_no_message_or_odd_parts_fails_its_own_case(assay_cl
     reason = result.case("MetricEmpty")["failure"]["reason"]
     assert reason == "m: SanityError without a message", reason
     assert "[ FAIL] Empty @" in result.stdout, result
+
+
+def test_a_test_file_failing_at_import_on_a_name_not_utf8_is_a_load_problem(assay_cli, write):
+    write(
+        "test_import.py",
+        """
+        import os
+
+        import assay
+
+        name = os.fsdecode(b"cfg\\xff.ini")
+        raise FileNotFoundError(f"no config file {name}")
+        """,
+    )
+    write("test_fine.py", "import assay\n\n\nclass Fine(assay.Test):\n    command = 'echo ok'\n")
+    result = assay_cli("run", ".", "--plain", "--junit", "junit.xml")
+    _ran_whole(result)
+    [problem] = result.report["problems"]
+    assert problem["message"].endswith("FileNotFoundError: no config file cfg\\xff.ini"), problem

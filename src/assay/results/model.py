@@ -190,6 +190,10 @@ class Problem(msgspec.Struct):
     message: str
     test: str | None = None
 
+    def __post_init__(self) -> None:
+        # A test file's own exception may name a file by a name that is not UTF-8.
+        self.location, self.message = storable(self.location), storable(self.message)
+
 
 class Session(msgspec.Struct):
     """One invocation of ``assay run``."""
