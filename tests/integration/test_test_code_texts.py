@@ -6,6 +6,7 @@ run with 'internal error' and no report."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import xml.etree.ElementTree as ET
 
@@ -164,3 +165,35 @@ def test_a_test_file_failing_at_import_on_a_name_not_utf8_is_a_load_problem(assa
     _ran_whole(result)
     [problem] = result.report["problems"]
     assert problem["message"].endswith("FileNotFoundError: no config file cfg\\xff.ini"), problem
+
+
+def test_outputs_compared_whose_names_are_not_utf8_are_named_escaped(assay_cli, write, tmp_path):
+    # The job makes a file the expected directory lacks (complete: an extra file) and one
+    # both have (a difference); each name holds a byte that is not UTF-8.
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / os.fsdecode(b"e\xfe.txt")).write_text("x\n")
+    write(
+        "test_compared.py",
+        """
+        import assay
+
+
+        class Compared(assay.Test):
+            command = "echo y > $'e\\\\xfe.txt'; echo z > $'bad\\\\xff.txt'"
+
+            def sanity(self, out):
+                out.compare("exp", complete=["."])
+
+
+        class Fine(assay.Test):
+            command = "echo ok"
+        """,
+    )
+    result = assay_cli("run", "test_compared.py", "--plain", "--junit", "junit.xml")
+    _ran_whole(result)
+    case = result.case("Compared")
+    reason = case["failure"]["reason"]
+    assert reason == "e\\xfe.txt line 1, token 1: expected 'x', got 'y'; bad\\xff.txt: extra file"
+    [verdict] = case["comparisons"]
+    assert verdict["extra"] == ["bad\\xff.txt"], verdict
+    assert verdict["files"][0]["differences"][0]["file"] == "e\\xfe.txt", verdict
