@@ -197,3 +197,44 @@ def test_outputs_compared_whose_names_are_not_utf8_are_named_escaped(assay_cli, 
     [verdict] = case["comparisons"]
     assert verdict["extra"] == ["bad\\xff.txt"], verdict
     assert verdict["files"][0]["differences"][0]["file"] == "e\\xfe.txt", verdict
+
+
+def _loaded_around(result: CliResult) -> None:
+    """The file or test that could not be loaded is a load problem; the others ran."""
+    assert "Traceback" not in result.stdout + result.stderr, result
+    assert [case["status"] for case in result.report["cases"]] == ["passed"], result
+    ET.parse(result.cwd / "junit.xml")
+
+
+def test_a_test_file_under_a_directory_named_not_in_utf8_is_a_load_problem(assay_cli, write):
+    write(os.fsdecode(b"d\xff/test_there.py"), "import assay\n\n\nclass There(assay.Test):\n")
+    write("test_fine.py", "import assay\n\n\nclass Fine(assay.Test):\n    command = 'echo ok'\n")
+    result = assay_cli("run", ".", "--plain", "--junit", "junit.xml")
+    _loaded_around(result)
+    [problem] = result.report["problems"]
+    assert problem["location"] == "d\\xff/test_there.py", problem
+    assert problem["message"].startswith("its path is not UTF-8 text"), problem
+
+
+def test_a_tag_that_is_not_utf8_text_is_a_load_problem(assay_cli, write):
+    write(
+        "test_tagged.py",
+        """
+        import os
+
+        import assay
+
+
+        class Tagged(assay.Test):
+            tags = {os.fsdecode(b"t\\xff")}
+            command = "echo hi"
+
+
+        class Fine(assay.Test):
+            command = "echo ok"
+        """,
+    )
+    result = assay_cli("run", "test_tagged.py", "--plain", "--junit", "junit.xml")
+    _loaded_around(result)
+    [problem] = result.report["problems"]
+    assert "tags has the tag 't\\udcff', which is not UTF-8 text" in problem["message"], problem
