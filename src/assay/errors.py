@@ -53,6 +53,26 @@ class SanityError(Exception):
         self.details = details
 
 
+def sanity_failure(exc: SanityError) -> tuple[str, str | None]:
+    """The reason and details of a :class:`SanityError`, never raising: test code raises
+    them too, with an empty message, details that are no text (a list of lines), or as a
+    subclass whose ``__str__`` raises or whose ``__init__`` set no ``details``."""
+    reason = _text(exc) or f"{type(exc).__name__} without a message"
+    details = getattr(exc, "details", None)
+    if details is None or isinstance(details, str):
+        return reason, details
+    if isinstance(details, list | tuple):
+        return reason, "\n".join(_text(line) for line in details)
+    return reason, _text(details)
+
+
+def _text(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:  # test code's __str__ may raise
+        return f"<unprintable {type(value).__name__} object>"
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
     names = list(choices)

@@ -80,6 +80,8 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
 
 _MAIN_IDENT = refusals.MAIN_IDENT
 _forward: Callable[[int], None] | None = None  # a run's own reaction to the signals
+# During a run: the handlers each call of test code on the main thread leaves in place.
+_run_handlers: dict[int, Any] = {}
 
 # signal.signal without its last step: it turns the previous handler into its enum, and for
 # one that is no SIG_DFL/SIG_IGN (asyncio.Runner's SIGINT partial, which holds the run's
@@ -104,6 +106,7 @@ def signals_to(forward: Callable[[int], None]) -> Iterator[None]:
     global _forward
     previous = {sig: _set_handler(sig, _on_signal) for sig in SIGNALS}
     _forward = forward
+    _run_handlers.update(dict.fromkeys(SIGNALS, _on_signal))
     # Looked at once per run, not at each call of test code (three fstat calls a time).
     procstate.run_std = procstate.std_state()
     # (once per run: one listing, an fstat each; none known without procfs)
@@ -113,6 +116,7 @@ def signals_to(forward: Callable[[int], None]) -> Iterator[None]:
             yield
     finally:
         _forward = None
+        _run_handlers.clear()
         procstate.run_std = ()
         procstate.run_fds = {}
         for sig, handler in previous.items():
@@ -266,6 +270,10 @@ class running:
         os.umask(procstate.umask)  # (one call: os.umask sets it as it reads it)
         for sig, handler in self._previous.items():
             _set_handler(sig, handler)
+        if self._main:  # (signal handlers are set on the main thread only)
+            procstate.put_handlers_back(procstate.kept_handlers)
+            if _run_handlers:
+                procstate.put_handlers_back(_run_handlers)
         cwd = self._cwd
         if cwd is not None:
             try:

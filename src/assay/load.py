@@ -183,6 +183,25 @@ def _mentions_assay(path: Path) -> bool:
         return True  # let the import report the problem
 
 
+def _text_path(path: Path, problems: list[LoadProblem]) -> bool:
+    """Whether the test file's path is UTF-8 text; else a problem naming it (a directory
+    on the way with a name in another encoding): its module name, test names and reports
+    are made from it, and a lone surrogate, as Python holds such a byte, ended the run."""
+    try:
+        str(path.absolute()).encode()
+    except UnicodeEncodeError:
+        problems.append(
+            LoadProblem(
+                str(path),
+                None,
+                "its path is not UTF-8 text (the bytes shown as \\xHH are not), which "
+                "test names, reports and the results database are; rename it",
+            )
+        )
+        return False
+    return True
+
+
 def load(paths: Sequence[str]) -> Loaded:
     """Import every test file under ``paths`` and collect its test classes."""
     loaded = Loaded()
@@ -191,6 +210,8 @@ def load(paths: Sequence[str]) -> Loaded:
     loaded.warnings = _stray_references(references, loaded.files)
     defined_at: dict[str, str] = {}
     for path in loaded.files:
+        if not _text_path(path, loaded.problems):
+            continue
         if path.name.endswith(SUITE_SUFFIX):
             classes = _suite_classes(path.absolute(), loaded.problems)
         elif path.suffix == ".py":

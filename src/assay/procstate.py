@@ -1,12 +1,14 @@
 """The process state that test code, run inside assay's process, may change and
 :class:`assay.guard.running` puts back after each call: ``os.environ``, file descriptors
-0-2 and the streams on them, the umask."""
+0-2 and the streams on them, the umask, the handlers of SIGCHLD and SIGPIPE."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib
 import os
+import signal
 from typing import Any
 
 umask = 0o022  # the process's umask before test code first ran (start())
@@ -169,7 +171,29 @@ def put_environ_back(saved: dict[bytes, bytes]) -> None:
             data[key] = value
 
 
+# Signals whose handling test code may change (a library's own cleanup, the idioms
+# signal(SIGCHLD, SIG_IGN) against zombies and signal(SIGPIPE, SIG_DFL) in scripts) and
+# assay's work needs as it was: with SIGCHLD ignored the kernel reaps assay's jobs itself,
+# and the waitpid of the thread that waits for one fails (the run hung, deaf to SIGTERM);
+# with SIGPIPE's default a reader that goes away kills assay instead of raising EPIPE.
+# SIGINT, SIGTERM and SIGHUP are the guard's (guard.signals_to). As found at start().
+kept_handlers: dict[int, Any] = {}
+# (_signal's C functions: signal.getsignal and signal.signal turn handlers into enums)
+_signal_module: Any = importlib.import_module("_signal")
+get_handler: Any = _signal_module.getsignal
+set_handler: Any = _signal_module.signal
+
+
+def put_handlers_back(handlers: dict[int, Any]) -> None:
+    """The signals' handlers as ``handlers`` says (where test code changed them)."""
+    for sig, handler in handlers.items():
+        if get_handler(sig) != handler:
+            set_handler(sig, handler)
+
+
 def start() -> None:
-    """Once, before test code first runs: the umask to keep."""
+    """Once, before test code first runs: the umask and the signal handlers to keep."""
     global umask
     umask = read_umask()
+    for sig in (signal.SIGCHLD, signal.SIGPIPE):
+        kept_handlers[sig] = get_handler(sig)

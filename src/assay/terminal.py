@@ -31,6 +31,7 @@ def _pattern(which: str) -> re.Pattern[str]:
             # Inside a JSON document a C0 control is already escaped by every encoder; C1
             # controls and the bidirectional ones are not, yet a terminal obeys them.
             "json": f"[\x7f-\x9f{_BIDI}]",
+            "surrogates": f"[{_SURROGATES}]",
         }[which]
     )
 
@@ -68,6 +69,18 @@ def json_text(text: str) -> str:
     if text.isascii() and "\x7f" not in text:  # (nor C1 nor bidirectional controls)
         return text
     return _pattern("json").sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+def storable(text: str) -> str:
+    """``text`` with its lone surrogates written as escapes (``\\xHH`` for a byte that was
+    not UTF-8), and nothing else changed: a text test code made (a file name its job wrote,
+    decoded by ``os.listdir``) reaches the journal, report.json, the database and JUnit XML,
+    whose UTF-8 encoders refuse lone surrogates and ended the whole run."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return _pattern("surrogates").sub(_escape, text)
+    return text
 
 
 def echo(text: object = "", err: bool = False) -> None:

@@ -215,10 +215,26 @@ class Result:
         }
 
 
+def _named(name: str) -> str:
+    """A file's name with the bytes that were not UTF-8 written ``\\xHH`` (and nothing else
+    changed): names of files a job made go into the verdict, whose encoders (the runner's
+    journal, the report) refuse the lone surrogates ``os.scandir`` holds them as."""
+    return name if name.isascii() else _NOT_UTF8.sub(_escape_one, name)
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
 def verdict(
     results: list[Result], missing: list[str], extra: list[str], errors: list[str]
 ) -> dict[str, Any]:
     """The verdict of a comparison (see the package docstring)."""
+    missing, extra = [_named(m) for m in missing], [_named(x) for x in extra]
+    for r in results:
+        if not r.file.isascii():
+            r.file = _named(r.file)
+            for row in r.differences:
+                row["file"] = _named(row["file"])
     if errors:
         summary = "spec error: " + "; ".join(errors[:3])
         summary += f"; and {len(errors) - 3} more" if len(errors) > 3 else ""

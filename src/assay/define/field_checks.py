@@ -83,7 +83,14 @@ def check_opt_strs(value: Any) -> str | None:
 def check_tags(value: Any) -> str | None:
     if isinstance(value, str):
         return f"must be a set of strings, e.g. {{{value!r}}}, got the string {value!r}"
-    return None if _is_str_list(value) else f"must be a set of strings, got {value!r}"
+    if not _is_str_list(value):
+        return f"must be a set of strings, got {value!r}"
+    for tag in value:
+        try:
+            tag.encode()
+        except UnicodeEncodeError:  # a lone surrogate: no report, database or XML holds it
+            return f"has the tag {tag!r}, which is not UTF-8 text; give it as text"
+    return None
 
 
 def check_opt_str(value: Any) -> str | None:

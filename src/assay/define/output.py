@@ -179,10 +179,12 @@ class Output:
         import json  # (here: no run needs it before its first case)
 
         try:  # (beneath the stage dir: a link the job left at its name is not followed out)
-            verdict: dict[str, Any] = json.loads(_read_text(path, self._open("verdict", path)))
+            verdict: dict[str, Any] = json.loads(
+                _read_text(path, self._open("verdict", path)), object_hook=_storable_object
+            )
         except (OSError, ValueError, SanityError):
             return None  # the job could not compare: compare here
-        return verdict
+        return verdict if isinstance(verdict, dict) else None
 
     def compared_files(self) -> list[str]:
         """Stage-relative paths of the actual files the comparisons looked at."""
@@ -441,3 +443,21 @@ def comparison_spec(
     if ignore:
         full["ignore"] = list(ignore)
     return full
+
+
+def _storable_object(obj: dict[str, Any]) -> dict[str, Any]:
+    """A JSON object of a verdict the job wrote, its texts' lone surrogates escaped: the
+    job writes that file (a remote job too, which is less trusted), and JSON's ``\\udcff``
+    reads back as a lone surrogate, which the runner's journal cannot encode. (The objects
+    within are done first: json calls this from the innermost out.)"""
+    return {_storable(k): _storable(v) for k, v in obj.items()}
+
+
+def _storable(value: Any) -> Any:
+    from assay.terminal import storable
+
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, list):
+        return [_storable(x) for x in value]
+    return value

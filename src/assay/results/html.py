@@ -104,13 +104,25 @@ def command(
         ) from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("cases"), list)
+        or not isinstance(data.get("session") or {}, dict)
+    ):
         raise UsageError(f"{path} is not an assay run report")
     started = _epoch((data.get("session") or {}).get("started"))
     with open_history(
         database, prefix, warn_on_stderr, exclude=directory.name, until=started
     ) as history:
-        written = write(data, out, history, settings)
+        try:
+            written = write(data, out, history, settings)
+        except (msgspec.ValidationError, TypeError, AttributeError, KeyError, ValueError) as exc:
+            # A report changed by hand (or by anyone who may write the prefix) into values of
+            # other types than assay writes: one line naming it, not a traceback.
+            raise UsageError(
+                f"{path} is not a report as assay writes it: {exc}",
+                hint="was it changed after its run? `assay run` makes a new one",
+            ) from None
     terminal.echo(f"wrote {written}")
     return 0
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import msgspec
 
+from assay.terminal import storable
+
 
 class Status(enum.StrEnum):
     PASSED = "passed"
@@ -26,10 +28,14 @@ class Failure(msgspec.Struct):
     details: str | None = None
 
     def __post_init__(self) -> None:
-        self.reason = cut_text(self.reason, MAX_REASON)
+        # Lone surrogates escaped: no encoder of the journal, report or database takes them.
+        self.reason = storable(cut_text(self.reason, MAX_REASON)) or NO_REASON
         if self.details is not None:
-            self.details = cut_text(self.details, MAX_DETAILS)
+            self.details = storable(cut_text(self.details, MAX_DETAILS))
 
+
+NO_REASON = "(no reason given)"
+"""The reason of a failure whose reason was empty (every reader shows its first line)."""
 
 NOT_STARTED = "interrupted before it started"
 """The reason of a case that was still waiting for its turn when the run was interrupted."""
@@ -183,6 +189,10 @@ class Problem(msgspec.Struct):
     location: str
     message: str
     test: str | None = None
+
+    def __post_init__(self) -> None:
+        # A test file's own exception may name a file by a name that is not UTF-8.
+        self.location, self.message = storable(self.location), storable(self.message)
 
 
 class Session(msgspec.Struct):

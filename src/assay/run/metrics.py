@@ -11,8 +11,9 @@ from assay.define.hooks import MetricSpec
 from assay.define.output import Output
 from assay.define.refs import Ref, finite, short
 from assay.define.test import Test
-from assay.errors import SanityError
+from assay.errors import SanityError, sanity_failure
 from assay.results.model import MetricResult
+from assay.terminal import storable
 
 
 def measure(
@@ -40,8 +41,9 @@ def measure(
                 limit=overrun.code_limit(test),
             )
         except SanityError as exc:
-            entry.verdict, entry.message = "error", str(exc)
-            misses.append(f"{name}: {exc}")
+            message = storable(sanity_failure(exc)[0])
+            entry.verdict, entry.message = "error", message
+            misses.append(f"{name}: {message}")
             continue
         if not finite(value):  # an int of 400 digits is not: no float holds it
             entry.verdict = "error"

@@ -15,7 +15,7 @@ from typing import Any
 
 from assay import guard, overrun
 from assay.define.hooks import STAGES
-from assay.errors import SanityError, StoreError
+from assay.errors import SanityError, StoreError, sanity_failure
 from assay.results.model import CaseResult
 from assay.run.context import RunContext, StageFailed, StageSkipped
 from assay.run.describe import describe_exception
@@ -99,7 +99,7 @@ class Execution(SetupStage, RunStages, CheckStages):
         except (SchedulerError, TransportError, StoreError) as exc:  # not the test's code
             self._fail(stage, str(exc))
         except SanityError as exc:
-            self._fail(stage, str(exc), exc.details)
+            self._fail(stage, *sanity_failure(exc))
         except UnsafeValue as exc:  # a value no script can hold
             self._fail(stage, f"cannot write the {stage} script: {exc}")
         except guard.Misused as exc:

@@ -71,7 +71,13 @@ def check_links(tree: Tree, root: Path) -> None:
     try:
         check_tree(tree, "the directory")
     except UnsafeEntry as exc:
+        if not exc.reason.startswith(_LINK_REASONS):  # a file's name: the fix is in the reason
+            raise StoreError(f"{root}: {exc}") from None
         raise StoreError(
             f"{root}: symlink {exc}; a relative link must stay inside the directory to mean "
             "the same once staged elsewhere (make it absolute, or copy what it points to)"
         ) from None
+
+
+# How check_tree's reasons about a symlink's target start (the others are about a name).
+_LINK_REASONS = ("is a symlink", "points ", "leads")
