@@ -62,7 +62,7 @@ def _proxied_known_hosts(sshd: SshServer, tmp_path: Path, port: int) -> str:
 def test_the_examples_run_unchanged_and_a_second_run_sends_no_store_content(
     sshd: SshServer, workdir: str, tmp_path: Path, assay_cli: Cli
 ) -> None:
-    paths = _examples(tmp_path, "hello", "params", "deps", "stream", "byo-solver")
+    paths = _examples(tmp_path, "hello", "params", "deps", "stream", "byo-solver", "trend")
     with counting_proxy(sshd.host, sshd.port) as proxy:
         write_config(
             tmp_path,
