@@ -1,6 +1,7 @@
-"""A remote work dir on a full file system, against the real sshd: a job that fails there
-for want of space cannot write why (its stderr is on that disk too), so the case's reason
-says the file system is full and where to free space."""
+"""Remote directories a run cannot write to, against the real sshd: a work dir on a full
+file system (a job that fails there for want of space cannot write why, as its stderr is on
+that disk too, so the case's reason says the file system is full and where to free space),
+and a store in a directory of another account."""
 
 from __future__ import annotations
 
@@ -77,3 +78,38 @@ def test_a_case_failing_on_a_full_remote_disk_says_the_disk_is_full(
     assert other.code == 1, other
     (case,) = other.report["cases"]
     assert case["failure"]["reason"] == "exit code 1 (expected exit code 0)"
+
+
+def test_a_store_the_remote_account_may_not_write_is_named_once_with_the_setting(
+    sshd: SshServer,
+    workdir: str,
+    tmp_path: Path,
+    write: Callable[[str, str], Path],
+    assay_cli: Callable[..., CliResult],
+) -> None:
+    theirs = Path(tempfile.mkdtemp(prefix="assay-not-writable-"))
+    try:
+        theirs.chmod(0o755)  # root's: the remote account may look, not write
+        write_config(tmp_path, sshd, workdir, store=str(theirs / "s"))
+        write("in.txt", "input\n")
+        write(
+            "test_reads.py",
+            """
+            import assay
+
+            class Reads(assay.Test):
+                sources = "in.txt"
+                command = "cat in.txt"
+            """,
+        )
+        result = assay_cli("run", "test_reads.py", "-p", "remote", "--plain")
+    finally:
+        theirs.rmdir()
+    assert result.code == 1, result
+    (case,) = result.report["cases"]
+    # Before: "the store at S: S: Permission denied; use a store the remote account may
+    # write", the path twice and no setting named.
+    assert case["failure"]["reason"].endswith(
+        f"the store at {theirs}/s: Permission denied; use a store the remote account may "
+        "write (ssh.store, or the path named)"
+    ), case["failure"]
