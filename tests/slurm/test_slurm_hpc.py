@@ -4,6 +4,7 @@ Slurm partition (dependencies_from), MPI across both emulated nodes."""
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 from tests.conftest import ROOT, run_assay
@@ -97,3 +98,15 @@ def test_the_mpi_example_runs_across_both_nodes_with_srun(slurm_dir: Path) -> No
     (table,) = result.report["scaling"]
     assert table["parameter"] == "nodes" and [r["size"] for r in table["rows"]] == [1, 2]
     assert "scaling of PingPong @slurm-ci:mpi+builtin" in result.stdout
+
+
+def test_the_params_example_runs_unchanged_with_srun_as_launcher(slurm_dir: Path) -> None:
+    # The debug partition launches with srun, as docs/slurm.md's and docs/remote.md's
+    # clusters do: Scale's shell loop runs under `bash -c`, since `srun for ...` is no
+    # command (before: three failures, "syntax error near unexpected token `do'").
+    shutil.copytree(ROOT / "examples" / "params", slurm_dir / "params")
+    result = run_assay("run", "params", "-p", "debug", "--plain", cwd=slurm_dir, timeout=300)
+    assert result.code == 0, result
+    cases = result.report["cases"]
+    assert sum(c["name"].startswith("Scale[") for c in cases) == 3
+    assert {c["status"] for c in cases} == {"passed"}
