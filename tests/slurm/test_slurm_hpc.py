@@ -110,3 +110,19 @@ def test_the_params_example_runs_unchanged_with_srun_as_launcher(slurm_dir: Path
     cases = result.report["cases"]
     assert sum(c["name"].startswith("Scale[") for c in cases) == 3
     assert {c["status"] for c in cases} == {"passed"}
+
+
+def test_a_job_script_that_stops_before_its_command_ends_says_so(slurm_dir: Path) -> None:
+    # `srun --ntasks=1 for ...` is a syntax error of the job script's shell: no exit code is
+    # recorded, and the reason says why there is none (before: "no exit code" alone).
+    (slurm_dir / "test_loop.py").write_text(
+        "import assay\n\nclass Loop(assay.Test):\n    command = 'for x in 1; do echo $x; done'\n"
+    )
+    result = run_assay("run", "test_loop.py", "-p", "debug", "--plain", cwd=slurm_dir)
+    assert result.code == 1, result
+    (case,) = result.report["cases"]
+    assert case["failure"]["reason"] == (
+        "no exit code: the job script stopped before its command ended (its stderr says why) "
+        "(expected exit code 0)"
+    )
+    assert "syntax error" in result.stdout  # the stderr's tail, in the summary
