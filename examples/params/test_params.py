@@ -38,7 +38,9 @@ class Scale(assay.Test):
     workers = assay.parameter([1, 2, 4], group="scale")
     size = assay.parameter([100, 200, 400], group="scale")
     repeat = assay.variable(int, 3, help="how many times each worker counts")
-    command = "for w in $(seq {workers}); do seq $(( {size} * {repeat} )) | wc -l; done"
+    # A shell loop as one command (`bash -c`): a launcher (srun, mpirun) puts its own words
+    # in front of the command, and `srun for ...` is no command.
+    command = "bash -c 'for w in $(seq {workers}); do seq $(( {size} * {repeat} )) | wc -l; done'"
 
     def sanity(self, out):
         counts = out.extract_all(r"^(\d+)$", int)

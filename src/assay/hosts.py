@@ -9,7 +9,8 @@ this machine ``SESSION/jobs``, on a remote host ``WORKDIR/sessions/SESSION/jobs`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -66,10 +67,23 @@ class Hosts:
         self.directory = directory
         self.store = store
         self.of = transports_for(self.partitions.values(), local, session)
+        tell = getattr(uploads, "connection", None)  # (a display; a test's watcher need not)
+        if tell is not None:
+            self._tell_links(tell)
         self._job_files: dict[int, JobFiles] = {}
         self._inputs: dict[tuple[int, str], RemoteInputs] = {}
         self._local_site = LocalSite(local)
         self._sites: list[RemoteSite] = []
+
+    def _tell_links(self, tell: Callable[[str, str, str], None]) -> None:
+        """Each SSH host's drops and reconnections told to ``tell``, naming its partitions."""
+        for transport in self.remote:
+            if not hasattr(transport, "on_link"):
+                continue
+            names = [n for n, t in self.of.items() if t is transport]
+            which = "partition" if len(names) == 1 else "partitions"
+            where = f"{which} {', '.join(names)} ({transport.host})"
+            transport.on_link = functools.partial(tell, where)
 
     @property
     def transports(self) -> list[Transport]:

@@ -207,6 +207,10 @@ class PlainDisplay:
                 f"({progress.objects_total} objects) to {where} in {took:.1f}s"
             )
 
+    def connection(self, where: str, event: str, detail: str) -> None:
+        """A line when a host's connection drops and when it is made again."""
+        self._write(link_line(where, event, detail))
+
     def finish(self, session: Session, hint: RerunHint, report: Path | None) -> None:
         write_summary(session, hint, report)
         for text, _ in summary_lines(session, hint, report, self.caps):
@@ -246,6 +250,7 @@ class LiveDisplay:
         # Seconds left from recorded durations (the runner's estimate), if there is one.
         self.time_left: Callable[[], float | None] | None = None
         self.uploads: dict[str, tuple[TransferProgress, float]] = {}  # where -> (progress, since)
+        self.lost: dict[str, float] = {}  # where -> since when its connection is down
 
     def start(
         self, total: int, header: str, time_left: Callable[[], float | None] | None = None
@@ -290,6 +295,7 @@ class LiveDisplay:
         bar = ProgressBar(total=max(self.total, 1), completed=self.done, width=40)
         queues = [self._queue_line(p, jobs) for p, jobs in sorted(dict(self.jobs).items())]
         queues += [upload_line(w, p, now - t) for w, (p, t) in sorted(dict(self.uploads).items())]
+        queues += [lost_line(w, now - t) for w, t in sorted(dict(self.lost).items())]
         table = Table.grid(padding=(0, 2))
         rows = sorted(self.running.items(), key=lambda kv: kv[1])
         for name, since in rows[: self.max_rows]:
@@ -355,6 +361,15 @@ class LiveDisplay:
         since = self.uploads.get(where, (progress, time.monotonic()))[1]
         self.uploads[where] = (progress, since)
 
+    def connection(self, where: str, event: str, detail: str) -> None:
+        """A line above the display for each drop and return; while a host is away, a line
+        under the progress bar says for how long."""
+        if event == "lost":
+            self.lost[where] = time.monotonic()
+        else:
+            self.lost.pop(where, None)
+        self._print(link_line(where, event, detail), "yellow" if event == "lost" else None)
+
     def case_retrying(self, result: CaseResult, attempt: int) -> None:
         failure = result.failure
         reason = f"{failure.stage}: {failure.reason}" if failure else ""
@@ -407,6 +422,23 @@ def upload_line(where: str, progress: TransferProgress, seconds: float) -> Any:
         rate = progress.bytes_done / seconds
         left = (progress.bytes_total - progress.bytes_done) / rate
         line.append(f"  {data_size(rate)}/s  ~{format_duration(max(left, 1))} left", style="dim")
+    return line
+
+
+def link_line(where: str, event: str, detail: str) -> str:
+    """``[ LOST] connection to WHERE lost: DETAIL`` or ``[ BACK] connection to WHERE made
+    again DETAIL``."""
+    if event == "lost":
+        return f"[ LOST] connection to {where} lost: {detail}"
+    return f"[ BACK] connection to {where} made again {detail}"
+
+
+def lost_line(where: str, seconds: float) -> Any:
+    """`` partition X (HOST): connection lost 12s ago, trying again``."""
+    from rich.text import Text  # lazy: start-up time (the live display only)
+
+    line = Text(f" {terminal.line(where)}: ", style="bold")
+    line.append(f"connection lost {format_duration(max(seconds, 1))} ago, trying again", "yellow")
     return line
 
 

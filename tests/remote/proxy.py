@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,7 +18,9 @@ class CountingProxy:
         self.up = 0  # client -> server bytes
         self.down = 0  # server -> client bytes
         self.connections = 0
+        self.opened: list[float] = []  # time.monotonic() of each connection accepted
         self.port = 0
+        self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -32,11 +35,13 @@ class CountingProxy:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.opened.append(time.monotonic())
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
             writer.close()
             return
+        self._writers.update((writer, up_writer))
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, upward: bool) -> None:
             try:
@@ -62,6 +67,19 @@ class CountingProxy:
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+    def cut(self, target: tuple[str, int] | None = None) -> None:
+        """Drop every connection under way (a network cut); with ``target``, forward the
+        next ones there instead (a closed port: the host stays unreachable)."""
+
+        def drop() -> None:
+            if target is not None:
+                self.target = target
+            for writer in self._writers:
+                writer.transport.abort()
+            self._writers.clear()
+
+        self._loop.call_soon_threadsafe(drop)
 
     def reset(self) -> None:
         self.up = self.down = 0

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable
@@ -61,7 +62,7 @@ def _proxied_known_hosts(sshd: SshServer, tmp_path: Path, port: int) -> str:
 def test_the_examples_run_unchanged_and_a_second_run_sends_no_store_content(
     sshd: SshServer, workdir: str, tmp_path: Path, assay_cli: Cli
 ) -> None:
-    paths = _examples(tmp_path, "hello", "params", "deps", "stream", "byo-solver")
+    paths = _examples(tmp_path, "hello", "params", "deps", "stream", "byo-solver", "trend")
     with counting_proxy(sshd.host, sshd.port) as proxy:
         write_config(
             tmp_path,
@@ -317,18 +318,29 @@ def test_host_problems_are_one_line_errors_naming_the_partition(
     with __import__("socket").socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
+    # A directory the remote account may read but not write (before: "No such file").
+    theirs = Path(tempfile.mkdtemp(prefix="assay-not-writable-"))
+    theirs.chmod(0o755)
+    assert theirs.stat().st_uid != __import__("pwd").getpwnam(sshd.user).pw_uid
     for settings, words in (
         ({"identity": str(wrong)}, f"authentication failed (keys tried: {wrong})"),
         ({"known_hosts": str(empty)}, "is unknown"),
         ({"port": closed}, f"cannot reach {sshd.user}@127.0.0.1:{closed}: Connection refused"),
+        (
+            {"workdir": str(theirs / "w")},
+            f"cannot start assay's agent: cannot make {theirs}/w/bin: {theirs}/w: Permission "
+            "denied; set ssh.workdir to a directory the remote account may write",
+        ),
     ):
-        write_config(tmp_path, sshd, workdir, **settings)
+        where = str(settings.pop("workdir", workdir))
+        write_config(tmp_path, sshd, where, **settings)
         result = assay_cli("run", "test_one.py", "-p", "remote")
         assert result.code == 2, result
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith("assay: error: partition ci:remote: "), line
         assert words in line
         assert "Traceback" not in result.stdout + result.stderr
+    theirs.rmdir()
 
 
 def test_the_users_ssh_config_names_the_host(

@@ -285,10 +285,37 @@ def test_an_unknown_host_key_is_refused_with_the_line_that_trusts_it(
     empty.write_text("")
     message = _refused(sshd.settings(workdir, known_hosts=str(empty)))
     host_key = Path(sshd.known_hosts).read_text().split()[1:3]  # the pinned key: type, base64
+    line = f"[{sshd.host}]:{sshd.port} {host_key[0]} {host_key[1]}"
     assert "unknown" in message and "SHA256:" in message
-    assert f"[{sshd.host}]:{sshd.port} {host_key[0]} {host_key[1]}" in message
-    assert f"ssh-keyscan -p {sshd.port} {sshd.host} >> {empty}" in message
+    # The fix appends the key shown, nothing fetched again unchecked (before, the message
+    # also offered `ssh-keyscan ... >> FILE`: every key a second connection offers).
+    assert message.endswith(f"by adding its line to {empty}: echo '{line}' >> {empty}"), message
+    assert "ssh-keyscan" not in message
     assert "\n" not in message
+
+
+def test_the_command_that_trusts_an_unknown_host_key_works_without_its_directory(
+    sshd: SshServer, workdir: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new account has no ``~/.ssh``: the command given makes it (before, the message's
+    `ssh-keyscan ... >> ~/.ssh/known_hosts` failed with "No such file or directory"), and
+    the connection then succeeds."""
+    home = tmp_path / "new account"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    settings = sshd.settings(workdir, known_hosts=None)
+    message = _refused(settings)
+    command = message.split("by adding its line to ~/.ssh/known_hosts: ", 1)[1]
+    assert command.startswith("mkdir -p -m 700 ~/.ssh && echo "), command
+    subprocess.run(["sh", "-c", command], check=True, env={**os.environ, "HOME": str(home)})
+    assert ((home / ".ssh").stat().st_mode & 0o777) == 0o700
+
+    async def work() -> None:
+        t = SshTransport(settings, session="trusted")
+        await t.connect()
+        await t.close()
+
+    run(work, 60)
 
 
 def test_a_changed_host_key_is_refused_as_a_possible_interception(

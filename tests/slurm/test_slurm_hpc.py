@@ -4,6 +4,7 @@ Slurm partition (dependencies_from), MPI across both emulated nodes."""
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 from tests.conftest import ROOT, run_assay
@@ -97,3 +98,31 @@ def test_the_mpi_example_runs_across_both_nodes_with_srun(slurm_dir: Path) -> No
     (table,) = result.report["scaling"]
     assert table["parameter"] == "nodes" and [r["size"] for r in table["rows"]] == [1, 2]
     assert "scaling of PingPong @slurm-ci:mpi+builtin" in result.stdout
+
+
+def test_the_params_example_runs_unchanged_with_srun_as_launcher(slurm_dir: Path) -> None:
+    # The debug partition launches with srun, as docs/slurm.md's and docs/remote.md's
+    # clusters do: Scale's shell loop runs under `bash -c`, since `srun for ...` is no
+    # command (before: three failures, "syntax error near unexpected token `do'").
+    shutil.copytree(ROOT / "examples" / "params", slurm_dir / "params")
+    result = run_assay("run", "params", "-p", "debug", "--plain", cwd=slurm_dir, timeout=300)
+    assert result.code == 0, result
+    cases = result.report["cases"]
+    assert sum(c["name"].startswith("Scale[") for c in cases) == 3
+    assert {c["status"] for c in cases} == {"passed"}
+
+
+def test_a_job_script_that_stops_before_its_command_ends_says_so(slurm_dir: Path) -> None:
+    # `srun --ntasks=1 for ...` is a syntax error of the job script's shell: no exit code is
+    # recorded, and the reason says why there is none (before: "no exit code" alone).
+    (slurm_dir / "test_loop.py").write_text(
+        "import assay\n\nclass Loop(assay.Test):\n    command = 'for x in 1; do echo $x; done'\n"
+    )
+    result = run_assay("run", "test_loop.py", "-p", "debug", "--plain", cwd=slurm_dir)
+    assert result.code == 1, result
+    (case,) = result.report["cases"]
+    assert case["failure"]["reason"] == (
+        "no exit code: the job script stopped before its command ended (its stderr says why) "
+        "(expected exit code 0)"
+    )
+    assert "syntax error" in result.stdout  # the stderr's tail, in the summary

@@ -420,6 +420,20 @@ def test_plain_display_writes_a_line_per_upload_that_sent_something() -> None:
     assert lines[0].startswith("[ SEND] 2.5 MB (3 objects) to partition remote (login) in ")
 
 
+def test_live_display_shows_a_host_away_until_its_connection_is_back() -> None:
+    display, out = live()
+    display.total = 1
+    where = "partition lab:remote (login)"
+    display.connection(where, "lost", "trying again for up to 10m (the jobs there keep running)")
+    display.lost[where] = time.monotonic() - 12
+    assert "partition lab:remote (login): connection lost 12s ago, trying again" in render(display)
+    display.connection(where, "back", "after 12.3s")
+    assert "connection lost" not in render(display)
+    printed = out.getvalue()
+    assert f"[ LOST] connection to {where} lost: trying again for up to 10m" in printed
+    assert f"[ BACK] connection to {where} made again after 12.3s" in printed
+
+
 def _case(name: str, key: str, repeat: int = 1) -> Case:
     """What the display reads of a planned case (its name, repetition and key)."""
     return SimpleNamespace(name=name, repeat=repeat, key=key)  # type: ignore[return-value]

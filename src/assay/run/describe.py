@@ -15,7 +15,9 @@ __all__ = ["describe_exception", "describe_status", "new_result", "planned_nodes
 def describe_status(status: int | None) -> str:
     """``exit code 3`` or ``killed by signal 9 (SIGKILL)``."""
     if status is None:
-        return "no exit code"
+        # A batch job whose script stopped before its command ended (a shell syntax error,
+        # a launcher that would not start) records none: "no exit code" alone said nothing.
+        return "no exit code: the job script stopped before its command ended (its stderr says why)"
     if status >= 0:
         return f"exit code {status}"
     try:

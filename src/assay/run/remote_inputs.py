@@ -50,6 +50,15 @@ class Uploads(Protocol):
         ...
 
 
+class Links(Protocol):
+    """Who is told that a host's connection dropped and came back (the run's display)."""
+
+    def connection(self, where: str, event: str, detail: str) -> None:
+        """``event`` is ``"lost"`` (``detail``: what happens now) or ``"back"``
+        (``detail``: after how long)."""
+        ...
+
+
 class InputStore(Protocol):
     """Store content on a remote host (the methods of the remote store's client)."""
 

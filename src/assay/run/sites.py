@@ -131,6 +131,9 @@ class Site(Protocol):
     async def finish(self, files: CaseFiles, keep: bool) -> str | None:
         """After cleanup: remove the remote stage dir, or keep it and say where it is."""
 
+    async def space_note(self, files: CaseFiles) -> str | None:
+        """For a failed case: that the file system it ran in is full there, or None."""
+
     def discard(self, job_dir: PurePosixPath) -> None:
         """A kept stage dir is no longer needed (its last dependent is done)."""
 
@@ -185,6 +188,9 @@ class LocalSite:
 
     async def finish(self, files: CaseFiles, keep: bool) -> str | None:
         return None
+
+    async def space_note(self, files: CaseFiles) -> str | None:
+        return None  # (this machine's disk: the user sees it)
 
     def discard(self, job_dir: PurePosixPath) -> None:
         pass
@@ -372,6 +378,19 @@ class RemoteSite:
         self.discard(files.job)
         return None
 
+    async def space_note(self, files: CaseFiles) -> str | None:
+        # A full disk there fails a job without a word: the program's own "No space left
+        # on device" cannot be written either (its stderr is on that disk).
+        free = await self.host.free_space(files.job)
+        if free is None or free >= _LOW_SPACE:
+            return None
+        workdir = self.host.path(self.settings.workdir)
+        return (
+            f"the host's file system is full there ({free} bytes free): free space in "
+            f"ssh.workdir {self.host.host}:{workdir} (old sessions, failed cases' dirs) or "
+            "point it at another file system"
+        )
+
     def discard(self, job_dir: PurePosixPath) -> None:
         if not self._doomed:
             asyncio.get_running_loop().call_soon(self._remove_doomed)
@@ -417,6 +436,7 @@ async def fetch_dependency_layers(
 
 
 _NOT_SENT = {scripts.PYTHON_OUT, VERDICT}  # written here for this side only
+_LOW_SPACE = 1 << 20  # bytes free below which a remote file system counts as full
 _INLINE = 256 * 1024  # bytes of a case's files read or written without a worker thread
 
 

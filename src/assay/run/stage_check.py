@@ -16,6 +16,7 @@ from assay.define.reffile import chosen
 from assay.define.refs import choose
 from assay.errors import SanityError
 from assay.files import remove_entries, stage_identity
+from assay.results.model import Failure
 from assay.run.access import by_descriptor, open_stage, open_up, with_access
 from assay.run.beside_loop import beside_loop, compares_big
 from assay.run.bucket_inputs import drop_lists
@@ -183,6 +184,13 @@ class CheckStages(CaseState):
             self.result.stage_dir = str(self.stage_dir)
         self.result.output_dir = str(self.output_dir)
         self.result.remote_dir = await self.site.finish(self.files, keep=not remove)
+        failure = self.result.failure
+        if self.result.remote_dir is not None and failure is not None:
+            note = await self.site.space_note(self.files)
+            if note is not None:
+                self.result.failure = Failure(
+                    failure.stage, f"{failure.reason}; {note}", failure.details
+                )
         if problems:
             raise StageFailed("; ".join(problems))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from assay.results.model import Session
-from assay.run.remote_inputs import Uploads
+from assay.run.remote_inputs import Links, Uploads
 from assay.run.runner import Events
 
 HintT = TypeVar("HintT", contravariant=True)
@@ -24,11 +24,11 @@ class JobStates(Protocol):
         members, or the job itself)."""
 
 
-class Display(Events, JobStates, Uploads, Protocol[HintT]):
+class Display(Events, JobStates, Uploads, Links, Protocol[HintT]):
     """What shows a session to the user (the CLI's live or plain display): the runner's
-    events, the jobs' states, uploads to remote hosts, a header at the start and the summary
-    at the end, which gets the ``hint`` the CLI handed to :func:`assay.session.run` (how to
-    rerun a failed case)."""
+    events, the jobs' states, uploads to remote hosts and their connections' drops, a
+    header at the start and the summary at the end, which gets the ``hint`` the CLI handed
+    to :func:`assay.session.run` (how to rerun a failed case)."""
 
     def start(
         self, total: int, header: str, time_left: Callable[[], float | None] | None = None

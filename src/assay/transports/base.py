@@ -231,6 +231,10 @@ class RemoteHost(Transport, Protocol):
         ``max_kept`` bytes in all), or new since ``baseline`` and small; (path, size) of
         the new files left there, and of the files matching ``patterns`` left there."""
 
+    async def free_space(self, path: PurePosixPath) -> int | None:
+        """Bytes the account may still write on the file system of ``path`` (None: the
+        host cannot say)."""
+
 
 async def write_text(transport: Transport, path: PurePosixPath, text: str) -> None:
     await transport.write_bytes(path, text.encode())

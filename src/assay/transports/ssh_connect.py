@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import stat
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
@@ -140,9 +141,45 @@ async def ship_agent(sftp: asyncssh.SFTPClient, folder: PurePosixPath) -> PurePo
             held = cast(bytes, await fh.read(len(data) + 1))  # "rb": bytes
             if held == data:
                 return target
-    await sftp.makedirs(str(folder), exist_ok=True)
+    await _make_dirs(sftp, folder)
     partial = folder / f".{target.name}.{secrets.token_hex(4)}"
     async with sftp.open(str(partial), "wb") as fh:
         await fh.write(data)
     await sftp.posix_rename(str(partial), str(target))
     return target
+
+
+async def _make_dirs(sftp: asyncssh.SFTPClient, folder: PurePosixPath) -> None:
+    """``folder`` and its missing parents made on the host; what fails is an SFTP error
+    naming the directory that could not be made and the setting to change (asyncssh's own
+    ``makedirs`` said only "No such file" for a work dir in a directory the account may not
+    write)."""
+    missing: list[PurePosixPath] = []
+    path = folder
+    while True:
+        try:
+            attrs = await sftp.stat(str(path))
+        except asyncssh.SFTPNoSuchFile:
+            missing.append(path)
+            if path.parent == path:
+                break
+            path = path.parent
+            continue
+        except asyncssh.SFTPError as exc:
+            raise _unusable(folder, path, exc.reason) from None
+        if not stat.S_ISDIR(attrs.permissions or 0):
+            raise _unusable(folder, path, "not a directory")
+        break
+    for path in reversed(missing):
+        try:
+            await sftp.mkdir(str(path))
+        except asyncssh.SFTPError as exc:
+            if not await sftp.isdir(str(path)):  # (made meanwhile by another run: fine)
+                raise _unusable(folder, path, exc.reason) from None
+
+
+def _unusable(folder: PurePosixPath, path: PurePosixPath, reason: str) -> asyncssh.SFTPError:
+    return asyncssh.SFTPFailure(
+        f"cannot make {folder}: {path}: {reason}; set ssh.workdir to a directory the remote "
+        "account may write"
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import socket
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,8 +45,9 @@ async def host_key_problem(
         key = None
     if key is None:
         return TransportError(
-            f"the host key of {name} is not trusted (not in {listed}); if this is the right "
-            f"host, add its key: ssh-keyscan -p {port} {host} >> {target}"
+            f"the host key of {name} is not trusted (not in {listed}); see its keys' "
+            f"fingerprints with: ssh-keyscan -p {port} {host} | ssh-keygen -lf -  and, if one "
+            f"is the host's (ask its administrators), add that key's line to {target}"
         )
     offered = key.export_public_key().decode().strip()
     fingerprint = key.get_fingerprint()
@@ -59,11 +61,26 @@ async def host_key_problem(
             f"administrators, remove the old key (ssh-keygen -R '{name}' -f {target}) and "
             f"trust the new one"
         )
+    # The command appends the very key shown, nothing fetched anew: ``ssh-keyscan >>``
+    # would add whatever a second connection offered, every type of it, unchecked.
     return TransportError(
         f"the host key of {name} is unknown ({key.get_algorithm()} {fingerprint}, not in "
-        f"{listed}); if that fingerprint is the host's, trust it by adding this line to "
-        f"{target}: {line}  (or: ssh-keyscan -p {port} {host} >> {target})"
+        f"{listed}); if that fingerprint is the host's (ask its administrators), trust it "
+        f"by adding its line to {target}: {_append_command(line, target)}"
     )
+
+
+def _append_command(line: str, target: str) -> str:
+    """A shell command that appends ``line`` to the file ``target`` (a leading ``~/`` left
+    for the shell), making its directory first if it is missing (a new account has no
+    ``~/.ssh``)."""
+    shown = "~/" + shlex.quote(target[2:]) if target.startswith("~/") else shlex.quote(target)
+    append = f"echo {shlex.quote(line)} >> {shown}"
+    folder = os.path.dirname(os.path.expanduser(target))
+    if not folder or os.path.isdir(folder):
+        return append
+    parent = shown.rsplit("/", 1)[0] if "/" in shown else "."
+    return f"mkdir -p -m 700 {parent} && {append}"
 
 
 def _keys_for(files: Sequence[str], host: str, port: int) -> bool:

@@ -143,6 +143,21 @@ class SshFiles:
         found = [(f.path, f.data, f.size, f.mode) for f in answer.files]
         return found, list(answer.left), list(answer.kept_left)
 
+    async def free_space(self, path: PurePosixPath) -> int | None:
+        """Bytes free to the account on the file system of ``path``, from SFTP's statvfs
+        (an OpenSSH extension: None where the server lacks it)."""
+        free: list[int] = []
+
+        async def work(sftp: asyncssh.SFTPClient) -> None:
+            info = await sftp.statvfs(str(path))
+            free.append(info.bavail * info.frsize)
+
+        try:
+            await self._sftp(work)
+        except OSError:
+            return None
+        return free[0] if free else None
+
     async def _sftp(self, work: Any) -> None:
         """Run ``work(sftp)``, again on the next connection if this one drops meanwhile."""
         while True:

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import itertools
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any, TypeVar
 
@@ -69,6 +69,10 @@ class SshConnection(SshFiles):
         self.channels = 0  # opened so far, on every connection
         self.traffic = Traffic()  # what went to the agent, on every connection
         self.agent_stats: dict[str, Any] = {}  # the agent's own count, at its shutdown
+        # Told ("lost", what happens now) when the connection drops and ("back", how long it
+        # was gone) when it is made again: the run's display shows both, as a run that
+        # waits for a host without a word looks hung.
+        self.on_link: Callable[[str, str], None] | None = None
 
     # -- identity ------------------------------------------------------------------------------
 
@@ -258,21 +262,32 @@ class SshConnection(SshFiles):
 
     async def _reconnect(self) -> None:
         loop = asyncio.get_running_loop()
-        give_up = loop.time() + float(self.settings.detach_timeout)
+        began = loop.time()
+        give_up = began + float(self.settings.detach_timeout)
         delay = 0.5
         last: Exception | None = None
+        if not self._closing:
+            self._tell(
+                "lost",
+                f"trying again for up to {self.settings.detach_timeout} "
+                "(the jobs there keep running)",
+            )
         try:
             while not self._closing:
                 try:
                     self._link = await self._open()
+                    self._tell("back", f"after {loop.time() - began:.1f}s")
                     return
                 except TransportError as exc:
                     last = exc
                     if "host key" in str(exc) or "authentication failed" in str(exc):
                         break  # asking again will not change that
-                if loop.time() + delay > give_up:
+                left = give_up - loop.time()
+                if left <= 0:
                     break
-                await asyncio.sleep(delay)
+                # The last try comes at the deadline itself, not a backoff step before it:
+                # the host's agent keeps the jobs until then.
+                await asyncio.sleep(min(delay, left))
                 delay = min(delay * 2, _MAX_BACKOFF)
             self._give_up(
                 TransportError(
@@ -284,6 +299,10 @@ class SshConnection(SshFiles):
             self._reconnecting = None
             changed, self._changed = self._changed, asyncio.Event()
             changed.set()
+
+    def _tell(self, event: str, detail: str) -> None:
+        if self.on_link is not None:
+            self.on_link(event, detail)
 
     async def _ready(self) -> Link:
         """The connection, once it is up. A task being cancelled (the run is interrupted)

@@ -101,7 +101,13 @@ def describe(exc: OSError, root: str) -> AgentError:
     names = [str(n) for n in (exc.filename, exc.filename2) if n is not None]
     where = " -> ".join(names) or root
     cause = exc.strerror or str(exc)
-    message = f"the store at {root}: {where}: {cause}"
+    # (the store's own directory is named once: "the store at S: S: Permission denied" read
+    # as a typo)
+    message = (
+        f"the store at {root}: {cause}"
+        if where == root
+        else f"the store at {root}: {where}: {cause}"
+    )
     if exc.errno in _FULL:
         free = free_bytes(root)
         left = f" ({free:,} bytes free)" if free >= 0 else ""
@@ -112,7 +118,7 @@ def describe(exc: OSError, root: str) -> AgentError:
         )
         return AgentError(message, full=True)
     if exc.errno in _NOT_WRITABLE:
-        message += "; use a store the remote account may write"
+        message += "; use a store the remote account may write (ssh.store, or the path named)"
     return AgentError(message)
 
 
