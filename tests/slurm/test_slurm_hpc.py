@@ -97,3 +97,43 @@ def test_the_mpi_example_runs_across_both_nodes_with_srun(slurm_dir: Path) -> No
     (table,) = result.report["scaling"]
     assert table["parameter"] == "nodes" and [r["size"] for r in table["rows"]] == [1, 2]
     assert "scaling of PingPong @slurm-ci:mpi+builtin" in result.stdout
+
+
+SHELL_FIRST = """
+import assay
+
+class Assign(assay.Test):
+    systems = ["*:debug"]
+    command = "OMP_NUM_THREADS=2 hostname"
+
+class Cd(assay.Test):
+    systems = ["*:debug"]
+    command = "cd .. && hostname"
+
+class Program(assay.Test):
+    systems = ["*:debug"]
+    command = "echo node $SLURMD_NODENAME | tr a-z A-Z; echo done"
+
+    def sanity(self, out):
+        out.expect("^NODE C[12]$")
+        out.expect("^done$")
+"""
+
+
+def test_a_command_srun_cannot_start_fails_before_a_job_with_the_fix(slurm_dir: Path) -> None:
+    # srun goes in front of the command's text, so its first word must be a program: before,
+    # both jobs ran and failed on the node with srun's bare "execve(): OMP_NUM_THREADS=2: No
+    # such file or directory" as an exit code 2 at sanity.
+    (slurm_dir / "test_first.py").write_text(SHELL_FIRST)
+    result = run_assay("run", "test_first.py", "--plain", "-p", "debug", cwd=slurm_dir)
+    assert result.code == 1, result
+    assign, cd = result.case("Assign @ci:debug"), result.case("Cd @ci:debug")
+    for case in (assign, cd):
+        assert case["status"] == "failed" and case["failure"]["stage"] == "run", case
+        assert not case["job_id"], case  # refused before sbatch
+    reason = assign["failure"]["reason"]
+    assert "variable assignment 'OMP_NUM_THREADS=2'" in reason, reason
+    assert 'env = {"OMP_NUM_THREADS": "..."}' in reason, reason
+    assert "shell word 'cd'" in cd["failure"]["reason"] and "prerun" in cd["failure"]["reason"]
+    # a program first, with shell after it, runs as before
+    assert result.case("Program @ci:debug")["status"] == "passed", result
