@@ -19,6 +19,7 @@ names its launcher (``launcher = "srun"``) and may give it more options
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
@@ -58,8 +59,60 @@ class Launcher(abc.ABC):
             return command
         return shell.join([*words, *self.options]) + " " + command
 
+    def problem(self, command: str) -> str | None:
+        """Why this launcher cannot start ``command`` (shell text), or None.
+
+        The launcher's words go in front of the command's shell text, so its first word is
+        what the launcher starts as every task: a program. A variable assignment or a shell
+        word there (``OMP_NUM_THREADS=2 ./app``, ``cd sub && ./app``) fails on the node with
+        a bare ``execve`` error, or (``(./a; ./b)``) is a syntax error of the job script.
+        """
+        if not self.words(JobResources()):
+            return None
+        word = _first_word(command)
+        if word is None:
+            return None
+        launched = f"`{self.name} ... {command}`"
+        if _ASSIGNMENT.match(word):
+            name = word.split("=", 1)[0].rstrip("+")
+            return (
+                f"the command starts with the variable assignment {word!r}, which the "
+                f"{self.name} launcher would start as a program ({launched}); set the "
+                f'variable in the test\'s env (env = {{"{name}": "..."}}) and start the '
+                "command with the program"
+            )
+        if word in _SHELL_ONLY or word[0] in "({":
+            return (
+                f"the command starts with the shell word {word!r}, which the {self.name} "
+                f"launcher cannot start: it starts programs ({launched}); put shell steps "
+                'such as `cd sub` in prerun (prerun = ["cd sub"]), variables in env, and '
+                "start the command with the program (or a script that does the rest)"
+            )
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.options!r})"
+
+
+# Shell keywords and builtins that are no program a launcher could start (`time` is left
+# out: /usr/bin/time is one, and `srun time ./app` times each task).
+_SHELL_WORDS = (
+    "! [[ if then elif else fi for while until do done case esac select coproc function "
+    "cd pushd popd export unset set shopt source . eval exec ulimit umask alias declare "
+    "typeset local readonly let trap builtin"
+)
+_SHELL_ONLY = frozenset(_SHELL_WORDS.split())
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\+?=")
+
+
+def _first_word(command: str) -> str | None:
+    """The first word of ``command`` as written (quotes kept), or None if it has none."""
+    text = command.lstrip()
+    if not text:
+        return None
+    if text[0] in "({":  # a subshell or group: `(cd x; ./a)`, `{ ./a; }`
+        return text[0]
+    return re.split(r"[\s;&|<>]", text, maxsplit=1)[0] or None
 
 
 class Direct(Launcher):

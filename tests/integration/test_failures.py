@@ -229,3 +229,33 @@ def test_a_failed_build_names_the_command_it_stopped_at(assay_cli, write):
         "build failed: exit code 2: a shell syntax error in `cc -DLIMIT=) x.c` (check its quoting)"
     ), unbalanced
     assert result.case("Exits")["failure"]["reason"] == "build failed: exit code 4"
+
+
+def test_a_build_entry_that_fails_before_its_and_ends_the_build(assay_cli, write):
+    # set -e ignores a failure before `&&`: the failed compile went on to the next entry,
+    # and the build passed when that one did (ReFrame's prebuild_cmds ported as one entry).
+    write(
+        "test_anded.py",
+        """
+        import assay
+
+        class Anded(assay.Test):
+            build = ["grep -q no-such-text /dev/null && echo compiled", "echo never > made"]
+            command = "true"
+
+        class Guarded(assay.Test):
+            build = ["grep -q no-such-text /dev/null || echo optional", "echo ran > made"]
+            command = "cat made"
+
+            def sanity(self, out):
+                out.expect("^ran$")
+        """,
+    )
+    result = assay_cli("run", "test_anded.py", "--plain")
+    assert result.code == 1, result
+    anded = result.case("Anded")
+    assert anded["status"] == "failed" and anded["failure"]["stage"] == "build", anded
+    assert anded["failure"]["reason"] == (
+        "build failed: exit code 1 from `grep -q no-such-text /dev/null && echo compiled`"
+    )
+    assert result.case("Guarded")["status"] == "passed", result

@@ -113,10 +113,10 @@ def test_the_params_example_runs_unchanged_with_srun_as_launcher(slurm_dir: Path
 
 
 def test_a_job_script_that_stops_before_its_command_ends_says_so(slurm_dir: Path) -> None:
-    # `srun --ntasks=1 for ...` is a syntax error of the job script's shell: no exit code is
+    # `srun --ntasks=1 echo x )` is a syntax error of the job script's shell: no exit code is
     # recorded, and the reason says why there is none (before: "no exit code" alone).
     (slurm_dir / "test_loop.py").write_text(
-        "import assay\n\nclass Loop(assay.Test):\n    command = 'for x in 1; do echo $x; done'\n"
+        "import assay\n\nclass Loop(assay.Test):\n    command = 'echo x )'\n"
     )
     result = run_assay("run", "test_loop.py", "-p", "debug", "--plain", cwd=slurm_dir)
     assert result.code == 1, result
@@ -126,3 +126,43 @@ def test_a_job_script_that_stops_before_its_command_ends_says_so(slurm_dir: Path
         "(expected exit code 0)"
     )
     assert "syntax error" in result.stdout  # the stderr's tail, in the summary
+
+
+SHELL_FIRST = """
+import assay
+
+class Assign(assay.Test):
+    systems = ["*:debug"]
+    command = "OMP_NUM_THREADS=2 hostname"
+
+class Cd(assay.Test):
+    systems = ["*:debug"]
+    command = "cd .. && hostname"
+
+class Program(assay.Test):
+    systems = ["*:debug"]
+    command = "echo node $SLURMD_NODENAME | tr a-z A-Z; echo done"
+
+    def sanity(self, out):
+        out.expect("^NODE C[12]$")
+        out.expect("^done$")
+"""
+
+
+def test_a_command_srun_cannot_start_fails_before_a_job_with_the_fix(slurm_dir: Path) -> None:
+    # srun goes in front of the command's text, so its first word must be a program: before,
+    # both jobs ran and failed on the node with srun's bare "execve(): OMP_NUM_THREADS=2: No
+    # such file or directory" as an exit code 2 at sanity.
+    (slurm_dir / "test_first.py").write_text(SHELL_FIRST)
+    result = run_assay("run", "test_first.py", "--plain", "-p", "debug", cwd=slurm_dir)
+    assert result.code == 1, result
+    assign, cd = result.case("Assign @ci:debug"), result.case("Cd @ci:debug")
+    for case in (assign, cd):
+        assert case["status"] == "failed" and case["failure"]["stage"] == "run", case
+        assert not case["job_id"], case  # refused before sbatch
+    reason = assign["failure"]["reason"]
+    assert "variable assignment 'OMP_NUM_THREADS=2'" in reason, reason
+    assert 'env = {"OMP_NUM_THREADS": "..."}' in reason, reason
+    assert "shell word 'cd'" in cd["failure"]["reason"] and "prerun" in cd["failure"]["reason"]
+    # a program first, with shell after it, runs as before
+    assert result.case("Program @ci:debug")["status"] == "passed", result

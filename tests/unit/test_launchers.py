@@ -121,3 +121,28 @@ launcher_options = ["--bind-to", "core"]
         parse_config(text.replace('"core"]', '"core"]').replace('"--bind-to"', '"a\\nb"'), "t")
     with pytest.raises(ConfigError, match="launcher_options: options for no launcher"):
         parse_config(text.replace('"mpirun"', '"none"'), "t.toml")
+
+
+@pytest.mark.parametrize(
+    ("command", "problem"),
+    [
+        ("OMP_NUM_THREADS=2 ./app", "variable assignment 'OMP_NUM_THREADS=2'"),
+        ("PATH+=:/opt ./app", "variable assignment 'PATH+=:/opt'"),
+        ("cd sub && ./app", "shell word 'cd'"),
+        ("export X=1; ./app", "shell word 'export'"),
+        ("(./a; ./b)", "shell word '('"),
+        ("  source env.sh; ./app", "shell word 'source'"),
+        ("./app; ./post", None),
+        ("time ./app", None),  # /usr/bin/time is a program: `srun time ./app` times each task
+        ("./app X=1 > out.txt", None),
+        ("", None),
+    ],
+)
+def test_a_launcher_names_a_first_word_it_cannot_start(command: str, problem: str | None) -> None:
+    for name in ("srun", "mpirun", "mpiexec"):
+        found = launcher(name).problem(command)
+        if problem is None:
+            assert found is None, (name, found)
+        else:
+            assert found is not None and problem in found and f"the {name} launcher" in found
+    assert launcher("none").problem(command) is None  # the shell runs it as it is

@@ -82,3 +82,19 @@ def test_a_reframe_stage_in_a_hook_is_told_assays(stage, said):
         assay.before(stage)
     assert f"@assay.before({stage!r}): unknown stage" in str(info.value)
     assert said in str(info.value)
+
+
+def test_a_field_written_as_a_property_says_how_to_set_it_per_variant():
+    # ReFrame sets num_tasks_per_node from a parameter in @run_after('init'); the port as a
+    # @property was told only "must be an integer >= 1 or None, got <property object at ...>".
+    class Scaling(assay.Test):
+        command = "./app"
+        tasks = assay.parameter([2, 4, 8])
+
+        @property
+        def tasks_per_node(self):
+            return min(self.tasks, 4)
+
+    message = one_error(Scaling, "tasks_per_node")
+    assert "is a @property" in message and "@assay.variant_fields" in message
+    assert "property object" not in message

@@ -109,6 +109,13 @@ def check_fields(obj: Any, metrics: Mapping[str, MetricSpec]) -> list[str]:
     errors = []
     for name, check in CHECKS.items():
         value = getattr(obj, name)
+        if isinstance(value, property):  # (a class's; ReFrame sets such fields in a hook)
+            errors.append(
+                f"{name} is a @property, but a built-in field is a value: give it one in the "
+                "class, per variant from an @assay.variant_fields function (ReFrame's "
+                "@run_after('init')), or set it in a hook (@assay.after(\"setup\"))"
+            )
+            continue
         # A field may be a parameter (nodes = assay.parameter([1, 2, 4])): check each value.
         values = value.values if isinstance(value, Parameter) else (value,)
         for one in values:

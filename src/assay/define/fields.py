@@ -161,8 +161,9 @@ class Fields:
     build: Annotated[
         Strings | None,
         Builtin(
-            "shell commands run in order with `set -e`; the first that fails ends the build,"
-            " and the failure names it; absent means run-only",
+            "shell commands run in order with `set -e`; the first that fails (ends with a"
+            " status other than 0, also `a && b` whose `a` fails) ends the build, and the"
+            " failure names it; absent means run-only",
             "str or list",
             check_opt_strs,
         ),

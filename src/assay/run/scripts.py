@@ -313,7 +313,8 @@ def build_script(
     lines = ["#!/bin/bash", *header, f"# assay build: {shell.comment(title)}"]
     lines += root_lines(protect_inputs)
     body = _environment_lines(stage_dir, env_config, partition, test_env, (), inherited)
-    body += list(commands)
+    for command in commands:
+        body += [command, _entry_check(command)]
     after = list(footer)
     if not after:
         return compose([*lines, "set -e", *_NAME_FAILED, *body])
@@ -331,6 +332,19 @@ _NAME_FAILED = (
     "trap '_assay_failed $?' ERR",
 )
 _SHOWN_COMMAND = 200  # characters of the command quoted in the reason
+
+
+def _entry_check(command: str) -> str:
+    """The line after a build entry that ends the build when the entry's status is not 0.
+
+    set -e (and the ERR trap) ignore a failure that is not the last of an `&&` or `||` list:
+    an entry `make && make install` whose make fails would go on to the next entry, and a
+    build whose last entry passes would pass."""
+    shown = shell.quote(" ".join(command.split()))
+    return (
+        f"_assay_s=$?; if [ \"$_assay_s\" != 0 ]; then printf '%s (%s): %s\\n' "
+        f'\'{FAILED_MARK}\' "exit code $_assay_s" {shown} >&2; exit "$_assay_s"; fi'
+    )
 
 
 _SYNTAX_ERROR = re.compile(rf"{re.escape(BUILD_SCRIPT)}: line (\d+): syntax error")

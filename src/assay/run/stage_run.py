@@ -149,7 +149,11 @@ class RunStages(CaseState):
             if outcome.state == JobState.LOST:
                 outcome = None
         if outcome is None:
-            command = place.launcher.command(test.format(test.command), resources)
+            formatted = test.format(test.command)
+            problem = place.launcher.problem(formatted)
+            if problem is not None:
+                raise StageFailed(problem)
+            command = place.launcher.command(formatted, resources)
             inherited = self._inherited()
             env = _env(test) if test.env else {}
             header, footer = scheduler.header(spec), scheduler.footer(spec)
