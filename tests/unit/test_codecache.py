@@ -327,5 +327,5 @@ def test_a_run_keeps_assays_classes_made_during_it_but_not_the_tests_own(tmp_pat
     assert compiled == 0 and hits == first_hits + first_compiled
     (kept,) = Path(tmp_path / "pycache").rglob("dataclass-code.*.marshal")
     texts = marshal_texts(kept)
-    assert any("series" in t for t in texts)  # (assay.results.db.types' CaseKey, say)
+    assert any("problems" in t for t in texts)  # (the session importer's ImportReport)
     assert not any("zz_users_own_field" in t for t in texts)

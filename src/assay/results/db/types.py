@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from assay.results.db.records import series_of
 from assay.results.model import CaseResult
 
 
-@dataclass(frozen=True)
-class CaseKey:
+class CaseKey(msgspec.Struct, frozen=True):
     """A case across sessions: test, parameter values, ``system:partition``, environment and
     node count. Two sessions' results belong to the same series when their keys are equal."""
 
@@ -41,8 +41,7 @@ class CaseKey:
         return series_of(self.test, self.params, system, partition, self.environment, self.nodes)
 
 
-@dataclass(frozen=True)
-class ArtifactUseRow:
+class ArtifactUseRow(msgspec.Struct, frozen=True, gc=False):
     """A case that used a store version: one layer of one of its artifacts."""
 
     session: str
@@ -59,8 +58,7 @@ class ArtifactUseRow:
     tree: str
 
 
-@dataclass(frozen=True)
-class MetricPoint:
+class MetricPoint(msgspec.Struct, frozen=True, gc=False):
     """One recorded value of a metric."""
 
     session: str
@@ -71,8 +69,7 @@ class MetricPoint:
     rep: int = 0  # the repetition within its session (--repeat)
 
 
-@dataclass(frozen=True)
-class CasePoint:
+class CasePoint(msgspec.Struct, frozen=True, gc=False):
     """One recorded verdict of a case."""
 
     session: str
@@ -82,8 +79,7 @@ class CasePoint:
     rep: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Expected:
+class Expected(msgspec.Struct, frozen=True, gc=False):
     """What history says a case takes: the median of its recent passes."""
 
     work: float  # seconds it keeps a slot busy (batch queue wait left out)
@@ -91,8 +87,7 @@ class Expected:
     samples: int
 
 
-@dataclass
-class SessionRecord:
+class SessionRecord(msgspec.Struct):
     """A session as the database keeps it."""
 
     id: str
@@ -100,7 +95,7 @@ class SessionRecord:
     finished: float | None = None
     user: str | None = None
     host: str | None = None
-    command: list[str] = field(default_factory=list)
+    command: list[str] = msgspec.field(default_factory=list)
     cwd: str | None = None
     system: str | None = None
     config: str | None = None
@@ -172,8 +167,7 @@ def session_of(row: Sequence[Any]) -> SessionRecord:
     )
 
 
-@dataclass(frozen=True)
-class SeriesInfo:
+class SeriesInfo(msgspec.Struct, frozen=True):
     """One case as the catalogue knows it."""
 
     series: str
@@ -199,8 +193,7 @@ RUN_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class Run:
+class Run(msgspec.Struct, frozen=True, gc=False):
     """One recorded run of a case."""
 
     session: str
@@ -218,8 +211,7 @@ class Run:
     commit: str | None
 
 
-@dataclass(frozen=True)
-class MetricRow:
+class MetricRow(msgspec.Struct, frozen=True, gc=False):
     """One metric value of one case of a session, as stored."""
 
     case_id: str
@@ -229,8 +221,7 @@ class MetricRow:
     unit: str | None
 
 
-@dataclass(frozen=True)
-class MetricValue:
+class MetricValue(msgspec.Struct, frozen=True, gc=False):
     """One metric value of one run."""
 
     session: str
