@@ -173,6 +173,29 @@ def _times(n: int) -> str:
     return f"{n} time{'s' * (n != 1)}"
 
 
+def _numbers(
+    se: str,
+    sa: str,
+    shown_e: str | None,
+    shown_a: str | None,
+    where: str,
+    tol: Tol,
+    res: Result,
+    e: Any = None,
+    a: Any = None,
+) -> None:
+    """Two numbers' texts held against the tolerance; a difference shows ``shown_e`` and
+    ``shown_a`` and keeps ``e`` and ``a`` (the texts themselves when None)."""
+    ok, abs_err, rel_err = errors(se, sa, tol)
+    res.numeric(abs_err, rel_err, where)
+    if ok:
+        return
+    msg = f"{cut(where, BRIEF)}: expected {shown_e}, got {shown_a} "
+    msg += f"({exceeds(abs_err, rel_err, tol)})"
+    expected, actual = (se, sa) if e is None else (e, a)
+    res.add(msg, column=where, expected=expected, actual=actual, errors=(abs_err, rel_err))
+
+
 def _leaf(e: Any, a: Any, where: str, tol: Tol, res: Result, opt: Options) -> None:
     res.values += 1
     kind_e, kind_a = _kind(e), _kind(a)
@@ -182,13 +205,7 @@ def _leaf(e: Any, a: Any, where: str, tol: Tol, res: Result, opt: Options) -> No
         msg = f"{cut(where, BRIEF)}: expected {cut(e.text, BRIEF)}, got {cut(a.text, BRIEF)}"
         res.add(msg, column=where, expected=e.text, actual=a.text)
     elif kind_e == kind_a == "number":
-        ok, abs_err, rel_err = errors(e.text, a.text, tol)
-        res.numeric(abs_err, rel_err, where)
-        if ok:
-            return
-        msg = f"{cut(where, BRIEF)}: expected {cut(e.text, BRIEF)}, got {cut(a.text, BRIEF)} "
-        msg += f"({exceeds(abs_err, rel_err, tol)})"
-        res.add(msg, column=where, expected=e.text, actual=a.text, errors=(abs_err, rel_err))
+        _numbers(e.text, a.text, cut(e.text, BRIEF), cut(a.text, BRIEF), where, tol, res)
     elif kind_e == kind_a == "string":
         se, sa = opt.strip(e), opt.strip(a)
         if se == sa:
@@ -196,13 +213,7 @@ def _leaf(e: Any, a: Any, where: str, tol: Tol, res: Result, opt: Options) -> No
         if not opt.exact and _NUMBER_STRING.fullmatch(se) and _NUMBER_STRING.fullmatch(sa):
             # Numbers written as strings ("1e+06" and "1000000.0"): equal as numbers, as in
             # a CSV cell or a text line (where this file's own text would compare so too).
-            ok, abs_err, rel_err = errors(se, sa, tol)
-            res.numeric(abs_err, rel_err, where)
-            if ok:
-                return
-            msg = f"{cut(where, BRIEF)}: expected {brief(e)}, got {brief(a)} "
-            msg += f"({exceeds(abs_err, rel_err, tol)})"
-            res.add(msg, column=where, expected=e, actual=a, errors=(abs_err, rel_err))
+            _numbers(se, sa, brief(e), brief(a), where, tol, res, e, a)
         else:
             msg = f"{cut(where, BRIEF)}: expected {brief(e)}, got {brief(a)}"
             res.add(msg, column=where, expected=e, actual=a)
