@@ -141,6 +141,7 @@ def test_bad_time_limit(value: object, fragment: str) -> None:
         ("env", ["A=1"], "env must be a dict"),
         ("env", {"1X": "a"}, "env has an invalid variable name '1X'"),
         ("env", {"A-B": "a"}, "env has an invalid variable name 'A-B'"),
+        ("env", {"V\u00c4R": "a"}, "env has an invalid variable name 'V\u00c4R'"),
         ("env", {"A": None}, "value of 'A' must be a string or number"),
         ("env", {"A": True}, "value of 'A' must be a string or number"),
         ("command", ["./a", "b"], "command must be a string"),

@@ -8,6 +8,7 @@ from typing import Any
 
 from assay.define.params import convert_text
 from assay.durations import Duration
+from assay.shell import valid_name
 
 MAX_COUNT = 2**31 - 1
 """The largest count (nodes, tasks, CPUs...) accepted: Slurm's own limit; beyond it an
@@ -101,8 +102,10 @@ def check_env(value: Any) -> str | None:
     if not isinstance(value, Mapping):
         return f"must be a dict of variable names to values, got {value!r}"
     for key, val in value.items():
-        if not isinstance(key, str) or not key.replace("_", "a").isalnum() or key[:1].isdigit():
-            return f"has an invalid variable name {key!r} (letters, digits and _ only)"
+        # (bash's rule, which the job script's export applies: ASCII letters, digits and _;
+        # str.isalnum also takes "Ä", which then failed the case at run time)
+        if not isinstance(key, str) or not valid_name(key):
+            return f"has an invalid variable name {key!r} (ASCII letters, digits and _ only)"
         if not isinstance(val, str | int | float) or isinstance(val, bool):
             return f"value of {key!r} must be a string or number, got {val!r}"
     return None
