@@ -254,6 +254,18 @@ def test_fmt_that_collapses_values_is_reported() -> None:
     assert "both print as 'same'" in problem
 
 
+def test_a_value_that_prints_as_no_utf8_text_is_reported() -> None:
+    # os.listdir gives a name in another encoding with lone surrogates: before, the raw codec
+    # error ("surrogates not allowed") was the test's load problem, naming no parameter.
+    p = param("f", ["ok", "bad\udcff"])
+    (problem,) = p.problems()
+    assert "parameter 'f'" in problem and "not UTF-8 text" in problem and "fmt=" in problem
+    assert (
+        param("f", ["bad\udcff"], fmt=lambda v: v.encode(errors="replace").decode()).problems()
+        == []
+    )
+
+
 def test_fmt_that_raises_is_reported() -> None:
     p = param("n", [1, 0], fmt=lambda v: str(1 // v))
     (problem,) = p.problems()

@@ -109,6 +109,15 @@ class Parameter:
                 shown = safe_repr(value)
                 out.append(f"parameter {self.name!r}: fmt({shown}) raised {exception_text(exc)}")
                 continue
+            try:
+                text.encode()
+            except UnicodeEncodeError:  # a lone surrogate: no report, database or XML holds it
+                out.append(
+                    f"parameter {self.name!r}: value {safe_repr(value)} prints as {text!r}, "
+                    "which is not UTF-8 text (a file name in another encoding, as os.listdir "
+                    "gives it); give the value as text, or pass fmt= to print it as text"
+                )
+                continue
             # (A zipped parameter repeats a value in several rows: only other values clash.)
             if text in labels and (self.group is None or labels[text] != value):
                 out.append(
