@@ -16,7 +16,7 @@ import pytest
 from assay.config import Partition, PartitionRef, Slurm
 from assay.schedulers import slurm
 from assay.schedulers.base import STATUS_SUFFIX, JobResources, JobSpec
-from assay.schedulers.slurm import SlurmScheduler, SubmitError
+from assay.schedulers.slurm import SlurmScheduler, SubmitError, parsable_job_id
 from assay.transports.base import CommandResult
 from assay.transports.local import LocalTransport
 
@@ -292,3 +292,14 @@ def test_a_submission_stopped_half_way_is_cancelled_by_its_name_on_shutdown(
     (tag,) = [a for a in calls[0] if a.startswith("--job-name=")]
     name = tag.removeprefix("--job-name=")
     assert calls[-1] == ["scancel", f"--user={os.getuid()}", f"--name={name}"]
+
+
+def test_the_job_id_is_the_last_line_of_sbatch_parsable_output() -> None:
+    # A site's sbatch wrapper that prints a banner before the id: before, the whole output,
+    # banner and newline included, was taken as the job's id.
+    assert parsable_job_id("4242\n") == "4242"
+    assert parsable_job_id("4242;cluster2\n") == "4242"
+    assert parsable_job_id("Site policy: jobs are accounted to proj\n4242\n") == "4242"
+    # no id in the answer: none (the job is then looked for by its name)
+    assert parsable_job_id("Submitted, see the portal\n") == ""
+    assert parsable_job_id("") == ""

@@ -296,7 +296,7 @@ class SlurmScheduler(Scheduler):
         give_up = time.monotonic() + self.submit_patience
         while True:
             result = await self._command(argv)
-            job_id = result.stdout.strip().split(";")[0] if result.code == 0 else ""
+            job_id = parsable_job_id(result.stdout) if result.code == 0 else ""
             if job_id:
                 return job_id
             if result.code != 0 and not _transient(result):
@@ -438,6 +438,15 @@ def _transient(result: CommandResult) -> bool:
         return True
     text = (result.stderr + result.stdout).lower()
     return any(word in text for word in _TRANSIENT_WORDS)
+
+
+def parsable_job_id(stdout: str) -> str:
+    """The job id in ``sbatch --parsable``'s answer (``ID`` or ``ID;CLUSTER``), or "" when
+    there is none. A site's sbatch wrapper may print lines of its own before it: the id is
+    the last line's, and only digits are an id (else the job is looked for by its name)."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    job_id = lines[-1].strip().split(";")[0] if lines else ""
+    return job_id if job_id.isascii() and job_id.isdigit() else ""
 
 
 def _first_line(result: CommandResult) -> str:
