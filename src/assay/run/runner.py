@@ -75,6 +75,17 @@ def _max_jobs(cases: list[Case], partition: str) -> int:
     return next(c.partition.max_jobs for c in cases if c.partition.full_name == partition)
 
 
+class _Hold:
+    """An attempt's hold on its pool's slots: given back as its job ended
+    (``released_early``: see :meth:`Runner._early_release`), or when the attempt ends."""
+
+    __slots__ = ("pool", "released_early")
+
+    def __init__(self, pool: str) -> None:
+        self.pool = pool
+        self.released_early = False
+
+
 class Runner:
     """Runs the cases of a plan and collects one result per case."""
 
@@ -326,7 +337,7 @@ class Runner:
             if attempt > 1:  # (the first attempt's slots were taken before its task began)
                 await self._dispatch.again(pool, case, self.priority.get(case.key, 0.0))
             done = False  # (ended for good: its slots go to the waiters at once)
-            freed: list[bool] = []  # (its slots given back as its job ended)
+            hold = _Hold(pool)
             try:
                 if self._stopped_by is not None:  # --exit-first: start nothing more
                     return self._not_started(case, earlier)
@@ -342,7 +353,7 @@ class Runner:
                     on_stage=self._on_stage(case),
                 )
                 if self._early[pool]:
-                    execution.after_run = functools.partial(self._early_release, pool, freed)
+                    execution.after_run = functools.partial(self._early_release, hold)
                 self._running[id(case)] = execution
                 result = await execution.execute()
                 del self._running[id(case)]
@@ -351,8 +362,7 @@ class Runner:
                     self._stop(case)  # before its slot frees: no case may start after it
                 done = result.status != Status.FAILED or final
             finally:
-                if freed:  # (given back when its job ended: see _early_release)
-                    freed.clear()
+                if hold.released_early:  # (given back when its job ended: its checks are over)
                     self._checking[pool] -= 1
                 else:
                     self._dispatch.release(pool, at_once=done)
@@ -365,16 +375,17 @@ class Runner:
         result.earlier_failures = earlier
         return result
 
-    def _early_release(self, pool: str, freed: list[bool]) -> Awaitable[None] | None:
+    def _early_release(self, hold: _Hold) -> Awaitable[None] | None:
         """A case's job has ended (its run stage is over): its slots go to the next case
         now, whose job then runs while this case's output is checked (sanity, comparisons,
         metrics, cleanup: work of this process, not a job), unless as many cases of the
         pool as it has slots are being checked already. Returns what the case awaits
         before its checks: one turn of the event loop, in which the next case starts."""
+        pool = hold.pool
         if self._checking[pool] >= self._check_limit[pool]:
             return None
         self._checking[pool] += 1
-        freed.append(True)
+        hold.released_early = True
         self._dispatch.release(pool, at_once=True)
         return asyncio.sleep(0)
 
