@@ -20,7 +20,8 @@ from assay.config import PartitionRef
 from assay.errors import AssayError
 from assay.run.artifacts import SessionStore
 from assay.run.remote_inputs import HostStore, RemoteInputs, Uploads
-from assay.run.sites import LocalSite, RemoteSite, Site
+from assay.run.remote_site import RemoteSite
+from assay.run.sites import LocalSite, Site
 from assay.schedulers.jobfiles import JobFiles
 from assay.transports.base import RemoteHost, Transport, TransportError
 from assay.transports.local import LocalTransport

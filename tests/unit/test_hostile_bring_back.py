@@ -15,7 +15,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from assay.config import Ssh
-from assay.run.sites import CaseFiles, RemoteSite
+from assay.run.remote_site import RemoteSite
+from assay.run.sites import CaseFiles
 
 
 class HostileHost:
