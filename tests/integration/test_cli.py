@@ -119,3 +119,20 @@ def test_version_and_help(assay_cli):
     assert version.code == 0 and "assay, version" in version.stdout
     helped = assay_cli("run", "--help")
     assert helped.code == 0 and "--max-retries" in helped.stdout
+
+
+def test_a_prefix_that_cannot_hold_sessions_is_a_clear_error(assay_cli, write, tmp_path):
+    """A file where the prefix goes, or a place with no such parent, was an internal error
+    with a traceback (mkdir's FileNotFoundError / NotADirectoryError)."""
+    write(
+        "test_a.py",
+        "import assay\n\n\nclass A(assay.Test):\n    command = 'echo hi'\n",
+    )
+    (tmp_path / "taken").write_text("a file")
+    for prefix, why in (("taken", "Not a directory"), ("/proc/no-such", "No such file")):
+        result = assay_cli("run", "test_a.py", "--plain", "--prefix", prefix)
+        assert result.code == 2, result
+        assert f"--prefix {prefix}: cannot make the session directory" in result.stderr
+        assert why in result.stderr and "a directory you can write to" in result.stderr
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert (tmp_path / "taken").read_text() == "a file"

@@ -10,6 +10,8 @@ import json
 import os
 import re
 import shutil
+import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +249,61 @@ def test_a_report_file_that_cannot_be_written_is_a_clear_error(
     if option == "--html":
         made = assay_cli("report", "--html", "taken/r.html")
         assert made.code == 2 and "cannot write the HTML report taken/r.html" in made.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "what"),
+    [("--html", "HTML report"), ("--report", "JSON report"), ("--junit", "JUnit XML report")],
+)
+@pytest.mark.parametrize("name", ["outdir", "new/", "/"])
+def test_a_report_path_that_names_a_directory_is_a_clear_error(
+    assay_cli, write, tmp_path, option, what, name
+):
+    """``/`` raised a ValueError from pathlib (an internal error with a traceback); ``new/``
+    wrote a file named ``new``, where a shell's ``>`` says "Is a directory"."""
+    _suite(write, tmp_path)
+    (tmp_path / "outdir").mkdir()
+    result = assay_cli("run", "test_report.py", "--plain", "-n", "Perf", option, name)
+    assert result.code == 2, result
+    assert f"cannot write the {what} {name}: Is a directory" in result.stderr, result
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert not (tmp_path / "new").exists() and os.listdir(tmp_path / "outdir") == []
+    assert result.report["summary"]["passed"] == 1
+
+
+@pytest.mark.parametrize("option", ["--html", "--report", "--junit"])
+def test_a_report_path_that_is_no_regular_file_is_written_into_not_replaced(
+    assay_cli, write, tmp_path, option
+):
+    """A FIFO (as ``/dev/stdout``, a device or a terminal would be) gets the report and
+    stays what it is; before, a new file was renamed over it: as root, ``--report
+    /dev/full`` turned the device node into a regular file."""
+    _suite(write, tmp_path)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = assay_cli("run", "test_report.py", "--plain", "-n", "Perf", option, str(fifo))
+    reader.join(timeout=60)
+    assert result.code == 0, result
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    text = b"".join(got).decode()
+    marker = {"--html": "<html", "--report": '"schema"', "--junit": "<testsuites"}[option]
+    assert marker in text, text[:300]
+
+
+def test_a_report_path_through_a_link_replaces_the_file_and_keeps_the_link(
+    assay_cli, write, tmp_path
+):
+    _suite(write, tmp_path)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "r.json").write_text("old")
+    os.symlink("reports/r.json", tmp_path / "r.json")
+    result = assay_cli("run", "test_report.py", "--plain", "-n", "Perf", "--report", "r.json")
+    assert result.code == 0, result
+    assert os.readlink(tmp_path / "r.json") == "reports/r.json"
+    assert '"schema"' in (tmp_path / "reports" / "r.json").read_text()
 
 
 def test_html_report_shows_a_text_first_difference_as_lines_with_a_marker(

@@ -19,7 +19,7 @@ import msgspec
 
 from assay import terminal
 from assay.errors import UsageError
-from assay.files import tail, write_atomic
+from assay.files import tail, write_named
 from assay.results import plots
 from assay.results.changes import Point, Settings, analyse, better_of
 from assay.results.db.source import open_history
@@ -43,7 +43,7 @@ def write(
     """Render the report ``data`` to ``path`` (atomically)."""
     page = render(data, source, settings)
     try:
-        write_atomic(path, page)
+        write_named(path, page)
     except OSError as exc:
         raise UsageError(
             f"cannot write the HTML report {path}: {exc.strerror or exc}",

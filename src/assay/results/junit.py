@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 
-from assay.files import tail, write_atomic
+from assay.files import tail, write_named
 from assay.results.model import CaseResult, Session, Status
 from assay.results.report import iso
 
@@ -138,6 +138,7 @@ def to_xml(session: Session) -> str:
 
 
 def write(session: Session, path: str | Path) -> Path:
-    path = Path(path)
-    write_atomic(path, to_xml(session))
-    return path
+    """Write the JUnit XML to ``path``, a path the user named (``--junit``: see
+    :func:`assay.files.write_named`)."""
+    write_named(path, to_xml(session))  # (the name as given: "out/" names a directory)
+    return Path(path)

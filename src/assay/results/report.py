@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from assay.files import write_atomic
+from assay.files import write_atomic, write_named
 from assay.results import samples, scaling
 from assay.results.model import CaseResult, Session, Status
 
@@ -123,9 +123,10 @@ def _estimate(session: Session) -> dict[str, Any] | None:
     }
 
 
-def write(session: Session, path: str | Path) -> Path:
-    """Write the report atomically; return its path."""
-    path = Path(path)
+def write(session: Session, path: str | Path, named: bool = False) -> Path:
+    """Write the report atomically; return its path. ``named``: a path the user named
+    (``--report``), written as :func:`assay.files.write_named` writes."""
+    given, path = path, Path(path)
     # The document is new dicts and lists, none in a cycle: the collector, set off by their
     # allocations, went through them and the run's results for nothing (a tenth of the
     # instructions of a 200-case report).
@@ -138,7 +139,10 @@ def write(session: Session, path: str | Path) -> Path:
             gc.enable()
     # (UTF-8 bytes as msgspec made them: no str of the whole document to make and encode
     # again, 240 KB for 200 cases)
-    write_atomic(path, text + b"\n")
+    if named:  # (the name as given: "out/" names a directory, which Path("out/") drops)
+        write_named(given, text + b"\n")
+    else:
+        write_atomic(path, text + b"\n")
     return path
 
 

@@ -50,7 +50,15 @@ def _session_dir(request: Request, config: Config, system: str) -> tuple[str, Pa
     stamp = time.strftime("%Y%m%d-%H%M%S")
     session_id = f"{stamp}-{os.urandom(2).hex()}"
     directory = (prefix / "runs" / session_id).absolute()
-    directory.mkdir(parents=True)
+    try:
+        directory.mkdir(parents=True)
+    except OSError as exc:  # (a file in the way, no such place, no permission, full disk)
+        raise UsageError(
+            f"--prefix {prefix}: cannot make the session directory {directory}: "
+            f"{exc.strerror or exc}",
+            hint="give --prefix (or prefix in the config) a directory you can write to; "
+            "the default is .assay in the current directory",
+        ) from None
     return session_id, directory
 
 

@@ -109,7 +109,12 @@ def _against_history(
         report.write(session, path)
     problems: list[str] = []
     if request.report:
-        _write_file("JSON report", request.report, problems, lambda out: report.write(session, out))
+        _write_file(
+            "JSON report",
+            request.report,
+            problems,
+            lambda out: report.write(session, out, named=True),
+        )
     if request.junit:
         from assay.results import junit  # lazy: start-up time (xml.etree: 22 ms; --junit only)
 
