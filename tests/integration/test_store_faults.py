@@ -476,4 +476,24 @@ def test_odd_targets_and_emptied_names_give_messages(tmp_path):
     emptied = _store("show", "demo", cwd=tmp_path)
     assert emptied.code == 2 and "'demo' has no version left" in emptied.stderr
     not_a_store = _store("put", "x", "src", cwd=tmp_path, store="afile")
-    assert not_a_store.code == 2 and "Not a directory" in not_a_store.stderr
+    assert not_a_store.code == 2 and "the store at afile is not a directory" in not_a_store.stderr
+
+
+def test_a_store_path_that_is_a_file_or_cannot_be_made_says_so(tmp_path):
+    """``--store FILE ls`` said "the store at FILE is empty" (exit 0); a put into a store
+    that cannot be made (its parent missing) said to run `assay store verify`."""
+    (tmp_path / "taken").write_text("a file")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "f").write_text("x")
+    for args in (["ls"], ["put", "n", "src"]):
+        result = _store(*args, cwd=tmp_path, store="taken")
+        assert result.code == 2, result
+        assert "the store at taken is not a directory" in result.stderr, result
+    assert (tmp_path / "taken").read_text() == "a file"
+    made = _store("put", "n", "src", cwd=tmp_path, store="/proc/no-such-store")
+    assert made.code == 2, made
+    assert "a directory that can be made there" in made.stderr, made
+    assert "store verify" not in made.stderr
+    listed = _store("ls", cwd=tmp_path, store="not-made")
+    assert listed.code == 0 and "there is no store at not-made" in listed.stdout, listed
+    assert not (tmp_path / "not-made").exists()

@@ -27,7 +27,15 @@ def store(ctx: click.Context, root: str | None) -> None:
     """Put, list, fetch and clean up builds and reference data in the artifact store."""
     from assay.store import Store, default_root  # lazy: start-up time (the store: 60 ms)
 
-    ctx.obj = Store(Path(root) if root else default_root())
+    where = Path(root) if root else default_root()
+    if where.exists() and not where.is_dir():  # (else an empty store, or a put's odd error)
+        from assay.errors import UsageError
+
+        raise UsageError(
+            f"the store at {where} is not a directory",
+            hint="give --store (or $ASSAY_STORE) a directory: a store's, or a new one",
+        )
+    ctx.obj = Store(where)
     ctx.call_on_close(ctx.obj.close)  # ends the stat cache's write-ahead log, and any lease
 
 

@@ -57,7 +57,10 @@ def put(
 def ls(store: Store, names: Sequence[str]) -> int:
     chosen = list(names) or store.refs.names()
     if not chosen:
-        echo(f"the store at {store.root} is empty")
+        made = store.root.is_dir()
+        echo(
+            f"the store at {store.root} is empty" if made else f"there is no store at {store.root}"
+        )
         return 0
     owners = _owners(store)
     rows = [("NAME", "VERSIONS", "NEWEST", "CREATED", "FILES", "SIZE", "UNIQUE", "TAGS")]

@@ -40,7 +40,9 @@ def describe(exc: OSError, root: Path) -> str:
         message += "; use a store you may write (--store DIR or $ASSAY_STORE)"
     elif exc.errno in _FULL:
         message += "; free space (assay store gc) or use another store"
-    elif exc.errno == errno.ENOENT:
+    elif exc.errno == errno.ENOENT and not root.is_dir():  # (no store there: not made)
+        message += "; give --store (or $ASSAY_STORE) a directory that can be made there"
+    elif exc.errno == errno.ENOENT:  # (a file of a store that is there: damage)
         message += "; run `assay store verify`"
     return message
 
