@@ -248,6 +248,24 @@ def test_unknown_key_in_system() -> None:
     assert "allowed keys: description, hostnames, prefix, store, results, partitions" in message
 
 
+@pytest.mark.parametrize("key", ["results", "prefix", "store", "hostnames"])
+def test_a_system_key_at_the_top_level_says_where_it_belongs(key: str) -> None:
+    """The docs show ``results = "postgresql://..."``; a user who wrote it above the
+    systems got only the top level's allowed keys."""
+    with pytest.raises(ConfigError) as info:
+        parse(f'{key} = "postgresql://u:secret@db/x"\n[systems.a.partitions.p]\n')
+    assert f"unknown key '{key}'" in str(info.value)
+    hint = info.value.hint or ""
+    assert f"{key} belongs to a system" in hint and "[systems.NAME]" in hint, hint
+    assert "secret" not in str(info.value) + hint
+
+
+def test_a_misspelt_top_level_key_gets_no_system_hint() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse("sytems = 1\n[systems.a.partitions.p]\n")
+    assert "did you mean 'systems'" in str(info.value) and info.value.hint is None
+
+
 def test_unknown_key_in_environment() -> None:
     message = config_error(
         """

@@ -106,7 +106,7 @@ def parse_config(text: str, source: str) -> Config:
     try:
         parsed = convert(load_toml(text), _File)
     except Invalid as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+        raise ConfigError(f"{source}: {exc}", hint=_system_key_hint(exc)) from None
     environments = {"builtin": BUILTIN_ENVIRONMENT, **parsed.environments}
     check_semantics(parsed, environments, source)
     for problem in parsed.detection.settings().problems():
@@ -116,4 +116,16 @@ def parse_config(text: str, source: str) -> Config:
         systems=parsed.systems,
         environments=environments,
         detection=parsed.detection,
+    )
+
+
+def _system_key_hint(exc: Invalid) -> str | None:
+    """The fix for a key of a system (``results``, ``prefix``...) written at the top level,
+    where the file has only systems, environments and detection."""
+    name = exc.message.split("'")[1] if exc.message.startswith("unknown key '") else None
+    if exc.path != "(top level)" or name not in System.__struct_fields__:
+        return None
+    return (
+        f"{name} belongs to a system: write it under the system's table, e.g. "
+        f"[systems.NAME] then {name} = ... (docs/config.md)"
     )
