@@ -84,6 +84,18 @@ def test_runs_are_recorded_and_history_shows_verdicts_durations_and_metrics(
     assert table.code == 0, table
     assert "Stream[threads=2]" in table.stdout and "✓✓✗" in table.stdout
     assert "triad [GB/s]" in table.stdout and "10 11 -" in table.stdout
+    # A name pasted from assay's output selects that case, brackets and all (as for
+    # run and list): as a regular expression, "[threads=1]" is a class of characters and
+    # matched nothing. An invalid expression that is no name is an error, not "no match".
+    for pasted in ("Stream[threads=1]", "Stream[threads=1] @local:default+builtin"):
+        named = history(assay_cli, "-n", pasted)
+        assert [c["name"] for c in named["cases"]] == [
+            "Stream[threads=1] @local:default+builtin"
+        ], pasted
+    left = history(assay_cli, "-x", "Stream[threads=1]")
+    assert [c["name"] for c in left["cases"]] == ["Stream[threads=2] @local:default+builtin"]
+    broken = assay_cli("history", "-n", "Strem(")
+    assert broken.code == 2 and "not a valid regular expression" in broken.stderr, broken
     # The same through the query API the other modules use.
     with ResultsDB.open(results_target) as db:
         key = CaseKey("Stream", {"threads": "1"}, "local:default", "builtin", 1)

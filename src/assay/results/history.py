@@ -86,11 +86,17 @@ def failed_ids(prefix: Path, config: Config, system: str) -> list[str]:
 
 
 def select(db: ResultsDB, selection: Selection) -> list[SeriesInfo]:
-    """The recorded cases the selection matches, in name order."""
+    """The recorded cases the selection matches, in name order. A ``-n``/``-x`` pattern
+    that occurs as written in a recorded name means that text, as for ``run`` (a name
+    pasted from assay's output, brackets and all); else a regular expression, checked."""
+    catalogue = db.catalogue()
+    parts = [info.name.partition(" @") for info in catalogue]
+    selection = selection.resolve({v for v, _, _ in parts}, {f" @{c}" for _, _, c in parts})
     out = []
-    for info in db.catalogue():
-        variant = info.name.split(" @", 1)[0]
+    for info, (variant, _, _) in zip(catalogue, parts, strict=True):
         if not selection.variant_ok(variant, info.params):
+            continue
+        if not selection.case_ok(variant, info.name):
             continue
         if not selection.partition_ok(info.system, info.partition):
             continue
