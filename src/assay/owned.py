@@ -63,6 +63,15 @@ def read_owned(path: Path, what: str) -> bytes | None:
     earlier check); None when it is missing."""
     try:
         folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        if path.parent.name == "latest" and not os.path.lexists(path.parent):
+            raise UsageError(  # (the newest session's link, never made: no run yet)
+                f"{what}: there is no session under {path.parent.parent} yet",
+                hint="run `assay run` first, or give --prefix where the sessions are",
+            ) from None
+        raise UsageError(
+            f"{what}: cannot read {path.parent}: {exc.strerror}", hint=_fix(what)
+        ) from None
     except OSError as exc:
         raise UsageError(
             f"{what}: cannot read {path.parent}: {exc.strerror}",

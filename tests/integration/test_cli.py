@@ -136,3 +136,13 @@ def test_a_prefix_that_cannot_hold_sessions_is_a_clear_error(assay_cli, write, t
         assert why in result.stderr and "a directory you can write to" in result.stderr
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     assert (tmp_path / "taken").read_text() == "a file"
+
+
+def test_bless_and_fetch_before_any_run_say_there_is_no_session(assay_cli):
+    """Before, both said "cannot read .assay/latest: No such file or directory" with the
+    hint meant for a session someone else owns ("for a session of your own")."""
+    for command in (["bless"], ["fetch", "abc"]):
+        result = assay_cli(*command)
+        assert result.code == 2, result
+        assert f"{command[0]}: there is no session under .assay yet" in result.stderr, result
+        assert "run `assay run` first" in result.stderr and "of your own" not in result.stderr
