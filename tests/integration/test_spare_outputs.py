@@ -6,6 +6,7 @@ file the job gave a second name stay where they are."""
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 from tests.conftest import CliResult, run_assay
@@ -120,3 +121,41 @@ def test_a_file_written_by_a_later_case_holds_only_its_own_output(tmp_path):
     assert (b / "assay-run.out").read_text() == "out of B\n"
     assert (b / "assay-run.err").read_text() == "err of B\n"
     assert sorted(os.listdir(result.case("A")["output_dir"])) == ["assay-run.sh"]
+
+
+def test_a_file_a_process_left_by_a_case_still_writes_to_is_not_used_again(tmp_path):
+    """A case's job leaves a process that cleared its environment and left the job's
+    session (``setsid env -i``: assay's containment ends it only when the session ends),
+    holding the job's stdout and stderr, which were empty when the case passed. Used again,
+    they were B's stdout and stderr, and what A's process wrote later was B's output
+    (B's own line overwritten: its sanity failed). Now a file that a process still has
+    open for writing is not used again: B writes to files of its own, and what A's process
+    wrote stays in A's output dir. (B measures a metric: under --serial, A is then done
+    before B starts.)"""
+    peek = tmp_path / "peek"
+    peek.mkdir()
+    wait = "i=0; while [ ! -e {flag} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done"
+    leftover = (
+        wait.format(flag=peek / "b-started") + "; echo written by A; echo written by A >&2;"
+        f" touch {peek / 'written'}"
+    )
+    victim = f"echo own line of B; touch {peek / 'b-started'}; {wait.format(flag=peek / 'written')}"
+    (tmp_path / "test_leftover.py").write_text(
+        "import assay\n\n"
+        "class A(assay.Test):\n"
+        f"    command = {f'setsid env -i /bin/sh -c {shlex.quote(leftover)} & true'!r}\n\n"
+        "class B(assay.Test):\n"
+        f"    command = {victim + '; echo B ends'!r}\n\n"
+        "    def sanity(self, out):\n"
+        "        assert out.stdout == 'own line of B\\nB ends\\n', repr(out.stdout)\n"
+        "        assert out.stderr == '', repr(out.stderr)\n\n"
+        "    @assay.metric('lines')\n"
+        "    def lines(self, out):\n"
+        "        return len(out.stdout.splitlines())\n"
+    )
+    result = run_assay("run", "test_leftover.py", "--plain", "--serial", cwd=tmp_path)
+    assert (peek / "written").exists(), result  # A's process did write while B ran
+    assert result.code == 0, result
+    a = Path(result.case("A")["output_dir"])
+    assert (a / "assay-run.out").read_text() == "written by A\n"
+    assert (a / "assay-run.err").read_text() == "written by A\n"

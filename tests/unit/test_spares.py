@@ -5,6 +5,8 @@ output dir that a link replaced meanwhile. Real files and directories."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -184,3 +186,66 @@ def test_a_file_swapped_between_the_check_and_the_move_is_not_given_to_the_job(
     assert spares.take(stage, names=(RUN_OUT,)) == []
     assert not os.path.lexists(stage / RUN_OUT)  # the job makes its own
     assert victim.read_text() == SECRET and os.stat(victim).st_nlink == 1
+
+
+def test_a_file_open_for_writing_is_neither_offered_nor_taken(tmp_path):
+    # A process a case left behind (one that cleared its environment and left the job's
+    # session, which lives until the session ends) still holds the job's stdout: what it
+    # writes would land in a later case's output. Here the test holds the descriptors.
+    out, ident = _output_dir(tmp_path)
+    with open(out / RUN_OUT, "ab") as held:
+        assert _offered(out) == [RUN_ERR]
+        spares = SpareFiles()
+        spares.offer(out, ident, [RUN_OUT, RUN_ERR])  # (offered before it was opened)
+        stage = tmp_path / "stage"
+        stage.mkdir()
+        assert spares.take(stage) == [RUN_ERR]
+        held.write(b"late\n")
+    assert (out / RUN_OUT).read_bytes() == b"late\n"  # left where it was
+    assert os.listdir(stage) == [RUN_ERR] and (stage / RUN_ERR).read_bytes() == b""
+
+
+def test_a_file_opened_for_writing_after_it_was_offered_is_not_given_to_the_job(tmp_path):
+    out, ident = _output_dir(tmp_path)
+    spares = SpareFiles()
+    spares.offer(out, ident, _offered(out))
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    held = os.stat(out / RUN_ERR).st_ino
+    writer = os.open(out / RUN_ERR, os.O_RDWR)
+    try:
+        assert spares.take(stage, names=(RUN_OUT,)) == [RUN_OUT]
+    finally:
+        os.close(writer)
+    assert os.listdir(stage) == [RUN_OUT]
+    assert os.stat(stage / RUN_OUT).st_ino != held  # the other one: the held one is refused
+    assert os.stat(out / RUN_ERR).st_ino == held and len(spares) == 0
+
+
+_BREAK = """
+import os, signal, subprocess, sys
+from assay.run.spares import _no_writer
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGIO, signal.SIGURG})
+fd = os.open(sys.argv[1], os.O_RDONLY)
+assert _no_writer(fd)  # the lease is held until fd closes
+opener = "import sys; open(sys.argv[1], 'ab')"
+writer = subprocess.Popen([sys.executable, "-c", opener, sys.argv[1]])
+got = signal.sigtimedwait({signal.SIGIO, signal.SIGURG}, 60)
+os.close(fd)
+print(signal.Signals(got.si_signo).name if got else "none", writer.wait())
+"""
+
+
+def test_a_writer_opening_the_file_while_it_is_looked_at_does_not_end_the_runner(tmp_path):
+    # A process that opens the file for writing in the moment the lease is held breaks
+    # it, and the kernel signals the lease's holder: SIGIO, whose default action ends the
+    # process, unless another signal is asked for. A process of its own holds the lease
+    # here (the signal goes to the whole process), with the signals blocked to see which.
+    (tmp_path / "f").write_bytes(b"")
+    found = subprocess.run(
+        [sys.executable, "-c", _BREAK, str(tmp_path / "f")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert found.stdout.split() == ["SIGURG", "0"], found

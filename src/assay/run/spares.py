@@ -17,15 +17,23 @@ its name moves nothing out of wherever it leads; and what arrives is checked aga
 a descriptor of its own, to be the file checked before the move, still of one link.
 
 Only files that are regular, empty and of one link are offered: no name elsewhere (a hard
-link the job made) can see what a later case writes to them. The job's processes are gone
-by then (every process a case started is killed when its run ends); files are only
-offered at cleanup, after that.
+link the job made) can see what a later case writes to them. Nor may any process still have
+one open for writing: most of a job's processes are gone by then (every process a case
+started is killed when its run ends), but one that cleared its environment and left the
+job's session (``setsid env -i ...``) lives on until the session ends (see
+:mod:`assay.transports.contain`), still holding the job's stdout and stderr, and what it
+wrote there later went into the later case's output, over its own lines. The kernel tells:
+a read lease (``F_SETLEASE``) is refused while anyone has the file open for writing (or
+mapped so). Where leases are not to be had (another system, a file system without them,
+``fs.leases-enable = 0``) no file is used again; the jobs make their own.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import signal
 import stat
 from collections import deque
 from collections.abc import Iterable
@@ -61,27 +69,51 @@ def _checked(fd: int, name: str, empty: bool = False) -> tuple[int, int] | None:
     except OSError:
         return None
     if stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and not (empty and info.st_size):
-        return (info.st_dev, info.st_ino)
+        checked = (info.st_dev, info.st_ino)
+        # (Opened only once it is a regular file: opening a device can do things.)
+        return checked if _arrived(fd, name, checked) else None
     return None
 
 
 _OPEN = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+# The signal a lease break sends its holder: SIGIO's default action ends the process, and
+# a process opening the file for writing in the moment the lease is held breaks it; SIGURG's
+# default is to ignore it.
+_LEASE_SIGNAL = signal.SIGURG
+
+
+def _no_writer(fd: int) -> bool:
+    """Whether no process has the file open at ``fd`` (opened read-only) for writing: the
+    kernel refuses a read lease then (EAGAIN). The lease is given up as ``fd`` closes."""
+    setlease = getattr(fcntl, "F_SETLEASE", None)
+    if setlease is None:  # not Linux: nothing tells
+        return False
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETSIG, _LEASE_SIGNAL)
+        fcntl.fcntl(fd, setlease, fcntl.F_RDLCK)
+    except OSError:  # EAGAIN: a writer; EINVAL: no leases here; EACCES: not the user's file
+        return False
+    return True
 
 
 def _arrived(into: int, name: str, checked: tuple[int, int]) -> bool:
-    """Whether what the rename put at ``name`` in ``into`` is the file checked before it,
-    still of one link: looked at through a descriptor of its own, not by name."""
+    """Whether what is at ``name`` in ``into`` is the file ``checked`` (where a rename put it,
+    or where it was looked at), still of one link, and open for writing nowhere: looked at
+    through a descriptor of its own, not by name."""
     try:
         fd = os.open(name, _OPEN, dir_fd=into)
     except OSError:  # a link (ELOOP), or gone
         return False
     try:
         info = os.fstat(fd)
+        return (
+            stat.S_ISREG(info.st_mode)
+            and info.st_nlink == 1
+            and (info.st_dev, info.st_ino) == checked
+            and _no_writer(fd)
+        )
     finally:
         os.close(fd)
-    return (
-        stat.S_ISREG(info.st_mode) and info.st_nlink == 1 and (info.st_dev, info.st_ino) == checked
-    )
 
 
 class SpareFiles:
