@@ -249,6 +249,34 @@ def test_a_test_cannot_write_into_a_stored_build_it_uses(tmp_path, write):
     assert verify.code == 0, verify
 
 
+@pytest.mark.parametrize("how", ["--store", "ASSAY_STORE"])
+def test_a_store_named_by_a_relative_path_gives_jobs_a_build_they_can_reach(tmp_path, write, how):
+    """--store st (or ASSAY_STORE=st) made $ASSAY_BUILD st/checkouts/TREE, relative, which
+    a job in its stage dir could not reach ('No such file or directory', exit code 127)."""
+    (tmp_path / "b/bin").mkdir(parents=True)
+    (tmp_path / "b/bin/tool").write_text("#!/bin/sh\necho tool ran\n")
+    (tmp_path / "b/bin/tool").chmod(0o755)
+    write(
+        "test_uses.py",
+        """
+        import assay
+
+        class Uses(assay.Test):
+            artifacts = {"build": "b/"}
+            command = "$ASSAY_BUILD/bin/tool"
+
+            def sanity(self, out):
+                out.expect("tool ran")
+        """,
+    )
+    if how == "--store":
+        result = run_assay("run", "test_uses.py", "--plain", "--store", "st", cwd=tmp_path)
+    else:
+        result = run_assay("run", "test_uses.py", "--plain", cwd=tmp_path, env={how: "st"})
+    assert result.code == 0, result
+    assert (tmp_path / "st" / "checkouts").is_dir()
+
+
 def _count_objects(store: Path) -> int:
     return sum(1 for p in (store / "objects").rglob("*") if p.is_file())
 

@@ -151,13 +151,15 @@ def prefix_of(request: Request, config: Config, system: str) -> Path:
 
 
 def store_root(request: Request, config: Config, system: str) -> Path:
-    """The artifact store's root: ``--store``, else the system's, else the default."""
+    """The artifact store's root: ``--store``, else the system's, else the default; made
+    absolute here, in the directory assay was started in: the paths of its checkouts reach
+    the jobs ($ASSAY_BUILD), which run in their stage dirs."""
     configured = request.store or config.systems[system].store
     if configured:
-        return Path(configured)
+        return Path(configured).absolute()
     from assay.store import default_root  # lazy: start-up time (a run without sources)
 
-    return default_root()
+    return default_root().absolute()
 
 
 def open_store(root: Path) -> Store:
