@@ -5,6 +5,7 @@ line naming the file; it was an internal error with a traceback."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -55,4 +56,25 @@ def test_an_edited_report_is_named_in_one_line(assay_cli, write, tmp_path, edit)
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result
     first = result.stderr.splitlines()[0]
     assert first.startswith(f"assay: error: .assay/runs/{session}/report.json is not "), first
+    assert not (tmp_path / "out.html").exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero"])
+def test_a_report_that_is_no_regular_file_is_named_not_read(assay_cli, write, tmp_path, kind):
+    """A FIFO at report.json hung `assay report` for ever (a link to /dev/zero filled the
+    memory); now one line names it."""
+    write("test_rate.py", TEST)
+    ran = assay_cli("run", "test_rate.py", "--plain")
+    assert ran.code == 0, ran
+    session = ran.report["session"]["id"]
+    path = tmp_path / ".assay" / "runs" / session / "report.json"
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    result = assay_cli("report", session, "--html", "out.html", timeout=60)
+    assert result.code == 2, result
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"assay: error: .assay/runs/{session}/report.json is not a regular")
     assert not (tmp_path / "out.html").exists()

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -96,7 +98,7 @@ def command(
     directory = find_session(prefix, session)
     path = directory / "report.json"
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(_read_regular(path))
     except FileNotFoundError:
         raise UsageError(
             f"session {directory.name} has no report ({path} is missing)",
@@ -125,6 +127,24 @@ def command(
             ) from None
     terminal.echo(f"wrote {written}")
     return 0
+
+
+def _read_regular(path: Path) -> bytes:
+    """The content of ``path`` if it is a regular file: a FIFO put at its name (opened
+    without blocking, never read) or a link to a device such as /dev/zero would hang the
+    command, or fill the memory, reading it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UsageError(
+                f"{path} is not a regular file (a FIFO, a device, a directory?); "
+                "assay writes its report as one",
+                hint="`assay run` makes a new one",
+            )
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            return file.read()
+    finally:
+        os.close(fd)
 
 
 def find_session(prefix: Path, session: str | None) -> Path:
