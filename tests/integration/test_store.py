@@ -228,6 +228,57 @@ def test_runs_stage_sources_by_hard_links_and_catch_writes_to_inputs(tmp_path, w
     assert again.code == 0, again
 
 
+def test_a_job_that_writes_an_input_and_sets_its_time_and_mode_back_is_caught(tmp_path, write):
+    """The owner of the store's objects (any user; root too, without CAP_FOWNER) may make a
+    linked input writable again, write it keeping its size, and set its modification time
+    back to 1970 and its mode back to read-only: the check at cleanup (root's only, and by
+    the modification time alone) let the case pass, and the store's object held the new
+    bytes for every later case and run, until `assay store verify --repair`. The inode's
+    change time, which no process can set back, gives it away. The case that staged the
+    object after the write (under --serial its job started as the writer's ended) is told
+    that its input was set aside as damaged."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "input.txt").write_text("ORIGINAL\n")
+    write(
+        "test_restore.py",
+        """
+        import assay
+
+        class A1Writes(assay.Test):
+            sources = "data/"
+            command = (
+                "chmod u+w input.txt && printf 'TAMPERED\\n' > input.txt"
+                " && touch -d @0 input.txt && chmod a-w input.txt"
+            )
+
+        class B2Reads(assay.Test):
+            sources = "data/"
+            command = "cat input.txt"
+        """,
+    )
+    first = run_assay("run", "test_restore.py", "--plain", "--serial", cwd=tmp_path)
+    writer = first.case("A1Writes")
+    assert writer["status"] == "failed", first
+    assert writer["failure"]["stage"] == "cleanup"
+    assert "wrote to read-only inputs (input.txt)" in writer["failure"]["reason"]
+    reader = first.case("B2Reads")
+    if (Path(reader["output_dir"]) / "assay-run.out").read_text() == "TAMPERED\n":
+        assert reader["status"] == "failed"  # (staged before the writer's cleanup)
+        assert (
+            "read-only inputs (input.txt) were set aside as damaged"
+            in (reader["failure"]["reason"])
+        )
+    else:  # (staged after it: the true content, stored again)
+        assert reader["status"] == "passed", first
+    verify = run_assay("store", "verify", cwd=tmp_path)
+    assert verify.code == 0, verify  # the damaged object was set aside
+    again = run_assay("run", "test_restore.py", "-n", "B2", "--plain", cwd=tmp_path)
+    assert again.code == 0, again
+    out = Path(again.case("B2Reads")["output_dir"]) / "assay-run.out"
+    assert out.read_text() == "ORIGINAL\n"
+
+
 def test_a_test_cannot_write_into_a_stored_build_it_uses(tmp_path, write):
     (tmp_path / "b/bin").mkdir(parents=True)
     (tmp_path / "b/bin/tool").write_text("#!/bin/sh\necho tool\n")

@@ -20,10 +20,11 @@ so the event loop keeps driving the other cases.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -264,17 +265,64 @@ def _small(path: Path) -> bool:
     return True
 
 
-def modified_inputs(linked: Sequence[tuple[str, str]]) -> list[str]:
-    """Staged read-only inputs whose store object changed (written through a hard link,
-    which only root can do): they must not be used again."""
-    bad = []
+def note_changes(linked: Sequence[tuple[str, str]], changed: dict[str, tuple[int, int]]) -> None:
+    """Note each linked store object's inode and inode change time as they are once staged,
+    in ``changed`` (by the object's path), for :func:`modified_inputs`."""
+    for _, blob in linked:
+        with contextlib.suppress(OSError):  # (gone: nothing there to write to)
+            info = os.stat(blob)
+            changed[blob] = (info.st_ino, info.st_ctime_ns)
+
+
+def modified_inputs(
+    linked: Sequence[tuple[str, str]], changed: Mapping[str, tuple[int, int]] | None = None
+) -> tuple[list[str], list[str]]:
+    """Staged read-only inputs whose store object changed: they must not be used again;
+    and those whose object was set aside as damaged since this case staged it (another
+    case wrote to it: this case's job may have read it so).
+
+    Written through a hard link: by root, or by a job of the objects' owner, who may make
+    a read-only file writable again (chmod u+w). Objects keep a modification time of 1970,
+    which a write changes; but the job can set it back too (touch -d @0), and its mode, and
+    keep the size. What no process can set back is the inode's change time: an object whose
+    change time moved since it was staged (``changed``: see :func:`note_changes`) is hashed
+    again (others' links to it move it too: a false alarm costs a hash, never a failure)."""
+    bad: list[str] = []
+    set_aside: list[str] = []
+    hashed: dict[str, bool] = {}  # blob -> whether it still holds its content
     for rel, blob in linked:
+        staged = changed.get(blob) if changed else None
         try:
-            if os.stat(blob).st_mtime_ns != 0:
-                bad.append(rel)
+            info = os.stat(blob)
         except FileNotFoundError:
+            if staged is not None:
+                set_aside.append(rel)
             continue
-    return bad
+        if staged is not None and info.st_ino != staged[0]:  # stored anew since
+            set_aside.append(rel)
+            continue
+        if info.st_mtime_ns != 0:
+            bad.append(rel)
+            continue
+        if staged is None or info.st_ctime_ns == staged[1]:
+            continue
+        if blob not in hashed:
+            hashed[blob] = _holds_its_content(blob)
+        if not hashed[blob]:
+            bad.append(rel)
+    return bad, set_aside
+
+
+def _holds_its_content(blob: str) -> bool:
+    """Whether a store object (``.../xx/rest``, named by the BLAKE3 hash of its content,
+    xx + rest) still hashes to its name."""
+    from assay.store.objects import hash_file  # lazy: the store waits until used
+
+    path = Path(blob)
+    try:
+        return hash_file(path) == path.parent.name + path.name
+    except OSError:  # made unreadable: not what was stored either
+        return False
 
 
 def _archive_error() -> type[Exception]:

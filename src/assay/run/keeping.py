@@ -4,7 +4,7 @@ write through its read-only links into the store."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from assay.compare import beneath
@@ -16,29 +16,43 @@ from assay.run.access import with_access
 from assay.run.artifacts import modified_inputs
 
 
-def inputs_written(linked: Sequence[tuple[str, str]]) -> str | None:
-    """Root can write through a read-only hard link into the store: catch it, keep the
-    damaged objects from being used again, and say which files (None: all is well)."""
-    if not linked or os.geteuid() != 0:
+def inputs_written(
+    linked: Sequence[tuple[str, str]], changed: Mapping[str, tuple[int, int]] | None = None
+) -> str | None:
+    """A job can write through a read-only hard link into the store (root; or any owner of
+    the objects, after chmod u+w): catch it, keep the damaged objects from being used
+    again, and say which files (None: all is well). ``changed``: see
+    :func:`~assay.run.artifacts.modified_inputs`."""
+    if not linked:
         return None
-    touched = modified_inputs(linked)
-    if not touched:
+    touched, set_aside = modified_inputs(linked, changed)
+    if not touched and not set_aside:
         return None
     from assay.store.objects import quarantine  # lazy: the store waits until used
 
     for rel, blob in linked:
         if rel in touched:
             quarantine(Path(blob))
-    return written_message(touched)
+    said = [written_message(touched)] if touched else []
+    if set_aside:
+        said.append(
+            f"read-only inputs ({_names(set_aside)}) were set aside as damaged while this "
+            "case ran (another case wrote to them through its links): this case may have "
+            "read them so; run it again"
+        )
+    return "; ".join(said)
 
 
 def written_message(touched: Sequence[str]) -> str:
     """The failure of a case that wrote through read-only links (``touched``)."""
-    names = ", ".join(touched[:5]) + (f" and {len(touched) - 5} more" if len(touched) > 5 else "")
     return (
-        f"the test wrote to read-only inputs ({names}); declare them in writable = [...] "
-        "so that the case gets private copies"
+        f"the test wrote to read-only inputs ({_names(touched)}); declare them in "
+        "writable = [...] so that the case gets private copies"
     )
+
+
+def _names(rels: Sequence[str]) -> str:
+    return ", ".join(rels[:5]) + (f" and {len(rels) - 5} more" if len(rels) > 5 else "")
 
 
 def kept_files(

@@ -49,6 +49,11 @@ class CaseFiles(msgspec.Struct):
     local: Path  # the stage dir on this machine
     job: PurePosixPath  # the stage dir where its jobs run
     linked: set[str] = field(default_factory=set)  # local read-only links into the store
+    # Each linked store object's inode change time once staged (st_ctime_ns, by the object's
+    # path): no process can set it back, so a job that wrote to the object through its link
+    # and then restored its mode and modification time still changed it (see
+    # run/artifacts.modified_inputs).
+    changed: dict[str, tuple[int, int]] = field(default_factory=dict)  # (inode, ctime)
     trees: list[tuple[Tree, tuple[str, ...]]] = field(default_factory=list)  # not yet sent
     sent: dict[str, tuple[int, int]] = field(default_factory=dict)  # rel -> (size, mtime)
     baseline: dict[str, list[int]] = field(default_factory=dict)  # on the host, before a run
@@ -177,7 +182,7 @@ class LocalSite:
     async def inputs_written(
         self, files: CaseFiles, linked: Sequence[tuple[str, str]]
     ) -> str | None:
-        return inputs_written(linked)
+        return inputs_written(linked, files.changed)
 
     async def finish(self, files: CaseFiles, keep: bool) -> str | None:
         return None

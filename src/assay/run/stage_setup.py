@@ -20,7 +20,7 @@ from assay.errors import AssayError, StoreError
 from assay.files import fresh_dir, real_ancestors, stage_identity
 from assay.results.model import SOURCES, ArtifactUse
 from assay.run import scripts
-from assay.run.artifacts import ArtifactError, copy_small
+from assay.run.artifacts import ArtifactError, copy_small, note_changes
 from assay.run.bucket_inputs import from_bucket
 from assay.run.case_state import CaseState
 from assay.run.context import RunContext, StageFailed
@@ -213,6 +213,8 @@ class SetupStage(CaseState):
                     digest = await self.ctx.store.source_digest(src, exclude, tree)
                     self.linked.extend(staged.linked_paths)
                     self.files.linked.update(rel for rel, _ in staged.linked_paths)
+                    if not self.site.remote:  # (a host's own check: RemoteSite)
+                        note_changes(staged.linked_paths, self.files.changed)
                     await self.site.stage(self.files, tree, writable)
             except StoreError as exc:
                 raise StageFailed(f"sources: {source!r}: {exc}") from None

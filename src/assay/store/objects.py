@@ -324,8 +324,9 @@ class ObjectStore:
         if info.st_mtime_ns != EPOCH or info.st_size != size:
             raise Corrupt(
                 f"store object {digest[:16]} was modified after it was stored ({path}), "
-                "probably written through a hard link by a test running as root; declare "
-                "such files writable in the test, then run `assay store verify --repair`"
+                "probably written through a hard link by a test (as root, or after chmod "
+                "u+w); declare such files writable in the test, then run `assay store "
+                "verify --repair`"
             )
         # Bit rot does not change mtime or size: re-hash a sample of objects on first use.
         if int(digest[:4], 16) % VERIFY_SAMPLE == self._sample and hash_file(Path(path)) != digest:

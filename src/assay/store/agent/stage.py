@@ -82,9 +82,9 @@ class _Sources:
             if info.st_mtime_ns != EPOCH or info.st_size != entry.size:
                 raise Corrupt(
                     f"store object {entry.hash[:16]} was modified after it was stored "
-                    f"({path}), probably written through a hard link by a test running as "
-                    "root; declare such files writable in the test, then run verify --repair "
-                    "on this store"
+                    f"({path}), probably written through a hard link by a test (as root, or "
+                    "after chmod u+w); declare such files writable in the test, then run "
+                    "verify --repair on this store"
                 )
             self.checked.add(path)
         return path

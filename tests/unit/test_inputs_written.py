@@ -1,0 +1,71 @@
+"""The check at cleanup that a case did not write through its read-only links into the
+store: real files named as store objects (by the BLAKE3 hash of their content)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from assay.run.artifacts import modified_inputs, note_changes
+from assay.run.keeping import inputs_written
+from assay.store.objects import hash_bytes
+
+CONTENT = b"ORIGINAL\n"
+
+
+def _object(root: Path, content: bytes = CONTENT) -> str:
+    """A read-only store object of ``content`` with the store's 1970 modification time,
+    linked into a stage dir; its path."""
+    digest = hash_bytes(content)
+    path = root / "objects" / "blobs" / digest[:2] / digest[2:]
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    path.chmod(0o444)
+    os.utime(path, ns=(0, 0))
+    (root / "stage").mkdir()
+    os.link(path, root / "stage" / "input.txt")
+    return str(path)
+
+
+def test_a_write_whose_time_and_mode_were_set_back_is_found_and_set_aside(tmp_path):
+    blob = _object(tmp_path)
+    linked = [("input.txt", blob)]
+    changed: dict[str, tuple[int, int]] = {}
+    note_changes(linked, changed)
+    staged = tmp_path / "stage" / "input.txt"
+    staged.chmod(0o644)  # what the job did, as the objects' owner
+    staged.write_bytes(b"TAMPERED\n")  # the same size
+    os.utime(staged, ns=(0, 0))
+    staged.chmod(0o444)
+    assert modified_inputs(linked) == ([], [])  # (by the modification time alone: missed)
+    said = inputs_written(linked, changed)
+    assert said is not None and "wrote to read-only inputs (input.txt)" in said
+    assert not os.path.exists(blob)  # set aside: stored again from its source
+    assert os.listdir(tmp_path / "quarantine")
+
+
+def test_a_change_time_moved_by_another_link_costs_a_hash_not_a_failure(tmp_path):
+    blob = _object(tmp_path)
+    linked = [("input.txt", blob)]
+    changed: dict[str, tuple[int, int]] = {}
+    note_changes(linked, changed)
+    before = os.stat(blob).st_ctime_ns
+    os.link(blob, tmp_path / "another case's link")  # what another case's setup does
+    while os.stat(blob).st_ctime_ns == before:  # (a coarse clock: the same tick)
+        os.unlink(tmp_path / "another case's link")
+        os.link(blob, tmp_path / "another case's link")
+    assert inputs_written(linked, changed) is None
+    assert os.path.exists(blob)
+
+
+def test_an_object_set_aside_since_it_was_staged_is_named(tmp_path):
+    blob = _object(tmp_path)
+    linked = [("input.txt", blob)]
+    changed: dict[str, tuple[int, int]] = {}
+    note_changes(linked, changed)
+    os.unlink(blob)  # another case's cleanup set it aside, and a put stored it again
+    Path(blob).write_bytes(CONTENT)
+    os.utime(blob, ns=(0, 0))
+    said = inputs_written(linked, changed)
+    assert said is not None and "(input.txt) were set aside as damaged" in said
+    assert "run it again" in said
