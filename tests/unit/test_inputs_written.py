@@ -69,3 +69,65 @@ def test_an_object_set_aside_since_it_was_staged_is_named(tmp_path):
     said = inputs_written(linked, changed)
     assert said is not None and "(input.txt) were set aside as damaged" in said
     assert "run it again" in said
+
+
+def test_with_the_kernel_watching_a_link_elsewhere_costs_no_hash(tmp_path, monkeypatch):
+    """Every case's link to a shared input moves its change time: with the inotify watch
+    (assay.run.input_watch) only an object opened for writing is hashed again, not every
+    shared input at every cleanup (gigabytes of reference data, once per case)."""
+    from assay.run import artifacts
+
+    hashed: list[str] = []
+    real = artifacts._holds_its_content
+    monkeypatch.setattr(artifacts, "_holds_its_content", lambda b: hashed.append(b) or real(b))
+    blob = _object(tmp_path)
+    linked = [("input.txt", blob)]
+    changed: dict[str, tuple[int, int]] = {}
+    note_changes(linked, changed)
+    before = os.stat(blob).st_ctime_ns
+    while os.stat(blob).st_ctime_ns == before:  # (a coarse clock: the same tick)
+        os.link(blob, tmp_path / "another case's link")
+        os.unlink(tmp_path / "another case's link")
+    assert inputs_written(linked, changed) is None and hashed == []
+    # A read-only open, as a job reading its input does: nothing either.
+    assert (tmp_path / "stage" / "input.txt").read_bytes() == CONTENT
+    assert inputs_written(linked, changed) is None and hashed == []
+
+
+def test_a_write_through_a_shared_mapping_is_found(tmp_path):
+    """A write through mmap reports no IN_MODIFY; the descriptor opened for writing that
+    the mapping needs reports IN_CLOSE_WRITE as it closes."""
+    import mmap
+
+    blob = _object(tmp_path)
+    linked = [("input.txt", blob)]
+    changed: dict[str, tuple[int, int]] = {}
+    note_changes(linked, changed)
+    staged = tmp_path / "stage" / "input.txt"
+    staged.chmod(0o644)
+    with open(staged, "r+b") as fh, mmap.mmap(fh.fileno(), 0) as mapped:
+        mapped[:8] = b"TAMPERED"
+    os.utime(staged, ns=(0, 0))
+    staged.chmod(0o444)
+    said = inputs_written(linked, changed)
+    assert said is not None and "wrote to read-only inputs (input.txt)" in said
+    assert not os.path.exists(blob)
+
+
+def test_without_inotify_the_change_time_still_finds_the_write(tmp_path, monkeypatch):
+    """Fault injected (fake_no_inotify): where the kernel gives no watch, the change time
+    alone says to hash the object again."""
+    from assay.run import artifacts
+
+    monkeypatch.setattr(artifacts, "input_watch", lambda: None)  # fake_no_inotify
+    blob = _object(tmp_path)
+    linked = [("input.txt", blob)]
+    changed: dict[str, tuple[int, int]] = {}
+    note_changes(linked, changed)
+    staged = tmp_path / "stage" / "input.txt"
+    staged.chmod(0o644)
+    staged.write_bytes(b"TAMPERED\n")
+    os.utime(staged, ns=(0, 0))
+    staged.chmod(0o444)
+    said = inputs_written(linked, changed)
+    assert said is not None and "wrote to read-only inputs (input.txt)" in said

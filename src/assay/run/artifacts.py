@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from assay.define.artifact_refs import DEP_PREFIX, STORE_PREFIX, check_layers
 from assay.define.test import DependencyInfo
 from assay.errors import AssayError, StoreError
+from assay.run.input_watch import input_watch
 
 if TYPE_CHECKING:
     from assay.store import Store
@@ -268,10 +269,13 @@ def _small(path: Path) -> bool:
 def note_changes(linked: Sequence[tuple[str, str]], changed: dict[str, tuple[int, int]]) -> None:
     """Note each linked store object's inode and inode change time as they are once staged,
     in ``changed`` (by the object's path), for :func:`modified_inputs`."""
+    watch = input_watch()
     for _, blob in linked:
         with contextlib.suppress(OSError):  # (gone: nothing there to write to)
             info = os.stat(blob)
             changed[blob] = (info.st_ino, info.st_ctime_ns)
+            if watch is not None:
+                watch.add(blob)
 
 
 def modified_inputs(
@@ -286,10 +290,12 @@ def modified_inputs(
     which a write changes; but the job can set it back too (touch -d @0), and its mode, and
     keep the size. What no process can set back is the inode's change time: an object whose
     change time moved since it was staged (``changed``: see :func:`note_changes`) is hashed
-    again (others' links to it move it too: a false alarm costs a hash, never a failure)."""
+    again (others' links to it move it too: a false alarm costs a hash, never a failure),
+    unless an inotify watch tells: then only an object opened for writing is hashed."""
     bad: list[str] = []
     set_aside: list[str] = []
     hashed: dict[str, bool] = {}  # blob -> whether it still holds its content
+    watch = input_watch() if changed else None
     for rel, blob in linked:
         staged = changed.get(blob) if changed else None
         try:
@@ -304,10 +310,17 @@ def modified_inputs(
         if info.st_mtime_ns != 0:
             bad.append(rel)
             continue
-        if staged is None or info.st_ctime_ns == staged[1]:
+        if staged is None:
+            continue
+        # The kernel's word where it has one (:mod:`assay.run.input_watch`): a write or a
+        # descriptor opened for writing since the object was watched; else the change time.
+        written = watch.written(blob) if watch is not None else None
+        if written is False or (written is None and info.st_ctime_ns == staged[1]):
             continue
         if blob not in hashed:
             hashed[blob] = _holds_its_content(blob)
+            if hashed[blob] and watch is not None:
+                watch.cleared(blob)
         if not hashed[blob]:
             bad.append(rel)
     return bad, set_aside
