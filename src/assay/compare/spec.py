@@ -16,11 +16,13 @@ from .numeric import Tol
 from .options import (
     FORMATS,
     MODES,
+    STRINGS,
     WHITESPACE,
     Options,
     Plan,
     files_under,
     glob,
+    json_strings,
     key_pattern,
     parents,
     relative,
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 MAX_DIFFERENCES = 20
 COMMAND_TIMEOUT = 600.0
 _TOL_KEYS = ("rtol", "atol", "skip")
-_OPTION_KEYS = ("mode", "whitespace", "rtol", "atol", "ignore", "fields")
+_OPTION_KEYS = ("mode", "whitespace", "strings", "rtol", "atol", "ignore", "fields")
 _TOP_KEYS = (
     *("version", "actual", "expected", "files", "complete", "rules"),
     *("command", "command_timeout", "max_differences", "not_outputs", *_OPTION_KEYS),
@@ -209,6 +211,22 @@ class Checker:
                     f'{where}whitespace: mode "text" compares lines exactly as written, so '
                     'whitespace = "ignore" would not apply; remove it, or use mode = "numeric"'
                 )
+        strings = top.strings
+        if "strings" in obj:
+            given = _show(obj["strings"])
+            words = json_strings(obj["strings"])
+            if words is None:
+                self.problem(
+                    f'{where}strings: {given} is not "text" or a list of {", ".join(STRINGS)} '
+                    "(what a JSON string that is one on both sides is compared as; "
+                    '"text": as written)'
+                )
+            elif exact and words:
+                self.problem(
+                    f'{where}strings: mode "text" compares strings as written, so {given} '
+                    'would not apply; remove it, or use mode = "numeric"'
+                )
+            strings = words or ()
         return Options(
             format=fmt if fmt in FORMATS else None,
             tol=tol,
@@ -222,6 +240,7 @@ class Checker:
             command=command if isinstance(command, str) else None,
             exact=exact,
             blanks=blanks,
+            strings=strings,
         )
 
 

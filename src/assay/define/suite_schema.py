@@ -40,6 +40,7 @@ class Compare(_Table, kw_only=True, frozen=True):
     files: list[str] = []
     mode: Literal["numeric", "text"] | None = None
     whitespace: Literal["significant", "ignore"] | None = None
+    strings: str | list[str] | None = None  # JSON strings: the engine checks the words
     rtol: float | None = None
     atol: float | None = None
     numeric: Numeric | None = None  # the same as rtol/atol, as a table
@@ -61,6 +62,8 @@ class Compare(_Table, kw_only=True, frozen=True):
             spec["mode"] = self.mode
         if self.whitespace is not None:
             spec["whitespace"] = self.whitespace
+        if self.strings is not None:
+            spec["strings"] = self.strings if isinstance(self.strings, str) else list(self.strings)
         if self.files:
             spec["files"] = list(self.files)
         if self.ignore:
