@@ -77,6 +77,7 @@ class Plan:
     limit: int
     not_outputs: frozenset[str] = frozenset()  # actual files that are no outputs (inputs...)
     expected_info: dict[str, os.stat_result] = field(default_factory=dict)  # os.stat, by rel
+    tools: str | None = None  # the directory {tools} names in a command
 
     def options(self, rel: str) -> Options:
         for regex, whole, opt in self.rules:

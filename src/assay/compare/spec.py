@@ -38,7 +38,7 @@ _TOL_KEYS = ("rtol", "atol", "skip")
 _OPTION_KEYS = ("mode", "whitespace", "strings", "rtol", "atol", "ignore", "fields")
 _TOP_KEYS = (
     *("version", "actual", "expected", "files", "complete", "rules"),
-    *("command", "command_timeout", "max_differences", "not_outputs", *_OPTION_KEYS),
+    *("command", "command_timeout", "max_differences", "not_outputs", "tools", *_OPTION_KEYS),
 )
 _RULE_KEYS = (
     *("match", "format", "command", "columns", "key", "keys", "delimiter", "header"),
@@ -291,6 +291,17 @@ class _Static:
         if command is not None and not isinstance(command, str):
             check.problem('command: must be a string like "h5diff -r {expected} {actual}"')
         self.command: str | None = command if isinstance(command, str) else None
+        tools = spec.get("tools")
+        if tools is not None and not (isinstance(tools, str) and tools):
+            check.problem('tools: must be the path of a directory, e.g. "/suite/tools"')
+        self.tools: str | None = tools if isinstance(tools, str) and tools else None
+        commands = [self.command, *(opt.command for _, _, opt in self.rules)]
+        if self.tools is None and any(c and "{tools}" in c for c in commands):
+            check.problem(
+                "command: {tools} names the comparison's tools directory, which this spec "
+                'does not give; in a suite file set [suite.compare] tools = "DIR" (a '
+                "directory of the suite)"
+            )
         self.has_files = "files" in spec
         # (copies: the cache must not see a caller change its lists)
         self.files = list(check.strings(spec, "files", ""))
@@ -465,6 +476,7 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
         static.limit,
         frozenset(not_outputs).difference(everything),
         known,
+        static.tools,
     )
     return plan, []
 
