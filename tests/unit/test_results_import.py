@@ -189,9 +189,7 @@ def test_recorder_writes_cases_before_the_session_ends(results_target, tmp_path)
     recorder.start(session, "cfg")
     recorder.case_finished(result(metrics={"triad": 1.0}))
     with ResultsDB.open(results_target) as reader:
-        deadline = time.monotonic() + 30
-        while not reader.case_series(KEY) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _wait_until(lambda: reader.case_series(KEY), "the case, before the session's end")
         assert [p.status for p in reader.case_series(KEY)] == ["passed"]
         assert not reader.session(session.id).complete
         session.finished = T0 + 3
