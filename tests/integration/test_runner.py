@@ -241,6 +241,32 @@ def test_hooks_run_around_stages_in_order_and_can_change_the_command(assay_cli, 
     assert result.code == 0, result
 
 
+def test_a_hook_that_puts_no_utf8_text_in_the_command_fails_the_case_named(assay_cli, write):
+    # A file name from os.listdir in another encoding holds a lone surrogate; set by a hook
+    # (after the load's checks), it failed the run stage with the raw codec error
+    # ("surrogates not allowed") and a traceback, naming no line.
+    write(
+        "test_hooked.py",
+        """
+        import assay
+
+        class Late(assay.Test):
+            command = "echo base"
+
+            @assay.after("setup")
+            def late(self):
+                self.command = "cat data-" + b"\\xff".decode(errors="surrogateescape")
+        """,
+    )
+    result = assay_cli("run", "test_hooked.py", "--plain")
+    assert result.code == 1, result
+    (case,) = result.report["cases"]
+    reason = case["failure"]["reason"]
+    assert "the job script assay-run.sh would hold the line" in reason, reason
+    assert "cat data-\\udcff" in reason and "which is not utf-8 text" in reason.lower()
+    assert "shell glob" in reason and "UnicodeEncodeError" not in result.stdout + result.stderr
+
+
 def test_stage_timings_are_recorded_for_every_stage_that_ran(assay_cli, write):
     write(
         "test_timed.py",

@@ -252,3 +252,48 @@ def test_a_link_out_behind_a_link_to_a_directory_inside_is_found_cycles_and_all(
         f"case directory {case}: the symbolic link {case}/expected/sub/out.txt leads to {secret}"
     ), failure
     _no_secret_in_the_runs(suite)
+
+
+def test_a_comparison_command_runs_a_script_of_the_suite_named_by_tools(tmp_path):
+    # Before, a comparison command had no way to find the suite (it runs in the outputs'
+    # directory): `tools` was an unknown key. The suite's path holds a blank and a quote.
+    from tests.suite_tools import tools_suite
+
+    suite = tools_suite(tmp_path)
+    result = run_assay("run", "t.suite.toml", "--plain", cwd=suite)
+    assert result.code == 1, result
+    assert result.case("tl[case=same]")["status"] == "passed"
+    failed = result.case("tl[case=other]")["failure"]["reason"]
+    assert "command exited 1: out.txt: expected 1.0, got 2" in failed, failed
+
+
+@pytest.mark.parametrize(
+    ("tools", "message"),
+    [
+        ('"../out"', "which leads to"),
+        ('"missing"', "'missing' is not a directory in"),
+        ('"/tmp"', "'/tmp' is absolute"),
+        ('"tools"', "the symbolic link"),
+    ],
+)
+def test_tools_must_be_a_directory_inside_the_suite_without_links_out(tmp_path, tools, message):
+    from tests.suite_tools import tools_suite
+
+    suite = tools_suite(tmp_path)
+    (tmp_path / "out").mkdir()
+    (suite / "tools" / "secret").symlink_to(tmp_path / "out")
+    text = (suite / "t.suite.toml").read_text().replace('tools = "tools"', f"tools = {tools}")
+    (suite / "t.suite.toml").write_text(text)
+    result = run_assay("list", "t.suite.toml", cwd=suite)
+    assert result.code != 0 and "suite.compare.tools: " in result.stderr, result
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_tools_word_without_tools_is_a_load_error(tmp_path):
+    from tests.suite_tools import tools_suite
+
+    suite = tools_suite(tmp_path)
+    text = (suite / "t.suite.toml").read_text().replace('tools = "tools"\n', "")
+    (suite / "t.suite.toml").write_text(text)
+    result = run_assay("list", "t.suite.toml", cwd=suite)
+    assert result.code != 0 and "{tools} names the comparison's tools directory" in result.stderr

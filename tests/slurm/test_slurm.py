@@ -542,3 +542,22 @@ def test_a_hook_that_widens_a_case_gets_the_nodes_and_tasks_it_asked_for(slurm_d
     assert result.code == 0, result
     lines = (Path(result.case("Grows")["output_dir"]) / "assay-run.out").read_text().split("\n")
     assert sorted(line for line in lines if line) == ["on c1", "on c2"]
+
+
+def test_a_comparison_command_of_the_suites_tools_runs_inside_the_job(slurm_dir):
+    # `tools` ([suite.compare]): a script of the suite, named {tools} by the command, which
+    # the job runs where the outputs are (before: no way to name the suite; unknown key).
+    from tests.suite_tools import tools_suite
+
+    suite = tools_suite(slurm_dir)
+    (slurm_dir / "assay.toml").rename(suite / "assay.toml")
+    result = run_assay(
+        "run", "t.suite.toml", "-p", "debug", "--keep-stage", "--plain", cwd=suite, timeout=300
+    )
+    assert result.code == 1, result
+    same, other = result.case("tl[case=same]"), result.case("tl[case=other]")
+    assert same["status"] == "passed" and same["job_id"], same
+    assert "command exited 1: out.txt: expected 1.0, got 2" in other["failure"]["reason"]
+    # The job compared (a comparison made by assay itself writes no verdict file).
+    verdict = json.loads((Path(same["stage_dir"]) / "assay-verdict.json").read_text())
+    assert verdict["ok"] is True

@@ -376,6 +376,98 @@ def test_json_strings_that_are_numbers_on_both_sides_compare_as_numbers(case):
     assert typed["differences"][0]["message"] == 'v: expected string "1", got number 1'
 
 
+def test_json_numbers_equal_within_the_tolerance_are_no_differing_values(case):
+    # Before, every number (or number-string) pair whose texts differed counted as a
+    # differing value, equal or not: "2 values differ" for one.
+    exp = json.dumps({"f": 1.0, "s": "3.0e14", "g": 2})
+    act = '{"f": 1.00, "s": "300000000000000.0", "g": 3}'
+    result = one(case({"d.json": exp}, {"d.json": act}))
+    assert result["differing_values"] == 1 and result["values"] == 3
+    assert [d["column"] for d in result["differences"]] == ["g"]
+
+
+def test_json_strings_text_compares_identifiers_and_versions_as_written(case):
+    """``strings = "text"``: numeric-looking strings are identifiers or versions ("1.10" is
+    not "1.1"), while numbers keep their tolerance. Before, no option but mode "text",
+    which takes the tolerance of the numbers too."""
+    exp = json.dumps({"version": "1.10", "id": "007", "energy": 1.0})
+    act = json.dumps({"version": "1.1", "id": "7", "energy": 1.05})
+    assert one(case({"d.json": exp}, {"d.json": act}, rtol=0.1))["ok"]  # the default
+    result = one(case({"d.json": exp}, {"d.json": act}, rtol=0.1, strings="text"))
+    assert [d["message"] for d in result["differences"]] == [
+        "version: expected '1.10', got '1.1'",
+        "id: expected '007', got '7'",
+    ]
+    rules = [{"match": "ids.json", "strings": "text"}]  # per file, the others keep numbers
+    both = case(
+        {"d.json": exp, "ids.json": exp}, {"d.json": act, "ids.json": act}, rtol=0.1, rules=rules
+    )
+    assert [f["ok"] for f in both["files"]] == [True, False]
+
+
+def test_json_strings_datetimes_compare_as_the_moments_they_name(case):
+    """toml-test writes RFC 3339 datetimes; a decoder may print Python's str(datetime).
+    ``strings = ["numbers", "datetimes"]`` compares them as what they denote; before, only
+    as text, so a correct decoder failed."""
+    exp = {
+        "odt": {"type": "datetime", "value": "1979-05-27T07:32:00Z"},
+        "offset": {"type": "datetime", "value": "1979-05-27T00:32:00-07:00"},
+        "ldt": {"type": "datetime-local", "value": "1979-05-27T07:32:00.5"},
+        "ld": {"type": "date-local", "value": "1979-05-27"},
+        "lt": {"type": "time-local", "value": "07:32"},
+        "f": {"type": "float", "value": "3.0e14"},
+    }
+    act = {
+        "odt": {"type": "datetime", "value": "1979-05-27 07:32:00+00:00"},
+        "offset": {"type": "datetime", "value": "1979-05-27T07:32:00Z"},
+        "ldt": {"type": "datetime-local", "value": "1979-05-27 07:32:00.500000"},
+        "ld": {"type": "date-local", "value": "1979-05-27"},
+        "lt": {"type": "time-local", "value": "07:32:00"},
+        "f": {"type": "float", "value": "300000000000000.0"},
+    }
+    exp_text, act_text = json.dumps(exp), json.dumps(act)
+    words = ["numbers", "datetimes"]
+    assert not one(case({"d.json": exp_text}, {"d.json": act_text}))["ok"]  # opt-in
+    assert one(case({"d.json": exp_text}, {"d.json": act_text}, strings=words))["ok"]
+    # Another moment, a local datetime for an offset one, a date for a datetime, a
+    # fraction beyond microseconds, a day that does not exist: all differ.
+    act["odt"]["value"] = "1979-05-27 07:32:01+00:00"
+    act["offset"]["value"] = "1979-05-27T07:32:00"
+    act["ldt"]["value"] = "1979-05-27T07:32:00.500000001"
+    act["ld"]["value"] = "1979-05-27T00:00:00"
+    act["lt"]["value"] = "1979-02-30"
+    result = one(case({"d.json": exp_text}, {"d.json": json.dumps(act)}, strings=words))
+    assert [d["column"] for d in result["differences"]] == [
+        "odt.value",
+        "offset.value",
+        "ldt.value",
+        "ld.value",
+        "lt.value",
+    ]
+    assert result["differences"][0]["message"] == (
+        "odt.value: expected '1979-05-27T07:32:00Z', got '1979-05-27 07:32:00+00:00'".replace(
+            "07:32:00+", "07:32:01+"
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({"strings": "dates"}, "strings: 'dates' is not \"text\" or a list of numbers, datetimes"),
+        ({"strings": []}, 'strings: [] is not "text" or a list of numbers, datetimes'),
+        ({"strings": ["text", "numbers"]}, "strings: ['text', 'numbers'] is not \"text\""),
+        (
+            {"mode": "text", "strings": "datetimes"},
+            "strings: mode \"text\" compares strings as written, so 'datetimes' would not apply",
+        ),
+    ],
+)
+def test_json_strings_spec_errors_name_the_key_and_the_words(case, extra, problem):
+    verdict = case({"d.json": "{}"}, {"d.json": "{}"}, **extra)
+    assert not verdict["ok"] and verdict["errors"][0].startswith(problem), verdict["errors"]
+
+
 def test_json_scalar_root(case):
     (diff,) = one(case({"v.json": "1.5"}, {"v.json": "2.5"}))["differences"]
     assert diff["column"] == "(root)" and diff["abs_error"] == 1.0

@@ -145,6 +145,13 @@ def test_bad_time_limit(value: object, fragment: str) -> None:
         ("env", {"A": None}, "value of 'A' must be a string or number"),
         ("env", {"A": True}, "value of 'A' must be a string or number"),
         ("command", ["./a", "b"], "command must be a string"),
+        # A lone surrogate (a file name from os.listdir in another encoding): before, the
+        # case failed at run time with the raw codec error, naming no field.
+        ("command", "cat d\udcff", "command has 'cat d\\udcff', which is not UTF-8 text"),
+        ("prerun", ["cd d\udcff"], "prerun has 'cd d\\udcff', which is not UTF-8 text"),
+        ("postrun", "rm d\udcff", "postrun has 'rm d\\udcff', which is not UTF-8 text"),
+        ("build", ["make d\udcff"], "build has 'make d\\udcff', which is not UTF-8 text"),
+        ("env", {"D": "d\udcff"}, "env has 'd\\udcff', which is not UTF-8 text"),
         ("build", 5, "build must be a string or a list of strings"),
         ("systems", [1], "systems must be a string or a list of strings"),
         ("depends_on", [3], "depends_on must name tests (strings) or Test classes"),

@@ -39,7 +39,10 @@ tolerances (a group that reads as a number is one number token even inside a wor
 ``max_differences`` (default 20): difference records listed per file (counts
 are always complete). ``command``: a shell command run once with ``{expected}`` and
 ``{actual}`` set to the two roots (``{file}`` is empty); ``command_timeout`` (default 600 s)
-limits every command.
+limits every command; ``tools``: a directory that ``{tools}`` in a command names (and
+``$ASSAY_COMPARE_TOOLS``), a suite's scripts. ``strings`` (JSON): ``"numbers"`` (default: a
+string that is a number on both sides compares as one), ``"text"`` (as written) or
+``["numbers", "datetimes"]`` (dates and times as moments too: ``datetimes.py``).
 
 ``rules``: per-file settings, the first rule whose ``match`` glob matches wins (a glob
 without ``/`` matches the file name, one with ``/`` the path relative to ``expected``).

@@ -22,10 +22,13 @@ TAIL_LINES = 20
 def run_command(
     template: str, values: Mapping[str, str], cwd: str, timeout: float
 ) -> tuple[int | None, str]:
-    """Exit status (None: timed out) and the last lines of stdout + stderr of a command."""
-    command = re.sub(
-        r"\{(expected|actual|file)\}", lambda m: shlex.quote(values[m.group(1)]), template
-    )
+    """Exit status (None: timed out) and the last lines of stdout + stderr of a command.
+    ``{tools}`` is left as written when ``values`` has no tools (the spec refused that)."""
+    words = "expected|actual|file|tools" if "tools" in values else "expected|actual|file"
+    command = re.sub(rf"\{{({words})\}}", lambda m: shlex.quote(values[m.group(1)]), template)
+    env = None
+    if "tools" in values:  # (also for a script the command runs, which no {tools} reaches)
+        env = {**os.environ, "ASSAY_COMPARE_TOOLS": values["tools"]}
     # A group of its own, so a timeout kills whatever the command started; on Python 3.11+
     # (the runner's own) the group stays in the runner's session, where assay's reaper of
     # adopted orphans never takes a child that someone is still waiting for.
@@ -37,6 +40,7 @@ def run_command(
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=env,
             **group,
         )
         try:
@@ -55,11 +59,20 @@ def run_command(
 
 
 def command_result(
-    name: str, template: str, expected: str, actual: str, rel: str, limit: int, timeout: float
+    name: str,
+    template: str,
+    expected: str,
+    actual: str,
+    rel: str,
+    limit: int,
+    timeout: float,
+    tools: str | None = None,
 ) -> Result:
     res = Result(name, "command", limit, counts="")
     cwd = actual if os.path.isdir(actual) else os.path.dirname(actual) or "."
     values = {"expected": expected, "actual": actual, "file": rel}
+    if tools is not None:
+        values["tools"] = tools
     try:
         code, tail = run_command(template, values, cwd, timeout)
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the command

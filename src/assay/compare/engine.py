@@ -60,7 +60,9 @@ def _compare_one(
     """``actual_info``: ``os.stat(actual)``, as the caller found it there."""
     opt = plan.options(rel)
     if opt.command is not None:
-        return command_result(rel, opt.command, expected, actual, rel, plan.limit, plan.timeout)
+        return command_result(
+            rel, opt.command, expected, actual, rel, plan.limit, plan.timeout, plan.tools
+        )
     res = Result(rel, "text", plan.limit)
     try:
         sizes = []
@@ -172,7 +174,14 @@ def compare(spec: Mapping[str, Any], actual_fd: int | None = None) -> dict[str, 
     elif plan.command:
         with outputs_view(plan.actual, plan.not_outputs) as actual:
             root = command_result(
-                "(command)", plan.command, plan.expected, actual, "", plan.limit, plan.timeout
+                "(command)",
+                plan.command,
+                plan.expected,
+                actual,
+                "",
+                plan.limit,
+                plan.timeout,
+                plan.tools,
             )
         results.append(root)
     return verdict(results, missing, sorted(extra), [])

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 FORMATS = ("text", "csv", "json", "binary")
 MODES = ("numeric", "text")
 WHITESPACE = ("significant", "ignore")
+STRINGS = ("numbers", "datetimes")
+"""What a JSON string may be compared as, besides text (``strings``; ``"text"``: neither)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class Options:
     # mode "numeric", text files: whether blanks count (indentation, spacing in a line) or
     # only separate tokens (whitespace = "ignore", numdiff's way)
     blanks: bool = True
+    # JSON strings compared as what they denote when both sides are one: numbers (within the
+    # tolerance), datetimes; () compares them as written (identifiers, versions: "1.10")
+    strings: tuple[str, ...] = ("numbers",)
 
     def column_tol(self, name: str) -> Tol:
         for pattern, tol in self.columns:
@@ -72,12 +77,26 @@ class Plan:
     limit: int
     not_outputs: frozenset[str] = frozenset()  # actual files that are no outputs (inputs...)
     expected_info: dict[str, os.stat_result] = field(default_factory=dict)  # os.stat, by rel
+    tools: str | None = None  # the directory {tools} names in a command
 
     def options(self, rel: str) -> Options:
         for regex, whole, opt in self.rules:
             if regex.fullmatch(rel if whole else posixpath.basename(rel)):
                 return opt
         return self.default
+
+
+def json_strings(value: object) -> tuple[str, ...] | None:
+    """``strings`` of a spec: ``"text"``, one of :data:`STRINGS` or a list of them; None
+    when it is none of those."""
+    if value == "text":
+        return ()
+    words = [value] if isinstance(value, str) else value
+    if not isinstance(words, list) or not words:
+        return None
+    if not all(isinstance(w, str) and w in STRINGS for w in words):
+        return None
+    return tuple(w for w in STRINGS if w in words)
 
 
 def glob(pattern: str) -> re.Pattern[str]:

@@ -16,11 +16,13 @@ from .numeric import Tol
 from .options import (
     FORMATS,
     MODES,
+    STRINGS,
     WHITESPACE,
     Options,
     Plan,
     files_under,
     glob,
+    json_strings,
     key_pattern,
     parents,
     relative,
@@ -33,10 +35,10 @@ if TYPE_CHECKING:
 MAX_DIFFERENCES = 20
 COMMAND_TIMEOUT = 600.0
 _TOL_KEYS = ("rtol", "atol", "skip")
-_OPTION_KEYS = ("mode", "whitespace", "rtol", "atol", "ignore", "fields")
+_OPTION_KEYS = ("mode", "whitespace", "strings", "rtol", "atol", "ignore", "fields")
 _TOP_KEYS = (
     *("version", "actual", "expected", "files", "complete", "rules"),
-    *("command", "command_timeout", "max_differences", "not_outputs", *_OPTION_KEYS),
+    *("command", "command_timeout", "max_differences", "not_outputs", "tools", *_OPTION_KEYS),
 )
 _RULE_KEYS = (
     *("match", "format", "command", "columns", "key", "keys", "delimiter", "header"),
@@ -209,6 +211,22 @@ class Checker:
                     f'{where}whitespace: mode "text" compares lines exactly as written, so '
                     'whitespace = "ignore" would not apply; remove it, or use mode = "numeric"'
                 )
+        strings = top.strings
+        if "strings" in obj:
+            given = _show(obj["strings"])
+            words = json_strings(obj["strings"])
+            if words is None:
+                self.problem(
+                    f'{where}strings: {given} is not "text" or a list of {", ".join(STRINGS)} '
+                    "(what a JSON string that is one on both sides is compared as; "
+                    '"text": as written)'
+                )
+            elif exact and words:
+                self.problem(
+                    f'{where}strings: mode "text" compares strings as written, so {given} '
+                    'would not apply; remove it, or use mode = "numeric"'
+                )
+            strings = words or ()
         return Options(
             format=fmt if fmt in FORMATS else None,
             tol=tol,
@@ -222,6 +240,7 @@ class Checker:
             command=command if isinstance(command, str) else None,
             exact=exact,
             blanks=blanks,
+            strings=strings,
         )
 
 
@@ -272,6 +291,17 @@ class _Static:
         if command is not None and not isinstance(command, str):
             check.problem('command: must be a string like "h5diff -r {expected} {actual}"')
         self.command: str | None = command if isinstance(command, str) else None
+        tools = spec.get("tools")
+        if tools is not None and not (isinstance(tools, str) and tools):
+            check.problem('tools: must be the path of a directory, e.g. "/suite/tools"')
+        self.tools: str | None = tools if isinstance(tools, str) and tools else None
+        commands = [self.command, *(opt.command for _, _, opt in self.rules)]
+        if self.tools is None and any(c and "{tools}" in c for c in commands):
+            check.problem(
+                "command: {tools} names the comparison's tools directory, which this spec "
+                'does not give; in a suite file set [suite.compare] tools = "DIR" (a '
+                "directory of the suite)"
+            )
         self.has_files = "files" in spec
         # (copies: the cache must not see a caller change its lists)
         self.files = list(check.strings(spec, "files", ""))
@@ -446,6 +476,7 @@ def prepare(spec: Any) -> tuple[Plan | None, list[str]]:
         static.limit,
         frozenset(not_outputs).difference(everything),
         known,
+        static.tools,
     )
     return plan, []
 

@@ -111,6 +111,41 @@ def check_env(value: Any) -> str | None:
     return None
 
 
+def _not_text(value: Any) -> str | None:
+    """The first string of ``value`` (a string, or the strings of a list or of a dict's
+    values) that UTF-8 cannot encode: one holding a lone surrogate."""
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    for one in [value] if isinstance(value, str) else value:
+        if isinstance(one, str):
+            try:
+                one.encode()
+            except UnicodeEncodeError:
+                return one
+    return None
+
+
+def shell_text(check: Check) -> Check:
+    """``check``, then: no string of the value holds a lone surrogate (a file name in another
+    encoding, as ``os.listdir`` gives it). Such a string reaches the job script, which is
+    UTF-8 text: before, the run stage failed with the raw codec error, naming no field."""
+
+    def checked(value: Any) -> str | None:
+        problem = check(value)
+        if problem is not None or value is None:
+            return problem
+        bad = _not_text(value)
+        if bad is None:
+            return None
+        return (
+            f"has {bad!r}, which is not UTF-8 text (a file name in another encoding, as "
+            "os.listdir gives it), and a job script is UTF-8 text; give it as text: name such "
+            "a file with a shell glob, or rename it"
+        )
+
+    return checked
+
+
 def check_exit_codes(value: Any) -> str | None:
     if value is None or value == "nonzero":
         return None

@@ -40,6 +40,7 @@ from assay.define.field_checks import (
     parse_flag,
     parse_int,
     same,
+    shell_text,
     suite_exit_codes,
 )
 from assay.define.refs import Ref
@@ -165,7 +166,7 @@ class Fields:
             " status other than 0, also `a && b` whose `a` fails) ends the build, and the"
             " failure names it; absent means run-only",
             "str or list",
-            check_opt_strs,
+            shell_text(check_opt_strs),
         ),
     ] = None
     artifacts: Annotated[
@@ -182,7 +183,7 @@ class Fields:
         Builtin(
             "the shell command to run",
             "str",
-            check_opt_str,
+            shell_text(check_opt_str),
             per_variant=True,
             suite=SuiteKey("command", str),
             default_doc="required",
@@ -193,7 +194,7 @@ class Fields:
         Builtin(
             "shell commands run before `command`",
             "list of str",
-            check_strs,
+            shell_text(check_strs),
             per_variant=True,
             suite=SuiteKey("prerun"),
         ),
@@ -203,7 +204,7 @@ class Fields:
         Builtin(
             "shell commands run after `command`; the case's exit code stays `command`'s",
             "list of str",
-            check_strs,
+            shell_text(check_strs),
             per_variant=True,
             suite=SuiteKey("postrun"),
         ),
@@ -213,7 +214,7 @@ class Fields:
         Builtin(
             "environment variables for build and run",
             "dict",
-            check_env,
+            shell_text(check_env),
             per_variant=True,
             suite=SuiteKey("env", dict),
         ),

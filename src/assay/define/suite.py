@@ -48,6 +48,7 @@ from assay.define.suite_checks import (
     toml_error_line,
     utf8_names,
 )
+from assay.define.suite_confine import tools_problem
 from assay.define.suite_metrics import add_metrics
 from assay.define.suite_pairs import (
     WORDS,
@@ -320,7 +321,7 @@ def _compare_spec(
     _check_compare(
         comp, "suite.compare", compare, body, [c for c in cases if c.name not in grouped]
     )
-    return compare.engine_spec()
+    return compare.engine_spec(str(comp.base))
 
 
 def _group_compare_of(body: schema.Body, case: Case) -> schema.Compare | None:
@@ -349,6 +350,10 @@ def _check_compare(
         problems.append("files, complete: only for an expected directory; remove them")
     for problem in problems:
         comp.problem(key, problem)
+    if compare.tools is not None:
+        wrong = tools_problem(compare.tools, comp.base)
+        if wrong is not None:
+            comp.problem(f"{key}.tools", wrong)
     for name in compare.files:
         if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
             comp.problem(
@@ -461,7 +466,7 @@ def _group_compares(comp: Compiler, body: schema.Body, cases: list[Case]) -> dic
             continue
         mine = [c for c in cases if _first_group(body, c) == index]
         _check_compare(comp, f"suite.groups[{index}].compare", group.compare, body, mine)
-        spec = group.compare.engine_spec()
+        spec = group.compare.engine_spec(str(comp.base))
         out.update({c.name: spec for c in mine})
     return out
 

@@ -119,3 +119,20 @@ def refuse_links_out(
         f"directory {real_root(suite_dir)}{more}: not staged nor read; {FIX} (a link may "
         "lead anywhere inside the suite)"
     )
+
+
+def tools_problem(tools: str, suite_dir: Path) -> str | None:
+    """What is wrong with ``[suite.compare] tools`` (a directory of the suite that a
+    comparison command names as ``{tools}``, staged to a remote host as it is): not a
+    directory, outside the suite's directory, or holding a link out of it. None if
+    nothing."""
+    path = suite_dir / tools
+    fix = 'give a directory of the suite, relative to the suite file: tools = "tools"'
+    if os.path.isabs(tools):
+        return f"{tools!r} is absolute; {fix}"
+    real = leads_out(path, suite_dir)
+    if real is not None:
+        return outside_message("tools", path, real, suite_dir)
+    if not path.is_dir():
+        return f"{tools!r} is not a directory in {suite_dir}; {fix}"
+    return refuse_links_out(path, suite_dir, "tools", follow="")

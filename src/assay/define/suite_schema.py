@@ -6,6 +6,7 @@ names the key and suggests the right one.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -40,6 +41,7 @@ class Compare(_Table, kw_only=True, frozen=True):
     files: list[str] = []
     mode: Literal["numeric", "text"] | None = None
     whitespace: Literal["significant", "ignore"] | None = None
+    strings: str | list[str] | None = None  # JSON strings: the engine checks the words
     rtol: float | None = None
     atol: float | None = None
     numeric: Numeric | None = None  # the same as rtol/atol, as a table
@@ -49,10 +51,12 @@ class Compare(_Table, kw_only=True, frozen=True):
     complete: list[str] = []
     command: str | None = None
     command_timeout: float | None = None
+    tools: str | None = None  # a directory of the suite: {tools} in a command names it
     max_differences: PositiveInt = 20
 
-    def engine_spec(self) -> dict[str, Any]:
-        """The keys of a comparison-engine spec (without ``expected`` and ``actual``)."""
+    def engine_spec(self, suite_dir: str | None = None) -> dict[str, Any]:
+        """The keys of a comparison-engine spec (without ``expected`` and ``actual``);
+        ``tools`` is made absolute with ``suite_dir``."""
         spec: dict[str, Any] = {"max_differences": self.max_differences}
         rtol = self.rtol if self.rtol is not None else (self.numeric.rtol if self.numeric else 0)
         atol = self.atol if self.atol is not None else (self.numeric.atol if self.numeric else 0)
@@ -61,6 +65,8 @@ class Compare(_Table, kw_only=True, frozen=True):
             spec["mode"] = self.mode
         if self.whitespace is not None:
             spec["whitespace"] = self.whitespace
+        if self.strings is not None:
+            spec["strings"] = self.strings if isinstance(self.strings, str) else list(self.strings)
         if self.files:
             spec["files"] = list(self.files)
         if self.ignore:
@@ -78,6 +84,8 @@ class Compare(_Table, kw_only=True, frozen=True):
             spec["command"] = self.command
         if self.command_timeout is not None:
             spec["command_timeout"] = self.command_timeout
+        if self.tools is not None:
+            spec["tools"] = os.path.join(suite_dir, self.tools) if suite_dir else self.tools
         return spec
 
 

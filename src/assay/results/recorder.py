@@ -178,7 +178,9 @@ class Recorder:
         self._ready = threading.Condition(self._lock)  # a batch is full, or the end came
         self._pending: list[CaseResult] = []
         self._queued = False
-        self._last_flush = 0.0
+        # (-inf: the first batch is written at once; 0.0 made it wait until FLUSH_EVERY /
+        # FLUSH_LATEST seconds after the machine's boot, which time.monotonic counts from)
+        self._last_flush = float("-inf")
         self._closing = threading.Event()
         self._hurry = False  # the batch that waits is written now (see last_running)
         self._hurried = False

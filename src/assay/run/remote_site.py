@@ -96,6 +96,9 @@ class RemoteSite:
         job.update(comparison_spec(Path(remote), Path(files.job)))
         for key in ("version", "rtol", "atol"):
             job[key] = spec.get(key, job[key])
+        tools = spec.get("tools")
+        if isinstance(tools, str):  # the suite's tools for its command: checked out there too
+            job["tools"] = str(await self.inputs.checkout(await store.source_tree(Path(tools))))
         return job
 
     async def send(

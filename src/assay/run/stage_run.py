@@ -61,7 +61,7 @@ class RunStages(CaseState):
             protect_inputs=spec.protect_inputs,
             inherited=self._inherited(),
         )
-        scripts.write(self.stage_dir / scripts.BUILD_SCRIPT, script)
+        _write(self.stage_dir / scripts.BUILD_SCRIPT, script)
         back = Wanted([scripts.BUILD_OUT, scripts.BUILD_ERR], (), False)
         staging = await self.site.send(self.files, builder.takes_staging, back)
         spec = dataclasses.replace(spec, staging=staging)
@@ -162,7 +162,7 @@ class RunStages(CaseState):
                 prerun += [test.format(c) for c in as_list(test.prerun)]
             postrun = [] if test.postrun == [] else [test.format(c) for c in as_list(test.postrun)]
             config = case.partition.config
-            scripts.write(
+            _write(
                 local_script,
                 scripts.run_script(
                     case.name,
@@ -303,6 +303,24 @@ class RunStages(CaseState):
             finally:
                 os.close(stage_fd)
         return dict(spec)
+
+
+def _write(path: Path, text: str) -> None:
+    """:func:`scripts.write`; a script holding text its encoding cannot hold (a lone
+    surrogate: a file name in another encoding, which a hook or ``format`` put in a
+    command) fails the stage, named, not with the raw codec error."""
+    try:
+        scripts.write(path, text)
+    except UnicodeEncodeError as exc:
+        start = text.rfind("\n", 0, exc.start) + 1
+        end = text.find("\n", exc.end)
+        line = text[start : len(text) if end < 0 else end]
+        raise StageFailed(
+            f"the job script {path.name} would hold the line {line!r}, which is not {exc.encoding} "
+            "text (a file name in another encoding, as os.listdir gives it, set by a hook or "
+            "put in by formatting); give commands, prerun, postrun and env as text: name such "
+            "a file with a shell glob, or rename it"
+        ) from None
 
 
 def _limit(value: object, name: str) -> Duration | None:
