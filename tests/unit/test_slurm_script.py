@@ -302,4 +302,8 @@ def test_the_job_id_is_the_last_line_of_sbatch_parsable_output() -> None:
     assert parsable_job_id("Site policy: jobs are accounted to proj\n4242\n") == "4242"
     # no id in the answer: none (the job is then looked for by its name)
     assert parsable_job_id("Submitted, see the portal\n") == ""
+    # a wrapper's bare number after the id: which is the id is unclear, none (before, the
+    # last line's number was taken, another job's id)
+    assert parsable_job_id("4242\n1\n") == ""
+    assert parsable_job_id("4242\nqueued jobs: 1\n") == "4242"
     assert parsable_job_id("") == ""

@@ -442,11 +442,18 @@ def _transient(result: CommandResult) -> bool:
 
 def parsable_job_id(stdout: str) -> str:
     """The job id in ``sbatch --parsable``'s answer (``ID`` or ``ID;CLUSTER``), or "" when
-    there is none. A site's sbatch wrapper may print lines of its own before it: the id is
-    the last line's, and only digits are an id (else the job is looked for by its name)."""
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    job_id = lines[-1].strip().split(";")[0] if lines else ""
-    return job_id if job_id.isascii() and job_id.isdigit() else ""
+    there is none or it is not clear which it is. A site's sbatch wrapper may print lines of
+    its own around it: the id is the one line that is only digits (with its ``;CLUSTER``);
+    no such line, or more than one (a wrapper's bare count after the id), and "" has the
+    job looked for by its name."""
+    found = ""
+    for line in stdout.splitlines():
+        job_id = line.strip().split(";")[0]
+        if job_id.isascii() and job_id.isdigit():
+            if found:
+                return ""  # which is the id? the job's name says
+            found = job_id
+    return found
 
 
 def _first_line(result: CommandResult) -> str:
