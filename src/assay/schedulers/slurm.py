@@ -20,6 +20,7 @@ found is followed instead of submitting a second one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -238,6 +239,8 @@ class SlurmScheduler(Scheduler):
         """Submit one job (a case's, or a pack's for ``members``) and wait for its end."""
         async with self._slots:
             job = await self._submit(spec)
+            if members is not None and self.packer is not None:
+                job.watch = functools.partial(self.packer.ended_early, spec.name, job.id)
             if self.on_submit:
                 for member in members if members is not None else [spec]:
                     self.on_submit(member, job.id, members is not None)

@@ -64,6 +64,9 @@ class Job:
     pending_since: float = field(default_factory=time.monotonic)
     unseen: int = 0  # polls in a row where squeue did not list it
     lost_ok: bool = False  # followed again on resume: unknown means "run it again"
+    # Asked at each poll while the job runs (with its nodes): a pack's, whose cases that
+    # ended are handed their outcomes then; True when any was.
+    watch: Callable[[str | None], Awaitable[bool]] | None = None
 
 
 class SlurmQueue:
@@ -143,6 +146,7 @@ class SlurmQueue:
         ended = False
         missing = []
         finished = []
+        watched = []
         for job_id, job in active.items():
             if job_id not in seen:
                 job.unseen += 1
@@ -154,9 +158,14 @@ class SlurmQueue:
                 finished.append(self._finish(job, state, reason, nodes))
             else:
                 self._update(job, state, reason)
+                if job.watch is not None and state not in _PENDING:
+                    watched.append(job.watch(nodes or None))
         if finished:  # their status files are read side by side
             await asyncio.gather(*finished)
             ended = True
+        if watched:  # (a status that cannot be read now is read at the next poll)
+            early = await asyncio.gather(*watched, return_exceptions=True)
+            ended |= any(e is True for e in early)
         if missing:
             ended |= await self._ask_accounting([active[i] for i in missing])
         ended |= self._check_pending_limits(active)
