@@ -209,8 +209,9 @@ class RunStages(CaseState):
         self.result.job_id = outcome.job_id
         self.result.hosts = outcome.nodes
         self.result.exit_code = outcome.exit_code
-        if outcome.state == JobState.TIMEOUT:
-            raise StageFailed(f"time limit {limit} exceeded")
+        if outcome.state == JobState.TIMEOUT:  # (the reason: the limit the scheduler applied)
+            why = f" ({outcome.reason})" if outcome.reason else ""
+            raise StageFailed(f"time limit {limit} exceeded{why}")
         if outcome.state not in (JobState.COMPLETED, JobState.FAILED):
             raise StageFailed(
                 f"job ended {outcome.state.value}"

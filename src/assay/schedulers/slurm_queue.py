@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from assay.config import Slurm
+from assay.durations import format_duration
 from assay.schedulers.base import (
     JobOutcome,
     JobSpec,
@@ -61,6 +63,18 @@ def _bad_nodes(lines: str, current: bool) -> dict[str, str]:
         if (bad or (current and state.endswith("*"))) and node:
             found[node] = "" if reason.strip() in ("", "none") else reason.strip()
     return found
+
+
+def _applied_limit(seconds: float | None) -> str | None:
+    """What Slurm made of a time limit that is not whole minutes (Slurm keeps limits in
+    minutes and rounds ``--time`` up: 10 s runs for a minute), for the reason of a job
+    that ran out of it; None when Slurm kept it as it was."""
+    if seconds is None or seconds <= 0:
+        return None
+    applied = math.ceil(seconds / 60) * 60
+    if applied - seconds < 0.5:  # (whole minutes, to --time's second)
+        return None
+    return f"Slurm applied {format_duration(applied)}: it counts time limits in whole minutes"
 
 
 def _state_word(text: str) -> str:
@@ -291,6 +305,7 @@ class SlurmQueue:
         words = {
             JobState.NODE_FAIL: f"node failure ({failed})",
             JobState.OUT_OF_MEMORY: "out of memory",
+            JobState.TIMEOUT: _applied_limit(job.spec.time_limit),
             JobState.CANCELLED: f"{state.lower()} by Slurm"
             + (f" ({reason})" if reason and reason != "None" else ""),
         }
