@@ -139,6 +139,11 @@ class Cd(assay.Test):
     systems = ["*:debug"]
     command = "cd .. && hostname"
 
+class Two(assay.Test):
+    systems = ["*:debug"]
+    tasks = 2
+    command = "hostname; ./second"
+
 class Program(assay.Test):
     systems = ["*:debug"]
     command = "echo node $SLURMD_NODENAME | tr a-z A-Z; echo done"
@@ -164,5 +169,10 @@ def test_a_command_srun_cannot_start_fails_before_a_job_with_the_fix(slurm_dir: 
     assert "variable assignment 'OMP_NUM_THREADS=2'" in reason, reason
     assert 'env = {"OMP_NUM_THREADS": "..."}' in reason, reason
     assert "shell word 'cd'" in cd["failure"]["reason"] and "prerun" in cd["failure"]["reason"]
+    # a second program of the test's own would run once, outside srun: before, the job ran
+    two = result.case("Two @ci:debug")
+    assert two["status"] == "failed" and not two["job_id"], two
+    assert "the program './second' comes after `;`" in two["failure"]["reason"], two
+    assert "postrun" in two["failure"]["reason"]
     # a program first, with shell after it, runs as before
     assert result.case("Program @ci:debug")["status"] == "passed", result
