@@ -201,7 +201,8 @@ class RunStages(CaseState):
                 finally:
                     os.close(stage_fd)
             if (
-                header
+                test.build
+                and header
                 and formatted.strip() in _NOTHING_TO_RUN
                 and not (prerun or postrun or in_job is not None or kept or place.transport.remote)
             ):
@@ -336,7 +337,8 @@ class RunStages(CaseState):
 
 
 _NOTHING_TO_RUN = ("true", ":")
-"""Commands that do nothing: a batch scheduler's case running one needs no job."""
+"""Commands that do nothing: a batch scheduler's case that builds and runs one needs no
+job (a test that only runs one still gets its job: it may be there to try the queue)."""
 
 
 def _limit(value: object, name: str) -> Duration | None:
