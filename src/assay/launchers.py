@@ -88,6 +88,16 @@ class Launcher(abc.ABC):
                 'such as `cd sub` in prerun (prerun = ["cd sub"]), variables in env, and '
                 "start the command with the program (or a script that does the rest)"
             )
+        later = _later_program(command)
+        if later is not None:
+            operator, program = later
+            return (
+                f"the program {program!r} comes after {operator} in the command, so the "
+                f"{self.name} launcher does not start it: it would run once, in the job "
+                f"script ({launched}); launch each program in a test of its own (or run "
+                "one script that runs them as the command), or, to run it once, put it in "
+                f'postrun (postrun = ["{program} ..."])'
+            )
         return None
 
     def __repr__(self) -> str:
@@ -113,6 +123,60 @@ def _first_word(command: str) -> str | None:
     if text[0] in "({":  # a subshell or group: `(cd x; ./a)`, `{ ./a; }`
         return text[0]
     return re.split(r"[\s;&|<>]", text, maxsplit=1)[0] or None
+
+
+def _later_program(command: str) -> tuple[str, str] | None:
+    """The first command after a list operator (``;``, ``&&``, ``||``, ``&``, a newline)
+    of ``command``'s top level that starts with a program named by its path (``./b``,
+    ``bin/b``), with that operator; None when there is none. A launcher starts only the
+    list's first command: what follows runs once, in the job script. That is meant for
+    a tool on PATH (``./app > out; grep -q done out``), not for a program of the test's
+    own, which the user meant to launch like the first. Quotes, ``$(...)``, backquotes and
+    parentheses are skipped; a pipe and ``2>&1`` are no list operators."""
+    text, i, depth, n = command, 0, 0, len(command)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c in "'`":
+            end = text.find(c, i + 1)
+            if end < 0:
+                return None
+            i = end + 1
+            continue
+        if c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            i += 1
+            continue
+        if c == "#" and (i == 0 or text[i - 1] in " \t\n;&|"):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            operator = None
+            if c in ";\n":
+                operator = c
+            elif c == "&" and text[i + 1 : i + 2] == "&":
+                operator = "&&"
+            elif c == "|" and text[i + 1 : i + 2] == "|":
+                operator = "||"
+            elif c == "&" and text[i - 1 : i] not in ("<", ">", "|") and text[i + 1 : i + 2] != ">":
+                operator = "&"
+            if operator is not None:
+                i += len(operator)
+                word = _first_word(text[i:])
+                if word is not None and "/" in word and word[0] not in "({$\"'":
+                    return ("a newline" if operator == "\n" else f"`{operator}`"), word
+                continue
+        i += 1
+    return None
 
 
 class Direct(Launcher):

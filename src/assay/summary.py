@@ -398,8 +398,9 @@ def summary_lines(
             if failure is not None and failure.reason == NOT_STARTED:
                 when = "not started"
             lines.append((f"  [{result.id}] {result.name}  ({when})", "magenta"))
-        if session.interrupted:
-            lines.append((f"  `{hint.resume()}` runs them all, in this session", "magenta"))
+        # (Whatever stopped them, an interrupt, --exit-first or a host given up: the
+        # journal has no result of theirs, so --resume runs them.)
+        lines.append((f"  `{hint.resume()}` runs them all, in this session", "magenta"))
     if session.problems:
         lines.append(("", ""))
         lines.append((f"{len(session.problems)} problem(s) loading tests:", "bold red"))

@@ -142,3 +142,46 @@ def test_resume_after_sigkill_ends_the_killed_runners_processes_before_starting_
         for pid in _marked(escaped):
             os.kill(pid, signal.SIGKILL)
         subprocess.run(["pkill", "-KILL", "-f", f"copy-.-{nonce}"], check=False)
+
+
+def test_the_first_estimate_of_a_resumed_session_counts_only_what_is_left(tmp_path, write):
+    """A resumed session keeps the results of the cases that had finished: its time-left
+    estimate is what the rest takes (before, those cases were counted as left to run)."""
+    go = tmp_path / "go"
+    go.touch()
+    write(
+        "test_eta.py",
+        f"""
+        import assay
+
+        class Long(assay.Test):
+            command = "sleep 2; echo long"
+
+        class Quick(assay.Test):
+            # at once while {go} exists; else it waits, for the runner to be killed
+            command = "if [ ! -e {go} ]; then sleep 60; fi; echo quick"
+        """,
+    )
+    first = run_assay("run", "test_eta.py", cwd=tmp_path)  # records both durations
+    assert first.code == 0, first
+    long_took = first.case("Long")["timings"]["run"]
+    done_before = first.report["session"]["id"]
+    go.unlink()
+    proc = _start(tmp_path, "test_eta.py")
+    journals = tmp_path / ".assay" / "runs"
+
+    def long_recorded() -> bool:
+        found = [j for j in journals.glob("*/journal.jsonl") if j.parent.name != done_before]
+        return any('"result"' in j.read_text() and "Long" in j.read_text() for j in found)
+
+    _wait_for(long_recorded, "Long's result in the second session's journal")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    go.touch()
+    resumed = run_assay("run", "--resume", cwd=tmp_path)
+    assert resumed.code == 0, resumed
+    assert resumed.case("Quick")["status"] == "passed"
+    estimate = resumed.report["session"]["estimate"]
+    # Only Quick is left, recorded at a fraction of Long's sleep: before, Long (kept from the
+    # killed run) was laid out as still to run, and the estimate was Long's time and more.
+    assert estimate is not None and estimate["total"] < long_took / 2, (estimate, long_took)

@@ -121,3 +121,51 @@ def test_a_host_that_stays_away_is_tried_until_detach_timeout(
     # gave up while the host's agent still kept the jobs. (A lower bound: a slow machine
     # only makes the tries later.)
     assert tries and tries[-1] >= 6.0, tries
+
+
+@pytest.mark.slow
+def test_cases_the_lost_connection_failed_run_again_on_resume(
+    sshd: SshServer, workdir: str, tmp_path: Path, write: Callable[[str, str], Path]
+) -> None:
+    """A case whose job finished on the host while assay was away, and one still running
+    when assay gave the host up: neither is a finished result of the session's, so
+    ``--resume`` runs both again once the host is back."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    starts = sshd.home / workdir / "starts"
+    with counting_proxy(sshd.host, sshd.port) as proxy:
+        _proxied(sshd, tmp_path, workdir, proxy, detach_timeout="3s")
+        # Case 0 ends while the host is away (its exit news is lost with the connection);
+        # case 1 still runs when assay gives up. On resume both are quick.
+        proc = _run_until_started(
+            tmp_path,
+            write,
+            starts,
+            f"if [ $(wc -l < {starts}) -gt 2 ]; then echo done; "
+            "elif [ {i} = 0 ]; then sleep 1; echo done; else sleep 60; echo done; fi",
+        )
+        try:
+            proxy.cut(("127.0.0.1", closed))
+            out, err = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+        assert proc.returncode == 1, out + err
+        assert "could not make it again within 3s" in out, out
+        # Before: FAIL, and kept as the cases' results. Now aborted, with the way on.
+        assert "[ABORT] Away[i=0]" in out and "[ABORT] Away[i=1]" in out, out
+        assert "  `assay run --resume` runs them all, in this session" in out, out
+        proxy.cut((sshd.host, sshd.port))  # the host is back
+        resumed = subprocess.run(
+            [sys.executable, "-m", "assay", "run", "--resume", "--plain"],
+            cwd=tmp_path,
+            env=_assay_env(tmp_path, {"COLUMNS": "300"}),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    # Before, the resumed run kept both failures (the connection's, not the cases') and ran
+    # nothing: a case that had passed on the host was reported failed for good.
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert len(starts.read_text().split()) == 4, resumed.stdout  # each ran again, once

@@ -157,6 +157,41 @@ def test_an_sbatch_that_submits_then_reports_a_timeout_makes_one_job(
     assert out == f"ran in {job}\n"
 
 
+def test_an_sbatch_wrapper_that_prints_a_number_after_the_id_is_not_misread(
+    slurm_dir: Path, tmp_path: Path
+) -> None:
+    """A site's sbatch wrapper (first on PATH) that prints, after the real sbatch's
+    ``--parsable`` answer, a line holding only a number (the jobs the user now has queued).
+    Two lines that could each be the id: the job is looked up by its name instead."""
+    wrapper = tmp_path / "site_sbatch_wrapper"
+    wrapper.mkdir()
+    real = subprocess.run(["which", "sbatch"], capture_output=True, text=True).stdout.strip()
+    calls = tmp_path / "calls"
+    (wrapper / "sbatch").write_text(
+        "#!/bin/bash\n"
+        f"n=$(cat {calls} 2>/dev/null || echo 0); echo $((n + 1)) > {calls}\n"
+        f'{real} "$@" || exit\n'
+        "echo 1\n"
+    )
+    (wrapper / "sbatch").chmod(0o755)
+    (slurm_dir / "test_once.py").write_text(
+        "import assay\n\nclass Once(assay.Test):\n"
+        '    systems = ["*:debug"]\n    command = "echo ran in $SLURM_JOB_ID"\n'
+    )
+    env = {"PATH": f"{wrapper}:{os.environ['PATH']}"}
+    result = run_assay("run", "test_once.py", "--plain", "--no-pack", cwd=slurm_dir, env=env)
+    # Before, the last line's "1" was taken as the job's id: job 1 (another's, or none)
+    # was followed, and the case failed or took job 1's end for its own.
+    assert result.code == 0, result
+    case = result.case("Once")
+    assert int(calls.read_text()) == 1, result  # found by its name, not submitted again
+    session = result.report["session"]["id"]
+    (job,) = _jobs_named(f"assay-{case['id']}.{session}.")
+    assert case["job_id"] == job
+    out = (Path(case["output_dir"]) / "assay-run.out").read_text()
+    assert out == f"ran in {job}\n"
+
+
 def test_a_step_left_by_a_packed_case_killed_at_its_time_limit_is_cancelled(
     slurm_dir: Path,
 ) -> None:

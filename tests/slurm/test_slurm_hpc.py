@@ -139,6 +139,11 @@ class Cd(assay.Test):
     systems = ["*:debug"]
     command = "cd .. && hostname"
 
+class Two(assay.Test):
+    systems = ["*:debug"]
+    tasks = 2
+    command = "hostname; ./second"
+
 class Program(assay.Test):
     systems = ["*:debug"]
     command = "echo node $SLURMD_NODENAME | tr a-z A-Z; echo done"
@@ -164,5 +169,44 @@ def test_a_command_srun_cannot_start_fails_before_a_job_with_the_fix(slurm_dir: 
     assert "variable assignment 'OMP_NUM_THREADS=2'" in reason, reason
     assert 'env = {"OMP_NUM_THREADS": "..."}' in reason, reason
     assert "shell word 'cd'" in cd["failure"]["reason"] and "prerun" in cd["failure"]["reason"]
+    # a second program of the test's own would run once, outside srun: before, the job ran
+    two = result.case("Two @ci:debug")
+    assert two["status"] == "failed" and not two["job_id"], two
+    assert "the program './second' comes after `;`" in two["failure"]["reason"], two
+    assert "postrun" in two["failure"]["reason"]
     # a program first, with shell after it, runs as before
     assert result.case("Program @ci:debug")["status"] == "passed", result
+
+
+BUILD_ONLY = """
+import assay
+
+class Build(assay.Test):
+    systems = ["*:debug"]
+    build = "echo 'echo made' > tool.sh"
+    command = "true"
+
+class Use(assay.Test):
+    systems = ["*:debug"]
+    depends_on = ["Build"]
+    tool = assay.variable(str, "")
+    command = "bash {tool}"
+
+    @assay.before("run")
+    def locate(self):
+        self.tool = str(self.dependency("Build").stage_dir / "tool.sh")
+
+    def sanity(self, out):
+        out.expect("made")
+"""
+
+
+def test_a_test_that_only_builds_costs_no_job(slurm_dir: Path) -> None:
+    (slurm_dir / "test_build_only.py").write_text(BUILD_ONLY)
+    result = run_assay("run", "test_build_only.py", "--plain", "-p", "debug", cwd=slurm_dir)
+    assert result.code == 0, result
+    build, use = result.case("Build @ci:debug"), result.case("Use @ci:debug")
+    # Before, `true` was a Slurm job of its own, which Use waited for in the queue.
+    assert build["status"] == "passed" and not build["job_id"], build
+    assert (Path(build["output_dir"]) / "assay-run.out").read_text() == ""
+    assert use["status"] == "passed" and use["job_id"], use  # the real run: a job

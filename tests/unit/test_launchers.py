@@ -132,7 +132,13 @@ launcher_options = ["--bind-to", "core"]
         ("export X=1; ./app", "shell word 'export'"),
         ("(./a; ./b)", "shell word '('"),
         ("  source env.sh; ./app", "shell word 'source'"),
-        ("./app; ./post", None),
+        # a program of the test's own after the first: not launched (before: no problem)
+        ("./app; ./post", "program './post' comes after `;`"),
+        ("./a && bin/b x", "program 'bin/b' comes after `&&`"),
+        ("./a &> log\n./b", "program './b' comes after a newline"),
+        # a tool after the program runs once in the job script, as documented
+        ("./app > out.txt; grep -q done out.txt", None),
+        ('./app 2>&1 | tee log; echo "x; ./b"', None),
         ("time ./app", None),  # /usr/bin/time is a program: `srun time ./app` times each task
         ("./app X=1 > out.txt", None),
         ("", None),

@@ -302,4 +302,18 @@ def test_the_job_id_is_the_last_line_of_sbatch_parsable_output() -> None:
     assert parsable_job_id("Site policy: jobs are accounted to proj\n4242\n") == "4242"
     # no id in the answer: none (the job is then looked for by its name)
     assert parsable_job_id("Submitted, see the portal\n") == ""
+    # a wrapper's bare number after the id: which is the id is unclear, none (before, the
+    # last line's number was taken, another job's id)
+    assert parsable_job_id("4242\n1\n") == ""
+    assert parsable_job_id("4242\nqueued jobs: 1\n") == "4242"
     assert parsable_job_id("") == ""
+
+
+def test_the_time_limit_slurm_applies_is_named_when_it_is_not_the_declared_one() -> None:
+    from assay.schedulers.slurm_queue import _applied_limit
+
+    # Slurm keeps whole minutes and rounds --time up: 10 s runs for a minute
+    assert _applied_limit(10.0) == ("Slurm applied 1m: it counts time limits in whole minutes")
+    assert _applied_limit(90.0) == "Slurm applied 2m: it counts time limits in whole minutes"
+    assert _applied_limit(120.0) is None  # kept as declared
+    assert _applied_limit(None) is None

@@ -57,6 +57,7 @@ class Estimator:
         self._version = 0
         self._cache: tuple[int, float, float | None] | None = None  # version, at, left
         self.first: FirstEstimate | None = None
+        self.kept: set[str] = set()  # finished before this run (see case_kept)
 
     def case_started(self, key: str) -> None:
         if key in self._waiting_set:
@@ -64,7 +65,19 @@ class Estimator:
         self.running[key] = self.clock()
         self._version += 1
 
+    def case_kept(self, key: str) -> None:
+        """A case that finished before this run (a resumed session keeps its result): it is
+        not left to run, and this run's time says nothing about it (not counted done)."""
+        if key in self.pool_of and (key in self._waiting_set or key in self.running):
+            self._waiting_set.discard(key)
+            self.running.pop(key, None)
+            self.total -= 1
+            self.kept.add(key)
+            self._version += 1
+
     def case_finished(self, key: str) -> None:
+        if key in self.kept:  # (its result from before this run: see case_kept)
+            return
         self._waiting_set.discard(key)
         self.running.pop(key, None)
         self.done += 1
@@ -83,9 +96,8 @@ class Estimator:
     def first_from_history(self, recorded: Mapping[str, float]) -> None:
         """Keep the first estimate this run would have made at its start had ``recorded``
         been known then (a lone case starts without waiting for it), if it makes one."""
-        at_start = Estimator(
-            list(self.pool_of.items()), recorded, self.slots, clock=lambda: self.started_at
-        )
+        left = [(k, p) for k, p in self.pool_of.items() if k not in self.kept]
+        at_start = Estimator(left, recorded, self.slots, clock=lambda: self.started_at)
         at_start.note_first()
         if at_start.first is not None:
             self.first = at_start.first

@@ -16,7 +16,7 @@ from typing import Any
 from assay import guard, overrun
 from assay.define.hooks import STAGES
 from assay.errors import SanityError, StoreError, sanity_failure
-from assay.results.model import CaseResult
+from assay.results.model import CaseResult, Status
 from assay.run.context import RunContext, StageFailed, StageSkipped
 from assay.run.describe import describe_exception
 from assay.run.stage_check import CheckStages
@@ -24,7 +24,7 @@ from assay.run.stage_run import RunStages
 from assay.run.stage_setup import SetupStage
 from assay.schedulers.base import SchedulerError
 from assay.shell import UnsafeValue
-from assay.transports.base import TransportError
+from assay.transports.base import HostGone, TransportError
 
 
 class Execution(SetupStage, RunStages, CheckStages):
@@ -96,6 +96,9 @@ class Execution(SetupStage, RunStages, CheckStages):
             self._fail(stage, exc.reason, exc.details)
         except StageSkipped as exc:  # the command said so (skip_exit_codes)
             self._skip(exc.reason)
+        except HostGone as exc:  # how the job ended is unknown: --resume runs it again
+            self._fail(stage, str(exc))
+            self.result.status = Status.ABORTED
         except (SchedulerError, TransportError, StoreError) as exc:  # not the test's code
             self._fail(stage, str(exc))
         except SanityError as exc:

@@ -178,7 +178,6 @@ class Runner:
                 n += 1
                 self._waiting_on.setdefault(id(case.after), []).append(case)
             unmet[id(case)] = n
-        self.eta.note_first()
         # Cases finished before the runner was stopped (a resumed session) keep their
         # results, whatever they waited for; then every case that waits for nothing more
         # is ready, in the plan's order.
@@ -187,8 +186,10 @@ class Runner:
             for case in self.cases:
                 earlier = recovered.get(case.key)
                 if earlier is not None:
+                    self.eta.case_kept(case.key)  # (not left to run: not in the estimate)
                     self._finish(case, earlier, record=False)
                     self.events.case_finished(earlier)
+        self.eta.note_first()  # (after those: before, it counted them as left to run)
         self._started = True
         for case in self.cases:
             if unmet[id(case)] == 0 and id(case) not in self.results:

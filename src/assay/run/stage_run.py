@@ -26,7 +26,7 @@ from assay.run.describe import describe_status
 from assay.run.input_hints import denied_hint, denied_inputs, tails
 from assay.run.keeping import usable
 from assay.run.sites import COMPARE_SPEC, VERDICT, Wanted
-from assay.schedulers.base import JobResources, JobSpec, JobState, Scheduler
+from assay.schedulers.base import JobOutcome, JobResources, JobSpec, JobState, Scheduler
 
 
 class RunStages(CaseState):
@@ -200,17 +200,30 @@ class RunStages(CaseState):
                             os.unlink(path.name, dir_fd=stage_fd)
                 finally:
                     os.close(stage_fd)
-            staging = await self.site.send(self.files, scheduler.takes_staging, back)
-            if staging is not None:  # (a local job has none: no copy of its spec)
-                spec = dataclasses.replace(spec, staging=staging)
-            outcome = await scheduler.run(spec)
+            if (
+                test.build
+                and header
+                and formatted.strip() in _NOTHING_TO_RUN
+                and not (prerun or postrun or in_job is not None or kept or place.transport.remote)
+            ):
+                # A test that only builds (ReFrame's CompileOnlyRegressionTest): its run
+                # does nothing, and a batch job of its own would only make its dependents
+                # wait in the queue. It "ran" here, with empty output (the script stays,
+                # runnable by hand).
+                outcome = self._ran_nothing(local_out, local_err)
+            else:
+                staging = await self.site.send(self.files, scheduler.takes_staging, back)
+                if staging is not None:  # (a local job has none: no copy of its spec)
+                    spec = dataclasses.replace(spec, staging=staging)
+                outcome = await scheduler.run(spec)
         await self.site.bring_back(self.files, *back)
         self.outcome = outcome
         self.result.job_id = outcome.job_id
         self.result.hosts = outcome.nodes
         self.result.exit_code = outcome.exit_code
-        if outcome.state == JobState.TIMEOUT:
-            raise StageFailed(f"time limit {limit} exceeded")
+        if outcome.state == JobState.TIMEOUT:  # (the reason: the limit the scheduler applied)
+            why = f" ({outcome.reason})" if outcome.reason else ""
+            raise StageFailed(f"time limit {limit} exceeded{why}")
         if outcome.state not in (JobState.COMPLETED, JobState.FAILED):
             raise StageFailed(
                 f"job ended {outcome.state.value}"
@@ -235,6 +248,24 @@ class RunStages(CaseState):
 
             texts = self._tails([scripts.RUN_ERR, scripts.RUN_OUT])
             check_skip(test.exit_codes, list(test.skip_exit_codes), status, texts)
+
+    def _ran_nothing(self, *outputs: Path) -> JobOutcome:
+        """The outcome of a command that does nothing, run by no job: its ``outputs`` made
+        empty in the stage dir (what was at their names is removed, never written through)."""
+        stage_fd = self._own_stage()
+        try:
+            for path in outputs:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path.name, dir_fd=stage_fd)
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+                os.close(os.open(path.name, flags, 0o644, dir_fd=stage_fd))
+        except OSError as exc:
+            raise StageFailed(
+                f"cannot make the run's empty output in {self.stage_dir}: {exc}"
+            ) from None
+        finally:
+            os.close(stage_fd)
+        return JobOutcome(JobState.COMPLETED, 0, elapsed=0.0)
 
     def _own_stage(self) -> int:
         """The stage dir setup made, opened; the stage fails when a job (the build) put
@@ -321,6 +352,11 @@ def _write(path: Path, text: str) -> None:
             "put in by formatting); give commands, prerun, postrun and env as text: name such "
             "a file with a shell glob, or rename it"
         ) from None
+
+
+_NOTHING_TO_RUN = ("true", ":")
+"""Commands that do nothing: a batch scheduler's case that builds and runs one needs no
+job (a test that only runs one still gets its job: it may be there to try the queue)."""
 
 
 def _limit(value: object, name: str) -> Duration | None:

@@ -71,6 +71,7 @@ class Packer(Collector):
         self.job_files = job_files or JobFiles(workdir, transport)
         self._count = 0
         self.packs = 0
+        self._running: dict[str, list[Waiting]] = {}  # the cases of each pack under way
 
     def dispatch(self, batch: list[Waiting]) -> list[list[Waiting]]:
         groups: dict[tuple[int, int, int], list[Waiting]] = {}
@@ -147,18 +148,45 @@ class Packer(Collector):
                 write_text(self.transport, folder / "manifest.json", listed),
                 write_text(self.transport, spec.script, script),
             )
+            self._running[spec.name] = members
             outcome = await self._submit_job(spec, [m.spec for m in members])
         except BaseException as exc:  # cancelled, or sbatch refused: every member learns it
             fail_all(members, exc)
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
+        finally:
+            self._running.pop(spec.name, None)
         outcomes = await asyncio.gather(
             *(member_outcome(self.transport, m.spec, outcome) for m in members)
         )
         for m, ended in zip(members, outcomes, strict=True):
             if not m.future.done():
                 m.future.set_result(ended)
+
+    async def ended_early(self, pack: str, job_id: str, nodes: str | None) -> bool:
+        """While pack ``pack`` (job ``job_id``, on ``nodes``) runs: hand each of its cases
+        that ended by itself (its status file is there) its outcome now, so that its checks,
+        its verdict and the cases that depend on it do not wait for the pack's last case.
+        Returns whether any was. A case stopped by a signal the pack's end may have sent
+        (scancel, a failing node) waits for the pack's end, which says which it was."""
+        members = [m for m in self._running.get(pack, ()) if not m.future.done()]
+        if not members:
+            return False
+        statuses = await asyncio.gather(
+            *(read_status(self.transport, status_path(m.spec), job_id) for m in members)
+        )
+        running = JobOutcome(JobState.COMPLETED, job_id=job_id, nodes=nodes)
+        told = False
+        for member, status in zip(members, statuses, strict=True):
+            if status is None or status.get("state") not in ("COMPLETED", "FAILED", "TIMEOUT"):
+                continue
+            if status.get("state") != "TIMEOUT" and status.get("signal") in _ENDING:
+                continue
+            if not member.future.done():
+                member.future.set_result(outcome_of_member(member.spec, running, status))
+                told = True
+        return told
 
 
 def estimate(spec: JobSpec) -> float:

@@ -20,6 +20,7 @@ found is followed instead of submitting a second one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -238,6 +239,8 @@ class SlurmScheduler(Scheduler):
         """Submit one job (a case's, or a pack's for ``members``) and wait for its end."""
         async with self._slots:
             job = await self._submit(spec)
+            if members is not None and self.packer is not None:
+                job.watch = functools.partial(self.packer.ended_early, spec.name, job.id)
             if self.on_submit:
                 for member in members if members is not None else [spec]:
                     self.on_submit(member, job.id, members is not None)
@@ -442,11 +445,18 @@ def _transient(result: CommandResult) -> bool:
 
 def parsable_job_id(stdout: str) -> str:
     """The job id in ``sbatch --parsable``'s answer (``ID`` or ``ID;CLUSTER``), or "" when
-    there is none. A site's sbatch wrapper may print lines of its own before it: the id is
-    the last line's, and only digits are an id (else the job is looked for by its name)."""
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    job_id = lines[-1].strip().split(";")[0] if lines else ""
-    return job_id if job_id.isascii() and job_id.isdigit() else ""
+    there is none or it is not clear which it is. A site's sbatch wrapper may print lines of
+    its own around it: the id is the one line that is only digits (with its ``;CLUSTER``);
+    no such line, or more than one (a wrapper's bare count after the id), and "" has the
+    job looked for by its name."""
+    found = ""
+    for line in stdout.splitlines():
+        job_id = line.strip().split(";")[0]
+        if job_id.isascii() and job_id.isdigit():
+            if found:
+                return ""  # which is the id? the job's name says
+            found = job_id
+    return found
 
 
 def _first_line(result: CommandResult) -> str:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from assay.config import Slurm
+from assay.durations import format_duration
 from assay.schedulers.base import (
     JobOutcome,
     JobSpec,
@@ -48,6 +50,33 @@ _PENDING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD
 StateListener = Callable[[JobSpec, str, str | None], None]
 
 
+def _bad_nodes(lines: str, current: bool) -> dict[str, str]:
+    """Nodes of ``NODE|STATE|REASON`` lines (sinfo's compact states when ``current``, else
+    accounting's events) that were down, drained, failing or not responding, and why; the
+    last line of a node wins (accounting lists its events oldest first)."""
+    found: dict[str, str] = {}
+    for line in lines.splitlines():
+        node, _, rest = line.partition("|")
+        state, _, reason = rest.partition("|")
+        state = state.strip().lower()
+        bad = state.startswith(("down", "drain", "drng", "fail", "not_responding"))
+        if (bad or (current and state.endswith("*"))) and node:
+            found[node] = "" if reason.strip() in ("", "none") else reason.strip()
+    return found
+
+
+def _applied_limit(seconds: float | None) -> str | None:
+    """What Slurm made of a time limit that is not whole minutes (Slurm keeps limits in
+    minutes and rounds ``--time`` up: 10 s runs for a minute), for the reason of a job
+    that ran out of it; None when Slurm kept it as it was."""
+    if seconds is None or seconds <= 0:
+        return None
+    applied = math.ceil(seconds / 60) * 60
+    if applied - seconds < 0.5:  # (whole minutes, to --time's second)
+        return None
+    return f"Slurm applied {format_duration(applied)}: it counts time limits in whole minutes"
+
+
 def _state_word(text: str) -> str:
     """``CANCELLED by 0`` -> ``CANCELLED``; ``COMPLETED+`` -> ``COMPLETED``."""
     return text.split()[0].rstrip("+") if text.strip() else "UNKNOWN"
@@ -64,6 +93,9 @@ class Job:
     pending_since: float = field(default_factory=time.monotonic)
     unseen: int = 0  # polls in a row where squeue did not list it
     lost_ok: bool = False  # followed again on resume: unknown means "run it again"
+    # Asked at each poll while the job runs (with its nodes): a pack's, whose cases that
+    # ended are handed their outcomes then; True when any was.
+    watch: Callable[[str | None], Awaitable[bool]] | None = None
 
 
 class SlurmQueue:
@@ -143,6 +175,7 @@ class SlurmQueue:
         ended = False
         missing = []
         finished = []
+        watched = []
         for job_id, job in active.items():
             if job_id not in seen:
                 job.unseen += 1
@@ -154,9 +187,14 @@ class SlurmQueue:
                 finished.append(self._finish(job, state, reason, nodes))
             else:
                 self._update(job, state, reason)
+                if job.watch is not None and state not in _PENDING:
+                    watched.append(job.watch(nodes or None))
         if finished:  # their status files are read side by side
             await asyncio.gather(*finished)
             ended = True
+        if watched:  # (a status that cannot be read now is read at the next poll)
+            early = await asyncio.gather(*watched, return_exceptions=True)
+            ended |= any(e is True for e in early)
         if missing:
             ended |= await self._ask_accounting([active[i] for i in missing])
         ended |= self._check_pending_limits(active)
@@ -261,15 +299,44 @@ class SlurmQueue:
             signal_, exit_code = exit_code - 128, None  # bash reports a signal as 128+N
         if kind in (JobState.COMPLETED, JobState.FAILED):
             kind = JobState.COMPLETED if exit_code == 0 else JobState.FAILED
+        failed = nodes or "node unknown"
+        if kind == JobState.NODE_FAIL and nodes and ("[" in nodes or "," in nodes):
+            failed = await self._failed_nodes(nodes, job.submitted)
         words = {
-            JobState.NODE_FAIL: f"node failure ({nodes or 'node unknown'})",
+            JobState.NODE_FAIL: f"node failure ({failed})",
             JobState.OUT_OF_MEMORY: "out of memory",
+            JobState.TIMEOUT: _applied_limit(job.spec.time_limit),
             JobState.CANCELLED: f"{state.lower()} by Slurm"
             + (f" ({reason})" if reason and reason != "None" else ""),
         }
         where = nodes if nodes and nodes not in ("None", "(null)") else None  # not placed
         outcome = JobOutcome(kind, exit_code, signal_, words.get(kind), job.id, elapsed, where)
         self.resolve(job, outcome)
+
+    async def _failed_nodes(self, nodes: str, since: float) -> str:
+        """Which of a job's ``nodes`` (a node list) failed, each with Slurm's reason (``c2:
+        Not responding; the job ran on c[1-2]``): those sinfo shows down, drained, failing
+        or not responding now, else those accounting recorded going down since the job was
+        submitted at ``since`` (a node may be back by the time the job's end is noticed);
+        the whole list when neither names one."""
+        options = self.settings.command_options
+        now = await self._command(["sinfo", *options, "-h", "-N", "-n", nodes, "-o", "%N|%t|%E"])
+        found = _bad_nodes(now.stdout if now.code == 0 else "", current=True)
+        began = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(since))
+        argv = ["sacctmgr", "-n", "-P", "show", "event", f"nodes={nodes}", f"start={began}"]
+        # (sacctmgr takes no -M: with command_options it could name another cluster's
+        # nodes.) The controller hands the event to accounting after the job's end, now and
+        # then after it is noticed: asked again a few times, 3.5 s at most in all.
+        for delay in (0.0, 0.5, 1.0, 2.0) if not found and not options else ():
+            await asyncio.sleep(delay)
+            events = await self._command([*argv, "format=NodeName,State,Reason"])
+            found = _bad_nodes(events.stdout if events.code == 0 else "", current=False)
+            if found or events.code != 0:
+                break
+        if not found:
+            return nodes
+        named = ", ".join(f"{n}: {r}" if r else n for n, r in found.items())
+        return f"{named}; the job ran on {nodes}"
 
     def resolve(self, job: Job, outcome: JobOutcome) -> None:
         if not job.future.done():

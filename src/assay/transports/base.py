@@ -53,6 +53,12 @@ class TransportError(Exception):
     """The host cannot be reached or refused an operation (the message names the host)."""
 
 
+class HostGone(TransportError):
+    """The connection to the host was lost and could not be made again in time: what the
+    case's job did there is unknown (it may even have passed), so the case is not the
+    test's failure but aborted, and ``assay run --resume`` runs it again."""
+
+
 @runtime_checkable
 class Process(Protocol):
     """A process a transport started, leading its own process group on its host."""

@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 from typing import Any, TypeVar
 
 from assay.config import Ssh
-from assay.transports.base import TransportError
+from assay.transports.base import HostGone, TransportError
 from assay.transports.hostagent.protocol import ONCE, PROTOCOL
 from assay.transports.ssh_answers import ExitEvent, Hello, collect_limit, expect
 from assay.transports.ssh_connect import connect_host
@@ -290,7 +290,7 @@ class SshConnection(SshFiles):
                 await asyncio.sleep(min(delay, left))
                 delay = min(delay * 2, _MAX_BACKOFF)
             self._give_up(
-                TransportError(
+                HostGone(
                     f"lost the connection to {self.host} and could not make it again within "
                     f"{self.settings.detach_timeout}: {last}"
                 )
