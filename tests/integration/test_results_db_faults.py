@@ -82,3 +82,49 @@ def test_a_run_waits_for_another_processs_write_lock_and_says_so(assay_cli, writ
     assert "waiting up to 60 s" in second.stderr
     assert "warning" not in second.stderr, second
     assert len(_sessions(database)) == 2
+
+
+MEASURED = """
+import assay
+
+class M(assay.Test):
+    p = assay.parameter([1, 2])
+    command = "echo v=3"
+
+    @assay.metric("s")
+    def v(self, out):
+        return out.extract(r"v=(\\d+)", float)
+"""
+
+# A column set by hand (sqlite3) to what assay never writes there, and the commands that
+# read it; each raised a Python traceback ("internal error") before.
+EDITS = [
+    ("UPDATE sessions SET command = 'notjson'", ["compare"]),
+    ("UPDATE metrics SET value = 'notjson'", ["history", "compare", "run . --html page.html"]),
+    ("UPDATE cases SET started = 'notjson'", ["history --json"]),
+    ("UPDATE cases SET duration = 'notjson'", ["history"]),
+]
+
+
+def test_values_changed_by_hand_in_the_database_give_one_message_not_a_traceback(
+    assay_cli, write, tmp_path
+) -> None:
+    write("test_m.py", MEASURED)
+    for _ in range(2):
+        assert assay_cli("run", ".", "--plain").code == 0
+    database = tmp_path / ".assay" / "results.sqlite"
+    good = database.read_bytes()
+    for edit, commands in EDITS:
+        for command in commands:
+            for extra in ("-wal", "-shm"):
+                database.with_name(database.name + extra).unlink(missing_ok=True)
+            database.write_bytes(good)
+            with sqlite3.connect(database) as db:
+                db.execute(edit)
+            db.close()
+            result = assay_cli(*command.split(), *(["--plain"] if "run" in command else []))
+            said = result.stderr
+            assert "Traceback" not in said and "internal error" not in said, (edit, result)
+            assert result.code == 2, (edit, result)
+            assert "results database .assay/results.sqlite holds a value assay does not" in said
+            assert "move it aside" in said, (edit, said)

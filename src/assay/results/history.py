@@ -13,6 +13,7 @@ from assay import terminal
 from assay.durations import format_duration
 from assay.errors import UsageError
 from assay.results.db import MetricValue, ResultsDB, Run, SeriesInfo
+from assay.results.db.backends import as_written
 from assay.results.db.types import NOT_RECORDED
 from assay.results.numbers import metric_value
 from assay.results.report import iso
@@ -70,7 +71,7 @@ def failed_ids(prefix: Path, config: Config, system: str) -> list[str]:
     if target is None:
         return last_failed(prefix)
     try:
-        with open_database(target, prefix) as db:
+        with open_database(target, prefix) as db, as_written(db.where):
             ids = db.failed_case_ids()
             recorded = bool(db.sessions(1))
     except DatabaseError as exc:
@@ -253,7 +254,8 @@ def run(
     with open_results(config, system, prefix) as db:
         if reimport:
             return _reimport(db, config, system, prefix)
-        return show(gather(db, selection, last), last, as_json)
+        with as_written(db.where):
+            return show(gather(db, selection, last), last, as_json)
 
 
 def _reimport(db: ResultsDB, config: str | None, system: str | None, prefix: str | None) -> int:

@@ -25,6 +25,7 @@ from assay import terminal
 from assay.errors import UsageError
 from assay.results.changes import Point, Settings, analyse, better_of
 from assay.results.db import ResultsDB, Run, SessionRecord
+from assay.results.db.backends import as_written
 from assay.results.db.types import NOT_RECORDED
 from assay.results.judgement import Judgement
 from assay.results.numbers import metric_value
@@ -476,7 +477,7 @@ def run(
     from assay.config import load_config
     from assay.results.history import open_results
 
-    with open_results(config, system, prefix) as db:
+    with open_results(config, system, prefix) as db, as_written(db.where):
         a, b = choose(db, first, second)
         if significance is None:
             settings = load_config(config).detection.settings()

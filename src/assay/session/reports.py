@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assay.errors import UsageError
+from assay.errors import AssayError
 from assay.results.model import Session
 from assay.results.recorder import Recorder, database_target, warn_on_stderr
 from assay.session.request import Prepared, Request, prefix_of
@@ -104,7 +104,12 @@ def _against_history(
     if history is not None:
         from assay.results import regressions  # lazy: sessions that measured
 
-        session.regressions, session.not_judged = regressions.find_all(session, history, detection)
+        try:
+            session.regressions, session.not_judged = regressions.find_all(
+                session, history, detection
+            )
+        except AssayError as exc:  # (a database changed by other means: no traceback)
+            warn_on_stderr(f"{exc.message}; this run's metrics are not held against it")
     if session.regressions or session.not_judged:
         report.write(session, path)
     problems: list[str] = []
@@ -141,7 +146,7 @@ def _write_file(what: str, path: str, problems: list[str], write: Callable[[str]
     fix, and must lose neither the summary nor the other files."""
     try:
         write(path)
-    except UsageError as exc:  # it says what went wrong itself
+    except AssayError as exc:  # it says what went wrong itself (the history's reads too)
         problems.append(str(exc))
     except OSError as exc:
         problems.append(f"cannot write the {what} {path}: {exc.strerror or exc}")

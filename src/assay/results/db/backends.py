@@ -20,7 +20,7 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -37,6 +37,25 @@ NOTICE = 3.0
 
 class DatabaseError(AssayError):
     """The results database cannot be opened, read or written."""
+
+
+@contextlib.contextmanager
+def as_written(where: str) -> Iterator[None]:
+    """Reads of the results database at ``where`` (the file, or the server without its
+    password): a value of another type or form than assay writes there (a database edited
+    by hand or by another program: JSON that is not, text where a number goes) is one
+    :class:`DatabaseError` naming the database and the fix, not a traceback."""
+    import msgspec  # (the records' decoder: imported by whoever reads already)
+
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, msgspec.MsgspecError) as exc:
+        raise DatabaseError(
+            f"the results database {where} holds a value assay does not write there "
+            f"({type(exc).__name__}: {exc}); it was changed by other means than assay",
+            hint="restore it from a copy, or move it aside: the next run starts a new one, "
+            "and `assay history --import` brings back what the session directories hold",
+        ) from exc
 
 
 class Backend(abc.ABC):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from assay.results.changes import Point
 from assay.results.db import DatabaseError, ResultsDB
+from assay.results.db.backends import as_written
 from assay.results.db.types import CaseKey
 from assay.results.model import CaseResult
 from assay.results.recorder import open_database
@@ -40,14 +41,17 @@ class DatabaseHistory:
         self.limit = limit
 
     def metric_series(self, case: CaseResult, metric: str) -> list[Point]:
-        found = self.db.metric_series_of(
-            CaseKey.of(case).series,
-            metric,
-            limit=self.limit,
-            exclude=self.exclude,
-            until=self.until,
-        )
-        return [Point(p.session, p.time, p.commit, p.value, p.unit) for p in found]
+        with as_written(self.db.where):  # (values of the types assay wrote, checked here)
+            found = self.db.metric_series_of(
+                CaseKey.of(case).series,
+                metric,
+                limit=self.limit,
+                exclude=self.exclude,
+                until=self.until,
+            )
+            return [
+                Point(p.session, float(p.time), p.commit, float(p.value), p.unit) for p in found
+            ]
 
 
 @contextlib.contextmanager
