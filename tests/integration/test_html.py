@@ -403,3 +403,27 @@ def test_html_report_lists_the_values_not_judged_yet(assay_cli, write, tmp_path)
         summary = _Section("summary")
         summary.feed(page)
         assert "1 not judged yet" in " ".join(summary.text.split())
+
+
+def test_control_characters_of_a_tests_texts_are_shown_not_put_in_the_page(
+    assay_cli, write, tmp_path
+):
+    """An escape sequence or a NUL in an output tail, a reason or a name reached the page
+    as raw bytes (harmless to a browser, but a page that is not text to other tools)."""
+    write(
+        "test_ctl.py",
+        """
+import assay
+
+class Ctl(assay.Test):
+    command = "printf 'red \\\\033[31m here\\\\001\\\\n'"
+
+    def sanity(self, out):
+        out.expect("never")
+""",
+    )
+    done = assay_cli("run", "test_ctl.py", "--plain", "--html", "page.html")
+    assert done.code == 1, done
+    page = (tmp_path / "page.html").read_text()
+    assert not re.search("[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]", page)
+    assert "red \\x1b[31m here\\x01" in page, page[-2000:]

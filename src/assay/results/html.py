@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import stat
 from datetime import datetime
 from pathlib import Path
@@ -54,6 +55,19 @@ def write(
     return Path(path)
 
 
+# Control characters (but tab and newlines) in a test's texts: output tails, reasons, names.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _visible(value: Any) -> Any:
+    """A text as the page shows it: its control characters (an escape sequence from a
+    test's output, a NUL) as ``\\xNN``, visible and harmless, as the terminal shows them.
+    The page's own markup (plots: ``Markup``) is left as it is."""
+    if type(value) is str and _CONTROL.search(value):
+        return _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", value)
+    return value
+
+
 def render(
     data: dict[str, Any], source: HistorySource | None = None, settings: Settings | None = None
 ) -> str:
@@ -67,6 +81,7 @@ def render(
         undefined=jinja2.ChainableUndefined,  # a report from another version may lack fields
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_visible,
     )
     env.filters["num"] = _num
     env.filters["seconds"] = _seconds
