@@ -50,6 +50,8 @@ class Definition(msgspec.Struct):
     abstract: bool = False
     variant_fields: Callable[..., Mapping[str, Any]] | None = None
     key: str | None = None  # a compiled suite's test: the key of the suite file that made it
+    command_per_variant: bool = False
+    """The class sets no command: its ``@variant_fields`` function must give each variant one."""
     kept: dict[str, dict[str, dict[str, Ref]]] = field(default_factory=dict)
     """References kept beside the test's file (``NAME.references.toml``, see reffile.py)."""
 
@@ -78,6 +80,12 @@ class Definition(msgspec.Struct):
                 raise ValueError(f"@variant_fields {func.__name__}: {key} {problem}")
             decoder = DECODERS.get(key)
             fields[key] = value if decoder is None else decoder(value)
+        if self.command_per_variant and fields.get("command") is None:
+            raise ValueError(
+                f"@variant_fields {func.__name__} gave no command for "
+                f"{', '.join(f'{k}={v!r}' for k, v in named.items())}, and the class sets "
+                "none: return a 'command' for every variant, or give the class a command"
+            )
         return fields
 
     @property
@@ -257,9 +265,15 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
     errors.extend(check_fields(cls, metrics))
     _decode_class_fields(cls)
     abstract = bool(vars(cls).get("abstract", False))
+    command_per_variant = False
     if not abstract:
         has_setup_hooks = any(hooks[("before", s)] or hooks[("after", s)] for s in ("setup",))
-        if getattr(cls, "command", None) is None and not has_setup_hooks:
+        if getattr(cls, "command", None) is None and not has_setup_hooks and field_funcs:
+            # Each variant's command comes from @variant_fields (a suite's case files read by
+            # a Python test: jq.test's programs, %%FAIL ones run differently): checked per
+            # variant when the variants are made.
+            command_per_variant = True
+        elif getattr(cls, "command", None) is None and not has_setup_hooks:
             # A test that only builds (ReFrame's CompileOnlyRegressionTest, a fixture that
             # others use) still has a run stage: it says what to run then.
             only_builds = getattr(cls, "build", None) is not None
@@ -298,6 +312,7 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
         errors=errors,
         abstract=abstract,
         variant_fields=field_funcs[0] if field_funcs else None,
+        command_per_variant=command_per_variant,
     )
 
 
