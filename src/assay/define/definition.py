@@ -262,6 +262,7 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
                 f"variable {name!r} is declared {var.type.__name__} but its default is "
                 f"{var.default!r}"
             )
+    errors.extend(_hidden_names(cls, [p.name for p in params], list(variables)))
     errors.extend(check_fields(cls, metrics))
     _decode_class_fields(cls)
     abstract = bool(vars(cls).get("abstract", False))
@@ -314,6 +315,36 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
         variant_fields=field_funcs[0] if field_funcs else None,
         command_per_variant=command_per_variant,
     )
+
+
+HIDDEN = {
+    "case": "the running case (its name, id, stage dir, artifacts)",
+    "params": "the dict of the variant's parameters",
+    "stage_dir": "the case's stage dir",
+    "sanity": "the sanity method",
+    "format": "the method that fills in {name}",
+    "dependencies": "the method that finds dependencies",
+    "dependency": "the method that finds a dependency",
+}
+"""Names assay.Test itself gives every instance: a parameter or variable of that name would
+be set and then hidden (``self.case`` is the running case, not the value)."""
+
+
+def _hidden_names(cls: type, params: list[str], variables: list[str]) -> list[str]:
+    """Parameters and variables named as one of :data:`HIDDEN`: refused at load, since
+    ``self.NAME`` (and ``{NAME}`` through a property) would give assay's own attribute.
+    A suite's compiled test reads its ``case`` through ``self.params``: not refused."""
+    suite = any("suite_file" in vars(klass) for klass in cls.__mro__)
+    errors = []
+    for kind, names in (("parameter", params), ("variable", variables)):
+        for name in names:
+            if name in HIDDEN and not (suite and name == "case"):
+                errors.append(
+                    f"{kind} {name!r} has the name of assay's own self.{name}, "
+                    f"{HIDDEN[name]}, which would hide its value: rename it, "
+                    f"e.g. {name}_ or test_{name}"
+                )
+    return errors
 
 
 # ``{name}`` in a command, neither ``${name}`` (the shell's) nor ``{{name}}`` (a literal).
