@@ -491,10 +491,31 @@ def test_binary_reports_the_first_differing_offset_and_the_sizes(case):
     (diff,) = result["differences"]
     assert diff["offset"] == 1_500_000
     assert result["message"] == (
-        f"first difference at byte 1500000 (expected 0x{data[1_500_000]:02x}, "
+        f"first difference at byte 1500000, line {data[:1_500_000].count(10) + 1} "
+        f"(expected 0x{data[1_500_000]:02x}, "
         f"actual 0x{changed[1_500_000]:02x}); sizes 2097152 and 2097153 bytes"
     )
     assert one(case({"c.dat": data}, {"c.dat": data}))["ok"]
+
+
+def test_binary_names_the_line_of_the_first_difference_as_cmp_does(case):
+    """Text compared byte for byte (gawk's test/*.ok, checked by its Makefile with cmp) was
+    told by its byte offset alone: a reader counted lines to find it. cmp says
+    'differ: byte 12, line 3'; so does the reason now (counted across read chunks)."""
+    expected = b"one\ntwo\nthree\n"
+    actual = b"one\ntwo\nthr3e\n"
+    verdict = case({"x.ok": expected}, {"x.ok": actual}, rules=[{"match": "*", "format": "binary"}])
+    assert one(verdict)["message"] == (
+        "first difference at byte 11, line 3 (expected 0x65, actual 0x33); sizes 14 and 14 bytes"
+    )
+    big = b"x" * 99 + b"\n"
+    data = big * 30_000  # 3 MiB: the difference is in the third chunk of 1 MiB
+    changed = bytearray(data)
+    changed[2_500_050] = ord("y")
+    verdict = case(
+        {"b.ok": data}, {"b.ok": bytes(changed)}, rules=[{"match": "*", "format": "binary"}]
+    )
+    assert one(verdict)["message"].startswith("first difference at byte 2500050, line 25001 ")
 
 
 def test_binary_shows_the_bytes_around_the_first_difference_on_both_sides(case):

@@ -53,6 +53,50 @@ def test_missing_command() -> None:
     assert "abstract = True" in message
 
 
+def test_a_parameter_named_case_is_refused_naming_it(write, assay_cli) -> None:
+    # Many suites call their cases "case" (a suite file's own parameter is named so): in a
+    # Python test, self.case was assay's running case, so {program} from a property reading
+    # self.case stayed as written and `assert self.case == ...` compared a CaseInfo.
+    write(
+        "test_named.py",
+        """
+        import assay
+
+
+        class Named(assay.Test):
+            case = assay.parameter(["a", "b"])
+            command = "echo {case}"
+
+            def sanity(self, out):
+                assert self.case == out.stdout.strip()
+        """,
+    )
+    result = assay_cli("run", "test_named.py", "--plain")
+    assert result.code == 1, result
+    assert (
+        "parameter 'case' has the name of assay's own self.case, the running case (its name, "
+        "id, stage dir, artifacts), which would hide its value: rename it, e.g. case_ or "
+        "test_case"
+    ) in result.stdout, result
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("name", ["case", "params", "stage_dir", "format", "sanity"])
+def test_parameters_and_variables_may_not_take_assay_s_own_names(name: str) -> None:
+    as_param = type("P", (assay.Test,), {"command": "true", name: assay.parameter([1, 2])})
+    one_error(as_param, f"parameter {name!r} has the name of assay's own self.{name}")
+    as_var = type("V", (assay.Test,), {"command": "true", name: assay.variable(int, 1)})
+    one_error(as_var, f"variable {name!r} has the name of assay's own self.{name}")
+
+
+def test_the_refused_names_are_all_that_assay_gives_an_instance() -> None:
+    from assay.define.definition import HIDDEN
+
+    own = {n for n in vars(assay.Test) if not n.startswith("_") and n != "abstract"}
+    given = set(inspect.get_annotations(assay.Test)) - {"_assay", "abstract"}
+    assert own | given == set(HIDDEN)
+
+
 def test_abstract_suppresses_the_command_error() -> None:
     class Base(assay.Test):
         abstract = True

@@ -74,6 +74,64 @@ def test_variant_fields_refuse_a_field_that_is_not_per_variant() -> None:
         Varying._assay.fields_for((1,))
 
 
+def test_variant_fields_may_give_every_variant_its_command(write, assay_cli) -> None:
+    # A suite of many cases in one file (jq.test: program, input, expected outputs; its
+    # %%FAIL cases are run another way): the command is per variant, the class has none.
+    # It was refused at load ("command is not set") though `command` is per variant.
+    write(
+        "test_cases.py",
+        """
+        import assay
+
+
+        class Cases(assay.Test):
+            n = assay.parameter([1, 2])
+
+            @assay.variant_fields
+            def by_n(n):
+                return {"command": "echo one" if n == 1 else "echo two; exit 3"}
+
+            def sanity(self, out):
+                assert out.stdout.strip() == ("one" if self.n == 1 else "two")
+        """,
+    )
+    result = assay_cli("run", "test_cases.py", "--plain")
+    assert "Cases[n=1]" in result.stdout and "Cases[n=2]" in result.stdout, result
+    assert "1 passed, 1 failed" in result.stdout, result
+    assert "exit code 3 (expected exit code 0)" in result.stdout, result
+
+
+def test_a_variant_without_a_command_is_a_load_problem_naming_it(write, assay_cli) -> None:
+    write(
+        "test_half.py",
+        """
+        import assay
+
+
+        class Half(assay.Test):
+            n = assay.parameter([1, 2])
+
+            @assay.variant_fields
+            def by_n(n):
+                return {"command": "true"} if n == 1 else {"tags": {"two"}}
+        """,
+    )
+    result = assay_cli("list", "test_half.py")
+    assert result.code == 1, result
+    assert (
+        "test_half.py:4: @variant_fields by_n gave no command for n=2, and the class sets "
+        "none: return a 'command' for every variant, or give the class a command"
+    ) in result.stderr, result
+    assert "Traceback" not in result.stderr
+
+
+def test_without_variant_fields_a_missing_command_is_still_a_class_error() -> None:
+    class NoCommand(assay.Test):
+        n = assay.parameter([1])
+
+    assert any(e.startswith("command is not set") for e in NoCommand._assay.errors)
+
+
 _LISTS = ("skip_exit_codes",)  # (-S NAME=2 sets them to [2])
 
 

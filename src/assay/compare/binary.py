@@ -167,6 +167,9 @@ def read_whole(
 
 def compare_binary(expected: str, actual: str, res: Result, opt: Options) -> None:
     offset = 0
+    # Lines before the difference, counted as cmp counts them ("differ: byte 5, line 2"):
+    # text compared byte for byte (what a suite's own runner checks with cmp) is read by line.
+    newlines = 0
     with open(open_file(expected), "rb", buffering=0) as fe, open(
         open_file(actual), "rb", buffering=0
     ) as fa:
@@ -177,8 +180,10 @@ def compare_binary(expected: str, actual: str, res: Result, opt: Options) -> Non
             if not be:
                 return
             offset += len(be)
+            newlines += be.count(b"\n")
         at = first_difference(be, ba)  # in this chunk
         offset += at
+        newlines += be.count(b"\n", 0, at)
         # The bytes around it on both sides, for a reader (a hex dump's line and a half).
         window = max(0, offset - _BEFORE)
         near = [os.pread(f.fileno(), _WINDOW, window) for f in (fe, fa)]
@@ -187,7 +192,10 @@ def compare_binary(expected: str, actual: str, res: Result, opt: Options) -> Non
     def byte(chunk: bytes) -> str:
         return f"0x{chunk[at]:02x}" if at < len(chunk) else "end of file"
 
-    msg = f"first difference at byte {offset} (expected {byte(be)}, actual {byte(ba)})"
+    msg = (
+        f"first difference at byte {offset}, line {newlines + 1} "
+        f"(expected {byte(be)}, actual {byte(ba)})"
+    )
     msg += f"; sizes {sizes[0]} and {sizes[1]} bytes"
     res.add(
         msg,

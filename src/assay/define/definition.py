@@ -50,6 +50,8 @@ class Definition(msgspec.Struct):
     abstract: bool = False
     variant_fields: Callable[..., Mapping[str, Any]] | None = None
     key: str | None = None  # a compiled suite's test: the key of the suite file that made it
+    command_per_variant: bool = False
+    """The class sets no command: its ``@variant_fields`` function must give each variant one."""
     kept: dict[str, dict[str, dict[str, Ref]]] = field(default_factory=dict)
     """References kept beside the test's file (``NAME.references.toml``, see reffile.py)."""
 
@@ -78,6 +80,12 @@ class Definition(msgspec.Struct):
                 raise ValueError(f"@variant_fields {func.__name__}: {key} {problem}")
             decoder = DECODERS.get(key)
             fields[key] = value if decoder is None else decoder(value)
+        if self.command_per_variant and fields.get("command") is None:
+            raise ValueError(
+                f"@variant_fields {func.__name__} gave no command for "
+                f"{', '.join(f'{k}={v!r}' for k, v in named.items())}, and the class sets "
+                "none: return a 'command' for every variant, or give the class a command"
+            )
         return fields
 
     @property
@@ -254,12 +262,19 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
                 f"variable {name!r} is declared {var.type.__name__} but its default is "
                 f"{var.default!r}"
             )
+    errors.extend(_hidden_names(cls, [p.name for p in params], list(variables)))
     errors.extend(check_fields(cls, metrics))
     _decode_class_fields(cls)
     abstract = bool(vars(cls).get("abstract", False))
+    command_per_variant = False
     if not abstract:
         has_setup_hooks = any(hooks[("before", s)] or hooks[("after", s)] for s in ("setup",))
-        if getattr(cls, "command", None) is None and not has_setup_hooks:
+        if getattr(cls, "command", None) is None and not has_setup_hooks and field_funcs:
+            # Each variant's command comes from @variant_fields (a suite's case files read by
+            # a Python test: jq.test's programs, %%FAIL ones run differently): checked per
+            # variant when the variants are made.
+            command_per_variant = True
+        elif getattr(cls, "command", None) is None and not has_setup_hooks:
             # A test that only builds (ReFrame's CompileOnlyRegressionTest, a fixture that
             # others use) still has a run stage: it says what to run then.
             only_builds = getattr(cls, "build", None) is not None
@@ -298,7 +313,38 @@ def define(cls: type, file: str | None, line: int | None) -> Definition:
         errors=errors,
         abstract=abstract,
         variant_fields=field_funcs[0] if field_funcs else None,
+        command_per_variant=command_per_variant,
     )
+
+
+HIDDEN = {
+    "case": "the running case (its name, id, stage dir, artifacts)",
+    "params": "the dict of the variant's parameters",
+    "stage_dir": "the case's stage dir",
+    "sanity": "the sanity method",
+    "format": "the method that fills in {name}",
+    "dependencies": "the method that finds dependencies",
+    "dependency": "the method that finds a dependency",
+}
+"""Names assay.Test itself gives every instance: a parameter or variable of that name would
+be set and then hidden (``self.case`` is the running case, not the value)."""
+
+
+def _hidden_names(cls: type, params: list[str], variables: list[str]) -> list[str]:
+    """Parameters and variables named as one of :data:`HIDDEN`: refused at load, since
+    ``self.NAME`` (and ``{NAME}`` through a property) would give assay's own attribute.
+    A suite's compiled test reads its ``case`` through ``self.params``: not refused."""
+    suite = any("suite_file" in vars(klass) for klass in cls.__mro__)
+    errors = []
+    for kind, names in (("parameter", params), ("variable", variables)):
+        for name in names:
+            if name in HIDDEN and not (suite and name == "case"):
+                errors.append(
+                    f"{kind} {name!r} has the name of assay's own self.{name}, "
+                    f"{HIDDEN[name]}, which would hide its value: rename it, "
+                    f"e.g. {name}_ or test_{name}"
+                )
+    return errors
 
 
 # ``{name}`` in a command, neither ``${name}`` (the shell's) nor ``{{name}}`` (a literal).
