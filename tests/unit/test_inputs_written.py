@@ -4,6 +4,7 @@ store: real files named as store objects (by the BLAKE3 hash of their content)."
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from assay.run.artifacts import modified_inputs, note_changes
@@ -25,6 +26,18 @@ def _object(root: Path, content: bytes = CONTENT) -> str:
     (root / "stage").mkdir()
     os.link(path, root / "stage" / "input.txt")
     return str(path)
+
+
+def _tamper(staged: Path, write: Callable[[Path], object] | None = None) -> None:
+    """What a job of the objects' owner can do: make the linked input writable, write the
+    same number of bytes (``write``, else a plain write), set its time and mode back."""
+    staged.chmod(0o644)
+    if write is None:
+        staged.write_bytes(b"TAMPERED\n")  # the same size
+    else:
+        write(staged)
+    os.utime(staged, ns=(0, 0))
+    staged.chmod(0o444)
 
 
 def test_a_write_whose_time_and_mode_were_set_back_is_found_and_set_aside(tmp_path):
@@ -103,12 +116,12 @@ def test_a_write_through_a_shared_mapping_is_found(tmp_path):
     linked = [("input.txt", blob)]
     changed: dict[str, tuple[int, int]] = {}
     note_changes(linked, changed)
-    staged = tmp_path / "stage" / "input.txt"
-    staged.chmod(0o644)
-    with open(staged, "r+b") as fh, mmap.mmap(fh.fileno(), 0) as mapped:
-        mapped[:8] = b"TAMPERED"
-    os.utime(staged, ns=(0, 0))
-    staged.chmod(0o444)
+
+    def through_a_mapping(staged: Path) -> None:
+        with open(staged, "r+b") as fh, mmap.mmap(fh.fileno(), 0) as mapped:
+            mapped[:8] = b"TAMPERED"
+
+    _tamper(tmp_path / "stage" / "input.txt", through_a_mapping)
     said = inputs_written(linked, changed)
     assert said is not None and "wrote to read-only inputs (input.txt)" in said
     assert not os.path.exists(blob)
@@ -124,10 +137,6 @@ def test_without_inotify_the_change_time_still_finds_the_write(tmp_path, monkeyp
     linked = [("input.txt", blob)]
     changed: dict[str, tuple[int, int]] = {}
     note_changes(linked, changed)
-    staged = tmp_path / "stage" / "input.txt"
-    staged.chmod(0o644)
-    staged.write_bytes(b"TAMPERED\n")
-    os.utime(staged, ns=(0, 0))
-    staged.chmod(0o444)
+    _tamper(tmp_path / "stage" / "input.txt")
     said = inputs_written(linked, changed)
     assert said is not None and "wrote to read-only inputs (input.txt)" in said
