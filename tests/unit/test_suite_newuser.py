@@ -28,6 +28,14 @@ def test_a_cases_glob_that_matches_nothing_is_the_only_problem(home):
     assert "has no values" not in found[0]
 
 
+def test_an_empty_list_of_cases_is_named_as_such(home):
+    """Before: no problem, no test, and the run said "no tests found" with a hint about
+    Python test classes."""
+    found = problems(home, {"suite": {"command": "true", "cases": []}})
+    assert len(found) == 1, found
+    assert "suite.cases: an empty list names no case" in found[0]
+
+
 def test_a_build_path_with_a_typo_suggests_the_close_name(home):
     (found,) = problems(home, minimal(build="buidl"))
     assert "suite.build: " in found and "buidl does not exist" in found

@@ -270,6 +270,13 @@ def _case_dirs(comp: Compiler, body: schema.Body) -> list[CaseDir]:
     if body.cases is None:
         return []
     patterns = [body.cases] if isinstance(body.cases, str) else list(body.cases)
+    if not patterns:  # (else no test at all, and "no tests found" blamed the file's kind)
+        comp.problem(
+            "suite.cases",
+            "an empty list names no case; give globs of case directories, such as ['cases/*'], "
+            "or remove the key for a suite without case directories",
+        )
+        return []
     found: dict[str, CaseDir] = {}
     home = real_ancestors(comp.base)  # the suite's directory and those above it
     ids: dict[Path, tuple[int, int]] = {}
