@@ -211,6 +211,7 @@ class Recorder:
             try:
                 db.backend.limit_cache(RECORDING_CACHE_KIB)
                 db.backend.defer_checkpoints(CHECKPOINT_PAGES)
+                db.backend.journal_in_memory()
             except BaseException:
                 _close(db)
                 raise
