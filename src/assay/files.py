@@ -162,12 +162,14 @@ def write_atomic(path: str | Path, data: str | bytes, mode: int = 0o666) -> None
 
 def write_named(path: str | Path, data: str | bytes) -> None:
     """Write a file the user named (``--report``, ``--junit``, ``--html``) as a shell's ``>``
-    would, but whole or not at all: a regular file (or none yet, its directories made) is
-    replaced atomically (:func:`write_atomic`), through a link to one (the link stays a
-    link); anything else a path may name (``/dev/stdout``, a terminal, a pipe, a device)
-    is written into, never replaced: renaming a new file over it (as root, over a device
-    node or ``/dev/stdout``'s link) would change the machine. A directory (``/``, ``out/``)
-    is refused with :class:`IsADirectoryError`."""
+    would: a regular file (or none yet, its directories made) is replaced atomically
+    (:func:`write_atomic`); anything else a path may name (``/dev/stdout``, a terminal, a
+    pipe, a device) is written into, never replaced: renaming a new file over it (as root,
+    over a device node or ``/dev/stdout``'s link) would change the machine. A symbolic link
+    is written through as ``open`` follows it (truncated, not atomically): the kernel's
+    ``protected_symlinks`` then refuses a link another user planted in a shared sticky
+    directory (``/tmp``), which a path resolved here and renamed over would not. A directory
+    (``/``, ``out/``) is refused with :class:`IsADirectoryError`."""
     name = os.fspath(path)
     try:
         info: os.stat_result | None = os.stat(name)  # (through links: where it leads)
@@ -175,12 +177,11 @@ def write_named(path: str | Path, data: str | bytes) -> None:
         info = None
     if (info is not None and stat.S_ISDIR(info.st_mode)) or name.endswith(os.sep):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), name)
-    if info is not None and not stat.S_ISREG(info.st_mode):
+    if os.path.islink(name) or (info is not None and not stat.S_ISREG(info.st_mode)):
         with open(name, "wb" if isinstance(data, bytes) else "w") as fh:
             fh.write(data)
         return
-    # A link (to a file, or to none yet) leads to the file to replace: not the link itself.
-    write_atomic(os.path.realpath(name) if os.path.islink(name) else name, data)
+    write_atomic(name, data)
 
 
 def _new_file(path: Path) -> tuple[int, Path]:
